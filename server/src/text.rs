@@ -1,0 +1,227 @@
+//! Text positions in editor terms.
+//!
+//! The analysis works in byte offsets; editors speak in lines and columns counted in UTF-16 code
+//! units (LSP's default) or in UTF-8 bytes. [`LineIndex`] converts between the two for one
+//! version of a text. It knows nothing of LSP itself.
+
+use std::ops::Range;
+
+/// How columns are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PositionEncoding {
+    /// Columns in UTF-8 bytes.
+    Utf8,
+    /// Columns in UTF-16 code units (the LSP default).
+    #[default]
+    Utf16,
+}
+
+/// A zero-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Position {
+    pub line: u32,
+    pub character: u32,
+}
+
+/// A half-open range of positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct TextRange {
+    pub start: Position,
+    pub end: Position,
+}
+
+/// Start offsets of every line in a text, for offset/position conversion.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    /// Byte offset at which each line starts; always begins with 0.
+    line_starts: Vec<usize>,
+    len: usize,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
+        line_starts.push(0);
+        line_starts.extend(memchr_newlines(text.as_bytes()).map(|i| i + 1));
+        LineIndex {
+            line_starts,
+            len: text.len(),
+        }
+    }
+
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// Byte range of line `line` including its terminator, or `None` past the end.
+    pub fn line_range(&self, line: u32) -> Option<Range<usize>> {
+        let start = *self.line_starts.get(line as usize)?;
+        let end = self
+            .line_starts
+            .get(line as usize + 1)
+            .copied()
+            .unwrap_or(self.len);
+        Some(start..end)
+    }
+
+    /// Converts a byte offset to a position. Offsets inside a multi-byte character or past
+    /// the end are clamped to the nearest valid point before them.
+    pub fn position(&self, text: &str, offset: usize, encoding: PositionEncoding) -> Position {
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
+        let line_text = &text[self.line_starts[line]..offset];
+        let character = match encoding {
+            PositionEncoding::Utf8 => line_text.len(),
+            PositionEncoding::Utf16 => line_text.encode_utf16().count(),
+        };
+        Position {
+            line: line as u32,
+            character: character as u32,
+        }
+    }
+
+    pub fn range(&self, text: &str, range: Range<usize>, encoding: PositionEncoding) -> TextRange {
+        TextRange {
+            start: self.position(text, range.start, encoding),
+            end: self.position(text, range.end, encoding),
+        }
+    }
+
+    /// Converts a position to a byte offset. A column past the end of its line clamps to the
+    /// line's end (before its terminator); a line past the end clamps to the end of the text,
+    /// as LSP asks.
+    pub fn offset(&self, text: &str, position: Position, encoding: PositionEncoding) -> usize {
+        let Some(range) = self.line_range(position.line) else {
+            return text.len();
+        };
+        let line_text = text[range.clone()].trim_end_matches(['\n', '\r']);
+        let wanted = position.character as usize;
+        let column = match encoding {
+            PositionEncoding::Utf8 => floor_char_boundary(line_text, wanted.min(line_text.len())),
+            PositionEncoding::Utf16 => {
+                let mut units = 0;
+                let mut bytes = line_text.len();
+                for (i, ch) in line_text.char_indices() {
+                    if units >= wanted {
+                        bytes = i;
+                        break;
+                    }
+                    units += ch.len_utf16();
+                }
+                bytes
+            }
+        };
+        range.start + column
+    }
+}
+
+fn memchr_newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i)
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_columns_count_surrogate_pairs() {
+        let text = "let s = \"😀é\"; x\nnext";
+        let index = LineIndex::new(text);
+        let x = text.find('x').unwrap();
+        assert_eq!(
+            index.position(text, x, PositionEncoding::Utf16),
+            Position {
+                line: 0,
+                character: 15
+            }
+        );
+        assert_eq!(
+            index.position(text, x, PositionEncoding::Utf8),
+            Position {
+                line: 0,
+                character: 17
+            }
+        );
+        assert_eq!(
+            index.offset(
+                text,
+                Position {
+                    line: 0,
+                    character: 15
+                },
+                PositionEncoding::Utf16
+            ),
+            x
+        );
+        assert_eq!(
+            index.offset(
+                text,
+                Position {
+                    line: 0,
+                    character: 17
+                },
+                PositionEncoding::Utf8
+            ),
+            x
+        );
+    }
+
+    #[test]
+    fn positions_past_the_end_clamp() {
+        let text = "ab\r\ncd";
+        let index = LineIndex::new(text);
+        assert_eq!(
+            index.offset(
+                text,
+                Position {
+                    line: 0,
+                    character: 99
+                },
+                PositionEncoding::Utf16
+            ),
+            2
+        );
+        assert_eq!(
+            index.offset(
+                text,
+                Position {
+                    line: 7,
+                    character: 0
+                },
+                PositionEncoding::Utf16
+            ),
+            6
+        );
+        assert_eq!(
+            index.position(text, 99, PositionEncoding::Utf16),
+            Position {
+                line: 1,
+                character: 2
+            }
+        );
+    }
+
+    #[test]
+    fn offsets_inside_a_character_clamp_back() {
+        let text = "é";
+        let index = LineIndex::new(text);
+        assert_eq!(
+            index.position(text, 1, PositionEncoding::Utf8),
+            Position {
+                line: 0,
+                character: 0
+            }
+        );
+    }
+}
