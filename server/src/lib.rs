@@ -1,3 +1,10 @@
+pub mod analysis;
 pub mod classify;
 pub mod cli;
+pub mod config;
+pub mod files;
+pub mod lsp;
+pub mod store;
 pub mod text;
+pub mod watch;
+pub mod workspace;

@@ -137,3 +137,5 @@ pub struct Diagnostic {
     pub symbol: Option<String>,
     pub related: Vec<Related>,
 }
+mod stub;
+pub use stub::*;

@@ -1,3 +1,181 @@
+//! The `acas` command line.
+//!
+//! Each subcommand is a thin front end over the same domain modules the server uses. Exit codes
+//! are shared: 0 when all is well, 1 when the command found errors, 2 when the command itself
+//! failed.
+
+mod activity;
+mod check;
+mod output;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FOUND: i32 = 1;
+pub const EXIT_FAILED: i32 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "acas",
+    version,
+    about = "Finds, classifies and explains errors in a workspace"
+)]
+struct Cli {
+    /// Log level (error, warn, info, debug, trace); also ACAS_LOG
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the language server over stdio
+    Serve,
+    /// Parse a directory or a file once and print classified diagnostics
+    Check {
+        /// A directory (its ignore files apply) or a single file
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Watch a workspace headless and print each classified change
+    Watch {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Print the recorded activity of a workspace
+    Activity {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Only activity newer than this (for example 30s, 10m, 2h, 7d)
+        #[arg(long, value_parser = parse_duration)]
+        since: Option<Duration>,
+        /// At most this many rows, newest first
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() {
+                EXIT_FAILED
+            } else {
+                EXIT_OK
+            };
+            let _ = error.print();
+            return code;
+        }
+    };
+    let default_level = match cli.command {
+        Command::Serve | Command::Watch { .. } => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log_level.as_deref(), default_level);
+    match cli.command {
+        Command::Serve => runtime().block_on(crate::lsp::serve()),
+        Command::Check { path, format } => check::run(&path, format),
+        Command::Watch { path, format } => watch::run(&path, format),
+        Command::Activity {
+            path,
+            since,
+            limit,
+            format,
+        } => activity::run(&path, since, limit, format),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("starting the async runtime")
+}
+
+fn init_logging(level: Option<&str>, default_level: &str) {
+    let filter = level
+        .map(str::to_owned)
+        .or_else(|| std::env::var("ACAS_LOG").ok())
+        .unwrap_or_else(|| default_level.to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
+
+/// The workspace root for a path argument: the directory itself, or a file's directory.
+fn resolve(path: &Path) -> Result<(PathBuf, bool), String> {
+    let absolute =
+        std::fs::canonicalize(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let is_dir = absolute.is_dir();
+    Ok((absolute, is_dir))
+}
+
+/// Parses `30s`, `10m`, `2h`, `7d` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30s, 10m, 2h or 7d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{text}`: use s, m, h, d or w"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(number * seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("2 parsecs").is_err());
+        assert!(parse_duration("h").is_err());
+    }
 }

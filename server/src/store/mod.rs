@@ -1,0 +1,2 @@
+mod stub;
+pub use stub::*;

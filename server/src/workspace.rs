@@ -1,0 +1,845 @@
+//! The single owner of a workspace's state, and its event loop.
+//!
+//! Everything that changes state arrives as an [`Event`] on one channel and is handled by one
+//! task, in arrival order: editor notifications, file-system batches, finished analyses, timers
+//! and requests. Front ends (the LSP server, `acas watch`) send events through a [`Handle`] and
+//! receive [`Output`]s; they never touch the state. A panic while handling one event is caught
+//! and logged, and the loop goes on with the next.
+//!
+//! Open documents are parsed incrementally here, on the loop, because that is the latency path;
+//! files on disk are analysed on the [`DiskQueue`]'s threads and their results come back as
+//! events. An open document always wins over the file on disk.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::analysis::{self, Analyzed, DiskQueue, FileDiagnostic, Outcome};
+use crate::classify::{Document, Language};
+use crate::config::{self, Config};
+use crate::files;
+use crate::store::{self, Record, Store};
+use crate::text::{LineIndex, PositionEncoding, TextRange};
+use crate::watch::{self, Change, IgnoreRules, Watcher};
+
+/// How often old activity is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// File events are written to the store in batches of this size.
+const RECORD_BATCH: usize = 1000;
+
+/// One edit of an open document: `range` is `None` for a full replacement.
+#[derive(Debug, Clone)]
+pub struct ContentChange {
+    pub range: Option<TextRange>,
+    pub text: String,
+}
+
+pub enum Event {
+    Opened {
+        path: PathBuf,
+        version: i32,
+        language_id: String,
+        text: String,
+    },
+    Changed {
+        path: PathBuf,
+        version: i32,
+        changes: Vec<ContentChange>,
+    },
+    Saved {
+        path: PathBuf,
+    },
+    Closed {
+        path: PathBuf,
+    },
+    Settings(acas_protocol::Settings),
+    Files(watch::Batch),
+    Analyzed(Analyzed),
+    WalkDone {
+        files: HashSet<PathBuf>,
+        rescan: bool,
+    },
+    Prune,
+    /// Runs a closure on the state, in order with every other event.
+    Query(Box<dyn FnOnce(&mut Workspace) + Send>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// What the loop tells its front end.
+#[derive(Debug)]
+pub enum Output {
+    /// The complete current diagnostics of a file (empty clears them).
+    Diagnostics {
+        path: PathBuf,
+        version: Option<i32>,
+        diagnostics: Arc<[FileDiagnostic]>,
+    },
+    /// File-system changes, as they were seen.
+    Changes(Vec<Change>),
+    /// Something the user should read.
+    Message { level: MessageLevel, text: String },
+    /// Work that takes a while: the initial scan.
+    Progress(Progress),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageLevel {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Begin {
+        title: String,
+    },
+    Report {
+        message: String,
+        percentage: Option<u32>,
+    },
+    End {
+        message: String,
+    },
+}
+
+/// How to start a workspace.
+pub struct Options {
+    pub root: PathBuf,
+    pub encoding: PositionEncoding,
+    pub settings: acas_protocol::Settings,
+    /// Whether to parse every file at start.
+    pub scan: bool,
+    /// Whether to watch the file system after the initial scan.
+    pub watch: bool,
+    /// Whether to record activity in `.acas/state.db`.
+    pub record: bool,
+    pub analysis_threads: usize,
+}
+
+impl Options {
+    /// A workspace with no root folder: only open documents are checked, nothing is recorded.
+    pub fn detached(encoding: PositionEncoding, settings: acas_protocol::Settings) -> Options {
+        Options {
+            root: PathBuf::new(),
+            encoding,
+            settings,
+            scan: false,
+            watch: false,
+            record: false,
+            analysis_threads: 1,
+        }
+    }
+}
+
+/// A cheap handle to send events to the loop.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl Handle {
+    pub fn send(&self, event: Event) {
+        if self.tx.send(event).is_err() {
+            tracing::debug!("workspace loop has stopped; event dropped");
+        }
+    }
+
+    /// Runs `f` on the state in order with other events and returns its answer.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Workspace) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Event::Query(Box::new(move |ws| {
+            let _ = tx.send(f(ws));
+        })));
+        rx.await.ok()
+    }
+
+    /// Stops watching, writes everything pending to the store and ends the loop.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.send(Event::Shutdown(tx));
+        let _ = rx.await;
+    }
+}
+
+struct OpenDocument {
+    doc: Document,
+    index: LineIndex,
+    version: i32,
+    fingerprints: Vec<String>,
+}
+
+struct ScanState {
+    started: std::time::Instant,
+    walked: Option<usize>,
+    analyzed: usize,
+    diagnostics: usize,
+}
+
+/// The state of one workspace. Only the loop owns it.
+pub struct Workspace {
+    root: PathBuf,
+    encoding: PositionEncoding,
+    analysis_threads: usize,
+    config: Config,
+    settings: acas_protocol::Settings,
+    store: Option<Store>,
+    queue: DiskQueue,
+    rules: Arc<IgnoreRules>,
+    watcher: Option<Watcher>,
+    output: mpsc::UnboundedSender<Output>,
+    handle: Handle,
+    open: HashMap<PathBuf, OpenDocument>,
+    /// Latest analysis sequence applied per path on disk.
+    disk_seq: HashMap<PathBuf, u64>,
+    /// Disk diagnostics published and not yet cleared.
+    disk_published: HashMap<PathBuf, Arc<[FileDiagnostic]>>,
+    files_seen: usize,
+    languages: HashMap<Language, usize>,
+    scan: Option<ScanState>,
+}
+
+/// A summary of the workspace, for status displays.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub root: PathBuf,
+    pub files: usize,
+    pub languages: Vec<(String, usize)>,
+    pub open_documents: usize,
+    pub files_with_errors: usize,
+    pub store_path: Option<PathBuf>,
+    pub store_bytes: u64,
+    pub watching: bool,
+    pub scanning: bool,
+}
+
+/// Starts the loop for a workspace; outputs go to the returned receiver.
+pub fn start(options: Options) -> (Handle, mpsc::UnboundedReceiver<Output>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (output, outputs) = mpsc::unbounded_channel();
+    let handle = Handle { tx };
+    let workspace = Workspace::new(options, handle.clone(), output);
+    tokio::spawn(workspace.run(rx));
+    (handle, outputs)
+}
+
+impl Workspace {
+    fn new(options: Options, handle: Handle, output: mpsc::UnboundedSender<Output>) -> Workspace {
+        let root = options.root;
+        let (config, config_error) = if options.scan {
+            config::load(&root)
+        } else {
+            (Config::default(), None)
+        };
+        let config = config.with_settings(&options.settings);
+        if let Some(error) = config_error {
+            let _ = output.send(Output::Message {
+                level: MessageLevel::Error,
+                text: format!("{error}; using the defaults until it is fixed"),
+            });
+        }
+        let store_options = store::StoreOptions {
+            retention: config.retention,
+            ..Default::default()
+        };
+        let opened = options
+            .record
+            .then(|| Store::open_workspace(&root, store_options));
+        let store = match opened {
+            None => None,
+            Some(Ok(store)) => Some(store),
+            Some(Err(error)) => {
+                let _ = output.send(Output::Message {
+                    level: MessageLevel::Error,
+                    text: format!("activity is not being recorded: {error}"),
+                });
+                None
+            }
+        };
+        let queue = start_queue(
+            &handle,
+            options.analysis_threads,
+            config.max_file_size,
+            options.encoding,
+        );
+        let rules = Arc::new(IgnoreRules::new(&root, &config.ignore));
+        let mut workspace = Workspace {
+            root,
+            encoding: options.encoding,
+            analysis_threads: options.analysis_threads,
+            config,
+            settings: options.settings,
+            store,
+            queue,
+            rules,
+            watcher: None,
+            output,
+            handle,
+            open: HashMap::new(),
+            disk_seq: HashMap::new(),
+            disk_published: HashMap::new(),
+            files_seen: 0,
+            languages: HashMap::new(),
+            scan: None,
+        };
+        if options.watch {
+            workspace.start_watcher();
+        }
+        if options.scan {
+            workspace.start_walk(false);
+        }
+        workspace
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
+        let prune_handle = self.handle.clone();
+        let pruner = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                interval.tick().await;
+                prune_handle.send(Event::Prune);
+            }
+        });
+        while let Some(event) = rx.recv().await {
+            if let Event::Shutdown(done) = event {
+                self.shutdown();
+                let _ = done.send(());
+                break;
+            }
+            let event_name = event.name();
+            if std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(event))).is_err() {
+                tracing::error!("handling {event_name} panicked; the server goes on");
+            }
+        }
+        pruner.abort();
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Opened {
+                path,
+                version,
+                language_id,
+                text,
+            } => self.opened(path, version, &language_id, text),
+            Event::Changed {
+                path,
+                version,
+                changes,
+            } => self.changed(path, version, changes),
+            Event::Saved { path } => self.record_editor(&path, store::EditorEventKind::Save, None),
+            Event::Closed { path } => self.closed(path),
+            Event::Settings(settings) => self.settings_changed(settings),
+            Event::Files(batch) => self.files_changed(batch),
+            Event::Analyzed(analyzed) => self.analyzed(analyzed),
+            Event::WalkDone { files, rescan } => self.walk_done(files, rescan),
+            Event::Prune => self.prune(),
+            Event::Query(f) => f(self),
+            Event::Shutdown(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn start_watcher(&mut self) {
+        let store = self.store.clone();
+        let queue = self.queue.clone();
+        let handle = self.handle.clone();
+        let root = self.root.clone();
+        let consumer = move |batch: watch::Batch| {
+            if let Some(store) = &store {
+                record_changes(store, &root, &batch.changes);
+            }
+            for change in &batch.changes {
+                if let Change::Renamed { from, .. } = change {
+                    queue.enqueue(from.clone());
+                }
+                queue.enqueue(change.path().to_path_buf());
+            }
+            handle.send(Event::Files(batch));
+        };
+        match Watcher::start(self.rules.clone(), self.config.debounce, consumer) {
+            Ok(watcher) => self.watcher = Some(watcher),
+            Err(error) => self.message(
+                MessageLevel::Warning,
+                format!(
+                    "cannot watch {} for changes: {error}; restart ACAS to try again",
+                    self.root.display()
+                ),
+            ),
+        }
+    }
+
+    /// Walks the workspace on a thread of its own, queueing every file for analysis.
+    fn start_walk(&mut self, rescan: bool) {
+        if !rescan {
+            self.scan = Some(ScanState {
+                started: std::time::Instant::now(),
+                walked: None,
+                analyzed: 0,
+                diagnostics: 0,
+            });
+            self.progress(Progress::Begin {
+                title: "Scanning workspace".into(),
+            });
+        }
+        let rules = self
+            .watcher
+            .as_ref()
+            .map_or_else(|| self.rules.clone(), |w| w.rules());
+        let queue = self.queue.clone();
+        let handle = self.handle.clone();
+        let dirs = Arc::new(Mutex::new(Vec::new()));
+        let watching = self.watcher.is_some();
+        std::thread::Builder::new()
+            .name("acas-walk".into())
+            .spawn(move || {
+                let files = Mutex::new(HashSet::new());
+                watch::walk(
+                    &rules,
+                    rules.root(),
+                    &|file| {
+                        queue.enqueue(file.clone());
+                        files.lock().unwrap().insert(file);
+                    },
+                    &|dir| {
+                        if watching {
+                            dirs.lock().unwrap().push(dir);
+                        }
+                    },
+                );
+                let dirs = std::mem::take(&mut *dirs.lock().unwrap());
+                handle.send(Event::Query(Box::new(move |ws| {
+                    if let Some(watcher) = &ws.watcher {
+                        watcher.watch_dirs(dirs);
+                    }
+                })));
+                handle.send(Event::WalkDone {
+                    files: files.into_inner().unwrap(),
+                    rescan,
+                });
+            })
+            .expect("spawning the workspace walk");
+    }
+
+    fn opened(&mut self, path: PathBuf, version: i32, language_id: &str, text: String) {
+        let language = Language::from_path(&path).or_else(|| language_from_id(language_id));
+        self.record_editor(&path, store::EditorEventKind::Open, Some(version));
+        let Some(language) = language else { return };
+        let doc = Document::new(language, text);
+        let index = LineIndex::new(doc.text());
+        self.open.insert(
+            path.clone(),
+            OpenDocument {
+                doc,
+                index,
+                version,
+                fingerprints: Vec::new(),
+            },
+        );
+        self.publish_open(&path);
+    }
+
+    fn changed(&mut self, path: PathBuf, version: i32, changes: Vec<ContentChange>) {
+        self.record_editor(&path, store::EditorEventKind::Change, Some(version));
+        let encoding = self.encoding;
+        let Some(open) = self.open.get_mut(&path) else {
+            tracing::debug!("change for a document that is not open: {}", path.display());
+            return;
+        };
+        for change in changes {
+            match change.range {
+                None => open.doc.replace(change.text),
+                Some(range) => {
+                    let text = open.doc.text();
+                    let start = open.index.offset(text, range.start, encoding);
+                    let end = open.index.offset(text, range.end, encoding).max(start);
+                    open.doc.edit(start..end, &change.text);
+                }
+            }
+            open.index = LineIndex::new(open.doc.text());
+        }
+        open.doc.reparse();
+        open.version = version;
+        self.publish_open(&path);
+    }
+
+    fn closed(&mut self, path: PathBuf) {
+        self.record_editor(&path, store::EditorEventKind::Close, None);
+        if self.open.remove(&path).is_some() {
+            // Back to what is on disk.
+            self.publish(&path, None, Arc::from(Vec::new()));
+            self.queue.enqueue(path);
+        }
+    }
+
+    fn publish_open(&mut self, path: &Path) {
+        let Some(open) = self.open.get_mut(path) else {
+            return;
+        };
+        let diagnostics: Arc<[FileDiagnostic]> = analysis::locate(
+            open.doc.text(),
+            &open.index,
+            open.doc.diagnostics(),
+            self.encoding,
+        )
+        .into();
+        let version = Some(open.version);
+        let fingerprints: Vec<String> = diagnostics.iter().map(|d| d.fingerprint.clone()).collect();
+        let changed_set = fingerprints != open.fingerprints;
+        open.fingerprints = fingerprints;
+        if changed_set {
+            self.record_diagnostics(path, &diagnostics);
+        }
+        self.publish(path, version, diagnostics);
+    }
+
+    fn publish(&self, path: &Path, version: Option<i32>, diagnostics: Arc<[FileDiagnostic]>) {
+        let _ = self.output.send(Output::Diagnostics {
+            path: path.to_path_buf(),
+            version,
+            diagnostics,
+        });
+    }
+
+    fn files_changed(&mut self, batch: watch::Batch) {
+        if batch.rescan {
+            if let Some(watcher) = &self.watcher {
+                self.rules = watcher.rules();
+            }
+            self.start_walk(true);
+        }
+        for change in &batch.changes {
+            if change.path() == config::path(&self.root) {
+                self.reload_config();
+            }
+        }
+        if !batch.changes.is_empty() {
+            let _ = self.output.send(Output::Changes(batch.changes));
+        }
+    }
+
+    fn analyzed(&mut self, analyzed: Analyzed) {
+        let Analyzed { path, seq, outcome } = analyzed;
+        let last = self.disk_seq.entry(path.clone()).or_insert(0);
+        if seq < *last {
+            return;
+        }
+        *last = seq;
+        if let Some(scan) = &mut self.scan {
+            scan.analyzed += 1;
+        }
+        let diagnostics: Arc<[FileDiagnostic]> = match outcome {
+            Outcome::Parsed {
+                language,
+                diagnostics,
+                ..
+            } => {
+                self.files_seen += 1;
+                *self.languages.entry(language).or_default() += 1;
+                if let Some(scan) = &mut self.scan {
+                    scan.diagnostics += diagnostics.len();
+                }
+                diagnostics.into()
+            }
+            Outcome::NotSource => return,
+            Outcome::Skipped(files::Skip::Vanished | files::Skip::NotAFile) => {
+                Arc::from(Vec::new())
+            }
+            Outcome::Skipped(skip) => {
+                tracing::info!("skipped {}: {skip}", path.display());
+                Arc::from(Vec::new())
+            }
+        };
+        self.apply_disk(&path, diagnostics);
+        self.report_scan();
+    }
+
+    /// Publishes a file's disk diagnostics unless it is open or nothing changed.
+    fn apply_disk(&mut self, path: &Path, diagnostics: Arc<[FileDiagnostic]>) {
+        let before = self.disk_published.get(path);
+        if before.is_none() && diagnostics.is_empty() {
+            return;
+        }
+        if before.is_some_and(|b| **b == *diagnostics) {
+            return;
+        }
+        self.record_diagnostics(path, &diagnostics);
+        if diagnostics.is_empty() {
+            self.disk_published.remove(path);
+        } else {
+            self.disk_published
+                .insert(path.to_path_buf(), diagnostics.clone());
+        }
+        if !self.open.contains_key(path) {
+            self.publish(path, None, diagnostics);
+        }
+    }
+
+    fn walk_done(&mut self, files: HashSet<PathBuf>, rescan: bool) {
+        if rescan {
+            // Files that went out of view lose their diagnostics.
+            let gone: Vec<PathBuf> = self
+                .disk_published
+                .keys()
+                .filter(|p| !files.contains(*p))
+                .cloned()
+                .collect();
+            for path in gone {
+                self.apply_disk(&path, Arc::from(Vec::new()));
+            }
+        } else if let Some(scan) = &mut self.scan {
+            scan.walked = Some(files.len());
+        }
+        self.report_scan();
+    }
+
+    fn report_scan(&mut self) {
+        let Some(scan) = &self.scan else { return };
+        let pending = self.queue.pending();
+        match scan.walked {
+            Some(total) if pending == 0 => {
+                let message = format!(
+                    "{} files parsed, {} syntax errors, in {:.1} s",
+                    self.files_seen,
+                    scan.diagnostics,
+                    scan.started.elapsed().as_secs_f64()
+                );
+                self.scan = None;
+                tracing::info!("scan of {total} entries done: {message}");
+                self.progress(Progress::End { message });
+            }
+            walked => {
+                if scan.analyzed % 500 == 0 {
+                    let percentage =
+                        walked.map(|t| (scan.analyzed * 100 / t.max(1)).min(100) as u32);
+                    let message = format!("{} files", scan.analyzed);
+                    self.progress(Progress::Report {
+                        message,
+                        percentage,
+                    });
+                }
+            }
+        }
+    }
+
+    fn settings_changed(&mut self, settings: acas_protocol::Settings) {
+        if settings == self.settings {
+            return;
+        }
+        self.settings = settings;
+        self.reload_config();
+    }
+
+    fn reload_config(&mut self) {
+        let (config, error) = config::load(&self.root);
+        if let Some(error) = error {
+            self.message(
+                MessageLevel::Error,
+                format!("{error}; the previous settings stay in force"),
+            );
+            return;
+        }
+        let config = config.with_settings(&self.settings);
+        if config != self.config {
+            let rescan = config.ignore != self.config.ignore
+                || config.max_file_size != self.config.max_file_size;
+            self.config = config;
+            if rescan {
+                self.queue = self.start_queue();
+                self.rules = Arc::new(IgnoreRules::new(&self.root, &self.config.ignore));
+                self.watcher = None;
+                self.start_watcher();
+                self.start_walk(true);
+            }
+        }
+    }
+
+    fn start_queue(&self) -> DiskQueue {
+        start_queue(
+            &self.handle,
+            self.analysis_threads,
+            self.config.max_file_size,
+            self.encoding,
+        )
+    }
+
+    fn prune(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        tokio::task::spawn_blocking(move || match store.prune(now_ms()) {
+            Ok(rows) if rows > 0 => tracing::info!("pruned {rows} old activity rows"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!("pruning old activity failed: {error}"),
+        });
+    }
+
+    fn shutdown(&mut self) {
+        self.watcher = None;
+        if let Some(store) = &self.store {
+            if let Err(error) = store.flush() {
+                tracing::error!("writing pending activity failed: {error}");
+            }
+        }
+    }
+
+    fn record_editor(&self, path: &Path, kind: store::EditorEventKind, version: Option<i32>) {
+        let Some(store) = &self.store else { return };
+        store.record(vec![Record::Editor(store::EditorEvent {
+            at_ms: now_ms(),
+            kind,
+            path: relative(&self.root, path),
+            version,
+            language: Language::from_path(path).map(|l| l.id().to_owned()),
+        })]);
+    }
+
+    fn record_diagnostics(&self, path: &Path, diagnostics: &[FileDiagnostic]) {
+        let Some(store) = &self.store else { return };
+        store.record(vec![Record::Diagnostics(store::FileDiagnostics {
+            at_ms: now_ms(),
+            path: relative(&self.root, path),
+            source: "acas".to_owned(),
+            diagnostics: diagnostics.iter().map(diagnostic_record).collect(),
+        })]);
+    }
+
+    fn message(&self, level: MessageLevel, text: String) {
+        let _ = self.output.send(Output::Message { level, text });
+    }
+
+    fn progress(&self, progress: Progress) {
+        let _ = self.output.send(Output::Progress(progress));
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    pub fn status(&self) -> Status {
+        let mut languages: Vec<(String, usize)> = self
+            .languages
+            .iter()
+            .map(|(l, n)| (l.id().to_owned(), *n))
+            .collect();
+        languages.sort();
+        Status {
+            root: self.root.clone(),
+            files: self.files_seen,
+            languages,
+            open_documents: self.open.len(),
+            files_with_errors: self.disk_published.len(),
+            store_path: self.store.as_ref().map(|s| s.path().to_path_buf()),
+            store_bytes: self.store.as_ref().map_or(0, |s| s.size_bytes()),
+            watching: self.watcher.is_some(),
+            scanning: self.scan.is_some(),
+        }
+    }
+}
+
+impl Event {
+    fn name(&self) -> &'static str {
+        match self {
+            Event::Opened { .. } => "didOpen",
+            Event::Changed { .. } => "didChange",
+            Event::Saved { .. } => "didSave",
+            Event::Closed { .. } => "didClose",
+            Event::Settings(_) => "settings",
+            Event::Files(_) => "file changes",
+            Event::Analyzed(_) => "analysis result",
+            Event::WalkDone { .. } => "walk",
+            Event::Prune => "prune",
+            Event::Query(_) => "query",
+            Event::Shutdown(_) => "shutdown",
+        }
+    }
+}
+
+fn start_queue(
+    handle: &Handle,
+    threads: usize,
+    max_size: u64,
+    encoding: PositionEncoding,
+) -> DiskQueue {
+    let handle = handle.clone();
+    DiskQueue::start(threads, max_size, encoding, move |done| {
+        handle.send(Event::Analyzed(done))
+    })
+}
+
+fn record_changes(store: &Store, root: &Path, changes: &[Change]) {
+    let at_ms = now_ms();
+    for chunk in changes.chunks(RECORD_BATCH) {
+        let records = chunk
+            .iter()
+            .map(|change| {
+                let (kind, path, to_path) = match change {
+                    Change::Created(p) => (store::FileEventKind::Created, p, None),
+                    Change::Modified(p) => (store::FileEventKind::Modified, p, None),
+                    Change::Deleted(p) => (store::FileEventKind::Deleted, p, None),
+                    Change::Renamed { from, to } => (store::FileEventKind::Renamed, from, Some(to)),
+                };
+                let size = std::fs::symlink_metadata(change.path())
+                    .ok()
+                    .map(|m| m.len());
+                Record::File(store::FileEvent {
+                    at_ms,
+                    kind,
+                    path: relative(root, path),
+                    to_path: to_path.map(|p| relative(root, p)),
+                    size: if matches!(kind, store::FileEventKind::Deleted) {
+                        None
+                    } else {
+                        size
+                    },
+                    language: Language::from_path(change.path()).map(|l| l.id().to_owned()),
+                })
+            })
+            .collect();
+        store.record(records);
+    }
+}
+
+fn diagnostic_record(d: &FileDiagnostic) -> store::DiagnosticRecord {
+    store::DiagnosticRecord {
+        fingerprint: d.fingerprint.clone(),
+        category: d.category.as_str().to_owned(),
+        severity: d.severity.as_str().to_owned(),
+        message: d.message.clone(),
+        source: d.source.clone(),
+        symbol: d.symbol.clone(),
+        line: d.range.start.line,
+        character: d.range.start.character,
+    }
+}
+
+/// A workspace-relative path with `/` separators (the path itself when outside the root).
+pub fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn language_from_id(id: &str) -> Option<Language> {
+    Language::ALL
+        .into_iter()
+        .find(|l| l.id() == id || (id == "javascriptreact" && *l == Language::JavaScript))
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
