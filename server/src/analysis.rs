@@ -47,12 +47,7 @@ pub fn locate(
             related: d
                 .related
                 .iter()
-                .map(|r| {
-                    (
-                        index.range(text, r.range.clone(), encoding),
-                        r.message.clone(),
-                    )
-                })
+                .map(|r| (index.range(text, r.range.clone(), encoding), r.message.clone()))
                 .collect(),
         })
         .collect()
@@ -86,11 +81,7 @@ pub fn analyze_file(path: &Path, max_size: u64, encoding: PositionEncoding) -> O
     } else {
         locate(&text, &LineIndex::new(&text), &diagnostics, encoding)
     };
-    Outcome::Parsed {
-        language,
-        size: text.len() as u64,
-        diagnostics,
-    }
+    Outcome::Parsed { language, size: text.len() as u64, diagnostics }
 }
 
 /// A finished analysis from the queue.
@@ -131,19 +122,13 @@ impl DiskQueue {
                 .spawn(move || {
                     while let Ok(path) = rx.recv() {
                         // Unmark before reading: a change from now on queues the path again.
-                        queued
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&path);
+                        queued.lock().unwrap_or_else(|e| e.into_inner()).remove(&path);
                         let seq = seq.fetch_add(1, Ordering::SeqCst);
-                        let outcome =
-                            std::panic::catch_unwind(|| analyze_file(&path, max_size, encoding))
-                                .unwrap_or_else(|_| {
-                                    tracing::error!("analysis of {} panicked", path.display());
-                                    Outcome::Skipped(Skip::Unreadable(std::io::Error::other(
-                                        "analysis failed",
-                                    )))
-                                });
+                        let outcome = std::panic::catch_unwind(|| analyze_file(&path, max_size, encoding))
+                            .unwrap_or_else(|_| {
+                                tracing::error!("analysis of {} panicked", path.display());
+                                Outcome::Skipped(Skip::Unreadable(std::io::Error::other("analysis failed")))
+                            });
                         done(Analyzed { path, seq, outcome });
                     }
                 })

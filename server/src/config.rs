@@ -117,12 +117,7 @@ pub fn load(root: &Path) -> (Config, Option<ConfigError>) {
         },
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return (Config::default(), None),
         Err(err) => {
-            let error = ConfigError {
-                path,
-                line: 0,
-                column: 0,
-                message: format!("cannot read it: {err}"),
-            };
+            let error = ConfigError { path, line: 0, column: 0, message: format!("cannot read it: {err}") };
             return (Config::default(), Some(error));
         }
     };
@@ -130,22 +125,14 @@ pub fn load(root: &Path) -> (Config, Option<ConfigError>) {
         Ok(config) => (config, None),
         Err((offset, message)) => {
             let (line, column) = offset.map(|o| line_column(&text, o)).unwrap_or((0, 0));
-            (
-                Config::default(),
-                Some(ConfigError {
-                    path,
-                    line,
-                    column,
-                    message,
-                }),
-            )
+            (Config::default(), Some(ConfigError { path, line, column, message }))
         }
     }
 }
 
 fn parse(text: &str) -> Result<Config, (Option<usize>, String)> {
-    let file: File = toml::from_str(text)
-        .map_err(|e| (e.span().map(|s| s.start), e.message().trim().to_owned()))?;
+    let file: File =
+        toml::from_str(text).map_err(|e| (e.span().map(|s| s.start), e.message().trim().to_owned()))?;
     let defaults = Config::default();
     let max_file_size = file.files.max_size.unwrap_or(defaults.max_file_size);
     if max_file_size == 0 {
@@ -160,11 +147,7 @@ fn parse(text: &str) -> Result<Config, (Option<usize>, String)> {
             .retention_days
             .map(|days| Duration::from_secs(days * 24 * 3600))
             .unwrap_or(defaults.retention),
-        debounce: file
-            .watch
-            .debounce_ms
-            .map(Duration::from_millis)
-            .unwrap_or(defaults.debounce),
+        debounce: file.watch.debounce_ms.map(Duration::from_millis).unwrap_or(defaults.debounce),
     })
 }
 
@@ -184,13 +167,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".acas")).unwrap();
         std::fs::write(path(dir.path()), text).unwrap();
         let (config, error) = load(dir.path());
-        (
-            config,
-            error.map(|e| ConfigError {
-                path: PathBuf::from("config.toml"),
-                ..e
-            }),
-        )
+        (config, error.map(|e| ConfigError { path: PathBuf::from("config.toml"), ..e }))
     }
 
     #[test]
@@ -201,9 +178,8 @@ mod tests {
 
     #[test]
     fn values_are_read() {
-        let (config, error) = load_text(
-            "[files]\nmax_size = 1024\nignore = [\"gen/**\"]\n[store]\nretention_days = 2\n",
-        );
+        let (config, error) =
+            load_text("[files]\nmax_size = 1024\nignore = [\"gen/**\"]\n[store]\nretention_days = 2\n");
         assert_eq!(error, None);
         assert_eq!(config.max_file_size, 1024);
         assert_eq!(config.ignore, vec!["gen/**".to_owned()]);
@@ -221,11 +197,7 @@ mod tests {
         let (_, error) = load_text("[files]\nmax_sise = 3\n");
         let error = error.unwrap();
         assert_eq!((error.line, error.column), (2, 1));
-        assert!(
-            error.message.contains("unknown field `max_sise`"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("unknown field `max_sise`"), "{}", error.message);
 
         let (_, error) = load_text("[files\n");
         assert_eq!(error.unwrap().line, 1);

@@ -32,10 +32,7 @@ impl fmt::Display for Skip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Skip::TooLarge { size, limit } => {
-                write!(
-                    f,
-                    "{size} bytes is over the {limit}-byte limit (files.max_size)"
-                )
+                write!(f, "{size} bytes is over the {limit}-byte limit (files.max_size)")
             }
             Skip::Binary => f.write_str("binary file"),
             Skip::NotUtf8 { valid_up_to } => write!(f, "not valid UTF-8 after byte {valid_up_to}"),
@@ -54,22 +51,13 @@ pub fn read_source(path: &Path, max_size: u64) -> Result<String, Skip> {
         return Err(Skip::NotAFile);
     }
     if metadata.len() > max_size {
-        return Err(Skip::TooLarge {
-            size: metadata.len(),
-            limit: max_size,
-        });
+        return Err(Skip::TooLarge { size: metadata.len(), limit: max_size });
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
     // Read at most one byte past the limit: the file may grow between stat and read.
-    file.by_ref()
-        .take(max_size + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_skip)?;
+    file.by_ref().take(max_size + 1).read_to_end(&mut bytes).map_err(io_skip)?;
     if bytes.len() as u64 > max_size {
-        return Err(Skip::TooLarge {
-            size: bytes.len() as u64,
-            limit: max_size,
-        });
+        return Err(Skip::TooLarge { size: bytes.len() as u64, limit: max_size });
     }
     source_from_bytes(bytes)
 }
@@ -79,9 +67,7 @@ pub fn source_from_bytes(bytes: Vec<u8>) -> Result<String, Skip> {
     if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
         return Err(Skip::Binary);
     }
-    String::from_utf8(bytes).map_err(|e| Skip::NotUtf8 {
-        valid_up_to: e.utf8_error().valid_up_to(),
-    })
+    String::from_utf8(bytes).map_err(|e| Skip::NotUtf8 { valid_up_to: e.utf8_error().valid_up_to() })
 }
 
 fn io_skip(err: std::io::Error) -> Skip {
@@ -104,29 +90,17 @@ mod tests {
             std::fs::write(&path, bytes).unwrap();
             path
         };
-        assert_eq!(
-            read_source(&write("ok.rs", b"fn main() {}"), 100).unwrap(),
-            "fn main() {}"
-        );
+        assert_eq!(read_source(&write("ok.rs", b"fn main() {}"), 100).unwrap(), "fn main() {}");
         assert!(matches!(
             read_source(&write("big.rs", &[b'a'; 101]), 100),
-            Err(Skip::TooLarge {
-                size: 101,
-                limit: 100
-            })
+            Err(Skip::TooLarge { size: 101, limit: 100 })
         ));
-        assert!(matches!(
-            read_source(&write("bin.rs", b"ab\0cd"), 100),
-            Err(Skip::Binary)
-        ));
+        assert!(matches!(read_source(&write("bin.rs", b"ab\0cd"), 100), Err(Skip::Binary)));
         assert!(matches!(
             read_source(&write("latin1.py", b"x = '\xe9'"), 100),
             Err(Skip::NotUtf8 { valid_up_to: 5 })
         ));
-        assert!(matches!(
-            read_source(&dir.path().join("gone.rs"), 100),
-            Err(Skip::Vanished)
-        ));
+        assert!(matches!(read_source(&dir.path().join("gone.rs"), 100), Err(Skip::Vanished)));
         assert!(matches!(read_source(dir.path(), 100), Err(Skip::NotAFile)));
     }
 }

@@ -43,10 +43,7 @@ impl LineIndex {
         let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
         line_starts.push(0);
         line_starts.extend(memchr_newlines(text.as_bytes()).map(|i| i + 1));
-        LineIndex {
-            line_starts,
-            len: text.len(),
-        }
+        LineIndex { line_starts, len: text.len() }
     }
 
     pub fn line_count(&self) -> usize {
@@ -56,11 +53,7 @@ impl LineIndex {
     /// Byte range of line `line` including its terminator, or `None` past the end.
     pub fn line_range(&self, line: u32) -> Option<Range<usize>> {
         let start = *self.line_starts.get(line as usize)?;
-        let end = self
-            .line_starts
-            .get(line as usize + 1)
-            .copied()
-            .unwrap_or(self.len);
+        let end = self.line_starts.get(line as usize + 1).copied().unwrap_or(self.len);
         Some(start..end)
     }
 
@@ -74,10 +67,7 @@ impl LineIndex {
             PositionEncoding::Utf8 => line_text.len(),
             PositionEncoding::Utf16 => line_text.encode_utf16().count(),
         };
-        Position {
-            line: line as u32,
-            character: character as u32,
-        }
+        Position { line: line as u32, character: character as u32 }
     }
 
     pub fn range(&self, text: &str, range: Range<usize>, encoding: PositionEncoding) -> TextRange {
@@ -116,11 +106,7 @@ impl LineIndex {
 }
 
 fn memchr_newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'\n')
-        .map(|(i, _)| i)
+    bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i)
 }
 
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -139,89 +125,25 @@ mod tests {
         let text = "let s = \"😀é\"; x\nnext";
         let index = LineIndex::new(text);
         let x = text.find('x').unwrap();
-        assert_eq!(
-            index.position(text, x, PositionEncoding::Utf16),
-            Position {
-                line: 0,
-                character: 15
-            }
-        );
-        assert_eq!(
-            index.position(text, x, PositionEncoding::Utf8),
-            Position {
-                line: 0,
-                character: 17
-            }
-        );
-        assert_eq!(
-            index.offset(
-                text,
-                Position {
-                    line: 0,
-                    character: 15
-                },
-                PositionEncoding::Utf16
-            ),
-            x
-        );
-        assert_eq!(
-            index.offset(
-                text,
-                Position {
-                    line: 0,
-                    character: 17
-                },
-                PositionEncoding::Utf8
-            ),
-            x
-        );
+        assert_eq!(index.position(text, x, PositionEncoding::Utf16), Position { line: 0, character: 15 });
+        assert_eq!(index.position(text, x, PositionEncoding::Utf8), Position { line: 0, character: 18 });
+        assert_eq!(index.offset(text, Position { line: 0, character: 15 }, PositionEncoding::Utf16), x);
+        assert_eq!(index.offset(text, Position { line: 0, character: 18 }, PositionEncoding::Utf8), x);
     }
 
     #[test]
     fn positions_past_the_end_clamp() {
         let text = "ab\r\ncd";
         let index = LineIndex::new(text);
-        assert_eq!(
-            index.offset(
-                text,
-                Position {
-                    line: 0,
-                    character: 99
-                },
-                PositionEncoding::Utf16
-            ),
-            2
-        );
-        assert_eq!(
-            index.offset(
-                text,
-                Position {
-                    line: 7,
-                    character: 0
-                },
-                PositionEncoding::Utf16
-            ),
-            6
-        );
-        assert_eq!(
-            index.position(text, 99, PositionEncoding::Utf16),
-            Position {
-                line: 1,
-                character: 2
-            }
-        );
+        assert_eq!(index.offset(text, Position { line: 0, character: 99 }, PositionEncoding::Utf16), 2);
+        assert_eq!(index.offset(text, Position { line: 7, character: 0 }, PositionEncoding::Utf16), 6);
+        assert_eq!(index.position(text, 99, PositionEncoding::Utf16), Position { line: 1, character: 2 });
     }
 
     #[test]
     fn offsets_inside_a_character_clamp_back() {
         let text = "é";
         let index = LineIndex::new(text);
-        assert_eq!(
-            index.position(text, 1, PositionEncoding::Utf8),
-            Position {
-                line: 0,
-                character: 0
-            }
-        );
+        assert_eq!(index.position(text, 1, PositionEncoding::Utf8), Position { line: 0, character: 0 });
     }
 }

@@ -73,11 +73,7 @@ pub enum Event {
 #[derive(Debug)]
 pub enum Output {
     /// The complete current diagnostics of a file (empty clears them).
-    Diagnostics {
-        path: PathBuf,
-        version: Option<i32>,
-        diagnostics: Arc<[FileDiagnostic]>,
-    },
+    Diagnostics { path: PathBuf, version: Option<i32>, diagnostics: Arc<[FileDiagnostic]> },
     /// File-system changes, as they were seen.
     Changes(Vec<Change>),
     /// Something the user should read.
@@ -95,16 +91,9 @@ pub enum MessageLevel {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
-    Begin {
-        title: String,
-    },
-    Report {
-        message: String,
-        percentage: Option<u32>,
-    },
-    End {
-        message: String,
-    },
+    Begin { title: String },
+    Report { message: String, percentage: Option<u32> },
+    End { message: String },
 }
 
 /// How to start a workspace.
@@ -233,11 +222,8 @@ pub fn start(options: Options) -> (Handle, mpsc::UnboundedReceiver<Output>) {
 impl Workspace {
     fn new(options: Options, handle: Handle, output: mpsc::UnboundedSender<Output>) -> Workspace {
         let root = options.root;
-        let (config, config_error) = if options.scan {
-            config::load(&root)
-        } else {
-            (Config::default(), None)
-        };
+        let (config, config_error) =
+            if options.scan { config::load(&root) } else { (Config::default(), None) };
         let config = config.with_settings(&options.settings);
         if let Some(error) = config_error {
             let _ = output.send(Output::Message {
@@ -245,13 +231,8 @@ impl Workspace {
                 text: format!("{error}; using the defaults until it is fixed"),
             });
         }
-        let store_options = store::StoreOptions {
-            retention: config.retention,
-            ..Default::default()
-        };
-        let opened = options
-            .record
-            .then(|| Store::open_workspace(&root, store_options));
+        let store_options = store::StoreOptions { retention: config.retention, ..Default::default() };
+        let opened = options.record.then(|| Store::open_workspace(&root, store_options));
         let store = match opened {
             None => None,
             Some(Ok(store)) => Some(store),
@@ -263,12 +244,7 @@ impl Workspace {
                 None
             }
         };
-        let queue = start_queue(
-            &handle,
-            options.analysis_threads,
-            config.max_file_size,
-            options.encoding,
-        );
+        let queue = start_queue(&handle, options.analysis_threads, config.max_file_size, options.encoding);
         let rules = Arc::new(IgnoreRules::new(&root, &config.ignore));
         let mut workspace = Workspace {
             root,
@@ -323,17 +299,10 @@ impl Workspace {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Opened {
-                path,
-                version,
-                language_id,
-                text,
-            } => self.opened(path, version, &language_id, text),
-            Event::Changed {
-                path,
-                version,
-                changes,
-            } => self.changed(path, version, changes),
+            Event::Opened { path, version, language_id, text } => {
+                self.opened(path, version, &language_id, text)
+            }
+            Event::Changed { path, version, changes } => self.changed(path, version, changes),
             Event::Saved { path } => self.record_editor(&path, store::EditorEventKind::Save, None),
             Event::Closed { path } => self.closed(path),
             Event::Settings(settings) => self.settings_changed(settings),
@@ -384,14 +353,9 @@ impl Workspace {
                 analyzed: 0,
                 diagnostics: 0,
             });
-            self.progress(Progress::Begin {
-                title: "Scanning workspace".into(),
-            });
+            self.progress(Progress::Begin { title: "Scanning workspace".into() });
         }
-        let rules = self
-            .watcher
-            .as_ref()
-            .map_or_else(|| self.rules.clone(), |w| w.rules());
+        let rules = self.watcher.as_ref().map_or_else(|| self.rules.clone(), |w| w.rules());
         let queue = self.queue.clone();
         let handle = self.handle.clone();
         let dirs = Arc::new(Mutex::new(Vec::new()));
@@ -419,10 +383,7 @@ impl Workspace {
                         watcher.watch_dirs(dirs);
                     }
                 })));
-                handle.send(Event::WalkDone {
-                    files: files.into_inner().unwrap(),
-                    rescan,
-                });
+                handle.send(Event::WalkDone { files: files.into_inner().unwrap(), rescan });
             })
             .expect("spawning the workspace walk");
     }
@@ -433,15 +394,7 @@ impl Workspace {
         let Some(language) = language else { return };
         let doc = Document::new(language, text);
         let index = LineIndex::new(doc.text());
-        self.open.insert(
-            path.clone(),
-            OpenDocument {
-                doc,
-                index,
-                version,
-                fingerprints: Vec::new(),
-            },
-        );
+        self.open.insert(path.clone(), OpenDocument { doc, index, version, fingerprints: Vec::new() });
         self.publish_open(&path);
     }
 
@@ -482,13 +435,8 @@ impl Workspace {
         let Some(open) = self.open.get_mut(path) else {
             return;
         };
-        let diagnostics: Arc<[FileDiagnostic]> = analysis::locate(
-            open.doc.text(),
-            &open.index,
-            open.doc.diagnostics(),
-            self.encoding,
-        )
-        .into();
+        let diagnostics: Arc<[FileDiagnostic]> =
+            analysis::locate(open.doc.text(), &open.index, open.doc.diagnostics(), self.encoding).into();
         let version = Some(open.version);
         let fingerprints: Vec<String> = diagnostics.iter().map(|d| d.fingerprint.clone()).collect();
         let changed_set = fingerprints != open.fingerprints;
@@ -500,11 +448,7 @@ impl Workspace {
     }
 
     fn publish(&self, path: &Path, version: Option<i32>, diagnostics: Arc<[FileDiagnostic]>) {
-        let _ = self.output.send(Output::Diagnostics {
-            path: path.to_path_buf(),
-            version,
-            diagnostics,
-        });
+        let _ = self.output.send(Output::Diagnostics { path: path.to_path_buf(), version, diagnostics });
     }
 
     fn files_changed(&mut self, batch: watch::Batch) {
@@ -535,11 +479,7 @@ impl Workspace {
             scan.analyzed += 1;
         }
         let diagnostics: Arc<[FileDiagnostic]> = match outcome {
-            Outcome::Parsed {
-                language,
-                diagnostics,
-                ..
-            } => {
+            Outcome::Parsed { language, diagnostics, .. } => {
                 self.files_seen += 1;
                 *self.languages.entry(language).or_default() += 1;
                 if let Some(scan) = &mut self.scan {
@@ -548,9 +488,7 @@ impl Workspace {
                 diagnostics.into()
             }
             Outcome::NotSource => return,
-            Outcome::Skipped(files::Skip::Vanished | files::Skip::NotAFile) => {
-                Arc::from(Vec::new())
-            }
+            Outcome::Skipped(files::Skip::Vanished | files::Skip::NotAFile) => Arc::from(Vec::new()),
             Outcome::Skipped(skip) => {
                 tracing::info!("skipped {}: {skip}", path.display());
                 Arc::from(Vec::new())
@@ -573,8 +511,7 @@ impl Workspace {
         if diagnostics.is_empty() {
             self.disk_published.remove(path);
         } else {
-            self.disk_published
-                .insert(path.to_path_buf(), diagnostics.clone());
+            self.disk_published.insert(path.to_path_buf(), diagnostics.clone());
         }
         if !self.open.contains_key(path) {
             self.publish(path, None, diagnostics);
@@ -584,12 +521,8 @@ impl Workspace {
     fn walk_done(&mut self, files: HashSet<PathBuf>, rescan: bool) {
         if rescan {
             // Files that went out of view lose their diagnostics.
-            let gone: Vec<PathBuf> = self
-                .disk_published
-                .keys()
-                .filter(|p| !files.contains(*p))
-                .cloned()
-                .collect();
+            let gone: Vec<PathBuf> =
+                self.disk_published.keys().filter(|p| !files.contains(*p)).cloned().collect();
             for path in gone {
                 self.apply_disk(&path, Arc::from(Vec::new()));
             }
@@ -616,13 +549,9 @@ impl Workspace {
             }
             walked => {
                 if scan.analyzed % 500 == 0 {
-                    let percentage =
-                        walked.map(|t| (scan.analyzed * 100 / t.max(1)).min(100) as u32);
+                    let percentage = walked.map(|t| (scan.analyzed * 100 / t.max(1)).min(100) as u32);
                     let message = format!("{} files", scan.analyzed);
-                    self.progress(Progress::Report {
-                        message,
-                        percentage,
-                    });
+                    self.progress(Progress::Report { message, percentage });
                 }
             }
         }
@@ -639,16 +568,13 @@ impl Workspace {
     fn reload_config(&mut self) {
         let (config, error) = config::load(&self.root);
         if let Some(error) = error {
-            self.message(
-                MessageLevel::Error,
-                format!("{error}; the previous settings stay in force"),
-            );
+            self.message(MessageLevel::Error, format!("{error}; the previous settings stay in force"));
             return;
         }
         let config = config.with_settings(&self.settings);
         if config != self.config {
-            let rescan = config.ignore != self.config.ignore
-                || config.max_file_size != self.config.max_file_size;
+            let rescan =
+                config.ignore != self.config.ignore || config.max_file_size != self.config.max_file_size;
             self.config = config;
             if rescan {
                 self.queue = self.start_queue();
@@ -661,12 +587,7 @@ impl Workspace {
     }
 
     fn start_queue(&self) -> DiskQueue {
-        start_queue(
-            &self.handle,
-            self.analysis_threads,
-            self.config.max_file_size,
-            self.encoding,
-        )
+        start_queue(&self.handle, self.analysis_threads, self.config.max_file_size, self.encoding)
     }
 
     fn prune(&mut self) {
@@ -727,11 +648,8 @@ impl Workspace {
     }
 
     pub fn status(&self) -> Status {
-        let mut languages: Vec<(String, usize)> = self
-            .languages
-            .iter()
-            .map(|(l, n)| (l.id().to_owned(), *n))
-            .collect();
+        let mut languages: Vec<(String, usize)> =
+            self.languages.iter().map(|(l, n)| (l.id().to_owned(), *n)).collect();
         languages.sort();
         Status {
             root: self.root.clone(),
@@ -765,16 +683,9 @@ impl Event {
     }
 }
 
-fn start_queue(
-    handle: &Handle,
-    threads: usize,
-    max_size: u64,
-    encoding: PositionEncoding,
-) -> DiskQueue {
+fn start_queue(handle: &Handle, threads: usize, max_size: u64, encoding: PositionEncoding) -> DiskQueue {
     let handle = handle.clone();
-    DiskQueue::start(threads, max_size, encoding, move |done| {
-        handle.send(Event::Analyzed(done))
-    })
+    DiskQueue::start(threads, max_size, encoding, move |done| handle.send(Event::Analyzed(done)))
 }
 
 fn record_changes(store: &Store, root: &Path, changes: &[Change]) {
@@ -789,19 +700,13 @@ fn record_changes(store: &Store, root: &Path, changes: &[Change]) {
                     Change::Deleted(p) => (store::FileEventKind::Deleted, p, None),
                     Change::Renamed { from, to } => (store::FileEventKind::Renamed, from, Some(to)),
                 };
-                let size = std::fs::symlink_metadata(change.path())
-                    .ok()
-                    .map(|m| m.len());
+                let size = std::fs::symlink_metadata(change.path()).ok().map(|m| m.len());
                 Record::File(store::FileEvent {
                     at_ms,
                     kind,
                     path: relative(root, path),
                     to_path: to_path.map(|p| relative(root, p)),
-                    size: if matches!(kind, store::FileEventKind::Deleted) {
-                        None
-                    } else {
-                        size
-                    },
+                    size: if matches!(kind, store::FileEventKind::Deleted) { None } else { size },
                     language: Language::from_path(change.path()).map(|l| l.id().to_owned()),
                 })
             })
@@ -826,10 +731,7 @@ fn diagnostic_record(d: &FileDiagnostic) -> store::DiagnosticRecord {
 /// A workspace-relative path with `/` separators (the path itself when outside the root).
 pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 fn language_from_id(id: &str) -> Option<Language> {
@@ -839,7 +741,5 @@ fn language_from_id(id: &str) -> Option<Language> {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

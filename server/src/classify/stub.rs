@@ -30,11 +30,7 @@ fn diags(tree: &tree_sitter::Tree) -> Vec<Diagnostic> {
                 range: n.start_byte()..n.end_byte(),
                 severity: Severity::Error,
                 category: Category::Syntax,
-                message: if n.is_missing() {
-                    format!("missing `{}`", n.kind())
-                } else {
-                    "unexpected".into()
-                },
+                message: if n.is_missing() { format!("missing `{}`", n.kind()) } else { "unexpected".into() },
                 source: "acas".into(),
                 fingerprint: format!("{:x}", n.start_byte()),
                 symbol: None,
@@ -54,12 +50,7 @@ impl Document {
     pub fn new(language: Language, text: String) -> Document {
         let tree = parse(language, &text);
         let diags = diags(&tree);
-        Document {
-            language,
-            text,
-            tree,
-            diags,
-        }
+        Document { language, text, tree, diags }
     }
     pub fn language(&self) -> Language {
         self.language

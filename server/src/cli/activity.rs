@@ -13,10 +13,7 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
     let root = match super::resolve(path) {
         Ok((root, true)) => root,
         Ok((_, false)) => {
-            output::note(&format!(
-                "acas activity: {} is not a directory",
-                path.display()
-            ));
+            output::note(&format!("acas activity: {} is not a directory", path.display()));
             return EXIT_FAILED;
         }
         Err(error) => {
@@ -38,11 +35,8 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
             return EXIT_FAILED;
         }
     };
-    let query = ActivityQuery {
-        since_ms: since.map(|s| now_ms() - s.as_millis() as i64),
-        limit,
-        path_prefix: None,
-    };
+    let query =
+        ActivityQuery { since_ms: since.map(|s| now_ms() - s.as_millis() as i64), limit, path_prefix: None };
     let rows = match store.activity(&query) {
         Ok(rows) => rows,
         Err(error) => {
@@ -58,11 +52,7 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
     match format {
         ListFormat::Text => {
             for row in &rows {
-                let detail = row
-                    .detail
-                    .as_deref()
-                    .map(|d| format!("  {d}"))
-                    .unwrap_or_default();
+                let detail = row.detail.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
                 let line = format!(
                     "{}  {:<10} {:<9} {}{detail}",
                     format_time(row.at_ms),
@@ -95,12 +85,7 @@ fn format_time(ms: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Howard Hinnant's days-to-civil algorithm.

@@ -31,9 +31,7 @@ pub(super) fn run(path: &Path, format: Format) -> i32 {
     let root = if is_dir {
         target.clone()
     } else {
-        target
-            .parent()
-            .map_or_else(|| target.clone(), Path::to_path_buf)
+        target.parent().map_or_else(|| target.clone(), Path::to_path_buf)
     };
     let (config, error) = config::load(&root);
     if let Some(error) = error {
@@ -49,19 +47,13 @@ pub(super) fn run(path: &Path, format: Format) -> i32 {
         vec![target]
     };
     let report = check_files(&root, files, config.max_file_size);
-    let errors = report
-        .files
-        .iter()
-        .flat_map(|(_, d)| d)
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = report.files.iter().flat_map(|(_, d)| d).filter(|d| d.severity == Severity::Error).count();
     let text = match format {
         Format::Text => render_text(&report, errors),
-        Format::Json => {
-            serde_json::to_string_pretty(&render_json(&report)).expect("JSON values serialise")
+        Format::Json => serde_json::to_string_pretty(&render_json(&report)).expect("JSON values serialise"),
+        Format::Sarif => {
+            serde_json::to_string_pretty(&render_sarif(&report, &root)).expect("JSON values serialise")
         }
-        Format::Sarif => serde_json::to_string_pretty(&render_sarif(&report, &root))
-            .expect("JSON values serialise"),
     };
     output::line(&text);
     if errors > 0 { EXIT_FOUND } else { EXIT_OK }
@@ -71,9 +63,7 @@ fn check_files(root: &Path, files: Vec<PathBuf>, max_size: u64) -> Report {
     let next = AtomicUsize::new(0);
     let checked = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(8);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -84,10 +74,7 @@ fn check_files(root: &Path, files: Vec<PathBuf>, max_size: u64) -> Report {
                         Outcome::Parsed { diagnostics, .. } => {
                             checked.fetch_add(1, Ordering::Relaxed);
                             if !diagnostics.is_empty() {
-                                found
-                                    .lock()
-                                    .unwrap()
-                                    .push((relative(root, path), diagnostics));
+                                found.lock().unwrap().push((relative(root, path), diagnostics));
                             }
                         }
                         Outcome::NotSource => {}
@@ -101,21 +88,14 @@ fn check_files(root: &Path, files: Vec<PathBuf>, max_size: u64) -> Report {
     });
     let mut files = found.into_inner().unwrap();
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    Report {
-        files_checked: checked.into_inner(),
-        files,
-    }
+    Report { files_checked: checked.into_inner(), files }
 }
 
 fn render_text(report: &Report, errors: usize) -> String {
     let mut out = String::new();
     for (path, diagnostics) in &report.files {
         for d in diagnostics {
-            let symbol = d
-                .symbol
-                .as_deref()
-                .map(|s| format!(" (in {s})"))
-                .unwrap_or_default();
+            let symbol = d.symbol.as_deref().map(|s| format!(" (in {s})")).unwrap_or_default();
             out.push_str(&format!(
                 "{path}:{}:{}: {}[{}]: {}{symbol}\n",
                 d.range.start.line + 1,
@@ -130,18 +110,10 @@ fn render_text(report: &Report, errors: usize) -> String {
     out.push_str(&format!(
         "{} checked, {total} {} ({errors} {}) in {} {}",
         plural(report.files_checked, "file", "files"),
-        if total == 1 {
-            "diagnostic"
-        } else {
-            "diagnostics"
-        },
+        if total == 1 { "diagnostic" } else { "diagnostics" },
         if errors == 1 { "error" } else { "errors" },
         report.files.len(),
-        if report.files.len() == 1 {
-            "file"
-        } else {
-            "files"
-        },
+        if report.files.len() == 1 { "file" } else { "files" },
     ));
     out
 }
@@ -177,12 +149,8 @@ fn render_json(report: &Report) -> Value {
 }
 
 fn render_sarif(report: &Report, root: &Path) -> Value {
-    let mut categories: Vec<&str> = report
-        .files
-        .iter()
-        .flat_map(|(_, d)| d)
-        .map(|d| d.category.as_str())
-        .collect();
+    let mut categories: Vec<&str> =
+        report.files.iter().flat_map(|(_, d)| d).map(|d| d.category.as_str()).collect();
     categories.sort_unstable();
     categories.dedup();
     let rules: Vec<Value> = categories

@@ -19,11 +19,7 @@ pub const EXIT_FOUND: i32 = 1;
 pub const EXIT_FAILED: i32 = 2;
 
 #[derive(Parser)]
-#[command(
-    name = "acas",
-    version,
-    about = "Finds, classifies and explains errors in a workspace"
-)]
+#[command(name = "acas", version, about = "Finds, classifies and explains errors in a workspace")]
 struct Cli {
     /// Log level (error, warn, info, debug, trace); also ACAS_LOG
     #[arg(long, global = true)]
@@ -83,11 +79,7 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() {
-                EXIT_FAILED
-            } else {
-                EXIT_OK
-            };
+            let code = if error.use_stderr() { EXIT_FAILED } else { EXIT_OK };
             let _ = error.print();
             return code;
         }
@@ -101,12 +93,7 @@ pub fn main() -> i32 {
         Command::Serve => runtime().block_on(crate::lsp::serve()),
         Command::Check { path, format } => check::run(&path, format),
         Command::Watch { path, format } => watch::run(&path, format),
-        Command::Activity {
-            path,
-            since,
-            limit,
-            format,
-        } => activity::run(&path, since, limit, format),
+        Command::Activity { path, since, limit, format } => activity::run(&path, since, limit, format),
     }
 }
 
@@ -135,8 +122,7 @@ fn init_logging(level: Option<&str>, default_level: &str) {
 
 /// The workspace root for a path argument: the directory itself, or a file's directory.
 fn resolve(path: &Path) -> Result<(PathBuf, bool), String> {
-    let absolute =
-        std::fs::canonicalize(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let absolute = std::fs::canonicalize(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let is_dir = absolute.is_dir();
     Ok((absolute, is_dir))
 }
@@ -144,13 +130,10 @@ fn resolve(path: &Path) -> Result<(PathBuf, bool), String> {
 /// Parses `30s`, `10m`, `2h`, `7d` or a bare number of seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 30s, 10m, 2h or 7d"))?;
+    let number: u64 =
+        number.parse().map_err(|_| format!("`{text}` is not a duration like 30s, 10m, 2h or 7d"))?;
     let seconds = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -158,9 +141,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "d" => 86_400,
         "w" => 7 * 86_400,
         _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{text}`: use s, m, h, d or w"
-            ));
+            return Err(format!("unknown unit `{unit}` in `{text}`: use s, m, h, d or w"));
         }
     };
     Ok(Duration::from_secs(number * seconds))

@@ -10,9 +10,7 @@ use std::io::Write;
 /// Writes a line to stdout. Returns false once stdout is closed.
 pub fn line(text: &str) -> bool {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}")
-        .and_then(|_| stdout.flush())
-        .is_ok()
+    writeln!(stdout, "{text}").and_then(|_| stdout.flush()).is_ok()
 }
 
 /// Writes a line to stderr, for messages meant for a person.

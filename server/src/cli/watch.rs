@@ -13,10 +13,7 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
     let root = match super::resolve(path) {
         Ok((root, true)) => root,
         Ok((_, false)) => {
-            output::note(&format!(
-                "acas watch: {} is not a directory",
-                path.display()
-            ));
+            output::note(&format!("acas watch: {} is not a directory", path.display()));
             return EXIT_FAILED;
         }
         Err(error) => {
@@ -54,12 +51,7 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
 /// Prints one output; false once stdout is closed.
 fn print(root: &Path, format: ListFormat, out: Output) -> bool {
     match (format, out) {
-        (
-            ListFormat::Text,
-            Output::Diagnostics {
-                path, diagnostics, ..
-            },
-        ) => {
+        (ListFormat::Text, Output::Diagnostics { path, diagnostics, .. }) => {
             let path = relative(root, &path);
             if diagnostics.is_empty() {
                 return output::line(&format!("{path}: clean"));
@@ -77,12 +69,7 @@ fn print(root: &Path, format: ListFormat, out: Output) -> bool {
             }
             output::line(&text)
         }
-        (
-            ListFormat::Json,
-            Output::Diagnostics {
-                path, diagnostics, ..
-            },
-        ) => {
+        (ListFormat::Json, Output::Diagnostics { path, diagnostics, .. }) => {
             let diagnostics: Vec<_> = diagnostics
                 .iter()
                 .map(|d| {
@@ -100,7 +87,8 @@ fn print(root: &Path, format: ListFormat, out: Output) -> bool {
                     })
                 })
                 .collect();
-            let event = json!({ "event": "diagnostics", "path": relative(root, &path), "diagnostics": diagnostics });
+            let event =
+                json!({ "event": "diagnostics", "path": relative(root, &path), "diagnostics": diagnostics });
             output::line(&event.to_string())
         }
         (format, Output::Changes(changes)) => changes.iter().all(|change| {
@@ -126,9 +114,9 @@ fn print(root: &Path, format: ListFormat, out: Output) -> bool {
             output::note(&text);
             true
         }
-        (ListFormat::Text, Output::Progress(Progress::End { message })) => output::line(&format!(
-            "scan: {message}; watching for changes (Ctrl-C to stop)"
-        )),
+        (ListFormat::Text, Output::Progress(Progress::End { message })) => {
+            output::line(&format!("scan: {message}; watching for changes (Ctrl-C to stop)"))
+        }
         (ListFormat::Json, Output::Progress(Progress::End { message })) => {
             output::line(&json!({ "event": "scan", "message": message }).to_string())
         }

@@ -8,27 +8,15 @@ use crate::text::{Position, TextRange};
 
 pub fn range_from_lsp(range: lsp::Range) -> TextRange {
     TextRange {
-        start: Position {
-            line: range.start.line,
-            character: range.start.character,
-        },
-        end: Position {
-            line: range.end.line,
-            character: range.end.character,
-        },
+        start: Position { line: range.start.line, character: range.start.character },
+        end: Position { line: range.end.line, character: range.end.character },
     }
 }
 
 pub fn range_to_lsp(range: TextRange) -> lsp::Range {
     lsp::Range {
-        start: lsp::Position {
-            line: range.start.line,
-            character: range.start.character,
-        },
-        end: lsp::Position {
-            line: range.end.line,
-            character: range.end.character,
-        },
+        start: lsp::Position { line: range.start.line, character: range.start.character },
+        end: lsp::Position { line: range.end.line, character: range.end.character },
     }
 }
 
@@ -37,10 +25,7 @@ pub fn diagnostic(uri: &Uri, d: &FileDiagnostic) -> lsp::Diagnostic {
         .related
         .iter()
         .map(|(range, message)| lsp::DiagnosticRelatedInformation {
-            location: lsp::Location {
-                uri: uri.clone(),
-                range: range_to_lsp(*range),
-            },
+            location: lsp::Location { uri: uri.clone(), range: range_to_lsp(*range) },
             message: message.clone(),
         })
         .collect::<Vec<_>>();

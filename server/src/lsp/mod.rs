@@ -65,10 +65,7 @@ impl Backend {
     fn new(client: Client) -> Backend {
         Backend {
             client,
-            shared: std::sync::Arc::new(Shared {
-                handle: OnceLock::new(),
-                shutdown: Default::default(),
-            }),
+            shared: std::sync::Arc::new(Shared { handle: OnceLock::new(), shutdown: Default::default() }),
             start: Mutex::new(None),
             progress: Default::default(),
         }
@@ -97,14 +94,9 @@ impl LanguageServer for Backend {
             .transpose()
             .map_err(|e| invalid_params(format!("initializationOptions: {e}")))?
             .unwrap_or_default();
-        let progress = params
-            .capabilities
-            .window
-            .as_ref()
-            .and_then(|w| w.work_done_progress)
-            .unwrap_or(false);
-        self.progress
-            .store(progress, std::sync::atomic::Ordering::SeqCst);
+        let progress =
+            params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+        self.progress.store(progress, std::sync::atomic::Ordering::SeqCst);
         match root {
             Some(root) => {
                 tracing::info!("workspace {}", root.display());
@@ -120,8 +112,7 @@ impl LanguageServer for Backend {
             }
             None => {
                 tracing::info!("no workspace folder: only open documents are checked");
-                *self.start.lock().unwrap() =
-                    Some(workspace::Options::detached(encoding, settings));
+                *self.start.lock().unwrap() = Some(workspace::Options::detached(encoding, settings));
             }
         }
         Ok(InitializeResult {
@@ -130,14 +121,12 @@ impl LanguageServer for Backend {
                     PositionEncoding::Utf8 => PositionEncodingKind::UTF8,
                     PositionEncoding::Utf16 => PositionEncodingKind::UTF16,
                 }),
-                text_document_sync: Some(TextDocumentSyncCapability::Options(
-                    TextDocumentSyncOptions {
-                        open_close: Some(true),
-                        change: Some(TextDocumentSyncKind::INCREMENTAL),
-                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
-                        ..Default::default()
-                    },
-                )),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::INCREMENTAL),
+                    save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                    ..Default::default()
+                })),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: test_commands_enabled()
                         .then(|| TEST_PANIC_COMMAND.to_owned())
@@ -145,9 +134,7 @@ impl LanguageServer for Backend {
                         .collect(),
                     ..Default::default()
                 }),
-                experimental: Some(
-                    serde_json::json!({ "acas": { "version": env!("CARGO_PKG_VERSION") } }),
-                ),
+                experimental: Some(serde_json::json!({ "acas": { "version": env!("CARGO_PKG_VERSION") } })),
                 ..Default::default()
             },
             server_info: Some(ServerInfo {
@@ -169,9 +156,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        self.shared
-            .shutdown
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(handle) = self.shared.handle() {
             handle.shutdown().await;
         }
@@ -183,12 +168,7 @@ impl LanguageServer for Backend {
         let Some(path) = file_path(&doc.uri) else {
             return;
         };
-        self.send(Event::Opened {
-            path,
-            version: doc.version,
-            language_id: doc.language_id,
-            text: doc.text,
-        });
+        self.send(Event::Opened { path, version: doc.version, language_id: doc.language_id, text: doc.text });
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -198,16 +178,9 @@ impl LanguageServer for Backend {
         let changes = params
             .content_changes
             .into_iter()
-            .map(|c| ContentChange {
-                range: c.range.map(convert::range_from_lsp),
-                text: c.text,
-            })
+            .map(|c| ContentChange { range: c.range.map(convert::range_from_lsp), text: c.text })
             .collect();
-        self.send(Event::Changed {
-            path,
-            version: params.text_document.version,
-            changes,
-        });
+        self.send(Event::Changed { path, version: params.text_document.version, changes });
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
@@ -229,10 +202,7 @@ impl LanguageServer for Backend {
             Ok(settings) => self.send(Event::Settings(settings)),
             Err(error) => {
                 self.client
-                    .show_message(
-                        MessageType::ERROR,
-                        format!("ACAS settings are invalid: {error}"),
-                    )
+                    .show_message(MessageType::ERROR, format!("ACAS settings are invalid: {error}"))
                     .await
             }
         }
@@ -246,35 +216,21 @@ impl LanguageServer for Backend {
                 .await
                 .ok_or_else(|| internal_error("the request failed inside ACAS; see its log"));
         }
-        Err(invalid_params(format!(
-            "unknown command `{}`",
-            params.command
-        )))
+        Err(invalid_params(format!("unknown command `{}`", params.command)))
     }
 }
 
 /// Turns workspace outputs into LSP messages, in order.
-async fn forward(
-    client: Client,
-    mut outputs: tokio::sync::mpsc::UnboundedReceiver<Output>,
-    progress: bool,
-) {
+async fn forward(client: Client, mut outputs: tokio::sync::mpsc::UnboundedReceiver<Output>, progress: bool) {
     let encoding_independent_token = NumberOrString::String("acas/scan".to_owned());
     let mut progress_token: Option<NumberOrString> = None;
     while let Some(output) = outputs.recv().await {
         match output {
-            Output::Diagnostics {
-                path,
-                version,
-                diagnostics,
-            } => {
+            Output::Diagnostics { path, version, diagnostics } => {
                 let Some(uri) = Uri::from_file_path(&path) else {
                     continue;
                 };
-                let diagnostics = diagnostics
-                    .iter()
-                    .map(|d| convert::diagnostic(&uri, d))
-                    .collect();
+                let diagnostics = diagnostics.iter().map(|d| convert::diagnostic(&uri, d)).collect();
                 client.publish_diagnostics(uri, diagnostics, version).await;
             }
             Output::Message { level, text } => {
@@ -290,30 +246,22 @@ async fn forward(
                 let value = match p {
                     Progress::Begin { title } => {
                         let token = encoding_independent_token.clone();
-                        if client
-                            .create_work_done_progress(token.clone())
-                            .await
-                            .is_err()
-                        {
+                        if client.create_work_done_progress(token.clone()).await.is_err() {
                             continue;
                         }
                         progress_token = Some(token);
-                        WorkDoneProgress::Begin(WorkDoneProgressBegin {
-                            title,
+                        WorkDoneProgress::Begin(WorkDoneProgressBegin { title, ..Default::default() })
+                    }
+                    Progress::Report { message, percentage } => {
+                        WorkDoneProgress::Report(WorkDoneProgressReport {
+                            message: Some(message),
+                            percentage,
                             ..Default::default()
                         })
                     }
-                    Progress::Report {
-                        message,
-                        percentage,
-                    } => WorkDoneProgress::Report(WorkDoneProgressReport {
-                        message: Some(message),
-                        percentage,
-                        ..Default::default()
-                    }),
-                    Progress::End { message } => WorkDoneProgress::End(WorkDoneProgressEnd {
-                        message: Some(message),
-                    }),
+                    Progress::End { message } => {
+                        WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })
+                    }
                 };
                 let Some(token) = progress_token.clone() else {
                     continue;
@@ -334,11 +282,7 @@ async fn forward(
 }
 
 fn negotiate_encoding(params: &InitializeParams) -> PositionEncoding {
-    let offered = params
-        .capabilities
-        .general
-        .as_ref()
-        .and_then(|g| g.position_encodings.as_ref());
+    let offered = params.capabilities.general.as_ref().and_then(|g| g.position_encodings.as_ref());
     match offered {
         Some(kinds) if kinds.contains(&PositionEncodingKind::UTF8) => PositionEncoding::Utf8,
         _ => PositionEncoding::Utf16,
@@ -347,14 +291,8 @@ fn negotiate_encoding(params: &InitializeParams) -> PositionEncoding {
 
 #[allow(deprecated)]
 fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
-    let from_folders = params
-        .workspace_folders
-        .as_ref()
-        .and_then(|f| f.first())
-        .map(|f| &f.uri);
-    from_folders
-        .or(params.root_uri.as_ref())
-        .and_then(file_path)
+    let from_folders = params.workspace_folders.as_ref().and_then(|f| f.first()).map(|f| &f.uri);
+    from_folders.or(params.root_uri.as_ref()).and_then(file_path)
 }
 
 /// The absolute path of a `file:` URI; other schemes are not files ACAS can see.
@@ -371,19 +309,11 @@ fn test_commands_enabled() -> bool {
 }
 
 fn invalid_params(message: String) -> Error {
-    Error {
-        code: ErrorCode::InvalidParams,
-        message: message.into(),
-        data: None,
-    }
+    Error { code: ErrorCode::InvalidParams, message: message.into(), data: None }
 }
 
 fn internal_error(message: &str) -> Error {
-    Error {
-        code: ErrorCode::InternalError,
-        message: message.to_owned().into(),
-        data: None,
-    }
+    Error { code: ErrorCode::InternalError, message: message.to_owned().into(), data: None }
 }
 
 fn not_initialized() -> Error {

@@ -23,17 +23,12 @@ pub struct StoreOptions {
 }
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions {
-            retention: Duration::from_secs(30 * 86400),
-            queue_batches: 64,
-        }
+        StoreOptions { retention: Duration::from_secs(30 * 86400), queue_batches: 64 }
     }
 }
 impl Store {
     pub fn open_workspace(root: &Path, _o: StoreOptions) -> Result<Store, StoreError> {
-        Ok(Store {
-            path: root.join(".acas/state.db"),
-        })
+        Ok(Store { path: root.join(".acas/state.db") })
     }
     pub fn record(&self, _r: Vec<Record>) {}
     pub fn flush(&self) -> Result<(), StoreError> {

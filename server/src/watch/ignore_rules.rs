@@ -97,10 +97,7 @@ impl IgnoreRules {
 
     /// Forgets the cached rules of `dir`, after one of its ignore files changed.
     pub fn invalidate(&self, dir: &Path) {
-        self.dirs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(dir);
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).remove(dir);
     }
 
     /// Rules with the root-level files re-read, after `.acas/ignore` or `.git/info/exclude` changed.
@@ -140,10 +137,7 @@ pub fn is_rules_file(root: &Path, path: &Path) -> bool {
 
 fn build_root_rules(root: &Path, extra_globs: &[String]) -> Gitignore {
     let mut builder = GitignoreBuilder::new(root);
-    for file in [
-        root.join(".acas").join("ignore"),
-        root.join(".git").join("info").join("exclude"),
-    ] {
+    for file in [root.join(".acas").join("ignore"), root.join(".git").join("info").join("exclude")] {
         if file.is_file() {
             if let Some(error) = builder.add(&file) {
                 tracing::info!("{}: {error}", file.display());

@@ -112,20 +112,12 @@ impl Watcher {
         let rules = Arc::new(RwLock::new(rules));
         let watcher_root = rules.read().unwrap().root().to_path_buf();
         watch_dir(&debouncer, &watcher_root)?;
-        let pump = Pump {
-            debouncer: Arc::downgrade(&debouncer),
-            rules: rules.clone(),
-            consumer,
-        };
+        let pump = Pump { debouncer: Arc::downgrade(&debouncer), rules: rules.clone(), consumer };
         let pump = std::thread::Builder::new()
             .name("acas-watch".into())
             .spawn(move || pump.run(rx))
             .map_err(|e| notify::Error::generic(&e.to_string()))?;
-        Ok(Watcher {
-            debouncer: Some(debouncer),
-            rules,
-            pump: Some(pump),
-        })
+        Ok(Watcher { debouncer: Some(debouncer), rules, pump: Some(pump) })
     }
 
     /// Adds a watch on each of these directories (found by a walk).
@@ -163,10 +155,7 @@ fn watch_dir(
     debouncer: &Mutex<Debouncer<notify::RecommendedWatcher, NoCache>>,
     dir: &Path,
 ) -> notify::Result<()> {
-    debouncer
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .watch(dir, RecursiveMode::NonRecursive)
+    debouncer.lock().unwrap_or_else(|e| e.into_inner()).watch(dir, RecursiveMode::NonRecursive)
 }
 
 struct Pump<F> {
@@ -214,9 +203,7 @@ impl<F: FnMut(Batch)> Pump<F> {
         let kind = event.kind;
         let paths = &event.paths;
         match kind {
-            EventKind::Access(_)
-            | EventKind::Modify(ModifyKind::Metadata(_))
-            | EventKind::Other => {}
+            EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) | EventKind::Other => {}
             EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if paths.len() == 2 => {
                 let (from, to) = (paths[0].clone(), paths[1].clone());
                 let rules = self.rules();
@@ -290,21 +277,15 @@ impl<F: FnMut(Batch)> Pump<F> {
         }
         let files = Mutex::new(Vec::new());
         let dirs = Mutex::new(Vec::new());
-        walk(&rules, dir, &|f| files.lock().unwrap().push(f), &|d| {
-            dirs.lock().unwrap().push(d)
-        });
+        walk(&rules, dir, &|f| files.lock().unwrap().push(f), &|d| dirs.lock().unwrap().push(d));
         self.watch_dirs(dirs.into_inner().unwrap());
-        batch
-            .changes
-            .extend(files.into_inner().unwrap().into_iter().map(Change::Created));
+        batch.changes.extend(files.into_inner().unwrap().into_iter().map(Change::Created));
     }
 
     fn rewatch_all(&mut self) {
         let rules = self.rules();
         let dirs = Mutex::new(Vec::new());
-        walk(&rules, rules.root(), &|_| {}, &|d| {
-            dirs.lock().unwrap().push(d)
-        });
+        walk(&rules, rules.root(), &|_| {}, &|d| dirs.lock().unwrap().push(d));
         self.watch_dirs(dirs.into_inner().unwrap());
     }
 
