@@ -45,11 +45,12 @@ impl fmt::Display for Skip {
 
 /// Reads a source file if it is a parseable text under `max_size` bytes.
 pub fn read_source(path: &Path, max_size: u64) -> Result<String, Skip> {
-    let mut file = std::fs::File::open(path).map_err(io_skip)?;
-    let metadata = file.metadata().map_err(io_skip)?;
-    if !metadata.is_file() {
+    // Look before opening: opening a FIFO would block until someone writes to it.
+    if !std::fs::metadata(path).map_err(io_skip)?.is_file() {
         return Err(Skip::NotAFile);
     }
+    let mut file = std::fs::File::open(path).map_err(io_skip)?;
+    let metadata = file.metadata().map_err(io_skip)?;
     if metadata.len() > max_size {
         return Err(Skip::TooLarge { size: metadata.len(), limit: max_size });
     }

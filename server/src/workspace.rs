@@ -190,6 +190,8 @@ pub struct Workspace {
     disk_seq: HashMap<PathBuf, u64>,
     /// Disk diagnostics published and not yet cleared.
     disk_published: HashMap<PathBuf, Arc<[FileDiagnostic]>>,
+    /// Every file seen by a walk or an event, to find what a rescan adds or removes.
+    known: HashSet<PathBuf>,
     files_seen: usize,
     languages: HashMap<Language, usize>,
     scan: Option<ScanState>,
@@ -261,6 +263,7 @@ impl Workspace {
             open: HashMap::new(),
             disk_seq: HashMap::new(),
             disk_published: HashMap::new(),
+            known: HashSet::new(),
             files_seen: 0,
             languages: HashMap::new(),
             scan: None,
@@ -452,6 +455,20 @@ impl Workspace {
     }
 
     fn files_changed(&mut self, batch: watch::Batch) {
+        for change in &batch.changes {
+            match change {
+                Change::Created(p) | Change::Modified(p) => {
+                    self.known.insert(p.clone());
+                }
+                Change::Deleted(p) => {
+                    self.known.remove(p);
+                }
+                Change::Renamed { from, to } => {
+                    self.known.remove(from);
+                    self.known.insert(to.clone());
+                }
+            }
+        }
         if batch.rescan {
             if let Some(watcher) = &self.watcher {
                 self.rules = watcher.rules();
@@ -520,14 +537,35 @@ impl Workspace {
 
     fn walk_done(&mut self, files: HashSet<PathBuf>, rescan: bool) {
         if rescan {
+            // Events were lost: what appeared or vanished meanwhile is recorded from the walk.
+            let mut missed: Vec<Change> =
+                files.difference(&self.known).map(|p| Change::Created(p.clone())).collect();
+            missed.extend(self.known.difference(&files).map(|p| Change::Deleted(p.clone())));
+            if !missed.is_empty() {
+                tracing::info!("rescan found {} changes that no event reported", missed.len());
+                if let Some(store) = &self.store {
+                    record_changes(store, &self.root, &missed);
+                }
+                for change in &missed {
+                    if let Change::Deleted(path) = change {
+                        self.queue.enqueue(path.clone());
+                    }
+                }
+                let _ = self.output.send(Output::Changes(missed));
+            }
             // Files that went out of view lose their diagnostics.
             let gone: Vec<PathBuf> =
                 self.disk_published.keys().filter(|p| !files.contains(*p)).cloned().collect();
             for path in gone {
                 self.apply_disk(&path, Arc::from(Vec::new()));
             }
-        } else if let Some(scan) = &mut self.scan {
-            scan.walked = Some(files.len());
+            self.known = files;
+        } else {
+            if let Some(scan) = &mut self.scan {
+                scan.walked = Some(files.len());
+            }
+            // Keep what events added while the walk ran.
+            self.known.extend(files);
         }
         self.report_scan();
     }

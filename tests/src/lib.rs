@@ -1,1 +1,297 @@
+//! Helpers for end-to-end tests that drive the real `acas` binary.
+//!
+//! [`LspClient`] speaks LSP over the binary's stdio with `Content-Length` framing. Every message
+//! the server sends is kept until a test takes it, and [`LspClient::finish`] fails when any was
+//! never expected, so tests account for everything the server said. Waiting is always bounded.
 
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long a test waits for any one expected message.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Path of the `acas` binary built for this test run.
+pub fn acas_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("ACAS_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/<profile>/deps/<test binary> -> target/<profile>/acas
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join(format!("acas{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo xtask test`, which builds it first",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `acas ARGS` to completion and returns (exit code, stdout, stderr).
+pub fn run_acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let output = Command::new(acas_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("ACAS_LOG", "warn")
+        .output()
+        .expect("running acas");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A `file://` URI for an absolute path.
+pub fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file://");
+    for byte in path.to_str().expect("UTF-8 test path").bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            uri.push(byte as char);
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
+}
+
+pub struct LspClient {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    incoming: mpsc::Receiver<Value>,
+    /// Messages received and not yet taken by the test.
+    unexpected: VecDeque<Value>,
+    next_id: i64,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LspClient {
+    /// Starts `acas serve` with extra environment variables.
+    pub fn start(env: &[(&str, &str)]) -> LspClient {
+        let mut command = Command::new(acas_bin());
+        command
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("ACAS_LOG", "info");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("starting acas serve");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, incoming) = mpsc::channel();
+        std::thread::spawn(move || read_messages(stdout, tx));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = log_writer.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        LspClient {
+            stdin: child.stdin.take(),
+            child: Some(child),
+            incoming,
+            unexpected: VecDeque::new(),
+            next_id: 1,
+            stderr: log,
+        }
+    }
+
+    /// The server's log so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends raw bytes, framing and all.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).and_then(|_| stdin.flush()).expect("writing to acas");
+    }
+
+    pub fn send(&mut self, message: &Value) {
+        let body = serde_json::to_vec(message).unwrap();
+        let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        frame.extend_from_slice(&body);
+        self.send_raw(&frame);
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    /// Sends a request and returns its id without waiting.
+    pub fn request_async(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        id
+    }
+
+    /// Sends a request and waits for its response (result or error object).
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.request_async(method, params);
+        self.expect(&format!("response to {method}"), |m| {
+            m.get("id") == Some(&json!(id)) && m.get("method").is_none()
+        })
+    }
+
+    /// Initializes with the given client capabilities and workspace root.
+    pub fn initialize(&mut self, root: Option<&Path>, capabilities: Value) -> Value {
+        let folders = root.map(|r| json!([{ "uri": file_uri(r), "name": "ws" }]));
+        let response = self.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": root.map(file_uri),
+                "workspaceFolders": folders,
+                "capabilities": capabilities,
+            }),
+        );
+        self.notify("initialized", json!({}));
+        response
+    }
+
+    /// Waits for the first message matching `predicate`, keeping the others for later.
+    pub fn expect(&mut self, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.unexpected.iter().position(&predicate) {
+            return self.unexpected.remove(i).unwrap();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.incoming.recv_timeout(left) {
+                Ok(message) => {
+                    self.answer_server_request(&message);
+                    if predicate(&message) {
+                        return message;
+                    }
+                    self.unexpected.push_back(message);
+                }
+                Err(_) => panic!(
+                    "timed out waiting for {what}; other messages: {:#?}\nserver log:\n{}",
+                    self.unexpected,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Waits for diagnostics published for `uri` that satisfy `predicate`; earlier
+    /// publications for the same URI are taken as superseded.
+    pub fn expect_diagnostics(&mut self, uri: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        let is_for_uri =
+            |m: &Value| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri;
+        let found =
+            self.expect(&format!("diagnostics for {uri}"), |m| is_for_uri(m) && predicate(&m["params"]));
+        self.unexpected.retain(|m| !is_for_uri(m));
+        found["params"].clone()
+    }
+
+    /// Takes every message matching `predicate` received so far.
+    pub fn take_all(&mut self, predicate: impl Fn(&Value) -> bool) -> Vec<Value> {
+        while let Ok(message) = self.incoming.try_recv() {
+            self.answer_server_request(&message);
+            self.unexpected.push_back(message);
+        }
+        let (taken, kept) = self.unexpected.drain(..).partition(|m| predicate(m));
+        self.unexpected = kept;
+        taken.into()
+    }
+
+    /// Server-to-client requests (progress tokens) get an empty success, as a client would.
+    fn answer_server_request(&mut self, message: &Value) {
+        if message.get("id").is_some() && message.get("method").is_some() {
+            let id = message["id"].clone();
+            self.send(&json!({ "jsonrpc": "2.0", "id": id, "result": null }));
+        }
+    }
+
+    /// Shuts down cleanly and returns the exit code.
+    pub fn shutdown(&mut self) -> i32 {
+        let response = self.request("shutdown", Value::Null);
+        assert_eq!(response["result"], Value::Null, "{response}");
+        self.notify("exit", Value::Null);
+        self.wait()
+    }
+
+    /// Closes stdin (a client that disappears) and returns the exit code.
+    pub fn close_stdin(&mut self) -> i32 {
+        self.stdin = None;
+        self.wait()
+    }
+
+    fn wait(&mut self) -> i32 {
+        let mut child = self.child.take().expect("acas is running");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let status = child.wait().map(|s| s.code().unwrap_or(-1));
+            let _ = tx.send(status);
+        });
+        match rx.recv_timeout(TIMEOUT) {
+            Ok(status) => status.expect("waiting for acas"),
+            Err(_) => panic!("acas did not exit; log:\n{}", self.stderr()),
+        }
+    }
+
+    /// Fails if the server sent anything the test did not expect, apart from messages that
+    /// `allowed` accepts (progress and log messages, typically).
+    pub fn finish(mut self, allowed: impl Fn(&Value) -> bool) {
+        let leftovers = self.take_all(|m| !allowed(m));
+        assert!(leftovers.is_empty(), "unexpected messages from acas: {leftovers:#?}");
+    }
+}
+
+impl Drop for LspClient {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Progress notifications and the requests that create their tokens.
+pub fn is_progress(message: &Value) -> bool {
+    matches!(message["method"].as_str(), Some("$/progress" | "window/workDoneProgress/create"))
+}
+
+fn read_messages(stdout: impl Read, tx: mpsc::Sender<Value>) {
+    let mut reader = BufReader::new(stdout);
+    loop {
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("Content-Length: ") {
+                length = value.parse::<usize>().ok();
+            }
+        }
+        let Some(length) = length else { return };
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let message: Value = serde_json::from_slice(&body).expect("acas sent invalid JSON");
+        if tx.send(message).is_err() {
+            return;
+        }
+    }
+}

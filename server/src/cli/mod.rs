@@ -90,7 +90,13 @@ pub fn main() -> i32 {
     };
     init_logging(cli.log_level.as_deref(), default_level);
     match cli.command {
-        Command::Serve => runtime().block_on(crate::lsp::serve()),
+        Command::Serve => {
+            let runtime = runtime();
+            let code = runtime.block_on(crate::lsp::serve());
+            // A read of stdin may still be pending on a blocking thread: do not wait for it.
+            runtime.shutdown_background();
+            code
+        }
         Command::Check { path, format } => check::run(&path, format),
         Command::Watch { path, format } => watch::run(&path, format),
         Command::Activity { path, since, limit, format } => activity::run(&path, since, limit, format),

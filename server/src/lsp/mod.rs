@@ -7,6 +7,7 @@
 //! nowhere else.
 
 mod convert;
+mod transport;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -25,8 +26,7 @@ const TEST_PANIC_COMMAND: &str = "acas.test.panic";
 /// code: 0 after a clean `shutdown`/`exit`, 1 otherwise (as LSP asks).
 pub async fn serve() -> i32 {
     let (service, socket) = LspService::build(Backend::new).finish();
-    let stdin = tokio::io::stdin();
-    let stdout = tokio::io::stdout();
+    let (stdin, stdout) = transport::guard(tokio::io::stdin(), tokio::io::stdout());
     let backend_handle = service.inner().shared();
     Server::new(stdin, stdout, socket).serve(service).await;
     // The client sent `exit`, or closed the connection without it.

@@ -1,0 +1,311 @@
+//! The language server over real stdio: lifecycle, document sync, disk files, bad input.
+
+use std::path::Path;
+
+use acas_e2e::{LspClient, file_uri, is_progress};
+use serde_json::{Value, json};
+
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.rs"), "fn ok() {}\n").unwrap();
+    dir
+}
+
+fn start(root: &Path) -> LspClient {
+    let mut client = LspClient::start(&[]);
+    let init = client.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
+    assert_eq!(init["result"]["capabilities"]["positionEncoding"], "utf-16");
+    assert_eq!(init["result"]["capabilities"]["textDocumentSync"]["change"], 2);
+    assert_eq!(init["result"]["serverInfo"]["name"], "acas");
+    wait_for_scan(&mut client);
+    client
+}
+
+/// The initial scan reports its end through `$/progress`.
+fn wait_for_scan(client: &mut LspClient) {
+    client.expect("end of the initial scan", |m| {
+        m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
+    });
+}
+
+fn lines_of(diagnostics: &Value) -> Vec<u64> {
+    diagnostics["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["range"]["start"]["line"].as_u64().unwrap())
+        .collect()
+}
+
+fn change(client: &mut LspClient, uri: &str, version: i32, range: [[u32; 2]; 2], text: &str) {
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": { "uri": uri, "version": version },
+            "contentChanges": [{
+                "range": {
+                    "start": { "line": range[0][0], "character": range[0][1] },
+                    "end": { "line": range[1][0], "character": range[1][1] },
+                },
+                "text": text,
+            }],
+        }),
+    );
+}
+
+#[test]
+fn edits_that_break_and_fix_a_document_publish_versioned_diagnostics() {
+    let dir = workspace();
+    let path = dir.path().join("lib.rs");
+    let text = "fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n";
+    std::fs::write(&path, text).unwrap();
+    let uri = file_uri(&path);
+    let mut client = start(dir.path());
+
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": text } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| p["version"] == 1);
+    assert_eq!(published["diagnostics"], json!([]));
+
+    // Delete the `)` after `b: i32`: an unclosed parameter list.
+    change(&mut client, &uri, 2, [[0, 21], [0, 22]], "");
+    let published = client.expect_diagnostics(&uri, |p| p["version"] == 2);
+    let diagnostics = published["diagnostics"].as_array().unwrap();
+    assert!(!diagnostics.is_empty() && diagnostics.len() <= 2, "{published:#}");
+    assert_eq!(lines_of(&published)[0], 0, "{published:#}");
+    for d in diagnostics {
+        assert_eq!(d["source"], "acas");
+        assert_eq!(d["severity"], 1);
+        assert_eq!(d["code"], "syntax");
+        assert_eq!(d["data"]["category"], "syntax");
+        assert_eq!(d["data"]["symbol"], "add");
+        assert!(d["data"]["fingerprint"].as_str().is_some_and(|f| !f.is_empty()));
+    }
+
+    // Put it back: the diagnostics clear.
+    change(&mut client, &uri, 3, [[0, 21], [0, 21]], ")");
+    let published = client.expect_diagnostics(&uri, |p| p["version"] == 3);
+    assert_eq!(published["diagnostics"], json!([]));
+
+    // A full replacement with a broken body, then a fix.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 4 }, "contentChanges": [{ "text": "fn f() {\n    let x = (1 + 2;\n}\n" }] }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| p["version"] == 4);
+    assert_eq!(lines_of(&published)[0], 1, "{published:#}");
+    client.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
+    // Closing falls back to the file on disk, which is valid.
+    let published = client.expect_diagnostics(&uri, |p| p["version"].is_null());
+    assert_eq!(published["diagnostics"], json!([]));
+
+    assert_eq!(client.shutdown(), 0);
+    client.finish(is_progress);
+}
+
+#[test]
+fn ranges_are_exact_in_utf16_and_utf8() {
+    for (encodings, expected_encoding) in
+        [(json!(["utf-16"]), "utf-16"), (json!(["utf-8", "utf-16"]), "utf-8")]
+    {
+        let dir = workspace();
+        let mut client = LspClient::start(&[]);
+        let init = client.initialize(
+            Some(dir.path()),
+            json!({ "general": { "positionEncodings": encodings }, "window": { "workDoneProgress": true } }),
+        );
+        assert_eq!(init["result"]["capabilities"]["positionEncoding"], expected_encoding);
+        wait_for_scan(&mut client);
+        let path = dir.path().join("emoji.py");
+        let uri = file_uri(&path);
+        let line = "x = \"😀é\"";
+        let text = format!("{line}\ny = 1\n");
+        client.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": text } }),
+        );
+        client.expect_diagnostics(&uri, |p| p["version"] == 1 && p["diagnostics"] == json!([]));
+        // Columns of every character boundary of the line, in the client's encoding.
+        let width = |s: &str| if expected_encoding == "utf-8" { s.len() } else { s.encode_utf16().count() };
+        let boundaries: Vec<usize> =
+            line.char_indices().map(|(i, _)| width(&line[..i])).chain([width(line)]).collect();
+        // Append ` +` after the closing quote: a dangling operator.
+        let end = width(line) as u32;
+        change(&mut client, &uri, 2, [[0, end], [0, end]], " +");
+        let published = client.expect_diagnostics(&uri, |p| p["version"] == 2);
+        let first = &published["diagnostics"][0];
+        assert_eq!(first["range"]["start"]["line"], 0, "{published:#}");
+        let column = first["range"]["start"]["character"].as_u64().unwrap() as usize;
+        let line_after = format!("{line} +");
+        let boundaries_after: Vec<usize> = line_after
+            .char_indices()
+            .map(|(i, _)| width(&line_after[..i]))
+            .chain([width(&line_after)])
+            .collect();
+        assert!(
+            boundaries_after.contains(&column),
+            "{expected_encoding}: column {column} splits a character"
+        );
+        assert!(column >= boundaries[4], "{expected_encoding}: {published:#}");
+        // Editing after the emoji, in the client's encoding, lands where the client meant.
+        change(&mut client, &uri, 3, [[0, end], [0, end + 2]], "");
+        client.expect_diagnostics(&uri, |p| p["version"] == 3 && p["diagnostics"] == json!([]));
+        assert_eq!(client.shutdown(), 0);
+        client.finish(is_progress);
+    }
+}
+
+#[test]
+fn files_on_disk_are_checked_at_start_and_when_they_change() {
+    let dir = workspace();
+    let broken = dir.path().join("broken.go");
+    std::fs::write(&broken, "package main\n\nfunc main() {\n\tprintln(\"hi\"\n}\n").unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "ignored/\n").unwrap();
+    std::fs::create_dir(dir.path().join("ignored")).unwrap();
+    std::fs::write(dir.path().join("ignored/bad.rs"), "fn (").unwrap();
+
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    let published = client.expect_diagnostics(&file_uri(&broken), |_| true);
+    assert_eq!(lines_of(&published)[0], 3, "{published:#}");
+    wait_for_scan(&mut client);
+
+    // Create an unopened broken file.
+    let created = dir.path().join("new.ts");
+    std::fs::write(&created, "const a = [1, 2;\n").unwrap();
+    let published = client.expect_diagnostics(&file_uri(&created), |p| p["diagnostics"] != json!([]));
+    assert_eq!(lines_of(&published)[0], 0);
+
+    // Fix it on disk.
+    std::fs::write(&created, "const a = [1, 2];\n").unwrap();
+    client.expect_diagnostics(&file_uri(&created), |p| p["diagnostics"] == json!([]));
+
+    // Break it again and delete it: its diagnostics are cleared.
+    std::fs::write(&created, "const a = [1, 2;\n").unwrap();
+    client.expect_diagnostics(&file_uri(&created), |p| p["diagnostics"] != json!([]));
+    std::fs::remove_file(&created).unwrap();
+    client.expect_diagnostics(&file_uri(&created), |p| p["diagnostics"] == json!([]));
+
+    // A new directory with a broken file inside is picked up.
+    std::fs::create_dir_all(dir.path().join("pkg/deep")).unwrap();
+    let deep = dir.path().join("pkg/deep/mod.py");
+    std::fs::write(&deep, "def f(:\n    pass\n").unwrap();
+    client.expect_diagnostics(&file_uri(&deep), |p| p["diagnostics"] != json!([]));
+
+    assert_eq!(client.shutdown(), 0);
+    // Nothing was ever published for the ignored file.
+    client.finish(is_progress);
+}
+
+#[test]
+fn an_open_document_wins_over_the_file_on_disk() {
+    let dir = workspace();
+    let path = dir.path().join("main.js");
+    std::fs::write(&path, "function f() {\n  return [1, 2;\n}\n").unwrap();
+    let uri = file_uri(&path);
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
+    wait_for_scan(&mut client);
+
+    let fixed = "function f() {\n  return [1, 2];\n}\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "javascript", "version": 7, "text": fixed } }),
+    );
+    client.expect_diagnostics(&uri, |p| p["version"] == 7 && p["diagnostics"] == json!([]));
+
+    // The disk copy changes, still broken: nothing is published over the open document.
+    std::fs::write(&path, "function f() {\n  return [1, 2, 3;\n}\n").unwrap();
+    // A later edit of the document is the next thing published for it.
+    change(&mut client, &uri, 8, [[1, 2], [1, 2]], "  ");
+    let published = client.expect_diagnostics(&uri, |_| true);
+    assert_eq!(published["version"], 8);
+    assert_eq!(published["diagnostics"], json!([]));
+    assert_eq!(client.shutdown(), 0);
+    client.finish(is_progress);
+}
+
+#[test]
+fn malformed_messages_get_errors_and_the_server_keeps_serving() {
+    let dir = workspace();
+    let mut client = start(dir.path());
+
+    // Not JSON at all.
+    client.send_raw(b"Content-Length: 9\r\n\r\n{not json");
+    let error = client.expect("parse error", |m| m["error"]["code"] == -32700);
+    assert_eq!(error["id"], Value::Null);
+
+    // Invalid UTF-8 in the body.
+    client.send_raw(b"Content-Length: 4\r\n\r\n\xff\xfe\xfd\xfc");
+    client.expect("parse error for invalid UTF-8", |m| m["error"]["code"] == -32700);
+
+    // A request for a method that does not exist.
+    let response = client.request("acas/noSuchMethod", json!({}));
+    assert_eq!(response["error"]["code"], -32601);
+
+    // Params of the wrong shape.
+    let id = client.request_async("textDocument/hover", json!({ "textDocument": 5 }));
+    let response = client.expect("invalid params", |m| m["id"] == id);
+    assert!(response["error"]["code"].is_i64(), "{response}");
+
+    // Still serving: a document opens and is checked.
+    let uri = file_uri(&dir.path().join("x.json"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "json", "version": 1, "text": "{\"a\": }" } }),
+    );
+    client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
+    assert_eq!(client.shutdown(), 0);
+    client.finish(is_progress);
+}
+
+#[test]
+fn a_panic_in_a_handler_is_answered_with_an_error() {
+    let dir = workspace();
+    let mut client = LspClient::start(&[("ACAS_ENABLE_TEST_COMMANDS", "1")]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    wait_for_scan(&mut client);
+    let response =
+        client.request("workspace/executeCommand", json!({ "command": "acas.test.panic", "arguments": [] }));
+    assert_eq!(response["error"]["code"], -32603, "{response}");
+    assert!(client.stderr().contains("panicked"), "{}", client.stderr());
+
+    let uri = file_uri(&dir.path().join("after.rs"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": "fn f( {}" } }),
+    );
+    client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
+    assert_eq!(client.shutdown(), 0);
+    client.finish(is_progress);
+}
+
+#[test]
+fn a_client_that_disappears_ends_the_server_and_activity_is_kept() {
+    let dir = workspace();
+    let mut client = start(dir.path());
+    let path = dir.path().join("kept.rs");
+    let uri = file_uri(&path);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": "fn kept() {}" } }),
+    );
+    client.expect_diagnostics(&uri, |p| p["version"] == 1);
+    // No shutdown, no exit: the editor crashed.
+    assert_eq!(client.close_stdin(), 1);
+    client.finish(is_progress);
+
+    let (code, stdout, stderr) = acas_e2e::run_acas(&["activity", "--format", "json"], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let activity: Value = serde_json::from_str(&stdout).unwrap();
+    let opened = activity["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|row| row["kind"] == "editor" && row["action"] == "open" && row["path"] == "kept.rs");
+    assert!(opened, "{activity:#}");
+    assert_eq!(std::fs::read_to_string(dir.path().join(".acas/.gitignore")).unwrap().trim(), "state.db*");
+}
