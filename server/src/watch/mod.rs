@@ -270,15 +270,21 @@ impl<F: FnMut(Batch)> Pump<F> {
     }
 
     /// A directory appeared: watch it and everything below, and report its files as created.
+    /// Each directory is watched before it is listed, so a file created in between is seen by
+    /// the listing, an event, or both; never by neither.
     fn new_dir(&mut self, dir: &Path, batch: &mut Batch) {
         let rules = self.rules();
         if rules.is_ignored(dir, true) {
             return;
         }
+        let Some(debouncer) = self.debouncer.upgrade() else { return };
         let files = Mutex::new(Vec::new());
-        let dirs = Mutex::new(Vec::new());
-        walk(&rules, dir, &|f| files.lock().unwrap().push(f), &|d| dirs.lock().unwrap().push(d));
-        self.watch_dirs(dirs.into_inner().unwrap());
+        let watch = |d: PathBuf| {
+            if let Err(error) = watch_dir(&debouncer, &d) {
+                tracing::info!("cannot watch {}: {error}", d.display());
+            }
+        };
+        walk(&rules, dir, &|f| files.lock().unwrap().push(f), &watch);
         batch.changes.extend(files.into_inner().unwrap().into_iter().map(Change::Created));
     }
 

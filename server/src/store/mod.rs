@@ -1,2 +1,0 @@
-mod stub;
-pub use stub::*;
