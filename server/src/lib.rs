@@ -1,3 +1,4 @@
 pub mod classify;
 pub mod cli;
+pub mod store;
 pub mod text;
