@@ -1,0 +1,261 @@
+//! The embedded store: activity log and diagnostics history in SQLite.
+//!
+//! The database lives at `<workspace>/.acas/state.db`, in WAL mode with `synchronous=NORMAL` and
+//! incremental auto-vacuum, and its schema is brought up to date by versioned migrations
+//! (`PRAGMA user_version`). A database from a newer ACAS, a file that is not a database, and a
+//! database locked by someone else are refused with a [`StoreError`] that says what to do; the
+//! store never deletes or overwrites such a file.
+//!
+//! Writes go through one writer thread that owns the write connection. [`Store::record`] puts a
+//! batch of [`Record`]s on a bounded channel (blocking when it is full, never dropping); the
+//! writer drains whatever is queued and commits it in one transaction. Callers are expected to
+//! send batches of at most a few thousand records, so memory stays bounded by
+//! [`StoreOptions::queue_batches`] batches. Reads use a separate read-only connection, which WAL
+//! lets run while the writer commits.
+//!
+//! Editor `change` events can arrive on every keystroke: within one transaction, consecutive
+//! changes of the same path (no other editor event of that path in between) are coalesced into
+//! one row, with the latest time and version and the number of changes it stands for.
+//!
+//! Diagnostics are recorded as complete per-file sets ([`FileDiagnostics`]); the writer diffs
+//! each set against what is open and keeps, per fingerprint, first and last sighting, the number
+//! of appearances, and when it was resolved. A deleted or renamed-away file resolves what it had
+//! open.
+//!
+//! This module knows nothing of LSP or of the other ACAS modules. Its calls block (on the queue,
+//! or on a transaction in [`Store::flush`]), so async callers run them on a blocking thread.
+
+mod error;
+mod query;
+mod schema;
+mod types;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use rusqlite::Connection;
+
+pub use error::{StoreError, StoreErrorKind};
+pub use types::{
+    ActivityKind, ActivityQuery, ActivityRow, DiagnosticRecord, EditorEvent, EditorEventKind,
+    FileDiagnostics, FileEvent, FileEventKind, ProblemQuery, ProblemRow, Record,
+};
+
+use writer::{Command, Writer};
+
+/// How long to keep activity, how many batches may wait for the writer, and how long to wait for
+/// a lock held by another connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Activity older than this is deleted by [`Store::prune`]. Default: 30 days.
+    pub retention: Duration,
+    /// How many batches the queue holds before [`Store::record`] blocks. Default: 64.
+    pub queue_batches: usize,
+    /// How long to wait for a lock held by another connection before failing with
+    /// [`StoreErrorKind::Locked`]. Default: 5 seconds.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            retention: Duration::from_secs(30 * 24 * 60 * 60),
+            queue_batches: 64,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A handle on the store. Cloning is cheap; the writer stops when the last handle is dropped
+/// or closed, after committing everything queued.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db_path: PathBuf,
+    options: StoreOptions,
+    commands: Sender<Command>,
+    reader: Mutex<Connection>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The name of the database file inside `.acas/`, and the `.gitignore` rule that covers it and
+/// its `-wal` and `-shm` companions.
+const DB_FILE: &str = "state.db";
+const IGNORE_RULE: &str = "state.db*";
+
+impl Store {
+    /// Creates `<root>/.acas/` if needed, makes sure `<root>/.acas/.gitignore` ignores
+    /// `state.db*` (creating the file or appending the rule), and opens `<root>/.acas/state.db`.
+    pub fn open_workspace(root: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let dir = root.join(".acas");
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, &e))?;
+        ensure_ignored(&dir.join(".gitignore"))?;
+        Store::open(&dir.join(DB_FILE), options)
+    }
+
+    /// Opens (creating if needed) the database at `db_path` and starts its writer thread.
+    pub fn open(db_path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let busy_timeout = options.busy_timeout;
+        let conn = schema::open_writer(db_path, busy_timeout)?;
+        let reader = schema::open_reader(db_path, busy_timeout)?;
+        let (commands, receiver) = crossbeam_channel::bounded(options.queue_batches.max(1));
+        let writer = Writer::new(conn, db_path.to_owned(), busy_timeout);
+        let handle = std::thread::Builder::new()
+            .name("acas-store-writer".to_owned())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::Io,
+                    format!("could not start the store's writer thread: {e}; free some memory or threads and restart ACAS"),
+                )
+            })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db_path: db_path.to_owned(),
+                options,
+                commands,
+                reader: Mutex::new(reader),
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// Enqueues records for the writer. Blocks only while the queue is full; never drops them.
+    /// Send at most a few thousand records per call.
+    pub fn record(&self, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        let count = records.len();
+        if self.inner.commands.send(Command::Records(records)).is_err() {
+            let err = StoreError::writer_gone(&self.inner.db_path);
+            tracing::error!(records = count, error = %err, "records not saved");
+        }
+    }
+
+    /// Waits until everything enqueued before this call is committed. Returns the last writer
+    /// error since the previous flush, if any (the records of that batch were not saved).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.inner
+            .commands
+            .send(Command::Flush(reply))
+            .map_err(|_| StoreError::writer_gone(&self.inner.db_path))?;
+        answer.recv().map_err(|_| StoreError::writer_gone(&self.inner.db_path))?
+    }
+
+    /// The newest activity rows matching `query`, newest first. Sees what is committed, so call
+    /// [`Store::flush`] first to include what was just recorded.
+    pub fn activity(&self, query: &ActivityQuery) -> Result<Vec<ActivityRow>, StoreError> {
+        let conn = self.inner.reader();
+        query::activity(&conn, query).map_err(|e| self.inner.read_error("read the activity log", &e))
+    }
+
+    /// Per-fingerprint diagnostics history matching `query`, most recently seen first.
+    pub fn problems(&self, query: &ProblemQuery) -> Result<Vec<ProblemRow>, StoreError> {
+        let conn = self.inner.reader();
+        query::problems(&conn, query).map_err(|e| self.inner.read_error("read the diagnostics history", &e))
+    }
+
+    /// Deletes activity rows older than `now_ms` minus the retention, after everything queued
+    /// before this call is committed, then returns the freed pages to the file system with
+    /// `PRAGMA incremental_vacuum`. Returns the number of rows deleted.
+    pub fn prune(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let retention = i64::try_from(self.inner.options.retention.as_millis()).unwrap_or(i64::MAX);
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.inner
+            .commands
+            .send(Command::Prune { before_ms: now_ms.saturating_sub(retention), reply })
+            .map_err(|_| StoreError::writer_gone(&self.inner.db_path))?;
+        answer.recv().map_err(|_| StoreError::writer_gone(&self.inner.db_path))?
+    }
+
+    /// The size on disk of the database and its WAL, in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut wal = self.inner.db_path.as_os_str().to_owned();
+        wal.push("-wal");
+        size(&self.inner.db_path) + size(Path::new(&wal))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    /// Flushes, and stops the writer if this is the last handle (otherwise the writer stops when
+    /// the last handle is dropped). Returns any writer error not reported yet.
+    pub fn close(self) -> Result<(), StoreError> {
+        let flushed = self.flush();
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => flushed.and(inner.shut_down()),
+            Err(_) => flushed,
+        }
+    }
+}
+
+impl Inner {
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_error(&self, what: &str, err: &rusqlite::Error) -> StoreError {
+        StoreError::sqlite(what, &self.db_path, self.options.busy_timeout, err)
+    }
+
+    /// Asks the writer to commit what is queued and stop, and waits for it. Idempotent.
+    fn shut_down(&self) -> Result<(), StoreError> {
+        let Some(handle) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return Ok(());
+        };
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let result = match self.commands.send(Command::Shutdown(reply)) {
+            Ok(()) => answer.recv().unwrap_or_else(|_| Err(StoreError::writer_gone(&self.db_path))),
+            Err(_) => Err(StoreError::writer_gone(&self.db_path)),
+        };
+        if handle.join().is_err() {
+            return Err(StoreError::writer_gone(&self.db_path));
+        }
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(err) = self.shut_down() {
+            tracing::error!(error = %err, "closing the store");
+        }
+    }
+}
+
+/// Makes sure the `.gitignore` at `path` contains [`IGNORE_RULE`], creating the file or
+/// appending the rule, and never duplicating it.
+fn ensure_ignored(path: &Path) -> Result<(), StoreError> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(StoreError::io("read", path, &e)),
+    };
+    let addition = match &existing {
+        Some(text) if text.lines().any(|line| line.trim() == IGNORE_RULE) => return Ok(()),
+        Some(text) if !text.is_empty() && !text.ends_with('\n') => format!("\n{IGNORE_RULE}\n"),
+        _ => format!("{IGNORE_RULE}\n"),
+    };
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(addition.as_bytes()))
+        .map_err(|e| StoreError::io("write", path, &e))
+}

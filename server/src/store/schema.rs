@@ -1,0 +1,187 @@
+//! Opening the database file safely and bringing its schema up to date.
+//!
+//! The schema version is `PRAGMA user_version`. [`MIGRATIONS`] is an ordered list: migration `i`
+//! takes the schema from version `i` to `i + 1`, and all pending ones run in one transaction. A
+//! database from a newer ACAS is refused before anything is written to it, and so is a file that
+//! is not an SQLite database or fails `PRAGMA quick_check`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::error::{StoreError, StoreErrorKind};
+
+/// Schema migrations, oldest first. Never edit a released entry; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: activity log and diagnostics history.
+    "
+    CREATE TABLE activity (
+        id          INTEGER PRIMARY KEY,
+        at_ms       INTEGER NOT NULL,
+        kind        TEXT    NOT NULL,   -- file | editor | diagnostic
+        action      TEXT    NOT NULL,   -- created ... close, appeared, resolved
+        path        TEXT    NOT NULL,
+        to_path     TEXT,               -- file renamed
+        size        INTEGER,            -- file
+        version     INTEGER,            -- editor
+        language    TEXT,               -- file, editor
+        changes     INTEGER,            -- editor change: how many were coalesced into this row
+        fingerprint TEXT,               -- diagnostic
+        detail      TEXT                -- diagnostic: category: message
+    );
+    CREATE INDEX activity_at ON activity (at_ms);
+
+    CREATE TABLE problem (
+        fingerprint    TEXT PRIMARY KEY,
+        category       TEXT    NOT NULL,
+        severity       TEXT    NOT NULL,
+        message        TEXT    NOT NULL,
+        source         TEXT    NOT NULL,
+        symbol         TEXT,
+        occurrences    INTEGER NOT NULL,
+        first_seen_ms  INTEGER NOT NULL,
+        last_seen_ms   INTEGER NOT NULL,
+        appeared_ms    INTEGER NOT NULL,
+        resolved_at_ms INTEGER,
+        last_path      TEXT    NOT NULL
+    );
+
+    -- The diagnostics currently open, per file and publishing source: what the next set is
+    -- diffed against.
+    CREATE TABLE open_diagnostic (
+        path        TEXT    NOT NULL,
+        source      TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        line        INTEGER NOT NULL,
+        character   INTEGER NOT NULL,
+        PRIMARY KEY (path, source, fingerprint, line, character)
+    ) WITHOUT ROWID;
+    CREATE INDEX open_diagnostic_fingerprint ON open_diagnostic (fingerprint);
+    ",
+];
+
+/// The schema version this build writes.
+pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The first bytes of every SQLite 3 database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Refuses a file that exists, is not empty, and does not start with the SQLite header, without
+/// letting SQLite open it (so that no `-wal` or `-shm` file appears beside it).
+pub(super) fn check_header(db_path: &Path) -> Result<(), StoreError> {
+    let mut file = match File::open(db_path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(StoreError::io("read", db_path, &err)),
+    };
+    let mut header = Vec::with_capacity(SQLITE_HEADER.len());
+    (&mut file)
+        .take(SQLITE_HEADER.len() as u64)
+        .read_to_end(&mut header)
+        .map_err(|err| StoreError::io("read", db_path, &err))?;
+    if header.is_empty() || header == SQLITE_HEADER {
+        Ok(())
+    } else {
+        Err(StoreError::corrupt(db_path, "it is not an SQLite database"))
+    }
+}
+
+/// Opens the write connection: checks integrity and version, sets the pragmas, migrates.
+pub(super) fn open_writer(db_path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: rusqlite::Error| StoreError::sqlite(&what, db_path, busy_timeout, &e)
+    };
+    check_header(db_path)?;
+    let conn = Connection::open_with_flags(
+        db_path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err("open the database"))?;
+    conn.busy_timeout(busy_timeout).map_err(err("set the busy timeout"))?;
+
+    let quick_check: String =
+        conn.query_row("PRAGMA quick_check(1)", [], |row| row.get(0)).map_err(err("check the database"))?;
+    if quick_check != "ok" {
+        return Err(StoreError::corrupt(db_path, &format!("integrity check: {quick_check}")));
+    }
+    let version = user_version(&conn).map_err(err("read the schema version"))?;
+    if version > LATEST_VERSION {
+        return Err(newer_schema(db_path, version));
+    }
+
+    // `auto_vacuum` only takes effect before the first table exists, so it goes first, and
+    // before `journal_mode`, which writes the database header.
+    conn.execute_batch(
+        "PRAGMA auto_vacuum = INCREMENTAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA journal_size_limit = 67108864;",
+    )
+    .map_err(err("configure the database"))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(err("switch the database to WAL mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(
+            path = %db_path.display(),
+            mode,
+            "SQLite refused WAL mode; readers will wait for the writer"
+        );
+    }
+
+    migrate(&conn, db_path, busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Opens the read-only connection used for queries, once the writer has migrated the schema.
+pub(super) fn open_reader(db_path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let err = |e: rusqlite::Error| StoreError::sqlite("open the database", db_path, busy_timeout, &e);
+    let conn = Connection::open_with_flags(
+        db_path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    conn.busy_timeout(busy_timeout).map_err(err)?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection, db_path: &Path, busy_timeout: Duration) -> Result<(), StoreError> {
+    let err =
+        |e: rusqlite::Error| StoreError::sqlite("migrate the database schema", db_path, busy_timeout, &e);
+    if user_version(conn).map_err(err)? == LATEST_VERSION {
+        return Ok(());
+    }
+    // The transaction is IMMEDIATE and the version read again inside it, so two processes
+    // opening the same new database do not both migrate it.
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(err)?;
+    let current = user_version(&tx).map_err(err)?;
+    if current > LATEST_VERSION {
+        return Err(newer_schema(db_path, current));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql).map_err(err)?;
+        tracing::info!(path = %db_path.display(), version = index + 1, "migrated the store schema");
+    }
+    tx.pragma_update(None, "user_version", LATEST_VERSION).map_err(err)?;
+    tx.commit().map_err(err)
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+fn newer_schema(db_path: &Path, version: i64) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::NewerSchema,
+        format!(
+            "the ACAS database {} has schema version {version}, newer than the {LATEST_VERSION} \
+             this ACAS knows; upgrade ACAS, or move the file aside to start a new history",
+            db_path.display()
+        ),
+    )
+}
