@@ -28,6 +28,11 @@ use crate::watch::{self, Change, IgnoreRules, Watcher};
 
 /// How often old activity is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// This many changes between walks is a burst (a branch switch, a build): reconcile with a walk
+/// once it settles.
+const BURST: usize = 1000;
+/// Quiet time after a burst before the reconciling walk.
+const RECONCILE_AFTER: Duration = Duration::from_millis(500);
 /// File events are written to the store in batches of this size.
 const RECORD_BATCH: usize = 1000;
 
@@ -63,6 +68,8 @@ pub enum Event {
         files: HashSet<PathBuf>,
         rescan: bool,
     },
+    /// Walk again and record what events missed, after a burst.
+    Reconcile,
     Prune,
     /// Runs a closure on the state, in order with every other event.
     Query(Box<dyn FnOnce(&mut Workspace) + Send>),
@@ -191,7 +198,13 @@ pub struct Workspace {
     /// Disk diagnostics published and not yet cleared.
     disk_published: HashMap<PathBuf, Arc<[FileDiagnostic]>>,
     /// Every file seen by a walk or an event, to find what a rescan adds or removes.
-    known: HashSet<PathBuf>,
+    /// Shared with the watcher's consumer, which keeps it current between walks.
+    known: Arc<Mutex<HashSet<PathBuf>>>,
+    /// A reconciling walk is scheduled after a burst of events.
+    reconcile_scheduled: bool,
+    /// File changes since the last walk, and when the latest arrived.
+    changes_since_walk: usize,
+    last_change: std::time::Instant,
     files_seen: usize,
     languages: HashMap<Language, usize>,
     scan: Option<ScanState>,
@@ -263,7 +276,10 @@ impl Workspace {
             open: HashMap::new(),
             disk_seq: HashMap::new(),
             disk_published: HashMap::new(),
-            known: HashSet::new(),
+            known: Arc::default(),
+            reconcile_scheduled: false,
+            changes_since_walk: 0,
+            last_change: std::time::Instant::now(),
             files_seen: 0,
             languages: HashMap::new(),
             scan: None,
@@ -312,6 +328,16 @@ impl Workspace {
             Event::Files(batch) => self.files_changed(batch),
             Event::Analyzed(analyzed) => self.analyzed(analyzed),
             Event::WalkDone { files, rescan } => self.walk_done(files, rescan),
+            Event::Reconcile => {
+                let quiet = self.last_change.elapsed();
+                if quiet < RECONCILE_AFTER {
+                    self.schedule_reconcile(RECONCILE_AFTER - quiet);
+                } else {
+                    self.reconcile_scheduled = false;
+                    self.changes_since_walk = 0;
+                    self.start_walk(true);
+                }
+            }
             Event::Prune => self.prune(),
             Event::Query(f) => f(self),
             Event::Shutdown(_) => unreachable!("handled by the loop"),
@@ -323,7 +349,9 @@ impl Workspace {
         let queue = self.queue.clone();
         let handle = self.handle.clone();
         let root = self.root.clone();
-        let consumer = move |batch: watch::Batch| {
+        let known = self.known.clone();
+        let consumer = move |mut batch: watch::Batch| {
+            track(&known, &mut batch.changes);
             if let Some(store) = &store {
                 record_changes(store, &root, &batch.changes);
             }
@@ -455,19 +483,12 @@ impl Workspace {
     }
 
     fn files_changed(&mut self, batch: watch::Batch) {
-        for change in &batch.changes {
-            match change {
-                Change::Created(p) | Change::Modified(p) => {
-                    self.known.insert(p.clone());
-                }
-                Change::Deleted(p) => {
-                    self.known.remove(p);
-                }
-                Change::Renamed { from, to } => {
-                    self.known.remove(from);
-                    self.known.insert(to.clone());
-                }
-            }
+        self.changes_since_walk += batch.changes.len();
+        self.last_change = std::time::Instant::now();
+        if self.changes_since_walk >= BURST && !self.reconcile_scheduled {
+            // Kernel queues drop events in a burst, not always saying so: walk once it settles.
+            self.reconcile_scheduled = true;
+            self.schedule_reconcile(RECONCILE_AFTER);
         }
         if batch.rescan {
             if let Some(watcher) = &self.watcher {
@@ -538,9 +559,26 @@ impl Workspace {
     fn walk_done(&mut self, files: HashSet<PathBuf>, rescan: bool) {
         if rescan {
             // Events were lost: what appeared or vanished meanwhile is recorded from the walk.
-            let mut missed: Vec<Change> =
-                files.difference(&self.known).map(|p| Change::Created(p.clone())).collect();
-            missed.extend(self.known.difference(&files).map(|p| Change::Deleted(p.clone())));
+            // Events for files that changed while the walk ran may be in `known` already, or
+            // still on their way: only what the file system confirms now is a missed change.
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            let created: Vec<PathBuf> = files
+                .iter()
+                .filter(|p| !known.contains(*p) && p.symlink_metadata().is_ok())
+                .cloned()
+                .collect();
+            let deleted: Vec<PathBuf> = known
+                .iter()
+                .filter(|p| !files.contains(*p) && p.symlink_metadata().is_err())
+                .cloned()
+                .collect();
+            known.extend(created.iter().cloned());
+            for path in &deleted {
+                known.remove(path);
+            }
+            drop(known);
+            let mut missed: Vec<Change> = created.into_iter().map(Change::Created).collect();
+            missed.extend(deleted.into_iter().map(Change::Deleted));
             if !missed.is_empty() {
                 tracing::info!("rescan found {} changes that no event reported", missed.len());
                 if let Some(store) = &self.store {
@@ -559,13 +597,12 @@ impl Workspace {
             for path in gone {
                 self.apply_disk(&path, Arc::from(Vec::new()));
             }
-            self.known = files;
         } else {
             if let Some(scan) = &mut self.scan {
                 scan.walked = Some(files.len());
             }
             // Keep what events added while the walk ran.
-            self.known.extend(files);
+            self.known.lock().unwrap_or_else(|e| e.into_inner()).extend(files);
         }
         self.report_scan();
     }
@@ -622,6 +659,14 @@ impl Workspace {
                 self.start_walk(true);
             }
         }
+    }
+
+    fn schedule_reconcile(&self, after: Duration) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            handle.send(Event::Reconcile);
+        });
     }
 
     fn start_queue(&self) -> DiskQueue {
@@ -714,6 +759,7 @@ impl Event {
             Event::Files(_) => "file changes",
             Event::Analyzed(_) => "analysis result",
             Event::WalkDone { .. } => "walk",
+            Event::Reconcile => "reconcile",
             Event::Prune => "prune",
             Event::Query(_) => "query",
             Event::Shutdown(_) => "shutdown",
@@ -724,6 +770,31 @@ impl Event {
 fn start_queue(handle: &Handle, threads: usize, max_size: u64, encoding: PositionEncoding) -> DiskQueue {
     let handle = handle.clone();
     DiskQueue::start(threads, max_size, encoding, move |done| handle.send(Event::Analyzed(done)))
+}
+
+/// Keeps the set of known files current and reports a modification of a file never seen as its
+/// creation (its creation event was lost).
+fn track(known: &Mutex<HashSet<PathBuf>>, changes: &mut [Change]) {
+    let mut known = known.lock().unwrap_or_else(|e| e.into_inner());
+    for change in changes {
+        match change {
+            Change::Created(p) => {
+                known.insert(p.clone());
+            }
+            Change::Modified(p) => {
+                if known.insert(p.clone()) {
+                    *change = Change::Created(p.clone());
+                }
+            }
+            Change::Deleted(p) => {
+                known.remove(p);
+            }
+            Change::Renamed { from, to } => {
+                known.remove(from);
+                known.insert(to.clone());
+            }
+        }
+    }
 }
 
 fn record_changes(store: &Store, root: &Path, changes: &[Change]) {

@@ -187,6 +187,7 @@ impl<F: FnMut(Batch)> Pump<F> {
                 }
             }
             if batch.rescan {
+                tracing::info!("file events were lost (the kernel's queue overflowed); rescanning");
                 self.rewatch_all();
             }
             if !batch.changes.is_empty() || batch.rescan {
