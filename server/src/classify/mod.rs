@@ -12,6 +12,20 @@
 use std::ops::Range;
 use std::path::Path;
 
+use tree_sitter::{InputEdit, Point, Tree};
+
+mod balance;
+mod fingerprint;
+mod lexer;
+mod parse;
+mod symbol;
+mod syntax;
+#[cfg(test)]
+mod tests;
+
+pub use fingerprint::fingerprint;
+pub use symbol::symbol_at;
+
 /// A language ACAS can parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Language {
@@ -137,5 +151,128 @@ pub struct Diagnostic {
     pub symbol: Option<String>,
     pub related: Vec<Related>,
 }
-mod stub;
-pub use stub::*;
+
+/// One-shot: parses `text` and returns its syntax diagnostics.
+pub fn check(language: Language, text: &str) -> Vec<Diagnostic> {
+    let tree = parse::parse(language, text, None);
+    syntax_diagnostics(language, text, &tree)
+}
+
+/// Syntax diagnostics of an already parsed text.
+pub fn syntax_diagnostics(language: Language, text: &str, tree: &Tree) -> Vec<Diagnostic> {
+    syntax::findings(language, text, tree)
+        .into_iter()
+        .map(|f| {
+            let symbol = symbol_at(language, tree, text, f.range.start);
+            let category = Category::Syntax;
+            Diagnostic {
+                fingerprint: fingerprint(&f.message, category, symbol.as_deref()),
+                range: f.range,
+                severity: Severity::Error,
+                category,
+                message: f.message,
+                source: "acas".to_string(),
+                symbol,
+                related: f.related,
+            }
+        })
+        .collect()
+}
+
+/// An open document: text plus its syntax tree, reparsed incrementally.
+pub struct Document {
+    language: Language,
+    text: String,
+    tree: Tree,
+    /// The tree has edits that are not parsed yet.
+    dirty: bool,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Document {
+    /// Parses `text` and computes its diagnostics.
+    pub fn new(language: Language, text: String) -> Document {
+        let tree = parse::parse(language, &text, None);
+        let diagnostics = syntax_diagnostics(language, &text, &tree);
+        Document { language, text, tree, dirty: false, diagnostics }
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// Replaces the byte range with `new_text` and records the edit in the tree, without
+    /// reparsing. The range is clamped to the text and widened to character boundaries.
+    pub fn edit(&mut self, range: Range<usize>, new_text: &str) {
+        let len = self.text.len();
+        let mut start = range.start.min(len);
+        let mut end = range.end.clamp(start, len);
+        while !self.text.is_char_boundary(start) {
+            start -= 1;
+        }
+        while !self.text.is_char_boundary(end) {
+            end += 1;
+        }
+        let start_position = point_at(&self.text, start);
+        let old_end_position = point_at(&self.text, end);
+        self.text.replace_range(start..end, new_text);
+        let new_end = start + new_text.len();
+        let new_end_position = advance(start_position, new_text);
+        self.tree.edit(&InputEdit {
+            start_byte: start,
+            old_end_byte: end,
+            new_end_byte: new_end,
+            start_position,
+            old_end_position,
+            new_end_position,
+        });
+        self.dirty = true;
+    }
+
+    /// Reparses incrementally from the edited tree and recomputes the diagnostics.
+    pub fn reparse(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.tree = parse::parse(self.language, &self.text, Some(&self.tree));
+        self.diagnostics = syntax_diagnostics(self.language, &self.text, &self.tree);
+        self.dirty = false;
+    }
+
+    /// Replaces the whole text and reparses from scratch.
+    pub fn replace(&mut self, text: String) {
+        *self = Document::new(self.language, text);
+    }
+
+    /// Diagnostics as of the last parse.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+}
+
+/// Row and byte column of `offset` (a character boundary).
+fn point_at(text: &str, offset: usize) -> Point {
+    let before = &text.as_bytes()[..offset];
+    let row = before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Point { row, column: offset - line_start }
+}
+
+/// The point reached after inserting `inserted` at `from`.
+fn advance(from: Point, inserted: &str) -> Point {
+    match inserted.rfind('\n') {
+        Some(last) => Point {
+            row: from.row + inserted.bytes().filter(|&b| b == b'\n').count(),
+            column: inserted.len() - last - 1,
+        },
+        None => Point { row: from.row, column: from.column + inserted.len() },
+    }
+}

@@ -1,0 +1,303 @@
+//! Finds the one delimiter edit that best explains unbalanced brackets.
+//!
+//! A missing or extra bracket shifts every pairing after it, so the place where a stack-based
+//! matcher first notices the imbalance (often the end of the file) is rarely where the mistake
+//! is. Instead this module proposes candidate edits (insert the missing closer where the
+//! indentation says the block ends, remove a stray closer, insert a missing opener at the end
+//! of the line that starts the block), replays the brackets with each edit, and keeps the
+//! earliest edit that balances the file with the fewest indentation anomalies.
+
+use super::lexer::{Delim, Scan};
+
+/// The explanation chosen for unbalanced brackets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fix {
+    /// `open` is never closed; the closer belongs at `at` (a byte offset).
+    Close { open: Delim, at: usize },
+    /// `close` has no opener.
+    Remove { close: Delim },
+    /// `close` lacks its opener, which belongs at `at`.
+    Open { close: Delim, at: usize },
+    /// A closer of the wrong kind where `open` expected its own.
+    Mismatch { open: Delim, close: Delim },
+    /// An opener left open at the end of the text.
+    Unclosed { open: Delim },
+}
+
+pub(crate) fn closer(open: u8) -> u8 {
+    match open {
+        b'(' => b')',
+        b'[' => b']',
+        _ => b'}',
+    }
+}
+
+pub(crate) fn opener(close: u8) -> u8 {
+    match close {
+        b')' => b'(',
+        b']' => b'[',
+        _ => b'{',
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Edit {
+    /// Drop delimiter `index`.
+    Remove(usize),
+    /// Insert `ch` before delimiter `index` (or at the end when `index == len`).
+    Insert(usize, u8),
+}
+
+#[derive(Clone, Copy)]
+struct Candidate {
+    edit: Edit,
+    report: usize,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Close(usize),
+    Remove(usize),
+    Open(usize),
+}
+
+const MAX_CANDIDATES: usize = 48;
+
+struct Ctx<'a> {
+    scan: &'a Scan,
+    delims: &'a [Delim],
+}
+
+impl Ctx<'_> {
+    fn indent(&self, d: Delim) -> u32 {
+        self.scan.lines[d.line as usize].indent
+    }
+    fn is_first(&self, d: Delim) -> bool {
+        self.scan.lines[d.line as usize].first == Some(d.offset)
+    }
+    fn is_last(&self, d: Delim) -> bool {
+        self.scan.lines[d.line as usize].last == Some(d.offset)
+    }
+
+    /// Does this pair break the indentation a formatter would give it?
+    fn anomalous(&self, o: Delim, c: Delim) -> bool {
+        if o.line == c.line || !self.is_last(o) {
+            return false;
+        }
+        if self.is_first(c) { self.indent(c) != self.indent(o) } else { o.ch == b'{' }
+    }
+
+    /// Index of the first delimiter at or after `offset`.
+    fn index_at(&self, offset: usize) -> usize {
+        self.delims.partition_point(|d| d.offset < offset)
+    }
+
+    /// Where the block opened by `o` ends by indentation: the first token of the first later
+    /// line indented no deeper than the opener's line.
+    fn block_end(&self, o: Delim) -> Option<usize> {
+        let indent = self.indent(o);
+        self.scan.lines[o.line as usize + 1..]
+            .iter()
+            .find(|l| !l.is_blank() && l.indent <= indent)
+            .and_then(|l| l.first)
+    }
+
+    /// The last token of the line that starts the block closed by `c`: the nearest earlier line
+    /// indented no deeper than `c`'s.
+    fn block_start(&self, c: Delim) -> Option<usize> {
+        let indent = self.indent(c);
+        self.scan.lines[..c.line as usize]
+            .iter()
+            .rev()
+            .find(|l| !l.is_blank() && l.indent <= indent)
+            .and_then(|l| l.last)
+    }
+
+    /// Replays the delimiters with `edit`: (unbalanced events, anomalous pairs).
+    fn replay(&self, edit: Option<Edit>, stack: &mut Vec<(u8, Option<Delim>)>) -> (u32, u32) {
+        stack.clear();
+        let mut errors = 0;
+        let mut anomalies = 0;
+        let n = self.delims.len();
+        for i in 0..=n {
+            let mut step = |ch: u8, d: Option<Delim>| {
+                if matches!(ch, b'(' | b'[' | b'{') {
+                    stack.push((ch, d));
+                    return;
+                }
+                match stack.last() {
+                    Some(&(o, od)) if closer(o) == ch => {
+                        stack.pop();
+                        if let (Some(od), Some(d)) = (od, d) {
+                            anomalies += self.anomalous(od, d) as u32;
+                        }
+                    }
+                    Some(_) => {
+                        errors += 1;
+                        // Resynchronise: pop to a matching opener if one is near, else skip.
+                        let len = stack.len();
+                        if let Some(k) =
+                            (len.saturating_sub(6)..len).rev().find(|&k| closer(stack[k].0) == ch)
+                        {
+                            stack.truncate(k);
+                        }
+                    }
+                    None => errors += 1,
+                }
+            };
+            if let Some(Edit::Insert(at, ch)) = edit
+                && at == i
+            {
+                step(ch, None);
+            }
+            if i == n {
+                break;
+            }
+            if let Some(Edit::Remove(r)) = edit
+                && r == i
+            {
+                continue;
+            }
+            step(self.delims[i].ch, Some(self.delims[i]));
+        }
+        errors += stack.len() as u32;
+        (errors, anomalies)
+    }
+}
+
+/// Explains unbalanced brackets, or returns `None` when they balance.
+pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
+    let delims = &scan.delims[..];
+    let cx = Ctx { scan, delims };
+    let mut stack = Vec::new();
+    if cx.replay(None, &mut stack).0 == 0 {
+        return None;
+    }
+
+    // Candidates from a lenient pass that records every surprise.
+    let mut cands: Vec<Candidate> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut first_event: Option<Fix> = None;
+    let close_candidates = |o: usize, until: usize, cands: &mut Vec<Candidate>| {
+        let od = delims[o];
+        if cx.is_last(od) {
+            if let Some(at) = cx.block_end(od) {
+                let idx = cx.index_at(at).min(until.max(o + 1));
+                cands.push(Candidate {
+                    edit: Edit::Insert(idx, closer(od.ch)),
+                    report: at,
+                    kind: Kind::Close(o),
+                });
+            }
+        } else {
+            // Before each later delimiter on the opener's line, then after the line.
+            let mut j = o + 1;
+            while j < delims.len() && delims[j].line == od.line && j <= until {
+                cands.push(Candidate {
+                    edit: Edit::Insert(j, closer(od.ch)),
+                    report: delims[j].offset,
+                    kind: Kind::Close(o),
+                });
+                j += 1;
+            }
+            if j <= until {
+                let report = scan.lines[od.line as usize].last.unwrap_or(od.offset);
+                cands.push(Candidate { edit: Edit::Insert(j, closer(od.ch)), report, kind: Kind::Close(o) });
+            }
+        }
+    };
+    let open_candidates = |c: usize, cands: &mut Vec<Candidate>| {
+        let cd = delims[c];
+        cands.push(Candidate { edit: Edit::Remove(c), report: cd.offset, kind: Kind::Remove(c) });
+        if cx.is_first(cd) {
+            // Only where the block's first line does not already end with an opener.
+            if let Some(at) = cx
+                .block_start(cd)
+                .filter(|&at| !matches!(scan_byte(scan, delims, at), Some(b'(' | b'[' | b'{')))
+            {
+                let idx = delims.partition_point(|d| d.offset <= at);
+                if idx <= c {
+                    cands.push(Candidate {
+                        edit: Edit::Insert(idx, opener(cd.ch)),
+                        report: at,
+                        kind: Kind::Open(c),
+                    });
+                }
+            }
+        }
+    };
+    for (i, d) in delims.iter().enumerate() {
+        if cands.len() >= MAX_CANDIDATES {
+            break;
+        }
+        if d.is_open() {
+            open.push(i);
+            continue;
+        }
+        match open.last() {
+            Some(&o) if closer(delims[o].ch) == d.ch => {
+                open.pop();
+                let od = delims[o];
+                if cx.anomalous(od, *d) {
+                    if cx.is_first(*d) && cx.indent(*d) < cx.indent(od) {
+                        close_candidates(o, i, &mut cands);
+                    } else {
+                        open_candidates(i, &mut cands);
+                    }
+                }
+            }
+            Some(&o) => {
+                first_event.get_or_insert(Fix::Mismatch { open: delims[o], close: *d });
+                open_candidates(i, &mut cands);
+                close_candidates(o, i, &mut cands);
+                let len = open.len();
+                if let Some(k) =
+                    (len.saturating_sub(6)..len).rev().find(|&k| closer(delims[open[k]].ch) == d.ch)
+                {
+                    for &u in &open[k + 1..] {
+                        close_candidates(u, i, &mut cands);
+                    }
+                    open.truncate(k);
+                }
+            }
+            None => {
+                first_event.get_or_insert(Fix::Remove { close: *d });
+                open_candidates(i, &mut cands);
+            }
+        }
+    }
+    for &o in open.iter().rev().take(8) {
+        first_event.get_or_insert(Fix::Unclosed { open: delims[o] });
+        close_candidates(o, delims.len(), &mut cands);
+        cands.push(Candidate {
+            edit: Edit::Insert(delims.len(), closer(delims[o].ch)),
+            report: delims[o].offset,
+            kind: Kind::Close(o),
+        });
+    }
+    cands.truncate(MAX_CANDIDATES);
+
+    let mut best: Option<((u32, u32, usize), Candidate)> = None;
+    for c in cands {
+        let (errors, anomalies) = cx.replay(Some(c.edit), &mut stack);
+        let key = (errors, anomalies, c.report);
+        if best.as_ref().is_none_or(|(k, _)| key < *k) {
+            best = Some((key, c));
+        }
+    }
+    match best {
+        Some(((0, _, _), c)) => Some(match c.kind {
+            Kind::Close(o) => Fix::Close { open: delims[o], at: c.report },
+            Kind::Remove(i) => Fix::Remove { close: delims[i] },
+            Kind::Open(i) => Fix::Open { close: delims[i], at: c.report },
+        }),
+        _ => first_event,
+    }
+}
+
+/// The delimiter at `offset`, if one is there.
+fn scan_byte(_scan: &Scan, delims: &[Delim], offset: usize) -> Option<u8> {
+    let i = delims.partition_point(|d| d.offset < offset);
+    delims.get(i).filter(|d| d.offset == offset).map(|d| d.ch)
+}

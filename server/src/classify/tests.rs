@@ -1,0 +1,228 @@
+use std::path::{Path, PathBuf};
+
+use expect_test::{expect, expect_file};
+
+use super::*;
+use crate::text::{LineIndex, PositionEncoding};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/classify")
+}
+
+/// One line per diagnostic: `line:col-line:col message [symbol]`, 1-based, UTF-16 columns.
+fn render(text: &str, diagnostics: &[Diagnostic]) -> String {
+    let index = LineIndex::new(text);
+    let mut out = String::new();
+    for d in diagnostics {
+        let s = index.position(text, d.range.start, PositionEncoding::Utf16);
+        let e = index.position(text, d.range.end, PositionEncoding::Utf16);
+        out.push_str(&format!(
+            "{}:{}-{}:{} {} [{}]\n",
+            s.line + 1,
+            s.character + 1,
+            e.line + 1,
+            e.character + 1,
+            d.message,
+            d.symbol.as_deref().unwrap_or("")
+        ));
+        assert_eq!(d.category, Category::Syntax);
+        assert_eq!(d.severity, Severity::Error);
+        assert_eq!(d.source, "acas");
+        assert_eq!(d.fingerprint.len(), 16);
+    }
+    out
+}
+
+/// Checks the diagnostics of a fixture file against `expected` (a snapshot).
+fn check_fixture(fixture: &Path, expected: expect_test::ExpectFile) {
+    let language = Language::from_path(fixture).expect("fixture has a known extension");
+    let text = std::fs::read_to_string(fixture).expect("fixture is readable");
+    expected.assert_eq(&render(&text, &super::check(language, &text)));
+}
+
+/// Every file under `fixtures/classify/<lang>/` has its snapshot beside it in `<file>.expect`.
+#[test]
+fn fixture_snapshots() {
+    let mut count = 0;
+    let mut dirs: Vec<_> = std::fs::read_dir(fixtures()).unwrap().flatten().collect();
+    dirs.sort_by_key(|e| e.path());
+    for dir in dirs {
+        let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        for file in files {
+            if file.extension().is_some_and(|e| e == "expect") {
+                continue;
+            }
+            let snapshot = PathBuf::from(format!("{}.expect", file.display()));
+            check_fixture(&file, expect_file![snapshot]);
+            count += 1;
+        }
+    }
+    assert!(count >= 7 * 8, "expected 8 fixtures per language, found {count}");
+}
+
+/// Valid fixtures must have no diagnostics at all.
+#[test]
+fn valid_and_empty_fixtures_are_clean() {
+    for lang in ["rust", "python", "javascript", "typescript", "tsx", "go", "json"] {
+        for name in ["valid", "empty"] {
+            let dir = fixtures().join(lang);
+            let file = std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_stem().is_some_and(|s| s == name) && p.extension().is_some_and(|e| e != "expect")
+                })
+                .unwrap();
+            let text = std::fs::read_to_string(&file).unwrap();
+            let language = Language::from_path(&file).unwrap();
+            assert_eq!(render(&text, &super::check(language, &text)), "", "{}", file.display());
+        }
+    }
+}
+
+#[test]
+fn fingerprint_survives_edits_elsewhere() {
+    let text = "fn helper() -> u32 {\n    1\n}\n\nfn broken() {\n    let x = foo(1, 2;\n}\n";
+    let mut doc = Document::new(Language::Rust, text.to_string());
+    let before = doc.diagnostics().to_vec();
+    assert_eq!(before.len(), 1);
+    // Add lines above and change an unrelated function.
+    doc.edit(0..0, "// a comment\nuse std::fmt;\n\n");
+    doc.reparse();
+    let pos = doc.text().find("1\n}").unwrap();
+    doc.edit(pos..pos + 1, "12345");
+    doc.reparse();
+    let after = doc.diagnostics().to_vec();
+    assert_eq!(after.len(), 1);
+    assert_ne!(before[0].range, after[0].range);
+    assert_eq!(before[0].fingerprint, after[0].fingerprint);
+    assert_eq!(after[0].symbol.as_deref(), Some("broken"));
+}
+
+#[test]
+fn fingerprint_normalises_positions_and_names() {
+    expect![["missing `)` to close `(` at # in `_`"]]
+        .assert_eq(&fingerprint::normalise("missing `)` to close `(` at 12:8 in `foo`"));
+    assert_eq!(
+        fingerprint("unexpected `}` at 3:4", Category::Syntax, Some("a::b")),
+        fingerprint("unexpected `}` at 30:41", Category::Syntax, Some("a::b"))
+    );
+    assert_ne!(
+        fingerprint("unexpected `}`", Category::Syntax, Some("a::b")),
+        fingerprint("unexpected `}`", Category::Syntax, Some("a::c"))
+    );
+}
+
+/// After each edit, incremental reparse agrees with a fresh parse of the same text.
+fn assert_incremental(language: Language, text: &str, edits: &[(Range<usize>, &str)]) {
+    let mut doc = Document::new(language, text.to_string());
+    for (range, new_text) in edits {
+        doc.edit(range.clone(), new_text);
+        doc.reparse();
+        let fresh = super::check(language, doc.text());
+        assert_eq!(
+            doc.diagnostics(),
+            &fresh[..],
+            "after editing {range:?} to {new_text:?}: {:?}",
+            doc.text()
+        );
+        assert_eq!(
+            doc.tree().root_node().to_sexp(),
+            super::parse::parse(language, doc.text(), None).root_node().to_sexp()
+        );
+    }
+}
+
+#[test]
+fn incremental_reparse_matches_fresh_parse() {
+    let text = "fn a() {\n    let x = (1 + 2);\n}\n\nfn b() -> u32 {\n    3\n}\n";
+    assert_incremental(
+        Language::Rust,
+        text,
+        &[
+            (22..23, ""),      // delete `)`: broken
+            (5..5, "y: u8"),   // unrelated edit while broken
+            (27..27, ")"),     // put the `)` back: valid again
+            (0..0, "héllo"),   // garbage at the top
+            (0..6, ""),        // and remove it (and a bit more) again
+            (1000..2000, "}"), // out of range: clamped to the end
+            #[allow(clippy::reversed_empty_ranges)]
+            (3..2, ""), // reversed range: empty
+        ],
+    );
+    let mut doc = Document::new(Language::Python, "def f(:\n    pass\n".to_string());
+    assert!(!doc.diagnostics().is_empty());
+    doc.edit(6..6, "x)");
+    doc.reparse();
+    assert_eq!(doc.text(), "def f(x):\n    pass\n");
+    assert!(doc.diagnostics().is_empty(), "{:?}", doc.diagnostics());
+    doc.replace("def g(\n".to_string());
+    assert!(!doc.diagnostics().is_empty());
+}
+
+#[test]
+fn edit_inside_multibyte_character_is_clamped() {
+    let mut doc = Document::new(Language::Json, "{\"é\": 1}".to_string());
+    doc.edit(3..4, "x"); // inside `é`
+    doc.reparse();
+    assert_eq!(doc.text(), "{\"x\": 1}");
+    assert!(doc.diagnostics().is_empty());
+}
+
+#[test]
+fn no_panic_on_garbage() {
+    // A fixed xorshift stream of bytes, read as lossy UTF-8.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut bytes = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.push((state >> 24) as u8);
+    }
+    bytes.extend_from_slice(b"\0\0\"'`/*");
+    let garbage = String::from_utf8_lossy(&bytes).into_owned();
+    let nested = format!("{}{}", "(".repeat(10_000), "x");
+    let nested_closed = format!("f({}1{})", "(".repeat(10_000), ")".repeat(10_000));
+    // Kept moderate: tree-sitter-go's error recovery is quadratic on one huge invalid line.
+    let long_line = format!("x = [{}]", "1, ".repeat(3_000));
+    for language in Language::ALL {
+        for text in [&garbage, &nested, &nested_closed, &long_line, &String::new(), &"\0".to_string()] {
+            let diagnostics = super::check(language, text);
+            let tree = super::parse::parse(language, text, None);
+            for offset in [0, text.len() / 2, text.len(), text.len() + 10] {
+                let _ = symbol_at(language, &tree, text, offset);
+            }
+            assert!(diagnostics.len() <= 8);
+            let mut doc = Document::new(language, text.clone());
+            doc.edit(text.len() / 3..text.len() / 2, "}");
+            doc.reparse();
+        }
+    }
+}
+
+#[test]
+fn symbol_paths() {
+    let cases: &[(Language, &str, &str, &str)] = &[
+        (
+            Language::Rust,
+            "mod parser {\n    impl<T> Parser<T> {\n        fn parse_expr(&self) { HERE }\n    }\n}\n",
+            "HERE",
+            "parser::Parser::parse_expr",
+        ),
+        (Language::Rust, "trait Shape { fn area(&self) -> f64 { HERE } }", "HERE", "Shape::area"),
+        (Language::Python, "class Box:\n    def size(self):\n        return HERE\n", "HERE", "Box.size"),
+        (Language::JavaScript, "class A { m() { return HERE; } }", "HERE", "A.m"),
+        (Language::TypeScript, "const handler = async (x: number) => { HERE; };", "HERE", "handler"),
+        (Language::Go, "package p\nfunc (s *Store[T]) Load() int { return HERE }\n", "HERE", "Store.Load"),
+        (Language::Json, "{\"a\": {\"b\": [HERE]}}", "HERE", "a.b"),
+    ];
+    for (language, text, marker, expected) in cases {
+        let tree = super::parse::parse(*language, text, None);
+        let offset = text.find(marker).unwrap();
+        assert_eq!(symbol_at(*language, &tree, text, offset).as_deref(), Some(*expected), "{text}");
+        assert_eq!(symbol_at(*language, &tree, text, text.len()), None);
+    }
+}
