@@ -1,17 +1,102 @@
-//! Settings an editor may pass in `initializationOptions` or `workspace/didChangeConfiguration`.
+//! Settings an editor passes in `initializationOptions` or `workspace/didChangeConfiguration`.
 //!
 //! They override `.acas/config.toml` for the session. Every field is optional so that a client
-//! can send only what the user changed.
+//! can send only what the user set. The VS Code extension's `package.json` declares each of
+//! them as `acas.<name>`; a test checks the two agree.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
-    /// Log level for the server (`error`, `warn`, `info`, `debug`, `trace`).
-    pub log_level: Option<String>,
-    /// Extra ignore globs, on top of `.gitignore`, `.ignore` and `.acas/ignore`.
+    /// Log level of the server: `error`, `warn`, `info`, `debug` or `trace`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub log_level: Option<LogLevel>,
+    /// Extra ignore globs (gitignore syntax), on top of `.gitignore`, `.ignore` and `.acas/ignore`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub ignore: Option<Vec<String>>,
     /// Files larger than this many bytes are not parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub max_file_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub const ALL: [LogLevel; 5] =
+        [LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug, LogLevel::Trace];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// One setting as the extension's `package.json` must declare it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingSpec {
+    /// Key under `acas.`, camelCase as sent to the server.
+    pub key: &'static str,
+    /// JSON Schema type: `string`, `array`, `number`.
+    pub json_type: &'static str,
+    pub description: &'static str,
+    /// Allowed values, for enumerations.
+    pub values: Vec<&'static str>,
+}
+
+/// Every server setting, for checking `package.json` against this type.
+pub fn specs() -> Vec<SettingSpec> {
+    vec![
+        SettingSpec {
+            key: "logLevel",
+            json_type: "string",
+            description: "Log level of the ACAS server.",
+            values: LogLevel::ALL.iter().map(|l| l.as_str()).collect(),
+        },
+        SettingSpec {
+            key: "ignore",
+            json_type: "array",
+            description: "Extra ignore globs (gitignore syntax), on top of .gitignore, .ignore and .acas/ignore.",
+            values: Vec::new(),
+        },
+        SettingSpec {
+            key: "maxFileSize",
+            json_type: "number",
+            description: "Files larger than this many bytes are not parsed.",
+            values: Vec::new(),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_name_every_field() {
+        let all = Settings { log_level: Some(LogLevel::Debug), ignore: Some(vec![]), max_file_size: Some(1) };
+        let value = serde_json::to_value(all).unwrap();
+        let mut fields: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort_unstable();
+        let mut keys: Vec<&str> = specs().iter().map(|s| s.key).collect();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+    }
 }

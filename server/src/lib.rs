@@ -3,6 +3,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod logging;
 pub mod lsp;
 pub mod store;
 pub mod text;

@@ -19,11 +19,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::analysis::{self, Analyzed, DiskQueue, FileDiagnostic, Outcome};
-use crate::classify::{Document, Language};
+use crate::classify::{self, Document, Language, Severity};
 use crate::config::{self, Config};
 use crate::files;
 use crate::store::{self, Record, Store};
-use crate::text::{LineIndex, PositionEncoding, TextRange};
+use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
 use crate::watch::{self, Change, IgnoreRules, Watcher};
 
 /// How often old activity is pruned.
@@ -35,6 +35,17 @@ const BURST: usize = 1000;
 const RECONCILE_AFTER: Duration = Duration::from_millis(500);
 /// File events are written to the store in batches of this size.
 const RECORD_BATCH: usize = 1000;
+
+/// A diagnostic another tool reported, as the editor forwarded it.
+#[derive(Debug, Clone)]
+pub struct ExternalDiagnostic {
+    pub range: TextRange,
+    pub severity: Severity,
+    pub code: Option<String>,
+    /// The tool inside the source, when the source aggregates several.
+    pub tool: Option<String>,
+    pub message: String,
+}
 
 /// One edit of an open document: `range` is `None` for a full replacement.
 #[derive(Debug, Clone)]
@@ -62,6 +73,12 @@ pub enum Event {
         path: PathBuf,
     },
     Settings(acas_protocol::Settings),
+    /// The complete current diagnostics another tool published for a file.
+    External {
+        path: PathBuf,
+        source: String,
+        diagnostics: Vec<ExternalDiagnostic>,
+    },
     Files(watch::Batch),
     Analyzed(Analyzed),
     WalkDone {
@@ -187,6 +204,10 @@ pub struct Workspace {
     config: Config,
     settings: acas_protocol::Settings,
     store: Option<Store>,
+    /// Why the store, the configuration or the watcher is not working, for status reports.
+    store_error: Option<String>,
+    config_error: Option<String>,
+    watch_error: Option<String>,
     queue: DiskQueue,
     rules: Arc<IgnoreRules>,
     watcher: Option<Watcher>,
@@ -222,6 +243,8 @@ pub struct Status {
     pub store_bytes: u64,
     pub watching: bool,
     pub scanning: bool,
+    /// Health of each part: (name, state, detail).
+    pub subsystems: Vec<(&'static str, &'static str, Option<String>)>,
 }
 
 /// Starts the loop for a workspace; outputs go to the returned receiver.
@@ -240,6 +263,7 @@ impl Workspace {
         let (config, config_error) =
             if options.scan { config::load(&root) } else { (Config::default(), None) };
         let config = config.with_settings(&options.settings);
+        let config_problem = config_error.as_ref().map(|e| e.to_string());
         if let Some(error) = config_error {
             let _ = output.send(Output::Message {
                 level: MessageLevel::Error,
@@ -248,6 +272,10 @@ impl Workspace {
         }
         let store_options = store::StoreOptions { retention: config.retention, ..Default::default() };
         let opened = options.record.then(|| Store::open_workspace(&root, store_options));
+        let store_error = match &opened {
+            Some(Err(error)) => Some(error.to_string()),
+            _ => None,
+        };
         let store = match opened {
             None => None,
             Some(Ok(store)) => Some(store),
@@ -268,6 +296,9 @@ impl Workspace {
             config,
             settings: options.settings,
             store,
+            store_error,
+            config_error: config_problem,
+            watch_error: None,
             queue,
             rules,
             watcher: None,
@@ -325,6 +356,7 @@ impl Workspace {
             Event::Saved { path } => self.record_editor(&path, store::EditorEventKind::Save, None),
             Event::Closed { path } => self.closed(path),
             Event::Settings(settings) => self.settings_changed(settings),
+            Event::External { path, source, diagnostics } => self.external(path, source, diagnostics),
             Event::Files(batch) => self.files_changed(batch),
             Event::Analyzed(analyzed) => self.analyzed(analyzed),
             Event::WalkDone { files, rescan } => self.walk_done(files, rescan),
@@ -364,14 +396,18 @@ impl Workspace {
             handle.send(Event::Files(batch));
         };
         match Watcher::start(self.rules.clone(), self.config.debounce, consumer) {
-            Ok(watcher) => self.watcher = Some(watcher),
-            Err(error) => self.message(
-                MessageLevel::Warning,
-                format!(
+            Ok(watcher) => {
+                self.watcher = Some(watcher);
+                self.watch_error = None;
+            }
+            Err(error) => {
+                self.watch_error = Some(error.to_string());
+                let text = format!(
                     "cannot watch {} for changes: {error}; restart ACAS to try again",
                     self.root.display()
-                ),
-            ),
+                );
+                self.message(MessageLevel::Warning, text);
+            }
         }
     }
 
@@ -460,6 +496,65 @@ impl Workspace {
             self.publish(&path, None, Arc::from(Vec::new()));
             self.queue.enqueue(path);
         }
+    }
+
+    /// Classifies, fingerprints and records another tool's diagnostics. They are never
+    /// published back: the editor shows them already.
+    fn external(&mut self, path: PathBuf, source: String, diagnostics: Vec<ExternalDiagnostic>) {
+        let located = self.symbols_for(&path, diagnostics.iter().map(|d| d.range.start));
+        let records = diagnostics
+            .iter()
+            .zip(located)
+            .map(|(d, symbol)| {
+                let tool = d.tool.as_deref().unwrap_or(&source);
+                let category = classify::external::category(tool, d.code.as_deref(), &d.message);
+                let message = classify::external::fingerprint_message(&d.message);
+                store::DiagnosticRecord {
+                    fingerprint: classify::fingerprint(&message, category, symbol.as_deref()),
+                    category: category.as_str().to_owned(),
+                    severity: d.severity.as_str().to_owned(),
+                    message: d.message.clone(),
+                    source: tool.to_owned(),
+                    symbol,
+                    line: d.range.start.line,
+                    character: d.range.start.character,
+                }
+            })
+            .collect();
+        let Some(store) = &self.store else { return };
+        store.record(vec![Record::Diagnostics(store::FileDiagnostics {
+            at_ms: now_ms(),
+            path: relative(&self.root, &path),
+            source,
+            diagnostics: records,
+        })]);
+    }
+
+    /// Enclosing symbol paths of positions in a file: from the open document, else from the
+    /// file on disk when it can be parsed.
+    fn symbols_for(&self, path: &Path, positions: impl Iterator<Item = Position>) -> Vec<Option<String>> {
+        let owned;
+        let (doc, index) = match self.open.get(path) {
+            Some(open) => (&open.doc, &open.index),
+            None => {
+                let Some(language) = Language::from_path(path) else {
+                    return positions.map(|_| None).collect();
+                };
+                let Ok(text) = files::read_source(path, self.config.max_file_size) else {
+                    return positions.map(|_| None).collect();
+                };
+                let doc = Document::new(language, text);
+                let index = LineIndex::new(doc.text());
+                owned = (doc, index);
+                (&owned.0, &owned.1)
+            }
+        };
+        positions
+            .map(|p| {
+                let offset = index.offset(doc.text(), p, self.encoding);
+                classify::symbol_at(doc.language(), doc.tree(), doc.text(), offset)
+            })
+            .collect()
     }
 
     fn publish_open(&mut self, path: &Path) {
@@ -643,9 +738,11 @@ impl Workspace {
     fn reload_config(&mut self) {
         let (config, error) = config::load(&self.root);
         if let Some(error) = error {
+            self.config_error = Some(error.to_string());
             self.message(MessageLevel::Error, format!("{error}; the previous settings stay in force"));
             return;
         }
+        self.config_error = None;
         let config = config.with_settings(&self.settings);
         if config != self.config {
             let rescan =
@@ -686,10 +783,10 @@ impl Workspace {
 
     fn shutdown(&mut self) {
         self.watcher = None;
-        if let Some(store) = &self.store {
-            if let Err(error) = store.flush() {
-                tracing::error!("writing pending activity failed: {error}");
-            }
+        if let Some(store) = &self.store
+            && let Err(error) = store.flush()
+        {
+            tracing::error!("writing pending activity failed: {error}");
         }
     }
 
@@ -744,6 +841,19 @@ impl Workspace {
             store_bytes: self.store.as_ref().map_or(0, |s| s.size_bytes()),
             watching: self.watcher.is_some(),
             scanning: self.scan.is_some(),
+            subsystems: vec![
+                health("store", self.store.is_some(), self.store_error.clone()),
+                health("watcher", self.watcher.is_some(), self.watch_error.clone()),
+                (
+                    "config",
+                    if self.config_error.is_some() { "degraded" } else { "ok" },
+                    self.config_error.clone(),
+                ),
+                match &self.scan {
+                    Some(scan) => ("scan", "busy", Some(format!("{} files analysed", scan.analyzed))),
+                    None => ("scan", "ok", None),
+                },
+            ],
         }
     }
 }
@@ -756,6 +866,7 @@ impl Event {
             Event::Saved { .. } => "didSave",
             Event::Closed { .. } => "didClose",
             Event::Settings(_) => "settings",
+            Event::External { .. } => "external diagnostics",
             Event::Files(_) => "file changes",
             Event::Analyzed(_) => "analysis result",
             Event::WalkDone { .. } => "walk",
@@ -841,6 +952,18 @@ fn diagnostic_record(d: &FileDiagnostic) -> store::DiagnosticRecord {
 pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+fn health(
+    name: &'static str,
+    running: bool,
+    error: Option<String>,
+) -> (&'static str, &'static str, Option<String>) {
+    match (running, error) {
+        (true, _) => (name, "ok", None),
+        (false, Some(error)) => (name, "failed", Some(error)),
+        (false, None) => (name, "off", None),
+    }
 }
 
 fn language_from_id(id: &str) -> Option<Language> {

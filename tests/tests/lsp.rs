@@ -309,3 +309,71 @@ fn a_client_that_disappears_ends_the_server_and_activity_is_kept() {
     assert!(opened, "{activity:#}");
     assert_eq!(std::fs::read_to_string(dir.path().join(".acas/.gitignore")).unwrap().trim(), "state.db*");
 }
+
+#[test]
+fn external_diagnostics_are_classified_recorded_and_not_republished() {
+    let dir = workspace();
+    let ts = dir.path().join("app.ts");
+    std::fs::write(
+        &ts,
+        "export function total(n: number): number {\n  const x: number = \"a\";\n  return x + n;\n}\n",
+    )
+    .unwrap();
+    let py = dir.path().join("job.py");
+    std::fs::write(&py, "class Job:\n    def run(self):\n        return foo\n").unwrap();
+    let mut client = start(dir.path());
+
+    let range = |line: u32, from: u32, to: u32| json!({ "start": { "line": line, "character": from }, "end": { "line": line, "character": to } });
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": file_uri(&ts), "source": "ts", "diagnostics": [{
+            "range": range(1, 8, 9), "severity": 1, "code": 2322,
+            "message": "Type 'string' is not assignable to type 'number'." }] }),
+    );
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": file_uri(&py), "source": "Pylance", "diagnostics": [{
+            "range": range(2, 15, 18), "severity": 1, "code": "reportUndefinedVariable",
+            "message": "\"foo\" is not defined" }] }),
+    );
+    let problems = client.request("acas/problems", json!({}))["result"].clone();
+    let problems = problems.as_array().unwrap();
+    let find = |category: &str| problems.iter().find(|p| p["category"] == category).cloned();
+    let type_error = find("type").unwrap_or_else(|| panic!("{problems:#?}"));
+    assert_eq!(type_error["source"], "ts");
+    assert_eq!(type_error["symbol"], "total");
+    assert_eq!(type_error["occurrences"], 1);
+    assert_eq!(type_error["locations"][0]["uri"], file_uri(&ts));
+    assert_eq!(type_error["locations"][0]["range"]["start"], json!({ "line": 1, "character": 8 }));
+    let name_error = find("name").unwrap_or_else(|| panic!("{problems:#?}"));
+    assert_eq!(name_error["source"], "Pylance");
+    assert_eq!(name_error["symbol"], "Job.run");
+    assert_eq!(name_error["severity"], "error");
+    assert_ne!(name_error["fingerprint"], type_error["fingerprint"]);
+
+    // Filters, then a source that clears its diagnostics resolves them.
+    let only_names = client.request("acas/problems", json!({ "category": "name" }))["result"].clone();
+    assert_eq!(only_names.as_array().unwrap().len(), 1);
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": file_uri(&py), "source": "Pylance", "diagnostics": [] }),
+    );
+    let remaining = client.request("acas/problems", json!({ "category": "name" }))["result"].clone();
+    assert_eq!(remaining, json!([]));
+
+    let status = client.request("acas/status", Value::Null)["result"].clone();
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status["workspaceRoot"], dir.path().display().to_string());
+    assert_eq!(status["filesWatched"], 3);
+    let states: Vec<(&str, &str)> = status["subsystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("store", "ok"), ("watcher", "ok"), ("config", "ok"), ("scan", "ok")]);
+
+    assert_eq!(client.shutdown(), 0);
+    // Nothing was published for the forwarded diagnostics.
+    client.finish(is_progress);
+}

@@ -15,6 +15,7 @@ use std::path::Path;
 use tree_sitter::{InputEdit, Point, Tree};
 
 mod balance;
+pub mod external;
 mod fingerprint;
 mod lexer;
 mod parse;

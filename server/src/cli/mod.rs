@@ -88,7 +88,7 @@ pub fn main() -> i32 {
         Command::Serve | Command::Watch { .. } => "info",
         _ => "warn",
     };
-    init_logging(cli.log_level.as_deref(), default_level);
+    crate::logging::init(cli.log_level.as_deref(), default_level);
     match cli.command {
         Command::Serve => {
             let runtime = runtime();
@@ -109,21 +109,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("starting the async runtime")
-}
-
-fn init_logging(level: Option<&str>, default_level: &str) {
-    let filter = level
-        .map(str::to_owned)
-        .or_else(|| std::env::var("ACAS_LOG").ok())
-        .unwrap_or_else(|| default_level.to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
 }
 
 /// The workspace root for a path argument: the directory itself, or a file's directory.

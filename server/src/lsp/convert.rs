@@ -2,6 +2,10 @@
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
+use std::path::Path;
+
+use acas_protocol::ext;
+
 use crate::analysis::FileDiagnostic;
 use crate::classify::Severity;
 use crate::text::{Position, TextRange};
@@ -57,4 +61,77 @@ pub fn settings(value: &serde_json::Value) -> Result<acas_protocol::Settings, se
         return Ok(acas_protocol::Settings::default());
     }
     serde_json::from_value(value.clone())
+}
+
+fn ext_range(range: ext::Range) -> TextRange {
+    TextRange {
+        start: Position { line: range.start.line, character: range.start.character },
+        end: Position { line: range.end.line, character: range.end.character },
+    }
+}
+
+pub fn external_diagnostic(d: ext::ExternalDiagnostic) -> crate::workspace::ExternalDiagnostic {
+    crate::workspace::ExternalDiagnostic {
+        range: ext_range(d.range),
+        severity: match d.severity {
+            Some(2) => Severity::Warning,
+            Some(3) => Severity::Information,
+            Some(4) => Severity::Hint,
+            _ => Severity::Error,
+        },
+        code: d.code.map(|c| match c {
+            ext::DiagnosticCode::Number(n) => n.to_string(),
+            ext::DiagnosticCode::String(s) => s,
+        }),
+        tool: d.source,
+        message: d.message,
+    }
+}
+
+pub fn problem(root: &Path, row: crate::store::ProblemRow) -> ext::Problem {
+    let locations = row
+        .locations
+        .iter()
+        .filter_map(|(path, line, character)| {
+            let uri = Uri::from_file_path(root.join(path))?;
+            let at = ext::Position { line: *line, character: *character };
+            Some(ext::Location { uri: uri.as_str().to_owned(), range: ext::Range { start: at, end: at } })
+        })
+        .collect();
+    ext::Problem {
+        fingerprint: row.fingerprint,
+        category: row.category,
+        severity: row.severity,
+        message: row.message,
+        source: row.source,
+        symbol: row.symbol,
+        occurrences: row.occurrences,
+        first_seen: row.first_seen_ms,
+        last_seen: row.last_seen_ms,
+        locations,
+    }
+}
+
+pub fn status(status: crate::workspace::Status) -> ext::StatusResult {
+    ext::StatusResult {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        workspace_root: (!status.root.as_os_str().is_empty()).then(|| status.root.display().to_string()),
+        files_watched: status.files as u64,
+        languages: status
+            .languages
+            .into_iter()
+            .map(|(language, files)| ext::LanguageCount { language, files: files as u64 })
+            .collect(),
+        open_documents: status.open_documents as u64,
+        store_bytes: status.store_bytes,
+        subsystems: status
+            .subsystems
+            .into_iter()
+            .map(|(name, state, detail)| ext::SubsystemStatus {
+                name: name.to_owned(),
+                state: state.to_owned(),
+                detail,
+            })
+            .collect(),
+    }
 }

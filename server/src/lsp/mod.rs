@@ -16,6 +16,10 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
+use acas_protocol::ext;
+use tower_lsp_server::ls_types::notification::Notification as _;
+use tower_lsp_server::ls_types::request::Request as _;
+
 use crate::text::PositionEncoding;
 use crate::workspace::{self, ContentChange, Event, Handle, MessageLevel, Output, Progress};
 
@@ -25,7 +29,11 @@ const TEST_PANIC_COMMAND: &str = "acas.test.panic";
 /// Serves LSP on stdin/stdout until the client exits or disappears. Returns the process exit
 /// code: 0 after a clean `shutdown`/`exit`, 1 otherwise (as LSP asks).
 pub async fn serve() -> i32 {
-    let (service, socket) = LspService::build(Backend::new).finish();
+    let (service, socket) = LspService::build(Backend::new)
+        .custom_method(ext::ExternalDiagnostics::METHOD, Backend::external_diagnostics)
+        .custom_method(ext::Problems::METHOD, Backend::problems)
+        .custom_method(ext::Status::METHOD, Backend::status)
+        .finish();
     let (stdin, stdout) = transport::guard(tokio::io::stdin(), tokio::io::stdout());
     let backend_handle = service.inner().shared();
     Server::new(stdin, stdout, socket).serve(service).await;
@@ -83,6 +91,53 @@ impl Backend {
     }
 }
 
+/// ACAS's own methods (see `protocol/README.md`).
+impl Backend {
+    async fn external_diagnostics(&self, params: ext::ExternalDiagnosticsParams) {
+        let Some(path) = parse_uri(&params.uri).as_ref().and_then(file_path) else { return };
+        let diagnostics = params.diagnostics.into_iter().map(convert::external_diagnostic).collect();
+        self.send(Event::External { path, source: params.source, diagnostics });
+    }
+
+    async fn problems(&self, params: ext::ProblemsParams) -> Result<Vec<ext::Problem>> {
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let path = match &params.uri {
+            Some(uri) => Some(
+                parse_uri(uri)
+                    .as_ref()
+                    .and_then(file_path)
+                    .ok_or_else(|| invalid_params(format!("`{uri}` is not a file URI")))?,
+            ),
+            None => None,
+        };
+        let (store, root) = handle
+            .query(|ws| (ws.store().cloned(), ws.root().to_path_buf()))
+            .await
+            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        let Some(store) = store else { return Ok(Vec::new()) };
+        let query = crate::store::ProblemQuery {
+            category: params.category,
+            path: path.map(|p| workspace::relative(&root, &p)),
+            include_resolved: false,
+        };
+        // Everything recorded before this request is committed first, so the answer includes it.
+        let rows = tokio::task::spawn_blocking(move || store.flush().and_then(|()| store.problems(&query)))
+            .await
+            .map_err(|_| internal_error("reading problems failed inside ACAS; see its log"))?
+            .map_err(|e| internal_error(&format!("reading problems failed: {e}")))?;
+        Ok(rows.into_iter().map(|row| convert::problem(&root, row)).collect())
+    }
+
+    async fn status(&self) -> Result<ext::StatusResult> {
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let status = handle
+            .query(|ws| ws.status())
+            .await
+            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        Ok(convert::status(status))
+    }
+}
+
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         let encoding = negotiate_encoding(&params);
@@ -134,7 +189,10 @@ impl LanguageServer for Backend {
                         .collect(),
                     ..Default::default()
                 }),
-                experimental: Some(serde_json::json!({ "acas": { "version": env!("CARGO_PKG_VERSION") } })),
+                experimental: Some(serde_json::json!({ "acas": {
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "methods": [ext::ExternalDiagnostics::METHOD, ext::Problems::METHOD, ext::Status::METHOD],
+                } })),
                 ..Default::default()
             },
             server_info: Some(ServerInfo {
@@ -199,7 +257,12 @@ impl LanguageServer for Backend {
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         match convert::settings(&params.settings) {
-            Ok(settings) => self.send(Event::Settings(settings)),
+            Ok(settings) => {
+                if let Some(level) = settings.log_level {
+                    crate::logging::set_level(level.as_str());
+                }
+                self.send(Event::Settings(settings))
+            }
             Err(error) => {
                 self.client
                     .show_message(MessageType::ERROR, format!("ACAS settings are invalid: {error}"))
@@ -293,6 +356,10 @@ fn negotiate_encoding(params: &InitializeParams) -> PositionEncoding {
 fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
     let from_folders = params.workspace_folders.as_ref().and_then(|f| f.first()).map(|f| &f.uri);
     from_folders.or(params.root_uri.as_ref()).and_then(file_path)
+}
+
+fn parse_uri(uri: &str) -> Option<Uri> {
+    uri.parse::<Uri>().ok()
 }
 
 /// The absolute path of a `file:` URI; other schemes are not files ACAS can see.

@@ -138,10 +138,10 @@ pub fn is_rules_file(root: &Path, path: &Path) -> bool {
 fn build_root_rules(root: &Path, extra_globs: &[String]) -> Gitignore {
     let mut builder = GitignoreBuilder::new(root);
     for file in [root.join(".acas").join("ignore"), root.join(".git").join("info").join("exclude")] {
-        if file.is_file() {
-            if let Some(error) = builder.add(&file) {
-                tracing::info!("{}: {error}", file.display());
-            }
+        if file.is_file()
+            && let Some(error) = builder.add(&file)
+        {
+            tracing::info!("{}: {error}", file.display());
         }
     }
     for glob in extra_globs {

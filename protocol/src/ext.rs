@@ -1,0 +1,174 @@
+//! ACAS's custom LSP methods, prefixed `acas/`.
+//!
+//! Positions and ranges follow the encoding negotiated at `initialize`, as in standard LSP.
+
+use ls_types::notification::Notification;
+use ls_types::request::Request;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// A zero-based position, as in LSP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Position {
+    pub line: u32,
+    pub character: u32,
+}
+
+/// A half-open range, as in LSP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Range {
+    pub start: Position,
+    pub end: Position,
+}
+
+/// A place in a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    pub uri: String,
+    pub range: Range,
+}
+
+/// A diagnostic code: LSP allows a number or a string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(untagged)]
+pub enum DiagnosticCode {
+    Number(i64),
+    String(String),
+}
+
+/// Related information of a forwarded diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedInformation {
+    pub location: Location,
+    pub message: String,
+}
+
+/// A diagnostic another tool published, in LSP's shape (the subset ACAS reads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalDiagnostic {
+    pub range: Range,
+    /// 1 error, 2 warning, 3 information, 4 hint (LSP's `DiagnosticSeverity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub severity: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub code: Option<DiagnosticCode>,
+    /// The tool inside the source that reported it, when the source is an aggregator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub source: Option<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(optional, as = "Option<Vec<RelatedInformation>>")]
+    pub related_information: Vec<RelatedInformation>,
+}
+
+/// Params of [`ExternalDiagnostics`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalDiagnosticsParams {
+    pub uri: String,
+    /// Who published them, for example `rust-analyzer`, `ts`, `eslint`, `Pylance`.
+    pub source: String,
+    /// The complete current set from that source for that document (empty clears it).
+    pub diagnostics: Vec<ExternalDiagnostic>,
+}
+
+/// `acas/externalDiagnostics`, client → server: the diagnostics another extension published for
+/// a document. ACAS classifies, fingerprints and records them; it never republishes them.
+pub enum ExternalDiagnostics {}
+
+impl Notification for ExternalDiagnostics {
+    type Params = ExternalDiagnosticsParams;
+    const METHOD: &'static str = "acas/externalDiagnostics";
+}
+
+/// Params of [`Problems`]: both filters are optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProblemsParams {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub category: Option<String>,
+    /// A document URI: only problems located in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub uri: Option<String>,
+}
+
+/// One classified problem, from any source, grouped by fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    pub fingerprint: String,
+    /// `syntax`, `type`, `name`, `import`, `ownership`, `lint`, `test`, `runtime`, `build`, `other`.
+    pub category: String,
+    /// `error`, `warning`, `information` or `hint`.
+    pub severity: String,
+    pub message: String,
+    pub source: String,
+    pub symbol: Option<String>,
+    /// How many times it appeared (went from absent to present).
+    pub occurrences: u64,
+    /// Unix milliseconds.
+    pub first_seen: i64,
+    /// Unix milliseconds.
+    pub last_seen: i64,
+    pub locations: Vec<Location>,
+}
+
+/// `acas/problems`, client → server request: the open problems of the workspace.
+pub enum Problems {}
+
+impl Request for Problems {
+    type Params = ProblemsParams;
+    type Result = Vec<Problem>;
+    const METHOD: &'static str = "acas/problems";
+}
+
+/// Health of one part of the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SubsystemStatus {
+    /// `watcher`, `store`, `scan`, `config`.
+    pub name: String,
+    /// `ok`, `busy`, `degraded` or `failed`.
+    pub state: String,
+    pub detail: Option<String>,
+}
+
+/// How many files of one language the workspace has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LanguageCount {
+    pub language: String,
+    pub files: u64,
+}
+
+/// Result of [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResult {
+    pub version: String,
+    pub workspace_root: Option<String>,
+    pub files_watched: u64,
+    pub languages: Vec<LanguageCount>,
+    pub open_documents: u64,
+    pub store_bytes: u64,
+    pub subsystems: Vec<SubsystemStatus>,
+}
+
+/// `acas/status`, client → server request (no params): what the server is doing and how it is.
+pub enum Status {}
+
+impl Request for Status {
+    type Params = ();
+    type Result = StatusResult;
+    const METHOD: &'static str = "acas/status";
+}

@@ -1,0 +1,97 @@
+// Generated from the Rust types in protocol/ by `UPDATE_PROTOCOL=1 cargo test -p acas-protocol`.
+// Do not edit: a test fails when this file and the Rust types differ.
+
+export type Position = { line: number, character: number, };
+
+export type Range = { start: Position, end: Position, };
+
+export type Location = { uri: string, range: Range, };
+
+export type DiagnosticCode = number | string;
+
+export type RelatedInformation = { location: Location, message: string, };
+
+export type ExternalDiagnostic = { range: Range, 
+/**
+ * 1 error, 2 warning, 3 information, 4 hint (LSP's `DiagnosticSeverity`).
+ */
+severity?: number, code?: DiagnosticCode, 
+/**
+ * The tool inside the source that reported it, when the source is an aggregator.
+ */
+source?: string, message: string, relatedInformation?: Array<RelatedInformation>, };
+
+export type ExternalDiagnosticsParams = { uri: string, 
+/**
+ * Who published them, for example `rust-analyzer`, `ts`, `eslint`, `Pylance`.
+ */
+source: string, 
+/**
+ * The complete current set from that source for that document (empty clears it).
+ */
+diagnostics: Array<ExternalDiagnostic>, };
+
+export type ProblemsParams = { category?: string, 
+/**
+ * A document URI: only problems located in it.
+ */
+uri?: string, };
+
+export type Problem = { fingerprint: string, 
+/**
+ * `syntax`, `type`, `name`, `import`, `ownership`, `lint`, `test`, `runtime`, `build`, `other`.
+ */
+category: string, 
+/**
+ * `error`, `warning`, `information` or `hint`.
+ */
+severity: string, message: string, source: string, symbol: string | null, 
+/**
+ * How many times it appeared (went from absent to present).
+ */
+occurrences: number, 
+/**
+ * Unix milliseconds.
+ */
+firstSeen: number, 
+/**
+ * Unix milliseconds.
+ */
+lastSeen: number, locations: Array<Location>, };
+
+export type SubsystemStatus = { 
+/**
+ * `watcher`, `store`, `scan`, `config`.
+ */
+name: string, 
+/**
+ * `ok`, `busy`, `degraded` or `failed`.
+ */
+state: string, detail: string | null, };
+
+export type LanguageCount = { language: string, files: number, };
+
+export type StatusResult = { version: string, workspaceRoot: string | null, filesWatched: number, languages: Array<LanguageCount>, openDocuments: number, storeBytes: number, subsystems: Array<SubsystemStatus>, };
+
+export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
+
+export type Settings = { 
+/**
+ * Log level of the server: `error`, `warn`, `info`, `debug` or `trace`.
+ */
+logLevel?: LogLevel, 
+/**
+ * Extra ignore globs (gitignore syntax), on top of `.gitignore`, `.ignore` and `.acas/ignore`.
+ */
+ignore?: Array<string>, 
+/**
+ * Files larger than this many bytes are not parsed.
+ */
+maxFileSize?: number, };
+
+/** Method names of ACAS's LSP extensions. */
+export const Methods = {
+  externalDiagnostics: "acas/externalDiagnostics",
+  problems: "acas/problems",
+  status: "acas/status",
+} as const;
