@@ -276,6 +276,15 @@ pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
             kind: Kind::Close(o),
         });
     }
+    // The same edit is often proposed twice (by an anomaly and by the stack); try it once.
+    let mut seen = std::collections::HashSet::new();
+    cands.retain(|c| {
+        let key = match c.edit {
+            Edit::Remove(i) => (0, i, 0),
+            Edit::Insert(i, ch) => (1, i, ch),
+        };
+        seen.insert(key)
+    });
     cands.truncate(MAX_CANDIDATES);
 
     let mut best: Option<((u32, u32, usize), Candidate)> = None;

@@ -174,6 +174,7 @@ struct Lexer<'a, 't> {
     /// The previous code byte, for telling a regular expression from a division.
     prev: u8,
     prev_word_keyword: bool,
+    cur_line: usize,
 }
 
 /// Scans `text` for delimiters, line layout and unterminated strings.
@@ -204,14 +205,23 @@ pub(crate) fn scan<'t>(lang: Language, text: &'t str, tree: &'t Tree) -> Scan {
         braces: 0,
         prev: 0,
         prev_word_keyword: false,
+        cur_line: 0,
     };
     lexer.run();
     lexer.scan
 }
 
 impl Lexer<'_, '_> {
-    fn line(&self, offset: usize) -> usize {
-        self.scan.lines.partition_point(|l| l.start <= offset).max(1) - 1
+    /// The line of `offset`. Offsets mostly increase, so walk forward from the last answer.
+    fn line(&mut self, offset: usize) -> usize {
+        let lines = &self.scan.lines;
+        if lines[self.cur_line].start > offset {
+            self.cur_line = lines.partition_point(|l| l.start <= offset).max(1) - 1;
+        }
+        while self.cur_line + 1 < lines.len() && lines[self.cur_line + 1].start <= offset {
+            self.cur_line += 1;
+        }
+        self.cur_line
     }
 
     fn mark(&mut self, offset: usize) {
@@ -277,7 +287,8 @@ impl Lexer<'_, '_> {
             }
             match self.lang {
                 Language::Python => {
-                    if let Some(n) = self.prefixed_string_len() {
+                    let n = if c == b'"' || c == b'\'' { Some(0) } else { self.prefixed_string_len() };
+                    if let Some(n) = n {
                         self.mark(start);
                         self.i += n;
                         self.python_string(start);

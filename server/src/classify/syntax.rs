@@ -63,6 +63,9 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     // 3. What the tree reports, outside the regions explained above.
     let explained: Vec<Range<usize>> = out.iter().map(|(_, r)| r.clone()).collect();
     for node in raw_errors(tree) {
+        if grammar_gap(language, text, node) {
+            continue;
+        }
         let f = tree_finding(language, text, node);
         let r = node.start_byte()..node.end_byte();
         if explained.iter().any(|e| r.start < e.end.max(e.start + 1) && e.start < r.end.max(r.start + 1)) {
@@ -213,6 +216,89 @@ fn raw_errors(tree: &Tree) -> Vec<Node<'_>> {
     out
 }
 
+/// Valid constructs that the grammars cannot parse, measured on real code (see
+/// `benches/syntax_eval.rs`); tree errors inside them are not reported. The delimiter and
+/// string checks still run there.
+///
+/// - Rust: macro bodies (`macro_rules!` definitions and macro token trees hold arbitrary
+///   tokens, and the grammar trips on some of them), the 2015 `try!` macro, `safe fn` and
+///   `safe static` in `unsafe extern` blocks (Rust 2024).
+/// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
+///   parameters.
+fn grammar_gap(language: Language, text: &str, error: Node<'_>) -> bool {
+    let node = culprit(error);
+    let leaf = first_leaf(node);
+    let word = text.get(leaf.start_byte()..leaf.end_byte()).unwrap_or("");
+    let after = text.get(leaf.end_byte()..).unwrap_or("").trim_start();
+    let before = text.get(..leaf.start_byte()).unwrap_or("").trim_end();
+    match language {
+        Language::Rust => {
+            // `name![[...]]`-style invocations that the grammar fails to open.
+            let macro_bang = word == "!" && before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
+            if (word == "try" && after.starts_with('!')) || word == "safe" || macro_bang {
+                return true;
+            }
+            let mut n = Some(error);
+            for _ in 0..64 {
+                let Some(p) = n else { break };
+                if matches!(p.kind(), "macro_definition" | "token_tree" | "macro_invocation") {
+                    return true;
+                }
+                n = p.parent();
+            }
+            false
+        }
+        Language::TypeScript | Language::Tsx => {
+            let line_start = text[..error.start_byte().min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[error.start_byte().min(text.len())..]
+                .find('\n')
+                .map_or(text.len(), |i| i + error.start_byte());
+            let line = text.get(line_start..line_end).unwrap_or("");
+            let import_type = line.contains(": import(") || (word == "import" && after.starts_with('('));
+            let variance = (matches!(word, "in" | "out") && before.ends_with(['<', ',']))
+                || ["<out", ", out", "<in", ", in"].iter().any(|w| before.ends_with(w));
+            import_type || variance
+        }
+        _ => false,
+    }
+}
+
+/// Where parsing really stopped inside an ERROR node. Error recovery often wraps complete
+/// statements (even whole definitions) together with the fragment that failed: skip the
+/// complete subtrees, descend into the first child that holds an error, and stop at the first
+/// loose token of an ERROR node.
+fn culprit(error: Node<'_>) -> Node<'_> {
+    let mut node = error;
+    for _ in 0..256 {
+        let mut next = None;
+        let mut last = None;
+        let mut cursor = node.walk();
+        for child in node.children(&mut cursor) {
+            // Comments are extras, but so are ERROR nodes of skipped tokens.
+            if child.is_extra() && !child.is_error() && !child.has_error() {
+                continue;
+            }
+            if child.is_missing() {
+                return child;
+            }
+            if child.is_error() || child.has_error() {
+                next = Some(child);
+                break;
+            }
+            if child.child_count() == 0 && node.is_error() {
+                return child;
+            }
+            last = Some(child);
+        }
+        match next {
+            Some(child) => node = child,
+            None if node.is_error() => return last.unwrap_or(node),
+            None => return node,
+        }
+    }
+    node
+}
+
 /// The first leaf of `node` that is not a comment.
 fn first_leaf(node: Node<'_>) -> Node<'_> {
     let mut cursor = node.walk();
@@ -264,14 +350,21 @@ fn tree_finding(language: Language, text: &str, node: Node<'_>) -> Finding {
             related: Vec::new(),
         };
     }
-    let leaf = first_leaf(node);
+    let culprit = culprit(node);
+    if culprit.is_missing() {
+        return tree_finding(language, text, culprit);
+    }
+    // A whole string is one token to a reader, not its opening quote.
+    let leaf = if culprit.kind().contains("string") { culprit } else { first_leaf(culprit) };
     let message = match token_text(text, leaf) {
         Some(t) if leaf.kind().contains("string") => format!("unexpected string {t}"),
         Some(t) => format!("unexpected `{t}`"),
         None => format!("unexpected {}", describe_kind(leaf)),
     };
-    let single_line = node.start_position().row == node.end_position().row;
-    let range =
-        if single_line { node.start_byte()..node.end_byte() } else { leaf.start_byte()..leaf.end_byte() };
+    let range = if culprit.id() == node.id() && node.start_position().row == node.end_position().row {
+        node.start_byte()..node.end_byte()
+    } else {
+        leaf.start_byte()..leaf.end_byte()
+    };
     Finding { range, message, related: Vec::new() }
 }

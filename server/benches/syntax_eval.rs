@@ -1,0 +1,691 @@
+//! Measures how well ACAS places syntax diagnostics on real code.
+//!
+//! For each language: (1) false positives: `check` on files that the language's real parser
+//! accepts (where one is on this machine: `compile()` for Python, `json.loads` for JSON, V8 via
+//! `node` for JavaScript; elsewhere the files are shipped code) and count files with any
+//! diagnostic; (2) injection: one mistake per file, chosen by a seeded PRNG, and the share
+//! reported within 5 lines of the injection (or of the real parser's report), the diagnostics
+//! per mistake and the share missed, for ACAS and for naive ERROR/MISSING reporting.
+//!
+//! `cargo bench -p acas --bench syntax_eval -- [--lang rust,python] [--inject 500]
+//!  [--fp-limit 3000] [--seed 1] [--show-misses 10]`
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Instant;
+
+use acas::classify::{Diagnostic, Document, Language};
+use tree_sitter::{Node, Tree};
+
+const WINDOW: i64 = 5;
+
+struct Options {
+    langs: Vec<Language>,
+    inject: usize,
+    fp_limit: usize,
+    seed: u64,
+    show_misses: usize,
+    show_fp: usize,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        langs: Language::ALL.to_vec(),
+        inject: 500,
+        fp_limit: 4000,
+        seed: 1,
+        show_misses: 0,
+        show_fp: 0,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--lang" => {
+                o.langs = value
+                    .split(',')
+                    .filter_map(|s| {
+                        Language::ALL
+                            .into_iter()
+                            .find(|l| l.id() == s || format!("{l:?}").eq_ignore_ascii_case(s))
+                    })
+                    .collect();
+            }
+            "--inject" => o.inject = value.parse().unwrap_or(o.inject),
+            "--fp-limit" => o.fp_limit = value.parse().unwrap_or(o.fp_limit),
+            "--seed" => o.seed = value.parse().unwrap_or(o.seed),
+            "--show-misses" => o.show_misses = value.parse().unwrap_or(0),
+            "--show-fp" => o.show_fp = value.parse().unwrap_or(0),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    o
+}
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+    }
+}
+
+/// The language's own parser, in a helper process: answers `None` (valid) or the 1-based line
+/// of the first syntax error.
+struct Oracle {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+const PY_HELPER: &str = r#"
+import sys, json, warnings
+warnings.simplefilter("ignore")
+inp = sys.stdin.buffer
+mode = sys.argv[1]
+while True:
+    header = inp.readline()
+    if not header:
+        break
+    src = inp.read(int(header))
+    try:
+        if mode == "python":
+            compile(src, "f.py", "exec", dont_inherit=True)
+        else:
+            json.loads(src.decode("utf-8"))
+        out = "ok"
+    except SyntaxError as e:
+        out = "err %d" % (e.lineno or 0)
+    except ValueError as e:
+        out = "err %d" % getattr(e, "lineno", 0)
+    except Exception as e:
+        out = "err 0"
+    sys.stdout.write(out + "\n")
+    sys.stdout.flush()
+"#;
+
+const JS_HELPER: &str = r#"
+const vm = require("vm");
+let buf = Buffer.alloc(0);
+function check(src) {
+  const line = (e) => {
+    const m = /^f\.js:(\d+)/.exec(String(e.stack || ""));
+    return m ? Number(m[1]) : 0;
+  };
+  try { new vm.Script(src, { filename: "f.js" }); return "ok"; } catch (e) {
+    if (!(e instanceof SyntaxError)) return "ok";
+    try { new vm.SourceTextModule(src, { identifier: "f.js" }); return "ok"; } catch (e2) {
+      try { new Function(src); } catch (e3) {}
+      const l1 = line(e), l2 = line(e2);
+      return "err " + (l2 || l1);
+    }
+  }
+}
+process.stdin.on("data", (chunk) => {
+  buf = Buffer.concat([buf, chunk]);
+  for (;;) {
+    const nl = buf.indexOf(10);
+    if (nl < 0) return;
+    const len = Number(buf.subarray(0, nl).toString());
+    if (buf.length < nl + 1 + len) return;
+    const src = buf.subarray(nl + 1, nl + 1 + len).toString("utf8");
+    buf = buf.subarray(nl + 1 + len);
+    process.stdout.write(check(src) + "\n");
+  }
+});
+"#;
+
+impl Oracle {
+    fn start(language: Language) -> Option<Oracle> {
+        let dir = std::env::temp_dir();
+        let mut cmd = match language {
+            Language::Python | Language::Json => {
+                let path = dir.join("acas_eval_helper.py");
+                std::fs::write(&path, PY_HELPER).ok()?;
+                let mut c = Command::new("python3");
+                c.arg(path).arg(if language == Language::Python { "python" } else { "json" });
+                c
+            }
+            Language::JavaScript => {
+                let path = dir.join("acas_eval_helper.js");
+                std::fs::write(&path, JS_HELPER).ok()?;
+                let mut c = Command::new("node");
+                c.arg("--experimental-vm-modules").arg("--no-warnings").arg(path);
+                c
+            }
+            _ => return None,
+        };
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
+        let stdin = child.stdin.take()?;
+        let stdout = BufReader::new(child.stdout.take()?);
+        Some(Oracle { child, stdin, stdout })
+    }
+
+    /// `Ok(None)`: accepted; `Ok(Some(line))`: rejected at `line` (1-based, 0 if unknown).
+    fn check(&mut self, text: &str) -> Option<Option<i64>> {
+        writeln!(self.stdin, "{}", text.len()).ok()?;
+        self.stdin.write_all(text.as_bytes()).ok()?;
+        self.stdin.flush().ok()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).ok()?;
+        let line = line.trim();
+        if line == "ok" {
+            Some(None)
+        } else {
+            Some(Some(line.strip_prefix("err ").and_then(|n| n.parse().ok()).unwrap_or(0)))
+        }
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> i64 {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() as i64
+}
+
+/// Naive baseline: every ERROR and MISSING node, at its start.
+fn naive(tree: &Tree) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    'walk: loop {
+        let node = cursor.node();
+        if node.is_error() || node.is_missing() {
+            out.push(node.start_byte());
+        }
+        if node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    DeleteCloser,
+    DeleteOpener,
+    StrayCloser,
+    UnterminatedString,
+    DeleteSeparator,
+    StrayKeyword,
+    DuplicateToken,
+}
+
+const KINDS: [Kind; 7] = [
+    Kind::DeleteCloser,
+    Kind::DeleteOpener,
+    Kind::StrayCloser,
+    Kind::UnterminatedString,
+    Kind::DeleteSeparator,
+    Kind::StrayKeyword,
+    Kind::DuplicateToken,
+];
+
+/// A token of the valid tree where a mistake may be injected.
+#[derive(Clone, Copy)]
+struct Leaf {
+    start: usize,
+    end: usize,
+    kind: &'static str,
+    named: bool,
+    parent: &'static str,
+    /// Inside a Rust macro's token tree, where anything but brackets is valid.
+    in_macro: bool,
+}
+
+fn is_literal(kind: &str) -> bool {
+    kind.contains("string")
+        || kind.contains("comment")
+        || matches!(
+            kind,
+            "regex" | "jsx_text" | "char_literal" | "rune_literal" | "escape_sequence" | "html_comment"
+        )
+}
+
+/// Tokens of a tree (leaves outside strings and comments) and the string literals.
+fn leaves<'t>(tree: &'t Tree) -> (Vec<Leaf>, Vec<Node<'t>>) {
+    let mut out = Vec::new();
+    let mut strings = Vec::new();
+    let mut cursor = tree.walk();
+    let mut macro_depth: Vec<bool> = vec![false];
+    'walk: loop {
+        let node = cursor.node();
+        let in_macro = *macro_depth.last().unwrap_or(&false);
+        let kind = node.kind();
+        let literal = is_literal(kind);
+        if matches!(kind, "string_literal" | "string" | "interpreted_string_literal") && !in_macro {
+            strings.push(node);
+        }
+        let descend = !literal && node.child_count() > 0;
+        if !descend && !literal && node.end_byte() > node.start_byte() {
+            out.push(Leaf {
+                start: node.start_byte(),
+                end: node.end_byte(),
+                kind,
+                named: node.is_named(),
+                parent: node.parent().map_or("", |p| p.kind()),
+                in_macro,
+            });
+        }
+        if descend && cursor.goto_first_child() {
+            macro_depth.push(in_macro || matches!(kind, "token_tree" | "macro_definition"));
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+            macro_depth.pop();
+        }
+    }
+    (out, strings)
+}
+
+fn keywords(language: Language) -> &'static [&'static str] {
+    match language {
+        Language::Rust => &["fn", "impl", "fn"],
+        Language::Python => &["def", "class"],
+        Language::JavaScript | Language::TypeScript | Language::Tsx => &["function", "class"],
+        Language::Go => &["func"],
+        Language::Json => &["function"],
+    }
+}
+
+/// Injects one mistake of `kind`: (new text, byte offset of the mistake), or `None` when the
+/// file has no place for it.
+fn inject(language: Language, text: &str, tree: &Tree, kind: Kind, rng: &mut Rng) -> Option<(String, usize)> {
+    let (leaves, strings) = leaves(tree);
+    let b = text.as_bytes();
+    let next_code = |end: usize| b[end..].iter().copied().find(|c| !c.is_ascii_whitespace());
+    let pick = |rng: &mut Rng, pred: &dyn Fn(&Leaf) -> bool| -> Option<Leaf> {
+        let c: Vec<&Leaf> = leaves.iter().filter(|l| pred(l)).collect();
+        (!c.is_empty()).then(|| *c[rng.below(c.len())])
+    };
+    let splice = |start: usize, end: usize, with: &str| {
+        let mut s = String::with_capacity(text.len() + with.len());
+        s.push_str(&text[..start]);
+        s.push_str(with);
+        s.push_str(&text[end..]);
+        s
+    };
+    let js = matches!(language, Language::JavaScript | Language::TypeScript | Language::Tsx);
+    match kind {
+        Kind::DeleteCloser => {
+            let l = pick(rng, &|l| !l.named && matches!(l.kind, ")" | "]" | "}"))?;
+            Some((splice(l.start, l.end, ""), l.start))
+        }
+        Kind::DeleteOpener => {
+            let l = pick(rng, &|l| !l.named && matches!(l.kind, "(" | "[" | "{"))?;
+            Some((splice(l.start, l.end, ""), l.start))
+        }
+        Kind::StrayCloser => {
+            let l = pick(rng, &|l| !l.in_macro && l.kind != "jsx_text")?;
+            let with = if rng.below(2) == 0 { "}" } else { ")" };
+            Some((splice(l.start, l.start, with), l.start))
+        }
+        Kind::UnterminatedString => {
+            let c: Vec<&Node> = strings
+                .iter()
+                .filter(|n| {
+                    n.start_position().row == n.end_position().row
+                        && n.end_byte() - n.start_byte() >= 2
+                        && matches!(b[n.end_byte() - 1], b'"' | b'\'')
+                })
+                .collect();
+            if c.is_empty() {
+                return None;
+            }
+            let n = c[rng.below(c.len())];
+            Some((splice(n.end_byte() - 1, n.end_byte(), ""), n.end_byte() - 1))
+        }
+        Kind::DeleteSeparator => {
+            let l = pick(rng, &|l| {
+                if l.in_macro || l.named {
+                    return false;
+                }
+                let next = next_code(l.end);
+                match l.kind {
+                    "," => !matches!(next, Some(b')' | b']' | b'}')),
+                    ";" => !js && language != Language::Go && !matches!(next, Some(b'}')),
+                    ":" | "=" | ":=" => true,
+                    "+" | "-" | "*" | "/" | "==" | "!=" | "&&" | "||" | "<" | ">" | "<=" | ">=" | "and"
+                    | "or" => {
+                        l.parent.contains("binary")
+                            || l.parent.contains("comparison")
+                            || l.parent.contains("boolean")
+                    }
+                    _ => false,
+                }
+            })?;
+            let joins = l.start > 0
+                && l.end < b.len()
+                && (b[l.start - 1].is_ascii_alphanumeric() || b[l.start - 1] == b'_')
+                && (b[l.end].is_ascii_alphanumeric() || b[l.end] == b'_');
+            Some((splice(l.start, l.end, if joins { " " } else { "" }), l.start))
+        }
+        Kind::StrayKeyword => {
+            let l = pick(rng, &|l| !l.in_macro && l.kind != "jsx_text")?;
+            let kws = keywords(language);
+            let kw = kws[rng.below(kws.len())];
+            Some((splice(l.start, l.start, &format!("{kw} ")), l.start))
+        }
+        Kind::DuplicateToken => {
+            let l = pick(rng, &|l| {
+                !l.in_macro
+                    && l.end - l.start <= 20
+                    && text[l.start..l.end].chars().all(|c| c.is_alphanumeric() || c == '_')
+                    && text[l.start..l.end].chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                    && !matches!(&text[l.start..l.end], "true" | "false" | "null" | "None" | "self")
+                    && l.kind != "jsx_text"
+            })?;
+            let tok = &text[l.start..l.end];
+            Some((splice(l.start, l.start, &format!("{tok} ")), l.start))
+        }
+    }
+}
+
+#[derive(Default, Clone)]
+struct Score {
+    mistakes: usize,
+    within: usize,
+    first_within: usize,
+    diagnostics: usize,
+    missed: usize,
+}
+
+impl Score {
+    fn add(&mut self, lines: &[i64], targets: &[i64]) {
+        self.mistakes += 1;
+        self.diagnostics += lines.len();
+        if lines.is_empty() {
+            self.missed += 1;
+        }
+        let near = |l: i64| targets.iter().any(|t| (l - t).abs() <= WINDOW);
+        if lines.iter().any(|&l| near(l)) {
+            self.within += 1;
+        }
+        if lines.first().is_some_and(|&l| near(l)) {
+            self.first_within += 1;
+        }
+    }
+    fn pct(n: usize, d: usize) -> String {
+        if d == 0 { "-".into() } else { format!("{:.1}%", 100.0 * n as f64 / d as f64) }
+    }
+    fn avg(&self) -> String {
+        if self.mistakes == 0 {
+            "-".into()
+        } else {
+            format!("{:.2}", self.diagnostics as f64 / self.mistakes as f64)
+        }
+    }
+}
+
+struct LangResult {
+    language: Language,
+    files: usize,
+    fp_checked: usize,
+    fp_files: usize,
+    oracle_rejected: usize,
+    naive_fp_files: usize,
+    acas: Score,
+    naive: Score,
+    per_kind: Vec<(Kind, Score)>,
+    skipped_valid: usize,
+    /// Injections the grammar parses without any error (possibly valid code).
+    tree_clean: usize,
+    acas_seen: Score,
+    secs: f64,
+}
+
+fn render(text: &str, d: &Diagnostic) -> String {
+    format!("{}: {} [{}]", line_of(text, d.range.start) + 1, d.message, d.symbol.as_deref().unwrap_or(""))
+}
+
+fn run(language: Language, o: &Options) -> LangResult {
+    let t0 = Instant::now();
+    let roots = common::roots(language);
+    let files = common::files(&roots, language);
+    let mut oracle = Oracle::start(language);
+    let mut rng = Rng(o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (language as u64 + 1));
+    // Deterministic sample order.
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    for i in (1..order.len()).rev() {
+        let j = rng.below(i + 1);
+        order.swap(i, j);
+    }
+    let mut r = LangResult {
+        language,
+        files: files.len(),
+        fp_checked: 0,
+        fp_files: 0,
+        oracle_rejected: 0,
+        naive_fp_files: 0,
+        acas: Score::default(),
+        naive: Score::default(),
+        per_kind: KINDS.iter().map(|&k| (k, Score::default())).collect(),
+        skipped_valid: 0,
+        tree_clean: 0,
+        acas_seen: Score::default(),
+        secs: 0.0,
+    };
+    let mut clean: Vec<(PathBuf, String)> = Vec::new();
+    let mut shown_fp = 0;
+    for &i in order.iter().take(o.fp_limit) {
+        let path = &files[i];
+        let Ok(bytes) = std::fs::read(path) else { continue };
+        let Ok(text) = String::from_utf8(bytes) else { continue };
+        if let Some(oracle) = oracle.as_mut()
+            && oracle.check(&text) != Some(None)
+        {
+            r.oracle_rejected += 1;
+            continue;
+        }
+        r.fp_checked += 1;
+        let doc = Document::new(language, text);
+        let naive_errors = naive(doc.tree());
+        if !naive_errors.is_empty() {
+            r.naive_fp_files += 1;
+        }
+        if !doc.diagnostics().is_empty() {
+            r.fp_files += 1;
+            if shown_fp < o.show_fp {
+                shown_fp += 1;
+                println!("FP {}: {}", path.display(), render(doc.text(), &doc.diagnostics()[0]));
+            }
+        }
+        if naive_errors.is_empty() && doc.diagnostics().is_empty() {
+            clean.push((path.clone(), doc.text().to_string()));
+        }
+    }
+
+    let mut shown = 0;
+    for (k, (path, text)) in clean.iter().enumerate() {
+        if r.acas.mistakes >= o.inject {
+            break;
+        }
+        let tree = Document::new(language, text.clone());
+        let kind = KINDS[(k + rng.below(KINDS.len())) % KINDS.len()];
+        let Some((broken, offset)) = inject(language, text, tree.tree(), kind, &mut rng) else { continue };
+        let injected = line_of(&broken, offset);
+        let mut targets = vec![injected];
+        if let Some(oracle) = oracle.as_mut() {
+            match oracle.check(&broken) {
+                Some(None) => {
+                    r.skipped_valid += 1;
+                    continue;
+                }
+                Some(Some(line)) if line > 0 => targets.push(line - 1),
+                _ => {}
+            }
+        }
+        let doc = Document::new(language, broken);
+        let lines: Vec<i64> = doc.diagnostics().iter().map(|d| line_of(doc.text(), d.range.start)).collect();
+        let naive_lines: Vec<i64> = naive(doc.tree()).iter().map(|&s| line_of(doc.text(), s)).collect();
+        r.acas.add(&lines, &targets);
+        r.naive.add(&naive_lines, &targets);
+        if doc.tree().root_node().has_error() {
+            r.acas_seen.add(&lines, &targets);
+        } else {
+            r.tree_clean += 1;
+        }
+        if let Some((_, s)) = r.per_kind.iter_mut().find(|(kk, _)| *kk == kind) {
+            s.add(&lines, &targets);
+        }
+        let near = lines.iter().any(|&l| targets.iter().any(|t| (l - t).abs() <= WINDOW));
+        if (!near || lines.len() > 2) && shown < o.show_misses {
+            shown += 1;
+            println!(
+                "MISS {:?} {} injected line {} (oracle {:?}):",
+                kind,
+                path.display(),
+                injected + 1,
+                targets.get(1).map(|t| t + 1)
+            );
+            let t = doc.text();
+            let from = t.lines().skip((injected as usize).saturating_sub(2)).take(4);
+            for (n, l) in from.enumerate() {
+                println!(
+                    "    {:>5} | {}",
+                    injected as usize - 1 + n,
+                    l.chars().take(120).collect::<String>()
+                );
+            }
+            for d in doc.diagnostics() {
+                println!("    -> {}", render(t, d));
+            }
+        }
+    }
+    r.secs = t0.elapsed().as_secs_f64();
+    r
+}
+
+fn main() {
+    let o = options();
+    let mut results = Vec::new();
+    for &language in &o.langs {
+        let r = run(language, &o);
+        eprintln!("{:?}: {} files, {:.1}s", language, r.files, r.secs);
+        results.push(r);
+    }
+    println!();
+    println!(
+        "| language | files found | valid files checked | real parser | files with ACAS diagnostics (FP) | naive FP files | mistakes | ACAS within 5 lines | ACAS first within 5 | ACAS diags/mistake | ACAS missed | naive within 5 lines | naive diags/mistake | naive missed | injections skipped (real parser accepts) | injections the grammar parses cleanly | ACAS within 5 lines, excluding those |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &results {
+        let real = match r.language {
+            Language::Python => "compile()",
+            Language::Json => "json.loads",
+            Language::JavaScript => "V8 (node vm)",
+            _ => "none",
+        };
+        println!(
+            "| {} | {} | {} | {} (rejected {}) | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.language.id(),
+            r.files,
+            r.fp_checked,
+            real,
+            r.oracle_rejected,
+            r.fp_files,
+            Score::pct(r.fp_files, r.fp_checked),
+            r.naive_fp_files,
+            r.acas.mistakes,
+            Score::pct(r.acas.within, r.acas.mistakes),
+            Score::pct(r.acas.first_within, r.acas.mistakes),
+            r.acas.avg(),
+            Score::pct(r.acas.missed, r.acas.mistakes),
+            Score::pct(r.naive.within, r.naive.mistakes),
+            r.naive.avg(),
+            Score::pct(r.naive.missed, r.naive.mistakes),
+            r.skipped_valid,
+            r.tree_clean,
+            Score::pct(r.acas_seen.within, r.acas_seen.mistakes),
+        );
+        if r.acas.mistakes < 100 {
+            println!("|  | (few files: {} mistakes only) |||||||||||||||", r.acas.mistakes);
+        }
+    }
+    let mut total = Score::default();
+    let mut total_naive = Score::default();
+    let mut total_seen = Score::default();
+    for r in &results {
+        for (t, s) in [(&mut total, &r.acas), (&mut total_naive, &r.naive), (&mut total_seen, &r.acas_seen)] {
+            t.mistakes += s.mistakes;
+            t.within += s.within;
+            t.first_within += s.first_within;
+            t.diagnostics += s.diagnostics;
+            t.missed += s.missed;
+        }
+    }
+    println!(
+        "| **all** | | | | | | {} | {} | {} | {} | {} | {} | {} | {} | | {} | {} |",
+        total.mistakes,
+        Score::pct(total.within, total.mistakes),
+        Score::pct(total.first_within, total.mistakes),
+        total.avg(),
+        Score::pct(total.missed, total.mistakes),
+        Score::pct(total_naive.within, total_naive.mistakes),
+        total_naive.avg(),
+        Score::pct(total_naive.missed, total_naive.mistakes),
+        total.mistakes - total_seen.mistakes,
+        Score::pct(total_seen.within, total_seen.mistakes),
+    );
+    println!();
+    println!("ACAS within 5 lines by kind of mistake (all languages):");
+    println!();
+    println!("| mistake | count | within 5 lines | diags/mistake | missed |");
+    println!("|---|---|---|---|---|");
+    for (i, kind) in KINDS.iter().enumerate() {
+        let mut s = Score::default();
+        for r in &results {
+            let k = &r.per_kind[i].1;
+            s.mistakes += k.mistakes;
+            s.within += k.within;
+            s.diagnostics += k.diagnostics;
+            s.missed += k.missed;
+        }
+        println!(
+            "| {:?} | {} | {} | {} | {} |",
+            kind,
+            s.mistakes,
+            Score::pct(s.within, s.mistakes),
+            s.avg(),
+            Score::pct(s.missed, s.mistakes)
+        );
+    }
+}
