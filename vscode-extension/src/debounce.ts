@@ -1,0 +1,30 @@
+/** Per-key debouncing: a key fires once, `delayMs` after the last time it was scheduled. */
+export class KeyedDebouncer<K> {
+  private readonly timers = new Map<K, ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly delayMs: number,
+    private readonly fire: (key: K) => void,
+  ) {}
+
+  schedule(key: K): void {
+    const pending = this.timers.get(key);
+    if (pending !== undefined) clearTimeout(pending);
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        this.fire(key);
+      }, this.delayMs),
+    );
+  }
+
+  get pending(): number {
+    return this.timers.size;
+  }
+
+  dispose(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Entry point: finds the `acas` binary, runs it through the language client, and wires the
+ * editor-only parts (diagnostics forwarding, status bar, problems view, commands, settings).
+ * It holds no analysis logic; the server owns all of that.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as vscode from 'vscode';
+import { DidChangeConfigurationNotification, State, type LanguageClient } from 'vscode-languageclient/node';
+import { createClient } from './client';
+import { DiagnosticsForwarder } from './forwarder';
+import { ProblemsModel } from './problems';
+import { ProblemsView } from './problemsView';
+import type { Settings } from './protocol';
+import { resolveServerPath } from './serverPath';
+import { readSettings } from './settings';
+import { StatusBar } from './statusBar';
+
+let session: Session | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const activatedAt = performance.now();
+  const log = vscode.window.createOutputChannel('ACAS');
+  const problems = new ProblemsModel(log);
+  const status = new StatusBar(problems);
+  const view = new ProblemsView(problems);
+  const forwarder = new DiagnosticsForwarder(log);
+  session = new Session(context.extensionPath, log, status, problems, forwarder);
+  const current = session;
+  context.subscriptions.push(
+    log,
+    problems,
+    status,
+    view,
+    forwarder,
+    vscode.commands.registerCommand('acas.restartServer', () => current.restart()),
+    vscode.commands.registerCommand('acas.showOutput', () => log.show(true)),
+    vscode.commands.registerCommand('acas.showProblems', () => view.reveal()),
+    vscode.commands.registerCommand('acas.refreshProblems', () => problems.refresh()),
+    vscode.workspace.onDidChangeConfiguration((event) => current.configurationChanged(event)),
+  );
+  void current.start(activatedAt);
+  log.appendLine(`[acas] activate() returned after ${(performance.now() - activatedAt).toFixed(1)} ms`);
+}
+
+export async function deactivate(): Promise<void> {
+  await session?.stop();
+  session = undefined;
+}
+
+/** One server at a time: start, stop, restart, and follow the client's state. */
+class Session {
+  private client: LanguageClient | undefined;
+
+  constructor(
+    private readonly extensionPath: string,
+    private readonly log: vscode.OutputChannel,
+    private readonly status: StatusBar,
+    private readonly problems: ProblemsModel,
+    private readonly forwarder: DiagnosticsForwarder,
+  ) {}
+
+  async start(since = performance.now()): Promise<void> {
+    this.status.setState('starting');
+    const resolution = resolveServerPath({
+      setting: vscode.workspace.getConfiguration('acas').get<string>('server.path'),
+      env: process.env,
+      extensionPath: this.extensionPath,
+      workspaceRoot: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      homeDir: os.homedir(),
+      platform: process.platform,
+      isExecutable,
+    });
+    for (const skipped of resolution.skipped) {
+      this.log.appendLine(`[acas] skipping ${skipped.path} (from ${skipped.origin}): not an executable file`);
+    }
+    if (!resolution.ok) {
+      this.log.appendLine(`[acas] ${resolution.message}`);
+      this.status.setState('error', 'acas binary not found');
+      void this.offerHelp(resolution.message);
+      return;
+    }
+    this.log.appendLine(`[acas] starting ${resolution.path} serve (found via ${resolution.origin})`);
+    const client = createClient(resolution.path, currentSettings(), this.log);
+    this.client = client;
+    client.onDidChangeState(({ newState }) => {
+      if (this.client !== client) return;
+      const running = newState === State.Running;
+      this.problems.setClient(running ? client : undefined);
+      this.forwarder.setClient(running ? client : undefined);
+      this.status.setState(running ? 'running' : newState === State.Starting ? 'starting' : 'stopped');
+    });
+    try {
+      await client.start();
+      this.log.appendLine(`[acas] client started ${(performance.now() - since).toFixed(1)} ms after activate() began`);
+    } catch (error) {
+      if (this.client !== client) return;
+      // The client has already shown its own notification; say what failed in the log and status.
+      this.log.appendLine(`[acas] the server ${resolution.path} failed to start: ${String(error)}`);
+      this.status.setState('error', String(error));
+    }
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.problems.setClient(undefined);
+    this.forwarder.setClient(undefined);
+    this.status.setState('stopped');
+    if (!client) return;
+    try {
+      await client.stop(5000);
+    } catch (error) {
+      this.log.appendLine(`[acas] stopping the server: ${String(error)}`);
+    }
+    await client.dispose().catch(() => undefined);
+  }
+
+  async restart(): Promise<void> {
+    this.log.appendLine('[acas] restarting the server');
+    await this.stop();
+    await this.start();
+  }
+
+  configurationChanged(event: vscode.ConfigurationChangeEvent): void {
+    if (event.affectsConfiguration('acas.server.path')) {
+      void this.restart();
+    } else if (event.affectsConfiguration('acas') && this.client?.state === State.Running) {
+      const settings: { acas: Settings } = { acas: currentSettings() };
+      void this.client.sendNotification(DidChangeConfigurationNotification.type, { settings });
+    }
+  }
+
+  private async offerHelp(message: string): Promise<void> {
+    const choice = await vscode.window.showErrorMessage(message, 'Open Settings', 'Show Output');
+    if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'acas.server.path');
+    if (choice === 'Show Output') this.log.show(true);
+  }
+}
+
+function currentSettings(): Settings {
+  const config = vscode.workspace.getConfiguration('acas');
+  return readSettings((key) => {
+    const v = config.inspect(key);
+    return v?.workspaceFolderValue ?? v?.workspaceValue ?? v?.globalValue;
+  });
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * Typed JSON-RPC message types for ACAS's custom methods, built from the generated
+ * `protocol.ts`, so that a call with the wrong params or result type fails to compile. Shared by
+ * the extension and the integration test (no VS Code import).
+ */
+import { NotificationType, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
+import { Methods, type ExternalDiagnosticsParams, type Problem, type ProblemsParams, type StatusResult } from './protocol';
+
+export const externalDiagnostics = new NotificationType<ExternalDiagnosticsParams>(Methods.externalDiagnostics);
+export const problems = new RequestType<ProblemsParams, Problem[], void>(Methods.problems);
+export const status = new RequestType0<StatusResult, void>(Methods.status);

@@ -1,0 +1,57 @@
+/**
+ * The ACAS status bar item: server state and problem counts (from `ProblemsModel`); a click
+ * opens a quick pick of ACAS's commands.
+ */
+import * as vscode from 'vscode';
+import type { ProblemsModel } from './problems';
+import { countBySeverity, statusView, type ServerState } from './statusText';
+
+export const SHOW_COMMANDS = 'acas.showCommands';
+
+const COMMANDS: { command: string; label: string; detail: string }[] = [
+  { command: 'acas.showProblems', label: '$(list-tree) Show Problems by Class', detail: 'Open problems, grouped by category and fingerprint' },
+  { command: 'acas.showOutput', label: '$(output) Show Output', detail: "The server's log" },
+  { command: 'acas.restartServer', label: '$(debug-restart) Restart Server', detail: 'Stop the server, find the binary again and start it' },
+];
+
+export class StatusBar implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('acas.status', vscode.StatusBarAlignment.Left, 0);
+  private readonly disposables: vscode.Disposable[] = [];
+  private state: ServerState = 'starting';
+  private detail: string | undefined;
+
+  constructor(private readonly problems: ProblemsModel) {
+    this.item.name = 'ACAS';
+    this.item.command = SHOW_COMMANDS;
+    this.disposables.push(
+      this.item,
+      problems.onDidChange(() => this.render()),
+      vscode.commands.registerCommand(SHOW_COMMANDS, () => showCommands()),
+    );
+    this.render();
+    this.item.show();
+  }
+
+  setState(state: ServerState, detail?: string): void {
+    this.state = state;
+    this.detail = detail;
+    this.render();
+  }
+
+  private render(): void {
+    const counts = this.state === 'running' && this.problems.problems ? countBySeverity(this.problems.problems) : undefined;
+    const view = statusView(this.state, counts, this.detail);
+    this.item.text = view.text;
+    this.item.tooltip = view.tooltip;
+    this.item.backgroundColor = view.alarming ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+async function showCommands(): Promise<void> {
+  const pick = await vscode.window.showQuickPick(COMMANDS, { title: 'ACAS', placeHolder: 'Choose an ACAS command' });
+  if (pick) await vscode.commands.executeCommand(pick.command);
+}

@@ -1,0 +1,55 @@
+/**
+ * What the status bar item says: the server state and, while it runs, the open problems by
+ * severity. Pure formatting; the item itself lives in `statusBar.ts`.
+ */
+import type { Problem } from './protocol';
+
+export type ServerState = 'starting' | 'running' | 'stopped' | 'error';
+
+export interface Counts {
+  error: number;
+  warning: number;
+  information: number;
+  hint: number;
+}
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  /** Show with the error background. */
+  alarming: boolean;
+}
+
+export function countBySeverity(problems: readonly Problem[]): Counts {
+  const counts: Counts = { error: 0, warning: 0, information: 0, hint: 0 };
+  for (const p of problems) {
+    if (p.severity in counts) counts[p.severity as keyof Counts] += 1;
+  }
+  return counts;
+}
+
+/** `counts` is undefined until the server has answered `acas/problems`. */
+export function statusView(state: ServerState, counts?: Counts, detail?: string): StatusView {
+  const extra = detail ? `\n${detail}` : '';
+  switch (state) {
+    case 'starting':
+      return { text: '$(sync~spin) ACAS', tooltip: `ACAS: starting the server${extra}`, alarming: false };
+    case 'stopped':
+      return { text: '$(circle-slash) ACAS', tooltip: `ACAS: server stopped${extra}\nClick for ACAS commands`, alarming: false };
+    case 'error':
+      return { text: '$(error) ACAS', tooltip: `ACAS: server failed${extra}\nClick for ACAS commands`, alarming: true };
+    case 'running': {
+      if (!counts) return { text: '$(check) ACAS', tooltip: `ACAS: running${extra}\nClick for ACAS commands`, alarming: false };
+      const text = `ACAS $(error) ${counts.error} $(warning) ${counts.warning}`;
+      const tooltip =
+        `ACAS: running\n${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}, ` +
+        `${plural(counts.information, 'information', 'information')}, ${plural(counts.hint, 'hint')} ` +
+        `(distinct problems)${extra}\nClick for ACAS commands`;
+      return { text, tooltip, alarming: false };
+    }
+  }
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
