@@ -1,0 +1,224 @@
+/**
+ * Drives the real `acas` binary over stdio with vscode-languageserver-protocol, the library the
+ * VS Code client uses: initialize on a temp workspace, a syntax error from an open document,
+ * forwarded TypeScript and Python diagnostics classified by `acas/problems`, `acas/status`, and a
+ * clean shutdown. The binary is `ACAS_SERVER_PATH`, else `../target/debug/acas`.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import {
+  ConfigurationRequest,
+  createProtocolConnection,
+  DidOpenTextDocumentNotification,
+  ExitNotification,
+  InitializedNotification,
+  InitializeRequest,
+  PublishDiagnosticsNotification,
+  RegistrationRequest,
+  ShutdownRequest,
+  StreamMessageReader,
+  StreamMessageWriter,
+  WorkDoneProgressCreateRequest,
+  type ProtocolConnection,
+  type PublishDiagnosticsParams,
+} from 'vscode-languageserver-protocol/node';
+import * as messages from '../../src/messages';
+import type { ExternalDiagnosticsParams, Problem } from '../../src/protocol';
+
+const TIMEOUT_MS = 20_000;
+const SERVER = resolve(process.env.ACAS_SERVER_PATH ?? join(__dirname, '../../../../target/debug/acas'));
+
+const LIB_RS = `pub fn area(r: f64) -> f64 {
+    std::f64::consts::PI * (r * r
+}
+`;
+const APP_TS = `export const count: number = "three";
+`;
+const REPORT_PY = `def total():
+    return foo
+`;
+
+test('acas serve: syntax errors, forwarded diagnostics classified, status, shutdown', async (t) => {
+  assert.ok(existsSync(SERVER), `no server binary at ${SERVER}: run \`cargo build -p acas\` or set ACAS_SERVER_PATH`);
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'acas-it-')));
+  const files = { lib: write(root, 'src/lib.rs', LIB_RS), app: write(root, 'web/app.ts', APP_TS), report: write(root, 'scripts/report.py', REPORT_PY) };
+  const server = new Server(SERVER, root);
+  t.after(() => {
+    server.kill();
+    rmSync(root, { recursive: true, force: true });
+  });
+  const { connection } = server;
+
+  const init = await within(
+    connection.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      rootUri: uri(root),
+      workspaceFolders: [{ uri: uri(root), name: 'ws' }],
+      capabilities: {
+        general: { positionEncodings: ['utf-16'] },
+        window: { workDoneProgress: true },
+        textDocument: { publishDiagnostics: { relatedInformation: true, versionSupport: true } },
+      },
+      initializationOptions: { logLevel: 'debug' },
+    }),
+    'initialize',
+  );
+  const version = (init.capabilities.experimental as { acas?: { version?: string } } | undefined)?.acas?.version;
+  assert.equal(typeof version, 'string', 'capabilities.experimental.acas.version');
+  await connection.sendNotification(InitializedNotification.type, {});
+
+  // A broken open document gets a syntax error.
+  await connection.sendNotification(DidOpenTextDocumentNotification.type, {
+    textDocument: { uri: uri(files.lib), languageId: 'rust', version: 1, text: LIB_RS },
+  });
+  const published = await server.diagnostics((p) => p.uri === uri(files.lib) && p.version === 1 && p.diagnostics.length > 0);
+  const syntax = published.diagnostics[0];
+  assert.equal(syntax.code, 'syntax');
+  assert.equal(syntax.severity, 1);
+  assert.equal(syntax.source, 'acas');
+  assert.equal(syntax.range.start.line, 1, 'the error is on the unclosed line');
+
+  // Forwarded diagnostics from other extensions come back classified.
+  const typeError: ExternalDiagnosticsParams = {
+    uri: uri(files.app),
+    source: 'ts',
+    diagnostics: [{ range: range(0, 13, 0, 18), severity: 1, code: 2322, message: "Type 'string' is not assignable to type 'number'." }],
+  };
+  const nameError: ExternalDiagnosticsParams = {
+    uri: uri(files.report),
+    source: 'Pylance',
+    diagnostics: [{ range: range(1, 11, 1, 14), severity: 1, code: 'reportUndefinedVariable', message: '"foo" is not defined' }],
+  };
+  await connection.sendNotification(messages.externalDiagnostics, typeError);
+  await connection.sendNotification(messages.externalDiagnostics, nameError);
+  const problems = await within(connection.sendRequest(messages.problems, {}), messages.problems.method);
+
+  const ts = only(problems, (p) => p.source === 'ts');
+  assert.equal(ts.category, 'type');
+  assert.equal(ts.severity, 'error');
+  assert.equal(ts.message, "Type 'string' is not assignable to type 'number'.");
+  assert.match(ts.fingerprint, /\S/);
+  assert.equal(ts.occurrences, 1);
+  assert.deepEqual(ts.locations, [{ uri: typeError.uri, range: atStart(typeError) }]);
+  assert.ok(ts.firstSeen > 0 && ts.lastSeen >= ts.firstSeen, 'first and last seen are timestamps');
+
+  const py = only(problems, (p) => p.source === 'Pylance');
+  assert.equal(py.category, 'name');
+  assert.equal(py.message, '"foo" is not defined');
+  assert.match(py.fingerprint, /\S/);
+  assert.notEqual(py.fingerprint, ts.fingerprint);
+  assert.equal(py.occurrences, 1);
+  assert.deepEqual(py.locations, [{ uri: nameError.uri, range: atStart(nameError) }]);
+
+  const own = only(problems, (p) => p.source === 'acas');
+  assert.equal(own.category, 'syntax');
+  assert.deepEqual(own.locations.map((l) => l.uri), [uri(files.lib)]);
+
+  // Filters, and an empty list resolves a source's problems for that document.
+  const onlyTypes = await within(connection.sendRequest(messages.problems, { category: 'type' }), 'problems by category');
+  assert.deepEqual(onlyTypes.map((p) => p.fingerprint), [ts.fingerprint]);
+  await connection.sendNotification(messages.externalDiagnostics, { ...typeError, diagnostics: [] });
+  const after = await within(connection.sendRequest(messages.problems, {}), 'problems after clearing');
+  assert.deepEqual(after.filter((p) => p.source === 'ts'), [], 'the ts problem is resolved');
+  assert.equal(after.filter((p) => p.source === 'Pylance').length, 1);
+
+  const status = await within(connection.sendRequest(messages.status), messages.status.method);
+  assert.equal(status.version, version);
+  assert.equal(status.workspaceRoot && realpathSync(status.workspaceRoot), root);
+
+  await within(connection.sendRequest(ShutdownRequest.type), 'shutdown');
+  await connection.sendNotification(ExitNotification.type);
+  const [code] = await within(server.exited, 'exit');
+  assert.equal(code, 0, `exit code; server log:\n${server.log()}`);
+});
+
+/** The `acas serve` process, its connection, and what it published. */
+class Server {
+  readonly connection: ProtocolConnection;
+  readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
+  private readonly process: ChildProcess;
+  private readonly stderr: Buffer[] = [];
+  private readonly published: PublishDiagnosticsParams[] = [];
+  private readonly events = new EventEmitter();
+
+  constructor(binary: string, cwd: string) {
+    this.process = spawn(binary, ['serve'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ACAS_LOG: 'debug' } });
+    this.exited = once(this.process, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    this.process.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk));
+    this.connection = createProtocolConnection(new StreamMessageReader(this.process.stdout!), new StreamMessageWriter(this.process.stdin!));
+    this.connection.onNotification(PublishDiagnosticsNotification.type, (params) => {
+      this.published.push(params);
+      this.events.emit('published');
+    });
+    // Server → client requests a client may receive; anything else is answered "method not found".
+    this.connection.onRequest(WorkDoneProgressCreateRequest.type, () => null);
+    this.connection.onRequest(RegistrationRequest.type, () => null);
+    this.connection.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => null));
+    this.connection.listen();
+  }
+
+  /** The first publication matching `matches`, waiting for it with a bounded timeout. */
+  diagnostics(matches: (p: PublishDiagnosticsParams) => boolean): Promise<PublishDiagnosticsParams> {
+    const found = new Promise<PublishDiagnosticsParams>((done) => {
+      const check = () => {
+        const hit = this.published.find(matches);
+        if (!hit) return;
+        this.events.off('published', check);
+        done(hit);
+      };
+      this.events.on('published', check);
+      check();
+    });
+    return within(found, 'publishDiagnostics', () => JSON.stringify(this.published, null, 1));
+  }
+
+  log(): string {
+    return Buffer.concat(this.stderr).toString('utf8');
+  }
+
+  kill(): void {
+    this.connection.dispose();
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill('SIGKILL');
+  }
+}
+
+function within<T>(promise: Promise<T>, what: string, context?: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`timed out after ${TIMEOUT_MS} ms waiting for ${what}${context ? `\n${context()}` : ''}`)), TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function only(problems: Problem[], matches: (p: Problem) => boolean): Problem {
+  const found = problems.filter(matches);
+  assert.equal(found.length, 1, `exactly one match in ${JSON.stringify(problems, null, 1)}`);
+  return found[0];
+}
+
+function write(root: string, relative: string, text: string): string {
+  const file = join(root, relative);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
+  return file;
+}
+
+function uri(file: string): string {
+  return pathToFileURL(file).href;
+}
+
+/** Problem locations are zero-width, at the start of the diagnostic (protocol/README.md). */
+function atStart(params: ExternalDiagnosticsParams) {
+  const { start } = params.diagnostics[0].range;
+  return { start, end: start };
+}
+
+function range(line: number, character: number, endLine: number, endCharacter: number) {
+  return { start: { line, character }, end: { line: endLine, character: endCharacter } };
+}
