@@ -43,6 +43,7 @@ export class StatusBar implements vscode.Disposable {
     const view = statusView(this.state, counts, this.detail);
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
+    this.item.accessibilityInformation = { label: view.label };
     this.item.backgroundColor = view.alarming ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
   }
 

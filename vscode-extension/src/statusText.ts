@@ -15,6 +15,8 @@ export interface Counts {
 
 export interface StatusView {
   text: string;
+  /** What a screen reader says (the text without icons). */
+  label: string;
   tooltip: string;
   /** Show with the error background. */
   alarming: boolean;
@@ -33,19 +35,20 @@ export function statusView(state: ServerState, counts?: Counts, detail?: string)
   const extra = detail ? `\n${detail}` : '';
   switch (state) {
     case 'starting':
-      return { text: '$(sync~spin) ACAS', tooltip: `ACAS: starting the server${extra}`, alarming: false };
+      return { text: '$(sync~spin) ACAS', label: 'ACAS: starting', tooltip: `ACAS: starting the server${extra}`, alarming: false };
     case 'stopped':
-      return { text: '$(circle-slash) ACAS', tooltip: `ACAS: server stopped${extra}\nClick for ACAS commands`, alarming: false };
+      return { text: '$(circle-slash) ACAS', label: 'ACAS: stopped', tooltip: `ACAS: server stopped${extra}\nClick for ACAS commands`, alarming: false };
     case 'error':
-      return { text: '$(error) ACAS', tooltip: `ACAS: server failed${extra}\nClick for ACAS commands`, alarming: true };
+      return { text: '$(error) ACAS', label: 'ACAS: failed', tooltip: `ACAS: server failed${extra}\nClick for ACAS commands`, alarming: true };
     case 'running': {
-      if (!counts) return { text: '$(check) ACAS', tooltip: `ACAS: running${extra}\nClick for ACAS commands`, alarming: false };
+      if (!counts) return { text: '$(check) ACAS', label: 'ACAS: running', tooltip: `ACAS: running${extra}\nClick for ACAS commands`, alarming: false };
       const text = `ACAS $(error) ${counts.error} $(warning) ${counts.warning}`;
+      const label = `ACAS: ${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}`;
       const tooltip =
         `ACAS: running\n${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}, ` +
         `${plural(counts.information, 'information', 'information')}, ${plural(counts.hint, 'hint')} ` +
         `(distinct problems)${extra}\nClick for ACAS commands`;
-      return { text, tooltip, alarming: false };
+      return { text, label, tooltip, alarming: false };
     }
   }
 }

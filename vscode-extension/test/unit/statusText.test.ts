@@ -16,6 +16,7 @@ test('counts problems by severity', () => {
 test('running shows counts; before the first answer it shows a check', () => {
   const view = statusView('running', { error: 2, warning: 1, information: 0, hint: 3 });
   assert.equal(view.text, 'ACAS $(error) 2 $(warning) 1');
+  assert.equal(view.label, 'ACAS: 2 errors, 1 warning');
   assert.match(view.tooltip, /2 errors, 1 warning, 0 information, 3 hints/);
   assert.equal(view.alarming, false);
   assert.equal(statusView('running').text, '$(check) ACAS');
@@ -23,6 +24,7 @@ test('running shows counts; before the first answer it shows a check', () => {
 
 test('starting, stopped and error states', () => {
   assert.equal(statusView('starting').text, '$(sync~spin) ACAS');
+  assert.equal(statusView('starting').label, 'ACAS: starting');
   assert.equal(statusView('stopped').text, '$(circle-slash) ACAS');
   const error = statusView('error', undefined, 'acas binary not found');
   assert.equal(error.text, '$(error) ACAS');
