@@ -24,6 +24,8 @@ export interface ProblemNode {
   label: string;
   description: string;
   tooltip: string;
+  /** What a screen reader says: severity, message, source, occurrences. */
+  ariaLabel: string;
   locations: LocationNode[];
 }
 
@@ -71,6 +73,7 @@ function problemNode(problem: Problem, root: string | undefined, formatTime: (ms
     label: problem.message,
     description: `occurrences ×${problem.occurrences}`,
     tooltip,
+    ariaLabel: `${problem.severity}: ${problem.message}, from ${problem.source}, occurrences ${problem.occurrences}`,
     locations: problem.locations.map((location) => locationNode(location, root)),
   };
 }

@@ -49,6 +49,7 @@ export class ProblemsView implements vscode.TreeDataProvider<TreeNode>, vscode.D
         const item = new vscode.TreeItem(node.label, Collapsed.Collapsed);
         item.description = node.description;
         item.tooltip = node.tooltip;
+        item.accessibilityInformation = { label: node.ariaLabel };
         item.iconPath = SEVERITY_ICON[node.problem.severity];
         return item;
       }

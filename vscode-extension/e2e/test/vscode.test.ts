@@ -65,13 +65,7 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
 
   // Open the broken file through Quick Open, as a user would.
   await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } });
-  await page.keyboard.press('Control+P');
-  const quickInput = page.locator('.quick-input-widget input');
-  await quickInput.waitFor();
-  await quickInput.fill('src/lib.rs');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'lib.rs' }).first().waitFor();
-  await page.keyboard.press('Enter');
-  await page.locator('.tab.active', { hasText: 'lib.rs' }).waitFor();
+  await openFile(page, 'src/lib.rs');
 
   // ACAS's squiggle, the Problems count, and ACAS's own status item.
   await page.locator('.monaco-editor .squiggly-error').first().waitFor();
@@ -85,6 +79,7 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
 
   // The Problems by Class view, through the command palette.
   await page.keyboard.press('Control+Shift+P');
+  const quickInput = page.locator('.quick-input-widget input');
   await quickInput.waitFor();
   await quickInput.fill('>ACAS: Show Problems by Class');
   await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Show Problems by Class' }).first().waitFor();
@@ -93,7 +88,24 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   await tree.waitFor();
   await page.locator('.monaco-list-row', { hasText: /^syntax/ }).first().waitFor();
   await page.screenshot({ path: join(ARTIFACTS, 'problems-view.png') });
+
+  // Diagnostics of another extension (VS Code's built-in TypeScript) reach ACAS and come back
+  // as a problem of source `ts` in the view.
+  await openFile(page, 'web/app.ts');
+  await page.locator('.monaco-list-row[aria-label*=", from ts, "]').first().waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, 'forwarded.png') });
 });
+
+async function openFile(page: Page, path: string): Promise<void> {
+  const name = path.split('/').pop()!;
+  await page.keyboard.press('Control+P');
+  const quickInput = page.locator('.quick-input-widget input');
+  await quickInput.waitFor();
+  await quickInput.fill(path);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.tab.active', { hasText: name }).waitFor();
+}
 
 const USER_SETTINGS = {
   'security.workspace.trust.enabled': false,

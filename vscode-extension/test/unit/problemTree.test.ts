@@ -43,6 +43,7 @@ test('a problem shows message, occurrences, a tooltip with source, symbol and ti
   assert.equal(node.label, 'missing `)`');
   assert.equal(node.description, 'occurrences ×3');
   assert.equal(node.tooltip, 'source: acas\nsymbol: shapes::Circle::area\nfirst seen: t1000\nlast seen: t2000\nfingerprint: f');
+  assert.equal(node.ariaLabel, 'error: missing `)`, from acas, occurrences 3');
   assert.deepEqual(node.locations.map((l) => l.label), ['src/lib.rs:10:62']);
   assert.equal(node.locations[0].location.uri, 'file:///ws/src/lib.rs');
 });
