@@ -100,3 +100,40 @@ mod tests {
         assert_eq!(fields, keys);
     }
 }
+
+#[cfg(test)]
+mod package_json {
+    use std::path::Path;
+
+    use serde_json::Value;
+
+    /// Settings the extension declares for itself, which never reach the server.
+    const EXTENSION_ONLY: &[&str] = &["acas.server.path"];
+
+    #[test]
+    fn the_extension_declares_exactly_the_server_settings() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vscode-extension/package.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let package: Value = serde_json::from_str(&text).unwrap();
+        let properties = package["contributes"]["configuration"]["properties"]
+            .as_object()
+            .expect("contributes.configuration.properties");
+        for spec in super::specs() {
+            let key = format!("acas.{}", spec.key);
+            let declared = properties.get(&key).unwrap_or_else(|| panic!("package.json does not declare `{key}`"));
+            assert_eq!(declared["type"], spec.json_type, "type of `{key}`");
+            if !spec.values.is_empty() {
+                let values: Vec<&str> =
+                    declared["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+                assert_eq!(values, spec.values, "values of `{key}`");
+            }
+            let description = declared["description"].as_str().unwrap_or("");
+            assert_eq!(description, spec.description, "description of `{key}`");
+        }
+        for key in properties.keys() {
+            let known = EXTENSION_ONLY.contains(&key.as_str())
+                || super::specs().iter().any(|s| key.strip_prefix("acas.") == Some(s.key));
+            assert!(known, "package.json declares `{key}`, which the server's Settings type does not have");
+        }
+    }
+}
