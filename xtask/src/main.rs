@@ -1,4 +1,5 @@
-//! Project tasks: `cargo xtask test` runs every test ACAS has.
+//! Project tasks: `cargo xtask test` runs every test ACAS has: the Rust tests (unit and
+//! end-to-end over stdio), then the VS Code extension's unit, integration and real-VS-Code tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,8 +10,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("test-rust") => test_rust(&args[1..]),
+        Some("test-extension") => test_extension(),
         _ => {
-            eprintln!("usage: cargo xtask test [-- NEXTEST ARGS]");
+            eprintln!("usage: cargo xtask test | test-rust [-- NEXTEST ARGS] | test-extension");
             std::process::exit(2);
         }
     };
@@ -33,9 +36,21 @@ fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Every test: Rust first, then the extension (which drives the binary the Rust step built).
+fn test(extra: &[String]) -> Result<()> {
+    let rust = test_rust(extra);
+    let extension = test_extension();
+    match (rust, extension) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) => Err(e.context("the Rust tests failed (the extension's passed)")),
+        (Ok(()), Err(e)) => Err(e.context("the extension's tests failed (the Rust tests passed)")),
+        (Err(r), Err(e)) => bail!("the Rust tests failed: {r:#}\nand the extension's tests failed: {e:#}"),
+    }
+}
+
 /// Builds the `acas` binary once, then runs every Rust test with nextest (the end-to-end tests
 /// drive that binary).
-fn test(extra: &[String]) -> Result<()> {
+fn test_rust(extra: &[String]) -> Result<()> {
     let root = root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(Command::new(&cargo).current_dir(&root).args(["build", "--locked", "-p", "acas", "--bin", "acas"]))?;
@@ -44,5 +59,21 @@ fn test(extra: &[String]) -> Result<()> {
         .current_dir(&root)
         .args(["nextest", "run", "--locked", "--workspace", "--no-fail-fast"])
         .args(extra))?;
+    Ok(())
+}
+
+/// Installs what the extension's tests need (idempotent), then runs them against the debug
+/// binary.
+fn test_extension() -> Result<()> {
+    let root = root();
+    let extension = root.join("vscode-extension");
+    let binary = root.join("target").join("debug").join("acas");
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        run(Command::new(&cargo).current_dir(&root).args(["build", "--locked", "-p", "acas", "--bin", "acas"]))?;
+    }
+    run(Command::new("bash").arg(root.join("scripts").join("setup-e2e.sh")).current_dir(&root))?;
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&extension))?;
+    run(Command::new("npm").arg("test").current_dir(&extension).env("ACAS_SERVER_PATH", &binary))?;
     Ok(())
 }
