@@ -39,7 +39,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('acas.refreshProblems', () => problems.refresh()),
     vscode.workspace.onDidChangeConfiguration((event) => current.configurationChanged(event)),
   );
-  void current.start(activatedAt);
+  void current.start('activate() began', activatedAt);
   log.appendLine(`[acas] activate() returned after ${(performance.now() - activatedAt).toFixed(1)} ms`);
 }
 
@@ -60,7 +60,8 @@ class Session {
     private readonly forwarder: DiagnosticsForwarder,
   ) {}
 
-  async start(since = performance.now()): Promise<void> {
+  /** `since` is when `event` happened, for the log line that says how long starting took. */
+  async start(event = 'the restart began', since = performance.now()): Promise<void> {
     this.status.setState('starting');
     const resolution = resolveServerPath({
       setting: vscode.workspace.getConfiguration('acas').get<string>('server.path'),
@@ -92,7 +93,7 @@ class Session {
     });
     try {
       await client.start();
-      this.log.appendLine(`[acas] client started ${(performance.now() - since).toFixed(1)} ms after activate() began`);
+      this.log.appendLine(`[acas] client started ${(performance.now() - since).toFixed(1)} ms after ${event}`);
     } catch (error) {
       if (this.client !== client) return;
       // The client has already shown its own notification; say what failed in the log and status.
@@ -117,9 +118,10 @@ class Session {
   }
 
   async restart(): Promise<void> {
+    const since = performance.now();
     this.log.appendLine('[acas] restarting the server');
     await this.stop();
-    await this.start();
+    await this.start('the restart began', since);
   }
 
   configurationChanged(event: vscode.ConfigurationChangeEvent): void {

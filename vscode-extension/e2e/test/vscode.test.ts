@@ -78,12 +78,7 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   await page.screenshot({ path: join(ARTIFACTS, 'squiggle.png') });
 
   // The Problems by Class view, through the command palette.
-  await page.keyboard.press('Control+Shift+P');
-  const quickInput = page.locator('.quick-input-widget input');
-  await quickInput.waitFor();
-  await quickInput.fill('>ACAS: Show Problems by Class');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Show Problems by Class' }).first().waitFor();
-  await page.keyboard.press('Enter');
+  await runCommand(page, 'ACAS: Show Problems by Class');
   const tree = page.locator('[id="workbench.view.extension.acas"], .pane-body').filter({ hasText: 'syntax' }).first();
   await tree.waitFor();
   await page.locator('.monaco-list-row', { hasText: /^syntax/ }).first().waitFor();
@@ -94,7 +89,25 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   await openFile(page, 'web/app.ts');
   await page.locator('.monaco-list-row[aria-label*=", from ts, "]').first().waitFor();
   await page.screenshot({ path: join(ARTIFACTS, 'forwarded.png') });
+
+  // Restart the server, show its log, and see it come back with the counts.
+  await runCommand(page, 'ACAS: Restart Server');
+  await runCommand(page, 'ACAS: Show Output');
+  const output = page.locator('.part.panel .monaco-editor .view-lines');
+  // Monaco renders spaces as U+00A0, which \s matches.
+  await output.filter({ hasText: /restarting\sthe\sserver[\s\S]*client\sstarted/ }).waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll('[aria-label^="ACAS: "]')].some((e) => /^ACAS: [1-9]\d* errors?/.test(e.getAttribute('aria-label') ?? '')));
 });
+
+async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('Control+Shift+P');
+  const quickInput = page.locator('.quick-input-widget input');
+  await quickInput.waitFor();
+  await quickInput.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title.replace(/^ACAS: /, '') }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await quickInput.waitFor({ state: 'hidden' });
+}
 
 async function openFile(page: Page, path: string): Promise<void> {
   const name = path.split('/').pop()!;
@@ -185,7 +198,7 @@ function copyAcasLog(userData: string): void {
   const text = found.map((f) => readFileSync(join(logs, f), 'utf8')).join('\n');
   writeFileSync(join(ARTIFACTS, 'acas-output.log'), text);
   const activation = /client started [\d.]+ ms after activate\(\) began/.exec(text);
-  if (activation) console.log(`# ${activation[0]}`);
+  if (activation) console.log(`activation: ${activation[0]}`);
 }
 
 function required(name: string): string {
