@@ -46,6 +46,24 @@ impl LineIndex {
         LineIndex { line_starts, len: text.len() }
     }
 
+    /// Updates the index after `range` (bytes, in the old text) was replaced by `new_text`,
+    /// without rescanning the rest of the text.
+    pub fn edit(&mut self, range: Range<usize>, new_text: &str) {
+        let end = range.end.min(self.len);
+        let range = range.start.min(end)..end;
+        let removed = range.end - range.start;
+        // Lines that started inside the replaced range are gone.
+        let first = self.line_starts.partition_point(|&s| s <= range.start);
+        let last = self.line_starts.partition_point(|&s| s <= range.end);
+        let inserted = memchr_newlines(new_text.as_bytes()).map(|i| range.start + i + 1);
+        let shifted: Vec<usize> =
+            self.line_starts[last..].iter().map(|&s| s - removed + new_text.len()).collect();
+        self.line_starts.truncate(first);
+        self.line_starts.extend(inserted);
+        self.line_starts.extend(shifted);
+        self.len = self.len - removed + new_text.len();
+    }
+
     pub fn line_count(&self) -> usize {
         self.line_starts.len()
     }
@@ -129,6 +147,30 @@ mod tests {
         assert_eq!(index.position(text, x, PositionEncoding::Utf8), Position { line: 0, character: 18 });
         assert_eq!(index.offset(text, Position { line: 0, character: 15 }, PositionEncoding::Utf16), x);
         assert_eq!(index.offset(text, Position { line: 0, character: 18 }, PositionEncoding::Utf8), x);
+    }
+
+    #[test]
+    fn edits_update_the_index_like_a_rebuild() {
+        let cases: &[(&str, std::ops::Range<usize>, &str)] = &[
+            ("a\nb\nc\n", 2..3, "x\ny\nz"),
+            ("a\nb\nc\n", 1..4, ""),
+            ("a\nb\nc", 5..5, "\n\n"),
+            ("", 0..0, "one\ntwo"),
+            ("abc\n\ndef", 0..8, "q"),
+            ("x\r\ny\n", 1..3, "\n"),
+        ];
+        for (text, range, new_text) in cases {
+            let mut index = LineIndex::new(text);
+            index.edit(range.clone(), new_text);
+            let mut edited = text.to_string();
+            edited.replace_range(range.clone(), new_text);
+            let fresh = LineIndex::new(&edited);
+            assert_eq!(
+                (index.line_starts, index.len),
+                (fresh.line_starts, fresh.len),
+                "{text:?} {range:?} {new_text:?}"
+            );
+        }
     }
 
     #[test]

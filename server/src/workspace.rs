@@ -474,15 +474,18 @@ impl Workspace {
         };
         for change in changes {
             match change.range {
-                None => open.doc.replace(change.text),
+                None => {
+                    open.doc.replace(change.text);
+                    open.index = LineIndex::new(open.doc.text());
+                }
                 Some(range) => {
                     let text = open.doc.text();
                     let start = open.index.offset(text, range.start, encoding);
                     let end = open.index.offset(text, range.end, encoding).max(start);
                     open.doc.edit(start..end, &change.text);
+                    open.index.edit(start..end, &change.text);
                 }
             }
-            open.index = LineIndex::new(open.doc.text());
         }
         open.doc.reparse();
         open.version = version;
@@ -715,6 +718,7 @@ impl Workspace {
                 );
                 self.scan = None;
                 tracing::info!("scan of {total} entries done: {message}");
+                release_memory();
                 self.progress(Progress::End { message });
             }
             walked => {
@@ -952,6 +956,15 @@ fn diagnostic_record(d: &FileDiagnostic) -> store::DiagnosticRecord {
 pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// Hands memory freed after a burst of allocations (the scan) back to the system.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own heap structures; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn health(
