@@ -23,7 +23,14 @@ export class ProblemsView implements vscode.TreeDataProvider<TreeNode>, vscode.D
 
   constructor(private readonly model: ProblemsModel) {
     this.view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
-    this.disposables = [this.view, this.changed, model.onDidChange(() => this.changed.fire())];
+    this.disposables = [this.view, this.changed, model.onDidChange(() => this.update())];
+    this.update();
+  }
+
+  private update(): void {
+    const problems = this.model.problems;
+    this.view.message = problems === undefined ? 'Waiting for the ACAS server' : problems.length === 0 ? 'No open problems' : undefined;
+    this.changed.fire();
   }
 
   getChildren(node?: TreeNode): TreeNode[] {

@@ -58,11 +58,13 @@ export function resolveServerPath(lookup: Lookup): Resolution {
 }
 
 function notFoundMessage(skipped: Candidate[]): string {
-  const tried = skipped.map((c) => `${describe(c.origin)} points to ${c.path}, which is not an executable file`);
-  const fix =
-    `Set "${SETTING}" to the path of the acas binary (build it with \`cargo build --release -p acas\`), ` +
-    `or put acas on PATH, then run "ACAS: Restart Server".`;
-  return ['ACAS cannot start: the acas server binary was not found.', ...tried, fix].join(' ');
+  const tried = skipped.map((c) => `${describe(c.origin)} is ${c.path}, which is not an executable file`);
+  const why = tried.length > 0 ? `; ${tried.join('; ')}` : '';
+  return (
+    `ACAS cannot start: no acas server binary found${why}. ` +
+    `Set "${SETTING}" to the acas binary (build it with \`cargo build --release -p acas\`) or put acas on PATH, ` +
+    `then run "ACAS: Restart Server"`
+  );
 }
 
 function describe(origin: Origin): string {

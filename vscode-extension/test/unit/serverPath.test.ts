@@ -57,8 +57,13 @@ test('when nothing works, one message says what was tried and what to do', () =>
   const r = resolveServerPath(lookup([], { setting: '/nope/acas' }));
   assert.equal(r.ok, false);
   assert.ok(!r.ok);
-  assert.match(r.message, /acas server binary was not found/);
-  assert.match(r.message, /"acas\.server\.path" points to \/nope\/acas/);
-  assert.match(r.message, /Set "acas\.server\.path"/);
+  assert.equal(
+    r.message,
+    'ACAS cannot start: no acas server binary found; "acas.server.path" is /nope/acas, which is not an executable file. ' +
+      'Set "acas.server.path" to the acas binary (build it with `cargo build --release -p acas`) or put acas on PATH, ' +
+      'then run "ACAS: Restart Server"',
+  );
+  const bare = resolveServerPath(lookup([]));
+  assert.ok(!bare.ok && bare.message.startsWith('ACAS cannot start: no acas server binary found. Set "acas.server.path"'));
   assert.match(r.message, /ACAS: Restart Server/);
 });
