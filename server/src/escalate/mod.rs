@@ -1,0 +1,6 @@
+//! AI escalation: deciding when to ask, asking, and bringing answers back.
+//!
+//! `rules` decides which diagnostics matter. The provider layer, context builder, budgets and
+//! cache live beside it. Nothing here knows LSP.
+
+pub mod rules;
