@@ -3,4 +3,5 @@
 //! `rules` decides which diagnostics matter. The provider layer, context builder, budgets and
 //! cache live beside it. Nothing here knows LSP.
 
+pub mod cost;
 pub mod rules;

@@ -1,0 +1,252 @@
+//! Prices, estimates and budgets.
+//!
+//! Money is counted in micro-dollars (millionths of a US dollar) as integers, so that sums agree
+//! to the cent with what providers report. [`PriceTable`] holds per-model prices (shipped in
+//! `server/data/pricing.toml`, overridable in config). [`estimate`] gives the worst-case cost of
+//! a request before it is sent: its input tokens plus the whole output allowance. [`check`]
+//! refuses a request whose estimate would take any budget past its limit, counting what is
+//! already spent and what other requests in flight have reserved.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+/// Millionths of a US dollar.
+pub type Micros = u64;
+
+pub fn micros_from_usd(usd: f64) -> Micros {
+    (usd * 1_000_000.0).round().max(0.0) as Micros
+}
+
+pub fn usd(micros: Micros) -> f64 {
+    micros as f64 / 1_000_000.0
+}
+
+/// Prices of one model, in dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cached_input: Option<f64>,
+}
+
+impl Price {
+    pub const FREE: Price = Price { input: 0.0, output: 0.0, cached_input: Some(0.0) };
+
+    /// Cost of a call with this usage. Cached input tokens are part of `input_tokens` when a
+    /// provider counts them there, so callers pass the uncached count separately.
+    pub fn cost(&self, uncached_input: u64, cached_input: u64, output: u64) -> Micros {
+        // Dollars per million tokens are micro-dollars per token.
+        let cached = self.cached_input.unwrap_or(self.input);
+        (uncached_input as f64 * self.input + cached_input as f64 * cached + output as f64 * self.output)
+            .round() as Micros
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PriceTable {
+    models: HashMap<String, Price>,
+}
+
+#[derive(Deserialize)]
+struct PricingFile {
+    models: HashMap<String, Price>,
+}
+
+/// How a price was found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PriceSource {
+    Table(Price),
+    /// A model served from this machine: free.
+    Local,
+    /// Not in the table: the most expensive known price, so budgets stay safe.
+    Unknown(Price),
+}
+
+impl PriceSource {
+    pub fn price(self) -> Price {
+        match self {
+            PriceSource::Table(p) | PriceSource::Unknown(p) => p,
+            PriceSource::Local => Price::FREE,
+        }
+    }
+}
+
+impl PriceTable {
+    /// The table shipped with ACAS.
+    pub fn shipped() -> PriceTable {
+        let file: PricingFile =
+            toml::from_str(include_str!("../../data/pricing.toml")).expect("the shipped price table parses");
+        PriceTable { models: file.models }
+    }
+
+    /// Overrides or adds prices, from `[pricing."MODEL"]` in config.
+    pub fn with_overrides(mut self, overrides: &HashMap<String, Price>) -> PriceTable {
+        self.models.extend(overrides.iter().map(|(k, v)| (k.clone(), *v)));
+        self
+    }
+
+    /// The price of `model` served from `base_url` (None for a provider's default endpoint).
+    pub fn lookup(&self, model: &str, base_url: Option<&str>) -> PriceSource {
+        if let Some(price) = self.models.get(model) {
+            return PriceSource::Table(*price);
+        }
+        let prefixed = self
+            .models
+            .iter()
+            .filter(|(name, _)| model.starts_with(name.as_str()))
+            .max_by_key(|(name, _)| name.len());
+        if let Some((_, price)) = prefixed {
+            return PriceSource::Table(*price);
+        }
+        if base_url.is_some_and(is_local) {
+            return PriceSource::Local;
+        }
+        let dearest = self
+            .models
+            .values()
+            .copied()
+            .max_by(|a, b| (a.input + a.output).total_cmp(&(b.input + b.output)))
+            .unwrap_or(Price { input: 15.0, output: 75.0, cached_input: None });
+        PriceSource::Unknown(dearest)
+    }
+}
+
+fn is_local(base_url: &str) -> bool {
+    let host = base_url.split("://").nth(1).unwrap_or(base_url);
+    let host = host.split(['/', ':']).next().unwrap_or("");
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0") || host.starts_with("127.")
+}
+
+/// Tokens of a text, estimated the way providers' tokenizers average on code: four bytes each.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+/// Worst-case cost of a request: all its input uncached, the whole output allowance used.
+pub fn estimate(price: Price, input_text: &str, max_output_tokens: u32) -> Micros {
+    price.cost(estimate_tokens(input_text), 0, u64::from(max_output_tokens))
+}
+
+/// Spending limits, in micro-dollars; `None` is no limit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    pub daily: Option<Micros>,
+    pub monthly: Option<Micros>,
+}
+
+/// Budgets of a workspace and of each provider.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Budget {
+    pub workspace: Limits,
+    pub providers: HashMap<String, Limits>,
+}
+
+/// What has been spent or reserved in the current day and month.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spend {
+    pub day: Micros,
+    pub month: Micros,
+}
+
+/// A request the budget does not allow, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the {scope} {period} budget of ${:.2} would be exceeded: ${:.4} spent or reserved, this request may cost up to ${:.4}",
+    usd(*limit),
+    usd(*spent),
+    usd(*estimate)
+)]
+pub struct Refusal {
+    /// `workspace` or `provider NAME`.
+    pub scope: String,
+    /// `daily` or `monthly`.
+    pub period: &'static str,
+    pub limit: Micros,
+    pub spent: Micros,
+    pub estimate: Micros,
+}
+
+/// Allows a request of `estimate` against every limit that applies, or says which one refuses.
+pub fn check(
+    budget: &Budget,
+    workspace: &Spend,
+    provider: &str,
+    provider_spend: &Spend,
+    estimate: Micros,
+) -> Result<(), Refusal> {
+    let scopes = [("workspace".to_owned(), &budget.workspace, workspace)];
+    let provider_limits =
+        budget.providers.get(provider).map(|l| (format!("provider {provider}"), l, provider_spend));
+    for (scope, limits, spend) in scopes.into_iter().chain(provider_limits) {
+        for (period, limit, spent) in
+            [("daily", limits.daily, spend.day), ("monthly", limits.monthly, spend.month)]
+        {
+            if let Some(limit) = limit {
+                if spent.saturating_add(estimate) > limit {
+                    return Err(Refusal { scope: scope.clone(), period, limit, spent, estimate });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_table_prices_by_exact_name_then_longest_prefix() {
+        let table = PriceTable::shipped();
+        assert_eq!(table.lookup("gpt-4o-mini", None).price().input, 0.15);
+        assert_eq!(table.lookup("gpt-4o-mini-2024-07-18", None).price().input, 0.15);
+        assert_eq!(table.lookup("gpt-4o-2024-08-06", None).price().input, 2.5);
+        assert_eq!(table.lookup("claude-sonnet-4-5-20250929", None).price().output, 15.0);
+        assert_eq!(table.lookup("llama3.1:8b", Some("http://localhost:11434/v1")), PriceSource::Local);
+        let PriceSource::Unknown(dearest) = table.lookup("mystery-model", Some("https://api.example.com"))
+        else {
+            panic!("an unknown remote model is priced as the dearest known one")
+        };
+        assert_eq!(dearest.output, 75.0);
+        let mut overrides = HashMap::new();
+        overrides.insert("mystery-model".to_owned(), Price { input: 1.0, output: 2.0, cached_input: None });
+        assert_eq!(table.with_overrides(&overrides).lookup("mystery-model", None).price().output, 2.0);
+    }
+
+    #[test]
+    fn costs_are_exact_in_micro_dollars() {
+        let price = Price { input: 0.15, output: 0.6, cached_input: Some(0.075) };
+        // 1,234 input tokens at $0.15/M, 200 cached at $0.075/M, 567 output at $0.60/M.
+        assert_eq!(price.cost(1234, 200, 567), 185 + 15 + 340);
+        assert_eq!(estimate(price, &"x".repeat(4000), 1000), 150 + 600);
+        assert_eq!(micros_from_usd(2.0), 2_000_000);
+    }
+
+    #[test]
+    fn budgets_refuse_before_spend_passes_a_limit() {
+        let mut budget = Budget {
+            workspace: Limits { daily: Some(micros_from_usd(2.0)), monthly: Some(micros_from_usd(30.0)) },
+            ..Default::default()
+        };
+        budget
+            .providers
+            .insert("primary".into(), Limits { daily: Some(micros_from_usd(0.5)), monthly: None });
+        let spent = |day: f64, month: f64| Spend { day: micros_from_usd(day), month: micros_from_usd(month) };
+        assert_eq!(check(&budget, &spent(1.0, 10.0), "primary", &spent(0.1, 1.0), 100_000), Ok(()));
+        // Exactly at the limit is allowed; one micro-dollar over is not.
+        assert_eq!(check(&budget, &spent(1.9, 10.0), "other", &spent(0.0, 0.0), 100_000), Ok(()));
+        let refusal = check(&budget, &spent(1.9, 10.0), "other", &spent(0.0, 0.0), 100_001).unwrap_err();
+        assert_eq!((refusal.scope.as_str(), refusal.period), ("workspace", "daily"));
+        let refusal = check(&budget, &spent(0.0, 29.99), "other", &spent(0.0, 0.0), 20_000).unwrap_err();
+        assert_eq!(refusal.period, "monthly");
+        let refusal = check(&budget, &spent(0.0, 0.0), "primary", &spent(0.45, 0.45), 60_000).unwrap_err();
+        assert_eq!(refusal.scope, "provider primary");
+        assert_eq!(
+            refusal.to_string(),
+            "the provider primary daily budget of $0.50 would be exceeded: $0.4500 spent or reserved, this request may cost up to $0.0600"
+        );
+    }
+}
