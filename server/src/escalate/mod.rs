@@ -4,4 +4,5 @@
 //! cache live beside it. Nothing here knows LSP.
 
 pub mod cost;
+pub mod redact;
 pub mod rules;
