@@ -6,3 +6,4 @@
 pub mod cost;
 pub mod redact;
 pub mod rules;
+pub mod symbols;
