@@ -4,6 +4,7 @@
 //! cache live beside it. Nothing here knows LSP.
 
 pub mod cost;
+pub mod git;
 pub mod redact;
 pub mod rules;
 pub mod symbols;

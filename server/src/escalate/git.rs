@@ -1,0 +1,246 @@
+//! The git history of an error's lines.
+//!
+//! For the context sent with an escalation: who last changed each line and why (`git blame`,
+//! including lines not committed yet), the recent commits that touched the file, and the file's
+//! uncommitted diff. Reads the repository with libgit2; never writes to it. A workspace that is
+//! not a git repository simply has no history.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::path::Path;
+
+use git2::{BlameOptions, DiffFormat, DiffOptions, Repository};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlameLine {
+    /// Zero-based line in the current file.
+    pub line: u32,
+    /// Short commit id, or `None` for a line not committed yet.
+    pub commit: Option<String>,
+    pub author: String,
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub id: String,
+    pub author: String,
+    pub date: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    pub blame: Vec<BlameLine>,
+    pub recent: Vec<CommitInfo>,
+    /// Unified diff of the file against HEAD, when it has uncommitted changes.
+    pub diff: Option<String>,
+}
+
+/// How many commits are searched for ones touching the file.
+const COMMITS_SEARCHED: usize = 1000;
+/// Largest diff included, in bytes.
+const MAX_DIFF: usize = 16 * 1024;
+
+/// History of `lines` (zero-based, half-open) of the file at `relative` in the repository that
+/// contains `root`. `current` is the file's text as the editor has it, so blame covers unsaved
+/// and uncommitted lines. `Ok(None)` when there is no repository.
+pub fn history(
+    root: &Path,
+    relative: &str,
+    current: &str,
+    lines: Range<u32>,
+    recent: usize,
+) -> Result<Option<History>, git2::Error> {
+    let repo = match Repository::discover(root) {
+        Ok(repo) => repo,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(workdir) = repo.workdir() else { return Ok(None) };
+    // The path as git knows it: relative to the repository's work tree.
+    let absolute = root.join(relative);
+    let in_repo = absolute.strip_prefix(workdir).unwrap_or(Path::new(relative)).to_path_buf();
+    if repo.head().is_err() {
+        // No commit yet: nothing to blame, everything is new.
+        return Ok(Some(History::default()));
+    }
+    Ok(Some(History {
+        blame: blame(&repo, &in_repo, current, lines)?,
+        recent: recent_commits(&repo, &in_repo, recent)?,
+        diff: diff(&repo, &in_repo)?,
+    }))
+}
+
+fn blame(
+    repo: &Repository,
+    path: &Path,
+    current: &str,
+    lines: Range<u32>,
+) -> Result<Vec<BlameLine>, git2::Error> {
+    let committed = match repo.blame_file(path, Some(&mut BlameOptions::new())) {
+        Ok(blame) => blame,
+        // A file git does not track yet: every line is new.
+        Err(e) if e.code() == git2::ErrorCode::NotFound => {
+            return Ok(lines.map(|line| uncommitted(line)).collect());
+        }
+        Err(e) => return Err(e),
+    };
+    let blame = committed.blame_buffer(current.as_bytes())?;
+    let mut out = Vec::new();
+    for line in lines {
+        let Some(hunk) = blame.get_line(line as usize + 1) else { break };
+        let id = hunk.final_commit_id();
+        if id.is_zero() {
+            out.push(uncommitted(line));
+            continue;
+        }
+        let commit = repo.find_commit(id)?;
+        let signature = hunk.final_signature();
+        out.push(BlameLine {
+            line,
+            commit: Some(short(&id)),
+            author: signature.as_ref().and_then(|s| s.name().ok()).unwrap_or("unknown").to_owned(),
+            date: date(commit.time().seconds()),
+            summary: commit.summary().ok().flatten().unwrap_or("").to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn uncommitted(line: u32) -> BlameLine {
+    BlameLine {
+        line,
+        commit: None,
+        author: "you".to_owned(),
+        date: String::new(),
+        summary: "not committed yet".to_owned(),
+    }
+}
+
+fn recent_commits(repo: &Repository, path: &Path, limit: usize) -> Result<Vec<CommitInfo>, git2::Error> {
+    let mut walk = repo.revwalk()?;
+    walk.push_head()?;
+    walk.set_sorting(git2::Sort::TIME)?;
+    let mut out = Vec::new();
+    for id in walk.take(COMMITS_SEARCHED) {
+        let commit = repo.find_commit(id?)?;
+        let entry = |c: &git2::Commit<'_>| c.tree().ok().and_then(|t| t.get_path(path).ok()).map(|e| e.id());
+        let here = entry(&commit);
+        let touched = if commit.parent_count() == 0 {
+            here.is_some()
+        } else {
+            commit.parents().all(|p| entry(&p) != here)
+        };
+        if touched {
+            out.push(CommitInfo {
+                id: short(&commit.id()),
+                author: commit.author().name().ok().unwrap_or("unknown").to_owned(),
+                date: date(commit.time().seconds()),
+                summary: commit.summary().ok().flatten().unwrap_or("").to_owned(),
+            });
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn diff(repo: &Repository, path: &Path) -> Result<Option<String>, git2::Error> {
+    let head = repo.head()?.peel_to_tree()?;
+    let mut options = DiffOptions::new();
+    options.pathspec(path).include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
+    let diff = repo.diff_tree_to_workdir_with_index(Some(&head), Some(&mut options))?;
+    let mut text = String::new();
+    diff.print(DiffFormat::Patch, |_, _, line| {
+        if text.len() < MAX_DIFF {
+            let prefix = match line.origin() {
+                c @ ('+' | '-' | ' ') => c.to_string(),
+                _ => String::new(),
+            };
+            let _ = write!(text, "{prefix}{}", String::from_utf8_lossy(line.content()));
+        }
+        true
+    })?;
+    Ok((!text.is_empty()).then_some(text))
+}
+
+fn short(id: &git2::Oid) -> String {
+    id.to_string()[..8].to_owned()
+}
+
+fn date(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(repo: &Repository, path: &str, text: &str, author: &str, when: i64, summary: &str) {
+        let root = repo.workdir().unwrap();
+        std::fs::write(root.join(path), text).unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new(path)).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let signature = git2::Signature::new(
+            author,
+            &format!("{}@example.com", author.to_lowercase()),
+            &git2::Time::new(when, 0),
+        )
+        .unwrap();
+        let parents: Vec<git2::Commit<'_>> =
+            repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+        let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        repo.commit(Some("HEAD"), &signature, &signature, summary, &tree, &parents).unwrap();
+    }
+
+    #[test]
+    fn blame_recent_commits_and_the_uncommitted_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        commit(&repo, "lib.rs", "fn a() {}\nfn b() {}\n", "Ada", 1_700_000_000, "Add a and b");
+        commit(&repo, "other.rs", "fn o() {}\n", "Bob", 1_700_100_000, "Add other");
+        commit(&repo, "lib.rs", "fn a() {}\nfn b() { 1 }\n", "Grace", 1_700_200_000, "Make b return one");
+        // Uncommitted: a third line, in the editor and on disk.
+        let current = "fn a() {}\nfn b() { 1 }\nfn c() {\n";
+        std::fs::write(dir.path().join("lib.rs"), current).unwrap();
+
+        let history = history(dir.path(), "lib.rs", current, 0..3, 5).unwrap().unwrap();
+        let who: Vec<(u32, &str, &str)> =
+            history.blame.iter().map(|b| (b.line, b.author.as_str(), b.summary.as_str())).collect();
+        assert_eq!(
+            who,
+            [(0, "Ada", "Add a and b"), (1, "Grace", "Make b return one"), (2, "you", "not committed yet")]
+        );
+        assert_eq!(history.blame[0].date, "2023-11-14");
+        let summaries: Vec<&str> = history.recent.iter().map(|c| c.summary.as_str()).collect();
+        assert_eq!(summaries, ["Make b return one", "Add a and b"]);
+        let diff = history.diff.unwrap();
+        assert!(diff.contains("+fn c() {"), "{diff}");
+        assert!(!diff.contains("other.rs"), "{diff}");
+    }
+
+    #[test]
+    fn no_repository_or_no_commit_means_no_history() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(history(dir.path(), "x.rs", "", 0..1, 5).unwrap(), None);
+        Repository::init(dir.path()).unwrap();
+        assert_eq!(history(dir.path(), "x.rs", "", 0..1, 5).unwrap(), Some(History::default()));
+    }
+}
