@@ -3,6 +3,7 @@
 //! `rules` decides which diagnostics matter. The provider layer, context builder, budgets and
 //! cache live beside it. Nothing here knows LSP.
 
+pub mod context;
 pub mod cost;
 pub mod git;
 pub mod redact;

@@ -1,0 +1,463 @@
+//! The whole story of an error, for the model.
+//!
+//! [`build`] gathers, within a token budget: the code of the definition that encloses the error
+//! (trimmed around the error when it is long), the definitions of the identifiers that code
+//! uses (from the workspace [`SymbolIndex`], ranked by how often they are used there, nearest
+//! file first), the git history of the error's lines, the diagnostic's code, related information
+//! and other tools' messages on the same lines, and how the same fingerprint was fixed before.
+//! [`render`] turns it into the prompt text, with secrets redacted; files matching `no_egress`
+//! contribute nothing.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::path::Path;
+
+use tree_sitter::Tree;
+
+use super::git::{self, History};
+use super::redact::{Redactions, Redactor, is_env_like};
+use super::symbols::{self, SymbolIndex};
+use crate::classify::Language;
+use crate::escalate::cost::estimate_tokens;
+
+/// Where the error is.
+pub struct Site<'a> {
+    pub root: &'a Path,
+    /// Workspace-relative path.
+    pub path: &'a str,
+    pub language: Language,
+    pub text: &'a str,
+    pub tree: &'a Tree,
+    /// Bytes of the diagnostic.
+    pub range: Range<usize>,
+}
+
+/// What is known of the diagnostic itself.
+#[derive(Debug, Clone, Default)]
+pub struct Problem {
+    pub message: String,
+    pub category: String,
+    pub severity: String,
+    pub source: String,
+    pub code: Option<String>,
+    pub fingerprint: String,
+    pub symbol: Option<String>,
+    pub related: Vec<String>,
+    /// Messages of other tools on the same lines.
+    pub others: Vec<String>,
+}
+
+/// How an earlier occurrence of the same fingerprint was fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastFix {
+    pub description: String,
+    /// The edit, as `old` → `new` text.
+    pub old: String,
+    pub new: String,
+}
+
+/// Budgets, in estimated tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub enclosing: u64,
+    pub definitions: u64,
+    pub history: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget { enclosing: 1500, definitions: 1500, history: 600 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    pub path: String,
+    /// Zero-based first line.
+    pub start_line: u32,
+    pub text: String,
+    /// What it is: `fn parse_expr`, `lines 10-30`.
+    pub label: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub path: String,
+    pub language: Language,
+    /// Zero-based line and column (in bytes) of the error's start.
+    pub line: u32,
+    pub column: u32,
+    pub problem: Problem,
+    pub enclosing: Snippet,
+    pub definitions: Vec<Snippet>,
+    pub history: Option<History>,
+    pub past: Vec<PastFix>,
+}
+
+/// Longest definition included, in lines.
+const MAX_DEFINITION_LINES: usize = 40;
+/// Lines around the error kept when the enclosing definition is too long.
+const WINDOW: u32 = 20;
+
+pub fn build(
+    site: &Site<'_>,
+    problem: Problem,
+    index: &SymbolIndex,
+    redactor: &Redactor,
+    read_file: &dyn Fn(&str) -> Option<String>,
+    past: Vec<PastFix>,
+    budget: Budget,
+) -> Context {
+    let start = site.range.start.min(site.text.len());
+    let line = site.text[..start].matches('\n').count() as u32;
+    let column = (start - site.text[..start].rfind('\n').map_or(0, |i| i + 1)) as u32;
+    let (definitions_here, _) = symbols::tags(site.language, site.tree, site.text, site.path);
+    let enclosing_def = definitions_here
+        .iter()
+        .filter(|d| d.range.start <= start && start <= d.range.end)
+        .min_by_key(|d| d.range.end - d.range.start);
+    let enclosing_range = match enclosing_def {
+        Some(d) => d.range.clone(),
+        None => line_window(site.text, line.saturating_sub(WINDOW), line + WINDOW),
+    };
+    let enclosing = trim_around(
+        site,
+        enclosing_range.clone(),
+        line,
+        budget.enclosing,
+        enclosing_def.map(|d| format!("{} {}", d.kind, d.name)),
+    );
+
+    // Identifiers used in the enclosing code, most used first.
+    let used = identifiers(site.tree, site.text, enclosing_range.clone());
+    let mut ranked: Vec<(&str, usize)> = used.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut definitions = Vec::new();
+    let mut spent = 0;
+    let mut files: HashMap<String, Option<String>> = HashMap::new();
+    'names: for (name, _) in ranked {
+        let mut candidates: Vec<&symbols::Definition> = index
+            .lookup(name)
+            .iter()
+            .filter(|d| {
+                !(d.path == site.path
+                    && d.range.start <= enclosing_range.start
+                    && d.range.end >= enclosing_range.end)
+            })
+            .collect();
+        candidates.sort_by_key(|d| (d.path != site.path, d.range.end - d.range.start));
+        for definition in candidates.into_iter().take(2) {
+            if !redactor.may_send(&definition.path) {
+                continue;
+            }
+            let text = files.entry(definition.path.clone()).or_insert_with(|| {
+                if definition.path == site.path {
+                    Some(site.text.to_owned())
+                } else {
+                    read_file(&definition.path)
+                }
+            });
+            let Some(text) = text else { continue };
+            let Some(body) = text.get(definition.range.clone()) else { continue };
+            let body: String = body.lines().take(MAX_DEFINITION_LINES).collect::<Vec<_>>().join("\n");
+            let cost = estimate_tokens(&body);
+            if spent + cost > budget.definitions {
+                break 'names;
+            }
+            spent += cost;
+            definitions.push(Snippet {
+                path: definition.path.clone(),
+                start_line: definition.line,
+                text: body,
+                label: format!("{} {}", definition.kind, definition.name),
+            });
+        }
+    }
+
+    let lines = line..line + 1 + site.text[site.range.clone()].matches('\n').count() as u32;
+    let history = match git::history(site.root, site.path, site.text, lines, 5) {
+        Ok(history) => history,
+        Err(error) => {
+            tracing::info!("no git history for {}: {error}", site.path);
+            None
+        }
+    };
+    Context {
+        path: site.path.to_owned(),
+        language: site.language,
+        line,
+        column,
+        problem,
+        enclosing,
+        definitions,
+        history,
+        past,
+    }
+}
+
+fn line_window(text: &str, first: u32, last: u32) -> Range<usize> {
+    let starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let start = starts.get(first as usize).copied().unwrap_or(text.len());
+    let end = starts.get(last as usize + 1).copied().unwrap_or(text.len());
+    start..end
+}
+
+/// The enclosing code, cut to the budget around the error line when it is too long.
+fn trim_around(
+    site: &Site<'_>,
+    range: Range<usize>,
+    error_line: u32,
+    budget: u64,
+    label: Option<String>,
+) -> Snippet {
+    let start_line = site.text[..range.start].matches('\n').count() as u32;
+    let text = &site.text[range.clone()];
+    let lines: Vec<&str> = text.lines().collect();
+    let mut first = 0usize;
+    let mut last = lines.len();
+    let relative = (error_line - start_line) as usize;
+    while last > first + 1 && estimate_tokens(&lines[first..last].join("\n")) > budget {
+        // Drop from whichever end is farther from the error, keeping the first (header) line.
+        if relative.saturating_sub(first) > last.saturating_sub(relative + 1) && first + 1 < relative {
+            first += 1;
+        } else if last > relative + 1 {
+            last -= 1;
+        } else {
+            break;
+        }
+    }
+    let shown = lines[first..last].join("\n");
+    let from = start_line + first as u32;
+    let to = start_line + last.max(1) as u32 - 1;
+    Snippet {
+        path: site.path.to_owned(),
+        start_line: from,
+        text: shown,
+        label: label.unwrap_or_else(|| format!("lines {}-{}", from + 1, to + 1)),
+    }
+}
+
+/// Identifier leaves inside `range`, with how often each occurs.
+fn identifiers(tree: &Tree, text: &str, range: Range<usize>) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    let mut cursor = tree.walk();
+    let mut descended = true;
+    loop {
+        let node = cursor.node();
+        if descended && node.end_byte() >= range.start && node.start_byte() <= range.end {
+            if node.child_count() == 0 && node.kind().ends_with("identifier") {
+                if let Ok(name) = node.utf8_text(text.as_bytes()) {
+                    *counts.entry(name.to_owned()).or_insert(0) += 1;
+                }
+            }
+            if cursor.goto_first_child() {
+                continue;
+            }
+        }
+        if cursor.goto_next_sibling() {
+            descended = true;
+            continue;
+        }
+        loop {
+            if !cursor.goto_parent() {
+                return counts;
+            }
+            if cursor.goto_next_sibling() {
+                descended = true;
+                break;
+            }
+        }
+    }
+}
+
+/// The prompt text for a context, secrets redacted.
+pub fn render(context: &Context, redactor: &Redactor) -> (String, Redactions) {
+    let mut out = String::new();
+    let p = &context.problem;
+    let code = p.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+    let _ = writeln!(out, "## The error\n");
+    let _ = writeln!(
+        out,
+        "{}:{}:{}: {} {} from {}{code}: {}",
+        context.path,
+        context.line + 1,
+        context.column + 1,
+        p.severity,
+        p.category,
+        p.source,
+        p.message
+    );
+    if let Some(symbol) = &p.symbol {
+        let _ = writeln!(out, "In: {symbol}");
+    }
+    for related in &p.related {
+        let _ = writeln!(out, "Related: {related}");
+    }
+    for other in &p.others {
+        let _ = writeln!(out, "Also reported on these lines: {other}");
+    }
+    let lang = context.language.id();
+    let e = &context.enclosing;
+    let _ = writeln!(out, "\n## The code around it ({}, {})\n", e.label, e.path);
+    let _ = writeln!(out, "```{lang}");
+    for (i, line) in e.text.lines().enumerate() {
+        let number = e.start_line + i as u32;
+        let marker = if number == context.line { ">>" } else { "  " };
+        let _ = writeln!(out, "{marker}{:>5} | {line}", number + 1);
+    }
+    let _ = writeln!(out, "```");
+    if !context.definitions.is_empty() {
+        let _ = writeln!(out, "\n## Definitions it uses\n");
+        for d in &context.definitions {
+            let _ =
+                writeln!(out, "{} ({}:{}):\n```{lang}\n{}\n```", d.label, d.path, d.start_line + 1, d.text);
+        }
+    }
+    if let Some(history) = &context.history {
+        let _ = writeln!(out, "\n## History of these lines\n");
+        for b in &history.blame {
+            match &b.commit {
+                Some(commit) => {
+                    let _ = writeln!(
+                        out,
+                        "line {}: {commit} {} {} \"{}\"",
+                        b.line + 1,
+                        b.author,
+                        b.date,
+                        b.summary
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "line {}: not committed yet", b.line + 1);
+                }
+            }
+        }
+        if !history.recent.is_empty() {
+            let _ = writeln!(out, "\nRecent commits touching {}:", context.path);
+            for c in &history.recent {
+                let _ = writeln!(out, "- {} {} {} \"{}\"", c.id, c.author, c.date, c.summary);
+            }
+        }
+        if let Some(diff) = &history.diff {
+            let _ = writeln!(out, "\nUncommitted changes:\n```diff\n{}```", diff);
+        }
+    }
+    if !context.past.is_empty() {
+        let _ = writeln!(out, "\n## How this error was fixed before\n");
+        for fix in &context.past {
+            let _ = writeln!(out, "{}:\n```\n- {}\n+ {}\n```", fix.description, fix.old, fix.new);
+        }
+    }
+    redactor.redact(&out, is_env_like(&context.path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Document;
+    use crate::escalate::redact::DEFAULT_NO_EGRESS;
+
+    fn commit_all(repo: &git2::Repository, author: &str, summary: &str) {
+        let mut index = repo.index().unwrap();
+        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let signature =
+            git2::Signature::new(author, "dev@example.com", &git2::Time::new(1_760_000_000, 0)).unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &signature, &signature, summary, &tree, &parents).unwrap();
+    }
+
+    #[test]
+    fn the_context_tells_the_whole_story() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let repo = git2::Repository::init(root).unwrap();
+        std::fs::write(
+            root.join("util.rs"),
+            "/// Parses a price in cents.\npub fn parse_cents(s: &str) -> Option<u64> {\n    s.parse().ok()\n}\n",
+        )
+        .unwrap();
+        let main = "use crate::util::parse_cents;\n\nfn total(items: &[&str]) -> u64 {\n    let key = \"sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\";\n    items.iter().map(|i| parse_cents(i)).sum()\n}\n";
+        std::fs::write(root.join("main.rs"), main).unwrap();
+        std::fs::write(root.join(".env"), "TOKEN=abc\n").unwrap();
+        commit_all(&repo, "Ada Lovelace", "Sum the cart");
+
+        let doc = Document::new(Language::Rust, main.to_owned());
+        let mut index = SymbolIndex::default();
+        for path in ["util.rs", "main.rs"] {
+            let text = std::fs::read_to_string(root.join(path)).unwrap();
+            let d = Document::new(Language::Rust, text);
+            index.update(path, symbols::tags(Language::Rust, d.tree(), d.text(), path).0);
+        }
+        let redactor =
+            Redactor::new(&DEFAULT_NO_EGRESS.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let error_at = main.find("parse_cents(i)").unwrap();
+        let site = Site {
+            root,
+            path: "main.rs",
+            language: Language::Rust,
+            text: main,
+            tree: doc.tree(),
+            range: error_at..error_at + 14,
+        };
+        let problem = Problem {
+            message: "a value of type `u64` cannot be built from an iterator over `Option<u64>`".into(),
+            category: "type".into(),
+            severity: "error".into(),
+            source: "rustc".into(),
+            code: Some("E0277".into()),
+            symbol: Some("total".into()),
+            others: vec!["rust-analyzer: expected u64, found Option<u64>".into()],
+            ..Default::default()
+        };
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
+        let past = vec![PastFix {
+            description: "unwrap the parsed value".into(),
+            old: "parse_cents(i)".into(),
+            new: "parse_cents(i).unwrap_or(0)".into(),
+        }];
+        let context = build(&site, problem, &index, &redactor, &read, past, Budget::default());
+        assert_eq!((context.line, context.column), (4, 25));
+        assert_eq!(context.enclosing.label, "function total");
+        assert!(context.enclosing.text.starts_with("fn total("), "{:?}", context.enclosing);
+        assert_eq!(context.definitions[0].label, "function parse_cents");
+        assert_eq!(context.definitions[0].path, "util.rs");
+
+        let (prompt, redactions) = render(&context, &redactor);
+        assert!(prompt.contains("main.rs:5:26: error type from rustc E0277"), "{prompt}");
+        assert!(prompt.contains(">>    5 |     items.iter()"), "{prompt}");
+        assert!(prompt.contains("pub fn parse_cents(s: &str) -> Option<u64>"), "{prompt}");
+        assert!(prompt.contains("Ada Lovelace 2025-10-09 \"Sum the cart\""), "{prompt}");
+        assert!(prompt.contains("Also reported on these lines: rust-analyzer"), "{prompt}");
+        assert!(prompt.contains("+ parse_cents(i).unwrap_or(0)"), "{prompt}");
+        assert!(!prompt.contains("sk-ant-api03"), "{prompt}");
+        assert_eq!(redactions.total(), 1);
+        assert!(!prompt.contains("TOKEN=abc"));
+    }
+
+    #[test]
+    fn long_definitions_are_trimmed_around_the_error() {
+        let body: String = (0..400).map(|i| format!("    let v{i} = {i};\n")).collect();
+        let text = format!("fn huge() {{\n{body}    oops(\n}}\n");
+        let doc = Document::new(Language::Rust, text.clone());
+        let at = text.find("oops(").unwrap();
+        let site = Site {
+            root: Path::new("/nonexistent"),
+            path: "huge.rs",
+            language: Language::Rust,
+            text: &text,
+            tree: doc.tree(),
+            range: at..at + 5,
+        };
+        let redactor = Redactor::new(&[]).unwrap();
+        let budget = Budget { enclosing: 200, ..Budget::default() };
+        let context =
+            build(&site, Problem::default(), &SymbolIndex::default(), &redactor, &|_| None, vec![], budget);
+        assert!(estimate_tokens(&context.enclosing.text) <= 200, "{}", context.enclosing.text.len());
+        assert!(context.enclosing.text.contains("oops("));
+        assert!(context.history.is_none());
+    }
+}
