@@ -2,6 +2,7 @@ pub mod analysis;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod escalate;
 pub mod files;
 pub mod logging;
 pub mod lsp;
