@@ -174,11 +174,11 @@ pub(crate) fn error_from_status(name: &str, status: u16, body: &str) -> Provider
         408 => ProviderErrorKind::Timeout,
         _ => ProviderErrorKind::BadRequest,
     };
-    let reason = reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|code| code.canonical_reason())
-        .map(|reason| format!(" {reason}"))
-        .unwrap_or_default();
+    let reason = match status {
+        529 => Some("Overloaded"), // Anthropic's own status
+        _ => reqwest::StatusCode::from_u16(status).ok().and_then(|code| code.canonical_reason()),
+    };
+    let reason = reason.map(|reason| format!(" {reason}")).unwrap_or_default();
     let detail = error_message(body);
     let hint = match kind {
         ProviderErrorKind::Auth => ": check the API key and its permissions",
