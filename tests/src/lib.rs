@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod fake_provider;
+
 /// How long a test waits for any one expected message.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 

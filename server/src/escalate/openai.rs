@@ -1,0 +1,186 @@
+//! OpenAI-compatible chat completions, streamed: `POST {base_url}/chat/completions`.
+//!
+//! The same code serves OpenAI, OpenRouter and local servers (Ollama, vLLM, LM Studio, llama.cpp
+//! server) through `base_url`; a provider without a key sends no `Authorization` header. Reads
+//! `choices[0].delta.content`, the finish reason, the final usage chunk that
+//! `stream_options.include_usage` asks for (`choices: []`), and `data: [DONE]`, the terminal
+//! event. A JSON schema becomes `response_format: json_schema`.
+
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::http::{self, Flow, HttpSettings};
+use super::provider::{
+    Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage,
+};
+
+/// Default base URL.
+pub const BASE_URL: &str = "https://api.openai.com/v1";
+
+/// A model behind an OpenAI-compatible chat completions endpoint.
+#[derive(Debug)]
+pub struct OpenAiProvider {
+    settings: HttpSettings,
+    client: reqwest::Client,
+}
+
+impl OpenAiProvider {
+    pub fn new(settings: HttpSettings) -> Result<Self, ProviderError> {
+        Ok(Self { settings, client: http::client()? })
+    }
+
+    /// The JSON body sent for `request`.
+    pub fn body(&self, request: &CompletionRequest) -> Value {
+        let mut body = json!({
+            "model": self.settings.model,
+            "messages": [
+                {"role": "system", "content": request.system},
+                {"role": "user", "content": request.prompt},
+            ],
+            "max_tokens": request.max_tokens,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        if let Some(temperature) = request.temperature {
+            body["temperature"] = json!(temperature);
+        }
+        if let Some(schema) = &request.json_schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": schema},
+            });
+        }
+        body
+    }
+
+    async fn run(
+        &self,
+        request: &CompletionRequest,
+        events: &mut (dyn FnMut(StreamEvent) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<Completion, ProviderError> {
+        let settings = &self.settings;
+        let mut builder = self
+            .client
+            .post(http::join_url(&settings.base_url, "chat/completions"))
+            .header("content-type", "application/json")
+            .body(self.body(request).to_string());
+        if let Some(key) = &settings.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        let mut reply = Reply::default();
+        http::stream_sse(settings, builder, events, cancel, |event, events| {
+            reply.on_event(&settings.name, &event.data, events)
+        })
+        .await?;
+        Ok(Completion {
+            text: reply.text,
+            usage: reply.usage,
+            model: reply.model.unwrap_or_else(|| settings.model.clone()),
+            provider: settings.name.clone(),
+            finish_reason: reply.finish_reason,
+        })
+    }
+}
+
+impl Provider for OpenAiProvider {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn model(&self) -> &str {
+        &self.settings.model
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a CompletionRequest,
+        events: &'a mut (dyn FnMut(StreamEvent) + Send),
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(self.run(request, events, cancel))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Reply {
+    text: String,
+    usage: Usage,
+    model: Option<String>,
+    finish_reason: Option<String>,
+}
+
+impl Reply {
+    fn on_event(
+        &mut self,
+        name: &str,
+        data: &str,
+        events: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<Flow, ProviderError> {
+        if data.trim() == "[DONE]" {
+            return Ok(Flow::Done);
+        }
+        let chunk = http::parse_json(name, data)?;
+        if let Some(error) = chunk.get("error") {
+            let message = error.get("message").and_then(Value::as_str).unwrap_or("no message");
+            return Err(ProviderError::new(
+                ProviderErrorKind::Server,
+                format!("{name}: error during the stream: {message}"),
+            ));
+        }
+        if self.model.is_none() {
+            self.model = chunk.get("model").and_then(Value::as_str).map(str::to_owned);
+        }
+        if let Some(choice) = chunk.get("choices").and_then(|choices| choices.get(0)) {
+            if let Some(text) = choice["delta"].get("content").and_then(Value::as_str)
+                && !text.is_empty()
+            {
+                self.text.push_str(text);
+                events(StreamEvent::Text(text.to_owned()));
+            }
+            if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+                self.finish_reason = Some(reason.to_owned());
+            }
+        }
+        if let Some(usage) = chunk.get("usage").filter(|usage| usage.is_object()) {
+            let count = |value: &Value| value.as_u64().unwrap_or(0);
+            self.usage = Usage {
+                input_tokens: count(&usage["prompt_tokens"]),
+                output_tokens: count(&usage["completion_tokens"]),
+                cached_input_tokens: count(&usage["prompt_tokens_details"]["cached_tokens"]),
+                estimated: false,
+            };
+            events(StreamEvent::Usage(self.usage));
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_final_usage_chunk_and_done_complete_the_reply() {
+        let mut reply = Reply::default();
+        let mut seen = Vec::new();
+        let mut events = |event| seen.push(event);
+        for data in [
+            r#"{"id":"c","object":"chat.completion.chunk","model":"gpt-x","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+            r#"{"id":"c","object":"chat.completion.chunk","model":"gpt-x","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],"usage":null}"#,
+            r#"{"id":"c","object":"chat.completion.chunk","model":"gpt-x","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"id":"c","object":"chat.completion.chunk","model":"gpt-x","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22,"prompt_tokens_details":{"cached_tokens":16}}}"#,
+        ] {
+            assert!(matches!(reply.on_event("gpt", data, &mut events), Ok(Flow::Continue)));
+        }
+        assert!(matches!(reply.on_event("gpt", "[DONE]", &mut events), Ok(Flow::Done)));
+        assert_eq!(reply.text, "Hello");
+        assert_eq!(reply.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(
+            reply.usage,
+            Usage { input_tokens: 20, output_tokens: 2, cached_input_tokens: 16, estimated: false }
+        );
+        assert_eq!(seen.first(), Some(&StreamEvent::Text("Hello".into())));
+    }
+}
