@@ -167,7 +167,7 @@ impl Ctx<'_> {
 }
 
 /// Explains unbalanced brackets, or returns `None` when they balance.
-pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
+pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
     let delims = &scan.delims[..];
     let cx = Ctx { scan, delims };
     let mut stack = Vec::new();
@@ -212,9 +212,8 @@ pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
         cands.push(Candidate { edit: Edit::Remove(c), report: cd.offset, kind: Kind::Remove(c) });
         if cx.is_first(cd) {
             // Only where the block's first line does not already end with an opener.
-            if let Some(at) = cx
-                .block_start(cd)
-                .filter(|&at| !matches!(scan_byte(scan, delims, at), Some(b'(' | b'[' | b'{')))
+            if let Some(at) =
+                cx.block_start(cd).filter(|&at| !matches!(text.as_bytes().get(at), Some(b'(' | b'[' | b'{')))
             {
                 let idx = delims.partition_point(|d| d.offset <= at);
                 if idx <= c {
@@ -303,10 +302,4 @@ pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
         }),
         _ => first_event,
     }
-}
-
-/// The delimiter at `offset`, if one is there.
-fn scan_byte(_scan: &Scan, delims: &[Delim], offset: usize) -> Option<u8> {
-    let i = delims.partition_point(|d| d.offset < offset);
-    delims.get(i).filter(|d| d.offset == offset).map(|d| d.ch)
 }

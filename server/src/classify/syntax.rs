@@ -27,6 +27,8 @@ pub(crate) struct Finding {
 const MAX_RAW: usize = 64;
 /// Findings this close (in lines) to an earlier one describe the same mistake.
 const MERGE_LINES: u32 = 3;
+/// The delimiter scan stops narrowing its region below this many bytes.
+const MIN_REGION: usize = 4096;
 /// At most this many syntax diagnostics per text.
 const MAX_FINDINGS: usize = 8;
 
@@ -36,7 +38,7 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     if !root.has_error() {
         return Vec::new();
     }
-    let scan = lexer::scan(language, text, tree);
+    let scan = lexer::scan(language, text, tree, error_region(tree, text));
     let mut out: Vec<(Finding, Range<usize>)> = Vec::new();
 
     // 1. Unterminated literals: they explain everything on their line and, for literals that
@@ -56,7 +58,7 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     }
 
     // 2. Unbalanced brackets.
-    if let Some(fix) = balance::explain(&scan) {
+    if let Some(fix) = balance::explain(&scan, text) {
         out.push(delimiter_finding(&scan, text, &fix));
     }
 
@@ -90,6 +92,129 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         }
     }
     kept
+}
+
+/// The bytes the delimiter scan must read: the items that contain an error, with one neighbour
+/// on each side. An item that parsed without error has balanced brackets and closed literals by
+/// construction, so leaving it out changes no finding but saves lexing the whole text on every
+/// keystroke.
+///
+/// Starts with the top-level items and narrows down while a single item holds all the errors and
+/// its own delimiters parsed cleanly: when an item's opening or closing token is itself in error
+/// (a MISSING `}`), the recovery may have paired brackets wrongly anywhere inside it, so the whole
+/// item is scanned. ERROR nodes are never entered.
+fn error_region(tree: &Tree, text: &str) -> Range<usize> {
+    let root = tree.root_node();
+    let mut region = 0..text.len();
+    let mut node = root;
+    let mut bounds = 0..text.len();
+    for _ in 0..64 {
+        let Some((range, only)) = error_children(text, node, bounds) else { break };
+        // A region must start where the lexer can start: at the first token of a line.
+        if node.id() != root.id() && indent_at(text, range.start).is_none() {
+            break;
+        }
+        region = range;
+        match only {
+            // Narrowing further saves little below this size.
+            Some(child) if !child.is_error() && !child.is_missing() && region.len() > MIN_REGION => {
+                node = child;
+                bounds = child.start_byte()..child.end_byte();
+            }
+            _ => break,
+        }
+    }
+    region
+}
+
+/// The children of `node` that hold an error, with their neighbours, within `bounds` (the
+/// node's own extent); and the erroneous child when there is only one. `None` when the node's
+/// own first or last token is erroneous, or no child is.
+///
+/// A neighbour is the nearest clean sibling on each side that starts a line at the indentation
+/// of the node's children; the indented siblings between are taken too. They are what is left
+/// of a block that a stray `}` closed early: the grammars accept statements at top level, so
+/// they parse cleanly, but the delimiter scan needs them to see the block.
+fn error_children<'t>(
+    text: &str,
+    node: Node<'t>,
+    bounds: Range<usize>,
+) -> Option<(Range<usize>, Option<Node<'t>>)> {
+    let mut cursor = node.walk();
+    if !cursor.goto_first_child() {
+        return None;
+    }
+    // In an ERROR node, loose tokens are part of the error even though they are not errors.
+    let erroneous = |n: Node<'_>| {
+        n.has_error() || n.is_missing() || (node.is_error() && n.child_count() == 0 && !n.is_extra())
+    };
+    let last = node.child_count() - 1;
+    // Start offsets of the clean siblings since the last boundary (a sibling at `base` indent).
+    let mut base: Option<u32> = None;
+    let mut boundary = bounds.start;
+    let mut start: Option<usize> = None;
+    let mut end = bounds.end;
+    let mut after_error = false;
+    let mut count = 0;
+    let mut only = None;
+    let mut index = 0;
+    loop {
+        let child = cursor.node();
+        let punctuation = child.child_count() == 0 && !child.is_named();
+        // Indentation of the child if it starts a line.
+        let indent = if punctuation || child.is_extra() { None } else { indent_at(text, child.start_byte()) };
+        if base.is_none() && !node.is_error() {
+            base = indent;
+        }
+        let at_base = indent.is_some_and(|i| i <= base.unwrap_or(0));
+        if erroneous(child) {
+            if (index == 0 || index == last)
+                && (child.child_count() == 0 || child.is_missing())
+                && !node.is_error()
+            {
+                return None;
+            }
+            start.get_or_insert(boundary);
+            end = bounds.end;
+            after_error = true;
+            count += 1;
+            only = Some(child);
+        } else if after_error {
+            if index == last && punctuation {
+                // `node`'s closing delimiter: scanned without its opener it looks unbalanced.
+                end = child.start_byte();
+                after_error = false;
+            } else {
+                end = child.end_byte();
+                after_error = !at_base;
+            }
+        }
+        if at_base {
+            boundary = child.start_byte();
+        }
+        index += 1;
+        if !cursor.goto_next_sibling() {
+            break;
+        }
+    }
+    let start = start?.max(bounds.start);
+    Some((start..end.min(bounds.end).max(start), if count == 1 { only } else { None }))
+}
+
+/// Indentation (a tab counts as four) of the line of `offset` if only blanks precede `offset`
+/// on it.
+fn indent_at(text: &str, offset: usize) -> Option<u32> {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line_start = before.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    let mut indent = 0;
+    for &c in &before[line_start..] {
+        match c {
+            b' ' => indent += 1,
+            b'\t' => indent += 4,
+            _ => return None,
+        }
+    }
+    Some(indent)
 }
 
 fn line_end(scan: &Scan, text: &str, line: u32) -> usize {
