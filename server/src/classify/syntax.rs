@@ -13,6 +13,7 @@ use tree_sitter::{Node, Tree};
 
 use super::balance::{self, Fix};
 use super::lexer::{self, Scan};
+use super::parse;
 use super::{Language, Related};
 
 /// A syntax problem before symbol and fingerprint are attached.
@@ -35,10 +36,13 @@ const MAX_FINDINGS: usize = 8;
 /// Syntax findings of a parsed text, in text order. Empty when the tree has no error.
 pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Finding> {
     let root = tree.root_node();
-    if !root.has_error() {
+    // When the parse ran out of time there is no tree to consult: the lexer reads everything.
+    let gave_up = parse::gave_up(tree, text);
+    if !root.has_error() && !gave_up {
         return Vec::new();
     }
-    let scan = lexer::scan(language, text, tree, error_region(tree, text));
+    let region = if gave_up { 0..text.len() } else { error_region(tree, text) };
+    let scan = lexer::scan(language, text, tree, region);
     let mut out: Vec<(Finding, Range<usize>)> = Vec::new();
 
     // 1. Unterminated literals: they explain everything on their line and, for literals that
