@@ -402,7 +402,11 @@ fn inject(language: Language, text: &str, tree: &Tree, kind: Kind, rng: &mut Rng
             let l = pick(rng, &|l| !l.in_macro && l.kind != "jsx_text")?;
             let kws = keywords(language);
             let kw = kws[rng.below(kws.len())];
-            Some((splice(l.start, l.start, &format!("{kw} ")), l.start))
+            // Glued to a preceding identifier (`loom::model` -> `loomfn ::model`) the keyword
+            // would only rename it, which is valid syntax: keep it a token of its own.
+            let glued = l.start > 0 && (b[l.start - 1].is_ascii_alphanumeric() || b[l.start - 1] == b'_');
+            let sep = if glued { " " } else { "" };
+            Some((splice(l.start, l.start, &format!("{sep}{kw} ")), l.start))
         }
         Kind::DuplicateToken => {
             let l = pick(rng, &|l| {
