@@ -353,7 +353,8 @@ fn raw_errors(tree: &Tree) -> Vec<Node<'_>> {
 ///   tokens, and the grammar trips on some of them), the 2015 `try!` macro, `safe fn` and
 ///   `safe static` in `unsafe extern` blocks (Rust 2024).
 /// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
-///   parameters.
+///   parameters (also after a comment). TSX: function types whose parameter has no type
+///   annotation (`i: (string) => string`, a parameter named `string`).
 fn grammar_gap(language: Language, text: &str, error: Node<'_>) -> bool {
     let node = culprit(error);
     let leaf = first_leaf(node);
@@ -384,12 +385,37 @@ fn grammar_gap(language: Language, text: &str, error: Node<'_>) -> bool {
                 .map_or(text.len(), |i| i + error.start_byte());
             let line = text.get(line_start..line_end).unwrap_or("");
             let import_type = line.contains(": import(") || (word == "import" && after.starts_with('('));
-            let variance = (matches!(word, "in" | "out") && before.ends_with(['<', ',']))
-                || ["<out", ", out", "<in", ", in"].iter().any(|w| before.ends_with(w));
-            import_type || variance
+            let code_before = without_trailing_block_comments(before);
+            let variance = (matches!(word, "in" | "out") && code_before.ends_with(['<', ',']))
+                || before
+                    .strip_suffix("out")
+                    .or_else(|| before.strip_suffix(" in"))
+                    .is_some_and(|b| without_trailing_block_comments(b.trim_end()).ends_with(['<', ',']));
+            // `(name) => T` in a type: a parameter named without a type annotation.
+            let untyped_param_type = language == Language::Tsx && word == "=>" && {
+                let inner = before.strip_suffix(')').unwrap_or("");
+                let open = inner.rfind('(').unwrap_or(0);
+                let name = inner.get(open + 1..).unwrap_or("").trim();
+                before.ends_with(')')
+                    && !name.is_empty()
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+                    && inner[..open].trim_end().ends_with(':')
+            };
+            import_type || variance || untyped_param_type
         }
         _ => false,
     }
+}
+
+/// `text` without the block comments at its end (`/** @ts-ignore */` before a token).
+fn without_trailing_block_comments(mut text: &str) -> &str {
+    while text.ends_with("*/") {
+        match text.rfind("/*") {
+            Some(i) => text = text[..i].trim_end(),
+            None => break,
+        }
+    }
+    text
 }
 
 /// Where parsing really stopped inside an ERROR node. Error recovery often wraps complete
