@@ -2,7 +2,8 @@
 //!
 //! For each language: (1) false positives: `check` on files that the language's real parser
 //! accepts (where one is on this machine: `compile()` for Python, `json.loads` for JSON, V8 via
-//! `node` for JavaScript; elsewhere the files are shipped code) and count files with any
+//! `node` for JavaScript, TypeScript's parser when `ACAS_EVAL_TYPESCRIPT` names an installed
+//! `typescript` package; elsewhere the files are shipped code) and count files with any
 //! diagnostic; (2) injection: one mistake per file, chosen by a seeded PRNG, and the share
 //! reported within 5 lines of the injection (or of the real parser's report), the diagnostics
 //! per mistake and the share missed, for ACAS and for naive ERROR/MISSING reporting.
@@ -154,6 +155,34 @@ process.stdin.on("data", (chunk) => {
 });
 "#;
 
+/// TypeScript's own parser (syntax only, no type check), from the `typescript` package named by
+/// `ACAS_EVAL_TYPESCRIPT` (for example a temp dir where `npm install typescript` ran): there is
+/// no `tsc` on this machine. argv[2] is `ts` or `tsx`.
+const TS_HELPER: &str = r#"
+const ts = require(process.env.ACAS_EVAL_TYPESCRIPT);
+const tsx = process.argv[2] === "tsx";
+let buf = Buffer.alloc(0);
+function check(src) {
+  const sf = ts.createSourceFile(tsx ? "f.tsx" : "f.ts", src, ts.ScriptTarget.Latest, true,
+    tsx ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
+  const d = sf.parseDiagnostics || [];
+  if (d.length === 0) return "ok";
+  return "err " + (sf.getLineAndCharacterOfPosition(d[0].start).line + 1);
+}
+process.stdin.on("data", (chunk) => {
+  buf = Buffer.concat([buf, chunk]);
+  for (;;) {
+    const nl = buf.indexOf(10);
+    if (nl < 0) return;
+    const len = Number(buf.subarray(0, nl).toString());
+    if (buf.length < nl + 1 + len) return;
+    const src = buf.subarray(nl + 1, nl + 1 + len).toString("utf8");
+    buf = buf.subarray(nl + 1 + len);
+    process.stdout.write(check(src) + "\n");
+  }
+});
+"#;
+
 impl Oracle {
     fn start(language: Language) -> Option<Oracle> {
         let dir = std::env::temp_dir();
@@ -170,6 +199,14 @@ impl Oracle {
                 std::fs::write(&path, JS_HELPER).ok()?;
                 let mut c = Command::new("node");
                 c.arg("--experimental-vm-modules").arg("--no-warnings").arg(path);
+                c
+            }
+            Language::TypeScript | Language::Tsx => {
+                std::env::var_os("ACAS_EVAL_TYPESCRIPT")?;
+                let path = dir.join("acas_eval_helper_ts.js");
+                std::fs::write(&path, TS_HELPER).ok()?;
+                let mut c = Command::new("node");
+                c.arg(path).arg(if language == Language::Tsx { "tsx" } else { "ts" });
                 c
             }
             _ => return None,
@@ -402,7 +439,11 @@ fn inject(language: Language, text: &str, tree: &Tree, kind: Kind, rng: &mut Rng
             let l = pick(rng, &|l| !l.in_macro && l.kind != "jsx_text")?;
             let kws = keywords(language);
             let kw = kws[rng.below(kws.len())];
-            Some((splice(l.start, l.start, &format!("{kw} ")), l.start))
+            // Glued to a preceding identifier (`loom::model` -> `loomfn ::model`) the keyword
+            // would only rename it, which is valid syntax: keep it a token of its own.
+            let glued = l.start > 0 && (b[l.start - 1].is_ascii_alphanumeric() || b[l.start - 1] == b'_');
+            let sep = if glued { " " } else { "" };
+            Some((splice(l.start, l.start, &format!("{sep}{kw} ")), l.start))
         }
         Kind::DuplicateToken => {
             let l = pick(rng, &|l| {
@@ -612,6 +653,9 @@ fn main() {
             Language::Python => "compile()",
             Language::Json => "json.loads",
             Language::JavaScript => "V8 (node vm)",
+            Language::TypeScript | Language::Tsx if std::env::var_os("ACAS_EVAL_TYPESCRIPT").is_some() => {
+                "typescript createSourceFile"
+            }
             _ => "none",
         };
         println!(

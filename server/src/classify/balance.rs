@@ -66,6 +66,7 @@ const MAX_CANDIDATES: usize = 48;
 
 struct Ctx<'a> {
     scan: &'a Scan,
+    text: &'a str,
     delims: &'a [Delim],
 }
 
@@ -94,13 +95,28 @@ impl Ctx<'_> {
     }
 
     /// Where the block opened by `o` ends by indentation: the first token of the first later
-    /// line indented no deeper than the opener's line.
+    /// line indented no deeper than the opener's line, or a line left with only the indentation
+    /// of a deleted closer.
     fn block_end(&self, o: Delim) -> Option<usize> {
         let indent = self.indent(o);
-        self.scan.lines[o.line as usize + 1..]
-            .iter()
-            .find(|l| !l.is_blank() && l.indent <= indent)
-            .and_then(|l| l.first)
+        let lines = &self.scan.lines[o.line as usize + 1..];
+        for (k, l) in lines.iter().enumerate() {
+            if !l.is_blank() && l.indent <= indent {
+                return l.first;
+            }
+            // Only blanks, as deep as the opener's line: where its closer was.
+            let end = lines.get(k + 1).map_or(self.text.len(), |n| n.start);
+            let blanks = &self.text.as_bytes()[l.start..end];
+            if l.is_blank()
+                && indent > 0
+                && l.indent == indent
+                && blanks.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+                && blanks.first().is_some_and(|c| matches!(c, b' ' | b'\t'))
+            {
+                return Some(l.start + blanks.iter().take_while(|c| matches!(c, b' ' | b'\t')).count());
+            }
+        }
+        None
     }
 
     /// The last token of the line that starts the block closed by `c`: the nearest earlier line
@@ -167,9 +183,9 @@ impl Ctx<'_> {
 }
 
 /// Explains unbalanced brackets, or returns `None` when they balance.
-pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
+pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
     let delims = &scan.delims[..];
-    let cx = Ctx { scan, delims };
+    let cx = Ctx { scan, text, delims };
     let mut stack = Vec::new();
     if cx.replay(None, &mut stack).0 == 0 {
         return None;
@@ -212,9 +228,8 @@ pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
         cands.push(Candidate { edit: Edit::Remove(c), report: cd.offset, kind: Kind::Remove(c) });
         if cx.is_first(cd) {
             // Only where the block's first line does not already end with an opener.
-            if let Some(at) = cx
-                .block_start(cd)
-                .filter(|&at| !matches!(scan_byte(scan, delims, at), Some(b'(' | b'[' | b'{')))
+            if let Some(at) =
+                cx.block_start(cd).filter(|&at| !matches!(text.as_bytes().get(at), Some(b'(' | b'[' | b'{')))
             {
                 let idx = delims.partition_point(|d| d.offset <= at);
                 if idx <= c {
@@ -270,9 +285,16 @@ pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
     for &o in open.iter().rev().take(8) {
         first_event.get_or_insert(Fix::Unclosed { open: delims[o] });
         close_candidates(o, delims.len(), &mut cands);
+        // A block that no later line ends by indentation runs to the end of the text, where its
+        // closer is missing (a deleted last `}`); otherwise report the opener.
+        let od = delims[o];
+        let report = match cx.block_end(od) {
+            None if cx.is_last(od) => scan.lines.iter().rev().find_map(|l| l.last).unwrap_or(od.offset),
+            _ => od.offset,
+        };
         cands.push(Candidate {
-            edit: Edit::Insert(delims.len(), closer(delims[o].ch)),
-            report: delims[o].offset,
+            edit: Edit::Insert(delims.len(), closer(od.ch)),
+            report,
             kind: Kind::Close(o),
         });
     }
@@ -303,10 +325,4 @@ pub(crate) fn explain(scan: &Scan) -> Option<Fix> {
         }),
         _ => first_event,
     }
-}
-
-/// The delimiter at `offset`, if one is there.
-fn scan_byte(_scan: &Scan, delims: &[Delim], offset: usize) -> Option<u8> {
-    let i = delims.partition_point(|d| d.offset < offset);
-    delims.get(i).filter(|d| d.offset == offset).map(|d| d.ch)
 }

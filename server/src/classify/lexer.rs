@@ -2,9 +2,14 @@
 //!
 //! It finds the brackets of a text that are code (not inside strings, comments, regular
 //! expressions or JSX text), the indentation and first/last token of every line, and strings
-//! that are never closed. Where the syntax tree is sound it defers to it (a string node that
-//! parsed without error is skipped whole); in broken regions it falls back to per-language
-//! lexical rules. It never fails and runs in one pass over the bytes.
+//! that are never closed. It reads only the region of the text that holds the tree's errors (see
+//! `syntax::error_region`), so its cost follows the broken code, not the file. For the
+//! JavaScript family, where the lexical rules alone cannot tell a regular expression from a
+//! division or JSX text from code, it defers to the tree where it is sound (a string node that
+//! parsed without error is skipped whole); elsewhere it uses the language's lexical rules. It
+//! never fails and runs in one pass over the bytes.
+
+use std::ops::Range;
 
 use tree_sitter::{Tree, TreeCursor};
 
@@ -93,7 +98,11 @@ struct Opaque<'t> {
 
 impl<'t> Opaque<'t> {
     fn new(tree: &'t Tree, lang: Language, text: &'t str) -> Self {
-        Opaque { cursor: tree.walk(), lang, text, done: false }
+        // Only the JavaScript family has literals that the lexer cannot tell from code by itself
+        // (a regular expression or a division, JSX text with a quote in it); elsewhere its rules
+        // are the language's own, and asking the tree would cost a walk of it on every scan.
+        let done = !lang.has_regex();
+        Opaque { cursor: tree.walk(), lang, text, done }
     }
 
     /// A string that spans lines is only trusted where the language allows that; otherwise it
@@ -165,6 +174,8 @@ impl<'t> Opaque<'t> {
 struct Lexer<'a, 't> {
     lang: Language,
     b: &'a [u8],
+    /// Where the scan stops (a literal that starts before it is still read to its end).
+    end: usize,
     i: usize,
     scan: Scan,
     opaque: Opaque<'t>,
@@ -177,8 +188,10 @@ struct Lexer<'a, 't> {
     cur_line: usize,
 }
 
-/// Scans `text` for delimiters, line layout and unterminated strings.
-pub(crate) fn scan<'t>(lang: Language, text: &'t str, tree: &'t Tree) -> Scan {
+/// Scans the bytes of `region` (a range of `text` that starts outside any literal) for
+/// delimiters, line layout and unterminated strings. Line starts and indentation cover the whole
+/// text; tokens outside `region` are not seen, so lines there look blank.
+pub(crate) fn scan<'t>(lang: Language, text: &'t str, tree: &'t Tree, region: Range<usize>) -> Scan {
     let b = text.as_bytes();
     let mut lines = Vec::with_capacity(b.len() / 32 + 1);
     let mut start = 0;
@@ -189,16 +202,30 @@ pub(crate) fn scan<'t>(lang: Language, text: &'t str, tree: &'t Tree) -> Scan {
             indent += if b[j] == b'\t' { 4 } else { 1 };
             j += 1;
         }
-        lines.push(Line { start, indent, first: None, last: None });
-        match b[start..].iter().position(|&c| c == b'\n') {
-            Some(n) => start += n + 1,
+        let line_end = b[start..].iter().position(|&c| c == b'\n').map(|n| start + n);
+        // Outside `region` a line's first and last tokens are approximated by its first and last
+        // non-blank bytes; inside, the lexer sets them.
+        let mut k = line_end.unwrap_or(b.len());
+        while k > j && b[k - 1].is_ascii_whitespace() {
+            k -= 1;
+        }
+        let (first, last) = if k > j && (k <= region.start || start >= region.end) {
+            (Some(j), Some(k - 1))
+        } else {
+            (None, None)
+        };
+        lines.push(Line { start, indent, first, last });
+        match line_end {
+            Some(n) => start = n + 1,
             None => break,
         }
     }
+    let end = region.end.min(b.len());
     let mut lexer = Lexer {
         lang,
         b,
-        i: 0,
+        end,
+        i: region.start.min(end),
         scan: Scan { lines, delims: Vec::new(), unterminated: Vec::new() },
         opaque: Opaque::new(tree, lang, text),
         templates: Vec::new(),
@@ -239,7 +266,7 @@ impl Lexer<'_, '_> {
 
     fn run(&mut self) {
         let c_like = !matches!(self.lang, Language::Python);
-        while self.i < self.b.len() {
+        while self.i < self.end {
             let c = self.b[self.i];
             match c {
                 b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' => {
@@ -495,11 +522,14 @@ impl Lexer<'_, '_> {
         if j == i {
             return None;
         }
-        let prefix = self.b[i..j].to_ascii_lowercase();
         match self.lang {
             Language::Python => {
+                let mut prefix = [0u8; 3];
+                for (p, c) in prefix.iter_mut().zip(&self.b[i..j]) {
+                    *p = c.to_ascii_lowercase();
+                }
                 let ok =
-                    matches!(prefix.as_slice(), b"r" | b"u" | b"b" | b"f" | b"br" | b"rb" | b"fr" | b"rf");
+                    matches!(&prefix[..j - i], b"r" | b"u" | b"b" | b"f" | b"br" | b"rb" | b"fr" | b"rf");
                 (ok && matches!(self.at(j), b'"' | b'\'')).then_some(j - i)
             }
             Language::Rust => {

@@ -187,6 +187,8 @@ pub struct Document {
     tree: Tree,
     /// The tree has edits that are not parsed yet.
     dirty: bool,
+    /// The last parse ran out of time and `tree` is a stand-in (see `parse::PARSE_BUDGET`).
+    stale: bool,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -195,7 +197,8 @@ impl Document {
     pub fn new(language: Language, text: String) -> Document {
         let tree = parse::parse(language, &text, None);
         let diagnostics = syntax_diagnostics(language, &text, &tree);
-        Document { language, text, tree, dirty: false, diagnostics }
+        let stale = parse::gave_up(&tree, &text);
+        Document { language, text, tree, dirty: false, stale, diagnostics }
     }
 
     pub fn language(&self) -> Language {
@@ -243,7 +246,10 @@ impl Document {
         if !self.dirty {
             return;
         }
-        self.tree = parse::parse(self.language, &self.text, Some(&self.tree));
+        // A stand-in tree from an abandoned parse does not describe the text: start afresh.
+        let old = (!self.stale).then_some(&self.tree);
+        self.tree = parse::parse(self.language, &self.text, old);
+        self.stale = parse::gave_up(&self.tree, &self.text);
         self.diagnostics = syntax_diagnostics(self.language, &self.text, &self.tree);
         self.dirty = false;
     }

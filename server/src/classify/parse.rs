@@ -2,10 +2,19 @@
 //!
 //! `tree_sitter::Parser` is neither `Sync` nor cheap to create, and the scanner parses on many
 //! threads at once, so every thread keeps its own parser for each language it has seen.
+//!
+//! A parse is given [`PARSE_BUDGET`]: tree-sitter's error recovery can go quadratic (a single
+//! invalid line of 16,000 list items takes tree-sitter-go seconds), and the server parses on
+//! every keystroke. Past the budget the parse is abandoned and the tree of an empty text stands
+//! in; [`gave_up`] tells the two apart, and diagnostics then come from the lexer alone.
 
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
-use tree_sitter::{Parser, Tree};
+use tree_sitter::{ParseOptions, ParseState, Parser, Tree};
+
+/// How long one parse may take before it is abandoned.
+pub(crate) const PARSE_BUDGET: Duration = Duration::from_millis(500);
 
 use super::Language;
 
@@ -42,16 +51,20 @@ pub(crate) fn parse(language: Language, text: &str, old: Option<&Tree>) -> Tree 
             let _ = parser.set_language(&language.grammar());
             parser
         });
-        // `parse` only returns `None` when a timeout, a cancellation flag or no language is set;
-        // none is. Retry from scratch once after a reset to be safe against a stale state.
-        match parser.parse(text, old) {
-            Some(tree) => tree,
-            None => {
-                parser.reset();
-                parser.parse(text, None).expect(
-                    "a parser with a language, no timeout and no cancellation flag always returns a tree",
-                )
-            }
-        }
+        let bytes = text.as_bytes();
+        let started = Instant::now();
+        let mut over_budget = |_: &ParseState| started.elapsed() > PARSE_BUDGET;
+        let options = ParseOptions::new().progress_callback(&mut over_budget);
+        let mut read = |i: usize, _| bytes.get(i..).unwrap_or_default();
+        // `None` means the budget ran out (no cancellation flag is set and the grammar loads).
+        parser.parse_with_options(&mut read, old, Some(options)).unwrap_or_else(|| {
+            parser.reset();
+            parser.parse("", None).expect("a parser with a language and no callback always returns a tree")
+        })
     })
+}
+
+/// Whether `tree` is the stand-in for a parse of `text` that ran out of budget.
+pub(crate) fn gave_up(tree: &Tree, text: &str) -> bool {
+    tree.root_node().end_byte() == 0 && !text.trim_start().is_empty()
 }

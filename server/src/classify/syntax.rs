@@ -13,6 +13,7 @@ use tree_sitter::{Node, Tree};
 
 use super::balance::{self, Fix};
 use super::lexer::{self, Scan};
+use super::parse;
 use super::{Language, Related};
 
 /// A syntax problem before symbol and fingerprint are attached.
@@ -27,16 +28,21 @@ pub(crate) struct Finding {
 const MAX_RAW: usize = 64;
 /// Findings this close (in lines) to an earlier one describe the same mistake.
 const MERGE_LINES: u32 = 3;
+/// The delimiter scan stops narrowing its region below this many bytes.
+const MIN_REGION: usize = 4096;
 /// At most this many syntax diagnostics per text.
 const MAX_FINDINGS: usize = 8;
 
 /// Syntax findings of a parsed text, in text order. Empty when the tree has no error.
 pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Finding> {
     let root = tree.root_node();
-    if !root.has_error() {
+    // When the parse ran out of time there is no tree to consult: the lexer reads everything.
+    let gave_up = parse::gave_up(tree, text);
+    if !root.has_error() && !gave_up {
         return Vec::new();
     }
-    let scan = lexer::scan(language, text, tree);
+    let region = if gave_up { 0..text.len() } else { error_region(tree, text) };
+    let scan = lexer::scan(language, text, tree, region);
     let mut out: Vec<(Finding, Range<usize>)> = Vec::new();
 
     // 1. Unterminated literals: they explain everything on their line and, for literals that
@@ -56,7 +62,7 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     }
 
     // 2. Unbalanced brackets.
-    if let Some(fix) = balance::explain(&scan) {
+    if let Some(fix) = balance::explain(&scan, text) {
         out.push(delimiter_finding(&scan, text, &fix));
     }
 
@@ -90,6 +96,129 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         }
     }
     kept
+}
+
+/// The bytes the delimiter scan must read: the items that contain an error, with one neighbour
+/// on each side. An item that parsed without error has balanced brackets and closed literals by
+/// construction, so leaving it out changes no finding but saves lexing the whole text on every
+/// keystroke.
+///
+/// Starts with the top-level items and narrows down while a single item holds all the errors and
+/// its own delimiters parsed cleanly: when an item's opening or closing token is itself in error
+/// (a MISSING `}`), the recovery may have paired brackets wrongly anywhere inside it, so the whole
+/// item is scanned. ERROR nodes are never entered.
+fn error_region(tree: &Tree, text: &str) -> Range<usize> {
+    let root = tree.root_node();
+    let mut region = 0..text.len();
+    let mut node = root;
+    let mut bounds = 0..text.len();
+    for _ in 0..64 {
+        let Some((range, only)) = error_children(text, node, bounds) else { break };
+        // A region must start where the lexer can start: at the first token of a line.
+        if node.id() != root.id() && indent_at(text, range.start).is_none() {
+            break;
+        }
+        region = range;
+        match only {
+            // Narrowing further saves little below this size.
+            Some(child) if !child.is_error() && !child.is_missing() && region.len() > MIN_REGION => {
+                node = child;
+                bounds = child.start_byte()..child.end_byte();
+            }
+            _ => break,
+        }
+    }
+    region
+}
+
+/// The children of `node` that hold an error, with their neighbours, within `bounds` (the
+/// node's own extent); and the erroneous child when there is only one. `None` when the node's
+/// own first or last token is erroneous, or no child is.
+///
+/// A neighbour is the nearest clean sibling on each side that starts a line at the indentation
+/// of the node's children; the indented siblings between are taken too. They are what is left
+/// of a block that a stray `}` closed early: the grammars accept statements at top level, so
+/// they parse cleanly, but the delimiter scan needs them to see the block.
+fn error_children<'t>(
+    text: &str,
+    node: Node<'t>,
+    bounds: Range<usize>,
+) -> Option<(Range<usize>, Option<Node<'t>>)> {
+    let mut cursor = node.walk();
+    if !cursor.goto_first_child() {
+        return None;
+    }
+    // In an ERROR node, loose tokens are part of the error even though they are not errors.
+    let erroneous = |n: Node<'_>| {
+        n.has_error() || n.is_missing() || (node.is_error() && n.child_count() == 0 && !n.is_extra())
+    };
+    let last = node.child_count() - 1;
+    // Start offsets of the clean siblings since the last boundary (a sibling at `base` indent).
+    let mut base: Option<u32> = None;
+    let mut boundary = bounds.start;
+    let mut start: Option<usize> = None;
+    let mut end = bounds.end;
+    let mut after_error = false;
+    let mut count = 0;
+    let mut only = None;
+    let mut index = 0;
+    loop {
+        let child = cursor.node();
+        let punctuation = child.child_count() == 0 && !child.is_named();
+        // Indentation of the child if it starts a line.
+        let indent = if punctuation || child.is_extra() { None } else { indent_at(text, child.start_byte()) };
+        if base.is_none() && !node.is_error() {
+            base = indent;
+        }
+        let at_base = indent.is_some_and(|i| i <= base.unwrap_or(0));
+        if erroneous(child) {
+            if (index == 0 || index == last)
+                && (child.child_count() == 0 || child.is_missing())
+                && !node.is_error()
+            {
+                return None;
+            }
+            start.get_or_insert(boundary);
+            end = bounds.end;
+            after_error = true;
+            count += 1;
+            only = Some(child);
+        } else if after_error {
+            if index == last && punctuation {
+                // `node`'s closing delimiter: scanned without its opener it looks unbalanced.
+                end = child.start_byte();
+                after_error = false;
+            } else {
+                end = child.end_byte();
+                after_error = !at_base;
+            }
+        }
+        if at_base {
+            boundary = child.start_byte();
+        }
+        index += 1;
+        if !cursor.goto_next_sibling() {
+            break;
+        }
+    }
+    let start = start?.max(bounds.start);
+    Some((start..end.min(bounds.end).max(start), if count == 1 { only } else { None }))
+}
+
+/// Indentation (a tab counts as four) of the line of `offset` if only blanks precede `offset`
+/// on it.
+fn indent_at(text: &str, offset: usize) -> Option<u32> {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line_start = before.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    let mut indent = 0;
+    for &c in &before[line_start..] {
+        match c {
+            b' ' => indent += 1,
+            b'\t' => indent += 4,
+            _ => return None,
+        }
+    }
+    Some(indent)
 }
 
 fn line_end(scan: &Scan, text: &str, line: u32) -> usize {
@@ -224,7 +353,8 @@ fn raw_errors(tree: &Tree) -> Vec<Node<'_>> {
 ///   tokens, and the grammar trips on some of them), the 2015 `try!` macro, `safe fn` and
 ///   `safe static` in `unsafe extern` blocks (Rust 2024).
 /// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
-///   parameters.
+///   parameters (also after a comment). TSX: function types whose parameter has no type
+///   annotation (`i: (string) => string`, a parameter named `string`).
 fn grammar_gap(language: Language, text: &str, error: Node<'_>) -> bool {
     let node = culprit(error);
     let leaf = first_leaf(node);
@@ -255,12 +385,37 @@ fn grammar_gap(language: Language, text: &str, error: Node<'_>) -> bool {
                 .map_or(text.len(), |i| i + error.start_byte());
             let line = text.get(line_start..line_end).unwrap_or("");
             let import_type = line.contains(": import(") || (word == "import" && after.starts_with('('));
-            let variance = (matches!(word, "in" | "out") && before.ends_with(['<', ',']))
-                || ["<out", ", out", "<in", ", in"].iter().any(|w| before.ends_with(w));
-            import_type || variance
+            let code_before = without_trailing_block_comments(before);
+            let variance = (matches!(word, "in" | "out") && code_before.ends_with(['<', ',']))
+                || before
+                    .strip_suffix("out")
+                    .or_else(|| before.strip_suffix(" in"))
+                    .is_some_and(|b| without_trailing_block_comments(b.trim_end()).ends_with(['<', ',']));
+            // `(name) => T` in a type: a parameter named without a type annotation.
+            let untyped_param_type = language == Language::Tsx && word == "=>" && {
+                let inner = before.strip_suffix(')').unwrap_or("");
+                let open = inner.rfind('(').unwrap_or(0);
+                let name = inner.get(open + 1..).unwrap_or("").trim();
+                before.ends_with(')')
+                    && !name.is_empty()
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+                    && inner[..open].trim_end().ends_with(':')
+            };
+            import_type || variance || untyped_param_type
         }
         _ => false,
     }
+}
+
+/// `text` without the block comments at its end (`/** @ts-ignore */` before a token).
+fn without_trailing_block_comments(mut text: &str) -> &str {
+    while text.ends_with("*/") {
+        match text.rfind("/*") {
+            Some(i) => text = text[..i].trim_end(),
+            None => break,
+        }
+    }
+    text
 }
 
 /// Where parsing really stopped inside an ERROR node. Error recovery often wraps complete

@@ -226,3 +226,25 @@ fn symbol_paths() {
         assert_eq!(symbol_at(*language, &tree, text, text.len()), None);
     }
 }
+
+/// tree-sitter-go's error recovery is quadratic on one huge invalid line: the parse is abandoned
+/// after its budget and the lexer alone still reports the unclosed bracket.
+#[test]
+fn slow_parse_falls_back_to_lexer_diagnostics() {
+    let text = format!("package p\n\nx = [{}\n", "1, ".repeat(16_000));
+    let started = std::time::Instant::now();
+    let mut doc = Document::new(Language::Go, text.clone());
+    let elapsed = started.elapsed();
+    assert!(elapsed < parse::PARSE_BUDGET * 4, "took {elapsed:?}");
+    assert!(parse::gave_up(doc.tree(), doc.text()), "the parse finished: the test needs a slower text");
+    expect![[r#"
+        3:48004-3:48005 missing `]` to close `[` at 3:5 []
+    "#]]
+    .assert_eq(&render(doc.text(), doc.diagnostics()));
+    // Editing goes on from a fresh parse, and a fixed text parses in time again.
+    let end = doc.text().len();
+    doc.edit(4..end, "\n");
+    doc.reparse();
+    assert!(!parse::gave_up(doc.tree(), doc.text()));
+    assert_eq!(render(doc.text(), doc.diagnostics()), "");
+}
