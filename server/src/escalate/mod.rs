@@ -11,6 +11,7 @@
 //!
 //! Nothing here knows LSP.
 
+pub mod answer;
 pub mod anthropic;
 pub mod chain;
 pub mod command;
@@ -29,4 +30,6 @@ pub mod symbols;
 
 pub use chain::{Attempt, Chain, ChainError, ChainOptions, ChainReply, Clock, TokioClock};
 pub use config::{ConfigError, ProviderConfig, build, providers_from_env};
-pub use provider::{Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage};
+pub use provider::{
+    Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage,
+};
