@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::escalate::ProviderConfig;
+use crate::escalate::cost::{Budget, Limits, Price, micros_from_usd};
+use crate::escalate::rules::{Rule, RuleConfig};
+
 /// Default size above which files are not parsed.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 * 1024 * 1024;
 
 /// The effective configuration of a workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Files larger than this many bytes are skipped.
     pub max_file_size: u64,
@@ -24,6 +28,46 @@ pub struct Config {
     pub retention: Duration,
     /// Quiet period after the last file-system event before it is handled.
     pub debounce: Duration,
+    pub escalation: Escalation,
+}
+
+/// Everything about asking AI providers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    /// `[[providers]]`; empty means the providers whose standard variables are set.
+    pub providers: Vec<ProviderConfig>,
+    pub budget: Budget,
+    /// `[pricing."MODEL"]` overrides of the shipped price table.
+    pub pricing: std::collections::HashMap<String, Price>,
+    /// `[[rules]]`, as written; empty means the default rules.
+    pub rules: Vec<RuleConfig>,
+    /// Globs of files never sent to a provider.
+    pub no_egress: Vec<String>,
+    /// Output allowance per request, in tokens.
+    pub max_output_tokens: u32,
+}
+
+impl Default for Escalation {
+    fn default() -> Escalation {
+        Escalation {
+            providers: Vec::new(),
+            budget: Budget::default(),
+            pricing: Default::default(),
+            rules: Vec::new(),
+            no_egress: crate::escalate::redact::DEFAULT_NO_EGRESS.iter().map(|s| s.to_string()).collect(),
+            max_output_tokens: 1024,
+        }
+    }
+}
+
+impl Escalation {
+    /// The rules in force.
+    pub fn rules(&self) -> Vec<Rule> {
+        if self.rules.is_empty() {
+            return crate::escalate::rules::default_rules();
+        }
+        self.rules.iter().enumerate().filter_map(|(i, r)| Rule::from_config(i, r).ok()).collect()
+    }
 }
 
 impl Default for Config {
@@ -33,6 +77,7 @@ impl Default for Config {
             ignore: Vec::new(),
             retention: Duration::from_secs(30 * 24 * 3600),
             debounce: Duration::from_millis(50),
+            escalation: Escalation::default(),
         }
     }
 }
@@ -71,6 +116,38 @@ struct File {
     store: StoreSection,
     #[serde(default)]
     watch: WatchSection,
+    #[serde(default)]
+    providers: Vec<ProviderConfig>,
+    budget: Option<BudgetSection>,
+    #[serde(default)]
+    pricing: std::collections::HashMap<String, Price>,
+    #[serde(default)]
+    rules: Vec<RuleConfig>,
+    #[serde(default)]
+    escalation: EscalationSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetSection {
+    daily_usd: Option<f64>,
+    monthly_usd: Option<f64>,
+    #[serde(default)]
+    providers: std::collections::HashMap<String, ProviderBudget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderBudget {
+    daily_usd: Option<f64>,
+    monthly_usd: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EscalationSection {
+    no_egress: Option<Vec<String>>,
+    max_output_tokens: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,10 +175,27 @@ pub fn path(root: &Path) -> PathBuf {
     root.join(".acas").join("config.toml")
 }
 
-/// Loads the configuration of the workspace at `root`. Never fails: on error the defaults come
-/// back together with the error.
+/// The user's configuration file: `$XDG_CONFIG_HOME/acas/config.toml`, else
+/// `~/.config/acas/config.toml`.
+pub fn user_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("acas").join("config.toml"))
+}
+
+/// Loads the configuration of the workspace at `root` over the user's. Never fails: on error
+/// the defaults come back together with the error.
 pub fn load(root: &Path) -> (Config, Option<ConfigError>) {
-    let path = path(root);
+    let user = user_path().map(|p| load_file(&p, Config::default())).unwrap_or((Config::default(), None));
+    if let (_, Some(error)) = user {
+        return (Config::default(), Some(error));
+    }
+    load_file(&path(root), user.0)
+}
+
+fn load_file(path: &Path, base: Config) -> (Config, Option<ConfigError>) {
+    let path = path.to_path_buf();
     let text = match std::fs::read(&path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -115,13 +209,13 @@ pub fn load(root: &Path) -> (Config, Option<ConfigError>) {
                 return (Config::default(), Some(error));
             }
         },
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return (Config::default(), None),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return (base, None),
         Err(err) => {
             let error = ConfigError { path, line: 0, column: 0, message: format!("cannot read it: {err}") };
             return (Config::default(), Some(error));
         }
     };
-    match parse(&text) {
+    match parse(&text, base) {
         Ok(config) => (config, None),
         Err((offset, message)) => {
             let (line, column) = offset.map(|o| line_column(&text, o)).unwrap_or((0, 0));
@@ -130,24 +224,60 @@ pub fn load(root: &Path) -> (Config, Option<ConfigError>) {
     }
 }
 
-fn parse(text: &str) -> Result<Config, (Option<usize>, String)> {
+fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
     let file: File =
         toml::from_str(text).map_err(|e| (e.span().map(|s| s.start), e.message().trim().to_owned()))?;
-    let defaults = Config::default();
+    let defaults = base;
     let max_file_size = file.files.max_size.unwrap_or(defaults.max_file_size);
     if max_file_size == 0 {
         let at = text.find("max_size");
         return Err((at, "`files.max_size` must be greater than zero".to_owned()));
     }
+    for (i, rule) in file.rules.iter().enumerate() {
+        if let Err(error) = Rule::from_config(i, rule) {
+            let at = text.match_indices("[[rules]]").nth(i).map(|(o, _)| o);
+            return Err((at, error.to_string()));
+        }
+    }
+    let mut escalation = defaults.escalation.clone();
+    if !file.providers.is_empty() {
+        escalation.providers = file.providers;
+    }
+    if let Some(budget) = file.budget {
+        let usd = |v: Option<f64>| v.map(micros_from_usd);
+        if budget.daily_usd.is_some() {
+            escalation.budget.workspace.daily = usd(budget.daily_usd);
+        }
+        if budget.monthly_usd.is_some() {
+            escalation.budget.workspace.monthly = usd(budget.monthly_usd);
+        }
+        for (name, limits) in budget.providers {
+            escalation
+                .budget
+                .providers
+                .insert(name, Limits { daily: usd(limits.daily_usd), monthly: usd(limits.monthly_usd) });
+        }
+    }
+    escalation.pricing.extend(file.pricing);
+    if !file.rules.is_empty() {
+        escalation.rules = file.rules;
+    }
+    if let Some(no_egress) = file.escalation.no_egress {
+        escalation.no_egress = no_egress;
+    }
+    if let Some(tokens) = file.escalation.max_output_tokens {
+        escalation.max_output_tokens = tokens;
+    }
     Ok(Config {
         max_file_size,
-        ignore: file.files.ignore,
+        ignore: if file.files.ignore.is_empty() { defaults.ignore } else { file.files.ignore },
         retention: file
             .store
             .retention_days
             .map(|days| Duration::from_secs(days * 24 * 3600))
             .unwrap_or(defaults.retention),
         debounce: file.watch.debounce_ms.map(Duration::from_millis).unwrap_or(defaults.debounce),
+        escalation,
     })
 }
 
@@ -201,6 +331,54 @@ mod tests {
 
         let (_, error) = load_text("[files\n");
         assert_eq!(error.unwrap().line, 1);
+    }
+
+    #[test]
+    fn escalation_sections_are_read_and_checked() {
+        let (config, error) = load_text(
+            r#"
+[[providers]]
+name = "primary"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+model = "gpt-4o-mini"
+api_key_env = "OPENAI_API_KEY"
+
+[budget]
+daily_usd = 2.0
+monthly_usd = 30.0
+[budget.providers.primary]
+daily_usd = 0.5
+
+[pricing."my-model"]
+input = 1.0
+output = 2.0
+
+[[rules]]
+category = "type"
+persists = "10s"
+
+[escalation]
+no_egress = ["secrets/**"]
+"#,
+        );
+        assert_eq!(error, None);
+        let e = &config.escalation;
+        assert_eq!(e.providers.len(), 1);
+        assert_eq!(e.providers[0].name(), "primary");
+        assert_eq!(e.budget.workspace.daily, Some(2_000_000));
+        assert_eq!(e.budget.providers["primary"].daily, Some(500_000));
+        assert_eq!(e.pricing["my-model"].output, 2.0);
+        assert_eq!(e.rules().len(), 1);
+        assert_eq!(e.no_egress, vec!["secrets/**".to_owned()]);
+
+        let (_, error) = load_text("[[rules]]\ncategory = \"type\"\n\n[[rules]]\npersists = \"later\"\n");
+        let error = error.unwrap();
+        assert_eq!((error.line, error.column), (4, 1));
+        assert!(error.message.starts_with("rule 2: `persists`"), "{}", error.message);
+
+        let (_, error) = load_text("[[providers]]\nname = \"x\"\nkind = \"mystery\"\n");
+        assert!(error.unwrap().message.contains("mystery"));
     }
 
     #[test]

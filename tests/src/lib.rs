@@ -41,6 +41,7 @@ pub fn run_acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
         .args(args)
         .current_dir(cwd)
         .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", cwd.join(".no-user-config"))
         .output()
         .expect("running acas");
     (
@@ -82,7 +83,8 @@ impl LspClient {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env("ACAS_LOG", "info");
+            .env("ACAS_LOG", "info")
+            .env("XDG_CONFIG_HOME", std::env::temp_dir().join("acas-tests-no-user-config"));
         for (key, value) in env {
             command.env(key, value);
         }

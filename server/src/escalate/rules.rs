@@ -26,7 +26,7 @@ pub enum Action {
 }
 
 /// One `[[rules]]` entry as written in the configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub category: Option<String>,
