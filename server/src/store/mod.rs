@@ -1,4 +1,4 @@
-//! The embedded store: activity log and diagnostics history in SQLite.
+//! The embedded store: activity log, diagnostics history and AI escalation history in SQLite.
 //!
 //! The database lives at `<workspace>/.acas/state.db`, in WAL mode with `synchronous=NORMAL` and
 //! incremental auto-vacuum, and its schema is brought up to date by versioned migrations
@@ -21,6 +21,18 @@
 //! each set against what is open and keeps, per fingerprint, first and last sighting, the number
 //! of appearances, and when it was resolved. A deleted or renamed-away file resolves what it had
 //! open.
+//!
+//! For the AI escalation it keeps provider calls, the reply cache and fix outcomes. A call is
+//! recorded `Reserved` with its worst-case cost before it is sent and recorded again, with the
+//! same id, once it ends, which updates the row; [`Store::spend_since`] adds the actual cost of
+//! ended calls and the reservations of calls still in flight, so that concurrent requests cannot
+//! overrun a budget between them. [`Store::cost_report`] groups spend by UTC day, provider, model
+//! and category; [`Store::fix_stats`] counts what became of each provider's fixes, and
+//! [`Store::past_fixes`] returns accepted fixes of a fingerprint to show in later prompts.
+//!
+//! Retention ([`Store::prune`]) deletes old activity and old cache entries only: provider calls
+//! and fix outcomes are kept, since monthly budgets, `acas cost` and success rates read them.
+//! Diagnostics history is one row per fingerprint and is not pruned either.
 //!
 //! This module knows nothing of LSP or of the other ACAS modules. Its calls block (on the queue,
 //! or on a transaction in [`Store::flush`]), so async callers run them on a blocking thread.
@@ -46,8 +58,9 @@ use rusqlite::Connection;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use types::{
-    ActivityKind, ActivityQuery, ActivityRow, DiagnosticRecord, EditorEvent, EditorEventKind,
-    FileDiagnostics, FileEvent, FileEventKind, ProblemQuery, ProblemRow, Record,
+    ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CallStatus, CostRow, DiagnosticRecord, EditorEvent,
+    EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow, Outcome,
+    ProblemQuery, ProblemRow, ProviderCall, Record,
 };
 
 use writer::{Command, Writer};
@@ -56,7 +69,8 @@ use writer::{Command, Writer};
 /// a lock held by another connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Activity older than this is deleted by [`Store::prune`]. Default: 30 days.
+    /// Activity and cache entries older than this are deleted by [`Store::prune`]. Default: 30
+    /// days.
     pub retention: Duration,
     /// How many batches the queue holds before [`Store::record`] blocks. Default: 64.
     pub queue_batches: usize,
@@ -169,9 +183,52 @@ impl Store {
         query::problems(&conn, query).map_err(|e| self.inner.read_error("read the diagnostics history", &e))
     }
 
-    /// Deletes activity rows older than `now_ms` minus the retention, after everything queued
-    /// before this call is committed, then returns the freed pages to the file system with
-    /// `PRAGMA incremental_vacuum`. Returns the number of rows deleted.
+    /// The spend since `since_ms` (inclusive), in micros, for one provider or for all: the actual
+    /// cost of calls that ended (succeeded, failed or cancelled) plus the reserved estimate of
+    /// calls still `Reserved`. Refused and cached calls count nothing.
+    ///
+    /// Waits until everything recorded before this call is committed, so a reservation the
+    /// caller just recorded is included. A writer failure is left for the next
+    /// [`Store::flush`] to report.
+    pub fn spend_since(&self, since_ms: i64, provider: Option<&str>) -> Result<u64, StoreError> {
+        self.sync()?;
+        let conn = self.inner.reader();
+        query::spend_since(&conn, since_ms, provider)
+            .map_err(|e| self.inner.read_error("read the AI spend", &e))
+    }
+
+    /// The cached reply stored under `key`, if any. Sees what is committed.
+    pub fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        let conn = self.inner.reader();
+        query::cache_get(&conn, key).map_err(|e| self.inner.read_error("read the AI reply cache", &e))
+    }
+
+    /// Provider calls since `since_ms` (inclusive), grouped by UTC day, provider, model and
+    /// category, in that order. Sees what is committed.
+    pub fn cost_report(&self, since_ms: i64) -> Result<Vec<CostRow>, StoreError> {
+        let conn = self.inner.reader();
+        query::cost_report(&conn, since_ms).map_err(|e| self.inner.read_error("read the AI cost history", &e))
+    }
+
+    /// Per provider, model and category, how many distinct fixes were offered, applied,
+    /// resolved, reverted and dismissed. Sees what is committed.
+    pub fn fix_stats(&self) -> Result<Vec<FixStatsRow>, StoreError> {
+        let conn = self.inner.reader();
+        query::fix_stats(&conn).map_err(|e| self.inner.read_error("read the fix outcomes", &e))
+    }
+
+    /// Accepted fixes of `fingerprint`, newest first, at most `limit`: per fix, its latest
+    /// `Applied` or `Resolved` event that has both `old` and `new`, unless the fix was reverted
+    /// after that event. Sees what is committed.
+    pub fn past_fixes(&self, fingerprint: &str, limit: usize) -> Result<Vec<FixOutcome>, StoreError> {
+        let conn = self.inner.reader();
+        query::past_fixes(&conn, fingerprint, limit).map_err(|e| self.inner.read_error("read past fixes", &e))
+    }
+
+    /// Deletes activity rows and cache entries older than `now_ms` minus the retention, after
+    /// everything queued before this call is committed, then returns the freed pages to the file
+    /// system with `PRAGMA incremental_vacuum`. Provider calls and fix outcomes are kept. Returns
+    /// the number of activity rows deleted.
     pub fn prune(&self, now_ms: i64) -> Result<u64, StoreError> {
         let retention = i64::try_from(self.inner.options.retention.as_millis()).unwrap_or(i64::MAX);
         let (reply, answer) = crossbeam_channel::bounded(1);
@@ -180,6 +237,17 @@ impl Store {
             .send(Command::Prune { before_ms: now_ms.saturating_sub(retention), reply })
             .map_err(|_| StoreError::writer_gone(&self.inner.db_path))?;
         answer.recv().map_err(|_| StoreError::writer_gone(&self.inner.db_path))?
+    }
+
+    /// Waits until everything enqueued before this call is committed (or dropped after a
+    /// failure), without taking the writer error that [`Store::flush`] reports.
+    fn sync(&self) -> Result<(), StoreError> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.inner
+            .commands
+            .send(Command::Sync(reply))
+            .map_err(|_| StoreError::writer_gone(&self.inner.db_path))?;
+        answer.recv().map_err(|_| StoreError::writer_gone(&self.inner.db_path))
     }
 
     /// The size on disk of the database and its WAL, in bytes.

@@ -1,9 +1,12 @@
 //! Reads, on the read-only connection.
 
 use rusqlite::types::Type;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::types::{ActivityKind, ActivityQuery, ActivityRow, ProblemQuery, ProblemRow};
+use super::types::{
+    ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CostRow, FixOutcome, FixStatsRow, Outcome,
+    ProblemQuery, ProblemRow,
+};
 
 pub(super) fn activity(conn: &Connection, query: &ActivityQuery) -> rusqlite::Result<Vec<ActivityRow>> {
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
@@ -88,4 +91,149 @@ pub(super) fn problems(conn: &Connection, query: &ProblemQuery) -> rusqlite::Res
             .collect::<rusqlite::Result<_>>()?;
     }
     Ok(problems)
+}
+
+/// A count or sum read from SQLite, where it is an `INTEGER`, as `u64`.
+fn get_u64(row: &rusqlite::Row, index: usize) -> rusqlite::Result<u64> {
+    Ok(row.get::<_, i64>(index)?.max(0) as u64)
+}
+
+pub(super) fn spend_since(conn: &Connection, since_ms: i64, provider: Option<&str>) -> rusqlite::Result<u64> {
+    // Refused and cached calls cost nothing, whatever their row says. A cancelled call may have
+    // been billed for what was streamed before the cancellation, so its actual cost counts.
+    let sql = "SELECT coalesce(sum(CASE
+                   WHEN status = 'reserved' THEN reserved_micros
+                   WHEN status IN ('succeeded', 'failed', 'cancelled') THEN cost_micros
+                   ELSE 0 END), 0)
+               FROM provider_call WHERE at_ms >= ?1";
+    match provider {
+        Some(provider) => conn
+            .prepare_cached(&format!("{sql} AND provider = ?2"))?
+            .query_row(params![since_ms, provider], |row| get_u64(row, 0)),
+        None => conn.prepare_cached(sql)?.query_row(params![since_ms], |row| get_u64(row, 0)),
+    }
+}
+
+pub(super) fn cache_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<CacheEntry>> {
+    conn.prepare_cached(
+        "SELECT key, at_ms, fingerprint, model, provider, reply FROM cache_entry WHERE key = ?1",
+    )?
+    .query_row([key], |row| {
+        Ok(CacheEntry {
+            key: row.get(0)?,
+            at_ms: row.get(1)?,
+            fingerprint: row.get(2)?,
+            model: row.get(3)?,
+            provider: row.get(4)?,
+            reply: row.get(5)?,
+        })
+    })
+    .optional()
+}
+
+pub(super) fn cost_report(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<CostRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT date(at_ms / 1000, 'unixepoch') AS day, provider, model,
+                coalesce(category, '') AS cat,
+                count(*) FILTER (WHERE status NOT IN ('refused', 'cached')),
+                count(*) FILTER (WHERE status = 'cached'),
+                count(*) FILTER (WHERE status = 'refused'),
+                coalesce(sum(input_tokens) FILTER (WHERE status NOT IN ('refused', 'cached')), 0),
+                coalesce(sum(output_tokens) FILTER (WHERE status NOT IN ('refused', 'cached')), 0),
+                coalesce(sum(cost_micros)
+                         FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), 0)
+         FROM provider_call
+         WHERE at_ms >= ?1
+         GROUP BY day, provider, model, cat
+         ORDER BY day, provider, model, cat",
+    )?;
+    let rows = stmt.query_map([since_ms], |row| {
+        Ok(CostRow {
+            day: row.get(0)?,
+            provider: row.get(1)?,
+            model: row.get(2)?,
+            category: row.get(3)?,
+            calls: get_u64(row, 4)?,
+            cached: get_u64(row, 5)?,
+            refused: get_u64(row, 6)?,
+            input_tokens: get_u64(row, 7)?,
+            output_tokens: get_u64(row, 8)?,
+            cost_micros: get_u64(row, 9)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(super) fn fix_stats(conn: &Connection) -> rusqlite::Result<Vec<FixStatsRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT provider, model, category,
+                count(DISTINCT fix_id) FILTER (WHERE outcome = 'offered'),
+                count(DISTINCT fix_id) FILTER (WHERE outcome = 'applied'),
+                count(DISTINCT fix_id) FILTER (WHERE outcome = 'resolved'),
+                count(DISTINCT fix_id) FILTER (WHERE outcome = 'reverted'),
+                count(DISTINCT fix_id) FILTER (WHERE outcome = 'dismissed')
+         FROM fix_outcome
+         GROUP BY provider, model, category
+         ORDER BY provider, model, category",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(FixStatsRow {
+            provider: row.get(0)?,
+            model: row.get(1)?,
+            category: row.get(2)?,
+            offered: get_u64(row, 3)?,
+            applied: get_u64(row, 4)?,
+            resolved: get_u64(row, 5)?,
+            reverted: get_u64(row, 6)?,
+            dismissed: get_u64(row, 7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(super) fn past_fixes(
+    conn: &Connection,
+    fingerprint: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<FixOutcome>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Per fix, its latest applied or resolved event that carries the edit, unless the fix was
+    // reverted after it.
+    let mut stmt = conn.prepare_cached(
+        "SELECT fix_id, at_ms, fingerprint, category, provider, model, outcome, description,
+                old, new
+         FROM fix_outcome f
+         WHERE fingerprint = ?1
+           AND id = (SELECT max(id) FROM fix_outcome g
+                     WHERE g.fix_id = f.fix_id AND g.fingerprint = ?1
+                       AND g.outcome IN ('applied', 'resolved')
+                       AND g.old IS NOT NULL AND g.new IS NOT NULL)
+           AND NOT EXISTS (SELECT 1 FROM fix_outcome r
+                           WHERE r.fix_id = f.fix_id AND r.outcome = 'reverted' AND r.id > f.id)
+         ORDER BY at_ms DESC, id DESC
+         LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![fingerprint, limit], |row| {
+        let outcome: String = row.get(6)?;
+        let outcome = Outcome::from_db(&outcome).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                Type::Text,
+                format!("unknown fix outcome {outcome:?}").into(),
+            )
+        })?;
+        Ok(FixOutcome {
+            fix_id: row.get(0)?,
+            at_ms: row.get(1)?,
+            fingerprint: row.get(2)?,
+            category: row.get(3)?,
+            provider: row.get(4)?,
+            model: row.get(5)?,
+            outcome,
+            description: row.get(7)?,
+            old: row.get(8)?,
+            new: row.get(9)?,
+        })
+    })?;
+    rows.collect()
 }

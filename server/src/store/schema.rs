@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::error::{StoreError, StoreErrorKind};
 
 /// Schema migrations, oldest first. Never edit a released entry; append a new one.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: activity log and diagnostics history.
     "
     CREATE TABLE activity (
@@ -60,6 +60,60 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (path, source, fingerprint, line, character)
     ) WITHOUT ROWID;
     CREATE INDEX open_diagnostic_fingerprint ON open_diagnostic (fingerprint);
+    ",
+    // 2: AI escalation: provider calls and their cost, the reply cache, fix outcomes.
+    "
+    -- One row per request to a provider, or refused by a budget, or served from the cache.
+    -- A later record with the same id updates the row (reserved -> succeeded ...).
+    CREATE TABLE provider_call (
+        id                  TEXT    PRIMARY KEY,
+        at_ms               INTEGER NOT NULL,   -- when the call was first recorded
+        provider            TEXT    NOT NULL,
+        model               TEXT    NOT NULL,
+        fingerprint         TEXT,
+        category            TEXT,
+        status              TEXT    NOT NULL,   -- reserved | succeeded | failed | cancelled
+                                                -- | refused | cached
+        reserved_micros     INTEGER NOT NULL,   -- worst-case estimate, in millionths of a dollar
+        input_tokens        INTEGER NOT NULL,
+        output_tokens       INTEGER NOT NULL,
+        cached_input_tokens INTEGER NOT NULL,
+        cost_micros         INTEGER NOT NULL,   -- actual, from the reported usage
+        latency_ms          INTEGER,
+        error               TEXT
+    );
+    CREATE INDEX provider_call_at ON provider_call (at_ms);
+    CREATE INDEX provider_call_provider_at ON provider_call (provider, at_ms);
+    CREATE INDEX provider_call_fingerprint ON provider_call (fingerprint);
+
+    CREATE TABLE cache_entry (
+        key         TEXT    PRIMARY KEY,        -- hash of (fingerprint, context hash, model)
+        at_ms       INTEGER NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        model       TEXT    NOT NULL,
+        provider    TEXT    NOT NULL,
+        reply       TEXT    NOT NULL            -- JSON
+    );
+    CREATE INDEX cache_entry_at ON cache_entry (at_ms);
+
+    -- Append-only: one row per event of an offered fix.
+    CREATE TABLE fix_outcome (
+        id          INTEGER PRIMARY KEY,
+        fix_id      TEXT    NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        category    TEXT    NOT NULL,
+        provider    TEXT    NOT NULL,
+        model       TEXT    NOT NULL,
+        outcome     TEXT    NOT NULL,           -- offered | applied | resolved | reverted
+                                                -- | dismissed
+        description TEXT,
+        old         TEXT,
+        new         TEXT
+    );
+    CREATE INDEX fix_outcome_fingerprint ON fix_outcome (fingerprint, at_ms);
+    CREATE INDEX fix_outcome_fix ON fix_outcome (fix_id);
+    CREATE INDEX fix_outcome_provider ON fix_outcome (provider, model, category);
     ",
 ];
 

@@ -534,3 +534,342 @@ fn a_failed_batch_is_retried_then_reported_and_the_writer_keeps_going() {
         "#]],
     );
 }
+
+fn call(id: &str, at_ms: i64, provider: &str, status: CallStatus) -> ProviderCall {
+    ProviderCall {
+        id: id.to_owned(),
+        at_ms,
+        provider: provider.to_owned(),
+        model: "model-a".to_owned(),
+        fingerprint: Some("fp1".to_owned()),
+        category: Some("type".to_owned()),
+        status,
+        reserved_micros: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cached_input_tokens: 0,
+        cost_micros: 0,
+        latency_ms: None,
+        error: None,
+    }
+}
+
+fn reserved(id: &str, at_ms: i64, provider: &str, reserved_micros: u64) -> Record {
+    Record::ProviderCall(ProviderCall { reserved_micros, ..call(id, at_ms, provider, CallStatus::Reserved) })
+}
+
+fn ended(id: &str, at_ms: i64, provider: &str, status: CallStatus, cost_micros: u64) -> Record {
+    Record::ProviderCall(ProviderCall {
+        reserved_micros: 5_000,
+        input_tokens: 100,
+        output_tokens: 10,
+        cost_micros,
+        latency_ms: Some(800),
+        ..call(id, at_ms, provider, status)
+    })
+}
+
+#[test]
+fn a_reserved_call_is_completed_in_the_same_row() {
+    let (dir, store) = open_temp();
+    store.record(vec![reserved("r1", 1_000, "anthropic", 5_000)]);
+    store.flush().unwrap();
+    store.record(vec![Record::ProviderCall(ProviderCall {
+        reserved_micros: 5_000,
+        input_tokens: 1200,
+        output_tokens: 300,
+        cached_input_tokens: 800,
+        cost_micros: 1234,
+        latency_ms: Some(950),
+        ..call("r1", 2_000, "anthropic", CallStatus::Succeeded)
+    })]);
+    // A late `Reserved` for a call that has ended does not undo it.
+    store.record(vec![reserved("r1", 3_000, "anthropic", 5_000)]);
+    store.flush().unwrap();
+
+    let db_path = dir.path().join(".acas/state.db");
+    assert_eq!(count(&db_path, "SELECT count(*) FROM provider_call"), 1);
+    let row: (i64, String, i64, i64, i64, i64, i64) = Connection::open(&db_path)
+        .unwrap()
+        .query_row(
+            "SELECT at_ms, status, input_tokens, output_tokens, cached_input_tokens, cost_micros,
+                    latency_ms FROM provider_call WHERE id = 'r1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (1_000, "succeeded".to_owned(), 1200, 300, 800, 1234, 950),
+        "at_ms is the first record's"
+    );
+    assert_eq!(store.spend_since(0, None).unwrap(), 1234);
+}
+
+#[test]
+fn spend_counts_reservations_and_actual_costs_but_not_refused_or_cached() {
+    let (_dir, store) = open_temp();
+    store.record(vec![
+        reserved("a1", 1_000, "anthropic", 5_000),
+        ended("a1", 1_500, "anthropic", CallStatus::Succeeded, 1234),
+        reserved("a2", 2_000, "anthropic", 7_000), // still in flight
+        reserved("a3", 2_100, "anthropic", 3_000),
+        ended("a3", 2_200, "anthropic", CallStatus::Failed, 17),
+        reserved("a4", 2_300, "anthropic", 3_000),
+        ended("a4", 2_400, "anthropic", CallStatus::Cancelled, 0),
+        reserved("o1", 3_000, "openai", 4_000),
+        ended("o1", 3_500, "openai", CallStatus::Succeeded, 2_001),
+        ended("o2", 3_600, "openai", CallStatus::Refused, 0),
+        ended("o3", 3_700, "openai", CallStatus::Cached, 0),
+        // Even with a cost on the row, a refused or cached call spends nothing.
+        ended("o4", 3_800, "openai", CallStatus::Refused, 999),
+        ended("o5", 3_900, "openai", CallStatus::Cached, 999),
+        reserved("old", 10, "anthropic", 1_000_000),
+    ]);
+    // No flush: spend_since sees what was recorded before it.
+    assert_eq!(store.spend_since(1_000, Some("anthropic")).unwrap(), 1234 + 7_000 + 17);
+    assert_eq!(store.spend_since(1_000, Some("openai")).unwrap(), 2_001);
+    assert_eq!(store.spend_since(1_000, None).unwrap(), 1234 + 7_000 + 17 + 2_001);
+    assert_eq!(store.spend_since(0, None).unwrap(), 1_000_000 + 1234 + 7_000 + 17 + 2_001);
+    assert_eq!(store.spend_since(2_000, None).unwrap(), 7_000 + 17 + 2_001, "since is inclusive");
+    assert_eq!(store.spend_since(1_000, Some("gemini")).unwrap(), 0);
+    assert_eq!(store.spend_since(10_000, None).unwrap(), 0);
+}
+
+#[test]
+fn spend_since_leaves_a_writer_error_for_flush() {
+    let (dir, store) = open_temp();
+    let other = Connection::open(dir.path().join(".acas/state.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    store.record(vec![file(1, FileEventKind::Created, "lost.rs")]);
+    let spent = store.spend_since(0, None);
+    other.execute_batch("ROLLBACK").unwrap();
+    assert!(spent.is_ok(), "{spent:?}");
+    assert_eq!(store.flush().err().map(|e| e.kind()), Some(StoreErrorKind::Locked));
+}
+
+fn render_costs(rows: &[CostRow]) -> String {
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {:?}: calls {} cached {} refused {} tokens {}/{} cost {}\n",
+                r.day,
+                r.provider,
+                r.model,
+                r.category,
+                r.calls,
+                r.cached,
+                r.refused,
+                r.input_tokens,
+                r.output_tokens,
+                r.cost_micros
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cost_report_groups_by_day_provider_model_and_category() {
+    let (_dir, store) = open_temp();
+    let day_ms = 24 * 60 * 60 * 1000;
+    let jan_1 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
+    let with = |id: &str, at_ms: i64, model: &str, category: Option<&str>, status, cost_micros| {
+        Record::ProviderCall(ProviderCall {
+            model: model.to_owned(),
+            category: category.map(str::to_owned),
+            input_tokens: 1000,
+            output_tokens: 100,
+            cost_micros,
+            ..call(id, at_ms, "anthropic", status)
+        })
+    };
+    store.record(vec![
+        with("1", jan_1, "sonnet", Some("type"), CallStatus::Succeeded, 1234),
+        with("2", jan_1 + day_ms - 1, "sonnet", Some("type"), CallStatus::Succeeded, 1234),
+        with("3", jan_1 + 5, "sonnet", Some("type"), CallStatus::Cached, 0),
+        with("4", jan_1 + 6, "sonnet", Some("type"), CallStatus::Refused, 0),
+        with("5", jan_1 + 7, "sonnet", None, CallStatus::Failed, 3),
+        with("6", jan_1 + 8, "haiku", Some("type"), CallStatus::Succeeded, 101),
+        with("7", jan_1 + day_ms, "sonnet", Some("type"), CallStatus::Succeeded, 1234),
+        Record::ProviderCall(ProviderCall {
+            reserved_micros: 9_999,
+            ..call("8", jan_1 + day_ms + 1, "openai", CallStatus::Reserved)
+        }),
+        with("9", jan_1 - 1, "sonnet", Some("type"), CallStatus::Succeeded, 1_000_000),
+    ]);
+    store.flush().unwrap();
+    let report = store.cost_report(jan_1).unwrap();
+    expect![[r#"
+        2024-01-01 anthropic haiku "type": calls 1 cached 0 refused 0 tokens 1000/100 cost 101
+        2024-01-01 anthropic sonnet "": calls 1 cached 0 refused 0 tokens 1000/100 cost 3
+        2024-01-01 anthropic sonnet "type": calls 2 cached 1 refused 1 tokens 2000/200 cost 2468
+        2024-01-02 anthropic sonnet "type": calls 1 cached 0 refused 0 tokens 1000/100 cost 1234
+        2024-01-02 openai model-a "type": calls 1 cached 0 refused 0 tokens 0/0 cost 0
+    "#]]
+    .assert_eq(&render_costs(&report));
+    assert_eq!(report.iter().map(|r| r.cost_micros).sum::<u64>(), 1234 * 3 + 3 + 101);
+    assert!(store.cost_report(jan_1 + 2 * day_ms).unwrap().is_empty());
+}
+
+#[test]
+fn cache_entries_round_trip_miss_and_expire_with_the_retention() {
+    let (_dir, store) = open_temp();
+    let day_ms = 24 * 60 * 60 * 1000;
+    let now_ms = 100 * day_ms;
+    let entry = |key: &str, at_ms: i64, reply: &str| CacheEntry {
+        key: key.to_owned(),
+        at_ms,
+        fingerprint: "fp1".to_owned(),
+        model: "sonnet".to_owned(),
+        provider: "anthropic".to_owned(),
+        reply: reply.to_owned(),
+    };
+    store.record(vec![
+        Record::CacheEntry(entry("abc123", now_ms - day_ms, r#"{"text":"first"}"#)),
+        Record::CacheEntry(entry("abc123", now_ms, r#"{"text":"é \"quoted\""}"#)),
+        Record::CacheEntry(entry("stale", now_ms - 31 * day_ms, "{}")),
+        reserved("old-call", 1, "anthropic", 42),
+    ]);
+    store.flush().unwrap();
+    assert_eq!(
+        store.cache_get("abc123").unwrap(),
+        Some(entry("abc123", now_ms, r#"{"text":"é \"quoted\""}"#))
+    );
+    assert_eq!(store.cache_get("missing").unwrap(), None);
+    assert!(store.cache_get("stale").unwrap().is_some());
+
+    store.prune(now_ms).unwrap();
+    assert_eq!(store.cache_get("stale").unwrap(), None, "older than the retention");
+    assert!(store.cache_get("abc123").unwrap().is_some());
+    assert_eq!(store.spend_since(0, None).unwrap(), 42, "provider calls are never pruned");
+}
+
+fn fix(fix_id: &str, at_ms: i64, outcome: Outcome) -> FixOutcome {
+    FixOutcome {
+        fix_id: fix_id.to_owned(),
+        at_ms,
+        fingerprint: "fp1".to_owned(),
+        category: "type".to_owned(),
+        provider: "anthropic".to_owned(),
+        model: "sonnet".to_owned(),
+        outcome,
+        description: Some(format!("fix {fix_id}")),
+        old: Some(format!("old {fix_id}")),
+        new: Some(format!("new {fix_id}")),
+    }
+}
+
+#[test]
+fn fix_stats_count_distinct_fixes_per_provider_model_and_category() {
+    let (_dir, store) = open_temp();
+    let other_model = |f: FixOutcome| FixOutcome { model: "haiku".to_owned(), ..f };
+    let other_category = |f: FixOutcome| FixOutcome { category: "lint".to_owned(), ..f };
+    store.record(
+        [
+            fix("a", 1, Outcome::Offered),
+            fix("a", 2, Outcome::Applied),
+            fix("a", 3, Outcome::Resolved),
+            fix("b", 4, Outcome::Offered),
+            fix("b", 5, Outcome::Applied),
+            fix("b", 6, Outcome::Reverted),
+            fix("c", 7, Outcome::Offered),
+            fix("c", 8, Outcome::Dismissed),
+            fix("c", 9, Outcome::Offered), // offered again: still one fix
+            other_model(fix("d", 10, Outcome::Offered)),
+            other_category(fix("e", 11, Outcome::Offered)),
+            other_category(fix("e", 12, Outcome::Applied)),
+        ]
+        .into_iter()
+        .map(Record::FixOutcome)
+        .collect(),
+    );
+    store.flush().unwrap();
+    let rendered: String = store
+        .fix_stats()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}: offered {} applied {} resolved {} reverted {} dismissed {}\n",
+                r.provider, r.model, r.category, r.offered, r.applied, r.resolved, r.reverted, r.dismissed
+            )
+        })
+        .collect();
+    expect![[r#"
+        anthropic haiku type: offered 1 applied 0 resolved 0 reverted 0 dismissed 0
+        anthropic sonnet lint: offered 1 applied 1 resolved 0 reverted 0 dismissed 0
+        anthropic sonnet type: offered 3 applied 2 resolved 1 reverted 1 dismissed 1
+    "#]]
+    .assert_eq(&rendered);
+}
+
+#[test]
+fn past_fixes_are_accepted_fixes_newest_first() {
+    let (_dir, store) = open_temp();
+    let no_edit = |f: FixOutcome| FixOutcome { old: None, new: None, ..f };
+    let elsewhere = |f: FixOutcome| FixOutcome { fingerprint: "fp2".to_owned(), ..f };
+    store.record(
+        [
+            fix("a", 10, Outcome::Offered),
+            fix("a", 11, Outcome::Applied),
+            no_edit(fix("a", 12, Outcome::Resolved)), // keeps the applied event with the edit
+            fix("b", 20, Outcome::Applied),
+            fix("b", 21, Outcome::Reverted),
+            fix("c", 30, Outcome::Offered),
+            fix("c", 31, Outcome::Dismissed),
+            fix("d", 40, Outcome::Applied),
+            fix("d", 41, Outcome::Resolved),
+            no_edit(fix("e", 50, Outcome::Applied)),
+            elsewhere(fix("f", 60, Outcome::Applied)),
+            fix("g", 5, Outcome::Applied),
+        ]
+        .into_iter()
+        .map(Record::FixOutcome)
+        .collect(),
+    );
+    store.flush().unwrap();
+    let summary = |limit| -> Vec<(String, i64, Outcome)> {
+        store.past_fixes("fp1", limit).unwrap().into_iter().map(|f| (f.fix_id, f.at_ms, f.outcome)).collect()
+    };
+    assert_eq!(
+        summary(10),
+        [
+            ("d".to_owned(), 41, Outcome::Resolved),
+            ("a".to_owned(), 11, Outcome::Applied),
+            ("g".to_owned(), 5, Outcome::Applied)
+        ]
+    );
+    assert_eq!(summary(2).len(), 2);
+    assert_eq!(store.past_fixes("fp1", 1).unwrap(), vec![fix("d", 41, Outcome::Resolved)]);
+    assert!(store.past_fixes("unknown", 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_version_1_database_is_migrated_with_its_rows_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("state.db");
+    {
+        let conn = Connection::open(&db_path).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO activity (at_ms, kind, action, path) VALUES (7, 'file', 'created', 'kept.rs')",
+            [],
+        )
+        .unwrap();
+    }
+
+    let store = Store::open(&db_path, options()).unwrap();
+    check_activity(
+        &store,
+        &ActivityQuery { since_ms: None, limit: 10, path_prefix: None },
+        expect![[r#"
+            7 file created kept.rs (-)
+        "#]],
+    );
+    store.record(vec![reserved("r1", 8, "anthropic", 1234)]);
+    assert_eq!(store.spend_since(0, None).unwrap(), 1234);
+    store.close().unwrap();
+    assert_eq!(count(&db_path, "PRAGMA user_version"), 2);
+    assert_eq!(schema::LATEST_VERSION, 2);
+}

@@ -1,7 +1,8 @@
 //! What goes into the store ([`Record`]) and what comes out of it (rows and their queries).
 //!
 //! Paths are workspace-relative strings with `/` separators; times are milliseconds since the
-//! Unix epoch; languages, categories and severities are the strings the classifier uses.
+//! Unix epoch; languages, categories and severities are the strings the classifier uses; money
+//! is in micros (millionths of a US dollar), so that sums are exact.
 
 /// One thing to write. Callers batch records into a `Vec` for [`Store::record`](super::Store::record).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +10,12 @@ pub enum Record {
     File(FileEvent),
     Editor(EditorEvent),
     Diagnostics(FileDiagnostics),
+    /// Inserts the call, or updates the row with the same id.
+    ProviderCall(ProviderCall),
+    /// Inserts the entry, or replaces the one with the same key.
+    CacheEntry(CacheEntry),
+    /// Appends one event of a fix.
+    FixOutcome(FixOutcome),
 }
 
 /// A change on disk, as the watcher saw it.
@@ -180,4 +187,155 @@ pub struct ProblemRow {
     pub resolved_at_ms: Option<i64>,
     /// Where it is open now: `(path, line, character)`, sorted. Empty once resolved.
     pub locations: Vec<(String, u32, u32)>,
+}
+
+/// One request to an AI provider, or one that a budget refused or the cache answered.
+///
+/// The caller records it `Reserved` before sending, then again with the same `id` once it knows
+/// how it ended; the second record updates the row (all fields but `at_ms`, which stays the time
+/// of the first record). A `Reserved` record never overwrites a call that has already ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderCall {
+    /// Unique per request; the caller generates it.
+    pub id: String,
+    pub at_ms: i64,
+    pub provider: String,
+    pub model: String,
+    pub fingerprint: Option<String>,
+    pub category: Option<String>,
+    pub status: CallStatus,
+    /// The worst-case cost estimated and reserved against the budgets before sending.
+    pub reserved_micros: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    /// The actual cost, from the usage the provider reported: 0 while `Reserved`, and for
+    /// `Refused` and `Cached`.
+    pub cost_micros: u64,
+    pub latency_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallStatus {
+    /// Sent (or about to be), its cost reserved, not finished yet.
+    Reserved,
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// Not sent: it would have exceeded a budget.
+    Refused,
+    /// Not sent: answered from the cache.
+    Cached,
+}
+
+impl CallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Reserved => "reserved",
+            CallStatus::Succeeded => "succeeded",
+            CallStatus::Failed => "failed",
+            CallStatus::Cancelled => "cancelled",
+            CallStatus::Refused => "refused",
+            CallStatus::Cached => "cached",
+        }
+    }
+}
+
+/// A provider's reply, kept so that the same question about the same context costs nothing the
+/// second time. Entries older than the retention are deleted by [`Store::prune`](super::Store::prune).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// Hex hash of (fingerprint, hash of the context sent, model).
+    pub key: String,
+    pub at_ms: i64,
+    pub fingerprint: String,
+    pub model: String,
+    pub provider: String,
+    /// The reply, as JSON text.
+    pub reply: String,
+}
+
+/// One event in the life of a fix the AI proposed. Each event is its own row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixOutcome {
+    pub fix_id: String,
+    pub at_ms: i64,
+    pub fingerprint: String,
+    pub category: String,
+    pub provider: String,
+    pub model: String,
+    pub outcome: Outcome,
+    pub description: Option<String>,
+    /// The text the fix replaced, and its replacement: what later prompts show as an example.
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Offered,
+    Applied,
+    /// The fingerprint was gone soon after the fix was applied.
+    Resolved,
+    Reverted,
+    Dismissed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Offered => "offered",
+            Outcome::Applied => "applied",
+            Outcome::Resolved => "resolved",
+            Outcome::Reverted => "reverted",
+            Outcome::Dismissed => "dismissed",
+        }
+    }
+
+    pub(super) fn from_db(s: &str) -> Option<Outcome> {
+        match s {
+            "offered" => Some(Outcome::Offered),
+            "applied" => Some(Outcome::Applied),
+            "resolved" => Some(Outcome::Resolved),
+            "reverted" => Some(Outcome::Reverted),
+            "dismissed" => Some(Outcome::Dismissed),
+            _ => None,
+        }
+    }
+}
+
+/// One line of the cost report: the calls of one UTC day, provider, model and error category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostRow {
+    /// `YYYY-MM-DD`, in UTC.
+    pub day: String,
+    pub provider: String,
+    pub model: String,
+    /// Empty for calls without a category.
+    pub category: String,
+    /// Requests sent to the provider (every status but `Refused` and `Cached`).
+    pub calls: u64,
+    /// Requests answered from the cache.
+    pub cached: u64,
+    /// Requests a budget refused.
+    pub refused: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Actual cost; calls still `Reserved` count 0.
+    pub cost_micros: u64,
+}
+
+/// How the fixes of one provider, model and category fared: the number of distinct fixes that
+/// reached each outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixStatsRow {
+    pub provider: String,
+    pub model: String,
+    pub category: String,
+    pub offered: u64,
+    pub applied: u64,
+    pub resolved: u64,
+    pub reverted: u64,
+    pub dismissed: u64,
 }

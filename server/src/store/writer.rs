@@ -5,6 +5,9 @@
 //! statements. A failing transaction is rolled back and retried once; if the retry fails too,
 //! its records are dropped, the error is logged and kept for the next [`Command::Flush`], and the
 //! thread goes on with the next batch.
+//!
+//! Besides the activity log and diagnostics history it writes the AI escalation's records:
+//! provider calls (upserted by id), cache entries (replaced by key) and fix outcomes (appended).
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -16,7 +19,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::error::{StoreError, StoreErrorKind};
 use super::types::{
-    DiagnosticRecord, EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, Record,
+    CacheEntry, DiagnosticRecord, EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind,
+    FixOutcome, ProviderCall, Record,
 };
 
 /// A transaction stops taking queued batches once it holds this many records, so that one
@@ -31,7 +35,11 @@ pub(super) enum Command {
     Records(Vec<Record>),
     /// Answered once everything queued before it is committed, with the last writer error.
     Flush(Sender<Result<(), StoreError>>),
-    /// Deletes activity rows older than `before_ms`, then vacuums incrementally.
+    /// Answered once everything queued before it is committed (or dropped after a failure),
+    /// leaving the last writer error for the next [`Command::Flush`].
+    Sync(Sender<()>),
+    /// Deletes activity rows and cache entries older than `before_ms`, then vacuums
+    /// incrementally. Answers with the number of activity rows deleted.
     Prune {
         before_ms: i64,
         reply: Sender<Result<u64, StoreError>>,
@@ -72,6 +80,7 @@ impl Writer {
     pub(super) fn run(mut self, commands: Receiver<Command>) {
         let mut batches: Vec<Vec<Record>> = Vec::new();
         let mut waiters: Vec<Sender<Result<(), StoreError>>> = Vec::new();
+        let mut syncs: Vec<Sender<()>> = Vec::new();
         while let Ok(first) = commands.recv() {
             let mut pending = 0;
             let mut next = Some(first);
@@ -83,6 +92,7 @@ impl Writer {
                         batches.push(records);
                     }
                     Command::Flush(reply) => waiters.push(reply),
+                    Command::Sync(reply) => syncs.push(reply),
                     other => {
                         after_commit = Some(other);
                         break;
@@ -101,6 +111,9 @@ impl Writer {
                 for waiter in waiters.drain(..) {
                     let _ = waiter.send(result.clone());
                 }
+            }
+            for sync in syncs.drain(..) {
+                let _ = sync.send(());
             }
 
             match after_commit {
@@ -139,7 +152,7 @@ impl Writer {
             "writing to the store failed; retrying once"
         );
         if let Err(second) = self.apply_guarded(batches) {
-            let what = format!("save {count} activity and diagnostics records (they were dropped)");
+            let what = format!("save {count} records (they were dropped)");
             let err = match second {
                 Failure::Sqlite(e) => StoreError::sqlite(&what, &self.db_path, self.busy_timeout, &e),
                 Failure::Panic(message) => StoreError::new(
@@ -194,6 +207,9 @@ impl Writer {
                     }
                 }
                 Record::Diagnostics(set) => apply_diagnostics(&tx, set)?,
+                Record::ProviderCall(call) => upsert_provider_call(&tx, call)?,
+                Record::CacheEntry(entry) => put_cache_entry(&tx, entry)?,
+                Record::FixOutcome(outcome) => insert_fix_outcome(&tx, outcome)?,
             }
         }
         tx.commit()
@@ -219,6 +235,23 @@ impl Writer {
                 break;
             }
         }
+        // Provider calls and fix outcomes are history that budgets and reports need: only the
+        // cache expires.
+        let mut cache_deleted = 0u64;
+        loop {
+            let n = self
+                .conn
+                .prepare_cached(
+                    "DELETE FROM cache_entry WHERE key IN \
+                     (SELECT key FROM cache_entry WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![before_ms, PRUNE_CHUNK]))
+                .map_err(err)?;
+            cache_deleted += n as u64;
+            if (n as i64) < PRUNE_CHUNK {
+                break;
+            }
+        }
         let free_pages: i64 =
             self.conn.query_row("PRAGMA freelist_count", [], |row| row.get(0)).map_err(err)?;
         if free_pages > 0 {
@@ -233,7 +266,13 @@ impl Writer {
         if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
             tracing::debug!(error = %e, "checkpoint after pruning failed");
         }
-        tracing::info!(path = %self.db_path.display(), deleted, free_pages, "pruned old activity");
+        tracing::info!(
+            path = %self.db_path.display(),
+            deleted,
+            cache_deleted,
+            free_pages,
+            "pruned old activity and cache entries"
+        );
         Ok(deleted)
     }
 
@@ -458,5 +497,77 @@ fn clear_file_diagnostics(tx: &Transaction, path: &str, at_ms: i64) -> rusqlite:
     for fingerprint in &fingerprints {
         resolve_in_file(tx, path, fingerprint, at_ms)?;
     }
+    Ok(())
+}
+
+fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO provider_call (id, at_ms, provider, model, fingerprint, category, status,
+             reserved_micros, input_tokens, output_tokens, cached_input_tokens, cost_micros,
+             latency_ms, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (id) DO UPDATE SET
+             provider = excluded.provider, model = excluded.model,
+             fingerprint = excluded.fingerprint, category = excluded.category,
+             status = excluded.status, reserved_micros = excluded.reserved_micros,
+             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+             cached_input_tokens = excluded.cached_input_tokens,
+             cost_micros = excluded.cost_micros, latency_ms = excluded.latency_ms,
+             error = excluded.error
+         WHERE provider_call.status = 'reserved' OR excluded.status <> 'reserved'",
+    )?
+    .execute(params![
+        call.id,
+        call.at_ms,
+        call.provider,
+        call.model,
+        call.fingerprint,
+        call.category,
+        call.status.as_str(),
+        to_i64(call.reserved_micros),
+        to_i64(call.input_tokens),
+        to_i64(call.output_tokens),
+        to_i64(call.cached_input_tokens),
+        to_i64(call.cost_micros),
+        call.latency_ms.map(to_i64),
+        call.error,
+    ])?;
+    Ok(())
+}
+
+fn put_cache_entry(tx: &Transaction, entry: &CacheEntry) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO cache_entry (key, at_ms, fingerprint, model, provider, reply)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        entry.key,
+        entry.at_ms,
+        entry.fingerprint,
+        entry.model,
+        entry.provider,
+        entry.reply
+    ])?;
+    Ok(())
+}
+
+fn insert_fix_outcome(tx: &Transaction, outcome: &FixOutcome) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO fix_outcome (fix_id, at_ms, fingerprint, category, provider, model, outcome,
+             description, old, new)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        outcome.fix_id,
+        outcome.at_ms,
+        outcome.fingerprint,
+        outcome.category,
+        outcome.provider,
+        outcome.model,
+        outcome.outcome.as_str(),
+        outcome.description,
+        outcome.old,
+        outcome.new,
+    ])?;
     Ok(())
 }
