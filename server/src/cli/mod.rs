@@ -6,6 +6,8 @@
 
 mod activity;
 mod check;
+mod cost;
+mod explain;
 mod output;
 mod watch;
 
@@ -60,6 +62,29 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Ask an AI provider to explain the error at FILE:LINE and propose a verified fix
+    Explain {
+        /// The error's file and line (from 1), as FILE:LINE
+        target: String,
+        /// Ask only this provider (by its name in [[providers]])
+        #[arg(long)]
+        provider: Option<String>,
+        /// Print the exact request, its estimated tokens and cost, and send nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Report what AI providers cost, by day, provider, model and category
+    Cost {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Only calls newer than this (for example 1d, 7d); default 30d
+        #[arg(long, value_parser = parse_duration)]
+        since: Option<Duration>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,6 +125,10 @@ pub fn main() -> i32 {
         Command::Check { path, format } => check::run(&path, format),
         Command::Watch { path, format } => watch::run(&path, format),
         Command::Activity { path, since, limit, format } => activity::run(&path, since, limit, format),
+        Command::Explain { target, provider, dry_run, format } => {
+            explain::run(explain::Args { target, provider, dry_run, format })
+        }
+        Command::Cost { path, since, format } => cost::run(&path, since, format),
     }
 }
 

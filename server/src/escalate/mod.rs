@@ -17,6 +17,7 @@ pub mod chain;
 pub mod command;
 pub mod config;
 pub mod context;
+pub mod engine;
 pub mod cost;
 pub mod gemini;
 pub mod git;

@@ -1,0 +1,284 @@
+//! `acas explain FILE:LINE`: escalate one error from the terminal.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{EXIT_FAILED, EXIT_OK, ListFormat, output};
+use crate::classify::{self, Document, Language};
+use crate::config;
+use crate::escalate::context::{self, Budget, Problem, Site};
+use crate::escalate::cost::usd;
+use crate::escalate::engine::{EscalateError, Escalator, Explained, Prepared};
+use crate::escalate::symbols::SymbolIndex;
+use crate::files;
+use crate::store::{ProblemQuery, Store, StoreOptions};
+use crate::watch::{self, IgnoreRules};
+use crate::workspace::relative;
+
+pub(super) struct Args {
+    pub target: String,
+    pub provider: Option<String>,
+    pub dry_run: bool,
+    pub format: ListFormat,
+}
+
+pub(super) fn run(args: Args) -> i32 {
+    match explain(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            output::note(&format!("acas explain: {message}"));
+            EXIT_FAILED
+        }
+    }
+}
+
+fn explain(args: &Args) -> Result<i32, String> {
+    let (file, line) = args
+        .target
+        .rsplit_once(':')
+        .and_then(|(f, l)| Some((f, l.parse::<u32>().ok().filter(|l| *l > 0)?)))
+        .ok_or_else(|| format!("`{}` is not FILE:LINE (lines count from 1)", args.target))?;
+    let path = std::fs::canonicalize(file).map_err(|e| format!("cannot open {file}: {e}"))?;
+    let root = workspace_root(&path);
+    let (config, error) = config::load(&root);
+    if let Some(error) = error {
+        return Err(error.to_string());
+    }
+    let language =
+        Language::from_path(&path).ok_or_else(|| format!("{file}: ACAS does not parse this kind of file"))?;
+    let text = files::read_source(&path, config.max_file_size).map_err(|skip| format!("{file}: {skip}"))?;
+    let rel = relative(&root, &path);
+    let doc = Document::new(language, text);
+    let store = if root.join(".acas").join("state.db").exists() || !args.dry_run {
+        Store::open_workspace(&root, StoreOptions::default()).ok()
+    } else {
+        None
+    };
+    let (range, problem) = find_problem(&doc, &rel, line - 1, store.as_ref())
+        .ok_or_else(|| format!("no diagnostic on {rel}:{line}; `acas check {file}` lists them"))?;
+
+    let env = |name: &str| std::env::var(name).ok();
+    let escalator = Escalator::new(&config.escalation, &env, store.clone(), args.provider.as_deref())
+        .map_err(|e| e.to_string())?;
+    let index = index_workspace(&root, &config, language);
+    let read = |p: &str| {
+        if p == rel {
+            Some(doc.text().to_owned())
+        } else {
+            files::read_source(&root.join(p), config.max_file_size).ok()
+        }
+    };
+    let past = escalator.past_fixes(&problem.fingerprint);
+    let site = Site { root: &root, path: &rel, language, text: doc.text(), tree: doc.tree(), range };
+    let context =
+        context::build(&site, problem, &index, escalator.redactor(), &read, past, Budget::default());
+    let prepared = escalator.prepare(&context).map_err(|e| e.to_string())?;
+    if args.dry_run {
+        print_dry_run(&prepared, args.format);
+        return Ok(EXIT_OK);
+    }
+    let runtime = super::runtime();
+    let cancel = CancellationToken::new();
+    let streamed = Mutex::new(false);
+    let result = runtime.block_on(async {
+        let interrupt = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.cancel();
+            }
+        });
+        let mut progress = |_provider: &str, event: crate::escalate::StreamEvent| {
+            if let crate::escalate::StreamEvent::Text(_) = event {
+                *streamed.lock().unwrap() = true;
+            }
+        };
+        escalator.run(&prepared, &rel, &read, &mut progress, &cancel).await
+    });
+    if let Some(store) = &store {
+        let _ = store.flush();
+    }
+    runtime.shutdown_background();
+    match result {
+        Ok(explained) => {
+            print_explained(&explained, args.format);
+            Ok(EXIT_OK)
+        }
+        Err(EscalateError::Cancelled) => Err("cancelled".to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// The nearest directory above `path` with `.acas` or `.git`, else its own directory.
+fn workspace_root(path: &Path) -> PathBuf {
+    let start = path.parent().unwrap_or(path);
+    start
+        .ancestors()
+        .find(|d| d.join(".acas").is_dir() || d.join(".git").exists())
+        .unwrap_or(start)
+        .to_path_buf()
+}
+
+/// The diagnostic on `line` (zero-based): a syntax error ACAS finds now, else one another tool
+/// reported and the store recorded.
+fn find_problem(
+    doc: &Document,
+    rel: &str,
+    line: u32,
+    store: Option<&Store>,
+) -> Option<(std::ops::Range<usize>, Problem)> {
+    let text = doc.text();
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() as u32;
+    if let Some(d) = doc.diagnostics().iter().find(|d| line_of(d.range.start) == line) {
+        return Some((
+            d.range.clone(),
+            Problem {
+                message: d.message.clone(),
+                category: d.category.as_str().to_owned(),
+                severity: d.severity.as_str().to_owned(),
+                source: d.source.clone(),
+                code: None,
+                fingerprint: d.fingerprint.clone(),
+                symbol: d.symbol.clone(),
+                related: d
+                    .related
+                    .iter()
+                    .map(|r| format!("line {}: {}", line_of(r.range.start) + 1, r.message))
+                    .collect(),
+                others: Vec::new(),
+            },
+        ));
+    }
+    let store = store?;
+    let rows = store.problems(&ProblemQuery { path: Some(rel.to_owned()), ..Default::default() }).ok()?;
+    let row = rows.into_iter().find(|r| r.locations.iter().any(|(p, l, _)| p == rel && *l == line))?;
+    let (_, _, character) = row.locations.iter().find(|(p, l, _)| p == rel && *l == line)?.clone();
+    let start = text.lines().take(line as usize).map(|l| l.len() + 1).sum::<usize>() + character as usize;
+    let start = start.min(text.len());
+    let symbol = classify::symbol_at(doc.language(), doc.tree(), text, start);
+    Some((
+        start..start,
+        Problem {
+            message: row.message,
+            category: row.category,
+            severity: row.severity,
+            source: row.source,
+            code: None,
+            fingerprint: row.fingerprint,
+            symbol: row.symbol.or(symbol),
+            related: Vec::new(),
+            others: Vec::new(),
+        },
+    ))
+}
+
+/// Definitions of the files of the same language, for the context.
+fn index_workspace(root: &Path, config: &config::Config, language: Language) -> SymbolIndex {
+    let rules = std::sync::Arc::new(IgnoreRules::new(root, &config.ignore));
+    let found = Mutex::new(Vec::new());
+    watch::walk(
+        &rules,
+        root,
+        &|f| {
+            if Language::from_path(&f) == Some(language) {
+                found.lock().unwrap().push(f);
+            }
+        },
+        &|_| {},
+    );
+    SymbolIndex::build(root, &found.into_inner().unwrap(), config.max_file_size)
+}
+
+fn print_dry_run(prepared: &Prepared, format: ListFormat) {
+    match format {
+        ListFormat::Text => {
+            let mut text = format!("# System\n\n{}\n\n# Prompt\n\n{}\n", prepared.system, prepared.prompt);
+            text.push_str(&format!(
+                "# Estimate\n\n{} input tokens, up to {} output tokens\n",
+                prepared.estimated_input_tokens, prepared.max_output_tokens
+            ));
+            for (provider, model, cost) in &prepared.estimates {
+                text.push_str(&format!("- {provider} ({model}): up to ${:.4}\n", usd(*cost)));
+            }
+            for (kind, n) in &prepared.redactions.kinds {
+                text.push_str(&format!("Redacted: {n} × {kind}\n"));
+            }
+            text.push_str("\nNothing was sent (--dry-run).");
+            output::line(&text);
+        }
+        ListFormat::Json => {
+            let value = json!({
+                "dry_run": true,
+                "system": prepared.system,
+                "prompt": prepared.prompt,
+                "estimated_input_tokens": prepared.estimated_input_tokens,
+                "max_output_tokens": prepared.max_output_tokens,
+                "estimates": prepared.estimates.iter().map(|(p, m, c)| json!({ "provider": p, "model": m, "max_cost_usd": usd(*c) })).collect::<Vec<_>>(),
+                "redactions": prepared.redactions.kinds.iter().map(|(k, n)| json!({ "kind": k, "count": n })).collect::<Vec<_>>(),
+            });
+            output::line(&serde_json::to_string_pretty(&value).expect("JSON values serialise"));
+        }
+    }
+}
+
+fn print_explained(e: &Explained, format: ListFormat) {
+    match format {
+        ListFormat::Text => {
+            let mut text = format!("{}\n", e.explanation.trim());
+            match (&e.fix, &e.fix_rejected) {
+                (Some(fix), _) => {
+                    text.push_str(&format!("\nFix (verified: it applies and parses): {}\n", fix.description));
+                    for (path, replacements) in &fix.files {
+                        for r in replacements {
+                            text.push_str(&format!("  {path} @{}..{}:\n", r.range.start, r.range.end));
+                            text.push_str(&format!("  + {}\n", r.new.replace('\n', "\n  + ")));
+                        }
+                    }
+                }
+                (None, Some(reason)) => {
+                    text.push_str(&format!("\nThe proposed fix is not offered: {reason}\n"))
+                }
+                (None, None) => text.push_str("\nNo fix proposed.\n"),
+            }
+            let cached = if e.cached { ", from the cache" } else { "" };
+            text.push_str(&format!(
+                "\n{} ({}): {} input + {} output tokens, ${:.6}{cached}",
+                e.provider,
+                e.model,
+                e.usage.input_tokens,
+                e.usage.output_tokens,
+                usd(e.cost_micros)
+            ));
+            for (provider, why) in &e.skipped {
+                text.push_str(&format!("\nskipped {provider}: {why}"));
+            }
+            output::line(&text);
+        }
+        ListFormat::Json => {
+            let fix = match (&e.fix, &e.fix_rejected) {
+                (Some(fix), _) => json!({
+                    "description": fix.description,
+                    "verified": true,
+                    "edits": fix.files.iter().flat_map(|(path, rs)| rs.iter().map(move |r| json!({
+                        "path": path, "start": r.range.start, "end": r.range.end, "new": r.new,
+                    }))).collect::<Vec<_>>(),
+                }),
+                (None, Some(reason)) => json!({ "verified": false, "reason": reason, "edits": [] }),
+                (None, None) => serde_json::Value::Null,
+            };
+            let value = json!({
+                "explanation": e.explanation,
+                "fix": fix,
+                "provider": e.provider,
+                "model": e.model,
+                "usage": { "input_tokens": e.usage.input_tokens, "output_tokens": e.usage.output_tokens, "cached_input_tokens": e.usage.cached_input_tokens },
+                "cost_usd": usd(e.cost_micros),
+                "cached": e.cached,
+                "skipped": e.skipped.iter().map(|(p, why)| json!({ "provider": p, "reason": why })).collect::<Vec<_>>(),
+            });
+            output::line(&serde_json::to_string_pretty(&value).expect("JSON values serialise"));
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! One escalation, start to finish.
+//!
+//! [`Escalator::prepare`] builds the request: the context of the error, rendered and redacted,
+//! with its estimated tokens and cost per provider (this is what `--dry-run` prints: the exact
+//! request, nothing sent). [`Escalator::run`] then, for each provider of the chain in turn:
+//! answers from the cache when the same fingerprint, context and model were asked before;
+//! otherwise checks the estimate against every budget and records the reservation before
+//! sending (a refused request is never sent); sends it with the provider's retries; records the
+//! actual cost from the reported usage; parses the reply, asking once more when it does not
+//! parse; and verifies the fix. Every step is recorded in the store.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use super::answer::{self, Reply, VerifiedFix};
+use super::context::{self, Context, PastFix};
+use super::cost::{self, Micros, PriceTable, Spend};
+use super::redact::{Redactions, Redactor};
+use super::{
+    Chain, ChainOptions, CompletionRequest, Provider, ProviderConfig, StreamEvent, TokioClock, Usage,
+};
+use crate::config::Escalation;
+use crate::store::{self, CallStatus, Record, Store};
+
+/// A provider ready to be asked, with its own retry and cooldown state.
+struct Member {
+    name: String,
+    model: String,
+    base_url: Option<String>,
+    chain: Chain,
+}
+
+pub struct Escalator {
+    members: Vec<Member>,
+    prices: PriceTable,
+    redactor: Redactor,
+    budget: cost::Budget,
+    max_output_tokens: u32,
+    store: Option<Store>,
+    /// Serialises budget checks with their reservations.
+    reserving: Mutex<()>,
+}
+
+/// The request as it would be sent.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub system: String,
+    pub prompt: String,
+    pub redactions: Redactions,
+    pub fingerprint: String,
+    pub category: String,
+    pub estimated_input_tokens: u64,
+    pub max_output_tokens: u32,
+    /// (provider, model, worst-case cost) in chain order.
+    pub estimates: Vec<(String, String, Micros)>,
+    context_hash: String,
+}
+
+/// The answer of an escalation.
+#[derive(Debug, Clone)]
+pub struct Explained {
+    pub explanation: String,
+    pub fix: Option<VerifiedFix>,
+    /// Why the model's fix is not offered, when it proposed one.
+    pub fix_rejected: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub usage: Usage,
+    pub cost_micros: Micros,
+    pub cached: bool,
+    /// Providers skipped or failed before this one answered, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EscalateError {
+    #[error(
+        "no AI provider is configured: add [[providers]] to .acas/config.toml or set ANTHROPIC_API_KEY, OPENAI_API_KEY or GEMINI_API_KEY"
+    )]
+    NoProvider,
+    #[error("{0}")]
+    Config(String),
+    #[error("`{0}` matches the no_egress globs, so nothing from it is sent")]
+    NoEgress(String),
+    #[error("no provider could answer: {}", .0.iter().map(|(p, why)| format!("{p}: {why}")).collect::<Vec<_>>().join("; "))]
+    Exhausted(Vec<(String, String)>),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Escalator {
+    /// Builds the providers of `config` (or of the environment when it has none), keeping those
+    /// named in `only` when given.
+    pub fn new(
+        config: &Escalation,
+        env: &dyn Fn(&str) -> Option<String>,
+        store: Option<Store>,
+        only: Option<&str>,
+    ) -> Result<Escalator, EscalateError> {
+        let configs = if config.providers.is_empty() {
+            super::providers_from_env(env)
+        } else {
+            config.providers.clone()
+        };
+        let configs: Vec<ProviderConfig> =
+            configs.into_iter().filter(|c| only.is_none_or(|o| o == c.name())).collect();
+        if configs.is_empty() {
+            return match only {
+                Some(name) => Err(EscalateError::Config(format!("no provider is named `{name}`"))),
+                None => Err(EscalateError::NoProvider),
+            };
+        }
+        let mut members = Vec::new();
+        for c in &configs {
+            let provider: Box<dyn Provider> = super::build(c, env)
+                .map_err(|e| EscalateError::Config(format!("provider `{}`: {e}", c.name())))?;
+            let model = provider.model().to_owned();
+            members.push(Member {
+                name: c.name().to_owned(),
+                model,
+                base_url: base_url(c),
+                chain: Chain::new(vec![provider], ChainOptions::default(), Arc::new(TokioClock)),
+            });
+        }
+        let redactor = Redactor::new(&config.no_egress)
+            .map_err(|e| EscalateError::Config(format!("`no_egress` has an invalid glob: {e}")))?;
+        Ok(Escalator {
+            members,
+            prices: PriceTable::shipped().with_overrides(&config.pricing),
+            redactor,
+            budget: config.budget.clone(),
+            max_output_tokens: config.max_output_tokens,
+            store,
+            reserving: Mutex::new(()),
+        })
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Renders the request for a context; sends nothing.
+    pub fn prepare(&self, context: &Context) -> Result<Prepared, EscalateError> {
+        if !self.redactor.may_send(&context.path) {
+            return Err(EscalateError::NoEgress(context.path.clone()));
+        }
+        let (prompt, redactions) = context::render(context, &self.redactor);
+        let system = answer::SYSTEM_PROMPT.to_owned();
+        let input = format!("{system}\n{prompt}");
+        let estimates = self
+            .members
+            .iter()
+            .map(|m| {
+                let price = self.prices.lookup(&m.model, m.base_url.as_deref()).price();
+                (m.name.clone(), m.model.clone(), cost::estimate(price, &input, self.max_output_tokens))
+            })
+            .collect();
+        Ok(Prepared {
+            context_hash: hash_hex(&[&system, &prompt]),
+            system,
+            estimated_input_tokens: cost::estimate_tokens(&input),
+            prompt,
+            redactions,
+            fingerprint: context.problem.fingerprint.clone(),
+            category: context.problem.category.clone(),
+            max_output_tokens: self.max_output_tokens,
+            estimates,
+        })
+    }
+
+    /// Asks the chain, within the budgets, and verifies the fix against `read` (current file
+    /// texts by workspace-relative path; `default_path` is the error's file).
+    pub async fn run(
+        &self,
+        prepared: &Prepared,
+        default_path: &str,
+        read: &(dyn Fn(&str) -> Option<String> + Sync),
+        on_event: &mut (dyn FnMut(&str, StreamEvent) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<Explained, EscalateError> {
+        let mut skipped = Vec::new();
+        for member in &self.members {
+            if cancel.is_cancelled() {
+                return Err(EscalateError::Cancelled);
+            }
+            if member.chain.cooling_down().contains(&member.name) {
+                skipped.push((member.name.clone(), "cooling down after failures".to_owned()));
+                continue;
+            }
+            let key = hash_hex(&[&prepared.fingerprint, &prepared.context_hash, &member.model]);
+            if let Some(hit) = self.cached(&key) {
+                if let Ok(reply) = answer::parse_reply(&hit.reply) {
+                    self.record_call(
+                        member,
+                        prepared,
+                        CallStatus::Cached,
+                        0,
+                        Usage::default(),
+                        0,
+                        None,
+                        None,
+                    );
+                    let (fix, fix_rejected) = verify(&reply, default_path, read);
+                    return Ok(Explained {
+                        explanation: reply.explanation,
+                        fix,
+                        fix_rejected,
+                        provider: member.name.clone(),
+                        model: member.model.clone(),
+                        usage: Usage::default(),
+                        cost_micros: 0,
+                        cached: true,
+                        skipped,
+                    });
+                }
+            }
+            let request = CompletionRequest {
+                system: prepared.system.clone(),
+                prompt: prepared.prompt.clone(),
+                max_tokens: prepared.max_output_tokens,
+                temperature: Some(0.0),
+                json_schema: Some(answer::reply_schema()),
+            };
+            let (reply_text, usage, cost) = match self.ask(member, prepared, &request, on_event, cancel).await
+            {
+                Ok(answered) => answered,
+                Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
+                Err(Skip::Because(why)) => {
+                    skipped.push((member.name.clone(), why));
+                    continue;
+                }
+            };
+            let (reply, usage, cost) = match answer::parse_reply(&reply_text) {
+                Ok(reply) => (reply, usage, cost),
+                Err(error) => {
+                    // One repair: the same provider, told what was wrong.
+                    let repair = CompletionRequest {
+                        prompt: answer::repair_prompt(&prepared.prompt, &reply_text, &error),
+                        ..request.clone()
+                    };
+                    match self.ask(member, prepared, &repair, on_event, cancel).await {
+                        Ok((text, more, more_cost)) => match answer::parse_reply(&text) {
+                            Ok(reply) => (reply, add(usage, more), cost + more_cost),
+                            Err(again) => {
+                                skipped.push((member.name.clone(), format!("{again} (after one repair)")));
+                                continue;
+                            }
+                        },
+                        Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
+                        Err(Skip::Because(why)) => {
+                            skipped.push((member.name.clone(), format!("{error}; the repair failed: {why}")));
+                            continue;
+                        }
+                    }
+                }
+            };
+            if let Some(store) = &self.store {
+                let text = serde_json::to_string(&reply).expect("replies serialise");
+                store.record(vec![Record::CacheEntry(store::CacheEntry {
+                    key,
+                    at_ms: crate::workspace::now_ms(),
+                    fingerprint: prepared.fingerprint.clone(),
+                    model: member.model.clone(),
+                    provider: member.name.clone(),
+                    reply: text,
+                })]);
+            }
+            let (fix, fix_rejected) = verify(&reply, default_path, read);
+            return Ok(Explained {
+                explanation: reply.explanation,
+                fix,
+                fix_rejected,
+                provider: member.name.clone(),
+                model: member.model.clone(),
+                usage,
+                cost_micros: cost,
+                cached: false,
+                skipped,
+            });
+        }
+        Err(EscalateError::Exhausted(skipped))
+    }
+
+    /// One budgeted request to one provider: reserve, send, record.
+    async fn ask(
+        &self,
+        member: &Member,
+        prepared: &Prepared,
+        request: &CompletionRequest,
+        on_event: &mut (dyn FnMut(&str, StreamEvent) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<(String, Usage, Micros), Skip> {
+        let price = self.prices.lookup(&member.model, member.base_url.as_deref()).price();
+        let estimate =
+            cost::estimate(price, &format!("{}\n{}", request.system, request.prompt), request.max_tokens);
+        let id = {
+            let _guard = self.reserving.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(refusal) = self.check_budget(&member.name, estimate) {
+                self.record_call(
+                    member,
+                    prepared,
+                    CallStatus::Refused,
+                    0,
+                    Usage::default(),
+                    0,
+                    None,
+                    Some(refusal.clone()),
+                );
+                return Err(Skip::Because(refusal));
+            }
+            self.record_call(
+                member,
+                prepared,
+                CallStatus::Reserved,
+                estimate,
+                Usage::default(),
+                0,
+                None,
+                None,
+            )
+        };
+        let started = Instant::now();
+        let name = member.name.clone();
+        let mut forward = |event: StreamEvent| on_event(&name, event);
+        let result = member.chain.complete(request, &mut forward, cancel).await;
+        let latency = Some(started.elapsed().as_millis() as u64);
+        match result {
+            Ok(reply) => {
+                let usage = reply.completion.usage;
+                let uncached = usage.input_tokens.saturating_sub(usage.cached_input_tokens);
+                let actual = price.cost(uncached, usage.cached_input_tokens, usage.output_tokens);
+                self.finish_call(
+                    &id,
+                    member,
+                    prepared,
+                    CallStatus::Succeeded,
+                    estimate,
+                    usage,
+                    actual,
+                    latency,
+                    None,
+                );
+                Ok((reply.completion.text, usage, actual))
+            }
+            Err(error) => {
+                let cancelled = error.error.kind == super::ProviderErrorKind::Cancelled;
+                let status = if cancelled { CallStatus::Cancelled } else { CallStatus::Failed };
+                self.finish_call(
+                    &id,
+                    member,
+                    prepared,
+                    status,
+                    estimate,
+                    Usage::default(),
+                    0,
+                    latency,
+                    Some(error.error.to_string()),
+                );
+                if cancelled { Err(Skip::Cancelled) } else { Err(Skip::Because(error.error.to_string())) }
+            }
+        }
+    }
+
+    fn check_budget(&self, provider: &str, estimate: Micros) -> Result<(), String> {
+        let Some(store) = &self.store else {
+            // Without a store there is no record of spend: only budgets of zero can refuse.
+            return cost::check(&self.budget, &Spend::default(), provider, &Spend::default(), estimate)
+                .map_err(|r| r.to_string());
+        };
+        let (day, month) = period_starts(crate::workspace::now_ms());
+        let spent =
+            |since: i64, provider: Option<&str>| store.spend_since(since, provider).unwrap_or(u64::MAX);
+        let workspace = Spend { day: spent(day, None), month: spent(month, None) };
+        let own = Spend { day: spent(day, Some(provider)), month: spent(month, Some(provider)) };
+        cost::check(&self.budget, &workspace, provider, &own, estimate).map_err(|r| r.to_string())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_call(
+        &self,
+        member: &Member,
+        prepared: &Prepared,
+        status: CallStatus,
+        reserved: Micros,
+        usage: Usage,
+        cost: Micros,
+        latency_ms: Option<u64>,
+        error: Option<String>,
+    ) -> String {
+        let id = new_id();
+        self.finish_call(&id, member, prepared, status, reserved, usage, cost, latency_ms, error);
+        id
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_call(
+        &self,
+        id: &str,
+        member: &Member,
+        prepared: &Prepared,
+        status: CallStatus,
+        reserved: Micros,
+        usage: Usage,
+        cost: Micros,
+        latency_ms: Option<u64>,
+        error: Option<String>,
+    ) {
+        let Some(store) = &self.store else { return };
+        store.record(vec![Record::ProviderCall(store::ProviderCall {
+            id: id.to_owned(),
+            at_ms: crate::workspace::now_ms(),
+            provider: member.name.clone(),
+            model: member.model.clone(),
+            fingerprint: Some(prepared.fingerprint.clone()),
+            category: Some(prepared.category.clone()),
+            status,
+            reserved_micros: reserved,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            cost_micros: cost,
+            latency_ms,
+            error,
+        })]);
+    }
+
+    fn cached(&self, key: &str) -> Option<store::CacheEntry> {
+        let store = self.store.as_ref()?;
+        store.flush().ok()?;
+        store.cache_get(key).ok().flatten()
+    }
+
+    /// Earlier accepted fixes of a fingerprint, as examples for the prompt.
+    pub fn past_fixes(&self, fingerprint: &str) -> Vec<PastFix> {
+        let Some(store) = &self.store else { return Vec::new() };
+        store
+            .past_fixes(fingerprint, 3)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|f| {
+                Some(PastFix { description: f.description.unwrap_or_default(), old: f.old?, new: f.new? })
+            })
+            .collect()
+    }
+}
+
+enum Skip {
+    Cancelled,
+    Because(String),
+}
+
+fn verify(
+    reply: &Reply,
+    default_path: &str,
+    read: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> (Option<VerifiedFix>, Option<String>) {
+    match &reply.fix {
+        None => (None, None),
+        Some(fix) => match answer::verify(fix, default_path, read) {
+            Ok(verified) => (Some(verified), None),
+            Err(reason) => (None, Some(reason)),
+        },
+    }
+}
+
+fn add(a: Usage, b: Usage) -> Usage {
+    Usage {
+        input_tokens: a.input_tokens + b.input_tokens,
+        output_tokens: a.output_tokens + b.output_tokens,
+        cached_input_tokens: a.cached_input_tokens + b.cached_input_tokens,
+        estimated: a.estimated || b.estimated,
+    }
+}
+
+fn base_url(config: &ProviderConfig) -> Option<String> {
+    match config {
+        ProviderConfig::Anthropic(c) | ProviderConfig::Openai(c) | ProviderConfig::Gemini(c) => {
+            c.base_url.clone()
+        }
+        ProviderConfig::Command(_) => Some("local".to_owned()),
+    }
+}
+
+/// Unix milliseconds of the start of the current UTC day and month.
+pub fn period_starts(now_ms: i64) -> (i64, i64) {
+    let day_ms = 86_400_000;
+    let day = now_ms.div_euclid(day_ms) * day_ms;
+    // Walk back to the first of the month through the civil date.
+    let days = now_ms.div_euclid(day_ms);
+    let z = days + 719_468;
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = day - (d - 1) * day_ms;
+    (day, month)
+}
+
+fn hash_hex(parts: &[&str]) -> String {
+    // FNV-1a, 64 bits, twice with different seeds for 128 bits: stable across runs and builds.
+    let hash = |seed: u64| {
+        parts.iter().fold(seed, |h, part| {
+            let h = part.bytes().fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+            (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    format!("{:016x}{:016x}", hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4))
+}
+
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}-{}-{n}", crate::workspace::now_ms(), std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_start_at_utc_midnight_and_the_first_of_the_month() {
+        // 2026-11-21 08:56:31 UTC
+        let now = 1_795_251_391_000;
+        let (day, month) = period_starts(now);
+        assert_eq!(day, 1_795_219_200_000); // 2026-11-21 00:00
+        assert_eq!(month, 1_793_491_200_000); // 2026-11-01 00:00
+        assert_eq!(hash_hex(&["a", "b"]), hash_hex(&["a", "b"]));
+        assert_ne!(hash_hex(&["ab", ""]), hash_hex(&["a", "b"]));
+    }
+}
