@@ -120,7 +120,8 @@ mod package_json {
             .expect("contributes.configuration.properties");
         for spec in super::specs() {
             let key = format!("acas.{}", spec.key);
-            let declared = properties.get(&key).unwrap_or_else(|| panic!("package.json does not declare `{key}`"));
+            let declared =
+                properties.get(&key).unwrap_or_else(|| panic!("package.json does not declare `{key}`"));
             assert_eq!(declared["type"], spec.json_type, "type of `{key}`");
             if !spec.values.is_empty() {
                 let values: Vec<&str> =

@@ -70,7 +70,9 @@ fn test_extension() -> Result<()> {
     let binary = root.join("target").join("debug").join("acas");
     if !binary.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        run(Command::new(&cargo).current_dir(&root).args(["build", "--locked", "-p", "acas", "--bin", "acas"]))?;
+        run(Command::new(&cargo)
+            .current_dir(&root)
+            .args(["build", "--locked", "-p", "acas", "--bin", "acas"]))?;
     }
     run(Command::new("bash").arg(root.join("scripts").join("setup-e2e.sh")).current_dir(&root))?;
     run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&extension))?;
