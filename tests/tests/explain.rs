@@ -1,0 +1,200 @@
+//! `acas explain` and `acas cost` against the fake provider, in a real git repository.
+
+use std::path::Path;
+use std::process::Command;
+
+use acas_e2e::acas_bin;
+use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
+use serde_json::{Value, json};
+
+const SECRET: &str = "sk-ant-api03-Zq8xP1mNw4TvY7uBc2LdK9eRf5GhJ3sAa0";
+
+/// A repository whose `src/shapes.rs` has a missing `)` committed by Ada, and a helper in
+/// another file that the broken function calls.
+fn repository(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), config).unwrap();
+    std::fs::write(
+        root.join("src/square.rs"),
+        "/// The square of a length.\npub fn square(x: f64) -> f64 {\n    x * x\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("src/shapes.rs"),
+        format!(
+            "use crate::square::square;\n\npub fn circle_area(r: f64) -> f64 {{\n    let _token = \"{SECRET}\";\n\n    std::f64::consts::PI * (square(r)\n}}\n"
+        ),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "src"]);
+    git(&["commit", "-q", "-m", "Compute circle areas"]);
+    dir
+}
+
+fn config(fake: &FakeProvider, budget: &str) -> String {
+    format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n\n[budget]\n{budget}\n",
+        fake.base_url()
+    )
+}
+
+fn acas(root: &Path, fake: &FakeProvider, args: &[&str]) -> (i32, Value, String) {
+    let output = Command::new(acas_bin())
+        .args(args)
+        .current_dir(root)
+        .env("ACAS_FAKE_KEY", fake.api_key())
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (output.status.code().unwrap_or(-1), json, format!("{stdout}{stderr}"))
+}
+
+fn reply(fix_new: &str) -> String {
+    json!({
+        "explanation": "The call to `square` opens a parenthesis that is never closed. The expression needs `)` before the end of the line.",
+        "fix": { "description": "Close the parenthesis", "edits": [{ "old": "(square(r)\n", "new": fix_new }] }
+    })
+    .to_string()
+}
+
+#[test]
+fn explain_sends_the_whole_story_and_offers_a_verified_fix() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = repository(&config(&fake, "daily_usd = 2.0"));
+    let root = dir.path();
+    let usage = FakeUsage { input_tokens: 1234, output_tokens: 567, cached_input_tokens: 200 };
+    fake.push(Reply::Text { text: reply("(square(r))\n"), usage });
+
+    let (code, out, log) = acas(root, &fake, &["explain", "src/shapes.rs:6", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    assert!(out["explanation"].as_str().unwrap().starts_with("The call to `square`"));
+    assert_eq!(out["fix"]["verified"], true, "{out:#}");
+    assert_eq!(out["fix"]["edits"][0]["path"], "src/shapes.rs");
+    assert_eq!(out["fix"]["edits"][0]["new"], "(square(r))\n");
+    assert_eq!((out["provider"].as_str(), out["model"].as_str()), (Some("primary"), Some("gpt-4o-mini")));
+    assert_eq!(out["usage"]["input_tokens"], 1234);
+    assert_eq!(out["usage"]["output_tokens"], 567);
+    assert_eq!(out["cached"], false);
+    // gpt-4o-mini: $0.15/M input, $0.075/M cached input, $0.60/M output.
+    let expected = (1034.0 * 0.15 + 200.0 * 0.075 + 567.0 * 0.6) / 1e6;
+    assert!((out["cost_usd"].as_f64().unwrap() - expected).abs() < 1e-6, "{out:#}");
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    assert!(sent.contains("Ada Lovelace") && sent.contains("Compute circle areas"), "blame: {sent}");
+    assert!(sent.contains("function circle_area"), "enclosing function: {sent}");
+    assert!(sent.contains("pub fn square(x: f64) -> f64"), "definition: {sent}");
+    assert!(sent.contains("missing `)`"), "diagnostic: {sent}");
+    assert!(!sent.contains(SECRET), "the secret left the machine");
+    assert!(sent.contains("[REDACTED:anthropic]"));
+
+    // The same question again is answered from the cache: nothing sent, nothing spent.
+    let (code, again, log) = acas(root, &fake, &["explain", "src/shapes.rs:6", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(again["cached"], true);
+    assert_eq!(again["cost_usd"], 0.0);
+    assert_eq!(again["explanation"], out["explanation"]);
+    assert_eq!(fake.requests().len(), 1);
+
+    // acas cost agrees to the cent with the usage the provider reported.
+    let (code, cost, log) = acas(root, &fake, &["cost", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    assert!((cost["total_usd"].as_f64().unwrap() - expected).abs() < 1e-6, "{cost:#}");
+    let row = &cost["rows"][0];
+    assert_eq!((row["provider"].as_str(), row["category"].as_str()), (Some("primary"), Some("syntax")));
+    assert_eq!((row["calls"].as_u64(), row["cached"].as_u64()), (Some(1), Some(1)));
+}
+
+#[test]
+fn a_fix_that_breaks_the_syntax_is_not_offered() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = repository(&config(&fake, ""));
+    fake.push(Reply::text(&reply("(square(r)))\n")));
+    let (code, out, log) = acas(dir.path(), &fake, &["explain", "src/shapes.rs:6", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(out["fix"]["verified"], false);
+    assert!(out["fix"]["reason"].as_str().unwrap().starts_with("the fix leaves a syntax error"), "{out:#}");
+    assert!(out["explanation"].as_str().is_some_and(|e| !e.is_empty()));
+}
+
+#[test]
+fn a_reply_that_is_not_json_is_repaired_once() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = repository(&config(&fake, ""));
+    fake.push(Reply::text("The parenthesis is not closed, add one."));
+    fake.push(Reply::text(&format!("```json\n{}\n```", reply("(square(r))\n"))));
+    let (code, out, log) = acas(dir.path(), &fake, &["explain", "src/shapes.rs:6", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(out["fix"]["verified"], true);
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].body.to_string().contains("could not be used"));
+}
+
+#[test]
+fn the_budget_refuses_before_anything_is_sent() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = repository(&config(&fake, "daily_usd = 0.0001"));
+    fake.push(Reply::text(&reply("(square(r))\n")));
+    let (code, _, log) = acas(dir.path(), &fake, &["explain", "src/shapes.rs:6", "--format", "json"]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("the workspace daily budget of $0.00 would be exceeded"), "{log}");
+    assert!(fake.requests().is_empty());
+    let (_, cost, _) = acas(dir.path(), &fake, &["cost", "--format", "json"]);
+    assert_eq!(cost["rows"][0]["refused"], 1, "{cost:#}");
+    assert_eq!(cost["total_usd"], 0.0);
+}
+
+#[test]
+fn a_dry_run_prints_the_request_and_sends_nothing() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = repository(&config(&fake, ""));
+    let (code, out, log) =
+        acas(dir.path(), &fake, &["explain", "src/shapes.rs:6", "--dry-run", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(out["dry_run"], true);
+    assert!(out["prompt"].as_str().unwrap().contains(">>    6 |"), "{out:#}");
+    assert!(out["estimated_input_tokens"].as_u64().unwrap() > 100);
+    assert_eq!(out["estimates"][0]["provider"], "primary");
+    assert_eq!(out["redactions"][0]["kind"], "anthropic");
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn explain_fails_clearly_without_a_provider_or_a_diagnostic() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = repository("");
+    let (code, _, log) = acas(dir.path(), &fake, &["explain", "src/shapes.rs:6"]);
+    assert_eq!(code, 2);
+    assert!(log.contains("no AI provider is configured"), "{log}");
+    let dir = repository(&config(&fake, ""));
+    let (code, _, log) = acas(dir.path(), &fake, &["explain", "src/shapes.rs:1"]);
+    assert_eq!(code, 2);
+    assert!(log.contains("no diagnostic on src/shapes.rs:1"), "{log}");
+    let (code, _, log) = acas(dir.path(), &fake, &["explain", "src/shapes.rs"]);
+    assert_eq!(code, 2);
+    assert!(log.contains("is not FILE:LINE"), "{log}");
+}
