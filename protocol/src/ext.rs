@@ -172,3 +172,77 @@ impl Request for Status {
     type Result = StatusResult;
     const METHOD: &'static str = "acas/status";
 }
+
+/// Result of [`Spend`]: what AI providers cost today and this month (UTC), against the budgets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SpendResult {
+    pub today_usd: f64,
+    pub month_usd: f64,
+    pub daily_budget_usd: Option<f64>,
+    pub monthly_budget_usd: Option<f64>,
+    /// Names of the configured providers, in chain order.
+    pub providers: Vec<String>,
+}
+
+/// `acas/spend`, client → server request (no params): the spend shown in the status bar.
+pub enum Spend {}
+
+impl Request for Spend {
+    type Params = ();
+    type Result = SpendResult;
+    const METHOD: &'static str = "acas/spend";
+}
+
+/// Params of [`FixFeedback`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FixFeedbackParams {
+    /// The `fixId` of the quick fix, from the `acas-ai` diagnostic's `data`.
+    pub fix_id: String,
+    /// `applied`, `reverted` or `dismissed`.
+    pub outcome: String,
+}
+
+/// `acas/fixFeedback`, client → server notification: what the developer did with an AI fix.
+pub enum FixFeedback {}
+
+impl Notification for FixFeedback {
+    type Params = FixFeedbackParams;
+    const METHOD: &'static str = "acas/fixFeedback";
+}
+
+/// Arguments of the `acas.escalate` command (`workspace/executeCommand`, first argument).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EscalateArgs {
+    pub uri: String,
+    pub range: Range,
+    /// The diagnostic to explain when the client has it (another tool's); else the one ACAS
+    /// knows at `range`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub diagnostic: Option<ExternalDiagnostic>,
+    /// Ask only this provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub provider: Option<String>,
+}
+
+/// Result of the `acas.escalate` command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EscalateResult {
+    pub explanation: String,
+    /// Set when a verified fix is offered as a quick fix.
+    pub fix_id: Option<String>,
+    /// Why the model's fix is not offered.
+    pub fix_rejected: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub cost_usd: f64,
+    pub cached: bool,
+}
+
+/// Command names ACAS serves through `workspace/executeCommand`.
+pub const ESCALATE_COMMAND: &str = "acas.escalate";

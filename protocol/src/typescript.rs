@@ -31,6 +31,10 @@ pub fn generate() -> String {
         SubsystemStatus::decl(&cfg),
         LanguageCount::decl(&cfg),
         StatusResult::decl(&cfg),
+        SpendResult::decl(&cfg),
+        FixFeedbackParams::decl(&cfg),
+        EscalateArgs::decl(&cfg),
+        EscalateResult::decl(&cfg),
         LogLevel::decl(&cfg),
         Settings::decl(&cfg),
     ];
@@ -44,9 +48,13 @@ pub fn generate() -> String {
         ("externalDiagnostics", ExternalDiagnostics::METHOD),
         ("problems", Problems::METHOD),
         ("status", Status::METHOD),
+        ("spend", Spend::METHOD),
+        ("fixFeedback", FixFeedback::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }
+    out.push_str("} as const;\n\n/** Commands ACAS serves through `workspace/executeCommand`. */\nexport const Commands = {\n");
+    out.push_str(&format!("  escalate: \"{ESCALATE_COMMAND}\",\n"));
     out.push_str("} as const;\n");
     out
 }

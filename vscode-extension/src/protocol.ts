@@ -73,6 +73,43 @@ export type LanguageCount = { language: string, files: number, };
 
 export type StatusResult = { version: string, workspaceRoot: string | null, filesWatched: number, languages: Array<LanguageCount>, openDocuments: number, storeBytes: number, subsystems: Array<SubsystemStatus>, };
 
+export type SpendResult = { todayUsd: number, monthUsd: number, dailyBudgetUsd: number | null, monthlyBudgetUsd: number | null, 
+/**
+ * Names of the configured providers, in chain order.
+ */
+providers: Array<string>, };
+
+export type FixFeedbackParams = { 
+/**
+ * The `fixId` of the quick fix, from the `acas-ai` diagnostic's `data`.
+ */
+fixId: string, 
+/**
+ * `applied`, `reverted` or `dismissed`.
+ */
+outcome: string, };
+
+export type EscalateArgs = { uri: string, range: Range, 
+/**
+ * The diagnostic to explain when the client has it (another tool's); else the one ACAS
+ * knows at `range`.
+ */
+diagnostic?: ExternalDiagnostic, 
+/**
+ * Ask only this provider.
+ */
+provider?: string, };
+
+export type EscalateResult = { explanation: string, 
+/**
+ * Set when a verified fix is offered as a quick fix.
+ */
+fixId: string | null, 
+/**
+ * Why the model's fix is not offered.
+ */
+fixRejected: string | null, provider: string, model: string, costUsd: number, cached: boolean, };
+
 export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
 
 export type Settings = { 
@@ -94,4 +131,11 @@ export const Methods = {
   externalDiagnostics: "acas/externalDiagnostics",
   problems: "acas/problems",
   status: "acas/status",
+  spend: "acas/spend",
+  fixFeedback: "acas/fixFeedback",
+} as const;
+
+/** Commands ACAS serves through `workspace/executeCommand`. */
+export const Commands = {
+  escalate: "acas.escalate",
 } as const;
