@@ -1,12 +1,15 @@
 /**
- * Entry point: finds the `acas` binary, runs it through the language client, and wires the
- * editor-only parts (diagnostics forwarding, status bar, problems view, commands, settings).
+ * Entry point: finds the `acas` binary, runs it through the language client (with the stored API
+ * keys in its environment), and wires the editor-only parts (diagnostics forwarding, status bar,
+ * problems view, AI commands, commands, settings).
  * It holds no analysis logic; the server owns all of that.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, State, type LanguageClient } from 'vscode-languageclient/node';
+import { AiCommands } from './ai';
+import { readKeys, serverEnv } from './apiKeys';
 import { createClient } from './client';
 import { DiagnosticsForwarder } from './forwarder';
 import { ProblemsModel } from './problems';
@@ -14,6 +17,7 @@ import { ProblemsView } from './problemsView';
 import type { Settings } from './protocol';
 import { resolveServerPath } from './serverPath';
 import { readSettings } from './settings';
+import { SpendModel } from './spend';
 import { StatusBar } from './statusBar';
 
 let session: Session | undefined;
@@ -22,17 +26,25 @@ export function activate(context: vscode.ExtensionContext): void {
   const activatedAt = performance.now();
   const log = vscode.window.createOutputChannel('ACAS');
   const problems = new ProblemsModel(log);
-  const status = new StatusBar(problems);
+  const spend = new SpendModel(log);
+  const status = new StatusBar(problems, spend);
   const view = new ProblemsView(problems);
   const forwarder = new DiagnosticsForwarder(log);
-  session = new Session(context.extensionPath, log, status, problems, forwarder);
+  session = new Session(context, log, status, problems, spend, forwarder);
   const current = session;
+  const ai = new AiCommands(
+    { log, client: () => current.currentClient, restart: () => current.restart(), refreshSpend: () => void spend.refresh() },
+    context.secrets,
+  );
+  current.ai = ai;
   context.subscriptions.push(
     log,
     problems,
+    spend,
     status,
     view,
     forwarder,
+    ai,
     vscode.commands.registerCommand('acas.restartServer', () => current.restart()),
     vscode.commands.registerCommand('acas.showOutput', () => log.show(true)),
     vscode.commands.registerCommand('acas.showProblems', () => view.reveal()),
@@ -51,22 +63,32 @@ export async function deactivate(): Promise<void> {
 /** One server at a time: start, stop, restart, and follow the client's state. */
 class Session {
   private client: LanguageClient | undefined;
+  /** Set right after construction; receives the `acas-ai` diagnostics' data. */
+  ai: AiCommands | undefined;
+  /** Counts starts and stops, so that a start overtaken while it awaited gives up. */
+  private generation = 0;
 
   constructor(
-    private readonly extensionPath: string,
+    private readonly context: vscode.ExtensionContext,
     private readonly log: vscode.OutputChannel,
     private readonly status: StatusBar,
     private readonly problems: ProblemsModel,
+    private readonly spend: SpendModel,
     private readonly forwarder: DiagnosticsForwarder,
   ) {}
 
+  get currentClient(): LanguageClient | undefined {
+    return this.client;
+  }
+
   /** `since` is when `event` happened, for the log line that says how long starting took. */
   async start(event = 'the restart began', since = performance.now()): Promise<void> {
+    const generation = ++this.generation;
     this.status.setState('starting');
     const resolution = resolveServerPath({
       setting: vscode.workspace.getConfiguration('acas').get<string>('server.path'),
       env: process.env,
-      extensionPath: this.extensionPath,
+      extensionPath: this.context.extensionPath,
       workspaceRoot: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
       homeDir: os.homedir(),
       platform: process.platform,
@@ -82,12 +104,25 @@ class Session {
       return;
     }
     this.log.appendLine(`[acas] starting ${resolution.path} serve (found via ${resolution.origin})`);
-    const client = createClient(resolution.path, currentSettings(), this.log);
+    // The stored keys go only into the server's environment; they are never logged.
+    const keys = await readKeys((key) => this.context.secrets.get(key)).catch((error: unknown) => {
+      this.log.appendLine(`[acas] reading the stored API keys failed: ${String(error)}`);
+      return {};
+    });
+    if (generation !== this.generation) return;
+    const stored = Object.keys(keys);
+    if (stored.length > 0) this.log.appendLine(`[acas] API keys from secret storage: ${stored.join(', ')}`);
+    this.ai?.suggestions.clear();
+    const client = createClient(resolution.path, currentSettings(), this.log, {
+      env: serverEnv(process.env, keys),
+      onDiagnostics: (uri, diagnostics) => this.ai?.suggestions.update(uri, diagnostics),
+    });
     this.client = client;
     client.onDidChangeState(({ newState }) => {
       if (this.client !== client) return;
       const running = newState === State.Running;
       this.problems.setClient(running ? client : undefined);
+      this.spend.setClient(running ? client : undefined);
       this.forwarder.setClient(running ? client : undefined);
       this.status.setState(running ? 'running' : newState === State.Starting ? 'starting' : 'stopped');
     });
@@ -103,9 +138,11 @@ class Session {
   }
 
   async stop(): Promise<void> {
+    this.generation += 1;
     const client = this.client;
     this.client = undefined;
     this.problems.setClient(undefined);
+    this.spend.setClient(undefined);
     this.forwarder.setClient(undefined);
     this.status.setState('stopped');
     if (!client) return;

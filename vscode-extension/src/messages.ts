@@ -4,8 +4,18 @@
  * the extension and the integration test (no VS Code import).
  */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
-import { Methods, type ExternalDiagnosticsParams, type Problem, type ProblemsParams, type StatusResult } from './protocol';
+import {
+  Methods,
+  type ExternalDiagnosticsParams,
+  type FixFeedbackParams,
+  type Problem,
+  type ProblemsParams,
+  type SpendResult,
+  type StatusResult,
+} from './protocol';
 
 export const externalDiagnostics = new NotificationType<ExternalDiagnosticsParams>(Methods.externalDiagnostics);
 export const problems = new RequestType<ProblemsParams, Problem[], void>(Methods.problems);
 export const status = new RequestType0<StatusResult, void>(Methods.status);
+export const spend = new RequestType0<SpendResult, void>(Methods.spend);
+export const fixFeedback = new NotificationType<FixFeedbackParams>(Methods.fixFeedback);

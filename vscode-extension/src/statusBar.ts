@@ -1,14 +1,19 @@
 /**
- * The ACAS status bar item: server state and problem counts (from `ProblemsModel`); a click
- * opens a quick pick of ACAS's commands.
+ * The ACAS status bar item: server state, problem counts (from `ProblemsModel`) and AI spend
+ * (from `SpendModel`); a click opens a quick pick of ACAS's commands.
  */
 import * as vscode from 'vscode';
 import type { ProblemsModel } from './problems';
+import type { SpendModel } from './spend';
 import { countBySeverity, statusView, type ServerState } from './statusText';
 
 export const SHOW_COMMANDS = 'acas.showCommands';
 
 const COMMANDS: { command: string; label: string; detail: string }[] = [
+  { command: 'acas.explainError', label: '$(sparkle) Explain and Fix with AI', detail: 'Ask the AI providers about the diagnostic under the cursor' },
+  { command: 'acas.dismissSuggestion', label: '$(close) Dismiss AI Suggestion', detail: "Tell ACAS the AI fix under the cursor is not wanted" },
+  { command: 'acas.setApiKey', label: '$(key) Set API Key', detail: "Store an AI provider's API key in VS Code's secret storage" },
+  { command: 'acas.clearApiKeys', label: '$(trash) Clear API Keys', detail: 'Remove the stored API keys and restart the server' },
   { command: 'acas.showProblems', label: '$(list-tree) Show Problems by Class', detail: 'Open problems, grouped by category and fingerprint' },
   { command: 'acas.showOutput', label: '$(output) Show Output', detail: "The server's log" },
   { command: 'acas.restartServer', label: '$(debug-restart) Restart Server', detail: 'Stop the server, find the binary again and start it' },
@@ -20,12 +25,16 @@ export class StatusBar implements vscode.Disposable {
   private state: ServerState = 'starting';
   private detail: string | undefined;
 
-  constructor(private readonly problems: ProblemsModel) {
+  constructor(
+    private readonly problems: ProblemsModel,
+    private readonly spend: SpendModel,
+  ) {
     this.item.name = 'ACAS';
     this.item.command = SHOW_COMMANDS;
     this.disposables.push(
       this.item,
       problems.onDidChange(() => this.render()),
+      spend.onDidChange(() => this.render()),
       vscode.commands.registerCommand(SHOW_COMMANDS, () => showCommands()),
     );
     this.render();
@@ -40,7 +49,7 @@ export class StatusBar implements vscode.Disposable {
 
   private render(): void {
     const counts = this.state === 'running' && this.problems.problems ? countBySeverity(this.problems.problems) : undefined;
-    const view = statusView(this.state, counts, this.detail);
+    const view = statusView(this.state, counts, this.detail, this.state === 'running' ? this.spend.spend : undefined);
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
     this.item.accessibilityInformation = { label: view.label };

@@ -1,8 +1,9 @@
 /**
  * What the status bar item says: the server state and, while it runs, the open problems by
- * severity. Pure formatting; the item itself lives in `statusBar.ts`.
+ * severity and the AI spend. Pure formatting; the item itself lives in `statusBar.ts`.
  */
-import type { Problem } from './protocol';
+import type { Problem, SpendResult } from './protocol';
+import { showsSpend, spendShort, spendTooltip } from './spendText';
 
 export type ServerState = 'starting' | 'running' | 'stopped' | 'error';
 
@@ -30,9 +31,13 @@ export function countBySeverity(problems: readonly Problem[]): Counts {
   return counts;
 }
 
-/** `counts` is undefined until the server has answered `acas/problems`. */
-export function statusView(state: ServerState, counts?: Counts, detail?: string): StatusView {
-  const extra = detail ? `\n${detail}` : '';
+/**
+ * `counts` is undefined until the server has answered `acas/problems`, `spend` until it has
+ * answered `acas/spend`. Spend goes into the tooltip and, once AI is set up, the text; the
+ * accessible label keeps to the problems.
+ */
+export function statusView(state: ServerState, counts?: Counts, detail?: string, spend?: SpendResult): StatusView {
+  const extra = (detail ? `\n${detail}` : '') + (state === 'running' && spend ? `\n${spendTooltip(spend).join('\n')}` : '');
   switch (state) {
     case 'starting':
       return { text: '$(sync~spin) ACAS', label: 'ACAS: starting', tooltip: `ACAS: starting the server${extra}`, alarming: false };
@@ -42,7 +47,8 @@ export function statusView(state: ServerState, counts?: Counts, detail?: string)
       return { text: '$(error) ACAS', label: 'ACAS: failed', tooltip: `ACAS: server failed${extra}\nClick for ACAS commands`, alarming: true };
     case 'running': {
       if (!counts) return { text: '$(check) ACAS', label: 'ACAS: running', tooltip: `ACAS: running${extra}\nClick for ACAS commands`, alarming: false };
-      const text = `ACAS $(error) ${counts.error} $(warning) ${counts.warning}`;
+      const money = spend && showsSpend(spend) ? ` $(credit-card) ${spendShort(spend)}` : '';
+      const text = `ACAS $(error) ${counts.error} $(warning) ${counts.warning}${money}`;
       const label = `ACAS: ${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}`;
       const tooltip =
         `ACAS: running\n${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}, ` +

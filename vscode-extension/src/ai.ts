@@ -1,0 +1,211 @@
+/**
+ * The AI commands: `ACAS: Explain and Fix with AI` asks the server (`acas.escalate` through
+ * `workspace/executeCommand`) about the diagnostic under the cursor and shows its answer;
+ * `ACAS: Dismiss AI Suggestion` sends `acas/fixFeedback`; `ACAS: Set API Key` and
+ * `ACAS: Clear API Keys` manage the keys in secret storage. The server does the work (context,
+ * providers, budgets, verification, the `acas-ai` diagnostic and its quick fix); this only asks
+ * and shows.
+ */
+import * as vscode from 'vscode';
+import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
+import { PROVIDERS, secretKey } from './apiKeys';
+import {
+  AiSuggestions,
+  describeDiagnostic,
+  diagnosticsAt,
+  resultMarkdown,
+  resultMessage,
+  toEscalateArgs,
+  type AiSuggestion,
+} from './escalation';
+import * as messages from './messages';
+import { Commands, type EscalateResult } from './protocol';
+
+/** What the commands need from the running session. */
+export interface AiHost {
+  readonly log: vscode.OutputChannel;
+  /** The client, when the server runs. */
+  client(): LanguageClient | undefined;
+  restart(): Promise<void>;
+  /** After an escalation: the spend changed. */
+  refreshSpend(): void;
+}
+
+const DETAILS_SCHEME = 'acas-explanation';
+
+export class AiCommands implements vscode.Disposable {
+  /** The `acas-ai` diagnostics' fixIds, from the client middleware. */
+  readonly suggestions = new AiSuggestions();
+  private readonly details = new Map<string, string>();
+  private detailsCount = 0;
+  private readonly disposables: vscode.Disposable[];
+
+  constructor(
+    private readonly host: AiHost,
+    private readonly secrets: vscode.SecretStorage,
+  ) {
+    this.disposables = [
+      vscode.commands.registerCommand('acas.explainError', () => this.explain()),
+      vscode.commands.registerCommand('acas.dismissSuggestion', () => this.dismiss()),
+      vscode.commands.registerCommand('acas.setApiKey', () => this.setApiKey()),
+      vscode.commands.registerCommand('acas.clearApiKeys', () => this.clearApiKeys()),
+      vscode.workspace.registerTextDocumentContentProvider(DETAILS_SCHEME, { provideTextDocumentContent: (uri) => this.details.get(uri.path) ?? '' }),
+    ];
+  }
+
+  private runningClient(): LanguageClient | undefined {
+    const client = this.host.client();
+    if (client?.state === State.Running) return client;
+    void vscode.window.showErrorMessage('ACAS: the server is not running.', 'Show Output').then((choice) => {
+      if (choice) this.host.log.show(true);
+    });
+    return undefined;
+  }
+
+  async explain(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showInformationMessage('ACAS: open a file and put the cursor on a diagnostic to explain it.');
+      return;
+    }
+    const document = editor.document;
+    const position = editor.selection.active;
+    const candidates = diagnosticsAt(vscode.languages.getDiagnostics(document.uri), position);
+    if (candidates.length === 0) {
+      void vscode.window.showInformationMessage('ACAS: there is no diagnostic under the cursor to explain.');
+      return;
+    }
+    let diagnostic = candidates[0]!;
+    if (candidates.length > 1) {
+      const items = candidates.map((d) => ({ ...describeDiagnostic(d), diagnostic: d }));
+      const pick = await vscode.window.showQuickPick(items, { title: 'ACAS: Explain and Fix with AI', placeHolder: 'Which diagnostic?' });
+      if (!pick) return;
+      diagnostic = pick.diagnostic;
+    }
+    const client = this.runningClient();
+    if (!client) return;
+    const args = toEscalateArgs(document.uri.toString(), diagnostic);
+    const request = Promise.resolve(client.sendRequest(ExecuteCommandRequest.type, { command: Commands.escalate, arguments: [args] }));
+    // The server reports its own progress ($/progress); this is only a quiet hint meanwhile.
+    vscode.window.setStatusBarMessage('$(sync~spin) ACAS: asking the AI provider…', request);
+    let result: EscalateResult;
+    try {
+      result = (await request) as EscalateResult;
+    } catch (error) {
+      await this.showFailure(error);
+      return;
+    } finally {
+      this.host.refreshSpend();
+    }
+    if (!result || typeof result.explanation !== 'string') {
+      void vscode.window.showErrorMessage('ACAS: the server gave no explanation.');
+      return;
+    }
+    this.host.log.appendLine(
+      `[acas] ${Commands.escalate}: ${result.provider} ${result.model}, $${result.costUsd.toFixed(4)}${result.cached ? ' (cached)' : ''}, ` +
+        (result.fixId ? `fix ${result.fixId} offered` : result.fixRejected ? `no fix: ${result.fixRejected}` : 'no fix'),
+    );
+    const message = resultMessage(result);
+    const choice = await vscode.window.showInformationMessage(message.text, ...message.buttons);
+    if (choice === 'Show Fix') await this.showFix(document.uri, diagnostic.range.start);
+    if (choice === 'Details') await this.showDetails(result, `${describeDiagnostic(diagnostic).label}`);
+  }
+
+  private async showFailure(error: unknown): Promise<void> {
+    const reason = error instanceof Error ? error.message : String(error);
+    const keyHelp = /provider|api key|API_KEY/i.test(reason);
+    const buttons = keyHelp ? ['Set API Key', 'Show Output'] : ['Show Output'];
+    this.host.log.appendLine(`[acas] ${Commands.escalate} failed: ${reason}`);
+    const choice = await vscode.window.showErrorMessage(`ACAS could not explain this: ${reason}`, ...buttons);
+    if (choice === 'Set API Key') await this.setApiKey();
+    if (choice === 'Show Output') this.host.log.show(true);
+  }
+
+  /** Puts the cursor on the diagnostic and opens the quick fixes there (the `acas-ai` one among them). */
+  private async showFix(uri: vscode.Uri, at: vscode.Position): Promise<void> {
+    const editor = await vscode.window.showTextDocument(uri, { preserveFocus: false });
+    editor.selection = new vscode.Selection(at, at);
+    editor.revealRange(new vscode.Range(at, at), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+    await vscode.commands.executeCommand('editor.action.quickFix');
+  }
+
+  private async showDetails(result: EscalateResult, title: string): Promise<void> {
+    this.detailsCount += 1;
+    const path = `/explanation-${this.detailsCount}.md`;
+    this.details.set(path, resultMarkdown(result, title));
+    const uri = vscode.Uri.from({ scheme: DETAILS_SCHEME, path });
+    try {
+      await vscode.commands.executeCommand('markdown.showPreview', uri);
+    } catch {
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri), { preview: true });
+    }
+  }
+
+  async dismiss(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    const found = editor ? this.suggestions.at(editor.document.uri.toString(), editor.selection.active) : [];
+    if (found.length === 0) {
+      void vscode.window.showInformationMessage('ACAS: there is no AI suggestion under the cursor.');
+      return;
+    }
+    let suggestion: AiSuggestion = found[0]!;
+    if (found.length > 1) {
+      const items = found.map((s) => ({ label: s.message.split('\n', 1)[0]!, description: `line ${s.range.start.line + 1}`, suggestion: s }));
+      const pick = await vscode.window.showQuickPick(items, { title: 'ACAS: Dismiss AI Suggestion', placeHolder: 'Which suggestion?' });
+      if (!pick) return;
+      suggestion = pick.suggestion;
+    }
+    const client = this.runningClient();
+    if (!client) return;
+    try {
+      await client.sendNotification(messages.fixFeedback, { fixId: suggestion.fixId, outcome: 'dismissed' });
+      void vscode.window.showInformationMessage('ACAS: AI suggestion dismissed.');
+    } catch (error) {
+      void vscode.window.showErrorMessage(`ACAS: could not dismiss the suggestion: ${String(error)}`);
+    }
+  }
+
+  async setApiKey(): Promise<void> {
+    const items = await Promise.all(
+      PROVIDERS.map(async (provider) => ({
+        label: provider.label,
+        description: (await this.secrets.get(secretKey(provider))) ? 'stored (replace)' : undefined,
+        detail: `Given to the server as ${provider.env}`,
+        provider,
+      })),
+    );
+    const pick = await vscode.window.showQuickPick(items, { title: 'ACAS: Set API Key', placeHolder: 'Which AI provider?' });
+    if (!pick) return;
+    const key = await vscode.window.showInputBox({
+      title: `ACAS: ${pick.label} API key`,
+      prompt: `Stored in VS Code's secret storage and given to the ACAS server as ${pick.provider.env}`,
+      password: true,
+      ignoreFocusOut: true,
+      validateInput: (value) => (value.trim() === '' ? 'Enter the API key' : undefined),
+    });
+    if (key === undefined || key.trim() === '') return;
+    await this.secrets.store(secretKey(pick.provider), key.trim());
+    this.host.log.appendLine(`[acas] ${pick.label} API key stored; restarting the server`);
+    void vscode.window.showInformationMessage(`ACAS: ${pick.label} API key stored; restarting the server to use it.`);
+    await this.host.restart();
+  }
+
+  async clearApiKeys(): Promise<void> {
+    let cleared = 0;
+    for (const provider of PROVIDERS) {
+      if (await this.secrets.get(secretKey(provider))) cleared += 1;
+      await this.secrets.delete(secretKey(provider));
+    }
+    if (cleared === 0) {
+      void vscode.window.showInformationMessage('ACAS: no API keys are stored.');
+      return;
+    }
+    this.host.log.appendLine(`[acas] ${cleared} stored API key(s) cleared; restarting the server`);
+    void vscode.window.showInformationMessage(`ACAS: cleared ${cleared} stored API key${cleared === 1 ? '' : 's'}; restarting the server.`);
+    await this.host.restart();
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
