@@ -25,6 +25,8 @@ pub struct FileDiagnostic {
     pub fingerprint: String,
     pub symbol: Option<String>,
     pub related: Vec<(TextRange, String)>,
+    /// For an AI explanation (source `acas-ai`): the id of its quick fix or note.
+    pub fix_id: Option<String>,
 }
 
 /// Locates byte-offset diagnostics in `text`.
@@ -49,6 +51,7 @@ pub fn locate(
                 .iter()
                 .map(|r| (index.range(text, r.range.clone(), encoding), r.message.clone()))
                 .collect(),
+            fix_id: None,
         })
         .collect()
 }

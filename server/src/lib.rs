@@ -1,4 +1,5 @@
 pub mod analysis;
+pub mod assist;
 pub mod classify;
 pub mod cli;
 pub mod config;

@@ -19,8 +19,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::analysis::{self, Analyzed, DiskQueue, FileDiagnostic, Outcome};
+use crate::assist::{Job, Note, NoteEdit, NoteFix, Notes};
 use crate::classify::{self, Document, Language, Severity};
 use crate::config::{self, Config};
+use crate::escalate::context::Problem;
+use crate::escalate::engine::{Escalator, Explained};
+use crate::escalate::symbols::SymbolIndex;
 use crate::files;
 use crate::store::{self, Record, Store};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
@@ -226,6 +230,12 @@ pub struct Workspace {
     /// File changes since the last walk, and when the latest arrived.
     changes_since_walk: usize,
     last_change: std::time::Instant,
+    /// The escalation engine, or why there is none.
+    escalator: Result<Arc<Escalator>, String>,
+    notes: Notes,
+    /// Fingerprints other tools report per file and source, to know when an AI note is done.
+    external_fingerprints: HashMap<PathBuf, HashMap<String, Vec<String>>>,
+    index: Option<Arc<SymbolIndex>>,
     files_seen: usize,
     languages: HashMap<Language, usize>,
     scan: Option<ScanState>,
@@ -308,6 +318,10 @@ impl Workspace {
             disk_seq: HashMap::new(),
             disk_published: HashMap::new(),
             known: Arc::default(),
+            escalator: Err(String::new()),
+            notes: Notes::default(),
+            external_fingerprints: HashMap::new(),
+            index: None,
             reconcile_scheduled: false,
             changes_since_walk: 0,
             last_change: std::time::Instant::now(),
@@ -315,6 +329,7 @@ impl Workspace {
             languages: HashMap::new(),
             scan: None,
         };
+        workspace.escalator = workspace.build_escalator(None);
         if options.watch {
             workspace.start_watcher();
         }
@@ -505,7 +520,7 @@ impl Workspace {
     /// published back: the editor shows them already.
     fn external(&mut self, path: PathBuf, source: String, diagnostics: Vec<ExternalDiagnostic>) {
         let located = self.symbols_for(&path, diagnostics.iter().map(|d| d.range.start));
-        let records = diagnostics
+        let records: Vec<store::DiagnosticRecord> = diagnostics
             .iter()
             .zip(located)
             .map(|(d, symbol)| {
@@ -524,13 +539,18 @@ impl Workspace {
                 }
             })
             .collect();
-        let Some(store) = &self.store else { return };
-        store.record(vec![Record::Diagnostics(store::FileDiagnostics {
-            at_ms: now_ms(),
-            path: relative(&self.root, &path),
-            source,
-            diagnostics: records,
-        })]);
+        let fingerprints: Vec<String> =
+            records.iter().map(|r: &store::DiagnosticRecord| r.fingerprint.clone()).collect();
+        self.external_fingerprints.entry(path.clone()).or_default().insert(source.clone(), fingerprints);
+        if let Some(store) = &self.store {
+            store.record(vec![Record::Diagnostics(store::FileDiagnostics {
+                at_ms: now_ms(),
+                path: relative(&self.root, &path),
+                source,
+                diagnostics: records,
+            })]);
+        }
+        self.retire_notes(&path);
     }
 
     /// Enclosing symbol paths of positions in a file: from the open document, else from the
@@ -574,10 +594,80 @@ impl Workspace {
             self.record_diagnostics(path, &diagnostics);
         }
         self.publish(path, version, diagnostics);
+        if changed_set {
+            self.retire_notes(path);
+        }
     }
 
     fn publish(&self, path: &Path, version: Option<i32>, diagnostics: Arc<[FileDiagnostic]>) {
+        let diagnostics = if self.notes.has(path) {
+            diagnostics.iter().cloned().chain(self.notes.diagnostics(path)).collect()
+        } else {
+            diagnostics
+        };
         let _ = self.output.send(Output::Diagnostics { path: path.to_path_buf(), version, diagnostics });
+    }
+
+    /// Publishes a file's current diagnostics again (after its AI notes changed).
+    fn republish(&self, path: &Path) {
+        match self.open.get(path) {
+            Some(open) => {
+                let diagnostics: Arc<[FileDiagnostic]> =
+                    analysis::locate(open.doc.text(), &open.index, open.doc.diagnostics(), self.encoding)
+                        .into();
+                self.publish(path, Some(open.version), diagnostics);
+            }
+            None => {
+                let diagnostics =
+                    self.disk_published.get(path).cloned().unwrap_or_else(|| Arc::from(Vec::new()));
+                self.publish(path, None, diagnostics);
+            }
+        }
+    }
+
+    /// Retires the AI notes of `path` whose error is gone; an applied fix whose error is gone
+    /// resolved it.
+    fn retire_notes(&mut self, path: &Path) {
+        if !self.notes.has(path) {
+            return;
+        }
+        let mut present: HashSet<String> = match self.open.get(path) {
+            Some(open) => open.fingerprints.iter().cloned().collect(),
+            None => self
+                .disk_published
+                .get(path)
+                .map(|d| d.iter().map(|d| d.fingerprint.clone()).collect())
+                .unwrap_or_default(),
+        };
+        if let Some(sources) = self.external_fingerprints.get(path) {
+            present.extend(sources.values().flatten().cloned());
+        }
+        let gone = self.notes.gone(path, &|fp| present.contains(fp));
+        for note in &gone {
+            if note.applied {
+                self.record_fix(note, store::Outcome::Resolved);
+            }
+        }
+        if !gone.is_empty() {
+            self.republish(path);
+        }
+    }
+
+    fn record_fix(&self, note: &Note, outcome: store::Outcome) {
+        let Some(store) = &self.store else { return };
+        let edit = note.fix.as_ref().and_then(|f| f.edits.first());
+        store.record(vec![Record::FixOutcome(store::FixOutcome {
+            fix_id: note.fix_id.clone(),
+            at_ms: now_ms(),
+            fingerprint: note.fingerprint.clone(),
+            category: note.category.clone(),
+            provider: note.provider.clone(),
+            model: note.model.clone(),
+            outcome,
+            description: note.fix.as_ref().map(|f| f.description.clone()),
+            old: edit.map(|e| e.old.clone()),
+            new: edit.map(|e| e.new.clone()),
+        })]);
     }
 
     fn files_changed(&mut self, batch: watch::Batch) {
@@ -652,6 +742,7 @@ impl Workspace {
         if !self.open.contains_key(path) {
             self.publish(path, None, diagnostics);
         }
+        self.retire_notes(path);
     }
 
     fn walk_done(&mut self, files: HashSet<PathBuf>, rescan: bool) {
@@ -748,6 +839,10 @@ impl Workspace {
         }
         self.config_error = None;
         let config = config.with_settings(&self.settings);
+        if config.escalation != self.config.escalation {
+            self.config.escalation = config.escalation.clone();
+            self.escalator = self.build_escalator(None);
+        }
         if config != self.config {
             let rescan =
                 config.ignore != self.config.ignore || config.max_file_size != self.config.max_file_size;
@@ -821,6 +916,249 @@ impl Workspace {
 
     fn progress(&self, progress: Progress) {
         let _ = self.output.send(Output::Progress(progress));
+    }
+
+    fn build_escalator(&self, only: Option<&str>) -> Result<Arc<Escalator>, String> {
+        let env = |name: &str| std::env::var(name).ok();
+        Escalator::new(&self.config.escalation, &env, self.store.clone(), only)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Everything needed to escalate the diagnostic at `range` of `path`: the one the client
+    /// sent, else the one ACAS knows there.
+    pub fn escalation_job(
+        &self,
+        path: &Path,
+        range: TextRange,
+        diagnostic: Option<ExternalDiagnostic>,
+        provider: Option<&str>,
+    ) -> Result<Job, String> {
+        let escalator = match provider {
+            Some(name) => self.build_escalator(Some(name))?,
+            None => self.escalator.clone()?,
+        };
+        let language = Language::from_path(path)
+            .ok_or_else(|| format!("{}: ACAS does not parse this kind of file", path.display()))?;
+        let (text, tree, diagnostics) = match self.open.get(path) {
+            Some(open) => {
+                (open.doc.text().to_owned(), open.doc.tree().clone(), open.doc.diagnostics().to_vec())
+            }
+            None => {
+                let text = files::read_source(path, self.config.max_file_size)
+                    .map_err(|skip| format!("{}: {skip}", path.display()))?;
+                let doc = Document::new(language, text);
+                (doc.text().to_owned(), doc.tree().clone(), doc.diagnostics().to_vec())
+            }
+        };
+        let index = LineIndex::new(&text);
+        let start = index.offset(&text, range.start, self.encoding);
+        let end = index.offset(&text, range.end, self.encoding).max(start);
+        let rel = relative(&self.root, path);
+        let (range, problem) = match diagnostic {
+            Some(d) => {
+                let symbol = self.symbols_for(path, std::iter::once(d.range.start)).pop().flatten();
+                let tool = d.tool.clone().unwrap_or_else(|| "editor".to_owned());
+                let category = classify::external::category(&tool, d.code.as_deref(), &d.message);
+                let message = classify::external::fingerprint_message(&d.message);
+                (
+                    start..end,
+                    Problem {
+                        fingerprint: classify::fingerprint(&message, category, symbol.as_deref()),
+                        message: d.message,
+                        category: category.as_str().to_owned(),
+                        severity: d.severity.as_str().to_owned(),
+                        source: tool,
+                        code: d.code,
+                        symbol,
+                        related: Vec::new(),
+                        others: Vec::new(),
+                    },
+                )
+            }
+            None => {
+                let d = diagnostics
+                    .iter()
+                    .find(|d| d.range.start <= end && start <= d.range.end)
+                    .ok_or_else(|| format!("no diagnostic at {rel}:{}", range.start.line + 1))?;
+                (
+                    d.range.clone(),
+                    Problem {
+                        message: d.message.clone(),
+                        category: d.category.as_str().to_owned(),
+                        severity: d.severity.as_str().to_owned(),
+                        source: d.source.clone(),
+                        code: None,
+                        fingerprint: d.fingerprint.clone(),
+                        symbol: d.symbol.clone(),
+                        related: d.related.iter().map(|r| r.message.clone()).collect(),
+                        others: Vec::new(),
+                    },
+                )
+            }
+        };
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let index_files = if self.index.is_some() {
+            Vec::new()
+        } else {
+            known.iter().filter(|p| Language::from_path(p) == Some(language)).cloned().collect()
+        };
+        Ok(Job {
+            past: escalator.past_fixes(&problem.fingerprint),
+            escalator,
+            root: self.root.clone(),
+            path: path.to_path_buf(),
+            rel,
+            language,
+            text,
+            tree,
+            range,
+            problem,
+            index: self.index.clone(),
+            index_files,
+            max_size: self.config.max_file_size,
+        })
+    }
+
+    /// Shows an escalation's answer on the file; returns the id of its note.
+    pub fn escalation_done(
+        &mut self,
+        path: &Path,
+        text: &str,
+        range: std::ops::Range<usize>,
+        problem: &Problem,
+        explained: &Explained,
+        index: Arc<SymbolIndex>,
+    ) -> String {
+        self.index = Some(index);
+        let line_index = LineIndex::new(text);
+        let fix_id = format!("fix-{:x}-{}", now_ms(), self.notes_counter());
+        let fix = explained.fix.as_ref().map(|fix| NoteFix {
+            description: fix.description.clone(),
+            edits: fix
+                .files
+                .iter()
+                .flat_map(|(rel, replacements)| {
+                    let file = self.root.join(rel);
+                    let content = if file == path {
+                        Some(text.to_owned())
+                    } else {
+                        files::read_source(&file, self.config.max_file_size).ok()
+                    };
+                    let content = content.unwrap_or_default();
+                    let index = LineIndex::new(&content);
+                    replacements
+                        .iter()
+                        .map(|r| NoteEdit {
+                            path: file.clone(),
+                            range: index.range(&content, r.range.clone(), self.encoding),
+                            old: content.get(r.range.clone()).unwrap_or_default().to_owned(),
+                            new: r.new.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        });
+        let note = Note {
+            fix_id: fix_id.clone(),
+            range: line_index.range(text, range, self.encoding),
+            explanation: explained.explanation.clone(),
+            fingerprint: problem.fingerprint.clone(),
+            category: problem.category.clone(),
+            provider: explained.provider.clone(),
+            model: explained.model.clone(),
+            cost_micros: explained.cost_micros,
+            cached: explained.cached,
+            fix,
+            fix_rejected: explained.fix_rejected.clone(),
+            applied: false,
+        };
+        if note.fix.is_some() {
+            self.record_fix(&note, store::Outcome::Offered);
+        }
+        self.notes.add(path, note);
+        self.republish(path);
+        fix_id
+    }
+
+    fn notes_counter(&self) -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Verified AI fixes overlapping `range` whose text is still as it was verified.
+    pub fn quick_fixes(&self, path: &Path, range: TextRange) -> Vec<(String, String, Vec<NoteEdit>)> {
+        self.notes
+            .at(path, range)
+            .into_iter()
+            .filter_map(|note| {
+                let fix = note.fix.as_ref()?;
+                let still =
+                    fix.edits.iter().all(|e| self.current_text(&e.path, e.range).is_some_and(|t| t == e.old));
+                still.then(|| {
+                    (note.fix_id.clone(), format!("Apply AI fix: {}", fix.description), fix.edits.clone())
+                })
+            })
+            .collect()
+    }
+
+    fn current_text(&self, path: &Path, range: TextRange) -> Option<String> {
+        let owned;
+        let (text, index) = match self.open.get(path) {
+            Some(open) => (open.doc.text(), &open.index),
+            None => {
+                let text = files::read_source(path, self.config.max_file_size).ok()?;
+                owned = (LineIndex::new(&text), text);
+                (owned.1.as_str(), &owned.0)
+            }
+        };
+        let start = index.offset(text, range.start, self.encoding);
+        let end = index.offset(text, range.end, self.encoding);
+        text.get(start..end).map(str::to_owned)
+    }
+
+    /// The hover text of an AI note at `position`.
+    pub fn hover(&self, path: &Path, position: Position) -> Option<(TextRange, String)> {
+        let here = TextRange { start: position, end: position };
+        self.notes.at(path, here).first().map(|n| (n.range, n.hover()))
+    }
+
+    /// What the developer did with an AI fix.
+    pub fn fix_feedback(&mut self, fix_id: &str, outcome: store::Outcome) -> Result<(), String> {
+        if let Some(note) = self.notes.take_retired(fix_id) {
+            // Its error is already gone: applying it resolved it.
+            self.record_fix(&note, outcome);
+            if outcome == store::Outcome::Applied {
+                self.record_fix(&note, store::Outcome::Resolved);
+            }
+            return Ok(());
+        }
+        let note = self.notes.find_mut(fix_id).ok_or_else(|| format!("no AI fix `{fix_id}` is shown"))?;
+        match outcome {
+            store::Outcome::Applied => note.applied = true,
+            store::Outcome::Reverted => note.applied = false,
+            _ => {}
+        }
+        let note = note.clone();
+        self.record_fix(&note, outcome);
+        if outcome == store::Outcome::Dismissed {
+            let path = self.notes.path_of(fix_id);
+            self.notes.remove(fix_id);
+            if let Some(path) = path {
+                self.republish(&path);
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured budgets and provider names, for spend reports.
+    pub fn spend_setup(&self) -> (Option<Store>, crate::escalate::cost::Budget, Vec<String>) {
+        let providers = match &self.escalator {
+            Ok(e) => e.provider_names(),
+            Err(_) => Vec::new(),
+        };
+        (self.store.clone(), self.config.escalation.budget.clone(), providers)
     }
 
     pub fn root(&self) -> &Path {

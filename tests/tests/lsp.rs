@@ -369,3 +369,124 @@ fn external_diagnostics_are_classified_recorded_and_not_republished() {
     // Nothing was published for the forwarded diagnostics.
     client.finish(is_progress);
 }
+
+#[test]
+fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_outcome() {
+    use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
+    let fake = FakeProvider::start(Format::Anthropic);
+    let dir = workspace();
+    std::fs::create_dir(dir.path().join(".acas")).unwrap();
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        format!(
+            "[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"claude-haiku-4-5\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let reply = json!({
+        "explanation": "The parameter list of `add` is never closed. Add `)` after `b: i32`.",
+        "fix": { "description": "Close the parameter list", "edits": [{ "old": "b: i32 ->", "new": "b: i32) ->" }] }
+    });
+    fake.push(Reply::Text {
+        text: reply.to_string(),
+        usage: FakeUsage { input_tokens: 900, output_tokens: 80, cached_input_tokens: 0 },
+    });
+
+    let key = fake.api_key();
+    let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    wait_for_scan(&mut client);
+    let path = dir.path().join("add.rs");
+    let uri = file_uri(&path);
+    let text = "fn add(a: i32, b: i32 -> i32 {\n    a + b\n}\n";
+    std::fs::write(&path, text).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": text } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| p["version"] == 1 && p["diagnostics"] != json!([]));
+    let syntax = published["diagnostics"][0].clone();
+
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": syntax["range"] }] }),
+    );
+    let result = &response["result"];
+    assert!(result["explanation"].as_str().unwrap().starts_with("The parameter list"), "{response:#}");
+    assert_eq!((result["provider"].as_str(), result["cached"].as_bool()), (Some("claude"), Some(false)));
+    let fix_id = result["fixId"].as_str().expect("a verified fix").to_owned();
+    let sent = fake.requests()[0].body.to_string();
+    assert!(sent.contains("function add") && sent.contains("missing `)`"), "{sent}");
+
+    // The answer is shown as an acas-ai diagnostic next to the syntax error.
+    let published = client.expect_diagnostics(&uri, |p| {
+        p["diagnostics"].as_array().unwrap().iter().any(|d| d["source"] == "acas-ai")
+    });
+    let ai = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source"] == "acas-ai")
+        .unwrap()
+        .clone();
+    assert_eq!(ai["message"], "The parameter list of `add` is never closed.");
+    assert_eq!(ai["data"]["fixId"], fix_id.as_str());
+
+    // Hover has the whole explanation; the quick fix applies a workspace edit.
+    let hover = client.request(
+        "textDocument/hover",
+        json!({ "textDocument": { "uri": uri }, "position": ai["range"]["start"] }),
+    );
+    assert!(
+        hover["result"]["contents"]["value"].as_str().unwrap().contains("Add `)` after `b: i32`"),
+        "{hover:#}"
+    );
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": syntax["range"], "context": { "diagnostics": [syntax, ai] } }),
+    )["result"]
+        .clone();
+    let titles: Vec<&str> =
+        actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Apply AI fix: Close the parameter list", "Explain and fix with AI"]);
+    let fix = &actions[0];
+    let edit = &fix["edit"]["changes"][uri.as_str()][0];
+    assert_eq!(edit["newText"], "b: i32) ->");
+    assert_eq!(fix["command"]["command"], "acas.fixApplied");
+
+    // The editor applies it and runs its command; the error goes away, and so does the note.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "range": edit["range"], "text": edit["newText"] }] }),
+    );
+    let applied = client
+        .request("workspace/executeCommand", json!({ "command": "acas.fixApplied", "arguments": [fix_id] }));
+    assert!(applied.get("error").is_none(), "{applied:#}");
+    client.expect_diagnostics(&uri, |p| p["version"] == 2 && p["diagnostics"] == json!([]));
+
+    let spend = client.request("acas/spend", Value::Null)["result"].clone();
+    // claude-haiku-4-5: $1/M input, $5/M output.
+    assert!(
+        (spend["todayUsd"].as_f64().unwrap() - (900.0 * 1.0 + 80.0 * 5.0) / 1e6).abs() < 1e-9,
+        "{spend:#}"
+    );
+    assert_eq!(spend["providers"], json!(["claude"]));
+    assert_eq!(client.shutdown(), 0);
+    client.finish(is_progress);
+
+    // What became of the fix is recorded: offered, applied, and it resolved the error.
+    let (code, stdout, stderr) = acas_e2e::run_acas(&["stats", "--format", "json"], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let stats: Value = serde_json::from_str(&stdout).unwrap();
+    let row = &stats["fixes"][0];
+    assert_eq!(
+        (row["provider"].as_str(), row["category"].as_str()),
+        (Some("claude"), Some("syntax")),
+        "{stats:#}"
+    );
+    assert_eq!(
+        (row["offered"].as_u64(), row["applied"].as_u64(), row["resolved"].as_u64()),
+        (Some(1), Some(1), Some(1))
+    );
+}

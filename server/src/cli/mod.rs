@@ -9,6 +9,7 @@ mod check;
 mod cost;
 mod explain;
 mod output;
+mod stats;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Show how AI fixes fared (offered, applied, resolved, reverted, dismissed)
+    Stats {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -129,6 +137,7 @@ pub fn main() -> i32 {
             explain::run(explain::Args { target, provider, dry_run, format })
         }
         Command::Cost { path, since, format } => cost::run(&path, since, format),
+        Command::Stats { path, format } => stats::run(&path, format),
     }
 }
 

@@ -124,6 +124,9 @@ impl Escalator {
                 chain: Chain::new(vec![provider], ChainOptions::default(), Arc::new(TokioClock)),
             });
         }
+        if let Some(store) = &store {
+            members = order_by_success(members, store);
+        }
         let redactor = Redactor::new(&config.no_egress)
             .map_err(|e| EscalateError::Config(format!("`no_egress` has an invalid glob: {e}")))?;
         Ok(Escalator {
@@ -135,6 +138,11 @@ impl Escalator {
             store,
             reserving: Mutex::new(()),
         })
+    }
+
+    /// Provider names, in chain order.
+    pub fn provider_names(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.name.clone()).collect()
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -446,6 +454,32 @@ impl Escalator {
     }
 }
 
+/// Puts providers whose fixes resolve errors more often first. Providers with too few fixes
+/// offered keep their configured places.
+fn order_by_success(members: Vec<Member>, store: &Store) -> Vec<Member> {
+    let Ok(rows) = store.fix_stats() else { return members };
+    let rate = |name: &str| {
+        let (offered, good) = rows.iter().filter(|r| r.provider == name).fold((0, 0), |(o, g), r| {
+            (o + r.offered, g + r.resolved.max(r.applied) - r.reverted.min(r.applied))
+        });
+        (offered >= MIN_OFFERED).then(|| good as f64 / offered as f64)
+    };
+    let rates: Vec<Option<f64>> = members.iter().map(|m| rate(&m.name)).collect();
+    // Only providers with a known rate move, and only among the places they hold.
+    let slots: Vec<usize> = (0..members.len()).filter(|&i| rates[i].is_some()).collect();
+    let mut ranked = slots.clone();
+    ranked.sort_by(|&a, &b| rates[b].unwrap_or(0.0).total_cmp(&rates[a].unwrap_or(0.0)));
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    for (slot, index) in slots.into_iter().zip(ranked) {
+        order[slot] = index;
+    }
+    let mut members: Vec<Option<Member>> = members.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| members[i].take()).collect()
+}
+
+/// Fixes a provider must have offered before its success rate reorders the chain.
+const MIN_OFFERED: u64 = 3;
+
 enum Skip {
     Cancelled,
     Because(String),
@@ -520,6 +554,58 @@ fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn providers_whose_fixes_work_move_up_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_workspace(dir.path(), store::StoreOptions::default()).unwrap();
+        let outcome = |id: &str, provider: &str, outcome: store::Outcome| {
+            Record::FixOutcome(store::FixOutcome {
+                fix_id: id.into(),
+                at_ms: 1,
+                fingerprint: "fp".into(),
+                category: "type".into(),
+                provider: provider.into(),
+                model: "m".into(),
+                outcome,
+                description: None,
+                old: None,
+                new: None,
+            })
+        };
+        let mut records = Vec::new();
+        for i in 0..4 {
+            let id = format!("slow{i}");
+            records.push(outcome(&id, "first", store::Outcome::Offered));
+            records.push(outcome(&id, "first", store::Outcome::Dismissed));
+            let id = format!("good{i}");
+            records.push(outcome(&id, "second", store::Outcome::Offered));
+            records.push(outcome(&id, "second", store::Outcome::Applied));
+            records.push(outcome(&id, "second", store::Outcome::Resolved));
+        }
+        store.record(records);
+        store.flush().unwrap();
+        let provider = |name: &str| {
+            let mut c = crate::escalate::config::HttpProviderConfig {
+                name: name.into(),
+                base_url: Some("http://127.0.0.1:9/v1".into()),
+                model: Some("m".into()),
+                api_key_env: None,
+                timeout_secs: None,
+                idle_timeout_secs: None,
+            };
+            c.name = name.into();
+            ProviderConfig::Openai(c)
+        };
+        let config = Escalation {
+            providers: vec![provider("first"), provider("second"), provider("third")],
+            ..Escalation::default()
+        };
+        let without = Escalator::new(&config, &|_| None, None, None).unwrap();
+        assert_eq!(without.provider_names(), ["first", "second", "third"]);
+        let learned = Escalator::new(&config, &|_| None, Some(store), None).unwrap();
+        assert_eq!(learned.provider_names(), ["second", "first", "third"]);
+    }
 
     #[test]
     fn periods_start_at_utc_midnight_and_the_first_of_the_month() {

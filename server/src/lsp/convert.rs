@@ -49,6 +49,7 @@ pub fn diagnostic(uri: &Uri, d: &FileDiagnostic) -> lsp::Diagnostic {
             "fingerprint": d.fingerprint,
             "category": d.category.as_str(),
             "symbol": d.symbol,
+            "fixId": d.fix_id,
         })),
         ..Default::default()
     }
@@ -63,7 +64,7 @@ pub fn settings(value: &serde_json::Value) -> Result<acas_protocol::Settings, se
     serde_json::from_value(value.clone())
 }
 
-fn ext_range(range: ext::Range) -> TextRange {
+pub fn ext_range(range: ext::Range) -> TextRange {
     TextRange {
         start: Position { line: range.start.line, character: range.start.character },
         end: Position { line: range.end.line, character: range.end.character },
@@ -133,5 +134,37 @@ pub fn status(status: crate::workspace::Status) -> ext::StatusResult {
                 detail,
             })
             .collect(),
+    }
+}
+
+pub fn ext_range_from_lsp(range: lsp::Range) -> ext::Range {
+    ext::Range {
+        start: ext::Position { line: range.start.line, character: range.start.character },
+        end: ext::Position { line: range.end.line, character: range.end.character },
+    }
+}
+
+/// Another server's diagnostic, as the client passed it in a code action request.
+pub fn external_from_lsp(d: &lsp::Diagnostic) -> ext::ExternalDiagnostic {
+    ext::ExternalDiagnostic {
+        range: ext_range_from_lsp(d.range),
+        severity: d.severity.map(|s| {
+            if s == lsp::DiagnosticSeverity::ERROR {
+                1
+            } else if s == lsp::DiagnosticSeverity::WARNING {
+                2
+            } else if s == lsp::DiagnosticSeverity::INFORMATION {
+                3
+            } else {
+                4
+            }
+        }),
+        code: d.code.clone().map(|c| match c {
+            lsp::NumberOrString::Number(n) => ext::DiagnosticCode::Number(i64::from(n)),
+            lsp::NumberOrString::String(s) => ext::DiagnosticCode::String(s),
+        }),
+        source: d.source.clone(),
+        message: d.message.clone(),
+        related_information: Vec::new(),
     }
 }

@@ -25,6 +25,8 @@ use crate::workspace::{self, ContentChange, Event, Handle, MessageLevel, Output,
 
 /// Commands that exist only when `ACAS_ENABLE_TEST_COMMANDS=1`, to prove failure handling.
 const TEST_PANIC_COMMAND: &str = "acas.test.panic";
+/// Sent by the client after it applied an AI quick fix (attached to the code action).
+const FIX_APPLIED_COMMAND: &str = "acas.fixApplied";
 
 /// Serves LSP on stdin/stdout until the client exits or disappears. Returns the process exit
 /// code: 0 after a clean `shutdown`/`exit`, 1 otherwise (as LSP asks).
@@ -33,6 +35,8 @@ pub async fn serve() -> i32 {
         .custom_method(ext::ExternalDiagnostics::METHOD, Backend::external_diagnostics)
         .custom_method(ext::Problems::METHOD, Backend::problems)
         .custom_method(ext::Status::METHOD, Backend::status)
+        .custom_method(ext::Spend::METHOD, Backend::spend)
+        .custom_method(ext::FixFeedback::METHOD, Backend::fix_feedback)
         .finish();
     let (stdin, stdout) = transport::guard(tokio::io::stdin(), tokio::io::stdout());
     let backend_handle = service.inner().shared();
@@ -128,6 +132,136 @@ impl Backend {
         Ok(rows.into_iter().map(|row| convert::problem(&root, row)).collect())
     }
 
+    async fn spend(&self) -> Result<ext::SpendResult> {
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let (store, budget, providers) = handle
+            .query(|ws| ws.spend_setup())
+            .await
+            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        let (today, month) = match store {
+            Some(store) => tokio::task::spawn_blocking(move || {
+                let (day, month) = crate::escalate::engine::period_starts(workspace::now_ms());
+                (store.spend_since(day, None).unwrap_or(0), store.spend_since(month, None).unwrap_or(0))
+            })
+            .await
+            .map_err(|_| internal_error("reading spend failed inside ACAS; see its log"))?,
+            None => (0, 0),
+        };
+        let usd = crate::escalate::cost::usd;
+        Ok(ext::SpendResult {
+            today_usd: usd(today),
+            month_usd: usd(month),
+            daily_budget_usd: budget.workspace.daily.map(usd),
+            monthly_budget_usd: budget.workspace.monthly.map(usd),
+            providers,
+        })
+    }
+
+    async fn fix_feedback(&self, params: ext::FixFeedbackParams) {
+        let outcome = match params.outcome.as_str() {
+            "applied" => crate::store::Outcome::Applied,
+            "reverted" => crate::store::Outcome::Reverted,
+            "dismissed" => crate::store::Outcome::Dismissed,
+            other => {
+                tracing::warn!("acas/fixFeedback: unknown outcome `{other}`");
+                return;
+            }
+        };
+        if let Err(error) = self.feedback(params.fix_id, outcome).await {
+            tracing::warn!("acas/fixFeedback: {}", error.message);
+        }
+    }
+
+    async fn feedback(&self, fix_id: String, outcome: crate::store::Outcome) -> Result<()> {
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        handle
+            .query(move |ws| ws.fix_feedback(&fix_id, outcome))
+            .await
+            .ok_or_else(|| internal_error("the workspace has stopped"))?
+            .map_err(invalid_params)
+    }
+
+    /// Runs one escalation with `$/progress`, and shows its answer on the file.
+    async fn escalate(&self, args: ext::EscalateArgs) -> Result<ext::EscalateResult> {
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let path = parse_uri(&args.uri)
+            .as_ref()
+            .and_then(file_path)
+            .ok_or_else(|| invalid_params(format!("`{}` is not a file URI", args.uri)))?;
+        let range = convert::ext_range(args.range);
+        let diagnostic = args.diagnostic.map(convert::external_diagnostic);
+        let lookup = path.clone();
+        let provider = args.provider.clone();
+        let job = handle
+            .query(move |ws| ws.escalation_job(&lookup, range, diagnostic, provider.as_deref()))
+            .await
+            .ok_or_else(|| internal_error("the workspace has stopped"))?
+            .map_err(invalid_params)?;
+        let cancel = tokio_util::sync::CancellationToken::new();
+        // A request the client cancels ($/cancelRequest) is dropped: that cancels the work too.
+        let _cancel_on_drop = cancel.clone().drop_guard();
+        let text = job.text.clone();
+        let byte_range = job.range.clone();
+        let problem = job.problem.clone();
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let progress = self.progress.load(std::sync::atomic::Ordering::SeqCst).then(|| self.client.clone());
+        let reporter = tokio::spawn(async move {
+            let Some(client) = progress else {
+                while received.recv().await.is_some() {}
+                return;
+            };
+            let token = NumberOrString::String(format!("acas/escalate/{}", workspace::now_ms()));
+            if client.create_work_done_progress(token.clone()).await.is_err() {
+                while received.recv().await.is_some() {}
+                return;
+            }
+            let ongoing =
+                client.progress(token, "ACAS: asking AI").with_message("building the context").begin().await;
+            while let Some(message) = received.recv().await {
+                ongoing.report(message).await;
+            }
+            ongoing.finish().await;
+        });
+        let mut chars = 0usize;
+        let mut reported_at = 0usize;
+        let mut on_event = |provider: &str, event: crate::escalate::StreamEvent| match event {
+            crate::escalate::StreamEvent::Started => {
+                let _ = events.send(format!("asking {provider}"));
+            }
+            crate::escalate::StreamEvent::Text(text) => {
+                chars += text.len();
+                if reported_at == 0 || chars - reported_at >= 400 {
+                    reported_at = chars.max(1);
+                    let _ = events.send(format!("{provider}: {chars} characters received"));
+                }
+            }
+            crate::escalate::StreamEvent::Usage(_) => {}
+        };
+        let (result, index) = crate::assist::run(job, &mut on_event, &cancel).await;
+        drop(events);
+        let _ = reporter.await;
+        let explained = result.map_err(|e| match e {
+            crate::escalate::engine::EscalateError::Cancelled => Error::request_cancelled(),
+            other => {
+                Error { code: ErrorCode::ServerError(-32001), message: other.to_string().into(), data: None }
+            }
+        })?;
+        let shown = explained.clone();
+        let fix_id = handle
+            .query(move |ws| ws.escalation_done(&path, &text, byte_range, &problem, &shown, index))
+            .await
+            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        Ok(ext::EscalateResult {
+            explanation: explained.explanation,
+            fix_id: explained.fix.is_some().then_some(fix_id),
+            fix_rejected: explained.fix_rejected,
+            provider: explained.provider,
+            model: explained.model,
+            cost_usd: crate::escalate::cost::usd(explained.cost_micros),
+            cached: explained.cached,
+        })
+    }
+
     async fn status(&self) -> Result<ext::StatusResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
         let status = handle
@@ -191,7 +325,8 @@ impl LanguageServer for Backend {
                 }),
                 experimental: Some(serde_json::json!({ "acas": {
                     "version": env!("CARGO_PKG_VERSION"),
-                    "methods": [ext::ExternalDiagnostics::METHOD, ext::Problems::METHOD, ext::Status::METHOD],
+                    "methods": [ext::ExternalDiagnostics::METHOD, ext::Problems::METHOD, ext::Status::METHOD, ext::Spend::METHOD, ext::FixFeedback::METHOD],
+                    "commands": [ext::ESCALATE_COMMAND],
                 } })),
                 ..Default::default()
             },
@@ -279,7 +414,96 @@ impl LanguageServer for Backend {
                 .await
                 .ok_or_else(|| internal_error("the request failed inside ACAS; see its log"));
         }
+        if params.command == ext::ESCALATE_COMMAND {
+            let args: ext::EscalateArgs = params
+                .arguments
+                .into_iter()
+                .next()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| invalid_params(format!("acas.escalate: {e}")))?
+                .ok_or_else(|| invalid_params("acas.escalate needs {uri, range}".to_owned()))?;
+            let result = self.escalate(args).await?;
+            return Ok(Some(serde_json::to_value(result).expect("results serialise")));
+        }
+        if params.command == FIX_APPLIED_COMMAND {
+            let fix_id = params.arguments.first().and_then(|v| v.as_str()).map(str::to_owned);
+            let fix_id =
+                fix_id.ok_or_else(|| invalid_params("acas.fixApplied needs the fix id".to_owned()))?;
+            self.feedback(fix_id, crate::store::Outcome::Applied).await?;
+            return Ok(None);
+        }
         Err(invalid_params(format!("unknown command `{}`", params.command)))
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let Some(path) = file_path(&params.text_document.uri) else { return Ok(None) };
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let range = convert::range_from_lsp(params.range);
+        let lookup = path.clone();
+        let fixes = handle.query(move |ws| ws.quick_fixes(&lookup, range)).await.unwrap_or_default();
+        let mut actions = Vec::new();
+        for (fix_id, title, edits) in fixes {
+            let mut changes: std::collections::HashMap<Uri, Vec<TextEdit>> = std::collections::HashMap::new();
+            for edit in edits {
+                let Some(uri) = Uri::from_file_path(&edit.path) else { continue };
+                changes
+                    .entry(uri)
+                    .or_default()
+                    .push(TextEdit { range: convert::range_to_lsp(edit.range), new_text: edit.new });
+            }
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title,
+                kind: Some(CodeActionKind::QUICKFIX),
+                is_preferred: Some(true),
+                edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
+                command: Some(Command {
+                    title: "Record that the AI fix was applied".to_owned(),
+                    command: FIX_APPLIED_COMMAND.to_owned(),
+                    arguments: Some(vec![serde_json::json!(fix_id)]),
+                }),
+                ..Default::default()
+            }));
+        }
+        // Every diagnostic here, from any tool, can be explained; other servers' own quick fixes
+        // are theirs to offer and are never hidden.
+        for diagnostic in &params.context.diagnostics {
+            if diagnostic.source.as_deref() == Some("acas-ai") {
+                continue;
+            }
+            let own = diagnostic.source.as_deref() == Some("acas");
+            let args = ext::EscalateArgs {
+                uri: params.text_document.uri.as_str().to_owned(),
+                range: convert::ext_range_from_lsp(diagnostic.range),
+                diagnostic: (!own).then(|| convert::external_from_lsp(diagnostic)),
+                provider: None,
+            };
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: "Explain and fix with AI".to_owned(),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![diagnostic.clone()]),
+                command: Some(Command {
+                    title: "Explain and fix with AI".to_owned(),
+                    command: ext::ESCALATE_COMMAND.to_owned(),
+                    arguments: Some(vec![serde_json::to_value(args).expect("arguments serialise")]),
+                }),
+                ..Default::default()
+            }));
+        }
+        Ok(Some(actions))
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let position = params.text_document_position_params;
+        let Some(path) = file_path(&position.text_document.uri) else { return Ok(None) };
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let at =
+            crate::text::Position { line: position.position.line, character: position.position.character };
+        let found = handle.query(move |ws| ws.hover(&path, at)).await.flatten();
+        Ok(found.map(|(range, markdown)| Hover {
+            contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: markdown }),
+            range: Some(convert::range_to_lsp(range)),
+        }))
     }
 }
 
