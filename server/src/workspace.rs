@@ -274,11 +274,12 @@ impl Workspace {
             if options.scan { config::load(&root) } else { (Config::default(), None) };
         let config = config.with_settings(&options.settings);
         let config_problem = config_error.as_ref().map(|e| e.to_string());
-        if let Some(error) = config_error {
+        if let Some(error) = &config_error {
             let _ = output.send(Output::Message {
                 level: MessageLevel::Error,
                 text: format!("{error}; using the defaults until it is fixed"),
             });
+            let _ = output.send(config_diagnostics(error.path.clone(), Some(error)));
         }
         let store_options = store::StoreOptions { retention: config.retention, ..Default::default() };
         let opened = options.record.then(|| Store::open_workspace(&root, store_options));
@@ -835,9 +836,13 @@ impl Workspace {
         if let Some(error) = error {
             self.config_error = Some(error.to_string());
             self.message(MessageLevel::Error, format!("{error}; the previous settings stay in force"));
+            let _ = self.output.send(config_diagnostics(error.path.clone(), Some(&error)));
             return;
         }
-        self.config_error = None;
+        if self.config_error.take().is_some() {
+            // Fixed: clear the diagnostic in the configuration file.
+            let _ = self.output.send(config_diagnostics(config::path(&self.root), None));
+        }
         let config = config.with_settings(&self.settings);
         if config.escalation != self.config.escalation {
             self.config.escalation = config.escalation.clone();
@@ -1303,6 +1308,31 @@ fn release_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The diagnostics of a configuration file: its error, located, or none.
+fn config_diagnostics(path: PathBuf, error: Option<&config::ConfigError>) -> Output {
+    let diagnostics: Vec<FileDiagnostic> = error
+        .map(|e| {
+            let at = Position {
+                line: e.line.saturating_sub(1) as u32,
+                character: e.column.saturating_sub(1) as u32,
+            };
+            FileDiagnostic {
+                range: TextRange { start: at, end: Position { line: at.line, character: at.character + 1 } },
+                severity: Severity::Error,
+                category: classify::Category::Build,
+                message: e.message.clone(),
+                source: "acas".to_owned(),
+                fingerprint: classify::fingerprint(&e.message, classify::Category::Build, None),
+                symbol: None,
+                related: Vec::new(),
+                fix_id: None,
+            }
+        })
+        .into_iter()
+        .collect();
+    Output::Diagnostics { path, version: None, diagnostics: diagnostics.into() }
 }
 
 fn health(

@@ -490,3 +490,25 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
         (Some(1), Some(1), Some(1))
     );
 }
+
+#[test]
+fn a_broken_config_is_a_diagnostic_in_the_file_until_it_is_fixed() {
+    let dir = workspace();
+    std::fs::create_dir(dir.path().join(".acas")).unwrap();
+    let config = dir.path().join(".acas/config.toml");
+    std::fs::write(&config, "[budget]\ndaily_usd = 2.0\n\n[[rules]]\npersists = \"soon\"\n").unwrap();
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    let message = client.expect("a message about the configuration", |m| m["method"] == "window/showMessage");
+    assert!(message["params"]["message"].as_str().unwrap().contains("rule 1: `persists`"), "{message:#}");
+    let published = client.expect_diagnostics(&file_uri(&config), |p| p["diagnostics"] != json!([]));
+    let d = &published["diagnostics"][0];
+    assert_eq!(d["range"]["start"], json!({ "line": 3, "character": 0 }));
+    assert!(d["message"].as_str().unwrap().starts_with("rule 1: `persists`: `soon` is not a duration"));
+    wait_for_scan(&mut client);
+
+    std::fs::write(&config, "[budget]\ndaily_usd = 2.0\n\n[[rules]]\npersists = \"30s\"\n").unwrap();
+    client.expect_diagnostics(&file_uri(&config), |p| p["diagnostics"] == json!([]));
+    assert_eq!(client.shutdown(), 0);
+    client.finish(is_progress);
+}
