@@ -19,7 +19,7 @@ import {
   type AiSuggestion,
 } from './escalation';
 import * as messages from './messages';
-import { Commands, type EscalateResult } from './protocol';
+import { Commands, type EscalateArgs, type EscalateResult } from './protocol';
 
 /** What the commands need from the running session. */
 export interface AiHost {
@@ -85,30 +85,44 @@ export class AiCommands implements vscode.Disposable {
     const client = this.runningClient();
     if (!client) return;
     const args = toEscalateArgs(document.uri.toString(), diagnostic);
-    const request = Promise.resolve(client.sendRequest(ExecuteCommandRequest.type, { command: Commands.escalate, arguments: [args] }));
+    await this.escalate(args, () => Promise.resolve(client.sendRequest(ExecuteCommandRequest.type, { command: Commands.escalate, arguments: [args] })));
+  }
+
+  /**
+   * Runs one `acas.escalate` (`run` sends it) and shows the answer or the refusal; used by the
+   * command and, through the client middleware, by the server's code action.
+   */
+  async escalate(args: EscalateArgs, run: () => Promise<unknown>): Promise<EscalateResult | undefined> {
+    const request = run();
     // The server reports its own progress ($/progress); this is only a quiet hint meanwhile.
     vscode.window.setStatusBarMessage('$(sync~spin) ACAS: asking the AI provider…', request);
     let result: EscalateResult;
     try {
       result = (await request) as EscalateResult;
     } catch (error) {
-      await this.showFailure(error);
-      return;
+      void this.showFailure(error);
+      return undefined;
     } finally {
       this.host.refreshSpend();
     }
     if (!result || typeof result.explanation !== 'string') {
       void vscode.window.showErrorMessage('ACAS: the server gave no explanation.');
-      return;
+      return undefined;
     }
     this.host.log.appendLine(
       `[acas] ${Commands.escalate}: ${result.provider} ${result.model}, $${result.costUsd.toFixed(4)}${result.cached ? ' (cached)' : ''}, ` +
         (result.fixId ? `fix ${result.fixId} offered` : result.fixRejected ? `no fix: ${result.fixRejected}` : 'no fix'),
     );
+    void this.showResult(args, result);
+    return result;
+  }
+
+  private async showResult(args: EscalateArgs, result: EscalateResult): Promise<void> {
     const message = resultMessage(result);
     const choice = await vscode.window.showInformationMessage(message.text, ...message.buttons);
-    if (choice === 'Show Fix') await this.showFix(document.uri, diagnostic.range.start);
-    if (choice === 'Details') await this.showDetails(result, `${describeDiagnostic(diagnostic).label}`);
+    const at = new vscode.Position(args.range.start.line, args.range.start.character);
+    if (choice === 'Show Fix') await this.showFix(vscode.Uri.parse(args.uri), at);
+    if (choice === 'Details') await this.showDetails(result, args.diagnostic?.message.split('\n', 1)[0] ?? 'ACAS: AI explanation');
   }
 
   private async showFailure(error: unknown): Promise<void> {

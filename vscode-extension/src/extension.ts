@@ -116,6 +116,7 @@ class Session {
     const client = createClient(resolution.path, currentSettings(), this.log, {
       env: serverEnv(process.env, keys),
       onDiagnostics: (uri, diagnostics) => this.ai?.suggestions.update(uri, diagnostics),
+      onEscalate: (args, run) => (this.ai ? this.ai.escalate(args, run) : run()),
     });
     this.client = client;
     client.onDidChangeState(({ newState }) => {

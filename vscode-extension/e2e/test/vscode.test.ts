@@ -2,7 +2,8 @@
  * End-to-end: installs the packaged .vsix into a real VS Code (code-server), opens a copy of
  * fixtures/sample in headless Chromium, opens a broken Rust file (no other extension knows Rust,
  * so any error there is ACAS's), and checks the error squiggle, the Problems count, ACAS's status
- * bar item and its Problems by Class view. Screenshots and logs go to e2e/artifacts/.
+ * bar item, that Explain and Fix with AI without a provider is refused in one error message, and
+ * its Problems by Class view. Screenshots and logs go to e2e/artifacts/.
  *
  * Inputs (set by scripts/e2e.mjs): ACAS_VSIX, ACAS_SERVER_PATH; optionally CHROMIUM_PATH.
  */
@@ -31,7 +32,9 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   mkdirSync(join(dirs.data, 'User'), { recursive: true });
   writeFileSync(join(dirs.data, 'User/settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
   mkdirSync(ARTIFACTS, { recursive: true });
-  const env = { ...process.env, ACAS_SERVER_PATH: SERVER, HOME: dirs.home, XDG_CONFIG_HOME: join(dirs.home, '.config'), XDG_DATA_HOME: join(dirs.home, '.local/share') };
+  const env: NodeJS.ProcessEnv = { ...process.env, ACAS_SERVER_PATH: SERVER, HOME: dirs.home, XDG_CONFIG_HOME: join(dirs.home, '.config'), XDG_DATA_HOME: join(dirs.home, '.local/share') };
+  // No AI provider: the user configuration is under the temporary home, and no keys are passed.
+  for (const name of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY']) delete env[name];
   const common = ['--extensions-dir', dirs.ext, '--user-data-dir', dirs.data, '--config', join(tmp, 'config.yaml')];
 
   const install = spawnSync(CODE_SERVER, [...common, '--install-extension', VSIX], { env, encoding: 'utf8', timeout: STEP_MS });
@@ -76,6 +79,20 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   await page.waitForFunction(() => [...document.querySelectorAll('[aria-label^="ACAS: "]')].some((e) => /^ACAS: [1-9]\d* errors?/.test(e.getAttribute('aria-label') ?? '')));
   assert.match((await acasItem.getAttribute('aria-label')) ?? '', /^ACAS: [1-9]\d* errors?, \d+ warnings?$/);
   await page.screenshot({ path: join(ARTIFACTS, 'squiggle.png') });
+
+  // Explain and Fix with AI on that error: with no provider configured, the server refuses and
+  // the extension says so in one error message.
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('F8');
+  await page.locator('.marker-widget, .zone-widget').first().waitFor();
+  await page.keyboard.press('Escape');
+  await runCommand(page, 'ACAS: Explain and Fix with AI');
+  const refusal = page.locator('.notification-toast', { hasText: 'ACAS could not explain this' }).first();
+  await refusal.waitFor();
+  assert.match((await refusal.textContent()) ?? '', /provider/i);
+  await page.screenshot({ path: join(ARTIFACTS, 'explain-refused.png') });
+  await page.keyboard.press('Escape');
 
   // The Problems by Class view, through the command palette.
   await runCommand(page, 'ACAS: Show Problems by Class');

@@ -1,8 +1,9 @@
 /**
  * Drives the real `acas` binary over stdio with vscode-languageserver-protocol, the library the
  * VS Code client uses: initialize on a temp workspace, a syntax error from an open document,
- * forwarded TypeScript and Python diagnostics classified by `acas/problems`, `acas/status`, and a
- * clean shutdown. The binary is `ACAS_SERVER_PATH`, else `../target/debug/acas`.
+ * forwarded TypeScript and Python diagnostics classified by `acas/problems`, `acas/status`,
+ * `acas/spend` and a refused `acas.escalate` without providers, and a clean shutdown. The binary
+ * is `ACAS_SERVER_PATH`, else `../target/debug/acas`.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +17,7 @@ import {
   ConfigurationRequest,
   createProtocolConnection,
   DidOpenTextDocumentNotification,
+  ExecuteCommandRequest,
   ExitNotification,
   InitializedNotification,
   InitializeRequest,
@@ -29,7 +31,7 @@ import {
   type PublishDiagnosticsParams,
 } from 'vscode-languageserver-protocol/node';
 import * as messages from '../../src/messages';
-import type { ExternalDiagnosticsParams, Problem } from '../../src/protocol';
+import { Commands, type EscalateArgs, type ExternalDiagnosticsParams, type Problem } from '../../src/protocol';
 
 const TIMEOUT_MS = 20_000;
 const SERVER = resolve(process.env.ACAS_SERVER_PATH ?? join(__dirname, '../../../../target/debug/acas'));
@@ -48,10 +50,13 @@ test('acas serve: syntax errors, forwarded diagnostics classified, status, shutd
   assert.ok(existsSync(SERVER), `no server binary at ${SERVER}: run \`cargo build -p acas\` or set ACAS_SERVER_PATH`);
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'acas-it-')));
   const files = { lib: write(root, 'src/lib.rs', LIB_RS), app: write(root, 'web/app.ts', APP_TS), report: write(root, 'scripts/report.py', REPORT_PY) };
-  const server = new Server(SERVER, root);
+  // No AI provider: no user configuration and no provider keys in the environment.
+  const xdg = mkdtempSync(join(tmpdir(), 'acas-it-xdg-'));
+  const server = new Server(SERVER, root, xdg);
   t.after(() => {
     server.kill();
     rmSync(root, { recursive: true, force: true });
+    rmSync(xdg, { recursive: true, force: true });
   });
   const { connection } = server;
 
@@ -132,6 +137,17 @@ test('acas serve: syntax errors, forwarded diagnostics classified, status, shutd
   assert.equal(status.version, version);
   assert.equal(status.workspaceRoot && realpathSync(status.workspaceRoot), root);
 
+  // AI: nothing spent and no provider; explaining is refused with a clear error.
+  const spend = await within(connection.sendRequest(messages.spend), messages.spend.method);
+  assert.equal(spend.todayUsd, 0);
+  assert.equal(spend.monthUsd, 0);
+  assert.deepEqual(spend.providers, []);
+  const args: EscalateArgs = { uri: nameError.uri, range: nameError.diagnostics[0].range, diagnostic: { ...nameError.diagnostics[0], source: 'Pylance' } };
+  await assert.rejects(
+    within(connection.sendRequest(ExecuteCommandRequest.type, { command: Commands.escalate, arguments: [args] }), Commands.escalate),
+    (error: Error) => /provider/i.test(error.message),
+  );
+
   await within(connection.sendRequest(ShutdownRequest.type), 'shutdown');
   await connection.sendNotification(ExitNotification.type);
   const [code] = await within(server.exited, 'exit');
@@ -147,8 +163,10 @@ class Server {
   private readonly published: PublishDiagnosticsParams[] = [];
   private readonly events = new EventEmitter();
 
-  constructor(binary: string, cwd: string) {
-    this.process = spawn(binary, ['serve'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ACAS_LOG: 'debug' } });
+  constructor(binary: string, cwd: string, configHome: string) {
+    const env: NodeJS.ProcessEnv = { ...process.env, ACAS_LOG: 'debug', XDG_CONFIG_HOME: configHome };
+    for (const name of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY']) delete env[name];
+    this.process = spawn(binary, ['serve'], { cwd, stdio: ['pipe', 'pipe', 'pipe'], env });
     this.exited = once(this.process, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     this.process.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk));
     this.connection = createProtocolConnection(new StreamMessageReader(this.process.stdout!), new StreamMessageWriter(this.process.stdin!));
