@@ -91,6 +91,8 @@ pub enum Event {
     },
     /// Walk again and record what events missed, after a burst.
     Reconcile,
+    /// Time to look at the escalation rules again.
+    RulesTick,
     Prune,
     /// Runs a closure on the state, in order with every other event.
     Query(Box<dyn FnOnce(&mut Workspace) + Send>),
@@ -235,6 +237,17 @@ pub struct Workspace {
     notes: Notes,
     /// Fingerprints other tools report per file and source, to know when an AI note is done.
     external_fingerprints: HashMap<PathBuf, HashMap<String, Vec<String>>>,
+    /// Other tools' current diagnostics, with their fingerprint and category, for the rules.
+    external_current: HashMap<PathBuf, HashMap<String, Vec<(String, String, ExternalDiagnostic)>>>,
+    /// When each present fingerprint appeared, and how often it has appeared this session.
+    seen: HashMap<String, (std::time::Instant, u64)>,
+    /// How many times each fingerprint has appeared this session.
+    appearances: HashMap<String, u64>,
+    /// Fingerprints escalated automatically this session: never twice.
+    auto_escalated: HashSet<String>,
+    /// The file, line and time of the last edit.
+    last_edit: Option<(PathBuf, u32, std::time::Instant)>,
+    rules_tick_scheduled: bool,
     index: Option<Arc<SymbolIndex>>,
     files_seen: usize,
     languages: HashMap<Language, usize>,
@@ -322,6 +335,12 @@ impl Workspace {
             escalator: Err(String::new()),
             notes: Notes::default(),
             external_fingerprints: HashMap::new(),
+            external_current: HashMap::new(),
+            seen: HashMap::new(),
+            appearances: HashMap::new(),
+            auto_escalated: HashSet::new(),
+            last_edit: None,
+            rules_tick_scheduled: false,
             index: None,
             reconcile_scheduled: false,
             changes_since_walk: 0,
@@ -385,6 +404,10 @@ impl Workspace {
                     self.changes_since_walk = 0;
                     self.start_walk(true);
                 }
+            }
+            Event::RulesTick => {
+                self.rules_tick_scheduled = false;
+                self.apply_rules();
             }
             Event::Prune => self.prune(),
             Event::Query(f) => f(self),
@@ -483,6 +506,8 @@ impl Workspace {
 
     fn changed(&mut self, path: PathBuf, version: i32, changes: Vec<ContentChange>) {
         self.record_editor(&path, store::EditorEventKind::Change, Some(version));
+        let line = changes.first().and_then(|c| c.range).map_or(0, |r| r.start.line);
+        self.last_edit = Some((path.clone(), line, std::time::Instant::now()));
         let encoding = self.encoding;
         let Some(open) = self.open.get_mut(&path) else {
             tracing::debug!("change for a document that is not open: {}", path.display());
@@ -542,6 +567,12 @@ impl Workspace {
             .collect();
         let fingerprints: Vec<String> =
             records.iter().map(|r: &store::DiagnosticRecord| r.fingerprint.clone()).collect();
+        let current = records
+            .iter()
+            .zip(&diagnostics)
+            .map(|(r, d)| (r.fingerprint.clone(), r.category.clone(), d.clone()))
+            .collect();
+        self.external_current.entry(path.clone()).or_default().insert(source.clone(), current);
         self.external_fingerprints.entry(path.clone()).or_default().insert(source.clone(), fingerprints);
         if let Some(store) = &self.store {
             store.record(vec![Record::Diagnostics(store::FileDiagnostics {
@@ -552,6 +583,7 @@ impl Workspace {
             })]);
         }
         self.retire_notes(&path);
+        self.apply_rules();
     }
 
     /// Enclosing symbol paths of positions in a file: from the open document, else from the
@@ -597,6 +629,7 @@ impl Workspace {
         self.publish(path, version, diagnostics);
         if changed_set {
             self.retire_notes(path);
+            self.apply_rules();
         }
     }
 
@@ -923,6 +956,165 @@ impl Workspace {
         let _ = self.output.send(Output::Progress(progress));
     }
 
+    /// Decides, by the configured rules, which present diagnostics to escalate now, and when
+    /// to look again for those that must wait.
+    fn apply_rules(&mut self) {
+        if self.escalator.is_err() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        // Every present diagnostic: (path, fingerprint, category, severity, source, line, external).
+        let mut present: Vec<(
+            PathBuf,
+            String,
+            String,
+            String,
+            String,
+            TextRange,
+            Option<ExternalDiagnostic>,
+        )> = Vec::new();
+        for (path, open) in &self.open {
+            let located =
+                analysis::locate(open.doc.text(), &open.index, open.doc.diagnostics(), self.encoding);
+            for d in located {
+                present.push((
+                    path.clone(),
+                    d.fingerprint,
+                    d.category.as_str().into(),
+                    d.severity.as_str().into(),
+                    d.source,
+                    d.range,
+                    None,
+                ));
+            }
+        }
+        for (path, diagnostics) in &self.disk_published {
+            if self.open.contains_key(path) {
+                continue;
+            }
+            for d in diagnostics.iter() {
+                present.push((
+                    path.clone(),
+                    d.fingerprint.clone(),
+                    d.category.as_str().into(),
+                    d.severity.as_str().into(),
+                    d.source.clone(),
+                    d.range,
+                    None,
+                ));
+            }
+        }
+        for (path, sources) in &self.external_current {
+            for list in sources.values() {
+                for (fingerprint, category, d) in list {
+                    let source = d.tool.clone().unwrap_or_else(|| "editor".to_owned());
+                    present.push((
+                        path.clone(),
+                        fingerprint.clone(),
+                        category.clone(),
+                        d.severity.as_str().into(),
+                        source,
+                        d.range,
+                        Some(d.clone()),
+                    ));
+                }
+            }
+        }
+        let alive: HashSet<&String> = present.iter().map(|p| &p.1).collect();
+        self.seen.retain(|fp, _| alive.contains(fp));
+        for p in &present {
+            if !self.seen.contains_key(&p.1) {
+                // It appears (again): count it.
+                let count = self.appearances.entry(p.1.clone()).or_insert(0);
+                *count += 1;
+                self.seen.insert(p.1.clone(), (now, *count));
+            }
+        }
+        let rules = self.config.escalation.rules();
+        let idle = self.last_edit.as_ref().map_or(Duration::MAX, |(_, _, at)| now.duration_since(*at));
+        let mut next_look: Option<Duration> = None;
+        let mut to_escalate = Vec::new();
+        for (path, fingerprint, category, severity, source, range, external) in present {
+            if self.auto_escalated.contains(&fingerprint) {
+                continue;
+            }
+            let rel = relative(&self.root, &path);
+            let editing = self
+                .last_edit
+                .as_ref()
+                .and_then(|(p, line, _)| (p == &path).then_some((rel.as_str(), *line)));
+            let (first, occurrences) = self.seen[&fingerprint];
+            let facts = crate::escalate::rules::Facts {
+                category: &category,
+                severity: &severity,
+                source: &source,
+                path: &rel,
+                line: range.start.line,
+                persisted: now.duration_since(first),
+                occurrences,
+                idle,
+                editing,
+            };
+            match crate::escalate::rules::decide(&rules, &facts) {
+                crate::escalate::rules::Decision::WaitFor(wait) => {
+                    next_look = Some(next_look.map_or(wait, |n| n.min(wait)));
+                }
+                crate::escalate::rules::Decision::Escalate { .. } => {
+                    self.auto_escalated.insert(fingerprint.clone());
+                    to_escalate.push((path, range, external));
+                }
+                _ => {}
+            }
+        }
+        for (path, range, external) in to_escalate {
+            self.escalate_in_background(path, range, external);
+        }
+        if let Some(wait) = next_look {
+            if !self.rules_tick_scheduled {
+                self.rules_tick_scheduled = true;
+                let handle = self.handle.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+                    handle.send(Event::RulesTick);
+                });
+            }
+        }
+    }
+
+    /// Escalates without a request: the answer appears on the file like any other.
+    fn escalate_in_background(
+        &mut self,
+        path: PathBuf,
+        range: TextRange,
+        external: Option<ExternalDiagnostic>,
+    ) {
+        let job = match self.escalation_job(&path, range, external, None) {
+            Ok(job) => job,
+            Err(error) => {
+                tracing::info!("not escalating {}: {error}", path.display());
+                return;
+            }
+        };
+        tracing::info!("escalating {} by rule: {}", relative(&self.root, &path), job.problem.message);
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let text = job.text.clone();
+            let byte_range = job.range.clone();
+            let problem = job.problem.clone();
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let (result, index) = crate::assist::run(job, &mut |_, _| {}, &cancel).await;
+            match result {
+                Ok(explained) => handle.send(Event::Query(Box::new(move |ws| {
+                    ws.escalation_done(&path, &text, byte_range, &problem, &explained, index);
+                }))),
+                Err(error) => {
+                    let message = format!("ACAS could not escalate {}: {error}", path.display());
+                    handle.send(Event::Query(Box::new(move |ws| ws.message(MessageLevel::Warning, message))));
+                }
+            }
+        });
+    }
+
     fn build_escalator(&self, only: Option<&str>) -> Result<Arc<Escalator>, String> {
         let env = |name: &str| std::env::var(name).ok();
         Escalator::new(&self.config.escalation, &env, self.store.clone(), only)
@@ -1218,6 +1410,7 @@ impl Event {
             Event::Analyzed(_) => "analysis result",
             Event::WalkDone { .. } => "walk",
             Event::Reconcile => "reconcile",
+            Event::RulesTick => "rules",
             Event::Prune => "prune",
             Event::Query(_) => "query",
             Event::Shutdown(_) => "shutdown",

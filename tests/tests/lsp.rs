@@ -512,3 +512,46 @@ fn a_broken_config_is_a_diagnostic_in_the_file_until_it_is_fixed() {
     assert_eq!(client.shutdown(), 0);
     client.finish(is_progress);
 }
+
+#[test]
+fn rules_escalate_a_persisting_type_error_without_being_asked() {
+    use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
+    let fake = FakeProvider::start(Format::Gemini);
+    let dir = workspace();
+    std::fs::create_dir(dir.path().join(".acas")).unwrap();
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        format!(
+            "[[providers]]\nname = \"gemini\"\nkind = \"gemini\"\nbase_url = \"{}\"\nmodel = \"gemini-2.5-flash\"\napi_key_env = \"ACAS_FAKE_KEY\"\n\n\
+             [[rules]]\ncategory = \"syntax\"\naction = \"ignore\"\n\n[[rules]]\ncategory = \"type\"\npersists = \"0s\"\nidle = \"0s\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let explanation = "`total` returns a string where a number is expected. Parse it first.";
+    fake.push(Reply::text(&json!({ "explanation": explanation, "fix": null }).to_string()));
+    let ts = dir.path().join("cart.ts");
+    std::fs::write(&ts, "export function total(): number {\n  return \"12\";\n}\n").unwrap();
+    let key = fake.api_key();
+    let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    wait_for_scan(&mut client);
+
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": file_uri(&ts), "source": "ts", "diagnostics": [{
+            "range": { "start": { "line": 1, "character": 2 }, "end": { "line": 1, "character": 8 } },
+            "severity": 1, "code": 2322, "message": "Type 'string' is not assignable to type 'number'." }] }),
+    );
+    // No request from the client: the rule decides, and the answer appears on the file.
+    let published = client.expect_diagnostics(&file_uri(&ts), |p| p["diagnostics"] != json!([]));
+    let ai = &published["diagnostics"][0];
+    assert_eq!(ai["source"], "acas-ai");
+    assert_eq!(ai["message"], "`total` returns a string where a number is expected.");
+    assert_eq!(ai["range"]["start"], json!({ "line": 1, "character": 2 }));
+    let sent = fake.requests();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].body.to_string().contains("is not assignable to type"), "{:?}", sent[0].body);
+    assert_eq!(client.shutdown(), 0);
+    client.finish(is_progress);
+}
