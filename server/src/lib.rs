@@ -9,5 +9,6 @@ pub mod logging;
 pub mod lsp;
 pub mod store;
 pub mod text;
+pub mod time;
 pub mod watch;
 pub mod workspace;

@@ -55,7 +55,7 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
                 let detail = row.detail.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
                 let line = format!(
                     "{}  {:<10} {:<9} {}{detail}",
-                    format_time(row.at_ms),
+                    crate::time::date_time(row.at_ms),
                     kind(row.kind),
                     row.action,
                     row.path
@@ -77,36 +77,4 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
     }
     let _ = store.close();
     EXIT_OK
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in UTC, from Unix milliseconds.
-fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_are_utc() {
-        assert_eq!(super::format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(super::format_time(1_795_000_000_000), "2026-11-18 11:06:40");
-    }
 }

@@ -199,7 +199,11 @@ pub fn verify(
             [start] => *start,
             [] => return Err(format!("edit {}: its `old` text is not in `{path}`", n + 1)),
             many => {
-                return Err(format!("edit {}: its `old` text occurs {} times in `{path}`", n + 1, many.len()));
+                return Err(format!(
+                    "edit {}: its `old` text occurs {} times in `{path}`",
+                    n + 1,
+                    many.len()
+                ));
             }
         };
         let range = start..start + edit.old.len();

@@ -517,21 +517,7 @@ fn base_url(config: &ProviderConfig) -> Option<String> {
     }
 }
 
-/// Unix milliseconds of the start of the current UTC day and month.
-pub fn period_starts(now_ms: i64) -> (i64, i64) {
-    let day_ms = 86_400_000;
-    let day = now_ms.div_euclid(day_ms) * day_ms;
-    // Walk back to the first of the month through the civil date.
-    let days = now_ms.div_euclid(day_ms);
-    let z = days + 719_468;
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = day - (d - 1) * day_ms;
-    (day, month)
-}
+pub use crate::time::period_starts;
 
 fn hash_hex(parts: &[&str]) -> String {
     // FNV-1a, 64 bits, twice with different seeds for 128 bits: stable across runs and builds.
@@ -608,12 +594,7 @@ mod tests {
     }
 
     #[test]
-    fn periods_start_at_utc_midnight_and_the_first_of_the_month() {
-        // 2026-11-21 08:56:31 UTC
-        let now = 1_795_251_391_000;
-        let (day, month) = period_starts(now);
-        assert_eq!(day, 1_795_219_200_000); // 2026-11-21 00:00
-        assert_eq!(month, 1_793_491_200_000); // 2026-11-01 00:00
+    fn context_hashes_are_stable_and_separate_their_parts() {
         assert_eq!(hash_hex(&["a", "b"]), hash_hex(&["a", "b"]));
         assert_ne!(hash_hex(&["ab", ""]), hash_hex(&["a", "b"]));
     }
