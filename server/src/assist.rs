@@ -39,6 +39,8 @@ pub struct NoteFix {
 #[derive(Debug, Clone)]
 pub struct Note {
     pub fix_id: String,
+    /// The diagnostic it explains, as `source: message`.
+    pub about: String,
     pub range: TextRange,
     pub explanation: String,
     pub fingerprint: String,
@@ -91,7 +93,7 @@ impl Note {
             source: "acas-ai".to_owned(),
             fingerprint: self.fingerprint.clone(),
             symbol: None,
-            related: Vec::new(),
+            related: vec![(self.range, format!("explains {}", self.about))],
             fix_id: Some(self.fix_id.clone()),
         }
     }
@@ -271,6 +273,7 @@ mod tests {
     fn note(explanation: &str) -> Note {
         Note {
             fix_id: "f1".into(),
+            about: "rustc: mismatched types".into(),
             range: TextRange::default(),
             explanation: explanation.into(),
             fingerprint: "fp".into(),

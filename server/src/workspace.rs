@@ -1194,6 +1194,29 @@ impl Workspace {
                 )
             }
         };
+        // What other tools say about the same lines.
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() as u32;
+        let lines = (line_of(range.start), line_of(range.end));
+        let mut problem = problem;
+        if let Some(sources) = self.external_current.get(path) {
+            for (source, list) in sources {
+                for (fingerprint, _, d) in list {
+                    if *fingerprint != problem.fingerprint
+                        && d.range.start.line <= lines.1
+                        && lines.0 <= d.range.end.line
+                    {
+                        let tool = d.tool.as_deref().unwrap_or(source);
+                        problem.others.push(format!("{tool}: {}", d.message));
+                    }
+                }
+            }
+        }
+        for d in &diagnostics {
+            let line = line_of(d.range.start);
+            if d.fingerprint != problem.fingerprint && lines.0 <= line && line <= lines.1 {
+                problem.others.push(format!("{}: {}", d.source, d.message));
+            }
+        }
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         let index_files = if self.index.is_some() {
             Vec::new()
@@ -1258,6 +1281,7 @@ impl Workspace {
         });
         let note = Note {
             fix_id: fix_id.clone(),
+            about: format!("{}: {}", problem.source, problem.message),
             range: line_index.range(text, range, self.encoding),
             explanation: explained.explanation.clone(),
             fingerprint: problem.fingerprint.clone(),

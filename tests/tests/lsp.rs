@@ -407,6 +407,12 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
     );
     let published = client.expect_diagnostics(&uri, |p| p["version"] == 1 && p["diagnostics"] != json!([]));
     let syntax = published["diagnostics"][0].clone();
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": uri, "source": "rust-analyzer", "diagnostics": [{
+            "range": { "start": { "line": 0, "character": 22 }, "end": { "line": 0, "character": 24 } },
+            "severity": 1, "message": "expected one of `)` or `,`, found `->`" }] }),
+    );
 
     let response = client.request(
         "workspace/executeCommand",
@@ -418,6 +424,7 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
     let fix_id = result["fixId"].as_str().expect("a verified fix").to_owned();
     let sent = fake.requests()[0].body.to_string();
     assert!(sent.contains("function add") && sent.contains("missing `)`"), "{sent}");
+    assert!(sent.contains("Also reported on these lines: rust-analyzer: expected one of"), "{sent}");
 
     // The answer is shown as an acas-ai diagnostic next to the syntax error.
     let published = client.expect_diagnostics(&uri, |p| {
