@@ -188,10 +188,17 @@ pub fn user_path() -> Option<PathBuf> {
 /// the defaults come back together with the error.
 pub fn load(root: &Path) -> (Config, Option<ConfigError>) {
     let user = user_path().map(|p| load_file(&p, Config::default())).unwrap_or((Config::default(), None));
-    if let (_, Some(error)) = user {
-        return (Config::default(), Some(error));
-    }
-    load_file(&path(root), user.0)
+    let base = match user {
+        // A user file that cannot be read at all (another user's home, for one) is not this
+        // workspace's problem: say so and go on without it.
+        (_, Some(error)) if error.line == 0 && error.message.starts_with("cannot read it") => {
+            tracing::warn!("{error}; going on without the user configuration");
+            Config::default()
+        }
+        (_, Some(error)) => return (Config::default(), Some(error)),
+        (config, None) => config,
+    };
+    load_file(&path(root), base)
 }
 
 fn load_file(path: &Path, base: Config) -> (Config, Option<ConfigError>) {

@@ -126,7 +126,12 @@ fn an_unreadable_directory_is_skipped() {
     } else {
         Command::new(acas_bin())
     };
-    let output = command.args(["check", ".", "--format", "json"]).current_dir(root).output().unwrap();
+    let output = command
+        .args(["check", ".", "--format", "json"])
+        .current_dir(root)
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .output()
+        .unwrap();
     std::fs::set_permissions(root.join("secret"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
