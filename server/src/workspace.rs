@@ -51,6 +51,39 @@ pub struct ExternalDiagnostic {
     pub message: String,
 }
 
+/// Another tool's diagnostic as the workspace keeps it.
+#[derive(Debug, Clone)]
+struct ExternalEntry {
+    fingerprint: String,
+    category: String,
+    diagnostic: ExternalDiagnostic,
+}
+
+/// A diagnostic present now, from any source, as the rules see it.
+struct Present {
+    path: PathBuf,
+    fingerprint: String,
+    category: String,
+    severity: String,
+    source: String,
+    range: TextRange,
+    external: Option<ExternalDiagnostic>,
+}
+
+impl Present {
+    fn own(path: &Path, d: &FileDiagnostic) -> Present {
+        Present {
+            path: path.to_path_buf(),
+            fingerprint: d.fingerprint.clone(),
+            category: d.category.as_str().into(),
+            severity: d.severity.as_str().into(),
+            source: d.source.clone(),
+            range: d.range,
+            external: None,
+        }
+    }
+}
+
 /// One edit of an open document: `range` is `None` for a full replacement.
 #[derive(Debug, Clone)]
 pub struct ContentChange {
@@ -238,7 +271,7 @@ pub struct Workspace {
     /// Fingerprints other tools report per file and source, to know when an AI note is done.
     external_fingerprints: HashMap<PathBuf, HashMap<String, Vec<String>>>,
     /// Other tools' current diagnostics, with their fingerprint and category, for the rules.
-    external_current: HashMap<PathBuf, HashMap<String, Vec<(String, String, ExternalDiagnostic)>>>,
+    external_current: HashMap<PathBuf, HashMap<String, Vec<ExternalEntry>>>,
     /// When each present fingerprint appeared, and how often it has appeared this session.
     seen: HashMap<String, (std::time::Instant, u64)>,
     /// How many times each fingerprint has appeared this session.
@@ -570,7 +603,11 @@ impl Workspace {
         let current = records
             .iter()
             .zip(&diagnostics)
-            .map(|(r, d)| (r.fingerprint.clone(), r.category.clone(), d.clone()))
+            .map(|(r, d)| ExternalEntry {
+                fingerprint: r.fingerprint.clone(),
+                category: r.category.clone(),
+                diagnostic: d.clone(),
+            })
             .collect();
         self.external_current.entry(path.clone()).or_default().insert(source.clone(), current);
         self.external_fingerprints.entry(path.clone()).or_default().insert(source.clone(), fingerprints);
@@ -963,78 +1000,46 @@ impl Workspace {
             return;
         }
         let now = std::time::Instant::now();
-        // Every present diagnostic: (path, fingerprint, category, severity, source, line, external).
-        let mut present: Vec<(
-            PathBuf,
-            String,
-            String,
-            String,
-            String,
-            TextRange,
-            Option<ExternalDiagnostic>,
-        )> = Vec::new();
+        let mut present: Vec<Present> = Vec::new();
         for (path, open) in &self.open {
-            let located =
-                analysis::locate(open.doc.text(), &open.index, open.doc.diagnostics(), self.encoding);
-            for d in located {
-                present.push((
-                    path.clone(),
-                    d.fingerprint,
-                    d.category.as_str().into(),
-                    d.severity.as_str().into(),
-                    d.source,
-                    d.range,
-                    None,
-                ));
+            for d in analysis::locate(open.doc.text(), &open.index, open.doc.diagnostics(), self.encoding) {
+                present.push(Present::own(path, &d));
             }
         }
         for (path, diagnostics) in &self.disk_published {
-            if self.open.contains_key(path) {
-                continue;
-            }
-            for d in diagnostics.iter() {
-                present.push((
-                    path.clone(),
-                    d.fingerprint.clone(),
-                    d.category.as_str().into(),
-                    d.severity.as_str().into(),
-                    d.source.clone(),
-                    d.range,
-                    None,
-                ));
+            if !self.open.contains_key(path) {
+                present.extend(diagnostics.iter().map(|d| Present::own(path, d)));
             }
         }
         for (path, sources) in &self.external_current {
-            for list in sources.values() {
-                for (fingerprint, category, d) in list {
-                    let source = d.tool.clone().unwrap_or_else(|| "editor".to_owned());
-                    present.push((
-                        path.clone(),
-                        fingerprint.clone(),
-                        category.clone(),
-                        d.severity.as_str().into(),
-                        source,
-                        d.range,
-                        Some(d.clone()),
-                    ));
-                }
+            for entry in sources.values().flatten() {
+                let d = &entry.diagnostic;
+                present.push(Present {
+                    path: path.clone(),
+                    fingerprint: entry.fingerprint.clone(),
+                    category: entry.category.clone(),
+                    severity: d.severity.as_str().into(),
+                    source: d.tool.clone().unwrap_or_else(|| "editor".to_owned()),
+                    range: d.range,
+                    external: Some(d.clone()),
+                });
             }
         }
-        let alive: HashSet<&String> = present.iter().map(|p| &p.1).collect();
+        let alive: HashSet<&String> = present.iter().map(|p| &p.fingerprint).collect();
         self.seen.retain(|fp, _| alive.contains(fp));
         for p in &present {
-            if !self.seen.contains_key(&p.1) {
+            if !self.seen.contains_key(&p.fingerprint) {
                 // It appears (again): count it.
-                let count = self.appearances.entry(p.1.clone()).or_insert(0);
+                let count = self.appearances.entry(p.fingerprint.clone()).or_insert(0);
                 *count += 1;
-                self.seen.insert(p.1.clone(), (now, *count));
+                self.seen.insert(p.fingerprint.clone(), (now, *count));
             }
         }
         let rules = self.config.escalation.rules();
         let idle = self.last_edit.as_ref().map_or(Duration::MAX, |(_, _, at)| now.duration_since(*at));
         let mut next_look: Option<Duration> = None;
         let mut to_escalate = Vec::new();
-        for (path, fingerprint, category, severity, source, range, external) in present {
+        for Present { path, fingerprint, category, severity, source, range, external } in present {
             if self.auto_escalated.contains(&fingerprint) {
                 continue;
             }
@@ -1069,15 +1074,15 @@ impl Workspace {
         for (path, range, external) in to_escalate {
             self.escalate_in_background(path, range, external);
         }
-        if let Some(wait) = next_look {
-            if !self.rules_tick_scheduled {
-                self.rules_tick_scheduled = true;
-                let handle = self.handle.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
-                    handle.send(Event::RulesTick);
-                });
-            }
+        if let Some(wait) = next_look
+            && !self.rules_tick_scheduled
+        {
+            self.rules_tick_scheduled = true;
+            let handle = self.handle.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+                handle.send(Event::RulesTick);
+            });
         }
     }
 
@@ -1200,7 +1205,7 @@ impl Workspace {
         let mut problem = problem;
         if let Some(sources) = self.external_current.get(path) {
             for (source, list) in sources {
-                for (fingerprint, _, d) in list {
+                for ExternalEntry { fingerprint, diagnostic: d, .. } in list {
                     if *fingerprint != problem.fingerprint
                         && d.range.start.line <= lines.1
                         && lines.0 <= d.range.end.line

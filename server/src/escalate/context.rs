@@ -246,10 +246,11 @@ fn identifiers(tree: &Tree, text: &str, range: Range<usize>) -> HashMap<String, 
     loop {
         let node = cursor.node();
         if descended && node.end_byte() >= range.start && node.start_byte() <= range.end {
-            if node.child_count() == 0 && node.kind().ends_with("identifier") {
-                if let Ok(name) = node.utf8_text(text.as_bytes()) {
-                    *counts.entry(name.to_owned()).or_insert(0) += 1;
-                }
+            if node.child_count() == 0
+                && node.kind().ends_with("identifier")
+                && let Ok(name) = node.utf8_text(text.as_bytes())
+            {
+                *counts.entry(name.to_owned()).or_insert(0) += 1;
             }
             if cursor.goto_first_child() {
                 continue;

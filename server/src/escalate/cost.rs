@@ -184,10 +184,10 @@ pub fn check(
         for (period, limit, spent) in
             [("daily", limits.daily, spend.day), ("monthly", limits.monthly, spend.month)]
         {
-            if let Some(limit) = limit {
-                if spent.saturating_add(estimate) > limit {
-                    return Err(Refusal { scope: scope.clone(), period, limit, spent, estimate });
-                }
+            if let Some(limit) = limit
+                && spent.saturating_add(estimate) > limit
+            {
+                return Err(Refusal { scope: scope.clone(), period, limit, spent, estimate });
             }
         }
     }

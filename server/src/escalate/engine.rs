@@ -198,31 +198,22 @@ impl Escalator {
                 continue;
             }
             let key = hash_hex(&[&prepared.fingerprint, &prepared.context_hash, &member.model]);
-            if let Some(hit) = self.cached(&key) {
-                if let Ok(reply) = answer::parse_reply(&hit.reply) {
-                    self.record_call(
-                        member,
-                        prepared,
-                        CallStatus::Cached,
-                        0,
-                        Usage::default(),
-                        0,
-                        None,
-                        None,
-                    );
-                    let (fix, fix_rejected) = verify(&reply, default_path, read);
-                    return Ok(Explained {
-                        explanation: reply.explanation,
-                        fix,
-                        fix_rejected,
-                        provider: member.name.clone(),
-                        model: member.model.clone(),
-                        usage: Usage::default(),
-                        cost_micros: 0,
-                        cached: true,
-                        skipped,
-                    });
-                }
+            if let Some(hit) = self.cached(&key)
+                && let Ok(reply) = answer::parse_reply(&hit.reply)
+            {
+                self.record_call(member, prepared, CallStatus::Cached, 0, Usage::default(), 0, None, None);
+                let (fix, fix_rejected) = verify(&reply, default_path, read);
+                return Ok(Explained {
+                    explanation: reply.explanation,
+                    fix,
+                    fix_rejected,
+                    provider: member.name.clone(),
+                    model: member.model.clone(),
+                    usage: Usage::default(),
+                    cost_micros: 0,
+                    cached: true,
+                    skipped,
+                });
             }
             let request = CompletionRequest {
                 system: prepared.system.clone(),

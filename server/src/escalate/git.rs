@@ -84,7 +84,7 @@ fn blame(
         Ok(blame) => blame,
         // A file git does not track yet: every line is new.
         Err(e) if e.code() == git2::ErrorCode::NotFound => {
-            return Ok(lines.map(|line| uncommitted(line)).collect());
+            return Ok(lines.map(uncommitted).collect());
         }
         Err(e) => return Err(e),
     };

@@ -88,12 +88,12 @@ impl Rule {
         if action == Action::Workflow && config.workflow.is_none() {
             return Err(error("`action = \"workflow\"` needs `workflow = \"NAME\"`".to_owned()));
         }
-        if let Some(severity) = &config.severity {
-            if !["error", "warning", "information", "hint"].contains(&severity.as_str()) {
-                return Err(error(format!(
-                    "`severity` must be error, warning, information or hint, not `{severity}`"
-                )));
-            }
+        if let Some(severity) = &config.severity
+            && !["error", "warning", "information", "hint"].contains(&severity.as_str())
+        {
+            return Err(error(format!(
+                "`severity` must be error, warning, information or hint, not `{severity}`"
+            )));
         }
         Ok(Rule {
             category: config.category.clone(),
