@@ -12,6 +12,7 @@ use std::ops::Range;
 use tree_sitter::{Node, Tree};
 
 use super::balance::{self, Fix};
+use super::gaps;
 use super::lexer::{self, Scan};
 use super::parse;
 use super::{Language, Related};
@@ -69,7 +70,7 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     // 3. What the tree reports, outside the regions explained above.
     let explained: Vec<Range<usize>> = out.iter().map(|(_, r)| r.clone()).collect();
     for node in raw_errors(tree) {
-        if grammar_gap(language, text, node) {
+        if gaps::grammar_gap(language, text, node) {
             continue;
         }
         let f = tree_finding(language, text, node);
@@ -345,84 +346,11 @@ fn raw_errors(tree: &Tree) -> Vec<Node<'_>> {
     out
 }
 
-/// Valid constructs that the grammars cannot parse, measured on real code (see
-/// `benches/syntax_eval.rs`); tree errors inside them are not reported. The delimiter and
-/// string checks still run there.
-///
-/// - Rust: macro bodies (`macro_rules!` definitions and macro token trees hold arbitrary
-///   tokens, and the grammar trips on some of them), the 2015 `try!` macro, `safe fn` and
-///   `safe static` in `unsafe extern` blocks (Rust 2024).
-/// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
-///   parameters (also after a comment). TSX: function types whose parameter has no type
-///   annotation (`i: (string) => string`, a parameter named `string`).
-fn grammar_gap(language: Language, text: &str, error: Node<'_>) -> bool {
-    let node = culprit(error);
-    let leaf = first_leaf(node);
-    let word = text.get(leaf.start_byte()..leaf.end_byte()).unwrap_or("");
-    let after = text.get(leaf.end_byte()..).unwrap_or("").trim_start();
-    let before = text.get(..leaf.start_byte()).unwrap_or("").trim_end();
-    match language {
-        Language::Rust => {
-            // `name![[...]]`-style invocations that the grammar fails to open.
-            let macro_bang = word == "!" && before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
-            if (word == "try" && after.starts_with('!')) || word == "safe" || macro_bang {
-                return true;
-            }
-            let mut n = Some(error);
-            for _ in 0..64 {
-                let Some(p) = n else { break };
-                if matches!(p.kind(), "macro_definition" | "token_tree" | "macro_invocation") {
-                    return true;
-                }
-                n = p.parent();
-            }
-            false
-        }
-        Language::TypeScript | Language::Tsx => {
-            let line_start = text[..error.start_byte().min(text.len())].rfind('\n').map_or(0, |i| i + 1);
-            let line_end = text[error.start_byte().min(text.len())..]
-                .find('\n')
-                .map_or(text.len(), |i| i + error.start_byte());
-            let line = text.get(line_start..line_end).unwrap_or("");
-            let import_type = line.contains(": import(") || (word == "import" && after.starts_with('('));
-            let code_before = without_trailing_block_comments(before);
-            let variance = (matches!(word, "in" | "out") && code_before.ends_with(['<', ',']))
-                || before
-                    .strip_suffix("out")
-                    .or_else(|| before.strip_suffix(" in"))
-                    .is_some_and(|b| without_trailing_block_comments(b.trim_end()).ends_with(['<', ',']));
-            // `(name) => T` in a type: a parameter named without a type annotation.
-            let untyped_param_type = language == Language::Tsx && word == "=>" && {
-                let inner = before.strip_suffix(')').unwrap_or("");
-                let open = inner.rfind('(').unwrap_or(0);
-                let name = inner.get(open + 1..).unwrap_or("").trim();
-                before.ends_with(')')
-                    && !name.is_empty()
-                    && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-                    && inner[..open].trim_end().ends_with(':')
-            };
-            import_type || variance || untyped_param_type
-        }
-        _ => false,
-    }
-}
-
-/// `text` without the block comments at its end (`/** @ts-ignore */` before a token).
-fn without_trailing_block_comments(mut text: &str) -> &str {
-    while text.ends_with("*/") {
-        match text.rfind("/*") {
-            Some(i) => text = text[..i].trim_end(),
-            None => break,
-        }
-    }
-    text
-}
-
 /// Where parsing really stopped inside an ERROR node. Error recovery often wraps complete
 /// statements (even whole definitions) together with the fragment that failed: skip the
 /// complete subtrees, descend into the first child that holds an error, and stop at the first
 /// loose token of an ERROR node.
-fn culprit(error: Node<'_>) -> Node<'_> {
+pub(crate) fn culprit(error: Node<'_>) -> Node<'_> {
     let mut node = error;
     for _ in 0..256 {
         let mut next = None;
@@ -455,7 +383,7 @@ fn culprit(error: Node<'_>) -> Node<'_> {
 }
 
 /// The first leaf of `node` that is not a comment.
-fn first_leaf(node: Node<'_>) -> Node<'_> {
+pub(crate) fn first_leaf(node: Node<'_>) -> Node<'_> {
     let mut cursor = node.walk();
     let mut depth = 0;
     loop {
