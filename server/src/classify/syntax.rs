@@ -69,8 +69,9 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
 
     // 3. What the tree reports, outside the regions explained above.
     let explained: Vec<Range<usize>> = out.iter().map(|(_, r)| r.clone()).collect();
+    let mut checked = gaps::Checked::default();
     for node in raw_errors(tree) {
-        if gaps::grammar_gap(language, text, node) {
+        if gaps::grammar_gap(language, text, &scan, node, &mut checked) {
             continue;
         }
         let f = tree_finding(language, text, node);
