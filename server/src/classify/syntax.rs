@@ -39,8 +39,10 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     let root = tree.root_node();
     // When the parse ran out of time there is no tree to consult: the lexer reads everything.
     let gave_up = parse::gave_up(tree, text);
+    let accepted =
+        if language == Language::Rust && !gave_up { accepted_rust_mistakes(text, tree) } else { Vec::new() };
     if !root.has_error() && !gave_up {
-        return Vec::new();
+        return accepted;
     }
     let region = if gave_up { 0..text.len() } else { error_region(tree, text) };
     let scan = lexer::scan(language, text, tree, region);
@@ -67,7 +69,13 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         out.push(delimiter_finding(&scan, text, &fix));
     }
 
-    // 3. What the tree reports, outside the regions explained above.
+    // 3. Mistakes the grammar accepts.
+    for f in accepted {
+        let reach = f.range.clone();
+        out.push((f, reach));
+    }
+
+    // 4. What the tree reports, outside the regions explained above.
     let explained: Vec<Range<usize>> = out.iter().map(|(_, r)| r.clone()).collect();
     let mut checked = gaps::Checked::default();
     for node in raw_errors(tree) {
@@ -98,6 +106,61 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         }
     }
     kept
+}
+
+/// Keywords that Rust never allows twice in a row, though the grammar does
+/// (`async async fn`, `let mut mut x`).
+const NEVER_TWICE: [&str; 8] = ["async", "mut", "unsafe", "const", "pub", "fn", "let", "move"];
+
+/// Rust mistakes that tree-sitter-rust parses without error: a keyword repeated (`async async
+/// fn`: the grammar takes any number of function modifiers; `let mut mut x`), and `#!` after the
+/// first line (`#!allow(dead_code)]` with its `[` missing), which the grammar takes for a shebang
+/// anywhere in the text. Found by plain text search, confirmed against the tree so that strings
+/// and comments do not count.
+fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
+    let root = tree.root_node();
+    let mut out = Vec::new();
+    let word_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let bytes = text.as_bytes();
+    for keyword in NEVER_TWICE {
+        let pair = format!("{keyword} {keyword}");
+        for (at, _) in text.match_indices(&pair) {
+            let end = at + pair.len();
+            if (at > 0 && word_char(bytes[at - 1])) || bytes.get(end).copied().is_some_and(word_char) {
+                continue;
+            }
+            let second = end - keyword.len();
+            let is_keyword = |from: usize| {
+                root.descendant_for_byte_range(from, from + keyword.len()).is_some_and(|n| {
+                    n.start_byte() == from
+                        && n.end_byte() == from + keyword.len()
+                        && (n.kind() == keyword || n.kind() == "mutable_specifier")
+                })
+            };
+            if is_keyword(at) && is_keyword(second) {
+                out.push(Finding {
+                    range: second..end,
+                    message: format!("duplicate `{keyword}`"),
+                    related: Vec::new(),
+                });
+            }
+        }
+    }
+    for (at, _) in text.match_indices("#!").filter(|&(at, _)| at > 0) {
+        if root
+            .descendant_for_byte_range(at, at + 2)
+            .is_some_and(|n| n.kind() == "shebang" && n.start_byte() == at)
+        {
+            out.push(Finding {
+                range: at..at + 2,
+                message: "expected `[` after `#!` (a shebang is only allowed on the first line)".to_string(),
+                related: Vec::new(),
+            });
+        }
+    }
+    out.sort_by_key(|f| f.range.start);
+    out.truncate(MAX_FINDINGS);
+    out
 }
 
 /// The bytes the delimiter scan must read: the items that contain an error, with one neighbour
