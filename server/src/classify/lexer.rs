@@ -178,6 +178,7 @@ struct Lexer<'a, 't> {
     end: usize,
     i: usize,
     scan: Scan,
+    tree: &'t Tree,
     opaque: Opaque<'t>,
     /// Brace depth at each open `${` of a template literal (JavaScript and TypeScript).
     templates: Vec<usize>,
@@ -227,6 +228,7 @@ pub(crate) fn scan<'t>(lang: Language, text: &'t str, tree: &'t Tree, region: Ra
         end,
         i: region.start.min(end),
         scan: Scan { lines, delims: Vec::new(), unterminated: Vec::new() },
+        tree,
         opaque: Opaque::new(tree, lang, text),
         templates: Vec::new(),
         braces: 0,
@@ -333,6 +335,13 @@ impl Lexer<'_, '_> {
                         self.mark(start);
                         self.i += 1;
                         self.quoted(start, b'"', true, "string");
+                        if self.unclosed_at_line_end(start) {
+                            self.scan.unterminated.push(Unterminated { offset: start, what: "string" });
+                            self.i = self.b[start..]
+                                .iter()
+                                .position(|&c| c == b'\n')
+                                .map_or(self.end, |n| start + n);
+                        }
                         continue;
                     }
                     if c == b'\'' {
@@ -503,6 +512,60 @@ impl Lexer<'_, '_> {
         self.i = self.i.min(self.b.len());
         self.prev = b'"';
         self.scan.unterminated.push(Unterminated { offset: start, what });
+    }
+
+    /// Rust strings may span lines, so a string left open runs to the next quote (often the
+    /// opening quote of a later string) and the text between reads as string, the rest of the
+    /// file inside out. Whether the string that opened at `start` and closed before `self.i`
+    /// looks like one left open at the end of its first line: it spans lines, its first line
+    /// ends like code (`,` `;` `(` `)` `{` `}` `[` `]` `?`) rather than prose or a `\`
+    /// continuation, and the next non-blank line is indented like the code around it and also
+    /// ends like code:
+    ///
+    /// ```text
+    ///     "Structure needs cleaning,
+    ///     "Not a XENIX named type file",
+    /// ```
+    ///
+    /// The tree must have an error on the rest of the line where the string closes, where the
+    /// code after a string left open reads as string and its string as code. (A valid multi-line
+    /// string, such as SQL, ends before clean code.)
+    fn unclosed_at_line_end(&self, start: usize) -> bool {
+        let close = self.i.min(self.b.len());
+        let Some(nl) = self.b[start..close].iter().position(|&c| c == b'\n').map(|n| start + n) else {
+            return false;
+        };
+        let ends_like_code = |line: &[u8]| {
+            let t = line.trim_ascii_end();
+            t.last().is_some_and(|c| b",;(){}[]?".contains(c)) && !t.ends_with(b"\\")
+        };
+        let first_line = &self.b[start + 1..nl];
+        if !ends_like_code(first_line) || self.b[..nl].ends_with(b"\\") {
+            return false;
+        }
+        let line_start = self.b[..start].iter().rposition(|&c| c == b'\n').map_or(0, |n| n + 1);
+        let indent_of = |from: usize| self.b[from..].iter().take_while(|&&c| c == b' ' || c == b'\t').count();
+        let indent = indent_of(line_start);
+        // The next non-blank line.
+        let mut from = nl + 1;
+        while from < self.b.len() {
+            let end = self.b[from..].iter().position(|&c| c == b'\n').map_or(self.b.len(), |n| from + n);
+            let line = &self.b[from..end];
+            if line.trim_ascii().is_empty() {
+                from = end + 1;
+                continue;
+            }
+            let next_indent = indent_of(from);
+            let closer = matches!(line.trim_ascii_start().first(), Some(b'}' | b')' | b']'));
+            if (next_indent == 0 && !closer) || next_indent.abs_diff(indent) > 8 || !ends_like_code(line) {
+                return false;
+            }
+            break;
+        }
+        // And the parse breaks where the string ends: on the rest of its last line.
+        let close_line_end =
+            self.b[close..].iter().position(|&c| c == b'\n').map_or(self.b.len(), |n| close + n);
+        error_in(self.tree.root_node(), close.saturating_sub(1)..close_line_end.max(close + 1))
     }
 
     /// Length of a string prefix plus opening quote at the cursor (`r"`, `b'`, `f"""`, `r#"`),
@@ -701,6 +764,18 @@ impl Language {
     fn has_regex(self) -> bool {
         matches!(self, Language::JavaScript | Language::TypeScript | Language::Tsx)
     }
+}
+
+/// Whether an ERROR or MISSING node under `node` overlaps `range`.
+fn error_in(node: tree_sitter::Node<'_>, range: Range<usize>) -> bool {
+    if node.end_byte() <= range.start || node.start_byte() >= range.end || !node.has_error() {
+        return false;
+    }
+    if node.is_error() || node.is_missing() {
+        return true;
+    }
+    let mut cursor = node.walk();
+    node.children(&mut cursor).any(|c| error_in(c, range.clone()))
 }
 
 fn utf8_width(first: u8) -> usize {

@@ -17,6 +17,7 @@ use tree_sitter::{InputEdit, Point, Tree};
 mod balance;
 pub mod external;
 mod fingerprint;
+mod gaps;
 mod lexer;
 mod parse;
 mod symbol;

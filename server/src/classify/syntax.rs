@@ -12,6 +12,7 @@ use std::ops::Range;
 use tree_sitter::{Node, Tree};
 
 use super::balance::{self, Fix};
+use super::gaps;
 use super::lexer::{self, Scan};
 use super::parse;
 use super::{Language, Related};
@@ -38,8 +39,14 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     let root = tree.root_node();
     // When the parse ran out of time there is no tree to consult: the lexer reads everything.
     let gave_up = parse::gave_up(tree, text);
+    let accepted = match language {
+        _ if gave_up => Vec::new(),
+        Language::Rust => accepted_rust_mistakes(text, tree),
+        Language::Tsx | Language::JavaScript => accepted_jsx_mistakes(text, tree),
+        _ => Vec::new(),
+    };
     if !root.has_error() && !gave_up {
-        return Vec::new();
+        return accepted;
     }
     let region = if gave_up { 0..text.len() } else { error_region(tree, text) };
     let scan = lexer::scan(language, text, tree, region);
@@ -66,10 +73,17 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         out.push(delimiter_finding(&scan, text, &fix));
     }
 
-    // 3. What the tree reports, outside the regions explained above.
+    // 3. Mistakes the grammar accepts.
+    for f in accepted {
+        let reach = f.range.clone();
+        out.push((f, reach));
+    }
+
+    // 4. What the tree reports, outside the regions explained above.
     let explained: Vec<Range<usize>> = out.iter().map(|(_, r)| r.clone()).collect();
+    let mut checked = gaps::Checked::default();
     for node in raw_errors(tree) {
-        if grammar_gap(language, text, node) {
+        if gaps::grammar_gap(language, text, &scan, node, &mut checked) {
             continue;
         }
         let f = tree_finding(language, text, node);
@@ -96,6 +110,96 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         }
     }
     kept
+}
+
+/// Keywords that Rust never allows twice in a row, though the grammar does
+/// (`async async fn`, `let mut mut x`).
+const NEVER_TWICE: [&str; 8] = ["async", "mut", "unsafe", "const", "pub", "fn", "let", "move"];
+
+/// Rust mistakes that tree-sitter-rust parses without error: a keyword repeated (`async async
+/// fn`: the grammar takes any number of function modifiers; `let mut mut x`), and `#!` after the
+/// first line (`#!allow(dead_code)]` with its `[` missing), which the grammar takes for a shebang
+/// anywhere in the text. Found by plain text search, confirmed against the tree so that strings
+/// and comments do not count.
+fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
+    let root = tree.root_node();
+    let mut out = Vec::new();
+    let word_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let bytes = text.as_bytes();
+    for keyword in NEVER_TWICE {
+        let pair = format!("{keyword} {keyword}");
+        for (at, _) in text.match_indices(&pair) {
+            let end = at + pair.len();
+            if (at > 0 && word_char(bytes[at - 1])) || bytes.get(end).copied().is_some_and(word_char) {
+                continue;
+            }
+            let second = end - keyword.len();
+            let is_keyword = |from: usize| {
+                root.descendant_for_byte_range(from, from + keyword.len()).is_some_and(|n| {
+                    n.start_byte() == from
+                        && n.end_byte() == from + keyword.len()
+                        && (n.kind() == keyword || n.kind() == "mutable_specifier")
+                })
+            };
+            if is_keyword(at) && is_keyword(second) {
+                out.push(Finding {
+                    range: second..end,
+                    message: format!("duplicate `{keyword}`"),
+                    related: Vec::new(),
+                });
+            }
+        }
+    }
+    for (at, _) in text.match_indices("#!").filter(|&(at, _)| at > 0) {
+        if root
+            .descendant_for_byte_range(at, at + 2)
+            .is_some_and(|n| n.kind() == "shebang" && n.start_byte() == at)
+        {
+            out.push(Finding {
+                range: at..at + 2,
+                message: "expected `[` after `#!` (a shebang is only allowed on the first line)".to_string(),
+                related: Vec::new(),
+            });
+        }
+    }
+    out.sort_by_key(|f| f.range.start);
+    out.truncate(MAX_FINDINGS);
+    out
+}
+
+/// A JSX attribute missing its `=` before a `{` (`<img width{800} />`): the grammar reads the
+/// `{800}` as an attribute of its own, though only a spread (`{...props}`) may stand there.
+/// Candidates are the `{` right after a name character, confirmed against the tree.
+fn accepted_jsx_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
+    let root = tree.root_node();
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices('{') {
+        let after_name = at > 0 && {
+            let c = bytes[at - 1];
+            c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'$')
+        };
+        if !after_name {
+            continue;
+        }
+        let Some(brace) = root.descendant_for_byte_range(at, at + 1) else { continue };
+        let Some(expression) = brace.parent().filter(|p| p.kind() == "jsx_expression") else { continue };
+        let in_tag = expression
+            .parent()
+            .is_some_and(|p| matches!(p.kind(), "jsx_opening_element" | "jsx_self_closing_element"));
+        let spread = expression.named_child(0).is_some_and(|c| c.kind() == "spread_element");
+        if brace.kind() == "{" && in_tag && !spread {
+            out.push(Finding {
+                range: at..at + 1,
+                message: "expected `=` before `{`".to_string(),
+                related: Vec::new(),
+            });
+            if out.len() == MAX_FINDINGS {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// The bytes the delimiter scan must read: the items that contain an error, with one neighbour
@@ -345,89 +449,28 @@ fn raw_errors(tree: &Tree) -> Vec<Node<'_>> {
     out
 }
 
-/// Valid constructs that the grammars cannot parse, measured on real code (see
-/// `benches/syntax_eval.rs`); tree errors inside them are not reported. The delimiter and
-/// string checks still run there.
-///
-/// - Rust: macro bodies (`macro_rules!` definitions and macro token trees hold arbitrary
-///   tokens, and the grammar trips on some of them), the 2015 `try!` macro, `safe fn` and
-///   `safe static` in `unsafe extern` blocks (Rust 2024).
-/// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
-///   parameters (also after a comment). TSX: function types whose parameter has no type
-///   annotation (`i: (string) => string`, a parameter named `string`).
-fn grammar_gap(language: Language, text: &str, error: Node<'_>) -> bool {
-    let node = culprit(error);
-    let leaf = first_leaf(node);
-    let word = text.get(leaf.start_byte()..leaf.end_byte()).unwrap_or("");
-    let after = text.get(leaf.end_byte()..).unwrap_or("").trim_start();
-    let before = text.get(..leaf.start_byte()).unwrap_or("").trim_end();
-    match language {
-        Language::Rust => {
-            // `name![[...]]`-style invocations that the grammar fails to open.
-            let macro_bang = word == "!" && before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
-            if (word == "try" && after.starts_with('!')) || word == "safe" || macro_bang {
-                return true;
-            }
-            let mut n = Some(error);
-            for _ in 0..64 {
-                let Some(p) = n else { break };
-                if matches!(p.kind(), "macro_definition" | "token_tree" | "macro_invocation") {
-                    return true;
-                }
-                n = p.parent();
-            }
-            false
-        }
-        Language::TypeScript | Language::Tsx => {
-            let line_start = text[..error.start_byte().min(text.len())].rfind('\n').map_or(0, |i| i + 1);
-            let line_end = text[error.start_byte().min(text.len())..]
-                .find('\n')
-                .map_or(text.len(), |i| i + error.start_byte());
-            let line = text.get(line_start..line_end).unwrap_or("");
-            let import_type = line.contains(": import(") || (word == "import" && after.starts_with('('));
-            let code_before = without_trailing_block_comments(before);
-            let variance = (matches!(word, "in" | "out") && code_before.ends_with(['<', ',']))
-                || before
-                    .strip_suffix("out")
-                    .or_else(|| before.strip_suffix(" in"))
-                    .is_some_and(|b| without_trailing_block_comments(b.trim_end()).ends_with(['<', ',']));
-            // `(name) => T` in a type: a parameter named without a type annotation.
-            let untyped_param_type = language == Language::Tsx && word == "=>" && {
-                let inner = before.strip_suffix(')').unwrap_or("");
-                let open = inner.rfind('(').unwrap_or(0);
-                let name = inner.get(open + 1..).unwrap_or("").trim();
-                before.ends_with(')')
-                    && !name.is_empty()
-                    && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-                    && inner[..open].trim_end().ends_with(':')
-            };
-            import_type || variance || untyped_param_type
-        }
-        _ => false,
-    }
-}
-
-/// `text` without the block comments at its end (`/** @ts-ignore */` before a token).
-fn without_trailing_block_comments(mut text: &str) -> &str {
-    while text.ends_with("*/") {
-        match text.rfind("/*") {
-            Some(i) => text = text[..i].trim_end(),
-            None => break,
-        }
-    }
-    text
-}
-
 /// Where parsing really stopped inside an ERROR node. Error recovery often wraps complete
 /// statements (even whole definitions) together with the fragment that failed: skip the
 /// complete subtrees, descend into the first child that holds an error, and stop at the first
 /// loose token of an ERROR node.
-fn culprit(error: Node<'_>) -> Node<'_> {
+pub(crate) fn culprit(error: Node<'_>) -> Node<'_> {
     let mut node = error;
     for _ in 0..256 {
         let mut next = None;
         let mut last = None;
         let mut cursor = node.walk();
+        // An ERROR node that wraps a JSX element with an error of its own (a broken attribute,
+        // the element wrapped with the property it is the value of): the inner error is where
+        // parsing stopped, not the ERROR's first token. (Measured: elsewhere the first token
+        // places better.)
+        if node.is_error()
+            && let Some(inner) = node
+                .children(&mut cursor)
+                .find(|c| !c.is_error() && c.has_error() && !c.is_extra() && c.kind().starts_with("jsx_"))
+        {
+            node = inner;
+            continue;
+        }
         for child in node.children(&mut cursor) {
             // Comments are extras, but so are ERROR nodes of skipped tokens.
             if child.is_extra() && !child.is_error() && !child.has_error() {
@@ -455,7 +498,7 @@ fn culprit(error: Node<'_>) -> Node<'_> {
 }
 
 /// The first leaf of `node` that is not a comment.
-fn first_leaf(node: Node<'_>) -> Node<'_> {
+pub(crate) fn first_leaf(node: Node<'_>) -> Node<'_> {
     let mut cursor = node.walk();
     let mut depth = 0;
     loop {

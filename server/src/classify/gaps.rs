@@ -1,0 +1,441 @@
+//! Valid constructs that the grammars cannot parse, measured on real code (see
+//! `benches/syntax_eval.rs`).
+//!
+//! tree-sitter's grammars lag behind the languages: a few valid constructs parse with an ERROR
+//! node. `syntax` asks [`grammar_gap`] about each tree error and leaves out those that lie in
+//! such a construct. Only tree errors are left out: the delimiter and string checks of the lexer
+//! still run there, so an unclosed bracket or string inside the construct is still reported.
+//! Each gap is recognised by the smallest construct it occurs in, never by file, and has a
+//! `fixtures/classify/<lang>/valid_*` file that keeps it fixed.
+
+use tree_sitter::{Node, Tree};
+
+use super::Language;
+use super::lexer::Scan;
+use super::parse;
+use super::syntax::{culprit, first_leaf};
+
+/// Answers of the checks that reparse part of the text: several tree errors often lie in one
+/// construct, and it is parsed once.
+#[derive(Default)]
+pub(crate) struct Checked {
+    /// By node id.
+    nodes: Vec<(usize, bool)>,
+    /// Python statements with dedented continuation lines, found on first use.
+    dedented: Option<Dedented>,
+}
+
+impl Checked {
+    fn get_or(&mut self, node: Node<'_>, check: impl FnOnce() -> bool) -> bool {
+        if let Some(&(_, answer)) = self.nodes.iter().find(|(id, _)| *id == node.id()) {
+            return answer;
+        }
+        let answer = check();
+        self.nodes.push((node.id(), answer));
+        answer
+    }
+}
+
+/// Whether `text`, parsed alone, has no error.
+fn parses_cleanly(language: Language, text: &str) -> bool {
+    let tree = parse::parse(language, text, None);
+    !tree.root_node().has_error() && !parse::gave_up(&tree, text)
+}
+
+/// Whether the tree error `error` lies in a valid construct that the grammar cannot parse.
+///
+/// - Rust: macro bodies (`macro_rules!` definitions and macro token trees hold arbitrary
+///   tokens, and the grammar trips on some of them), the 2015 `try!` macro, `safe fn` and
+///   `safe static` in `unsafe extern` blocks (Rust 2024), outer attributes where the grammar
+///   takes none (see [`attribute_gap`]), and a `where` clause on a unit struct
+///   (`struct S where T: Send;`).
+/// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
+///   parameters (also after a comment, and with a default: `<in T = never>`). TSX: function
+///   types whose parameter has no type annotation (`i: (string) => string`, a parameter named
+///   `string`).
+/// - JavaScript family: a statement that starts with `[` after an arrow function with a block
+///   body (see [`arrow_asi_gap`]).
+/// - Python: a statement whose bracketed continuation lines are indented less than its first
+///   line (see [`dedented_continuation`]).
+/// - JSON: a number with a `+` exponent (`0.5e+1`, `2E+1`), which the grammar splits into a
+///   number, an ERROR `e+` and another number.
+pub(crate) fn grammar_gap(
+    language: Language,
+    text: &str,
+    scan: &Scan,
+    error: Node<'_>,
+    checked: &mut Checked,
+) -> bool {
+    let node = culprit(error);
+    let leaf = first_leaf(node);
+    let word = text.get(leaf.start_byte()..leaf.end_byte()).unwrap_or("");
+    let after = text.get(leaf.end_byte()..).unwrap_or("").trim_start();
+    let before = text.get(..leaf.start_byte()).unwrap_or("").trim_end();
+    match language {
+        Language::Rust => {
+            // `name![[...]]`-style invocations that the grammar fails to open.
+            let macro_bang = word == "!" && before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
+            if (word == "try" && after.starts_with('!')) || word == "safe" || macro_bang {
+                return true;
+            }
+            let mut n = Some(error);
+            for _ in 0..64 {
+                let Some(p) = n else { break };
+                if matches!(p.kind(), "macro_definition" | "token_tree" | "macro_invocation") {
+                    return true;
+                }
+                n = p.parent();
+            }
+            unit_struct_where(error) || attribute_gap(text, error, checked)
+        }
+        Language::TypeScript | Language::Tsx => {
+            let line_start = text[..error.start_byte().min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[error.start_byte().min(text.len())..]
+                .find('\n')
+                .map_or(text.len(), |i| i + error.start_byte());
+            let line = text.get(line_start..line_end).unwrap_or("");
+            let import_type = line.contains(": import(") || (word == "import" && after.starts_with('('));
+            let code_before = without_trailing_block_comments(before);
+            let variance = (matches!(word, "in" | "out") && code_before.ends_with(['<', ',']))
+                || before
+                    .strip_suffix("out")
+                    .or_else(|| before.strip_suffix(" in"))
+                    .is_some_and(|b| without_trailing_block_comments(b.trim_end()).ends_with(['<', ',']));
+            // `(name) => T` in a type: a parameter named without a type annotation.
+            let untyped_param_type = language == Language::Tsx && word == "=>" && {
+                let inner = before.strip_suffix(')').unwrap_or("");
+                let open = inner.rfind('(').unwrap_or(0);
+                let name = inner.get(open + 1..).unwrap_or("").trim();
+                before.ends_with(')')
+                    && !name.is_empty()
+                    && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+                    && inner[..open].trim_end().ends_with(':')
+            };
+            import_type
+                || variance
+                || untyped_param_type
+                || variance_with_default(text, error)
+                || arrow_asi_gap(language, text, error, checked)
+        }
+        Language::JavaScript => arrow_asi_gap(language, text, error, checked),
+        Language::Python => dedented_continuation(text, scan, error, checked),
+        Language::Json => plus_exponent(text, error, checked),
+        Language::Go => false,
+    }
+}
+
+/// `text` without the block comments at its end (`/** @ts-ignore */` before a token).
+fn without_trailing_block_comments(mut text: &str) -> &str {
+    while text.ends_with("*/") {
+        match text.rfind("/*") {
+            Some(i) => text = text[..i].trim_end(),
+            None => break,
+        }
+    }
+    text
+}
+
+/// Rust accepts an outer attribute on any expression and on the fields of struct patterns, but
+/// the grammar only in some places: not before the second element of a tuple
+/// (`(a, #[expect(clippy::unwrap_used)] b.unwrap())`) and not on a field of a struct pattern
+/// (`Literal { #[cfg(x)] inner: l, .. }`). The error is a gap when its function (or top-level
+/// item) has such attributes and parses cleanly once they are blanked out: attributes do not
+/// change whether the code around them parses, so a real mistake there still fails.
+fn attribute_gap(text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
+    let mut item = None;
+    let mut n = error.parent();
+    while let Some(p) = n {
+        let Some(parent) = p.parent() else { break };
+        if p.kind() == "function_item" || parent.parent().is_none() {
+            item = Some(p);
+            break;
+        }
+        n = Some(parent);
+    }
+    let Some(item) = item else { return false };
+    checked.get_or(item, || {
+        let attributes = outer_attributes(text, item);
+        if attributes.is_empty() {
+            return false;
+        }
+        let start = item.start_byte();
+        let mut bytes = text.as_bytes()[start..item.end_byte()].to_vec();
+        for range in attributes {
+            for b in &mut bytes[range.start - start..range.end - start] {
+                if *b != b'\n' {
+                    *b = b' ';
+                }
+            }
+        }
+        parses_cleanly(Language::Rust, &String::from_utf8_lossy(&bytes))
+    })
+}
+
+/// The byte ranges of the well-formed outer attributes (`#[...]`, from `#` to the matching `]`)
+/// inside `node`, found by its leaves so that brackets in strings do not count.
+fn outer_attributes(text: &str, node: Node<'_>) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut leaves = Vec::new();
+    let mut cursor = node.walk();
+    'walk: loop {
+        let n = cursor.node();
+        if n.child_count() == 0 {
+            leaves.push(n);
+        } else if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.node().id() == node.id() {
+                break 'walk;
+            }
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    let mut i = 0;
+    while i + 1 < leaves.len() {
+        if leaves[i].kind() == "#" && leaves[i + 1].kind() == "[" {
+            let mut depth = 0;
+            let mut j = i + 1;
+            while j < leaves.len() {
+                match leaves[j].kind() {
+                    "[" => depth += 1,
+                    "]" => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                j += 1;
+            }
+            if j == leaves.len() {
+                break;
+            }
+            let range = leaves[i].start_byte()..leaves[j].end_byte();
+            // A broken attribute is a mistake, not an attribute in an unexpected place.
+            let clean = leaves[i].parent().is_some_and(|p| p.kind() == "attribute_item" && !p.has_error())
+                || text
+                    .get(range.clone())
+                    .is_some_and(|a| parses_cleanly(Language::Rust, &format!("{a}\nfn f() {{}}")));
+            if clean {
+                out.push(range);
+            }
+            i = j;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `struct S where T: Send;`: the grammar takes a `where` clause on tuple and braced structs
+/// only, and wraps it in an ERROR on a unit struct.
+fn unit_struct_where(error: Node<'_>) -> bool {
+    let mut cursor = error.walk();
+    let mut named = error.named_children(&mut cursor).filter(|c| !c.is_extra());
+    error.parent().is_some_and(|p| p.kind() == "struct_item")
+        && named.next().is_some_and(|c| c.kind() == "where_clause")
+        && named.next().is_none()
+}
+
+/// `<in T = never>`: with a default, the grammar takes `in` (or `out`) for the parameter's name
+/// and wraps the real name in an ERROR of its own.
+fn variance_with_default(text: &str, error: Node<'_>) -> bool {
+    let parent = error.parent().filter(|p| p.kind() == "type_parameter");
+    let variance = parent
+        .and_then(|p| p.child(0))
+        .and_then(|c| text.get(c.start_byte()..c.end_byte()))
+        .is_some_and(|w| matches!(w, "in" | "out"));
+    let only_name = error.child_count() == 1 && error.child(0).is_some_and(|c| c.kind() == "identifier");
+    variance && only_name
+}
+
+/// Automatic semicolon insertion after an arrow function with a block body: in
+///
+/// ```js
+/// const f = () => {
+///   return 1
+/// }
+/// [a, ...b].forEach(g)
+/// ```
+///
+/// the declaration ends at `}` (an arrow function cannot be indexed), but the grammar reads
+/// `[...]` as an index into the arrow function and fails on the spread. The error is a gap when
+/// it lies in such an index that starts on a later line and the code from its `[` to the end of
+/// the expression parses cleanly on its own.
+fn arrow_asi_gap(language: Language, text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
+    let mut n = error.parent();
+    while let Some(p) = n {
+        let object = p.child(0);
+        let is_gap = p.kind() == "subscript_expression"
+            && object.is_some_and(|o| {
+                o.kind() == "arrow_function"
+                    && o.child_by_field_name("body").is_some_and(|b| b.kind() == "statement_block")
+            });
+        if is_gap {
+            let object = object.expect("checked above");
+            let Some(open) = object.next_sibling() else { return false };
+            if open.kind() != "[" || open.start_position().row == object.end_position().row {
+                return false;
+            }
+            // The outermost expression that starts with the arrow function: `[...].forEach(g)`.
+            let mut top = p;
+            while let Some(up) = top.parent() {
+                if up.start_byte() != object.start_byte() || !up.kind().ends_with("expression") {
+                    break;
+                }
+                top = up;
+            }
+            let rest = text.get(open.start_byte()..top.end_byte()).unwrap_or("");
+            return checked.get_or(p, || parses_cleanly(language, rest));
+        }
+        n = p.parent();
+    }
+    false
+}
+
+/// Python: whether line `line` is in a statement that spans bracketed lines, one of which is
+/// indented less than the statement's first line, and that parses once those lines are
+/// indented to the statement's level:
+///
+/// ```python
+/// def f():
+///     (bar.
+/// baz)
+/// ```
+///
+/// Indentation inside brackets means nothing to Python, but tree-sitter-python's scanner reads
+/// it and the statement fails. The statement must close its brackets, so an unclosed bracket
+/// (which also makes later lines "continuation lines") is not taken for this.
+fn dedented_continuation(text: &str, scan: &Scan, error: Node<'_>, checked: &mut Checked) -> bool {
+    let fixed = checked.dedented.get_or_insert_with(|| Dedented::new(text, scan));
+    let line = scan.line_of(culprit(error).start_byte()) as usize;
+    let Some(tree) = &fixed.tree else { return false };
+    if !fixed.statements.iter().any(|lines| lines.contains(&line)) {
+        return false;
+    }
+    // Whatever the error covers must parse once the lines are indented.
+    let start = fixed.shift(error.start_byte());
+    let end = fixed.shift(error.end_byte()).max(start + 1);
+    !has_error_in(tree.root_node(), start..end)
+}
+
+/// The statements with dedented continuation lines (as line ranges), and the tree of the text
+/// with all those lines indented to their statement's level.
+#[derive(Default)]
+struct Dedented {
+    statements: Vec<std::ops::Range<usize>>,
+    /// Where spaces were inserted (offsets in the original text) and how many.
+    inserts: Vec<(usize, usize)>,
+    tree: Option<Tree>,
+}
+
+impl Dedented {
+    fn new(text: &str, scan: &Scan) -> Dedented {
+        // Bracket depth at the start of each line, from the brackets the lexer saw.
+        let mut depths = Vec::with_capacity(scan.lines.len());
+        let mut depth = 0i64;
+        let mut next = 0;
+        for layout in &scan.lines {
+            while next < scan.delims.len() && scan.delims[next].offset < layout.start {
+                depth += if scan.delims[next].is_open() { 1 } else { -1 };
+                next += 1;
+            }
+            depths.push(depth);
+        }
+        // Statements as (first line, end line, dedented lines).
+        let mut statements: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+        let mut first = 0;
+        for l in 1..scan.lines.len() {
+            if depths[l] <= depths[first] {
+                first = l;
+                continue;
+            }
+            let layout = &scan.lines[l];
+            if layout.is_blank() || layout.indent >= scan.lines[first].indent {
+                continue;
+            }
+            match statements.last_mut() {
+                Some((f, _, lines)) if *f == first => lines.push(l),
+                _ => statements.push((first, first, vec![l])),
+            }
+        }
+        // Each statement must close its brackets before the end of the text.
+        statements.retain_mut(|(first, end, _)| {
+            *end = (*first + 1..scan.lines.len()).find(|&l| depths[l] <= depths[*first]).unwrap_or(0);
+            *end > *first
+        });
+        if statements.is_empty() {
+            return Dedented::default();
+        }
+        let mut fixed = String::with_capacity(text.len() + 64);
+        let mut from = 0;
+        let mut inserts = Vec::new();
+        for (first, _, lines) in &statements {
+            let indent = scan.lines[*first].indent;
+            for &l in lines {
+                let at = scan.lines[l].start;
+                let added = (indent - scan.lines[l].indent) as usize;
+                fixed.push_str(&text[from..at]);
+                fixed.extend(std::iter::repeat_n(' ', added));
+                inserts.push((at, added));
+                from = at;
+            }
+        }
+        fixed.push_str(&text[from..]);
+        let tree = parse::parse(Language::Python, &fixed, None);
+        let tree = (!parse::gave_up(&tree, &fixed)).then_some(tree);
+        Dedented { statements: statements.into_iter().map(|(f, e, _)| f..e).collect(), inserts, tree }
+    }
+
+    /// The offset in the indented text of `offset` in the original.
+    fn shift(&self, offset: usize) -> usize {
+        offset + self.inserts.iter().take_while(|(at, _)| *at <= offset).map(|(_, n)| n).sum::<usize>()
+    }
+}
+
+/// Whether an ERROR or MISSING node under `node` overlaps `range`.
+fn has_error_in(node: Node<'_>, range: std::ops::Range<usize>) -> bool {
+    if node.end_byte() <= range.start || node.start_byte() >= range.end || !node.has_error() {
+        return false;
+    }
+    if node.is_error() || node.is_missing() {
+        return true;
+    }
+    let mut cursor = node.walk();
+    node.children(&mut cursor).any(|c| has_error_in(c, range.clone()))
+}
+
+/// JSON: `0.5e+1`. The grammar's number has no `+` exponent, so it splits the number into
+/// `0.5`, an ERROR `e+` and `1` (and in an array, the ERROR takes in the neighbours). The error
+/// is a gap when it holds such an `e+` and its object or array parses cleanly with each `+`
+/// exponent sign written as a `0` digit, which keeps the value a valid number.
+fn plus_exponent(text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
+    let t = text.get(error.start_byte()..error.end_byte()).unwrap_or("");
+    if !t.contains("e+") && !t.contains("E+") {
+        return false;
+    }
+    let mut container = error;
+    while let Some(p) = container.parent() {
+        container = p;
+        if matches!(p.kind(), "object" | "array") {
+            break;
+        }
+    }
+    checked.get_or(container, || {
+        let mut bytes = text.as_bytes()[container.start_byte()..container.end_byte()].to_vec();
+        for i in 1..bytes.len().saturating_sub(2) {
+            if matches!(bytes[i], b'e' | b'E')
+                && bytes[i + 1] == b'+'
+                && bytes[i - 1].is_ascii_digit()
+                && bytes[i + 2].is_ascii_digit()
+            {
+                bytes[i + 1] = b'0';
+            }
+        }
+        parses_cleanly(Language::Json, &String::from_utf8_lossy(&bytes))
+    })
+}
