@@ -73,8 +73,11 @@ pub(crate) fn grammar_gap(
     let before = text.get(..leaf.start_byte()).unwrap_or("").trim_end();
     match language {
         Language::Rust => {
-            // `name![[...]]`-style invocations that the grammar fails to open.
-            let macro_bang = word == "!" && before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
+            // `name![[...]]`-style invocations that the grammar fails to open, also as a MISSING
+            // `,` before the `!` (`(a, str![].raw())` in a tuple).
+            let after_name = before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
+            let bang_opens = after.strip_prefix('!').is_some_and(|a| a.starts_with(['[', '(', '{']));
+            let macro_bang = after_name && (word == "!" || (node.is_missing() && bang_opens));
             if (word == "try" && after.starts_with('!')) || word == "safe" || macro_bang {
                 return true;
             }

@@ -141,7 +141,12 @@ fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
                         && (n.kind() == keyword || n.kind() == "mutable_specifier")
                 })
             };
-            if is_keyword(at) && is_keyword(second) {
+            // Macro input is any tokens: `(pub pub) => {}` in a `macro_rules!` is valid.
+            let in_macro = root.descendant_for_byte_range(at, end).is_some_and(|n| {
+                std::iter::successors(Some(n), |n| n.parent())
+                    .any(|a| matches!(a.kind(), "token_tree" | "macro_definition" | "macro_invocation"))
+            });
+            if is_keyword(at) && is_keyword(second) && !in_macro {
                 out.push(Finding {
                     range: second..end,
                     message: format!("duplicate `{keyword}`"),
