@@ -36,6 +36,9 @@ impl Checked {
     }
 }
 
+/// The longest construct that is reparsed to confirm a gap, in bytes.
+const MAX_REPARSE: usize = 16 * 1024;
+
 /// Whether `text`, parsed alone, has no error.
 fn parses_cleanly(language: Language, text: &str) -> bool {
     let tree = parse::parse(language, text, None);
@@ -293,6 +296,10 @@ fn arrow_asi_gap(language: Language, text: &str, error: Node<'_>, checked: &mut 
                 top = up;
             }
             let rest = text.get(open.start_byte()..top.end_byte()).unwrap_or("");
+            // A statement, not the rest of a file that an error further up disturbed.
+            if rest.len() > MAX_REPARSE {
+                return false;
+            }
             return checked.get_or(p, || parses_cleanly(language, rest));
         }
         n = p.parent();

@@ -119,52 +119,78 @@ const NEVER_TWICE: [&str; 8] = ["async", "mut", "unsafe", "const", "pub", "fn", 
 /// Rust mistakes that tree-sitter-rust parses without error: a keyword repeated (`async async
 /// fn`: the grammar takes any number of function modifiers; `let mut mut x`), and `#!` after the
 /// first line (`#!allow(dead_code)]` with its `[` missing), which the grammar takes for a shebang
-/// anywhere in the text. Found by plain text search, confirmed against the tree so that strings
-/// and comments do not count.
+/// anywhere in the text. Found by one pass over the bytes, confirmed against the tree so that
+/// strings and comments do not count.
 fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
     let root = tree.root_node();
     let mut out = Vec::new();
     let word_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let bytes = text.as_bytes();
-    for keyword in NEVER_TWICE {
-        let pair = format!("{keyword} {keyword}");
-        for (at, _) in text.match_indices(&pair) {
-            let end = at + pair.len();
-            if (at > 0 && word_char(bytes[at - 1])) || bytes.get(end).copied().is_some_and(word_char) {
-                continue;
+    // One pass over the bytes (this runs on every valid text): a space between two equal words,
+    // and `#!` after the start.
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        // The hot loop: most bytes are neither.
+        if b != b' ' && b != b'#' {
+            continue;
+        }
+        match b {
+            // First and last letters of the keywords, to skip most spaces at once.
+            b' ' if matches!(bytes[i - 1], b'c' | b't' | b'e' | b'b' | b'n')
+                && matches!(bytes.get(i + 1), Some(b'a' | b'm' | b'u' | b'c' | b'p' | b'f' | b'l')) =>
+            {
+                let mut start = i - 1;
+                while start > 0 && i - start < 7 && word_char(bytes[start - 1]) {
+                    start -= 1;
+                }
+                // The same word twice: first letters equal.
+                if bytes.get(i + 1) != Some(&bytes[start]) {
+                    continue;
+                }
+                let keyword = &text[start..i];
+                let end = i + 1 + keyword.len();
+                if !NEVER_TWICE.contains(&keyword)
+                    || (start > 0 && word_char(bytes[start - 1]))
+                    || bytes.get(i + 1..end) != Some(keyword.as_bytes())
+                    || bytes.get(end).copied().is_some_and(word_char)
+                {
+                    continue;
+                }
+                let second = i + 1;
+                let is_keyword = |from: usize| {
+                    root.descendant_for_byte_range(from, from + keyword.len()).is_some_and(|n| {
+                        n.start_byte() == from
+                            && n.end_byte() == from + keyword.len()
+                            && (n.kind() == keyword || n.kind() == "mutable_specifier")
+                    })
+                };
+                // Macro input is any tokens: `(pub pub) => {}` in a `macro_rules!` is valid.
+                let in_macro = root.descendant_for_byte_range(start, end).is_some_and(|n| {
+                    std::iter::successors(Some(n), |n| n.parent())
+                        .any(|a| matches!(a.kind(), "token_tree" | "macro_definition" | "macro_invocation"))
+                });
+                if is_keyword(start) && is_keyword(second) && !in_macro {
+                    out.push(Finding {
+                        range: second..end,
+                        message: format!("duplicate `{keyword}`"),
+                        related: Vec::new(),
+                    });
+                }
             }
-            let second = end - keyword.len();
-            let is_keyword = |from: usize| {
-                root.descendant_for_byte_range(from, from + keyword.len()).is_some_and(|n| {
-                    n.start_byte() == from
-                        && n.end_byte() == from + keyword.len()
-                        && (n.kind() == keyword || n.kind() == "mutable_specifier")
-                })
-            };
-            // Macro input is any tokens: `(pub pub) => {}` in a `macro_rules!` is valid.
-            let in_macro = root.descendant_for_byte_range(at, end).is_some_and(|n| {
-                std::iter::successors(Some(n), |n| n.parent())
-                    .any(|a| matches!(a.kind(), "token_tree" | "macro_definition" | "macro_invocation"))
-            });
-            if is_keyword(at) && is_keyword(second) && !in_macro {
+            // `#![` opens an inner attribute; only other `#!` can be a shebang.
+            b'#' if bytes.get(i + 1) == Some(&b'!')
+                && !text[i + 2..].trim_start().starts_with('[')
+                && root
+                    .descendant_for_byte_range(i, i + 2)
+                    .is_some_and(|n| n.kind() == "shebang" && n.start_byte() == i) =>
+            {
                 out.push(Finding {
-                    range: second..end,
-                    message: format!("duplicate `{keyword}`"),
+                    range: i..i + 2,
+                    message: "expected `[` after `#!` (a shebang is only allowed on the first line)"
+                        .to_string(),
                     related: Vec::new(),
                 });
             }
-        }
-    }
-    for (at, _) in text.match_indices("#!").filter(|&(at, _)| at > 0) {
-        if root
-            .descendant_for_byte_range(at, at + 2)
-            .is_some_and(|n| n.kind() == "shebang" && n.start_byte() == at)
-        {
-            out.push(Finding {
-                range: at..at + 2,
-                message: "expected `[` after `#!` (a shebang is only allowed on the first line)".to_string(),
-                related: Vec::new(),
-            });
+            _ => {}
         }
     }
     out.sort_by_key(|f| f.range.start);
@@ -180,11 +206,18 @@ fn accepted_jsx_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     for (at, _) in text.match_indices('{') {
-        let after_name = at > 0 && {
-            let c = bytes[at - 1];
-            c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'$')
-        };
-        if !after_name {
+        let name_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-');
+        let name_start = (0..at).rev().take_while(|&k| name_char(bytes[k])).last().unwrap_or(at);
+        // An attribute name follows a blank; keywords before a block (`else{`) are common.
+        let name = &text[name_start..at];
+        if name.is_empty()
+            || name_start == 0
+            || !bytes[name_start - 1].is_ascii_whitespace()
+            || matches!(
+                name,
+                "try" | "else" | "finally" | "do" | "class" | "catch" | "import" | "export" | "return"
+            )
+        {
             continue;
         }
         let Some(brace) = root.descendant_for_byte_range(at, at + 1) else { continue };
