@@ -11,4 +11,5 @@ pub mod store;
 pub mod text;
 pub mod time;
 pub mod watch;
+pub mod workflow;
 pub mod workspace;
