@@ -7,7 +7,11 @@
 //!    check and reservation in the store, the provider chain, streaming, parsing the reply,
 //!    verifying the fix, recording the cost) and 200 times as a bare HTTP request of the same
 //!    body to the same local fake provider, read to the end. The difference is what ACAS adds.
-//! 2. Context: building the symbol index of a workspace and the context of one error in it, on
+//! 2. First streamed text to the editor: `acas serve` over stdio escalates an error while the
+//!    fake provider streams the first text event of its reply and stalls; measured is the time
+//!    from the fake flushing that event to the client reading the `$/progress` report that shows
+//!    it. Each round is then cancelled by closing the progress.
+//! 3. Context: building the symbol index of a workspace and the context of one error in it, on
 //!    this repository and on a large real code base (the cargo registry's sources).
 
 use std::io::{Read, Write};
@@ -31,8 +35,15 @@ const ROUNDS: usize = 200;
 
 fn main() {
     println!("# Escalation benchmarks\n");
-    overhead();
-    contexts();
+    // `cargo bench ... -- NAME` runs only the sections whose name contains NAME.
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let sections: [(&str, fn()); 3] =
+        [("overhead", overhead), ("first_text", first_text_to_progress), ("contexts", contexts)];
+    for (name, section) in sections {
+        if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {
+            section();
+        }
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -142,6 +153,75 @@ fn overhead() {
         );
     }
     println!();
+}
+
+fn first_text_to_progress() {
+    use acas_e2e::LspClient;
+    use serde_json::json;
+    const ROUNDS: usize = 50;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let root = dir.path();
+    let fake = FakeProvider::start(Format::Anthropic);
+    std::fs::create_dir(root.join(".acas")).unwrap();
+    std::fs::write(
+        root.join(".acas/config.toml"),
+        format!(
+            "[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"claude-haiku-4-5\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let text = "fn area(r: f64) -> f64 {\n    3.14 * (r * r\n}\n";
+    let path = root.join("lib.rs");
+    std::fs::write(&path, text).unwrap();
+    let uri = acas_e2e::file_uri(&path);
+    let key = fake.api_key();
+    let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
+    client.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": text } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
+    let range = published["diagnostics"][0]["range"].clone();
+    let mut latencies = Vec::new();
+    let mut previous = None;
+    for _ in 0..ROUNDS + 5 {
+        fake.push(Reply::StallAfterText);
+        let id = client.request_async(
+            "workspace/executeCommand",
+            json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": range }] }),
+        );
+        let report = client.expect("progress showing the first text", |m| {
+            m["method"] == "$/progress"
+                && m["params"]["value"]["message"].as_str().is_some_and(|s| s.contains("characters received"))
+        });
+        let received = Instant::now();
+        // The fake notes the flush right after it returns; wait for this round's note.
+        let sent = loop {
+            match fake.first_text_sent() {
+                Some(at) if Some(at) != previous => break at,
+                _ => std::thread::yield_now(),
+            }
+        };
+        previous = Some(sent);
+        latencies.push(received.saturating_duration_since(sent));
+        client.notify("window/workDoneProgress/cancel", json!({ "token": report["params"]["token"] }));
+        client.expect("the cancelled response", |m| m["id"] == id && m.get("method").is_none());
+    }
+    let mut latencies = latencies.split_off(5);
+    latencies.sort();
+    println!(
+        "## First streamed text to the editor's progress ({ROUNDS} escalations, acas serve over stdio)\n"
+    );
+    println!("| measure | p50 ms | p95 ms | max ms |\n|---|---|---|---|");
+    println!(
+        "| provider flushes first text event → client reads `$/progress` | {:.3} | {:.3} | {:.3} |\n",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.95),
+        percentile(&latencies, 1.0)
+    );
+    drop(client);
 }
 
 /// Sends a recorded request as it was, reads the whole streamed answer.

@@ -18,7 +18,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -61,6 +61,9 @@ pub enum Reply {
     CutStream { after_chunks: usize },
     /// Starts a text reply, sends this many events, then stays silent with the connection open.
     StallStream { after_chunks: usize },
+    /// Starts a text reply, sends events up to the first that carries text, notes when that one
+    /// was flushed ([`FakeProvider::first_text_sent`]), then stays silent with the connection open.
+    StallAfterText,
     /// A 200 stream whose second event is not JSON.
     Malformed,
 }
@@ -103,6 +106,7 @@ struct Shared {
     stopped: Mutex<bool>,
     stop: Condvar,
     connections: Mutex<Vec<JoinHandle<()>>>,
+    first_text_sent: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -139,6 +143,7 @@ impl FakeProvider {
             stopped: Mutex::new(false),
             stop: Condvar::new(),
             connections: Mutex::new(Vec::new()),
+            first_text_sent: Mutex::new(None),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -179,6 +184,11 @@ impl FakeProvider {
     }
 
     /// Every request received so far.
+    /// When the last [`Reply::StallAfterText`] flushed its first text event.
+    pub fn first_text_sent(&self) -> Option<Instant> {
+        *self.shared.first_text_sent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.shared.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -291,6 +301,14 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
         Some(Reply::StallStream { after_chunks }) => {
             let events = events(format, PARTIAL_TEXT, FakeUsage::default(), &model);
             let result = stream_events(&mut stream, &events[..after_chunks.min(events.len())], false);
+            shared.wait_for_stop();
+            result
+        }
+        Some(Reply::StallAfterText) => {
+            let events = events(format, PARTIAL_TEXT, FakeUsage::default(), &model);
+            let first = events.iter().position(|e| e.contains("This")).map_or(events.len(), |i| i + 1);
+            let result = stream_events(&mut stream, &events[..first], false);
+            *shared.first_text_sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
             shared.wait_for_stop();
             result
         }

@@ -562,3 +562,118 @@ fn rules_escalate_a_persisting_type_error_without_being_asked() {
     assert_eq!(client.shutdown(), 0);
     client.finish(is_progress);
 }
+
+#[test]
+fn closing_the_progress_cancels_an_escalation() {
+    use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
+    let fake = FakeProvider::start(Format::Anthropic);
+    let dir = workspace();
+    std::fs::create_dir(dir.path().join(".acas")).unwrap();
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        format!(
+            "[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"claude-haiku-4-5\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    fake.push(Reply::StallAfterText);
+    let key = fake.api_key();
+    let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    wait_for_scan(&mut client);
+    let path = dir.path().join("add.rs");
+    let uri = file_uri(&path);
+    let text = "fn add(a: i32, b: i32 -> i32 {\n    a + b\n}\n";
+    std::fs::write(&path, text).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": text } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
+    let range = published["diagnostics"][0]["range"].clone();
+    let id = client.request_async(
+        "workspace/executeCommand",
+        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": range }] }),
+    );
+
+    // The progress is cancellable, and shows the first streamed text as soon as it arrives.
+    let begin = client.expect("a cancellable progress", |m| {
+        m["method"] == "$/progress" && m["params"]["value"]["title"] == "ACAS: asking AI"
+    });
+    assert_eq!(begin["params"]["value"]["cancellable"], true, "{begin:#}");
+    let token = begin["params"]["token"].clone();
+    client.expect("progress on the first streamed text", |m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == token
+            && m["params"]["value"]["message"].as_str().is_some_and(|s| s.contains("characters received"))
+    });
+
+    // The user closes it: the request ends as cancelled, and nothing is shown on the file.
+    client.notify("window/workDoneProgress/cancel", json!({ "token": token }));
+    let response = client.expect("the cancelled response", |m| m["id"] == id && m.get("method").is_none());
+    assert_eq!(response["error"]["code"], -32800, "{response:#}");
+    client.expect("the progress ends", |m| {
+        m["method"] == "$/progress" && m["params"]["token"] == token && m["params"]["value"]["kind"] == "end"
+    });
+    assert_eq!(fake.requests().len(), 1);
+    assert_eq!(client.shutdown(), 0);
+    client.finish(|m| is_progress(m) || m["method"] == "textDocument/publishDiagnostics");
+}
+
+#[test]
+fn the_symbol_index_follows_changed_files_between_escalations() {
+    use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace();
+    std::fs::create_dir(dir.path().join(".acas")).unwrap();
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        format!(
+            "[[providers]]\nname = \"gpt\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let helper = dir.path().join("helper.rs");
+    std::fs::write(&helper, "pub fn scale(n: i32) -> i32 {\n    n + 1\n}\n").unwrap();
+    let main = dir.path().join("main.rs");
+    let text = "fn main() {\n    let x = scale(1;\n}\n";
+    std::fs::write(&main, text).unwrap();
+    let answer = json!({ "explanation": "The call to `scale` is not closed.", "fix": null }).to_string();
+
+    let key = fake.api_key();
+    let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    wait_for_scan(&mut client);
+    let uri = file_uri(&main);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": text } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
+    let range = published["diagnostics"][0]["range"].clone();
+    let escalate = |client: &mut LspClient| {
+        let response = client.request(
+            "workspace/executeCommand",
+            json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": range }] }),
+        );
+        assert!(response["result"]["explanation"].is_string(), "{response:#}");
+    };
+    fake.push(Reply::text(&answer));
+    escalate(&mut client);
+    let first = fake.requests()[0].body.to_string();
+    assert!(first.contains("n + 1"), "the definition of `scale` is sent: {first}");
+
+    // `scale` changes on disk (with a syntax error elsewhere, so that its diagnostics show when
+    // the server has taken the change in).
+    std::fs::write(&helper, "pub fn scale(n: i32) -> i32 {\n    n * 41\n}\nfn broken( {}\n").unwrap();
+    client.expect_diagnostics(&file_uri(&helper), |p| p["diagnostics"] != json!([]));
+    fake.push(Reply::text(&answer));
+    escalate(&mut client);
+    let second = fake.requests()[1].body.to_string();
+    assert!(second.contains("n * 41") && !second.contains("n + 1"), "the new definition is sent: {second}");
+
+    assert_eq!(client.shutdown(), 0);
+    client.finish(|m| is_progress(m) || m["method"] == "textDocument/publishDiagnostics");
+}

@@ -9,8 +9,9 @@
 mod convert;
 mod transport;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
@@ -37,6 +38,7 @@ pub async fn serve() -> i32 {
         .custom_method(ext::Status::METHOD, Backend::status)
         .custom_method(ext::Spend::METHOD, Backend::spend)
         .custom_method(ext::FixFeedback::METHOD, Backend::fix_feedback)
+        .custom_method(WORK_DONE_PROGRESS_CANCEL, Backend::progress_cancel)
         .finish();
     let (stdin, stdout) = transport::guard(tokio::io::stdin(), tokio::io::stdout());
     let backend_handle = service.inner().shared();
@@ -71,6 +73,8 @@ struct Backend {
     start: Mutex<Option<workspace::Options>>,
     /// Whether the client shows `$/progress`.
     progress: std::sync::atomic::AtomicBool,
+    /// Work the client can cancel by closing its progress, by progress token.
+    cancellable: Mutex<HashMap<String, tokio_util::sync::CancellationToken>>,
 }
 
 impl Backend {
@@ -80,6 +84,7 @@ impl Backend {
             shared: std::sync::Arc::new(Shared { handle: OnceLock::new(), shutdown: Default::default() }),
             start: Mutex::new(None),
             progress: Default::default(),
+            cancellable: Default::default(),
         }
     }
 
@@ -205,20 +210,28 @@ impl Backend {
         let problem = job.problem.clone();
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
         let progress = self.progress.load(std::sync::atomic::Ordering::SeqCst).then(|| self.client.clone());
+        let token =
+            format!("acas/escalate/{}", ESCALATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        // Closing the progress (window/workDoneProgress/cancel) cancels the escalation.
+        let _registered = progress.is_some().then(|| Registered::new(&self.cancellable, &token, &cancel));
         let reporter = tokio::spawn(async move {
             let Some(client) = progress else {
                 while received.recv().await.is_some() {}
                 return;
             };
-            let token = NumberOrString::String(format!("acas/escalate/{}", workspace::now_ms()));
+            let token = NumberOrString::String(token);
             if client.create_work_done_progress(token.clone()).await.is_err() {
                 while received.recv().await.is_some() {}
                 return;
             }
-            let ongoing =
-                client.progress(token, "ACAS: asking AI").with_message("building the context").begin().await;
+            let ongoing = client
+                .progress(token, "ACAS: asking AI")
+                .with_message("building the context")
+                .with_cancel_button()
+                .begin()
+                .await;
             while let Some(message) = received.recv().await {
-                ongoing.report(message).await;
+                ongoing.report_with_message(message, None).await;
             }
             ongoing.finish().await;
         });
@@ -237,7 +250,7 @@ impl Backend {
             }
             crate::escalate::StreamEvent::Usage(_) => {}
         };
-        let (result, index) = crate::assist::run(job, &mut on_event, &cancel).await;
+        let result = crate::assist::run(job, &mut on_event, &cancel).await;
         drop(events);
         let _ = reporter.await;
         let explained = result.map_err(|e| match e {
@@ -248,7 +261,7 @@ impl Backend {
         })?;
         let shown = explained.clone();
         let fix_id = handle
-            .query(move |ws| ws.escalation_done(&path, &text, byte_range, &problem, &shown, index))
+            .query(move |ws| ws.escalation_done(&path, &text, byte_range, &problem, &shown))
             .await
             .ok_or_else(|| internal_error("the workspace has stopped"))?;
         Ok(ext::EscalateResult {
@@ -260,6 +273,19 @@ impl Backend {
             cost_usd: crate::escalate::cost::usd(explained.cost_micros),
             cached: explained.cached,
         })
+    }
+
+    /// `window/workDoneProgress/cancel`: the user closed a progress; cancels its work.
+    async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        let token = match params.token {
+            NumberOrString::String(s) => s,
+            NumberOrString::Number(n) => n.to_string(),
+        };
+        let cancel = self.cancellable.lock().unwrap_or_else(PoisonError::into_inner).get(&token).cloned();
+        match cancel {
+            Some(cancel) => cancel.cancel(),
+            None => tracing::debug!("progress `{token}` is not running; nothing to cancel"),
+        }
     }
 
     async fn status(&self) -> Result<ext::StatusResult> {
@@ -508,6 +534,34 @@ impl LanguageServer for Backend {
 }
 
 /// Turns workspace outputs into LSP messages, in order.
+const WORK_DONE_PROGRESS_CANCEL: &str = "window/workDoneProgress/cancel";
+
+/// Numbers the escalations' progress tokens.
+static ESCALATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A cancellation registered under a progress token for as long as it lives.
+struct Registered<'a> {
+    map: &'a Mutex<HashMap<String, tokio_util::sync::CancellationToken>>,
+    token: String,
+}
+
+impl<'a> Registered<'a> {
+    fn new(
+        map: &'a Mutex<HashMap<String, tokio_util::sync::CancellationToken>>,
+        token: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Registered<'a> {
+        map.lock().unwrap_or_else(PoisonError::into_inner).insert(token.to_owned(), cancel.clone());
+        Registered { map, token: token.to_owned() }
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.token);
+    }
+}
+
 async fn forward(client: Client, mut outputs: tokio::sync::mpsc::UnboundedReceiver<Output>, progress: bool) {
     let encoding_independent_token = NumberOrString::String("acas/scan".to_owned());
     let mut progress_token: Option<NumberOrString> = None;
