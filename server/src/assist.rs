@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 use tree_sitter::Tree;
@@ -204,11 +204,21 @@ pub struct Job {
     pub range: Range<usize>,
     pub problem: Problem,
     pub past: Vec<PastFix>,
-    /// The workspace's symbol index, when one is built.
-    pub index: Option<Arc<SymbolIndex>>,
-    /// Files of the workspace of the same language, to build the index from when there is none.
-    pub index_files: Vec<PathBuf>,
+    /// The workspace's symbol index of the error's language, shared by escalations.
+    pub index: Arc<Mutex<SymbolIndex>>,
+    /// What to bring the index up to date with before reading it: every file of the language
+    /// when the index is new, else the files that changed since the last escalation.
+    pub index_refresh: IndexRefresh,
     pub max_size: u64,
+}
+
+/// How an escalation brings the symbol index up to date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexRefresh {
+    /// The index is new: index all of these files.
+    Build(Vec<PathBuf>),
+    /// These files changed (or vanished) since the index was last brought up to date.
+    Changed(Vec<PathBuf>),
 }
 
 /// Builds the context on a blocking thread, then asks the providers.
@@ -216,13 +226,19 @@ pub async fn run(
     job: Job,
     on_event: &mut (dyn FnMut(&str, StreamEvent) + Send),
     cancel: &CancellationToken,
-) -> (Result<Explained, EscalateError>, Arc<SymbolIndex>) {
+) -> Result<Explained, EscalateError> {
     let escalator = job.escalator.clone();
     let built = tokio::task::spawn_blocking(move || {
-        let index = job
-            .index
-            .clone()
-            .unwrap_or_else(|| Arc::new(SymbolIndex::build(&job.root, &job.index_files, job.max_size)));
+        // A concurrent escalation of the same language waits here until the index is current.
+        let mut index = job.index.lock().unwrap_or_else(PoisonError::into_inner);
+        match &job.index_refresh {
+            IndexRefresh::Build(files) => *index = SymbolIndex::build(&job.root, files, job.max_size),
+            IndexRefresh::Changed(files) => {
+                for path in files {
+                    index.refresh(&job.root, path, job.max_size);
+                }
+            }
+        }
         let read = |p: &str| crate::files::read_source(&job.root.join(p), job.max_size).ok();
         let site = Site {
             root: &job.root,
@@ -242,19 +258,14 @@ pub async fn run(
             Budget::default(),
         );
         let prepared = job.escalator.prepare(&context);
-        (prepared, index, job)
+        drop(index);
+        (prepared, job)
     })
     .await;
-    let Ok((prepared, index, job)) = built else {
-        return (
-            Err(EscalateError::Config("building the context failed; see the log".to_owned())),
-            Arc::default(),
-        );
+    let Ok((prepared, job)) = built else {
+        return Err(EscalateError::Config("building the context failed; see the log".to_owned()));
     };
-    let prepared = match prepared {
-        Ok(prepared) => prepared,
-        Err(error) => return (Err(error), index),
-    };
+    let prepared = prepared?;
     let text = job.text.clone();
     let rel = job.rel.clone();
     let root = job.root.clone();
@@ -262,8 +273,7 @@ pub async fn run(
     let read = move |p: &str| {
         if p == rel { Some(text.clone()) } else { crate::files::read_source(&root.join(p), max_size).ok() }
     };
-    let result = escalator.run(&prepared, &job.rel, &read, on_event, cancel).await;
-    (result, index)
+    escalator.run(&prepared, &job.rel, &read, on_event, cancel).await
 }
 
 #[cfg(test)]

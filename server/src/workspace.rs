@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::analysis::{self, Analyzed, DiskQueue, FileDiagnostic, Outcome};
-use crate::assist::{Job, Note, NoteEdit, NoteFix, Notes};
+use crate::assist::{IndexRefresh, Job, Note, NoteEdit, NoteFix, Notes};
 use crate::classify::{self, Document, Language, Severity};
 use crate::config::{self, Config};
 use crate::escalate::context::Problem;
@@ -281,7 +281,10 @@ pub struct Workspace {
     /// The file, line and time of the last edit.
     last_edit: Option<(PathBuf, u32, std::time::Instant)>,
     rules_tick_scheduled: bool,
-    index: Option<Arc<SymbolIndex>>,
+    /// Symbol indexes by language, built by the first escalation of that language.
+    symbols: HashMap<Language, Arc<Mutex<SymbolIndex>>>,
+    /// Files changed since their language's index was last brought up to date.
+    symbols_stale: HashMap<Language, HashSet<PathBuf>>,
     files_seen: usize,
     languages: HashMap<Language, usize>,
     scan: Option<ScanState>,
@@ -374,7 +377,8 @@ impl Workspace {
             auto_escalated: HashSet::new(),
             last_edit: None,
             rules_tick_scheduled: false,
-            index: None,
+            symbols: HashMap::new(),
+            symbols_stale: HashMap::new(),
             reconcile_scheduled: false,
             changes_since_walk: 0,
             last_change: std::time::Instant::now(),
@@ -759,9 +763,24 @@ impl Workspace {
             if change.path() == config::path(&self.root) {
                 self.reload_config();
             }
+            self.symbols_changed(change);
         }
         if !batch.changes.is_empty() {
             let _ = self.output.send(Output::Changes(batch.changes));
+        }
+    }
+
+    /// Notes a changed file for its language's symbol index, which the next escalation of that
+    /// language brings up to date.
+    fn symbols_changed(&mut self, change: &watch::Change) {
+        let paths = match change {
+            watch::Change::Renamed { from, to } => vec![from.as_path(), to.as_path()],
+            other => vec![other.path()],
+        };
+        for path in paths {
+            if let Some(language) = Language::from_path(path).filter(|l| self.symbols.contains_key(l)) {
+                self.symbols_stale.entry(language).or_default().insert(path.to_path_buf());
+            }
         }
     }
 
@@ -1107,10 +1126,10 @@ impl Workspace {
             let byte_range = job.range.clone();
             let problem = job.problem.clone();
             let cancel = tokio_util::sync::CancellationToken::new();
-            let (result, index) = crate::assist::run(job, &mut |_, _| {}, &cancel).await;
+            let result = crate::assist::run(job, &mut |_, _| {}, &cancel).await;
             match result {
                 Ok(explained) => handle.send(Event::Query(Box::new(move |ws| {
-                    ws.escalation_done(&path, &text, byte_range, &problem, &explained, index);
+                    ws.escalation_done(&path, &text, byte_range, &problem, &explained);
                 }))),
                 Err(error) => {
                     let message = format!("ACAS could not escalate {}: {error}", path.display());
@@ -1130,7 +1149,7 @@ impl Workspace {
     /// Everything needed to escalate the diagnostic at `range` of `path`: the one the client
     /// sent, else the one ACAS knows there.
     pub fn escalation_job(
-        &self,
+        &mut self,
         path: &Path,
         range: TextRange,
         diagnostic: Option<ExternalDiagnostic>,
@@ -1222,11 +1241,19 @@ impl Workspace {
                 problem.others.push(format!("{}: {}", d.source, d.message));
             }
         }
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        let index_files = if self.index.is_some() {
-            Vec::new()
-        } else {
-            known.iter().filter(|p| Language::from_path(p) == Some(language)).cloned().collect()
+        let (index, index_refresh) = match self.symbols.get(&language) {
+            Some(index) => {
+                let changed = self.symbols_stale.remove(&language).unwrap_or_default();
+                (index.clone(), IndexRefresh::Changed(changed.into_iter().collect()))
+            }
+            None => {
+                let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+                let files =
+                    known.iter().filter(|p| Language::from_path(p) == Some(language)).cloned().collect();
+                let index = Arc::new(Mutex::new(SymbolIndex::default()));
+                self.symbols.insert(language, index.clone());
+                (index, IndexRefresh::Build(files))
+            }
         };
         Ok(Job {
             past: escalator.past_fixes(&problem.fingerprint),
@@ -1239,8 +1266,8 @@ impl Workspace {
             tree,
             range,
             problem,
-            index: self.index.clone(),
-            index_files,
+            index,
+            index_refresh,
             max_size: self.config.max_file_size,
         })
     }
@@ -1253,9 +1280,7 @@ impl Workspace {
         range: std::ops::Range<usize>,
         problem: &Problem,
         explained: &Explained,
-        index: Arc<SymbolIndex>,
     ) -> String {
-        self.index = Some(index);
         let line_index = LineIndex::new(text);
         let fix_id = format!("fix-{:x}-{}", now_ms(), self.notes_counter());
         let fix = explained.fix.as_ref().map(|fix| NoteFix {

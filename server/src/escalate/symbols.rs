@@ -149,14 +149,24 @@ impl SymbolIndex {
     pub fn build(root: &Path, files: &[PathBuf], max_size: u64) -> SymbolIndex {
         let mut index = SymbolIndex::default();
         for path in files {
-            let Some(language) = Language::from_path(path) else { continue };
-            let Ok(text) = crate::files::read_source(path, max_size) else { continue };
-            let doc = crate::classify::Document::new(language, text);
-            let relative = crate::workspace::relative(root, path);
-            let (definitions, _) = tags(language, doc.tree(), doc.text(), &relative);
-            index.update(&relative, definitions);
+            index.refresh(root, path, max_size);
         }
         index
+    }
+
+    /// Reads one file again from disk: its definitions replace what the index had of it, or
+    /// leave the index when it is gone or no longer readable source.
+    pub fn refresh(&mut self, root: &Path, path: &Path, max_size: u64) {
+        let relative = crate::workspace::relative(root, path);
+        let language = Language::from_path(path);
+        match (language, crate::files::read_source(path, max_size)) {
+            (Some(language), Ok(text)) => {
+                let doc = crate::classify::Document::new(language, text);
+                let (definitions, _) = tags(language, doc.tree(), doc.text(), &relative);
+                self.update(&relative, definitions);
+            }
+            _ => self.remove(&relative),
+        }
     }
 }
 
