@@ -123,10 +123,15 @@ pub struct Notes {
     /// Notes whose error went away, kept a while: the editor applies a quick fix's edit before
     /// it runs the fix's command, so the error is often gone before "applied" arrives.
     retired: Vec<(std::time::Instant, Note)>,
+    /// Applied fixes that resolved their error, kept a while to notice when they are undone.
+    resolved: Vec<(std::time::Instant, PathBuf, Note)>,
 }
 
 /// How long a retired note can still receive feedback.
 const RETIRED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long after resolving its error an undone fix counts as reverted.
+const REVERT_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Notes {
     /// Adds a note, replacing an earlier one for the same fingerprint.
@@ -183,6 +188,38 @@ impl Notes {
         self.retired.retain(|(at, _)| now.duration_since(*at) < RETIRED_FOR);
         self.retired.extend(gone.iter().map(|n| (now, n.clone())));
         gone
+    }
+
+    /// Remembers an applied fix that resolved its error on `path`.
+    pub fn resolved(&mut self, path: &Path, note: Note) {
+        let now = std::time::Instant::now();
+        self.resolved.retain(|(at, _, n)| now.duration_since(*at) < REVERT_WINDOW && n.fix_id != note.fix_id);
+        self.resolved.push((now, path.to_path_buf(), note));
+    }
+
+    /// Whether `path` has resolved fixes that could still be reverted.
+    pub fn watching_reverts(&self, path: &Path) -> bool {
+        self.resolved.iter().any(|(_, p, _)| p == path)
+    }
+
+    /// The resolved fixes of `path` that were undone: their error is back and the text their
+    /// edits replaced is in the file again. Each is reported once.
+    pub fn reverted(&mut self, path: &Path, present: &dyn Fn(&str) -> bool, text: &str) -> Vec<Note> {
+        let now = std::time::Instant::now();
+        self.resolved.retain(|(at, _, _)| now.duration_since(*at) < REVERT_WINDOW);
+        let undone = |note: &Note| {
+            present(&note.fingerprint)
+                && note.fix.as_ref().is_some_and(|fix| {
+                    fix.edits
+                        .iter()
+                        .filter(|e| e.path == path)
+                        .all(|e| e.old.is_empty() || text.contains(&e.old))
+                })
+        };
+        let (reverted, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.resolved).into_iter().partition(|(_, p, n)| p == path && undone(n));
+        self.resolved = kept;
+        reverted.into_iter().map(|(_, _, note)| note).collect()
     }
 
     /// A note whose error went away recently.

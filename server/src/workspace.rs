@@ -700,10 +700,10 @@ impl Workspace {
         }
     }
 
-    /// Retires the AI notes of `path` whose error is gone; an applied fix whose error is gone
-    /// resolved it.
+    /// Retires the AI notes of `path` whose error is gone (an applied fix whose error is gone
+    /// resolved it), and notices resolved fixes that were undone (reverted).
     fn retire_notes(&mut self, path: &Path) {
-        if !self.notes.has(path) {
+        if !self.notes.has(path) && !self.notes.watching_reverts(path) {
             return;
         }
         let mut present: HashSet<String> = match self.open.get(path) {
@@ -717,11 +717,22 @@ impl Workspace {
         if let Some(sources) = self.external_fingerprints.get(path) {
             present.extend(sources.values().flatten().cloned());
         }
-        let gone = self.notes.gone(path, &|fp| present.contains(fp));
-        for note in &gone {
-            if note.applied {
-                self.record_fix(note, store::Outcome::Resolved);
+        if self.notes.watching_reverts(path) {
+            let text = match self.open.get(path) {
+                Some(open) => Some(open.doc.text().to_owned()),
+                None => files::read_source(path, self.config.max_file_size).ok(),
+            };
+            if let Some(text) = text {
+                for note in self.notes.reverted(path, &|fp| present.contains(fp), &text) {
+                    tracing::info!("AI fix {} was undone", note.fix_id);
+                    self.record_fix(&note, store::Outcome::Reverted);
+                }
             }
+        }
+        let gone = self.notes.gone(path, &|fp| present.contains(fp));
+        for note in gone.iter().filter(|n| n.applied) {
+            self.record_fix(note, store::Outcome::Resolved);
+            self.notes.resolved(path, note.clone());
         }
         if !gone.is_empty() {
             self.republish(path);
@@ -1382,6 +1393,9 @@ impl Workspace {
             self.record_fix(&note, outcome);
             if outcome == store::Outcome::Applied {
                 self.record_fix(&note, store::Outcome::Resolved);
+                if let Some(path) = note.fix.as_ref().and_then(|f| f.edits.first()).map(|e| e.path.clone()) {
+                    self.notes.resolved(&path, note);
+                }
             }
             return Ok(());
         }

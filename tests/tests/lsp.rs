@@ -479,10 +479,17 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
         "{spend:#}"
     );
     assert_eq!(spend["providers"], json!(["claude"]));
+
+    // The developer undoes it: the error is back, and the fix counts as reverted.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 3 }, "contentChanges": [{ "text": text }] }),
+    );
+    client.expect_diagnostics(&uri, |p| p["version"] == 3 && p["diagnostics"] != json!([]));
     assert_eq!(client.shutdown(), 0);
     client.finish(is_progress);
 
-    // What became of the fix is recorded: offered, applied, and it resolved the error.
+    // What became of the fix is recorded: offered, applied, it resolved the error, and was undone.
     let (code, stdout, stderr) = acas_e2e::run_acas(&["stats", "--format", "json"], dir.path());
     assert_eq!(code, 0, "{stderr}");
     let stats: Value = serde_json::from_str(&stdout).unwrap();
@@ -493,8 +500,13 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
         "{stats:#}"
     );
     assert_eq!(
-        (row["offered"].as_u64(), row["applied"].as_u64(), row["resolved"].as_u64()),
-        (Some(1), Some(1), Some(1))
+        (
+            row["offered"].as_u64(),
+            row["applied"].as_u64(),
+            row["resolved"].as_u64(),
+            row["reverted"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1))
     );
 }
 
