@@ -16,6 +16,13 @@ fn start(root: &Path) -> LspClient {
     let init = client.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
     assert_eq!(init["result"]["capabilities"]["positionEncoding"], "utf-16");
     assert_eq!(init["result"]["capabilities"]["textDocumentSync"]["change"], 2);
+    // Clients only ask for what is announced: quick fixes, hovers, and the commands they run.
+    assert_eq!(init["result"]["capabilities"]["codeActionProvider"]["codeActionKinds"], json!(["quickfix"]));
+    assert_eq!(init["result"]["capabilities"]["hoverProvider"], true);
+    assert_eq!(
+        init["result"]["capabilities"]["executeCommandProvider"]["commands"],
+        json!(["acas.escalate", "acas.fixApplied"])
+    );
     assert_eq!(init["result"]["serverInfo"]["name"], "acas");
     wait_for_scan(&mut client);
     client

@@ -343,12 +343,18 @@ impl LanguageServer for Backend {
                     ..Default::default()
                 })),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: test_commands_enabled()
-                        .then(|| TEST_PANIC_COMMAND.to_owned())
+                    commands: [ext::ESCALATE_COMMAND, FIX_APPLIED_COMMAND]
                         .into_iter()
+                        .map(str::to_owned)
+                        .chain(test_commands_enabled().then(|| TEST_PANIC_COMMAND.to_owned()))
                         .collect(),
                     ..Default::default()
                 }),
+                code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                    code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+                    ..Default::default()
+                })),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
                 experimental: Some(serde_json::json!({ "acas": {
                     "version": env!("CARGO_PKG_VERSION"),
                     "methods": [ext::ExternalDiagnostics::METHOD, ext::Problems::METHOD, ext::Status::METHOD, ext::Spend::METHOD, ext::FixFeedback::METHOD],
@@ -481,6 +487,8 @@ impl LanguageServer for Backend {
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title,
                 kind: Some(CodeActionKind::QUICKFIX),
+                // Tied to the diagnostics here, so that editors list the verified fix first.
+                diagnostics: Some(params.context.diagnostics.clone()),
                 is_preferred: Some(true),
                 edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
                 command: Some(Command {

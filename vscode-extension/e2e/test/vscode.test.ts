@@ -2,14 +2,17 @@
  * End-to-end: installs the packaged .vsix into a real VS Code (code-server), opens a copy of
  * fixtures/sample in headless Chromium, opens a broken Rust file (no other extension knows Rust,
  * so any error there is ACAS's), and checks the error squiggle, the Problems count, ACAS's status
- * bar item, that Explain and Fix with AI without a provider is refused in one error message, and
- * its Problems by Class view. Screenshots and logs go to e2e/artifacts/.
+ * bar item, that Explain and Fix with AI without a provider is refused in one error message whose
+ * Set API Key button stores a key in secret storage and restarts the server with it, that Explain
+ * and Fix with AI then answers (from a local fake OpenAI-compatible provider) with a verified fix
+ * that Show Fix applies, and its Problems by Class view. Screenshots and logs go to e2e/artifacts/.
  *
  * Inputs (set by scripts/e2e.mjs): ACAS_VSIX, ACAS_SERVER_PATH; optionally CHROMIUM_PATH.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -34,7 +37,10 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   mkdirSync(ARTIFACTS, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env, ACAS_SERVER_PATH: SERVER, HOME: dirs.home, XDG_CONFIG_HOME: join(dirs.home, '.config'), XDG_DATA_HOME: join(dirs.home, '.local/share') };
   // No AI provider: the user configuration is under the temporary home, and no keys are passed.
+  // The OpenAI base URL points at a local fake, which becomes a provider once a key is stored.
   for (const name of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'GEMINI_API_KEY']) delete env[name];
+  const fake = await FakeOpenAi.start();
+  env.OPENAI_BASE_URL = fake.baseUrl;
   const common = ['--extensions-dir', dirs.ext, '--user-data-dir', dirs.data, '--config', join(tmp, 'config.yaml')];
 
   const install = spawnSync(CODE_SERVER, [...common, '--install-extension', VSIX], { env, encoding: 'utf8', timeout: STEP_MS });
@@ -48,6 +54,7 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
     if (page) await page.screenshot({ path: join(ARTIFACTS, 'vscode.png') }).catch(() => undefined);
     await context?.close().catch(() => undefined);
     await server.stop();
+    await fake.stop();
     writeFileSync(join(ARTIFACTS, 'code-server.log'), server.output());
     copyAcasLog(dirs.data);
     rmSync(tmp, { recursive: true, force: true });
@@ -92,7 +99,58 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   await refusal.waitFor();
   assert.match((await refusal.textContent()) ?? '', /provider/i);
   await page.screenshot({ path: join(ARTIFACTS, 'explain-refused.png') });
+
+  // Its Set API Key button stores an OpenAI key in secret storage and restarts the server.
+  await refusal.hover();
+  await refusal.locator('.monaco-button', { hasText: 'Set API Key' }).click();
+  const quickInput = page.locator('.quick-input-widget input');
+  await page.locator('.quick-input-widget', { hasText: 'ACAS: Set API Key' }).waitFor();
+  await quickInput.fill('OpenAI');
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'OpenAI' }).waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget', { hasText: 'ACAS: OpenAI API key' }).waitFor();
+  await quickInput.fill(FAKE_KEY);
+  await page.keyboard.press('Enter');
+  await page.locator('.notification-toast', { hasText: 'OpenAI API key stored' }).first().waitFor();
+  await runCommand(page, 'ACAS: Show Output');
+  await page
+    .locator('.part.panel .monaco-editor .view-lines')
+    .filter({ hasText: /client\sstarted\s[\d.]+\sms\safter\sthe\srestart\sbegan/ })
+    .waitFor();
+
+  // Now Explain and Fix with AI answers with a verified fix; Show Fix applies it.
+  fake.reply(JSON.stringify({
+    explanation: 'The call to `(` in `area` is never closed. Add `)` after `self.radius * self.radius`.',
+    fix: { description: 'Close the parenthesis', edits: [{ old: '(self.radius * self.radius\n', new: '(self.radius * self.radius)\n' }] },
+  }));
+  await openFile(page, 'src/lib.rs');
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('F8');
+  await page.locator('.marker-widget, .zone-widget').first().waitFor();
   await page.keyboard.press('Escape');
+  await runCommand(page, 'ACAS: Explain and Fix with AI');
+  const answer = page.locator('.notification-toast', { hasText: 'A verified fix is available' }).first();
+  await answer.waitFor();
+  assert.match((await answer.textContent()) ?? '', /never closed/);
+  assert.equal(fake.requests[0]?.headers.authorization, `Bearer ${FAKE_KEY}`, 'the stored key reaches the provider');
+  await page.screenshot({ path: join(ARTIFACTS, 'explain-answered.png') });
+  await answer.hover();
+  await answer.locator('.monaco-button', { hasText: 'Show Fix' }).click();
+  // The quick fix menu lists the verified fix first.
+  const rows = page.locator('.action-widget .monaco-list-row');
+  await rows.filter({ hasText: 'Apply AI fix: Close the parenthesis' }).first().waitFor();
+  const titles = await rows.allTextContents();
+  const fixAt = titles.findIndex((t) => t.includes('Apply AI fix: Close the parenthesis'));
+  const explainAt = titles.findIndex((t) => t.includes('Explain and fix with AI'));
+  assert.ok(fixAt >= 0 && explainAt > fixAt, `the verified fix comes first: ${titles.join(' | ')}`);
+  await page.locator('.action-widget .monaco-list-row.focused', { hasText: 'Apply AI fix' }).waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.monaco-editor .view-lines', { hasText: 'self.radius * self.radius)' }).first().waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('.monaco-editor .squiggly-error').length === 0);
+  await page.screenshot({ path: join(ARTIFACTS, 'fix-applied.png') });
+  await page.keyboard.press('Control+Z');
+  await page.locator('.monaco-editor .squiggly-error').first().waitFor();
 
   // The Problems by Class view, through the command palette.
   await runCommand(page, 'ACAS: Show Problems by Class');
@@ -216,6 +274,57 @@ function copyAcasLog(userData: string): void {
   writeFileSync(join(ARTIFACTS, 'acas-output.log'), text);
   const activation = /client started [\d.]+ ms after activate\(\) began/.exec(text);
   if (activation) console.log(`activation: ${activation[0]}`);
+}
+
+const FAKE_KEY = 'sk-e2e-stored-in-secret-storage';
+
+/**
+ * A local OpenAI-compatible provider: answers each chat completion with the next scripted text,
+ * streamed in the recorded wire format of fixtures/providers/openai_stream.sse.
+ */
+class FakeOpenAi {
+  readonly requests: IncomingMessage[] = [];
+  private readonly replies: string[] = [];
+  private constructor(private readonly server: Server, readonly baseUrl: string) {}
+
+  static async start(): Promise<FakeOpenAi> {
+    const fixture = readFileSync(join(REPO, 'fixtures/providers/openai_stream.sse'), 'utf8');
+    let fake: FakeOpenAi | undefined;
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        fake!.requests.push(request);
+        const text = fake!.replies.shift();
+        if (text === undefined) {
+          response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"no scripted reply","type":"server_error"}}');
+          return;
+        }
+        const escaped = JSON.stringify(text).slice(1, -1);
+        const body = fixture
+          .replaceAll('{{model}}', 'gpt-4o-mini')
+          .replaceAll('{{text}}', escaped)
+          .replaceAll('{{input_tokens}}', '900')
+          .replaceAll('{{cached_tokens}}', '0')
+          .replaceAll('{{output_tokens}}', '80')
+          .replaceAll('{{total_tokens}}', '980');
+        response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }).end(body);
+      });
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const address = server.address();
+    if (!address || typeof address === 'string') throw new Error('the fake provider has no port');
+    fake = new FakeOpenAi(server, `http://127.0.0.1:${address.port}/v1`);
+    return fake;
+  }
+
+  reply(text: string): void {
+    this.replies.push(text);
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((done) => this.server.close(() => done()));
+  }
 }
 
 function required(name: string): string {
