@@ -219,3 +219,29 @@ fn workflows_without_source_are_validated_too() {
         ]
     );
 }
+
+/// Every prefix of every fixture (what an editor sees while the file is typed) is checked
+/// without a panic, and every problem is located inside the text.
+#[test]
+fn every_prefix_of_every_fixture_is_checked_without_panic() {
+    let mut files = yaml_files(&fixtures().join("valid"));
+    files.extend(yaml_files(&fixtures().join("invalid")));
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let lines = source.lines().count() as u32 + 1;
+        for (end, _) in source.char_indices() {
+            let prefix = &source[..end];
+            let (_, problems) = check(&file, prefix);
+            for p in &problems {
+                assert!(
+                    p.line >= 1 && p.line <= lines && p.column >= 1,
+                    "{}: {p:?} in {prefix:?}",
+                    file.display()
+                );
+            }
+            if prefix.ends_with('\n') {
+                let _ = cron_hover(prefix, Pos { line: 4, column: 10 }, Utc::now());
+            }
+        }
+    }
+}
