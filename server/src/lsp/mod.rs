@@ -355,7 +355,6 @@ impl LanguageServer for Backend {
                     code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
                     ..Default::default()
                 })),
-                hover_provider: Some(HoverProviderCapability::Simple(true)),
                 experimental: Some(serde_json::json!({ "acas": {
                     "version": env!("CARGO_PKG_VERSION"),
                     "methods": [ext::ExternalDiagnostics::METHOD, ext::Problems::METHOD, ext::Status::METHOD, ext::Spend::METHOD, ext::FixFeedback::METHOD],
