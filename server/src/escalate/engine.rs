@@ -239,15 +239,15 @@ impl Escalator {
                 temperature: Some(0.0),
                 json_schema: Some(answer::reply_schema()),
             };
-            let (reply_text, usage, cost) = match self.send(member, prepared, &request, on_event, cancel).await
-            {
-                Ok(answered) => answered,
-                Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
-                Err(Skip::Because(why)) => {
-                    skipped.push((member.name.clone(), why));
-                    continue;
-                }
-            };
+            let (reply_text, usage, cost) =
+                match self.send(member, prepared, &request, on_event, cancel).await {
+                    Ok(answered) => answered,
+                    Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
+                    Err(Skip::Because(why)) => {
+                        skipped.push((member.name.clone(), why));
+                        continue;
+                    }
+                };
             let (reply, usage, cost) = match answer::parse_reply(&reply_text) {
                 Ok(reply) => (reply, usage, cost),
                 Err(error) => {
