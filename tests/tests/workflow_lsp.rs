@@ -10,6 +10,7 @@ on:
 steps:
   - id: read
     uses: file.reed
+    with: { path: notes.md }
   - id: tell
     needs: [raed]
     uses: editor.notify
@@ -22,6 +23,7 @@ on:
 steps:
   - id: read
     uses: file.read
+    with: { path: notes.md }
   - id: tell
     needs: [read]
     uses: editor.notify

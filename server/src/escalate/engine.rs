@@ -8,6 +8,10 @@
 //! sending (a refused request is never sent); sends it with the provider's retries; records the
 //! actual cost from the reported usage; parses the reply, asking once more when it does not
 //! parse; and verifies the fix. Every step is recorded in the store.
+//!
+//! [`Escalator::ask`] is the same walk down the chain for a free-form question (workflow actions
+//! such as `ai.ask`): redacted, cached, budgeted and recorded the same way, with no fix to
+//! verify.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -65,6 +69,19 @@ pub struct Explained {
     pub fix: Option<VerifiedFix>,
     /// Why the model's fix is not offered, when it proposed one.
     pub fix_rejected: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub usage: Usage,
+    pub cost_micros: Micros,
+    pub cached: bool,
+    /// Providers skipped or failed before this one answered, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// The answer to a free-form question.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub text: String,
     pub provider: String,
     pub model: String,
     pub usage: Usage,
@@ -222,15 +239,15 @@ impl Escalator {
                 temperature: Some(0.0),
                 json_schema: Some(answer::reply_schema()),
             };
-            let (reply_text, usage, cost) = match self.ask(member, prepared, &request, on_event, cancel).await
-            {
-                Ok(answered) => answered,
-                Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
-                Err(Skip::Because(why)) => {
-                    skipped.push((member.name.clone(), why));
-                    continue;
-                }
-            };
+            let (reply_text, usage, cost) =
+                match self.send(member, prepared, &request, on_event, cancel).await {
+                    Ok(answered) => answered,
+                    Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
+                    Err(Skip::Because(why)) => {
+                        skipped.push((member.name.clone(), why));
+                        continue;
+                    }
+                };
             let (reply, usage, cost) = match answer::parse_reply(&reply_text) {
                 Ok(reply) => (reply, usage, cost),
                 Err(error) => {
@@ -239,7 +256,7 @@ impl Escalator {
                         prompt: answer::repair_prompt(&prepared.prompt, &reply_text, &error),
                         ..request.clone()
                     };
-                    match self.ask(member, prepared, &repair, on_event, cancel).await {
+                    match self.send(member, prepared, &repair, on_event, cancel).await {
                         Ok((text, more, more_cost)) => match answer::parse_reply(&text) {
                             Ok(reply) => (reply, add(usage, more), cost + more_cost),
                             Err(again) => {
@@ -255,17 +272,7 @@ impl Escalator {
                     }
                 }
             };
-            if let Some(store) = &self.store {
-                let text = serde_json::to_string(&reply).expect("replies serialise");
-                store.record(vec![Record::CacheEntry(store::CacheEntry {
-                    key,
-                    at_ms: crate::workspace::now_ms(),
-                    fingerprint: prepared.fingerprint.clone(),
-                    model: member.model.clone(),
-                    provider: member.name.clone(),
-                    reply: text,
-                })]);
-            }
+            self.remember(key, member, prepared, serde_json::to_string(&reply).expect("replies serialise"));
             let (fix, fix_rejected) = verify(&reply, default_path, read);
             return Ok(Explained {
                 explanation: reply.explanation,
@@ -282,8 +289,86 @@ impl Escalator {
         Err(EscalateError::Exhausted(skipped))
     }
 
+    /// Asks the chain a free-form question, within the budgets: for each provider in turn,
+    /// answers from the cache when the same system prompt, prompt, schema and model were asked
+    /// before; otherwise reserves the estimate against every budget (a refused request is never
+    /// sent), sends, and records the actual cost. Secrets are redacted from both prompts first.
+    /// `category` labels the calls in `acas cost`.
+    pub async fn ask(
+        &self,
+        system: &str,
+        prompt: &str,
+        json_schema: Option<serde_json::Value>,
+        category: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Asked, EscalateError> {
+        let (system, mut redactions) = self.redactor.redact(system, false);
+        let (prompt, more) = self.redactor.redact(prompt, false);
+        redactions.kinds.extend(more.kinds);
+        let schema = json_schema.as_ref().map(|s| s.to_string()).unwrap_or_default();
+        let input = format!("{system}\n{prompt}");
+        let prepared = Prepared {
+            context_hash: hash_hex(&["ask", &system, &prompt, &schema]),
+            estimated_input_tokens: cost::estimate_tokens(&input),
+            system,
+            prompt,
+            redactions,
+            fingerprint: String::new(),
+            category: category.to_owned(),
+            max_output_tokens: self.max_output_tokens,
+            estimates: Vec::new(),
+        };
+        let mut skipped = Vec::new();
+        for member in &self.members {
+            if cancel.is_cancelled() {
+                return Err(EscalateError::Cancelled);
+            }
+            if member.chain.cooling_down().contains(&member.name) {
+                skipped.push((member.name.clone(), "cooling down after failures".to_owned()));
+                continue;
+            }
+            let key = hash_hex(&[&prepared.context_hash, &member.model]);
+            if let Some(hit) = self.cached(&key) {
+                self.record_call(member, &prepared, CallStatus::Cached, 0, Usage::default(), 0, None, None);
+                return Ok(Asked {
+                    text: hit.reply,
+                    provider: member.name.clone(),
+                    model: member.model.clone(),
+                    usage: Usage::default(),
+                    cost_micros: 0,
+                    cached: true,
+                    skipped,
+                });
+            }
+            let request = CompletionRequest {
+                system: prepared.system.clone(),
+                prompt: prepared.prompt.clone(),
+                max_tokens: prepared.max_output_tokens,
+                temperature: Some(0.0),
+                json_schema: json_schema.clone(),
+            };
+            match self.send(member, &prepared, &request, &mut |_, _| {}, cancel).await {
+                Ok((text, usage, cost)) => {
+                    self.remember(key, member, &prepared, text.clone());
+                    return Ok(Asked {
+                        text,
+                        provider: member.name.clone(),
+                        model: member.model.clone(),
+                        usage,
+                        cost_micros: cost,
+                        cached: false,
+                        skipped,
+                    });
+                }
+                Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
+                Err(Skip::Because(why)) => skipped.push((member.name.clone(), why)),
+            }
+        }
+        Err(EscalateError::Exhausted(skipped))
+    }
+
     /// One budgeted request to one provider: reserve, send, record.
-    async fn ask(
+    async fn send(
         &self,
         member: &Member,
         prepared: &Prepared,
@@ -412,7 +497,7 @@ impl Escalator {
             at_ms: crate::workspace::now_ms(),
             provider: member.name.clone(),
             model: member.model.clone(),
-            fingerprint: Some(prepared.fingerprint.clone()),
+            fingerprint: Some(prepared.fingerprint.clone()).filter(|f| !f.is_empty()),
             category: Some(prepared.category.clone()),
             status,
             reserved_micros: reserved,
@@ -422,6 +507,19 @@ impl Escalator {
             cost_micros: cost,
             latency_ms,
             error,
+        })]);
+    }
+
+    /// Keeps a reply in the cache under `key`.
+    fn remember(&self, key: String, member: &Member, prepared: &Prepared, reply: String) {
+        let Some(store) = &self.store else { return };
+        store.record(vec![Record::CacheEntry(store::CacheEntry {
+            key,
+            at_ms: crate::workspace::now_ms(),
+            fingerprint: prepared.fingerprint.clone(),
+            model: member.model.clone(),
+            provider: member.name.clone(),
+            reply,
         })]);
     }
 

@@ -32,7 +32,13 @@ const STEP_FIELDS: &[&str] = &["output", "outcome", "status"];
 pub fn check(file: &Path, source: &str) -> (Option<Workflow>, Vec<Problem>) {
     let Parsed { workflow, mut problems, map } = parse::parse_mapped(file, source);
     if let Some(workflow) = &workflow {
-        problems.extend(validate_with(workflow, &map));
+        // Where the schema already found a problem, what validation says of the same node
+        // (usually a consequence of it) is left out.
+        let located: std::collections::HashSet<(u32, u32)> =
+            problems.iter().filter(|p| p.is_error()).map(|p| (p.line, p.column)).collect();
+        problems.extend(
+            validate_with(workflow, &map).into_iter().filter(|p| !located.contains(&(p.line, p.column))),
+        );
     }
     parse::sort(&mut problems);
     (workflow, problems)
@@ -401,8 +407,7 @@ impl Checker<'_> {
                             } else {
                                 self.in_step(&step.id, &[format!("{base}.uses")])
                             };
-                            let message = format!("`{action}`: {}", problem.message);
-                            self.error(span, message);
+                            self.error(span, problem.message);
                         }
                     }
                     for (key, value) in with {

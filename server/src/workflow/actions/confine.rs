@@ -1,0 +1,204 @@
+//! Keeping actions inside the workspace.
+//!
+//! A path given to an action is workspace-relative, or absolute inside the workspace. [`resolve`]
+//! turns it into the real path to act on, refusing a `..` that climbs out, an absolute path
+//! elsewhere, and a symlink, at any component, that leads outside the workspace or nowhere. `..`
+//! is applied to the text of the path, never handed to the operating system, so `link/..` means
+//! the workspace itself whatever `link` points to. [`lexical`] does the textual part alone, for
+//! paths the file system does not resolve (git pathspecs, diagnostics).
+//!
+//! There is a window between the check and the use of a path in which another process could
+//! swap a directory for a symlink; actions guard against mistakes in workflow definitions, not
+//! against a hostile process already running on the machine.
+
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+use super::ActionError;
+
+/// Whether the last component of a path is followed when it is a symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// Reading or writing goes through a symlink to what it points to.
+    All,
+    /// Deleting or moving a symlink acts on the symlink itself.
+    ExceptLast,
+}
+
+/// A path inside the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The path to act on, with the symlinks it goes through resolved.
+    pub real: PathBuf,
+    /// The path as given, normalised, relative to the workspace, with `/` separators.
+    pub relative: String,
+}
+
+/// The components of `path` below the workspace root, `..` applied textually. Empty for the
+/// workspace itself.
+pub fn lexical(workspace: &Path, path: &str) -> Result<Vec<OsString>, ActionError> {
+    if path.is_empty() {
+        return Err(ActionError::new("the path is empty; give a path inside the workspace"));
+    }
+    let given = Path::new(path);
+    let below = if given.is_absolute() {
+        let canonical = std::fs::canonicalize(workspace).unwrap_or_else(|_| workspace.to_path_buf());
+        given.strip_prefix(workspace).or_else(|_| given.strip_prefix(&canonical)).map_err(|_| {
+            ActionError::new(format!(
+                "`{path}` is outside the workspace ({}); give a path inside it",
+                workspace.display()
+            ))
+        })?
+    } else {
+        given
+    };
+    let mut parts = Vec::new();
+    for component in below.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_os_string()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(ActionError::new(format!(
+                        "`{path}` climbs out of the workspace with `..`; give a path inside it"
+                    )));
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(ActionError::new(format!("`{path}` is outside the workspace")));
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// `parts` joined with `/`.
+pub fn relative(parts: &[OsString]) -> String {
+    parts.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// Resolves `path` to a file or directory inside the workspace (never the workspace itself),
+/// following symlinks as `follow` says and refusing any that leaves the workspace.
+pub fn resolve(workspace: &Path, path: &str, follow: Follow) -> Result<Resolved, ActionError> {
+    let parts = lexical(workspace, path)?;
+    if parts.is_empty() {
+        return Err(ActionError::new(format!("`{path}` is the workspace itself; name a file inside it")));
+    }
+    let root = std::fs::canonicalize(workspace)
+        .map_err(|e| ActionError::new(format!("cannot open the workspace {}: {e}", workspace.display())))?;
+    let mut real = root.clone();
+    for (i, part) in parts.iter().enumerate() {
+        let next = real.join(part);
+        let shown = relative(&parts[..=i]);
+        match std::fs::symlink_metadata(&next) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Nothing more exists below: the rest is plain names inside `real`.
+                real = parts[i..].iter().fold(real, |p, part| p.join(part));
+                break;
+            }
+            Err(e) => return Err(ActionError::new(format!("cannot read `{shown}`: {e}"))),
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if i + 1 == parts.len() && follow == Follow::ExceptLast {
+                    real = next;
+                    break;
+                }
+                let target = std::fs::canonicalize(&next).map_err(|_| {
+                    ActionError::new(format!(
+                        "`{path}` is refused: `{shown}` is a symlink to something that does not exist"
+                    ))
+                })?;
+                if !target.starts_with(&root) {
+                    return Err(ActionError::new(format!(
+                        "`{path}` is refused: `{shown}` is a symlink that leads outside the workspace (to {})",
+                        target.display()
+                    )));
+                }
+                real = target;
+            }
+            Ok(_) => real = next,
+        }
+    }
+    if real == root {
+        return Err(ActionError::new(format!("`{path}` is the workspace itself; name a file inside it")));
+    }
+    Ok(Resolved { real, relative: relative(&parts) })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A workspace with `src/a.txt`, a directory `outside/` beside it holding `secret.txt`, and
+    /// symlinks: `in_link` → `src`, `out_dir` → `outside`, `out_file` → `outside/secret.txt`,
+    /// `src/up` → `..` (the workspace), `dangling` → `nowhere`.
+    fn fixture() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(ws.join("src")).unwrap();
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        std::fs::write(ws.join("src/a.txt"), "a").unwrap();
+        std::fs::write(dir.path().join("outside/secret.txt"), "s").unwrap();
+        symlink(ws.join("src"), ws.join("in_link")).unwrap();
+        symlink(dir.path().join("outside"), ws.join("out_dir")).unwrap();
+        symlink(dir.path().join("outside/secret.txt"), ws.join("out_file")).unwrap();
+        symlink("..", ws.join("src/up")).unwrap();
+        symlink("nowhere", ws.join("dangling")).unwrap();
+        (dir, ws)
+    }
+
+    /// `Ok(relative)` or the error message, for each path.
+    fn check(cases: &[(&str, Follow, Result<&str, &str>)]) {
+        let (_dir, ws) = fixture();
+        for (path, follow, expected) in cases {
+            let path = path.replace("$WS", &ws.display().to_string());
+            let got = resolve(&ws, &path, *follow);
+            match (expected, &got) {
+                (Ok(relative), Ok(resolved)) => {
+                    assert_eq!(&resolved.relative, relative, "{path}");
+                    let root = std::fs::canonicalize(&ws).unwrap();
+                    assert!(resolved.real.starts_with(&root), "{path}: {resolved:?}");
+                }
+                (Err(message), Err(e)) => assert!(e.message.contains(message), "{path}: {}", e.message),
+                _ => panic!("{path}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn paths_inside_the_workspace_resolve() {
+        use Follow::*;
+        check(&[
+            ("src/a.txt", All, Ok("src/a.txt")),
+            ("./src/../src/a.txt", All, Ok("src/a.txt")),
+            ("$WS/src/a.txt", All, Ok("src/a.txt")),
+            ("src/new/deeper.txt", All, Ok("src/new/deeper.txt")),
+            ("in_link/a.txt", All, Ok("in_link/a.txt")),
+            ("src/up/src/a.txt", All, Ok("src/up/src/a.txt")),
+            // `..` after a symlink leaving the workspace is textual: this is `src/a.txt`.
+            ("out_dir/../src/a.txt", All, Ok("src/a.txt")),
+            // Deleting or moving a symlink acts on the link, which is inside.
+            ("out_file", ExceptLast, Ok("out_file")),
+            ("dangling", ExceptLast, Ok("dangling")),
+        ]);
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        use Follow::*;
+        check(&[
+            ("../outside/secret.txt", All, Err("climbs out of the workspace with `..`")),
+            ("src/../../outside/secret.txt", All, Err("climbs out of the workspace")),
+            ("/etc/passwd", All, Err("`/etc/passwd` is outside the workspace")),
+            ("$WS/../outside/secret.txt", All, Err("climbs out of the workspace")),
+            ("out_file", All, Err("`out_file` is a symlink that leads outside the workspace")),
+            ("out_dir/secret.txt", All, Err("`out_dir` is a symlink that leads outside the workspace")),
+            ("out_dir/new.txt", All, Err("`out_dir` is a symlink that leads outside")),
+            ("out_dir/secret.txt", ExceptLast, Err("`out_dir` is a symlink that leads outside")),
+            ("dangling", All, Err("`dangling` is a symlink to something that does not exist")),
+            ("", All, Err("the path is empty")),
+            (".", All, Err("is the workspace itself")),
+            ("src/up", All, Err("is the workspace itself")),
+        ]);
+    }
+}
