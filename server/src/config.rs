@@ -29,6 +29,22 @@ pub struct Config {
     /// Quiet period after the last file-system event before it is handled.
     pub debounce: Duration,
     pub escalation: Escalation,
+    pub webhooks: Webhooks,
+}
+
+/// `[webhooks]`: the local server that starts workflows with `on.webhook`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhooks {
+    /// Port on 127.0.0.1; `None` (the default) serves no webhooks, 0 picks a free port.
+    pub port: Option<u16>,
+    /// Larger request bodies are refused with 413. Default: 1 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Webhooks {
+    fn default() -> Webhooks {
+        Webhooks { port: None, max_body_bytes: 1024 * 1024 }
+    }
 }
 
 /// Everything about asking AI providers.
@@ -78,6 +94,7 @@ impl Default for Config {
             retention: Duration::from_secs(30 * 24 * 3600),
             debounce: Duration::from_millis(50),
             escalation: Escalation::default(),
+            webhooks: Webhooks::default(),
         }
     }
 }
@@ -125,6 +142,15 @@ struct File {
     rules: Vec<RuleConfig>,
     #[serde(default)]
     escalation: EscalationSection,
+    #[serde(default)]
+    webhooks: WebhooksSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhooksSection {
+    port: Option<u16>,
+    max_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -275,6 +301,17 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
     if let Some(tokens) = file.escalation.max_output_tokens {
         escalation.max_output_tokens = tokens;
     }
+    let mut webhooks = defaults.webhooks.clone();
+    if file.webhooks.port.is_some() {
+        webhooks.port = file.webhooks.port;
+    }
+    if let Some(max) = file.webhooks.max_body_bytes {
+        if max == 0 {
+            let at = text.find("max_body_bytes");
+            return Err((at, "`webhooks.max_body_bytes` must be greater than zero".to_owned()));
+        }
+        webhooks.max_body_bytes = max;
+    }
     Ok(Config {
         max_file_size,
         ignore: if file.files.ignore.is_empty() { defaults.ignore } else { file.files.ignore },
@@ -285,6 +322,7 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
             .unwrap_or(defaults.retention),
         debounce: file.watch.debounce_ms.map(Duration::from_millis).unwrap_or(defaults.debounce),
         escalation,
+        webhooks,
     })
 }
 
@@ -386,6 +424,28 @@ no_egress = ["secrets/**"]
 
         let (_, error) = load_text("[[providers]]\nname = \"x\"\nkind = \"mystery\"\n");
         assert!(error.unwrap().message.contains("mystery"));
+    }
+
+    #[test]
+    fn webhooks_section_is_read_and_checked() {
+        let (config, error) = load_text("[webhooks]\nport = 0\nmax_body_bytes = 4096\n");
+        assert_eq!(error, None);
+        assert_eq!(config.webhooks, Webhooks { port: Some(0), max_body_bytes: 4096 });
+        assert_eq!(load_text("").0.webhooks, Webhooks { port: None, max_body_bytes: 1024 * 1024 });
+
+        let check = |text: &str, at: (usize, usize), message: &str| {
+            let error = load_text(text).1.unwrap();
+            assert_eq!((error.line, error.column), at, "{text}");
+            assert!(error.message.contains(message), "{}", error.message);
+        };
+        check("[webhooks]\nport = 70000\n", (2, 8), "invalid value");
+        check("[webhooks]\nport = \"8080\"\n", (2, 8), "invalid type");
+        check(
+            "[webhooks]\nmax_body_bytes = 0\n",
+            (2, 1),
+            "`webhooks.max_body_bytes` must be greater than zero",
+        );
+        check("[webhooks]\nsecret = \"x\"\n", (2, 1), "unknown field `secret`");
     }
 
     #[test]

@@ -30,6 +30,10 @@
 //! and category; [`Store::fix_stats`] counts what became of each provider's fixes, and
 //! [`Store::past_fixes`] returns accepted fixes of a fingerprint to show in later prompts.
 //!
+//! For workflows it keeps the signatures of accepted incoming webhooks, so that a replay is
+//! refused across restarts ([`Store::webhook_first_seen`]), and the queue of outgoing webhooks
+//! (`outbox_*`); these calls answer once their change is committed.
+//!
 //! Retention ([`Store::prune`]) deletes old activity and old cache entries only: provider calls
 //! and fix outcomes are kept, since monthly budgets, `acas cost` and success rates read them.
 //! Diagnostics history is one row per fingerprint and is not pruned either.
@@ -38,6 +42,7 @@
 //! or on a transaction in [`Store::flush`]), so async callers run them on a blocking thread.
 
 mod error;
+mod hooks;
 mod query;
 mod schema;
 mod types;
@@ -57,6 +62,7 @@ use crossbeam_channel::Sender;
 use rusqlite::Connection;
 
 pub use error::{StoreError, StoreErrorKind};
+pub use hooks::{OutboxRow, OutboxStatus};
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CallStatus, CostRow, DiagnosticRecord, EditorEvent,
     EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow, Outcome,

@@ -115,6 +115,36 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX fix_outcome_fix ON fix_outcome (fix_id);
     CREATE INDEX fix_outcome_provider ON fix_outcome (provider, model, category);
     ",
+    // 3: workflow runs and steps.
+    "
+    -- Reserved for the workflow runs migration.
+    ",
+    // 4: webhooks: signatures already accepted (replay protection) and the outgoing queue.
+    "
+    -- One row per accepted incoming webhook signature, kept for the timestamp window so that a
+    -- replayed request is refused, across restarts too.
+    CREATE TABLE webhook_seen (
+        signature TEXT    PRIMARY KEY,          -- hex HMAC-SHA256
+        at_ms     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_seen_at ON webhook_seen (at_ms);
+
+    -- Outgoing webhooks (plan and run progress), delivered with retries.
+    CREATE TABLE outbox (
+        id          INTEGER PRIMARY KEY,
+        created_ms  INTEGER NOT NULL,
+        url         TEXT    NOT NULL,
+        secret_env  TEXT,                       -- variable holding the signing secret
+        event       TEXT    NOT NULL,           -- plan_generated | task_started | ...
+        payload     TEXT    NOT NULL,           -- JSON body
+        status      TEXT    NOT NULL,           -- pending | delivered | failed
+        attempts    INTEGER NOT NULL,
+        next_at_ms  INTEGER NOT NULL,           -- pending: not before
+        last_error  TEXT,
+        done_ms     INTEGER                     -- delivered or given up
+    );
+    CREATE INDEX outbox_pending ON outbox (status, next_at_ms);
+    ",
 ];
 
 /// The schema version this build writes.

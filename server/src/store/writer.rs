@@ -46,6 +46,9 @@ pub(super) enum Command {
     },
     /// Commits what is queued, answers with the last writer error and stops the thread.
     Shutdown(Sender<Result<(), StoreError>>),
+    /// Runs a function on the write connection once what is queued before it is committed; the
+    /// function answers through a channel of its own. For writes whose caller needs the result.
+    Call(Box<dyn FnOnce(&Connection) + Send>),
 }
 
 /// Why a transaction failed.
@@ -120,6 +123,7 @@ impl Writer {
                 Some(Command::Prune { before_ms, reply }) => {
                     let _ = reply.send(self.prune(before_ms));
                 }
+                Some(Command::Call(call)) => call(&self.conn),
                 Some(Command::Shutdown(reply)) => {
                     self.shut_down();
                     let _ = reply.send(self.take_result());

@@ -3,8 +3,12 @@
 //!
 //! - [`actions`] are the built-in `uses:` actions.
 //! - [`definition`] is the model of a `.acas/workflows/*.yaml` file.
+//! - [`outbox`] delivers outgoing progress webhooks durably, with retries.
 //! - [`parse`] reads a definition file into the model, with the position of every problem.
+//! - [`signature`] signs and checks webhook bodies (HMAC-SHA256 over timestamp and body).
 //! - [`template`] renders the `{{ ... }}` templates and `if:` conditions, strictly.
+//! - [`triggers`] turn file changes, schedules, diagnostics, escalations, webhooks and manual
+//!   requests into requests to start a run.
 //! - [`validate`] checks references, cycles, cron expressions and globs, and loads a workspace's
 //!   workflows.
 //!
@@ -12,6 +16,9 @@
 
 pub mod actions;
 pub mod definition;
+pub mod outbox;
 pub mod parse;
+pub mod signature;
 pub mod template;
+pub mod triggers;
 pub mod validate;

@@ -1,0 +1,114 @@
+//! Triggers: what starts a workflow run, apart from the engine itself.
+//!
+//! Every trigger ends in a [`Fired`] (which workflow, the `trigger` object its templates see,
+//! and its inputs) sent on a [`FiredSender`]; whoever owns the engine starts one run per
+//! `Fired`. The triggers themselves start nothing.
+//!
+//! - [`file_change`] matches workspace-relative paths and event kinds and debounces per
+//!   (workflow, path);
+//! - [`schedule`] computes cron fire times in a time zone;
+//! - [`diagnostic`] fires when a matching diagnostic has stayed open long enough, once per
+//!   appearance;
+//! - [`escalation`] fires on escalation outcomes;
+//! - [`manual`] checks and coerces typed inputs given by the editor or the CLI;
+//! - [`webhook`] is the signed HTTP endpoint on 127.0.0.1;
+//! - [`runner`] runs the first four in one task that owns their state, fed through a
+//!   [`runner::TriggerHandle`].
+//!
+//! The matchers are plain state machines that take the current time as an argument, so that
+//! they are tested without waiting; only [`runner`] and [`webhook`] own tasks.
+
+pub mod diagnostic;
+pub mod escalation;
+pub mod file_change;
+pub mod manual;
+pub mod runner;
+pub mod schedule;
+pub mod webhook;
+
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+/// One request to start a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fired {
+    /// The workflow's `name`.
+    pub workflow: String,
+    /// The `trigger` object templates see: `kind` plus the details of that kind, e.g.
+    /// `{"kind": "file_change", "path": "src/a.py", "event": "modified"}`.
+    pub trigger: Value,
+    /// The run's inputs (defaults of the workflow's typed inputs for automatic triggers).
+    pub inputs: Map<String, Value>,
+}
+
+pub type FiredSender = mpsc::Sender<Fired>;
+pub type FiredReceiver = mpsc::Receiver<Fired>;
+
+/// The channel every trigger sends on. A full channel makes triggers wait (nothing is dropped).
+pub fn channel() -> (FiredSender, FiredReceiver) {
+    mpsc::channel(256)
+}
+
+/// What went wrong with a trigger definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerErrorKind {
+    /// A path glob does not compile.
+    Glob,
+    /// A cron expression does not parse.
+    Cron,
+    /// A time zone is not an IANA name.
+    TimeZone,
+}
+
+/// A trigger that cannot be used; the rest of the workflows' triggers still work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("workflow `{workflow}`: {message}")]
+pub struct TriggerError {
+    pub kind: TriggerErrorKind,
+    pub workflow: String,
+    pub message: String,
+}
+
+/// Compiles workspace-relative path globs, where `*` stays within one directory and `**`
+/// crosses directories.
+pub(crate) fn glob_set(globs: &[String]) -> Result<globset::GlobSet, String> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for glob in globs {
+        let compiled = globset::GlobBuilder::new(glob.trim_start_matches("./"))
+            .literal_separator(true)
+            .build()
+            .map_err(|e| format!("invalid glob `{glob}`: {}", e.kind()))?;
+        builder.add(compiled);
+    }
+    builder.build().map_err(|e| format!("invalid globs: {e}"))
+}
+
+/// The inputs of an automatically triggered run: the declared defaults.
+pub(crate) fn default_inputs(workflow: &crate::workflow::definition::Workflow) -> Map<String, Value> {
+    workflow.inputs.iter().filter_map(|(name, spec)| Some((name.clone(), spec.default.clone()?))).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use crate::workflow::definition::{Triggers, Workflow};
+
+    /// A workflow with no steps and the given triggers.
+    pub fn workflow(name: &str, on: Triggers) -> Workflow {
+        Workflow {
+            name: name.to_owned(),
+            file: PathBuf::from(format!("/ws/.acas/workflows/{name}.yaml")),
+            hash: String::new(),
+            source: String::new(),
+            on,
+            inputs: BTreeMap::new(),
+            env: BTreeMap::new(),
+            concurrency: None,
+            timeout: None,
+            max_parallel: 4,
+            steps: Vec::new(),
+        }
+    }
+}

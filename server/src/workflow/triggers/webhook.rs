@@ -1,0 +1,481 @@
+//! `on.webhook`: a small HTTP/1.1 server on 127.0.0.1 that starts workflows on signed requests.
+//!
+//! Each workflow with `on.webhook` owns one URL path. A request must be a `POST` to a known path,
+//! carry `X-Acas-Timestamp` (Unix seconds within [`signature::WINDOW`] of this machine's
+//! clock) and `X-Acas-Signature: sha256=<hex>`, the HMAC-SHA256 of `"{timestamp}.{body}"` keyed
+//! with the secret in the environment variable the workflow names (see [`signature`]). A
+//! signature is accepted once: it is recorded in the store before the answer, and the same
+//! signature again is refused, after a restart too. Answers:
+//!
+//! | status | when |
+//! |---|---|
+//! | 202 `{"accepted": true, "workflow": NAME}` | signed, fresh, first seen: a run is requested |
+//! | 401 | timestamp missing, malformed or outside the window; signature missing or wrong |
+//! | 404 | no workflow has this path |
+//! | 405 | not `POST` |
+//! | 409 | the signature was already accepted (a replay) |
+//! | 413 | the body is larger than `[webhooks] max_body_bytes` |
+//! | 500 | the secret's environment variable is not set (logged with its name) |
+//! | 503 | the engine is not taking runs (shutting down) |
+//!
+//! The run's trigger is `{"kind": "webhook", "path", "body", "headers"}`: the body as JSON when
+//! it parses, else as a string, and the request's `Content-Type`, `User-Agent` and `X-*` headers
+//! (the signature and timestamp left out). Nothing here knows about runs or LSP; the server
+//! stops when its [`CancellationToken`] is cancelled.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{Fired, FiredSender, default_inputs};
+use crate::store::Store;
+use crate::workflow::definition::Workflow;
+use crate::workflow::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+/// Looks up a secret by environment variable name.
+pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment as a [`SecretLookup`].
+pub fn env_secrets() -> SecretLookup {
+    Arc::new(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// How the server listens.
+#[derive(Clone)]
+pub struct WebhookOptions {
+    /// Port on 127.0.0.1; 0 picks a free one (see [`WebhookServer::local_addr`]).
+    pub port: u16,
+    /// Larger bodies are refused with 413.
+    pub max_body_bytes: usize,
+    pub secrets: SecretLookup,
+}
+
+/// How long a client may take to send its headers, and then its body.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Route {
+    workflow: String,
+    secret_env: String,
+    inputs: Map<String, Value>,
+}
+
+struct Shared {
+    routes: RwLock<HashMap<String, Route>>,
+    store: Store,
+    fired: FiredSender,
+    secrets: SecretLookup,
+    max_body_bytes: usize,
+}
+
+/// A running webhook server.
+pub struct WebhookServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl WebhookServer {
+    /// Binds 127.0.0.1 and serves the `on.webhook` paths of `workflows` until `cancel`.
+    pub async fn start(
+        options: WebhookOptions,
+        workflows: &[Workflow],
+        store: Store,
+        fired: FiredSender,
+        cancel: CancellationToken,
+    ) -> std::io::Result<WebhookServer> {
+        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            routes: RwLock::new(routes(workflows)),
+            store,
+            fired,
+            secrets: options.secrets,
+            max_body_bytes: options.max_body_bytes,
+        });
+        tracing::info!(%addr, "webhook server listening");
+        let task = tokio::spawn(serve(listener, shared.clone(), cancel));
+        Ok(WebhookServer { addr, shared, task })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Replaces the routes with the `on.webhook` paths of `workflows`.
+    pub fn reload(&self, workflows: &[Workflow]) {
+        *self.shared.routes.write().unwrap_or_else(PoisonError::into_inner) = routes(workflows);
+    }
+
+    /// Waits until the server has stopped (after its token is cancelled).
+    pub async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}
+
+fn routes(workflows: &[Workflow]) -> HashMap<String, Route> {
+    let mut routes = HashMap::new();
+    for workflow in workflows {
+        let Some(hook) = &workflow.on.webhook else { continue };
+        if let Some(Route { workflow: first, .. }) = routes.get(&hook.path) {
+            tracing::warn!(path = %hook.path, %first, second = %workflow.name, "two workflows claim one webhook path; the first keeps it");
+            continue;
+        }
+        let route = Route {
+            workflow: workflow.name.clone(),
+            secret_env: hook.secret_env.clone(),
+            inputs: default_inputs(workflow),
+        };
+        routes.insert(hook.path.clone(), route);
+    }
+    routes
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationToken) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(%error, "webhook server: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let shared = shared.clone();
+        let cancel = cancel.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+            });
+            let mut builder = http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(READ_TIMEOUT);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = cancel.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    while connections.join_next().await.is_some() {}
+    tracing::info!("webhook server stopped");
+}
+
+fn answer(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn refuse(status: StatusCode, error: &str) -> Response<Full<Bytes>> {
+    answer(status, json!({"accepted": false, "error": error}))
+}
+
+async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let (workflow, secret_env, inputs) = {
+        let routes = shared.routes.read().unwrap_or_else(PoisonError::into_inner);
+        match routes.get(&path) {
+            Some(route) => (route.workflow.clone(), route.secret_env.clone(), route.inputs.clone()),
+            None => return refuse(StatusCode::NOT_FOUND, "no workflow has this webhook path"),
+        }
+    };
+    if request.method() != Method::POST {
+        let mut response = refuse(StatusCode::METHOD_NOT_ALLOWED, "webhooks take POST only");
+        response.headers_mut().insert("allow", HeaderValue::from_static("POST"));
+        return response;
+    }
+    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > shared.max_body_bytes as u64) {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than [webhooks] max_body_bytes");
+    }
+    let (parts, body) = request.into_parts();
+    let body =
+        match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, shared.max_body_bytes).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+                return refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the body is larger than [webhooks] max_body_bytes",
+                );
+            }
+            Ok(Err(_)) | Err(_) => return refuse(StatusCode::BAD_REQUEST, "the body could not be read"),
+        };
+
+    let Some(secret) = (shared.secrets)(&secret_env) else {
+        tracing::error!(
+            %workflow,
+            %path,
+            variable = %secret_env,
+            "webhook refused: the secret's environment variable is not set; set it where ACAS runs and restart"
+        );
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the webhook secret is not configured on this machine",
+        );
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(timestamp) = header(TIMESTAMP_HEADER).and_then(|t| t.trim().parse::<i64>().ok()) else {
+        return refuse(StatusCode::UNAUTHORIZED, "missing or malformed X-Acas-Timestamp");
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    if timestamp.abs_diff(now) > signature::WINDOW.as_secs() {
+        return refuse(StatusCode::UNAUTHORIZED, "X-Acas-Timestamp is outside the 5-minute window");
+    }
+    let Some(signature) = header(SIGNATURE_HEADER) else {
+        return refuse(StatusCode::UNAUTHORIZED, "missing X-Acas-Signature");
+    };
+    if !signature::verify(secret.as_bytes(), timestamp, &body, signature) {
+        tracing::warn!(%workflow, %path, "webhook refused: wrong signature");
+        return refuse(StatusCode::UNAUTHORIZED, "wrong X-Acas-Signature");
+    }
+
+    // Kept for twice the window: a request older than that is refused as stale anyway.
+    let store = shared.store.clone();
+    let seen = signature.trim().to_ascii_lowercase();
+    let keep_ms = 2 * signature::WINDOW.as_millis() as i64;
+    let first =
+        tokio::task::spawn_blocking(move || store.webhook_first_seen(&seen, now * 1000, keep_ms)).await;
+    match first {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return refuse(StatusCode::CONFLICT, "this signature was already accepted (replay)"),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "webhook refused: could not record its signature");
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the store could not record the request");
+        }
+        Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the store could not record the request"),
+    }
+
+    let body_value = serde_json::from_slice::<Value>(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let trigger =
+        json!({"kind": "webhook", "path": path, "body": body_value, "headers": selected(&parts.headers)});
+    let fired = Fired { workflow: workflow.clone(), trigger, inputs };
+    if shared.fired.send(fired).await.is_err() {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "workflows are not being run right now");
+    }
+    tracing::info!(%workflow, %path, "webhook accepted");
+    answer(StatusCode::ACCEPTED, json!({"accepted": true, "workflow": workflow}))
+}
+
+/// The headers a workflow may read: `Content-Type`, `User-Agent` and `X-*`, without the
+/// signature and timestamp; names in lower case.
+fn selected(headers: &HeaderMap) -> Value {
+    let mut out = Map::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        let wanted = name == "content-type" || name == "user-agent" || name.starts_with("x-");
+        if wanted && name != SIGNATURE_HEADER && name != TIMESTAMP_HEADER {
+            out.insert(
+                name.to_owned(),
+                Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::store::StoreOptions;
+    use crate::workflow::definition::{Triggers, WebhookTrigger};
+    use crate::workflow::triggers::testing::workflow;
+    use crate::workflow::triggers::{FiredReceiver, channel};
+
+    const SECRET: &str = "s3cret";
+
+    fn hooked(name: &str, path: &str, secret_env: &str) -> Workflow {
+        let webhook = Some(WebhookTrigger { path: path.into(), secret_env: secret_env.into() });
+        workflow(name, Triggers { webhook, ..Triggers::default() })
+    }
+
+    struct Harness {
+        server: WebhookServer,
+        fired: FiredReceiver,
+        cancel: CancellationToken,
+        client: reqwest::Client,
+    }
+
+    async fn start(store: Store) -> Harness {
+        let secrets: BTreeMap<&str, &str> = BTreeMap::from([("HOOK_SECRET", SECRET)]);
+        let options = WebhookOptions {
+            port: 0,
+            max_body_bytes: 1024,
+            secrets: Arc::new(move |name| secrets.get(name).map(|s| s.to_string())),
+        };
+        let workflows =
+            [hooked("review", "/hooks/review", "HOOK_SECRET"), hooked("unset", "/hooks/unset", "NOT_SET")];
+        let (tx, fired) = channel();
+        let cancel = CancellationToken::new();
+        let server = WebhookServer::start(options, &workflows, store, tx, cancel.clone()).await.unwrap();
+        assert!(server.local_addr().ip().is_loopback());
+        Harness { server, fired, cancel, client: crate::escalate::http::client().unwrap() }
+    }
+
+    fn now() -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    }
+
+    impl Harness {
+        /// POSTs `body` to `path` with a timestamp and a signature (`None`: leave the header out).
+        async fn post(
+            &self,
+            path: &str,
+            body: &str,
+            timestamp: Option<i64>,
+            signature: Option<&str>,
+        ) -> (u16, Value) {
+            let mut request = self
+                .client
+                .post(format!("http://{}{path}", self.server.local_addr()))
+                .header("content-type", "application/json")
+                .header("x-github-event", "push")
+                .body(body.to_owned());
+            if let Some(t) = timestamp {
+                request = request.header("X-Acas-Timestamp", t.to_string());
+            }
+            if let Some(s) = signature {
+                request = request.header("X-Acas-Signature", s);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, serde_json::from_str(&text).unwrap())
+        }
+
+        async fn signed(&self, path: &str, body: &str, timestamp: i64) -> (u16, Value) {
+            let signature = signature::sign(SECRET.as_bytes(), timestamp, body.as_bytes());
+            self.post(path, body, Some(timestamp), Some(&signature)).await
+        }
+
+        async fn stop(self) {
+            self.cancel.cancel();
+            self.server.stopped().await;
+        }
+    }
+
+    fn open(dir: &tempfile::TempDir) -> Store {
+        Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_signed_request_starts_a_run_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = start(open(&dir)).await;
+        let t = now();
+        let (status, body) = h.signed("/hooks/review", r#"{"ref":"main"}"#, t).await;
+        assert_eq!((status, body), (202, json!({"accepted": true, "workflow": "review"})));
+        let fired = h.fired.try_recv().unwrap();
+        assert_eq!(fired.workflow, "review");
+        assert_eq!(
+            fired.trigger,
+            json!({"kind": "webhook", "path": "/hooks/review", "body": {"ref": "main"},
+                   "headers": {"content-type": "application/json", "x-github-event": "push"}})
+        );
+        // A body that is not JSON reaches the workflow as a string.
+        let (status, _) = h.signed("/hooks/review", "plain text", t).await;
+        assert_eq!(status, 202);
+        assert_eq!(h.fired.try_recv().unwrap().trigger["body"], "plain text");
+
+        // The same request again is a replay, also after a restart with the same store.
+        let (status, body) = h.signed("/hooks/review", r#"{"ref":"main"}"#, t).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (409, Some("this signature was already accepted (replay)"))
+        );
+        h.stop().await;
+        let mut h = start(open(&dir)).await;
+        let (status, _) = h.signed("/hooks/review", r#"{"ref":"main"}"#, t).await;
+        assert_eq!(status, 409);
+        assert!(h.fired.try_recv().is_err());
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn unsigned_wrong_and_stale_requests_are_refused_without_a_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = start(open(&dir)).await;
+        let body = r#"{"a":1}"#;
+        let t = now();
+        let good = signature::sign(SECRET.as_bytes(), t, body.as_bytes());
+        let other_key = signature::sign(b"guess", t, body.as_bytes());
+        // Well outside the window, so that a second ticking over during the test changes nothing.
+        let stale = t - 400;
+        let stale_signature = signature::sign(SECRET.as_bytes(), stale, body.as_bytes());
+        let cases: Vec<(Option<i64>, Option<&str>, &str)> = vec![
+            (Some(t), None, "missing X-Acas-Signature"),
+            (Some(t), Some(&other_key), "wrong X-Acas-Signature"),
+            (Some(t), Some(&good[7..]), "wrong X-Acas-Signature"),
+            (Some(t + 1), Some(&good), "wrong X-Acas-Signature"),
+            (None, Some(&good), "missing or malformed X-Acas-Timestamp"),
+            (Some(stale), Some(&stale_signature), "X-Acas-Timestamp is outside the 5-minute window"),
+            (Some(t + 400), Some(&good), "X-Acas-Timestamp is outside the 5-minute window"),
+        ];
+        for (timestamp, signature, error) in cases {
+            let (status, answer) = h.post("/hooks/review", body, timestamp, signature).await;
+            assert_eq!((status, answer["error"].as_str()), (401, Some(error)), "{timestamp:?} {signature:?}");
+        }
+        // A tampered body with the signature of the original.
+        let (status, _) = h.post("/hooks/review", r#"{"a":2}"#, Some(t), Some(&good)).await;
+        assert_eq!(status, 401);
+        assert!(h.fired.try_recv().is_err());
+        // The refused requests did not use up the signature.
+        assert_eq!(h.post("/hooks/review", body, Some(t), Some(&good)).await.0, 202);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn routes_methods_sizes_and_missing_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = start(open(&dir)).await;
+        let t = now();
+        assert_eq!(h.signed("/hooks/nothing", "{}", t).await.0, 404);
+        let response =
+            h.client.get(format!("http://{}/hooks/review", h.server.local_addr())).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 405);
+        assert_eq!(response.headers()["allow"], "POST");
+        assert_eq!(h.signed("/hooks/review", &"x".repeat(1025), t).await.0, 413);
+        assert_eq!(h.signed("/hooks/review", &"x".repeat(1024), t).await.0, 202);
+        let (status, answer) = h.signed("/hooks/unset", "{}", t).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (500, Some("the webhook secret is not configured on this machine"))
+        );
+        assert_eq!(h.fired.try_recv().unwrap().workflow, "review");
+        assert!(h.fired.try_recv().is_err());
+
+        // Reloading moves the route.
+        h.server.reload(&[hooked("review", "/hooks/moved", "HOOK_SECRET")]);
+        assert_eq!(h.signed("/hooks/review", "{}", t).await.0, 404);
+        assert_eq!(h.signed("/hooks/moved", "{}", t).await.0, 202);
+        h.stop().await;
+    }
+}
