@@ -117,6 +117,11 @@ impl Templates {
             serde_json::Value::String(s) => match single_expression(s) {
                 Some(expr) => {
                     let v = self.env.compile_expression(expr)?.eval(Value::from(Serde(ctx)))?;
+                    if v.is_undefined() {
+                        return Err(TemplateError {
+                            message: format!("undefined value: `{expr}` is not defined"),
+                        });
+                    }
                     serde_json::to_value(&v).map_err(|e| TemplateError { message: e.to_string() })?
                 }
                 None if s.contains("{{") || s.contains("{%") => {
@@ -227,6 +232,9 @@ mod tests {
         let e = t.render_str("{{ inputs.nobody }}", &ctx()).unwrap_err();
         assert!(e.message.contains("undefined"), "{e}");
         assert!(t.render_value(&json!("{{ steps.missing.output }}"), &ctx()).is_err());
+        // A missing last attribute is an error too, not a null.
+        let e = t.render_value(&json!("{{ steps.lint.output.nothing }}"), &ctx()).unwrap_err();
+        assert!(e.message.contains("steps.lint.output.nothing"), "{e}");
     }
 
     #[test]
