@@ -5,15 +5,13 @@
 //! tokens, stop reason), `message_stop` (the terminal event), `ping` and `error` events. Anthropic
 //! has no general structured-output switch here, so a JSON schema is put in the system prompt.
 
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use super::http::{self, Flow, HttpSettings};
+use super::http::{self, Flow, HttpProvider, HttpSettings, WireFormat, WireReply};
 use super::provider::{
-    Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage,
-    schema_instruction,
+    CompletionRequest, ProviderError, ProviderErrorKind, StreamEvent, Usage, schema_instruction,
 };
+use super::sse::SseEvent;
 
 /// Default base URL.
 pub const BASE_URL: &str = "https://api.anthropic.com";
@@ -21,25 +19,34 @@ pub const BASE_URL: &str = "https://api.anthropic.com";
 pub const API_VERSION: &str = "2023-06-01";
 
 /// A model behind Anthropic's Messages API.
-#[derive(Debug)]
-pub struct AnthropicProvider {
-    settings: HttpSettings,
-    client: reqwest::Client,
-}
+pub type AnthropicProvider = HttpProvider<Anthropic>;
 
-impl AnthropicProvider {
-    pub fn new(settings: HttpSettings) -> Result<Self, ProviderError> {
-        Ok(Self { settings, client: http::client()? })
+/// The Anthropic wire format.
+#[derive(Debug, Default)]
+pub struct Anthropic;
+
+impl WireFormat for Anthropic {
+    type Reply = Reply;
+
+    fn path(&self, _settings: &HttpSettings) -> String {
+        "v1/messages".to_owned()
     }
 
-    /// The JSON body sent for `request`.
-    pub fn body(&self, request: &CompletionRequest) -> Value {
+    fn authorize(&self, request: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+        let request = request.header("anthropic-version", API_VERSION);
+        match key {
+            Some(key) => request.header("x-api-key", key),
+            None => request,
+        }
+    }
+
+    fn body(&self, settings: &HttpSettings, request: &CompletionRequest) -> Value {
         let mut system = request.system.clone();
         if let Some(schema) = &request.json_schema {
             system.push_str(&schema_instruction(schema));
         }
         let mut body = json!({
-            "model": self.settings.model,
+            "model": settings.model,
             "max_tokens": request.max_tokens,
             "system": system,
             "messages": [{"role": "user", "content": request.prompt}],
@@ -50,73 +57,25 @@ impl AnthropicProvider {
         }
         body
     }
-
-    async fn run(
-        &self,
-        request: &CompletionRequest,
-        events: &mut (dyn FnMut(StreamEvent) + Send),
-        cancel: &CancellationToken,
-    ) -> Result<Completion, ProviderError> {
-        let settings = &self.settings;
-        let mut builder = self
-            .client
-            .post(http::join_url(&settings.base_url, "v1/messages"))
-            .header("anthropic-version", API_VERSION)
-            .header("content-type", "application/json")
-            .body(self.body(request).to_string());
-        if let Some(key) = &settings.api_key {
-            builder = builder.header("x-api-key", key);
-        }
-        let mut reply = Reply::default();
-        http::stream_sse(settings, builder, events, cancel, |event, events| {
-            reply.on_event(&settings.name, &event.data, events)
-        })
-        .await?;
-        Ok(Completion {
-            text: reply.text,
-            usage: reply.usage,
-            model: reply.model.unwrap_or_else(|| settings.model.clone()),
-            provider: settings.name.clone(),
-            finish_reason: reply.stop_reason,
-        })
-    }
-}
-
-impl Provider for AnthropicProvider {
-    fn name(&self) -> &str {
-        &self.settings.name
-    }
-
-    fn model(&self) -> &str {
-        &self.settings.model
-    }
-
-    fn complete<'a>(
-        &'a self,
-        request: &'a CompletionRequest,
-        events: &'a mut (dyn FnMut(StreamEvent) + Send),
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        Box::pin(self.run(request, events, cancel))
-    }
 }
 
 /// The reply as its events arrive.
 #[derive(Debug, Default)]
-struct Reply {
+pub struct Reply {
     text: String,
     usage: Usage,
     model: Option<String>,
     stop_reason: Option<String>,
 }
 
-impl Reply {
+impl WireReply for Reply {
     fn on_event(
         &mut self,
         name: &str,
-        data: &str,
+        event: &SseEvent,
         events: &mut (dyn FnMut(StreamEvent) + Send),
     ) -> Result<Flow, ProviderError> {
+        let data = event.data.as_str();
         let event = http::parse_json(name, data)?;
         let count = |value: &Value, key: &str| value.get(key).and_then(Value::as_u64).unwrap_or(0);
         match event.get("type").and_then(Value::as_str) {
@@ -156,6 +115,10 @@ impl Reply {
         }
         Ok(Flow::Continue)
     }
+
+    fn finish(self) -> (String, Usage, Option<String>, Option<String>) {
+        (self.text, self.usage, self.model, self.stop_reason)
+    }
 }
 
 /// Maps an `error` event (`{"type":"overloaded_error","message":"Overloaded"}`) to a kind.
@@ -182,7 +145,8 @@ mod tests {
         let mut seen = Vec::new();
         let mut flow = Ok(Flow::Continue);
         for line in lines {
-            flow = reply.on_event("claude", line, &mut |event| seen.push(event));
+            let event = SseEvent { event: None, data: (*line).to_owned() };
+            flow = reply.on_event("claude", &event, &mut |event| seen.push(event));
             if !matches!(flow, Ok(Flow::Continue)) {
                 break;
             }

@@ -7,14 +7,11 @@
 //! is what marks the reply complete (Gemini sends no `[DONE]`). A JSON schema sets
 //! `responseMimeType: application/json` and is described in the system instruction.
 
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use super::http::{self, Flow, HttpSettings};
+use super::http::{self, Flow, HttpProvider, HttpSettings, WireFormat, WireReply};
 use super::provider::{
-    Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage,
-    schema_instruction,
+    CompletionRequest, ProviderError, ProviderErrorKind, StreamEvent, Usage, schema_instruction,
 };
 use super::sse::SseEvent;
 
@@ -22,19 +19,27 @@ use super::sse::SseEvent;
 pub const BASE_URL: &str = "https://generativelanguage.googleapis.com";
 
 /// A Gemini model.
-#[derive(Debug)]
-pub struct GeminiProvider {
-    settings: HttpSettings,
-    client: reqwest::Client,
-}
+pub type GeminiProvider = HttpProvider<Gemini>;
 
-impl GeminiProvider {
-    pub fn new(settings: HttpSettings) -> Result<Self, ProviderError> {
-        Ok(Self { settings, client: http::client()? })
+/// The Gemini wire format.
+#[derive(Debug, Default)]
+pub struct Gemini;
+
+impl WireFormat for Gemini {
+    type Reply = Reply;
+
+    fn path(&self, settings: &HttpSettings) -> String {
+        format!("v1beta/models/{}:streamGenerateContent?alt=sse", settings.model)
     }
 
-    /// The JSON body sent for `request`.
-    pub fn body(&self, request: &CompletionRequest) -> Value {
+    fn authorize(&self, request: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+        match key {
+            Some(key) => request.header("x-goog-api-key", key),
+            None => request,
+        }
+    }
+
+    fn body(&self, _settings: &HttpSettings, request: &CompletionRequest) -> Value {
         let mut system = request.system.clone();
         let mut config = json!({"maxOutputTokens": request.max_tokens});
         if let Some(temperature) = request.temperature {
@@ -50,66 +55,17 @@ impl GeminiProvider {
             "generationConfig": config,
         })
     }
-
-    async fn run(
-        &self,
-        request: &CompletionRequest,
-        events: &mut (dyn FnMut(StreamEvent) + Send),
-        cancel: &CancellationToken,
-    ) -> Result<Completion, ProviderError> {
-        let settings = &self.settings;
-        let path = format!("v1beta/models/{}:streamGenerateContent?alt=sse", settings.model);
-        let mut builder = self
-            .client
-            .post(http::join_url(&settings.base_url, &path))
-            .header("content-type", "application/json")
-            .body(self.body(request).to_string());
-        if let Some(key) = &settings.api_key {
-            builder = builder.header("x-goog-api-key", key);
-        }
-        let mut reply = Reply::default();
-        http::stream_sse(settings, builder, events, cancel, |event, events| {
-            reply.on_event(&settings.name, &event, events)
-        })
-        .await?;
-        Ok(Completion {
-            text: reply.text,
-            usage: reply.usage,
-            model: reply.model.unwrap_or_else(|| settings.model.clone()),
-            provider: settings.name.clone(),
-            finish_reason: reply.finish_reason,
-        })
-    }
-}
-
-impl Provider for GeminiProvider {
-    fn name(&self) -> &str {
-        &self.settings.name
-    }
-
-    fn model(&self) -> &str {
-        &self.settings.model
-    }
-
-    fn complete<'a>(
-        &'a self,
-        request: &'a CompletionRequest,
-        events: &'a mut (dyn FnMut(StreamEvent) + Send),
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        Box::pin(self.run(request, events, cancel))
-    }
 }
 
 #[derive(Debug, Default)]
-struct Reply {
+pub struct Reply {
     text: String,
     usage: Usage,
     model: Option<String>,
     finish_reason: Option<String>,
 }
 
-impl Reply {
+impl WireReply for Reply {
     fn on_event(
         &mut self,
         name: &str,
@@ -167,6 +123,10 @@ impl Reply {
             ));
         }
         Ok(Flow::Continue)
+    }
+
+    fn finish(self) -> (String, Usage, Option<String>, Option<String>) {
+        (self.text, self.usage, self.model, self.finish_reason)
     }
 }
 

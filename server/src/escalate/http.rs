@@ -1,8 +1,9 @@
 //! What the HTTP providers share: settings, the client, the streaming loop with its timeouts and
 //! cancellation, and the mapping from HTTP failures to [`ProviderErrorKind`].
 //!
-//! It knows HTTP and SSE but no provider's JSON: each provider hands the loop a closure that reads
-//! its events. It does not retry.
+//! It knows HTTP and SSE but no provider's JSON: each wire format is a [`WireFormat`] (where to
+//! post, how to authorise, the body) with a [`WireReply`] that reads its events, and
+//! [`HttpProvider`] turns any of them into a [`Provider`]. It does not retry.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -11,7 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::provider::{ProviderError, ProviderErrorKind, StreamEvent};
+use futures_util::future::BoxFuture;
+
+use super::provider::{
+    Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage,
+};
 use super::sse::{SseEvent, SseParser};
 
 /// Where and how an HTTP provider connects.
@@ -60,10 +65,101 @@ pub(crate) fn client() -> Result<reqwest::Client, ProviderError> {
 }
 
 /// What a provider's event handler says about the stream.
-pub(crate) enum Flow {
+pub enum Flow {
     Continue,
     /// The terminal event arrived; the reply is complete.
     Done,
+}
+
+/// One provider API: where a request goes, how it is authorised, and what its body says.
+pub trait WireFormat: fmt::Debug + Default + Send + Sync + 'static {
+    /// The reply being put together from the stream's events.
+    type Reply: WireReply;
+    /// The request's path under the base URL.
+    fn path(&self, settings: &HttpSettings) -> String;
+    /// Adds the API key, and any header the API requires, to the request.
+    fn authorize(&self, request: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder;
+    /// The JSON body sent for `request`.
+    fn body(&self, settings: &HttpSettings, request: &CompletionRequest) -> serde_json::Value;
+}
+
+/// A reply read event by event.
+pub trait WireReply: Default + Send {
+    /// Reads one event; [`Flow::Done`] when the reply is complete.
+    fn on_event(
+        &mut self,
+        name: &str,
+        event: &SseEvent,
+        events: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<Flow, ProviderError>;
+    /// The text, usage, model reported (if any) and finish reason (if any).
+    fn finish(self) -> (String, Usage, Option<String>, Option<String>);
+}
+
+/// A model behind one [`WireFormat`] over HTTP with SSE streaming.
+#[derive(Debug)]
+pub struct HttpProvider<W> {
+    settings: HttpSettings,
+    client: reqwest::Client,
+    wire: W,
+}
+
+impl<W: WireFormat> HttpProvider<W> {
+    pub fn new(settings: HttpSettings) -> Result<Self, ProviderError> {
+        Ok(Self { settings, client: client()?, wire: W::default() })
+    }
+
+    /// The JSON body sent for `request`.
+    pub fn body(&self, request: &CompletionRequest) -> serde_json::Value {
+        self.wire.body(&self.settings, request)
+    }
+
+    async fn run(
+        &self,
+        request: &CompletionRequest,
+        events: &mut (dyn FnMut(StreamEvent) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<Completion, ProviderError> {
+        let settings = &self.settings;
+        let builder = self
+            .client
+            .post(join_url(&settings.base_url, &self.wire.path(settings)))
+            .header("content-type", "application/json")
+            .body(self.body(request).to_string());
+        let builder = self.wire.authorize(builder, settings.api_key.as_deref());
+        let mut reply = W::Reply::default();
+        stream_sse(settings, builder, events, cancel, |event, events| {
+            reply.on_event(&settings.name, &event, events)
+        })
+        .await?;
+        let (text, usage, model, finish_reason) = reply.finish();
+        Ok(Completion {
+            text,
+            usage,
+            model: model.unwrap_or_else(|| settings.model.clone()),
+            provider: settings.name.clone(),
+            finish_reason,
+        })
+    }
+}
+
+impl<W: WireFormat> Provider for HttpProvider<W> {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn model(&self) -> &str {
+        &self.settings.model
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a CompletionRequest,
+        events: &'a mut (dyn FnMut(StreamEvent) + Send),
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(self.run(request, events, cancel))
+    }
 }
 
 /// Sends `request`, then feeds every SSE event of a successful response to `on_event` until it

@@ -6,34 +6,39 @@
 //! `stream_options.include_usage` asks for (`choices: []`), and `data: [DONE]`, the terminal
 //! event. A JSON schema becomes `response_format: json_schema`.
 
-use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use super::http::{self, Flow, HttpSettings};
-use super::provider::{
-    Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage,
-};
+use super::http::{self, Flow, HttpProvider, HttpSettings, WireFormat, WireReply};
+use super::provider::{CompletionRequest, ProviderError, ProviderErrorKind, StreamEvent, Usage};
+use super::sse::SseEvent;
 
 /// Default base URL.
 pub const BASE_URL: &str = "https://api.openai.com/v1";
 
 /// A model behind an OpenAI-compatible chat completions endpoint.
-#[derive(Debug)]
-pub struct OpenAiProvider {
-    settings: HttpSettings,
-    client: reqwest::Client,
-}
+pub type OpenAiProvider = HttpProvider<OpenAi>;
 
-impl OpenAiProvider {
-    pub fn new(settings: HttpSettings) -> Result<Self, ProviderError> {
-        Ok(Self { settings, client: http::client()? })
+/// The OpenAi wire format.
+#[derive(Debug, Default)]
+pub struct OpenAi;
+
+impl WireFormat for OpenAi {
+    type Reply = Reply;
+
+    fn path(&self, _settings: &HttpSettings) -> String {
+        "chat/completions".to_owned()
     }
 
-    /// The JSON body sent for `request`.
-    pub fn body(&self, request: &CompletionRequest) -> Value {
+    fn authorize(&self, request: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+        match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    fn body(&self, settings: &HttpSettings, request: &CompletionRequest) -> Value {
         let mut body = json!({
-            "model": self.settings.model,
+            "model": settings.model,
             "messages": [
                 {"role": "system", "content": request.system},
                 {"role": "user", "content": request.prompt},
@@ -53,71 +58,24 @@ impl OpenAiProvider {
         }
         body
     }
-
-    async fn run(
-        &self,
-        request: &CompletionRequest,
-        events: &mut (dyn FnMut(StreamEvent) + Send),
-        cancel: &CancellationToken,
-    ) -> Result<Completion, ProviderError> {
-        let settings = &self.settings;
-        let mut builder = self
-            .client
-            .post(http::join_url(&settings.base_url, "chat/completions"))
-            .header("content-type", "application/json")
-            .body(self.body(request).to_string());
-        if let Some(key) = &settings.api_key {
-            builder = builder.bearer_auth(key);
-        }
-        let mut reply = Reply::default();
-        http::stream_sse(settings, builder, events, cancel, |event, events| {
-            reply.on_event(&settings.name, &event.data, events)
-        })
-        .await?;
-        Ok(Completion {
-            text: reply.text,
-            usage: reply.usage,
-            model: reply.model.unwrap_or_else(|| settings.model.clone()),
-            provider: settings.name.clone(),
-            finish_reason: reply.finish_reason,
-        })
-    }
-}
-
-impl Provider for OpenAiProvider {
-    fn name(&self) -> &str {
-        &self.settings.name
-    }
-
-    fn model(&self) -> &str {
-        &self.settings.model
-    }
-
-    fn complete<'a>(
-        &'a self,
-        request: &'a CompletionRequest,
-        events: &'a mut (dyn FnMut(StreamEvent) + Send),
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        Box::pin(self.run(request, events, cancel))
-    }
 }
 
 #[derive(Debug, Default)]
-struct Reply {
+pub struct Reply {
     text: String,
     usage: Usage,
     model: Option<String>,
     finish_reason: Option<String>,
 }
 
-impl Reply {
+impl WireReply for Reply {
     fn on_event(
         &mut self,
         name: &str,
-        data: &str,
+        event: &SseEvent,
         events: &mut (dyn FnMut(StreamEvent) + Send),
     ) -> Result<Flow, ProviderError> {
+        let data = event.data.as_str();
         if data.trim() == "[DONE]" {
             return Ok(Flow::Done);
         }
@@ -155,6 +113,10 @@ impl Reply {
         }
         Ok(Flow::Continue)
     }
+
+    fn finish(self) -> (String, Usage, Option<String>, Option<String>) {
+        (self.text, self.usage, self.model, self.finish_reason)
+    }
 }
 
 #[cfg(test)]
@@ -172,9 +134,11 @@ mod tests {
             r#"{"id":"c","object":"chat.completion.chunk","model":"gpt-x","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
             r#"{"id":"c","object":"chat.completion.chunk","model":"gpt-x","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22,"prompt_tokens_details":{"cached_tokens":16}}}"#,
         ] {
-            assert!(matches!(reply.on_event("gpt", data, &mut events), Ok(Flow::Continue)));
+            let event = SseEvent { event: None, data: data.to_owned() };
+            assert!(matches!(reply.on_event("gpt", &event, &mut events), Ok(Flow::Continue)));
         }
-        assert!(matches!(reply.on_event("gpt", "[DONE]", &mut events), Ok(Flow::Done)));
+        let done = SseEvent { event: None, data: "[DONE]".to_owned() };
+        assert!(matches!(reply.on_event("gpt", &done, &mut events), Ok(Flow::Done)));
         assert_eq!(reply.text, "Hello");
         assert_eq!(reply.finish_reason.as_deref(), Some("stop"));
         assert_eq!(
