@@ -29,6 +29,22 @@ pub struct Config {
     /// Quiet period after the last file-system event before it is handled.
     pub debounce: Duration,
     pub escalation: Escalation,
+    pub workflows: WorkflowHistory,
+}
+
+/// How much workflow run history is kept (`[workflows]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkflowHistory {
+    /// At most this many finished runs per workflow (`keep_runs`). Default: 100.
+    pub keep_runs: usize,
+    /// Finished runs older than this are deleted (`keep_days`). Default: 30 days.
+    pub keep_age: Duration,
+}
+
+impl Default for WorkflowHistory {
+    fn default() -> WorkflowHistory {
+        WorkflowHistory { keep_runs: 100, keep_age: Duration::from_secs(30 * 24 * 3600) }
+    }
 }
 
 /// Everything about asking AI providers.
@@ -78,6 +94,7 @@ impl Default for Config {
             retention: Duration::from_secs(30 * 24 * 3600),
             debounce: Duration::from_millis(50),
             escalation: Escalation::default(),
+            workflows: WorkflowHistory::default(),
         }
     }
 }
@@ -125,6 +142,15 @@ struct File {
     rules: Vec<RuleConfig>,
     #[serde(default)]
     escalation: EscalationSection,
+    #[serde(default)]
+    workflows: WorkflowsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowsSection {
+    keep_runs: Option<usize>,
+    keep_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -246,6 +272,22 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
             return Err((at, error.to_string()));
         }
     }
+    if file.workflows.keep_runs == Some(0) {
+        let at = text.find("keep_runs");
+        return Err((at, "`workflows.keep_runs` must be greater than zero".to_owned()));
+    }
+    if file.workflows.keep_days == Some(0) {
+        let at = text.find("keep_days");
+        return Err((at, "`workflows.keep_days` must be greater than zero".to_owned()));
+    }
+    let workflows = WorkflowHistory {
+        keep_runs: file.workflows.keep_runs.unwrap_or(defaults.workflows.keep_runs),
+        keep_age: file
+            .workflows
+            .keep_days
+            .map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)))
+            .unwrap_or(defaults.workflows.keep_age),
+    };
     let mut escalation = defaults.escalation.clone();
     if !file.providers.is_empty() {
         escalation.providers = file.providers;
@@ -285,6 +327,7 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
             .unwrap_or(defaults.retention),
         debounce: file.watch.debounce_ms.map(Duration::from_millis).unwrap_or(defaults.debounce),
         escalation,
+        workflows,
     })
 }
 
@@ -386,6 +429,27 @@ no_egress = ["secrets/**"]
 
         let (_, error) = load_text("[[providers]]\nname = \"x\"\nkind = \"mystery\"\n");
         assert!(error.unwrap().message.contains("mystery"));
+    }
+
+    #[test]
+    fn workflow_history_is_read_and_checked() {
+        let (config, error) = load_text("[workflows]\nkeep_runs = 5\nkeep_days = 2\n");
+        assert_eq!(error, None);
+        assert_eq!(
+            config.workflows,
+            WorkflowHistory { keep_runs: 5, keep_age: Duration::from_secs(2 * 24 * 3600) }
+        );
+        assert_eq!(Config::default().workflows.keep_runs, 100);
+
+        let (config, error) = load_text("[workflows]\nkeep_runs = 0\n");
+        assert_eq!(config, Config::default());
+        let error = error.unwrap();
+        assert_eq!(
+            (error.line, error.column, error.message.as_str()),
+            (2, 1, "`workflows.keep_runs` must be greater than zero")
+        );
+        let (_, error) = load_text("[workflows]\nkeep_days = -1\n");
+        assert_eq!(error.unwrap().line, 2);
     }
 
     #[test]

@@ -4,9 +4,17 @@
 //! - [`actions`] are the built-in `uses:` actions.
 //! - [`definition`] is the model of a `.acas/workflows/*.yaml` file.
 //! - [`template`] renders the `{{ ... }}` templates and `if:` conditions, strictly.
+//! - [`engine`] runs workflows as DAGs, durably; [`state`] is the runs' store, [`process`] runs
+//!   the commands of `run:` steps, [`inputs`] types inputs, [`plan`] is the dry run.
 //!
 //! Nothing here knows LSP.
 
 pub mod actions;
 pub mod definition;
+pub mod engine;
+pub mod error;
+pub mod inputs;
+pub mod plan;
+pub mod process;
+pub mod state;
 pub mod template;
