@@ -8,7 +8,10 @@
 //!
 //! Open documents are parsed incrementally here, on the loop, because that is the latency path;
 //! files on disk are analysed on the [`DiskQueue`]'s threads and their results come back as
-//! events. An open document always wins over the file on disk.
+//! events. An open document always wins over the file on disk. Workflow definitions
+//! (`.acas/workflows/*.yaml`) are checked by [`workflows`], open or on disk.
+
+mod workflows;
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -29,6 +32,7 @@ use crate::files;
 use crate::store::{self, Record, Store};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
 use crate::watch::{self, Change, IgnoreRules, Watcher};
+pub use workflows::SOURCE as WORKFLOW_SOURCE;
 
 /// How often old activity is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -285,6 +289,7 @@ pub struct Workspace {
     files_seen: usize,
     languages: HashMap<Language, usize>,
     scan: Option<ScanState>,
+    workflows: workflows::WorkflowFiles,
 }
 
 /// A summary of the workspace, for status displays.
@@ -381,12 +386,14 @@ impl Workspace {
             files_seen: 0,
             languages: HashMap::new(),
             scan: None,
+            workflows: Default::default(),
         };
         workspace.escalator = workspace.build_escalator(None);
         if options.watch {
             workspace.start_watcher();
         }
         if options.scan {
+            workspace.check_workflow_files();
             workspace.start_walk(false);
         }
         workspace
@@ -530,7 +537,10 @@ impl Workspace {
     fn opened(&mut self, path: PathBuf, version: i32, language_id: &str, text: String) {
         let language = Language::from_path(&path).or_else(|| language_from_id(language_id));
         self.record_editor(&path, store::EditorEventKind::Open, Some(version));
-        let Some(language) = language else { return };
+        let Some(language) = language else {
+            self.workflow_opened(&path, version, text);
+            return;
+        };
         let doc = Document::new(language, text);
         let index = LineIndex::new(doc.text());
         self.open.insert(path.clone(), OpenDocument { doc, index, version, fingerprints: Vec::new() });
@@ -541,6 +551,9 @@ impl Workspace {
         self.record_editor(&path, store::EditorEventKind::Change, Some(version));
         let line = changes.first().and_then(|c| c.range).map_or(0, |r| r.start.line);
         self.last_edit = Some((path.clone(), line, std::time::Instant::now()));
+        if self.workflow_changed(&path, version, &changes) {
+            return;
+        }
         let encoding = self.encoding;
         let Some(open) = self.open.get_mut(&path) else {
             tracing::debug!("change for a document that is not open: {}", path.display());
@@ -568,6 +581,7 @@ impl Workspace {
 
     fn closed(&mut self, path: PathBuf) {
         self.record_editor(&path, store::EditorEventKind::Close, None);
+        self.workflow_closed(&path);
         if self.open.remove(&path).is_some() {
             // Back to what is on disk.
             self.publish(&path, None, Arc::from(Vec::new()));
@@ -760,6 +774,7 @@ impl Workspace {
                 self.reload_config();
             }
         }
+        self.workflow_files_changed(&batch.changes);
         if !batch.changes.is_empty() {
             let _ = self.output.send(Output::Changes(batch.changes));
         }
@@ -1344,8 +1359,11 @@ impl Workspace {
         text.get(start..end).map(str::to_owned)
     }
 
-    /// The hover text of an AI note at `position`.
+    /// The hover text at `position`: the next runs of a workflow's `cron:`, or an AI note.
     pub fn hover(&self, path: &Path, position: Position) -> Option<(TextRange, String)> {
+        if let Some(found) = self.workflow_hover(path, position) {
+            return Some(found);
+        }
         let here = TextRange { start: position, end: position };
         self.notes.at(path, here).first().map(|n| (n.range, n.hover()))
     }

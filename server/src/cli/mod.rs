@@ -11,6 +11,7 @@ mod explain;
 mod output;
 mod stats;
 mod watch;
+mod workflow;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -83,6 +84,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Check, list and run the workflows in .acas/workflows
+    Workflow {
+        #[command(subcommand)]
+        command: workflow::WorkflowCommand,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -138,6 +144,7 @@ pub fn main() -> i32 {
         }
         Command::Cost { path, since, format } => cost::run(&path, since, format),
         Command::Stats { path, format } => stats::run(&path, format),
+        Command::Workflow { command } => workflow::run(command),
     }
 }
 

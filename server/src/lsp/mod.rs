@@ -316,6 +316,7 @@ impl LanguageServer for Backend {
                     save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                     ..Default::default()
                 })),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
                     commands: test_commands_enabled()
                         .then(|| TEST_PANIC_COMMAND.to_owned())
@@ -468,7 +469,8 @@ impl LanguageServer for Backend {
         // Every diagnostic here, from any tool, can be explained; other servers' own quick fixes
         // are theirs to offer and are never hidden.
         for diagnostic in &params.context.diagnostics {
-            if diagnostic.source.as_deref() == Some("acas-ai") {
+            // AI notes explain already; workflow definitions are not code that escalation reads.
+            if matches!(diagnostic.source.as_deref(), Some("acas-ai" | crate::workspace::WORKFLOW_SOURCE)) {
                 continue;
             }
             let own = diagnostic.source.as_deref() == Some("acas");

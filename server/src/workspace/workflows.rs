@@ -1,0 +1,183 @@
+//! Workflow files in the workspace loop: live diagnostics for `.acas/workflows/*.yaml` and the
+//! hover of a `cron:` value.
+//!
+//! An open workflow file is checked on every edit; a closed one when it changes on disk and at
+//! the start. Every problem [`crate::workflow::validate::check`] finds becomes a diagnostic with
+//! source `acas-workflow`. These files are not source code: they never reach classification,
+//! the store or the escalation rules.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{ContentChange, Output, Workspace};
+use crate::analysis::FileDiagnostic;
+use crate::classify::{self, Category, Severity};
+use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
+use crate::watch::Change;
+use crate::workflow::parse::{self, Pos, Problem};
+use crate::workflow::validate;
+
+/// The source of every workflow diagnostic.
+pub const SOURCE: &str = "acas-workflow";
+
+/// Workflow files open in the editor, and those on disk whose problems are shown.
+#[derive(Default)]
+pub(super) struct WorkflowFiles {
+    open: HashMap<PathBuf, (i32, String)>,
+    published: HashSet<PathBuf>,
+}
+
+impl Workspace {
+    /// Checks every workflow file on disk once, at the start.
+    pub(super) fn check_workflow_files(&mut self) {
+        for path in validate::workflow_files(&self.root) {
+            self.check_workflow_on_disk(&path);
+        }
+    }
+
+    /// Takes an opened document if it is a workflow file.
+    pub(super) fn workflow_opened(&mut self, path: &Path, version: i32, text: String) -> bool {
+        if !validate::is_workflow_file(&self.root, path) {
+            return false;
+        }
+        self.workflows.open.insert(path.to_path_buf(), (version, text));
+        self.publish_workflow(path);
+        true
+    }
+
+    /// Applies edits to an open workflow file; false when `path` is not one.
+    pub(super) fn workflow_changed(&mut self, path: &Path, version: i32, changes: &[ContentChange]) -> bool {
+        let encoding = self.encoding;
+        let Some((open_version, text)) = self.workflows.open.get_mut(path) else { return false };
+        for change in changes {
+            match change.range {
+                None => *text = change.text.clone(),
+                Some(range) => {
+                    let index = LineIndex::new(text);
+                    let start = index.offset(text, range.start, encoding);
+                    let end = index.offset(text, range.end, encoding).max(start);
+                    text.replace_range(start..end, &change.text);
+                }
+            }
+        }
+        *open_version = version;
+        self.publish_workflow(path);
+        true
+    }
+
+    /// Back to the file on disk after an open workflow file is closed.
+    pub(super) fn workflow_closed(&mut self, path: &Path) {
+        if self.workflows.open.remove(path).is_some() {
+            self.workflows.published.insert(path.to_path_buf());
+            self.check_workflow_on_disk(path);
+        }
+    }
+
+    /// Checks workflow files that changed on disk and are not open.
+    pub(super) fn workflow_files_changed(&mut self, changes: &[Change]) {
+        let mut paths = Vec::new();
+        for change in changes {
+            if let Change::Renamed { from, .. } = change {
+                paths.push(from.clone());
+            }
+            paths.push(change.path().to_path_buf());
+        }
+        for path in paths {
+            if validate::is_workflow_file(&self.root, &path) && !self.workflows.open.contains_key(&path) {
+                self.check_workflow_on_disk(&path);
+            }
+        }
+    }
+
+    fn check_workflow_on_disk(&mut self, path: &Path) {
+        let problems = if path.is_file() { validate::check_file(path).1 } else { Vec::new() };
+        if problems.is_empty() && !self.workflows.published.remove(path) {
+            return;
+        }
+        if !problems.is_empty() {
+            self.workflows.published.insert(path.to_path_buf());
+        }
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let diagnostics = diagnostics(&text, &problems, self.encoding);
+        let _ =
+            self.output.send(Output::Diagnostics { path: path.to_path_buf(), version: None, diagnostics });
+    }
+
+    fn publish_workflow(&self, path: &Path) {
+        let Some((version, text)) = self.workflows.open.get(path) else { return };
+        let (_, problems) = validate::check(path, text);
+        let diagnostics = diagnostics(text, &problems, self.encoding);
+        let _ = self.output.send(Output::Diagnostics {
+            path: path.to_path_buf(),
+            version: Some(*version),
+            diagnostics,
+        });
+    }
+
+    /// The hover of a `cron:` value in a workflow file: its next runs.
+    pub(super) fn workflow_hover(&self, path: &Path, position: Position) -> Option<(TextRange, String)> {
+        if !validate::is_workflow_file(&self.root, path) {
+            return None;
+        }
+        let owned;
+        let text = match self.workflows.open.get(path) {
+            Some((_, text)) => text.as_str(),
+            None => {
+                owned = std::fs::read_to_string(path).ok()?;
+                owned.as_str()
+            }
+        };
+        let index = LineIndex::new(text);
+        let offset = index.offset(text, position, self.encoding);
+        let line_start = index.line_range(position.line).map_or(offset, |r| r.start);
+        let column = text.get(line_start..offset).map_or(0, |s| s.chars().count()) as u32 + 1;
+        let at = Pos { line: position.line + 1, column };
+        let (span, markdown) = validate::cron_hover(text, at, chrono::Utc::now())?;
+        let range = TextRange {
+            start: position_of(text, &index, span.start, self.encoding),
+            end: position_of(text, &index, span.end, self.encoding),
+        };
+        Some((range, markdown))
+    }
+}
+
+fn diagnostics(text: &str, problems: &[Problem], encoding: PositionEncoding) -> Arc<[FileDiagnostic]> {
+    let index = LineIndex::new(text);
+    problems
+        .iter()
+        .map(|p| {
+            let start = position_of(text, &index, Pos { line: p.line, column: p.column }, encoding);
+            let end = position_of(text, &index, Pos { line: p.end_line, column: p.end_column }, encoding);
+            let end = if end <= start {
+                Position { line: start.line, character: start.character + 1 }
+            } else {
+                end
+            };
+            FileDiagnostic {
+                range: TextRange { start, end },
+                severity: match p.severity {
+                    parse::Severity::Error => Severity::Error,
+                    parse::Severity::Warning => Severity::Warning,
+                },
+                category: Category::Build,
+                message: p.message.clone(),
+                source: SOURCE.to_owned(),
+                fingerprint: classify::fingerprint(&p.message, Category::Build, None),
+                symbol: None,
+                related: Vec::new(),
+                fix_id: None,
+            }
+        })
+        .collect()
+}
+
+/// A 1-based line and character column as an editor position.
+fn position_of(text: &str, index: &LineIndex, at: Pos, encoding: PositionEncoding) -> Position {
+    let Some(range) = index.line_range(at.line.saturating_sub(1)) else {
+        return index.position(text, text.len(), encoding);
+    };
+    let line = text[range.clone()].trim_end_matches(['\n', '\r']);
+    let byte = line.char_indices().nth(at.column.saturating_sub(1) as usize).map_or(line.len(), |(b, _)| b);
+    index.position(text, range.start + byte, encoding)
+}
