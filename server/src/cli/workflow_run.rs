@@ -99,7 +99,9 @@ pub(super) fn run(command: RunCommand) -> i32 {
             print_run(&record, &engine.db().steps(run)?, format);
             Ok(EXIT_OK)
         }),
-        RunCommand::Cancel { run, workspace, format } => with_root(&workspace, "cancel", |root| cancel(root, run, format)),
+        RunCommand::Cancel { run, workspace, format } => {
+            with_root(&workspace, "cancel", |root| cancel(root, run, format))
+        }
         RunCommand::Resume { run, workspace, format } => with_root(&workspace, "resume", |root| {
             super::runtime().block_on(async {
                 let (engine, mut events) = open(root, true)?;
@@ -183,7 +185,10 @@ impl Editor for Terminal {
     }
 }
 
-fn open(root: &Path, with_events: bool) -> Result<(Engine, mpsc::UnboundedReceiver<RunEvent>), WorkflowError> {
+fn open(
+    root: &Path,
+    with_events: bool,
+) -> Result<(Engine, mpsc::UnboundedReceiver<RunEvent>), WorkflowError> {
     let (config, config_error) = crate::config::load(root);
     if let Some(error) = config_error {
         output::note(&format!("{error}; using the default workflow history settings"));
@@ -212,14 +217,23 @@ fn find(root: &Path, name: &str) -> Result<Workflow, WorkflowError> {
         .map(|p| located(&p))
         .collect();
     let message = if broken.is_empty() {
-        format!("no workflow named `{name}` in {}; `acas workflow list` shows them", root.join(validate::WORKFLOWS_DIR).display())
+        format!(
+            "no workflow named `{name}` in {}; `acas workflow list` shows them",
+            root.join(validate::WORKFLOWS_DIR).display()
+        )
     } else {
         format!("workflow `{name}` has errors:\n{}", broken.join("\n"))
     };
     Err(WorkflowError::new(crate::workflow::error::WorkflowErrorKind::NotFound, message))
 }
 
-fn run_workflow(root: &Path, name: &str, pairs: &[String], dry_run: bool, format: ListFormat) -> Result<i32, WorkflowError> {
+fn run_workflow(
+    root: &Path,
+    name: &str,
+    pairs: &[String],
+    dry_run: bool,
+    format: ListFormat,
+) -> Result<i32, WorkflowError> {
     let workflow = find(root, name)?;
     let given = inputs::from_text(&workflow.inputs, pairs)?;
     if dry_run {
@@ -300,7 +314,11 @@ fn print_event(event: &RunEvent) {
                 output::line(&format!("run {run} paused"));
             }
             _ if error.is_some() => {
-                output::note(&format!("run {run} {}: {}", status.as_str(), error.as_deref().unwrap_or_default()));
+                output::note(&format!(
+                    "run {run} {}: {}",
+                    status.as_str(),
+                    error.as_deref().unwrap_or_default()
+                ));
             }
             _ => {}
         },
@@ -385,7 +403,10 @@ fn print_run(record: &RunRecord, steps: &[StepRecord], format: ListFormat) {
         text.push_str(&format!(", started {}", crate::time::date_time(started)));
     }
     if let (Some(started), Some(finished)) = (record.started_ms, record.finished_ms) {
-        text.push_str(&format!(", took {}", human(Duration::from_millis((finished - started).max(0) as u64))));
+        text.push_str(&format!(
+            ", took {}",
+            human(Duration::from_millis((finished - started).max(0) as u64))
+        ));
     }
     if let Some(error) = &record.error {
         text.push_str(&format!("\n  error: {error}"));
@@ -453,7 +474,9 @@ fn print_plan(workflow: &Workflow, trigger: &Value, planned: &[plan::PlannedStep
             text.push_str(&format!("\nwave {wave}:"));
         }
         let what = match &p.rendered {
-            Value::Array(argv) => argv.iter().map(|a| a.as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>().join(" "),
+            Value::Array(argv) => {
+                argv.iter().map(|a| a.as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>().join(" ")
+            }
             Value::String(script) => format!("sh -c {script}"),
             other => format!("{} {other}", p.kind),
         };
