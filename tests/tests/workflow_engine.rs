@@ -106,7 +106,10 @@ fn a_killed_run_resumes_without_repeating_completed_steps() {
     let run = history["runs"][0]["run_id"].as_i64().unwrap();
     let seen = status(root, run);
     assert_eq!(seen["status"], "running");
-    assert_eq!(steps(&seen), ["s1 running 1", "s2 pending 0", "s3 pending 0", "s4 pending 0", "s5 pending 0", "s6 pending 0"]);
+    assert_eq!(
+        steps(&seen),
+        ["s1 running 1", "s2 pending 0", "s3 pending 0", "s4 pending 0", "s5 pending 0", "s6 pending 0"]
+    );
 
     // Resumed: s1 is retried (its interrupted attempt counts), then killed during s3.
     open_gates(root, &["s1", "s2"]);
@@ -127,19 +130,34 @@ fn a_killed_run_resumes_without_repeating_completed_steps() {
     let seen = status(root, run);
     assert_eq!(
         steps(&seen),
-        ["s1 succeeded 2", "s2 succeeded 1", "s3 succeeded 2", "s4 succeeded 1", "s5 succeeded 1", "s6 running 1"]
+        [
+            "s1 succeeded 2",
+            "s2 succeeded 1",
+            "s3 succeeded 2",
+            "s4 succeeded 1",
+            "s5 succeeded 1",
+            "s6 running 1"
+        ]
     );
 
     // Resumed to the end.
     open_gates(root, &["s6"]);
-    let (code, stdout, stderr) = run_acas(&["workflow", "resume", &run.to_string(), "--format", "json"], root);
+    let (code, stdout, stderr) =
+        run_acas(&["workflow", "resume", &run.to_string(), "--format", "json"], root);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let done: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(done["status"], "succeeded");
     assert_eq!(done["run_id"], run);
     assert_eq!(
         steps(&done),
-        ["s1 succeeded 2", "s2 succeeded 1", "s3 succeeded 2", "s4 succeeded 1", "s5 succeeded 1", "s6 succeeded 2"]
+        [
+            "s1 succeeded 2",
+            "s2 succeeded 1",
+            "s3 succeeded 2",
+            "s4 succeeded 1",
+            "s5 succeeded 1",
+            "s6 succeeded 2"
+        ]
     );
 
     // Each step that had completed when the process died wrote exactly once; the three steps
@@ -177,7 +195,8 @@ steps:
 "#,
     )
     .unwrap();
-    let (code, stdout, stderr) = run_acas(&["workflow", "run", "w", "--input", "n=7", "--format", "json"], root);
+    let (code, stdout, stderr) =
+        run_acas(&["workflow", "run", "w", "--input", "n=7", "--format", "json"], root);
     assert_eq!(code, 1, "{stderr}");
     let run: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(run["workflow"], "w");
