@@ -19,7 +19,9 @@ use tokio::sync::mpsc;
 use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output};
 use crate::workflow::actions::Editor;
 use crate::workflow::definition::{RunStatus, StepStatus, Workflow};
-use crate::workflow::engine::{Engine, EngineOptions, ParseFn, Resumed, RunEvent, RunHandle, human};
+use crate::workflow::engine::{
+    Engine, EngineOptions, Resumed, RunEvent, RunHandle, definition_parser, human,
+};
 use crate::workflow::error::WorkflowError;
 use crate::workflow::state::{RunId, RunRecord, StepRecord};
 use crate::workflow::{inputs, plan, validate};
@@ -156,18 +158,6 @@ fn with_root(workspace: &Path, command: &str, body: impl FnOnce(&Path) -> Result
     })
 }
 
-/// Reads a stored definition back with the same parser and checks as `acas workflow validate`.
-pub fn parse_definition() -> ParseFn {
-    Arc::new(|file: &Path, source: &str| {
-        let (workflow, problems) = validate::check(file, source);
-        let errors: Vec<String> = problems.iter().filter(|p| p.is_error()).map(located).collect();
-        match workflow {
-            Some(workflow) if errors.is_empty() => Ok(workflow),
-            _ => Err(errors.join("; ")),
-        }
-    })
-}
-
 fn located(p: &crate::workflow::parse::Problem) -> String {
     format!("{}:{}:{}: {}", p.file.display(), p.line, p.column, p.message)
 }
@@ -194,7 +184,7 @@ fn open(
         output::note(&format!("{error}; using the default workflow history settings"));
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    let mut options = EngineOptions::new(root.to_owned(), parse_definition());
+    let mut options = EngineOptions::new(root.to_owned(), definition_parser());
     options.history = config.workflows;
     options.editor = Arc::new(Terminal);
     if with_events {

@@ -63,6 +63,23 @@ use crate::workspace::now_ms;
 /// resume or re-run a run from the text it started with.
 pub type ParseFn = Arc<dyn Fn(&Path, &str) -> Result<Workflow, String> + Send + Sync>;
 
+/// The [`ParseFn`] of `acas workflow validate`: parsing and validation, errors joined with
+/// their line and column.
+pub fn definition_parser() -> ParseFn {
+    Arc::new(|file: &Path, source: &str| {
+        let (workflow, problems) = super::validate::check(file, source);
+        let errors: Vec<String> = problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(|p| format!("{}:{}:{}: {}", p.file.display(), p.line, p.column, p.message))
+            .collect();
+        match workflow {
+            Some(workflow) if errors.is_empty() => Ok(workflow),
+            _ => Err(errors.join("; ")),
+        }
+    })
+}
+
 /// Runs a `uses:` action: `(action, rendered with, context)`. [`builtin_actions`] is the real
 /// one; benchmarks give a no-op.
 pub type ActionFn = Arc<

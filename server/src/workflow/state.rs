@@ -771,8 +771,8 @@ mod tests {
             }
             ids.push(id);
         }
-        // Keep 2 per workflow: runs 0 of `a` goes (beyond the newest two: 4, 2 — 4 is unfinished
-        // and counts only for the others' position among finished runs).
+        // Keep 2 finished runs per workflow: `a`'s oldest (0) goes; the unfinished run 4 stays and
+        // is not counted.
         assert_eq!(db.prune(2, 0).unwrap(), 1);
         let left: Vec<RunId> = db.history(None, 10).unwrap().iter().map(|r| r.id).collect();
         assert_eq!(left, [ids[4], ids[3], ids[2], ids[1]]);
