@@ -30,6 +30,7 @@ pub struct Config {
     pub debounce: Duration,
     pub escalation: Escalation,
     pub webhooks: Webhooks,
+    pub workflows: WorkflowHistory,
 }
 
 /// `[webhooks]`: the local server that starts workflows with `on.webhook`.
@@ -44,6 +45,21 @@ pub struct Webhooks {
 impl Default for Webhooks {
     fn default() -> Webhooks {
         Webhooks { port: None, max_body_bytes: 1024 * 1024 }
+    }
+}
+
+/// How much workflow run history is kept (`[workflows]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkflowHistory {
+    /// At most this many finished runs per workflow (`keep_runs`). Default: 100.
+    pub keep_runs: usize,
+    /// Finished runs older than this are deleted (`keep_days`). Default: 30 days.
+    pub keep_age: Duration,
+}
+
+impl Default for WorkflowHistory {
+    fn default() -> WorkflowHistory {
+        WorkflowHistory { keep_runs: 100, keep_age: Duration::from_secs(30 * 24 * 3600) }
     }
 }
 
@@ -95,6 +111,7 @@ impl Default for Config {
             debounce: Duration::from_millis(50),
             escalation: Escalation::default(),
             webhooks: Webhooks::default(),
+            workflows: WorkflowHistory::default(),
         }
     }
 }
@@ -144,6 +161,8 @@ struct File {
     escalation: EscalationSection,
     #[serde(default)]
     webhooks: WebhooksSection,
+    #[serde(default)]
+    workflows: WorkflowsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +170,13 @@ struct File {
 struct WebhooksSection {
     port: Option<u16>,
     max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowsSection {
+    keep_runs: Option<usize>,
+    keep_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -272,6 +298,22 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
             return Err((at, error.to_string()));
         }
     }
+    if file.workflows.keep_runs == Some(0) {
+        let at = text.find("keep_runs");
+        return Err((at, "`workflows.keep_runs` must be greater than zero".to_owned()));
+    }
+    if file.workflows.keep_days == Some(0) {
+        let at = text.find("keep_days");
+        return Err((at, "`workflows.keep_days` must be greater than zero".to_owned()));
+    }
+    let workflows = WorkflowHistory {
+        keep_runs: file.workflows.keep_runs.unwrap_or(defaults.workflows.keep_runs),
+        keep_age: file
+            .workflows
+            .keep_days
+            .map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)))
+            .unwrap_or(defaults.workflows.keep_age),
+    };
     let mut escalation = defaults.escalation.clone();
     if !file.providers.is_empty() {
         escalation.providers = file.providers;
@@ -323,6 +365,7 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         debounce: file.watch.debounce_ms.map(Duration::from_millis).unwrap_or(defaults.debounce),
         escalation,
         webhooks,
+        workflows,
     })
 }
 
@@ -446,6 +489,27 @@ no_egress = ["secrets/**"]
             "`webhooks.max_body_bytes` must be greater than zero",
         );
         check("[webhooks]\nsecret = \"x\"\n", (2, 1), "unknown field `secret`");
+    }
+
+    #[test]
+    fn workflow_history_is_read_and_checked() {
+        let (config, error) = load_text("[workflows]\nkeep_runs = 5\nkeep_days = 2\n");
+        assert_eq!(error, None);
+        assert_eq!(
+            config.workflows,
+            WorkflowHistory { keep_runs: 5, keep_age: Duration::from_secs(2 * 24 * 3600) }
+        );
+        assert_eq!(Config::default().workflows.keep_runs, 100);
+
+        let (config, error) = load_text("[workflows]\nkeep_runs = 0\n");
+        assert_eq!(config, Config::default());
+        let error = error.unwrap();
+        assert_eq!(
+            (error.line, error.column, error.message.as_str()),
+            (2, 1, "`workflows.keep_runs` must be greater than zero")
+        );
+        let (_, error) = load_text("[workflows]\nkeep_days = -1\n");
+        assert_eq!(error.unwrap().line, 2);
     }
 
     #[test]

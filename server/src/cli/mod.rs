@@ -12,6 +12,7 @@ mod output;
 mod stats;
 mod watch;
 mod workflow;
+mod workflow_run;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

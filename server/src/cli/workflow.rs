@@ -31,12 +31,15 @@ pub(super) enum WorkflowCommand {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    #[command(flatten)]
+    Runs(super::workflow_run::RunCommand),
 }
 
 pub(super) fn run(command: WorkflowCommand) -> i32 {
     match command {
         WorkflowCommand::Validate { path, format } => validate(&path, format),
         WorkflowCommand::List { path, format } => list(&path, format),
+        WorkflowCommand::Runs(command) => super::workflow_run::run(command),
     }
 }
 

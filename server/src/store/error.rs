@@ -63,12 +63,7 @@ impl StoreError {
     }
 
     /// Classifies an SQLite error met while doing `what` on the database at `db_path`.
-    pub(super) fn sqlite(
-        what: &str,
-        db_path: &Path,
-        busy_timeout: Duration,
-        err: &rusqlite::Error,
-    ) -> StoreError {
+    pub fn sqlite(what: &str, db_path: &Path, busy_timeout: Duration, err: &rusqlite::Error) -> StoreError {
         let path = db_path.display();
         match err.sqlite_error_code() {
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {

@@ -279,6 +279,19 @@ impl Store {
     }
 }
 
+/// Opens a write connection of its own to `<root>/.acas/state.db` (creating `.acas/`, its
+/// `.gitignore` rule and the database as [`Store::open_workspace`] does), with the schema
+/// migrated, WAL and the busy timeout set. For callers that must know a write is committed
+/// before they go on (workflow state), which the batching writer of [`Store`] does not tell.
+pub fn connect_workspace(root: &Path, busy_timeout: Duration) -> Result<(Connection, PathBuf), StoreError> {
+    let dir = root.join(".acas");
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, &e))?;
+    ensure_ignored(&dir.join(".gitignore"))?;
+    let db_path = dir.join(DB_FILE);
+    let conn = schema::open_writer(&db_path, busy_timeout)?;
+    Ok((conn, db_path))
+}
+
 impl Inner {
     fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(PoisonError::into_inner)

@@ -115,9 +115,63 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX fix_outcome_fix ON fix_outcome (fix_id);
     CREATE INDEX fix_outcome_provider ON fix_outcome (provider, model, category);
     ",
-    // 3: workflow runs and steps.
+    // 3: workflow runs, their steps, and the audit log of their state changes.
     "
-    -- Reserved for the workflow runs migration.
+    -- One row per run. `definition` is the workflow file's text when the run started, so that a
+    -- resumed or re-run run uses the definition it started with.
+    CREATE TABLE workflow_run (
+        id                INTEGER PRIMARY KEY,
+        workflow          TEXT    NOT NULL,
+        file              TEXT    NOT NULL,
+        definition_hash   TEXT    NOT NULL,   -- SHA-256 hex of `definition`
+        definition        TEXT    NOT NULL,
+        trigger           TEXT    NOT NULL,   -- JSON
+        inputs            TEXT    NOT NULL,   -- JSON
+        status            TEXT    NOT NULL,   -- queued | running | paused | succeeded | failed
+                                              -- | cancelled
+        control           TEXT,               -- requested by anyone: cancel | pause
+        concurrency_group TEXT,
+        created_ms        INTEGER NOT NULL,
+        started_ms        INTEGER,
+        finished_ms       INTEGER,
+        error             TEXT,
+        rerun_of          INTEGER,
+        owner_pid         INTEGER,            -- the process running it
+        heartbeat_ms      INTEGER             -- refreshed by that process while it runs
+    );
+    CREATE INDEX workflow_run_workflow ON workflow_run (workflow, id);
+    CREATE INDEX workflow_run_status ON workflow_run (status);
+    CREATE INDEX workflow_run_group ON workflow_run (concurrency_group, status);
+
+    CREATE TABLE workflow_step (
+        run_id          INTEGER NOT NULL,
+        step_id         TEXT    NOT NULL,
+        position        INTEGER NOT NULL,     -- index in the definition's `steps`
+        status          TEXT    NOT NULL,     -- pending | running | succeeded | failed
+                                              -- | skipped | cancelled
+        outcome         TEXT,                 -- success | failure | skipped | cancelled
+        attempts        INTEGER NOT NULL,
+        output          TEXT,                 -- JSON
+        error           TEXT,
+        started_ms      INTEGER,
+        finished_ms     INTEGER,
+        next_attempt_ms INTEGER,              -- a retry waits until then
+        PRIMARY KEY (run_id, step_id)
+    ) WITHOUT ROWID;
+
+    -- Append-only: one row per state change of a run or a step (deleted only with its run, by
+    -- retention).
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        at_ms   INTEGER NOT NULL,
+        kind    TEXT    NOT NULL,             -- workflow_run | workflow_step
+        run_id  INTEGER,
+        step_id TEXT,
+        status  TEXT    NOT NULL,
+        attempt INTEGER,
+        detail  TEXT
+    );
+    CREATE INDEX audit_run ON audit (run_id);
     ",
     // 4: webhooks: signatures already accepted (replay protection) and the outgoing queue.
     "

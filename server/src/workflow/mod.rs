@@ -11,14 +11,22 @@
 //!   requests into requests to start a run.
 //! - [`validate`] checks references, cycles, cron expressions and globs, and loads a workspace's
 //!   workflows.
+//! - [`engine`] runs workflows as DAGs, durably; [`state`] is the runs' store, [`process`] runs
+//!   the commands of `run:` steps, [`inputs`] types inputs, [`plan`] is the dry run.
 //!
 //! Nothing here knows LSP.
 
 pub mod actions;
 pub mod definition;
+pub mod engine;
+pub mod error;
+pub mod inputs;
 pub mod outbox;
 pub mod parse;
+pub mod plan;
+pub mod process;
 pub mod signature;
+pub mod state;
 pub mod template;
 pub mod triggers;
 pub mod validate;

@@ -1,0 +1,507 @@
+//! `acas workflow run|status|cancel|resume|rerun|history`: run workflows in the foreground and
+//! look at or act on their runs.
+//!
+//! `run` and `resume` drive the run in this process and print each step as it ends (text) or the
+//! whole run at the end (JSON); Ctrl-C cancels the run. `cancel` writes the request into the
+//! run's row, which the process running it polls, and waits (up to [`CANCEL_WAIT`]) for the run
+//! to end; a run whose process is gone is cancelled at once. Exit codes: 0 when the run
+//! succeeded (or the request was done), 1 when it failed or was cancelled, 2 when the command
+//! itself failed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output};
+use crate::workflow::actions::Editor;
+use crate::workflow::definition::{RunStatus, StepStatus, Workflow};
+use crate::workflow::engine::{
+    Engine, EngineOptions, Resumed, RunEvent, RunHandle, definition_parser, human,
+};
+use crate::workflow::error::WorkflowError;
+use crate::workflow::state::{RunId, RunRecord, StepRecord};
+use crate::workflow::{inputs, plan, validate};
+
+/// How long `acas workflow cancel` waits for the run to end.
+const CANCEL_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Subcommand)]
+pub(super) enum RunCommand {
+    /// Run a workflow in the foreground and print its steps as they end
+    Run {
+        /// The workflow's name
+        name: String,
+        /// An input, as NAME=VALUE (repeat for several)
+        #[arg(long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Validate, render the steps with sample trigger data and print the plan; run nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Show a run and its steps
+    Status {
+        run: RunId,
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Cancel a run, wherever it runs
+    Cancel {
+        run: RunId,
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Resume an interrupted or paused run (an interrupted one runs here, in the foreground)
+    Resume {
+        run: RunId,
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Run a failed or cancelled run again from its failed steps, keeping what succeeded
+    Rerun {
+        run: RunId,
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// List recent runs, of one workflow or of all, newest first
+    History {
+        name: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+}
+
+pub(super) fn run(command: RunCommand) -> i32 {
+    match command {
+        RunCommand::Run { name, inputs, dry_run, workspace, format } => {
+            with_root(&workspace, "run", |root| run_workflow(root, &name, &inputs, dry_run, format))
+        }
+        RunCommand::Status { run, workspace, format } => with_root(&workspace, "status", |root| {
+            let (engine, _) = open(root, false)?;
+            let record = engine.db().existing_run(run)?;
+            print_run(&record, &engine.db().steps(run)?, format);
+            Ok(EXIT_OK)
+        }),
+        RunCommand::Cancel { run, workspace, format } => {
+            with_root(&workspace, "cancel", |root| cancel(root, run, format))
+        }
+        RunCommand::Resume { run, workspace, format } => with_root(&workspace, "resume", |root| {
+            super::runtime().block_on(async {
+                let (engine, mut events) = open(root, true)?;
+                match engine.resume(run)? {
+                    Resumed::Here(handle) => follow(&engine, handle, &mut events, format).await,
+                    Resumed::Continued { owner_pid } => {
+                        let record = engine.db().existing_run(run)?;
+                        match format {
+                            ListFormat::Text => {
+                                output::line(&format!("run {run} continues in process {owner_pid}"));
+                            }
+                            ListFormat::Json => {
+                                output::line(&summary(&record, &engine.db().steps(run)?).to_string());
+                            }
+                        }
+                        Ok(EXIT_OK)
+                    }
+                }
+            })
+        }),
+        RunCommand::Rerun { run, workspace, format } => with_root(&workspace, "rerun", |root| {
+            super::runtime().block_on(async {
+                let (engine, mut events) = open(root, true)?;
+                let handle = engine.rerun(run)?;
+                follow(&engine, handle, &mut events, format).await
+            })
+        }),
+        RunCommand::History { name, limit, workspace, format } => with_root(&workspace, "history", |root| {
+            let (engine, _) = open(root, false)?;
+            print_history(&engine.db().history(name.as_deref(), limit)?, format);
+            Ok(EXIT_OK)
+        }),
+    }
+}
+
+/// Resolves the workspace and runs `body`, printing its error.
+fn with_root(workspace: &Path, command: &str, body: impl FnOnce(&Path) -> Result<i32, WorkflowError>) -> i32 {
+    let root = match super::resolve(workspace) {
+        Ok((root, true)) => root,
+        Ok((_, false)) => {
+            output::note(&format!("acas workflow {command}: {} is not a directory", workspace.display()));
+            return EXIT_FAILED;
+        }
+        Err(error) => {
+            output::note(&format!("acas workflow {command}: {error}"));
+            return EXIT_FAILED;
+        }
+    };
+    body(&root).unwrap_or_else(|error| {
+        output::note(&format!("acas workflow {command}: {error}"));
+        EXIT_FAILED
+    })
+}
+
+fn located(p: &crate::workflow::parse::Problem) -> String {
+    format!("{}:{}:{}: {}", p.file.display(), p.line, p.column, p.message)
+}
+
+/// Editor notifications from actions go to stderr.
+struct Terminal;
+
+impl Editor for Terminal {
+    fn notify(&self, level: &str, message: &str) {
+        output::note(&format!("{level}: {message}"));
+    }
+
+    fn diagnostic(&self, path: &str, line: u32, column: u32, severity: &str, message: &str) {
+        output::note(&format!("{path}:{line}:{column}: {severity}: {message}"));
+    }
+}
+
+fn open(
+    root: &Path,
+    with_events: bool,
+) -> Result<(Engine, mpsc::UnboundedReceiver<RunEvent>), WorkflowError> {
+    let (config, config_error) = crate::config::load(root);
+    if let Some(error) = config_error {
+        output::note(&format!("{error}; using the default workflow history settings"));
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut options = EngineOptions::new(root.to_owned(), definition_parser());
+    options.history = config.workflows;
+    options.editor = Arc::new(Terminal);
+    if with_events {
+        options.events = Some(tx);
+    }
+    Ok((Engine::open(options)?, rx))
+}
+
+/// Finds a valid workflow by name, or says why there is none.
+fn find(root: &Path, name: &str) -> Result<Workflow, WorkflowError> {
+    let (workflows, _) = validate::load_dir(root);
+    if let Some(workflow) = workflows.into_iter().find(|w| w.name == name) {
+        return Ok(workflow);
+    }
+    let broken: Vec<String> = validate::check_dir(root)
+        .into_iter()
+        .filter(|(_, w, _)| w.as_ref().is_some_and(|w| w.name == name))
+        .flat_map(|(_, _, p)| p)
+        .filter(|p| p.is_error())
+        .map(|p| located(&p))
+        .collect();
+    let message = if broken.is_empty() {
+        format!(
+            "no workflow named `{name}` in {}; `acas workflow list` shows them",
+            root.join(validate::WORKFLOWS_DIR).display()
+        )
+    } else {
+        format!("workflow `{name}` has errors:\n{}", broken.join("\n"))
+    };
+    Err(WorkflowError::new(crate::workflow::error::WorkflowErrorKind::NotFound, message))
+}
+
+fn run_workflow(
+    root: &Path,
+    name: &str,
+    pairs: &[String],
+    dry_run: bool,
+    format: ListFormat,
+) -> Result<i32, WorkflowError> {
+    let workflow = find(root, name)?;
+    let given = inputs::from_text(&workflow.inputs, pairs)?;
+    if dry_run {
+        let trigger = plan::sample_trigger(&workflow);
+        let planned = plan::plan(&workflow, &trigger, &given)?;
+        print_plan(&workflow, &trigger, &planned, format);
+        return Ok(EXIT_OK);
+    }
+    super::runtime().block_on(async {
+        let (engine, mut events) = open(root, true)?;
+        let handle = engine.start(&workflow, json!({ "type": "manual" }), &given)?;
+        follow(&engine, handle, &mut events, format).await
+    })
+}
+
+/// Prints a run's progress until it ends, then its summary; Ctrl-C cancels it.
+async fn follow(
+    engine: &Engine,
+    handle: RunHandle,
+    events: &mut mpsc::UnboundedReceiver<RunEvent>,
+    format: ListFormat,
+) -> Result<i32, WorkflowError> {
+    let id = handle.id;
+    let started = Instant::now();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let mut cancelled = false;
+    let done = handle.wait();
+    tokio::pin!(done);
+    let status = loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => if matches!(format, ListFormat::Text) { print_event(&event) },
+                None => break done.await,
+            },
+            status = &mut done => {
+                while let Ok(event) = events.try_recv() {
+                    if matches!(format, ListFormat::Text) { print_event(&event) }
+                }
+                break status;
+            }
+            _ = &mut interrupted, if !cancelled => {
+                cancelled = true;
+                output::note(&format!("cancelling run {id}"));
+                engine.cancel(id)?;
+            }
+        }
+    };
+    let record = engine.db().existing_run(id)?;
+    let steps = engine.db().steps(id)?;
+    match format {
+        ListFormat::Text => {
+            let mut line = format!(
+                "run {id} {} in {}",
+                status.as_str(),
+                human(Duration::from_millis(started.elapsed().as_millis() as u64))
+            );
+            if let Some(error) = &record.error {
+                line.push_str(&format!(": {error}"));
+            }
+            output::line(&line);
+        }
+        ListFormat::Json => {
+            output::line(&summary(&record, &steps).to_string());
+        }
+    }
+    Ok(if status == RunStatus::Succeeded { EXIT_OK } else { EXIT_FOUND })
+}
+
+fn print_event(event: &RunEvent) {
+    match event {
+        RunEvent::Run { run, workflow, status, error } => match status {
+            RunStatus::Running => {
+                output::line(&format!("run {run} of {workflow}"));
+            }
+            RunStatus::Queued => {}
+            RunStatus::Paused => {
+                output::line(&format!("run {run} paused"));
+            }
+            _ if error.is_some() => {
+                output::note(&format!(
+                    "run {run} {}: {}",
+                    status.as_str(),
+                    error.as_deref().unwrap_or_default()
+                ));
+            }
+            _ => {}
+        },
+        RunEvent::Step { step, status, attempt, error, output: out, retry_at_ms, .. } => {
+            let attempts = if *attempt == 1 { "1 attempt".to_owned() } else { format!("{attempt} attempts") };
+            match (status, retry_at_ms) {
+                (StepStatus::Pending, Some(at)) => {
+                    let wait = (*at - crate::workspace::now_ms()).max(0) as u64;
+                    output::line(&format!(
+                        "  retry      {step}: attempt {attempt} failed: {}; next in {}",
+                        error.as_deref().unwrap_or("failed"),
+                        human(Duration::from_millis(wait))
+                    ));
+                }
+                (StepStatus::Succeeded, _) => {
+                    let mut line = format!("  succeeded  {step} ({attempts})");
+                    if let Some(out) = out.as_deref().filter(|o| !o.is_empty()) {
+                        line.push_str(&format!(": {}", out.lines().next().unwrap_or_default()));
+                    }
+                    output::line(&line);
+                }
+                (StepStatus::Failed, _) => {
+                    output::line(&format!(
+                        "  failed     {step} ({attempts}): {}",
+                        error.as_deref().unwrap_or("failed")
+                    ));
+                }
+                (StepStatus::Skipped, _) => {
+                    output::line(&format!("  skipped    {step}"));
+                }
+                (StepStatus::Cancelled, _) => {
+                    output::line(&format!("  cancelled  {step}"));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The JSON of a run: `{run_id, workflow, status, steps: [{id, status, attempts, output}]}` and
+/// more.
+fn summary(record: &RunRecord, steps: &[StepRecord]) -> Value {
+    let steps: Vec<Value> = steps
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.step_id,
+                "status": s.status.as_str(),
+                "outcome": s.outcome.map(|o| o.as_str()),
+                "attempts": s.attempts,
+                "output": s.output,
+                "error": s.error,
+                "started_ms": s.started_ms,
+                "finished_ms": s.finished_ms,
+            })
+        })
+        .collect();
+    json!({
+        "run_id": record.id,
+        "workflow": record.workflow,
+        "status": record.status.as_str(),
+        "error": record.error,
+        "file": record.file,
+        "definition_hash": record.definition_hash,
+        "trigger": record.trigger,
+        "inputs": record.inputs,
+        "created_ms": record.created_ms,
+        "started_ms": record.started_ms,
+        "finished_ms": record.finished_ms,
+        "rerun_of": record.rerun_of,
+        "steps": steps,
+    })
+}
+
+fn print_run(record: &RunRecord, steps: &[StepRecord], format: ListFormat) {
+    if matches!(format, ListFormat::Json) {
+        output::line(&summary(record, steps).to_string());
+        return;
+    }
+    let mut text = format!("run {} of {}: {}", record.id, record.workflow, record.status.as_str());
+    if let Some(started) = record.started_ms {
+        text.push_str(&format!(", started {}", crate::time::date_time(started)));
+    }
+    if let (Some(started), Some(finished)) = (record.started_ms, record.finished_ms) {
+        text.push_str(&format!(
+            ", took {}",
+            human(Duration::from_millis((finished - started).max(0) as u64))
+        ));
+    }
+    if let Some(error) = &record.error {
+        text.push_str(&format!("\n  error: {error}"));
+    }
+    for s in steps {
+        text.push_str(&format!("\n  {:<10} {} ({} attempts)", s.status.as_str(), s.step_id, s.attempts));
+        if let Some(error) = &s.error {
+            text.push_str(&format!(": {error}"));
+        }
+    }
+    output::line(&text);
+}
+
+fn print_history(runs: &[RunRecord], format: ListFormat) {
+    if matches!(format, ListFormat::Json) {
+        let runs: Vec<Value> = runs
+            .iter()
+            .map(|r| {
+                json!({
+                    "run_id": r.id, "workflow": r.workflow, "status": r.status.as_str(), "error": r.error,
+                    "created_ms": r.created_ms, "started_ms": r.started_ms, "finished_ms": r.finished_ms,
+                    "rerun_of": r.rerun_of,
+                })
+            })
+            .collect();
+        output::line(&json!({ "runs": runs }).to_string());
+        return;
+    }
+    let mut text = String::from("RUN  WORKFLOW              STATUS     STARTED              TOOK");
+    for r in runs {
+        let took = match (r.started_ms, r.finished_ms) {
+            (Some(s), Some(f)) => human(Duration::from_millis((f - s).max(0) as u64)),
+            _ => "-".to_owned(),
+        };
+        text.push_str(&format!(
+            "\n{:<4} {:<21} {:<10} {:<20} {took}",
+            r.id,
+            r.workflow,
+            r.status.as_str(),
+            r.started_ms.map_or("-".to_owned(), crate::time::date_time),
+        ));
+    }
+    output::line(&text);
+}
+
+fn print_plan(workflow: &Workflow, trigger: &Value, planned: &[plan::PlannedStep], format: ListFormat) {
+    if matches!(format, ListFormat::Json) {
+        let steps: Vec<Value> = planned
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": p.id, "wave": p.wave, "needs": p.needs, "if": p.condition, "kind": p.kind,
+                    "rendered": p.rendered, "at_run_time": p.at_run_time,
+                })
+            })
+            .collect();
+        output::line(&json!({ "workflow": workflow.name, "trigger": trigger, "steps": steps }).to_string());
+        return;
+    }
+    let mut text = format!("dry run of {} with trigger {trigger} (nothing is run)", workflow.name);
+    let mut wave = 0;
+    for p in planned {
+        if p.wave != wave {
+            wave = p.wave;
+            text.push_str(&format!("\nwave {wave}:"));
+        }
+        let what = match &p.rendered {
+            Value::Array(argv) => {
+                argv.iter().map(|a| a.as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>().join(" ")
+            }
+            Value::String(script) => format!("sh -c {script}"),
+            other => format!("{} {other}", p.kind),
+        };
+        text.push_str(&format!("\n  {}: {what}", p.id));
+        if let Some(condition) = &p.condition {
+            text.push_str(&format!("\n      if: {condition}"));
+        }
+        for template in &p.at_run_time {
+            text.push_str(&format!("\n      at run time: {template}"));
+        }
+    }
+    output::line(&text);
+}
+
+fn cancel(root: &Path, run: RunId, format: ListFormat) -> Result<i32, WorkflowError> {
+    let (engine, _) = open(root, false)?;
+    engine.cancel(run)?;
+    let deadline = Instant::now() + CANCEL_WAIT;
+    let record = loop {
+        let record = engine.db().existing_run(run)?;
+        if record.status.is_final() || Instant::now() >= deadline {
+            break record;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    match format {
+        ListFormat::Text if record.status.is_final() => {
+            output::line(&format!("run {run} {}", record.status.as_str()));
+        }
+        ListFormat::Text => {
+            output::line(&format!("run {run}: cancel requested; it is still {}", record.status.as_str()));
+        }
+        ListFormat::Json => {
+            output::line(&summary(&record, &engine.db().steps(run)?).to_string());
+        }
+    }
+    Ok(if record.status == RunStatus::Cancelled { EXIT_OK } else { EXIT_FOUND })
+}

@@ -1,0 +1,227 @@
+//! The dry run: what a workflow would do, rendered with sample trigger data, without running
+//! anything or writing to the store.
+//!
+//! Steps come in waves: a step's wave is one more than the latest wave of its needs, so the
+//! steps of one wave may run in parallel. A template that reads the output of an earlier step
+//! cannot be rendered before that step runs; it is shown as written, marked as known at run
+//! time. Any other template error (an unknown input, a typo in `trigger`) is a problem.
+
+use serde_json::{Map, Value, json};
+
+use super::definition::{StepKind, Workflow};
+use super::error::{WorkflowError, WorkflowErrorKind};
+use super::template::Templates;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedStep {
+    pub id: String,
+    /// 1-based: steps of one wave may run in parallel.
+    pub wave: usize,
+    pub needs: Vec<String>,
+    pub condition: Option<String>,
+    /// `run`, `shell` or the action's name.
+    pub kind: String,
+    /// The argv (array), the script (string) or the `with` parameters (object), rendered where
+    /// possible.
+    pub rendered: Value,
+    /// Templates shown as written because they read step outputs.
+    pub at_run_time: Vec<String>,
+}
+
+/// Trigger data that looks like what each declared trigger sends, merged; `type` is the first
+/// declared trigger's (or `manual`).
+pub fn sample_trigger(workflow: &Workflow) -> Value {
+    let on = &workflow.on;
+    let mut t = Map::new();
+    let mut kind = None;
+    if let Some(fc) = &on.file_change {
+        kind.get_or_insert("file_change");
+        let path = fc.paths.first().map_or("src/example.txt".to_owned(), |g| sample_path(g));
+        t.insert("path".into(), json!(path));
+        t.insert("event".into(), json!("modified"));
+    }
+    if let Some(s) = on.schedule.first() {
+        kind.get_or_insert("schedule");
+        t.insert("cron".into(), json!(s.cron));
+        t.insert("time".into(), json!("2026-01-05T09:00:00Z"));
+    }
+    if let Some(d) = &on.diagnostic {
+        kind.get_or_insert("diagnostic");
+        t.entry("path").or_insert(json!("src/example.rs"));
+        t.insert("line".into(), json!(1));
+        t.insert("column".into(), json!(1));
+        t.insert("category".into(), json!(d.category.as_deref().unwrap_or("syntax")));
+        t.insert("severity".into(), json!(d.severity.as_deref().unwrap_or("error")));
+        t.insert("message".into(), json!("example diagnostic"));
+        t.insert("fingerprint".into(), json!("0000000000000000"));
+    }
+    if on.escalation.is_some() {
+        kind.get_or_insert("escalation");
+        t.insert("outcome".into(), json!("failed"));
+        t.entry("fingerprint").or_insert(json!("0000000000000000"));
+    }
+    if let Some(w) = &on.webhook {
+        kind.get_or_insert("webhook");
+        t.insert("hook".into(), json!(w.path));
+        t.insert("body".into(), json!({}));
+        t.insert("headers".into(), json!({}));
+    }
+    t.insert("type".into(), json!(kind.unwrap_or("manual")));
+    Value::Object(t)
+}
+
+/// A path that a glob matches: `src/**/*.py` -> `src/example.py`.
+fn sample_path(glob: &str) -> String {
+    let path = glob.replace("**/", "").replace("**", "example").replace('*', "example").replace('?', "x");
+    path.trim_start_matches('/').to_owned()
+}
+
+/// The plan of `workflow` for `trigger` and checked `inputs`, in wave order.
+pub fn plan(
+    workflow: &Workflow,
+    trigger: &Value,
+    inputs: &Map<String, Value>,
+) -> Result<Vec<PlannedStep>, WorkflowError> {
+    let templates = Templates::default();
+    let inputs = super::inputs::check(&workflow.inputs, inputs)?;
+    let env: Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
+    let mut ctx = json!({
+        "trigger": trigger, "inputs": inputs, "env": env, "steps": {},
+        "run": { "id": 0 }, "workflow": { "name": workflow.name },
+    });
+    for (k, v) in &workflow.env {
+        let value = templates
+            .render_str(v, &ctx)
+            .map_err(|e| WorkflowError::new(WorkflowErrorKind::Definition, format!("env `{k}`: {e}")))?;
+        ctx["env"][k] = Value::String(value);
+    }
+
+    let mut waves: Vec<Option<usize>> = vec![None; workflow.steps.len()];
+    for _ in 0..workflow.steps.len() {
+        for (i, step) in workflow.steps.iter().enumerate() {
+            let needs: Option<Vec<usize>> = step
+                .needs
+                .iter()
+                .map(|n| workflow.steps.iter().position(|s| &s.id == n).and_then(|p| waves[p]))
+                .collect();
+            if let Some(needs) = needs {
+                waves[i] = Some(needs.into_iter().max().unwrap_or(0) + 1);
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    let mut planned = Vec::new();
+    for (i, step) in workflow.steps.iter().enumerate() {
+        let Some(wave) = waves[i] else {
+            problems.push(format!(
+                "step `{}` never becomes ready: its needs form a cycle or name unknown steps",
+                step.id
+            ));
+            continue;
+        };
+        let mut at_run_time = Vec::new();
+        let mut render = |source: &str, shell: bool| -> Value {
+            if !(source.contains("{{") || source.contains("{%")) {
+                return json!(source);
+            }
+            let result =
+                if shell { templates.render_shell(source, &ctx) } else { templates.render_str(source, &ctx) };
+            match result {
+                Ok(text) => json!(text),
+                Err(_) if source.contains("steps.") => {
+                    at_run_time.push(source.to_owned());
+                    json!(source)
+                }
+                Err(e) => {
+                    problems.push(format!("step `{}`: `{source}`: {e}", step.id));
+                    json!(source)
+                }
+            }
+        };
+        let (kind, rendered) = match &step.kind {
+            StepKind::Argv { argv, .. } => {
+                ("run".to_owned(), Value::Array(argv.iter().map(|a| render(a, false)).collect()))
+            }
+            StepKind::Shell { script, .. } => ("shell".to_owned(), render(script, true)),
+            StepKind::Uses { action, with } => {
+                let with = with.iter().map(|(k, v)| (k.clone(), render_deep(v, &mut render))).collect();
+                (action.clone(), Value::Object(with))
+            }
+        };
+        planned.push(PlannedStep {
+            id: step.id.clone(),
+            wave,
+            needs: step.needs.clone(),
+            condition: step.condition.clone(),
+            kind,
+            rendered,
+            at_run_time,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(WorkflowError::new(WorkflowErrorKind::Definition, problems.join("\n")));
+    }
+    planned.sort_by_key(|p| p.wave);
+    Ok(planned)
+}
+
+fn render_deep(value: &Value, render: &mut dyn FnMut(&str, bool) -> Value) -> Value {
+    match value {
+        Value::String(s) => render(s, false),
+        Value::Array(items) => Value::Array(items.iter().map(|v| render_deep(v, render)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), render_deep(v, render))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::engine::tests_support::{argv_step, workflow};
+
+    #[test]
+    fn waves_rendering_and_run_time_templates() {
+        let mut wf = workflow(vec![
+            argv_step("lint", &[], &["ruff", "check", "{{ trigger.path }}"]),
+            argv_step("a", &[], &["echo", "{{ inputs.who }}"]),
+            argv_step("b", &["lint", "a"], &["echo", "{{ steps.lint.output.exit_code }}"]),
+        ]);
+        wf.on.file_change = Some(crate::workflow::definition::FileChangeTrigger {
+            paths: vec!["src/**/*.py".into()],
+            ignore: vec![],
+            events: vec![],
+            debounce: std::time::Duration::from_millis(500),
+        });
+        wf.inputs.insert(
+            "who".into(),
+            crate::workflow::definition::InputSpec {
+                kind: crate::workflow::definition::InputType::String,
+                description: None,
+                default: Some(json!("world")),
+                required: false,
+                options: vec![],
+            },
+        );
+        let trigger = sample_trigger(&wf);
+        assert_eq!(trigger, json!({"type": "file_change", "path": "src/example.py", "event": "modified"}));
+        let planned = plan(&wf, &trigger, &Map::new()).unwrap();
+        let shown: Vec<String> = planned
+            .iter()
+            .map(|p| format!("{} {} {} {:?}", p.wave, p.id, p.rendered, p.at_run_time))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                r#"1 lint ["ruff","check","src/example.py"] []"#,
+                r#"1 a ["echo","world"] []"#,
+                r#"2 b ["echo","{{ steps.lint.output.exit_code }}"] ["{{ steps.lint.output.exit_code }}"]"#,
+            ]
+        );
+
+        let broken = workflow(vec![argv_step("x", &[], &["echo", "{{ trigger.nothing }}"])]);
+        let error = plan(&broken, &sample_trigger(&broken), &Map::new()).unwrap_err();
+        assert!(error.message.starts_with("step `x`: `{{ trigger.nothing }}`:"), "{}", error.message);
+    }
+}

@@ -1,0 +1,223 @@
+//! Running the command of a `run:` step: an argv without a shell, or a script through `sh -c`.
+//!
+//! The child gets a process group of its own, so that a timeout or a cancellation kills it and
+//! everything it started (`killpg`). On Linux it also dies with the thread that started it
+//! (`PR_SET_PDEATHSIG`), so a killed ACAS does not leave its direct children running; their own
+//! children may outlive it. Stdout and stderr are read concurrently and kept up to
+//! [`OUTPUT_LIMIT`] bytes each; the rest is drained and counted, never kept.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+
+/// Bytes of stdout and of stderr kept in a step's output.
+pub const OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// How a command ended, when it did not end by itself with exit code 0.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandFailure {
+    /// It could not be started (not found, not executable, bad directory).
+    Spawn(String),
+    /// It exited with a non-zero code or was killed by a signal; the output is kept.
+    Exit {
+        output: Value,
+        message: String,
+    },
+    TimedOut {
+        output: Value,
+        after: Duration,
+    },
+    Cancelled,
+}
+
+/// Runs `argv` in `cwd` with `env` added to the inherited environment. Returns
+/// `{stdout, stderr, exit_code}` when it exits with 0.
+pub async fn run(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    timeout: Option<Duration>,
+    cancel: &CancellationToken,
+) -> Result<Value, CommandFailure> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(CommandFailure::Spawn("the command is empty".to_owned()));
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .envs(env)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe and only changes this child's own death signal.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| CommandFailure::Spawn(format!("cannot start `{program}` in {}: {e}", cwd.display())))?;
+    let pid = child.id();
+    let stdout = child.stdout.take().map(|s| tokio::spawn(read_capped(s)));
+    let stderr = child.stderr.take().map(|s| tokio::spawn(read_capped(s)));
+
+    let deadline = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    enum End {
+        Exited(std::io::Result<std::process::ExitStatus>),
+        TimedOut,
+        Cancelled,
+    }
+    let end = tokio::select! {
+        status = child.wait() => End::Exited(status),
+        _ = deadline => End::TimedOut,
+        _ = cancel.cancelled() => End::Cancelled,
+    };
+    if !matches!(end, End::Exited(_)) {
+        kill_group(pid);
+        let _ = child.wait().await;
+    }
+    let collect = |task: Option<tokio::task::JoinHandle<(String, usize)>>| async move {
+        match task {
+            Some(task) => task.await.unwrap_or_default(),
+            None => Default::default(),
+        }
+    };
+    let (out, out_dropped) = collect(stdout).await;
+    let (err, err_dropped) = collect(stderr).await;
+    let output = |code: Option<i32>| {
+        let mut o = json!({ "stdout": out, "stderr": err, "exit_code": code });
+        if out_dropped > 0 || err_dropped > 0 {
+            o["truncated_bytes"] = json!(out_dropped + err_dropped);
+        }
+        o
+    };
+    match end {
+        End::Exited(Ok(status)) if status.success() => Ok(output(Some(0))),
+        End::Exited(Ok(status)) => {
+            let message = match status.code() {
+                Some(code) => format!("`{program}` exited with code {code}{}", stderr_tail(&err)),
+                None => format!("`{program}` was killed by a signal{}", stderr_tail(&err)),
+            };
+            Err(CommandFailure::Exit { output: output(status.code()), message })
+        }
+        End::Exited(Err(e)) => Err(CommandFailure::Spawn(format!("waiting for `{program}` failed: {e}"))),
+        End::TimedOut => {
+            Err(CommandFailure::TimedOut { output: output(None), after: timeout.unwrap_or_default() })
+        }
+        End::Cancelled => Err(CommandFailure::Cancelled),
+    }
+}
+
+/// `: last line of stderr`, when there is one, for the failure message.
+fn stderr_tail(stderr: &str) -> String {
+    match stderr.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(line) => {
+            let line: String = line.chars().take(300).collect();
+            format!(": {line}")
+        }
+        None => String::new(),
+    }
+}
+
+fn kill_group(pid: Option<u32>) {
+    let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) else { return };
+    // SAFETY: the child leads its own process group (process_group(0)), so its pid is the
+    // group's id; killing it cannot reach ACAS itself.
+    unsafe {
+        libc::killpg(pid, libc::SIGKILL);
+    }
+}
+
+/// Reads everything, keeping the first [`OUTPUT_LIMIT`] bytes (lossy UTF-8) and counting the rest.
+async fn read_capped(mut reader: impl AsyncRead + Unpin) -> (String, usize) {
+    let mut kept = Vec::new();
+    let mut dropped = 0usize;
+    let mut buf = [0u8; 8192];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = OUTPUT_LIMIT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                dropped += n.saturating_sub(room);
+            }
+        }
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn run_here(items: &[&str], timeout: Option<Duration>) -> Result<Value, CommandFailure> {
+        let env = BTreeMap::from([("ACAS_TEST_VAR".to_owned(), "from env".to_owned())]);
+        run(&argv(items), &env, Path::new("/"), timeout, &CancellationToken::new()).await
+    }
+
+    #[tokio::test]
+    async fn output_exit_codes_and_no_shell() {
+        let out =
+            run_here(&["sh", "-c", "printf '%s' \"$ACAS_TEST_VAR\"; echo oops >&2"], None).await.unwrap();
+        assert_eq!(out, json!({"stdout": "from env", "stderr": "oops\n", "exit_code": 0}));
+        // An argument full of shell syntax reaches the program as one literal argument.
+        let out = run_here(&["printf", "%s", "a b;$(echo no)|`x`"], None).await.unwrap();
+        assert_eq!(out["stdout"], "a b;$(echo no)|`x`");
+        match run_here(&["sh", "-c", "echo why >&2; exit 3"], None).await {
+            Err(CommandFailure::Exit { output, message }) => {
+                assert_eq!(output["exit_code"], 3);
+                assert_eq!(message, "`sh` exited with code 3: why");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(run_here(&["/no/such/program"], None).await, Err(CommandFailure::Spawn(_))));
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("child-pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", marker.display());
+        let result = run_here(&["sh", "-c", &script], Some(Duration::from_millis(300))).await;
+        assert!(matches!(result, Err(CommandFailure::TimedOut { .. })), "{result:?}");
+        let pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+        // The grandchild goes too (it may stay a zombie until init reaps it).
+        let gone = || {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            state.is_empty() || state.contains(") Z ")
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !gone() && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert!(gone(), "sleep {pid} still runs after its group was killed");
+    }
+
+    #[tokio::test]
+    async fn output_is_capped() {
+        let out =
+            run_here(&["sh", "-c", &format!("head -c {} /dev/zero", OUTPUT_LIMIT + 10)], None).await.unwrap();
+        assert_eq!(out["stdout"].as_str().unwrap().len(), OUTPUT_LIMIT);
+        assert_eq!(out["truncated_bytes"], 10);
+    }
+}
