@@ -246,3 +246,139 @@ pub struct EscalateResult {
 
 /// Command names ACAS serves through `workspace/executeCommand`.
 pub const ESCALATE_COMMAND: &str = "acas.escalate";
+
+/// Runs a workflow by hand.
+pub const WORKFLOW_RUN_COMMAND: &str = "acas.workflow.run";
+/// Cancels a run.
+pub const WORKFLOW_CANCEL_COMMAND: &str = "acas.workflow.cancel";
+/// Runs a failed run again from its failed step.
+pub const WORKFLOW_RERUN_COMMAND: &str = "acas.workflow.rerun";
+
+/// Argument of `acas.workflow.run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowRunArgs {
+    /// The workflow's `name`.
+    pub workflow: String,
+    /// Values of its declared inputs, by name; missing ones take their defaults.
+    #[serde(default)]
+    #[ts(type = "Record<string, unknown>")]
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Argument of `acas.workflow.cancel` and `acas.workflow.rerun`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowRunRef {
+    pub run_id: i64,
+}
+
+/// Result of `acas.workflow.run` and `acas.workflow.rerun`: the run that started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStarted {
+    pub run_id: i64,
+}
+
+/// One step of a run, as `acas/workflowRun` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStepState {
+    pub id: String,
+    /// `pending`, `running`, `succeeded`, `failed`, `skipped` or `cancelled`.
+    pub status: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<String>,
+}
+
+/// Params of [`WorkflowRun`]: the whole state of a run after each change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowRunParams {
+    pub run_id: i64,
+    pub workflow: String,
+    /// `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub steps: Vec<WorkflowStepState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<String>,
+}
+
+/// `acas/workflowRun` (server → client): a run changed state.
+pub enum WorkflowRun {}
+
+impl Notification for WorkflowRun {
+    type Params = WorkflowRunParams;
+    const METHOD: &'static str = "acas/workflowRun";
+}
+
+/// A typed input of a workflow, for the editor's input form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowInput {
+    pub name: String,
+    /// `string`, `number`, `boolean` or `choice`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "unknown")]
+    pub default: Option<serde_json::Value>,
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(optional, as = "Option<Vec<String>>")]
+    pub options: Vec<String>,
+}
+
+/// A workflow definition the workspace has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSummary {
+    pub name: String,
+    pub uri: String,
+    /// Trigger kinds it declares (`file_change`, `schedule`, `diagnostic`, `escalation`, `manual`,
+    /// `webhook`).
+    pub triggers: Vec<String>,
+    pub inputs: Vec<WorkflowInput>,
+    pub steps: u32,
+}
+
+/// A recent run, newest first in [`WorkflowsResult`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowRunSummary {
+    pub run_id: i64,
+    pub workflow: String,
+    pub status: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub finished_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<String>,
+}
+
+/// Result of [`Workflows`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowsResult {
+    /// The valid workflows (invalid files are diagnostics in themselves).
+    pub workflows: Vec<WorkflowSummary>,
+    pub runs: Vec<WorkflowRunSummary>,
+}
+
+/// `acas/workflows` (client → server): the workspace's workflows and its recent runs.
+pub enum Workflows {}
+
+impl Request for Workflows {
+    type Params = ();
+    type Result = WorkflowsResult;
+    const METHOD: &'static str = "acas/workflows";
+}

@@ -35,6 +35,15 @@ pub fn generate() -> String {
         FixFeedbackParams::decl(&cfg),
         EscalateArgs::decl(&cfg),
         EscalateResult::decl(&cfg),
+        WorkflowRunArgs::decl(&cfg),
+        WorkflowRunRef::decl(&cfg),
+        WorkflowStarted::decl(&cfg),
+        WorkflowStepState::decl(&cfg),
+        WorkflowRunParams::decl(&cfg),
+        WorkflowInput::decl(&cfg),
+        WorkflowSummary::decl(&cfg),
+        WorkflowRunSummary::decl(&cfg),
+        WorkflowsResult::decl(&cfg),
         LogLevel::decl(&cfg),
         Settings::decl(&cfg),
     ];
@@ -50,11 +59,20 @@ pub fn generate() -> String {
         ("status", Status::METHOD),
         ("spend", Spend::METHOD),
         ("fixFeedback", FixFeedback::METHOD),
+        ("workflowRun", WorkflowRun::METHOD),
+        ("workflows", Workflows::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }
     out.push_str("} as const;\n\n/** Commands ACAS serves through `workspace/executeCommand`. */\nexport const Commands = {\n");
-    out.push_str(&format!("  escalate: \"{ESCALATE_COMMAND}\",\n"));
+    for (name, command) in [
+        ("escalate", ESCALATE_COMMAND),
+        ("workflowRun", WORKFLOW_RUN_COMMAND),
+        ("workflowCancel", WORKFLOW_CANCEL_COMMAND),
+        ("workflowRerun", WORKFLOW_RERUN_COMMAND),
+    ] {
+        out.push_str(&format!("  {name}: \"{command}\",\n"));
+    }
     out.push_str("} as const;\n");
     out
 }

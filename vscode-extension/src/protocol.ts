@@ -110,6 +110,57 @@ fixId: string | null,
  */
 fixRejected: string | null, provider: string, model: string, costUsd: number, cached: boolean, };
 
+export type WorkflowRunArgs = { 
+/**
+ * The workflow's `name`.
+ */
+workflow: string, 
+/**
+ * Values of its declared inputs, by name; missing ones take their defaults.
+ */
+inputs: Record<string, unknown>, };
+
+export type WorkflowRunRef = { runId: number, };
+
+export type WorkflowStarted = { runId: number, };
+
+export type WorkflowStepState = { id: string, 
+/**
+ * `pending`, `running`, `succeeded`, `failed`, `skipped` or `cancelled`.
+ */
+status: string, attempts: number, error?: string, };
+
+export type WorkflowRunParams = { runId: number, workflow: string, 
+/**
+ * `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
+ */
+status: string, steps: Array<WorkflowStepState>, error?: string, };
+
+export type WorkflowInput = { name: string, 
+/**
+ * `string`, `number`, `boolean` or `choice`.
+ */
+type: string, description?: string, default?: unknown, required: boolean, options?: Array<string>, };
+
+export type WorkflowSummary = { name: string, uri: string, 
+/**
+ * Trigger kinds it declares (`file_change`, `schedule`, `diagnostic`, `escalation`, `manual`,
+ * `webhook`).
+ */
+triggers: Array<string>, inputs: Array<WorkflowInput>, steps: number, };
+
+export type WorkflowRunSummary = { runId: number, workflow: string, status: string, 
+/**
+ * Milliseconds since the Unix epoch.
+ */
+createdMs: number, finishedMs?: number, error?: string, };
+
+export type WorkflowsResult = { 
+/**
+ * The valid workflows (invalid files are diagnostics in themselves).
+ */
+workflows: Array<WorkflowSummary>, runs: Array<WorkflowRunSummary>, };
+
 export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
 
 export type Settings = { 
@@ -133,9 +184,14 @@ export const Methods = {
   status: "acas/status",
   spend: "acas/spend",
   fixFeedback: "acas/fixFeedback",
+  workflowRun: "acas/workflowRun",
+  workflows: "acas/workflows",
 } as const;
 
 /** Commands ACAS serves through `workspace/executeCommand`. */
 export const Commands = {
   escalate: "acas.escalate",
+  workflowRun: "acas.workflow.run",
+  workflowCancel: "acas.workflow.cancel",
+  workflowRerun: "acas.workflow.rerun",
 } as const;
