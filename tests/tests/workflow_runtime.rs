@@ -190,3 +190,47 @@ fn serve_resumes_a_run_whose_process_was_killed() {
     assert_eq!(client.shutdown(), 0);
     client.finish(allowed);
 }
+
+#[test]
+fn ai_steps_of_a_cli_run_use_the_configured_provider_and_its_budget() {
+    use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace(&[(
+        "ask.yaml",
+        "name: ask\nsteps:\n  - id: q\n    uses: ai.ask\n    with: { prompt: \"Name one prime number\" }\n",
+    )]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        format!(
+            "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    fake.push(Reply::Text {
+        text: "Seven.".into(),
+        usage: FakeUsage { input_tokens: 1000, output_tokens: 10, cached_input_tokens: 0 },
+    });
+    let output = Command::new(acas_bin())
+        .args(["workflow", "run", "ask", "--format", "json"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+        .env("ACAS_FAKE_KEY", fake.api_key())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let step = &run["steps"][0];
+    assert_eq!((step["status"].as_str(), step["output"]["text"].as_str()), (Some("succeeded"), Some("Seven.")));
+    assert!(fake.requests()[0].body.to_string().contains("Name one prime number"));
+
+    // The call is in the cost report, under the workflow category.
+    let (code, stdout, stderr) = acas_e2e::run_acas(&["cost", "--format", "json"], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let cost: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(stdout.contains("workflow"), "{cost:#}");
+    // gpt-4o-mini: $0.15/M input, $0.60/M output.
+    let expected = (1000.0 * 0.15 + 10.0 * 0.60) / 1e6;
+    assert!((cost["total_usd"].as_f64().unwrap_or(-1.0) - expected).abs() < 1e-9, "{cost:#}");
+}
