@@ -649,6 +649,7 @@ impl Workspace {
                 diagnostics: records,
             })]);
         }
+        self.workflow_triggers_diagnostics(&path, None);
         self.retire_notes(&path);
         self.apply_rules();
     }
@@ -701,7 +702,7 @@ impl Workspace {
     }
 
     fn publish(&self, path: &Path, version: Option<i32>, diagnostics: Arc<[FileDiagnostic]>) {
-        self.workflow_triggers_diagnostics(path, &diagnostics);
+        self.workflow_triggers_diagnostics(path, Some(&diagnostics));
         let from_runs = self.run_diagnostics(path);
         let diagnostics = if self.notes.has(path) || !from_runs.is_empty() {
             diagnostics
@@ -1061,7 +1062,8 @@ impl Workspace {
     /// Decides, by the configured rules, which present diagnostics to escalate now, and when
     /// to look again for those that must wait.
     fn apply_rules(&mut self) {
-        if self.escalator.is_err() {
+        // Rules escalate (which needs a provider) or start workflows (which need the engine).
+        if self.escalator.is_err() && !self.runs_enabled() {
             return;
         }
         let now = std::time::Instant::now();
@@ -1104,6 +1106,7 @@ impl Workspace {
         let idle = self.last_edit.as_ref().map_or(Duration::MAX, |(_, _, at)| now.duration_since(*at));
         let mut next_look: Option<Duration> = None;
         let mut to_escalate = Vec::new();
+        let mut to_start = Vec::new();
         for Present { path, fingerprint, category, severity, source, range, external } in present {
             if self.auto_escalated.contains(&fingerprint) {
                 continue;
@@ -1129,15 +1132,36 @@ impl Workspace {
                 crate::escalate::rules::Decision::WaitFor(wait) => {
                     next_look = Some(next_look.map_or(wait, |n| n.min(wait)));
                 }
-                crate::escalate::rules::Decision::Escalate { .. } => {
+                crate::escalate::rules::Decision::Escalate { .. } if self.escalator.is_ok() => {
                     self.auto_escalated.insert(fingerprint.clone());
                     to_escalate.push((path, range, external));
+                }
+                crate::escalate::rules::Decision::Workflow { name } => {
+                    self.auto_escalated.insert(fingerprint.clone());
+                    let trigger = serde_json::json!({
+                        "kind": "rule",
+                        "path": rel,
+                        "line": range.start.line + 1,
+                        "category": category,
+                        "severity": severity,
+                        "source": source,
+                        "fingerprint": fingerprint,
+                    });
+                    to_start.push((name, trigger));
                 }
                 _ => {}
             }
         }
         for (path, range, external) in to_escalate {
             self.escalate_in_background(path, range, external);
+        }
+        for (name, trigger) in to_start {
+            if let Err(error) = self.start_run(&name, trigger, &serde_json::Map::new()) {
+                self.message(
+                    MessageLevel::Warning,
+                    format!("ACAS could not start workflow `{name}` by rule: {error}"),
+                );
+            }
         }
         if let Some(wait) = next_look
             && !self.rules_tick_scheduled

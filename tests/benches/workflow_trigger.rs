@@ -72,7 +72,8 @@ fn measure(watch_ms: u64, trigger_ms: u64) -> Vec<Duration> {
     });
     let wait = |what: &str, predicate: &dyn Fn(&Value) -> bool| -> Instant {
         loop {
-            let (at, value) = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no {what}"));
+            let (at, value) =
+                rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no {what}"));
             if predicate(&value) {
                 return at;
             }
@@ -83,9 +84,8 @@ fn measure(watch_ms: u64, trigger_ms: u64) -> Vec<Duration> {
     for round in 0..ROUNDS + 5 {
         let saved = Instant::now();
         std::fs::write(root.join(format!("src/f{round}.txt")), "x\n").unwrap();
-        let started = wait("step start", &|v| {
-            v["event"] == "workflow_run" && v["steps"][0]["status"] == "running"
-        });
+        let started =
+            wait("step start", &|v| v["event"] == "workflow_run" && v["steps"][0]["status"] == "running");
         wait("run end", &|v| v["event"] == "workflow_run" && v["status"] == "succeeded");
         if round >= 5 {
             latencies.push(started.duration_since(saved));

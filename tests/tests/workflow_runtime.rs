@@ -222,7 +222,10 @@ fn ai_steps_of_a_cli_run_use_the_configured_provider_and_its_budget() {
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let run: Value = serde_json::from_str(&stdout).unwrap();
     let step = &run["steps"][0];
-    assert_eq!((step["status"].as_str(), step["output"]["text"].as_str()), (Some("succeeded"), Some("Seven.")));
+    assert_eq!(
+        (step["status"].as_str(), step["output"]["text"].as_str()),
+        (Some("succeeded"), Some("Seven."))
+    );
     assert!(fake.requests()[0].body.to_string().contains("Name one prime number"));
 
     // The call is in the cost report, under the workflow category.
@@ -233,4 +236,50 @@ fn ai_steps_of_a_cli_run_use_the_configured_provider_and_its_budget() {
     // gpt-4o-mini: $0.15/M input, $0.60/M output.
     let expected = (1000.0 * 0.15 + 10.0 * 0.60) / 1e6;
     assert!((cost["total_usd"].as_f64().unwrap_or(-1.0) - expected).abs() < 1e-9, "{cost:#}");
+}
+
+#[test]
+fn a_persisting_type_error_starts_workflows_by_trigger_and_by_rule() {
+    let on_type = r#"name: on-type
+on:
+  diagnostic: { category: type, severity: error, persists: 0s }
+steps:
+  - id: note
+    run: ["sh", "-c", "printf '%s:%s\n' \"$1\" \"$2\" >> triggered.log", "sh", "{{ trigger.path }}", "{{ trigger.line }}"]
+"#;
+    let by_rule = r#"name: by-rule
+steps:
+  - id: note
+    run: ["sh", "-c", "printf '%s %s\n' \"$1\" \"$2\" >> ruled.log", "sh", "{{ trigger.kind }}", "{{ trigger.path }}"]
+"#;
+    let dir = workspace(&[("on-type.yaml", on_type), ("by-rule.yaml", by_rule)]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        "[[rules]]\ncategory = \"type\"\npersists = \"0s\"\nidle = \"0s\"\naction = \"workflow\"\nworkflow = \"by-rule\"\n",
+    )
+    .unwrap();
+    let ts = dir.path().join("cart.ts");
+    std::fs::write(&ts, "export function total(): number {\n  return \"12\";\n}\n").unwrap();
+    let mut client = start(dir.path());
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": file_uri(&ts), "source": "ts", "diagnostics": [{
+            "range": { "start": { "line": 1, "character": 2 }, "end": { "line": 1, "character": 8 } },
+            "severity": 1, "code": 2322, "message": "Type 'string' is not assignable to type 'number'." }] }),
+    );
+    let mut ended: Vec<String> = Vec::new();
+    while ended.len() < 2 {
+        let done = client.expect("a run's end", |m| {
+            m["method"] == "acas/workflowRun"
+                && matches!(m["params"]["status"].as_str(), Some("succeeded" | "failed"))
+        });
+        assert_eq!(done["params"]["status"], "succeeded", "{done:#}");
+        ended.push(done["params"]["workflow"].as_str().unwrap().to_owned());
+    }
+    ended.sort();
+    assert_eq!(ended, ["by-rule", "on-type"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("triggered.log")).unwrap(), "cart.ts:2\n");
+    assert_eq!(std::fs::read_to_string(dir.path().join("ruled.log")).unwrap(), "rule cart.ts\n");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
 }

@@ -76,6 +76,8 @@ pub(super) struct Runs {
     triggers: Option<TriggerHandle>,
     webhooks: Option<mpsc::UnboundedSender<Vec<Workflow>>>,
     states: HashMap<RunId, RunState>,
+    /// ACAS's own diagnostics per file as last published, for the diagnostic triggers.
+    own: std::cell::RefCell<HashMap<PathBuf, Vec<OpenDiagnostic>>>,
     /// What `editor.diagnostic` steps said, by file.
     diagnostics: HashMap<PathBuf, Vec<FileDiagnostic>>,
     stop: CancellationToken,
@@ -230,23 +232,41 @@ impl Workspace {
         }
     }
 
-    /// Feeds a file's complete current diagnostics to the diagnostic triggers.
-    pub(super) fn workflow_triggers_diagnostics(&self, path: &Path, diagnostics: &[FileDiagnostic]) {
+    /// Feeds a file's complete current diagnostics to the diagnostic triggers: ACAS's own
+    /// (`own`, as just published; `None` keeps the last ones) and every other tool's.
+    pub(super) fn workflow_triggers_diagnostics(&self, path: &Path, own: Option<&[FileDiagnostic]>) {
         let Some(triggers) = &self.runs.triggers else { return };
         let relative = super::relative(&self.root, path);
-        let open = diagnostics
-            .iter()
-            .filter(|d| d.source != RUN_SOURCE && d.source != super::WORKFLOW_SOURCE && d.source != "acas-ai")
-            .map(|d| OpenDiagnostic {
+        let mut own_by_path = self.runs.own.borrow_mut();
+        if let Some(own) = own {
+            let current: Vec<OpenDiagnostic> = own
+                .iter()
+                .filter(|d| {
+                    d.source != RUN_SOURCE && d.source != super::WORKFLOW_SOURCE && d.source != "acas-ai"
+                })
+                .map(|d| OpenDiagnostic {
+                    path: relative.clone(),
+                    category: d.category.as_str().to_owned(),
+                    severity: d.severity.as_str().to_owned(),
+                    fingerprint: d.fingerprint.clone(),
+                    message: d.message.clone(),
+                    line: d.range.start.line + 1,
+                })
+                .collect();
+            own_by_path.insert(path.to_path_buf(), current);
+        }
+        let mut all = own_by_path.get(path).cloned().unwrap_or_default();
+        for entries in self.external_current.get(path).into_iter().flat_map(|by_source| by_source.values()) {
+            all.extend(entries.iter().map(|e| OpenDiagnostic {
                 path: relative.clone(),
-                category: d.category.as_str().to_owned(),
-                severity: d.severity.as_str().to_owned(),
-                fingerprint: d.fingerprint.clone(),
-                message: d.message.clone(),
-                line: d.range.start.line + 1,
-            })
-            .collect();
-        triggers.diagnostics(relative, open);
+                category: e.category.clone(),
+                severity: e.diagnostic.severity.as_str().to_owned(),
+                fingerprint: e.fingerprint.clone(),
+                message: e.diagnostic.message.clone(),
+                line: e.diagnostic.range.start.line + 1,
+            }));
+        }
+        triggers.diagnostics(relative, all);
     }
 
     /// Tells the escalation triggers how an escalation ended.
@@ -254,6 +274,11 @@ impl Workspace {
         if let Some(triggers) = &self.runs.triggers {
             triggers.escalation(event);
         }
+    }
+
+    /// Whether workflows can run here.
+    pub(super) fn runs_enabled(&self) -> bool {
+        self.runs.engine.is_some()
     }
 
     /// The diagnostics `editor.diagnostic` steps put on `path`.
