@@ -283,3 +283,47 @@ steps:
     assert_eq!(client.shutdown(), 0);
     client.finish(allowed);
 }
+
+#[test]
+fn a_failed_step_that_names_a_file_shows_on_that_file_until_the_workflow_passes() {
+    let lint = r#"name: lint
+on:
+  manual:
+    inputs:
+      fail: { type: boolean, default: true }
+steps:
+  - id: check
+    run: ["sh", "-c", "if [ \"$1\" = true ]; then echo 'src/app.py:2:5: F401 `os` imported but unused' >&2; exit 1; fi", "sh", "{{ inputs.fail }}"]
+"#;
+    let dir = workspace(&[("lint.yaml", lint)]);
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let app = dir.path().join("src/app.py");
+    std::fs::write(&app, "print('hi')\nimport os\n").unwrap();
+    let mut client = start(dir.path());
+    let run = |client: &mut LspClient, fail: bool| {
+        let started = client.request(
+            "workspace/executeCommand",
+            json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "lint", "inputs": { "fail": fail } }] }),
+        );
+        assert!(started["result"]["runId"].is_i64(), "{started:#}");
+        finished(client, "lint")
+    };
+    assert_eq!(run(&mut client, true)["status"], "failed");
+    let published = client.expect_diagnostics(&file_uri(&app), |p| p["diagnostics"] != json!([]));
+    let d = &published["diagnostics"][0];
+    assert_eq!(d["source"], "acas-workflow-run");
+    assert_eq!(d["range"]["start"], json!({ "line": 1, "character": 4 }));
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("F401 `os` imported but unused (workflow `lint`, step `check`"),
+        "{d:#}"
+    );
+
+    // The next run clears it, and it stays clear when that run passes.
+    assert_eq!(run(&mut client, false)["status"], "succeeded");
+    client.expect_diagnostics(&file_uri(&app), |p| p["diagnostics"] == json!([]));
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
+}

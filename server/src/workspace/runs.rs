@@ -78,8 +78,11 @@ pub(super) struct Runs {
     states: HashMap<RunId, RunState>,
     /// ACAS's own diagnostics per file as last published, for the diagnostic triggers.
     own: std::cell::RefCell<HashMap<PathBuf, Vec<OpenDiagnostic>>>,
-    /// What `editor.diagnostic` steps said, by file.
-    diagnostics: HashMap<PathBuf, Vec<FileDiagnostic>>,
+    /// Diagnostics from runs, by workflow (`""` for `editor.diagnostic` steps) and file: what
+    /// `editor.diagnostic` steps said, and the `file:line: message` lines of failed steps.
+    diagnostics: HashMap<String, HashMap<PathBuf, Vec<FileDiagnostic>>>,
+    /// The same, flattened per file, as published.
+    published: HashMap<PathBuf, Vec<FileDiagnostic>>,
     stop: CancellationToken,
 }
 
@@ -281,9 +284,85 @@ impl Workspace {
         self.runs.engine.is_some()
     }
 
-    /// The diagnostics `editor.diagnostic` steps put on `path`.
+    /// The diagnostics runs put on `path`.
     pub(super) fn run_diagnostics(&self, path: &Path) -> &[FileDiagnostic] {
-        self.runs.diagnostics.get(path).map_or(&[], Vec::as_slice)
+        self.runs.published.get(path).map_or(&[], Vec::as_slice)
+    }
+
+    /// Replaces what runs of `workflow` say about files, and republishes the files concerned.
+    fn set_run_diagnostics(&mut self, workflow: &str, by_file: HashMap<PathBuf, Vec<FileDiagnostic>>) {
+        let old = self.runs.diagnostics.remove(workflow).unwrap_or_default();
+        if by_file.is_empty() && old.is_empty() {
+            return;
+        }
+        if !by_file.is_empty() {
+            self.runs.diagnostics.insert(workflow.to_owned(), by_file.clone());
+        }
+        let mut touched: Vec<PathBuf> = old.into_keys().chain(by_file.into_keys()).collect();
+        touched.sort();
+        touched.dedup();
+        for path in touched {
+            let all: Vec<FileDiagnostic> =
+                self.runs.diagnostics.values().filter_map(|m| m.get(&path)).flatten().cloned().collect();
+            if all.is_empty() {
+                self.runs.published.remove(&path);
+            } else {
+                self.runs.published.insert(path.clone(), all);
+            }
+            self.republish(&path);
+        }
+    }
+
+    /// The `file:line[:column]: message` lines of a failed step's error and output that name a
+    /// file of the workspace, as diagnostics on those files.
+    fn failure_diagnostics(
+        &self,
+        run: RunId,
+        workflow: &str,
+        step: &str,
+    ) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
+        static LOCATED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let located = LOCATED.get_or_init(|| {
+            regex::Regex::new(r"^\s*([^\s:][^:\n]*?):(\d+)(?::(\d+))?:?\s+(\S.*)$")
+                .expect("the pattern compiles")
+        });
+        let record = self
+            .runs
+            .engine
+            .as_ref()
+            .and_then(|e| e.db().steps(run).ok())
+            .and_then(|steps| steps.into_iter().find(|s| s.step_id == step));
+        let Some(record) = record else { return HashMap::new() };
+        let mut text = record.error.clone().unwrap_or_default();
+        for stream in ["stdout", "stderr"] {
+            if let Some(out) = record.output.as_ref().and_then(|o| o[stream].as_str()) {
+                text.push('\n');
+                text.push_str(out);
+            }
+        }
+        let mut by_file: HashMap<PathBuf, Vec<FileDiagnostic>> = HashMap::new();
+        for line in text.lines().take(10_000) {
+            let Some(c) = located.captures(line) else { continue };
+            let file = self.root.join(&c[1]);
+            if !file.starts_with(&self.root) || !file.is_file() {
+                continue;
+            }
+            let line: u32 = c[2].parse().unwrap_or(1);
+            let column: u32 = c.get(3).and_then(|m| m.as_str().parse().ok()).unwrap_or(1);
+            let at = Position { line: line.saturating_sub(1), character: column.saturating_sub(1) };
+            by_file.entry(file).or_default().push(FileDiagnostic {
+                range: TextRange { start: at, end: at },
+                severity: Severity::Error,
+                category: Category::Build,
+                message: format!("{} (workflow `{workflow}`, step `{step}`, run {run})", &c[4]),
+                source: RUN_SOURCE.to_owned(),
+                fingerprint: String::new(),
+                symbol: None,
+                related: Vec::new(),
+                fix_id: None,
+            });
+        }
+        by_file
     }
 
     pub(super) fn workflow_event(&mut self, event: WorkflowEvent) {
@@ -312,8 +391,9 @@ impl Workspace {
                     related: Vec::new(),
                     fix_id: None,
                 };
-                self.runs.diagnostics.entry(path.clone()).or_default().push(diagnostic);
-                self.republish(&path);
+                let mut by_file = self.runs.diagnostics.get("").cloned().unwrap_or_default();
+                by_file.entry(path).or_default().push(diagnostic);
+                self.set_run_diagnostics("", by_file);
             }
         }
     }
@@ -402,6 +482,19 @@ impl Workspace {
         let state = state.clone();
         if state.status.is_final() {
             self.runs.states.remove(&run);
+        }
+        match &state.steps.iter().find(|s| s.status == StepStatus::Failed) {
+            // What a failed step said about files is shown on them until the workflow runs again.
+            Some(failed) if state.status.is_final() => {
+                let by_file = self.failure_diagnostics(run, &state.workflow, &failed.id);
+                self.set_run_diagnostics(&state.workflow, by_file);
+            }
+            _ if state.status == RunStatus::Running
+                && state.steps.iter().all(|s| s.status == StepStatus::Pending) =>
+            {
+                self.set_run_diagnostics(&state.workflow, HashMap::new());
+            }
+            _ => {}
         }
         let _ = self.output.send(Output::WorkflowRun(state));
     }
