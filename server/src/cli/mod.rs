@@ -172,7 +172,16 @@ pub fn main() -> i32 {
         Command::Stats { path, format } => stats::run(&path, format),
         Command::Workflow { command } => workflow::run(command),
         Command::Plan { prompt, yes, dry_run, provider, workspace, format, webhook, webhook_secret_env } => {
-            plan::run(plan::Args { prompt, yes, dry_run, provider, workspace, format, webhook, webhook_secret_env })
+            plan::run(plan::Args {
+                prompt,
+                yes,
+                dry_run,
+                provider,
+                workspace,
+                format,
+                webhook,
+                webhook_secret_env,
+            })
         }
     }
 }

@@ -85,9 +85,10 @@ fn plan(root: &Path, args: &Args) -> Result<i32, String> {
     let ai: Arc<dyn Ai> = Arc::new(EscalatorAi(Arc::new(escalator)));
     let runtime = super::runtime();
     let result = runtime.block_on(async {
-        let progress = args.webhook.as_deref().map(|url| {
-            Progress::start(store.clone(), url.to_owned(), args.webhook_secret_env.clone())
-        });
+        let progress = args
+            .webhook
+            .as_deref()
+            .map(|url| Progress::start(store.clone(), url.to_owned(), args.webhook_secret_env.clone()));
         let result = plan_and_run(root, args, ai, progress.as_ref()).await;
         let delivery = match progress {
             Some(progress) => Some(progress.finish().await),
@@ -107,7 +108,8 @@ fn plan(root: &Path, args: &Args) -> Result<i32, String> {
                     output::note(&text);
                 }
                 ListFormat::Json => {
-                    report["webhooks"] = json!({"delivered": delivered, "pending": pending, "failed": failed});
+                    report["webhooks"] =
+                        json!({"delivered": delivered, "pending": pending, "failed": failed});
                 }
             }
         }
@@ -160,7 +162,9 @@ async fn plan_and_run(
     }
     if !args.yes {
         if !std::io::stdin().is_terminal() {
-            output::note("not running the plan: stdin is not a terminal to ask on; pass --yes to run it without asking");
+            output::note(
+                "not running the plan: stdin is not a terminal to ask on; pass --yes to run it without asking",
+            );
             return Ok((EXIT_FOUND, report));
         }
         let answer = output::ask("Run this plan? [y/N] ").unwrap_or_default();
@@ -169,7 +173,8 @@ async fn plan_and_run(
             return Ok((EXIT_OK, report));
         }
     }
-    let (code, run) = execute(root, &plan, &name, args.format, ai, progress).await.map_err(|e| e.to_string())?;
+    let (code, run) =
+        execute(root, &plan, &name, args.format, ai, progress).await.map_err(|e| e.to_string())?;
     report["run"] = run;
     Ok((code, report))
 }
@@ -198,8 +203,9 @@ async fn execute(
             progress.step(name, event);
         }
     };
-    let status =
-        workflow_run::drive(&engine, handle, &mut events, format, &mut observe).await.map_err(|e| e.to_string())?;
+    let status = workflow_run::drive(&engine, handle, &mut events, format, &mut observe)
+        .await
+        .map_err(|e| e.to_string())?;
     let record = engine.db().existing_run(id).map_err(|e| e.to_string())?;
     let steps = engine.db().steps(id).map_err(|e| e.to_string())?;
     if let Some(progress) = progress {
@@ -239,9 +245,10 @@ impl Progress {
                 payload["event"] = json!(event.as_str());
                 payload["time_ms"] = json!(now_ms());
                 let (outbox, url, secret) = (queuer.clone(), url.clone(), secret_env.clone());
-                let queued =
-                    tokio::task::spawn_blocking(move || outbox.enqueue(&url, secret.as_deref(), event, &payload))
-                        .await;
+                let queued = tokio::task::spawn_blocking(move || {
+                    outbox.enqueue(&url, secret.as_deref(), event, &payload)
+                })
+                .await;
                 match queued {
                     Ok(Ok(id)) => ids.push(id),
                     Ok(Err(error)) => tracing::error!(%error, "could not queue a progress webhook"),
@@ -286,7 +293,9 @@ impl Progress {
             let rows = ids.clone();
             let store = store.clone();
             let statuses = tokio::task::spawn_blocking(move || {
-                rows.iter().map(|id| store.outbox_get(*id).ok().flatten().map(|r| r.status)).collect::<Vec<_>>()
+                rows.iter()
+                    .map(|id| store.outbox_get(*id).ok().flatten().map(|r| r.status))
+                    .collect::<Vec<_>>()
             })
             .await
             .unwrap_or_default();

@@ -179,10 +179,14 @@ pub fn render(plan: &Plan) -> String {
             let _ = writeln!(text, "  - {note}");
         }
     }
+    let cost = if plan.cost_usd > 0.0 && plan.cost_usd < 0.0001 {
+        "under $0.0001".to_owned()
+    } else {
+        format!("${:.4}", plan.cost_usd)
+    };
     let _ = write!(
         text,
-        "planning cost ${:.4} over {} call{}",
-        plan.cost_usd,
+        "planning cost {cost} over {} call{}",
         plan.calls,
         if plan.calls == 1 { "" } else { "s" }
     );
