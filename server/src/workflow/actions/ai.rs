@@ -305,6 +305,23 @@ mod tests {
     }
 
     #[test]
+    fn plans_are_returned_not_run() {
+        let ws = tempfile::tempdir().unwrap();
+        let reply = json!({"tasks": [{"id": "a", "name": "A", "description": "", "action": "run",
+                                      "with": {"argv": ["touch", "ran"]}, "needs": [], "priority": 1}]});
+        let (ctx, ai) = with_ai(ws.path(), &reply.to_string());
+        let got = run_with(&ctx, "ai.plan", json!({"prompt": "touch a file"})).ok();
+        assert_eq!((got["tasks"][0]["id"].clone(), got["notes"].clone()), (json!("a"), json!([])));
+        assert_eq!((got["cost_usd"].clone(), got["calls"].clone()), (json!(0.5), json!(1)));
+        let definition = got["definition"].as_str().unwrap();
+        assert!(definition.contains("\"name\": \"plan-run-step\""), "{definition}");
+        assert!(!ws.path().join("ran").exists());
+        assert_eq!(ai.asked.lock().unwrap()[0].2, Some(crate::workflow::planner::schema()));
+        let got = run_with(&context(ws.path()), "ai.plan", json!({"prompt": "x"})).err();
+        assert!(got.starts_with("no AI provider is configured"), "{got}");
+    }
+
+    #[test]
     fn reviews_read_confined_files() {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path().join("ws");
