@@ -9,6 +9,7 @@ mod check;
 mod cost;
 mod explain;
 mod output;
+mod plan;
 mod stats;
 mod watch;
 mod workflow;
@@ -90,6 +91,30 @@ enum Command {
         #[command(subcommand)]
         command: workflow::WorkflowCommand,
     },
+    /// Ask an AI provider for a plan of tasks, show it, and run it as a workflow once approved
+    Plan {
+        /// What the plan should achieve
+        prompt: String,
+        /// Run the plan without asking
+        #[arg(long)]
+        yes: bool,
+        /// Print the plan and run nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Ask only this provider (by its name in [[providers]])
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+        /// Send progress events (JSON, signed) to this URL
+        #[arg(long, value_name = "URL", requires = "webhook_secret_env")]
+        webhook: Option<String>,
+        /// The environment variable holding the webhook signing secret
+        #[arg(long, value_name = "VAR", requires = "webhook")]
+        webhook_secret_env: Option<String>,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -146,6 +171,18 @@ pub fn main() -> i32 {
         Command::Cost { path, since, format } => cost::run(&path, since, format),
         Command::Stats { path, format } => stats::run(&path, format),
         Command::Workflow { command } => workflow::run(command),
+        Command::Plan { prompt, yes, dry_run, provider, workspace, format, webhook, webhook_secret_env } => {
+            plan::run(plan::Args {
+                prompt,
+                yes,
+                dry_run,
+                provider,
+                workspace,
+                format,
+                webhook,
+                webhook_secret_env,
+            })
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The one place that writes to the terminal.
 //!
 //! Stdout belongs to JSON-RPC while `acas serve` runs, so printing is denied everywhere else.
-//! A closed pipe (`acas check | head`) ends the output quietly instead of panicking.
+//! A closed pipe (`acas check | head`) ends the output quietly instead of panicking. Questions to
+//! a person ([`ask`]) are asked here too.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -16,4 +17,17 @@ pub fn line(text: &str) -> bool {
 /// Writes a line to stderr, for messages meant for a person.
 pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Asks a person on the terminal: writes `question` to stderr, without a newline, and reads one
+/// line from stdin. `None` when stdin is closed.
+pub fn ask(question: &str) -> Option<String> {
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question}").and_then(|_| stderr.flush());
+    drop(stderr);
+    let mut answer = String::new();
+    match std::io::stdin().read_line(&mut answer) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(answer.trim().to_owned()),
+    }
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output};
-use crate::workflow::actions::Editor;
+use crate::workflow::actions::{Ai, Editor};
 use crate::workflow::definition::{RunStatus, StepStatus, Workflow};
 use crate::workflow::engine::{
     Engine, EngineOptions, Resumed, RunEvent, RunHandle, definition_parser, human,
@@ -179,6 +179,15 @@ fn open(
     root: &Path,
     with_events: bool,
 ) -> Result<(Engine, mpsc::UnboundedReceiver<RunEvent>), WorkflowError> {
+    open_with_ai(root, with_events, None)
+}
+
+/// The workspace's engine, printing to the terminal, with `ai` for the `ai.*` actions.
+pub(super) fn open_with_ai(
+    root: &Path,
+    with_events: bool,
+    ai: Option<Arc<dyn Ai>>,
+) -> Result<(Engine, mpsc::UnboundedReceiver<RunEvent>), WorkflowError> {
     let (config, config_error) = crate::config::load(root);
     if let Some(error) = config_error {
         output::note(&format!("{error}; using the default workflow history settings"));
@@ -187,14 +196,15 @@ fn open(
     let mut options = EngineOptions::new(root.to_owned(), definition_parser());
     options.history = config.workflows;
     options.editor = Arc::new(Terminal);
-    // AI steps go through the configured providers, within their budgets, recorded in the store.
-    let store = crate::store::Store::open_workspace(root, crate::store::StoreOptions::default()).ok();
-    let env = |name: &str| std::env::var(name).ok();
-    options.ai =
-        crate::escalate::engine::Escalator::new(&config.escalation, &env, store, None).ok().map(|e| {
-            Arc::new(crate::workflow::actions::EscalatorAi(Arc::new(e)))
-                as Arc<dyn crate::workflow::actions::Ai>
-        });
+    // AI steps go through the configured providers, within their budgets, recorded in the store,
+    // unless the caller brings its own.
+    options.ai = ai.or_else(|| {
+        let store = crate::store::Store::open_workspace(root, crate::store::StoreOptions::default()).ok();
+        let env = |name: &str| std::env::var(name).ok();
+        crate::escalate::engine::Escalator::new(&config.escalation, &env, store, None)
+            .ok()
+            .map(|e| Arc::new(crate::workflow::actions::EscalatorAi(Arc::new(e))) as Arc<dyn Ai>)
+    });
     if with_events {
         options.events = Some(tx);
     }
@@ -256,6 +266,44 @@ async fn follow(
 ) -> Result<i32, WorkflowError> {
     let id = handle.id;
     let started = Instant::now();
+    let status = drive(engine, handle, events, format, &mut |_| {}).await?;
+    let record = engine.db().existing_run(id)?;
+    let steps = engine.db().steps(id)?;
+    match format {
+        ListFormat::Text => {
+            output::line(&finished(&record, status, started));
+        }
+        ListFormat::Json => {
+            output::line(&summary(&record, &steps).to_string());
+        }
+    }
+    Ok(if status == RunStatus::Succeeded { EXIT_OK } else { EXIT_FOUND })
+}
+
+/// `run 7 succeeded in 1.2s`, with the run's error.
+pub(super) fn finished(record: &RunRecord, status: RunStatus, started: Instant) -> String {
+    let mut line = format!(
+        "run {} {} in {}",
+        record.id,
+        status.as_str(),
+        human(Duration::from_millis(started.elapsed().as_millis() as u64))
+    );
+    if let Some(error) = &record.error {
+        line.push_str(&format!(": {error}"));
+    }
+    line
+}
+
+/// Follows a run until it ends, printing each step as it ends (text) and giving every event to
+/// `observe`; Ctrl-C cancels the run.
+pub(super) async fn drive(
+    engine: &Engine,
+    handle: RunHandle,
+    events: &mut mpsc::UnboundedReceiver<RunEvent>,
+    format: ListFormat,
+    observe: &mut (dyn FnMut(&RunEvent) + Send),
+) -> Result<RunStatus, WorkflowError> {
+    let id = handle.id;
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     let mut cancelled = false;
@@ -264,12 +312,16 @@ async fn follow(
     let status = loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(event) => if matches!(format, ListFormat::Text) { print_event(&event) },
+                Some(event) => {
+                    if matches!(format, ListFormat::Text) { print_event(&event) }
+                    observe(&event);
+                }
                 None => break done.await,
             },
             status = &mut done => {
                 while let Ok(event) = events.try_recv() {
                     if matches!(format, ListFormat::Text) { print_event(&event) }
+                    observe(&event);
                 }
                 break status;
             }
@@ -280,25 +332,7 @@ async fn follow(
             }
         }
     };
-    let record = engine.db().existing_run(id)?;
-    let steps = engine.db().steps(id)?;
-    match format {
-        ListFormat::Text => {
-            let mut line = format!(
-                "run {id} {} in {}",
-                status.as_str(),
-                human(Duration::from_millis(started.elapsed().as_millis() as u64))
-            );
-            if let Some(error) = &record.error {
-                line.push_str(&format!(": {error}"));
-            }
-            output::line(&line);
-        }
-        ListFormat::Json => {
-            output::line(&summary(&record, &steps).to_string());
-        }
-    }
-    Ok(if status == RunStatus::Succeeded { EXIT_OK } else { EXIT_FOUND })
+    Ok(status)
 }
 
 fn print_event(event: &RunEvent) {
@@ -358,7 +392,7 @@ fn print_event(event: &RunEvent) {
 
 /// The JSON of a run: `{run_id, workflow, status, steps: [{id, status, attempts, output}]}` and
 /// more.
-fn summary(record: &RunRecord, steps: &[StepRecord]) -> Value {
+pub(super) fn summary(record: &RunRecord, steps: &[StepRecord]) -> Value {
     let steps: Vec<Value> = steps
         .iter()
         .map(|s| {

@@ -13,6 +13,8 @@
 //!   workflows.
 //! - [`engine`] runs workflows as DAGs, durably; [`state`] is the runs' store, [`process`] runs
 //!   the commands of `run:` steps, [`inputs`] types inputs, [`plan`] is the dry run.
+//! - [`planner`] asks the AI providers for a plan of tasks (`ai.plan`, `acas plan`), checks,
+//!   deduplicates and unties it, and turns it into a workflow.
 //!
 //! Nothing here knows LSP.
 
@@ -24,6 +26,7 @@ pub mod inputs;
 pub mod outbox;
 pub mod parse;
 pub mod plan;
+pub mod planner;
 pub mod process;
 pub mod signature;
 pub mod state;

@@ -7,12 +7,10 @@
 //!
 //! Each family has its module: [`file`](self) actions confined to the workspace by [`confine`],
 //! `git.*` with libgit2, `http.request` and `notify.webhook`, `editor.*`, `data.transform`, and
-//! `ai.ask` and `ai.review` with [`EscalatorAi`], the escalation providers as [`Ai`]. Each action
-//! is described by one [`schema::Spec`] table, listed in [`SPECS`], which drives the checks and
-//! the action reference in `docs/workflows.md`. `ai.plan` is in [`ACTIONS`] but runs through the
-//! planner.
-//!
-//! [`ACTIONS`]: super::definition::ACTIONS
+//! `ai.ask`, `ai.review` and `ai.plan` (the planner's, returning a plan without running it) with
+//! [`EscalatorAi`], the escalation providers as [`Ai`]. Each action is described by one
+//! [`schema::Spec`] table, listed in [`SPECS`], which drives the checks and the action reference
+//! in `docs/workflows.md`.
 
 mod ai;
 pub mod confine;
@@ -107,8 +105,7 @@ pub struct ParamProblem {
     pub message: String,
 }
 
-/// Every action's schema, in the order of [`ACTIONS`](super::definition::ACTIONS) (`ai.plan`
-/// is the planner's and has none here).
+/// Every action's schema, in the order of [`ACTIONS`](super::definition::ACTIONS).
 pub const SPECS: &[schema::Spec] = &[
     file::READ,
     file::WRITE,
@@ -125,6 +122,7 @@ pub const SPECS: &[schema::Spec] = &[
     git::CHECKOUT,
     ai::ASK,
     ai::REVIEW,
+    ai::PLAN,
     http::REQUEST,
     http::WEBHOOK,
     editor::NOTIFY,
@@ -146,9 +144,6 @@ pub fn renders_later(action: &str, key: &str) -> bool {
 
 /// Runs `action` with its rendered parameters.
 pub async fn run(action: &str, with: &Map<String, Value>, ctx: &ActionContext) -> Result<Value, ActionError> {
-    if action == "ai.plan" {
-        return Err(ActionError::new("`ai.plan` runs through the planner, not as a plain action"));
-    }
     let Some(spec) = spec(action) else {
         return Err(ActionError::new(unknown_action(action)));
     };
@@ -170,6 +165,7 @@ pub async fn run(action: &str, with: &Map<String, Value>, ctx: &ActionContext) -
         "notify.webhook" => http::webhook(&args, &ctx.cancel).await,
         "ai.ask" => ai::run_ask(ctx, &args).await,
         "ai.review" => ai::run_review(ctx, &args).await,
+        "ai.plan" => ai::run_plan(ctx, &args).await,
         "editor.notify" => editor::notify(ctx.editor.as_ref(), &args),
         "editor.diagnostic" => editor::diagnostic(workspace, ctx.editor.as_ref(), &args),
         "data.transform" => data::transform(&args),
@@ -215,9 +211,6 @@ fn unknown_action(action: &str) -> String {
 /// Checks `with:` against the action's schema. Values that are templates are checked after
 /// rendering, at run time; only their presence is checked here.
 pub fn check_params(action: &str, with: &Map<String, Value>) -> Vec<ParamProblem> {
-    if action == "ai.plan" {
-        return Vec::new();
-    }
     let Some(spec) = spec(action) else {
         return vec![ParamProblem { key: String::new(), message: unknown_action(action) }];
     };
@@ -412,11 +405,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn every_action_but_the_planners_has_a_schema() {
+    fn every_action_has_a_schema() {
         let names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
-        let expected: Vec<&str> =
-            crate::workflow::definition::ACTIONS.iter().copied().filter(|a| *a != "ai.plan").collect();
-        assert_eq!(names, expected);
+        assert_eq!(names, crate::workflow::definition::ACTIONS);
         for spec in SPECS {
             let mut seen = std::collections::HashSet::new();
             for p in spec.params {
