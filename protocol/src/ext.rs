@@ -382,3 +382,31 @@ impl Request for Workflows {
     type Result = WorkflowsResult;
     const METHOD: &'static str = "acas/workflows";
 }
+
+/// Asks a model for a plan of tasks, shows it for approval, and runs it when approved.
+pub const PLAN_COMMAND: &str = "acas.plan";
+
+/// Argument of `acas.plan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanArgs {
+    /// What to do, in words.
+    pub prompt: String,
+}
+
+/// Result of `acas.plan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanResult {
+    /// The plan as shown for approval: tasks in waves, and what was repaired, merged or broken.
+    pub plan: String,
+    pub tasks: u32,
+    /// Whether the user approved it.
+    pub approved: bool,
+    /// The run of the approved plan; follow it through `acas/workflowRun`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub run_id: Option<i64>,
+    /// What planning cost.
+    pub cost_usd: f64,
+}

@@ -44,6 +44,8 @@ pub fn generate() -> String {
         WorkflowSummary::decl(&cfg),
         WorkflowRunSummary::decl(&cfg),
         WorkflowsResult::decl(&cfg),
+        PlanArgs::decl(&cfg),
+        PlanResult::decl(&cfg),
         LogLevel::decl(&cfg),
         Settings::decl(&cfg),
     ];
@@ -70,6 +72,7 @@ pub fn generate() -> String {
         ("workflowRun", WORKFLOW_RUN_COMMAND),
         ("workflowCancel", WORKFLOW_CANCEL_COMMAND),
         ("workflowRerun", WORKFLOW_RERUN_COMMAND),
+        ("plan", PLAN_COMMAND),
     ] {
         out.push_str(&format!("  {name}: \"{command}\",\n"));
     }

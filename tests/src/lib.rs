@@ -72,6 +72,8 @@ pub struct LspClient {
     unexpected: VecDeque<Value>,
     next_id: i64,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Answers to server requests by method; the others get an empty success.
+    answers: std::collections::HashMap<String, Value>,
 }
 
 impl LspClient {
@@ -109,6 +111,7 @@ impl LspClient {
             unexpected: VecDeque::new(),
             next_id: 1,
             stderr: log,
+            answers: std::collections::HashMap::new(),
         }
     }
 
@@ -213,11 +216,21 @@ impl LspClient {
         taken.into()
     }
 
-    /// Server-to-client requests (progress tokens) get an empty success, as a client would.
+    /// From now on, answers server requests of `method` (`window/showMessageRequest`, ...) with
+    /// `result`.
+    pub fn answer(&mut self, method: &str, result: Value) {
+        self.answers.insert(method.to_owned(), result);
+    }
+
+    /// Server-to-client requests get the answer set with [`LspClient::answer`], else an empty
+    /// success (as a client acknowledges progress tokens).
     fn answer_server_request(&mut self, message: &Value) {
-        if message.get("id").is_some() && message.get("method").is_some() {
+        if message.get("id").is_some()
+            && let Some(method) = message.get("method").and_then(Value::as_str)
+        {
             let id = message["id"].clone();
-            self.send(&json!({ "jsonrpc": "2.0", "id": id, "result": null }));
+            let result = self.answers.get(method).cloned().unwrap_or(Value::Null);
+            self.send(&json!({ "jsonrpc": "2.0", "id": id, "result": result }));
         }
     }
 

@@ -26,7 +26,8 @@ fn start(root: &Path) -> LspClient {
             "acas.fixApplied",
             "acas.workflow.run",
             "acas.workflow.cancel",
-            "acas.workflow.rerun"
+            "acas.workflow.rerun",
+            "acas.plan"
         ])
     );
     assert_eq!(init["result"]["serverInfo"]["name"], "acas");

@@ -327,3 +327,65 @@ steps:
     assert_eq!(client.shutdown(), 0);
     client.finish(allowed);
 }
+
+#[test]
+fn the_editor_shows_a_plan_for_approval_and_runs_it() {
+    use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace(&[]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        format!(
+            "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let task = |id: &str, word: &str, needs: &[&str]| {
+        json!({ "id": id, "name": format!("Write {word}"), "description": format!("Appends {word}"), "action": "run",
+                "with": { "argv": ["sh", "-c", format!("echo {word} >> out.txt")] }, "needs": needs, "priority": 1 })
+    };
+    let plan = json!({ "tasks": [task("a", "alpha", &[]), task("b", "beta", &["a"])] }).to_string();
+    fake.push(Reply::text(&plan));
+    fake.push(Reply::text(&plan));
+    let key = fake.api_key();
+    let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+
+    // Declined: nothing runs.
+    client.answer("window/showMessageRequest", json!({ "title": "Cancel" }));
+    let declined = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.plan", "arguments": [{ "prompt": "write alpha then beta" }] }),
+    )["result"]
+        .clone();
+    assert_eq!(
+        (declined["approved"].as_bool(), declined["tasks"].as_u64()),
+        (Some(false), Some(2)),
+        "{declined:#}"
+    );
+    assert!(declined.get("runId").is_none());
+    let shown = client.expect("the plan shown for approval", |m| m["method"] == "window/showMessageRequest");
+    let message = shown["params"]["message"].as_str().unwrap();
+    assert!(message.contains("write alpha then beta") && message.contains("Write alpha"), "{message}");
+    assert_eq!(shown["params"]["actions"], json!([{ "title": "Run plan" }, { "title": "Cancel" }]));
+    assert!(!dir.path().join("out.txt").exists());
+
+    // Approved: the plan runs as a workflow, in order.
+    client.answer("window/showMessageRequest", json!({ "title": "Run plan" }));
+    let approved = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.plan", "arguments": [{ "prompt": "write alpha then beta" }] }),
+    )["result"]
+        .clone();
+    let run = approved["runId"].as_i64().expect("the approved plan runs");
+    let done = client.expect("the plan's run end", |m| {
+        m["method"] == "acas/workflowRun"
+            && m["params"]["runId"] == run
+            && m["params"]["status"] == "succeeded"
+    });
+    assert_eq!(done["params"]["steps"].as_array().unwrap().len(), 2, "{done:#}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("out.txt")).unwrap(), "alpha\nbeta\n");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(|m| allowed(m) || m["method"] == "window/showMessageRequest");
+}

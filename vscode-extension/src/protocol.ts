@@ -161,6 +161,30 @@ export type WorkflowsResult = {
  */
 workflows: Array<WorkflowSummary>, runs: Array<WorkflowRunSummary>, };
 
+export type PlanArgs = { 
+/**
+ * What to do, in words.
+ */
+prompt: string, };
+
+export type PlanResult = { 
+/**
+ * The plan as shown for approval: tasks in waves, and what was repaired, merged or broken.
+ */
+plan: string, tasks: number, 
+/**
+ * Whether the user approved it.
+ */
+approved: boolean, 
+/**
+ * The run of the approved plan; follow it through `acas/workflowRun`.
+ */
+runId?: number, 
+/**
+ * What planning cost.
+ */
+costUsd: number, };
+
 export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
 
 export type Settings = { 
@@ -194,4 +218,5 @@ export const Commands = {
   workflowRun: "acas.workflow.run",
   workflowCancel: "acas.workflow.cancel",
   workflowRerun: "acas.workflow.rerun",
+  plan: "acas.plan",
 } as const;

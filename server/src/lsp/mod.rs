@@ -312,6 +312,53 @@ impl Backend {
             .map(|run_id| serde_json::to_value(ext::WorkflowStarted { run_id }).expect("results serialise")))
     }
 
+    /// `acas.plan`: asks for a plan, shows it with `window/showMessageRequest`, runs it when the
+    /// user approves. Cancelling the request cancels the planning.
+    async fn plan(&self, args: ext::PlanArgs) -> Result<ext::PlanResult> {
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let ai = handle
+            .query(|ws| ws.workflow_ai())
+            .await
+            .ok_or_else(|| internal_error("the workspace has stopped"))?
+            .map_err(invalid_params)?;
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let _cancel_on_drop = cancel.clone().drop_guard();
+        let plan =
+            crate::workflow::planner::generate(ai.as_ref(), &args.prompt, &cancel).await.map_err(|e| {
+                Error { code: ErrorCode::ServerError(-32001), message: e.to_string().into(), data: None }
+            })?;
+        let rendered = plan.render();
+        let run = MessageActionItem { title: "Run plan".to_owned(), properties: Default::default() };
+        let cancel_item = MessageActionItem { title: "Cancel".to_owned(), properties: Default::default() };
+        let choice = self
+            .client
+            .show_message_request(
+                MessageType::INFO,
+                format!("ACAS plan for \"{}\":\n{rendered}", args.prompt),
+                Some(vec![run.clone(), cancel_item]),
+            )
+            .await
+            .ok()
+            .flatten();
+        let approved = choice.is_some_and(|c| c.title == run.title);
+        let mut result = ext::PlanResult {
+            plan: rendered,
+            tasks: plan.tasks.len() as u32,
+            approved,
+            run_id: None,
+            cost_usd: plan.cost_usd,
+        };
+        if approved {
+            let run_id = handle
+                .query(move |ws| ws.start_plan(&plan))
+                .await
+                .ok_or_else(|| internal_error("the workspace has stopped"))?
+                .map_err(invalid_params)?;
+            result.run_id = Some(run_id);
+        }
+        Ok(result)
+    }
+
     /// `acas/workflows`: the valid workflows and the recent runs.
     async fn workflows(&self) -> Result<ext::WorkflowsResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
@@ -397,6 +444,7 @@ impl LanguageServer for Backend {
                         ext::WORKFLOW_RUN_COMMAND,
                         ext::WORKFLOW_CANCEL_COMMAND,
                         ext::WORKFLOW_RERUN_COMMAND,
+                        ext::PLAN_COMMAND,
                     ]
                     .into_iter()
                     .map(str::to_owned)
@@ -412,7 +460,7 @@ impl LanguageServer for Backend {
                     "version": env!("CARGO_PKG_VERSION"),
                     "methods": [ext::ExternalDiagnostics::METHOD, ext::Problems::METHOD, ext::Status::METHOD, ext::Spend::METHOD, ext::FixFeedback::METHOD, ext::Workflows::METHOD],
                     "notifications": [ext::WorkflowRun::METHOD],
-                    "commands": [ext::ESCALATE_COMMAND, ext::WORKFLOW_RUN_COMMAND, ext::WORKFLOW_CANCEL_COMMAND, ext::WORKFLOW_RERUN_COMMAND],
+                    "commands": [ext::ESCALATE_COMMAND, ext::WORKFLOW_RUN_COMMAND, ext::WORKFLOW_CANCEL_COMMAND, ext::WORKFLOW_RERUN_COMMAND, ext::PLAN_COMMAND],
                 } })),
                 ..Default::default()
             },
@@ -518,6 +566,18 @@ impl LanguageServer for Backend {
                 fix_id.ok_or_else(|| invalid_params("acas.fixApplied needs the fix id".to_owned()))?;
             self.feedback(fix_id, crate::store::Outcome::Applied).await?;
             return Ok(None);
+        }
+        if params.command == ext::PLAN_COMMAND {
+            let args: ext::PlanArgs = params
+                .arguments
+                .into_iter()
+                .next()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| invalid_params(format!("acas.plan: {e}")))?
+                .ok_or_else(|| invalid_params("acas.plan needs {prompt}".to_owned()))?;
+            let result = self.plan(args).await?;
+            return Ok(Some(serde_json::to_value(result).expect("results serialise")));
         }
         if [ext::WORKFLOW_RUN_COMMAND, ext::WORKFLOW_CANCEL_COMMAND, ext::WORKFLOW_RERUN_COMMAND]
             .contains(&params.command.as_str())

@@ -414,6 +414,29 @@ impl Workspace {
         Ok(handle.id)
     }
 
+    /// The AI providers, as workflow actions and the planner use them.
+    pub fn workflow_ai(&self) -> Result<Arc<dyn crate::workflow::actions::Ai>, String> {
+        let escalator = self
+            .escalator
+            .clone()
+            .map_err(|e| if e.is_empty() { "no AI provider is configured".to_owned() } else { e })?;
+        Ok(Arc::new(EscalatorAi(escalator)))
+    }
+
+    /// Writes an approved plan to `.acas/plans/` and starts it; returns the run's id.
+    pub fn start_plan(&mut self, plan: &crate::workflow::planner::Plan) -> Result<RunId, String> {
+        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
+        let name = format!("plan-{}", super::now_ms());
+        let workflow = plan.to_workflow(&self.root, &name).map_err(|e| e.to_string())?;
+        if let Some(dir) = workflow.file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&workflow.file, &workflow.source)
+            .map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
+        let trigger = serde_json::json!({ "kind": "plan", "prompt": plan.prompt });
+        engine.start(&workflow, trigger, &Map::new()).map(|h| h.id).map_err(|e| e.to_string())
+    }
+
     pub fn cancel_run(&mut self, run: RunId) -> Result<(), String> {
         let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
         engine.cancel(run).map_err(|e| e.to_string())
