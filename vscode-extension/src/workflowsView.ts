@@ -1,6 +1,7 @@
 /**
  * The "Workflows" tree view (`acasWorkflows`): renders `workflowTree.ts`'s nodes from the
- * `WorkflowsModel`; clicking a workflow opens its file. Run, cancel and re-run are inline actions
+ * `WorkflowsModel` (and every 30 s while visible, for the relative times); clicking a workflow
+ * opens its file. Run, cancel and re-run are inline actions
  * contributed in `package.json` on the items' `contextValue`s.
  */
 import * as vscode from 'vscode';
@@ -8,6 +9,9 @@ import { buildWorkflowTree, findRun, type Icon, type WorkflowNode, type Workflow
 import type { WorkflowsModel } from './workflows';
 
 export const VIEW_ID = 'acasWorkflows';
+
+/** How often the relative times are redrawn while the view is visible. */
+const REDRAW_MS = 30_000;
 
 export class WorkflowsView implements vscode.TreeDataProvider<WorkflowTreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
@@ -19,7 +23,10 @@ export class WorkflowsView implements vscode.TreeDataProvider<WorkflowTreeNode>,
 
   constructor(private readonly model: WorkflowsModel) {
     this.view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
-    this.disposables = [this.view, this.changed, model.onDidChange(() => this.update())];
+    const redraw = setInterval(() => {
+      if (this.view.visible) this.update();
+    }, REDRAW_MS);
+    this.disposables = [this.view, this.changed, model.onDidChange(() => this.update()), { dispose: () => clearInterval(redraw) }];
     this.update();
   }
 
