@@ -11,6 +11,7 @@
 //! events. An open document always wins over the file on disk. Workflow definitions
 //! (`.acas/workflows/*.yaml`) are checked by [`workflows`], open or on disk.
 
+mod runs;
 mod workflows;
 
 use std::collections::{HashMap, HashSet};
@@ -32,6 +33,7 @@ use crate::files;
 use crate::store::{self, Record, Store};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
 use crate::watch::{self, Change, IgnoreRules, Watcher};
+pub use runs::{RUN_SOURCE, RunState, StepState, WorkflowEvent};
 pub use workflows::SOURCE as WORKFLOW_SOURCE;
 
 /// How often old activity is pruned.
@@ -131,6 +133,8 @@ pub enum Event {
     /// Time to look at the escalation rules again.
     RulesTick,
     Prune,
+    /// Triggers, the workflow engine and workflow steps.
+    Workflow(WorkflowEvent),
     /// Runs a closure on the state, in order with every other event.
     Query(Box<dyn FnOnce(&mut Workspace) + Send>),
     Shutdown(oneshot::Sender<()>),
@@ -147,6 +151,8 @@ pub enum Output {
     Message { level: MessageLevel, text: String },
     /// Work that takes a while: the initial scan.
     Progress(Progress),
+    /// A workflow run changed: its whole state.
+    WorkflowRun(RunState),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +299,7 @@ pub struct Workspace {
     languages: HashMap<Language, usize>,
     scan: Option<ScanState>,
     workflows: workflows::WorkflowFiles,
+    runs: runs::Runs,
 }
 
 /// A summary of the workspace, for status displays.
@@ -391,10 +398,14 @@ impl Workspace {
             languages: HashMap::new(),
             scan: None,
             workflows: Default::default(),
+            runs: Default::default(),
         };
         workspace.escalator = workspace.build_escalator(None);
         if options.watch {
             workspace.start_watcher();
+        }
+        if options.watch && options.record {
+            workspace.start_workflows();
         }
         if options.scan {
             workspace.check_workflow_files();
@@ -454,6 +465,7 @@ impl Workspace {
                 self.apply_rules();
             }
             Event::Prune => self.prune(),
+            Event::Workflow(event) => self.workflow_event(event),
             Event::Query(f) => f(self),
             Event::Shutdown(_) => unreachable!("handled by the loop"),
         }
@@ -637,6 +649,7 @@ impl Workspace {
                 diagnostics: records,
             })]);
         }
+        self.workflow_triggers_diagnostics(&path, None);
         self.retire_notes(&path);
         self.apply_rules();
     }
@@ -689,8 +702,15 @@ impl Workspace {
     }
 
     fn publish(&self, path: &Path, version: Option<i32>, diagnostics: Arc<[FileDiagnostic]>) {
-        let diagnostics = if self.notes.has(path) {
-            diagnostics.iter().cloned().chain(self.notes.diagnostics(path)).collect()
+        self.workflow_triggers_diagnostics(path, Some(&diagnostics));
+        let from_runs = self.run_diagnostics(path);
+        let diagnostics = if self.notes.has(path) || !from_runs.is_empty() {
+            diagnostics
+                .iter()
+                .cloned()
+                .chain(self.notes.diagnostics(path))
+                .chain(from_runs.iter().cloned())
+                .collect()
         } else {
             diagnostics
         };
@@ -778,6 +798,7 @@ impl Workspace {
             self.reconcile_scheduled = true;
             self.schedule_reconcile(RECONCILE_AFTER);
         }
+        self.workflow_triggers_files(&batch);
         if batch.rescan {
             if let Some(watcher) = &self.watcher {
                 self.rules = watcher.rules();
@@ -1041,7 +1062,8 @@ impl Workspace {
     /// Decides, by the configured rules, which present diagnostics to escalate now, and when
     /// to look again for those that must wait.
     fn apply_rules(&mut self) {
-        if self.escalator.is_err() {
+        // Rules escalate (which needs a provider) or start workflows (which need the engine).
+        if self.escalator.is_err() && !self.runs_enabled() {
             return;
         }
         let now = std::time::Instant::now();
@@ -1084,6 +1106,7 @@ impl Workspace {
         let idle = self.last_edit.as_ref().map_or(Duration::MAX, |(_, _, at)| now.duration_since(*at));
         let mut next_look: Option<Duration> = None;
         let mut to_escalate = Vec::new();
+        let mut to_start = Vec::new();
         for Present { path, fingerprint, category, severity, source, range, external } in present {
             if self.auto_escalated.contains(&fingerprint) {
                 continue;
@@ -1109,15 +1132,36 @@ impl Workspace {
                 crate::escalate::rules::Decision::WaitFor(wait) => {
                     next_look = Some(next_look.map_or(wait, |n| n.min(wait)));
                 }
-                crate::escalate::rules::Decision::Escalate { .. } => {
+                crate::escalate::rules::Decision::Escalate { .. } if self.escalator.is_ok() => {
                     self.auto_escalated.insert(fingerprint.clone());
                     to_escalate.push((path, range, external));
+                }
+                crate::escalate::rules::Decision::Workflow { name } => {
+                    self.auto_escalated.insert(fingerprint.clone());
+                    let trigger = serde_json::json!({
+                        "kind": "rule",
+                        "path": rel,
+                        "line": range.start.line + 1,
+                        "category": category,
+                        "severity": severity,
+                        "source": source,
+                        "fingerprint": fingerprint,
+                    });
+                    to_start.push((name, trigger));
                 }
                 _ => {}
             }
         }
         for (path, range, external) in to_escalate {
             self.escalate_in_background(path, range, external);
+        }
+        for (name, trigger) in to_start {
+            if let Err(error) = self.start_run(&name, trigger, &serde_json::Map::new()) {
+                self.message(
+                    MessageLevel::Warning,
+                    format!("ACAS could not start workflow `{name}` by rule: {error}"),
+                );
+            }
         }
         if let Some(wait) = next_look
             && !self.rules_tick_scheduled
@@ -1159,7 +1203,11 @@ impl Workspace {
                 }))),
                 Err(error) => {
                     let message = format!("ACAS could not escalate {}: {error}", path.display());
-                    handle.send(Event::Query(Box::new(move |ws| ws.message(MessageLevel::Warning, message))));
+                    let error = error.to_string();
+                    handle.send(Event::Query(Box::new(move |ws| {
+                        ws.escalation_failed(&path, &problem, &error);
+                        ws.message(MessageLevel::Warning, message);
+                    })));
                 }
             }
         });
@@ -1298,6 +1346,17 @@ impl Workspace {
         })
     }
 
+    /// Tells the workflow triggers that an escalation failed.
+    pub fn escalation_failed(&self, path: &Path, problem: &Problem, error: &str) {
+        self.workflow_triggers_escalation(crate::workflow::triggers::escalation::EscalationEvent {
+            outcome: crate::workflow::definition::EscalationOutcome::Failed,
+            path: relative(&self.root, path),
+            fingerprint: problem.fingerprint.clone(),
+            provider: None,
+            message: format!("{}: {error}", problem.message),
+        });
+    }
+
     /// Shows an escalation's answer on the file; returns the id of its note.
     pub fn escalation_done(
         &mut self,
@@ -1307,6 +1366,18 @@ impl Workspace {
         problem: &Problem,
         explained: &Explained,
     ) -> String {
+        use crate::workflow::definition::EscalationOutcome;
+        self.workflow_triggers_escalation(crate::workflow::triggers::escalation::EscalationEvent {
+            outcome: if explained.fix.is_some() {
+                EscalationOutcome::Fixed
+            } else {
+                EscalationOutcome::Explained
+            },
+            path: relative(&self.root, path),
+            fingerprint: problem.fingerprint.clone(),
+            provider: Some(explained.provider.clone()),
+            message: problem.message.clone(),
+        });
         let line_index = LineIndex::new(text);
         let fix_id = format!("fix-{:x}-{}", now_ms(), self.notes_counter());
         let fix = explained.fix.as_ref().map(|fix| NoteFix {
@@ -1498,6 +1569,7 @@ impl Event {
             Event::Reconcile => "reconcile",
             Event::RulesTick => "rules",
             Event::Prune => "prune",
+            Event::Workflow(_) => "workflow event",
             Event::Query(_) => "query",
             Event::Shutdown(_) => "shutdown",
         }

@@ -21,7 +21,13 @@ fn start(root: &Path) -> LspClient {
     assert_eq!(init["result"]["capabilities"]["hoverProvider"], true);
     assert_eq!(
         init["result"]["capabilities"]["executeCommandProvider"]["commands"],
-        json!(["acas.escalate", "acas.fixApplied"])
+        json!([
+            "acas.escalate",
+            "acas.fixApplied",
+            "acas.workflow.run",
+            "acas.workflow.cancel",
+            "acas.workflow.rerun"
+        ])
     );
     assert_eq!(init["result"]["serverInfo"]["name"], "acas");
     wait_for_scan(&mut client);

@@ -121,5 +121,33 @@ fn print(root: &Path, format: ListFormat, out: Output) -> bool {
             output::line(&json!({ "event": "scan", "message": message }).to_string())
         }
         (_, Output::Progress(_)) => true,
+        (ListFormat::Text, Output::WorkflowRun(state)) => {
+            let steps: Vec<String> =
+                state.steps.iter().map(|s| format!("{} {}", s.id, s.status.as_str())).collect();
+            let error = state.error.map(|e| format!(": {e}")).unwrap_or_default();
+            output::line(&format!(
+                "workflow {} run {} {}{error} [{}]",
+                state.workflow,
+                state.run,
+                state.status.as_str(),
+                steps.join(", ")
+            ))
+        }
+        (ListFormat::Json, Output::WorkflowRun(state)) => {
+            let steps: Vec<serde_json::Value> = state
+                .steps
+                .iter()
+                .map(|s| json!({ "id": s.id, "status": s.status.as_str(), "attempts": s.attempts, "error": s.error }))
+                .collect();
+            let event = json!({
+                "event": "workflow_run",
+                "run_id": state.run,
+                "workflow": state.workflow,
+                "status": state.status.as_str(),
+                "steps": steps,
+                "error": state.error,
+            });
+            output::line(&event.to_string())
+        }
     }
 }

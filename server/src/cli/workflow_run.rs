@@ -187,6 +187,14 @@ fn open(
     let mut options = EngineOptions::new(root.to_owned(), definition_parser());
     options.history = config.workflows;
     options.editor = Arc::new(Terminal);
+    // AI steps go through the configured providers, within their budgets, recorded in the store.
+    let store = crate::store::Store::open_workspace(root, crate::store::StoreOptions::default()).ok();
+    let env = |name: &str| std::env::var(name).ok();
+    options.ai =
+        crate::escalate::engine::Escalator::new(&config.escalation, &env, store, None).ok().map(|e| {
+            Arc::new(crate::workflow::actions::EscalatorAi(Arc::new(e)))
+                as Arc<dyn crate::workflow::actions::Ai>
+        });
     if with_events {
         options.events = Some(tx);
     }

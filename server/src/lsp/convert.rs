@@ -168,3 +168,80 @@ pub fn external_from_lsp(d: &lsp::Diagnostic) -> ext::ExternalDiagnostic {
         related_information: Vec::new(),
     }
 }
+
+/// The state of a workflow run, as `acas/workflowRun` carries it.
+pub fn workflow_run(state: &crate::workspace::RunState) -> ext::WorkflowRunParams {
+    ext::WorkflowRunParams {
+        run_id: state.run,
+        workflow: state.workflow.clone(),
+        status: state.status.as_str().to_owned(),
+        steps: state
+            .steps
+            .iter()
+            .map(|s| ext::WorkflowStepState {
+                id: s.id.clone(),
+                status: s.status.as_str().to_owned(),
+                attempts: s.attempts,
+                error: s.error.clone(),
+            })
+            .collect(),
+        error: state.error.clone(),
+    }
+}
+
+/// The workflows and recent runs, as `acas/workflows` answers.
+pub fn workflows(
+    workflows: &[crate::workflow::definition::Workflow],
+    runs: &[crate::workflow::state::RunRecord],
+) -> ext::WorkflowsResult {
+    use crate::workflow::definition::InputType;
+    let summary = |w: &crate::workflow::definition::Workflow| {
+        let on = &w.on;
+        let triggers = [
+            ("file_change", on.file_change.is_some()),
+            ("schedule", !on.schedule.is_empty()),
+            ("diagnostic", on.diagnostic.is_some()),
+            ("escalation", on.escalation.is_some()),
+            ("manual", on.manual),
+            ("webhook", on.webhook.is_some()),
+        ];
+        ext::WorkflowSummary {
+            name: w.name.clone(),
+            uri: Uri::from_file_path(&w.file).map(|u| u.as_str().to_owned()).unwrap_or_default(),
+            triggers: triggers.iter().filter(|(_, on)| *on).map(|(name, _)| (*name).to_owned()).collect(),
+            inputs: w
+                .inputs
+                .iter()
+                .map(|(name, spec)| ext::WorkflowInput {
+                    name: name.clone(),
+                    kind: match spec.kind {
+                        InputType::String => "string",
+                        InputType::Number => "number",
+                        InputType::Boolean => "boolean",
+                        InputType::Choice => "choice",
+                    }
+                    .to_owned(),
+                    description: spec.description.clone(),
+                    default: spec.default.clone(),
+                    required: spec.required,
+                    options: spec.options.clone(),
+                })
+                .collect(),
+            steps: w.steps.len() as u32,
+        }
+    };
+    ext::WorkflowsResult {
+        workflows: workflows.iter().map(summary).collect(),
+        runs: runs
+            .iter()
+            .map(|r| ext::WorkflowRunSummary {
+                run_id: r.id,
+                workflow: r.workflow.clone(),
+                status: r.status.as_str().to_owned(),
+                created_ms: r.created_ms,
+                finished_ms: r.finished_ms,
+                error: r.error.clone(),
+            })
+            .collect(),
+    }
+}

@@ -39,6 +39,7 @@ pub async fn serve() -> i32 {
         .custom_method(ext::Spend::METHOD, Backend::spend)
         .custom_method(ext::FixFeedback::METHOD, Backend::fix_feedback)
         .custom_method(WORK_DONE_PROGRESS_CANCEL, Backend::progress_cancel)
+        .custom_method(ext::Workflows::METHOD, Backend::workflows)
         .finish();
     let (stdin, stdout) = transport::guard(tokio::io::stdin(), tokio::io::stdout());
     let backend_handle = service.inner().shared();
@@ -253,6 +254,12 @@ impl Backend {
         let result = crate::assist::run(job, &mut on_event, &cancel).await;
         drop(events);
         let _ = reporter.await;
+        if let Err(error) = &result
+            && !matches!(error, crate::escalate::engine::EscalateError::Cancelled)
+        {
+            let (path, problem, error) = (path.clone(), problem.clone(), error.to_string());
+            handle.send(Event::Query(Box::new(move |ws| ws.escalation_failed(&path, &problem, &error))));
+        }
         let explained = result.map_err(|e| match e {
             crate::escalate::engine::EscalateError::Cancelled => Error::request_cancelled(),
             other => {
@@ -273,6 +280,46 @@ impl Backend {
             cost_usd: crate::escalate::cost::usd(explained.cost_micros),
             cached: explained.cached,
         })
+    }
+
+    /// `acas.workflow.run`, `acas.workflow.cancel` and `acas.workflow.rerun`.
+    async fn workflow_command(&self, command: &str, arguments: Vec<LSPAny>) -> Result<Option<LSPAny>> {
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let argument = arguments
+            .into_iter()
+            .next()
+            .ok_or_else(|| invalid_params(format!("{command} needs an argument object")))?;
+        let started = match command {
+            ext::WORKFLOW_RUN_COMMAND => {
+                let args: ext::WorkflowRunArgs = serde_json::from_value(argument)
+                    .map_err(|e| invalid_params(format!("{command}: {e}")))?;
+                let trigger = serde_json::json!({ "kind": "manual", "source": "editor" });
+                handle.query(move |ws| ws.start_run(&args.workflow, trigger, &args.inputs).map(Some)).await
+            }
+            _ => {
+                let args: ext::WorkflowRunRef = serde_json::from_value(argument)
+                    .map_err(|e| invalid_params(format!("{command}: {e}")))?;
+                if command == ext::WORKFLOW_CANCEL_COMMAND {
+                    handle.query(move |ws| ws.cancel_run(args.run_id).map(|()| None)).await
+                } else {
+                    handle.query(move |ws| ws.rerun(args.run_id).map(Some)).await
+                }
+            }
+        };
+        let started =
+            started.ok_or_else(|| internal_error("the workspace has stopped"))?.map_err(invalid_params)?;
+        Ok(started
+            .map(|run_id| serde_json::to_value(ext::WorkflowStarted { run_id }).expect("results serialise")))
+    }
+
+    /// `acas/workflows`: the valid workflows and the recent runs.
+    async fn workflows(&self) -> Result<ext::WorkflowsResult> {
+        let handle = self.shared.handle().ok_or_else(not_initialized)?;
+        let (workflows, runs) = handle
+            .query(|ws| ws.workflows(50))
+            .await
+            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        Ok(convert::workflows(&workflows, &runs))
     }
 
     /// `window/workDoneProgress/cancel`: the user closed a progress; cancels its work.
@@ -344,11 +391,17 @@ impl LanguageServer for Backend {
                 })),
                 hover_provider: Some(HoverProviderCapability::Simple(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: [ext::ESCALATE_COMMAND, FIX_APPLIED_COMMAND]
-                        .into_iter()
-                        .map(str::to_owned)
-                        .chain(test_commands_enabled().then(|| TEST_PANIC_COMMAND.to_owned()))
-                        .collect(),
+                    commands: [
+                        ext::ESCALATE_COMMAND,
+                        FIX_APPLIED_COMMAND,
+                        ext::WORKFLOW_RUN_COMMAND,
+                        ext::WORKFLOW_CANCEL_COMMAND,
+                        ext::WORKFLOW_RERUN_COMMAND,
+                    ]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .chain(test_commands_enabled().then(|| TEST_PANIC_COMMAND.to_owned()))
+                    .collect(),
                     ..Default::default()
                 }),
                 code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
@@ -357,8 +410,9 @@ impl LanguageServer for Backend {
                 })),
                 experimental: Some(serde_json::json!({ "acas": {
                     "version": env!("CARGO_PKG_VERSION"),
-                    "methods": [ext::ExternalDiagnostics::METHOD, ext::Problems::METHOD, ext::Status::METHOD, ext::Spend::METHOD, ext::FixFeedback::METHOD],
-                    "commands": [ext::ESCALATE_COMMAND],
+                    "methods": [ext::ExternalDiagnostics::METHOD, ext::Problems::METHOD, ext::Status::METHOD, ext::Spend::METHOD, ext::FixFeedback::METHOD, ext::Workflows::METHOD],
+                    "notifications": [ext::WorkflowRun::METHOD],
+                    "commands": [ext::ESCALATE_COMMAND, ext::WORKFLOW_RUN_COMMAND, ext::WORKFLOW_CANCEL_COMMAND, ext::WORKFLOW_RERUN_COMMAND],
                 } })),
                 ..Default::default()
             },
@@ -464,6 +518,11 @@ impl LanguageServer for Backend {
                 fix_id.ok_or_else(|| invalid_params("acas.fixApplied needs the fix id".to_owned()))?;
             self.feedback(fix_id, crate::store::Outcome::Applied).await?;
             return Ok(None);
+        }
+        if [ext::WORKFLOW_RUN_COMMAND, ext::WORKFLOW_CANCEL_COMMAND, ext::WORKFLOW_RERUN_COMMAND]
+            .contains(&params.command.as_str())
+        {
+            return self.workflow_command(&params.command, params.arguments).await;
         }
         Err(invalid_params(format!("unknown command `{}`", params.command)))
     }
@@ -574,8 +633,15 @@ impl Drop for Registered<'_> {
 async fn forward(client: Client, mut outputs: tokio::sync::mpsc::UnboundedReceiver<Output>, progress: bool) {
     let encoding_independent_token = NumberOrString::String("acas/scan".to_owned());
     let mut progress_token: Option<NumberOrString> = None;
+    let mut run_tokens: HashMap<i64, NumberOrString> = HashMap::new();
     while let Some(output) = outputs.recv().await {
         match output {
+            Output::WorkflowRun(state) => {
+                if progress {
+                    workflow_progress(&client, &mut run_tokens, &state).await;
+                }
+                client.send_notification::<ext::WorkflowRun>(convert::workflow_run(&state)).await;
+            }
             Output::Diagnostics { path, version, diagnostics } => {
                 let Some(uri) = Uri::from_file_path(&path) else {
                     continue;
@@ -629,6 +695,65 @@ async fn forward(client: Client, mut outputs: tokio::sync::mpsc::UnboundedReceiv
             Output::Progress(_) => {}
         }
     }
+}
+
+/// `$/progress` for a workflow run: begins with its first state, reports each change, ends with
+/// its final status.
+async fn workflow_progress(
+    client: &Client,
+    tokens: &mut HashMap<i64, NumberOrString>,
+    state: &workspace::RunState,
+) {
+    let done = state.steps.iter().filter(|s| s.status.is_final()).count();
+    let current: Vec<&str> = state
+        .steps
+        .iter()
+        .filter(|s| s.status == crate::workflow::definition::StepStatus::Running)
+        .map(|s| s.id.as_str())
+        .collect();
+    let message = if current.is_empty() {
+        format!("{done}/{} steps done", state.steps.len())
+    } else {
+        format!("{done}/{} steps done; running {}", state.steps.len(), current.join(", "))
+    };
+    let percentage = (!state.steps.is_empty()).then(|| (done * 100 / state.steps.len()) as u32);
+    let (token, value) = match tokens.get(&state.run).cloned() {
+        Some(token) if state.status.is_final() => {
+            tokens.remove(&state.run);
+            let message = format!("run {} {}", state.run, state.status.as_str());
+            (token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) }))
+        }
+        Some(token) => (
+            token,
+            WorkDoneProgress::Report(WorkDoneProgressReport {
+                message: Some(message),
+                percentage,
+                ..Default::default()
+            }),
+        ),
+        // A run that ends before its progress began needs none.
+        None if state.status.is_final() => return,
+        None => {
+            let token = NumberOrString::String(format!("acas/workflow/{}", state.run));
+            if client.create_work_done_progress(token.clone()).await.is_err() {
+                return;
+            }
+            tokens.insert(state.run, token.clone());
+            let begin = WorkDoneProgressBegin {
+                title: format!("ACAS: workflow {}", state.workflow),
+                message: Some(message),
+                percentage,
+                cancellable: Some(false),
+            };
+            (token, WorkDoneProgress::Begin(begin))
+        }
+    };
+    client
+        .send_notification::<notification::Progress>(ProgressParams {
+            token,
+            value: ProgressParamsValue::WorkDone(value),
+        })
+        .await;
 }
 
 fn negotiate_encoding(params: &InitializeParams) -> PositionEncoding {

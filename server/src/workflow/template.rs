@@ -64,6 +64,18 @@ impl Default for Templates {
             if name == SHELL { AutoEscape::Custom(Cow::Borrowed("shell")) } else { AutoEscape::None }
         });
         env.set_formatter(|out, state, value| {
+            // JSON spellings: `true`, `false`, and nothing for null (Jinja would write `True`,
+            // `False` and `none`).
+            let plain = match value.kind() {
+                minijinja::value::ValueKind::Bool => Some(if value.is_true() { "true" } else { "false" }),
+                minijinja::value::ValueKind::None => Some(""),
+                _ => None,
+            };
+            if let Some(plain) = plain {
+                return out.write_str(plain).map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "cannot write").with_source(e)
+                });
+            }
             if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == "shell") {
                 let text = if value.is_safe() { value.to_string() } else { shell_quote(&value.to_string()) };
                 out.write_str(&text).map_err(|e| {
@@ -220,6 +232,9 @@ mod tests {
     fn renders_text_and_values() {
         let t = Templates::default();
         assert_eq!(t.render_str("hello {{ inputs.who }}", &ctx()).unwrap(), "hello world");
+        // Booleans and null are written as in JSON.
+        let flags = json!({"yes": true, "no": false, "nothing": null});
+        assert_eq!(t.render_str("{{ yes }} {{ no }} [{{ nothing }}]", &flags).unwrap(), "true false []");
         let v = t.render_value(&json!({"n": "{{ inputs.n }}", "s": "n={{ inputs.n }}", "k": [true]}), &ctx());
         assert_eq!(v.unwrap(), json!({"n": 3, "s": "n=3", "k": [true]}));
         let obj = t.render_value(&json!("{{ steps.lint.output }}"), &ctx()).unwrap();

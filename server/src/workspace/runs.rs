@@ -1,0 +1,501 @@
+//! Workflows at run time in the workspace loop: the durable engine, the triggers that start runs,
+//! the webhook server, and what the editor hears of runs.
+//!
+//! At the start, runs left unfinished by an earlier process are resumed, and the valid workflows
+//! of `.acas/workflows` are loaded (again whenever one of those files changes on disk). File
+//! changes, published diagnostics and escalation outcomes are fed to the triggers; what they
+//! fire, and what the engine reports of runs, comes back into the loop as [`WorkflowEvent`]s, in
+//! order with everything else. The editor gets the whole state of a run after every change
+//! ([`RunState`]), and `editor.notify` / `editor.diagnostic` steps reach it as messages and
+//! diagnostics.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, Handle, MessageLevel, Output, Workspace};
+use crate::analysis::FileDiagnostic;
+use crate::classify::{Category, Severity};
+use crate::text::{Position, TextRange};
+use crate::watch::Batch;
+use crate::workflow::actions::{Editor, EscalatorAi};
+use crate::workflow::definition::{RunStatus, StepStatus, Workflow};
+use crate::workflow::engine::{Engine, EngineOptions, RunEvent, definition_parser};
+use crate::workflow::state::RunId;
+use crate::workflow::triggers::diagnostic::OpenDiagnostic;
+use crate::workflow::triggers::escalation::EscalationEvent;
+use crate::workflow::triggers::manual::coerce_json_inputs;
+use crate::workflow::triggers::runner::{self, TriggerHandle};
+use crate::workflow::triggers::schedule::Clock;
+use crate::workflow::triggers::webhook::{WebhookOptions, WebhookServer, env_secrets};
+use crate::workflow::triggers::{self, Fired, file_change};
+use crate::workflow::{outbox, validate};
+
+/// The source of diagnostics that `editor.diagnostic` steps publish.
+pub const RUN_SOURCE: &str = "acas-workflow-run";
+
+/// What reaches the loop from the workflow machinery.
+pub enum WorkflowEvent {
+    /// A trigger asks for a run.
+    Fired(Fired),
+    /// The engine committed a change of a run or a step.
+    Run(RunEvent),
+    /// An `editor.notify` step.
+    Notify { level: MessageLevel, message: String },
+    /// An `editor.diagnostic` step.
+    Diagnostic { path: PathBuf, line: u32, column: u32, severity: Severity, message: String },
+}
+
+/// The whole state of a run, as the editor is told after each change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunState {
+    pub run: RunId,
+    pub workflow: String,
+    pub status: RunStatus,
+    pub steps: Vec<StepState>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepState {
+    pub id: String,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// The workflow machinery of one workspace.
+#[derive(Default)]
+pub(super) struct Runs {
+    engine: Option<Engine>,
+    definitions: Vec<Workflow>,
+    triggers: Option<TriggerHandle>,
+    webhooks: Option<mpsc::UnboundedSender<Vec<Workflow>>>,
+    states: HashMap<RunId, RunState>,
+    /// ACAS's own diagnostics per file as last published, for the diagnostic triggers.
+    own: std::cell::RefCell<HashMap<PathBuf, Vec<OpenDiagnostic>>>,
+    /// Diagnostics from runs, by workflow (`""` for `editor.diagnostic` steps) and file: what
+    /// `editor.diagnostic` steps said, and the `file:line: message` lines of failed steps.
+    diagnostics: HashMap<String, HashMap<PathBuf, Vec<FileDiagnostic>>>,
+    /// The same, flattened per file, as published.
+    published: HashMap<PathBuf, Vec<FileDiagnostic>>,
+    stop: CancellationToken,
+}
+
+impl Drop for Runs {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Sends `editor.*` steps into the loop.
+struct LoopEditor {
+    handle: Handle,
+    root: PathBuf,
+}
+
+impl Editor for LoopEditor {
+    fn notify(&self, level: &str, message: &str) {
+        let level = match level {
+            "error" => MessageLevel::Error,
+            "warning" => MessageLevel::Warning,
+            _ => MessageLevel::Info,
+        };
+        self.handle.send(Event::Workflow(WorkflowEvent::Notify { level, message: message.to_owned() }));
+    }
+
+    fn diagnostic(&self, path: &str, line: u32, column: u32, severity: &str, message: &str) {
+        let severity = match severity {
+            "warning" => Severity::Warning,
+            "information" | "info" => Severity::Information,
+            "hint" => Severity::Hint,
+            _ => Severity::Error,
+        };
+        self.handle.send(Event::Workflow(WorkflowEvent::Diagnostic {
+            path: self.root.join(path),
+            line,
+            column,
+            severity,
+            message: message.to_owned(),
+        }));
+    }
+}
+
+impl Workspace {
+    /// Opens the engine, resumes interrupted runs and starts the triggers.
+    pub(super) fn start_workflows(&mut self) {
+        let Some(store) = self.store.clone() else { return };
+        let (events, mut received) = mpsc::unbounded_channel();
+        let mut options = EngineOptions::new(self.root.clone(), definition_parser());
+        options.history = self.config.workflows;
+        options.editor = Arc::new(LoopEditor { handle: self.handle.clone(), root: self.root.clone() });
+        options.ai = self.escalator.clone().ok().map(|e| Arc::new(EscalatorAi(e)) as _);
+        options.events = Some(events);
+        let engine = match Engine::open(options) {
+            Ok(engine) => engine,
+            Err(error) => {
+                self.message(MessageLevel::Error, format!("ACAS cannot run workflows: {error}"));
+                return;
+            }
+        };
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            while let Some(event) = received.recv().await {
+                handle.send(Event::Workflow(WorkflowEvent::Run(event)));
+            }
+        });
+        match engine.resume_interrupted() {
+            Ok(resumed) if !resumed.is_empty() => {
+                let ids: Vec<String> = resumed.iter().map(|r| r.id.to_string()).collect();
+                tracing::info!("resumed interrupted workflow runs {}", ids.join(", "));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                self.message(MessageLevel::Warning, format!("ACAS could not resume workflow runs: {error}"))
+            }
+        }
+        self.runs.engine = Some(engine);
+        self.runs.definitions = validate::load_dir(&self.root).0;
+
+        let (fired, mut fired_rx) = triggers::channel();
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            while let Some(fired) = fired_rx.recv().await {
+                handle.send(Event::Workflow(WorkflowEvent::Fired(fired)));
+            }
+        });
+        let (trigger_handle, _) = runner::spawn(
+            self.runs.definitions.clone(),
+            Clock::System,
+            fired.clone(),
+            self.runs.stop.child_token(),
+        );
+        self.runs.triggers = Some(trigger_handle);
+
+        outbox::Outbox::new(store.clone())
+            .spawn(outbox::OutboxOptions::default(), self.runs.stop.child_token());
+        if let Some(port) = self.config.webhooks.port {
+            let (reloads, mut reload_rx) = mpsc::unbounded_channel::<Vec<Workflow>>();
+            self.runs.webhooks = Some(reloads);
+            let options = WebhookOptions {
+                port,
+                max_body_bytes: self.config.webhooks.max_body_bytes,
+                secrets: env_secrets(),
+            };
+            let definitions = self.runs.definitions.clone();
+            let stop = self.runs.stop.child_token();
+            let handle = self.handle.clone();
+            tokio::spawn(async move {
+                match WebhookServer::start(options, &definitions, store, fired, stop.clone()).await {
+                    Ok(server) => {
+                        tracing::info!("webhooks listen on http://{}", server.local_addr());
+                        loop {
+                            tokio::select! {
+                                _ = stop.cancelled() => break,
+                                next = reload_rx.recv() => match next {
+                                    Some(workflows) => server.reload(&workflows),
+                                    None => break,
+                                },
+                            }
+                        }
+                        server.stopped().await;
+                    }
+                    Err(error) => {
+                        let text = format!("ACAS cannot serve webhooks on 127.0.0.1:{port}: {error}");
+                        handle.send(Event::Query(Box::new(move |ws| ws.message(MessageLevel::Error, text))));
+                    }
+                }
+            });
+        }
+    }
+
+    /// Feeds file changes to the triggers, and reloads the workflows when one of their files
+    /// changed.
+    pub(super) fn workflow_triggers_files(&mut self, batch: &Batch) {
+        if let Some(triggers) = &self.runs.triggers {
+            let changes = file_change::changes(&self.root, batch);
+            if !changes.is_empty() {
+                triggers.files(changes);
+            }
+        }
+        if self.runs.engine.is_some()
+            && batch.changes.iter().any(|c| validate::is_workflow_file(&self.root, c.path()))
+        {
+            self.runs.definitions = validate::load_dir(&self.root).0;
+            if let Some(triggers) = &self.runs.triggers {
+                triggers.reload(self.runs.definitions.clone());
+            }
+            if let Some(webhooks) = &self.runs.webhooks {
+                let _ = webhooks.send(self.runs.definitions.clone());
+            }
+        }
+    }
+
+    /// Feeds a file's complete current diagnostics to the diagnostic triggers: ACAS's own
+    /// (`own`, as just published; `None` keeps the last ones) and every other tool's.
+    pub(super) fn workflow_triggers_diagnostics(&self, path: &Path, own: Option<&[FileDiagnostic]>) {
+        let Some(triggers) = &self.runs.triggers else { return };
+        let relative = super::relative(&self.root, path);
+        let mut own_by_path = self.runs.own.borrow_mut();
+        if let Some(own) = own {
+            let current: Vec<OpenDiagnostic> = own
+                .iter()
+                .filter(|d| {
+                    d.source != RUN_SOURCE && d.source != super::WORKFLOW_SOURCE && d.source != "acas-ai"
+                })
+                .map(|d| OpenDiagnostic {
+                    path: relative.clone(),
+                    category: d.category.as_str().to_owned(),
+                    severity: d.severity.as_str().to_owned(),
+                    fingerprint: d.fingerprint.clone(),
+                    message: d.message.clone(),
+                    line: d.range.start.line + 1,
+                })
+                .collect();
+            own_by_path.insert(path.to_path_buf(), current);
+        }
+        let mut all = own_by_path.get(path).cloned().unwrap_or_default();
+        for entries in self.external_current.get(path).into_iter().flat_map(|by_source| by_source.values()) {
+            all.extend(entries.iter().map(|e| OpenDiagnostic {
+                path: relative.clone(),
+                category: e.category.clone(),
+                severity: e.diagnostic.severity.as_str().to_owned(),
+                fingerprint: e.fingerprint.clone(),
+                message: e.diagnostic.message.clone(),
+                line: e.diagnostic.range.start.line + 1,
+            }));
+        }
+        triggers.diagnostics(relative, all);
+    }
+
+    /// Tells the escalation triggers how an escalation ended.
+    pub(super) fn workflow_triggers_escalation(&self, event: EscalationEvent) {
+        if let Some(triggers) = &self.runs.triggers {
+            triggers.escalation(event);
+        }
+    }
+
+    /// Whether workflows can run here.
+    pub(super) fn runs_enabled(&self) -> bool {
+        self.runs.engine.is_some()
+    }
+
+    /// The diagnostics runs put on `path`.
+    pub(super) fn run_diagnostics(&self, path: &Path) -> &[FileDiagnostic] {
+        self.runs.published.get(path).map_or(&[], Vec::as_slice)
+    }
+
+    /// Replaces what runs of `workflow` say about files, and republishes the files concerned.
+    fn set_run_diagnostics(&mut self, workflow: &str, by_file: HashMap<PathBuf, Vec<FileDiagnostic>>) {
+        let old = self.runs.diagnostics.remove(workflow).unwrap_or_default();
+        if by_file.is_empty() && old.is_empty() {
+            return;
+        }
+        if !by_file.is_empty() {
+            self.runs.diagnostics.insert(workflow.to_owned(), by_file.clone());
+        }
+        let mut touched: Vec<PathBuf> = old.into_keys().chain(by_file.into_keys()).collect();
+        touched.sort();
+        touched.dedup();
+        for path in touched {
+            let all: Vec<FileDiagnostic> =
+                self.runs.diagnostics.values().filter_map(|m| m.get(&path)).flatten().cloned().collect();
+            if all.is_empty() {
+                self.runs.published.remove(&path);
+            } else {
+                self.runs.published.insert(path.clone(), all);
+            }
+            self.republish(&path);
+        }
+    }
+
+    /// The `file:line[:column]: message` lines of a failed step's error and output that name a
+    /// file of the workspace, as diagnostics on those files.
+    fn failure_diagnostics(
+        &self,
+        run: RunId,
+        workflow: &str,
+        step: &str,
+    ) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
+        static LOCATED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let located = LOCATED.get_or_init(|| {
+            regex::Regex::new(r"^\s*([^\s:][^:\n]*?):(\d+)(?::(\d+))?:?\s+(\S.*)$")
+                .expect("the pattern compiles")
+        });
+        let record = self
+            .runs
+            .engine
+            .as_ref()
+            .and_then(|e| e.db().steps(run).ok())
+            .and_then(|steps| steps.into_iter().find(|s| s.step_id == step));
+        let Some(record) = record else { return HashMap::new() };
+        let mut text = record.error.clone().unwrap_or_default();
+        for stream in ["stdout", "stderr"] {
+            if let Some(out) = record.output.as_ref().and_then(|o| o[stream].as_str()) {
+                text.push('\n');
+                text.push_str(out);
+            }
+        }
+        let mut by_file: HashMap<PathBuf, Vec<FileDiagnostic>> = HashMap::new();
+        for line in text.lines().take(10_000) {
+            let Some(c) = located.captures(line) else { continue };
+            let file = self.root.join(&c[1]);
+            if !file.starts_with(&self.root) || !file.is_file() {
+                continue;
+            }
+            let line: u32 = c[2].parse().unwrap_or(1);
+            let column: u32 = c.get(3).and_then(|m| m.as_str().parse().ok()).unwrap_or(1);
+            let at = Position { line: line.saturating_sub(1), character: column.saturating_sub(1) };
+            by_file.entry(file).or_default().push(FileDiagnostic {
+                range: TextRange { start: at, end: at },
+                severity: Severity::Error,
+                category: Category::Build,
+                message: format!("{} (workflow `{workflow}`, step `{step}`, run {run})", &c[4]),
+                source: RUN_SOURCE.to_owned(),
+                fingerprint: String::new(),
+                symbol: None,
+                related: Vec::new(),
+                fix_id: None,
+            });
+        }
+        by_file
+    }
+
+    pub(super) fn workflow_event(&mut self, event: WorkflowEvent) {
+        match event {
+            WorkflowEvent::Fired(fired) => {
+                let name = fired.workflow.clone();
+                if let Err(error) = self.start_run(&name, fired.trigger, &fired.inputs) {
+                    self.message(
+                        MessageLevel::Warning,
+                        format!("ACAS could not start workflow `{name}`: {error}"),
+                    );
+                }
+            }
+            WorkflowEvent::Run(event) => self.run_changed(event),
+            WorkflowEvent::Notify { level, message } => self.message(level, message),
+            WorkflowEvent::Diagnostic { path, line, column, severity, message } => {
+                let at = Position { line: line.saturating_sub(1), character: column.saturating_sub(1) };
+                let diagnostic = FileDiagnostic {
+                    range: TextRange { start: at, end: at },
+                    severity,
+                    category: Category::Build,
+                    message,
+                    source: RUN_SOURCE.to_owned(),
+                    fingerprint: String::new(),
+                    symbol: None,
+                    related: Vec::new(),
+                    fix_id: None,
+                };
+                let mut by_file = self.runs.diagnostics.get("").cloned().unwrap_or_default();
+                by_file.entry(path).or_default().push(diagnostic);
+                self.set_run_diagnostics("", by_file);
+            }
+        }
+    }
+
+    /// Starts a run of the workflow named `name`; returns its id.
+    pub fn start_run(
+        &mut self,
+        name: &str,
+        trigger: Value,
+        inputs: &Map<String, Value>,
+    ) -> Result<RunId, String> {
+        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
+        let workflow = self.runs.definitions.iter().find(|w| w.name == name).ok_or_else(|| {
+            format!("there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong")
+        })?;
+        let inputs = coerce_json_inputs(&workflow.inputs, inputs)?;
+        let handle = engine.start(workflow, trigger, &inputs).map_err(|e| e.to_string())?;
+        Ok(handle.id)
+    }
+
+    pub fn cancel_run(&mut self, run: RunId) -> Result<(), String> {
+        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
+        engine.cancel(run).map_err(|e| e.to_string())
+    }
+
+    pub fn rerun(&mut self, run: RunId) -> Result<RunId, String> {
+        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
+        engine.rerun(run).map(|h| h.id).map_err(|e| e.to_string())
+    }
+
+    /// The valid workflows, and the `limit` most recent runs.
+    pub fn workflows(&self, limit: usize) -> (Vec<Workflow>, Vec<crate::workflow::state::RunRecord>) {
+        let runs = self
+            .runs
+            .engine
+            .as_ref()
+            .and_then(|engine| engine.db().history(None, limit).map_err(|e| tracing::warn!("{e}")).ok())
+            .unwrap_or_default();
+        (self.runs.definitions.clone(), runs)
+    }
+
+    fn run_changed(&mut self, event: RunEvent) {
+        let (run, workflow) = match &event {
+            RunEvent::Run { run, workflow, .. } | RunEvent::Step { run, workflow, .. } => {
+                (*run, workflow.clone())
+            }
+        };
+        let definitions = &self.runs.definitions;
+        let state = self.runs.states.entry(run).or_insert_with(|| RunState {
+            run,
+            steps: definitions
+                .iter()
+                .find(|w| w.name == workflow)
+                .map(|w| {
+                    w.steps
+                        .iter()
+                        .map(|s| StepState {
+                            id: s.id.clone(),
+                            status: StepStatus::Pending,
+                            attempts: 0,
+                            error: None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            workflow,
+            status: RunStatus::Queued,
+            error: None,
+        });
+        match event {
+            RunEvent::Run { status, error, .. } => {
+                state.status = status;
+                state.error = error;
+            }
+            RunEvent::Step { step, status, attempt, error, .. } => {
+                match state.steps.iter_mut().find(|s| s.id == step) {
+                    Some(s) => {
+                        s.status = status;
+                        s.attempts = attempt;
+                        s.error = error;
+                    }
+                    None => state.steps.push(StepState { id: step, status, attempts: attempt, error }),
+                }
+            }
+        }
+        let state = state.clone();
+        if state.status.is_final() {
+            self.runs.states.remove(&run);
+        }
+        match &state.steps.iter().find(|s| s.status == StepStatus::Failed) {
+            // What a failed step said about files is shown on them until the workflow runs again.
+            Some(failed) if state.status.is_final() => {
+                let by_file = self.failure_diagnostics(run, &state.workflow, &failed.id);
+                self.set_run_diagnostics(&state.workflow, by_file);
+            }
+            _ if state.status == RunStatus::Running
+                && state.steps.iter().all(|s| s.status == StepStatus::Pending) =>
+            {
+                self.set_run_diagnostics(&state.workflow, HashMap::new());
+            }
+            _ => {}
+        }
+        let _ = self.output.send(Output::WorkflowRun(state));
+    }
+}

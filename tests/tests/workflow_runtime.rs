@@ -1,0 +1,329 @@
+//! Workflows in `acas serve`: run from the editor with typed inputs and followed through
+//! `acas/workflowRun` and `$/progress`, started by a file change, and resumed at start after the
+//! process that ran them was killed.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use acas_e2e::{LspClient, TIMEOUT, acas_bin, file_uri, is_progress};
+use serde_json::{Value, json};
+
+const HELLO: &str = r#"name: hello
+on:
+  manual:
+    inputs:
+      who: { type: string, required: true }
+steps:
+  - id: greet
+    run: ["sh", "-c", "printf 'hello %s' \"$1\" > greeting.txt", "sh", "{{ inputs.who }}"]
+  - id: tell
+    needs: [greet]
+    uses: editor.notify
+    with: { message: "greeted {{ inputs.who }}" }
+"#;
+
+const ON_SAVE: &str = r#"name: on-save
+on:
+  file_change: { paths: ["src/**/*.txt"], events: [created, modified], debounce: 10ms }
+steps:
+  - id: record
+    run: ["sh", "-c", "printf '%s\n' \"$1\" >> seen.log", "sh", "{{ trigger.path }}"]
+"#;
+
+fn workspace(workflows: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(".acas/workflows");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, text) in workflows {
+        std::fs::write(folder.join(name), text).unwrap();
+    }
+    dir
+}
+
+fn start(root: &Path) -> LspClient {
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
+    client.expect("end of the initial scan", |m| {
+        m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
+    });
+    client
+}
+
+/// Waits for the `acas/workflowRun` notification of `run` with a final status.
+fn finished(client: &mut LspClient, workflow: &str) -> Value {
+    client.expect(&format!("the end of a run of {workflow}"), |m| {
+        m["method"] == "acas/workflowRun"
+            && m["params"]["workflow"] == workflow
+            && matches!(m["params"]["status"].as_str(), Some("succeeded" | "failed" | "cancelled"))
+    })["params"]
+        .clone()
+}
+
+fn allowed(m: &Value) -> bool {
+    is_progress(m) || m["method"] == "acas/workflowRun" || m["method"] == "textDocument/publishDiagnostics"
+}
+
+#[test]
+fn the_editor_runs_a_workflow_with_inputs_and_follows_it() {
+    let dir = workspace(&[("hello.yaml", HELLO)]);
+    let mut client = start(dir.path());
+
+    let listed = client.request("acas/workflows", Value::Null)["result"].clone();
+    let hello = &listed["workflows"][0];
+    assert_eq!(hello["name"], "hello");
+    assert_eq!(hello["uri"], file_uri(&dir.path().join(".acas/workflows/hello.yaml")));
+    assert_eq!(hello["triggers"], json!(["manual"]));
+    assert_eq!(hello["inputs"], json!([{ "name": "who", "type": "string", "required": true }]));
+    assert_eq!(listed["runs"], json!([]));
+
+    // A missing required input is refused before anything runs.
+    let refused = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "hello" }] }),
+    );
+    assert!(refused["error"]["message"].as_str().unwrap().contains("who"), "{refused:#}");
+
+    let started = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "hello", "inputs": { "who": "ada; rm -rf ~" } }] }),
+    );
+    let run = started["result"]["runId"].as_i64().expect("a run id");
+    let done = finished(&mut client, "hello");
+    assert_eq!(done["runId"], run);
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(
+        done["steps"],
+        json!([
+            { "id": "greet", "status": "succeeded", "attempts": 1 },
+            { "id": "tell", "status": "succeeded", "attempts": 1 },
+        ])
+    );
+    // The input reached the command as one argument, never through a shell.
+    assert_eq!(std::fs::read_to_string(dir.path().join("greeting.txt")).unwrap(), "hello ada; rm -rf ~");
+    // editor.notify is a message in the editor.
+    let shown = client.expect("the step's message", |m| m["method"] == "window/showMessage");
+    assert_eq!(shown["params"]["message"], "greeted ada; rm -rf ~");
+    // The run had a progress of its own, which ended with its status.
+    let token = format!("acas/workflow/{run}");
+    client.expect("the run's progress end", |m| {
+        m["method"] == "$/progress"
+            && m["params"]["token"] == token.as_str()
+            && m["params"]["value"]["kind"] == "end"
+    });
+
+    let listed = client.request("acas/workflows", Value::Null)["result"].clone();
+    assert_eq!(
+        (listed["runs"][0]["runId"].as_i64(), listed["runs"][0]["status"].as_str()),
+        (Some(run), Some("succeeded"))
+    );
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
+}
+
+#[test]
+fn a_file_change_starts_a_workflow() {
+    let dir = workspace(&[("on-save.yaml", ON_SAVE)]);
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let mut client = start(dir.path());
+
+    std::fs::write(dir.path().join("src/notes.txt"), "one\n").unwrap();
+    let done = finished(&mut client, "on-save");
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("seen.log")).unwrap(), "src/notes.txt\n");
+    // A path outside the globs starts nothing: the next run is for the matching file only.
+    std::fs::write(dir.path().join("other.txt"), "x\n").unwrap();
+    std::fs::write(dir.path().join("src/more.txt"), "two\n").unwrap();
+    let done = finished(&mut client, "on-save");
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("seen.log")).unwrap(),
+        "src/notes.txt\nsrc/more.txt\n"
+    );
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
+}
+
+const GATED: &str = r#"name: gated
+steps:
+  - id: first
+    run: ["sh", "-c", "echo first >> lines"]
+  - id: second
+    needs: [first]
+    run: ["sh", "-c", "echo second >> lines; while [ ! -e gate ]; do sleep 0.01; done"]
+    retry: { attempts: 2, delay: 10ms }
+  - id: third
+    needs: [second]
+    run: ["sh", "-c", "echo third >> lines"]
+"#;
+
+#[test]
+fn serve_resumes_a_run_whose_process_was_killed() {
+    let dir = workspace(&[("gated.yaml", GATED)]);
+    let lines = || std::fs::read_to_string(dir.path().join("lines")).unwrap_or_default();
+    let mut child = Command::new(acas_bin())
+        .args(["workflow", "run", "gated"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while !lines().contains("second") {
+        assert!(Instant::now() < deadline, "the second step never started: {}", lines());
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::write(dir.path().join("gate"), "").unwrap();
+
+    // The editor's server takes the run over at start and finishes it.
+    let mut client = start(dir.path());
+    let done = finished(&mut client, "gated");
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(
+        lines(),
+        "first\nsecond\nsecond\nthird\n",
+        "the completed step ran once, the interrupted one again"
+    );
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
+}
+
+#[test]
+fn ai_steps_of_a_cli_run_use_the_configured_provider_and_its_budget() {
+    use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace(&[(
+        "ask.yaml",
+        "name: ask\nsteps:\n  - id: q\n    uses: ai.ask\n    with: { prompt: \"Name one prime number\" }\n",
+    )]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        format!(
+            "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    fake.push(Reply::Text {
+        text: "Seven.".into(),
+        usage: FakeUsage { input_tokens: 1000, output_tokens: 10, cached_input_tokens: 0 },
+    });
+    let output = Command::new(acas_bin())
+        .args(["workflow", "run", "ask", "--format", "json"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+        .env("ACAS_FAKE_KEY", fake.api_key())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let step = &run["steps"][0];
+    assert_eq!(
+        (step["status"].as_str(), step["output"]["text"].as_str()),
+        (Some("succeeded"), Some("Seven."))
+    );
+    assert!(fake.requests()[0].body.to_string().contains("Name one prime number"));
+
+    // The call is in the cost report, under the workflow category.
+    let (code, stdout, stderr) = acas_e2e::run_acas(&["cost", "--format", "json"], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let cost: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(stdout.contains("workflow"), "{cost:#}");
+    // gpt-4o-mini: $0.15/M input, $0.60/M output.
+    let expected = (1000.0 * 0.15 + 10.0 * 0.60) / 1e6;
+    assert!((cost["total_usd"].as_f64().unwrap_or(-1.0) - expected).abs() < 1e-9, "{cost:#}");
+}
+
+#[test]
+fn a_persisting_type_error_starts_workflows_by_trigger_and_by_rule() {
+    let on_type = r#"name: on-type
+on:
+  diagnostic: { category: type, severity: error, persists: 0s }
+steps:
+  - id: note
+    run: ["sh", "-c", "printf '%s:%s\n' \"$1\" \"$2\" >> triggered.log", "sh", "{{ trigger.path }}", "{{ trigger.line }}"]
+"#;
+    let by_rule = r#"name: by-rule
+steps:
+  - id: note
+    run: ["sh", "-c", "printf '%s %s\n' \"$1\" \"$2\" >> ruled.log", "sh", "{{ trigger.kind }}", "{{ trigger.path }}"]
+"#;
+    let dir = workspace(&[("on-type.yaml", on_type), ("by-rule.yaml", by_rule)]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        "[[rules]]\ncategory = \"type\"\npersists = \"0s\"\nidle = \"0s\"\naction = \"workflow\"\nworkflow = \"by-rule\"\n",
+    )
+    .unwrap();
+    let ts = dir.path().join("cart.ts");
+    std::fs::write(&ts, "export function total(): number {\n  return \"12\";\n}\n").unwrap();
+    let mut client = start(dir.path());
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": file_uri(&ts), "source": "ts", "diagnostics": [{
+            "range": { "start": { "line": 1, "character": 2 }, "end": { "line": 1, "character": 8 } },
+            "severity": 1, "code": 2322, "message": "Type 'string' is not assignable to type 'number'." }] }),
+    );
+    let mut ended: Vec<String> = Vec::new();
+    while ended.len() < 2 {
+        let done = client.expect("a run's end", |m| {
+            m["method"] == "acas/workflowRun"
+                && matches!(m["params"]["status"].as_str(), Some("succeeded" | "failed"))
+        });
+        assert_eq!(done["params"]["status"], "succeeded", "{done:#}");
+        ended.push(done["params"]["workflow"].as_str().unwrap().to_owned());
+    }
+    ended.sort();
+    assert_eq!(ended, ["by-rule", "on-type"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("triggered.log")).unwrap(), "cart.ts:2\n");
+    assert_eq!(std::fs::read_to_string(dir.path().join("ruled.log")).unwrap(), "rule cart.ts\n");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
+}
+
+#[test]
+fn a_failed_step_that_names_a_file_shows_on_that_file_until_the_workflow_passes() {
+    let lint = r#"name: lint
+on:
+  manual:
+    inputs:
+      fail: { type: boolean, default: true }
+steps:
+  - id: check
+    run: ["sh", "-c", "if [ \"$1\" = true ]; then echo 'src/app.py:2:5: F401 `os` imported but unused' >&2; exit 1; fi", "sh", "{{ inputs.fail }}"]
+"#;
+    let dir = workspace(&[("lint.yaml", lint)]);
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let app = dir.path().join("src/app.py");
+    std::fs::write(&app, "print('hi')\nimport os\n").unwrap();
+    let mut client = start(dir.path());
+    let run = |client: &mut LspClient, fail: bool| {
+        let started = client.request(
+            "workspace/executeCommand",
+            json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "lint", "inputs": { "fail": fail } }] }),
+        );
+        assert!(started["result"]["runId"].is_i64(), "{started:#}");
+        finished(client, "lint")
+    };
+    assert_eq!(run(&mut client, true)["status"], "failed");
+    let published = client.expect_diagnostics(&file_uri(&app), |p| p["diagnostics"] != json!([]));
+    let d = &published["diagnostics"][0];
+    assert_eq!(d["source"], "acas-workflow-run");
+    assert_eq!(d["range"]["start"], json!({ "line": 1, "character": 4 }));
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("F401 `os` imported but unused (workflow `lint`, step `check`"),
+        "{d:#}"
+    );
+
+    // The next run clears it, and it stays clear when that run passes.
+    assert_eq!(run(&mut client, false)["status"], "succeeded");
+    client.expect_diagnostics(&file_uri(&app), |p| p["diagnostics"] == json!([]));
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
+}
