@@ -160,11 +160,17 @@ steps:
   - id: greet
     run: ["sh", "-c", "echo hi \\"$0\\" \\"$1\\"", "{{ inputs.who }}", "{{ inputs.times }}"]
 `;
+const SLOW_YAML = `name: slow
+steps:
+  - id: wait
+    run: ["sleep", "60"]
+`;
 
 test('acas serve: a workflow listed, run with an input, followed to its end', async (t) => {
   assert.ok(existsSync(SERVER), `no server binary at ${SERVER}: run \`cargo build -p acas\` or set ACAS_SERVER_PATH`);
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'acas-it-wf-')));
   const file = write(root, '.acas/workflows/hello.yaml', HELLO_YAML);
+  const slowFile = write(root, '.acas/workflows/slow.yaml', SLOW_YAML);
   const xdg = mkdtempSync(join(tmpdir(), 'acas-it-xdg-'));
   const server = new Server(SERVER, root, xdg);
   t.after(() => {
@@ -188,8 +194,11 @@ test('acas serve: a workflow listed, run with an input, followed to its end', as
     { name: 'who', type: 'string', description: 'Whom to greet', default: 'world', required: false },
   ]);
   assert.deepEqual(
-    listed.workflows.map((w) => ({ ...w, inputs: [] })),
-    [{ name: 'hello', uri: uri(file), triggers: ['manual'], inputs: [], steps: 1 }],
+    listed.workflows.map((w) => ({ ...w, inputs: [] })).sort((a, b) => a.name.localeCompare(b.name)),
+    [
+      { name: 'hello', uri: uri(file), triggers: ['manual'], inputs: [], steps: 1 },
+      { name: 'slow', uri: uri(slowFile), triggers: [], inputs: [], steps: 1 },
+    ],
   );
   assert.deepEqual(listed.runs, []);
 
@@ -204,6 +213,9 @@ test('acas serve: a workflow listed, run with an input, followed to its end', as
   assert.equal(ended.workflow, 'hello');
   assert.deepEqual(ended.steps, [{ id: 'greet', status: 'succeeded', attempts: 1 }]);
   assert.equal(ended.error, undefined);
+  const statuses = server.runStates(started.runId).map((p) => p.status);
+  assert.ok(statuses.includes('running'), `the run was reported running before it ended: ${statuses.join(', ')}`);
+  assert.equal(statuses.at(-1), 'succeeded', 'nothing after the end');
 
   const after = await within(connection.sendRequest(messages.workflows), `${messages.workflows.method} after the run`);
   const run = after.runs.find((r) => r.runId === started.runId);
@@ -211,6 +223,19 @@ test('acas serve: a workflow listed, run with an input, followed to its end', as
   assert.equal(run.workflow, 'hello');
   assert.equal(run.status, 'succeeded');
   assert.ok(run.createdMs > 0 && run.finishedMs !== undefined && run.finishedMs >= run.createdMs, 'created and finished are timestamps');
+
+  // The view's inline actions: cancel a running run, re-run the cancelled one (a new run).
+  const slow = (await within(execute(Commands.workflowRun, { workflow: 'slow', inputs: {} }), 'run slow')) as WorkflowStarted;
+  await server.workflowRun((p) => p.runId === slow.runId && p.steps.some((s) => s.status === 'running'));
+  await within(execute(Commands.workflowCancel, { runId: slow.runId }), Commands.workflowCancel);
+  const cancelled = await server.workflowRun((p) => p.runId === slow.runId && ['succeeded', 'failed', 'cancelled'].includes(p.status));
+  assert.equal(cancelled.status, 'cancelled', JSON.stringify(cancelled));
+  const again = (await within(execute(Commands.workflowRerun, { runId: slow.runId }), Commands.workflowRerun)) as WorkflowStarted;
+  assert.notEqual(again.runId, slow.runId, 'a re-run is a new run');
+  await server.workflowRun((p) => p.runId === again.runId && p.workflow === 'slow');
+  await within(execute(Commands.workflowCancel, { runId: again.runId }), `${Commands.workflowCancel} of the re-run`);
+  const cancelledAgain = await server.workflowRun((p) => p.runId === again.runId && ['succeeded', 'failed', 'cancelled'].includes(p.status));
+  assert.equal(cancelledAgain.status, 'cancelled');
 
   // What the extension shows as an error message: an unknown workflow and a wrongly typed input.
   await assert.rejects(within(execute(Commands.workflowRun, { workflow: 'nope', inputs: {} }), 'run an unknown workflow'), /nope/);
@@ -282,6 +307,11 @@ class Server {
   /** The first `acas/workflowRun` matching `matches`, waiting for it with a bounded timeout. */
   workflowRun(matches: (p: WorkflowRunParams) => boolean): Promise<WorkflowRunParams> {
     return this.first('workflowRun', this.runs, matches, messages.workflowRun.method);
+  }
+
+  /** Every `acas/workflowRun` of run `runId` so far, in arrival order. */
+  runStates(runId: number): WorkflowRunParams[] {
+    return this.runs.filter((p) => p.runId === runId);
   }
 
   private first<T>(event: string, seen: T[], matches: (item: T) => boolean, what: string): Promise<T> {
