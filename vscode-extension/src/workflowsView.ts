@@ -70,7 +70,8 @@ export class WorkflowsView implements vscode.TreeDataProvider<WorkflowTreeNode>,
     const Collapsed = vscode.TreeItemCollapsibleState;
     switch (node.kind) {
       case 'workflow': {
-        const item = new vscode.TreeItem(node.label, node.runs.length > 0 ? Collapsed.Collapsed : Collapsed.None);
+        // Expanded even without runs: VS Code keeps an item's first state, and its first run should show.
+        const item = new vscode.TreeItem(node.label, Collapsed.Expanded);
         item.id = node.id;
         item.description = node.description;
         item.tooltip = node.tooltip;
