@@ -1,7 +1,7 @@
 /**
  * Entry point: finds the `acas` binary, runs it through the language client (with the stored API
  * keys in its environment), and wires the editor-only parts (diagnostics forwarding, status bar,
- * problems view, AI commands, commands, settings).
+ * problems view, workflows view, AI and workflow commands, commands, settings).
  * It holds no analysis logic; the server owns all of that.
  */
 import * as fs from 'node:fs';
@@ -19,6 +19,9 @@ import { resolveServerPath } from './serverPath';
 import { readSettings } from './settings';
 import { SpendModel } from './spend';
 import { StatusBar } from './statusBar';
+import { WorkflowCommands } from './workflowCommands';
+import { WorkflowsModel } from './workflows';
+import { WorkflowsView } from './workflowsView';
 
 let session: Session | undefined;
 
@@ -27,24 +30,30 @@ export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('ACAS');
   const problems = new ProblemsModel(log);
   const spend = new SpendModel(log);
-  const status = new StatusBar(problems, spend);
+  const workflows = new WorkflowsModel(log);
+  const status = new StatusBar(problems, spend, workflows);
   const view = new ProblemsView(problems);
+  const workflowsView = new WorkflowsView(workflows);
   const forwarder = new DiagnosticsForwarder(log);
-  session = new Session(context, log, status, problems, spend, forwarder);
+  session = new Session(context, log, status, problems, spend, workflows, forwarder);
   const current = session;
   const ai = new AiCommands(
     { log, client: () => current.currentClient, restart: () => current.restart(), refreshSpend: () => void spend.refresh() },
     context.secrets,
   );
   current.ai = ai;
+  const workflowCommands = new WorkflowCommands({ log, client: () => current.currentClient }, workflows, workflowsView);
   context.subscriptions.push(
     log,
     problems,
     spend,
+    workflows,
     status,
     view,
+    workflowsView,
     forwarder,
     ai,
+    workflowCommands,
     vscode.commands.registerCommand('acas.restartServer', () => current.restart()),
     vscode.commands.registerCommand('acas.showOutput', () => log.show(true)),
     vscode.commands.registerCommand('acas.showProblems', () => view.reveal()),
@@ -74,6 +83,7 @@ class Session {
     private readonly status: StatusBar,
     private readonly problems: ProblemsModel,
     private readonly spend: SpendModel,
+    private readonly workflows: WorkflowsModel,
     private readonly forwarder: DiagnosticsForwarder,
   ) {}
 
@@ -124,6 +134,7 @@ class Session {
       const running = newState === State.Running;
       this.problems.setClient(running ? client : undefined);
       this.spend.setClient(running ? client : undefined);
+      this.workflows.setClient(running ? client : undefined);
       this.forwarder.setClient(running ? client : undefined);
       this.status.setState(running ? 'running' : newState === State.Starting ? 'starting' : 'stopped');
     });
@@ -144,6 +155,7 @@ class Session {
     this.client = undefined;
     this.problems.setClient(undefined);
     this.spend.setClient(undefined);
+    this.workflows.setClient(undefined);
     this.forwarder.setClient(undefined);
     this.status.setState('stopped');
     if (!client) return;

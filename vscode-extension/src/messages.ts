@@ -12,6 +12,8 @@ import {
   type ProblemsParams,
   type SpendResult,
   type StatusResult,
+  type WorkflowRunParams,
+  type WorkflowsResult,
 } from './protocol';
 
 export const externalDiagnostics = new NotificationType<ExternalDiagnosticsParams>(Methods.externalDiagnostics);
@@ -19,3 +21,5 @@ export const problems = new RequestType<ProblemsParams, Problem[], void>(Methods
 export const status = new RequestType0<StatusResult, void>(Methods.status);
 export const spend = new RequestType0<SpendResult, void>(Methods.spend);
 export const fixFeedback = new NotificationType<FixFeedbackParams>(Methods.fixFeedback);
+export const workflowRun = new NotificationType<WorkflowRunParams>(Methods.workflowRun);
+export const workflows = new RequestType0<WorkflowsResult, void>(Methods.workflows);

@@ -1,11 +1,13 @@
 /**
- * The ACAS status bar item: server state, problem counts (from `ProblemsModel`) and AI spend
- * (from `SpendModel`); a click opens a quick pick of ACAS's commands.
+ * The ACAS status bar item: server state, problem counts (from `ProblemsModel`), AI spend
+ * (from `SpendModel`) and running workflows (from `WorkflowsModel`); a click opens a quick pick
+ * of ACAS's commands.
  */
 import * as vscode from 'vscode';
 import type { ProblemsModel } from './problems';
 import type { SpendModel } from './spend';
 import { countBySeverity, statusView, type ServerState } from './statusText';
+import type { WorkflowsModel } from './workflows';
 
 export const SHOW_COMMANDS = 'acas.showCommands';
 
@@ -14,6 +16,8 @@ const COMMANDS: { command: string; label: string; detail: string }[] = [
   { command: 'acas.dismissSuggestion', label: '$(close) Dismiss AI Suggestion', detail: "Tell ACAS the AI fix under the cursor is not wanted" },
   { command: 'acas.setApiKey', label: '$(key) Set API Key', detail: "Store an AI provider's API key in VS Code's secret storage" },
   { command: 'acas.clearApiKeys', label: '$(trash) Clear API Keys', detail: 'Remove the stored API keys and restart the server' },
+  { command: 'acas.runWorkflow', label: '$(play) Run Workflow', detail: "Run one of the workspace's workflows, asking for its inputs" },
+  { command: 'acas.showWorkflows', label: '$(run-all) Show Workflows', detail: 'Workflows and their recent runs' },
   { command: 'acas.showProblems', label: '$(list-tree) Show Problems by Class', detail: 'Open problems, grouped by category and fingerprint' },
   { command: 'acas.showOutput', label: '$(output) Show Output', detail: "The server's log" },
   { command: 'acas.restartServer', label: '$(debug-restart) Restart Server', detail: 'Stop the server, find the binary again and start it' },
@@ -28,6 +32,7 @@ export class StatusBar implements vscode.Disposable {
   constructor(
     private readonly problems: ProblemsModel,
     private readonly spend: SpendModel,
+    private readonly workflows: WorkflowsModel,
   ) {
     this.item.name = 'ACAS';
     this.item.command = SHOW_COMMANDS;
@@ -35,6 +40,7 @@ export class StatusBar implements vscode.Disposable {
       this.item,
       problems.onDidChange(() => this.render()),
       spend.onDidChange(() => this.render()),
+      workflows.onDidChange(() => this.render()),
       vscode.commands.registerCommand(SHOW_COMMANDS, () => showCommands()),
     );
     this.render();
@@ -49,7 +55,8 @@ export class StatusBar implements vscode.Disposable {
 
   private render(): void {
     const counts = this.state === 'running' && this.problems.problems ? countBySeverity(this.problems.problems) : undefined;
-    const view = statusView(this.state, counts, this.detail, this.state === 'running' ? this.spend.spend : undefined);
+    const running = this.state === 'running';
+    const view = statusView(this.state, counts, this.detail, running ? this.spend.spend : undefined, running ? this.workflows.activeRuns : 0);
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
     this.item.accessibilityInformation = { label: view.label };

@@ -1,6 +1,6 @@
 /**
  * What the status bar item says: the server state and, while it runs, the open problems by
- * severity and the AI spend. Pure formatting; the item itself lives in `statusBar.ts`.
+ * severity, the AI spend and the number of running workflows. Pure formatting; the item itself lives in `statusBar.ts`.
  */
 import type { Problem, SpendResult } from './protocol';
 import { showsSpend, spendShort, spendTooltip } from './spendText';
@@ -34,10 +34,15 @@ export function countBySeverity(problems: readonly Problem[]): Counts {
 /**
  * `counts` is undefined until the server has answered `acas/problems`, `spend` until it has
  * answered `acas/spend`. Spend goes into the tooltip and, once AI is set up, the text; the
- * accessible label keeps to the problems.
+ * accessible label keeps to the problems and running workflows. `workflows` (queued or running
+ * runs) shows only when there are some.
  */
-export function statusView(state: ServerState, counts?: Counts, detail?: string, spend?: SpendResult): StatusView {
-  const extra = (detail ? `\n${detail}` : '') + (state === 'running' && spend ? `\n${spendTooltip(spend).join('\n')}` : '');
+export function statusView(state: ServerState, counts?: Counts, detail?: string, spend?: SpendResult, workflows = 0): StatusView {
+  const running = state === 'running' && workflows > 0 ? workflowsText(workflows) : undefined;
+  const extra =
+    (detail ? `\n${detail}` : '') +
+    (state === 'running' && spend ? `\n${spendTooltip(spend).join('\n')}` : '') +
+    (running ? `\n${running.tooltip}` : '');
   switch (state) {
     case 'starting':
       return { text: '$(sync~spin) ACAS', label: 'ACAS: starting', tooltip: `ACAS: starting the server${extra}`, alarming: false };
@@ -46,10 +51,12 @@ export function statusView(state: ServerState, counts?: Counts, detail?: string,
     case 'error':
       return { text: '$(error) ACAS', label: 'ACAS: failed', tooltip: `ACAS: server failed${extra}\nClick for ACAS commands`, alarming: true };
     case 'running': {
-      if (!counts) return { text: '$(check) ACAS', label: 'ACAS: running', tooltip: `ACAS: running${extra}\nClick for ACAS commands`, alarming: false };
+      const flows = running ? ` ${running.text}` : '';
+      const flowsLabel = running ? `, ${running.tooltip}` : '';
+      if (!counts) return { text: `$(check) ACAS${flows}`, label: `ACAS: running${flowsLabel}`, tooltip: `ACAS: running${extra}\nClick for ACAS commands`, alarming: false };
       const money = spend && showsSpend(spend) ? ` $(credit-card) ${spendShort(spend)}` : '';
-      const text = `ACAS $(error) ${counts.error} $(warning) ${counts.warning}${money}`;
-      const label = `ACAS: ${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}`;
+      const text = `ACAS $(error) ${counts.error} $(warning) ${counts.warning}${money}${flows}`;
+      const label = `ACAS: ${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}${flowsLabel}`;
       const tooltip =
         `ACAS: running\n${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')}, ` +
         `${plural(counts.information, 'information', 'information')}, ${plural(counts.hint, 'hint')} ` +
@@ -57,6 +64,10 @@ export function statusView(state: ServerState, counts?: Counts, detail?: string,
       return { text, label, tooltip, alarming: false };
     }
   }
+}
+
+function workflowsText(n: number): { text: string; tooltip: string } {
+  return { text: `$(run-all) ${n}`, tooltip: `${plural(n, 'workflow')} running` };
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {

@@ -5,7 +5,9 @@
  * bar item, that Explain and Fix with AI without a provider is refused in one error message whose
  * Set API Key button stores a key in secret storage and restarts the server with it, that Explain
  * and Fix with AI then answers (from a local fake OpenAI-compatible provider) with a verified fix
- * that Show Fix applies, and its Problems by Class view. Screenshots and logs go to e2e/artifacts/.
+ * that Show Fix applies, its Problems by Class view, and a workflow run from ACAS: Run Workflow
+ * with its input form, announced and listed in the Workflows view. Screenshots and logs go to
+ * e2e/artifacts/.
  *
  * Inputs (set by scripts/e2e.mjs): ACAS_VSIX, ACAS_SERVER_PATH; optionally CHROMIUM_PATH.
  */
@@ -32,6 +34,8 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   const dirs = { ext: join(tmp, 'extensions'), data: join(tmp, 'user-data'), home: join(tmp, 'home'), browser: join(tmp, 'chromium') };
   const workspace = join(tmp, 'sample');
   cpSync(join(REPO, 'fixtures/sample'), workspace, { recursive: true, filter: (src) => !src.includes('/.acas') });
+  mkdirSync(join(workspace, '.acas/workflows'), { recursive: true });
+  writeFileSync(join(workspace, '.acas/workflows/hello.yaml'), HELLO_WORKFLOW);
   mkdirSync(join(dirs.data, 'User'), { recursive: true });
   writeFileSync(join(dirs.data, 'User/settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -165,6 +169,29 @@ test('the extension shows ACAS diagnostics in a real VS Code', { timeout: 6 * ST
   await page.locator('.monaco-list-row[aria-label*=", from ts, "]').first().waitFor();
   await page.screenshot({ path: join(ARTIFACTS, 'forwarded.png') });
 
+  // ACAS: Run Workflow: pick the workflow, fill its input (prefilled with the default), and see
+  // the run start and succeed; the Workflows view lists it, and clicking the workflow opens it.
+  await runCommand(page, 'ACAS: Run Workflow');
+  const input = page.locator('.quick-input-widget input');
+  await page.locator('.quick-input-widget', { hasText: 'ACAS: Run Workflow' }).waitFor();
+  await input.fill('hello');
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'hello' }).waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget', { hasText: 'ACAS: Run hello (1/1): who' }).waitFor();
+  assert.equal(await input.inputValue(), 'world', 'the default is prefilled');
+  await input.fill('e2e');
+  await page.keyboard.press('Enter');
+  const started = page.locator('.notification-toast', { hasText: /ACAS: workflow hello started \(run \d+\)/ }).first();
+  await started.waitFor();
+  const runId = /run (\d+)/.exec((await started.textContent()) ?? '')?.[1];
+  assert.ok(runId, 'the message names the run');
+  await page.locator('.notification-toast', { hasText: `ACAS: workflow hello succeeded (run ${runId})` }).first().waitFor();
+  await runCommand(page, 'ACAS: Show Workflows');
+  await page.locator(`.monaco-list-row[aria-label^="run ${runId} succeeded"]`).first().waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, 'workflows-view.png') });
+  await page.locator('.monaco-list-row', { hasText: /^hello/ }).first().click();
+  await page.locator('.tab.active', { hasText: 'hello.yaml' }).waitFor();
+
   // Restart the server, show its log, and see it come back with the counts.
   await runCommand(page, 'ACAS: Restart Server');
   await runCommand(page, 'ACAS: Show Output');
@@ -194,6 +221,16 @@ async function openFile(page: Page, path: string): Promise<void> {
   await page.keyboard.press('Enter');
   await page.locator('.tab.active', { hasText: name }).waitFor();
 }
+
+const HELLO_WORKFLOW = `name: hello
+on:
+  manual:
+    inputs:
+      who: { type: string, default: "world" }
+steps:
+  - id: greet
+    run: ["sh", "-c", "echo hi \\"$0\\"", "{{ inputs.who }}"]
+`;
 
 const USER_SETTINGS = {
   'security.workspace.trust.enabled': false,

@@ -2,8 +2,10 @@
  * Drives the real `acas` binary over stdio with vscode-languageserver-protocol, the library the
  * VS Code client uses: initialize on a temp workspace, a syntax error from an open document,
  * forwarded TypeScript and Python diagnostics classified by `acas/problems`, `acas/status`,
- * `acas/spend` and a refused `acas.escalate` without providers, and a clean shutdown. The binary
- * is `ACAS_SERVER_PATH`, else `../target/debug/acas`.
+ * `acas/spend` and a refused `acas.escalate` without providers, and a clean shutdown; and a
+ * workflow listed by `acas/workflows`, run with an input through `acas.workflow.run`, and followed
+ * through `acas/workflowRun` to its end. The binary is `ACAS_SERVER_PATH`, else
+ * `../target/debug/acas`.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,7 +33,15 @@ import {
   type PublishDiagnosticsParams,
 } from 'vscode-languageserver-protocol/node';
 import * as messages from '../../src/messages';
-import { Commands, type EscalateArgs, type ExternalDiagnosticsParams, type Problem } from '../../src/protocol';
+import {
+  Commands,
+  type EscalateArgs,
+  type ExternalDiagnosticsParams,
+  type Problem,
+  type WorkflowRunArgs,
+  type WorkflowRunParams,
+  type WorkflowStarted,
+} from '../../src/protocol';
 
 const TIMEOUT_MS = 20_000;
 const SERVER = resolve(process.env.ACAS_SERVER_PATH ?? join(__dirname, '../../../../target/debug/acas'));
@@ -60,23 +70,9 @@ test('acas serve: syntax errors, forwarded diagnostics classified, status, shutd
   });
   const { connection } = server;
 
-  const init = await within(
-    connection.sendRequest(InitializeRequest.type, {
-      processId: process.pid,
-      rootUri: uri(root),
-      workspaceFolders: [{ uri: uri(root), name: 'ws' }],
-      capabilities: {
-        general: { positionEncodings: ['utf-16'] },
-        window: { workDoneProgress: true },
-        textDocument: { publishDiagnostics: { relatedInformation: true, versionSupport: true } },
-      },
-      initializationOptions: { logLevel: 'debug' },
-    }),
-    'initialize',
-  );
+  const init = await initialize(connection, root);
   const version = (init.capabilities.experimental as { acas?: { version?: string } } | undefined)?.acas?.version;
   assert.equal(typeof version, 'string', 'capabilities.experimental.acas.version');
-  await connection.sendNotification(InitializedNotification.type, {});
 
   // A broken open document gets a syntax error.
   await connection.sendNotification(DidOpenTextDocumentNotification.type, {
@@ -154,6 +150,123 @@ test('acas serve: syntax errors, forwarded diagnostics classified, status, shutd
   assert.equal(code, 0, `exit code; server log:\n${server.log()}`);
 });
 
+const HELLO_YAML = `name: hello
+on:
+  manual:
+    inputs:
+      who: { type: string, default: "world", description: "Whom to greet" }
+      times: { type: number, default: 1 }
+steps:
+  - id: greet
+    run: ["sh", "-c", "echo hi \\"$0\\" \\"$1\\"", "{{ inputs.who }}", "{{ inputs.times }}"]
+`;
+const SLOW_YAML = `name: slow
+steps:
+  - id: wait
+    run: ["sleep", "60"]
+`;
+
+test('acas serve: a workflow listed, run with an input, followed to its end', async (t) => {
+  assert.ok(existsSync(SERVER), `no server binary at ${SERVER}: run \`cargo build -p acas\` or set ACAS_SERVER_PATH`);
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'acas-it-wf-')));
+  const file = write(root, '.acas/workflows/hello.yaml', HELLO_YAML);
+  const slowFile = write(root, '.acas/workflows/slow.yaml', SLOW_YAML);
+  const xdg = mkdtempSync(join(tmpdir(), 'acas-it-xdg-'));
+  const server = new Server(SERVER, root, xdg);
+  t.after(() => {
+    server.kill();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(xdg, { recursive: true, force: true });
+  });
+  const { connection } = server;
+
+  // The extension enables its workflow commands from this list.
+  const init = await initialize(connection, root);
+  const commands = init.capabilities.executeCommandProvider?.commands ?? [];
+  for (const command of [Commands.workflowRun, Commands.workflowCancel, Commands.workflowRerun]) {
+    assert.ok(commands.includes(command), `${command} in executeCommandProvider.commands ${JSON.stringify(commands)}`);
+  }
+
+  const listed = await within(connection.sendRequest(messages.workflows), messages.workflows.method, () => server.log());
+  const inputs = listed.workflows.flatMap((w) => w.inputs).sort((a, b) => a.name.localeCompare(b.name));
+  assert.deepEqual(inputs, [
+    { name: 'times', type: 'number', default: 1, required: false },
+    { name: 'who', type: 'string', description: 'Whom to greet', default: 'world', required: false },
+  ]);
+  assert.deepEqual(
+    listed.workflows.map((w) => ({ ...w, inputs: [] })).sort((a, b) => a.name.localeCompare(b.name)),
+    [
+      { name: 'hello', uri: uri(file), triggers: ['manual'], inputs: [], steps: 1 },
+      { name: 'slow', uri: uri(slowFile), triggers: [], inputs: [], steps: 1 },
+    ],
+  );
+  assert.deepEqual(listed.runs, []);
+
+  const execute = (command: string, arg: unknown) => connection.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] });
+  // The form sends typed values and leaves out the inputs left empty (`times` takes its default).
+  const args: WorkflowRunArgs = { workflow: 'hello', inputs: { who: 'Ada' } };
+  const started = (await within(execute(Commands.workflowRun, args), Commands.workflowRun, () => server.log())) as WorkflowStarted;
+  assert.equal(typeof started.runId, 'number');
+
+  const ended = await server.workflowRun((p) => p.runId === started.runId && ['succeeded', 'failed', 'cancelled'].includes(p.status));
+  assert.equal(ended.status, 'succeeded', `run state: ${JSON.stringify(ended)}\nserver log:\n${server.log()}`);
+  assert.equal(ended.workflow, 'hello');
+  assert.deepEqual(ended.steps, [{ id: 'greet', status: 'succeeded', attempts: 1 }]);
+  assert.equal(ended.error, undefined);
+  const statuses = server.runStates(started.runId).map((p) => p.status);
+  assert.ok(statuses.includes('running'), `the run was reported running before it ended: ${statuses.join(', ')}`);
+  assert.equal(statuses.at(-1), 'succeeded', 'nothing after the end');
+
+  const after = await within(connection.sendRequest(messages.workflows), `${messages.workflows.method} after the run`);
+  const run = after.runs.find((r) => r.runId === started.runId);
+  assert.ok(run, `run ${started.runId} in ${JSON.stringify(after.runs)}`);
+  assert.equal(run.workflow, 'hello');
+  assert.equal(run.status, 'succeeded');
+  assert.ok(run.createdMs > 0 && run.finishedMs !== undefined && run.finishedMs >= run.createdMs, 'created and finished are timestamps');
+
+  // The view's inline actions: cancel a running run, re-run the cancelled one (a new run).
+  const slow = (await within(execute(Commands.workflowRun, { workflow: 'slow', inputs: {} }), 'run slow')) as WorkflowStarted;
+  await server.workflowRun((p) => p.runId === slow.runId && p.steps.some((s) => s.status === 'running'));
+  await within(execute(Commands.workflowCancel, { runId: slow.runId }), Commands.workflowCancel);
+  const cancelled = await server.workflowRun((p) => p.runId === slow.runId && ['succeeded', 'failed', 'cancelled'].includes(p.status));
+  assert.equal(cancelled.status, 'cancelled', JSON.stringify(cancelled));
+  const again = (await within(execute(Commands.workflowRerun, { runId: slow.runId }), Commands.workflowRerun)) as WorkflowStarted;
+  assert.notEqual(again.runId, slow.runId, 'a re-run is a new run');
+  await server.workflowRun((p) => p.runId === again.runId && p.workflow === 'slow');
+  await within(execute(Commands.workflowCancel, { runId: again.runId }), `${Commands.workflowCancel} of the re-run`);
+  const cancelledAgain = await server.workflowRun((p) => p.runId === again.runId && ['succeeded', 'failed', 'cancelled'].includes(p.status));
+  assert.equal(cancelledAgain.status, 'cancelled');
+
+  // What the extension shows as an error message: an unknown workflow and a wrongly typed input.
+  await assert.rejects(within(execute(Commands.workflowRun, { workflow: 'nope', inputs: {} }), 'run an unknown workflow'), /nope/);
+  await assert.rejects(within(execute(Commands.workflowRun, { workflow: 'hello', inputs: { times: 'abc' } }), 'run with text for a number'), /times/);
+
+  await within(connection.sendRequest(ShutdownRequest.type), 'shutdown');
+  await connection.sendNotification(ExitNotification.type);
+  const [code] = await within(server.exited, 'exit');
+  assert.equal(code, 0, `exit code; server log:\n${server.log()}`);
+});
+
+/** `initialize` on `root`, then `initialized`; the initialize result. */
+async function initialize(connection: ProtocolConnection, root: string) {
+  const result = await within(
+    connection.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      rootUri: uri(root),
+      workspaceFolders: [{ uri: uri(root), name: 'ws' }],
+      capabilities: {
+        general: { positionEncodings: ['utf-16'] },
+        window: { workDoneProgress: true },
+        textDocument: { publishDiagnostics: { relatedInformation: true, versionSupport: true } },
+      },
+      initializationOptions: { logLevel: 'debug' },
+    }),
+    'initialize',
+  );
+  await connection.sendNotification(InitializedNotification.type, {});
+  return result;
+}
+
 /** The `acas serve` process, its connection, and what it published. */
 class Server {
   readonly connection: ProtocolConnection;
@@ -161,6 +274,7 @@ class Server {
   private readonly process: ChildProcess;
   private readonly stderr: Buffer[] = [];
   private readonly published: PublishDiagnosticsParams[] = [];
+  private readonly runs: WorkflowRunParams[] = [];
   private readonly events = new EventEmitter();
 
   constructor(binary: string, cwd: string, configHome: string) {
@@ -174,6 +288,10 @@ class Server {
       this.published.push(params);
       this.events.emit('published');
     });
+    this.connection.onNotification(messages.workflowRun, (params) => {
+      this.runs.push(params);
+      this.events.emit('workflowRun');
+    });
     // Server → client requests a client may receive; anything else is answered "method not found".
     this.connection.onRequest(WorkDoneProgressCreateRequest.type, () => null);
     this.connection.onRequest(RegistrationRequest.type, () => null);
@@ -183,17 +301,31 @@ class Server {
 
   /** The first publication matching `matches`, waiting for it with a bounded timeout. */
   diagnostics(matches: (p: PublishDiagnosticsParams) => boolean): Promise<PublishDiagnosticsParams> {
-    const found = new Promise<PublishDiagnosticsParams>((done) => {
+    return this.first('published', this.published, matches, 'publishDiagnostics');
+  }
+
+  /** The first `acas/workflowRun` matching `matches`, waiting for it with a bounded timeout. */
+  workflowRun(matches: (p: WorkflowRunParams) => boolean): Promise<WorkflowRunParams> {
+    return this.first('workflowRun', this.runs, matches, messages.workflowRun.method);
+  }
+
+  /** Every `acas/workflowRun` of run `runId` so far, in arrival order. */
+  runStates(runId: number): WorkflowRunParams[] {
+    return this.runs.filter((p) => p.runId === runId);
+  }
+
+  private first<T>(event: string, seen: T[], matches: (item: T) => boolean, what: string): Promise<T> {
+    const found = new Promise<T>((done) => {
       const check = () => {
-        const hit = this.published.find(matches);
-        if (!hit) return;
-        this.events.off('published', check);
+        const hit = seen.find(matches);
+        if (hit === undefined) return;
+        this.events.off(event, check);
         done(hit);
       };
-      this.events.on('published', check);
+      this.events.on(event, check);
       check();
     });
-    return within(found, 'publishDiagnostics', () => JSON.stringify(this.published, null, 1));
+    return within(found, what, () => JSON.stringify(seen, null, 1));
   }
 
   log(): string {

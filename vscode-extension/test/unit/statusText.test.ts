@@ -31,3 +31,17 @@ test('starting, stopped and error states', () => {
   assert.equal(error.alarming, true);
   assert.match(error.tooltip, /acas binary not found/);
 });
+
+test('running workflows show when there are some, only while the server runs', () => {
+  const counts = { error: 1, warning: 0, information: 0, hint: 0 };
+  assert.equal(statusView('running', counts, undefined, undefined, 0).text, 'ACAS $(error) 1 $(warning) 0');
+  const two = statusView('running', counts, undefined, undefined, 2);
+  assert.equal(two.text, 'ACAS $(error) 1 $(warning) 0 $(run-all) 2');
+  assert.equal(two.label, 'ACAS: 1 error, 0 warnings, 2 workflows running');
+  assert.match(two.tooltip, /\n2 workflows running\n/);
+  const one = statusView('running', undefined, undefined, undefined, 1);
+  assert.equal(one.text, '$(check) ACAS $(run-all) 1');
+  assert.equal(one.label, 'ACAS: running, 1 workflow running');
+  assert.equal(statusView('stopped', undefined, undefined, undefined, 3).text, '$(circle-slash) ACAS');
+  assert.doesNotMatch(statusView('stopped', undefined, undefined, undefined, 3).tooltip, /workflow/);
+});

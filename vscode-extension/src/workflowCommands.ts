@@ -1,0 +1,172 @@
+/**
+ * The workflow commands: `ACAS: Run Workflow` (a quick pick of workflows, then a form for their
+ * inputs, then `acas.workflow.run` through `workspace/executeCommand`), cancel and re-run of a
+ * run (inline actions of the workflows view, `acas.workflow.cancel` and `acas.workflow.rerun`),
+ * refresh and show, and the message when a run ends. The server runs the workflows; this only
+ * asks and shows.
+ */
+import * as vscode from 'vscode';
+import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
+import { Commands, type WorkflowRunArgs, type WorkflowRunParams, type WorkflowStarted, type WorkflowSummary } from './protocol';
+import { collectInputs, type FormAsker, type PickItem } from './workflowInputs';
+import { Announcements, finishedMessage, SHOW_RUN } from './workflowRuns';
+import type { WorkflowNode, WorkflowTreeNode } from './workflowTree';
+import type { WorkflowsModel } from './workflows';
+import type { WorkflowsView } from './workflowsView';
+
+export const COMMAND_IDS = {
+  run: 'acas.runWorkflow',
+  cancel: 'acas.cancelWorkflowRun',
+  rerun: 'acas.rerunWorkflowRun',
+  refresh: 'acas.refreshWorkflows',
+  show: 'acas.showWorkflows',
+} as const;
+
+/** What the commands need from the running session. */
+export interface WorkflowHost {
+  readonly log: vscode.OutputChannel;
+  /** The client, when the server runs. */
+  client(): LanguageClient | undefined;
+}
+
+export class WorkflowCommands implements vscode.Disposable {
+  private readonly announcements = new Announcements();
+  private readonly disposables: vscode.Disposable[];
+
+  constructor(
+    private readonly host: WorkflowHost,
+    private readonly model: WorkflowsModel,
+    private readonly view: WorkflowsView,
+  ) {
+    this.disposables = [
+      vscode.commands.registerCommand(COMMAND_IDS.run, (target?: WorkflowNode | string) => this.run(target)),
+      vscode.commands.registerCommand(COMMAND_IDS.cancel, (target?: WorkflowTreeNode) => this.cancel(target)),
+      vscode.commands.registerCommand(COMMAND_IDS.rerun, (target?: WorkflowTreeNode) => this.rerun(target)),
+      vscode.commands.registerCommand(COMMAND_IDS.refresh, () => model.refresh()),
+      vscode.commands.registerCommand(COMMAND_IDS.show, () => view.show()),
+      model.onDidFinish((params) => {
+        const announce = this.announcements.ended(params);
+        if (announce) void this.announce(announce);
+      }),
+    ];
+  }
+
+  /** The running client when it offers `command`; else says why not. */
+  private clientFor(command: string, offered: boolean): LanguageClient | undefined {
+    const client = this.host.client();
+    if (client?.state !== State.Running) {
+      void vscode.window.showErrorMessage('ACAS: the server is not running.', 'Show Output').then((choice) => {
+        if (choice) this.host.log.show(true);
+      });
+      return undefined;
+    }
+    if (!offered) {
+      void vscode.window.showErrorMessage(`ACAS: this server does not offer ${command}; update the acas binary.`);
+      return undefined;
+    }
+    return client;
+  }
+
+  async run(target?: WorkflowNode | string): Promise<void> {
+    const client = this.clientFor(Commands.workflowRun, this.model.capabilities.run);
+    if (!client) return;
+    await this.model.refresh();
+    const workflows = this.model.workflows ?? [];
+    const name = typeof target === 'string' ? target : target?.workflow.name;
+    let workflow: WorkflowSummary | undefined = name === undefined ? undefined : workflows.find((w) => w.name === name);
+    if (name !== undefined && !workflow) {
+      void vscode.window.showErrorMessage(`ACAS: there is no valid workflow named ${name}.`);
+      return;
+    }
+    if (!workflow) {
+      if (workflows.length === 0) {
+        void vscode.window.showInformationMessage('ACAS: this workspace has no valid workflows; add one as .acas/workflows/NAME.yaml.');
+        return;
+      }
+      const items = workflows.map((w) => ({
+        label: w.name,
+        description: w.triggers.join(', '),
+        detail: `${w.steps} step${w.steps === 1 ? '' : 's'}${w.inputs.length > 0 ? ` · inputs: ${w.inputs.map((i) => i.name).join(', ')}` : ''}`,
+        workflow: w,
+      }));
+      const pick = await vscode.window.showQuickPick(items, { title: 'ACAS: Run Workflow', placeHolder: 'Which workflow?' });
+      if (!pick) return;
+      workflow = pick.workflow;
+    }
+    const inputs = await collectInputs(workflow.name, workflow.inputs, vscodeAsker);
+    if (!inputs) return;
+    const args: WorkflowRunArgs = { workflow: workflow.name, inputs };
+    const started = await this.execute<WorkflowStarted>(client, Commands.workflowRun, args, `run ${workflow.name}`);
+    if (started) this.started(workflow.name, started.runId);
+  }
+
+  async cancel(target?: WorkflowTreeNode): Promise<void> {
+    if (target?.kind !== 'run') return;
+    const client = this.clientFor(Commands.workflowCancel, this.model.capabilities.cancel);
+    if (!client) return;
+    const { runId, workflow } = target.run;
+    const done = await this.execute<unknown>(client, Commands.workflowCancel, { runId }, `cancel run ${runId} of ${workflow}`);
+    if (done !== undefined) this.model.scheduleRefresh();
+  }
+
+  async rerun(target?: WorkflowTreeNode): Promise<void> {
+    if (target?.kind !== 'run') return;
+    const client = this.clientFor(Commands.workflowRerun, this.model.capabilities.rerun);
+    if (!client) return;
+    const { runId, workflow } = target.run;
+    const started = await this.execute<WorkflowStarted>(client, Commands.workflowRerun, { runId }, `re-run run ${runId} of ${workflow}`);
+    if (started) this.started(workflow, started.runId);
+  }
+
+  private started(workflow: string, runId: number): void {
+    this.host.log.appendLine(`[acas] workflow ${workflow} started (run ${runId})`);
+    void vscode.window.showInformationMessage(`ACAS: workflow ${workflow} started (run ${runId})`);
+    this.model.scheduleRefresh();
+    const ended = this.announcements.started(runId);
+    if (ended) void this.announce(ended);
+  }
+
+  /** Sends one `workspace/executeCommand`; its result, or undefined after showing the error. */
+  private async execute<T>(client: LanguageClient, command: string, arg: unknown, what: string): Promise<T | undefined> {
+    try {
+      const result = (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] })) as T;
+      return result ?? (null as T);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.host.log.appendLine(`[acas] ${command} failed: ${reason}`);
+      void vscode.window.showErrorMessage(`ACAS could not ${what}: ${reason}`);
+      return undefined;
+    }
+  }
+
+  private async announce(params: WorkflowRunParams): Promise<void> {
+    const message = finishedMessage(params);
+    this.host.log.appendLine(`[acas] ${message.text}`);
+    const choice =
+      message.level === 'information'
+        ? await vscode.window.showInformationMessage(message.text, ...message.buttons)
+        : await vscode.window.showWarningMessage(message.text, ...message.buttons);
+    if (choice === SHOW_RUN) await this.view.revealRun(params.runId);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+/** The input form with VS Code's input box and quick pick. */
+const vscodeAsker: FormAsker = {
+  text: (question) =>
+    Promise.resolve(
+      vscode.window.showInputBox({
+        title: question.title,
+        prompt: question.prompt,
+        value: question.value,
+        placeHolder: question.placeHolder,
+        ignoreFocusOut: true,
+        validateInput: (text) => question.validate(text),
+      }),
+    ),
+  pick: (question) =>
+    Promise.resolve(vscode.window.showQuickPick<PickItem>(question.items, { title: question.title, placeHolder: question.placeHolder, ignoreFocusOut: true })),
+};

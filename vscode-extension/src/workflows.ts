@@ -1,0 +1,137 @@
+/**
+ * Keeps the latest answer of `acas/workflows` and the `acas/workflowRun` notifications, and tells
+ * the workflows view, the status bar and the workflow commands. The list is fetched when the
+ * server starts, when a workflow file changes, after a run starts or ends, and on demand; the
+ * view is redrawn (debounced) after each notification. Which commands the server offers comes
+ * from its initialize result, and sets the context keys the menus use. It does not interpret
+ * workflows; that is the server's job.
+ */
+import * as vscode from 'vscode';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import { KeyedDebouncer } from './debounce';
+import * as messages from './messages';
+import type { WorkflowRunParams, WorkflowSummary } from './protocol';
+import { activeCount, RunStates, workflowCapabilities, type RunView, type WorkflowCapabilities } from './workflowRuns';
+
+const DELAY_MS = 250;
+const NONE: WorkflowCapabilities = { run: false, cancel: false, rerun: false };
+
+/** Context keys for `when` clauses: the server offers that command. */
+export const CONTEXT_KEYS = { run: 'acas.workflows.canRun', cancel: 'acas.workflows.canCancel', rerun: 'acas.workflows.canRerun' } as const;
+
+type Job = 'render' | 'refresh';
+
+export class WorkflowsModel implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private subscription: vscode.Disposable | undefined;
+  private generation = 0;
+  private failureLogged = false;
+  private readonly states = new RunStates();
+  private readonly listed = new Set<number>();
+  private readonly debouncer = new KeyedDebouncer<Job>(DELAY_MS, (job) => (job === 'refresh' ? void this.refresh() : this.render()));
+  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly finished = new vscode.EventEmitter<WorkflowRunParams>();
+  private readonly watcher = vscode.workspace.createFileSystemWatcher('**/.acas/workflows/*.{yaml,yml}');
+  private readonly disposables: vscode.Disposable[];
+  /** What the running server offers; nothing while none runs. */
+  capabilities: WorkflowCapabilities = NONE;
+  /** Undefined until the running server has answered once. */
+  workflows: WorkflowSummary[] | undefined;
+  /** Recent runs, newest first, with what notifications said since the list was fetched. */
+  runs: RunView[] = [];
+  private listedRuns: RunView[] = [];
+  readonly onDidChange = this.changed.event;
+  /** A run has just ended (first final notification). */
+  readonly onDidFinish = this.finished.event;
+
+  constructor(private readonly log: vscode.OutputChannel) {
+    const changedFile = () => this.scheduleRefresh();
+    this.disposables = [
+      this.watcher,
+      this.watcher.onDidCreate(changedFile),
+      this.watcher.onDidChange(changedFile),
+      this.watcher.onDidDelete(changedFile),
+      this.changed,
+      this.finished,
+    ];
+    void this.setContext(NONE);
+  }
+
+  get serverRunning(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** Queued or running runs. */
+  get activeRuns(): number {
+    return activeCount(this.runs);
+  }
+
+  /** Follows a new (running) client, or none. */
+  setClient(client: LanguageClient | undefined): void {
+    this.subscription?.dispose();
+    this.subscription = undefined;
+    this.client = client;
+    this.generation += 1;
+    this.failureLogged = false;
+    this.states.clear();
+    this.listed.clear();
+    this.workflows = undefined;
+    this.listedRuns = [];
+    this.runs = [];
+    this.capabilities = client ? workflowCapabilities(client.initializeResult?.capabilities.executeCommandProvider?.commands) : NONE;
+    void this.setContext(this.capabilities);
+    if (client && this.capabilities.run) {
+      this.subscription = client.onNotification(messages.workflowRun, (params) => this.notified(params));
+      void this.refresh();
+    }
+    this.changed.fire();
+  }
+
+  scheduleRefresh(): void {
+    if (this.client && this.capabilities.run) this.debouncer.schedule('refresh');
+  }
+
+  async refresh(): Promise<void> {
+    const client = this.client;
+    if (!client || !this.capabilities.run) return;
+    const generation = this.generation;
+    try {
+      const result = await client.sendRequest(messages.workflows);
+      if (generation !== this.generation) return;
+      this.workflows = result.workflows;
+      this.listedRuns = result.runs;
+      this.listed.clear();
+      for (const run of result.runs) this.listed.add(run.runId);
+      this.failureLogged = false;
+      this.render();
+    } catch (error) {
+      if (!this.failureLogged) this.log.appendLine(`[acas] ${messages.workflows.method} failed: ${String(error)}`);
+      this.failureLogged = true;
+    }
+  }
+
+  private notified(params: WorkflowRunParams): void {
+    const ended = this.states.apply(params, Date.now());
+    this.debouncer.schedule('render');
+    // The list has the real start and end times; fetch it when a run is new to it or ends.
+    if (ended || !this.listed.has(params.runId)) this.debouncer.schedule('refresh');
+    if (ended) this.finished.fire(ended);
+  }
+
+  private render(): void {
+    this.runs = this.states.merge(this.listedRuns);
+    this.changed.fire();
+  }
+
+  private async setContext(capabilities: WorkflowCapabilities): Promise<void> {
+    for (const [name, key] of Object.entries(CONTEXT_KEYS)) {
+      await vscode.commands.executeCommand('setContext', key, capabilities[name as keyof WorkflowCapabilities]);
+    }
+  }
+
+  dispose(): void {
+    this.subscription?.dispose();
+    this.debouncer.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}
