@@ -7,7 +7,7 @@
  */
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
-import { Commands, type WorkflowRunArgs, type WorkflowRunParams, type WorkflowStarted, type WorkflowSummary } from './protocol';
+import { Commands, type PlanArgs, type PlanResult, type WorkflowRunArgs, type WorkflowRunParams, type WorkflowStarted, type WorkflowSummary } from './protocol';
 import { collectInputs, type FormAsker, type PickItem } from './workflowInputs';
 import { Announcements, finishedMessage, SHOW_RUN } from './workflowRuns';
 import type { WorkflowNode, WorkflowTreeNode } from './workflowTree';
@@ -20,6 +20,7 @@ export const COMMAND_IDS = {
   rerun: 'acas.rerunWorkflowRun',
   refresh: 'acas.refreshWorkflows',
   show: 'acas.showWorkflows',
+  plan: 'acas.planTask',
 } as const;
 
 /** What the commands need from the running session. */
@@ -44,6 +45,7 @@ export class WorkflowCommands implements vscode.Disposable {
       vscode.commands.registerCommand(COMMAND_IDS.rerun, (target?: WorkflowTreeNode) => this.rerun(target)),
       vscode.commands.registerCommand(COMMAND_IDS.refresh, () => model.refresh()),
       vscode.commands.registerCommand(COMMAND_IDS.show, () => view.show()),
+      vscode.commands.registerCommand(COMMAND_IDS.plan, () => this.plan()),
       model.onDidFinish((params) => {
         const announce = this.announcements.ended(params);
         if (announce) void this.announce(announce);
@@ -98,6 +100,31 @@ export class WorkflowCommands implements vscode.Disposable {
     const args: WorkflowRunArgs = { workflow: workflow.name, inputs };
     const started = await this.execute<WorkflowStarted>(client, Commands.workflowRun, args, `run ${workflow.name}`);
     if (started) this.started(workflow.name, started.runId);
+  }
+
+  /**
+   * `ACAS: Plan and Run a Task`: asks what to do, then `acas.plan`. The server asks the AI
+   * providers for a plan and shows it for approval itself (`window/showMessageRequest`); an
+   * approved plan runs as a workflow and shows in the view like any run.
+   */
+  async plan(): Promise<void> {
+    const client = this.clientFor(Commands.plan, this.model.capabilities.run);
+    if (!client) return;
+    const prompt = await vscode.window.showInputBox({
+      title: 'ACAS: Plan and Run a Task',
+      prompt: 'What should be done? ACAS asks the AI provider for a plan of steps and shows it before running anything.',
+      ignoreFocusOut: true,
+      validateInput: (value) => (value.trim() === '' ? 'Describe the task' : undefined),
+    });
+    if (prompt === undefined || prompt.trim() === '') return;
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'ACAS: planning…', cancellable: false },
+      () => this.execute<PlanResult>(client, Commands.plan, { prompt: prompt.trim() } satisfies PlanArgs, 'plan the task'),
+    );
+    if (!result) return;
+    this.host.log.appendLine(`[acas] plan of ${result.tasks} task(s), $${result.costUsd.toFixed(4)}:\n${result.plan}`);
+    if (result.approved && result.runId !== undefined) this.started('plan', result.runId);
+    else void vscode.window.showInformationMessage('ACAS: the plan was not run.');
   }
 
   async cancel(target?: WorkflowTreeNode): Promise<void> {
