@@ -2,6 +2,7 @@
 //! or webhooks start.
 //!
 //! - [`actions`] are the built-in `uses:` actions.
+//! - [`dag`] finds dependency cycles.
 //! - [`definition`] is the model of a `.acas/workflows/*.yaml` file.
 //! - [`outbox`] delivers outgoing progress webhooks durably, with retries.
 //! - [`parse`] reads a definition file into the model, with the position of every problem.
@@ -19,6 +20,7 @@
 //! Nothing here knows LSP.
 
 pub mod actions;
+pub mod dag;
 pub mod definition;
 pub mod engine;
 pub mod error;

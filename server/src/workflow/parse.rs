@@ -545,7 +545,7 @@ fn at(key: &Node, value: &Node) -> Span {
 }
 
 /// The closest of `known` to `word`, when it is close enough to be a typo.
-pub(super) fn suggest<'k>(word: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+pub(crate) fn suggest<'k>(word: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
     let limit = ((word.chars().count() + 1) / 3).clamp(1, 3);
     known
         .into_iter()

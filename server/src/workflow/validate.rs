@@ -561,40 +561,11 @@ impl Checker<'_> {
             .iter()
             .map(|s| s.needs.iter().filter_map(|n| index.get(n.as_str()).copied()).collect())
             .collect();
-        // 0 unvisited, 1 on the stack, 2 done.
-        let mut state = vec![0u8; edges.len()];
         let mut reported: HashSet<BTreeSet<usize>> = HashSet::new();
-        let mut found: Vec<Vec<usize>> = Vec::new();
-        for start in 0..edges.len() {
-            if state[start] != 0 {
-                continue;
-            }
-            // Iterative DFS: (node, next edge to follow).
-            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-            state[start] = 1;
-            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-                if let Some(&to) = edges[node].get(*next) {
-                    *next += 1;
-                    match state[to] {
-                        0 => {
-                            state[to] = 1;
-                            stack.push((to, 0));
-                        }
-                        1 => {
-                            let from = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
-                            let cycle: Vec<usize> = stack[from..].iter().map(|(n, _)| *n).collect();
-                            if reported.insert(cycle.iter().copied().collect()) {
-                                found.push(cycle);
-                            }
-                        }
-                        _ => {}
-                    }
-                } else {
-                    state[node] = 2;
-                    stack.pop();
-                }
-            }
-        }
+        let found: Vec<Vec<usize>> = super::dag::cycles(&edges)
+            .into_iter()
+            .filter(|cycle| reported.insert(cycle.iter().copied().collect()))
+            .collect();
         for cycle in found {
             // `cycle[0]` needs `cycle[1]`... and the last needs the first; read as "runs after".
             let mut names: Vec<&str> = cycle.iter().map(|&i| workflow.steps[i].id.as_str()).collect();

@@ -127,37 +127,10 @@ fn edges(tasks: &[Task]) -> Vec<Vec<usize>> {
 /// The cycles a depth-first search meets, one per back edge, each as task ids in "needs"
 /// order (`[a, b]` is a needs b needs a). Empty exactly when the tasks form a DAG.
 pub fn cycles(tasks: &[Task]) -> Vec<Vec<String>> {
-    let edges = edges(tasks);
-    // 0 unvisited, 1 on the stack, 2 done.
-    let mut state = vec![0u8; tasks.len()];
-    let mut found = Vec::new();
-    for start in 0..tasks.len() {
-        if state[start] != 0 {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            if let Some(&to) = edges[node].get(*next) {
-                *next += 1;
-                match state[to] {
-                    0 => {
-                        state[to] = 1;
-                        stack.push((to, 0));
-                    }
-                    1 => {
-                        let from = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
-                        found.push(stack[from..].iter().map(|(n, _)| tasks[*n].id.clone()).collect());
-                    }
-                    _ => {}
-                }
-            } else {
-                state[node] = 2;
-                stack.pop();
-            }
-        }
-    }
-    found
+    crate::workflow::dag::cycles(&edges(tasks))
+        .into_iter()
+        .map(|cycle| cycle.into_iter().map(|n| tasks[n].id.clone()).collect())
+        .collect()
 }
 
 /// `a -> b -> a`.
