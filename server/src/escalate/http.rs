@@ -249,7 +249,8 @@ fn transport_error(name: &str, error: &reqwest::Error, streaming: bool) -> Provi
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its causes, `outer: inner: innermost`.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -81,8 +81,10 @@ async fn send(
 ) -> Result<(u16, Vec<(String, String)>, String), ActionError> {
     let timed_out = || ActionError::new(format!("{url}: no complete reply within {timeout:?}"));
     let work = async {
-        let mut response =
-            request.send().await.map_err(|e| ActionError::new(format!("{url}: {}", chain(&e))))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| ActionError::new(format!("{url}: {}", crate::escalate::http::error_chain(&e))))?;
         let status = response.status().as_u16();
         let mut headers: Vec<(String, String)> = Vec::new();
         for (name, value) in response.headers() {
@@ -96,11 +98,12 @@ async fn send(
             }
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| ActionError::new(format!("{url}: the reply broke off: {}", chain(&e))))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            ActionError::new(format!(
+                "{url}: the reply broke off: {}",
+                crate::escalate::http::error_chain(&e)
+            ))
+        })? {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(ActionError::new(format!("{url}: the reply is larger than {MAX_BODY} bytes")));
             }
@@ -114,17 +117,6 @@ async fn send(
         () = tokio::time::sleep(timeout) => Err(timed_out()),
         result = work => result,
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 pub async fn request(args: &Args<'_>, cancel: &CancellationToken) -> Result<Value, ActionError> {
