@@ -1014,10 +1014,22 @@ impl Workspace {
         let Some(store) = self.store.clone() else {
             return;
         };
-        tokio::task::spawn_blocking(move || match store.prune(now_ms()) {
-            Ok(rows) if rows > 0 => tracing::info!("pruned {rows} old activity rows"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!("pruning old activity failed: {error}"),
+        let engine = self.workflow_engine();
+        tokio::task::spawn_blocking(move || {
+            match store.prune(now_ms()) {
+                Ok(rows) if rows > 0 => tracing::info!("pruned {rows} old activity rows"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!("pruning old activity failed: {error}"),
+            }
+            // Delivered and abandoned outgoing webhooks are kept a week.
+            if let Err(error) = store.outbox_prune(now_ms() - 7 * 24 * 3600 * 1000) {
+                tracing::warn!("pruning delivered webhooks failed: {error}");
+            }
+            match engine.map(|e| e.prune()) {
+                Some(Ok(runs)) if runs > 0 => tracing::info!("pruned {runs} old workflow runs"),
+                Some(Err(error)) => tracing::warn!("pruning workflow history failed: {error}"),
+                _ => {}
+            }
         });
     }
 

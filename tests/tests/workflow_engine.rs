@@ -225,3 +225,42 @@ steps:
     assert_eq!(code, 2);
     assert!(stderr.contains("already failed"), "{stderr}");
 }
+
+#[test]
+fn a_paused_run_starts_no_new_step_until_it_is_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".acas/workflows")).unwrap();
+    std::fs::write(
+        dir.path().join(".acas/workflows/chain.yaml"),
+        CHAIN.lines().take(9).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let child = start(&["workflow", "run", "chain"], dir.path());
+    wait_for_line(dir.path(), "s1", 1);
+
+    // Paused while s1 runs: s1 may finish, s2 does not start.
+    let (code, stdout, stderr) = run_acas(&["workflow", "pause", "1"], dir.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), "run 1 paused");
+    open_gates(dir.path(), &["s1"]);
+    let deadline = Instant::now() + TIMEOUT;
+    while !steps(&status(dir.path(), 1)).contains(&"s1 succeeded 1".to_owned()) {
+        assert!(Instant::now() < deadline, "s1 never finished: {:?}", status(dir.path(), 1));
+        std::thread::yield_now();
+    }
+    assert_eq!(status(dir.path(), 1)["status"], "paused");
+    assert_eq!(lines(dir.path()), ["s1"]);
+
+    // Resumed: the process that runs it goes on with s2.
+    let (code, stdout, stderr) = run_acas(&["workflow", "resume", "1"], dir.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    wait_for_line(dir.path(), "s2", 1);
+    open_gates(dir.path(), &["s2"]);
+    let deadline = Instant::now() + TIMEOUT;
+    while status(dir.path(), 1)["status"] != "succeeded" {
+        assert!(Instant::now() < deadline, "the run never ended: {:?}", status(dir.path(), 1));
+        std::thread::yield_now();
+    }
+    assert_eq!(lines(dir.path()), ["s1", "s2"]);
+    kill(child);
+}

@@ -62,6 +62,14 @@ pub(super) enum RunCommand {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Pause a run, wherever it runs: running steps finish, no new one starts
+    Pause {
+        run: RunId,
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
     /// Resume an interrupted or paused run (an interrupted one runs here, in the foreground)
     Resume {
         run: RunId,
@@ -103,6 +111,9 @@ pub(super) fn run(command: RunCommand) -> i32 {
         }),
         RunCommand::Cancel { run, workspace, format } => {
             with_root(&workspace, "cancel", |root| cancel(root, run, format))
+        }
+        RunCommand::Pause { run, workspace, format } => {
+            with_root(&workspace, "pause", |root| pause(root, run, format))
         }
         RunCommand::Resume { run, workspace, format } => with_root(&workspace, "resume", |root| {
             super::runtime().block_on(async {
@@ -521,6 +532,25 @@ fn print_plan(workflow: &Workflow, trigger: &Value, planned: &[plan::PlannedStep
         }
     }
     output::line(&text);
+}
+
+/// Asks for a pause and waits (bounded) until the run is paused or has ended.
+fn pause(root: &Path, run: RunId, format: ListFormat) -> Result<i32, WorkflowError> {
+    let (engine, _) = open(root, false)?;
+    engine.pause(run)?;
+    let deadline = Instant::now() + CANCEL_WAIT;
+    let record = loop {
+        let record = engine.db().existing_run(run)?;
+        if record.status == RunStatus::Paused || record.status.is_final() || Instant::now() >= deadline {
+            break record;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    match format {
+        ListFormat::Text => output::line(&format!("run {run} {}", record.status.as_str())),
+        ListFormat::Json => output::line(&summary(&record, &engine.db().steps(run)?).to_string()),
+    };
+    Ok(if record.status == RunStatus::Paused { EXIT_OK } else { EXIT_FOUND })
 }
 
 fn cancel(root: &Path, run: RunId, format: ListFormat) -> Result<i32, WorkflowError> {

@@ -279,6 +279,11 @@ impl Workspace {
         }
     }
 
+    /// The engine, when workflows can run here.
+    pub(super) fn workflow_engine(&self) -> Option<Engine> {
+        self.runs.engine.clone()
+    }
+
     /// Whether workflows can run here.
     pub(super) fn runs_enabled(&self) -> bool {
         self.runs.engine.is_some()
