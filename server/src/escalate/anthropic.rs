@@ -7,10 +7,8 @@
 
 use serde_json::{Value, json};
 
-use super::http::{self, Flow, HttpProvider, HttpSettings, WireFormat, WireReply};
-use super::provider::{
-    CompletionRequest, ProviderError, ProviderErrorKind, StreamEvent, Usage, schema_instruction,
-};
+use super::http::{self, Flow, HttpProvider, HttpSettings, Reply, WireFormat};
+use super::provider::{CompletionRequest, ProviderError, ProviderErrorKind, StreamEvent, schema_instruction};
 use super::sse::SseEvent;
 
 /// Default base URL.
@@ -26,8 +24,6 @@ pub type AnthropicProvider = HttpProvider<Anthropic>;
 pub struct Anthropic;
 
 impl WireFormat for Anthropic {
-    type Reply = Reply;
-
     fn path(&self, _settings: &HttpSettings) -> String {
         "v1/messages".to_owned()
     }
@@ -57,20 +53,10 @@ impl WireFormat for Anthropic {
         }
         body
     }
-}
 
-/// The reply as its events arrive.
-#[derive(Debug, Default)]
-pub struct Reply {
-    text: String,
-    usage: Usage,
-    model: Option<String>,
-    stop_reason: Option<String>,
-}
-
-impl WireReply for Reply {
     fn on_event(
-        &mut self,
+        &self,
+        reply: &mut Reply,
         name: &str,
         event: &SseEvent,
         events: &mut (dyn FnMut(StreamEvent) + Send),
@@ -81,31 +67,31 @@ impl WireReply for Reply {
         match event.get("type").and_then(Value::as_str) {
             Some("message_start") => {
                 let message = &event["message"];
-                self.model = message.get("model").and_then(Value::as_str).map(str::to_owned);
+                reply.model = message.get("model").and_then(Value::as_str).map(str::to_owned);
                 let usage = &message["usage"];
                 let cache_read = count(usage, "cache_read_input_tokens");
-                self.usage.input_tokens =
+                reply.usage.input_tokens =
                     count(usage, "input_tokens") + cache_read + count(usage, "cache_creation_input_tokens");
-                self.usage.cached_input_tokens = cache_read;
-                self.usage.output_tokens = count(usage, "output_tokens");
-                events(StreamEvent::Usage(self.usage));
+                reply.usage.cached_input_tokens = cache_read;
+                reply.usage.output_tokens = count(usage, "output_tokens");
+                events(StreamEvent::Usage(reply.usage));
             }
             Some("content_block_delta") => {
                 let delta = &event["delta"];
                 if delta.get("type").and_then(Value::as_str) == Some("text_delta")
                     && let Some(text) = delta.get("text").and_then(Value::as_str)
                 {
-                    self.text.push_str(text);
+                    reply.text.push_str(text);
                     events(StreamEvent::Text(text.to_owned()));
                 }
             }
             Some("message_delta") => {
                 if let Some(reason) = event["delta"].get("stop_reason").and_then(Value::as_str) {
-                    self.stop_reason = Some(reason.to_owned());
+                    reply.finish_reason = Some(reason.to_owned());
                 }
                 if let Some(output) = event["usage"].get("output_tokens").and_then(Value::as_u64) {
-                    self.usage.output_tokens = output;
-                    events(StreamEvent::Usage(self.usage));
+                    reply.usage.output_tokens = output;
+                    events(StreamEvent::Usage(reply.usage));
                 }
             }
             Some("message_stop") => return Ok(Flow::Done),
@@ -114,10 +100,6 @@ impl WireReply for Reply {
             _ => {}
         }
         Ok(Flow::Continue)
-    }
-
-    fn finish(self) -> (String, Usage, Option<String>, Option<String>) {
-        (self.text, self.usage, self.model, self.stop_reason)
     }
 }
 
@@ -139,6 +121,7 @@ fn stream_error(name: &str, error: &Value) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::escalate::provider::Usage;
 
     fn feed(lines: &[&str]) -> (Reply, Result<Flow, ProviderError>, Vec<StreamEvent>) {
         let mut reply = Reply::default();
@@ -146,7 +129,7 @@ mod tests {
         let mut flow = Ok(Flow::Continue);
         for line in lines {
             let event = SseEvent { event: None, data: (*line).to_owned() };
-            flow = reply.on_event("claude", &event, &mut |event| seen.push(event));
+            flow = Anthropic.on_event(&mut reply, "claude", &event, &mut |event| seen.push(event));
             if !matches!(flow, Ok(Flow::Continue)) {
                 break;
             }
@@ -169,7 +152,7 @@ mod tests {
             reply.usage,
             Usage { input_tokens: 105, output_tokens: 7, cached_input_tokens: 90, estimated: false }
         );
-        assert_eq!(reply.stop_reason.as_deref(), Some("end_turn"));
+        assert_eq!(reply.finish_reason.as_deref(), Some("end_turn"));
         assert_eq!(reply.model.as_deref(), Some("claude-x"));
     }
 

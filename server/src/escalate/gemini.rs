@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use super::http::{self, Flow, HttpProvider, HttpSettings, WireFormat, WireReply};
+use super::http::{self, Flow, HttpProvider, HttpSettings, Reply, WireFormat};
 use super::provider::{
     CompletionRequest, ProviderError, ProviderErrorKind, StreamEvent, Usage, schema_instruction,
 };
@@ -26,8 +26,6 @@ pub type GeminiProvider = HttpProvider<Gemini>;
 pub struct Gemini;
 
 impl WireFormat for Gemini {
-    type Reply = Reply;
-
     fn path(&self, settings: &HttpSettings) -> String {
         format!("v1beta/models/{}:streamGenerateContent?alt=sse", settings.model)
     }
@@ -55,19 +53,10 @@ impl WireFormat for Gemini {
             "generationConfig": config,
         })
     }
-}
 
-#[derive(Debug, Default)]
-pub struct Reply {
-    text: String,
-    usage: Usage,
-    model: Option<String>,
-    finish_reason: Option<String>,
-}
-
-impl WireReply for Reply {
     fn on_event(
-        &mut self,
+        &self,
+        reply: &mut Reply,
         name: &str,
         event: &SseEvent,
         events: &mut (dyn FnMut(StreamEvent) + Send),
@@ -87,17 +76,17 @@ impl WireReply for Reply {
             return Err(ProviderError::new(kind, format!("{name}: {status} during the stream: {message}")));
         }
         if let Some(version) = chunk.get("modelVersion").and_then(Value::as_str) {
-            self.model = Some(version.to_owned());
+            reply.model = Some(version.to_owned());
         }
         if let Some(metadata) = chunk.get("usageMetadata") {
             let count = |key: &str| metadata.get(key).and_then(Value::as_u64).unwrap_or(0);
-            self.usage = Usage {
+            reply.usage = Usage {
                 input_tokens: count("promptTokenCount"),
                 output_tokens: count("candidatesTokenCount") + count("thoughtsTokenCount"),
                 cached_input_tokens: count("cachedContentTokenCount"),
                 estimated: false,
             };
-            events(StreamEvent::Usage(self.usage));
+            events(StreamEvent::Usage(reply.usage));
         }
         let candidate = chunk.get("candidates").and_then(|candidates| candidates.get(0));
         let parts = candidate.and_then(|c| c["content"].get("parts")).and_then(Value::as_array);
@@ -108,12 +97,12 @@ impl WireReply for Reply {
             if let Some(text) = part.get("text").and_then(Value::as_str)
                 && !text.is_empty()
             {
-                self.text.push_str(text);
+                reply.text.push_str(text);
                 events(StreamEvent::Text(text.to_owned()));
             }
         }
         if let Some(reason) = candidate.and_then(|c| c.get("finishReason")).and_then(Value::as_str) {
-            self.finish_reason = Some(reason.to_owned());
+            reply.finish_reason = Some(reason.to_owned());
             return Ok(Flow::Done);
         }
         if let Some(reason) = chunk["promptFeedback"].get("blockReason").and_then(Value::as_str) {
@@ -123,10 +112,6 @@ impl WireReply for Reply {
             ));
         }
         Ok(Flow::Continue)
-    }
-
-    fn finish(self) -> (String, Usage, Option<String>, Option<String>) {
-        (self.text, self.usage, self.model, self.finish_reason)
     }
 }
 
@@ -140,7 +125,7 @@ mod tests {
         let mut events = |_| {};
         let data = r#"{"candidates":[{"content":{"parts":[{"text":"hmm","thought":true},{"text":"Yes"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":1,"thoughtsTokenCount":30,"cachedContentTokenCount":8},"modelVersion":"gemini-x"}"#;
         let event = SseEvent { event: None, data: data.into() };
-        assert!(matches!(reply.on_event("g", &event, &mut events), Ok(Flow::Done)));
+        assert!(matches!(Gemini.on_event(&mut reply, "g", &event, &mut events), Ok(Flow::Done)));
         assert_eq!(reply.text, "Yes");
         assert_eq!(
             reply.usage,

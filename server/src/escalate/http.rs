@@ -2,7 +2,7 @@
 //! cancellation, and the mapping from HTTP failures to [`ProviderErrorKind`].
 //!
 //! It knows HTTP and SSE but no provider's JSON: each wire format is a [`WireFormat`] (where to
-//! post, how to authorise, the body) with a [`WireReply`] that reads its events, and
+//! post, how to authorise, the body, and how its events fill in a [`Reply`]), and
 //! [`HttpProvider`] turns any of them into a [`Provider`]. It does not retry.
 
 use std::fmt;
@@ -71,29 +71,34 @@ pub enum Flow {
     Done,
 }
 
-/// One provider API: where a request goes, how it is authorised, and what its body says.
+/// One provider API: where a request goes, how it is authorised, what its body says, and how
+/// its streamed events make the reply.
 pub trait WireFormat: fmt::Debug + Default + Send + Sync + 'static {
-    /// The reply being put together from the stream's events.
-    type Reply: WireReply;
     /// The request's path under the base URL.
     fn path(&self, settings: &HttpSettings) -> String;
     /// Adds the API key, and any header the API requires, to the request.
     fn authorize(&self, request: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder;
     /// The JSON body sent for `request`.
     fn body(&self, settings: &HttpSettings, request: &CompletionRequest) -> serde_json::Value;
-}
-
-/// A reply read event by event.
-pub trait WireReply: Default + Send {
-    /// Reads one event; [`Flow::Done`] when the reply is complete.
+    /// Reads one event into `reply`; [`Flow::Done`] when the reply is complete.
     fn on_event(
-        &mut self,
+        &self,
+        reply: &mut Reply,
         name: &str,
         event: &SseEvent,
         events: &mut (dyn FnMut(StreamEvent) + Send),
     ) -> Result<Flow, ProviderError>;
-    /// The text, usage, model reported (if any) and finish reason (if any).
-    fn finish(self) -> (String, Usage, Option<String>, Option<String>);
+}
+
+/// A reply as its events arrive.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub text: String,
+    pub usage: Usage,
+    /// The model the provider reported, if it did.
+    pub model: Option<String>,
+    /// Why generation stopped, if reported.
+    pub finish_reason: Option<String>,
 }
 
 /// A model behind one [`WireFormat`] over HTTP with SSE streaming.
@@ -127,18 +132,17 @@ impl<W: WireFormat> HttpProvider<W> {
             .header("content-type", "application/json")
             .body(self.body(request).to_string());
         let builder = self.wire.authorize(builder, settings.api_key.as_deref());
-        let mut reply = W::Reply::default();
+        let mut reply = Reply::default();
         stream_sse(settings, builder, events, cancel, |event, events| {
-            reply.on_event(&settings.name, &event, events)
+            self.wire.on_event(&mut reply, &settings.name, &event, events)
         })
         .await?;
-        let (text, usage, model, finish_reason) = reply.finish();
         Ok(Completion {
-            text,
-            usage,
-            model: model.unwrap_or_else(|| settings.model.clone()),
+            text: reply.text,
+            usage: reply.usage,
+            model: reply.model.unwrap_or_else(|| settings.model.clone()),
             provider: settings.name.clone(),
-            finish_reason,
+            finish_reason: reply.finish_reason,
         })
     }
 }

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::http::{self, Flow, HttpProvider, HttpSettings, WireFormat, WireReply};
+use super::http::{self, Flow, HttpProvider, HttpSettings, Reply, WireFormat};
 use super::provider::{CompletionRequest, ProviderError, ProviderErrorKind, StreamEvent, Usage};
 use super::sse::SseEvent;
 
@@ -23,8 +23,6 @@ pub type OpenAiProvider = HttpProvider<OpenAi>;
 pub struct OpenAi;
 
 impl WireFormat for OpenAi {
-    type Reply = Reply;
-
     fn path(&self, _settings: &HttpSettings) -> String {
         "chat/completions".to_owned()
     }
@@ -58,19 +56,10 @@ impl WireFormat for OpenAi {
         }
         body
     }
-}
 
-#[derive(Debug, Default)]
-pub struct Reply {
-    text: String,
-    usage: Usage,
-    model: Option<String>,
-    finish_reason: Option<String>,
-}
-
-impl WireReply for Reply {
     fn on_event(
-        &mut self,
+        &self,
+        reply: &mut Reply,
         name: &str,
         event: &SseEvent,
         events: &mut (dyn FnMut(StreamEvent) + Send),
@@ -87,35 +76,31 @@ impl WireReply for Reply {
                 format!("{name}: error during the stream: {message}"),
             ));
         }
-        if self.model.is_none() {
-            self.model = chunk.get("model").and_then(Value::as_str).map(str::to_owned);
+        if reply.model.is_none() {
+            reply.model = chunk.get("model").and_then(Value::as_str).map(str::to_owned);
         }
         if let Some(choice) = chunk.get("choices").and_then(|choices| choices.get(0)) {
             if let Some(text) = choice["delta"].get("content").and_then(Value::as_str)
                 && !text.is_empty()
             {
-                self.text.push_str(text);
+                reply.text.push_str(text);
                 events(StreamEvent::Text(text.to_owned()));
             }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-                self.finish_reason = Some(reason.to_owned());
+                reply.finish_reason = Some(reason.to_owned());
             }
         }
         if let Some(usage) = chunk.get("usage").filter(|usage| usage.is_object()) {
             let count = |value: &Value| value.as_u64().unwrap_or(0);
-            self.usage = Usage {
+            reply.usage = Usage {
                 input_tokens: count(&usage["prompt_tokens"]),
                 output_tokens: count(&usage["completion_tokens"]),
                 cached_input_tokens: count(&usage["prompt_tokens_details"]["cached_tokens"]),
                 estimated: false,
             };
-            events(StreamEvent::Usage(self.usage));
+            events(StreamEvent::Usage(reply.usage));
         }
         Ok(Flow::Continue)
-    }
-
-    fn finish(self) -> (String, Usage, Option<String>, Option<String>) {
-        (self.text, self.usage, self.model, self.finish_reason)
     }
 }
 
@@ -135,10 +120,10 @@ mod tests {
             r#"{"id":"c","object":"chat.completion.chunk","model":"gpt-x","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22,"prompt_tokens_details":{"cached_tokens":16}}}"#,
         ] {
             let event = SseEvent { event: None, data: data.to_owned() };
-            assert!(matches!(reply.on_event("gpt", &event, &mut events), Ok(Flow::Continue)));
+            assert!(matches!(OpenAi.on_event(&mut reply, "gpt", &event, &mut events), Ok(Flow::Continue)));
         }
         let done = SseEvent { event: None, data: "[DONE]".to_owned() };
-        assert!(matches!(reply.on_event("gpt", &done, &mut events), Ok(Flow::Done)));
+        assert!(matches!(OpenAi.on_event(&mut reply, "gpt", &done, &mut events), Ok(Flow::Done)));
         assert_eq!(reply.text, "Hello");
         assert_eq!(reply.finish_reason.as_deref(), Some("stop"));
         assert_eq!(
