@@ -62,6 +62,19 @@ pub struct Prepared {
     context_hash: String,
 }
 
+impl Prepared {
+    /// The request to send, asking for replies that follow `json_schema`.
+    fn request(&self, json_schema: Option<serde_json::Value>) -> CompletionRequest {
+        CompletionRequest {
+            system: self.system.clone(),
+            prompt: self.prompt.clone(),
+            max_tokens: self.max_output_tokens,
+            temperature: Some(0.0),
+            json_schema,
+        }
+    }
+}
+
 /// The answer of an escalation.
 #[derive(Debug, Clone)]
 pub struct Explained {
@@ -207,11 +220,7 @@ impl Escalator {
     ) -> Result<Explained, EscalateError> {
         let mut skipped = Vec::new();
         for member in &self.members {
-            if cancel.is_cancelled() {
-                return Err(EscalateError::Cancelled);
-            }
-            if member.chain.cooling_down().contains(&member.name) {
-                skipped.push((member.name.clone(), "cooling down after failures".to_owned()));
+            if !self.may_ask(member, &mut skipped, cancel)? {
                 continue;
             }
             let key = hash_hex(&[&prepared.fingerprint, &prepared.context_hash, &member.model]);
@@ -232,13 +241,7 @@ impl Escalator {
                     skipped,
                 });
             }
-            let request = CompletionRequest {
-                system: prepared.system.clone(),
-                prompt: prepared.prompt.clone(),
-                max_tokens: prepared.max_output_tokens,
-                temperature: Some(0.0),
-                json_schema: Some(answer::reply_schema()),
-            };
+            let request = prepared.request(Some(answer::reply_schema()));
             let (reply_text, usage, cost) =
                 match self.send(member, prepared, &request, on_event, cancel).await {
                     Ok(answered) => answered,
@@ -320,11 +323,7 @@ impl Escalator {
         };
         let mut skipped = Vec::new();
         for member in &self.members {
-            if cancel.is_cancelled() {
-                return Err(EscalateError::Cancelled);
-            }
-            if member.chain.cooling_down().contains(&member.name) {
-                skipped.push((member.name.clone(), "cooling down after failures".to_owned()));
+            if !self.may_ask(member, &mut skipped, cancel)? {
                 continue;
             }
             let key = hash_hex(&[&prepared.context_hash, &member.model]);
@@ -340,13 +339,7 @@ impl Escalator {
                     skipped,
                 });
             }
-            let request = CompletionRequest {
-                system: prepared.system.clone(),
-                prompt: prepared.prompt.clone(),
-                max_tokens: prepared.max_output_tokens,
-                temperature: Some(0.0),
-                json_schema: json_schema.clone(),
-            };
+            let request = prepared.request(json_schema.clone());
             match self.send(member, &prepared, &request, &mut |_, _| {}, cancel).await {
                 Ok((text, usage, cost)) => {
                     self.remember(key, member, &prepared, text.clone());
@@ -365,6 +358,24 @@ impl Escalator {
             }
         }
         Err(EscalateError::Exhausted(skipped))
+    }
+
+    /// Whether to ask `member` now: an error once the escalation is cancelled, false (with the
+    /// reason noted in `skipped`) while the provider cools down after failures.
+    fn may_ask(
+        &self,
+        member: &Member,
+        skipped: &mut Vec<(String, String)>,
+        cancel: &CancellationToken,
+    ) -> Result<bool, EscalateError> {
+        if cancel.is_cancelled() {
+            return Err(EscalateError::Cancelled);
+        }
+        if member.chain.cooling_down().contains(&member.name) {
+            skipped.push((member.name.clone(), "cooling down after failures".to_owned()));
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// One budgeted request to one provider: reserve, send, record.
