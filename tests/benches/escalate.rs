@@ -163,14 +163,7 @@ fn first_text_to_progress() {
     let root = dir.path();
     let fake = FakeProvider::start(Format::Anthropic);
     std::fs::create_dir(root.join(".acas")).unwrap();
-    std::fs::write(
-        root.join(".acas/config.toml"),
-        format!(
-            "[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"claude-haiku-4-5\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(root.join(".acas/config.toml"), fake.provider_toml("claude", "claude-haiku-4-5")).unwrap();
     let text = "fn area(r: f64) -> f64 {\n    3.14 * (r * r\n}\n";
     let path = root.join("lib.rs");
     std::fs::write(&path, text).unwrap();

@@ -184,6 +184,20 @@ impl FakeProvider {
     }
 
     /// Every request received so far.
+    /// A `[[providers]]` section of `.acas/config.toml` for this fake, named `name`, asking for
+    /// `model`, with its key in the `ACAS_FAKE_KEY` environment variable.
+    pub fn provider_toml(&self, name: &str, model: &str) -> String {
+        let kind = match self.shared.format {
+            Format::Anthropic => "anthropic",
+            Format::OpenAi => "openai",
+            Format::Gemini => "gemini",
+        };
+        format!(
+            "[[providers]]\nname = \"{name}\"\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodel = \"{model}\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
+            self.base_url()
+        )
+    }
+
     /// When the last [`Reply::StallAfterText`] flushed its first text event.
     pub fn first_text_sent(&self) -> Option<Instant> {
         *self.shared.first_text_sent.lock().unwrap_or_else(|e| e.into_inner())

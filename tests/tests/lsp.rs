@@ -390,14 +390,8 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
     let fake = FakeProvider::start(Format::Anthropic);
     let dir = workspace();
     std::fs::create_dir(dir.path().join(".acas")).unwrap();
-    std::fs::write(
-        dir.path().join(".acas/config.toml"),
-        format!(
-            "[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"claude-haiku-4-5\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("claude", "claude-haiku-4-5"))
+        .unwrap();
     let reply = json!({
         "explanation": "The parameter list of `add` is never closed. Add `)` after `b: i32`.",
         "fix": { "description": "Close the parameter list", "edits": [{ "old": "b: i32 ->", "new": "b: i32) ->" }] }
@@ -554,11 +548,8 @@ fn rules_escalate_a_persisting_type_error_without_being_asked() {
     std::fs::create_dir(dir.path().join(".acas")).unwrap();
     std::fs::write(
         dir.path().join(".acas/config.toml"),
-        format!(
-            "[[providers]]\nname = \"gemini\"\nkind = \"gemini\"\nbase_url = \"{}\"\nmodel = \"gemini-2.5-flash\"\napi_key_env = \"ACAS_FAKE_KEY\"\n\n\
+        fake.provider_toml("gemini", "gemini-2.5-flash") + "\n\
              [[rules]]\ncategory = \"syntax\"\naction = \"ignore\"\n\n[[rules]]\ncategory = \"type\"\npersists = \"0s\"\nidle = \"0s\"\n",
-            fake.base_url()
-        ),
     )
     .unwrap();
     let explanation = "`total` returns a string where a number is expected. Parse it first.";
@@ -595,14 +586,8 @@ fn closing_the_progress_cancels_an_escalation() {
     let fake = FakeProvider::start(Format::Anthropic);
     let dir = workspace();
     std::fs::create_dir(dir.path().join(".acas")).unwrap();
-    std::fs::write(
-        dir.path().join(".acas/config.toml"),
-        format!(
-            "[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"claude-haiku-4-5\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("claude", "claude-haiku-4-5"))
+        .unwrap();
     fake.push(Reply::StallAfterText);
     let key = fake.api_key();
     let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
@@ -653,14 +638,7 @@ fn the_symbol_index_follows_changed_files_between_escalations() {
     let fake = FakeProvider::start(Format::OpenAi);
     let dir = workspace();
     std::fs::create_dir(dir.path().join(".acas")).unwrap();
-    std::fs::write(
-        dir.path().join(".acas/config.toml"),
-        format!(
-            "[[providers]]\nname = \"gpt\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("gpt", "gpt-4o-mini")).unwrap();
     let helper = dir.path().join("helper.rs");
     std::fs::write(&helper, "pub fn scale(n: i32) -> i32 {\n    n + 1\n}\n").unwrap();
     let main = dir.path().join("main.rs");

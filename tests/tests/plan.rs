@@ -23,10 +23,7 @@ fn workspace(fake: &FakeProvider) -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join(".acas")).unwrap();
     std::fs::write(
         dir.path().join(".acas/config.toml"),
-        format!(
-            "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n",
-            fake.base_url()
-        ),
+        fake.provider_toml("primary", "gpt-4o-mini") + "timeout_secs = 30\n",
     )
     .unwrap();
     dir

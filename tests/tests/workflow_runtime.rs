@@ -199,14 +199,8 @@ fn ai_steps_of_a_cli_run_use_the_configured_provider_and_its_budget() {
         "ask.yaml",
         "name: ask\nsteps:\n  - id: q\n    uses: ai.ask\n    with: { prompt: \"Name one prime number\" }\n",
     )]);
-    std::fs::write(
-        dir.path().join(".acas/config.toml"),
-        format!(
-            "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("primary", "gpt-4o-mini"))
+        .unwrap();
     fake.push(Reply::Text {
         text: "Seven.".into(),
         usage: FakeUsage { input_tokens: 1000, output_tokens: 10, cached_input_tokens: 0 },
@@ -333,14 +327,8 @@ fn the_editor_shows_a_plan_for_approval_and_runs_it() {
     use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
     let fake = FakeProvider::start(Format::OpenAi);
     let dir = workspace(&[]);
-    std::fs::write(
-        dir.path().join(".acas/config.toml"),
-        format!(
-            "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("primary", "gpt-4o-mini"))
+        .unwrap();
     let task = |id: &str, word: &str, needs: &[&str]| {
         json!({ "id": id, "name": format!("Write {word}"), "description": format!("Appends {word}"), "action": "run",
                 "with": { "argv": ["sh", "-c", format!("echo {word} >> out.txt")] }, "needs": needs, "priority": 1 })
