@@ -177,7 +177,7 @@ pub fn next_runs(
     Ok(schedule.iter_after(start).take(n).collect())
 }
 
-fn time_zone(name: &str) -> Result<Tz, String> {
+pub(crate) fn time_zone(name: &str) -> Result<Tz, String> {
     Tz::from_str(name).map_err(|_| {
         let close = parse::suggest(name, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()));
         match close {
@@ -187,7 +187,7 @@ fn time_zone(name: &str) -> Result<Tz, String> {
     })
 }
 
-fn parse_cron(cron: &str) -> Result<croner::Cron, String> {
+pub(crate) fn parse_cron(cron: &str) -> Result<croner::Cron, String> {
     let fields = cron.split_whitespace().count();
     let nickname = cron.trim().starts_with('@');
     if !(nickname || fields == 5 || fields == 6) {

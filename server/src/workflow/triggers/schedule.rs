@@ -6,14 +6,12 @@
 //! suspended laptop) each schedule fires once, not once per missed time. The current time is
 //! always an argument, and [`Clock`] gives it either from the system or from the tokio clock (a
 //! paused tokio clock then drives the schedule in tests). [`due`] lists fire times over an
-//! interval without any state, and [`next_times`] the next times of one expression (for hovers).
-
-use std::str::FromStr;
+//! interval without any state. Expressions and time zones are parsed as validation parses them;
+//! the next times of one expression, for hovers, are `validate::next_runs`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -45,48 +43,14 @@ impl Clock {
     }
 }
 
-/// Parses a cron expression of 5 or 6 fields.
+/// Parses a cron expression of 5 or 6 fields, as validation does.
 pub fn parse_cron(expression: &str) -> Result<Cron, String> {
-    let fields = expression.split_whitespace().count();
-    if !expression.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
-        return Err(format!(
-            "cron `{expression}` has {fields} fields; write 5 (minute hour day month weekday) or 6 (second first)"
-        ));
-    }
-    CronParser::builder()
-        .seconds(Seconds::Optional)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expression)
-        .map_err(|e| format!("invalid cron `{expression}`: {e}"))
+    crate::workflow::validate::parse_cron(expression)
 }
 
-/// Parses an IANA time zone name; `None` is UTC.
+/// Parses an IANA time zone name, as validation does; `None` is UTC.
 pub fn parse_time_zone(name: Option<&str>) -> Result<Tz, String> {
-    match name {
-        None => Ok(Tz::UTC),
-        Some(name) => Tz::from_str(name)
-            .map_err(|_| format!("unknown time zone `{name}`; use an IANA name such as `Europe/Berlin`")),
-    }
-}
-
-/// The first `count` fire times of `expression` after `after`, in the expression's time zone.
-pub fn next_times(
-    expression: &str,
-    time_zone: Option<&str>,
-    after: DateTime<Utc>,
-    count: usize,
-) -> Result<Vec<DateTime<Tz>>, String> {
-    let cron = parse_cron(expression)?;
-    let tz = parse_time_zone(time_zone)?;
-    let mut times = Vec::with_capacity(count);
-    let mut from = after.with_timezone(&tz);
-    while times.len() < count {
-        let Ok(next) = cron.find_next_occurrence(&from, false) else { break };
-        times.push(next);
-        from = next;
-    }
-    Ok(times)
+    name.map_or(Ok(Tz::UTC), crate::workflow::validate::time_zone)
 }
 
 /// Every fire time in `(from, to]` of every schedule of `workflows`, in time order (then in
@@ -320,7 +284,13 @@ mod tests {
 
     #[test]
     fn next_times_for_hovers() {
-        let times = next_times("0 9 * * 1-5", Some("Europe/Berlin"), utc("2026-03-27T10:00:00Z"), 3).unwrap();
+        let times = crate::workflow::validate::next_runs(
+            "0 9 * * 1-5",
+            Some("Europe/Berlin"),
+            utc("2026-03-27T10:00:00Z"),
+            3,
+        )
+        .unwrap();
         let times: Vec<String> = times.iter().map(|t| t.to_rfc3339()).collect();
         assert_eq!(
             times,
