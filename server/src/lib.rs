@@ -7,6 +7,7 @@ pub mod escalate;
 pub mod files;
 pub mod logging;
 pub mod lsp;
+pub mod process_tree;
 pub mod store;
 pub mod text;
 pub mod time;

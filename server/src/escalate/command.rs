@@ -1,12 +1,12 @@
 //! A provider that runs a configured command, such as an AI coding CLI, and reads its reply.
 //!
 //! The command is an argv (no shell). The system prompt and the prompt, separated by a blank
-//! line, go to its stdin; its stdout is the reply, streamed line by line. It runs in its own
-//! process group so that a timeout or a cancellation can end it and everything it started:
-//! SIGTERM to the group, SIGKILL after a grace period, then the child is reaped. A non-zero exit
-//! is an error quoting the last lines of stderr. Usage is estimated from the text (about four
-//! characters per token) and marked as estimated. Descendants left running after a successful
-//! exit are not hunted down.
+//! line, go to its stdin; its stdout is the reply, streamed line by line. It runs as a guarded
+//! tree ([`process_tree`](crate::process_tree)), so that a timeout or a cancellation ends it and
+//! everything it started: SIGTERM, SIGKILL after the grace period, then the child is reaped.
+//! What it leaves running when it exits gets the same grace period, then is killed. A non-zero
+//! exit is an error quoting the last lines of stderr. Usage is estimated from the text (about
+//! four characters per token) and marked as estimated.
 
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::process_tree::{self, Timing, Tree};
 
 use super::provider::{
     Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage,
@@ -78,12 +80,11 @@ impl CommandProvider {
         input.push_str("\n\n");
         input.push_str(&request.prompt);
 
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
+        let timing = Timing { linger: *grace, grace: *grace };
+        let mut child = process_tree::command(&argv[0], &argv[1..], timing)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
             .spawn()
             .map_err(|error| {
                 ProviderError::new(
@@ -91,7 +92,7 @@ impl CommandProvider {
                     format!("{name}: could not start `{}`: {error}", argv[0]),
                 )
             })?;
-        let mut group = Group::new(&child);
+        let mut tree = Tree::new(&child, timing);
         events(StreamEvent::Started);
 
         if let Some(mut stdin) = child.stdin.take() {
@@ -124,14 +125,17 @@ impl CommandProvider {
         let status = match self.read(&mut child, &mut text, events, cancel, deadline).await {
             Ok(status) => status,
             Err(error) => {
-                group.terminate(&mut child, *grace).await;
+                tree.terminate(&mut child).await;
                 return Err(error);
             }
         };
-        group.reaped();
+        tree.exited();
         if let Some(task) = stderr_task {
-            // The pipe closes when the command exits, unless something it started still holds it.
-            let _ = tokio::time::timeout(*grace, task).await;
+            // The pipe closes once the tree has ended, unless something escaped it.
+            let abort = task.abort_handle();
+            if tokio::time::timeout(tree.settle_time(), task).await.is_err() {
+                abort.abort();
+            }
         }
 
         if !status.success() {
@@ -231,51 +235,5 @@ impl Provider for CommandProvider {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(self.run(request, events, cancel))
-    }
-}
-
-/// The child's process group. If the request is abandoned (its future dropped) before the
-/// child was reaped, the whole group is killed.
-struct Group {
-    pgid: Option<libc::pid_t>,
-}
-
-impl Group {
-    fn new(child: &Child) -> Self {
-        Self { pgid: child.id().and_then(|id| libc::pid_t::try_from(id).ok()) }
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        if let Some(pgid) = self.pgid {
-            // SAFETY: kill(2) with a negative pid signals a process group; it has no memory
-            // effects, and an error (the group is already gone) is harmless.
-            unsafe {
-                libc::kill(-pgid, signal);
-            }
-        }
-    }
-
-    /// SIGTERM to the group, SIGKILL to whatever is left after `grace`, and the child reaped.
-    async fn terminate(&mut self, child: &mut Child, grace: Duration) {
-        self.signal(libc::SIGTERM);
-        let exited = tokio::time::timeout(grace, child.wait()).await.is_ok();
-        // The group outlives its leader while any member lives, so this also reaches
-        // descendants that ignored SIGTERM.
-        self.signal(libc::SIGKILL);
-        if !exited {
-            let _ = child.wait().await;
-        }
-        self.pgid = None;
-    }
-
-    fn reaped(&mut self) {
-        self.pgid = None;
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        // Tokio reaps the child in the background once it is dropped.
-        self.signal(libc::SIGKILL);
     }
 }

@@ -1,22 +1,31 @@
 //! Running the command of a `run:` step: an argv without a shell, or a script through `sh -c`.
 //!
-//! The child gets a process group of its own, so that a timeout or a cancellation kills it and
-//! everything it started (`killpg`). On Linux it also dies with the thread that started it
-//! (`PR_SET_PDEATHSIG`), so a killed ACAS does not leave its direct children running; their own
-//! children may outlive it. Stdout and stderr are read concurrently and kept up to
-//! [`OUTPUT_LIMIT`] bytes each; the rest is drained and counted, never kept.
+//! The command runs as a guarded tree ([`process_tree`](crate::process_tree)): a timeout or a
+//! cancellation ends it and everything it started, and so does its own exit once what it left
+//! running had [`TIMING`]'s linger time, so a background process holding the output pipes open
+//! cannot keep the step running. Stdout and stderr are read concurrently and kept up to
+//! [`OUTPUT_LIMIT`] bytes each; the rest is drained and counted, never kept. Reading stops once
+//! the tree has had the time to end, whatever still holds the pipes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::process_tree::{self, Timing, Tree};
+
 /// Bytes of stdout and of stderr kept in a step's output.
 pub const OUTPUT_LIMIT: usize = 1024 * 1024;
+
+/// How a step's process tree is ended: what the command leaves running may go on for a second
+/// after it exited; on a timeout or a cancel the tree has two seconds between SIGTERM and
+/// SIGKILL.
+pub const TIMING: Timing = Timing { linger: Duration::from_secs(1), grace: Duration::from_secs(2) };
 
 /// How a command ended, when it did not end by itself with exit code 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,30 +56,18 @@ pub async fn run(
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandFailure::Spawn("the command is empty".to_owned()));
     };
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .envs(env)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl is async-signal-safe and only changes this child's own death signal.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    let mut command = process_tree::command(program, args, TIMING);
+    command.envs(env).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command
         .spawn()
         .map_err(|e| CommandFailure::Spawn(format!("cannot start `{program}` in {}: {e}", cwd.display())))?;
-    let pid = child.id();
-    let stdout = child.stdout.take().map(|s| tokio::spawn(read_capped(s)));
-    let stderr = child.stderr.take().map(|s| tokio::spawn(read_capped(s)));
+    let mut tree = Tree::new(&child, TIMING);
+    let stdout = Captured::default();
+    let stderr = Captured::default();
+    let readers = [
+        child.stdout.take().map(|s| tokio::spawn(read_capped(s, stdout.clone()))),
+        child.stderr.take().map(|s| tokio::spawn(read_capped(s, stderr.clone()))),
+    ];
 
     let deadline = async {
         match timeout {
@@ -88,18 +85,22 @@ pub async fn run(
         _ = deadline => End::TimedOut,
         _ = cancel.cancelled() => End::Cancelled,
     };
-    if !matches!(end, End::Exited(_)) {
-        kill_group(pid);
-        let _ = child.wait().await;
+    match end {
+        End::Exited(_) => tree.exited(),
+        End::TimedOut | End::Cancelled => tree.terminate(&mut child).await,
     }
-    let collect = |task: Option<tokio::task::JoinHandle<(String, usize)>>| async move {
-        match task {
-            Some(task) => task.await.unwrap_or_default(),
-            None => Default::default(),
+    // The pipes close when the tree has ended; something that escaped it may hold them open.
+    let settle = tokio::time::sleep(tree.settle_time());
+    tokio::pin!(settle);
+    for reader in readers.into_iter().flatten() {
+        let abort = reader.abort_handle();
+        tokio::select! {
+            _ = reader => {}
+            _ = &mut settle => abort.abort(),
         }
-    };
-    let (out, out_dropped) = collect(stdout).await;
-    let (err, err_dropped) = collect(stderr).await;
+    }
+    let (out, out_dropped) = stdout.take();
+    let (err, err_dropped) = stderr.take();
     let output = |code: Option<i32>| {
         let mut o = json!({ "stdout": out, "stderr": err, "exit_code": code });
         if out_dropped > 0 || err_dropped > 0 {
@@ -135,31 +136,35 @@ fn stderr_tail(stderr: &str) -> String {
     }
 }
 
-fn kill_group(pid: Option<u32>) {
-    let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) else { return };
-    // SAFETY: the child leads its own process group (process_group(0)), so its pid is the
-    // group's id; killing it cannot reach ACAS itself.
-    unsafe {
-        libc::killpg(pid, libc::SIGKILL);
+/// What a reader kept of a stream: the first [`OUTPUT_LIMIT`] bytes, and how many more came.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<(Vec<u8>, usize)>>);
+
+impl Captured {
+    /// The kept bytes as text (lossy UTF-8) and the count of dropped ones.
+    fn take(&self) -> (String, usize) {
+        let mut captured = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (kept, dropped) = std::mem::take(&mut *captured);
+        (String::from_utf8_lossy(&kept).into_owned(), dropped)
     }
 }
 
-/// Reads everything, keeping the first [`OUTPUT_LIMIT`] bytes (lossy UTF-8) and counting the rest.
-async fn read_capped(mut reader: impl AsyncRead + Unpin) -> (String, usize) {
-    let mut kept = Vec::new();
-    let mut dropped = 0usize;
+/// Reads everything into `captured`, keeping the first [`OUTPUT_LIMIT`] bytes and counting the
+/// rest.
+async fn read_capped(mut reader: impl AsyncRead + Unpin, captured: Captured) {
     let mut buf = [0u8; 8192];
     loop {
         match reader.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                let mut captured = captured.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (kept, dropped) = &mut *captured;
                 let room = OUTPUT_LIMIT.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
-                dropped += n.saturating_sub(room);
+                *dropped += n.saturating_sub(room);
             }
         }
     }
-    (String::from_utf8_lossy(&kept).into_owned(), dropped)
 }
 
 #[cfg(test)]

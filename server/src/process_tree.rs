@@ -1,0 +1,411 @@
+//! Running a command so that its whole process tree ends with it: workflow commands and
+//! command providers.
+//!
+//! On Linux, once the `acas` binary has turned it on ([`use_supervisor`]), a command does not
+//! start directly. ACAS starts a copy of itself as the command's supervisor ([`supervise`]),
+//! which starts the command and stays its parent. The supervisor is a child subreaper
+//! (`PR_SET_CHILD_SUBREAPER`): whatever the command starts, even in a new session (`setsid`) or
+//! through a double fork, stays below it, is re-parented to it when its own parent exits, and is
+//! found by walking `/proc`. The supervisor ends the tree:
+//! - when the command exits: what it left running gets the linger time to finish (and to close
+//!   the output pipes), then is killed;
+//! - when ACAS asks (SIGTERM to the supervisor, on a timeout or a cancel): SIGTERM to every
+//!   descendant, the grace time, then SIGKILL until none is left;
+//! - when ACAS dies, even by SIGKILL: the kernel sends the supervisor SIGTERM
+//!   (`PR_SET_PDEATHSIG`) and it ends the tree the same way.
+//!
+//! It then exits with the command's status (or dies by the same signal).
+//!
+//! Elsewhere, and in library tests (which have no `acas` binary to start), the command starts
+//! directly in a process group of its own; the group is killed on a timeout, a cancel, and once
+//! the command has exited. A descendant that leaves the group is not reached, and when ACAS dies
+//! only the direct child dies with it (Linux).
+//!
+//! What this does not do: limit resources (no cgroup); stop a descendant that kills or stops its
+//! supervisor (it escapes like any process that leaves its parent's control); reap anything but
+//! the direct child in ACAS itself.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// The first argument that makes `acas` a supervisor (see [`supervise`]). Not a command of the
+/// command line: nothing but ACAS itself starts it.
+pub const SUPERVISE_ARG: &str = "__acas-supervise";
+
+static SUPERVISOR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes every later command start under `program` (the `acas` binary) as its supervisor.
+/// Has an effect on Linux only, and only the first time.
+pub fn use_supervisor(program: PathBuf) {
+    if cfg!(target_os = "linux") {
+        let _ = SUPERVISOR.set(program);
+    }
+}
+
+fn supervisor() -> Option<&'static PathBuf> {
+    SUPERVISOR.get()
+}
+
+/// How a tree is ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How long what a command leaves running may go on after it exited.
+    pub linger: Duration,
+    /// How long the tree has between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// A command that runs `program` with `args` as a guarded tree, in a process group of its own.
+/// Set its stdio, environment and directory, spawn it, and give the child to [`Tree::new`]
+/// at once. Do not use `kill_on_drop`: the [`Tree`] ends the tree when it is dropped.
+pub fn command(program: &str, args: &[String], timing: Timing) -> Command {
+    let (mut command, death_signal) = match supervisor() {
+        Some(supervisor) => {
+            let mut command = Command::new(supervisor);
+            command
+                .arg(SUPERVISE_ARG)
+                .arg(std::process::id().to_string())
+                .arg(timing.linger.as_millis().to_string())
+                .arg(timing.grace.as_millis().to_string())
+                .arg("--")
+                .arg(program)
+                .args(args);
+            (command, libc::SIGTERM)
+        }
+        None => {
+            let mut command = Command::new(program);
+            command.args(args);
+            (command, libc::SIGKILL)
+        }
+    };
+    command.process_group(0);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe and only changes this child's own death signal.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, death_signal as libc::c_ulong);
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = death_signal;
+    command
+}
+
+/// A spawned tree. Dropping it before [`Tree::exited`] or [`Tree::terminate`] ends the tree.
+#[derive(Debug)]
+pub struct Tree {
+    /// The direct child's pid while it is not reaped; it leads the tree's process group.
+    pid: Option<libc::pid_t>,
+    supervised: bool,
+    timing: Timing,
+}
+
+impl Tree {
+    pub fn new(child: &Child, timing: Timing) -> Self {
+        Self {
+            pid: child.id().and_then(|id| libc::pid_t::try_from(id).ok()),
+            supervised: supervisor().is_some(),
+            timing,
+        }
+    }
+
+    /// The time after the command's exit within which its tree is ended and its pipes close:
+    /// wait this long for output before giving up on it.
+    pub fn settle_time(&self) -> Duration {
+        self.timing.linger + self.timing.grace + Duration::from_secs(1)
+    }
+
+    fn signal_child(&self, signal: libc::c_int) {
+        if let Some(pid) = self.pid {
+            // SAFETY: kill(2) has no memory effects; the pid is our unreaped child, so it cannot
+            // have been reused.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+
+    fn signal_group(&self, signal: libc::c_int) {
+        if let Some(pid) = self.pid {
+            // SAFETY: as above; the child leads its own group (process_group(0)), so the group
+            // cannot contain ACAS itself.
+            unsafe {
+                libc::killpg(pid, signal);
+            }
+        }
+    }
+
+    /// Ends the tree and reaps the child: SIGTERM to the supervisor, which ends its tree within
+    /// the grace time; SIGKILL to the group when it has not exited a second later. Without a
+    /// supervisor: SIGTERM to the group, the grace time, SIGKILL.
+    pub async fn terminate(&mut self, child: &mut Child) {
+        let wait = if self.supervised {
+            self.signal_child(libc::SIGTERM);
+            self.timing.grace + Duration::from_secs(1)
+        } else {
+            self.signal_group(libc::SIGTERM);
+            self.timing.grace
+        };
+        let exited = tokio::time::timeout(wait, child.wait()).await.is_ok();
+        // The group outlives its leader while a member lives: this reaches what ignored SIGTERM.
+        self.signal_group(libc::SIGKILL);
+        if !exited {
+            let _ = child.wait().await;
+        }
+        self.pid = None;
+    }
+
+    /// The child exited by itself (and was reaped). A supervisor has already ended the tree;
+    /// without one, what is left of the group is killed.
+    pub fn exited(&mut self) {
+        if !self.supervised {
+            // The group id cannot be taken by a new process while a member of the group lives.
+            self.signal_group(libc::SIGKILL);
+        }
+        self.pid = None;
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        if self.supervised {
+            // The supervisor ends its tree and exits; tokio reaps it in the background.
+            self.signal_child(libc::SIGTERM);
+        } else {
+            self.signal_group(libc::SIGKILL);
+        }
+    }
+}
+
+/// Runs as a supervisor when `args` (the process's arguments, program first) ask for it, and
+/// returns its exit code; `None` when they do not.
+pub fn supervise(args: &[OsString]) -> Option<i32> {
+    if args.get(1).is_none_or(|a| a != SUPERVISE_ARG) {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        Some(supervisor::main(&args[2..]))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Some(127)
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod supervisor {
+    //! The supervisor process: single-threaded, blocking, no runtime.
+
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+
+    use libc::{c_int, pid_t};
+
+    /// The signals that ask the supervisor to end its tree.
+    const STOP_SIGNALS: [c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+    /// `PARENT_PID LINGER_MS GRACE_MS -- PROGRAM ARGS...`
+    pub(super) fn main(args: &[OsString]) -> i32 {
+        let number = |i: usize| args.get(i).and_then(|a| a.to_str()).and_then(|a| a.parse::<u64>().ok());
+        let (Some(parent), Some(linger), Some(grace)) = (number(0), number(1), number(2)) else {
+            return fail("the supervisor's arguments are PARENT_PID LINGER_MS GRACE_MS -- PROGRAM ARGS");
+        };
+        let Some(argv) = args.get(4..).filter(|a| !a.is_empty() && args[3] == "--") else {
+            return fail("the supervisor was given no command after `--`");
+        };
+        // SAFETY: prctl only changes attributes of this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+        }
+        // ACAS may have died before the death signal was set.
+        // SAFETY: getppid cannot fail.
+        if i64::from(unsafe { libc::getppid() }) != parent as i64 {
+            return 128 + libc::SIGTERM;
+        }
+        let signals = signal_set(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT]);
+        // SAFETY: this process has one thread; blocked signals are taken by sigtimedwait below.
+        unsafe {
+            libc::sigprocmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut());
+        }
+        let mut command = std::process::Command::new(&argv[0]);
+        command.args(&argv[1..]);
+        // SAFETY: sigprocmask is async-signal-safe; the command starts with no signal blocked.
+        unsafe {
+            command.pre_exec(|| {
+                let empty = signal_set(&[]);
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+        let main_pid = match command.spawn() {
+            Ok(child) => child.id() as pid_t,
+            Err(e) => return fail(&format!("cannot start `{}`: {e}", argv[0].to_string_lossy())),
+        };
+        let mut tree = Supervised { main_pid, status: None };
+        let linger = Duration::from_millis(linger);
+        let grace = Duration::from_millis(grace);
+        let mut linger_until: Option<Instant> = None;
+        loop {
+            if !tree.reap() {
+                break;
+            }
+            if tree.status.is_some() && linger_until.is_none() {
+                linger_until = Some(Instant::now() + linger);
+            }
+            let wait = match linger_until {
+                Some(until) => until.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if linger_until.is_some() && wait.is_zero() {
+                tree.end(Duration::ZERO);
+                break;
+            }
+            match wait_signal(&signals, wait) {
+                Some(signal) if STOP_SIGNALS.contains(&signal) => {
+                    tree.end(grace);
+                    if tree.status.is_none() {
+                        return 128 + signal;
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+        tree.exit()
+    }
+
+    fn fail(message: &str) -> i32 {
+        // Stderr is the step's stderr here, read by ACAS, not a terminal.
+        let _ = writeln!(std::io::stderr(), "acas: {message}");
+        127
+    }
+
+    fn signal_set(signals: &[c_int]) -> libc::sigset_t {
+        // SAFETY: sigemptyset initialises the set before any use.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &signal in signals {
+                libc::sigaddset(&mut set, signal);
+            }
+            set
+        }
+    }
+
+    /// The next of `signals` to arrive within `wait`, if any.
+    fn wait_signal(signals: &libc::sigset_t, wait: Duration) -> Option<c_int> {
+        let timeout = libc::timespec {
+            tv_sec: wait.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: wait.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: every pointer is to a live local; a null siginfo is allowed.
+        let signal = unsafe { libc::sigtimedwait(signals, std::ptr::null_mut(), &timeout) };
+        (signal > 0).then_some(signal)
+    }
+
+    struct Supervised {
+        main_pid: pid_t,
+        /// The command's wait status, once it was reaped.
+        status: Option<c_int>,
+    }
+
+    impl Supervised {
+        /// Reaps every child that has ended. False when no child is left.
+        fn reap(&mut self) -> bool {
+            loop {
+                let mut status = 0;
+                // SAFETY: waitpid writes the status into a live local.
+                let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+                if pid == self.main_pid {
+                    self.status = Some(status);
+                } else if pid == 0 {
+                    return true;
+                } else if pid < 0 {
+                    return std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
+                }
+            }
+        }
+
+        /// Ends every descendant: SIGTERM, up to `grace` for them to exit, then SIGKILL until
+        /// none is left. A process that forks meanwhile is found again on the next pass.
+        fn end(&mut self, grace: Duration) {
+            let chld = signal_set(&[libc::SIGCHLD]);
+            if !grace.is_zero() {
+                signal_descendants(libc::SIGTERM);
+                let until = Instant::now() + grace;
+                while self.reap() {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    wait_signal(&chld, left);
+                }
+            }
+            while self.reap() {
+                signal_descendants(libc::SIGKILL);
+                wait_signal(&chld, Duration::from_millis(50));
+            }
+        }
+
+        /// Exits as the command did.
+        fn exit(self) -> i32 {
+            let Some(status) = self.status else { return 128 + libc::SIGKILL };
+            if libc::WIFEXITED(status) {
+                return libc::WEXITSTATUS(status);
+            }
+            let signal = if libc::WIFSIGNALED(status) { libc::WTERMSIG(status) } else { libc::SIGKILL };
+            // SAFETY: restores the default action of `signal` and sends it to this process,
+            // which then dies by it like the command did.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+                let set = signal_set(&[signal]);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                libc::kill(libc::getpid(), signal);
+            }
+            128 + signal
+        }
+    }
+
+    /// Sends `signal` to every descendant of this process, found through `/proc`.
+    fn signal_descendants(signal: c_int) {
+        let mut children: HashMap<pid_t, Vec<pid_t>> = HashMap::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<pid_t>().ok()) else {
+                continue;
+            };
+            if let Some(ppid) = parent_of(pid) {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+        // SAFETY: getpid cannot fail.
+        let mut pending = vec![unsafe { libc::getpid() }];
+        while let Some(pid) = pending.pop() {
+            for &child in children.get(&pid).map(Vec::as_slice).unwrap_or_default() {
+                // SAFETY: kill(2) has no memory effects; `child` is below this process.
+                unsafe {
+                    libc::kill(child, signal);
+                }
+                pending.push(child);
+            }
+        }
+    }
+
+    /// The parent pid in `/proc/PID/stat` (the field after the state, after the name in
+    /// parentheses, which may itself hold spaces and parentheses).
+    fn parent_of(pid: pid_t) -> Option<pid_t> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        after_name.split_whitespace().nth(1)?.parse().ok()
+    }
+}
