@@ -166,18 +166,19 @@ pub async fn run_review(ctx: &ActionContext, args: &Args<'_>) -> Result<Value, A
 }
 
 fn read_for_review(workspace: &Path, given: &str) -> Result<(String, String), ActionError> {
+    let root = confine::Root::open(workspace)?;
     let resolved = confine::resolve(workspace, given, Follow::All)?;
     let shown = resolved.relative;
-    let size = std::fs::metadata(&resolved.real)
-        .map_err(|e| ActionError::new(format!("cannot read `{shown}`: {e}")))?
-        .len();
+    let cannot = |e: std::io::Error| ActionError::new(format!("cannot read `{shown}`: {e}"));
+    let mut file = root.dir().open(&resolved.beneath).map_err(cannot)?.into_std();
+    let size = file.metadata().map_err(cannot)?.len();
     if size > MAX_REVIEW_BYTES {
         return Err(ActionError::new(format!(
             "`{shown}` is too large to review: {size} bytes, the limit is {MAX_REVIEW_BYTES}"
         )));
     }
-    let content = std::fs::read_to_string(&resolved.real)
-        .map_err(|e| ActionError::new(format!("cannot read `{shown}`: {e}")))?;
+    let mut content = String::new();
+    std::io::Read::read_to_string(&mut file, &mut content).map_err(cannot)?;
     Ok((shown, content))
 }
 

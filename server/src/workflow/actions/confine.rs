@@ -7,14 +7,103 @@
 //! the workspace itself whatever `link` points to. [`lexical`] does the textual part alone, for
 //! paths the file system does not resolve (git pathspecs, diagnostics).
 //!
-//! There is a window between the check and the use of a path in which another process could
-//! swap a directory for a symlink; actions guard against mistakes in workflow definitions, not
-//! against a hostile process already running on the machine.
+//! The check gives clear messages; the operating system enforces the confinement where the path
+//! is used. [`Root`] is the workspace opened as a directory handle (`cap-std`): every file
+//! action opens, creates, renames and deletes relative to it, and the kernel refuses any step
+//! that leaves it at that moment (on Linux `openat2` with `RESOLVE_BENEATH`, elsewhere a walk of
+//! the path one component at a time without following symlinks blindly). A directory swapped
+//! for a symlink between the check and the use therefore makes the action fail, never act
+//! outside. Symlinks whose target stays inside the workspace keep working.
+//!
+//! ACAS's own files in `.acas/` (the database `state.db` and its `-wal`, `-shm` and `-journal`
+//! files) are not for workflow file actions: writing, appending to, copying over, moving and
+//! deleting them, or the `.acas` directory itself, is refused ([`refuse_internal`]), whatever
+//! path or link leads there. Reading them is allowed.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
 use super::ActionError;
+
+/// The directory of ACAS's own files, at the workspace root.
+const INTERNAL_DIR: &str = ".acas";
+/// ACAS's own files in [`INTERNAL_DIR`]: its database and the files SQLite keeps beside it.
+const INTERNAL_FILES: [&str; 4] = ["state.db", "state.db-wal", "state.db-shm", "state.db-journal"];
+
+/// The workspace opened as a directory handle; every file action acts through it.
+#[derive(Debug)]
+pub struct Root {
+    dir: Dir,
+    /// The workspace's canonical path.
+    real: PathBuf,
+}
+
+impl Root {
+    pub fn open(workspace: &Path) -> Result<Self, ActionError> {
+        let cannot = |e: std::io::Error| {
+            ActionError::new(format!("cannot open the workspace {}: {e}", workspace.display()))
+        };
+        let real = std::fs::canonicalize(workspace).map_err(cannot)?;
+        let dir = Dir::open_ambient_dir(&real, ambient_authority()).map_err(cannot)?;
+        Ok(Self { dir, real })
+    }
+
+    /// The handle: give it [`Resolved::beneath`] paths.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// Refuses `file`, just opened, when it is one of ACAS's own files (reached through a hard
+    /// link, or a link swapped in after the check).
+    pub fn refuse_opened_internal(&self, file: &std::fs::File, shown: &str) -> Result<(), ActionError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let opened =
+                file.metadata().map_err(|e| ActionError::new(format!("cannot write `{shown}`: {e}")))?;
+            for name in INTERNAL_FILES {
+                let internal = self.real.join(INTERNAL_DIR).join(name);
+                if let Ok(meta) = std::fs::symlink_metadata(&internal)
+                    && (meta.dev(), meta.ino()) == (opened.dev(), opened.ino())
+                {
+                    return Err(internal_error(shown, &format!("{INTERNAL_DIR}/{name}")));
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (file, shown);
+        Ok(())
+    }
+}
+
+fn internal_error(shown: &str, internal: &str) -> ActionError {
+    let via = if shown == internal { String::new() } else { format!(" (it is `{internal}`)") };
+    ActionError::new(format!(
+        "`{shown}` is refused{via}: ACAS keeps its run history and state there, and workflow file actions cannot change it; use a path outside `{INTERNAL_DIR}/state.db*`"
+    ))
+}
+
+/// Refuses a path that is one of ACAS's own files in `.acas/`, or the `.acas` directory itself,
+/// for an action that would change it.
+pub fn refuse_internal(path: &Resolved) -> Result<(), ActionError> {
+    let parts: Vec<_> = path.beneath.components().collect();
+    let internal = match parts.as_slice() {
+        [Component::Normal(dir)] if *dir == INTERNAL_DIR => Some(INTERNAL_DIR.to_owned()),
+        [Component::Normal(dir), Component::Normal(name)]
+            if *dir == INTERNAL_DIR && name.to_str().is_some_and(|n| INTERNAL_FILES.contains(&n)) =>
+        {
+            Some(format!("{INTERNAL_DIR}/{}", name.to_string_lossy()))
+        }
+        _ => None,
+    };
+    match internal {
+        Some(internal) => Err(internal_error(&path.relative, &internal)),
+        None => Ok(()),
+    }
+}
 
 /// Whether the last component of a path is followed when it is a symlink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +121,8 @@ pub struct Resolved {
     pub real: PathBuf,
     /// The path as given, normalised, relative to the workspace, with `/` separators.
     pub relative: String,
+    /// `real` relative to the workspace: the path to give [`Root::dir`].
+    pub beneath: PathBuf,
 }
 
 /// The components of `path` below the workspace root, `..` applied textually. Empty for the
@@ -121,7 +212,8 @@ pub fn resolve(workspace: &Path, path: &str, follow: Follow) -> Result<Resolved,
     if real == root {
         return Err(ActionError::new(format!("`{path}` is the workspace itself; name a file inside it")));
     }
-    Ok(Resolved { real, relative: relative(&parts) })
+    let beneath = real.strip_prefix(&root).map(Path::to_path_buf).unwrap_or_default();
+    Ok(Resolved { real, relative: relative(&parts), beneath })
 }
 
 #[cfg(all(test, unix))]

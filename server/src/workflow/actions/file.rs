@@ -1,5 +1,7 @@
 //! `file.read`, `file.write`, `file.append`, `file.copy`, `file.move` and `file.delete`, confined
-//! to the workspace by [`confine`](super::confine).
+//! to the workspace by [`confine`](super::confine): each path is checked, then used only through
+//! the workspace's directory handle, so the operating system refuses it if it leaves the
+//! workspace by then. ACAS's own files in `.acas/` cannot be changed.
 //!
 //! Writes and appends are flushed to disk before the action returns, so a step recorded as
 //! completed has its effect on disk even if the machine stops right after.
@@ -9,7 +11,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::confine::{self, Follow};
+use super::confine::{self, Follow, Resolved, Root};
 use super::schema::{Kind, Param, Spec};
 use super::{ActionError, Args};
 
@@ -110,11 +112,43 @@ fn io_error(what: &str, path: &str, e: &std::io::Error) -> ActionError {
     ActionError::new(format!("cannot {what} `{path}`: {e}"))
 }
 
+/// Opens the workspace and resolves `path` in it.
+fn open(workspace: &Path, path: &str, follow: Follow) -> Result<(Root, Resolved), ActionError> {
+    let root = Root::open(workspace)?;
+    let resolved = confine::resolve(workspace, path, follow)?;
+    Ok((root, resolved))
+}
+
+/// Opens `path` for writing through the workspace handle, without truncating it: one of ACAS's
+/// own files is refused before anything is written to it.
+fn open_for_writing(
+    root: &Root,
+    path: &Resolved,
+    append: bool,
+    what: &str,
+) -> Result<std::fs::File, ActionError> {
+    confine::refuse_internal(path)?;
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.create(true);
+    if append {
+        options.append(true);
+    } else {
+        options.write(true);
+    }
+    let file = root
+        .dir()
+        .open_with(&path.beneath, &options)
+        .map_err(|e| io_error(what, &path.relative, &e))?
+        .into_std();
+    root.refuse_opened_internal(&file, &path.relative)?;
+    Ok(file)
+}
+
 pub fn read(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
-    let path = confine::resolve(workspace, args.need_str("path")?, Follow::All)?;
+    let (root, path) = open(workspace, args.need_str("path")?, Follow::All)?;
     let max = args.u64("max_bytes").unwrap_or(DEFAULT_MAX_BYTES);
     let shown = &path.relative;
-    let file = std::fs::File::open(&path.real).map_err(|e| io_error("read", shown, &e))?;
+    let file = root.dir().open(&path.beneath).map_err(|e| io_error("read", shown, &e))?.into_std();
     let meta = file.metadata().map_err(|e| io_error("read", shown, &e))?;
     if meta.is_dir() {
         return Err(ActionError::new(format!("cannot read `{shown}`: it is a directory")));
@@ -143,29 +177,26 @@ pub fn read(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
 }
 
 pub fn write(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
-    let path = confine::resolve(workspace, args.need_str("path")?, Follow::All)?;
+    let (root, path) = open(workspace, args.need_str("path")?, Follow::All)?;
     let content = args.need_text("content")?;
     let shown = &path.relative;
     if args.bool("create_dirs").unwrap_or(false)
-        && let Some(parent) = path.real.parent()
+        && let Some(parent) = path.beneath.parent().filter(|p| !p.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(parent).map_err(|e| io_error("create the directory of", shown, &e))?;
+        root.dir().create_dir_all(parent).map_err(|e| io_error("create the directory of", shown, &e))?;
     }
-    let mut file = std::fs::File::create(&path.real).map_err(|e| io_error("write", shown, &e))?;
+    let mut file = open_for_writing(&root, &path, false, "write")?;
+    file.set_len(0).map_err(|e| io_error("write", shown, &e))?;
     file.write_all(content.as_bytes()).map_err(|e| io_error("write", shown, &e))?;
     file.sync_data().map_err(|e| io_error("write", shown, &e))?;
     Ok(json!({"path": shown, "bytes": content.len()}))
 }
 
 pub fn append(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
-    let path = confine::resolve(workspace, args.need_str("path")?, Follow::All)?;
+    let (root, path) = open(workspace, args.need_str("path")?, Follow::All)?;
     let content = args.need_text("content")?;
     let shown = &path.relative;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path.real)
-        .map_err(|e| io_error("append to", shown, &e))?;
+    let mut file = open_for_writing(&root, &path, true, "append to")?;
     file.write_all(content.as_bytes()).map_err(|e| io_error("append to", shown, &e))?;
     file.sync_data().map_err(|e| io_error("append to", shown, &e))?;
     let size = file.metadata().map_err(|e| io_error("append to", shown, &e))?.len();
@@ -173,36 +204,42 @@ pub fn append(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
 }
 
 pub fn copy(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
-    let from = confine::resolve(workspace, args.need_str("from")?, Follow::All)?;
+    let (root, from) = open(workspace, args.need_str("from")?, Follow::All)?;
     let to = confine::resolve(workspace, args.need_str("to")?, Follow::All)?;
-    if std::fs::metadata(&from.real).is_ok_and(|m| m.is_dir()) {
+    let cannot = |e: std::io::Error| {
+        ActionError::new(format!("cannot copy `{}` to `{}`: {e}", from.relative, to.relative))
+    };
+    let mut source = root.dir().open(&from.beneath).map_err(cannot)?.into_std();
+    let meta = source.metadata().map_err(cannot)?;
+    if meta.is_dir() {
         return Err(ActionError::new(format!("cannot copy `{}`: it is a directory", from.relative)));
     }
-    refuse_existing(&to, args.bool("overwrite").unwrap_or(false))?;
-    let bytes = std::fs::copy(&from.real, &to.real).map_err(|e| {
-        ActionError::new(format!("cannot copy `{}` to `{}`: {e}", from.relative, to.relative))
-    })?;
-    std::fs::File::open(&to.real)
-        .and_then(|f| f.sync_data())
-        .map_err(|e| io_error("write", &to.relative, &e))?;
+    refuse_existing(&root, &to, args.bool("overwrite").unwrap_or(false))?;
+    let mut target = open_for_writing(&root, &to, false, "write")?;
+    target.set_len(0).map_err(cannot)?;
+    let bytes = std::io::copy(&mut source, &mut target).map_err(cannot)?;
+    target.set_permissions(meta.permissions()).map_err(cannot)?;
+    target.sync_data().map_err(|e| io_error("write", &to.relative, &e))?;
     Ok(json!({"from": from.relative, "to": to.relative, "bytes": bytes}))
 }
 
 pub fn rename(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
-    let from = confine::resolve(workspace, args.need_str("from")?, Follow::ExceptLast)?;
+    let (root, from) = open(workspace, args.need_str("from")?, Follow::ExceptLast)?;
     let to = confine::resolve(workspace, args.need_str("to")?, Follow::ExceptLast)?;
-    if std::fs::symlink_metadata(&from.real).is_err() {
+    confine::refuse_internal(&from)?;
+    confine::refuse_internal(&to)?;
+    if root.dir().symlink_metadata(&from.beneath).is_err() {
         return Err(ActionError::new(format!("cannot move `{}`: it does not exist", from.relative)));
     }
-    refuse_existing(&to, args.bool("overwrite").unwrap_or(false))?;
-    std::fs::rename(&from.real, &to.real).map_err(|e| {
+    refuse_existing(&root, &to, args.bool("overwrite").unwrap_or(false))?;
+    root.dir().rename(&from.beneath, root.dir(), &to.beneath).map_err(|e| {
         ActionError::new(format!("cannot move `{}` to `{}`: {e}", from.relative, to.relative))
     })?;
     Ok(json!({"from": from.relative, "to": to.relative}))
 }
 
-fn refuse_existing(to: &confine::Resolved, overwrite: bool) -> Result<(), ActionError> {
-    match std::fs::symlink_metadata(&to.real) {
+fn refuse_existing(root: &Root, to: &Resolved, overwrite: bool) -> Result<(), ActionError> {
+    match root.dir().symlink_metadata(&to.beneath) {
         Ok(meta) if meta.is_dir() => Err(ActionError::new(format!(
             "`{}` is a directory; give the full path of the new file",
             to.relative
@@ -215,9 +252,10 @@ fn refuse_existing(to: &confine::Resolved, overwrite: bool) -> Result<(), Action
 }
 
 pub fn delete(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
-    let path = confine::resolve(workspace, args.need_str("path")?, Follow::ExceptLast)?;
+    let (root, path) = open(workspace, args.need_str("path")?, Follow::ExceptLast)?;
     let shown = &path.relative;
-    let meta = match std::fs::symlink_metadata(&path.real) {
+    confine::refuse_internal(&path)?;
+    let meta = match root.dir().symlink_metadata(&path.beneath) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.bool("missing_ok").unwrap_or(false) => {
             return Ok(json!({"path": shown, "deleted": false}));
@@ -236,9 +274,9 @@ pub fn delete(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
             )));
         }
         // Does not follow symlinks inside the directory.
-        std::fs::remove_dir_all(&path.real).map_err(|e| io_error("delete", shown, &e))?;
+        root.dir().remove_dir_all(&path.beneath).map_err(|e| io_error("delete", shown, &e))?;
     } else {
-        std::fs::remove_file(&path.real).map_err(|e| io_error("delete", shown, &e))?;
+        root.dir().remove_file(&path.beneath).map_err(|e| io_error("delete", shown, &e))?;
     }
     Ok(json!({"path": shown, "deleted": true}))
 }
@@ -373,5 +411,140 @@ mod tests {
         );
         assert!(!ws.join("d").exists());
         assert!(run("file.delete", json!({"path": "."})).err().contains("is the workspace itself"));
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod race_tests {
+    use super::super::tests::{Outcome, run_in};
+    use serde_json::json;
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Swaps the two paths atomically (`renameat2` with `RENAME_EXCHANGE`).
+    fn exchange(a: &Path, b: &Path) {
+        let a = CString::new(a.as_os_str().as_bytes()).unwrap();
+        let b = CString::new(b.as_os_str().as_bytes()).unwrap();
+        // SAFETY: both are valid NUL-terminated paths that live across the call.
+        unsafe {
+            libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE);
+        }
+    }
+
+    /// Another process swaps a directory of the workspace for a symlink to a directory outside,
+    /// back and forth, while a workflow writes and appends into that directory: whatever the
+    /// timing, nothing is ever written outside.
+    #[test]
+    fn swapping_a_directory_for_a_symlink_never_lets_a_write_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(ws.join("d")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, ws.join("swap")).unwrap();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let stop = Arc::clone(&stop);
+            let (d, swap) = (ws.join("d"), ws.join("swap"));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    exchange(&d, &swap);
+                }
+            })
+        };
+        let mut written = 0;
+        for i in 0..3000 {
+            let (action, file) = if i % 2 == 0 { ("file.write", "w.txt") } else { ("file.append", "a.txt") };
+            if let Outcome::Ok(_) = run_in(&ws, action, json!({"path": format!("d/{file}"), "content": "x"}))
+            {
+                written += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        let escaped: Vec<_> = std::fs::read_dir(&outside).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(
+            escaped.is_empty(),
+            "written outside the workspace: {escaped:?} ({written} writes succeeded)"
+        );
+        assert!(written > 0, "no write succeeded while the directory was in place");
+    }
+
+    /// ACAS's database and the files beside it cannot be written, appended to, copied over,
+    /// moved or deleted by file actions, whatever path or link leads there; they stay as they
+    /// were.
+    #[test]
+    fn acas_internal_files_cannot_be_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::create_dir_all(ws.join(".acas/workflows")).unwrap();
+        std::fs::write(ws.join(".acas/state.db"), "history").unwrap();
+        std::fs::write(ws.join(".acas/state.db-wal"), "wal").unwrap();
+        std::fs::write(ws.join("notes.txt"), "notes").unwrap();
+        std::os::unix::fs::symlink(".acas/state.db", ws.join("db-link")).unwrap();
+        std::os::unix::fs::symlink(".acas", ws.join("acas-link")).unwrap();
+        std::fs::hard_link(ws.join(".acas/state.db"), ws.join("db-hard")).unwrap();
+        let run = |action: &str, with: serde_json::Value| run_in(ws, action, with);
+
+        for (action, with, named) in [
+            ("file.write", json!({"path": ".acas/state.db", "content": "x"}), "`.acas/state.db` is refused"),
+            (
+                "file.write",
+                json!({"path": "./.acas/x/../state.db-shm", "content": "x"}),
+                "`.acas/state.db-shm` is refused",
+            ),
+            (
+                "file.append",
+                json!({"path": ".acas/state.db-wal", "content": "x"}),
+                "`.acas/state.db-wal` is refused",
+            ),
+            ("file.write", json!({"path": "db-link", "content": "x"}), "(it is `.acas/state.db`)"),
+            (
+                "file.append",
+                json!({"path": "acas-link/state.db", "content": "x"}),
+                "(it is `.acas/state.db`)",
+            ),
+            ("file.write", json!({"path": "db-hard", "content": "x"}), "(it is `.acas/state.db`)"),
+            (
+                "file.copy",
+                json!({"from": "notes.txt", "to": ".acas/state.db", "overwrite": true}),
+                "`.acas/state.db` is refused",
+            ),
+            (
+                "file.move",
+                json!({"from": ".acas/state.db", "to": "stolen.db"}),
+                "`.acas/state.db` is refused",
+            ),
+            (
+                "file.move",
+                json!({"from": "notes.txt", "to": ".acas/state.db-wal", "overwrite": true}),
+                "`.acas/state.db-wal` is refused",
+            ),
+            ("file.move", json!({"from": ".acas", "to": "elsewhere"}), "`.acas` is refused"),
+            ("file.delete", json!({"path": ".acas/state.db"}), "`.acas/state.db` is refused"),
+            ("file.delete", json!({"path": ".acas", "recursive": true}), "`.acas` is refused"),
+        ] {
+            let got = run(action, with.clone()).err();
+            assert!(got.contains(named), "{action} {with}: {got}");
+            assert!(got.contains("workflow file actions cannot change it"), "{action} {with}: {got}");
+        }
+        assert_eq!(std::fs::read_to_string(ws.join(".acas/state.db")).unwrap(), "history");
+        assert_eq!(std::fs::read_to_string(ws.join(".acas/state.db-wal")).unwrap(), "wal");
+        assert!(!ws.join(".acas/state.db-shm").exists());
+        assert!(ws.join("notes.txt").exists());
+
+        // The rest of `.acas` is the user's, and reading the database is harmless.
+        assert!(matches!(
+            run("file.write", json!({"path": ".acas/workflows/new.yaml", "content": "name: new\n"})),
+            Outcome::Ok(_)
+        ));
+        assert!(matches!(run("file.read", json!({"path": ".acas/state.db"})), Outcome::Ok(_)));
+        // Deleting the link removes the link only.
+        assert!(matches!(run("file.delete", json!({"path": "db-link"})), Outcome::Ok(_)));
+        assert_eq!(std::fs::read_to_string(ws.join(".acas/state.db")).unwrap(), "history");
     }
 }

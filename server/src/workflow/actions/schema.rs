@@ -265,7 +265,15 @@ pub fn docs(specs: &[Spec]) -> String {
          absolute inside the workspace. A path whose `..` climbs out of the workspace, an absolute \
          path elsewhere, and a path going through a symlink (at any component, the last one \
          included when reading or writing) that leads outside the workspace or nowhere are \
-         refused. `..` is applied to the text of the path, never through a symlink.\n",
+         refused. `..` is applied to the text of the path, never through a symlink. Symlinks \
+         whose target stays inside the workspace work. File actions open, create, move and \
+         delete relative to the workspace's directory handle, so the operating system refuses a \
+         path that leaves the workspace at the moment it is used: if a directory is swapped for \
+         a symlink to elsewhere while a step runs, the action fails and nothing outside is \
+         touched. ACAS's own files (`.acas/state.db` and its `-wal`, `-shm` and `-journal` \
+         files) and the `.acas` directory itself cannot be written, appended to, copied over, \
+         moved or deleted by file actions, by any path or link: the step fails with an error \
+         naming the file. The rest of `.acas/` (workflows, plans, configuration) is yours.\n",
     );
     for spec in specs {
         let _ = write!(out, "\n### `{}`\n\n{}\n\n", spec.name, spec.summary);
