@@ -26,6 +26,8 @@
 //! the direct child in ACAS itself.
 
 use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -59,44 +61,95 @@ pub struct Timing {
     pub grace: Duration,
 }
 
-/// A command that runs `program` with `args` as a guarded tree, in a process group of its own.
-/// Set its stdio, environment and directory, spawn it, and give the child to [`Tree::new`]
-/// at once. Do not use `kill_on_drop`: the [`Tree`] ends the tree when it is dropped.
-pub fn command(program: &str, args: &[String], timing: Timing) -> Command {
-    let (mut command, death_signal) = match supervisor() {
-        Some(supervisor) => {
+/// Starts `program` with `args` as a guarded tree, in a process group of its own, after
+/// `configure` has set its stdio, environment and directory. Fails as starting the program
+/// itself would (not found, not executable), supervised or not.
+pub async fn spawn(
+    program: &str,
+    args: &[String],
+    timing: Timing,
+    configure: impl FnOnce(&mut Command),
+) -> std::io::Result<(Child, Tree)> {
+    let supervisor = supervisor();
+    // The supervisor reports a failure to start the command on this pipe (an errno), and closes
+    // it once the command runs.
+    let report = match supervisor {
+        Some(_) => Some(report_pipe()?),
+        None => None,
+    };
+    let mut command = match (supervisor, &report) {
+        (Some(supervisor), Some((_, write))) => {
             let mut command = Command::new(supervisor);
             command
                 .arg(SUPERVISE_ARG)
                 .arg(std::process::id().to_string())
                 .arg(timing.linger.as_millis().to_string())
                 .arg(timing.grace.as_millis().to_string())
+                .arg(write.as_raw_fd().to_string())
                 .arg("--")
                 .arg(program)
                 .args(args);
-            (command, libc::SIGTERM)
+            command
         }
-        None => {
+        _ => {
             let mut command = Command::new(program);
             command.args(args);
-            (command, libc::SIGKILL)
+            command
         }
     };
-    command.process_group(0);
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl is async-signal-safe and only changes this child's own death signal.
+    configure(&mut command);
+    command.process_group(0).kill_on_drop(false);
+    let death_signal = if supervisor.is_some() { libc::SIGTERM } else { libc::SIGKILL };
+    let report_fd = report.as_ref().map(|(_, write)| write.as_raw_fd());
+    // SAFETY: prctl and fcntl are async-signal-safe; they change this child's own death signal
+    // and let it keep the report pipe (which is close-on-exec in ACAS).
     unsafe {
         command.pre_exec(move || {
+            #[cfg(target_os = "linux")]
             libc::prctl(libc::PR_SET_PDEATHSIG, death_signal as libc::c_ulong);
+            #[cfg(not(target_os = "linux"))]
+            let _ = death_signal;
+            if let Some(fd) = report_fd
+                && libc::fcntl(fd, libc::F_SETFD, 0) == -1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = death_signal;
-    command
+    let child = command.spawn()?;
+    let tree = Tree::new(&child, timing);
+    if let Some((read, write)) = report {
+        drop(write);
+        let errno = tokio::task::spawn_blocking(move || {
+            let mut bytes = [0u8; 4];
+            std::fs::File::from(read).read_exact(&mut bytes).ok().map(|()| i32::from_ne_bytes(bytes))
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(errno) = errno {
+            // Dropping the tree and the child ends and reaps the supervisor.
+            return Err(std::io::Error::from_raw_os_error(errno));
+        }
+    }
+    Ok((child, tree))
+}
+
+/// A close-on-exec pipe: (read end, write end).
+fn report_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two new descriptors into `fds`, which are then owned here.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
 }
 
 /// A spawned tree. Dropping it before [`Tree::exited`] or [`Tree::terminate`] ends the tree.
+/// Do not set `kill_on_drop` on its child: that would kill a supervisor before it ends its tree.
 #[derive(Debug)]
 pub struct Tree {
     /// The direct child's pid while it is not reaped; it leads the tree's process group.
@@ -106,7 +159,7 @@ pub struct Tree {
 }
 
 impl Tree {
-    pub fn new(child: &Child, timing: Timing) -> Self {
+    fn new(child: &Child, timing: Timing) -> Self {
         Self {
             pid: child.id().and_then(|id| libc::pid_t::try_from(id).ok()),
             supervised: supervisor().is_some(),
@@ -205,6 +258,7 @@ mod supervisor {
     use std::collections::HashMap;
     use std::ffi::OsString;
     use std::io::Write;
+    use std::os::fd::FromRawFd;
     use std::os::unix::process::CommandExt;
     use std::time::{Duration, Instant};
 
@@ -213,14 +267,27 @@ mod supervisor {
     /// The signals that ask the supervisor to end its tree.
     const STOP_SIGNALS: [c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
 
-    /// `PARENT_PID LINGER_MS GRACE_MS -- PROGRAM ARGS...`
+    /// `PARENT_PID LINGER_MS GRACE_MS REPORT_FD -- PROGRAM ARGS...`
     pub(super) fn main(args: &[OsString]) -> i32 {
         let number = |i: usize| args.get(i).and_then(|a| a.to_str()).and_then(|a| a.parse::<u64>().ok());
-        let (Some(parent), Some(linger), Some(grace)) = (number(0), number(1), number(2)) else {
-            return fail("the supervisor's arguments are PARENT_PID LINGER_MS GRACE_MS -- PROGRAM ARGS");
+        let (Some(parent), Some(linger), Some(grace), Some(report)) =
+            (number(0), number(1), number(2), number(3))
+        else {
+            return fail(
+                "the supervisor's arguments are PARENT_PID LINGER_MS GRACE_MS REPORT_FD -- PROGRAM ARGS",
+            );
         };
-        let Some(argv) = args.get(4..).filter(|a| !a.is_empty() && args[3] == "--") else {
+        let Some(argv) = args.get(5..).filter(|a| !a.is_empty() && args[4] == "--") else {
             return fail("the supervisor was given no command after `--`");
+        };
+        let Ok(report) = c_int::try_from(report) else {
+            return fail("the supervisor's REPORT_FD is not a file descriptor");
+        };
+        // SAFETY: the descriptor was handed over by ACAS for this process alone; the command
+        // must not inherit it.
+        let report = unsafe {
+            libc::fcntl(report, libc::F_SETFD, libc::FD_CLOEXEC);
+            std::fs::File::from_raw_fd(report)
         };
         // SAFETY: prctl only changes attributes of this process.
         unsafe {
@@ -249,8 +316,13 @@ mod supervisor {
         }
         let main_pid = match command.spawn() {
             Ok(child) => child.id() as pid_t,
-            Err(e) => return fail(&format!("cannot start `{}`: {e}", argv[0].to_string_lossy())),
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(libc::ENOEXEC);
+                let _ = (&report).write_all(&errno.to_ne_bytes());
+                return 127;
+            }
         };
+        drop(report);
         let mut tree = Supervised { main_pid, status: None };
         let linger = Duration::from_millis(linger);
         let grace = Duration::from_millis(grace);

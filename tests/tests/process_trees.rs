@@ -259,3 +259,29 @@ async fn a_command_provider_that_times_out_leaves_nothing_running() {
     assert_eq!(result, Err(ProviderErrorKind::Timeout));
     assert!(leftover.is_empty(), "still running after the timeout: {leftover:?}");
 }
+
+/// A program that cannot be started is reported as such through the supervisor, by the command
+/// provider and by a workflow step alike.
+#[tokio::test]
+async fn a_program_that_cannot_start_is_reported_as_not_started() {
+    let provider = command_provider(&["/nonexistent/acas-agent"], TIMEOUT);
+    let mut events = |_: StreamEvent| {};
+    let error = provider.complete(&request(), &mut events, &CancellationToken::new()).await.unwrap_err();
+    assert_eq!(error.kind, ProviderErrorKind::Spawn);
+    assert!(
+        error
+            .message
+            .starts_with("agent: could not start `/nonexistent/acas-agent`: No such file or directory"),
+        "{}",
+        error.message
+    );
+
+    let dir =
+        workspace("missing", "name: missing\nsteps:\n  - id: run\n    run: [\"/nonexistent/acas-tool\"]\n");
+    let (code, stdout, stderr) = run_acas(&["workflow", "run", "missing", "--format", "json"], dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let message = run["steps"][0]["error"].as_str().unwrap_or_default();
+    assert!(message.starts_with("cannot start `/nonexistent/acas-tool` in "), "{run:#}");
+    assert!(message.ends_with("No such file or directory (os error 2)"), "{run:#}");
+}

@@ -18,7 +18,7 @@ use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::process_tree::{self, Timing, Tree};
+use crate::process_tree::{self, Timing};
 
 use super::provider::{
     Completion, CompletionRequest, Provider, ProviderError, ProviderErrorKind, StreamEvent, Usage,
@@ -81,18 +81,16 @@ impl CommandProvider {
         input.push_str(&request.prompt);
 
         let timing = Timing { linger: *grace, grace: *grace };
-        let mut child = process_tree::command(&argv[0], &argv[1..], timing)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|error| {
-                ProviderError::new(
-                    ProviderErrorKind::Spawn,
-                    format!("{name}: could not start `{}`: {error}", argv[0]),
-                )
-            })?;
-        let mut tree = Tree::new(&child, timing);
+        let (mut child, mut tree) = process_tree::spawn(&argv[0], &argv[1..], timing, |command| {
+            command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        })
+        .await
+        .map_err(|error| {
+            ProviderError::new(
+                ProviderErrorKind::Spawn,
+                format!("{name}: could not start `{}`: {error}", argv[0]),
+            )
+        })?;
         events(StreamEvent::Started);
 
         if let Some(mut stdin) = child.stdin.take() {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::process_tree::{self, Timing, Tree};
+use crate::process_tree::{self, Timing};
 
 /// Bytes of stdout and of stderr kept in a step's output.
 pub const OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -56,12 +56,11 @@ pub async fn run(
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandFailure::Spawn("the command is empty".to_owned()));
     };
-    let mut command = process_tree::command(program, args, TIMING);
-    command.envs(env).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command
-        .spawn()
-        .map_err(|e| CommandFailure::Spawn(format!("cannot start `{program}` in {}: {e}", cwd.display())))?;
-    let mut tree = Tree::new(&child, TIMING);
+    let (mut child, mut tree) = process_tree::spawn(program, args, TIMING, |command| {
+        command.envs(env).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    })
+    .await
+    .map_err(|e| CommandFailure::Spawn(format!("cannot start `{program}` in {}: {e}", cwd.display())))?;
     let stdout = Captured::default();
     let stderr = Captured::default();
     let readers = [
