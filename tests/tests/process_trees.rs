@@ -243,12 +243,13 @@ async fn a_command_provider_leaves_nothing_running_when_it_answers() {
     assert!(leftover.is_empty(), "still running after the answer: {leftover:?}");
 }
 
-/// A command provider that times out: its whole tree ends, the part in a new session too.
+/// A command provider that times out: its whole tree ends, the part in a new session too, although
+/// every process ignores SIGTERM.
 #[tokio::test]
 async fn a_command_provider_that_times_out_leaves_nothing_running() {
     let mark = marker(5);
     let _clean_up = CleanUp(&mark);
-    let script = format!("setsid sleep {mark} > /dev/null 2>&1 & sleep {mark}; :");
+    let script = format!("trap '' TERM; setsid sleep {mark} > /dev/null 2>&1 & sleep {mark}; :");
     let provider = command_provider(&["sh", "-c", &script], Duration::from_secs(1));
     let result = complete(&provider).await;
     let deadline = Instant::now() + TIMEOUT;
