@@ -415,7 +415,7 @@ mod tests {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-mod race_tests {
+mod confinement_tests {
     use super::super::tests::{Outcome, run_in};
     use serde_json::json;
     use std::ffi::CString;
@@ -472,6 +472,35 @@ mod race_tests {
             "written outside the workspace: {escaped:?} ({written} writes succeeded)"
         );
         assert!(written > 0, "no write succeeded while the directory was in place");
+    }
+
+    /// Symlinks that stay inside the workspace, absolute or relative, at any component, work for
+    /// every file action.
+    #[test]
+    fn symlinks_that_stay_inside_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::create_dir_all(ws.join("src")).unwrap();
+        std::fs::write(ws.join("src/a.txt"), "a").unwrap();
+        std::os::unix::fs::symlink(ws.join("src"), ws.join("abs")).unwrap();
+        std::os::unix::fs::symlink("src", ws.join("rel")).unwrap();
+        std::os::unix::fs::symlink("src/a.txt", ws.join("file-link")).unwrap();
+        let run = |action: &str, with: serde_json::Value| run_in(ws, action, with);
+
+        for (action, with) in [
+            ("file.write", json!({"path": "abs/new/b.txt", "content": "b", "create_dirs": true})),
+            ("file.append", json!({"path": "rel/new/b.txt", "content": "c"})),
+            ("file.append", json!({"path": "file-link", "content": "!"})),
+            ("file.read", json!({"path": "abs/a.txt"})),
+            ("file.copy", json!({"from": "rel/a.txt", "to": "abs/copy.txt"})),
+            ("file.move", json!({"from": "abs/copy.txt", "to": "rel/moved.txt"})),
+            ("file.delete", json!({"path": "rel/moved.txt"})),
+        ] {
+            assert!(matches!(run(action, with.clone()), Outcome::Ok(_)), "{action} {with}");
+        }
+        assert_eq!(std::fs::read_to_string(ws.join("src/new/b.txt")).unwrap(), "bc");
+        assert_eq!(std::fs::read_to_string(ws.join("src/a.txt")).unwrap(), "a!");
+        assert!(!ws.join("src/copy.txt").exists() && !ws.join("src/moved.txt").exists());
     }
 
     /// ACAS's database and the files beside it cannot be written, appended to, copied over,
