@@ -139,6 +139,29 @@ fn a_background_process_holding_stdout_does_not_keep_the_step_running() {
     assert!(leftover.iter().all(|p| !alive(*p)), "left running: {leftover:?}");
 }
 
+/// A step that times out: its whole tree ends, the process in a new session that holds stdout
+/// too, and the run fails with the timeout.
+#[test]
+fn a_step_that_times_out_ends_its_whole_tree() {
+    let mark = marker(6);
+    let _clean_up = CleanUp(&mark);
+    let workflow = format!(
+        "name: slow\nsteps:\n  - id: slow\n    timeout: 1s\n    run: [\"sh\", \"-c\", \"setsid sleep {mark} & sleep {mark}; :\"]\n"
+    );
+    let dir = workspace("slow", &workflow);
+    let mut run = spawn_run(dir.path(), "slow");
+    let code = exit_of(&mut run, "a run whose step timed out");
+    let deadline = Instant::now() + TIMEOUT;
+    while !processes_with(&mark).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let leftover = processes_with(&mark);
+    assert_eq!(code, 1, "the run failed");
+    let record = last_run(dir.path());
+    assert_eq!(record["status"], "failed", "{record:#}");
+    assert!(leftover.is_empty(), "still running after the timeout: {leftover:?}");
+}
+
 /// A workflow whose step starts two sleeps, one of them in a new session, writes `ready` and
 /// waits on a third.
 fn tree_workflow(name: &str, mark: &str) -> String {
