@@ -21,8 +21,13 @@
 //! the command has exited. A descendant that leaves the group is not reached, and when ACAS dies
 //! only the direct child dies with it (Linux).
 //!
-//! What this does not do: limit resources (no cgroup); stop a descendant that kills or stops its
-//! supervisor (it escapes like any process that leaves its parent's control); reap anything but
+//! Every process of a tree also carries [`TREE_VAR`] in its environment, a mark unique to the
+//! tree. Once the tree should have ended, ACAS kills whatever still carries the mark (Linux,
+//! through `/proc`): this catches a process that escaped by killing its supervisor, or that
+//! left the process group where there is no supervisor.
+//!
+//! What this does not do: limit resources (no cgroup); stop a process that both leaves the tree
+//! (kills or stops its supervisor) and removes the mark from its environment; reap anything but
 //! the direct child in ACAS itself.
 
 use std::ffi::OsString;
@@ -30,6 +35,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -39,6 +45,12 @@ use tokio::process::{Child, Command};
 pub const SUPERVISE_ARG: &str = "__acas-supervise";
 
 static SUPERVISOR: OnceLock<PathBuf> = OnceLock::new();
+
+/// The environment variable that marks every process of a tree, `ACAS_TREE=PID.N` (ACAS's pid
+/// and a count of its trees).
+pub const TREE_VAR: &str = "ACAS_TREE";
+
+static NEXT_TREE: AtomicU64 = AtomicU64::new(1);
 
 /// Makes every later command start under `program` (the `acas` binary) as its supervisor.
 /// Has an effect on Linux only, and only the first time.
@@ -98,7 +110,8 @@ pub async fn spawn(
         }
     };
     configure(&mut command);
-    command.process_group(0).kill_on_drop(false);
+    let mark = format!("{}.{}", std::process::id(), NEXT_TREE.fetch_add(1, Ordering::Relaxed));
+    command.env(TREE_VAR, &mark).process_group(0).kill_on_drop(false);
     let death_signal = if supervisor.is_some() { libc::SIGTERM } else { libc::SIGKILL };
     let report_fd = report.as_ref().map(|(_, write)| write.as_raw_fd());
     // SAFETY: prctl and fcntl are async-signal-safe; they change this child's own death signal
@@ -118,7 +131,7 @@ pub async fn spawn(
         });
     }
     let child = command.spawn()?;
-    let tree = Tree::new(&child, timing);
+    let tree = Tree::new(&child, timing, mark);
     if let Some((read, write)) = report {
         drop(write);
         let errno = tokio::task::spawn_blocking(move || {
@@ -156,15 +169,24 @@ pub struct Tree {
     pid: Option<libc::pid_t>,
     supervised: bool,
     timing: Timing,
+    /// The value of [`TREE_VAR`] in the tree's processes.
+    mark: String,
 }
 
 impl Tree {
-    fn new(child: &Child, timing: Timing) -> Self {
+    fn new(child: &Child, timing: Timing, mark: String) -> Self {
         Self {
             pid: child.id().and_then(|id| libc::pid_t::try_from(id).ok()),
             supervised: supervisor().is_some(),
             timing,
+            mark,
         }
+    }
+
+    /// Kills whatever still carries the tree's mark, off the async threads.
+    async fn sweep(&self) {
+        let mark = self.mark.clone();
+        let _ = tokio::task::spawn_blocking(move || kill_marked(&mark)).await;
     }
 
     /// The time after the command's exit within which its tree is ended and its pipes close:
@@ -211,16 +233,18 @@ impl Tree {
             let _ = child.wait().await;
         }
         self.pid = None;
+        self.sweep().await;
     }
 
     /// The child exited by itself (and was reaped). A supervisor has already ended the tree;
-    /// without one, what is left of the group is killed.
-    pub fn exited(&mut self) {
+    /// without one, what is left of the group is killed. Then whatever escaped is killed.
+    pub async fn exited(&mut self) {
         if !self.supervised {
             // The group id cannot be taken by a new process while a member of the group lives.
             self.signal_group(libc::SIGKILL);
         }
         self.pid = None;
+        self.sweep().await;
     }
 }
 
@@ -233,6 +257,44 @@ impl Drop for Tree {
             self.signal_group(libc::SIGKILL);
         }
     }
+}
+
+/// SIGKILL to every process whose environment holds `TREE_VAR=mark`, until none is found (at
+/// most a few passes, for processes that fork meanwhile). Linux only.
+fn kill_marked(mark: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        let entry = format!("{TREE_VAR}={mark}");
+        let own = std::process::id();
+        for _ in 0..10 {
+            let Ok(processes) = std::fs::read_dir("/proc") else { return };
+            let mut found = false;
+            for process in processes.flatten() {
+                let Some(pid) = process.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if pid == own {
+                    continue;
+                }
+                // Unreadable for processes of other users, empty for zombies.
+                let Ok(environ) = std::fs::read(process.path().join("environ")) else { continue };
+                if environ.split(|b| *b == 0).any(|var| var == entry.as_bytes())
+                    && let Ok(pid) = libc::pid_t::try_from(pid)
+                {
+                    found = true;
+                    // SAFETY: kill(2) has no memory effects; the process carries this tree's mark.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+            if !found {
+                return;
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = mark;
 }
 
 /// Runs as a supervisor when `args` (the process's arguments, program first) ask for it, and

@@ -162,6 +162,27 @@ fn a_step_that_times_out_ends_its_whole_tree() {
     assert!(leftover.is_empty(), "still running after the timeout: {leftover:?}");
 }
 
+/// A step that kills its own supervisor (its parent) to escape: what it started is still found,
+/// by the mark in its environment, and killed, and the run ends.
+#[test]
+fn a_step_that_kills_its_supervisor_does_not_escape() {
+    let mark = marker(7);
+    let _clean_up = CleanUp(&mark);
+    let workflow = format!(
+        "name: escape\nsteps:\n  - id: escape\n    run: [\"sh\", \"-c\", \"setsid sleep {mark} & sleep {mark} & kill -9 $PPID; sleep {mark}; :\"]\n"
+    );
+    let dir = workspace("escape", &workflow);
+    let mut run = spawn_run(dir.path(), "escape");
+    let code = exit_of(&mut run, "a run whose step killed its supervisor");
+    let deadline = Instant::now() + TIMEOUT;
+    while !processes_with(&mark).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let leftover = processes_with(&mark);
+    assert_eq!(code, 1, "the run failed");
+    assert!(leftover.is_empty(), "still running after the step's supervisor was killed: {leftover:?}");
+}
+
 /// A workflow whose step starts two sleeps, one of them in a new session, writes `ready` and
 /// waits on a third.
 fn tree_workflow(name: &str, mark: &str) -> String {

@@ -85,7 +85,7 @@ pub async fn run(
         _ = cancel.cancelled() => End::Cancelled,
     };
     match end {
-        End::Exited(_) => tree.exited(),
+        End::Exited(_) => tree.exited().await,
         End::TimedOut | End::Cancelled => tree.terminate(&mut child).await,
     }
     // The pipes close when the tree has ended; something that escaped it may hold them open.
