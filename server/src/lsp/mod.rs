@@ -7,6 +7,7 @@
 //! nowhere else.
 
 mod convert;
+mod framing;
 mod transport;
 
 use std::collections::HashMap;
