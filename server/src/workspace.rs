@@ -248,6 +248,9 @@ struct ScanState {
 /// The state of one workspace. Only the loop owns it.
 pub struct Workspace {
     root: PathBuf,
+    /// Whether the files under the root are part of the workspace; if not (no usable root
+    /// folder), only open documents are, and nothing on disk is read, watched or written.
+    on_disk: bool,
     encoding: PositionEncoding,
     analysis_threads: usize,
     config: Config,
@@ -363,6 +366,7 @@ impl Workspace {
         let rules = Arc::new(IgnoreRules::new(&root, &config.ignore));
         let mut workspace = Workspace {
             root,
+            on_disk: options.scan,
             encoding: options.encoding,
             analysis_threads: options.analysis_threads,
             config,
@@ -968,7 +972,7 @@ impl Workspace {
     }
 
     fn reload_config(&mut self) {
-        let (config, error) = config::load(&self.root);
+        let (config, error) = if self.on_disk { config::load(&self.root) } else { (Config::default(), None) };
         if let Some(error) = error {
             self.config_error = Some(error.to_string());
             self.message(MessageLevel::Error, format!("{error}; the previous settings stay in force"));
@@ -988,7 +992,7 @@ impl Workspace {
             let rescan =
                 config.ignore != self.config.ignore || config.max_file_size != self.config.max_file_size;
             self.config = config;
-            if rescan {
+            if rescan && self.on_disk {
                 self.queue = self.start_queue();
                 self.rules = Arc::new(IgnoreRules::new(&self.root, &self.config.ignore));
                 self.watcher = None;
