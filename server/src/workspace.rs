@@ -568,6 +568,17 @@ impl Workspace {
     }
 
     fn changed(&mut self, path: PathBuf, version: i32, changes: Vec<ContentChange>) {
+        let current = self.open.get(&path).map(|open| open.version).or_else(|| self.workflow_version(&path));
+        if let Some(current) = current
+            && version <= current
+        {
+            // Applying it would put the text out of step with the editor's.
+            tracing::warn!(
+                "ignored a change to {} with version {version}: the document is already at version {current}",
+                path.display()
+            );
+            return;
+        }
         self.record_editor(&path, store::EditorEventKind::Change, Some(version));
         let line = changes.first().and_then(|c| c.range).map_or(0, |r| r.start.line);
         self.last_edit = Some((path.clone(), line, std::time::Instant::now()));
