@@ -79,7 +79,17 @@ pub struct LspClient {
 impl LspClient {
     /// Starts `acas serve` with extra environment variables.
     pub fn start(env: &[(&str, &str)]) -> LspClient {
+        LspClient::spawn(Command::new(acas_bin()), env)
+    }
+
+    /// Starts `acas serve` in the working directory `cwd`, with extra environment variables.
+    pub fn start_in(cwd: &Path, env: &[(&str, &str)]) -> LspClient {
         let mut command = Command::new(acas_bin());
+        command.current_dir(cwd);
+        LspClient::spawn(command, env)
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> LspClient {
         command
             .arg("serve")
             .stdin(Stdio::piped())
