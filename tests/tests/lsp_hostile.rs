@@ -46,7 +46,7 @@ fn check_recovers_after(case: &str, bad: &[u8]) {
     assert_serving(&mut client, case);
     let errors = client.take_all(|m| m["id"].is_null() && m["error"]["code"] == -32700);
     assert_eq!(errors.len(), 1, "{case}: one parse error expected: {errors:#?}");
-    assert!(client.stderr().contains("malformed"), "{case}: nothing logged:\n{}", client.stderr());
+    client.expect_log("malformed");
     assert_eq!(client.shutdown(), 0, "{case}");
     client.finish(progress_or_log);
 }
@@ -104,8 +104,7 @@ fn a_message_cut_by_the_end_of_input_stops_the_server_with_a_message() {
     let mut client = start_without_root();
     client.send_raw(b"Content-Length: 100\r\n\r\n{\"jsonrpc\":\"2.0\"");
     assert_eq!(client.close_stdin(), 1);
-    let log = client.stderr();
-    assert!(log.contains("the input ended inside a message: 16 of the 100 bytes"), "{log}");
+    client.expect_log("the input ended inside a message: 16 of the 100 bytes");
     client.finish(progress_or_log);
 }
 
@@ -244,7 +243,7 @@ fn a_change_with_a_stale_version_is_ignored() {
             && m["params"]["version"].as_i64().is_some_and(|v| v < 5)
     });
     assert_eq!(stale, Vec::<Value>::new());
-    assert!(client.stderr().contains("ignored a change"), "{}", client.stderr());
+    client.expect_log("ignored a change");
     assert_eq!(client.shutdown(), 0);
     client.finish(progress_or_log);
 }

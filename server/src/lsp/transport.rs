@@ -135,7 +135,18 @@ async fn write_output(
     let mut chunk = vec![0; READ_SIZE];
     let mut errors_open = true;
     loop {
+        // Errors first: the answer to a bad frame goes out before anything read after it.
         tokio::select! {
+            biased;
+            error = errors.recv(), if errors_open => match error {
+                Some(response) => {
+                    let body = serde_json::to_vec(&response).expect("JSON values serialise");
+                    if write_frame(&mut output, &body).await.is_err() {
+                        return;
+                    }
+                }
+                None => errors_open = false,
+            },
             read = from_server.read(&mut chunk) => {
                 let read = match read {
                     Ok(0) | Err(_) => return,
@@ -155,15 +166,6 @@ async fn write_output(
                         }
                     }
                 }
-            },
-            error = errors.recv(), if errors_open => match error {
-                Some(response) => {
-                    let body = serde_json::to_vec(&response).expect("JSON values serialise");
-                    if write_frame(&mut output, &body).await.is_err() {
-                        return;
-                    }
-                }
-                None => errors_open = false,
             },
         }
     }
