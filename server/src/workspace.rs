@@ -850,6 +850,8 @@ impl Workspace {
         let Analyzed { path, seq, outcome } = analyzed;
         let last = self.disk_seq.entry(path.clone()).or_insert(0);
         if seq < *last {
+            // The scan may have waited for this one only: it can end now.
+            self.report_scan();
             return;
         }
         *last = seq;
@@ -865,7 +867,10 @@ impl Workspace {
                 }
                 diagnostics.into()
             }
-            Outcome::NotSource => return,
+            Outcome::NotSource => {
+                self.report_scan();
+                return;
+            }
             Outcome::Skipped(files::Skip::Vanished | files::Skip::NotAFile) => Arc::from(Vec::new()),
             Outcome::Skipped(skip) => {
                 tracing::info!("skipped {}: {skip}", path.display());
