@@ -248,6 +248,9 @@ struct ScanState {
 /// The state of one workspace. Only the loop owns it.
 pub struct Workspace {
     root: PathBuf,
+    /// Whether the files under the root are part of the workspace; if not (no usable root
+    /// folder), only open documents are, and nothing on disk is read, watched or written.
+    on_disk: bool,
     encoding: PositionEncoding,
     analysis_threads: usize,
     config: Config,
@@ -363,6 +366,7 @@ impl Workspace {
         let rules = Arc::new(IgnoreRules::new(&root, &config.ignore));
         let mut workspace = Workspace {
             root,
+            on_disk: options.scan,
             encoding: options.encoding,
             analysis_threads: options.analysis_threads,
             config,
@@ -564,6 +568,17 @@ impl Workspace {
     }
 
     fn changed(&mut self, path: PathBuf, version: i32, changes: Vec<ContentChange>) {
+        let current = self.open.get(&path).map(|open| open.version).or_else(|| self.workflow_version(&path));
+        if let Some(current) = current
+            && version <= current
+        {
+            // Applying it would put the text out of step with the editor's.
+            tracing::warn!(
+                "ignored a change to {} with version {version}: the document is already at version {current}",
+                path.display()
+            );
+            return;
+        }
         self.record_editor(&path, store::EditorEventKind::Change, Some(version));
         let line = changes.first().and_then(|c| c.range).map_or(0, |r| r.start.line);
         self.last_edit = Some((path.clone(), line, std::time::Instant::now()));
@@ -835,6 +850,8 @@ impl Workspace {
         let Analyzed { path, seq, outcome } = analyzed;
         let last = self.disk_seq.entry(path.clone()).or_insert(0);
         if seq < *last {
+            // The scan may have waited for this one only: it can end now.
+            self.report_scan();
             return;
         }
         *last = seq;
@@ -850,7 +867,10 @@ impl Workspace {
                 }
                 diagnostics.into()
             }
-            Outcome::NotSource => return,
+            Outcome::NotSource => {
+                self.report_scan();
+                return;
+            }
             Outcome::Skipped(files::Skip::Vanished | files::Skip::NotAFile) => Arc::from(Vec::new()),
             Outcome::Skipped(skip) => {
                 tracing::info!("skipped {}: {skip}", path.display());
@@ -968,7 +988,7 @@ impl Workspace {
     }
 
     fn reload_config(&mut self) {
-        let (config, error) = config::load(&self.root);
+        let (config, error) = if self.on_disk { config::load(&self.root) } else { (Config::default(), None) };
         if let Some(error) = error {
             self.config_error = Some(error.to_string());
             self.message(MessageLevel::Error, format!("{error}; the previous settings stay in force"));
@@ -988,7 +1008,7 @@ impl Workspace {
             let rescan =
                 config.ignore != self.config.ignore || config.max_file_size != self.config.max_file_size;
             self.config = config;
-            if rescan {
+            if rescan && self.on_disk {
                 self.queue = self.start_queue();
                 self.rules = Arc::new(IgnoreRules::new(&self.root, &self.config.ignore));
                 self.watcher = None;

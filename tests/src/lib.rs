@@ -71,7 +71,8 @@ pub struct LspClient {
     /// Messages received and not yet taken by the test.
     unexpected: VecDeque<Value>,
     next_id: i64,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The server's log so far, and a signal for each line added.
+    stderr: std::sync::Arc<(std::sync::Mutex<String>, std::sync::Condvar)>,
     /// Answers to server requests by method; the others get an empty success.
     answers: std::collections::HashMap<String, Value>,
 }
@@ -79,7 +80,17 @@ pub struct LspClient {
 impl LspClient {
     /// Starts `acas serve` with extra environment variables.
     pub fn start(env: &[(&str, &str)]) -> LspClient {
+        LspClient::spawn(Command::new(acas_bin()), env)
+    }
+
+    /// Starts `acas serve` in the working directory `cwd`, with extra environment variables.
+    pub fn start_in(cwd: &Path, env: &[(&str, &str)]) -> LspClient {
         let mut command = Command::new(acas_bin());
+        command.current_dir(cwd);
+        LspClient::spawn(command, env)
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> LspClient {
         command
             .arg("serve")
             .stdin(Stdio::piped())
@@ -95,13 +106,14 @@ impl LspClient {
         let stderr = child.stderr.take().unwrap();
         let (tx, incoming) = mpsc::channel();
         std::thread::spawn(move || read_messages(stdout, tx));
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log = std::sync::Arc::new((std::sync::Mutex::new(String::new()), std::sync::Condvar::new()));
         let log_writer = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = log_writer.lock().unwrap();
+                let mut log = log_writer.0.lock().unwrap();
                 log.push_str(&line);
                 log.push('\n');
+                log_writer.1.notify_all();
             }
         });
         LspClient {
@@ -117,7 +129,16 @@ impl LspClient {
 
     /// The server's log so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.0.lock().unwrap().clone()
+    }
+
+    /// Waits until the server's log contains `text`, and returns the log.
+    pub fn expect_log(&self, text: &str) -> String {
+        let (log, added) = &*self.stderr;
+        let (log, _) =
+            added.wait_timeout_while(log.lock().unwrap(), TIMEOUT, |log| !log.contains(text)).unwrap();
+        assert!(log.contains(text), "timed out waiting for `{text}` in the server log:\n{log}");
+        log.clone()
     }
 
     /// Sends raw bytes, framing and all.

@@ -21,12 +21,16 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
             return EXIT_FAILED;
         }
     };
-    if !root.join(".acas").join("state.db").exists() {
-        output::note(&format!(
-            "acas activity: nothing recorded in {} yet; run `acas watch` or open it in an editor with ACAS",
-            root.display()
-        ));
-        return EXIT_FAILED;
+    match super::recorded("activity", &root) {
+        Ok(true) => {}
+        Ok(false) => {
+            output::note(&format!(
+                "acas activity: nothing recorded in {} yet; run `acas watch` or open it in an editor with ACAS",
+                root.display()
+            ));
+            return EXIT_FAILED;
+        }
+        Err(code) => return code,
     }
     let store = match Store::open_workspace(&root, StoreOptions::default()) {
         Ok(store) => store,

@@ -23,7 +23,11 @@ pub(super) fn run(path: &Path, since: Option<Duration>, format: ListFormat) -> i
         }
     };
     let since_ms = now_ms() - since.unwrap_or(Duration::from_secs(30 * 86_400)).as_millis() as i64;
-    let rows = if root.join(".acas").join("state.db").exists() {
+    let recorded = match super::recorded("cost", &root) {
+        Ok(recorded) => recorded,
+        Err(code) => return code,
+    };
+    let rows = if recorded {
         let report =
             Store::open_workspace(&root, StoreOptions::default()).and_then(|s| s.cost_report(since_ms));
         match report {

@@ -43,6 +43,8 @@ fn explain(args: &Args) -> Result<i32, String> {
         .ok_or_else(|| format!("`{}` is not FILE:LINE (lines count from 1)", args.target))?;
     let path = std::fs::canonicalize(file).map_err(|e| format!("cannot open {file}: {e}"))?;
     let root = workspace_root(&path);
+    // A real request is counted against the budgets in the store: without it, nothing is sent.
+    let recorded = Store::recorded(&root).map_err(|e| e.to_string())?;
     let (config, error) = config::load(&root);
     if let Some(error) = error {
         return Err(error.to_string());
@@ -52,8 +54,8 @@ fn explain(args: &Args) -> Result<i32, String> {
     let text = files::read_source(&path, config.max_file_size).map_err(|skip| format!("{file}: {skip}"))?;
     let rel = relative(&root, &path);
     let doc = Document::new(language, text);
-    let store = if root.join(".acas").join("state.db").exists() || !args.dry_run {
-        Store::open_workspace(&root, StoreOptions::default()).ok()
+    let store = if recorded || !args.dry_run {
+        Some(Store::open_workspace(&root, StoreOptions::default()).map_err(|e| e.to_string())?)
     } else {
         None
     };

@@ -206,6 +206,15 @@ fn limit_malloc_arenas() {
 }
 
 /// The workspace root for a path argument: the directory itself, or a file's directory.
+/// Whether state was recorded in `root`; when the state cannot be used (`.acas` is a file,
+/// `state.db` a directory...) says why and gives the exit code.
+fn recorded(command: &str, root: &Path) -> Result<bool, i32> {
+    crate::store::Store::recorded(root).map_err(|error| {
+        output::note(&format!("acas {command}: {error}"));
+        EXIT_FAILED
+    })
+}
+
 fn resolve(path: &Path) -> Result<(PathBuf, bool), String> {
     let absolute = std::fs::canonicalize(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let is_dir = absolute.is_dir();

@@ -69,6 +69,7 @@ pub(super) fn run(args: Args) -> i32 {
 }
 
 fn plan(root: &Path, args: &Args) -> Result<i32, String> {
+    Store::recorded(root).map_err(|e| e.to_string())?;
     let (config, error) = crate::config::load(root);
     if let Some(error) = error {
         return Err(error.to_string());

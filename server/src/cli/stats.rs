@@ -15,7 +15,11 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
             return EXIT_FAILED;
         }
     };
-    let rows = if root.join(".acas").join("state.db").exists() {
+    let recorded = match super::recorded("stats", &root) {
+        Ok(recorded) => recorded,
+        Err(code) => return code,
+    };
+    let rows = if recorded {
         match Store::open_workspace(&root, StoreOptions::default()).and_then(|s| s.fix_stats()) {
             Ok(rows) => rows,
             Err(error) => {

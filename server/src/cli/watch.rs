@@ -21,6 +21,11 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
             return EXIT_FAILED;
         }
     };
+    // Recording is the point of watching: a state that cannot be used stops it here.
+    if let Err(error) = crate::store::Store::open_workspace(&root, crate::store::StoreOptions::default()) {
+        output::note(&format!("acas watch: {error}"));
+        return EXIT_FAILED;
+    }
     super::runtime().block_on(async move {
         let options = workspace::Options {
             root: root.clone(),

@@ -7,6 +7,7 @@
 //! nowhere else.
 
 mod convert;
+mod framing;
 mod transport;
 
 use std::collections::HashMap;
@@ -72,6 +73,8 @@ struct Backend {
     shared: std::sync::Arc<Shared>,
     /// Set by `initialize`, consumed by `initialized`.
     start: Mutex<Option<workspace::Options>>,
+    /// Why there is no workspace folder, told once by `initialized`.
+    detached: Mutex<Option<(MessageType, String)>>,
     /// Whether the client shows `$/progress`.
     progress: std::sync::atomic::AtomicBool,
     /// Work the client can cancel by closing its progress, by progress token.
@@ -84,6 +87,7 @@ impl Backend {
             client,
             shared: std::sync::Arc::new(Shared { handle: OnceLock::new(), shutdown: Default::default() }),
             start: Mutex::new(None),
+            detached: Mutex::new(None),
             progress: Default::default(),
             cancellable: Default::default(),
         }
@@ -407,7 +411,7 @@ impl LanguageServer for Backend {
             params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
         self.progress.store(progress, std::sync::atomic::Ordering::SeqCst);
         match root {
-            Some(root) => {
+            Ok(root) => {
                 tracing::info!("workspace {}", root.display());
                 *self.start.lock().unwrap() = Some(workspace::Options {
                     root,
@@ -419,9 +423,18 @@ impl LanguageServer for Backend {
                     analysis_threads: 2,
                 });
             }
-            None => {
-                tracing::info!("no workspace folder: only open documents are checked");
+            Err(why) => {
+                let (level, text) = match why {
+                    NoRoot::Missing => (MessageType::INFO, "no workspace folder is open".to_owned()),
+                    NoRoot::Unusable(reason) => (MessageType::WARNING, reason),
+                };
+                let text = format!(
+                    "ACAS: {text}; only open documents are checked and nothing is recorded. Open a \
+                     local folder to record activity and run workflows"
+                );
+                tracing::info!("{text}");
                 *self.start.lock().unwrap() = Some(workspace::Options::detached(encoding, settings));
+                *self.detached.lock().unwrap() = Some((level, text));
             }
         }
         Ok(InitializeResult {
@@ -480,6 +493,12 @@ impl LanguageServer for Backend {
         let (handle, outputs) = workspace::start(options);
         let _ = self.shared.handle.set(handle);
         tokio::spawn(forward(self.client.clone(), outputs, progress));
+        let detached = self.detached.lock().unwrap().take();
+        match detached {
+            Some((MessageType::WARNING, text)) => self.client.show_message(MessageType::WARNING, text).await,
+            Some((level, text)) => self.client.log_message(level, text).await,
+            None => {}
+        }
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -825,20 +844,47 @@ fn negotiate_encoding(params: &InitializeParams) -> PositionEncoding {
 }
 
 #[allow(deprecated)]
-fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
+/// Why a workspace has no folder to record state in.
+enum NoRoot {
+    /// The client opened no folder.
+    Missing,
+    /// The folder is not a local directory, for this reason.
+    Unusable(String),
+}
+
+/// The local directory the client opened, or why there is none. Only an existing directory
+/// named by a `file:` URI is a root: state is written nowhere else.
+fn workspace_root(params: &InitializeParams) -> std::result::Result<PathBuf, NoRoot> {
     let from_folders = params.workspace_folders.as_ref().and_then(|f| f.first()).map(|f| &f.uri);
-    from_folders.or(params.root_uri.as_ref()).and_then(file_path)
+    #[allow(deprecated)] // `rootUri` is what clients without workspace folders send.
+    let uri = from_folders.or(params.root_uri.as_ref()).ok_or(NoRoot::Missing)?;
+    let path = file_path(uri).ok_or_else(|| {
+        NoRoot::Unusable(format!("the workspace folder `{}` is not a local file URI", uri.as_str()))
+    })?;
+    if !path.is_dir() {
+        return Err(NoRoot::Unusable(format!(
+            "the workspace folder {} is not a directory on this machine",
+            path.display()
+        )));
+    }
+    Ok(path)
 }
 
 fn parse_uri(uri: &str) -> Option<Uri> {
     uri.parse::<Uri>().ok()
 }
 
-/// The absolute path of a `file:` URI; other schemes are not files ACAS can see.
+/// The absolute path of a `file:` URI on this machine; other schemes (`http:`, `untitled:`...)
+/// and other hosts are not files ACAS can see.
 fn file_path(uri: &Uri) -> Option<PathBuf> {
-    let path = uri.to_file_path().map(|p| p.into_owned());
+    let local = uri.scheme().as_str().eq_ignore_ascii_case("file")
+        && uri
+            .authority()
+            .is_none_or(|a| a.as_str().is_empty() || a.as_str().eq_ignore_ascii_case("localhost"));
+    let path =
+        local.then(|| uri.to_file_path().map(|p| p.into_owned())).flatten().filter(|p| p.is_absolute());
     if path.is_none() {
-        tracing::debug!("ignoring non-file URI {}", uri.as_str());
+        tracing::debug!("ignoring URI {}: not a local file", uri.as_str());
     }
     path
 }

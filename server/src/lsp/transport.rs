@@ -2,17 +2,30 @@
 //!
 //! The library's transport ends the whole connection on the first message it cannot decode. An
 //! editor must not lose its server to one bad frame, so every message is framed and checked here
-//! first: well-formed ones pass through untouched; a malformed one is answered with a JSON-RPC
-//! error (parse error, or invalid request with its id when it has one) and dropped. Outgoing
-//! frames of the library and of this guard are written to stdout whole, never interleaved.
+//! first ([`framing`] splits the stream and resynchronises after a bad frame): well-formed ones
+//! pass through untouched; a malformed one is answered with a JSON-RPC error (parse error, or
+//! invalid request with its id when it has one) and dropped. When the input ends inside a
+//! message, that is logged and the server stops, as it does whenever the input ends.
+//!
+//! Messages that follow `initialize` are held until its answer has been written: clients send
+//! `initialized` (and sometimes requests) right after `initialize` without waiting, and the
+//! library drops what arrives before it considers itself initialized. Outgoing frames of the
+//! library and of this guard are written to stdout whole, never interleaved.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::jsonrpc;
 
-/// Largest message accepted; anything bigger is read past and refused.
-const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+use super::framing::{Decoded, Decoder};
+
+/// Size of one read from stdin or from the library.
+const READ_SIZE: usize = 64 * 1024;
+
+/// The `initialize` request whose answer the reader waits for, and how to wake it.
+type Awaited = Arc<Mutex<Option<(Value, oneshot::Sender<()>)>>>;
 
 /// Connects `input`/`output` (stdio) to the library through checked pipes. Returns the ends
 /// the library should use.
@@ -23,72 +36,14 @@ pub fn guard(
     let (server_in, to_server) = tokio::io::duplex(1 << 20);
     let (from_server, server_out) = tokio::io::duplex(1 << 20);
     let (errors_tx, errors_rx) = mpsc::unbounded_channel();
-    tokio::spawn(read_input(input, to_server, errors_tx));
-    tokio::spawn(write_output(from_server, output, errors_rx));
+    let awaited = Awaited::default();
+    tokio::spawn(read_input(input, to_server, errors_tx, awaited.clone()));
+    tokio::spawn(write_output(from_server, output, errors_rx, awaited));
     (server_in, server_out)
 }
 
-enum Frame {
-    Message(Vec<u8>),
-    /// Bytes that are not a frame: answered with a parse error.
-    Garbage(String),
-    End,
-}
-
-async fn read_frame(reader: &mut BufReader<impl AsyncRead + Unpin>) -> std::io::Result<Frame> {
-    let mut length: Option<usize> = None;
-    let mut bad_header = None;
-    let mut saw_header = false;
-    loop {
-        let mut line = Vec::new();
-        if reader.read_until(b'\n', &mut line).await? == 0 {
-            return Ok(Frame::End);
-        }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        if text.is_empty() {
-            if !saw_header {
-                continue;
-            }
-            break;
-        }
-        saw_header = true;
-        match text.split_once(':') {
-            Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
-                match value.trim().parse::<usize>() {
-                    Ok(n) => length = Some(n),
-                    Err(_) => bad_header = Some(format!("invalid Content-Length `{}`", value.trim())),
-                }
-            }
-            Some((name, _)) if name.eq_ignore_ascii_case("content-type") => {}
-            _ => {
-                // Not a header: skip to the next line that could start a frame.
-                return Ok(Frame::Garbage(format!(
-                    "expected a `Content-Length` header, got `{}`",
-                    truncate(text)
-                )));
-            }
-        }
-    }
-    let Some(length) = length else {
-        return Ok(Frame::Garbage(bad_header.unwrap_or_else(|| "missing Content-Length header".to_owned())));
-    };
-    if length > MAX_MESSAGE {
-        let mut skip = reader.take(length as u64);
-        tokio::io::copy(&mut skip, &mut tokio::io::sink()).await?;
-        return Ok(Frame::Garbage(format!("message of {length} bytes is over the {MAX_MESSAGE}-byte limit")));
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await?;
-    Ok(Frame::Message(body))
-}
-
-fn truncate(text: &str) -> String {
-    text.chars().take(60).collect()
-}
-
-/// Checks one message body; `Err` carries the error response to send back.
-fn check(body: &[u8]) -> Result<(), Value> {
+/// Checks one message body; `Ok` carries the message, `Err` the error response to send back.
+fn check(body: &[u8]) -> Result<Value, Value> {
     let parse_error = |message: String| error_response(Value::Null, -32700, message);
     let text =
         std::str::from_utf8(body).map_err(|e| parse_error(format!("message is not valid UTF-8: {e}")))?;
@@ -104,7 +59,7 @@ fn check(body: &[u8]) -> Result<(), Value> {
     } else {
         serde_json::from_value::<jsonrpc::Response>(value.clone()).is_ok()
     };
-    if valid { Ok(()) } else { Err(invalid("not a valid JSON-RPC request, notification or response")) }
+    if valid { Ok(value) } else { Err(invalid("not a valid JSON-RPC request, notification or response")) }
 }
 
 fn error_response(id: Value, code: i64, message: String) -> Value {
@@ -112,66 +67,77 @@ fn error_response(id: Value, code: i64, message: String) -> Value {
 }
 
 async fn read_input(
-    input: impl AsyncRead + Unpin,
+    mut input: impl AsyncRead + Unpin,
     mut to_server: tokio::io::DuplexStream,
     errors: mpsc::UnboundedSender<Value>,
+    awaited: Awaited,
 ) {
-    let mut reader = BufReader::with_capacity(1 << 16, input);
-    loop {
-        let frame = match read_frame(&mut reader).await {
-            Ok(frame) => frame,
+    let mut decoder = Decoder::default();
+    let mut chunk = vec![0; READ_SIZE];
+    'read: loop {
+        let read = match input.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => n,
             Err(error) => {
                 tracing::info!("reading from the client ended: {error}");
                 break;
             }
         };
-        match frame {
-            Frame::End => break,
-            Frame::Garbage(message) => {
-                tracing::warn!("malformed input from the client: {message}");
-                let _ = errors.send(error_response(Value::Null, -32700, message));
-            }
-            Frame::Message(body) => match check(&body) {
-                Ok(()) => {
-                    let header = format!("Content-Length: {}\r\n\r\n", body.len());
-                    let written = async {
-                        to_server.write_all(header.as_bytes()).await?;
-                        to_server.write_all(&body).await?;
-                        to_server.flush().await
-                    };
-                    if written.await.is_err() {
-                        break;
-                    }
+        decoder.feed(&chunk[..read]);
+        while let Some(decoded) = decoder.next() {
+            let body = match decoded {
+                Decoded::Skipped(message) => {
+                    tracing::warn!("malformed input from the client: {message}");
+                    let _ = errors.send(error_response(Value::Null, -32700, message));
+                    continue;
                 }
+                Decoded::Message(body) => body,
+            };
+            let message = match check(&body) {
+                Ok(message) => message,
                 Err(response) => {
                     tracing::warn!("malformed message from the client: {}", response["error"]["message"]);
                     let _ = errors.send(response);
+                    continue;
                 }
-            },
+            };
+            // Only a request is answered; a notification named `initialize` is not waited for.
+            let is_request = message.get("id").is_some_and(|id| !id.is_null());
+            let answered = (message["method"] == "initialize" && is_request).then(|| {
+                let (tx, rx) = oneshot::channel();
+                *awaited.lock().unwrap_or_else(PoisonError::into_inner) = Some((message["id"].clone(), tx));
+                rx
+            });
+            if write_frame(&mut to_server, &body).await.is_err() {
+                break 'read;
+            }
+            if let Some(answered) = answered {
+                // An error means the writer stopped; the library is gone then anyway.
+                let _ = answered.await;
+            }
         }
+    }
+    if let Some(reason) = decoder.finish() {
+        tracing::error!("{reason}; ACAS stops so that the editor can start it again");
     }
     // Closing the pipe tells the library the client is gone.
     let _ = to_server.shutdown().await;
 }
 
 async fn write_output(
-    from_server: tokio::io::DuplexStream,
+    mut from_server: tokio::io::DuplexStream,
     mut output: impl AsyncWrite + Unpin,
     mut errors: mpsc::UnboundedReceiver<Value>,
+    awaited: Awaited,
 ) {
-    let mut reader = BufReader::with_capacity(1 << 16, from_server);
+    // The library's own frames are trusted: no limit on their size.
+    let mut decoder = Decoder::with_limit(usize::MAX);
+    let mut chunk = vec![0; READ_SIZE];
     let mut errors_open = true;
     loop {
+        // Errors first: the answer to a bad frame goes out before anything read after it.
         tokio::select! {
-            frame = read_frame(&mut reader) => match frame {
-                Ok(Frame::Message(body)) => {
-                    if write_frame(&mut output, &body).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(Frame::Garbage(message)) => tracing::error!("the server wrote a malformed frame: {message}"),
-                Ok(Frame::End) | Err(_) => return,
-            },
+            biased;
             error = errors.recv(), if errors_open => match error {
                 Some(response) => {
                     let body = serde_json::to_vec(&response).expect("JSON values serialise");
@@ -181,7 +147,40 @@ async fn write_output(
                 }
                 None => errors_open = false,
             },
+            read = from_server.read(&mut chunk) => {
+                let read = match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                decoder.feed(&chunk[..read]);
+                while let Some(decoded) = decoder.next() {
+                    match decoded {
+                        Decoded::Message(body) => {
+                            if write_frame(&mut output, &body).await.is_err() {
+                                return;
+                            }
+                            answered(&awaited, &body);
+                        }
+                        Decoded::Skipped(message) => {
+                            tracing::error!("the server wrote a malformed frame: {message}")
+                        }
+                    }
+                }
+            },
         }
+    }
+}
+
+/// Wakes the reader when `body` answers the `initialize` request it waits for.
+fn answered(awaited: &Awaited, body: &[u8]) {
+    let mut awaited = awaited.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some((id, _)) = awaited.as_ref() else { return };
+    let Ok(message) = serde_json::from_slice::<Value>(body) else { return };
+    if message.get("method").is_none()
+        && message.get("id") == Some(id)
+        && let Some((_, wake)) = awaited.take()
+    {
+        let _ = wake.send(());
     }
 }
 

@@ -119,10 +119,25 @@ impl Store {
     /// Creates `<root>/.acas/` if needed, makes sure `<root>/.acas/.gitignore` ignores
     /// `state.db*` (creating the file or appending the rule), and opens `<root>/.acas/state.db`.
     pub fn open_workspace(root: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let dir = root.join(".acas");
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, &e))?;
-        ensure_ignored(&dir.join(".gitignore"))?;
+        let dir = prepare_dir(root)?;
         Store::open(&dir.join(DB_FILE), options)
+    }
+
+    /// Whether anything was recorded in `<root>`: `<root>/.acas/state.db` exists. Creates
+    /// nothing. Fails when the state cannot be used: `.acas` or `state.db` is something else
+    /// than a directory and a file, or cannot be looked at.
+    pub fn recorded(root: &Path) -> Result<bool, StoreError> {
+        let dir = root.join(".acas");
+        if !exists(&dir)? {
+            return Ok(false);
+        }
+        check_dir(&dir)?;
+        let db = dir.join(DB_FILE);
+        if !exists(&db)? {
+            return Ok(false);
+        }
+        check_file(&db)?;
+        Ok(true)
     }
 
     /// Opens (creating if needed) the database at `db_path` and starts its writer thread.
@@ -284,9 +299,7 @@ impl Store {
 /// migrated, WAL and the busy timeout set. For callers that must know a write is committed
 /// before they go on (workflow state), which the batching writer of [`Store`] does not tell.
 pub fn connect_workspace(root: &Path, busy_timeout: Duration) -> Result<(Connection, PathBuf), StoreError> {
-    let dir = root.join(".acas");
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, &e))?;
-    ensure_ignored(&dir.join(".gitignore"))?;
+    let dir = prepare_dir(root)?;
     let db_path = dir.join(DB_FILE);
     let conn = schema::open_writer(&db_path, busy_timeout)?;
     Ok((conn, db_path))
@@ -324,6 +337,59 @@ impl Drop for Inner {
             tracing::error!(error = %err, "closing the store");
         }
     }
+}
+
+/// Creates `<root>/.acas/` if needed and its `.gitignore` rule, after checking that neither it
+/// nor the database in it is something else than a directory and a file.
+fn prepare_dir(root: &Path) -> Result<PathBuf, StoreError> {
+    let dir = root.join(".acas");
+    if exists(&dir)? {
+        check_dir(&dir)?;
+        let db = dir.join(DB_FILE);
+        if exists(&db)? {
+            check_file(&db)?;
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, &e))?;
+    ensure_ignored(&dir.join(".gitignore"))?;
+    Ok(dir)
+}
+
+/// Whether something is at `path` (a link counts as what it points to).
+fn exists(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::io("look at", path, &e)),
+    }
+}
+
+fn check_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(StoreError::new(
+        StoreErrorKind::Io,
+        format!(
+            "{} is not a directory: ACAS keeps its state (configuration, workflows, state.db) in a \
+             directory of that name; move the file aside and run ACAS again",
+            dir.display()
+        ),
+    ))
+}
+
+fn check_file(db: &Path) -> Result<(), StoreError> {
+    if db.is_file() {
+        return Ok(());
+    }
+    Err(StoreError::new(
+        StoreErrorKind::Io,
+        format!(
+            "{} is not a file: it should be the ACAS database; move it aside and run ACAS again, \
+             which creates a new one",
+            db.display()
+        ),
+    ))
 }
 
 /// Makes sure the `.gitignore` at `path` contains [`IGNORE_RULE`], creating the file or

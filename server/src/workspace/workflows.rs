@@ -29,6 +29,11 @@ pub(super) struct WorkflowFiles {
 }
 
 impl Workspace {
+    /// The version of an open workflow file.
+    pub(super) fn workflow_version(&self, path: &Path) -> Option<i32> {
+        self.workflows.open.get(path).map(|(version, _)| *version)
+    }
+
     /// Checks every workflow file on disk once, at the start.
     pub(super) fn check_workflow_files(&mut self) {
         for path in validate::workflow_files(&self.root) {
