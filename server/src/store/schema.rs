@@ -199,6 +199,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_pending ON outbox (status, next_at_ms);
     ",
+    // 5: the lease that makes one process per workspace run the shared work, and the delivery
+    // ids of accepted GitHub webhooks.
+    "
+    -- At most one row per name: the process that holds the lease, and when it last said so.
+    CREATE TABLE lease (
+        name         TEXT    PRIMARY KEY,       -- workspace
+        holder       TEXT    NOT NULL,          -- unique per process: host, pid, start time
+        pid          INTEGER NOT NULL,
+        host         TEXT    NOT NULL,
+        acquired_ms  INTEGER NOT NULL,
+        heartbeat_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- One row per accepted `X-GitHub-Delivery` id (GitHub signs no timestamp, so the delivery id
+    -- is what a replay repeats).
+    CREATE TABLE webhook_delivery (
+        delivery TEXT    PRIMARY KEY,
+        at_ms    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_delivery_at ON webhook_delivery (at_ms);
+    ",
 ];
 
 /// The schema version this build writes.
