@@ -181,9 +181,13 @@ impl Workspace {
         if let Some(port) = self.config.webhooks.port {
             let (reloads, mut reload_rx) = mpsc::unbounded_channel::<Vec<Workflow>>();
             self.runs.webhooks = Some(reloads);
+            let limits = &self.config.webhooks;
             let options = WebhookOptions {
                 port,
-                max_body_bytes: self.config.webhooks.max_body_bytes,
+                max_body_bytes: limits.max_body_bytes,
+                max_connections: limits.max_connections,
+                header_timeout: limits.header_timeout,
+                body_timeout: limits.body_timeout,
                 secrets: env_secrets(),
             };
             let definitions = self.runs.definitions.clone();
