@@ -12,11 +12,13 @@
 //! (`.acas/workflows/*.yaml`) are checked by [`workflows`], open or on disk.
 
 mod runs;
+mod shared;
 mod workflows;
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -135,6 +137,11 @@ pub enum Event {
     Prune,
     /// Triggers, the workflow engine and workflow steps.
     Workflow(WorkflowEvent),
+    /// This process took (`held`) or lost the workspace lease, and with it the work done once
+    /// per workspace.
+    Lease {
+        held: bool,
+    },
     /// Runs a closure on the state, in order with every other event.
     Query(Box<dyn FnOnce(&mut Workspace) + Send>),
     Shutdown(oneshot::Sender<()>),
@@ -300,6 +307,10 @@ pub struct Workspace {
     scan: Option<ScanState>,
     workflows: workflows::WorkflowFiles,
     runs: runs::Runs,
+    /// The workspace lease, when this process takes part in it (it watches and records).
+    shared: Option<shared::Shared>,
+    /// Whether this process holds the lease, and so records file events.
+    records_files: Arc<AtomicBool>,
 }
 
 /// A summary of the workspace, for status displays.
@@ -399,6 +410,8 @@ impl Workspace {
             scan: None,
             workflows: Default::default(),
             runs: Default::default(),
+            shared: None,
+            records_files: Arc::default(),
         };
         workspace.escalator = workspace.build_escalator(None);
         if options.watch {
@@ -406,6 +419,7 @@ impl Workspace {
         }
         if options.watch && options.record {
             workspace.start_workflows();
+            workspace.start_shared();
         }
         if options.scan {
             workspace.check_workflow_files();
@@ -466,6 +480,7 @@ impl Workspace {
             }
             Event::Prune => self.prune(),
             Event::Workflow(event) => self.workflow_event(event),
+            Event::Lease { held } => self.lease_changed(held),
             Event::Query(f) => f(self),
             Event::Shutdown(_) => unreachable!("handled by the loop"),
         }
@@ -477,9 +492,12 @@ impl Workspace {
         let handle = self.handle.clone();
         let root = self.root.clone();
         let known = self.known.clone();
+        let records = self.records_files.clone();
         let consumer = move |mut batch: watch::Batch| {
             track(&known, &mut batch.changes);
-            if let Some(store) = &store {
+            if let Some(store) = &store
+                && records.load(Ordering::SeqCst)
+            {
                 record_changes(store, &root, &batch.changes);
             }
             for change in &batch.changes {
@@ -907,7 +925,9 @@ impl Workspace {
             missed.extend(deleted.into_iter().map(Change::Deleted));
             if !missed.is_empty() {
                 tracing::info!("rescan found {} changes that no event reported", missed.len());
-                if let Some(store) = &self.store {
+                if let Some(store) = &self.store
+                    && self.records_files.load(Ordering::SeqCst)
+                {
                     record_changes(store, &self.root, &missed);
                 }
                 for change in &missed {
@@ -1040,6 +1060,7 @@ impl Workspace {
         {
             tracing::error!("writing pending activity failed: {error}");
         }
+        self.release_lease();
     }
 
     fn record_editor(&self, path: &Path, kind: store::EditorEventKind, version: Option<i32>) {
@@ -1582,6 +1603,7 @@ impl Event {
             Event::RulesTick => "rules",
             Event::Prune => "prune",
             Event::Workflow(_) => "workflow event",
+            Event::Lease { .. } => "lease",
             Event::Query(_) => "query",
             Event::Shutdown(_) => "shutdown",
         }
