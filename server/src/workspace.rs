@@ -850,6 +850,12 @@ impl Workspace {
     }
 
     fn analyzed(&mut self, analyzed: Analyzed) {
+        self.apply_analyzed(analyzed);
+        // Whatever the file was, the queue may be empty now: the scan may be over.
+        self.report_scan();
+    }
+
+    fn apply_analyzed(&mut self, analyzed: Analyzed) {
         let Analyzed { path, seq, outcome } = analyzed;
         let last = self.disk_seq.entry(path.clone()).or_insert(0);
         if seq < *last {
@@ -876,7 +882,6 @@ impl Workspace {
             }
         };
         self.apply_disk(&path, diagnostics);
-        self.report_scan();
     }
 
     /// Publishes a file's disk diagnostics unless it is open or nothing changed.
