@@ -230,7 +230,24 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Refuses a file that exists, is not empty, and does not start with the SQLite header, without
 /// letting SQLite open it (so that no `-wal` or `-shm` file appears beside it).
+///
+/// Only the first time this process opens `db_path`: closing a descriptor of the file drops
+/// every POSIX lock this process holds on it, including the shared locks of its open SQLite
+/// connections. Another process closing its last connection would then take this process for
+/// gone, checkpoint and delete the WAL this process still writes to, and those writes would be
+/// lost to every other reader.
 pub(super) fn check_header(db_path: &Path) -> Result<(), StoreError> {
+    static CHECKED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut checked = CHECKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if checked.iter().any(|p| p == db_path) {
+        return Ok(());
+    }
+    read_header(db_path)?;
+    checked.push(db_path.to_path_buf());
+    Ok(())
+}
+
+fn read_header(db_path: &Path) -> Result<(), StoreError> {
     let mut file = match File::open(db_path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
