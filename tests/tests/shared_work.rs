@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use acas_e2e::{LspClient, TIMEOUT, acas_bin, is_progress};
@@ -37,6 +37,7 @@ fn workspace() -> tempfile::TempDir {
 struct Watch {
     child: Child,
     lines: mpsc::Receiver<Value>,
+    log: Arc<Mutex<String>>,
 }
 
 impl Watch {
@@ -53,7 +54,7 @@ impl Watch {
             .expect("starting acas watch");
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(String::new()));
         let writer = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -68,7 +69,7 @@ impl Watch {
                 }
             }
         });
-        let watch = Watch { child, lines };
+        let watch = Watch { child, lines, log };
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -76,7 +77,7 @@ impl Watch {
                 Ok(line) if line["event"] == "scan" => break,
                 Ok(_) => {}
                 Err(error) => {
-                    panic!("acas watch never finished its scan: {error}; log:\n{}", log.lock().unwrap())
+                    panic!("acas watch never finished its scan: {error}; log:\n{}", watch.log())
                 }
             }
         }
@@ -85,6 +86,10 @@ impl Watch {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -106,13 +111,18 @@ fn read<T>(root: &Path, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> T
 }
 
 /// Polls the store until `f` answers, for at most [`TIMEOUT`].
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_or(what, f, String::new)
+}
+
+/// [`wait_for`], with what to show when it times out.
+fn wait_or<T>(what: &str, mut f: impl FnMut() -> Option<T>, context: impl Fn() -> String) -> T {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         if let Some(answer) = f() {
             return answer;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", context());
         // The poll interval of a bounded wait on rows, not a synchronisation.
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -149,6 +159,9 @@ fn recorded(root: &Path, path: &str) -> Vec<(String, i64)> {
         statement.query_map([path], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
     })
 }
+
+/// What a process logs once it has started the shared work.
+const TOOK_OVER: &str = "this process runs the workspace's triggers, webhooks and outbox";
 
 fn holder_pid(root: &Path) -> Option<u32> {
     read(root, |c| c.query_row("SELECT pid FROM lease", [], |r| r.get(0)).optional())
@@ -187,6 +200,10 @@ fn one_process_runs_the_shared_work_and_another_takes_over() {
     let editor_pid = wait_for("the editor's server to take the lease", || {
         holder_pid(root).filter(|pid| *pid != first.pid())
     });
+    // Changes are fed to the triggers from the moment the new holder has started them.
+    wait_for("the editor's server to start the shared work", || {
+        editor.stderr().contains(TOOK_OVER).then_some(())
+    });
     assert_eq!(change(root, "three.txt"), [editor_pid]);
     change(root, "four.txt");
     assert_eq!(runs_of(root, "src/three.txt"), [editor_pid]);
@@ -198,7 +215,12 @@ fn one_process_runs_the_shared_work_and_another_takes_over() {
     assert_eq!(holder_pid(root), Some(editor_pid));
     assert_eq!(editor.shutdown(), 0);
     editor.finish(allowed);
-    wait_for("the last process to take the lease", || holder_pid(root).filter(|pid| *pid == last.pid()));
+    wait_or(
+        "the last process to take the lease",
+        || holder_pid(root).filter(|pid| *pid == last.pid()),
+        || format!("holder {:?}, last {}, log:\n{}", holder_pid(root), last.pid(), last.log()),
+    );
+    wait_for("the last process to start the shared work", || last.log().contains(TOOK_OVER).then_some(()));
     assert_eq!(change(root, "five.txt"), [last.pid()]);
     change(root, "six.txt");
     assert_eq!(runs_of(root, "src/five.txt"), [last.pid()]);
