@@ -31,6 +31,7 @@ pub struct Config {
     pub escalation: Escalation,
     pub webhooks: Webhooks,
     pub workflows: WorkflowHistory,
+    pub lease: LeaseTimes,
 }
 
 /// `[webhooks]`: the local server that starts workflows with `on.webhook`.
@@ -40,11 +41,42 @@ pub struct Webhooks {
     pub port: Option<u16>,
     /// Larger request bodies are refused with 413. Default: 1 MiB.
     pub max_body_bytes: usize,
+    /// Connections open at once (`max_connections`). Default: 64.
+    pub max_connections: usize,
+    /// Time to send a request's headers, counted from when the connection opens or its last
+    /// answer was sent, so it bounds idle keep-alive connections too (`header_timeout_ms`).
+    /// Default: 5 s.
+    pub header_timeout: Duration,
+    /// Time to send a request's body once its headers arrived (`body_timeout_ms`). Default: 10 s.
+    pub body_timeout: Duration,
 }
 
 impl Default for Webhooks {
     fn default() -> Webhooks {
-        Webhooks { port: None, max_body_bytes: 1024 * 1024 }
+        Webhooks {
+            port: None,
+            max_body_bytes: 1024 * 1024,
+            max_connections: 64,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[lease]`: how the one process of a workspace that runs the shared work (triggers, the
+/// outbox, webhooks, resuming runs, recording file events) says it is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTimes {
+    /// How often the holder renews the lease and the others try to take it
+    /// (`heartbeat_ms`). Default: 2 s.
+    pub heartbeat: Duration,
+    /// A holder not heard of for this long has lost the lease (`expiry_ms`). Default: 15 s.
+    pub expiry: Duration,
+}
+
+impl Default for LeaseTimes {
+    fn default() -> LeaseTimes {
+        LeaseTimes { heartbeat: Duration::from_secs(2), expiry: Duration::from_secs(15) }
     }
 }
 
@@ -112,6 +144,7 @@ impl Default for Config {
             escalation: Escalation::default(),
             webhooks: Webhooks::default(),
             workflows: WorkflowHistory::default(),
+            lease: LeaseTimes::default(),
         }
     }
 }
@@ -163,6 +196,15 @@ struct File {
     webhooks: WebhooksSection,
     #[serde(default)]
     workflows: WorkflowsSection,
+    #[serde(default)]
+    lease: LeaseSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseSection {
+    heartbeat_ms: Option<u64>,
+    expiry_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +212,9 @@ struct File {
 struct WebhooksSection {
     port: Option<u16>,
     max_body_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -354,6 +399,34 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         }
         webhooks.max_body_bytes = max;
     }
+    let positive = |value: Option<u64>, key: &str| match value {
+        Some(0) => Err((
+            text.find(key.rsplit('.').next().unwrap_or(key)),
+            format!("`{key}` must be greater than zero"),
+        )),
+        other => Ok(other),
+    };
+    if let Some(max) = positive(file.webhooks.max_connections.map(|n| n as u64), "webhooks.max_connections")?
+    {
+        webhooks.max_connections = max as usize;
+    }
+    if let Some(ms) = positive(file.webhooks.header_timeout_ms, "webhooks.header_timeout_ms")? {
+        webhooks.header_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = positive(file.webhooks.body_timeout_ms, "webhooks.body_timeout_ms")? {
+        webhooks.body_timeout = Duration::from_millis(ms);
+    }
+    let mut lease = defaults.lease;
+    if let Some(ms) = positive(file.lease.heartbeat_ms, "lease.heartbeat_ms")? {
+        lease.heartbeat = Duration::from_millis(ms);
+    }
+    if let Some(ms) = positive(file.lease.expiry_ms, "lease.expiry_ms")? {
+        lease.expiry = Duration::from_millis(ms);
+    }
+    if lease.expiry <= lease.heartbeat {
+        let at = text.find("expiry_ms").or_else(|| text.find("heartbeat_ms"));
+        return Err((at, "`lease.expiry_ms` must be longer than `lease.heartbeat_ms`".to_owned()));
+    }
     Ok(Config {
         max_file_size,
         ignore: if file.files.ignore.is_empty() { defaults.ignore } else { file.files.ignore },
@@ -366,6 +439,7 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         escalation,
         webhooks,
         workflows,
+        lease,
     })
 }
 
@@ -473,8 +547,8 @@ no_egress = ["secrets/**"]
     fn webhooks_section_is_read_and_checked() {
         let (config, error) = load_text("[webhooks]\nport = 0\nmax_body_bytes = 4096\n");
         assert_eq!(error, None);
-        assert_eq!(config.webhooks, Webhooks { port: Some(0), max_body_bytes: 4096 });
-        assert_eq!(load_text("").0.webhooks, Webhooks { port: None, max_body_bytes: 1024 * 1024 });
+        assert_eq!(config.webhooks, Webhooks { port: Some(0), max_body_bytes: 4096, ..Webhooks::default() });
+        assert_eq!(load_text("").0.webhooks, Webhooks::default());
 
         let check = |text: &str, at: (usize, usize), message: &str| {
             let error = load_text(text).1.unwrap();
@@ -489,6 +563,36 @@ no_egress = ["secrets/**"]
             "`webhooks.max_body_bytes` must be greater than zero",
         );
         check("[webhooks]\nsecret = \"x\"\n", (2, 1), "unknown field `secret`");
+        check(
+            "[webhooks]\nmax_connections = 0\n",
+            (2, 1),
+            "`webhooks.max_connections` must be greater than zero",
+        );
+
+        let text = "[webhooks]\nmax_connections = 8\nheader_timeout_ms = 250\nbody_timeout_ms = 500\n";
+        let webhooks = load_text(text).0.webhooks;
+        assert_eq!(
+            (webhooks.max_connections, webhooks.header_timeout, webhooks.body_timeout),
+            (8, Duration::from_millis(250), Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn lease_section_is_read_and_checked() {
+        assert_eq!(load_text("").0.lease, LeaseTimes::default());
+        let (config, error) = load_text("[lease]\nheartbeat_ms = 100\nexpiry_ms = 1000\n");
+        assert_eq!(error, None);
+        assert_eq!(
+            config.lease,
+            LeaseTimes { heartbeat: Duration::from_millis(100), expiry: Duration::from_millis(1000) }
+        );
+        let error = load_text("[lease]\nheartbeat_ms = 100\nexpiry_ms = 100\n").1.unwrap();
+        assert_eq!(
+            (error.line, error.column, error.message.as_str()),
+            (3, 1, "`lease.expiry_ms` must be longer than `lease.heartbeat_ms`")
+        );
+        let error = load_text("[lease]\nheartbeat_ms = 0\n").1.unwrap();
+        assert_eq!(error.message, "`lease.heartbeat_ms` must be greater than zero");
     }
 
     #[test]

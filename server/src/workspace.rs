@@ -12,11 +12,13 @@
 //! (`.acas/workflows/*.yaml`) are checked by [`workflows`], open or on disk.
 
 mod runs;
+mod shared;
 mod workflows;
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -135,6 +137,11 @@ pub enum Event {
     Prune,
     /// Triggers, the workflow engine and workflow steps.
     Workflow(WorkflowEvent),
+    /// This process took (`held`) or lost the workspace lease, and with it the work done once
+    /// per workspace.
+    Lease {
+        held: bool,
+    },
     /// Runs a closure on the state, in order with every other event.
     Query(Box<dyn FnOnce(&mut Workspace) + Send>),
     Shutdown(oneshot::Sender<()>),
@@ -303,6 +310,10 @@ pub struct Workspace {
     scan: Option<ScanState>,
     workflows: workflows::WorkflowFiles,
     runs: runs::Runs,
+    /// The workspace lease, when this process takes part in it (it watches and records).
+    shared: Option<shared::Shared>,
+    /// Whether this process holds the lease, and so records file events.
+    records_files: Arc<AtomicBool>,
 }
 
 /// A summary of the workspace, for status displays.
@@ -403,6 +414,8 @@ impl Workspace {
             scan: None,
             workflows: Default::default(),
             runs: Default::default(),
+            shared: None,
+            records_files: Arc::default(),
         };
         workspace.escalator = workspace.build_escalator(None);
         if options.watch {
@@ -410,6 +423,7 @@ impl Workspace {
         }
         if options.watch && options.record {
             workspace.start_workflows();
+            workspace.start_shared();
         }
         if options.scan {
             workspace.check_workflow_files();
@@ -470,6 +484,7 @@ impl Workspace {
             }
             Event::Prune => self.prune(),
             Event::Workflow(event) => self.workflow_event(event),
+            Event::Lease { held } => self.lease_changed(held),
             Event::Query(f) => f(self),
             Event::Shutdown(_) => unreachable!("handled by the loop"),
         }
@@ -481,9 +496,12 @@ impl Workspace {
         let handle = self.handle.clone();
         let root = self.root.clone();
         let known = self.known.clone();
+        let records = self.records_files.clone();
         let consumer = move |mut batch: watch::Batch| {
             track(&known, &mut batch.changes);
-            if let Some(store) = &store {
+            if let Some(store) = &store
+                && records.load(Ordering::SeqCst)
+            {
                 record_changes(store, &root, &batch.changes);
             }
             for change in &batch.changes {
@@ -847,11 +865,15 @@ impl Workspace {
     }
 
     fn analyzed(&mut self, analyzed: Analyzed) {
+        self.apply_analyzed(analyzed);
+        // Whatever the file was, the queue may be empty now: the scan may be over.
+        self.report_scan();
+    }
+
+    fn apply_analyzed(&mut self, analyzed: Analyzed) {
         let Analyzed { path, seq, outcome } = analyzed;
         let last = self.disk_seq.entry(path.clone()).or_insert(0);
         if seq < *last {
-            // The scan may have waited for this one only: it can end now.
-            self.report_scan();
             return;
         }
         *last = seq;
@@ -867,10 +889,7 @@ impl Workspace {
                 }
                 diagnostics.into()
             }
-            Outcome::NotSource => {
-                self.report_scan();
-                return;
-            }
+            Outcome::NotSource => return,
             Outcome::Skipped(files::Skip::Vanished | files::Skip::NotAFile) => Arc::from(Vec::new()),
             Outcome::Skipped(skip) => {
                 tracing::info!("skipped {}: {skip}", path.display());
@@ -878,7 +897,6 @@ impl Workspace {
             }
         };
         self.apply_disk(&path, diagnostics);
-        self.report_scan();
     }
 
     /// Publishes a file's disk diagnostics unless it is open or nothing changed.
@@ -927,7 +945,9 @@ impl Workspace {
             missed.extend(deleted.into_iter().map(Change::Deleted));
             if !missed.is_empty() {
                 tracing::info!("rescan found {} changes that no event reported", missed.len());
-                if let Some(store) = &self.store {
+                if let Some(store) = &self.store
+                    && self.records_files.load(Ordering::SeqCst)
+                {
                     record_changes(store, &self.root, &missed);
                 }
                 for change in &missed {
@@ -1060,6 +1080,7 @@ impl Workspace {
         {
             tracing::error!("writing pending activity failed: {error}");
         }
+        self.release_lease();
     }
 
     fn record_editor(&self, path: &Path, kind: store::EditorEventKind, version: Option<i32>) {
@@ -1602,6 +1623,7 @@ impl Event {
             Event::RulesTick => "rules",
             Event::Prune => "prune",
             Event::Workflow(_) => "workflow event",
+            Event::Lease { .. } => "lease",
             Event::Query(_) => "query",
             Event::Shutdown(_) => "shutdown",
         }

@@ -1,5 +1,6 @@
-//! Webhooks in the store (schema version 4): the incoming signatures already accepted, so that
-//! a replayed request is refused even after a restart, and the queue of outgoing webhooks.
+//! Webhooks in the store (schema versions 4 and 5): the incoming signatures and GitHub delivery
+//! ids already accepted, so that a replayed request is refused even after a restart, and the
+//! queue of outgoing webhooks.
 //!
 //! Every call here runs on the writer thread after what was queued before it is committed, and
 //! returns once its own change is committed: an accepted signature or an enqueued webhook is on
@@ -88,6 +89,25 @@ impl Store {
             let inserted = conn
                 .prepare_cached("INSERT OR IGNORE INTO webhook_seen (signature, at_ms) VALUES (?1, ?2)")?
                 .execute(params![signature, now_ms])?;
+            Ok(inserted == 1)
+        })
+    }
+
+    /// Records an accepted GitHub delivery id; false when it was accepted before (a replay).
+    /// Ids older than `keep_ms` are forgotten.
+    pub fn webhook_delivery_first_seen(
+        &self,
+        delivery: &str,
+        now_ms: i64,
+        keep_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let delivery = delivery.to_owned();
+        self.call("record a webhook delivery id", move |conn| {
+            conn.prepare_cached("DELETE FROM webhook_delivery WHERE at_ms < ?1")?
+                .execute([now_ms - keep_ms])?;
+            let inserted = conn
+                .prepare_cached("INSERT OR IGNORE INTO webhook_delivery (delivery, at_ms) VALUES (?1, ?2)")?
+                .execute(params![delivery, now_ms])?;
             Ok(inserted == 1)
         })
     }

@@ -32,7 +32,8 @@
 //!
 //! For workflows it keeps the signatures of accepted incoming webhooks, so that a replay is
 //! refused across restarts ([`Store::webhook_first_seen`]), and the queue of outgoing webhooks
-//! (`outbox_*`); these calls answer once their change is committed.
+//! (`outbox_*`); these calls answer once their change is committed. [`Lease`] decides which one
+//! process of a workspace runs the work that must happen once (see `lease.rs`).
 //!
 //! Retention ([`Store::prune`]) deletes old activity and old cache entries only: provider calls
 //! and fix outcomes are kept, since monthly budgets, `acas cost` and success rates read them.
@@ -43,6 +44,7 @@
 
 mod error;
 mod hooks;
+mod lease;
 mod query;
 mod schema;
 mod types;
@@ -63,6 +65,7 @@ use rusqlite::Connection;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::{OutboxRow, OutboxStatus};
+pub use lease::{Holder, Lease, LeaseRow, process_alive};
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CallStatus, CostRow, DiagnosticRecord, EditorEvent,
     EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow, Outcome,

@@ -199,6 +199,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_pending ON outbox (status, next_at_ms);
     ",
+    // 5: the lease that makes one process per workspace run the shared work, and the delivery
+    // ids of accepted GitHub webhooks.
+    "
+    -- At most one row per name: the process that holds the lease, and when it last said so.
+    CREATE TABLE lease (
+        name         TEXT    PRIMARY KEY,       -- workspace
+        holder       TEXT    NOT NULL,          -- unique per process: host, pid, start time
+        pid          INTEGER NOT NULL,
+        host         TEXT    NOT NULL,
+        acquired_ms  INTEGER NOT NULL,
+        heartbeat_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- One row per accepted `X-GitHub-Delivery` id (GitHub signs no timestamp, so the delivery id
+    -- is what a replay repeats).
+    CREATE TABLE webhook_delivery (
+        delivery TEXT    PRIMARY KEY,
+        at_ms    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_delivery_at ON webhook_delivery (at_ms);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -209,7 +230,24 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Refuses a file that exists, is not empty, and does not start with the SQLite header, without
 /// letting SQLite open it (so that no `-wal` or `-shm` file appears beside it).
+///
+/// Only the first time this process opens `db_path`: closing a descriptor of the file drops
+/// every POSIX lock this process holds on it, including the shared locks of its open SQLite
+/// connections. Another process closing its last connection would then take this process for
+/// gone, checkpoint and delete the WAL this process still writes to, and those writes would be
+/// lost to every other reader.
 pub(super) fn check_header(db_path: &Path) -> Result<(), StoreError> {
+    static CHECKED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut checked = CHECKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if checked.iter().any(|p| p == db_path) {
+        return Ok(());
+    }
+    read_header(db_path)?;
+    checked.push(db_path.to_path_buf());
+    Ok(())
+}
+
+fn read_header(db_path: &Path) -> Result<(), StoreError> {
     let mut file = match File::open(db_path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -117,6 +117,20 @@ pub struct WebhookTrigger {
     pub path: String,
     /// Environment variable holding the HMAC secret.
     pub secret_env: String,
+    /// How requests are signed (`scheme`); ACAS's own by default.
+    pub scheme: WebhookScheme,
+}
+
+/// How an incoming webhook is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookScheme {
+    /// `X-Acas-Timestamp` and `X-Acas-Signature`: the HMAC of `"{timestamp}.{body}"`, within a
+    /// time window, each signature accepted once.
+    #[default]
+    Acas,
+    /// GitHub's: `X-Hub-Signature-256`, the HMAC of the body alone, each `X-GitHub-Delivery`
+    /// id accepted once.
+    Github,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

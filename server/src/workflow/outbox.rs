@@ -303,11 +303,22 @@ mod tests {
             let call = calls.fetch_add(1, Ordering::SeqCst);
             (name == "PROGRESS_SECRET" && call >= failures).then(|| SECRET.to_owned())
         });
-        let webhook = Some(WebhookTrigger { path: "/progress".into(), secret_env: "PROGRESS_SECRET".into() });
+        let webhook = Some(WebhookTrigger {
+            path: "/progress".into(),
+            secret_env: "PROGRESS_SECRET".into(),
+            scheme: Default::default(),
+        });
         let workflows = [workflow("progress", Triggers { webhook, ..Triggers::default() })];
         let (tx, rx) = channel();
         let cancel = CancellationToken::new();
-        let options = WebhookOptions { port: 0, max_body_bytes: 65536, secrets };
+        let options = WebhookOptions {
+            port: 0,
+            max_body_bytes: 65536,
+            max_connections: 8,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(5),
+            secrets,
+        };
         (WebhookServer::start(options, &workflows, store, tx, cancel.clone()).await.unwrap(), rx, cancel)
     }
 

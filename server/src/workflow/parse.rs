@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use super::definition::{
     Backoff, Concurrency, DiagnosticTrigger, EscalationOutcome, EscalationTrigger, FileChangeTrigger,
     FileEventKind, InputSpec, InputType, RetryPolicy, ScheduleTrigger, SkippedNeeds, Step, StepKind,
-    Triggers, WebhookTrigger, Workflow,
+    Triggers, WebhookScheme, WebhookTrigger, Workflow,
 };
 
 /// How bad a problem is. Only errors make a workflow invalid.
@@ -467,7 +467,9 @@ const SCHEDULE_KEYS: &[&str] = &["cron", "timezone"];
 const DIAGNOSTIC_KEYS: &[&str] = &["category", "severity", "paths", "persists"];
 const ESCALATION_KEYS: &[&str] = &["outcome"];
 const MANUAL_KEYS: &[&str] = &["inputs"];
-const WEBHOOK_KEYS: &[&str] = &["path", "secret_env"];
+const WEBHOOK_KEYS: &[&str] = &["path", "secret_env", "scheme"];
+const WEBHOOK_SCHEMES: &[(&str, WebhookScheme)] =
+    &[("acas", WebhookScheme::Acas), ("github", WebhookScheme::Github)];
 const INPUT_KEYS: &[&str] = &["type", "description", "default", "required", "options"];
 const CONCURRENCY_KEYS: &[&str] = &["group", "cancel_in_progress"];
 const STEP_KEYS: &[&str] = &[
@@ -959,7 +961,9 @@ impl Reader<'_> {
         };
         let path = field("path", "path: /hooks/NAME");
         let secret_env = field("secret_env", "secret_env: ACAS_WEBHOOK_SECRET");
-        Some(WebhookTrigger { path: path?, secret_env: secret_env? })
+        let scheme =
+            get(entries, "scheme").and_then(|(k, v)| self.choice(k, v, WEBHOOK_SCHEMES)).unwrap_or_default();
+        Some(WebhookTrigger { path: path?, secret_env: secret_env?, scheme })
     }
 
     fn inputs(&mut self, key: &Node, value: &Node, inputs: &mut BTreeMap<String, InputSpec>) {

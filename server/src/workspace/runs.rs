@@ -84,6 +84,9 @@ pub(super) struct Runs {
     /// The same, flattened per file, as published.
     published: HashMap<PathBuf, Vec<FileDiagnostic>>,
     stop: CancellationToken,
+    /// Stops the triggers, the outbox and the webhook server: set while this process holds the
+    /// workspace lease.
+    shared: Option<CancellationToken>,
 }
 
 impl Drop for Runs {
@@ -126,9 +129,12 @@ impl Editor for LoopEditor {
 }
 
 impl Workspace {
-    /// Opens the engine, resumes interrupted runs and starts the triggers.
+    /// Opens the engine and loads the workflows. What runs once per workspace (resuming, triggers,
+    /// the outbox, webhooks) starts when this process holds the lease ([`Self::start_shared_runs`]).
     pub(super) fn start_workflows(&mut self) {
-        let Some(store) = self.store.clone() else { return };
+        if self.store.is_none() {
+            return;
+        }
         let (events, mut received) = mpsc::unbounded_channel();
         let mut options = EngineOptions::new(self.root.clone(), definition_parser());
         options.history = self.config.workflows;
@@ -148,6 +154,18 @@ impl Workspace {
                 handle.send(Event::Workflow(WorkflowEvent::Run(event)));
             }
         });
+        self.runs.engine = Some(engine);
+        self.runs.definitions = validate::load_dir(&self.root).0;
+    }
+
+    /// Resumes interrupted runs and starts the triggers, the outbox and the webhook server.
+    pub(super) fn start_shared_runs(&mut self) {
+        if self.runs.shared.is_some() {
+            return;
+        }
+        let (Some(store), Some(engine)) = (self.store.clone(), self.runs.engine.clone()) else { return };
+        let stop = self.runs.stop.child_token();
+        self.runs.shared = Some(stop.clone());
         match engine.resume_interrupted() {
             Ok(resumed) if !resumed.is_empty() => {
                 let ids: Vec<String> = resumed.iter().map(|r| r.id.to_string()).collect();
@@ -158,8 +176,6 @@ impl Workspace {
                 self.message(MessageLevel::Warning, format!("ACAS could not resume workflow runs: {error}"))
             }
         }
-        self.runs.engine = Some(engine);
-        self.runs.definitions = validate::load_dir(&self.root).0;
 
         let (fired, mut fired_rx) = triggers::channel();
         let handle = self.handle.clone();
@@ -168,26 +184,25 @@ impl Workspace {
                 handle.send(Event::Workflow(WorkflowEvent::Fired(fired)));
             }
         });
-        let (trigger_handle, _) = runner::spawn(
-            self.runs.definitions.clone(),
-            Clock::System,
-            fired.clone(),
-            self.runs.stop.child_token(),
-        );
+        let (trigger_handle, _) =
+            runner::spawn(self.runs.definitions.clone(), Clock::System, fired.clone(), stop.child_token());
         self.runs.triggers = Some(trigger_handle);
 
-        outbox::Outbox::new(store.clone())
-            .spawn(outbox::OutboxOptions::default(), self.runs.stop.child_token());
+        outbox::Outbox::new(store.clone()).spawn(outbox::OutboxOptions::default(), stop.child_token());
         if let Some(port) = self.config.webhooks.port {
             let (reloads, mut reload_rx) = mpsc::unbounded_channel::<Vec<Workflow>>();
             self.runs.webhooks = Some(reloads);
+            let limits = &self.config.webhooks;
             let options = WebhookOptions {
                 port,
-                max_body_bytes: self.config.webhooks.max_body_bytes,
+                max_body_bytes: limits.max_body_bytes,
+                max_connections: limits.max_connections,
+                header_timeout: limits.header_timeout,
+                body_timeout: limits.body_timeout,
                 secrets: env_secrets(),
             };
             let definitions = self.runs.definitions.clone();
-            let stop = self.runs.stop.child_token();
+            let stop = stop.child_token();
             let handle = self.handle.clone();
             tokio::spawn(async move {
                 match WebhookServer::start(options, &definitions, store, fired, stop.clone()).await {
@@ -211,6 +226,16 @@ impl Workspace {
                 }
             });
         }
+    }
+
+    /// Stops the triggers, the outbox and the webhook server (another process took the lease,
+    /// or this one is shutting down). Runs already started go on.
+    pub(super) fn stop_shared_runs(&mut self) {
+        if let Some(stop) = self.runs.shared.take() {
+            stop.cancel();
+        }
+        self.runs.triggers = None;
+        self.runs.webhooks = None;
     }
 
     /// Feeds file changes to the triggers, and reloads the workflows when one of their files

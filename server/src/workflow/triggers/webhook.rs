@@ -1,32 +1,46 @@
 //! `on.webhook`: a small HTTP/1.1 server on 127.0.0.1 that starts workflows on signed requests.
 //!
-//! Each workflow with `on.webhook` owns one URL path. A request must be a `POST` to a known path,
-//! carry `X-Acas-Timestamp` (Unix seconds within [`signature::WINDOW`] of this machine's
-//! clock) and `X-Acas-Signature: sha256=<hex>`, the HMAC-SHA256 of `"{timestamp}.{body}"` keyed
-//! with the secret in the environment variable the workflow names (see [`signature`]). A
-//! signature is accepted once: it is recorded in the store before the answer, and the same
-//! signature again is refused, after a restart too. Answers:
+//! Each workflow with `on.webhook` owns one URL path and says how its requests are signed, with
+//! the secret in the environment variable the workflow names (see [`signature`]):
+//!
+//! - `scheme: acas` (the default): `X-Acas-Timestamp` (Unix seconds within
+//!   [`signature::WINDOW`] of this machine's clock) and `X-Acas-Signature: sha256=<hex>`, the
+//!   HMAC-SHA256 of `"{timestamp}.{body}"`. A signature is accepted once.
+//! - `scheme: github`: `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the body alone,
+//!   and `X-GitHub-Delivery`, accepted once (remembered for [`DELIVERY_KEEP`]).
+//!
+//! What was accepted is recorded in the store before the answer, so a replay is refused after a
+//! restart too. Answers:
 //!
 //! | status | when |
 //! |---|---|
 //! | 202 `{"accepted": true, "workflow": NAME}` | signed, fresh, first seen: a run is requested |
+//! | 400 | `scheme: github` without `X-GitHub-Delivery`; a body that broke off |
 //! | 401 | timestamp missing, malformed or outside the window; signature missing or wrong |
 //! | 404 | no workflow has this path |
 //! | 405 | not `POST` |
-//! | 409 | the signature was already accepted (a replay) |
+//! | 408 | the body did not arrive within the body timeout |
+//! | 409 | the signature (or GitHub delivery id) was already accepted (a replay) |
 //! | 413 | the body is larger than `[webhooks] max_body_bytes` |
 //! | 500 | the secret's environment variable is not set (logged with its name) |
 //! | 503 | the engine is not taking runs (shutting down) |
 //!
-//! The run's trigger is `{"kind": "webhook", "path", "body", "headers"}`: the body as JSON when
-//! it parses, else as a string, and the request's `Content-Type`, `User-Agent` and `X-*` headers
-//! (the signature and timestamp left out). Nothing here knows about runs or LSP; the server
-//! stops when its [`CancellationToken`] is cancelled.
+//! A client cannot hold the server: headers must arrive within the header timeout (counted from
+//! when the connection opens or its last answer was sent, so it bounds idle keep-alive
+//! connections too), else the connection is closed; at most `max_connections` are open, and a
+//! new one beyond that closes the oldest connection that is idle or still sending headers.
+//!
+//! The run's trigger is `{"kind": "webhook", "path", "body", "headers"}` (plus `"event"`, the
+//! `X-GitHub-Event`, for `scheme: github`): the body as JSON when it parses, else as a string,
+//! and the request's `Content-Type`, `User-Agent` and `X-*` headers (the signatures and
+//! timestamp left out). Nothing here knows about runs or LSP; the server stops when its
+//! [`CancellationToken`] is cancelled.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -38,13 +52,17 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Fired, FiredSender, default_inputs};
 use crate::store::Store;
-use crate::workflow::definition::Workflow;
-use crate::workflow::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::workflow::definition::{WebhookScheme, Workflow};
+use crate::workflow::signature::{
+    self, GITHUB_DELIVERY_HEADER, GITHUB_EVENT_HEADER, GITHUB_SIGNATURE_HEADER, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+};
 
 /// Looks up a secret by environment variable name.
 pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -54,24 +72,35 @@ pub fn env_secrets() -> SecretLookup {
     Arc::new(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
 }
 
-/// How the server listens.
+/// How the server listens, and what it lets a client hold.
 #[derive(Clone)]
 pub struct WebhookOptions {
     /// Port on 127.0.0.1; 0 picks a free one (see [`WebhookServer::local_addr`]).
     pub port: u16,
     /// Larger bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// Connections open at once. A new connection beyond it closes the oldest one that is idle
+    /// or still sending its headers; when every connection is handling a request, new ones wait
+    /// in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Time to send a request's headers, counted from when the connection opens or its last
+    /// answer was sent (so it is the keep-alive idle timeout too); the connection is closed then.
+    pub header_timeout: Duration,
+    /// Time to send the body once the headers arrived; 408 then.
+    pub body_timeout: Duration,
     pub secrets: SecretLookup,
 }
-
-/// How long a client may take to send its headers, and then its body.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Route {
     workflow: String,
     secret_env: String,
+    scheme: WebhookScheme,
     inputs: Map<String, Value>,
 }
+
+/// How long accepted GitHub delivery ids are remembered: a GitHub request carries no
+/// timestamp, so its replay is refused by its delivery id for this long.
+pub const DELIVERY_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 
 struct Shared {
     routes: RwLock<HashMap<String, Route>>,
@@ -79,6 +108,7 @@ struct Shared {
     fired: FiredSender,
     secrets: SecretLookup,
     max_body_bytes: usize,
+    body_timeout: Duration,
 }
 
 /// A running webhook server.
@@ -105,9 +135,14 @@ impl WebhookServer {
             fired,
             secrets: options.secrets,
             max_body_bytes: options.max_body_bytes,
+            body_timeout: options.body_timeout,
         });
         tracing::info!(%addr, "webhook server listening");
-        let task = tokio::spawn(serve(listener, shared.clone(), cancel));
+        let limits = Limits {
+            max_connections: options.max_connections.max(1),
+            header_timeout: options.header_timeout,
+        };
+        let task = tokio::spawn(serve(listener, shared.clone(), limits, cancel));
         Ok(WebhookServer { addr, shared, task })
     }
 
@@ -138,6 +173,7 @@ fn routes(workflows: &[Workflow]) -> HashMap<String, Route> {
         let route = Route {
             workflow: workflow.name.clone(),
             secret_env: hook.secret_env.clone(),
+            scheme: hook.scheme,
             inputs: default_inputs(workflow),
         };
         routes.insert(hook.path.clone(), route);
@@ -145,8 +181,60 @@ fn routes(workflows: &[Workflow]) -> HashMap<String, Route> {
     routes
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationToken) {
+#[derive(Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header_timeout: Duration,
+}
+
+/// An open connection, for choosing which one to close when a new one needs its place.
+struct Slot {
+    id: u64,
+    /// Between complete headers and the end of the answer: not to be closed for a newcomer.
+    busy: Arc<AtomicBool>,
+    close: CancellationToken,
+}
+
+/// The open connections, oldest first.
+#[derive(Default)]
+struct Slots {
+    next: AtomicU64,
+    open: Mutex<VecDeque<Slot>>,
+}
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Slot>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self) -> (u64, Arc<AtomicBool>, CancellationToken) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = Slot { id, busy: Arc::default(), close: CancellationToken::new() };
+        let handles = (id, slot.busy.clone(), slot.close.clone());
+        self.lock().push_back(slot);
+        handles
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().retain(|s| s.id != id);
+    }
+
+    /// Closes the oldest connection that is idle or still sending its headers; false when every
+    /// connection is handling a request.
+    fn close_oldest_idle(&self) -> bool {
+        let mut open = self.lock();
+        let Some(at) = open.iter().position(|s| !s.busy.load(Ordering::SeqCst)) else { return false };
+        if let Some(slot) = open.remove(at) {
+            slot.close.cancel();
+        }
+        true
+    }
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cancel: CancellationToken) {
     let mut connections = tokio::task::JoinSet::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Arc::new(Slots::default());
     loop {
         let stream = tokio::select! {
             () = cancel.cancelled() => break,
@@ -160,24 +248,58 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationT
                 }
             },
         };
+        // At the limit, an idle or half-sent connection makes room for the new one; when every
+        // connection is handling a request, the new one waits for one to end.
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if slots.close_oldest_idle() {
+                    tracing::debug!("webhook server: connection limit reached; closed the oldest idle one");
+                } else {
+                    tracing::warn!(
+                        limit = limits.max_connections,
+                        "webhook server: every connection is busy; new ones wait"
+                    );
+                }
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
         let shared = shared.clone();
         let cancel = cancel.clone();
+        let slots = slots.clone();
+        let (id, busy, close) = slots.add();
         connections.spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |request| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+                let busy = busy.clone();
+                async move {
+                    busy.store(true, Ordering::SeqCst);
+                    let response = handle(&shared, request).await;
+                    busy.store(false, Ordering::SeqCst);
+                    Ok::<_, Infallible>(response)
+                }
             });
             let mut builder = http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(READ_TIMEOUT);
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
+                // Dropping the connection closes its socket.
+                () = close.cancelled() => {}
                 () = cancel.cancelled() => {
                     connection.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
                 }
             }
+            slots.remove(id);
         });
         while connections.try_join_next().is_some() {}
     }
@@ -198,10 +320,12 @@ fn refuse(status: StatusCode, error: &str) -> Response<Full<Bytes>> {
 
 async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
-    let (workflow, secret_env, inputs) = {
+    let (workflow, secret_env, scheme, inputs) = {
         let routes = shared.routes.read().unwrap_or_else(PoisonError::into_inner);
         match routes.get(&path) {
-            Some(route) => (route.workflow.clone(), route.secret_env.clone(), route.inputs.clone()),
+            Some(route) => {
+                (route.workflow.clone(), route.secret_env.clone(), route.scheme, route.inputs.clone())
+            }
             None => return refuse(StatusCode::NOT_FOUND, "no workflow has this webhook path"),
         }
     };
@@ -216,7 +340,9 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
     }
     let (parts, body) = request.into_parts();
     let body =
-        match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, shared.max_body_bytes).collect()).await {
+        match tokio::time::timeout(shared.body_timeout, Limited::new(body, shared.max_body_bytes).collect())
+            .await
+        {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
                 return refuse(
@@ -224,7 +350,13 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
                     "the body is larger than [webhooks] max_body_bytes",
                 );
             }
-            Ok(Err(_)) | Err(_) => return refuse(StatusCode::BAD_REQUEST, "the body could not be read"),
+            Ok(Err(_)) => return refuse(StatusCode::BAD_REQUEST, "the body could not be read"),
+            Err(_) => {
+                return refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the body did not arrive within [webhooks] body_timeout_ms",
+                );
+            }
         };
 
     let Some(secret) = (shared.secrets)(&secret_env) else {
@@ -240,29 +372,55 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         );
     };
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(timestamp) = header(TIMESTAMP_HEADER).and_then(|t| t.trim().parse::<i64>().ok()) else {
-        return refuse(StatusCode::UNAUTHORIZED, "missing or malformed X-Acas-Timestamp");
-    };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    if timestamp.abs_diff(now) > signature::WINDOW.as_secs() {
-        return refuse(StatusCode::UNAUTHORIZED, "X-Acas-Timestamp is outside the 5-minute window");
-    }
-    let Some(signature) = header(SIGNATURE_HEADER) else {
-        return refuse(StatusCode::UNAUTHORIZED, "missing X-Acas-Signature");
-    };
-    if !signature::verify(secret.as_bytes(), timestamp, &body, signature) {
-        tracing::warn!(%workflow, %path, "webhook refused: wrong signature");
-        return refuse(StatusCode::UNAUTHORIZED, "wrong X-Acas-Signature");
-    }
-
-    // Kept for twice the window: a request older than that is refused as stale anyway.
+    let mut event = None;
     let store = shared.store.clone();
-    let seen = signature.trim().to_ascii_lowercase();
-    let keep_ms = 2 * signature::WINDOW.as_millis() as i64;
-    let first =
-        tokio::task::spawn_blocking(move || store.webhook_first_seen(&seen, now * 1000, keep_ms)).await;
+    let first = match scheme {
+        WebhookScheme::Acas => {
+            let Some(timestamp) = header(TIMESTAMP_HEADER).and_then(|t| t.trim().parse::<i64>().ok()) else {
+                return refuse(StatusCode::UNAUTHORIZED, "missing or malformed X-Acas-Timestamp");
+            };
+            if timestamp.abs_diff(now) > signature::WINDOW.as_secs() {
+                return refuse(StatusCode::UNAUTHORIZED, "X-Acas-Timestamp is outside the 5-minute window");
+            }
+            let Some(signature) = header(SIGNATURE_HEADER) else {
+                return refuse(StatusCode::UNAUTHORIZED, "missing X-Acas-Signature");
+            };
+            if !signature::verify(secret.as_bytes(), timestamp, &body, signature) {
+                tracing::warn!(%workflow, %path, "webhook refused: wrong signature");
+                return refuse(StatusCode::UNAUTHORIZED, "wrong X-Acas-Signature");
+            }
+            // Kept for twice the window: a request older than that is refused as stale anyway.
+            let seen = signature.trim().to_ascii_lowercase();
+            let keep_ms = 2 * signature::WINDOW.as_millis() as i64;
+            tokio::task::spawn_blocking(move || store.webhook_first_seen(&seen, now * 1000, keep_ms)).await
+        }
+        WebhookScheme::Github => {
+            let Some(signature) = header(GITHUB_SIGNATURE_HEADER) else {
+                return refuse(StatusCode::UNAUTHORIZED, "missing X-Hub-Signature-256");
+            };
+            if !signature::verify_body(secret.as_bytes(), &body, signature) {
+                tracing::warn!(%workflow, %path, "webhook refused: wrong signature");
+                return refuse(StatusCode::UNAUTHORIZED, "wrong X-Hub-Signature-256");
+            }
+            let Some(delivery) = header(GITHUB_DELIVERY_HEADER).map(str::trim).filter(|d| !d.is_empty())
+            else {
+                return refuse(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery");
+            };
+            event = Some(header(GITHUB_EVENT_HEADER).unwrap_or_default().to_owned());
+            let delivery = delivery.to_owned();
+            let keep_ms = DELIVERY_KEEP.as_millis() as i64;
+            tokio::task::spawn_blocking(move || {
+                store.webhook_delivery_first_seen(&delivery, now * 1000, keep_ms)
+            })
+            .await
+        }
+    };
     match first {
         Ok(Ok(true)) => {}
+        Ok(Ok(false)) if scheme == WebhookScheme::Github => {
+            return refuse(StatusCode::CONFLICT, "this X-GitHub-Delivery was already accepted (replay)");
+        }
         Ok(Ok(false)) => return refuse(StatusCode::CONFLICT, "this signature was already accepted (replay)"),
         Ok(Err(error)) => {
             tracing::error!(%error, "webhook refused: could not record its signature");
@@ -273,8 +431,11 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
 
     let body_value = serde_json::from_slice::<Value>(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    let trigger =
+    let mut trigger =
         json!({"kind": "webhook", "path": path, "body": body_value, "headers": selected(&parts.headers)});
+    if let Some(event) = event {
+        trigger["event"] = Value::String(event);
+    }
     let fired = Fired { workflow: workflow.clone(), trigger, inputs };
     if shared.fired.send(fired).await.is_err() {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "workflows are not being run right now");
@@ -284,13 +445,13 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
 }
 
 /// The headers a workflow may read: `Content-Type`, `User-Agent` and `X-*`, without the
-/// signature and timestamp; names in lower case.
+/// signatures and timestamp; names in lower case.
 fn selected(headers: &HeaderMap) -> Value {
     let mut out = Map::new();
     for (name, value) in headers {
         let name = name.as_str();
         let wanted = name == "content-type" || name == "user-agent" || name.starts_with("x-");
-        if wanted && name != SIGNATURE_HEADER && name != TIMESTAMP_HEADER {
+        if wanted && name != SIGNATURE_HEADER && name != TIMESTAMP_HEADER && name != GITHUB_SIGNATURE_HEADER {
             out.insert(
                 name.to_owned(),
                 Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
@@ -313,7 +474,11 @@ mod tests {
     const SECRET: &str = "s3cret";
 
     fn hooked(name: &str, path: &str, secret_env: &str) -> Workflow {
-        let webhook = Some(WebhookTrigger { path: path.into(), secret_env: secret_env.into() });
+        hooked_with(name, path, secret_env, WebhookScheme::Acas)
+    }
+
+    fn hooked_with(name: &str, path: &str, secret_env: &str, scheme: WebhookScheme) -> Workflow {
+        let webhook = Some(WebhookTrigger { path: path.into(), secret_env: secret_env.into(), scheme });
         workflow(name, Triggers { webhook, ..Triggers::default() })
     }
 
@@ -329,10 +494,16 @@ mod tests {
         let options = WebhookOptions {
             port: 0,
             max_body_bytes: 1024,
+            max_connections: 8,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_millis(300),
             secrets: Arc::new(move |name| secrets.get(name).map(|s| s.to_string())),
         };
-        let workflows =
-            [hooked("review", "/hooks/review", "HOOK_SECRET"), hooked("unset", "/hooks/unset", "NOT_SET")];
+        let workflows = [
+            hooked("review", "/hooks/review", "HOOK_SECRET"),
+            hooked("unset", "/hooks/unset", "NOT_SET"),
+            hooked_with("gh", "/hooks/github", "HOOK_SECRET", WebhookScheme::Github),
+        ];
         let (tx, fired) = channel();
         let cancel = CancellationToken::new();
         let server = WebhookServer::start(options, &workflows, store, tx, cancel.clone()).await.unwrap();
@@ -476,6 +647,97 @@ mod tests {
         h.server.reload(&[hooked("review", "/hooks/moved", "HOOK_SECRET")]);
         assert_eq!(h.signed("/hooks/review", "{}", t).await.0, 404);
         assert_eq!(h.signed("/hooks/moved", "{}", t).await.0, 202);
+        h.stop().await;
+    }
+
+    impl Harness {
+        /// POSTs `body` to `path` with GitHub's headers (`None`: leave the header out).
+        async fn github(&self, body: &str, signature: Option<&str>, delivery: Option<&str>) -> (u16, Value) {
+            let mut request = self
+                .client
+                .post(format!("http://{}/hooks/github", self.server.local_addr()))
+                .header("content-type", "application/json")
+                .header("x-github-event", "pull_request")
+                .body(body.to_owned());
+            if let Some(s) = signature {
+                request = request.header("X-Hub-Signature-256", s);
+            }
+            if let Some(d) = delivery {
+                request = request.header("X-GitHub-Delivery", d);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, serde_json::from_str(&response.text().await.unwrap()).unwrap())
+        }
+    }
+
+    #[tokio::test]
+    async fn github_signed_deliveries_start_a_run_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = start(open(&dir)).await;
+        let body = r#"{"action":"opened"}"#;
+        let good = signature::sign_body(SECRET.as_bytes(), body.as_bytes());
+        let (status, answer) = h.github(body, Some(&good), Some("d-1")).await;
+        assert_eq!((status, answer), (202, json!({"accepted": true, "workflow": "gh"})));
+        let fired = h.fired.try_recv().unwrap();
+        assert_eq!(
+            fired.trigger,
+            json!({"kind": "webhook", "path": "/hooks/github", "body": {"action": "opened"},
+                   "event": "pull_request",
+                   "headers": {"content-type": "application/json", "x-github-delivery": "d-1",
+                               "x-github-event": "pull_request"}})
+        );
+
+        // Refused, and without using up the delivery id.
+        let wrong = signature::sign_body(b"guess", body.as_bytes());
+        let acas = signature::sign(SECRET.as_bytes(), now(), body.as_bytes());
+        let cases: Vec<(Option<&str>, Option<&str>, u16, &str)> = vec![
+            (None, Some("d-2"), 401, "missing X-Hub-Signature-256"),
+            (Some(&wrong), Some("d-2"), 401, "wrong X-Hub-Signature-256"),
+            (Some(&acas), Some("d-2"), 401, "wrong X-Hub-Signature-256"),
+            (Some(&good), None, 400, "missing X-GitHub-Delivery"),
+        ];
+        for (signature, delivery, code, error) in cases {
+            let (status, answer) = h.github(body, signature, delivery).await;
+            assert_eq!((status, answer["error"].as_str()), (code, Some(error)), "{signature:?} {delivery:?}");
+        }
+        let tampered = h.github(r#"{"action":"closed"}"#, Some(&good), Some("d-2")).await;
+        assert_eq!(tampered.0, 401);
+        assert!(h.fired.try_recv().is_err());
+
+        // A replayed delivery id is refused, also after a restart; a new one is accepted.
+        let (status, answer) = h.github(body, Some(&good), Some("d-1")).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (409, Some("this X-GitHub-Delivery was already accepted (replay)"))
+        );
+        h.stop().await;
+        let mut h = start(open(&dir)).await;
+        assert_eq!(h.github(body, Some(&good), Some("d-1")).await.0, 409);
+        assert!(h.fired.try_recv().is_err());
+        assert_eq!(h.github(body, Some(&good), Some("d-2")).await.0, 202);
+        assert_eq!(h.fired.try_recv().unwrap().workflow, "gh");
+        // The ACAS scheme's headers do not open a GitHub route.
+        let (status, _) = h.post("/hooks/github", body, Some(now()), Some(&acas)).await;
+        assert_eq!(status, 401);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_in_time_gets_408() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let h = start(open(&dir)).await;
+        let mut stream = tokio::net::TcpStream::connect(h.server.local_addr()).await.unwrap();
+        stream
+            .write_all(b"POST /hooks/review HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "no answer to a body that stopped");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         h.stop().await;
     }
 }

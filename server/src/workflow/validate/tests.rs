@@ -88,7 +88,11 @@ fn the_full_example_parses_into_the_model() {
     assert_eq!(w.inputs["who"].default, Some(serde_json::json!("world")));
     assert_eq!(
         w.on.webhook,
-        Some(WebhookTrigger { path: "/hooks/review".into(), secret_env: "ACAS_WEBHOOK_SECRET".into() })
+        Some(WebhookTrigger {
+            path: "/hooks/review".into(),
+            secret_env: "ACAS_WEBHOOK_SECRET".into(),
+            scheme: Default::default()
+        })
     );
     assert_eq!(w.concurrency, Some(Concurrency { group: "review".into(), cancel_in_progress: true }));
     assert_eq!(w.max_parallel, 4);

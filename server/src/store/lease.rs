@@ -1,0 +1,223 @@
+//! The workspace lease (schema version 5): which one of the ACAS processes open on a workspace
+//! runs the work they share (triggers, schedules, the outbox, the webhook server, resuming
+//! interrupted runs, recording file events).
+//!
+//! The lease is one row of the `lease` table: the holder's id (unique per process), pid, host
+//! and the time of its last heartbeat. [`Lease::try_take`] decides in one `IMMEDIATE`
+//! transaction: the lease is taken when nobody holds it, when this process holds it already (the
+//! heartbeat is refreshed), when the holder's heartbeat is older than the expiry, or at once
+//! when the holder is a process of this host that no longer exists. [`Lease::release`] deletes
+//! the row if this process still holds it, so that a waiting process takes over at its next try.
+//!
+//! This module only decides who holds the lease; when to try, and what holding it means, is the
+//! caller's business. Its calls block on SQLite, so async callers run them on a blocking thread.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::error::StoreError;
+
+/// The lease's name in the table: there is one per workspace.
+const NAME: &str = "workspace";
+
+/// How long an SQLite lock held by another connection is waited for.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Who holds, or wants, the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Unique per process: host, pid and start time.
+    pub id: String,
+    pub pid: u32,
+    pub host: String,
+}
+
+impl Holder {
+    /// This process.
+    pub fn this_process() -> Holder {
+        let pid = std::process::id();
+        let host = host_name();
+        let started =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Holder { id: format!("{host}/{pid}/{started}"), pid, host }
+    }
+}
+
+/// The row as read: who holds the lease, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub holder: Holder,
+    pub acquired_ms: i64,
+    pub heartbeat_ms: i64,
+}
+
+/// One process's handle on the workspace lease, with a connection of its own.
+pub struct Lease {
+    conn: Connection,
+    db_path: std::path::PathBuf,
+    me: Holder,
+    expiry: Duration,
+}
+
+impl Lease {
+    /// Opens the lease of the database at `db_path` (creating and migrating it if needed) for
+    /// `me`. A holder whose heartbeat is older than `expiry` has lost the lease.
+    pub fn open(db_path: &Path, me: Holder, expiry: Duration) -> Result<Lease, StoreError> {
+        let conn = super::schema::open_writer(db_path, BUSY_TIMEOUT)?;
+        Ok(Lease { conn, db_path: db_path.to_path_buf(), me, expiry })
+    }
+
+    /// Who this handle takes the lease for.
+    pub fn me(&self) -> &Holder {
+        &self.me
+    }
+
+    /// Takes or renews the lease at `now_ms`; true when this process holds it afterwards.
+    pub fn try_take(&mut self, now_ms: i64) -> Result<bool, StoreError> {
+        let (expiry, me) = (self.expiry.as_millis() as i64, self.me.clone());
+        let result = (|| -> rusqlite::Result<bool> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current = read(&tx)?;
+            let take = match &current {
+                None => true,
+                Some(row) if row.holder.id == me.id => true,
+                Some(row) => {
+                    now_ms.saturating_sub(row.heartbeat_ms) > expiry
+                        || (row.holder.host == me.host && !process_alive(row.holder.pid))
+                }
+            };
+            if !take {
+                return Ok(false);
+            }
+            let acquired = match &current {
+                Some(row) if row.holder.id == me.id => row.acquired_ms,
+                _ => now_ms,
+            };
+            tx.execute(
+                "INSERT OR REPLACE INTO lease (name, holder, pid, host, acquired_ms, heartbeat_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![NAME, me.id, me.pid, me.host, acquired, now_ms],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })();
+        result.map_err(|e| self.error("take the workspace lease", &e))
+    }
+
+    /// Gives the lease up if this process holds it.
+    pub fn release(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM lease WHERE name = ?1 AND holder = ?2", params![NAME, self.me.id])
+            .map(|_| ())
+            .map_err(|e| self.error("release the workspace lease", &e))
+    }
+
+    /// The current holder, if any.
+    pub fn current(&self) -> Result<Option<LeaseRow>, StoreError> {
+        read(&self.conn).map_err(|e| self.error("read the workspace lease", &e))
+    }
+
+    fn error(&self, what: &str, e: &rusqlite::Error) -> StoreError {
+        StoreError::sqlite(what, &self.db_path, BUSY_TIMEOUT, e)
+    }
+}
+
+fn read(conn: &Connection) -> rusqlite::Result<Option<LeaseRow>> {
+    conn.query_row(
+        "SELECT holder, pid, host, acquired_ms, heartbeat_ms FROM lease WHERE name = ?1",
+        [NAME],
+        |r| {
+            Ok(LeaseRow {
+                holder: Holder { id: r.get(0)?, pid: r.get(1)?, host: r.get(2)? },
+                acquired_ms: r.get(3)?,
+                heartbeat_ms: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Whether a process with this pid exists on this host (a zombie does not count: it drives
+/// nothing).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let answer = unsafe { libc::kill(pid, 0) };
+    let exists = answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !is_zombie(pid)
+}
+
+fn is_zombie(pid: libc::pid_t) -> bool {
+    // `/proc/PID/stat` is `PID (COMM) STATE ...`; COMM may hold spaces and parentheses.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let answer = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if answer != 0 {
+        return "localhost".to_owned();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(id: &str, pid: u32, host: &str) -> Holder {
+        Holder { id: id.to_owned(), pid, host: host.to_owned() }
+    }
+
+    #[test]
+    fn one_holder_at_a_time_until_it_expires_releases_or_dies() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let expiry = Duration::from_millis(1000);
+        let me = std::process::id();
+        let mut a = Lease::open(&db, holder("a", me, "here"), expiry).unwrap();
+        let mut b = Lease::open(&db, holder("b", me, "here"), expiry).unwrap();
+
+        assert!(a.try_take(10_000).unwrap());
+        assert!(!b.try_take(10_000).unwrap(), "a live holder keeps it");
+        assert!(a.try_take(10_500).unwrap(), "the holder renews");
+        assert!(!b.try_take(11_400).unwrap(), "renewed within the expiry");
+        let row = b.current().unwrap().unwrap();
+        assert_eq!((row.holder.id.as_str(), row.acquired_ms, row.heartbeat_ms), ("a", 10_000, 10_500));
+
+        // Expired: b takes it, and a can no longer renew.
+        assert!(b.try_take(11_501).unwrap());
+        assert!(!a.try_take(11_502).unwrap());
+
+        // Released: a takes it at once.
+        b.release().unwrap();
+        assert!(a.try_take(11_503).unwrap());
+        // Releasing a lease one does not hold changes nothing.
+        b.release().unwrap();
+        assert_eq!(b.current().unwrap().unwrap().holder.id, "a");
+    }
+
+    #[test]
+    fn a_dead_holder_on_this_host_loses_the_lease_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let expiry = Duration::from_secs(3600);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mut gone = Lease::open(&db, holder("gone", dead, "here"), expiry).unwrap();
+        assert!(gone.try_take(1_000).unwrap());
+        // Another host cannot tell whether the pid is alive there: it waits for the expiry.
+        let mut far = Lease::open(&db, holder("far", std::process::id(), "elsewhere"), expiry).unwrap();
+        assert!(!far.try_take(2_000).unwrap());
+        let mut near = Lease::open(&db, holder("near", std::process::id(), "here"), expiry).unwrap();
+        assert!(near.try_take(2_000).unwrap());
+    }
+}

@@ -1,0 +1,148 @@
+//! The work one process per workspace does for all: it runs triggers (file changes, schedules,
+//! diagnostics, escalations), the outbox, the webhook server, resumes interrupted runs and
+//! records file events in the store. Whichever process holds the workspace lease
+//! ([`store::Lease`]) does it; every other process still serves its own editor (diagnostics,
+//! explanations, runs the user starts there).
+//!
+//! A heartbeat task renews the lease, or tries to take it, every `[lease] heartbeat_ms`; when
+//! that changes whether this process holds it, the loop hears [`Event::Lease`] and starts or
+//! stops the shared work. The lease is taken once synchronously at start, so a lone process does
+//! not wait a heartbeat, and released at a clean shutdown, so a waiting process takes over at its
+//! next heartbeat.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, Handle, Workspace, now_ms};
+use crate::config::LeaseTimes;
+use crate::store::{Holder, Lease};
+
+/// This process's side of the workspace lease.
+pub(super) struct Shared {
+    lease: Arc<Mutex<Lease>>,
+    /// Whether this process holds the lease; read by the watcher's thread, which records file
+    /// events only then.
+    held: Arc<AtomicBool>,
+    stop: CancellationToken,
+}
+
+impl Shared {
+    /// Opens the lease of the store at `db_path` and tries to take it once.
+    pub(super) fn open(
+        db_path: &Path,
+        times: LeaseTimes,
+        held: Arc<AtomicBool>,
+    ) -> Result<Shared, crate::store::StoreError> {
+        let mut lease = Lease::open(db_path, Holder::this_process(), times.expiry)?;
+        let taken = lease.try_take(now_ms()).unwrap_or_else(|error| {
+            tracing::warn!("{error}");
+            false
+        });
+        held.store(taken, Ordering::SeqCst);
+        Ok(Shared { lease: Arc::new(Mutex::new(lease)), held, stop: CancellationToken::new() })
+    }
+
+    pub(super) fn held(&self) -> bool {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Renews or tries to take the lease every heartbeat; tells the loop when holding it changes.
+    pub(super) fn spawn_heartbeat(&self, times: LeaseTimes, handle: Handle) {
+        let (lease, held, stop) = (self.lease.clone(), self.held.clone(), self.stop.clone());
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(times.heartbeat);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = interval.tick() => {}
+                }
+                let (lease, stopped) = (lease.clone(), stop.clone());
+                let taken = tokio::task::spawn_blocking(move || {
+                    let mut lease = lease.lock().unwrap_or_else(PoisonError::into_inner);
+                    // Released meanwhile (under the same lock): not to be taken again.
+                    if stopped.is_cancelled() { Ok(false) } else { lease.try_take(now_ms()) }
+                })
+                .await;
+                let taken = match taken {
+                    Ok(Ok(taken)) => taken,
+                    Ok(Err(error)) => {
+                        // A busy or failing store: keep the current state and try again.
+                        tracing::warn!("{error}");
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                if stop.is_cancelled() {
+                    break;
+                }
+                if taken != held.swap(taken, Ordering::SeqCst) {
+                    handle.send(Event::Lease { held: taken });
+                }
+            }
+        });
+    }
+
+    /// Stops the heartbeat and gives the lease up, so that another process takes over.
+    pub(super) fn release(&self) {
+        self.stop.cancel();
+        self.held.store(false, Ordering::SeqCst);
+        let mut lease = self.lease.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(error) = lease.release() {
+            tracing::warn!("{error}");
+        }
+    }
+}
+
+impl Workspace {
+    /// Opens the workspace lease and starts its heartbeat; starts the shared work when this
+    /// process holds the lease.
+    pub(super) fn start_shared(&mut self) {
+        let Some(store) = &self.store else { return };
+        let times = self.config.lease;
+        match Shared::open(store.path(), times, self.records_files.clone()) {
+            Ok(shared) => {
+                shared.spawn_heartbeat(times, self.handle.clone());
+                let held = shared.held();
+                self.shared = Some(shared);
+                if held {
+                    self.lease_changed(true);
+                } else {
+                    tracing::info!(
+                        "another ACAS process runs this workspace's triggers, webhooks and outbox; \
+                         this one takes over if that one stops"
+                    );
+                }
+            }
+            Err(error) => {
+                self.message(
+                    super::MessageLevel::Error,
+                    format!("ACAS cannot run triggers, webhooks or record file events: {error}"),
+                );
+            }
+        }
+    }
+
+    /// This process took the lease (`held`) or lost it: start or stop the shared work.
+    pub(super) fn lease_changed(&mut self, held: bool) {
+        if held {
+            tracing::info!("this process runs the workspace's triggers, webhooks and outbox");
+            self.start_shared_runs();
+        } else {
+            tracing::warn!("another ACAS process took over this workspace's triggers, webhooks and outbox");
+            self.stop_shared_runs();
+        }
+    }
+
+    /// Gives the lease up at shutdown.
+    pub(super) fn release_lease(&mut self) {
+        self.stop_shared_runs();
+        if let Some(shared) = self.shared.take() {
+            shared.release();
+        }
+    }
+}

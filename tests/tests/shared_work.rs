@@ -1,0 +1,231 @@
+//! Several ACAS processes on one workspace: exactly one of them (the holder of the workspace
+//! lease) runs triggers and records file events; when it is killed, or exits cleanly, another
+//! takes over. Counted in the real `state.db`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use acas_e2e::{LspClient, TIMEOUT, acas_bin, is_progress};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use serde_json::{Value, json};
+
+const ON_CHANGE: &str = r#"name: on-change
+on:
+  file_change: { paths: ["src/**/*.txt"], events: [created], debounce: 10ms }
+steps:
+  - id: record
+    run: ["sh", "-c", "printf '%s\n' \"$1\" >> seen.log", "sh", "{{ trigger.path }}"]
+"#;
+
+/// Heartbeats are short here so that takeovers are quick; the expiry is long, so that only a
+/// dead pid or a release can explain a takeover.
+const CONFIG: &str = "[lease]\nheartbeat_ms = 100\nexpiry_ms = 60000\n";
+
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".acas/workflows")).unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join(".acas/workflows/on-change.yaml"), ON_CHANGE).unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), CONFIG).unwrap();
+    dir
+}
+
+/// `acas watch --format json` on `root`, once its initial scan is done.
+struct Watch {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    log: Arc<Mutex<String>>,
+}
+
+impl Watch {
+    fn start(root: &Path) -> Watch {
+        let mut child = Command::new(acas_bin())
+            .args(["watch", "--format", "json"])
+            .arg(root)
+            .env("ACAS_LOG", "info")
+            .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting acas watch");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                writer.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(value);
+                }
+            }
+        });
+        let watch = Watch { child, lines, log };
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match watch.lines.recv_timeout(left) {
+                Ok(line) if line["event"] == "scan" => break,
+                Ok(_) => {}
+                Err(error) => {
+                    panic!("acas watch never finished its scan: {error}; log:\n{}", watch.log())
+                }
+            }
+        }
+        watch
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn db(root: &Path) -> PathBuf {
+    root.join(".acas/state.db")
+}
+
+fn read<T>(root: &Path, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> T {
+    let conn = Connection::open_with_flags(db(root), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    f(&conn).unwrap()
+}
+
+/// Polls the store until `f` answers, for at most [`TIMEOUT`].
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_or(what, f, String::new)
+}
+
+/// [`wait_for`], with what to show when it times out.
+fn wait_or<T>(what: &str, mut f: impl FnMut() -> Option<T>, context: impl Fn() -> String) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(answer) = f() {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", context());
+        // The poll interval of a bounded wait on rows, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The owner pids of the finished runs started by a change of `path`, once there is one.
+fn runs_of(root: &Path, path: &str) -> Vec<u32> {
+    read(root, |c| {
+        let mut statement = c.prepare(
+            "SELECT owner_pid FROM workflow_run WHERE json_extract(trigger, '$.path') = ?1 \
+             AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY id",
+        )?;
+        statement.query_map([path], |r| r.get(0))?.collect()
+    })
+}
+
+/// Creates `src/NAME` and waits until a run for it has finished; returns its owner pids.
+fn change(root: &Path, name: &str) -> Vec<u32> {
+    let path = format!("src/{name}");
+    std::fs::write(root.join(&path), "x\n").unwrap();
+    wait_for(&format!("a finished run for {path}"), || {
+        let runs = runs_of(root, &path);
+        (!runs.is_empty()).then_some(runs)
+    })
+}
+
+/// How many times each file event of `path` is in `activity`, by action.
+fn recorded(root: &Path, path: &str) -> Vec<(String, i64)> {
+    read(root, |c| {
+        let mut statement = c.prepare(
+            "SELECT action, count(*) FROM activity WHERE kind = 'file' AND path = ?1 \
+             GROUP BY action ORDER BY action",
+        )?;
+        statement.query_map([path], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    })
+}
+
+/// What a process logs once it has started the shared work.
+const TOOK_OVER: &str = "this process runs the workspace's triggers, webhooks and outbox";
+
+fn holder_pid(root: &Path) -> Option<u32> {
+    read(root, |c| c.query_row("SELECT pid FROM lease", [], |r| r.get(0)).optional())
+}
+
+fn allowed(m: &Value) -> bool {
+    is_progress(m)
+        || m["method"] == "acas/workflowRun"
+        || m["method"] == "textDocument/publishDiagnostics"
+        || m["method"] == "window/showMessage"
+}
+
+#[test]
+fn one_process_runs_the_shared_work_and_another_takes_over() {
+    let dir = workspace();
+    let root = dir.path();
+    let mut first = Watch::start(root);
+    let mut editor = LspClient::start(&[]);
+    editor.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
+    editor.expect("end of the initial scan", |m| {
+        m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
+    });
+
+    // One change, one run, one row per file event: the second process did neither. A later
+    // change's run has finished before counting, so a duplicate would have finished too.
+    assert_eq!(change(root, "one.txt"), [first.pid()]);
+    change(root, "two.txt");
+    assert_eq!(runs_of(root, "src/one.txt"), [first.pid()], "one change ran once");
+    let events = recorded(root, "src/one.txt");
+    assert!(!events.is_empty() && events.iter().all(|(_, n)| *n == 1), "{events:?}");
+    assert_eq!(holder_pid(root), Some(first.pid()), "the first process took the lease");
+
+    // The holder is killed: the waiting editor's server takes over and runs the next change.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let editor_pid = wait_for("the editor's server to take the lease", || {
+        holder_pid(root).filter(|pid| *pid != first.pid())
+    });
+    // Changes are fed to the triggers from the moment the new holder has started them.
+    wait_for("the editor's server to start the shared work", || {
+        editor.stderr().contains(TOOK_OVER).then_some(())
+    });
+    assert_eq!(change(root, "three.txt"), [editor_pid]);
+    change(root, "four.txt");
+    assert_eq!(runs_of(root, "src/three.txt"), [editor_pid]);
+    let events = recorded(root, "src/three.txt");
+    assert!(!events.is_empty() && events.iter().all(|(_, n)| *n == 1), "{events:?}");
+
+    // A clean exit releases the lease: the process that waited takes over at its next heartbeat.
+    let last = Watch::start(root);
+    assert_eq!(holder_pid(root), Some(editor_pid));
+    assert_eq!(editor.shutdown(), 0);
+    editor.finish(allowed);
+    wait_or(
+        "the last process to take the lease",
+        || holder_pid(root).filter(|pid| *pid == last.pid()),
+        || format!("holder {:?}, last {}, log:\n{}", holder_pid(root), last.pid(), last.log()),
+    );
+    wait_for("the last process to start the shared work", || last.log().contains(TOOK_OVER).then_some(()));
+    assert_eq!(change(root, "five.txt"), [last.pid()]);
+    change(root, "six.txt");
+    assert_eq!(runs_of(root, "src/five.txt"), [last.pid()]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("seen.log")).unwrap(),
+        "src/one.txt\nsrc/two.txt\nsrc/three.txt\nsrc/four.txt\nsrc/five.txt\nsrc/six.txt\n"
+    );
+}

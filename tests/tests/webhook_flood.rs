@@ -1,0 +1,182 @@
+//! The webhook server of `acas watch` under a flood of idle and slowly-sent connections, more of
+//! them than its connection limit and than the process has file descriptors to spare: a valid
+//! signed request is still answered.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use acas::workflow::signature;
+use acas_e2e::{TIMEOUT, acas_bin};
+
+const SECRET: &str = "flood-test-secret";
+/// The default `[webhooks] max_connections`.
+const LIMIT: usize = 64;
+/// Descriptors the server may open: enough for its own files (about 25) and the connection
+/// limit, fewer than the flood.
+const FD_LIMIT: usize = 112;
+/// More connections than the limit and than the descriptors left.
+const FLOOD: usize = LIMIT + 52;
+/// Before the limits, a flood held every descriptor for 30 s; neither the server's room for new
+/// connections nor a valid request's answer may wait for that.
+const ANSWERED_WITHIN: Duration = Duration::from_secs(10);
+
+const HOOKED: &str = r#"name: hooked
+on:
+  webhook: { path: /hooks/deploy, secret_env: FLOOD_SECRET }
+steps:
+  - id: mark
+    run: ["sh", "-c", "echo ran >> ran.log"]
+"#;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `acas watch` with at most [`FD_LIMIT`] descriptors, once its webhook server listens.
+fn start(root: &Path) -> Server {
+    let script = format!("ulimit -n {FD_LIMIT} && exec \"$0\" watch \"$1\"");
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .arg(acas_bin())
+        .arg(root)
+        .env("ACAS_LOG", "info")
+        .env("FLOOD_SECRET", SECRET)
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting acas watch");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + TIMEOUT;
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).expect("the webhook server never listened");
+        if let Some((_, rest)) = line.split_once("webhooks listen on http://") {
+            break rest.trim().parse().expect("a socket address");
+        }
+    };
+    // Keep draining the log so that the server never blocks on it.
+    std::thread::spawn(move || while lines.recv().is_ok() {});
+    Server { child, addr }
+}
+
+/// Connections that never send a byte, and connections that send their headers a byte at a
+/// time; each one the server closes is opened again, until `stop`. Says on `progress` when all
+/// are connected and when the server first closed one; returns how many it closed.
+fn flood(addr: SocketAddr, stop: Arc<AtomicBool>, progress: mpsc::Sender<&'static str>) -> usize {
+    let open = || {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+        stream.set_nonblocking(true).ok()?;
+        Some(stream)
+    };
+    let mut sockets: Vec<Option<TcpStream>> = (0..FLOOD).map(|_| open()).collect();
+    let _ = progress.send("connected");
+    let header = b"POST /hooks/deploy HTTP/1.1\r\nx-slow: ";
+    let mut tick = 0usize;
+    let mut closed_by_server = 0;
+    while !stop.load(Ordering::SeqCst) {
+        for (i, socket) in sockets.iter_mut().enumerate() {
+            let slow = i % 2 == 1;
+            let alive = match socket {
+                None => false,
+                Some(stream) => {
+                    let mut answer = [0u8; 256];
+                    let closed = match stream.read(&mut answer) {
+                        Ok(n) => n == 0,
+                        Err(e) => e.kind() != ErrorKind::WouldBlock,
+                    };
+                    let sent = !slow || {
+                        let next = header.get(tick).copied().unwrap_or(b'a');
+                        stream.write(&[next]).is_ok()
+                    };
+                    !closed && sent
+                }
+            };
+            if !alive {
+                if socket.is_some() {
+                    closed_by_server += 1;
+                    if closed_by_server == 1 {
+                        let _ = progress.send("closed one");
+                    }
+                }
+                *socket = open();
+            }
+        }
+        tick += 1;
+        // The pace of the slow clients.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    closed_by_server
+}
+
+/// Sends a signed request and returns the answer's status line, or why there was none.
+fn signed_request(addr: SocketAddr, n: usize) -> Result<String, String> {
+    let body = format!(r#"{{"deploy":"main","n":{n}}}"#);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let signature = signature::sign(SECRET.as_bytes(), now, body.as_bytes());
+    let request = format!(
+        "POST /hooks/deploy HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         x-acas-timestamp: {now}\r\nx-acas-signature: {signature}\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect_timeout(&addr, ANSWERED_WITHIN).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(ANSWERED_WITHIN)).map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status).map_err(|e| format!("no answer: {e}"))?;
+    Ok(status.trim_end().to_owned())
+}
+
+#[test]
+fn a_signed_webhook_is_served_during_a_flood_of_idle_and_slow_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(root.join(".acas/workflows/hooked.yaml"), HOOKED).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), "[webhooks]\nport = 0\n").unwrap();
+    let server = start(root);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (progress, flooding) = mpsc::channel();
+    let flooder = {
+        let stop = stop.clone();
+        let addr = server.addr;
+        std::thread::spawn(move || flood(addr, stop, progress))
+    };
+    assert_eq!(flooding.recv_timeout(TIMEOUT), Ok("connected"), "the flood never connected");
+
+    let answers: Vec<Result<String, String>> = (0..3).map(|n| signed_request(server.addr, n)).collect();
+    for answer in &answers {
+        assert_eq!(answer.as_deref(), Ok("HTTP/1.1 202 Accepted"), "{answers:?}");
+    }
+    // The flood was over the limit: the server closed flood connections to make room.
+    assert_eq!(
+        flooding.recv_timeout(ANSWERED_WITHIN),
+        Ok("closed one"),
+        "the server kept all {FLOOD} flood connections open"
+    );
+    stop.store(true, Ordering::SeqCst);
+    flooder.join().unwrap();
+}
