@@ -31,6 +31,8 @@ pub struct Config {
     pub escalation: Escalation,
     pub webhooks: Webhooks,
     pub workflows: WorkflowHistory,
+    /// `[workflows] template_fuel` and `template_max_bytes`: what one template render may do.
+    pub templates: crate::workflow::template::TemplateLimits,
 }
 
 /// `[webhooks]`: the local server that starts workflows with `on.webhook`.
@@ -112,6 +114,7 @@ impl Default for Config {
             escalation: Escalation::default(),
             webhooks: Webhooks::default(),
             workflows: WorkflowHistory::default(),
+            templates: crate::workflow::template::TemplateLimits::default(),
         }
     }
 }
@@ -177,6 +180,8 @@ struct WebhooksSection {
 struct WorkflowsSection {
     keep_runs: Option<usize>,
     keep_days: Option<u64>,
+    template_fuel: Option<u64>,
+    template_max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -306,12 +311,25 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         let at = text.find("keep_days");
         return Err((at, "`workflows.keep_days` must be greater than zero".to_owned()));
     }
+    if file.workflows.template_fuel == Some(0) || file.workflows.template_max_bytes == Some(0) {
+        let at = text.find("template_");
+        return Err((
+            at,
+            "`workflows.template_fuel` and `workflows.template_max_bytes` must be greater than zero"
+                .to_owned(),
+        ));
+    }
+    let template_defaults = defaults.templates;
+    let templates = crate::workflow::template::TemplateLimits {
+        fuel: file.workflows.template_fuel.unwrap_or(template_defaults.fuel),
+        max_bytes: file.workflows.template_max_bytes.unwrap_or(template_defaults.max_bytes),
+    };
     let workflows = WorkflowHistory {
         keep_runs: file.workflows.keep_runs.unwrap_or(defaults.workflows.keep_runs),
         keep_age: file
             .workflows
             .keep_days
-            .map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)))
+            .map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)).min(crate::duration::MAX))
             .unwrap_or(defaults.workflows.keep_age),
     };
     let mut escalation = defaults.escalation.clone();
@@ -366,6 +384,7 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         escalation,
         webhooks,
         workflows,
+        templates,
     })
 }
 
