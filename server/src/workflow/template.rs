@@ -321,7 +321,13 @@ impl Templates {
         };
         Ok(vars
             .into_iter()
-            .filter(|v| !matches!(v.as_str(), "success" | "failure" | "always" | "cancelled"))
+            .filter(|v| {
+                // The status functions and the engine's own global functions.
+                !matches!(
+                    v.as_str(),
+                    "success" | "failure" | "always" | "cancelled" | "range" | "dict" | "namespace"
+                )
+            })
             .collect())
     }
 }
