@@ -199,7 +199,7 @@ steps:
     retry: { attempts: 2, delay: 10ms }
   - id: spin
     needs: [gate]
-    run: ["echo", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"]
+    run: ["echo", "{% for a in 'x' * 99999 %}{% for b in 'x' * 99999 %}{% endfor %}{% endfor %}"]
 "#;
 
 #[test]
