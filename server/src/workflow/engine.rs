@@ -629,6 +629,9 @@ struct Driver {
     conditions: Vec<Condition>,
     /// Whether a step's command, parameters or condition need the template context.
     templated: Vec<bool>,
+    /// The steps each step's templates read (`None`: all of them, e.g. `steps` as a whole), so
+    /// that its context holds those only and building it does not grow with the run.
+    reads: Vec<Option<Vec<usize>>>,
     needs: Vec<Vec<usize>>,
     dependents: Vec<Vec<usize>>,
     /// Needs of each step not final yet.
@@ -700,7 +703,17 @@ impl Driver {
         }
         base.insert("env".into(), Value::Object(env_ctx));
 
-        let templated = wf.steps.iter().map(needs_context).collect();
+        let templated: Vec<bool> = wf.steps.iter().map(needs_context).collect();
+        let reads = wf
+            .steps
+            .iter()
+            .zip(&templated)
+            .map(
+                |(step, &templated)| {
+                    if templated { step_reads(step, &index, &inner.templates) } else { Some(Vec::new()) }
+                },
+            )
+            .collect();
         let conditions = wf.steps.iter().map(Condition::of).collect();
         Ok(Driver {
             run: record.id,
@@ -713,6 +726,7 @@ impl Driver {
             steps,
             conditions,
             templated,
+            reads,
             base,
             env,
             wf,
@@ -968,10 +982,19 @@ impl Driver {
         self.ready.extend(due);
     }
 
-    /// The `steps` part of the template context: every step that has ended or has output.
-    fn context(&self) -> Value {
+    /// The template context of step `i`, whose `steps` holds the ended steps it reads.
+    fn context(&self, i: usize) -> Value {
         let mut steps = Map::new();
-        for (def, step) in self.wf.steps.iter().zip(&self.steps) {
+        let all: Vec<usize>;
+        let reads = match &self.reads[i] {
+            Some(reads) => reads,
+            None => {
+                all = (0..self.steps.len()).collect();
+                &all
+            }
+        };
+        for &n in reads {
+            let (def, step) = (&self.wf.steps[n], &self.steps[n]);
             if step.status.is_final() {
                 steps.insert(
                     def.id.clone(),
@@ -1020,7 +1043,7 @@ impl Driver {
                 self.finalize(i, StepStatus::Cancelled, Outcome::Cancelled, changes);
                 continue;
             }
-            let ctx = if self.templated[i] { Some(self.context()) } else { None };
+            let ctx = if self.templated[i] { Some(self.context(i)) } else { None };
             let ctx_ref = ctx.as_ref().unwrap_or(&Value::Null);
             let status = self.status_of(i);
             let templates = &self.inner.templates;
@@ -1366,6 +1389,53 @@ fn value_has_template(v: &Value) -> bool {
         Value::Object(map) => map.values().any(value_has_template),
         _ => false,
     }
+}
+
+/// The steps that `step`'s templates read, by index; `None` when they read `steps` as a whole
+/// or cannot be analysed (then every step is in its context).
+fn step_reads(step: &Step, index: &HashMap<&str, usize>, templates: &Templates) -> Option<Vec<usize>> {
+    let mut sources: Vec<(&str, bool)> = Vec::new();
+    fn strings<'a>(value: &'a Value, out: &mut Vec<(&'a str, bool)>) {
+        match value {
+            Value::String(s) => out.push((s, false)),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    match &step.kind {
+        StepKind::Uses { with, .. } => with.values().for_each(|v| strings(v, &mut sources)),
+        StepKind::Argv { argv, env, cwd } => {
+            sources.extend(argv.iter().map(|a| (a.as_str(), false)));
+            sources.extend(env.values().map(|v| (v.as_str(), false)));
+            sources.extend(cwd.iter().map(|c| (c.as_str(), false)));
+        }
+        StepKind::Shell { script, env, cwd } => {
+            sources.push((script, false));
+            sources.extend(env.values().map(|v| (v.as_str(), false)));
+            sources.extend(cwd.iter().map(|c| (c.as_str(), false)));
+        }
+    }
+    if let Some(condition) = &step.condition {
+        sources.push((condition, true));
+    }
+    let mut reads = Vec::new();
+    for (source, expression) in sources {
+        if !expression && !has_template(source) {
+            continue;
+        }
+        for reference in templates.references(source, expression).ok()? {
+            let mut parts = reference.split('.');
+            if parts.next() != Some("steps") {
+                continue;
+            }
+            let &n = index.get(parts.next()?)?;
+            reads.push(n);
+        }
+    }
+    reads.sort_unstable();
+    reads.dedup();
+    Some(reads)
 }
 
 /// Whether rendering step `step` or its condition needs the template context.
