@@ -511,6 +511,23 @@ no_egress = ["secrets/**"]
     }
 
     #[test]
+    fn template_limits_are_read_and_checked() {
+        let (config, error) = load_text("[workflows]\ntemplate_fuel = 5000\ntemplate_max_bytes = 4096\n");
+        assert_eq!(error, None);
+        assert_eq!(
+            config.templates,
+            crate::workflow::template::TemplateLimits { fuel: 5000, max_bytes: 4096 }
+        );
+        let (config, error) = load_text("[workflows]\ntemplate_fuel = 0\n");
+        assert_eq!(config, Config::default());
+        assert!(error.unwrap().message.contains("must be greater than zero"));
+        // A huge `keep_days` is capped, not wrapped.
+        let (config, error) = load_text("[workflows]\nkeep_days = 9223372036854775807\n");
+        assert_eq!(error, None);
+        assert_eq!(config.workflows.keep_age, crate::duration::MAX);
+    }
+
+    #[test]
     fn workflow_history_is_read_and_checked() {
         let (config, error) = load_text("[workflows]\nkeep_runs = 5\nkeep_days = 2\n");
         assert_eq!(error, None);
