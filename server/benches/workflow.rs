@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use acas::workflow::definition::{RetryPolicy, RunStatus, SkippedNeeds, Step, StepKind, Triggers, Workflow};
 use acas::workflow::engine::{ActionFn, Engine, EngineOptions, ParseFn};
 use acas::workflow::triggers::{ManualSource, Trigger};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 const STEPS: usize = 1_000;
 const ROUNDS: usize = 5;
