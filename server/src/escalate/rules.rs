@@ -305,7 +305,7 @@ action = "wait"
         };
         assert_eq!(
             bad("persists = \"soon\""),
-            "rule 3: `persists`: `soon` is not a duration like 30s, 10m or 2h"
+            "rule 3: `persists`: `soon` is not a duration like 500ms, 30s, 5m, 1h, 1d or 2w"
         );
         assert!(bad("path = \"[\"").starts_with("rule 3: `path`:"));
         assert_eq!(

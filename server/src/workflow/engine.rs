@@ -853,9 +853,8 @@ impl Driver {
     }
 
     /// Works out where a run stands from its stored steps: a step left `running` by a killed
-    /// process counts that attempt as failed and retries under its policy.
+    /// process runs again without counting that attempt, unless it is not idempotent.
     fn recover(&mut self) -> Vec<Change> {
-        let now = now_ms();
         let mut changes = Vec::new();
         for i in 0..self.steps.len() {
             let step = &self.steps[i];
@@ -906,7 +905,6 @@ impl Driver {
                 self.finalize(i, StepStatus::Failed, Outcome::Failure, &mut changes);
             }
         }
-        let _ = now;
         changes
     }
 
