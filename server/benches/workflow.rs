@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use acas::workflow::definition::{RetryPolicy, RunStatus, SkippedNeeds, Step, StepKind, Triggers, Workflow};
 use acas::workflow::engine::{ActionFn, Engine, EngineOptions, ParseFn};
-use serde_json::{Map, Value, json};
+use acas::workflow::triggers::{ManualSource, Trigger};
+use serde_json::{Map, Value};
 
 const STEPS: usize = 1_000;
 const ROUNDS: usize = 5;
@@ -43,6 +44,7 @@ fn workflow(kind: impl Fn() -> StepKind, max_parallel: usize) -> Workflow {
             timeout: None,
             continue_on_error: false,
             skipped_needs: SkippedNeeds::Skip,
+            idempotent: true,
             line: 1,
             column: 1,
         })
@@ -73,7 +75,8 @@ fn engine(dir: &Path) -> Engine {
 fn run(runtime: &tokio::runtime::Runtime, engine: &Engine, wf: &Workflow) -> Duration {
     runtime.block_on(async {
         let started = Instant::now();
-        let handle = engine.start(wf, json!({"type": "manual"}), &Map::new()).expect("start");
+        let handle =
+            engine.start(wf, &Trigger::Manual { source: ManualSource::Cli }, &Map::new()).expect("start");
         assert_eq!(handle.wait().await, RunStatus::Succeeded);
         started.elapsed()
     })

@@ -32,6 +32,8 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub workflows: WorkflowHistory,
     pub lease: LeaseTimes,
+    /// `[workflows] template_fuel` and `template_max_bytes`: what one template render may do.
+    pub templates: crate::workflow::template::TemplateLimits,
 }
 
 /// `[webhooks]`: the local server that starts workflows with `on.webhook`.
@@ -145,6 +147,7 @@ impl Default for Config {
             webhooks: Webhooks::default(),
             workflows: WorkflowHistory::default(),
             lease: LeaseTimes::default(),
+            templates: crate::workflow::template::TemplateLimits::default(),
         }
     }
 }
@@ -222,6 +225,8 @@ struct WebhooksSection {
 struct WorkflowsSection {
     keep_runs: Option<usize>,
     keep_days: Option<u64>,
+    template_fuel: Option<u64>,
+    template_max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -351,12 +356,25 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         let at = text.find("keep_days");
         return Err((at, "`workflows.keep_days` must be greater than zero".to_owned()));
     }
+    if file.workflows.template_fuel == Some(0) || file.workflows.template_max_bytes == Some(0) {
+        let at = text.find("template_");
+        return Err((
+            at,
+            "`workflows.template_fuel` and `workflows.template_max_bytes` must be greater than zero"
+                .to_owned(),
+        ));
+    }
+    let template_defaults = defaults.templates;
+    let templates = crate::workflow::template::TemplateLimits {
+        fuel: file.workflows.template_fuel.unwrap_or(template_defaults.fuel),
+        max_bytes: file.workflows.template_max_bytes.unwrap_or(template_defaults.max_bytes),
+    };
     let workflows = WorkflowHistory {
         keep_runs: file.workflows.keep_runs.unwrap_or(defaults.workflows.keep_runs),
         keep_age: file
             .workflows
             .keep_days
-            .map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)))
+            .map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)).min(crate::duration::MAX))
             .unwrap_or(defaults.workflows.keep_age),
     };
     let mut escalation = defaults.escalation.clone();
@@ -440,6 +458,7 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         webhooks,
         workflows,
         lease,
+        templates,
     })
 }
 
@@ -593,6 +612,23 @@ no_egress = ["secrets/**"]
         );
         let error = load_text("[lease]\nheartbeat_ms = 0\n").1.unwrap();
         assert_eq!(error.message, "`lease.heartbeat_ms` must be greater than zero");
+    }
+
+    #[test]
+    fn template_limits_are_read_and_checked() {
+        let (config, error) = load_text("[workflows]\ntemplate_fuel = 5000\ntemplate_max_bytes = 4096\n");
+        assert_eq!(error, None);
+        assert_eq!(
+            config.templates,
+            crate::workflow::template::TemplateLimits { fuel: 5000, max_bytes: 4096 }
+        );
+        let (config, error) = load_text("[workflows]\ntemplate_fuel = 0\n");
+        assert_eq!(config, Config::default());
+        assert!(error.unwrap().message.contains("must be greater than zero"));
+        // A huge `keep_days` is capped, not wrapped.
+        let (config, error) = load_text("[workflows]\nkeep_days = 9223372036854775807\n");
+        assert_eq!(error, None);
+        assert_eq!(config.workflows.keep_age, crate::duration::MAX);
     }
 
     #[test]

@@ -3,6 +3,7 @@ pub mod assist;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod escalate;
 pub mod files;
 pub mod logging;

@@ -1191,15 +1191,14 @@ impl Workspace {
                 }
                 crate::escalate::rules::Decision::Workflow { name } => {
                     self.auto_escalated.insert(fingerprint.clone());
-                    let trigger = serde_json::json!({
-                        "kind": "rule",
-                        "path": rel,
-                        "line": range.start.line + 1,
-                        "category": category,
-                        "severity": severity,
-                        "source": source,
-                        "fingerprint": fingerprint,
-                    });
+                    let trigger = crate::workflow::triggers::Trigger::Rule {
+                        path: rel.clone(),
+                        line: range.start.line + 1,
+                        category: category.clone(),
+                        severity: severity.clone(),
+                        source: source.clone(),
+                        fingerprint: fingerprint.clone(),
+                    };
                     to_start.push((name, trigger));
                 }
                 _ => {}

@@ -1,5 +1,7 @@
 //! The workflow engine through the real binary: a run killed with SIGKILL at several points and
-//! resumed with `acas workflow resume` finishes without running a completed step again.
+//! resumed with `acas workflow resume` finishes without running a completed step again, runs the
+//! interrupted step again without counting it as a failed attempt, and fails a step that says it
+//! must not run twice.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -111,7 +113,7 @@ fn a_killed_run_resumes_without_repeating_completed_steps() {
         ["s1 running 1", "s2 pending 0", "s3 pending 0", "s4 pending 0", "s5 pending 0", "s6 pending 0"]
     );
 
-    // Resumed: s1 is retried (its interrupted attempt counts), then killed during s3.
+    // Resumed: s1 runs again (its interrupted attempt does not count), then killed during s3.
     open_gates(root, &["s1", "s2"]);
     let child = start(&["workflow", "resume", &run.to_string(), "--format", "json"], root);
     wait_for_line(root, "s3", 1);
@@ -119,7 +121,7 @@ fn a_killed_run_resumes_without_repeating_completed_steps() {
     let seen = status(root, run);
     assert_eq!(
         steps(&seen),
-        ["s1 succeeded 2", "s2 succeeded 1", "s3 running 1", "s4 pending 0", "s5 pending 0", "s6 pending 0"]
+        ["s1 succeeded 1", "s2 succeeded 1", "s3 running 1", "s4 pending 0", "s5 pending 0", "s6 pending 0"]
     );
 
     // Resumed again, killed during the last step.
@@ -131,9 +133,9 @@ fn a_killed_run_resumes_without_repeating_completed_steps() {
     assert_eq!(
         steps(&seen),
         [
-            "s1 succeeded 2",
+            "s1 succeeded 1",
             "s2 succeeded 1",
-            "s3 succeeded 2",
+            "s3 succeeded 1",
             "s4 succeeded 1",
             "s5 succeeded 1",
             "s6 running 1"
@@ -151,17 +153,17 @@ fn a_killed_run_resumes_without_repeating_completed_steps() {
     assert_eq!(
         steps(&done),
         [
-            "s1 succeeded 2",
+            "s1 succeeded 1",
             "s2 succeeded 1",
-            "s3 succeeded 2",
+            "s3 succeeded 1",
             "s4 succeeded 1",
             "s5 succeeded 1",
-            "s6 succeeded 2"
+            "s6 succeeded 1"
         ]
     );
 
     // Each step that had completed when the process died wrote exactly once; the three steps
-    // that were interrupted wrote once per attempt.
+    // that were interrupted wrote once more when they ran again.
     let written = lines(root);
     let count = |id: &str| written.iter().filter(|l| *l == id).count();
     let counts: Vec<usize> = ["s1", "s2", "s3", "s4", "s5", "s6"].iter().map(|id| count(id)).collect();
@@ -171,6 +173,57 @@ fn a_killed_run_resumes_without_repeating_completed_steps() {
     let (code, _, stderr) = run_acas(&["workflow", "resume", &run.to_string()], root);
     assert_eq!(code, 2);
     assert!(stderr.contains("already succeeded"), "{stderr}");
+}
+
+/// One step with a single attempt, interrupted by SIGKILL: `idempotent` says whether it may
+/// run again.
+fn once(idempotent: bool) -> String {
+    format!(
+        r#"name: once
+steps:
+  - id: deploy
+    idempotent: {idempotent}
+    run: ["sh", "-c", "echo deploy >> lines; while [ ! -e gate-deploy ]; do sleep 0.01; done"]
+"#
+    )
+}
+
+#[test]
+fn an_interrupted_step_runs_again_without_using_up_its_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(root.join(".acas/workflows/once.yaml"), once(true)).unwrap();
+    let child = start(&["workflow", "run", "once", "--format", "json"], root);
+    wait_for_line(root, "deploy", 1);
+    kill(child);
+    open_gates(root, &["deploy"]);
+    let (code, stdout, stderr) = run_acas(&["workflow", "resume", "1", "--format", "json"], root);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let done: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(steps(&done), ["deploy succeeded 1"]);
+    assert_eq!(lines(root), ["deploy", "deploy"], "at least once: the interrupted step ran again");
+}
+
+#[test]
+fn a_step_that_is_not_idempotent_fails_on_resume_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(root.join(".acas/workflows/once.yaml"), once(false)).unwrap();
+    let child = start(&["workflow", "run", "once", "--format", "json"], root);
+    wait_for_line(root, "deploy", 1);
+    kill(child);
+    open_gates(root, &["deploy"]);
+    let (code, stdout, stderr) = run_acas(&["workflow", "resume", "1", "--format", "json"], root);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let done: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(done["status"], "failed", "{done:#}");
+    assert_eq!(steps(&done), ["deploy failed 1"]);
+    let error = done["steps"][0]["error"].as_str().unwrap();
+    assert!(error.contains("`idempotent: false`") && error.contains("acas workflow rerun 1"), "{error}");
+    assert_eq!(lines(root), ["deploy"], "the step did not run again");
 }
 
 #[test]
@@ -263,4 +316,34 @@ fn a_paused_run_starts_no_new_step_until_it_is_resumed() {
     }
     assert_eq!(lines(dir.path()), ["s1", "s2"]);
     kill(child);
+}
+
+#[test]
+fn a_run_from_the_command_line_sees_the_same_trigger_as_from_the_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(
+        root.join(".acas/workflows/by-hand.yaml"),
+        r#"name: by-hand
+steps:
+  - id: only-by-hand
+    if: trigger.kind == 'manual' and trigger.source == 'cli'
+    run: ["sh", "-c", "echo by-hand >> lines"]
+"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_acas(&["workflow", "run", "by-hand", "--format", "json"], root);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let done: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(steps(&done), ["only-by-hand succeeded 1"]);
+    assert_eq!(done["trigger"], serde_json::json!({"kind": "manual", "source": "cli"}));
+    assert_eq!(lines(root), ["by-hand"]);
+
+    // The dry run's sample is the same type, with the same fields.
+    let (code, stdout, stderr) =
+        run_acas(&["workflow", "run", "by-hand", "--dry-run", "--format", "json"], root);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["trigger"], serde_json::json!({"kind": "manual", "source": "cli"}), "{plan:#}");
 }

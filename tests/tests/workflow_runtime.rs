@@ -191,6 +191,55 @@ fn serve_resumes_a_run_whose_process_was_killed() {
     client.finish(allowed);
 }
 
+/// A gated first step, then a step whose template would spin for hours without its fuel limit.
+const HOSTILE: &str = r#"name: hostile
+steps:
+  - id: gate
+    run: ["sh", "-c", "echo started >> started; while [ ! -e gate ]; do sleep 0.01; done"]
+    retry: { attempts: 2, delay: 10ms }
+  - id: spin
+    needs: [gate]
+    run: ["echo", "{% for a in 'x' * 99999 %}{% for b in 'x' * 99999 %}{% endfor %}{% endfor %}"]
+"#;
+
+#[test]
+fn resumed_runs_with_hostile_templates_do_not_stall_the_server() {
+    let dir = workspace(&[("hostile.yaml", HOSTILE)]);
+    let started = || std::fs::read_to_string(dir.path().join("started")).unwrap_or_default();
+    // Two runs interrupted by SIGKILL while their first step waits: one per runtime worker.
+    for n in 1..=2 {
+        let mut child = Command::new(acas_bin())
+            .args(["workflow", "run", "hostile"])
+            .current_dir(dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + TIMEOUT;
+        while started().lines().count() < n {
+            assert!(Instant::now() < deadline, "run {n} never started");
+            std::thread::yield_now();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    std::fs::write(dir.path().join("gate"), "").unwrap();
+
+    // The server resumes both at start, and still answers: `initialize`, then a request.
+    let mut client = start(dir.path());
+    let status = client.request("acas/status", json!(null));
+    assert!(status.get("error").is_none(), "{status:#}");
+    for _ in 0..2 {
+        let done = finished(&mut client, "hostile");
+        assert_eq!(done["status"], "failed", "{done:#}");
+        let error = done["error"].as_str().unwrap_or_default();
+        assert!(error.contains("template_fuel"), "{error}");
+    }
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
+}
+
 #[test]
 fn ai_steps_of_a_cli_run_use_the_configured_provider_and_its_budget() {
     use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};

@@ -223,22 +223,7 @@ fn resolve(path: &Path) -> Result<(PathBuf, bool), String> {
 
 /// Parses `30s`, `10m`, `2h`, `7d` or a bare number of seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 =
-        number.parse().map_err(|_| format!("`{text}` is not a duration like 30s, 10m, 2h or 7d"))?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => {
-            return Err(format!("unknown unit `{unit}` in `{text}`: use s, m, h, d or w"));
-        }
-    };
-    Ok(Duration::from_secs(number * seconds))
+    crate::duration::parse(text).map_err(|e| e.message)
 }
 
 #[cfg(test)]
@@ -252,5 +237,6 @@ mod tests {
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
         assert!(parse_duration("2 parsecs").is_err());
         assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999999w").is_err());
     }
 }

@@ -196,8 +196,8 @@ async fn execute(
         .map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
     let (engine, mut events) = workflow_run::open_with_ai(root, true, Some(ai)).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let trigger = json!({ "type": "plan", "prompt": plan.prompt });
-    let handle = engine.start(&workflow, trigger, &Map::new()).map_err(|e| e.to_string())?;
+    let trigger = crate::workflow::triggers::Trigger::Plan { prompt: plan.prompt.clone() };
+    let handle = engine.start(&workflow, &trigger, &Map::new()).map_err(|e| e.to_string())?;
     let id = handle.id;
     let mut observe = |event: &RunEvent| {
         if let Some(progress) = progress {

@@ -24,6 +24,7 @@ use crate::workflow::engine::{
 };
 use crate::workflow::error::WorkflowError;
 use crate::workflow::state::{RunId, RunRecord, StepRecord};
+use crate::workflow::triggers::{ManualSource, Trigger};
 use crate::workflow::{inputs, plan, validate};
 
 /// How long `acas workflow cancel` waits for the run to end.
@@ -206,6 +207,7 @@ pub(super) fn open_with_ai(
     let (tx, rx) = mpsc::unbounded_channel();
     let mut options = EngineOptions::new(root.to_owned(), definition_parser());
     options.history = config.workflows;
+    options.templates = config.templates;
     options.editor = Arc::new(Terminal);
     // AI steps go through the configured providers, within their budgets, recorded in the store,
     // unless the caller brings its own.
@@ -224,24 +226,35 @@ pub(super) fn open_with_ai(
 
 /// Finds a valid workflow by name, or says why there is none.
 fn find(root: &Path, name: &str) -> Result<Workflow, WorkflowError> {
-    let (workflows, _) = validate::load_dir(root);
-    if let Some(workflow) = workflows.into_iter().find(|w| w.name == name) {
-        return Ok(workflow);
+    let checked = validate::check_dir(root);
+    let mut broken = Vec::new();
+    let mut unreadable = Vec::new();
+    for (_, workflow, problems) in checked {
+        let errors = problems.iter().filter(|p| p.is_error()).map(located);
+        match workflow {
+            Some(workflow) if workflow.name == name => {
+                if !problems.iter().any(|p| p.is_error()) {
+                    return Ok(workflow);
+                }
+                broken.extend(errors);
+            }
+            Some(_) => {}
+            // A file that could not be read at all may be the one asked for.
+            None => unreadable.extend(errors),
+        }
     }
-    let broken: Vec<String> = validate::check_dir(root)
-        .into_iter()
-        .filter(|(_, w, _)| w.as_ref().is_some_and(|w| w.name == name))
-        .flat_map(|(_, _, p)| p)
-        .filter(|p| p.is_error())
-        .map(|p| located(&p))
-        .collect();
-    let message = if broken.is_empty() {
+    let message = if !broken.is_empty() {
+        format!("workflow `{name}` has errors:\n{}", broken.join("\n"))
+    } else if !unreadable.is_empty() {
+        format!(
+            "no valid workflow named `{name}`; these workflow files could not be read:\n{}",
+            unreadable.join("\n")
+        )
+    } else {
         format!(
             "no workflow named `{name}` in {}; `acas workflow list` shows them",
             root.join(validate::WORKFLOWS_DIR).display()
         )
-    } else {
-        format!("workflow `{name}` has errors:\n{}", broken.join("\n"))
     };
     Err(WorkflowError::new(crate::workflow::error::WorkflowErrorKind::NotFound, message))
 }
@@ -256,14 +269,15 @@ fn run_workflow(
     let workflow = find(root, name)?;
     let given = inputs::from_text(&workflow.inputs, pairs)?;
     if dry_run {
-        let trigger = plan::sample_trigger(&workflow);
+        let trigger = plan::sample_trigger(&workflow).to_value();
         let planned = plan::plan(&workflow, &trigger, &given)?;
         print_plan(&workflow, &trigger, &planned, format);
         return Ok(EXIT_OK);
     }
     super::runtime().block_on(async {
         let (engine, mut events) = open(root, true)?;
-        let handle = engine.start(&workflow, json!({ "type": "manual" }), &given)?;
+        let trigger = Trigger::Manual { source: ManualSource::Cli };
+        let handle = engine.start(&workflow, &trigger, &given)?;
         follow(&engine, handle, &mut events, format).await
     })
 }

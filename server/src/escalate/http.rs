@@ -320,7 +320,7 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime)
         && ms.is_finite()
         && ms >= 0.0
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return crate::duration::clamp_secs_f64(ms / 1000.0, crate::duration::MAX);
     }
     header("retry-after").and_then(|value| parse_retry_after(value, now))
 }
@@ -330,7 +330,7 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime)
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+        return crate::duration::clamp_secs_f64(seconds, crate::duration::MAX);
     }
     let at = parse_http_date(value)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -441,6 +441,8 @@ mod tests {
             Some(Duration::from_secs(784_111_777))
         );
         assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("1e300", now), Some(crate::duration::MAX));
+        assert_eq!(parse_retry_after("inf", now), Some(crate::duration::MAX));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 PST", now), None);
 

@@ -205,22 +205,9 @@ pub fn decide(rules: &[Rule], facts: &Facts<'_>) -> Decision {
     }
 }
 
-/// Parses `500ms`, `30s`, `10m`, `2h`, `1d`.
+/// Parses a duration with the one checked parser ACAS uses everywhere.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 =
-        number.parse().map_err(|_| format!("`{text}` is not a duration like 30s, 10m or 2h"))?;
-    let millis = match unit {
-        "ms" => 1,
-        "" | "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("unknown unit `{unit}` in `{text}`: use ms, s, m, h or d")),
-    };
-    Ok(Duration::from_millis(number * millis))
+    crate::duration::parse(text).map_err(|e| e.message)
 }
 
 #[cfg(test)]
@@ -318,7 +305,7 @@ action = "wait"
         };
         assert_eq!(
             bad("persists = \"soon\""),
-            "rule 3: `persists`: `soon` is not a duration like 30s, 10m or 2h"
+            "rule 3: `persists`: `soon` is not a duration like 500ms, 30s, 5m, 1h, 1d or 2w"
         );
         assert!(bad("path = \"[\"").starts_with("rule 3: `path`:"));
         assert_eq!(

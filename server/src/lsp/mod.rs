@@ -297,7 +297,9 @@ impl Backend {
             ext::WORKFLOW_RUN_COMMAND => {
                 let args: ext::WorkflowRunArgs = serde_json::from_value(argument)
                     .map_err(|e| invalid_params(format!("{command}: {e}")))?;
-                let trigger = serde_json::json!({ "kind": "manual", "source": "editor" });
+                let trigger = crate::workflow::triggers::Trigger::Manual {
+                    source: crate::workflow::triggers::ManualSource::Editor,
+                };
                 handle.query(move |ws| ws.start_run(&args.workflow, trigger, &args.inputs).map(Some)).await
             }
             _ => {

@@ -239,6 +239,10 @@ pub struct Step {
     pub timeout: Option<Duration>,
     pub continue_on_error: bool,
     pub skipped_needs: SkippedNeeds,
+    /// Whether running the step again after a crash is safe (`idempotent`, default true). A
+    /// step that was running when its process died is run again on resume when it is, and
+    /// failed with a message saying why when it is not.
+    pub idempotent: bool,
     /// 1-based line and column of the step's `id`, for diagnostics about a run.
     pub line: u32,
     pub column: u32,

@@ -11,8 +11,12 @@
 //! So a process killed at any moment leaves a run that [`Engine::resume_interrupted`] (called
 //! when `acas serve` or `acas watch` starts) or [`Engine::resume`] (`acas workflow resume RUN`)
 //! finishes: it is driven again from the definition text it started with, steps that ended are
-//! never run again, and a step left `running` counts its interrupted attempt and is retried
-//! under its retry policy (failing if no attempt is left).
+//! never run again, and a step left `running` is run again (at least once, as documented)
+//! without counting the interrupted attempt, unless it says `idempotent: false`: then it fails
+//! with a message that says why.
+//!
+//! Templates are rendered off the run's task: each attempt renders its command or parameters on
+//! a blocking thread, under the step's timeout and the engine's [`TemplateLimits`].
 //!
 //! Semantics, as documented in `docs/workflows.md`:
 //! - A step's condition defaults to `success()`: every need succeeded, where a need that failed
@@ -55,7 +59,8 @@ use super::definition::{RunStatus, SkippedNeeds, Step, StepKind, StepStatus, Wor
 use super::error::{WorkflowError, WorkflowErrorKind};
 use super::process::{self, CommandFailure};
 use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, StepRecord, owner_alive};
-use super::template::{Status, Templates};
+use super::template::{Status, TemplateLimits, Templates};
+use super::triggers::Trigger;
 use crate::config::WorkflowHistory;
 use crate::workspace::now_ms;
 
@@ -140,6 +145,8 @@ pub struct EngineOptions {
     /// How often a run tells other processes that its owner is alive. Default: 5 s.
     pub heartbeat_interval: Duration,
     pub busy_timeout: Duration,
+    /// What one template render may do (`[workflows] template_fuel`, `template_max_bytes`).
+    pub templates: TemplateLimits,
 }
 
 impl EngineOptions {
@@ -155,6 +162,7 @@ impl EngineOptions {
             poll_interval: Duration::from_millis(100),
             heartbeat_interval: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            templates: TemplateLimits::default(),
         }
     }
 }
@@ -202,11 +210,12 @@ impl Engine {
     /// Opens the workspace's database (creating it if needed) and prunes old history.
     pub fn open(options: EngineOptions) -> Result<Engine, WorkflowError> {
         let db = StateDb::open_workspace(&options.workspace, options.busy_timeout)?;
+        let templates = Templates::new(options.templates);
         let engine = Engine {
             inner: Arc::new(Inner {
                 options,
                 db,
-                templates: Templates::default(),
+                templates,
                 active: Mutex::new(HashMap::new()),
                 ended: Notify::new(),
                 pid: std::process::id(),
@@ -230,15 +239,16 @@ impl Engine {
     }
 
     /// Starts a run of `workflow`. `inputs` are checked against its `inputs:` (defaults filled
-    /// in); `trigger` is what started it (`{"type": "manual"}` for a run by hand). The run is
+    /// in); `trigger` is what started it, stored and given to templates as `trigger`. The run is
     /// committed `queued` before this returns; it waits for its concurrency group, if any, then
     /// runs on the current Tokio runtime.
     pub fn start(
         &self,
         workflow: &Workflow,
-        trigger: Value,
+        trigger: &Trigger,
         inputs: &Map<String, Value>,
     ) -> Result<RunHandle, WorkflowError> {
+        let trigger = trigger.to_value();
         let inputs = Value::Object(super::inputs::check(&workflow.inputs, inputs)?);
         let group = match &workflow.concurrency {
             Some(c) => {
@@ -550,6 +560,32 @@ struct AttemptFailure {
     message: String,
     output: Option<Value>,
     cancelled: bool,
+    /// Retrying cannot help (a template that cannot be rendered): the step fails now.
+    no_retry: bool,
+}
+
+impl AttemptFailure {
+    fn new(message: String, output: Option<Value>) -> AttemptFailure {
+        AttemptFailure { message, output, cancelled: false, no_retry: false }
+    }
+
+    fn cancelled() -> AttemptFailure {
+        AttemptFailure { message: "cancelled".into(), output: None, cancelled: true, no_retry: false }
+    }
+
+    fn final_(message: String) -> AttemptFailure {
+        AttemptFailure { message, output: None, cancelled: false, no_retry: true }
+    }
+}
+
+/// What an attempt needs to render what it runs, away from the run's task.
+struct RenderJob {
+    wf: Arc<Workflow>,
+    step: usize,
+    ctx: Value,
+    env: BTreeMap<String, String>,
+    workspace: PathBuf,
+    templated: bool,
 }
 
 /// How a condition is evaluated, worked out once per step.
@@ -593,6 +629,9 @@ struct Driver {
     conditions: Vec<Condition>,
     /// Whether a step's command, parameters or condition need the template context.
     templated: Vec<bool>,
+    /// The steps each step's templates read (`None`: all of them, e.g. `steps` as a whole), so
+    /// that its context holds those only and building it does not grow with the run.
+    reads: Vec<Option<Vec<usize>>>,
     needs: Vec<Vec<usize>>,
     dependents: Vec<Vec<usize>>,
     /// Needs of each step not final yet.
@@ -612,7 +651,7 @@ struct Driver {
     /// Events to send once the changes that caused them are committed.
     events: Vec<RunEvent>,
     /// Attempts to start once their `running` state is committed.
-    pending_starts: Vec<(usize, Prepared)>,
+    pending_starts: Vec<(usize, RenderJob)>,
 }
 
 impl Driver {
@@ -664,7 +703,17 @@ impl Driver {
         }
         base.insert("env".into(), Value::Object(env_ctx));
 
-        let templated = wf.steps.iter().map(needs_context).collect();
+        let templated: Vec<bool> = wf.steps.iter().map(needs_context).collect();
+        let reads = wf
+            .steps
+            .iter()
+            .zip(&templated)
+            .map(
+                |(step, &templated)| {
+                    if templated { step_reads(step, &index, &inner.templates) } else { Some(Vec::new()) }
+                },
+            )
+            .collect();
         let conditions = wf.steps.iter().map(Condition::of).collect();
         Ok(Driver {
             run: record.id,
@@ -677,6 +726,7 @@ impl Driver {
             steps,
             conditions,
             templated,
+            reads,
             base,
             env,
             wf,
@@ -803,9 +853,8 @@ impl Driver {
     }
 
     /// Works out where a run stands from its stored steps: a step left `running` by a killed
-    /// process counts that attempt as failed and retries under its policy.
+    /// process runs again without counting that attempt, unless it is not idempotent.
     fn recover(&mut self) -> Vec<Change> {
-        let now = now_ms();
         let mut changes = Vec::new();
         for i in 0..self.steps.len() {
             let step = &self.steps[i];
@@ -833,14 +882,27 @@ impl Driver {
         }
         // Last, so that what they change joins the queues above only once.
         for i in 0..self.steps.len() {
-            if self.steps[i].status == StepStatus::Running {
-                let message = "interrupted: the process running this step stopped".to_owned();
-                self.attempt_failed(
-                    i,
-                    AttemptFailure { message, output: None, cancelled: false },
-                    now,
-                    &mut changes,
-                );
+            if self.steps[i].status != StepStatus::Running {
+                continue;
+            }
+            if self.wf.steps[i].idempotent {
+                // At least once: the interrupted attempt does not count against its retries.
+                let step = &mut self.steps[i];
+                step.status = StepStatus::Pending;
+                step.attempts = step.attempts.saturating_sub(1);
+                step.next_attempt_ms = None;
+                step.error = None;
+                changes.push(Change::Step { run: self.run, step: step.clone() });
+                tracing::info!(run = self.run, step = %step.step_id, "running an interrupted step again");
+                self.ready.push_back(i);
+            } else {
+                self.steps[i].error = Some(format!(
+                    "interrupted: the process running this step stopped, and the step is not run again \
+                     because it sets `idempotent: false`; check what it did, then `acas workflow rerun {}` \
+                     runs it again",
+                    self.run
+                ));
+                self.finalize(i, StepStatus::Failed, Outcome::Failure, &mut changes);
             }
         }
         changes
@@ -918,10 +980,19 @@ impl Driver {
         self.ready.extend(due);
     }
 
-    /// The `steps` part of the template context: every step that has ended or has output.
-    fn context(&self) -> Value {
+    /// The template context of step `i`, whose `steps` holds the ended steps it reads.
+    fn context(&self, i: usize) -> Value {
         let mut steps = Map::new();
-        for (def, step) in self.wf.steps.iter().zip(&self.steps) {
+        let all: Vec<usize>;
+        let reads = match &self.reads[i] {
+            Some(reads) => reads,
+            None => {
+                all = (0..self.steps.len()).collect();
+                &all
+            }
+        };
+        for &n in reads {
+            let (def, step) = (&self.wf.steps[n], &self.steps[n]);
             if step.status.is_final() {
                 steps.insert(
                     def.id.clone(),
@@ -970,7 +1041,7 @@ impl Driver {
                 self.finalize(i, StepStatus::Cancelled, Outcome::Cancelled, changes);
                 continue;
             }
-            let ctx = if self.templated[i] { Some(self.context()) } else { None };
+            let ctx = if self.templated[i] { Some(self.context(i)) } else { None };
             let ctx_ref = ctx.as_ref().unwrap_or(&Value::Null);
             let status = self.status_of(i);
             let templates = &self.inner.templates;
@@ -1012,83 +1083,25 @@ impl Driver {
                 break;
             }
             self.ready.pop_front();
-            match self.prepare(i, ctx_ref) {
-                Ok(prepared) => {
-                    let step = &mut self.steps[i];
-                    step.status = StepStatus::Running;
-                    step.attempts += 1;
-                    step.next_attempt_ms = None;
-                    step.error = None;
-                    changes.push(Change::Step { run: self.run, step: step.clone() });
-                    self.push_step_event(i, None);
-                    start.push((i, prepared));
-                }
-                Err(message) => self.fail_now(i, message, changes),
-            }
+            let step = &mut self.steps[i];
+            step.status = StepStatus::Running;
+            step.attempts += 1;
+            step.next_attempt_ms = None;
+            step.error = None;
+            changes.push(Change::Step { run: self.run, step: step.clone() });
+            self.push_step_event(i, None);
+            let job = RenderJob {
+                wf: self.wf.clone(),
+                step: i,
+                ctx: ctx.unwrap_or(Value::Null),
+                env: self.env.clone(),
+                workspace: self.inner.options.workspace.clone(),
+                templated: self.templated[i],
+            };
+            start.push((i, job));
         }
         // The spawned attempts wait for `commit`: they start only once their state is stored.
         self.pending_starts.extend(start);
-    }
-
-    /// Renders what attempt `i` runs.
-    fn prepare(&self, i: usize, ctx: &Value) -> Result<Prepared, String> {
-        let step = &self.wf.steps[i];
-        let templates = &self.inner.templates;
-        let render = |s: &str| -> Result<String, String> {
-            if has_template(s) {
-                templates.render_str(s, ctx).map_err(|e| e.to_string())
-            } else {
-                Ok(s.to_owned())
-            }
-        };
-        let command_env = |env: &BTreeMap<String, String>| -> Result<BTreeMap<String, String>, String> {
-            let mut all = self.env.clone();
-            for (k, v) in env {
-                all.insert(k.clone(), render(v).map_err(|e| format!("env `{k}`: {e}"))?);
-            }
-            Ok(all)
-        };
-        let cwd = |cwd: &Option<String>| -> Result<PathBuf, String> {
-            match cwd {
-                Some(dir) => {
-                    Ok(self.inner.options.workspace.join(render(dir).map_err(|e| format!("cwd: {e}"))?))
-                }
-                None => Ok(self.inner.options.workspace.clone()),
-            }
-        };
-        match &step.kind {
-            StepKind::Argv { argv, env, cwd: dir } => Ok(Prepared::Command {
-                argv: argv
-                    .iter()
-                    .enumerate()
-                    .map(|(n, a)| render(a).map_err(|e| format!("run[{n}]: {e}")))
-                    .collect::<Result<_, _>>()?,
-                env: command_env(env)?,
-                cwd: cwd(dir)?,
-            }),
-            StepKind::Shell { script, env, cwd: dir } => {
-                let script = if has_template(script) {
-                    templates.render_shell(script, ctx).map_err(|e| format!("run.shell: {e}"))?
-                } else {
-                    script.clone()
-                };
-                Ok(Prepared::Command {
-                    argv: vec!["sh".into(), "-c".into(), script],
-                    env: command_env(env)?,
-                    cwd: cwd(dir)?,
-                })
-            }
-            StepKind::Uses { action, with } => {
-                let with = Value::Object(with.clone());
-                let rendered = if self.templated[i] {
-                    templates.render_value(&with, ctx).map_err(|e| format!("with: {e}"))?
-                } else {
-                    with
-                };
-                let Value::Object(with) = rendered else { return Err("with: not a map".to_owned()) };
-                Ok(Prepared::Action { action: action.clone(), with })
-            }
-        }
     }
 
     /// Commits `changes`, then sends their events and starts the attempts they record.
@@ -1097,15 +1110,17 @@ impl Driver {
         for event in self.events.drain(..) {
             self.inner.emit(event);
         }
-        for (i, prepared) in std::mem::take(&mut self.pending_starts) {
-            self.spawn_attempt(i, prepared);
+        for (i, job) in std::mem::take(&mut self.pending_starts) {
+            self.spawn_attempt(i, job);
         }
         Ok(())
     }
 
-    fn spawn_attempt(&mut self, i: usize, prepared: Prepared) {
+    fn spawn_attempt(&mut self, i: usize, job: RenderJob) {
         let step = &self.wf.steps[i];
         let timeout = step.timeout;
+        let step_timeout = step.timeout;
+        let inner = self.inner.clone();
         let cancel = self.cancel.child_token();
         let options = &self.inner.options;
         let workspace = options.workspace.clone();
@@ -1120,21 +1135,42 @@ impl Driver {
         let actions = options.actions.clone();
         self.running += 1;
         self.tasks.spawn(async move {
+            let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+            // Rendering is CPU work bounded by the template limits; it runs on a blocking thread
+            // so that neither this runtime's workers nor the run's task wait for it, and the
+            // step's timeout and cancellation apply to it.
+            let prepared = if job.templated {
+                let render = tokio::task::spawn_blocking(move || prepare(&job, &inner.templates));
+                tokio::select! {
+                    joined = render => match joined {
+                        Ok(Ok(prepared)) => prepared,
+                        Ok(Err(message)) => return (i, Err(AttemptFailure::final_(message))),
+                        Err(e) => return (i, Err(AttemptFailure::final_(format!("rendering the step's templates failed: {e}")))),
+                    },
+                    _ = sleep_until(deadline), if deadline.is_some() => {
+                        let after = human(timeout.unwrap_or_default());
+                        return (i, Err(AttemptFailure::final_(format!("timed out after {after} while rendering its templates"))));
+                    }
+                    _ = cancel.cancelled() => return (i, Err(AttemptFailure::cancelled())),
+                }
+            } else {
+                match prepare(&job, &inner.templates) {
+                    Ok(prepared) => prepared,
+                    Err(message) => return (i, Err(AttemptFailure::final_(message))),
+                }
+            };
+            // What is left of the step's timeout once its templates are rendered.
+            let timeout = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
             let result = match prepared {
                 Prepared::Command { argv, env, cwd } => {
                     process::run(&argv, &env, &cwd, timeout, &cancel).await.map_err(|f| match f {
-                        CommandFailure::Spawn(message) => AttemptFailure { message, output: None, cancelled: false },
-                        CommandFailure::Exit { output, message } => {
-                            AttemptFailure { message, output: Some(output), cancelled: false }
+                        CommandFailure::Spawn(message) => AttemptFailure::new(message, None),
+                        CommandFailure::Exit { output, message } => AttemptFailure::new(message, Some(output)),
+                        CommandFailure::TimedOut { output, after } => {
+                            let after = step_timeout.unwrap_or(after);
+                            AttemptFailure::new(format!("timed out after {}", human(after)), Some(output))
                         }
-                        CommandFailure::TimedOut { output, after } => AttemptFailure {
-                            message: format!("timed out after {}", human(after)),
-                            output: Some(output),
-                            cancelled: false,
-                        },
-                        CommandFailure::Cancelled => {
-                            AttemptFailure { message: "cancelled".into(), output: None, cancelled: true }
-                        }
+                        CommandFailure::Cancelled => AttemptFailure::cancelled(),
                     })
                 }
                 Prepared::Action { action, with } => {
@@ -1146,16 +1182,12 @@ impl Driver {
                         }
                     };
                     tokio::select! {
-                        result = run => result.map_err(|e| AttemptFailure { message: e.message, output: None, cancelled: false }),
+                        result = run => result.map_err(|e| AttemptFailure::new(e.message, None)),
                         _ = deadline => {
                             cancel.cancel();
-                            Err(AttemptFailure {
-                                message: format!("timed out after {}", human(timeout.unwrap_or_default())),
-                                output: None,
-                                cancelled: false,
-                            })
+                            Err(AttemptFailure::new(format!("timed out after {}", human(step_timeout.unwrap_or_default())), None))
                         }
-                        _ = cancel.cancelled() => Err(AttemptFailure { message: "cancelled".into(), output: None, cancelled: true }),
+                        _ = cancel.cancelled() => Err(AttemptFailure::cancelled()),
                     }
                 }
             };
@@ -1197,7 +1229,7 @@ impl Driver {
         step.error = Some(failure.message);
         if failure.cancelled || self.cancelling {
             self.finalize(i, StepStatus::Cancelled, Outcome::Cancelled, changes);
-        } else if step.attempts < policy.attempts {
+        } else if !failure.no_retry && step.attempts < policy.attempts {
             let delay = policy.delay_after(step.attempts);
             let at = now + (delay + jitter(delay, self.run, i, step.attempts)).as_millis() as i64;
             step.status = StepStatus::Pending;
@@ -1277,6 +1309,66 @@ impl Driver {
     }
 }
 
+/// Renders what attempt `job.step` runs. Plain CPU work, run on a blocking thread when the step
+/// has templates.
+fn prepare(job: &RenderJob, templates: &Templates) -> Result<Prepared, String> {
+    let step = &job.wf.steps[job.step];
+    let ctx = &job.ctx;
+    let render = |s: &str| -> Result<String, String> {
+        if has_template(s) {
+            templates.render_str(s, ctx).map_err(|e| e.to_string())
+        } else {
+            Ok(s.to_owned())
+        }
+    };
+    let command_env = |env: &BTreeMap<String, String>| -> Result<BTreeMap<String, String>, String> {
+        let mut all = job.env.clone();
+        for (k, v) in env {
+            all.insert(k.clone(), render(v).map_err(|e| format!("env `{k}`: {e}"))?);
+        }
+        Ok(all)
+    };
+    let cwd = |cwd: &Option<String>| -> Result<PathBuf, String> {
+        match cwd {
+            Some(dir) => Ok(job.workspace.join(render(dir).map_err(|e| format!("cwd: {e}"))?)),
+            None => Ok(job.workspace.clone()),
+        }
+    };
+    match &step.kind {
+        StepKind::Argv { argv, env, cwd: dir } => Ok(Prepared::Command {
+            argv: argv
+                .iter()
+                .enumerate()
+                .map(|(n, a)| render(a).map_err(|e| format!("run[{n}]: {e}")))
+                .collect::<Result<_, _>>()?,
+            env: command_env(env)?,
+            cwd: cwd(dir)?,
+        }),
+        StepKind::Shell { script, env, cwd: dir } => {
+            let script = if has_template(script) {
+                templates.render_shell(script, ctx).map_err(|e| format!("run.shell: {e}"))?
+            } else {
+                script.clone()
+            };
+            Ok(Prepared::Command {
+                argv: vec!["sh".into(), "-c".into(), script],
+                env: command_env(env)?,
+                cwd: cwd(dir)?,
+            })
+        }
+        StepKind::Uses { action, with } => {
+            let with = Value::Object(with.clone());
+            let rendered = if job.templated {
+                templates.render_value(&with, ctx).map_err(|e| format!("with: {e}"))?
+            } else {
+                with
+            };
+            let Value::Object(with) = rendered else { return Err("with: not a map".to_owned()) };
+            Ok(Prepared::Action { action: action.clone(), with })
+        }
+    }
+}
+
 fn failure_message(step: &str, error: Option<&str>) -> String {
     match error {
         Some(e) => format!("step `{step}` failed: {e}"),
@@ -1295,6 +1387,53 @@ fn value_has_template(v: &Value) -> bool {
         Value::Object(map) => map.values().any(value_has_template),
         _ => false,
     }
+}
+
+/// The steps that `step`'s templates read, by index; `None` when they read `steps` as a whole
+/// or cannot be analysed (then every step is in its context).
+fn step_reads(step: &Step, index: &HashMap<&str, usize>, templates: &Templates) -> Option<Vec<usize>> {
+    let mut sources: Vec<(&str, bool)> = Vec::new();
+    fn strings<'a>(value: &'a Value, out: &mut Vec<(&'a str, bool)>) {
+        match value {
+            Value::String(s) => out.push((s, false)),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    match &step.kind {
+        StepKind::Uses { with, .. } => with.values().for_each(|v| strings(v, &mut sources)),
+        StepKind::Argv { argv, env, cwd } => {
+            sources.extend(argv.iter().map(|a| (a.as_str(), false)));
+            sources.extend(env.values().map(|v| (v.as_str(), false)));
+            sources.extend(cwd.iter().map(|c| (c.as_str(), false)));
+        }
+        StepKind::Shell { script, env, cwd } => {
+            sources.push((script, false));
+            sources.extend(env.values().map(|v| (v.as_str(), false)));
+            sources.extend(cwd.iter().map(|c| (c.as_str(), false)));
+        }
+    }
+    if let Some(condition) = &step.condition {
+        sources.push((condition, true));
+    }
+    let mut reads = Vec::new();
+    for (source, expression) in sources {
+        if !expression && !has_template(source) {
+            continue;
+        }
+        for reference in templates.references(source, expression).ok()? {
+            let mut parts = reference.split('.');
+            if parts.next() != Some("steps") {
+                continue;
+            }
+            let &n = index.get(parts.next()?)?;
+            reads.push(n);
+        }
+    }
+    reads.sort_unstable();
+    reads.dedup();
+    Some(reads)
 }
 
 /// Whether rendering step `step` or its condition needs the template context.
@@ -1414,6 +1553,7 @@ pub(crate) mod tests_support {
             timeout: None,
             continue_on_error: false,
             skipped_needs: SkippedNeeds::Skip,
+            idempotent: true,
             line: 1,
             column: 1,
         }

@@ -35,3 +35,6 @@ pub mod state;
 pub mod template;
 pub mod triggers;
 pub mod validate;
+
+#[cfg(test)]
+mod proptests;

@@ -364,9 +364,9 @@ mod tests {
 
         // The receiver checked the signature and saw the event header and the body.
         let run = fired.recv().await.unwrap();
-        assert_eq!(run.trigger["body"], payload);
-        assert_eq!(run.trigger["headers"]["x-acas-event"], "task_started");
-        assert_eq!(run.trigger["headers"]["x-acas-delivery"], id.to_string());
+        assert_eq!(run.trigger.to_value()["body"], payload);
+        assert_eq!(run.trigger.to_value()["headers"]["x-acas-event"], "task_started");
+        assert_eq!(run.trigger.to_value()["headers"]["x-acas-delivery"], id.to_string());
         let row = store.outbox_get(id).unwrap().unwrap();
         assert_eq!(
             (row.status, row.attempts, row.last_error.as_deref()),
@@ -437,7 +437,7 @@ mod tests {
         outbox.spawn(options(), cancel.clone());
         let attempt = next(&mut attempts).await;
         assert_eq!((attempt.id, attempt.status), (id, OutboxStatus::Delivered));
-        assert_eq!(fired.recv().await.unwrap().trigger["body"], payload);
+        assert_eq!(fired.recv().await.unwrap().trigger.to_value()["body"], payload);
         assert_eq!(store.outbox_get(id).unwrap().unwrap().status, OutboxStatus::Delivered);
         cancel.cancel();
         server_cancel.cancel();

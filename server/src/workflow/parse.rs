@@ -265,12 +265,18 @@ fn ellipsis(s: &str) -> String {
     }
 }
 
-/// Nodes an alias may expand to, in total, before the file is refused.
-const MAX_NODES: usize = 100_000;
+/// The largest workflow file read, in bytes (8 MiB).
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+/// The most YAML nodes (scalars, lists and mappings, aliases expanded) a file may hold.
+pub const MAX_NODES: usize = 1_000_000;
+/// The most nodes aliases may expand to, in total.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+/// The most steps a workflow may have.
+pub const MAX_STEPS: usize = 20_000;
 
 enum Frame {
     Seq { start: Pos, anchor: usize, items: Vec<Node> },
-    Map { start: Pos, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Map { start: Pos, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node>, keys: HashSet<String> },
 }
 
 fn pos(marker: &saphyr_parser::Marker) -> Pos {
@@ -283,11 +289,23 @@ fn span_of(span: &saphyr_parser::Span) -> Span {
 
 /// Reads the first YAML document into a tree; syntax errors become problems.
 fn load(source: &str, reader: &mut Reader) -> Option<Node> {
+    if source.len() > MAX_FILE_BYTES {
+        reader.error(
+            Span { start: Pos { line: 1, column: 1 }, end: Pos { line: 1, column: 2 } },
+            format!(
+                "this file has {} bytes, more than the {MAX_FILE_BYTES} bytes a workflow file may have; \
+                 split it into several workflows",
+                source.len()
+            ),
+        );
+        return None;
+    }
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut root: Option<Node> = None;
     let mut documents = 0;
     let mut nodes = 0usize;
+    let mut alias_nodes = 0usize;
     for item in Parser::new_from_str(source) {
         let (event, span) = match item {
             Ok(found) => found,
@@ -318,7 +336,19 @@ fn load(source: &str, reader: &mut Reader) -> Option<Node> {
                     reader.error(span, "this alias names no anchor; define it with `&name` first");
                     continue;
                 };
-                nodes += target.size();
+                let size = target.size();
+                nodes += size;
+                alias_nodes += size;
+                if alias_nodes > MAX_ALIAS_NODES {
+                    reader.error(
+                        span,
+                        format!(
+                            "the aliases in this file expand to more than {MAX_ALIAS_NODES} YAML nodes; \
+                             use fewer aliases"
+                        ),
+                    );
+                    return None;
+                }
                 let mut node = target.clone();
                 node.span = span;
                 (node, 0)
@@ -338,7 +368,13 @@ fn load(source: &str, reader: &mut Reader) -> Option<Node> {
                 continue;
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map { start: span.start, anchor, entries: Vec::new(), key: None });
+                stack.push(Frame::Map {
+                    start: span.start,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                    keys: HashSet::new(),
+                });
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -369,7 +405,10 @@ fn load(source: &str, reader: &mut Reader) -> Option<Node> {
         if nodes > MAX_NODES {
             reader.error(
                 span,
-                format!("this file expands to more than {MAX_NODES} YAML nodes; use fewer aliases"),
+                format!(
+                    "this file has more than {MAX_NODES} YAML nodes (values, lists and mappings); \
+                     split it into several workflows"
+                ),
             );
             return None;
         }
@@ -384,12 +423,12 @@ fn load(source: &str, reader: &mut Reader) -> Option<Node> {
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map { entries, key, keys, .. }) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
                     if k.is_collection() {
                         reader.error(k.span, "mapping keys must be plain names, not lists or mappings");
-                    } else if entries.iter().any(|(other, _)| other.text == k.text) {
+                    } else if !keys.insert(k.text.clone()) {
                         let message = format!("duplicate key `{}`; remove one of them", k.text);
                         reader.error(k.span, message);
                     } else {
@@ -484,6 +523,7 @@ const STEP_KEYS: &[&str] = &[
     "timeout",
     "continue_on_error",
     "skipped_needs",
+    "idempotent",
 ];
 const RUN_KEYS: &[&str] = &["shell", "argv", "env", "cwd"];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff", "delay", "max_delay"];
@@ -594,19 +634,7 @@ fn one_of(options: &[&str]) -> String {
 
 /// Parses `500ms`, `30s`, `5m`, `1h`, `1d`, `1.5s` or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "ms" => number / 1000.0,
-        "" | "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        "d" => number * 86_400.0,
-        _ => return None,
-    };
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    crate::duration::parse(text).ok()
 }
 
 impl Reader<'_> {
@@ -697,22 +725,32 @@ impl Reader<'_> {
 
     fn duration(&mut self, key: &Node, value: &Node) -> Option<Duration> {
         let parsed = match value.value {
-            Value::Int(n) if n >= 0 => Some(Duration::from_secs(n as u64)),
-            Value::Float(f) if f.is_finite() && f >= 0.0 => Some(Duration::from_secs_f64(f)),
-            Value::Str(ref s) => parse_duration(s),
-            _ => None,
+            Value::Int(n) => crate::duration::from_secs_f64(n as f64),
+            Value::Float(f) => crate::duration::from_secs_f64(f),
+            Value::Str(ref s) => crate::duration::parse(s),
+            _ => Err(crate::duration::DurationError {
+                kind: crate::duration::DurationErrorKind::Syntax,
+                message: String::new(),
+            }),
         };
-        if parsed.is_none() {
-            self.error(
-                at(key, value),
-                format!(
-                    "`{}` must be a duration like 500ms, 30s, 5m, 1h or 1d, not {}",
-                    key.text,
-                    value.describe()
-                ),
-            );
+        match parsed {
+            Ok(duration) => Some(duration),
+            Err(e) if e.kind == crate::duration::DurationErrorKind::TooLong => {
+                self.error(at(key, value), format!("`{}`: {}", key.text, e.message));
+                None
+            }
+            Err(_) => {
+                self.error(
+                    at(key, value),
+                    format!(
+                        "`{}` must be a duration like 500ms, 30s, 5m, 1h or 1d, not {}",
+                        key.text,
+                        value.describe()
+                    ),
+                );
+                None
+            }
         }
-        parsed
     }
 
     /// One string or a list of strings.
@@ -1061,6 +1099,17 @@ impl Reader<'_> {
         if items.is_empty() {
             self.error(at(key, value), "`steps` is empty; add at least one step");
         }
+        if items.len() > MAX_STEPS {
+            self.error(
+                at(key, value),
+                format!(
+                    "this workflow has {} steps, more than the {MAX_STEPS} a workflow may have; \
+                     split it into several workflows",
+                    items.len()
+                ),
+            );
+            return Vec::new();
+        }
         let mut seen: HashSet<String> = HashSet::new();
         let mut steps = Vec::new();
         for (index, item) in items.iter().enumerate() {
@@ -1129,6 +1178,7 @@ impl Reader<'_> {
         let skipped_needs = get(entries, "skipped_needs")
             .and_then(|(k, v)| self.choice(k, v, SKIPPED_NEEDS))
             .unwrap_or_default();
+        let idempotent = get(entries, "idempotent").and_then(|(k, v)| self.bool(k, v)).unwrap_or(true);
         let id_at = id_node.map_or(item.span.start, |(_, v)| v.span.start);
         Some(Step {
             id: id?,
@@ -1140,6 +1190,7 @@ impl Reader<'_> {
             timeout,
             continue_on_error,
             skipped_needs,
+            idempotent,
             line: id_at.line,
             column: id_at.column,
         })

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use super::definition::{StepKind, Workflow};
 use super::error::{WorkflowError, WorkflowErrorKind};
 use super::template::Templates;
+use super::triggers::{ManualSource, Trigger};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedStep {
@@ -28,46 +29,45 @@ pub struct PlannedStep {
     pub at_run_time: Vec<String>,
 }
 
-/// Trigger data that looks like what each declared trigger sends, merged; `type` is the first
-/// declared trigger's (or `manual`).
-pub fn sample_trigger(workflow: &Workflow) -> Value {
+/// A trigger like the one the workflow's first declared trigger sends (file change, schedule,
+/// diagnostic, escalation, webhook, in that order), or a manual start from the CLI: the same
+/// [`Trigger`] type, with the same fields, as a real start.
+pub fn sample_trigger(workflow: &Workflow) -> Trigger {
     let on = &workflow.on;
-    let mut t = Map::new();
-    let mut kind = None;
     if let Some(fc) = &on.file_change {
-        kind.get_or_insert("file_change");
         let path = fc.paths.first().map_or("src/example.txt".to_owned(), |g| sample_path(g));
-        t.insert("path".into(), json!(path));
-        t.insert("event".into(), json!("modified"));
+        return Trigger::FileChange { path, event: "modified".into() };
     }
     if let Some(s) = on.schedule.first() {
-        kind.get_or_insert("schedule");
-        t.insert("cron".into(), json!(s.cron));
-        t.insert("time".into(), json!("2026-01-05T09:00:00Z"));
+        return Trigger::Schedule {
+            cron: s.cron.clone(),
+            scheduled_at: "2026-01-05T09:00:00+00:00".into(),
+            timezone: s.timezone.clone(),
+        };
     }
     if let Some(d) = &on.diagnostic {
-        kind.get_or_insert("diagnostic");
-        t.entry("path").or_insert(json!("src/example.rs"));
-        t.insert("line".into(), json!(1));
-        t.insert("column".into(), json!(1));
-        t.insert("category".into(), json!(d.category.as_deref().unwrap_or("syntax")));
-        t.insert("severity".into(), json!(d.severity.as_deref().unwrap_or("error")));
-        t.insert("message".into(), json!("example diagnostic"));
-        t.insert("fingerprint".into(), json!("0000000000000000"));
+        return Trigger::Diagnostic {
+            path: d.paths.first().map_or("src/example.rs".to_owned(), |g| sample_path(g)),
+            line: 1,
+            category: d.category.clone().unwrap_or_else(|| "syntax".into()),
+            severity: d.severity.clone().unwrap_or_else(|| "error".into()),
+            fingerprint: "0000000000000000".into(),
+            message: "example diagnostic".into(),
+        };
     }
     if on.escalation.is_some() {
-        kind.get_or_insert("escalation");
-        t.insert("outcome".into(), json!("failed"));
-        t.entry("fingerprint").or_insert(json!("0000000000000000"));
+        return Trigger::Escalation {
+            outcome: "failed".into(),
+            path: "src/example.rs".into(),
+            fingerprint: "0000000000000000".into(),
+            provider: None,
+            message: "example escalation".into(),
+        };
     }
     if let Some(w) = &on.webhook {
-        kind.get_or_insert("webhook");
-        t.insert("hook".into(), json!(w.path));
-        t.insert("body".into(), json!({}));
-        t.insert("headers".into(), json!({}));
+        return Trigger::Webhook { path: w.path.clone(), body: json!({}), headers: json!({}), event: None };
     }
-    t.insert("type".into(), json!(kind.unwrap_or("manual")));
-    Value::Object(t)
+    Trigger::Manual { source: ManualSource::Cli }
 }
 
 /// A path that a glob matches: `src/**/*.py` -> `src/example.py`.
@@ -205,8 +205,11 @@ mod tests {
             },
         );
         let trigger = sample_trigger(&wf);
-        assert_eq!(trigger, json!({"type": "file_change", "path": "src/example.py", "event": "modified"}));
-        let planned = plan(&wf, &trigger, &Map::new()).unwrap();
+        assert_eq!(
+            trigger.to_value(),
+            json!({"kind": "file_change", "path": "src/example.py", "event": "modified"})
+        );
+        let planned = plan(&wf, &trigger.to_value(), &Map::new()).unwrap();
         let shown: Vec<String> = planned
             .iter()
             .map(|p| format!("{} {} {} {:?}", p.wave, p.id, p.rendered, p.at_run_time))
@@ -221,7 +224,7 @@ mod tests {
         );
 
         let broken = workflow(vec![argv_step("x", &[], &["echo", "{{ trigger.nothing }}"])]);
-        let error = plan(&broken, &sample_trigger(&broken), &Map::new()).unwrap_err();
+        let error = plan(&broken, &sample_trigger(&broken).to_value(), &Map::new()).unwrap_err();
         assert!(error.message.starts_with("step `x`: `{{ trigger.nothing }}`:"), "{}", error.message);
     }
 }

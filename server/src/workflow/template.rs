@@ -8,6 +8,13 @@
 //! path full of metacharacters reaches `sh -c` as one literal word. Argv steps render each
 //! element on its own and never touch a shell at all.
 //!
+//! Rendering is bounded: every render has a budget of instructions ([`TemplateLimits::fuel`],
+//! `[workflows] template_fuel`) and of output bytes ([`TemplateLimits::max_bytes`],
+//! `[workflows] template_max_bytes`), which also bounds what the filters that grow a string
+//! (`replace`, `indent`, `center`, `join`) may produce; `"x" * n` is capped by the engine itself.
+//! A render past a limit is an error naming the limit and how to raise it. Rendering is plain
+//! CPU work: the engine runs it on a blocking thread under the step's timeout.
+//!
 //! Conditions accept a template (`{{ steps.lint.outcome == 'failure' }}`) or a bare expression
 //! (`always()`, `failure() or steps.x.outcome == 'failure'`), with the status functions
 //! `success()`, `failure()`, `always()` and `cancelled()`, whose answers come from [`Status`].
@@ -15,8 +22,30 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use minijinja::value::Serde;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use minijinja::value::{Kwargs, Serde};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+
+/// What one render may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateLimits {
+    /// Instructions one render may execute (`[workflows] template_fuel`). Default: 1,000,000.
+    pub fuel: u64,
+    /// Bytes one render may write, and the longest string a filter may make
+    /// (`[workflows] template_max_bytes`). Default: 8 MiB.
+    pub max_bytes: usize,
+}
+
+impl Default for TemplateLimits {
+    fn default() -> TemplateLimits {
+        TemplateLimits { fuel: 1_000_000, max_bytes: 8 * 1024 * 1024 }
+    }
+}
+
+/// How deep macros and nested blocks may go.
+const RECURSION_LIMIT: usize = 100;
 
 /// What the status functions of a condition answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,12 +83,29 @@ const STATUS_KEY: &str = "__acas_status";
 /// The template engine, configured once.
 pub struct Templates {
     env: Environment<'static>,
+    limits: TemplateLimits,
 }
 
 impl Default for Templates {
     fn default() -> Self {
+        Templates::new(TemplateLimits::default())
+    }
+}
+
+impl Templates {
+    /// The engine with `limits` on every render.
+    pub fn new(limits: TemplateLimits) -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(limits.fuel));
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .keep_trailing_newline(true)
+                .build()
+                .expect("the default delimiters are valid"),
+        );
+        bounded_filters(&mut env, limits.max_bytes);
         env.set_auto_escape_callback(|name| {
             if name == SHELL { AutoEscape::Custom(Cow::Borrowed("shell")) } else { AutoEscape::None }
         });
@@ -102,20 +148,92 @@ impl Default for Templates {
             });
         }
         env.add_function("always", || true);
-        Templates { env }
+        Templates { env, limits }
     }
-}
 
-impl Templates {
+    /// The limits every render runs under.
+    pub fn limits(&self) -> TemplateLimits {
+        self.limits
+    }
+
+    /// Turns an engine error into one that names the limit it hit and how to raise it.
+    fn error(&self, e: minijinja::Error) -> TemplateError {
+        match e.kind() {
+            ErrorKind::OutOfFuel => TemplateError {
+                message: format!(
+                    "the template ran past its limit of {} instructions; make it do less, or raise \
+                     `template_fuel` under `[workflows]` in .acas/config.toml",
+                    self.limits.fuel
+                ),
+            },
+            ErrorKind::InvalidOperation if e.detail().is_some_and(|d| d.contains("recursion limit")) => {
+                TemplateError {
+                    message: format!(
+                        "the template nests macros or blocks deeper than {RECURSION_LIMIT} levels; \
+                         make it recurse less"
+                    ),
+                }
+            }
+            // `"x" * n` past the engine's own cap.
+            ErrorKind::InvalidOperation
+                if e.detail().is_some_and(|d| d.contains(TOO_LONG) || d.contains("too large")) =>
+            {
+                self.output_limit_error()
+            }
+            _ => TemplateError::from(e),
+        }
+    }
+
+    fn output_limit_error(&self) -> TemplateError {
+        TemplateError {
+            message: format!(
+                "the template's output passed its limit of {} bytes; make it produce less, or raise \
+                 `template_max_bytes` under `[workflows]` in .acas/config.toml",
+                self.limits.max_bytes
+            ),
+        }
+    }
+
+    fn render_template(
+        &self,
+        template: minijinja::Template<'_, '_>,
+        ctx: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
+        let mut out = Limited { bytes: Vec::new(), max: self.limits.max_bytes, over: Arc::default() };
+        let over = out.over.clone();
+        match template.render_captured_to(Value::from(Serde(ctx)), &mut out) {
+            Ok(_) => String::from_utf8(out.bytes).map_err(|e| TemplateError { message: e.to_string() }),
+            Err(_) if over.load(Ordering::Relaxed) => Err(self.output_limit_error()),
+            Err(e) if e.detail().is_some_and(|d| d.contains(TOO_LONG)) => Err(self.output_limit_error()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
     /// Renders `source` to text.
     pub fn render_str(&self, source: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
-        Ok(self.env.render_str(source, Value::from(Serde(ctx)))?)
+        let template = self.env.template_from_str(source).map_err(|e| self.error(e))?;
+        self.render_template(template, ctx)
     }
 
     /// Renders a shell script: every interpolated value is single-quoted for `sh`.
     pub fn render_shell(&self, source: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
-        let template = self.env.template_from_named_str(SHELL, source)?;
-        Ok(template.render(Value::from(Serde(ctx)))?)
+        let template = self.env.template_from_named_str(SHELL, source).map_err(|e| self.error(e))?;
+        self.render_template(template, ctx)
+    }
+
+    /// Evaluates one expression; a string result longer than the output limit is an error.
+    fn eval(&self, expr: &str, ctx: Value) -> Result<Value, TemplateError> {
+        let value = self.env.compile_expression(expr).map_err(|e| self.error(e))?.eval(ctx).map_err(|e| {
+            if e.detail().is_some_and(|d| d.contains(TOO_LONG)) {
+                self.output_limit_error()
+            } else {
+                self.error(e)
+            }
+        })?;
+        if value.as_str().is_some_and(|s| s.len() > self.limits.max_bytes) {
+            return Err(self.output_limit_error());
+        }
+        Ok(value)
     }
 
     /// Renders every string inside `value`. A string that is exactly one `{{ expression }}`
@@ -128,7 +246,7 @@ impl Templates {
         Ok(match value {
             serde_json::Value::String(s) => match single_expression(s) {
                 Some(expr) => {
-                    let v = self.env.compile_expression(expr)?.eval(Value::from(Serde(ctx)))?;
+                    let v = self.eval(expr, Value::from(Serde(ctx)))?;
                     if v.is_undefined() {
                         return Err(TemplateError {
                             message: format!("undefined value: `{expr}` is not defined"),
@@ -174,13 +292,20 @@ impl Templates {
         let ctx = Value::from(Serde(&ctx));
         let trimmed = condition.trim();
         if let Some(expr) = single_expression(trimmed) {
-            return Ok(self.env.compile_expression(expr)?.eval(ctx)?.is_true());
+            return Ok(self.eval(expr, ctx)?.is_true());
         }
         if trimmed.contains("{{") || trimmed.contains("{%") {
-            let text = self.env.render_str(trimmed, ctx)?;
+            let template = self.env.template_from_str(trimmed).map_err(|e| self.error(e))?;
+            let mut out = Limited { bytes: Vec::new(), max: self.limits.max_bytes, over: Arc::default() };
+            let over = out.over.clone();
+            let text = match template.render_captured_to(ctx, &mut out) {
+                Ok(_) => String::from_utf8_lossy(&out.bytes).into_owned(),
+                Err(_) if over.load(Ordering::Relaxed) => return Err(self.output_limit_error()),
+                Err(e) => return Err(self.error(e)),
+            };
             return Ok(!matches!(text.trim(), "" | "false" | "False" | "0" | "none" | "None"));
         }
-        Ok(self.env.compile_expression(trimmed)?.eval(ctx)?.is_true())
+        Ok(self.eval(trimmed, ctx)?.is_true())
     }
 
     /// Checks the syntax of a template (or, with `expression`, of a bare condition) and returns
@@ -196,9 +321,134 @@ impl Templates {
         };
         Ok(vars
             .into_iter()
-            .filter(|v| !matches!(v.as_str(), "success" | "failure" | "always" | "cancelled"))
+            .filter(|v| {
+                // The status functions and the engine's own global functions.
+                !matches!(
+                    v.as_str(),
+                    "success" | "failure" | "always" | "cancelled" | "range" | "dict" | "namespace"
+                )
+            })
             .collect())
     }
+}
+
+/// An `io::Write` that refuses to hold more than `max` bytes.
+struct Limited {
+    bytes: Vec<u8>,
+    max: usize,
+    over: Arc<AtomicBool>,
+}
+
+impl std::io::Write for Limited {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.max {
+            self.over.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("template output limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The detail of the error a bounded filter returns; mapped to the output limit's message.
+const TOO_LONG: &str = "the result would be longer than the template output limit";
+
+fn too_long() -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, TOO_LONG)
+}
+
+/// Replaces the filters that can make a string much longer than their input with versions
+/// that refuse, before allocating, a result longer than `max` bytes.
+fn bounded_filters(env: &mut Environment<'static>, max: usize) {
+    env.add_filter(
+        "replace",
+        move |value: String, from: String, to: String| -> Result<String, minijinja::Error> {
+            let count = if from.is_empty() {
+                value.chars().count() + 1
+            } else {
+                value.matches(from.as_str()).count()
+            };
+            let grown = count.checked_mul(to.len()).and_then(|n| n.checked_add(value.len()));
+            if grown.is_none_or(|n| n.saturating_sub(count * from.len()) > max) {
+                return Err(too_long());
+            }
+            Ok(value.replace(from.as_str(), &to))
+        },
+    );
+    env.add_filter(
+        "indent",
+        move |value: String,
+              width: Option<usize>,
+              first: Option<bool>,
+              blank: Option<bool>,
+              kwargs: Kwargs|
+              -> Result<String, minijinja::Error> {
+            let width = match width {
+                Some(width) => width,
+                None => kwargs.get::<Option<usize>>("width")?.unwrap_or(4),
+            };
+            let first = first.or(kwargs.get::<Option<bool>>("first")?).unwrap_or(false);
+            let blank = blank.or(kwargs.get::<Option<bool>>("blank")?).unwrap_or(false);
+            kwargs.assert_all_used()?;
+            let lines = value.lines().count() + 1;
+            if lines.checked_mul(width).and_then(|n| n.checked_add(value.len())).is_none_or(|n| n > max) {
+                return Err(too_long());
+            }
+            let pad = " ".repeat(width);
+            let mut out = String::with_capacity(value.len());
+            for (i, line) in value.trim_end_matches(['\n', '\r']).split('\n').enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                if (i > 0 || first) && (blank || !line.trim().is_empty()) {
+                    out.push_str(&pad);
+                }
+                out.push_str(line);
+            }
+            Ok(out)
+        },
+    );
+    env.add_filter(
+        "center",
+        move |value: String, width: Option<usize>| -> Result<String, minijinja::Error> {
+            let width = width.unwrap_or(80);
+            if width > max {
+                return Err(too_long());
+            }
+            let len = value.chars().count();
+            if len >= width {
+                return Ok(value);
+            }
+            let left = (width - len) / 2;
+            Ok(format!("{}{value}{}", " ".repeat(left), " ".repeat(width - len - left)))
+        },
+    );
+    env.add_filter("join", move |value: Value, joiner: Option<String>| -> Result<String, minijinja::Error> {
+        let joiner = joiner.unwrap_or_default();
+        let mut out = String::new();
+        let items: Vec<Value> = match value.as_str() {
+            Some(s) => s.chars().map(Value::from).collect(),
+            None => value.try_iter()?.collect(),
+        };
+        for (i, item) in items.iter().enumerate() {
+            let text = match item.as_str() {
+                Some(s) => std::borrow::Cow::Borrowed(s),
+                None => std::borrow::Cow::Owned(item.to_string()),
+            };
+            if out.len() + joiner.len() + text.len() > max {
+                return Err(too_long());
+            }
+            if i > 0 {
+                out.push_str(&joiner);
+            }
+            out.push_str(&text);
+        }
+        Ok(out)
+    });
 }
 
 /// `{{ expr }}` with nothing around it, and no second `{{` inside.
@@ -274,6 +524,51 @@ mod tests {
         assert!(!t.condition("success()", &ctx(), failed).unwrap());
         assert!(!t.condition("cancelled()", &ctx(), failed).unwrap());
         assert!(t.condition("success() and inputs.n > 2", &ctx(), ok).unwrap());
+    }
+
+    #[test]
+    fn trailing_newlines_are_kept() {
+        let t = Templates::default();
+        let ctx = json!({"run": {"id": 2}});
+        assert_eq!(t.render_str("run {{ run.id }}\n", &ctx).unwrap(), "run 2\n");
+        assert_eq!(t.render_shell("echo {{ run.id }}\n", &ctx).unwrap(), "echo 2\n");
+    }
+
+    /// Hostile templates stop at a limit that names the setting to raise, and allocate no more
+    /// than the limits allow on the way.
+    #[test]
+    fn renders_stop_at_their_limits() {
+        let limits = TemplateLimits { fuel: 100_000, max_bytes: 64 * 1024 };
+        let t = Templates::new(limits);
+        let ctx = json!({"s": "xx"});
+        let fuel = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let chain = format!("{{{{ s{} }}}}", "|replace('x', 'xxxxxxxxxx')".repeat(12));
+        for (source, limit) in [
+            (fuel, "template_fuel"),
+            ("{% for i in range(100000) %}{% if i < 0 %}x{% endif %}{% endfor %}", "template_fuel"),
+            ("{{ 'x' * 60000 }}{{ 'x' * 60000 }}", "template_max_bytes"),
+            ("{{ 'x' * 10**9 }}", "template_max_bytes"),
+            (&chain, "template_max_bytes"),
+            ("{{ s|indent(100000000) }}", "template_max_bytes"),
+            ("{{ s|center(100000000) }}", "template_max_bytes"),
+            ("{{ [s * 30000, s * 30000]|join('') }}", "template_max_bytes"),
+            ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "nests macros"),
+        ] {
+            let error = t.render_str(source, &ctx).unwrap_err();
+            assert!(error.message.contains(limit), "{source}: {error}");
+            // The same limits hold for single expressions and conditions.
+            if let Some(expr) = single_expression(source) {
+                let error = t.render_value(&json!(format!("{{{{ {expr} }}}}")), &ctx).unwrap_err();
+                assert!(error.message.contains(limit), "{source}: {error}");
+            }
+        }
+        let error = t.condition("{{ s|replace('x', 'x' * 60000) }}", &ctx, Status::default()).unwrap_err();
+        assert!(error.message.contains("template_max_bytes"), "{error}");
+        // Within the limits, the bounded filters behave as the built-in ones.
+        assert_eq!(t.render_str("{{ 'a-b'|replace('-', '+') }}", &ctx).unwrap(), "a+b");
+        assert_eq!(t.render_str("{{ 'a\nb'|indent(2) }}", &ctx).unwrap(), "a\n  b");
+        assert_eq!(t.render_str("{{ 'ab'|center(6) }}", &ctx).unwrap(), "  ab  ");
+        assert_eq!(t.render_str("{{ [1, 'b']|join(', ') }}", &ctx).unwrap(), "1, b");
     }
 
     #[test]

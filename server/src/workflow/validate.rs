@@ -249,10 +249,22 @@ struct Checker<'a> {
     map: &'a SourceMap,
     problems: Vec<Problem>,
     templates: Templates,
+    /// Step id -> index in `workflow.steps`.
+    index: HashMap<&'a str, usize>,
+    /// Each step's transitive dependencies, worked out when a template first needs them.
+    ancestors: std::cell::OnceCell<Ancestors>,
 }
 
 fn validate_with(workflow: &Workflow, map: &SourceMap) -> Vec<Problem> {
-    let mut checker = Checker { workflow, map, problems: Vec::new(), templates: Templates::default() };
+    let index = workflow.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let mut checker = Checker {
+        workflow,
+        map,
+        problems: Vec::new(),
+        templates: Templates::default(),
+        index,
+        ancestors: std::cell::OnceCell::new(),
+    };
     checker.triggers();
     checker.steps();
     checker.problems
@@ -380,10 +392,8 @@ impl Checker<'_> {
             }
         }
         self.cycles();
-        let ancestors = ancestors(workflow);
-        for step in &workflow.steps {
+        for (visible, step) in workflow.steps.iter().enumerate() {
             let base = self.step_path(&step.id);
-            let visible = &ancestors[&step.id];
             match &step.kind {
                 StepKind::Uses { action, with } => {
                     if !ACTIONS.contains(&action.as_str()) {
@@ -441,7 +451,7 @@ impl Checker<'_> {
         base: &str,
         env: &std::collections::BTreeMap<String, String>,
         cwd: Option<&str>,
-        visible: &HashSet<String>,
+        visible: usize,
     ) {
         for (name, value) in env {
             let span = self.in_step(id, &[format!("{base}.run.env.{name}")]);
@@ -453,7 +463,7 @@ impl Checker<'_> {
         }
     }
 
-    fn json_templates(&mut self, value: &serde_json::Value, path: &str, id: &str, visible: &HashSet<String>) {
+    fn json_templates(&mut self, value: &serde_json::Value, path: &str, id: &str, visible: usize) {
         match value {
             serde_json::Value::String(s) => {
                 let span = self.in_step(id, &[path.to_owned()]);
@@ -479,7 +489,7 @@ impl Checker<'_> {
         &mut self,
         source: &str,
         expression: bool,
-        step: Option<(&str, &HashSet<String>)>,
+        step: Option<(&str, usize)>,
         span: Span,
         what: &str,
     ) {
@@ -514,13 +524,13 @@ impl Checker<'_> {
                     (Some((id, visible)), Some(other)) => {
                         if other == id {
                             Some(format!("step `{id}` cannot read its own result `steps.{other}`"))
-                        } else if self.workflow.step(other).is_none() {
+                        } else if !self.index.contains_key(other) {
                             let ids = self.workflow.steps.iter().map(|s| s.id.as_str());
                             Some(match parse::suggest(other, ids) {
                                 Some(close) => format!("`steps.{other}` is not a step; did you mean `{close}`?"),
                                 None => format!("`steps.{other}` is not a step of this workflow"),
                             })
-                        } else if !visible.contains(other) {
+                        } else if !self.depends_on(visible, other) {
                             Some(format!(
                                 "step `{id}` reads `steps.{other}` but does not depend on it; add `{other}` to its `needs`"
                             ))
@@ -585,22 +595,61 @@ impl Checker<'_> {
     }
 }
 
-/// Each step's transitive dependencies.
-fn ancestors(workflow: &Workflow) -> HashMap<String, HashSet<String>> {
-    let mut result = HashMap::new();
-    for step in &workflow.steps {
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut todo: Vec<&str> = step.needs.iter().map(String::as_str).collect();
-        while let Some(id) = todo.pop() {
-            if seen.insert(id.to_owned())
-                && let Some(s) = workflow.step(id)
-            {
-                todo.extend(s.needs.iter().map(String::as_str));
+impl Checker<'_> {
+    /// Whether step `step` depends on step `other`, directly or through other steps.
+    fn depends_on(&self, step: usize, other: &str) -> bool {
+        let Some(&other) = self.index.get(other) else { return false };
+        let needs = &self.workflow.steps[step].needs;
+        if needs.iter().any(|n| self.index.get(n.as_str()) == Some(&other)) {
+            return true;
+        }
+        self.ancestors.get_or_init(|| Ancestors::of(self.workflow, &self.index)).contains(step, other)
+    }
+}
+
+/// Each step's transitive dependencies: one bit set per step over step indices, worked out in
+/// dependency order in time and space proportional to steps × steps / 64. Steps on a cycle (an
+/// error reported on its own) keep what could be worked out.
+struct Ancestors {
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl Ancestors {
+    fn of(workflow: &Workflow, index: &HashMap<&str, usize>) -> Ancestors {
+        let n = workflow.steps.len();
+        let words = n.div_ceil(64);
+        let mut bits = vec![0u64; n * words];
+        let mut waiting = vec![0usize; n];
+        let mut dependents = vec![Vec::new(); n];
+        for (i, step) in workflow.steps.iter().enumerate() {
+            for need in &step.needs {
+                if let Some(&j) = index.get(need.as_str()) {
+                    waiting[i] += 1;
+                    dependents[j].push(i);
+                }
             }
         }
-        result.insert(step.id.clone(), seen);
+        let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+        while let Some(done) = ready.pop() {
+            for &d in &dependents[done] {
+                for w in 0..words {
+                    let from = bits[done * words + w];
+                    bits[d * words + w] |= from;
+                }
+                bits[d * words + done / 64] |= 1 << (done % 64);
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    ready.push(d);
+                }
+            }
+        }
+        Ancestors { words, bits }
     }
-    result
+
+    fn contains(&self, step: usize, other: usize) -> bool {
+        self.bits[step * self.words + other / 64] & (1 << (other % 64)) != 0
+    }
 }
 
 #[cfg(test)]

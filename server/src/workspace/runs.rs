@@ -32,7 +32,7 @@ use crate::workflow::triggers::manual::coerce_json_inputs;
 use crate::workflow::triggers::runner::{self, TriggerHandle};
 use crate::workflow::triggers::schedule::Clock;
 use crate::workflow::triggers::webhook::{WebhookOptions, WebhookServer, env_secrets};
-use crate::workflow::triggers::{self, Fired, file_change};
+use crate::workflow::triggers::{self, Fired, Trigger, file_change};
 use crate::workflow::{outbox, validate};
 
 /// The source of diagnostics that `editor.diagnostic` steps publish.
@@ -138,6 +138,7 @@ impl Workspace {
         let (events, mut received) = mpsc::unbounded_channel();
         let mut options = EngineOptions::new(self.root.clone(), definition_parser());
         options.history = self.config.workflows;
+        options.templates = self.config.templates;
         options.editor = Arc::new(LoopEditor { handle: self.handle.clone(), root: self.root.clone() });
         options.ai = self.escalator.clone().ok().map(|e| Arc::new(EscalatorAi(e)) as _);
         options.events = Some(events);
@@ -432,7 +433,7 @@ impl Workspace {
     pub fn start_run(
         &mut self,
         name: &str,
-        trigger: Value,
+        trigger: Trigger,
         inputs: &Map<String, Value>,
     ) -> Result<RunId, String> {
         let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
@@ -440,7 +441,7 @@ impl Workspace {
             format!("there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong")
         })?;
         let inputs = coerce_json_inputs(&workflow.inputs, inputs)?;
-        let handle = engine.start(workflow, trigger, &inputs).map_err(|e| e.to_string())?;
+        let handle = engine.start(workflow, &trigger, &inputs).map_err(|e| e.to_string())?;
         Ok(handle.id)
     }
 
@@ -463,8 +464,8 @@ impl Workspace {
         }
         std::fs::write(&workflow.file, &workflow.source)
             .map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
-        let trigger = serde_json::json!({ "kind": "plan", "prompt": plan.prompt });
-        engine.start(&workflow, trigger, &Map::new()).map(|h| h.id).map_err(|e| e.to_string())
+        let trigger = Trigger::Plan { prompt: plan.prompt.clone() };
+        engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(|e| e.to_string())
     }
 
     pub fn cancel_run(&mut self, run: RunId) -> Result<(), String> {

@@ -282,7 +282,7 @@ impl Args<'_> {
     fn duration(&self, name: &str) -> Option<Duration> {
         match self.value(name)? {
             Value::String(s) => schema::parse_duration(s),
-            other => other.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()),
+            other => other.as_f64().and_then(|s| crate::duration::from_secs_f64(s).ok()),
         }
     }
 

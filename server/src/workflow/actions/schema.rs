@@ -70,7 +70,9 @@ impl Kind {
             Kind::Boolean => value.is_boolean(),
             Kind::Duration => value
                 .as_str()
-                .map_or(value.as_f64().is_some_and(|s| s >= 0.0), |s| parse_duration(s).is_some()),
+                .map_or(value.as_f64().is_some_and(|s| crate::duration::from_secs_f64(s).is_ok()), |s| {
+                    parse_duration(s).is_some()
+                }),
             Kind::StringList => {
                 value.as_array().is_some_and(|items| items.iter().all(|v| v.is_string() || template(v)))
             }
@@ -99,18 +101,7 @@ pub fn is_template(s: &str) -> bool {
 
 /// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    std::time::Duration::try_from_secs_f64(seconds).ok()
+    crate::duration::parse(s).ok()
 }
 
 /// One parameter of an action.

@@ -39,6 +39,10 @@ fn harness_with(registry: Arc<Mutex<HashMap<String, Workflow>>>, history: Workfl
     Harness { dir, engine, events }
 }
 
+fn manual() -> Trigger {
+    Trigger::Manual { source: crate::workflow::triggers::ManualSource::Cli }
+}
+
 fn harness() -> Harness {
     harness_with(registry(), WorkflowHistory::default())
 }
@@ -59,7 +63,11 @@ impl Harness {
     async fn run(&mut self, wf: &Workflow) -> (RunStatus, RunId) {
         let handle = self
             .engine
-            .start(wf, json!({"type": "manual", "path": "a b;$(touch pwned)'.txt"}), &Map::new())
+            .start(
+                wf,
+                &Trigger::FileChange { path: "a b;$(touch pwned)'.txt".into(), event: "modified".into() },
+                &Map::new(),
+            )
             .unwrap();
         let id = handle.id;
         (tokio::time::timeout(WAIT, handle.wait()).await.expect("the run ends"), id)
@@ -331,7 +339,7 @@ async fn cancel_kills_running_steps_and_runs_always_steps() {
         with_if(append(&h, "cleanup", &["long"], "log"), "always()"),
         with_if(append(&h, "on_cancel", &["long"], "log"), "cancelled()"),
     ]);
-    let handle = h.engine.start(&wf, json!({}), &Map::new()).unwrap();
+    let handle = h.engine.start(&wf, &manual(), &Map::new()).unwrap();
     h.wait_step("long", StepStatus::Running).await;
     h.engine.cancel(handle.id).unwrap();
     let id = handle.id;
@@ -356,7 +364,7 @@ async fn pause_lets_running_steps_finish_and_starts_nothing_until_resumed() {
         argv_step("first", &[], &["sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh", &gate]),
         append(&h, "second", &["first"], "log"),
     ]);
-    let handle = h.engine.start(&wf, json!({}), &Map::new()).unwrap();
+    let handle = h.engine.start(&wf, &manual(), &Map::new()).unwrap();
     h.wait_step("first", StepStatus::Running).await;
     h.engine.pause(handle.id).unwrap();
     h.wait_for("paused", |e| matches!(e, RunEvent::Run { status: RunStatus::Paused, .. })).await;
@@ -411,16 +419,17 @@ fn orphan(db: &StateDb, wf: &Workflow, done: &[&str], interrupted: &str) -> RunI
 async fn interrupted_runs_resume_without_repeating_finished_steps() {
     let registry = registry();
     let mut h = harness_with(registry.clone(), WorkflowHistory::default());
-    let mut b = append(&h, "b", &["a"], "log");
-    b.retry = RetryPolicy { attempts: 2, delay: Duration::from_millis(5), ..RetryPolicy::default() };
+    // One attempt only: running it again after the crash must not count as a retry.
+    let b = append(&h, "b", &["a"], "log");
     let mut wf = workflow(vec![append(&h, "a", &[], "log"), b, append(&h, "c", &["b"], "log")]);
-    wf.source = "retrying".into();
+    wf.source = "idempotent".into();
     registry.lock().unwrap().insert(wf.source.clone(), wf.clone());
     let id = orphan(h.engine.db(), &wf, &["a"], "b");
 
     let mut single = wf.clone();
-    single.source = "no retry".into();
-    single.steps[1].retry = RetryPolicy::default();
+    single.source = "not idempotent".into();
+    single.steps[1].idempotent = false;
+    single.steps[1].retry = RetryPolicy { attempts: 3, ..RetryPolicy::default() };
     registry.lock().unwrap().insert(single.source.clone(), single.clone());
     let exhausted = orphan(h.engine.db(), &single, &["a"], "b");
 
@@ -431,10 +440,12 @@ async fn interrupted_runs_resume_without_repeating_finished_steps() {
         statuses.push(tokio::time::timeout(WAIT, handle.wait()).await.unwrap());
     }
     assert_eq!(statuses, [RunStatus::Succeeded, RunStatus::Failed]);
-    assert_eq!(h.steps(id), ["a succeeded success 1", "b succeeded success 2", "c succeeded success 1"]);
+    assert_eq!(h.steps(id), ["a succeeded success 1", "b succeeded success 1", "c succeeded success 1"]);
     assert_eq!(h.steps(exhausted), ["a succeeded success 1", "b failed failure 1", "c skipped skipped 0"]);
     let b = &h.engine.db().steps(exhausted).unwrap()[1];
-    assert_eq!(b.error.as_deref(), Some("interrupted: the process running this step stopped"));
+    let error = b.error.as_deref().unwrap();
+    assert!(error.starts_with("interrupted: the process running this step stopped"), "{error}");
+    assert!(error.contains("`idempotent: false`"), "{error}");
     // `a` ran in neither: only b and c of the first run wrote.
     assert_eq!(h.lines("log"), ["b", "c"]);
     assert_eq!(h.engine.db().existing_run(id).unwrap().owner_pid, Some(std::process::id()));
@@ -477,16 +488,21 @@ async fn concurrency_groups_queue_or_cancel() {
             &["sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh", &gate],
         )]);
         first.concurrency =
-            Some(Concurrency { group: "deploy-{{ trigger.env }}".into(), cancel_in_progress });
+            Some(Concurrency { group: "deploy-{{ trigger.body.env }}".into(), cancel_in_progress });
         let mut second = workflow(vec![append(&h, "after", &[], "log")]);
         second.concurrency = first.concurrency.clone();
-        let trigger = json!({"env": "prod"});
-        let one = h.engine.start(&first, trigger.clone(), &Map::new()).unwrap();
+        let hook = |env: &str| Trigger::Webhook {
+            path: "/deploy".into(),
+            body: json!({ "env": env }),
+            headers: json!({}),
+        };
+        let trigger = hook("prod");
+        let one = h.engine.start(&first, &trigger, &Map::new()).unwrap();
         h.wait_step("wait", StepStatus::Running).await;
         // Another group does not wait.
-        let other = h.engine.start(&second, json!({"env": "test"}), &Map::new()).unwrap();
+        let other = h.engine.start(&second, &hook("test"), &Map::new()).unwrap();
         assert_eq!(tokio::time::timeout(WAIT, other.wait()).await.unwrap(), RunStatus::Succeeded);
-        let two = h.engine.start(&second, trigger, &Map::new()).unwrap();
+        let two = h.engine.start(&second, &trigger, &Map::new()).unwrap();
         let (one_id, two_id) = (one.id, two.id);
         if cancel_in_progress {
             assert_eq!(tokio::time::timeout(WAIT, one.wait()).await.unwrap(), RunStatus::Cancelled);
@@ -524,12 +540,12 @@ async fn inputs_are_checked_and_history_is_pruned() {
             options: vec![],
         },
     );
-    let error = h.engine.start(&wf, json!({}), &Map::new()).err().unwrap();
+    let error = h.engine.start(&wf, &manual(), &Map::new()).err().unwrap();
     assert_eq!(error.kind, WorkflowErrorKind::Input);
     let inputs = json!({"n": 7}).as_object().unwrap().clone();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let handle = h.engine.start(&wf, json!({}), &inputs).unwrap();
+        let handle = h.engine.start(&wf, &manual(), &inputs).unwrap();
         ids.push(handle.id);
         assert_eq!(tokio::time::timeout(WAIT, handle.wait()).await.unwrap(), RunStatus::Succeeded);
     }

@@ -13,10 +13,9 @@
 use std::collections::BTreeMap;
 
 use globset::GlobSet;
-use serde_json::json;
 use tokio::time::{Duration, Instant};
 
-use super::{Fired, TriggerError, TriggerErrorKind, default_inputs, glob_set};
+use super::{Fired, Trigger, TriggerError, TriggerErrorKind, default_inputs, glob_set};
 use crate::workflow::definition::Workflow;
 
 /// One open diagnostic, in editor terms.
@@ -156,15 +155,14 @@ impl DiagnosticTriggers {
             let d = &appearance.diagnostic;
             fired.push(Fired {
                 workflow: matcher.workflow.name.clone(),
-                trigger: json!({
-                    "kind": "diagnostic",
-                    "path": d.path,
-                    "line": d.line,
-                    "category": d.category,
-                    "severity": d.severity,
-                    "fingerprint": d.fingerprint,
-                    "message": d.message,
-                }),
+                trigger: Trigger::Diagnostic {
+                    path: d.path.clone(),
+                    line: d.line,
+                    category: d.category.clone(),
+                    severity: d.severity.clone(),
+                    fingerprint: d.fingerprint.clone(),
+                    message: d.message.clone(),
+                },
                 inputs: default_inputs(&matcher.workflow),
             });
         }
@@ -177,6 +175,7 @@ mod tests {
     use super::*;
     use crate::workflow::definition::{DiagnosticTrigger, Triggers};
     use crate::workflow::triggers::testing::workflow;
+    use serde_json::json;
 
     fn on(category: Option<&str>, severity: Option<&str>, paths: &[&str], persists_s: u64) -> Triggers {
         Triggers {
@@ -212,7 +211,7 @@ mod tests {
     fn names(fired: &[Fired]) -> Vec<String> {
         fired
             .iter()
-            .map(|f| format!("{} {}", f.workflow, f.trigger["fingerprint"].as_str().unwrap()))
+            .map(|f| format!("{} {}", f.workflow, f.trigger.to_value()["fingerprint"].as_str().unwrap()))
             .collect()
     }
 
@@ -235,7 +234,7 @@ mod tests {
         let fired = triggers.due(at(30));
         assert_eq!(names(&fired), ["types F1"]);
         assert_eq!(
-            fired[0].trigger,
+            fired[0].trigger.to_value(),
             json!({"kind": "diagnostic", "path": "src/a.py", "line": 1, "category": "type", "severity": "error",
                    "fingerprint": "F1", "message": "problem F1"})
         );

@@ -3,9 +3,7 @@
 //! [`EscalationTriggers::fire`] takes one finished escalation and returns a run for every
 //! workflow whose `outcome` is that outcome or `any`. It keeps no state.
 
-use serde_json::json;
-
-use super::{Fired, default_inputs};
+use super::{Fired, Trigger, default_inputs};
 use crate::workflow::definition::{EscalationOutcome, Workflow};
 
 /// How one escalation ended.
@@ -50,14 +48,13 @@ impl EscalationTriggers {
             .filter(|(_, want)| *want == EscalationOutcome::Any || *want == event.outcome)
             .map(|(workflow, _)| Fired {
                 workflow: workflow.name.clone(),
-                trigger: json!({
-                    "kind": "escalation",
-                    "outcome": outcome_name(event.outcome),
-                    "path": event.path,
-                    "fingerprint": event.fingerprint,
-                    "provider": event.provider,
-                    "message": event.message,
-                }),
+                trigger: Trigger::Escalation {
+                    outcome: outcome_name(event.outcome).to_owned(),
+                    path: event.path.clone(),
+                    fingerprint: event.fingerprint.clone(),
+                    provider: event.provider.clone(),
+                    message: event.message.clone(),
+                },
                 inputs: default_inputs(workflow),
             })
             .collect()
@@ -70,6 +67,7 @@ mod tests {
     use crate::workflow::definition::{EscalationTrigger, Triggers};
     use crate::workflow::triggers::testing::workflow;
     use EscalationOutcome::*;
+    use serde_json::json;
 
     fn on(outcome: EscalationOutcome) -> Triggers {
         Triggers { escalation: Some(EscalationTrigger { outcome }), ..Triggers::default() }
@@ -99,7 +97,7 @@ mod tests {
         check(Explained, &["always"]);
 
         assert_eq!(
-            triggers.fire(&event(Failed))[0].trigger,
+            triggers.fire(&event(Failed))[0].trigger.to_value(),
             json!({"kind": "escalation", "outcome": "failed", "path": "src/a.py", "fingerprint": "F1",
                    "provider": "primary", "message": "budget exhausted"})
         );

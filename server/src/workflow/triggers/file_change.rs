@@ -16,10 +16,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use globset::GlobSet;
-use serde_json::json;
 use tokio::time::{Duration, Instant};
 
-use super::{Fired, TriggerError, TriggerErrorKind, default_inputs, glob_set};
+use super::{Fired, Trigger, TriggerError, TriggerErrorKind, default_inputs, glob_set};
 use crate::watch::{Batch, Change};
 use crate::workflow::definition::{FileEventKind, Workflow};
 
@@ -149,7 +148,10 @@ impl FileChangeTriggers {
                 let workflow = &self.matchers[key.0].workflow;
                 Some(Fired {
                     workflow: workflow.name.clone(),
-                    trigger: json!({"kind": "file_change", "path": key.1, "event": kind_name(pending.kind)}),
+                    trigger: Trigger::FileChange {
+                        path: key.1.clone(),
+                        event: kind_name(pending.kind).to_owned(),
+                    },
                     inputs: default_inputs(workflow),
                 })
             })
@@ -173,6 +175,7 @@ mod tests {
     use crate::workflow::definition::{FileChangeTrigger, Triggers};
     use crate::workflow::triggers::testing::workflow;
     use FileEventKind::*;
+    use serde_json::json;
 
     fn on(paths: &[&str], ignore: &[&str], events: &[FileEventKind], debounce_ms: u64) -> Triggers {
         let strings = |s: &[&str]| s.iter().map(|s| s.to_string()).collect();
@@ -244,12 +247,18 @@ mod tests {
         let fired = triggers.due(at(1000));
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].workflow, "w");
-        assert_eq!(fired[0].trigger, json!({"kind": "file_change", "path": "src/b.py", "event": "created"}));
+        assert_eq!(
+            fired[0].trigger.to_value(),
+            json!({"kind": "file_change", "path": "src/b.py", "event": "created"})
+        );
         assert_eq!(triggers.next_deadline(), Some(at(1100)));
 
         let fired = triggers.due(at(1100));
         assert_eq!(fired.len(), 1);
-        assert_eq!(fired[0].trigger, json!({"kind": "file_change", "path": "src/a.py", "event": "modified"}));
+        assert_eq!(
+            fired[0].trigger.to_value(),
+            json!({"kind": "file_change", "path": "src/a.py", "event": "modified"})
+        );
         assert_eq!(triggers.due(at(5000)), vec![]);
         assert_eq!(triggers.next_deadline(), None);
     }

@@ -26,17 +26,114 @@ pub mod runner;
 pub mod schedule;
 pub mod webhook;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
+
+/// What started a run: the `trigger` object its templates read, `kind` plus the fields of that
+/// kind (`{"kind": "file_change", "path": "src/a.py", "event": "modified"}`). Every start builds
+/// one — the CLI, the editor, each trigger, a rule, a plan, and the dry run's sample — so
+/// `trigger.kind == 'manual'` means the same wherever the run started. `docs/workflows.md`
+/// lists the fields of each kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// By hand: `acas workflow run` or the editor's command.
+    Manual { source: ManualSource },
+    /// A file matching `on.file_change` changed.
+    FileChange {
+        /// Workspace-relative, `/`-separated.
+        path: String,
+        /// `created`, `modified`, `deleted` or `renamed`.
+        event: String,
+    },
+    /// `on.schedule` came due.
+    Schedule {
+        cron: String,
+        /// RFC 3339, in the schedule's time zone.
+        scheduled_at: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timezone: Option<String>,
+    },
+    /// A diagnostic matching `on.diagnostic` persisted.
+    Diagnostic {
+        path: String,
+        /// 1-based.
+        line: u32,
+        category: String,
+        severity: String,
+        fingerprint: String,
+        message: String,
+    },
+    /// An escalation ended (`on.escalation`).
+    Escalation {
+        /// `fixed`, `explained` or `failed`.
+        outcome: String,
+        path: String,
+        fingerprint: String,
+        provider: Option<String>,
+        message: String,
+    },
+    /// A signed request reached `on.webhook`'s path.
+    Webhook {
+        path: String,
+        /// The body as JSON, or as a string when it is not JSON.
+        body: Value,
+        headers: Value,
+        /// GitHub's `X-GitHub-Event` (`push`, `pull_request`, …) under `scheme: github`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<String>,
+    },
+    /// A rule of `.acas/config.toml` named this workflow for a diagnostic.
+    Rule {
+        path: String,
+        /// 1-based.
+        line: u32,
+        category: String,
+        severity: String,
+        source: String,
+        fingerprint: String,
+    },
+    /// An approved plan (`acas plan`, the editor's plan approval).
+    Plan { prompt: String },
+}
+
+/// Where a manual run was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManualSource {
+    Cli,
+    Editor,
+}
+
+impl Trigger {
+    /// The object templates see as `trigger`.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// `trigger.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Manual { .. } => "manual",
+            Trigger::FileChange { .. } => "file_change",
+            Trigger::Schedule { .. } => "schedule",
+            Trigger::Diagnostic { .. } => "diagnostic",
+            Trigger::Escalation { .. } => "escalation",
+            Trigger::Webhook { .. } => "webhook",
+            Trigger::Rule { .. } => "rule",
+            Trigger::Plan { .. } => "plan",
+        }
+    }
+}
 
 /// One request to start a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fired {
     /// The workflow's `name`.
     pub workflow: String,
-    /// The `trigger` object templates see: `kind` plus the details of that kind, e.g.
-    /// `{"kind": "file_change", "path": "src/a.py", "event": "modified"}`.
-    pub trigger: Value,
+    /// What started it: the `trigger` its templates see.
+    pub trigger: Trigger,
     /// The run's inputs (defaults of the workflow's typed inputs for automatic triggers).
     pub inputs: Map<String, Value>,
 }

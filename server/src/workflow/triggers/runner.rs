@@ -124,7 +124,7 @@ impl Task {
             ready.extend(self.diagnostics.due(now));
             ready.extend(self.schedule.due(self.clock.now()));
             for run in ready {
-                tracing::info!(workflow = %run.workflow, trigger = %run.trigger, "workflow triggered");
+                tracing::info!(workflow = %run.workflow, trigger = run.trigger.kind(), "workflow triggered");
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     sent = fired.send(run) => if sent.is_err() { return },
@@ -235,7 +235,10 @@ pub(crate) mod tests {
         handle.files(vec![("docs/x.md".to_owned(), FileEventKind::Modified)]);
         let fired = next(&mut rx).await.unwrap();
         assert_eq!(fired.workflow, "review");
-        assert_eq!(fired.trigger, json!({"kind": "file_change", "path": "src/a.py", "event": "modified"}));
+        assert_eq!(
+            fired.trigger.to_value(),
+            json!({"kind": "file_change", "path": "src/a.py", "event": "modified"})
+        );
         // The last save was at 800 ms: the run starts when 500 ms have passed since.
         assert_eq!(Instant::now() - started, Duration::from_millis(1300));
         assert_eq!(next(&mut rx).await, None);
@@ -255,7 +258,7 @@ pub(crate) mod tests {
             start(vec![scheduled("standup", "0 9 * * 1-5", Some("Europe/Berlin"))], clock);
         let fired = next(&mut rx).await.unwrap();
         assert_eq!(
-            fired.trigger,
+            fired.trigger.to_value(),
             json!({"kind": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin",
                    "scheduled_at": "2026-01-05T09:00:00+01:00"})
         );
@@ -264,7 +267,7 @@ pub(crate) mod tests {
         handle.reload(vec![scheduled("tick", "*/30 * * * * *", None)]);
         let fired = next(&mut rx).await.unwrap();
         assert_eq!(fired.workflow, "tick");
-        assert_eq!(fired.trigger["scheduled_at"], "2026-01-05T08:00:30+00:00");
+        assert_eq!(fired.trigger.to_value()["scheduled_at"], "2026-01-05T08:00:30+00:00");
     }
 
     #[tokio::test(start_paused = true)]
@@ -291,7 +294,7 @@ pub(crate) mod tests {
         let started = Instant::now();
         handle.diagnostics("src/a.py".into(), vec![diagnostic]);
         let fired = next(&mut rx).await.unwrap();
-        assert_eq!(fired.trigger["kind"], "diagnostic");
+        assert_eq!(fired.trigger.to_value()["kind"], "diagnostic");
         assert_eq!(Instant::now() - started, Duration::from_secs(30));
 
         handle.escalation(EscalationEvent {
@@ -301,7 +304,7 @@ pub(crate) mod tests {
             provider: None,
             message: "no provider answered".into(),
         });
-        assert_eq!(next(&mut rx).await.unwrap().trigger["kind"], "escalation");
+        assert_eq!(next(&mut rx).await.unwrap().trigger.to_value()["kind"], "escalation");
         assert_eq!(next(&mut rx).await, None);
     }
 }

@@ -12,10 +12,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
-use serde_json::json;
 use tokio::time::Instant;
 
-use super::{Fired, TriggerError, TriggerErrorKind, default_inputs};
+use super::{Fired, Trigger, TriggerError, TriggerErrorKind, default_inputs};
 use crate::workflow::definition::{ScheduleTrigger, Workflow};
 
 /// Where the current wall-clock time comes from.
@@ -106,11 +105,11 @@ impl Entry {
 
     fn fired(&self, at: DateTime<Utc>) -> Fired {
         let scheduled_at = at.with_timezone(&self.tz).to_rfc3339_opts(SecondsFormat::Secs, false);
-        let mut trigger =
-            json!({"kind": "schedule", "cron": self.trigger.cron, "scheduled_at": scheduled_at});
-        if let Some(tz) = &self.trigger.timezone {
-            trigger["timezone"] = json!(tz);
-        }
+        let trigger = Trigger::Schedule {
+            cron: self.trigger.cron.clone(),
+            scheduled_at,
+            timezone: self.trigger.timezone.clone(),
+        };
         Fired { workflow: self.workflow.name.clone(), trigger, inputs: default_inputs(&self.workflow) }
     }
 }
@@ -181,6 +180,7 @@ mod tests {
     use super::*;
     use crate::workflow::definition::Triggers;
     use crate::workflow::triggers::testing::workflow;
+    use serde_json::json;
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -261,7 +261,7 @@ mod tests {
         let fired = schedule.due(utc("2026-01-08T12:00:00Z"));
         assert_eq!(fired.len(), 1);
         assert_eq!(
-            fired[0].trigger,
+            fired[0].trigger.to_value(),
             json!({"kind": "schedule", "cron": "0 9 * * *", "timezone": "Europe/Berlin", "scheduled_at": "2026-01-05T09:00:00+01:00"})
         );
         assert_eq!(schedule.next_fire(), Some(utc("2026-01-09T08:00:00Z")));

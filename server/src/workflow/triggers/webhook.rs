@@ -56,7 +56,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Fired, FiredSender, default_inputs};
+use super::{Fired, FiredSender, Trigger, default_inputs};
 use crate::store::Store;
 use crate::workflow::definition::{WebhookScheme, Workflow};
 use crate::workflow::signature::{
@@ -431,11 +431,12 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
 
     let body_value = serde_json::from_slice::<Value>(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    let mut trigger =
-        json!({"kind": "webhook", "path": path, "body": body_value, "headers": selected(&parts.headers)});
-    if let Some(event) = event {
-        trigger["event"] = Value::String(event);
-    }
+    let trigger = Trigger::Webhook {
+        path: path.to_string(),
+        body: body_value,
+        headers: selected(&parts.headers),
+        event,
+    };
     let fired = Fired { workflow: workflow.clone(), trigger, inputs };
     if shared.fired.send(fired).await.is_err() {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "workflows are not being run right now");
@@ -567,14 +568,14 @@ mod tests {
         let fired = h.fired.try_recv().unwrap();
         assert_eq!(fired.workflow, "review");
         assert_eq!(
-            fired.trigger,
+            fired.trigger.to_value(),
             json!({"kind": "webhook", "path": "/hooks/review", "body": {"ref": "main"},
                    "headers": {"content-type": "application/json", "x-github-event": "push"}})
         );
         // A body that is not JSON reaches the workflow as a string.
         let (status, _) = h.signed("/hooks/review", "plain text", t).await;
         assert_eq!(status, 202);
-        assert_eq!(h.fired.try_recv().unwrap().trigger["body"], "plain text");
+        assert_eq!(h.fired.try_recv().unwrap().trigger.to_value()["body"], "plain text");
 
         // The same request again is a replay, also after a restart with the same store.
         let (status, body) = h.signed("/hooks/review", r#"{"ref":"main"}"#, t).await;

@@ -1,0 +1,182 @@
+//! Workflows that try to escape their limits, through the real `acas` binary: hostile templates
+//! fail their step with the limit that stopped them (with the process's address space capped, so
+//! a render that is not bounded dies instead of eating the machine), huge durations and huge
+//! definitions are refused with the real limit, and templated text keeps its trailing newline.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use acas_e2e::{TIMEOUT, acas_bin, run_acas};
+use serde_json::Value;
+
+/// The address space `acas` gets in these tests: far more than any limit allows a render, far
+/// less than an unbounded one takes.
+const ADDRESS_SPACE_KIB: u64 = 3 * 1024 * 1024;
+
+fn workspace(workflows: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(".acas/workflows");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, text) in workflows {
+        std::fs::write(folder.join(name), text).unwrap();
+    }
+    dir
+}
+
+/// Runs `acas ARGS` under `ulimit -v` and waits for it, at most [`TIMEOUT`]:
+/// (exit code, or `None` when a signal ended it; stdout; stderr).
+fn run_capped(args: &[&str], dir: &Path) -> (Option<i32>, String, String) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {ADDRESS_SPACE_KIB} && exec \"$0\" \"$@\""))
+        .arg(acas_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting acas");
+    let (tx, rx) = mpsc::channel();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let (mut out, mut err) = (String::new(), String::new());
+        let _ = stdout.read_to_string(&mut out);
+        let _ = stderr.read_to_string(&mut err);
+        let _ = tx.send((out, err));
+    });
+    match rx.recv_timeout(TIMEOUT) {
+        Ok((out, err)) => (child.wait().unwrap().code(), out, err),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`acas {}` did not end within {TIMEOUT:?}", args.join(" "));
+        }
+    }
+}
+
+/// One workflow per hostile template, each a single step that echoes the template.
+const HOSTILE: &[(&str, &str, &str)] = &[
+    (
+        "loops-over-long-strings",
+        "{% for a in 'x' * 99999 %}{% for b in 'x' * 99999 %}{{ a }}{% endfor %}{% endfor %}",
+        "template_fuel",
+    ),
+    ("multiply", "{{ 'x' * 10**9 }}", "template_max_bytes"),
+    ("multiply-below-the-engine-cap", "{{ 'x' * 99999999 }}{{ 'x' * 99999999 }}", "template_max_bytes"),
+    (
+        "replace-chain",
+        "{{ 'xx'|replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')\
+         |replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')\
+         |replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')\
+         |replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx') }}",
+        "template_max_bytes",
+    ),
+    ("macro-recursion", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "nests macros"),
+    (
+        "range",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "template_fuel",
+    ),
+];
+
+#[test]
+fn hostile_templates_fail_their_step_with_the_limit_that_stopped_them() {
+    let files: Vec<(String, String)> = HOSTILE
+        .iter()
+        .map(|(name, template, _)| {
+            let text = format!(
+                "name: {name}\nsteps:\n  - id: render\n    run: [\"echo\", {}]\n",
+                serde_json::to_string(template).unwrap()
+            );
+            (format!("{name}.yaml"), text)
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let dir = workspace(&refs);
+    for (name, _, limit) in HOSTILE {
+        let (code, stdout, stderr) = run_capped(&["workflow", "run", name, "--format", "json"], dir.path());
+        assert_eq!(code, Some(1), "{name}: the run fails, the process does not die: {stdout}{stderr}");
+        let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{name}: {e}: {stdout}"));
+        assert_eq!(run["status"], "failed", "{name}: {run:#}");
+        let step = &run["steps"][0];
+        assert_eq!(step["status"], "failed", "{name}: {run:#}");
+        assert_eq!(step["attempts"], 1, "{name}: a render past a limit is not retried: {run:#}");
+        let error = step["error"].as_str().unwrap_or_default();
+        assert!(error.contains(limit), "{name}: the error names `{limit}`: {error}");
+    }
+}
+
+#[test]
+fn templated_text_keeps_its_trailing_newline() {
+    let dir = workspace(&[(
+        "write.yaml",
+        "name: write\nsteps:\n  - id: write\n    uses: file.write\n    with: { path: out.txt, content: \"run {{ run.id }}\\n\" }\n",
+    )]);
+    let (code, stdout, stderr) = run_acas(&["workflow", "run", "write", "--format", "json"], dir.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let written = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+    assert_eq!(written, format!("run {}\n", run["run_id"]));
+}
+
+#[test]
+fn huge_durations_are_refused_with_the_longest_allowed() {
+    let dir = workspace(&[(
+        "slow.yaml",
+        "name: slow\ntimeout: 1e300\nsteps:\n  - id: a\n    run: [\"true\"]\n    timeout: 99999999999999999999999w\n",
+    )]);
+    let (code, stdout, stderr) = run_acas(&["workflow", "validate"], dir.path());
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(!all.contains("panicked"), "{all}");
+    assert_eq!(all.matches("longer than the longest duration ACAS accepts (36500d)").count(), 2, "{all}");
+}
+
+/// `steps` long chains, each step needing the one before.
+fn chain(steps: usize) -> String {
+    let mut text = String::from("name: big\nsteps:\n");
+    for i in 0..steps {
+        text.push_str(&format!("  - id: s{i}\n    run: [\"true\", \"{{{{ run.id }}}}\"]\n"));
+        if i > 0 {
+            text.push_str(&format!("    needs: [s{}]\n", i - 1));
+        }
+    }
+    text
+}
+
+#[test]
+fn a_definition_over_a_limit_is_refused_naming_that_limit() {
+    let too_many = chain(20_001);
+    let dir = workspace(&[("big.yaml", &too_many)]);
+    let (code, stdout, stderr) = run_acas(&["workflow", "run", "big"], dir.path());
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("more than the 20000 a workflow may have"), "{stderr}");
+    assert!(!stderr.contains("aliases"), "{stderr}");
+
+    let too_large = format!("{}# {}\n", chain(2), "x".repeat(9 * 1024 * 1024));
+    let dir = workspace(&[("big.yaml", &too_large)]);
+    let (code, stdout, stderr) = run_acas(&["workflow", "run", "big"], dir.path());
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("more than the 8388608 bytes a workflow file may have"), "{stderr}");
+    assert!(!stderr.contains("no workflow named"), "{stderr}");
+
+    let aliases = "name: big\nx: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                   z: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nw: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+                   v: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nsteps:\n  - id: a\n    run: [\"true\"]\n";
+    let dir = workspace(&[("big.yaml", aliases)]);
+    let (code, _, stderr) = run_acas(&["workflow", "run", "big"], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("aliases in this file expand to more than 100000 YAML nodes"), "{stderr}");
+}
+
+#[test]
+fn ten_thousand_steps_validate_within_bounded_memory() {
+    let dir = workspace(&[("big.yaml", &chain(10_000))]);
+    let (code, stdout, stderr) = run_capped(&["workflow", "validate"], dir.path());
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+}
