@@ -1,0 +1,205 @@
+use super::*;
+
+fn redactor() -> Redactor {
+    Redactor::new(&DEFAULT_NO_EGRESS.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/secrets").join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Redacts `text` and checks that `secret` is gone and `kind` was reported.
+#[track_caller]
+fn check(text: &str, secret: &str, kind: &str) {
+    let (redacted, found) = redact_text(text, false);
+    assert!(!redacted.contains(secret), "`{secret}` survived in `{redacted}`");
+    let kinds: Vec<&str> = found.kinds.iter().map(|(k, _)| *k).collect();
+    assert!(kinds.contains(&kind), "expected {kind}, found {kinds:?} in `{redacted}`");
+}
+
+#[test]
+fn every_vendored_rule_compiles() {
+    assert!(skipped_rules().is_empty(), "{:?}", skipped_rules());
+    assert!(vendored_rules() > 200, "{}", vendored_rules());
+    for rule in &rules().leaks {
+        assert!(rules().marker.is_match(&format!("[REDACTED:{}]", rule.id)), "{}", rule.id);
+    }
+}
+
+#[test]
+fn every_secret_in_the_fixture_corpus_is_removed() {
+    for line in fixture("corpus.txt").lines().filter(|l| !l.starts_with('#')) {
+        let (_, text) = line.split_once(' ').unwrap();
+        let secret = text
+            .rsplit(['=', ' ', '"', '\'', ':'])
+            .find(|s| s.len() >= 8)
+            .unwrap()
+            .trim_end_matches([';', ')', '"', '\'']);
+        let (redacted, found) = redact_text(text, false);
+        assert!(!redacted.contains(secret), "`{secret}` survived in `{redacted}`");
+        assert!(found.total() >= 1, "{text}");
+    }
+}
+
+#[test]
+fn values_of_secret_names_go_whatever_their_case_and_characters() {
+    check(r#"password = "Zq8rT2mLw9vBn4Ks""#, "Zq8rT2mLw9vBn4Ks", "password");
+    check(r#"db_password = "correct horse battery staple""#, "horse battery", "password");
+    check("PASSPHRASE=correct horse battery staple\n", "horse battery", "password");
+    check("passphrase: correct horse battery staple\n", "correct horse", "password");
+    check(r#"connect(host="db", password="Hunter2Hunter2!")"#, "Hunter2Hunter2!", "password");
+    check(r#"{"password": "Zq8rT2mLw9vBn4Ks", "user": "ada"}"#, "Zq8rT2mLw9vBn4Ks", "password");
+    check(r#"{'api_key': 'AbCdEf0123456789'}"#, "AbCdEf0123456789", "api-key");
+    check("password: Zq8rT2mLw9vBn4Ks\n", "Zq8rT2mLw9vBn4Ks", "password");
+    check("DB_PASSWORD=letmein\n", "letmein", "password");
+    check(r#"$dbPassword = 'Winter2024!';"#, "Winter2024!", "password");
+    check(r#"'password' => 'Winter2024!',"#, "Winter2024!", "password");
+    check(r#"password := "Winter2024!""#, "Winter2024!", "password");
+    check(r#"let password: &str = "Winter2024!";"#, "Winter2024!", "password");
+    check(r#"private static final String CLIENT_SECRET = "q9Vd-Lm2x";"#, "q9Vd-Lm2x", "secret");
+    check(r#"builder.password("Winter2024!")"#, "Winter2024!", "password");
+    check("mysql -u root --password Winter2024! db\n", "Winter2024!", "password");
+    check("<password>Winter2024!</password>", "Winter2024!", "password");
+    check(r#"token = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d""#, "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d", "token");
+}
+
+#[test]
+fn long_hex_and_base64_values_of_key_like_names_go() {
+    check(r#"sig = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08""#, "9f86d0818", "key");
+    check(r#"hmacKey: "dGhpcyBpcyBhIHNlY3JldCBrZXkgMTIz""#, "dGhpcyBpcyBh", "key");
+    check("signing_key = 'c2VjcmV0LXNpZ25pbmcta2V5LTQ1Ng=='", "c2VjcmV0LXNp", "secret");
+}
+
+#[test]
+fn credentials_in_urls_and_headers_go() {
+    for url in [
+        "postgres://app:s3cretPw@db.internal:5432/app",
+        "mysql://root:s3cretPw@localhost/db",
+        "redis://:s3cretPw@cache:6379/0",
+        "amqp://guest:s3cretPw@mq/vhost",
+        "mongodb+srv://admin:s3cretPw@cluster0.example.net/test",
+        "https://deploy:s3cretPw@git.example.com/repo.git",
+    ] {
+        check(&format!("DATABASE_URL = \"{url}\""), "s3cretPw", "url-credentials");
+    }
+    check("requests.get(url, headers={'Authorization': 'Bearer abcDEF123456ghiJKL'})", "abcDEF123456ghiJKL", "http-auth");
+    check(r#"headers = {"Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}"#, "YWxhZGRpbjpvcGVuc2VzYW1l", "http-auth");
+    check(
+        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==;EndpointSuffix=core.windows.net",
+        "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
+        "key",
+    );
+    check("//registry.npmjs.org/:_authToken=npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789\n", "npm_AbCdEf", "npm");
+    check("//npm.example.com/:_authToken=a1b2c3d4-e5f6\n", "a1b2c3d4-e5f6", "token");
+}
+
+#[test]
+fn high_entropy_tokens_in_any_assignment_go() {
+    check(r#"const upstream = "Qm9vbGVhbkZsYWdTZWNyZXQxMjM0NTY3ODk";"#, "Qm9vbGVhbkZsYWdT", "high-entropy");
+    check("WEBHOOK=Xk9pL2mQ8rT4vB7nW1zY5cF3\n", "Xk9pL2mQ8rT4vB7nW1zY5cF3", "high-entropy");
+}
+
+#[test]
+fn private_keys_and_env_values_are_removed() {
+    let (redacted, found) = redactor().redact(&fixture("id_ed25519.txt"), false);
+    assert_eq!(redacted, "some text before\n[REDACTED:private-key]\nsome text after\n");
+    assert_eq!(found.kinds, vec![("private-key", 1)]);
+
+    let dotenv = fixture("dotenv.txt");
+    let (redacted, _) = redactor().redact(&dotenv, true);
+    assert!(redacted.contains("SESSION_KEY=[REDACTED"), "{redacted}");
+    assert!(redacted.contains("DEBUG=true") && redacted.contains("APP_NAME=acas-demo"), "{redacted}");
+    assert!(is_env_like(".env.local") && is_env_like("config/prod.env") && !is_env_like("src/env.rs"));
+}
+
+#[test]
+fn ordinary_code_is_left_alone() {
+    let code = r#"
+fn login(password: &str) -> bool { check(password) }
+let token = tokens.next();
+password = get_password()
+const apiKey = process.env.API_KEY;
+let commit = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+let id = "123e4567-e89b-12d3-a456-426614174000";
+token_type = "bearer"
+let key = event.key;
+if key == "Enter" { submit() }
+self.password = password
+password_field = "password"
+api_key_env = "OPENAI_API_KEY"
+password = os.environ["DB_PASSWORD"]
+password: ${{ secrets.DB_PASSWORD }}
+token: Token,
+password: String,
+def connect(password: str = None): ...
+const config = { password: value, user };
+checksum = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+"integrity": "sha512-bKuiRQtqZ4XKXwNAI3ozcW9RPX4cy1w6R6MwUMQeAVj33ftGKaVfkr6EoyrXD5yTYeRPw+Q/S4o7Jf+mW0WfIw=="
+img = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+version = "1.2.3-beta.4"
+import { readFile } from "node:fs/promises";
+color: #1e90ff;
+"#;
+    let (redacted, found) = redact_text(code, false);
+    assert_eq!(redacted, code, "{found:?}");
+}
+
+#[test]
+fn a_realistic_file_keeps_its_code() {
+    let code = r#"import os
+from dataclasses import dataclass
+
+DB_URL = "postgres://app:Zq8rT2mLw9vBn4Ks@db.internal:5432/app"
+
+@dataclass
+class Settings:
+    host: str = "db.internal"
+    password: str = "Zq8rT2mLw9vBn4Ks"
+
+def total(items):
+    # The error: summing strings.
+    return sum(item["price"] for item in items) + "tax"
+"#;
+    let (redacted, found) = redact_text(code, false);
+    assert!(!redacted.contains("Zq8rT2mLw9vBn4Ks"), "{redacted}");
+    assert_eq!(found.total(), 2, "{found:?}");
+    for kept in [
+        "import os",
+        "class Settings:",
+        "host: str = \"db.internal\"",
+        "return sum(item[\"price\"] for item in items) + \"tax\"",
+        "postgres://app:",
+        "@db.internal:5432/app",
+    ] {
+        assert!(redacted.contains(kept), "`{kept}` lost from `{redacted}`");
+    }
+}
+
+#[test]
+fn no_egress_files_are_never_sent() {
+    let redactor = redactor();
+    for path in [".env", "config/.env.production", "certs/server.pem", "keys/deploy.key", "home/id_rsa.pub"] {
+        assert!(!redactor.may_send(path), "{path}");
+    }
+    for path in ["src/main.rs", "env.ts", "docs/keys.md"] {
+        assert!(redactor.may_send(path), "{path}");
+    }
+}
+
+#[test]
+fn requests_are_redacted_and_left_alone_when_clean() {
+    let request = CompletionRequest {
+        system: "You fix code.".into(),
+        prompt: "password = \"Zq8rT2mLw9vBn4Ks\"".into(),
+        max_tokens: 100,
+        temperature: None,
+        json_schema: None,
+    };
+    let (sent, found) = redact_request(&request);
+    assert_eq!(sent.prompt, "password = \"[REDACTED:password]\"");
+    assert_eq!(found.total(), 1);
+    let (clean, none) = redact_request(&sent);
+    assert!(matches!(clean, Cow::Borrowed(_)) && none.total() == 0);
+}
+
