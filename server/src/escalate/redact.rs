@@ -293,10 +293,10 @@ impl Rules {
         Rules {
             marker: re(r"\[REDACTED:[a-z0-9-]+\]"),
             own,
-            url: re(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#@'\x22\x60<>]*))?@"),
+            url: re(r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#@'\x22\x60<>]*))?@"),
             auth: re(r"(?i)\b(?:bearer|basic)[ \t]+([A-Za-z0-9._~+/-]+=*)"),
             name: re(
-                r#"([A-Za-z_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]?[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
+                r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]?[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
             flag: re(r"(?:^|[\s\x22'\x60])--?([A-Za-z][A-Za-z0-9_-]{1,60})(?:=|[ \t]+)"),
             xml: re(r"<([A-Za-z_][\w.:-]{0,60})>([^<\n]{1,512})</[A-Za-z_][\w.:-]{0,60}>"),
@@ -587,20 +587,30 @@ fn is_code(value: &str) -> bool {
         || value.starts_with("self.")
         || value.starts_with("this.")
         || TYPES.contains(&value.to_ascii_lowercase().as_str())
-        || value.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '<' || c == '>')
-            && value.chars().skip(1).any(|c| c.is_ascii_lowercase())
-            && !value.chars().any(|c| c.is_ascii_digit())
+        || is_type_name(value.trim_end_matches(['<', '>']))
         || value.contains('.')
             && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
             && !value.chars().any(|c| c.is_ascii_digit())
         || value.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
 }
 
+/// A PascalCase type name: `Token`, `SecretString`, `Option<String>` (each capital starts a
+/// word of lower-case letters).
+fn is_type_name(value: &str) -> bool {
+    let value = value.split('<').next().unwrap_or(value);
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes[0].is_ascii_uppercase()
+        && bytes.iter().all(u8::is_ascii_alphabetic)
+        && bytes.windows(2).all(|w| !(w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()))
+        && !bytes.last().is_some_and(u8::is_ascii_uppercase)
+}
+
 /// Values given to names: secret-like names take any literal, other names only high-entropy
 /// tokens.
 fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     let bytes = text.as_bytes();
+    let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
     let mut from = 0;
     while let Some(c) = rules.name.captures_at(text, from) {
         let whole = c.get(0).expect("group 0 is the match");
@@ -611,11 +621,23 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             // The regex started inside a longer name (after a character it does not take).
             continue;
         }
+        if markers.iter().any(|m| m.contains(&name.start())) {
+            continue;
+        }
         // `host:port`, `user:password@`, `a::b`: a colon mapping has a space or a quote after it.
         if op == ":" && !matches!(bytes.get(whole.end()), Some(b' ' | b'\t' | b'"' | b'\'' | b'`')) {
             continue;
         }
-        let kind = secret_name(name.as_str());
+        let kind = if op == "(" {
+            // A call passes a secret only to a setter or a builder: `.password("…")`,
+            // `setToken("…")`, not `validate_password("…")`.
+            let called = name.as_str().rsplit('.').next().unwrap_or("");
+            let w = words(called);
+            let setter = w.len() == 1 || matches!(w.first().map(String::as_str), Some("set" | "with" | "use"));
+            secret_name(called).filter(|_| setter)
+        } else {
+            secret_name(name.as_str())
+        };
         let mut at = whole.end();
         while at < bytes.len() && (bytes[at] == b' ' || bytes[at] == b'\t') {
             at += 1;
@@ -637,14 +659,30 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         if take && !(kind == Some(Name::Key) && is_public_shape(literal)) {
             let kind = kind.expect("taken values have a kind").label();
             hits.push(Hit { range: value.clone(), kind, priority: 2 });
-            from = from.max(value.end);
+            if quoted {
+                from = from.max(value.end);
+            }
             continue;
         }
+        // Entropy is judged on one word, so that what follows on the line cannot change it.
+        let (value, literal) = if quoted {
+            (value.clone(), literal)
+        } else {
+            let word = literal.split(char::is_whitespace).next().unwrap_or("");
+            (value.start..value.start + word.len(), word)
+        };
         let min = if env_like { 12 } else { TOKEN_MIN_LEN };
-        if op != "(" && looks_like_token(literal, min) && entropy(literal) >= TOKEN_ENTROPY && !is_known_public(literal)
+        let mixed = literal.chars().any(|c| c.is_ascii_uppercase()) && literal.chars().any(|c| c.is_ascii_lowercase());
+        if op != "("
+            && mixed
+            && looks_like_token(literal, min)
+            && entropy(literal) >= TOKEN_ENTROPY
+            && !is_known_public(literal)
         {
             hits.push(Hit { range: value.clone(), kind: "high-entropy", priority: 3 });
-            from = from.max(value.end);
+            if quoted {
+                from = from.max(value.end);
+            }
         }
     }
 }
@@ -755,3 +793,5 @@ pub fn vendored_rules() -> usize {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod corpus;

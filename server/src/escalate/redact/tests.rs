@@ -203,3 +203,84 @@ fn requests_are_redacted_and_left_alone_when_clean() {
     assert!(matches!(clean, Cow::Borrowed(_)) && none.total() == 0);
 }
 
+
+mod properties {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::super::redact_text;
+
+    /// Secrets of several kinds, and the code they sit in.
+    const SECRETS: &[&str] = &[
+        "sk-ant-api03-PtYgjmUhBel31iEl2hpChYgCfrL1spNxnyVmihA_2O76UMFxFkM",
+        "ghp_BYOvfZ8UzDzV8fUkkibjL5DZPjN0MEQ7wjJJ",
+        "AKIADPMRCG629BE2U66M",
+        "xoxb-150587706589-4811311440242-0B26R08qzjI6GKFSufrdZSlB",
+        "Zq8rT2mLw9vBn4Ks",
+        "correct horse battery staple",
+    ];
+    const TEMPLATES: &[&str] = &[
+        "password = \"{}\"\n",
+        "{\"api_key\": \"{}\"}",
+        "TOKEN={}\n",
+        "connect(secret='{}')",
+        "postgres://app:{}@db/main ",
+        "Authorization: Bearer {}\n",
+    ];
+    const PLAIN: &[&str] = &[
+        "fn", "let", "items", "total", "parse", "value", "return", "the", "cart", "sum", "=", "(", ")", "{", "}",
+        ";", ":", ",", ".", "\"", "'", "\n", " ", "  ", "0", "42", "if", "else", "user", "name", "price", "->",
+        "#", "//", "[", "]", "map", "x", "y",
+    ];
+
+    fn fragment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0..SECRETS.len(), 0..TEMPLATES.len())
+                .prop_filter("URLs and headers hold no spaces", |(s, t)| !(SECRETS[*s].contains(' ') && *t >= 4))
+                .prop_map(|(s, t)| TEMPLATES[t].replace("{}", SECRETS[s])),
+            any::<String>(),
+            "[ -~\n]{0,60}",
+            proptest::sample::select(PLAIN).prop_map(str::to_owned),
+            Just("[REDACTED:password]".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn redaction_is_idempotent_and_never_panics(parts in vec(fragment(), 0..10), env_like: bool) {
+            let text = parts.concat();
+            let (once, _) = redact_text(&text, env_like);
+            let (twice, again) = redact_text(&once, env_like);
+            prop_assert_eq!(&twice, &once);
+            prop_assert_eq!(again.total(), 0);
+        }
+
+        #[test]
+        fn a_secret_never_comes_back(
+            before in vec(fragment(), 0..4),
+            s in 0..SECRETS.len(),
+            t in 0..TEMPLATES.len(),
+            after in vec(fragment(), 0..4),
+        ) {
+            let secret = SECRETS[s];
+            // A URL or an HTTP header holds no spaces.
+            prop_assume!(!(secret.contains(' ') && t >= 4));
+            let text = format!("{}\n{}\n{}", before.concat(), TEMPLATES[t].replace("{}", secret), after.concat());
+            let (once, found) = redact_text(&text, false);
+            prop_assert!(!once.contains(secret), "{}", once);
+            prop_assert!(found.total() >= 1);
+            let (twice, _) = redact_text(&once, false);
+            prop_assert!(!twice.contains(secret));
+        }
+
+        #[test]
+        fn text_without_secret_like_content_is_unchanged(words in vec(proptest::sample::select(PLAIN), 0..80)) {
+            let text = words.concat();
+            let (redacted, found) = redact_text(&text, false);
+            prop_assert_eq!(&redacted, &text);
+            prop_assert_eq!(found.total(), 0);
+        }
+    }
+}
