@@ -28,7 +28,10 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
 use serde::Deserialize;
 
-use super::provider::CompletionRequest;
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use super::provider::{Completion, CompletionRequest, Provider, ProviderError, StreamEvent};
 
 /// `no_egress` globs used when the configuration sets none.
 pub const DEFAULT_NO_EGRESS: &[&str] = &[".env*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*"];
@@ -140,6 +143,34 @@ pub fn redact_request(request: &CompletionRequest) -> (Cow<'_, CompletionRequest
         return (Cow::Borrowed(request), found);
     }
     (Cow::Owned(CompletionRequest { system, prompt, ..request.clone() }), found)
+}
+
+/// A provider that redacts every request just before it leaves: the one point that every
+/// outgoing request passes, so that no source of context, present or future, can bypass
+/// redaction. What it finds there had escaped the redaction of its source, and is logged.
+pub struct Redacting(pub Box<dyn Provider>);
+
+impl Provider for Redacting {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn model(&self) -> &str {
+        self.0.model()
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a CompletionRequest,
+        events: &'a mut (dyn FnMut(StreamEvent) + Send),
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        let (request, found) = redact_request(request);
+        if found.total() > 0 {
+            tracing::warn!(provider = self.0.name(), kinds = ?found.kinds, "secrets removed from a request as it left");
+        }
+        Box::pin(async move { self.0.complete(&request, events, cancel).await })
+    }
 }
 
 /// Whether a path is `.env`-like: values there are secrets more often than not.

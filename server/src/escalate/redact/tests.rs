@@ -284,3 +284,23 @@ mod properties {
         }
     }
 }
+
+#[tokio::test]
+async fn every_built_provider_redacts_what_it_sends() {
+    // `cat` answers with what it was sent: the reply is the request as it left ACAS.
+    let config: crate::escalate::ProviderConfig =
+        toml::from_str("kind = \"command\"\nname = \"echo\"\ncommand = [\"cat\"]\n").unwrap();
+    let provider = crate::escalate::build(&config, &|_| None).unwrap();
+    let request = CompletionRequest {
+        system: "You fix code.".into(),
+        prompt: "conn = connect(password=\"Zq8rT2mLw9vBn4Ks\", url=\"redis://:s3cretPw@cache\")\nfix it".into(),
+        max_tokens: 100,
+        temperature: None,
+        json_schema: None,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let reply = provider.complete(&request, &mut |_| {}, &cancel).await.unwrap();
+    assert!(!reply.text.contains("Zq8rT2mLw9vBn4Ks") && !reply.text.contains("s3cretPw"), "{}", reply.text);
+    assert!(reply.text.contains("conn = connect(password=\"[REDACTED:password]\""), "{}", reply.text);
+    assert!(reply.text.contains("fix it"), "{}", reply.text);
+}
