@@ -45,6 +45,7 @@ pub struct Escalator {
     store: Option<Store>,
     /// Serialises budget checks with their reservations.
     reserving: Mutex<()>,
+    unavailable: Vec<(String, String)>,
 }
 
 /// The request as it would be sent.
@@ -129,6 +130,33 @@ impl Escalator {
         store: Option<Store>,
         only: Option<&str>,
     ) -> Result<Escalator, EscalateError> {
+        Escalator::build(config, env, store, only, true)
+    }
+
+    /// An escalator for inspecting requests (`--dry-run`): like [`Escalator::new`], but with no
+    /// provider configured, or one whose key is not set, it still renders and redacts requests;
+    /// such providers are listed in [`Escalator::unavailable`] and get no estimate.
+    pub fn inspector(
+        config: &Escalation,
+        env: &dyn Fn(&str) -> Option<String>,
+        store: Option<Store>,
+        only: Option<&str>,
+    ) -> Result<Escalator, EscalateError> {
+        Escalator::build(config, env, store, only, false)
+    }
+
+    /// Providers that could not be built, with why (always empty outside [`Escalator::inspector`]).
+    pub fn unavailable(&self) -> &[(String, String)] {
+        &self.unavailable
+    }
+
+    fn build(
+        config: &Escalation,
+        env: &dyn Fn(&str) -> Option<String>,
+        store: Option<Store>,
+        only: Option<&str>,
+        strict: bool,
+    ) -> Result<Escalator, EscalateError> {
         let configs = if config.providers.is_empty() {
             super::providers_from_env(env)
         } else {
@@ -136,16 +164,27 @@ impl Escalator {
         };
         let configs: Vec<ProviderConfig> =
             configs.into_iter().filter(|c| only.is_none_or(|o| o == c.name())).collect();
+        let mut unavailable = Vec::new();
         if configs.is_empty() {
-            return match only {
-                Some(name) => Err(EscalateError::Config(format!("no provider is named `{name}`"))),
-                None => Err(EscalateError::NoProvider),
+            let error = match only {
+                Some(name) => EscalateError::Config(format!("no provider is named `{name}`")),
+                None => EscalateError::NoProvider,
             };
+            if strict {
+                return Err(error);
+            }
+            unavailable.push((only.unwrap_or("(none)").to_owned(), error.to_string()));
         }
         let mut members = Vec::new();
         for c in &configs {
-            let provider: Box<dyn Provider> = super::build(c, env)
-                .map_err(|e| EscalateError::Config(format!("provider `{}`: {e}", c.name())))?;
+            let provider: Box<dyn Provider> = match super::build(c, env) {
+                Ok(provider) => provider,
+                Err(e) if !strict => {
+                    unavailable.push((c.name().to_owned(), e.to_string()));
+                    continue;
+                }
+                Err(e) => return Err(EscalateError::Config(format!("provider `{}`: {e}", c.name()))),
+            };
             let model = provider.model().to_owned();
             members.push(Member {
                 name: c.name().to_owned(),
@@ -167,6 +206,7 @@ impl Escalator {
             max_output_tokens: config.max_output_tokens,
             store,
             reserving: Mutex::new(()),
+            unavailable,
         })
     }
 

@@ -329,7 +329,7 @@ impl Rules {
             name: re(
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]?[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
-            flag: re(r"(?:^|[\s\x22'\x60])--?([A-Za-z][A-Za-z0-9_-]{1,60})(?:=|[ \t]+)"),
+            flag: re(r"(?:(?:^|[\s\x22'\x60])--|[ \t]-)([A-Za-z][A-Za-z0-9_-]{1,60})(?:=|[ \t]+)"),
             xml: re(r"<([A-Za-z_][\w.:-]{0,60})>([^<\n]{1,512})</[A-Za-z_][\w.:-]{0,60}>"),
             leaks,
             skipped,
@@ -727,7 +727,8 @@ fn flags(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         let Some((value, quoted)) = value_at(text, whole.end(), false) else { continue };
         let literal = &text[value.clone()];
         let literal = if quoted { literal } else { literal.split_whitespace().next().unwrap_or("") };
-        if accepts(kind, literal) && (quoted || !literal.starts_with('-') && !is_code(literal)) {
+        let operator = literal.starts_with(['-', '=', ':', '|', '>', '<', '&']);
+        if accepts(kind, literal) && (quoted || !operator && !is_code(literal)) {
             let end = value.start + literal.len();
             hits.push(Hit { range: value.start..end, kind: kind.label(), priority: 2 });
         }

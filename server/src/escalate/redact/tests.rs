@@ -60,6 +60,9 @@ fn values_of_secret_names_go_whatever_their_case_and_characters() {
     check(r#"private static final String CLIENT_SECRET = "q9Vd-Lm2x";"#, "q9Vd-Lm2x", "secret");
     check(r#"builder.password("Winter2024!")"#, "Winter2024!", "password");
     check("mysql -u root --password Winter2024! db\n", "Winter2024!", "password");
+    check("psql -h db -password Winter2024! db\n", "Winter2024!", "password");
+    check("-LEGACY_TOKEN = \"Rk3LmQ9vXw2ZpT7nB4yHcD8s\"\n", "Rk3LmQ9vXw2ZpT7nB4yHcD8s", "token");
+    assert_eq!(redact_text("-LEGACY_TOKEN = \"Rk3Lm\"\n", false).0, "-LEGACY_TOKEN = \"[REDACTED:token]\"\n");
     check("<password>Winter2024!</password>", "Winter2024!", "password");
     check(r#"token = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d""#, "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d", "token");
 }
