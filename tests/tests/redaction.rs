@@ -51,7 +51,8 @@ fn workspace(config: &str) -> tempfile::TempDir {
     git(&["init", "-q"]);
     git(&["add", "src"]);
     git(&["commit", "-q", "-m", "Use token ghp_BYOvfZ8UzDzV8fUkkibjL5DZPjN0MEQ7wjJJ for now"]);
-    let changed = app.replace("LEGACY_TOKEN = \"Rk3LmQ9vXw2ZpT7nB4yHcD8s\"\n", "DB_PASSWORD = 'Winter2024!'\n");
+    let changed =
+        app.replace("LEGACY_TOKEN = \"Rk3LmQ9vXw2ZpT7nB4yHcD8s\"\n", "DB_PASSWORD = 'Winter2024!'\n");
     std::fs::write(root.join("src/app.py"), changed).unwrap();
     dir
 }
@@ -119,7 +120,8 @@ fn no_secret_reaches_the_provider_from_any_part_of_the_context() {
 fn the_dry_run_shows_what_was_redacted_without_any_provider_or_key() {
     // No provider configured and no key in the environment.
     let dir = workspace("");
-    let (code, out, log) = acas(dir.path(), &[], &["explain", "src/app.py:10", "--dry-run", "--format", "json"]);
+    let (code, out, log) =
+        acas(dir.path(), &[], &["explain", "src/app.py:10", "--dry-run", "--format", "json"]);
     assert_eq!(code, 0, "{log}");
     let prompt = out["prompt"].as_str().unwrap();
     for secret in SECRETS {
@@ -134,7 +136,10 @@ fn the_dry_run_shows_what_was_redacted_without_any_provider_or_key() {
     for kind in ["password", "url-credentials", "http-auth", "token", "github"] {
         assert!(kinds.iter().any(|(k, n)| *k == kind && *n >= 1), "{kind} not in {kinds:?}");
     }
-    assert!(out["unavailable"][0]["reason"].as_str().unwrap().contains("no AI provider is configured"), "{out:#}");
+    assert!(
+        out["unavailable"][0]["reason"].as_str().unwrap().contains("no AI provider is configured"),
+        "{out:#}"
+    );
 
     // A provider configured, its key not set: the same, with the provider named as not ready.
     let fake = FakeProvider::start(Format::OpenAi);

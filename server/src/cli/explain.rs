@@ -63,8 +63,8 @@ fn explain(args: &Args) -> Result<i32, String> {
     let env = |name: &str| std::env::var(name).ok();
     // A dry run needs no provider and no key: it is how a user checks what would leave.
     let build = if args.dry_run { Escalator::inspector } else { Escalator::new };
-    let escalator =
-        build(&config.escalation, &env, store.clone(), args.provider.as_deref()).map_err(|e| e.to_string())?;
+    let escalator = build(&config.escalation, &env, store.clone(), args.provider.as_deref())
+        .map_err(|e| e.to_string())?;
     let index = index_workspace(&root, &config, language);
     let read = |p: &str| {
         if p == rel {

@@ -483,7 +483,17 @@ impl Escalator {
             return Ok(id);
         };
         let (day, month) = period_starts(crate::workspace::now_ms());
-        let call = self.call_row(&id, member, prepared, CallStatus::Reserved, estimate, Usage::default(), 0, None, None);
+        let call = self.call_row(
+            &id,
+            member,
+            prepared,
+            CallStatus::Reserved,
+            estimate,
+            Usage::default(),
+            0,
+            None,
+            None,
+        );
         let budget = self.budget.clone();
         let provider = member.name.clone();
         let allow = move |spent: store::SpendTotals| {
@@ -701,7 +711,8 @@ mod tests {
                 workspace: cost::Limits { daily: Some(3_000_000), monthly: None },
                 ..Default::default()
             },
-            pricing: [("sh".to_owned(), cost::Price { input: 0.0, output: 1000.0, cached_input: None })].into(),
+            pricing: [("sh".to_owned(), cost::Price { input: 0.0, output: 1000.0, cached_input: None })]
+                .into(),
             max_output_tokens: 1000,
             ..Default::default()
         };
@@ -716,7 +727,13 @@ mod tests {
                     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     barrier.wait();
                     let cancel = CancellationToken::new();
-                    runtime.block_on(escalator.ask("Answer.", &format!("question {t}"), None, "test", &cancel))
+                    runtime.block_on(escalator.ask(
+                        "Answer.",
+                        &format!("question {t}"),
+                        None,
+                        "test",
+                        &cancel,
+                    ))
                 })
             })
             .collect();

@@ -324,7 +324,9 @@ impl Rules {
         Rules {
             marker: re(r"\[REDACTED:[a-z0-9-]+\]"),
             own,
-            url: re(r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#@'\x22\x60<>]*))?@"),
+            url: re(
+                r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#@'\x22\x60<>]*))?@",
+            ),
             auth: re(r"(?i)\b(?:bearer|basic)[ \t]+([A-Za-z0-9._~+/-]+=*)"),
             name: re(
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]?[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
@@ -395,7 +397,8 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         let value = token.as_str();
         let shaped = value.len() >= 8
             && (value.chars().any(|c| c.is_ascii_digit() || "+/=_.~-".contains(c))
-                || value.chars().any(|c| c.is_ascii_uppercase()) && value.chars().any(|c| c.is_ascii_lowercase()));
+                || value.chars().any(|c| c.is_ascii_uppercase())
+                    && value.chars().any(|c| c.is_ascii_lowercase()));
         if shaped && !is_placeholder(value) {
             hits.push(Hit { range: token.range(), kind: "http-auth", priority: 2 });
         }
@@ -439,14 +442,95 @@ impl Name {
 
 /// Last words of a name that say the value is about a secret, not the secret itself.
 const META_WORDS: &[&str] = &[
-    "type", "types", "name", "names", "id", "ids", "field", "fields", "label", "env", "var", "file", "files",
-    "path", "url", "uri", "endpoint", "hash", "hashed", "digest", "length", "len", "size", "count", "header",
-    "prefix", "suffix", "hint", "policy", "rule", "rules", "regex", "pattern", "format", "expiry", "expires",
-    "expiration", "ttl", "timeout", "lifetime", "kind", "class", "mode", "store", "manager", "provider",
-    "service", "error", "errors", "message", "msg", "required", "min", "max", "input", "prompt", "placeholder",
-    "enabled", "index", "idx", "fn", "func", "callback", "handler", "loader", "reader", "source", "sources",
-    "count", "budget", "limit", "limits", "usage", "estimate", "estimated", "cost", "location", "helper",
-    "text", "key", "keys", "mgr", "validator", "strength", "policy", "char", "chars", "at", "version",
+    "type",
+    "types",
+    "name",
+    "names",
+    "id",
+    "ids",
+    "field",
+    "fields",
+    "label",
+    "env",
+    "var",
+    "file",
+    "files",
+    "path",
+    "url",
+    "uri",
+    "endpoint",
+    "hash",
+    "hashed",
+    "digest",
+    "length",
+    "len",
+    "size",
+    "count",
+    "header",
+    "prefix",
+    "suffix",
+    "hint",
+    "policy",
+    "rule",
+    "rules",
+    "regex",
+    "pattern",
+    "format",
+    "expiry",
+    "expires",
+    "expiration",
+    "ttl",
+    "timeout",
+    "lifetime",
+    "kind",
+    "class",
+    "mode",
+    "store",
+    "manager",
+    "provider",
+    "service",
+    "error",
+    "errors",
+    "message",
+    "msg",
+    "required",
+    "min",
+    "max",
+    "input",
+    "prompt",
+    "placeholder",
+    "enabled",
+    "index",
+    "idx",
+    "fn",
+    "func",
+    "callback",
+    "handler",
+    "loader",
+    "reader",
+    "source",
+    "sources",
+    "count",
+    "budget",
+    "limit",
+    "limits",
+    "usage",
+    "estimate",
+    "estimated",
+    "cost",
+    "location",
+    "helper",
+    "text",
+    "key",
+    "keys",
+    "mgr",
+    "validator",
+    "strength",
+    "policy",
+    "char",
+    "chars",
+    "at",
+    "version",
 ];
 
 fn words(name: &str) -> Vec<String> {
@@ -463,7 +547,8 @@ fn words(name: &str) -> Vec<String> {
         let boundary = c.is_ascii_uppercase()
             && i > 0
             && (chars[i - 1].is_ascii_lowercase()
-                || chars[i - 1].is_ascii_uppercase() && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
+                || chars[i - 1].is_ascii_uppercase()
+                    && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
         if boundary && !current.is_empty() {
             out.push(std::mem::take(&mut current));
         }
@@ -483,7 +568,12 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
         "apikey" | "apitoken" => Name::ApiKey,
         "credential" | "credentials" | "creds" | "auth" => Name::Credential,
         "key" if matches!(previous, Some("api")) => Name::ApiKey,
-        "key" if matches!(previous, Some("private" | "secret" | "access" | "signing" | "master" | "encryption")) => {
+        "key"
+            if matches!(
+                previous,
+                Some("private" | "secret" | "access" | "signing" | "master" | "encryption")
+            ) =>
+        {
             Name::Secret
         }
         "key" | "sig" | "signature" | "hmac" | "salt" | "sas" => Name::Key,
@@ -596,17 +686,62 @@ fn is_public_shape(v: &str) -> bool {
 
 fn is_uuid(v: &str) -> bool {
     v.len() == 36
-        && v.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
+        && v.char_indices()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
 /// Whether an unquoted right-hand side is code rather than a literal: a call, a member, a type,
 /// a reference.
 fn is_code(value: &str) -> bool {
     const TYPES: &[&str] = &[
-        "str", "string", "bool", "boolean", "int", "number", "any", "none", "null", "nil", "undefined", "true",
-        "false", "bytes", "optional", "option", "required", "object", "secret", "password", "token", "self",
-        "this", "new", "await", "async", "function", "fn", "lambda", "return", "void", "char", "impl", "dyn",
-        "mut", "const", "let", "var", "u8", "i32", "i64", "u32", "u64", "usize", "f64", "float", "double", "long",
+        "str",
+        "string",
+        "bool",
+        "boolean",
+        "int",
+        "number",
+        "any",
+        "none",
+        "null",
+        "nil",
+        "undefined",
+        "true",
+        "false",
+        "bytes",
+        "optional",
+        "option",
+        "required",
+        "object",
+        "secret",
+        "password",
+        "token",
+        "self",
+        "this",
+        "new",
+        "await",
+        "async",
+        "function",
+        "fn",
+        "lambda",
+        "return",
+        "void",
+        "char",
+        "impl",
+        "dyn",
+        "mut",
+        "const",
+        "let",
+        "var",
+        "u8",
+        "i32",
+        "i64",
+        "u32",
+        "u64",
+        "usize",
+        "f64",
+        "float",
+        "double",
+        "long",
     ];
     value.contains('(')
         || value.contains("::")
@@ -664,7 +799,8 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             // `setToken("…")`, not `validate_password("…")`.
             let called = name.as_str().rsplit('.').next().unwrap_or("");
             let w = words(called);
-            let setter = w.len() == 1 || matches!(w.first().map(String::as_str), Some("set" | "with" | "use"));
+            let setter =
+                w.len() == 1 || matches!(w.first().map(String::as_str), Some("set" | "with" | "use"));
             secret_name(called).filter(|_| setter)
         } else {
             secret_name(name.as_str())
@@ -703,7 +839,8 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             (value.start..value.start + word.len(), word)
         };
         let min = if env_like { 12 } else { TOKEN_MIN_LEN };
-        let mixed = literal.chars().any(|c| c.is_ascii_uppercase()) && literal.chars().any(|c| c.is_ascii_lowercase());
+        let mixed = literal.chars().any(|c| c.is_ascii_uppercase())
+            && literal.chars().any(|c| c.is_ascii_lowercase());
         if op != "("
             && mixed
             && looks_like_token(literal, min)
@@ -762,16 +899,16 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
     let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
     let rest = &text[at..line_end];
     // A value that is the whole rest of the line (env files, YAML) may hold spaces.
-    let end = rest
-        .find(|c: char| c.is_whitespace() || ",;)]}\"'`<&".contains(c))
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| c.is_whitespace() || ",;)]}\"'`<&".contains(c)).unwrap_or(rest.len());
     let word_end = at + end;
     let tail = rest[end..].trim_end();
     let whole_line = !rest[..end].is_empty()
         && !tail.is_empty()
         && !tail.contains(['(', ')', '{', '}', '[', ']', '=', ';', '"', '\'', '`', ','])
         && !tail.trim_start().starts_with(['#', '/', '&', '|', '+', '*', '?', ':', '<', '>', '-', '!', '.'])
-        && !tail.split_whitespace().any(|w| matches!(w, "if" | "else" | "and" | "or" | "for" | "in" | "as" | "is" | "not"));
+        && !tail
+            .split_whitespace()
+            .any(|w| matches!(w, "if" | "else" | "and" | "or" | "for" | "in" | "as" | "is" | "not"));
     let end = if whole_line { line_end - (rest.len() - rest.trim_end().len()) } else { word_end };
     (end > at).then_some((at..end, false))
 }
@@ -824,6 +961,6 @@ pub fn vendored_rules() -> usize {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod corpus;
+#[cfg(test)]
+mod tests;

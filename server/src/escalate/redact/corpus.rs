@@ -66,7 +66,9 @@ fn named(rng: &mut Rng, name: &str, value: &str) -> String {
     match rng.below(10) {
         0 => format!("import os\n\n{name} = \"{value}\"\nclient = Client({name}={name})\n"),
         1 => format!("const {camel} = '{value}';\nexport default {{ {camel} }};\n"),
-        2 => format!("fn connect() -> Client {{\n    let {name} = \"{value}\";\n    Client::new({name})\n}}\n"),
+        2 => {
+            format!("fn connect() -> Client {{\n    let {name} = \"{value}\";\n    Client::new({name})\n}}\n")
+        }
         3 => format!("func main() {{\n\t{camel} := \"{value}\"\n\tclient.Use({camel})\n}}\n"),
         4 => format!("service:\n  {name}: {value}\n  retries: 3\n"),
         5 => format!("{upper}={value}\nLOG_LEVEL=info\n"),
@@ -116,7 +118,12 @@ fn secret(rng: &mut Rng, kind: usize) -> (String, String, &'static str) {
         }
         9 => tok!(rng.b64(40), &["aws_secret_access_key", "secret_access_key"]),
         10 => {
-            let v = format!("xoxb-{}-{}-{}", rng.from("0123456789", 12), rng.from("0123456789", 13), rng.alnum(24));
+            let v = format!(
+                "xoxb-{}-{}-{}",
+                rng.from("0123456789", 12),
+                rng.from("0123456789", 13),
+                rng.alnum(24)
+            );
             tok!(v, &["slack_bot_token", "slack_token"])
         }
         11 => {
@@ -219,7 +226,10 @@ fn secret(rng: &mut Rng, kind: usize) -> (String, String, &'static str) {
             (format!("let session_cookie = \"{v}\";\nres.cookie(\"sid\", session_cookie);\n"), v)
         }
         37 => tok!(format!("shpat_{}", rng.hex(32)), &["shopify_token", "shop_token"]),
-        38 => tok!(format!("hf_{}", rng.from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 34)), &["hf_token", "hub_token"]),
+        38 => tok!(
+            format!("hf_{}", rng.from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 34)),
+            &["hf_token", "hub_token"]
+        ),
         39 => tok!(format!("dop_v1_{}", rng.hex(64)), &["do_token", "digitalocean_token"]),
         40 => tok!(format!("dapi{}", rng.hex(32)), &["databricks_token", "dbx_token"]),
         41 => tok!(
@@ -287,7 +297,11 @@ fn non_secret(rng: &mut Rng, category: usize) -> (String, &'static str) {
         2 => {
             let sha = rng.hex(40);
             let text = match rng.below(4) {
-                0 => format!("line {}: {} Ada Lovelace 2025-10-09 \"Sum the cart\"\n", rng.below(300), &sha[..12]),
+                0 => format!(
+                    "line {}: {} Ada Lovelace 2025-10-09 \"Sum the cart\"\n",
+                    rng.below(300),
+                    &sha[..12]
+                ),
                 1 => format!("- {sha} Grace Hopper 2025-11-02 \"Parse prices in cents\"\n"),
                 2 => format!("  - repo: https://github.com/pre-commit/pre-commit-hooks\n    rev: {sha}\n"),
                 _ => format!("let commit = \"{sha}\";\n"),
@@ -313,10 +327,22 @@ fn non_secret(rng: &mut Rng, category: usize) -> (String, &'static str) {
         }
         5 => {
             let text = match rng.below(4) {
-                0 => format!("assert_eq!(parse_cents(\"{}.{:02}\"), Some({}));\n", rng.below(100), rng.below(100), rng.below(10000)),
-                1 => format!("expect(slugify(\"Hello World {}\")).toBe(\"hello-world-{}\");\n", rng.below(9), rng.below(9)),
+                0 => format!(
+                    "assert_eq!(parse_cents(\"{}.{:02}\"), Some({}));\n",
+                    rng.below(100),
+                    rng.below(100),
+                    rng.below(10000)
+                ),
+                1 => format!(
+                    "expect(slugify(\"Hello World {}\")).toBe(\"hello-world-{}\");\n",
+                    rng.below(9),
+                    rng.below(9)
+                ),
                 2 => "self.assertEqual(validate_password(\"short\"), [\"too short\"])\n".to_owned(),
-                _ => format!("assert login(user, password) is None, \"login must fail for user {}\"\n", rng.below(99)),
+                _ => format!(
+                    "assert login(user, password) is None, \"login must fail for user {}\"\n",
+                    rng.below(99)
+                ),
             };
             (text, "test fixture")
         }
@@ -342,25 +368,24 @@ fn non_secret(rng: &mut Rng, category: usize) -> (String, &'static str) {
             let text = match rng.below(5) {
                 0 => "if (!password) { throw new Error(\"password is required\"); }\n".to_owned(),
                 1 => "password_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt())\n".to_owned(),
-                2 => "<input type=\"password\" name=\"password\" autocomplete=\"current-password\">\n".to_owned(),
+                2 => "<input type=\"password\" name=\"password\" autocomplete=\"current-password\">\n"
+                    .to_owned(),
                 3 => "let token = lexer.next_token()?;\n".to_owned(),
                 _ => format!("api_key_env = \"{}_API_KEY\"\n", rng.pick(&["OPENAI", "ANTHROPIC", "GEMINI"])),
             };
             (text, "secret-related code")
         }
         10 => {
-            let text = format!(
-                "github.com/acme/lib v1.{}.0 h1:{}=\n",
-                rng.below(20),
-                rng.b64(43)
-            );
+            let text = format!("github.com/acme/lib v1.{}.0 h1:{}=\n", rng.below(20), rng.b64(43));
             (text, "go.sum hash")
         }
         12 => {
             // Encoded test data looks like a token to every entropy rule: some of it is taken.
             let len = 24 + 4 * rng.below(6);
             let data = rng.b64(len);
-            let text = format!("#[test]\nfn decodes() {{\n    let encoded = \"{data}\";\n    assert!(decode(encoded).is_ok());\n}}\n");
+            let text = format!(
+                "#[test]\nfn decodes() {{\n    let encoded = \"{data}\";\n    assert!(decode(encoded).is_ok());\n}}\n"
+            );
             (text, "base64 test data")
         }
         13 => {
@@ -373,10 +398,7 @@ fn non_secret(rng: &mut Rng, category: usize) -> (String, &'static str) {
             (text, "keys and messages")
         }
         _ => {
-            let text = format!(
-                "image: ghcr.io/acme/api@sha256:{}\n",
-                rng.hex(64)
-            );
+            let text = format!("image: ghcr.io/acme/api@sha256:{}\n", rng.hex(64));
             (text, "image digest")
         }
     }
@@ -385,6 +407,7 @@ fn non_secret(rng: &mut Rng, category: usize) -> (String, &'static str) {
 const CATEGORIES: usize = 14;
 
 #[test]
+#[allow(clippy::print_stdout)] // The figures are this test's output, for BENCHMARKS.md.
 fn redaction_corpus() {
     let mut rng = Rng(0x5EED_ACA5_0001);
     let per_kind = 10;

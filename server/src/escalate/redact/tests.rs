@@ -86,8 +86,16 @@ fn credentials_in_urls_and_headers_go() {
     ] {
         check(&format!("DATABASE_URL = \"{url}\""), "s3cretPw", "url-credentials");
     }
-    check("requests.get(url, headers={'Authorization': 'Bearer abcDEF123456ghiJKL'})", "abcDEF123456ghiJKL", "http-auth");
-    check(r#"headers = {"Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}"#, "YWxhZGRpbjpvcGVuc2VzYW1l", "http-auth");
+    check(
+        "requests.get(url, headers={'Authorization': 'Bearer abcDEF123456ghiJKL'})",
+        "abcDEF123456ghiJKL",
+        "http-auth",
+    );
+    check(
+        r#"headers = {"Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}"#,
+        "YWxhZGRpbjpvcGVuc2VzYW1l",
+        "http-auth",
+    );
     check(
         "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==;EndpointSuffix=core.windows.net",
         "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
@@ -206,7 +214,6 @@ fn requests_are_redacted_and_left_alone_when_clean() {
     assert!(matches!(clean, Cow::Borrowed(_)) && none.total() == 0);
 }
 
-
 mod properties {
     use proptest::collection::vec;
     use proptest::prelude::*;
@@ -231,15 +238,16 @@ mod properties {
         "Authorization: Bearer {}\n",
     ];
     const PLAIN: &[&str] = &[
-        "fn", "let", "items", "total", "parse", "value", "return", "the", "cart", "sum", "=", "(", ")", "{", "}",
-        ";", ":", ",", ".", "\"", "'", "\n", " ", "  ", "0", "42", "if", "else", "user", "name", "price", "->",
-        "#", "//", "[", "]", "map", "x", "y",
+        "fn", "let", "items", "total", "parse", "value", "return", "the", "cart", "sum", "=", "(", ")", "{",
+        "}", ";", ":", ",", ".", "\"", "'", "\n", " ", "  ", "0", "42", "if", "else", "user", "name",
+        "price", "->", "#", "//", "[", "]", "map", "x", "y",
     ];
 
     fn fragment() -> impl Strategy<Value = String> {
         prop_oneof![
             (0..SECRETS.len(), 0..TEMPLATES.len())
-                .prop_filter("URLs and headers hold no spaces", |(s, t)| !(SECRETS[*s].contains(' ') && *t >= 4))
+                .prop_filter("URLs and headers hold no spaces", |(s, t)| !(SECRETS[*s].contains(' ')
+                    && *t >= 4))
                 .prop_map(|(s, t)| TEMPLATES[t].replace("{}", SECRETS[s])),
             any::<String>(),
             "[ -~\n]{0,60}",
@@ -296,7 +304,8 @@ async fn every_built_provider_redacts_what_it_sends() {
     let provider = crate::escalate::build(&config, &|_| None).unwrap();
     let request = CompletionRequest {
         system: "You fix code.".into(),
-        prompt: "conn = connect(password=\"Zq8rT2mLw9vBn4Ks\", url=\"redis://:s3cretPw@cache\")\nfix it".into(),
+        prompt: "conn = connect(password=\"Zq8rT2mLw9vBn4Ks\", url=\"redis://:s3cretPw@cache\")\nfix it"
+            .into(),
         max_tokens: 100,
         temperature: None,
         json_schema: None,
@@ -313,13 +322,17 @@ async fn every_built_provider_redacts_what_it_sends() {
 /// only a prefix identifies, with no name or known format around them, are missed: the figure
 /// is printed, and may not drop.
 #[test]
+#[allow(clippy::print_stdout)] // The figure is this test's output, for BENCHMARKS.md.
 fn nosey_parker_examples_are_redacted() {
     let mut missed = Vec::new();
     let mut total = 0;
     for line in fixture("noseyparker-examples.jsonl").lines().filter(|l| !l.starts_with('#')) {
         let entry: serde_json::Value = serde_json::from_str(line).unwrap();
-        let (rule, pattern, example) =
-            (entry["rule"].as_str().unwrap(), entry["pattern"].as_str().unwrap(), entry["example"].as_str().unwrap());
+        let (rule, pattern, example) = (
+            entry["rule"].as_str().unwrap(),
+            entry["pattern"].as_str().unwrap(),
+            entry["example"].as_str().unwrap(),
+        );
         let Ok(pattern) = regex::Regex::new(pattern) else { continue };
         let Some(captures) = pattern.captures(example) else { continue };
         let Some(secret) = captures.iter().skip(1).flatten().last().map(|m| m.as_str()) else { continue };
