@@ -11,7 +11,8 @@
 //! - values assigned to secret-like names, whatever the value's case and characters (a
 //!   passphrase of words goes whole): assignments, keyword arguments, dictionary, JSON and YAML
 //!   keys, command-line flags, connection-string fields;
-//! - credentials in URLs (`scheme://user:password@host`), `Bearer` and `Basic` credentials;
+//! - credentials in URLs (`scheme://user:password@host`), `Bearer`, `Basic` and `SSWS`
+//!   credentials, `.netrc` passwords;
 //! - high-entropy tokens assigned to any name;
 //! - private-key blocks and the key formats of the gitleaks rule set (`server/data/gitleaks.toml`,
 //!   vendored unmodified under its MIT licence), plus a few looser shapes of the AI providers' own
@@ -218,6 +219,7 @@ struct Rules {
     own: Vec<(&'static str, Regex)>,
     url: Regex,
     auth: Regex,
+    netrc: Regex,
     name: Regex,
     flag: Regex,
     xml: Regex,
@@ -327,7 +329,8 @@ impl Rules {
             url: re(
                 r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#@'\x22\x60<>]*))?@",
             ),
-            auth: re(r"(?i)\b(?:bearer|basic)[ \t]+([A-Za-z0-9._~+/-]+=*)"),
+            auth: re(r"(?i)\b(?:bearer|basic|ssws)[ \t]+([A-Za-z0-9._~+/-]+=*)"),
+            netrc: re(r"(?m)\bmachine[ \t]+\S+(?:[ \t]+login[ \t]+\S+)?[ \t]+password[ \t]+(\S+)"),
             name: re(
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]?[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
@@ -401,6 +404,12 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
                     && value.chars().any(|c| c.is_ascii_lowercase()));
         if shaped && !is_placeholder(value) {
             hits.push(Hit { range: token.range(), kind: "http-auth", priority: 2 });
+        }
+    }
+    for c in rules.netrc.captures_iter(text) {
+        let password = c.get(1).expect("the password group always takes part");
+        if !is_placeholder(password.as_str()) {
+            hits.push(Hit { range: password.range(), kind: "password", priority: 2 });
         }
     }
     for c in rules.xml.captures_iter(text) {

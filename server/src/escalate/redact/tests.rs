@@ -96,6 +96,8 @@ fn credentials_in_urls_and_headers_go() {
         "YWxhZGRpbjpvcGVuc2VzYW1l",
         "http-auth",
     );
+    check("Authorization: SSWS 00QCjAl4MlV-WPXM-ABCDEFGHIJKL-0HmjFx-vbGua", "00QCjAl4MlV", "http-auth");
+    check("machine api.github.com login ziggy password 012345abcdef\n", "012345abcdef", "password");
     check(
         "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==;EndpointSuffix=core.windows.net",
         "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
@@ -353,4 +355,4 @@ fn nosey_parker_examples_are_redacted() {
     assert!(recall >= RECALL_FLOOR, "recall {recall:.1}% fell under {RECALL_FLOOR}%");
 }
 
-const RECALL_FLOOR: f64 = 77.0;
+const RECALL_FLOOR: f64 = 77.5;
