@@ -63,7 +63,9 @@ fn explain(args: &Args) -> Result<i32, String> {
         .ok_or_else(|| format!("no diagnostic on {rel}:{line}; `acas check {file}` lists them"))?;
 
     let env = |name: &str| std::env::var(name).ok();
-    let escalator = Escalator::new(&config.escalation, &env, store.clone(), args.provider.as_deref())
+    // A dry run needs no provider and no key: it is how a user checks what would leave.
+    let build = if args.dry_run { Escalator::inspector } else { Escalator::new };
+    let escalator = build(&config.escalation, &env, store.clone(), args.provider.as_deref())
         .map_err(|e| e.to_string())?;
     let index = index_workspace(&root, &config, language);
     let read = |p: &str| {
@@ -79,7 +81,7 @@ fn explain(args: &Args) -> Result<i32, String> {
         context::build(&site, problem, &index, escalator.redactor(), &read, past, Budget::default());
     let prepared = escalator.prepare(&context).map_err(|e| e.to_string())?;
     if args.dry_run {
-        print_dry_run(&prepared, args.format);
+        print_dry_run(&prepared, escalator.unavailable(), args.format);
         return Ok(EXIT_OK);
     }
     let runtime = super::runtime();
@@ -193,7 +195,7 @@ fn index_workspace(root: &Path, config: &config::Config, language: Language) -> 
     SymbolIndex::build(root, &found.into_inner().unwrap(), config.max_file_size)
 }
 
-fn print_dry_run(prepared: &Prepared, format: ListFormat) {
+fn print_dry_run(prepared: &Prepared, unavailable: &[(String, String)], format: ListFormat) {
     match format {
         ListFormat::Text => {
             let mut text = format!("# System\n\n{}\n\n# Prompt\n\n{}\n", prepared.system, prepared.prompt);
@@ -204,8 +206,15 @@ fn print_dry_run(prepared: &Prepared, format: ListFormat) {
             for (provider, model, cost) in &prepared.estimates {
                 text.push_str(&format!("- {provider} ({model}): up to ${:.4}\n", usd(*cost)));
             }
+            for (provider, why) in unavailable {
+                text.push_str(&format!("- {provider}: not ready, {why}\n"));
+            }
+            text.push_str("\n# Redacted\n\n");
+            if prepared.redactions.kinds.is_empty() {
+                text.push_str("nothing\n");
+            }
             for (kind, n) in &prepared.redactions.kinds {
-                text.push_str(&format!("Redacted: {n} × {kind}\n"));
+                text.push_str(&format!("{n} × {kind}\n"));
             }
             text.push_str("\nNothing was sent (--dry-run).");
             output::line(&text);
@@ -219,6 +228,7 @@ fn print_dry_run(prepared: &Prepared, format: ListFormat) {
                 "max_output_tokens": prepared.max_output_tokens,
                 "estimates": prepared.estimates.iter().map(|(p, m, c)| json!({ "provider": p, "model": m, "max_cost_usd": usd(*c) })).collect::<Vec<_>>(),
                 "redactions": prepared.redactions.kinds.iter().map(|(k, n)| json!({ "kind": k, "count": n })).collect::<Vec<_>>(),
+                "unavailable": unavailable.iter().map(|(p, why)| json!({ "provider": p, "reason": why })).collect::<Vec<_>>(),
             });
             output::line(&serde_json::to_string_pretty(&value).expect("JSON values serialise"));
         }

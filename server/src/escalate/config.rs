@@ -31,6 +31,7 @@ use super::gemini::{self, GeminiProvider};
 use super::http::HttpSettings;
 use super::openai::{self, OpenAiProvider};
 use super::provider::{Provider, ProviderError};
+use super::redact::Redacting;
 
 /// Default model per kind, used when `model` is not set.
 pub const ANTHROPIC_MODEL: &str = "claude-haiku-4-5";
@@ -142,7 +143,16 @@ pub fn providers_from_env(env: &dyn Fn(&str) -> Option<String>) -> Vec<ProviderC
 }
 
 /// Builds the provider `config` describes, reading its key through `env`.
+/// Builds the provider of `config`. Every provider built here redacts each request just before
+/// sending it ([`Redacting`]), whatever its caller already removed.
 pub fn build(
+    config: &ProviderConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Box<dyn Provider>, ConfigError> {
+    Ok(Box::new(Redacting(build_unredacted(config, env)?)))
+}
+
+fn build_unredacted(
     config: &ProviderConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn Provider>, ConfigError> {

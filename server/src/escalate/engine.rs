@@ -13,7 +13,7 @@
 //! such as `ai.ask`): redacted, cached, budgeted and recorded the same way, with no fix to
 //! verify.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
@@ -43,8 +43,7 @@ pub struct Escalator {
     budget: cost::Budget,
     max_output_tokens: u32,
     store: Option<Store>,
-    /// Serialises budget checks with their reservations.
-    reserving: Mutex<()>,
+    unavailable: Vec<(String, String)>,
 }
 
 /// The request as it would be sent.
@@ -129,6 +128,33 @@ impl Escalator {
         store: Option<Store>,
         only: Option<&str>,
     ) -> Result<Escalator, EscalateError> {
+        Escalator::build(config, env, store, only, true)
+    }
+
+    /// An escalator for inspecting requests (`--dry-run`): like [`Escalator::new`], but with no
+    /// provider configured, or one whose key is not set, it still renders and redacts requests;
+    /// such providers are listed in [`Escalator::unavailable`] and get no estimate.
+    pub fn inspector(
+        config: &Escalation,
+        env: &dyn Fn(&str) -> Option<String>,
+        store: Option<Store>,
+        only: Option<&str>,
+    ) -> Result<Escalator, EscalateError> {
+        Escalator::build(config, env, store, only, false)
+    }
+
+    /// Providers that could not be built, with why (always empty outside [`Escalator::inspector`]).
+    pub fn unavailable(&self) -> &[(String, String)] {
+        &self.unavailable
+    }
+
+    fn build(
+        config: &Escalation,
+        env: &dyn Fn(&str) -> Option<String>,
+        store: Option<Store>,
+        only: Option<&str>,
+        strict: bool,
+    ) -> Result<Escalator, EscalateError> {
         let configs = if config.providers.is_empty() {
             super::providers_from_env(env)
         } else {
@@ -136,16 +162,27 @@ impl Escalator {
         };
         let configs: Vec<ProviderConfig> =
             configs.into_iter().filter(|c| only.is_none_or(|o| o == c.name())).collect();
+        let mut unavailable = Vec::new();
         if configs.is_empty() {
-            return match only {
-                Some(name) => Err(EscalateError::Config(format!("no provider is named `{name}`"))),
-                None => Err(EscalateError::NoProvider),
+            let error = match only {
+                Some(name) => EscalateError::Config(format!("no provider is named `{name}`")),
+                None => EscalateError::NoProvider,
             };
+            if strict {
+                return Err(error);
+            }
+            unavailable.push((only.unwrap_or("(none)").to_owned(), error.to_string()));
         }
         let mut members = Vec::new();
         for c in &configs {
-            let provider: Box<dyn Provider> = super::build(c, env)
-                .map_err(|e| EscalateError::Config(format!("provider `{}`: {e}", c.name())))?;
+            let provider: Box<dyn Provider> = match super::build(c, env) {
+                Ok(provider) => provider,
+                Err(e) if !strict => {
+                    unavailable.push((c.name().to_owned(), e.to_string()));
+                    continue;
+                }
+                Err(e) => return Err(EscalateError::Config(format!("provider `{}`: {e}", c.name()))),
+            };
             let model = provider.model().to_owned();
             members.push(Member {
                 name: c.name().to_owned(),
@@ -166,7 +203,7 @@ impl Escalator {
             budget: config.budget.clone(),
             max_output_tokens: config.max_output_tokens,
             store,
-            reserving: Mutex::new(()),
+            unavailable,
         })
     }
 
@@ -390,32 +427,7 @@ impl Escalator {
         let price = self.prices.lookup(&member.model, member.base_url.as_deref()).price();
         let estimate =
             cost::estimate(price, &format!("{}\n{}", request.system, request.prompt), request.max_tokens);
-        let id = {
-            let _guard = self.reserving.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(refusal) = self.check_budget(&member.name, estimate) {
-                self.record_call(
-                    member,
-                    prepared,
-                    CallStatus::Refused,
-                    0,
-                    Usage::default(),
-                    0,
-                    None,
-                    Some(refusal.clone()),
-                );
-                return Err(Skip::Because(refusal));
-            }
-            self.record_call(
-                member,
-                prepared,
-                CallStatus::Reserved,
-                estimate,
-                Usage::default(),
-                0,
-                None,
-                None,
-            )
-        };
+        let id = self.reserve(member, prepared, estimate).map_err(Skip::Because)?;
         let started = Instant::now();
         let name = member.name.clone();
         let mut forward = |event: StreamEvent| on_event(&name, event);
@@ -458,18 +470,42 @@ impl Escalator {
         }
     }
 
-    fn check_budget(&self, provider: &str, estimate: Micros) -> Result<(), String> {
+    /// Reserves `estimate` for a call to `member` against every budget, or says why not. With a
+    /// store, the check and the reservation are one SQLite transaction ([`Store::reserve`]), so
+    /// every escalator on the workspace, in this process or another, shares one reservation
+    /// path and concurrent requests cannot pass a limit together. Returns the call's id.
+    fn reserve(&self, member: &Member, prepared: &Prepared, estimate: Micros) -> Result<String, String> {
+        let id = new_id();
         let Some(store) = &self.store else {
             // Without a store there is no record of spend: only budgets of zero can refuse.
-            return cost::check(&self.budget, &Spend::default(), provider, &Spend::default(), estimate)
-                .map_err(|r| r.to_string());
+            cost::check(&self.budget, &Spend::default(), &member.name, &Spend::default(), estimate)
+                .map_err(|r| r.to_string())?;
+            return Ok(id);
         };
         let (day, month) = period_starts(crate::workspace::now_ms());
-        let spent =
-            |since: i64, provider: Option<&str>| store.spend_since(since, provider).unwrap_or(u64::MAX);
-        let workspace = Spend { day: spent(day, None), month: spent(month, None) };
-        let own = Spend { day: spent(day, Some(provider)), month: spent(month, Some(provider)) };
-        cost::check(&self.budget, &workspace, provider, &own, estimate).map_err(|r| r.to_string())
+        let call = self.call_row(
+            &id,
+            member,
+            prepared,
+            CallStatus::Reserved,
+            estimate,
+            Usage::default(),
+            0,
+            None,
+            None,
+        );
+        let budget = self.budget.clone();
+        let provider = member.name.clone();
+        let allow = move |spent: store::SpendTotals| {
+            let workspace = Spend { day: spent.workspace_day, month: spent.workspace_month };
+            let own = Spend { day: spent.provider_day, month: spent.provider_month };
+            cost::check(&budget, &workspace, &provider, &own, estimate).map_err(|r| r.to_string())
+        };
+        match store.reserve(call, day, month, allow) {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(refusal)) => Err(refusal),
+            Err(error) => Err(format!("could not reserve the cost against the budgets: {error}")),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -503,7 +539,24 @@ impl Escalator {
         error: Option<String>,
     ) {
         let Some(store) = &self.store else { return };
-        store.record(vec![Record::ProviderCall(store::ProviderCall {
+        let call = self.call_row(id, member, prepared, status, reserved, usage, cost, latency_ms, error);
+        store.record(vec![Record::ProviderCall(call)]);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call_row(
+        &self,
+        id: &str,
+        member: &Member,
+        prepared: &Prepared,
+        status: CallStatus,
+        reserved: Micros,
+        usage: Usage,
+        cost: Micros,
+        latency_ms: Option<u64>,
+        error: Option<String>,
+    ) -> store::ProviderCall {
+        store::ProviderCall {
             id: id.to_owned(),
             at_ms: crate::workspace::now_ms(),
             provider: member.name.clone(),
@@ -518,7 +571,7 @@ impl Escalator {
             cost_micros: cost,
             latency_ms,
             error,
-        })]);
+        }
     }
 
     /// Keeps a reply in the cache under `key`.
@@ -640,6 +693,54 @@ fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escalators_built_apart_share_one_budget() {
+        // Like requests that name a provider, each thread builds its own escalator on its own
+        // connection to the workspace's store; together they may spend $3, and each request
+        // costs exactly $1 (1000 output tokens at $1000 per million, input free).
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let provider: ProviderConfig = toml::from_str(
+            "kind = \"command\"\nname = \"p\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; head -c 4000 /dev/zero | tr '\\\\0' a\"]\n",
+        )
+        .unwrap();
+        let config = Escalation {
+            providers: vec![provider],
+            budget: cost::Budget {
+                workspace: cost::Limits { daily: Some(3_000_000), monthly: None },
+                ..Default::default()
+            },
+            pricing: [("sh".to_owned(), cost::Price { input: 0.0, output: 1000.0, cached_input: None })]
+                .into(),
+            max_output_tokens: 1000,
+            ..Default::default()
+        };
+        let threads = 8;
+        let barrier = Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (root, config, barrier) = (root.clone(), config.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let store = Store::open_workspace(&root, store::StoreOptions::default()).unwrap();
+                    let escalator = Escalator::new(&config, &|_| None, Some(store), Some("p")).unwrap();
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    barrier.wait();
+                    let cancel = CancellationToken::new();
+                    runtime.block_on(escalator.ask(
+                        "Answer.",
+                        &format!("question {t}"),
+                        None,
+                        "test",
+                        &cancel,
+                    ))
+                })
+            })
+            .collect();
+        let answered: Vec<Asked> = handles.into_iter().filter_map(|h| h.join().unwrap().ok()).collect();
+        assert!(answered.iter().all(|a| a.cost_micros >= 1_000_000), "a call cost less than reserved");
+        assert_eq!(answered.len(), 3, "calls allowed by a $3 budget at $1 each");
+    }
 
     #[test]
     fn providers_whose_fixes_work_move_up_the_chain() {

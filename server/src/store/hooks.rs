@@ -197,7 +197,7 @@ impl Store {
 
     /// Runs `f` on the writer's connection, in order with the records queued before it, and
     /// waits for its answer.
-    fn call<T: Send + 'static>(
+    pub(super) fn call<T: Send + 'static>(
         &self,
         what: &'static str,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,

@@ -42,6 +42,7 @@
 //! This module knows nothing of LSP or of the other ACAS modules. Its calls block (on the queue,
 //! or on a transaction in [`Store::flush`]), so async callers run them on a blocking thread.
 
+mod budget;
 mod error;
 mod hooks;
 mod lease;
@@ -63,6 +64,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use rusqlite::Connection;
 
+pub use budget::SpendTotals;
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::{OutboxRow, OutboxStatus};
 pub use lease::{Holder, Lease, LeaseRow, process_alive};

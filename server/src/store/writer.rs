@@ -504,7 +504,7 @@ fn clear_file_diagnostics(tx: &Transaction, path: &str, at_ms: i64) -> rusqlite:
     Ok(())
 }
 
-fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rusqlite::Result<()> {
+pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO provider_call (id, at_ms, provider, model, fingerprint, category, status,
              reserved_micros, input_tokens, output_tokens, cached_input_tokens, cost_micros,

@@ -1,0 +1,358 @@
+use super::*;
+
+fn redactor() -> Redactor {
+    Redactor::new(&DEFAULT_NO_EGRESS.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/secrets").join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Redacts `text` and checks that `secret` is gone and `kind` was reported.
+#[track_caller]
+fn check(text: &str, secret: &str, kind: &str) {
+    let (redacted, found) = redact_text(text, false);
+    assert!(!redacted.contains(secret), "`{secret}` survived in `{redacted}`");
+    let kinds: Vec<&str> = found.kinds.iter().map(|(k, _)| *k).collect();
+    assert!(kinds.contains(&kind), "expected {kind}, found {kinds:?} in `{redacted}`");
+}
+
+#[test]
+fn every_vendored_rule_compiles() {
+    assert!(skipped_rules().is_empty(), "{:?}", skipped_rules());
+    assert!(vendored_rules() > 200, "{}", vendored_rules());
+    for rule in &rules().leaks {
+        assert!(rules().marker.is_match(&format!("[REDACTED:{}]", rule.id)), "{}", rule.id);
+    }
+}
+
+#[test]
+fn every_secret_in_the_fixture_corpus_is_removed() {
+    for line in fixture("corpus.txt").lines().filter(|l| !l.starts_with('#')) {
+        let (_, text) = line.split_once(' ').unwrap();
+        let secret = text
+            .rsplit(['=', ' ', '"', '\'', ':'])
+            .find(|s| s.len() >= 8)
+            .unwrap()
+            .trim_end_matches([';', ')', '"', '\'']);
+        let (redacted, found) = redact_text(text, false);
+        assert!(!redacted.contains(secret), "`{secret}` survived in `{redacted}`");
+        assert!(found.total() >= 1, "{text}");
+    }
+}
+
+#[test]
+fn values_of_secret_names_go_whatever_their_case_and_characters() {
+    check(r#"password = "Zq8rT2mLw9vBn4Ks""#, "Zq8rT2mLw9vBn4Ks", "password");
+    check(r#"db_password = "correct horse battery staple""#, "horse battery", "password");
+    check("PASSPHRASE=correct horse battery staple\n", "horse battery", "password");
+    check("passphrase: correct horse battery staple\n", "correct horse", "password");
+    check(r#"connect(host="db", password="Hunter2Hunter2!")"#, "Hunter2Hunter2!", "password");
+    check(r#"{"password": "Zq8rT2mLw9vBn4Ks", "user": "ada"}"#, "Zq8rT2mLw9vBn4Ks", "password");
+    check(r#"{'api_key': 'AbCdEf0123456789'}"#, "AbCdEf0123456789", "api-key");
+    check("password: Zq8rT2mLw9vBn4Ks\n", "Zq8rT2mLw9vBn4Ks", "password");
+    check("DB_PASSWORD=letmein\n", "letmein", "password");
+    check(r#"$dbPassword = 'Winter2024!';"#, "Winter2024!", "password");
+    check(r#"'password' => 'Winter2024!',"#, "Winter2024!", "password");
+    check(r#"password := "Winter2024!""#, "Winter2024!", "password");
+    check(r#"let password: &str = "Winter2024!";"#, "Winter2024!", "password");
+    check(r#"private static final String CLIENT_SECRET = "q9Vd-Lm2x";"#, "q9Vd-Lm2x", "secret");
+    check(r#"builder.password("Winter2024!")"#, "Winter2024!", "password");
+    check("mysql -u root --password Winter2024! db\n", "Winter2024!", "password");
+    check("psql -h db -password Winter2024! db\n", "Winter2024!", "password");
+    check("-LEGACY_TOKEN = \"Rk3LmQ9vXw2ZpT7nB4yHcD8s\"\n", "Rk3LmQ9vXw2ZpT7nB4yHcD8s", "token");
+    assert_eq!(redact_text("-LEGACY_TOKEN = \"Rk3Lm\"\n", false).0, "-LEGACY_TOKEN = \"[REDACTED:token]\"\n");
+    check("<password>Winter2024!</password>", "Winter2024!", "password");
+    check(r#"token = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d""#, "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d", "token");
+}
+
+#[test]
+fn long_hex_and_base64_values_of_key_like_names_go() {
+    check(r#"sig = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08""#, "9f86d0818", "key");
+    check(r#"hmacKey: "dGhpcyBpcyBhIHNlY3JldCBrZXkgMTIz""#, "dGhpcyBpcyBh", "key");
+    check("signing_key = 'c2VjcmV0LXNpZ25pbmcta2V5LTQ1Ng=='", "c2VjcmV0LXNp", "secret");
+}
+
+#[test]
+fn credentials_in_urls_and_headers_go() {
+    for url in [
+        "postgres://app:s3cretPw@db.internal:5432/app",
+        "mysql://root:s3cretPw@localhost/db",
+        "redis://:s3cretPw@cache:6379/0",
+        "amqp://guest:s3cretPw@mq/vhost",
+        "mongodb+srv://admin:s3cretPw@cluster0.example.net/test",
+        "https://deploy:s3cretPw@git.example.com/repo.git",
+    ] {
+        check(&format!("DATABASE_URL = \"{url}\""), "s3cretPw", "url-credentials");
+    }
+    check(
+        "requests.get(url, headers={'Authorization': 'Bearer abcDEF123456ghiJKL'})",
+        "abcDEF123456ghiJKL",
+        "http-auth",
+    );
+    check(
+        r#"headers = {"Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}"#,
+        "YWxhZGRpbjpvcGVuc2VzYW1l",
+        "http-auth",
+    );
+    check("Authorization: SSWS 00QCjAl4MlV-WPXM-ABCDEFGHIJKL-0HmjFx-vbGua", "00QCjAl4MlV", "http-auth");
+    check("machine api.github.com login ziggy password 012345abcdef\n", "012345abcdef", "password");
+    check(
+        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==;EndpointSuffix=core.windows.net",
+        "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==",
+        "key",
+    );
+    check("//registry.npmjs.org/:_authToken=npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789\n", "npm_AbCdEf", "npm");
+    check("//npm.example.com/:_authToken=a1b2c3d4-e5f6\n", "a1b2c3d4-e5f6", "token");
+}
+
+#[test]
+fn high_entropy_tokens_in_any_assignment_go() {
+    check(r#"const upstream = "Qm9vbGVhbkZsYWdTZWNyZXQxMjM0NTY3ODk";"#, "Qm9vbGVhbkZsYWdT", "high-entropy");
+    check("WEBHOOK=Xk9pL2mQ8rT4vB7nW1zY5cF3\n", "Xk9pL2mQ8rT4vB7nW1zY5cF3", "high-entropy");
+}
+
+#[test]
+fn private_keys_and_env_values_are_removed() {
+    let (redacted, found) = redactor().redact(&fixture("id_ed25519.txt"), false);
+    assert_eq!(redacted, "some text before\n[REDACTED:private-key]\nsome text after\n");
+    assert_eq!(found.kinds, vec![("private-key", 1)]);
+
+    let dotenv = fixture("dotenv.txt");
+    let (redacted, _) = redactor().redact(&dotenv, true);
+    assert!(redacted.contains("SESSION_KEY=[REDACTED"), "{redacted}");
+    assert!(redacted.contains("DEBUG=true") && redacted.contains("APP_NAME=acas-demo"), "{redacted}");
+    assert!(is_env_like(".env.local") && is_env_like("config/prod.env") && !is_env_like("src/env.rs"));
+}
+
+#[test]
+fn ordinary_code_is_left_alone() {
+    let code = r#"
+fn login(password: &str) -> bool { check(password) }
+let token = tokens.next();
+password = get_password()
+const apiKey = process.env.API_KEY;
+let commit = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+let id = "123e4567-e89b-12d3-a456-426614174000";
+token_type = "bearer"
+let key = event.key;
+if key == "Enter" { submit() }
+self.password = password
+password_field = "password"
+api_key_env = "OPENAI_API_KEY"
+password = os.environ["DB_PASSWORD"]
+password: ${{ secrets.DB_PASSWORD }}
+token: Token,
+password: String,
+def connect(password: str = None): ...
+const config = { password: value, user };
+checksum = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+"integrity": "sha512-bKuiRQtqZ4XKXwNAI3ozcW9RPX4cy1w6R6MwUMQeAVj33ftGKaVfkr6EoyrXD5yTYeRPw+Q/S4o7Jf+mW0WfIw=="
+img = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+version = "1.2.3-beta.4"
+import { readFile } from "node:fs/promises";
+color: #1e90ff;
+"#;
+    let (redacted, found) = redact_text(code, false);
+    assert_eq!(redacted, code, "{found:?}");
+}
+
+#[test]
+fn a_realistic_file_keeps_its_code() {
+    let code = r#"import os
+from dataclasses import dataclass
+
+DB_URL = "postgres://app:Zq8rT2mLw9vBn4Ks@db.internal:5432/app"
+
+@dataclass
+class Settings:
+    host: str = "db.internal"
+    password: str = "Zq8rT2mLw9vBn4Ks"
+
+def total(items):
+    # The error: summing strings.
+    return sum(item["price"] for item in items) + "tax"
+"#;
+    let (redacted, found) = redact_text(code, false);
+    assert!(!redacted.contains("Zq8rT2mLw9vBn4Ks"), "{redacted}");
+    assert_eq!(found.total(), 2, "{found:?}");
+    for kept in [
+        "import os",
+        "class Settings:",
+        "host: str = \"db.internal\"",
+        "return sum(item[\"price\"] for item in items) + \"tax\"",
+        "postgres://app:",
+        "@db.internal:5432/app",
+    ] {
+        assert!(redacted.contains(kept), "`{kept}` lost from `{redacted}`");
+    }
+}
+
+#[test]
+fn no_egress_files_are_never_sent() {
+    let redactor = redactor();
+    for path in [".env", "config/.env.production", "certs/server.pem", "keys/deploy.key", "home/id_rsa.pub"] {
+        assert!(!redactor.may_send(path), "{path}");
+    }
+    for path in ["src/main.rs", "env.ts", "docs/keys.md"] {
+        assert!(redactor.may_send(path), "{path}");
+    }
+}
+
+#[test]
+fn requests_are_redacted_and_left_alone_when_clean() {
+    let request = CompletionRequest {
+        system: "You fix code.".into(),
+        prompt: "password = \"Zq8rT2mLw9vBn4Ks\"".into(),
+        max_tokens: 100,
+        temperature: None,
+        json_schema: None,
+    };
+    let (sent, found) = redact_request(&request);
+    assert_eq!(sent.prompt, "password = \"[REDACTED:password]\"");
+    assert_eq!(found.total(), 1);
+    let (clean, none) = redact_request(&sent);
+    assert!(matches!(clean, Cow::Borrowed(_)) && none.total() == 0);
+}
+
+mod properties {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::super::redact_text;
+
+    /// Secrets of several kinds, and the code they sit in.
+    const SECRETS: &[&str] = &[
+        "sk-ant-api03-PtYgjmUhBel31iEl2hpChYgCfrL1spNxnyVmihA_2O76UMFxFkM",
+        "ghp_BYOvfZ8UzDzV8fUkkibjL5DZPjN0MEQ7wjJJ",
+        "AKIADPMRCG629BE2U66M",
+        "xoxb-150587706589-4811311440242-0B26R08qzjI6GKFSufrdZSlB",
+        "Zq8rT2mLw9vBn4Ks",
+        "correct horse battery staple",
+    ];
+    const TEMPLATES: &[&str] = &[
+        "password = \"{}\"\n",
+        "{\"api_key\": \"{}\"}",
+        "TOKEN={}\n",
+        "connect(secret='{}')",
+        "postgres://app:{}@db/main ",
+        "Authorization: Bearer {}\n",
+    ];
+    const PLAIN: &[&str] = &[
+        "fn", "let", "items", "total", "parse", "value", "return", "the", "cart", "sum", "=", "(", ")", "{",
+        "}", ";", ":", ",", ".", "\"", "'", "\n", " ", "  ", "0", "42", "if", "else", "user", "name",
+        "price", "->", "#", "//", "[", "]", "map", "x", "y",
+    ];
+
+    fn fragment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0..SECRETS.len(), 0..TEMPLATES.len())
+                .prop_filter("URLs and headers hold no spaces", |(s, t)| !(SECRETS[*s].contains(' ')
+                    && *t >= 4))
+                .prop_map(|(s, t)| TEMPLATES[t].replace("{}", SECRETS[s])),
+            any::<String>(),
+            "[ -~\n]{0,60}",
+            proptest::sample::select(PLAIN).prop_map(str::to_owned),
+            Just("[REDACTED:password]".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn redaction_is_idempotent_and_never_panics(parts in vec(fragment(), 0..10), env_like: bool) {
+            let text = parts.concat();
+            let (once, _) = redact_text(&text, env_like);
+            let (twice, again) = redact_text(&once, env_like);
+            prop_assert_eq!(&twice, &once);
+            prop_assert_eq!(again.total(), 0);
+        }
+
+        #[test]
+        fn a_secret_never_comes_back(
+            before in vec(fragment(), 0..4),
+            s in 0..SECRETS.len(),
+            t in 0..TEMPLATES.len(),
+            after in vec(fragment(), 0..4),
+        ) {
+            let secret = SECRETS[s];
+            // A URL or an HTTP header holds no spaces.
+            prop_assume!(!(secret.contains(' ') && t >= 4));
+            let text = format!("{}\n{}\n{}", before.concat(), TEMPLATES[t].replace("{}", secret), after.concat());
+            let (once, found) = redact_text(&text, false);
+            prop_assert!(!once.contains(secret), "{}", once);
+            prop_assert!(found.total() >= 1);
+            let (twice, _) = redact_text(&once, false);
+            prop_assert!(!twice.contains(secret));
+        }
+
+        #[test]
+        fn text_without_secret_like_content_is_unchanged(words in vec(proptest::sample::select(PLAIN), 0..80)) {
+            // Words run together can spell a secret-like name (`map` + `if` holds `api`), and
+            // their run a token: separate them.
+            let text = words.join(" ");
+            let (redacted, found) = redact_text(&text, false);
+            prop_assert_eq!(&redacted, &text);
+            prop_assert_eq!(found.total(), 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_built_provider_redacts_what_it_sends() {
+    // `cat` answers with what it was sent: the reply is the request as it left ACAS.
+    let config: crate::escalate::ProviderConfig =
+        toml::from_str("kind = \"command\"\nname = \"echo\"\ncommand = [\"cat\"]\n").unwrap();
+    let provider = crate::escalate::build(&config, &|_| None).unwrap();
+    let request = CompletionRequest {
+        system: "You fix code.".into(),
+        prompt: "conn = connect(password=\"Zq8rT2mLw9vBn4Ks\", url=\"redis://:s3cretPw@cache\")\nfix it"
+            .into(),
+        max_tokens: 100,
+        temperature: None,
+        json_schema: None,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let reply = provider.complete(&request, &mut |_| {}, &cancel).await.unwrap();
+    assert!(!reply.text.contains("Zq8rT2mLw9vBn4Ks") && !reply.text.contains("s3cretPw"), "{}", reply.text);
+    assert!(reply.text.contains("conn = connect(password=\"[REDACTED:password]\""), "{}", reply.text);
+    assert!(reply.text.contains("fix it"), "{}", reply.text);
+}
+
+/// The positive examples of Nosey Parker's rules: the secret its pattern captures (the last
+/// group; earlier ones are often context such as a host or a user name) is removed. Tokens that
+/// only a prefix identifies, with no name or known format around them, are missed: the figure
+/// is printed, and may not drop.
+#[test]
+#[allow(clippy::print_stdout)] // The figure is this test's output, for BENCHMARKS.md.
+fn nosey_parker_examples_are_redacted() {
+    let mut missed = Vec::new();
+    let mut total = 0;
+    for line in fixture("noseyparker-examples.jsonl").lines().filter(|l| !l.starts_with('#')) {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (rule, pattern, example) = (
+            entry["rule"].as_str().unwrap(),
+            entry["pattern"].as_str().unwrap(),
+            entry["example"].as_str().unwrap(),
+        );
+        let Ok(pattern) = regex::Regex::new(pattern) else { continue };
+        let Some(captures) = pattern.captures(example) else { continue };
+        let Some(secret) = captures.iter().skip(1).flatten().last().map(|m| m.as_str()) else { continue };
+        total += 1;
+        let (redacted, _) = redact_text(example, false);
+        if redacted.contains(secret) {
+            missed.push(format!("{rule}: `{secret}`"));
+        }
+    }
+    let recall = 100.0 * (total - missed.len()) as f64 / total as f64;
+    println!("Nosey Parker examples: {} of {total} secrets removed ({recall:.1}%)", total - missed.len());
+    for m in &missed {
+        println!("  missed {m}");
+    }
+    assert!(total > 250, "only {total} examples were usable");
+    assert!(recall >= RECALL_FLOOR, "recall {recall:.1}% fell under {RECALL_FLOOR}%");
+}
+
+const RECALL_FLOOR: f64 = 77.5;

@@ -1,0 +1,124 @@
+//! Reserving spend against budgets, atomically.
+//!
+//! [`Store::reserve`] reads what was spent or reserved and records the new reservation (or the
+//! refusal) in one `BEGIN IMMEDIATE` transaction on the writer's connection. SQLite lets one
+//! writer hold that lock at a time, across every connection and every process on the
+//! database, so two requests, from one process or two, can never both pass a limit that only
+//! one of them fits in. The limits themselves are the caller's: this module only adds up.
+
+use rusqlite::{Transaction, TransactionBehavior};
+
+use super::error::StoreError;
+use super::types::{CallStatus, ProviderCall};
+use super::writer::upsert_provider_call;
+use super::{Store, query};
+
+/// Spend (actual cost of ended calls plus reservations of calls in flight), in micros, since
+/// the start of the current day and month, for the whole workspace and for one provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpendTotals {
+    pub workspace_day: u64,
+    pub workspace_month: u64,
+    pub provider_day: u64,
+    pub provider_month: u64,
+}
+
+impl Store {
+    /// Records `call` as `Reserved` when `allow` accepts the spend so far, or as `Refused` with
+    /// the refusal as its error when it does not; both in one transaction that no other
+    /// reservation can interleave with. `day_start_ms` and `month_start_ms` bound the periods.
+    /// Returns what `allow` said.
+    pub fn reserve(
+        &self,
+        mut call: ProviderCall,
+        day_start_ms: i64,
+        month_start_ms: i64,
+        allow: impl FnOnce(SpendTotals) -> Result<(), String> + Send + 'static,
+    ) -> Result<Result<(), String>, StoreError> {
+        self.call("reserve AI spend against the budgets", move |conn| {
+            let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            let provider = call.provider.clone();
+            let totals = SpendTotals {
+                workspace_day: query::spend_since(&tx, day_start_ms, None)?,
+                workspace_month: query::spend_since(&tx, month_start_ms, None)?,
+                provider_day: query::spend_since(&tx, day_start_ms, Some(&provider))?,
+                provider_month: query::spend_since(&tx, month_start_ms, Some(&provider))?,
+            };
+            let verdict = allow(totals);
+            match &verdict {
+                Ok(()) => call.status = CallStatus::Reserved,
+                Err(refusal) => {
+                    call.status = CallStatus::Refused;
+                    call.reserved_micros = 0;
+                    call.error = Some(refusal.clone());
+                }
+            }
+            upsert_provider_call(&tx, &call)?;
+            tx.commit()?;
+            Ok(verdict)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+    use crate::store::StoreOptions;
+
+    fn call(id: String, provider: &str, reserved: u64) -> ProviderCall {
+        ProviderCall {
+            id,
+            at_ms: 1_000,
+            provider: provider.into(),
+            model: "m".into(),
+            fingerprint: None,
+            category: None,
+            status: CallStatus::Reserved,
+            reserved_micros: reserved,
+            input_tokens: 0,
+            output_tokens: 0,
+            cached_input_tokens: 0,
+            cost_micros: 0,
+            latency_ms: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn racing_reservations_from_many_connections_never_pass_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        // Each thread opens the database itself, as separate processes would.
+        let threads = 16;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let path = path.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let store = Store::open(&path, StoreOptions::default()).unwrap();
+                    barrier.wait();
+                    let mut allowed = 0;
+                    for i in 0..5 {
+                        let verdict = store
+                            .reserve(call(format!("{t}-{i}"), "p", 300), 0, 0, |spend| {
+                                if spend.workspace_day + 300 > 10_000 { Err("over".into()) } else { Ok(()) }
+                            })
+                            .unwrap();
+                        allowed += usize::from(verdict.is_ok());
+                    }
+                    store.close().unwrap();
+                    allowed
+                })
+            })
+            .collect();
+        let allowed: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        let spent = store.spend_since(0, None).unwrap();
+        assert_eq!(allowed, 10_000 / 300, "reservations allowed");
+        assert_eq!(spent, allowed as u64 * 300);
+        assert!(spent <= 10_000);
+    }
+}

@@ -1,0 +1,153 @@
+//! No secret leaves the machine, whatever part of the context it sits in: the broken file, a
+//! definition pulled from another file, the history and the uncommitted diff. And the request
+//! inspector shows what was removed without any provider or key.
+
+use std::path::Path;
+use std::process::Command;
+
+use acas_e2e::acas_bin;
+use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
+use serde_json::{Value, json};
+
+/// Every secret of the workspace below, none of which may reach a provider.
+const SECRETS: &[&str] = &[
+    "Zq8rT2mLw9vBn4Ks",
+    "Pg5ecretW0rd",
+    "Rk3LmQ9vXw2ZpT7nB4yHcD8s",
+    "horse battery",
+    "abcDEF123456ghiJKL789",
+    "ghp_BYOvfZ8UzDzV8fUkkibjL5DZPjN0MEQ7wjJJ",
+    "Winter2024!",
+];
+
+/// A repository whose `src/app.py` misses a `)` on line 9, calls `connect` from `src/db.py`,
+/// was committed with a token in its message, and has since lost a line holding another token
+/// (so the uncommitted diff shows it).
+fn workspace(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), config).unwrap();
+    std::fs::write(
+        root.join("src/db.py"),
+        "def connect():\n    return Client(host=\"db.internal\", password=\"Zq8rT2mLw9vBn4Ks\", dsn=\"postgres://app:Pg5ecretW0rd@db.internal/app\")\n",
+    )
+    .unwrap();
+    let app = "from db import connect\n\nLEGACY_TOKEN = \"Rk3LmQ9vXw2ZpT7nB4yHcD8s\"\n\n\ndef total(items):\n    client = connect()\n    passphrase = \"correct horse battery staple\"\n    headers = {\"Authorization\": \"Bearer abcDEF123456ghiJKL789\"}\n    return sum(item[\"price\"] for item in items\n";
+    std::fs::write(root.join("src/app.py"), app).unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "src"]);
+    git(&["commit", "-q", "-m", "Use token ghp_BYOvfZ8UzDzV8fUkkibjL5DZPjN0MEQ7wjJJ for now"]);
+    let changed =
+        app.replace("LEGACY_TOKEN = \"Rk3LmQ9vXw2ZpT7nB4yHcD8s\"\n", "DB_PASSWORD = 'Winter2024!'\n");
+    std::fs::write(root.join("src/app.py"), changed).unwrap();
+    dir
+}
+
+fn acas(root: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, Value, String) {
+    let mut command = Command::new(acas_bin());
+    command
+        .args(args)
+        .current_dir(root)
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("ACAS_FAKE_KEY");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (output.status.code().unwrap_or(-1), json, format!("{stdout}{stderr}"))
+}
+
+fn config(fake: &FakeProvider) -> String {
+    format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n",
+        fake.base_url()
+    )
+}
+
+#[test]
+fn no_secret_reaches_the_provider_from_any_part_of_the_context() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace(&config(&fake));
+    let answer = json!({ "explanation": "The call to `sum` is not closed.", "fix": null }).to_string();
+    fake.push(Reply::text(&answer));
+    let key = fake.api_key();
+    let (code, _, log) =
+        acas(dir.path(), &[("ACAS_FAKE_KEY", &key)], &["explain", "src/app.py:10", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    for secret in SECRETS {
+        assert!(!sent.contains(secret), "`{secret}` reached the provider: {sent}");
+    }
+    // Each source was there, and the code is still code.
+    for part in [
+        "def total(items):",
+        "return sum(item[\\\"price\\\"] for item in items",
+        "client = connect()",
+        "def connect():",
+        "postgres://app:",
+        "Uncommitted changes",
+        "-LEGACY_TOKEN = \\\"[REDACTED:token]\\\"",
+        "Use token [REDACTED:",
+    ] {
+        assert!(sent.contains(part), "`{part}` is missing from {sent}");
+    }
+}
+
+#[test]
+fn the_dry_run_shows_what_was_redacted_without_any_provider_or_key() {
+    // No provider configured and no key in the environment.
+    let dir = workspace("");
+    let (code, out, log) =
+        acas(dir.path(), &[], &["explain", "src/app.py:10", "--dry-run", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    let prompt = out["prompt"].as_str().unwrap();
+    for secret in SECRETS {
+        assert!(!prompt.contains(secret), "`{secret}` in {prompt}");
+    }
+    let kinds: Vec<(&str, u64)> = out["redactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["count"].as_u64().unwrap()))
+        .collect();
+    for kind in ["password", "url-credentials", "http-auth", "token", "github"] {
+        assert!(kinds.iter().any(|(k, n)| *k == kind && *n >= 1), "{kind} not in {kinds:?}");
+    }
+    assert!(
+        out["unavailable"][0]["reason"].as_str().unwrap().contains("no AI provider is configured"),
+        "{out:#}"
+    );
+
+    // A provider configured, its key not set: the same, with the provider named as not ready.
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace(&config(&fake));
+    let (code, out, log) = acas(dir.path(), &[], &["explain", "src/app.py:10", "--dry-run"]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("# Redacted") && log.contains("× password"), "{log}");
+    assert!(log.contains("primary: not ready") && log.contains("ACAS_FAKE_KEY is not set"), "{log}");
+    assert!(out.is_null());
+    assert!(fake.requests().is_empty());
+}
