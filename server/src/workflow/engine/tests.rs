@@ -495,6 +495,7 @@ async fn concurrency_groups_queue_or_cancel() {
             path: "/deploy".into(),
             body: json!({ "env": env }),
             headers: json!({}),
+            event: None,
         };
         let trigger = hook("prod");
         let one = h.engine.start(&first, &trigger, &Map::new()).unwrap();
