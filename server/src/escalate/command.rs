@@ -127,7 +127,7 @@ impl CommandProvider {
                 return Err(error);
             }
         };
-        tree.exited().await;
+        let _ = tree.exited().await;
         if let Some(task) = stderr_task {
             // The pipe closes once the tree has ended, unless something escaped it.
             let abort = task.abort_handle();
