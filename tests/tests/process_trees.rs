@@ -432,3 +432,23 @@ fn a_tree_left_by_a_killed_acas_is_ended_when_acas_starts_again() {
     assert_eq!(code, 0, "{stderr}");
     wait_for("the orphaned tree to end", || sleeps_with(&mark).is_empty());
 }
+
+/// A command provider whose command kills its supervisor: the error says the supervisor was
+/// killed, and what it started in the process group is killed.
+#[tokio::test]
+async fn a_command_provider_that_kills_its_supervisor_is_reported_as_such() {
+    let mark = marker(11);
+    let _clean_up = CleanUp(&mark);
+    let script = format!(
+        "cat > /dev/null; env -u ACAS_TREE sleep {mark} > /dev/null 2>&1 & exec > /dev/null 2>&1; kill -9 $PPID; sleep {mark}"
+    );
+    let provider = command_provider(&["sh", "-c", &script], TIMEOUT);
+    let mut events = |_: StreamEvent| {};
+    let error = provider.complete(&request(), &mut events, &CancellationToken::new()).await.unwrap_err();
+    let deadline = Instant::now() + TIMEOUT;
+    while !sleeps_with(&mark).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(error.message.contains("the supervisor of `sh -c"), "{}", error.message);
+    assert!(sleeps_with(&mark).is_empty(), "still running: {:?}", sleeps_with(&mark));
+}
