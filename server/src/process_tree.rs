@@ -16,19 +16,28 @@
 //!
 //! It then exits with the command's status (or dies by the same signal).
 //!
+//! When the command exits, or the supervisor dies, ACAS also kills the command's process group
+//! itself: a process that killed its supervisor without leaving the group is reached that way.
+//! The supervisor reports the command's end on a pipe just before it exits, so ACAS can tell a
+//! supervisor that was killed ([`Ended::SupervisorKilled`]) from a command that was.
+//!
 //! Elsewhere, and in library tests (which have no `acas` binary to start), the command starts
 //! directly in a process group of its own; the group is killed on a timeout, a cancel, and once
 //! the command has exited. A descendant that leaves the group is not reached, and when ACAS dies
 //! only the direct child dies with it (Linux).
 //!
 //! Every process of a tree also carries [`TREE_VAR`] in its environment, a mark unique to the
-//! tree. Once the tree should have ended, ACAS kills whatever still carries the mark (Linux,
-//! through `/proc`): this catches a process that escaped by killing its supervisor, or that
-//! left the process group where there is no supervisor.
+//! tree that names its owner (ACAS's pid and start time). Once the tree should have ended, ACAS
+//! kills whatever still carries the mark (Linux, through `/proc`, the threads' environments too
+//! when a main thread has exited): this catches a process that escaped by killing its
+//! supervisor, or that left the process group where there is no supervisor. When ACAS and a
+//! supervisor are killed together, nothing ends the tree then; the next `acas serve`, `acas
+//! watch` or `acas workflow run|resume` kills every process whose mark names an owner that no
+//! longer runs ([`end_orphans`]).
 //!
-//! What this does not do: limit resources (no cgroup); stop a process that both leaves the tree
-//! (kills or stops its supervisor) and removes the mark from its environment; reap anything but
-//! the direct child in ACAS itself.
+//! What this does not do: limit resources (no cgroup); stop a process that leaves the process
+//! group, kills or stops its supervisor and removes the mark from its environment; reap
+//! anything but the direct child in ACAS itself.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -46,8 +55,9 @@ pub const SUPERVISE_ARG: &str = "__acas-supervise";
 
 static SUPERVISOR: OnceLock<PathBuf> = OnceLock::new();
 
-/// The environment variable that marks every process of a tree, `ACAS_TREE=PID.N` (ACAS's pid
-/// and a count of its trees).
+/// The environment variable that marks every process of a tree, `ACAS_TREE=PID.START.N`: the
+/// owner (ACAS's pid and its start time, in clock ticks after boot, from `/proc/PID/stat`, so a
+/// reused pid is not taken for the owner) and a count of its trees.
 pub const TREE_VAR: &str = "ACAS_TREE";
 
 static NEXT_TREE: AtomicU64 = AtomicU64::new(1);
@@ -110,7 +120,9 @@ pub async fn spawn(
         }
     };
     configure(&mut command);
-    let mark = format!("{}.{}", std::process::id(), NEXT_TREE.fetch_add(1, Ordering::Relaxed));
+    let own = std::process::id();
+    let start = start_time(own).unwrap_or(0);
+    let mark = format!("{own}.{start}.{}", NEXT_TREE.fetch_add(1, Ordering::Relaxed));
     command.env(TREE_VAR, &mark).process_group(0).kill_on_drop(false);
     let death_signal = if supervisor.is_some() { libc::SIGTERM } else { libc::SIGKILL };
     let report_fd = report.as_ref().map(|(_, write)| write.as_raw_fd());
@@ -131,19 +143,25 @@ pub async fn spawn(
         });
     }
     let child = command.spawn()?;
-    let tree = Tree::new(&child, timing, mark);
+    let mut tree = Tree::new(&child, timing, mark);
     if let Some((read, write)) = report {
         drop(write);
-        let errno = tokio::task::spawn_blocking(move || {
+        let (read, errno) = tokio::task::spawn_blocking(move || {
+            let mut read = std::fs::File::from(read);
             let mut bytes = [0u8; 4];
-            std::fs::File::from(read).read_exact(&mut bytes).ok().map(|()| i32::from_ne_bytes(bytes))
+            let errno = read.read_exact(&mut bytes).ok().map(|()| i32::from_ne_bytes(bytes));
+            (read, errno)
         })
         .await
-        .ok()
-        .flatten();
-        if let Some(errno) = errno {
-            // Dropping the tree and the child ends and reaps the supervisor.
-            return Err(std::io::Error::from_raw_os_error(errno));
+        .map_err(std::io::Error::other)?;
+        match errno {
+            Some(0) => tree.report = Some(read),
+            Some(errno) => {
+                // Dropping the tree and the child ends and reaps the supervisor.
+                return Err(std::io::Error::from_raw_os_error(errno));
+            }
+            // The supervisor died before it could say: `exited` tells.
+            None => {}
         }
     }
     Ok((child, tree))
@@ -171,6 +189,18 @@ pub struct Tree {
     timing: Timing,
     /// The value of [`TREE_VAR`] in the tree's processes.
     mark: String,
+    /// Where the supervisor reports the command's end just before it exits itself.
+    report: Option<std::fs::File>,
+}
+
+/// How a tree ended, as [`Tree::exited`] saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The command ended (its status is the child's).
+    Normally,
+    /// The supervisor died before the command's end was known: something killed it, the
+    /// command itself possibly. ACAS killed the tree's process group and everything marked.
+    SupervisorKilled,
 }
 
 impl Tree {
@@ -180,6 +210,7 @@ impl Tree {
             supervised: supervisor().is_some(),
             timing,
             mark,
+            report: None,
         }
     }
 
@@ -236,15 +267,23 @@ impl Tree {
         self.sweep().await;
     }
 
-    /// The child exited by itself (and was reaped). A supervisor has already ended the tree;
-    /// without one, what is left of the group is killed. Then whatever escaped is killed.
-    pub async fn exited(&mut self) {
-        if !self.supervised {
-            // The group id cannot be taken by a new process while a member of the group lives.
-            self.signal_group(libc::SIGKILL);
-        }
+    /// The child exited by itself (and was reaped). A supervisor has normally ended the tree
+    /// already; what is left of the process group is killed anyway (a process that killed its
+    /// supervisor stays in the group). Then whatever carries the mark is killed.
+    pub async fn exited(&mut self) -> Ended {
+        // The group id cannot be taken by a new process while a member of the group lives.
+        self.signal_group(libc::SIGKILL);
         self.pid = None;
         self.sweep().await;
+        if !self.supervised {
+            return Ended::Normally;
+        }
+        // The supervisor has exited, so its end of the pipe is closed: this does not block.
+        let reported = self.report.take().is_some_and(|mut report| {
+            let mut bytes = [0u8; 4];
+            report.read_exact(&mut bytes).is_ok()
+        });
+        if reported { Ended::Normally } else { Ended::SupervisorKilled }
     }
 }
 
@@ -276,9 +315,7 @@ fn kill_marked(mark: &str) {
                 if pid == own {
                     continue;
                 }
-                // Unreadable for processes of other users, empty for zombies.
-                let Ok(environ) = std::fs::read(process.path().join("environ")) else { continue };
-                if environ.split(|b| *b == 0).any(|var| var == entry.as_bytes())
+                if marks(pid).iter().any(|var| var == entry.as_bytes())
                     && let Ok(pid) = libc::pid_t::try_from(pid)
                 {
                     found = true;
@@ -295,6 +332,114 @@ fn kill_marked(mark: &str) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = mark;
+}
+
+/// The `ACAS_TREE=...` entries of `pid`'s environment. When the main thread has exited while
+/// other threads run, `/proc/PID/environ` is empty or unreadable: the threads' are read instead.
+#[cfg(target_os = "linux")]
+fn marks(pid: u32) -> Vec<Vec<u8>> {
+    let prefix = format!("{TREE_VAR}=");
+    let pick = |environ: Vec<u8>| -> Vec<Vec<u8>> {
+        environ
+            .split(|b| *b == 0)
+            .filter(|var| var.starts_with(prefix.as_bytes()))
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    // Unreadable for processes of other users, empty for zombies.
+    let main = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    if !main.is_empty() {
+        return pick(main);
+    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    for task in tasks.flatten() {
+        let environ = std::fs::read(task.path().join("environ")).unwrap_or_default();
+        if !environ.is_empty() {
+            return pick(environ);
+        }
+    }
+    Vec::new()
+}
+
+/// `pid`'s start time in clock ticks after boot (`/proc/PID/stat`, field 22).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // Fields from the state (3rd) on: the start time is the 22nd field.
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Kills the trees left by an ACAS that died with its supervisors (both killed with SIGKILL at
+/// once, so that neither could end the tree): every process whose mark names an owner that no
+/// longer runs (its pid is gone, or is now another process started at another time). Run when
+/// `acas serve`, `acas watch` and `acas workflow run|resume` start. Returns how many processes
+/// were killed. Linux only.
+pub fn end_orphans() -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        let own = std::process::id();
+        let mut killed = 0;
+        for _ in 0..10 {
+            let Ok(processes) = std::fs::read_dir("/proc") else { return killed };
+            // Marks of orphaned trees, the processes carrying them, and the marks whose
+            // supervisor still runs: that supervisor ends its tree itself, with the grace time.
+            let mut orphans: Vec<(libc::pid_t, Vec<u8>)> = Vec::new();
+            let mut supervised = std::collections::HashSet::new();
+            for process in processes.flatten() {
+                let Some(pid) = process.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if pid == own {
+                    continue;
+                }
+                for var in marks(pid) {
+                    if !orphaned(&var[TREE_VAR.len() + 1..], own) {
+                        continue;
+                    }
+                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    if cmdline.split(|b| *b == 0).nth(1) == Some(SUPERVISE_ARG.as_bytes()) {
+                        supervised.insert(var.clone());
+                    }
+                    if let Ok(pid) = libc::pid_t::try_from(pid) {
+                        orphans.push((pid, var));
+                    }
+                }
+            }
+            let mut found = false;
+            for (pid, var) in orphans {
+                if supervised.contains(&var) {
+                    continue;
+                }
+                found = true;
+                killed += 1;
+                // SAFETY: kill(2) has no memory effects; the process carries the mark of a tree
+                // whose owner is gone.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+            if !found {
+                break;
+            }
+        }
+        killed
+    }
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
+/// Whether a mark `PID.START.N` names an owner that no longer runs. Marks of another form are
+/// never taken for orphans.
+#[cfg(target_os = "linux")]
+fn orphaned(mark: &[u8], own: u32) -> bool {
+    let Ok(mark) = std::str::from_utf8(mark) else { return false };
+    let parts: Vec<&str> = mark.split('.').collect();
+    let [owner, start, tree] = parts.as_slice() else { return false };
+    let (Ok(owner), Ok(start), Ok(_)) = (owner.parse::<u32>(), start.parse::<u64>(), tree.parse::<u64>())
+    else {
+        return false;
+    };
+    start != 0 && owner != own && start_time(owner) != Some(start)
 }
 
 /// Runs as a supervisor when `args` (the process's arguments, program first) ask for it, and
@@ -384,7 +529,9 @@ mod supervisor {
                 return 127;
             }
         };
-        drop(report);
+        // Started; the command's status follows on the same pipe just before this exits, so
+        // that ACAS can tell this process's own death from the command's.
+        let _ = (&report).write_all(&0i32.to_ne_bytes());
         let mut tree = Supervised { main_pid, status: None };
         let linger = Duration::from_millis(linger);
         let grace = Duration::from_millis(grace);
@@ -415,6 +562,7 @@ mod supervisor {
                 _ => {}
             }
         }
+        let _ = (&report).write_all(&tree.status.unwrap_or(0).to_ne_bytes());
         tree.exit()
     }
 

@@ -330,3 +330,125 @@ async fn a_program_that_cannot_start_is_reported_as_not_started() {
     assert!(message.starts_with("cannot start `/nonexistent/acas-tool` in "), "{run:#}");
     assert!(message.ends_with("No such file or directory (os error 2)"), "{run:#}");
 }
+
+/// Whether any thread of `pid` still runs (a process whose main thread exited shows as a
+/// zombie while its other threads run).
+fn threads_alive(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .is_ok_and(|stat| !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+    })
+}
+
+/// A step that stays in its supervisor's process group but removes the mark from its
+/// environment and kills its supervisor: ACAS kills the group, and says the supervisor was
+/// killed rather than that the command was.
+#[test]
+fn a_process_that_unsets_the_mark_and_kills_its_supervisor_does_not_escape() {
+    let mark = marker(8);
+    let _clean_up = CleanUp(&mark);
+    let workflow = format!(
+        "name: unmark\nsteps:\n  - id: unmark\n    run: [\"sh\", \"-c\", \"env -u ACAS_TREE sh -c 'echo $$ > bg.pid; exec sleep {mark}' & until [ -s bg.pid ]; do :; done; kill -9 $PPID; sleep {mark}\"]\n"
+    );
+    let dir = workspace("unmark", &workflow);
+    let mut run = spawn_run(dir.path(), "unmark");
+    let code = exit_of(&mut run, "a run whose step killed its supervisor");
+    let pid: u32 = std::fs::read_to_string(dir.path().join("bg.pid")).unwrap().trim().parse().unwrap();
+    wait_for(&format!("the unmarked sleep {pid} to end"), || !alive(pid));
+    assert_eq!(code, 1, "the run failed");
+    let record = last_run(dir.path());
+    let (_, stdout, _) =
+        run_acas(&["workflow", "status", &record["run_id"].to_string(), "--format", "json"], dir.path());
+    assert!(stdout.contains("the supervisor of `sh` was killed by signal 9"), "{stdout}");
+    assert!(!stdout.contains("`sh` was killed by a signal"), "{stdout}");
+}
+
+/// A process whose main thread exited, in a new session, after killing its supervisor: its
+/// environment is only readable through its threads, and the mark there is found.
+#[test]
+fn a_process_whose_main_thread_exited_is_still_found_by_its_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("zl.py"),
+        "import ctypes, os, threading, time\nthreading.Thread(target=lambda: time.sleep(1000)).start()\nopen('zl.pid', 'w').write(str(os.getpid()))\nctypes.CDLL(None).pthread_exit(None)\n",
+    )
+    .unwrap();
+    let folder = dir.path().join(".acas/workflows");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("zombie.yaml"),
+        "name: zombie\nsteps:\n  - id: zombie\n    run: [\"sh\", \"-c\", \"setsid python3 zl.py </dev/null >/dev/null 2>&1 & until [ -s zl.pid ]; do :; done; kill -9 $PPID\"]\n",
+    )
+    .unwrap();
+    let mut run = spawn_run(dir.path(), "zombie");
+    let code = exit_of(&mut run, "a run whose step killed its supervisor");
+    let pid: u32 = std::fs::read_to_string(dir.path().join("zl.pid")).unwrap().trim().parse().unwrap();
+    let clean_up = || {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    while threads_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let survived = threads_alive(pid);
+    clean_up();
+    assert_eq!(code, 1, "the run failed");
+    assert!(!survived, "process {pid}, whose main thread exited, still runs");
+}
+
+/// `acas` and the step's supervisor killed together leave the step running; the next
+/// `acas workflow run`, in any workspace, finds the tree by its mark naming an owner that is
+/// gone, and kills it.
+#[test]
+fn a_tree_left_by_a_killed_acas_is_ended_when_acas_starts_again() {
+    let mark = marker(10);
+    let _clean_up = CleanUp(&mark);
+    let dir = workspace("tree", &tree_workflow("tree", &mark));
+    let mut run = spawn_run(dir.path(), "tree");
+    wait_for("the three sleeps of the step", || {
+        dir.path().join("ready").exists() && sleeps_with(&mark).len() == 3
+    });
+    let acas = run.id().to_string();
+    let supervisor = processes_where(|argv| argv.get(1).is_some_and(|a| a == "__acas-supervise"))
+        .into_iter()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)) == Some(&acas)
+            })
+        })
+        .expect("the step's supervisor");
+    // Stopped, ACAS cannot act on its supervisor's death; then both die.
+    let signal = |signal: &str, pid: &str| Command::new("kill").args([signal, pid]).status().unwrap();
+    signal("-STOP", &acas);
+    signal("-9", &supervisor.to_string());
+    wait_for("the supervisor to die", || !alive(supervisor));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert_eq!(sleeps_with(&mark).len(), 3, "the step's processes run on, with no owner");
+
+    let other = workspace("hello", "name: hello\nsteps:\n  - id: a\n    run: [\"true\"]\n");
+    let (code, _, stderr) = run_acas(&["workflow", "run", "hello"], other.path());
+    assert_eq!(code, 0, "{stderr}");
+    wait_for("the orphaned tree to end", || sleeps_with(&mark).is_empty());
+}
+
+/// A command provider whose command kills its supervisor: the error says the supervisor was
+/// killed, and what it started in the process group is killed.
+#[tokio::test]
+async fn a_command_provider_that_kills_its_supervisor_is_reported_as_such() {
+    let mark = marker(11);
+    let _clean_up = CleanUp(&mark);
+    let script = format!(
+        "cat > /dev/null; env -u ACAS_TREE sleep {mark} > /dev/null 2>&1 & exec > /dev/null 2>&1; kill -9 $PPID; sleep {mark}"
+    );
+    let provider = command_provider(&["sh", "-c", &script], TIMEOUT);
+    let mut events = |_: StreamEvent| {};
+    let error = provider.complete(&request(), &mut events, &CancellationToken::new()).await.unwrap_err();
+    let deadline = Instant::now() + TIMEOUT;
+    while !sleeps_with(&mark).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(error.message.contains("the supervisor of `sh -c"), "{}", error.message);
+    assert!(sleeps_with(&mark).is_empty(), "still running: {:?}", sleeps_with(&mark));
+}

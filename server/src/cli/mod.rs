@@ -140,6 +140,15 @@ enum ListFormat {
     Json,
 }
 
+/// Kills the process trees of an ACAS that died with their supervisors, before starting
+/// anything that runs commands.
+pub(crate) fn end_orphans() {
+    let killed = crate::process_tree::end_orphans();
+    if killed > 0 {
+        tracing::warn!(killed, "killed processes left running by an ACAS that was killed");
+    }
+}
+
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -154,6 +163,9 @@ pub fn main() -> i32 {
         _ => "warn",
     };
     crate::logging::init(cli.log_level.as_deref(), default_level);
+    if matches!(cli.command, Command::Serve | Command::Watch { .. }) {
+        end_orphans();
+    }
     match cli.command {
         Command::Serve => {
             let runtime = runtime();

@@ -100,6 +100,9 @@ pub(super) enum RunCommand {
 }
 
 pub(super) fn run(command: RunCommand) -> i32 {
+    if matches!(command, RunCommand::Run { .. } | RunCommand::Resume { .. }) {
+        super::end_orphans();
+    }
     match command {
         RunCommand::Run { name, inputs, dry_run, workspace, format } => {
             with_root(&workspace, "run", |root| run_workflow(root, &name, &inputs, dry_run, format))

@@ -127,7 +127,7 @@ impl CommandProvider {
                 return Err(error);
             }
         };
-        tree.exited().await;
+        let ended = tree.exited().await;
         if let Some(task) = stderr_task {
             // The pipe closes once the tree has ended, unless something escaped it.
             let abort = task.abort_handle();
@@ -136,6 +136,15 @@ impl CommandProvider {
             }
         }
 
+        if ended == process_tree::Ended::SupervisorKilled {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Spawn,
+                format!(
+                    "{name}: the supervisor of `{}` was killed ({status}) before the command ended (the command or something it started may have killed it): ACAS killed the command's process group and every process marked as its own; the answer is lost",
+                    argv.join(" ")
+                ),
+            ));
+        }
         if !status.success() {
             let stderr = stderr.lock().unwrap_or_else(|e| e.into_inner());
             let stderr = String::from_utf8_lossy(&stderr);

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::process_tree::{self, Timing};
+use crate::process_tree::{self, Ended, Timing};
 
 /// Bytes of stdout and of stderr kept in a step's output.
 pub const OUTPUT_LIMIT: usize = 1024 * 1024;
@@ -84,10 +84,13 @@ pub async fn run(
         _ = deadline => End::TimedOut,
         _ = cancel.cancelled() => End::Cancelled,
     };
-    match end {
+    let ended = match end {
         End::Exited(_) => tree.exited().await,
-        End::TimedOut | End::Cancelled => tree.terminate(&mut child).await,
-    }
+        End::TimedOut | End::Cancelled => {
+            tree.terminate(&mut child).await;
+            Ended::Normally
+        }
+    };
     // The pipes close when the tree has ended; something that escaped it may hold them open.
     let settle = tokio::time::sleep(tree.settle_time());
     tokio::pin!(settle);
@@ -108,6 +111,15 @@ pub async fn run(
         o
     };
     match end {
+        End::Exited(Ok(status)) if ended == Ended::SupervisorKilled => {
+            use std::os::unix::process::ExitStatusExt;
+            let by = status.signal().map(|s| format!(" by signal {s}")).unwrap_or_default();
+            let message = format!(
+                "the supervisor of `{program}` was killed{by} before `{program}` ended (the command or something it started may have killed it): ACAS then killed the command's process group and every process marked as part of the step, so how `{program}` itself ended is unknown; do not kill the step's parent process{}",
+                stderr_tail(&err)
+            );
+            Err(CommandFailure::Exit { output: output(None), message })
+        }
         End::Exited(Ok(status)) if status.success() => Ok(output(Some(0))),
         End::Exited(Ok(status)) => {
             let message = match status.code() {

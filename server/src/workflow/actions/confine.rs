@@ -17,8 +17,12 @@
 //!
 //! ACAS's own files in `.acas/` (the database `state.db` and its `-wal`, `-shm` and `-journal`
 //! files) are not for workflow file actions: writing, appending to, copying over, moving and
-//! deleting them, or the `.acas` directory itself, is refused ([`refuse_internal`]), whatever
-//! path or link leads there. Reading them is allowed.
+//! deleting them, or the `.acas` directory itself, is refused, whatever path or link leads there.
+//! [`refuse_internal`] checks the names for a clear message; [`Root::entry`] makes the check
+//! that holds at the moment of use: it opens the directory holding the last component as a
+//! handle, compares that handle's identity (device and inode) with `.acas`'s and the
+//! workspace's, and the caller then acts on the name relative to that same handle, so a
+//! directory swapped for a symlink in between changes nothing. Reading them is allowed.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
@@ -39,6 +43,29 @@ pub struct Root {
     dir: Dir,
     /// The workspace's canonical path.
     real: PathBuf,
+    /// Device and inode of the workspace directory.
+    id: (u64, u64),
+    /// Device and inode of `.acas`, when it exists.
+    internal: Option<(u64, u64)>,
+}
+
+/// The last component of a path, as a name in its directory opened as a handle. Acting on
+/// `name` relative to `parent` acts on what [`Root::entry`] checked, whatever happens to the
+/// path meanwhile.
+#[derive(Debug)]
+pub struct Entry {
+    pub parent: Dir,
+    pub name: OsString,
+}
+
+#[cfg(unix)]
+fn id_of(meta: &cap_std::fs::Metadata) -> (u64, u64) {
+    use cap_std::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+#[cfg(not(unix))]
+fn id_of(_meta: &cap_std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 impl Root {
@@ -48,7 +75,86 @@ impl Root {
         };
         let real = std::fs::canonicalize(workspace).map_err(cannot)?;
         let dir = Dir::open_ambient_dir(&real, ambient_authority()).map_err(cannot)?;
-        Ok(Self { dir, real })
+        let id = id_of(&dir.dir_metadata().map_err(cannot)?);
+        let internal = dir.symlink_metadata(INTERNAL_DIR).ok().filter(|m| m.is_dir()).map(|m| id_of(&m));
+        Ok(Self { dir, real, id, internal })
+    }
+
+    /// Opens the directory holding `path`'s last component and refuses the entry when it is
+    /// the workspace itself, `.acas`, or one of ACAS's own files, judged by the identity of the
+    /// opened directory and of the entry (not followed). With `subtree`, a directory entry is
+    /// also refused when `.acas` is somewhere inside it. Act on [`Entry::name`] relative to
+    /// [`Entry::parent`] only.
+    pub fn entry(&self, path: &Resolved, subtree: bool) -> Result<Entry, ActionError> {
+        let shown = &path.relative;
+        let cannot =
+            |e: std::io::Error| ActionError::new(format!("cannot open the directory of `{shown}`: {e}"));
+        let name = path
+            .beneath
+            .file_name()
+            .ok_or_else(|| {
+                ActionError::new(format!("`{shown}` is the workspace itself; name a file inside it"))
+            })?
+            .to_os_string();
+        let parent = match path.beneath.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => self.dir.open_dir(parent),
+            None => self.dir.try_clone(),
+        }
+        .map_err(cannot)?;
+        let parent_id = id_of(&parent.dir_metadata().map_err(cannot)?);
+        if parent_id == self.id && name == INTERNAL_DIR {
+            return Err(internal_error(shown, INTERNAL_DIR));
+        }
+        if Some(parent_id) == self.internal
+            && let Some(file) = INTERNAL_FILES.iter().find(|f| name == **f)
+        {
+            return Err(internal_error(shown, &format!("{INTERNAL_DIR}/{file}")));
+        }
+        if let Ok(meta) = parent.symlink_metadata(&name) {
+            let id = id_of(&meta);
+            if id == self.id {
+                return Err(ActionError::new(format!(
+                    "`{shown}` is the workspace itself; name a file inside it"
+                )));
+            }
+            if let Some(internal) = self.internal_named(id) {
+                return Err(internal_error(shown, &internal));
+            }
+            if subtree && meta.is_dir() && self.internal.is_some() {
+                let dir = parent.open_dir(&name).map_err(cannot)?;
+                if self.holds_internal(&dir).map_err(cannot)? {
+                    return Err(ActionError::new(format!(
+                        "`{shown}` is refused: it holds `{INTERNAL_DIR}`, where ACAS keeps its run history and state, and workflow file actions cannot change it"
+                    )));
+                }
+            }
+        }
+        Ok(Entry { parent, name })
+    }
+
+    /// The name of ACAS's own file or directory with this identity.
+    fn internal_named(&self, id: (u64, u64)) -> Option<String> {
+        if Some(id) == self.internal {
+            return Some(INTERNAL_DIR.to_owned());
+        }
+        INTERNAL_FILES.iter().find_map(|name| {
+            let meta = self.dir.symlink_metadata(Path::new(INTERNAL_DIR).join(name)).ok()?;
+            (id_of(&meta) == id).then(|| format!("{INTERNAL_DIR}/{name}"))
+        })
+    }
+
+    /// Whether `.acas` is somewhere below `dir` (symlinks are not followed).
+    fn holds_internal(&self, dir: &Dir) -> std::io::Result<bool> {
+        for entry in dir.entries()? {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            if Some(id_of(&entry.metadata()?)) == self.internal || self.holds_internal(&entry.open_dir()?)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The handle: give it [`Resolved::beneath`] paths.

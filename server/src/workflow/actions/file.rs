@@ -3,6 +3,11 @@
 //! the workspace's directory handle, so the operating system refuses it if it leaves the
 //! workspace by then. ACAS's own files in `.acas/` cannot be changed.
 //!
+//! Only regular files are read or written: a FIFO, socket or device is refused (it is opened
+//! without blocking and checked on the opened handle), so a step never hangs on one. A file with
+//! more than one hard link is not written, appended to or copied over, since another name,
+//! possibly outside the workspace, would change with it. A copy never keeps setuid or setgid.
+//!
 //! Writes and appends are flushed to disk before the action returns, so a step recorded as
 //! completed has its effect on disk even if the machine stops right after.
 
@@ -112,6 +117,68 @@ fn io_error(what: &str, path: &str, e: &std::io::Error) -> ActionError {
     ActionError::new(format!("cannot {what} `{path}`: {e}"))
 }
 
+/// `None` for a regular file, else what the file is, in words.
+macro_rules! special_kind {
+    ($file_type:expr, $ext:path) => {{
+        let file_type = $file_type;
+        #[cfg(unix)]
+        use $ext;
+        if file_type.is_file() {
+            None
+        } else if file_type.is_dir() {
+            Some("a directory")
+        } else if cfg!(unix) && file_type.is_fifo() {
+            Some("a FIFO (named pipe)")
+        } else if cfg!(unix) && file_type.is_socket() {
+            Some("a socket")
+        } else if cfg!(unix) && (file_type.is_block_device() || file_type.is_char_device()) {
+            Some("a device")
+        } else {
+            Some("not a regular file")
+        }
+    }};
+}
+
+/// Refuses an opened file that is not a regular file.
+fn refuse_special(file: &std::fs::File, what: &str, shown: &str) -> Result<std::fs::Metadata, ActionError> {
+    let meta = file.metadata().map_err(|e| io_error(what, shown, &e))?;
+    match special_kind!(meta.file_type(), std::os::unix::fs::FileTypeExt) {
+        None => Ok(meta),
+        Some(kind) => Err(ActionError::new(format!(
+            "cannot {what} `{shown}`: it is {kind}; file actions work on regular files only"
+        ))),
+    }
+}
+
+/// Options that never block on opening a FIFO or device.
+fn nonblocking() -> cap_std::fs::OpenOptions {
+    let mut options = cap_std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options
+}
+
+/// Opens `path` for reading through the workspace handle, refusing anything but a regular file.
+fn open_for_reading(
+    root: &Root,
+    path: &Resolved,
+    what: &str,
+) -> Result<(std::fs::File, std::fs::Metadata), ActionError> {
+    // Reading ACAS's own files is allowed: no `Root::entry` check.
+    let mut options = nonblocking();
+    options.read(true);
+    let file = root
+        .dir()
+        .open_with(&path.beneath, &options)
+        .map_err(|e| io_error(what, &path.relative, &e))?
+        .into_std();
+    let meta = refuse_special(&file, what, &path.relative)?;
+    Ok((file, meta))
+}
+
 /// Opens the workspace and resolves `path` in it.
 fn open(workspace: &Path, path: &str, follow: Follow) -> Result<(Root, Resolved), ActionError> {
     let root = Root::open(workspace)?;
@@ -128,19 +195,39 @@ fn open_for_writing(
     what: &str,
 ) -> Result<std::fs::File, ActionError> {
     confine::refuse_internal(path)?;
-    let mut options = cap_std::fs::OpenOptions::new();
+    let shown = &path.relative;
+    let entry = root.entry(path, false)?;
+    // A clear message rather than the error opening a FIFO without a reader gives.
+    if let Ok(meta) = entry.parent.metadata(&entry.name)
+        && let Some(kind) = special_kind!(meta.file_type(), cap_std::fs::FileTypeExt)
+    {
+        return Err(ActionError::new(format!(
+            "cannot {what} `{shown}`: it is {kind}; file actions work on regular files only"
+        )));
+    }
+    let mut options = nonblocking();
     options.create(true);
     if append {
         options.append(true);
     } else {
         options.write(true);
     }
-    let file = root
-        .dir()
-        .open_with(&path.beneath, &options)
-        .map_err(|e| io_error(what, &path.relative, &e))?
-        .into_std();
-    root.refuse_opened_internal(&file, &path.relative)?;
+    let file =
+        entry.parent.open_with(&entry.name, &options).map_err(|e| io_error(what, shown, &e))?.into_std();
+    root.refuse_opened_internal(&file, shown)?;
+    let meta = refuse_special(&file, what, shown)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return Err(ActionError::new(format!(
+                "cannot {what} `{shown}`: it has {} hard links, and writing through one would change the others too, possibly outside the workspace; delete it first or write to a new file",
+                meta.nlink()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
     Ok(file)
 }
 
@@ -148,11 +235,7 @@ pub fn read(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     let (root, path) = open(workspace, args.need_str("path")?, Follow::All)?;
     let max = args.u64("max_bytes").unwrap_or(DEFAULT_MAX_BYTES);
     let shown = &path.relative;
-    let file = root.dir().open(&path.beneath).map_err(|e| io_error("read", shown, &e))?.into_std();
-    let meta = file.metadata().map_err(|e| io_error("read", shown, &e))?;
-    if meta.is_dir() {
-        return Err(ActionError::new(format!("cannot read `{shown}`: it is a directory")));
-    }
+    let (file, meta) = open_for_reading(&root, &path, "read")?;
     let mut bytes = Vec::new();
     file.take(max).read_to_end(&mut bytes).map_err(|e| io_error("read", shown, &e))?;
     let truncated = meta.len() > bytes.len() as u64;
@@ -209,16 +292,19 @@ pub fn copy(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     let cannot = |e: std::io::Error| {
         ActionError::new(format!("cannot copy `{}` to `{}`: {e}", from.relative, to.relative))
     };
-    let mut source = root.dir().open(&from.beneath).map_err(cannot)?.into_std();
-    let meta = source.metadata().map_err(cannot)?;
-    if meta.is_dir() {
-        return Err(ActionError::new(format!("cannot copy `{}`: it is a directory", from.relative)));
-    }
-    refuse_existing(&root, &to, args.bool("overwrite").unwrap_or(false))?;
+    let (mut source, meta) = open_for_reading(&root, &from, "copy")?;
+    refuse_existing(&root.entry(&to, false)?, &to, args.bool("overwrite").unwrap_or(false))?;
     let mut target = open_for_writing(&root, &to, false, "write")?;
     target.set_len(0).map_err(cannot)?;
     let bytes = std::io::copy(&mut source, &mut target).map_err(cannot)?;
-    target.set_permissions(meta.permissions()).map_err(cannot)?;
+    let mut permissions = meta.permissions();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // A copy made by a workflow never runs as the original's owner or group.
+        permissions.set_mode(permissions.mode() & !0o6000);
+    }
+    target.set_permissions(permissions).map_err(cannot)?;
     target.sync_data().map_err(|e| io_error("write", &to.relative, &e))?;
     Ok(json!({"from": from.relative, "to": to.relative, "bytes": bytes}))
 }
@@ -228,18 +314,20 @@ pub fn rename(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     let to = confine::resolve(workspace, args.need_str("to")?, Follow::ExceptLast)?;
     confine::refuse_internal(&from)?;
     confine::refuse_internal(&to)?;
-    if root.dir().symlink_metadata(&from.beneath).is_err() {
+    let source = root.entry(&from, true)?;
+    let target = root.entry(&to, false)?;
+    if source.parent.symlink_metadata(&source.name).is_err() {
         return Err(ActionError::new(format!("cannot move `{}`: it does not exist", from.relative)));
     }
-    refuse_existing(&root, &to, args.bool("overwrite").unwrap_or(false))?;
-    root.dir().rename(&from.beneath, root.dir(), &to.beneath).map_err(|e| {
+    refuse_existing(&target, &to, args.bool("overwrite").unwrap_or(false))?;
+    source.parent.rename(&source.name, &target.parent, &target.name).map_err(|e| {
         ActionError::new(format!("cannot move `{}` to `{}`: {e}", from.relative, to.relative))
     })?;
     Ok(json!({"from": from.relative, "to": to.relative}))
 }
 
-fn refuse_existing(root: &Root, to: &Resolved, overwrite: bool) -> Result<(), ActionError> {
-    match root.dir().symlink_metadata(&to.beneath) {
+fn refuse_existing(target: &confine::Entry, to: &Resolved, overwrite: bool) -> Result<(), ActionError> {
+    match target.parent.symlink_metadata(&target.name) {
         Ok(meta) if meta.is_dir() => Err(ActionError::new(format!(
             "`{}` is a directory; give the full path of the new file",
             to.relative
@@ -255,7 +343,9 @@ pub fn delete(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     let (root, path) = open(workspace, args.need_str("path")?, Follow::ExceptLast)?;
     let shown = &path.relative;
     confine::refuse_internal(&path)?;
-    let meta = match root.dir().symlink_metadata(&path.beneath) {
+    let recursive = args.bool("recursive").unwrap_or(false);
+    let entry = root.entry(&path, recursive)?;
+    let meta = match entry.parent.symlink_metadata(&entry.name) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.bool("missing_ok").unwrap_or(false) => {
             return Ok(json!({"path": shown, "deleted": false}));
@@ -268,15 +358,15 @@ pub fn delete(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
         Err(e) => return Err(io_error("delete", shown, &e)),
     };
     if meta.is_dir() {
-        if !args.bool("recursive").unwrap_or(false) {
+        if !recursive {
             return Err(ActionError::new(format!(
                 "cannot delete `{shown}`: it is a directory (set `recursive: true` to delete it and everything in it)"
             )));
         }
         // Does not follow symlinks inside the directory.
-        root.dir().remove_dir_all(&path.beneath).map_err(|e| io_error("delete", shown, &e))?;
+        entry.parent.remove_dir_all(&entry.name).map_err(|e| io_error("delete", shown, &e))?;
     } else {
-        root.dir().remove_file(&path.beneath).map_err(|e| io_error("delete", shown, &e))?;
+        entry.parent.remove_file(&entry.name).map_err(|e| io_error("delete", shown, &e))?;
     }
     Ok(json!({"path": shown, "deleted": true}))
 }
@@ -316,7 +406,7 @@ mod tests {
         assert!(
             run("file.write", json!({"path": "x/y.txt", "content": ""}))
                 .err()
-                .contains("cannot write `x/y.txt`")
+                .contains("cannot open the directory of `x/y.txt`")
         );
 
         // Every refusal leaves the outside file as it was.
@@ -575,5 +665,152 @@ mod confinement_tests {
         // Deleting the link removes the link only.
         assert!(matches!(run("file.delete", json!({"path": "db-link"})), Outcome::Ok(_)));
         assert_eq!(std::fs::read_to_string(ws.join(".acas/state.db")).unwrap(), "history");
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod hostile_tests {
+    use super::super::tests::{Outcome, run_in};
+    use serde_json::json;
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Swaps the two paths atomically (`renameat2` with `RENAME_EXCHANGE`).
+    fn exchange(a: &Path, b: &Path) {
+        let a = CString::new(a.as_os_str().as_bytes()).unwrap();
+        let b = CString::new(b.as_os_str().as_bytes()).unwrap();
+        // SAFETY: both are valid NUL-terminated paths that live across the call.
+        unsafe {
+            libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE);
+        }
+    }
+
+    /// Another process swaps a directory `d` (holding decoys named like ACAS's files) for a
+    /// symlink that stays inside the workspace, to `.acas` or to the workspace itself, while a
+    /// workflow moves onto and deletes `d/state.db` and `d/.acas`: whatever the timing, the
+    /// database and `.acas` stay.
+    #[test]
+    fn swapping_a_directory_for_a_link_to_acas_never_reaches_the_database() {
+        for target in [".acas", "."] {
+            let dir = tempfile::tempdir().unwrap();
+            let ws = dir.path();
+            std::fs::create_dir_all(ws.join(".acas")).unwrap();
+            std::fs::create_dir_all(ws.join("d/.acas")).unwrap();
+            std::fs::write(ws.join(".acas/state.db"), "history").unwrap();
+            std::fs::write(ws.join("d/state.db"), "decoy").unwrap();
+            std::os::unix::fs::symlink(target, ws.join("x")).unwrap();
+            let real =
+                cap_std::fs::Dir::open_ambient_dir(ws.join("d"), cap_std::ambient_authority()).unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let swapper = {
+                let stop = Arc::clone(&stop);
+                let (d, x) = (ws.join("d"), ws.join("x"));
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        exchange(&d, &x);
+                    }
+                })
+            };
+            for i in 0..1500 {
+                let (action, with) = match i % 4 {
+                    0 => {
+                        let _ = std::fs::write(ws.join("junk"), "JUNK");
+                        ("file.move", json!({"from": "junk", "to": "d/state.db", "overwrite": true}))
+                    }
+                    1 => ("file.delete", json!({"path": "d/state.db", "missing_ok": true})),
+                    2 => ("file.delete", json!({"path": "d/.acas", "recursive": true, "missing_ok": true})),
+                    _ => ("file.move", json!({"from": "d/.acas", "to": "moved"})),
+                };
+                let _ = run_in(ws, action, with);
+                // Keep the decoys in the real directory, wherever it is now.
+                let _ = real.write("state.db", "decoy");
+                let _ = real.create_dir(".acas");
+                if !ws.join(".acas").is_dir()
+                    || std::fs::read(ws.join(".acas/state.db")).ok().as_deref() != Some(b"history")
+                {
+                    break;
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            swapper.join().unwrap();
+            assert_eq!(
+                std::fs::read_to_string(ws.join(".acas/state.db")).ok().as_deref(),
+                Some("history"),
+                "link to {target}: the database was replaced or deleted"
+            );
+            assert!(!ws.join("moved/state.db").exists(), "link to {target}: `.acas` was moved");
+        }
+    }
+
+    /// A hard link in the workspace to a file outside is not written through.
+    #[test]
+    fn hard_links_are_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        std::fs::write(dir.path().join("outside.txt"), "outside").unwrap();
+        std::fs::write(ws.join("a.txt"), "a").unwrap();
+        std::fs::hard_link(dir.path().join("outside.txt"), ws.join("link")).unwrap();
+        for (action, with) in [
+            ("file.write", json!({"path": "link", "content": "x"})),
+            ("file.append", json!({"path": "link", "content": "x"})),
+            ("file.copy", json!({"from": "a.txt", "to": "link", "overwrite": true})),
+        ] {
+            let got = run_in(&ws, action, with.clone()).err();
+            assert!(got.contains("`link`: it has 2 hard links"), "{action} {with}: {got}");
+        }
+        assert_eq!(std::fs::read_to_string(dir.path().join("outside.txt")).unwrap(), "outside");
+        // Reading through it is harmless.
+        assert!(matches!(run_in(&ws, "file.read", json!({"path": "link"})), Outcome::Ok(_)));
+    }
+
+    /// A FIFO is refused at once by every action that would open it, instead of blocking.
+    #[test]
+    fn fifos_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::write(ws.join("a.txt"), "a").unwrap();
+        let fifo = CString::new(ws.join("fifo").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let (done, finished) = std::sync::mpsc::channel();
+        let ws_owned = ws.to_path_buf();
+        std::thread::spawn(move || {
+            for (action, with) in [
+                ("file.read", json!({"path": "fifo"})),
+                ("file.write", json!({"path": "fifo", "content": "x"})),
+                ("file.append", json!({"path": "fifo", "content": "x"})),
+                ("file.copy", json!({"from": "fifo", "to": "b.txt"})),
+                ("file.copy", json!({"from": "a.txt", "to": "fifo", "overwrite": true})),
+            ] {
+                let _ = done.send((action, with.clone(), run_in(&ws_owned, action, with)));
+            }
+        });
+        for _ in 0..5 {
+            let (action, with, got) = finished
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("a file action blocked on a FIFO");
+            assert!(
+                got.err().contains("it is a FIFO (named pipe); file actions work on regular files only"),
+                "{action} {with}"
+            );
+        }
+    }
+
+    /// A copy of a setuid or setgid file keeps its other permissions, not those bits.
+    #[test]
+    fn copies_drop_setuid_and_setgid() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        std::fs::write(ws.join("tool"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(ws.join("tool"), std::fs::Permissions::from_mode(0o6755)).unwrap();
+        let mode = std::fs::metadata(ws.join("tool")).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode & 0o6000, 0o6000, "the file system keeps setuid and setgid here");
+        assert!(matches!(run_in(ws, "file.copy", json!({"from": "tool", "to": "copy"})), Outcome::Ok(_)));
+        assert_eq!(std::fs::metadata(ws.join("copy")).unwrap().permissions().mode() & 0o7777, 0o755);
     }
 }
