@@ -227,6 +227,7 @@ struct WorkflowsSection {
     keep_days: Option<u64>,
     template_fuel: Option<u64>,
     template_max_bytes: Option<usize>,
+    template_max_memory: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -364,10 +365,15 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
                 .to_owned(),
         ));
     }
+    if file.workflows.template_max_memory.is_some_and(|m| m < 64 * 1024 * 1024) {
+        let at = text.find("template_max_memory");
+        return Err((at, "`workflows.template_max_memory` must be at least 67108864 (64 MiB)".to_owned()));
+    }
     let template_defaults = defaults.templates;
     let templates = crate::workflow::template::TemplateLimits {
         fuel: file.workflows.template_fuel.unwrap_or(template_defaults.fuel),
         max_bytes: file.workflows.template_max_bytes.unwrap_or(template_defaults.max_bytes),
+        max_memory: file.workflows.template_max_memory.unwrap_or(template_defaults.max_memory),
     };
     let workflows = WorkflowHistory {
         keep_runs: file.workflows.keep_runs.unwrap_or(defaults.workflows.keep_runs),
@@ -620,7 +626,7 @@ no_egress = ["secrets/**"]
         assert_eq!(error, None);
         assert_eq!(
             config.templates,
-            crate::workflow::template::TemplateLimits { fuel: 5000, max_bytes: 4096 }
+            crate::workflow::template::TemplateLimits { fuel: 5000, max_bytes: 4096, ..Default::default() }
         );
         let (config, error) = load_text("[workflows]\ntemplate_fuel = 0\n");
         assert_eq!(config, Config::default());

@@ -59,6 +59,7 @@ use super::definition::{RunStatus, SkippedNeeds, Step, StepKind, StepStatus, Wor
 use super::error::{WorkflowError, WorkflowErrorKind};
 use super::process::{self, CommandFailure};
 use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, StepRecord, owner_alive};
+use super::render_process::RenderGuard;
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
 use crate::config::WorkflowHistory;
@@ -1139,8 +1140,13 @@ impl Driver {
             // Rendering is CPU work bounded by the template limits; it runs on a blocking thread
             // so that neither this runtime's workers nor the run's task wait for it, and the
             // step's timeout and cancellation apply to it.
+            // A template that can repeat values renders in a process of its own; the guard kills
+            // it when the timeout or the cancellation fires, and the thread returns.
             let prepared = if job.templated {
-                let render = tokio::task::spawn_blocking(move || prepare(&job, &inner.templates));
+                let guard = Arc::new(RenderGuard::default());
+                let _kill = guard.kill_on_drop();
+                let render_guard = guard.clone();
+                let render = tokio::task::spawn_blocking(move || render_guard.enter(|| prepare(&job, &inner.templates)));
                 tokio::select! {
                     joined = render => match joined {
                         Ok(Ok(prepared)) => prepared,
