@@ -32,7 +32,8 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub workflows: WorkflowHistory,
     pub lease: LeaseTimes,
-    /// `[workflows] template_fuel` and `template_max_bytes`: what one template render may do.
+    /// `[workflows] template_fuel`, `template_max_bytes` and `template_max_memory`: what one
+    /// template render may do.
     pub templates: crate::workflow::template::TemplateLimits,
 }
 
@@ -628,6 +629,11 @@ no_egress = ["secrets/**"]
             config.templates,
             crate::workflow::template::TemplateLimits { fuel: 5000, max_bytes: 4096, ..Default::default() }
         );
+        let (config, error) = load_text("[workflows]\ntemplate_max_memory = 1073741824\n");
+        assert_eq!(error, None);
+        assert_eq!(config.templates.max_memory, 1 << 30);
+        let (_, error) = load_text("[workflows]\ntemplate_max_memory = 1000\n");
+        assert!(error.unwrap().message.contains("at least 67108864"));
         let (config, error) = load_text("[workflows]\ntemplate_fuel = 0\n");
         assert_eq!(config, Config::default());
         assert!(error.unwrap().message.contains("must be greater than zero"));

@@ -164,7 +164,8 @@ fn a_render_past_its_timeout_ends_on_time_and_leaves_no_render_process() {
         serde_json::to_string(&check).unwrap()
     );
     let dir = workspace(&[("slow.yaml", &text)]);
-    std::fs::write(dir.path().join(".acas/config.toml"), "[workflows]\ntemplate_fuel = 1000000000000\n").unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), "[workflows]\ntemplate_fuel = 1000000000000\n")
+        .unwrap();
     let (key, value) = mark.split_once('=').unwrap();
     let output = Command::new(acas_bin())
         .args(["workflow", "run", "slow", "--format", "json"])

@@ -16,7 +16,8 @@
 //! with a message that says why.
 //!
 //! Templates are rendered off the run's task: each attempt renders its command or parameters on
-//! a blocking thread, under the step's timeout and the engine's [`TemplateLimits`].
+//! a blocking thread, under the step's timeout and the engine's [`TemplateLimits`]; a render
+//! process it started is killed when the timeout or the cancellation fires.
 //!
 //! Semantics, as documented in `docs/workflows.md`:
 //! - A step's condition defaults to `success()`: every need succeeded, where a need that failed
@@ -58,8 +59,8 @@ use super::actions::{ActionContext, ActionError, Ai, Editor};
 use super::definition::{RunStatus, SkippedNeeds, Step, StepKind, StepStatus, Workflow};
 use super::error::{WorkflowError, WorkflowErrorKind};
 use super::process::{self, CommandFailure};
-use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, StepRecord, owner_alive};
 use super::render_process::RenderGuard;
+use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, StepRecord, owner_alive};
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
 use crate::config::WorkflowHistory;

@@ -12,8 +12,11 @@
 //! `[workflows] template_fuel`) and of output bytes ([`TemplateLimits::max_bytes`],
 //! `[workflows] template_max_bytes`), which also bounds what the filters that grow a string
 //! (`replace`, `indent`, `center`, `join`) may produce; `"x" * n` is capped by the engine itself.
-//! A render past a limit is an error naming the limit and how to raise it. Rendering is plain
-//! CPU work: the engine runs it on a blocking thread under the step's timeout.
+//! A render past a limit is an error naming the limit and how to raise it. A template that can
+//! build values larger than itself (statements, filters, `~`, `+`, `*`) renders in a process
+//! with a capped address space (`[workflows] template_max_memory`, Linux only; see
+//! [`super::render_process`]). Rendering is CPU work: the engine runs it on a blocking thread
+//! under the step's timeout.
 //!
 //! Conditions accept a template (`{{ steps.lint.outcome == 'failure' }}`) or a bare expression
 //! (`always()`, `failure() or steps.x.outcome == 'failure'`), with the status functions
@@ -296,13 +299,21 @@ impl Templates {
     }
 
     /// Renders `source` to text in this process.
-    pub(super) fn render_str_here(&self, source: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
+    pub(super) fn render_str_here(
+        &self,
+        source: &str,
+        ctx: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
         let template = self.env.template_from_str(source).map_err(|e| self.error(e))?;
         self.render_template(template, ctx)
     }
 
     /// Renders a shell script in this process.
-    pub(super) fn render_shell_here(&self, source: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
+    pub(super) fn render_shell_here(
+        &self,
+        source: &str,
+        ctx: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
         let template = self.env.template_from_named_str(SHELL, source).map_err(|e| self.error(e))?;
         self.render_template(template, ctx)
     }
@@ -347,11 +358,13 @@ impl Templates {
             serde_json::Value::Array(items) => serde_json::Value::Array(
                 items.iter().map(|v| self.render_value_here(v, ctx)).collect::<Result<_, _>>()?,
             ),
-            serde_json::Value::Object(map) => serde_json::Value::Object(
-                map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_value_here(v, ctx)?)))
-                    .collect::<Result<_, TemplateError>>()?,
-            ),
+            serde_json::Value::Object(map) => {
+                serde_json::Value::Object(
+                    map.iter()
+                        .map(|(k, v)| Ok((k.clone(), self.render_value_here(v, ctx)?)))
+                        .collect::<Result<_, TemplateError>>()?,
+                )
+            }
             other => other.clone(),
         })
     }
@@ -540,7 +553,9 @@ fn bounded_filters(env: &mut Environment<'static>, max: usize) {
 fn text(value: serde_json::Value) -> Result<String, TemplateError> {
     match value {
         serde_json::Value::String(s) => Ok(s),
-        other => Err(TemplateError { message: format!("the template render process returned {other} instead of text") }),
+        other => Err(TemplateError {
+            message: format!("the template render process returned {other} instead of text"),
+        }),
     }
 }
 
