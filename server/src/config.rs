@@ -32,7 +32,8 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub workflows: WorkflowHistory,
     pub lease: LeaseTimes,
-    /// `[workflows] template_fuel` and `template_max_bytes`: what one template render may do.
+    /// `[workflows] template_fuel`, `template_max_bytes` and `template_max_memory`: what one
+    /// template render may do.
     pub templates: crate::workflow::template::TemplateLimits,
 }
 
@@ -227,6 +228,7 @@ struct WorkflowsSection {
     keep_days: Option<u64>,
     template_fuel: Option<u64>,
     template_max_bytes: Option<usize>,
+    template_max_memory: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -364,10 +366,15 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
                 .to_owned(),
         ));
     }
+    if file.workflows.template_max_memory.is_some_and(|m| m < 64 * 1024 * 1024) {
+        let at = text.find("template_max_memory");
+        return Err((at, "`workflows.template_max_memory` must be at least 67108864 (64 MiB)".to_owned()));
+    }
     let template_defaults = defaults.templates;
     let templates = crate::workflow::template::TemplateLimits {
         fuel: file.workflows.template_fuel.unwrap_or(template_defaults.fuel),
         max_bytes: file.workflows.template_max_bytes.unwrap_or(template_defaults.max_bytes),
+        max_memory: file.workflows.template_max_memory.unwrap_or(template_defaults.max_memory),
     };
     let workflows = WorkflowHistory {
         keep_runs: file.workflows.keep_runs.unwrap_or(defaults.workflows.keep_runs),
@@ -620,8 +627,13 @@ no_egress = ["secrets/**"]
         assert_eq!(error, None);
         assert_eq!(
             config.templates,
-            crate::workflow::template::TemplateLimits { fuel: 5000, max_bytes: 4096 }
+            crate::workflow::template::TemplateLimits { fuel: 5000, max_bytes: 4096, ..Default::default() }
         );
+        let (config, error) = load_text("[workflows]\ntemplate_max_memory = 1073741824\n");
+        assert_eq!(error, None);
+        assert_eq!(config.templates.max_memory, 1 << 30);
+        let (_, error) = load_text("[workflows]\ntemplate_max_memory = 1000\n");
+        assert!(error.unwrap().message.contains("at least 67108864"));
         let (config, error) = load_text("[workflows]\ntemplate_fuel = 0\n");
         assert_eq!(config, Config::default());
         assert!(error.unwrap().message.contains("must be greater than zero"));

@@ -74,6 +74,12 @@ fn supervisor() -> Option<&'static PathBuf> {
     SUPERVISOR.get()
 }
 
+/// The `acas` binary that [`use_supervisor`] was given (Linux only): the program ACAS starts
+/// again, with a hidden first argument, for work that runs in a process of its own.
+pub fn acas_program() -> Option<&'static PathBuf> {
+    SUPERVISOR.get()
+}
+
 /// How a tree is ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {

@@ -84,9 +84,32 @@ const HOSTILE: &[(&str, &str, &str)] = &[
     ),
 ];
 
-#[test]
-fn hostile_templates_fail_their_step_with_the_limit_that_stopped_them() {
-    let files: Vec<(String, String)> = HOSTILE
+/// Templates that double a value at every turn: each would need 2^64 bytes.
+const DOUBLING: &[(&str, &str, &str)] = &[
+    (
+        "namespace-doubling",
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}\
+         {{ ns.s|length }}",
+        "template_max_memory",
+    ),
+    (
+        "macro-doubling",
+        "{% macro d(s, n) %}{% if n == 0 %}{{ s|length }}{% else %}{{ d(s ~ s ~ s ~ s ~ s ~ s ~ s ~ s, n - 1) }}{% endif %}\
+         {% endmacro %}{{ d('x', 11) }}",
+        "template_max_memory",
+    ),
+    (
+        "list-doubling",
+        "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}\
+         {{ ns.l|length }}",
+        "template_max_memory",
+    ),
+];
+
+/// Runs each case's workflow (one step that echoes the template) under `ulimit -v` and checks
+/// that its step fails, once, with an error naming the case's limit.
+fn each_fails_its_step(cases: &[(&str, &str, &str)]) {
+    let files: Vec<(String, String)> = cases
         .iter()
         .map(|(name, template, _)| {
             let text = format!(
@@ -98,7 +121,7 @@ fn hostile_templates_fail_their_step_with_the_limit_that_stopped_them() {
         .collect();
     let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     let dir = workspace(&refs);
-    for (name, _, limit) in HOSTILE {
+    for (name, _, limit) in cases {
         let (code, stdout, stderr) = run_capped(&["workflow", "run", name, "--format", "json"], dir.path());
         assert_eq!(code, Some(1), "{name}: the run fails, the process does not die: {stdout}{stderr}");
         let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{name}: {e}: {stdout}"));
@@ -109,6 +132,56 @@ fn hostile_templates_fail_their_step_with_the_limit_that_stopped_them() {
         let error = step["error"].as_str().unwrap_or_default();
         assert!(error.contains(limit), "{name}: the error names `{limit}`: {error}");
     }
+}
+
+#[test]
+fn hostile_templates_fail_their_step_with_the_limit_that_stopped_them() {
+    each_fails_its_step(HOSTILE);
+}
+
+#[test]
+fn doubling_templates_fail_their_step_at_the_memory_limit() {
+    each_fails_its_step(DOUBLING);
+}
+
+/// A render that runs past its step's timeout: the step ends with the timeout, and the next
+/// step (which runs while `acas` still does) finds no render process left.
+#[test]
+fn a_render_past_its_timeout_ends_on_time_and_leaves_no_render_process() {
+    let mark = format!("ACAS_RENDER_TEST={}", std::process::id());
+    let slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    // Polls /proc, at most 20 s, until no render process of this test is left.
+    let check = format!(
+        "for _ in $(seq 200); do found=; for p in /proc/[0-9]*; do \
+         if [ \"$(tr '\\0' '\\n' < $p/cmdline 2>/dev/null | sed -n 2p)\" = __acas-render ] \
+         && grep -qa {mark} $p/environ 2>/dev/null; \
+         then found=$p; fi; done; [ -z \"$found\" ] && exit 0; sleep 0.1; done; echo left: $found; exit 1"
+    );
+    let text = format!(
+        "name: slow\nsteps:\n  - id: render\n    timeout: 1s\n    run: [\"echo\", {}]\n\
+         \x20 - id: check\n    needs: [render]\n    if: always()\n    run: {{ shell: {} }}\n",
+        serde_json::to_string(slow).unwrap(),
+        serde_json::to_string(&check).unwrap()
+    );
+    let dir = workspace(&[("slow.yaml", &text)]);
+    std::fs::write(dir.path().join(".acas/config.toml"), "[workflows]\ntemplate_fuel = 1000000000000\n")
+        .unwrap();
+    let (key, value) = mark.split_once('=').unwrap();
+    let output = Command::new(acas_bin())
+        .args(["workflow", "run", "slow", "--format", "json"])
+        .current_dir(dir.path())
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+        .env(key, value)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let render = &run["steps"][0];
+    assert_eq!(render["status"], "failed", "{run:#}");
+    let error = render["error"].as_str().unwrap_or_default();
+    assert!(error.contains("timed out after 1s while rendering its templates"), "{error}");
+    assert_eq!(run["steps"][1]["status"], "succeeded", "a render process was left behind: {run:#}");
 }
 
 #[test]

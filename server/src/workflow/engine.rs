@@ -16,7 +16,8 @@
 //! with a message that says why.
 //!
 //! Templates are rendered off the run's task: each attempt renders its command or parameters on
-//! a blocking thread, under the step's timeout and the engine's [`TemplateLimits`].
+//! a blocking thread, under the step's timeout and the engine's [`TemplateLimits`]; a render
+//! process it started is killed when the timeout or the cancellation fires.
 //!
 //! Semantics, as documented in `docs/workflows.md`:
 //! - A step's condition defaults to `success()`: every need succeeded, where a need that failed
@@ -58,6 +59,7 @@ use super::actions::{ActionContext, ActionError, Ai, Editor};
 use super::definition::{RunStatus, SkippedNeeds, Step, StepKind, StepStatus, Workflow};
 use super::error::{WorkflowError, WorkflowErrorKind};
 use super::process::{self, CommandFailure};
+use super::render_process::RenderGuard;
 use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, StepRecord, owner_alive};
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
@@ -1139,8 +1141,13 @@ impl Driver {
             // Rendering is CPU work bounded by the template limits; it runs on a blocking thread
             // so that neither this runtime's workers nor the run's task wait for it, and the
             // step's timeout and cancellation apply to it.
+            // A template that can repeat values renders in a process of its own; the guard kills
+            // it when the timeout or the cancellation fires, and the thread returns.
             let prepared = if job.templated {
-                let render = tokio::task::spawn_blocking(move || prepare(&job, &inner.templates));
+                let guard = Arc::new(RenderGuard::default());
+                let _kill = guard.kill_on_drop();
+                let render_guard = guard.clone();
+                let render = tokio::task::spawn_blocking(move || render_guard.enter(|| prepare(&job, &inner.templates)));
                 tokio::select! {
                     joined = render => match joined {
                         Ok(Ok(prepared)) => prepared,

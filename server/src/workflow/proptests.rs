@@ -100,7 +100,7 @@ proptest! {
 
     #[test]
     fn the_renderer_answers_any_template_within_its_limits(source in prop_oneof![glue(TEMPLATE), "\\PC{0,200}"]) {
-        let limits = TemplateLimits { fuel: 20_000, max_bytes: 64 * 1024 };
+        let limits = TemplateLimits { fuel: 20_000, max_bytes: 64 * 1024, ..TemplateLimits::default() };
         let templates = Templates::new(limits);
         let ctx = json!({"trigger": {"path": "a b"}, "inputs": {"n": "xy"}, "steps": {}});
         if let Ok(text) = templates.render_str(&source, &ctx) {

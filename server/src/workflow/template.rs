@@ -12,8 +12,11 @@
 //! `[workflows] template_fuel`) and of output bytes ([`TemplateLimits::max_bytes`],
 //! `[workflows] template_max_bytes`), which also bounds what the filters that grow a string
 //! (`replace`, `indent`, `center`, `join`) may produce; `"x" * n` is capped by the engine itself.
-//! A render past a limit is an error naming the limit and how to raise it. Rendering is plain
-//! CPU work: the engine runs it on a blocking thread under the step's timeout.
+//! A render past a limit is an error naming the limit and how to raise it. A template that can
+//! build values larger than itself (statements, filters, `~`, `+`, `*`) renders in a process
+//! with a capped address space (`[workflows] template_max_memory`, Linux only; see
+//! [`super::render_process`]). Rendering is CPU work: the engine runs it on a blocking thread
+//! under the step's timeout.
 //!
 //! Conditions accept a template (`{{ steps.lint.outcome == 'failure' }}`) or a bare expression
 //! (`always()`, `failure() or steps.x.outcome == 'failure'`), with the status functions
@@ -26,6 +29,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use minijinja::value::{Kwargs, Serde};
+
+use super::render_process::{self, needs_process};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 /// What one render may do.
@@ -36,11 +41,14 @@ pub struct TemplateLimits {
     /// Bytes one render may write, and the longest string a filter may make
     /// (`[workflows] template_max_bytes`). Default: 8 MiB.
     pub max_bytes: usize,
+    /// The address space of a render process, in bytes (`[workflows] template_max_memory`;
+    /// see [`super::render_process`]). Default: 512 MiB.
+    pub max_memory: u64,
 }
 
 impl Default for TemplateLimits {
     fn default() -> TemplateLimits {
-        TemplateLimits { fuel: 1_000_000, max_bytes: 8 * 1024 * 1024 }
+        TemplateLimits { fuel: 1_000_000, max_bytes: 8 * 1024 * 1024, max_memory: 512 * 1024 * 1024 }
     }
 }
 
@@ -84,6 +92,9 @@ const STATUS_KEY: &str = "__acas_status";
 pub struct Templates {
     env: Environment<'static>,
     limits: TemplateLimits,
+    /// The `acas` binary that renders templates which can repeat values, in a process of their
+    /// own; `None` renders everything here.
+    program: Option<std::path::PathBuf>,
 }
 
 impl Default for Templates {
@@ -93,8 +104,16 @@ impl Default for Templates {
 }
 
 impl Templates {
-    /// The engine with `limits` on every render.
+    /// The engine with `limits` on every render. Templates that can repeat values render in a
+    /// process of their own when ACAS runs as the `acas` binary on Linux.
     pub fn new(limits: TemplateLimits) -> Templates {
+        let mut templates = Templates::in_process(limits);
+        templates.program = crate::process_tree::acas_program().cloned();
+        templates
+    }
+
+    /// The engine with `limits` on every render, every template rendered in this process.
+    pub fn in_process(limits: TemplateLimits) -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(limits.fuel));
@@ -148,7 +167,7 @@ impl Templates {
             });
         }
         env.add_function("always", || true);
-        Templates { env, limits }
+        Templates { env, limits, program: None }
     }
 
     /// The limits every render runs under.
@@ -209,14 +228,92 @@ impl Templates {
         }
     }
 
+    /// The program to render `source` with, when it must render in a process of its own.
+    fn process_for(&self, needs: impl FnOnce() -> bool) -> Option<&std::path::Path> {
+        self.program.as_deref().filter(|_| needs())
+    }
+
     /// Renders `source` to text.
     pub fn render_str(&self, source: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
-        let template = self.env.template_from_str(source).map_err(|e| self.error(e))?;
-        self.render_template(template, ctx)
+        match self.process_for(|| needs_process(source, false)) {
+            Some(program) => text(render_process::render(
+                program,
+                self.limits,
+                render_process::Op::Str { source: source.to_owned() },
+                ctx,
+            )?),
+            None => self.render_str_here(source, ctx),
+        }
     }
 
     /// Renders a shell script: every interpolated value is single-quoted for `sh`.
     pub fn render_shell(&self, source: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
+        match self.process_for(|| needs_process(source, false)) {
+            Some(program) => text(render_process::render(
+                program,
+                self.limits,
+                render_process::Op::Shell { source: source.to_owned() },
+                ctx,
+            )?),
+            None => self.render_shell_here(source, ctx),
+        }
+    }
+
+    /// Renders every string inside `value`. A string that is exactly one `{{ expression }}`
+    /// becomes the expression's value, keeping its JSON type.
+    pub fn render_value(
+        &self,
+        value: &serde_json::Value,
+        ctx: &serde_json::Value,
+    ) -> Result<serde_json::Value, TemplateError> {
+        match self.process_for(|| any_string(value, &|s| needs_process(s, false))) {
+            Some(program) => render_process::render(
+                program,
+                self.limits,
+                render_process::Op::Value { value: value.clone() },
+                ctx,
+            ),
+            None => self.render_value_here(value, ctx),
+        }
+    }
+
+    /// Evaluates an `if:` condition.
+    pub fn condition(
+        &self,
+        condition: &str,
+        ctx: &serde_json::Value,
+        status: Status,
+    ) -> Result<bool, TemplateError> {
+        match self.process_for(|| needs_process(condition, true)) {
+            Some(program) => {
+                let op = render_process::Op::Condition {
+                    source: condition.to_owned(),
+                    success: status.success,
+                    failure: status.failure,
+                    cancelled: status.cancelled,
+                };
+                Ok(render_process::render(program, self.limits, op, ctx)?.as_bool().unwrap_or(false))
+            }
+            None => self.condition_here(condition, ctx, status),
+        }
+    }
+
+    /// Renders `source` to text in this process.
+    pub(super) fn render_str_here(
+        &self,
+        source: &str,
+        ctx: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
+        let template = self.env.template_from_str(source).map_err(|e| self.error(e))?;
+        self.render_template(template, ctx)
+    }
+
+    /// Renders a shell script in this process.
+    pub(super) fn render_shell_here(
+        &self,
+        source: &str,
+        ctx: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
         let template = self.env.template_from_named_str(SHELL, source).map_err(|e| self.error(e))?;
         self.render_template(template, ctx)
     }
@@ -236,9 +333,8 @@ impl Templates {
         Ok(value)
     }
 
-    /// Renders every string inside `value`. A string that is exactly one `{{ expression }}`
-    /// becomes the expression's value, keeping its JSON type.
-    pub fn render_value(
+    /// Renders every string inside `value` in this process.
+    pub(super) fn render_value_here(
         &self,
         value: &serde_json::Value,
         ctx: &serde_json::Value,
@@ -255,24 +351,26 @@ impl Templates {
                     serde_json::to_value(&v).map_err(|e| TemplateError { message: e.to_string() })?
                 }
                 None if s.contains("{{") || s.contains("{%") => {
-                    serde_json::Value::String(self.render_str(s, ctx)?)
+                    serde_json::Value::String(self.render_str_here(s, ctx)?)
                 }
                 None => value.clone(),
             },
             serde_json::Value::Array(items) => serde_json::Value::Array(
-                items.iter().map(|v| self.render_value(v, ctx)).collect::<Result<_, _>>()?,
+                items.iter().map(|v| self.render_value_here(v, ctx)).collect::<Result<_, _>>()?,
             ),
-            serde_json::Value::Object(map) => serde_json::Value::Object(
-                map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_value(v, ctx)?)))
-                    .collect::<Result<_, TemplateError>>()?,
-            ),
+            serde_json::Value::Object(map) => {
+                serde_json::Value::Object(
+                    map.iter()
+                        .map(|(k, v)| Ok((k.clone(), self.render_value_here(v, ctx)?)))
+                        .collect::<Result<_, TemplateError>>()?,
+                )
+            }
             other => other.clone(),
         })
     }
 
-    /// Evaluates an `if:` condition.
-    pub fn condition(
+    /// Evaluates an `if:` condition in this process.
+    pub(super) fn condition_here(
         &self,
         condition: &str,
         ctx: &serde_json::Value,
@@ -451,6 +549,26 @@ fn bounded_filters(env: &mut Environment<'static>, max: usize) {
     });
 }
 
+/// The text a render process returned for a string render.
+fn text(value: serde_json::Value) -> Result<String, TemplateError> {
+    match value {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(TemplateError {
+            message: format!("the template render process returned {other} instead of text"),
+        }),
+    }
+}
+
+/// Whether a string inside `value` satisfies `pred`.
+fn any_string(value: &serde_json::Value, pred: &dyn Fn(&str) -> bool) -> bool {
+    match value {
+        serde_json::Value::String(s) => pred(s),
+        serde_json::Value::Array(items) => items.iter().any(|v| any_string(v, pred)),
+        serde_json::Value::Object(map) => map.values().any(|v| any_string(v, pred)),
+        _ => false,
+    }
+}
+
 /// `{{ expr }}` with nothing around it, and no second `{{` inside.
 fn single_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
@@ -538,7 +656,7 @@ mod tests {
     /// than the limits allow on the way.
     #[test]
     fn renders_stop_at_their_limits() {
-        let limits = TemplateLimits { fuel: 100_000, max_bytes: 64 * 1024 };
+        let limits = TemplateLimits { fuel: 100_000, max_bytes: 64 * 1024, ..TemplateLimits::default() };
         let t = Templates::new(limits);
         let ctx = json!({"s": "xx"});
         let fuel = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
