@@ -42,6 +42,12 @@ pub struct Decoder {
     max_message: usize,
     /// How far the body being received has been searched for the next header line.
     searched: usize,
+    /// Where the unfinished line after a header name found at `searched` has been scanned to, so
+    /// that each byte of a body is looked at a bounded number of times.
+    line_scanned: usize,
+    /// Bytes looked at while searching bodies for a header line, for tests of the search cost.
+    #[cfg(test)]
+    examined: usize,
 }
 
 impl Default for Decoder {
@@ -62,7 +68,16 @@ enum Header {
 
 impl Decoder {
     pub fn with_limit(max_message: usize) -> Decoder {
-        Decoder { buf: Vec::new(), resync: false, quiet: false, max_message, searched: 0 }
+        Decoder {
+            buf: Vec::new(),
+            resync: false,
+            quiet: false,
+            max_message,
+            searched: 0,
+            line_scanned: 0,
+            #[cfg(test)]
+            examined: 0,
+        }
     }
 
     /// Adds bytes read from the client.
@@ -114,16 +129,21 @@ impl Decoder {
             return None;
         }
         self.searched = 0;
-        let message = self.buf[body..end].to_vec();
-        if serde_json::from_slice::<IgnoredAny>(&message).is_ok() {
-            self.buf.drain(..end);
+        self.line_scanned = 0;
+        if serde_json::from_slice::<IgnoredAny>(&self.buf[body..end]).is_ok() {
+            // The body is moved out, not copied: it can be as large as the limit.
+            let rest = self.buf.split_off(end);
+            let mut message = std::mem::replace(&mut self.buf, rest);
+            message.drain(..body);
             self.quiet = false;
-        } else {
-            // The length may have been wrong: what follows is searched for the next header.
-            self.buf.drain(..body);
-            self.resync = true;
-            self.quiet = true;
+            return Some(Some(Decoded::Message(message)));
         }
+        // Not JSON: the length may have been wrong, so what follows is searched for the next
+        // header.
+        let message = self.buf[body..end].to_vec();
+        self.buf.drain(..body);
+        self.resync = true;
+        self.quiet = true;
         Some(Some(Decoded::Message(message)))
     }
 
@@ -150,6 +170,7 @@ impl Decoder {
         self.buf.drain(..resume.min(self.buf.len()));
         self.resync = true;
         self.searched = 0;
+        self.line_scanned = 0;
         let report = !self.quiet;
         self.quiet = true;
         report.then_some(Decoded::Skipped(reason))
@@ -161,19 +182,27 @@ impl Decoder {
     fn next_header_inside(&mut self, body: usize) -> bool {
         let mut from = self.searched.max(body);
         while let Some(at) = find_name(&self.buf, from) {
-            let line = &self.buf[at..];
-            match line.iter().position(|&b| b == b'\n' || b == b'"') {
-                Some(i) if line[i] == b'\n' => return true,
+            // Resume the scan of a line left unfinished by the previous call.
+            let scan_from = if at == self.searched { self.line_scanned.max(at) } else { at };
+            let found = self.buf[scan_from..].iter().position(|&b| b == b'\n' || b == b'"');
+            #[cfg(test)]
+            {
+                self.examined += found.map_or(self.buf.len() - scan_from, |i| i + 1);
+            }
+            match found {
+                Some(i) if self.buf[scan_from + i] == b'\n' => return true,
                 Some(_) => from = at + 1,
                 None => {
-                    // The line is not complete yet: look at it again when more has arrived.
+                    // The line is not complete yet: look at the rest of it when more has arrived.
                     self.searched = at;
+                    self.line_scanned = self.buf.len();
                     return false;
                 }
             }
         }
         // A name cut by the end of the buffer is found on the next call.
         self.searched = self.buf.len().saturating_sub(NAMES[0].len()).max(body);
+        self.line_scanned = 0;
         false
     }
 }
@@ -366,6 +395,31 @@ mod tests {
         assert_eq!(decoded, vec![]);
         let end = end.expect("an unfinished message is reported");
         assert!(end.contains("10 of the 100 bytes"), "{end}");
+    }
+
+    #[test]
+    fn a_body_holding_a_header_name_and_a_long_line_is_searched_once() {
+        // `Content-Length:` inside a string, then a run with no line break and no quote.
+        for name in ["Content-Length:", "Content-Type:"] {
+            let text = format!("{name}{}", "a".repeat(4 * 1024 * 1024));
+            let body = format!(r#"{{"jsonrpc":"2.0","method":"x","params":{{"t":"{text}"}}}}"#);
+            let input = frame(body.as_bytes());
+            let mut decoder = Decoder::with_limit(8 * 1024 * 1024);
+            let mut decoded = Vec::new();
+            for piece in input.chunks(64 * 1024) {
+                decoder.feed(piece);
+                while let Some(d) = decoder.next() {
+                    decoded.push(d);
+                }
+            }
+            assert_eq!(decoded, vec![Decoded::Message(body.clone().into_bytes())], "{name}");
+            assert!(
+                decoder.examined <= 2 * body.len(),
+                "{name}: {} bytes examined for a {}-byte body",
+                decoder.examined,
+                body.len()
+            );
+        }
     }
 
     fn junk() -> impl Strategy<Value = Vec<u8>> {

@@ -42,9 +42,11 @@ pub async fn serve() -> i32 {
         .custom_method(WORK_DONE_PROGRESS_CANCEL, Backend::progress_cancel)
         .custom_method(ext::Workflows::METHOD, Backend::workflows)
         .finish();
-    let (stdin, stdout) = transport::guard(tokio::io::stdin(), tokio::io::stdout());
+    let (stdin, stdout, written) = transport::guard(tokio::io::stdin(), tokio::io::stdout());
     let backend_handle = service.inner().shared();
     Server::new(stdin, stdout, socket).serve(service).await;
+    // The last answers to malformed messages go out, unless the client stopped reading them.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), written).await;
     // The client sent `exit`, or closed the connection without it.
     let shutdown_requested = backend_handle.shutdown_requested();
     if let Some(handle) = backend_handle.handle() {

@@ -3,17 +3,26 @@
 //! The library's transport ends the whole connection on the first message it cannot decode. An
 //! editor must not lose its server to one bad frame, so every message is framed and checked here
 //! first ([`framing`] splits the stream and resynchronises after a bad frame): well-formed ones
-//! pass through untouched; a malformed one is answered with a JSON-RPC error (parse error, or
-//! invalid request with its id when it has one) and dropped. When the input ends inside a
-//! message, that is logged and the server stops, as it does whenever the input ends.
+//! pass through untouched; a malformed one (including one that repeats a top-level key, which
+//! the library would refuse) is answered with a JSON-RPC error (parse error, or invalid request
+//! with its id when it has one) and dropped. A message is checked without building a JSON tree
+//! of it: the top level is read with its values left as raw text, so a large document costs
+//! its bytes once here. When the input ends inside a message, that is logged and the server
+//! stops, as it does whenever the input ends.
 //!
-//! Messages that follow `initialize` are held until its answer has been written: clients send
-//! `initialized` (and sometimes requests) right after `initialize` without waiting, and the
-//! library drops what arrives before it considers itself initialized. Outgoing frames of the
-//! library and of this guard are written to stdout whole, never interleaved.
+//! Messages that follow `initialize` or `shutdown` are held until its answer has been written:
+//! clients send `initialized` (and sometimes requests) right after `initialize` without
+//! waiting, and the library drops what arrives before it considers itself initialized; an
+//! `exit` that overtakes the answer to `shutdown` would cancel it. Outgoing frames of the
+//! library and of this guard are written to stdout whole, never interleaved. Error answers wait
+//! in a bounded queue: when the client stops reading them, the guard stops reading its input.
 
+use std::collections::HashSet;
+use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -24,42 +33,120 @@ use super::framing::{Decoded, Decoder};
 /// Size of one read from stdin or from the library.
 const READ_SIZE: usize = 64 * 1024;
 
-/// The `initialize` request whose answer the reader waits for, and how to wake it.
+/// Error answers waiting to be written; when full, the reader waits (and so stops reading).
+const ERRORS_QUEUED: usize = 64;
+
+/// The `initialize` or `shutdown` request whose answer the reader waits for, and how to wake it.
 type Awaited = Arc<Mutex<Option<(Value, oneshot::Sender<()>)>>>;
 
 /// Connects `input`/`output` (stdio) to the library through checked pipes. Returns the ends
-/// the library should use.
+/// the library should use, and the writer's task, which ends once the library's output is closed
+/// and the error answers queued by then are written.
 pub fn guard(
     input: impl AsyncRead + Unpin + Send + 'static,
     output: impl AsyncWrite + Unpin + Send + 'static,
-) -> (tokio::io::DuplexStream, tokio::io::DuplexStream) {
+) -> (tokio::io::DuplexStream, tokio::io::DuplexStream, tokio::task::JoinHandle<()>) {
     let (server_in, to_server) = tokio::io::duplex(1 << 20);
     let (from_server, server_out) = tokio::io::duplex(1 << 20);
-    let (errors_tx, errors_rx) = mpsc::unbounded_channel();
+    let (errors_tx, errors_rx) = mpsc::channel(ERRORS_QUEUED);
     let awaited = Awaited::default();
     tokio::spawn(read_input(input, to_server, errors_tx, awaited.clone()));
-    tokio::spawn(write_output(from_server, output, errors_rx, awaited));
-    (server_in, server_out)
+    let writer = tokio::spawn(write_output(from_server, output, errors_rx, awaited));
+    (server_in, server_out, writer)
 }
 
-/// Checks one message body; `Ok` carries the message, `Err` the error response to send back.
-fn check(body: &[u8]) -> Result<Value, Value> {
+/// What the reader needs to know about a message that passed the checks.
+#[derive(Debug)]
+struct Checked {
+    /// The method, for requests and notifications.
+    method: Option<String>,
+    /// The id when the message has one (`null` included: a request with a null id is answered).
+    id: Option<Value>,
+}
+
+/// The top level of a message: the values the guard looks at, as raw text. Refuses a repeated
+/// key, which the library would refuse by ending the connection.
+#[derive(Default)]
+struct Envelope<'a> {
+    jsonrpc: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    method: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+                let mut envelope = Envelope::default();
+                let mut seen = HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    match key.as_str() {
+                        "jsonrpc" => envelope.jsonrpc = Some(value),
+                        "id" => envelope.id = Some(value),
+                        "method" => envelope.method = Some(value),
+                        _ => {}
+                    }
+                    if !seen.insert(key) {
+                        return Err(serde::de::Error::custom(Repeated));
+                    }
+                }
+                Ok(envelope)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// Marks the error for a repeated key, to tell it apart from a top level that is not an object.
+struct Repeated;
+
+impl fmt::Display for Repeated {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("repeated key")
+    }
+}
+
+/// Checks one message body; `Ok` says what the message is, `Err` carries the error response to
+/// send back.
+fn check(body: &[u8]) -> Result<Checked, Value> {
     let parse_error = |message: String| error_response(Value::Null, -32700, message);
     let text =
         std::str::from_utf8(body).map_err(|e| parse_error(format!("message is not valid UTF-8: {e}")))?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| parse_error(format!("message is not valid JSON: {e}")))?;
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
-    let invalid = |message: &str| error_response(id.clone(), -32600, message.to_owned());
-    if value.get("jsonrpc") != Some(&json!("2.0")) {
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| parse_error(format!("message is not valid JSON: {e}")))?;
+    let envelope = serde_json::from_str::<Envelope>(text).map_err(|e| {
+        let message = if e.to_string().starts_with("repeated key") {
+            "a key appears more than once at the top level of the message"
+        } else {
+            "not a JSON-RPC message: it must be a JSON object"
+        };
+        error_response(Value::Null, -32600, message.to_owned())
+    })?;
+    let id = envelope.id.map(|raw| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null));
+    let invalid =
+        |message: &str| error_response(id.clone().unwrap_or(Value::Null), -32600, message.to_owned());
+    let version = envelope.jsonrpc.and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+    if version.as_deref() != Some("2.0") {
         return Err(invalid("not a JSON-RPC 2.0 message: `jsonrpc` must be \"2.0\""));
     }
-    let valid = if value.get("method").is_some() {
-        serde_json::from_value::<jsonrpc::Request>(value.clone()).is_ok()
-    } else {
-        serde_json::from_value::<jsonrpc::Response>(value.clone()).is_ok()
+    let not_valid = "not a valid JSON-RPC request, notification or response";
+    let Some(method) = envelope.method else {
+        // Responses are the client's answers to the server's requests: small, read whole.
+        serde_json::from_str::<jsonrpc::Response>(text).map_err(|_| invalid(not_valid))?;
+        return Ok(Checked { method: None, id });
     };
-    if valid { Ok(value) } else { Err(invalid("not a valid JSON-RPC request, notification or response")) }
+    // A request's `params` may be any JSON value, which the syntax check above already proved.
+    let method = serde_json::from_str::<String>(method.get()).map_err(|_| invalid(not_valid))?;
+    if let Some(raw) = envelope.id {
+        serde_json::from_str::<jsonrpc::Id>(raw.get()).map_err(|_| invalid(not_valid))?;
+    }
+    Ok(Checked { method: Some(method), id })
 }
 
 fn error_response(id: Value, code: i64, message: String) -> Value {
@@ -69,7 +156,7 @@ fn error_response(id: Value, code: i64, message: String) -> Value {
 async fn read_input(
     mut input: impl AsyncRead + Unpin,
     mut to_server: tokio::io::DuplexStream,
-    errors: mpsc::UnboundedSender<Value>,
+    errors: mpsc::Sender<Value>,
     awaited: Awaited,
 ) {
     let mut decoder = Decoder::default();
@@ -88,7 +175,9 @@ async fn read_input(
             let body = match decoded {
                 Decoded::Skipped(message) => {
                     tracing::warn!("malformed input from the client: {message}");
-                    let _ = errors.send(error_response(Value::Null, -32700, message));
+                    if errors.send(error_response(Value::Null, -32700, message)).await.is_err() {
+                        break 'read;
+                    }
                     continue;
                 }
                 Decoded::Message(body) => body,
@@ -97,15 +186,17 @@ async fn read_input(
                 Ok(message) => message,
                 Err(response) => {
                     tracing::warn!("malformed message from the client: {}", response["error"]["message"]);
-                    let _ = errors.send(response);
+                    if errors.send(response).await.is_err() {
+                        break 'read;
+                    }
                     continue;
                 }
             };
-            // Only a request is answered; a notification named `initialize` is not waited for.
-            let is_request = message.get("id").is_some_and(|id| !id.is_null());
-            let answered = (message["method"] == "initialize" && is_request).then(|| {
+            // Only a request is answered (a null id included); a notification is not waited for.
+            let held = matches!(message.method.as_deref(), Some("initialize" | "shutdown"));
+            let answered = message.id.filter(|_| held).map(|id| {
                 let (tx, rx) = oneshot::channel();
-                *awaited.lock().unwrap_or_else(PoisonError::into_inner) = Some((message["id"].clone(), tx));
+                *awaited.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, tx));
                 rx
             });
             if write_frame(&mut to_server, &body).await.is_err() {
@@ -127,7 +218,7 @@ async fn read_input(
 async fn write_output(
     mut from_server: tokio::io::DuplexStream,
     mut output: impl AsyncWrite + Unpin,
-    mut errors: mpsc::UnboundedReceiver<Value>,
+    mut errors: mpsc::Receiver<Value>,
     awaited: Awaited,
 ) {
     // The library's own frames are trusted: no limit on their size.
@@ -149,7 +240,16 @@ async fn write_output(
             },
             read = from_server.read(&mut chunk) => {
                 let read = match read {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => {
+                        // The library is done: the answers already queued still go out.
+                        while let Ok(response) = errors.try_recv() {
+                            let body = serde_json::to_vec(&response).expect("JSON values serialise");
+                            if write_frame(&mut output, &body).await.is_err() {
+                                return;
+                            }
+                        }
+                        return;
+                    }
                     Ok(n) => n,
                 };
                 decoder.feed(&chunk[..read]);
@@ -171,7 +271,7 @@ async fn write_output(
     }
 }
 
-/// Wakes the reader when `body` answers the `initialize` request it waits for.
+/// Wakes the reader when `body` answers the request it waits for.
 fn answered(awaited: &Awaited, body: &[u8]) {
     let mut awaited = awaited.lock().unwrap_or_else(PoisonError::into_inner);
     let Some((id, _)) = awaited.as_ref() else { return };
@@ -196,7 +296,15 @@ mod tests {
 
     #[test]
     fn checks_classify_messages() {
-        assert!(check(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#).is_ok());
+        let initialize = check(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#).unwrap();
+        assert_eq!((initialize.method.as_deref(), initialize.id), (Some("initialize"), Some(json!(1))));
+        assert_eq!(
+            check(br#"{"jsonrpc":"2.0","id":null,"method":"shutdown"}"#).unwrap().id,
+            Some(Value::Null)
+        );
+        let repeated = check(br#"{"jsonrpc":"2.0","id":2,"id":3,"method":"shutdown"}"#).unwrap_err();
+        assert_eq!(repeated["error"]["code"], -32600);
+        assert_eq!(check(br#"{"jsonrpc":"2.0","id":{},"method":"x"}"#).unwrap_err()["error"]["code"], -32600);
         assert!(check(br#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#).is_ok());
         assert!(check(br#"{"jsonrpc":"2.0","id":1,"result":null}"#).is_ok());
         assert_eq!(check(b"{oops").unwrap_err()["error"]["code"], -32700);

@@ -56,6 +56,7 @@ mod tests;
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -137,12 +138,8 @@ impl Store {
             return Ok(false);
         }
         check_dir(&dir)?;
-        let db = dir.join(DB_FILE);
-        if !exists(&db)? {
-            return Ok(false);
-        }
-        check_file(&db)?;
-        Ok(true)
+        check_db_files(&dir)?;
+        exists(&dir.join(DB_FILE))
     }
 
     /// Opens (creating if needed) the database at `db_path` and starts its writer thread.
@@ -345,31 +342,52 @@ impl Drop for Inner {
 }
 
 /// Creates `<root>/.acas/` if needed and its `.gitignore` rule, after checking that neither it
-/// nor the database in it is something else than a directory and a file.
+/// nor the database in it is something else than a directory and a file. Links are refused, not
+/// followed: a cloned repository can carry a `.acas` (or a file in it) that points elsewhere,
+/// and ACAS must not write outside the workspace.
 fn prepare_dir(root: &Path) -> Result<PathBuf, StoreError> {
     let dir = root.join(".acas");
     if exists(&dir)? {
         check_dir(&dir)?;
-        let db = dir.join(DB_FILE);
-        if exists(&db)? {
-            check_file(&db)?;
-        }
+        check_db_files(&dir)?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, &e))?;
+    // Created by someone else between the checks and here: check again.
+    check_dir(&dir)?;
     ensure_ignored(&dir.join(".gitignore"))?;
     Ok(dir)
 }
 
-/// Whether something is at `path` (a link counts as what it points to).
+/// Whether something is at `path`; a link counts as itself, even when it points nowhere.
 fn exists(path: &Path) -> Result<bool, StoreError> {
-    match std::fs::metadata(path) {
+    match std::fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(StoreError::io("look at", path, &e)),
     }
 }
 
+/// Whether `path` is a symbolic link.
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+fn link_refused(path: &Path) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Io,
+        format!(
+            "{} is a symbolic link: ACAS does not follow links for its state, so that it never \
+             writes outside the workspace; replace the link with a real directory or file (or \
+             remove it) and run ACAS again",
+            path.display()
+        ),
+    )
+}
+
 fn check_dir(dir: &Path) -> Result<(), StoreError> {
+    if is_link(dir) {
+        return Err(link_refused(dir));
+    }
     if dir.is_dir() {
         return Ok(());
     }
@@ -383,7 +401,26 @@ fn check_dir(dir: &Path) -> Result<(), StoreError> {
     ))
 }
 
+/// Checks the database and the companions SQLite writes next to it: none may be a link, and
+/// the database, when present, must be a file.
+fn check_db_files(dir: &Path) -> Result<(), StoreError> {
+    for companion in ["-wal", "-shm", "-journal"] {
+        let path = dir.join(format!("{DB_FILE}{companion}"));
+        if is_link(&path) {
+            return Err(link_refused(&path));
+        }
+    }
+    let db = dir.join(DB_FILE);
+    if exists(&db)? {
+        check_file(&db)?;
+    }
+    Ok(())
+}
+
 fn check_file(db: &Path) -> Result<(), StoreError> {
+    if is_link(db) {
+        return Err(link_refused(db));
+    }
     if db.is_file() {
         return Ok(());
     }
@@ -400,6 +437,9 @@ fn check_file(db: &Path) -> Result<(), StoreError> {
 /// Makes sure the `.gitignore` at `path` contains [`IGNORE_RULE`], creating the file or
 /// appending the rule, and never duplicating it.
 fn ensure_ignored(path: &Path) -> Result<(), StoreError> {
+    if is_link(path) {
+        return Err(link_refused(path));
+    }
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -410,9 +450,11 @@ fn ensure_ignored(path: &Path) -> Result<(), StoreError> {
         Some(text) if !text.is_empty() && !text.ends_with('\n') => format!("\n{IGNORE_RULE}\n"),
         _ => format!("{IGNORE_RULE}\n"),
     };
+    // A link put there since the check above is not followed either.
     OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .and_then(|mut file| file.write_all(addition.as_bytes()))
         .map_err(|e| StoreError::io("write", path, &e))
