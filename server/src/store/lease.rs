@@ -81,9 +81,9 @@ impl Lease {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = read(&tx)?;
             let take = match &current {
-                None => true,
-                Some(row) if row.holder.id == me.id => true,
-                Some(row) => {
+                None | Some(Read::Malformed) => true,
+                Some(Read::Row(row)) if row.holder.id == me.id => true,
+                Some(Read::Row(row)) => {
                     now_ms.saturating_sub(row.heartbeat_ms) > expiry
                         || (row.holder.host == me.host && !process_alive(row.holder.pid))
                 }
@@ -92,7 +92,7 @@ impl Lease {
                 return Ok(false);
             }
             let acquired = match &current {
-                Some(row) if row.holder.id == me.id => row.acquired_ms,
+                Some(Read::Row(row)) if row.holder.id == me.id => row.acquired_ms,
                 _ => now_ms,
             };
             tx.execute(
@@ -114,9 +114,13 @@ impl Lease {
             .map_err(|e| self.error("release the workspace lease", &e))
     }
 
-    /// The current holder, if any.
+    /// The current holder, if any (a malformed row holds nothing).
     pub fn current(&self) -> Result<Option<LeaseRow>, StoreError> {
-        read(&self.conn).map_err(|e| self.error("read the workspace lease", &e))
+        match read(&self.conn) {
+            Ok(Some(Read::Row(row))) => Ok(Some(row)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(self.error("read the workspace lease", &e)),
+        }
     }
 
     fn error(&self, what: &str, e: &rusqlite::Error) -> StoreError {
@@ -124,15 +128,31 @@ impl Lease {
     }
 }
 
-fn read(conn: &Connection) -> rusqlite::Result<Option<LeaseRow>> {
+/// The lease row as found: written by some ACAS process, or damaged by hand (a pid that is no
+/// process id, a missing column...). A damaged row holds nothing and is taken over at once.
+enum Read {
+    Row(LeaseRow),
+    Malformed,
+}
+
+fn read(conn: &Connection) -> rusqlite::Result<Option<Read>> {
     conn.query_row(
         "SELECT holder, pid, host, acquired_ms, heartbeat_ms FROM lease WHERE name = ?1",
         [NAME],
         |r| {
-            Ok(LeaseRow {
-                holder: Holder { id: r.get(0)?, pid: r.get(1)?, host: r.get(2)? },
-                acquired_ms: r.get(3)?,
-                heartbeat_ms: r.get(4)?,
+            let id = r.get::<_, Option<String>>(0).ok().flatten();
+            let pid = r.get::<_, Option<i64>>(1).ok().flatten();
+            let pid = pid.and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 0 && p <= i32::MAX as u32);
+            let host = r.get::<_, Option<String>>(2).ok().flatten();
+            let acquired = r.get::<_, Option<i64>>(3).ok().flatten();
+            let heartbeat = r.get::<_, Option<i64>>(4).ok().flatten().filter(|&h| h > 0);
+            Ok(match (id, pid, host, acquired, heartbeat) {
+                (Some(id), Some(pid), Some(host), Some(acquired_ms), Some(heartbeat_ms)) => Read::Row(LeaseRow {
+                    holder: Holder { id, pid, host },
+                    acquired_ms,
+                    heartbeat_ms,
+                }),
+                _ => Read::Malformed,
             })
         },
     )
@@ -219,5 +239,28 @@ mod tests {
         assert!(!far.try_take(2_000).unwrap());
         let mut near = Lease::open(&db, holder("near", std::process::id(), "here"), expiry).unwrap();
         assert!(near.try_take(2_000).unwrap());
+    }
+
+    #[test]
+    fn a_malformed_row_is_taken_over_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let expiry = Duration::from_secs(3600);
+        let mut me = Lease::open(&db, holder("me", std::process::id(), "here"), expiry).unwrap();
+        assert!(me.try_take(1_000).unwrap());
+        let now = 10_000_i64;
+        let rows: [(i64, i64); 4] = [(-1, 0), (1 << 40, now), (0, now), (i64::from(std::process::id()), 0)];
+        for (pid, heartbeat) in rows {
+            let raw = Connection::open(&db).unwrap();
+            raw.execute(
+                "INSERT OR REPLACE INTO lease (name, holder, pid, host, acquired_ms, heartbeat_ms) \
+                 VALUES ('workspace', 'here/x/1', ?1, 'here', 0, ?2)",
+                params![pid, heartbeat],
+            )
+            .unwrap();
+            drop(raw);
+            assert!(me.try_take(now).unwrap(), "pid {pid}, heartbeat {heartbeat}");
+            assert_eq!(me.current().unwrap().unwrap().holder.id, "me");
+        }
     }
 }
