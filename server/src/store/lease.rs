@@ -147,11 +147,9 @@ fn read(conn: &Connection) -> rusqlite::Result<Option<Read>> {
             let acquired = r.get::<_, Option<i64>>(3).ok().flatten();
             let heartbeat = r.get::<_, Option<i64>>(4).ok().flatten().filter(|&h| h > 0);
             Ok(match (id, pid, host, acquired, heartbeat) {
-                (Some(id), Some(pid), Some(host), Some(acquired_ms), Some(heartbeat_ms)) => Read::Row(LeaseRow {
-                    holder: Holder { id, pid, host },
-                    acquired_ms,
-                    heartbeat_ms,
-                }),
+                (Some(id), Some(pid), Some(host), Some(acquired_ms), Some(heartbeat_ms)) => {
+                    Read::Row(LeaseRow { holder: Holder { id, pid, host }, acquired_ms, heartbeat_ms })
+                }
                 _ => Read::Malformed,
             })
         },
