@@ -262,19 +262,19 @@ impl Workspace {
     }
 
     fn inbox_done(&self, id: i64) {
-        if let Some(store) = self.store.clone() {
-            if let Err(error) = store.webhook_inbox_done(id) {
-                tracing::warn!("{error}");
-            }
+        if let Some(store) = self.store.clone()
+            && let Err(error) = store.webhook_inbox_done(id)
+        {
+            tracing::warn!("{error}");
         }
     }
 
     /// Starts the run a trigger asks for.
     fn start_fired(&mut self, fired: Fired) {
-        if let Some(id) = fired.inbox {
-            if !self.runs.inbox_started.insert(id) {
-                return;
-            }
+        if let Some(id) = fired.inbox
+            && !self.runs.inbox_started.insert(id)
+        {
+            return;
         }
         let name = fired.workflow.clone();
         if let Err(error) = self.start_run(&name, fired.trigger, &fired.inputs) {
