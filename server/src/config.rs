@@ -66,8 +66,12 @@ impl Default for Webhooks {
     }
 }
 
+/// The shortest `[lease] heartbeat_ms`: shorter ones would keep the store busy with renewals.
+pub const MIN_LEASE_HEARTBEAT_MS: u64 = 50;
+
 /// `[lease]`: how the one process of a workspace that runs the shared work (triggers, the
-/// outbox, webhooks, resuming runs, recording file events) says it is alive.
+/// outbox, webhooks, resuming runs, recording file events) says it is alive. The expiry is at
+/// least 3 heartbeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseTimes {
     /// How often the holder renews the lease and the others try to take it
@@ -443,14 +447,18 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
     }
     let mut lease = defaults.lease;
     if let Some(ms) = positive(file.lease.heartbeat_ms, "lease.heartbeat_ms")? {
+        if ms < MIN_LEASE_HEARTBEAT_MS {
+            let at = text.find("heartbeat_ms");
+            return Err((at, format!("`lease.heartbeat_ms` must be at least {MIN_LEASE_HEARTBEAT_MS}")));
+        }
         lease.heartbeat = Duration::from_millis(ms);
     }
     if let Some(ms) = positive(file.lease.expiry_ms, "lease.expiry_ms")? {
         lease.expiry = Duration::from_millis(ms);
     }
-    if lease.expiry <= lease.heartbeat {
+    if lease.expiry < lease.heartbeat * 3 {
         let at = text.find("expiry_ms").or_else(|| text.find("heartbeat_ms"));
-        return Err((at, "`lease.expiry_ms` must be longer than `lease.heartbeat_ms`".to_owned()));
+        return Err((at, "`lease.expiry_ms` must be at least 3 times `lease.heartbeat_ms`".to_owned()));
     }
     Ok(Config {
         max_file_size,
@@ -612,11 +620,14 @@ no_egress = ["secrets/**"]
             config.lease,
             LeaseTimes { heartbeat: Duration::from_millis(100), expiry: Duration::from_millis(1000) }
         );
-        let error = load_text("[lease]\nheartbeat_ms = 100\nexpiry_ms = 100\n").1.unwrap();
+        let error = load_text("[lease]\nheartbeat_ms = 100\nexpiry_ms = 299\n").1.unwrap();
         assert_eq!(
             (error.line, error.column, error.message.as_str()),
-            (3, 1, "`lease.expiry_ms` must be longer than `lease.heartbeat_ms`")
+            (3, 1, "`lease.expiry_ms` must be at least 3 times `lease.heartbeat_ms`")
         );
+        assert_eq!(load_text("[lease]\nheartbeat_ms = 100\nexpiry_ms = 300\n").1, None);
+        let error = load_text("[lease]\nheartbeat_ms = 1\nexpiry_ms = 2\n").1.unwrap();
+        assert_eq!((error.line, error.message.as_str()), (2, "`lease.heartbeat_ms` must be at least 50"));
         let error = load_text("[lease]\nheartbeat_ms = 0\n").1.unwrap();
         assert_eq!(error.message, "`lease.heartbeat_ms` must be greater than zero");
     }

@@ -229,3 +229,65 @@ fn one_process_runs_the_shared_work_and_another_takes_over() {
         "src/one.txt\nsrc/two.txt\nsrc/three.txt\nsrc/four.txt\nsrc/five.txt\nsrc/six.txt\n"
     );
 }
+
+/// What a holder logs when it stopped the shared work because it could not renew the lease.
+const FENCED: &str = "could not renew the workspace lease within [lease] expiry_ms";
+
+#[test]
+fn a_holder_that_cannot_renew_in_time_stops_the_shared_work_itself() {
+    let dir = workspace();
+    let root = dir.path();
+    std::fs::write(root.join(".acas/config.toml"), "[lease]\nheartbeat_ms = 100\nexpiry_ms = 600\n").unwrap();
+    let holder = Watch::start(root);
+    wait_for("the process to start the shared work", || holder.log().contains(TOOK_OVER).then_some(()));
+
+    // Another program keeps the store's write lock for longer than the expiry: the holder cannot
+    // renew, so it must stop before any other process may take the lease over.
+    let mut blocker = Connection::open(db(root)).unwrap();
+    let lock = blocker.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    wait_or(
+        "the holder to stop the shared work",
+        || holder.log().contains(FENCED).then_some(()),
+        || holder.log(),
+    );
+    lock.rollback().unwrap();
+
+    // Renewed again: it runs the shared work again.
+    wait_or(
+        "the holder to start the shared work again",
+        || (holder.log().matches(TOOK_OVER).count() >= 2).then_some(()),
+        || holder.log(),
+    );
+    assert_eq!(change(root, "after.txt"), [holder.pid()]);
+}
+
+#[test]
+fn a_webhook_accepted_by_a_process_killed_before_its_run_is_run_by_the_next_holder() {
+    let dir = workspace();
+    let root = dir.path();
+    let first = Watch::start(root);
+    wait_for("the process to start the shared work", || first.log().contains(TOOK_OVER).then_some(()));
+    drop(first);
+    // What a webhook server leaves in the store when its process is killed right after it
+    // answered 202: the accepted request, not yet a run.
+    let conn = Connection::open(db(root)).unwrap();
+    conn.execute(
+        "INSERT INTO webhook_inbox (workflow, trigger, inputs, at_ms) VALUES ('on-change', ?1, '{}', 1)",
+        [json!({"kind": "webhook", "path": "src/hook.txt", "body": {}, "headers": {}}).to_string()],
+    )
+    .unwrap();
+    drop(conn);
+
+    let next = Watch::start(root);
+    let runs = wait_or(
+        "the accepted webhook's run",
+        || {
+            let runs = runs_of(root, "src/hook.txt");
+            (!runs.is_empty()).then_some(runs)
+        },
+        || next.log(),
+    );
+    assert_eq!(runs, [next.pid()]);
+    let left: i64 = read(root, |c| c.query_row("SELECT count(*) FROM webhook_inbox", [], |r| r.get(0)));
+    assert_eq!(left, 0);
+}

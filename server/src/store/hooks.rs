@@ -78,6 +78,26 @@ fn outbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     })
 }
 
+/// What a replayed webhook request repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// The `X-Acas-Signature` (its timestamp is signed with it).
+    Signature(String),
+    /// GitHub's `X-GitHub-Delivery` id and `X-Hub-Signature-256`: either one seen before makes
+    /// a replay (the delivery id is not signed, so a replay may come with a new one). Both are
+    /// kept in `webhook_delivery`.
+    Github { delivery: String, signature: String },
+}
+
+/// An accepted webhook request waiting for its run: the workflow, and the run's trigger and
+/// inputs as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    pub workflow: String,
+    pub trigger: String,
+    pub inputs: String,
+}
+
 impl Store {
     /// Records an accepted webhook signature at `now_ms` and forgets those recorded before
     /// `now_ms - keep_ms`. Returns `false`, recording nothing, when the signature is already
@@ -90,6 +110,68 @@ impl Store {
                 .prepare_cached("INSERT OR IGNORE INTO webhook_seen (signature, at_ms) VALUES (?1, ?2)")?
                 .execute(params![signature, now_ms])?;
             Ok(inserted == 1)
+        })
+    }
+
+    /// Accepts a webhook request in one transaction: records what makes its replay recognisable
+    /// (`replay`, forgetting such records older than `keep_ms`) and queues `entry` in the inbox,
+    /// from which the process holding the workspace lease starts its run. Returns the inbox id,
+    /// or `None`, recording nothing, when the request is a replay.
+    pub fn webhook_accept(
+        &self,
+        replay: Replay,
+        now_ms: i64,
+        keep_ms: i64,
+        entry: InboxEntry,
+    ) -> Result<Option<i64>, StoreError> {
+        self.call("record an accepted webhook request", move |conn| {
+            let tx = conn.unchecked_transaction()?;
+            let (forget, remember, keys) = match &replay {
+                Replay::Signature(signature) => (
+                    "DELETE FROM webhook_seen WHERE at_ms < ?1",
+                    "INSERT OR IGNORE INTO webhook_seen (signature, at_ms) VALUES (?1, ?2)",
+                    vec![signature],
+                ),
+                Replay::Github { delivery, signature } => (
+                    "DELETE FROM webhook_delivery WHERE at_ms < ?1",
+                    "INSERT OR IGNORE INTO webhook_delivery (delivery, at_ms) VALUES (?1, ?2)",
+                    vec![delivery, signature],
+                ),
+            };
+            tx.prepare_cached(forget)?.execute([now_ms - keep_ms])?;
+            for key in keys {
+                // Dropping the transaction rolls back what was recorded.
+                if tx.prepare_cached(remember)?.execute(params![key, now_ms])? != 1 {
+                    return Ok(None);
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO webhook_inbox (workflow, trigger, inputs, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![entry.workflow, entry.trigger, entry.inputs, now_ms])?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Some(id))
+        })
+    }
+
+    /// The accepted webhook requests not yet turned into runs, oldest first.
+    pub fn webhook_inbox(&self) -> Result<Vec<(i64, InboxEntry)>, StoreError> {
+        self.call("read the webhook inbox", |conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT id, workflow, trigger, inputs FROM webhook_inbox ORDER BY id")?;
+            let rows = statement.query_map([], |r| {
+                Ok((r.get(0)?, InboxEntry { workflow: r.get(1)?, trigger: r.get(2)?, inputs: r.get(3)? }))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Removes an inbox entry once its run was started (or could not be); false when it was
+    /// gone already.
+    pub fn webhook_inbox_done(&self, id: i64) -> Result<bool, StoreError> {
+        self.call("update the webhook inbox", move |conn| {
+            Ok(conn.prepare_cached("DELETE FROM webhook_inbox WHERE id = ?1")?.execute([id])? == 1)
         })
     }
 

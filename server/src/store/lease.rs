@@ -5,15 +5,17 @@
 //! The lease is one row of the `lease` table: the holder's id (unique per process), pid, host
 //! and the time of its last heartbeat. [`Lease::try_take`] decides in one `IMMEDIATE`
 //! transaction: the lease is taken when nobody holds it, when this process holds it already (the
-//! heartbeat is refreshed), when the holder's heartbeat is older than the expiry, or at once
-//! when the holder is a process of this host that no longer exists. [`Lease::release`] deletes
+//! heartbeat is refreshed), when the holder's heartbeat value has stayed the same for longer than
+//! the expiry as measured on this process's monotonic clock (never by comparing the row's wall
+//! clock time with this host's: hosts sharing a folder may disagree by hours), at once when the
+//! holder is a process of this host that no longer exists, and at once when the row is damaged. [`Lease::release`] deletes
 //! the row if this process still holds it, so that a waiting process takes over at its next try.
 //!
 //! This module only decides who holds the lease; when to try, and what holding it means, is the
 //! caller's business. Its calls block on SQLite, so async callers run them on a blocking thread.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -59,6 +61,9 @@ pub struct Lease {
     db_path: std::path::PathBuf,
     me: Holder,
     expiry: Duration,
+    /// Another holder's row as last seen, and since when (this process's monotonic clock) it
+    /// has not changed.
+    observed: Option<(String, i64, Instant)>,
 }
 
 impl Lease {
@@ -66,7 +71,7 @@ impl Lease {
     /// `me`. A holder whose heartbeat is older than `expiry` has lost the lease.
     pub fn open(db_path: &Path, me: Holder, expiry: Duration) -> Result<Lease, StoreError> {
         let conn = super::schema::open_writer(db_path, BUSY_TIMEOUT)?;
-        Ok(Lease { conn, db_path: db_path.to_path_buf(), me, expiry })
+        Ok(Lease { conn, db_path: db_path.to_path_buf(), me, expiry, observed: None })
     }
 
     /// Who this handle takes the lease for.
@@ -76,15 +81,29 @@ impl Lease {
 
     /// Takes or renews the lease at `now_ms`; true when this process holds it afterwards.
     pub fn try_take(&mut self, now_ms: i64) -> Result<bool, StoreError> {
-        let (expiry, me) = (self.expiry.as_millis() as i64, self.me.clone());
+        self.try_take_at(now_ms, Instant::now())
+    }
+
+    /// [`Lease::try_take`] with this process's monotonic clock reading `now`.
+    pub fn try_take_at(&mut self, now_ms: i64, now: Instant) -> Result<bool, StoreError> {
+        let (expiry, me) = (self.expiry, self.me.clone());
+        let observed = &mut self.observed;
         let result = (|| -> rusqlite::Result<bool> {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = read(&tx)?;
             let take = match &current {
-                None => true,
-                Some(row) if row.holder.id == me.id => true,
-                Some(row) => {
-                    now_ms.saturating_sub(row.heartbeat_ms) > expiry
+                None | Some(Read::Malformed) => true,
+                Some(Read::Row(row)) if row.holder.id == me.id => true,
+                Some(Read::Row(row)) => {
+                    let seen = (row.holder.id.clone(), row.heartbeat_ms);
+                    let since = match observed {
+                        Some((id, heartbeat, since)) if (id.clone(), *heartbeat) == seen => *since,
+                        _ => {
+                            *observed = Some((seen.0, seen.1, now));
+                            now
+                        }
+                    };
+                    now.saturating_duration_since(since) > expiry
                         || (row.holder.host == me.host && !process_alive(row.holder.pid))
                 }
             };
@@ -92,7 +111,7 @@ impl Lease {
                 return Ok(false);
             }
             let acquired = match &current {
-                Some(row) if row.holder.id == me.id => row.acquired_ms,
+                Some(Read::Row(row)) if row.holder.id == me.id => row.acquired_ms,
                 _ => now_ms,
             };
             tx.execute(
@@ -114,9 +133,13 @@ impl Lease {
             .map_err(|e| self.error("release the workspace lease", &e))
     }
 
-    /// The current holder, if any.
+    /// The current holder, if any (a malformed row holds nothing).
     pub fn current(&self) -> Result<Option<LeaseRow>, StoreError> {
-        read(&self.conn).map_err(|e| self.error("read the workspace lease", &e))
+        match read(&self.conn) {
+            Ok(Some(Read::Row(row))) => Ok(Some(row)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(self.error("read the workspace lease", &e)),
+        }
     }
 
     fn error(&self, what: &str, e: &rusqlite::Error) -> StoreError {
@@ -124,15 +147,29 @@ impl Lease {
     }
 }
 
-fn read(conn: &Connection) -> rusqlite::Result<Option<LeaseRow>> {
+/// The lease row as found: written by some ACAS process, or damaged by hand (a pid that is no
+/// process id, a missing column...). A damaged row holds nothing and is taken over at once.
+enum Read {
+    Row(LeaseRow),
+    Malformed,
+}
+
+fn read(conn: &Connection) -> rusqlite::Result<Option<Read>> {
     conn.query_row(
         "SELECT holder, pid, host, acquired_ms, heartbeat_ms FROM lease WHERE name = ?1",
         [NAME],
         |r| {
-            Ok(LeaseRow {
-                holder: Holder { id: r.get(0)?, pid: r.get(1)?, host: r.get(2)? },
-                acquired_ms: r.get(3)?,
-                heartbeat_ms: r.get(4)?,
+            let id = r.get::<_, Option<String>>(0).ok().flatten();
+            let pid = r.get::<_, Option<i64>>(1).ok().flatten();
+            let pid = pid.and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 0 && p <= i32::MAX as u32);
+            let host = r.get::<_, Option<String>>(2).ok().flatten();
+            let acquired = r.get::<_, Option<i64>>(3).ok().flatten();
+            let heartbeat = r.get::<_, Option<i64>>(4).ok().flatten().filter(|&h| h > 0);
+            Ok(match (id, pid, host, acquired, heartbeat) {
+                (Some(id), Some(pid), Some(host), Some(acquired_ms), Some(heartbeat_ms)) => {
+                    Read::Row(LeaseRow { holder: Holder { id, pid, host }, acquired_ms, heartbeat_ms })
+                }
+                _ => Read::Malformed,
             })
         },
     )
@@ -185,16 +222,20 @@ mod tests {
         let mut a = Lease::open(&db, holder("a", me, "here"), expiry).unwrap();
         let mut b = Lease::open(&db, holder("b", me, "here"), expiry).unwrap();
 
-        assert!(a.try_take(10_000).unwrap());
-        assert!(!b.try_take(10_000).unwrap(), "a live holder keeps it");
-        assert!(a.try_take(10_500).unwrap(), "the holder renews");
-        assert!(!b.try_take(11_400).unwrap(), "renewed within the expiry");
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(a.try_take_at(10_000, at(0)).unwrap());
+        assert!(!b.try_take_at(10_000, at(0)).unwrap(), "a live holder keeps it");
+        assert!(a.try_take_at(10_500, at(500)).unwrap(), "the holder renews");
+        assert!(!b.try_take_at(11_400, at(1_400)).unwrap(), "renewed within the expiry");
         let row = b.current().unwrap().unwrap();
         assert_eq!((row.holder.id.as_str(), row.acquired_ms, row.heartbeat_ms), ("a", 10_000, 10_500));
+        // b saw the renewal at 1.4 s on its clock: the expiry runs from then.
+        assert!(!b.try_take_at(11_500, at(2_400)).unwrap());
 
         // Expired: b takes it, and a can no longer renew.
-        assert!(b.try_take(11_501).unwrap());
-        assert!(!a.try_take(11_502).unwrap());
+        assert!(b.try_take_at(11_501, at(2_401)).unwrap());
+        assert!(!a.try_take_at(11_502, at(2_402)).unwrap());
 
         // Released: a takes it at once.
         b.release().unwrap();
@@ -219,5 +260,44 @@ mod tests {
         assert!(!far.try_take(2_000).unwrap());
         let mut near = Lease::open(&db, holder("near", std::process::id(), "here"), expiry).unwrap();
         assert!(near.try_take(2_000).unwrap());
+    }
+
+    #[test]
+    fn a_malformed_row_is_taken_over_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let expiry = Duration::from_secs(3600);
+        let mut me = Lease::open(&db, holder("me", std::process::id(), "here"), expiry).unwrap();
+        assert!(me.try_take(1_000).unwrap());
+        let now = 10_000_i64;
+        let rows: [(i64, i64); 4] = [(-1, 0), (1 << 40, now), (0, now), (i64::from(std::process::id()), 0)];
+        for (pid, heartbeat) in rows {
+            let raw = Connection::open(&db).unwrap();
+            raw.execute(
+                "INSERT OR REPLACE INTO lease (name, holder, pid, host, acquired_ms, heartbeat_ms) \
+                 VALUES ('workspace', 'here/x/1', ?1, 'here', 0, ?2)",
+                params![pid, heartbeat],
+            )
+            .unwrap();
+            drop(raw);
+            assert!(me.try_take(now).unwrap(), "pid {pid}, heartbeat {heartbeat}");
+            assert_eq!(me.current().unwrap().unwrap().holder.id, "me");
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_from_a_clock_far_ahead_expires_by_this_process_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let expiry = Duration::from_millis(1000);
+        let mut far = Lease::open(&db, holder("far", 1, "elsewhere"), expiry).unwrap();
+        // The other host's clock is an hour ahead, and that host stopped renewing.
+        assert!(far.try_take(10_000 + 3_600_000).unwrap());
+        let mut near = Lease::open(&db, holder("near", std::process::id(), "here"), expiry).unwrap();
+        let t0 = Instant::now();
+        assert!(!near.try_take_at(10_000, t0).unwrap());
+        assert!(!near.try_take_at(10_500, t0 + Duration::from_millis(1000)).unwrap());
+        assert!(near.try_take_at(11_001, t0 + Duration::from_millis(1001)).unwrap());
+        assert_eq!(near.current().unwrap().unwrap().holder.id, "near");
     }
 }

@@ -220,6 +220,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX webhook_delivery_at ON webhook_delivery (at_ms);
     ",
+    // 6: accepted webhook requests not yet turned into runs, written with their replay record.
+    "
+    CREATE TABLE webhook_inbox (
+        id       INTEGER PRIMARY KEY,
+        workflow TEXT    NOT NULL,
+        trigger  TEXT    NOT NULL,              -- the run's trigger, JSON
+        inputs   TEXT    NOT NULL,              -- the run's inputs, JSON object
+        at_ms    INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -87,6 +87,9 @@ pub(super) struct Runs {
     /// Stops the triggers, the outbox and the webhook server: set while this process holds the
     /// workspace lease.
     shared: Option<CancellationToken>,
+    /// Webhook inbox entries this process started a run for (an entry can reach it twice: from
+    /// the webhook server, and from the inbox when this process takes the lease again).
+    inbox_started: std::collections::HashSet<i64>,
 }
 
 impl Drop for Runs {
@@ -185,6 +188,7 @@ impl Workspace {
                 handle.send(Event::Workflow(WorkflowEvent::Fired(fired)));
             }
         });
+        self.start_inbox(&store);
         let (trigger_handle, _) =
             runner::spawn(self.runs.definitions.clone(), Clock::System, fired.clone(), stop.child_token());
         self.runs.triggers = Some(trigger_handle);
@@ -226,6 +230,58 @@ impl Workspace {
                     }
                 }
             });
+        }
+    }
+
+    /// Starts the runs of webhook requests accepted but not yet started (the process that
+    /// accepted them stopped first).
+    fn start_inbox(&mut self, store: &crate::store::Store) {
+        let entries = match store.webhook_inbox() {
+            Ok(entries) => entries,
+            Err(error) => {
+                self.message(
+                    MessageLevel::Warning,
+                    format!("ACAS could not read accepted webhooks: {error}"),
+                );
+                return;
+            }
+        };
+        for (id, entry) in entries {
+            let trigger = serde_json::from_str::<Trigger>(&entry.trigger);
+            let inputs = serde_json::from_str::<Map<String, Value>>(&entry.inputs);
+            match (trigger, inputs) {
+                (Ok(trigger), Ok(inputs)) => {
+                    self.start_fired(Fired { workflow: entry.workflow, trigger, inputs, inbox: Some(id) });
+                }
+                _ => {
+                    tracing::warn!(id, workflow = %entry.workflow, "dropped an unreadable accepted webhook");
+                    self.inbox_done(id);
+                }
+            }
+        }
+    }
+
+    fn inbox_done(&self, id: i64) {
+        if let Some(store) = self.store.clone()
+            && let Err(error) = store.webhook_inbox_done(id)
+        {
+            tracing::warn!("{error}");
+        }
+    }
+
+    /// Starts the run a trigger asks for.
+    fn start_fired(&mut self, fired: Fired) {
+        if let Some(id) = fired.inbox
+            && !self.runs.inbox_started.insert(id)
+        {
+            return;
+        }
+        let name = fired.workflow.clone();
+        if let Err(error) = self.start_run(&name, fired.trigger, &fired.inputs) {
+            self.message(MessageLevel::Warning, format!("ACAS could not start workflow `{name}`: {error}"));
+        }
+        if let Some(id) = fired.inbox {
+            self.inbox_done(id);
         }
     }
 
@@ -398,15 +454,7 @@ impl Workspace {
 
     pub(super) fn workflow_event(&mut self, event: WorkflowEvent) {
         match event {
-            WorkflowEvent::Fired(fired) => {
-                let name = fired.workflow.clone();
-                if let Err(error) = self.start_run(&name, fired.trigger, &fired.inputs) {
-                    self.message(
-                        MessageLevel::Warning,
-                        format!("ACAS could not start workflow `{name}`: {error}"),
-                    );
-                }
-            }
+            WorkflowEvent::Fired(fired) => self.start_fired(fired),
             WorkflowEvent::Run(event) => self.run_changed(event),
             WorkflowEvent::Notify { level, message } => self.message(level, message),
             WorkflowEvent::Diagnostic { path, line, column, severity, message } => {

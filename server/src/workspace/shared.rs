@@ -56,18 +56,39 @@ impl Shared {
             let mut interval = tokio::time::interval(times.heartbeat);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval.tick().await;
+            // When the lease was last known held (before the try that renewed it), on this
+            // process's monotonic clock.
+            let mut renewed = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = interval.tick() => {}
                 }
                 let (lease, stopped) = (lease.clone(), stop.clone());
-                let taken = tokio::task::spawn_blocking(move || {
+                let started = tokio::time::Instant::now();
+                let attempt = tokio::task::spawn_blocking(move || {
                     let mut lease = lease.lock().unwrap_or_else(PoisonError::into_inner);
                     // Released meanwhile (under the same lock): not to be taken again.
                     if stopped.is_cancelled() { Ok(false) } else { lease.try_take(now_ms()) }
-                })
-                .await;
+                });
+                tokio::pin!(attempt);
+                // A holder that cannot renew within the expiry stops the shared work itself,
+                // before another process may take the lease over (a store locked or slow for
+                // that long): never two processes doing it at once.
+                let taken = loop {
+                    tokio::select! {
+                        taken = &mut attempt => break taken,
+                        () = tokio::time::sleep_until(renewed + times.expiry), if held.load(Ordering::SeqCst) => {
+                            if held.swap(false, Ordering::SeqCst) {
+                                tracing::warn!(
+                                    "could not renew the workspace lease within [lease] expiry_ms; stopped \
+                                     the triggers, webhooks and outbox until it is renewed"
+                                );
+                                handle.send(Event::Lease { held: false });
+                            }
+                        }
+                    }
+                };
                 let taken = match taken {
                     Ok(Ok(taken)) => taken,
                     Ok(Err(error)) => {
@@ -79,6 +100,9 @@ impl Shared {
                 };
                 if stop.is_cancelled() {
                     break;
+                }
+                if taken {
+                    renewed = started;
                 }
                 if taken != held.swap(taken, Ordering::SeqCst) {
                     handle.send(Event::Lease { held: taken });

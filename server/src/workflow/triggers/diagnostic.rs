@@ -164,6 +164,7 @@ impl DiagnosticTriggers {
                     message: d.message.clone(),
                 },
                 inputs: default_inputs(&matcher.workflow),
+                inbox: None,
             });
         }
         fired

@@ -56,6 +56,7 @@ impl EscalationTriggers {
                     message: event.message.clone(),
                 },
                 inputs: default_inputs(workflow),
+                inbox: None,
             })
             .collect()
     }

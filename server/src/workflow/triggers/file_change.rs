@@ -153,6 +153,7 @@ impl FileChangeTriggers {
                         event: kind_name(pending.kind).to_owned(),
                     },
                     inputs: default_inputs(workflow),
+                    inbox: None,
                 })
             })
             .collect()

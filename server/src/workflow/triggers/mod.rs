@@ -136,6 +136,8 @@ pub struct Fired {
     pub trigger: Trigger,
     /// The run's inputs (defaults of the workflow's typed inputs for automatic triggers).
     pub inputs: Map<String, Value>,
+    /// The store's inbox entry of an accepted webhook request, removed once the run started.
+    pub inbox: Option<i64>,
 }
 
 pub type FiredSender = mpsc::Sender<Fired>;

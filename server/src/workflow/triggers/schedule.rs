@@ -110,7 +110,12 @@ impl Entry {
             scheduled_at,
             timezone: self.trigger.timezone.clone(),
         };
-        Fired { workflow: self.workflow.name.clone(), trigger, inputs: default_inputs(&self.workflow) }
+        Fired {
+            workflow: self.workflow.name.clone(),
+            trigger,
+            inputs: default_inputs(&self.workflow),
+            inbox: None,
+        }
     }
 }
 

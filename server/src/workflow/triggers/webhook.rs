@@ -9,8 +9,10 @@
 //! - `scheme: github`: `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the body alone,
 //!   and `X-GitHub-Delivery`, accepted once (remembered for [`DELIVERY_KEEP`]).
 //!
-//! What was accepted is recorded in the store before the answer, so a replay is refused after a
-//! restart too. Answers:
+//! What was accepted is recorded in the store before the answer, together with the run it asks
+//! for (an inbox entry that the process running the workspace's workflows turns into a run), so a
+//! replay is refused after a restart too, and an accepted request is not lost when the process
+//! stops right after answering. Answers:
 //!
 //! | status | when |
 //! |---|---|
@@ -23,7 +25,6 @@
 //! | 409 | the signature (or GitHub delivery id) was already accepted (a replay) |
 //! | 413 | the body is larger than `[webhooks] max_body_bytes` |
 //! | 500 | the secret's environment variable is not set (logged with its name) |
-//! | 503 | the engine is not taking runs (shutting down) |
 //!
 //! A client cannot hold the server: headers must arrive within the header timeout (counted from
 //! when the connection opens or its last answer was sent, so it bounds idle keep-alive
@@ -57,7 +58,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Fired, FiredSender, Trigger, default_inputs};
-use crate::store::Store;
+use crate::store::{InboxEntry, Replay, Store};
 use crate::workflow::definition::{WebhookScheme, Workflow};
 use crate::workflow::signature::{
     self, GITHUB_DELIVERY_HEADER, GITHUB_EVENT_HEADER, GITHUB_SIGNATURE_HEADER, SIGNATURE_HEADER,
@@ -119,7 +120,10 @@ pub struct WebhookServer {
 }
 
 impl WebhookServer {
-    /// Binds 127.0.0.1 and serves the `on.webhook` paths of `workflows` until `cancel`.
+    /// Binds 127.0.0.1 and serves the `on.webhook` paths of `workflows` until `cancel`. While the
+    /// port is in use (another process, that held the workspace lease before, is still closing
+    /// its server), binding is retried with a growing pause of up to [`BIND_RETRY_MAX`] until
+    /// `cancel`.
     pub async fn start(
         options: WebhookOptions,
         workflows: &[Workflow],
@@ -127,7 +131,7 @@ impl WebhookServer {
         fired: FiredSender,
         cancel: CancellationToken,
     ) -> std::io::Result<WebhookServer> {
-        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let listener = bind(options.port, &cancel).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             routes: RwLock::new(routes(workflows)),
@@ -162,6 +166,31 @@ impl WebhookServer {
     }
 }
 
+/// The longest pause between two tries to bind a port in use.
+pub const BIND_RETRY_MAX: Duration = Duration::from_secs(2);
+
+async fn bind(port: u16, cancel: &CancellationToken) -> std::io::Result<TcpListener> {
+    let mut pause = Duration::from_millis(50);
+    let mut warned = false;
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => return Ok(listener),
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                if !warned {
+                    tracing::warn!(port, "webhook server: the port is in use; trying again until it is free");
+                    warned = true;
+                }
+                tokio::select! {
+                    () = cancel.cancelled() => return Err(error),
+                    () = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(BIND_RETRY_MAX);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 fn routes(workflows: &[Workflow]) -> HashMap<String, Route> {
     let mut routes = HashMap::new();
     for workflow in workflows {
@@ -192,7 +221,54 @@ struct Slot {
     id: u64,
     /// Between complete headers and the end of the answer: not to be closed for a newcomer.
     busy: Arc<AtomicBool>,
+    /// Set once the connection has read everything sent so far and waits for more: until then
+    /// its headers may be there unread, and it is not to be closed for a newcomer either.
+    waited: Arc<AtomicBool>,
     close: CancellationToken,
+}
+
+/// A connection's stream that notes in `waited` when a read finds nothing more to read.
+struct Watched {
+    inner: tokio::net::TcpStream,
+    waited: Arc<AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if poll.is_pending() {
+            self.waited.store(true, Ordering::SeqCst);
+        }
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The open connections, oldest first.
@@ -207,10 +283,10 @@ impl Slots {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn add(&self) -> (u64, Arc<AtomicBool>, CancellationToken) {
+    fn add(&self) -> (u64, Arc<AtomicBool>, Arc<AtomicBool>, CancellationToken) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let slot = Slot { id, busy: Arc::default(), close: CancellationToken::new() };
-        let handles = (id, slot.busy.clone(), slot.close.clone());
+        let slot = Slot { id, busy: Arc::default(), waited: Arc::default(), close: CancellationToken::new() };
+        let handles = (id, slot.busy.clone(), slot.waited.clone(), slot.close.clone());
         self.lock().push_back(slot);
         handles
     }
@@ -220,10 +296,12 @@ impl Slots {
     }
 
     /// Closes the oldest connection that is idle or still sending its headers; false when every
-    /// connection is handling a request.
+    /// connection is handling a request or has not been read yet (a connection accepted just
+    /// before, whose complete request may be waiting unread, is never the one closed).
     fn close_oldest_idle(&self) -> bool {
         let mut open = self.lock();
-        let Some(at) = open.iter().position(|s| !s.busy.load(Ordering::SeqCst)) else { return false };
+        let idle = |s: &Slot| s.waited.load(Ordering::SeqCst) && !s.busy.load(Ordering::SeqCst);
+        let Some(at) = open.iter().position(idle) else { return false };
         if let Some(slot) = open.remove(at) {
             slot.close.cancel();
         }
@@ -273,22 +351,26 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cance
         let shared = shared.clone();
         let cancel = cancel.clone();
         let slots = slots.clone();
-        let (id, busy, close) = slots.add();
+        let (id, busy, waited, close) = slots.add();
         connections.spawn(async move {
             let _permit = permit;
             let service = service_fn(move |request| {
                 let shared = shared.clone();
                 let busy = busy.clone();
+                // As hyper hands the request over, before this connection reads again.
+                busy.store(true, Ordering::SeqCst);
                 async move {
-                    busy.store(true, Ordering::SeqCst);
                     let response = handle(&shared, request).await;
                     busy.store(false, Ordering::SeqCst);
                     Ok::<_, Infallible>(response)
                 }
             });
             let mut builder = http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            // A client may shut its sending side once its request is out and still wait for the
+            // answer.
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).half_close(true);
+            let connection =
+                builder.serve_connection(TokioIo::new(Watched { inner: stream, waited }), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -303,6 +385,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cance
         });
         while connections.try_join_next().is_some() {}
     }
+    // The port is free at once for the process that takes over; open connections finish.
+    drop(listener);
     while connections.join_next().await.is_some() {}
     tracing::info!("webhook server stopped");
 }
@@ -374,10 +458,16 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let mut event = None;
-    let store = shared.store.clone();
-    let first = match scheme {
+    let (replay, keep_ms) = match scheme {
         WebhookScheme::Acas => {
-            let Some(timestamp) = header(TIMESTAMP_HEADER).and_then(|t| t.trim().parse::<i64>().ok()) else {
+            // Digits only, so that the value signed is the value as written (no `+`, no zeros
+            // to strip, no spaces inside).
+            let timestamp = header(TIMESTAMP_HEADER)
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|t| t.len() == 1 || !t.starts_with('0'))
+                .and_then(|t| t.parse::<i64>().ok());
+            let Some(timestamp) = timestamp else {
                 return refuse(StatusCode::UNAUTHORIZED, "missing or malformed X-Acas-Timestamp");
             };
             if timestamp.abs_diff(now) > signature::WINDOW.as_secs() {
@@ -392,8 +482,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             }
             // Kept for twice the window: a request older than that is refused as stale anyway.
             let seen = signature.trim().to_ascii_lowercase();
-            let keep_ms = 2 * signature::WINDOW.as_millis() as i64;
-            tokio::task::spawn_blocking(move || store.webhook_first_seen(&seen, now * 1000, keep_ms)).await
+            (Replay::Signature(seen), 2 * signature::WINDOW.as_millis() as i64)
         }
         WebhookScheme::Github => {
             let Some(signature) = header(GITHUB_SIGNATURE_HEADER) else {
@@ -408,26 +497,13 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
                 return refuse(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery");
             };
             event = Some(header(GITHUB_EVENT_HEADER).unwrap_or_default().to_owned());
-            let delivery = delivery.to_owned();
-            let keep_ms = DELIVERY_KEEP.as_millis() as i64;
-            tokio::task::spawn_blocking(move || {
-                store.webhook_delivery_first_seen(&delivery, now * 1000, keep_ms)
-            })
-            .await
+            let replay = Replay::Github {
+                delivery: delivery.to_owned(),
+                signature: signature.trim().to_ascii_lowercase(),
+            };
+            (replay, DELIVERY_KEEP.as_millis() as i64)
         }
     };
-    match first {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) if scheme == WebhookScheme::Github => {
-            return refuse(StatusCode::CONFLICT, "this X-GitHub-Delivery was already accepted (replay)");
-        }
-        Ok(Ok(false)) => return refuse(StatusCode::CONFLICT, "this signature was already accepted (replay)"),
-        Ok(Err(error)) => {
-            tracing::error!(%error, "webhook refused: could not record its signature");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the store could not record the request");
-        }
-        Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the store could not record the request"),
-    }
 
     let body_value = serde_json::from_slice::<Value>(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
@@ -437,10 +513,36 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         headers: selected(&parts.headers),
         event,
     };
-    let fired = Fired { workflow: workflow.clone(), trigger, inputs };
-    if shared.fired.send(fired).await.is_err() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "workflows are not being run right now");
-    }
+    // The request is recorded as accepted together with the run it asks for, before the answer:
+    // a process killed after the answer leaves the run to whichever process runs the workspace
+    // next, and a replay is refused.
+    let entry = InboxEntry {
+        workflow: workflow.clone(),
+        trigger: serde_json::to_string(&trigger).unwrap_or_default(),
+        inputs: Value::Object(inputs.clone()).to_string(),
+    };
+    let store = shared.store.clone();
+    let github = scheme == WebhookScheme::Github;
+    let accepted =
+        tokio::task::spawn_blocking(move || store.webhook_accept(replay, now * 1000, keep_ms, entry)).await;
+    let inbox = match accepted {
+        Ok(Ok(Some(id))) => id,
+        Ok(Ok(None)) if github => {
+            return refuse(
+                StatusCode::CONFLICT,
+                "this X-GitHub-Delivery or signature was already accepted (replay)",
+            );
+        }
+        Ok(Ok(None)) => return refuse(StatusCode::CONFLICT, "this signature was already accepted (replay)"),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "webhook refused: could not record it");
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the store could not record the request");
+        }
+        Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the store could not record the request"),
+    };
+    let fired = Fired { workflow: workflow.clone(), trigger, inputs, inbox: Some(inbox) };
+    // Recorded: if the engine is not taking runs now, the inbox keeps the request for later.
+    let _ = shared.fired.send(fired).await;
     tracing::info!(%workflow, %path, "webhook accepted");
     answer(StatusCode::ACCEPTED, json!({"accepted": true, "workflow": workflow}))
 }
@@ -491,11 +593,19 @@ mod tests {
     }
 
     async fn start(store: Store) -> Harness {
+        start_on(store, 0).await
+    }
+
+    async fn start_on(store: Store, port: u16) -> Harness {
+        start_with(store, port, 8).await
+    }
+
+    async fn start_with(store: Store, port: u16, max_connections: usize) -> Harness {
         let secrets: BTreeMap<&str, &str> = BTreeMap::from([("HOOK_SECRET", SECRET)]);
         let options = WebhookOptions {
-            port: 0,
+            port,
             max_body_bytes: 1024,
-            max_connections: 8,
+            max_connections,
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_millis(300),
             secrets: Arc::new(move |name| secrets.get(name).map(|s| s.to_string())),
@@ -706,17 +816,20 @@ mod tests {
         assert_eq!(tampered.0, 401);
         assert!(h.fired.try_recv().is_err());
 
-        // A replayed delivery id is refused, also after a restart; a new one is accepted.
+        // A replayed delivery id is refused, also after a restart.
         let (status, answer) = h.github(body, Some(&good), Some("d-1")).await;
         assert_eq!(
             (status, answer["error"].as_str()),
-            (409, Some("this X-GitHub-Delivery was already accepted (replay)"))
+            (409, Some("this X-GitHub-Delivery or signature was already accepted (replay)"))
         );
         h.stop().await;
         let mut h = start(open(&dir)).await;
         assert_eq!(h.github(body, Some(&good), Some("d-1")).await.0, 409);
         assert!(h.fired.try_recv().is_err());
-        assert_eq!(h.github(body, Some(&good), Some("d-2")).await.0, 202);
+        // A new delivery (its own body, so its own signature) is accepted.
+        let other = r#"{"action":"edited"}"#;
+        let signed = signature::sign_body(SECRET.as_bytes(), other.as_bytes());
+        assert_eq!(h.github(other, Some(&signed), Some("d-2")).await.0, 202);
         assert_eq!(h.fired.try_recv().unwrap().workflow, "gh");
         // The ACAS scheme's headers do not open a GitHub route.
         let (status, _) = h.post("/hooks/github", body, Some(now()), Some(&acas)).await;
@@ -739,6 +852,177 @@ mod tests {
         assert!(read.is_ok(), "no answer to a body that stopped");
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_is_bound_once_it_is_free_and_freed_at_once_when_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let before = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = before.local_addr().unwrap().port();
+        let starting = tokio::spawn(start_on(store, port));
+        // The server waits for the port rather than failing; it gets it once the other one goes.
+        tokio::task::yield_now().await;
+        drop(before);
+        let h = tokio::time::timeout(Duration::from_secs(30), starting).await.unwrap().unwrap();
+        assert_eq!(h.server.local_addr().port(), port);
+        assert_eq!(h.signed("/hooks/review", "{}", now()).await.0, 202);
+
+        // A connection left open does not keep the port: it is free as soon as the server is told
+        // to stop.
+        let idle = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        h.cancel.cancel();
+        let again = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match TcpListener::bind(("127.0.0.1", port)).await {
+                    Ok(listener) => break listener,
+                    Err(_) => tokio::task::yield_now().await,
+                }
+            }
+        })
+        .await
+        .unwrap();
+        drop((again, idle));
+        h.server.stopped().await;
+    }
+
+    #[tokio::test]
+    async fn an_accepted_request_is_kept_until_its_run_starts_even_when_none_can_start_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let db = store.path().to_path_buf();
+        let h = start(store).await;
+        // The process is going away: nothing takes runs from the server any more.
+        let Harness { server, fired, cancel, client } = h;
+        drop(fired);
+        let h = Harness { server, fired: channel().1, cancel, client };
+        let body = r#"{"action":"opened"}"#;
+        let good = signature::sign_body(SECRET.as_bytes(), body.as_bytes());
+        assert_eq!(h.github(body, Some(&good), Some("d-kept")).await.0, 202);
+        // A redelivery is a replay: the first one must therefore not be lost.
+        assert_eq!(h.github(body, Some(&good), Some("d-kept")).await.0, 409);
+        h.stop().await;
+
+        // The next process finds it in the store, with the run's trigger and inputs.
+        let reopened = Store::open(&db, StoreOptions::default()).unwrap();
+        let inbox = reopened.webhook_inbox().unwrap();
+        assert_eq!(inbox.len(), 1, "{inbox:?}");
+        let (id, entry) = &inbox[0];
+        assert_eq!(entry.workflow, "gh");
+        let trigger: Trigger = serde_json::from_str(&entry.trigger).unwrap();
+        assert_eq!(trigger.to_value()["body"], json!({"action": "opened"}));
+        assert_eq!(trigger.to_value()["event"], "pull_request");
+        assert!(reopened.webhook_inbox_done(*id).unwrap());
+        assert!(reopened.webhook_inbox().unwrap().is_empty());
+        assert!(!reopened.webhook_inbox_done(*id).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_client_that_shuts_its_sending_side_after_the_request_gets_its_answer() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let h = start(open(&dir)).await;
+        let body = "{}";
+        let t = now();
+        let signature = signature::sign(SECRET.as_bytes(), t, body.as_bytes());
+        let request = format!(
+            "POST /hooks/review HTTP/1.1\r\nHost: x\r\nX-Acas-Timestamp: {t}\r\nX-Acas-Signature: {signature}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(h.server.local_addr()).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        let read = async {
+            let mut chunk = [0u8; 1024];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut chunk).await.unwrap() {
+                    0 => break,
+                    n => answer.extend_from_slice(&chunk[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_github_request_replayed_with_a_new_delivery_id_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = start(open(&dir)).await;
+        let body = r#"{"action":"closed"}"#;
+        let good = signature::sign_body(SECRET.as_bytes(), body.as_bytes());
+        assert_eq!(h.github(body, Some(&good), Some("first")).await.0, 202);
+        assert_eq!(h.fired.try_recv().unwrap().workflow, "gh");
+        // The delivery id is not signed: the replay changes it, the signature stays.
+        assert_eq!(h.github(body, Some(&good), Some("second")).await.0, 409);
+        assert!(h.fired.try_recv().is_err());
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_timestamp_not_written_as_plain_digits_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = start(open(&dir)).await;
+        let t = now();
+        // Signed over the number: the header's `+` (or leading zero) would not be what was signed.
+        let signature = signature::sign(SECRET.as_bytes(), t, b"{}");
+        let client = h.client.clone();
+        for written in [format!("+{t}"), format!("0{t}"), format!("{t}.0")] {
+            let response = client
+                .post(format!("http://{}/hooks/review", h.server.local_addr()))
+                .header("X-Acas-Timestamp", written.as_str())
+                .header("X-Acas-Signature", signature.as_str())
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 401, "{written}");
+            let answer: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            assert_eq!(answer["error"], "missing or malformed X-Acas-Timestamp", "{written}");
+        }
+        assert!(h.fired.try_recv().is_err());
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_request_waits_unread_is_not_closed_for_a_newcomer() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let h = start_with(open(&dir), 0, 1).await;
+        let body = "{}";
+        let t = now();
+        let signature = signature::sign(SECRET.as_bytes(), t, body.as_bytes());
+        let request = format!(
+            "POST /hooks/review HTTP/1.1\r\nHost: x\r\nX-Acas-Timestamp: {t}\r\nX-Acas-Signature: {signature}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        // Both connections (and the first one's whole request) are in before the server runs
+        // again: it accepts the first, then the second at the limit of one connection.
+        let mut valid = std::net::TcpStream::connect(h.server.local_addr()).unwrap();
+        std::io::Write::write_all(&mut valid, request.as_bytes()).unwrap();
+        let newcomer = std::net::TcpStream::connect(h.server.local_addr()).unwrap();
+        valid.set_nonblocking(true).unwrap();
+        let mut valid = tokio::net::TcpStream::from_std(valid).unwrap();
+        let mut answer = Vec::new();
+        let read = async {
+            let mut chunk = [0u8; 1024];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                match valid.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&chunk[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 202"), "the valid request was dropped: {answer:?}");
+        drop((valid, newcomer));
         h.stop().await;
     }
 }
