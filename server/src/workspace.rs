@@ -273,6 +273,8 @@ pub struct Workspace {
     output: mpsc::UnboundedSender<Output>,
     handle: Handle,
     open: HashMap<PathBuf, OpenDocument>,
+    /// Open documents over the parsing size limit: kept out of `open`, told about once.
+    too_large: HashSet<PathBuf>,
     /// Latest analysis sequence applied per path on disk.
     disk_seq: HashMap<PathBuf, u64>,
     /// Disk diagnostics published and not yet cleared.
@@ -392,6 +394,7 @@ impl Workspace {
             output,
             handle,
             open: HashMap::new(),
+            too_large: HashSet::new(),
             disk_seq: HashMap::new(),
             disk_published: HashMap::new(),
             known: Arc::default(),
@@ -579,6 +582,21 @@ impl Workspace {
             self.workflow_opened(&path, version, text);
             return;
         };
+        if text.len() as u64 > self.config.max_file_size {
+            // Parsing it on every keystroke would hold up everything else the loop does.
+            if self.too_large.insert(path.clone()) {
+                self.message(
+                    MessageLevel::Info,
+                    format!(
+                        "ACAS does not check {}: it has {} bytes, more than the {} bytes it parses; raise `max_size` under [files] in .acas/config.toml to check it",
+                        relative(&self.root, &path),
+                        text.len(),
+                        self.config.max_file_size
+                    ),
+                );
+            }
+            return;
+        }
         let doc = Document::new(language, text);
         let index = LineIndex::new(doc.text());
         self.open.insert(path.clone(), OpenDocument { doc, index, version, fingerprints: Vec::new() });

@@ -247,3 +247,53 @@ fn a_change_with_a_stale_version_is_ignored() {
     assert_eq!(client.shutdown(), 0);
     client.finish(progress_or_log);
 }
+
+#[test]
+fn an_open_document_over_the_size_limit_is_not_parsed_and_the_user_is_told_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".acas")).unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), "[files]\nmax_size = 1000\n").unwrap();
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(dir.path()), json!({}));
+    let big = file_uri(&dir.path().join("big.rs"));
+    let small = file_uri(&dir.path().join("small.rs"));
+    let broken = "fn broken( {}\n".repeat(400);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": big, "languageId": "rust", "version": 1, "text": broken } }),
+    );
+    let told = client.expect("a message about the size limit", |m| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"].as_str().is_some_and(|t| t.contains("more than the 1000 bytes"))
+    });
+    assert!(told["params"]["message"].as_str().unwrap().contains("max_size"), "{told}");
+    // Edits to it cost nothing and publish nothing; a second open does not repeat the message.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": big, "version": 2 }, "contentChanges": [{ "text": "fn x( {}\n".repeat(300) }] }),
+    );
+    client.notify("textDocument/didClose", json!({ "textDocument": { "uri": big } }));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": big, "languageId": "rust", "version": 3, "text": "fn y( {}\n".repeat(300) } }),
+    );
+    // A document under the limit is still checked, after everything above was handled.
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": small, "languageId": "rust", "version": 1, "text": "fn broken( {}\n" } }),
+    );
+    let diagnostics = client.expect_diagnostics(&small, |p| p["version"] == 1);
+    assert_ne!(diagnostics["diagnostics"], json!([]), "{diagnostics}");
+    let about_big = client.take_all(|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == big
+            || m["method"] == "window/showMessage"
+    });
+    // Closing may clear what the disk scan published for the path: never a diagnostic of it.
+    assert!(
+        about_big.iter().all(|m| m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["diagnostics"] == json!([])),
+        "{about_big:?}"
+    );
+    assert_eq!(client.shutdown(), 0);
+    client.finish(progress_or_log);
+}
