@@ -6,7 +6,9 @@
 //! file first), the git history of the error's lines, the diagnostic's code, related information
 //! and other tools' messages on the same lines, and how the same fingerprint was fixed before.
 //! [`render`] turns it into the prompt text, with secrets redacted; files matching `no_egress`
-//! contribute nothing.
+//! contribute nothing. Each file is redacted whole before windows and definitions are cut out of
+//! it, so that a cut cannot hide a secret from the redactor (a window starting inside a private
+//! key); the prompt is redacted once more as a whole.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -16,7 +18,7 @@ use std::path::Path;
 use tree_sitter::Tree;
 
 use super::git::{self, History};
-use super::redact::{Redactions, Redactor, is_env_like};
+use super::redact::{Redactions, Redactor, count_markers, is_env_like};
 use super::symbols::{self, SymbolIndex};
 use crate::classify::Language;
 use crate::escalate::cost::estimate_tokens;
@@ -121,8 +123,10 @@ pub fn build(
         Some(d) => d.range.clone(),
         None => line_window(site.text, line.saturating_sub(WINDOW), line + WINDOW),
     };
+    let (clean, _) = redactor.redact_keeping_lines(site.text, is_env_like(site.path));
     let enclosing = trim_around(
         site,
+        &clean,
         enclosing_range.clone(),
         line,
         budget.enclosing,
@@ -135,7 +139,8 @@ pub fn build(
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let mut definitions = Vec::new();
     let mut spent = 0;
-    let mut files: HashMap<String, Option<String>> = HashMap::new();
+    // Each file read, as it is and redacted.
+    let mut files: HashMap<String, Option<(String, String)>> = HashMap::new();
     'names: for (name, _) in ranked {
         let mut candidates: Vec<&symbols::Definition> = index
             .lookup(name)
@@ -153,14 +158,16 @@ pub fn build(
             }
             let text = files.entry(definition.path.clone()).or_insert_with(|| {
                 if definition.path == site.path {
-                    Some(site.text.to_owned())
+                    Some((site.text.to_owned(), clean.clone()))
                 } else {
-                    read_file(&definition.path)
+                    let text = read_file(&definition.path)?;
+                    let (clean, _) = redactor.redact_keeping_lines(&text, is_env_like(&definition.path));
+                    Some((text, clean))
                 }
             });
-            let Some(text) = text else { continue };
-            let Some(body) = text.get(definition.range.clone()) else { continue };
-            let body: String = body.lines().take(MAX_DEFINITION_LINES).collect::<Vec<_>>().join("\n");
+            let Some((text, clean)) = text else { continue };
+            let Some((_, lines)) = cut(text, clean, definition.range.clone()) else { continue };
+            let body: String = lines.into_iter().take(MAX_DEFINITION_LINES).collect::<Vec<_>>().join("\n");
             let cost = estimate_tokens(&body);
             if spent + cost > budget.definitions {
                 break 'names;
@@ -203,17 +210,33 @@ fn line_window(text: &str, first: u32, last: u32) -> Range<usize> {
     start..end
 }
 
+/// The lines of `clean` (the redacted `text`, line for line) that hold the bytes `range` of
+/// `text`, and the zero-based number of the first; the first line starts where the range does
+/// when redaction left that part of it alone.
+fn cut<'a>(text: &str, clean: &'a str, range: Range<usize>) -> Option<(u32, Vec<&'a str>)> {
+    let part = text.get(range.clone())?;
+    let first = text[..range.start].matches('\n').count();
+    let line_start = text[..range.start].rfind('\n').map_or(0, |i| i + 1);
+    let mut lines: Vec<&str> = clean.lines().skip(first).take(part.lines().count().max(1)).collect();
+    let prefix = &text[line_start..range.start];
+    if let Some(line) = lines.first_mut()
+        && line.starts_with(prefix)
+    {
+        *line = &line[prefix.len()..];
+    }
+    Some((first as u32, lines))
+}
+
 /// The enclosing code, cut to the budget around the error line when it is too long.
 fn trim_around(
     site: &Site<'_>,
+    clean: &str,
     range: Range<usize>,
     error_line: u32,
     budget: u64,
     label: Option<String>,
 ) -> Snippet {
-    let start_line = site.text[..range.start].matches('\n').count() as u32;
-    let text = &site.text[range.clone()];
-    let lines: Vec<&str> = text.lines().collect();
+    let (start_line, lines) = cut(site.text, clean, range).unwrap_or_default();
     let mut first = 0usize;
     let mut last = lines.len();
     let relative = (error_line - start_line) as usize;
@@ -350,7 +373,10 @@ pub fn render(context: &Context, redactor: &Redactor) -> (String, Redactions) {
             let _ = writeln!(out, "{}:\n```\n- {}\n+ {}\n```", fix.description, fix.old, fix.new);
         }
     }
-    redactor.redact(&out, is_env_like(&context.path))
+    // Counted from the markers, so that what each file's own redaction removed counts too.
+    let (out, _) = redactor.redact(&out, is_env_like(&context.path));
+    let found = count_markers(&out);
+    (out, found)
 }
 
 #[cfg(test)]
@@ -437,6 +463,54 @@ mod tests {
         assert!(!prompt.contains("sk-ant-api03"), "{prompt}");
         assert_eq!(redactions.total(), 1);
         assert!(!prompt.contains("TOKEN=abc"));
+    }
+
+    #[test]
+    fn a_window_starting_inside_a_private_key_shows_none_of_it() {
+        // OpenSSH keys have 70-character lines; the window below starts in the key's body.
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            alphabet[(state >> 58) as usize] as char
+        };
+        let body: Vec<String> = (0..30).map(|_| (0..70).map(|_| next()).collect()).collect();
+        let text = format!(
+            "KEY = \"\"\"-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\"\"\"\n{}x = (1 +\n",
+            body.join("\n"),
+            "y = 1\n".repeat(10)
+        );
+        let doc = Document::new(Language::Python, text.clone());
+        let at = text.find("x = (1 +").unwrap();
+        let site = Site {
+            root: Path::new("/nonexistent"),
+            path: "app.py",
+            language: Language::Python,
+            text: &text,
+            tree: doc.tree(),
+            range: at..at + 1,
+        };
+        let redactor = Redactor::new(&[]).unwrap();
+        let context = build(
+            &site,
+            Problem::default(),
+            &SymbolIndex::default(),
+            &redactor,
+            &|_| None,
+            vec![],
+            Budget::default(),
+        );
+        assert!(
+            context.enclosing.start_line > 1 && context.enclosing.start_line < 30,
+            "{:?}",
+            context.enclosing
+        );
+        let (prompt, redactions) = render(&context, &redactor);
+        for line in &body {
+            assert!(!prompt.contains(&line[40..]), "{prompt}");
+        }
+        assert!(redactions.kinds.iter().any(|(k, n)| *k == "private-key" && *n > 0), "{redactions:?}");
+        assert!(prompt.contains(">>   43 | x = (1 +"), "{prompt}");
     }
 
     #[test]

@@ -13,12 +13,19 @@
 //!   keys, command-line flags, connection-string fields;
 //! - credentials in URLs (`scheme://user:password@host`), `Bearer`, `Basic` and `SSWS`
 //!   credentials, `.netrc` passwords;
-//! - high-entropy tokens assigned to any name;
-//! - private-key blocks and the key formats of the gitleaks rule set (`server/data/gitleaks.toml`,
-//!   vendored unmodified under its MIT licence), plus a few looser shapes of the AI providers' own
-//!   keys.
+//! - names held elsewhere than left of an operator: name/value pairs, Dockerfile `ENV`, SQL
+//!   `WITH PASSWORD` / `IDENTIFIED BY`, `mysql -p…`, `sshpass -p`, YAML block scalars;
+//! - secrets in prose (comments, commit messages, other tools' messages): a secret-like word
+//!   followed within a few words by a token of mixed character classes;
+//! - high-entropy tokens assigned to any name, and high-entropy string literals anywhere;
+//! - private-key blocks, PEM bodies without their armour, and the key formats of the gitleaks
+//!   rule set (`server/data/gitleaks.toml`, vendored unmodified under its MIT licence), plus
+//!   vendor prefixes and looser shapes of the AI providers' own keys.
 //!
-//! It does not parse languages: a secret built at run time, or split across lines, is not seen.
+//! Code on the right-hand side (calls, indexing, identifier paths, identifiers) and strings shaped
+//! like names are never taken. Text that looks like a marker shields nothing: only a value that
+//! is exactly one marker is left alone. It does not parse languages: a secret built at run time,
+//! or split across lines, is not seen.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -41,8 +48,10 @@ pub const DEFAULT_NO_EGRESS: &[&str] = &[".env*", "*.pem", "*.key", "id_rsa*", "
 const TOKEN_ENTROPY: f64 = 3.5;
 /// Shortest token assigned to an ordinary name that can count as a secret.
 const TOKEN_MIN_LEN: usize = 20;
-/// Longest quoted value read as one secret; longer strings are left to the other rules.
+/// Longest token judged by its shape and entropy.
 const MAX_VALUE_LEN: usize = 4096;
+/// Longest quoted value read as one secret; longer strings are left to the other rules.
+const MAX_QUOTED_LEN: usize = 65_536;
 
 /// What was removed from a text, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,15 +106,68 @@ impl Redactor {
     pub fn redact(&self, text: &str, env_like: bool) -> (String, Redactions) {
         redact_text(text, env_like)
     }
+
+    /// Like [`Redactor::redact`], but a secret spanning lines leaves one marker on each of its
+    /// lines, so that the text keeps its lines: a whole file is redacted before windows and
+    /// definitions are cut out of it by line, and a cut cannot split a secret into pieces that
+    /// no longer look like one.
+    pub fn redact_keeping_lines(&self, text: &str, env_like: bool) -> (String, Redactions) {
+        replace(text, &secrets(text, env_like), true)
+    }
 }
 
 /// The text with every secret replaced, and what was replaced.
 pub fn redact_text(text: &str, env_like: bool) -> (String, Redactions) {
+    replace(text, &secrets(text, env_like), false)
+}
+
+/// What the markers in a text say was removed, for kinds this redactor knows.
+pub fn count_markers(text: &str) -> Redactions {
+    let rules = rules();
+    let mut found = Redactions::default();
+    for m in rules.marker.find_iter(text) {
+        let kind = &m.as_str()["[REDACTED:".len()..m.as_str().len() - 1];
+        if let Some(&kind) = rules.kinds.iter().find(|k| **k == kind) {
+            found.add(kind);
+        }
+    }
+    found
+}
+
+/// Each secret's bytes replaced by its marker; `keep_lines` keeps the line breaks it spanned.
+fn replace(text: &str, hits: &[Hit], keep_lines: bool) -> (String, Redactions) {
+    let mut found = Redactions::default();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for hit in hits {
+        out.push_str(&text[at..hit.range.start]);
+        out.push_str("[REDACTED:");
+        out.push_str(hit.kind);
+        out.push(']');
+        if keep_lines {
+            // Every line the secret spanned shows that something was removed from it.
+            for _ in text[hit.range.clone()].matches('\n') {
+                out.push_str("\n[REDACTED:");
+                out.push_str(hit.kind);
+                out.push(']');
+            }
+        }
+        found.add(hit.kind);
+        at = hit.range.end;
+    }
+    out.push_str(&text[at..]);
+    (out, found)
+}
+
+/// The secrets of a text, in order and not overlapping.
+fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
     let rules = rules();
     let mut hits = Vec::new();
     find_hits(rules, text, env_like, &mut hits);
+    // A marker left by an earlier pass stays as it is; a hit reaching beyond it is a secret next
+    // to text that merely looks like a marker, and goes with it.
     let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
-    hits.retain(|h| !h.range.is_empty() && !markers.iter().any(|m| overlaps(m, &h.range)));
+    hits.retain(|h| !h.range.is_empty() && !markers.iter().any(|m| contains(m, &h.range)));
     // Merge overlapping hits: the earliest start wins the kind, ties to the more specific rule.
     hits.sort_by_key(|h| (h.range.start, h.priority, std::cmp::Reverse(h.range.end)));
     let mut merged: Vec<Hit> = Vec::new();
@@ -120,19 +182,7 @@ pub fn redact_text(text: &str, env_like: bool) -> (String, Redactions) {
             _ => merged.push(hit),
         }
     }
-    let mut found = Redactions::default();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for hit in &merged {
-        out.push_str(&text[at..hit.range.start]);
-        out.push_str("[REDACTED:");
-        out.push_str(hit.kind);
-        out.push(']');
-        found.add(hit.kind);
-        at = hit.range.end;
-    }
-    out.push_str(&text[at..]);
-    (out, found)
+    merged
 }
 
 /// The request with secrets removed from its system prompt and prompt.
@@ -187,8 +237,9 @@ struct Hit {
     priority: u8,
 }
 
-fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
-    a.start < b.end && b.start < a.end
+/// Whether `inner` lies within `outer`.
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
 }
 
 /// A rule of the vendored gitleaks set, compiled.
@@ -223,7 +274,15 @@ struct Rules {
     name: Regex,
     flag: Regex,
     xml: Regex,
+    prose: Regex,
+    literal: Regex,
+    pair: Regex,
+    docker_env: Regex,
+    command_password: Regex,
+    block_scalar: Regex,
     leaks: Vec<LeakRule>,
+    /// Every kind a marker can name.
+    kinds: Vec<&'static str>,
     /// Rules of the vendored set that did not compile, with why.
     skipped: Vec<(String, String)>,
 }
@@ -275,7 +334,7 @@ impl Rules {
             (
                 "private-key",
                 re(
-                    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\z)",
+                    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
                 ),
             ),
             ("anthropic", re(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
@@ -289,6 +348,25 @@ impl Rules {
             ("npm", re(r"\bnpm_[A-Za-z0-9]{36}\b")),
             ("sendgrid", re(r"\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}")),
             ("jwt", re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")),
+            // Vendor prefixes that identify a token with no name around it.
+            ("docker", re(r"\bdckr_pat_[A-Za-z0-9_-]{20,}")),
+            ("google-oauth", re(r"\b(?:GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[A-Za-z0-9_-]{30,})")),
+            ("doppler", re(r"\bdp\.(?:st|ct|pt|sa|scim|audit)\.[A-Za-z0-9_.-]{20,}")),
+            ("onepassword", re(r"\bops_[A-Za-z0-9]{40,}")),
+            ("atlassian", re(r"\bATATT3x[A-Za-z0-9_=-]{20,}")),
+            ("stripe", re(r"\bwhsec_[A-Za-z0-9]{20,}")),
+            ("notion", re(r"\bntn_[A-Za-z0-9]{40,}")),
+            ("newrelic", re(r"\bNRAK-[A-Z0-9]{20,}")),
+            ("groq", re(r"\bgsk_[A-Za-z0-9]{40,}")),
+            ("replicate", re(r"\br8_[A-Za-z0-9]{30,}")),
+            ("xai", re(r"\bxai-[A-Za-z0-9]{40,}")),
+            ("mailgun", re(r"\bkey-[0-9a-f]{32}\b")),
+            ("discord", re(r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}")),
+            ("telegram", re(r"\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}")),
+            ("sentry", re(r"(?i)\bhttps?://([0-9a-f]{32})(?::[0-9a-f]{32})?@[a-z0-9.-]*sentry")),
+            ("http-auth", re(r"(?i)\bauthorization:[ \t]*token[ \t]+([0-9a-f]{40}|[A-Za-z0-9_]{36,})")),
+            ("url-key", re(r"(?i)[?&](?:key|api_?key|access_token|token|auth|sig)=([^&\s\x22'#<>]{16,})")),
+            ("totp-seed", re(r"(?i)otpauth://[^\s\x22'<>]*?[?&]secret=([A-Z2-7=]{16,})")),
         ];
         let file: LeakFile = toml::from_str(include_str!("../../data/gitleaks.toml"))
             .expect("the vendored gitleaks rules parse");
@@ -323,19 +401,45 @@ impl Rules {
                 allow,
             });
         }
+        let mut kinds: Vec<&'static str> = own.iter().map(|(k, _)| *k).collect();
+        kinds.extend(leaks.iter().map(|l| l.id));
+        kinds.extend([
+            "url-credentials",
+            "http-auth",
+            "high-entropy",
+            "password",
+            "token",
+            "secret",
+            "api-key",
+            "credential",
+            "key",
+        ]);
         Rules {
+            kinds,
             marker: re(r"\[REDACTED:[a-z0-9-]+\]"),
             own,
             url: re(
-                r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#@'\x22\x60<>]*))?@",
+                r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#'\x22\x60<>]*))?@",
             ),
             auth: re(r"(?i)\b(?:bearer|basic|ssws)[ \t]+([A-Za-z0-9._~+/-]+=*)"),
             netrc: re(r"(?m)\bmachine[ \t]+\S+(?:[ \t]+login[ \t]+\S+)?[ \t]+password[ \t]+(\S+)"),
             name: re(
-                r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]?[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
+                r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]{0,2}[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
             flag: re(r"(?:(?:^|[\s\x22'\x60])--|[ \t]-)([A-Za-z][A-Za-z0-9_-]{1,60})(?:=|[ \t]+)"),
             xml: re(r"<([A-Za-z_][\w.:-]{0,60})>([^<\n]{1,512})</[A-Za-z_][\w.:-]{0,60}>"),
+            prose: re(
+                r"(?i)\b(passwords?|passwd|passphrase|pwd|secrets?|tokens?|api[ _-]?keys?|credentials?|(?:private|access|secret|signing) keys?)\b",
+            ),
+            literal: re(r#""([A-Za-z0-9+/=_.~-]{20,})"|'([A-Za-z0-9+/=_.~-]{20,})'"#),
+            pair: re(
+                r#"(?i)["']?\b(?:name|key|id)["']?[ \t]*[:=][ \t]*["']?([A-Za-z0-9_.-]{1,80})["']?[ \t]*,?[ \t]*(?:\r?\n[ \t]*-?[ \t]*)?["']?\bvalue["']?[ \t]*[:=][ \t]*"#,
+            ),
+            docker_env: re(r"(?m)^[ \t]*(?:ENV|ARG)[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]+"),
+            command_password: re(
+                r#"(?i)\bwith[ \t]+(?:encrypted[ \t]+)?password[ \t]+'([^'\n]+)'|\bidentified[ \t]+by[ \t]+'([^'\n]+)'|\bmysql(?:dump|admin)?\b[^\n]*?[ \t](?-i:-p)([^\s'"]+)|\bsshpass[ \t]+(?-i:-p)[ \t]*([^\s'"]+)"#,
+            ),
+            block_scalar: re(r"(?m)^([ \t]*)([A-Za-z0-9_.-]{1,80})[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\r?\n"),
             leaks,
             skipped,
         }
@@ -344,7 +448,8 @@ impl Rules {
 
 fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     for (kind, re) in &rules.own {
-        for m in re.find_iter(text) {
+        for c in re.captures_iter(text) {
+            let m = c.get(1).unwrap_or_else(|| c.get(0).expect("group 0 is the match"));
             hits.push(Hit { range: m.range(), kind, priority: 0 });
         }
     }
@@ -422,6 +527,189 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     }
     assignments(rules, text, env_like, hits);
     flags(rules, text, hits);
+    prose(rules, text, hits);
+    pem_bodies(text, hits);
+    named_elsewhere(rules, text, hits);
+    literals(rules, text, hits);
+}
+
+/// Entropy (bits per character) above which a string literal given to no name at all counts as
+/// a secret: stricter than for an assigned token.
+const LITERAL_ENTROPY: f64 = 4.0;
+
+/// High-entropy string literals wherever they are, such as a key passed positionally
+/// (`Client("2hpChYgCfrL1…")`): one token of 20+ characters, upper and lower case and digits,
+/// no name or word shape, not a digest, path or URL.
+fn literals(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    for c in rules.literal.captures_iter(text) {
+        let Some(value) = c.get(1).or_else(|| c.get(2)) else { continue };
+        let v = value.as_str();
+        let mixed = v.chars().any(|c| c.is_ascii_uppercase()) && v.chars().any(|c| c.is_ascii_lowercase());
+        if mixed
+            && looks_like_token(v, TOKEN_MIN_LEN)
+            && entropy(v) >= LITERAL_ENTROPY
+            && !is_identifier_shaped(v)
+            && !is_known_public(v)
+        {
+            hits.push(Hit { range: value.range(), kind: "high-entropy", priority: 3 });
+        }
+    }
+}
+
+/// Secrets whose name is not on the left of an operator: name/value pairs (`- name:
+/// DB_PASSWORD` then `value: …`, `{"Name":"DB_PASSWORD","Value":"…"}`, `<add key="ApiKey"
+/// value="…"/>`), Dockerfile `ENV NAME value`, SQL `WITH PASSWORD '…'` and `IDENTIFIED BY '…'`,
+/// `mysql -p…`, `sshpass -p …`, and YAML block scalars (`password: |` then indented lines).
+fn named_elsewhere(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    for c in rules.pair.captures_iter(text).chain(rules.docker_env.captures_iter(text)) {
+        let name = c.get(1).expect("the name always takes part").as_str();
+        let end = c.get(0).expect("group 0 is the match").end();
+        let Some(kind) = secret_name(name) else { continue };
+        let Some((value, quoted)) = value_at(text, end, false) else { continue };
+        let literal = &text[value.clone()];
+        if accepts(kind, literal) && (quoted || !is_code(literal)) {
+            hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+        }
+    }
+    for c in rules.command_password.captures_iter(text) {
+        let Some(value) = (1..c.len()).filter_map(|i| c.get(i)).next() else { continue };
+        if !is_placeholder(value.as_str()) {
+            hits.push(Hit { range: value.range(), kind: "password", priority: 2 });
+        }
+    }
+    for c in rules.block_scalar.captures_iter(text) {
+        let indent = c.get(1).expect("the indent always takes part").as_str().len();
+        let Some(kind) = secret_name(c.get(2).expect("the key always takes part").as_str()) else { continue };
+        let start = c.get(0).expect("group 0 is the match").end();
+        let mut end = start;
+        for line in text[start..].split_inclusive('\n') {
+            let content = line.trim_start_matches([' ', '\t']);
+            if !content.trim().is_empty() && line.len() - content.len() <= indent {
+                break;
+            }
+            end += line.len();
+        }
+        let value = text[start..end].trim();
+        if !value.is_empty() && !is_placeholder(value) {
+            let from = start + text[start..end].find(value).unwrap_or(0);
+            hits.push(Hit { range: from..from + value.len(), kind: kind.label(), priority: 2 });
+        }
+    }
+}
+
+/// Words of prose after a secret-like word that may stand before the secret itself:
+/// `password is X`, `rotate db password to X`, `matched AWS secret X`.
+const PROSE_REACH: usize = 4;
+
+/// Secrets written in prose, comments, commit messages and other tools' messages: a secret-like
+/// word, then within a few words on the same line a token no word looks like (mixed character
+/// classes, a digit or a symbol, eight characters or more).
+fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    for m in rules.prose.captures_iter(text) {
+        let found = m.get(1).expect("the word always takes part");
+        // Part of a path or an identifier (`…:secret:prod/db`, `api.token`), not prose.
+        let before = text[..found.start()].bytes().next_back();
+        let after = text.as_bytes().get(found.end()..found.end() + 2).unwrap_or(&[]);
+        if matches!(before, Some(b':' | b'/' | b'.' | b'-'))
+            || matches!(after, [b':' | b'/' | b'.' | b'-', next] if !next.is_ascii_whitespace())
+        {
+            continue;
+        }
+        let word = found.as_str().to_ascii_lowercase();
+        let kind = match word.as_str() {
+            w if w.starts_with("pass") || w == "pwd" => Name::Password,
+            w if w.starts_with("secret") => Name::Secret,
+            w if w.starts_with("token") => Name::Token,
+            w if w.starts_with("cred") => Name::Credential,
+            w if w.starts_with("api") => Name::ApiKey,
+            _ => Name::Key,
+        };
+        let end = m.get(0).expect("group 0 is the match").end();
+        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        let mut at = end;
+        for word in text[end..line_end].split_inclusive(char::is_whitespace).take(PROSE_REACH + 1) {
+            let start = at;
+            at += word.len();
+            let trimmed = word.trim_end().trim_matches(|c: char| "\"'`.,;:()[]{}<>".contains(c));
+            let Some(offset) = word.find(trimmed).filter(|_| !trimmed.is_empty()) else { continue };
+            if is_prose_secret(trimmed) {
+                hits.push(Hit {
+                    range: start + offset..start + offset + trimmed.len(),
+                    kind: kind.label(),
+                    priority: 3,
+                });
+                break;
+            }
+        }
+    }
+}
+
+/// A word of prose that can only be a secret: no word, name, path or number looks like it.
+fn is_prose_secret(word: &str) -> bool {
+    let len = word.chars().count();
+    let charset = word.chars().all(|c| c.is_ascii_alphanumeric() || "!@#$%^&*+/=_-~".contains(c));
+    let lower = word.chars().any(|c| c.is_ascii_lowercase());
+    let upper = word.chars().any(|c| c.is_ascii_uppercase());
+    let digit = word.chars().any(|c| c.is_ascii_digit());
+    let symbol = word.chars().any(|c| "!@#$%^&*+/=~".contains(c));
+    let classes = usize::from(lower) + usize::from(upper) + usize::from(digit) + usize::from(symbol);
+    (8..=MAX_VALUE_LEN).contains(&len)
+        && charset
+        && (lower || upper)
+        && (digit || symbol)
+        && classes >= 3
+        && !is_identifier_shaped(word)
+        && !is_known_public(word)
+        && !is_placeholder(word)
+}
+
+/// Width of the base64 lines of a PEM body.
+const PEM_LINE: usize = 64;
+
+/// The body of a PEM block seen without its `BEGIN` line (a window cut into it, a key pasted
+/// into a string): two or more lines in a row ending in exactly 64 base64 characters of mixed
+/// classes, and the shorter line that closes them.
+fn pem_bodies(text: &str, hits: &mut Vec<Hit>) {
+    let mut run: Option<Range<usize>> = None;
+    let mut full_lines = 0;
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let body = base64_tail(start, line);
+        start += line.len();
+        match body {
+            Some(body) if body.len() == PEM_LINE && !text[body.clone()].contains('=') => {
+                run = Some(run.map_or(body.clone(), |r| r.start..body.end));
+                full_lines += 1;
+                continue;
+            }
+            Some(body) if full_lines >= 2 && body.len() < PEM_LINE => {
+                run = run.map(|r| r.start..body.end);
+            }
+            _ => {}
+        }
+        if let Some(range) = run.take().filter(|_| full_lines >= 2) {
+            hits.push(Hit { range, kind: "private-key", priority: 0 });
+        }
+        full_lines = 0;
+    }
+    if let Some(range) = run.filter(|_| full_lines >= 2) {
+        hits.push(Hit { range, kind: "private-key", priority: 0 });
+    }
+}
+
+/// The base64 run that ends `line` (which starts at byte `start` of the text), ignoring trailing
+/// spaces, quotes and commas, if it has upper- and lower-case letters and digits.
+fn base64_tail(start: usize, line: &str) -> Option<Range<usize>> {
+    let trimmed = line.trim_end_matches([' ', '\t', '\r', '\n', '"', '\'', ',', '\\']);
+    let from = trimmed
+        .bytes()
+        .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')))
+        .map_or(0, |i| i + 1);
+    let run = &trimmed[from..];
+    let mixed = run.chars().any(|c| c.is_ascii_uppercase())
+        && run.chars().any(|c| c.is_ascii_lowercase())
+        && run.chars().any(|c| c.is_ascii_digit());
+    (run.len() >= 4 && mixed).then(|| start + from..start + trimmed.len())
 }
 
 /// What a name says about the value given to it.
@@ -627,7 +915,7 @@ fn secret_name(name: &str) -> Option<Name> {
 /// Whether `value`, given to a name of `kind`, is to be removed.
 fn accepts(kind: Name, value: &str) -> bool {
     let value = value.trim();
-    if value.is_empty() || is_placeholder(value) {
+    if value.is_empty() || is_placeholder(value) || is_arn(value) || is_auth_scheme(value) {
         return false;
     }
     match kind {
@@ -640,7 +928,7 @@ fn accepts(kind: Name, value: &str) -> bool {
 /// `<your-token>`, `****`, `%(password)s`.
 fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
-    v.starts_with("[REDACTED")
+    is_marker(v)
         || v.starts_with("${")
         || v.starts_with('$') && v[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         || v.starts_with("{{")
@@ -648,6 +936,16 @@ fn is_placeholder(value: &str) -> bool {
         || v.starts_with("%(") && v.ends_with(")s")
         || v.starts_with('%') && v.ends_with('%') && v.len() > 2
         || v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '•' | '-' | '_' | '?'))
+        // A template filled in at run time: `f"user:{user_id}:profile"`.
+        || v.contains('{') && v.contains('}')
+}
+
+/// Whether `value` is one marker this redactor writes, whole or cut before its closing bracket
+/// (an unquoted value ends at `]`), and nothing else.
+fn is_marker(value: &str) -> bool {
+    let Some(kind) = value.strip_prefix("[REDACTED:") else { return false };
+    let kind = kind.strip_suffix(']').unwrap_or(kind);
+    !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Token-like: no spaces, at least `min` long, mixed character classes and high entropy.
@@ -677,6 +975,7 @@ fn is_known_public(value: &str) -> bool {
 /// Like [`is_known_public`], but a hex string may be a key.
 fn is_public_shape(v: &str) -> bool {
     is_uuid(v)
+        || is_arn(v)
         || v.contains("://")
         || v.starts_with("data:")
         || v.starts_with("sha1-")
@@ -753,6 +1052,7 @@ fn is_code(value: &str) -> bool {
         "long",
     ];
     value.contains('(')
+        || value.contains('[')
         || value.contains("::")
         || value.contains("->")
         || value.starts_with(['&', '*', '[', '{', '!', '@', '(', '|', '\\'])
@@ -763,10 +1063,64 @@ fn is_code(value: &str) -> bool {
         || value.starts_with("this.")
         || TYPES.contains(&value.to_ascii_lowercase().as_str())
         || is_type_name(value.trim_end_matches(['<', '>']))
-        || value.contains('.')
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
-            && !value.chars().any(|c| c.is_ascii_digit())
+        || value.contains('.') && is_identifier_path(value)
         || value.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+}
+
+/// `a.b.c` where each part is an identifier: `_charset.UNKNOWN8BIT`, `settings.db_password`.
+fn is_identifier_path(value: &str) -> bool {
+    value.split('.').all(|part| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// A name made of words, as people write them: `HttpRequestHandlerFactoryV3Impl`,
+/// `accountHolderId42`, `POP3_SSL`. Split into words of letters perhaps followed by digits, at
+/// least two thirds of the words have three letters or more; a random token breaks into short
+/// pieces.
+fn is_identifier_shaped(value: &str) -> bool {
+    let parts: Vec<&str> = value.split(['_', '-', '.', '/', ':']).filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        return false;
+    }
+    let (mut words, mut short) = (0, 0);
+    for part in parts {
+        let b = part.as_bytes();
+        let mut letters = 0;
+        for i in 0..b.len() {
+            let boundary = i > 0
+                && b[i].is_ascii_alphabetic()
+                && (b[i - 1].is_ascii_digit()
+                    || b[i].is_ascii_uppercase() && b[i - 1].is_ascii_lowercase()
+                    || b[i].is_ascii_uppercase()
+                        && b[i - 1].is_ascii_uppercase()
+                        && b.get(i + 1).is_some_and(u8::is_ascii_lowercase));
+            if boundary {
+                words += 1;
+                short += usize::from(letters < 3);
+                letters = 0;
+            }
+            letters += usize::from(b[i].is_ascii_alphabetic());
+        }
+        words += 1;
+        short += usize::from(letters < 3);
+    }
+    short * 3 <= words
+}
+
+/// Amazon resource names: `arn:aws:secretsmanager:…:secret:prod/db-AbCdEf` says where a secret
+/// is, not what it is.
+fn is_arn(value: &str) -> bool {
+    value.starts_with("arn:aws") || value.starts_with("arn:")
+}
+
+/// Authentication scheme names, given to `auth` and the like: `auth = "Basic"`.
+fn is_auth_scheme(value: &str) -> bool {
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "basic" | "bearer" | "digest" | "oauth" | "oauth2" | "ntlm" | "negotiate" | "token" | "none" | "jwt"
+    )
 }
 
 /// A PascalCase type name: `Token`, `SecretString`, `Option<String>` (each capital starts a
@@ -799,6 +1153,10 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         if markers.iter().any(|m| m.contains(&name.start())) {
             continue;
         }
+        // `ProviderErrorKind::Auth => …` is a pattern, not an assignment.
+        if text[..name.start()].ends_with("::") {
+            continue;
+        }
         // `host:port`, `user:password@`, `a::b`: a colon mapping has a space or a quote after it.
         if op == ":" && !matches!(bytes.get(whole.end()), Some(b' ' | b'\t' | b'"' | b'\'' | b'`')) {
             continue;
@@ -823,7 +1181,9 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         let take = match kind {
             Some(kind) if quoted => accepts(kind, literal),
             Some(kind) => {
-                let word = literal.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+                // An identifier is a variable in code, a word a value in configuration.
+                let word = literal.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && literal.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 let env_style = !name.as_str().chars().any(|c| c.is_ascii_lowercase());
                 let line_rest = text[value.end..].split('\n').next().unwrap_or("").trim();
                 !is_code(literal)
@@ -850,8 +1210,14 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         let min = if env_like { 12 } else { TOKEN_MIN_LEN };
         let mixed = literal.chars().any(|c| c.is_ascii_uppercase())
             && literal.chars().any(|c| c.is_ascii_lowercase());
+        let number = literal.starts_with("0x") || literal.starts_with("0b") || literal.starts_with("0o");
+        let token_chars = literal.chars().all(|c| c.is_ascii_alphanumeric() || "+/=_.~-:@!#%&*?".contains(c));
         if op != "("
             && mixed
+            && token_chars
+            && !number
+            && (quoted || !is_code(literal))
+            && !is_identifier_shaped(literal)
             && looks_like_token(literal, min)
             && entropy(literal) >= TOKEN_ENTROPY
             && !is_known_public(literal)
@@ -889,10 +1255,11 @@ fn is_name_byte(b: u8) -> bool {
 /// run up to a delimiter (`only_quoted` refuses the latter).
 fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, bool)> {
     let bytes = text.as_bytes();
+    let at = at + string_prefix(&bytes[at.min(bytes.len())..]);
     let first = *bytes.get(at)?;
     if matches!(first, b'"' | b'\'' | b'`') {
         let mut i = at + 1;
-        while i < bytes.len() && i - at <= MAX_VALUE_LEN {
+        while i < bytes.len() && i - at <= MAX_QUOTED_LEN {
             match bytes[i] {
                 b'\\' => i += 2,
                 b'\n' => return None,
@@ -920,6 +1287,43 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
             .any(|w| matches!(w, "if" | "else" | "and" | "or" | "for" | "in" | "as" | "is" | "not"));
     let end = if whole_line { line_end - (rest.len() - rest.trim_end().len()) } else { word_end };
     (end > at).then_some((at..end, false))
+}
+
+/// Length of a Python string prefix (`r"…"`, `b'…'`, `f"…"`, `rb"…"`) or of a wrapper around a
+/// literal (`SecretStr("…")`, `str("…")`, `String::from("…")`, `Field(default="…")`) that starts
+/// `rest`, when a quote follows it; 0 otherwise.
+fn string_prefix(rest: &[u8]) -> usize {
+    const WRAPPERS: &[&str] = &[
+        "SecretStr(",
+        "SecretBytes(",
+        "SecretString::new(",
+        "SecretString::from(",
+        "Secret::new(",
+        "String::from(",
+        "str(",
+        "Field(default=",
+        "Field(",
+        "bytes(",
+    ];
+    let quote_at = |n: usize| matches!(rest.get(n), Some(b'"' | b'\''));
+    for w in WRAPPERS {
+        if rest.starts_with(w.as_bytes()) {
+            let after = w.len() + python_prefix(&rest[w.len()..]);
+            if quote_at(after) {
+                return after;
+            }
+        }
+    }
+    let n = python_prefix(rest);
+    if quote_at(n) { n } else { 0 }
+}
+
+/// Length of the letters of a Python string prefix starting `rest` (0 to 2 letters).
+fn python_prefix(rest: &[u8]) -> usize {
+    rest.iter()
+        .take(2)
+        .take_while(|b| matches!(b, b'r' | b'R' | b'b' | b'B' | b'f' | b'F' | b'u' | b'U'))
+        .count()
 }
 
 /// `range` widened to the nearest character boundaries (byte rules may cut a character).

@@ -397,6 +397,59 @@ fn non_secret(rng: &mut Rng, category: usize) -> (String, &'static str) {
             };
             (text, "keys and messages")
         }
+        14 => {
+            // Code: the right-hand side is a call, an index, a path or a name made of words.
+            const WORDS: &[&str] = &[
+                "compute",
+                "financial",
+                "summary",
+                "request",
+                "handler",
+                "factory",
+                "account",
+                "holder",
+                "quarter",
+                "session",
+                "secret",
+                "password",
+                "token",
+                "config",
+                "impl",
+                "builder",
+            ];
+            let ident = |rng: &mut Rng, upper: bool| {
+                let n = 2 + rng.below(3);
+                let mut out = String::new();
+                for i in 0..n {
+                    let w = rng.pick(WORDS);
+                    if i > 0 || upper {
+                        out.push_str(&w[..1].to_ascii_uppercase());
+                        out.push_str(&w[1..]);
+                    } else {
+                        out.push_str(w);
+                    }
+                }
+                if rng.below(2) == 0 {
+                    out.push_str(&rng.below(100).to_string());
+                }
+                out
+            };
+            let (a, b, c) = (ident(rng, false), ident(rng, false), ident(rng, true));
+            let name = rng.pick(&["result", "secret", "password", "token", "handler", "pw", "api_key"]);
+            let text = match rng.below(6) {
+                0 => format!("{name} = {a}({b})\n"),
+                1 => format!("const {name} = {a}({b}, ctx);\n"),
+                2 => format!("{name} = {a}[\"{name}\"]\n"),
+                3 => format!("{name} = {a}.{}\n", c.to_ascii_uppercase()),
+                4 => format!("factory = \"{c}\"\n"),
+                _ => format!(
+                    "{name}_arn = \"arn:aws:secretsmanager:us-east-1:{}:secret:prod/{a}-{}\"\n",
+                    rng.from("0123456789", 12),
+                    rng.alnum(6)
+                ),
+            };
+            (text, "code on the right-hand side")
+        }
         _ => {
             let text = format!("image: ghcr.io/acme/api@sha256:{}\n", rng.hex(64));
             (text, "image digest")
@@ -404,7 +457,7 @@ fn non_secret(rng: &mut Rng, category: usize) -> (String, &'static str) {
     }
 }
 
-const CATEGORIES: usize = 14;
+const CATEGORIES: usize = 15;
 
 #[test]
 #[allow(clippy::print_stdout)] // The figures are this test's output, for BENCHMARKS.md.

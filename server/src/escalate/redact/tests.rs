@@ -355,4 +355,231 @@ fn nosey_parker_examples_are_redacted() {
     assert!(recall >= RECALL_FLOOR, "recall {recall:.1}% fell under {RECALL_FLOOR}%");
 }
 
-const RECALL_FLOOR: f64 = 77.5;
+const RECALL_FLOOR: f64 = 82.5;
+
+#[test]
+fn code_on_the_right_hand_side_is_never_redacted() {
+    for line in [
+        "result = computeFinancialSummaryForQuarter3(accountHolderId42)\n",
+        "const handler = createRequestHandlerV2(ctx);\n",
+        "secret = config[\"secret\"]\n",
+        "pw = pw[:-1]\n",
+        "password = password_from_vault2\n",
+        "factory = \"HttpRequestHandlerFactoryV3Impl\"\n",
+        "secrets_manager_arn = \"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf\"\n",
+        "auth = \"Basic\"\n",
+        "ns = types.SimpleNamespace(x=1, y=2)\n",
+        "        self.client = poplib.POP3_SSL(self.server.host, self.server.port)\n",
+        "charset = _charset.UNKNOWN8BIT\n",
+    ] {
+        let (redacted, found) = redact_text(line, false);
+        assert_eq!(redacted, line, "{found:?}");
+    }
+    // Literals and configuration values are still read.
+    check("password = \"pw[:-1]\"\n", "pw[:-1]", "password");
+    check("DB_PASSWORD=hunter2\n", "hunter2", "password");
+    check("WEBHOOK=Xk9pL2mQ8rT4vB7nW1zY5cF3\n", "Xk9pL2mQ8rT4vB7nW1zY5cF3", "high-entropy");
+}
+
+#[test]
+fn text_that_looks_like_a_marker_does_not_shield_a_secret() {
+    check("password = \"[REDACTED:x]hunter2\"\n", "hunter2", "password");
+    check("password = \"hunter2[REDACTED:password]\"\n", "hunter2", "password");
+    check(
+        "key = \"[REDACTED:x] sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz012345\"\n",
+        "sk-ant-api03",
+        "anthropic",
+    );
+    // What the redactor wrote stays as it is when the text is redacted again.
+    let once = redact_text("password = \"hunter2\"\npw = hunter3\n", false).0;
+    assert_eq!(redact_text(&once, false).0, once);
+}
+
+/// The redactor's own source and tests, the context builder's test and the webhook tests (which
+/// sign with a literal secret) hold secrets on purpose.
+const HOLDS_TEST_SECRETS: &[&str] =
+    &["escalate/redact", "escalate/context.rs", "workflow/triggers/webhook.rs", "workflow/outbox.rs"];
+
+#[test]
+#[allow(clippy::print_stdout)] // The figure is this test's output, for BENCHMARKS.md.
+fn the_servers_own_source_goes_through_unchanged() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![root.clone()];
+    let (mut checked, mut lines) = (0, 0);
+    let mut changed = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        if path.extension().is_none_or(|e| e != "rs")
+            || HOLDS_TEST_SECRETS.iter().any(|p| relative.starts_with(p))
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (redacted, _) = redact_text(&text, false);
+        checked += 1;
+        lines += text.lines().count();
+        for (before, after) in text.lines().zip(redacted.lines()) {
+            if before != after {
+                changed.push(format!("{relative}: {before}\n    -> {after}"));
+            }
+        }
+    }
+    println!("{checked} files, {lines} lines, {} lines changed", changed.len());
+    assert!(checked > 50, "{checked}");
+    assert!(changed.is_empty(), "{} lines changed:\n{}", changed.len(), changed.join("\n"));
+}
+
+#[test]
+fn secrets_in_prose_comments_and_messages_go() {
+    let aws = "q7Hs2LmP0vXr9TbN4wKz/+8cYdEf3GaJ1iUo5RtB";
+    check("# prod password is Zq8rT2mLw9vBn4Ks\nx = 1\n", "Zq8rT2mLw9vBn4Ks", "password");
+    check(
+        "# The staging password is \"Zq8rT2mLw9vBn4Ks\" (rotate monthly)\n",
+        "Zq8rT2mLw9vBn4Ks",
+        "password",
+    );
+    check("rotate db password to Zq8rT2mLw9vBn4Ks; and more\n", "Zq8rT2mLw9vBn4Ks", "password");
+    let message = format!(
+        "Hardcoded credential: value is Zq8rT2mLw9vBn4Ks; matched AWS secret {aws} (rule aws-secret)"
+    );
+    check(&message, "Zq8rT2mLw9vBn4Ks", "credential");
+    check(&message, aws, "secret");
+    // Prose about secrets keeps its words.
+    for line in [
+        "Please enter your password to continue\n",
+        "# the token is refreshed every 3600 seconds\n",
+        "Use Basic authentication with your username and password\n",
+        "/// The secret names a vendor rule, e.g. aws-secret-access-key.\n",
+        "// Tokens of 20 characters or more count (see TOKEN_MIN_LEN).\n",
+    ] {
+        assert_eq!(redact_text(line, false).0, line);
+    }
+}
+
+#[test]
+fn pem_bodies_without_their_armour_go() {
+    let line = |i: usize| format!("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC{i:02}x7Hq2LmP0vX");
+    let body: Vec<String> = (0..5).map(line).collect();
+    let window = format!(
+        "    12 |     {}\n    13 |     {}\n    14 | {}\n    15 | rest of it==\n",
+        body[2], body[3], body[4]
+    );
+    assert_eq!(line(0).len(), 64);
+    let (redacted, found) = redact_text(&window, false);
+    for line in &body[2..] {
+        assert!(!redacted.contains(line.as_str()), "{redacted}");
+    }
+    assert_eq!(found.kinds, vec![("private-key", 1)]);
+    // One base64 line is data, not a key.
+    let one = format!("# {}\n", body[0]);
+    assert!(redact_text(&one, false).0.contains(&body[0]));
+}
+
+#[test]
+fn vendor_tokens_go_with_no_name_around_them() {
+    for (token, kind) in [
+        ("dckr_pat_AbCdEfGhIjKlMnOpQrStUvWxYz0", "docker"),
+        ("GOCSPX-AbCdEfGhIjKlMnOpQrStUvWxYz01", "google-oauth"),
+        ("ya29.a0AfH6SMBxAbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "google-oauth"),
+        ("dp.st.prd.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg", "doppler"),
+        ("ops_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij", "onepassword"),
+        ("ATATT3xFfGF0AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "atlassian"),
+        ("whsec_AbCdEfGhIjKlMnOpQrStUvWxYz012345", "stripe"),
+        ("ntn_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij", "notion"),
+        ("NRAK-ABCDEFGHIJKLMNOPQRSTUVWXYZ0", "newrelic"),
+        ("gsk_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghijklmn", "groq"),
+        ("r8_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789a", "replicate"),
+        ("xai-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghijklmn", "xai"),
+        ("key-0123456789abcdef0123456789abcdef", "mailgun"),
+        ("MTAbCdEfGhIjKlMnOpQrStUvWx.Gh1-2_.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ab", "discord"),
+        ("1234567890:AAbCdEfGhIjKlMnOpQrStUvWxYz01234567", "telegram"),
+    ] {
+        check(&format!("c = Client(\"{token}\")\n# {token}\n"), token, kind);
+    }
+    check(
+        "https://0123456789abcdef0123456789abcdef@o123456.ingest.sentry.io/1234567",
+        "0123456789abcdef0123",
+        "sentry",
+    );
+    check(
+        "curl -H 'Authorization: token 0123456789abcdef0123456789abcdef01234567'",
+        "0123456789abcdef01",
+        "http-auth",
+    );
+    check("https://maps.example.com/api?q=x&key=AbCdEfGhIjKlMnOpQrSt01", "AbCdEfGhIjKlMnOpQrSt01", "url-key");
+    check(
+        "otpauth://totp/Acme:ada?secret=JBSWY3DPEHPK3PXPJBSWY3DP&issuer=Acme",
+        "JBSWY3DPEHPK3PXP",
+        "secret",
+    );
+}
+
+#[test]
+fn long_values_and_passwords_with_an_at_sign_go() {
+    let long = "Zq8rT2mLw9vBn4Ks".repeat(300);
+    check(&format!("password = \"{long}\"\n"), &long[..64], "password");
+    check("DATABASE_URL=postgres://app:p@ss@w0rd@db.internal:5432/app\n", "ss@w0rd", "url-credentials");
+}
+
+#[test]
+fn prefixed_and_wrapped_literals_of_secret_names_go() {
+    for line in [
+        "password = r\"Zq8rT2mLw9vBn4Ks\"\n",
+        "password = b'Zq8rT2mLw9vBn4Ks'\n",
+        "password = f\"Zq8rT2mLw9vBn4Ks\"\n",
+        "password = rb\"Zq8rT2mLw9vBn4Ks\"\n",
+        "password: SecretStr = SecretStr(\"Zq8rT2mLw9vBn4Ks\")\n",
+        "password = str(\"Zq8rT2mLw9vBn4Ks\")\n",
+        "password: str = Field(default=\"Zq8rT2mLw9vBn4Ks\")\n",
+        "let password = String::from(\"Zq8rT2mLw9vBn4Ks\");\n",
+    ] {
+        check(line, "Zq8rT2mLw9vBn4Ks", "password");
+    }
+}
+
+#[test]
+fn secrets_named_in_a_string_or_a_statement_go() {
+    let pw = "Zq8rT2mLw9vBn4Ks";
+    for text in [
+        format!("os.environ[\"DB_PASSWORD\"] = \"{pw}\"\n"),
+        format!("env:\n  - name: DB_PASSWORD\n    value: {pw}\n"),
+        format!("env:\n  - name: DB_PASSWORD\n    value: \"{pw}\"\n"),
+        format!("<add key=\"ApiKey\" value=\"{pw}\"/>\n"),
+        format!("<property name=\"password\" value=\"{pw}\"/>\n"),
+        format!("[{{\"Name\":\"DB_PASSWORD\",\"Value\":\"{pw}\"}}]\n"),
+        format!("ENV API_TOKEN {pw}\n"),
+        format!("CREATE USER app WITH PASSWORD '{pw}';\n"),
+        format!("CREATE USER 'app'@'%' IDENTIFIED BY '{pw}';\n"),
+        format!("mysql -u root -p{pw} app < dump.sql\n"),
+        format!("sshpass -p {pw} ssh deploy@host\n"),
+        format!("db:\n  password: |\n    {pw}\n  user: app\n"),
+    ] {
+        let (redacted, found) = redact_text(&text, false);
+        assert!(!redacted.contains(pw), "`{pw}` survived in `{redacted}`");
+        assert!(found.total() >= 1, "{text}");
+    }
+    // A name/value pair about something else keeps its value, and `mysql -P` is a port.
+    for text in ["- name: LOG_LEVEL\n  value: debug\n", "mysql -h db -P3306 app\n"] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+}
+
+#[test]
+fn high_entropy_literals_go_wherever_they_are() {
+    check(
+        "c = Client(\"2hpChYgCfrL1spNxnyVmihA+2O76UMFxFkM+R5Kj\")\n",
+        "2hpChYgCfrL1spNxnyVmihA",
+        "high-entropy",
+    );
+    check(
+        "connect('us-east-1', 'AKIDEXAMPLE', 'q7Hs2LmP0vXr9TbN4wKz/+8cYdEf3GaJ1iUo5RtB')\n",
+        "q7Hs2LmP0vXr",
+        "high-entropy",
+    );
+    let code = "log.info(\"HttpRequestHandlerFactoryV3Impl\")\nopen(\"/var/lib/acas/state.db\")\n";
+    assert_eq!(redact_text(code, false).0, code);
+}
