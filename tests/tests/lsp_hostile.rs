@@ -290,8 +290,10 @@ fn an_open_document_over_the_size_limit_is_not_parsed_and_the_user_is_told_once(
     });
     // Closing may clear what the disk scan published for the path: never a diagnostic of it.
     assert!(
-        about_big.iter().all(|m| m["method"] == "textDocument/publishDiagnostics"
-            && m["params"]["diagnostics"] == json!([])),
+        about_big
+            .iter()
+            .all(|m| m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["diagnostics"] == json!([])),
         "{about_big:?}"
     );
     assert_eq!(client.shutdown(), 0);

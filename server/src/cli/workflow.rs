@@ -56,6 +56,20 @@ fn checked(path: &Path, command: &str) -> Result<Vec<Checked>, i32> {
         let (workflow, problems) = validate::check_file(&target);
         return Ok(vec![(path.display().to_string(), workflow, problems)]);
     }
+    // `.acas` (or its `workflows`) being a file would otherwise read as "no workflows".
+    let unusable = crate::store::Store::recorded(&target).err().map(|e| e.to_string()).or_else(|| {
+        let dir = target.join(WORKFLOWS_DIR);
+        (dir.symlink_metadata().is_ok() && !dir.is_dir()).then(|| {
+            format!(
+                "{} is not a directory: workflow files go in a directory of that name; move it aside",
+                dir.display()
+            )
+        })
+    });
+    if let Some(problem) = unusable {
+        output::note(&format!("acas workflow {command}: {problem}"));
+        return Err(EXIT_FAILED);
+    }
     let files = validate::check_dir(&target);
     if files.is_empty() {
         output::note(&format!(

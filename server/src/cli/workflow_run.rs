@@ -147,6 +147,11 @@ pub(super) fn run(command: RunCommand) -> i32 {
             })
         }),
         RunCommand::History { name, limit, workspace, format } => with_root(&workspace, "history", |root| {
+            // Reading history creates no state where there is none.
+            if !crate::store::Store::recorded(root)? {
+                print_history(&[], format);
+                return Ok(EXIT_OK);
+            }
             let (engine, _) = open(root, false)?;
             print_history(&engine.db().history(name.as_deref(), limit)?, format);
             Ok(EXIT_OK)
@@ -229,6 +234,8 @@ pub(super) fn open_with_ai(
 
 /// Finds a valid workflow by name, or says why there is none.
 fn find(root: &Path, name: &str) -> Result<Workflow, WorkflowError> {
+    // An unusable `.acas` would otherwise read as "no workflow named …".
+    crate::store::Store::recorded(root)?;
     let checked = validate::check_dir(root);
     let mut broken = Vec::new();
     let mut unreadable = Vec::new();
