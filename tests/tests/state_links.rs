@@ -44,7 +44,10 @@ fn setup(link: impl Fn(&Path, &Path)) -> (tempfile::TempDir, tempfile::TempDir) 
     (workspace, outside)
 }
 
-fn links() -> Vec<(&'static str, Box<dyn Fn(&Path, &Path)>)> {
+/// Makes a link inside the workspace (first path) that points outside (second path).
+type MakeLink = Box<dyn Fn(&Path, &Path)>;
+
+fn links() -> Vec<(&'static str, MakeLink)> {
     vec![
         (
             ".acas",
