@@ -64,6 +64,11 @@ pub struct Lease {
     /// Another holder's row as last seen, and since when (this process's monotonic clock) it
     /// has not changed.
     observed: Option<(String, i64, Instant)>,
+    /// The database file this handle opened (device, inode). When the path names another file
+    /// (it was deleted or replaced while ACAS ran), a lease in the old one means nothing: another
+    /// process may hold the lease of the new one.
+    file: Option<(u64, u64)>,
+    replaced_told: bool,
 }
 
 impl Lease {
@@ -71,7 +76,16 @@ impl Lease {
     /// `me`. A holder whose heartbeat is older than `expiry` has lost the lease.
     pub fn open(db_path: &Path, me: Holder, expiry: Duration) -> Result<Lease, StoreError> {
         let conn = super::schema::open_writer(db_path, BUSY_TIMEOUT)?;
-        Ok(Lease { conn, db_path: db_path.to_path_buf(), me, expiry, observed: None })
+        let file = file_id(db_path);
+        Ok(Lease {
+            conn,
+            db_path: db_path.to_path_buf(),
+            me,
+            expiry,
+            observed: None,
+            file,
+            replaced_told: false,
+        })
     }
 
     /// Who this handle takes the lease for.
@@ -86,6 +100,18 @@ impl Lease {
 
     /// [`Lease::try_take`] with this process's monotonic clock reading `now`.
     pub fn try_take_at(&mut self, now_ms: i64, now: Instant) -> Result<bool, StoreError> {
+        if file_id(&self.db_path) != self.file {
+            // Whoever holds the lease of the database now at that path, it is not this handle.
+            if std::mem::replace(&mut self.replaced_told, true) {
+                return Ok(false);
+            }
+            tracing::error!(
+                "{} was deleted or replaced while ACAS ran; this process no longer runs the \
+                 workspace's triggers, webhooks and outbox; restart ACAS to use the new database",
+                self.db_path.display()
+            );
+            return Ok(false);
+        }
         let (expiry, me) = (self.expiry, self.me.clone());
         let observed = &mut self.observed;
         let result = (|| -> rusqlite::Result<bool> {
@@ -205,9 +231,34 @@ fn host_name() -> String {
     String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
+/// The device and inode of the file at `path`, if there is one.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_holder_whose_database_was_replaced_holds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let expiry = Duration::from_secs(60);
+        let me = std::process::id();
+        let mut old = Lease::open(&db, holder("old", me, "here"), expiry).unwrap();
+        assert!(old.try_take(1_000).unwrap());
+        // Someone deletes the database; the next process creates a new one and takes its lease.
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(format!("state.db{suffix}")));
+        }
+        assert!(!old.try_take(2_000).unwrap(), "a lease in a deleted database is no lease");
+        let mut new = Lease::open(&db, holder("new", me, "here"), expiry).unwrap();
+        assert!(new.try_take(3_000).unwrap());
+        assert!(!old.try_take(4_000).unwrap(), "two processes would run the shared work");
+        assert_eq!(new.current().unwrap().unwrap().holder.id, "new");
+    }
 
     fn holder(id: &str, pid: u32, host: &str) -> Holder {
         Holder { id: id.to_owned(), pid, host: host.to_owned() }
