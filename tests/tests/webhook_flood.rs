@@ -180,3 +180,31 @@ fn a_signed_webhook_is_served_during_a_flood_of_idle_and_slow_connections() {
     stop.store(true, Ordering::SeqCst);
     flooder.join().unwrap();
 }
+
+/// Lines of `ran.log` once there are `n` of them, or what there is at the deadline.
+fn wait_for_runs(root: &Path, n: usize) -> usize {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let ran = std::fs::read_to_string(root.join("ran.log")).unwrap_or_default().lines().count();
+        if ran >= n || Instant::now() >= deadline {
+            return ran;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn every_accepted_webhook_runs_in_the_process_that_accepted_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(root.join(".acas/workflows/hooked.yaml"), HOOKED).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), "[webhooks]\nport = 0\n").unwrap();
+    let server = start(root);
+    // One after another, each once the one before has run: an accepted request is deleted from
+    // the inbox when its run starts, and the next must not be taken for it.
+    for n in 1..=4 {
+        assert_eq!(signed_request(server.addr, n).as_deref(), Ok("HTTP/1.1 202 Accepted"));
+        assert_eq!(wait_for_runs(root, n), n, "request {n} was accepted but did not run");
+    }
+}

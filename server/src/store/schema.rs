@@ -222,8 +222,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ",
     // 6: accepted webhook requests not yet turned into runs, written with their replay record.
     "
+    -- AUTOINCREMENT: an id is never given twice, so a run started for one can never be
+    -- mistaken for the run of a later request.
     CREATE TABLE webhook_inbox (
-        id       INTEGER PRIMARY KEY,
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
         workflow TEXT    NOT NULL,
         trigger  TEXT    NOT NULL,              -- the run's trigger, JSON
         inputs   TEXT    NOT NULL,              -- the run's inputs, JSON object
