@@ -351,6 +351,15 @@ impl Checker<'_> {
         if let Some(concurrency) = &workflow.concurrency {
             let span = self.value_at(&["concurrency.group".to_owned(), "concurrency".to_owned()]);
             self.template(&concurrency.group, false, None, span, "the concurrency group");
+            // The group is rendered when a run is asked for, before the run has a task of its
+            // own: only substitutions, which cost as little as the template is long.
+            if crate::workflow::render_process::needs_process(&concurrency.group, false) {
+                self.error(
+                    span,
+                    "the concurrency group may only substitute values, like `deploy-{{ inputs.env }}`: \
+                     no statements, filters or operators; compute anything more in a step",
+                );
+            }
         }
     }
 
