@@ -571,7 +571,9 @@ fn any_string(value: &serde_json::Value, pred: &dyn Fn(&str) -> bool) -> bool {
 
 /// `{{ expr }}` with nothing around it, and no second `{{` inside.
 fn single_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    // Exactly one `{{ … }}` and nothing around it: text around it (a trailing newline) is kept,
+    // which only rendering as text does.
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
 }
 
@@ -650,6 +652,10 @@ mod tests {
         let ctx = json!({"run": {"id": 2}});
         assert_eq!(t.render_str("run {{ run.id }}\n", &ctx).unwrap(), "run 2\n");
         assert_eq!(t.render_shell("echo {{ run.id }}\n", &ctx).unwrap(), "echo 2\n");
+        // A lone expression followed by a newline (a YAML block scalar) is text, not the value.
+        assert_eq!(t.render_value(&json!("{{ run.id }}\n"), &ctx).unwrap(), json!("2\n"));
+        assert_eq!(t.render_value(&json!("{{ run.id }}\n\n"), &ctx).unwrap(), json!("2\n\n"));
+        assert_eq!(t.render_value(&json!("{{ run.id }}"), &ctx).unwrap(), json!(2));
     }
 
     /// Hostile templates stop at a limit that names the setting to raise, and allocate no more
