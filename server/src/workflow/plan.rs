@@ -41,8 +41,8 @@ pub fn sample_trigger(workflow: &Workflow) -> Trigger {
     if let Some(s) = on.schedule.first() {
         return Trigger::Schedule {
             cron: s.cron.clone(),
-            scheduled_at: "2026-01-05T09:00:00+00:00".into(),
-            timezone: s.timezone.clone(),
+            scheduled_at: sample_time(s.timezone.as_deref()),
+            timezone: s.timezone.clone().unwrap_or_else(|| "UTC".to_owned()),
         };
     }
     if let Some(d) = &on.diagnostic {
@@ -227,4 +227,15 @@ mod tests {
         let error = plan(&broken, &sample_trigger(&broken).to_value(), &Map::new()).unwrap_err();
         assert!(error.message.starts_with("step `x`: `{{ trigger.nothing }}`:"), "{}", error.message);
     }
+}
+
+/// The dry run's sample schedule time, 09:00 on Monday 5 January 2026 in `timezone` (UTC when
+/// none or unknown), written as a schedule trigger writes it.
+fn sample_time(timezone: Option<&str>) -> String {
+    use chrono::TimeZone;
+    let tz: chrono_tz::Tz = timezone.and_then(|t| t.parse().ok()).unwrap_or(chrono_tz::UTC);
+    tz.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().map_or_else(
+        || "2026-01-05T09:00:00+00:00".to_owned(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+    )
 }

@@ -52,8 +52,8 @@ pub enum Trigger {
         cron: String,
         /// RFC 3339, in the schedule's time zone.
         scheduled_at: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timezone: Option<String>,
+        /// The IANA zone of the schedule: `UTC` when it names none.
+        timezone: String,
     },
     /// A diagnostic matching `on.diagnostic` persisted.
     Diagnostic {

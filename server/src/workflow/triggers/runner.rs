@@ -268,6 +268,8 @@ pub(crate) mod tests {
         let fired = next(&mut rx).await.unwrap();
         assert_eq!(fired.workflow, "tick");
         assert_eq!(fired.trigger.to_value()["scheduled_at"], "2026-01-05T08:00:30+00:00");
+        // A schedule that names no zone says UTC, so `trigger.timezone` is always there.
+        assert_eq!(fired.trigger.to_value()["timezone"], "UTC");
     }
 
     #[tokio::test(start_paused = true)]

@@ -108,7 +108,7 @@ impl Entry {
         let trigger = Trigger::Schedule {
             cron: self.trigger.cron.clone(),
             scheduled_at,
-            timezone: self.trigger.timezone.clone(),
+            timezone: self.trigger.timezone.clone().unwrap_or_else(|| "UTC".to_owned()),
         };
         Fired {
             workflow: self.workflow.name.clone(),
