@@ -176,6 +176,17 @@ fn render_deep(value: &Value, render: &mut dyn FnMut(&str, bool) -> Value) -> Va
     }
 }
 
+/// The dry run's sample schedule time, 09:00 on Monday 5 January 2026 in `timezone` (UTC when
+/// none or unknown), written as a schedule trigger writes it.
+fn sample_time(timezone: Option<&str>) -> String {
+    use chrono::TimeZone;
+    let tz: chrono_tz::Tz = timezone.and_then(|t| t.parse().ok()).unwrap_or(chrono_tz::UTC);
+    tz.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().map_or_else(
+        || "2026-01-05T09:00:00+00:00".to_owned(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,15 +238,4 @@ mod tests {
         let error = plan(&broken, &sample_trigger(&broken).to_value(), &Map::new()).unwrap_err();
         assert!(error.message.starts_with("step `x`: `{{ trigger.nothing }}`:"), "{}", error.message);
     }
-}
-
-/// The dry run's sample schedule time, 09:00 on Monday 5 January 2026 in `timezone` (UTC when
-/// none or unknown), written as a schedule trigger writes it.
-fn sample_time(timezone: Option<&str>) -> String {
-    use chrono::TimeZone;
-    let tz: chrono_tz::Tz = timezone.and_then(|t| t.parse().ok()).unwrap_or(chrono_tz::UTC);
-    tz.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().map_or_else(
-        || "2026-01-05T09:00:00+00:00".to_owned(),
-        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-    )
 }
