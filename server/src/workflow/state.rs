@@ -497,25 +497,7 @@ impl StateDb {
 pub fn owner_alive(pid: Option<u32>, heartbeat_ms: Option<i64>, now_ms: i64) -> bool {
     let Some(pid) = pid else { return false };
     let fresh = heartbeat_ms.is_some_and(|h| now_ms.saturating_sub(h) < STALE_HEARTBEAT.as_millis() as i64);
-    fresh && process_exists(pid)
-}
-
-fn process_exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    let answer = unsafe { libc::kill(pid, 0) };
-    let exists = answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    // A process that exited but was not reaped yet (a zombie, common under a container's init)
-    // still answers signal 0; it drives nothing.
-    exists && !is_zombie(pid)
-}
-
-fn is_zombie(pid: libc::pid_t) -> bool {
-    // `/proc/PID/stat` is `PID (COMM) STATE ...`; COMM may hold spaces and parentheses.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
-        .unwrap_or(false)
+    fresh && crate::store::process_alive(pid)
 }
 
 fn write_run_status(
