@@ -79,6 +79,12 @@ fn io_skip(err: std::io::Error) -> Skip {
     }
 }
 
+/// A workspace-relative path with `/` separators (the path itself when outside the root).
+pub fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

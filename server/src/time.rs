@@ -1,9 +1,15 @@
-//! Calendar dates from Unix time, in UTC.
+//! The time now, and calendar dates from Unix time, in UTC.
 //!
 //! Enough for logs, reports and budget periods without a date library: Howard Hinnant's
 //! days-to-civil algorithm, exact for every date in the proleptic Gregorian calendar.
 
 const DAY_MS: i64 = 86_400_000;
+
+/// Milliseconds since the Unix epoch now (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
 
 /// (year, month 1–12, day 1–31) of a count of days since 1970-01-01.
 pub fn civil_from_days(days: i64) -> (i64, i64, i64) {

@@ -20,7 +20,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -1717,11 +1717,7 @@ fn diagnostic_record(d: &FileDiagnostic) -> store::DiagnosticRecord {
     }
 }
 
-/// A workspace-relative path with `/` separators (the path itself when outside the root).
-pub fn relative(root: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
-}
+pub use crate::files::relative;
 
 /// Hands memory freed after a burst of allocations (the scan) back to the system.
 fn release_memory() {
@@ -1775,6 +1771,4 @@ fn language_from_id(id: &str) -> Option<Language> {
         .find(|l| l.id() == id || (id == "javascriptreact" && *l == Language::JavaScript))
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::time::now_ms;

@@ -482,7 +482,7 @@ impl Escalator {
                 .map_err(|r| r.to_string())?;
             return Ok(id);
         };
-        let (day, month) = period_starts(crate::workspace::now_ms());
+        let (day, month) = period_starts(crate::time::now_ms());
         let call = self.call_row(
             &id,
             member,
@@ -558,7 +558,7 @@ impl Escalator {
     ) -> store::ProviderCall {
         store::ProviderCall {
             id: id.to_owned(),
-            at_ms: crate::workspace::now_ms(),
+            at_ms: crate::time::now_ms(),
             provider: member.name.clone(),
             model: member.model.clone(),
             fingerprint: Some(prepared.fingerprint.clone()).filter(|f| !f.is_empty()),
@@ -579,7 +579,7 @@ impl Escalator {
         let Some(store) = &self.store else { return };
         store.record(vec![Record::CacheEntry(store::CacheEntry {
             key,
-            at_ms: crate::workspace::now_ms(),
+            at_ms: crate::time::now_ms(),
             fingerprint: prepared.fingerprint.clone(),
             model: member.model.clone(),
             provider: member.name.clone(),
@@ -687,7 +687,7 @@ fn new_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:x}-{}-{n}", crate::workspace::now_ms(), std::process::id())
+    format!("{:x}-{}-{n}", crate::time::now_ms(), std::process::id())
 }
 
 #[cfg(test)]

@@ -157,7 +157,7 @@ impl SymbolIndex {
     /// Reads one file again from disk: its definitions replace what the index had of it, or
     /// leave the index when it is gone or no longer readable source.
     pub fn refresh(&mut self, root: &Path, path: &Path, max_size: u64) {
-        let relative = crate::workspace::relative(root, path);
+        let relative = crate::files::relative(root, path);
         let language = Language::from_path(path);
         match (language, crate::files::read_source(path, max_size)) {
             (Some(language), Ok(text)) => {

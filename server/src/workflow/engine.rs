@@ -64,7 +64,7 @@ use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, 
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
 use crate::config::WorkflowHistory;
-use crate::workspace::now_ms;
+use crate::time::now_ms;
 
 /// Reads a stored definition back: `(file, source text) -> Workflow`. The engine calls it to
 /// resume or re-run a run from the text it started with.
