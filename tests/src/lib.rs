@@ -245,8 +245,10 @@ impl LspClient {
 
     /// Server-to-client requests get the answer set with [`LspClient::answer`], else an empty
     /// success (as a client acknowledges progress tokens).
+    /// A server that has exited is not answered: the request stays among the messages received.
     fn answer_server_request(&mut self, message: &Value) {
-        if message.get("id").is_some()
+        if self.child.is_some()
+            && message.get("id").is_some()
             && let Some(method) = message.get("method").and_then(Value::as_str)
         {
             let id = message["id"].clone();
