@@ -437,7 +437,7 @@ impl Rules {
             ),
             docker_env: re(r"(?m)^[ \t]*(?:ENV|ARG)[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]+"),
             command_password: re(
-                r#"(?i)\bwith[ \t]+(?:encrypted[ \t]+)?password[ \t]+'([^'\n]+)'|\bidentified[ \t]+by[ \t]+'([^'\n]+)'|\bmysql(?:dump|admin)?\b[^\n]*?[ \t](?-i:-p)([^\s'"]+)|\bsshpass[ \t]+(?-i:-p)[ \t]*([^\s'"]+)"#,
+                r#"(?i)\bwith[ \t]+(?:encrypted[ \t]+)?password[ \t]+'([^'\n]+)'|\bidentified[ \t]+by[ \t]+'([^'\n]+)'|\bmysql(?:dump|admin)?\b[^\n]*?[ \t"',](?-i:-p)([^\s'",\]]+)|\bsshpass[ \t]+(?-i:-p)[ \t]*([^\s'"]+)"#,
             ),
             block_scalar: re(r"(?m)^([ \t]*)([A-Za-z0-9_.-]{1,80})[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\r?\n"),
             leaks,
@@ -653,7 +653,11 @@ fn is_prose_secret(word: &str) -> bool {
     let digit = word.chars().any(|c| c.is_ascii_digit());
     let symbol = word.chars().any(|c| "!@#$%^&*+/=~".contains(c));
     let classes = usize::from(lower) + usize::from(upper) + usize::from(digit) + usize::from(symbol);
+    // `name=value` in a signature or a call (`initial_response_ok=True`) is code; base64 padding
+    // is the only `=` a token ends with.
+    let keyword_argument = word.trim_end_matches('=').contains('=');
     (8..=MAX_VALUE_LEN).contains(&len)
+        && !keyword_argument
         && charset
         && (lower || upper)
         && (digit || symbol)
@@ -938,6 +942,16 @@ fn is_placeholder(value: &str) -> bool {
         || v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '•' | '-' | '_' | '?'))
         // A template filled in at run time: `f"user:{user_id}:profile"`.
         || v.contains('{') && v.contains('}')
+        // printf-style formats filled in at run time: `'%s:%s'`, `'AUTH=%s'`.
+        || is_printf_format(v)
+}
+
+/// Whether `value` holds a printf conversion (`%s`, `%d`, `%r`, `%x`) and nothing a secret needs
+/// beyond separators and words around it.
+fn is_printf_format(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.windows(2).any(|w| w[0] == b'%' && matches!(w[1], b's' | b'd' | b'r' | b'x' | b'i' | b'f'))
+        && value.len() <= 40
 }
 
 /// Whether `value` is one marker this redactor writes, whole or cut before its closing bracket

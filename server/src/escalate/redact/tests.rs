@@ -371,6 +371,11 @@ fn code_on_the_right_hand_side_is_never_redacted() {
         "ns = types.SimpleNamespace(x=1, y=2)\n",
         "        self.client = poplib.POP3_SSL(self.server.host, self.server.port)\n",
         "charset = _charset.UNKNOWN8BIT\n",
+        // From the standard library's smtplib, ftplib and urllib.
+        "    def login(self, user, password, *, initial_response_ok=True):\n",
+        "    def login(self, user='', passwd='', acct='', secure=True):\n",
+        "        user_pass = '%s:%s' % (unquote(user), unquote(password))\n",
+        "        self.putcmd('AUTH=%s' % mechanism)\n",
     ] {
         let (redacted, found) = redact_text(line, false);
         assert_eq!(redacted, line, "{found:?}");
@@ -514,7 +519,7 @@ fn vendor_tokens_go_with_no_name_around_them() {
     check(
         "otpauth://totp/Acme:ada?secret=JBSWY3DPEHPK3PXPJBSWY3DP&issuer=Acme",
         "JBSWY3DPEHPK3PXP",
-        "secret",
+        "totp-seed",
     );
 }
 
@@ -543,6 +548,12 @@ fn prefixed_and_wrapped_literals_of_secret_names_go() {
 
 #[test]
 fn secrets_named_in_a_string_or_a_statement_go() {
+    // A password glued to its flag inside an argv list.
+    check(
+        "subprocess.run([\"mysql\", \"-u\", \"root\", \"-pS3cr3tPassw0rdZ9\"])\n",
+        "S3cr3tPassw0rdZ9",
+        "password",
+    );
     let pw = "Zq8rT2mLw9vBn4Ks";
     for text in [
         format!("os.environ[\"DB_PASSWORD\"] = \"{pw}\"\n"),
