@@ -515,7 +515,7 @@ mod confinement_tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Swaps the two paths atomically (`renameat2` with `RENAME_EXCHANGE`).
-    fn exchange(a: &Path, b: &Path) {
+    pub(super) fn exchange(a: &Path, b: &Path) {
         let a = CString::new(a.as_os_str().as_bytes()).unwrap();
         let b = CString::new(b.as_os_str().as_bytes()).unwrap();
         // SAFETY: both are valid NUL-terminated paths that live across the call.
@@ -671,23 +671,13 @@ mod confinement_tests {
 #[cfg(all(test, target_os = "linux"))]
 mod hostile_tests {
     use super::super::tests::{Outcome, run_in};
+    use super::confinement_tests::exchange;
     use serde_json::json;
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// Swaps the two paths atomically (`renameat2` with `RENAME_EXCHANGE`).
-    fn exchange(a: &Path, b: &Path) {
-        let a = CString::new(a.as_os_str().as_bytes()).unwrap();
-        let b = CString::new(b.as_os_str().as_bytes()).unwrap();
-        // SAFETY: both are valid NUL-terminated paths that live across the call.
-        unsafe {
-            libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE);
-        }
-    }
 
     /// Another process swaps a directory `d` (holding decoys named like ACAS's files) for a
     /// symlink that stays inside the workspace, to `.acas` or to the workspace itself, while a
