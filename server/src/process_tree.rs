@@ -35,9 +35,14 @@
 //! watch` or `acas workflow run|resume` kills every process whose mark names an owner that no
 //! longer runs ([`end_orphans`]).
 //!
-//! What this does not do: limit resources (no cgroup); stop a process that leaves the process
-//! group, kills or stops its supervisor and removes the mark from its environment; reap
-//! anything but the direct child in ACAS itself.
+//! Where the system lets ACAS make control groups (cgroup v2: as root, or in a user session
+//! whose group systemd delegated), each tree also runs in a group of its own ([`cgroup`]),
+//! which no process of the tree can leave: ending the tree kills the group, and the next start
+//! finds a group left by a killed ACAS by its name, however its processes hid.
+//!
+//! What this does not do: limit resources (no controller is enabled); without a control group,
+//! stop a process that leaves the process group, kills or stops its supervisor and removes the
+//! mark from its environment; reap anything but the direct child in ACAS itself.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -48,6 +53,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
+
+#[cfg(target_os = "linux")]
+mod cgroup;
 
 /// The first argument that makes `acas` a supervisor (see [`supervise`]). Not a command of the
 /// command line: nothing but ACAS itself starts it.
@@ -130,6 +138,10 @@ pub async fn spawn(
     let start = start_time(own).unwrap_or(0);
     let mark = format!("{own}.{start}.{}", NEXT_TREE.fetch_add(1, Ordering::Relaxed));
     command.env(TREE_VAR, &mark).process_group(0).kill_on_drop(false);
+    #[cfg(target_os = "linux")]
+    let group = cgroup::Group::create(&mark);
+    #[cfg(target_os = "linux")]
+    let group_fd = group.as_ref().map(cgroup::Group::procs_fd);
     let death_signal = if supervisor.is_some() { libc::SIGTERM } else { libc::SIGKILL };
     let report_fd = report.as_ref().map(|(_, write)| write.as_raw_fd());
     // SAFETY: prctl and fcntl are async-signal-safe; they change this child's own death signal
@@ -138,6 +150,10 @@ pub async fn spawn(
         command.pre_exec(move || {
             #[cfg(target_os = "linux")]
             libc::prctl(libc::PR_SET_PDEATHSIG, death_signal as libc::c_ulong);
+            #[cfg(target_os = "linux")]
+            if let Some(fd) = group_fd {
+                cgroup::join(fd);
+            }
             #[cfg(not(target_os = "linux"))]
             let _ = death_signal;
             if let Some(fd) = report_fd
@@ -148,8 +164,21 @@ pub async fn spawn(
             Ok(())
         });
     }
-    let child = command.spawn()?;
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            #[cfg(target_os = "linux")]
+            if let Some(group) = group {
+                group.end();
+            }
+            return Err(e);
+        }
+    };
     let mut tree = Tree::new(&child, timing, mark);
+    #[cfg(target_os = "linux")]
+    {
+        tree.group = group;
+    }
     if let Some((read, write)) = report {
         drop(write);
         let (read, errno) = tokio::task::spawn_blocking(move || {
@@ -197,6 +226,9 @@ pub struct Tree {
     mark: String,
     /// Where the supervisor reports the command's end just before it exits itself.
     report: Option<std::fs::File>,
+    /// The tree's control group, where the system lets ACAS make one.
+    #[cfg(target_os = "linux")]
+    group: Option<cgroup::Group>,
 }
 
 /// How a tree ended, as [`Tree::exited`] saw it.
@@ -217,13 +249,25 @@ impl Tree {
             timing,
             mark,
             report: None,
+            #[cfg(target_os = "linux")]
+            group: None,
         }
     }
 
-    /// Kills whatever still carries the tree's mark, off the async threads.
-    async fn sweep(&self) {
+    /// Kills whatever is still in the tree's control group or carries its mark, off the async
+    /// threads.
+    async fn sweep(&mut self) {
         let mark = self.mark.clone();
-        let _ = tokio::task::spawn_blocking(move || kill_marked(&mark)).await;
+        #[cfg(target_os = "linux")]
+        let group = self.group.take();
+        let _ = tokio::task::spawn_blocking(move || {
+            #[cfg(target_os = "linux")]
+            if let Some(group) = group {
+                group.end();
+            }
+            kill_marked(&mark);
+        })
+        .await;
     }
 
     /// The time after the command's exit within which its tree is ended and its pipes close:
@@ -300,6 +344,16 @@ impl Drop for Tree {
             self.signal_child(libc::SIGTERM);
         } else {
             self.signal_group(libc::SIGKILL);
+        }
+        // What the supervisor has not ended within its grace time goes with the control group.
+        #[cfg(target_os = "linux")]
+        if let Some(group) = self.group.take() {
+            let wait =
+                if self.supervised { self.timing.grace + Duration::from_secs(1) } else { Duration::ZERO };
+            let _ = std::thread::Builder::new().name("acas-end-tree".into()).spawn(move || {
+                std::thread::sleep(wait);
+                group.end();
+            });
         }
     }
 }
@@ -385,6 +439,11 @@ pub fn end_orphans() -> usize {
     {
         let own = std::process::id();
         let mut killed = 0;
+        for (group, _) in cgroup::orphaned_groups(|mark| orphaned(mark.as_bytes(), own)) {
+            if !cgroup::has_supervisor(&group, SUPERVISE_ARG) {
+                killed += cgroup::end_group(&group);
+            }
+        }
         for _ in 0..10 {
             let Ok(processes) = std::fs::read_dir("/proc") else { return killed };
             // Marks of orphaned trees, the processes carrying them, and the marks whose

@@ -404,10 +404,28 @@ fn a_process_whose_main_thread_exited_is_still_found_by_its_mark() {
 fn a_tree_left_by_a_killed_acas_is_ended_when_acas_starts_again() {
     let mark = marker(10);
     let _clean_up = CleanUp(&mark);
-    let dir = workspace("tree", &tree_workflow("tree", &mark));
-    let mut run = spawn_run(dir.path(), "tree");
+    orphan_and_restart("tree", &tree_workflow("tree", &mark), &mark);
+}
+
+/// As above, with every process of the step in a new session and with an empty environment, so
+/// that neither the process group nor the mark finds it: the tree's control group does.
+#[test]
+fn a_hidden_tree_left_by_a_killed_acas_is_ended_when_acas_starts_again() {
+    let mark = marker(12);
+    let _clean_up = CleanUp(&mark);
+    let workflow = format!(
+        "name: hidden\nsteps:\n  - id: tree\n    run: [\"sh\", \"-c\", \"setsid env -i sleep {mark} & setsid env -i sleep {mark} & echo ready > ready; exec env -i sleep {mark}\"]\n"
+    );
+    orphan_and_restart("hidden", &workflow, &mark);
+}
+
+/// Runs `workflow`, whose step starts three `sleep MARK`, kills `acas` and the step's supervisor
+/// so that neither can end the step, and checks that the next `acas workflow run` does.
+fn orphan_and_restart(name: &str, workflow: &str, mark: &str) {
+    let dir = workspace(name, workflow);
+    let mut run = spawn_run(dir.path(), name);
     wait_for("the three sleeps of the step", || {
-        dir.path().join("ready").exists() && sleeps_with(&mark).len() == 3
+        dir.path().join("ready").exists() && sleeps_with(mark).len() == 3
     });
     let acas = run.id().to_string();
     let supervisor = processes_where(|argv| argv.get(1).is_some_and(|a| a == "__acas-supervise"))
@@ -425,12 +443,12 @@ fn a_tree_left_by_a_killed_acas_is_ended_when_acas_starts_again() {
     wait_for("the supervisor to die", || !alive(supervisor));
     run.kill().unwrap();
     run.wait().unwrap();
-    assert_eq!(sleeps_with(&mark).len(), 3, "the step's processes run on, with no owner");
+    assert_eq!(sleeps_with(mark).len(), 3, "the step's processes run on, with no owner");
 
     let other = workspace("hello", "name: hello\nsteps:\n  - id: a\n    run: [\"true\"]\n");
     let (code, _, stderr) = run_acas(&["workflow", "run", "hello"], other.path());
     assert_eq!(code, 0, "{stderr}");
-    wait_for("the orphaned tree to end", || sleeps_with(&mark).is_empty());
+    wait_for("the orphaned tree to end", || sleeps_with(mark).is_empty());
 }
 
 /// A command provider whose command kills its supervisor: the error says the supervisor was
