@@ -126,46 +126,24 @@ impl Backend {
             ),
             None => None,
         };
-        let (store, root) = handle
-            .query(|ws| (ws.store().cloned(), ws.root().to_path_buf()))
+        let (root, rows) = handle
+            .problems(params.category, path)
             .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
-        let Some(store) = store else { return Ok(Vec::new()) };
-        let query = crate::store::ProblemQuery {
-            category: params.category,
-            path: path.map(|p| workspace::relative(&root, &p)),
-            include_resolved: false,
-        };
-        // Everything recorded before this request is committed first, so the answer includes it.
-        let rows = tokio::task::spawn_blocking(move || store.flush().and_then(|()| store.problems(&query)))
-            .await
-            .map_err(|_| internal_error("reading problems failed inside ACAS; see its log"))?
-            .map_err(|e| internal_error(&format!("reading problems failed: {e}")))?;
+            .ok_or_else(|| internal_error("reading problems failed inside ACAS; see its log"))?
+            .map_err(|e| internal_error(&e))?;
         Ok(rows.into_iter().map(|row| convert::problem(&root, row)).collect())
     }
 
     async fn spend(&self) -> Result<ext::SpendResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
-        let (store, budget, providers) = handle
-            .query(|ws| ws.spend_setup())
-            .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
-        let (today, month) = match store {
-            Some(store) => tokio::task::spawn_blocking(move || {
-                let (day, month) = crate::escalate::engine::period_starts(workspace::now_ms());
-                (store.spend_since(day, None).unwrap_or(0), store.spend_since(month, None).unwrap_or(0))
-            })
-            .await
-            .map_err(|_| internal_error("reading spend failed inside ACAS; see its log"))?,
-            None => (0, 0),
-        };
+        let spend = handle.spend().await.ok_or_else(|| internal_error("the workspace has stopped"))?;
         let usd = crate::escalate::cost::usd;
         Ok(ext::SpendResult {
-            today_usd: usd(today),
-            month_usd: usd(month),
-            daily_budget_usd: budget.workspace.daily.map(usd),
-            monthly_budget_usd: budget.workspace.monthly.map(usd),
-            providers,
+            today_usd: usd(spend.today_micros),
+            month_usd: usd(spend.month_micros),
+            daily_budget_usd: spend.budget.workspace.daily.map(usd),
+            monthly_budget_usd: spend.budget.workspace.monthly.map(usd),
+            providers: spend.providers,
         })
     }
 
@@ -187,7 +165,7 @@ impl Backend {
     async fn feedback(&self, fix_id: String, outcome: crate::store::Outcome) -> Result<()> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
         handle
-            .query(move |ws| ws.fix_feedback(&fix_id, outcome))
+            .request(|reply| workspace::Request::FixFeedback { fix_id, outcome, reply })
             .await
             .ok_or_else(|| internal_error("the workspace has stopped"))?
             .map_err(invalid_params)
@@ -200,21 +178,15 @@ impl Backend {
             .as_ref()
             .and_then(file_path)
             .ok_or_else(|| invalid_params(format!("`{}` is not a file URI", args.uri)))?;
-        let range = convert::ext_range(args.range);
-        let diagnostic = args.diagnostic.map(convert::external_diagnostic);
-        let lookup = path.clone();
-        let provider = args.provider.clone();
-        let job = handle
-            .query(move |ws| ws.escalation_job(&lookup, range, diagnostic, provider.as_deref()))
-            .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?
-            .map_err(invalid_params)?;
+        let request = workspace::EscalateRequest {
+            path,
+            range: convert::ext_range(args.range),
+            diagnostic: args.diagnostic.map(convert::external_diagnostic),
+            provider: args.provider,
+        };
         let cancel = tokio_util::sync::CancellationToken::new();
         // A request the client cancels ($/cancelRequest) is dropped: that cancels the work too.
         let _cancel_on_drop = cancel.clone().drop_guard();
-        let text = job.text.clone();
-        let byte_range = job.range.clone();
-        let problem = job.problem.clone();
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
         let progress = self.progress.load(std::sync::atomic::Ordering::SeqCst).then(|| self.client.clone());
         let token =
@@ -257,29 +229,20 @@ impl Backend {
             }
             crate::escalate::StreamEvent::Usage(_) => {}
         };
-        let result = crate::assist::run(job, &mut on_event, &cancel).await;
+        let result = handle.escalate(request, &mut on_event, &cancel).await;
         drop(events);
         let _ = reporter.await;
-        if let Err(error) = &result
-            && !matches!(error, crate::escalate::engine::EscalateError::Cancelled)
-        {
-            let (path, problem, error) = (path.clone(), problem.clone(), error.to_string());
-            handle.send(Event::Query(Box::new(move |ws| ws.escalation_failed(&path, &problem, &error))));
-        }
-        let explained = result.map_err(|e| match e {
-            crate::escalate::engine::EscalateError::Cancelled => Error::request_cancelled(),
-            other => {
-                Error { code: ErrorCode::ServerError(-32001), message: other.to_string().into(), data: None }
+        let workspace::Answer { explained, fix_id } = result.map_err(|e| match e {
+            workspace::EscalationError::Cancelled => Error::request_cancelled(),
+            workspace::EscalationError::Invalid(message) => invalid_params(message),
+            workspace::EscalationError::Stopped => internal_error("the workspace has stopped"),
+            workspace::EscalationError::Failed(message) => {
+                Error { code: ErrorCode::ServerError(-32001), message: message.into(), data: None }
             }
         })?;
-        let shown = explained.clone();
-        let fix_id = handle
-            .query(move |ws| ws.escalation_done(&path, &text, byte_range, &problem, &shown))
-            .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
         Ok(ext::EscalateResult {
             explanation: explained.explanation,
-            fix_id: explained.fix.is_some().then_some(fix_id),
+            fix_id,
             fix_rejected: explained.fix_rejected,
             provider: explained.provider,
             model: explained.model,
@@ -302,15 +265,29 @@ impl Backend {
                 let trigger = crate::workflow::triggers::Trigger::Manual {
                     source: crate::workflow::triggers::ManualSource::Editor,
                 };
-                handle.query(move |ws| ws.start_run(&args.workflow, trigger, &args.inputs).map(Some)).await
+                handle
+                    .request(|reply| workspace::Request::StartRun {
+                        workflow: args.workflow,
+                        trigger,
+                        inputs: args.inputs,
+                        reply,
+                    })
+                    .await
+                    .map(|r| r.map(Some))
             }
             _ => {
                 let args: ext::WorkflowRunRef = serde_json::from_value(argument)
                     .map_err(|e| invalid_params(format!("{command}: {e}")))?;
                 if command == ext::WORKFLOW_CANCEL_COMMAND {
-                    handle.query(move |ws| ws.cancel_run(args.run_id).map(|()| None)).await
+                    handle
+                        .request(|reply| workspace::Request::CancelRun { run: args.run_id, reply })
+                        .await
+                        .map(|r| r.map(|()| None))
                 } else {
-                    handle.query(move |ws| ws.rerun(args.run_id).map(Some)).await
+                    handle
+                        .request(|reply| workspace::Request::Rerun { run: args.run_id, reply })
+                        .await
+                        .map(|r| r.map(Some))
                 }
             }
         };
@@ -325,7 +302,7 @@ impl Backend {
     async fn plan(&self, args: ext::PlanArgs) -> Result<ext::PlanResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
         let ai = handle
-            .query(|ws| ws.workflow_ai())
+            .request(workspace::Request::WorkflowAi)
             .await
             .ok_or_else(|| internal_error("the workspace has stopped"))?
             .map_err(invalid_params)?;
@@ -358,7 +335,7 @@ impl Backend {
         };
         if approved {
             let run_id = handle
-                .query(move |ws| ws.start_plan(&plan))
+                .request(|reply| workspace::Request::StartPlan { plan: Box::new(plan), reply })
                 .await
                 .ok_or_else(|| internal_error("the workspace has stopped"))?
                 .map_err(invalid_params)?;
@@ -370,10 +347,8 @@ impl Backend {
     /// `acas/workflows`: the valid workflows and the recent runs.
     async fn workflows(&self) -> Result<ext::WorkflowsResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
-        let (workflows, runs) = handle
-            .query(|ws| ws.workflows(50))
-            .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        let (workflows, runs) =
+            handle.workflows(50).await.ok_or_else(|| internal_error("the workspace has stopped"))?;
         Ok(convert::workflows(&workflows, &runs))
     }
 
@@ -392,10 +367,7 @@ impl Backend {
 
     async fn status(&self) -> Result<ext::StatusResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
-        let status = handle
-            .query(|ws| ws.status())
-            .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        let status = handle.status().await.ok_or_else(|| internal_error("the workspace has stopped"))?;
         Ok(convert::status(status))
     }
 }
@@ -567,8 +539,9 @@ impl LanguageServer for Backend {
         if params.command == TEST_PANIC_COMMAND && test_commands_enabled() {
             let handle = self.shared.handle().ok_or_else(not_initialized)?;
             return handle
-                .query(|_| -> Option<LSPAny> { panic!("test panic requested") })
+                .request(workspace::Request::Panic)
                 .await
+                .map(|()| None)
                 .ok_or_else(|| internal_error("the request failed inside ACAS; see its log"));
         }
         if params.command == ext::ESCALATE_COMMAND {
@@ -615,9 +588,9 @@ impl LanguageServer for Backend {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
         let range = convert::range_from_lsp(params.range);
         let lookup = path.clone();
-        let fixes = handle.query(move |ws| ws.quick_fixes(&lookup, range)).await.unwrap_or_default();
+        let fixes = handle.quick_fixes(lookup, range).await;
         let mut actions = Vec::new();
-        for (fix_id, title, edits) in fixes {
+        for workspace::QuickFix { fix_id, title, edits, .. } in fixes {
             let mut changes: std::collections::HashMap<Uri, Vec<TextEdit>> = std::collections::HashMap::new();
             for edit in edits {
                 let Some(uri) = Uri::from_file_path(&edit.path) else { continue };
@@ -676,7 +649,8 @@ impl LanguageServer for Backend {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
         let at =
             crate::text::Position { line: position.position.line, character: position.position.character };
-        let found = handle.query(move |ws| ws.hover(&path, at)).await.flatten();
+        let found =
+            handle.request(|reply| workspace::Request::Hover { path, position: at, reply }).await.flatten();
         Ok(found.map(|(range, markdown)| Hover {
             contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: markdown }),
             range: Some(convert::range_to_lsp(range)),

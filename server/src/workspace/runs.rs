@@ -226,7 +226,7 @@ impl Workspace {
                     }
                     Err(error) => {
                         let text = format!("ACAS cannot serve webhooks on 127.0.0.1:{port}: {error}");
-                        handle.send(Event::Query(Box::new(move |ws| ws.message(MessageLevel::Error, text))));
+                        handle.send(Event::Message { level: MessageLevel::Error, text });
                     }
                 }
             });
@@ -478,7 +478,7 @@ impl Workspace {
     }
 
     /// Starts a run of the workflow named `name`; returns its id.
-    pub fn start_run(
+    pub(super) fn start_run(
         &mut self,
         name: &str,
         trigger: Trigger,
@@ -494,7 +494,7 @@ impl Workspace {
     }
 
     /// The AI providers, as workflow actions and the planner use them.
-    pub fn workflow_ai(&self) -> Result<Arc<dyn crate::workflow::actions::Ai>, String> {
+    pub(super) fn workflow_ai(&self) -> Result<Arc<dyn crate::workflow::actions::Ai>, String> {
         let escalator = self
             .escalator
             .clone()
@@ -503,7 +503,7 @@ impl Workspace {
     }
 
     /// Writes an approved plan to `.acas/plans/` and starts it; returns the run's id.
-    pub fn start_plan(&mut self, plan: &crate::workflow::planner::Plan) -> Result<RunId, String> {
+    pub(super) fn start_plan(&mut self, plan: &crate::workflow::planner::Plan) -> Result<RunId, String> {
         let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
         let name = format!("plan-{}", super::now_ms());
         let workflow = plan.to_workflow(&self.root, &name).map_err(|e| e.to_string())?;
@@ -516,25 +516,19 @@ impl Workspace {
         engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(|e| e.to_string())
     }
 
-    pub fn cancel_run(&mut self, run: RunId) -> Result<(), String> {
+    pub(super) fn cancel_run(&mut self, run: RunId) -> Result<(), String> {
         let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
         engine.cancel(run).map_err(|e| e.to_string())
     }
 
-    pub fn rerun(&mut self, run: RunId) -> Result<RunId, String> {
+    pub(super) fn rerun(&mut self, run: RunId) -> Result<RunId, String> {
         let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
         engine.rerun(run).map(|h| h.id).map_err(|e| e.to_string())
     }
 
-    /// The valid workflows, and the `limit` most recent runs.
-    pub fn workflows(&self, limit: usize) -> (Vec<Workflow>, Vec<crate::workflow::state::RunRecord>) {
-        let runs = self
-            .runs
-            .engine
-            .as_ref()
-            .and_then(|engine| engine.db().history(None, limit).map_err(|e| tracing::warn!("{e}")).ok())
-            .unwrap_or_default();
-        (self.runs.definitions.clone(), runs)
+    /// The valid workflows, and the engine to read recent runs from (off the loop).
+    pub(super) fn workflows(&self) -> (Vec<Workflow>, Option<Engine>) {
+        (self.runs.definitions.clone(), self.runs.engine.clone())
     }
 
     fn run_changed(&mut self, event: RunEvent) {

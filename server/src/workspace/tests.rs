@@ -1,0 +1,1 @@
+//! The loop fed with events, its outputs snapshotted.
