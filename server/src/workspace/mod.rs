@@ -251,6 +251,8 @@ pub struct Workspace {
     watch_error: Option<String>,
     queue: DiskQueue,
     rules: Arc<IgnoreRules>,
+    /// Whether to watch the file system ([`Options::watch`]), and the watcher when it runs.
+    watch: bool,
     watcher: Option<Watcher>,
     output: mpsc::UnboundedSender<Output>,
     handle: Handle,
@@ -375,6 +377,7 @@ impl Workspace {
             watch_error: None,
             queue,
             rules,
+            watch: options.watch,
             watcher: None,
             output,
             handle,

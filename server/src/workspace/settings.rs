@@ -82,7 +82,9 @@ impl Workspace {
                 self.restart_queue();
                 self.rules = Arc::new(IgnoreRules::new(&self.root, &self.config.ignore));
                 self.watcher = None;
-                self.start_watcher();
+                if self.watch {
+                    self.start_watcher();
+                }
                 self.start_walk(true);
             }
         }
