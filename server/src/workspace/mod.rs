@@ -309,6 +309,8 @@ pub struct Workspace {
     shared: Option<shared::Shared>,
     /// Whether this process holds the lease, and so records file events.
     records_files: Arc<AtomicBool>,
+    /// Walks started whose [`Event::WalkDone`] has not come back yet.
+    walking: usize,
     /// Background work whose [`Done`] has not come back yet.
     in_flight: usize,
     /// Requests that wait until `in_flight` is zero, in arrival order.
@@ -411,6 +413,7 @@ impl Workspace {
             runs: Default::default(),
             shared: None,
             records_files: Arc::default(),
+            walking: 0,
             in_flight: 0,
             deferred: Vec::new(),
             settle_waiters: Vec::new(),
@@ -518,6 +521,7 @@ impl Workspace {
             && self.in_flight == 0
             && self.deferred.is_empty()
             && self.analysing.is_empty()
+            && self.walking == 0
             && self.scan.is_none()
         {
             for waiter in self.settle_waiters.drain(..) {

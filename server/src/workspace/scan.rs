@@ -80,6 +80,7 @@ impl Workspace {
             self.progress(Progress::Begin { title: "Scanning workspace".into() });
         }
         let rules = self.watcher.as_ref().map_or_else(|| self.rules.clone(), |w| w.rules());
+        self.walking += 1;
         let queue = self.queue.clone();
         let handle = self.handle.clone();
         let dirs = Arc::new(Mutex::new(Vec::new()));
@@ -194,6 +195,7 @@ impl Workspace {
     }
 
     pub(super) fn walk_done(&mut self, files: HashSet<PathBuf>, dirs: Vec<PathBuf>, rescan: bool) {
+        self.walking = self.walking.saturating_sub(1);
         if let Some(watcher) = &self.watcher {
             watcher.watch_dirs(dirs);
         }
