@@ -60,7 +60,7 @@ use documents::OpenDocument;
 pub use escalations::{Answer, EscalateRequest, EscalationError, QuickFix};
 pub use external::ExternalDiagnostic;
 use external::ExternalEntry;
-pub use requests::Request;
+pub use requests::{PlanError, Request};
 pub use runs::{RUN_SOURCE, RunState, StepState, WorkflowEvent};
 use scan::ScanState;
 pub use status::{Spend, Status};

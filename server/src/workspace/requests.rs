@@ -28,6 +28,15 @@ use crate::workflow::triggers::Trigger;
 
 type Reply<T> = oneshot::Sender<T>;
 
+/// Why no plan was made.
+#[derive(Debug)]
+pub enum PlanError {
+    /// No AI provider can be asked.
+    NoProvider(String),
+    /// The providers were asked and gave no usable plan.
+    Failed(String),
+}
+
 /// What a front end can ask the loop.
 pub enum Request {
     Status(Reply<(Status, Option<Store>)>),
@@ -220,6 +229,53 @@ impl Handle {
             None => Vec::new(),
         };
         Some((workflows, runs))
+    }
+
+    /// What the developer did with an AI fix.
+    pub async fn fix_feedback(&self, fix_id: String, outcome: store::Outcome) -> Option<Result<(), String>> {
+        self.request(|reply| Request::FixFeedback { fix_id, outcome, reply }).await
+    }
+
+    /// The hover text at `position` of `path`.
+    pub async fn hover(&self, path: PathBuf, position: Position) -> Option<(TextRange, String)> {
+        self.request(|reply| Request::Hover { path, position, reply }).await.flatten()
+    }
+
+    /// Starts a run of the workflow named `workflow`.
+    pub async fn start_run(
+        &self,
+        workflow: String,
+        trigger: Trigger,
+        inputs: Map<String, Value>,
+    ) -> Option<Result<RunId, String>> {
+        self.request(|reply| Request::StartRun { workflow, trigger, inputs, reply }).await
+    }
+
+    pub async fn cancel_run(&self, run: RunId) -> Option<Result<(), String>> {
+        self.request(|reply| Request::CancelRun { run, reply }).await
+    }
+
+    pub async fn rerun(&self, run: RunId) -> Option<Result<RunId, String>> {
+        self.request(|reply| Request::Rerun { run, reply }).await
+    }
+
+    /// Asks the AI providers for a plan of tasks for `prompt` (off the loop).
+    pub async fn plan(
+        &self,
+        prompt: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<Result<Plan, PlanError>> {
+        let ai = match self.request(Request::WorkflowAi).await? {
+            Ok(ai) => ai,
+            Err(error) => return Some(Err(PlanError::NoProvider(error))),
+        };
+        let plan = crate::workflow::planner::generate(ai.as_ref(), prompt, cancel).await;
+        Some(plan.map_err(|e| PlanError::Failed(e.to_string())))
+    }
+
+    /// Writes an approved plan to `.acas/plans/` and starts it.
+    pub async fn start_plan(&self, plan: Plan) -> Option<Result<RunId, String>> {
+        self.request(|reply| Request::StartPlan { plan: Box::new(plan), reply }).await
     }
 
     /// Waits until no background work is in flight and every queued analysis is back.
