@@ -485,14 +485,22 @@ impl Workspace {
             present.extend(sources.values().flatten().cloned());
         }
         if self.notes.watching_reverts(path) {
-            let text = match self.open.get(path) {
-                Some(open) => Some(open.doc.text().to_owned()),
-                None => files::read_source(path, self.config.max_file_size).ok(),
-            };
-            if let Some(text) = text {
-                for note in self.notes.reverted(path, &|fp| present.contains(fp), &text) {
-                    tracing::info!("AI fix {} was undone", note.fix_id);
-                    self.record_fix(&note, store::Outcome::Reverted);
+            match self.open.get(path) {
+                Some(open) => {
+                    let text = open.doc.text().to_owned();
+                    self.notice_reverts(path, &present, &text);
+                }
+                None => {
+                    let (file, max_size, present) =
+                        (path.to_path_buf(), self.config.max_file_size, present.clone());
+                    self.off_loop(
+                        "reading a file to notice undone fixes",
+                        move || files::read_source(&file, max_size).ok().map(|text| (file, present, text)),
+                        |read| match read {
+                            Some((path, present, text)) => Done::Reverts { path, present, text },
+                            None => Done::Nothing,
+                        },
+                    );
                 }
             }
         }
@@ -503,6 +511,15 @@ impl Workspace {
         }
         if !gone.is_empty() {
             self.republish(path);
+        }
+    }
+
+    /// Records the resolved fixes of `path` that `text` shows undone (their error is back and
+    /// the text they replaced is in the file again).
+    pub(super) fn notice_reverts(&mut self, path: &Path, present: &HashSet<String>, text: &str) {
+        for note in self.notes.reverted(path, &|fp| present.contains(fp), text) {
+            tracing::info!("AI fix {} was undone", note.fix_id);
+            self.record_fix(&note, store::Outcome::Reverted);
         }
     }
 

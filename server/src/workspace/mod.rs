@@ -151,6 +151,15 @@ pub enum Done {
         snapshot: Result<escalations::Snapshot, String>,
         then: escalations::Then,
     },
+    /// A workflow file on disk was read and checked: its text when it has problems.
+    WorkflowFile { path: PathBuf, text: String, problems: Vec<crate::workflow::parse::Problem> },
+    /// The workflows of `.acas/workflows` were loaded again after one of their files changed.
+    Workflows(Vec<crate::workflow::definition::Workflow>),
+    /// A file with resolved AI fixes was read, to notice fixes that were undone; `present` are
+    /// the fingerprints present when it was asked.
+    Reverts { path: PathBuf, present: HashSet<String>, text: String },
+    /// The background work found nothing to apply.
+    Nothing,
     /// The background work panicked or was dropped.
     Lost(&'static str),
 }
@@ -506,6 +515,10 @@ impl Workspace {
                 self.external_located(path, source, seq, diagnostics, symbols)
             }
             Done::Snapshot { request, snapshot, then } => self.snapshot_taken(*request, snapshot, then),
+            Done::WorkflowFile { path, text, problems } => self.workflow_checked(path, text, problems),
+            Done::Workflows(workflows) => self.workflows_loaded(workflows),
+            Done::Reverts { path, present, text } => self.notice_reverts(&path, &present, &text),
+            Done::Nothing => {}
             Done::Lost(what) => tracing::error!("{what} failed inside ACAS; see the log above"),
         }
     }

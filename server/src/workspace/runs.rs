@@ -307,13 +307,23 @@ impl Workspace {
         if self.runs.engine.is_some()
             && batch.changes.iter().any(|c| validate::is_workflow_file(&self.root, c.path()))
         {
-            self.runs.definitions = validate::load_dir(&self.root).0;
-            if let Some(triggers) = &self.runs.triggers {
-                triggers.reload(self.runs.definitions.clone());
-            }
-            if let Some(webhooks) = &self.runs.webhooks {
-                let _ = webhooks.send(self.runs.definitions.clone());
-            }
+            let root = self.root.clone();
+            self.off_loop(
+                "loading the workflows",
+                move || validate::load_dir(&root).0,
+                |workflows| super::Done::Workflows(workflows),
+            );
+        }
+    }
+
+    /// Puts the workflows loaded again in force, for the triggers and the webhook server too.
+    pub(super) fn workflows_loaded(&mut self, workflows: Vec<Workflow>) {
+        self.runs.definitions = workflows;
+        if let Some(triggers) = &self.runs.triggers {
+            triggers.reload(self.runs.definitions.clone());
+        }
+        if let Some(webhooks) = &self.runs.webhooks {
+            let _ = webhooks.send(self.runs.definitions.clone());
         }
     }
 
