@@ -158,6 +158,12 @@ pub enum Done {
     /// A file with resolved AI fixes was read, to notice fixes that were undone; `present` are
     /// the fingerprints present when it was asked.
     Reverts { path: PathBuf, present: HashSet<String>, text: String },
+    /// What a failed step of a run of `workflow` said about files.
+    RunDiagnostics {
+        run: crate::workflow::state::RunId,
+        workflow: String,
+        by_file: HashMap<PathBuf, Vec<FileDiagnostic>>,
+    },
     /// The background work found nothing to apply.
     Nothing,
     /// The background work panicked or was dropped.
@@ -518,6 +524,9 @@ impl Workspace {
             Done::WorkflowFile { path, text, problems } => self.workflow_checked(path, text, problems),
             Done::Workflows(workflows) => self.workflows_loaded(workflows),
             Done::Reverts { path, present, text } => self.notice_reverts(&path, &present, &text),
+            Done::RunDiagnostics { run, workflow, by_file } => {
+                self.failed_run_diagnostics(run, workflow, by_file)
+            }
             Done::Nothing => {}
             Done::Lost(what) => tracing::error!("{what} failed inside ACAS; see the log above"),
         }

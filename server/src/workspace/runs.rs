@@ -90,6 +90,9 @@ pub(super) struct Runs {
     /// Webhook inbox entries this process started a run for (an entry can reach it twice: from
     /// the webhook server, and from the inbox when this process takes the lease again).
     inbox_started: std::collections::HashSet<i64>,
+    /// The latest run of each workflow the loop heard of: what a failed run said about files is
+    /// shown only while no later run of its workflow started.
+    latest: HashMap<String, RunId>,
 }
 
 impl Drop for Runs {
@@ -386,6 +389,18 @@ impl Workspace {
         self.runs.published.get(path).map_or(&[], Vec::as_slice)
     }
 
+    /// Shows what a failed run said about files, unless a later run of its workflow started.
+    pub(super) fn failed_run_diagnostics(
+        &mut self,
+        run: RunId,
+        workflow: String,
+        by_file: HashMap<PathBuf, Vec<FileDiagnostic>>,
+    ) {
+        if self.runs.latest.get(&workflow).is_none_or(|latest| *latest == run) {
+            self.set_run_diagnostics(&workflow, by_file);
+        }
+    }
+
     /// Replaces what runs of `workflow` say about files, and republishes the files concerned.
     fn set_run_diagnostics(&mut self, workflow: &str, by_file: HashMap<PathBuf, Vec<FileDiagnostic>>) {
         let old = self.runs.diagnostics.remove(workflow).unwrap_or_default();
@@ -408,58 +423,6 @@ impl Workspace {
             }
             self.republish(&path);
         }
-    }
-
-    /// The `file:line[:column]: message` lines of a failed step's error and output that name a
-    /// file of the workspace, as diagnostics on those files.
-    fn failure_diagnostics(
-        &self,
-        run: RunId,
-        workflow: &str,
-        step: &str,
-    ) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
-        static LOCATED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-        let located = LOCATED.get_or_init(|| {
-            regex::Regex::new(r"^\s*([^\s:][^:\n]*?):(\d+)(?::(\d+))?:?\s+(\S.*)$")
-                .expect("the pattern compiles")
-        });
-        let record = self
-            .runs
-            .engine
-            .as_ref()
-            .and_then(|e| e.db().steps(run).ok())
-            .and_then(|steps| steps.into_iter().find(|s| s.step_id == step));
-        let Some(record) = record else { return HashMap::new() };
-        let mut text = record.error.clone().unwrap_or_default();
-        for stream in ["stdout", "stderr"] {
-            if let Some(out) = record.output.as_ref().and_then(|o| o[stream].as_str()) {
-                text.push('\n');
-                text.push_str(out);
-            }
-        }
-        let mut by_file: HashMap<PathBuf, Vec<FileDiagnostic>> = HashMap::new();
-        for line in text.lines().take(10_000) {
-            let Some(c) = located.captures(line) else { continue };
-            let file = self.root.join(&c[1]);
-            if !file.starts_with(&self.root) || !file.is_file() {
-                continue;
-            }
-            let line: u32 = c[2].parse().unwrap_or(1);
-            let column: u32 = c.get(3).and_then(|m| m.as_str().parse().ok()).unwrap_or(1);
-            let at = Position { line: line.saturating_sub(1), character: column.saturating_sub(1) };
-            by_file.entry(file).or_default().push(FileDiagnostic {
-                range: TextRange { start: at, end: at },
-                severity: Severity::Error,
-                category: Category::Build,
-                message: format!("{} (workflow `{workflow}`, step `{step}`, run {run})", &c[4]),
-                source: RUN_SOURCE.to_owned(),
-                fingerprint: String::new(),
-                symbol: None,
-                related: Vec::new(),
-                fix_id: None,
-            });
-        }
-        by_file
     }
 
     pub(super) fn workflow_event(&mut self, event: WorkflowEvent) {
@@ -547,6 +510,8 @@ impl Workspace {
                 (*run, workflow.clone())
             }
         };
+        let latest = self.runs.latest.entry(workflow.clone()).or_insert(run);
+        *latest = (*latest).max(run);
         let definitions = &self.runs.definitions;
         let state = self.runs.states.entry(run).or_insert_with(|| RunState {
             run,
@@ -592,8 +557,17 @@ impl Workspace {
         match &state.steps.iter().find(|s| s.status == StepStatus::Failed) {
             // What a failed step said about files is shown on them until the workflow runs again.
             Some(failed) if state.status.is_final() => {
-                let by_file = self.failure_diagnostics(run, &state.workflow, &failed.id);
-                self.set_run_diagnostics(&state.workflow, by_file);
+                // Reading the step's output from the store happens off the loop.
+                let (engine, root) = (self.runs.engine.clone(), self.root.clone());
+                let (workflow, step) = (state.workflow.clone(), failed.id.clone());
+                self.off_loop(
+                    "reading a failed step's output",
+                    move || {
+                        let by_file = failure_diagnostics(engine.as_ref(), &root, run, &workflow, &step);
+                        (workflow, by_file)
+                    },
+                    move |(workflow, by_file)| super::Done::RunDiagnostics { run, workflow, by_file },
+                );
             }
             _ if state.status == RunStatus::Running
                 && state.steps.iter().all(|s| s.status == StepStatus::Pending) =>
@@ -604,4 +578,53 @@ impl Workspace {
         }
         let _ = self.output.send(Output::WorkflowRun(state));
     }
+}
+
+/// The `file:line[:column]: message` lines of a failed step's error and output that name a
+/// file of the workspace, as diagnostics on those files.
+fn failure_diagnostics(
+    engine: Option<&Engine>,
+    root: &Path,
+    run: RunId,
+    workflow: &str,
+    step: &str,
+) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
+    static LOCATED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let located = LOCATED.get_or_init(|| {
+        regex::Regex::new(r"^\s*([^\s:][^:\n]*?):(\d+)(?::(\d+))?:?\s+(\S.*)$").expect("the pattern compiles")
+    });
+    let record = engine
+        .and_then(|e| e.db().steps(run).ok())
+        .and_then(|steps| steps.into_iter().find(|s| s.step_id == step));
+    let Some(record) = record else { return HashMap::new() };
+    let mut text = record.error.clone().unwrap_or_default();
+    for stream in ["stdout", "stderr"] {
+        if let Some(out) = record.output.as_ref().and_then(|o| o[stream].as_str()) {
+            text.push('\n');
+            text.push_str(out);
+        }
+    }
+    let mut by_file: HashMap<PathBuf, Vec<FileDiagnostic>> = HashMap::new();
+    for line in text.lines().take(10_000) {
+        let Some(c) = located.captures(line) else { continue };
+        let file = root.join(&c[1]);
+        if !file.starts_with(&root) || !file.is_file() {
+            continue;
+        }
+        let line: u32 = c[2].parse().unwrap_or(1);
+        let column: u32 = c.get(3).and_then(|m| m.as_str().parse().ok()).unwrap_or(1);
+        let at = Position { line: line.saturating_sub(1), character: column.saturating_sub(1) };
+        by_file.entry(file).or_default().push(FileDiagnostic {
+            range: TextRange { start: at, end: at },
+            severity: Severity::Error,
+            category: Category::Build,
+            message: format!("{} (workflow `{workflow}`, step `{step}`, run {run})", &c[4]),
+            source: RUN_SOURCE.to_owned(),
+            fingerprint: String::new(),
+            symbol: None,
+            related: Vec::new(),
+            fix_id: None,
+        });
+    }
+    by_file
 }
