@@ -267,7 +267,7 @@ pub enum Providers {
     Ready(Arc<Escalator>),
     /// Built for this escalation from the configuration (only the provider named `only`, when
     /// given); a dry run builds an inspector, which needs no key.
-    Build { config: EscalationConfig, store: Option<Store>, only: Option<String> },
+    Build { config: Box<EscalationConfig>, store: Option<Store>, only: Option<String> },
 }
 
 /// Where an escalation's symbol index comes from.
@@ -310,7 +310,7 @@ pub async fn escalate(
             Providers::Build { config, store, only } => {
                 let env = |name: &str| std::env::var(name).ok();
                 let build = if job.dry_run { Escalator::inspector } else { Escalator::new };
-                Arc::new(build(config, &env, store.clone(), only.as_deref())?)
+                Arc::new(build(config.as_ref(), &env, store.clone(), only.as_deref())?)
             }
         };
         let past = escalator.past_fixes(&job.problem.fingerprint);

@@ -73,7 +73,7 @@ fn explain(args: &Args) -> Result<i32, String> {
         problem,
         // A dry run needs no provider and no key: it is how a user checks what would leave.
         providers: Providers::Build {
-            config: config.escalation.clone(),
+            config: Box::new(config.escalation.clone()),
             store: store.clone(),
             only: args.provider.clone(),
         },

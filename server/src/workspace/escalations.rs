@@ -241,7 +241,7 @@ impl Workspace {
         let EscalateRequest { path, range, diagnostic, provider } = request;
         let providers = match provider {
             Some(only) => Providers::Build {
-                config: self.config.escalation.clone(),
+                config: Box::new(self.config.escalation.clone()),
                 store: self.store.clone(),
                 only: Some(only),
             },

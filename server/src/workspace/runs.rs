@@ -314,7 +314,7 @@ impl Workspace {
             self.off_loop(
                 "loading the workflows",
                 move || validate::load_dir(&root).0,
-                |workflows| super::Done::Workflows(workflows),
+                super::Done::Workflows,
             );
         }
     }
@@ -608,7 +608,7 @@ fn failure_diagnostics(
     for line in text.lines().take(10_000) {
         let Some(c) = located.captures(line) else { continue };
         let file = root.join(&c[1]);
-        if !file.starts_with(&root) || !file.is_file() {
+        if !file.starts_with(root) || !file.is_file() {
             continue;
         }
         let line: u32 = c[2].parse().unwrap_or(1);
