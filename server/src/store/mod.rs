@@ -68,7 +68,7 @@ use rusqlite::Connection;
 pub use budget::SpendTotals;
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay};
-pub use lease::{Holder, Lease, LeaseRow, process_alive};
+pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CallStatus, CostRow, DiagnosticRecord, EditorEvent,
     EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow, Outcome,
