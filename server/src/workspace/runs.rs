@@ -543,10 +543,7 @@ impl Workspace {
         let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
         let name = format!("plan-{}", super::now_ms());
         let workflow = plan.to_workflow(&self.root, &name).map_err(|e| e.to_string())?;
-        if let Some(dir) = workflow.file.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        std::fs::write(&workflow.file, &workflow.source)
+        crate::workflow::planner::Plan::save(&self.root, &workflow)
             .map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
         let trigger = Trigger::Plan { prompt: plan.prompt.clone() };
         engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(|e| e.to_string())
