@@ -211,6 +211,14 @@ impl StateDb {
         Ok(StateDb { conn: Mutex::new(conn), path, busy_timeout })
     }
 
+    /// Opens `<root>/.acas/state.db` for reading only ([`crate::store::connect_read_only`]): for
+    /// a workspace whose state this process cannot write. Every write fails. The note says when
+    /// the write-ahead log could not be used.
+    pub fn open_read_only(root: &Path) -> Result<(StateDb, Option<String>), WorkflowError> {
+        let (conn, path, note) = crate::store::connect_read_only(root)?;
+        Ok((StateDb { conn: Mutex::new(conn), path, busy_timeout: Duration::ZERO }, note))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
