@@ -29,10 +29,14 @@ pub fn read_only(root: &Path) -> Option<String> {
     }
     let dir = root.join(".acas");
     for path in [dir.clone(), dir.join(DB_FILE)] {
-        match writable(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Some(format!("{} is not writable ({e})", path.display())),
+        // Only a refusal to write counts; anything else wrong with the state (a file where the
+        // directory should be, a missing database) is for the usual checks to report.
+        match writable(&path).map_err(|e| e.raw_os_error()) {
+            Err(Some(code @ (libc::EACCES | libc::EPERM | libc::EROFS))) => {
+                let error = std::io::Error::from_raw_os_error(code);
+                return Some(format!("{} is not writable ({error})", path.display()));
+            }
+            _ => {}
         }
     }
     None
