@@ -31,12 +31,11 @@ pub fn read_only(root: &Path) -> Option<String> {
     for path in [dir.clone(), dir.join(DB_FILE)] {
         // Only a refusal to write counts; anything else wrong with the state (a file where the
         // directory should be, a missing database) is for the usual checks to report.
-        match writable(&path).map_err(|e| e.raw_os_error()) {
-            Err(Some(code @ (libc::EACCES | libc::EPERM | libc::EROFS))) => {
-                let error = std::io::Error::from_raw_os_error(code);
-                return Some(format!("{} is not writable ({error})", path.display()));
-            }
-            _ => {}
+        if let Err(Some(code @ (libc::EACCES | libc::EPERM | libc::EROFS))) =
+            writable(&path).map_err(|e| e.raw_os_error())
+        {
+            let error = std::io::Error::from_raw_os_error(code);
+            return Some(format!("{} is not writable ({error})", path.display()));
         }
     }
     None

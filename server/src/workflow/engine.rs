@@ -134,6 +134,13 @@ pub enum RunEvent {
     },
 }
 
+/// Where a new run comes from: the run it re-runs, and the lease token that must still hold
+/// when a trigger started it.
+struct Origin<'a> {
+    rerun_of: Option<RunId>,
+    fence: Option<&'a Fence>,
+}
+
 pub struct EngineOptions {
     /// Absolute workspace root: `run` steps start there, actions are confined to it.
     pub workspace: PathBuf,
@@ -280,7 +287,7 @@ impl Engine {
             None => None,
         };
         let steps = workflow.steps.iter().enumerate().map(|(i, s)| StepRecord::pending(&s.id, i)).collect();
-        self.create_and_spawn(workflow, &trigger, &inputs, group, None, steps, fence)
+        self.create_and_spawn(workflow, &trigger, &inputs, group, Origin { rerun_of: None, fence }, steps)
     }
 
     fn create_and_spawn(
@@ -289,10 +296,10 @@ impl Engine {
         trigger: &Value,
         inputs: &Value,
         group: Option<String>,
-        rerun_of: Option<RunId>,
+        origin: Origin<'_>,
         steps: Vec<StepRecord>,
-        fence: Option<&Fence>,
     ) -> Result<RunHandle, WorkflowError> {
+        let Origin { rerun_of, fence } = origin;
         let inner = &self.inner;
         let new = NewRun {
             workflow: &workflow.name,
@@ -478,9 +485,8 @@ impl Engine {
             &record.trigger,
             &record.inputs,
             record.concurrency_group,
-            Some(id),
+            Origin { rerun_of: Some(id), fence: None },
             steps,
-            None,
         )
     }
 }
