@@ -164,7 +164,12 @@ fn check_read_only(dir: &Path, env: &[(&str, &str)]) {
         acas_as_user(&["workflow", "history", "--workspace", ".", "--format", "json"], dir, env);
     let history: serde_json::Value = serde_json::from_str(&history).unwrap();
     assert_eq!(history["runs"][0]["workflow"], "hello", "{history}");
-    let writes: &[&[&str]] = &[&["workflow", "run", "hello", "--workspace", "."], &["watch", "."]];
+    let writes: &[&[&str]] = &[
+        &["workflow", "run", "hello", "--workspace", "."],
+        &["workflow", "rerun", "1", "--workspace", "."],
+        &["watch", "."],
+        &["plan", "tidy up", "--dry-run"],
+    ];
     for args in writes {
         let (code, stdout, stderr) = acas_as_user(args, dir, env);
         assert_eq!(code, 2, "acas {args:?}\nstdout: {stdout}\nstderr: {stderr}");

@@ -59,6 +59,10 @@ pub(super) fn run(args: Args) -> i32 {
             return EXIT_FAILED;
         }
     };
+    // Planning records its AI calls against the budgets, and running the plan records the run.
+    if let Err(code) = super::refuse_read_only("plan", &root) {
+        return code;
+    }
     match plan(&root, &args) {
         Ok(code) => code,
         Err(message) => {
