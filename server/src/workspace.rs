@@ -316,6 +316,9 @@ pub struct Workspace {
     shared: Option<shared::Shared>,
     /// Whether this process holds the lease, and so records file events.
     records_files: Arc<AtomicBool>,
+    /// The lease's fencing token of this process's tenure: file events and trigger-started runs
+    /// are written only while the lease is still held under it.
+    fence: shared::FenceCell,
 }
 
 /// A summary of the workspace, for status displays.
@@ -419,6 +422,7 @@ impl Workspace {
             runs: Default::default(),
             shared: None,
             records_files: Arc::default(),
+            fence: Arc::default(),
         };
         workspace.escalator = workspace.build_escalator(None);
         if options.watch {
@@ -500,12 +504,14 @@ impl Workspace {
         let root = self.root.clone();
         let known = self.known.clone();
         let records = self.records_files.clone();
+        let fence = self.fence.clone();
         let consumer = move |mut batch: watch::Batch| {
             track(&known, &mut batch.changes);
             if let Some(store) = &store
                 && records.load(Ordering::SeqCst)
+                && let Some(fence) = shared::current(&fence)
             {
-                record_changes(store, &root, &batch.changes);
+                record_changes(store, &root, &batch.changes, &fence);
             }
             for change in &batch.changes {
                 if let Change::Renamed { from, .. } = change {
@@ -965,8 +971,9 @@ impl Workspace {
                 tracing::info!("rescan found {} changes that no event reported", missed.len());
                 if let Some(store) = &self.store
                     && self.records_files.load(Ordering::SeqCst)
+                    && let Some(fence) = shared::current(&self.fence)
                 {
-                    record_changes(store, &self.root, &missed);
+                    record_changes(store, &self.root, &missed, &fence);
                 }
                 for change in &missed {
                     if let Change::Deleted(path) = change {
@@ -1677,7 +1684,7 @@ fn track(known: &Mutex<HashSet<PathBuf>>, changes: &mut [Change]) {
     }
 }
 
-fn record_changes(store: &Store, root: &Path, changes: &[Change]) {
+fn record_changes(store: &Store, root: &Path, changes: &[Change], fence: &store::Fence) {
     let at_ms = now_ms();
     for chunk in changes.chunks(RECORD_BATCH) {
         let records = chunk
@@ -1690,14 +1697,15 @@ fn record_changes(store: &Store, root: &Path, changes: &[Change]) {
                     Change::Renamed { from, to } => (store::FileEventKind::Renamed, from, Some(to)),
                 };
                 let size = std::fs::symlink_metadata(change.path()).ok().map(|m| m.len());
-                Record::File(store::FileEvent {
+                let event = store::FileEvent {
                     at_ms,
                     kind,
                     path: relative(root, path),
                     to_path: to_path.map(|p| relative(root, p)),
                     size: if matches!(kind, store::FileEventKind::Deleted) { None } else { size },
                     language: Language::from_path(change.path()).map(|l| l.id().to_owned()),
-                })
+                };
+                Record::FencedFile { fence: fence.clone(), event }
             })
             .collect();
         store.record(records);
