@@ -494,7 +494,9 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             });
             // An identifier path (`win32api.RegEnumKey`) is code, whatever a generic rule says.
             let generic = rule.id.starts_with("generic");
-            if !allowed && !(generic && is_identifier_path(&text[secret.clone()])) {
+            let path = &text[secret.clone()];
+            let code = is_identifier_path(path) && path.split('.').all(is_identifier_shaped);
+            if !allowed && !(generic && code) {
                 // The generic rule only says "some key": the structural rules name it better.
                 let priority = if rule.id.starts_with("generic") { 3 } else { 1 };
                 hits.push(Hit { range: secret, kind: rule.id, priority });
@@ -518,8 +520,8 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         // Trailing sentence punctuation is not part of a credential (`Basic customization.`).
         let value = token.as_str().trim_end_matches(['.', '-']);
         let token = token.start()..token.start() + value.len();
-        // Basic credentials are base64 of `user:password`; anything else is prose.
-        if scheme == *b"basic" && !decode_base64(value).is_some_and(|d| d.contains(&b':')) {
+        // Basic credentials are base64 (of `user:password`): `basic DTD-related` is prose.
+        if scheme == *b"basic" && !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
             continue;
         }
         let shaped = value.len() >= 8
@@ -1393,8 +1395,14 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
         // `# comment` after `key: ` or `name = ` is a comment, not a value.
         let comment = !quoted && at > whole.end() && (literal.starts_with('#') || literal.starts_with("//"));
         let take = match kind {
-            // A comparison (`token == "def"`) checks a value: a secret only if shaped like one.
-            Some(kind) if comparison => quoted && accepts(kind, literal) && is_secret_shaped(literal),
+            // A comparison with a literal checks a password against a hard-coded one
+            // (`password == "logmein"`); a token compared is a tokenizer's (`token == "def"`)
+            // unless shaped like a secret.
+            Some(kind) if comparison => {
+                quoted
+                    && accepts(kind, literal)
+                    && (matches!(kind, Name::Password | Name::Secret) || is_secret_shaped(literal))
+            }
             Some(_) if comment => false,
             Some(kind) if quoted => accepts(kind, literal),
             Some(_) if is_sentence(literal) => false,
