@@ -1147,12 +1147,13 @@ fn is_hex(value: &str) -> bool {
 /// data URIs, integrity strings, paths and URLs without credentials.
 fn is_known_public(value: &str) -> bool {
     let v = value.trim_matches(|c| c == '"' || c == '\'');
-    is_hex(v) && matches!(v.len(), 7..=12 | 32 | 40 | 64 | 128) || is_public_shape(v) || is_public_key_base64(v)
+    is_hex(v) && matches!(v.len(), 7..=12 | 32 | 40 | 64 | 128) || is_public_shape(v)
 }
 
 /// Like [`is_known_public`], but a hex string may be a key.
 fn is_public_shape(v: &str) -> bool {
     is_uuid(v)
+        || is_public_key_base64(v)
         || is_arn(v)
         || v.contains("://")
         || v.starts_with("data:")
@@ -1590,7 +1591,10 @@ fn collection(text: &str, at: usize, kind: Name, name: &str, hits: &mut Vec<Hit>
 /// Items of a collection given to a `tokens` name that are words or symbols of a language
 /// (a tokenizer's table), not tokens of a service.
 fn is_code_item(kind: Name, literal: &str) -> bool {
-    kind == Name::Token && (literal.len() < 8 || is_identifier_shaped(literal) || !literal.bytes().any(|b| b.is_ascii_alphanumeric()))
+    kind == Name::Token
+        && (literal.len() < 8
+            || !literal.bytes().any(|b| b.is_ascii_alphanumeric())
+            || is_identifier_shaped(literal) && !literal.bytes().any(|b| b.is_ascii_digit()))
 }
 
 /// Literals given as a fallback to a secret-like name whose value is code:
