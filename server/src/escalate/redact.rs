@@ -338,7 +338,10 @@ impl Rules {
             (
                 "private-key",
                 re(
-                    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+                    // The body holds only what a key's body holds (base64, headers such as
+                    // `Proc-Type: 4,ENCRYPTED`, and the quotes and escapes of a string literal
+                    // it sits in): a line that merely names the marker is not a key.
+                    r#"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s:,.\\"'_-]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)"#,
                 ),
             ),
             ("anthropic", re(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
@@ -505,7 +508,8 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     }
     for c in rules.url.captures_iter(text) {
         match (c.get(1), c.get(2)) {
-            (_, Some(password)) if !password.is_empty() && !is_placeholder(password.as_str()) => {
+            // `user:password@`, `a:b@`: a placeholder or a one- or two-character example.
+            (_, Some(password)) if password.as_str().chars().count() >= 3 && !is_placeholder(password.as_str()) => {
                 hits.push(Hit { range: password.range(), kind: "url-credentials", priority: 2 })
             }
             (Some(user), None) if looks_like_token(user.as_str(), 16) => {
@@ -524,7 +528,11 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         if scheme == *b"basic" && !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
             continue;
         }
-        let shaped = value.len() >= 8
+        let basic_shaped = scheme != *b"basic"
+            || value.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='))
+            || decode_base64(value).is_some_and(|d| d.contains(&b':'));
+        let shaped = basic_shaped
+            && value.len() >= 8
             && (value.chars().any(|c| c.is_ascii_digit() || "+/=_.~-".contains(c))
                 || value.chars().any(|c| c.is_ascii_uppercase())
                     && value.chars().any(|c| c.is_ascii_lowercase()));
@@ -1104,6 +1112,14 @@ fn is_placeholder(value: &str) -> bool {
         || v.starts_with("%(") && v.ends_with(")s")
         || v.starts_with('%') && v.ends_with('%') && v.len() > 2
         || v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '•' | '-' | '_' | '?'))
+        // The name of the secret standing for it: `user:password@host`, `` `secret` ``.
+        || matches!(
+            v.to_ascii_lowercase().as_str(),
+            "password" | "passwd" | "pass" | "secret" | "token" | "apikey" | "api_key" | "api-key" | "credentials"
+        )
+        // A path in code: `$serde_json::private::Number`.
+        || v.contains("::")
+            && v.split("::").all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))
         // A template filled in at run time: `f"user:{user_id}:profile"`.
         || v.contains('{') && v.contains('}')
         // printf-style formats filled in at run time: `'%s:%s'`, `'AUTH=%s'`.
@@ -1136,7 +1152,15 @@ fn looks_like_token(value: &str, min: usize) -> bool {
     let upper = value.chars().any(|c| c.is_ascii_uppercase());
     let digit = value.chars().any(|c| c.is_ascii_digit());
     let classes = usize::from(lower) + usize::from(upper) + usize::from(digit);
-    classes >= 2 && digit && entropy(value) >= 3.0
+    classes >= 2 && digit && entropy(value) >= 3.0 && !is_sequence(value)
+}
+
+/// Whether most neighbouring characters follow each other in the character set: an alphabet
+/// (`ABC…XYZabc…789+/`), not a random token.
+fn is_sequence(value: &str) -> bool {
+    let b = value.as_bytes();
+    let steps = b.windows(2).filter(|w| w[1] == w[0].wrapping_add(1)).count();
+    steps * 2 > b.len()
 }
 
 fn is_hex(value: &str) -> bool {
@@ -1153,6 +1177,8 @@ fn is_known_public(value: &str) -> bool {
 /// Like [`is_known_public`], but a hex string may be a key.
 fn is_public_shape(v: &str) -> bool {
     is_uuid(v)
+        // A Windows or registry path: `SOFTWARE\Microsoft\VisualStudio\SxS\VC7`.
+        || v.contains('\\') && is_identifier_shaped(v)
         || is_public_key_base64(v)
         || is_arn(v)
         || v.contains("://")
@@ -1262,7 +1288,8 @@ fn is_identifier_path(value: &str) -> bool {
 /// least two thirds of the words have three letters or more; a random token breaks into short
 /// pieces.
 fn is_identifier_shaped(value: &str) -> bool {
-    let parts: Vec<&str> = value.split(['_', '-', '.', '/', ':', '@', '#', '=']).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> =
+        value.split(['_', '-', '.', '/', ':', '@', '#', '=', '\\']).filter(|p| !p.is_empty()).collect();
     if parts.is_empty() || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric())) {
         return false;
     }
@@ -1350,8 +1377,9 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
         if markers.iter().any(|m| m.contains(&name.start())) || tuples.iter().any(|t| t.contains(&name.start())) {
             continue;
         }
-        // `ProviderErrorKind::Auth => …` is a pattern, not an assignment.
-        if text[..name.start()].ends_with("::") {
+        // `ProviderErrorKind::Auth => …` is a pattern, `Token::Ident("if")` a path: neither is an
+        // assignment.
+        if text[..name.start()].ends_with("::") || text[name.end()..].starts_with("::") {
             continue;
         }
         // `host:port`, `user:password@`, `a::b`: a colon mapping has a space or a quote after it.
@@ -1407,6 +1435,8 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             Some(_) if comment => false,
             Some(kind) if quoted => accepts(kind, literal),
             Some(_) if is_sentence(literal) => false,
+            // `PW=∞` in prose: a secret has letters or digits.
+            Some(_) if !literal.bytes().any(|b| b.is_ascii_alphanumeric()) => false,
             Some(kind) => {
                 // An identifier is a variable in code, a word a value in configuration.
                 let word = literal.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
