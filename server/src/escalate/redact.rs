@@ -13,12 +13,17 @@
 //!   keys, command-line flags, connection-string fields;
 //! - credentials in URLs (`scheme://user:password@host`), `Bearer`, `Basic` and `SSWS`
 //!   credentials, `.netrc` passwords;
+//! - values a name receives by structure rather than by `name = "…"`: prefixed and
+//!   triple-quoted strings, tuple and destructuring assignments (paired by position),
+//!   collections, fallbacks (`… or "…"`, `getenv("X", "…")`, `${X:-…}`), and credentials passed
+//!   by position to calls that authenticate (`HTTPBasicAuth("user", "…")`);
 //! - names held elsewhere than left of an operator: name/value pairs, Dockerfile `ENV`, SQL
 //!   `WITH PASSWORD` / `IDENTIFIED BY`, `mysql -p…`, `sshpass -p`, YAML block scalars;
 //! - secrets in prose (comments, commit messages, other tools' messages): a secret-like word
 //!   followed within a few words by a token of mixed character classes;
 //! - high-entropy tokens assigned to any name, and high-entropy string literals anywhere;
-//! - private-key blocks, PEM bodies without their armour, and the key formats of the gitleaks
+//! - private-key blocks, PEM bodies without their armour (a body whose DER is a certificate or
+//!   a public key is public and stays), and the key formats of the gitleaks
 //!   rule set (`server/data/gitleaks.toml`, vendored unmodified under its MIT licence), plus
 //!   vendor prefixes and looser shapes of the AI providers' own keys.
 //!
@@ -509,7 +514,11 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     for c in rules.url.captures_iter(text) {
         match (c.get(1), c.get(2)) {
             // `user:password@`, `a:b@`: a placeholder or a one- or two-character example.
-            (_, Some(password)) if password.as_str().chars().count() >= 3 && !is_placeholder(password.as_str()) => {
+            (_, Some(password))
+                if password.as_str().chars().count() >= 3
+                    && !is_placeholder(password.as_str())
+                    && !is_secret_word(password.as_str()) =>
+            {
                 hits.push(Hit { range: password.range(), kind: "url-credentials", priority: 2 })
             }
             (Some(user), None) if looks_like_token(user.as_str(), 16) => {
@@ -1112,11 +1121,6 @@ fn is_placeholder(value: &str) -> bool {
         || v.starts_with("%(") && v.ends_with(")s")
         || v.starts_with('%') && v.ends_with('%') && v.len() > 2
         || v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '•' | '-' | '_' | '?'))
-        // The name of the secret standing for it: `user:password@host`, `` `secret` ``.
-        || matches!(
-            v.to_ascii_lowercase().as_str(),
-            "password" | "passwd" | "pass" | "secret" | "token" | "apikey" | "api_key" | "api-key" | "credentials"
-        )
         // A path in code: `$serde_json::private::Number`.
         || v.contains("::")
             && v.split("::").all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))
@@ -1124,6 +1128,15 @@ fn is_placeholder(value: &str) -> bool {
         || v.contains('{') && v.contains('}')
         // printf-style formats filled in at run time: `'%s:%s'`, `'AUTH=%s'`.
         || is_printf_format(v)
+}
+
+/// Whether a value is the name of the secret standing for it, as documentation writes it:
+/// `user:password@host`, `` `secret` ``.
+fn is_secret_word(value: &str) -> bool {
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "password" | "passwd" | "pass" | "secret" | "token" | "apikey" | "api_key" | "api-key" | "credentials"
+    )
 }
 
 /// Whether `value` holds a printf conversion (`%s`, `%d`, `%r`, `%x`) and nothing a secret needs
@@ -1433,6 +1446,8 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                     && (matches!(kind, Name::Password | Name::Secret) || is_secret_shaped(literal))
             }
             Some(_) if comment => false,
+            // Markdown code in documentation: `` `SECRET`: `secret` encrypts … ``.
+            Some(_) if quoted && bytes[value.start - 1] == b'`' && is_secret_word(literal) => false,
             Some(kind) if quoted => accepts(kind, literal),
             Some(_) if is_sentence(literal) => false,
             // `PW=∞` in prose: a secret has letters or digits.
