@@ -504,7 +504,7 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             let generic = rule.id.starts_with("generic");
             let path = &text[secret.clone()];
             let code = is_identifier_path(path) && path.split('.').all(is_identifier_shaped);
-            if !allowed && !(generic && code) {
+            if !(allowed || generic && code) {
                 // The generic rule only says "some key": the structural rules name it better.
                 let priority = if rule.id.starts_with("generic") { 3 } else { 1 };
                 hits.push(Hit { range: secret, kind: rule.id, priority });
@@ -529,15 +529,18 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     }
     for c in rules.auth.captures_iter(text) {
         let token = c.get(1).expect("the credential group always takes part");
-        let scheme = text[c.get(0).expect("group 0 is the match").start()..].as_bytes()[..5].to_ascii_lowercase();
+        let start = c.get(0).expect("group 0 is the match").start();
+        let scheme = text.as_bytes()[start..].get(..5).map(<[u8]>::to_ascii_lowercase).unwrap_or_default();
         // Trailing sentence punctuation is not part of a credential (`Basic customization.`).
         let value = token.as_str().trim_end_matches(['.', '-']);
         let token = token.start()..token.start() + value.len();
         // Basic credentials are base64 (of `user:password`): `basic DTD-related` is prose.
-        if scheme == *b"basic" && !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
+        if scheme == b"basic"
+            && !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        {
             continue;
         }
-        let basic_shaped = scheme != *b"basic"
+        let basic_shaped = scheme != b"basic"
             || value.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='))
             || decode_base64(value).is_some_and(|d| d.contains(&b':'));
         let shaped = basic_shaped
@@ -843,8 +846,8 @@ fn base64_tail(start: usize, line: &str, mixed: bool) -> Option<Range<usize>> {
     let run = &trimmed[from..];
     let mixed = !mixed
         || run.chars().any(|c| c.is_ascii_uppercase())
-        && run.chars().any(|c| c.is_ascii_lowercase())
-        && run.chars().any(|c| c.is_ascii_digit());
+            && run.chars().any(|c| c.is_ascii_lowercase())
+            && run.chars().any(|c| c.is_ascii_digit());
     (run.len() >= 4 && mixed).then(|| start + from..start + trimmed.len())
 }
 
@@ -999,7 +1002,12 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
         | "pw" => Name::Password,
         "token" | "tokens" | "authtoken" | "accesstoken" => Name::Token,
         // `pat` is a pattern as often as a personal access token.
-        "pat" if matches!(previous, Some("gh" | "github" | "gitlab" | "personal" | "access" | "ado" | "devops")) => {
+        "pat"
+            if matches!(
+                previous,
+                Some("gh" | "github" | "gitlab" | "personal" | "access" | "ado" | "devops")
+            ) =>
+        {
             Name::Token
         }
         "secret" | "secrets" => Name::Secret,
@@ -1035,16 +1043,8 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
 }
 
 /// Words that are a secret's name by themselves, for one-word setters (`password("…")`).
-const SECRET_WORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "passphrase",
-    "token",
-    "secret",
-    "apikey",
-    "credential",
-    "credentials",
-];
+const SECRET_WORDS: &[&str] =
+    &["password", "passwd", "passphrase", "token", "secret", "apikey", "credential", "credentials"];
 
 /// A comparison value that can only be a secret: 6+ characters, a digit or a symbol, not a
 /// name or a word (`token == "lambda"`, `sig != "PK\x05\x06"` are code).
@@ -1061,10 +1061,13 @@ fn is_secret_shaped(value: &str) -> bool {
 /// function word of English (`password to use with username`, `determine the length of …`).
 fn is_sentence(value: &str) -> bool {
     const FUNCTION_WORDS: &[&str] = &[
-        "the", "a", "an", "to", "of", "with", "for", "on", "in", "is", "are", "was", "we", "you", "it", "this",
-        "that", "when", "if", "and", "or", "not", "be", "by", "from", "as", "use",
+        "the", "a", "an", "to", "of", "with", "for", "on", "in", "is", "are", "was", "we", "you", "it",
+        "this", "that", "when", "if", "and", "or", "not", "be", "by", "from", "as", "use",
     ];
-    let words: Vec<String> = value.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_ascii_lowercase()).collect();
+    let words: Vec<String> = value
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_ascii_lowercase())
+        .collect();
     words.len() >= 3 && words.iter().any(|w| FUNCTION_WORDS.contains(&w.as_str()))
 }
 
@@ -1097,7 +1100,8 @@ fn accepts(kind: Name, value: &str) -> bool {
         return false;
     }
     // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`.
-    let dotted_number = value.contains('.') && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let dotted_number = value.contains('.')
+        && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if dotted_number {
         return false;
     }
@@ -1135,7 +1139,15 @@ fn is_placeholder(value: &str) -> bool {
 fn is_secret_word(value: &str) -> bool {
     matches!(
         value.to_ascii_lowercase().as_str(),
-        "password" | "passwd" | "pass" | "secret" | "token" | "apikey" | "api_key" | "api-key" | "credentials"
+        "password"
+            | "passwd"
+            | "pass"
+            | "secret"
+            | "token"
+            | "apikey"
+            | "api_key"
+            | "api-key"
+            | "credentials"
     )
 }
 
@@ -1387,7 +1399,9 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             // The regex started inside a longer name (after a character it does not take).
             continue;
         }
-        if markers.iter().any(|m| m.contains(&name.start())) || tuples.iter().any(|t| t.contains(&name.start())) {
+        if markers.iter().any(|m| m.contains(&name.start()))
+            || tuples.iter().any(|t| t.contains(&name.start()))
+        {
             continue;
         }
         // `ProviderErrorKind::Auth => …` is a pattern, `Token::Ident("if")` a path: neither is an
@@ -1406,8 +1420,9 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             let w = words(called);
             // A one-word callee is a setter only when it is the secret word itself
             // (`password(…)`), not a longer word ending in one (`splitpasswd(…)`).
-            let setter = w.len() == 1 && word_kind(&w[0], None).is_some() && SECRET_WORDS.contains(&w[0].as_str())
-                || matches!(w.first().map(String::as_str), Some("set" | "with" | "use"));
+            let setter =
+                w.len() == 1 && word_kind(&w[0], None).is_some() && SECRET_WORDS.contains(&w[0].as_str())
+                    || matches!(w.first().map(String::as_str), Some("set" | "with" | "use"));
             secret_name(called).filter(|_| setter)
         } else {
             // `token.SEMI`, `settings.db_password`: the last member is what is assigned.
@@ -1566,32 +1581,36 @@ fn list_items(text: &str, open: usize) -> Option<(Vec<Range<usize>>, usize)> {
 /// allowed).
 fn literal_item(text: &str, item: &Range<usize>) -> Option<Range<usize>> {
     let (content, true) = value_at(text, item.start, true)? else { return None };
-    let quote = if content.start >= item.start + 3 && text[..content.start].ends_with(r#"""""#) {
-        3
-    } else if content.start >= item.start + 3 && text[..content.start].ends_with("'''") {
-        3
-    } else {
-        1
-    };
-    (content.end + quote == item.end).then_some(content)
+    (literal_item_prefix(text, item) == Some(item.end)).then_some(content)
 }
 
 /// Whether an item is a keyword argument (`name=value`), not a positional one.
 fn is_keyword_item(text: &str, item: &Range<usize>) -> bool {
     let item = &text[item.clone()];
     let name_len = item.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
-    name_len > 0 && item[name_len..].trim_start().starts_with('=') && !item[name_len..].trim_start().starts_with("==")
+    name_len > 0
+        && item[name_len..].trim_start().starts_with('=')
+        && !item[name_len..].trim_start().starts_with("==")
 }
 
 /// The value of a dictionary item (`"k": v`, `k: v`, `"k" => v`), or the item itself.
 fn item_value(text: &str, item: &Range<usize>) -> Range<usize> {
     let key_end = match literal_item_prefix(text, item) {
         Some(end) => end,
-        None => item.start + text[item.clone()].bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count(),
+        None => {
+            item.start
+                + text[item.clone()].bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count()
+        }
     };
     let rest = &text[key_end..item.end];
     let trimmed = rest.trim_start();
-    let op = if trimmed.starts_with("=>") { 2 } else if trimmed.starts_with(':') { 1 } else { return item.clone() };
+    let op = if trimmed.starts_with("=>") {
+        2
+    } else if trimmed.starts_with(':') {
+        1
+    } else {
+        return item.clone();
+    };
     let from = key_end + (rest.len() - trimmed.len()) + op;
     let value = &text[from..item.end];
     from + (value.len() - value.trim_start().len())..item.end
@@ -1600,7 +1619,13 @@ fn item_value(text: &str, item: &Range<usize>) -> Range<usize> {
 /// Where a string literal that starts `item` ends (after its closing quote).
 fn literal_item_prefix(text: &str, item: &Range<usize>) -> Option<usize> {
     let (content, true) = value_at(text, item.start, true)? else { return None };
-    let quote = if content.start >= item.start + 3 && matches!(&text[content.start - 3..content.start], "\"\"\"" | "'''") { 3 } else { 1 };
+    let quote = if content.start >= item.start + 3
+        && matches!(&text[content.start - 3..content.start], "\"\"\"" | "'''")
+    {
+        3
+    } else {
+        1
+    };
     Some(content.end + quote).filter(|end| *end <= item.end)
 }
 
@@ -1611,7 +1636,18 @@ fn collection(text: &str, at: usize, kind: Name, name: &str, hits: &mut Vec<Hit>
     let bytes = text.as_bytes();
     // `set([…])`, `frozenset({…})`, `new Set([…])`, `vec![…]`, `List.of(…)`: a collection too.
     let mut open = at;
-    for wrapper in ["new Set(", "set(", "frozenset(", "tuple(", "list(", "vec!", "List.of(", "Set.of(", "Arrays.asList(", "&"] {
+    for wrapper in [
+        "new Set(",
+        "set(",
+        "frozenset(",
+        "tuple(",
+        "list(",
+        "vec!",
+        "List.of(",
+        "Set.of(",
+        "Arrays.asList(",
+        "&",
+    ] {
         if text[at..].starts_with(wrapper) {
             open = at + wrapper.len();
             break;
@@ -1697,7 +1733,10 @@ fn depth(text: &str, from: usize, to: usize) -> Option<usize> {
 /// A call that looks a name up with a default: `getenv`, `get`, `fetch`, `environ.get`.
 fn is_lookup(callee: &str) -> bool {
     let last = callee.rsplit('.').next().unwrap_or(callee);
-    matches!(last, "getenv" | "get" | "fetch" | "get_env" | "getEnv" | "env" | "setdefault" | "getattr" | "GetEnv")
+    matches!(
+        last,
+        "getenv" | "get" | "fetch" | "get_env" | "getEnv" | "env" | "setdefault" | "getattr" | "GetEnv"
+    )
 }
 
 /// Whether a call's argument list opening at `at` (just past the `(`) holds one argument.
@@ -1763,7 +1802,9 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         } else if last == "connect" && positional.len() < 3 {
             continue;
         }
-        let Some(value) = positional.get(position).and_then(|item| literal_item(text, item)) else { continue };
+        let Some(value) = positional.get(position).and_then(|item| literal_item(text, item)) else {
+            continue;
+        };
         if accepts(Name::Password, &text[value.clone()]) {
             hits.push(Hit { range: value, kind: "password", priority: 2 });
         }
@@ -1780,7 +1821,8 @@ fn shell_defaults(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
         let before = text[line_start..whole.start()].trim_end_matches([' ', '\t', '"', '\'']);
         let before = before.strip_suffix([':', '=']).unwrap_or(before).trim_end_matches(['"', '\'']);
-        let owner_start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        let owner_start =
+            before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
         let kind = secret_name(variable).or_else(|| secret_name(&before[owner_start..]));
         if let Some(kind) = kind
             && accepts(kind, value.as_str())
@@ -1817,7 +1859,8 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
     let bytes = text.as_bytes();
     let at = at + string_prefix(&bytes[at.min(bytes.len())..]);
     let first = *bytes.get(at)?;
-    if matches!(first, b'"' | b'\'') && bytes.get(at + 1) == Some(&first) && bytes.get(at + 2) == Some(&first) {
+    if matches!(first, b'"' | b'\'') && bytes.get(at + 1) == Some(&first) && bytes.get(at + 2) == Some(&first)
+    {
         // A triple-quoted string (Python): its contents may hold quotes and span lines.
         let close = [first; 3];
         let limit = (at + 3 + MAX_QUOTED_LEN).min(bytes.len());

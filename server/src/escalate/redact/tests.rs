@@ -659,7 +659,8 @@ fn credentials_passed_by_position_to_auth_calls_go() {
         assert!(found.total() >= 1);
     }
     // Other calls keep their string arguments.
-    let plain = "logging.basicConfig(\"a\", \"b\")\nclient.get(\"users\", \"active\")\nconnect(\"db\", 5432)\n";
+    let plain =
+        "logging.basicConfig(\"a\", \"b\")\nclient.get(\"users\", \"active\")\nconnect(\"db\", 5432)\n";
     assert_eq!(redact_text(plain, false).0, plain);
 }
 
@@ -703,7 +704,10 @@ fn collections_given_to_secret_names_go() {
         "secrets = [\n    \"hunter2hunter\",\n    \"hunter3hunter\",\n]\n",
     ] {
         let (redacted, _) = redact_text(text, false);
-        assert!(!redacted.contains("hunter2hunter") && !redacted.contains("hunter3hunter"), "survived in `{redacted}`");
+        assert!(
+            !redacted.contains("hunter2hunter") && !redacted.contains("hunter3hunter"),
+            "survived in `{redacted}`"
+        );
     }
     // A tokenizer's table of tokens is code.
     let plain = "tokens = [\"(\", \")\", \"def\", \"lambda\"]\nKEYS = [\"name\", \"id\"]\n";
@@ -734,7 +738,9 @@ fn certificates_and_public_keys_are_kept_armoured_or_not() {
 
 #[test]
 fn private_keys_go_armoured_or_not() {
-    for name in ["rsa-private-key.pem", "pkcs8-private-key.pem", "ec-private-key.pem", "encrypted-private-key.pem"] {
+    for name in
+        ["rsa-private-key.pem", "pkcs8-private-key.pem", "ec-private-key.pem", "encrypted-private-key.pem"]
+    {
         let text = pem(name);
         let bare = body(&text);
         let secret = bare.lines().nth(1).unwrap();
