@@ -1,12 +1,51 @@
-//! Reading workspace files for analysis.
+//! Reading workspace files for analysis, and writing ACAS's own files beneath the workspace.
 //!
 //! Decides which files are worth parsing: a known language, under the size limit, not binary,
 //! valid UTF-8. Files that fail these checks are skipped with a reason, never an error, because
 //! a workspace full of odd files is normal.
+//!
+//! [`create_beneath`] is how ACAS writes a file of its own under `.acas` (plans): through
+//! directory handles opened beneath the workspace (`cap-std`), so that a symbolic link planted
+//! at any component cannot redirect the write outside the workspace. The database has its own
+//! checks in `store`.
 
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Creates the new file `dir/name` beneath `root` and writes `bytes` to it; `dir` is a relative
+/// path of plain names, whose directories are created as needed. A component of `dir` that is a
+/// symbolic link is refused, and every step is taken relative to a directory handle confined to
+/// `root`, so a link swapped in meanwhile cannot lead the write out of it either; an existing
+/// file or link at `name` is refused, never followed or overwritten. Returns the file's path.
+pub fn create_beneath(root: &Path, dir: &str, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    use cap_std::fs::{Dir, OpenOptions};
+    use std::io::{Error, ErrorKind, Write};
+    use std::path::Component;
+
+    let shown = root.join(dir);
+    let refused = |why: String| Error::new(ErrorKind::InvalidInput, why);
+    let mut current = Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+    for component in Path::new(dir).components() {
+        let Component::Normal(part) = component else {
+            return Err(refused(format!("`{dir}` is not a plain relative path")));
+        };
+        match current.create_dir(part) {
+            Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        if current.symlink_metadata(part)?.file_type().is_symlink() {
+            return Err(refused(format!(
+                "{} is a symbolic link; ACAS writes its own files only into real directories: remove the link",
+                root.join(dir).display()
+            )));
+        }
+        current = current.open_dir(part)?;
+    }
+    let mut file = current.open_with(name, OpenOptions::new().write(true).create_new(true))?;
+    file.write_all(bytes)?;
+    Ok(shown.join(name))
+}
 
 /// Bytes inspected for a NUL byte to decide that a file is binary.
 const BINARY_PROBE: usize = 8 * 1024;
@@ -109,5 +148,39 @@ mod tests {
         ));
         assert!(matches!(read_source(&dir.path().join("gone.rs"), 100), Err(Skip::Vanished)));
         assert!(matches!(read_source(dir.path(), 100), Err(Skip::NotAFile)));
+    }
+
+    #[test]
+    fn create_beneath_never_follows_a_planted_link() {
+        type Plant = fn(&Path, &Path);
+        let plants: [(&str, Plant); 4] = [
+            (".acas", |ws, out| std::os::unix::fs::symlink(out, ws.join(".acas")).unwrap()),
+            (".acas/plans", |ws, out| {
+                std::fs::create_dir(ws.join(".acas")).unwrap();
+                std::os::unix::fs::symlink(out, ws.join(".acas/plans")).unwrap();
+            }),
+            (".acas/plans inside", |ws, _| {
+                std::fs::create_dir_all(ws.join(".acas")).unwrap();
+                std::fs::create_dir(ws.join("src")).unwrap();
+                std::os::unix::fs::symlink("../src", ws.join(".acas/plans")).unwrap();
+            }),
+            (".acas/plans/p.json", |ws, out| {
+                std::fs::create_dir_all(ws.join(".acas/plans")).unwrap();
+                std::os::unix::fs::symlink(out.join("p.json"), ws.join(".acas/plans/p.json")).unwrap();
+            }),
+        ];
+        for (what, plant) in plants {
+            let ws = tempfile::tempdir().unwrap();
+            let outside = tempfile::tempdir().unwrap();
+            plant(ws.path(), outside.path());
+            let result = create_beneath(ws.path(), ".acas/plans", "p.json", b"plan");
+            assert!(result.is_err(), "{what}: {result:?}");
+            assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "{what}");
+            assert!(!ws.path().join("src/p.json").exists(), "{what}");
+        }
+        let ws = tempfile::tempdir().unwrap();
+        let written = create_beneath(ws.path(), ".acas/plans", "p.json", b"plan").unwrap();
+        assert_eq!(written, ws.path().join(".acas/plans/p.json"));
+        assert_eq!(std::fs::read(&written).unwrap(), b"plan");
     }
 }

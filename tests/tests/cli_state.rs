@@ -79,3 +79,120 @@ fn reading_history_creates_no_state() {
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(!dir.path().join(".acas").exists(), "`workflow history` created .acas");
 }
+
+const HELLO: &str = "name: hello\nsteps:\n  - id: say\n    run: [\"true\"]\n";
+
+/// Runs `acas ARGS` in `dir` with `env`; as root, as the unprivileged user `nobody`, for whom
+/// file permissions hold (root ignores them).
+fn acas_as_user(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(acas_e2e::acas_bin());
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    if is_root() {
+        command.uid(65534).gid(65534);
+    }
+    let output = command.output().expect("running acas");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A workspace with one finished run recorded, readable by everyone.
+fn recorded_workspace() -> tempfile::TempDir {
+    let dir = workspace();
+    std::fs::create_dir_all(dir.path().join(".acas/workflows")).unwrap();
+    std::fs::write(dir.path().join(".acas/workflows/hello.yaml"), HELLO).unwrap();
+    let (code, stdout, stderr) = run_acas(&["workflow", "run", "hello", "--workspace", "."], dir.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    chmod(dir.path(), 0o755);
+    dir
+}
+
+/// Every file under `.acas` with its bytes.
+fn state_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join(".acas"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The read commands answer from a state they cannot write, and say it is read-only; the
+/// commands that must write refuse with exit 2; nothing under `.acas` changes.
+fn check_read_only(dir: &Path, env: &[(&str, &str)]) {
+    let before = state_files(dir);
+    let reads: &[&[&str]] = &[
+        &["stats", "."],
+        &["cost", "."],
+        &["activity", "."],
+        &["workflow", "list", "."],
+        &["workflow", "status", "1", "--workspace", ".", "--format", "json"],
+        &["workflow", "history", "--workspace", ".", "--format", "json"],
+    ];
+    for args in reads {
+        let (code, stdout, stderr) = acas_as_user(args, dir, env);
+        assert_eq!(code, 0, "acas {args:?}\nstdout: {stdout}\nstderr: {stderr}");
+        if args[0] != "workflow" || args[1] != "list" {
+            assert!(stderr.contains("is read-only"), "acas {args:?} should say so:\n{stderr}");
+        }
+    }
+    let (_, history, _) =
+        acas_as_user(&["workflow", "history", "--workspace", ".", "--format", "json"], dir, env);
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(history["runs"][0]["workflow"], "hello", "{history}");
+    let writes: &[&[&str]] = &[
+        &["workflow", "run", "hello", "--workspace", "."],
+        &["workflow", "rerun", "1", "--workspace", "."],
+        &["watch", "."],
+        &["plan", "tidy up", "--dry-run"],
+    ];
+    for args in writes {
+        let (code, stdout, stderr) = acas_as_user(args, dir, env);
+        assert_eq!(code, 2, "acas {args:?}\nstdout: {stdout}\nstderr: {stderr}");
+        assert!(stderr.contains("is read-only") && stderr.contains("must write"), "acas {args:?}:\n{stderr}");
+    }
+    assert_eq!(state_files(dir), before, "the read-only state was written");
+}
+
+#[test]
+fn a_state_the_user_cannot_write_is_read_and_never_written() {
+    let dir = recorded_workspace();
+    let acas = dir.path().join(".acas");
+    for entry in std::fs::read_dir(&acas).unwrap() {
+        let path = entry.unwrap().path();
+        chmod(&path, if path.is_dir() { 0o555 } else { 0o444 });
+    }
+    chmod(&acas, 0o555);
+    check_read_only(dir.path(), &[]);
+    chmod(&acas, 0o755);
+}
+
+#[test]
+fn a_state_forced_read_only_is_read_and_never_written() {
+    let dir = recorded_workspace();
+    check_read_only(dir.path(), &[("ACAS_STATE_READ_ONLY", "1")]);
+}

@@ -272,3 +272,20 @@ fn a_plan_is_only_shown_without_approval() {
     assert!(!root.join("out.txt").exists());
     assert!(!root.join(".acas/plans").exists());
 }
+
+#[test]
+fn a_plan_is_never_written_through_a_link_planted_under_acas() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace(&fake);
+    let root = dir.path();
+    let outside = tempfile::tempdir().unwrap();
+    // A cloned repository can carry `.acas/plans` as a link to anywhere.
+    std::os::unix::fs::symlink(outside.path(), root.join(".acas/plans")).unwrap();
+    fake.push(Reply::text(&json!({"tasks": [append("first", "first", &[], 0)]}).to_string()));
+
+    let (code, _out, log) = acas(root, &fake, &["plan", "Write a word", "--yes", "--format", "json"]);
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains(".acas/plans is a symbolic link"), "{log}");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "a plan was written outside: {log}");
+    assert!(!root.join("out.txt").exists(), "the plan ran: {log}");
+}

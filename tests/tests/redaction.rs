@@ -151,3 +151,63 @@ fn the_dry_run_shows_what_was_redacted_without_any_provider_or_key() {
     assert!(out.is_null());
     assert!(fake.requests().is_empty());
 }
+
+/// Secrets that only the structure of the code gives away (no format, too few character
+/// classes for prose), each in a definition the broken code uses.
+const STRUCTURAL_SECRETS: &[&str] = &[
+    "tripleq7quoted",
+    "tuple7second",
+    "basicauth7pw",
+    "smtplogin7pw",
+    "fallback7or",
+    "getenv7default",
+    "listed7one",
+    "listed7two",
+];
+
+#[test]
+fn secrets_known_only_by_structure_never_reach_the_provider_and_certificates_do() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), config(&fake)).unwrap();
+    let certificate = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/secrets/pem/certificate.pem"),
+    )
+    .unwrap();
+    let db = format!(
+        "import os, smtplib, requests\n\n\ndef connect():\n    \
+         password = r\"\"\"tripleq7quoted\"\"\"\n    user, secret = \"admin\", \"tuple7second\"\n    \
+         requests.get(\"https://api.internal\", auth=requests.auth.HTTPBasicAuth(\"admin\", \"basicauth7pw\"))\n    \
+         smtplib.SMTP(\"mail\").login(\"admin\", \"smtplogin7pw\")\n    \
+         token = os.environ.get(\"TOKEN\") or \"fallback7or\"\n    \
+         pw = os.getenv(\"DB_PASSWORD\", \"getenv7default\")\n    \
+         passwords = [\"listed7one\", \"listed7two\"]\n    return Client(password, secret, token, pw, passwords)\n"
+    );
+    std::fs::write(root.join("src/db.py"), db).unwrap();
+    // The certificate sits right above the broken line, inside the window sent.
+    let app = format!(
+        "from db import connect\n\nCA = \"\"\"{certificate}\"\"\"\n\n\ndef total(items):\n    client = connect(CA)\n    return sum(item[\"price\"] for item in items\n"
+    );
+    let broken_line = app.lines().count();
+    std::fs::write(root.join("src/app.py"), &app).unwrap();
+    let answer = json!({ "explanation": "The call to `sum` is not closed.", "fix": null }).to_string();
+    fake.push(Reply::text(&answer));
+    let key = fake.api_key();
+    let at = format!("src/app.py:{broken_line}");
+    let (code, _, log) = acas(root, &[("ACAS_FAKE_KEY", &key)], &["explain", &at, "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    assert!(sent.contains("def connect():"), "the definition is missing from {sent}");
+    for secret in STRUCTURAL_SECRETS {
+        assert!(!sent.contains(secret), "`{secret}` reached the provider: {sent}");
+    }
+    // The user names and the public certificate are not secrets: they stay.
+    assert!(sent.contains("\\\"admin\\\", \\\"[REDACTED:"), "{sent}");
+    let body_line = certificate.lines().nth(1).unwrap();
+    assert!(sent.contains(body_line), "the certificate was removed: {sent}");
+}

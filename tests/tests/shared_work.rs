@@ -291,3 +291,84 @@ fn a_webhook_accepted_by_a_process_killed_before_its_run_is_run_by_the_next_hold
     let left: i64 = read(root, |c| c.query_row("SELECT count(*) FROM webhook_inbox", [], |r| r.get(0)));
     assert_eq!(left, 0);
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to the process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// What a process that lost the lease logs when a trigger it fired before noticing is refused.
+const NOT_STARTED: &str = "workflow `on-change` was not started";
+
+#[test]
+fn a_holder_paused_past_the_expiry_neither_starts_runs_nor_records_events_when_it_resumes() {
+    let dir = workspace();
+    let root = dir.path();
+    // The expiry is long enough for the test to pause the holder before the holder, unable to
+    // renew while the test keeps the store locked, stops the shared work itself.
+    std::fs::write(root.join(".acas/config.toml"), "[lease]\nheartbeat_ms = 100\nexpiry_ms = 3000\n")
+        .unwrap();
+    let paused = Watch::start(root);
+    wait_for("the first process to start the shared work", || paused.log().contains(TOOK_OVER).then_some(()));
+    let next = Watch::start(root);
+    assert_eq!(change(root, "one.txt"), [paused.pid()]);
+    let triggered = |watch: &Watch| watch.log().matches("workflow triggered").count();
+    assert_eq!(triggered(&paused), 1);
+
+    // The holder decides to start a run and record the file's event, but its writes wait for a
+    // lock another program holds; it is paused right then, for longer than the expiry.
+    let mut blocker = Connection::open(db(root)).unwrap();
+    let lock = blocker.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    std::fs::write(root.join("src/two.txt"), "x\n").unwrap();
+    wait_or("the holder to fire the trigger", || (triggered(&paused) == 2).then_some(()), || paused.log());
+    signal(paused.pid(), "STOP");
+    lock.rollback().unwrap();
+    drop(blocker);
+
+    // The other process takes the lease over once the paused one has not renewed it in time.
+    wait_or(
+        "the other process to take the lease",
+        || holder_pid(root).filter(|pid| *pid == next.pid()),
+        || next.log(),
+    );
+    wait_for("the other process to start the shared work", || next.log().contains(TOOK_OVER).then_some(()));
+
+    // Resumed, the old holder goes on with the writes it had decided on: the store refuses them.
+    signal(paused.pid(), "CONT");
+    wait_or(
+        "the resumed process to start its run or be refused",
+        || (paused.log().contains(NOT_STARTED) || !runs_of(root, "src/two.txt").is_empty()).then_some(()),
+        || paused.log(),
+    );
+    assert_eq!(
+        runs_of(root, "src/two.txt"),
+        Vec::<u32>::new(),
+        "a process that lost the lease ran a workflow"
+    );
+
+    // Every change from now on runs exactly once, by the new holder, and is recorded once.
+    assert_eq!(
+        change(root, "three.txt"),
+        [next.pid()],
+        "paused {}:\n{}\nnext {}:\n{}",
+        paused.pid(),
+        paused.log(),
+        next.pid(),
+        next.log()
+    );
+    change(root, "four.txt");
+    assert_eq!(runs_of(root, "src/three.txt"), [next.pid()]);
+    let events = recorded(root, "src/three.txt");
+    assert!(!events.is_empty() && events.iter().all(|(_, n)| *n == 1), "{events:?}");
+    assert_eq!(
+        recorded(root, "src/two.txt"),
+        Vec::<(String, i64)>::new(),
+        "a process that lost the lease recorded file events; log:\n{}",
+        paused.log()
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("seen.log")).unwrap(),
+        "src/one.txt\nsrc/three.txt\nsrc/four.txt\n"
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_OK, ListFormat, output};
-use crate::store::{ActivityKind, ActivityQuery, Store, StoreOptions};
+use crate::store::{ActivityKind, ActivityQuery};
 use crate::workspace::now_ms;
 
 pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: ListFormat) -> i32 {
@@ -32,16 +32,9 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
         }
         Err(code) => return code,
     }
-    let store = match Store::open_workspace(&root, StoreOptions::default()) {
-        Ok(store) => store,
-        Err(error) => {
-            output::note(&format!("acas activity: {error}"));
-            return EXIT_FAILED;
-        }
-    };
     let query =
         ActivityQuery { since_ms: since.map(|s| now_ms() - s.as_millis() as i64), limit, path_prefix: None };
-    let rows = match store.activity(&query) {
+    let rows = match super::read_state("activity", &root, |s| s.activity(&query), |s| s.activity(&query)) {
         Ok(rows) => rows,
         Err(error) => {
             output::note(&format!("acas activity: {error}"));
@@ -79,6 +72,5 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
             output::line(&json!({ "activity": rows }).to_string());
         }
     }
-    let _ = store.close();
     EXIT_OK
 }

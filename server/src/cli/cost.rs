@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_OK, ListFormat, output};
 use crate::escalate::cost::usd;
-use crate::store::{Store, StoreOptions};
 use crate::workspace::now_ms;
 
 pub(super) fn run(path: &Path, since: Option<Duration>, format: ListFormat) -> i32 {
@@ -29,7 +28,7 @@ pub(super) fn run(path: &Path, since: Option<Duration>, format: ListFormat) -> i
     };
     let rows = if recorded {
         let report =
-            Store::open_workspace(&root, StoreOptions::default()).and_then(|s| s.cost_report(since_ms));
+            super::read_state("cost", &root, |s| s.cost_report(since_ms), |s| s.cost_report(since_ms));
         match report {
             Ok(rows) => rows,
             Err(error) => {

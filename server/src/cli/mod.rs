@@ -227,6 +227,51 @@ fn recorded(command: &str, root: &Path) -> Result<bool, i32> {
     })
 }
 
+/// What a command that only reads says when the state cannot be written; `None` when it can.
+fn read_only_note(command: &str, root: &Path) -> Option<String> {
+    crate::store::read_only(root).map(|why| {
+        format!(
+            "acas {command}: the state of {} is read-only ({why}); reading it without writing",
+            root.display()
+        )
+    })
+}
+
+/// Refuses a command that must write the state when it cannot be written: says so, exit 2.
+fn refuse_read_only(command: &str, root: &Path) -> Result<(), i32> {
+    match crate::store::read_only(root) {
+        None => Ok(()),
+        Some(why) => {
+            output::note(&format!(
+                "acas {command}: the state of {} is read-only ({why}); this command must write it: run it in a copy of the workspace you can write, or fix the permissions",
+                root.display()
+            ));
+            Err(EXIT_FAILED)
+        }
+    }
+}
+
+/// The answer of `store` (a read-write store) or, when the state is read-only, of `snapshot`
+/// on a read-only snapshot, saying so on stderr.
+fn read_state<T>(
+    command: &str,
+    root: &Path,
+    snapshot: impl FnOnce(&crate::store::Snapshot) -> Result<T, crate::store::StoreError>,
+    store: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError>,
+) -> Result<T, crate::store::StoreError> {
+    match read_only_note(command, root) {
+        Some(note) => {
+            output::note(&note);
+            let opened = crate::store::Snapshot::open(root)?;
+            if let Some(note) = &opened.note {
+                output::note(&format!("acas {command}: {note}"));
+            }
+            snapshot(&opened)
+        }
+        None => store(&crate::store::Store::open_workspace(root, crate::store::StoreOptions::default())?),
+    }
+}
+
 fn resolve(path: &Path) -> Result<(PathBuf, bool), String> {
     let absolute = std::fs::canonicalize(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let is_dir = absolute.is_dir();

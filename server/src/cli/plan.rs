@@ -30,7 +30,7 @@ use crate::workflow::actions::{Ai, EscalatorAi};
 use crate::workflow::definition::{RunStatus, StepStatus};
 use crate::workflow::engine::RunEvent;
 use crate::workflow::outbox::{Outbox, OutboxOptions, ProgressEvent};
-use crate::workflow::planner::{self, PLANS_DIR, Plan, PlanErrorKind};
+use crate::workflow::planner::{self, Plan, PlanErrorKind};
 use crate::workspace::now_ms;
 
 /// How long the command waits at its end for progress webhooks to be delivered.
@@ -59,6 +59,10 @@ pub(super) fn run(args: Args) -> i32 {
             return EXIT_FAILED;
         }
     };
+    // Planning records its AI calls against the budgets, and running the plan records the run.
+    if let Err(code) = super::refuse_read_only("plan", &root) {
+        return code;
+    }
     match plan(&root, &args) {
         Ok(code) => code,
         Err(message) => {
@@ -190,10 +194,7 @@ async fn execute(
     progress: Option<&Progress>,
 ) -> Result<(i32, Value), String> {
     let workflow = plan.to_workflow(root, name).map_err(|e| e.to_string())?;
-    let dir = root.join(PLANS_DIR);
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&workflow.file, &workflow.source))
-        .map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
+    Plan::save(root, &workflow).map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
     let (engine, mut events) = workflow_run::open_with_ai(root, true, Some(ai)).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let trigger = crate::workflow::triggers::Trigger::Plan { prompt: plan.prompt.clone() };

@@ -5,7 +5,6 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_OK, ListFormat, output};
-use crate::store::{Store, StoreOptions};
 
 pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
     let root = match super::resolve(path) {
@@ -20,7 +19,7 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
         Err(code) => return code,
     };
     let rows = if recorded {
-        match Store::open_workspace(&root, StoreOptions::default()).and_then(|s| s.fix_stats()) {
+        match super::read_state("stats", &root, |s| s.fix_stats(), |s| s.fix_stats()) {
             Ok(rows) => rows,
             Err(error) => {
                 output::note(&format!("acas stats: {error}"));

@@ -22,6 +22,9 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
         }
     };
     // Recording is the point of watching: a state that cannot be used stops it here.
+    if let Err(code) = super::refuse_read_only("watch", &root) {
+        return code;
+    }
     if let Err(error) = crate::store::Store::open_workspace(&root, crate::store::StoreOptions::default()) {
         output::note(&format!("acas watch: {error}"));
         return EXIT_FAILED;

@@ -108,6 +108,10 @@ pub(super) fn run(command: RunCommand) -> i32 {
             with_root(&workspace, "run", |root| run_workflow(root, &name, &inputs, dry_run, format))
         }
         RunCommand::Status { run, workspace, format } => with_root(&workspace, "status", |root| {
+            if let Some(db) = read_only_db(root, "status")? {
+                print_run(&db.existing_run(run)?, &db.steps(run)?, format);
+                return Ok(EXIT_OK);
+            }
             let (engine, _) = open(root, false)?;
             let record = engine.db().existing_run(run)?;
             print_run(&record, &engine.db().steps(run)?, format);
@@ -152,11 +156,29 @@ pub(super) fn run(command: RunCommand) -> i32 {
                 print_history(&[], format);
                 return Ok(EXIT_OK);
             }
+            if let Some(db) = read_only_db(root, "history")? {
+                print_history(&db.history(name.as_deref(), limit)?, format);
+                return Ok(EXIT_OK);
+            }
             let (engine, _) = open(root, false)?;
             print_history(&engine.db().history(name.as_deref(), limit)?, format);
             Ok(EXIT_OK)
         }),
     }
+}
+
+/// The run history read-only, when the state of `root` cannot be written (saying so).
+fn read_only_db(
+    root: &Path,
+    command: &str,
+) -> Result<Option<crate::workflow::state::StateDb>, WorkflowError> {
+    let Some(note) = super::read_only_note(&format!("workflow {command}"), root) else { return Ok(None) };
+    output::note(&note);
+    let (db, wal) = crate::workflow::state::StateDb::open_read_only(root)?;
+    if let Some(wal) = wal {
+        output::note(&format!("acas workflow {command}: {wal}"));
+    }
+    Ok(Some(db))
 }
 
 /// Resolves the workspace and runs `body`, printing its error.
@@ -172,6 +194,12 @@ fn with_root(workspace: &Path, command: &str, body: impl FnOnce(&Path) -> Result
             return EXIT_FAILED;
         }
     };
+    // Everything but reading a run or the history records in the state.
+    if !matches!(command, "status" | "history")
+        && let Err(code) = super::refuse_read_only(&format!("workflow {command}"), &root)
+    {
+        return code;
+    }
     body(&root).unwrap_or_else(|error| {
         output::note(&format!("acas workflow {command}: {error}"));
         EXIT_FAILED

@@ -13,12 +13,17 @@
 //!   keys, command-line flags, connection-string fields;
 //! - credentials in URLs (`scheme://user:password@host`), `Bearer`, `Basic` and `SSWS`
 //!   credentials, `.netrc` passwords;
+//! - values a name receives by structure rather than by `name = "…"`: prefixed and
+//!   triple-quoted strings, tuple and destructuring assignments (paired by position),
+//!   collections, fallbacks (`… or "…"`, `getenv("X", "…")`, `${X:-…}`), and credentials passed
+//!   by position to calls that authenticate (`HTTPBasicAuth("user", "…")`);
 //! - names held elsewhere than left of an operator: name/value pairs, Dockerfile `ENV`, SQL
 //!   `WITH PASSWORD` / `IDENTIFIED BY`, `mysql -p…`, `sshpass -p`, YAML block scalars;
 //! - secrets in prose (comments, commit messages, other tools' messages): a secret-like word
 //!   followed within a few words by a token of mixed character classes;
 //! - high-entropy tokens assigned to any name, and high-entropy string literals anywhere;
-//! - private-key blocks, PEM bodies without their armour, and the key formats of the gitleaks
+//! - private-key blocks, PEM bodies without their armour (a body whose DER is a certificate or
+//!   a public key is public and stays), and the key formats of the gitleaks
 //!   rule set (`server/data/gitleaks.toml`, vendored unmodified under its MIT licence), plus
 //!   vendor prefixes and looser shapes of the AI providers' own keys.
 //!
@@ -280,6 +285,10 @@ struct Rules {
     docker_env: Regex,
     command_password: Regex,
     block_scalar: Regex,
+    tuple: Regex,
+    call: Regex,
+    fallback: Regex,
+    shell_default: Regex,
     leaks: Vec<LeakRule>,
     /// Every kind a marker can name.
     kinds: Vec<&'static str>,
@@ -334,7 +343,10 @@ impl Rules {
             (
                 "private-key",
                 re(
-                    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+                    // The body holds only what a key's body holds (base64, headers such as
+                    // `Proc-Type: 4,ENCRYPTED`, and the quotes and escapes of a string literal
+                    // it sits in): a line that merely names the marker is not a key.
+                    r#"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s:,.\\"'_-]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)"#,
                 ),
             ),
             ("anthropic", re(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
@@ -440,6 +452,12 @@ impl Rules {
                 r#"(?i)\bwith[ \t]+(?:encrypted[ \t]+)?password[ \t]+'([^'\n]+)'|\bidentified[ \t]+by[ \t]+'([^'\n]+)'|\bmysql(?:dump|admin)?\b[^\n]*?[ \t"',](?-i:-p)([^\s'",\]]+)|\bsshpass[ \t]+(?-i:-p)[ \t]*([^\s'"]+)"#,
             ),
             block_scalar: re(r"(?m)^([ \t]*)([A-Za-z0-9_.-]{1,80})[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\r?\n"),
+            tuple: re(
+                r"(?m)^[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+[A-Za-z_$][\w$.]*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
+            ),
+            call: re(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)[ \t]*\("),
+            fallback: re(r"(?:\bor\b|\|\||\?\?|\bunwrap_or\(|\.or\()[ \t]*"),
+            shell_default: re(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^}\n]*)\}"),
             leaks,
             skipped,
         }
@@ -482,7 +500,11 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
                 a.regexes.iter().any(|r| r.is_match(target.as_bytes()))
                     || a.stopwords.iter().any(|w| lowered.contains(w.as_str()))
             });
-            if !allowed {
+            // An identifier path (`win32api.RegEnumKey`) is code, whatever a generic rule says.
+            let generic = rule.id.starts_with("generic");
+            let path = &text[secret.clone()];
+            let code = is_identifier_path(path) && path.split('.').all(is_identifier_shaped);
+            if !(allowed || generic && code) {
                 // The generic rule only says "some key": the structural rules name it better.
                 let priority = if rule.id.starts_with("generic") { 3 } else { 1 };
                 hits.push(Hit { range: secret, kind: rule.id, priority });
@@ -491,7 +513,12 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     }
     for c in rules.url.captures_iter(text) {
         match (c.get(1), c.get(2)) {
-            (_, Some(password)) if !password.is_empty() && !is_placeholder(password.as_str()) => {
+            // `user:password@`, `a:b@`: a placeholder or a one- or two-character example.
+            (_, Some(password))
+                if password.as_str().chars().count() >= 3
+                    && !is_placeholder(password.as_str())
+                    && !is_secret_word(password.as_str()) =>
+            {
                 hits.push(Hit { range: password.range(), kind: "url-credentials", priority: 2 })
             }
             (Some(user), None) if looks_like_token(user.as_str(), 16) => {
@@ -502,13 +529,27 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     }
     for c in rules.auth.captures_iter(text) {
         let token = c.get(1).expect("the credential group always takes part");
-        let value = token.as_str();
-        let shaped = value.len() >= 8
+        let start = c.get(0).expect("group 0 is the match").start();
+        let scheme = text.as_bytes()[start..].get(..5).map(<[u8]>::to_ascii_lowercase).unwrap_or_default();
+        // Trailing sentence punctuation is not part of a credential (`Basic customization.`).
+        let value = token.as_str().trim_end_matches(['.', '-']);
+        let token = token.start()..token.start() + value.len();
+        // Basic credentials are base64 (of `user:password`): `basic DTD-related` is prose.
+        if scheme == b"basic"
+            && !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        {
+            continue;
+        }
+        let basic_shaped = scheme != b"basic"
+            || value.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='))
+            || decode_base64(value).is_some_and(|d| d.contains(&b':'));
+        let shaped = basic_shaped
+            && value.len() >= 8
             && (value.chars().any(|c| c.is_ascii_digit() || "+/=_.~-".contains(c))
                 || value.chars().any(|c| c.is_ascii_uppercase())
                     && value.chars().any(|c| c.is_ascii_lowercase()));
         if shaped && !is_placeholder(value) {
-            hits.push(Hit { range: token.range(), kind: "http-auth", priority: 2 });
+            hits.push(Hit { range: token, kind: "http-auth", priority: 2 });
         }
     }
     for c in rules.netrc.captures_iter(text) {
@@ -525,7 +566,10 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             hits.push(Hit { range: value.range(), kind: kind.label(), priority: 2 });
         }
     }
-    assignments(rules, text, env_like, hits);
+    let tuples = tuple_assignments(rules, text, hits);
+    assignments(rules, text, env_like, &tuples, hits);
+    calls(rules, text, hits);
+    shell_defaults(rules, text, hits);
     flags(rules, text, hits);
     prose(rules, text, hits);
     pem_bodies(text, hits);
@@ -630,7 +674,8 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         for word in text[end..line_end].split_inclusive(char::is_whitespace).take(PROSE_REACH + 1) {
             let start = at;
             at += word.len();
-            let trimmed = word.trim_end().trim_matches(|c: char| "\"'`.,;:()[]{}<>".contains(c));
+            // `&ConnectionSecrets`, `*Token`: a reference to a type, not a token.
+            let trimmed = word.trim_end().trim_matches(|c: char| "\"'`.,;:()[]{}<>&*".contains(c));
             let Some(offset) = word.find(trimmed).filter(|_| !trimmed.is_empty()) else { continue };
             if is_prose_secret(trimmed) {
                 hits.push(Hit {
@@ -672,47 +717,137 @@ const PEM_LINE: usize = 64;
 
 /// The body of a PEM block seen without its `BEGIN` line (a window cut into it, a key pasted
 /// into a string): two or more lines in a row ending in exactly 64 base64 characters of mixed
-/// classes, and the shorter line that closes them.
+/// classes, and the shorter line that closes them. A body that decodes to a certificate or a
+/// public key ([`is_public_der`]) is public and stays, armoured or not.
 fn pem_bodies(text: &str, hits: &mut Vec<Hit>) {
-    let mut run: Option<Range<usize>> = None;
+    let mut run: Vec<Range<usize>> = Vec::new();
     let mut full_lines = 0;
     let mut start = 0;
+    let close = |run: &mut Vec<Range<usize>>, full_lines: usize, hits: &mut Vec<Hit>| {
+        if let (Some(first), Some(last)) = (run.first(), run.last())
+            && full_lines >= 2
+        {
+            let base64: String = run.iter().map(|r| &text[r.clone()]).collect();
+            if !decode_base64(&base64).is_some_and(|der| is_public_der(&der)) {
+                hits.push(Hit { range: first.start..last.end, kind: "private-key", priority: 0 });
+            }
+        }
+        run.clear();
+    };
     for line in text.split_inclusive('\n') {
-        let body = base64_tail(start, line);
+        // The line that closes a body may be short and of one case (`XQIDAQAB`).
+        let body = base64_tail(start, line, full_lines < 2);
         start += line.len();
         match body {
             Some(body) if body.len() == PEM_LINE && !text[body.clone()].contains('=') => {
-                run = Some(run.map_or(body.clone(), |r| r.start..body.end));
+                run.push(body);
                 full_lines += 1;
                 continue;
             }
-            Some(body) if full_lines >= 2 && body.len() < PEM_LINE => {
-                run = run.map(|r| r.start..body.end);
-            }
+            Some(body) if full_lines >= 2 && body.len() < PEM_LINE => run.push(body),
             _ => {}
         }
-        if let Some(range) = run.take().filter(|_| full_lines >= 2) {
-            hits.push(Hit { range, kind: "private-key", priority: 0 });
-        }
+        close(&mut run, full_lines, hits);
         full_lines = 0;
     }
-    if let Some(range) = run.filter(|_| full_lines >= 2) {
-        hits.push(Hit { range, kind: "private-key", priority: 0 });
+    close(&mut run, full_lines, hits);
+}
+
+/// Standard base64 (padding optional) decoded, or `None` if `text` is not base64.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for b in text.trim_end_matches('=').bytes() {
+        let value = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = buffer << 6 | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The top-level elements of a DER `SEQUENCE` that is the whole of `der`, as (tag, contents),
+/// or `None` if it is not one (or is cut short).
+fn der_sequence(der: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = der.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            (rest[..n].iter().fold(0usize, |acc, b| acc << 8 | usize::from(*b)), &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    let (0x30, mut contents, []) = element(der)? else { return None };
+    let mut children = Vec::new();
+    while !contents.is_empty() {
+        let (tag, body, rest) = element(contents)?;
+        children.push((tag, body));
+        contents = rest;
+    }
+    Some(children)
+}
+
+/// Whether DER data is public: an X.509 certificate, CRL or certification request (`SEQUENCE
+/// { SEQUENCE, SEQUENCE, BIT STRING }`), a `SubjectPublicKeyInfo` (`SEQUENCE { SEQUENCE, BIT
+/// STRING }`) or a PKCS #1 public key (`SEQUENCE { INTEGER n, INTEGER e }`, `n` long). Private
+/// keys start with a small version `INTEGER` (PKCS #8, PKCS #1, SEC 1) or are an encrypted
+/// `SEQUENCE { SEQUENCE, OCTET STRING }`; anything that does not parse whole counts as private.
+fn is_public_der(der: &[u8]) -> bool {
+    let Some(children) = der_sequence(der) else { return false };
+    let tags: Vec<u8> = children.iter().map(|(tag, _)| *tag).collect();
+    match tags.as_slice() {
+        [0x30, 0x30, 0x03] | [0x30, 0x03] => true,
+        [0x02, 0x02] => children[0].1.len() > 16,
+        _ => false,
     }
 }
 
+/// Whether a base64 token is public key material: a DER certificate or public key, or an SSH
+/// public key blob (`AAAAB3NzaC1yc2E…`, a length-prefixed `ssh-…` or `ecdsa-…` name).
+fn is_public_key_base64(value: &str) -> bool {
+    if value.len() < 60 || !(value.starts_with("MI") || value.starts_with("AAAA")) {
+        return false;
+    }
+    let Some(bytes) = decode_base64(value) else { return false };
+    if let [0, 0, 0, len, name @ ..] = bytes.as_slice()
+        && let Some(name) = name.get(..usize::from(*len))
+    {
+        return [b"ssh-".as_slice(), b"ecdsa-", b"sk-"].iter().any(|p| name.starts_with(p))
+            && !name.windows(7).any(|w| w == b"private");
+    }
+    is_public_der(&bytes)
+}
+
 /// The base64 run that ends `line` (which starts at byte `start` of the text), ignoring trailing
-/// spaces, quotes and commas, if it has upper- and lower-case letters and digits.
-fn base64_tail(start: usize, line: &str) -> Option<Range<usize>> {
+/// spaces, quotes and commas, if it has upper- and lower-case letters and digits (or, when not
+/// `mixed`, any base64 character).
+fn base64_tail(start: usize, line: &str, mixed: bool) -> Option<Range<usize>> {
     let trimmed = line.trim_end_matches([' ', '\t', '\r', '\n', '"', '\'', ',', '\\']);
     let from = trimmed
         .bytes()
         .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')))
         .map_or(0, |i| i + 1);
     let run = &trimmed[from..];
-    let mixed = run.chars().any(|c| c.is_ascii_uppercase())
-        && run.chars().any(|c| c.is_ascii_lowercase())
-        && run.chars().any(|c| c.is_ascii_digit());
+    let mixed = !mixed
+        || run.chars().any(|c| c.is_ascii_uppercase())
+            && run.chars().any(|c| c.is_ascii_lowercase())
+            && run.chars().any(|c| c.is_ascii_digit());
     (run.len() >= 4 && mixed).then(|| start + from..start + trimmed.len())
 }
 
@@ -863,13 +998,23 @@ fn words(name: &str) -> Vec<String> {
 
 fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
     Some(match word {
-        "password" | "passwd" | "pwd" | "pass" | "passphrase" | "passcode" | "pw" => Name::Password,
-        "token" | "authtoken" | "accesstoken" | "pat" => Name::Token,
+        "password" | "passwords" | "passwd" | "pwd" | "pass" | "passphrase" | "passphrases" | "passcode"
+        | "pw" => Name::Password,
+        "token" | "tokens" | "authtoken" | "accesstoken" => Name::Token,
+        // `pat` is a pattern as often as a personal access token.
+        "pat"
+            if matches!(
+                previous,
+                Some("gh" | "github" | "gitlab" | "personal" | "access" | "ado" | "devops")
+            ) =>
+        {
+            Name::Token
+        }
         "secret" | "secrets" => Name::Secret,
-        "apikey" | "apitoken" => Name::ApiKey,
+        "apikey" | "apikeys" | "apitoken" => Name::ApiKey,
         "credential" | "credentials" | "creds" | "auth" => Name::Credential,
-        "key" if matches!(previous, Some("api")) => Name::ApiKey,
-        "key"
+        "key" | "keys" if matches!(previous, Some("api")) => Name::ApiKey,
+        "key" | "keys"
             if matches!(
                 previous,
                 Some("private" | "secret" | "access" | "signing" | "master" | "encryption")
@@ -897,6 +1042,35 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
     })
 }
 
+/// Words that are a secret's name by themselves, for one-word setters (`password("…")`).
+const SECRET_WORDS: &[&str] =
+    &["password", "passwd", "passphrase", "token", "secret", "apikey", "credential", "credentials"];
+
+/// A comparison value that can only be a secret: 6+ characters, a digit or a symbol, not a
+/// name or a word (`token == "lambda"`, `sig != "PK\x05\x06"` are code).
+fn is_secret_shaped(value: &str) -> bool {
+    value.chars().count() >= 6
+        && value.chars().any(|c| c.is_ascii_alphabetic())
+        && value.chars().any(|c| !c.is_ascii_alphabetic())
+        && !value.contains('\\')
+        && !is_identifier_shaped(value)
+        && !value.contains(char::is_whitespace)
+}
+
+/// An unquoted value that is a sentence, not a passphrase: three or more words, one of them a
+/// function word of English (`password to use with username`, `determine the length of …`).
+fn is_sentence(value: &str) -> bool {
+    const FUNCTION_WORDS: &[&str] = &[
+        "the", "a", "an", "to", "of", "with", "for", "on", "in", "is", "are", "was", "we", "you", "it",
+        "this", "that", "when", "if", "and", "or", "not", "be", "by", "from", "as", "use",
+    ];
+    let words: Vec<String> = value
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_ascii_lowercase())
+        .collect();
+    words.len() >= 3 && words.iter().any(|w| FUNCTION_WORDS.contains(&w.as_str()))
+}
+
 /// What kind of secret a name holds, if any: its last word names a secret, or an earlier word
 /// does and the last is not about the secret (`token_type`, `password_hash`).
 fn secret_name(name: &str) -> Option<Name> {
@@ -909,9 +1083,12 @@ fn secret_name(name: &str) -> Option<Name> {
     if META_WORDS.contains(&last.as_str()) || last.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
+    // An earlier word counts only if it cannot mean something else: `pass_stmt`, `pwd_state`,
+    // `proxy_auth_hdr` are not secrets.
     words[..words.len() - 1]
         .iter()
         .enumerate()
+        .filter(|(_, w)| !matches!(w.as_str(), "pass" | "pw" | "pwd" | "pat" | "auth"))
         .filter_map(|(i, w)| word_kind(w, i.checked_sub(1).map(|j| words[j].as_str())))
         .find(|k| *k != Name::Key)
 }
@@ -922,8 +1099,16 @@ fn accepts(kind: Name, value: &str) -> bool {
     if value.is_empty() || is_placeholder(value) || is_arn(value) || is_auth_scheme(value) {
         return false;
     }
+    // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`.
+    let dotted_number = value.contains('.')
+        && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if dotted_number {
+        return false;
+    }
     match kind {
         Name::Key => looks_like_token(value, 16) || is_hex(value) && value.len() >= 16,
+        // A token has letters or digits: `token = "'"` is a tokenizer's.
+        Name::Token | Name::ApiKey => value.bytes().any(|b| b.is_ascii_alphanumeric()),
         _ => true,
     }
 }
@@ -940,10 +1125,30 @@ fn is_placeholder(value: &str) -> bool {
         || v.starts_with("%(") && v.ends_with(")s")
         || v.starts_with('%') && v.ends_with('%') && v.len() > 2
         || v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '•' | '-' | '_' | '?'))
+        // A path in code: `$serde_json::private::Number`.
+        || v.contains("::")
+            && v.split("::").all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))
         // A template filled in at run time: `f"user:{user_id}:profile"`.
         || v.contains('{') && v.contains('}')
         // printf-style formats filled in at run time: `'%s:%s'`, `'AUTH=%s'`.
         || is_printf_format(v)
+}
+
+/// Whether a value is the name of the secret standing for it, as documentation writes it:
+/// `user:password@host`, `` `secret` ``.
+fn is_secret_word(value: &str) -> bool {
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "password"
+            | "passwd"
+            | "pass"
+            | "secret"
+            | "token"
+            | "apikey"
+            | "api_key"
+            | "api-key"
+            | "credentials"
+    )
 }
 
 /// Whether `value` holds a printf conversion (`%s`, `%d`, `%r`, `%x`) and nothing a secret needs
@@ -972,7 +1177,15 @@ fn looks_like_token(value: &str, min: usize) -> bool {
     let upper = value.chars().any(|c| c.is_ascii_uppercase());
     let digit = value.chars().any(|c| c.is_ascii_digit());
     let classes = usize::from(lower) + usize::from(upper) + usize::from(digit);
-    classes >= 2 && digit && entropy(value) >= 3.0
+    classes >= 2 && digit && entropy(value) >= 3.0 && !is_sequence(value)
+}
+
+/// Whether most neighbouring characters follow each other in the character set: an alphabet
+/// (`ABC…XYZabc…789+/`), not a random token.
+fn is_sequence(value: &str) -> bool {
+    let b = value.as_bytes();
+    let steps = b.windows(2).filter(|w| w[1] == w[0].wrapping_add(1)).count();
+    steps * 2 > b.len()
 }
 
 fn is_hex(value: &str) -> bool {
@@ -989,6 +1202,9 @@ fn is_known_public(value: &str) -> bool {
 /// Like [`is_known_public`], but a hex string may be a key.
 fn is_public_shape(v: &str) -> bool {
     is_uuid(v)
+        // A Windows or registry path: `SOFTWARE\Microsoft\VisualStudio\SxS\VC7`.
+        || v.contains('\\') && is_identifier_shaped(v)
+        || is_public_key_base64(v)
         || is_arn(v)
         || v.contains("://")
         || v.starts_with("data:")
@@ -1069,7 +1285,10 @@ fn is_code(value: &str) -> bool {
         || value.contains('[')
         || value.contains("::")
         || value.contains("->")
-        || value.starts_with(['&', '*', '[', '{', '!', '@', '(', '|', '\\'])
+        || value.starts_with(['&', '*', '[', '{', '!', '@', '(', '|', '\\', '?'])
+        || (value.starts_with("0x") || value.starts_with("0o") || value.starts_with("0b"))
+            && value.len() > 2
+            && value[2..].bytes().all(|b| b.is_ascii_hexdigit() || b == b'_')
         || value.starts_with("env")
         || value.starts_with("os.")
         || value.starts_with("process.")
@@ -1094,8 +1313,22 @@ fn is_identifier_path(value: &str) -> bool {
 /// least two thirds of the words have three letters or more; a random token breaks into short
 /// pieces.
 fn is_identifier_shaped(value: &str) -> bool {
-    let parts: Vec<&str> = value.split(['_', '-', '.', '/', ':']).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> =
+        value.split(['_', '-', '.', '/', ':', '@', '#', '=', '\\']).filter(|p| !p.is_empty()).collect();
     if parts.is_empty() || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        return false;
+    }
+    // A dotted path of three or more short names: `Microsoft.VisualStudio.VC.x86` (base64 has
+    // no dots).
+    let segments: Vec<&str> = value.split('.').collect();
+    if segments.len() >= 3
+        && segments.iter().all(|s| s.len() <= 24 && s.starts_with(|c: char| c.is_ascii_alphabetic()))
+    {
+        return true;
+    }
+    // Numbers (versions, sizes) are neither words nor pieces of a token.
+    let parts: Vec<&str> = parts.into_iter().filter(|p| !p.bytes().all(|b| b.is_ascii_digit())).collect();
+    if parts.is_empty() {
         return false;
     }
     let (mut words, mut short) = (0, 0);
@@ -1151,7 +1384,9 @@ fn is_type_name(value: &str) -> bool {
 
 /// Values given to names: secret-like names take any literal, other names only high-entropy
 /// tokens.
-fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
+/// `tuples` are the left-hand sides of tuple assignments, whose names [`tuple_assignments`]
+/// pairs with their values.
+fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>], hits: &mut Vec<Hit>) {
     let bytes = text.as_bytes();
     let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
     let mut from = 0;
@@ -1164,11 +1399,14 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             // The regex started inside a longer name (after a character it does not take).
             continue;
         }
-        if markers.iter().any(|m| m.contains(&name.start())) {
+        if markers.iter().any(|m| m.contains(&name.start()))
+            || tuples.iter().any(|t| t.contains(&name.start()))
+        {
             continue;
         }
-        // `ProviderErrorKind::Auth => …` is a pattern, not an assignment.
-        if text[..name.start()].ends_with("::") {
+        // `ProviderErrorKind::Auth => …` is a pattern, `Token::Ident("if")` a path: neither is an
+        // assignment.
+        if text[..name.start()].ends_with("::") || text[name.end()..].starts_with("::") {
             continue;
         }
         // `host:port`, `user:password@`, `a::b`: a colon mapping has a space or a quote after it.
@@ -1180,27 +1418,68 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             // `setToken("…")`, not `validate_password("…")`.
             let called = name.as_str().rsplit('.').next().unwrap_or("");
             let w = words(called);
+            // A one-word callee is a setter only when it is the secret word itself
+            // (`password(…)`), not a longer word ending in one (`splitpasswd(…)`).
             let setter =
-                w.len() == 1 || matches!(w.first().map(String::as_str), Some("set" | "with" | "use"));
+                w.len() == 1 && word_kind(&w[0], None).is_some() && SECRET_WORDS.contains(&w[0].as_str())
+                    || matches!(w.first().map(String::as_str), Some("set" | "with" | "use"));
             secret_name(called).filter(|_| setter)
         } else {
-            secret_name(name.as_str())
+            // `token.SEMI`, `settings.db_password`: the last member is what is assigned.
+            secret_name(name.as_str().rsplit('.').find(|s| !s.is_empty()).unwrap_or(name.as_str()))
         };
+        let comparison = matches!(op, "==" | "!=" | "===" | "!==");
         let mut at = whole.end();
         while at < bytes.len() && (bytes[at] == b' ' || bytes[at] == b'\t') {
             at += 1;
         }
+        let assigning = matches!(op, "=" | ":=" | ":" | "=>");
+        if let Some(kind) = kind.filter(|_| assigning) {
+            // A collection of secrets (`passwords = ["…", "…"]`, `API_KEYS = {"a": "…"}`, `auth =
+            // ("user", "…")`), or a fallback after code (`os.environ.get("PW") or "…"`).
+            collection(text, at, kind, name.as_str(), hits);
+            if let Some((value, false)) = value_at(text, at, false)
+                && is_code(&text[value])
+            {
+                fallbacks(rules, text, at, kind, hits);
+            }
+        }
+        if op == "(" && kind.is_some() && !single_argument(text, at) {
+            continue;
+        }
         let Some((value, quoted)) = value_at(text, at, op == "(") else { continue };
         let literal = &text[value.clone()];
+        // `# comment` after `key: ` or `name = ` is a comment, not a value.
+        let comment = !quoted && at > whole.end() && (literal.starts_with('#') || literal.starts_with("//"));
         let take = match kind {
+            // A comparison with a literal checks a password against a hard-coded one
+            // (`password == "logmein"`); a token compared is a tokenizer's (`token == "def"`)
+            // unless shaped like a secret.
+            Some(kind) if comparison => {
+                quoted
+                    && accepts(kind, literal)
+                    && (matches!(kind, Name::Password | Name::Secret) || is_secret_shaped(literal))
+            }
+            Some(_) if comment => false,
+            // Markdown code in documentation: `` `SECRET`: `secret` encrypts … ``.
+            Some(_) if quoted && bytes[value.start - 1] == b'`' && is_secret_word(literal) => false,
             Some(kind) if quoted => accepts(kind, literal),
+            Some(_) if is_sentence(literal) => false,
+            // `PW=∞` in prose: a secret has letters or digits.
+            Some(_) if !literal.bytes().any(|b| b.is_ascii_alphanumeric()) => false,
             Some(kind) => {
                 // An identifier is a variable in code, a word a value in configuration.
                 let word = literal.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                     && literal.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 let env_style = !name.as_str().chars().any(|c| c.is_ascii_lowercase());
                 let line_rest = text[value.end..].split('\n').next().unwrap_or("").trim();
+                // `TSPECIALS | WSP`: an expression of names.
+                let expression = word && line_rest.starts_with(['|', '&', '+', '*', '/', '%', '^', '-', '<', '>', '?'])
+                    // `stringify! {`, `vec![`: a macro call.
+                    || literal.ends_with('!') && line_rest.starts_with(['{', '(', '['])
+                    || literal.ends_with('!') && is_identifier_path(literal.trim_end_matches('!')) && text[value.end..].starts_with(['{', '(', '[']);
                 !is_code(literal)
+                    && !expression
                     && accepts(kind, literal)
                     && (!word || kind != Name::Key && (env_style || op == ":" && line_rest.is_empty()))
             }
@@ -1244,6 +1523,315 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     }
 }
 
+/// Longest collection or argument list read item by item.
+const MAX_ITEMS_LEN: usize = 16_384;
+
+/// The items of a bracketed list starting at `open` (`(`, `[` or `{`), or, when `open` holds
+/// none of them, of a bare list running to the end of the line or statement (`"a", "b"`): each
+/// item's range with its spaces trimmed, and the end of the list. Strings are skipped whole, so
+/// that commas and brackets inside them do not count.
+fn list_items(text: &str, open: usize) -> Option<(Vec<Range<usize>>, usize)> {
+    let bytes = text.as_bytes();
+    let bracketed = matches!(bytes.get(open), Some(b'(' | b'[' | b'{'));
+    let mut i = if bracketed { open + 1 } else { open };
+    let (mut depth, mut start, mut items) = (0usize, i, Vec::new());
+    let limit = (open + MAX_ITEMS_LEN).min(bytes.len());
+    let push = |from: usize, to: usize, items: &mut Vec<Range<usize>>| {
+        let item = &text[from..to];
+        let lead = item.len() - item.trim_start().len();
+        let range = from + lead..from + lead + item.trim().len();
+        if !range.is_empty() {
+            items.push(range);
+        }
+    };
+    while i < limit {
+        match bytes[i] {
+            b'"' | b'\'' | b'`' => {
+                let (content, _) = value_at(text, i, true)?;
+                let triple = content.start - i == 3;
+                i = content.end + if triple { 3 } else { 1 };
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' if depth > 0 => depth -= 1,
+            b')' | b']' | b'}' => {
+                push(start, i, &mut items);
+                return bracketed.then_some((items, i + 1));
+            }
+            b',' if depth == 0 => {
+                push(start, i, &mut items);
+                start = i + 1;
+            }
+            b'\n' | b';' if depth == 0 && !bracketed => {
+                push(start, i, &mut items);
+                return Some((items, i));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if bracketed {
+        return None;
+    }
+    push(start, i, &mut items);
+    Some((items, i))
+}
+
+/// The contents of the string literal that is the whole of `item` (prefixes such as `r"…"`
+/// allowed).
+fn literal_item(text: &str, item: &Range<usize>) -> Option<Range<usize>> {
+    let (content, true) = value_at(text, item.start, true)? else { return None };
+    (literal_item_prefix(text, item) == Some(item.end)).then_some(content)
+}
+
+/// Whether an item is a keyword argument (`name=value`), not a positional one.
+fn is_keyword_item(text: &str, item: &Range<usize>) -> bool {
+    let item = &text[item.clone()];
+    let name_len = item.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+    name_len > 0
+        && item[name_len..].trim_start().starts_with('=')
+        && !item[name_len..].trim_start().starts_with("==")
+}
+
+/// The value of a dictionary item (`"k": v`, `k: v`, `"k" => v`), or the item itself.
+fn item_value(text: &str, item: &Range<usize>) -> Range<usize> {
+    let key_end = match literal_item_prefix(text, item) {
+        Some(end) => end,
+        None => {
+            item.start
+                + text[item.clone()].bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count()
+        }
+    };
+    let rest = &text[key_end..item.end];
+    let trimmed = rest.trim_start();
+    let op = if trimmed.starts_with("=>") {
+        2
+    } else if trimmed.starts_with(':') {
+        1
+    } else {
+        return item.clone();
+    };
+    let from = key_end + (rest.len() - trimmed.len()) + op;
+    let value = &text[from..item.end];
+    from + (value.len() - value.trim_start().len())..item.end
+}
+
+/// Where a string literal that starts `item` ends (after its closing quote).
+fn literal_item_prefix(text: &str, item: &Range<usize>) -> Option<usize> {
+    let (content, true) = value_at(text, item.start, true)? else { return None };
+    let quote = if content.start >= item.start + 3
+        && matches!(&text[content.start - 3..content.start], "\"\"\"" | "'''")
+    {
+        3
+    } else {
+        1
+    };
+    Some(content.end + quote).filter(|end| *end <= item.end)
+}
+
+/// Secrets in a collection given to a secret-like name: every string item of a list, set or
+/// tuple, every string value of a dictionary. A pair given to an `auth` name is a user and a
+/// password: only the second goes.
+fn collection(text: &str, at: usize, kind: Name, name: &str, hits: &mut Vec<Hit>) {
+    let bytes = text.as_bytes();
+    // `set([…])`, `frozenset({…})`, `new Set([…])`, `vec![…]`, `List.of(…)`: a collection too.
+    let mut open = at;
+    for wrapper in [
+        "new Set(",
+        "set(",
+        "frozenset(",
+        "tuple(",
+        "list(",
+        "vec!",
+        "List.of(",
+        "Set.of(",
+        "Arrays.asList(",
+        "&",
+    ] {
+        if text[at..].starts_with(wrapper) {
+            open = at + wrapper.len();
+            break;
+        }
+    }
+    if !matches!(bytes.get(open), Some(b'[' | b'{' | b'(')) {
+        return;
+    }
+    let Some((items, _)) = list_items(text, open) else { return };
+    let literals: Vec<Range<usize>> =
+        items.iter().filter_map(|item| literal_item(text, &item_value(text, item))).collect();
+    let pair = words(name).last().is_some_and(|w| w == "auth") && items.len() == 2;
+    for (i, value) in literals.iter().enumerate() {
+        let literal = &text[value.clone()];
+        if pair && i == 0 || !accepts(kind, literal) || is_code_item(kind, literal) {
+            continue;
+        }
+        hits.push(Hit { range: value.clone(), kind: kind.label(), priority: 2 });
+    }
+}
+
+/// Items of a collection given to a `tokens` name that are words or symbols of a language
+/// (a tokenizer's table), not tokens of a service.
+fn is_code_item(kind: Name, literal: &str) -> bool {
+    kind == Name::Token
+        && (literal.len() < 8
+            || !literal.bytes().any(|b| b.is_ascii_alphanumeric())
+            || is_identifier_shaped(literal) && !literal.bytes().any(|b| b.is_ascii_digit()))
+}
+
+/// Literals given as a fallback to a secret-like name whose value is code:
+/// `os.environ.get("PW") or "…"`, `process.env.PW || "…"`, `?? "…"`, `unwrap_or("…")`, and the
+/// default argument of `getenv("PW", "…")`, `environ.get("PW", "…")`.
+fn fallbacks(rules: &Rules, text: &str, at: usize, kind: Name, hits: &mut Vec<Hit>) {
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    for m in rules.fallback.find_iter(&text[at..end]) {
+        // Only a fallback of the whole value: `getpass("… %s" % (host or "localhost"))` is not.
+        if depth(text, at, at + m.start()) != Some(0) {
+            continue;
+        }
+        if let Some((value, true)) = value_at(text, at + m.end(), true)
+            && accepts(kind, &text[value.clone()])
+        {
+            hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+        }
+    }
+    for c in rules.call.captures_iter(&text[at..end]) {
+        let callee = c.get(1).expect("the callee always takes part").as_str();
+        if !is_lookup(callee) {
+            continue;
+        }
+        let open = at + c.get(0).expect("group 0 is the match").end() - 1;
+        let Some((items, _)) = list_items(text, open) else { continue };
+        if let Some(value) = items.get(1).and_then(|item| literal_item(text, item))
+            && accepts(kind, &text[value.clone()])
+        {
+            hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+        }
+    }
+}
+
+/// How deep in brackets byte `to` lies, counting from `from`, strings skipped; `None` if a
+/// string is left open.
+fn depth(text: &str, from: usize, to: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut i, mut depth) = (from, 0usize);
+    while i < to {
+        match bytes[i] {
+            b'"' | b'\'' | b'`' => {
+                let (content, _) = value_at(text, i, true)?;
+                i = content.end + if content.start - i == 3 { 3 } else { 1 };
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Some(depth)
+}
+
+/// A call that looks a name up with a default: `getenv`, `get`, `fetch`, `environ.get`.
+fn is_lookup(callee: &str) -> bool {
+    let last = callee.rsplit('.').next().unwrap_or(callee);
+    matches!(
+        last,
+        "getenv" | "get" | "fetch" | "get_env" | "getEnv" | "env" | "setdefault" | "getattr" | "GetEnv"
+    )
+}
+
+/// Whether a call's argument list opening at `at` (just past the `(`) holds one argument.
+fn single_argument(text: &str, at: usize) -> bool {
+    list_items(text, at.saturating_sub(1)).is_none_or(|(items, _)| items.len() <= 1)
+}
+
+/// Tuple and destructuring assignments: `user, password = "admin", "…"`, `const [user, pass]
+/// = ["a", "…"]`, `user, pass := "a", "…"`. Each secret-like name on the left takes the string
+/// in its position on the right. Returns the left-hand sides.
+fn tuple_assignments(rules: &Rules, text: &str, hits: &mut Vec<Hit>) -> Vec<Range<usize>> {
+    let mut sides = Vec::new();
+    for c in rules.tuple.captures_iter(text) {
+        let whole = c.get(0).expect("group 0 is the match");
+        if text.as_bytes().get(whole.end()) == Some(&b'=') || text[..whole.end()].ends_with("==") {
+            continue;
+        }
+        let names = c.get(1).expect("the names always take part");
+        sides.push(names.range());
+        let Some((items, _)) = list_items(text, whole.end()) else { continue };
+        for (name, item) in names.as_str().split(',').zip(&items) {
+            let Some(kind) = secret_name(name.trim()) else { continue };
+            if let Some(value) = literal_item(text, item)
+                && accepts(kind, &text[value.clone()])
+            {
+                hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+            }
+        }
+    }
+    sides
+}
+
+/// Credentials passed by position: the second argument of a call whose name says it
+/// authenticates (`HTTPBasicAuth("admin", "…")`, `aiohttp.BasicAuth(…)`, `smtp.login(user,
+/// "…")`, `Credentials(…)`), the third of a DB-API `connect(host, user, password, …)`, and the
+/// default of a lookup whose key is secret-like (`os.getenv("DB_PASSWORD", "…")`).
+fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    for c in rules.call.captures_iter(text) {
+        let callee = c.get(1).expect("the callee always takes part").as_str();
+        let last = callee.rsplit('.').next().unwrap_or(callee);
+        let last_word = words(last).pop().unwrap_or_default();
+        let position = if matches!(
+            last_word.as_str(),
+            "auth" | "authenticate" | "login" | "logon" | "credential" | "credentials" | "creds" | "basic"
+        ) {
+            1
+        } else if last == "connect" {
+            2
+        } else if is_lookup(callee) {
+            1
+        } else {
+            continue;
+        };
+        let open = c.get(0).expect("group 0 is the match").end() - 1;
+        let Some((items, _)) = list_items(text, open) else { continue };
+        let positional: Vec<&Range<usize>> = items.iter().filter(|i| !is_keyword_item(text, i)).collect();
+        if is_lookup(callee) && last != "login" {
+            // A lookup's default is a secret only when the key names one.
+            let key = positional.first().and_then(|item| literal_item(text, item));
+            if key.is_none_or(|k| secret_name(&text[k]).is_none()) {
+                continue;
+            }
+        } else if last == "connect" && positional.len() < 3 {
+            continue;
+        }
+        let Some(value) = positional.get(position).and_then(|item| literal_item(text, item)) else {
+            continue;
+        };
+        if accepts(Name::Password, &text[value.clone()]) {
+            hits.push(Hit { range: value, kind: "password", priority: 2 });
+        }
+    }
+}
+
+/// Defaults of shell and Compose parameter expansions, `${DB_PASSWORD:-…}`, `${PW-…}`,
+/// `${PW:=…}`, when the variable or the name they are given to is secret-like.
+fn shell_defaults(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    for c in rules.shell_default.captures_iter(text) {
+        let whole = c.get(0).expect("group 0 is the match");
+        let variable = c.get(1).expect("the variable always takes part").as_str();
+        let value = c.get(2).expect("the default always takes part");
+        let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+        let before = text[line_start..whole.start()].trim_end_matches([' ', '\t', '"', '\'']);
+        let before = before.strip_suffix([':', '=']).unwrap_or(before).trim_end_matches(['"', '\'']);
+        let owner_start =
+            before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        let kind = secret_name(variable).or_else(|| secret_name(&before[owner_start..]));
+        if let Some(kind) = kind
+            && accepts(kind, value.as_str())
+        {
+            hits.push(Hit { range: value.range(), kind: kind.label(), priority: 2 });
+        }
+    }
+}
+
 /// Secrets given to command-line flags: `--password hunter2`, `-token=abc`.
 fn flags(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
     for c in rules.flag.captures_iter(text) {
@@ -1271,6 +1859,14 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
     let bytes = text.as_bytes();
     let at = at + string_prefix(&bytes[at.min(bytes.len())..]);
     let first = *bytes.get(at)?;
+    if matches!(first, b'"' | b'\'') && bytes.get(at + 1) == Some(&first) && bytes.get(at + 2) == Some(&first)
+    {
+        // A triple-quoted string (Python): its contents may hold quotes and span lines.
+        let close = [first; 3];
+        let limit = (at + 3 + MAX_QUOTED_LEN).min(bytes.len());
+        let end = bytes[at + 3..limit].windows(3).position(|w| w == close)?;
+        return Some((at + 3..at + 3 + end, true));
+    }
     if matches!(first, b'"' | b'\'' | b'`') {
         let mut i = at + 1;
         while i < bytes.len() && i - at <= MAX_QUOTED_LEN {

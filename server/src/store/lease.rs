@@ -11,6 +11,13 @@
 //! holder is a process of this host that no longer exists, and at once when the row is damaged. [`Lease::release`] deletes
 //! the row if this process still holds it, so that a waiting process takes over at its next try.
 //!
+//! The lease is also a fencing token ([`Fence`]): this process's holder id and the time it took
+//! the lease (the lease's generation: a holder that lost the lease and took it again has a new
+//! one). Writes that only the holder may make (starting a run for a trigger, recording file
+//! events) check the token with [`Fence::holds`] inside their own transaction, so a holder that
+//! was paused past the expiry (stopped, swapped out, suspended) and has not yet noticed that
+//! another process took over cannot make them.
+//!
 //! This module only decides who holds the lease; when to try, and what holding it means, is the
 //! caller's business. Its calls block on SQLite, so async callers run them on a blocking thread.
 
@@ -47,6 +54,27 @@ impl Holder {
     }
 }
 
+/// The proof that this process holds the lease: its holder id and the generation of its
+/// tenure (when it took the lease). Checked in the transaction of every write that only the
+/// holder may make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub holder: String,
+    pub generation: i64,
+}
+
+impl Fence {
+    /// Whether the lease is still held under this token, as seen by `conn`; called inside the
+    /// transaction that makes the fenced write, so that no other process takes the lease
+    /// between the check and the write.
+    pub fn holds(&self, conn: &Connection) -> rusqlite::Result<bool> {
+        conn.prepare_cached("SELECT 1 FROM lease WHERE name = ?1 AND holder = ?2 AND acquired_ms = ?3")?
+            .query_row(params![NAME, self.holder, self.generation], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+    }
+}
+
 /// The row as read: who holds the lease, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRow {
@@ -69,6 +97,8 @@ pub struct Lease {
     /// process may hold the lease of the new one.
     file: Option<(u64, u64)>,
     replaced_told: bool,
+    /// The generation of this process's tenure, while the last try took or renewed the lease.
+    tenure: Option<i64>,
 }
 
 impl Lease {
@@ -85,6 +115,7 @@ impl Lease {
             observed: None,
             file,
             replaced_told: false,
+            tenure: None,
         })
     }
 
@@ -93,14 +124,33 @@ impl Lease {
         &self.me
     }
 
-    /// Takes or renews the lease at `now_ms`; true when this process holds it afterwards.
-    pub fn try_take(&mut self, now_ms: i64) -> Result<bool, StoreError> {
-        self.try_take_at(now_ms, Instant::now())
+    /// The fencing token of this process's tenure, when the last try took or renewed the lease.
+    pub fn fence(&self) -> Option<Fence> {
+        self.tenure.map(|generation| Fence { holder: self.me.id.clone(), generation })
     }
 
-    /// [`Lease::try_take`] with this process's monotonic clock reading `now`.
+    /// Takes or renews the lease at `now_ms`; true when this process holds it afterwards.
+    ///
+    /// `now_ms` is a clock read at the call; the monotonic clock that measures how long another
+    /// holder has been silent is read once the transaction holds the store's write lock: a try
+    /// that waited for the lock (or whose process was paused while it waited) must not count
+    /// that wait as the other holder's silence.
+    pub fn try_take(&mut self, now_ms: i64) -> Result<bool, StoreError> {
+        let called = crate::time::now_ms();
+        self.take(move || {
+            (now_ms.saturating_add(crate::time::now_ms().saturating_sub(called)), Instant::now())
+        })
+    }
+
+    /// [`Lease::try_take`] with this process's clocks reading `now_ms` and `now`.
     pub fn try_take_at(&mut self, now_ms: i64, now: Instant) -> Result<bool, StoreError> {
+        self.take(move || (now_ms, now))
+    }
+
+    /// Takes or renews the lease, reading the clocks with `clock` once the write lock is held.
+    fn take(&mut self, clock: impl FnOnce() -> (i64, Instant)) -> Result<bool, StoreError> {
         if file_id(&self.db_path) != self.file {
+            self.tenure = None;
             // Whoever holds the lease of the database now at that path, it is not this handle.
             if std::mem::replace(&mut self.replaced_told, true) {
                 return Ok(false);
@@ -114,8 +164,9 @@ impl Lease {
         }
         let (expiry, me) = (self.expiry, self.me.clone());
         let observed = &mut self.observed;
-        let result = (|| -> rusqlite::Result<bool> {
+        let result = (|| -> rusqlite::Result<Option<i64>> {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (now_ms, now) = clock();
             let current = read(&tx)?;
             let take = match &current {
                 None | Some(Read::Malformed) => true,
@@ -134,7 +185,7 @@ impl Lease {
                 }
             };
             if !take {
-                return Ok(false);
+                return Ok(None);
             }
             let acquired = match &current {
                 Some(Read::Row(row)) if row.holder.id == me.id => row.acquired_ms,
@@ -146,13 +197,15 @@ impl Lease {
                 params![NAME, me.id, me.pid, me.host, acquired, now_ms],
             )?;
             tx.commit()?;
-            Ok(true)
+            Ok(Some(acquired))
         })();
-        result.map_err(|e| self.error("take the workspace lease", &e))
+        self.tenure = result.map_err(|e| self.error("take the workspace lease", &e))?;
+        Ok(self.tenure.is_some())
     }
 
     /// Gives the lease up if this process holds it.
     pub fn release(&mut self) -> Result<(), StoreError> {
+        self.tenure = None;
         self.conn
             .execute("DELETE FROM lease WHERE name = ?1 AND holder = ?2", params![NAME, self.me.id])
             .map(|_| ())

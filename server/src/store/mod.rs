@@ -47,6 +47,7 @@ mod error;
 mod hooks;
 mod lease;
 mod query;
+mod read_only;
 mod schema;
 mod types;
 mod writer;
@@ -68,7 +69,8 @@ use rusqlite::Connection;
 pub use budget::SpendTotals;
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay};
-pub use lease::{Holder, Lease, LeaseRow, process_alive};
+pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
+pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, read_only};
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CallStatus, CostRow, DiagnosticRecord, EditorEvent,
     EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow, Outcome,

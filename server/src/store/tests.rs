@@ -873,3 +873,44 @@ fn a_version_1_database_is_migrated_with_its_rows_intact() {
     assert_eq!(count(&db_path, "PRAGMA user_version"), schema::LATEST_VERSION);
     assert_eq!(schema::LATEST_VERSION, 6);
 }
+
+#[test]
+fn file_events_of_a_holder_that_lost_the_lease_are_not_recorded() {
+    let (_dir, store) = open_temp();
+    let expiry = Duration::from_millis(1000);
+    let pid = std::process::id();
+    let holder = |id: &str| Holder { id: id.to_owned(), pid, host: "here".to_owned() };
+    let mut paused = Lease::open(store.path(), holder("paused"), expiry).unwrap();
+    let mut other = Lease::open(store.path(), holder("other"), expiry).unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(paused.try_take_at(1_000, t0).unwrap());
+    let stale = paused.fence().unwrap();
+    // The holder stops renewing (paused); the other process takes over after the expiry.
+    assert!(!other.try_take_at(1_100, t0).unwrap());
+    assert!(other.try_take_at(2_200, t0 + Duration::from_millis(1_100)).unwrap());
+    let current = other.fence().unwrap();
+
+    let event = |path: &str| FileEvent {
+        at_ms: 3_000,
+        kind: FileEventKind::Created,
+        path: path.to_owned(),
+        to_path: None,
+        size: None,
+        language: None,
+    };
+    store.record(vec![
+        Record::FencedFile { fence: stale.clone(), event: event("src/stale.txt") },
+        Record::FencedFile { fence: current, event: event("src/current.txt") },
+    ]);
+    store.flush().unwrap();
+    let paths: Vec<String> = all_activity(&store).into_iter().map(|row| row.path).collect();
+    assert_eq!(paths, ["src/current.txt"]);
+
+    // Taking the lease again is a new tenure: the old token stays refused.
+    other.release().unwrap();
+    assert!(paused.try_take_at(4_000, t0 + Duration::from_millis(1_200)).unwrap());
+    assert_ne!(paused.fence().unwrap(), stale);
+    store.record(vec![Record::FencedFile { fence: stale, event: event("src/stale-again.txt") }]);
+    store.flush().unwrap();
+    assert_eq!(all_activity(&store).len(), 1);
+}

@@ -8,6 +8,12 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     File(FileEvent),
+    /// A file event only the holder of the workspace lease records: written only if the lease
+    /// is still held under `fence` when its transaction commits, dropped otherwise.
+    FencedFile {
+        fence: super::Fence,
+        event: FileEvent,
+    },
     Editor(EditorEvent),
     Diagnostics(FileDiagnostics),
     /// Inserts the call, or updates the row with the same id.

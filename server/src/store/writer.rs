@@ -191,12 +191,26 @@ impl Writer {
         // Editor `change` rows of this transaction that a following `change` of the same path
         // (with no other editor event of that path in between) is merged into.
         let mut open_changes: HashMap<&str, i64> = HashMap::new();
+        // Whether the lease is held under each fence of this transaction, and how many file
+        // events were dropped because it is not (another process records them).
+        let mut fences: Vec<(&super::Fence, bool)> = Vec::new();
+        let mut fenced_off = 0usize;
         for record in batches.iter().flatten() {
             match record {
-                Record::File(event) => {
-                    insert_file_event(&tx, event)?;
-                    if matches!(event.kind, FileEventKind::Deleted | FileEventKind::Renamed) {
-                        clear_file_diagnostics(&tx, &event.path, event.at_ms)?;
+                Record::File(event) => write_file_event(&tx, event)?,
+                Record::FencedFile { fence, event } => {
+                    let holds = match fences.iter().find(|(f, _)| *f == fence) {
+                        Some(&(_, holds)) => holds,
+                        None => {
+                            let holds = fence.holds(&tx)?;
+                            fences.push((fence, holds));
+                            holds
+                        }
+                    };
+                    if holds {
+                        write_file_event(&tx, event)?;
+                    } else {
+                        fenced_off += 1;
                     }
                 }
                 Record::Editor(event) => {
@@ -215,6 +229,12 @@ impl Writer {
                 Record::CacheEntry(entry) => put_cache_entry(&tx, entry)?,
                 Record::FixOutcome(outcome) => insert_fix_outcome(&tx, outcome)?,
             }
+        }
+        if fenced_off > 0 {
+            tracing::info!(
+                events = fenced_off,
+                "file events not recorded: another ACAS process holds the workspace lease and records them"
+            );
         }
         tx.commit()
     }
@@ -289,6 +309,14 @@ impl Writer {
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn write_file_event(tx: &Transaction, event: &FileEvent) -> rusqlite::Result<()> {
+    insert_file_event(tx, event)?;
+    if matches!(event.kind, FileEventKind::Deleted | FileEventKind::Renamed) {
+        clear_file_diagnostics(tx, &event.path, event.at_ms)?;
+    }
+    Ok(())
 }
 
 fn insert_file_event(tx: &Transaction, event: &FileEvent) -> rusqlite::Result<()> {

@@ -64,6 +64,7 @@ use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, 
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
 use crate::config::WorkflowHistory;
+use crate::store::Fence;
 use crate::time::now_ms;
 
 /// Reads a stored definition back: `(file, source text) -> Workflow`. The engine calls it to
@@ -131,6 +132,13 @@ pub enum RunEvent {
         /// When a failed attempt will be retried (Unix ms).
         retry_at_ms: Option<i64>,
     },
+}
+
+/// Where a new run comes from: the run it re-runs, and the lease token that must still hold
+/// when a trigger started it.
+struct Origin<'a> {
+    rerun_of: Option<RunId>,
+    fence: Option<&'a Fence>,
 }
 
 pub struct EngineOptions {
@@ -250,6 +258,19 @@ impl Engine {
         trigger: &Trigger,
         inputs: &Map<String, Value>,
     ) -> Result<RunHandle, WorkflowError> {
+        self.start_fenced(workflow, trigger, inputs, None)
+    }
+
+    /// [`Engine::start`] for a run that only the holder of the workspace lease may start: with
+    /// `fence`, the run is committed only if the lease is still held under that token (checked
+    /// in the same transaction); otherwise the error's kind is [`WorkflowErrorKind::Fenced`].
+    pub fn start_fenced(
+        &self,
+        workflow: &Workflow,
+        trigger: &Trigger,
+        inputs: &Map<String, Value>,
+        fence: Option<&Fence>,
+    ) -> Result<RunHandle, WorkflowError> {
         let trigger = trigger.to_value();
         let inputs = Value::Object(super::inputs::check(&workflow.inputs, inputs)?);
         let group = match &workflow.concurrency {
@@ -266,7 +287,7 @@ impl Engine {
             None => None,
         };
         let steps = workflow.steps.iter().enumerate().map(|(i, s)| StepRecord::pending(&s.id, i)).collect();
-        self.create_and_spawn(workflow, &trigger, &inputs, group, None, steps)
+        self.create_and_spawn(workflow, &trigger, &inputs, group, Origin { rerun_of: None, fence }, steps)
     }
 
     fn create_and_spawn(
@@ -275,9 +296,10 @@ impl Engine {
         trigger: &Value,
         inputs: &Value,
         group: Option<String>,
-        rerun_of: Option<RunId>,
+        origin: Origin<'_>,
         steps: Vec<StepRecord>,
     ) -> Result<RunHandle, WorkflowError> {
+        let Origin { rerun_of, fence } = origin;
         let inner = &self.inner;
         let new = NewRun {
             workflow: &workflow.name,
@@ -291,6 +313,7 @@ impl Engine {
             rerun_of,
             owner_pid: inner.pid,
             steps,
+            fence,
         };
         let id = inner.db.create_run(&new, now_ms())?;
         inner.emit(RunEvent::Run {
@@ -462,7 +485,7 @@ impl Engine {
             &record.trigger,
             &record.inputs,
             record.concurrency_group,
-            Some(id),
+            Origin { rerun_of: Some(id), fence: None },
             steps,
         )
     }

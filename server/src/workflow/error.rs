@@ -16,6 +16,9 @@ pub enum WorkflowErrorKind {
     /// The run is not in a state that allows the request (resume a finished run, re-run a
     /// successful one).
     State,
+    /// A run only the workspace lease's holder may start, asked for by a process that no longer
+    /// holds the lease.
+    Fenced,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

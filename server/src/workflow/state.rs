@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::definition::{RunStatus, StepStatus};
 use super::error::{WorkflowError, WorkflowErrorKind};
-use crate::store::{StoreError, connect_workspace};
+use crate::store::{Fence, StoreError, connect_workspace};
 
 /// A run's id, unique within a workspace's database.
 pub type RunId = i64;
@@ -162,6 +162,9 @@ pub struct NewRun<'a> {
     pub owner_pid: u32,
     /// Every step of the definition, in order: pending, or copied from the run re-run.
     pub steps: Vec<StepRecord>,
+    /// For a run only the workspace lease's holder may start (a trigger fired): the holder's
+    /// token. The run is created only if the lease is still held under it.
+    pub fence: Option<&'a Fence>,
 }
 
 /// One state change, committed with others of the same moment in one transaction.
@@ -208,6 +211,14 @@ impl StateDb {
         Ok(StateDb { conn: Mutex::new(conn), path, busy_timeout })
     }
 
+    /// Opens `<root>/.acas/state.db` for reading only ([`crate::store::connect_read_only`]): for
+    /// a workspace whose state this process cannot write. Every write fails. The note says when
+    /// the write-ahead log could not be used.
+    pub fn open_read_only(root: &Path) -> Result<(StateDb, Option<String>), WorkflowError> {
+        let (conn, path, note) = crate::store::connect_read_only(root)?;
+        Ok((StateDb { conn: Mutex::new(conn), path, busy_timeout: Duration::ZERO }, note))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -226,6 +237,18 @@ impl StateDb {
         let err = self.err("record a new workflow run");
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+        if let Some(fence) = new.fence
+            && !fence.holds(&tx).map_err(&err)?
+        {
+            return Err(WorkflowError::new(
+                WorkflowErrorKind::Fenced,
+                format!(
+                    "workflow `{}` was not started: another ACAS process took over this workspace's \
+                     triggers (this one lost the workspace lease), and runs them now",
+                    new.workflow
+                ),
+            ));
+        }
         tx.prepare_cached(
             "INSERT INTO workflow_run (workflow, file, definition_hash, definition, trigger, inputs, status, \
              concurrency_group, created_ms, rerun_of, owner_pid, heartbeat_ms) \
@@ -669,6 +692,7 @@ mod tests {
             rerun_of: None,
             owner_pid: 1,
             steps: steps.iter().enumerate().map(|(i, s)| StepRecord::pending(s, i)).collect(),
+            fence: None,
         }
     }
 
@@ -775,5 +799,33 @@ mod tests {
         let left: Vec<RunId> = db.history(None, 10).unwrap().iter().map(|r| r.id).collect();
         assert_eq!(left, [ids[4], ids[3], ids[2]]);
         assert_eq!(db.history(Some("b"), 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_run_is_started_only_under_the_current_lease_token() {
+        use crate::store::{Holder, Lease};
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open_workspace(dir.path(), Duration::from_secs(5)).unwrap();
+        let holder =
+            |id: &str| Holder { id: id.to_owned(), pid: std::process::id(), host: "here".to_owned() };
+        let expiry = Duration::from_millis(1000);
+        let mut paused = Lease::open(db.path(), holder("paused"), expiry).unwrap();
+        let mut other = Lease::open(db.path(), holder("other"), expiry).unwrap();
+        let t0 = std::time::Instant::now();
+        assert!(paused.try_take_at(1_000, t0).unwrap());
+        let stale = paused.fence().unwrap();
+        assert!(!other.try_take_at(1_100, t0).unwrap());
+        assert!(other.try_take_at(2_200, t0 + Duration::from_millis(1_100)).unwrap());
+        let current = other.fence().unwrap();
+
+        let trigger = json!({"kind": "file_change"});
+        let mut new = new_run("a", &trigger, &["x"]);
+        new.fence = Some(&stale);
+        let error = db.create_run(&new, 10).unwrap_err();
+        assert_eq!(error.kind, WorkflowErrorKind::Fenced, "{error}");
+        assert!(db.history(None, 10).unwrap().is_empty(), "the paused holder started a run");
+        new.fence = Some(&current);
+        let id = db.create_run(&new, 20).unwrap();
+        assert_eq!(db.history(None, 10).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
     }
 }

@@ -324,6 +324,9 @@ pub struct Workspace {
     shared: Option<shared::Shared>,
     /// Whether this process holds the lease, and so records file events.
     records_files: Arc<AtomicBool>,
+    /// The lease's fencing token of this process's tenure: file events and trigger-started runs
+    /// are written only while the lease is still held under it.
+    fence: shared::FenceCell,
     /// Walks started whose [`Event::WalkDone`] has not come back yet.
     walking: usize,
     /// Background work whose [`Done`] has not come back yet.
@@ -428,6 +431,7 @@ impl Workspace {
             runs: Default::default(),
             shared: None,
             records_files: Arc::default(),
+            fence: Arc::default(),
             walking: 0,
             in_flight: 0,
             deferred: Vec::new(),

@@ -25,6 +25,7 @@ use crate::watch::Batch;
 use crate::workflow::actions::{Editor, EscalatorAi};
 use crate::workflow::definition::{RunStatus, StepStatus, Workflow};
 use crate::workflow::engine::{Engine, EngineOptions, RunEvent, definition_parser};
+use crate::workflow::error::WorkflowErrorKind;
 use crate::workflow::state::RunId;
 use crate::workflow::triggers::diagnostic::OpenDiagnostic;
 use crate::workflow::triggers::escalation::EscalationEvent;
@@ -280,8 +281,24 @@ impl Workspace {
             return;
         }
         let name = fired.workflow.clone();
-        if let Err(error) = self.start_run(&name, fired.trigger, &fired.inputs) {
-            self.message(MessageLevel::Warning, format!("ACAS could not start workflow `{name}`: {error}"));
+        // Only the holder of the workspace lease starts runs for triggers; the store checks
+        // that it still is when it commits the run.
+        let result = match super::shared::current(&self.fence) {
+            Some(fence) => self.start_run_fenced(&name, fired.trigger, &fired.inputs, Some(&fence)),
+            None => Err((
+                WorkflowErrorKind::Fenced,
+                format!("workflow `{name}` was not started: this process does not hold the workspace lease"),
+            )),
+        };
+        match result {
+            Ok(_) => {}
+            Err((WorkflowErrorKind::Fenced, error)) => tracing::warn!("{error}"),
+            Err((_, error)) => {
+                self.message(
+                    MessageLevel::Warning,
+                    format!("ACAS could not start workflow `{name}`: {error}"),
+                );
+            }
         }
         if let Some(id) = fired.inbox {
             self.inbox_done(id);
@@ -457,12 +474,31 @@ impl Workspace {
         trigger: Trigger,
         inputs: &Map<String, Value>,
     ) -> Result<RunId, String> {
-        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
+        self.start_run_fenced(name, trigger, inputs, None).map_err(|(_, error)| error)
+    }
+
+    /// [`Self::start_run`], committed only while the workspace lease is held under `fence`.
+    fn start_run_fenced(
+        &mut self,
+        name: &str,
+        trigger: Trigger,
+        inputs: &Map<String, Value>,
+        fence: Option<&crate::store::Fence>,
+    ) -> Result<RunId, (WorkflowErrorKind, String)> {
+        let other = |error: String| (WorkflowErrorKind::State, error);
+        let engine = self
+            .runs
+            .engine
+            .as_ref()
+            .ok_or_else(|| other("workflows need a workspace folder and its store".to_owned()))?;
         let workflow = self.runs.definitions.iter().find(|w| w.name == name).ok_or_else(|| {
-            format!("there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong")
+            other(format!(
+                "there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong"
+            ))
         })?;
-        let inputs = coerce_json_inputs(&workflow.inputs, inputs)?;
-        let handle = engine.start(workflow, &trigger, &inputs).map_err(|e| e.to_string())?;
+        let inputs = coerce_json_inputs(&workflow.inputs, inputs).map_err(other)?;
+        let handle =
+            engine.start_fenced(workflow, &trigger, &inputs, fence).map_err(|e| (e.kind, e.message))?;
         Ok(handle.id)
     }
 
@@ -480,10 +516,7 @@ impl Workspace {
         let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
         let name = format!("plan-{}", super::now_ms());
         let workflow = plan.to_workflow(&self.root, &name).map_err(|e| e.to_string())?;
-        if let Some(dir) = workflow.file.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        std::fs::write(&workflow.file, &workflow.source)
+        crate::workflow::planner::Plan::save(&self.root, &workflow)
             .map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
         let trigger = Trigger::Plan { prompt: plan.prompt.clone() };
         engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(|e| e.to_string())

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Event, Handle, MessageLevel, Output, Progress, Workspace, now_ms, relative};
+use super::{Event, Handle, MessageLevel, Output, Progress, Workspace, now_ms, relative, shared};
 use crate::analysis::{Analyzed, DiskQueue, FileDiagnostic, Outcome};
 use crate::classify::Language;
 use crate::config;
@@ -43,12 +43,14 @@ impl Workspace {
         let root = self.root.clone();
         let known = self.known.clone();
         let records = self.records_files.clone();
+        let fence = self.fence.clone();
         let consumer = move |mut batch: watch::Batch| {
             track(&known, &mut batch.changes);
             if let Some(store) = &store
                 && records.load(Ordering::SeqCst)
+                && let Some(fence) = shared::current(&fence)
             {
-                record_changes(store, &root, &batch.changes);
+                record_changes(store, &root, &batch.changes, &fence);
             }
             handle.send(Event::Files(batch));
         };
@@ -225,8 +227,9 @@ impl Workspace {
                 tracing::info!("rescan found {} changes that no event reported", missed.len());
                 if let Some(store) = &self.store
                     && self.records_files.load(Ordering::SeqCst)
+                    && let Some(fence) = shared::current(&self.fence)
                 {
-                    record_changes(store, &self.root, &missed);
+                    record_changes(store, &self.root, &missed, &fence);
                 }
                 for change in &missed {
                     if let Change::Deleted(path) = change {
@@ -327,7 +330,7 @@ fn track(known: &Mutex<HashSet<PathBuf>>, changes: &mut [Change]) {
     }
 }
 
-fn record_changes(store: &Store, root: &Path, changes: &[Change]) {
+fn record_changes(store: &Store, root: &Path, changes: &[Change], fence: &store::Fence) {
     let at_ms = now_ms();
     for chunk in changes.chunks(RECORD_BATCH) {
         let records = chunk
@@ -340,14 +343,15 @@ fn record_changes(store: &Store, root: &Path, changes: &[Change]) {
                     Change::Renamed { from, to } => (store::FileEventKind::Renamed, from, Some(to)),
                 };
                 let size = std::fs::symlink_metadata(change.path()).ok().map(|m| m.len());
-                Record::File(store::FileEvent {
+                let event = store::FileEvent {
                     at_ms,
                     kind,
                     path: relative(root, path),
                     to_path: to_path.map(|p| relative(root, p)),
                     size: if matches!(kind, store::FileEventKind::Deleted) { None } else { size },
                     language: Language::from_path(change.path()).map(|l| l.id().to_owned()),
-                })
+                };
+                Record::FencedFile { fence: fence.clone(), event }
             })
             .collect();
         store.record(records);

@@ -18,11 +18,25 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Event, Handle, Workspace, now_ms};
 use crate::config::LeaseTimes;
-use crate::store::{Holder, Lease};
+use crate::store::{Fence, Holder, Lease};
+
+/// The fencing token of this process's tenure of the lease, as the last try left it; shared
+/// with the watcher's thread.
+pub(super) type FenceCell = Arc<Mutex<Option<Fence>>>;
+
+/// The token in `cell`.
+pub(super) fn current(cell: &FenceCell) -> Option<Fence> {
+    cell.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+fn set(cell: &FenceCell, lease: &Lease) {
+    *cell.lock().unwrap_or_else(PoisonError::into_inner) = lease.fence();
+}
 
 /// This process's side of the workspace lease.
 pub(super) struct Shared {
     lease: Arc<Mutex<Lease>>,
+    fence: FenceCell,
     /// Whether this process holds the lease; read by the watcher's thread, which records file
     /// events only then.
     held: Arc<AtomicBool>,
@@ -35,14 +49,16 @@ impl Shared {
         db_path: &Path,
         times: LeaseTimes,
         held: Arc<AtomicBool>,
+        fence: FenceCell,
     ) -> Result<Shared, crate::store::StoreError> {
         let mut lease = Lease::open(db_path, Holder::this_process(), times.expiry)?;
         let taken = lease.try_take(now_ms()).unwrap_or_else(|error| {
             tracing::warn!("{error}");
             false
         });
+        set(&fence, &lease);
         held.store(taken, Ordering::SeqCst);
-        Ok(Shared { lease: Arc::new(Mutex::new(lease)), held, stop: CancellationToken::new() })
+        Ok(Shared { lease: Arc::new(Mutex::new(lease)), fence, held, stop: CancellationToken::new() })
     }
 
     pub(super) fn held(&self) -> bool {
@@ -52,6 +68,7 @@ impl Shared {
     /// Renews or tries to take the lease every heartbeat; tells the loop when holding it changes.
     pub(super) fn spawn_heartbeat(&self, times: LeaseTimes, handle: Handle) {
         let (lease, held, stop) = (self.lease.clone(), self.held.clone(), self.stop.clone());
+        let fence = self.fence.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(times.heartbeat);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -64,12 +81,17 @@ impl Shared {
                     () = stop.cancelled() => break,
                     _ = interval.tick() => {}
                 }
-                let (lease, stopped) = (lease.clone(), stop.clone());
+                let (lease, stopped, fence) = (lease.clone(), stop.clone(), fence.clone());
                 let started = tokio::time::Instant::now();
                 let attempt = tokio::task::spawn_blocking(move || {
                     let mut lease = lease.lock().unwrap_or_else(PoisonError::into_inner);
                     // Released meanwhile (under the same lock): not to be taken again.
-                    if stopped.is_cancelled() { Ok(false) } else { lease.try_take(now_ms()) }
+                    if stopped.is_cancelled() {
+                        return Ok(false);
+                    }
+                    let taken = lease.try_take(now_ms());
+                    set(&fence, &lease);
+                    taken
                 });
                 tokio::pin!(attempt);
                 // A holder that cannot renew within the expiry stops the shared work itself,
@@ -119,6 +141,7 @@ impl Shared {
         if let Err(error) = lease.release() {
             tracing::warn!("{error}");
         }
+        set(&self.fence, &lease);
     }
 }
 
@@ -128,7 +151,7 @@ impl Workspace {
     pub(super) fn start_shared(&mut self) {
         let Some(store) = &self.store else { return };
         let times = self.config.lease;
-        match Shared::open(store.path(), times, self.records_files.clone()) {
+        match Shared::open(store.path(), times, self.records_files.clone(), self.fence.clone()) {
             Ok(shared) => {
                 shared.spawn_heartbeat(times, self.handle.clone());
                 let held = shared.held();

@@ -2,7 +2,10 @@
 //! `git.checkout`, with libgit2, on the repository that contains the workspace.
 //!
 //! Paths in parameters and outputs are workspace-relative, like every other action's; they are
-//! confined to the workspace by text (they may be pathspecs such as `src/*.rs`). Outputs are
+//! confined to the workspace by text (they may be pathspecs such as `src/*.rs`); a `git.add` path
+//! that names a file is resolved like a file action's (no symlink on the way may lead out), and
+//! `git.checkout` refuses a branch that would write or delete a file outside the workspace,
+//! through such a symlink, or over `.acas/state.db*`. Outputs are
 //! structured JSON. Nothing here runs the `git` program, so hooks do not run.
 
 use std::path::{Path, PathBuf};
@@ -50,7 +53,7 @@ pub const ADD: Spec = Spec {
     params: &[Param::required(
         "paths",
         Kind::StringList,
-        "Paths or pathspecs (`src/*.rs`, `.` for everything).",
+        "Paths or pathspecs (`src/*.rs`, `.` for everything). A path that names a file is refused when a symlink on the way leads out of the workspace.",
     )],
     exclusive: &[],
     output: "`{staged: [path]}`: every path staged after the action.",
@@ -81,7 +84,7 @@ pub const BRANCH: Spec = Spec {
 
 pub const CHECKOUT: Spec = Spec {
     name: "git.checkout",
-    summary: "Switches the work tree and `HEAD` to a local branch. Refuses, changing nothing, when local changes would be overwritten.",
+    summary: "Switches the work tree and `HEAD` to a local branch. Refuses, changing nothing, when local changes would be overwritten, or when the switch would write or delete a file outside the workspace (the workspace is a folder inside a larger repository), through a symlink that leads out of it, or over ACAS's own `.acas/state.db*`.",
     params: &[Param::required("branch", Kind::String, "The local branch.")],
     exclusive: &[],
     output: "`{branch, id}`.",
@@ -130,6 +133,24 @@ impl Repo {
         })
     }
 
+    /// Refuses switching to `branch` when it would write or delete `path` (relative to the work
+    /// tree) outside the workspace, through a symlink that leads out of it, or over ACAS's own
+    /// files in `.acas/`.
+    fn confine_written(&self, workspace: &Path, branch: &str, path: &Path) -> Result<(), ActionError> {
+        let path = path.to_string_lossy().replace('\\', "/");
+        let refused = |why: String| {
+            ActionError::new(format!(
+                "cannot switch to `{branch}`: it changes `{path}`, {why}; switch with git outside the workflow"
+            ))
+        };
+        let Some(shown) = path.strip_prefix(&self.prefix) else {
+            return Err(refused(format!("outside the workspace ({})", workspace.display())));
+        };
+        let resolved = confine::resolve(workspace, shown, confine::Follow::ExceptLast)
+            .map_err(|e| refused(e.message))?;
+        confine::refuse_internal(&resolved).map_err(|e| refused(e.message))
+    }
+
     /// A work-tree path as the workspace knows it.
     fn shown(&self, path: &str) -> String {
         path.strip_prefix(&self.prefix).unwrap_or(path).to_owned()
@@ -162,6 +183,15 @@ impl Repo {
             .filter_map(|s| s.path().ok().map(|p| self.shown(p)))
             .collect())
     }
+}
+
+/// A path given to `git.add` that names a file rather than a pattern is resolved like a file
+/// action's: refused when a symlink on the way leads out of the workspace.
+fn confine_literal(workspace: &Path, path: &str) -> Result<(), ActionError> {
+    if path.contains(['*', '?', '[']) || confine::lexical(workspace, path)?.is_empty() {
+        return Ok(());
+    }
+    confine::resolve(workspace, path, confine::Follow::ExceptLast).map(|_| ())
 }
 
 fn index_change(status: Status) -> Option<&'static str> {
@@ -331,6 +361,9 @@ pub fn add(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     if paths.is_empty() {
         return Err(ActionError::new("`paths` is empty; name what to stage (`.` for everything)"));
     }
+    for path in &paths {
+        confine_literal(workspace, path)?;
+    }
     let specs = paths.iter().map(|p| repo.pathspec(workspace, p)).collect::<Result<Vec<_>, _>>()?;
     let mut index = repo.repo.index().map_err(|e| git_error("cannot open the index", &e))?;
     index.add_all(&specs, IndexAddOption::DEFAULT, None).map_err(|e| git_error("cannot stage", &e))?;
@@ -418,6 +451,18 @@ pub fn checkout(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError>
     let refname =
         reference.name().map_err(|_| ActionError::new(format!("`{name}` is not a valid branch name")))?;
     let commit = reference.peel_to_commit().map_err(|e| git_error(&format!("cannot read `{name}`"), &e))?;
+    // Every file the switch writes or deletes must be one a file action could change: inside
+    // the workspace, not through a symlink that leads out of it, not ACAS's own state.
+    let from = r.head().ok().and_then(|head| head.peel_to_tree().ok());
+    let to = commit.tree().map_err(|e| git_error(&format!("cannot read `{name}`"), &e))?;
+    let changes = r
+        .diff_tree_to_tree(from.as_ref(), Some(&to), None)
+        .map_err(|e| git_error(&format!("cannot compare `{name}` with HEAD"), &e))?;
+    for delta in changes.deltas() {
+        for path in [delta.old_file().path(), delta.new_file().path()].into_iter().flatten() {
+            repo.confine_written(workspace, name, path)?;
+        }
+    }
     let mut checkout = git2::build::CheckoutBuilder::new();
     checkout.safe();
     r.checkout_tree(commit.as_object(), Some(&mut checkout)).map_err(|e| {
@@ -579,5 +624,93 @@ mod tests {
         assert_eq!(super::author(None, Some("G"), Some("g@x")).unwrap(), pair("G", "g@x"));
         let e = super::author(None, Some("G"), None).unwrap_err();
         assert!(e.message.starts_with("no commit author: set `user.name`"), "{e}");
+    }
+
+    /// Commits on a new branch `name`, from `HEAD`, a tree that also holds `files` (paths
+    /// relative to the work tree) with the given contents, without touching the work tree.
+    fn branch_with(repo: &git2::Repository, name: &str, files: &[(&str, &str)]) {
+        let head = repo.head().unwrap().peel_to_commit().unwrap();
+        let mut index = git2::Index::new().unwrap();
+        index.read_tree(&head.tree().unwrap()).unwrap();
+        for (path, content) in files {
+            let blob = repo.blob(content.as_bytes()).unwrap();
+            let entry = git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode: 0o100644,
+                uid: 0,
+                gid: 0,
+                file_size: content.len() as u32,
+                id: blob,
+                flags: 0,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            };
+            index.add(&entry).unwrap();
+        }
+        let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
+        let sig = git2::Signature::now("Mallory", "m@example.com").unwrap();
+        let commit = repo.commit(None, &sig, &sig, "evil", &tree, &[&head]).unwrap();
+        repo.branch(name, &repo.find_commit(commit).unwrap(), false).unwrap();
+    }
+
+    #[test]
+    fn checkout_cannot_write_outside_the_workspace_or_over_the_state_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("repo");
+        let ws = top.join("ws");
+        std::fs::create_dir_all(ws.join(".acas")).unwrap();
+        let repo = repository(&top);
+        std::fs::write(top.join(".gitignore"), ".acas/\n").unwrap();
+        std::fs::write(ws.join("b.txt"), "b\n").unwrap();
+        std::fs::write(ws.join(".acas/state.db"), "live\n").unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, ws.join("link")).unwrap();
+        let run = |action: &str, with: serde_json::Value| run_in(&ws, action, with);
+        run("git.add", json!({"paths": ["b.txt"]})).ok();
+        run("git.commit", json!({"message": "one"})).ok();
+
+        // A branch that overwrites the live database (ignored, so libgit2 overwrites it).
+        branch_with(&repo, "db", &[("ws/.acas/state.db", "gone\n")]);
+        let error = run("git.checkout", json!({"branch": "db"})).err();
+        assert!(error.contains("cannot switch to `db`: it changes `ws/.acas/state.db`"), "{error}");
+        assert_eq!(std::fs::read_to_string(ws.join(".acas/state.db")).unwrap(), "live\n");
+
+        // A branch that changes a file above the workspace, in the same repository.
+        branch_with(&repo, "above", &[("a.txt", "changed\n")]);
+        let error = run("git.checkout", json!({"branch": "above"})).err();
+        assert!(error.contains("it changes `a.txt`, outside the workspace"), "{error}");
+        assert_eq!(std::fs::read_to_string(top.join("a.txt")).unwrap(), "one\n");
+
+        // A branch that writes through a symlinked directory of the work tree.
+        branch_with(&repo, "through", &[("ws/link/evil.txt", "evil\n")]);
+        let error = run("git.checkout", json!({"branch": "through"})).err();
+        assert!(error.contains("it changes `ws/link/evil.txt`"), "{error}");
+        assert!(!outside.join("evil.txt").exists());
+
+        assert_eq!(run("git.status", json!({})).ok()["branch"], repo.head().unwrap().shorthand().unwrap());
+    }
+
+    #[test]
+    fn add_refuses_paths_that_leave_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let _repo = repository(&ws);
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "s\n").unwrap();
+        std::os::unix::fs::symlink(&outside, ws.join("link")).unwrap();
+        let run = |action: &str, with: serde_json::Value| run_in(&ws, action, with);
+
+        let error = run("git.add", json!({"paths": ["link/secret"]})).err();
+        assert!(error.contains("link"), "{error}");
+        let error = run("git.add", json!({"paths": [outside.join("secret").to_str().unwrap()]})).err();
+        assert!(error.contains("outside the workspace"), "{error}");
+        assert!(run("git.add", json!({"paths": ["a.txt/../../x"]})).err().contains("climbs out"));
+        assert_eq!(run("git.add", json!({"paths": ["a.txt"]})).ok()["staged"], json!(["a.txt"]));
     }
 }

@@ -411,6 +411,7 @@ fn orphan(db: &StateDb, wf: &Workflow, done: &[&str], interrupted: &str) -> RunI
         // A live pid, but a heartbeat long stale: the owner is gone.
         owner_pid: std::process::id() + 1,
         steps,
+        fence: None,
     };
     db.create_run(&new, 1).unwrap()
 }

@@ -330,6 +330,13 @@ impl Plan {
         convert::to_workflow(&self.tasks, workspace, name)
     }
 
+    /// Writes `workflow` (from [`Plan::to_workflow`]) to its file under [`PLANS_DIR`], a new
+    /// file, without following symbolic links there ([`crate::files::create_beneath`]).
+    pub fn save(workspace: &Path, workflow: &Workflow) -> std::io::Result<std::path::PathBuf> {
+        let name = workflow.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        crate::files::create_beneath(workspace, PLANS_DIR, &name, workflow.source.as_bytes())
+    }
+
     /// The definition text of [`Plan::to_workflow`]: the workflow as JSON, which is YAML.
     pub fn definition(&self, name: &str) -> String {
         convert::definition(name, &self.tasks)

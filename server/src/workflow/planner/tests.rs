@@ -376,6 +376,7 @@ async fn a_planned_run_resumes_after_its_process_is_gone() {
         rerun_of: None,
         owner_pid: std::process::id() + 1,
         steps: vec![done, StepRecord::pending("two", 1)],
+        fence: None,
     };
     let id = engine.db().create_run(&new, 1).unwrap();
     let handles = engine.resume_interrupted().unwrap();
