@@ -270,6 +270,21 @@ pub enum Providers {
     Build { config: Box<EscalationConfig>, store: Option<Store>, only: Option<String> },
 }
 
+impl Providers {
+    /// The engine to ask: the one ready, or one built now (which reads the store: call it off
+    /// the loop). A dry run builds an inspector.
+    pub fn resolve(&self, dry_run: bool) -> Result<Arc<Escalator>, EscalateError> {
+        match self {
+            Providers::Ready(escalator) => Ok(escalator.clone()),
+            Providers::Build { config, store, only } => {
+                let env = |name: &str| std::env::var(name).ok();
+                let build = if dry_run { Escalator::inspector } else { Escalator::new };
+                Ok(Arc::new(build(config.as_ref(), &env, store.clone(), only.as_deref())?))
+            }
+        }
+    }
+}
+
 /// Where an escalation's symbol index comes from.
 pub enum Index {
     /// The workspace's index of the error's language, shared by escalations, and what to bring
@@ -305,14 +320,7 @@ pub async fn escalate(
     cancel: &CancellationToken,
 ) -> Result<Outcome, EscalateError> {
     let built = tokio::task::spawn_blocking(move || -> Result<_, EscalateError> {
-        let escalator = match &job.providers {
-            Providers::Ready(escalator) => escalator.clone(),
-            Providers::Build { config, store, only } => {
-                let env = |name: &str| std::env::var(name).ok();
-                let build = if job.dry_run { Escalator::inspector } else { Escalator::new };
-                Arc::new(build(config.as_ref(), &env, store.clone(), only.as_deref())?)
-            }
-        };
+        let escalator = job.providers.resolve(job.dry_run)?;
         let past = escalator.past_fixes(&job.problem.fingerprint);
         let site = Site {
             root: &job.root,

@@ -121,7 +121,24 @@ impl Handle {
     ) -> Result<Answer, EscalationError> {
         let (tx, rx) = oneshot::channel();
         self.send(Event::Request(Request::Escalation { request: Box::new(request), reply: tx }));
-        let job = rx.await.map_err(|_| EscalationError::Stopped)?.map_err(EscalationError::Invalid)?;
+        let mut job = rx.await.map_err(|_| EscalationError::Stopped)?.map_err(EscalationError::Invalid)?;
+        if let Providers::Build { .. } = job.providers {
+            // Only the provider the editor named: one it cannot build is a bad request.
+            let (providers, dry_run) = (
+                std::mem::replace(
+                    &mut job.providers,
+                    Providers::Build { config: Box::default(), store: None, only: None },
+                ),
+                job.dry_run,
+            );
+            let escalator = tokio::task::spawn_blocking(move || providers.resolve(dry_run))
+                .await
+                .map_err(|_| {
+                    EscalationError::Failed("building the providers failed; see the log".to_owned())
+                })?
+                .map_err(|e| EscalationError::Invalid(e.to_string()))?;
+            job.providers = Providers::Ready(escalator);
+        }
         let (root, path, text, range, problem, max_size, encoding) = (
             job.root.clone(),
             job.path.clone(),
