@@ -145,7 +145,7 @@ pub enum Done {
         diagnostics: Vec<ExternalDiagnostic>,
         symbols: Vec<Option<String>>,
     },
-    /// An unopened file was read and parsed for an escalation the editor asked for.
+    /// An unopened file was read and parsed for an escalation (the editor's or a rule's).
     Snapshot {
         request: Box<EscalateRequest>,
         snapshot: Result<escalations::Snapshot, String>,
