@@ -238,11 +238,35 @@ enum Kind {
     SlowHeaders,
     /// Sends complete headers for a 100,000-byte body, then the body a byte at a time.
     SlowBody,
-    /// Sends a complete request, reads the answer and keeps the connection open, idle.
+    /// Sends a valid signed request (to another workflow), reads the answer and keeps the
+    /// connection open, idle.
     KeepAlive,
 }
 
 const KINDS: [Kind; 4] = [Kind::Idle, Kind::SlowHeaders, Kind::SlowBody, Kind::KeepAlive];
+
+/// A workflow for the kept-alive flood connections' requests, apart from [`HOOKED`]'s runs.
+const IDLER: &str = r#"name: idler
+on:
+  webhook: { path: /hooks/idle, secret_env: FLOOD_SECRET }
+steps:
+  - id: nothing
+    run: ["true"]
+"#;
+
+/// A signed request for [`IDLER`], a new one each time (a signature is accepted once).
+fn idle_request() -> Vec<u8> {
+    static SENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let body = format!(r#"{{"n":{}}}"#, SENT.fetch_add(1, Ordering::SeqCst));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let signature = signature::sign(SECRET.as_bytes(), now, body.as_bytes());
+    format!(
+        "POST /hooks/idle HTTP/1.1\r\nhost: x\r\nx-acas-timestamp: {now}\r\nx-acas-signature: {signature}\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
 
 /// One flood connection and how much of its part it has sent.
 struct Attacker {
@@ -254,14 +278,14 @@ impl Attacker {
     fn open(kind: Kind, addr: SocketAddr) -> Attacker {
         let stream =
             TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok().and_then(|mut stream| {
-                let start: &[u8] = match kind {
-                    Kind::Idle | Kind::SlowHeaders => b"",
+                let start = match kind {
+                    Kind::Idle | Kind::SlowHeaders => Vec::new(),
                     Kind::SlowBody => {
-                        b"POST /hooks/deploy HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n"
+                        b"POST /hooks/deploy HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n".to_vec()
                     }
-                    Kind::KeepAlive => b"GET /nothing HTTP/1.1\r\nhost: x\r\n\r\n",
+                    Kind::KeepAlive => idle_request(),
                 };
-                stream.write_all(start).ok()?;
+                stream.write_all(&start).ok()?;
                 stream.set_nonblocking(true).ok()?;
                 Some(stream)
             });
@@ -350,6 +374,7 @@ fn served_during(kinds: &[Kind], size: usize) {
     let root = dir.path();
     std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
     std::fs::write(root.join(".acas/workflows/hooked.yaml"), HOOKED).unwrap();
+    std::fs::write(root.join(".acas/workflows/idler.yaml"), IDLER).unwrap();
     std::fs::write(root.join(".acas/config.toml"), small_limit_config()).unwrap();
     let server = start(root);
 

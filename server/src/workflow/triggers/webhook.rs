@@ -33,8 +33,9 @@
 //! else 408. At most `max_connections` are open: a new one beyond that closes the connection
 //! furthest behind the minimum rate (idle, or sending its headers or body too slowly; see
 //! `victim`), and waits only while every connection keeps up that rate or is being answered. An
-//! attacker therefore delays a valid request only by sending, on every connection at once, at
-//! least the minimum rate; and each such request ends within the header and body timeouts.
+//! answer other than 202 closes its connection. An attacker therefore delays a valid request only
+//! by sending, on every connection at once, at least the minimum rate; each such request ends
+//! within the header and body timeouts, and with it its connection.
 
 //! The run's trigger is `{"kind": "webhook", "path", "body", "headers"}` (plus `"event"`, the
 //! `X-GitHub-Event`, for `scheme: github`): the body as JSON when it parses, else as a string,
@@ -51,7 +52,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -443,7 +444,13 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cance
                 let shared = shared.clone();
                 let progress = progress.clone();
                 async move {
-                    let response = handle(&shared, request, &progress).await;
+                    let mut response = handle(&shared, request, &progress).await;
+                    // A refused request ends its connection: a client without the secret cannot
+                    // keep a place by sending request after request on it, and comes back through
+                    // the accept queue, behind whoever came meanwhile.
+                    if response.status() != StatusCode::ACCEPTED {
+                        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
                     progress.answered();
                     Ok::<_, Infallible>(response)
                 }
@@ -766,8 +773,12 @@ mod tests {
     }
 
     async fn start_with(store: Store, port: u16, max_connections: usize) -> Harness {
+        start_options(store, options(port, max_connections)).await
+    }
+
+    fn options(port: u16, max_connections: usize) -> WebhookOptions {
         let secrets: BTreeMap<&str, &str> = BTreeMap::from([("HOOK_SECRET", SECRET)]);
-        let options = WebhookOptions {
+        WebhookOptions {
             port,
             max_body_bytes: 1024,
             max_connections,
@@ -775,7 +786,10 @@ mod tests {
             body_timeout: Duration::from_millis(300),
             min_body_rate: 16 * 1024,
             secrets: Arc::new(move |name| secrets.get(name).map(|s| s.to_string())),
-        };
+        }
+    }
+
+    async fn start_options(store: Store, options: WebhookOptions) -> Harness {
         let workflows = [
             hooked("review", "/hooks/review", "HOOK_SECRET"),
             hooked("unset", "/hooks/unset", "NOT_SET"),
@@ -1221,20 +1235,14 @@ mod tests {
     async fn a_body_sent_slower_than_the_minimum_rate_gets_408_before_the_body_timeout() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let dir = tempfile::tempdir().unwrap();
-        let secrets: BTreeMap<&str, &str> = BTreeMap::from([("HOOK_SECRET", SECRET)]);
         let options = WebhookOptions {
-            port: 0,
-            max_body_bytes: 1024,
-            max_connections: 8,
             header_timeout: Duration::from_secs(600),
             body_timeout: Duration::from_secs(600),
             min_body_rate: 1024,
-            secrets: Arc::new(move |name| secrets.get(name).map(|s| s.to_string())),
+            ..options(0, 8)
         };
-        let (tx, _fired) = channel();
-        let cancel = CancellationToken::new();
-        let workflows = [hooked("review", "/hooks/review", "HOOK_SECRET")];
-        let server = WebhookServer::start(options, &workflows, open(&dir), tx, cancel.clone()).await.unwrap();
+        let h = start_options(open(&dir), options).await;
+        let server = &h.server;
         let mut stream = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
         stream
             .write_all(b"POST /hooks/review HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{")
@@ -1247,7 +1255,34 @@ mod tests {
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(answer.contains("min_body_bytes_per_sec"), "{answer}");
-        cancel.cancel();
-        server.stopped().await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_ends_its_connection_and_an_accepted_one_keeps_it() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        // No timeout closes the connection while the test runs.
+        let long = WebhookOptions { header_timeout: Duration::from_secs(600), ..options(0, 8) };
+        let h = start_options(open(&dir), long).await;
+        let t = now();
+        let body = "{}";
+        let signature = signature::sign(SECRET.as_bytes(), t, body.as_bytes());
+        let accepted = format!(
+            "POST /hooks/review HTTP/1.1\r\nHost: x\r\nX-Acas-Timestamp: {t}\r\nX-Acas-Signature: {signature}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let refused = "POST /hooks/nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+        let mut stream = tokio::net::TcpStream::connect(h.server.local_addr()).await.unwrap();
+        // Both on one connection: the first answer keeps it open for the second, which closes it.
+        stream.write_all(format!("{accepted}{refused}").as_bytes()).await.unwrap();
+        let mut answers = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answers)).await;
+        assert!(read.is_ok(), "the connection stayed open after a refused request");
+        let answers = String::from_utf8_lossy(&answers);
+        assert!(answers.starts_with("HTTP/1.1 202"), "{answers}");
+        assert!(answers.contains("HTTP/1.1 404"), "{answers}");
+        h.stop().await;
     }
 }
