@@ -36,7 +36,7 @@
 //! answer other than 202 closes its connection. An attacker therefore delays a valid request only
 //! by sending, on every connection at once, at least the minimum rate; each such request ends
 //! within the header and body timeouts, and with it its connection.
-
+//!
 //! The run's trigger is `{"kind": "webhook", "path", "body", "headers"}` (plus `"event"`, the
 //! `X-GitHub-Event`, for `scheme: github`): the body as JSON when it parses, else as a string,
 //! and the request's `Content-Type`, `User-Agent` and `X-*` headers (the signatures and
@@ -86,10 +86,9 @@ pub struct WebhookOptions {
     pub port: u16,
     /// Larger bodies are refused with 413.
     pub max_body_bytes: usize,
-    /// Connections open at once. A new connection beyond it closes the one sending slowest:
-    /// idle, or sending its headers or body below `min_body_rate`; when every
-    /// connection is sending at least that fast or being answered, new ones wait in the kernel's
-    /// accept queue.
+    /// Connections open at once. A new connection beyond it closes the one furthest behind
+    /// `min_body_rate` (idle, or sending its headers or body too slowly); while every connection
+    /// keeps up that rate or is being answered, new ones wait in the kernel's accept queue.
     pub max_connections: usize,
     /// Time to send a request's headers, counted from when the connection opens or its last
     /// answer was sent (so it is the keep-alive idle timeout too); the connection is closed then.
