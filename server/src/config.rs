@@ -52,6 +52,10 @@ pub struct Webhooks {
     pub header_timeout: Duration,
     /// Time to send a request's body once its headers arrived (`body_timeout_ms`). Default: 10 s.
     pub body_timeout: Duration,
+    /// The slowest a request may arrive, in bytes per second (`min_body_bytes_per_sec`): a body
+    /// that falls more than a second behind it gets 408, and at the connection limit the
+    /// connection furthest below it makes room for a new one. Default: 16 KiB/s.
+    pub min_body_rate: u64,
 }
 
 impl Default for Webhooks {
@@ -62,6 +66,7 @@ impl Default for Webhooks {
             max_connections: 64,
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(10),
+            min_body_rate: 16 * 1024,
         }
     }
 }
@@ -223,6 +228,7 @@ struct WebhooksSection {
     max_connections: Option<usize>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
+    min_body_bytes_per_sec: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -445,6 +451,9 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
     if let Some(ms) = positive(file.webhooks.body_timeout_ms, "webhooks.body_timeout_ms")? {
         webhooks.body_timeout = Duration::from_millis(ms);
     }
+    if let Some(rate) = positive(file.webhooks.min_body_bytes_per_sec, "webhooks.min_body_bytes_per_sec")? {
+        webhooks.min_body_rate = rate;
+    }
     let mut lease = defaults.lease;
     if let Some(ms) = positive(file.lease.heartbeat_ms, "lease.heartbeat_ms")? {
         if ms < MIN_LEASE_HEARTBEAT_MS {
@@ -603,11 +612,23 @@ no_egress = ["secrets/**"]
             "`webhooks.max_connections` must be greater than zero",
         );
 
-        let text = "[webhooks]\nmax_connections = 8\nheader_timeout_ms = 250\nbody_timeout_ms = 500\n";
+        check(
+            "[webhooks]\nmin_body_bytes_per_sec = 0\n",
+            (2, 1),
+            "`webhooks.min_body_bytes_per_sec` must be greater than zero",
+        );
+
+        let text = "[webhooks]\nmax_connections = 8\nheader_timeout_ms = 250\nbody_timeout_ms = 500\n\
+                    min_body_bytes_per_sec = 100\n";
         let webhooks = load_text(text).0.webhooks;
         assert_eq!(
-            (webhooks.max_connections, webhooks.header_timeout, webhooks.body_timeout),
-            (8, Duration::from_millis(250), Duration::from_millis(500))
+            (
+                webhooks.max_connections,
+                webhooks.header_timeout,
+                webhooks.body_timeout,
+                webhooks.min_body_rate
+            ),
+            (8, Duration::from_millis(250), Duration::from_millis(500), 100)
         );
     }
 
