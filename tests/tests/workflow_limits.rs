@@ -253,3 +253,37 @@ fn ten_thousand_steps_validate_within_bounded_memory() {
     let (code, stdout, stderr) = run_capped(&["workflow", "validate"], dir.path());
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 }
+
+/// Constants the template compiler would fold into huge values (`"x" * 100000000`, `[1] * N`,
+/// `~` chains) are refused by validation, with where they are, before anything is compiled.
+#[test]
+fn validation_refuses_huge_constants_without_building_them() {
+    let constants = [
+        "{{ \"x\" * 100000000 }}",
+        "{{ [1] * 100000000 }}",
+        "{{ (\"ab\" * 50000000) ~ (\"cd\" * 50000000) }}",
+        "{% for i in [0] * 100000000 %}{% endfor %}",
+    ];
+    let mut text = String::from("name: fold\nsteps:\n");
+    for i in 0..16 {
+        let template = constants[i % constants.len()];
+        text.push_str(&format!(
+            "  - id: s{i}\n    run: [\"echo\", \"a\", {}]\n",
+            serde_json::to_string(template).unwrap()
+        ));
+    }
+    let dir = workspace(&[("fold.yaml", &text)]);
+    let (code, stdout, stderr) = run_capped(&["workflow", "validate"], dir.path());
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(code, Some(1), "validation reports the constants: {all}");
+    assert_eq!(all.matches("template_max_bytes").count(), 16, "{all}");
+    assert!(all.contains("the constant at line 1, column"), "{all}");
+    // A syntax error still says where it is.
+    let dir = workspace(&[(
+        "broken.yaml",
+        "name: broken\nsteps:\n  - id: a\n    run: [\"echo\", \"{{ 1 + }}\"]\n",
+    )]);
+    let (code, stdout, stderr) = run_capped(&["workflow", "validate"], dir.path());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(format!("{stdout}{stderr}").contains("syntax error at line 1"), "{stdout}{stderr}");
+}
