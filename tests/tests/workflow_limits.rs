@@ -287,3 +287,29 @@ fn validation_refuses_huge_constants_without_building_them() {
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(format!("{stdout}{stderr}").contains("syntax error at line 1"), "{stdout}{stderr}");
 }
+
+/// `data.transform` and the dry run render under the configured template limits, as a step does.
+#[test]
+fn every_render_obeys_the_configured_template_limits() {
+    let map = "{% for i in range(5000) %}{% endfor %}{{ item }}";
+    let transform = format!(
+        "name: transform\nsteps:\n  - id: t\n    uses: data.transform\n    with: {{ input: [1], select: \"$[*]\", map: {{ v: {} }} }}\n",
+        serde_json::to_string(map).unwrap()
+    );
+    let long = "name: long\nsteps:\n  - id: a\n    run: [\"echo\", \"{% for i in range(300) %}xxxxxxxxxx{% endfor %}\"]\n";
+    let dir = workspace(&[("transform.yaml", &transform), ("long.yaml", long)]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        "[workflows]\ntemplate_fuel = 1000\ntemplate_max_bytes = 1024\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) =
+        run_capped(&["workflow", "run", "transform", "--format", "json"], dir.path());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let error = run["steps"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("template_fuel"), "{run:#}");
+
+    let (_, stdout, stderr) = run_capped(&["workflow", "run", "long", "--dry-run"], dir.path());
+    assert!(format!("{stdout}{stderr}").contains("template_max_bytes"), "{stdout}{stderr}");
+}

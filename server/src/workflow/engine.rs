@@ -1133,6 +1133,7 @@ impl Driver {
             cancel: cancel.clone(),
             editor: options.editor.clone(),
             ai: options.ai.clone(),
+            templates: options.templates,
         };
         let actions = options.actions.clone();
         self.running += 1;
@@ -1364,13 +1365,17 @@ fn prepare(job: &RenderJob, templates: &Templates) -> Result<Prepared, String> {
             })
         }
         StepKind::Uses { action, with } => {
-            let with = Value::Object(with.clone());
+            // Parameters the action renders itself (`data.transform`'s `map`) stay as written.
+            let (late, now): (Map<String, Value>, Map<String, Value>) =
+                with.clone().into_iter().partition(|(k, _)| super::actions::renders_later(action, k));
+            let now = Value::Object(now);
             let rendered = if job.templated {
-                templates.render_value(&with, ctx).map_err(|e| format!("with: {e}"))?
+                templates.render_value(&now, ctx).map_err(|e| format!("with: {e}"))?
             } else {
-                with
+                now
             };
-            let Value::Object(with) = rendered else { return Err("with: not a map".to_owned()) };
+            let Value::Object(mut with) = rendered else { return Err("with: not a map".to_owned()) };
+            with.extend(late);
             Ok(Prepared::Action { action: action.clone(), with })
         }
     }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::definition::{StepKind, Workflow};
 use super::error::{WorkflowError, WorkflowErrorKind};
-use super::template::Templates;
+use super::template::{TemplateLimits, Templates};
 use super::triggers::{ManualSource, Trigger};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,13 +123,15 @@ fn sample_path(glob: &str) -> String {
     path.trim_start_matches('/').to_owned()
 }
 
-/// The plan of `workflow` for `trigger` and checked `inputs`, in wave order.
+/// The plan of `workflow` for `trigger` and checked `inputs`, in wave order, its templates
+/// rendered under `limits` (the configured `[workflows] template_*`, as in a run).
 pub fn plan(
     workflow: &Workflow,
     trigger: &Value,
     inputs: &Map<String, Value>,
+    limits: TemplateLimits,
 ) -> Result<Vec<PlannedStep>, WorkflowError> {
-    let templates = Templates::default();
+    let templates = Templates::new(limits);
     let inputs = super::inputs::check(&workflow.inputs, inputs)?;
     let env: Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
     let mut ctx = json!({
@@ -255,7 +257,7 @@ mod tests {
             trigger.to_value(),
             json!({"kind": "file_change", "path": "src/example.py", "event": "modified"})
         );
-        let planned = plan(&wf, &trigger.to_value(), &Map::new()).unwrap();
+        let planned = plan(&wf, &trigger.to_value(), &Map::new(), TemplateLimits::default()).unwrap();
         let shown: Vec<String> = planned
             .iter()
             .map(|p| format!("{} {} {} {:?}", p.wave, p.id, p.rendered, p.at_run_time))
@@ -270,7 +272,9 @@ mod tests {
         );
 
         let broken = workflow(vec![argv_step("x", &[], &["echo", "{{ trigger.nothing }}"])]);
-        let error = plan(&broken, &sample_trigger(&broken).to_value(), &Map::new()).unwrap_err();
+        let error =
+            plan(&broken, &sample_trigger(&broken).to_value(), &Map::new(), TemplateLimits::default())
+                .unwrap_err();
         assert!(error.message.starts_with("step `x`: `{{ trigger.nothing }}`:"), "{}", error.message);
     }
 }
