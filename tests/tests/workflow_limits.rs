@@ -313,3 +313,64 @@ fn every_render_obeys_the_configured_template_limits() {
     let (_, stdout, stderr) = run_capped(&["workflow", "run", "long", "--dry-run"], dir.path());
     assert!(format!("{stdout}{stderr}").contains("template_max_bytes"), "{stdout}{stderr}");
 }
+
+/// Render processes of all runs together: never more than `max_render_processes` at once; the
+/// renders that wait for one still end with their step's timeout.
+#[test]
+fn render_processes_are_capped_in_total_and_waiting_renders_time_out() {
+    let marker = format!("ACAS_RENDER_CAP_TEST={}", std::process::id());
+    let slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    let mut text = String::from("name: many\nmax_parallel: 6\nsteps:\n");
+    for i in 0..6 {
+        text.push_str(&format!(
+            "  - id: r{i}\n    timeout: 3s\n    run: [\"echo\", {}]\n",
+            serde_json::to_string(slow).unwrap()
+        ));
+    }
+    let dir = workspace(&[("many.yaml", &text)]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        "[workflows]\ntemplate_fuel = 1000000000000\nmax_render_processes = 2\n",
+    )
+    .unwrap();
+    let (key, value) = marker.split_once('=').unwrap();
+    let mut child = Command::new(acas_bin())
+        .args(["workflow", "run", "many", "--format", "json"])
+        .current_dir(dir.path())
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+        .env(key, value)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The render processes of this test alive now.
+    let renders = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+                cmdline.split(|b| *b == 0).nth(1) == Some(b"__acas-render".as_slice())
+                    && environ.split(|b| *b == 0).any(|v| v == marker.as_bytes())
+            })
+            .count()
+    };
+    let mut most = 0;
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < TIMEOUT, "the run did not end within {TIMEOUT:?}");
+        most = most.max(renders());
+    }
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert!(most >= 1, "no render process was seen");
+    assert!(most <= 2, "{most} render processes ran at once");
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    for step in run["steps"].as_array().unwrap() {
+        let error = step["error"].as_str().unwrap_or_default();
+        assert!(error.contains("timed out after 3s while rendering its templates"), "{run:#}");
+    }
+}

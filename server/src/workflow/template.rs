@@ -44,11 +44,20 @@ pub struct TemplateLimits {
     /// The address space of a render process, in bytes (`[workflows] template_max_memory`;
     /// see [`super::render_process`]). Default: 512 MiB.
     pub max_memory: u64,
+    /// How many render processes ACAS runs at once, all runs together
+    /// (`[workflows] max_render_processes`); a render past it waits for one to end, under its
+    /// step's timeout. Default: 4.
+    pub max_processes: usize,
 }
 
 impl Default for TemplateLimits {
     fn default() -> TemplateLimits {
-        TemplateLimits { fuel: 1_000_000, max_bytes: 8 * 1024 * 1024, max_memory: 512 * 1024 * 1024 }
+        TemplateLimits {
+            fuel: 1_000_000,
+            max_bytes: 8 * 1024 * 1024,
+            max_memory: 512 * 1024 * 1024,
+            max_processes: 4,
+        }
     }
 }
 
