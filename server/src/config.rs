@@ -653,7 +653,7 @@ no_egress = ["secrets/**"]
         assert!(error.is_none(), "{error:?}");
         assert_eq!(config.templates.max_processes, 2);
         let (_, error) = load_text("[workflows]\nmax_render_processes = 0\n");
-        assert!(error.is_some_and(|e| e.contains("max_render_processes")));
+        assert!(error.is_some_and(|e| e.message.contains("max_render_processes")));
         let (_, error) = load_text("[workflows]\ntemplate_max_memory = 1000\n");
         assert!(error.unwrap().message.contains("at least 67108864"));
         let (config, error) = load_text("[workflows]\ntemplate_fuel = 0\n");

@@ -374,3 +374,32 @@ fn render_processes_are_capped_in_total_and_waiting_renders_time_out() {
         assert!(error.contains("timed out after 3s while rendering its templates"), "{run:#}");
     }
 }
+
+/// An `if:` renders under its step's timeout, and the workflow's `env` under the run's timeout:
+/// each fails naming the timeout it hit, long before the render process's own CPU limit. (The
+/// concurrency group may only substitute values, so it cannot be slow.)
+#[test]
+fn conditions_and_env_render_under_their_timeouts() {
+    let slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    let slow = serde_json::to_string(slow).unwrap();
+    let condition = format!(
+        "name: condition\nsteps:\n  - id: gated\n    timeout: 1s\n    if: {slow}\n    run: [\"true\"]\n"
+    );
+    let env =
+        format!("name: env\ntimeout: 1s\nenv:\n  SLOW: {slow}\nsteps:\n  - id: a\n    run: [\"true\"]\n");
+    let dir = workspace(&[("condition.yaml", &condition), ("env.yaml", &env)]);
+    std::fs::write(dir.path().join(".acas/config.toml"), "[workflows]\ntemplate_fuel = 1000000000000\n")
+        .unwrap();
+
+    let (code, stdout, stderr) =
+        run_capped(&["workflow", "run", "condition", "--format", "json"], dir.path());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let error = run["steps"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("timed out after 1s while rendering its templates"), "{run:#}");
+
+    let (code, stdout, stderr) = run_capped(&["workflow", "run", "env", "--format", "json"], dir.path());
+    assert_ne!(code, Some(0), "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("timed out after 1s (its `timeout`) while rendering the workflow's env"), "{all}");
+}
