@@ -375,11 +375,12 @@ fn render_processes_are_capped_in_total_and_waiting_renders_time_out() {
     }
 }
 
-/// An `if:` renders under its step's timeout, and the workflow's `env` under the run's timeout:
+/// An `if:` and `data.transform`'s `map` render under their step's timeout, and the workflow's
+/// `env` under the run's timeout:
 /// each fails naming the timeout it hit, long before the render process's own CPU limit. (The
 /// concurrency group may only substitute values, so it cannot be slow.)
 #[test]
-fn conditions_and_env_render_under_their_timeouts() {
+fn conditions_env_and_transform_render_under_their_timeouts() {
     let slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
     let slow = serde_json::to_string(slow).unwrap();
     let condition = format!(
@@ -387,7 +388,11 @@ fn conditions_and_env_render_under_their_timeouts() {
     );
     let env =
         format!("name: env\ntimeout: 1s\nenv:\n  SLOW: {slow}\nsteps:\n  - id: a\n    run: [\"true\"]\n");
-    let dir = workspace(&[("condition.yaml", &condition), ("env.yaml", &env)]);
+    let transform = format!(
+        "name: transform\nsteps:\n  - id: t\n    timeout: 1s\n    uses: data.transform\n    with: {{ input: [1], map: {{ v: {slow} }} }}\n"
+    );
+    let dir =
+        workspace(&[("condition.yaml", &condition), ("env.yaml", &env), ("transform.yaml", &transform)]);
     std::fs::write(dir.path().join(".acas/config.toml"), "[workflows]\ntemplate_fuel = 1000000000000\n")
         .unwrap();
 
@@ -402,4 +407,12 @@ fn conditions_and_env_render_under_their_timeouts() {
     assert_ne!(code, Some(0), "{stdout}{stderr}");
     let all = format!("{stdout}{stderr}");
     assert!(all.contains("timed out after 1s (its `timeout`) while rendering the workflow's env"), "{all}");
+
+    // `data.transform` renders `map` itself, under the same timeout.
+    let (code, stdout, stderr) =
+        run_capped(&["workflow", "run", "transform", "--format", "json"], dir.path());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let error = run["steps"][0]["error"].as_str().unwrap_or_default();
+    assert_eq!(error, "timed out after 1s", "{run:#}");
 }
