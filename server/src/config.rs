@@ -239,6 +239,7 @@ struct WorkflowsSection {
     template_fuel: Option<u64>,
     template_max_bytes: Option<usize>,
     template_max_memory: Option<u64>,
+    max_render_processes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -380,11 +381,16 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         let at = text.find("template_max_memory");
         return Err((at, "`workflows.template_max_memory` must be at least 67108864 (64 MiB)".to_owned()));
     }
+    if file.workflows.max_render_processes == Some(0) {
+        let at = text.find("max_render_processes");
+        return Err((at, "`workflows.max_render_processes` must be at least 1".to_owned()));
+    }
     let template_defaults = defaults.templates;
     let templates = crate::workflow::template::TemplateLimits {
         fuel: file.workflows.template_fuel.unwrap_or(template_defaults.fuel),
         max_bytes: file.workflows.template_max_bytes.unwrap_or(template_defaults.max_bytes),
         max_memory: file.workflows.template_max_memory.unwrap_or(template_defaults.max_memory),
+        max_processes: file.workflows.max_render_processes.unwrap_or(template_defaults.max_processes),
     };
     let workflows = WorkflowHistory {
         keep_runs: file.workflows.keep_runs.unwrap_or(defaults.workflows.keep_runs),
@@ -664,6 +670,11 @@ no_egress = ["secrets/**"]
         let (config, error) = load_text("[workflows]\ntemplate_max_memory = 1073741824\n");
         assert_eq!(error, None);
         assert_eq!(config.templates.max_memory, 1 << 30);
+        let (config, error) = load_text("[workflows]\nmax_render_processes = 2\n");
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(config.templates.max_processes, 2);
+        let (_, error) = load_text("[workflows]\nmax_render_processes = 0\n");
+        assert!(error.is_some_and(|e| e.message.contains("max_render_processes")));
         let (_, error) = load_text("[workflows]\ntemplate_max_memory = 1000\n");
         assert!(error.unwrap().message.contains("at least 67108864"));
         let (config, error) = load_text("[workflows]\ntemplate_fuel = 0\n");
