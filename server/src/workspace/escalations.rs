@@ -589,12 +589,17 @@ impl Workspace {
     }
 
     /// The hover text at `position`: the next runs of a workflow's `cron:`, or an AI note.
-    pub(super) fn hover(&self, path: &Path, position: Position) -> Option<(TextRange, String)> {
-        if let Some(found) = self.workflow_hover(path, position) {
-            return Some(found);
+    /// `Err` with the path of a closed workflow file, whose hover is read from disk.
+    pub(super) fn hover(
+        &self,
+        path: &Path,
+        position: Position,
+    ) -> Result<Option<(TextRange, String)>, PathBuf> {
+        if let Some(found) = self.workflow_hover(path, position)? {
+            return Ok(Some(found));
         }
         let here = TextRange { start: position, end: position };
-        self.notes.at(path, here).first().map(|n| (n.range, n.hover()))
+        Ok(self.notes.at(path, here).first().map(|n| (n.range, n.hover())))
     }
 
     /// What the developer did with an AI fix.

@@ -28,6 +28,9 @@ use crate::workflow::triggers::Trigger;
 
 type Reply<T> = oneshot::Sender<T>;
 
+/// A hover's range and markdown, if any, or the path of a closed workflow file to read it from.
+type HoverAnswer = Result<Option<(TextRange, String)>, PathBuf>;
+
 /// Why no plan was made.
 #[derive(Debug)]
 pub enum PlanError {
@@ -58,10 +61,12 @@ pub enum Request {
         range: TextRange,
         reply: Reply<(Vec<QuickFix>, u64, PositionEncoding)>,
     },
+    /// The hover at a position, or the path of a closed workflow file to read it from (with
+    /// the encoding of positions).
     Hover {
         path: PathBuf,
         position: Position,
-        reply: Reply<Option<(TextRange, String)>>,
+        reply: Reply<(HoverAnswer, PositionEncoding)>,
     },
     StartRun {
         workflow: String,
@@ -136,7 +141,7 @@ impl Workspace {
                     reply.send((self.quick_fixes(&path, range), self.config.max_file_size, self.encoding));
             }
             Request::Hover { path, position, reply } => {
-                let _ = reply.send(self.hover(&path, position));
+                let _ = reply.send((self.hover(&path, position), self.encoding));
             }
             Request::StartRun { workflow, trigger, inputs, reply } => {
                 let _ = reply.send(self.start_run(&workflow, trigger, &inputs));
@@ -238,7 +243,18 @@ impl Handle {
 
     /// The hover text at `position` of `path`.
     pub async fn hover(&self, path: PathBuf, position: Position) -> Option<(TextRange, String)> {
-        self.request(|reply| Request::Hover { path, position, reply }).await.flatten()
+        let (found, encoding) = self.request(|reply| Request::Hover { path, position, reply }).await?;
+        match found {
+            Ok(found) => found,
+            // A closed workflow file: read from disk here, off the loop.
+            Err(path) => tokio::task::spawn_blocking(move || {
+                let text = std::fs::read_to_string(&path).ok()?;
+                super::workflows::cron_hover(&text, position, encoding)
+            })
+            .await
+            .ok()
+            .flatten(),
+        }
     }
 
     /// Starts a run of the workflow named `workflow`.

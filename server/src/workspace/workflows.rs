@@ -140,31 +140,40 @@ impl Workspace {
         });
     }
 
-    /// The hover of a `cron:` value in a workflow file: its next runs.
-    pub(super) fn workflow_hover(&self, path: &Path, position: Position) -> Option<(TextRange, String)> {
+    /// The hover of a `cron:` value in a workflow file: its next runs. `Err` with the path when
+    /// the file is not open: its text is read from disk off the loop ([`cron_hover`]).
+    pub(super) fn workflow_hover(
+        &self,
+        path: &Path,
+        position: Position,
+    ) -> Result<Option<(TextRange, String)>, PathBuf> {
         if !validate::is_workflow_file(&self.root, path) {
-            return None;
+            return Ok(None);
         }
-        let owned;
-        let text = match self.workflows.open.get(path) {
-            Some((_, text)) => text.as_str(),
-            None => {
-                owned = std::fs::read_to_string(path).ok()?;
-                owned.as_str()
-            }
-        };
-        let index = LineIndex::new(text);
-        let offset = index.offset(text, position, self.encoding);
-        let line_start = index.line_range(position.line).map_or(offset, |r| r.start);
-        let column = text.get(line_start..offset).map_or(0, |s| s.chars().count()) as u32 + 1;
-        let at = Pos { line: position.line + 1, column };
-        let (span, markdown) = validate::cron_hover(text, at, chrono::Utc::now())?;
-        let range = TextRange {
-            start: position_of(text, &index, span.start, self.encoding),
-            end: position_of(text, &index, span.end, self.encoding),
-        };
-        Some((range, markdown))
+        match self.workflows.open.get(path) {
+            Some((_, text)) => Ok(cron_hover(text, position, self.encoding)),
+            None => Err(path.to_path_buf()),
+        }
     }
+}
+
+/// The hover of a `cron:` value at `position` of a workflow file's `text`: its next runs.
+pub(super) fn cron_hover(
+    text: &str,
+    position: Position,
+    encoding: PositionEncoding,
+) -> Option<(TextRange, String)> {
+    let index = LineIndex::new(text);
+    let offset = index.offset(text, position, encoding);
+    let line_start = index.line_range(position.line).map_or(offset, |r| r.start);
+    let column = text.get(line_start..offset).map_or(0, |s| s.chars().count()) as u32 + 1;
+    let at = Pos { line: position.line + 1, column };
+    let (span, markdown) = validate::cron_hover(text, at, chrono::Utc::now())?;
+    let range = TextRange {
+        start: position_of(text, &index, span.start, encoding),
+        end: position_of(text, &index, span.end, encoding),
+    };
+    Some((range, markdown))
 }
 
 fn diagnostics(text: &str, problems: &[Problem], encoding: PositionEncoding) -> Arc<[FileDiagnostic]> {
