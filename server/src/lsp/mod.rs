@@ -6,6 +6,7 @@
 //! turned back into LSP messages by one forwarding task. URIs become absolute paths here and
 //! nowhere else.
 
+mod coalesce;
 mod convert;
 mod framing;
 mod transport;
@@ -496,7 +497,7 @@ impl LanguageServer for Backend {
         let progress = self.progress.load(std::sync::atomic::Ordering::SeqCst);
         let (handle, outputs) = workspace::start(options);
         let _ = self.shared.handle.set(handle);
-        tokio::spawn(forward(self.client.clone(), outputs, progress));
+        tokio::spawn(forward(self.client.clone(), coalesce::coalesce(outputs), progress));
         let detached = self.detached.lock().unwrap().take();
         match detached {
             Some((MessageType::WARNING, text)) => self.client.show_message(MessageType::WARNING, text).await,
@@ -713,7 +714,7 @@ impl Drop for Registered<'_> {
     }
 }
 
-async fn forward(client: Client, mut outputs: tokio::sync::mpsc::UnboundedReceiver<Output>, progress: bool) {
+async fn forward(client: Client, mut outputs: tokio::sync::mpsc::Receiver<Output>, progress: bool) {
     let encoding_independent_token = NumberOrString::String("acas/scan".to_owned());
     let mut progress_token: Option<NumberOrString> = None;
     let mut run_tokens: HashMap<i64, NumberOrString> = HashMap::new();
