@@ -1,5 +1,6 @@
 //! Large workflows: time and peak memory to validate a generated definition of N steps (parse and
-//! every check, as `acas workflow validate` does) and to run it (scheduling, rendering each
+//! every check, as `acas workflow validate` does), to plan it as `acas workflow run --dry-run`
+//! does, and to run it (scheduling, rendering each
 //! step's templated parameters, committing every state change; the action itself does nothing).
 //! Each size runs in a process of its own so that its peak memory is its own. Prints a markdown
 //! table.
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use acas::workflow::definition::RunStatus;
 use acas::workflow::engine::{ActionFn, Engine, EngineOptions, ParseFn};
+use acas::workflow::template::TemplateLimits;
 use acas::workflow::triggers::{ManualSource, Trigger};
 use acas::workflow::validate;
 use serde_json::{Map, Value};
@@ -66,6 +68,14 @@ fn one(steps: usize) {
     assert!(problems.is_empty(), "{problems:?}");
     let after_validation = peak_mib();
 
+    // The dry run: waves and every step's templates rendered against a sample trigger.
+    let started = Instant::now();
+    let trigger = acas::workflow::plan::sample_trigger(&workflow).to_value();
+    let planned = acas::workflow::plan::plan(&workflow, &trigger, &Map::new(), TemplateLimits::default())
+        .expect("the dry run plans");
+    let dry_run = started.elapsed();
+    assert_eq!(planned.len(), steps);
+
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let ran = runtime.block_on(async {
         let engine = engine(dir.path());
@@ -78,9 +88,10 @@ fn one(steps: usize) {
     });
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "| {steps} | {} KiB | {:.0} ms | {after_validation:.0} MiB | {:.0} ms | {:.3} ms | {:.0} MiB |",
+        "| {steps} | {} KiB | {:.0} ms | {after_validation:.0} MiB | {:.0} ms | {:.0} ms | {:.3} ms | {:.0} MiB |",
         text.len() / 1024,
         ms(validated),
+        ms(dry_run),
         ms(ran),
         ms(ran) / steps as f64,
         peak_mib()
@@ -101,9 +112,9 @@ fn main() {
         return;
     }
     println!(
-        "| steps | file | validate | peak memory after validation | run | run per step | peak memory after the run |"
+        "| steps | file | validate | peak memory after validation | dry run | run | run per step | peak memory after the run |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let exe = std::env::current_exe().expect("this bench's path");
     for steps in SIZES {
         let status = std::process::Command::new(&exe).arg(steps.to_string()).status().expect("run one size");

@@ -52,6 +52,10 @@ pub struct Webhooks {
     pub header_timeout: Duration,
     /// Time to send a request's body once its headers arrived (`body_timeout_ms`). Default: 10 s.
     pub body_timeout: Duration,
+    /// The slowest a request may arrive, in bytes per second (`min_body_bytes_per_sec`): a body
+    /// that falls more than a second behind it gets 408, and at the connection limit the
+    /// connection furthest below it makes room for a new one. Default: 16 KiB/s.
+    pub min_body_rate: u64,
 }
 
 impl Default for Webhooks {
@@ -62,6 +66,7 @@ impl Default for Webhooks {
             max_connections: 64,
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(10),
+            min_body_rate: 16 * 1024,
         }
     }
 }
@@ -223,6 +228,7 @@ struct WebhooksSection {
     max_connections: Option<usize>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
+    min_body_bytes_per_sec: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -233,6 +239,7 @@ struct WorkflowsSection {
     template_fuel: Option<u64>,
     template_max_bytes: Option<usize>,
     template_max_memory: Option<u64>,
+    max_render_processes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -374,11 +381,16 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         let at = text.find("template_max_memory");
         return Err((at, "`workflows.template_max_memory` must be at least 67108864 (64 MiB)".to_owned()));
     }
+    if file.workflows.max_render_processes == Some(0) {
+        let at = text.find("max_render_processes");
+        return Err((at, "`workflows.max_render_processes` must be at least 1".to_owned()));
+    }
     let template_defaults = defaults.templates;
     let templates = crate::workflow::template::TemplateLimits {
         fuel: file.workflows.template_fuel.unwrap_or(template_defaults.fuel),
         max_bytes: file.workflows.template_max_bytes.unwrap_or(template_defaults.max_bytes),
         max_memory: file.workflows.template_max_memory.unwrap_or(template_defaults.max_memory),
+        max_processes: file.workflows.max_render_processes.unwrap_or(template_defaults.max_processes),
     };
     let workflows = WorkflowHistory {
         keep_runs: file.workflows.keep_runs.unwrap_or(defaults.workflows.keep_runs),
@@ -444,6 +456,9 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
     }
     if let Some(ms) = positive(file.webhooks.body_timeout_ms, "webhooks.body_timeout_ms")? {
         webhooks.body_timeout = Duration::from_millis(ms);
+    }
+    if let Some(rate) = positive(file.webhooks.min_body_bytes_per_sec, "webhooks.min_body_bytes_per_sec")? {
+        webhooks.min_body_rate = rate;
     }
     let mut lease = defaults.lease;
     if let Some(ms) = positive(file.lease.heartbeat_ms, "lease.heartbeat_ms")? {
@@ -603,11 +618,23 @@ no_egress = ["secrets/**"]
             "`webhooks.max_connections` must be greater than zero",
         );
 
-        let text = "[webhooks]\nmax_connections = 8\nheader_timeout_ms = 250\nbody_timeout_ms = 500\n";
+        check(
+            "[webhooks]\nmin_body_bytes_per_sec = 0\n",
+            (2, 1),
+            "`webhooks.min_body_bytes_per_sec` must be greater than zero",
+        );
+
+        let text = "[webhooks]\nmax_connections = 8\nheader_timeout_ms = 250\nbody_timeout_ms = 500\n\
+                    min_body_bytes_per_sec = 100\n";
         let webhooks = load_text(text).0.webhooks;
         assert_eq!(
-            (webhooks.max_connections, webhooks.header_timeout, webhooks.body_timeout),
-            (8, Duration::from_millis(250), Duration::from_millis(500))
+            (
+                webhooks.max_connections,
+                webhooks.header_timeout,
+                webhooks.body_timeout,
+                webhooks.min_body_rate
+            ),
+            (8, Duration::from_millis(250), Duration::from_millis(500), 100)
         );
     }
 
@@ -643,6 +670,11 @@ no_egress = ["secrets/**"]
         let (config, error) = load_text("[workflows]\ntemplate_max_memory = 1073741824\n");
         assert_eq!(error, None);
         assert_eq!(config.templates.max_memory, 1 << 30);
+        let (config, error) = load_text("[workflows]\nmax_render_processes = 2\n");
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(config.templates.max_processes, 2);
+        let (_, error) = load_text("[workflows]\nmax_render_processes = 0\n");
+        assert!(error.is_some_and(|e| e.message.contains("max_render_processes")));
         let (_, error) = load_text("[workflows]\ntemplate_max_memory = 1000\n");
         assert!(error.unwrap().message.contains("at least 67108864"));
         let (config, error) = load_text("[workflows]\ntemplate_fuel = 0\n");

@@ -1,6 +1,10 @@
 //! The webhook server of `acas watch` under a flood of idle and slowly-sent connections, more of
 //! them than its connection limit and than the process has file descriptors to spare: a valid
-//! signed request is still answered.
+//! signed request is still answered. And with a small connection limit and timeouts too long to
+//! help, a flood of each kind of connection that holds a place (idle, sending headers or a body a
+//! byte at a time, idle after a kept-alive answer, all of them mixed), reopened as soon as the
+//! server closes it: a valid request, small or large, is accepted and its run starts while the
+//! flood holds its connections.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,9 +26,9 @@ const LIMIT: usize = 64;
 const FD_LIMIT: usize = 112;
 /// More connections than the limit and than the descriptors left.
 const FLOOD: usize = LIMIT + 52;
-/// Before the limits, a flood held every descriptor for 30 s; neither the server's room for new
-/// connections nor a valid request's answer may wait for that.
-const ANSWERED_WITHIN: Duration = Duration::from_secs(10);
+/// Timeouts that cannot end a flood connection while a test runs: only the connection limit's
+/// choice of whom to close can make room.
+const NO_TIMEOUTS: &str = "header_timeout_ms = 600000\nbody_timeout_ms = 600000\n";
 
 const HOOKED: &str = r#"name: hooked
 on:
@@ -141,8 +145,8 @@ fn signed_request(addr: SocketAddr, n: usize) -> Result<String, String> {
          connection: close\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = TcpStream::connect_timeout(&addr, ANSWERED_WITHIN).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(ANSWERED_WITHIN)).map_err(|e| e.to_string())?;
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
     stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut status = String::new();
     BufReader::new(stream).read_line(&mut status).map_err(|e| format!("no answer: {e}"))?;
@@ -155,7 +159,7 @@ fn a_signed_webhook_is_served_during_a_flood_of_idle_and_slow_connections() {
     let root = dir.path();
     std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
     std::fs::write(root.join(".acas/workflows/hooked.yaml"), HOOKED).unwrap();
-    std::fs::write(root.join(".acas/config.toml"), "[webhooks]\nport = 0\n").unwrap();
+    std::fs::write(root.join(".acas/config.toml"), format!("[webhooks]\nport = 0\n{NO_TIMEOUTS}")).unwrap();
     let server = start(root);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -173,7 +177,7 @@ fn a_signed_webhook_is_served_during_a_flood_of_idle_and_slow_connections() {
     }
     // The flood was over the limit: the server closed flood connections to make room.
     assert_eq!(
-        flooding.recv_timeout(ANSWERED_WITHIN),
+        flooding.recv_timeout(TIMEOUT),
         Ok("closed one"),
         "the server kept all {FLOOD} flood connections open"
     );
@@ -207,4 +211,216 @@ fn every_accepted_webhook_runs_in_the_process_that_accepted_it() {
         assert_eq!(signed_request(server.addr, n).as_deref(), Ok("HTTP/1.1 202 Accepted"));
         assert_eq!(wait_for_runs(root, n), n, "request {n} was accepted but did not run");
     }
+}
+
+/// The connection limit of the servers below, well under their [`FD_LIMIT`].
+const SMALL_LIMIT: usize = 8;
+/// Flood connections: three times the limit, so that some always wait in the accept queue.
+const SMALL_FLOOD: usize = 3 * SMALL_LIMIT;
+/// Well below the descriptors the server may open.
+const _: () = assert!(SMALL_LIMIT < FD_LIMIT / 4);
+
+/// `[webhooks]` with [`SMALL_LIMIT`], and timeouts that end no flood connection while a test
+/// runs: only the choice of which connection a newcomer closes, and the minimum body rate, can
+/// make room for a valid request.
+fn small_limit_config() -> String {
+    format!("[webhooks]\nport = 0\nmax_connections = {SMALL_LIMIT}\n{NO_TIMEOUTS}")
+}
+
+/// How a flood connection holds its place.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// Connects and sends nothing.
+    Idle,
+    /// Sends its headers a byte at a time, never ending them.
+    SlowHeaders,
+    /// Sends complete headers for a 100,000-byte body, then the body a byte at a time.
+    SlowBody,
+    /// Sends a valid signed request (to another workflow), reads the answer and keeps the
+    /// connection open, idle.
+    KeepAlive,
+}
+
+const KINDS: [Kind; 4] = [Kind::Idle, Kind::SlowHeaders, Kind::SlowBody, Kind::KeepAlive];
+
+/// A workflow for the kept-alive flood connections' requests, apart from [`HOOKED`]'s runs.
+const IDLER: &str = r#"name: idler
+on:
+  webhook: { path: /hooks/idle, secret_env: FLOOD_SECRET }
+steps:
+  - id: nothing
+    run: ["true"]
+"#;
+
+/// A signed request for [`IDLER`], a new one each time (a signature is accepted once).
+fn idle_request() -> Vec<u8> {
+    static SENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let body = format!(r#"{{"n":{}}}"#, SENT.fetch_add(1, Ordering::SeqCst));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let signature = signature::sign(SECRET.as_bytes(), now, body.as_bytes());
+    format!(
+        "POST /hooks/idle HTTP/1.1\r\nhost: x\r\nx-acas-timestamp: {now}\r\nx-acas-signature: {signature}\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// One flood connection and how much of its part it has sent.
+struct Attacker {
+    kind: Kind,
+    stream: Option<TcpStream>,
+}
+
+impl Attacker {
+    fn open(kind: Kind, addr: SocketAddr) -> Attacker {
+        let stream =
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok().and_then(|mut stream| {
+                let start = match kind {
+                    Kind::Idle | Kind::SlowHeaders => Vec::new(),
+                    Kind::SlowBody => {
+                        b"POST /hooks/deploy HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n".to_vec()
+                    }
+                    Kind::KeepAlive => idle_request(),
+                };
+                stream.write_all(&start).ok()?;
+                stream.set_nonblocking(true).ok()?;
+                Some(stream)
+            });
+        Attacker { kind, stream }
+    }
+
+    /// One step of the flood: false when the server closed the connection.
+    fn step(&mut self, tick: usize) -> bool {
+        let Some(stream) = &mut self.stream else { return false };
+        let mut answer = [0u8; 512];
+        let closed = match stream.read(&mut answer) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() != ErrorKind::WouldBlock,
+        };
+        let next = match self.kind {
+            Kind::Idle | Kind::KeepAlive => None,
+            Kind::SlowHeaders => {
+                Some(b"POST /hooks/deploy HTTP/1.1\r\nx-slow: ".get(tick).copied().unwrap_or(b'a'))
+            }
+            Kind::SlowBody => Some(b'x'),
+        };
+        let sent = next.is_none_or(|byte| stream.write(&[byte]).is_ok());
+        !closed && sent
+    }
+}
+
+/// Holds [`SMALL_FLOOD`] connections of `kinds` (in turn) open, opening each one the server
+/// closes again at once, until `stop`. Says on `progress` when all are connected and when the
+/// server first closed one; returns how many it closed.
+fn flood_of(
+    kinds: &[Kind],
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    progress: mpsc::Sender<&'static str>,
+) -> usize {
+    let mut attackers: Vec<Attacker> =
+        (0..SMALL_FLOOD).map(|i| Attacker::open(kinds[i % kinds.len()], addr)).collect();
+    let _ = progress.send("connected");
+    let mut closed_by_server = 0;
+    let mut tick = 0;
+    while !stop.load(Ordering::SeqCst) {
+        for attacker in &mut attackers {
+            if !attacker.step(tick) {
+                if attacker.stream.is_some() {
+                    closed_by_server += 1;
+                    if closed_by_server == 1 {
+                        let _ = progress.send("closed one");
+                    }
+                }
+                *attacker = Attacker::open(attacker.kind, addr);
+            }
+        }
+        tick += 1;
+        // The pace of the slow clients.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    closed_by_server
+}
+
+/// Sends a signed request with a body of `size` bytes, written as fast as the server reads it,
+/// and returns the answer's status line, or why there was none within [`TIMEOUT`].
+fn signed_request_of(addr: SocketAddr, size: usize) -> Result<String, String> {
+    let body = format!(r#"{{"deploy":"main","pad":"{}"}}"#, "p".repeat(size.saturating_sub(27)));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let signature = signature::sign(SECRET.as_bytes(), now, body.as_bytes());
+    let request = format!(
+        "POST /hooks/deploy HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         x-acas-timestamp: {now}\r\nx-acas-signature: {signature}\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).map_err(|e| format!("sending: {e}"))?;
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status).map_err(|e| format!("no answer: {e}"))?;
+    Ok(status.trim_end().to_owned())
+}
+
+/// Floods a server limited to [`SMALL_LIMIT`] connections with `kinds`, and sends a valid signed
+/// request of `size` bytes: it is accepted and its run starts while the flood still holds its
+/// connections (and opens again each one the server closes).
+fn served_during(kinds: &[Kind], size: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(root.join(".acas/workflows/hooked.yaml"), HOOKED).unwrap();
+    std::fs::write(root.join(".acas/workflows/idler.yaml"), IDLER).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), small_limit_config()).unwrap();
+    let server = start(root);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (progress, flooding) = mpsc::channel();
+    let flooder = {
+        let (stop, addr, kinds) = (stop.clone(), server.addr, kinds.to_vec());
+        std::thread::spawn(move || flood_of(&kinds, addr, stop, progress))
+    };
+    assert_eq!(flooding.recv_timeout(TIMEOUT), Ok("connected"), "the flood never connected");
+
+    let answer = signed_request_of(server.addr, size);
+    assert_eq!(answer.as_deref(), Ok("HTTP/1.1 202 Accepted"), "during a flood of {kinds:?}");
+    assert_eq!(wait_for_runs(root, 1), 1, "accepted during a flood of {kinds:?} but did not run");
+    // All of it while the flood went on: it is stopped only now.
+    assert!(!flooder.is_finished(), "the flood ended early");
+    // The flood was over the limit: the server closed flood connections to make room.
+    assert_eq!(flooding.recv_timeout(TIMEOUT), Ok("closed one"), "the server kept every flood connection");
+    stop.store(true, Ordering::SeqCst);
+    assert!(flooder.join().unwrap() > 0);
+}
+
+#[test]
+fn a_signed_webhook_is_served_during_a_flood_of_idle_connections() {
+    served_during(&[Kind::Idle], 64);
+}
+
+#[test]
+fn a_signed_webhook_is_served_during_a_flood_of_slowly_sent_headers() {
+    served_during(&[Kind::SlowHeaders], 64);
+}
+
+#[test]
+fn a_signed_webhook_is_served_during_a_flood_of_slowly_sent_bodies() {
+    served_during(&[Kind::SlowBody], 64);
+}
+
+#[test]
+fn a_signed_webhook_is_served_during_a_flood_of_idle_keep_alive_connections() {
+    served_during(&[Kind::KeepAlive], 64);
+}
+
+#[test]
+fn a_signed_webhook_is_served_during_a_mixed_flood() {
+    served_during(&KINDS, 64);
+}
+
+#[test]
+fn a_large_body_sent_at_a_normal_pace_is_not_closed_for_the_flood() {
+    served_during(&KINDS, 768 * 1024);
 }

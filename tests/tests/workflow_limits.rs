@@ -66,8 +66,14 @@ const HOSTILE: &[(&str, &str, &str)] = &[
         "{% for a in 'x' * 99999 %}{% for b in 'x' * 99999 %}{{ a }}{% endfor %}{% endfor %}",
         "template_fuel",
     ),
-    ("multiply", "{{ 'x' * 10**9 }}", "template_max_bytes"),
-    ("multiply-below-the-engine-cap", "{{ 'x' * 99999999 }}{{ 'x' * 99999999 }}", "template_max_bytes"),
+    // Constants (`'x' * 10**9`) are refused before the run: see
+    // `validation_refuses_huge_constants_without_building_them`.
+    ("multiply", "{% set s = 'x' %}{{ s * 10**9 }}", "template_max_bytes"),
+    (
+        "multiply-below-the-engine-cap",
+        "{% set s = 'x' %}{{ s * 99999999 }}{{ s * 99999999 }}",
+        "template_max_bytes",
+    ),
     (
         "replace-chain",
         "{{ 'xx'|replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')|replace('x', 'xxxxxxxxxx')\
@@ -252,4 +258,169 @@ fn ten_thousand_steps_validate_within_bounded_memory() {
     let dir = workspace(&[("big.yaml", &chain(10_000))]);
     let (code, stdout, stderr) = run_capped(&["workflow", "validate"], dir.path());
     assert_eq!(code, Some(0), "{stdout}{stderr}");
+}
+
+/// Constants the template compiler would fold into huge values (`"x" * 100000000`, `[1] * N`,
+/// `~` chains) are refused by validation, with where they are, before anything is compiled.
+#[test]
+fn validation_refuses_huge_constants_without_building_them() {
+    let constants = [
+        "{{ \"x\" * 100000000 }}",
+        "{{ [1] * 100000000 }}",
+        "{{ (\"ab\" * 50000000) ~ (\"cd\" * 50000000) }}",
+        "{% for i in [0] * 100000000 %}{% endfor %}",
+        "{{ 'x' * 10**9 }}",
+        "{{ 'x' * 99999999 }}{{ 'x' * 99999999 }}",
+    ];
+    let mut text = String::from("name: fold\nsteps:\n");
+    for i in 0..16 {
+        let template = constants[i % constants.len()];
+        text.push_str(&format!(
+            "  - id: s{i}\n    run: [\"echo\", \"a\", {}]\n",
+            serde_json::to_string(template).unwrap()
+        ));
+    }
+    let dir = workspace(&[("fold.yaml", &text)]);
+    let (code, stdout, stderr) = run_capped(&["workflow", "validate"], dir.path());
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(code, Some(1), "validation reports the constants: {all}");
+    assert_eq!(all.matches("template_max_bytes").count(), 16, "{all}");
+    assert!(all.contains("the constant at line 1, column"), "{all}");
+    // A syntax error still says where it is.
+    let dir = workspace(&[(
+        "broken.yaml",
+        "name: broken\nsteps:\n  - id: a\n    run: [\"echo\", \"{{ 1 + }}\"]\n",
+    )]);
+    let (code, stdout, stderr) = run_capped(&["workflow", "validate"], dir.path());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(format!("{stdout}{stderr}").contains("syntax error at line 1"), "{stdout}{stderr}");
+}
+
+/// `data.transform` and the dry run render under the configured template limits, as a step does.
+#[test]
+fn every_render_obeys_the_configured_template_limits() {
+    let map = "{% for i in range(5000) %}{% endfor %}{{ item }}";
+    let transform = format!(
+        "name: transform\nsteps:\n  - id: t\n    uses: data.transform\n    with: {{ input: [1], select: \"$[*]\", map: {{ v: {} }} }}\n",
+        serde_json::to_string(map).unwrap()
+    );
+    let long = "name: long\nsteps:\n  - id: a\n    run: [\"echo\", \"{% for i in range(300) %}xxxxxxxxxx{% endfor %}\"]\n";
+    let dir = workspace(&[("transform.yaml", &transform), ("long.yaml", long)]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        "[workflows]\ntemplate_fuel = 1000\ntemplate_max_bytes = 1024\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) =
+        run_capped(&["workflow", "run", "transform", "--format", "json"], dir.path());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let error = run["steps"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("template_fuel"), "{run:#}");
+
+    let (_, stdout, stderr) = run_capped(&["workflow", "run", "long", "--dry-run"], dir.path());
+    assert!(format!("{stdout}{stderr}").contains("template_max_bytes"), "{stdout}{stderr}");
+}
+
+/// Render processes of all runs together: never more than `max_render_processes` at once; the
+/// renders that wait for one still end with their step's timeout.
+#[test]
+fn render_processes_are_capped_in_total_and_waiting_renders_time_out() {
+    let marker = format!("ACAS_RENDER_CAP_TEST={}", std::process::id());
+    let slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    let mut text = String::from("name: many\nmax_parallel: 6\nsteps:\n");
+    for i in 0..6 {
+        text.push_str(&format!(
+            "  - id: r{i}\n    timeout: 3s\n    run: [\"echo\", {}]\n",
+            serde_json::to_string(slow).unwrap()
+        ));
+    }
+    let dir = workspace(&[("many.yaml", &text)]);
+    std::fs::write(
+        dir.path().join(".acas/config.toml"),
+        "[workflows]\ntemplate_fuel = 1000000000000\nmax_render_processes = 2\n",
+    )
+    .unwrap();
+    let (key, value) = marker.split_once('=').unwrap();
+    let mut child = Command::new(acas_bin())
+        .args(["workflow", "run", "many", "--format", "json"])
+        .current_dir(dir.path())
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+        .env(key, value)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The render processes of this test alive now.
+    let renders = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+                cmdline.split(|b| *b == 0).nth(1) == Some(b"__acas-render".as_slice())
+                    && environ.split(|b| *b == 0).any(|v| v == marker.as_bytes())
+            })
+            .count()
+    };
+    let mut most = 0;
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < TIMEOUT, "the run did not end within {TIMEOUT:?}");
+        most = most.max(renders());
+    }
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert!(most >= 1, "no render process was seen");
+    assert!(most <= 2, "{most} render processes ran at once");
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    for step in run["steps"].as_array().unwrap() {
+        let error = step["error"].as_str().unwrap_or_default();
+        assert!(error.contains("timed out after 3s while rendering its templates"), "{run:#}");
+    }
+}
+
+/// An `if:` and `data.transform`'s `map` render under their step's timeout, and the workflow's
+/// `env` under the run's timeout:
+/// each fails naming the timeout it hit, long before the render process's own CPU limit. (The
+/// concurrency group may only substitute values, so it cannot be slow.)
+#[test]
+fn conditions_env_and_transform_render_under_their_timeouts() {
+    let slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    let slow = serde_json::to_string(slow).unwrap();
+    let condition = format!(
+        "name: condition\nsteps:\n  - id: gated\n    timeout: 1s\n    if: {slow}\n    run: [\"true\"]\n"
+    );
+    let env =
+        format!("name: env\ntimeout: 1s\nenv:\n  SLOW: {slow}\nsteps:\n  - id: a\n    run: [\"true\"]\n");
+    let transform = format!(
+        "name: transform\nsteps:\n  - id: t\n    timeout: 1s\n    uses: data.transform\n    with: {{ input: [1], map: {{ v: {slow} }} }}\n"
+    );
+    let dir =
+        workspace(&[("condition.yaml", &condition), ("env.yaml", &env), ("transform.yaml", &transform)]);
+    std::fs::write(dir.path().join(".acas/config.toml"), "[workflows]\ntemplate_fuel = 1000000000000\n")
+        .unwrap();
+
+    let (code, stdout, stderr) =
+        run_capped(&["workflow", "run", "condition", "--format", "json"], dir.path());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let error = run["steps"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("timed out after 1s while rendering its templates"), "{run:#}");
+
+    let (code, stdout, stderr) = run_capped(&["workflow", "run", "env", "--format", "json"], dir.path());
+    assert_ne!(code, Some(0), "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("timed out after 1s (its `timeout`) while rendering the workflow's env"), "{all}");
+
+    // `data.transform` renders `map` itself, under the same timeout.
+    let (code, stdout, stderr) =
+        run_capped(&["workflow", "run", "transform", "--format", "json"], dir.path());
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let run: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let error = run["steps"][0]["error"].as_str().unwrap_or_default();
+    assert_eq!(error, "timed out after 1s", "{run:#}");
 }

@@ -308,7 +308,10 @@ fn run_workflow(
     let given = inputs::from_text(&workflow.inputs, pairs)?;
     if dry_run {
         let trigger = plan::sample_trigger(&workflow).to_value();
-        let planned = plan::plan(&workflow, &trigger, &given)?;
+        // The configured template limits, as in a run (a broken config file is reported by the
+        // run itself; the dry run uses the defaults then).
+        let limits = crate::config::load(root).0.templates;
+        let planned = plan::plan(&workflow, &trigger, &given, limits)?;
         print_plan(&workflow, &trigger, &planned, format);
         return Ok(EXIT_OK);
     }

@@ -59,7 +59,7 @@ use super::actions::{ActionContext, ActionError, Ai, Editor};
 use super::definition::{RunStatus, SkippedNeeds, Step, StepKind, StepStatus, Workflow};
 use super::error::{WorkflowError, WorkflowErrorKind};
 use super::process::{self, CommandFailure};
-use super::render_process::RenderGuard;
+use super::render_process::{RenderGuard, needs_process};
 use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, StepRecord, owner_alive};
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
@@ -279,6 +279,7 @@ impl Engine {
                     "trigger": trigger, "inputs": inputs, "env": process_env(),
                     "workflow": { "name": workflow.name },
                 });
+                // Only substitutions (checked by validation): as cheap as the group is long.
                 let group = self.inner.templates.render_str(&c.group, &ctx).map_err(|e| {
                     WorkflowError::new(WorkflowErrorKind::Definition, format!("concurrency group: {e}"))
                 })?;
@@ -587,19 +588,25 @@ struct AttemptFailure {
     cancelled: bool,
     /// Retrying cannot help (a template that cannot be rendered): the step fails now.
     no_retry: bool,
+    /// Not a failure: the step's condition, evaluated by the attempt, was false.
+    skipped: bool,
 }
 
 impl AttemptFailure {
     fn new(message: String, output: Option<Value>) -> AttemptFailure {
-        AttemptFailure { message, output, cancelled: false, no_retry: false }
+        AttemptFailure { message, output, cancelled: false, no_retry: false, skipped: false }
     }
 
     fn cancelled() -> AttemptFailure {
-        AttemptFailure { message: "cancelled".into(), output: None, cancelled: true, no_retry: false }
+        AttemptFailure { cancelled: true, ..AttemptFailure::new("cancelled".into(), None) }
     }
 
     fn final_(message: String) -> AttemptFailure {
-        AttemptFailure { message, output: None, cancelled: false, no_retry: true }
+        AttemptFailure { no_retry: true, ..AttemptFailure::new(message, None) }
+    }
+
+    fn skipped() -> AttemptFailure {
+        AttemptFailure { skipped: true, ..AttemptFailure::new(String::new(), None) }
     }
 }
 
@@ -611,6 +618,9 @@ struct RenderJob {
     env: BTreeMap<String, String>,
     workspace: PathBuf,
     templated: bool,
+    /// A condition that renders in a process of its own, evaluated by the attempt under the
+    /// step's timeout, with the status it sees.
+    condition: Option<(String, Status)>,
 }
 
 /// How a condition is evaluated, worked out once per step.
@@ -711,22 +721,14 @@ impl Driver {
             .map(|(i, s)| stored.get(&s.id).cloned().unwrap_or_else(|| StepRecord::pending(&s.id, i)))
             .collect();
 
-        let mut env_ctx = process_env();
+        // The workflow's `env` is rendered when the run starts (see `render_env`).
         let mut base = Map::new();
         base.insert("trigger".into(), record.trigger.clone());
         base.insert("inputs".into(), record.inputs.clone());
         base.insert("run".into(), json!({ "id": record.id }));
         base.insert("workflow".into(), json!({ "name": wf.name }));
-        base.insert("env".into(), Value::Object(env_ctx.clone()));
-        let mut env = BTreeMap::new();
-        for (key, template) in &wf.env {
-            let value = inner.templates.render_str(template, &Value::Object(base.clone())).map_err(|e| {
-                WorkflowError::new(WorkflowErrorKind::Definition, format!("env `{key}`: {e}"))
-            })?;
-            env_ctx.insert(key.clone(), Value::String(value.clone()));
-            env.insert(key.clone(), value);
-        }
-        base.insert("env".into(), Value::Object(env_ctx));
+        base.insert("env".into(), Value::Object(process_env()));
+        let env = BTreeMap::new();
 
         let templated: Vec<bool> = wf.steps.iter().map(needs_context).collect();
         let reads = wf
@@ -795,6 +797,12 @@ impl Driver {
         if self.started_ms.is_none() {
             self.started_ms = Some(now_ms());
         }
+        let deadline = self.wf.timeout.map(|t| {
+            let started = self.started_ms.unwrap_or_else(now_ms);
+            let left = (started + t.as_millis() as i64 - now_ms()).max(0);
+            tokio::time::Instant::now() + Duration::from_millis(left as u64)
+        });
+        self.render_env(deadline).await?;
         self.status = status;
         self.events.push(RunEvent::Run {
             run: self.run,
@@ -805,11 +813,6 @@ impl Driver {
         self.schedule(&mut changes);
         self.commit(changes)?;
 
-        let deadline = self.wf.timeout.map(|t| {
-            let started = self.started_ms.unwrap_or_else(now_ms);
-            let left = (started + t.as_millis() as i64 - now_ms()).max(0);
-            tokio::time::Instant::now() + Duration::from_millis(left as u64)
-        });
         let mut last_heartbeat = Instant::now();
         loop {
             if self.running == 0 && self.ready.is_empty() && self.delayed.is_empty() {
@@ -844,6 +847,55 @@ impl Driver {
             self.commit(changes)?;
         }
         self.finish()
+    }
+
+    /// Renders the workflow's `env` (each value sees the process environment) on a blocking
+    /// thread, under the run's timeout: a render process still running when it fires is killed
+    /// and the run fails naming the timeout.
+    async fn render_env(&mut self, deadline: Option<tokio::time::Instant>) -> Result<(), WorkflowError> {
+        if self.wf.env.is_empty() {
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        let wf = self.wf.clone();
+        let base = Value::Object(self.base.clone());
+        let guard = Arc::new(RenderGuard::default());
+        let _kill = guard.kill_on_drop();
+        let render_guard = guard.clone();
+        let render = tokio::task::spawn_blocking(move || {
+            render_guard.enter(|| {
+                let mut env = BTreeMap::new();
+                for (key, template) in &wf.env {
+                    let value = inner
+                        .templates
+                        .render_str(template, &base)
+                        .map_err(|e| format!("env `{key}`: {e}"))?;
+                    env.insert(key.clone(), value);
+                }
+                Ok::<_, String>(env)
+            })
+        });
+        let definition = |message: String| WorkflowError::new(WorkflowErrorKind::Definition, message);
+        let env = tokio::select! {
+            joined = render => match joined {
+                Ok(Ok(env)) => env,
+                Ok(Err(message)) => return Err(definition(message)),
+                Err(e) => return Err(definition(format!("rendering the workflow's env failed: {e}"))),
+            },
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                let after = human(self.wf.timeout.unwrap_or_default());
+                return Err(definition(format!(
+                    "the run timed out after {after} (its `timeout`) while rendering the workflow's env"
+                )));
+            }
+        };
+        if let Some(Value::Object(ctx)) = self.base.get_mut("env") {
+            for (key, value) in &env {
+                ctx.insert(key.clone(), Value::String(value.clone()));
+            }
+        }
+        self.env = env;
+        Ok(())
     }
 
     /// Waits until no other live run of the concurrency group is running or queued before this
@@ -1070,13 +1122,25 @@ impl Driver {
             let ctx_ref = ctx.as_ref().unwrap_or(&Value::Null);
             let status = self.status_of(i);
             let templates = &self.inner.templates;
+            // A condition that can repeat values renders in a process of its own, which takes
+            // time: the attempt evaluates it, under the step's timeout and cancellation. Plain
+            // ones cost as little as they are long and are evaluated here.
+            let mut deferred = None;
+            let mut evaluate = |c: &String| {
+                if needs_process(c, true) {
+                    deferred = Some((c.clone(), status));
+                    Ok(true)
+                } else {
+                    templates.condition(c, ctx_ref, status)
+                }
+            };
             let go = match &self.conditions[i] {
                 Condition::Success => Ok(status.success),
                 Condition::Always => Ok(true),
-                Condition::WithStatus(c) => templates.condition(c, ctx_ref, status),
+                Condition::WithStatus(c) => evaluate(c),
                 Condition::Plain(c) => {
                     if status.success {
-                        templates.condition(c, ctx_ref, status)
+                        evaluate(c)
                     } else {
                         Ok(false)
                     }
@@ -1122,6 +1186,7 @@ impl Driver {
                 env: self.env.clone(),
                 workspace: self.inner.options.workspace.clone(),
                 templated: self.templated[i],
+                condition: deferred,
             };
             start.push((i, job));
         }
@@ -1156,6 +1221,7 @@ impl Driver {
             cancel: cancel.clone(),
             editor: options.editor.clone(),
             ai: options.ai.clone(),
+            templates: options.templates,
         };
         let actions = options.actions.clone();
         self.running += 1;
@@ -1166,14 +1232,15 @@ impl Driver {
             // step's timeout and cancellation apply to it.
             // A template that can repeat values renders in a process of its own; the guard kills
             // it when the timeout or the cancellation fires, and the thread returns.
-            let prepared = if job.templated {
+            let prepared = if job.templated || job.condition.is_some() {
                 let guard = Arc::new(RenderGuard::default());
                 let _kill = guard.kill_on_drop();
                 let render_guard = guard.clone();
                 let render = tokio::task::spawn_blocking(move || render_guard.enter(|| prepare(&job, &inner.templates)));
                 tokio::select! {
                     joined = render => match joined {
-                        Ok(Ok(prepared)) => prepared,
+                        Ok(Ok(Some(prepared))) => prepared,
+                        Ok(Ok(None)) => return (i, Err(AttemptFailure::skipped())),
                         Ok(Err(message)) => return (i, Err(AttemptFailure::final_(message))),
                         Err(e) => return (i, Err(AttemptFailure::final_(format!("rendering the step's templates failed: {e}")))),
                     },
@@ -1185,7 +1252,8 @@ impl Driver {
                 }
             } else {
                 match prepare(&job, &inner.templates) {
-                    Ok(prepared) => prepared,
+                    Ok(Some(prepared)) => prepared,
+                    Ok(None) => return (i, Err(AttemptFailure::skipped())),
                     Err(message) => return (i, Err(AttemptFailure::final_(message))),
                 }
             };
@@ -1253,6 +1321,17 @@ impl Driver {
     /// Records a failed attempt: retried later when attempts are left (and the run goes on),
     /// otherwise the step fails.
     fn attempt_failed(&mut self, i: usize, failure: AttemptFailure, now: i64, changes: &mut Vec<Change>) {
+        if failure.skipped {
+            // The attempt only found the condition false: the step did not run.
+            self.steps[i].attempts = self.steps[i].attempts.saturating_sub(1);
+            let (s, o) = if self.cancelling {
+                (StepStatus::Cancelled, Outcome::Cancelled)
+            } else {
+                (StepStatus::Skipped, Outcome::Skipped)
+            };
+            self.finalize(i, s, o, changes);
+            return;
+        }
         let policy = &self.wf.steps[i].retry;
         let step = &mut self.steps[i];
         step.output = failure.output;
@@ -1339,9 +1418,22 @@ impl Driver {
     }
 }
 
-/// Renders what attempt `job.step` runs. Plain CPU work, run on a blocking thread when the step
-/// has templates.
-fn prepare(job: &RenderJob, templates: &Templates) -> Result<Prepared, String> {
+/// Renders what attempt `job.step` runs; `None` when its deferred condition is false. Plain CPU
+/// work, run on a blocking thread when the step has templates.
+fn prepare(job: &RenderJob, templates: &Templates) -> Result<Option<Prepared>, String> {
+    let ctx = &job.ctx;
+    if let Some((condition, status)) = &job.condition {
+        match templates.condition(condition, ctx, *status) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => return Err(format!("condition `{condition}`: {e}")),
+        }
+    }
+    prepare_run(job, templates).map(Some)
+}
+
+/// Renders what attempt `job.step` runs.
+fn prepare_run(job: &RenderJob, templates: &Templates) -> Result<Prepared, String> {
     let step = &job.wf.steps[job.step];
     let ctx = &job.ctx;
     let render = |s: &str| -> Result<String, String> {
@@ -1387,13 +1479,17 @@ fn prepare(job: &RenderJob, templates: &Templates) -> Result<Prepared, String> {
             })
         }
         StepKind::Uses { action, with } => {
-            let with = Value::Object(with.clone());
+            // Parameters the action renders itself (`data.transform`'s `map`) stay as written.
+            let (late, now): (Map<String, Value>, Map<String, Value>) =
+                with.clone().into_iter().partition(|(k, _)| super::actions::renders_later(action, k));
+            let now = Value::Object(now);
             let rendered = if job.templated {
-                templates.render_value(&with, ctx).map_err(|e| format!("with: {e}"))?
+                templates.render_value(&now, ctx).map_err(|e| format!("with: {e}"))?
             } else {
-                with
+                now
             };
-            let Value::Object(with) = rendered else { return Err("with: not a map".to_owned()) };
+            let Value::Object(mut with) = rendered else { return Err("with: not a map".to_owned()) };
+            with.extend(late);
             Ok(Prepared::Action { action: action.clone(), with })
         }
     }

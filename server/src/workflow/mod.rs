@@ -34,6 +34,7 @@ pub mod render_process;
 pub mod signature;
 pub mod state;
 pub mod template;
+mod template_constants;
 pub mod triggers;
 pub mod validate;
 

@@ -317,6 +317,7 @@ mod tests {
             max_connections: 8,
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(5),
+            min_body_rate: 16 * 1024,
             secrets,
         };
         (WebhookServer::start(options, &workflows, store, tx, cancel.clone()).await.unwrap(), rx, cancel)

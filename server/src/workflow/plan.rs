@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::definition::{StepKind, Workflow};
 use super::error::{WorkflowError, WorkflowErrorKind};
-use super::template::Templates;
+use super::template::{TemplateLimits, Templates};
 use super::triggers::{ManualSource, Trigger};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,19 +70,68 @@ pub fn sample_trigger(workflow: &Workflow) -> Trigger {
     Trigger::Manual { source: ManualSource::Cli }
 }
 
+/// Each step's wave (1 for a step that needs nothing, one more than its latest need otherwise),
+/// or `None` for a step that never becomes ready (its needs form a cycle or name unknown steps).
+/// Linear in steps and needs: each step is placed once, when its last need is.
+fn waves(workflow: &Workflow) -> Vec<Option<usize>> {
+    let steps = &workflow.steps;
+    let index: std::collections::HashMap<&str, usize> =
+        steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let mut waiting = vec![0usize; steps.len()];
+    let mut dependents = vec![Vec::new(); steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        for need in &step.needs {
+            match index.get(need.as_str()) {
+                Some(&n) => {
+                    waiting[i] = waiting[i].saturating_add(1);
+                    dependents[n].push(i);
+                }
+                // Never ready: a need that is not a step is never met.
+                None => waiting[i] = usize::MAX,
+            }
+        }
+    }
+    let mut waves: Vec<Option<usize>> = vec![None; steps.len()];
+    let mut ready: Vec<usize> = (0..steps.len()).filter(|&i| waiting[i] == 0).collect();
+    for &i in &ready {
+        waves[i] = Some(1);
+    }
+    while let Some(n) = ready.pop() {
+        let wave = waves[n].unwrap_or(1);
+        for &d in &dependents[n] {
+            waves[d] = Some(waves[d].map_or(wave + 1, |w| w.max(wave + 1)));
+            if waiting[d] != usize::MAX {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    ready.push(d);
+                }
+            }
+        }
+    }
+    // A step some of whose needs were placed but not all is not ready.
+    for (i, wave) in waves.iter_mut().enumerate() {
+        if waiting[i] != 0 {
+            *wave = None;
+        }
+    }
+    waves
+}
+
 /// A path that a glob matches: `src/**/*.py` -> `src/example.py`.
 fn sample_path(glob: &str) -> String {
     let path = glob.replace("**/", "").replace("**", "example").replace('*', "example").replace('?', "x");
     path.trim_start_matches('/').to_owned()
 }
 
-/// The plan of `workflow` for `trigger` and checked `inputs`, in wave order.
+/// The plan of `workflow` for `trigger` and checked `inputs`, in wave order, its templates
+/// rendered under `limits` (the configured `[workflows] template_*`, as in a run).
 pub fn plan(
     workflow: &Workflow,
     trigger: &Value,
     inputs: &Map<String, Value>,
+    limits: TemplateLimits,
 ) -> Result<Vec<PlannedStep>, WorkflowError> {
-    let templates = Templates::default();
+    let templates = Templates::new(limits);
     let inputs = super::inputs::check(&workflow.inputs, inputs)?;
     let env: Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
     let mut ctx = json!({
@@ -96,19 +145,7 @@ pub fn plan(
         ctx["env"][k] = Value::String(value);
     }
 
-    let mut waves: Vec<Option<usize>> = vec![None; workflow.steps.len()];
-    for _ in 0..workflow.steps.len() {
-        for (i, step) in workflow.steps.iter().enumerate() {
-            let needs: Option<Vec<usize>> = step
-                .needs
-                .iter()
-                .map(|n| workflow.steps.iter().position(|s| &s.id == n).and_then(|p| waves[p]))
-                .collect();
-            if let Some(needs) = needs {
-                waves[i] = Some(needs.into_iter().max().unwrap_or(0) + 1);
-            }
-        }
-    }
+    let waves = waves(workflow);
     let mut problems = Vec::new();
     let mut planned = Vec::new();
     for (i, step) in workflow.steps.iter().enumerate() {
@@ -220,7 +257,7 @@ mod tests {
             trigger.to_value(),
             json!({"kind": "file_change", "path": "src/example.py", "event": "modified"})
         );
-        let planned = plan(&wf, &trigger.to_value(), &Map::new()).unwrap();
+        let planned = plan(&wf, &trigger.to_value(), &Map::new(), TemplateLimits::default()).unwrap();
         let shown: Vec<String> = planned
             .iter()
             .map(|p| format!("{} {} {} {:?}", p.wave, p.id, p.rendered, p.at_run_time))
@@ -235,7 +272,56 @@ mod tests {
         );
 
         let broken = workflow(vec![argv_step("x", &[], &["echo", "{{ trigger.nothing }}"])]);
-        let error = plan(&broken, &sample_trigger(&broken).to_value(), &Map::new()).unwrap_err();
+        let error =
+            plan(&broken, &sample_trigger(&broken).to_value(), &Map::new(), TemplateLimits::default())
+                .unwrap_err();
         assert!(error.message.starts_with("step `x`: `{{ trigger.nothing }}`:"), "{}", error.message);
+    }
+}
+
+#[cfg(test)]
+mod wave_props {
+    use super::waves;
+    use crate::workflow::engine::tests_support::{argv_step, workflow};
+    use proptest::prelude::*;
+
+    /// The waves as the definition says them: repeat "one more than the latest need" until
+    /// nothing changes.
+    fn fixed_point(needs: &[Vec<String>]) -> Vec<Option<usize>> {
+        let mut waves: Vec<Option<usize>> = vec![None; needs.len()];
+        for _ in 0..needs.len() {
+            for i in 0..needs.len() {
+                let of: Option<Vec<usize>> = needs[i]
+                    .iter()
+                    .map(|n| n.strip_prefix('s')?.parse::<usize>().ok().filter(|&p| p < needs.len()))
+                    .map(|p| p.and_then(|p| waves[p]))
+                    .collect();
+                if let Some(of) = of {
+                    waves[i] = Some(of.into_iter().max().unwrap_or(0) + 1);
+                }
+            }
+        }
+        waves
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any graph (cycles, unknown needs, repeated needs): the linear computation gives the
+        /// waves of the definition.
+        #[test]
+        fn waves_match_the_definition(graph in prop::collection::vec(prop::collection::vec(0usize..14, 0..4), 1..12)) {
+            let needs: Vec<Vec<String>> =
+                graph.iter().map(|ns| ns.iter().map(|n| format!("s{n}")).collect()).collect();
+            let steps = needs
+                .iter()
+                .enumerate()
+                .map(|(i, ns)| {
+                    let ns: Vec<&str> = ns.iter().map(String::as_str).collect();
+                    argv_step(&format!("s{i}"), &ns, &["true"])
+                })
+                .collect();
+            prop_assert_eq!(waves(&workflow(steps)), fixed_point(&needs));
+        }
     }
 }

@@ -112,3 +112,39 @@ proptest! {
         let _ = templates.references(&source, true);
     }
 }
+
+/// Constant expressions of strings, lists and small integers joined by the operators the
+/// compiler folds: small enough to evaluate here whatever comes out.
+fn constant() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        Just("'ab'".to_owned()),
+        Just("\"x\"".to_owned()),
+        (0u32..10).prop_map(|n| n.to_string()),
+        Just("[1, 'a']".to_owned()),
+        Just("('q',)".to_owned()),
+    ];
+    atom.prop_recursive(4, 16, 2, |inner| {
+        (inner.clone(), prop::sample::select(vec!["*", "~", "+", "and", "or", "=="]), inner)
+            .prop_map(|(a, op, b)| format!("({a} {op} {b})"))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// What the constant check lets through folds to no more than the output limit: its bound is
+    /// an upper bound of what the compiler builds.
+    #[test]
+    fn the_constant_check_bounds_what_folding_builds(expr in constant()) {
+        let limits = TemplateLimits { max_bytes: 1000, ..TemplateLimits::default() };
+        let templates = Templates::in_process(limits);
+        let env = minijinja::Environment::new();
+        let folded = env.compile_expression(&expr).and_then(|e| e.eval(()));
+        let accepted = templates.references(&format!("{{{{ {expr} }}}}"), false).is_ok();
+        if let Ok(value) = folded
+            && accepted
+        {
+            prop_assert!(value.to_string().len() <= 1000, "{expr}: {} bytes", value.to_string().len());
+        }
+    }
+}

@@ -16,6 +16,10 @@
 //! for it returns. Elsewhere than Linux, and when no `acas` binary is known (library tests),
 //! every template renders in-process under fuel and the output limit only.
 //!
+//! At most `[workflows] max_render_processes` render processes run at once in one ACAS process,
+//! all runs together (each may take up to `template_max_memory`); a render past that waits for
+//! one to end, and stops waiting when its step times out or is cancelled.
+//!
 //! What this does not do: limit memory of in-process renders (they are linear), or keep a
 //! render process alive across renders (each render starts one, a few milliseconds).
 
@@ -24,7 +28,8 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +73,46 @@ pub fn needs_process(source: &str, expression: bool) -> bool {
     false
 }
 
+/// The render processes running now, all runs of this process together, and the cap on them
+/// (`[workflows] max_render_processes`).
+struct Slots {
+    running: Mutex<usize>,
+    freed: Condvar,
+}
+
+static SLOTS: Slots = Slots { running: Mutex::new(0), freed: Condvar::new() };
+
+/// A render process's place among the [`SLOTS`]; given back when dropped.
+struct Slot;
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *SLOTS.running.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        SLOTS.freed.notify_all();
+    }
+}
+
+/// Waits for a place among at most `max` render processes. `None` when `guard` was killed
+/// (the step timed out or was cancelled) while it waited.
+fn slot(max: usize, guard: Option<&RenderGuard>) -> Option<Slot> {
+    let mut running = SLOTS.running.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if guard.is_some_and(|g| g.killed.load(Ordering::SeqCst)) {
+            return None;
+        }
+        if *running < max.max(1) {
+            *running += 1;
+            return Some(Slot);
+        }
+        // A kill notifies too; the timeout only covers a kill between the check and the wait.
+        running = SLOTS
+            .freed
+            .wait_timeout(running, Duration::from_millis(100))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
 /// Kills the render processes of one step attempt when its timeout or cancellation fires.
 #[derive(Debug, Default)]
 pub struct RenderGuard {
@@ -98,6 +143,8 @@ impl RenderGuard {
     /// Kills the running render process, and any later one at its start.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
+        // A render waiting for a slot stops waiting.
+        SLOTS.freed.notify_all();
         if let Some(pid) = *self.child.lock().unwrap_or_else(|e| e.into_inner()) {
             // SAFETY: kill(2) has no memory effects; the pid is an unreaped child (it is
             // cleared before the child is waited for).
@@ -177,6 +224,9 @@ pub(super) fn render(
     let request =
         serde_json::to_vec(&request).map_err(|e| error(format!("encoding the render request: {e}")))?;
     let guard = GUARD.with(|g| g.borrow().clone());
+    let Some(_slot) = slot(limits.max_processes, guard.as_deref()) else {
+        return Err(error("the template render was stopped".into()));
+    };
     let mut command = Command::new(program);
     command.arg(RENDER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
     #[cfg(target_os = "linux")]
@@ -262,8 +312,12 @@ pub fn serve(args: &[OsString]) -> Option<i32> {
             return Some(3);
         }
     }
-    let limits =
-        TemplateLimits { fuel: request.fuel, max_bytes: request.max_bytes, max_memory: request.max_memory };
+    let limits = TemplateLimits {
+        fuel: request.fuel,
+        max_bytes: request.max_bytes,
+        max_memory: request.max_memory,
+        ..TemplateLimits::default()
+    };
     let templates = Templates::in_process(limits);
     let response = match run_op(&templates, request.op, &request.ctx) {
         Ok(value) => Response::Ok(value),

@@ -44,11 +44,20 @@ pub struct TemplateLimits {
     /// The address space of a render process, in bytes (`[workflows] template_max_memory`;
     /// see [`super::render_process`]). Default: 512 MiB.
     pub max_memory: u64,
+    /// How many render processes ACAS runs at once, all runs together
+    /// (`[workflows] max_render_processes`); a render past it waits for one to end, under its
+    /// step's timeout. Default: 4.
+    pub max_processes: usize,
 }
 
 impl Default for TemplateLimits {
     fn default() -> TemplateLimits {
-        TemplateLimits { fuel: 1_000_000, max_bytes: 8 * 1024 * 1024, max_memory: 512 * 1024 * 1024 }
+        TemplateLimits {
+            fuel: 1_000_000,
+            max_bytes: 8 * 1024 * 1024,
+            max_memory: 512 * 1024 * 1024,
+            max_processes: 4,
+        }
     }
 }
 
@@ -74,9 +83,14 @@ pub struct TemplateError {
 
 impl From<minijinja::Error> for TemplateError {
     fn from(e: minijinja::Error) -> Self {
+        // Where a syntax error is, within the template (the file position is the template's).
+        let kind = match e.line() {
+            Some(line) if e.kind() == ErrorKind::SyntaxError => format!("{} at line {line}", e.kind()),
+            _ => e.kind().to_string(),
+        };
         let mut message = match e.detail() {
-            Some(detail) => format!("{}: {detail}", e.kind()),
-            None => e.kind().to_string(),
+            Some(detail) => format!("{kind}: {detail}"),
+            None => kind,
         };
         if let Some(source) = std::error::Error::source(&e) {
             message.push_str(&format!(": {source}"));
@@ -92,6 +106,8 @@ const STATUS_KEY: &str = "__acas_status";
 pub struct Templates {
     env: Environment<'static>,
     limits: TemplateLimits,
+    /// The delimiters and whitespace rules `env` compiles with.
+    syntax: minijinja::syntax::SyntaxConfig,
     /// The `acas` binary that renders templates which can repeat values, in a process of their
     /// own; `None` renders everything here.
     program: Option<std::path::PathBuf>,
@@ -118,12 +134,11 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(limits.fuel));
         env.set_recursion_limit(RECURSION_LIMIT);
-        env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .keep_trailing_newline(true)
-                .build()
-                .expect("the default delimiters are valid"),
-        );
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid");
+        env.set_syntax(syntax.clone());
         bounded_filters(&mut env, limits.max_bytes);
         env.set_auto_escape_callback(|name| {
             if name == SHELL { AutoEscape::Custom(Cow::Borrowed("shell")) } else { AutoEscape::None }
@@ -167,7 +182,33 @@ impl Templates {
             });
         }
         env.add_function("always", || true);
-        Templates { env, limits, program: None }
+        Templates { env, limits, syntax, program: None }
+    }
+
+    /// Refuses, before it is compiled, a template whose constants the compiler would fold into
+    /// values past the output limit (see [`super::template_constants`]). Every compile goes
+    /// through here first.
+    fn check_constants(&self, source: &str, expression: bool) -> Result<(), TemplateError> {
+        use super::template_constants::{Refusal, check};
+        match check(source, expression, self.syntax.clone(), self.limits.max_bytes as u64) {
+            Ok(()) => Ok(()),
+            Err(Refusal::Syntax(e)) => Err(self.error(e)),
+            Err(Refusal::TooLarge { line, column }) => Err(TemplateError {
+                message: format!(
+                    "the constant at line {line}, column {column} of the template would be longer than \
+                     the template output limit of {} bytes; make it smaller, or raise \
+                     `template_max_bytes` under `[workflows]` in .acas/config.toml",
+                    self.limits.max_bytes
+                ),
+            }),
+            Err(Refusal::TooDeep { line, column }) => Err(TemplateError {
+                message: format!(
+                    "the expression at line {line}, column {column} of the template nests more than \
+                     {} operators deep; split it with `{{% set %}}`",
+                    super::template_constants::MAX_DEPTH
+                ),
+            }),
+        }
     }
 
     /// The limits every render runs under.
@@ -304,6 +345,7 @@ impl Templates {
         source: &str,
         ctx: &serde_json::Value,
     ) -> Result<String, TemplateError> {
+        self.check_constants(source, false)?;
         let template = self.env.template_from_str(source).map_err(|e| self.error(e))?;
         self.render_template(template, ctx)
     }
@@ -314,12 +356,14 @@ impl Templates {
         source: &str,
         ctx: &serde_json::Value,
     ) -> Result<String, TemplateError> {
+        self.check_constants(source, false)?;
         let template = self.env.template_from_named_str(SHELL, source).map_err(|e| self.error(e))?;
         self.render_template(template, ctx)
     }
 
     /// Evaluates one expression; a string result longer than the output limit is an error.
     fn eval(&self, expr: &str, ctx: Value) -> Result<Value, TemplateError> {
+        self.check_constants(expr, true)?;
         let value = self.env.compile_expression(expr).map_err(|e| self.error(e))?.eval(ctx).map_err(|e| {
             if e.detail().is_some_and(|d| d.contains(TOO_LONG)) {
                 self.output_limit_error()
@@ -393,6 +437,7 @@ impl Templates {
             return Ok(self.eval(expr, ctx)?.is_true());
         }
         if trimmed.contains("{{") || trimmed.contains("{%") {
+            self.check_constants(trimmed, false)?;
             let template = self.env.template_from_str(trimmed).map_err(|e| self.error(e))?;
             let mut out = Limited { bytes: Vec::new(), max: self.limits.max_bytes, over: Arc::default() };
             let over = out.over.clone();
@@ -411,11 +456,18 @@ impl Templates {
     pub fn references(&self, source: &str, expression: bool) -> Result<BTreeSet<String>, TemplateError> {
         let trimmed = source.trim();
         let vars = match single_expression(trimmed) {
-            Some(expr) => self.env.compile_expression(expr)?.undeclared_variables(true),
+            Some(expr) => {
+                self.check_constants(expr, true)?;
+                self.env.compile_expression(expr)?.undeclared_variables(true)
+            }
             None if expression && !(trimmed.contains("{{") || trimmed.contains("{%")) => {
+                self.check_constants(trimmed, true)?;
                 self.env.compile_expression(trimmed)?.undeclared_variables(true)
             }
-            None => self.env.template_from_str(source)?.undeclared_variables(true),
+            None => {
+                self.check_constants(source, false)?;
+                self.env.template_from_str(source)?.undeclared_variables(true)
+            }
         };
         Ok(vars
             .into_iter()

@@ -429,7 +429,9 @@ impl Checker<'_> {
                             self.error(span, problem.message);
                         }
                     }
-                    for (key, value) in with {
+                    // A parameter the action renders itself reads `item`: checked by its schema.
+                    for (key, value) in with.iter().filter(|(k, _)| !super::actions::renders_later(action, k))
+                    {
                         self.json_templates(value, &format!("{base}.with.{key}"), &step.id, visible);
                     }
                 }

@@ -206,6 +206,7 @@ impl Workspace {
                 max_connections: limits.max_connections,
                 header_timeout: limits.header_timeout,
                 body_timeout: limits.body_timeout,
+                min_body_rate: limits.min_body_rate,
                 secrets: env_secrets(),
             };
             let definitions = self.runs.definitions.clone();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::schema::{Kind, Param, Spec};
 use super::{ActionError, Args};
-use crate::workflow::template::Templates;
+use crate::workflow::template::{TemplateLimits, Templates};
 
 pub const TRANSFORM: Spec = Spec {
     name: "data.transform",
@@ -26,7 +26,8 @@ pub const TRANSFORM: Spec = Spec {
     output: "`{value}`: the selected value, or list, after `map`.",
 };
 
-pub fn transform(args: &Args<'_>) -> Result<Value, ActionError> {
+/// Runs `data.transform`; `map` renders under `limits`.
+pub fn transform(args: &Args<'_>, limits: TemplateLimits) -> Result<Value, ActionError> {
     let mut input = args.value("input").cloned().unwrap_or(Value::Null);
     if args.bool("parse").unwrap_or(false) {
         let Value::String(text) = &input else {
@@ -40,7 +41,7 @@ pub fn transform(args: &Args<'_>) -> Result<Value, ActionError> {
         None => input.clone(),
     };
     let value = match args.value("map") {
-        Some(map) => apply(map, selected, &input)?,
+        Some(map) => apply(map, selected, &input, limits)?,
         None => selected,
     };
     Ok(json!({"value": value}))
@@ -88,8 +89,8 @@ fn singular(path: &str) -> bool {
     true
 }
 
-fn apply(map: &Value, selected: Value, input: &Value) -> Result<Value, ActionError> {
-    let templates = Templates::default();
+fn apply(map: &Value, selected: Value, input: &Value, limits: TemplateLimits) -> Result<Value, ActionError> {
+    let templates = Templates::new(limits);
     let render = |item: &Value, index: usize| {
         let ctx = json!({"item": item, "index": index, "input": input});
         templates.render_value(map, &ctx)

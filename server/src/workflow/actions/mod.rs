@@ -79,6 +79,8 @@ pub struct ActionContext {
     pub editor: Arc<dyn Editor>,
     /// `None` when no provider is configured: AI actions then fail with a clear message.
     pub ai: Option<Arc<dyn Ai>>,
+    /// The limits of every template an action renders (`[workflows] template_*`).
+    pub templates: crate::workflow::template::TemplateLimits,
 }
 
 /// Why an action failed.
@@ -168,7 +170,22 @@ pub async fn run(action: &str, with: &Map<String, Value>, ctx: &ActionContext) -
         "ai.plan" => ai::run_plan(ctx, &args).await,
         "editor.notify" => editor::notify(ctx.editor.as_ref(), &args),
         "editor.diagnostic" => editor::diagnostic(workspace, ctx.editor.as_ref(), &args),
-        "data.transform" => data::transform(&args),
+        "data.transform" => {
+            // Rendering `map` is CPU work, maybe in a render process: it runs on the blocking
+            // pool, and the render process is killed when the step's timeout or cancellation
+            // drops this future.
+            let (with, limits) = (with.clone(), ctx.templates);
+            let guard = std::sync::Arc::new(crate::workflow::render_process::RenderGuard::default());
+            let _kill = guard.kill_on_drop();
+            let render = guard.clone();
+            let transform = tokio::task::spawn_blocking(move || {
+                render.enter(|| data::transform(&Args { with: &with }, limits))
+            });
+            tokio::select! {
+                done = transform => done.map_err(|e| ActionError::new(format!("`data.transform` stopped unexpectedly: {e}")))?,
+                _ = ctx.cancel.cancelled() => Err(ActionError::new("cancelled")),
+            }
+        }
         _ => {
             // File and git actions block on the disk: they run on the blocking pool.
             let action = spec.name;
@@ -364,6 +381,7 @@ pub(crate) mod tests {
             cancel: CancellationToken::new(),
             editor,
             ai: None,
+            templates: crate::workflow::template::TemplateLimits::default(),
         }
     }
 

@@ -21,15 +21,21 @@
 //! | 401 | timestamp missing, malformed or outside the window; signature missing or wrong |
 //! | 404 | no workflow has this path |
 //! | 405 | not `POST` |
-//! | 408 | the body did not arrive within the body timeout |
+//! | 408 | the body did not arrive within the body timeout, or fell behind the minimum rate |
 //! | 409 | the signature (or GitHub delivery id) was already accepted (a replay) |
 //! | 413 | the body is larger than `[webhooks] max_body_bytes` |
 //! | 500 | the secret's environment variable is not set (logged with its name) |
 //!
 //! A client cannot hold the server: headers must arrive within the header timeout (counted from
 //! when the connection opens or its last answer was sent, so it bounds idle keep-alive
-//! connections too), else the connection is closed; at most `max_connections` are open, and a
-//! new one beyond that closes the oldest connection that is idle or still sending headers.
+//! connections too), else the connection is closed; a body must arrive within the body timeout
+//! and at the minimum rate (`min_body_rate` bytes per second of its age, less [`RATE_GRACE`]),
+//! else 408. At most `max_connections` are open: a new one beyond that closes the connection
+//! furthest behind the minimum rate (idle, or sending its headers or body too slowly; see
+//! `victim`), and waits only while every connection keeps up that rate or is being answered. An
+//! answer other than 202 closes its connection. An attacker therefore delays a valid request only
+//! by sending, on every connection at once, at least the minimum rate; each such request ends
+//! within the header and body timeouts, and with it its connection.
 //!
 //! The run's trigger is `{"kind": "webhook", "path", "body", "headers"}` (plus `"event"`, the
 //! `X-GitHub-Event`, for `scheme: github`): the body as JSON when it parses, else as a string,
@@ -42,11 +48,11 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -80,15 +86,18 @@ pub struct WebhookOptions {
     pub port: u16,
     /// Larger bodies are refused with 413.
     pub max_body_bytes: usize,
-    /// Connections open at once. A new connection beyond it closes the oldest one that is idle
-    /// or still sending its headers; when every connection is handling a request, new ones wait
-    /// in the kernel's accept queue.
+    /// Connections open at once. A new connection beyond it closes the one furthest behind
+    /// `min_body_rate` (idle, or sending its headers or body too slowly); while every connection
+    /// keeps up that rate or is being answered, new ones wait in the kernel's accept queue.
     pub max_connections: usize,
     /// Time to send a request's headers, counted from when the connection opens or its last
     /// answer was sent (so it is the keep-alive idle timeout too); the connection is closed then.
     pub header_timeout: Duration,
     /// Time to send the body once the headers arrived; 408 then.
     pub body_timeout: Duration,
+    /// Bytes per second a request must arrive at: a body more than [`RATE_GRACE`] behind gets
+    /// 408, and at the connection limit the connection furthest below it is closed first.
+    pub min_body_rate: u64,
     pub secrets: SecretLookup,
 }
 
@@ -110,6 +119,7 @@ struct Shared {
     secrets: SecretLookup,
     max_body_bytes: usize,
     body_timeout: Duration,
+    min_body_rate: u64,
 }
 
 /// A running webhook server.
@@ -140,11 +150,13 @@ impl WebhookServer {
             secrets: options.secrets,
             max_body_bytes: options.max_body_bytes,
             body_timeout: options.body_timeout,
+            min_body_rate: options.min_body_rate.max(1),
         });
         tracing::info!(%addr, "webhook server listening");
         let limits = Limits {
             max_connections: options.max_connections.max(1),
             header_timeout: options.header_timeout,
+            min_body_rate: options.min_body_rate.max(1),
         };
         let task = tokio::spawn(serve(listener, shared.clone(), limits, cancel));
         Ok(WebhookServer { addr, shared, task })
@@ -214,23 +226,102 @@ fn routes(workflows: &[Workflow]) -> HashMap<String, Route> {
 struct Limits {
     max_connections: usize,
     header_timeout: Duration,
+    min_body_rate: u64,
 }
 
-/// An open connection, for choosing which one to close when a new one needs its place.
+/// How far a request may fall behind `min_body_rate` before its body is refused with 408: a
+/// body must have `min_body_rate` bytes per second of its age, less this.
+pub const RATE_GRACE: Duration = Duration::from_secs(1);
+
+/// What a connection has sent, for choosing which one to close when a new one needs its place.
+#[derive(Default)]
+struct Progress {
+    /// Bytes read from the socket.
+    read: AtomicU64,
+    /// Set once a read found nothing more to read: until then a whole request may be waiting
+    /// unread, and the connection is not to be closed for a newcomer.
+    waited: AtomicBool,
+    current: Mutex<Current>,
+}
+
+/// The request a connection is on: since its opening or its last answer.
+struct Current {
+    since: Instant,
+    /// [`Progress::read`] when it began.
+    base: u64,
+    /// The whole request arrived and is being answered: not to be closed for a newcomer.
+    handling: bool,
+}
+
+impl Default for Current {
+    fn default() -> Current {
+        Current { since: Instant::now(), base: 0, handling: false }
+    }
+}
+
+impl Progress {
+    fn current(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn handling(&self) {
+        self.current().handling = true;
+    }
+
+    /// The answer was sent: the next request starts now.
+    fn answered(&self) {
+        let read = self.read.load(Ordering::SeqCst);
+        *self.current() = Current { since: Instant::now(), base: read, handling: false };
+    }
+
+    fn seen(&self, now: Instant) -> Seen {
+        let current = self.current();
+        Seen {
+            waited: self.waited.load(Ordering::SeqCst),
+            handling: current.handling,
+            bytes: self.read.load(Ordering::SeqCst).saturating_sub(current.base),
+            age: now.saturating_duration_since(current.since),
+        }
+    }
+}
+
+/// A connection as the choice of one to close sees it.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    waited: bool,
+    handling: bool,
+    /// Bytes of the current request (headers and body) read so far.
+    bytes: u64,
+    /// Time since the current request began: the connection opened or the last answer was sent.
+    age: Duration,
+}
+
+/// Which of `open` (oldest first) a newcomer closes: the one furthest behind `min_rate`, that is
+/// with the most bytes missing from `min_rate` × the age of its current request; the oldest of
+/// equals. So an idle connection goes before a younger idle one, a slowly sent one before one just
+/// opened, and nothing that keeps up: never one whose request may wait unread or is complete and
+/// being answered, nor one at or above `min_rate` (a request arriving at a normal pace, however
+/// large). `None` when no connection may be closed.
+fn victim(open: &[Seen], min_rate: u64) -> Option<usize> {
+    let behind = |s: &Seen| min_rate as f64 * s.age.as_secs_f64() - s.bytes as f64;
+    open.iter()
+        .enumerate()
+        .filter(|(_, s)| s.waited && !s.handling && behind(s) > 0.0)
+        .min_by(|(_, a), (_, b)| behind(b).total_cmp(&behind(a)))
+        .map(|(at, _)| at)
+}
+
+/// An open connection.
 struct Slot {
     id: u64,
-    /// Between complete headers and the end of the answer: not to be closed for a newcomer.
-    busy: Arc<AtomicBool>,
-    /// Set once the connection has read everything sent so far and waits for more: until then
-    /// its headers may be there unread, and it is not to be closed for a newcomer either.
-    waited: Arc<AtomicBool>,
+    progress: Arc<Progress>,
     close: CancellationToken,
 }
 
-/// A connection's stream that notes in `waited` when a read finds nothing more to read.
+/// A connection's stream that counts what it reads and notes when a read finds nothing more.
 struct Watched {
     inner: tokio::net::TcpStream,
-    waited: Arc<AtomicBool>,
+    progress: Arc<Progress>,
 }
 
 impl tokio::io::AsyncRead for Watched {
@@ -239,9 +330,15 @@ impl tokio::io::AsyncRead for Watched {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
         let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        if poll.is_pending() {
-            self.waited.store(true, Ordering::SeqCst);
+        match &poll {
+            std::task::Poll::Pending => self.progress.waited.store(true, Ordering::SeqCst),
+            std::task::Poll::Ready(Ok(())) => {
+                let read = buf.filled().len().saturating_sub(before) as u64;
+                self.progress.read.fetch_add(read, Ordering::SeqCst);
+            }
+            std::task::Poll::Ready(Err(_)) => {}
         }
         poll
     }
@@ -283,10 +380,10 @@ impl Slots {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn add(&self) -> (u64, Arc<AtomicBool>, Arc<AtomicBool>, CancellationToken) {
+    fn add(&self) -> (u64, Arc<Progress>, CancellationToken) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let slot = Slot { id, busy: Arc::default(), waited: Arc::default(), close: CancellationToken::new() };
-        let handles = (id, slot.busy.clone(), slot.waited.clone(), slot.close.clone());
+        let slot = Slot { id, progress: Arc::default(), close: CancellationToken::new() };
+        let handles = (id, slot.progress.clone(), slot.close.clone());
         self.lock().push_back(slot);
         handles
     }
@@ -295,13 +392,12 @@ impl Slots {
         self.lock().retain(|s| s.id != id);
     }
 
-    /// Closes the oldest connection that is idle or still sending its headers; false when every
-    /// connection is handling a request or has not been read yet (a connection accepted just
-    /// before, whose complete request may be waiting unread, is never the one closed).
-    fn close_oldest_idle(&self) -> bool {
+    /// Closes the connection [`victim`] chooses; false when there is none.
+    fn close_slowest(&self, min_rate: u64) -> bool {
         let mut open = self.lock();
-        let idle = |s: &Slot| s.waited.load(Ordering::SeqCst) && !s.busy.load(Ordering::SeqCst);
-        let Some(at) = open.iter().position(idle) else { return false };
+        let now = Instant::now();
+        let seen: Vec<Seen> = open.iter().map(|s| s.progress.seen(now)).collect();
+        let Some(at) = victim(&seen, min_rate) else { return false };
         if let Some(slot) = open.remove(at) {
             slot.close.cancel();
         }
@@ -326,42 +422,35 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cance
                 }
             },
         };
-        // At the limit, an idle or half-sent connection makes room for the new one; when every
-        // connection is handling a request, the new one waits for one to end.
+        // At the limit, the connection furthest behind the minimum rate (idle, or sending its
+        // headers or body too slowly) makes room for the new one; while every connection keeps
+        // up or is being answered, the new one waits.
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
-            Err(_) => {
-                if slots.close_oldest_idle() {
-                    tracing::debug!("webhook server: connection limit reached; closed the oldest idle one");
-                } else {
-                    tracing::warn!(
-                        limit = limits.max_connections,
-                        "webhook server: every connection is busy; new ones wait"
-                    );
-                }
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    permit = permits.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                }
-            }
+            Err(_) => match make_room(&permits, &slots, limits, &cancel).await {
+                Some(permit) => permit,
+                None => break,
+            },
         };
         let shared = shared.clone();
         let cancel = cancel.clone();
         let slots = slots.clone();
-        let (id, busy, waited, close) = slots.add();
+        let (id, progress, close) = slots.add();
         connections.spawn(async move {
             let _permit = permit;
+            let watched = Watched { inner: stream, progress: progress.clone() };
             let service = service_fn(move |request| {
                 let shared = shared.clone();
-                let busy = busy.clone();
-                // As hyper hands the request over, before this connection reads again.
-                busy.store(true, Ordering::SeqCst);
+                let progress = progress.clone();
                 async move {
-                    let response = handle(&shared, request).await;
-                    busy.store(false, Ordering::SeqCst);
+                    let mut response = handle(&shared, request, &progress).await;
+                    // A refused request ends its connection: a client without the secret cannot
+                    // keep a place by sending request after request on it, and comes back through
+                    // the accept queue, behind whoever came meanwhile.
+                    if response.status() != StatusCode::ACCEPTED {
+                        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    progress.answered();
                     Ok::<_, Infallible>(response)
                 }
             });
@@ -369,8 +458,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cance
             // A client may shut its sending side once its request is out and still wait for the
             // answer.
             builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).half_close(true);
-            let connection =
-                builder.serve_connection(TokioIo::new(Watched { inner: stream, waited }), service);
+            let connection = builder.serve_connection(TokioIo::new(watched), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -391,6 +479,44 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cance
     tracing::info!("webhook server stopped");
 }
 
+/// How often a server at its connection limit looks again for a connection to close: one that
+/// was not to be closed a moment ago (not read yet, or still keeping up the minimum rate) may be
+/// by now.
+pub const ROOM_RETRY: Duration = Duration::from_millis(20);
+
+/// A connection's place for a newcomer at the limit: the connection furthest behind the minimum
+/// rate is closed (see [`victim`]), now or as soon as there is one; `None` when cancelled.
+async fn make_room(
+    permits: &Arc<Semaphore>,
+    slots: &Slots,
+    limits: Limits,
+    cancel: &CancellationToken,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let mut warned = false;
+    loop {
+        if slots.close_slowest(limits.min_body_rate) {
+            tracing::debug!("webhook server: connection limit reached; closed the one furthest behind");
+            // Its place is free as soon as its task has dropped it.
+            return tokio::select! {
+                () = cancel.cancelled() => None,
+                permit = permits.clone().acquire_owned() => permit.ok(),
+            };
+        }
+        if !warned {
+            tracing::warn!(
+                limit = limits.max_connections,
+                "webhook server: every connection is keeping up the minimum rate or being answered; new ones wait"
+            );
+            warned = true;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            permit = permits.clone().acquire_owned() => return permit.ok(),
+            () = tokio::time::sleep(ROOM_RETRY) => {}
+        }
+    }
+}
+
 fn answer(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
@@ -402,7 +528,48 @@ fn refuse(status: StatusCode, error: &str) -> Response<Full<Bytes>> {
     answer(status, json!({"accepted": false, "error": error}))
 }
 
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+enum BodyError {
+    TooLarge,
+    Broken,
+    /// Not all there within the body timeout.
+    Late,
+    /// Fell more than [`RATE_GRACE`] behind the minimum rate.
+    Slow,
+}
+
+/// Reads a body of at most `max` bytes that arrives within `timeout` and at `min_rate` bytes per
+/// second or faster, less [`RATE_GRACE`] (so a sender may pause up to that long).
+async fn read_body(
+    mut body: Incoming,
+    max: usize,
+    timeout: Duration,
+    min_rate: u64,
+) -> Result<Bytes, BodyError> {
+    let started = tokio::time::Instant::now();
+    let end = started + timeout;
+    let mut data = Vec::new();
+    loop {
+        let allowed = Duration::from_millis((data.len() as u64).saturating_mul(1000) / min_rate.max(1));
+        let behind = started.checked_add(RATE_GRACE + allowed).unwrap_or(end);
+        let until = behind.min(end);
+        match tokio::time::timeout_at(until, body.frame()).await {
+            Err(_) if until == end => return Err(BodyError::Late),
+            Err(_) => return Err(BodyError::Slow),
+            Ok(None) => return Ok(Bytes::from(data)),
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(Some(Ok(frame))) => {
+                if let Some(chunk) = frame.data_ref() {
+                    if data.len().saturating_add(chunk.len()) > max {
+                        return Err(BodyError::TooLarge);
+                    }
+                    data.extend_from_slice(chunk);
+                }
+            }
+        }
+    }
+}
+
+async fn handle(shared: &Shared, request: Request<Incoming>, progress: &Progress) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
     let (workflow, secret_env, scheme, inputs) = {
         let routes = shared.routes.read().unwrap_or_else(PoisonError::into_inner);
@@ -423,25 +590,29 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than [webhooks] max_body_bytes");
     }
     let (parts, body) = request.into_parts();
-    let body =
-        match tokio::time::timeout(shared.body_timeout, Limited::new(body, shared.max_body_bytes).collect())
-            .await
-        {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-                return refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "the body is larger than [webhooks] max_body_bytes",
-                );
-            }
-            Ok(Err(_)) => return refuse(StatusCode::BAD_REQUEST, "the body could not be read"),
-            Err(_) => {
-                return refuse(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the body did not arrive within [webhooks] body_timeout_ms",
-                );
-            }
-        };
+    let body = match read_body(body, shared.max_body_bytes, shared.body_timeout, shared.min_body_rate).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than [webhooks] max_body_bytes",
+            );
+        }
+        Err(BodyError::Broken) => return refuse(StatusCode::BAD_REQUEST, "the body could not be read"),
+        Err(BodyError::Late) => {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive within [webhooks] body_timeout_ms",
+            );
+        }
+        Err(BodyError::Slow) => {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body arrived slower than [webhooks] min_body_bytes_per_sec",
+            );
+        }
+    };
+    progress.handling();
 
     let Some(secret) = (shared.secrets)(&secret_env) else {
         tracing::error!(
@@ -601,15 +772,23 @@ mod tests {
     }
 
     async fn start_with(store: Store, port: u16, max_connections: usize) -> Harness {
+        start_options(store, options(port, max_connections)).await
+    }
+
+    fn options(port: u16, max_connections: usize) -> WebhookOptions {
         let secrets: BTreeMap<&str, &str> = BTreeMap::from([("HOOK_SECRET", SECRET)]);
-        let options = WebhookOptions {
+        WebhookOptions {
             port,
             max_body_bytes: 1024,
             max_connections,
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_millis(300),
+            min_body_rate: 16 * 1024,
             secrets: Arc::new(move |name| secrets.get(name).map(|s| s.to_string())),
-        };
+        }
+    }
+
+    async fn start_options(store: Store, options: WebhookOptions) -> Harness {
         let workflows = [
             hooked("review", "/hooks/review", "HOOK_SECRET"),
             hooked("unset", "/hooks/unset", "NOT_SET"),
@@ -1023,6 +1202,86 @@ mod tests {
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 202"), "the valid request was dropped: {answer:?}");
         drop((valid, newcomer));
+        h.stop().await;
+    }
+
+    fn seen(bytes: u64, age_ms: u64) -> Seen {
+        Seen { waited: true, handling: false, bytes, age: Duration::from_millis(age_ms) }
+    }
+
+    #[test]
+    fn a_newcomer_closes_the_connection_furthest_behind_the_minimum_rate() {
+        let rate = 1000;
+        // Idle for 2 s (2000 bytes behind), a slow body at 2 s (1900 behind), one opened just now.
+        let open = [seen(100, 2000), seen(0, 2000), seen(0, 5)];
+        assert_eq!(victim(&open, rate), Some(1));
+        // Of equals, the oldest.
+        assert_eq!(victim(&[seen(0, 1000), seen(0, 1000)], rate), Some(0));
+        // Headers sent slowly lose to an idle connection of the same age, win against a younger one.
+        assert_eq!(victim(&[seen(50, 1000), seen(0, 1000)], rate), Some(1));
+        assert_eq!(victim(&[seen(50, 1000), seen(0, 500)], rate), Some(0));
+        // A request that keeps up the rate, however large and long, is never closed.
+        assert_eq!(victim(&[seen(1_000_000, 900), seen(5000, 5000)], rate), None);
+        // Nor one not read yet (its request may be waiting whole), nor one being answered.
+        let unread = Seen { waited: false, ..seen(0, 60_000) };
+        let answering = Seen { handling: true, ..seen(0, 60_000) };
+        assert_eq!(victim(&[unread, answering], rate), None);
+        assert_eq!(victim(&[unread, answering, seen(0, 10)], rate), Some(2));
+        assert_eq!(victim(&[], rate), None);
+    }
+
+    #[tokio::test]
+    async fn a_body_sent_slower_than_the_minimum_rate_gets_408_before_the_body_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let options = WebhookOptions {
+            header_timeout: Duration::from_secs(600),
+            body_timeout: Duration::from_secs(600),
+            min_body_rate: 1024,
+            ..options(0, 8)
+        };
+        let h = start_options(open(&dir), options).await;
+        let server = &h.server;
+        let mut stream = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+        stream
+            .write_all(b"POST /hooks/review HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{")
+            .await
+            .unwrap();
+        // Nothing more: far behind 1 KiB/s once the grace has passed, long before 600 s.
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "no answer to a body that stopped");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("min_body_bytes_per_sec"), "{answer}");
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_ends_its_connection_and_an_accepted_one_keeps_it() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        // No timeout closes the connection while the test runs.
+        let long = WebhookOptions { header_timeout: Duration::from_secs(600), ..options(0, 8) };
+        let h = start_options(open(&dir), long).await;
+        let t = now();
+        let body = "{}";
+        let signature = signature::sign(SECRET.as_bytes(), t, body.as_bytes());
+        let accepted = format!(
+            "POST /hooks/review HTTP/1.1\r\nHost: x\r\nX-Acas-Timestamp: {t}\r\nX-Acas-Signature: {signature}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let refused = "POST /hooks/nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+        let mut stream = tokio::net::TcpStream::connect(h.server.local_addr()).await.unwrap();
+        // Both on one connection: the first answer keeps it open for the second, which closes it.
+        stream.write_all(format!("{accepted}{refused}").as_bytes()).await.unwrap();
+        let mut answers = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answers)).await;
+        assert!(read.is_ok(), "the connection stayed open after a refused request");
+        let answers = String::from_utf8_lossy(&answers);
+        assert!(answers.starts_with("HTTP/1.1 202"), "{answers}");
+        assert!(answers.contains("HTTP/1.1 404"), "{answers}");
         h.stop().await;
     }
 }
