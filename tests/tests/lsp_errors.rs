@@ -279,3 +279,57 @@ fn with_a_position_only_the_server_chooses_the_diagnostic_to_explain() {
     assert!(sent.contains("mismatched types: expected `i32`"), "the error, not the warning: {sent}");
     done(client);
 }
+
+#[test]
+fn a_provider_that_is_not_configured_is_invalid_config() {
+    let fake = FakeProvider::start(Format::Anthropic);
+    let dir = workspace(Some(&fake.provider_toml("claude", "claude-haiku-4-5")));
+    let key = fake.api_key();
+    let mut client = start(Some(dir.path()), &[("ACAS_FAKE_KEY", key.as_str())]);
+    let uri = open(&mut client, dir.path(), "add.rs", "fn add(a: i32 -> i32 {\n    a\n}\n");
+    let response = command(
+        &mut client,
+        "acas.escalate",
+        json!({ "uri": uri, "position": { "line": 0, "character": 14 }, "provider": "nope" }),
+    );
+    assert_eq!(kind(&response), "invalidConfig", "{response:#}");
+    done(client);
+}
+
+#[test]
+fn a_file_that_must_not_leave_the_machine_is_no_egress() {
+    let fake = FakeProvider::start(Format::Anthropic);
+    let config = format!(
+        "[escalation]\nno_egress = [\"*.rs\"]\n\n{}",
+        fake.provider_toml("claude", "claude-haiku-4-5")
+    );
+    let dir = workspace(Some(&config));
+    let key = fake.api_key();
+    let mut client = start(Some(dir.path()), &[("ACAS_FAKE_KEY", key.as_str())]);
+    let uri = open(&mut client, dir.path(), "add.rs", "fn add(a: i32 -> i32 {\n    a\n}\n");
+    let response = command(
+        &mut client,
+        "acas.escalate",
+        json!({ "uri": uri, "position": { "line": 0, "character": 14 } }),
+    );
+    assert_eq!(kind(&response), "noEgress", "{response:#}");
+    assert!(fake.requests().is_empty(), "nothing was sent");
+    done(client);
+}
+
+#[test]
+fn re_running_a_successful_run_is_run_state() {
+    let dir = workspace(None);
+    let mut client = start(Some(dir.path()), &[]);
+    let started =
+        command(&mut client, "acas.workflow.run", json!({ "workflow": "hello", "inputs": { "who": "ada" } }));
+    let run = started["result"]["runId"].as_i64().unwrap_or_else(|| panic!("a run id in {started:#}"));
+    client.expect("the run's success", |m| {
+        m["method"] == "acas/workflowRun"
+            && m["params"]["runId"] == run
+            && m["params"]["status"] == "succeeded"
+    });
+    let response = command(&mut client, "acas.workflow.rerun", json!({ "runId": run }));
+    assert_eq!(kind(&response), "runState", "{response:#}");
+    done(client);
+}
