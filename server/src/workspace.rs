@@ -1261,7 +1261,7 @@ impl Workspace {
         range: TextRange,
         external: Option<ExternalDiagnostic>,
     ) {
-        let job = match self.escalation_job(&path, range, external, None) {
+        let job = match self.escalation_job(&path, range, external, None, false) {
             Ok(job) => job,
             Err(error) => {
                 tracing::info!("not escalating {}: {error}", path.display());
@@ -1300,13 +1300,15 @@ impl Workspace {
     }
 
     /// Everything needed to escalate the diagnostic at `range` of `path`: the one the client
-    /// sent, else the one ACAS knows there.
+    /// sent, else the one ACAS knows there; with `choose` (the client gave a position only),
+    /// the one this workspace chooses there among its own and the other tools'.
     pub fn escalation_job(
         &mut self,
         path: &Path,
         range: TextRange,
         diagnostic: Option<ExternalDiagnostic>,
         provider: Option<&str>,
+        choose: bool,
     ) -> Result<Job, Refused> {
         let escalator = match provider {
             Some(name) => self.build_escalator(Some(name))?,
@@ -1331,9 +1333,12 @@ impl Workspace {
         let start = index.offset(&text, range.start, self.encoding);
         let end = index.offset(&text, range.end, self.encoding).max(start);
         let rel = relative(&self.root, path);
-        let (chosen, diagnostic) = self.choose_at(path, &text, &index, range, &diagnostics, diagnostic);
+        let (chosen, diagnostic) = match choose {
+            true => self.choose_at(path, &text, &index, range.start, &diagnostics),
+            false => (None, diagnostic),
+        };
         let (start, end) = match &diagnostic {
-            Some(d) if range.start == range.end => {
+            Some(d) if choose => {
                 let start = index.offset(&text, d.range.start, self.encoding);
                 (start, index.offset(&text, d.range.end, self.encoding).max(start))
             }
@@ -1567,21 +1572,16 @@ impl Workspace {
         self.notes.at(path, here).first().map(|n| (n.range, n.hover()))
     }
 
-    /// At a position (an empty `range`) with no diagnostic given, the one to explain there among
-    /// ACAS's own (`own`) and the other tools' this workspace was told about: an external one is
-    /// returned as the diagnostic, an own one by its index in `own`.
+    /// The diagnostic to explain at `at` among ACAS's own (`own`) and the other tools' this
+    /// workspace was told about: an own one by its index in `own`, another tool's whole.
     fn choose_at(
         &self,
         path: &Path,
         text: &str,
         index: &LineIndex,
-        range: TextRange,
+        at: Position,
         own: &[classify::Diagnostic],
-        diagnostic: Option<ExternalDiagnostic>,
     ) -> (Option<usize>, Option<ExternalDiagnostic>) {
-        if diagnostic.is_some() || range.start != range.end {
-            return (None, diagnostic);
-        }
         let external: Vec<ExternalDiagnostic> = self
             .external_current
             .get(path)
@@ -1599,7 +1599,7 @@ impl Workspace {
             .map(|d| (index.range(text, d.range.clone(), self.encoding), d.severity))
             .chain(external.iter().map(|d| (d.range, d.severity)))
             .collect();
-        match crate::escalate::choose::diagnostic_at(&candidates, range.start) {
+        match crate::escalate::choose::diagnostic_at(&candidates, at) {
             Some(i) if i < own.len() => (Some(i), None),
             Some(i) => (None, Some(external[i - own.len()].clone())),
             None => (None, None),

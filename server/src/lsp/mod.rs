@@ -199,11 +199,11 @@ impl Backend {
             .ok_or_else(|| invalid_params(format!("`{}` is not a file URI", args.uri)))?;
         let range = convert::escalate_range(&args)
             .ok_or_else(|| invalid_params("acas.escalate needs a range or a position"))?;
-        let diagnostic = args.diagnostic.map(convert::external_diagnostic);
+        let (choose, diagnostic) = (args.range.is_none(), args.diagnostic.map(convert::external_diagnostic));
         let lookup = path.clone();
         let provider = args.provider.clone();
         let job = handle
-            .query(move |ws| ws.escalation_job(&lookup, range, diagnostic, provider.as_deref()))
+            .query(move |ws| ws.escalation_job(&lookup, range, diagnostic, provider.as_deref(), choose))
             .await
             .ok_or_else(errors::stopped)?
             .map_err(errors::refused)?;
