@@ -120,6 +120,9 @@ pub enum EscalateError {
     OverBudget(Vec<(String, String)>),
     #[error("cancelled")]
     Cancelled,
+    /// ACAS failed inside while preparing the request; its log says more.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Escalator {

@@ -252,6 +252,7 @@ pub fn error_kind(kind: crate::workspace::RefusedKind) -> ext::ErrorKind {
     use crate::workspace::RefusedKind as K;
     use ext::ErrorKind as E;
     match kind {
+        K::Internal => E::Internal,
         K::NoProvider => E::NoProvider,
         K::InvalidConfig => E::InvalidConfig,
         K::NoEgress => E::NoEgress,

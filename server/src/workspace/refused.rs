@@ -8,6 +8,8 @@ use crate::workflow::triggers::manual::InputError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusedKind {
+    /// ACAS failed inside.
+    Internal,
     NoProvider,
     InvalidConfig,
     NoEgress,
@@ -56,6 +58,7 @@ impl From<&EscalateError> for Refused {
             EscalateError::OverBudget(_) => RefusedKind::BudgetExceeded,
             EscalateError::Exhausted(_) => RefusedKind::ProviderFailed,
             EscalateError::Cancelled => RefusedKind::Cancelled,
+            EscalateError::Internal(_) => RefusedKind::Internal,
         };
         Refused::new(kind, e.to_string())
     }
