@@ -45,6 +45,22 @@ fn explain(args: &Args) -> Result<i32, String> {
     let root = workspace_root(&path);
     // A real request is counted against the budgets in the store: without it, nothing is sent.
     let recorded = Store::recorded(&root).map_err(|e| e.to_string())?;
+    // A state this process cannot write is never written: a dry run leaves out what the store
+    // would add (past fixes, earlier occurrences), a real request is refused.
+    let read_only = crate::store::read_only(&root).is_some();
+    if read_only {
+        if !args.dry_run
+            && let Err(code) = super::refuse_read_only("explain", &root)
+        {
+            return Ok(code);
+        }
+        if recorded {
+            output::note(&format!(
+                "acas explain: the state of {} is read-only; the dry run leaves out the past fixes and earlier occurrences it holds",
+                root.display()
+            ));
+        }
+    }
     let (config, error) = config::load(&root);
     if let Some(error) = error {
         return Err(error.to_string());
@@ -54,7 +70,7 @@ fn explain(args: &Args) -> Result<i32, String> {
     let text = files::read_source(&path, config.max_file_size).map_err(|skip| format!("{file}: {skip}"))?;
     let rel = relative(&root, &path);
     let doc = Document::new(language, text);
-    let store = if recorded || !args.dry_run {
+    let store = if !read_only && (recorded || !args.dry_run) {
         Some(Store::open_workspace(&root, StoreOptions::default()).map_err(|e| e.to_string())?)
     } else {
         None
