@@ -300,7 +300,7 @@ pub async fn run(
     })
     .await;
     let Ok((prepared, job)) = built else {
-        return Err(EscalateError::Config("building the context failed; see the log".to_owned()));
+        return Err(EscalateError::Internal("building the context failed; see the log".to_owned()));
     };
     let prepared = prepared?;
     let text = job.text.clone();

@@ -11,6 +11,7 @@
 //! events. An open document always wins over the file on disk. Workflow definitions
 //! (`.acas/workflows/*.yaml`) are checked by [`workflows`], open or on disk.
 
+mod refused;
 mod runs;
 mod shared;
 mod workflows;
@@ -35,6 +36,7 @@ use crate::files;
 use crate::store::{self, Record, Store};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
 use crate::watch::{self, Change, IgnoreRules, Watcher};
+pub use refused::{Refused, RefusedKind};
 pub use runs::{RUN_SOURCE, RunState, StepState, WorkflowEvent};
 pub use workflows::SOURCE as WORKFLOW_SOURCE;
 
@@ -288,7 +290,7 @@ pub struct Workspace {
     changes_since_walk: usize,
     last_change: std::time::Instant,
     /// The escalation engine, or why there is none.
-    escalator: Result<Arc<Escalator>, String>,
+    escalator: Result<Arc<Escalator>, Refused>,
     notes: Notes,
     /// Fingerprints other tools report per file and source, to know when an AI note is done.
     external_fingerprints: HashMap<PathBuf, HashMap<String, Vec<String>>>,
@@ -401,7 +403,7 @@ impl Workspace {
             disk_seq: HashMap::new(),
             disk_published: HashMap::new(),
             known: Arc::default(),
-            escalator: Err(String::new()),
+            escalator: Err(Refused::from(&crate::escalate::engine::EscalateError::NoProvider)),
             notes: Notes::default(),
             external_fingerprints: HashMap::new(),
             external_current: HashMap::new(),
@@ -1259,7 +1261,7 @@ impl Workspace {
         range: TextRange,
         external: Option<ExternalDiagnostic>,
     ) {
-        let job = match self.escalation_job(&path, range, external, None) {
+        let job = match self.escalation_job(&path, range, external, None, false) {
             Ok(job) => job,
             Err(error) => {
                 tracing::info!("not escalating {}: {error}", path.display());
@@ -1290,35 +1292,39 @@ impl Workspace {
         });
     }
 
-    fn build_escalator(&self, only: Option<&str>) -> Result<Arc<Escalator>, String> {
+    fn build_escalator(&self, only: Option<&str>) -> Result<Arc<Escalator>, Refused> {
         let env = |name: &str| std::env::var(name).ok();
         Escalator::new(&self.config.escalation, &env, self.store.clone(), only)
             .map(Arc::new)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Refused::from(&e))
     }
 
     /// Everything needed to escalate the diagnostic at `range` of `path`: the one the client
-    /// sent, else the one ACAS knows there.
+    /// sent, else the one ACAS knows there; with `choose` (the client gave a position only),
+    /// the one this workspace chooses there among its own and the other tools'.
     pub fn escalation_job(
         &mut self,
         path: &Path,
         range: TextRange,
         diagnostic: Option<ExternalDiagnostic>,
         provider: Option<&str>,
-    ) -> Result<Job, String> {
+        choose: bool,
+    ) -> Result<Job, Refused> {
         let escalator = match provider {
             Some(name) => self.build_escalator(Some(name))?,
             None => self.escalator.clone()?,
         };
-        let language = Language::from_path(path)
-            .ok_or_else(|| format!("{}: ACAS does not parse this kind of file", path.display()))?;
+        let unsupported = |message: String| Refused::new(RefusedKind::UnsupportedFile, message);
+        let language = Language::from_path(path).ok_or_else(|| {
+            unsupported(format!("{}: ACAS does not parse this kind of file", path.display()))
+        })?;
         let (text, tree, diagnostics) = match self.open.get(path) {
             Some(open) => {
                 (open.doc.text().to_owned(), open.doc.tree().clone(), open.doc.diagnostics().to_vec())
             }
             None => {
                 let text = files::read_source(path, self.config.max_file_size)
-                    .map_err(|skip| format!("{}: {skip}", path.display()))?;
+                    .map_err(|skip| unsupported(format!("{}: {skip}", path.display())))?;
                 let doc = Document::new(language, text);
                 (doc.text().to_owned(), doc.tree().clone(), doc.diagnostics().to_vec())
             }
@@ -1327,6 +1333,17 @@ impl Workspace {
         let start = index.offset(&text, range.start, self.encoding);
         let end = index.offset(&text, range.end, self.encoding).max(start);
         let rel = relative(&self.root, path);
+        let (chosen, diagnostic) = match choose {
+            true => self.choose_at(path, &text, &index, range.start, &diagnostics),
+            false => (None, diagnostic),
+        };
+        let (start, end) = match &diagnostic {
+            Some(d) if choose => {
+                let start = index.offset(&text, d.range.start, self.encoding);
+                (start, index.offset(&text, d.range.end, self.encoding).max(start))
+            }
+            _ => (start, end),
+        };
         let (range, problem) = match diagnostic {
             Some(d) => {
                 let symbol = self.symbols_for(path, std::iter::once(d.range.start)).pop().flatten();
@@ -1349,10 +1366,13 @@ impl Workspace {
                 )
             }
             None => {
-                let d = diagnostics
-                    .iter()
-                    .find(|d| d.range.start <= end && start <= d.range.end)
-                    .ok_or_else(|| format!("no diagnostic at {rel}:{}", range.start.line + 1))?;
+                let d = chosen
+                    .map(|i| &diagnostics[i])
+                    .or_else(|| diagnostics.iter().find(|d| d.range.start <= end && start <= d.range.end))
+                    .ok_or_else(|| {
+                        let message = format!("no diagnostic at {rel}:{}", range.start.line + 1);
+                        Refused::new(RefusedKind::NoDiagnostic, message)
+                    })?;
                 (
                     d.range.clone(),
                     Problem {
@@ -1552,8 +1572,42 @@ impl Workspace {
         self.notes.at(path, here).first().map(|n| (n.range, n.hover()))
     }
 
+    /// The diagnostic to explain at `at` among ACAS's own (`own`) and the other tools' this
+    /// workspace was told about: an own one by its index in `own`, another tool's whole.
+    fn choose_at(
+        &self,
+        path: &Path,
+        text: &str,
+        index: &LineIndex,
+        at: Position,
+        own: &[classify::Diagnostic],
+    ) -> (Option<usize>, Option<ExternalDiagnostic>) {
+        let external: Vec<ExternalDiagnostic> = self
+            .external_current
+            .get(path)
+            .into_iter()
+            .flat_map(|sources| sources.iter())
+            .flat_map(|(source, list)| {
+                list.iter().map(move |e| ExternalDiagnostic {
+                    tool: Some(e.diagnostic.tool.clone().unwrap_or_else(|| source.clone())),
+                    ..e.diagnostic.clone()
+                })
+            })
+            .collect();
+        let candidates: Vec<(TextRange, Severity)> = own
+            .iter()
+            .map(|d| (index.range(text, d.range.clone(), self.encoding), d.severity))
+            .chain(external.iter().map(|d| (d.range, d.severity)))
+            .collect();
+        match crate::escalate::choose::diagnostic_at(&candidates, at) {
+            Some(i) if i < own.len() => (Some(i), None),
+            Some(i) => (None, Some(external[i - own.len()].clone())),
+            None => (None, None),
+        }
+    }
+
     /// What the developer did with an AI fix.
-    pub fn fix_feedback(&mut self, fix_id: &str, outcome: store::Outcome) -> Result<(), String> {
+    pub fn fix_feedback(&mut self, fix_id: &str, outcome: store::Outcome) -> Result<(), Refused> {
         if let Some(note) = self.notes.take_retired(fix_id) {
             // Its error is already gone: applying it resolved it.
             self.record_fix(&note, outcome);
@@ -1565,7 +1619,9 @@ impl Workspace {
             }
             return Ok(());
         }
-        let note = self.notes.find_mut(fix_id).ok_or_else(|| format!("no AI fix `{fix_id}` is shown"))?;
+        let note = self.notes.find_mut(fix_id).ok_or_else(|| {
+            Refused::new(RefusedKind::FixNotFound, format!("no AI fix `{fix_id}` is shown"))
+        })?;
         match outcome {
             store::Outcome::Applied => note.applied = true,
             store::Outcome::Reverted => note.applied = false,

@@ -624,6 +624,7 @@ fn closing_the_progress_cancels_an_escalation() {
     client.notify("window/workDoneProgress/cancel", json!({ "token": token }));
     let response = client.expect("the cancelled response", |m| m["id"] == id && m.get("method").is_none());
     assert_eq!(response["error"]["code"], -32800, "{response:#}");
+    assert_eq!(response["error"]["data"]["kind"], "cancelled", "{response:#}");
     client.expect("the progress ends", |m| {
         m["method"] == "$/progress" && m["params"]["token"] == token && m["params"]["value"]["kind"] == "end"
     });

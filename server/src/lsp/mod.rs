@@ -8,6 +8,7 @@
 
 mod coalesce;
 mod convert;
+mod errors;
 mod framing;
 mod transport;
 
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
@@ -25,6 +26,7 @@ use tower_lsp_server::ls_types::request::Request as _;
 
 use crate::text::PositionEncoding;
 use crate::workspace::{self, ContentChange, Event, Handle, MessageLevel, Output, Progress};
+use errors::{internal as internal_error, invalid_params, not_initialized};
 
 /// Commands that exist only when `ACAS_ENABLE_TEST_COMMANDS=1`, to prove failure handling.
 const TEST_PANIC_COMMAND: &str = "acas.test.panic";
@@ -130,7 +132,7 @@ impl Backend {
         let (store, root) = handle
             .query(|ws| (ws.store().cloned(), ws.root().to_path_buf()))
             .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+            .ok_or_else(errors::stopped)?;
         let Some(store) = store else { return Ok(Vec::new()) };
         let query = crate::store::ProblemQuery {
             category: params.category,
@@ -141,16 +143,19 @@ impl Backend {
         let rows = tokio::task::spawn_blocking(move || store.flush().and_then(|()| store.problems(&query)))
             .await
             .map_err(|_| internal_error("reading problems failed inside ACAS; see its log"))?
-            .map_err(|e| internal_error(&format!("reading problems failed: {e}")))?;
+            .map_err(|e| {
+                errors::error(
+                    acas_protocol::ext::ErrorKind::StoreFailed,
+                    format!("reading problems failed: {e}"),
+                )
+            })?;
         Ok(rows.into_iter().map(|row| convert::problem(&root, row)).collect())
     }
 
     async fn spend(&self) -> Result<ext::SpendResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
-        let (store, budget, providers) = handle
-            .query(|ws| ws.spend_setup())
-            .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        let (store, budget, providers) =
+            handle.query(|ws| ws.spend_setup()).await.ok_or_else(errors::stopped)?;
         let (today, month) = match store {
             Some(store) => tokio::task::spawn_blocking(move || {
                 let (day, month) = crate::escalate::engine::period_starts(workspace::now_ms());
@@ -171,15 +176,7 @@ impl Backend {
     }
 
     async fn fix_feedback(&self, params: ext::FixFeedbackParams) {
-        let outcome = match params.outcome.as_str() {
-            "applied" => crate::store::Outcome::Applied,
-            "reverted" => crate::store::Outcome::Reverted,
-            "dismissed" => crate::store::Outcome::Dismissed,
-            other => {
-                tracing::warn!("acas/fixFeedback: unknown outcome `{other}`");
-                return;
-            }
-        };
+        let outcome = convert::fix_outcome(params.outcome);
         if let Err(error) = self.feedback(params.fix_id, outcome).await {
             tracing::warn!("acas/fixFeedback: {}", error.message);
         }
@@ -190,8 +187,8 @@ impl Backend {
         handle
             .query(move |ws| ws.fix_feedback(&fix_id, outcome))
             .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?
-            .map_err(invalid_params)
+            .ok_or_else(errors::stopped)?
+            .map_err(errors::refused)
     }
 
     /// Runs one escalation with `$/progress`, and shows its answer on the file.
@@ -201,15 +198,16 @@ impl Backend {
             .as_ref()
             .and_then(file_path)
             .ok_or_else(|| invalid_params(format!("`{}` is not a file URI", args.uri)))?;
-        let range = convert::ext_range(args.range);
-        let diagnostic = args.diagnostic.map(convert::external_diagnostic);
+        let range = convert::escalate_range(&args)
+            .ok_or_else(|| invalid_params("acas.escalate needs a range or a position"))?;
+        let (choose, diagnostic) = (args.range.is_none(), args.diagnostic.map(convert::external_diagnostic));
         let lookup = path.clone();
         let provider = args.provider.clone();
         let job = handle
-            .query(move |ws| ws.escalation_job(&lookup, range, diagnostic, provider.as_deref()))
+            .query(move |ws| ws.escalation_job(&lookup, range, diagnostic, provider.as_deref(), choose))
             .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?
-            .map_err(invalid_params)?;
+            .ok_or_else(errors::stopped)?
+            .map_err(errors::refused)?;
         let cancel = tokio_util::sync::CancellationToken::new();
         // A request the client cancels ($/cancelRequest) is dropped: that cancels the work too.
         let _cancel_on_drop = cancel.clone().drop_guard();
@@ -267,17 +265,12 @@ impl Backend {
             let (path, problem, error) = (path.clone(), problem.clone(), error.to_string());
             handle.send(Event::Query(Box::new(move |ws| ws.escalation_failed(&path, &problem, &error))));
         }
-        let explained = result.map_err(|e| match e {
-            crate::escalate::engine::EscalateError::Cancelled => Error::request_cancelled(),
-            other => {
-                Error { code: ErrorCode::ServerError(-32001), message: other.to_string().into(), data: None }
-            }
-        })?;
+        let explained = result.map_err(|e| errors::escalate(&e))?;
         let shown = explained.clone();
         let fix_id = handle
             .query(move |ws| ws.escalation_done(&path, &text, byte_range, &problem, &shown))
             .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+            .ok_or_else(errors::stopped)?;
         Ok(ext::EscalateResult {
             explanation: explained.explanation,
             fix_id: explained.fix.is_some().then_some(fix_id),
@@ -315,8 +308,7 @@ impl Backend {
                 }
             }
         };
-        let started =
-            started.ok_or_else(|| internal_error("the workspace has stopped"))?.map_err(invalid_params)?;
+        let started = started.ok_or_else(errors::stopped)?.map_err(errors::refused)?;
         Ok(started
             .map(|run_id| serde_json::to_value(ext::WorkflowStarted { run_id }).expect("results serialise")))
     }
@@ -328,14 +320,13 @@ impl Backend {
         let ai = handle
             .query(|ws| ws.workflow_ai())
             .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?
-            .map_err(invalid_params)?;
+            .ok_or_else(errors::stopped)?
+            .map_err(errors::refused)?;
         let cancel = tokio_util::sync::CancellationToken::new();
         let _cancel_on_drop = cancel.clone().drop_guard();
-        let plan =
-            crate::workflow::planner::generate(ai.as_ref(), &args.prompt, &cancel).await.map_err(|e| {
-                Error { code: ErrorCode::ServerError(-32001), message: e.to_string().into(), data: None }
-            })?;
+        let plan = crate::workflow::planner::generate(ai.as_ref(), &args.prompt, &cancel)
+            .await
+            .map_err(errors::plan)?;
         let rendered = plan.render();
         let run = MessageActionItem { title: "Run plan".to_owned(), properties: Default::default() };
         let cancel_item = MessageActionItem { title: "Cancel".to_owned(), properties: Default::default() };
@@ -361,8 +352,8 @@ impl Backend {
             let run_id = handle
                 .query(move |ws| ws.start_plan(&plan))
                 .await
-                .ok_or_else(|| internal_error("the workspace has stopped"))?
-                .map_err(invalid_params)?;
+                .ok_or_else(errors::stopped)?
+                .map_err(errors::refused)?;
             result.run_id = Some(run_id);
         }
         Ok(result)
@@ -371,10 +362,7 @@ impl Backend {
     /// `acas/workflows`: the valid workflows and the recent runs.
     async fn workflows(&self) -> Result<ext::WorkflowsResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
-        let (workflows, runs) = handle
-            .query(|ws| ws.workflows(50))
-            .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        let (workflows, runs) = handle.query(|ws| ws.workflows(50)).await.ok_or_else(errors::stopped)?;
         Ok(convert::workflows(&workflows, &runs))
     }
 
@@ -393,10 +381,7 @@ impl Backend {
 
     async fn status(&self) -> Result<ext::StatusResult> {
         let handle = self.shared.handle().ok_or_else(not_initialized)?;
-        let status = handle
-            .query(|ws| ws.status())
-            .await
-            .ok_or_else(|| internal_error("the workspace has stopped"))?;
+        let status = handle.query(|ws| ws.status()).await.ok_or_else(errors::stopped)?;
         Ok(convert::status(status))
     }
 }
@@ -580,7 +565,9 @@ impl LanguageServer for Backend {
                 .map(serde_json::from_value)
                 .transpose()
                 .map_err(|e| invalid_params(format!("acas.escalate: {e}")))?
-                .ok_or_else(|| invalid_params("acas.escalate needs {uri, range}".to_owned()))?;
+                .ok_or_else(|| {
+                    invalid_params("acas.escalate needs {uri, range} or {uri, position}".to_owned())
+                })?;
             let result = self.escalate(args).await?;
             return Ok(Some(serde_json::to_value(result).expect("results serialise")));
         }
@@ -652,7 +639,8 @@ impl LanguageServer for Backend {
             let own = diagnostic.source.as_deref() == Some("acas");
             let args = ext::EscalateArgs {
                 uri: params.text_document.uri.as_str().to_owned(),
-                range: convert::ext_range_from_lsp(diagnostic.range),
+                range: Some(convert::ext_range_from_lsp(diagnostic.range)),
+                position: None,
                 diagnostic: (!own).then(|| convert::external_from_lsp(diagnostic)),
                 provider: None,
             };
@@ -896,20 +884,4 @@ fn file_path(uri: &Uri) -> Option<PathBuf> {
 
 fn test_commands_enabled() -> bool {
     std::env::var_os("ACAS_ENABLE_TEST_COMMANDS").is_some_and(|v| v == "1")
-}
-
-fn invalid_params(message: String) -> Error {
-    Error { code: ErrorCode::InvalidParams, message: message.into(), data: None }
-}
-
-fn internal_error(message: &str) -> Error {
-    Error { code: ErrorCode::InternalError, message: message.to_owned().into(), data: None }
-}
-
-fn not_initialized() -> Error {
-    Error {
-        code: ErrorCode::ServerError(-32002),
-        message: "the server is not initialized".into(),
-        data: None,
-    }
 }
