@@ -372,7 +372,7 @@ pub async fn escalate(
     })
     .await;
     let Ok(built) = built else {
-        return Err(EscalateError::Config("building the context failed; see the log".to_owned()));
+        return Err(EscalateError::Internal("building the context failed; see the log".to_owned()));
     };
     let (escalator, prepared, job) = built?;
     if job.dry_run {

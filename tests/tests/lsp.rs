@@ -624,6 +624,7 @@ fn closing_the_progress_cancels_an_escalation() {
     client.notify("window/workDoneProgress/cancel", json!({ "token": token }));
     let response = client.expect("the cancelled response", |m| m["id"] == id && m.get("method").is_none());
     assert_eq!(response["error"]["code"], -32800, "{response:#}");
+    assert_eq!(response["error"]["data"]["kind"], "cancelled", "{response:#}");
     client.expect("the progress ends", |m| {
         m["method"] == "$/progress" && m["params"]["token"] == token && m["params"]["value"]["kind"] == "end"
     });
@@ -683,7 +684,7 @@ fn the_symbol_index_follows_changed_files_between_escalations() {
 }
 
 #[test]
-fn escalating_with_a_provider_that_is_not_configured_is_a_bad_request() {
+fn escalating_with_a_provider_that_is_not_configured_is_refused_before_anything_is_sent() {
     use acas_e2e::fake_provider::{FakeProvider, Format};
     let fake = FakeProvider::start(Format::Anthropic);
     let dir = workspace();
@@ -708,7 +709,8 @@ fn escalating_with_a_provider_that_is_not_configured_is_a_bad_request() {
         "workspace/executeCommand",
         json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": syntax["range"], "provider": "nope" }] }),
     );
-    assert_eq!(response["error"]["code"], -32602, "{response:#}");
+    assert_eq!(response["error"]["code"], -32001, "{response:#}");
+    assert_eq!(response["error"]["data"]["kind"], "invalidConfig", "{response:#}");
     assert_eq!(response["error"]["message"], "no provider is named `nope`", "{response:#}");
     assert!(fake.requests().is_empty(), "nothing is sent");
     assert_eq!(client.shutdown(), 0);

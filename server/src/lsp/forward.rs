@@ -12,7 +12,7 @@ use crate::workspace::{self, MessageLevel, Output, Progress};
 
 pub(super) async fn forward(
     client: Client,
-    mut outputs: tokio::sync::mpsc::UnboundedReceiver<Output>,
+    mut outputs: tokio::sync::mpsc::Receiver<Output>,
     progress: bool,
 ) {
     let encoding_independent_token = NumberOrString::String("acas/scan".to_owned());

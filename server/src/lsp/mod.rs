@@ -7,7 +7,9 @@
 //! from which the dispatch and the capabilities are built. [`forward`] turns the loop's outputs
 //! back into LSP messages. URIs become absolute paths here and nowhere else.
 
+mod coalesce;
 mod convert;
+mod errors;
 mod forward;
 mod framing;
 mod methods;
@@ -22,13 +24,14 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
-use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use acas_protocol::ext;
 
 use crate::workspace::{self, Event, Handle};
+use errors::{internal as internal_error, invalid_params, not_initialized, stopped};
 
 /// Serves LSP on stdin/stdout until the client exits or disappears. Returns the process exit
 /// code: 0 after a clean `shutdown`/`exit`, 1 otherwise (as LSP asks).
@@ -215,24 +218,4 @@ fn started(run_id: crate::workflow::state::RunId) -> LSPAny {
 
 fn test_commands_enabled() -> bool {
     std::env::var_os("ACAS_ENABLE_TEST_COMMANDS").is_some_and(|v| v == "1")
-}
-
-fn invalid_params(message: String) -> Error {
-    Error { code: ErrorCode::InvalidParams, message: message.into(), data: None }
-}
-
-fn internal_error(message: &str) -> Error {
-    Error { code: ErrorCode::InternalError, message: message.to_owned().into(), data: None }
-}
-
-fn stopped() -> Error {
-    internal_error("the workspace has stopped")
-}
-
-fn not_initialized() -> Error {
-    Error {
-        code: ErrorCode::ServerError(-32002),
-        message: "the server is not initialized".into(),
-        data: None,
-    }
 }

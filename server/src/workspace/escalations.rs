@@ -16,10 +16,12 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tree_sitter::Tree;
 
-use super::external::symbols_in;
-use super::{Done, Event, ExternalDiagnostic, Handle, MessageLevel, Request, Workspace, now_ms, relative};
+use super::{
+    Done, Event, ExternalDiagnostic, Handle, MessageLevel, Refused, RefusedKind, Request, Workspace, now_ms,
+    relative,
+};
 use crate::assist::{self, Index, IndexRefresh, Job, Note, NoteEdit, NoteFix, Outcome, Providers};
-use crate::classify::{self, Document, Language};
+use crate::classify::{self, Document, Language, Severity};
 use crate::config::Config;
 use crate::escalate::StreamEvent;
 use crate::escalate::context::Problem;
@@ -38,6 +40,8 @@ pub struct EscalateRequest {
     pub range: TextRange,
     pub diagnostic: Option<ExternalDiagnostic>,
     pub provider: Option<String>,
+    /// The client gave a position only: choose the diagnostic there.
+    pub choose: bool,
 }
 
 /// What an escalation the editor asked for gave: the answer, and the id of the quick fix shown
@@ -51,31 +55,28 @@ pub struct Answer {
 /// Why an escalation the editor asked for gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum EscalationError {
-    /// The request cannot be escalated (no such diagnostic, a file ACAS does not parse...).
+    /// The workspace refused it (no such diagnostic, a file ACAS does not parse, no provider...).
     #[error("{0}")]
-    Invalid(String),
-    /// Every provider failed, or the configuration refused it.
+    Refused(Refused),
+    /// The escalation ran and failed, or was cancelled.
     #[error("{0}")]
-    Failed(String),
-    #[error("cancelled")]
-    Cancelled,
+    Escalate(EscalateError),
     #[error("the workspace has stopped")]
     Stopped,
 }
 
-/// A file parsed for an escalation, with the symbol enclosing the editor's diagnostic.
+/// A file parsed for an escalation.
 pub struct Snapshot {
     language: Language,
     text: String,
     tree: Tree,
     diagnostics: Vec<classify::Diagnostic>,
-    symbol: Option<String>,
 }
 
 /// What follows the snapshot of a file to escalate.
 pub enum Then {
     /// The editor waits for the job, to run it itself.
-    Reply(oneshot::Sender<Result<Job, String>>),
+    Reply(oneshot::Sender<Result<Job, Refused>>),
     /// A rule asked: run it in the background.
     Rule,
 }
@@ -105,9 +106,9 @@ pub(super) fn build_escalator(
     config: &Config,
     store: Option<Store>,
     only: Option<&str>,
-) -> Result<Arc<Escalator>, String> {
+) -> Result<Arc<Escalator>, Refused> {
     let env = |name: &str| std::env::var(name).ok();
-    Escalator::new(&config.escalation, &env, store, only).map(Arc::new).map_err(|e| e.to_string())
+    Escalator::new(&config.escalation, &env, store, only).map(Arc::new).map_err(|e| Refused::from(&e))
 }
 
 impl Handle {
@@ -121,7 +122,7 @@ impl Handle {
     ) -> Result<Answer, EscalationError> {
         let (tx, rx) = oneshot::channel();
         self.send(Event::Request(Request::Escalation { request: Box::new(request), reply: tx }));
-        let mut job = rx.await.map_err(|_| EscalationError::Stopped)?.map_err(EscalationError::Invalid)?;
+        let mut job = rx.await.map_err(|_| EscalationError::Stopped)?.map_err(EscalationError::Refused)?;
         if let Providers::Build { .. } = job.providers {
             // Only the provider the editor named: one it cannot build is a bad request.
             let (providers, dry_run) = (
@@ -134,9 +135,11 @@ impl Handle {
             let escalator = tokio::task::spawn_blocking(move || providers.resolve(dry_run))
                 .await
                 .map_err(|_| {
-                    EscalationError::Failed("building the providers failed; see the log".to_owned())
+                    EscalationError::Escalate(EscalateError::Internal(
+                        "building the providers failed; see the log".to_owned(),
+                    ))
                 })?
-                .map_err(|e| EscalationError::Invalid(e.to_string()))?;
+                .map_err(|e| EscalationError::Refused(Refused::from(&e)))?;
             job.providers = Providers::Ready(escalator);
         }
         let (root, path, text, range, problem, max_size, encoding) = (
@@ -151,8 +154,8 @@ impl Handle {
         let result = match assist::escalate(job, on_event, cancel).await {
             Ok(Outcome::Explained(explained)) => Ok(explained),
             Ok(Outcome::DryRun { .. }) => unreachable!("the editor's escalations send"),
-            Err(EscalateError::Cancelled) => return Err(EscalationError::Cancelled),
-            Err(error) => Err(error.to_string()),
+            Err(EscalateError::Cancelled) => return Err(EscalationError::Escalate(EscalateError::Cancelled)),
+            Err(error) => Err(error),
         };
         match result {
             Ok(explained) => {
@@ -177,10 +180,10 @@ impl Handle {
                     text,
                     range,
                     problem,
-                    result: Err(error.clone()),
+                    result: Err(error.to_string()),
                     by: Asker::Editor(tx),
                 })));
-                Err(EscalationError::Failed(error))
+                Err(EscalationError::Escalate(error))
             }
         }
     }
@@ -206,24 +209,23 @@ impl Workspace {
     /// Takes a snapshot of the file `request` names, then goes on as `then` says: at once for
     /// an open file, else once the file was read and parsed off the loop.
     pub(super) fn escalation_request(&mut self, request: EscalateRequest, then: Then) {
-        let at = request.diagnostic.as_ref().map(|d| d.range.start);
         if let Some(open) = self.open.get(&request.path) {
-            let snapshot = snapshot(&open.doc, &open.index, at, self.encoding);
+            let snapshot = snapshot(&open.doc);
             self.snapshot_taken(request, Ok(snapshot), then);
             return;
         }
         let path = request.path.clone();
-        let (max_size, encoding) = (self.config.max_file_size, self.encoding);
+        let max_size = self.config.max_file_size;
         self.off_loop(
             "reading a file to escalate",
             move || {
-                let language = Language::from_path(&path)
-                    .ok_or_else(|| format!("{}: ACAS does not parse this kind of file", path.display()))?;
+                let unsupported = |message: String| Refused::new(RefusedKind::UnsupportedFile, message);
+                let language = Language::from_path(&path).ok_or_else(|| {
+                    unsupported(format!("{}: ACAS does not parse this kind of file", path.display()))
+                })?;
                 let text = files::read_source(&path, max_size)
-                    .map_err(|skip| format!("{}: {skip}", path.display()))?;
-                let doc = Document::new(language, text);
-                let index = LineIndex::new(doc.text());
-                Ok(snapshot(&doc, &index, at, encoding))
+                    .map_err(|skip| unsupported(format!("{}: {skip}", path.display())))?;
+                Ok(snapshot(&Document::new(language, text)))
             },
             move |snapshot| Done::Snapshot { request: Box::new(request), snapshot, then },
         );
@@ -233,7 +235,7 @@ impl Workspace {
     pub(super) fn snapshot_taken(
         &mut self,
         request: EscalateRequest,
-        snapshot: Result<Snapshot, String>,
+        snapshot: Result<Snapshot, Refused>,
         then: Then,
     ) {
         let path = request.path.clone();
@@ -249,13 +251,15 @@ impl Workspace {
         }
     }
 
-    /// Everything needed to escalate what `request` names in `snapshot`.
+    /// Everything needed to escalate what `request` names in `snapshot`: the diagnostic the
+    /// client sent, else the one ACAS knows there; with `choose` (the client gave a position
+    /// only), the one this workspace chooses there among its own and the other tools'.
     pub(super) fn escalation_job(
         &mut self,
         request: EscalateRequest,
         snapshot: Snapshot,
-    ) -> Result<Job, String> {
-        let EscalateRequest { path, range, diagnostic, provider } = request;
+    ) -> Result<Job, Refused> {
+        let EscalateRequest { path, range, diagnostic, provider, choose } = request;
         let providers = match provider {
             Some(only) => Providers::Build {
                 config: Box::new(self.config.escalation.clone()),
@@ -264,13 +268,26 @@ impl Workspace {
             },
             None => Providers::Ready(self.escalator.clone()?),
         };
-        let Snapshot { language, text, tree, diagnostics, symbol } = snapshot;
+        let Snapshot { language, text, tree, diagnostics } = snapshot;
         let index = LineIndex::new(&text);
         let start = index.offset(&text, range.start, self.encoding);
         let end = index.offset(&text, range.end, self.encoding).max(start);
         let rel = relative(&self.root, &path);
+        let (chosen, diagnostic) = match choose {
+            true => self.choose_at(&path, &text, &index, range.start, &diagnostics),
+            false => (None, diagnostic),
+        };
+        let (start, end) = match &diagnostic {
+            Some(d) if choose => {
+                let start = index.offset(&text, d.range.start, self.encoding);
+                (start, index.offset(&text, d.range.end, self.encoding).max(start))
+            }
+            _ => (start, end),
+        };
         let (range, problem) = match diagnostic {
             Some(d) => {
+                let at = index.offset(&text, d.range.start, self.encoding);
+                let symbol = classify::symbol_at(language, &tree, &text, at);
                 let tool = d.tool.clone().unwrap_or_else(|| "editor".to_owned());
                 let category = classify::external::category(&tool, d.code.as_deref(), &d.message);
                 let message = classify::external::fingerprint_message(&d.message);
@@ -290,10 +307,13 @@ impl Workspace {
                 )
             }
             None => {
-                let d = diagnostics
-                    .iter()
-                    .find(|d| d.range.start <= end && start <= d.range.end)
-                    .ok_or_else(|| format!("no diagnostic at {rel}:{}", range.start.line + 1))?;
+                let d = chosen
+                    .map(|i| &diagnostics[i])
+                    .or_else(|| diagnostics.iter().find(|d| d.range.start <= end && start <= d.range.end))
+                    .ok_or_else(|| {
+                        let message = format!("no diagnostic at {rel}:{}", range.start.line + 1);
+                        Refused::new(RefusedKind::NoDiagnostic, message)
+                    })?;
                 (d.range.clone(), problem_of(d))
             }
         };
@@ -323,6 +343,40 @@ impl Workspace {
             dry_run: false,
             encoding: self.encoding,
         })
+    }
+
+    /// The diagnostic to explain at `at` among ACAS's own (`own`) and the other tools' this
+    /// workspace was told about: an own one by its index in `own`, another tool's whole.
+    fn choose_at(
+        &self,
+        path: &Path,
+        text: &str,
+        index: &LineIndex,
+        at: Position,
+        own: &[classify::Diagnostic],
+    ) -> (Option<usize>, Option<ExternalDiagnostic>) {
+        let external: Vec<ExternalDiagnostic> = self
+            .external_current
+            .get(path)
+            .into_iter()
+            .flat_map(|sources| sources.iter())
+            .flat_map(|(source, list)| {
+                list.iter().map(move |e| ExternalDiagnostic {
+                    tool: Some(e.diagnostic.tool.clone().unwrap_or_else(|| source.clone())),
+                    ..e.diagnostic.clone()
+                })
+            })
+            .collect();
+        let candidates: Vec<(TextRange, Severity)> = own
+            .iter()
+            .map(|d| (index.range(text, d.range.clone(), self.encoding), d.severity))
+            .chain(external.iter().map(|d| (d.range, d.severity)))
+            .collect();
+        match crate::escalate::choose::diagnostic_at(&candidates, at) {
+            Some(i) if i < own.len() => (Some(i), None),
+            Some(i) => (None, Some(external[i - own.len()].clone())),
+            None => (None, None),
+        }
     }
 
     /// The workspace's symbol index of `language`, and what to refresh it with.
@@ -368,7 +422,7 @@ impl Workspace {
         range: TextRange,
         external: Option<ExternalDiagnostic>,
     ) {
-        let request = EscalateRequest { path, range, diagnostic: external, provider: None };
+        let request = EscalateRequest { path, range, diagnostic: external, provider: None, choose: false };
         self.escalation_request(request, Then::Rule);
     }
 
@@ -603,7 +657,7 @@ impl Workspace {
     }
 
     /// What the developer did with an AI fix.
-    pub(super) fn fix_feedback(&mut self, fix_id: &str, outcome: store::Outcome) -> Result<(), String> {
+    pub(super) fn fix_feedback(&mut self, fix_id: &str, outcome: store::Outcome) -> Result<(), Refused> {
         if let Some(note) = self.notes.take_retired(fix_id) {
             // Its error is already gone: applying it resolved it.
             self.record_fix(&note, outcome);
@@ -615,7 +669,9 @@ impl Workspace {
             }
             return Ok(());
         }
-        let note = self.notes.find_mut(fix_id).ok_or_else(|| format!("no AI fix `{fix_id}` is shown"))?;
+        let note = self.notes.find_mut(fix_id).ok_or_else(|| {
+            Refused::new(RefusedKind::FixNotFound, format!("no AI fix `{fix_id}` is shown"))
+        })?;
         match outcome {
             store::Outcome::Applied => note.applied = true,
             store::Outcome::Reverted => note.applied = false,
@@ -644,20 +700,13 @@ pub struct QuickFix {
     pub on_disk: Vec<NoteEdit>,
 }
 
-/// A parsed document as an escalation sees it, with the symbol enclosing `at`.
-fn snapshot(
-    doc: &Document,
-    index: &LineIndex,
-    at: Option<Position>,
-    encoding: crate::text::PositionEncoding,
-) -> Snapshot {
-    let symbol = at.and_then(|at| symbols_in(doc, index, vec![at], encoding).pop().flatten());
+/// A parsed document as an escalation sees it.
+fn snapshot(doc: &Document) -> Snapshot {
     Snapshot {
         language: doc.language(),
         text: doc.text().to_owned(),
         tree: doc.tree().clone(),
         diagnostics: doc.diagnostics().to_vec(),
-        symbol,
     }
 }
 

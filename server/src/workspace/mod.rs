@@ -26,6 +26,7 @@ mod documents;
 mod escalations;
 mod external;
 mod publish;
+mod refused;
 mod requests;
 mod rules;
 mod runs;
@@ -60,6 +61,7 @@ use documents::OpenDocument;
 pub use escalations::{Answer, EscalateRequest, EscalationError, QuickFix};
 pub use external::ExternalDiagnostic;
 use external::ExternalEntry;
+pub use refused::{Refused, RefusedKind};
 pub use requests::{PlanError, Request};
 pub use runs::{RUN_SOURCE, RunState, StepState, WorkflowEvent};
 use scan::ScanState;
@@ -135,7 +137,7 @@ pub enum Done {
     /// The configuration was read again.
     Config { generation: u64, config: Box<Config>, error: Option<config::ConfigError> },
     /// The escalation engine was built again for a changed configuration.
-    Escalator { generation: u64, escalator: Result<Arc<Escalator>, String> },
+    Escalator { generation: u64, escalator: Result<Arc<Escalator>, Refused> },
     /// A file another tool reported on was read and parsed: the symbols enclosing its
     /// diagnostics.
     Located {
@@ -148,7 +150,7 @@ pub enum Done {
     /// An unopened file was read and parsed for an escalation (the editor's or a rule's).
     Snapshot {
         request: Box<EscalateRequest>,
-        snapshot: Result<escalations::Snapshot, String>,
+        snapshot: Result<escalations::Snapshot, Refused>,
         then: escalations::Then,
     },
     /// A workflow file on disk was read and checked: its text when it has problems.
@@ -289,7 +291,7 @@ pub struct Workspace {
     changes_since_walk: usize,
     last_change: std::time::Instant,
     /// The escalation engine, or why there is none.
-    escalator: Result<Arc<Escalator>, String>,
+    escalator: Result<Arc<Escalator>, Refused>,
     /// Configuration reads started, to apply only the latest.
     config_generation: u64,
     /// Escalation engine builds started, to apply only the latest.

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::escalations::{EscalateRequest, QuickFix, Then};
 use super::status::Status;
-use super::{Event, Handle, Workspace};
+use super::{Event, Handle, Refused, RefusedKind, Workspace};
 use crate::assist::Job;
 use crate::escalate::cost::Budget;
 use crate::store::{self, Store};
@@ -35,9 +35,9 @@ type HoverAnswer = Result<Option<(TextRange, String)>, PathBuf>;
 #[derive(Debug)]
 pub enum PlanError {
     /// No AI provider can be asked.
-    NoProvider(String),
+    NoProvider(Refused),
     /// The providers were asked and gave no usable plan.
-    Failed(String),
+    Failed(crate::workflow::planner::PlanError),
 }
 
 /// What a front end can ask the loop.
@@ -49,12 +49,12 @@ pub enum Request {
     FixFeedback {
         fix_id: String,
         outcome: store::Outcome,
-        reply: Reply<Result<(), String>>,
+        reply: Reply<Result<(), Refused>>,
     },
     /// A snapshot of what to escalate, ready to run.
     Escalation {
         request: Box<EscalateRequest>,
-        reply: Reply<Result<Job, String>>,
+        reply: Reply<Result<Job, Refused>>,
     },
     QuickFixes {
         path: PathBuf,
@@ -72,21 +72,21 @@ pub enum Request {
         workflow: String,
         trigger: Trigger,
         inputs: Map<String, Value>,
-        reply: Reply<Result<RunId, String>>,
+        reply: Reply<Result<RunId, Refused>>,
     },
     CancelRun {
         run: RunId,
-        reply: Reply<Result<(), String>>,
+        reply: Reply<Result<(), Refused>>,
     },
     Rerun {
         run: RunId,
-        reply: Reply<Result<RunId, String>>,
+        reply: Reply<Result<RunId, Refused>>,
     },
     /// The AI providers as workflow actions and the planner use them.
-    WorkflowAi(Reply<Result<Arc<dyn Ai>, String>>),
+    WorkflowAi(Reply<Result<Arc<dyn Ai>, Refused>>),
     StartPlan {
         plan: Box<Plan>,
-        reply: Reply<Result<RunId, String>>,
+        reply: Reply<Result<RunId, Refused>>,
     },
     /// The valid workflows, and the engine to read recent runs from.
     Workflows(Reply<(Vec<Workflow>, Option<Engine>)>),
@@ -182,7 +182,7 @@ impl Handle {
         &self,
         category: Option<String>,
         path: Option<PathBuf>,
-    ) -> Option<Result<(PathBuf, Vec<store::ProblemRow>), String>> {
+    ) -> Option<Result<(PathBuf, Vec<store::ProblemRow>), Refused>> {
         let (store, root) = self.request(Request::Problems).await?;
         let Some(store) = store else { return Some(Ok((root, Vec::new()))) };
         let query = store::ProblemQuery {
@@ -193,7 +193,10 @@ impl Handle {
         let rows = tokio::task::spawn_blocking(move || store.flush().and_then(|()| store.problems(&query)))
             .await
             .ok()?;
-        Some(rows.map(|rows| (root, rows)).map_err(|e| format!("reading problems failed: {e}")))
+        Some(
+            rows.map(|rows| (root, rows))
+                .map_err(|e| Refused::new(RefusedKind::StoreFailed, format!("reading problems failed: {e}"))),
+        )
     }
 
     /// Verified AI fixes at `range` of `path` whose edits still find the text they replace.
@@ -237,7 +240,7 @@ impl Handle {
     }
 
     /// What the developer did with an AI fix.
-    pub async fn fix_feedback(&self, fix_id: String, outcome: store::Outcome) -> Option<Result<(), String>> {
+    pub async fn fix_feedback(&self, fix_id: String, outcome: store::Outcome) -> Option<Result<(), Refused>> {
         self.request(|reply| Request::FixFeedback { fix_id, outcome, reply }).await
     }
 
@@ -263,15 +266,15 @@ impl Handle {
         workflow: String,
         trigger: Trigger,
         inputs: Map<String, Value>,
-    ) -> Option<Result<RunId, String>> {
+    ) -> Option<Result<RunId, Refused>> {
         self.request(|reply| Request::StartRun { workflow, trigger, inputs, reply }).await
     }
 
-    pub async fn cancel_run(&self, run: RunId) -> Option<Result<(), String>> {
+    pub async fn cancel_run(&self, run: RunId) -> Option<Result<(), Refused>> {
         self.request(|reply| Request::CancelRun { run, reply }).await
     }
 
-    pub async fn rerun(&self, run: RunId) -> Option<Result<RunId, String>> {
+    pub async fn rerun(&self, run: RunId) -> Option<Result<RunId, Refused>> {
         self.request(|reply| Request::Rerun { run, reply }).await
     }
 
@@ -286,11 +289,11 @@ impl Handle {
             Err(error) => return Some(Err(PlanError::NoProvider(error))),
         };
         let plan = crate::workflow::planner::generate(ai.as_ref(), prompt, cancel).await;
-        Some(plan.map_err(|e| PlanError::Failed(e.to_string())))
+        Some(plan.map_err(PlanError::Failed))
     }
 
     /// Writes an approved plan to `.acas/plans/` and starts it.
-    pub async fn start_plan(&self, plan: Plan) -> Option<Result<RunId, String>> {
+    pub async fn start_plan(&self, plan: Plan) -> Option<Result<RunId, Refused>> {
         self.request(|reply| Request::StartPlan { plan: Box::new(plan), reply }).await
     }
 

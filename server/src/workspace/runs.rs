@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, Handle, MessageLevel, Output, Workspace};
+use super::{Refused, RefusedKind};
 use crate::analysis::FileDiagnostic;
 use crate::classify::{Category, Severity};
 use crate::text::{Position, TextRange};
@@ -288,7 +289,12 @@ impl Workspace {
             Some(fence) => self.start_run_fenced(&name, fired.trigger, &fired.inputs, Some(&fence)),
             None => Err((
                 WorkflowErrorKind::Fenced,
-                format!("workflow `{name}` was not started: this process does not hold the workspace lease"),
+                Refused::new(
+                    RefusedKind::StoreFailed,
+                    format!(
+                        "workflow `{name}` was not started: this process does not hold the workspace lease"
+                    ),
+                ),
             )),
         };
         match result {
@@ -474,7 +480,7 @@ impl Workspace {
         name: &str,
         trigger: Trigger,
         inputs: &Map<String, Value>,
-    ) -> Result<RunId, String> {
+    ) -> Result<RunId, Refused> {
         self.start_run_fenced(name, trigger, inputs, None).map_err(|(_, error)| error)
     }
 
@@ -485,52 +491,49 @@ impl Workspace {
         trigger: Trigger,
         inputs: &Map<String, Value>,
         fence: Option<&crate::store::Fence>,
-    ) -> Result<RunId, (WorkflowErrorKind, String)> {
-        let other = |error: String| (WorkflowErrorKind::State, error);
-        let engine = self
-            .runs
-            .engine
-            .as_ref()
-            .ok_or_else(|| other("workflows need a workspace folder and its store".to_owned()))?;
+    ) -> Result<RunId, (WorkflowErrorKind, Refused)> {
+        let other = |error: Refused| (WorkflowErrorKind::State, error);
+        let engine = self.runs.engine.as_ref().ok_or_else(|| other(Refused::no_workspace()))?;
         let workflow = self.runs.definitions.iter().find(|w| w.name == name).ok_or_else(|| {
-            other(format!(
-                "there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong"
+            other(Refused::new(
+                RefusedKind::WorkflowNotFound,
+                format!(
+                    "there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong"
+                ),
             ))
         })?;
-        let inputs = coerce_json_inputs(&workflow.inputs, inputs).map_err(other)?;
+        let inputs = coerce_json_inputs(&workflow.inputs, inputs).map_err(|e| other(e.into()))?;
         let handle =
-            engine.start_fenced(workflow, &trigger, &inputs, fence).map_err(|e| (e.kind, e.message))?;
+            engine.start_fenced(workflow, &trigger, &inputs, fence).map_err(|e| (e.kind, e.into()))?;
         Ok(handle.id)
     }
 
     /// The AI providers, as workflow actions and the planner use them.
-    pub(super) fn workflow_ai(&self) -> Result<Arc<dyn crate::workflow::actions::Ai>, String> {
-        let escalator = self
-            .escalator
-            .clone()
-            .map_err(|e| if e.is_empty() { "no AI provider is configured".to_owned() } else { e })?;
+    pub(super) fn workflow_ai(&self) -> Result<Arc<dyn crate::workflow::actions::Ai>, Refused> {
+        let escalator = self.escalator.clone()?;
         Ok(Arc::new(EscalatorAi(escalator)))
     }
 
     /// Writes an approved plan to `.acas/plans/` and starts it; returns the run's id.
-    pub(super) fn start_plan(&mut self, plan: &crate::workflow::planner::Plan) -> Result<RunId, String> {
-        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
+    pub(super) fn start_plan(&mut self, plan: &crate::workflow::planner::Plan) -> Result<RunId, Refused> {
+        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
         let name = format!("plan-{}", super::now_ms());
-        let workflow = plan.to_workflow(&self.root, &name).map_err(|e| e.to_string())?;
-        crate::workflow::planner::Plan::save(&self.root, &workflow)
-            .map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
+        let workflow = plan.to_workflow(&self.root, &name).map_err(Refused::from)?;
+        crate::workflow::planner::Plan::save(&self.root, &workflow).map_err(|e| {
+            Refused::new(RefusedKind::StoreFailed, format!("cannot write {}: {e}", workflow.file.display()))
+        })?;
         let trigger = Trigger::Plan { prompt: plan.prompt.clone() };
-        engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(|e| e.to_string())
+        engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(Refused::from)
     }
 
-    pub(super) fn cancel_run(&mut self, run: RunId) -> Result<(), String> {
-        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
-        engine.cancel(run).map_err(|e| e.to_string())
+    pub(super) fn cancel_run(&mut self, run: RunId) -> Result<(), Refused> {
+        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
+        engine.cancel(run).map_err(Refused::from)
     }
 
-    pub(super) fn rerun(&mut self, run: RunId) -> Result<RunId, String> {
-        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
-        engine.rerun(run).map(|h| h.id).map_err(|e| e.to_string())
+    pub(super) fn rerun(&mut self, run: RunId) -> Result<RunId, Refused> {
+        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
+        engine.rerun(run).map(|h| h.id).map_err(Refused::from)
     }
 
     /// The valid workflows, and the engine to read recent runs from (off the loop).

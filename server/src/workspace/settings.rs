@@ -91,7 +91,11 @@ impl Workspace {
     }
 
     /// Puts a rebuilt escalation engine in force, unless a later build was started meanwhile.
-    pub(super) fn escalator_built(&mut self, generation: u64, escalator: Result<Arc<Escalator>, String>) {
+    pub(super) fn escalator_built(
+        &mut self,
+        generation: u64,
+        escalator: Result<Arc<Escalator>, super::Refused>,
+    ) {
         if generation == self.escalator_generation {
             self.escalator = escalator;
         }

@@ -2,19 +2,10 @@
 
 use acas_protocol::ext;
 
-use crate::lsp::Backend;
-use crate::store::Outcome;
+use crate::lsp::{Backend, convert};
 
 pub(crate) async fn handle(backend: &Backend, params: ext::FixFeedbackParams) {
-    let outcome = match params.outcome.as_str() {
-        "applied" => Outcome::Applied,
-        "reverted" => Outcome::Reverted,
-        "dismissed" => Outcome::Dismissed,
-        other => {
-            tracing::warn!("acas/fixFeedback: unknown outcome `{other}`");
-            return;
-        }
-    };
+    let outcome = convert::fix_outcome(params.outcome);
     let Ok(handle) = backend.handle() else {
         tracing::warn!("acas/fixFeedback: the server is not initialized");
         return;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::{InitializedParams, MessageType};
 
-use crate::lsp::{Backend, forward};
+use crate::lsp::{Backend, coalesce, forward};
 use crate::workspace;
 
 pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
@@ -15,7 +15,7 @@ pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
     let progress = backend.progress.load(Ordering::SeqCst);
     let (handle, outputs) = workspace::start(options);
     let _ = backend.shared.handle.set(handle);
-    tokio::spawn(forward::forward(backend.client.clone(), outputs, progress));
+    tokio::spawn(forward::forward(backend.client.clone(), coalesce::coalesce(outputs), progress));
     let detached = backend.detached.lock().unwrap().take();
     match detached {
         Some((MessageType::WARNING, text)) => backend.client.show_message(MessageType::WARNING, text).await,

@@ -55,7 +55,8 @@ pub(crate) async fn handle(
         let own = diagnostic.source.as_deref() == Some("acas");
         let args = ext::EscalateArgs {
             uri: params.text_document.uri.as_str().to_owned(),
-            range: convert::ext_range_from_lsp(diagnostic.range),
+            range: Some(convert::ext_range_from_lsp(diagnostic.range)),
+            position: None,
             diagnostic: (!own).then(|| convert::external_from_lsp(diagnostic)),
             provider: None,
         };

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use acas_protocol::ext;
 use tokio_util::sync::CancellationToken;
-use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{LSPAny, NumberOrString};
 
 use crate::escalate::StreamEvent;
-use crate::lsp::{Backend, Registered, argument, convert, file_path_of, internal_error, invalid_params};
+use crate::lsp::{Backend, Registered, argument, convert, errors, file_path_of, invalid_params, stopped};
 use crate::workspace::{Answer, EscalateRequest, EscalationError};
 
 /// Numbers the escalations' progress tokens.
@@ -21,7 +21,7 @@ const REPORT_EVERY: usize = 400;
 
 pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<Option<LSPAny>> {
     if arguments.is_empty() {
-        return Err(invalid_params("acas.escalate needs {uri, range}".to_owned()));
+        return Err(invalid_params("acas.escalate needs {uri, range} or {uri, position}"));
     }
     let args: ext::EscalateArgs = argument(ext::ESCALATE_COMMAND, arguments)?;
     let result = escalate(backend, args).await?;
@@ -30,9 +30,13 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
 
 async fn escalate(backend: &Backend, args: ext::EscalateArgs) -> Result<ext::EscalateResult> {
     let handle = backend.handle()?;
+    let path = file_path_of(&args.uri)?;
+    let range = convert::escalate_range(&args)
+        .ok_or_else(|| invalid_params("acas.escalate needs a range or a position"))?;
     let request = EscalateRequest {
-        path: file_path_of(&args.uri)?,
-        range: convert::ext_range(args.range),
+        path,
+        range,
+        choose: args.range.is_none(),
         diagnostic: args.diagnostic.map(convert::external_diagnostic),
         provider: args.provider,
     };
@@ -84,12 +88,9 @@ async fn escalate(backend: &Backend, args: ext::EscalateArgs) -> Result<ext::Esc
     drop(events);
     let _ = reporter.await;
     let Answer { explained, fix_id } = result.map_err(|e| match e {
-        EscalationError::Cancelled => Error::request_cancelled(),
-        EscalationError::Invalid(message) => invalid_params(message),
-        EscalationError::Stopped => internal_error("the workspace has stopped"),
-        EscalationError::Failed(message) => {
-            Error { code: ErrorCode::ServerError(-32001), message: message.into(), data: None }
-        }
+        EscalationError::Refused(refused) => errors::refused(refused),
+        EscalationError::Escalate(error) => errors::escalate(&error),
+        EscalationError::Stopped => stopped(),
     })?;
     Ok(ext::EscalateResult {
         explanation: explained.explanation,

@@ -3,7 +3,7 @@
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::LSPAny;
 
-use crate::lsp::{Backend, invalid_params, stopped};
+use crate::lsp::{Backend, errors, invalid_params, stopped};
 use crate::store::Outcome;
 
 pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<Option<LSPAny>> {
@@ -14,6 +14,6 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
         .fix_feedback(fix_id, Outcome::Applied)
         .await
         .ok_or_else(stopped)?
-        .map_err(invalid_params)?;
+        .map_err(errors::refused)?;
     Ok(None)
 }

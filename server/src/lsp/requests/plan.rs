@@ -4,10 +4,10 @@
 
 use acas_protocol::ext;
 use tokio_util::sync::CancellationToken;
-use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::{LSPAny, MessageActionItem, MessageType};
 
-use crate::lsp::{Backend, argument, invalid_params, stopped};
+use crate::lsp::{Backend, argument, errors, invalid_params, stopped};
 use crate::workspace::PlanError;
 
 pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<Option<LSPAny>> {
@@ -24,10 +24,8 @@ async fn plan(backend: &Backend, args: ext::PlanArgs) -> Result<ext::PlanResult>
     let cancel = CancellationToken::new();
     let _cancel_on_drop = cancel.clone().drop_guard();
     let plan = handle.plan(&args.prompt, &cancel).await.ok_or_else(stopped)?.map_err(|e| match e {
-        PlanError::NoProvider(message) => invalid_params(message),
-        PlanError::Failed(message) => {
-            Error { code: ErrorCode::ServerError(-32001), message: message.into(), data: None }
-        }
+        PlanError::NoProvider(refused) => errors::refused(refused),
+        PlanError::Failed(error) => errors::plan(error),
     })?;
     let rendered = plan.render();
     let run = MessageActionItem { title: "Run plan".to_owned(), properties: Default::default() };
@@ -51,7 +49,7 @@ async fn plan(backend: &Backend, args: ext::PlanArgs) -> Result<ext::PlanResult>
         cost_usd: plan.cost_usd,
     };
     if approved {
-        let run_id = handle.start_plan(plan).await.ok_or_else(stopped)?.map_err(invalid_params)?;
+        let run_id = handle.start_plan(plan).await.ok_or_else(stopped)?.map_err(errors::refused)?;
         result.run_id = Some(run_id);
     }
     Ok(result)

@@ -3,7 +3,7 @@
 use acas_protocol::ext;
 use tower_lsp_server::jsonrpc::Result;
 
-use crate::lsp::{Backend, convert, file_path_of, internal_error};
+use crate::lsp::{Backend, convert, errors, file_path_of, internal_error};
 
 pub(crate) async fn handle(backend: &Backend, params: ext::ProblemsParams) -> Result<Vec<ext::Problem>> {
     let handle = backend.handle()?;
@@ -12,6 +12,6 @@ pub(crate) async fn handle(backend: &Backend, params: ext::ProblemsParams) -> Re
         .problems(params.category, path)
         .await
         .ok_or_else(|| internal_error("reading problems failed inside ACAS; see its log"))?
-        .map_err(|e| internal_error(&e))?;
+        .map_err(errors::refused)?;
     Ok(rows.into_iter().map(|row| convert::problem(&root, row)).collect())
 }

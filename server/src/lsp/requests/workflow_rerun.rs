@@ -4,10 +4,10 @@ use acas_protocol::ext;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::LSPAny;
 
-use crate::lsp::{Backend, argument, invalid_params, started, stopped};
+use crate::lsp::{Backend, argument, errors, started, stopped};
 
 pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<Option<LSPAny>> {
     let args: ext::WorkflowRunRef = argument(ext::WORKFLOW_RERUN_COMMAND, arguments)?;
     let run = backend.handle()?.rerun(args.run_id).await.ok_or_else(stopped)?;
-    Ok(Some(started(run.map_err(invalid_params)?)))
+    Ok(Some(started(run.map_err(errors::refused)?)))
 }

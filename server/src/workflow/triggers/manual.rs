@@ -12,32 +12,51 @@ use serde_json::{Map, Number, Value};
 
 use crate::workflow::definition::{InputSpec, InputType};
 
+/// An input the run cannot take: which one, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InputError {
+    /// The input's name, as given or as declared.
+    pub input: String,
+    /// What is wrong and what is expected, naming the input.
+    pub message: String,
+}
+
+impl InputError {
+    fn new(input: &str, message: String) -> InputError {
+        InputError { input: input.to_owned(), message }
+    }
+}
+
 /// Coerces `name=value` strings. Numbers are JSON numbers (`3`, `-1.5`); booleans are `true`,
 /// `false`, `yes`, `no`, `1`, `0` (any case). Giving a name twice is an error.
 pub fn coerce_inputs(
     spec: &BTreeMap<String, InputSpec>,
     given: &[(String, String)],
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, InputError> {
     let mut values = Map::new();
     for (name, text) in given {
         let input = lookup(spec, name)?;
         let value = match input.kind {
             InputType::String => Value::String(text.clone()),
             InputType::Choice => choice(name, input, text)?,
-            InputType::Number => {
-                number(text.trim()).ok_or_else(|| format!("input `{name}` expects a number, got `{text}`"))?
-            }
+            InputType::Number => number(text.trim()).ok_or_else(|| {
+                InputError::new(name, format!("input `{name}` expects a number, got `{text}`"))
+            })?,
             InputType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" => Value::Bool(true),
                 "false" | "no" | "0" => Value::Bool(false),
-                _ => return Err(format!("input `{name}` expects true or false, got `{text}`")),
+                _ => {
+                    let message = format!("input `{name}` expects true or false, got `{text}`");
+                    return Err(InputError::new(name, message));
+                }
             },
         };
         if values.insert(name.clone(), value).is_some() {
-            return Err(format!("input `{name}` is given twice"));
+            return Err(InputError::new(name, format!("input `{name}` is given twice")));
         }
     }
-    complete(spec, values)
+    complete(spec, values, |name| format!("; give it with --input {name}=VALUE"))
 }
 
 /// Coerces JSON values: a number may also come as a string of a number, a boolean as `"true"`
@@ -45,7 +64,7 @@ pub fn coerce_inputs(
 pub fn coerce_json_inputs(
     spec: &BTreeMap<String, InputSpec>,
     given: &Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, InputError> {
     let mut values = Map::new();
     for (name, value) in given {
         let input = lookup(spec, name)?;
@@ -67,24 +86,27 @@ pub fn coerce_json_inputs(
         };
         values.insert(name.clone(), coerced);
     }
-    complete(spec, values)
+    complete(spec, values, |_| String::new())
 }
 
-fn lookup<'a>(spec: &'a BTreeMap<String, InputSpec>, name: &str) -> Result<&'a InputSpec, String> {
+fn lookup<'a>(spec: &'a BTreeMap<String, InputSpec>, name: &str) -> Result<&'a InputSpec, InputError> {
     spec.get(name).ok_or_else(|| {
         let known: Vec<String> = spec.keys().map(|k| format!("`{k}`")).collect();
-        match known.is_empty() {
+        let message = match known.is_empty() {
             true => format!("unknown input `{name}`: this workflow takes no inputs"),
             false => format!("unknown input `{name}`; the inputs are {}", known.join(", ")),
-        }
+        };
+        InputError::new(name, message)
     })
 }
 
-/// Adds defaults and checks that every required input is there.
+/// Adds defaults and checks that every required input is there; `hint` says how to give a
+/// missing one.
 fn complete(
     spec: &BTreeMap<String, InputSpec>,
     mut values: Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
+    hint: impl Fn(&str) -> String,
+) -> Result<Map<String, Value>, InputError> {
     for (name, input) in spec {
         if values.contains_key(name) {
             continue;
@@ -94,7 +116,7 @@ fn complete(
                 values.insert(name.clone(), default.clone());
             }
             None if input.required => {
-                return Err(format!("input `{name}` is required; give it with --input {name}=VALUE"));
+                return Err(InputError::new(name, format!("input `{name}` is required{}", hint(name))));
             }
             None => {}
         }
@@ -110,11 +132,11 @@ fn number(text: &str) -> Option<Value> {
     Number::from_f64(n).map(Value::Number)
 }
 
-fn choice(name: &str, input: &InputSpec, text: &str) -> Result<Value, String> {
+fn choice(name: &str, input: &InputSpec, text: &str) -> Result<Value, InputError> {
     if input.options.iter().any(|o| o == text) {
         Ok(Value::String(text.to_owned()))
     } else {
-        Err(format!("input `{name}` expects {}, got `{text}`", options(input)))
+        Err(InputError::new(name, format!("input `{name}` expects {}, got `{text}`", options(input))))
     }
 }
 
@@ -123,8 +145,8 @@ fn options(input: &InputSpec) -> String {
     format!("one of {}", options.join(", "))
 }
 
-fn wrong(name: &str, expected: &str, value: &Value) -> String {
-    format!("input `{name}` expects {expected}, got `{value}`")
+fn wrong(name: &str, expected: &str, value: &Value) -> InputError {
+    InputError::new(name, format!("input `{name}` expects {expected}, got `{value}`"))
 }
 
 #[cfg(test)]
@@ -157,7 +179,7 @@ mod tests {
                 (k.to_owned(), v.to_owned())
             })
             .collect();
-        let got = coerce_inputs(&spec(), &given).map(Value::Object);
+        let got = coerce_inputs(&spec(), &given).map(Value::Object).map_err(|e| e.message);
         assert_eq!(got, expected.map_err(str::to_owned), "{given:?}");
     }
 
@@ -182,7 +204,8 @@ mod tests {
 
     #[test]
     fn editor_inputs() {
-        let coerce = |given: Value| coerce_json_inputs(&spec(), given.as_object().unwrap());
+        let coerce =
+            |given: Value| coerce_json_inputs(&spec(), given.as_object().unwrap()).map_err(|e| e.message);
         assert_eq!(
             coerce(json!({"level": "high", "n": "7", "dry": "true"})),
             Ok(json!({"who": "world", "n": 7, "dry": true, "level": "high"}).as_object().unwrap().clone())
@@ -200,7 +223,7 @@ mod tests {
             Err("input `level` expects one of `low`, `high`, got `1`".into())
         );
         assert_eq!(
-            coerce_json_inputs(&BTreeMap::new(), json!({"x": 1}).as_object().unwrap()),
+            coerce_json_inputs(&BTreeMap::new(), json!({"x": 1}).as_object().unwrap()).map_err(|e| e.message),
             Err("unknown input `x`: this workflow takes no inputs".into())
         );
     }
