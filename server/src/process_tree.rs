@@ -143,7 +143,7 @@ pub async fn spawn(
     #[cfg(target_os = "linux")]
     let group = cgroup::Group::create(&mark);
     #[cfg(target_os = "linux")]
-    let group_fd = group.as_ref().map(cgroup::Group::procs_fd);
+    let group_fd = group.as_ref().and_then(cgroup::Group::procs_fd);
     let death_signal = if supervisor.is_some() { libc::SIGTERM } else { libc::SIGKILL };
     let report_fd = report.as_ref().map(|(_, write)| write.as_raw_fd());
     // SAFETY: prctl and fcntl are async-signal-safe; they change this child's own death signal
@@ -179,7 +179,10 @@ pub async fn spawn(
     let mut tree = Tree::new(&child, timing, mark);
     #[cfg(target_os = "linux")]
     {
-        tree.group = group;
+        tree.group = group.map(|mut group| {
+            group.started();
+            group
+        });
     }
     if let Some((read, write)) = report {
         drop(write);

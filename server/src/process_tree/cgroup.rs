@@ -25,12 +25,13 @@ const PREFIX: &str = "acas-";
 /// bound keeps a strange one from making start-up slow.
 const MAX_DIRECTORIES: usize = 10_000;
 
-/// The group of one tree: its directory, and `cgroup.procs` opened for writing, so that the
-/// child moves itself in before it runs the command (in `pre_exec`, where nothing may allocate).
+/// The group of one tree: its directory, and until the child started, `cgroup.procs` opened for
+/// writing, so that the child moves itself in before it runs the command (in `pre_exec`, where
+/// nothing may allocate).
 #[derive(Debug)]
 pub(super) struct Group {
     path: PathBuf,
-    procs: OwnedFd,
+    procs: Option<OwnedFd>,
 }
 
 impl Group {
@@ -40,7 +41,7 @@ impl Group {
         let path = own_group()?.join(format!("{PREFIX}{mark}"));
         std::fs::create_dir(&path).ok()?;
         match open_write(&path.join("cgroup.procs")) {
-            Some(procs) => Some(Self { path, procs }),
+            Some(procs) => Some(Self { path, procs: Some(procs) }),
             None => {
                 let _ = std::fs::remove_dir(&path);
                 None
@@ -49,8 +50,13 @@ impl Group {
     }
 
     /// The descriptor the child writes `0` to, to move itself into the group.
-    pub(super) fn procs_fd(&self) -> libc::c_int {
-        self.procs.as_raw_fd()
+    pub(super) fn procs_fd(&self) -> Option<libc::c_int> {
+        self.procs.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// The child has started (and joined): the descriptor is not needed any more.
+    pub(super) fn started(&mut self) {
+        self.procs = None;
     }
 
     /// Kills everything in the group and removes it. Blocking; call off the async threads.
