@@ -45,7 +45,6 @@
 //! mark from its environment; reap anything but the direct child in ACAS itself.
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -186,7 +185,7 @@ pub async fn spawn(
     }
     if let Some((read, write)) = report {
         drop(write);
-        tree.starting = Some(std::fs::File::from(read));
+        tree.starting = Some(read);
     }
     Ok((child, tree))
 }
@@ -214,9 +213,9 @@ pub struct Tree {
     /// The value of [`TREE_VAR`] in the tree's processes.
     mark: String,
     /// Where the supervisor says whether the command started, until [`Tree::started`] has read it.
-    starting: Option<std::fs::File>,
+    starting: Option<OwnedFd>,
     /// Where the supervisor reports the command's end just before it exits itself.
-    report: Option<std::fs::File>,
+    report: Option<tokio::net::unix::pipe::Receiver>,
     /// The tree's control group, where the system lets ACAS make one.
     #[cfg(target_os = "linux")]
     group: Option<cgroup::Group>,
@@ -252,16 +251,13 @@ impl Tree {
     /// [`Tree::terminate`] when they come first: the command may stop its supervisor
     /// (`kill -STOP $PPID`) before it could say.
     pub async fn started(&mut self) -> std::io::Result<()> {
+        use tokio::io::AsyncReadExt;
         let Some(read) = self.starting.take() else { return Ok(()) };
-        let (read, errno) = tokio::task::spawn_blocking(move || {
-            let mut read = read;
-            let mut bytes = [0u8; 4];
-            let errno = read.read_exact(&mut bytes).ok().map(|()| i32::from_ne_bytes(bytes));
-            (read, errno)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        match errno {
+        // Read on the runtime, not on a blocking thread: a step of hundreds of commands must not
+        // fill the blocking pool that SQLite work and renders share.
+        let mut read = tokio::net::unix::pipe::Receiver::from_owned_fd(read)?;
+        let mut bytes = [0u8; 4];
+        match read.read_exact(&mut bytes).await.ok().map(|_| i32::from_ne_bytes(bytes)) {
             Some(0) => {
                 self.report = Some(read);
                 Ok(())
@@ -349,11 +345,15 @@ impl Tree {
         if !self.supervised {
             return Ended::Normally;
         }
-        // The supervisor has exited, so its end of the pipe is closed: this does not block.
-        let reported = self.report.take().is_some_and(|mut report| {
-            let mut bytes = [0u8; 4];
-            report.read_exact(&mut bytes).is_ok()
-        });
+        // The supervisor has exited, so its end of the pipe is closed: this does not wait.
+        let reported = match self.report.take() {
+            Some(mut report) => {
+                use tokio::io::AsyncReadExt;
+                let mut bytes = [0u8; 4];
+                report.read_exact(&mut bytes).await.is_ok()
+            }
+            None => false,
+        };
         if reported { Ended::Normally } else { Ended::SupervisorKilled }
     }
 }
