@@ -69,6 +69,10 @@ pub const TREE_VAR: &str = "ACAS_TREE";
 
 static NEXT_TREE: AtomicU64 = AtomicU64::new(1);
 
+/// How much lower than ACAS's own the CPU priority of every command is (`nice`): the server
+/// that answers the editor gets the processor first when steps keep every core busy.
+pub const STEP_NICENESS: libc::c_int = 10;
+
 /// Makes every later command start under `program` (the `acas` binary) as its supervisor.
 /// Has an effect on Linux only, and only the first time.
 pub fn use_supervisor(program: PathBuf) {
@@ -151,6 +155,8 @@ pub async fn spawn(
         command.pre_exec(move || {
             #[cfg(target_os = "linux")]
             libc::prctl(libc::PR_SET_PDEATHSIG, death_signal as libc::c_ulong);
+            // Below the server that answers the editor: a busy step cannot starve its answers.
+            libc::nice(STEP_NICENESS);
             #[cfg(target_os = "linux")]
             if let Some(fd) = group_fd {
                 cgroup::join(fd);
