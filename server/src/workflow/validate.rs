@@ -353,7 +353,7 @@ impl Checker<'_> {
             self.template(&concurrency.group, false, None, span, "the concurrency group");
             // The group is rendered when a run is asked for, before the run has a task of its
             // own: only substitutions, which cost as little as the template is long.
-            if crate::workflow::render_process::needs_process(&concurrency.group, false) {
+            if crate::workflow::template::render_process::needs_process(&concurrency.group, false) {
                 self.error(
                     span,
                     "the concurrency group may only substitute values, like `deploy-{{ inputs.env }}`: \

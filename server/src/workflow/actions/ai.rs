@@ -1,6 +1,7 @@
 //! `ai.ask`, `ai.review` and `ai.plan`, through [`Ai`](super::Ai), and [`EscalatorAi`], which
 //! makes the escalation providers, with their budgets, cache and redaction, that `Ai`. `ai.plan`
-//! is the planner's ([`crate::workflow::planner`]); this module only exposes it as an action.
+//! is the planner's, reached through [`Planner`](super::Planner); this module only exposes it as
+//! an action.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -118,15 +119,8 @@ pub async fn run_ask(ctx: &ActionContext, args: &Args<'_>) -> Result<Value, Acti
 pub async fn run_plan(ctx: &ActionContext, args: &Args<'_>) -> Result<Value, ActionError> {
     let ai = provider(ctx)?;
     let prompt = args.need_text("prompt")?;
-    let plan = crate::workflow::planner::generate(ai, &prompt, &ctx.cancel)
-        .await
-        .map_err(|e| ActionError::new(e.to_string()))?;
-    let mut out = plan.to_json();
-    out["definition"] = json!(plan.definition(&format!("plan-{}-{}", ctx.run_id, ctx.step_id)));
-    if let Value::Object(map) = &mut out {
-        map.remove("prompt");
-    }
-    Ok(out)
+    let name = format!("plan-{}-{}", ctx.run_id, ctx.step_id);
+    ctx.planner.plan(ai, &prompt, &name, &ctx.cancel).await.map_err(ActionError::new)
 }
 
 /// The JSON of a reply, with or without a Markdown code fence around it.
@@ -303,23 +297,6 @@ mod tests {
         let (ctx, _) = with_ai(ws.path(), "Sure! Here it is.");
         let got = run_with(&ctx, "ai.ask", json!({"prompt": "json please", "json": true})).err();
         assert!(got.starts_with("the reply is not the JSON asked for"), "{got}");
-    }
-
-    #[test]
-    fn plans_are_returned_not_run() {
-        let ws = tempfile::tempdir().unwrap();
-        let reply = json!({"tasks": [{"id": "a", "name": "A", "description": "", "action": "run",
-                                      "with": {"argv": ["touch", "ran"]}, "needs": [], "priority": 1}]});
-        let (ctx, ai) = with_ai(ws.path(), &reply.to_string());
-        let got = run_with(&ctx, "ai.plan", json!({"prompt": "touch a file"})).ok();
-        assert_eq!((got["tasks"][0]["id"].clone(), got["notes"].clone()), (json!("a"), json!([])));
-        assert_eq!((got["cost_usd"].clone(), got["calls"].clone()), (json!(0.5), json!(1)));
-        let definition = got["definition"].as_str().unwrap();
-        assert!(definition.contains("\"name\": \"plan-run-step\""), "{definition}");
-        assert!(!ws.path().join("ran").exists());
-        assert_eq!(ai.asked.lock().unwrap()[0].2, Some(crate::workflow::planner::schema()));
-        let got = run_with(&context(ws.path()), "ai.plan", json!({"prompt": "x"})).err();
-        assert!(got.starts_with("no AI provider is configured"), "{got}");
     }
 
     #[test]
