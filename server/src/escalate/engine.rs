@@ -647,7 +647,7 @@ fn verify(
         None => (None, None),
         Some(fix) => match answer::verify(fix, default_path, read) {
             Ok(verified) => (Some(verified), None),
-            Err(reason) => (None, Some(reason)),
+            Err(reason) => (None, Some(reason.to_string())),
         },
     }
 }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::confine::{self, Follow};
 use super::schema::{Exclusive, Kind, Param, Spec};
-use super::{ActionContext, ActionError, Ai, AiAnswer, Args};
+use super::{ActionContext, ActionError, Ai, AiAnswer, AiError, AiErrorKind, Args};
 use crate::escalate::cost;
 use crate::escalate::engine::{EscalateError, Escalator};
 
@@ -80,7 +80,7 @@ async fn ask(
     schema: Option<Value>,
 ) -> Result<AiAnswer, ActionError> {
     let ai = provider(ctx)?;
-    ai.ask(system, prompt, schema, &ctx.cancel).await.map_err(ActionError::new)
+    ai.ask(system, prompt, schema, &ctx.cancel).await.map_err(|e| ActionError::new(e.message))
 }
 
 fn output(answer: AiAnswer) -> Value {
@@ -120,7 +120,7 @@ pub async fn run_plan(ctx: &ActionContext, args: &Args<'_>) -> Result<Value, Act
     let ai = provider(ctx)?;
     let prompt = args.need_text("prompt")?;
     let name = format!("plan-{}-{}", ctx.run_id, ctx.step_id);
-    ctx.planner.plan(ai, &prompt, &name, &ctx.cancel).await.map_err(ActionError::new)
+    ctx.planner.plan(ai, &prompt, &name, &ctx.cancel).await
 }
 
 /// The JSON of a reply, with or without a Markdown code fence around it.
@@ -188,10 +188,18 @@ impl Ai for EscalatorAi {
         prompt: &'a str,
         json_schema: Option<Value>,
         cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<AiAnswer, String>> {
+    ) -> BoxFuture<'a, Result<AiAnswer, AiError>> {
         Box::pin(async move {
-            let asked =
-                self.0.ask(system, prompt, json_schema, CATEGORY, cancel).await.map_err(|e| e.to_string())?;
+            let asked = self.0.ask(system, prompt, json_schema, CATEGORY, cancel).await.map_err(|e| {
+                let kind = match e {
+                    EscalateError::NoProvider | EscalateError::Config(_) | EscalateError::NoEgress(_) => {
+                        AiErrorKind::Unavailable
+                    }
+                    EscalateError::Exhausted(_) => AiErrorKind::Failed,
+                    EscalateError::Cancelled => AiErrorKind::Cancelled,
+                };
+                AiError::new(kind, e.to_string())
+            })?;
             Ok(AiAnswer {
                 text: asked.text,
                 provider: asked.provider,
@@ -218,7 +226,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::super::tests::{context, run_with};
-    use super::super::{ActionContext, Ai, AiAnswer};
+    use super::super::{ActionContext, Ai, AiAnswer, AiError};
 
     /// Answers with a fixed text and remembers what it was asked. This stands in for the
     /// providers only to check what the actions send and return; the providers themselves, with
@@ -235,7 +243,7 @@ mod tests {
             prompt: &'a str,
             json_schema: Option<Value>,
             _cancel: &'a CancellationToken,
-        ) -> BoxFuture<'a, Result<AiAnswer, String>> {
+        ) -> BoxFuture<'a, Result<AiAnswer, AiError>> {
             self.asked.lock().unwrap().push((system.to_owned(), prompt.to_owned(), json_schema));
             let reply = self.reply.clone();
             Box::pin(async move {

@@ -40,7 +40,7 @@ pub trait Planner: Send + Sync {
         prompt: &'a str,
         name: &'a str,
         cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<Value, String>>;
+    ) -> BoxFuture<'a, Result<Value, ActionError>>;
 }
 
 /// Where `editor.notify` and `editor.diagnostic` go.
@@ -63,6 +63,35 @@ pub struct AiAnswer {
     pub cached: bool,
 }
 
+/// Why the AI providers gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AiErrorKind {
+    /// No provider may be asked: none configured, or what would be sent may not leave.
+    Unavailable,
+    /// Every provider failed or was refused (budget, errors, invalid replies).
+    Failed,
+    Cancelled,
+}
+
+/// The AI providers gave no answer: a kind to match on and a message that says why and what to
+/// do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AiError {
+    pub kind: AiErrorKind,
+    pub message: String,
+}
+
+impl AiError {
+    pub fn new(kind: AiErrorKind, message: impl Into<String>) -> AiError {
+        AiError { kind, message: message.into() }
+    }
+
+    pub fn cancelled() -> AiError {
+        AiError::new(AiErrorKind::Cancelled, "cancelled")
+    }
+}
+
 /// The escalation providers, with their budgets, as actions see them.
 pub trait Ai: Send + Sync {
     fn ask<'a>(
@@ -71,7 +100,7 @@ pub trait Ai: Send + Sync {
         prompt: &'a str,
         json_schema: Option<Value>,
         cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<AiAnswer, String>>;
+    ) -> BoxFuture<'a, Result<AiAnswer, AiError>>;
 
     /// Whether a workspace file may be sent at all (`no_egress` in the configuration).
     fn may_send(&self, relative_path: &str) -> bool {
@@ -397,8 +426,8 @@ pub(crate) mod tests {
             _prompt: &'a str,
             _name: &'a str,
             _cancel: &'a CancellationToken,
-        ) -> BoxFuture<'a, Result<Value, String>> {
-            Box::pin(async { Err("no planner in this test".to_string()) })
+        ) -> BoxFuture<'a, Result<Value, ActionError>> {
+            Box::pin(async { Err(ActionError::new("no planner in this test")) })
         }
     }
 

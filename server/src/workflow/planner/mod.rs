@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use futures_util::future::BoxFuture;
 
-use super::actions::{Ai, Planner};
+use super::actions::{ActionError, Ai, AiError, AiErrorKind, Planner};
 use super::definition::Workflow;
 
 pub use check::{RUN, schema};
@@ -173,13 +173,17 @@ impl fmt::Display for PlanError {
 }
 
 impl PlanError {
-    fn provider(message: String) -> PlanError {
-        if message == "cancelled" {
-            return PlanError { kind: PlanErrorKind::Cancelled, message, problems: Vec::new() };
+    fn provider(error: AiError) -> PlanError {
+        if error.kind == AiErrorKind::Cancelled {
+            return PlanError {
+                kind: PlanErrorKind::Cancelled,
+                message: error.message,
+                problems: Vec::new(),
+            };
         }
         PlanError {
             kind: PlanErrorKind::Provider,
-            message: format!("asking for a plan: {message}"),
+            message: format!("asking for a plan: {}", error.message),
             problems: Vec::new(),
         }
     }
@@ -216,9 +220,9 @@ impl Planner for PlanAction {
         prompt: &'a str,
         name: &'a str,
         cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<Value, String>> {
+    ) -> BoxFuture<'a, Result<Value, ActionError>> {
         Box::pin(async move {
-            let plan = generate(ai, prompt, cancel).await.map_err(|e| e.to_string())?;
+            let plan = generate(ai, prompt, cancel).await.map_err(|e| ActionError::new(e.to_string()))?;
             let mut out = plan.to_json();
             out["definition"] = Value::String(plan.definition(name));
             if let Value::Object(map) = &mut out {
@@ -272,7 +276,7 @@ struct Asker<'a> {
 impl Asker<'_> {
     async fn ask(&mut self, prompt: &str) -> Result<String, PlanError> {
         if self.cancel.is_cancelled() {
-            return Err(PlanError::provider("cancelled".into()));
+            return Err(PlanError::provider(AiError::cancelled()));
         }
         let answer = self
             .ai

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::workflow::actions::AiAnswer;
+use crate::workflow::actions::{AiAnswer, AiError, AiErrorKind};
 use crate::workflow::definition::StepKind;
 
 /// Answers from a script, in order, and remembers every prompt. It stands in for the providers
@@ -34,11 +34,11 @@ impl Ai for Scripted {
         prompt: &'a str,
         json_schema: Option<Value>,
         _cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<AiAnswer, String>> {
+    ) -> BoxFuture<'a, Result<AiAnswer, AiError>> {
         self.asked.lock().unwrap().push((prompt.to_owned(), json_schema));
         let reply = self.replies.lock().unwrap().pop_front().unwrap_or_else(|| Err("no more replies".into()));
         Box::pin(async move {
-            reply.map(|text| AiAnswer {
+            reply.map_err(|message| AiError::new(AiErrorKind::Failed, message)).map(|text| AiAnswer {
                 text,
                 provider: "p".into(),
                 model: "m".into(),
