@@ -524,7 +524,7 @@ impl Workspace {
                 "there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong"
             ))
         })?;
-        let inputs = coerce_json_inputs(&workflow.inputs, inputs).map_err(other)?;
+        let inputs = coerce_json_inputs(&workflow.inputs, inputs).map_err(|e| other(e.to_string()))?;
         let handle =
             engine.start_fenced(workflow, &trigger, &inputs, fence).map_err(|e| (e.kind, e.message))?;
         Ok(handle.id)

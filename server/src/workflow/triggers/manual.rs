@@ -12,29 +12,65 @@ use serde_json::{Map, Number, Value};
 
 use crate::workflow::definition::{InputSpec, InputType};
 
+/// What is wrong with the inputs of a run started by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputErrorKind {
+    /// A name the workflow does not declare.
+    Unknown,
+    /// A value of the wrong type, or not one of a choice's options.
+    Invalid,
+    /// A name given twice.
+    Twice,
+    /// A required input without a value or a default.
+    Missing,
+}
+
+/// Inputs that cannot start a run: a kind to match on and a message that names the input and
+/// what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InputError {
+    pub kind: InputErrorKind,
+    pub message: String,
+}
+
+impl InputError {
+    fn new(kind: InputErrorKind, message: String) -> InputError {
+        InputError { kind, message }
+    }
+
+    fn invalid(message: String) -> InputError {
+        InputError::new(InputErrorKind::Invalid, message)
+    }
+}
+
 /// Coerces `name=value` strings. Numbers are JSON numbers (`3`, `-1.5`); booleans are `true`,
 /// `false`, `yes`, `no`, `1`, `0` (any case). Giving a name twice is an error.
 pub fn coerce_inputs(
     spec: &BTreeMap<String, InputSpec>,
     given: &[(String, String)],
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, InputError> {
     let mut values = Map::new();
     for (name, text) in given {
         let input = lookup(spec, name)?;
         let value = match input.kind {
             InputType::String => Value::String(text.clone()),
             InputType::Choice => choice(name, input, text)?,
-            InputType::Number => {
-                number(text.trim()).ok_or_else(|| format!("input `{name}` expects a number, got `{text}`"))?
-            }
+            InputType::Number => number(text.trim()).ok_or_else(|| {
+                InputError::invalid(format!("input `{name}` expects a number, got `{text}`"))
+            })?,
             InputType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" => Value::Bool(true),
                 "false" | "no" | "0" => Value::Bool(false),
-                _ => return Err(format!("input `{name}` expects true or false, got `{text}`")),
+                _ => {
+                    return Err(InputError::invalid(format!(
+                        "input `{name}` expects true or false, got `{text}`"
+                    )));
+                }
             },
         };
         if values.insert(name.clone(), value).is_some() {
-            return Err(format!("input `{name}` is given twice"));
+            return Err(InputError::new(InputErrorKind::Twice, format!("input `{name}` is given twice")));
         }
     }
     complete(spec, values)
@@ -45,7 +81,7 @@ pub fn coerce_inputs(
 pub fn coerce_json_inputs(
     spec: &BTreeMap<String, InputSpec>,
     given: &Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, InputError> {
     let mut values = Map::new();
     for (name, value) in given {
         let input = lookup(spec, name)?;
@@ -70,13 +106,14 @@ pub fn coerce_json_inputs(
     complete(spec, values)
 }
 
-fn lookup<'a>(spec: &'a BTreeMap<String, InputSpec>, name: &str) -> Result<&'a InputSpec, String> {
+fn lookup<'a>(spec: &'a BTreeMap<String, InputSpec>, name: &str) -> Result<&'a InputSpec, InputError> {
     spec.get(name).ok_or_else(|| {
         let known: Vec<String> = spec.keys().map(|k| format!("`{k}`")).collect();
-        match known.is_empty() {
+        let message = match known.is_empty() {
             true => format!("unknown input `{name}`: this workflow takes no inputs"),
             false => format!("unknown input `{name}`; the inputs are {}", known.join(", ")),
-        }
+        };
+        InputError::new(InputErrorKind::Unknown, message)
     })
 }
 
@@ -84,7 +121,7 @@ fn lookup<'a>(spec: &'a BTreeMap<String, InputSpec>, name: &str) -> Result<&'a I
 fn complete(
     spec: &BTreeMap<String, InputSpec>,
     mut values: Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, InputError> {
     for (name, input) in spec {
         if values.contains_key(name) {
             continue;
@@ -94,7 +131,8 @@ fn complete(
                 values.insert(name.clone(), default.clone());
             }
             None if input.required => {
-                return Err(format!("input `{name}` is required; give it with --input {name}=VALUE"));
+                let message = format!("input `{name}` is required; give it with --input {name}=VALUE");
+                return Err(InputError::new(InputErrorKind::Missing, message));
             }
             None => {}
         }
@@ -110,11 +148,11 @@ fn number(text: &str) -> Option<Value> {
     Number::from_f64(n).map(Value::Number)
 }
 
-fn choice(name: &str, input: &InputSpec, text: &str) -> Result<Value, String> {
+fn choice(name: &str, input: &InputSpec, text: &str) -> Result<Value, InputError> {
     if input.options.iter().any(|o| o == text) {
         Ok(Value::String(text.to_owned()))
     } else {
-        Err(format!("input `{name}` expects {}, got `{text}`", options(input)))
+        Err(InputError::invalid(format!("input `{name}` expects {}, got `{text}`", options(input))))
     }
 }
 
@@ -123,8 +161,8 @@ fn options(input: &InputSpec) -> String {
     format!("one of {}", options.join(", "))
 }
 
-fn wrong(name: &str, expected: &str, value: &Value) -> String {
-    format!("input `{name}` expects {expected}, got `{value}`")
+fn wrong(name: &str, expected: &str, value: &Value) -> InputError {
+    InputError::invalid(format!("input `{name}` expects {expected}, got `{value}`"))
 }
 
 #[cfg(test)]
@@ -157,7 +195,7 @@ mod tests {
                 (k.to_owned(), v.to_owned())
             })
             .collect();
-        let got = coerce_inputs(&spec(), &given).map(Value::Object);
+        let got = coerce_inputs(&spec(), &given).map(Value::Object).map_err(|e| e.to_string());
         assert_eq!(got, expected.map_err(str::to_owned), "{given:?}");
     }
 
@@ -182,7 +220,8 @@ mod tests {
 
     #[test]
     fn editor_inputs() {
-        let coerce = |given: Value| coerce_json_inputs(&spec(), given.as_object().unwrap());
+        let coerce =
+            |given: Value| coerce_json_inputs(&spec(), given.as_object().unwrap()).map_err(|e| e.to_string());
         assert_eq!(
             coerce(json!({"level": "high", "n": "7", "dry": "true"})),
             Ok(json!({"who": "world", "n": 7, "dry": true, "level": "high"}).as_object().unwrap().clone())
@@ -200,8 +239,23 @@ mod tests {
             Err("input `level` expects one of `low`, `high`, got `1`".into())
         );
         assert_eq!(
-            coerce_json_inputs(&BTreeMap::new(), json!({"x": 1}).as_object().unwrap()),
+            coerce_json_inputs(&BTreeMap::new(), json!({"x": 1}).as_object().unwrap())
+                .map_err(|e| e.to_string()),
             Err("unknown input `x`: this workflow takes no inputs".into())
         );
+    }
+
+    #[test]
+    fn each_failure_has_its_kind() {
+        let kind = |given: &[(&str, &str)]| {
+            let given: Vec<(String, String)> =
+                given.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            coerce_inputs(&spec(), &given).unwrap_err().kind
+        };
+        assert_eq!(kind(&[("level", "low"), ("colour", "red")]), InputErrorKind::Unknown);
+        assert_eq!(kind(&[("level", "low"), ("n", "abc")]), InputErrorKind::Invalid);
+        assert_eq!(kind(&[("level", "mid")]), InputErrorKind::Invalid);
+        assert_eq!(kind(&[("level", "low"), ("level", "high")]), InputErrorKind::Twice);
+        assert_eq!(kind(&[]), InputErrorKind::Missing);
     }
 }
