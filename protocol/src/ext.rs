@@ -132,14 +132,37 @@ impl Request for Problems {
     const METHOD: &'static str = "acas/problems";
 }
 
+/// A part of the server whose health [`Status`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Subsystem {
+    Store,
+    Watcher,
+    Config,
+    Scan,
+}
+
+/// How a [`Subsystem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum SubsystemState {
+    Ok,
+    /// Working (the initial scan runs).
+    Busy,
+    /// Working with less than asked (an invalid config file: the defaults apply).
+    Degraded,
+    /// Not working; `detail` says why.
+    Failed,
+    /// Not started, because nothing asked for it (no workspace folder).
+    Off,
+}
+
 /// Health of one part of the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SubsystemStatus {
-    /// `watcher`, `store`, `scan`, `config`.
-    pub name: String,
-    /// `ok`, `busy`, `degraded` or `failed`.
-    pub state: String,
+    pub name: Subsystem,
+    pub state: SubsystemState,
     pub detail: Option<String>,
 }
 
@@ -200,8 +223,16 @@ impl Request for Spend {
 pub struct FixFeedbackParams {
     /// The `fixId` of the quick fix, from the `acas-ai` diagnostic's `data`.
     pub fix_id: String,
-    /// `applied`, `reverted` or `dismissed`.
-    pub outcome: String,
+    pub outcome: FixOutcome,
+}
+
+/// What the developer did with an AI fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum FixOutcome {
+    Applied,
+    Reverted,
+    Dismissed,
 }
 
 /// `acas/fixFeedback`, client → server notification: what the developer did with an AI fix.
@@ -213,11 +244,21 @@ impl Notification for FixFeedback {
 }
 
 /// Arguments of the `acas.escalate` command (`workspace/executeCommand`, first argument).
+///
+/// Either `range` (with `diagnostic` or not) or `position` alone: with a position only, the
+/// server chooses which diagnostic there to explain, among its own and those forwarded with
+/// `acas/externalDiagnostics` (the most severe, then the narrowest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct EscalateArgs {
     pub uri: String,
-    pub range: Range,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub range: Option<Range>,
+    /// Where the cursor is, when the client leaves the choice of diagnostic to the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub position: Option<Position>,
     /// The diagnostic to explain when the client has it (another tool's); else the one ACAS
     /// knows at `range`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,13 +321,36 @@ pub struct WorkflowStarted {
     pub run_id: i64,
 }
 
+/// Where a workflow run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// Where one step of a workflow run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
 /// One step of a run, as `acas/workflowRun` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowStepState {
     pub id: String,
-    /// `pending`, `running`, `succeeded`, `failed`, `skipped` or `cancelled`.
-    pub status: String,
+    pub status: StepStatus,
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -299,8 +363,7 @@ pub struct WorkflowStepState {
 pub struct WorkflowRunParams {
     pub run_id: i64,
     pub workflow: String,
-    /// `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: RunStatus,
     pub steps: Vec<WorkflowStepState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -315,14 +378,35 @@ impl Notification for WorkflowRun {
     const METHOD: &'static str = "acas/workflowRun";
 }
 
+/// The type of a workflow input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum InputType {
+    String,
+    Number,
+    Boolean,
+    Choice,
+}
+
+/// What can start a workflow run, as its `on:` declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    FileChange,
+    Schedule,
+    Diagnostic,
+    Escalation,
+    Manual,
+    Webhook,
+}
+
 /// A typed input of a workflow, for the editor's input form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowInput {
     pub name: String,
-    /// `string`, `number`, `boolean` or `choice`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: InputType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub description: Option<String>,
@@ -341,9 +425,8 @@ pub struct WorkflowInput {
 pub struct WorkflowSummary {
     pub name: String,
     pub uri: String,
-    /// Trigger kinds it declares (`file_change`, `schedule`, `diagnostic`, `escalation`, `manual`,
-    /// `webhook`).
-    pub triggers: Vec<String>,
+    /// The trigger kinds it declares.
+    pub triggers: Vec<TriggerKind>,
     pub inputs: Vec<WorkflowInput>,
     pub steps: u32,
 }
@@ -354,7 +437,7 @@ pub struct WorkflowSummary {
 pub struct WorkflowRunSummary {
     pub run_id: i64,
     pub workflow: String,
-    pub status: String,
+    pub status: RunStatus,
     /// Milliseconds since the Unix epoch.
     pub created_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -409,4 +492,69 @@ pub struct PlanResult {
     pub run_id: Option<i64>,
     /// What planning cost.
     pub cost_usd: f64,
+}
+
+/// What went wrong, as `data.kind` of every error ACAS answers a request or command with.
+/// Clients decide on it, never on the message, which is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorKind {
+    /// A request before `initialized`.
+    NotInitialized,
+    /// Arguments that do not parse, a URI that is not a local file, an unknown command.
+    InvalidParams,
+    /// The server failed inside; its log says more.
+    Internal,
+    /// The request was cancelled.
+    Cancelled,
+    /// No AI provider is configured (no `[[providers]]` and no API key in the environment).
+    NoProvider,
+    /// The AI part of `.acas/config.toml` is invalid, or names a provider that is not there.
+    InvalidConfig,
+    /// The file matches the `no_egress` globs, so nothing from it is sent.
+    NoEgress,
+    /// A budget refused every provider that could have answered.
+    BudgetExceeded,
+    /// Every provider failed (down, refused the key, replied with nothing usable).
+    ProviderFailed,
+    /// ACAS does not parse this kind of file, or could not read it.
+    UnsupportedFile,
+    /// There is no diagnostic at the range or position to explain.
+    NoDiagnostic,
+    /// No AI fix with that id is shown.
+    FixNotFound,
+    /// Workflows need a workspace folder and its store.
+    NoWorkspace,
+    /// There is no valid workflow with that name.
+    WorkflowNotFound,
+    /// A workflow input is missing, unknown or of the wrong type; `data.input` names it and
+    /// `data.reason` says what is wrong.
+    InvalidInputs,
+    /// There is no run with that id.
+    RunNotFound,
+    /// The run is not in a state that allows the request (cancel a finished run, re-run a
+    /// successful one).
+    RunState,
+    /// The workflow's definition cannot run (a step needs a step that is not there, a template
+    /// that does not render).
+    InvalidWorkflow,
+    /// The model's plan stayed invalid after one repair.
+    InvalidPlan,
+    /// The store (`.acas/state.db`) refused: locked, corrupt, disk full.
+    StoreFailed,
+}
+
+/// The `data` of every error ACAS answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorData {
+    pub kind: ErrorKind,
+    /// With `invalidInputs`: the input at fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub input: Option<String>,
+    /// With `invalidInputs`: what is wrong with it, to show next to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub reason: Option<String>,
 }

@@ -3,8 +3,12 @@
 //! An escalation's answer becomes a [`Note`] on the file: an `acas-ai` diagnostic whose first
 //! sentence is the message (the full explanation goes to hover), and, when the fix passed
 //! verification, a quick fix. A note lives until its error's fingerprint is gone from the file;
-//! if its fix had been applied by then, that is recorded as resolved. [`run`] performs one
-//! escalation off the workspace loop, on a snapshot.
+//! if its fix had been applied by then, that is recorded as resolved.
+//!
+//! [`escalate`] is the one entry point of an escalation, for the editor, the loop's rules and
+//! `acas explain` alike: it takes a [`Job`] (a snapshot of the file, the problem, where the
+//! providers and the symbol index come from, dry run or not) and returns its [`Outcome`]. It
+//! runs off the workspace loop. It knows nothing of LSP or of the loop.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -16,11 +20,15 @@ use tree_sitter::Tree;
 
 use crate::analysis::FileDiagnostic;
 use crate::classify::{Category, Language, Severity};
+use crate::config::Escalation as EscalationConfig;
 use crate::escalate::StreamEvent;
-use crate::escalate::context::{self, Budget, PastFix, Problem, Site};
-use crate::escalate::engine::{EscalateError, Escalator, Explained};
+use crate::escalate::answer::VerifiedFix;
+use crate::escalate::context::{self, Budget, Problem, Site};
+use crate::escalate::engine::{EscalateError, Escalator, Explained, Prepared};
 use crate::escalate::symbols::SymbolIndex;
-use crate::text::TextRange;
+use crate::store::Store;
+use crate::text::{LineIndex, PositionEncoding, TextRange};
+use crate::watch::IgnoreRules;
 
 #[derive(Debug, Clone)]
 pub struct NoteEdit {
@@ -229,24 +237,61 @@ impl Notes {
     }
 }
 
-/// Everything one escalation needs, taken from the workspace at the time it was asked.
+/// Everything one escalation needs: the workspace, the file as it is now, the problem, where the
+/// providers and the symbol index come from, and whether to send anything. The editor's
+/// `acas.escalate`, the loop's rules and `acas explain` all build one and call [`escalate`].
 pub struct Job {
-    pub escalator: Arc<Escalator>,
     pub root: PathBuf,
     pub path: PathBuf,
     pub rel: String,
     pub language: Language,
+    /// The file's text and tree as the escalation sees them (the editor's, when open).
     pub text: String,
     pub tree: Tree,
+    /// The bytes of the problem in `text`.
     pub range: Range<usize>,
     pub problem: Problem,
-    pub past: Vec<PastFix>,
-    /// The workspace's symbol index of the error's language, shared by escalations.
-    pub index: Arc<Mutex<SymbolIndex>>,
-    /// What to bring the index up to date with before reading it: every file of the language
-    /// when the index is new, else the files that changed since the last escalation.
-    pub index_refresh: IndexRefresh,
+    pub providers: Providers,
+    pub index: Index,
     pub max_size: u64,
+    /// Render and redact the request, estimate its cost, send nothing.
+    pub dry_run: bool,
+    /// How the editor counts columns, for the fix's edits.
+    pub encoding: PositionEncoding,
+}
+
+/// Where an escalation's providers come from.
+pub enum Providers {
+    /// An engine already built, whose chain keeps its retry and cooldown state across
+    /// escalations.
+    Ready(Arc<Escalator>),
+    /// Built for this escalation from the configuration (only the provider named `only`, when
+    /// given); a dry run builds an inspector, which needs no key.
+    Build { config: Box<EscalationConfig>, store: Option<Store>, only: Option<String> },
+}
+
+impl Providers {
+    /// The engine to ask: the one ready, or one built now (which reads the store: call it off
+    /// the loop). A dry run builds an inspector.
+    pub fn resolve(&self, dry_run: bool) -> Result<Arc<Escalator>, EscalateError> {
+        match self {
+            Providers::Ready(escalator) => Ok(escalator.clone()),
+            Providers::Build { config, store, only } => {
+                let env = |name: &str| std::env::var(name).ok();
+                let build = if dry_run { Escalator::inspector } else { Escalator::new };
+                Ok(Arc::new(build(config.as_ref(), &env, store.clone(), only.as_deref())?))
+            }
+        }
+    }
+}
+
+/// Where an escalation's symbol index comes from.
+pub enum Index {
+    /// The workspace's index of the error's language, shared by escalations, and what to bring
+    /// it up to date with before reading it.
+    Shared { index: Arc<Mutex<SymbolIndex>>, refresh: IndexRefresh },
+    /// Built for this escalation from a walk of the workspace with these rules.
+    Walk(Arc<IgnoreRules>),
 }
 
 /// How an escalation brings the symbol index up to date.
@@ -258,25 +303,25 @@ pub enum IndexRefresh {
     Changed(Vec<PathBuf>),
 }
 
-/// Builds the context on a blocking thread, then asks the providers.
-pub async fn run(
+/// What an escalation gave.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A provider answered (or the cache did).
+    Explained(Explained),
+    /// A dry run: the request as it would leave, and the providers that could not be built.
+    DryRun { prepared: Prepared, unavailable: Vec<(String, String)> },
+}
+
+/// Runs one escalation: builds the providers and the context on a blocking thread (reads of
+/// disk and the store happen there), then, unless it is a dry run, asks the providers.
+pub async fn escalate(
     job: Job,
     on_event: &mut (dyn FnMut(&str, StreamEvent) + Send),
     cancel: &CancellationToken,
-) -> Result<Explained, EscalateError> {
-    let escalator = job.escalator.clone();
-    let built = tokio::task::spawn_blocking(move || {
-        // A concurrent escalation of the same language waits here until the index is current.
-        let mut index = job.index.lock().unwrap_or_else(PoisonError::into_inner);
-        match &job.index_refresh {
-            IndexRefresh::Build(files) => *index = SymbolIndex::build(&job.root, files, job.max_size),
-            IndexRefresh::Changed(files) => {
-                for path in files {
-                    index.refresh(&job.root, path, job.max_size);
-                }
-            }
-        }
-        let read = |p: &str| crate::files::read_source(&job.root.join(p), job.max_size).ok();
+) -> Result<Outcome, EscalateError> {
+    let built = tokio::task::spawn_blocking(move || -> Result<_, EscalateError> {
+        let escalator = job.providers.resolve(job.dry_run)?;
+        let past = escalator.past_fixes(&job.problem.fingerprint);
         let site = Site {
             root: &job.root,
             path: &job.rel,
@@ -285,32 +330,114 @@ pub async fn run(
             tree: &job.tree,
             range: job.range.clone(),
         };
-        let context = context::build(
-            &site,
-            job.problem.clone(),
-            &index,
-            job.escalator.redactor(),
-            &read,
-            job.past.clone(),
-            Budget::default(),
-        );
-        let prepared = job.escalator.prepare(&context);
-        drop(index);
-        (prepared, job)
+        let read = |p: &str| {
+            if p == job.rel {
+                Some(job.text.clone())
+            } else {
+                crate::files::read_source(&job.root.join(p), job.max_size).ok()
+            }
+        };
+        let build_context = |index: &SymbolIndex| {
+            context::build(
+                &site,
+                job.problem.clone(),
+                index,
+                escalator.redactor(),
+                &read,
+                past,
+                Budget::default(),
+            )
+        };
+        let context = match &job.index {
+            Index::Shared { index, refresh } => {
+                // A concurrent escalation of the same language waits here until the index is
+                // current.
+                let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+                match refresh {
+                    IndexRefresh::Build(files) => *index = SymbolIndex::build(&job.root, files, job.max_size),
+                    IndexRefresh::Changed(files) => {
+                        for path in files {
+                            index.refresh(&job.root, path, job.max_size);
+                        }
+                    }
+                }
+                build_context(&index)
+            }
+            Index::Walk(rules) => {
+                build_context(&index_workspace(&job.root, rules, job.language, job.max_size))
+            }
+        };
+        let prepared = escalator.prepare(&context)?;
+        Ok((escalator, prepared, job))
     })
     .await;
-    let Ok((prepared, job)) = built else {
-        return Err(EscalateError::Config("building the context failed; see the log".to_owned()));
+    let Ok(built) = built else {
+        return Err(EscalateError::Internal("building the context failed; see the log".to_owned()));
     };
-    let prepared = prepared?;
-    let text = job.text.clone();
-    let rel = job.rel.clone();
-    let root = job.root.clone();
-    let max_size = job.max_size;
+    let (escalator, prepared, job) = built?;
+    if job.dry_run {
+        return Ok(Outcome::DryRun { unavailable: escalator.unavailable().to_vec(), prepared });
+    }
+    let Job { text, rel, root, max_size, .. } = job;
+    let default_path = rel.clone();
     let read = move |p: &str| {
         if p == rel { Some(text.clone()) } else { crate::files::read_source(&root.join(p), max_size).ok() }
     };
-    escalator.run(&prepared, &job.rel, &read, on_event, cancel).await
+    escalator.run(&prepared, &default_path, &read, on_event, cancel).await.map(Outcome::Explained)
+}
+
+/// Definitions of the workspace's files of `language`, for the context.
+fn index_workspace(root: &Path, rules: &Arc<IgnoreRules>, language: Language, max_size: u64) -> SymbolIndex {
+    let found = Mutex::new(Vec::new());
+    crate::watch::walk(
+        rules,
+        root,
+        &|f| {
+            if Language::from_path(&f) == Some(language) {
+                found.lock().unwrap_or_else(PoisonError::into_inner).push(f);
+            }
+        },
+        &|_| {},
+    );
+    SymbolIndex::build(root, &found.into_inner().unwrap_or_else(PoisonError::into_inner), max_size)
+}
+
+/// A verified fix as edits in lines and columns of each file: `text` is the error's file
+/// (`path`) as the escalation saw it, other files are read from disk.
+pub fn note_fix(
+    root: &Path,
+    path: &Path,
+    text: &str,
+    fix: &VerifiedFix,
+    max_size: u64,
+    encoding: PositionEncoding,
+) -> NoteFix {
+    NoteFix {
+        description: fix.description.clone(),
+        edits: fix
+            .files
+            .iter()
+            .flat_map(|(rel, replacements)| {
+                let file = root.join(rel);
+                let content = if file == path {
+                    Some(text.to_owned())
+                } else {
+                    crate::files::read_source(&file, max_size).ok()
+                };
+                let content = content.unwrap_or_default();
+                let index = LineIndex::new(&content);
+                replacements
+                    .iter()
+                    .map(|r| NoteEdit {
+                        path: file.clone(),
+                        range: index.range(&content, r.range.clone(), encoding),
+                        old: content.get(r.range.clone()).unwrap_or_default().to_owned(),
+                        new: r.new.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

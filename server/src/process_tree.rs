@@ -98,8 +98,10 @@ pub struct Timing {
 }
 
 /// Starts `program` with `args` as a guarded tree, in a process group of its own, after
-/// `configure` has set its stdio, environment and directory. Fails as starting the program
-/// itself would (not found, not executable), supervised or not.
+/// `configure` has set its stdio, environment and directory. Under a supervisor, whether the
+/// program itself could start (found, executable) is known from [`Tree::started`], which the
+/// caller awaits under its timeout and cancellation; without one, this fails as starting the
+/// program fails.
 pub async fn spawn(
     program: &str,
     args: &[String],
@@ -181,23 +183,7 @@ pub async fn spawn(
     }
     if let Some((read, write)) = report {
         drop(write);
-        let (read, errno) = tokio::task::spawn_blocking(move || {
-            let mut read = std::fs::File::from(read);
-            let mut bytes = [0u8; 4];
-            let errno = read.read_exact(&mut bytes).ok().map(|()| i32::from_ne_bytes(bytes));
-            (read, errno)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        match errno {
-            Some(0) => tree.report = Some(read),
-            Some(errno) => {
-                // Dropping the tree and the child ends and reaps the supervisor.
-                return Err(std::io::Error::from_raw_os_error(errno));
-            }
-            // The supervisor died before it could say: `exited` tells.
-            None => {}
-        }
+        tree.starting = Some(std::fs::File::from(read));
     }
     Ok((child, tree))
 }
@@ -224,6 +210,8 @@ pub struct Tree {
     timing: Timing,
     /// The value of [`TREE_VAR`] in the tree's processes.
     mark: String,
+    /// Where the supervisor says whether the command started, until [`Tree::started`] has read it.
+    starting: Option<std::fs::File>,
     /// Where the supervisor reports the command's end just before it exits itself.
     report: Option<std::fs::File>,
     /// The tree's control group, where the system lets ACAS make one.
@@ -248,9 +236,37 @@ impl Tree {
             supervised: supervisor().is_some(),
             timing,
             mark,
+            starting: None,
             report: None,
             #[cfg(target_os = "linux")]
             group: None,
+        }
+    }
+
+    /// Waits for the supervisor to say that the command started, and fails as starting the
+    /// program fails (not found, not executable). Without a supervisor the command has started
+    /// already. Await it under the caller's timeout and cancellation, and end the tree with
+    /// [`Tree::terminate`] when they come first: the command may stop its supervisor
+    /// (`kill -STOP $PPID`) before it could say.
+    pub async fn started(&mut self) -> std::io::Result<()> {
+        let Some(read) = self.starting.take() else { return Ok(()) };
+        let (read, errno) = tokio::task::spawn_blocking(move || {
+            let mut read = read;
+            let mut bytes = [0u8; 4];
+            let errno = read.read_exact(&mut bytes).ok().map(|()| i32::from_ne_bytes(bytes));
+            (read, errno)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        match errno {
+            Some(0) => {
+                self.report = Some(read);
+                Ok(())
+            }
+            // Dropping the tree and the child ends and reaps the supervisor.
+            Some(errno) => Err(std::io::Error::from_raw_os_error(errno)),
+            // The supervisor died before it could say: `exited` tells.
+            None => Ok(()),
         }
     }
 
@@ -302,6 +318,8 @@ impl Tree {
     pub async fn terminate(&mut self, child: &mut Child) {
         let wait = if self.supervised {
             self.signal_child(libc::SIGTERM);
+            // A supervisor the command stopped takes SIGTERM once it runs again.
+            self.signal_child(libc::SIGCONT);
             self.timing.grace + Duration::from_secs(1)
         } else {
             self.signal_group(libc::SIGTERM);

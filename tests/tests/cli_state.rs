@@ -144,6 +144,7 @@ fn state_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// The read commands answer from a state they cannot write, and say it is read-only; the
 /// commands that must write refuse with exit 2; nothing under `.acas` changes.
 fn check_read_only(dir: &Path, env: &[(&str, &str)]) {
+    std::fs::write(dir.join("bad.py"), "x = (\n").unwrap();
     let before = state_files(dir);
     let reads: &[&[&str]] = &[
         &["stats", "."],
@@ -152,6 +153,7 @@ fn check_read_only(dir: &Path, env: &[(&str, &str)]) {
         &["workflow", "list", "."],
         &["workflow", "status", "1", "--workspace", ".", "--format", "json"],
         &["workflow", "history", "--workspace", ".", "--format", "json"],
+        &["explain", "bad.py:1", "--dry-run"],
     ];
     for args in reads {
         let (code, stdout, stderr) = acas_as_user(args, dir, env);
@@ -169,6 +171,7 @@ fn check_read_only(dir: &Path, env: &[(&str, &str)]) {
         &["workflow", "rerun", "1", "--workspace", "."],
         &["watch", "."],
         &["plan", "tidy up", "--dry-run"],
+        &["explain", "bad.py:1"],
     ];
     for args in writes {
         let (code, stdout, stderr) = acas_as_user(args, dir, env);

@@ -624,6 +624,7 @@ fn closing_the_progress_cancels_an_escalation() {
     client.notify("window/workDoneProgress/cancel", json!({ "token": token }));
     let response = client.expect("the cancelled response", |m| m["id"] == id && m.get("method").is_none());
     assert_eq!(response["error"]["code"], -32800, "{response:#}");
+    assert_eq!(response["error"]["data"]["kind"], "cancelled", "{response:#}");
     client.expect("the progress ends", |m| {
         m["method"] == "$/progress" && m["params"]["token"] == token && m["params"]["value"]["kind"] == "end"
     });
@@ -680,4 +681,38 @@ fn the_symbol_index_follows_changed_files_between_escalations() {
 
     assert_eq!(client.shutdown(), 0);
     client.finish(|m| is_progress(m) || m["method"] == "textDocument/publishDiagnostics");
+}
+
+#[test]
+fn escalating_with_a_provider_that_is_not_configured_is_refused_before_anything_is_sent() {
+    use acas_e2e::fake_provider::{FakeProvider, Format};
+    let fake = FakeProvider::start(Format::Anthropic);
+    let dir = workspace();
+    std::fs::create_dir(dir.path().join(".acas")).unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("claude", "claude-haiku-4-5"))
+        .unwrap();
+    let key = fake.api_key();
+    let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    wait_for_scan(&mut client);
+    let path = dir.path().join("add.rs");
+    let uri = file_uri(&path);
+    let text = "fn add(a: i32, b: i32 -> i32 {\n    a + b\n}\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": text } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| p["version"] == 1 && p["diagnostics"] != json!([]));
+    let syntax = published["diagnostics"][0].clone();
+
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": syntax["range"], "provider": "nope" }] }),
+    );
+    assert_eq!(response["error"]["code"], -32001, "{response:#}");
+    assert_eq!(response["error"]["data"]["kind"], "invalidConfig", "{response:#}");
+    assert_eq!(response["error"]["message"], "no provider is named `nope`", "{response:#}");
+    assert!(fake.requests().is_empty(), "nothing is sent");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(is_progress);
 }

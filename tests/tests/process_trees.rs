@@ -183,6 +183,30 @@ fn a_step_that_kills_its_supervisor_does_not_escape() {
     assert!(leftover.is_empty(), "still running after the step's supervisor was killed: {leftover:?}");
 }
 
+/// A step that stops its supervisor (`kill -STOP $PPID`), before or after the supervisor said
+/// that the command started: the step's timeout still ends the run and the whole tree. The
+/// second case waits a little in the step, which makes the later order likely; the test holds
+/// in either order.
+#[test]
+fn a_step_that_stops_its_supervisor_still_times_out() {
+    for (test, before) in [(13, ""), (14, "sleep 0.5; ")] {
+        let mark = marker(test);
+        let _clean_up = CleanUp(&mark);
+        let workflow = format!(
+            "name: frozen\nsteps:\n  - id: frozen\n    timeout: 1s\n    run: [\"sh\", \"-c\", \"{before}kill -STOP $PPID; setsid sleep {mark} & sleep {mark}\"]\n"
+        );
+        let dir = workspace("frozen", &workflow);
+        let mut run = spawn_run(dir.path(), "frozen");
+        let code = exit_of(&mut run, "a run whose step stopped its supervisor");
+        wait_for("the step's processes to end", || processes_with(&mark).is_empty());
+        assert_eq!(code, 1, "the run failed");
+        let record = last_run(dir.path());
+        let (_, stdout, _) =
+            run_acas(&["workflow", "status", &record["run_id"].to_string(), "--format", "json"], dir.path());
+        assert!(stdout.contains("timed out after 1s"), "{stdout}");
+    }
+}
+
 /// A workflow whose step starts two sleeps, one of them in a new session, writes `ready` and
 /// waits on a third.
 fn tree_workflow(name: &str, mark: &str) -> String {

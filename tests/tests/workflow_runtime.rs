@@ -83,6 +83,10 @@ fn the_editor_runs_a_workflow_with_inputs_and_follows_it() {
         json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "hello" }] }),
     );
     assert!(refused["error"]["message"].as_str().unwrap().contains("who"), "{refused:#}");
+    assert_eq!(
+        refused["error"]["data"],
+        json!({ "kind": "invalidInputs", "input": "who", "reason": refused["error"]["message"] })
+    );
 
     let started = client.request(
         "workspace/executeCommand",

@@ -1,6 +1,7 @@
 /**
  * The AI commands: `ACAS: Explain and Fix with AI` asks the server (`acas.escalate` through
- * `workspace/executeCommand`) about the diagnostic under the cursor and shows its answer;
+ * `workspace/executeCommand`) about the cursor's position (the server chooses the diagnostic
+ * there) and shows its answer;
  * `ACAS: Dismiss AI Suggestion` sends `acas/fixFeedback`; `ACAS: Set API Key` and
  * `ACAS: Clear API Keys` manage the keys in secret storage. The server does the work (context,
  * providers, budgets, verification, the `acas-ai` diagnostic and its quick fix); this only asks
@@ -9,15 +10,8 @@
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
 import { PROVIDERS, secretKey } from './apiKeys';
-import {
-  AiSuggestions,
-  describeDiagnostic,
-  diagnosticsAt,
-  resultMarkdown,
-  resultMessage,
-  toEscalateArgs,
-  type AiSuggestion,
-} from './escalation';
+import { apiKeyMayHelp, errorKind, errorMessage } from './errors';
+import { AiSuggestions, escalateAt, resultMarkdown, resultMessage, type AiSuggestion } from './escalation';
 import * as messages from './messages';
 import { Commands, type EscalateArgs, type EscalateResult } from './protocol';
 
@@ -29,6 +23,8 @@ export interface AiHost {
   restart(): Promise<void>;
   /** After an escalation: the spend changed. */
   refreshSpend(): void;
+  /** Sends the other extensions' pending diagnostics of `uri` to the server now. */
+  flushDiagnostics(uri: string): void;
 }
 
 const DETAILS_SCHEME = 'acas-explanation';
@@ -68,23 +64,12 @@ export class AiCommands implements vscode.Disposable {
       void vscode.window.showInformationMessage('ACAS: open a file and put the cursor on a diagnostic to explain it.');
       return;
     }
-    const document = editor.document;
-    const position = editor.selection.active;
-    const candidates = diagnosticsAt(vscode.languages.getDiagnostics(document.uri), position);
-    if (candidates.length === 0) {
-      void vscode.window.showInformationMessage('ACAS: there is no diagnostic under the cursor to explain.');
-      return;
-    }
-    let diagnostic = candidates[0]!;
-    if (candidates.length > 1) {
-      const items = candidates.map((d) => ({ ...describeDiagnostic(d), diagnostic: d }));
-      const pick = await vscode.window.showQuickPick(items, { title: 'ACAS: Explain and Fix with AI', placeHolder: 'Which diagnostic?' });
-      if (!pick) return;
-      diagnostic = pick.diagnostic;
-    }
     const client = this.runningClient();
     if (!client) return;
-    const args = toEscalateArgs(document.uri.toString(), diagnostic);
+    const uri = editor.document.uri.toString();
+    // The server chooses among the diagnostics it knows: other tools' must have reached it.
+    this.host.flushDiagnostics(uri);
+    const args = escalateAt(uri, editor.selection.active);
     await this.escalate(args, () => Promise.resolve(client.sendRequest(ExecuteCommandRequest.type, { command: Commands.escalate, arguments: [args] })));
   }
 
@@ -120,15 +105,20 @@ export class AiCommands implements vscode.Disposable {
   private async showResult(args: EscalateArgs, result: EscalateResult): Promise<void> {
     const message = resultMessage(result);
     const choice = await vscode.window.showInformationMessage(message.text, ...message.buttons);
-    const at = new vscode.Position(args.range.start.line, args.range.start.character);
+    const where = args.range?.start ?? args.position ?? { line: 0, character: 0 };
+    const at = new vscode.Position(where.line, where.character);
     if (choice === 'Show Fix') await this.showFix(vscode.Uri.parse(args.uri), at);
     if (choice === 'Details') await this.showDetails(result, args.diagnostic?.message.split('\n', 1)[0] ?? 'ACAS: AI explanation');
   }
 
   private async showFailure(error: unknown): Promise<void> {
-    const reason = error instanceof Error ? error.message : String(error);
-    const keyHelp = /provider|api key|API_KEY/i.test(reason);
-    const buttons = keyHelp ? ['Set API Key', 'Show Output'] : ['Show Output'];
+    const reason = errorMessage(error);
+    const kind = errorKind(error);
+    if (kind === 'noDiagnostic') {
+      void vscode.window.showInformationMessage('ACAS: there is no diagnostic under the cursor to explain.');
+      return;
+    }
+    const buttons = apiKeyMayHelp(kind) ? ['Set API Key', 'Show Output'] : ['Show Output'];
     this.host.log.appendLine(`[acas] ${Commands.escalate} failed: ${reason}`);
     const choice = await vscode.window.showErrorMessage(`ACAS could not explain this: ${reason}`, ...buttons);
     if (choice === 'Set API Key') await this.setApiKey();

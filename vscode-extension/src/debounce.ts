@@ -19,6 +19,15 @@ export class KeyedDebouncer<K> {
     );
   }
 
+  /** Fires `key` now when it is pending (and cancels its timer); nothing otherwise. */
+  flush(key: K): void {
+    const pending = this.timers.get(key);
+    if (pending === undefined) return;
+    clearTimeout(pending);
+    this.timers.delete(key);
+    this.fire(key);
+  }
+
   get pending(): number {
     return this.timers.size;
   }

@@ -1,17 +1,13 @@
 /**
- * The pure parts of `ACAS: Explain and Fix with AI` and `ACAS: Dismiss AI Suggestion`: which
- * diagnostics are under the cursor, the `acas.escalate` argument for one, what to tell the user
- * about the server's answer, and the `fixId`s of the server's `acas-ai` diagnostics (VS Code's
+ * The pure parts of `ACAS: Explain and Fix with AI` and `ACAS: Dismiss AI Suggestion`: the
+ * `acas.escalate` argument for the cursor (the server chooses the diagnostic), what to tell the
+ * user about the server's answer, and the `fixId`s of the server's `acas-ai` diagnostics (VS Code's
  * `Diagnostic` drops LSP's `data`, so they are kept from `publishDiagnostics`). No VS Code import.
  */
-import { OWN_SOURCES, toExternal, type EditorDiagnostic } from './forwarding';
 import type { EscalateArgs, EscalateResult, Position, Range } from './protocol';
 
 /** Source of the server's AI explanations (a diagnostic with a quick fix). */
 export const AI_SOURCE = 'acas-ai';
-
-/** VS Code's `DiagnosticSeverity.Error`. */
-const ERROR = 0;
 
 /** Whether `range` holds `position`, ends included (a cursor just after a token is on it). */
 export function contains(range: Range, position: Position): boolean {
@@ -19,39 +15,11 @@ export function contains(range: Range, position: Position): boolean {
 }
 
 /**
- * The diagnostics to offer for the cursor: those whose range holds it, else those on its line;
- * never the server's own AI explanations; only errors when there are any; most severe first,
- * then the narrowest. One result means no question; several mean a quick pick.
+ * The argument of `acas.escalate` for the cursor at `position` of document `uri`: the server
+ * chooses which diagnostic there to explain, among its own and those forwarded to it.
  */
-export function diagnosticsAt<D extends EditorDiagnostic>(diagnostics: readonly D[], position: Position): D[] {
-  const candidates = diagnostics.filter((d) => d.source !== AI_SOURCE);
-  let found = candidates.filter((d) => contains(d.range, position));
-  if (found.length === 0) found = candidates.filter((d) => d.range.start.line <= position.line && position.line <= d.range.end.line);
-  const errors = found.filter((d) => d.severity === ERROR);
-  if (errors.length > 0) found = errors;
-  return [...found].sort((a, b) => (a.severity ?? 9) - (b.severity ?? 9) || width(a.range) - width(b.range) || compare(a.range.start, b.range.start));
-}
-
-/**
- * The argument of `acas.escalate` for diagnostic `d` of document `uri`. ACAS's own diagnostics
- * are known to the server by their range; another tool's travel whole, with their source.
- */
-export function toEscalateArgs(uri: string, d: EditorDiagnostic): EscalateArgs {
-  const external = toExternal(d);
-  const args: EscalateArgs = { uri, range: external.range };
-  if (d.source && OWN_SOURCES.has(d.source)) return args;
-  if (d.source) external.source = d.source;
-  args.diagnostic = external;
-  return args;
-}
-
-/** One line for a quick pick of diagnostics. */
-export function describeDiagnostic(d: EditorDiagnostic): { label: string; description: string } {
-  const code = typeof d.code === 'object' ? d.code.value : d.code;
-  const severity = ['error', 'warning', 'information', 'hint'][d.severity ?? -1] ?? 'problem';
-  const where = `line ${d.range.start.line + 1}, column ${d.range.start.character + 1}`;
-  const origin = [d.source, code].filter((x) => x !== undefined && x !== '').join(' ');
-  return { label: firstLine(d.message), description: [origin || undefined, severity, where].filter(Boolean).join(' · ') };
+export function escalateAt(uri: string, position: Position): EscalateArgs {
+  return { uri, position: { line: position.line, character: position.character } };
 }
 
 /** What an information message says about the server's answer, and which buttons it has. */
@@ -131,17 +99,8 @@ function compare(a: Position, b: Position): number {
   return a.line - b.line || a.character - b.character;
 }
 
-/** A size for ordering ranges: lines first, then characters. */
-function width(r: Range): number {
-  return (r.end.line - r.start.line) * 1_000_000 + (r.end.character - r.start.character);
-}
-
 function plain(r: Range): Range {
   return { start: { line: r.start.line, character: r.start.character }, end: { line: r.end.line, character: r.end.character } };
-}
-
-function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!.trim();
 }
 
 function oneParagraph(s: string): string {

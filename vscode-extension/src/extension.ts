@@ -38,7 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
   session = new Session(context, log, status, problems, spend, workflows, forwarder);
   const current = session;
   const ai = new AiCommands(
-    { log, client: () => current.currentClient, restart: () => current.restart(), refreshSpend: () => void spend.refresh() },
+    { log, client: () => current.currentClient, restart: () => current.restart(), refreshSpend: () => void spend.refresh(), flushDiagnostics: (uri) => forwarder.flushNow(uri) },
     context.secrets,
   );
   current.ai = ai;

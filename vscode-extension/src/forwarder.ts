@@ -35,6 +35,11 @@ export class DiagnosticsForwarder implements vscode.Disposable {
     }
   }
 
+  /** Sends `uri`'s pending changes now, so that a request that follows sees them. */
+  flushNow(uri: string): void {
+    this.debouncer.flush(uri);
+  }
+
   private flush(uri: string): void {
     const client = this.client;
     if (!client) return;

@@ -59,15 +59,11 @@ firstSeen: number,
  */
 lastSeen: number, locations: Array<Location>, };
 
-export type SubsystemStatus = { 
-/**
- * `watcher`, `store`, `scan`, `config`.
- */
-name: string, 
-/**
- * `ok`, `busy`, `degraded` or `failed`.
- */
-state: string, detail: string | null, };
+export type Subsystem = "store" | "watcher" | "config" | "scan";
+
+export type SubsystemState = "ok" | "busy" | "degraded" | "failed" | "off";
+
+export type SubsystemStatus = { name: Subsystem, state: SubsystemState, detail: string | null, };
 
 export type LanguageCount = { language: string, files: number, };
 
@@ -79,17 +75,19 @@ export type SpendResult = { todayUsd: number, monthUsd: number, dailyBudgetUsd: 
  */
 providers: Array<string>, };
 
+export type FixOutcome = "applied" | "reverted" | "dismissed";
+
 export type FixFeedbackParams = { 
 /**
  * The `fixId` of the quick fix, from the `acas-ai` diagnostic's `data`.
  */
-fixId: string, 
-/**
- * `applied`, `reverted` or `dismissed`.
- */
-outcome: string, };
+fixId: string, outcome: FixOutcome, };
 
-export type EscalateArgs = { uri: string, range: Range, 
+export type EscalateArgs = { uri: string, range?: Range, 
+/**
+ * Where the cursor is, when the client leaves the choice of diagnostic to the server.
+ */
+position?: Position, 
 /**
  * The diagnostic to explain when the client has it (another tool's); else the one ACAS
  * knows at `range`.
@@ -124,32 +122,27 @@ export type WorkflowRunRef = { runId: number, };
 
 export type WorkflowStarted = { runId: number, };
 
-export type WorkflowStepState = { id: string, 
-/**
- * `pending`, `running`, `succeeded`, `failed`, `skipped` or `cancelled`.
- */
-status: string, attempts: number, error?: string, };
+export type RunStatus = "queued" | "running" | "paused" | "succeeded" | "failed" | "cancelled";
 
-export type WorkflowRunParams = { runId: number, workflow: string, 
-/**
- * `queued`, `running`, `paused`, `succeeded`, `failed` or `cancelled`.
- */
-status: string, steps: Array<WorkflowStepState>, error?: string, };
+export type StepStatus = "pending" | "running" | "succeeded" | "failed" | "skipped" | "cancelled";
 
-export type WorkflowInput = { name: string, 
-/**
- * `string`, `number`, `boolean` or `choice`.
- */
-type: string, description?: string, default?: unknown, required: boolean, options?: Array<string>, };
+export type WorkflowStepState = { id: string, status: StepStatus, attempts: number, error?: string, };
+
+export type WorkflowRunParams = { runId: number, workflow: string, status: RunStatus, steps: Array<WorkflowStepState>, error?: string, };
+
+export type InputType = "string" | "number" | "boolean" | "choice";
+
+export type TriggerKind = "file_change" | "schedule" | "diagnostic" | "escalation" | "manual" | "webhook";
+
+export type WorkflowInput = { name: string, type: InputType, description?: string, default?: unknown, required: boolean, options?: Array<string>, };
 
 export type WorkflowSummary = { name: string, uri: string, 
 /**
- * Trigger kinds it declares (`file_change`, `schedule`, `diagnostic`, `escalation`, `manual`,
- * `webhook`).
+ * The trigger kinds it declares.
  */
-triggers: Array<string>, inputs: Array<WorkflowInput>, steps: number, };
+triggers: Array<TriggerKind>, inputs: Array<WorkflowInput>, steps: number, };
 
-export type WorkflowRunSummary = { runId: number, workflow: string, status: string, 
+export type WorkflowRunSummary = { runId: number, workflow: string, status: RunStatus, 
 /**
  * Milliseconds since the Unix epoch.
  */
@@ -184,6 +177,18 @@ runId?: number,
  * What planning cost.
  */
 costUsd: number, };
+
+export type ErrorKind = "notInitialized" | "invalidParams" | "internal" | "cancelled" | "noProvider" | "invalidConfig" | "noEgress" | "budgetExceeded" | "providerFailed" | "unsupportedFile" | "noDiagnostic" | "fixNotFound" | "noWorkspace" | "workflowNotFound" | "invalidInputs" | "runNotFound" | "runState" | "invalidWorkflow" | "invalidPlan" | "storeFailed";
+
+export type ErrorData = { kind: ErrorKind, 
+/**
+ * With `invalidInputs`: the input at fault.
+ */
+input?: string, 
+/**
+ * With `invalidInputs`: what is wrong with it, to show next to it.
+ */
+reason?: string, };
 
 export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
 

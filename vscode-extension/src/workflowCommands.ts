@@ -8,7 +8,8 @@
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
 import { Commands, type PlanArgs, type PlanResult, type WorkflowRunArgs, type WorkflowRunParams, type WorkflowStarted, type WorkflowSummary } from './protocol';
-import { collectInputs, type FormAsker, type PickItem } from './workflowInputs';
+import { errorData, errorMessage } from './errors';
+import { askAgain, collectInputs, type FormAsker, type PickItem } from './workflowInputs';
 import { Announcements, finishedMessage, SHOW_RUN } from './workflowRuns';
 import type { WorkflowNode, WorkflowTreeNode } from './workflowTree';
 import type { WorkflowsModel } from './workflows';
@@ -95,11 +96,25 @@ export class WorkflowCommands implements vscode.Disposable {
       if (!pick) return;
       workflow = pick.workflow;
     }
-    const inputs = await collectInputs(workflow.name, workflow.inputs, vscodeAsker);
-    if (!inputs) return;
-    const args: WorkflowRunArgs = { workflow: workflow.name, inputs };
-    const started = await this.execute<WorkflowStarted>(client, Commands.workflowRun, args, `run ${workflow.name}`);
-    if (started) this.started(workflow.name, started.runId);
+    let inputs = await collectInputs(workflow.name, workflow.inputs, vscodeAsker);
+    // The server checks the inputs; an input it refuses is asked again with its reason.
+    while (inputs) {
+      const args: WorkflowRunArgs = { workflow: workflow.name, inputs };
+      const outcome = await this.send<WorkflowStarted>(client, Commands.workflowRun, args);
+      if ('result' in outcome) {
+        if (outcome.result) this.started(workflow.name, outcome.result.runId);
+        return;
+      }
+      const data = errorData(outcome.error);
+      const refused = data?.kind === 'invalidInputs' && data.input !== undefined && workflow.inputs.some((i) => i.name === data.input);
+      if (!refused) {
+        this.showError(Commands.workflowRun, `run ${workflow.name}`, outcome.error);
+        return;
+      }
+      const reason = data.reason ?? errorMessage(outcome.error);
+      this.host.log.appendLine(`[acas] ${Commands.workflowRun} refused input ${data.input}: ${reason}`);
+      inputs = await askAgain(workflow.name, workflow.inputs, inputs, { input: data.input!, reason }, vscodeAsker);
+    }
   }
 
   /**
@@ -155,15 +170,26 @@ export class WorkflowCommands implements vscode.Disposable {
 
   /** Sends one `workspace/executeCommand`; its result, or undefined after showing the error. */
   private async execute<T>(client: LanguageClient, command: string, arg: unknown, what: string): Promise<T | undefined> {
+    const outcome = await this.send<T>(client, command, arg);
+    if ('result' in outcome) return outcome.result;
+    this.showError(command, what, outcome.error);
+    return undefined;
+  }
+
+  /** Sends one `workspace/executeCommand`: its result (null for none), or the error. */
+  private async send<T>(client: LanguageClient, command: string, arg: unknown): Promise<{ result: T } | { error: unknown }> {
     try {
       const result = (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] })) as T;
-      return result ?? (null as T);
+      return { result: result ?? (null as T) };
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      this.host.log.appendLine(`[acas] ${command} failed: ${reason}`);
-      void vscode.window.showErrorMessage(`ACAS could not ${what}: ${reason}`);
-      return undefined;
+      return { error };
     }
+  }
+
+  private showError(command: string, what: string, error: unknown): void {
+    const reason = errorMessage(error);
+    this.host.log.appendLine(`[acas] ${command} failed: ${reason}`);
+    void vscode.window.showErrorMessage(`ACAS could not ${what}: ${reason}`);
   }
 
   private async announce(params: WorkflowRunParams): Promise<void> {

@@ -1,9 +1,10 @@
 /**
- * The input form of `ACAS: Run Workflow`: one question per declared input (an input box for
- * `string` and `number`, a pick for `boolean` and `choice`), validated and coerced to the JSON
- * the server expects in `WorkflowRunArgs.inputs`. Pure: the questions go to a `FormAsker`, which
- * the command implements with VS Code's input box and quick pick. The server checks the values
- * again; this only saves a round trip.
+ * The input form of `ACAS: Run Workflow`: one question per declared input, by its type (an
+ * input box for `string` and `number`, a pick for `boolean` and `choice`). The server owns
+ * validation and coercion: the form sends what was typed (a number as its text), and when the
+ * server refuses an input (`invalidInputs`, with the input and the reason in `data`) the form
+ * asks that input again with the server's reason shown. Pure: the questions go to a
+ * `FormAsker`, which the command implements with VS Code's input box and quick pick.
  */
 import type { WorkflowInput } from './protocol';
 
@@ -12,7 +13,7 @@ export interface TextQuestion {
   prompt: string;
   value: string;
   placeHolder: string;
-  /** An error message for `text`, or undefined when it is acceptable. */
+  /** The server's reason while `text` is what it refused, else undefined. */
   validate(text: string): string | undefined;
 }
 
@@ -35,8 +36,11 @@ export interface FormAsker {
   pick(question: PickQuestion): Promise<PickItem | undefined>;
 }
 
-/** A JSON number, the form the server takes (`3`, `-1.5`, `2e3`). */
-const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+/** An input the server refused, and why (the error's `data.input` and `data.reason`). */
+export interface Refusal {
+  input: string;
+  reason: string;
+}
 
 /** Left out of a pick for an optional input without a default. */
 export const NO_VALUE = '(no value)';
@@ -49,39 +53,52 @@ export async function collectInputs(workflow: string, inputs: readonly WorkflowI
   const values: Record<string, unknown> = {};
   for (const [index, input] of inputs.entries()) {
     const title = `ACAS: Run ${workflow} (${index + 1}/${inputs.length}): ${input.name}`;
-    if (input.type === 'boolean' || input.type === 'choice') {
-      const pick = await asker.pick({ title, placeHolder: input.description ?? `Choose ${input.name}`, items: pickItems(input) });
-      if (!pick) return undefined;
-      if (pick.value !== undefined) values[input.name] = pick.value;
-      continue;
-    }
-    const text = await asker.text({
-      title,
-      prompt: promptOf(input),
-      value: defaultText(input),
-      placeHolder: input.required ? `${input.name} (required)` : `${input.name} (optional: leave empty for no value)`,
-      validate: (t) => validateText(input, t),
-    });
-    if (text === undefined) return undefined;
-    const value = coerceText(input, text);
-    if (value !== undefined) values[input.name] = value;
+    const answer = await ask(input, title, defaultText(input), undefined, asker);
+    if (!answer) return undefined;
+    if (answer.value !== undefined) values[input.name] = answer.value;
   }
   return values;
 }
 
-/** Why `text` is not acceptable for a `string` or `number` input, or undefined. */
-export function validateText(input: WorkflowInput, text: string): string | undefined {
-  const trimmed = text.trim();
-  if (trimmed === '') return input.required ? `${input.name} is required` : undefined;
-  if (input.type === 'number' && !NUMBER.test(trimmed)) return `${input.name} expects a number, such as 3 or -1.5`;
-  return undefined;
+/**
+ * Asks again the input the server refused in `values`, with its reason; the values with the new
+ * answer, or undefined when the user cancelled or the refused input is not one of `inputs`.
+ */
+export async function askAgain(
+  workflow: string,
+  inputs: readonly WorkflowInput[],
+  values: Readonly<Record<string, unknown>>,
+  refusal: Refusal,
+  asker: FormAsker,
+): Promise<Record<string, unknown> | undefined> {
+  const input = inputs.find((i) => i.name === refusal.input);
+  if (!input) return undefined;
+  const given = values[input.name];
+  const text = given === undefined ? '' : typeof given === 'string' ? given : JSON.stringify(given);
+  const answer = await ask(input, `ACAS: Run ${workflow}: ${input.name}`, text, refusal, asker);
+  if (!answer) return undefined;
+  const next = { ...values };
+  if (answer.value === undefined) delete next[input.name];
+  else next[input.name] = answer.value;
+  return next;
 }
 
-/** The value sent for an accepted `text`; undefined when empty (left out). */
-export function coerceText(input: WorkflowInput, text: string): unknown {
-  if (text.trim() === '') return undefined;
-  if (input.type === 'number') return Number(text.trim());
-  return text;
+/** One question for `input`; `{ value }` (undefined to leave it out), or undefined when cancelled. */
+async function ask(input: WorkflowInput, title: string, value: string, refusal: Refusal | undefined, asker: FormAsker): Promise<{ value: unknown } | undefined> {
+  if (input.type === 'boolean' || input.type === 'choice') {
+    const placeHolder = refusal ? refusal.reason : (input.description ?? `Choose ${input.name}`);
+    const pick = await asker.pick({ title, placeHolder, items: pickItems(input) });
+    return pick ? { value: pick.value } : undefined;
+  }
+  const text = await asker.text({
+    title,
+    prompt: promptOf(input),
+    value,
+    placeHolder: input.required ? `${input.name} (required)` : `${input.name} (optional: leave empty for no value)`,
+    validate: (t) => (refusal && t === value ? refusal.reason : undefined),
+  });
+  if (text === undefined) return undefined;
+  return { value: text.trim() === '' ? undefined : text };
 }
 
 /** The choices of a `boolean` or `choice` input, the default first. */

@@ -4,12 +4,12 @@
  * which runs are in progress, and when a run has just ended, what to tell the user. Pure; the
  * model in `workflows.ts` feeds it and the tree and status bar read it. No VS Code import.
  */
-import { Commands, type WorkflowRunParams, type WorkflowRunSummary, type WorkflowStepState } from './protocol';
+import { Commands, type RunStatus, type WorkflowRunParams, type WorkflowRunSummary, type WorkflowStepState } from './protocol';
 
 /** Statuses a run never leaves. */
-export const FINAL_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
+export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>(['succeeded', 'failed', 'cancelled']);
 /** Statuses of a run that has not ended and counts as running in the status bar. */
-export const ACTIVE_STATUSES: ReadonlySet<string> = new Set(['queued', 'running']);
+export const ACTIVE_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>(['queued', 'running']);
 
 /** How many runs seen through notifications are remembered. */
 const LIVE_LIMIT = 200;

@@ -1,21 +1,21 @@
 //! `acas explain FILE:LINE`: escalate one error from the terminal.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{EXIT_FAILED, EXIT_OK, ListFormat, output};
+use crate::assist::{self, Index, Job, Outcome, Providers};
 use crate::classify::{self, Document, Language};
 use crate::config;
-use crate::escalate::context::{self, Budget, Problem, Site};
+use crate::escalate::context::Problem;
 use crate::escalate::cost::usd;
-use crate::escalate::engine::{EscalateError, Escalator, Explained, Prepared};
-use crate::escalate::symbols::SymbolIndex;
+use crate::escalate::engine::{EscalateError, Explained, Prepared};
 use crate::files;
 use crate::store::{ProblemQuery, Store, StoreOptions};
-use crate::watch::{self, IgnoreRules};
+use crate::text::PositionEncoding;
+use crate::watch::IgnoreRules;
 use crate::workspace::relative;
 
 pub(super) struct Args {
@@ -45,6 +45,22 @@ fn explain(args: &Args) -> Result<i32, String> {
     let root = workspace_root(&path);
     // A real request is counted against the budgets in the store: without it, nothing is sent.
     let recorded = Store::recorded(&root).map_err(|e| e.to_string())?;
+    // A state this process cannot write is never written: a dry run leaves out what the store
+    // would add (past fixes, earlier occurrences), a real request is refused.
+    let read_only = crate::store::read_only(&root).is_some();
+    if read_only {
+        if !args.dry_run
+            && let Err(code) = super::refuse_read_only("explain", &root)
+        {
+            return Ok(code);
+        }
+        if recorded {
+            output::note(&format!(
+                "acas explain: the state of {} is read-only; the dry run leaves out the past fixes and earlier occurrences it holds",
+                root.display()
+            ));
+        }
+    }
     let (config, error) = config::load(&root);
     if let Some(error) = error {
         return Err(error.to_string());
@@ -54,7 +70,7 @@ fn explain(args: &Args) -> Result<i32, String> {
     let text = files::read_source(&path, config.max_file_size).map_err(|skip| format!("{file}: {skip}"))?;
     let rel = relative(&root, &path);
     let doc = Document::new(language, text);
-    let store = if recorded || !args.dry_run {
+    let store = if !read_only && (recorded || !args.dry_run) {
         Some(Store::open_workspace(&root, StoreOptions::default()).map_err(|e| e.to_string())?)
     } else {
         None
@@ -62,31 +78,28 @@ fn explain(args: &Args) -> Result<i32, String> {
     let (range, problem) = find_problem(&doc, &rel, line - 1, store.as_ref())
         .ok_or_else(|| format!("no diagnostic on {rel}:{line}; `acas check {file}` lists them"))?;
 
-    let env = |name: &str| std::env::var(name).ok();
-    // A dry run needs no provider and no key: it is how a user checks what would leave.
-    let build = if args.dry_run { Escalator::inspector } else { Escalator::new };
-    let escalator = build(&config.escalation, &env, store.clone(), args.provider.as_deref())
-        .map_err(|e| e.to_string())?;
-    let index = index_workspace(&root, &config, language);
-    let read = |p: &str| {
-        if p == rel {
-            Some(doc.text().to_owned())
-        } else {
-            files::read_source(&root.join(p), config.max_file_size).ok()
-        }
+    let job = Job {
+        root: root.clone(),
+        path: path.clone(),
+        rel,
+        language,
+        text: doc.text().to_owned(),
+        tree: doc.tree().clone(),
+        range,
+        problem,
+        // A dry run needs no provider and no key: it is how a user checks what would leave.
+        providers: Providers::Build {
+            config: Box::new(config.escalation.clone()),
+            store: store.clone(),
+            only: args.provider.clone(),
+        },
+        index: Index::Walk(std::sync::Arc::new(IgnoreRules::new(&root, &config.ignore))),
+        max_size: config.max_file_size,
+        dry_run: args.dry_run,
+        encoding: PositionEncoding::Utf16,
     };
-    let past = escalator.past_fixes(&problem.fingerprint);
-    let site = Site { root: &root, path: &rel, language, text: doc.text(), tree: doc.tree(), range };
-    let context =
-        context::build(&site, problem, &index, escalator.redactor(), &read, past, Budget::default());
-    let prepared = escalator.prepare(&context).map_err(|e| e.to_string())?;
-    if args.dry_run {
-        print_dry_run(&prepared, escalator.unavailable(), args.format);
-        return Ok(EXIT_OK);
-    }
     let runtime = super::runtime();
     let cancel = CancellationToken::new();
-    let streamed = Mutex::new(false);
     let result = runtime.block_on(async {
         let interrupt = cancel.clone();
         tokio::spawn(async move {
@@ -94,19 +107,18 @@ fn explain(args: &Args) -> Result<i32, String> {
                 interrupt.cancel();
             }
         });
-        let mut progress = |_provider: &str, event: crate::escalate::StreamEvent| {
-            if let crate::escalate::StreamEvent::Text(_) = event {
-                *streamed.lock().unwrap() = true;
-            }
-        };
-        escalator.run(&prepared, &rel, &read, &mut progress, &cancel).await
+        assist::escalate(job, &mut |_, _| {}, &cancel).await
     });
     if let Some(store) = &store {
         let _ = store.flush();
     }
     runtime.shutdown_background();
     match result {
-        Ok(explained) => {
+        Ok(Outcome::DryRun { prepared, unavailable }) => {
+            print_dry_run(&prepared, &unavailable, args.format);
+            Ok(EXIT_OK)
+        }
+        Ok(Outcome::Explained(explained)) => {
             print_explained(&explained, args.format);
             Ok(EXIT_OK)
         }
@@ -176,23 +188,6 @@ fn find_problem(
             others: Vec::new(),
         },
     ))
-}
-
-/// Definitions of the files of the same language, for the context.
-fn index_workspace(root: &Path, config: &config::Config, language: Language) -> SymbolIndex {
-    let rules = std::sync::Arc::new(IgnoreRules::new(root, &config.ignore));
-    let found = Mutex::new(Vec::new());
-    watch::walk(
-        &rules,
-        root,
-        &|f| {
-            if Language::from_path(&f) == Some(language) {
-                found.lock().unwrap().push(f);
-            }
-        },
-        &|_| {},
-    );
-    SymbolIndex::build(root, &found.into_inner().unwrap(), config.max_file_size)
 }
 
 fn print_dry_run(prepared: &Prepared, unavailable: &[(String, String)], format: ListFormat) {

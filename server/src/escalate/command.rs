@@ -91,6 +91,24 @@ impl CommandProvider {
                 format!("{name}: could not start `{}`: {error}", argv[0]),
             )
         })?;
+        let deadline = Instant::now() + *timeout;
+        let started = tokio::select! {
+            started = tree.started() => Some(started),
+            () = tokio::time::sleep_until(deadline) => None,
+            () = cancel.cancelled() => None,
+        };
+        match started {
+            Some(Ok(())) => {}
+            Some(Err(error)) => {
+                return Err(ProviderError::new(
+                    ProviderErrorKind::Spawn,
+                    format!("{name}: could not start `{}`: {error}", argv[0]),
+                ));
+            }
+            None => {
+                // `read` below gives the cancel or the timeout its error, at once.
+            }
+        }
         events(StreamEvent::Started);
 
         if let Some(mut stdin) = child.stdin.take() {
@@ -118,7 +136,6 @@ impl CommandProvider {
             })
         });
 
-        let deadline = Instant::now() + *timeout;
         let mut text = String::new();
         let status = match self.read(&mut child, &mut text, events, cancel, deadline).await {
             Ok(status) => status,

@@ -115,8 +115,14 @@ pub enum EscalateError {
     NoEgress(String),
     #[error("no provider could answer: {}", .0.iter().map(|(p, why)| format!("{p}: {why}")).collect::<Vec<_>>().join("; "))]
     Exhausted(Vec<(String, String)>),
+    /// Every provider was skipped because a budget refused the request's estimate.
+    #[error("no provider could answer: {}", .0.iter().map(|(p, why)| format!("{p}: {why}")).collect::<Vec<_>>().join("; "))]
+    OverBudget(Vec<(String, String)>),
     #[error("cancelled")]
     Cancelled,
+    /// ACAS failed inside while preparing the request; its log says more.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Escalator {
@@ -256,6 +262,7 @@ impl Escalator {
         cancel: &CancellationToken,
     ) -> Result<Explained, EscalateError> {
         let mut skipped = Vec::new();
+        let mut over_budget = 0;
         for member in &self.members {
             if !self.may_ask(member, &mut skipped, cancel)? {
                 continue;
@@ -287,6 +294,11 @@ impl Escalator {
                         skipped.push((member.name.clone(), why));
                         continue;
                     }
+                    Err(Skip::OverBudget(why)) => {
+                        over_budget += 1;
+                        skipped.push((member.name.clone(), why));
+                        continue;
+                    }
                 };
             let (reply, usage, cost) = match answer::parse_reply(&reply_text) {
                 Ok(reply) => (reply, usage, cost),
@@ -305,7 +317,7 @@ impl Escalator {
                             }
                         },
                         Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
-                        Err(Skip::Because(why)) => {
+                        Err(Skip::Because(why) | Skip::OverBudget(why)) => {
                             skipped.push((member.name.clone(), format!("{error}; the repair failed: {why}")));
                             continue;
                         }
@@ -326,7 +338,7 @@ impl Escalator {
                 skipped,
             });
         }
-        Err(EscalateError::Exhausted(skipped))
+        Err(exhausted(skipped, over_budget))
     }
 
     /// Asks the chain a free-form question, within the budgets: for each provider in turn,
@@ -359,6 +371,7 @@ impl Escalator {
             estimates: Vec::new(),
         };
         let mut skipped = Vec::new();
+        let mut over_budget = 0;
         for member in &self.members {
             if !self.may_ask(member, &mut skipped, cancel)? {
                 continue;
@@ -392,9 +405,13 @@ impl Escalator {
                 }
                 Err(Skip::Cancelled) => return Err(EscalateError::Cancelled),
                 Err(Skip::Because(why)) => skipped.push((member.name.clone(), why)),
+                Err(Skip::OverBudget(why)) => {
+                    over_budget += 1;
+                    skipped.push((member.name.clone(), why));
+                }
             }
         }
-        Err(EscalateError::Exhausted(skipped))
+        Err(exhausted(skipped, over_budget))
     }
 
     /// Whether to ask `member` now: an error once the escalation is cancelled, false (with the
@@ -427,7 +444,7 @@ impl Escalator {
         let price = self.prices.lookup(&member.model, member.base_url.as_deref()).price();
         let estimate =
             cost::estimate(price, &format!("{}\n{}", request.system, request.prompt), request.max_tokens);
-        let id = self.reserve(member, prepared, estimate).map_err(Skip::Because)?;
+        let id = self.reserve(member, prepared, estimate)?;
         let started = Instant::now();
         let name = member.name.clone();
         let mut forward = |event: StreamEvent| on_event(&name, event);
@@ -474,12 +491,12 @@ impl Escalator {
     /// store, the check and the reservation are one SQLite transaction ([`Store::reserve`]), so
     /// every escalator on the workspace, in this process or another, shares one reservation
     /// path and concurrent requests cannot pass a limit together. Returns the call's id.
-    fn reserve(&self, member: &Member, prepared: &Prepared, estimate: Micros) -> Result<String, String> {
+    fn reserve(&self, member: &Member, prepared: &Prepared, estimate: Micros) -> Result<String, Skip> {
         let id = new_id();
         let Some(store) = &self.store else {
             // Without a store there is no record of spend: only budgets of zero can refuse.
             cost::check(&self.budget, &Spend::default(), &member.name, &Spend::default(), estimate)
-                .map_err(|r| r.to_string())?;
+                .map_err(|r| Skip::OverBudget(r.to_string()))?;
             return Ok(id);
         };
         let (day, month) = period_starts(crate::time::now_ms());
@@ -503,8 +520,10 @@ impl Escalator {
         };
         match store.reserve(call, day, month, allow) {
             Ok(Ok(())) => Ok(id),
-            Ok(Err(refusal)) => Err(refusal),
-            Err(error) => Err(format!("could not reserve the cost against the budgets: {error}")),
+            Ok(Err(refusal)) => Err(Skip::OverBudget(refusal)),
+            Err(error) => {
+                Err(Skip::Because(format!("could not reserve the cost against the budgets: {error}")))
+            }
         }
     }
 
@@ -636,6 +655,18 @@ const MIN_OFFERED: u64 = 3;
 enum Skip {
     Cancelled,
     Because(String),
+    /// A budget refused the estimate.
+    OverBudget(String),
+}
+
+/// The error when no provider answered: [`EscalateError::OverBudget`] when budgets refused
+/// every one of them.
+fn exhausted(skipped: Vec<(String, String)>, over_budget: usize) -> EscalateError {
+    if over_budget > 0 && over_budget == skipped.len() {
+        EscalateError::OverBudget(skipped)
+    } else {
+        EscalateError::Exhausted(skipped)
+    }
 }
 
 fn verify(

@@ -14,6 +14,7 @@
 pub mod answer;
 pub mod anthropic;
 pub mod chain;
+pub mod choose;
 pub mod command;
 pub mod config;
 pub mod context;

@@ -1,4 +1,4 @@
-//! Conversions between workspace types and LSP types.
+//! Conversions between workspace and domain types and LSP and protocol types.
 
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
@@ -128,10 +128,12 @@ pub fn status(status: crate::workspace::Status) -> ext::StatusResult {
         subsystems: status
             .subsystems
             .into_iter()
-            .map(|(name, state, detail)| ext::SubsystemStatus {
-                name: name.to_owned(),
-                state: state.to_owned(),
-                detail,
+            .filter_map(|(name, state, detail)| {
+                let Some((name, state)) = subsystem(name, state) else {
+                    tracing::warn!("status: subsystem `{name}` in state `{state}` has no protocol name");
+                    return None;
+                };
+                Some(ext::SubsystemStatus { name, state, detail })
             })
             .collect(),
     }
@@ -174,13 +176,13 @@ pub fn workflow_run(state: &crate::workspace::RunState) -> ext::WorkflowRunParam
     ext::WorkflowRunParams {
         run_id: state.run,
         workflow: state.workflow.clone(),
-        status: state.status.as_str().to_owned(),
+        status: run_status(state.status),
         steps: state
             .steps
             .iter()
             .map(|s| ext::WorkflowStepState {
                 id: s.id.clone(),
-                status: s.status.as_str().to_owned(),
+                status: step_status(s.status),
                 attempts: s.attempts,
                 error: s.error.clone(),
             })
@@ -198,29 +200,28 @@ pub fn workflows(
     let summary = |w: &crate::workflow::definition::Workflow| {
         let on = &w.on;
         let triggers = [
-            ("file_change", on.file_change.is_some()),
-            ("schedule", !on.schedule.is_empty()),
-            ("diagnostic", on.diagnostic.is_some()),
-            ("escalation", on.escalation.is_some()),
-            ("manual", on.manual),
-            ("webhook", on.webhook.is_some()),
+            (ext::TriggerKind::FileChange, on.file_change.is_some()),
+            (ext::TriggerKind::Schedule, !on.schedule.is_empty()),
+            (ext::TriggerKind::Diagnostic, on.diagnostic.is_some()),
+            (ext::TriggerKind::Escalation, on.escalation.is_some()),
+            (ext::TriggerKind::Manual, on.manual),
+            (ext::TriggerKind::Webhook, on.webhook.is_some()),
         ];
         ext::WorkflowSummary {
             name: w.name.clone(),
             uri: Uri::from_file_path(&w.file).map(|u| u.as_str().to_owned()).unwrap_or_default(),
-            triggers: triggers.iter().filter(|(_, on)| *on).map(|(name, _)| (*name).to_owned()).collect(),
+            triggers: triggers.iter().filter(|(_, on)| *on).map(|(kind, _)| *kind).collect(),
             inputs: w
                 .inputs
                 .iter()
                 .map(|(name, spec)| ext::WorkflowInput {
                     name: name.clone(),
                     kind: match spec.kind {
-                        InputType::String => "string",
-                        InputType::Number => "number",
-                        InputType::Boolean => "boolean",
-                        InputType::Choice => "choice",
-                    }
-                    .to_owned(),
+                        InputType::String => ext::InputType::String,
+                        InputType::Number => ext::InputType::Number,
+                        InputType::Boolean => ext::InputType::Boolean,
+                        InputType::Choice => ext::InputType::Choice,
+                    },
                     description: spec.description.clone(),
                     default: spec.default.clone(),
                     required: spec.required,
@@ -237,11 +238,86 @@ pub fn workflows(
             .map(|r| ext::WorkflowRunSummary {
                 run_id: r.id,
                 workflow: r.workflow.clone(),
-                status: r.status.as_str().to_owned(),
+                status: run_status(r.status),
                 created_ms: r.created_ms,
                 finished_ms: r.finished_ms,
                 error: r.error.clone(),
             })
             .collect(),
+    }
+}
+
+/// The protocol's error kind of what the workspace refused.
+pub fn error_kind(kind: crate::workspace::RefusedKind) -> ext::ErrorKind {
+    use crate::workspace::RefusedKind as K;
+    use ext::ErrorKind as E;
+    match kind {
+        K::Internal => E::Internal,
+        K::NoProvider => E::NoProvider,
+        K::InvalidConfig => E::InvalidConfig,
+        K::NoEgress => E::NoEgress,
+        K::BudgetExceeded => E::BudgetExceeded,
+        K::ProviderFailed => E::ProviderFailed,
+        K::Cancelled => E::Cancelled,
+        K::UnsupportedFile => E::UnsupportedFile,
+        K::NoDiagnostic => E::NoDiagnostic,
+        K::FixNotFound => E::FixNotFound,
+        K::NoWorkspace => E::NoWorkspace,
+        K::WorkflowNotFound => E::WorkflowNotFound,
+        K::InvalidInputs => E::InvalidInputs,
+        K::RunNotFound => E::RunNotFound,
+        K::RunState => E::RunState,
+        K::InvalidWorkflow => E::InvalidWorkflow,
+        K::InvalidPlan => E::InvalidPlan,
+        K::StoreFailed => E::StoreFailed,
+    }
+}
+
+pub fn fix_outcome(outcome: ext::FixOutcome) -> crate::store::Outcome {
+    match outcome {
+        ext::FixOutcome::Applied => crate::store::Outcome::Applied,
+        ext::FixOutcome::Reverted => crate::store::Outcome::Reverted,
+        ext::FixOutcome::Dismissed => crate::store::Outcome::Dismissed,
+    }
+}
+
+pub fn run_status(status: crate::workflow::definition::RunStatus) -> ext::RunStatus {
+    use crate::workflow::definition::RunStatus as S;
+    match status {
+        S::Queued => ext::RunStatus::Queued,
+        S::Running => ext::RunStatus::Running,
+        S::Paused => ext::RunStatus::Paused,
+        S::Succeeded => ext::RunStatus::Succeeded,
+        S::Failed => ext::RunStatus::Failed,
+        S::Cancelled => ext::RunStatus::Cancelled,
+    }
+}
+
+pub fn step_status(status: crate::workflow::definition::StepStatus) -> ext::StepStatus {
+    use crate::workflow::definition::StepStatus as S;
+    match status {
+        S::Pending => ext::StepStatus::Pending,
+        S::Running => ext::StepStatus::Running,
+        S::Succeeded => ext::StepStatus::Succeeded,
+        S::Failed => ext::StepStatus::Failed,
+        S::Skipped => ext::StepStatus::Skipped,
+        S::Cancelled => ext::StepStatus::Cancelled,
+    }
+}
+
+/// The workspace names its subsystems and their states with the protocol's words.
+fn subsystem(name: &str, state: &str) -> Option<(ext::Subsystem, ext::SubsystemState)> {
+    let name = serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()?;
+    let state = serde_json::from_value(serde_json::Value::String(state.to_owned())).ok()?;
+    Some((name, state))
+}
+
+/// The range `acas.escalate` names: its `range`, else an empty one at its `position`.
+pub fn escalate_range(args: &ext::EscalateArgs) -> Option<TextRange> {
+    let at = |p: ext::Position| Position { line: p.line, character: p.character };
+    match (args.range, args.position) {
+        (Some(range), _) => Some(ext_range(range)),
+        (None, Some(p)) => Some(TextRange { start: at(p), end: at(p) }),
+        (None, None) => None,
     }
 }

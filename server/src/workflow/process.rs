@@ -74,15 +74,27 @@ pub async fn run(
             None => std::future::pending().await,
         }
     };
+    tokio::pin!(deadline);
     enum End {
         Exited(std::io::Result<std::process::ExitStatus>),
         TimedOut,
         Cancelled,
     }
-    let end = tokio::select! {
-        status = child.wait() => End::Exited(status),
-        _ = deadline => End::TimedOut,
-        _ = cancel.cancelled() => End::Cancelled,
+    let started = tokio::select! {
+        started = tree.started() => Ok(started),
+        _ = &mut deadline => Err(End::TimedOut),
+        _ = cancel.cancelled() => Err(End::Cancelled),
+    };
+    let end = match started {
+        Ok(Err(e)) => {
+            return Err(CommandFailure::Spawn(format!("cannot start `{program}` in {}: {e}", cwd.display())));
+        }
+        Ok(Ok(())) => tokio::select! {
+            status = child.wait() => End::Exited(status),
+            _ = &mut deadline => End::TimedOut,
+            _ = cancel.cancelled() => End::Cancelled,
+        },
+        Err(end) => end,
     };
     let ended = match end {
         End::Exited(_) => tree.exited().await,

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, Handle, MessageLevel, Output, Workspace};
+use super::{Refused, RefusedKind};
 use crate::analysis::FileDiagnostic;
 use crate::classify::{Category, Severity};
 use crate::text::{Position, TextRange};
@@ -91,6 +92,9 @@ pub(super) struct Runs {
     /// Webhook inbox entries this process started a run for (an entry can reach it twice: from
     /// the webhook server, and from the inbox when this process takes the lease again).
     inbox_started: std::collections::HashSet<i64>,
+    /// The latest run of each workflow the loop heard of: what a failed run said about files is
+    /// shown only while no later run of its workflow started.
+    latest: HashMap<String, RunId>,
 }
 
 impl Drop for Runs {
@@ -228,7 +232,7 @@ impl Workspace {
                     }
                     Err(error) => {
                         let text = format!("ACAS cannot serve webhooks on 127.0.0.1:{port}: {error}");
-                        handle.send(Event::Query(Box::new(move |ws| ws.message(MessageLevel::Error, text))));
+                        handle.send(Event::Message { level: MessageLevel::Error, text });
                     }
                 }
             });
@@ -285,7 +289,12 @@ impl Workspace {
             Some(fence) => self.start_run_fenced(&name, fired.trigger, &fired.inputs, Some(&fence)),
             None => Err((
                 WorkflowErrorKind::Fenced,
-                format!("workflow `{name}` was not started: this process does not hold the workspace lease"),
+                Refused::new(
+                    RefusedKind::StoreFailed,
+                    format!(
+                        "workflow `{name}` was not started: this process does not hold the workspace lease"
+                    ),
+                ),
             )),
         };
         match result {
@@ -325,13 +334,23 @@ impl Workspace {
         if self.runs.engine.is_some()
             && batch.changes.iter().any(|c| validate::is_workflow_file(&self.root, c.path()))
         {
-            self.runs.definitions = validate::load_dir(&self.root).0;
-            if let Some(triggers) = &self.runs.triggers {
-                triggers.reload(self.runs.definitions.clone());
-            }
-            if let Some(webhooks) = &self.runs.webhooks {
-                let _ = webhooks.send(self.runs.definitions.clone());
-            }
+            let root = self.root.clone();
+            self.off_loop(
+                "loading the workflows",
+                move || validate::load_dir(&root).0,
+                super::Done::Workflows,
+            );
+        }
+    }
+
+    /// Puts the workflows loaded again in force, for the triggers and the webhook server too.
+    pub(super) fn workflows_loaded(&mut self, workflows: Vec<Workflow>) {
+        self.runs.definitions = workflows;
+        if let Some(triggers) = &self.runs.triggers {
+            triggers.reload(self.runs.definitions.clone());
+        }
+        if let Some(webhooks) = &self.runs.webhooks {
+            let _ = webhooks.send(self.runs.definitions.clone());
         }
     }
 
@@ -394,6 +413,18 @@ impl Workspace {
         self.runs.published.get(path).map_or(&[], Vec::as_slice)
     }
 
+    /// Shows what a failed run said about files, unless a later run of its workflow started.
+    pub(super) fn failed_run_diagnostics(
+        &mut self,
+        run: RunId,
+        workflow: String,
+        by_file: HashMap<PathBuf, Vec<FileDiagnostic>>,
+    ) {
+        if self.runs.latest.get(&workflow).is_none_or(|latest| *latest == run) {
+            self.set_run_diagnostics(&workflow, by_file);
+        }
+    }
+
     /// Replaces what runs of `workflow` say about files, and republishes the files concerned.
     fn set_run_diagnostics(&mut self, workflow: &str, by_file: HashMap<PathBuf, Vec<FileDiagnostic>>) {
         let old = self.runs.diagnostics.remove(workflow).unwrap_or_default();
@@ -416,58 +447,6 @@ impl Workspace {
             }
             self.republish(&path);
         }
-    }
-
-    /// The `file:line[:column]: message` lines of a failed step's error and output that name a
-    /// file of the workspace, as diagnostics on those files.
-    fn failure_diagnostics(
-        &self,
-        run: RunId,
-        workflow: &str,
-        step: &str,
-    ) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
-        static LOCATED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-        let located = LOCATED.get_or_init(|| {
-            regex::Regex::new(r"^\s*([^\s:][^:\n]*?):(\d+)(?::(\d+))?:?\s+(\S.*)$")
-                .expect("the pattern compiles")
-        });
-        let record = self
-            .runs
-            .engine
-            .as_ref()
-            .and_then(|e| e.db().steps(run).ok())
-            .and_then(|steps| steps.into_iter().find(|s| s.step_id == step));
-        let Some(record) = record else { return HashMap::new() };
-        let mut text = record.error.clone().unwrap_or_default();
-        for stream in ["stdout", "stderr"] {
-            if let Some(out) = record.output.as_ref().and_then(|o| o[stream].as_str()) {
-                text.push('\n');
-                text.push_str(out);
-            }
-        }
-        let mut by_file: HashMap<PathBuf, Vec<FileDiagnostic>> = HashMap::new();
-        for line in text.lines().take(10_000) {
-            let Some(c) = located.captures(line) else { continue };
-            let file = self.root.join(&c[1]);
-            if !file.starts_with(&self.root) || !file.is_file() {
-                continue;
-            }
-            let line: u32 = c[2].parse().unwrap_or(1);
-            let column: u32 = c.get(3).and_then(|m| m.as_str().parse().ok()).unwrap_or(1);
-            let at = Position { line: line.saturating_sub(1), character: column.saturating_sub(1) };
-            by_file.entry(file).or_default().push(FileDiagnostic {
-                range: TextRange { start: at, end: at },
-                severity: Severity::Error,
-                category: Category::Build,
-                message: format!("{} (workflow `{workflow}`, step `{step}`, run {run})", &c[4]),
-                source: RUN_SOURCE.to_owned(),
-                fingerprint: String::new(),
-                symbol: None,
-                related: Vec::new(),
-                fix_id: None,
-            });
-        }
-        by_file
     }
 
     pub(super) fn workflow_event(&mut self, event: WorkflowEvent) {
@@ -496,12 +475,12 @@ impl Workspace {
     }
 
     /// Starts a run of the workflow named `name`; returns its id.
-    pub fn start_run(
+    pub(super) fn start_run(
         &mut self,
         name: &str,
         trigger: Trigger,
         inputs: &Map<String, Value>,
-    ) -> Result<RunId, String> {
+    ) -> Result<RunId, Refused> {
         self.start_run_fenced(name, trigger, inputs, None).map_err(|(_, error)| error)
     }
 
@@ -512,63 +491,54 @@ impl Workspace {
         trigger: Trigger,
         inputs: &Map<String, Value>,
         fence: Option<&crate::store::Fence>,
-    ) -> Result<RunId, (WorkflowErrorKind, String)> {
-        let other = |error: String| (WorkflowErrorKind::State, error);
-        let engine = self
-            .runs
-            .engine
-            .as_ref()
-            .ok_or_else(|| other("workflows need a workspace folder and its store".to_owned()))?;
+    ) -> Result<RunId, (WorkflowErrorKind, Refused)> {
+        let other = |error: Refused| (WorkflowErrorKind::State, error);
+        let engine = self.runs.engine.as_ref().ok_or_else(|| other(Refused::no_workspace()))?;
         let workflow = self.runs.definitions.iter().find(|w| w.name == name).ok_or_else(|| {
-            other(format!(
-                "there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong"
+            other(Refused::new(
+                RefusedKind::WorkflowNotFound,
+                format!(
+                    "there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong"
+                ),
             ))
         })?;
-        let inputs = coerce_json_inputs(&workflow.inputs, inputs).map_err(|e| other(e.to_string()))?;
+        let inputs = coerce_json_inputs(&workflow.inputs, inputs).map_err(|e| other(e.into()))?;
         let handle =
-            engine.start_fenced(workflow, &trigger, &inputs, fence).map_err(|e| (e.kind, e.message))?;
+            engine.start_fenced(workflow, &trigger, &inputs, fence).map_err(|e| (e.kind, e.into()))?;
         Ok(handle.id)
     }
 
     /// The AI providers, as workflow actions and the planner use them.
-    pub fn workflow_ai(&self) -> Result<Arc<dyn crate::workflow::actions::Ai>, String> {
-        let escalator = self
-            .escalator
-            .clone()
-            .map_err(|e| if e.is_empty() { "no AI provider is configured".to_owned() } else { e })?;
+    pub(super) fn workflow_ai(&self) -> Result<Arc<dyn crate::workflow::actions::Ai>, Refused> {
+        let escalator = self.escalator.clone()?;
         Ok(Arc::new(EscalatorAi(escalator)))
     }
 
     /// Writes an approved plan to `.acas/plans/` and starts it; returns the run's id.
-    pub fn start_plan(&mut self, plan: &crate::workflow::planner::Plan) -> Result<RunId, String> {
-        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
+    pub(super) fn start_plan(&mut self, plan: &crate::workflow::planner::Plan) -> Result<RunId, Refused> {
+        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
         let name = format!("plan-{}", super::now_ms());
-        let workflow = plan.to_workflow(&self.root, &name).map_err(|e| e.to_string())?;
-        crate::workflow::planner::Plan::save(&self.root, &workflow)
-            .map_err(|e| format!("cannot write {}: {e}", workflow.file.display()))?;
+        let workflow = plan.to_workflow(&self.root, &name).map_err(Refused::from)?;
+        crate::workflow::planner::Plan::save(&self.root, &workflow).map_err(|e| {
+            Refused::new(RefusedKind::StoreFailed, format!("cannot write {}: {e}", workflow.file.display()))
+        })?;
         let trigger = Trigger::Plan { prompt: plan.prompt.clone() };
-        engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(|e| e.to_string())
+        engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(Refused::from)
     }
 
-    pub fn cancel_run(&mut self, run: RunId) -> Result<(), String> {
-        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
-        engine.cancel(run).map_err(|e| e.to_string())
+    pub(super) fn cancel_run(&mut self, run: RunId) -> Result<(), Refused> {
+        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
+        engine.cancel(run).map_err(Refused::from)
     }
 
-    pub fn rerun(&mut self, run: RunId) -> Result<RunId, String> {
-        let engine = self.runs.engine.as_ref().ok_or("workflows need a workspace folder and its store")?;
-        engine.rerun(run).map(|h| h.id).map_err(|e| e.to_string())
+    pub(super) fn rerun(&mut self, run: RunId) -> Result<RunId, Refused> {
+        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
+        engine.rerun(run).map(|h| h.id).map_err(Refused::from)
     }
 
-    /// The valid workflows, and the `limit` most recent runs.
-    pub fn workflows(&self, limit: usize) -> (Vec<Workflow>, Vec<crate::workflow::state::RunRecord>) {
-        let runs = self
-            .runs
-            .engine
-            .as_ref()
-            .and_then(|engine| engine.db().history(None, limit).map_err(|e| tracing::warn!("{e}")).ok())
-            .unwrap_or_default();
-        (self.runs.definitions.clone(), runs)
+    /// The valid workflows, and the engine to read recent runs from (off the loop).
+    pub(super) fn workflows(&self) -> (Vec<Workflow>, Option<Engine>) {
+        (self.runs.definitions.clone(), self.runs.engine.clone())
     }
 
     fn run_changed(&mut self, event: RunEvent) {
@@ -577,6 +547,8 @@ impl Workspace {
                 (*run, workflow.clone())
             }
         };
+        let latest = self.runs.latest.entry(workflow.clone()).or_insert(run);
+        *latest = (*latest).max(run);
         let definitions = &self.runs.definitions;
         let state = self.runs.states.entry(run).or_insert_with(|| RunState {
             run,
@@ -622,8 +594,17 @@ impl Workspace {
         match &state.steps.iter().find(|s| s.status == StepStatus::Failed) {
             // What a failed step said about files is shown on them until the workflow runs again.
             Some(failed) if state.status.is_final() => {
-                let by_file = self.failure_diagnostics(run, &state.workflow, &failed.id);
-                self.set_run_diagnostics(&state.workflow, by_file);
+                // Reading the step's output from the store happens off the loop.
+                let (engine, root) = (self.runs.engine.clone(), self.root.clone());
+                let (workflow, step) = (state.workflow.clone(), failed.id.clone());
+                self.off_loop(
+                    "reading a failed step's output",
+                    move || {
+                        let by_file = failure_diagnostics(engine.as_ref(), &root, run, &workflow, &step);
+                        (workflow, by_file)
+                    },
+                    move |(workflow, by_file)| super::Done::RunDiagnostics { run, workflow, by_file },
+                );
             }
             _ if state.status == RunStatus::Running
                 && state.steps.iter().all(|s| s.status == StepStatus::Pending) =>
@@ -634,4 +615,53 @@ impl Workspace {
         }
         let _ = self.output.send(Output::WorkflowRun(state));
     }
+}
+
+/// The `file:line[:column]: message` lines of a failed step's error and output that name a
+/// file of the workspace, as diagnostics on those files.
+fn failure_diagnostics(
+    engine: Option<&Engine>,
+    root: &Path,
+    run: RunId,
+    workflow: &str,
+    step: &str,
+) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
+    static LOCATED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let located = LOCATED.get_or_init(|| {
+        regex::Regex::new(r"^\s*([^\s:][^:\n]*?):(\d+)(?::(\d+))?:?\s+(\S.*)$").expect("the pattern compiles")
+    });
+    let record = engine
+        .and_then(|e| e.db().steps(run).ok())
+        .and_then(|steps| steps.into_iter().find(|s| s.step_id == step));
+    let Some(record) = record else { return HashMap::new() };
+    let mut text = record.error.clone().unwrap_or_default();
+    for stream in ["stdout", "stderr"] {
+        if let Some(out) = record.output.as_ref().and_then(|o| o[stream].as_str()) {
+            text.push('\n');
+            text.push_str(out);
+        }
+    }
+    let mut by_file: HashMap<PathBuf, Vec<FileDiagnostic>> = HashMap::new();
+    for line in text.lines().take(10_000) {
+        let Some(c) = located.captures(line) else { continue };
+        let file = root.join(&c[1]);
+        if !file.starts_with(root) || !file.is_file() {
+            continue;
+        }
+        let line: u32 = c[2].parse().unwrap_or(1);
+        let column: u32 = c.get(3).and_then(|m| m.as_str().parse().ok()).unwrap_or(1);
+        let at = Position { line: line.saturating_sub(1), character: column.saturating_sub(1) };
+        by_file.entry(file).or_default().push(FileDiagnostic {
+            range: TextRange { start: at, end: at },
+            severity: Severity::Error,
+            category: Category::Build,
+            message: format!("{} (workflow `{workflow}`, step `{step}`, run {run})", &c[4]),
+            source: RUN_SOURCE.to_owned(),
+            fingerprint: String::new(),
+            symbol: None,
+            related: Vec::new(),
+            fix_id: None,
+        });
+    }
+    by_file
 }

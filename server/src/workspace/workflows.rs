@@ -2,7 +2,7 @@
 //! hover of a `cron:` value.
 //!
 //! An open workflow file is checked on every edit; a closed one when it changes on disk and at
-//! the start. Every problem [`crate::workflow::validate::check`] finds becomes a diagnostic with
+//! the start, read and checked off the loop. Every problem [`crate::workflow::validate::check`] finds becomes a diagnostic with
 //! source `acas-workflow`. These files are not source code: they never reach classification,
 //! the store or the escalation rules.
 
@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{ContentChange, Output, Workspace};
+use super::{ContentChange, Done, Output, Workspace};
 use crate::analysis::FileDiagnostic;
 use crate::classify::{self, Category, Severity};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
@@ -95,15 +95,35 @@ impl Workspace {
         }
     }
 
+    /// Reads and checks a workflow file on disk, off the loop.
     fn check_workflow_on_disk(&mut self, path: &Path) {
-        let problems = if path.is_file() { validate::check_file(path).1 } else { Vec::new() };
-        if problems.is_empty() && !self.workflows.published.remove(path) {
+        let file = path.to_path_buf();
+        self.off_loop(
+            "checking a workflow file",
+            move || {
+                let problems = if file.is_file() { validate::check_file(&file).1 } else { Vec::new() };
+                let text = if problems.is_empty() {
+                    String::new()
+                } else {
+                    std::fs::read_to_string(&file).unwrap_or_default()
+                };
+                (file, text, problems)
+            },
+            |(path, text, problems)| Done::WorkflowFile { path, text, problems },
+        );
+    }
+
+    /// Shows what checking a workflow file on disk found, unless it was opened meanwhile.
+    pub(super) fn workflow_checked(&mut self, path: PathBuf, text: String, problems: Vec<Problem>) {
+        if self.workflows.open.contains_key(&path) {
+            return;
+        }
+        if problems.is_empty() && !self.workflows.published.remove(&path) {
             return;
         }
         if !problems.is_empty() {
             self.workflows.published.insert(path.to_path_buf());
         }
-        let text = std::fs::read_to_string(path).unwrap_or_default();
         let diagnostics = diagnostics(&text, &problems, self.encoding);
         let _ =
             self.output.send(Output::Diagnostics { path: path.to_path_buf(), version: None, diagnostics });
@@ -120,31 +140,40 @@ impl Workspace {
         });
     }
 
-    /// The hover of a `cron:` value in a workflow file: its next runs.
-    pub(super) fn workflow_hover(&self, path: &Path, position: Position) -> Option<(TextRange, String)> {
+    /// The hover of a `cron:` value in a workflow file: its next runs. `Err` with the path when
+    /// the file is not open: its text is read from disk off the loop ([`cron_hover`]).
+    pub(super) fn workflow_hover(
+        &self,
+        path: &Path,
+        position: Position,
+    ) -> Result<Option<(TextRange, String)>, PathBuf> {
         if !validate::is_workflow_file(&self.root, path) {
-            return None;
+            return Ok(None);
         }
-        let owned;
-        let text = match self.workflows.open.get(path) {
-            Some((_, text)) => text.as_str(),
-            None => {
-                owned = std::fs::read_to_string(path).ok()?;
-                owned.as_str()
-            }
-        };
-        let index = LineIndex::new(text);
-        let offset = index.offset(text, position, self.encoding);
-        let line_start = index.line_range(position.line).map_or(offset, |r| r.start);
-        let column = text.get(line_start..offset).map_or(0, |s| s.chars().count()) as u32 + 1;
-        let at = Pos { line: position.line + 1, column };
-        let (span, markdown) = validate::cron_hover(text, at, chrono::Utc::now())?;
-        let range = TextRange {
-            start: position_of(text, &index, span.start, self.encoding),
-            end: position_of(text, &index, span.end, self.encoding),
-        };
-        Some((range, markdown))
+        match self.workflows.open.get(path) {
+            Some((_, text)) => Ok(cron_hover(text, position, self.encoding)),
+            None => Err(path.to_path_buf()),
+        }
     }
+}
+
+/// The hover of a `cron:` value at `position` of a workflow file's `text`: its next runs.
+pub(super) fn cron_hover(
+    text: &str,
+    position: Position,
+    encoding: PositionEncoding,
+) -> Option<(TextRange, String)> {
+    let index = LineIndex::new(text);
+    let offset = index.offset(text, position, encoding);
+    let line_start = index.line_range(position.line).map_or(offset, |r| r.start);
+    let column = text.get(line_start..offset).map_or(0, |s| s.chars().count()) as u32 + 1;
+    let at = Pos { line: position.line + 1, column };
+    let (span, markdown) = validate::cron_hover(text, at, chrono::Utc::now())?;
+    let range = TextRange {
+        start: position_of(text, &index, span.start, encoding),
+        end: position_of(text, &index, span.end, encoding),
+    };
+    Some((range, markdown))
 }
 
 fn diagnostics(text: &str, problems: &[Problem], encoding: PositionEncoding) -> Arc<[FileDiagnostic]> {

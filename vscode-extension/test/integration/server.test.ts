@@ -141,7 +141,7 @@ test('acas serve: syntax errors, forwarded diagnostics classified, status, shutd
   const args: EscalateArgs = { uri: nameError.uri, range: nameError.diagnostics[0].range, diagnostic: { ...nameError.diagnostics[0], source: 'Pylance' } };
   await assert.rejects(
     within(connection.sendRequest(ExecuteCommandRequest.type, { command: Commands.escalate, arguments: [args] }), Commands.escalate),
-    (error: Error) => /provider/i.test(error.message),
+    (error: Error & { data?: { kind?: string } }) => error.data?.kind === 'noProvider' && /provider/i.test(error.message),
   );
 
   await within(connection.sendRequest(ShutdownRequest.type), 'shutdown');
@@ -203,7 +203,7 @@ test('acas serve: a workflow listed, run with an input, followed to its end', as
   assert.deepEqual(listed.runs, []);
 
   const execute = (command: string, arg: unknown) => connection.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] });
-  // The form sends typed values and leaves out the inputs left empty (`times` takes its default).
+  // The form leaves out the inputs left empty (`times` takes its default).
   const args: WorkflowRunArgs = { workflow: 'hello', inputs: { who: 'Ada' } };
   const started = (await within(execute(Commands.workflowRun, args), Commands.workflowRun, () => server.log())) as WorkflowStarted;
   assert.equal(typeof started.runId, 'number');
@@ -238,8 +238,20 @@ test('acas serve: a workflow listed, run with an input, followed to its end', as
   assert.equal(cancelledAgain.status, 'cancelled');
 
   // What the extension shows as an error message: an unknown workflow and a wrongly typed input.
-  await assert.rejects(within(execute(Commands.workflowRun, { workflow: 'nope', inputs: {} }), 'run an unknown workflow'), /nope/);
-  await assert.rejects(within(execute(Commands.workflowRun, { workflow: 'hello', inputs: { times: 'abc' } }), 'run with text for a number'), /times/);
+  // What the extension decides on: the kind, and for a refused input which one (the form asks it again).
+  type Refusal = Error & { data?: { kind?: string; input?: string; reason?: string } };
+  await assert.rejects(
+    within(execute(Commands.workflowRun, { workflow: 'nope', inputs: {} }), 'run an unknown workflow'),
+    (error: Refusal) => error.data?.kind === 'workflowNotFound' && /nope/.test(error.message),
+  );
+  await assert.rejects(
+    within(execute(Commands.workflowRun, { workflow: 'hello', inputs: { times: 'abc' } }), 'run with text for a number'),
+    (error: Refusal) => error.data?.kind === 'invalidInputs' && error.data.input === 'times' && /a number/.test(error.data.reason ?? ''),
+  );
+  // The form sends a number as it was typed; the server coerces it.
+  const typed = (await within(execute(Commands.workflowRun, { workflow: 'hello', inputs: { times: ' 3 ' } }), 'run with a typed number')) as WorkflowStarted;
+  const typedEnd = await server.workflowRun((p) => p.runId === typed.runId && ['succeeded', 'failed', 'cancelled'].includes(p.status));
+  assert.equal(typedEnd.status, 'succeeded', JSON.stringify(typedEnd));
 
   await within(connection.sendRequest(ShutdownRequest.type), 'shutdown');
   await connection.sendNotification(ExitNotification.type);

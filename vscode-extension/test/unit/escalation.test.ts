@@ -1,18 +1,13 @@
-/** Explain and Fix with AI: the diagnostic under the cursor, the acas.escalate argument, the message, the acas-ai fixIds. */
+/** Explain and Fix with AI: the acas.escalate argument for the cursor, the message, the acas-ai fixIds. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AiSuggestions, contains, describeDiagnostic, diagnosticsAt, resultMarkdown, resultMessage, toEscalateArgs } from '../../src/escalation';
-import type { EditorDiagnostic } from '../../src/forwarding';
+import { AiSuggestions, contains, escalateAt, resultMarkdown, resultMessage } from '../../src/escalation';
 import type { EscalateResult } from '../../src/protocol';
 
 const URI = 'file:///ws/web/app.ts';
 
 function range(line: number, from: number, to: number, endLine = line) {
   return { start: { line, character: from }, end: { line: endLine, character: to } };
-}
-
-function diag(source: string | undefined, message: string, r = range(3, 4, 9), extra: Partial<EditorDiagnostic> = {}): EditorDiagnostic {
-  return { range: r, severity: 0, source, message, ...extra };
 }
 
 const at = (line: number, character: number) => ({ line, character });
@@ -26,56 +21,13 @@ test('contains: both ends included, across lines', () => {
   assert.ok(contains(range(3, 4, 4), at(3, 4)), 'a zero-width range holds its position');
 });
 
-test('a cursor on a Rust error from rust-analyzer becomes an external diagnostic with its source and code', () => {
-  const d = diag('rust-analyzer', 'mismatched types', range(7, 12, 20), { code: { value: 'E0308' }, relatedInformation: [] });
-  assert.deepEqual(toEscalateArgs('file:///ws/src/lib.rs', d), {
-    uri: 'file:///ws/src/lib.rs',
-    range: range(7, 12, 20),
-    diagnostic: { range: range(7, 12, 20), severity: 1, code: 'E0308', source: 'rust-analyzer', message: 'mismatched types' },
-  });
-});
-
-test('a number code and a missing source travel as they are', () => {
-  const args = toEscalateArgs(URI, diag(undefined, "Type 'string' is not assignable to type 'number'.", range(0, 13, 18), { code: 2322, severity: 1 }));
-  assert.deepEqual(args.diagnostic, { range: range(0, 13, 18), severity: 2, code: 2322, message: "Type 'string' is not assignable to type 'number'." });
-});
-
-test("ACAS's own diagnostic is sent by its range only (the server knows it)", () => {
-  const args = toEscalateArgs(URI, diag('acas', 'expected `)`', range(1, 2, 2), { code: 'syntax' }));
-  assert.deepEqual(args, { uri: URI, range: range(1, 2, 2) });
-  assert.equal('diagnostic' in args, false);
-});
-
-test('the argument is plain data (no class instances leak)', () => {
-  const r = range(2, 0, 3);
-  const args = toEscalateArgs(URI, diag('eslint', 'm', r));
-  r.start.line = 99;
-  assert.equal(args.range.start.line, 2);
-  assert.equal(JSON.stringify(JSON.parse(JSON.stringify(args))), JSON.stringify(args));
-});
-
-test('under the cursor: errors first, then the narrowest; AI explanations never', () => {
-  const wide = diag('ts', 'wide error', range(3, 0, 30));
-  const narrow = diag('eslint', 'narrow error', range(3, 4, 6));
-  const warning = diag('eslint', 'a warning', range(3, 4, 5), { severity: 1 });
-  const ai = diag('acas-ai', 'AI explanation', range(3, 4, 6));
-  const elsewhere = diag('ts', 'other line', range(8, 0, 3));
-  assert.deepEqual(diagnosticsAt([wide, warning, ai, narrow, elsewhere], at(3, 5)).map((d) => d.message), ['narrow error', 'wide error']);
-  assert.deepEqual(diagnosticsAt([warning, ai, elsewhere], at(3, 5)).map((d) => d.message), ['a warning']);
-  assert.deepEqual(diagnosticsAt([ai], at(3, 5)), []);
-});
-
-test('under the cursor: with nothing at the position, the diagnostics on its line', () => {
-  const hint = diag('Pylance', 'unused', range(5, 0, 4), { severity: 3 });
-  const info = diag('Pylance', 'info', range(5, 8, 10), { severity: 2 });
-  assert.deepEqual(diagnosticsAt([hint, info], at(5, 40)).map((d) => d.message), ['info', 'unused']);
-  assert.deepEqual(diagnosticsAt([hint, info], at(6, 0)), []);
-});
-
-test('a quick pick line says what, who and where', () => {
-  const line = describeDiagnostic(diag('ts', "Cannot find name 'foo'.\nmore", range(9, 2, 5), { code: 2304 }));
-  assert.deepEqual(line, { label: "Cannot find name 'foo'.", description: 'ts 2304 · error · line 10, column 3' });
-  assert.equal(describeDiagnostic(diag(undefined, 'x', range(0, 0, 1), { severity: undefined })).description, 'problem · line 1, column 1');
+test('the cursor becomes a position only: the server chooses the diagnostic there', () => {
+  const position = { line: 3, character: 5, extra: 'a class field' };
+  const args = escalateAt(URI, position);
+  assert.deepEqual(args, { uri: URI, position: { line: 3, character: 5 } });
+  position.line = 99;
+  assert.equal(args.position?.line, 3, 'plain data, not the editor object');
+  assert.equal('range' in args || 'diagnostic' in args, false);
 });
 
 const RESULT: EscalateResult = {

@@ -1,14 +1,19 @@
 /** Run state from acas/workflows and acas/workflowRun: merging, ends, messages, capabilities. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { WorkflowRunParams, WorkflowRunSummary } from '../../src/protocol';
+import type { RunStatus, StepStatus, WorkflowRunParams, WorkflowRunSummary, WorkflowStepState } from '../../src/protocol';
 import { activeCount, Announcements, finishedMessage, RunStates, SHOW_RUN, workflowCapabilities } from '../../src/workflowRuns';
 
-function params(runId: number, status: string, overrides: Partial<WorkflowRunParams> = {}): WorkflowRunParams {
-  return { runId, workflow: 'hello', status, steps: [{ id: 'say', status: status === 'running' ? 'running' : status, attempts: 1 }], ...overrides };
+function params(runId: number, status: RunStatus, overrides: Partial<WorkflowRunParams> = {}): WorkflowRunParams {
+  return { runId, workflow: 'hello', status, steps: [{ id: 'say', status: stepStatus(status), attempts: 1 }], ...overrides };
 }
 
-function listed(runId: number, status: string, overrides: Partial<WorkflowRunSummary> = {}): WorkflowRunSummary {
+/** A step's status that goes with the run's. */
+function stepStatus(status: RunStatus): StepStatus {
+  return status === 'queued' || status === 'paused' ? 'pending' : status;
+}
+
+function listed(runId: number, status: RunStatus, overrides: Partial<WorkflowRunSummary> = {}): WorkflowRunSummary {
   return { runId, workflow: 'hello', status, createdMs: runId * 1000, ...overrides };
 }
 
@@ -62,7 +67,7 @@ test('messages: success is information; failure and cancel warn with Show Run an
     text: 'ACAS: workflow hello failed (run 5): timed out',
     buttons: [SHOW_RUN],
   });
-  const steps = [{ id: 'a', status: 'succeeded', attempts: 1 }, { id: 'lint', status: 'failed', attempts: 3, error: 'exit status 1' }];
+  const steps: WorkflowStepState[] = [{ id: 'a', status: 'succeeded', attempts: 1 }, { id: 'lint', status: 'failed', attempts: 3, error: 'exit status 1' }];
   assert.equal(finishedMessage(params(6, 'failed', { steps })).text, 'ACAS: workflow hello failed (run 6): step lint failed: exit status 1');
   assert.equal(finishedMessage(params(7, 'cancelled', { steps: [] })).text, 'ACAS: workflow hello cancelled (run 7)');
 });

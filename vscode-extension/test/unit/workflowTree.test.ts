@@ -1,7 +1,7 @@
 /** Workflows view: workflows by name, their recent runs newest first, then a run's steps. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { WorkflowSummary } from '../../src/protocol';
+import type { WorkflowStepState, WorkflowSummary } from '../../src/protocol';
 import type { RunView } from '../../src/workflowRuns';
 import { buildWorkflowTree, duration, findRun, relativeTime, runIcon, stepIcon } from '../../src/workflowTree';
 
@@ -62,7 +62,7 @@ test('a run shows its status, relative start, duration, icon and context for the
 });
 
 test('steps appear only when known, with status, attempts and error', () => {
-  const steps = [
+  const steps: WorkflowStepState[] = [
     { id: 'read', status: 'succeeded', attempts: 1 },
     { id: 'lint', status: 'failed', attempts: 3, error: 'exit status 1' },
     { id: 'tell', status: 'pending', attempts: 0 },

@@ -195,7 +195,9 @@ impl Ai for EscalatorAi {
                     EscalateError::NoProvider | EscalateError::Config(_) | EscalateError::NoEgress(_) => {
                         AiErrorKind::Unavailable
                     }
-                    EscalateError::Exhausted(_) => AiErrorKind::Failed,
+                    EscalateError::Exhausted(_)
+                    | EscalateError::OverBudget(_)
+                    | EscalateError::Internal(_) => AiErrorKind::Failed,
                     EscalateError::Cancelled => AiErrorKind::Cancelled,
                 };
                 AiError::new(kind, e.to_string())

@@ -186,14 +186,13 @@ fn open(workspace: &Path, path: &str, follow: Follow) -> Result<(Root, Resolved)
     Ok((root, resolved))
 }
 
-/// Opens `path` for writing through the workspace handle, without truncating it: one of ACAS's
-/// own files is refused before anything is written to it.
-fn open_for_writing(
-    root: &Root,
-    path: &Resolved,
-    append: bool,
-    what: &str,
-) -> Result<std::fs::File, ActionError> {
+/// Opens `path` for appending through the workspace handle: one of ACAS's own files, a special
+/// file and a file with other hard links are refused before anything is written to it, and so is
+/// a file whose name no longer leads to what was opened. (Appending writes into the existing
+/// file, so a process that can make and remove hard links in the workspace while the action runs,
+/// and so could write the file itself, can still race these checks; writes and copies make a new
+/// file instead, see [`write_new`].)
+fn open_for_appending(root: &Root, path: &Resolved, what: &str) -> Result<std::fs::File, ActionError> {
     confine::refuse_internal(path)?;
     let shown = &path.relative;
     let entry = root.entry(path, false)?;
@@ -206,12 +205,7 @@ fn open_for_writing(
         )));
     }
     let mut options = nonblocking();
-    options.create(true);
-    if append {
-        options.append(true);
-    } else {
-        options.write(true);
-    }
+    options.create(true).append(true);
     let file =
         entry.parent.open_with(&entry.name, &options).map_err(|e| io_error(what, shown, &e))?.into_std();
     root.refuse_opened_internal(&file, shown)?;
@@ -226,9 +220,87 @@ fn open_for_writing(
             )));
         }
     }
+    // The name must still lead to the opened file: a hard link to a file outside, opened and
+    // then unlinked from the workspace so that the count above was 1, does not.
+    #[cfg(unix)]
+    {
+        use cap_std::fs::MetadataExt as _;
+        use std::os::unix::fs::MetadataExt;
+        let named = entry.parent.symlink_metadata(&entry.name).map_err(|e| io_error(what, shown, &e))?;
+        if (named.dev(), named.ino()) != (meta.dev(), meta.ino()) {
+            return Err(ActionError::new(format!(
+                "cannot {what} `{shown}`: it was replaced while it was being opened; run the step again"
+            )));
+        }
+    }
     #[cfg(not(unix))]
     let _ = meta;
     Ok(file)
+}
+
+/// Writes `path` as a new file: `fill` writes into a file created new beside it, which is then
+/// renamed over the name. The data thus goes into an inode made here, never into one that
+/// already exists, which a hard link made during the action could share with a file outside the
+/// workspace. The new file takes `permissions`, else those of the file it replaces, else the
+/// defaults. One of ACAS's own files, a special file and a file with other hard links are refused
+/// as [`open_for_appending`] refuses them.
+fn write_new(
+    root: &Root,
+    path: &Resolved,
+    what: &str,
+    permissions: Option<std::fs::Permissions>,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), ActionError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    confine::refuse_internal(path)?;
+    let shown = &path.relative;
+    let entry = root.entry(path, false)?;
+    let mut keep = permissions;
+    if let Ok(meta) = entry.parent.symlink_metadata(&entry.name) {
+        if let Some(kind) = special_kind!(meta.file_type(), cap_std::fs::FileTypeExt) {
+            return Err(ActionError::new(format!(
+                "cannot {what} `{shown}`: it is {kind}; file actions work on regular files only"
+            )));
+        }
+        if meta.is_dir() {
+            return Err(ActionError::new(format!("cannot {what} `{shown}`: it is a directory")));
+        }
+        #[cfg(unix)]
+        {
+            use cap_std::fs::MetadataExt;
+            if meta.is_file() && meta.nlink() > 1 {
+                return Err(ActionError::new(format!(
+                    "cannot {what} `{shown}`: it has {} hard links, and writing through one would change the others too, possibly outside the workspace; delete it first or write to a new file",
+                    meta.nlink()
+                )));
+            }
+        }
+        #[cfg(unix)]
+        if keep.is_none() && meta.is_file() {
+            use cap_std::fs::MetadataExt;
+            use std::os::unix::fs::PermissionsExt;
+            keep = Some(std::fs::Permissions::from_mode(meta.mode() & 0o7777));
+        }
+    }
+    let temporary = format!(
+        ".{}.acas-{}-{}.tmp",
+        entry.name.to_string_lossy(),
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    let mut file =
+        entry.parent.open_with(&temporary, &options).map_err(|e| io_error(what, shown, &e))?.into_std();
+    let written = fill(&mut file)
+        .and_then(|()| keep.map_or(Ok(()), |p| file.set_permissions(p)))
+        .and_then(|()| file.sync_data())
+        .and_then(|()| entry.parent.rename(&temporary, &entry.parent, &entry.name));
+    if let Err(e) = written {
+        let _ = entry.parent.remove_file(&temporary);
+        return Err(io_error(what, shown, &e));
+    }
+    Ok(())
 }
 
 pub fn read(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
@@ -268,10 +340,7 @@ pub fn write(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     {
         root.dir().create_dir_all(parent).map_err(|e| io_error("create the directory of", shown, &e))?;
     }
-    let mut file = open_for_writing(&root, &path, false, "write")?;
-    file.set_len(0).map_err(|e| io_error("write", shown, &e))?;
-    file.write_all(content.as_bytes()).map_err(|e| io_error("write", shown, &e))?;
-    file.sync_data().map_err(|e| io_error("write", shown, &e))?;
+    write_new(&root, &path, "write", None, |file| file.write_all(content.as_bytes()))?;
     Ok(json!({"path": shown, "bytes": content.len()}))
 }
 
@@ -279,7 +348,7 @@ pub fn append(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     let (root, path) = open(workspace, args.need_str("path")?, Follow::All)?;
     let content = args.need_text("content")?;
     let shown = &path.relative;
-    let mut file = open_for_writing(&root, &path, true, "append to")?;
+    let mut file = open_for_appending(&root, &path, "append to")?;
     file.write_all(content.as_bytes()).map_err(|e| io_error("append to", shown, &e))?;
     file.sync_data().map_err(|e| io_error("append to", shown, &e))?;
     let size = file.metadata().map_err(|e| io_error("append to", shown, &e))?.len();
@@ -289,14 +358,8 @@ pub fn append(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
 pub fn copy(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     let (root, from) = open(workspace, args.need_str("from")?, Follow::All)?;
     let to = confine::resolve(workspace, args.need_str("to")?, Follow::All)?;
-    let cannot = |e: std::io::Error| {
-        ActionError::new(format!("cannot copy `{}` to `{}`: {e}", from.relative, to.relative))
-    };
     let (mut source, meta) = open_for_reading(&root, &from, "copy")?;
     refuse_existing(&root.entry(&to, false)?, &to, args.bool("overwrite").unwrap_or(false))?;
-    let mut target = open_for_writing(&root, &to, false, "write")?;
-    target.set_len(0).map_err(cannot)?;
-    let bytes = std::io::copy(&mut source, &mut target).map_err(cannot)?;
     let mut permissions = meta.permissions();
     #[cfg(unix)]
     {
@@ -304,8 +367,11 @@ pub fn copy(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
         // A copy made by a workflow never runs as the original's owner or group.
         permissions.set_mode(permissions.mode() & !0o6000);
     }
-    target.set_permissions(permissions).map_err(cannot)?;
-    target.sync_data().map_err(|e| io_error("write", &to.relative, &e))?;
+    let mut bytes = 0;
+    write_new(&root, &to, "write", Some(permissions), |target| {
+        bytes = std::io::copy(&mut source, target)?;
+        Ok(())
+    })?;
     Ok(json!({"from": from.relative, "to": to.relative, "bytes": bytes}))
 }
 
@@ -756,6 +822,48 @@ mod hostile_tests {
         assert_eq!(std::fs::read_to_string(dir.path().join("outside.txt")).unwrap(), "outside");
         // Reading through it is harmless.
         assert!(matches!(run_in(&ws, "file.read", json!({"path": "link"})), Outcome::Ok(_)));
+    }
+
+    /// Another process keeps planting a hard link to a file outside at the target's name and
+    /// removing it again, while workflows write and copy onto that name: the file outside is never
+    /// changed, whatever the timing, because they write into a new file and rename it.
+    #[test]
+    fn a_hard_link_planted_during_a_write_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "outside").unwrap();
+        std::fs::write(ws.join("a.txt"), "a").unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let planter = {
+            let (stop, outside, link) = (stop.clone(), outside.clone(), ws.join("t.txt"));
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::remove_file(&link);
+                    let _ = std::fs::hard_link(&outside, &link);
+                    let _ = std::fs::remove_file(&link);
+                }
+            })
+        };
+        for n in 0..300 {
+            let (action, with) = if n % 2 == 0 {
+                ("file.write", json!({"path": "t.txt", "content": "x"}))
+            } else {
+                ("file.copy", json!({"from": "a.txt", "to": "t.txt", "overwrite": true}))
+            };
+            let _ = run_in(&ws, action, with);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        planter.join().unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "outside");
+        let left: Vec<_> = std::fs::read_dir(&ws)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 
     /// A FIFO is refused at once by every action that would open it, instead of blocking.

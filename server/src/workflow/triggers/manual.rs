@@ -12,35 +12,19 @@ use serde_json::{Map, Number, Value};
 
 use crate::workflow::definition::{InputSpec, InputType};
 
-/// What is wrong with the inputs of a run started by hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputErrorKind {
-    /// A name the workflow does not declare.
-    Unknown,
-    /// A value of the wrong type, or not one of a choice's options.
-    Invalid,
-    /// A name given twice.
-    Twice,
-    /// A required input without a value or a default.
-    Missing,
-}
-
-/// Inputs that cannot start a run: a kind to match on and a message that names the input and
-/// what was expected.
+/// An input the run cannot take: which one, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct InputError {
-    pub kind: InputErrorKind,
+    /// The input's name, as given or as declared.
+    pub input: String,
+    /// What is wrong and what is expected, naming the input.
     pub message: String,
 }
 
 impl InputError {
-    fn new(kind: InputErrorKind, message: String) -> InputError {
-        InputError { kind, message }
-    }
-
-    fn invalid(message: String) -> InputError {
-        InputError::new(InputErrorKind::Invalid, message)
+    fn new(input: &str, message: String) -> InputError {
+        InputError { input: input.to_owned(), message }
     }
 }
 
@@ -57,23 +41,22 @@ pub fn coerce_inputs(
             InputType::String => Value::String(text.clone()),
             InputType::Choice => choice(name, input, text)?,
             InputType::Number => number(text.trim()).ok_or_else(|| {
-                InputError::invalid(format!("input `{name}` expects a number, got `{text}`"))
+                InputError::new(name, format!("input `{name}` expects a number, got `{text}`"))
             })?,
             InputType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" => Value::Bool(true),
                 "false" | "no" | "0" => Value::Bool(false),
                 _ => {
-                    return Err(InputError::invalid(format!(
-                        "input `{name}` expects true or false, got `{text}`"
-                    )));
+                    let message = format!("input `{name}` expects true or false, got `{text}`");
+                    return Err(InputError::new(name, message));
                 }
             },
         };
         if values.insert(name.clone(), value).is_some() {
-            return Err(InputError::new(InputErrorKind::Twice, format!("input `{name}` is given twice")));
+            return Err(InputError::new(name, format!("input `{name}` is given twice")));
         }
     }
-    complete(spec, values)
+    complete(spec, values, |name| format!("; give it with --input {name}=VALUE"))
 }
 
 /// Coerces JSON values: a number may also come as a string of a number, a boolean as `"true"`
@@ -103,7 +86,7 @@ pub fn coerce_json_inputs(
         };
         values.insert(name.clone(), coerced);
     }
-    complete(spec, values)
+    complete(spec, values, |_| String::new())
 }
 
 fn lookup<'a>(spec: &'a BTreeMap<String, InputSpec>, name: &str) -> Result<&'a InputSpec, InputError> {
@@ -113,14 +96,16 @@ fn lookup<'a>(spec: &'a BTreeMap<String, InputSpec>, name: &str) -> Result<&'a I
             true => format!("unknown input `{name}`: this workflow takes no inputs"),
             false => format!("unknown input `{name}`; the inputs are {}", known.join(", ")),
         };
-        InputError::new(InputErrorKind::Unknown, message)
+        InputError::new(name, message)
     })
 }
 
-/// Adds defaults and checks that every required input is there.
+/// Adds defaults and checks that every required input is there; `hint` says how to give a
+/// missing one.
 fn complete(
     spec: &BTreeMap<String, InputSpec>,
     mut values: Map<String, Value>,
+    hint: impl Fn(&str) -> String,
 ) -> Result<Map<String, Value>, InputError> {
     for (name, input) in spec {
         if values.contains_key(name) {
@@ -131,8 +116,7 @@ fn complete(
                 values.insert(name.clone(), default.clone());
             }
             None if input.required => {
-                let message = format!("input `{name}` is required; give it with --input {name}=VALUE");
-                return Err(InputError::new(InputErrorKind::Missing, message));
+                return Err(InputError::new(name, format!("input `{name}` is required{}", hint(name))));
             }
             None => {}
         }
@@ -152,7 +136,7 @@ fn choice(name: &str, input: &InputSpec, text: &str) -> Result<Value, InputError
     if input.options.iter().any(|o| o == text) {
         Ok(Value::String(text.to_owned()))
     } else {
-        Err(InputError::invalid(format!("input `{name}` expects {}, got `{text}`", options(input))))
+        Err(InputError::new(name, format!("input `{name}` expects {}, got `{text}`", options(input))))
     }
 }
 
@@ -162,7 +146,7 @@ fn options(input: &InputSpec) -> String {
 }
 
 fn wrong(name: &str, expected: &str, value: &Value) -> InputError {
-    InputError::invalid(format!("input `{name}` expects {expected}, got `{value}`"))
+    InputError::new(name, format!("input `{name}` expects {expected}, got `{value}`"))
 }
 
 #[cfg(test)]
@@ -195,7 +179,7 @@ mod tests {
                 (k.to_owned(), v.to_owned())
             })
             .collect();
-        let got = coerce_inputs(&spec(), &given).map(Value::Object).map_err(|e| e.to_string());
+        let got = coerce_inputs(&spec(), &given).map(Value::Object).map_err(|e| e.message);
         assert_eq!(got, expected.map_err(str::to_owned), "{given:?}");
     }
 
@@ -221,7 +205,7 @@ mod tests {
     #[test]
     fn editor_inputs() {
         let coerce =
-            |given: Value| coerce_json_inputs(&spec(), given.as_object().unwrap()).map_err(|e| e.to_string());
+            |given: Value| coerce_json_inputs(&spec(), given.as_object().unwrap()).map_err(|e| e.message);
         assert_eq!(
             coerce(json!({"level": "high", "n": "7", "dry": "true"})),
             Ok(json!({"who": "world", "n": 7, "dry": true, "level": "high"}).as_object().unwrap().clone())
@@ -239,23 +223,8 @@ mod tests {
             Err("input `level` expects one of `low`, `high`, got `1`".into())
         );
         assert_eq!(
-            coerce_json_inputs(&BTreeMap::new(), json!({"x": 1}).as_object().unwrap())
-                .map_err(|e| e.to_string()),
+            coerce_json_inputs(&BTreeMap::new(), json!({"x": 1}).as_object().unwrap()).map_err(|e| e.message),
             Err("unknown input `x`: this workflow takes no inputs".into())
         );
-    }
-
-    #[test]
-    fn each_failure_has_its_kind() {
-        let kind = |given: &[(&str, &str)]| {
-            let given: Vec<(String, String)> =
-                given.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            coerce_inputs(&spec(), &given).unwrap_err().kind
-        };
-        assert_eq!(kind(&[("level", "low"), ("colour", "red")]), InputErrorKind::Unknown);
-        assert_eq!(kind(&[("level", "low"), ("n", "abc")]), InputErrorKind::Invalid);
-        assert_eq!(kind(&[("level", "mid")]), InputErrorKind::Invalid);
-        assert_eq!(kind(&[("level", "low"), ("level", "high")]), InputErrorKind::Twice);
-        assert_eq!(kind(&[]), InputErrorKind::Missing);
     }
 }

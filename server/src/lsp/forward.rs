@@ -1,0 +1,141 @@
+//! Turns the workspace's outputs into LSP messages, in order: diagnostics, messages, the
+//! scan's progress and workflow runs (as `acas/workflowRun` and a `$/progress` of their own).
+
+use std::collections::HashMap;
+
+use acas_protocol::ext;
+use tower_lsp_server::Client;
+use tower_lsp_server::ls_types::*;
+
+use super::convert;
+use crate::workspace::{self, MessageLevel, Output, Progress};
+
+pub(super) async fn forward(
+    client: Client,
+    mut outputs: tokio::sync::mpsc::Receiver<Output>,
+    progress: bool,
+) {
+    let encoding_independent_token = NumberOrString::String("acas/scan".to_owned());
+    let mut progress_token: Option<NumberOrString> = None;
+    let mut run_tokens: HashMap<i64, NumberOrString> = HashMap::new();
+    while let Some(output) = outputs.recv().await {
+        match output {
+            Output::WorkflowRun(state) => {
+                if progress {
+                    workflow_progress(&client, &mut run_tokens, &state).await;
+                }
+                client.send_notification::<ext::WorkflowRun>(convert::workflow_run(&state)).await;
+            }
+            Output::Diagnostics { path, version, diagnostics } => {
+                let Some(uri) = Uri::from_file_path(&path) else {
+                    continue;
+                };
+                let diagnostics = diagnostics.iter().map(|d| convert::diagnostic(&uri, d)).collect();
+                client.publish_diagnostics(uri, diagnostics, version).await;
+            }
+            Output::Message { level, text } => {
+                let typ = match level {
+                    MessageLevel::Error => MessageType::ERROR,
+                    MessageLevel::Warning => MessageType::WARNING,
+                    MessageLevel::Info => MessageType::INFO,
+                };
+                client.show_message(typ, text).await;
+            }
+            Output::Changes(_) => {}
+            Output::Progress(p) if progress => {
+                let value = match p {
+                    Progress::Begin { title } => {
+                        let token = encoding_independent_token.clone();
+                        if client.create_work_done_progress(token.clone()).await.is_err() {
+                            continue;
+                        }
+                        progress_token = Some(token);
+                        WorkDoneProgress::Begin(WorkDoneProgressBegin { title, ..Default::default() })
+                    }
+                    Progress::Report { message, percentage } => {
+                        WorkDoneProgress::Report(WorkDoneProgressReport {
+                            message: Some(message),
+                            percentage,
+                            ..Default::default()
+                        })
+                    }
+                    Progress::End { message } => {
+                        WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })
+                    }
+                };
+                let Some(token) = progress_token.clone() else {
+                    continue;
+                };
+                if matches!(value, WorkDoneProgress::End(_)) {
+                    progress_token = None;
+                }
+                client
+                    .send_notification::<notification::Progress>(ProgressParams {
+                        token,
+                        value: ProgressParamsValue::WorkDone(value),
+                    })
+                    .await;
+            }
+            Output::Progress(_) => {}
+        }
+    }
+}
+
+/// `$/progress` for a workflow run: begins with its first state, reports each change, ends with
+/// its final status.
+async fn workflow_progress(
+    client: &Client,
+    tokens: &mut HashMap<i64, NumberOrString>,
+    state: &workspace::RunState,
+) {
+    let done = state.steps.iter().filter(|s| s.status.is_final()).count();
+    let current: Vec<&str> = state
+        .steps
+        .iter()
+        .filter(|s| s.status == crate::workflow::definition::StepStatus::Running)
+        .map(|s| s.id.as_str())
+        .collect();
+    let message = if current.is_empty() {
+        format!("{done}/{} steps done", state.steps.len())
+    } else {
+        format!("{done}/{} steps done; running {}", state.steps.len(), current.join(", "))
+    };
+    let percentage = (!state.steps.is_empty()).then(|| (done * 100 / state.steps.len()) as u32);
+    let (token, value) = match tokens.get(&state.run).cloned() {
+        Some(token) if state.status.is_final() => {
+            tokens.remove(&state.run);
+            let message = format!("run {} {}", state.run, state.status.as_str());
+            (token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) }))
+        }
+        Some(token) => (
+            token,
+            WorkDoneProgress::Report(WorkDoneProgressReport {
+                message: Some(message),
+                percentage,
+                ..Default::default()
+            }),
+        ),
+        // A run that ends before its progress began needs none.
+        None if state.status.is_final() => return,
+        None => {
+            let token = NumberOrString::String(format!("acas/workflow/{}", state.run));
+            if client.create_work_done_progress(token.clone()).await.is_err() {
+                return;
+            }
+            tokens.insert(state.run, token.clone());
+            let begin = WorkDoneProgressBegin {
+                title: format!("ACAS: workflow {}", state.workflow),
+                message: Some(message),
+                percentage,
+                cancellable: Some(false),
+            };
+            (token, WorkDoneProgress::Begin(begin))
+        }
+    };
+    client
+        .send_notification::<notification::Progress>(ProgressParams {
+            token,
+            value: ProgressParamsValue::WorkDone(value),
+        })
+        .await;
+}

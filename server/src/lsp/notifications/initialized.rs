@@ -1,0 +1,25 @@
+//! `initialized`: starts the workspace loop and the task that forwards its outputs, and tells
+//! the user once why there is no workspace folder, when there is none.
+
+use std::sync::atomic::Ordering;
+
+use tower_lsp_server::ls_types::{InitializedParams, MessageType};
+
+use crate::lsp::{Backend, coalesce, forward};
+use crate::workspace;
+
+pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
+    let Some(options) = backend.start.lock().unwrap().take() else {
+        return;
+    };
+    let progress = backend.progress.load(Ordering::SeqCst);
+    let (handle, outputs) = workspace::start(options);
+    let _ = backend.shared.handle.set(handle);
+    tokio::spawn(forward::forward(backend.client.clone(), coalesce::coalesce(outputs), progress));
+    let detached = backend.detached.lock().unwrap().take();
+    match detached {
+        Some((MessageType::WARNING, text)) => backend.client.show_message(MessageType::WARNING, text).await,
+        Some((level, text)) => backend.client.log_message(level, text).await,
+        None => {}
+    }
+}

@@ -1,0 +1,76 @@
+//! `textDocument/codeAction`: the verified AI fixes at the range, and "Explain and fix with AI"
+//! on every diagnostic there, from any tool (other servers' own quick fixes are theirs to offer
+//! and are never hidden).
+
+use std::collections::HashMap;
+
+use acas_protocol::ext;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::{
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, CodeActionResponse, Command, TextEdit,
+    Uri, WorkspaceEdit,
+};
+
+use crate::lsp::methods::FIX_APPLIED_COMMAND;
+use crate::lsp::{Backend, convert, file_path};
+use crate::workspace::{QuickFix, WORKFLOW_SOURCE};
+
+pub(crate) async fn handle(
+    backend: &Backend,
+    params: CodeActionParams,
+) -> Result<Option<CodeActionResponse>> {
+    let Some(path) = file_path(&params.text_document.uri) else { return Ok(None) };
+    let range = convert::range_from_lsp(params.range);
+    let fixes = backend.handle()?.quick_fixes(path, range).await;
+    let mut actions = Vec::new();
+    for QuickFix { fix_id, title, edits, .. } in fixes {
+        let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
+        for edit in edits {
+            let Some(uri) = Uri::from_file_path(&edit.path) else { continue };
+            changes
+                .entry(uri)
+                .or_default()
+                .push(TextEdit { range: convert::range_to_lsp(edit.range), new_text: edit.new });
+        }
+        actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+            title,
+            kind: Some(CodeActionKind::QUICKFIX),
+            // Tied to the diagnostics here, so that editors list the verified fix first.
+            diagnostics: Some(params.context.diagnostics.clone()),
+            is_preferred: Some(true),
+            edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
+            command: Some(Command {
+                title: "Record that the AI fix was applied".to_owned(),
+                command: FIX_APPLIED_COMMAND.to_owned(),
+                arguments: Some(vec![serde_json::json!(fix_id)]),
+            }),
+            ..Default::default()
+        }));
+    }
+    for diagnostic in &params.context.diagnostics {
+        // AI notes explain already; workflow definitions are not code that escalation reads.
+        if matches!(diagnostic.source.as_deref(), Some("acas-ai" | WORKFLOW_SOURCE)) {
+            continue;
+        }
+        let own = diagnostic.source.as_deref() == Some("acas");
+        let args = ext::EscalateArgs {
+            uri: params.text_document.uri.as_str().to_owned(),
+            range: Some(convert::ext_range_from_lsp(diagnostic.range)),
+            position: None,
+            diagnostic: (!own).then(|| convert::external_from_lsp(diagnostic)),
+            provider: None,
+        };
+        actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+            title: "Explain and fix with AI".to_owned(),
+            kind: Some(CodeActionKind::QUICKFIX),
+            diagnostics: Some(vec![diagnostic.clone()]),
+            command: Some(Command {
+                title: "Explain and fix with AI".to_owned(),
+                command: ext::ESCALATE_COMMAND.to_owned(),
+                arguments: Some(vec![serde_json::to_value(args).expect("arguments serialise")]),
+            }),
+            ..Default::default()
+        }));
+    }
+    Ok(Some(actions))
+}

@@ -1,0 +1,130 @@
+//! Document sync: documents the editor opens, edits, saves and closes.
+//!
+//! An open document is parsed incrementally on the loop at every change, because that is the
+//! latency path; its text always wins over the file on disk, and closing it brings the disk
+//! state back. Changes older than the document's version are ignored. Workflow files go to
+//! [`super::workflows`] instead.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{MessageLevel, Workspace, now_ms, relative};
+use crate::classify::{Document, Language};
+use crate::store::{self, Record};
+use crate::text::{LineIndex, TextRange};
+
+/// One edit of an open document: `range` is `None` for a full replacement.
+#[derive(Debug, Clone)]
+pub struct ContentChange {
+    pub range: Option<TextRange>,
+    pub text: String,
+}
+
+/// A document open in the editor, parsed.
+pub(super) struct OpenDocument {
+    pub(super) doc: Document,
+    pub(super) index: LineIndex,
+    pub(super) version: i32,
+    /// The fingerprints of its diagnostics as last published.
+    pub(super) fingerprints: Vec<String>,
+}
+
+impl Workspace {
+    pub(super) fn opened(&mut self, path: PathBuf, version: i32, language_id: &str, text: String) {
+        let language = Language::from_path(&path).or_else(|| language_from_id(language_id));
+        self.record_editor(&path, store::EditorEventKind::Open, Some(version));
+        let Some(language) = language else {
+            self.workflow_opened(&path, version, text);
+            return;
+        };
+        if text.len() as u64 > self.config.max_file_size {
+            // Parsing it on every keystroke would hold up everything else the loop does.
+            if self.too_large.insert(path.clone()) {
+                self.message(
+                    MessageLevel::Info,
+                    format!(
+                        "ACAS does not check {}: it has {} bytes, more than the {} bytes it parses; raise `max_size` under [files] in .acas/config.toml to check it",
+                        relative(&self.root, &path),
+                        text.len(),
+                        self.config.max_file_size
+                    ),
+                );
+            }
+            return;
+        }
+        let doc = Document::new(language, text);
+        let index = LineIndex::new(doc.text());
+        self.open.insert(path.clone(), OpenDocument { doc, index, version, fingerprints: Vec::new() });
+        self.publish_open(&path);
+    }
+
+    pub(super) fn changed(&mut self, path: PathBuf, version: i32, changes: Vec<super::ContentChange>) {
+        let current = self.open.get(&path).map(|open| open.version).or_else(|| self.workflow_version(&path));
+        if let Some(current) = current
+            && version <= current
+        {
+            // Applying it would put the text out of step with the editor's.
+            tracing::warn!(
+                "ignored a change to {} with version {version}: the document is already at version {current}",
+                path.display()
+            );
+            return;
+        }
+        self.record_editor(&path, store::EditorEventKind::Change, Some(version));
+        let line = changes.first().and_then(|c| c.range).map_or(0, |r| r.start.line);
+        self.last_edit = Some((path.clone(), line, std::time::Instant::now()));
+        if self.workflow_changed(&path, version, &changes) {
+            return;
+        }
+        let encoding = self.encoding;
+        let Some(open) = self.open.get_mut(&path) else {
+            tracing::debug!("change for a document that is not open: {}", path.display());
+            return;
+        };
+        for change in changes {
+            match change.range {
+                None => {
+                    open.doc.replace(change.text);
+                    open.index = LineIndex::new(open.doc.text());
+                }
+                Some(range) => {
+                    let text = open.doc.text();
+                    let start = open.index.offset(text, range.start, encoding);
+                    let end = open.index.offset(text, range.end, encoding).max(start);
+                    open.doc.edit(start..end, &change.text);
+                    open.index.edit(start..end, &change.text);
+                }
+            }
+        }
+        open.doc.reparse();
+        open.version = version;
+        self.publish_open(&path);
+    }
+
+    pub(super) fn closed(&mut self, path: PathBuf) {
+        self.record_editor(&path, store::EditorEventKind::Close, None);
+        self.workflow_closed(&path);
+        if self.open.remove(&path).is_some() {
+            // Back to what is on disk.
+            self.publish(&path, None, Arc::from(Vec::new()));
+            self.analyse(path);
+        }
+    }
+
+    pub(super) fn record_editor(&self, path: &Path, kind: store::EditorEventKind, version: Option<i32>) {
+        let Some(store) = &self.store else { return };
+        store.record(vec![Record::Editor(store::EditorEvent {
+            at_ms: now_ms(),
+            kind,
+            path: relative(&self.root, path),
+            version,
+            language: Language::from_path(path).map(|l| l.id().to_owned()),
+        })]);
+    }
+}
+
+fn language_from_id(id: &str) -> Option<Language> {
+    Language::ALL
+        .into_iter()
+        .find(|l| l.id() == id || (id == "javascriptreact" && *l == Language::JavaScript))
+}

@@ -1,0 +1,318 @@
+//! The typed requests front ends send to the loop, and how each is answered.
+//!
+//! A request carries its own reply channel. The loop answers it with what it holds, after
+//! every event that arrived before it and the background work those started; reads of the
+//! store or the disk that an answer needs are done by the [`Handle`] method, off the loop. A
+//! request whose handling panics drops its reply channel: the front end sees `None` and
+//! answers with an internal error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+
+use super::escalations::{EscalateRequest, QuickFix, Then};
+use super::status::Status;
+use super::{Event, Handle, Refused, RefusedKind, Workspace};
+use crate::assist::Job;
+use crate::escalate::cost::Budget;
+use crate::store::{self, Store};
+use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
+use crate::workflow::actions::Ai;
+use crate::workflow::definition::Workflow;
+use crate::workflow::engine::Engine;
+use crate::workflow::planner::Plan;
+use crate::workflow::state::{RunId, RunRecord};
+use crate::workflow::triggers::Trigger;
+
+type Reply<T> = oneshot::Sender<T>;
+
+/// A hover's range and markdown, if any, or the path of a closed workflow file to read it from.
+type HoverAnswer = Result<Option<(TextRange, String)>, PathBuf>;
+
+/// Why no plan was made.
+#[derive(Debug)]
+pub enum PlanError {
+    /// No AI provider can be asked.
+    NoProvider(Refused),
+    /// The providers were asked and gave no usable plan.
+    Failed(crate::workflow::planner::PlanError),
+}
+
+/// What a front end can ask the loop.
+pub enum Request {
+    Status(Reply<(Status, Option<Store>)>),
+    Spend(Reply<(Option<Store>, Budget, Vec<String>)>),
+    /// The store and the root, to list recorded problems.
+    Problems(Reply<(Option<Store>, PathBuf)>),
+    FixFeedback {
+        fix_id: String,
+        outcome: store::Outcome,
+        reply: Reply<Result<(), Refused>>,
+    },
+    /// A snapshot of what to escalate, ready to run.
+    Escalation {
+        request: Box<EscalateRequest>,
+        reply: Reply<Result<Job, Refused>>,
+    },
+    QuickFixes {
+        path: PathBuf,
+        range: TextRange,
+        reply: Reply<(Vec<QuickFix>, u64, PositionEncoding)>,
+    },
+    /// The hover at a position, or the path of a closed workflow file to read it from (with
+    /// the encoding of positions).
+    Hover {
+        path: PathBuf,
+        position: Position,
+        reply: Reply<(HoverAnswer, PositionEncoding)>,
+    },
+    StartRun {
+        workflow: String,
+        trigger: Trigger,
+        inputs: Map<String, Value>,
+        reply: Reply<Result<RunId, Refused>>,
+    },
+    CancelRun {
+        run: RunId,
+        reply: Reply<Result<(), Refused>>,
+    },
+    Rerun {
+        run: RunId,
+        reply: Reply<Result<RunId, Refused>>,
+    },
+    /// The AI providers as workflow actions and the planner use them.
+    WorkflowAi(Reply<Result<Arc<dyn Ai>, Refused>>),
+    StartPlan {
+        plan: Box<Plan>,
+        reply: Reply<Result<RunId, Refused>>,
+    },
+    /// The valid workflows, and the engine to read recent runs from.
+    Workflows(Reply<(Vec<Workflow>, Option<Engine>)>),
+    /// Answered once no background work is in flight and every analysis the loop queued is
+    /// back: a point where the state is stable, for tests and tools.
+    Settled(Reply<()>),
+    /// Panics on the loop, to prove that a panic costs only its request (test builds of the
+    /// editor protocol enable it).
+    Panic(Reply<()>),
+}
+
+impl Request {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Request::Status(_) => "status request",
+            Request::Spend(_) => "spend request",
+            Request::Problems(_) => "problems request",
+            Request::FixFeedback { .. } => "fix feedback",
+            Request::Escalation { .. } => "escalation request",
+            Request::QuickFixes { .. } => "code action request",
+            Request::Hover { .. } => "hover request",
+            Request::StartRun { .. } => "workflow run request",
+            Request::CancelRun { .. } => "workflow cancel request",
+            Request::Rerun { .. } => "workflow rerun request",
+            Request::WorkflowAi(_) => "plan request",
+            Request::StartPlan { .. } => "plan run request",
+            Request::Workflows(_) => "workflows request",
+            Request::Settled(_) => "settle request",
+            Request::Panic(_) => "test panic",
+        }
+    }
+}
+
+impl Workspace {
+    pub(super) fn answer(&mut self, request: Request) {
+        match request {
+            Request::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Request::Spend(reply) => {
+                let _ = reply.send(self.spend_setup());
+            }
+            Request::Problems(reply) => {
+                let _ = reply.send((self.store.clone(), self.root.clone()));
+            }
+            Request::FixFeedback { fix_id, outcome, reply } => {
+                let _ = reply.send(self.fix_feedback(&fix_id, outcome));
+            }
+            Request::Escalation { request, reply } => self.escalation_request(*request, Then::Reply(reply)),
+            Request::QuickFixes { path, range, reply } => {
+                let _ =
+                    reply.send((self.quick_fixes(&path, range), self.config.max_file_size, self.encoding));
+            }
+            Request::Hover { path, position, reply } => {
+                let _ = reply.send((self.hover(&path, position), self.encoding));
+            }
+            Request::StartRun { workflow, trigger, inputs, reply } => {
+                let _ = reply.send(self.start_run(&workflow, trigger, &inputs));
+            }
+            Request::CancelRun { run, reply } => {
+                let _ = reply.send(self.cancel_run(run));
+            }
+            Request::Rerun { run, reply } => {
+                let _ = reply.send(self.rerun(run));
+            }
+            Request::WorkflowAi(reply) => {
+                let _ = reply.send(self.workflow_ai());
+            }
+            Request::StartPlan { plan, reply } => {
+                let _ = reply.send(self.start_plan(&plan));
+            }
+            Request::Workflows(reply) => {
+                let _ = reply.send(self.workflows());
+            }
+            Request::Settled(reply) => self.settle_waiters.push(reply),
+            Request::Panic(_reply) => panic!("test panic requested"),
+        }
+    }
+}
+
+impl Handle {
+    /// Sends the request `make` builds around a reply channel; `None` when the loop stopped or
+    /// the request failed inside it.
+    pub async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Event::Request(make(tx)));
+        rx.await.ok()
+    }
+
+    /// Problems recorded in the store (everything recorded before is committed first), with the
+    /// root their paths are relative to; no store gives none.
+    pub async fn problems(
+        &self,
+        category: Option<String>,
+        path: Option<PathBuf>,
+    ) -> Option<Result<(PathBuf, Vec<store::ProblemRow>), Refused>> {
+        let (store, root) = self.request(Request::Problems).await?;
+        let Some(store) = store else { return Some(Ok((root, Vec::new()))) };
+        let query = store::ProblemQuery {
+            category,
+            path: path.map(|p| super::relative(&root, &p)),
+            include_resolved: false,
+        };
+        let rows = tokio::task::spawn_blocking(move || store.flush().and_then(|()| store.problems(&query)))
+            .await
+            .ok()?;
+        Some(
+            rows.map(|rows| (root, rows))
+                .map_err(|e| Refused::new(RefusedKind::StoreFailed, format!("reading problems failed: {e}"))),
+        )
+    }
+
+    /// Verified AI fixes at `range` of `path` whose edits still find the text they replace.
+    pub async fn quick_fixes(&self, path: PathBuf, range: TextRange) -> Vec<QuickFix> {
+        let Some((fixes, max_size, encoding)) =
+            self.request(|reply| Request::QuickFixes { path, range, reply }).await
+        else {
+            return Vec::new();
+        };
+        if fixes.iter().all(|f| f.on_disk.is_empty()) {
+            return fixes;
+        }
+        tokio::task::spawn_blocking(move || {
+            fixes
+                .into_iter()
+                .filter(|fix| {
+                    fix.on_disk.iter().all(|e| {
+                        text_on_disk(&e.path, e.range, max_size, encoding).is_some_and(|t| t == e.old)
+                    })
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// The valid workflows and the `limit` most recent runs.
+    pub async fn workflows(&self, limit: usize) -> Option<(Vec<Workflow>, Vec<RunRecord>)> {
+        let (workflows, engine) = self.request(Request::Workflows).await?;
+        let runs = match engine {
+            Some(engine) => tokio::task::spawn_blocking(move || {
+                engine.db().history(None, limit).map_err(|e| tracing::warn!("{e}")).ok()
+            })
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Some((workflows, runs))
+    }
+
+    /// What the developer did with an AI fix.
+    pub async fn fix_feedback(&self, fix_id: String, outcome: store::Outcome) -> Option<Result<(), Refused>> {
+        self.request(|reply| Request::FixFeedback { fix_id, outcome, reply }).await
+    }
+
+    /// The hover text at `position` of `path`.
+    pub async fn hover(&self, path: PathBuf, position: Position) -> Option<(TextRange, String)> {
+        let (found, encoding) = self.request(|reply| Request::Hover { path, position, reply }).await?;
+        match found {
+            Ok(found) => found,
+            // A closed workflow file: read from disk here, off the loop.
+            Err(path) => tokio::task::spawn_blocking(move || {
+                let text = std::fs::read_to_string(&path).ok()?;
+                super::workflows::cron_hover(&text, position, encoding)
+            })
+            .await
+            .ok()
+            .flatten(),
+        }
+    }
+
+    /// Starts a run of the workflow named `workflow`.
+    pub async fn start_run(
+        &self,
+        workflow: String,
+        trigger: Trigger,
+        inputs: Map<String, Value>,
+    ) -> Option<Result<RunId, Refused>> {
+        self.request(|reply| Request::StartRun { workflow, trigger, inputs, reply }).await
+    }
+
+    pub async fn cancel_run(&self, run: RunId) -> Option<Result<(), Refused>> {
+        self.request(|reply| Request::CancelRun { run, reply }).await
+    }
+
+    pub async fn rerun(&self, run: RunId) -> Option<Result<RunId, Refused>> {
+        self.request(|reply| Request::Rerun { run, reply }).await
+    }
+
+    /// Asks the AI providers for a plan of tasks for `prompt` (off the loop).
+    pub async fn plan(
+        &self,
+        prompt: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<Result<Plan, PlanError>> {
+        let ai = match self.request(Request::WorkflowAi).await? {
+            Ok(ai) => ai,
+            Err(error) => return Some(Err(PlanError::NoProvider(error))),
+        };
+        let plan = crate::workflow::planner::generate(ai.as_ref(), prompt, cancel).await;
+        Some(plan.map_err(PlanError::Failed))
+    }
+
+    /// Writes an approved plan to `.acas/plans/` and starts it.
+    pub async fn start_plan(&self, plan: Plan) -> Option<Result<RunId, Refused>> {
+        self.request(|reply| Request::StartPlan { plan: Box::new(plan), reply }).await
+    }
+
+    /// Waits until no background work is in flight and every queued analysis is back.
+    pub async fn settled(&self) -> Option<()> {
+        self.request(Request::Settled).await
+    }
+}
+
+/// The text at `range` of a file on disk.
+fn text_on_disk(
+    path: &std::path::Path,
+    range: TextRange,
+    max_size: u64,
+    encoding: PositionEncoding,
+) -> Option<String> {
+    let text = crate::files::read_source(path, max_size).ok()?;
+    let index = LineIndex::new(&text);
+    let start = index.offset(&text, range.start, encoding);
+    let end = index.offset(&text, range.end, encoding);
+    text.get(start..end).map(str::to_owned)
+}
