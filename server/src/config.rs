@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::escalate::ProviderConfig;
-use crate::escalate::cost::{Budget, Limits, Price, micros_from_usd};
+use crate::escalate::cost::{Limits, Price, micros_from_usd};
 use crate::escalate::rules::{Rule, RuleConfig};
+pub use crate::escalate::settings::Escalation;
+pub use crate::workflow::settings::WorkflowHistory;
 
 /// Default size above which files are not parsed.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 * 1024 * 1024;
@@ -89,60 +91,6 @@ pub struct LeaseTimes {
 impl Default for LeaseTimes {
     fn default() -> LeaseTimes {
         LeaseTimes { heartbeat: Duration::from_secs(2), expiry: Duration::from_secs(15) }
-    }
-}
-
-/// How much workflow run history is kept (`[workflows]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkflowHistory {
-    /// At most this many finished runs per workflow (`keep_runs`). Default: 100.
-    pub keep_runs: usize,
-    /// Finished runs older than this are deleted (`keep_days`). Default: 30 days.
-    pub keep_age: Duration,
-}
-
-impl Default for WorkflowHistory {
-    fn default() -> WorkflowHistory {
-        WorkflowHistory { keep_runs: 100, keep_age: Duration::from_secs(30 * 24 * 3600) }
-    }
-}
-
-/// Everything about asking AI providers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Escalation {
-    /// `[[providers]]`; empty means the providers whose standard variables are set.
-    pub providers: Vec<ProviderConfig>,
-    pub budget: Budget,
-    /// `[pricing."MODEL"]` overrides of the shipped price table.
-    pub pricing: std::collections::HashMap<String, Price>,
-    /// `[[rules]]`, as written; empty means the default rules.
-    pub rules: Vec<RuleConfig>,
-    /// Globs of files never sent to a provider.
-    pub no_egress: Vec<String>,
-    /// Output allowance per request, in tokens.
-    pub max_output_tokens: u32,
-}
-
-impl Default for Escalation {
-    fn default() -> Escalation {
-        Escalation {
-            providers: Vec::new(),
-            budget: Budget::default(),
-            pricing: Default::default(),
-            rules: Vec::new(),
-            no_egress: crate::escalate::redact::DEFAULT_NO_EGRESS.iter().map(|s| s.to_string()).collect(),
-            max_output_tokens: 1024,
-        }
-    }
-}
-
-impl Escalation {
-    /// The rules in force.
-    pub fn rules(&self) -> Vec<Rule> {
-        if self.rules.is_empty() {
-            return crate::escalate::rules::default_rules();
-        }
-        self.rules.iter().enumerate().filter_map(|(i, r)| Rule::from_config(i, r).ok()).collect()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod config;
 pub mod duration;
 pub mod escalate;
 pub mod files;
+pub mod http;
 pub mod logging;
 pub mod lsp;
 pub mod process_tree;

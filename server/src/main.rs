@@ -3,7 +3,7 @@ fn main() {
     if let Some(code) = acas::process_tree::supervise(&args) {
         std::process::exit(code);
     }
-    if let Some(code) = acas::workflow::render_process::serve(&args) {
+    if let Some(code) = acas::workflow::template::render_process::serve(&args) {
         std::process::exit(code);
     }
     // The kernel's link to this very binary: it still works when the file was replaced.

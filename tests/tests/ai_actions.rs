@@ -55,6 +55,7 @@ fn setup(fake: &FakeProvider, daily: Option<u64>) -> (tempfile::TempDir, Store, 
         cancel: CancellationToken::new(),
         editor: Arc::new(NoEditor),
         ai: Some(Arc::new(EscalatorAi(Arc::new(escalator)))),
+        planner: Arc::new(acas::workflow::planner::PlanAction),
         templates: acas::workflow::template::TemplateLimits::default(),
     };
     (dir, store, ctx)

@@ -199,3 +199,51 @@ fn a_state_forced_read_only_is_read_and_never_written() {
     let dir = recorded_workspace();
     check_read_only(dir.path(), &[("ACAS_STATE_READ_ONLY", "1")]);
 }
+
+/// A database whose pages past the schema are damaged: opening reads only the first pages, so
+/// the damage shows where a command reads it, and `acas check-state` reads every page to find it.
+/// Both say it is damaged and what to do, exit 2, and leave the file as it was.
+#[test]
+fn damage_past_the_schema_is_found_by_check_state_and_by_reads() {
+    use acas::store::{FileEvent, FileEventKind, Record, Store, StoreOptions};
+    let dir = workspace();
+    let store = Store::open_workspace(dir.path(), StoreOptions::default()).unwrap();
+    let events = (0..2_000).map(|i| {
+        let path = format!("f{i}");
+        Record::File(FileEvent {
+            at_ms: i,
+            kind: FileEventKind::Created,
+            path,
+            to_path: None,
+            size: None,
+            language: None,
+        })
+    });
+    store.record(events.collect());
+    store.close().unwrap();
+    let (code, stdout, stderr) = run_acas(&["check-state", "."], dir.path());
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("the state is sound"), "{stdout}");
+
+    let db_path = dir.path().join(".acas/state.db");
+    let mut bytes = std::fs::read(&db_path).unwrap();
+    // Every page but the schema's (the first, and those holding `CREATE` statements).
+    for page in bytes.chunks_mut(4096).skip(1) {
+        if !page.windows(6).any(|w| w == b"CREATE") {
+            page.fill(0x5a);
+        }
+    }
+    std::fs::write(&db_path, &bytes).unwrap();
+
+    assert_refused_by(&[&["check-state", "."], &["activity", "."]], dir.path(), "is damaged");
+    assert_eq!(std::fs::read(&db_path).unwrap(), bytes);
+}
+
+#[test]
+fn check_state_of_a_workspace_without_state_creates_none() {
+    let dir = workspace();
+    let (code, stdout, stderr) = run_acas(&["check-state", "."], dir.path());
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("no state recorded yet"), "{stdout}");
+    assert!(!dir.path().join(".acas").exists(), "`check-state` created .acas");
+}

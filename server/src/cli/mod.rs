@@ -6,6 +6,7 @@
 
 mod activity;
 mod check;
+mod check_state;
 mod cost;
 mod explain;
 mod output;
@@ -115,6 +116,11 @@ enum Command {
         #[arg(long, value_name = "VAR", requires = "webhook")]
         webhook_secret_env: Option<String>,
     },
+    /// Read the whole state database (.acas/state.db) and say whether it is sound
+    CheckState {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -182,6 +188,7 @@ pub fn main() -> i32 {
         }
         Command::Cost { path, since, format } => cost::run(&path, since, format),
         Command::Stats { path, format } => stats::run(&path, format),
+        Command::CheckState { path } => check_state::run(&path),
         Command::Workflow { command } => workflow::run(command),
         Command::Plan { prompt, yes, dry_run, provider, workspace, format, webhook, webhook_secret_env } => {
             plan::run(plan::Args {

@@ -85,9 +85,47 @@ pub struct Edit {
     pub new: String,
 }
 
+/// What was wrong with a reply or its fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerErrorKind {
+    /// The reply is not the JSON object asked for (or its explanation is empty).
+    NotTheReply,
+    /// The fix has no edits.
+    NoEdits,
+    /// An edit names a path outside the workspace.
+    OutsideWorkspace,
+    /// An edit's file cannot be read.
+    Unreadable,
+    /// An edit's `old` text is empty, absent from its file or found more than once there.
+    OldText,
+    /// Two edits change the same text.
+    Overlap,
+    /// The fixed file has a syntax error the original did not have.
+    SyntaxError,
+}
+
+/// A reply that cannot be used, or a fix that cannot be offered: a kind to match on and a
+/// message that says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AnswerError {
+    kind: AnswerErrorKind,
+    message: String,
+}
+
+impl AnswerError {
+    fn new(kind: AnswerErrorKind, message: String) -> AnswerError {
+        AnswerError { kind, message }
+    }
+
+    pub fn kind(&self) -> AnswerErrorKind {
+        self.kind
+    }
+}
+
 /// Reads the reply object from a model's text: the whole text, a fenced block, or the first
 /// balanced `{…}` in it.
-pub fn parse_reply(text: &str) -> Result<Reply, String> {
+pub fn parse_reply(text: &str) -> Result<Reply, AnswerError> {
     let trimmed = text.trim();
     let mut candidates: Vec<&str> = vec![trimmed];
     if let Some(fenced) = fenced_block(trimmed) {
@@ -106,7 +144,10 @@ pub fn parse_reply(text: &str) -> Result<Reply, String> {
             Err(e) => last_error = e.to_string(),
         }
     }
-    Err(format!("the reply is not the JSON object asked for: {last_error}"))
+    Err(AnswerError::new(
+        AnswerErrorKind::NotTheReply,
+        format!("the reply is not the JSON object asked for: {last_error}"),
+    ))
 }
 
 fn fenced_block(text: &str) -> Option<&str> {
@@ -149,7 +190,7 @@ fn first_object(text: &str) -> Option<&str> {
 }
 
 /// The follow-up prompt after a reply that did not parse.
-pub fn repair_prompt(prompt: &str, reply: &str, error: &str) -> String {
+pub fn repair_prompt(prompt: &str, reply: &str, error: &AnswerError) -> String {
     format!(
         "{prompt}\n\n## Your previous answer could not be used\n\n{error}\n\nIt was:\n{reply}\n\n\
          Answer again with only the JSON object described in the instructions."
@@ -176,39 +217,47 @@ pub fn verify(
     fix: &Fix,
     default_path: &str,
     read: &dyn Fn(&str) -> Option<String>,
-) -> Result<VerifiedFix, String> {
+) -> Result<VerifiedFix, AnswerError> {
     if fix.edits.is_empty() {
-        return Err("the fix has no edits".to_owned());
+        return Err(AnswerError::new(AnswerErrorKind::NoEdits, "the fix has no edits".to_owned()));
     }
     let mut files: BTreeMap<String, (String, Vec<Replacement>)> = BTreeMap::new();
     for (n, edit) in fix.edits.iter().enumerate() {
         let path = edit.path.clone().unwrap_or_else(|| default_path.to_owned());
         if path.contains("..") || path.starts_with('/') {
-            return Err(format!("edit {}: `{path}` is outside the workspace", n + 1));
+            let message = format!("edit {}: `{path}` is outside the workspace", n + 1);
+            return Err(AnswerError::new(AnswerErrorKind::OutsideWorkspace, message));
         }
         if !files.contains_key(&path) {
-            let text = read(&path).ok_or_else(|| format!("edit {}: cannot read `{path}`", n + 1))?;
+            let text = read(&path).ok_or_else(|| {
+                AnswerError::new(AnswerErrorKind::Unreadable, format!("edit {}: cannot read `{path}`", n + 1))
+            })?;
             files.insert(path.clone(), (text, Vec::new()));
         }
         let (text, replacements) = files.get_mut(&path).expect("inserted above");
         if edit.old.is_empty() {
-            return Err(format!("edit {}: `old` is empty", n + 1));
+            return Err(AnswerError::new(
+                AnswerErrorKind::OldText,
+                format!("edit {}: `old` is empty", n + 1),
+            ));
         }
         let found: Vec<usize> = text.match_indices(&edit.old).map(|(i, _)| i).collect();
         let start = match found.as_slice() {
             [start] => *start,
-            [] => return Err(format!("edit {}: its `old` text is not in `{path}`", n + 1)),
+            [] => {
+                let message = format!("edit {}: its `old` text is not in `{path}`", n + 1);
+                return Err(AnswerError::new(AnswerErrorKind::OldText, message));
+            }
             many => {
-                return Err(format!(
-                    "edit {}: its `old` text occurs {} times in `{path}`",
-                    n + 1,
-                    many.len()
-                ));
+                let message =
+                    format!("edit {}: its `old` text occurs {} times in `{path}`", n + 1, many.len());
+                return Err(AnswerError::new(AnswerErrorKind::OldText, message));
             }
         };
         let range = start..start + edit.old.len();
         if replacements.iter().any(|r: &Replacement| r.range.start < range.end && range.start < r.range.end) {
-            return Err(format!("edit {}: it overlaps another edit", n + 1));
+            let message = format!("edit {}: it overlaps another edit", n + 1);
+            return Err(AnswerError::new(AnswerErrorKind::Overlap, message));
         }
         replacements.push(Replacement { range, new: edit.new.clone() });
     }
@@ -225,10 +274,9 @@ pub fn verify(
                 .collect();
             if let Some(error) = new_errors.first() {
                 let line = after[..error.range.start].matches('\n').count() + 1;
-                return Err(format!(
-                    "the fix leaves a syntax error in `{path}`: {} (line {line})",
-                    error.message
-                ));
+                let message =
+                    format!("the fix leaves a syntax error in `{path}`: {} (line {line})", error.message);
+                return Err(AnswerError::new(AnswerErrorKind::SyntaxError, message));
             }
         }
         verified.insert(path, replacements);
@@ -263,7 +311,8 @@ mod tests {
         let no_fix = parse_reply(r#"{"explanation": "Cannot tell.", "fix": null}"#).unwrap();
         assert_eq!(no_fix.fix, None);
         let error = parse_reply("I think the problem is the parenthesis.").unwrap_err();
-        assert!(error.starts_with("the reply is not the JSON object asked for"), "{error}");
+        assert_eq!(error.kind(), AnswerErrorKind::NotTheReply);
+        assert!(error.to_string().starts_with("the reply is not the JSON object asked for"), "{error}");
         assert!(parse_reply(r#"{"explanation": " ", "fix": null}"#).is_err());
         assert!(parse_reply(r#"{"explanation": "x", "fix": {"edits": []}}"#).is_err());
     }
@@ -290,24 +339,29 @@ mod tests {
         );
 
         let breaks = verify(&fix(vec![("(r * r\n", "(r * r))\n")]), "lib.rs", &files).unwrap_err();
-        assert!(breaks.starts_with("the fix leaves a syntax error in `lib.rs`"), "{breaks}");
-        assert_eq!(
-            verify(&fix(vec![("nope", "x")]), "lib.rs", &files).unwrap_err(),
-            "edit 1: its `old` text is not in `lib.rs`"
-        );
+        assert_eq!(breaks.kind(), AnswerErrorKind::SyntaxError);
+        assert!(breaks.to_string().starts_with("the fix leaves a syntax error in `lib.rs`"), "{breaks}");
+        let absent = verify(&fix(vec![("nope", "x")]), "lib.rs", &files).unwrap_err();
+        assert_eq!(absent.kind(), AnswerErrorKind::OldText);
+        assert_eq!(absent.to_string(), "edit 1: its `old` text is not in `lib.rs`");
         let twice = Fix {
             edits: vec![Edit { path: Some("other.rs".into()), old: "fn a() {}".into(), new: "".into() }],
             ..fix(vec![])
         };
-        assert_eq!(
-            verify(&twice, "lib.rs", &files).unwrap_err(),
-            "edit 1: its `old` text occurs 2 times in `other.rs`"
-        );
+        let ambiguous = verify(&twice, "lib.rs", &files).unwrap_err();
+        assert_eq!(ambiguous.kind(), AnswerErrorKind::OldText);
+        assert_eq!(ambiguous.to_string(), "edit 1: its `old` text occurs 2 times in `other.rs`");
         let outside = Fix {
             edits: vec![Edit { path: Some("../etc/passwd".into()), old: "x".into(), new: "y".into() }],
             ..fix(vec![])
         };
-        assert!(verify(&outside, "lib.rs", &files).unwrap_err().contains("outside the workspace"));
-        assert_eq!(verify(&fix(vec![]), "lib.rs", &files).unwrap_err(), "the fix has no edits");
+        let outside = verify(&outside, "lib.rs", &files).unwrap_err();
+        assert_eq!(outside.kind(), AnswerErrorKind::OutsideWorkspace);
+        assert!(outside.to_string().contains("outside the workspace"), "{outside}");
+        let empty = verify(&fix(vec![]), "lib.rs", &files).unwrap_err();
+        assert_eq!(
+            (empty.kind(), empty.to_string()),
+            (AnswerErrorKind::NoEdits, "the fix has no edits".to_owned())
+        );
     }
 }

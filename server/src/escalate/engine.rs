@@ -22,10 +22,10 @@ use super::answer::{self, Reply, VerifiedFix};
 use super::context::{self, Context, PastFix};
 use super::cost::{self, Micros, PriceTable, Spend};
 use super::redact::{Redactions, Redactor};
+use super::settings::Escalation;
 use super::{
     Chain, ChainOptions, CompletionRequest, Provider, ProviderConfig, StreamEvent, TokioClock, Usage,
 };
-use crate::config::Escalation;
 use crate::store::{self, CallStatus, Record, Store};
 
 /// A provider ready to be asked, with its own retry and cooldown state.
@@ -678,7 +678,7 @@ fn verify(
         None => (None, None),
         Some(fix) => match answer::verify(fix, default_path, read) {
             Ok(verified) => (Some(verified), None),
-            Err(reason) => (None, Some(reason)),
+            Err(reason) => (None, Some(reason.to_string())),
         },
     }
 }

@@ -6,7 +6,6 @@
 //! [`HttpProvider`] turns any of them into a [`Provider`]. It does not retry.
 
 use std::fmt;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -48,20 +47,9 @@ impl fmt::Debug for HttpSettings {
     }
 }
 
-/// The process's HTTP client (one connection pool for every provider). Installs ring as the
-/// rustls crypto provider first, unless the process already chose one.
+/// The process's HTTP client as a provider's error when it cannot be set up.
 pub(crate) fn client() -> Result<reqwest::Client, ProviderError> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|error| format!("could not set up the HTTP client: {error}"))
-        })
-        .clone()
-        .map_err(|message| ProviderError::new(ProviderErrorKind::Server, message))
+    crate::http::client().map_err(|error| ProviderError::new(ProviderErrorKind::Server, error.to_string()))
 }
 
 /// What a provider's event handler says about the stream.
@@ -241,7 +229,7 @@ pub(crate) async fn stream_sse(
 }
 
 fn transport_error(name: &str, error: &reqwest::Error, streaming: bool) -> ProviderError {
-    let detail = error_chain(error);
+    let detail = crate::http::error_chain(error);
     if error.is_timeout() {
         ProviderError::new(ProviderErrorKind::Timeout, format!("{name}: timed out: {detail}"))
     } else if streaming {
@@ -251,18 +239,6 @@ fn transport_error(name: &str, error: &reqwest::Error, streaming: bool) -> Provi
     } else {
         ProviderError::new(ProviderErrorKind::Server, format!("{name}: the request failed: {detail}"))
     }
-}
-
-/// An error with its causes, `outer: inner: innermost`.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Maps an unsuccessful HTTP status and its body to an error, quoting the provider's message.

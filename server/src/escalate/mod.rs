@@ -27,6 +27,7 @@ pub mod openai;
 pub mod provider;
 pub mod redact;
 pub mod rules;
+pub mod settings;
 pub mod sse;
 pub mod symbols;
 

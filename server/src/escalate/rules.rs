@@ -206,8 +206,8 @@ pub fn decide(rules: &[Rule], facts: &Facts<'_>) -> Decision {
 }
 
 /// Parses a duration with the one checked parser ACAS uses everywhere.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::duration::parse(text).map_err(|e| e.message)
+pub fn parse_duration(text: &str) -> Result<Duration, crate::duration::DurationError> {
+    crate::duration::parse(text)
 }
 
 #[cfg(test)]

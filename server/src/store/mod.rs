@@ -160,6 +160,7 @@ impl Store {
                     format!("could not start the store's writer thread: {e}; free some memory or threads and restart ACAS"),
                 )
             })?;
+        spawn_integrity_check(db_path, busy_timeout);
         Ok(Store {
             inner: Arc::new(Inner {
                 db_path: db_path.to_owned(),
@@ -169,6 +170,23 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
             }),
         })
+    }
+
+    /// [`Store::check_integrity`] of `<root>/.acas/state.db`; `Ok(false)` when nothing was
+    /// recorded there. Creates nothing.
+    pub fn check_workspace(root: &Path, options: &StoreOptions) -> Result<bool, StoreError> {
+        if !Store::recorded(root)? {
+            return Ok(false);
+        }
+        Store::check_integrity(&root.join(".acas").join(DB_FILE), options)?;
+        Ok(true)
+    }
+
+    /// Reads the whole database at `db_path` and says whether it is sound: a damaged page gives
+    /// [`StoreErrorKind::Corrupt`] with the way out. Takes time in proportion to the file, which
+    /// is why [`Store::open`] leaves it to a thread of its own; writes nothing.
+    pub fn check_integrity(db_path: &Path, options: &StoreOptions) -> Result<(), StoreError> {
+        schema::check_integrity(db_path, options.busy_timeout)
     }
 
     /// Enqueues records for the writer. Blocks only while the queue is full; never drops them.
@@ -460,4 +478,23 @@ fn ensure_ignored(path: &Path) -> Result<(), StoreError> {
         .open(path)
         .and_then(|mut file| file.write_all(addition.as_bytes()))
         .map_err(|e| StoreError::io("write", path, &e))
+}
+
+/// Runs the integrity check of the database at `db_path` on a thread of its own, so that opening
+/// does not wait for a read of the whole file; a damaged database is logged as an error with the
+/// way out. The operations that meet a damaged page fail with the same message.
+fn spawn_integrity_check(db_path: &Path, busy_timeout: Duration) {
+    let path = db_path.to_owned();
+    let spawned = std::thread::Builder::new().name("acas-store-check".to_owned()).spawn(move || {
+        match schema::check_integrity(&path, busy_timeout) {
+            Ok(()) => tracing::debug!(path = %path.display(), "the store passed its integrity check"),
+            Err(error) if error.kind() == StoreErrorKind::Corrupt => {
+                tracing::error!(%error, "the store failed its integrity check")
+            }
+            Err(error) => tracing::warn!(%error, "the store's integrity check did not run to the end"),
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "could not start the store's integrity check");
+    }
 }

@@ -3,7 +3,10 @@
 //! The schema version is `PRAGMA user_version`. [`MIGRATIONS`] is an ordered list: migration `i`
 //! takes the schema from version `i` to `i + 1`, and all pending ones run in one transaction. A
 //! database from a newer ACAS is refused before anything is written to it, and so is a file that
-//! is not an SQLite database or fails `PRAGMA quick_check`.
+//! is not an SQLite database or whose header or schema cannot be read. Opening reads only the
+//! first pages, so it costs the same whatever the history holds; the whole file is read by
+//! [`check_integrity`] (`PRAGMA quick_check`), which the store runs on a thread of its own after
+//! opening and `acas check-state` runs on demand.
 
 use std::fs::File;
 use std::io::Read;
@@ -277,7 +280,8 @@ fn read_header(db_path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Opens the write connection: checks integrity and version, sets the pragmas, migrates.
+/// Opens the write connection: checks the header, the schema and its version, sets the pragmas,
+/// migrates. Does not read the whole file: see [`check_integrity`].
 pub(super) fn open_writer(db_path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let err = |what: &str| {
         let what = what.to_owned();
@@ -291,11 +295,10 @@ pub(super) fn open_writer(db_path: &Path, busy_timeout: Duration) -> Result<Conn
     .map_err(err("open the database"))?;
     conn.busy_timeout(busy_timeout).map_err(err("set the busy timeout"))?;
 
-    let quick_check: String =
-        conn.query_row("PRAGMA quick_check(1)", [], |row| row.get(0)).map_err(err("check the database"))?;
-    if quick_check != "ok" {
-        return Err(StoreError::corrupt(db_path, &format!("integrity check: {quick_check}")));
-    }
+    // Parses the schema: a damaged first page or schema table fails here, as SQLite's own
+    // "malformed" or "not a database" error, which `StoreError::sqlite` reports as damaged.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+        .map_err(err("read the database schema"))?;
     let version = user_version(&conn).map_err(err("read the schema version"))?;
     if version > LATEST_VERSION {
         return Err(newer_schema(db_path, version));
@@ -323,6 +326,21 @@ pub(super) fn open_writer(db_path: &Path, busy_timeout: Duration) -> Result<Conn
     migrate(&conn, db_path, busy_timeout)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
+}
+
+/// Reads the whole database (`PRAGMA quick_check`) on a read-only connection of its own: a
+/// damaged page anywhere gives [`StoreErrorKind::Corrupt`] with the way out. Takes time in
+/// proportion to the file; writes nothing.
+pub(super) fn check_integrity(db_path: &Path, busy_timeout: Duration) -> Result<(), StoreError> {
+    check_header(db_path)?;
+    let conn = open_reader(db_path, busy_timeout)?;
+    let result: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+        .map_err(|e| StoreError::sqlite("check the database", db_path, busy_timeout, &e))?;
+    if result != "ok" {
+        return Err(StoreError::corrupt(db_path, &format!("integrity check: {result}")));
+    }
+    Ok(())
 }
 
 /// Opens the read-only connection used for queries, once the writer has migrated the schema.

@@ -478,6 +478,43 @@ fn a_damaged_database_is_refused_and_left_untouched() {
     let err = Store::open(&db_path, options()).err().unwrap();
     assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
     assert_eq!(std::fs::read(&db_path).unwrap(), bytes);
+    let err = Store::check_integrity(&db_path, &options()).err().unwrap();
+    assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
+    assert_eq!(std::fs::read(&db_path).unwrap(), bytes);
+}
+
+/// Damage past the schema: opening reads only the first pages, so it opens; the integrity check
+/// (run after opening on a thread of its own, or by `acas check-state`) and every read of a
+/// damaged page give the damaged-database error with its way out.
+#[test]
+fn damage_past_the_schema_is_found_by_the_integrity_check_and_by_reads() {
+    let (dir, store) = open_temp();
+    store.record((0..2_000).map(|i| file(i, FileEventKind::Created, &format!("f{i}"))).collect());
+    store.close().unwrap();
+    let db_path = dir.path().join(".acas/state.db");
+    let mut bytes = std::fs::read(&db_path).unwrap();
+    // Every page but the schema's (the first, and those holding `CREATE` statements).
+    for page in bytes.chunks_mut(4096).skip(1) {
+        if !page.windows(6).any(|w| w == b"CREATE") {
+            page.fill(0x5a);
+        }
+    }
+    std::fs::write(&db_path, &bytes).unwrap();
+
+    let err = Store::check_integrity(&db_path, &options()).err().unwrap();
+    assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("move it aside"), "{err}");
+    assert_eq!(std::fs::read(&db_path).unwrap(), bytes);
+
+    let store = Store::open(&db_path, options()).unwrap();
+    let err = store
+        .activity(&ActivityQuery { since_ms: None, limit: usize::MAX, path_prefix: None })
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("move it aside"), "{err}");
+    store.close().unwrap();
+    assert_eq!(std::fs::read(&db_path).unwrap(), bytes);
 }
 
 #[test]

@@ -59,11 +59,11 @@ use super::actions::{ActionContext, ActionError, Ai, Editor};
 use super::definition::{RunStatus, SkippedNeeds, Step, StepKind, StepStatus, Workflow};
 use super::error::{WorkflowError, WorkflowErrorKind};
 use super::process::{self, CommandFailure};
-use super::render_process::{RenderGuard, needs_process};
+use super::settings::WorkflowHistory;
 use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, StepRecord, owner_alive};
+use super::template::render_process::{RenderGuard, needs_process};
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
-use crate::config::WorkflowHistory;
 use crate::store::Fence;
 use crate::time::now_ms;
 
@@ -1221,6 +1221,7 @@ impl Driver {
             cancel: cancel.clone(),
             editor: options.editor.clone(),
             ai: options.ai.clone(),
+            planner: Arc::new(super::planner::PlanAction),
             templates: options.templates,
         };
         let actions = options.actions.clone();

@@ -30,7 +30,7 @@ pub mod parse;
 pub mod plan;
 pub mod planner;
 pub mod process;
-pub mod render_process;
+pub mod settings;
 pub mod signature;
 pub mod state;
 pub mod template;

@@ -127,7 +127,7 @@ impl Outbox {
     }
 
     async fn deliver_all(self, options: OutboxOptions, cancel: CancellationToken) {
-        let client = match crate::escalate::http::client() {
+        let client = match crate::http::client() {
             Ok(client) => client,
             Err(error) => {
                 tracing::error!(%error, "outgoing webhooks are off");

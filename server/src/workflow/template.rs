@@ -22,6 +22,8 @@
 //! (`always()`, `failure() or steps.x.outcome == 'failure'`), with the status functions
 //! `success()`, `failure()`, `always()` and `cancelled()`, whose answers come from [`Status`].
 
+pub mod render_process;
+
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
@@ -30,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use minijinja::value::{Kwargs, Serde};
 
-use super::render_process::{self, needs_process};
+use self::render_process::needs_process;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 /// What one render may do.

@@ -167,7 +167,7 @@ pub fn next_runs(
     timezone: Option<&str>,
     after: DateTime<Utc>,
     n: usize,
-) -> Result<Vec<DateTime<Tz>>, String> {
+) -> Result<Vec<DateTime<Tz>>, ScheduleError> {
     let tz = match timezone {
         Some(name) => time_zone(name)?,
         None => Tz::UTC,
@@ -177,30 +177,51 @@ pub fn next_runs(
     Ok(schedule.iter_after(start).take(n).collect())
 }
 
-pub(crate) fn time_zone(name: &str) -> Result<Tz, String> {
+/// What is wrong with a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleErrorKind {
+    /// The cron expression does not parse.
+    Cron,
+    /// The time zone is not an IANA name.
+    TimeZone,
+}
+
+/// A schedule that cannot be used: a kind to match on and a message that says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ScheduleError {
+    pub kind: ScheduleErrorKind,
+    pub message: String,
+}
+
+pub(crate) fn time_zone(name: &str) -> Result<Tz, ScheduleError> {
     Tz::from_str(name).map_err(|_| {
         let close = parse::suggest(name, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()));
-        match close {
+        let message = match close {
             Some(close) => format!("unknown time zone `{name}`; did you mean `{close}`?"),
             None => format!("unknown time zone `{name}`; use an IANA name like `Europe/Berlin` or `UTC`"),
-        }
+        };
+        ScheduleError { kind: ScheduleErrorKind::TimeZone, message }
     })
 }
 
-pub(crate) fn parse_cron(cron: &str) -> Result<croner::Cron, String> {
+pub(crate) fn parse_cron(cron: &str) -> Result<croner::Cron, ScheduleError> {
+    let error = |message| ScheduleError { kind: ScheduleErrorKind::Cron, message };
     let fields = cron.split_whitespace().count();
     let nickname = cron.trim().starts_with('@');
     if !(nickname || fields == 5 || fields == 6) {
-        return Err(format!(
+        return Err(error(format!(
             "cron expression `{cron}` has {fields} fields; write 5 (minute hour day month weekday) or 6 (seconds first)"
-        ));
+        )));
     }
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Optional)
         .year(croner::parser::Year::Disallowed)
         .build()
         .parse(cron)
-        .map_err(|e| format!("invalid cron expression `{cron}`: {}", e.to_string().trim_end_matches('.')))
+        .map_err(|e| {
+            error(format!("invalid cron expression `{cron}`: {}", e.to_string().trim_end_matches('.')))
+        })
 }
 
 /// The hover of a `cron:` value at `at` in a workflow file's text: its span, and Markdown with
@@ -326,13 +347,13 @@ impl Checker<'_> {
             let base = if list { format!("on.schedule.{i}") } else { "on.schedule".to_owned() };
             if let Err(error) = parse_cron(&schedule.cron) {
                 let span = self.value_at(&[format!("{base}.cron"), base.clone()]);
-                self.error(span, error);
+                self.error(span, error.message);
             }
             if let Some(tz) = &schedule.timezone
                 && let Err(error) = time_zone(tz)
             {
                 let span = self.value_at(&[format!("{base}.timezone")]);
-                self.error(span, error);
+                self.error(span, error.message);
             }
         }
         if let Some(webhook) = &on.webhook
@@ -353,7 +374,7 @@ impl Checker<'_> {
             self.template(&concurrency.group, false, None, span, "the concurrency group");
             // The group is rendered when a run is asked for, before the run has a task of its
             // own: only substitutions, which cost as little as the template is long.
-            if crate::workflow::render_process::needs_process(&concurrency.group, false) {
+            if crate::workflow::template::render_process::needs_process(&concurrency.group, false) {
                 self.error(
                     span,
                     "the concurrency group may only substitute values, like `deploy-{{ inputs.env }}`: \

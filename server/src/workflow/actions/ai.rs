@@ -1,6 +1,7 @@
 //! `ai.ask`, `ai.review` and `ai.plan`, through [`Ai`](super::Ai), and [`EscalatorAi`], which
 //! makes the escalation providers, with their budgets, cache and redaction, that `Ai`. `ai.plan`
-//! is the planner's ([`crate::workflow::planner`]); this module only exposes it as an action.
+//! is the planner's, reached through [`Planner`](super::Planner); this module only exposes it as
+//! an action.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::confine::{self, Follow};
 use super::schema::{Exclusive, Kind, Param, Spec};
-use super::{ActionContext, ActionError, Ai, AiAnswer, Args};
+use super::{ActionContext, ActionError, Ai, AiAnswer, AiError, AiErrorKind, Args};
 use crate::escalate::cost;
 use crate::escalate::engine::{EscalateError, Escalator};
 
@@ -79,7 +80,7 @@ async fn ask(
     schema: Option<Value>,
 ) -> Result<AiAnswer, ActionError> {
     let ai = provider(ctx)?;
-    ai.ask(system, prompt, schema, &ctx.cancel).await.map_err(ActionError::new)
+    ai.ask(system, prompt, schema, &ctx.cancel).await.map_err(|e| ActionError::new(e.message))
 }
 
 fn output(answer: AiAnswer) -> Value {
@@ -118,15 +119,8 @@ pub async fn run_ask(ctx: &ActionContext, args: &Args<'_>) -> Result<Value, Acti
 pub async fn run_plan(ctx: &ActionContext, args: &Args<'_>) -> Result<Value, ActionError> {
     let ai = provider(ctx)?;
     let prompt = args.need_text("prompt")?;
-    let plan = crate::workflow::planner::generate(ai, &prompt, &ctx.cancel)
-        .await
-        .map_err(|e| ActionError::new(e.to_string()))?;
-    let mut out = plan.to_json();
-    out["definition"] = json!(plan.definition(&format!("plan-{}-{}", ctx.run_id, ctx.step_id)));
-    if let Value::Object(map) = &mut out {
-        map.remove("prompt");
-    }
-    Ok(out)
+    let name = format!("plan-{}-{}", ctx.run_id, ctx.step_id);
+    ctx.planner.plan(ai, &prompt, &name, &ctx.cancel).await
 }
 
 /// The JSON of a reply, with or without a Markdown code fence around it.
@@ -194,10 +188,20 @@ impl Ai for EscalatorAi {
         prompt: &'a str,
         json_schema: Option<Value>,
         cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<AiAnswer, String>> {
+    ) -> BoxFuture<'a, Result<AiAnswer, AiError>> {
         Box::pin(async move {
-            let asked =
-                self.0.ask(system, prompt, json_schema, CATEGORY, cancel).await.map_err(|e| e.to_string())?;
+            let asked = self.0.ask(system, prompt, json_schema, CATEGORY, cancel).await.map_err(|e| {
+                let kind = match e {
+                    EscalateError::NoProvider | EscalateError::Config(_) | EscalateError::NoEgress(_) => {
+                        AiErrorKind::Unavailable
+                    }
+                    EscalateError::Exhausted(_)
+                    | EscalateError::OverBudget(_)
+                    | EscalateError::Internal(_) => AiErrorKind::Failed,
+                    EscalateError::Cancelled => AiErrorKind::Cancelled,
+                };
+                AiError::new(kind, e.to_string())
+            })?;
             Ok(AiAnswer {
                 text: asked.text,
                 provider: asked.provider,
@@ -224,7 +228,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::super::tests::{context, run_with};
-    use super::super::{ActionContext, Ai, AiAnswer};
+    use super::super::{ActionContext, Ai, AiAnswer, AiError};
 
     /// Answers with a fixed text and remembers what it was asked. This stands in for the
     /// providers only to check what the actions send and return; the providers themselves, with
@@ -241,7 +245,7 @@ mod tests {
             prompt: &'a str,
             json_schema: Option<Value>,
             _cancel: &'a CancellationToken,
-        ) -> BoxFuture<'a, Result<AiAnswer, String>> {
+        ) -> BoxFuture<'a, Result<AiAnswer, AiError>> {
             self.asked.lock().unwrap().push((system.to_owned(), prompt.to_owned(), json_schema));
             let reply = self.reply.clone();
             Box::pin(async move {
@@ -303,23 +307,6 @@ mod tests {
         let (ctx, _) = with_ai(ws.path(), "Sure! Here it is.");
         let got = run_with(&ctx, "ai.ask", json!({"prompt": "json please", "json": true})).err();
         assert!(got.starts_with("the reply is not the JSON asked for"), "{got}");
-    }
-
-    #[test]
-    fn plans_are_returned_not_run() {
-        let ws = tempfile::tempdir().unwrap();
-        let reply = json!({"tasks": [{"id": "a", "name": "A", "description": "", "action": "run",
-                                      "with": {"argv": ["touch", "ran"]}, "needs": [], "priority": 1}]});
-        let (ctx, ai) = with_ai(ws.path(), &reply.to_string());
-        let got = run_with(&ctx, "ai.plan", json!({"prompt": "touch a file"})).ok();
-        assert_eq!((got["tasks"][0]["id"].clone(), got["notes"].clone()), (json!("a"), json!([])));
-        assert_eq!((got["cost_usd"].clone(), got["calls"].clone()), (json!(0.5), json!(1)));
-        let definition = got["definition"].as_str().unwrap();
-        assert!(definition.contains("\"name\": \"plan-run-step\""), "{definition}");
-        assert!(!ws.path().join("ran").exists());
-        assert_eq!(ai.asked.lock().unwrap()[0].2, Some(crate::workflow::planner::schema()));
-        let got = run_with(&context(ws.path()), "ai.plan", json!({"prompt": "x"})).err();
-        assert!(got.starts_with("no AI provider is configured"), "{got}");
     }
 
     #[test]

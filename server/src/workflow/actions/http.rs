@@ -60,7 +60,7 @@ pub const WEBHOOK: Spec = Spec {
 };
 
 fn client() -> Result<reqwest::Client, ActionError> {
-    crate::escalate::http::client().map_err(|e| ActionError::new(e.message))
+    crate::http::client().map_err(|e| ActionError::new(e.to_string()))
 }
 
 fn parse_url(url: &str) -> Result<reqwest::Url, ActionError> {
@@ -84,7 +84,7 @@ async fn send(
         let mut response = request
             .send()
             .await
-            .map_err(|e| ActionError::new(format!("{url}: {}", crate::escalate::http::error_chain(&e))))?;
+            .map_err(|e| ActionError::new(format!("{url}: {}", crate::http::error_chain(&e))))?;
         let status = response.status().as_u16();
         let mut headers: Vec<(String, String)> = Vec::new();
         for (name, value) in response.headers() {
@@ -99,10 +99,7 @@ async fn send(
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| {
-            ActionError::new(format!(
-                "{url}: the reply broke off: {}",
-                crate::escalate::http::error_chain(&e)
-            ))
+            ActionError::new(format!("{url}: the reply broke off: {}", crate::http::error_chain(&e)))
         })? {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(ActionError::new(format!("{url}: the reply is larger than {MAX_BODY} bytes")));

@@ -29,6 +29,20 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+/// Makes the plan `ai.plan` returns: `{tasks, notes, definition, cost_usd, calls}`, the
+/// definition's workflow named `name`. The planner implements it
+/// (`workflow::planner::PlanAction`); actions only call it, so that they do not depend on the
+/// planner, which depends on their specs.
+pub trait Planner: Send + Sync {
+    fn plan<'a>(
+        &'a self,
+        ai: &'a dyn Ai,
+        prompt: &'a str,
+        name: &'a str,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Value, ActionError>>;
+}
+
 /// Where `editor.notify` and `editor.diagnostic` go.
 pub trait Editor: Send + Sync {
     /// `level` is `info`, `warning` or `error`.
@@ -49,6 +63,35 @@ pub struct AiAnswer {
     pub cached: bool,
 }
 
+/// Why the AI providers gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AiErrorKind {
+    /// No provider may be asked: none configured, or what would be sent may not leave.
+    Unavailable,
+    /// Every provider failed or was refused (budget, errors, invalid replies).
+    Failed,
+    Cancelled,
+}
+
+/// The AI providers gave no answer: a kind to match on and a message that says why and what to
+/// do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AiError {
+    pub kind: AiErrorKind,
+    pub message: String,
+}
+
+impl AiError {
+    pub fn new(kind: AiErrorKind, message: impl Into<String>) -> AiError {
+        AiError { kind, message: message.into() }
+    }
+
+    pub fn cancelled() -> AiError {
+        AiError::new(AiErrorKind::Cancelled, "cancelled")
+    }
+}
+
 /// The escalation providers, with their budgets, as actions see them.
 pub trait Ai: Send + Sync {
     fn ask<'a>(
@@ -57,7 +100,7 @@ pub trait Ai: Send + Sync {
         prompt: &'a str,
         json_schema: Option<Value>,
         cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<AiAnswer, String>>;
+    ) -> BoxFuture<'a, Result<AiAnswer, AiError>>;
 
     /// Whether a workspace file may be sent at all (`no_egress` in the configuration).
     fn may_send(&self, relative_path: &str) -> bool {
@@ -79,6 +122,8 @@ pub struct ActionContext {
     pub editor: Arc<dyn Editor>,
     /// `None` when no provider is configured: AI actions then fail with a clear message.
     pub ai: Option<Arc<dyn Ai>>,
+    /// What `ai.plan` asks for its plan.
+    pub planner: Arc<dyn Planner>,
     /// The limits of every template an action renders (`[workflows] template_*`).
     pub templates: crate::workflow::template::TemplateLimits,
 }
@@ -175,7 +220,8 @@ pub async fn run(action: &str, with: &Map<String, Value>, ctx: &ActionContext) -
             // pool, and the render process is killed when the step's timeout or cancellation
             // drops this future.
             let (with, limits) = (with.clone(), ctx.templates);
-            let guard = std::sync::Arc::new(crate::workflow::render_process::RenderGuard::default());
+            let guard =
+                std::sync::Arc::new(crate::workflow::template::render_process::RenderGuard::default());
             let _kill = guard.kill_on_drop();
             let render = guard.clone();
             let transform = tokio::task::spawn_blocking(move || {
@@ -370,7 +416,22 @@ pub(crate) mod tests {
         static EDITORS: std::cell::RefCell<Vec<Arc<Recorded>>> = const { std::cell::RefCell::new(Vec::new()) };
     }
 
-    /// A context on `workspace` with a recording editor and no AI provider.
+    /// Stands in for the planner where a test does not plan (the planner's tests run `ai.plan`).
+    struct NoPlanner;
+
+    impl Planner for NoPlanner {
+        fn plan<'a>(
+            &'a self,
+            _ai: &'a dyn Ai,
+            _prompt: &'a str,
+            _name: &'a str,
+            _cancel: &'a CancellationToken,
+        ) -> BoxFuture<'a, Result<Value, ActionError>> {
+            Box::pin(async { Err(ActionError::new("no planner in this test")) })
+        }
+    }
+
+    /// A context on `workspace` with a recording editor, no AI provider and no planner.
     pub fn context(workspace: &Path) -> ActionContext {
         let editor = Arc::new(Recorded::default());
         EDITORS.with(|e| e.borrow_mut().push(editor.clone()));
@@ -381,6 +442,7 @@ pub(crate) mod tests {
             cancel: CancellationToken::new(),
             editor,
             ai: None,
+            planner: Arc::new(NoPlanner),
             templates: crate::workflow::template::TemplateLimits::default(),
         }
     }

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::tests_support::{argv_step, workflow};
 use super::*;
 use crate::workflow::definition::{Concurrency, RetryPolicy, SkippedNeeds, Step, StepKind, Workflow};
+use crate::workflow::planner::tests::{Scripted, reply};
 use crate::workflow::state::StateDb;
 
 /// How long a test waits for any one event.
@@ -555,4 +556,53 @@ async fn inputs_are_checked_and_history_is_pruned() {
     assert_eq!(kept, [ids[2], ids[1]]);
     assert_eq!(h.engine.db().steps(ids[2]).unwrap()[0].output.as_ref().unwrap()["stdout"], "7\n");
     let _ = &mut h;
+}
+
+/// A planned run left running by a process that was killed after its first task: the engine of
+/// the next process reads the stored definition back, and finishes without running it again.
+#[tokio::test]
+async fn a_planned_run_resumes_after_its_process_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, _) = {
+        let ai = Scripted::new(vec![reply(&[
+            json!({"id": "one", "name": "One", "description": "", "action": "run",
+                   "with": {"argv": ["sh", "-c", "echo one >> log.txt"]}, "needs": [], "priority": 1}),
+            json!({"id": "two", "name": "Two", "description": "", "action": "file.append",
+                   "with": {"path": "log.txt", "content": "two\n"}, "needs": ["one"], "priority": 1}),
+        ])]);
+        (crate::workflow::planner::generate(&ai, "log twice", &CancellationToken::new()).await.unwrap(), ai)
+    };
+    let workflow = plan.to_workflow(dir.path(), "plan-resume").unwrap();
+    std::fs::write(dir.path().join("log.txt"), "one\n").unwrap();
+
+    let engine = Engine::open(EngineOptions::new(dir.path().to_owned(), definition_parser())).unwrap();
+    let mut done = StepRecord::pending("one", 0);
+    done.status = StepStatus::Succeeded;
+    done.outcome = Some(Outcome::Success);
+    done.attempts = 1;
+    let new = NewRun {
+        workflow: &workflow.name,
+        file: &workflow.file,
+        definition_hash: &workflow.hash,
+        definition: &workflow.source,
+        trigger: &json!({"type": "manual"}),
+        inputs: &json!({}),
+        status: RunStatus::Running,
+        concurrency_group: None,
+        rerun_of: None,
+        owner_pid: std::process::id() + 1,
+        steps: vec![done, StepRecord::pending("two", 1)],
+        fence: None,
+    };
+    let id = engine.db().create_run(&new, 1).unwrap();
+    let handles = engine.resume_interrupted().unwrap();
+    assert_eq!(handles.iter().map(|h| h.id).collect::<Vec<_>>(), [id]);
+    let status = tokio::time::timeout(Duration::from_secs(20), handles.into_iter().next().unwrap().wait())
+        .await
+        .unwrap();
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(std::fs::read_to_string(dir.path().join("log.txt")).unwrap(), "one\ntwo\n");
+    let steps: Vec<(String, u32)> =
+        engine.db().steps(id).unwrap().into_iter().map(|s| (s.step_id, s.attempts)).collect();
+    assert_eq!(steps, [("one".to_owned(), 1), ("two".to_owned(), 1)]);
 }

@@ -24,7 +24,7 @@ mod check;
 mod convert;
 mod graph;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt;
 use std::path::Path;
@@ -33,7 +33,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::actions::Ai;
+use futures_util::future::BoxFuture;
+
+use super::actions::{ActionError, Ai, AiError, AiErrorKind, Planner};
 use super::definition::Workflow;
 
 pub use check::{RUN, schema};
@@ -171,13 +173,17 @@ impl fmt::Display for PlanError {
 }
 
 impl PlanError {
-    fn provider(message: String) -> PlanError {
-        if message == "cancelled" {
-            return PlanError { kind: PlanErrorKind::Cancelled, message, problems: Vec::new() };
+    fn provider(error: AiError) -> PlanError {
+        if error.kind == AiErrorKind::Cancelled {
+            return PlanError {
+                kind: PlanErrorKind::Cancelled,
+                message: error.message,
+                problems: Vec::new(),
+            };
         }
         PlanError {
             kind: PlanErrorKind::Provider,
-            message: format!("asking for a plan: {message}"),
+            message: format!("asking for a plan: {}", error.message),
             problems: Vec::new(),
         }
     }
@@ -203,6 +209,30 @@ impl Default for PlanOptions {
 }
 
 /// Asks `ai` for a plan reaching `prompt`, with every strategy.
+/// The planner as `ai.plan` runs it: the plan as JSON with the workflow that runs it, without
+/// the prompt (the step's parameters already hold it).
+pub struct PlanAction;
+
+impl Planner for PlanAction {
+    fn plan<'a>(
+        &'a self,
+        ai: &'a dyn Ai,
+        prompt: &'a str,
+        name: &'a str,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Value, ActionError>> {
+        Box::pin(async move {
+            let plan = generate(ai, prompt, cancel).await.map_err(|e| ActionError::new(e.to_string()))?;
+            let mut out = plan.to_json();
+            out["definition"] = Value::String(plan.definition(name));
+            if let Value::Object(map) = &mut out {
+                map.remove("prompt");
+            }
+            Ok(out)
+        })
+    }
+}
+
 pub async fn generate(ai: &dyn Ai, prompt: &str, cancel: &CancellationToken) -> Result<Plan, PlanError> {
     generate_with(ai, prompt, PlanOptions::default(), cancel).await
 }
@@ -246,7 +276,7 @@ struct Asker<'a> {
 impl Asker<'_> {
     async fn ask(&mut self, prompt: &str) -> Result<String, PlanError> {
         if self.cancel.is_cancelled() {
-            return Err(PlanError::provider("cancelled".into()));
+            return Err(PlanError::provider(AiError::cancelled()));
         }
         let answer = self
             .ai

@@ -1,27 +1,24 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::workflow::actions::AiAnswer;
-use crate::workflow::definition::{RunStatus, StepKind, StepStatus};
-use crate::workflow::engine::{Engine, EngineOptions, definition_parser};
-use crate::workflow::state::{NewRun, Outcome, StepRecord};
+use crate::workflow::actions::{AiAnswer, AiError, AiErrorKind};
+use crate::workflow::definition::StepKind;
 
 /// Answers from a script, in order, and remembers every prompt. It stands in for the providers
 /// only to drive the planner's branches; the providers themselves are tested against the fake
 /// provider server (`tests/tests/plan.rs` runs the planner through them).
-struct Scripted {
+pub(crate) struct Scripted {
     replies: Mutex<VecDeque<Result<String, String>>>,
     asked: Mutex<Vec<(String, Option<Value>)>>,
 }
 
 impl Scripted {
-    fn new(replies: Vec<Result<String, String>>) -> Scripted {
+    pub(crate) fn new(replies: Vec<Result<String, String>>) -> Scripted {
         Scripted { replies: Mutex::new(replies.into()), asked: Mutex::new(Vec::new()) }
     }
 
@@ -37,11 +34,11 @@ impl Ai for Scripted {
         prompt: &'a str,
         json_schema: Option<Value>,
         _cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<AiAnswer, String>> {
+    ) -> BoxFuture<'a, Result<AiAnswer, AiError>> {
         self.asked.lock().unwrap().push((prompt.to_owned(), json_schema));
         let reply = self.replies.lock().unwrap().pop_front().unwrap_or_else(|| Err("no more replies".into()));
         Box::pin(async move {
-            reply.map(|text| AiAnswer {
+            reply.map_err(|message| AiError::new(AiErrorKind::Failed, message)).map(|text| AiAnswer {
                 text,
                 provider: "p".into(),
                 model: "m".into(),
@@ -60,7 +57,7 @@ fn echo(id: &str, needs: &[&str], priority: i64) -> Value {
            "with": {"argv": ["echo", id]}, "needs": needs, "priority": priority})
 }
 
-fn reply(tasks: &[Value]) -> Result<String, String> {
+pub(crate) fn reply(tasks: &[Value]) -> Result<String, String> {
     Ok(json!({ "tasks": tasks }).to_string())
 }
 
@@ -324,8 +321,9 @@ fn a_plan_becomes_a_workflow_that_reads_back_from_its_text() {
     assert_eq!(workflow.steps[1].needs, ["first"]);
     assert!(crate::workflow::validate::validate(&workflow).is_empty());
     // What a resumed run reads back is the same workflow.
-    let reread = definition_parser()(&workflow.file, &workflow.source).unwrap();
-    assert_eq!(reread, workflow);
+    let (reread, problems) = crate::workflow::validate::check(&workflow.file, &workflow.source);
+    assert!(problems.iter().all(|p| !p.is_error()), "{problems:?}");
+    assert_eq!(reread, Some(workflow));
 
     expect_test::expect![[r#"
         plan: 2 tasks for: do the work
@@ -342,51 +340,27 @@ fn a_plan_becomes_a_workflow_that_reads_back_from_its_text() {
     assert_eq!(json["notes"], json!([]));
 }
 
-/// A planned run left running by a process that was killed after its first task: the engine of
-/// the next process reads the stored definition back, and finishes without running it again.
-#[tokio::test]
-async fn a_planned_run_resumes_after_its_process_is_gone() {
-    let dir = tempfile::tempdir().unwrap();
-    let (plan, _) = {
-        let ai = Scripted::new(vec![reply(&[
-            json!({"id": "one", "name": "One", "description": "", "action": "run",
-                   "with": {"argv": ["sh", "-c", "echo one >> log.txt"]}, "needs": [], "priority": 1}),
-            json!({"id": "two", "name": "Two", "description": "", "action": "file.append",
-                   "with": {"path": "log.txt", "content": "two\n"}, "needs": ["one"], "priority": 1}),
-        ])]);
-        (generate(&ai, "log twice", &CancellationToken::new()).await.unwrap(), ai)
-    };
-    let workflow = plan.to_workflow(dir.path(), "plan-resume").unwrap();
-    std::fs::write(dir.path().join("log.txt"), "one\n").unwrap();
-
-    let engine = Engine::open(EngineOptions::new(dir.path().to_owned(), definition_parser())).unwrap();
-    let mut done = StepRecord::pending("one", 0);
-    done.status = StepStatus::Succeeded;
-    done.outcome = Some(Outcome::Success);
-    done.attempts = 1;
-    let new = NewRun {
-        workflow: &workflow.name,
-        file: &workflow.file,
-        definition_hash: &workflow.hash,
-        definition: &workflow.source,
-        trigger: &json!({"type": "manual"}),
-        inputs: &json!({}),
-        status: RunStatus::Running,
-        concurrency_group: None,
-        rerun_of: None,
-        owner_pid: std::process::id() + 1,
-        steps: vec![done, StepRecord::pending("two", 1)],
-        fence: None,
-    };
-    let id = engine.db().create_run(&new, 1).unwrap();
-    let handles = engine.resume_interrupted().unwrap();
-    assert_eq!(handles.iter().map(|h| h.id).collect::<Vec<_>>(), [id]);
-    let status = tokio::time::timeout(Duration::from_secs(20), handles.into_iter().next().unwrap().wait())
-        .await
-        .unwrap();
-    assert_eq!(status, RunStatus::Succeeded);
-    assert_eq!(std::fs::read_to_string(dir.path().join("log.txt")).unwrap(), "one\ntwo\n");
-    let steps: Vec<(String, u32)> =
-        engine.db().steps(id).unwrap().into_iter().map(|s| (s.step_id, s.attempts)).collect();
-    assert_eq!(steps, [("one".to_owned(), 1), ("two".to_owned(), 1)]);
+/// `ai.plan` returns the plan with the workflow that would run it, and runs nothing.
+#[test]
+fn the_plan_action_returns_plans_not_runs() {
+    use crate::workflow::actions::tests::{context, run_with};
+    let ws = tempfile::tempdir().unwrap();
+    let reply = json!({"tasks": [{"id": "a", "name": "A", "description": "", "action": "run",
+                                  "with": {"argv": ["touch", "ran"]}, "needs": [], "priority": 1}]});
+    let ai = std::sync::Arc::new(Scripted::new(vec![Ok(reply.to_string())]));
+    let mut ctx = context(ws.path());
+    ctx.ai = Some(ai.clone());
+    ctx.planner = std::sync::Arc::new(PlanAction);
+    let got = run_with(&ctx, "ai.plan", json!({"prompt": "touch a file"})).ok();
+    assert_eq!((got["tasks"][0]["id"].clone(), got["notes"].clone()), (json!("a"), json!([])));
+    assert_eq!((got["cost_usd"].clone(), got["calls"].clone()), (json!(0.25), json!(1)));
+    assert_eq!(got.get("prompt"), None);
+    let definition = got["definition"].as_str().unwrap();
+    assert!(definition.contains("\"name\": \"plan-run-step\""), "{definition}");
+    assert!(!ws.path().join("ran").exists());
+    assert_eq!(ai.asked.lock().unwrap()[0].1, Some(schema()));
+    let mut without_ai = context(ws.path());
+    without_ai.planner = std::sync::Arc::new(PlanAction);
+    let got = run_with(&without_ai, "ai.plan", json!({"prompt": "x"})).err();
+    assert!(got.starts_with("no AI provider is configured"), "{got}");
 }

@@ -9,6 +9,7 @@
 //! interval without any state. Expressions and time zones are parsed as validation parses them;
 //! the next times of one expression, for hovers, are `validate::next_runs`.
 
+use crate::workflow::validate::ScheduleError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
@@ -43,12 +44,12 @@ impl Clock {
 }
 
 /// Parses a cron expression of 5 or 6 fields, as validation does.
-pub fn parse_cron(expression: &str) -> Result<Cron, String> {
+pub fn parse_cron(expression: &str) -> Result<Cron, ScheduleError> {
     crate::workflow::validate::parse_cron(expression)
 }
 
 /// Parses an IANA time zone name, as validation does; `None` is UTC.
-pub fn parse_time_zone(name: Option<&str>) -> Result<Tz, String> {
+pub fn parse_time_zone(name: Option<&str>) -> Result<Tz, ScheduleError> {
     name.map_or(Ok(Tz::UTC), crate::workflow::validate::time_zone)
 }
 
@@ -89,9 +90,9 @@ impl Entry {
             workflow: workflow.name.clone(),
             message: format!("on.schedule: {message}"),
         };
-        let cron = parse_cron(&trigger.cron).map_err(|m| error(TriggerErrorKind::Cron, m))?;
-        let tz =
-            parse_time_zone(trigger.timezone.as_deref()).map_err(|m| error(TriggerErrorKind::TimeZone, m))?;
+        let cron = parse_cron(&trigger.cron).map_err(|e| error(TriggerErrorKind::Cron, e.message))?;
+        let tz = parse_time_zone(trigger.timezone.as_deref())
+            .map_err(|e| error(TriggerErrorKind::TimeZone, e.message))?;
         let mut entry = Entry { workflow: workflow.clone(), trigger: trigger.clone(), cron, tz, next: None };
         entry.next = entry.after(now);
         Ok(entry)

@@ -798,7 +798,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let server = WebhookServer::start(options, &workflows, store, tx, cancel.clone()).await.unwrap();
         assert!(server.local_addr().ip().is_loopback());
-        Harness { server, fired, cancel, client: crate::escalate::http::client().unwrap() }
+        Harness { server, fired, cancel, client: crate::http::client().unwrap() }
     }
 
     fn now() -> i64 {

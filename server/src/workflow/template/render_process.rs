@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::template::{Status, TemplateError, TemplateLimits, Templates};
+use super::{Status, TemplateError, TemplateLimits, Templates};
 
 /// The first argument that makes `acas` a render process. Not a command of the command line:
 /// nothing but ACAS itself starts it.

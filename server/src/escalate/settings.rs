@@ -1,0 +1,46 @@
+//! What `.acas/config.toml` says about asking AI providers, as the escalation engine takes it.
+//!
+//! Plain values with their defaults; `config` parses the file into them, nothing here reads it.
+
+use super::ProviderConfig;
+use super::cost::{Budget, Price};
+use super::rules::{Rule, RuleConfig};
+
+/// Everything about asking AI providers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    /// `[[providers]]`; empty means the providers whose standard variables are set.
+    pub providers: Vec<ProviderConfig>,
+    pub budget: Budget,
+    /// `[pricing."MODEL"]` overrides of the shipped price table.
+    pub pricing: std::collections::HashMap<String, Price>,
+    /// `[[rules]]`, as written; empty means the default rules.
+    pub rules: Vec<RuleConfig>,
+    /// Globs of files never sent to a provider.
+    pub no_egress: Vec<String>,
+    /// Output allowance per request, in tokens.
+    pub max_output_tokens: u32,
+}
+
+impl Default for Escalation {
+    fn default() -> Escalation {
+        Escalation {
+            providers: Vec::new(),
+            budget: Budget::default(),
+            pricing: Default::default(),
+            rules: Vec::new(),
+            no_egress: super::redact::DEFAULT_NO_EGRESS.iter().map(|s| s.to_string()).collect(),
+            max_output_tokens: 1024,
+        }
+    }
+}
+
+impl Escalation {
+    /// The rules in force.
+    pub fn rules(&self) -> Vec<Rule> {
+        if self.rules.is_empty() {
+            return super::rules::default_rules();
+        }
+        self.rules.iter().enumerate().filter_map(|(i, r)| Rule::from_config(i, r).ok()).collect()
+    }
+}
