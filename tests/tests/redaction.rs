@@ -211,3 +211,60 @@ fn secrets_known_only_by_structure_never_reach_the_provider_and_certificates_do(
     let body_line = certificate.lines().nth(1).unwrap();
     assert!(sent.contains(body_line), "the certificate was removed: {sent}");
 }
+
+/// A value a rule removes from the code, quoted where no rule would see it: another tool's
+/// message, a commit message and the uncommitted diff.
+#[test]
+fn a_value_removed_from_the_code_goes_from_every_other_part_of_the_request() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), config(&fake)).unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    let app = "def port(n: int) -> int:\n    return n\n\n\npassword = \"hunter2pw\"\nport(password)\n";
+    std::fs::write(root.join("app.py"), app).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "app.py"]);
+    git(&["commit", "-q", "-m", "Staging now logs in with hunter2pw"]);
+    std::fs::write(root.join("app.py"), app.replace("port(password)\n", "port(password)  # was hunter2pw\n"))
+        .unwrap();
+
+    // mypy, through the editor, quotes the value in its message.
+    let py = root.join("app.py");
+    let mut client = acas_e2e::LspClient::start_in(root, &[]);
+    client.initialize(Some(root), json!({}));
+    let range = json!({ "start": { "line": 5, "character": 5 }, "end": { "line": 5, "character": 13 } });
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": acas_e2e::file_uri(&py), "source": "mypy", "diagnostics": [{
+            "range": range, "severity": 1, "code": "arg-type",
+            "message": "Argument 1 to \"port\" has incompatible type \"Literal['hunter2pw']\"; expected \"int\"" }] }),
+    );
+    let problems = client.request("acas/problems", json!({}))["result"].clone();
+    assert_eq!(problems.as_array().map(Vec::len), Some(1), "{problems:#}");
+    assert_eq!(client.shutdown(), 0);
+
+    fake.push(Reply::text(&json!({ "explanation": "A string is passed as a port.", "fix": null }).to_string()));
+    let key = fake.api_key();
+    let (code, _, log) = acas(root, &[("ACAS_FAKE_KEY", &key)], &["explain", "app.py:6", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    assert!(!sent.contains("hunter2pw"), "the password reached the provider: {sent}");
+    for part in ["Literal['[REDACTED:password]']", "logs in with [REDACTED:password]", "Uncommitted changes"] {
+        assert!(sent.contains(part), "`{part}` is missing from {sent}");
+    }
+}

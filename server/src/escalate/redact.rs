@@ -119,6 +119,18 @@ impl Redactor {
     pub fn redact_keeping_lines(&self, text: &str, env_like: bool) -> (String, Redactions) {
         replace(text, &secrets(text, env_like), true)
     }
+
+    /// Like [`Redactor::redact_keeping_lines`], also removing every value of `known` and adding
+    /// the values removed to it, for the other parts of the same request.
+    pub fn redact_learning(&self, text: &str, env_like: bool, known: &mut Secrets) -> String {
+        replace(text, &secrets_known(text, env_like, known), true).0
+    }
+
+    /// Like [`Redactor::redact`], also removing every value of `known` and every other
+    /// occurrence of a value it removes.
+    pub fn redact_known(&self, text: &str, env_like: bool, known: &mut Secrets) -> (String, Redactions) {
+        replace(text, &secrets_known(text, env_like, known), false)
+    }
 }
 
 /// The text with every secret replaced, and what was replaced.
@@ -166,9 +178,72 @@ fn replace(text: &str, hits: &[Hit], keep_lines: bool) -> (String, Redactions) {
 
 /// The secrets of a text, in order and not overlapping.
 fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
-    let rules = rules();
     let mut hits = Vec::new();
-    find_hits(rules, text, env_like, &mut hits);
+    find_hits(rules(), text, env_like, &mut hits);
+    settle(text, hits)
+}
+
+/// Shortest removed value that is also removed wherever else it appears: shorter ones are too
+/// likely to be part of ordinary words.
+const MIN_KNOWN_LEN: usize = 6;
+
+/// Values known to be secret because a rule removed them somewhere in a request: each is
+/// removed wherever else in the same request it appears (another tool's message quoting it, a
+/// commit message, a past fix), with the kind it was first removed as. Its `Debug` shows only
+/// how many it holds.
+#[derive(Clone, Default)]
+pub struct Secrets(Vec<(String, &'static str)>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} values)", self.0.len())
+    }
+}
+
+impl Secrets {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds the values of `hits` (removed from `text`) long enough to look for elsewhere;
+    /// whether any was new.
+    fn learn(&mut self, text: &str, hits: &[Hit]) -> bool {
+        let before = self.0.len();
+        for hit in hits {
+            let value = text[hit.range.clone()].trim();
+            if value.chars().count() >= MIN_KNOWN_LEN
+                && !value.contains("[REDACTED:")
+                && !self.0.iter().any(|(known, _)| known == value)
+            {
+                self.0.push((value.to_owned(), hit.kind));
+            }
+        }
+        self.0.len() > before
+    }
+}
+
+/// The secrets of a text, those its rules find and every occurrence of a value in `known`;
+/// the values found are added to `known`.
+fn secrets_known(text: &str, env_like: bool, known: &mut Secrets) -> Vec<Hit> {
+    let mut found = Vec::new();
+    find_hits(rules(), text, env_like, &mut found);
+    let settled = settle(text, found.iter().map(Hit::clone).collect());
+    known.learn(text, &settled);
+    for (value, kind) in &known.0 {
+        for (at, _) in text.match_indices(value.as_str()) {
+            found.push(Hit { range: at..at + value.len(), kind, priority: 0 });
+        }
+    }
+    settle(text, found)
+}
+
+/// Hits in order and not overlapping, none inside a marker.
+fn settle(text: &str, mut hits: Vec<Hit>) -> Vec<Hit> {
+    let rules = rules();
     // A marker left by an earlier pass stays as it is; a hit reaching beyond it is a secret next
     // to text that merely looks like a marker, and goes with it.
     let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
@@ -190,14 +265,32 @@ fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
     merged
 }
 
-/// The request with secrets removed from its system prompt and prompt.
+/// Parts of one request with secrets removed: a value removed from any part is removed from
+/// every part wherever it appears, and so is every value of `known`.
+pub fn redact_parts(parts: &[&str], known: &mut Secrets) -> (Vec<String>, Redactions) {
+    // The first pass learns every part's values, so that a value found late (in the prompt)
+    // also goes from a part seen early (the system prompt).
+    for part in parts {
+        secrets_known(part, false, known);
+    }
+    let mut found = Redactions::default();
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (clean, more) = replace(part, &secrets_known(part, false, known), false);
+        found.merge(&more);
+        out.push(clean);
+    }
+    (out, found)
+}
+
+/// The request with secrets removed from its system prompt and prompt; a value removed from
+/// one is removed from both wherever it appears.
 pub fn redact_request(request: &CompletionRequest) -> (Cow<'_, CompletionRequest>, Redactions) {
-    let (system, mut found) = redact_text(&request.system, false);
-    let (prompt, more) = redact_text(&request.prompt, false);
-    found.merge(&more);
+    let (parts, found) = redact_parts(&[&request.system, &request.prompt], &mut Secrets::default());
     if found.total() == 0 {
         return (Cow::Borrowed(request), found);
     }
+    let [system, prompt]: [String; 2] = parts.try_into().expect("two parts in, two out");
     (Cow::Owned(CompletionRequest { system, prompt, ..request.clone() }), found)
 }
 
@@ -235,6 +328,7 @@ pub fn is_env_like(relative_path: &str) -> bool {
     name.starts_with(".env") || name.ends_with(".env") || name == ".npmrc" || name == ".pypirc"
 }
 
+#[derive(Clone)]
 struct Hit {
     range: Range<usize>,
     kind: &'static str,

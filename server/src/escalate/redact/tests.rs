@@ -836,3 +836,23 @@ fn real_code_that_was_redacted_by_mistake_stays() {
         assert_eq!(redact_text(&text, false).0, text);
     }
 }
+
+#[test]
+fn a_removed_value_goes_from_every_part_of_the_request() {
+    // The prompt's code gives the value away; the system prompt and tools' messages only quote it.
+    let request = CompletionRequest {
+        system: "Earlier the user said Zebra7pass was fine".into(),
+        prompt: "mypy: Literal['Zebra7pass']\ntsc: Type '\"Zebra7pass\"'\n```\ndb_password = \"Zebra7pass\"\n```\n".into(),
+        max_tokens: 10,
+        temperature: None,
+        json_schema: None,
+    };
+    let (clean, found) = redact_request(&request);
+    assert!(!clean.system.contains("Zebra7pass"), "{}", clean.system);
+    assert!(!clean.prompt.contains("Zebra7pass"), "{}", clean.prompt);
+    assert_eq!(clean.system, "Earlier the user said [REDACTED:password] was fine");
+    assert_eq!(found.total(), 4, "{found:?}");
+    // Short values are not chased: they would take ordinary words with them.
+    let (clean, _) = redact_parts(&["pw = \"abc12\" and abc12s"], &mut Secrets::default());
+    assert_eq!(clean[0], "pw = \"[REDACTED:password]\" and abc12s");
+}
