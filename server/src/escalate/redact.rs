@@ -547,7 +547,7 @@ impl Rules {
             ),
             block_scalar: re(r"(?m)^([ \t]*)([A-Za-z0-9_.-]{1,80})[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\r?\n"),
             tuple: re(
-                r"(?m)^[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+[A-Za-z_$][\w$.]*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
+                r"(?m)(?:^|[:{;])[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+[A-Za-z_$][\w$.]*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
             ),
             call: re(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)[ \t]*\("),
             fallback: re(r"(?:\bor\b|\|\||\?\?|\bunwrap_or\(|\.or\()[ \t]*"),
@@ -1649,8 +1649,9 @@ fn list_items(text: &str, open: usize) -> Option<(Vec<Range<usize>>, usize)> {
             b'(' | b'[' | b'{' => depth += 1,
             b')' | b']' | b'}' if depth > 0 => depth -= 1,
             b')' | b']' | b'}' => {
+                // A bare list ends with the block or call that holds it (`{ a, b := "x", "y" }`).
                 push(start, i, &mut items);
-                return bracketed.then_some((items, i + 1));
+                return Some((items, if bracketed { i + 1 } else { i }));
             }
             b',' if depth == 0 => {
                 push(start, i, &mut items);
@@ -1848,6 +1849,13 @@ fn tuple_assignments(rules: &Rules, text: &str, hits: &mut Vec<Hit>) -> Vec<Rang
         if text.as_bytes().get(whole.end()) == Some(&b'=') || text[..whole.end()].ends_with("==") {
             continue;
         }
+        // A statement after `if x:` or `{` starts a tuple; a parameter list (`f(a: int, b=…`)
+        // does not.
+        let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+        let before = &text[line_start..whole.start()];
+        if before.matches('(').count() > before.matches(')').count() {
+            continue;
+        }
         let names = c.get(1).expect("the names always take part");
         sides.push(names.range());
         let Some((items, _)) = list_items(text, whole.end()) else { continue };
@@ -1885,7 +1893,8 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             continue;
         };
         let open = c.get(0).expect("group 0 is the match").end() - 1;
-        let Some((items, _)) = list_items(text, open) else { continue };
+        // A call left open on the line being edited: its arguments run to the end of the line.
+        let Some((items, _)) = list_items(text, open).or_else(|| list_items(text, open + 1)) else { continue };
         let positional: Vec<&Range<usize>> = items.iter().filter(|i| !is_keyword_item(text, i)).collect();
         if is_lookup(callee) && last != "login" {
             // A lookup's default is a secret only when the key names one.
@@ -1896,6 +1905,12 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         } else if last == "connect" && positional.len() < 3 {
             continue;
         }
+        // A port among the arguments (`connect("host", 22, "root", "…")`) is a position too:
+        // user and password follow it.
+        let position = match positional.iter().position(|i| text[(*i).clone()].bytes().all(|b| b.is_ascii_digit())) {
+            Some(port) if last == "connect" => port + 2,
+            _ => position,
+        };
         let Some(value) = positional.get(position).and_then(|item| literal_item(text, item)) else {
             continue;
         };
@@ -1958,20 +1973,34 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
         // A triple-quoted string (Python): its contents may hold quotes and span lines.
         let close = [first; 3];
         let limit = (at + 3 + MAX_QUOTED_LEN).min(bytes.len());
-        let end = bytes[at + 3..limit].windows(3).position(|w| w == close)?;
-        return Some((at + 3..at + 3 + end, true));
+        return match bytes[at + 3..limit].windows(3).position(|w| w == close) {
+            Some(end) => Some((at + 3..at + 3 + end, true)),
+            None if limit == bytes.len() => unterminated(text, at + 3),
+            None => None,
+        };
+    }
+    if let Some((open, hashes)) = rust_raw_string(&bytes[at..]) {
+        // A Rust raw string, `r#"…"#`: it ends at a quote followed by as many `#`.
+        let from = at + open;
+        let limit = (from + MAX_QUOTED_LEN).min(bytes.len());
+        let mut close = vec![b'"'];
+        close.extend(std::iter::repeat_n(b'#', hashes));
+        return match bytes[from..limit].windows(close.len()).position(|w| w == close.as_slice()) {
+            Some(end) => Some((from..from + end, true)),
+            None => unterminated(text, from),
+        };
     }
     if matches!(first, b'"' | b'\'' | b'`') {
         let mut i = at + 1;
         while i < bytes.len() && i - at <= MAX_QUOTED_LEN {
             match bytes[i] {
                 b'\\' => i += 2,
-                b'\n' => return None,
+                b'\n' => return unterminated(text, at + 1),
                 b if b == first => return Some((at + 1..i, true)),
                 _ => i += 1,
             }
         }
-        return None;
+        return if i >= bytes.len() { unterminated(text, at + 1) } else { None };
     }
     if only_quoted {
         return None;
@@ -1991,6 +2020,25 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
             .any(|w| matches!(w, "if" | "else" | "and" | "or" | "for" | "in" | "as" | "is" | "not"));
     let end = if whole_line { line_end - (rest.len() - rest.trim_end().len()) } else { word_end };
     (end > at).then_some((at..end, false))
+}
+
+/// A string left open on its line (the line being edited): its value runs to the end of the
+/// line, so that a half-typed secret goes whole.
+fn unterminated(text: &str, from: usize) -> Option<(Range<usize>, bool)> {
+    let line_end = text[from..].find('\n').map_or(text.len(), |i| from + i);
+    let end = from + text[from..line_end].trim_end().len();
+    (end > from).then_some((from..end, true))
+}
+
+/// The length of the opening of a Rust raw string (`r#"`, `br##"`) starting `rest`, and its
+/// number of `#`.
+fn rust_raw_string(rest: &[u8]) -> Option<(usize, usize)> {
+    let r = usize::from(rest.first() == Some(&b'b'));
+    if rest.get(r) != Some(&b'r') {
+        return None;
+    }
+    let hashes = rest[r + 1..].iter().take_while(|b| **b == b'#').count();
+    (hashes > 0 && rest.get(r + 1 + hashes) == Some(&b'"')).then_some((r + 2 + hashes, hashes))
 }
 
 /// Length of a Python string prefix (`r"…"`, `b'…'`, `f"…"`, `rb"…"`) or of a wrapper around a

@@ -856,3 +856,42 @@ fn a_removed_value_goes_from_every_part_of_the_request() {
     let (clean, _) = redact_parts(&["pw = \"abc12\" and abc12s"], &mut Secrets::default());
     assert_eq!(clean[0], "pw = \"[REDACTED:password]\" and abc12s");
 }
+
+#[test]
+fn a_string_left_open_on_the_line_being_edited_goes_to_the_end_of_the_line() {
+    check("password = \"correct horse battery\nx = 1\n", "horse battery", "password");
+    check("password = \"\"\"correct horse battery\nx = 1\n", "horse battery", "password");
+    check("var password = \"correct horse battery", "horse battery", "password");
+    check("smtp.login(\"me\", \"LoginPw_55!x\"\nx = 1\n", "LoginPw_55!x", "password");
+    check("DB = \"postgres://admin:LoginPw_55!x@db/x\nx = 1\n", "LoginPw_55!x", "url-credentials");
+    // The next line is code, and stays.
+    let (clean, _) = redact_text("password = \"Open7string\nx = compute(1)\n", false);
+    assert_eq!(clean, "password = \"[REDACTED:password]\nx = compute(1)\n");
+}
+
+#[test]
+fn positions_count_ports_and_statements_after_a_colon_or_a_brace() {
+    let (clean, _) = redact_text("ssh.connect(\"host\", 22, \"root\", \"hunter2pw\")\n", false);
+    assert_eq!(clean, "ssh.connect(\"host\", 22, \"root\", \"[REDACTED:password]\")\n");
+    let (clean, _) = redact_text("if prod: user, pw = \"admin\", \"InlinePw_77x\"\n", false);
+    assert_eq!(clean, "if prod: user, pw = \"admin\", \"[REDACTED:password]\"\n");
+    let (clean, _) = redact_text("func f() { user, pw := \"admin\", \"hunter2pw\" }\n", false);
+    assert_eq!(clean, "func f() { user, pw := \"admin\", \"[REDACTED:password]\" }\n");
+    let (clean, _) = redact_text("fn f() { let (user, pass) = (\"a\", \"hunter2pw\"); }\n", false);
+    assert_eq!(clean, "fn f() { let (user, pass) = (\"a\", \"[REDACTED:password]\"); }\n");
+    // A parameter list is not a tuple: the keyword argument is still read as one.
+    check("def connect(host: str, password=\"Kw7default\"):\n", "Kw7default", "password");
+}
+
+#[test]
+fn rust_raw_strings_go_whole() {
+    for (text, secret) in [
+        ("const PASSWORD: &str = r#\"hunter2pw\"#;\n", "hunter2pw"),
+        ("let password = r##\"a \"quoted\" pass\"##;\n", "quoted"),
+        ("let password = br#\"hunter2pw\"#;\n", "hunter2pw"),
+    ] {
+        let (clean, _) = redact_text(text, false);
+        assert!(!clean.contains(secret), "{clean}");
+        assert!(clean.contains("#\"[REDACTED:password]\"#"), "{clean}");
+    }
+}
