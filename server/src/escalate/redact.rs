@@ -383,6 +383,11 @@ struct Rules {
     call: Regex,
     fallback: Regex,
     shell_default: Regex,
+    quoted_pair: Regex,
+    query: Regex,
+    connection_field: Regex,
+    go_dsn: Regex,
+    pass_argument: Regex,
     leaks: Vec<LeakRule>,
     /// Every kind a marker can name.
     kinds: Vec<&'static str>,
@@ -552,6 +557,13 @@ impl Rules {
             call: re(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)[ \t]*\("),
             fallback: re(r"(?:\bor\b|\|\||\?\?|\bunwrap_or\(|\.or\()[ \t]*"),
             shell_default: re(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^}\n]*)\}"),
+            quoted_pair: re(r#"(["'])(-{1,2}[A-Za-z][A-Za-z0-9_-]{0,60}|[A-Za-z_][A-Za-z0-9_.-]{0,80})["'][ \t]*,[ \t]*"#),
+            query: re(r#"[?&;]([A-Za-z_][A-Za-z0-9_.-]{0,60})=([^&\s"'\x60#<>;]+)"#),
+            connection_field: re(
+                r#"(?i)(^|[;"'\s])((?:user[ _]?)?password|pwd|passwd)=([^;"'\x60\n]+)(;?)"#,
+            ),
+            go_dsn: re(r#"(?:^|["'\x60\s])[A-Za-z0-9_.-]+:([^\s@"'\x60/:]+)@(?:tcp|udp|unix)\("#),
+            pass_argument: re(r#"(?:^|[\s"'\x60=])pass:([^\s"'\x60]+)"#),
             leaks,
             skipped,
         }
@@ -663,6 +675,7 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     let tuples = tuple_assignments(rules, text, hits);
     assignments(rules, text, env_like, &tuples, hits);
     calls(rules, text, hits);
+    name_value_pairs(rules, text, hits);
     shell_defaults(rules, text, hits);
     flags(rules, text, hits);
     prose(rules, text, hits);
@@ -1920,6 +1933,93 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
     }
 }
 
+/// Calls that set a value under a name given as a string: the name is the key, the next
+/// argument its value.
+const SETTERS: &[&str] = &[
+    "setattr",
+    "putenv",
+    "setenv",
+    "Setenv",
+    "set_var",
+    "set",
+    "put",
+    "insert",
+    "setdefault",
+    "setProperty",
+    "setItem",
+    "Set",
+    "Add",
+    "add_header",
+    "header",
+];
+
+/// Names given as strings with their value next to them: setters (`setattr(cfg, "password",
+/// "…")`, `os.putenv("DB_PASSWORD", "…")`, `env::set_var`, `m.set("password", "…")`), argument
+/// lists (`["--password", "…"]`, `["-p", "…"]`, `pass:…`), query strings (`?password=…`),
+/// connection-string fields (`Password=…;`) and Go DSNs (`user:pw@tcp(…)`).
+fn name_value_pairs(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    for c in rules.quoted_pair.captures_iter(text) {
+        let whole = c.get(0).expect("group 0 is the match");
+        let name = c.get(2).expect("the name always takes part").as_str();
+        let (kind, dashed) = match name.strip_prefix('-') {
+            Some(flag) => {
+                let flag = flag.trim_start_matches('-');
+                let kind = if flag == "p" && !name.starts_with("--") { Some(Name::Password) } else { secret_name(flag) };
+                (kind, true)
+            }
+            None => {
+                // Only as an argument of a setter: `{"password", "x"}` is a set of two strings.
+                let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+                let before = &text[line_start..whole.start()];
+                let Some(open) = before.rfind('(') else { continue };
+                let callee = before[..open].trim_end();
+                let callee = callee.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
+                if !SETTERS.contains(&callee) {
+                    continue;
+                }
+                (secret_name(name), false)
+            }
+        };
+        let Some(kind) = kind else { continue };
+        let Some((value, true)) = value_at(text, whole.end(), true) else { continue };
+        let literal = &text[value.clone()];
+        // `-p 8080:80` is a port.
+        if dashed && !literal.bytes().any(|b| b.is_ascii_alphabetic()) {
+            continue;
+        }
+        if accepts(kind, literal) && !is_sentence(literal) {
+            hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+        }
+    }
+    for c in rules.query.captures_iter(text) {
+        let name = c.get(1).expect("the name always takes part").as_str();
+        let value = c.get(2).expect("the value always takes part");
+        if let Some(kind) = secret_name(name)
+            && accepts(kind, value.as_str())
+        {
+            hits.push(Hit { range: value.range(), kind: kind.label(), priority: 2 });
+        }
+    }
+    for c in rules.connection_field.captures_iter(text) {
+        // A field among others: `;` before or after it.
+        let field = |i: usize| c.get(i).is_some_and(|m| m.as_str() == ";");
+        if !(field(1) || field(4)) {
+            continue;
+        }
+        let value = c.get(3).expect("the value always takes part");
+        let trimmed = value.as_str().trim_end();
+        if accepts(Name::Password, trimmed) && !is_code(trimmed) {
+            hits.push(Hit { range: value.start()..value.start() + trimmed.len(), kind: "password", priority: 2 });
+        }
+    }
+    for c in rules.go_dsn.captures_iter(text).chain(rules.pass_argument.captures_iter(text)) {
+        let value = c.get(1).expect("the password always takes part");
+        if accepts(Name::Password, value.as_str()) {
+            hits.push(Hit { range: value.range(), kind: "password", priority: 2 });
+        }
+    }
+}
+
 /// Defaults of shell and Compose parameter expansions, `${DB_PASSWORD:-…}`, `${PW-…}`,
 /// `${PW:=…}`, when the variable or the name they are given to is secret-like.
 fn shell_defaults(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
@@ -2054,6 +2154,7 @@ fn string_prefix(rest: &[u8]) -> usize {
         "String::from(",
         "str(",
         "Field(default=",
+        "field(default=",
         "Field(",
         "bytes(",
     ];

@@ -895,3 +895,38 @@ fn rust_raw_strings_go_whole() {
         assert!(clean.contains("#\"[REDACTED:password]\"#"), "{clean}");
     }
 }
+
+#[test]
+fn names_given_as_strings_lose_the_value_next_to_them() {
+    for (text, secret) in [
+        ("setattr(cfg, \"password\", \"hunter2pw\")\n", "hunter2pw"),
+        ("os.putenv(\"DB_PASSWORD\", \"Pa55w0rd!2024\")\n", "Pa55w0rd!2024"),
+        ("monkeypatch.setenv(\"DB_PASSWORD\", \"Pa55w0rd!2024\")\n", "Pa55w0rd!2024"),
+        ("os.Setenv(\"DB_PASSWORD\", \"Pa55w0rd!2024\")\n", "Pa55w0rd!2024"),
+        ("std::env::set_var(\"DB_PASSWORD\", \"Pa55w0rd!2024\");\n", "Pa55w0rd!2024"),
+        ("m.set(\"password\", \"hunter2pw\");\n", "hunter2pw"),
+        ("subprocess.run([\"mysql\", \"--password\", \"Pa55w0rd!2024\"])\n", "Pa55w0rd!2024"),
+        ("subprocess.run([\"docker\", \"login\", \"-u\", \"bob\", \"-p\", \"Pa55w0rd!2024\"])\n", "Pa55w0rd!2024"),
+        ("run([\"openssl\", \"pkcs12\", \"-passin\", \"pass:Pa55w0rd!2024\"])\n", "Pa55w0rd!2024"),
+        ("u = \"https://api.x.com/v1?user=a&password=querypw55\"\n", "querypw55"),
+        ("j = \"jdbc:postgresql://db/x?user=bob&password=Hq7pw_Zx2\"\n", "Hq7pw_Zx2"),
+        ("{\"Default\": \"Server=db;User Id=bob;Password=summer2024;\"}\n", "summer2024"),
+        ("c = \"Driver={ODBC};Server=db;UID=bob;PWD=summer2024;\"\n", "summer2024"),
+        ("sql.Open(\"mysql\", \"root:hunter2pw@tcp(127.0.0.1:3306)/db\")\n", "hunter2pw"),
+        ("    password: str = field(default=\"hunter2pw\")\n", "hunter2pw"),
+    ] {
+        let (clean, found) = redact_text(text, false);
+        assert!(!clean.contains(secret), "`{secret}` survived in `{clean}`");
+        assert!(found.total() >= 1, "{clean}");
+    }
+    // Ports, sets of names, ordinary setters and placeholders stay.
+    for text in [
+        "subprocess.run([\"docker\", \"run\", \"-p\", \"8080:80\", \"img\"])\n",
+        "FIELDS = {\"password\", \"username\"}\n",
+        "m.set(\"colour\", \"blue\")\n",
+        "url = f\"https://x/cb?token={token}&password={pw}\"\n",
+        "os.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"mysite.settings\")\n",
+    ] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+}
