@@ -829,13 +829,18 @@ const PEM_LINE: usize = 64;
 fn pem_bodies(text: &str, hits: &mut Vec<Hit>) {
     let mut run: Vec<Range<usize>> = Vec::new();
     let mut full_lines = 0;
+    let mut width = 0;
     let mut start = 0;
-    let close = |run: &mut Vec<Range<usize>>, full_lines: usize, hits: &mut Vec<Hit>| {
+    let close = |run: &mut Vec<Range<usize>>, full_lines: usize, width: usize, hits: &mut Vec<Hit>| {
         if let (Some(first), Some(last)) = (run.first(), run.last())
-            && full_lines >= 2
+            && full_lines >= 1
         {
             let base64: String = run.iter().map(|r| &text[r.clone()]).collect();
-            if !decode_base64(&base64).is_some_and(|der| is_public_der(&der)) {
+            let decoded = decode_base64(&base64);
+            // A body of another width, or of one line, goes when it reads as a private key.
+            let private = decoded.as_deref().is_some_and(is_private_key_data);
+            let pem = width == PEM_LINE && full_lines >= 2 && !decoded.is_some_and(|der| is_public_der(&der));
+            if private || pem {
                 hits.push(Hit { range: first.start..last.end, kind: "private-key", priority: 0 });
             }
         }
@@ -846,18 +851,63 @@ fn pem_bodies(text: &str, hits: &mut Vec<Hit>) {
         let body = base64_tail(start, line, full_lines < 2);
         start += line.len();
         match body {
-            Some(body) if body.len() == PEM_LINE && !text[body.clone()].contains('=') => {
+            Some(body)
+                if BODY_WIDTHS.contains(&body.len())
+                    && (full_lines == 0 || body.len() == width)
+                    && !text[body.clone()].contains('=') =>
+            {
+                width = body.len();
                 run.push(body);
                 full_lines += 1;
                 continue;
             }
-            Some(body) if full_lines >= 2 && body.len() < PEM_LINE => run.push(body),
+            Some(ref body) if full_lines >= 1 && body.len() < width => run.push(body.clone()),
             _ => {}
         }
-        close(&mut run, full_lines, hits);
+        close(&mut run, full_lines, width, hits);
         full_lines = 0;
+        let Some(body) = body else { continue };
+        // A body of one line that starts a new run.
+        if BODY_WIDTHS.contains(&body.len()) && !text[body.clone()].contains('=') {
+            width = body.len();
+            run.push(body);
+            full_lines = 1;
+        }
     }
-    close(&mut run, full_lines, hits);
+    close(&mut run, full_lines, width, hits);
+    // A key on one line: `MC4CAQAwBQYDK2VwBCIE…` (an Ed25519 key in PKCS #8).
+    static ONE_LINE: OnceLock<Regex> = OnceLock::new();
+    let one_line = ONE_LINE.get_or_init(|| Regex::new(r"[A-Za-z0-9+/]{40,}={0,2}").expect("a valid pattern"));
+    for m in one_line.find_iter(text) {
+        if m.as_str().starts_with(['M', 'b']) && decode_base64(m.as_str()).as_deref().is_some_and(is_private_key_data) {
+            hits.push(Hit { range: m.range(), kind: "private-key", priority: 0 });
+        }
+    }
+}
+
+/// Widths at which key bodies are wrapped: PEM's 64, and the 70 and 76 of other tools.
+const BODY_WIDTHS: [usize; 3] = [PEM_LINE, 70, 76];
+
+/// Whether decoded base64 is a private key: an OpenSSH private key, or DER that parses whole as
+/// a PKCS #8, PKCS #1 or SEC 1 key (a small version `INTEGER` first) or an encrypted PKCS #8
+/// key (`SEQUENCE { SEQUENCE, OCTET STRING }`).
+fn is_private_key_data(data: &[u8]) -> bool {
+    if data.starts_with(b"openssh-key-v1\0") {
+        return true;
+    }
+    let Some(children) = der_sequence(data) else { return false };
+    let tags: Vec<u8> = children.iter().map(|(tag, _)| *tag).collect();
+    let small_version = children.first().is_some_and(|(tag, body)| *tag == 0x02 && body.len() == 1 && body[0] <= 3);
+    match tags.as_slice() {
+        // PKCS #8: version, algorithm, key (and optional attributes and public key).
+        [0x02, 0x30, 0x04, ..] => small_version,
+        // PKCS #1 RSA: version and eight integers.
+        [0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, ..] => small_version,
+        // SEC 1 EC: version, key, and tagged parameters or public key.
+        [0x02, 0x04, 0xa0 | 0xa1, ..] => small_version,
+        [0x30, 0x04] => children[1].1.len() >= 32,
+        _ => false,
+    }
 }
 
 /// Standard base64 (padding optional) decoded, or `None` if `text` is not base64.
@@ -928,7 +978,8 @@ fn is_public_der(der: &[u8]) -> bool {
 /// Whether a base64 token is public key material: a DER certificate or public key, or an SSH
 /// public key blob (`AAAAB3NzaC1yc2E…`, a length-prefixed `ssh-…` or `ecdsa-…` name).
 fn is_public_key_base64(value: &str) -> bool {
-    if value.len() < 60 || !(value.starts_with("MI") || value.starts_with("AAAA")) {
+    // DER starts with a SEQUENCE, which base64 writes as `M`: `MII…`, `MCow…`, `MFkw…`.
+    if value.len() < 56 || !(value.starts_with('M') || value.starts_with("AAAA")) {
         return false;
     }
     let Some(bytes) = decode_base64(value) else { return false };

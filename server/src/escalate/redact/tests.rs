@@ -930,3 +930,30 @@ fn names_given_as_strings_lose_the_value_next_to_them() {
         assert_eq!(redact_text(text, false).0, text);
     }
 }
+
+#[test]
+fn bare_private_keys_go_at_any_width_and_one_line_public_keys_stay() {
+    for (text, piece) in [
+        // PKCS #8 Ed25519 on one line.
+        ("data = \"MC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\"\n", "IDmtFqlHDf"),
+        ("data = \"\"\"\nMC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\n\"\"\"\n", "IDmtFqlHDf"),
+        // SEC 1 EC wrapped at 76.
+        (
+            "data = \"\"\"\nMHcCAQEEINj0KPBx3hnPlk8S7zXWGMElmYbhRthavwhppdbF+WFToAoGCCqGSM49AwEHoUQDQgAE\nt4GKFxJYBsgqk0yB3unujAdBWa2WolJrjglhbI4BrQXjw/8k7wLPA2OIuGYoOUwQseZZOsjdjgMU\nwuO8vqooWA==\n\"\"\"\n",
+            "wuO8vqooWA",
+        ),
+        // OpenSSH, wrapped at 70 as ssh-keygen writes it.
+        ("key = \"\"\"\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACCA/TurT/2veJLK9d58ettQDLUwiZFYOlb9M1zMQ3ZU5wAAAIhSYDo+UmA6\nPgAAAAtzc2gtZWQyNTUxOQAAACCA/TurT/2veJLK9d58ettQDLUwiZFYOlb9M1zMQ3ZU5w\nAAAEB6EAKSK0LP0ZsSdUr+GF9owzUAzL29vl7HalMyFwFY1oD9O6tP/a94ksr13nx621AM\ntTCJkVg6Vv0zXMxDdlTnAAAAAAECAwQF\n\"\"\"\n", "tTCJkVg6Vv0z"),
+    ] {
+        let (clean, found) = redact_text(text, false);
+        assert!(!clean.contains(piece), "`{piece}` survived in `{clean}`");
+        assert!(found.kinds.iter().any(|(k, _)| *k == "private-key"), "{found:?} in {clean}");
+    }
+    // Public keys on one line: Ed25519 and P-256 SubjectPublicKeyInfo.
+    for text in [
+        "PUB = \"MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=\"\n",
+        "PUB = \"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE1tubZYQ2abop5UtFg9l5obw5cf8VS/EcpjneLau4FmwPvTUc8webIUDGNkA58mc/Q8Wbp72/kL2AqgCXeD879A==\"\n",
+    ] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+}
