@@ -647,7 +647,7 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             continue;
         }
         let basic_shaped = scheme != b"basic"
-            || value.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='))
+            || value.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'='))
             || decode_base64(value).is_some_and(|d| d.contains(&b':'));
         let shaped = basic_shaped
             && value.len() >= 8
@@ -700,6 +700,7 @@ fn literals(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             && looks_like_token(v, TOKEN_MIN_LEN)
             && entropy(v) >= LITERAL_ENTROPY
             && !is_identifier_shaped(v)
+            && !is_dotted_name(v, 2)
             && !is_known_public(v)
         {
             hits.push(Hit { range: value.range(), kind: "high-entropy", priority: 3 });
@@ -973,6 +974,40 @@ fn is_public_der(der: &[u8]) -> bool {
         [0x02, 0x02] => children[0].1.len() > 16,
         _ => false,
     }
+}
+
+/// Whether a value reads as a name rather than a secret: letters with `-`, `_` or `.` and no
+/// digit, in one case or with separators (`www-authenticate`, `scheme`, `x_auth_token`).
+fn is_name_like(value: &str) -> bool {
+    value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && value.chars().all(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '_' | '.'))
+        && (value.contains(['-', '_', '.']) || !value.chars().any(|c| c.is_ascii_uppercase()))
+}
+
+/// Whether a value is a dotted name of at least `segments` parts, one of them a lower-case
+/// module name: `ipaddress.IPv6Network`, `django.contrib.auth.hashers.PBKDF2PasswordHasher`.
+fn is_dotted_name(value: &str, segments: usize) -> bool {
+    let parts: Vec<&str> = value.split('.').collect();
+    parts.len() >= segments
+        && is_identifier_path(value)
+        && parts.iter().all(|p| p.len() <= 40)
+        && parts.iter().any(|p| p.len() >= 2 && p.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+}
+
+/// Whether the string at `value` is a message in a dictionary of messages (`{"password":
+/// "Enter a valid password."}`): a sentence ending in punctuation, or a single word on a line
+/// that holds such a sentence.
+fn is_message(text: &str, value: Range<usize>) -> bool {
+    let is_sentence_value = |v: &str| v.contains(' ') && v.trim_end().ends_with(['.', '!', '?', ':']) && is_sentence(v);
+    let literal = &text[value.clone()];
+    if is_sentence_value(literal) {
+        return true;
+    }
+    if !literal.chars().all(char::is_alphabetic) || literal.is_empty() {
+        return false;
+    }
+    let line = line_around(text, value);
+    line.split(['"', '\'']).skip(1).step_by(2).any(is_sentence_value)
 }
 
 /// Whether a base64 token is public key material: a DER certificate or public key, or an SSH
@@ -1621,6 +1656,10 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             Some(_) if comment => false,
             // Markdown code in documentation: `` `SECRET`: `secret` encrypts … ``.
             Some(_) if quoted && bytes[value.start - 1] == b'`' && is_secret_word(literal) => false,
+            // `token("scheme")`, `"www-authenticate"`: a name passed to a call is not a secret.
+            Some(_) if quoted && op == "(" && is_name_like(literal) => false,
+            Some(_) if quoted && op == ":" && is_message(text, value.clone()) => false,
+            Some(_) if quoted && is_dotted_name(literal, 3) => false,
             Some(kind) if quoted => accepts(kind, literal),
             Some(_) if is_sentence(literal) => false,
             // `PW=∞` in prose: a secret has letters or digits.
@@ -1669,6 +1708,7 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             && !number
             && (quoted || !is_code(literal))
             && !is_identifier_shaped(literal)
+            && !is_dotted_name(literal, 2)
             && looks_like_token(literal, min)
             && entropy(literal) >= TOKEN_ENTROPY
             && !is_known_public(literal)
@@ -1821,7 +1861,7 @@ fn collection(text: &str, at: usize, kind: Name, name: &str, hits: &mut Vec<Hit>
     let pair = words(name).last().is_some_and(|w| w == "auth") && items.len() == 2;
     for (i, value) in literals.iter().enumerate() {
         let literal = &text[value.clone()];
-        if pair && i == 0 || !accepts(kind, literal) || is_code_item(kind, literal) {
+        if pair && i == 0 || !accepts(kind, literal) || is_code_item(kind, literal) || is_dotted_name(literal, 3) {
             continue;
         }
         hits.push(Hit { range: value.clone(), kind: kind.label(), priority: 2 });
@@ -1978,7 +2018,8 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         let Some(value) = positional.get(position).and_then(|item| literal_item(text, item)) else {
             continue;
         };
-        if accepts(Name::Password, &text[value.clone()]) {
+        // `_parse_www_authenticate(response, "www-authenticate")`: a header name.
+        if accepts(Name::Password, &text[value.clone()]) && !is_name_like(&text[value.clone()]) {
             hits.push(Hit { range: value, kind: "password", priority: 2 });
         }
     }

@@ -957,3 +957,21 @@ fn bare_private_keys_go_at_any_width_and_one_line_public_keys_stay() {
         assert_eq!(redact_text(text, false).0, text);
     }
 }
+
+#[test]
+fn names_messages_and_dotted_paths_found_in_real_code_stay() {
+    for text in [
+        "c = auth._parse_www_authenticate(response, \"www-authenticate\")\n",
+        "scheme = token(\"scheme\")\n",
+        "# perform a basic username/password authentication\n",
+        "x = \"ipaddress.IPv6Network\"\n",
+        "ERRORS = {\"password\": \"Enter a valid password.\", \"token\": \"Zugangsschluessel\"}\n",
+        "PASSWORD_HASHERS = [\"django.contrib.auth.hashers.PBKDF2PasswordHasher\"]\n",
+    ] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+    // The same shapes with a secret in them still go.
+    check("smtp.login(\"me\", \"Login7pw\")\n", "Login7pw", "password");
+    check("ERRORS = {\"password\": \"Zugangsschluessel\"}\n", "Zugangsschluessel", "password");
+    check("headers = {\"Authorization\": \"Basic dXNlcjpwYXNz\"}\n", "dXNlcjpwYXNz", "http-auth");
+}
