@@ -268,3 +268,51 @@ fn a_value_removed_from_the_code_goes_from_every_other_part_of_the_request() {
         assert!(sent.contains(part), "`{part}` is missing from {sent}");
     }
 }
+
+/// Lines a hostile tester wrote, each hiding a secret the request inspector must not show, and
+/// lines of real code that must come through as they are.
+#[test]
+fn the_request_inspector_shows_no_hostile_secret_and_keeps_real_code() {
+    let cases: &[(&str, &str, &[&str], &[&str])] = &[
+        // The line being edited, broken itself: the error is on it.
+        ("py", "password = \"correct horse battery\n", &["horse battery"], &[]),
+        ("py", "smtp.login(\"me\", \"LoginPw_55!x\"\n", &["LoginPw_55!x"], &[]),
+        ("py", "ssh.connect(\"host\", 22, \"root\", \"hunter2pw\")\n", &["hunter2pw"], &["\"root\""]),
+        ("py", "if prod: user, pw = \"admin\", \"InlinePw_77x\"\n", &["InlinePw_77x"], &["\"admin\""]),
+        ("go", "package m\nfunc f() { user, pw := \"admin\", \"hunter2pw\" }\n", &["hunter2pw"], &["\"admin\""]),
+        ("rs", "const PASSWORD: &str = r#\"hunter2pw\"#;\n", &["hunter2pw"], &["r#\"[REDACTED:password]\"#"]),
+        (
+            "py",
+            "setattr(cfg, \"password\", \"hunter2pw\")\nos.putenv(\"DB_PASSWORD\", \"Pa55w0rd!2024\")\nsubprocess.run([\"mysql\", \"--password\", \"Argv7pass\"])\nu = \"https://api.x.com/v1?user=a&password=querypw55\"\n",
+            &["hunter2pw", "Pa55w0rd!2024", "Argv7pass", "querypw55"],
+            &[],
+        ),
+        ("go", "package m\nfunc f() { sql.Open(\"mysql\", \"root:hunter2pw@tcp(127.0.0.1:3306)/db\") }\n", &["hunter2pw"], &[]),
+        ("py", "data = \"\"\"\nMC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\n\"\"\"\n", &["IDmtFqlHDf"], &[]),
+        (
+            "py",
+            "PUB = \"MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=\"\nc = auth._parse_www_authenticate(response, \"www-authenticate\")\nERRORS = {\"password\": \"Enter a valid password.\"}\nPASSWORD_HASHERS = [\"django.contrib.auth.hashers.PBKDF2PasswordHasher\"]\n",
+            &[],
+            &["MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=", "\"www-authenticate\"", "Enter a valid password.", "PBKDF2PasswordHasher"],
+        ),
+    ];
+    for (ext, text, secrets, kept) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = format!("f.{ext}");
+        // A line that does not parse, after a case that does, so that there is an error to
+        // explain.
+        let broken = text.lines().count() == 1 && !text.trim_end().ends_with([')', ';', '"']);
+        let text = if broken { text.to_string() } else { format!("{text}zz = (\n") };
+        std::fs::write(dir.path().join(&file), &text).unwrap();
+        let at = format!("{file}:{}", text.lines().count());
+        let (code, out, log) = acas(dir.path(), &[], &["explain", &at, "--dry-run", "--format", "json"]);
+        assert_eq!(code, 0, "{log}");
+        let prompt = out["prompt"].as_str().unwrap();
+        for secret in *secrets {
+            assert!(!prompt.contains(secret), "`{secret}` in {prompt}");
+        }
+        for part in *kept {
+            assert!(prompt.contains(part), "`{part}` was removed from {prompt}");
+        }
+    }
+}
