@@ -991,7 +991,11 @@ fn is_dotted_name(value: &str, segments: usize) -> bool {
     parts.len() >= segments
         && is_identifier_path(value)
         && parts.iter().all(|p| p.len() <= 40)
-        && parts.iter().any(|p| p.len() >= 2 && p.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        && parts.iter().any(|p| {
+            p.len() >= 2
+                && p.starts_with(|c: char| c.is_ascii_lowercase())
+                && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
 }
 
 /// Whether the string at `value` is a message in a dictionary of messages (`{"password":
@@ -2075,8 +2079,8 @@ fn name_value_pairs(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         let Some(kind) = kind else { continue };
         let Some((value, true)) = value_at(text, whole.end(), true) else { continue };
         let literal = &text[value.clone()];
-        // `-p 8080:80` is a port.
-        if dashed && !literal.bytes().any(|b| b.is_ascii_alphabetic()) {
+        // `-p 8080:80` is a port, `"-p", "--pattern"` two flags.
+        if dashed && (!literal.bytes().any(|b| b.is_ascii_alphabetic()) || literal.starts_with('-')) {
             continue;
         }
         if accepts(kind, literal) && !is_sentence(literal) {
@@ -2100,7 +2104,8 @@ fn name_value_pairs(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         }
         let value = c.get(3).expect("the value always takes part");
         let trimmed = value.as_str().trim_end();
-        if accepts(Name::Password, trimmed) && !is_code(trimmed) {
+        // `echo password=b;` in a test script: one letter is an example.
+        if trimmed.chars().count() >= 3 && accepts(Name::Password, trimmed) && !is_code(trimmed) {
             hits.push(Hit { range: value.start()..value.start() + trimmed.len(), kind: "password", priority: 2 });
         }
     }
@@ -2187,12 +2192,12 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
         while i < bytes.len() && i - at <= MAX_QUOTED_LEN {
             match bytes[i] {
                 b'\\' => i += 2,
-                b'\n' => return unterminated(text, at + 1),
+                b'\n' => return opens(text, at).then(|| unterminated(text, at + 1)).flatten(),
                 b if b == first => return Some((at + 1..i, true)),
                 _ => i += 1,
             }
         }
-        return if i >= bytes.len() { unterminated(text, at + 1) } else { None };
+        return if i >= bytes.len() && opens(text, at) { unterminated(text, at + 1) } else { None };
     }
     if only_quoted {
         return None;
@@ -2220,6 +2225,14 @@ fn unterminated(text: &str, from: usize) -> Option<(Range<usize>, bool)> {
     let line_end = text[from..].find('\n').map_or(text.len(), |i| from + i);
     let end = from + text[from..line_end].trim_end().len();
     (end > from).then_some((from..end, true))
+}
+
+/// Whether the quote at `at` can open a string: an even number of the same quotes before it on
+/// its line (`getpass('Password: ', stream)`: the quote after `Password: ` closes one).
+fn opens(text: &str, at: usize) -> bool {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let quote = text.as_bytes()[at];
+    text.as_bytes()[line_start..at].iter().filter(|b| **b == quote).count() % 2 == 0
 }
 
 /// The length of the opening of a Rust raw string (`r#"`, `br##"`) starting `rest`, and its

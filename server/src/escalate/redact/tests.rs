@@ -975,3 +975,15 @@ fn names_messages_and_dotted_paths_found_in_real_code_stay() {
     check("ERRORS = {\"password\": \"Zugangsschluessel\"}\n", "Zugangsschluessel", "password");
     check("headers = {\"Authorization\": \"Basic dXNlcjpwYXNz\"}\n", "dXNlcjpwYXNz", "http-auth");
 }
+
+#[test]
+fn a_closing_quote_or_a_flag_is_not_an_open_value() {
+    for text in [
+        "def unix_getpass(prompt='Password: ', stream=None):\n",
+        "    print(\"shlex: token=\" + repr(raw))\n",
+        "parser.add_argument('-p', '--pattern', dest='pattern',\n",
+        "(see :attr:`IPv6Address.ipv4_mapped`)::\n",
+    ] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+}
