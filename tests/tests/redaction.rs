@@ -256,7 +256,9 @@ fn a_value_removed_from_the_code_goes_from_every_other_part_of_the_request() {
     assert_eq!(problems.as_array().map(Vec::len), Some(1), "{problems:#}");
     assert_eq!(client.shutdown(), 0);
 
-    fake.push(Reply::text(&json!({ "explanation": "A string is passed as a port.", "fix": null }).to_string()));
+    fake.push(Reply::text(
+        &json!({ "explanation": "A string is passed as a port.", "fix": null }).to_string(),
+    ));
     let key = fake.api_key();
     let (code, _, log) = acas(root, &[("ACAS_FAKE_KEY", &key)], &["explain", "app.py:6", "--format", "json"]);
     assert_eq!(code, 0, "{log}");
@@ -264,7 +266,8 @@ fn a_value_removed_from_the_code_goes_from_every_other_part_of_the_request() {
     assert_eq!(requests.len(), 1);
     let sent = requests[0].body.to_string();
     assert!(!sent.contains("hunter2pw"), "the password reached the provider: {sent}");
-    for part in ["Literal['[REDACTED:password]']", "logs in with [REDACTED:password]", "Uncommitted changes"] {
+    for part in ["Literal['[REDACTED:password]']", "logs in with [REDACTED:password]", "Uncommitted changes"]
+    {
         assert!(sent.contains(part), "`{part}` is missing from {sent}");
     }
 }
@@ -279,7 +282,12 @@ fn the_request_inspector_shows_no_hostile_secret_and_keeps_real_code() {
         ("py", "smtp.login(\"me\", \"LoginPw_55!x\"\n", &["LoginPw_55!x"], &[]),
         ("py", "ssh.connect(\"host\", 22, \"root\", \"hunter2pw\")\n", &["hunter2pw"], &["\"root\""]),
         ("py", "if prod: user, pw = \"admin\", \"InlinePw_77x\"\n", &["InlinePw_77x"], &["\"admin\""]),
-        ("go", "package m\nfunc f() { user, pw := \"admin\", \"hunter2pw\" }\n", &["hunter2pw"], &["\"admin\""]),
+        (
+            "go",
+            "package m\nfunc f() { user, pw := \"admin\", \"hunter2pw\" }\n",
+            &["hunter2pw"],
+            &["\"admin\""],
+        ),
         ("rs", "const PASSWORD: &str = r#\"hunter2pw\"#;\n", &["hunter2pw"], &["r#\"[REDACTED:password]\"#"]),
         (
             "py",
@@ -287,13 +295,28 @@ fn the_request_inspector_shows_no_hostile_secret_and_keeps_real_code() {
             &["hunter2pw", "Pa55w0rd!2024", "Argv7pass", "querypw55"],
             &[],
         ),
-        ("go", "package m\nfunc f() { sql.Open(\"mysql\", \"root:hunter2pw@tcp(127.0.0.1:3306)/db\") }\n", &["hunter2pw"], &[]),
-        ("py", "data = \"\"\"\nMC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\n\"\"\"\n", &["IDmtFqlHDf"], &[]),
+        (
+            "go",
+            "package m\nfunc f() { sql.Open(\"mysql\", \"root:hunter2pw@tcp(127.0.0.1:3306)/db\") }\n",
+            &["hunter2pw"],
+            &[],
+        ),
+        (
+            "py",
+            "data = \"\"\"\nMC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\n\"\"\"\n",
+            &["IDmtFqlHDf"],
+            &[],
+        ),
         (
             "py",
             "PUB = \"MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=\"\nc = auth._parse_www_authenticate(response, \"www-authenticate\")\nERRORS = {\"password\": \"Enter a valid password.\"}\nPASSWORD_HASHERS = [\"django.contrib.auth.hashers.PBKDF2PasswordHasher\"]\n",
             &[],
-            &["MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=", "\"www-authenticate\"", "Enter a valid password.", "PBKDF2PasswordHasher"],
+            &[
+                "MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=",
+                "\"www-authenticate\"",
+                "Enter a valid password.",
+                "PBKDF2PasswordHasher",
+            ],
         ),
     ];
     for (ext, text, secrets, kept) in cases {

@@ -557,11 +557,11 @@ impl Rules {
             call: re(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)[ \t]*\("),
             fallback: re(r"(?:\bor\b|\|\||\?\?|\bunwrap_or\(|\.or\()[ \t]*"),
             shell_default: re(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^}\n]*)\}"),
-            quoted_pair: re(r#"(["'])(-{1,2}[A-Za-z][A-Za-z0-9_-]{0,60}|[A-Za-z_][A-Za-z0-9_.-]{0,80})["'][ \t]*,[ \t]*"#),
-            query: re(r#"[?&;]([A-Za-z_][A-Za-z0-9_.-]{0,60})=([^&\s"'\x60#<>;]+)"#),
-            connection_field: re(
-                r#"(?i)(^|[;"'\s])((?:user[ _]?)?password|pwd|passwd)=([^;"'\x60\n]+)(;?)"#,
+            quoted_pair: re(
+                r#"(["'])(-{1,2}[A-Za-z][A-Za-z0-9_-]{0,60}|[A-Za-z_][A-Za-z0-9_.-]{0,80})["'][ \t]*,[ \t]*"#,
             ),
+            query: re(r#"[?&;]([A-Za-z_][A-Za-z0-9_.-]{0,60})=([^&\s"'\x60#<>;]+)"#),
+            connection_field: re(r#"(?i)(^|[;"'\s])((?:user[ _]?)?password|pwd|passwd)=([^;"'\x60\n]+)(;?)"#),
             go_dsn: re(r#"(?:^|["'\x60\s])[A-Za-z0-9_.-]+:([^\s@"'\x60/:]+)@(?:tcp|udp|unix)\("#),
             pass_argument: re(r#"(?:^|[\s"'\x60=])pass:([^\s"'\x60]+)"#),
             leaks,
@@ -880,7 +880,9 @@ fn pem_bodies(text: &str, hits: &mut Vec<Hit>) {
     static ONE_LINE: OnceLock<Regex> = OnceLock::new();
     let one_line = ONE_LINE.get_or_init(|| Regex::new(r"[A-Za-z0-9+/]{40,}={0,2}").expect("a valid pattern"));
     for m in one_line.find_iter(text) {
-        if m.as_str().starts_with(['M', 'b']) && decode_base64(m.as_str()).as_deref().is_some_and(is_private_key_data) {
+        if m.as_str().starts_with(['M', 'b'])
+            && decode_base64(m.as_str()).as_deref().is_some_and(is_private_key_data)
+        {
             hits.push(Hit { range: m.range(), kind: "private-key", priority: 0 });
         }
     }
@@ -898,7 +900,8 @@ fn is_private_key_data(data: &[u8]) -> bool {
     }
     let Some(children) = der_sequence(data) else { return false };
     let tags: Vec<u8> = children.iter().map(|(tag, _)| *tag).collect();
-    let small_version = children.first().is_some_and(|(tag, body)| *tag == 0x02 && body.len() == 1 && body[0] <= 3);
+    let small_version =
+        children.first().is_some_and(|(tag, body)| *tag == 0x02 && body.len() == 1 && body[0] <= 3);
     match tags.as_slice() {
         // PKCS #8: version, algorithm, key (and optional attributes and public key).
         [0x02, 0x30, 0x04, ..] => small_version,
@@ -1002,7 +1005,8 @@ fn is_dotted_name(value: &str, segments: usize) -> bool {
 /// "Enter a valid password."}`): a sentence ending in punctuation, or a single word on a line
 /// that holds such a sentence.
 fn is_message(text: &str, value: Range<usize>) -> bool {
-    let is_sentence_value = |v: &str| v.contains(' ') && v.trim_end().ends_with(['.', '!', '?', ':']) && is_sentence(v);
+    let is_sentence_value =
+        |v: &str| v.contains(' ') && v.trim_end().ends_with(['.', '!', '?', ':']) && is_sentence(v);
     let literal = &text[value.clone()];
     if is_sentence_value(literal) {
         return true;
@@ -1865,7 +1869,11 @@ fn collection(text: &str, at: usize, kind: Name, name: &str, hits: &mut Vec<Hit>
     let pair = words(name).last().is_some_and(|w| w == "auth") && items.len() == 2;
     for (i, value) in literals.iter().enumerate() {
         let literal = &text[value.clone()];
-        if pair && i == 0 || !accepts(kind, literal) || is_code_item(kind, literal) || is_dotted_name(literal, 3) {
+        if pair && i == 0
+            || !accepts(kind, literal)
+            || is_code_item(kind, literal)
+            || is_dotted_name(literal, 3)
+        {
             continue;
         }
         hits.push(Hit { range: value.clone(), kind: kind.label(), priority: 2 });
@@ -2002,7 +2010,9 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         };
         let open = c.get(0).expect("group 0 is the match").end() - 1;
         // A call left open on the line being edited: its arguments run to the end of the line.
-        let Some((items, _)) = list_items(text, open).or_else(|| list_items(text, open + 1)) else { continue };
+        let Some((items, _)) = list_items(text, open).or_else(|| list_items(text, open + 1)) else {
+            continue;
+        };
         let positional: Vec<&Range<usize>> = items.iter().filter(|i| !is_keyword_item(text, i)).collect();
         if is_lookup(callee) && last != "login" {
             // A lookup's default is a secret only when the key names one.
@@ -2015,10 +2025,11 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         }
         // A port among the arguments (`connect("host", 22, "root", "…")`) is a position too:
         // user and password follow it.
-        let position = match positional.iter().position(|i| text[(*i).clone()].bytes().all(|b| b.is_ascii_digit())) {
-            Some(port) if last == "connect" => port + 2,
-            _ => position,
-        };
+        let position =
+            match positional.iter().position(|i| text[(*i).clone()].bytes().all(|b| b.is_ascii_digit())) {
+                Some(port) if last == "connect" => port + 2,
+                _ => position,
+            };
         let Some(value) = positional.get(position).and_then(|item| literal_item(text, item)) else {
             continue;
         };
@@ -2060,7 +2071,11 @@ fn name_value_pairs(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         let (kind, dashed) = match name.strip_prefix('-') {
             Some(flag) => {
                 let flag = flag.trim_start_matches('-');
-                let kind = if flag == "p" && !name.starts_with("--") { Some(Name::Password) } else { secret_name(flag) };
+                let kind = if flag == "p" && !name.starts_with("--") {
+                    Some(Name::Password)
+                } else {
+                    secret_name(flag)
+                };
                 (kind, true)
             }
             None => {
@@ -2069,7 +2084,8 @@ fn name_value_pairs(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
                 let before = &text[line_start..whole.start()];
                 let Some(open) = before.rfind('(') else { continue };
                 let callee = before[..open].trim_end();
-                let callee = callee.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
+                let callee =
+                    callee.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
                 if !SETTERS.contains(&callee) {
                     continue;
                 }
@@ -2106,7 +2122,11 @@ fn name_value_pairs(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         let trimmed = value.as_str().trim_end();
         // `echo password=b;` in a test script: one letter is an example.
         if trimmed.chars().count() >= 3 && accepts(Name::Password, trimmed) && !is_code(trimmed) {
-            hits.push(Hit { range: value.start()..value.start() + trimmed.len(), kind: "password", priority: 2 });
+            hits.push(Hit {
+                range: value.start()..value.start() + trimmed.len(),
+                kind: "password",
+                priority: 2,
+            });
         }
     }
     for c in rules.go_dsn.captures_iter(text).chain(rules.pass_argument.captures_iter(text)) {

@@ -906,7 +906,10 @@ fn names_given_as_strings_lose_the_value_next_to_them() {
         ("std::env::set_var(\"DB_PASSWORD\", \"Pa55w0rd!2024\");\n", "Pa55w0rd!2024"),
         ("m.set(\"password\", \"hunter2pw\");\n", "hunter2pw"),
         ("subprocess.run([\"mysql\", \"--password\", \"Pa55w0rd!2024\"])\n", "Pa55w0rd!2024"),
-        ("subprocess.run([\"docker\", \"login\", \"-u\", \"bob\", \"-p\", \"Pa55w0rd!2024\"])\n", "Pa55w0rd!2024"),
+        (
+            "subprocess.run([\"docker\", \"login\", \"-u\", \"bob\", \"-p\", \"Pa55w0rd!2024\"])\n",
+            "Pa55w0rd!2024",
+        ),
         ("run([\"openssl\", \"pkcs12\", \"-passin\", \"pass:Pa55w0rd!2024\"])\n", "Pa55w0rd!2024"),
         ("u = \"https://api.x.com/v1?user=a&password=querypw55\"\n", "querypw55"),
         ("j = \"jdbc:postgresql://db/x?user=bob&password=Hq7pw_Zx2\"\n", "Hq7pw_Zx2"),
@@ -936,14 +939,20 @@ fn bare_private_keys_go_at_any_width_and_one_line_public_keys_stay() {
     for (text, piece) in [
         // PKCS #8 Ed25519 on one line.
         ("data = \"MC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\"\n", "IDmtFqlHDf"),
-        ("data = \"\"\"\nMC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\n\"\"\"\n", "IDmtFqlHDf"),
+        (
+            "data = \"\"\"\nMC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\n\"\"\"\n",
+            "IDmtFqlHDf",
+        ),
         // SEC 1 EC wrapped at 76.
         (
             "data = \"\"\"\nMHcCAQEEINj0KPBx3hnPlk8S7zXWGMElmYbhRthavwhppdbF+WFToAoGCCqGSM49AwEHoUQDQgAE\nt4GKFxJYBsgqk0yB3unujAdBWa2WolJrjglhbI4BrQXjw/8k7wLPA2OIuGYoOUwQseZZOsjdjgMU\nwuO8vqooWA==\n\"\"\"\n",
             "wuO8vqooWA",
         ),
         // OpenSSH, wrapped at 70 as ssh-keygen writes it.
-        ("key = \"\"\"\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACCA/TurT/2veJLK9d58ettQDLUwiZFYOlb9M1zMQ3ZU5wAAAIhSYDo+UmA6\nPgAAAAtzc2gtZWQyNTUxOQAAACCA/TurT/2veJLK9d58ettQDLUwiZFYOlb9M1zMQ3ZU5w\nAAAEB6EAKSK0LP0ZsSdUr+GF9owzUAzL29vl7HalMyFwFY1oD9O6tP/a94ksr13nx621AM\ntTCJkVg6Vv0zXMxDdlTnAAAAAAECAwQF\n\"\"\"\n", "tTCJkVg6Vv0z"),
+        (
+            "key = \"\"\"\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACCA/TurT/2veJLK9d58ettQDLUwiZFYOlb9M1zMQ3ZU5wAAAIhSYDo+UmA6\nPgAAAAtzc2gtZWQyNTUxOQAAACCA/TurT/2veJLK9d58ettQDLUwiZFYOlb9M1zMQ3ZU5w\nAAAEB6EAKSK0LP0ZsSdUr+GF9owzUAzL29vl7HalMyFwFY1oD9O6tP/a94ksr13nx621AM\ntTCJkVg6Vv0zXMxDdlTnAAAAAAECAwQF\n\"\"\"\n",
+            "tTCJkVg6Vv0z",
+        ),
     ] {
         let (clean, found) = redact_text(text, false);
         assert!(!clean.contains(piece), "`{piece}` survived in `{clean}`");
