@@ -475,7 +475,12 @@ impl Rules {
             ("discord", re(r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}")),
             ("telegram", re(r"\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}")),
             ("sentry", re(r"(?i)\bhttps?://([0-9a-f]{32})(?::[0-9a-f]{32})?@[a-z0-9.-]*sentry")),
-            ("http-auth", re(r"(?i)\bauthorization:[ \t]*token[ \t]+([0-9a-f]{40}|[A-Za-z0-9_]{36,})")),
+            (
+                "http-auth",
+                re(
+                    r#"(?i)\bauthorization["']?[ \t]*[:=,][ \t]*["']?token[ \t]+([0-9a-f]{32,}|[A-Za-z0-9_]{36,})"#,
+                ),
+            ),
             ("url-key", re(r"(?i)[?&](?:key|api_?key|access_token|token|auth|sig)=([^&\s\x22'#<>]{16,})")),
             ("totp-seed", re(r"(?i)otpauth://[^\s\x22'<>]*?[?&]secret=([A-Z2-7=]{16,})")),
         ];
@@ -1200,7 +1205,9 @@ fn words(name: &str) -> Vec<String> {
 fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
     Some(match word {
         "password" | "passwords" | "passwd" | "pwd" | "pass" | "passphrase" | "passphrases" | "passcode"
-        | "pw" => Name::Password,
+        | "pw" | "psw" => Name::Password,
+        "phrase" if previous == Some("pass") => Name::Password,
+        "bearer" => Name::Token,
         "token" | "tokens" | "authtoken" | "accesstoken" => Name::Token,
         // `pat` is a pattern as often as a personal access token.
         "pat"
@@ -1213,7 +1220,7 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
         }
         "secret" | "secrets" => Name::Secret,
         "apikey" | "apikeys" | "apitoken" => Name::ApiKey,
-        "credential" | "credentials" | "creds" | "auth" => Name::Credential,
+        "credential" | "credentials" | "creds" | "cred" | "auth" => Name::Credential,
         "key" | "keys" if matches!(previous, Some("api")) => Name::ApiKey,
         "key" | "keys"
             if matches!(

@@ -996,3 +996,18 @@ fn a_closing_quote_or_a_flag_is_not_an_open_value() {
         assert_eq!(redact_text(text, false).0, text);
     }
 }
+
+#[test]
+fn more_names_of_secrets_and_token_headers_in_dictionaries() {
+    for name in ["pass_phrase", "psw", "cred", "bearer"] {
+        check(&format!("{name} = \"Pa55w0rdX2024\"\n"), "Pa55w0rdX2024", secret_name(name).unwrap().label());
+    }
+    check(
+        "headers = {\"Authorization\": \"Token 9f8e7d6c5b4a39281706f5e4d3c2b1a0\"}\n",
+        "9f8e7d6c5b4a3928",
+        "http-auth",
+    );
+    // A phrase on its own, and a pass of a compiler, are not secrets' names.
+    assert_eq!(secret_name("phrase"), None);
+    assert_eq!(secret_name("pass_count"), None);
+}
