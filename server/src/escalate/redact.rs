@@ -1698,9 +1698,10 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             None => false,
         };
         if take && !(kind == Some(Name::Key) && is_public_shape(literal)) {
-            let kind = kind.expect("taken values have a kind").label();
-            hits.push(Hit { range: value.clone(), kind, priority: 2 });
+            let kind = kind.expect("taken values have a kind");
+            hits.push(Hit { range: value.clone(), kind: kind.label(), priority: 2 });
             if quoted {
+                other_branch(text, value.end, kind, hits);
                 from = from.max(value.end);
             }
             continue;
@@ -1733,6 +1734,24 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                 from = from.max(value.end);
             }
         }
+    }
+}
+
+/// The other branch of a conditional value whose first branch was taken: `password = "dev"
+/// if DEBUG else "…"`.
+fn other_branch(text: &str, after_value: usize, kind: Name, hits: &mut Vec<Hit>) {
+    let line_end = text[after_value..].find('\n').map_or(text.len(), |i| after_value + i);
+    let rest = &text[after_value..line_end];
+    let Some(i) = rest.find(" else ") else { return };
+    if !rest[..i].trim_start_matches(['"', '\'']).trim_start().starts_with("if ") {
+        return;
+    }
+    let at = after_value + i + " else ".len();
+    let at = at + (text[at..line_end].len() - text[at..line_end].trim_start().len());
+    if let Some((value, true)) = value_at(text, at, true)
+        && accepts(kind, &text[value.clone()])
+    {
+        hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
     }
 }
 
@@ -2037,7 +2056,15 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
                 Some(port) if last == "connect" => port + 2,
                 _ => position,
             };
-        let Some(value) = positional.get(position).and_then(|item| literal_item(text, item)) else {
+        // `basic_auth("user", Some("…"))`: an optional value is the value.
+        let literal = |item: &Range<usize>| {
+            literal_item(text, item).or_else(|| {
+                let inner = text[item.clone()].strip_prefix("Some(")?.strip_suffix(')')?;
+                let start = item.start + "Some(".len();
+                literal_item(text, &(start..start + inner.len()))
+            })
+        };
+        let Some(value) = positional.get(position).and_then(|item| literal(item)) else {
             continue;
         };
         // `_parse_www_authenticate(response, "www-authenticate")`: a header name.

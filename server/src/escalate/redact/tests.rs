@@ -1011,3 +1011,11 @@ fn more_names_of_secrets_and_token_headers_in_dictionaries() {
     assert_eq!(secret_name("phrase"), None);
     assert_eq!(secret_name("pass_count"), None);
 }
+
+#[test]
+fn the_other_branch_and_an_optional_password_go_too() {
+    let (clean, _) = redact_text("password = \"dev\" if DEBUG else \"ProdPw_9x\"\n", false);
+    assert_eq!(clean, "password = \"[REDACTED:password]\" if DEBUG else \"[REDACTED:password]\"\n");
+    let (clean, _) = redact_text("fn f() { c.get(u).basic_auth(\"user\", Some(\"hunter2pw\")); }\n", false);
+    assert_eq!(clean, "fn f() { c.get(u).basic_auth(\"user\", Some(\"[REDACTED:password]\")); }\n");
+}
