@@ -211,3 +211,131 @@ fn secrets_known_only_by_structure_never_reach_the_provider_and_certificates_do(
     let body_line = certificate.lines().nth(1).unwrap();
     assert!(sent.contains(body_line), "the certificate was removed: {sent}");
 }
+
+/// A value a rule removes from the code, quoted where no rule would see it: another tool's
+/// message, a commit message and the uncommitted diff.
+#[test]
+fn a_value_removed_from_the_code_goes_from_every_other_part_of_the_request() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), config(&fake)).unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    let app = "def port(n: int) -> int:\n    return n\n\n\npassword = \"hunter2pw\"\nport(password)\n";
+    std::fs::write(root.join("app.py"), app).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "app.py"]);
+    git(&["commit", "-q", "-m", "Staging now logs in with hunter2pw"]);
+    std::fs::write(root.join("app.py"), app.replace("port(password)\n", "port(password)  # was hunter2pw\n"))
+        .unwrap();
+
+    // mypy, through the editor, quotes the value in its message.
+    let py = root.join("app.py");
+    let mut client = acas_e2e::LspClient::start_in(root, &[]);
+    client.initialize(Some(root), json!({}));
+    let range = json!({ "start": { "line": 5, "character": 5 }, "end": { "line": 5, "character": 13 } });
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": acas_e2e::file_uri(&py), "source": "mypy", "diagnostics": [{
+            "range": range, "severity": 1, "code": "arg-type",
+            "message": "Argument 1 to \"port\" has incompatible type \"Literal['hunter2pw']\"; expected \"int\"" }] }),
+    );
+    let problems = client.request("acas/problems", json!({}))["result"].clone();
+    assert_eq!(problems.as_array().map(Vec::len), Some(1), "{problems:#}");
+    assert_eq!(client.shutdown(), 0);
+
+    fake.push(Reply::text(
+        &json!({ "explanation": "A string is passed as a port.", "fix": null }).to_string(),
+    ));
+    let key = fake.api_key();
+    let (code, _, log) = acas(root, &[("ACAS_FAKE_KEY", &key)], &["explain", "app.py:6", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    assert!(!sent.contains("hunter2pw"), "the password reached the provider: {sent}");
+    for part in ["Literal['[REDACTED:password]']", "logs in with [REDACTED:password]", "Uncommitted changes"]
+    {
+        assert!(sent.contains(part), "`{part}` is missing from {sent}");
+    }
+}
+
+/// Lines a hostile tester wrote, each hiding a secret the request inspector must not show, and
+/// lines of real code that must come through as they are.
+#[test]
+fn the_request_inspector_shows_no_hostile_secret_and_keeps_real_code() {
+    let cases: &[(&str, &str, &[&str], &[&str])] = &[
+        // The line being edited, broken itself: the error is on it.
+        ("py", "password = \"correct horse battery\n", &["horse battery"], &[]),
+        ("py", "smtp.login(\"me\", \"LoginPw_55!x\"\n", &["LoginPw_55!x"], &[]),
+        ("py", "ssh.connect(\"host\", 22, \"root\", \"hunter2pw\")\n", &["hunter2pw"], &["\"root\""]),
+        ("py", "if prod: user, pw = \"admin\", \"InlinePw_77x\"\n", &["InlinePw_77x"], &["\"admin\""]),
+        (
+            "go",
+            "package m\nfunc f() { user, pw := \"admin\", \"hunter2pw\" }\n",
+            &["hunter2pw"],
+            &["\"admin\""],
+        ),
+        ("rs", "const PASSWORD: &str = r#\"hunter2pw\"#;\n", &["hunter2pw"], &["r#\"[REDACTED:password]\"#"]),
+        (
+            "py",
+            "setattr(cfg, \"password\", \"hunter2pw\")\nos.putenv(\"DB_PASSWORD\", \"Pa55w0rd!2024\")\nsubprocess.run([\"mysql\", \"--password\", \"Argv7pass\"])\nu = \"https://api.x.com/v1?user=a&password=querypw55\"\n",
+            &["hunter2pw", "Pa55w0rd!2024", "Argv7pass", "querypw55"],
+            &[],
+        ),
+        (
+            "go",
+            "package m\nfunc f() { sql.Open(\"mysql\", \"root:hunter2pw@tcp(127.0.0.1:3306)/db\") }\n",
+            &["hunter2pw"],
+            &[],
+        ),
+        (
+            "py",
+            "data = \"\"\"\nMC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\n\"\"\"\n",
+            &["IDmtFqlHDf"],
+            &[],
+        ),
+        (
+            "py",
+            "PUB = \"MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=\"\nc = auth._parse_www_authenticate(response, \"www-authenticate\")\nERRORS = {\"password\": \"Enter a valid password.\"}\nPASSWORD_HASHERS = [\"django.contrib.auth.hashers.PBKDF2PasswordHasher\"]\n",
+            &[],
+            &[
+                "MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=",
+                "\"www-authenticate\"",
+                "Enter a valid password.",
+                "PBKDF2PasswordHasher",
+            ],
+        ),
+    ];
+    for (ext, text, secrets, kept) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = format!("f.{ext}");
+        // A line that does not parse, after a case that does, so that there is an error to
+        // explain.
+        let broken = text.lines().count() == 1 && !text.trim_end().ends_with([')', ';', '"']);
+        let text = if broken { text.to_string() } else { format!("{text}zz = (\n") };
+        std::fs::write(dir.path().join(&file), &text).unwrap();
+        let at = format!("{file}:{}", text.lines().count());
+        let (code, out, log) = acas(dir.path(), &[], &["explain", &at, "--dry-run", "--format", "json"]);
+        assert_eq!(code, 0, "{log}");
+        let prompt = out["prompt"].as_str().unwrap();
+        for secret in *secrets {
+            assert!(!prompt.contains(secret), "`{secret}` in {prompt}");
+        }
+        for part in *kept {
+            assert!(prompt.contains(part), "`{part}` was removed from {prompt}");
+        }
+    }
+}

@@ -18,7 +18,7 @@ use std::path::Path;
 use tree_sitter::Tree;
 
 use super::git::{self, History};
-use super::redact::{Redactions, Redactor, count_markers, is_env_like};
+use super::redact::{Redactions, Redactor, Secrets, count_markers, is_env_like};
 use super::symbols::{self, SymbolIndex};
 use crate::classify::Language;
 use crate::escalate::cost::estimate_tokens;
@@ -95,6 +95,8 @@ pub struct Context {
     pub definitions: Vec<Snippet>,
     pub history: Option<History>,
     pub past: Vec<PastFix>,
+    /// The values removed from the files read, removed from the rest of the prompt as well.
+    pub secrets: Secrets,
 }
 
 /// Longest definition included, in lines.
@@ -123,7 +125,8 @@ pub fn build(
         Some(d) => d.range.clone(),
         None => line_window(site.text, line.saturating_sub(WINDOW), line + WINDOW),
     };
-    let (clean, _) = redactor.redact_keeping_lines(site.text, is_env_like(site.path));
+    let mut secrets = Secrets::default();
+    let clean = redactor.redact_learning(site.text, is_env_like(site.path), &mut secrets);
     let enclosing = trim_around(
         site,
         &clean,
@@ -161,7 +164,7 @@ pub fn build(
                     Some((site.text.to_owned(), clean.clone()))
                 } else {
                     let text = read_file(&definition.path)?;
-                    let (clean, _) = redactor.redact_keeping_lines(&text, is_env_like(&definition.path));
+                    let clean = redactor.redact_learning(&text, is_env_like(&definition.path), &mut secrets);
                     Some((text, clean))
                 }
             });
@@ -200,6 +203,7 @@ pub fn build(
         definitions,
         history,
         past,
+        secrets,
     }
 }
 
@@ -374,7 +378,9 @@ pub fn render(context: &Context, redactor: &Redactor) -> (String, Redactions) {
         }
     }
     // Counted from the markers, so that what each file's own redaction removed counts too.
-    let (out, _) = redactor.redact(&out, is_env_like(&context.path));
+    // A value removed from a file goes from every other part too: another tool's message
+    // quoting it, a commit message, a past fix.
+    let (out, _) = redactor.redact_known(&out, is_env_like(&context.path), &mut context.secrets.clone());
     let found = count_markers(&out);
     (out, found)
 }

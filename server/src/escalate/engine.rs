@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::answer::{self, Reply, VerifiedFix};
 use super::context::{self, Context, PastFix};
 use super::cost::{self, Micros, PriceTable, Spend};
-use super::redact::{Redactions, Redactor};
+use super::redact::{self, Redactions, Redactor};
 use super::settings::Escalation;
 use super::{
     Chain, ChainOptions, CompletionRequest, Provider, ProviderConfig, StreamEvent, TokioClock, Usage,
@@ -354,9 +354,8 @@ impl Escalator {
         category: &str,
         cancel: &CancellationToken,
     ) -> Result<Asked, EscalateError> {
-        let (system, mut redactions) = self.redactor.redact(system, false);
-        let (prompt, more) = self.redactor.redact(prompt, false);
-        redactions.kinds.extend(more.kinds);
+        let (parts, redactions) = redact::redact_parts(&[system, prompt], &mut redact::Secrets::default());
+        let [system, prompt]: [String; 2] = parts.try_into().expect("two parts in, two out");
         let schema = json_schema.as_ref().map(|s| s.to_string()).unwrap_or_default();
         let input = format!("{system}\n{prompt}");
         let prepared = Prepared {

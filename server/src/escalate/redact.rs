@@ -119,6 +119,18 @@ impl Redactor {
     pub fn redact_keeping_lines(&self, text: &str, env_like: bool) -> (String, Redactions) {
         replace(text, &secrets(text, env_like), true)
     }
+
+    /// Like [`Redactor::redact_keeping_lines`], also removing every value of `known` and adding
+    /// the values removed to it, for the other parts of the same request.
+    pub fn redact_learning(&self, text: &str, env_like: bool, known: &mut Secrets) -> String {
+        replace(text, &secrets_known(text, env_like, known), true).0
+    }
+
+    /// Like [`Redactor::redact`], also removing every value of `known` and every other
+    /// occurrence of a value it removes.
+    pub fn redact_known(&self, text: &str, env_like: bool, known: &mut Secrets) -> (String, Redactions) {
+        replace(text, &secrets_known(text, env_like, known), false)
+    }
 }
 
 /// The text with every secret replaced, and what was replaced.
@@ -166,9 +178,72 @@ fn replace(text: &str, hits: &[Hit], keep_lines: bool) -> (String, Redactions) {
 
 /// The secrets of a text, in order and not overlapping.
 fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
-    let rules = rules();
     let mut hits = Vec::new();
-    find_hits(rules, text, env_like, &mut hits);
+    find_hits(rules(), text, env_like, &mut hits);
+    settle(text, hits)
+}
+
+/// Shortest removed value that is also removed wherever else it appears: shorter ones are too
+/// likely to be part of ordinary words.
+const MIN_KNOWN_LEN: usize = 6;
+
+/// Values known to be secret because a rule removed them somewhere in a request: each is
+/// removed wherever else in the same request it appears (another tool's message quoting it, a
+/// commit message, a past fix), with the kind it was first removed as. Its `Debug` shows only
+/// how many it holds.
+#[derive(Clone, Default)]
+pub struct Secrets(Vec<(String, &'static str)>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} values)", self.0.len())
+    }
+}
+
+impl Secrets {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds the values of `hits` (removed from `text`) long enough to look for elsewhere;
+    /// whether any was new.
+    fn learn(&mut self, text: &str, hits: &[Hit]) -> bool {
+        let before = self.0.len();
+        for hit in hits {
+            let value = text[hit.range.clone()].trim();
+            if value.chars().count() >= MIN_KNOWN_LEN
+                && !value.contains("[REDACTED:")
+                && !self.0.iter().any(|(known, _)| known == value)
+            {
+                self.0.push((value.to_owned(), hit.kind));
+            }
+        }
+        self.0.len() > before
+    }
+}
+
+/// The secrets of a text, those its rules find and every occurrence of a value in `known`;
+/// the values found are added to `known`.
+fn secrets_known(text: &str, env_like: bool, known: &mut Secrets) -> Vec<Hit> {
+    let mut found = Vec::new();
+    find_hits(rules(), text, env_like, &mut found);
+    let settled = settle(text, found.iter().map(Hit::clone).collect());
+    known.learn(text, &settled);
+    for (value, kind) in &known.0 {
+        for (at, _) in text.match_indices(value.as_str()) {
+            found.push(Hit { range: at..at + value.len(), kind, priority: 0 });
+        }
+    }
+    settle(text, found)
+}
+
+/// Hits in order and not overlapping, none inside a marker.
+fn settle(text: &str, mut hits: Vec<Hit>) -> Vec<Hit> {
+    let rules = rules();
     // A marker left by an earlier pass stays as it is; a hit reaching beyond it is a secret next
     // to text that merely looks like a marker, and goes with it.
     let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
@@ -190,14 +265,32 @@ fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
     merged
 }
 
-/// The request with secrets removed from its system prompt and prompt.
+/// Parts of one request with secrets removed: a value removed from any part is removed from
+/// every part wherever it appears, and so is every value of `known`.
+pub fn redact_parts(parts: &[&str], known: &mut Secrets) -> (Vec<String>, Redactions) {
+    // The first pass learns every part's values, so that a value found late (in the prompt)
+    // also goes from a part seen early (the system prompt).
+    for part in parts {
+        secrets_known(part, false, known);
+    }
+    let mut found = Redactions::default();
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (clean, more) = replace(part, &secrets_known(part, false, known), false);
+        found.merge(&more);
+        out.push(clean);
+    }
+    (out, found)
+}
+
+/// The request with secrets removed from its system prompt and prompt; a value removed from
+/// one is removed from both wherever it appears.
 pub fn redact_request(request: &CompletionRequest) -> (Cow<'_, CompletionRequest>, Redactions) {
-    let (system, mut found) = redact_text(&request.system, false);
-    let (prompt, more) = redact_text(&request.prompt, false);
-    found.merge(&more);
+    let (parts, found) = redact_parts(&[&request.system, &request.prompt], &mut Secrets::default());
     if found.total() == 0 {
         return (Cow::Borrowed(request), found);
     }
+    let [system, prompt]: [String; 2] = parts.try_into().expect("two parts in, two out");
     (Cow::Owned(CompletionRequest { system, prompt, ..request.clone() }), found)
 }
 
@@ -235,6 +328,7 @@ pub fn is_env_like(relative_path: &str) -> bool {
     name.starts_with(".env") || name.ends_with(".env") || name == ".npmrc" || name == ".pypirc"
 }
 
+#[derive(Clone)]
 struct Hit {
     range: Range<usize>,
     kind: &'static str,
@@ -289,6 +383,11 @@ struct Rules {
     call: Regex,
     fallback: Regex,
     shell_default: Regex,
+    quoted_pair: Regex,
+    query: Regex,
+    connection_field: Regex,
+    go_dsn: Regex,
+    pass_argument: Regex,
     leaks: Vec<LeakRule>,
     /// Every kind a marker can name.
     kinds: Vec<&'static str>,
@@ -376,7 +475,12 @@ impl Rules {
             ("discord", re(r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}")),
             ("telegram", re(r"\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}")),
             ("sentry", re(r"(?i)\bhttps?://([0-9a-f]{32})(?::[0-9a-f]{32})?@[a-z0-9.-]*sentry")),
-            ("http-auth", re(r"(?i)\bauthorization:[ \t]*token[ \t]+([0-9a-f]{40}|[A-Za-z0-9_]{36,})")),
+            (
+                "http-auth",
+                re(
+                    r#"(?i)\bauthorization["']?[ \t]*[:=,][ \t]*["']?token[ \t]+([0-9a-f]{32,}|[A-Za-z0-9_]{36,})"#,
+                ),
+            ),
             ("url-key", re(r"(?i)[?&](?:key|api_?key|access_token|token|auth|sig)=([^&\s\x22'#<>]{16,})")),
             ("totp-seed", re(r"(?i)otpauth://[^\s\x22'<>]*?[?&]secret=([A-Z2-7=]{16,})")),
         ];
@@ -453,11 +557,18 @@ impl Rules {
             ),
             block_scalar: re(r"(?m)^([ \t]*)([A-Za-z0-9_.-]{1,80})[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\r?\n"),
             tuple: re(
-                r"(?m)^[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+[A-Za-z_$][\w$.]*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
+                r"(?m)(?:^|[:{;])[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+[A-Za-z_$][\w$.]*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
             ),
             call: re(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)[ \t]*\("),
             fallback: re(r"(?:\bor\b|\|\||\?\?|\bunwrap_or\(|\.or\()[ \t]*"),
             shell_default: re(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?[-=]([^}\n]*)\}"),
+            quoted_pair: re(
+                r#"(["'])(-{1,2}[A-Za-z][A-Za-z0-9_-]{0,60}|[A-Za-z_][A-Za-z0-9_.-]{0,80})["'][ \t]*,[ \t]*"#,
+            ),
+            query: re(r#"[?&;]([A-Za-z_][A-Za-z0-9_.-]{0,60})=([^&\s"'\x60#<>;]+)"#),
+            connection_field: re(r#"(?i)(^|[;"'\s])((?:user[ _]?)?password|pwd|passwd)=([^;"'\x60\n]+)(;?)"#),
+            go_dsn: re(r#"(?:^|["'\x60\s])[A-Za-z0-9_.-]+:([^\s@"'\x60/:]+)@(?:tcp|udp|unix)\("#),
+            pass_argument: re(r#"(?:^|[\s"'\x60=])pass:([^\s"'\x60]+)"#),
             leaks,
             skipped,
         }
@@ -541,7 +652,7 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             continue;
         }
         let basic_shaped = scheme != b"basic"
-            || value.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='))
+            || value.bytes().any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'='))
             || decode_base64(value).is_some_and(|d| d.contains(&b':'));
         let shaped = basic_shaped
             && value.len() >= 8
@@ -569,6 +680,7 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     let tuples = tuple_assignments(rules, text, hits);
     assignments(rules, text, env_like, &tuples, hits);
     calls(rules, text, hits);
+    name_value_pairs(rules, text, hits);
     shell_defaults(rules, text, hits);
     flags(rules, text, hits);
     prose(rules, text, hits);
@@ -593,6 +705,7 @@ fn literals(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             && looks_like_token(v, TOKEN_MIN_LEN)
             && entropy(v) >= LITERAL_ENTROPY
             && !is_identifier_shaped(v)
+            && !is_dotted_name(v, 2)
             && !is_known_public(v)
         {
             hits.push(Hit { range: value.range(), kind: "high-entropy", priority: 3 });
@@ -722,13 +835,18 @@ const PEM_LINE: usize = 64;
 fn pem_bodies(text: &str, hits: &mut Vec<Hit>) {
     let mut run: Vec<Range<usize>> = Vec::new();
     let mut full_lines = 0;
+    let mut width = 0;
     let mut start = 0;
-    let close = |run: &mut Vec<Range<usize>>, full_lines: usize, hits: &mut Vec<Hit>| {
+    let close = |run: &mut Vec<Range<usize>>, full_lines: usize, width: usize, hits: &mut Vec<Hit>| {
         if let (Some(first), Some(last)) = (run.first(), run.last())
-            && full_lines >= 2
+            && full_lines >= 1
         {
             let base64: String = run.iter().map(|r| &text[r.clone()]).collect();
-            if !decode_base64(&base64).is_some_and(|der| is_public_der(&der)) {
+            let decoded = decode_base64(&base64);
+            // A body of another width, or of one line, goes when it reads as a private key.
+            let private = decoded.as_deref().is_some_and(is_private_key_data);
+            let pem = width == PEM_LINE && full_lines >= 2 && !decoded.is_some_and(|der| is_public_der(&der));
+            if private || pem {
                 hits.push(Hit { range: first.start..last.end, kind: "private-key", priority: 0 });
             }
         }
@@ -739,18 +857,66 @@ fn pem_bodies(text: &str, hits: &mut Vec<Hit>) {
         let body = base64_tail(start, line, full_lines < 2);
         start += line.len();
         match body {
-            Some(body) if body.len() == PEM_LINE && !text[body.clone()].contains('=') => {
+            Some(body)
+                if BODY_WIDTHS.contains(&body.len())
+                    && (full_lines == 0 || body.len() == width)
+                    && !text[body.clone()].contains('=') =>
+            {
+                width = body.len();
                 run.push(body);
                 full_lines += 1;
                 continue;
             }
-            Some(body) if full_lines >= 2 && body.len() < PEM_LINE => run.push(body),
+            Some(ref body) if full_lines >= 1 && body.len() < width => run.push(body.clone()),
             _ => {}
         }
-        close(&mut run, full_lines, hits);
+        close(&mut run, full_lines, width, hits);
         full_lines = 0;
+        let Some(body) = body else { continue };
+        // A body of one line that starts a new run.
+        if BODY_WIDTHS.contains(&body.len()) && !text[body.clone()].contains('=') {
+            width = body.len();
+            run.push(body);
+            full_lines = 1;
+        }
     }
-    close(&mut run, full_lines, hits);
+    close(&mut run, full_lines, width, hits);
+    // A key on one line: `MC4CAQAwBQYDK2VwBCIE…` (an Ed25519 key in PKCS #8).
+    static ONE_LINE: OnceLock<Regex> = OnceLock::new();
+    let one_line = ONE_LINE.get_or_init(|| Regex::new(r"[A-Za-z0-9+/]{40,}={0,2}").expect("a valid pattern"));
+    for m in one_line.find_iter(text) {
+        if m.as_str().starts_with(['M', 'b'])
+            && decode_base64(m.as_str()).as_deref().is_some_and(is_private_key_data)
+        {
+            hits.push(Hit { range: m.range(), kind: "private-key", priority: 0 });
+        }
+    }
+}
+
+/// Widths at which key bodies are wrapped: PEM's 64, and the 70 and 76 of other tools.
+const BODY_WIDTHS: [usize; 3] = [PEM_LINE, 70, 76];
+
+/// Whether decoded base64 is a private key: an OpenSSH private key, or DER that parses whole as
+/// a PKCS #8, PKCS #1 or SEC 1 key (a small version `INTEGER` first) or an encrypted PKCS #8
+/// key (`SEQUENCE { SEQUENCE, OCTET STRING }`).
+fn is_private_key_data(data: &[u8]) -> bool {
+    if data.starts_with(b"openssh-key-v1\0") {
+        return true;
+    }
+    let Some(children) = der_sequence(data) else { return false };
+    let tags: Vec<u8> = children.iter().map(|(tag, _)| *tag).collect();
+    let small_version =
+        children.first().is_some_and(|(tag, body)| *tag == 0x02 && body.len() == 1 && body[0] <= 3);
+    match tags.as_slice() {
+        // PKCS #8: version, algorithm, key (and optional attributes and public key).
+        [0x02, 0x30, 0x04, ..] => small_version,
+        // PKCS #1 RSA: version and eight integers.
+        [0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, ..] => small_version,
+        // SEC 1 EC: version, key, and tagged parameters or public key.
+        [0x02, 0x04, 0xa0 | 0xa1, ..] => small_version,
+        [0x30, 0x04] => children[1].1.len() >= 32,
+        _ => false,
+    }
 }
 
 /// Standard base64 (padding optional) decoded, or `None` if `text` is not base64.
@@ -818,10 +984,50 @@ fn is_public_der(der: &[u8]) -> bool {
     }
 }
 
+/// Whether a value reads as a name rather than a secret: letters with `-`, `_` or `.` and no
+/// digit, in one case or with separators (`www-authenticate`, `scheme`, `x_auth_token`).
+fn is_name_like(value: &str) -> bool {
+    value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && value.chars().all(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '_' | '.'))
+        && (value.contains(['-', '_', '.']) || !value.chars().any(|c| c.is_ascii_uppercase()))
+}
+
+/// Whether a value is a dotted name of at least `segments` parts, one of them a lower-case
+/// module name: `ipaddress.IPv6Network`, `django.contrib.auth.hashers.PBKDF2PasswordHasher`.
+fn is_dotted_name(value: &str, segments: usize) -> bool {
+    let parts: Vec<&str> = value.split('.').collect();
+    parts.len() >= segments
+        && is_identifier_path(value)
+        && parts.iter().all(|p| p.len() <= 40)
+        && parts.iter().any(|p| {
+            p.len() >= 2
+                && p.starts_with(|c: char| c.is_ascii_lowercase())
+                && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
+/// Whether the string at `value` is a message in a dictionary of messages (`{"password":
+/// "Enter a valid password."}`): a sentence ending in punctuation, or a single word on a line
+/// that holds such a sentence.
+fn is_message(text: &str, value: Range<usize>) -> bool {
+    let is_sentence_value =
+        |v: &str| v.contains(' ') && v.trim_end().ends_with(['.', '!', '?', ':']) && is_sentence(v);
+    let literal = &text[value.clone()];
+    if is_sentence_value(literal) {
+        return true;
+    }
+    if !literal.chars().all(char::is_alphabetic) || literal.is_empty() {
+        return false;
+    }
+    let line = line_around(text, value);
+    line.split(['"', '\'']).skip(1).step_by(2).any(is_sentence_value)
+}
+
 /// Whether a base64 token is public key material: a DER certificate or public key, or an SSH
 /// public key blob (`AAAAB3NzaC1yc2E…`, a length-prefixed `ssh-…` or `ecdsa-…` name).
 fn is_public_key_base64(value: &str) -> bool {
-    if value.len() < 60 || !(value.starts_with("MI") || value.starts_with("AAAA")) {
+    // DER starts with a SEQUENCE, which base64 writes as `M`: `MII…`, `MCow…`, `MFkw…`.
+    if value.len() < 56 || !(value.starts_with('M') || value.starts_with("AAAA")) {
         return false;
     }
     let Some(bytes) = decode_base64(value) else { return false };
@@ -999,7 +1205,9 @@ fn words(name: &str) -> Vec<String> {
 fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
     Some(match word {
         "password" | "passwords" | "passwd" | "pwd" | "pass" | "passphrase" | "passphrases" | "passcode"
-        | "pw" => Name::Password,
+        | "pw" | "psw" => Name::Password,
+        "phrase" if previous == Some("pass") => Name::Password,
+        "bearer" => Name::Token,
         "token" | "tokens" | "authtoken" | "accesstoken" => Name::Token,
         // `pat` is a pattern as often as a personal access token.
         "pat"
@@ -1012,7 +1220,7 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
         }
         "secret" | "secrets" => Name::Secret,
         "apikey" | "apikeys" | "apitoken" => Name::ApiKey,
-        "credential" | "credentials" | "creds" | "auth" => Name::Credential,
+        "credential" | "credentials" | "creds" | "cred" | "auth" => Name::Credential,
         "key" | "keys" if matches!(previous, Some("api")) => Name::ApiKey,
         "key" | "keys"
             if matches!(
@@ -1463,6 +1671,10 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             Some(_) if comment => false,
             // Markdown code in documentation: `` `SECRET`: `secret` encrypts … ``.
             Some(_) if quoted && bytes[value.start - 1] == b'`' && is_secret_word(literal) => false,
+            // `token("scheme")`, `"www-authenticate"`: a name passed to a call is not a secret.
+            Some(_) if quoted && op == "(" && is_name_like(literal) => false,
+            Some(_) if quoted && op == ":" && is_message(text, value.clone()) => false,
+            Some(_) if quoted && is_dotted_name(literal, 3) => false,
             Some(kind) if quoted => accepts(kind, literal),
             Some(_) if is_sentence(literal) => false,
             // `PW=∞` in prose: a secret has letters or digits.
@@ -1486,9 +1698,10 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             None => false,
         };
         if take && !(kind == Some(Name::Key) && is_public_shape(literal)) {
-            let kind = kind.expect("taken values have a kind").label();
-            hits.push(Hit { range: value.clone(), kind, priority: 2 });
+            let kind = kind.expect("taken values have a kind");
+            hits.push(Hit { range: value.clone(), kind: kind.label(), priority: 2 });
             if quoted {
+                other_branch(text, value.end, kind, hits);
                 from = from.max(value.end);
             }
             continue;
@@ -1511,6 +1724,7 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             && !number
             && (quoted || !is_code(literal))
             && !is_identifier_shaped(literal)
+            && !is_dotted_name(literal, 2)
             && looks_like_token(literal, min)
             && entropy(literal) >= TOKEN_ENTROPY
             && !is_known_public(literal)
@@ -1520,6 +1734,24 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                 from = from.max(value.end);
             }
         }
+    }
+}
+
+/// The other branch of a conditional value whose first branch was taken: `password = "dev"
+/// if DEBUG else "…"`.
+fn other_branch(text: &str, after_value: usize, kind: Name, hits: &mut Vec<Hit>) {
+    let line_end = text[after_value..].find('\n').map_or(text.len(), |i| after_value + i);
+    let rest = &text[after_value..line_end];
+    let Some(i) = rest.find(" else ") else { return };
+    if !rest[..i].trim_start_matches(['"', '\'']).trim_start().starts_with("if ") {
+        return;
+    }
+    let at = after_value + i + " else ".len();
+    let at = at + (text[at..line_end].len() - text[at..line_end].trim_start().len());
+    if let Some((value, true)) = value_at(text, at, true)
+        && accepts(kind, &text[value.clone()])
+    {
+        hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
     }
 }
 
@@ -1555,8 +1787,9 @@ fn list_items(text: &str, open: usize) -> Option<(Vec<Range<usize>>, usize)> {
             b'(' | b'[' | b'{' => depth += 1,
             b')' | b']' | b'}' if depth > 0 => depth -= 1,
             b')' | b']' | b'}' => {
+                // A bare list ends with the block or call that holds it (`{ a, b := "x", "y" }`).
                 push(start, i, &mut items);
-                return bracketed.then_some((items, i + 1));
+                return Some((items, if bracketed { i + 1 } else { i }));
             }
             b',' if depth == 0 => {
                 push(start, i, &mut items);
@@ -1662,7 +1895,11 @@ fn collection(text: &str, at: usize, kind: Name, name: &str, hits: &mut Vec<Hit>
     let pair = words(name).last().is_some_and(|w| w == "auth") && items.len() == 2;
     for (i, value) in literals.iter().enumerate() {
         let literal = &text[value.clone()];
-        if pair && i == 0 || !accepts(kind, literal) || is_code_item(kind, literal) {
+        if pair && i == 0
+            || !accepts(kind, literal)
+            || is_code_item(kind, literal)
+            || is_dotted_name(literal, 3)
+        {
             continue;
         }
         hits.push(Hit { range: value.clone(), kind: kind.label(), priority: 2 });
@@ -1754,6 +1991,13 @@ fn tuple_assignments(rules: &Rules, text: &str, hits: &mut Vec<Hit>) -> Vec<Rang
         if text.as_bytes().get(whole.end()) == Some(&b'=') || text[..whole.end()].ends_with("==") {
             continue;
         }
+        // A statement after `if x:` or `{` starts a tuple; a parameter list (`f(a: int, b=…`)
+        // does not.
+        let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+        let before = &text[line_start..whole.start()];
+        if before.matches('(').count() > before.matches(')').count() {
+            continue;
+        }
         let names = c.get(1).expect("the names always take part");
         sides.push(names.range());
         let Some((items, _)) = list_items(text, whole.end()) else { continue };
@@ -1791,7 +2035,10 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             continue;
         };
         let open = c.get(0).expect("group 0 is the match").end() - 1;
-        let Some((items, _)) = list_items(text, open) else { continue };
+        // A call left open on the line being edited: its arguments run to the end of the line.
+        let Some((items, _)) = list_items(text, open).or_else(|| list_items(text, open + 1)) else {
+            continue;
+        };
         let positional: Vec<&Range<usize>> = items.iter().filter(|i| !is_keyword_item(text, i)).collect();
         if is_lookup(callee) && last != "login" {
             // A lookup's default is a secret only when the key names one.
@@ -1802,11 +2049,124 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         } else if last == "connect" && positional.len() < 3 {
             continue;
         }
-        let Some(value) = positional.get(position).and_then(|item| literal_item(text, item)) else {
+        // A port among the arguments (`connect("host", 22, "root", "…")`) is a position too:
+        // user and password follow it.
+        let position =
+            match positional.iter().position(|i| text[(*i).clone()].bytes().all(|b| b.is_ascii_digit())) {
+                Some(port) if last == "connect" => port + 2,
+                _ => position,
+            };
+        // `basic_auth("user", Some("…"))`: an optional value is the value.
+        let literal = |item: &Range<usize>| {
+            literal_item(text, item).or_else(|| {
+                let inner = text[item.clone()].strip_prefix("Some(")?.strip_suffix(')')?;
+                let start = item.start + "Some(".len();
+                literal_item(text, &(start..start + inner.len()))
+            })
+        };
+        let Some(value) = positional.get(position).and_then(|item| literal(item)) else {
             continue;
         };
-        if accepts(Name::Password, &text[value.clone()]) {
+        // `_parse_www_authenticate(response, "www-authenticate")`: a header name.
+        if accepts(Name::Password, &text[value.clone()]) && !is_name_like(&text[value.clone()]) {
             hits.push(Hit { range: value, kind: "password", priority: 2 });
+        }
+    }
+}
+
+/// Calls that set a value under a name given as a string: the name is the key, the next
+/// argument its value.
+const SETTERS: &[&str] = &[
+    "setattr",
+    "putenv",
+    "setenv",
+    "Setenv",
+    "set_var",
+    "set",
+    "put",
+    "insert",
+    "setdefault",
+    "setProperty",
+    "setItem",
+    "Set",
+    "Add",
+    "add_header",
+    "header",
+];
+
+/// Names given as strings with their value next to them: setters (`setattr(cfg, "password",
+/// "…")`, `os.putenv("DB_PASSWORD", "…")`, `env::set_var`, `m.set("password", "…")`), argument
+/// lists (`["--password", "…"]`, `["-p", "…"]`, `pass:…`), query strings (`?password=…`),
+/// connection-string fields (`Password=…;`) and Go DSNs (`user:pw@tcp(…)`).
+fn name_value_pairs(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    for c in rules.quoted_pair.captures_iter(text) {
+        let whole = c.get(0).expect("group 0 is the match");
+        let name = c.get(2).expect("the name always takes part").as_str();
+        let (kind, dashed) = match name.strip_prefix('-') {
+            Some(flag) => {
+                let flag = flag.trim_start_matches('-');
+                let kind = if flag == "p" && !name.starts_with("--") {
+                    Some(Name::Password)
+                } else {
+                    secret_name(flag)
+                };
+                (kind, true)
+            }
+            None => {
+                // Only as an argument of a setter: `{"password", "x"}` is a set of two strings.
+                let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+                let before = &text[line_start..whole.start()];
+                let Some(open) = before.rfind('(') else { continue };
+                let callee = before[..open].trim_end();
+                let callee =
+                    callee.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("");
+                if !SETTERS.contains(&callee) {
+                    continue;
+                }
+                (secret_name(name), false)
+            }
+        };
+        let Some(kind) = kind else { continue };
+        let Some((value, true)) = value_at(text, whole.end(), true) else { continue };
+        let literal = &text[value.clone()];
+        // `-p 8080:80` is a port, `"-p", "--pattern"` two flags.
+        if dashed && (!literal.bytes().any(|b| b.is_ascii_alphabetic()) || literal.starts_with('-')) {
+            continue;
+        }
+        if accepts(kind, literal) && !is_sentence(literal) {
+            hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+        }
+    }
+    for c in rules.query.captures_iter(text) {
+        let name = c.get(1).expect("the name always takes part").as_str();
+        let value = c.get(2).expect("the value always takes part");
+        if let Some(kind) = secret_name(name)
+            && accepts(kind, value.as_str())
+        {
+            hits.push(Hit { range: value.range(), kind: kind.label(), priority: 2 });
+        }
+    }
+    for c in rules.connection_field.captures_iter(text) {
+        // A field among others: `;` before or after it.
+        let field = |i: usize| c.get(i).is_some_and(|m| m.as_str() == ";");
+        if !(field(1) || field(4)) {
+            continue;
+        }
+        let value = c.get(3).expect("the value always takes part");
+        let trimmed = value.as_str().trim_end();
+        // `echo password=b;` in a test script: one letter is an example.
+        if trimmed.chars().count() >= 3 && accepts(Name::Password, trimmed) && !is_code(trimmed) {
+            hits.push(Hit {
+                range: value.start()..value.start() + trimmed.len(),
+                kind: "password",
+                priority: 2,
+            });
+        }
+    }
+    for c in rules.go_dsn.captures_iter(text).chain(rules.pass_argument.captures_iter(text)) {
+        let value = c.get(1).expect("the password always takes part");
+        if accepts(Name::Password, value.as_str()) {
+            hits.push(Hit { range: value.range(), kind: "password", priority: 2 });
         }
     }
 }
@@ -1864,20 +2224,34 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
         // A triple-quoted string (Python): its contents may hold quotes and span lines.
         let close = [first; 3];
         let limit = (at + 3 + MAX_QUOTED_LEN).min(bytes.len());
-        let end = bytes[at + 3..limit].windows(3).position(|w| w == close)?;
-        return Some((at + 3..at + 3 + end, true));
+        return match bytes[at + 3..limit].windows(3).position(|w| w == close) {
+            Some(end) => Some((at + 3..at + 3 + end, true)),
+            None if limit == bytes.len() => unterminated(text, at + 3),
+            None => None,
+        };
+    }
+    if let Some((open, hashes)) = rust_raw_string(&bytes[at..]) {
+        // A Rust raw string, `r#"…"#`: it ends at a quote followed by as many `#`.
+        let from = at + open;
+        let limit = (from + MAX_QUOTED_LEN).min(bytes.len());
+        let mut close = vec![b'"'];
+        close.extend(std::iter::repeat_n(b'#', hashes));
+        return match bytes[from..limit].windows(close.len()).position(|w| w == close.as_slice()) {
+            Some(end) => Some((from..from + end, true)),
+            None => unterminated(text, from),
+        };
     }
     if matches!(first, b'"' | b'\'' | b'`') {
         let mut i = at + 1;
         while i < bytes.len() && i - at <= MAX_QUOTED_LEN {
             match bytes[i] {
                 b'\\' => i += 2,
-                b'\n' => return None,
+                b'\n' => return opens(text, at).then(|| unterminated(text, at + 1)).flatten(),
                 b if b == first => return Some((at + 1..i, true)),
                 _ => i += 1,
             }
         }
-        return None;
+        return if i >= bytes.len() && opens(text, at) { unterminated(text, at + 1) } else { None };
     }
     if only_quoted {
         return None;
@@ -1899,6 +2273,33 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
     (end > at).then_some((at..end, false))
 }
 
+/// A string left open on its line (the line being edited): its value runs to the end of the
+/// line, so that a half-typed secret goes whole.
+fn unterminated(text: &str, from: usize) -> Option<(Range<usize>, bool)> {
+    let line_end = text[from..].find('\n').map_or(text.len(), |i| from + i);
+    let end = from + text[from..line_end].trim_end().len();
+    (end > from).then_some((from..end, true))
+}
+
+/// Whether the quote at `at` can open a string: an even number of the same quotes before it on
+/// its line (`getpass('Password: ', stream)`: the quote after `Password: ` closes one).
+fn opens(text: &str, at: usize) -> bool {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let quote = text.as_bytes()[at];
+    text.as_bytes()[line_start..at].iter().filter(|b| **b == quote).count() % 2 == 0
+}
+
+/// The length of the opening of a Rust raw string (`r#"`, `br##"`) starting `rest`, and its
+/// number of `#`.
+fn rust_raw_string(rest: &[u8]) -> Option<(usize, usize)> {
+    let r = usize::from(rest.first() == Some(&b'b'));
+    if rest.get(r) != Some(&b'r') {
+        return None;
+    }
+    let hashes = rest[r + 1..].iter().take_while(|b| **b == b'#').count();
+    (hashes > 0 && rest.get(r + 1 + hashes) == Some(&b'"')).then_some((r + 2 + hashes, hashes))
+}
+
 /// Length of a Python string prefix (`r"…"`, `b'…'`, `f"…"`, `rb"…"`) or of a wrapper around a
 /// literal (`SecretStr("…")`, `str("…")`, `String::from("…")`, `Field(default="…")`) that starts
 /// `rest`, when a quote follows it; 0 otherwise.
@@ -1912,6 +2313,7 @@ fn string_prefix(rest: &[u8]) -> usize {
         "String::from(",
         "str(",
         "Field(default=",
+        "field(default=",
         "Field(",
         "bytes(",
     ];

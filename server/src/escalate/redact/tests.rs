@@ -836,3 +836,186 @@ fn real_code_that_was_redacted_by_mistake_stays() {
         assert_eq!(redact_text(&text, false).0, text);
     }
 }
+
+#[test]
+fn a_removed_value_goes_from_every_part_of_the_request() {
+    // The prompt's code gives the value away; the system prompt and tools' messages only quote it.
+    let request = CompletionRequest {
+        system: "Earlier the user said Zebra7pass was fine".into(),
+        prompt: "mypy: Literal['Zebra7pass']\ntsc: Type '\"Zebra7pass\"'\n```\ndb_password = \"Zebra7pass\"\n```\n".into(),
+        max_tokens: 10,
+        temperature: None,
+        json_schema: None,
+    };
+    let (clean, found) = redact_request(&request);
+    assert!(!clean.system.contains("Zebra7pass"), "{}", clean.system);
+    assert!(!clean.prompt.contains("Zebra7pass"), "{}", clean.prompt);
+    assert_eq!(clean.system, "Earlier the user said [REDACTED:password] was fine");
+    assert_eq!(found.total(), 4, "{found:?}");
+    // Short values are not chased: they would take ordinary words with them.
+    let (clean, _) = redact_parts(&["pw = \"abc12\" and abc12s"], &mut Secrets::default());
+    assert_eq!(clean[0], "pw = \"[REDACTED:password]\" and abc12s");
+}
+
+#[test]
+fn a_string_left_open_on_the_line_being_edited_goes_to_the_end_of_the_line() {
+    check("password = \"correct horse battery\nx = 1\n", "horse battery", "password");
+    check("password = \"\"\"correct horse battery\nx = 1\n", "horse battery", "password");
+    check("var password = \"correct horse battery", "horse battery", "password");
+    check("smtp.login(\"me\", \"LoginPw_55!x\"\nx = 1\n", "LoginPw_55!x", "password");
+    check("DB = \"postgres://admin:LoginPw_55!x@db/x\nx = 1\n", "LoginPw_55!x", "url-credentials");
+    // The next line is code, and stays.
+    let (clean, _) = redact_text("password = \"Open7string\nx = compute(1)\n", false);
+    assert_eq!(clean, "password = \"[REDACTED:password]\nx = compute(1)\n");
+}
+
+#[test]
+fn positions_count_ports_and_statements_after_a_colon_or_a_brace() {
+    let (clean, _) = redact_text("ssh.connect(\"host\", 22, \"root\", \"hunter2pw\")\n", false);
+    assert_eq!(clean, "ssh.connect(\"host\", 22, \"root\", \"[REDACTED:password]\")\n");
+    let (clean, _) = redact_text("if prod: user, pw = \"admin\", \"InlinePw_77x\"\n", false);
+    assert_eq!(clean, "if prod: user, pw = \"admin\", \"[REDACTED:password]\"\n");
+    let (clean, _) = redact_text("func f() { user, pw := \"admin\", \"hunter2pw\" }\n", false);
+    assert_eq!(clean, "func f() { user, pw := \"admin\", \"[REDACTED:password]\" }\n");
+    let (clean, _) = redact_text("fn f() { let (user, pass) = (\"a\", \"hunter2pw\"); }\n", false);
+    assert_eq!(clean, "fn f() { let (user, pass) = (\"a\", \"[REDACTED:password]\"); }\n");
+    // A parameter list is not a tuple: the keyword argument is still read as one.
+    check("def connect(host: str, password=\"Kw7default\"):\n", "Kw7default", "password");
+}
+
+#[test]
+fn rust_raw_strings_go_whole() {
+    for (text, secret) in [
+        ("const PASSWORD: &str = r#\"hunter2pw\"#;\n", "hunter2pw"),
+        ("let password = r##\"a \"quoted\" pass\"##;\n", "quoted"),
+        ("let password = br#\"hunter2pw\"#;\n", "hunter2pw"),
+    ] {
+        let (clean, _) = redact_text(text, false);
+        assert!(!clean.contains(secret), "{clean}");
+        assert!(clean.contains("#\"[REDACTED:password]\"#"), "{clean}");
+    }
+}
+
+#[test]
+fn names_given_as_strings_lose_the_value_next_to_them() {
+    for (text, secret) in [
+        ("setattr(cfg, \"password\", \"hunter2pw\")\n", "hunter2pw"),
+        ("os.putenv(\"DB_PASSWORD\", \"Pa55w0rd!2024\")\n", "Pa55w0rd!2024"),
+        ("monkeypatch.setenv(\"DB_PASSWORD\", \"Pa55w0rd!2024\")\n", "Pa55w0rd!2024"),
+        ("os.Setenv(\"DB_PASSWORD\", \"Pa55w0rd!2024\")\n", "Pa55w0rd!2024"),
+        ("std::env::set_var(\"DB_PASSWORD\", \"Pa55w0rd!2024\");\n", "Pa55w0rd!2024"),
+        ("m.set(\"password\", \"hunter2pw\");\n", "hunter2pw"),
+        ("subprocess.run([\"mysql\", \"--password\", \"Pa55w0rd!2024\"])\n", "Pa55w0rd!2024"),
+        (
+            "subprocess.run([\"docker\", \"login\", \"-u\", \"bob\", \"-p\", \"Pa55w0rd!2024\"])\n",
+            "Pa55w0rd!2024",
+        ),
+        ("run([\"openssl\", \"pkcs12\", \"-passin\", \"pass:Pa55w0rd!2024\"])\n", "Pa55w0rd!2024"),
+        ("u = \"https://api.x.com/v1?user=a&password=querypw55\"\n", "querypw55"),
+        ("j = \"jdbc:postgresql://db/x?user=bob&password=Hq7pw_Zx2\"\n", "Hq7pw_Zx2"),
+        ("{\"Default\": \"Server=db;User Id=bob;Password=summer2024;\"}\n", "summer2024"),
+        ("c = \"Driver={ODBC};Server=db;UID=bob;PWD=summer2024;\"\n", "summer2024"),
+        ("sql.Open(\"mysql\", \"root:hunter2pw@tcp(127.0.0.1:3306)/db\")\n", "hunter2pw"),
+        ("    password: str = field(default=\"hunter2pw\")\n", "hunter2pw"),
+    ] {
+        let (clean, found) = redact_text(text, false);
+        assert!(!clean.contains(secret), "`{secret}` survived in `{clean}`");
+        assert!(found.total() >= 1, "{clean}");
+    }
+    // Ports, sets of names, ordinary setters and placeholders stay.
+    for text in [
+        "subprocess.run([\"docker\", \"run\", \"-p\", \"8080:80\", \"img\"])\n",
+        "FIELDS = {\"password\", \"username\"}\n",
+        "m.set(\"colour\", \"blue\")\n",
+        "url = f\"https://x/cb?token={token}&password={pw}\"\n",
+        "os.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"mysite.settings\")\n",
+    ] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+}
+
+#[test]
+fn bare_private_keys_go_at_any_width_and_one_line_public_keys_stay() {
+    for (text, piece) in [
+        // PKCS #8 Ed25519 on one line.
+        ("data = \"MC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\"\n", "IDmtFqlHDf"),
+        (
+            "data = \"\"\"\nMC4CAQAwBQYDK2VwBCIEIDmtFqlHDf+Kup/Q4vPvvdqWR913HG5Bzx2eoQgJpNm3\n\"\"\"\n",
+            "IDmtFqlHDf",
+        ),
+        // SEC 1 EC wrapped at 76.
+        (
+            "data = \"\"\"\nMHcCAQEEINj0KPBx3hnPlk8S7zXWGMElmYbhRthavwhppdbF+WFToAoGCCqGSM49AwEHoUQDQgAE\nt4GKFxJYBsgqk0yB3unujAdBWa2WolJrjglhbI4BrQXjw/8k7wLPA2OIuGYoOUwQseZZOsjdjgMU\nwuO8vqooWA==\n\"\"\"\n",
+            "wuO8vqooWA",
+        ),
+        // OpenSSH, wrapped at 70 as ssh-keygen writes it.
+        (
+            "key = \"\"\"\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACCA/TurT/2veJLK9d58ettQDLUwiZFYOlb9M1zMQ3ZU5wAAAIhSYDo+UmA6\nPgAAAAtzc2gtZWQyNTUxOQAAACCA/TurT/2veJLK9d58ettQDLUwiZFYOlb9M1zMQ3ZU5w\nAAAEB6EAKSK0LP0ZsSdUr+GF9owzUAzL29vl7HalMyFwFY1oD9O6tP/a94ksr13nx621AM\ntTCJkVg6Vv0zXMxDdlTnAAAAAAECAwQF\n\"\"\"\n",
+            "tTCJkVg6Vv0z",
+        ),
+    ] {
+        let (clean, found) = redact_text(text, false);
+        assert!(!clean.contains(piece), "`{piece}` survived in `{clean}`");
+        assert!(found.kinds.iter().any(|(k, _)| *k == "private-key"), "{found:?} in {clean}");
+    }
+    // Public keys on one line: Ed25519 and P-256 SubjectPublicKeyInfo.
+    for text in [
+        "PUB = \"MCowBQYDK2VwAyEAW7xvNwosxfUkttFDVmE1AQXYbMD8yHXVdNR6b0eTD6Q=\"\n",
+        "PUB = \"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE1tubZYQ2abop5UtFg9l5obw5cf8VS/EcpjneLau4FmwPvTUc8webIUDGNkA58mc/Q8Wbp72/kL2AqgCXeD879A==\"\n",
+    ] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+}
+
+#[test]
+fn names_messages_and_dotted_paths_found_in_real_code_stay() {
+    for text in [
+        "c = auth._parse_www_authenticate(response, \"www-authenticate\")\n",
+        "scheme = token(\"scheme\")\n",
+        "# perform a basic username/password authentication\n",
+        "x = \"ipaddress.IPv6Network\"\n",
+        "ERRORS = {\"password\": \"Enter a valid password.\", \"token\": \"Zugangsschluessel\"}\n",
+        "PASSWORD_HASHERS = [\"django.contrib.auth.hashers.PBKDF2PasswordHasher\"]\n",
+    ] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+    // The same shapes with a secret in them still go.
+    check("smtp.login(\"me\", \"Login7pw\")\n", "Login7pw", "password");
+    check("ERRORS = {\"password\": \"Zugangsschluessel\"}\n", "Zugangsschluessel", "password");
+    check("headers = {\"Authorization\": \"Basic dXNlcjpwYXNz\"}\n", "dXNlcjpwYXNz", "http-auth");
+}
+
+#[test]
+fn a_closing_quote_or_a_flag_is_not_an_open_value() {
+    for text in [
+        "def unix_getpass(prompt='Password: ', stream=None):\n",
+        "    print(\"shlex: token=\" + repr(raw))\n",
+        "parser.add_argument('-p', '--pattern', dest='pattern',\n",
+        "(see :attr:`IPv6Address.ipv4_mapped`)::\n",
+    ] {
+        assert_eq!(redact_text(text, false).0, text);
+    }
+}
+
+#[test]
+fn more_names_of_secrets_and_token_headers_in_dictionaries() {
+    for name in ["pass_phrase", "psw", "cred", "bearer"] {
+        check(&format!("{name} = \"Pa55w0rdX2024\"\n"), "Pa55w0rdX2024", secret_name(name).unwrap().label());
+    }
+    check(
+        "headers = {\"Authorization\": \"Token 9f8e7d6c5b4a39281706f5e4d3c2b1a0\"}\n",
+        "9f8e7d6c5b4a3928",
+        "http-auth",
+    );
+    // A phrase on its own, and a pass of a compiler, are not secrets' names.
+    assert_eq!(secret_name("phrase"), None);
+    assert_eq!(secret_name("pass_count"), None);
+}
+
+#[test]
+fn the_other_branch_and_an_optional_password_go_too() {
+    let (clean, _) = redact_text("password = \"dev\" if DEBUG else \"ProdPw_9x\"\n", false);
+    assert_eq!(clean, "password = \"[REDACTED:password]\" if DEBUG else \"[REDACTED:password]\"\n");
+    let (clean, _) = redact_text("fn f() { c.get(u).basic_auth(\"user\", Some(\"hunter2pw\")); }\n", false);
+    assert_eq!(clean, "fn f() { c.get(u).basic_auth(\"user\", Some(\"[REDACTED:password]\")); }\n");
+}
