@@ -177,7 +177,7 @@ fn secrets_known_only_by_structure_never_reach_the_provider_and_certificates_do(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/secrets/pem/certificate.pem"),
     )
     .unwrap();
-    let db = format!(
+    let db = concat!(
         "import os, smtplib, requests\n\n\ndef connect():\n    \
          password = r\"\"\"tripleq7quoted\"\"\"\n    user, secret = \"admin\", \"tuple7second\"\n    \
          requests.get(\"https://api.internal\", auth=requests.auth.HTTPBasicAuth(\"admin\", \"basicauth7pw\"))\n    \
