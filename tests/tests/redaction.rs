@@ -177,15 +177,13 @@ fn secrets_known_only_by_structure_never_reach_the_provider_and_certificates_do(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/secrets/pem/certificate.pem"),
     )
     .unwrap();
-    let db = concat!(
-        "import os, smtplib, requests\n\n\ndef connect():\n    \
+    let db = "import os, smtplib, requests\n\n\ndef connect():\n    \
          password = r\"\"\"tripleq7quoted\"\"\"\n    user, secret = \"admin\", \"tuple7second\"\n    \
          requests.get(\"https://api.internal\", auth=requests.auth.HTTPBasicAuth(\"admin\", \"basicauth7pw\"))\n    \
          smtplib.SMTP(\"mail\").login(\"admin\", \"smtplogin7pw\")\n    \
          token = os.environ.get(\"TOKEN\") or \"fallback7or\"\n    \
          pw = os.getenv(\"DB_PASSWORD\", \"getenv7default\")\n    \
-         passwords = [\"listed7one\", \"listed7two\"]\n    return Client(password, secret, token, pw, passwords)\n"
-    );
+         passwords = [\"listed7one\", \"listed7two\"]\n    return Client(password, secret, token, pw, passwords)\n";
     std::fs::write(root.join("src/db.py"), db).unwrap();
     // The certificate sits right above the broken line, inside the window sent.
     let app = format!(
