@@ -150,21 +150,13 @@ fn find_problem(
     if let Some(d) = doc.diagnostics().iter().find(|d| line_of(d.range.start) == line) {
         return Some((
             d.range.clone(),
-            Problem {
-                message: d.message.clone(),
-                category: d.category.as_str().to_owned(),
-                severity: d.severity.as_str().to_owned(),
-                source: d.source.clone(),
-                code: None,
-                fingerprint: d.fingerprint.clone(),
-                symbol: d.symbol.clone(),
-                related: d
-                    .related
+            Problem::of(
+                d,
+                d.related
                     .iter()
                     .map(|r| format!("line {}: {}", line_of(r.range.start) + 1, r.message))
                     .collect(),
-                others: Vec::new(),
-            },
+            ),
         ));
     }
     let store = store?;

@@ -50,6 +50,24 @@ pub struct Problem {
     pub others: Vec<String>,
 }
 
+impl Problem {
+    /// The problem of one of ACAS's own diagnostics, with its related information as `related`
+    /// says it (the caller knows how to name a place).
+    pub fn of(d: &crate::classify::Diagnostic, related: Vec<String>) -> Problem {
+        Problem {
+            message: d.message.clone(),
+            category: d.category.as_str().to_owned(),
+            severity: d.severity.as_str().to_owned(),
+            source: d.source.clone(),
+            code: None,
+            fingerprint: d.fingerprint.clone(),
+            symbol: d.symbol.clone(),
+            related,
+            others: Vec::new(),
+        }
+    }
+}
+
 /// How an earlier occurrence of the same fingerprint was fixed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PastFix {

@@ -712,17 +712,7 @@ fn snapshot(doc: &Document) -> Snapshot {
 
 /// The problem of one of ACAS's own diagnostics.
 fn problem_of(d: &classify::Diagnostic) -> Problem {
-    Problem {
-        message: d.message.clone(),
-        category: d.category.as_str().to_owned(),
-        severity: d.severity.as_str().to_owned(),
-        source: d.source.clone(),
-        code: None,
-        fingerprint: d.fingerprint.clone(),
-        symbol: d.symbol.clone(),
-        related: d.related.iter().map(|r| r.message.clone()).collect(),
-        others: Vec::new(),
-    }
+    Problem::of(d, d.related.iter().map(|r| r.message.clone()).collect())
 }
 
 fn notes_counter() -> usize {
