@@ -217,6 +217,7 @@ impl Secrets {
             let value = text[hit.range.clone()].trim();
             if value.chars().count() >= MIN_KNOWN_LEN
                 && !value.contains("[REDACTED:")
+                && !is_word_like(value)
                 && !self.0.iter().any(|(known, _)| known == value)
             {
                 self.0.push((value.to_owned(), hit.kind));
@@ -224,6 +225,17 @@ impl Secrets {
         }
         self.0.len() > before
     }
+}
+
+/// A value made of letters and underscores only (`postgres`, `default`, `access_token`): removed
+/// where a rule found it, but not chased through the rest of the request, where the same word is
+/// most often code or prose.
+fn is_word_like(value: &str) -> bool {
+    value.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 /// The secrets of a text, those its rules find and every occurrence of a value in `known`;
@@ -235,6 +247,12 @@ fn secrets_known(text: &str, env_like: bool, known: &mut Secrets) -> Vec<Hit> {
     known.learn(text, &settled);
     for (value, kind) in &known.0 {
         for (at, _) in text.match_indices(value.as_str()) {
+            // A whole value only, never a piece of a longer name or word.
+            let before = text[..at].chars().next_back();
+            let after = text[at + value.len()..].chars().next();
+            if before.is_some_and(is_name_char) || after.is_some_and(is_name_char) {
+                continue;
+            }
             found.push(Hit { range: at..at + value.len(), kind, priority: 0 });
         }
     }
@@ -557,7 +575,7 @@ impl Rules {
             ),
             block_scalar: re(r"(?m)^([ \t]*)([A-Za-z0-9_.-]{1,80})[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\r?\n"),
             tuple: re(
-                r"(?m)(?:^|[:{;])[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+[A-Za-z_$][\w$.]*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
+                r"(?m)(?:^|[^\w$.,\s\[(])[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+[A-Za-z_$][\w$.]*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
             ),
             call: re(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)[ \t]*\("),
             fallback: re(r"(?:\bor\b|\|\||\?\?|\bunwrap_or\(|\.or\()[ \t]*"),

@@ -857,6 +857,27 @@ fn a_removed_value_goes_from_every_part_of_the_request() {
     assert_eq!(clean[0], "pw = \"[REDACTED:password]\" and abc12s");
 }
 
+/// A removed value is chased as a whole value only, and not when it is a plain word: the same
+/// word elsewhere is code or prose, and stays.
+#[test]
+fn a_removed_value_is_not_chased_into_names_or_words() {
+    let parts = [
+        "DEFAULT_PASSWORD = \"default\"\ndef f(x, default=None):\n    pass\n",
+        "password = \"postgres\"\nURL = \"postgresql://db/app\"\nuser = \"postgres\"\n",
+        "{\"password\": \"Zebra7pass\"}\nZebra7passport = 1\n",
+        "access_token = parser.get(SECTION, \"access_token\")\nself.access_token = access_token\n",
+    ];
+    let (clean, _) = redact_parts(&parts, &mut Secrets::default());
+    assert!(clean[0].contains("def f(x, default=None):"), "{}", clean[0]);
+    assert!(
+        clean[1].contains("postgresql://db/app") && clean[1].contains("user = \"postgres\""),
+        "{}",
+        clean[1]
+    );
+    assert!(clean[2].contains("Zebra7passport = 1") && !clean[2].contains("\"Zebra7pass\""), "{}", clean[2]);
+    assert!(clean[3].contains("self.access_token = access_token"), "{}", clean[3]);
+}
+
 #[test]
 fn a_string_left_open_on_the_line_being_edited_goes_to_the_end_of_the_line() {
     check("password = \"correct horse battery\nx = 1\n", "horse battery", "password");
