@@ -1300,7 +1300,17 @@ fn is_sentence(value: &str) -> bool {
 /// What kind of secret a name holds, if any: its last word names a secret, or an earlier word
 /// does and the last is not about the secret (`token_type`, `password_hash`).
 fn secret_name(name: &str) -> Option<Name> {
-    let words = words(name);
+    let mut words = words(name);
+    // A number at the end names one of several: `DB_PASSWORD_1`, `password2`, `apiKey2`.
+    while words.len() > 1 && words.last().is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit())) {
+        words.pop();
+    }
+    if let Some(last) = words.last_mut() {
+        let trimmed = last.trim_end_matches(|c: char| c.is_ascii_digit());
+        if !trimmed.is_empty() && trimmed.len() < last.len() {
+            *last = trimmed.to_owned();
+        }
+    }
     let last = words.last()?;
     let before = words.len().checked_sub(2).map(|i| words[i].as_str());
     if let Some(kind) = word_kind(last, before) {

@@ -857,6 +857,15 @@ fn a_removed_value_goes_from_every_part_of_the_request() {
     assert_eq!(clean[0], "pw = \"[REDACTED:password]\" and abc12s");
 }
 
+/// A number at the end of a name names one of several secrets, and they go as the first.
+#[test]
+fn numbered_secret_names_are_secret_names() {
+    check("DB_PASSWORD_1 = \"letmein99\"\n", "letmein99", "password");
+    check("password2 = \"Summer2024!\"\n", "Summer2024!", "password");
+    check("API_KEY_2 = \"abc123def456\"\n", "abc123def456", "api-key");
+    check("{\"password2\": \"Hunter22x\", \"apiKey2\": \"Srv_K2_Abc12345\"}\n", "Hunter22x", "password");
+}
+
 /// A removed value is chased as a whole value only, and not when it is a plain word: the same
 /// word elsewhere is code or prose, and stays.
 #[test]
