@@ -1809,7 +1809,9 @@ fn list_items(text: &str, open: usize) -> Option<(Vec<Range<usize>>, usize)> {
             b'"' | b'\'' | b'`' => {
                 let (content, _) = value_at(text, i, true)?;
                 let triple = content.start - i == 3;
-                i = content.end + if triple { 3 } else { 1 };
+                // A string left open runs to the end of its line or of the text: no closing
+                // quote to step over there.
+                i = (content.end + if triple { 3 } else { 1 }).min(bytes.len());
                 continue;
             }
             b'(' | b'[' | b'{' => depth += 1,
