@@ -1204,11 +1204,14 @@ fn words(name: &str) -> Vec<String> {
             }
             continue;
         }
-        let boundary = c.is_ascii_uppercase()
-            && i > 0
-            && (chars[i - 1].is_ascii_lowercase()
-                || chars[i - 1].is_ascii_uppercase()
-                    && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
+        let boundary = i > 0
+            && (c.is_ascii_uppercase()
+                && (chars[i - 1].is_ascii_lowercase()
+                    || chars[i - 1].is_ascii_uppercase()
+                        && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()))
+                // Digits before letters are a word of their own (`0API_KEYS`); after letters they
+                // stay with them (`password2`, `sha256`).
+                || c.is_ascii_alphabetic() && chars[i - 1].is_ascii_digit());
         if boundary && !current.is_empty() {
             out.push(std::mem::take(&mut current));
         }
