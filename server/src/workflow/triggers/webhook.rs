@@ -1016,20 +1016,24 @@ mod tests {
         h.stop().await;
     }
 
-    #[tokio::test]
-    async fn a_body_that_does_not_arrive_in_time_gets_408() {
+    /// Sends the headers of a request announcing `length` bytes and one byte of its body, then
+    /// nothing; returns the server's answer (read until it closes, for at most 30 s).
+    async fn answer_to_a_stopped_body(addr: std::net::SocketAddr, length: usize) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let dir = tempfile::tempdir().unwrap();
-        let h = start(open(&dir)).await;
-        let mut stream = tokio::net::TcpStream::connect(h.server.local_addr()).await.unwrap();
-        stream
-            .write_all(b"POST /hooks/review HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
-            .await
-            .unwrap();
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!("POST /hooks/review HTTP/1.1\r\nhost: x\r\ncontent-length: {length}\r\n\r\n{{");
+        stream.write_all(head.as_bytes()).await.unwrap();
         let mut answer = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
         assert!(read.is_ok(), "no answer to a body that stopped");
-        let answer = String::from_utf8_lossy(&answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_in_time_gets_408() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = start(open(&dir)).await;
+        let answer = answer_to_a_stopped_body(h.server.local_addr(), 100).await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         h.stop().await;
     }
@@ -1232,7 +1236,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_sent_slower_than_the_minimum_rate_gets_408_before_the_body_timeout() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let dir = tempfile::tempdir().unwrap();
         let options = WebhookOptions {
             header_timeout: Duration::from_secs(600),
@@ -1241,17 +1244,9 @@ mod tests {
             ..options(0, 8)
         };
         let h = start_options(open(&dir), options).await;
-        let server = &h.server;
-        let mut stream = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
-        stream
-            .write_all(b"POST /hooks/review HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{")
-            .await
-            .unwrap();
-        // Nothing more: far behind 1 KiB/s once the grace has passed, long before 600 s.
-        let mut answer = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
-        assert!(read.is_ok(), "no answer to a body that stopped");
-        let answer = String::from_utf8_lossy(&answer);
+        // Nothing after the first byte: far behind 1 KiB/s once the grace has passed, long
+        // before 600 s.
+        let answer = answer_to_a_stopped_body(h.server.local_addr(), 1000).await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(answer.contains("min_body_bytes_per_sec"), "{answer}");
         h.stop().await;
