@@ -12,7 +12,7 @@
 //! configuration, building the escalation engine, SQLite queries and every escalation run
 //! elsewhere, on snapshots, and come back as events. A request is answered only once the
 //! background work started by the events before it is back ([`Workspace::in_flight`]), so it
-//! sees their effect as if they had run on the loop.
+//! sees their effect as if they had run on the loop; work started after it does not hold it.
 //!
 //! What this module holds: the loop, [`Event`], [`Output`], [`Options`] and the state's fields.
 //! Each concern is a file of its own: [`documents`] (document sync), [`scan`] (the walk, the
@@ -110,8 +110,8 @@ pub enum Event {
     /// Time to look at the escalation rules again.
     RulesTick,
     Prune,
-    /// Work the loop started elsewhere came back.
-    Done(Done),
+    /// Work the loop started elsewhere came back, with the number [`Workspace::off_loop`] gave it.
+    Done(u64, Done),
     /// Triggers, the workflow engine and workflow steps.
     Workflow(WorkflowEvent),
     /// This process took (`held`) or lost the workspace lease, and with it the work done once
@@ -131,8 +131,8 @@ pub enum Event {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// The typed result of work the loop started off the loop (rust-analyzer's `Task`). Each counts
-/// in [`Workspace::in_flight`] until it is back.
+/// The typed result of work the loop started off the loop (rust-analyzer's `Task`). Each is in
+/// [`Workspace::in_flight`] until it is back.
 pub enum Done {
     /// The configuration was read again.
     Config { generation: u64, config: Box<Config>, error: Option<config::ConfigError> },
@@ -331,10 +331,13 @@ pub struct Workspace {
     fence: shared::FenceCell,
     /// Walks started whose [`Event::WalkDone`] has not come back yet.
     walking: usize,
-    /// Background work whose [`Done`] has not come back yet.
-    in_flight: usize,
-    /// Requests that wait until `in_flight` is zero, in arrival order.
-    deferred: Vec<Request>,
+    /// Background work whose [`Done`] has not come back yet, by the number it was started under.
+    in_flight: std::collections::BTreeSet<u64>,
+    /// The number the next background work is started under.
+    next_work: u64,
+    /// Requests that wait for the background work started before them (numbers below the one
+    /// kept with each), in arrival order.
+    deferred: std::collections::VecDeque<(u64, Request)>,
     /// Waiting for nothing to be left in flight or in analysis ([`Request::Settled`]).
     settle_waiters: Vec<oneshot::Sender<()>>,
 }
@@ -435,8 +438,9 @@ impl Workspace {
             records_files: Arc::default(),
             fence: Arc::default(),
             walking: 0,
-            in_flight: 0,
-            deferred: Vec::new(),
+            in_flight: Default::default(),
+            next_work: 0,
+            deferred: Default::default(),
             settle_waiters: Vec::new(),
         };
         if options.watch {
@@ -498,8 +502,8 @@ impl Workspace {
                 self.apply_rules();
             }
             Event::Prune => self.prune(),
-            Event::Done(done) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+            Event::Done(work, done) => {
+                self.in_flight.remove(&work);
                 self.done(done);
             }
             Event::Workflow(event) => self.workflow_event(event),
@@ -509,8 +513,8 @@ impl Workspace {
             Event::Request(request) => {
                 if let Request::Settled(reply) = request {
                     self.settle_waiters.push(reply);
-                } else if self.in_flight > 0 || !self.deferred.is_empty() {
-                    self.deferred.push(request);
+                } else if !self.in_flight.is_empty() || !self.deferred.is_empty() {
+                    self.deferred.push_back((self.next_work, request));
                 } else {
                     self.answer(request);
                 }
@@ -538,15 +542,18 @@ impl Workspace {
         }
     }
 
-    /// Answers the requests that waited for background work, in their order, once none is
-    /// left; then those waiting for every analysis to be back too.
+    /// Answers the requests that waited for background work, in their order, once the work
+    /// started before each is back; then those waiting for every analysis to be back too.
     fn answer_deferred(&mut self) {
-        while self.in_flight == 0 && !self.deferred.is_empty() {
-            let request = self.deferred.remove(0);
+        while let Some((before, _)) = self.deferred.front() {
+            if self.in_flight.first().is_some_and(|oldest| oldest < before) {
+                break;
+            }
+            let (_, request) = self.deferred.pop_front().expect("front exists");
             self.answer(request);
         }
         if !self.settle_waiters.is_empty()
-            && self.in_flight == 0
+            && self.in_flight.is_empty()
             && self.deferred.is_empty()
             && self.analysing.is_empty()
             && self.walking == 0
@@ -559,21 +566,23 @@ impl Workspace {
     }
 
     /// Runs `work` on a blocking thread with what it took from the state; its result comes
-    /// back as [`Event::Done`]. Requests wait until it is back.
+    /// back as [`Event::Done`]. Requests that arrive after it wait until it is back.
     fn off_loop<T: Send + 'static>(
         &mut self,
         what: &'static str,
         work: impl FnOnce() -> T + Send + 'static,
         done: impl FnOnce(T) -> Done + Send + 'static,
     ) {
-        self.in_flight += 1;
+        let number = self.next_work;
+        self.next_work += 1;
+        self.in_flight.insert(number);
         let handle = self.handle.clone();
         tokio::spawn(async move {
             let event = match tokio::task::spawn_blocking(work).await {
                 Ok(result) => done(result),
                 Err(_) => Done::Lost(what),
             };
-            handle.send(Event::Done(event));
+            handle.send(Event::Done(number, event));
         });
     }
 
@@ -634,7 +643,7 @@ impl Event {
             Event::Reconcile => "reconcile",
             Event::RulesTick => "rules",
             Event::Prune => "prune",
-            Event::Done(_) => "background result",
+            Event::Done(..) => "background result",
             Event::Workflow(_) => "workflow event",
             Event::Lease { .. } => "lease",
             Event::Message { .. } => "message",

@@ -397,3 +397,30 @@ status
         "#]],
     );
 }
+
+/// A request waits for the background work started before it, not for work started after: a
+/// stream of later work (another tool reporting on file after file) cannot hold it forever.
+#[test]
+fn a_request_waits_only_for_the_work_started_before_it() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (output, _outputs) = mpsc::unbounded_channel();
+        let options = Options::detached(PositionEncoding::Utf16, Default::default());
+        let mut workspace = Workspace::new(options, Handle { tx }, output);
+        let before = workspace.next_work;
+        workspace.off_loop("work before the request", || (), |()| Done::Nothing);
+        let (reply, mut answered) = oneshot::channel();
+        workspace.handle(Event::Request(Request::Status(reply)));
+        workspace.answer_deferred();
+        assert!(answered.try_recv().is_err(), "answered before the work started ahead of it was back");
+
+        let after = workspace.next_work;
+        workspace.off_loop("work after the request", || (), |()| Done::Nothing);
+        workspace.handle(Event::Done(before, Done::Nothing));
+        workspace.answer_deferred();
+        let (status, _) = answered.try_recv().expect("answered once the work before it was back");
+        assert_eq!(status.open_documents, 0);
+        assert!(workspace.in_flight.contains(&after), "the later work is still in flight");
+    });
+}
