@@ -357,17 +357,28 @@ pub struct WorkflowStepState {
     pub error: Option<String>,
 }
 
-/// Params of [`WorkflowRun`]: the whole state of a run after each change.
+/// Params of [`WorkflowRun`], and each run in [`WorkflowsResult`]: the whole state of a run.
+///
+/// The server owns run state: a client keeps, per run, the state with the highest `seq` it was
+/// given (by a notification or a list) and shows it as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowRunParams {
     pub run_id: i64,
     pub workflow: String,
     pub status: RunStatus,
+    /// Every step of the run's workflow, in definition order.
     pub steps: Vec<WorkflowStepState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub error: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub finished_ms: Option<i64>,
+    /// Orders the run states this server sent: a higher `seq` is the later state.
+    pub seq: u64,
 }
 
 /// `acas/workflowRun` (server → client): a run changed state.
@@ -431,30 +442,17 @@ pub struct WorkflowSummary {
     pub steps: u32,
 }
 
-/// A recent run, newest first in [`WorkflowsResult`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkflowRunSummary {
-    pub run_id: i64,
-    pub workflow: String,
-    pub status: RunStatus,
-    /// Milliseconds since the Unix epoch.
-    pub created_ms: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub finished_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub error: Option<String>,
-}
-
 /// Result of [`Workflows`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowsResult {
     /// The valid workflows (invalid files are diagnostics in themselves).
     pub workflows: Vec<WorkflowSummary>,
-    pub runs: Vec<WorkflowRunSummary>,
+    /// The recent runs, newest first, as [`WorkflowRunParams`].
+    pub runs: Vec<WorkflowRunParams>,
+    /// The `seq` of the latest run state sent before this answer: a client drops what it holds
+    /// of runs this list leaves out, unless a later notification told it of them.
+    pub seq: u64,
 }
 
 /// `acas/workflows` (client → server): the workspace's workflows and its recent runs.

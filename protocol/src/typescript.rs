@@ -49,7 +49,6 @@ pub fn generate() -> String {
         TriggerKind::decl(&cfg),
         WorkflowInput::decl(&cfg),
         WorkflowSummary::decl(&cfg),
-        WorkflowRunSummary::decl(&cfg),
         WorkflowsResult::decl(&cfg),
         PlanArgs::decl(&cfg),
         PlanResult::decl(&cfg),

@@ -128,7 +128,19 @@ export type StepStatus = "pending" | "running" | "succeeded" | "failed" | "skipp
 
 export type WorkflowStepState = { id: string, status: StepStatus, attempts: number, error?: string, };
 
-export type WorkflowRunParams = { runId: number, workflow: string, status: RunStatus, steps: Array<WorkflowStepState>, error?: string, };
+export type WorkflowRunParams = { runId: number, workflow: string, status: RunStatus, 
+/**
+ * Every step of the run's workflow, in definition order.
+ */
+steps: Array<WorkflowStepState>, error?: string, 
+/**
+ * Milliseconds since the Unix epoch.
+ */
+createdMs: number, finishedMs?: number, 
+/**
+ * Orders the run states this server sent: a higher `seq` is the later state.
+ */
+seq: number, };
 
 export type InputType = "string" | "number" | "boolean" | "choice";
 
@@ -142,17 +154,20 @@ export type WorkflowSummary = { name: string, uri: string,
  */
 triggers: Array<TriggerKind>, inputs: Array<WorkflowInput>, steps: number, };
 
-export type WorkflowRunSummary = { runId: number, workflow: string, status: RunStatus, 
-/**
- * Milliseconds since the Unix epoch.
- */
-createdMs: number, finishedMs?: number, error?: string, };
-
 export type WorkflowsResult = { 
 /**
  * The valid workflows (invalid files are diagnostics in themselves).
  */
-workflows: Array<WorkflowSummary>, runs: Array<WorkflowRunSummary>, };
+workflows: Array<WorkflowSummary>, 
+/**
+ * The recent runs, newest first, as [`WorkflowRunParams`].
+ */
+runs: Array<WorkflowRunParams>, 
+/**
+ * The `seq` of the latest run state sent before this answer: a client drops what it holds
+ * of runs this list leaves out, unless a later notification told it of them.
+ */
+seq: number, };
 
 export type PlanArgs = { 
 /**

@@ -1,106 +1,79 @@
 /**
- * What the extension knows of workflow runs: the recent runs of the latest `acas/workflows`
- * answer merged with the `acas/workflowRun` notifications seen since (which carry step states),
- * which runs are in progress, and when a run has just ended, what to tell the user. Pure; the
- * model in `workflows.ts` feeds it and the tree and status bar read it. No VS Code import.
+ * What the extension knows of workflow runs, as the server tells it: per run, the state with the
+ * highest `seq` from an `acas/workflowRun` notification or an `acas/workflows` list, shown as it
+ * is (the server owns run state; nothing is merged here); which runs are in progress; and when a
+ * run has just ended, what to tell the user. Pure; the model in `workflows.ts` feeds it and the
+ * tree and status bar read it. No VS Code import.
  */
-import { Commands, type RunStatus, type WorkflowRunParams, type WorkflowRunSummary, type WorkflowStepState } from './protocol';
+import { Commands, type RunStatus, type WorkflowRunParams } from './protocol';
 
 /** Statuses a run never leaves. */
 export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>(['succeeded', 'failed', 'cancelled']);
 /** Statuses of a run that has not ended and counts as running in the status bar. */
 export const ACTIVE_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>(['queued', 'running']);
 
-/** How many runs seen through notifications are remembered. */
-const LIVE_LIMIT = 200;
+/** How many runs are remembered. */
+const LIMIT = 200;
 
-/** A run as the tree shows it; `steps` only when a notification told them. */
-export interface RunView extends WorkflowRunSummary {
-  steps?: WorkflowStepState[];
-}
-
-interface LiveRun {
-  params: WorkflowRunParams;
-  /** When this client first heard of the run (the list has the real creation time). */
-  firstSeenMs: number;
-  /** When this client saw it end. */
-  finishedMs?: number;
-}
+/** A run as the tree shows it. */
+export type RunView = WorkflowRunParams;
 
 export class RunStates {
-  private readonly live = new Map<number, LiveRun>();
+  private readonly runs = new Map<number, WorkflowRunParams>();
   /** Runs whose end has been announced, so that a repeated final notification stays quiet. */
   private readonly announced = new Set<number>();
 
   /**
    * Records one `acas/workflowRun`; returns its params when the run has just ended (the first
-   * final notification of that run), else undefined.
+   * final state of that run this client was told), else undefined.
    */
-  apply(params: WorkflowRunParams, nowMs: number): WorkflowRunParams | undefined {
-    const previous = this.live.get(params.runId);
-    this.live.delete(params.runId);
-    const final = FINAL_STATUSES.has(params.status);
-    if (previous && FINAL_STATUSES.has(previous.params.status) && !final) {
-      // A late notification from before the end: keep the end.
-      this.live.set(params.runId, previous);
-      return undefined;
-    }
-    this.live.set(params.runId, {
-      params,
-      firstSeenMs: previous?.firstSeenMs ?? nowMs,
-      finishedMs: final ? (previous?.finishedMs ?? nowMs) : undefined,
-    });
-    while (this.live.size > LIVE_LIMIT) {
-      const oldest = this.live.keys().next().value as number;
-      this.live.delete(oldest);
-      this.announced.delete(oldest);
-    }
-    if (!final || this.announced.has(params.runId)) return undefined;
+  apply(params: WorkflowRunParams): WorkflowRunParams | undefined {
+    this.keep(params);
+    // An end is news once, even when a list made after it arrived first.
+    if (!FINAL_STATUSES.has(params.status) || this.announced.has(params.runId)) return undefined;
     this.announced.add(params.runId);
     return params;
   }
 
-  /** The steps of a run, when a notification told them. */
-  steps(runId: number): WorkflowStepState[] | undefined {
-    return this.live.get(runId)?.params.steps;
+  /**
+   * Takes an `acas/workflows` list: its runs, and the runs a notification told of after the list
+   * was made (`seq` above the list's); what the list leaves out and no later notification told
+   * of is dropped (pruned by the server).
+   */
+  list(runs: readonly WorkflowRunParams[], seq: number): void {
+    const listed = new Set(runs.map((r) => r.runId));
+    for (const [runId, run] of this.runs) {
+      if (!listed.has(runId) && run.seq <= seq) this.runs.delete(runId);
+    }
+    for (const run of runs) {
+      // A run that ended before this client heard of it is not news.
+      if (FINAL_STATUSES.has(run.status) && !this.runs.has(run.runId)) this.announced.add(run.runId);
+      this.keep(run);
+    }
+  }
+
+  /** The runs, newest first. */
+  all(): RunView[] {
+    return [...this.runs.values()].sort((a, b) => b.createdMs - a.createdMs || b.runId - a.runId);
   }
 
   /** Forgets everything (a new server). */
   clear(): void {
-    this.live.clear();
+    this.runs.clear();
     this.announced.clear();
   }
 
-  /**
-   * The listed runs with what notifications said since, plus the runs only notifications know
-   * (started after the list was fetched), newest first. An ended status wins over one that has
-   * not ended; otherwise the notification, being later, wins.
-   */
-  merge(listed: readonly WorkflowRunSummary[]): RunView[] {
-    const runs = new Map<number, RunView>();
-    for (const run of listed) runs.set(run.runId, { ...run });
-    for (const [runId, live] of this.live) {
-      const run = runs.get(runId);
-      const { params } = live;
-      if (!run) {
-        runs.set(runId, {
-          runId,
-          workflow: params.workflow,
-          status: params.status,
-          createdMs: live.firstSeenMs,
-          finishedMs: live.finishedMs,
-          error: params.error,
-          steps: params.steps,
-        });
-        continue;
-      }
-      run.steps = params.steps;
-      if (FINAL_STATUSES.has(run.status) && !FINAL_STATUSES.has(params.status)) continue;
-      run.status = params.status;
-      if (params.error !== undefined) run.error = params.error;
-      if (FINAL_STATUSES.has(params.status)) run.finishedMs ??= live.finishedMs;
+  /** Keeps `run` unless a later state of it is known. */
+  private keep(run: WorkflowRunParams): void {
+    const known = this.runs.get(run.runId);
+    if (known && known.seq > run.seq) return;
+    this.runs.delete(run.runId);
+    this.runs.set(run.runId, run);
+    while (this.runs.size > LIMIT) {
+      const oldest = this.runs.keys().next().value as number;
+      this.runs.delete(oldest);
+      this.announced.delete(oldest);
     }
-    return [...runs.values()].sort((a, b) => b.createdMs - a.createdMs || b.runId - a.runId);
   }
 }
 
@@ -156,7 +129,7 @@ export class Announcements {
   ended(params: WorkflowRunParams): WorkflowRunParams | undefined {
     if (params.status !== 'succeeded' || this.startedHere.delete(params.runId)) return params;
     this.quiet.set(params.runId, params);
-    if (this.quiet.size > LIVE_LIMIT) this.quiet.delete(this.quiet.keys().next().value as number);
+    if (this.quiet.size > LIMIT) this.quiet.delete(this.quiet.keys().next().value as number);
     return undefined;
   }
 

@@ -1,6 +1,6 @@
 /**
  * Shapes workflows and their runs into the tree of the "Workflows" view: workflow, then its
- * recent runs (newest first), then the steps of a run when `acas/workflowRun` told them. Pure;
+ * recent runs (newest first), then the steps of each run. Pure;
  * `workflowsView.ts` renders it, turning the icon and colour ids into theme icons.
  */
 import { displayPath, localTime } from './problemTree';
@@ -143,7 +143,7 @@ function runNode(run: RunView, options: TreeOptions): RunNode {
     ariaLabel: `run ${run.runId} ${run.status}, started ${started}${took ? `, took ${took}` : ''}`,
     icon: runIcon(run.status),
     contextValue: `run-${run.status}`,
-    steps: (run.steps ?? []).map((step) => stepNode(run.runId, step)),
+    steps: run.steps.map((step) => stepNode(run.runId, step)),
   };
 }
 

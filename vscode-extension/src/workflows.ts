@@ -1,7 +1,7 @@
 /**
  * Keeps the latest answer of `acas/workflows` and the `acas/workflowRun` notifications, and tells
  * the workflows view, the status bar and the workflow commands. The list is fetched when the
- * server starts, when a workflow file changes, after a run starts or ends, and on demand; the
+ * server starts, when a workflow file changes, after a run starts, and on demand; the
  * view is redrawn (debounced) after each notification. Which commands the server offers comes
  * from its initialize result, and sets the context keys the menus use. It does not interpret
  * workflows; that is the server's job.
@@ -27,7 +27,6 @@ export class WorkflowsModel implements vscode.Disposable {
   private generation = 0;
   private failureLogged = false;
   private readonly states = new RunStates();
-  private readonly listed = new Set<number>();
   private readonly debouncer = new KeyedDebouncer<Job>(DELAY_MS, (job) => (job === 'refresh' ? void this.refresh() : this.render()));
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly finished = new vscode.EventEmitter<WorkflowRunParams>();
@@ -37,9 +36,8 @@ export class WorkflowsModel implements vscode.Disposable {
   capabilities: WorkflowCapabilities = NONE;
   /** Undefined until the running server has answered once. */
   workflows: WorkflowSummary[] | undefined;
-  /** Recent runs, newest first, with what notifications said since the list was fetched. */
+  /** Recent runs, newest first, as the server last told each. */
   runs: RunView[] = [];
-  private listedRuns: RunView[] = [];
   readonly onDidChange = this.changed.event;
   /** A run has just ended (first final notification). */
   readonly onDidFinish = this.finished.event;
@@ -74,9 +72,7 @@ export class WorkflowsModel implements vscode.Disposable {
     this.generation += 1;
     this.failureLogged = false;
     this.states.clear();
-    this.listed.clear();
     this.workflows = undefined;
-    this.listedRuns = [];
     this.runs = [];
     this.capabilities = client ? workflowCapabilities(client.initializeResult?.capabilities.executeCommandProvider?.commands) : NONE;
     void this.setContext(this.capabilities);
@@ -99,9 +95,7 @@ export class WorkflowsModel implements vscode.Disposable {
       const result = await client.sendRequest(messages.workflows);
       if (generation !== this.generation) return;
       this.workflows = result.workflows;
-      this.listedRuns = result.runs;
-      this.listed.clear();
-      for (const run of result.runs) this.listed.add(run.runId);
+      this.states.list(result.runs, result.seq);
       this.failureLogged = false;
       this.render();
     } catch (error) {
@@ -111,15 +105,13 @@ export class WorkflowsModel implements vscode.Disposable {
   }
 
   private notified(params: WorkflowRunParams): void {
-    const ended = this.states.apply(params, Date.now());
+    const ended = this.states.apply(params);
     this.debouncer.schedule('render');
-    // The list has the real start and end times; fetch it when a run is new to it or ends.
-    if (ended || !this.listed.has(params.runId)) this.debouncer.schedule('refresh');
     if (ended) this.finished.fire(ended);
   }
 
   private render(): void {
-    this.runs = this.states.merge(this.listedRuns);
+    this.runs = this.states.all();
     this.changed.fire();
   }
 

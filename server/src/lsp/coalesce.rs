@@ -91,7 +91,16 @@ mod tests {
     use crate::workspace::{MessageLevel, RunState};
 
     fn run(run: RunId, status: RunStatus) -> Output {
-        Output::WorkflowRun(RunState { run, workflow: "w".into(), status, steps: Vec::new(), error: None })
+        Output::WorkflowRun(RunState {
+            run,
+            workflow: "w".into(),
+            status,
+            steps: Vec::new(),
+            error: None,
+            created_ms: 0,
+            finished_ms: None,
+            seq: 0,
+        })
     }
 
     fn message(text: &str) -> Output {

@@ -188,13 +188,17 @@ pub fn workflow_run(state: &crate::workspace::RunState) -> ext::WorkflowRunParam
             })
             .collect(),
         error: state.error.clone(),
+        created_ms: state.created_ms,
+        finished_ms: state.finished_ms,
+        seq: state.seq,
     }
 }
 
 /// The workflows and recent runs, as `acas/workflows` answers.
 pub fn workflows(
     workflows: &[crate::workflow::definition::Workflow],
-    runs: &[crate::workflow::state::RunRecord],
+    runs: &[crate::workspace::RunState],
+    seq: u64,
 ) -> ext::WorkflowsResult {
     use crate::workflow::definition::InputType;
     let summary = |w: &crate::workflow::definition::Workflow| {
@@ -233,17 +237,8 @@ pub fn workflows(
     };
     ext::WorkflowsResult {
         workflows: workflows.iter().map(summary).collect(),
-        runs: runs
-            .iter()
-            .map(|r| ext::WorkflowRunSummary {
-                run_id: r.id,
-                workflow: r.workflow.clone(),
-                status: run_status(r.status),
-                created_ms: r.created_ms,
-                finished_ms: r.finished_ms,
-                error: r.error.clone(),
-            })
-            .collect(),
+        runs: runs.iter().map(workflow_run).collect(),
+        seq,
     }
 }
 

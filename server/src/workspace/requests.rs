@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use super::escalations::{EscalateRequest, QuickFix, Then};
+use super::runs::RunState;
 use super::status::Status;
 use super::{Event, Handle, Refused, RefusedKind, Workspace};
 use crate::assist::Job;
@@ -23,7 +24,7 @@ use crate::workflow::actions::Ai;
 use crate::workflow::definition::Workflow;
 use crate::workflow::engine::Engine;
 use crate::workflow::planner::Plan;
-use crate::workflow::state::{RunId, RunRecord};
+use crate::workflow::state::RunId;
 use crate::workflow::triggers::Trigger;
 
 type Reply<T> = oneshot::Sender<T>;
@@ -68,28 +69,18 @@ pub enum Request {
         position: Position,
         reply: Reply<(HoverAnswer, PositionEncoding)>,
     },
+    /// A run of the workflow named `workflow`, checked and ready to start (off the loop).
     StartRun {
         workflow: String,
-        trigger: Trigger,
         inputs: Map<String, Value>,
-        reply: Reply<Result<RunId, Refused>>,
+        reply: Reply<Result<super::runs::RunStart, Refused>>,
     },
-    CancelRun {
-        run: RunId,
-        reply: Reply<Result<(), Refused>>,
-    },
-    Rerun {
-        run: RunId,
-        reply: Reply<Result<RunId, Refused>>,
-    },
+    /// The workflow engine, to cancel or re-run a run, and the root plans are written under.
+    Engine(Reply<Result<(Engine, PathBuf), Refused>>),
     /// The AI providers as workflow actions and the planner use them.
     WorkflowAi(Reply<Result<Arc<dyn Ai>, Refused>>),
-    StartPlan {
-        plan: Box<Plan>,
-        reply: Reply<Result<RunId, Refused>>,
-    },
-    /// The valid workflows, and the engine to read recent runs from.
-    Workflows(Reply<(Vec<Workflow>, Option<Engine>)>),
+    /// The valid workflows, and what to list recent runs from.
+    Workflows(Reply<super::runs::WorkflowsSnapshot>),
     /// Answered once no background work is in flight and every analysis the loop queued is
     /// back: a point where the state is stable, for tests and tools.
     Settled(Reply<()>),
@@ -109,10 +100,8 @@ impl Request {
             Request::QuickFixes { .. } => "code action request",
             Request::Hover { .. } => "hover request",
             Request::StartRun { .. } => "workflow run request",
-            Request::CancelRun { .. } => "workflow cancel request",
-            Request::Rerun { .. } => "workflow rerun request",
+            Request::Engine(_) => "workflow engine request",
             Request::WorkflowAi(_) => "plan request",
-            Request::StartPlan { .. } => "plan run request",
             Request::Workflows(_) => "workflows request",
             Request::Settled(_) => "settle request",
             Request::Panic(_) => "test panic",
@@ -143,20 +132,15 @@ impl Workspace {
             Request::Hover { path, position, reply } => {
                 let _ = reply.send((self.hover(&path, position), self.encoding));
             }
-            Request::StartRun { workflow, trigger, inputs, reply } => {
-                let _ = reply.send(self.start_run(&workflow, trigger, &inputs));
+            Request::StartRun { workflow, inputs, reply } => {
+                let _ = reply.send(self.run_start(&workflow, &inputs));
             }
-            Request::CancelRun { run, reply } => {
-                let _ = reply.send(self.cancel_run(run));
-            }
-            Request::Rerun { run, reply } => {
-                let _ = reply.send(self.rerun(run));
+            Request::Engine(reply) => {
+                let engine = self.workflow_engine().ok_or_else(Refused::no_workspace);
+                let _ = reply.send(engine.map(|engine| (engine, self.root.clone())));
             }
             Request::WorkflowAi(reply) => {
                 let _ = reply.send(self.workflow_ai());
-            }
-            Request::StartPlan { plan, reply } => {
-                let _ = reply.send(self.start_plan(&plan));
             }
             Request::Workflows(reply) => {
                 let _ = reply.send(self.workflows());
@@ -223,20 +207,18 @@ impl Handle {
         .unwrap_or_default()
     }
 
-    /// The valid workflows and the `limit` most recent runs.
-    pub async fn workflows(&self, limit: usize) -> Option<(Vec<Workflow>, Vec<RunRecord>)> {
-        let (workflows, engine) = self.request(Request::Workflows).await?;
-        let runs = match engine {
-            Some(engine) => tokio::task::spawn_blocking(move || {
-                engine.db().history(None, limit).map_err(|e| tracing::warn!("{e}")).ok()
-            })
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        Some((workflows, runs))
+    /// The valid workflows, the `limit` most recent runs with their steps, and the `seq` of the
+    /// latest run state given out before the answer.
+    pub async fn workflows(&self, limit: usize) -> Option<(Vec<Workflow>, Vec<RunState>, u64)> {
+        let snapshot = self.request(Request::Workflows).await?;
+        let seq = snapshot.seq;
+        let (definitions, runs) = tokio::task::spawn_blocking(move || {
+            let runs = snapshot.recent_runs(limit);
+            (snapshot.definitions, runs)
+        })
+        .await
+        .ok()?;
+        Some((definitions, runs, seq))
     }
 
     /// What the developer did with an AI fix.
@@ -260,22 +242,39 @@ impl Handle {
         }
     }
 
-    /// Starts a run of the workflow named `workflow`.
+    /// Starts a run of the workflow named `workflow`: checked on the loop, committed to the
+    /// store off it.
     pub async fn start_run(
         &self,
         workflow: String,
         trigger: Trigger,
         inputs: Map<String, Value>,
     ) -> Option<Result<RunId, Refused>> {
-        self.request(|reply| Request::StartRun { workflow, trigger, inputs, reply }).await
+        let start = match self.request(|reply| Request::StartRun { workflow, inputs, reply }).await? {
+            Ok(start) => start,
+            Err(error) => return Some(Err(error)),
+        };
+        off_loop(move || start.commit(&trigger, None).map_err(|(_, error)| error)).await
     }
 
     pub async fn cancel_run(&self, run: RunId) -> Option<Result<(), Refused>> {
-        self.request(|reply| Request::CancelRun { run, reply }).await
+        self.with_engine(move |engine, _| engine.cancel(run).map_err(Refused::from)).await
     }
 
     pub async fn rerun(&self, run: RunId) -> Option<Result<RunId, Refused>> {
-        self.request(|reply| Request::Rerun { run, reply }).await
+        self.with_engine(move |engine, _| engine.rerun(run).map(|h| h.id).map_err(Refused::from)).await
+    }
+
+    /// Runs `work` with the workflow engine and the root, off the loop.
+    async fn with_engine<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Engine, &std::path::Path) -> Result<T, Refused> + Send + 'static,
+    ) -> Option<Result<T, Refused>> {
+        let (engine, root) = match self.request(Request::Engine).await? {
+            Ok(found) => found,
+            Err(error) => return Some(Err(error)),
+        };
+        off_loop(move || work(&engine, &root)).await
     }
 
     /// Asks the AI providers for a plan of tasks for `prompt` (off the loop).
@@ -292,15 +291,21 @@ impl Handle {
         Some(plan.map_err(PlanError::Failed))
     }
 
-    /// Writes an approved plan to `.acas/plans/` and starts it.
+    /// Writes an approved plan to `.acas/plans/` and starts it (off the loop).
     pub async fn start_plan(&self, plan: Plan) -> Option<Result<RunId, Refused>> {
-        self.request(|reply| Request::StartPlan { plan: Box::new(plan), reply }).await
+        self.with_engine(move |engine, root| super::runs::start_plan(engine, root, &plan)).await
     }
 
     /// Waits until no background work is in flight and every queued analysis is back.
     pub async fn settled(&self) -> Option<()> {
         self.request(Request::Settled).await
     }
+}
+
+/// Runs `work` on a blocking thread: store writes a request needs, kept off the loop. `None`
+/// when it panicked.
+async fn off_loop<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(work).await.ok()
 }
 
 /// The text at `range` of a file on disk.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::external::ExternalDiagnostic;
-use super::{Event, MessageLevel, Workspace, relative};
+use super::{Event, Workspace, relative};
 use crate::analysis::{self, FileDiagnostic};
 use crate::text::TextRange;
 
@@ -136,12 +136,7 @@ impl Workspace {
             self.escalate_by_rule(path, range, external);
         }
         for (name, trigger) in to_start {
-            if let Err(error) = self.start_run(&name, trigger, &serde_json::Map::new()) {
-                self.message(
-                    MessageLevel::Warning,
-                    format!("ACAS could not start workflow `{name}` by rule: {error}"),
-                );
-            }
+            self.start_by_rule(name, trigger);
         }
         if let Some(wait) = next_look
             && !self.rules_tick_scheduled

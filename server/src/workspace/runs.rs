@@ -52,7 +52,7 @@ pub enum WorkflowEvent {
     Diagnostic { path: PathBuf, line: u32, column: u32, severity: Severity, message: String },
 }
 
-/// The whole state of a run, as the editor is told after each change.
+/// The whole state of a run, as the editor is told after each change and in lists of runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunState {
     pub run: RunId,
@@ -60,6 +60,41 @@ pub struct RunState {
     pub status: RunStatus,
     pub steps: Vec<StepState>,
     pub error: Option<String>,
+    /// Unix milliseconds: when the run was created (or first heard of), and when it ended.
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    /// Orders the states this workspace gave out: a higher `seq` is the later state.
+    pub seq: u64,
+}
+
+impl RunState {
+    /// A run as the store recorded it, with its steps in definition order.
+    pub fn recorded(
+        run: &crate::workflow::state::RunRecord,
+        steps: &[crate::workflow::state::StepRecord],
+        seq: u64,
+    ) -> RunState {
+        let mut steps: Vec<&crate::workflow::state::StepRecord> = steps.iter().collect();
+        steps.sort_by_key(|s| s.position);
+        RunState {
+            run: run.id,
+            workflow: run.workflow.clone(),
+            status: run.status,
+            steps: steps
+                .into_iter()
+                .map(|s| StepState {
+                    id: s.step_id.clone(),
+                    status: s.status,
+                    attempts: s.attempts,
+                    error: s.error.clone(),
+                })
+                .collect(),
+            error: run.error.clone(),
+            created_ms: run.created_ms,
+            finished_ms: run.finished_ms,
+            seq,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +105,114 @@ pub struct StepState {
     pub error: Option<String>,
 }
 
+/// A run checked on the loop, to be committed to the store off it.
+pub struct RunStart {
+    engine: Engine,
+    workflow: Workflow,
+    inputs: Map<String, Value>,
+}
+
+impl RunStart {
+    /// Commits the run (only while the workspace lease is held under `fence`, when given) and
+    /// starts it; returns its id. Writes the store: call it off the loop.
+    pub fn commit(
+        &self,
+        trigger: &Trigger,
+        fence: Option<&crate::store::Fence>,
+    ) -> Result<RunId, (WorkflowErrorKind, Refused)> {
+        let handle = self
+            .engine
+            .start_fenced(&self.workflow, trigger, &self.inputs, fence)
+            .map_err(|e| (e.kind, e.into()))?;
+        Ok(handle.id)
+    }
+}
+
+/// Writes an approved plan to `.acas/plans/` and starts it; returns the run's id. Writes the
+/// disk and the store: call it off the loop.
+pub(super) fn start_plan(
+    engine: &Engine,
+    root: &Path,
+    plan: &crate::workflow::planner::Plan,
+) -> Result<RunId, Refused> {
+    let name = format!("plan-{}", super::now_ms());
+    let workflow = plan.to_workflow(root, &name).map_err(Refused::from)?;
+    crate::workflow::planner::Plan::save(root, &workflow).map_err(|e| {
+        Refused::new(RefusedKind::StoreFailed, format!("cannot write {}: {e}", workflow.file.display()))
+    })?;
+    let trigger = Trigger::Plan { prompt: plan.prompt.clone() };
+    engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(Refused::from)
+}
+
+/// Sends the webhook requests accepted but not yet started (the process that accepted them
+/// stopped first) to the loop as triggers. Reads the store: call it off the loop.
+fn start_inbox(store: &crate::store::Store, fired: &triggers::FiredSender, handle: &Handle) {
+    let entries = match store.webhook_inbox() {
+        Ok(entries) => entries,
+        Err(error) => {
+            handle.send(Event::Message {
+                level: MessageLevel::Warning,
+                text: format!("ACAS could not read accepted webhooks: {error}"),
+            });
+            return;
+        }
+    };
+    for (id, entry) in entries {
+        let trigger = serde_json::from_str::<Trigger>(&entry.trigger);
+        let inputs = serde_json::from_str::<Map<String, Value>>(&entry.inputs);
+        match (trigger, inputs) {
+            (Ok(trigger), Ok(inputs)) => {
+                let _ =
+                    fired.blocking_send(Fired { workflow: entry.workflow, trigger, inputs, inbox: Some(id) });
+            }
+            _ => {
+                tracing::warn!(id, workflow = %entry.workflow, "dropped an unreadable accepted webhook");
+                if let Err(error) = store.webhook_inbox_done(id) {
+                    tracing::warn!("{error}");
+                }
+            }
+        }
+    }
+}
+
+/// What a list of workflows and recent runs is made from, taken on the loop.
+pub struct WorkflowsSnapshot {
+    pub definitions: Vec<Workflow>,
+    pub engine: Option<Engine>,
+    pub live: Vec<RunState>,
+    pub seq: u64,
+}
+
+impl WorkflowsSnapshot {
+    /// The `limit` most recent runs, newest first: as the store has them, or as the editor was
+    /// last told for the runs that have not ended. Reads the store: call it off the loop.
+    pub fn recent_runs(&self, limit: usize) -> Vec<RunState> {
+        let recorded = match &self.engine {
+            Some(engine) => {
+                engine.db().history(None, limit).map_err(|e| tracing::warn!("{e}")).unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        let mut runs: HashMap<RunId, RunState> = HashMap::new();
+        for record in &recorded {
+            let steps = self.engine.as_ref().and_then(|e| e.db().steps(record.id).ok()).unwrap_or_default();
+            runs.insert(record.id, RunState::recorded(record, &steps, self.seq));
+        }
+        for live in &self.live {
+            // A run the store has seen end is later than what the loop told of it.
+            if runs.get(&live.run).is_some_and(|r| r.status.is_final()) {
+                continue;
+            }
+            let created_ms = runs.get(&live.run).map_or(live.created_ms, |r| r.created_ms);
+            runs.insert(live.run, RunState { created_ms, ..live.clone() });
+        }
+        let mut runs: Vec<RunState> = runs.into_values().collect();
+        runs.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.run.cmp(&a.run)));
+        runs.truncate(limit);
+        runs
+    }
+}
+
 /// The workflow machinery of one workspace.
 #[derive(Default)]
 pub(super) struct Runs {
@@ -77,7 +220,10 @@ pub(super) struct Runs {
     definitions: Vec<Workflow>,
     triggers: Option<TriggerHandle>,
     webhooks: Option<mpsc::UnboundedSender<Vec<Workflow>>>,
+    /// Runs that have not ended, as last told to the editor.
     states: HashMap<RunId, RunState>,
+    /// The `seq` of the latest [`RunState`] given out.
+    seq: u64,
     /// ACAS's own diagnostics per file as last published, for the diagnostic triggers.
     own: std::cell::RefCell<HashMap<PathBuf, Vec<OpenDiagnostic>>>,
     /// Diagnostics from runs, by workflow (`""` for `editor.diagnostic` steps) and file: what
@@ -175,17 +321,6 @@ impl Workspace {
         let (Some(store), Some(engine)) = (self.store.clone(), self.runs.engine.clone()) else { return };
         let stop = self.runs.stop.child_token();
         self.runs.shared = Some(stop.clone());
-        match engine.resume_interrupted() {
-            Ok(resumed) if !resumed.is_empty() => {
-                let ids: Vec<String> = resumed.iter().map(|r| r.id.to_string()).collect();
-                tracing::info!("resumed interrupted workflow runs {}", ids.join(", "));
-            }
-            Ok(_) => {}
-            Err(error) => {
-                self.message(MessageLevel::Warning, format!("ACAS could not resume workflow runs: {error}"))
-            }
-        }
-
         let (fired, mut fired_rx) = triggers::channel();
         let handle = self.handle.clone();
         tokio::spawn(async move {
@@ -193,7 +328,24 @@ impl Workspace {
                 handle.send(Event::Workflow(WorkflowEvent::Fired(fired)));
             }
         });
-        self.start_inbox(&store);
+        // Resuming the runs an earlier process left and reading the webhooks it accepted but did
+        // not start read the store: off the loop. The accepted webhooks come back as triggers.
+        let (resuming, inbox, fired_inbox) = (engine.clone(), store.clone(), fired.clone());
+        let handle = self.handle.clone();
+        tokio::task::spawn_blocking(move || {
+            match resuming.resume_interrupted() {
+                Ok(resumed) if !resumed.is_empty() => {
+                    let ids: Vec<String> = resumed.iter().map(|r| r.id.to_string()).collect();
+                    tracing::info!("resumed interrupted workflow runs {}", ids.join(", "));
+                }
+                Ok(_) => {}
+                Err(error) => handle.send(Event::Message {
+                    level: MessageLevel::Warning,
+                    text: format!("ACAS could not resume workflow runs: {error}"),
+                }),
+            }
+            start_inbox(&inbox, &fired_inbox, &handle);
+        });
         let (trigger_handle, _) =
             runner::spawn(self.runs.definitions.clone(), Clock::System, fired.clone(), stop.child_token());
         self.runs.triggers = Some(trigger_handle);
@@ -239,43 +391,22 @@ impl Workspace {
         }
     }
 
-    /// Starts the runs of webhook requests accepted but not yet started (the process that
-    /// accepted them stopped first).
-    fn start_inbox(&mut self, store: &crate::store::Store) {
-        let entries = match store.webhook_inbox() {
-            Ok(entries) => entries,
-            Err(error) => {
-                self.message(
-                    MessageLevel::Warning,
-                    format!("ACAS could not read accepted webhooks: {error}"),
-                );
-                return;
+    /// Starts a run that an escalation rule asks for: checked on the loop, committed off it.
+    pub(super) fn start_by_rule(&self, name: String, trigger: Trigger) {
+        let start = self.run_start(&name, &Map::new());
+        let handle = self.handle.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = start.and_then(|start| start.commit(&trigger, None).map_err(|(_, e)| e)) {
+                handle.send(Event::Message {
+                    level: MessageLevel::Warning,
+                    text: format!("ACAS could not start workflow `{name}` by rule: {error}"),
+                });
             }
-        };
-        for (id, entry) in entries {
-            let trigger = serde_json::from_str::<Trigger>(&entry.trigger);
-            let inputs = serde_json::from_str::<Map<String, Value>>(&entry.inputs);
-            match (trigger, inputs) {
-                (Ok(trigger), Ok(inputs)) => {
-                    self.start_fired(Fired { workflow: entry.workflow, trigger, inputs, inbox: Some(id) });
-                }
-                _ => {
-                    tracing::warn!(id, workflow = %entry.workflow, "dropped an unreadable accepted webhook");
-                    self.inbox_done(id);
-                }
-            }
-        }
+        });
     }
 
-    fn inbox_done(&self, id: i64) {
-        if let Some(store) = self.store.clone()
-            && let Err(error) = store.webhook_inbox_done(id)
-        {
-            tracing::warn!("{error}");
-        }
-    }
-
-    /// Starts the run a trigger asks for.
+    /// Starts the run a trigger asks for: checked on the loop, committed off it, and only
+    /// while this process holds the workspace lease.
     fn start_fired(&mut self, fired: Fired) {
         if let Some(id) = fired.inbox
             && !self.runs.inbox_started.insert(id)
@@ -283,33 +414,39 @@ impl Workspace {
             return;
         }
         let name = fired.workflow.clone();
-        // Only the holder of the workspace lease starts runs for triggers; the store checks
-        // that it still is when it commits the run.
-        let result = match super::shared::current(&self.fence) {
-            Some(fence) => self.start_run_fenced(&name, fired.trigger, &fired.inputs, Some(&fence)),
-            None => Err((
-                WorkflowErrorKind::Fenced,
-                Refused::new(
-                    RefusedKind::StoreFailed,
-                    format!(
-                        "workflow `{name}` was not started: this process does not hold the workspace lease"
+        let start = self.run_start(&name, &fired.inputs);
+        let fence = super::shared::current(&self.fence);
+        let (store, handle) = (self.store.clone(), self.handle.clone());
+        tokio::task::spawn_blocking(move || {
+            // Only the holder of the workspace lease starts runs for triggers; the store checks
+            // that it still is when it commits the run.
+            let result = match (start, fence) {
+                (Err(error), _) => Err((WorkflowErrorKind::State, error)),
+                (Ok(_), None) => Err((
+                    WorkflowErrorKind::Fenced,
+                    Refused::new(
+                        RefusedKind::StoreFailed,
+                        format!(
+                            "workflow `{name}` was not started: this process does not hold the workspace lease"
+                        ),
                     ),
-                ),
-            )),
-        };
-        match result {
-            Ok(_) => {}
-            Err((WorkflowErrorKind::Fenced, error)) => tracing::warn!("{error}"),
-            Err((_, error)) => {
-                self.message(
-                    MessageLevel::Warning,
-                    format!("ACAS could not start workflow `{name}`: {error}"),
-                );
+                )),
+                (Ok(start), Some(fence)) => start.commit(&fired.trigger, Some(&fence)),
+            };
+            match result {
+                Ok(_) => {}
+                Err((WorkflowErrorKind::Fenced, error)) => tracing::warn!("{error}"),
+                Err((_, error)) => handle.send(Event::Message {
+                    level: MessageLevel::Warning,
+                    text: format!("ACAS could not start workflow `{name}`: {error}"),
+                }),
             }
-        }
-        if let Some(id) = fired.inbox {
-            self.inbox_done(id);
-        }
+            if let (Some(id), Some(store)) = (fired.inbox, store)
+                && let Err(error) = store.webhook_inbox_done(id)
+            {
+                tracing::warn!("{error}");
+            }
+        });
     }
 
     /// Stops the triggers, the outbox and the webhook server (another process took the lease,
@@ -474,38 +611,20 @@ impl Workspace {
         }
     }
 
-    /// Starts a run of the workflow named `name`; returns its id.
-    pub(super) fn start_run(
-        &mut self,
-        name: &str,
-        trigger: Trigger,
-        inputs: &Map<String, Value>,
-    ) -> Result<RunId, Refused> {
-        self.start_run_fenced(name, trigger, inputs, None).map_err(|(_, error)| error)
-    }
-
-    /// [`Self::start_run`], committed only while the workspace lease is held under `fence`.
-    fn start_run_fenced(
-        &mut self,
-        name: &str,
-        trigger: Trigger,
-        inputs: &Map<String, Value>,
-        fence: Option<&crate::store::Fence>,
-    ) -> Result<RunId, (WorkflowErrorKind, Refused)> {
-        let other = |error: Refused| (WorkflowErrorKind::State, error);
-        let engine = self.runs.engine.as_ref().ok_or_else(|| other(Refused::no_workspace()))?;
+    /// A run of the workflow named `name` with `inputs`, checked against its definition and
+    /// ready to be committed off the loop ([`RunStart::commit`]).
+    pub(super) fn run_start(&self, name: &str, inputs: &Map<String, Value>) -> Result<RunStart, Refused> {
+        let engine = self.runs.engine.clone().ok_or_else(Refused::no_workspace)?;
         let workflow = self.runs.definitions.iter().find(|w| w.name == name).ok_or_else(|| {
-            other(Refused::new(
+            Refused::new(
                 RefusedKind::WorkflowNotFound,
                 format!(
                     "there is no valid workflow named `{name}`; `acas workflow validate` shows what is wrong"
                 ),
-            ))
+            )
         })?;
-        let inputs = coerce_json_inputs(&workflow.inputs, inputs).map_err(|e| other(e.into()))?;
-        let handle =
-            engine.start_fenced(workflow, &trigger, &inputs, fence).map_err(|e| (e.kind, e.into()))?;
-        Ok(handle.id)
+        let inputs = coerce_json_inputs(&workflow.inputs, inputs)?;
+        Ok(RunStart { engine, workflow: workflow.clone(), inputs })
     }
 
     /// The AI providers, as workflow actions and the planner use them.
@@ -514,31 +633,15 @@ impl Workspace {
         Ok(Arc::new(EscalatorAi(escalator)))
     }
 
-    /// Writes an approved plan to `.acas/plans/` and starts it; returns the run's id.
-    pub(super) fn start_plan(&mut self, plan: &crate::workflow::planner::Plan) -> Result<RunId, Refused> {
-        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
-        let name = format!("plan-{}", super::now_ms());
-        let workflow = plan.to_workflow(&self.root, &name).map_err(Refused::from)?;
-        crate::workflow::planner::Plan::save(&self.root, &workflow).map_err(|e| {
-            Refused::new(RefusedKind::StoreFailed, format!("cannot write {}: {e}", workflow.file.display()))
-        })?;
-        let trigger = Trigger::Plan { prompt: plan.prompt.clone() };
-        engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(Refused::from)
-    }
-
-    pub(super) fn cancel_run(&mut self, run: RunId) -> Result<(), Refused> {
-        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
-        engine.cancel(run).map_err(Refused::from)
-    }
-
-    pub(super) fn rerun(&mut self, run: RunId) -> Result<RunId, Refused> {
-        let engine = self.runs.engine.as_ref().ok_or_else(Refused::no_workspace)?;
-        engine.rerun(run).map(|h| h.id).map_err(Refused::from)
-    }
-
-    /// The valid workflows, and the engine to read recent runs from (off the loop).
-    pub(super) fn workflows(&self) -> (Vec<Workflow>, Option<Engine>) {
-        (self.runs.definitions.clone(), self.runs.engine.clone())
+    /// The valid workflows, the engine to read recent runs from (off the loop), the runs that
+    /// have not ended as the editor was last told, and the `seq` of the latest state told.
+    pub(super) fn workflows(&self) -> WorkflowsSnapshot {
+        WorkflowsSnapshot {
+            definitions: self.runs.definitions.clone(),
+            engine: self.runs.engine.clone(),
+            live: self.runs.states.values().cloned().collect(),
+            seq: self.runs.seq,
+        }
     }
 
     fn run_changed(&mut self, event: RunEvent) {
@@ -570,6 +673,9 @@ impl Workspace {
             workflow,
             status: RunStatus::Queued,
             error: None,
+            created_ms: super::now_ms(),
+            finished_ms: None,
+            seq: 0,
         });
         match event {
             RunEvent::Run { status, error, .. } => {
@@ -586,6 +692,11 @@ impl Workspace {
                     None => state.steps.push(StepState { id: step, status, attempts: attempt, error }),
                 }
             }
+        }
+        self.runs.seq += 1;
+        state.seq = self.runs.seq;
+        if state.status.is_final() {
+            state.finished_ms.get_or_insert_with(super::now_ms);
         }
         let state = state.clone();
         if state.status.is_final() {

@@ -223,6 +223,9 @@ test('acas serve: a workflow listed, run with an input, followed to its end', as
   assert.equal(run.workflow, 'hello');
   assert.equal(run.status, 'succeeded');
   assert.ok(run.createdMs > 0 && run.finishedMs !== undefined && run.finishedMs >= run.createdMs, 'created and finished are timestamps');
+  assert.deepEqual(run.steps, [{ id: 'greet', status: 'succeeded', attempts: 1 }], 'the list carries the steps');
+  assert.ok(ended.createdMs > 0 && ended.finishedMs !== undefined, 'the notification carries the times');
+  assert.ok(after.seq >= ended.seq && run.seq <= after.seq, `the list is ordered after the end it saw: ${after.seq} ${ended.seq} ${run.seq}`);
 
   // The view's inline actions: cancel a running run, re-run the cancelled one (a new run).
   const slow = (await within(execute(Commands.workflowRun, { workflow: 'slow', inputs: {} }), 'run slow')) as WorkflowStarted;

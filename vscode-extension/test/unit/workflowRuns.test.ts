@@ -1,11 +1,21 @@
-/** Run state from acas/workflows and acas/workflowRun: merging, ends, messages, capabilities. */
+/** Run state from acas/workflows and acas/workflowRun: the latest state by seq, ends, messages, capabilities. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RunStatus, StepStatus, WorkflowRunParams, WorkflowRunSummary, WorkflowStepState } from '../../src/protocol';
+import type { RunStatus, StepStatus, WorkflowRunParams, WorkflowStepState } from '../../src/protocol';
 import { activeCount, Announcements, finishedMessage, RunStates, SHOW_RUN, workflowCapabilities } from '../../src/workflowRuns';
 
+let nextSeq = 1;
+
 function params(runId: number, status: RunStatus, overrides: Partial<WorkflowRunParams> = {}): WorkflowRunParams {
-  return { runId, workflow: 'hello', status, steps: [{ id: 'say', status: stepStatus(status), attempts: 1 }], ...overrides };
+  return {
+    runId,
+    workflow: 'hello',
+    status,
+    steps: [{ id: 'say', status: stepStatus(status), attempts: 1 }],
+    createdMs: runId * 1000,
+    seq: nextSeq++,
+    ...overrides,
+  };
 }
 
 /** A step's status that goes with the run's. */
@@ -13,49 +23,55 @@ function stepStatus(status: RunStatus): StepStatus {
   return status === 'queued' || status === 'paused' ? 'pending' : status;
 }
 
-function listed(runId: number, status: RunStatus, overrides: Partial<WorkflowRunSummary> = {}): WorkflowRunSummary {
-  return { runId, workflow: 'hello', status, createdMs: runId * 1000, ...overrides };
-}
-
-test('a run is reported ended once, at its first final notification; a late one does not undo it', () => {
+test('a run is reported ended once, at its first final state; an older state does not undo it', () => {
   const states = new RunStates();
-  assert.equal(states.apply(params(1, 'queued'), 100), undefined);
-  assert.equal(states.apply(params(1, 'running'), 200), undefined);
-  assert.equal(states.apply(params(1, 'failed', { error: 'boom' }), 300)?.error, 'boom');
-  assert.equal(states.apply(params(1, 'failed'), 400), undefined, 'repeated');
-  assert.equal(states.apply(params(1, 'running'), 500), undefined, 'late');
-  const [run] = states.merge([]);
+  const late = params(1, 'running');
+  assert.equal(states.apply(params(1, 'queued')), undefined);
+  assert.equal(states.apply(params(1, 'failed', { error: 'boom', finishedMs: 3000 }))?.error, 'boom');
+  assert.equal(states.apply(params(1, 'failed')), undefined, 'repeated');
+  assert.equal(states.apply(late), undefined, 'an older state, delivered late');
+  const [run] = states.all();
   assert.equal(run!.status, 'failed');
-  assert.equal(run!.createdMs, 100, 'first seen');
-  assert.equal(run!.finishedMs, 300, 'seen ended');
-  assert.equal(states.apply(params(2, 'succeeded'), 600)?.runId, 2, 'a run first seen ended');
+  assert.equal(run!.error, undefined, 'the latest state as it is: nothing merged');
+  assert.equal(states.apply(params(2, 'succeeded'))?.runId, 2, 'a run first seen ended');
 });
 
-test('merge: notifications update listed runs, add unlisted ones, and an ended listed run stays ended', () => {
+test('a list: its runs, plus the runs notified after it; older notified states yield to it; runs it left out go', () => {
   const states = new RunStates();
-  states.apply(params(3, 'running'), 9000);
-  states.apply(params(2, 'succeeded'), 9100);
-  states.apply(params(1, 'running'), 9200);
-  const runs = states.merge([listed(2, 'running'), listed(1, 'cancelled', { finishedMs: 1500 })]);
+  states.apply(params(1, 'running'));
+  states.apply(params(2, 'running'));
+  const gone = params(9, 'succeeded');
+  states.apply(gone);
+  const listSeq = nextSeq++;
+  states.apply(params(3, 'running'));
+  states.apply(params(2, 'succeeded', { finishedMs: 2500 }));
+  states.list(
+    [params(2, 'running', { seq: listSeq }), params(1, 'cancelled', { seq: listSeq, finishedMs: 1500 })],
+    listSeq,
+  );
+  const runs = states.all();
   assert.deepEqual(
-    runs.map((r) => [r.runId, r.status, r.createdMs, r.finishedMs, r.steps?.[0]?.status]),
+    runs.map((r) => [r.runId, r.status, r.createdMs, r.finishedMs]),
     [
-      [3, 'running', 9000, undefined, 'running'],
-      [2, 'succeeded', 2000, 9100, 'succeeded'],
-      [1, 'cancelled', 1000, 1500, 'running'],
+      [3, 'running', 3000, undefined],
+      [2, 'succeeded', 2000, 2500],
+      [1, 'cancelled', 1000, 1500],
     ],
   );
   assert.equal(activeCount(runs), 1);
-  assert.equal(activeCount([...runs, { ...listed(4, 'queued') }, { ...listed(5, 'paused') }]), 2, 'queued counts, paused does not');
-  assert.deepEqual(states.steps(3), [{ id: 'say', status: 'running', attempts: 1 }]);
+  assert.equal(activeCount([...runs, params(4, 'queued'), params(5, 'paused')]), 2, 'queued counts, paused does not');
+  assert.equal(states.apply(params(1, 'cancelled', { seq: listSeq - 1 }))?.runId, 1, 'an end the list showed first is still news once');
+  assert.equal(states.all().find((r) => r.runId === 1)!.finishedMs, 1500, 'the older state did not replace the list');
+  states.list([params(7, 'failed', { seq: listSeq })], listSeq);
+  assert.equal(states.apply(params(7, 'failed', { seq: listSeq - 1 })), undefined, 'a run listed already ended is not news');
   states.clear();
-  assert.deepEqual(states.merge([]), []);
+  assert.deepEqual(states.all(), []);
 });
 
 test('only the latest 200 runs are remembered', () => {
   const states = new RunStates();
-  for (let id = 1; id <= 250; id++) states.apply(params(id, 'running'), id);
-  const runs = states.merge([]);
+  for (let id = 1; id <= 250; id++) states.apply(params(id, 'running'));
+  const runs = states.all();
   assert.equal(runs.length, 200);
   assert.equal(runs.at(-1)!.runId, 51);
 });

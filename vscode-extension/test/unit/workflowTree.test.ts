@@ -12,7 +12,7 @@ function workflow(name: string, overrides: Partial<WorkflowSummary> = {}): Workf
 }
 
 function run(runId: number, workflowName: string, overrides: Partial<RunView> = {}): RunView {
-  return { runId, workflow: workflowName, status: 'succeeded', createdMs: NOW - 120_000, finishedMs: NOW - 118_800, ...overrides };
+  return { runId, workflow: workflowName, status: 'succeeded', steps: [], createdMs: NOW - 120_000, finishedMs: NOW - 118_800, seq: runId, ...overrides };
 }
 
 const options = { nowMs: NOW, root: '/ws', formatTime: (ms: number) => `t${ms}` };
@@ -61,7 +61,7 @@ test('a run shows its status, relative start, duration, icon and context for the
   assert.equal(failed!.icon.color, 'testing.iconFailed');
 });
 
-test('steps appear only when known, with status, attempts and error', () => {
+test('a run shows its steps, with status, attempts and error', () => {
   const steps: WorkflowStepState[] = [
     { id: 'read', status: 'succeeded', attempts: 1 },
     { id: 'lint', status: 'failed', attempts: 3, error: 'exit status 1' },

@@ -9,6 +9,6 @@ use crate::lsp::{Backend, convert, stopped};
 const RECENT_RUNS: usize = 50;
 
 pub(crate) async fn handle(backend: &Backend) -> Result<ext::WorkflowsResult> {
-    let (workflows, runs) = backend.handle()?.workflows(RECENT_RUNS).await.ok_or_else(stopped)?;
-    Ok(convert::workflows(&workflows, &runs))
+    let (workflows, runs, seq) = backend.handle()?.workflows(RECENT_RUNS).await.ok_or_else(stopped)?;
+    Ok(convert::workflows(&workflows, &runs, seq))
 }
