@@ -87,6 +87,15 @@ impl Workspace {
         let handle = self.handle.clone();
         let dirs = Arc::new(Mutex::new(Vec::new()));
         let watching = self.watcher.is_some();
+        // A rescan finds what events missed and records it, on the walk's thread: that takes a
+        // look at the file system for every file that differs.
+        let recorder = Recorder {
+            known: self.known.clone(),
+            store: self.store.clone(),
+            records_files: self.records_files.clone(),
+            fence: self.fence.clone(),
+            root: self.root.clone(),
+        };
         std::thread::Builder::new()
             .name("acas-walk".into())
             .spawn(move || {
@@ -105,7 +114,9 @@ impl Workspace {
                     },
                 );
                 let dirs = std::mem::take(&mut *dirs.lock().unwrap());
-                handle.send(Event::WalkDone { files: files.into_inner().unwrap(), dirs, rescan });
+                let files = files.into_inner().unwrap();
+                let missed = if rescan { recorder.missed(&files) } else { Vec::new() };
+                handle.send(Event::WalkDone { files, dirs, rescan, missed });
             })
             .expect("spawning the workspace walk");
     }
@@ -196,41 +207,21 @@ impl Workspace {
         self.apply_disk(&path, diagnostics);
     }
 
-    pub(super) fn walk_done(&mut self, files: HashSet<PathBuf>, dirs: Vec<PathBuf>, rescan: bool) {
+    pub(super) fn walk_done(
+        &mut self,
+        files: HashSet<PathBuf>,
+        dirs: Vec<PathBuf>,
+        rescan: bool,
+        missed: Vec<Change>,
+    ) {
         self.walking = self.walking.saturating_sub(1);
         if let Some(watcher) = &self.watcher {
             watcher.watch_dirs(dirs);
         }
         if rescan {
-            // Events were lost: what appeared or vanished meanwhile is recorded from the walk.
-            // Events for files that changed while the walk ran may be in `known` already, or
-            // still on their way: only what the file system confirms now is a missed change.
-            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-            let created: Vec<PathBuf> = files
-                .iter()
-                .filter(|p| !known.contains(*p) && p.symlink_metadata().is_ok())
-                .cloned()
-                .collect();
-            let deleted: Vec<PathBuf> = known
-                .iter()
-                .filter(|p| !files.contains(*p) && p.symlink_metadata().is_err())
-                .cloned()
-                .collect();
-            known.extend(created.iter().cloned());
-            for path in &deleted {
-                known.remove(path);
-            }
-            drop(known);
-            let mut missed: Vec<Change> = created.into_iter().map(Change::Created).collect();
-            missed.extend(deleted.into_iter().map(Change::Deleted));
+            // Events were lost: what appeared or vanished meanwhile was found (and recorded) by
+            // the walk.
             if !missed.is_empty() {
-                tracing::info!("rescan found {} changes that no event reported", missed.len());
-                if let Some(store) = &self.store
-                    && self.records_files.load(Ordering::SeqCst)
-                    && let Some(fence) = shared::current(&self.fence)
-                {
-                    record_changes(store, &self.root, &missed, &fence);
-                }
                 for change in &missed {
                     if let Change::Deleted(path) = change {
                         self.analyse(path.clone());
@@ -303,6 +294,46 @@ pub(super) fn start_queue(
 ) -> DiskQueue {
     let handle = handle.clone();
     DiskQueue::start(threads, max_size, encoding, move |done| handle.send(Event::Analyzed(done)))
+}
+
+/// What a rescan needs to find and record the changes that events missed.
+struct Recorder {
+    known: Arc<Mutex<HashSet<PathBuf>>>,
+    store: Option<Store>,
+    records_files: Arc<std::sync::atomic::AtomicBool>,
+    fence: shared::FenceCell,
+    root: PathBuf,
+}
+
+impl Recorder {
+    /// The files that appeared or vanished without an event, found by comparing a walk's
+    /// `files` with the known files; records them when this process records file events.
+    fn missed(&self, files: &HashSet<PathBuf>) -> Vec<Change> {
+        // Events for files that changed while the walk ran may be in `known` already, or still
+        // on their way: only what the file system confirms now is a missed change.
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let created: Vec<PathBuf> =
+            files.iter().filter(|p| !known.contains(*p) && p.symlink_metadata().is_ok()).cloned().collect();
+        let deleted: Vec<PathBuf> =
+            known.iter().filter(|p| !files.contains(*p) && p.symlink_metadata().is_err()).cloned().collect();
+        known.extend(created.iter().cloned());
+        for path in &deleted {
+            known.remove(path);
+        }
+        drop(known);
+        let mut missed: Vec<Change> = created.into_iter().map(Change::Created).collect();
+        missed.extend(deleted.into_iter().map(Change::Deleted));
+        if !missed.is_empty() {
+            tracing::info!("rescan found {} changes that no event reported", missed.len());
+            if let Some(store) = &self.store
+                && self.records_files.load(Ordering::SeqCst)
+                && let Some(fence) = shared::current(&self.fence)
+            {
+                record_changes(store, &self.root, &missed, &fence);
+            }
+        }
+        missed
+    }
 }
 
 /// Keeps the set of known files current and reports a modification of a file never seen as its
