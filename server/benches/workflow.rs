@@ -65,7 +65,12 @@ fn workflow(kind: impl Fn() -> StepKind, max_parallel: usize) -> Workflow {
 }
 
 fn engine(dir: &Path) -> Engine {
-    let parse: ParseFn = Arc::new(|_: &Path, _: &str| Err("not needed".into()));
+    let parse: ParseFn = Arc::new(|_: &Path, _: &str| {
+        Err(acas::workflow::error::WorkflowError::new(
+            acas::workflow::error::WorkflowErrorKind::Definition,
+            "not needed",
+        ))
+    });
     let noop: ActionFn = Arc::new(|_, _, _| Box::pin(async { Ok(Value::Null) }));
     let mut options = EngineOptions::new(dir.to_owned(), parse);
     options.actions = noop;

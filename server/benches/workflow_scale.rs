@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use acas::workflow::definition::RunStatus;
 use acas::workflow::engine::{ActionFn, Engine, EngineOptions, ParseFn};
+use acas::workflow::error::{WorkflowError, WorkflowErrorKind};
 use acas::workflow::template::TemplateLimits;
 use acas::workflow::triggers::{ManualSource, Trigger};
 use acas::workflow::validate;
@@ -99,7 +100,8 @@ fn one(steps: usize) {
 }
 
 fn engine(dir: &Path) -> Engine {
-    let parse: ParseFn = Arc::new(|_: &Path, _: &str| Err("not needed".into()));
+    let parse: ParseFn =
+        Arc::new(|_: &Path, _: &str| Err(WorkflowError::new(WorkflowErrorKind::Definition, "not needed")));
     let noop: ActionFn = Arc::new(|_, _, _| Box::pin(async { Ok(Value::Null) }));
     let mut options = EngineOptions::new(dir.to_owned(), parse);
     options.actions = noop;

@@ -515,11 +515,11 @@ impl Escalator {
         let allow = move |spent: store::SpendTotals| {
             let workspace = Spend { day: spent.workspace_day, month: spent.workspace_month };
             let own = Spend { day: spent.provider_day, month: spent.provider_month };
-            cost::check(&budget, &workspace, &provider, &own, estimate).map_err(|r| r.to_string())
+            cost::check(&budget, &workspace, &provider, &own, estimate)
         };
         match store.reserve(call, day, month, allow) {
             Ok(Ok(())) => Ok(id),
-            Ok(Err(refusal)) => Err(Skip::OverBudget(refusal)),
+            Ok(Err(refusal)) => Err(Skip::OverBudget(refusal.to_string())),
             Err(error) => {
                 Err(Skip::Because(format!("could not reserve the cost against the budgets: {error}")))
             }

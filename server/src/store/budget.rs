@@ -28,13 +28,13 @@ impl Store {
     /// the refusal as its error when it does not; both in one transaction that no other
     /// reservation can interleave with. `day_start_ms` and `month_start_ms` bound the periods.
     /// Returns what `allow` said.
-    pub fn reserve(
+    pub fn reserve<Refusal: std::fmt::Display + Send + 'static>(
         &self,
         mut call: ProviderCall,
         day_start_ms: i64,
         month_start_ms: i64,
-        allow: impl FnOnce(SpendTotals) -> Result<(), String> + Send + 'static,
-    ) -> Result<Result<(), String>, StoreError> {
+        allow: impl FnOnce(SpendTotals) -> Result<(), Refusal> + Send + 'static,
+    ) -> Result<Result<(), Refusal>, StoreError> {
         self.call("reserve AI spend against the budgets", move |conn| {
             let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
             let provider = call.provider.clone();
@@ -50,7 +50,7 @@ impl Store {
                 Err(refusal) => {
                     call.status = CallStatus::Refused;
                     call.reserved_micros = 0;
-                    call.error = Some(refusal.clone());
+                    call.error = Some(refusal.to_string());
                 }
             }
             upsert_provider_call(&tx, &call)?;
@@ -104,7 +104,7 @@ mod tests {
                     for i in 0..5 {
                         let verdict = store
                             .reserve(call(format!("{t}-{i}"), "p", 300), 0, 0, |spend| {
-                                if spend.workspace_day + 300 > 10_000 { Err("over".into()) } else { Ok(()) }
+                                if spend.workspace_day + 300 > 10_000 { Err("over") } else { Ok(()) }
                             })
                             .unwrap();
                         allowed += usize::from(verdict.is_ok());

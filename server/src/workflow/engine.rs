@@ -69,7 +69,7 @@ use crate::time::now_ms;
 
 /// Reads a stored definition back: `(file, source text) -> Workflow`. The engine calls it to
 /// resume or re-run a run from the text it started with.
-pub type ParseFn = Arc<dyn Fn(&Path, &str) -> Result<Workflow, String> + Send + Sync>;
+pub type ParseFn = Arc<dyn Fn(&Path, &str) -> Result<Workflow, WorkflowError> + Send + Sync>;
 
 /// The [`ParseFn`] of `acas workflow validate`: parsing and validation, errors joined with
 /// their line and column.
@@ -83,7 +83,7 @@ pub fn definition_parser() -> ParseFn {
             .collect();
         match workflow {
             Some(workflow) if errors.is_empty() => Ok(workflow),
-            _ => Err(errors.join("; ")),
+            _ => Err(WorkflowError::new(WorkflowErrorKind::Definition, errors.join("; "))),
         }
     })
 }

@@ -30,7 +30,9 @@ fn harness_with(registry: Arc<Mutex<HashMap<String, Workflow>>>, history: Workfl
     let dir = tempfile::tempdir().unwrap();
     let (tx, events) = mpsc::unbounded_channel();
     let parse: ParseFn = Arc::new(move |_: &Path, source: &str| {
-        registry.lock().unwrap().get(source).cloned().ok_or_else(|| format!("unknown definition {source}"))
+        registry.lock().unwrap().get(source).cloned().ok_or_else(|| {
+            WorkflowError::new(WorkflowErrorKind::Definition, format!("unknown definition {source}"))
+        })
     });
     let mut options = EngineOptions::new(dir.path().to_owned(), parse);
     options.events = Some(tx);
