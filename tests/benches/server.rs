@@ -5,6 +5,10 @@
 //!    the file, put it back, insert a character in a comment, insert one in a string. Each edit
 //!    is timed from writing the notification to reading the `publishDiagnostics` with its
 //!    version, after a warm-up.
+//!    **Real files** (`edits-real`): the same edits on real code of about 9,000 lines per
+//!    language — Python's `test/test_typing.py` from the standard library, hashbrown's
+//!    `src/map.rs` from the cargo registry, and TypeScript from rxjs's sources (concatenated) —
+//!    at a call, a comment and a string found in the second half of the file.
 //! 2. **Initial scan.** A workspace of 10,000 Rust files copied from the cargo registry (a file
 //!    is copied twice when there are fewer): `acas serve` from `initialized` to the `$/progress`
 //!    end, and `acas check DIR --format json` from start to exit.
@@ -21,10 +25,14 @@
 //! cargo build --release -p acas
 //! cargo bench -p acas-e2e --bench server
 //! cargo bench -p acas-e2e --bench server -- edits scan   # only these parts
+//! npm install --prefix /tmp/rxjs rxjs@7.8.1                 # the TypeScript of `edits-real`
 //! ```
 //!
 //! The binary is `target/release/acas` next to this bench binary, or `ACAS_BIN`. The source
 //! files for the scan come from `ACAS_BENCH_SOURCES` (default: `$CARGO_HOME/registry/src`).
+//! The real files come from `ACAS_BENCH_PYTHON`, `ACAS_BENCH_RUST` and `ACAS_BENCH_TYPESCRIPT`
+//! (a file, or for TypeScript a directory whose `.ts` sources are concatenated; default
+//! `/tmp/rxjs/node_modules/rxjs/src`).
 //! Output is markdown. Timings include the client's JSON parsing, as in a real editor.
 
 #![allow(clippy::print_stdout)]
@@ -66,6 +74,9 @@ fn main() {
     let runs = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
     if runs("edits") {
         edit_latency();
+    }
+    if runs("edits-real") {
+        real_edit_latency();
     }
     if runs("scan") {
         let workspace = ScanWorkspace::create();
@@ -111,6 +122,137 @@ fn edit_latency() {
         client.shutdown();
     }
     println!();
+}
+
+/// The edits of [`edit_latency`] on real files.
+fn real_edit_latency() {
+    println!("## Edit → publishDiagnostics latency on real files ({EDITS} edits)\n");
+    println!("| document | edit | n | p50 ms | p95 ms | p99 ms | max ms | mean ms |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for real in real_files() {
+        let dir = tempfile::tempdir().expect("temporary workspace");
+        let path = dir.path().join(format!("main.{}", real.language.extension));
+        std::fs::write(&path, &real.text).expect("writing the document");
+        let mut client = start_serve(dir.path());
+        let mut session = EditSession::open_real(&mut client, &path, real.language, &real.text);
+        for i in 0..WARMUP_EDITS {
+            session.edit(&mut client, i);
+        }
+        let mut all = Vec::with_capacity(EDITS);
+        let mut by_kind: [Vec<Duration>; 4] = Default::default();
+        for i in 0..EDITS {
+            let (kind, elapsed) = session.edit(&mut client, WARMUP_EDITS + i);
+            all.push(elapsed);
+            by_kind[kind as usize].push(elapsed);
+        }
+        let lines = real.text.lines().count();
+        let kb = real.text.len() as f64 / 1e3;
+        println!(
+            "| {} `{}` ({lines} lines, {kb:.0} KB) | all | {} |",
+            real.language.name,
+            real.origin,
+            row(&all)
+        );
+        for kind in EditKind::ALL {
+            println!("| | {} | {} |", kind.label(), row(&by_kind[kind as usize]));
+        }
+        client.shutdown();
+    }
+    println!();
+}
+
+/// A real file to edit.
+struct RealFile {
+    language: &'static Language,
+    /// Where it came from, as printed.
+    origin: String,
+    text: String,
+}
+
+/// The real files found on this machine; a language whose file is missing is named and left out.
+fn real_files() -> Vec<RealFile> {
+    let python = std::env::var_os("ACAS_BENCH_PYTHON").map(PathBuf::from).or_else(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+            .output()
+            .ok()?;
+        let stdlib = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        Some(stdlib.join("test/test_typing.py"))
+    });
+    let rust = std::env::var_os("ACAS_BENCH_RUST").map(PathBuf::from).or_else(|| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(sources_dir())
+            .ok()?
+            .flatten()
+            .flat_map(|index| std::fs::read_dir(index.path()).into_iter().flatten().flatten())
+            .filter(|krate| krate.file_name().to_string_lossy().starts_with("hashbrown-0.14"))
+            .map(|krate| krate.path().join("src/map.rs"))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    });
+    let typescript = std::env::var_os("ACAS_BENCH_TYPESCRIPT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/rxjs/node_modules/rxjs/src"));
+    let mut files = Vec::new();
+    for (language, path) in
+        [(&LANGUAGES[1], python), (&LANGUAGES[0], rust), (&LANGUAGES[2], Some(typescript))]
+    {
+        let Some(path) = path else {
+            println!(
+                "- {}: no real file found; set ACAS_BENCH_{}\n",
+                language.name,
+                language.name.to_uppercase()
+            );
+            continue;
+        };
+        let text = if path.is_dir() {
+            concatenated_sources(&path, language.extension)
+        } else {
+            std::fs::read_to_string(&path).ok()
+        };
+        match text {
+            Some(text) if !text.is_empty() => {
+                files.push(RealFile { language, origin: path.display().to_string(), text })
+            }
+            _ => println!(
+                "- {}: cannot read {}; set ACAS_BENCH_{}\n",
+                language.name,
+                path.display(),
+                language.name.to_uppercase()
+            ),
+        }
+    }
+    files
+}
+
+/// About 9,000 lines of the `.extension` sources under `dir`, in path order, one after another.
+fn concatenated_sources(dir: &Path, extension: &str) -> Option<String> {
+    fn collect(dir: &Path, extension: &str, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                collect(&path, extension, found);
+            } else if path.extension().is_some_and(|e| e == extension)
+                && !path.to_string_lossy().ends_with(".d.ts")
+            {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    collect(dir, extension, &mut found);
+    found.sort();
+    let mut text = String::new();
+    for path in found {
+        if text.lines().count() >= 9_000 {
+            break;
+        }
+        text.push_str(&std::fs::read_to_string(path).ok()?);
+        text.push('\n');
+    }
+    Some(text)
 }
 
 #[derive(Clone, Copy)]
@@ -180,6 +322,48 @@ impl EditSession {
             string: (string_line, string_col + language.string.len()),
             baseline,
         }
+    }
+
+    /// A session on real code: the `)` deleted is the last of a line in the second half with
+    /// balanced parentheses and no quotes; characters go at the end of a comment line and
+    /// after the opening quote of a line with one plain string.
+    fn open_real(client: &mut LspClient, path: &Path, language: &Language, text: &str) -> EditSession {
+        let uri = file_uri(path);
+        client.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": {
+                "uri": uri, "languageId": language.id, "version": 1, "text": text,
+            } }),
+        );
+        let opened = client.expect_diagnostics(&uri, |p| p["version"] == 1);
+        let baseline = opened["diagnostics"].as_array().map_or(0, Vec::len);
+        let marker = if language.id == "python" { "#" } else { "//" };
+        let lines: Vec<&str> = text.lines().collect();
+        let middle = lines.len() / 2;
+        // `pick` gives a byte offset in the line; LSP columns count UTF-16 units.
+        let find = |pick: &dyn Fn(&str) -> Option<usize>| {
+            (middle..lines.len())
+                .find_map(|line| pick(lines[line]).map(|at| (line, lines[line][..at].encode_utf16().count())))
+                .unwrap_or_else(|| panic!("no edit site after line {middle} of {}", path.display()))
+        };
+        let quoted = |l: &str| l.contains(['"', '\'', '`', '\\']);
+        let paren = find(&|l: &str| {
+            let code = l.trim_start();
+            let balanced = l.matches('(').count() == l.matches(')').count() && l.contains('(');
+            (balanced
+                && !quoted(l)
+                && !code.starts_with(marker)
+                && !code.starts_with('*')
+                && !l.contains(marker))
+            .then(|| l.rfind(')'))
+            .flatten()
+        });
+        let comment = find(&|l: &str| l.trim_start().starts_with(marker).then_some(l.len()));
+        let string = find(&|l: &str| {
+            let plain = l.matches('"').count() == 2 && !l.contains(['\\', '\'', '`']) && !l.contains(marker);
+            plain.then(|| l.find('"').map(|c| c + 1)).flatten()
+        });
+        EditSession { uri, version: 1, paren, comment, string, baseline }
     }
 
     /// Sends edit number `i` and waits for its diagnostics; returns what it was and how long.

@@ -190,6 +190,13 @@ pub struct Document {
     dirty: bool,
     /// The last parse ran out of time and `tree` is a stand-in (see `parse::PARSE_BUDGET`).
     stale: bool,
+    /// While `tree` has errors: the last tree without any, with every edit since applied. An
+    /// edit that may heal the error (it adds or removes a delimiter or a quote) is parsed from
+    /// it, because the broken tree's error recovery spans the rest of the file and little of it
+    /// can be reused (the text is back to what the clean tree parsed, but for the edits).
+    clean: Option<Tree>,
+    /// Whether an edit since the last parse may heal an error.
+    may_heal: bool,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -199,7 +206,7 @@ impl Document {
         let tree = parse::parse(language, &text, None);
         let diagnostics = syntax_diagnostics(language, &text, &tree);
         let stale = parse::gave_up(&tree, &text);
-        Document { language, text, tree, dirty: false, stale, diagnostics }
+        Document { language, text, tree, dirty: false, stale, clean: None, may_heal: false, diagnostics }
     }
 
     pub fn language(&self) -> Language {
@@ -228,17 +235,23 @@ impl Document {
         }
         let start_position = point_at(&self.text, start);
         let old_end_position = point_at(&self.text, end);
+        let healing = |t: &str| t.bytes().any(|b| b"()[]{}\"'`".contains(&b));
+        self.may_heal |= healing(&self.text[start..end]) || healing(new_text);
         self.text.replace_range(start..end, new_text);
         let new_end = start + new_text.len();
         let new_end_position = advance(start_position, new_text);
-        self.tree.edit(&InputEdit {
+        let edit = InputEdit {
             start_byte: start,
             old_end_byte: end,
             new_end_byte: new_end,
             start_position,
             old_end_position,
             new_end_position,
-        });
+        };
+        self.tree.edit(&edit);
+        if let Some(clean) = &mut self.clean {
+            clean.edit(&edit);
+        }
         self.dirty = true;
     }
 
@@ -248,9 +261,22 @@ impl Document {
             return;
         }
         // A stand-in tree from an abandoned parse does not describe the text: start afresh.
-        let old = (!self.stale).then_some(&self.tree);
-        self.tree = parse::parse(self.language, &self.text, old);
-        self.stale = parse::gave_up(&self.tree, &self.text);
+        let was_stale = self.stale;
+        let broken = self.tree.root_node().has_error();
+        let old = match &self.clean {
+            Some(clean) if broken && self.may_heal => Some(clean),
+            _ => (!was_stale).then_some(&self.tree),
+        };
+        let tree = parse::parse(self.language, &self.text, old);
+        self.stale = parse::gave_up(&tree, &self.text);
+        if !tree.root_node().has_error() || self.stale {
+            self.clean = None;
+        } else if !broken && !was_stale {
+            // The tree the error broke is the one to come back to.
+            self.clean = Some(std::mem::replace(&mut self.tree, tree.clone()));
+        }
+        self.tree = tree;
+        self.may_heal = false;
         self.diagnostics = syntax_diagnostics(self.language, &self.text, &self.tree);
         self.dirty = false;
     }

@@ -250,3 +250,37 @@ fn slow_parse_falls_back_to_lexer_diagnostics() {
     assert!(!parse::gave_up(doc.tree(), doc.text()));
     assert_eq!(render(doc.text(), doc.diagnostics()), "");
 }
+
+/// Breaking and healing edits in any order: the document parsed incrementally (from the broken
+/// tree, or from the last clean one when an edit may heal) always agrees with a fresh parse.
+mod heal {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PYTHON: &str = "def total(items, start=0):\n    result = start\n    for item in items:\n        result = result + item.value(1, [2, 3])\n    return {\"total\": result, 'n': len(items)}\n\n\nclass Box:\n    def __init__(self, size):\n        self.size = (size, size)\n\n    def area(self):\n        return self.size[0] * self.size[1]\n";
+    const RUST: &str = "fn total(items: &[Item]) -> u64 {\n    let mut sum = 0;\n    for item in items {\n        sum += item.value(1, [2, 3]);\n    }\n    println!(\"{}\", sum);\n    sum\n}\n\nstruct Item { v: u64 }\n\nimpl Item {\n    fn value(&self, a: u64, b: [u64; 2]) -> u64 { self.v + a + b[0] }\n}\n";
+
+    fn edits() -> impl Strategy<Value = Vec<(usize, usize, &'static str)>> {
+        let text =
+            prop::sample::select(vec!["", "(", ")", "[", "]", "{", "}", "\"", "'", "x", " ", "\n", ":"]);
+        prop::collection::vec((0usize..400, 0usize..3, text), 1..12)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+        #[test]
+        fn incremental_parses_agree_with_fresh_ones(python in any::<bool>(), edits in edits()) {
+            let (language, text) = if python { (Language::Python, PYTHON) } else { (Language::Rust, RUST) };
+            let mut doc = Document::new(language, text.to_string());
+            for (at, len, new_text) in edits {
+                let at = at.min(doc.text().len());
+                doc.edit(at..at + len, new_text);
+                doc.reparse();
+                let fresh = super::super::parse::parse(language, doc.text(), None);
+                prop_assert_eq!(doc.tree().root_node().to_sexp(), fresh.root_node().to_sexp(), "text: {:?}", doc.text());
+                prop_assert_eq!(doc.diagnostics(), &super::super::check(language, doc.text())[..]);
+            }
+        }
+    }
+}
