@@ -43,6 +43,28 @@ fn a_repeated_top_level_key_is_refused_and_the_server_keeps_serving() {
 }
 
 #[test]
+fn deeply_nested_params_are_refused_and_the_server_keeps_serving() {
+    let mut client = start_without_root();
+    // 127 levels passed the first JSON check, then ended the process when the LSP library read
+    // the message again into its own types, past serde_json's recursion limit.
+    for depth in [100, 127, 500] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{depth},"method":"acas/status","params":{}1{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        client.send_raw(&frame(body.as_bytes()));
+        let refused = client.expect("error for the deep message", |m| m["id"] == depth);
+        assert_eq!(refused["error"]["code"], -32600, "{refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("levels deep"), "{refused}");
+    }
+    let status = client.request("acas/status", Value::Null);
+    assert!(status.get("result").is_some(), "the server stopped serving: {status}");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(progress_or_log);
+}
+
+#[test]
 fn a_client_that_does_not_read_its_errors_is_not_buffered_for() {
     // A server whose output nobody reads yet.
     let mut child = Command::new(acas_bin())

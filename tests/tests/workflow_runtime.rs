@@ -430,3 +430,38 @@ fn the_editor_shows_a_plan_for_approval_and_runs_it() {
     assert_eq!(client.shutdown(), 0);
     client.finish(|m| allowed(m) || m["method"] == "window/showMessageRequest");
 }
+
+/// Requests that wait on a locked store do not hold up the editor: with eight workflow starts
+/// waiting for the lock, a document opened after them still gets its diagnostics first. The LSP
+/// library handled four messages at once, so the fifth (the `didOpen`) waited for a start.
+#[test]
+fn requests_waiting_on_a_locked_store_do_not_hold_up_diagnostics() {
+    let dir = workspace(&[("hello.yaml", HELLO)]);
+    let mut client = start(dir.path());
+    let db = rusqlite::Connection::open(dir.path().join(".acas/state.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let starts: Vec<i64> = (0..8)
+        .map(|_| {
+            client.request_async(
+                "workspace/executeCommand",
+                json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "hello", "inputs": { "who": "x" } }] }),
+            )
+        })
+        .collect();
+    let broken = dir.path().join("broken.rs");
+    let uri = file_uri(&broken);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": "fn main() {\n    let x = (1;\n}\n" } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| p["version"] == 1);
+    assert_eq!(published["diagnostics"].as_array().unwrap().len(), 1, "{published:#}");
+    let answered = client.take_all(|m| m["id"].as_i64().is_some_and(|id| starts.contains(&id)));
+    assert!(answered.is_empty(), "the starts were answered before the diagnostics: {answered:#?}");
+    db.execute_batch("ROLLBACK").unwrap();
+    for id in starts {
+        client.expect("a start's answer", |m| m["id"] == id && m.get("method").is_none());
+    }
+    assert_eq!(client.shutdown(), 0);
+    client.finish(|m| allowed(m) || m["method"] == "window/showMessage");
+}

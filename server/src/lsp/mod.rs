@@ -33,13 +33,19 @@ use acas_protocol::ext;
 use crate::workspace::{self, Event, Handle};
 use errors::{internal as internal_error, invalid_params, not_initialized, stopped};
 
+/// How many messages the LSP library handles at once. Past it, the next message (a `didChange`
+/// too) waits until one of them is answered: at the library's default of 4, four requests
+/// waiting on a locked store or a slow provider held up every keystroke's diagnostics. Handlers
+/// hand their work to the loop at once, so a high limit costs only memory per request.
+const MAX_CONCURRENT_MESSAGES: usize = 256;
+
 /// Serves LSP on stdin/stdout until the client exits or disappears. Returns the process exit
 /// code: 0 after a clean `shutdown`/`exit`, 1 otherwise (as LSP asks).
 pub async fn serve() -> i32 {
     let (service, socket) = methods::register(LspService::build(Backend::new)).finish();
     let (stdin, stdout, written) = transport::guard(tokio::io::stdin(), tokio::io::stdout());
     let backend_handle = service.inner().shared.clone();
-    Server::new(stdin, stdout, socket).serve(service).await;
+    Server::new(stdin, stdout, socket).concurrency_level(MAX_CONCURRENT_MESSAGES).serve(service).await;
     // The last answers to malformed messages go out, unless the client stopped reading them.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), written).await;
     // The client sent `exit`, or closed the connection without it.

@@ -120,6 +120,7 @@ fn check(body: &[u8]) -> Result<Checked, Value> {
         std::str::from_utf8(body).map_err(|e| parse_error(format!("message is not valid UTF-8: {e}")))?;
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| parse_error(format!("message is not valid JSON: {e}")))?;
+
     let envelope = serde_json::from_str::<Envelope>(text).map_err(|e| {
         let message = if e.to_string().starts_with("repeated key") {
             "a key appears more than once at the top level of the message"
@@ -131,6 +132,13 @@ fn check(body: &[u8]) -> Result<Checked, Value> {
     let id = envelope.id.map(|raw| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null));
     let invalid =
         |message: &str| error_response(id.clone().unwrap_or(Value::Null), -32600, message.to_owned());
+    if nesting(body) > MAX_NESTING {
+        // The LSP library reads the message again into its own types, a few levels deeper:
+        // past serde_json's limit of 128 it would fail and stop the server.
+        return Err(invalid(&format!(
+            "message is nested more than {MAX_NESTING} levels deep; no LSP message needs that"
+        )));
+    }
     let version = envelope.jsonrpc.and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
     if version.as_deref() != Some("2.0") {
         return Err(invalid("not a JSON-RPC 2.0 message: `jsonrpc` must be \"2.0\""));
@@ -147,6 +155,35 @@ fn check(body: &[u8]) -> Result<Checked, Value> {
         serde_json::from_str::<jsonrpc::Id>(raw.get()).map_err(|_| invalid(not_valid))?;
     }
     Ok(Checked { method: Some(method), id })
+}
+
+/// How deep arrays and objects may nest in a message.
+const MAX_NESTING: usize = 64;
+
+/// The deepest nesting of arrays and objects in a JSON text (already known to be valid).
+fn nesting(body: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in body {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn error_response(id: Value, code: i64, message: String) -> Value {
@@ -312,5 +349,14 @@ mod tests {
         let invalid = check(br#"{"jsonrpc":"2.0","id":4,"method":7}"#).unwrap_err();
         assert_eq!((invalid["error"]["code"].as_i64(), invalid["id"].as_i64()), (Some(-32600), Some(4)));
         assert_eq!(check(br#"[1,2]"#).unwrap_err()["error"]["code"], -32600);
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":5,"method":"acas/status","params":{}"x"{}}}"#,
+            "[".repeat(127),
+            "]".repeat(127)
+        );
+        let refused = check(deep.as_bytes()).unwrap_err();
+        assert_eq!((refused["error"]["code"].as_i64(), refused["id"].as_i64()), (Some(-32600), Some(5)));
+        let strings = format!(r#"{{"jsonrpc":"2.0","id":6,"method":"x","params":["{}"]}}"#, "[{".repeat(100));
+        assert!(check(strings.as_bytes()).is_ok(), "brackets inside strings do not nest");
     }
 }
