@@ -316,7 +316,30 @@ impl Engine {
             steps,
             fence,
         };
-        let id = inner.db.create_run(&new, now_ms())?;
+        let id = {
+            // Registered as driven here under the same lock that `alive` takes: a cancel that
+            // finds the run before its driver starts waits for this and does not take it for an
+            // orphan (which it would cancel in the store, under the driver's feet).
+            let mut active = inner.lock_active();
+            let id = inner.db.create_run(&new, now_ms())?;
+            active.insert(id, Arc::new(Notify::new()));
+            id
+        };
+        let spawned = self.announce_and_spawn(workflow, id, group);
+        if spawned.is_err() {
+            inner.lock_active().remove(&id);
+        }
+        spawned
+    }
+
+    /// Tells of a new run, cancels what its concurrency group says to, and starts its driver.
+    fn announce_and_spawn(
+        &self,
+        workflow: &Workflow,
+        id: RunId,
+        group: Option<String>,
+    ) -> Result<RunHandle, WorkflowError> {
+        let inner = &self.inner;
         inner.emit(RunEvent::Run {
             run: id,
             workflow: workflow.name.clone(),

@@ -608,3 +608,37 @@ async fn a_planned_run_resumes_after_its_process_is_gone() {
         engine.db().steps(id).unwrap().into_iter().map(|s| (s.step_id, s.attempts)).collect();
     assert_eq!(steps, [("one".to_owned(), 1), ("two".to_owned(), 1)]);
 }
+
+/// A cancel that finds a run between its commit and the start of its driver used to take it for
+/// an orphan and cancel its steps in the store; the driver then found nothing to run and
+/// recorded a success with a cancelled step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_racing_the_start_of_a_run_never_records_a_success_with_cancelled_steps() {
+    let h = harness();
+    let wf = workflow(vec![argv_step("only", &[], &["true"])]);
+    for _ in 0..40 {
+        let next = h.engine.db().history(None, 1).unwrap().first().map_or(1, |r| r.id + 1);
+        let canceller = {
+            let engine = h.engine.clone();
+            std::thread::spawn(move || {
+                // Until the run exists: then one cancel, accepted or refused as already ended.
+                for _ in 0..1_000_000 {
+                    match engine.cancel(next) {
+                        Err(e) if e.kind == WorkflowErrorKind::NotFound => std::hint::spin_loop(),
+                        _ => return,
+                    }
+                }
+            })
+        };
+        let handle = h.engine.start(&wf, &manual(), &Map::new()).unwrap();
+        assert_eq!(handle.id, next);
+        let status = tokio::time::timeout(WAIT, handle.wait()).await.expect("the run ends");
+        canceller.join().unwrap();
+        let steps = h.steps(next);
+        match status {
+            RunStatus::Succeeded => assert_eq!(steps, ["only succeeded success 1"], "run {next}"),
+            RunStatus::Cancelled => {}
+            other => panic!("run {next} ended {other:?}: {steps:?}"),
+        }
+    }
+}
