@@ -450,8 +450,10 @@ pub struct WorkflowsResult {
     pub workflows: Vec<WorkflowSummary>,
     /// The recent runs, newest first, as [`WorkflowRunParams`].
     pub runs: Vec<WorkflowRunParams>,
-    /// The `seq` of the latest run state sent before this answer: a client drops what it holds
-    /// of runs this list leaves out, unless a later notification told it of them.
+    /// This list's own place in the order of run states: above every state sent before the
+    /// answer, below every state sent after it. Runs read from the store carry it; runs the
+    /// server told of carry their own. A client drops what it holds of runs this list leaves
+    /// out, unless a later notification told it of them.
     pub seq: u64,
 }
 

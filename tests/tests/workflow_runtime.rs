@@ -186,6 +186,17 @@ fn serve_resumes_a_run_whose_process_was_killed() {
     let mut client = start(dir.path());
     let done = finished(&mut client, "gated");
     assert_eq!(done["status"], "succeeded", "{done:#}");
+    let steps: Vec<(&str, &str)> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("first", "succeeded"), ("second", "succeeded"), ("third", "succeeded")],
+        "the step finished before the kill is told as succeeded too: {done:#}"
+    );
     assert_eq!(
         lines(),
         "first\nsecond\nsecond\nthird\n",
@@ -464,4 +475,44 @@ fn requests_waiting_on_a_locked_store_do_not_hold_up_diagnostics() {
     }
     assert_eq!(client.shutdown(), 0);
     client.finish(|m| allowed(m) || m["method"] == "window/showMessage");
+}
+
+/// A re-run keeps the steps that succeeded: the editor is told so, not `pending`, and a list of
+/// runs made afterwards says the same.
+#[test]
+fn a_rerun_tells_the_editor_of_the_steps_it_kept() {
+    let flaky = r#"name: flaky
+on: { manual: {} }
+steps:
+  - id: a
+    run: ["true"]
+  - id: b
+    needs: [a]
+    run: ["sh", "-c", "test -e marker"]
+"#;
+    let dir = workspace(&[("flaky.yaml", flaky)]);
+    let mut client = start(dir.path());
+    let run = |client: &mut LspClient, command: &str, arg: Value| {
+        let answer =
+            client.request("workspace/executeCommand", json!({ "command": command, "arguments": [arg] }));
+        answer["result"]["runId"].as_i64().unwrap_or_else(|| panic!("{command}: {answer:#}"))
+    };
+    let first = run(&mut client, "acas.workflow.run", json!({ "workflow": "flaky" }));
+    let failed = finished(&mut client, "flaky");
+    assert_eq!((failed["runId"].as_i64(), failed["status"].as_str()), (Some(first), Some("failed")));
+    std::fs::write(dir.path().join("marker"), "").unwrap();
+    let second = run(&mut client, "acas.workflow.rerun", json!({ "runId": first }));
+    let done = finished(&mut client, "flaky");
+    assert_eq!(done["runId"].as_i64(), Some(second), "{done:#}");
+    let steps = |state: &Value| -> Vec<String> {
+        state["steps"].as_array().unwrap().iter().map(|s| format!("{} {}", s["id"], s["status"])).collect()
+    };
+    assert_eq!(steps(&done), ["\"a\" \"succeeded\"", "\"b\" \"succeeded\""], "{done:#}");
+    let listed = client.request("acas/workflows", Value::Null)["result"].clone();
+    let run =
+        listed["runs"].as_array().unwrap().iter().find(|r| r["runId"].as_i64() == Some(second)).unwrap();
+    assert_eq!(steps(run), steps(&done));
+    assert!(listed["seq"].as_u64() > done["seq"].as_u64(), "a list is ordered after what was told before it");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
 }

@@ -420,6 +420,8 @@ fn print_event(event: &RunEvent) {
             }
             _ => {}
         },
+        // Each step's own events say what happens to it.
+        RunEvent::Steps { .. } => {}
         RunEvent::Step { step, status, attempt, error, output: out, retry_at_ms, .. } => {
             let attempts = if *attempt == 1 { "1 attempt".to_owned() } else { format!("{attempt} attempts") };
             match (status, retry_at_ms) {

@@ -119,6 +119,9 @@ impl Editor for LogEditor {
 pub enum RunEvent {
     /// A run was created, started, paused, resumed or finished (`status` says which).
     Run { run: RunId, workflow: String, status: RunStatus, error: Option<String> },
+    /// Every step of a run as its driver takes it up — a new run, a re-run that keeps the steps
+    /// that succeeded, a run resumed after a restart — in definition order.
+    Steps { run: RunId, workflow: String, steps: Vec<StepSnapshot> },
     /// A step changed state. `attempt` counts attempts started so far; `output` is a short
     /// summary of the output JSON.
     Step {
@@ -132,6 +135,16 @@ pub enum RunEvent {
         /// When a failed attempt will be retried (Unix ms).
         retry_at_ms: Option<i64>,
     },
+}
+
+/// A step's state in [`RunEvent::Steps`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepSnapshot {
+    pub step: String,
+    pub status: StepStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    pub error: Option<String>,
 }
 
 /// Where a new run comes from: the run it re-runs, and the lease token that must still hold
@@ -815,6 +828,20 @@ impl Driver {
             return self.finish();
         }
         let mut changes = self.recover();
+        self.events.push(RunEvent::Steps {
+            run: self.run,
+            workflow: self.wf.name.clone(),
+            steps: self
+                .steps
+                .iter()
+                .map(|s| StepSnapshot {
+                    step: s.step_id.clone(),
+                    status: s.status,
+                    attempts: s.attempts,
+                    error: s.error.clone(),
+                })
+                .collect(),
+        });
         let status = if self.paused { RunStatus::Paused } else { RunStatus::Running };
         changes.insert(0, Change::Run { run: self.run, status, error: None });
         if self.started_ms.is_none() {

@@ -37,6 +37,9 @@ use crate::workflow::triggers::webhook::{WebhookOptions, WebhookServer, env_secr
 use crate::workflow::triggers::{self, Fired, Trigger, file_change};
 use crate::workflow::{outbox, validate};
 
+/// How many ended runs the loop keeps as it told them, for lists of runs.
+const ENDED_KEPT: usize = 256;
+
 /// The source of diagnostics that `editor.diagnostic` steps publish.
 pub const RUN_SOURCE: &str = "acas-workflow-run";
 
@@ -199,8 +202,14 @@ impl WorkflowsSnapshot {
             runs.insert(record.id, RunState::recorded(record, &steps, self.seq));
         }
         for live in &self.live {
-            // A run the store has seen end is later than what the loop told of it.
+            // A run the store has seen end is later than what the loop told of it; an end the
+            // loop told of is later than a store that still has the run going (it could not
+            // record the end), and it is what the editor was told.
             if runs.get(&live.run).is_some_and(|r| r.status.is_final()) {
+                continue;
+            }
+            if live.status.is_final() && !runs.contains_key(&live.run) {
+                // Pruned from the store, or beyond the list's length: not listed.
                 continue;
             }
             let created_ms = runs.get(&live.run).map_or(live.created_ms, |r| r.created_ms);
@@ -222,6 +231,9 @@ pub(super) struct Runs {
     webhooks: Option<mpsc::UnboundedSender<Vec<Workflow>>>,
     /// Runs that have not ended, as last told to the editor.
     states: HashMap<RunId, RunState>,
+    /// The last runs that ended, as told to the editor: a list of runs shows them so even when
+    /// the store could not record the end (a full disk).
+    ended: std::collections::VecDeque<RunState>,
     /// The `seq` of the latest [`RunState`] given out.
     seq: u64,
     /// ACAS's own diagnostics per file as last published, for the diagnostic triggers.
@@ -635,20 +647,24 @@ impl Workspace {
 
     /// The valid workflows, the engine to read recent runs from (off the loop), the runs that
     /// have not ended as the editor was last told, and the `seq` of the latest state told.
-    pub(super) fn workflows(&self) -> WorkflowsSnapshot {
+    ///
+    /// The list takes a `seq` of its own, above every state told before it and below every
+    /// state told after: what it reads from the store is at least as new as the first.
+    pub(super) fn workflows(&mut self) -> WorkflowsSnapshot {
+        self.runs.seq += 1;
         WorkflowsSnapshot {
             definitions: self.runs.definitions.clone(),
             engine: self.runs.engine.clone(),
-            live: self.runs.states.values().cloned().collect(),
+            live: self.runs.states.values().chain(&self.runs.ended).cloned().collect(),
             seq: self.runs.seq,
         }
     }
 
     fn run_changed(&mut self, event: RunEvent) {
         let (run, workflow) = match &event {
-            RunEvent::Run { run, workflow, .. } | RunEvent::Step { run, workflow, .. } => {
-                (*run, workflow.clone())
-            }
+            RunEvent::Run { run, workflow, .. }
+            | RunEvent::Step { run, workflow, .. }
+            | RunEvent::Steps { run, workflow, .. } => (*run, workflow.clone()),
         };
         let latest = self.runs.latest.entry(workflow.clone()).or_insert(run);
         *latest = (*latest).max(run);
@@ -682,6 +698,14 @@ impl Workspace {
                 state.status = status;
                 state.error = error;
             }
+            RunEvent::Steps { steps, .. } => {
+                // The driver's own list: the run's definition, which may differ from the file's
+                // now, and the steps a re-run kept or a resumed run had finished.
+                state.steps = steps
+                    .into_iter()
+                    .map(|s| StepState { id: s.step, status: s.status, attempts: s.attempts, error: s.error })
+                    .collect();
+            }
             RunEvent::Step { step, status, attempt, error, .. } => {
                 match state.steps.iter_mut().find(|s| s.id == step) {
                     Some(s) => {
@@ -701,6 +725,11 @@ impl Workspace {
         let state = state.clone();
         if state.status.is_final() {
             self.runs.states.remove(&run);
+            self.runs.ended.retain(|s| s.run != run);
+            self.runs.ended.push_back(state.clone());
+            if self.runs.ended.len() > ENDED_KEPT {
+                self.runs.ended.pop_front();
+            }
         }
         match &state.steps.iter().find(|s| s.status == StepStatus::Failed) {
             // What a failed step said about files is shown on them until the workflow runs again.
