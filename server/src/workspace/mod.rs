@@ -287,6 +287,8 @@ pub struct Workspace {
     /// Every file seen by a walk or an event, to find what a rescan adds or removes.
     /// Shared with the watcher's consumer, which keeps it current between walks.
     known: Arc<Mutex<HashSet<PathBuf>>>,
+    /// Files the last rescan found deleted (and recorded) whose events may still come.
+    found_deleted: Arc<Mutex<HashSet<PathBuf>>>,
     /// A reconciling walk is scheduled after a burst of events.
     reconcile_scheduled: bool,
     /// File changes since the last walk, and when the latest arrived.
@@ -319,7 +321,9 @@ pub struct Workspace {
     symbols: HashMap<Language, Arc<Mutex<SymbolIndex>>>,
     /// Files changed since their language's index was last brought up to date.
     symbols_stale: HashMap<Language, HashSet<PathBuf>>,
-    files_seen: usize,
+    /// The language of every file on disk parsed last time it was read, and how many files of
+    /// each language that makes.
+    parsed: HashMap<PathBuf, Language>,
     languages: HashMap<Language, usize>,
     scan: Option<ScanState>,
     workflows: workflows::WorkflowFiles,
@@ -414,6 +418,7 @@ impl Workspace {
             analysing: HashSet::new(),
             disk_published: HashMap::new(),
             known: Arc::default(),
+            found_deleted: Arc::default(),
             escalator,
             config_generation: 0,
             escalator_generation: 0,
@@ -431,7 +436,7 @@ impl Workspace {
             reconcile_scheduled: false,
             changes_since_walk: 0,
             last_change: std::time::Instant::now(),
-            files_seen: 0,
+            parsed: HashMap::new(),
             languages: HashMap::new(),
             scan: None,
             workflows: Default::default(),

@@ -42,10 +42,11 @@ impl Workspace {
         let handle = self.handle.clone();
         let root = self.root.clone();
         let known = self.known.clone();
+        let found_deleted = self.found_deleted.clone();
         let records = self.records_files.clone();
         let fence = self.fence.clone();
         let consumer = move |mut batch: watch::Batch| {
-            track(&known, &mut batch.changes);
+            track(&known, &found_deleted, &mut batch.changes);
             if let Some(store) = &store
                 && records.load(Ordering::SeqCst)
                 && let Some(fence) = shared::current(&fence)
@@ -91,6 +92,7 @@ impl Workspace {
         // look at the file system for every file that differs.
         let recorder = Recorder {
             known: self.known.clone(),
+            found_deleted: self.found_deleted.clone(),
             store: self.store.clone(),
             records_files: self.records_files.clone(),
             fence: self.fence.clone(),
@@ -190,21 +192,46 @@ impl Workspace {
         }
         let diagnostics: Arc<[FileDiagnostic]> = match outcome {
             Outcome::Parsed { language, diagnostics, .. } => {
-                self.files_seen += 1;
-                *self.languages.entry(language).or_default() += 1;
+                self.count_parsed(&path, Some(language));
                 if let Some(scan) = &mut self.scan {
                     scan.diagnostics += diagnostics.len();
                 }
                 diagnostics.into()
             }
-            Outcome::NotSource => return,
-            Outcome::Skipped(files::Skip::Vanished | files::Skip::NotAFile) => Arc::from(Vec::new()),
+            Outcome::NotSource => {
+                self.count_parsed(&path, None);
+                return;
+            }
+            Outcome::Skipped(files::Skip::Vanished | files::Skip::NotAFile) => {
+                self.count_parsed(&path, None);
+                Arc::from(Vec::new())
+            }
             Outcome::Skipped(skip) => {
+                self.count_parsed(&path, None);
                 tracing::info!("skipped {}: {skip}", path.display());
                 Arc::from(Vec::new())
             }
         };
         self.apply_disk(&path, diagnostics);
+    }
+
+    /// Counts `path` as a parsed file of `language`, or no longer as one.
+    fn count_parsed(&mut self, path: &Path, language: Option<Language>) {
+        let before = match language {
+            Some(language) => self.parsed.insert(path.to_path_buf(), language),
+            None => self.parsed.remove(path),
+        };
+        if let Some(before) = before
+            && let Some(count) = self.languages.get_mut(&before)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.languages.remove(&before);
+            }
+        }
+        if let Some(language) = language {
+            *self.languages.entry(language).or_default() += 1;
+        }
     }
 
     pub(super) fn walk_done(
@@ -252,7 +279,7 @@ impl Workspace {
             Some(total) if pending == 0 => {
                 let message = format!(
                     "{} files parsed, {} syntax errors, in {:.1} s",
-                    self.files_seen,
+                    self.parsed.len(),
                     scan.diagnostics,
                     scan.started.elapsed().as_secs_f64()
                 );
@@ -299,6 +326,7 @@ pub(super) fn start_queue(
 /// What a rescan needs to find and record the changes that events missed.
 struct Recorder {
     known: Arc<Mutex<HashSet<PathBuf>>>,
+    found_deleted: Arc<Mutex<HashSet<PathBuf>>>,
     store: Option<Store>,
     records_files: Arc<std::sync::atomic::AtomicBool>,
     fence: shared::FenceCell,
@@ -320,6 +348,8 @@ impl Recorder {
         for path in &deleted {
             known.remove(path);
         }
+        // Their events may still be on their way: recorded once, here.
+        *self.found_deleted.lock().unwrap_or_else(|e| e.into_inner()) = deleted.iter().cloned().collect();
         drop(known);
         let mut missed: Vec<Change> = created.into_iter().map(Change::Created).collect();
         missed.extend(deleted.into_iter().map(Change::Deleted));
@@ -336,29 +366,42 @@ impl Recorder {
     }
 }
 
-/// Keeps the set of known files current and reports a modification of a file never seen as its
-/// creation (its creation event was lost).
-fn track(known: &Mutex<HashSet<PathBuf>>, changes: &mut [Change]) {
+/// Keeps the set of known files current, reports a modification of a file never seen as its
+/// creation (its creation event was lost), and drops the deletion of a file that a rescan found
+/// deleted already (and recorded).
+fn track(
+    known: &Mutex<HashSet<PathBuf>>,
+    found_deleted: &Mutex<HashSet<PathBuf>>,
+    changes: &mut Vec<Change>,
+) {
     let mut known = known.lock().unwrap_or_else(|e| e.into_inner());
-    for change in changes {
+    let mut found_deleted = found_deleted.lock().unwrap_or_else(|e| e.into_inner());
+    changes.retain_mut(|change| {
         match change {
             Change::Created(p) => {
+                found_deleted.remove(p);
                 known.insert(p.clone());
             }
             Change::Modified(p) => {
+                found_deleted.remove(p);
                 if known.insert(p.clone()) {
                     *change = Change::Created(p.clone());
                 }
             }
             Change::Deleted(p) => {
+                if found_deleted.remove(p) {
+                    return false;
+                }
                 known.remove(p);
             }
             Change::Renamed { from, to } => {
+                found_deleted.remove(to);
                 known.remove(from);
                 known.insert(to.clone());
             }
         }
-    }
+        true
+    });
 }
 
 fn record_changes(store: &Store, root: &Path, changes: &[Change], fence: &store::Fence) {
@@ -395,5 +438,39 @@ fn release_memory() {
     // SAFETY: malloc_trim only walks glibc's own heap structures; it has no preconditions.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After a burst the kernel drops events and a rescan records the deletions it finds; the
+    /// deletion events still on their way are then not recorded a second time.
+    #[test]
+    fn a_deletion_a_rescan_recorded_is_not_recorded_again_by_its_late_event() {
+        let (gone, other, back) =
+            (PathBuf::from("/w/gone"), PathBuf::from("/w/other"), PathBuf::from("/w/back"));
+        let known = Mutex::new(HashSet::from([other.clone()]));
+        let found_deleted = Mutex::new(HashSet::from([gone.clone(), back.clone()]));
+        let mut changes = vec![
+            Change::Deleted(gone.clone()),
+            Change::Deleted(other.clone()),
+            Change::Created(back.clone()),
+            Change::Deleted(back.clone()),
+            Change::Deleted(gone.clone()),
+        ];
+        track(&known, &found_deleted, &mut changes);
+        assert_eq!(
+            changes,
+            [
+                Change::Deleted(other),
+                Change::Created(back.clone()),
+                Change::Deleted(back),
+                Change::Deleted(gone)
+            ],
+            "the first late deletion of `gone` is dropped; `back` came back, so its deletion is new"
+        );
+        assert!(found_deleted.lock().unwrap().is_empty());
     }
 }

@@ -71,7 +71,7 @@ impl Workspace {
         languages.sort();
         let status = Status {
             root: self.root.clone(),
-            files: self.files_seen,
+            files: self.parsed.len(),
             languages,
             open_documents: self.open.len(),
             files_with_errors: self.disk_published.len(),

@@ -350,7 +350,7 @@ status
               changes: Modified("$ROOT/c.rs")
               diagnostics c.rs: none
             > status
-              status: 2 files, 0 open, 0 with errors, store written
+              status: 1 files, 0 open, 0 with errors, store written
                 store: ok
                 watcher: off
                 config: ok
