@@ -2214,8 +2214,11 @@ fn shell_defaults(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
         let before = text[line_start..whole.start()].trim_end_matches([' ', '\t', '"', '\'']);
         let before = before.strip_suffix([':', '=']).unwrap_or(before).trim_end_matches(['"', '\'']);
-        let owner_start =
-            before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        // After the last character that is not part of a name (of whatever width).
+        let owner_start = before
+            .char_indices()
+            .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let kind = secret_name(variable).or_else(|| secret_name(&before[owner_start..]));
         if let Some(kind) = kind
             && accepts(kind, value.as_str())
