@@ -273,7 +273,7 @@ impl Document {
         // A stand-in tree from an abandoned parse does not describe the text: start afresh.
         let was_stale = self.stale;
         let broken = self.tree.root_node().has_error();
-        let from_clean = broken && self.may_heal && self.clean.is_some() && self.heal.from_clean();
+        let from_clean = broken && self.may_heal && self.clean.is_some() && self.heal.choose_clean();
         let old = if from_clean { self.clean.as_ref() } else { (!was_stale).then_some(&self.tree) };
         let started = std::time::Instant::now();
         let tree = parse::parse(self.language, &self.text, old);
@@ -323,12 +323,12 @@ struct Heal {
 impl Heal {
     const RETRY: u32 = 32;
 
-    fn from_clean(&mut self) -> bool {
+    fn choose_clean(&mut self) -> bool {
         self.parses = self.parses.wrapping_add(1);
         match (self.broken, self.clean) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(broken), Some(clean)) => (clean < broken) != (self.parses % Self::RETRY == 0),
+            (Some(broken), Some(clean)) => (clean < broken) != self.parses.is_multiple_of(Self::RETRY),
         }
     }
 

@@ -15,6 +15,10 @@ use crate::files;
 use crate::store::{self, Record};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
 
+fn key_of(path: &Path, source: &str) -> (PathBuf, String) {
+    (path.to_path_buf(), source.to_owned())
+}
+
 /// A diagnostic another tool reported, as the editor forwarded it.
 #[derive(Debug, Clone)]
 pub struct ExternalDiagnostic {
@@ -38,7 +42,7 @@ impl Workspace {
     /// Takes a tool's complete report for a file: at once when the file is open (or cannot be
     /// parsed), else once the file was read and parsed off the loop.
     pub(super) fn external(&mut self, path: PathBuf, source: String, diagnostics: Vec<ExternalDiagnostic>) {
-        let key = (path.clone(), source.clone());
+        let key = key_of(&path, &source);
         let seq = self.external_seq.get(&key).map_or(1, |s| s + 1);
         self.external_seq.insert(key, seq);
         let language = Language::from_path(&path);
@@ -52,25 +56,63 @@ impl Workspace {
                 self.external_located(path, source, seq, diagnostics, symbols);
             }
             (None, Some(language)) => {
-                let (max_size, encoding) = (self.config.max_file_size, self.encoding);
-                let file = path.clone();
-                self.off_loop(
-                    "locating another tool's diagnostics",
-                    move || {
-                        let symbols = match files::read_source(&file, max_size) {
-                            Ok(text) => {
-                                let doc = Document::new(language, text);
-                                let index = LineIndex::new(doc.text());
-                                symbols_in(&doc, &index, positions(&diagnostics), encoding)
-                            }
-                            Err(_) => vec![None; diagnostics.len()],
-                        };
-                        (diagnostics, symbols)
-                    },
-                    move |(diagnostics, symbols)| Done::Located { path, source, seq, diagnostics, symbols },
-                );
+                if let Some(waiting) = self.external_waiting.get_mut(&key_of(&path, &source)) {
+                    // One report of this tool for this file is being located: this one waits,
+                    // replacing any other that waited (they are stale anyway).
+                    *waiting = Some((seq, diagnostics));
+                    return;
+                }
+                self.locate(path, source, seq, diagnostics, language);
             }
         }
+    }
+
+    /// Reads and parses a file off the loop to find the symbols enclosing a tool's report.
+    fn locate(
+        &mut self,
+        path: PathBuf,
+        source: String,
+        seq: u64,
+        diagnostics: Vec<ExternalDiagnostic>,
+        language: Language,
+    ) {
+        self.external_waiting.insert(key_of(&path, &source), None);
+        let (max_size, encoding) = (self.config.max_file_size, self.encoding);
+        let file = path.clone();
+        let work = self.off_loop(
+            "locating another tool's diagnostics",
+            move || {
+                let symbols = match files::read_source(&file, max_size) {
+                    Ok(text) => {
+                        let doc = Document::new(language, text);
+                        let index = LineIndex::new(doc.text());
+                        symbols_in(&doc, &index, positions(&diagnostics), encoding)
+                    }
+                    Err(_) => vec![None; diagnostics.len()],
+                };
+                (diagnostics, symbols)
+            },
+            move |(diagnostics, symbols)| Done::Located { path, source, seq, diagnostics, symbols },
+        );
+        self.locating.insert(work);
+    }
+
+    /// A located report came back: applies it (unless a newer one replaced it) and locates the
+    /// report that waited for it, if any.
+    pub(super) fn external_back(
+        &mut self,
+        path: PathBuf,
+        source: String,
+        seq: u64,
+        diagnostics: Vec<ExternalDiagnostic>,
+        located: Vec<Option<String>>,
+    ) {
+        if let Some(Some((waiting, report))) = self.external_waiting.remove(&key_of(&path, &source))
+            && let Some(language) = Language::from_path(&path)
+        {
+            self.locate(path.clone(), source.clone(), waiting, report, language);
+        }
+        self.external_located(path, source, seq, diagnostics, located);
     }
 
     /// Classifies, fingerprints and records a tool's report, whose enclosing symbols are known.

@@ -339,6 +339,12 @@ pub struct Workspace {
     walking: usize,
     /// Background work whose [`Done`] has not come back yet, by the number it was started under.
     in_flight: std::collections::BTreeSet<u64>,
+    /// The part of it that locates other tools' diagnostics: only the requests that read those
+    /// ([`Request::reads_external`]) wait for it.
+    locating: std::collections::BTreeSet<u64>,
+    /// Per file and tool with a report being located: the newest report that arrived meanwhile,
+    /// located when that one is back (one at a time per file and tool).
+    external_waiting: HashMap<(PathBuf, String), Option<(u64, Vec<ExternalDiagnostic>)>>,
     /// The number the next background work is started under.
     next_work: u64,
     /// Requests that wait for the background work started before them (numbers below the one
@@ -446,6 +452,8 @@ impl Workspace {
             fence: Arc::default(),
             walking: 0,
             in_flight: Default::default(),
+            locating: Default::default(),
+            external_waiting: HashMap::new(),
             next_work: 0,
             deferred: Default::default(),
             settle_waiters: Vec::new(),
@@ -511,6 +519,7 @@ impl Workspace {
             Event::Prune => self.prune(),
             Event::Done(work, done) => {
                 self.in_flight.remove(&work);
+                self.locating.remove(&work);
                 self.done(done);
             }
             Event::Workflow(event) => self.workflow_event(event),
@@ -535,7 +544,7 @@ impl Workspace {
             Done::Config { generation, config, error } => self.config_loaded(generation, *config, error),
             Done::Escalator { generation, escalator } => self.escalator_built(generation, escalator),
             Done::Located { path, source, seq, diagnostics, symbols } => {
-                self.external_located(path, source, seq, diagnostics, symbols)
+                self.external_back(path, source, seq, diagnostics, symbols)
             }
             Done::Snapshot { request, snapshot, then } => self.snapshot_taken(*request, snapshot, then),
             Done::WorkflowFile { path, text, problems } => self.workflow_checked(path, text, problems),
@@ -552,8 +561,15 @@ impl Workspace {
     /// Answers the requests that waited for background work, in their order, once the work
     /// started before each is back; then those waiting for every analysis to be back too.
     fn answer_deferred(&mut self) {
-        while let Some((before, _)) = self.deferred.front() {
-            if self.in_flight.first().is_some_and(|oldest| oldest < before) {
+        while let Some((before, request)) = self.deferred.front() {
+            let waits_for =
+                |work: &std::collections::BTreeSet<u64>| work.first().is_some_and(|oldest| oldest < before);
+            let others = self
+                .in_flight
+                .iter()
+                .find(|w| !self.locating.contains(w))
+                .is_some_and(|oldest| oldest < before);
+            if others || (request.reads_external() && waits_for(&self.locating)) {
                 break;
             }
             let (_, request) = self.deferred.pop_front().expect("front exists");
@@ -579,7 +595,7 @@ impl Workspace {
         what: &'static str,
         work: impl FnOnce() -> T + Send + 'static,
         done: impl FnOnce(T) -> Done + Send + 'static,
-    ) {
+    ) -> u64 {
         let number = self.next_work;
         self.next_work += 1;
         self.in_flight.insert(number);
@@ -591,6 +607,7 @@ impl Workspace {
             };
             handle.send(Event::Done(number, event));
         });
+        number
     }
 
     fn prune(&mut self) {

@@ -90,6 +90,19 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether the answer reads other tools' diagnostics, and so waits for the reports being
+    /// located when it arrived (the others do not: a flood of reports cannot hold them up).
+    pub(super) fn reads_external(&self) -> bool {
+        matches!(
+            self,
+            Request::Problems(_)
+                | Request::FixFeedback { .. }
+                | Request::Escalation { .. }
+                | Request::QuickFixes { .. }
+                | Request::Settled(_)
+        )
+    }
+
     pub(super) fn name(&self) -> &'static str {
         match self {
             Request::Status(_) => "status request",

@@ -424,3 +424,63 @@ fn a_request_waits_only_for_the_work_started_before_it() {
         assert!(workspace.in_flight.contains(&after), "the later work is still in flight");
     });
 }
+
+/// Reports of other tools being located hold up only the requests that read them: a flood of
+/// reports for unopened files does not hold a status or a hover. And one report per file and
+/// tool is located at a time; the newest that arrived meanwhile follows.
+#[test]
+fn locating_other_tools_reports_holds_only_the_requests_that_read_them() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.rs");
+        std::fs::write(&file, "fn helper() {\n    missing();\n}\n").unwrap();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (output, _outputs) = mpsc::unbounded_channel();
+        let options = Options::detached(PositionEncoding::Utf16, Default::default());
+        let mut workspace = Workspace::new(options, Handle { tx }, output);
+        let report = |message: &str| ExternalDiagnostic {
+            range: TextRange {
+                start: Position { line: 1, character: 4 },
+                end: Position { line: 1, character: 11 },
+            },
+            severity: Severity::Error,
+            code: None,
+            tool: None,
+            message: message.to_owned(),
+        };
+        for message in ["first", "second", "third"] {
+            workspace.handle(Event::External {
+                path: file.clone(),
+                source: "rustc".into(),
+                diagnostics: vec![report(message)],
+            });
+        }
+        assert_eq!(workspace.locating.len(), 1, "one report located at a time per file and tool");
+        let locating = *workspace.locating.first().unwrap();
+
+        let (reply, mut status) = oneshot::channel();
+        workspace.handle(Event::Request(Request::Status(reply)));
+        let (reply, mut problems) = oneshot::channel();
+        workspace.handle(Event::Request(Request::Problems(reply)));
+        workspace.answer_deferred();
+        assert!(status.try_recv().is_ok(), "the status does not wait for other tools' reports");
+        assert!(problems.try_recv().is_err(), "the problems wait for them");
+
+        // The first report comes back stale; the third (the newest) is located next.
+        workspace.handle(Event::Done(
+            locating,
+            Done::Located {
+                path: file.clone(),
+                source: "rustc".into(),
+                seq: 1,
+                diagnostics: vec![report("first")],
+                symbols: vec![None],
+            },
+        ));
+        workspace.answer_deferred();
+        assert!(problems.try_recv().is_ok(), "answered once the report before it was back");
+        assert_eq!(workspace.locating.len(), 1, "the newest waiting report is being located");
+        assert!(workspace.external_current.is_empty(), "the stale report was not applied");
+    });
+}
