@@ -68,6 +68,9 @@ use scan::ScanState;
 pub use status::{Spend, Status};
 pub use workflows::SOURCE as WORKFLOW_SOURCE;
 
+/// A tool's report waiting for the one before it to be located: its number and diagnostics.
+type WaitingReport = (u64, Vec<ExternalDiagnostic>);
+
 /// How often old activity is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -344,7 +347,7 @@ pub struct Workspace {
     locating: std::collections::BTreeSet<u64>,
     /// Per file and tool with a report being located: the newest report that arrived meanwhile,
     /// located when that one is back (one at a time per file and tool).
-    external_waiting: HashMap<(PathBuf, String), Option<(u64, Vec<ExternalDiagnostic>)>>,
+    external_waiting: HashMap<(PathBuf, String), Option<WaitingReport>>,
     /// The number the next background work is started under.
     next_work: u64,
     /// Requests that wait for the background work started before them (numbers below the one
