@@ -501,6 +501,9 @@ pub struct PlanResult {
 pub enum ErrorKind {
     /// A request before `initialized`.
     NotInitialized,
+    /// Not a valid request here: not JSON-RPC, nested too deep, a second `initialize`, or any
+    /// request after `shutdown`.
+    InvalidRequest,
     /// Arguments that do not parse, a URI that is not a local file, an unknown command.
     InvalidParams,
     /// The server failed inside; its log says more.

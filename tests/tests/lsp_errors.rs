@@ -94,6 +94,24 @@ fn a_request_between_initialize_and_initialized_is_not_initialized() {
     done(client);
 }
 
+/// The LSP library's own refusals carry the kind too: a request before `initialize`, a second
+/// `initialize`, a request after `shutdown`.
+#[test]
+fn requests_out_of_order_carry_their_kind() {
+    let dir = workspace(None);
+    let mut client = LspClient::start(&NO_KEYS);
+    let response = client.request("acas/status", Value::Null);
+    assert_eq!((kind(&response), &response["error"]["code"]), ("notInitialized", &json!(-32002)), "{response}");
+    client.request("initialize", json!({ "processId": null, "rootUri": file_uri(dir.path()), "capabilities": {} }));
+    client.notify("initialized", json!({}));
+    let again = client.request("initialize", json!({ "processId": null, "rootUri": null, "capabilities": {} }));
+    assert_eq!((kind(&again), &again["error"]["code"]), ("invalidRequest", &json!(-32600)), "{again}");
+    assert!(client.request("shutdown", Value::Null).get("result").is_some());
+    let after = client.request("acas/status", Value::Null);
+    assert_eq!((kind(&after), &after["error"]["code"]), ("invalidRequest", &json!(-32600)), "{after}");
+    client.notify("exit", Value::Null);
+}
+
 #[test]
 fn malformed_arguments_and_unknown_commands_are_invalid_params() {
     let dir = workspace(None);

@@ -195,7 +195,7 @@ runId?: number,
  */
 costUsd: number, };
 
-export type ErrorKind = "notInitialized" | "invalidParams" | "internal" | "cancelled" | "noProvider" | "invalidConfig" | "noEgress" | "budgetExceeded" | "providerFailed" | "unsupportedFile" | "noDiagnostic" | "fixNotFound" | "noWorkspace" | "workflowNotFound" | "invalidInputs" | "runNotFound" | "runState" | "invalidWorkflow" | "invalidPlan" | "storeFailed";
+export type ErrorKind = "notInitialized" | "invalidRequest" | "invalidParams" | "internal" | "cancelled" | "noProvider" | "invalidConfig" | "noEgress" | "budgetExceeded" | "providerFailed" | "unsupportedFile" | "noDiagnostic" | "fixNotFound" | "noWorkspace" | "workflowNotFound" | "invalidInputs" | "runNotFound" | "runState" | "invalidWorkflow" | "invalidPlan" | "storeFailed";
 
 export type ErrorData = { kind: ErrorKind, 
 /**

@@ -21,6 +21,7 @@ fn with_data(kind: ErrorKind, message: String, data: ext::ErrorData) -> Error {
     let code = match kind {
         ErrorKind::NotInitialized => ErrorCode::ServerError(NOT_INITIALIZED),
         ErrorKind::InvalidParams => ErrorCode::InvalidParams,
+        ErrorKind::InvalidRequest => ErrorCode::InvalidRequest,
         ErrorKind::Internal => ErrorCode::InternalError,
         ErrorKind::Cancelled => ErrorCode::RequestCancelled,
         _ => ErrorCode::ServerError(REFUSED),

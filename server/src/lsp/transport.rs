@@ -187,6 +187,9 @@ fn nesting(body: &[u8]) -> usize {
 }
 
 fn error_response(id: Value, code: i64, message: String) -> Value {
+    if code == -32600 {
+        return json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message, "data": { "kind": "invalidRequest" } } });
+    }
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
 }
 
@@ -293,6 +296,7 @@ async fn write_output(
                 while let Some(decoded) = decoder.next() {
                     match decoded {
                         Decoded::Message(body) => {
+                            let body = with_error_kind(body);
                             if write_frame(&mut output, &body).await.is_err() {
                                 return;
                             }
@@ -306,6 +310,27 @@ async fn write_output(
             },
         }
     }
+}
+
+/// The LSP library's own error answers (a request before `initialize`, a request after
+/// `shutdown`, a second `initialize`) with the `data.kind` every ACAS error carries.
+fn with_error_kind(body: Vec<u8>) -> Vec<u8> {
+    let own = |code: &[u8]| body.windows(code.len()).any(|w| w == code);
+    if !own(b"\"code\":-32002") && !own(b"\"code\":-32600") {
+        return body;
+    }
+    let Ok(mut message) = serde_json::from_slice::<Value>(&body) else { return body };
+    let Some(error) = message.get_mut("error").and_then(Value::as_object_mut) else { return body };
+    if error.contains_key("data") {
+        return body;
+    }
+    let kind = match error.get("code").and_then(Value::as_i64) {
+        Some(-32002) => "notInitialized",
+        Some(-32600) => "invalidRequest",
+        _ => return body,
+    };
+    error.insert("data".into(), json!({ "kind": kind }));
+    serde_json::to_vec(&message).unwrap_or(body)
 }
 
 /// Wakes the reader when `body` answers the request it waits for.
