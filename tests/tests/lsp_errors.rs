@@ -101,10 +101,18 @@ fn requests_out_of_order_carry_their_kind() {
     let dir = workspace(None);
     let mut client = LspClient::start(&NO_KEYS);
     let response = client.request("acas/status", Value::Null);
-    assert_eq!((kind(&response), &response["error"]["code"]), ("notInitialized", &json!(-32002)), "{response}");
-    client.request("initialize", json!({ "processId": null, "rootUri": file_uri(dir.path()), "capabilities": {} }));
+    assert_eq!(
+        (kind(&response), &response["error"]["code"]),
+        ("notInitialized", &json!(-32002)),
+        "{response}"
+    );
+    client.request(
+        "initialize",
+        json!({ "processId": null, "rootUri": file_uri(dir.path()), "capabilities": {} }),
+    );
     client.notify("initialized", json!({}));
-    let again = client.request("initialize", json!({ "processId": null, "rootUri": null, "capabilities": {} }));
+    let again =
+        client.request("initialize", json!({ "processId": null, "rootUri": null, "capabilities": {} }));
     assert_eq!((kind(&again), &again["error"]["code"]), ("invalidRequest", &json!(-32600)), "{again}");
     assert!(client.request("shutdown", Value::Null).get("result").is_some());
     let after = client.request("acas/status", Value::Null);
@@ -350,4 +358,24 @@ fn re_running_a_successful_run_is_run_state() {
     let response = command(&mut client, "acas.workflow.rerun", json!({ "runId": run }));
     assert_eq!(kind(&response), "runState", "{response:#}");
     done(client);
+}
+
+/// A workspace whose store cannot be opened says so when a workflow is asked to run, rather than
+/// that there is no workspace.
+#[test]
+fn a_workflow_run_without_a_usable_store_is_store_failed() {
+    let dir = workspace(None);
+    std::fs::create_dir_all(dir.path().join(".acas/state.db")).unwrap();
+    let mut client = start(Some(dir.path()), &[]);
+    let response =
+        command(&mut client, "acas.workflow.run", json!({ "workflow": "hello", "inputs": { "who": "x" } }));
+    assert_eq!(kind(&response), "storeFailed", "{response:#}");
+    assert!(response["error"]["message"].as_str().unwrap().contains("state.db"), "{response:#}");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(|m| {
+        is_progress(m)
+            || m["method"] == "textDocument/publishDiagnostics"
+            || m["method"] == "window/logMessage"
+            || m["method"] == "window/showMessage"
+    });
 }

@@ -149,7 +149,7 @@ impl Workspace {
                 let _ = reply.send(self.run_start(&workflow, &inputs));
             }
             Request::Engine(reply) => {
-                let engine = self.workflow_engine().ok_or_else(Refused::no_workspace);
+                let engine = self.workflow_engine().ok_or_else(|| self.no_engine());
                 let _ = reply.send(engine.map(|engine| (engine, self.root.clone())));
             }
             Request::WorkflowAi(reply) => {

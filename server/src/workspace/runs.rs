@@ -626,7 +626,7 @@ impl Workspace {
     /// A run of the workflow named `name` with `inputs`, checked against its definition and
     /// ready to be committed off the loop ([`RunStart::commit`]).
     pub(super) fn run_start(&self, name: &str, inputs: &Map<String, Value>) -> Result<RunStart, Refused> {
-        let engine = self.runs.engine.clone().ok_or_else(Refused::no_workspace)?;
+        let engine = self.runs.engine.clone().ok_or_else(|| self.no_engine())?;
         let workflow = self.runs.definitions.iter().find(|w| w.name == name).ok_or_else(|| {
             Refused::new(
                 RefusedKind::WorkflowNotFound,
@@ -637,6 +637,16 @@ impl Workspace {
         })?;
         let inputs = coerce_json_inputs(&workflow.inputs, inputs)?;
         Ok(RunStart { engine, workflow: workflow.clone(), inputs })
+    }
+
+    /// Why there is no workflow engine: no workspace folder, or a store that failed to open.
+    pub(super) fn no_engine(&self) -> Refused {
+        match &self.store_error {
+            Some(error) if self.on_disk => {
+                Refused::new(RefusedKind::StoreFailed, format!("workflows cannot run: {error}"))
+            }
+            _ => Refused::no_workspace(),
+        }
     }
 
     /// The AI providers, as workflow actions and the planner use them.

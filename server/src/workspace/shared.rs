@@ -180,7 +180,10 @@ impl Workspace {
             tracing::info!("this process runs the workspace's triggers, webhooks and outbox");
             self.start_shared_runs();
         } else {
-            tracing::warn!("another ACAS process took over this workspace's triggers, webhooks and outbox");
+            tracing::warn!(
+                "this process stopped the workspace's triggers, webhooks and outbox: another ACAS \
+                 process holds the workspace lease, or this one could not renew it (see above)"
+            );
             self.stop_shared_runs();
         }
     }
