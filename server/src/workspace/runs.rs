@@ -523,7 +523,22 @@ impl Workspace {
             Refused::new(RefusedKind::StoreFailed, format!("cannot write {}: {e}", workflow.file.display()))
         })?;
         let trigger = Trigger::Plan { prompt: plan.prompt.clone() };
-        engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(Refused::from)
+        let run = engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(Refused::from)?;
+        // A plan is no workflow of `.acas/workflows`: its steps are known here, so that its
+        // progress counts all of them from its first report.
+        let steps = workflow
+            .steps
+            .iter()
+            .map(|s| StepState { id: s.id.clone(), status: StepStatus::Pending, attempts: 0, error: None })
+            .collect();
+        self.runs.states.entry(run).or_insert_with(|| RunState {
+            run,
+            workflow: workflow.name.clone(),
+            status: RunStatus::Queued,
+            steps,
+            error: None,
+        });
+        Ok(run)
     }
 
     pub(super) fn cancel_run(&mut self, run: RunId) -> Result<(), Refused> {
