@@ -31,8 +31,11 @@ static RELOAD: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 /// Where `acas serve`'s log file is, once known, and what was logged before.
 static FILE: Mutex<LogFile> = Mutex::new(LogFile::Early(Vec::new()));
 
+/// One log line for the editor: its level and its text.
+pub type ClientLine = (Level, String);
+
 /// The editor's channel, when it asked for the log (`logToClient`).
-static CLIENT: Mutex<Option<tokio::sync::mpsc::Sender<(Level, String)>>> = Mutex::new(None);
+static CLIENT: Mutex<Option<tokio::sync::mpsc::Sender<ClientLine>>> = Mutex::new(None);
 static TO_CLIENT: AtomicBool = AtomicBool::new(false);
 
 /// What is kept in memory before the log file is opened (at least this, at most twice this);
@@ -147,14 +150,13 @@ pub fn open_file(base: &Path, dir: &str) -> std::io::Result<PathBuf> {
 }
 
 /// Sends the log to `sender` (the editor's `window/logMessage`), or stops with `None`.
-pub fn to_client(sender: Option<tokio::sync::mpsc::Sender<(Level, String)>>) {
+pub fn to_client(sender: Option<tokio::sync::mpsc::Sender<ClientLine>>) {
     TO_CLIENT.store(sender.is_some(), Ordering::SeqCst);
     *CLIENT.lock().unwrap_or_else(PoisonError::into_inner) = sender;
 }
 
 /// A channel for [`to_client`], and its receiving end for the front end to drain.
-pub fn client_channel()
--> (tokio::sync::mpsc::Sender<(Level, String)>, tokio::sync::mpsc::Receiver<(Level, String)>) {
+pub fn client_channel() -> (tokio::sync::mpsc::Sender<ClientLine>, tokio::sync::mpsc::Receiver<ClientLine>) {
     tokio::sync::mpsc::channel(CLIENT_QUEUE)
 }
 

@@ -295,18 +295,22 @@ fn a_diagnostic_sent_back_with_byte_columns_is_found_by_its_line() {
     let fake = FakeProvider::start(Format::Anthropic);
     let dir = workspace(Some(&fake.provider_toml("claude", "claude-haiku-4-5")));
     let reply = json!({
-        "explanation": "The call to `add` is never closed.",
-        "fix": { "description": "Close the call", "edits": [{ "old": "add(1, 2;", "new": "add(1, 2);" }] }
+        "explanation": "The addition has no right operand.",
+        "fix": { "description": "Add the operand", "edits": [{ "old": "1 +;", "new": "1 + 1;" }] }
     });
     fake.push(Reply::text(&reply.to_string()));
     // Neovim 0.7 offers no position encodings: UTF-16 is negotiated, and it sends bytes anyway.
     let mut client = start(dir.path(), Some(&fake), json!({ "window": { "workDoneProgress": true } }));
-    let text = "fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n\nfn main() {\n    let s = \"ééééééééééééééééééééé\"; let n = add(1, 2;\n}\n";
+    let text = format!(
+        "fn main() {{\n    let s = \"{}\"; let n = 1 +; let padding_padding_padding_padding_padding_padding_padding_padding = 2;\n}}\n",
+        "é".repeat(60)
+    );
+    let text = text.as_str();
     let uri = open(&mut client, dir.path(), "utf.rs", "rust", text);
     let published = client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
     let own = published["diagnostics"][0].clone();
     let line = own["range"]["start"]["line"].as_u64().unwrap() as usize;
-    assert_eq!(line, 5, "{published:#}");
+    assert_eq!(line, 1, "{published:#}");
     // What Neovim 0.7 sends back: the same line, columns counted in bytes.
     let line_text = text.lines().nth(line).unwrap();
     let bytes = |utf16: u64| {
@@ -352,7 +356,7 @@ fn a_diagnostic_sent_back_with_byte_columns_is_found_by_its_line() {
         json!({ "textDocument": { "uri": uri }, "range": sent["range"], "context": { "diagnostics": [sent, ai] } }),
     )["result"]
         .clone();
-    assert_eq!(actions[0]["title"], "Apply AI fix: Close the call (reparsed clean)", "{actions:#}");
+    assert_eq!(actions[0]["title"], "Apply AI fix: Add the operand (reparsed clean)", "{actions:#}");
     assert_eq!(client.shutdown(), 0);
     client.finish(quiet);
 }
@@ -442,6 +446,54 @@ fn the_log_goes_to_the_editor_when_it_asks() {
         "workspace/didChangeConfiguration",
         json!({ "settings": { "acas": { "logToClient": false } } }),
     );
+    assert_eq!(client.shutdown(), 0);
+    client.finish(quiet);
+}
+
+#[test]
+fn another_tools_diagnostic_sent_back_with_byte_columns_is_explained_where_it_was_reported() {
+    let fake = FakeProvider::start(Format::Anthropic);
+    let dir = workspace(Some(&fake.provider_toml("claude", "claude-haiku-4-5")));
+    fake.push(Reply::text(&json!({ "explanation": "`n` is a string, not a number." }).to_string()));
+    let mut client = start(dir.path(), Some(&fake), json!({ "window": { "workDoneProgress": true } }));
+    let text = "fn main() {\n    let s = \"éééééééééééééééééééé\"; let n: i32 = \"x\";\n}\n";
+    let uri = open(&mut client, dir.path(), "main.rs", "rust", text);
+    client.expect_diagnostics(&uri, |p| p["version"] == 1);
+    // The extension of another tool forwards its diagnostic in the negotiated UTF-16 columns...
+    let line = text.lines().nth(1).unwrap();
+    let at = line.find("\"x\"").unwrap();
+    let utf16 = line[..at].encode_utf16().count() as u64;
+    let range = |start: u64| json!({ "start": { "line": 1, "character": start }, "end": { "line": 1, "character": start + 3 } });
+    let message = "mismatched types: expected `i32`, found `&str`";
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": uri, "source": "rust-analyzer", "diagnostics": [{ "range": range(utf16), "severity": 1, "message": message }] }),
+    );
+    client.request("acas/problems", json!({}));
+    // ...and the editor sends it back counted in bytes.
+    let sent =
+        json!({ "range": range(at as u64), "severity": 1, "source": "rust-analyzer", "message": message });
+    let response = command(
+        &mut client,
+        "acas.escalate",
+        json!({ "uri": uri, "range": range(at as u64), "diagnostic": sent }),
+    );
+    let id =
+        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    client.expect("the end of the escalation", |m| {
+        m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
+    });
+    let published = client.expect_diagnostics(&uri, |p| {
+        p["diagnostics"].as_array().unwrap().iter().any(|d| d["source"] == "acas-ai")
+    });
+    let ai = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source"] == "acas-ai")
+        .unwrap()
+        .clone();
+    assert_eq!(ai["range"], range(utf16), "the note is where the tool reported the error: {published:#}");
     assert_eq!(client.shutdown(), 0);
     client.finish(quiet);
 }
