@@ -268,6 +268,12 @@ pub struct EscalateArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub provider: Option<String>,
+    /// The `data.fingerprint` of the ACAS diagnostic to explain, as the client received it: with
+    /// it the server finds the diagnostic on the line of `range` even when the client's columns
+    /// are in another encoding than the one negotiated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub fingerprint: Option<String>,
 }
 
 /// Result of the `acas.escalate` command.
@@ -287,6 +293,69 @@ pub struct EscalateResult {
 
 /// Command names ACAS serves through `workspace/executeCommand`.
 pub const ESCALATE_COMMAND: &str = "acas.escalate";
+
+/// Cancels an escalation or a planning that is still running, by its handle.
+pub const CANCEL_COMMAND: &str = "acas.cancel";
+
+/// The answer of `acas.escalate`, given at once: the handle of the escalation, whose result
+/// arrives as [`EscalationDone`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EscalationStarted {
+    pub escalation_id: u64,
+}
+
+/// Why work that was answered with a handle gave no result: the error's kind (as `data.kind`
+/// of an error answer) and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// Params of [`EscalationDone`]: exactly one of `result` and `error` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EscalationDoneParams {
+    pub escalation_id: u64,
+    /// The document the escalation was about.
+    pub uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub result: Option<EscalateResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<Failure>,
+}
+
+/// `acas/escalationDone` (server → client): an escalation started by `acas.escalate` ended,
+/// with its answer or why there is none.
+pub enum EscalationDone {}
+
+impl Notification for EscalationDone {
+    type Params = EscalationDoneParams;
+    const METHOD: &'static str = "acas/escalationDone";
+}
+
+/// Argument of `acas.cancel`: the handle `acas.escalate` or `acas.plan` answered with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub escalation_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub plan_id: Option<u64>,
+}
+
+/// Result of `acas.cancel`: whether the work was still running (and is now cancelled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelResult {
+    pub cancelled: bool,
+}
 
 /// Runs a workflow by hand.
 pub const WORKFLOW_RUN_COMMAND: &str = "acas.workflow.run";
@@ -492,6 +561,36 @@ pub struct PlanResult {
     pub run_id: Option<i64>,
     /// What planning cost.
     pub cost_usd: f64,
+}
+
+/// The answer of `acas.plan`, given at once: the handle of the planning, whose result arrives
+/// as [`PlanReady`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStarted {
+    pub plan_id: u64,
+}
+
+/// Params of [`PlanReady`]: exactly one of `result` and `error` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanReadyParams {
+    pub plan_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub result: Option<PlanResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<Failure>,
+}
+
+/// `acas/planReady` (server → client): a planning started by `acas.plan` ended: the plan was
+/// approved and started, or declined, or there is no plan and `error` says why.
+pub enum PlanReady {}
+
+impl Notification for PlanReady {
+    type Params = PlanReadyParams;
+    const METHOD: &'static str = "acas/planReady";
 }
 
 /// What went wrong, as `data.kind` of every error ACAS answers a request or command with.

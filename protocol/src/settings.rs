@@ -14,6 +14,10 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub log_level: Option<LogLevel>,
+    /// Also send the server's log, at `logLevel`, to the editor as `window/logMessage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub log_to_client: Option<bool>,
     /// Extra ignore globs (gitignore syntax), on top of `.gitignore`, `.ignore` and `.acas/ignore`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -71,6 +75,12 @@ pub fn specs() -> Vec<SettingSpec> {
             values: LogLevel::ALL.iter().map(|l| l.as_str()).collect(),
         },
         SettingSpec {
+            key: "logToClient",
+            json_type: "boolean",
+            description: "Also send the server's log, at the log level, to the editor (window/logMessage).",
+            values: Vec::new(),
+        },
+        SettingSpec {
             key: "ignore",
             json_type: "array",
             description: "Extra ignore globs (gitignore syntax), on top of .gitignore, .ignore and .acas/ignore.",
@@ -91,7 +101,12 @@ mod tests {
 
     #[test]
     fn specs_name_every_field() {
-        let all = Settings { log_level: Some(LogLevel::Debug), ignore: Some(vec![]), max_file_size: Some(1) };
+        let all = Settings {
+            log_level: Some(LogLevel::Debug),
+            log_to_client: Some(true),
+            ignore: Some(vec![]),
+            max_file_size: Some(1),
+        };
         let value = serde_json::to_value(all).unwrap();
         let mut fields: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
         fields.sort_unstable();

@@ -38,6 +38,11 @@ pub fn generate() -> String {
         FixFeedbackParams::decl(&cfg),
         EscalateArgs::decl(&cfg),
         EscalateResult::decl(&cfg),
+        EscalationStarted::decl(&cfg),
+        Failure::decl(&cfg),
+        EscalationDoneParams::decl(&cfg),
+        CancelArgs::decl(&cfg),
+        CancelResult::decl(&cfg),
         WorkflowRunArgs::decl(&cfg),
         WorkflowRunRef::decl(&cfg),
         WorkflowStarted::decl(&cfg),
@@ -52,6 +57,8 @@ pub fn generate() -> String {
         WorkflowsResult::decl(&cfg),
         PlanArgs::decl(&cfg),
         PlanResult::decl(&cfg),
+        PlanStarted::decl(&cfg),
+        PlanReadyParams::decl(&cfg),
         ErrorKind::decl(&cfg),
         ErrorData::decl(&cfg),
         LogLevel::decl(&cfg),
@@ -71,6 +78,8 @@ pub fn generate() -> String {
         ("fixFeedback", FixFeedback::METHOD),
         ("workflowRun", WorkflowRun::METHOD),
         ("workflows", Workflows::METHOD),
+        ("escalationDone", EscalationDone::METHOD),
+        ("planReady", PlanReady::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }
@@ -81,6 +90,7 @@ pub fn generate() -> String {
         ("workflowCancel", WORKFLOW_CANCEL_COMMAND),
         ("workflowRerun", WORKFLOW_RERUN_COMMAND),
         ("plan", PLAN_COMMAND),
+        ("cancel", CANCEL_COMMAND),
     ] {
         out.push_str(&format!("  {name}: \"{command}\",\n"));
     }

@@ -181,10 +181,11 @@ fn first_text_to_progress() {
     let mut previous = None;
     for _ in 0..ROUNDS + 5 {
         fake.push(Reply::StallAfterText);
-        let id = client.request_async(
+        let response = client.request(
             "workspace/executeCommand",
             json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": range }] }),
         );
+        let id = response["result"]["escalationId"].clone();
         let report = client.expect("progress showing the first text", |m| {
             m["method"] == "$/progress"
                 && m["params"]["value"]["message"].as_str().is_some_and(|s| s.contains("characters received"))
@@ -200,7 +201,9 @@ fn first_text_to_progress() {
         previous = Some(sent);
         latencies.push(received.saturating_duration_since(sent));
         client.notify("window/workDoneProgress/cancel", json!({ "token": report["params"]["token"] }));
-        client.expect("the cancelled response", |m| m["id"] == id && m.get("method").is_none());
+        client.expect("the cancelled escalation", |m| {
+            m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
+        });
     }
     let mut latencies = latencies.split_off(5);
     latencies.sort();

@@ -97,7 +97,11 @@ impl LspClient {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("ACAS_LOG", "info")
-            .env("XDG_CONFIG_HOME", std::env::temp_dir().join("acas-tests-no-user-config"));
+            // Tests read the whole log on stderr, not only its warnings and errors.
+            .env("ACAS_LOG_STDERR", "info")
+            .env("XDG_CONFIG_HOME", std::env::temp_dir().join("acas-tests-no-user-config"))
+            // A server without a workspace folder logs under the user's state directory.
+            .env("XDG_STATE_HOME", std::env::temp_dir().join("acas-tests-state"));
         for (key, value) in env {
             command.env(key, value);
         }

@@ -27,7 +27,8 @@ fn start(root: &Path) -> LspClient {
             "acas.workflow.run",
             "acas.workflow.cancel",
             "acas.workflow.rerun",
-            "acas.plan"
+            "acas.plan",
+            "acas.cancel"
         ])
     );
     assert_eq!(init["result"]["serverInfo"]["name"], "acas");
@@ -36,6 +37,17 @@ fn start(root: &Path) -> LspClient {
 }
 
 /// The initial scan reports its end through `$/progress`.
+/// The end of the escalation that `response` (the answer of `acas.escalate`) started: the
+/// params of its `acas/escalationDone`.
+fn escalation_done(client: &mut LspClient, response: &Value) -> Value {
+    let id =
+        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    client.expect("the end of the escalation", |m| {
+        m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
+    })["params"]
+        .clone()
+}
+
 fn wait_for_scan(client: &mut LspClient) {
     client.expect("end of the initial scan", |m| {
         m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
@@ -426,8 +438,10 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
         "workspace/executeCommand",
         json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": syntax["range"] }] }),
     );
-    let result = &response["result"];
-    assert!(result["explanation"].as_str().unwrap().starts_with("The parameter list"), "{response:#}");
+    let done = escalation_done(&mut client, &response);
+    assert_eq!(done["uri"], uri.as_str());
+    let result = &done["result"];
+    assert!(result["explanation"].as_str().unwrap().starts_with("The parameter list"), "{done:#}");
     assert_eq!((result["provider"].as_str(), result["cached"].as_bool()), (Some("claude"), Some(false)));
     let fix_id = result["fixId"].as_str().expect("a verified fix").to_owned();
     let sent = fake.requests()[0].body.to_string();
@@ -464,7 +478,10 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
         .clone();
     let titles: Vec<&str> =
         actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
-    assert_eq!(titles, ["Apply AI fix: Close the parameter list", "Explain and fix with AI"]);
+    assert_eq!(
+        titles,
+        ["Apply AI fix: Close the parameter list (reparsed clean)", "Explain and fix with AI"]
+    );
     let fix = &actions[0];
     let edit = &fix["edit"]["changes"][uri.as_str()][0];
     assert_eq!(edit["newText"], "b: i32) ->");
@@ -603,10 +620,12 @@ fn closing_the_progress_cancels_an_escalation() {
     );
     let published = client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
     let range = published["diagnostics"][0]["range"].clone();
-    let id = client.request_async(
+    let response = client.request(
         "workspace/executeCommand",
         json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": range }] }),
     );
+    let id =
+        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
 
     // The progress is cancellable, and shows the first streamed text as soon as it arrives.
     let begin = client.expect("a cancellable progress", |m| {
@@ -614,17 +633,20 @@ fn closing_the_progress_cancels_an_escalation() {
     });
     assert_eq!(begin["params"]["value"]["cancellable"], true, "{begin:#}");
     let token = begin["params"]["token"].clone();
+    assert_eq!(token, format!("acas/escalate/{id}"));
     client.expect("progress on the first streamed text", |m| {
         m["method"] == "$/progress"
             && m["params"]["token"] == token
             && m["params"]["value"]["message"].as_str().is_some_and(|s| s.contains("characters received"))
     });
 
-    // The user closes it: the request ends as cancelled, and nothing is shown on the file.
+    // The user closes it: the escalation ends as cancelled, and nothing is shown on the file.
     client.notify("window/workDoneProgress/cancel", json!({ "token": token }));
-    let response = client.expect("the cancelled response", |m| m["id"] == id && m.get("method").is_none());
-    assert_eq!(response["error"]["code"], -32800, "{response:#}");
-    assert_eq!(response["error"]["data"]["kind"], "cancelled", "{response:#}");
+    let done = client.expect("the cancelled escalation", |m| {
+        m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
+    });
+    assert_eq!(done["params"]["error"]["kind"], "cancelled", "{done:#}");
+    assert!(done["params"].get("result").is_none(), "{done:#}");
     client.expect("the progress ends", |m| {
         m["method"] == "$/progress" && m["params"]["token"] == token && m["params"]["value"]["kind"] == "end"
     });
@@ -663,7 +685,8 @@ fn the_symbol_index_follows_changed_files_between_escalations() {
             "workspace/executeCommand",
             json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": range }] }),
         );
-        assert!(response["result"]["explanation"].is_string(), "{response:#}");
+        let done = escalation_done(client, &response);
+        assert!(done["result"]["explanation"].is_string(), "{done:#}");
     };
     fake.push(Reply::text(&answer));
     escalate(&mut client);

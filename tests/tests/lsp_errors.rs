@@ -56,6 +56,24 @@ fn kind(response: &Value) -> &str {
     response["error"]["data"]["kind"].as_str().unwrap_or_else(|| panic!("no data.kind in {response:#}"))
 }
 
+/// The end of the escalation whose handle `response` (the answer of `acas.escalate`) holds.
+fn escalation_done(client: &mut LspClient, response: &Value) -> Value {
+    let id =
+        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    client.expect("the end of the escalation", |m| {
+        m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
+    })["params"]
+        .clone()
+}
+
+/// The `kind` of the error an escalation ended with, after checking that it has a message and
+/// no result.
+fn failure_kind(done: &Value) -> &str {
+    assert!(done.get("result").is_none(), "{done:#}");
+    assert!(done["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{done:#}");
+    done["error"]["kind"].as_str().unwrap_or_else(|| panic!("no error.kind in {done:#}"))
+}
+
 /// Opens `name` with `text` (written to disk too) and waits for its diagnostics.
 fn open(client: &mut LspClient, root: &Path, name: &str, text: &str) -> String {
     let path = root.join(name);
@@ -201,7 +219,8 @@ fn a_budget_that_refuses_every_provider_is_budget_exceeded() {
         "acas.escalate",
         json!({ "uri": uri, "position": { "line": 0, "character": 14 } }),
     );
-    assert_eq!(kind(&response), "budgetExceeded", "{response:#}");
+    let ended = escalation_done(&mut client, &response);
+    assert_eq!(failure_kind(&ended), "budgetExceeded", "{ended:#}");
     assert!(fake.requests().is_empty(), "a refused request is never sent");
     done(client);
 }
@@ -223,7 +242,8 @@ fn a_provider_that_fails_is_provider_failed() {
         "acas.escalate",
         json!({ "uri": uri, "position": { "line": 0, "character": 14 } }),
     );
-    assert_eq!(kind(&response), "providerFailed", "{response:#}");
+    let ended = escalation_done(&mut client, &response);
+    assert_eq!(failure_kind(&ended), "providerFailed", "{ended:#}");
     done(client);
 }
 
@@ -300,7 +320,8 @@ fn with_a_position_only_the_server_chooses_the_diagnostic_to_explain() {
         "acas.escalate",
         json!({ "uri": uri, "position": { "line": 1, "character": 18 } }),
     );
-    assert!(response["result"]["explanation"].as_str().is_some(), "{response:#}");
+    let ended = escalation_done(&mut client, &response);
+    assert!(ended["result"]["explanation"].as_str().is_some(), "{ended:#}");
     let sent = fake.requests()[0].body.to_string();
     assert!(sent.contains("mismatched types: expected `i32`"), "the error, not the warning: {sent}");
     done(client);
@@ -338,7 +359,8 @@ fn a_file_that_must_not_leave_the_machine_is_no_egress() {
         "acas.escalate",
         json!({ "uri": uri, "position": { "line": 0, "character": 14 } }),
     );
-    assert_eq!(kind(&response), "noEgress", "{response:#}");
+    let ended = escalation_done(&mut client, &response);
+    assert_eq!(failure_kind(&ended), "noEgress", "{ended:#}");
     assert!(fake.requests().is_empty(), "nothing was sent");
     done(client);
 }

@@ -406,11 +406,7 @@ fn the_editor_shows_a_plan_for_approval_and_runs_it() {
 
     // Declined: nothing runs.
     client.answer("window/showMessageRequest", json!({ "title": "Cancel" }));
-    let declined = client.request(
-        "workspace/executeCommand",
-        json!({ "command": "acas.plan", "arguments": [{ "prompt": "write alpha then beta" }] }),
-    )["result"]
-        .clone();
+    let declined = plan_ready(&mut client, "write alpha then beta")["result"].clone();
     assert_eq!(
         (declined["approved"].as_bool(), declined["tasks"].as_u64()),
         (Some(false), Some(2)),
@@ -425,11 +421,7 @@ fn the_editor_shows_a_plan_for_approval_and_runs_it() {
 
     // Approved: the plan runs as a workflow, in order.
     client.answer("window/showMessageRequest", json!({ "title": "Run plan" }));
-    let approved = client.request(
-        "workspace/executeCommand",
-        json!({ "command": "acas.plan", "arguments": [{ "prompt": "write alpha then beta" }] }),
-    )["result"]
-        .clone();
+    let approved = plan_ready(&mut client, "write alpha then beta")["result"].clone();
     let run = approved["runId"].as_i64().expect("the approved plan runs");
     let done = client.expect("the plan's run end", |m| {
         m["method"] == "acas/workflowRun"
@@ -515,4 +507,16 @@ steps:
     assert!(listed["seq"].as_u64() > done["seq"].as_u64(), "a list is ordered after what was told before it");
     assert_eq!(client.shutdown(), 0);
     client.finish(allowed);
+}
+
+/// Runs `acas.plan` with `prompt`, which answers at once with a handle, and waits for the
+/// `acas/planReady` of that handle: its params.
+fn plan_ready(client: &mut LspClient, prompt: &str) -> Value {
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.plan", "arguments": [{ "prompt": prompt }] }),
+    );
+    let id = response["result"]["planId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    client.expect("the plan's end", |m| m["method"] == "acas/planReady" && m["params"]["planId"] == id)["params"]
+        .clone()
 }

@@ -1,7 +1,8 @@
 /**
  * The AI commands: `ACAS: Explain and Fix with AI` asks the server (`acas.escalate` through
  * `workspace/executeCommand`) about the cursor's position (the server chooses the diagnostic
- * there) and shows its answer;
+ * there); the server answers at once with a handle, and the extension shows the answer when
+ * `acas/escalationDone` brings it;
  * `ACAS: Dismiss AI Suggestion` sends `acas/fixFeedback`; `ACAS: Set API Key` and
  * `ACAS: Clear API Keys` manage the keys in secret storage. The server does the work (context,
  * providers, budgets, verification, the `acas-ai` diagnostic and its quick fix); this only asks
@@ -10,10 +11,11 @@
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
 import { PROVIDERS, secretKey } from './apiKeys';
-import { apiKeyMayHelp, errorKind, errorMessage } from './errors';
-import { AiSuggestions, escalateAt, resultMarkdown, resultMessage, type AiSuggestion } from './escalation';
+import { apiKeyMayHelp, errorKind, errorMessage, failureError } from './errors';
+import { AiSuggestions, doneOutcome, escalateAt, handleOf, resultMarkdown, resultMessage, type AiSuggestion } from './escalation';
 import * as messages from './messages';
-import { Commands, type EscalateArgs, type EscalateResult } from './protocol';
+import type { Pending } from './pending';
+import { Commands, type EscalateArgs, type EscalateResult, type EscalationDoneParams } from './protocol';
 
 /** What the commands need from the running session. */
 export interface AiHost {
@@ -25,6 +27,8 @@ export interface AiHost {
   refreshSpend(): void;
   /** Sends the other extensions' pending diagnostics of `uri` to the server now. */
   flushDiagnostics(uri: string): void;
+  /** The escalations' ends (`acas/escalationDone`), by escalation id. */
+  readonly escalations: Pending<EscalationDoneParams>;
 }
 
 const DETAILS_SCHEME = 'acas-explanation';
@@ -70,29 +74,40 @@ export class AiCommands implements vscode.Disposable {
     // The server chooses among the diagnostics it knows: other tools' must have reached it.
     this.host.flushDiagnostics(uri);
     const args = escalateAt(uri, editor.selection.active);
-    await this.escalate(args, () => Promise.resolve(client.sendRequest(ExecuteCommandRequest.type, { command: Commands.escalate, arguments: [args] })));
+    await this.follow(args, Promise.resolve(client.sendRequest(ExecuteCommandRequest.type, { command: Commands.escalate, arguments: [args] })));
   }
 
   /**
-   * Runs one `acas.escalate` (`run` sends it) and shows the answer or the refusal; used by the
-   * command and, through the client middleware, by the server's code action.
+   * Runs one `acas.escalate` (`run` sends it), waits for its `acas/escalationDone` and shows the
+   * answer or the refusal; used by the command and, through the client middleware, by the
+   * server's code action. Returns the handle's answer to the caller at once, as the server did.
    */
-  async escalate(args: EscalateArgs, run: () => Promise<unknown>): Promise<EscalateResult | undefined> {
-    const request = run();
+  escalate(args: EscalateArgs, run: () => Promise<unknown>): Promise<unknown> {
+    const answer = run();
+    void this.follow(args, answer);
+    // A refusal is shown by `follow`, once.
+    return answer.catch(() => undefined);
+  }
+
+  /** Waits for the escalation `answer` names to end, and shows how. */
+  async follow(args: EscalateArgs, answer: Promise<unknown>): Promise<EscalateResult | undefined> {
+    const done = answer.then((started) => {
+      const id = handleOf(started, 'escalationId');
+      if (id === undefined) throw new Error('the server answered acas.escalate without an escalationId; update the acas binary');
+      return this.host.escalations.wait(id);
+    });
     // The server reports its own progress ($/progress); this is only a quiet hint meanwhile.
-    vscode.window.setStatusBarMessage('$(sync~spin) ACAS: asking the AI provider…', request);
+    vscode.window.setStatusBarMessage('$(sync~spin) ACAS: asking the AI provider…', done);
     let result: EscalateResult;
     try {
-      result = (await request) as EscalateResult;
+      const outcome = doneOutcome(await done);
+      if ('failure' in outcome) throw failureError(outcome.failure);
+      result = outcome.result;
     } catch (error) {
       void this.showFailure(error);
       return undefined;
     } finally {
       this.host.refreshSpend();
-    }
-    if (!result || typeof result.explanation !== 'string') {
-      void vscode.window.showErrorMessage('ACAS: the server gave no explanation.');
-      return undefined;
     }
     this.host.log.appendLine(
       `[acas] ${Commands.escalate}: ${result.provider} ${result.model}, $${result.costUsd.toFixed(4)}${result.cached ? ' (cached)' : ''}, ` +
@@ -116,6 +131,10 @@ export class AiCommands implements vscode.Disposable {
     const kind = errorKind(error);
     if (kind === 'noDiagnostic') {
       void vscode.window.showInformationMessage('ACAS: there is no diagnostic under the cursor to explain.');
+      return;
+    }
+    if (kind === 'cancelled') {
+      this.host.log.appendLine(`[acas] ${Commands.escalate} cancelled`);
       return;
     }
     const buttons = apiKeyMayHelp(kind) ? ['Set API Key', 'Show Output'] : ['Show Output'];

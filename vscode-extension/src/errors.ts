@@ -3,7 +3,7 @@
  * `invalidInputs`, the input at fault and why. The extension decides on the kind, never on the
  * message, which is for people. No VS Code import.
  */
-import type { ErrorData, ErrorKind } from './protocol';
+import type { ErrorData, ErrorKind, Failure } from './protocol';
 
 /** The `data` of a server error (a `ResponseError` of vscode-jsonrpc), when it has a kind. */
 export function errorData(error: unknown): ErrorData | undefined {
@@ -25,4 +25,12 @@ export function errorMessage(error: unknown): string {
 /** Whether storing an API key may fix an escalation that failed with `kind`. */
 export function apiKeyMayHelp(kind: ErrorKind | undefined): boolean {
   return kind === 'noProvider' || kind === 'providerFailed';
+}
+
+/**
+ * A failure a notification reported (`acas/escalationDone`, `acas/planReady`) as an error with
+ * the same `data.kind` as an error answer, so that the same code shows both.
+ */
+export function failureError(failure: Failure): Error {
+  return Object.assign(new Error(failure.message), { data: { kind: failure.kind } satisfies ErrorData });
 }

@@ -4,7 +4,7 @@
  * user about the server's answer, and the `fixId`s of the server's `acas-ai` diagnostics (VS Code's
  * `Diagnostic` drops LSP's `data`, so they are kept from `publishDiagnostics`). No VS Code import.
  */
-import type { EscalateArgs, EscalateResult, Position, Range } from './protocol';
+import type { EscalateArgs, EscalateResult, EscalationDoneParams, Position, Range } from './protocol';
 
 /** Source of the server's AI explanations (a diagnostic with a quick fix). */
 export const AI_SOURCE = 'acas-ai';
@@ -20,6 +20,23 @@ export function contains(range: Range, position: Position): boolean {
  */
 export function escalateAt(uri: string, position: Position): EscalateArgs {
   return { uri, position: { line: position.line, character: position.character } };
+}
+
+/**
+ * The handle in the answer of `acas.escalate` or `acas.plan` (`{ escalationId }`, `{ planId }`),
+ * or undefined when the answer has none (a server from before answers came as handles).
+ */
+export function handleOf(answer: unknown, key: 'escalationId' | 'planId'): number | undefined {
+  if (typeof answer !== 'object' || answer === null) return undefined;
+  const id = (answer as Record<string, unknown>)[key];
+  return typeof id === 'number' && Number.isInteger(id) ? id : undefined;
+}
+
+/** The escalation's answer from its `acas/escalationDone`, or the failure it reports. */
+export function doneOutcome(done: EscalationDoneParams): { result: EscalateResult } | { failure: NonNullable<EscalationDoneParams['error']> } {
+  if (done.error) return { failure: done.error };
+  if (done.result && typeof done.result.explanation === 'string') return { result: done.result };
+  return { failure: { kind: 'internal', message: 'the server gave no explanation' } };
 }
 
 /** What an information message says about the server's answer, and which buttons it has. */

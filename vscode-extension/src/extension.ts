@@ -12,9 +12,11 @@ import { AiCommands } from './ai';
 import { readKeys, serverEnv } from './apiKeys';
 import { createClient } from './client';
 import { DiagnosticsForwarder } from './forwarder';
+import * as messages from './messages';
+import { Pending } from './pending';
 import { ProblemsModel } from './problems';
 import { ProblemsView } from './problemsView';
-import type { Settings } from './protocol';
+import type { EscalationDoneParams, PlanReadyParams, Settings } from './protocol';
 import { resolveServerPath } from './serverPath';
 import { readSettings } from './settings';
 import { SpendModel } from './spend';
@@ -35,14 +37,22 @@ export function activate(context: vscode.ExtensionContext): void {
   const view = new ProblemsView(problems);
   const workflowsView = new WorkflowsView(workflows);
   const forwarder = new DiagnosticsForwarder(log);
-  session = new Session(context, log, status, problems, spend, workflows, forwarder);
+  const ends: Ends = { escalations: new Pending<EscalationDoneParams>(), plans: new Pending<PlanReadyParams>() };
+  session = new Session(context, log, status, problems, spend, workflows, forwarder, ends);
   const current = session;
   const ai = new AiCommands(
-    { log, client: () => current.currentClient, restart: () => current.restart(), refreshSpend: () => void spend.refresh(), flushDiagnostics: (uri) => forwarder.flushNow(uri) },
+    {
+      log,
+      client: () => current.currentClient,
+      restart: () => current.restart(),
+      refreshSpend: () => void spend.refresh(),
+      flushDiagnostics: (uri) => forwarder.flushNow(uri),
+      escalations: ends.escalations,
+    },
     context.secrets,
   );
   current.ai = ai;
-  const workflowCommands = new WorkflowCommands({ log, client: () => current.currentClient }, workflows, workflowsView);
+  const workflowCommands = new WorkflowCommands({ log, client: () => current.currentClient, plans: ends.plans }, workflows, workflowsView);
   context.subscriptions.push(
     log,
     problems,
@@ -69,6 +79,12 @@ export async function deactivate(): Promise<void> {
   session = undefined;
 }
 
+/** The ends of work the server answered with a handle, by handle. */
+interface Ends {
+  escalations: Pending<EscalationDoneParams>;
+  plans: Pending<PlanReadyParams>;
+}
+
 /** One server at a time: start, stop, restart, and follow the client's state. */
 class Session {
   private client: LanguageClient | undefined;
@@ -85,6 +101,7 @@ class Session {
     private readonly spend: SpendModel,
     private readonly workflows: WorkflowsModel,
     private readonly forwarder: DiagnosticsForwarder,
+    private readonly ends: Ends,
   ) {}
 
   get currentClient(): LanguageClient | undefined {
@@ -129,6 +146,8 @@ class Session {
       onEscalate: (args, run) => (this.ai ? this.ai.escalate(args, run) : run()),
     });
     this.client = client;
+    client.onNotification(messages.escalationDone, (params) => this.ends.escalations.settle(params.escalationId, params));
+    client.onNotification(messages.planReady, (params) => this.ends.plans.settle(params.planId, params));
     client.onDidChangeState(({ newState }) => {
       if (this.client !== client) return;
       const running = newState === State.Running;
@@ -158,6 +177,8 @@ class Session {
     this.workflows.setClient(undefined);
     this.forwarder.setClient(undefined);
     this.status.setState('stopped');
+    this.ends.escalations.abandon('the ACAS server stopped before the AI answered');
+    this.ends.plans.abandon('the ACAS server stopped before the plan was ready');
     if (!client) return;
     try {
       await client.stop(5000);

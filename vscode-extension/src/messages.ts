@@ -6,8 +6,10 @@
 import { NotificationType, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
 import {
   Methods,
+  type EscalationDoneParams,
   type ExternalDiagnosticsParams,
   type FixFeedbackParams,
+  type PlanReadyParams,
   type Problem,
   type ProblemsParams,
   type SpendResult,
@@ -23,3 +25,5 @@ export const spend = new RequestType0<SpendResult, void>(Methods.spend);
 export const fixFeedback = new NotificationType<FixFeedbackParams>(Methods.fixFeedback);
 export const workflowRun = new NotificationType<WorkflowRunParams>(Methods.workflowRun);
 export const workflows = new RequestType0<WorkflowsResult, void>(Methods.workflows);
+export const escalationDone = new NotificationType<EscalationDoneParams>(Methods.escalationDone);
+export const planReady = new NotificationType<PlanReadyParams>(Methods.planReady);

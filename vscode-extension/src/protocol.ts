@@ -96,7 +96,13 @@ diagnostic?: ExternalDiagnostic,
 /**
  * Ask only this provider.
  */
-provider?: string, };
+provider?: string, 
+/**
+ * The `data.fingerprint` of the ACAS diagnostic to explain, as the client received it: with
+ * it the server finds the diagnostic on the line of `range` even when the client's columns
+ * are in another encoding than the one negotiated.
+ */
+fingerprint?: string, };
 
 export type EscalateResult = { explanation: string, 
 /**
@@ -107,6 +113,20 @@ fixId: string | null,
  * Why the model's fix is not offered.
  */
 fixRejected: string | null, provider: string, model: string, costUsd: number, cached: boolean, };
+
+export type EscalationStarted = { escalationId: number, };
+
+export type Failure = { kind: ErrorKind, message: string, };
+
+export type EscalationDoneParams = { escalationId: number, 
+/**
+ * The document the escalation was about.
+ */
+uri: string, result?: EscalateResult, error?: Failure, };
+
+export type CancelArgs = { escalationId?: number, planId?: number, };
+
+export type CancelResult = { cancelled: boolean, };
 
 export type WorkflowRunArgs = { 
 /**
@@ -195,6 +215,10 @@ runId?: number,
  */
 costUsd: number, };
 
+export type PlanStarted = { planId: number, };
+
+export type PlanReadyParams = { planId: number, result?: PlanResult, error?: Failure, };
+
 export type ErrorKind = "notInitialized" | "invalidRequest" | "invalidParams" | "internal" | "cancelled" | "noProvider" | "invalidConfig" | "noEgress" | "budgetExceeded" | "providerFailed" | "unsupportedFile" | "noDiagnostic" | "fixNotFound" | "noWorkspace" | "workflowNotFound" | "invalidInputs" | "runNotFound" | "runState" | "invalidWorkflow" | "invalidPlan" | "storeFailed";
 
 export type ErrorData = { kind: ErrorKind, 
@@ -215,6 +239,10 @@ export type Settings = {
  */
 logLevel?: LogLevel, 
 /**
+ * Also send the server's log, at `logLevel`, to the editor as `window/logMessage`.
+ */
+logToClient?: boolean, 
+/**
  * Extra ignore globs (gitignore syntax), on top of `.gitignore`, `.ignore` and `.acas/ignore`.
  */
 ignore?: Array<string>, 
@@ -232,6 +260,8 @@ export const Methods = {
   fixFeedback: "acas/fixFeedback",
   workflowRun: "acas/workflowRun",
   workflows: "acas/workflows",
+  escalationDone: "acas/escalationDone",
+  planReady: "acas/planReady",
 } as const;
 
 /** Commands ACAS serves through `workspace/executeCommand`. */
@@ -241,4 +271,5 @@ export const Commands = {
   workflowCancel: "acas.workflow.cancel",
   workflowRerun: "acas.workflow.rerun",
   plan: "acas.plan",
+  cancel: "acas.cancel",
 } as const;

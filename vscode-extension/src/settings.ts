@@ -1,5 +1,5 @@
 /**
- * Reads the server settings (`acas.logLevel`, `acas.ignore`, `acas.maxFileSize`) into the
+ * Reads the server settings (`acas.logLevel`, `acas.logToClient`, `acas.ignore`, `acas.maxFileSize`) into the
  * protocol's `Settings`. Only values the user set are sent, so the server's own defaults and
  * `.acas/config.toml` stay in force for the rest; ill-typed values are dropped.
  */
@@ -14,6 +14,8 @@ export function readSettings(userValue: (key: keyof Settings) => unknown): Setti
   if (typeof logLevel === 'string' && (LEVELS as readonly string[]).includes(logLevel)) {
     settings.logLevel = logLevel as LogLevel;
   }
+  const logToClient = userValue('logToClient');
+  if (typeof logToClient === 'boolean') settings.logToClient = logToClient;
   const ignore = userValue('ignore');
   if (Array.isArray(ignore) && ignore.every((g) => typeof g === 'string')) settings.ignore = ignore;
   const maxFileSize = userValue('maxFileSize');

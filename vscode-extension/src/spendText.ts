@@ -1,12 +1,13 @@
 /**
  * How the status bar shows AI spend from `acas/spend`: a short `$0.12 / $2.00` (today against
- * the daily budget) and tooltip lines with today, the month, the budgets and the providers.
+ * the daily budget; `<$0.01 / $2.00` once something too small for a cent was spent) and tooltip lines with today, the month, the budgets and the providers.
  * Pure formatting.
  */
 import type { SpendResult } from './protocol';
 
+/** Dollars and cents; a spend that rounds to nothing but is not nothing shows as `<$0.01`. */
 export function formatUsd(usd: number): string {
-  return `$${usd.toFixed(2)}`;
+  return usd > 0 && usd < 0.005 ? '<$0.01' : `$${usd.toFixed(2)}`;
 }
 
 /** Today's spend, against the daily budget when there is one: `$0.12 / $2.00`, `$0.12`. */

@@ -7,8 +7,10 @@
  */
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
-import { Commands, type PlanArgs, type PlanResult, type WorkflowRunArgs, type WorkflowRunParams, type WorkflowStarted, type WorkflowSummary } from './protocol';
-import { errorData, errorMessage } from './errors';
+import { Commands, type PlanArgs, type PlanReadyParams, type PlanResult, type WorkflowRunArgs, type WorkflowRunParams, type WorkflowStarted, type WorkflowSummary } from './protocol';
+import { errorData, errorMessage, failureError } from './errors';
+import { handleOf } from './escalation';
+import type { Pending } from './pending';
 import { askAgain, collectInputs, type FormAsker, type PickItem } from './workflowInputs';
 import { Announcements, finishedMessage, SHOW_RUN } from './workflowRuns';
 import type { WorkflowNode, WorkflowTreeNode } from './workflowTree';
@@ -29,6 +31,8 @@ export interface WorkflowHost {
   readonly log: vscode.OutputChannel;
   /** The client, when the server runs. */
   client(): LanguageClient | undefined;
+  /** The plannings' ends (`acas/planReady`), by plan id. */
+  readonly plans: Pending<PlanReadyParams>;
 }
 
 export class WorkflowCommands implements vscode.Disposable {
@@ -118,9 +122,10 @@ export class WorkflowCommands implements vscode.Disposable {
   }
 
   /**
-   * `ACAS: Plan and Run a Task`: asks what to do, then `acas.plan`. The server asks the AI
-   * providers for a plan and shows it for approval itself (`window/showMessageRequest`); an
-   * approved plan runs as a workflow and shows in the view like any run.
+   * `ACAS: Plan and Run a Task`: asks what to do, then `acas.plan`, which answers at once with a
+   * handle. The server asks the AI providers for a plan and shows it for approval itself
+   * (`window/showMessageRequest`); `acas/planReady` says how it ended. An approved plan runs as
+   * a workflow and shows in the view like any run.
    */
   async plan(): Promise<void> {
     const client = this.clientFor(Commands.plan, this.model.capabilities.run);
@@ -132,11 +137,28 @@ export class WorkflowCommands implements vscode.Disposable {
       validateInput: (value) => (value.trim() === '' ? 'Describe the task' : undefined),
     });
     if (prompt === undefined || prompt.trim() === '') return;
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: 'ACAS: planning…', cancellable: false },
-      () => this.execute<PlanResult>(client, Commands.plan, { prompt: prompt.trim() } satisfies PlanArgs, 'plan the task'),
-    );
-    if (!result) return;
+    const started = await this.execute<unknown>(client, Commands.plan, { prompt: prompt.trim() } satisfies PlanArgs, 'plan the task');
+    if (started === undefined) return;
+    const planId = handleOf(started, 'planId');
+    if (planId === undefined) {
+      this.showError(Commands.plan, 'plan the task', new Error('the server answered without a planId; update the acas binary'));
+      return;
+    }
+    // The server shows its own progress ($/progress) and asks for approval; this waits for the end.
+    let result: PlanResult;
+    try {
+      const ready = await this.host.plans.wait(planId);
+      if (ready.error) throw failureError(ready.error);
+      if (!ready.result) throw new Error('the server gave no plan');
+      result = ready.result;
+    } catch (error) {
+      if (errorData(error)?.kind === 'cancelled') {
+        this.host.log.appendLine('[acas] planning cancelled');
+        return;
+      }
+      this.showError(Commands.plan, 'plan the task', error);
+      return;
+    }
     this.host.log.appendLine(`[acas] plan of ${result.tasks} task(s), $${result.costUsd.toFixed(4)}:\n${result.plan}`);
     if (result.approved && result.runId !== undefined) this.started('plan', result.runId);
     else void vscode.window.showInformationMessage('ACAS: the plan was not run.');

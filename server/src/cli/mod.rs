@@ -28,9 +28,12 @@ pub const EXIT_FAILED: i32 = 2;
 #[derive(Parser)]
 #[command(name = "acas", version, about = "Finds, classifies and explains errors in a workspace")]
 struct Cli {
-    /// Log level (error, warn, info, debug, trace); also ACAS_LOG
+    /// Log level (error, warn, info, debug, trace); also ACAS_LOG, then RUST_LOG
     #[arg(long, global = true)]
     log_level: Option<String>,
+    /// `acas serve`: what goes to stderr besides the log file (default warn); also ACAS_LOG_STDERR
+    #[arg(long, global = true)]
+    log_stderr: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -168,7 +171,10 @@ pub fn main() -> i32 {
         Command::Serve | Command::Watch { .. } => "info",
         _ => "warn",
     };
-    crate::logging::init(cli.log_level.as_deref(), default_level);
+    match cli.command {
+        Command::Serve => crate::logging::init_serve(cli.log_level.as_deref(), cli.log_stderr.as_deref()),
+        _ => crate::logging::init(cli.log_level.as_deref(), default_level),
+    }
     if matches!(cli.command, Command::Serve | Command::Watch { .. }) {
         end_orphans();
     }

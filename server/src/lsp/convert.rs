@@ -61,7 +61,7 @@ pub fn settings(value: &serde_json::Value) -> Result<acas_protocol::Settings, se
     if value.is_null() {
         return Ok(acas_protocol::Settings::default());
     }
-    serde_json::from_value(value.clone())
+    super::liberal(value.clone())
 }
 
 pub fn ext_range(range: ext::Range) -> TextRange {

@@ -65,3 +65,13 @@ pub fn escalate(e: &crate::escalate::engine::EscalateError) -> Error {
 pub fn plan(e: crate::workflow::planner::PlanError) -> Error {
     refused(Refused::from(e))
 }
+
+/// An error answer as a notification carries it, for work that answered with a handle first.
+pub fn failure(error: &Error) -> ext::Failure {
+    let kind = error
+        .data
+        .as_ref()
+        .and_then(|d| serde_json::from_value::<ext::ErrorData>(d.clone()).ok())
+        .map_or(ErrorKind::Internal, |d| d.kind);
+    ext::Failure { kind, message: error.message.to_string() }
+}

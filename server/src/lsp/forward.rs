@@ -17,7 +17,7 @@ pub(super) async fn forward(
 ) {
     let encoding_independent_token = NumberOrString::String("acas/scan".to_owned());
     let mut progress_token: Option<NumberOrString> = None;
-    let mut run_tokens: HashMap<i64, NumberOrString> = HashMap::new();
+    let mut run_tokens: HashMap<i64, RunProgress> = HashMap::new();
     while let Some(output) = outputs.recv().await {
         match output {
             Output::WorkflowRun(state) => {
@@ -81,14 +81,25 @@ pub(super) async fn forward(
     }
 }
 
+/// The `$/progress` of a run under way: its token, and the most it has shown, which it never
+/// goes back from.
+struct RunProgress {
+    token: NumberOrString,
+    total: usize,
+    percentage: u32,
+}
+
 /// `$/progress` for a workflow run: begins with its first state, reports each change, ends with
-/// its final status.
+/// its final status. Its total and its percentage only move forward: a step that appears late
+/// raises the total, and the percentage stays where it was rather than going down.
 async fn workflow_progress(
     client: &Client,
-    tokens: &mut HashMap<i64, NumberOrString>,
+    tokens: &mut HashMap<i64, RunProgress>,
     state: &workspace::RunState,
 ) {
     let done = state.steps.iter().filter(|s| s.status.is_final()).count();
+    let shown = tokens.get(&state.run);
+    let total = state.steps.len().max(shown.map_or(0, |p| p.total));
     let current: Vec<&str> = state
         .steps
         .iter()
@@ -96,25 +107,31 @@ async fn workflow_progress(
         .map(|s| s.id.as_str())
         .collect();
     let message = if current.is_empty() {
-        format!("{done}/{} steps done", state.steps.len())
+        format!("{done}/{total} steps done")
     } else {
-        format!("{done}/{} steps done; running {}", state.steps.len(), current.join(", "))
+        format!("{done}/{total} steps done; running {}", current.join(", "))
     };
-    let percentage = (!state.steps.is_empty()).then(|| (done * 100 / state.steps.len()) as u32);
-    let (token, value) = match tokens.get(&state.run).cloned() {
-        Some(token) if state.status.is_final() => {
+    let percentage =
+        (total > 0).then(|| ((done * 100 / total) as u32).max(shown.map_or(0, |p| p.percentage)));
+    let (token, value) = match tokens.get_mut(&state.run) {
+        Some(progress) if state.status.is_final() => {
+            let token = progress.token.clone();
             tokens.remove(&state.run);
             let message = format!("run {} {}", state.run, state.status.as_str());
             (token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) }))
         }
-        Some(token) => (
-            token,
-            WorkDoneProgress::Report(WorkDoneProgressReport {
-                message: Some(message),
-                percentage,
-                ..Default::default()
-            }),
-        ),
+        Some(progress) => {
+            progress.total = total;
+            progress.percentage = percentage.unwrap_or(progress.percentage);
+            (
+                progress.token.clone(),
+                WorkDoneProgress::Report(WorkDoneProgressReport {
+                    message: Some(message),
+                    percentage,
+                    ..Default::default()
+                }),
+            )
+        }
         // A run that ends before its progress began needs none.
         None if state.status.is_final() => return,
         None => {
@@ -122,7 +139,10 @@ async fn workflow_progress(
             if client.create_work_done_progress(token.clone()).await.is_err() {
                 return;
             }
-            tokens.insert(state.run, token.clone());
+            tokens.insert(
+                state.run,
+                RunProgress { token: token.clone(), total, percentage: percentage.unwrap_or(0) },
+            );
             let begin = WorkDoneProgressBegin {
                 title: format!("ACAS: workflow {}", state.workflow),
                 message: Some(message),

@@ -95,7 +95,7 @@ table! {
     standard: [
         WORK_DONE_PROGRESS_CANCEL => notifications::progress_cancel::handle,
     ],
-    server_notifications: [ext::WorkflowRun::METHOD],
+    server_notifications: [ext::WorkflowRun::METHOD, ext::EscalationDone::METHOD, ext::PlanReady::METHOD],
     commands: [
         ext::ESCALATE_COMMAND => requests::escalate::handle, public: true, test_only: false;
         FIX_APPLIED_COMMAND => requests::fix_applied::handle, public: false, test_only: false;
@@ -103,6 +103,7 @@ table! {
         ext::WORKFLOW_CANCEL_COMMAND => requests::workflow_cancel::handle, public: true, test_only: false;
         ext::WORKFLOW_RERUN_COMMAND => requests::workflow_rerun::handle, public: true, test_only: false;
         ext::PLAN_COMMAND => requests::plan::handle, public: true, test_only: false;
+        ext::CANCEL_COMMAND => requests::cancel::handle, public: true, test_only: false;
         TEST_PANIC_COMMAND => requests::test_panic::handle, public: false, test_only: true;
     ],
 }

@@ -16,14 +16,13 @@ mod methods;
 mod notifications;
 mod requests;
 mod transport;
+mod work;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::de::DeserializeOwned;
-use tokio_util::sync::CancellationToken;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
@@ -82,8 +81,11 @@ pub(crate) struct Backend {
     detached: Mutex<Option<(MessageType, String)>>,
     /// Whether the client shows `$/progress`.
     progress: AtomicBool,
-    /// Work the client can cancel by closing its progress, by progress token.
-    cancellable: Mutex<HashMap<String, CancellationToken>>,
+    /// Work the client can cancel (by closing its progress, or with `acas.cancel`), by
+    /// progress token.
+    cancellable: work::Cancellable,
+    /// The workspace folder, when there is one.
+    root: Mutex<Option<PathBuf>>,
 }
 
 impl Backend {
@@ -95,12 +97,47 @@ impl Backend {
             detached: Mutex::new(None),
             progress: Default::default(),
             cancellable: Default::default(),
+            root: Mutex::new(None),
         }
+    }
+
+    /// The workspace folder, when there is one.
+    fn root(&self) -> Option<PathBuf> {
+        self.root.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The workspace, once `initialized` started it.
     fn handle(&self) -> Result<&Handle> {
         self.shared.handle().ok_or_else(not_initialized)
+    }
+
+    /// Applies the editor's log settings: the level, and whether the log goes to the editor as
+    /// `window/logMessage` (unset leaves it as it is).
+    fn log_settings(&self, settings: &acas_protocol::Settings) {
+        if let Some(level) = settings.log_level {
+            crate::logging::set_level(level.as_str());
+        }
+        match settings.log_to_client {
+            Some(true) => {
+                let (sender, mut lines) = crate::logging::client_channel();
+                // The previous sender, if any, is dropped: its task ends.
+                crate::logging::to_client(Some(sender));
+                let client = self.client.clone();
+                tokio::spawn(async move {
+                    while let Some((level, text)) = lines.recv().await {
+                        let typ = match level {
+                            tracing::Level::ERROR => MessageType::ERROR,
+                            tracing::Level::WARN => MessageType::WARNING,
+                            tracing::Level::INFO => MessageType::INFO,
+                            _ => MessageType::LOG,
+                        };
+                        client.log_message(typ, text).await;
+                    }
+                });
+            }
+            Some(false) => crate::logging::to_client(None),
+            None => {}
+        }
     }
 
     fn send(&self, event: Event) {
@@ -158,29 +195,6 @@ impl LanguageServer for Backend {
     }
 }
 
-/// A cancellation registered under a progress token for as long as it lives.
-struct Registered<'a> {
-    map: &'a Mutex<HashMap<String, CancellationToken>>,
-    token: String,
-}
-
-impl<'a> Registered<'a> {
-    fn new(
-        map: &'a Mutex<HashMap<String, CancellationToken>>,
-        token: &str,
-        cancel: &CancellationToken,
-    ) -> Registered<'a> {
-        map.lock().unwrap_or_else(PoisonError::into_inner).insert(token.to_owned(), cancel.clone());
-        Registered { map, token: token.to_owned() }
-    }
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.token);
-    }
-}
-
 fn parse_uri(uri: &str) -> Option<Uri> {
     uri.parse::<Uri>().ok()
 }
@@ -208,13 +222,69 @@ fn file_path_of(uri: &str) -> Result<PathBuf> {
         .ok_or_else(|| invalid_params(format!("`{uri}` is not a file URI")))
 }
 
-/// A command's first argument, as the type it takes.
+/// A command's first argument, as the type it takes (read liberally: [`liberal`]).
 fn argument<T: DeserializeOwned>(command: &str, arguments: Vec<LSPAny>) -> Result<T> {
     let argument = arguments
         .into_iter()
         .next()
         .ok_or_else(|| invalid_params(format!("{command} needs an argument object")))?;
-    serde_json::from_value(argument).map_err(|e| invalid_params(format!("{command}: {e}")))
+    liberal(argument).map_err(|e| invalid_params(format!("{command}: {e}")))
+}
+
+/// Reads `value` as a `T`, forgiving what clients commonly send for "nothing": `null` where an
+/// object is expected is an empty object, and so is an empty array anywhere in it (Lua, and so
+/// Neovim, cannot tell `{}` from `[]` and sends `[]`). The error is the one of the value as
+/// sent.
+fn liberal<T: DeserializeOwned>(value: LSPAny) -> serde_json::Result<T> {
+    fn objects(value: &mut LSPAny) -> bool {
+        match value {
+            LSPAny::Array(items) if items.is_empty() => {
+                *value = LSPAny::Object(Default::default());
+                true
+            }
+            LSPAny::Array(items) => items.iter_mut().fold(false, |changed, v| objects(v) | changed),
+            LSPAny::Object(map) => map.values_mut().fold(false, |changed, v| objects(v) | changed),
+            _ => false,
+        }
+    }
+    let error = match serde_json::from_value::<T>(value.clone()) {
+        Ok(read) => return Ok(read),
+        Err(error) => error,
+    };
+    let mut forgiven = match value {
+        LSPAny::Null => LSPAny::Object(Default::default()),
+        other => other,
+    };
+    objects(&mut forgiven);
+    serde_json::from_value(forgiven).map_err(|_| error)
+}
+
+/// The params of an `acas/` request, read with [`liberal`]: `null`, `{}` and `[]` are all "no
+/// params" for a request that takes none ([`NoParams`]) and the defaults for one whose params
+/// are all optional. (An absent `params` reaches here as `null`: see [`transport`].)
+#[derive(Debug)]
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for Params<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = <LSPAny as serde::Deserialize>::deserialize(deserializer)?;
+        liberal(value).map(Params).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The params of a request that takes none: anything empty is accepted.
+#[derive(Debug, Default)]
+pub(crate) struct NoParams;
+
+impl<'de> serde::Deserialize<'de> for NoParams {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match <LSPAny as serde::Deserialize>::deserialize(deserializer)? {
+            LSPAny::Null => Ok(NoParams),
+            LSPAny::Object(map) if map.is_empty() => Ok(NoParams),
+            LSPAny::Array(items) if items.is_empty() => Ok(NoParams),
+            other => Err(serde::de::Error::custom(format!("this request takes no params, not {other}"))),
+        }
+    }
 }
 
 /// The answer of a command that started a run.

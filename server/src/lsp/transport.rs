@@ -62,6 +62,8 @@ struct Checked {
     method: Option<String>,
     /// The id when the message has one (`null` included: a request with a null id is answered).
     id: Option<Value>,
+    /// Whether it has `params`.
+    params: bool,
 }
 
 /// The top level of a message: the values the guard looks at, as raw text. Refuses a repeated
@@ -71,6 +73,7 @@ struct Envelope<'a> {
     jsonrpc: Option<&'a RawValue>,
     id: Option<&'a RawValue>,
     method: Option<&'a RawValue>,
+    params: bool,
 }
 
 impl<'de> Deserialize<'de> for Envelope<'de> {
@@ -90,6 +93,7 @@ impl<'de> Deserialize<'de> for Envelope<'de> {
                         "jsonrpc" => envelope.jsonrpc = Some(value),
                         "id" => envelope.id = Some(value),
                         "method" => envelope.method = Some(value),
+                        "params" => envelope.params = true,
                         _ => {}
                     }
                     if !seen.insert(key) {
@@ -147,14 +151,28 @@ fn check(body: &[u8]) -> Result<Checked, Value> {
     let Some(method) = envelope.method else {
         // Responses are the client's answers to the server's requests: small, read whole.
         serde_json::from_str::<jsonrpc::Response>(text).map_err(|_| invalid(not_valid))?;
-        return Ok(Checked { method: None, id });
+        return Ok(Checked { method: None, id, params: envelope.params });
     };
     // A request's `params` may be any JSON value, which the syntax check above already proved.
     let method = serde_json::from_str::<String>(method.get()).map_err(|_| invalid(not_valid))?;
     if let Some(raw) = envelope.id {
         serde_json::from_str::<jsonrpc::Id>(raw.get()).map_err(|_| invalid(not_valid))?;
     }
-    Ok(Checked { method: Some(method), id })
+    Ok(Checked { method: Some(method), id, params: envelope.params })
+}
+
+/// An `acas/` message without `params` gets `"params": null`: the library refuses a missing
+/// `params` for a method that takes some, and ACAS reads `null` as "nothing" everywhere.
+fn with_params(message: &Checked, body: Vec<u8>) -> Vec<u8> {
+    let acas = message.method.as_deref().is_some_and(|m| m.starts_with("acas/"));
+    match body.iter().rposition(|b| *b == b'}') {
+        Some(end) if acas && !message.params => {
+            let mut out = body[..end].to_vec();
+            out.extend_from_slice(br#","params":null}"#);
+            out
+        }
+        _ => body,
+    }
 }
 
 /// How deep arrays and objects may nest in a message.
@@ -234,6 +252,7 @@ async fn read_input(
             };
             // Only a request is answered (a null id included); a notification is not waited for.
             let held = matches!(message.method.as_deref(), Some("initialize" | "shutdown"));
+            let body = with_params(&message, body);
             let answered = message.id.filter(|_| held).map(|id| {
                 let (tx, rx) = oneshot::channel();
                 *awaited.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, tx));
@@ -383,5 +402,18 @@ mod tests {
         assert_eq!((refused["error"]["code"].as_i64(), refused["id"].as_i64()), (Some(-32600), Some(5)));
         let strings = format!(r#"{{"jsonrpc":"2.0","id":6,"method":"x","params":["{}"]}}"#, "[{".repeat(100));
         assert!(check(strings.as_bytes()).is_ok(), "brackets inside strings do not nest");
+    }
+
+    #[test]
+    fn acas_messages_without_params_get_null_params() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"acas/status"} "#.to_vec();
+        let added = with_params(&check(&body).unwrap(), body);
+        let added: Value = serde_json::from_slice(&added).unwrap();
+        assert_eq!(added["params"], Value::Null);
+        assert!(added.as_object().unwrap().contains_key("params"));
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"acas/problems","params":{}}"#.to_vec();
+        assert_eq!(with_params(&check(&body).unwrap(), body.clone()), body);
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#.to_vec();
+        assert_eq!(with_params(&check(&body).unwrap(), body.clone()), body);
     }
 }

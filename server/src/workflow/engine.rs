@@ -119,8 +119,8 @@ impl Editor for LogEditor {
 pub enum RunEvent {
     /// A run was created, started, paused, resumed or finished (`status` says which).
     Run { run: RunId, workflow: String, status: RunStatus, error: Option<String> },
-    /// Every step of a run as its driver takes it up — a new run, a re-run that keeps the steps
-    /// that succeeded, a run resumed after a restart — in definition order.
+    /// Every step of a run, in definition order, as it is created (a re-run keeps the steps that
+    /// succeeded) and as its driver takes it up (a run resumed after a restart too).
     Steps { run: RunId, workflow: String, steps: Vec<StepSnapshot> },
     /// A step changed state. `attempt` counts attempts started so far; `output` is a short
     /// summary of the output JSON.
@@ -315,6 +315,15 @@ impl Engine {
     ) -> Result<RunHandle, WorkflowError> {
         let Origin { rerun_of, fence } = origin;
         let inner = &self.inner;
+        let snapshot = steps
+            .iter()
+            .map(|s| StepSnapshot {
+                step: s.step_id.clone(),
+                status: s.status,
+                attempts: s.attempts,
+                error: s.error.clone(),
+            })
+            .collect();
         let new = NewRun {
             workflow: &workflow.name,
             file: &workflow.file,
@@ -338,7 +347,7 @@ impl Engine {
             active.insert(id, Arc::new(Notify::new()));
             id
         };
-        let spawned = self.announce_and_spawn(workflow, id, group);
+        let spawned = self.announce_and_spawn(workflow, id, group, snapshot);
         if spawned.is_err() {
             inner.lock_active().remove(&id);
         }
@@ -351,8 +360,10 @@ impl Engine {
         workflow: &Workflow,
         id: RunId,
         group: Option<String>,
+        steps: Vec<StepSnapshot>,
     ) -> Result<RunHandle, WorkflowError> {
         let inner = &self.inner;
+        inner.emit(RunEvent::Steps { run: id, workflow: workflow.name.clone(), steps });
         inner.emit(RunEvent::Run {
             run: id,
             workflow: workflow.name.clone(),

@@ -3,7 +3,8 @@
 //! An open document is parsed incrementally on the loop at every change, because that is the
 //! latency path; its text always wins over the file on disk, and closing it brings the disk
 //! state back. Changes older than the document's version are ignored. Workflow files go to
-//! [`super::workflows`] instead.
+//! [`super::workflows`] instead. A document's language comes from its path first, and from the
+//! editor's `languageId` only when the path says nothing ([`language_of`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,9 +32,8 @@ pub(super) struct OpenDocument {
 
 impl Workspace {
     pub(super) fn opened(&mut self, path: PathBuf, version: i32, language_id: &str, text: String) {
-        let language = Language::from_path(&path).or_else(|| language_from_id(language_id));
         self.record_editor(&path, store::EditorEventKind::Open, Some(version));
-        let Some(language) = language else {
+        let Some(language) = language_of(&self.root, &path, language_id) else {
             self.workflow_opened(&path, version, text);
             return;
         };
@@ -123,8 +123,137 @@ impl Workspace {
     }
 }
 
+/// Extensions of kinds of text ACAS does not parse: an editor's `languageId` for them is not
+/// believed (Kakoune sends `python` for every file).
+const OTHER_EXTENSIONS: &[&str] = &[
+    "md",
+    "markdown",
+    "txt",
+    "text",
+    "rst",
+    "adoc",
+    "org",
+    "tex",
+    "toml",
+    "yaml",
+    "yml",
+    "ini",
+    "cfg",
+    "conf",
+    "env",
+    "lock",
+    "log",
+    "csv",
+    "tsv",
+    "xml",
+    "svg",
+    "html",
+    "htm",
+    "css",
+    "scss",
+    "sass",
+    "less",
+    "vue",
+    "svelte",
+    "c",
+    "h",
+    "cc",
+    "cpp",
+    "cxx",
+    "hpp",
+    "hh",
+    "m",
+    "mm",
+    "java",
+    "kt",
+    "kts",
+    "scala",
+    "groovy",
+    "gradle",
+    "cs",
+    "fs",
+    "swift",
+    "rb",
+    "php",
+    "pl",
+    "pm",
+    "lua",
+    "vim",
+    "el",
+    "clj",
+    "cljs",
+    "ex",
+    "exs",
+    "erl",
+    "hs",
+    "ml",
+    "mli",
+    "nix",
+    "zig",
+    "dart",
+    "r",
+    "jl",
+    "sh",
+    "bash",
+    "zsh",
+    "fish",
+    "ps1",
+    "bat",
+    "sql",
+    "proto",
+    "graphql",
+    "gql",
+    "tf",
+    "hcl",
+    "dockerfile",
+    "mk",
+    "cmake",
+    "diff",
+    "patch",
+];
+
+/// The language of an opened document, by its path first: a workflow file is a workflow
+/// (`None`, whatever the editor says), an extension ACAS parses decides, an extension of another
+/// kind of text is not parsed; only a path with neither (no extension, or one nobody knows)
+/// goes by the editor's `languageId`.
+fn language_of(root: &Path, path: &Path, language_id: &str) -> Option<Language> {
+    if crate::workflow::validate::is_workflow_file(root, path) {
+        return None;
+    }
+    if let Some(language) = Language::from_path(path) {
+        return Some(language);
+    }
+    let known_other = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| OTHER_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    if known_other {
+        return None;
+    }
+    language_from_id(language_id)
+}
+
 fn language_from_id(id: &str) -> Option<Language> {
     Language::ALL
         .into_iter()
         .find(|l| l.id() == id || (id == "javascriptreact" && *l == Language::JavaScript))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_decides_before_the_editor_language_id() {
+        let root = Path::new("/ws");
+        let of = |path: &str, id: &str| language_of(root, Path::new(path), id);
+        assert_eq!(of("/ws/.acas/workflows/ci.yaml", "python"), None);
+        assert_eq!(of("/ws/.acas/workflows/ci.yml", "yaml"), None);
+        assert_eq!(of("/ws/src/lib.rs", "python"), Some(Language::Rust));
+        assert_eq!(of("/ws/README.md", "python"), None);
+        assert_eq!(of("/ws/notes.TXT", "python"), None);
+        assert_eq!(of("/ws/bin/tool", "python"), Some(Language::Python));
+        assert_eq!(of("/ws/app.weird", "javascriptreact"), Some(Language::JavaScript));
+        assert_eq!(of("/ws/bin/tool", "plaintext"), None);
+    }
 }

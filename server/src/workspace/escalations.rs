@@ -42,6 +42,8 @@ pub struct EscalateRequest {
     pub provider: Option<String>,
     /// The client gave a position only: choose the diagnostic there.
     pub choose: bool,
+    /// The fingerprint of the ACAS diagnostic meant, when the client echoed it back.
+    pub fingerprint: Option<String>,
 }
 
 /// What an escalation the editor asked for gave: the answer, and the id of the quick fix shown
@@ -111,15 +113,19 @@ pub(super) fn build_escalator(
     Escalator::new(&config.escalation, &env, store, only).map(Arc::new).map_err(|e| Refused::from(&e))
 }
 
+/// An escalation the editor asked for, ready to ask the providers: the file's snapshot, the
+/// problem and the providers are settled, so nothing local can refuse it any more.
+pub struct Prepared {
+    job: Job,
+    /// Where the problem is, in lines and columns, for what the editor shows meanwhile.
+    pub range: TextRange,
+}
+
 impl Handle {
-    /// Escalates what the editor asked for and shows the answer on the file. `on_event` hears
-    /// the providers' progress; cancelling `cancel` stops the escalation.
-    pub async fn escalate(
-        &self,
-        request: EscalateRequest,
-        on_event: &mut (dyn FnMut(&str, StreamEvent) + Send),
-        cancel: &CancellationToken,
-    ) -> Result<Answer, EscalationError> {
+    /// Takes what the editor asked to escalate and settles everything that does not need a
+    /// provider: the diagnostic (or why there is none), the file, the providers named. Fast:
+    /// the loop takes a snapshot, a file that is not open is read, the providers are built.
+    pub async fn prepare_escalation(&self, request: EscalateRequest) -> Result<Prepared, EscalationError> {
         let (tx, rx) = oneshot::channel();
         self.send(Event::Request(Request::Escalation { request: Box::new(request), reply: tx }));
         let mut job = rx.await.map_err(|_| EscalationError::Stopped)?.map_err(EscalationError::Refused)?;
@@ -142,6 +148,19 @@ impl Handle {
                 .map_err(|e| EscalationError::Refused(Refused::from(&e)))?;
             job.providers = Providers::Ready(escalator);
         }
+        let range = LineIndex::new(&job.text).range(&job.text, job.range.clone(), job.encoding);
+        Ok(Prepared { job, range })
+    }
+
+    /// Asks the providers about a prepared escalation and shows the answer on the file.
+    /// `on_event` hears the providers' progress; cancelling `cancel` stops the escalation.
+    pub async fn run_escalation(
+        &self,
+        prepared: Prepared,
+        on_event: &mut (dyn FnMut(&str, StreamEvent) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<Answer, EscalationError> {
+        let job = prepared.job;
         let (root, path, text, range, problem, max_size, encoding) = (
             job.root.clone(),
             job.path.clone(),
@@ -259,7 +278,7 @@ impl Workspace {
         request: EscalateRequest,
         snapshot: Snapshot,
     ) -> Result<Job, Refused> {
-        let EscalateRequest { path, range, diagnostic, provider, choose } = request;
+        let EscalateRequest { path, range, diagnostic, provider, choose, fingerprint } = request;
         let providers = match provider {
             Some(only) => Providers::Build {
                 config: Box::new(self.config.escalation.clone()),
@@ -273,12 +292,23 @@ impl Workspace {
         let start = index.offset(&text, range.start, self.encoding);
         let end = index.offset(&text, range.end, self.encoding).max(start);
         let rel = relative(&self.root, &path);
+        // Clients echo diagnostics back with columns in their own encoding (Neovim 0.7 sends
+        // bytes whatever was negotiated): a diagnostic is found by its line and what it says,
+        // not by its exact range. One of ACAS's own sent whole is looked up among them.
+        let (diagnostic, message) = match diagnostic {
+            Some(d) if d.tool.as_deref() == Some("acas") => (None, Some(d.message)),
+            Some(d) => {
+                let known = self.known_external(&path, &d);
+                (Some(known.unwrap_or(d)), None)
+            }
+            None => (None, None),
+        };
         let (chosen, diagnostic) = match choose {
             true => self.choose_at(&path, &text, &index, range.start, &diagnostics),
             false => (None, diagnostic),
         };
         let (start, end) = match &diagnostic {
-            Some(d) if choose => {
+            Some(d) => {
                 let start = index.offset(&text, d.range.start, self.encoding);
                 (start, index.offset(&text, d.range.end, self.encoding).max(start))
             }
@@ -307,9 +337,22 @@ impl Workspace {
                 )
             }
             None => {
+                let line = range.start.line;
+                let on_line = |d: &&classify::Diagnostic| {
+                    index.range(&text, d.range.clone(), self.encoding).start.line == line
+                };
                 let d = chosen
                     .map(|i| &diagnostics[i])
+                    .or_else(|| {
+                        let fingerprint = fingerprint.as_deref()?;
+                        diagnostics.iter().filter(on_line).find(|d| d.fingerprint == fingerprint)
+                    })
+                    .or_else(|| {
+                        let message = message.as_deref()?;
+                        diagnostics.iter().filter(on_line).find(|d| d.message == message)
+                    })
                     .or_else(|| diagnostics.iter().find(|d| d.range.start <= end && start <= d.range.end))
+                    .or_else(|| diagnostics.iter().find(on_line))
                     .ok_or_else(|| {
                         let message = format!("no diagnostic at {rel}:{}", range.start.line + 1);
                         Refused::new(RefusedKind::NoDiagnostic, message)
@@ -342,6 +385,27 @@ impl Workspace {
             max_size: self.config.max_file_size,
             dry_run: false,
             encoding: self.encoding,
+        })
+    }
+
+    /// The diagnostic another tool reported on `path` that the client sent back: the one on
+    /// the same line with the same message, with the range it was reported with.
+    fn known_external(&self, path: &Path, sent: &ExternalDiagnostic) -> Option<ExternalDiagnostic> {
+        let sources = self.external_current.get(path)?;
+        sources.iter().find_map(|(source, list)| {
+            list.iter()
+                .find(|e| {
+                    e.diagnostic.range.start.line == sent.range.start.line
+                        && e.diagnostic.message == sent.message
+                        && sent
+                            .tool
+                            .as_deref()
+                            .is_none_or(|t| t == source || e.diagnostic.tool.as_deref() == Some(t))
+                })
+                .map(|e| ExternalDiagnostic {
+                    tool: Some(e.diagnostic.tool.clone().unwrap_or_else(|| source.clone())),
+                    ..e.diagnostic.clone()
+                })
         })
     }
 
@@ -422,7 +486,14 @@ impl Workspace {
         range: TextRange,
         external: Option<ExternalDiagnostic>,
     ) {
-        let request = EscalateRequest { path, range, diagnostic: external, provider: None, choose: false };
+        let request = EscalateRequest {
+            path,
+            range,
+            diagnostic: external,
+            provider: None,
+            choose: false,
+            fingerprint: None,
+        };
         self.escalation_request(request, Then::Rule);
     }
 
@@ -634,7 +705,8 @@ impl Workspace {
                 }
                 Some(QuickFix {
                     fix_id: note.fix_id.clone(),
-                    title: format!("Apply AI fix: {}", fix.description),
+                    // How the fix was verified, where the editor lists it.
+                    title: format!("Apply AI fix: {} (reparsed clean)", fix.description),
                     edits: fix.edits.clone(),
                     on_disk,
                 })

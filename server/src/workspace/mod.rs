@@ -58,7 +58,7 @@ use crate::text::PositionEncoding;
 use crate::watch::{self, Change, IgnoreRules, Watcher};
 pub use documents::ContentChange;
 use documents::OpenDocument;
-pub use escalations::{Answer, EscalateRequest, EscalationError, QuickFix};
+pub use escalations::{Answer, EscalateRequest, EscalationError, Prepared, QuickFix};
 pub use external::ExternalDiagnostic;
 use external::ExternalEntry;
 pub use refused::{Refused, RefusedKind};

@@ -4,13 +4,13 @@ import { test } from 'node:test';
 import { readSettings } from '../../src/settings';
 
 test('passes the values the user set', () => {
-  const values: Record<string, unknown> = { logLevel: 'debug', ignore: ['generated/**'], maxFileSize: 1024 };
-  assert.deepEqual(readSettings((k) => values[k]), { logLevel: 'debug', ignore: ['generated/**'], maxFileSize: 1024 });
+  const values: Record<string, unknown> = { logLevel: 'debug', logToClient: true, ignore: ['generated/**'], maxFileSize: 1024 };
+  assert.deepEqual(readSettings((k) => values[k]), { logLevel: 'debug', logToClient: true, ignore: ['generated/**'], maxFileSize: 1024 });
 });
 
 test('sends nothing for unset values and drops ill-typed ones', () => {
   assert.deepEqual(readSettings(() => undefined), {});
-  const bad: Record<string, unknown> = { logLevel: 'loud', ignore: ['ok', 3], maxFileSize: -1 };
+  const bad: Record<string, unknown> = { logLevel: 'loud', logToClient: 'yes', ignore: ['ok', 3], maxFileSize: -1 };
   assert.deepEqual(readSettings((k) => bad[k]), {});
   assert.deepEqual(readSettings((k) => (k === 'maxFileSize' ? 10.7 : undefined)), { maxFileSize: 10 });
 });

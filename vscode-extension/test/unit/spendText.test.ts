@@ -15,6 +15,16 @@ test('today against the daily budget, in dollars and cents', () => {
   assert.equal(spendShort({ ...SPEND, dailyBudgetUsd: null }), '$0.12');
 });
 
+test('a spend too small for a cent still shows that something was spent', () => {
+  assert.equal(formatUsd(0.0006), '<$0.01');
+  assert.equal(formatUsd(0.0049), '<$0.01');
+  assert.equal(formatUsd(0.005), '$0.01');
+  assert.equal(spendShort({ ...SPEND, todayUsd: 0.0006, dailyBudgetUsd: 5 }), '<$0.01 / $5.00');
+  const view = statusView('running', { error: 0, warning: 0, information: 0, hint: 0 }, undefined, { ...SPEND, todayUsd: 0.0006, dailyBudgetUsd: 5 });
+  assert.equal(view.text, 'ACAS $(error) 0 $(warning) 0 $(credit-card) <$0.01 / $5.00');
+  assert.match(view.tooltip, /today <\$0\.01 \(daily budget \$5\.00\)/);
+});
+
 test('the tooltip lists today, the month, the budgets and the providers', () => {
   assert.deepEqual(spendTooltip(SPEND), [
     'AI spend: today $0.12 (daily budget $2.00), this month $3.50 (monthly budget $20.00)',

@@ -9,9 +9,7 @@ use crate::workspace::Event;
 pub(crate) async fn handle(backend: &Backend, params: DidChangeConfigurationParams) {
     match convert::settings(&params.settings) {
         Ok(settings) => {
-            if let Some(level) = settings.log_level {
-                crate::logging::set_level(level.as_str());
-            }
+            backend.log_settings(&settings);
             backend.send(Event::Settings(settings))
         }
         Err(error) => {

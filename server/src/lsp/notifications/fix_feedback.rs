@@ -2,9 +2,9 @@
 
 use acas_protocol::ext;
 
-use crate::lsp::{Backend, convert};
+use crate::lsp::{Backend, Params, convert};
 
-pub(crate) async fn handle(backend: &Backend, params: ext::FixFeedbackParams) {
+pub(crate) async fn handle(backend: &Backend, Params(params): Params<ext::FixFeedbackParams>) {
     let outcome = convert::fix_outcome(params.outcome);
     let Ok(handle) = backend.handle() else {
         tracing::warn!("acas/fixFeedback: the server is not initialized");

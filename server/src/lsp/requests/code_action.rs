@@ -20,7 +20,11 @@ pub(crate) async fn handle(
     params: CodeActionParams,
 ) -> Result<Option<CodeActionResponse>> {
     let Some(path) = file_path(&params.text_document.uri) else { return Ok(None) };
-    let range = convert::range_from_lsp(params.range);
+    // Whole lines: a client may count columns in another encoding than the negotiated one
+    // (Neovim 0.7 counts bytes), and the fixes on those lines are the ones meant.
+    let mut range = convert::range_from_lsp(params.range);
+    range.start.character = 0;
+    range.end.character = u32::MAX;
     let fixes = backend.handle()?.quick_fixes(path, range).await;
     let mut actions = Vec::new();
     for QuickFix { fix_id, title, edits, .. } in fixes {
@@ -59,6 +63,9 @@ pub(crate) async fn handle(
             position: None,
             diagnostic: (!own).then(|| convert::external_from_lsp(diagnostic)),
             provider: None,
+            fingerprint: own
+                .then(|| diagnostic.data.as_ref()?.get("fingerprint")?.as_str().map(str::to_owned))
+                .flatten(),
         };
         actions.push(CodeActionOrCommand::CodeAction(CodeAction {
             title: "Explain and fix with AI".to_owned(),

@@ -24,9 +24,12 @@ pub(crate) async fn handle(backend: &Backend, params: InitializeParams) -> Resul
         .unwrap_or_default();
     let progress = params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
     backend.progress.store(progress, Ordering::SeqCst);
+    backend.log_settings(&settings);
+    open_log_file(root.as_ref().ok().map(PathBuf::as_path));
     match root {
         Ok(root) => {
             tracing::info!("workspace {}", root.display());
+            *backend.root.lock().unwrap() = Some(root.clone());
             *backend.start.lock().unwrap() = Some(workspace::Options {
                 root,
                 encoding,
@@ -81,6 +84,21 @@ pub(crate) async fn handle(backend: &Backend, params: InitializeParams) -> Resul
         }),
         offset_encoding: None,
     })
+}
+
+/// Sends the rest of the log to the workspace's log file, or the user's without a workspace.
+fn open_log_file(root: Option<&std::path::Path>) {
+    let Some((base, dir)) = crate::logging::file_place(root) else {
+        tracing::warn!("no workspace folder and no HOME: the log goes to stderr only");
+        return;
+    };
+    match crate::logging::open_file(&base, dir) {
+        Ok(path) => tracing::info!("log file {}", path.display()),
+        Err(error) => tracing::warn!(
+            "cannot write the log file under {}: {error}; the log goes to stderr only",
+            base.join(dir).display()
+        ),
+    }
 }
 
 fn negotiate_encoding(params: &InitializeParams) -> PositionEncoding {

@@ -1,6 +1,7 @@
 //! Request handlers, one per file: each turns the LSP request into a call on the workspace's
 //! [`crate::workspace::Handle`] and the answer back into LSP types. No domain logic here.
 
+pub(super) mod cancel;
 pub(super) mod code_action;
 pub(super) mod escalate;
 pub(super) mod execute_command;

@@ -3,9 +3,12 @@
 use acas_protocol::ext;
 use tower_lsp_server::jsonrpc::Result;
 
-use crate::lsp::{Backend, convert, errors, file_path_of, internal_error};
+use crate::lsp::{Backend, Params, convert, errors, file_path_of, internal_error};
 
-pub(crate) async fn handle(backend: &Backend, params: ext::ProblemsParams) -> Result<Vec<ext::Problem>> {
+pub(crate) async fn handle(
+    backend: &Backend,
+    Params(params): Params<ext::ProblemsParams>,
+) -> Result<Vec<ext::Problem>> {
     let handle = backend.handle()?;
     let path = params.uri.as_deref().map(file_path_of).transpose()?;
     let (root, rows) = handle

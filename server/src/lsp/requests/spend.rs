@@ -4,9 +4,9 @@ use acas_protocol::ext;
 use tower_lsp_server::jsonrpc::Result;
 
 use crate::escalate::cost::usd;
-use crate::lsp::{Backend, stopped};
+use crate::lsp::{Backend, NoParams, stopped};
 
-pub(crate) async fn handle(backend: &Backend) -> Result<ext::SpendResult> {
+pub(crate) async fn handle(backend: &Backend, _: NoParams) -> Result<ext::SpendResult> {
     let spend = backend.handle()?.spend().await.ok_or_else(stopped)?;
     Ok(ext::SpendResult {
         today_usd: usd(spend.today_micros),

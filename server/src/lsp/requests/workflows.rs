@@ -3,12 +3,12 @@
 use acas_protocol::ext;
 use tower_lsp_server::jsonrpc::Result;
 
-use crate::lsp::{Backend, convert, stopped};
+use crate::lsp::{Backend, NoParams, convert, stopped};
 
 /// How many recent runs the answer lists.
 const RECENT_RUNS: usize = 50;
 
-pub(crate) async fn handle(backend: &Backend) -> Result<ext::WorkflowsResult> {
+pub(crate) async fn handle(backend: &Backend, _: NoParams) -> Result<ext::WorkflowsResult> {
     let (workflows, runs, seq) = backend.handle()?.workflows(RECENT_RUNS).await.ok_or_else(stopped)?;
     Ok(convert::workflows(&workflows, &runs, seq))
 }
