@@ -81,7 +81,7 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
 
     // 4. What the tree reports, outside the regions explained above.
     let explained: Vec<Range<usize>> = out.iter().map(|(_, r)| r.clone()).collect();
-    let mut checked = gaps::Checked::default();
+    let mut checked = gaps::Checked::new(tree);
     for node in raw_errors(tree) {
         if gaps::grammar_gap(language, text, &scan, node, &mut checked) {
             continue;
