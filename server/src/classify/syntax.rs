@@ -79,15 +79,47 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         out.push((f, reach));
     }
 
-    // 4. What the tree reports, outside the regions explained above.
+    // 4. Python compound statements without their `:`. The tree's recovery from one often
+    //    stumbles over the rest of the file, so the tree errors are then kept only where the
+    //    text with the colons put back still has one.
+    let mut colons_fixed: Option<(Vec<usize>, Tree)> = None;
+    if language == Language::Python && !gave_up {
+        let colons = missing_colons(text, tree, &scan);
+        if !colons.is_empty() {
+            let mut at: Vec<usize> = colons.iter().map(|(f, _)| f.range.start).collect();
+            at.sort_unstable();
+            let mut fixed = String::with_capacity(text.len() + at.len());
+            let mut from = 0;
+            for &a in &at {
+                fixed.push_str(&text[from..a]);
+                fixed.push(':');
+                from = a;
+            }
+            fixed.push_str(&text[from..]);
+            let fixed_tree = parse::parse(language, &fixed, None);
+            if !parse::gave_up(&fixed_tree, &fixed) {
+                colons_fixed = Some((at, fixed_tree));
+            }
+        }
+        out.extend(colons);
+    }
+
+    // 5. What the tree reports, outside the regions explained above.
     let explained: Vec<Range<usize>> = out.iter().map(|(_, r)| r.clone()).collect();
     let mut checked = gaps::Checked::new(tree);
     for node in raw_errors(tree) {
         if gaps::grammar_gap(language, text, &scan, node, &mut checked) {
             continue;
         }
-        let f = tree_finding(language, text, node);
         let r = node.start_byte()..node.end_byte();
+        if let Some((at, fixed)) = &colons_fixed {
+            let shift = |o: usize| o + at.iter().filter(|&&a| a <= o).count();
+            let (start, end) = (shift(r.start), shift(r.end));
+            if !gaps::has_error_in(fixed.root_node(), start..end.max(start + 1)) {
+                continue;
+            }
+        }
+        let f = tree_finding(language, text, node);
         if explained.iter().any(|e| r.start < e.end.max(e.start + 1) && e.start < r.end.max(r.start + 1)) {
             continue;
         }
@@ -565,8 +597,112 @@ pub(crate) fn describe_kind(node: Node<'_>) -> String {
     if node.is_named() { kind.replace('_', " ") } else { format!("`{kind}`") }
 }
 
+/// Python compound statements whose header has no `:` (`if x` at the end of a line), each
+/// reported where the `:` belongs, as Python itself does ("expected ':'"), with the lines up to
+/// the next code line as its reach. A header is a line that starts with one of [`COMPOUND`]
+/// outside brackets and is not continued from the line before; it is taken only when the tree
+/// has an error on it or on the next code line, so valid code is never flagged.
+fn missing_colons(text: &str, tree: &Tree, scan: &Scan) -> Vec<(Finding, Range<usize>)> {
+    let errors: Vec<Range<usize>> = raw_errors(tree).iter().map(|n| n.start_byte()..n.end_byte()).collect();
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut depth = 0i64;
+    let mut next = 0;
+    for (l, line) in scan.lines.iter().enumerate() {
+        while next < scan.delims.len() && scan.delims[next].offset < line.start {
+            depth += if scan.delims[next].is_open() { 1 } else { -1 };
+            next += 1;
+        }
+        let Some(first) = line.first else { continue };
+        let continued = text[..line.start].trim_end_matches(['\n', '\r']).ends_with('\\');
+        if depth != 0 || continued {
+            continue;
+        }
+        let word_end = b[first..].iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'_')).map_or(b.len(), |k| first + k);
+        let Some(at) = missing_colon(text, first..word_end) else { continue };
+        // The tree must disagree somewhere from the header to the end of the next code line.
+        let following = scan.lines[l + 1..].iter().find(|n| !n.is_blank()).map_or(text.len(), |n| {
+            scan.line_of(n.start) as usize + 1
+        });
+        let until = scan.lines.get(following).map_or(text.len(), |n| n.start);
+        if !errors.iter().any(|e| e.start < until && first < e.end.max(e.start + 1)) {
+            continue;
+        }
+        let finding = Finding { range: at..at, message: "expected `:`".to_string(), related: Vec::new() };
+        out.push((finding, first..until));
+        if out.len() == MAX_FINDINGS {
+            break;
+        }
+    }
+    out
+}
+
+/// Python keywords that open a compound statement, whose header ends with `:`.
+const COMPOUND: [&str; 13] =
+    ["if", "elif", "else", "for", "while", "def", "class", "try", "except", "finally", "with", "async", "match"];
+
+/// Where the `:` of the compound statement whose keyword is at `keyword` belongs, when its
+/// header (the line, with what its brackets continue) has no `:` outside brackets and strings:
+/// the end of the header's last token.
+fn missing_colon(text: &str, keyword: Range<usize>) -> Option<usize> {
+    let word = text.get(keyword.clone())?;
+    if !COMPOUND.contains(&word) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut depth = 0i32;
+    let mut end = keyword.end;
+    let mut i = keyword.end;
+    while i < b.len() {
+        match b[i] {
+            b'\n' if depth <= 0 => break,
+            b'\\' if b.get(i + 1) == Some(&b'\n') => i += 1,
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b':' if depth == 0 => return None,
+            _ if depth < 0 => return None,
+            quote @ (b'"' | b'\'') => {
+                let triple = b[i..].starts_with(&[quote; 3]);
+                let close: &[u8] = if triple { &b[i..i + 3] } else { &b[i..i + 1] };
+                let mut k = i + close.len();
+                while k < b.len() && !b[k..].starts_with(close) && (triple || b[k] != b'\n') {
+                    k += if b[k] == b'\\' { 2 } else { 1 };
+                }
+                i = (k + close.len()).min(b.len());
+                end = i;
+                continue;
+            }
+            _ => {}
+        }
+        if !b[i].is_ascii_whitespace() {
+            end = i + 1;
+        }
+        i += 1;
+    }
+    if depth != 0 {
+        return None;
+    }
+    // A header is more than its keyword (`else` and the like excepted); `match` and `async`
+    // are names too (`match = 1`) and must be followed by more than an operator.
+    let bare = end == keyword.end;
+    let rest = text[keyword.end..end].trim_start();
+    match word {
+        "else" | "try" | "finally" => rest.is_empty().then_some(end),
+        "except" if bare => Some(end),
+        "match" | "async" if rest.starts_with(|c: char| !(c.is_alphanumeric() || c == '_' || c == '(' || c == '[')) => None,
+        _ if bare => None,
+        _ if rest.starts_with(['=', '.', ',', ')']) => None,
+        _ => Some(end),
+    }
+}
+
 fn tree_finding(language: Language, text: &str, node: Node<'_>) -> Finding {
-    let _ = language;
     if node.is_missing() {
         let kind = node.kind();
         let what = describe_kind(node);

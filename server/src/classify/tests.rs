@@ -250,3 +250,65 @@ fn slow_parse_falls_back_to_lexer_diagnostics() {
     assert!(!parse::gave_up(doc.tree(), doc.text()));
     assert_eq!(render(doc.text(), doc.diagnostics()), "");
 }
+
+/// Every line of `fixture` (a valid file) that `pick` selects, broken by deleting the byte
+/// `pick` names: the line, then the diagnostics of the broken text with their related
+/// locations, one case a line.
+fn break_each_line(fixture: &str, pick: impl Fn(&str) -> Option<usize>) -> String {
+    let file = fixtures().join(fixture);
+    let language = Language::from_path(&file).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut out = String::new();
+    let mut start = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let line_start = start;
+        start += line.len();
+        let Some(at) = pick(line) else { continue };
+        let cut = line_start + at;
+        let broken = format!("{}{}", &text[..cut], &text[cut + 1..]);
+        let diagnostics = super::check(language, &broken);
+        let broken_index = LineIndex::new(&broken);
+        let related: Vec<String> = diagnostics
+            .iter()
+            .flat_map(|d| &d.related)
+            .map(|r| {
+                let p = broken_index.position(&broken, r.range.start, PositionEncoding::Utf16);
+                format!("{} at {}:{}", r.message, p.line + 1, p.character + 1)
+            })
+            .collect();
+        out.push_str(&format!(
+            "{}: {} => {}{}\n",
+            n + 1,
+            line.trim(),
+            render(&broken, &diagnostics).trim_end().replace('\n', "; "),
+            if related.is_empty() { String::new() } else { format!(" ({})", related.join(", ")) }
+        ));
+    }
+    out
+}
+
+/// A compound statement without its `:` is reported where the `:` belongs, as Python does
+/// ("expected ':'" after the header's last token), not as an unexpected keyword.
+#[test]
+fn missing_colon_is_reported_at_the_end_of_the_header() {
+    let out = break_each_line("python/valid_compound_statements.py", |line| {
+        let code = line.trim_end();
+        (code.ends_with(':') && !code.trim_start().starts_with('#')).then(|| code.len() - 1)
+    });
+    expect![[r#"
+        4: def walk(root, *, follow=False): => 4:32-4:32 expected `:` []
+        5: for name in sorted(os.listdir(root)): => 5:41-5:41 expected `:` [walk]
+        7: if os.path.isdir(path) and (follow or not os.path.islink(path)): => 7:72-7:72 expected `:` [walk]
+        9: elif name.endswith(".py"): => 9:34-9:34 expected `:` [walk]
+        11: else: => 11:13-11:13 expected `:` [walk]
+        15: class Walker(object): => 15:21-15:21 expected `:` []
+        18: def __init__(self, root): => 18:29-18:29 expected `:` [Walker]
+        21: def run(self): => 21:18-21:18 expected `:` [Walker]
+        22: while self.root: => 22:24-22:24 expected `:` [Walker.run]
+        23: try: => 23:16-23:16 expected `:` [Walker.run]
+        25: except OSError: => 25:27-25:27 expected `:` [Walker.run]
+        27: finally: => 27:20-27:20 expected `:` [Walker.run]
+        31: async def read(path): => 31:21-31:21 expected `:` []
+        32: with open(path) as f: => 32:25-32:25 expected `:` [read]
+    "#]].assert_eq(&out);
+}
