@@ -415,6 +415,31 @@ fn line_col(scan: &Scan, text: &str, offset: usize) -> String {
     format!("{}:{}", line + 1, col + 1)
 }
 
+/// Where a construct opened at `open` and left unclosed ends, given `pos`, where its closer
+/// belongs. When `pos` starts a line (the next line's `}`, which the indentation says ends the
+/// block), the construct is the opener's line and the lines after it that are indented deeper
+/// (its continuation), and it ends at the last token of those; else at `pos`. That is the line a
+/// reader has to fix; the opener is named in the message.
+fn construct_end(scan: &Scan, open: usize, pos: usize) -> usize {
+    let line = scan.line_of(pos) as usize;
+    if scan.lines[line].first != Some(pos) {
+        return pos;
+    }
+    let open_line = scan.line_of(open) as usize;
+    let indent = scan.lines[open_line].indent;
+    let mut end = scan.lines[open_line].last;
+    for layout in scan.lines.iter().take(line).skip(open_line + 1) {
+        if layout.is_blank() {
+            continue;
+        }
+        if layout.indent <= indent {
+            break;
+        }
+        end = layout.last;
+    }
+    end.filter(|&e| e >= open && e < pos).unwrap_or(pos)
+}
+
 fn delimiter_finding(scan: &Scan, text: &str, fix: &Fix) -> (Finding, Range<usize>) {
     let at = |offset: usize| offset..next_char(text, offset);
     let opened_here = |open: lexer::Delim| Related {
@@ -424,7 +449,7 @@ fn delimiter_finding(scan: &Scan, text: &str, fix: &Fix) -> (Finding, Range<usiz
     let (finding, from) = match *fix {
         Fix::Close { open, at: pos } => (
             Finding {
-                range: at(pos),
+                range: at(construct_end(scan, open.offset, pos)),
                 message: format!(
                     "missing `{}` to close `{}` at {}",
                     balance::closer(open.ch) as char,
@@ -467,6 +492,25 @@ fn delimiter_finding(scan: &Scan, text: &str, fix: &Fix) -> (Finding, Range<usiz
             },
             pos.min(close.offset),
         ),
+        // A closer of the wrong kind that starts a later line (`foo(1, 2;` then `}`): the
+        // construct the opener started ended before it, unclosed.
+        Fix::Mismatch { open, close }
+            if close.line > open.line && scan.lines[close.line as usize].first == Some(close.offset) =>
+        {
+            (
+                Finding {
+                    range: at(construct_end(scan, open.offset, close.offset)),
+                    message: format!(
+                        "missing `{}` to close `{}` at {}",
+                        balance::closer(open.ch) as char,
+                        open.ch as char,
+                        line_col(scan, text, open.offset)
+                    ),
+                    related: vec![opened_here(open)],
+                },
+                open.offset,
+            )
+        }
         Fix::Mismatch { open, close } => (
             Finding {
                 range: at(close.offset),

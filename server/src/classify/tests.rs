@@ -312,3 +312,26 @@ fn missing_colon_is_reported_at_the_end_of_the_header() {
         32: with open(path) as f: => 32:25-32:25 expected `:` [read]
     "#]].assert_eq(&out);
 }
+
+/// A `)` deleted at the end of a construct is underlined on that line, with the `(` as related
+/// information, not on the `}` or the statement that follows.
+#[test]
+fn unclosed_paren_is_underlined_where_the_construct_ends() {
+    let out = break_each_line("rust/valid_calls.rs", |line| {
+        let code = line.trim_end();
+        let code = code.strip_suffix(';').or_else(|| code.strip_suffix(',')).unwrap_or(code);
+        code.ends_with(')').then(|| code.len() - 1)
+    });
+    expect![[r#"
+        4: let mut totals = HashMap::new(); => 4:35-4:36 missing `)` to close `(` at 4:34 [totals] (`(` opened here at 4:34)
+        6: let (name, amount) = line.split_once(',').unwrap_or((line, "0")); => 6:61-6:62 missing `)` to close `(` at 6:60 [totals] (`(` opened here at 6:60)
+        7: let amount: u64 = amount.trim().parse().unwrap_or(0); => 7:60-7:61 missing `)` to close `(` at 7:58 [totals] (`(` opened here at 7:58)
+        10: let largest = totals.values().copied().max().unwrap_or(0); => 10:61-10:62 missing `)` to close `(` at 10:59 [totals] (`(` opened here at 10:59)
+        11: println!("{} names, largest {}", totals.len(), largest); => 11:48-11:49 missing `)` to close `(` at 11:13 [totals] (`(` opened here at 11:13)
+        15: ); => 15:5-15:6 missing `)` to close `(` at 12:11 [totals] (`(` opened here at 12:11)
+        21: eprintln!("warning") => 21:27-21:28 missing `)` to close `(` at 21:18 [warn] (`(` opened here at 21:18)
+        23: eprintln!("warning: {}", message.trim()) => 23:46-23:47 missing `)` to close `(` at 23:18 [warn] (`(` opened here at 23:18)
+        25: message.len().saturating_sub(message.trim_start().len()) => 25:52-25:53 missing `)` to close `(` at 25:33 [warn] (`(` opened here at 25:33)
+        29: let width = width.max(1); => 29:28-29:29 missing `)` to close `(` at 29:26 [area] (`(` opened here at 29:26)
+    "#]].assert_eq(&out);
+}
