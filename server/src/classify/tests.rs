@@ -328,7 +328,7 @@ fn unclosed_paren_is_underlined_where_the_construct_ends() {
         7: let amount: u64 = amount.trim().parse().unwrap_or(0); => 7:60-7:61 missing `)` to close `(` at 7:58 [totals] (`(` opened here at 7:58)
         10: let largest = totals.values().copied().max().unwrap_or(0); => 10:61-10:62 missing `)` to close `(` at 10:59 [totals] (`(` opened here at 10:59)
         11: println!("{} names, largest {}", totals.len(), largest); => 11:48-11:49 missing `)` to close `(` at 11:13 [totals] (`(` opened here at 11:13)
-        15: ); => 15:5-15:6 missing `)` to close `(` at 12:11 [totals] (`(` opened here at 12:11)
+        15: ); => 14:16-14:17 missing `)` to close `(` at 12:11 [totals] (`(` opened here at 12:11)
         21: eprintln!("warning") => 21:27-21:28 missing `)` to close `(` at 21:18 [warn] (`(` opened here at 21:18)
         23: eprintln!("warning: {}", message.trim()) => 23:46-23:47 missing `)` to close `(` at 23:18 [warn] (`(` opened here at 23:18)
         25: message.len().saturating_sub(message.trim_start().len()) => 25:52-25:53 missing `)` to close `(` at 25:33 [warn] (`(` opened here at 25:33)
