@@ -62,7 +62,7 @@ fn parses_cleanly(language: Language, text: &str) -> bool {
 ///   `safe static` in `unsafe extern` blocks (Rust 2024), outer attributes where the grammar
 ///   takes none (see [`attribute_gap`]), a `where` clause on a unit struct
 ///   (`struct S where T: Send;`), negative const generic arguments, `()` bounded in a `where`
-///   clause and the weak keyword `raw` as a name (see [`rewrites`]), and a file that holds one
+///   clause, the weak keyword `raw` as a name and `..=end` in a closure (see [`rewrites`]), and a file that holds one
 ///   expression, meant for `include!` (see [`lone_expression`]).
 /// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
 ///   parameters (also after a comment, and with a default: `<in T = never>`). TSX: function
@@ -217,7 +217,9 @@ fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut 
 /// - Rust: a negative literal as a const generic argument (`RangedI32<-999_999, 999_999>`, as
 ///   in `time` and `deranged`): the `-` becomes a blank; `()` as the bounded type of a `where`
 ///   predicate (`(): Trait`, as in `typenum`): it becomes a two-letter name; the weak keyword
-///   `raw` used as a name (`Option<raw>`, as in `syn` 1.0): it becomes another three-letter name.
+///   `raw` used as a name (`Option<raw>`, as in `syn` 1.0): it becomes another three-letter name;
+///   a range with no start up to an inclusive end (`|end| ..=end`, as in `quickcheck`): the `=`
+///   becomes a blank.
 /// - JavaScript family: a reserved word as an imported or exported name (`import { in as o }`,
 ///   `export { x as in }`, as Vite's chunks write them): its first letter becomes `_`.
 fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
@@ -245,6 +247,13 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                     {
                         bytes[i..i + 2].copy_from_slice(b"__");
                         sites.push(i..i + 2);
+                    }
+                    // `..=end` with no start: `RangeTo` parses in more places.
+                    b'.' if b[i..].starts_with(b"..=")
+                        && prev_code(i).is_some_and(|p| b"(|{[,;=>".contains(&b[p])) =>
+                    {
+                        bytes[i + 2] = b' ';
+                        sites.push(i..i + 3);
                     }
                     b'r' if b[i..].starts_with(b"raw")
                         && (i == 0 || !word(b[i - 1]))
