@@ -150,65 +150,68 @@ pub(crate) fn grammar_gap(
 }
 
 /// Same-length rewrites of valid constructs that the grammar cannot parse into equivalent ones
-/// that it can, applied to the whole text, and the tree of the result.
+/// that it can, applied to the whole text, and the tree of the result, parsed on first use.
 #[derive(Default)]
 struct Rewritten {
     /// Where the text was rewritten.
     sites: Vec<Range<usize>>,
-    tree: Option<Tree>,
+    text: String,
+    tree: Option<Option<Tree>>,
 }
 
 impl Rewritten {
-    fn new(language: Language, text: &str, tree: Option<&Tree>) -> Rewritten {
+    fn new(language: Language, text: &str) -> Rewritten {
         let (bytes, sites) = rewrites(language, text);
-        if sites.is_empty() {
-            return Rewritten::default();
+        match String::from_utf8(bytes) {
+            Ok(text) if !sites.is_empty() => Rewritten { sites, text, tree: None },
+            _ => Rewritten::default(),
         }
-        let Ok(rewritten) = String::from_utf8(bytes) else { return Rewritten::default() };
-        // Each site is edited into a copy of the tree, so the reparse reuses everything else.
-        let old = tree.map(|t| {
-            let mut t = t.clone();
-            for site in &sites {
-                let start_position = super::point_at(text, site.start);
-                let old_end_position = super::point_at(text, site.end);
-                t.edit(&InputEdit {
-                    start_byte: site.start,
-                    old_end_byte: site.end,
-                    new_end_byte: site.end,
-                    start_position,
-                    old_end_position,
-                    new_end_position: old_end_position,
+    }
+
+    /// The tree of the rewritten text. Each site is edited into a copy of `old` (the tree of the
+    /// original text), so the reparse reuses everything else.
+    fn tree(&mut self, language: Language, original: &str, old: Option<&Tree>) -> Option<&Tree> {
+        let sites = &self.sites;
+        let text = &self.text;
+        self.tree
+            .get_or_insert_with(|| {
+                let old = old.map(|t| {
+                    let mut t = t.clone();
+                    for site in sites {
+                        let start_position = super::point_at(original, site.start);
+                        let old_end_position = super::point_at(original, site.end);
+                        t.edit(&InputEdit {
+                            start_byte: site.start,
+                            old_end_byte: site.end,
+                            new_end_byte: site.end,
+                            start_position,
+                            old_end_position,
+                            new_end_position: old_end_position,
+                        });
+                    }
+                    t
                 });
-            }
-            t
-        });
-        let tree = parse::parse(language, &rewritten, old.as_ref());
-        let tree = (!parse::gave_up(&tree, &rewritten)).then_some(tree);
-        Rewritten { sites, tree }
+                let tree = parse::parse(language, text, old.as_ref());
+                (!parse::gave_up(&tree, text)).then_some(tree)
+            })
+            .as_ref()
     }
 }
 
-/// Whether the tree error `error` lies in a construct that [`rewrites`] rewrites: a site of it is
-/// in the same top-level item, and the rewritten text has no error where `error` is. A rewrite
-/// keeps every byte offset, so the two trees line up, and it only ever turns valid code into
-/// valid code, so a real mistake beside the construct still fails the reparse.
+/// Whether the tree error `error` lies in a construct that [`rewrites`] rewrites: a site of it
+/// overlaps or touches the error, and the rewritten text has no error there. A rewrite keeps
+/// every byte offset, so the two trees line up, and it only ever turns valid code into valid
+/// code, so a real mistake beside the construct still fails the reparse.
 fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
-    let mut item = error;
-    while let Some(p) = item.parent() {
-        if p.parent().is_none() {
-            break;
-        }
-        item = p;
-    }
-    let (from, to) = (item.start_byte(), item.end_byte());
-    let tree = checked.tree.clone();
-    let fixed = checked.rewritten.get_or_insert_with(|| Rewritten::new(language, text, tree.as_ref()));
-    let Some(tree) = &fixed.tree else { return false };
-    if !fixed.sites.iter().any(|s| s.start >= from && s.end <= to) {
+    let start = error.start_byte();
+    let end = error.end_byte().max(start + 1);
+    let old = checked.tree.clone();
+    let fixed = checked.rewritten.get_or_insert_with(|| Rewritten::new(language, text));
+    if !fixed.sites.iter().any(|s| s.start <= end && start <= s.end) {
         return false;
     }
-    let start = error.start_byte();
-    !has_error_in(tree.root_node(), start..error.end_byte().max(start + 1))
+    let Some(tree) = fixed.tree(language, text, old.as_ref()) else { return false };
+    !has_error_in(tree.root_node(), start..end)
 }
 
 /// The text with each valid construct that the grammar cannot parse rewritten, byte for byte,

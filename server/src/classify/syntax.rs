@@ -420,7 +420,7 @@ fn line_col(scan: &Scan, text: &str, offset: usize) -> String {
 /// block), the construct is the opener's line and the lines after it that are indented deeper
 /// (its continuation), and it ends at the last token of those; else at `pos`. That is the line a
 /// reader has to fix; the opener is named in the message.
-fn construct_end(scan: &Scan, open: usize, pos: usize) -> usize {
+fn construct_end(scan: &Scan, text: &str, open: usize, pos: usize) -> usize {
     let line = scan.line_of(pos) as usize;
     if scan.lines[line].first != Some(pos) {
         return pos;
@@ -428,14 +428,18 @@ fn construct_end(scan: &Scan, open: usize, pos: usize) -> usize {
     let open_line = scan.line_of(open) as usize;
     let indent = scan.lines[open_line].indent;
     let mut end = scan.lines[open_line].last;
-    for layout in scan.lines.iter().take(line).skip(open_line + 1) {
-        if layout.is_blank() {
+    for (k, layout) in scan.lines.iter().enumerate().take(line).skip(open_line + 1) {
+        // The lexer reads only the region around the errors; elsewhere its lines look blank,
+        // so the text says where a line's code ends.
+        let next = scan.lines.get(k + 1).map_or(text.len(), |n| n.start);
+        let code = text[layout.start..next].trim_end();
+        if code.trim_start().is_empty() {
             continue;
         }
         if layout.indent <= indent {
             break;
         }
-        end = layout.last;
+        end = layout.last.or(code.char_indices().last().map(|(i, _)| layout.start + i));
     }
     end.filter(|&e| e >= open && e < pos).unwrap_or(pos)
 }
@@ -449,7 +453,7 @@ fn delimiter_finding(scan: &Scan, text: &str, fix: &Fix) -> (Finding, Range<usiz
     let (finding, from) = match *fix {
         Fix::Close { open, at: pos } => (
             Finding {
-                range: at(construct_end(scan, open.offset, pos)),
+                range: at(construct_end(scan, text, open.offset, pos)),
                 message: format!(
                     "missing `{}` to close `{}` at {}",
                     balance::closer(open.ch) as char,
@@ -499,7 +503,7 @@ fn delimiter_finding(scan: &Scan, text: &str, fix: &Fix) -> (Finding, Range<usiz
         {
             (
                 Finding {
-                    range: at(construct_end(scan, open.offset, close.offset)),
+                    range: at(construct_end(scan, text, open.offset, close.offset)),
                     message: format!(
                         "missing `{}` to close `{}` at {}",
                         balance::closer(open.ch) as char,
