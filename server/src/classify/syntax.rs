@@ -68,9 +68,17 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         ));
     }
 
-    // 2. Unbalanced brackets.
+    // 2. Unbalanced brackets, unless a string left open on the bracket's line swallowed its
+    //    partner (`f("abc)`): Python, V8 and gofmt all name the string there.
     if let Some(fix) = balance::explain(&scan, text) {
-        out.push(delimiter_finding(&scan, text, &fix));
+        let bracket = match fix {
+            Fix::Close { open, .. } | Fix::Unclosed { open } | Fix::Mismatch { open, .. } => open,
+            Fix::Remove { close } | Fix::Open { close, .. } => close,
+        };
+        let string_lines: Vec<u32> = scan.unterminated.iter().take(2).map(|u| scan.line_of(u.offset)).collect();
+        if !string_lines.contains(&bracket.line) {
+            out.push(delimiter_finding(&scan, text, &fix));
+        }
     }
 
     // 3. Mistakes the grammar accepts.
