@@ -690,9 +690,10 @@ fn run(language: Language, o: &Options) -> LangResult {
             let real = real_message;
             let ours: Vec<String> = doc.diagnostics().iter().map(|d| render(doc.text(), d)).collect();
             println!(
-                "MSG {} {:?} injected line {} | acas: {} | real: {}",
+                "MSG {} {:?} {}:{} | acas: {} | real: {}",
                 language.id(),
                 kind,
+                path.display(),
                 injected + 1,
                 if ours.is_empty() { "(none)".to_string() } else { ours.join(" / ") },
                 real.unwrap_or_else(|| "(no parser)".to_string())
