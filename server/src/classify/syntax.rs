@@ -48,6 +48,12 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     if !root.has_error() && !gave_up {
         return accepted;
     }
+    if language == Language::Json
+        && !gave_up
+        && let Some(f) = json_missing_separator(text, tree)
+    {
+        return vec![f];
+    }
     let region = if gave_up { 0..text.len() } else { error_region(tree, text) };
     let scan = lexer::scan(language, text, tree, region);
     let mut out: Vec<(Finding, Range<usize>)> = Vec::new();
@@ -691,6 +697,48 @@ fn missing_colons(text: &str, tree: &Tree, scan: &Scan) -> Vec<(Finding, Range<u
         }
     }
     out
+}
+
+/// The longest JSON text that [`json_missing_separator`] reparses.
+const MAX_JSON_REPAIR: usize = 64 * 1024;
+
+/// JSON: a `,` or `:` left out (`"a": 1` then `"b": 2` on the next line), which the grammar's
+/// recovery turns into a cascade of unexpected tokens down the file. Each place around the first
+/// error where a separator may belong (after the token before it, after the error and after each
+/// of its first tokens) is tried in turn; the first insertion that makes the whole text parse is the mistake, reported
+/// where the separator belongs, as "expected `,`" (Python's `json` says "Expecting ','
+/// delimiter").
+fn json_missing_separator(text: &str, tree: &Tree) -> Option<Finding> {
+    if text.len() > MAX_JSON_REPAIR {
+        return None;
+    }
+    let error = *raw_errors(tree).first()?;
+    let before = text[..error.start_byte()].trim_end().len();
+    let mut places = vec![before, error.end_byte()];
+    let mut cursor = error.walk();
+    let mut leaves = vec![error];
+    while let Some(n) = leaves.pop() {
+        if n.child_count() == 0 {
+            places.push(n.end_byte());
+        } else {
+            leaves.extend(n.children(&mut cursor).collect::<Vec<_>>().into_iter().rev());
+        }
+        if places.len() > 8 {
+            break;
+        }
+    }
+    places.dedup();
+    for at in places {
+        let at = text[..at].trim_end().len();
+        for sep in [",", ":"] {
+            let fixed = format!("{}{sep}{}", &text[..at], &text[at..]);
+            let tree = parse::parse(Language::Json, &fixed, None);
+            if !tree.root_node().has_error() && !parse::gave_up(&tree, &fixed) {
+                return Some(Finding { range: at..at, message: format!("expected `{sep}`"), related: Vec::new() });
+            }
+        }
+    }
+    None
 }
 
 /// Python keywords that open a compound statement, whose header ends with `:`.
