@@ -245,7 +245,8 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                     b'(' if b.get(i + 1) == Some(&b')')
                         && next_code(i + 2).is_some_and(|n| b[n] == b':' && b.get(n + 1) != Some(&b':'))
                         && prev_code(i).is_some_and(|p| {
-                            b[p] == b',' || (p >= 5 && &b[p - 4..=p] == b"where" && (p < 5 || !word(b[p - 5])))
+                            b[p] == b','
+                                || (p >= 5 && &b[p - 4..=p] == b"where" && (p < 5 || !word(b[p - 5])))
                         }) =>
                     {
                         bytes[i..i + 2].copy_from_slice(b"__");
@@ -280,10 +281,13 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                     let before = prev_code(i).map(|p| b[p]);
                     let after = next_code(i + len).map(|n| &text[n..]);
                     // `{ in as o }` or `, in as o`; `as in }` or `as in,`.
-                    let imported = matches!(before, Some(b'{' | b',')) && after.is_some_and(|a| {
-                        a.starts_with("as") && a.as_bytes().get(2).is_some_and(|c| c.is_ascii_whitespace())
-                    });
-                    let alias = prev_code(i).is_some_and(|p| p >= 2 && &b[p - 1..=p] == b"as" && (p < 2 || !word(b[p - 2])))
+                    let imported = matches!(before, Some(b'{' | b','))
+                        && after.is_some_and(|a| {
+                            a.starts_with("as")
+                                && a.as_bytes().get(2).is_some_and(|c| c.is_ascii_whitespace())
+                        });
+                    let alias = prev_code(i)
+                        .is_some_and(|p| p >= 2 && &b[p - 1..=p] == b"as" && (p < 2 || !word(b[p - 2])))
                         && after.is_some_and(|a| a.starts_with([',', '}']));
                     if RESERVED.contains(&name) && (imported || alias) {
                         bytes[i] = b'_';
@@ -302,10 +306,44 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
 
 /// Words that cannot name a binding in JavaScript but can name an export.
 const RESERVED: [&str; 38] = [
-    "await", "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do",
-    "else", "enum", "export", "extends", "false", "finally", "for", "function", "if", "import", "in",
-    "instanceof", "new", "null", "return", "super", "switch", "this", "throw", "true", "try", "typeof",
-    "var", "void", "while", "with", "yield",
+    "await",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "import",
+    "in",
+    "instanceof",
+    "new",
+    "null",
+    "return",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeof",
+    "var",
+    "void",
+    "while",
+    "with",
+    "yield",
 ];
 
 /// Whether the `,` at `comma` separates generic arguments: the nearest bracket before it on its

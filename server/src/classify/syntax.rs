@@ -81,7 +81,8 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
             Fix::Close { open, .. } | Fix::Unclosed { open } | Fix::Mismatch { open, .. } => open,
             Fix::Remove { close } | Fix::Open { close, .. } => close,
         };
-        let string_lines: Vec<u32> = scan.unterminated.iter().take(2).map(|u| scan.line_of(u.offset)).collect();
+        let string_lines: Vec<u32> =
+            scan.unterminated.iter().take(2).map(|u| scan.line_of(u.offset)).collect();
         if !string_lines.contains(&bracket.line) {
             out.push(delimiter_finding(&scan, text, &fix));
         }
@@ -680,12 +681,16 @@ fn missing_colons(text: &str, tree: &Tree, scan: &Scan) -> Vec<(Finding, Range<u
         if depth != 0 || continued {
             continue;
         }
-        let word_end = b[first..].iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'_')).map_or(b.len(), |k| first + k);
+        let word_end = b[first..]
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+            .map_or(b.len(), |k| first + k);
         let Some(at) = missing_colon(text, first..word_end) else { continue };
         // The tree must disagree somewhere from the header to the end of the next code line.
-        let following = scan.lines[l + 1..].iter().find(|n| !n.is_blank()).map_or(text.len(), |n| {
-            scan.line_of(n.start) as usize + 1
-        });
+        let following = scan.lines[l + 1..]
+            .iter()
+            .find(|n| !n.is_blank())
+            .map_or(text.len(), |n| scan.line_of(n.start) as usize + 1);
         let until = scan.lines.get(following).map_or(text.len(), |n| n.start);
         if !errors.iter().any(|e| e.start < until && first < e.end.max(e.start + 1)) {
             continue;
@@ -734,7 +739,11 @@ fn json_missing_separator(text: &str, tree: &Tree) -> Option<Finding> {
             let fixed = format!("{}{sep}{}", &text[..at], &text[at..]);
             let tree = parse::parse(Language::Json, &fixed, None);
             if !tree.root_node().has_error() && !parse::gave_up(&tree, &fixed) {
-                return Some(Finding { range: at..at, message: format!("expected `{sep}`"), related: Vec::new() });
+                return Some(Finding {
+                    range: at..at,
+                    message: format!("expected `{sep}`"),
+                    related: Vec::new(),
+                });
             }
         }
     }
@@ -742,8 +751,10 @@ fn json_missing_separator(text: &str, tree: &Tree) -> Option<Finding> {
 }
 
 /// Python keywords that open a compound statement, whose header ends with `:`.
-const COMPOUND: [&str; 13] =
-    ["if", "elif", "else", "for", "while", "def", "class", "try", "except", "finally", "with", "async", "match"];
+const COMPOUND: [&str; 13] = [
+    "if", "elif", "else", "for", "while", "def", "class", "try", "except", "finally", "with", "async",
+    "match",
+];
 
 /// Where the `:` of the compound statement whose keyword is at `keyword` belongs, when its
 /// header (the line, with what its brackets continue) has no `:` outside brackets and strings:
@@ -799,7 +810,11 @@ fn missing_colon(text: &str, keyword: Range<usize>) -> Option<usize> {
     match word {
         "else" | "try" | "finally" => rest.is_empty().then_some(end),
         "except" if bare => Some(end),
-        "match" | "async" if rest.starts_with(|c: char| !(c.is_alphanumeric() || c == '_' || c == '(' || c == '[')) => None,
+        "match" | "async"
+            if rest.starts_with(|c: char| !(c.is_alphanumeric() || c == '_' || c == '(' || c == '[')) =>
+        {
+            None
+        }
         _ if bare => None,
         _ if rest.starts_with(['=', '.', ',', ')']) => None,
         _ => Some(end),

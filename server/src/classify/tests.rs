@@ -310,7 +310,8 @@ fn missing_colon_is_reported_at_the_end_of_the_header() {
         27: finally: => 27:20-27:20 expected `:` [Walker.run]
         31: async def read(path): => 31:21-31:21 expected `:` []
         32: with open(path) as f: => 32:25-32:25 expected `:` [read]
-    "#]].assert_eq(&out);
+    "#]]
+    .assert_eq(&out);
 }
 
 /// A `)` deleted at the end of a construct is underlined on that line, with the `(` as related
