@@ -246,7 +246,7 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                         && next_code(i + 2).is_some_and(|n| b[n] == b':' && b.get(n + 1) != Some(&b':'))
                         && prev_code(i).is_some_and(|p| {
                             b[p] == b','
-                                || (p >= 5 && &b[p - 4..=p] == b"where" && (p < 5 || !word(b[p - 5])))
+                                || (p >= 4 && &b[p - 4..=p] == b"where" && (p == 4 || !word(b[p - 5])))
                         }) =>
                     {
                         bytes[i..i + 2].copy_from_slice(b"__");
@@ -287,7 +287,7 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                                 && a.as_bytes().get(2).is_some_and(|c| c.is_ascii_whitespace())
                         });
                     let alias = prev_code(i)
-                        .is_some_and(|p| p >= 2 && &b[p - 1..=p] == b"as" && (p < 2 || !word(b[p - 2])))
+                        .is_some_and(|p| p >= 1 && &b[p - 1..=p] == b"as" && (p == 1 || !word(b[p - 2])))
                         && after.is_some_and(|a| a.starts_with([',', '}']));
                     if RESERVED.contains(&name) && (imported || alias) {
                         bytes[i] = b'_';

@@ -822,6 +822,7 @@ fn missing_colon(text: &str, keyword: Range<usize>) -> Option<usize> {
 }
 
 fn tree_finding(language: Language, text: &str, node: Node<'_>) -> Finding {
+    let _ = language;
     if node.is_missing() {
         let kind = node.kind();
         let what = describe_kind(node);
