@@ -59,7 +59,8 @@ fn parses_cleanly(language: Language, text: &str) -> bool {
 ///
 /// - Rust: macro bodies (`macro_rules!` definitions and macro token trees hold arbitrary
 ///   tokens, and the grammar trips on some of them), the 2015 `try!` macro, `safe fn` and
-///   `safe static` in `unsafe extern` blocks (Rust 2024), outer attributes where the grammar
+///   `safe static` in `unsafe extern` blocks (Rust 2024), foreign types (see [`foreign_type`]),
+///   outer attributes where the grammar
 ///   takes none (see [`attribute_gap`]), a `where` clause on a unit struct
 ///   (`struct S where T: Send;`), negative const generic arguments, `()` bounded in a `where`
 ///   clause, the weak keyword `raw` as a name and `..=end` in a closure (see [`rewrites`]), and a file that holds one
@@ -106,6 +107,7 @@ pub(crate) fn grammar_gap(
                 n = p.parent();
             }
             unit_struct_where(error)
+                || foreign_type(text, error, checked)
                 || attribute_gap(text, error, checked)
                 || rewritten_gap(language, text, error, checked)
                 || lone_expression(text, error, checked)
@@ -508,6 +510,46 @@ fn outer_attributes(text: &str, node: Node<'_>) -> Vec<std::ops::Range<usize>> {
         i += 1;
     }
     out
+}
+
+/// `type Name;` in an `extern` block (a foreign type, as `web-sys` declares thousands for
+/// `#[wasm_bindgen]`): the grammar takes no `type` item there. The error is a gap when it lies
+/// in such a block and the block parses cleanly with each `type Name;` written as the foreign
+/// function `fn Name();`.
+fn foreign_type(text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
+    let Some(block) = error.parent().filter(|p| p.kind() == "declaration_list") else { return false };
+    let Some(item) = block.parent().filter(|p| p.kind() == "foreign_mod_item") else { return false };
+    checked.get_or(item, || {
+        let source = &text[item.start_byte()..item.end_byte()];
+        let b = source.as_bytes();
+        let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        let mut rewritten = String::with_capacity(source.len());
+        let mut from = 0;
+        let mut found = false;
+        let mut i = 0;
+        while let Some(k) = source[i..].find("type") {
+            let at = i + k;
+            i = at + 4;
+            if (at > 0 && word(b[at - 1])) || b.get(at + 4).is_none_or(|&c| !c.is_ascii_whitespace()) {
+                continue;
+            }
+            let rest = &source[at + 4..];
+            let name_len = rest.trim_start().bytes().take_while(|&c| word(c)).count();
+            let name_start = at + 4 + (rest.len() - rest.trim_start().len());
+            let after = source[name_start + name_len..].trim_start();
+            if name_len == 0 || !after.starts_with(';') {
+                continue;
+            }
+            rewritten.push_str(&source[from..at]);
+            rewritten.push_str("fn ");
+            rewritten.push_str(&source[name_start..name_start + name_len]);
+            rewritten.push_str("()");
+            from = name_start + name_len;
+            found = true;
+        }
+        rewritten.push_str(&source[from..]);
+        found && parses_cleanly(Language::Rust, &rewritten)
+    })
 }
 
 /// `struct S where T: Send;`: the grammar takes a `where` clause on tuple and braced structs
