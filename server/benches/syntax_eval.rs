@@ -1,15 +1,19 @@
 //! Measures how well ACAS places syntax diagnostics on real code.
 //!
 //! For each language: (1) false positives: `check` on files that the language's real parser
-//! accepts (where one is on this machine: `compile()` for Python, `json.loads` for JSON, V8 via
-//! `node` for JavaScript, TypeScript's parser when `ACAS_EVAL_TYPESCRIPT` names an installed
-//! `typescript` package; elsewhere the files are shipped code) and count files with any
+//! accepts (`syn::parse_file` for Rust, `compile()` for Python, `json.loads` for JSON, V8 via
+//! `node` for JavaScript, `gofmt -e` for Go where it is installed, TypeScript's parser when
+//! `ACAS_EVAL_TYPESCRIPT` names an installed `typescript` package; elsewhere the files are
+//! shipped code; `ACAS_EVAL_ROOTS` adds corpora, see `common`) and count files with any
 //! diagnostic; (2) injection: one mistake per file, chosen by a seeded PRNG, and the share
 //! reported within 5 lines of the injection (or of the real parser's report), the diagnostics
 //! per mistake and the share missed, for ACAS and for naive ERROR/MISSING reporting.
 //!
 //! `cargo bench -p acas --bench syntax_eval -- [--lang rust,python] [--inject 500]
-//!  [--fp-limit 3000] [--seed 1] [--show-misses 10]`
+//!  [--fp-limit 3000] [--seed 1] [--show-misses 10] [--show-messages 20]`
+//!
+//! `--show-messages N` prints, for the first N mistakes of each language, ACAS's diagnostics
+//! beside the message of the language's own parser.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -32,6 +36,7 @@ struct Options {
     seed: u64,
     show_misses: usize,
     show_fp: usize,
+    show_messages: usize,
 }
 
 fn options() -> Options {
@@ -42,6 +47,7 @@ fn options() -> Options {
         seed: 1,
         show_misses: 0,
         show_fp: 0,
+        show_messages: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -63,6 +69,7 @@ fn options() -> Options {
             "--seed" => o.seed = value.parse().unwrap_or(o.seed),
             "--show-misses" => o.show_misses = value.parse().unwrap_or(0),
             "--show-fp" => o.show_fp = value.parse().unwrap_or(0),
+            "--show-messages" => o.show_messages = value.parse().unwrap_or(0),
             _ => {
                 i += 1;
                 continue;
@@ -90,9 +97,16 @@ impl Rng {
     }
 }
 
-/// The language's own parser, in a helper process: answers `None` (valid) or the 1-based line
-/// of the first syntax error.
-struct Oracle {
+/// The language's own parser: answers `None` (valid) or the 1-based line of the first syntax
+/// error. `syn::parse_file` for Rust (it gives no line: 0), `gofmt -e` for Go, a helper process
+/// for the others.
+enum Oracle {
+    Helper(Helper),
+    Syn,
+    Gofmt,
+}
+
+struct Helper {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -115,9 +129,9 @@ while True:
             json.loads(src.decode("utf-8"))
         out = "ok"
     except SyntaxError as e:
-        out = "err %d" % (e.lineno or 0)
+        out = "err %d %s" % (e.lineno or 0, e.msg)
     except ValueError as e:
-        out = "err %d" % getattr(e, "lineno", 0)
+        out = "err %d %s" % (getattr(e, "lineno", 0), getattr(e, "msg", str(e)))
     except Exception as e:
         out = "err 0"
     sys.stdout.write(out + "\n")
@@ -137,7 +151,7 @@ function check(src) {
     try { new vm.SourceTextModule(src, { identifier: "f.js" }); return "ok"; } catch (e2) {
       try { new Function(src); } catch (e3) {}
       const l1 = line(e), l2 = line(e2);
-      return "err " + (l2 || l1);
+      return "err " + (l2 || l1) + " " + String((l2 ? e2 : e).message).split("\n")[0];
     }
   }
 }
@@ -167,7 +181,8 @@ function check(src) {
     tsx ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
   const d = sf.parseDiagnostics || [];
   if (d.length === 0) return "ok";
-  return "err " + (sf.getLineAndCharacterOfPosition(d[0].start).line + 1);
+  return "err " + (sf.getLineAndCharacterOfPosition(d[0].start).line + 1) + " " +
+    ts.flattenDiagnosticMessageText(d[0].messageText, " ");
 }
 process.stdin.on("data", (chunk) => {
   buf = Buffer.concat([buf, chunk]);
@@ -185,6 +200,57 @@ process.stdin.on("data", (chunk) => {
 
 impl Oracle {
     fn start(language: Language) -> Option<Oracle> {
+        match language {
+            Language::Rust => Some(Oracle::Syn),
+            Language::Go => {
+                let found = Command::new("gofmt").arg("-l").stdin(Stdio::null()).output().is_ok();
+                found.then_some(Oracle::Gofmt)
+            }
+            _ => Helper::start(language).map(Oracle::Helper),
+        }
+    }
+
+    /// `Ok(None)`: accepted; `Ok(Some(line))`: rejected at `line` (1-based, 0 if unknown).
+    fn check(&mut self, text: &str) -> Option<Option<i64>> {
+        self.check_with_message(text).map(|r| r.map(|(line, _)| line))
+    }
+
+    /// As [`Oracle::check`], with the parser's message.
+    fn check_with_message(&mut self, text: &str) -> Option<Option<(i64, String)>> {
+        match self {
+            Oracle::Helper(helper) => helper.check_with_message(text),
+            Oracle::Syn => {
+                let text = text.to_string();
+                // syn's parser recurses; a deeply nested text must not take the bench down.
+                let error = std::thread::Builder::new()
+                    .stack_size(256 << 20)
+                    .spawn(move || syn::parse_file(&text).err().map(|e| e.to_string()))
+                    .ok()?
+                    .join()
+                    .ok()?;
+                Some(error.map(|message| (0, message)))
+            }
+            Oracle::Gofmt => {
+                let path = std::env::temp_dir().join(format!("acas_eval_{}.go", std::process::id()));
+                std::fs::write(&path, text).ok()?;
+                let out = Command::new("gofmt").arg("-e").arg("-l").arg(&path).output().ok()?;
+                if out.status.success() {
+                    return Some(None);
+                }
+                let err = String::from_utf8_lossy(&out.stderr);
+                let first = err.lines().next().unwrap_or("");
+                let rest = first.rsplit_once(".go:").map_or(first, |(_, r)| r);
+                let mut parts = rest.splitn(3, ':');
+                let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+                let message = parts.nth(1).unwrap_or("").trim().to_string();
+                Some(Some((line, message)))
+            }
+        }
+    }
+}
+
+impl Helper {
+    fn start(language: Language) -> Option<Helper> {
         let dir = std::env::temp_dir();
         let mut cmd = match language {
             Language::Python | Language::Json => {
@@ -215,11 +281,10 @@ impl Oracle {
             cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
         let stdin = child.stdin.take()?;
         let stdout = BufReader::new(child.stdout.take()?);
-        Some(Oracle { child, stdin, stdout })
+        Some(Helper { child, stdin, stdout })
     }
 
-    /// `Ok(None)`: accepted; `Ok(Some(line))`: rejected at `line` (1-based, 0 if unknown).
-    fn check(&mut self, text: &str) -> Option<Option<i64>> {
+    fn check_with_message(&mut self, text: &str) -> Option<Option<(i64, String)>> {
         writeln!(self.stdin, "{}", text.len()).ok()?;
         self.stdin.write_all(text.as_bytes()).ok()?;
         self.stdin.flush().ok()?;
@@ -227,14 +292,15 @@ impl Oracle {
         self.stdout.read_line(&mut line).ok()?;
         let line = line.trim();
         if line == "ok" {
-            Some(None)
-        } else {
-            Some(Some(line.strip_prefix("err ").and_then(|n| n.parse().ok()).unwrap_or(0)))
+            return Some(None);
         }
+        let rest = line.strip_prefix("err ").unwrap_or("");
+        let (number, message) = rest.split_once(' ').unwrap_or((rest, ""));
+        Some(Some((number.parse().unwrap_or(0), message.to_string())))
     }
 }
 
-impl Drop for Oracle {
+impl Drop for Helper {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -520,7 +586,12 @@ fn render(text: &str, d: &Diagnostic) -> String {
 fn run(language: Language, o: &Options) -> LangResult {
     let t0 = Instant::now();
     let roots = common::roots(language);
-    let files = common::files(&roots, language);
+    let mut files = common::files(&roots, language);
+    // Go's tools skip `testdata` directories; the standard library's hold code that does not
+    // compile on purpose (the type checker's tests).
+    if language == Language::Go {
+        files.retain(|p| !p.components().any(|c| c.as_os_str() == "testdata"));
+    }
     let mut oracle = Oracle::start(language);
     let mut rng = Rng(o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (language as u64 + 1));
     // Deterministic sample order.
@@ -575,6 +646,7 @@ fn run(language: Language, o: &Options) -> LangResult {
     }
 
     let mut shown = 0;
+    let mut shown_messages = 0;
     for (k, (path, text)) in clean.iter().enumerate() {
         if r.acas.mistakes >= o.inject {
             break;
@@ -584,13 +656,19 @@ fn run(language: Language, o: &Options) -> LangResult {
         let Some((broken, offset)) = inject(language, text, tree.tree(), kind, &mut rng) else { continue };
         let injected = line_of(&broken, offset);
         let mut targets = vec![injected];
+        let mut real_message = None;
         if let Some(oracle) = oracle.as_mut() {
-            match oracle.check(&broken) {
+            match oracle.check_with_message(&broken) {
                 Some(None) => {
                     r.skipped_valid += 1;
                     continue;
                 }
-                Some(Some(line)) if line > 0 => targets.push(line - 1),
+                Some(Some((line, message))) => {
+                    if line > 0 {
+                        targets.push(line - 1);
+                    }
+                    real_message = Some(format!("{line}: {message}"));
+                }
                 _ => {}
             }
         }
@@ -606,6 +684,20 @@ fn run(language: Language, o: &Options) -> LangResult {
         }
         if let Some((_, s)) = r.per_kind.iter_mut().find(|(kk, _)| *kk == kind) {
             s.add(&lines, &targets);
+        }
+        if shown_messages < o.show_messages {
+            shown_messages += 1;
+            let real = real_message;
+            let ours: Vec<String> = doc.diagnostics().iter().map(|d| render(doc.text(), d)).collect();
+            println!(
+                "MSG {} {:?} {}:{} | acas: {} | real: {}",
+                language.id(),
+                kind,
+                path.display(),
+                injected + 1,
+                if ours.is_empty() { "(none)".to_string() } else { ours.join(" / ") },
+                real.unwrap_or_else(|| "(no parser)".to_string())
+            );
         }
         let near = lines.iter().any(|&l| targets.iter().any(|t| (l - t).abs() <= WINDOW));
         if (!near || lines.len() > 2) && shown < o.show_misses {
@@ -653,6 +745,8 @@ fn main() {
             Language::Python => "compile()",
             Language::Json => "json.loads",
             Language::JavaScript => "V8 (node vm)",
+            Language::Rust => "syn::parse_file",
+            Language::Go => "gofmt -e",
             Language::TypeScript | Language::Tsx if std::env::var_os("ACAS_EVAL_TYPESCRIPT").is_some() => {
                 "typescript createSourceFile"
             }

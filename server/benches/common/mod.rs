@@ -63,6 +63,12 @@ pub fn roots(language: Language) -> Vec<PathBuf> {
             r
         }
     };
+    roots.extend(extra_roots());
     roots.retain(|r| Path::new(r).exists());
     roots
+}
+
+/// More corpora for every language, from `ACAS_EVAL_ROOTS` (directories separated by `:`).
+pub fn extra_roots() -> Vec<PathBuf> {
+    std::env::var_os("ACAS_EVAL_ROOTS").map_or_else(Vec::new, |v| std::env::split_paths(&v).collect())
 }

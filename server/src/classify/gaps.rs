@@ -8,7 +8,9 @@
 //! Each gap is recognised by the smallest construct it occurs in, never by file, and has a
 //! `fixtures/classify/<lang>/valid_*` file that keeps it fixed.
 
-use tree_sitter::{Node, Tree};
+use std::ops::Range;
+
+use tree_sitter::{InputEdit, Node, Tree};
 
 use super::Language;
 use super::lexer::Scan;
@@ -23,9 +25,17 @@ pub(crate) struct Checked {
     nodes: Vec<(usize, bool)>,
     /// Python statements with dedented continuation lines, found on first use.
     dedented: Option<Dedented>,
+    /// The text with the constructs of [`rewrites`] rewritten, found on first use.
+    rewritten: Option<Rewritten>,
+    /// The tree being checked, which the rewritten text is reparsed from.
+    tree: Option<Tree>,
 }
 
 impl Checked {
+    pub(crate) fn new(tree: &Tree) -> Checked {
+        Checked { tree: Some(tree.clone()), ..Checked::default() }
+    }
+
     fn get_or(&mut self, node: Node<'_>, check: impl FnOnce() -> bool) -> bool {
         if let Some(&(_, answer)) = self.nodes.iter().find(|(id, _)| *id == node.id()) {
             return answer;
@@ -49,15 +59,19 @@ fn parses_cleanly(language: Language, text: &str) -> bool {
 ///
 /// - Rust: macro bodies (`macro_rules!` definitions and macro token trees hold arbitrary
 ///   tokens, and the grammar trips on some of them), the 2015 `try!` macro, `safe fn` and
-///   `safe static` in `unsafe extern` blocks (Rust 2024), outer attributes where the grammar
-///   takes none (see [`attribute_gap`]), and a `where` clause on a unit struct
-///   (`struct S where T: Send;`).
+///   `safe static` in `unsafe extern` blocks (Rust 2024), foreign types (see [`foreign_type`]),
+///   outer attributes where the grammar
+///   takes none (see [`attribute_gap`]), a `where` clause on a unit struct
+///   (`struct S where T: Send;`), negative const generic arguments, `()` bounded in a `where`
+///   clause, the weak keyword `raw` as a name and `..=end` in a closure (see [`rewrites`]), and a file that holds one
+///   expression, meant for `include!` (see [`lone_expression`]).
 /// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
 ///   parameters (also after a comment, and with a default: `<in T = never>`). TSX: function
 ///   types whose parameter has no type annotation (`i: (string) => string`, a parameter named
 ///   `string`).
 /// - JavaScript family: a statement that starts with `[` after an arrow function with a block
-///   body (see [`arrow_asi_gap`]).
+///   body (see [`arrow_asi_gap`]), and reserved words as imported or exported names (see
+///   [`rewrites`]).
 /// - Python: a statement whose bracketed continuation lines are indented less than its first
 ///   line (see [`dedented_continuation`]).
 /// - JSON: a number with a `+` exponent (`0.5e+1`, `2E+1`), which the grammar splits into a
@@ -92,7 +106,11 @@ pub(crate) fn grammar_gap(
                 }
                 n = p.parent();
             }
-            unit_struct_where(error) || attribute_gap(text, error, checked)
+            unit_struct_where(error)
+                || foreign_type(text, error, checked)
+                || attribute_gap(text, error, checked)
+                || rewritten_gap(language, text, error, checked)
+                || lone_expression(text, error, checked)
         }
         Language::TypeScript | Language::Tsx => {
             let line_start = text[..error.start_byte().min(text.len())].rfind('\n').map_or(0, |i| i + 1);
@@ -122,12 +140,269 @@ pub(crate) fn grammar_gap(
                 || untyped_param_type
                 || variance_with_default(text, error)
                 || arrow_asi_gap(language, text, error, checked)
+                || rewritten_gap(language, text, error, checked)
         }
-        Language::JavaScript => arrow_asi_gap(language, text, error, checked),
+        Language::JavaScript => {
+            arrow_asi_gap(language, text, error, checked) || rewritten_gap(language, text, error, checked)
+        }
         Language::Python => dedented_continuation(text, scan, error, checked),
         Language::Json => plus_exponent(text, error, checked),
         Language::Go => false,
     }
+}
+
+/// Same-length rewrites of valid constructs that the grammar cannot parse into equivalent ones
+/// that it can, applied to the whole text, and the tree of the result, parsed on first use.
+#[derive(Default)]
+struct Rewritten {
+    /// Where the text was rewritten.
+    sites: Vec<Range<usize>>,
+    text: String,
+    tree: Option<Option<Tree>>,
+}
+
+impl Rewritten {
+    fn new(language: Language, text: &str) -> Rewritten {
+        let (bytes, sites) = rewrites(language, text);
+        match String::from_utf8(bytes) {
+            Ok(text) if !sites.is_empty() => Rewritten { sites, text, tree: None },
+            _ => Rewritten::default(),
+        }
+    }
+
+    /// The tree of the rewritten text. Each site is edited into a copy of `old` (the tree of the
+    /// original text), so the reparse reuses everything else.
+    fn tree(&mut self, language: Language, original: &str, old: Option<&Tree>) -> Option<&Tree> {
+        let sites = &self.sites;
+        let text = &self.text;
+        self.tree
+            .get_or_insert_with(|| {
+                let old = old.map(|t| {
+                    let mut t = t.clone();
+                    for site in sites {
+                        let start_position = super::point_at(original, site.start);
+                        let old_end_position = super::point_at(original, site.end);
+                        t.edit(&InputEdit {
+                            start_byte: site.start,
+                            old_end_byte: site.end,
+                            new_end_byte: site.end,
+                            start_position,
+                            old_end_position,
+                            new_end_position: old_end_position,
+                        });
+                    }
+                    t
+                });
+                let tree = parse::parse(language, text, old.as_ref());
+                (!parse::gave_up(&tree, text)).then_some(tree)
+            })
+            .as_ref()
+    }
+}
+
+/// Whether the tree error `error` lies in a construct that [`rewrites`] rewrites: a site of it
+/// overlaps or touches the error, and the rewritten text has no error there. A rewrite keeps
+/// every byte offset, so the two trees line up, and it only ever turns valid code into valid
+/// code, so a real mistake beside the construct still fails the reparse.
+fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
+    let start = error.start_byte();
+    let end = error.end_byte().max(start + 1);
+    let old = checked.tree.clone();
+    let fixed = checked.rewritten.get_or_insert_with(|| Rewritten::new(language, text));
+    if !fixed.sites.iter().any(|s| s.start <= end && start <= s.end) {
+        return false;
+    }
+    let Some(tree) = fixed.tree(language, text, old.as_ref()) else { return false };
+    !has_error_in(tree.root_node(), start..end)
+}
+
+/// The text with each valid construct that the grammar cannot parse rewritten, byte for byte,
+/// into one it can, and where:
+///
+/// - Rust: a negative literal as a const generic argument (`RangedI32<-999_999, 999_999>`, as
+///   in `time` and `deranged`): the `-` becomes a blank; `()` as the bounded type of a `where`
+///   predicate (`(): Trait`, as in `typenum`): it becomes a two-letter name; the weak keyword
+///   `raw` used as a name (`Option<raw>`, as in `syn` 1.0): it becomes another three-letter name;
+///   a range with no start up to an inclusive end (`|end| ..=end`, as in `quickcheck`): the `=`
+///   becomes a blank.
+/// - JavaScript family: a reserved word as an imported or exported name (`import { in as o }`,
+///   `export { x as in }`, as Vite's chunks write them): its first letter becomes `_`.
+fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut sites = Vec::new();
+    let b = text.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    let prev_code = |i: usize| b[..i].iter().rposition(|c| !c.is_ascii_whitespace());
+    let next_code = |i: usize| b[i..].iter().position(|c| !c.is_ascii_whitespace()).map(|k| i + k);
+    match language {
+        Language::Rust => {
+            for i in 0..b.len() {
+                match b[i] {
+                    b'-' if b.get(i + 1).is_some_and(u8::is_ascii_digit)
+                        && prev_code(i).is_some_and(|p| b[p] == b'<' || (b[p] == b',' && in_angle(b, p))) =>
+                    {
+                        bytes[i] = b' ';
+                        sites.push(i..i + 1);
+                    }
+                    b'(' if b.get(i + 1) == Some(&b')')
+                        && next_code(i + 2).is_some_and(|n| b[n] == b':' && b.get(n + 1) != Some(&b':'))
+                        && prev_code(i).is_some_and(|p| {
+                            b[p] == b','
+                                || (p >= 4 && &b[p - 4..=p] == b"where" && (p == 4 || !word(b[p - 5])))
+                        }) =>
+                    {
+                        bytes[i..i + 2].copy_from_slice(b"__");
+                        sites.push(i..i + 2);
+                    }
+                    // `..=end` with no start: `RangeTo` parses in more places.
+                    b'.' if b[i..].starts_with(b"..=")
+                        && prev_code(i).is_some_and(|p| b"(|{[,;=>".contains(&b[p])) =>
+                    {
+                        bytes[i + 2] = b' ';
+                        sites.push(i..i + 3);
+                    }
+                    b'r' if b[i..].starts_with(b"raw")
+                        && (i == 0 || !word(b[i - 1]))
+                        && !b.get(i + 3).is_some_and(|&c| word(c))
+                        && !text[i + 3..].trim_start().starts_with("const")
+                        && !text[i + 3..].trim_start().starts_with("mut") =>
+                    {
+                        bytes[i + 1] = b'_';
+                        sites.push(i..i + 3);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Language::JavaScript | Language::TypeScript | Language::Tsx => {
+            let mut i = 0;
+            while i < b.len() {
+                if b[i].is_ascii_lowercase() && (i == 0 || !word(b[i - 1])) {
+                    let len = b[i..].iter().take_while(|&&c| word(c)).count();
+                    let name = &text[i..i + len];
+                    let before = prev_code(i).map(|p| b[p]);
+                    let after = next_code(i + len).map(|n| &text[n..]);
+                    // `{ in as o }` or `, in as o`; `as in }` or `as in,`.
+                    let imported = matches!(before, Some(b'{' | b','))
+                        && after.is_some_and(|a| {
+                            a.starts_with("as")
+                                && a.as_bytes().get(2).is_some_and(|c| c.is_ascii_whitespace())
+                        });
+                    let alias = prev_code(i)
+                        .is_some_and(|p| p >= 1 && &b[p - 1..=p] == b"as" && (p == 1 || !word(b[p - 2])))
+                        && after.is_some_and(|a| a.starts_with([',', '}']));
+                    if RESERVED.contains(&name) && (imported || alias) {
+                        bytes[i] = b'_';
+                        sites.push(i..i + len);
+                    }
+                    i += len.max(1);
+                    continue;
+                }
+                i += 1;
+            }
+        }
+        _ => {}
+    }
+    (bytes, sites)
+}
+
+/// Words that cannot name a binding in JavaScript but can name an export.
+const RESERVED: [&str; 38] = [
+    "await",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "import",
+    "in",
+    "instanceof",
+    "new",
+    "null",
+    "return",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeof",
+    "var",
+    "void",
+    "while",
+    "with",
+    "yield",
+];
+
+/// Whether the `,` at `comma` separates generic arguments: the nearest bracket before it on its
+/// line that is still open is a `<`.
+fn in_angle(b: &[u8], comma: usize) -> bool {
+    let mut depth = 0i32;
+    for &c in b[..comma].iter().rev() {
+        match c {
+            b'\n' => return false,
+            b')' | b']' | b'}' | b'>' => depth += 1,
+            b'(' | b'[' | b'{' => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+            }
+            b'<' => {
+                if depth == 0 {
+                    return true;
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A file that holds one expression and nothing else (a string literal, an array), meant for
+/// `include!`: the grammar takes a file for a list of items and statements. The error is a gap
+/// when the whole text is the tail expression of a block once wrapped in one.
+fn lone_expression(text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
+    let mut root = error;
+    while let Some(p) = root.parent() {
+        root = p;
+    }
+    let mut cursor = root.walk();
+    if text.len() > MAX_REPARSE || root.children(&mut cursor).filter(|c| !c.is_extra()).count() != 1 {
+        return false;
+    }
+    checked.get_or(root, || {
+        let wrapped = format!("fn f() {{\n{text}\n}}");
+        let tree = parse::parse(Language::Rust, &wrapped, None);
+        if tree.root_node().has_error() {
+            return false;
+        }
+        let body = tree.root_node().named_child(0).and_then(|f| f.child_by_field_name("body"));
+        let Some(body) = body else { return false };
+        let mut cursor = tree.walk();
+        let mut parts = body.named_children(&mut cursor).filter(|c| !c.is_extra());
+        let only = parts.next().map(|n| n.kind());
+        // The block's tail: an expression, not a statement or an item.
+        parts.next().is_none()
+            && only.is_some_and(|k| {
+                k != "expression_statement" && k != "let_declaration" && !k.ends_with("_item")
+            })
+    })
 }
 
 /// `text` without the block comments at its end (`/** @ts-ignore */` before a token).
@@ -235,6 +510,46 @@ fn outer_attributes(text: &str, node: Node<'_>) -> Vec<std::ops::Range<usize>> {
         i += 1;
     }
     out
+}
+
+/// `type Name;` in an `extern` block (a foreign type, as `web-sys` declares thousands for
+/// `#[wasm_bindgen]`): the grammar takes no `type` item there. The error is a gap when it lies
+/// in such a block and the block parses cleanly with each `type Name;` written as the foreign
+/// function `fn Name();`.
+fn foreign_type(text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
+    let Some(block) = error.parent().filter(|p| p.kind() == "declaration_list") else { return false };
+    let Some(item) = block.parent().filter(|p| p.kind() == "foreign_mod_item") else { return false };
+    checked.get_or(item, || {
+        let source = &text[item.start_byte()..item.end_byte()];
+        let b = source.as_bytes();
+        let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        let mut rewritten = String::with_capacity(source.len());
+        let mut from = 0;
+        let mut found = false;
+        let mut i = 0;
+        while let Some(k) = source[i..].find("type") {
+            let at = i + k;
+            i = at + 4;
+            if (at > 0 && word(b[at - 1])) || b.get(at + 4).is_none_or(|&c| !c.is_ascii_whitespace()) {
+                continue;
+            }
+            let rest = &source[at + 4..];
+            let name_len = rest.trim_start().bytes().take_while(|&c| word(c)).count();
+            let name_start = at + 4 + (rest.len() - rest.trim_start().len());
+            let after = source[name_start + name_len..].trim_start();
+            if name_len == 0 || !after.starts_with(';') {
+                continue;
+            }
+            rewritten.push_str(&source[from..at]);
+            rewritten.push_str("fn ");
+            rewritten.push_str(&source[name_start..name_start + name_len]);
+            rewritten.push_str("()");
+            from = name_start + name_len;
+            found = true;
+        }
+        rewritten.push_str(&source[from..]);
+        found && parses_cleanly(Language::Rust, &rewritten)
+    })
 }
 
 /// `struct S where T: Send;`: the grammar takes a `where` clause on tuple and braced structs
@@ -408,7 +723,7 @@ impl Dedented {
 }
 
 /// Whether an ERROR or MISSING node under `node` overlaps `range`.
-fn has_error_in(node: Node<'_>, range: std::ops::Range<usize>) -> bool {
+pub(crate) fn has_error_in(node: Node<'_>, range: std::ops::Range<usize>) -> bool {
     if node.end_byte() <= range.start || node.start_byte() >= range.end || !node.has_error() {
         return false;
     }

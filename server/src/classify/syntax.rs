@@ -48,6 +48,12 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
     if !root.has_error() && !gave_up {
         return accepted;
     }
+    if language == Language::Json
+        && !gave_up
+        && let Some(f) = json_missing_separator(text, tree)
+    {
+        return vec![f];
+    }
     let region = if gave_up { 0..text.len() } else { error_region(tree, text) };
     let scan = lexer::scan(language, text, tree, region);
     let mut out: Vec<(Finding, Range<usize>)> = Vec::new();
@@ -68,9 +74,18 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         ));
     }
 
-    // 2. Unbalanced brackets.
+    // 2. Unbalanced brackets, unless a string left open on the bracket's line swallowed its
+    //    partner (`f("abc)`): Python, V8 and gofmt all name the string there.
     if let Some(fix) = balance::explain(&scan, text) {
-        out.push(delimiter_finding(&scan, text, &fix));
+        let bracket = match fix {
+            Fix::Close { open, .. } | Fix::Unclosed { open } | Fix::Mismatch { open, .. } => open,
+            Fix::Remove { close } | Fix::Open { close, .. } => close,
+        };
+        let string_lines: Vec<u32> =
+            scan.unterminated.iter().take(2).map(|u| scan.line_of(u.offset)).collect();
+        if !string_lines.contains(&bracket.line) {
+            out.push(delimiter_finding(&scan, text, &fix));
+        }
     }
 
     // 3. Mistakes the grammar accepts.
@@ -79,15 +94,47 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         out.push((f, reach));
     }
 
-    // 4. What the tree reports, outside the regions explained above.
+    // 4. Python compound statements without their `:`. The tree's recovery from one often
+    //    stumbles over the rest of the file, so the tree errors are then kept only where the
+    //    text with the colons put back still has one.
+    let mut colons_fixed: Option<(Vec<usize>, Tree)> = None;
+    if language == Language::Python && !gave_up {
+        let colons = missing_colons(text, tree, &scan);
+        if !colons.is_empty() {
+            let mut at: Vec<usize> = colons.iter().map(|(f, _)| f.range.start).collect();
+            at.sort_unstable();
+            let mut fixed = String::with_capacity(text.len() + at.len());
+            let mut from = 0;
+            for &a in &at {
+                fixed.push_str(&text[from..a]);
+                fixed.push(':');
+                from = a;
+            }
+            fixed.push_str(&text[from..]);
+            let fixed_tree = parse::parse(language, &fixed, None);
+            if !parse::gave_up(&fixed_tree, &fixed) {
+                colons_fixed = Some((at, fixed_tree));
+            }
+        }
+        out.extend(colons);
+    }
+
+    // 5. What the tree reports, outside the regions explained above.
     let explained: Vec<Range<usize>> = out.iter().map(|(_, r)| r.clone()).collect();
-    let mut checked = gaps::Checked::default();
+    let mut checked = gaps::Checked::new(tree);
     for node in raw_errors(tree) {
         if gaps::grammar_gap(language, text, &scan, node, &mut checked) {
             continue;
         }
-        let f = tree_finding(language, text, node);
         let r = node.start_byte()..node.end_byte();
+        if let Some((at, fixed)) = &colons_fixed {
+            let shift = |o: usize| o + at.iter().filter(|&&a| a <= o).count();
+            let (start, end) = (shift(r.start), shift(r.end));
+            if !gaps::has_error_in(fixed.root_node(), start..end.max(start + 1)) {
+                continue;
+            }
+        }
+        let f = tree_finding(language, text, node);
         if explained.iter().any(|e| r.start < e.end.max(e.start + 1) && e.start < r.end.max(r.start + 1)) {
             continue;
         }
@@ -383,6 +430,35 @@ fn line_col(scan: &Scan, text: &str, offset: usize) -> String {
     format!("{}:{}", line + 1, col + 1)
 }
 
+/// Where a construct opened at `open` and left unclosed ends, given `pos`, where its closer
+/// belongs. When `pos` starts a line (the next line's `}`, which the indentation says ends the
+/// block), the construct is the opener's line and the lines after it that are indented deeper
+/// (its continuation), and it ends at the last token of those; else at `pos`. That is the line a
+/// reader has to fix; the opener is named in the message.
+fn construct_end(scan: &Scan, text: &str, open: usize, pos: usize) -> usize {
+    let line = scan.line_of(pos) as usize;
+    if scan.lines[line].first != Some(pos) {
+        return pos;
+    }
+    let open_line = scan.line_of(open) as usize;
+    let indent = scan.lines[open_line].indent;
+    let mut end = scan.lines[open_line].last;
+    for (k, layout) in scan.lines.iter().enumerate().take(line).skip(open_line + 1) {
+        // The lexer reads only the region around the errors; elsewhere its lines look blank,
+        // so the text says where a line's code ends.
+        let next = scan.lines.get(k + 1).map_or(text.len(), |n| n.start);
+        let code = text[layout.start..next].trim_end();
+        if code.trim_start().is_empty() {
+            continue;
+        }
+        if layout.indent <= indent {
+            break;
+        }
+        end = layout.last.or(code.char_indices().last().map(|(i, _)| layout.start + i));
+    }
+    end.filter(|&e| e >= open && e < pos).unwrap_or(pos)
+}
+
 fn delimiter_finding(scan: &Scan, text: &str, fix: &Fix) -> (Finding, Range<usize>) {
     let at = |offset: usize| offset..next_char(text, offset);
     let opened_here = |open: lexer::Delim| Related {
@@ -392,7 +468,7 @@ fn delimiter_finding(scan: &Scan, text: &str, fix: &Fix) -> (Finding, Range<usiz
     let (finding, from) = match *fix {
         Fix::Close { open, at: pos } => (
             Finding {
-                range: at(pos),
+                range: at(construct_end(scan, text, open.offset, pos)),
                 message: format!(
                     "missing `{}` to close `{}` at {}",
                     balance::closer(open.ch) as char,
@@ -435,6 +511,25 @@ fn delimiter_finding(scan: &Scan, text: &str, fix: &Fix) -> (Finding, Range<usiz
             },
             pos.min(close.offset),
         ),
+        // A closer of the wrong kind that starts a later line (`foo(1, 2;` then `}`): the
+        // construct the opener started ended before it, unclosed.
+        Fix::Mismatch { open, close }
+            if close.line > open.line && scan.lines[close.line as usize].first == Some(close.offset) =>
+        {
+            (
+                Finding {
+                    range: at(construct_end(scan, text, open.offset, close.offset)),
+                    message: format!(
+                        "missing `{}` to close `{}` at {}",
+                        balance::closer(open.ch) as char,
+                        open.ch as char,
+                        line_col(scan, text, open.offset)
+                    ),
+                    related: vec![opened_here(open)],
+                },
+                open.offset,
+            )
+        }
         Fix::Mismatch { open, close } => (
             Finding {
                 range: at(close.offset),
@@ -563,6 +658,167 @@ fn token_text<'a>(text: &'a str, node: Node<'_>) -> Option<&'a str> {
 pub(crate) fn describe_kind(node: Node<'_>) -> String {
     let kind = node.kind();
     if node.is_named() { kind.replace('_', " ") } else { format!("`{kind}`") }
+}
+
+/// Python compound statements whose header has no `:` (`if x` at the end of a line), each
+/// reported where the `:` belongs, as Python itself does ("expected ':'"), with the lines up to
+/// the next code line as its reach. A header is a line that starts with one of [`COMPOUND`]
+/// outside brackets and is not continued from the line before; it is taken only when the tree
+/// has an error on it or on the next code line, so valid code is never flagged.
+fn missing_colons(text: &str, tree: &Tree, scan: &Scan) -> Vec<(Finding, Range<usize>)> {
+    let errors: Vec<Range<usize>> = raw_errors(tree).iter().map(|n| n.start_byte()..n.end_byte()).collect();
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut depth = 0i64;
+    let mut next = 0;
+    for (l, line) in scan.lines.iter().enumerate() {
+        while next < scan.delims.len() && scan.delims[next].offset < line.start {
+            depth += if scan.delims[next].is_open() { 1 } else { -1 };
+            next += 1;
+        }
+        let Some(first) = line.first else { continue };
+        let continued = text[..line.start].trim_end_matches(['\n', '\r']).ends_with('\\');
+        if depth != 0 || continued {
+            continue;
+        }
+        let word_end = b[first..]
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+            .map_or(b.len(), |k| first + k);
+        let Some(at) = missing_colon(text, first..word_end) else { continue };
+        // The tree must disagree somewhere from the header to the end of the next code line.
+        let following = scan.lines[l + 1..]
+            .iter()
+            .find(|n| !n.is_blank())
+            .map_or(text.len(), |n| scan.line_of(n.start) as usize + 1);
+        let until = scan.lines.get(following).map_or(text.len(), |n| n.start);
+        if !errors.iter().any(|e| e.start < until && first < e.end.max(e.start + 1)) {
+            continue;
+        }
+        let finding = Finding { range: at..at, message: "expected `:`".to_string(), related: Vec::new() };
+        out.push((finding, first..until));
+        if out.len() == MAX_FINDINGS {
+            break;
+        }
+    }
+    out
+}
+
+/// The longest JSON text that [`json_missing_separator`] reparses.
+const MAX_JSON_REPAIR: usize = 64 * 1024;
+
+/// JSON: a `,` or `:` left out (`"a": 1` then `"b": 2` on the next line), which the grammar's
+/// recovery turns into a cascade of unexpected tokens down the file. Each place around the first
+/// error where a separator may belong (after the token before it, after the error and after each
+/// of its first tokens) is tried in turn; the first insertion that makes the whole text parse is the mistake, reported
+/// where the separator belongs, as "expected `,`" (Python's `json` says "Expecting ','
+/// delimiter").
+fn json_missing_separator(text: &str, tree: &Tree) -> Option<Finding> {
+    if text.len() > MAX_JSON_REPAIR {
+        return None;
+    }
+    let error = *raw_errors(tree).first()?;
+    let before = text[..error.start_byte()].trim_end().len();
+    let mut places = vec![before, error.end_byte()];
+    let mut cursor = error.walk();
+    let mut leaves = vec![error];
+    while let Some(n) = leaves.pop() {
+        if n.child_count() == 0 {
+            places.push(n.end_byte());
+        } else {
+            leaves.extend(n.children(&mut cursor).collect::<Vec<_>>().into_iter().rev());
+        }
+        if places.len() > 8 {
+            break;
+        }
+    }
+    places.dedup();
+    for at in places {
+        let at = text[..at].trim_end().len();
+        for sep in [",", ":"] {
+            let fixed = format!("{}{sep}{}", &text[..at], &text[at..]);
+            let tree = parse::parse(Language::Json, &fixed, None);
+            if !tree.root_node().has_error() && !parse::gave_up(&tree, &fixed) {
+                return Some(Finding {
+                    range: at..at,
+                    message: format!("expected `{sep}`"),
+                    related: Vec::new(),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Python keywords that open a compound statement, whose header ends with `:`.
+const COMPOUND: [&str; 13] = [
+    "if", "elif", "else", "for", "while", "def", "class", "try", "except", "finally", "with", "async",
+    "match",
+];
+
+/// Where the `:` of the compound statement whose keyword is at `keyword` belongs, when its
+/// header (the line, with what its brackets continue) has no `:` outside brackets and strings:
+/// the end of the header's last token.
+fn missing_colon(text: &str, keyword: Range<usize>) -> Option<usize> {
+    let word = text.get(keyword.clone())?;
+    if !COMPOUND.contains(&word) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut depth = 0i32;
+    let mut end = keyword.end;
+    let mut i = keyword.end;
+    while i < b.len() {
+        match b[i] {
+            b'\n' if depth <= 0 => break,
+            b'\\' if b.get(i + 1) == Some(&b'\n') => i += 1,
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b':' if depth == 0 => return None,
+            _ if depth < 0 => return None,
+            quote @ (b'"' | b'\'') => {
+                let triple = b[i..].starts_with(&[quote; 3]);
+                let close: &[u8] = if triple { &b[i..i + 3] } else { &b[i..i + 1] };
+                let mut k = i + close.len();
+                while k < b.len() && !b[k..].starts_with(close) && (triple || b[k] != b'\n') {
+                    k += if b[k] == b'\\' { 2 } else { 1 };
+                }
+                i = (k + close.len()).min(b.len());
+                end = i;
+                continue;
+            }
+            _ => {}
+        }
+        if !b[i].is_ascii_whitespace() {
+            end = i + 1;
+        }
+        i += 1;
+    }
+    if depth != 0 {
+        return None;
+    }
+    // A header is more than its keyword (`else` and the like excepted); `match` and `async`
+    // are names too (`match = 1`) and must be followed by more than an operator.
+    let bare = end == keyword.end;
+    let rest = text[keyword.end..end].trim_start();
+    match word {
+        "else" | "try" | "finally" => rest.is_empty().then_some(end),
+        "except" if bare => Some(end),
+        "match" | "async"
+            if rest.starts_with(|c: char| !(c.is_alphanumeric() || c == '_' || c == '(' || c == '[')) =>
+        {
+            None
+        }
+        _ if bare => None,
+        _ if rest.starts_with(['=', '.', ',', ')']) => None,
+        _ => Some(end),
+    }
 }
 
 fn tree_finding(language: Language, text: &str, node: Node<'_>) -> Finding {
