@@ -249,7 +249,7 @@ fn neovim_shows_diagnostics_explains_applies_the_fix_and_runs_a_workflow() {
     assert!(sent[0].body.to_string().contains("héllo wörld"), "{:?}", sent[0].body);
 
     let quick_fix = saw("quick fix offered");
-    assert_eq!(quick_fix["titles"][0], "Apply AI fix: Close the call", "{quick_fix:#}");
+    assert_eq!(quick_fix["titles"][0], "Apply AI fix: Close the call (reparsed clean)", "{quick_fix:#}");
     assert_eq!(quick_fix["action"]["command"]["command"], "acas.fixApplied");
     assert_eq!(saw("quick fix applied")["text"], FIXED);
 
