@@ -1064,7 +1064,8 @@ fn cookies(text: &str, hits: &mut Vec<Hit>) {
     static COOKIE: OnceLock<Regex> = OnceLock::new();
     static PAIR: OnceLock<Regex> = OnceLock::new();
     let cookie = COOKIE.get_or_init(|| {
-        Regex::new(r#"(?i)\b(?:set-)?cookie["'\]]{0,2}[ \t]*[:=,][ \t]*["'`]?"#).expect("a valid pattern")
+        Regex::new(r#"(?i)\b(?:set-)?cookie(?:["'\]]{1,2}[ \t]*[:=,]|[ \t]*[:=])[ \t]*["'`]?"#)
+            .expect("a valid pattern")
     });
     let pair = PAIR.get_or_init(|| {
         Regex::new(r#"^[ \t]*([A-Za-z0-9_.!#$%&*+^|~-]{1,80})=([^;\s"'`]*)[ \t]*;?"#)
@@ -1077,14 +1078,22 @@ fn cookies(text: &str, hits: &mut Vec<Hit>) {
             let value = c.get(2).expect("the value always takes part");
             let range = at + value.start()..at + value.end();
             at += c.get(0).expect("group 0 is the match").end();
-            if value.len() >= 3
-                && !COOKIE_ATTRIBUTES.contains(&name.to_ascii_lowercase().as_str())
-                && !is_placeholder(value.as_str())
+            if is_cookie_value(value.as_str()) && !COOKIE_ATTRIBUTES.contains(&name.to_ascii_lowercase().as_str())
             {
                 hits.push(Hit { range, kind: "cookie", priority: 2 });
             }
         }
     }
+}
+
+/// Whether the value of a cookie can be a session's: eight characters or more with a digit or
+/// letters of both cases, not a placeholder (`rocky=road`, `number=7` in documentation stay).
+fn is_cookie_value(value: &str) -> bool {
+    let mixed = value.bytes().any(|b| b.is_ascii_uppercase()) && value.bytes().any(|b| b.is_ascii_lowercase());
+    value.chars().count() >= 8
+        && (mixed || value.bytes().any(|b| b.is_ascii_digit()))
+        && !value.contains('\\')
+        && !is_placeholder(value)
 }
 
 /// Auth tokens of a package registry given in its configuration, whatever their shape:
@@ -1779,12 +1788,19 @@ fn accepts(kind: Name, value: &str) -> bool {
         Name::Key => looks_like_token(value, 16) || is_hex(value) && value.len() >= 16,
         // A cookie string (`sid=…`) or a session id: eight characters or more with a digit, no
         // name or sentence (`cookie = "sid"`, `SESSION_COOKIE_NAME = "sessionid"` stay).
-        Name::Session => {
-            value.contains('=')
-                || value.chars().count() >= 8
+        Name::Session => match value.split_once('=') {
+            Some((name, rest)) => {
+                !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                    && is_cookie_value(rest.split(';').next().unwrap_or(""))
+            }
+            None => {
+                value.chars().count() >= 8
                     && value.bytes().any(|b| b.is_ascii_digit())
                     && !value.contains(char::is_whitespace)
-        }
+                    && !value.contains('\\')
+            }
+        },
         // A token has letters or digits: `token = "'"` is a tokenizer's.
         Name::Token | Name::ApiKey => value.bytes().any(|b| b.is_ascii_alphanumeric()),
         _ => true,
@@ -2091,7 +2107,8 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
         // `password: String::from("…")`, `api_key: k3y (rotated)`: what the pattern read as a
         // type ends inside a path or before a parenthesis, so the colon after the name is the
         // operator.
-        if (op == ":" && bytes.get(end) == Some(&b':') || op == "(")
+        if (op == ":" && bytes.get(end) == Some(&b':')
+            || op == "(" && bytes[..end - 1].ends_with(b" ") && !text[name.end()..end - 1].trim().ends_with(':'))
             && let Some(colon) = text[name.end()..end - 1].find(':')
         {
             end = name.end() + colon + 1;
@@ -2185,6 +2202,7 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                 let line_start = text[..name.start()].rfind('\n').map_or(0, |i| i + 1);
                 let prose = is_prose_prefix(&text[line_start..name.start()])
                     && literal.chars().count() >= 4
+                    && literal.bytes().any(|b| b.is_ascii_digit())
                     && !is_secret_word(literal)
                     && !literal.eq_ignore_ascii_case(name.as_str());
                 !is_code(literal)
