@@ -292,7 +292,7 @@ fn secrets_known(text: &str, env_like: bool, known: &mut Secrets) -> Vec<Hit> {
     known.learn(text, &settled);
     let lower = text.to_ascii_lowercase();
     for (value, kind) in &known.0 {
-        copies(text, &lower, value, *kind, &mut found);
+        copies(text, &lower, value, kind, &mut found);
     }
     settle(text, found)
 }
@@ -1078,7 +1078,8 @@ fn cookies(text: &str, hits: &mut Vec<Hit>) {
             let value = c.get(2).expect("the value always takes part");
             let range = at + value.start()..at + value.end();
             at += c.get(0).expect("group 0 is the match").end();
-            if is_cookie_value(value.as_str()) && !COOKIE_ATTRIBUTES.contains(&name.to_ascii_lowercase().as_str())
+            if is_cookie_value(value.as_str())
+                && !COOKIE_ATTRIBUTES.contains(&name.to_ascii_lowercase().as_str())
             {
                 hits.push(Hit { range, kind: "cookie", priority: 2 });
             }
@@ -1089,7 +1090,8 @@ fn cookies(text: &str, hits: &mut Vec<Hit>) {
 /// Whether the value of a cookie can be a session's: eight characters or more with a digit or
 /// letters of both cases, not a placeholder (`rocky=road`, `number=7` in documentation stay).
 fn is_cookie_value(value: &str) -> bool {
-    let mixed = value.bytes().any(|b| b.is_ascii_uppercase()) && value.bytes().any(|b| b.is_ascii_lowercase());
+    let mixed =
+        value.bytes().any(|b| b.is_ascii_uppercase()) && value.bytes().any(|b| b.is_ascii_lowercase());
     value.chars().count() >= 8
         && (mixed || value.bytes().any(|b| b.is_ascii_digit()))
         && !value.contains('\\')
@@ -1250,7 +1252,7 @@ fn is_slashed_login(user: &str, password: &str) -> bool {
         && !password.contains(char::is_whitespace)
         && password.bytes().any(|b| b.is_ascii_alphabetic())
         && (password.bytes().any(|b| b.is_ascii_digit()) || symbol)
-        && !(password.contains('.') && !is_prose_secret(password))
+        && (!password.contains('.') || is_prose_secret(password))
         && !is_secret_word(password)
         && !is_placeholder(password)
 }
@@ -2108,7 +2110,9 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
         // type ends inside a path or before a parenthesis, so the colon after the name is the
         // operator.
         if (op == ":" && bytes.get(end) == Some(&b':')
-            || op == "(" && bytes[..end - 1].ends_with(b" ") && !text[name.end()..end - 1].trim().ends_with(':'))
+            || op == "("
+                && bytes[..end - 1].ends_with(b" ")
+                && !text[name.end()..end - 1].trim().ends_with(':'))
             && let Some(colon) = text[name.end()..end - 1].find(':')
         {
             end = name.end() + colon + 1;
