@@ -1991,9 +1991,30 @@ fn is_code(value: &str) -> bool {
         || value.starts_with("self.")
         || value.starts_with("this.")
         || TYPES.contains(&value.to_ascii_lowercase().as_str())
+        // `Stream<Token = u8>`: a type in a generic's binding.
+        || TYPES.contains(&value.trim_end_matches(['>', ',']).to_ascii_lowercase().as_str())
+        || is_suffixed_number(value)
         || is_type_name(value.trim_end_matches(['<', '>']))
         || value.contains('.') && is_identifier_path(value)
         || value.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+}
+
+/// A number with a Rust type suffix: `4097u16`, `2i32`, `0x10_u8`, `1.5f64`.
+fn is_suffixed_number(value: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
+    ];
+    SUFFIXES.iter().any(|suffix| {
+        value.strip_suffix(suffix).is_some_and(|n| {
+            let n = n.trim_end_matches('_');
+            let digits = n.strip_prefix("0x").map_or((n, false), |h| (h, true));
+            !digits.0.is_empty()
+                && digits.0.bytes().all(|b| {
+                    b == b'_'
+                        || if digits.1 { b.is_ascii_hexdigit() } else { b.is_ascii_digit() || b == b'.' }
+                })
+        })
+    })
 }
 
 /// `a.b.c` where each part is an identifier: `_charset.UNKNOWN8BIT`, `settings.db_password`.
@@ -2118,6 +2139,15 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             end = name.end() + colon + 1;
             op = ":";
         }
+        // `pub const PASSWORD_FLAG: some_long_type_name = 2i32`: a colon after a declared name
+        // starts its type.
+        if op == ":" {
+            let line_start = text[..name.start()].rfind('\n').map_or(0, |i| i + 1);
+            let last = text[line_start..name.start()].split_whitespace().next_back();
+            if matches!(last, Some("const" | "static" | "let" | "mut" | "var" | "val")) {
+                continue;
+            }
+        }
         // `host:port`, `user:password@`, `a::b`: a colon mapping has a space or a quote after it.
         if op == ":" && !matches!(bytes.get(end), Some(b' ' | b'\t' | b'"' | b'\'' | b'`')) {
             continue;
@@ -2207,6 +2237,8 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                 let prose = is_prose_prefix(&text[line_start..name.start()])
                     && literal.chars().count() >= 4
                     && literal.bytes().any(|b| b.is_ascii_digit())
+                    // `/// colon2_token: Colon2,`: a field of a code example.
+                    && !matches!(line_rest, "," | ";")
                     && !is_secret_word(literal)
                     && !literal.eq_ignore_ascii_case(name.as_str());
                 !is_code(literal)

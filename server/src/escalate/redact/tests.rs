@@ -785,6 +785,15 @@ fn real_code_that_was_redacted_by_mistake_stays() {
         "'password': config.get(server, 'password'),",
         "'pass': ('pass', ''),",
         "// One case per set of branches that pass: those ran, and the rest fail outright.",
+        // Rust constants with suffixed numbers, long types and generic bindings
+        "pub const ALLJOYN_CRED_NEW_PASSWORD: u16 = 4097u16;",
+        "pub const PASSWORD_GENERATED_BY_APPLICATION: alljoyn_claimcapabilityadditionalinfo_masks = 2i32;",
+        "    Input: Stream<Token = u8>,",
+        // fields of code examples and grammar in comments
+        "///                         colon2_token: Colon2,",
+        "///             brace_token: empty_brace_token,",
+        "//   PrivateKeyInfo ::= SEQUENCE {",
+        "// First pass: count segments and calculate string capacity",
         // comparisons of tokenizer tokens and signatures
         "if token == \"@\":",
         "if token == 'def':",
