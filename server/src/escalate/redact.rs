@@ -179,8 +179,53 @@ fn replace(text: &str, hits: &[Hit], keep_lines: bool) -> (String, Redactions) {
 /// The secrets of a text, in order and not overlapping.
 fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
     let mut hits = Vec::new();
-    find_hits(rules(), text, env_like, &mut hits);
+    find_all(text, env_like, &mut hits);
     settle(text, hits)
+}
+
+/// Every rule's hits on `text`, read with compatibility forms of ASCII folded
+/// ([`fold_compatible`]: `ｐａｓｓｗｏｒｄ`, `𝐩𝐚𝐬𝐬𝐰𝐨𝐫𝐝`), so that a name or a value written in them is
+/// read as the one it stands for; the hits are on `text`'s own bytes.
+fn find_all(text: &str, env_like: bool, hits: &mut Vec<Hit>) {
+    let Some((folded, origin)) = fold_compatible(text) else {
+        find_hits(rules(), text, env_like, hits);
+        return;
+    };
+    let mut found = Vec::new();
+    find_hits(rules(), &folded, env_like, &mut found);
+    hits.extend(found.into_iter().map(|h| Hit { range: origin[h.range.start]..origin[h.range.end], ..h }));
+}
+
+/// `text` with the full-width forms of ASCII (U+FF01 to U+FF5E, and the ideographic space),
+/// the mathematical alphanumeric letters and digits (U+1D400 to U+1D7FF) and the circled letters
+/// replaced by the ASCII they stand for, as NFKC does, with the byte of `text` each of its
+/// bytes comes from (one more for the end); `None` when there is nothing to fold.
+fn fold_compatible(text: &str) -> Option<(String, Vec<usize>)> {
+    fn fold(c: char) -> Option<char> {
+        let n = u32::from(c);
+        let letter = |i: u32| char::from(if i < 26 { b'A' + i as u8 } else { b'a' + (i - 26) as u8 });
+        match n {
+            0xFF01..=0xFF5E => char::from_u32(n - 0xFEE0),
+            0x3000 => Some(' '),
+            0x1D400..=0x1D6A3 => Some(letter((n - 0x1D400) % 52)),
+            0x1D7CE..=0x1D7FF => Some(char::from(b'0' + ((n - 0x1D7CE) % 10) as u8)),
+            0x24B6..=0x24CF => Some(letter(n - 0x24B6)),
+            0x24D0..=0x24E9 => Some(letter(n - 0x24D0 + 26)),
+            _ => None,
+        }
+    }
+    if !text.chars().any(|c| fold(c).is_some()) {
+        return None;
+    }
+    let mut folded = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len() + 1);
+    for (at, c) in text.char_indices() {
+        let out = fold(c).unwrap_or(c);
+        folded.push(out);
+        origin.extend(std::iter::repeat_n(at, out.len_utf8()));
+    }
+    origin.push(text.len());
+    Some((folded, origin))
 }
 
 /// Shortest removed value that is also removed wherever else it appears: shorter ones are too
@@ -238,25 +283,98 @@ fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// The secrets of a text, those its rules find and every occurrence of a value in `known`;
-/// the values found are added to `known`.
+/// The secrets of a text, those its rules find and every occurrence of a value in `known`,
+/// changed or not (see [`copies`]); the values found are added to `known`.
 fn secrets_known(text: &str, env_like: bool, known: &mut Secrets) -> Vec<Hit> {
     let mut found = Vec::new();
-    find_hits(rules(), text, env_like, &mut found);
+    find_all(text, env_like, &mut found);
     let settled = settle(text, found.iter().map(Hit::clone).collect());
     known.learn(text, &settled);
+    let lower = text.to_ascii_lowercase();
     for (value, kind) in &known.0 {
-        for (at, _) in text.match_indices(value.as_str()) {
-            // A whole value only, never a piece of a longer name or word.
-            let before = text[..at].chars().next_back();
-            let after = text[at + value.len()..].chars().next();
-            if before.is_some_and(is_name_char) || after.is_some_and(is_name_char) {
-                continue;
-            }
-            found.push(Hit { range: at..at + value.len(), kind, priority: 0 });
-        }
+        copies(text, &lower, value, kind, &mut found);
     }
     settle(text, found)
+}
+
+/// Shortest start of a removed value that is removed wherever it appears cut short
+/// (`Zq8rT2mLw9vB…` in another tool's message).
+const MIN_KNOWN_PREFIX: usize = 12;
+
+/// Every copy of a removed `value` in `text` (`lower` is `text` in ASCII lower case): the
+/// value itself in any case, its start of 12 characters or more (a copy cut short), and its
+/// hexadecimal and base64 encodings (standard or URL-safe, at any alignment within a longer
+/// encoded run, which goes whole).
+fn copies(text: &str, lower: &str, value: &str, kind: &'static str, hits: &mut Vec<Hit>) {
+    let bytes = text.as_bytes();
+    let free = |at: usize| at == 0 || !text[..at].chars().next_back().is_some_and(is_name_char);
+    let free_after = |at: usize| !text[at..].chars().next().is_some_and(is_name_char);
+    let value_lower = value.to_ascii_lowercase();
+    // A token (not a phrase or a name made of words) is chased when cut short too.
+    let token = !value.contains(char::is_whitespace) && !is_identifier_shaped(value);
+    let prefix_len = value.char_indices().nth(MIN_KNOWN_PREFIX).map(|(i, _)| i).filter(|_| token);
+    let needle = prefix_len.map_or(value_lower.as_str(), |n| &value_lower[..n]);
+    for (at, _) in lower.match_indices(needle) {
+        if !free(at) {
+            continue;
+        }
+        // As much of the value as the copy holds.
+        let same = lower[at..].bytes().zip(value_lower.bytes()).take_while(|(a, b)| a == b).count();
+        let end = at + same;
+        if !text.is_char_boundary(end) || same < value.len() && prefix_len.is_none() {
+            continue;
+        }
+        if same == value.len() && !free_after(end) && prefix_len.is_none() {
+            continue;
+        }
+        hits.push(Hit { range: at..end, kind, priority: 0 });
+    }
+    let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+    for (at, _) in lower.match_indices(hex.as_str()) {
+        if free(at) && free_after(at + hex.len()) {
+            hits.push(Hit { range: at..at + hex.len(), kind, priority: 0 });
+        }
+    }
+    let is_base64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=');
+    for core in base64_cores(value.as_bytes()) {
+        for (at, _) in text.match_indices(core.as_str()) {
+            let start = bytes[..at].iter().rposition(|b| !is_base64(*b)).map_or(0, |i| i + 1);
+            let end = at + bytes[at..].iter().position(|b| !is_base64(*b)).unwrap_or(bytes.len() - at);
+            hits.push(Hit { range: start..end, kind, priority: 0 });
+        }
+    }
+}
+
+/// The parts of the base64 encodings of `value` (standard and URL-safe) that do not depend on
+/// the bytes around it, at each of the three alignments it can have within longer data; only
+/// parts of eight characters or more.
+fn base64_cores(value: &[u8]) -> Vec<String> {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut cores = Vec::new();
+    for skip in 0..3 {
+        let mut data = vec![0u8; skip];
+        data.extend_from_slice(value);
+        let mut encoded = Vec::with_capacity(data.len() * 4 / 3 + 4);
+        for chunk in data.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                encoded.push(STD[(n >> (18 - 6 * i) & 63) as usize]);
+            }
+        }
+        // The characters that mix in the bytes before or after the value.
+        let start = [0, 2, 3][skip];
+        let end = encoded.len() - usize::from(data.len() % 3 != 0);
+        if end < start + 8 {
+            continue;
+        }
+        let core = String::from_utf8(encoded[start..end].to_vec()).expect("base64 is ASCII");
+        let url_safe = core.replace('+', "-").replace('/', "_");
+        if url_safe != core {
+            cores.push(url_safe);
+        }
+        cores.push(core);
+    }
+    cores
 }
 
 /// Hits in order and not overlapping, none inside a marker.
@@ -538,6 +656,8 @@ impl Rules {
         let mut kinds: Vec<&'static str> = own.iter().map(|(k, _)| *k).collect();
         kinds.extend(leaks.iter().map(|l| l.id));
         kinds.extend([
+            "cookie",
+            "session",
             "url-credentials",
             "http-auth",
             "high-entropy",
@@ -563,7 +683,7 @@ impl Rules {
             flag: re(r"(?:(?:^|[\s\x22'\x60])--|[ \t]-)([A-Za-z][A-Za-z0-9_-]{1,60})(?:=|[ \t]+)"),
             xml: re(r"<([A-Za-z_][\w.:-]{0,60})>([^<\n]{1,512})</[A-Za-z_][\w.:-]{0,60}>"),
             prose: re(
-                r"(?i)\b(passwords?|passwd|passphrase|pwd|secrets?|tokens?|api[ _-]?keys?|credentials?|(?:private|access|secret|signing) keys?)\b",
+                r"(?i)\b(passwords?|passwd|passphrase|pwd|secrets?|tokens?|api[ _-]?keys?|credentials?|creds|log(?:in|on|[ \t]+in)|(?:private|access|secret|signing) keys?)\b",
             ),
             literal: re(r#""([A-Za-z0-9+/=_.~-]{20,})"|'([A-Za-z0-9+/=_.~-]{20,})'"#),
             pair: re(
@@ -575,7 +695,7 @@ impl Rules {
             ),
             block_scalar: re(r"(?m)^([ \t]*)([A-Za-z0-9_.-]{1,80})[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\r?\n"),
             tuple: re(
-                r"(?m)(?:^|[^\w$.,\s\[(])[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+[A-Za-z_$][\w$.]*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
+                r"(?m)(?:^|[^\w$.,\s\[(])[ \t]*(?:(?:const|let|var|val|final|my|local)[ \t]+)?[\[(]?[ \t]*((?:(?:[\[(][ \t]*)*[A-Za-z_$][\w$.]*(?:[ \t]*[\])])*[ \t]*,[ \t]*)+(?:[\[(][ \t]*)*[A-Za-z_$][\w$.]*(?:[ \t]*[\])])*)[ \t]*,?[ \t]*[\])]?[ \t]*:?=[ \t]*",
             ),
             call: re(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)[ \t]*\("),
             fallback: re(r"(?:\bor\b|\|\||\?\?|\bunwrap_or\(|\.or\()[ \t]*"),
@@ -705,6 +825,294 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     pem_bodies(text, hits);
     named_elsewhere(rules, text, hits);
     literals(rules, text, hits);
+    byte_arrays(text, hits);
+    returned_secrets(rules, text, hits);
+    cookies(text, hits);
+    registry_tokens(text, hits);
+}
+
+/// Fewest numbers of a byte array that can be a key (a 128-bit key has 16).
+const MIN_KEY_BYTES: usize = 16;
+
+/// Keys given as arrays of bytes to a secret-like name: `let key: [u8; 32] = [0x4f, …]`,
+/// `key = bytes([79, …])`, `static const uint8_t key[16] = {…}`, `secretKey := []byte{…}`, with
+/// 16 numbers of 0 to 255 or more. Tables given to other names (`CRC_TABLE`) stay.
+fn byte_arrays(text: &str, hits: &mut Vec<Hit>) {
+    static RUN: OnceLock<Regex> = OnceLock::new();
+    static NAME: OnceLock<Regex> = OnceLock::new();
+    static WRAPPER: OnceLock<Regex> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        Regex::new(
+            r"(?:(?:\b0[xX][0-9a-fA-F]{1,2}|\b[0-9]{1,3})(?:_?u8)?[ \t]*,[ \t\r\n]*){15,}(?:\b0[xX][0-9a-fA-F]{1,2}|\b[0-9]{1,3})(?:_?u8)?\b",
+        )
+        .expect("a valid pattern")
+    });
+    let name = NAME.get_or_init(|| {
+        Regex::new(r#"([A-Za-z_$][\w$]*)["'`]?[ \t]*(?:\[[^\]\n]*\])?[ \t]*(?::[^=\n]*)?$"#)
+            .expect("a valid pattern")
+    });
+    let wrapper = WRAPPER
+        .get_or_init(|| Regex::new(r"^[ \t]*(?:new[ \t]+)?[\w.:<>\[\]; &!*(]*$").expect("a valid pattern"));
+    for m in run.find_iter(text) {
+        let numbers = m.as_str().split(',').map(|n| n.trim().trim_end_matches("u8").trim_end_matches('_'));
+        let bytes = numbers.clone().all(|n| match n.strip_prefix("0x").or_else(|| n.strip_prefix("0X")) {
+            Some(hex) => u8::from_str_radix(hex, 16).is_ok(),
+            None => n.parse::<u8>().is_ok(),
+        });
+        if !bytes || numbers.count() < MIN_KEY_BYTES {
+            continue;
+        }
+        // The bracket that opens the array, and the name the array is given to.
+        let open = text[..m.start()].trim_end();
+        if !open.ends_with(['[', '{', '(']) {
+            continue;
+        }
+        let line_start = open.rfind('\n').map_or(0, |i| i + 1);
+        let before = &open[line_start..open.len() - 1];
+        let Some(op) = before.rfind(['=', ':']) else { continue };
+        let (left, right) = (&before[..op], &before[op + 1..]);
+        if right.starts_with('=') || left.ends_with(['=', '!', '<', '>']) || !wrapper.is_match(right) {
+            continue;
+        }
+        let Some(owner) = name.captures(left.trim_end_matches(':')).and_then(|c| c.get(1)) else { continue };
+        if let Some(kind) = secret_name(owner.as_str()) {
+            hits.push(Hit { range: m.range(), kind: kind.label(), priority: 2 });
+        }
+    }
+}
+
+/// Largest body of a function read for the secret it returns.
+const MAX_BODY_LEN: usize = 4096;
+
+/// Secrets returned by a function or method whose name is a secret's: `def get_password():
+/// return "…"`, `fn api_key() -> &'static str { "…" }`, `func Token() string { return "…" }`,
+/// `get password() { return "…" }`, `fun apiToken() = "…"`, `const getSecret = () => "…"`.
+/// A definition is a name and its parameters, then a body (`{`, `:` ending the line, `=` or
+/// `=>`), with only modifiers and types before the name; a call is not.
+fn returned_secrets(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    static ARROW: OnceLock<Regex> = OnceLock::new();
+    let arrow = ARROW.get_or_init(|| {
+        Regex::new(r"([A-Za-z_$][\w$]*)[ \t]*[:=][ \t]*(?:async[ \t]+)?\([^()\n]*\)[ \t]*(?::[ \t]*[\w<>\[\]|. ]+)?=>[ \t]*")
+            .expect("a valid pattern")
+    });
+    for c in arrow.captures_iter(text) {
+        let Some(kind) = secret_name(c.get(1).expect("the name always takes part").as_str()) else {
+            continue;
+        };
+        let body = c.get(0).expect("group 0 is the match").end();
+        returned_from(text, body, body_end(text, body), kind, true, hits);
+    }
+    for c in rules.call.captures_iter(text) {
+        let callee = c.get(1).expect("the callee always takes part");
+        let name = callee.as_str();
+        if name.contains('.') {
+            continue;
+        }
+        let Some(kind) = secret_name(name) else { continue };
+        let line_start = text[..callee.start()].rfind('\n').map_or(0, |i| i + 1);
+        if !is_definition_prefix(&text[line_start..callee.start()]) {
+            continue;
+        }
+        let open = c.get(0).expect("group 0 is the match").end() - 1;
+        let Some((_, close)) = list_items(text, open) else { continue };
+        let line_end = text[close..].find('\n').map_or(text.len(), |i| close + i);
+        let after = &text[close..line_end];
+        // A return type (`-> &'static str`, `: string`, Go's `string`) before the body.
+        let typed = |t: &str| {
+            let t = t.trim();
+            let t = t.strip_prefix("->").or_else(|| t.strip_prefix(':')).unwrap_or(t);
+            t.bytes().all(|b| b.is_ascii_alphanumeric() || b" \t_<>[]&'*.,?|:".contains(&b))
+        };
+        let colon = after.find(':').filter(|p| typed(&after[..*p]) && !after[..*p].contains("::"));
+        if let Some(brace) = after.find('{').filter(|b| typed(&after[..*b])) {
+            returned_from(text, close + brace + 1, block_end(text, close + brace + 1), kind, true, hits);
+        } else if let Some(p) = colon
+            && matches!(after[p + 1..].trim_start().bytes().next(), None | Some(b'#'))
+        {
+            // Python: `def f() -> str:` then an indented block.
+            let indent = text[line_start..].len() - text[line_start..].trim_start().len();
+            let mut end = (line_end + 1).min(text.len());
+            for line in text[line_end..].split_inclusive('\n').skip(1) {
+                let content = line.trim_start();
+                if !content.trim().is_empty() && line.len() - content.len() <= indent
+                    || end - line_end > MAX_BODY_LEN
+                {
+                    break;
+                }
+                end += line.len();
+            }
+            returned_from(text, line_end, end, kind, false, hits);
+        } else if let Some(p) = colon
+            && after[p + 1..].trim_start().starts_with("return")
+        {
+            returned_from(text, close + p + 1, line_end, kind, false, hits);
+        } else if let Some(p) = after.find('=').filter(|p| typed(&after[..*p]))
+            && !after[p + 1..].starts_with('=')
+        {
+            // `fun apiToken() = "…"`, `def token() => "…"`.
+            let rest = after[p + 1..].trim_start_matches('>');
+            let at = line_end - rest.trim_start().len();
+            returned_from(text, at, line_end, kind, true, hits);
+        }
+    }
+}
+
+/// Whether the text before a name on its line is what a definition has there: a keyword
+/// (`def`, `fn`, `func (c *Config)`, `get`), modifiers and types (`public String`), or nothing.
+fn is_definition_prefix(prefix: &str) -> bool {
+    const CONTROL: &[&str] = &[
+        "if", "elif", "else", "while", "for", "switch", "match", "return", "await", "new", "throw", "case",
+        "not", "and", "or", "in", "yield", "echo", "print", "assert", "let", "var", "const", "val",
+    ];
+    let p = prefix.trim();
+    if p.ends_with('.') {
+        return false;
+    }
+    if p.starts_with("func ") || p.starts_with("func(") {
+        return true;
+    }
+    p.split_whitespace().all(|w| {
+        w.bytes().all(|b| b.is_ascii_alphanumeric() || b"_<>[]?,.&*:'@".contains(&b)) && !CONTROL.contains(&w)
+    })
+}
+
+/// The end of the body of an arrow function starting at `at`: its block, or its line.
+fn body_end(text: &str, at: usize) -> usize {
+    if text[at..].starts_with('{') {
+        return block_end(text, at + 1);
+    }
+    text[at..].find('\n').map_or(text.len(), |i| at + i)
+}
+
+/// Where the block whose contents start at `from` (just past its `{`) ends, strings skipped;
+/// at most [`MAX_BODY_LEN`] bytes on.
+fn block_end(text: &str, from: usize) -> usize {
+    let bytes = text.as_bytes();
+    let limit = (from + MAX_BODY_LEN).min(bytes.len());
+    let (mut i, mut depth) = (from, 0usize);
+    while i < limit {
+        match bytes[i] {
+            b'"' | b'\'' | b'`' => {
+                if let Some((content, _)) = value_at(text, i, true) {
+                    i = content.end + if content.start - i == 3 { 3 } else { 1 };
+                    continue;
+                }
+            }
+            b'{' => depth += 1,
+            b'}' if depth == 0 => return i,
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    limit
+}
+
+/// The literals a body (`from..to`) returns: after `return`, or as its only or last expression
+/// (`{ "…" }`, `{ "…".to_string() }`, `= "…"`). A password or a secret may be any literal but a
+/// sentence; other kinds must be shaped like a secret (`def token(): return "if"` is a lexer's).
+fn returned_from(text: &str, from: usize, to: usize, kind: Name, tail: bool, hits: &mut Vec<Hit>) {
+    if to <= from || to - from > MAX_BODY_LEN {
+        return;
+    }
+    let body = &text[from..to];
+    let mut starts = Vec::new();
+    for (i, _) in body.match_indices("return") {
+        let before = body[..i].chars().next_back();
+        let after = &body[i + "return".len()..];
+        if before.is_some_and(is_name_char) || !after.starts_with([' ', '\t']) {
+            continue;
+        }
+        starts.push(from + i + "return".len() + (after.len() - after.trim_start().len()));
+    }
+    // The whole body, or its last statement (not in Python, where a body may open with its
+    // docstring).
+    if tail {
+        let trimmed = body.trim_start();
+        starts.push(from + body.len() - trimmed.len());
+        let last = body.trim_end().trim_end_matches(';');
+        if let Some(i) = last.rfind([';', '\n']) {
+            let statement = &last[i + 1..];
+            starts.push(from + i + 1 + (statement.len() - statement.trim_start().len()));
+        }
+    }
+    for at in starts {
+        let Some((value, true)) = value_at(text, at, true) else { continue };
+        let literal = &text[value.clone()];
+        let taken = accepts(kind, literal)
+            && !is_sentence(literal)
+            && !is_secret_word(literal)
+            && (matches!(kind, Name::Password | Name::Secret)
+                || is_secret_shaped(literal)
+                || looks_like_token(literal, 12));
+        if taken && !hits.iter().any(|h| h.range == value) {
+            hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+        }
+    }
+}
+
+/// Attributes of a cookie, which name no value of their own.
+const COOKIE_ATTRIBUTES: &[&str] = &[
+    "path", "domain", "expires", "max-age", "samesite", "secure", "httponly", "version", "comment",
+    "priority",
+];
+
+/// Cookie values: `{"Cookie": "sid=…; csrftoken=…"}`, `Cookie: sessionid=…`, `Set-Cookie:
+/// sid=…; Path=/`, `document.cookie = "token=…"`. Each value goes, its name and the cookie's
+/// attributes stay.
+fn cookies(text: &str, hits: &mut Vec<Hit>) {
+    static COOKIE: OnceLock<Regex> = OnceLock::new();
+    static PAIR: OnceLock<Regex> = OnceLock::new();
+    let cookie = COOKIE.get_or_init(|| {
+        Regex::new(r#"(?i)\b(?:set-)?cookie(?:["'\]]{1,2}[ \t]*[:=,]|[ \t]*[:=])[ \t]*["'`]?"#)
+            .expect("a valid pattern")
+    });
+    let pair = PAIR.get_or_init(|| {
+        Regex::new(r#"^[ \t]*([A-Za-z0-9_.!#$%&*+^|~-]{1,80})=([^;\s"'`]*)[ \t]*;?"#)
+            .expect("a valid pattern")
+    });
+    for m in cookie.find_iter(text) {
+        let mut at = m.end();
+        while let Some(c) = pair.captures(&text[at..]) {
+            let name = c.get(1).expect("the name always takes part").as_str();
+            let value = c.get(2).expect("the value always takes part");
+            let range = at + value.start()..at + value.end();
+            at += c.get(0).expect("group 0 is the match").end();
+            if is_cookie_value(value.as_str())
+                && !COOKIE_ATTRIBUTES.contains(&name.to_ascii_lowercase().as_str())
+            {
+                hits.push(Hit { range, kind: "cookie", priority: 2 });
+            }
+        }
+    }
+}
+
+/// Whether the value of a cookie can be a session's: eight characters or more with a digit or
+/// letters of both cases, not a placeholder (`rocky=road`, `number=7` in documentation stay).
+fn is_cookie_value(value: &str) -> bool {
+    let mixed =
+        value.bytes().any(|b| b.is_ascii_uppercase()) && value.bytes().any(|b| b.is_ascii_lowercase());
+    value.chars().count() >= 8
+        && (mixed || value.bytes().any(|b| b.is_ascii_digit()))
+        && !value.contains('\\')
+        && !is_placeholder(value)
+}
+
+/// Auth tokens of a package registry given in its configuration, whatever their shape:
+/// `//registry.example.com/:_authToken=…` (`.npmrc`, also echoed into one from a script or a
+/// CI file) and `_auth`/`_password` of the same form.
+fn registry_tokens(text: &str, hits: &mut Vec<Hit>) {
+    static REGISTRY: OnceLock<Regex> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(|| {
+        Regex::new(r#"//[^\s:'"]+/:_(?:authToken|auth|password)[ \t]*=[ \t]*["']?([^\s"'$]{3,})"#)
+            .expect("a valid pattern")
+    });
+    for c in registry.captures_iter(text) {
+        let value = c.get(1).expect("the token always takes part");
+        if !is_placeholder(value.as_str()) {
+            hits.push(Hit { range: value.range(), kind: "token", priority: 2 });
+        }
+    }
 }
 
 /// Entropy (bits per character) above which a string literal given to no name at all counts as
@@ -792,7 +1200,7 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         }
         let word = found.as_str().to_ascii_lowercase();
         let kind = match word.as_str() {
-            w if w.starts_with("pass") || w == "pwd" => Name::Password,
+            w if w.starts_with("pass") || w == "pwd" || w.starts_with("log") => Name::Password,
             w if w.starts_with("secret") => Name::Secret,
             w if w.starts_with("token") => Name::Token,
             w if w.starts_with("cred") => Name::Credential,
@@ -808,6 +1216,14 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             // `&ConnectionSecrets`, `*Token`: a reference to a type, not a token.
             let trimmed = word.trim_end().trim_matches(|c: char| "\"'`.,;:()[]{}<>&*".contains(c));
             let Some(offset) = word.find(trimmed).filter(|_| !trimmed.is_empty()) else { continue };
+            // `login admin/Zq8rT2mLw9`: a user and a password separated by a slash; the user stays.
+            if let Some((user, password)) = trimmed.split_once('/')
+                && is_slashed_login(user, password)
+            {
+                let from = start + offset + user.len() + 1;
+                hits.push(Hit { range: from..from + password.len(), kind: "password", priority: 3 });
+                break;
+            }
             if is_prose_secret(trimmed) {
                 hits.push(Hit {
                     range: start + offset..start + offset + trimmed.len(),
@@ -818,6 +1234,27 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             }
         }
     }
+}
+
+/// Whether `user/password` in prose is a login: a user name (letters, digits, `.`, `_`, `-`,
+/// `@`) and a password of six characters or more with a letter and a digit or a symbol that is
+/// not a path, a word or the name of a secret (`username/password`, `src/auth2`).
+fn is_slashed_login(user: &str, password: &str) -> bool {
+    // A token holding a slash (an AWS secret key) is not a user and a password.
+    let user_like = (1..=64).contains(&user.len())
+        && !looks_like_token(user, 12)
+        && user.bytes().any(|b| b.is_ascii_alphabetic())
+        && user.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    let symbol = password.chars().any(|c| "!#$%^&*+=~?@".contains(c));
+    user_like
+        && (6..=MAX_VALUE_LEN).contains(&password.chars().count())
+        && !password.contains('/')
+        && !password.contains(char::is_whitespace)
+        && password.bytes().any(|b| b.is_ascii_alphabetic())
+        && (password.bytes().any(|b| b.is_ascii_digit()) || symbol)
+        && (!password.contains('.') || is_prose_secret(password))
+        && !is_secret_word(password)
+        && !is_placeholder(password)
 }
 
 /// A word of prose that can only be a secret: no word, name, path or number looks like it.
@@ -1085,6 +1522,8 @@ enum Name {
     Credential,
     /// `key`, `sig`, `signature`, `hmac`: secret only when the value looks like one.
     Key,
+    /// `session_id`, `sessionid`, `cookie`: a session's value, secret when it is not a word.
+    Session,
 }
 
 impl Name {
@@ -1096,6 +1535,7 @@ impl Name {
             Name::ApiKey => "api-key",
             Name::Credential => "credential",
             Name::Key => "key",
+            Name::Session => "session",
         }
     }
 }
@@ -1240,6 +1680,8 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
             Name::Token
         }
         "secret" | "secrets" => Name::Secret,
+        "sessionid" | "sessid" | "phpsessid" | "jsessionid" | "cookie" | "cookies" => Name::Session,
+        "id" | "key" if previous == Some("session") => Name::Session,
         "apikey" | "apikeys" | "apitoken" => Name::ApiKey,
         "credential" | "credentials" | "creds" | "cred" | "auth" => Name::Credential,
         "key" | "keys" if matches!(previous, Some("api")) => Name::ApiKey,
@@ -1329,7 +1771,7 @@ fn secret_name(name: &str) -> Option<Name> {
         .enumerate()
         .filter(|(_, w)| !matches!(w.as_str(), "pass" | "pw" | "pwd" | "pat" | "auth"))
         .filter_map(|(i, w)| word_kind(w, i.checked_sub(1).map(|j| words[j].as_str())))
-        .find(|k| *k != Name::Key)
+        .find(|k| !matches!(k, Name::Key | Name::Session))
 }
 
 /// Whether `value`, given to a name of `kind`, is to be removed.
@@ -1346,6 +1788,21 @@ fn accepts(kind: Name, value: &str) -> bool {
     }
     match kind {
         Name::Key => looks_like_token(value, 16) || is_hex(value) && value.len() >= 16,
+        // A cookie string (`sid=…`) or a session id: eight characters or more with a digit, no
+        // name or sentence (`cookie = "sid"`, `SESSION_COOKIE_NAME = "sessionid"` stay).
+        Name::Session => match value.split_once('=') {
+            Some((name, rest)) => {
+                !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                    && is_cookie_value(rest.split(';').next().unwrap_or(""))
+            }
+            None => {
+                value.chars().count() >= 8
+                    && value.bytes().any(|b| b.is_ascii_digit())
+                    && !value.contains(char::is_whitespace)
+                    && !value.contains('\\')
+            }
+        },
         // A token has letters or digits: `token = "'"` is a tokenizer's.
         Name::Token | Name::ApiKey => value.bytes().any(|b| b.is_ascii_alphanumeric()),
         _ => true,
@@ -1534,9 +1991,30 @@ fn is_code(value: &str) -> bool {
         || value.starts_with("self.")
         || value.starts_with("this.")
         || TYPES.contains(&value.to_ascii_lowercase().as_str())
+        // `Stream<Token = u8>`: a type in a generic's binding.
+        || TYPES.contains(&value.trim_end_matches(['>', ',']).to_ascii_lowercase().as_str())
+        || is_suffixed_number(value)
         || is_type_name(value.trim_end_matches(['<', '>']))
         || value.contains('.') && is_identifier_path(value)
         || value.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+}
+
+/// A number with a Rust type suffix: `4097u16`, `2i32`, `0x10_u8`, `1.5f64`.
+fn is_suffixed_number(value: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
+    ];
+    SUFFIXES.iter().any(|suffix| {
+        value.strip_suffix(suffix).is_some_and(|n| {
+            let n = n.trim_end_matches('_');
+            let digits = n.strip_prefix("0x").map_or((n, false), |h| (h, true));
+            !digits.0.is_empty()
+                && digits.0.bytes().all(|b| {
+                    b == b'_'
+                        || if digits.1 { b.is_ascii_hexdigit() } else { b.is_ascii_digit() || b == b'.' }
+                })
+        })
+    })
 }
 
 /// `a.b.c` where each part is an identifier: `_charset.UNKNOWN8BIT`, `settings.db_password`.
@@ -1632,7 +2110,7 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
     while let Some(c) = rules.name.captures_at(text, from) {
         let whole = c.get(0).expect("group 0 is the match");
         let name = c.get(1).expect("the name always takes part");
-        let op = c.get(2).expect("the operator always takes part").as_str();
+        let mut op = c.get(2).expect("the operator always takes part").as_str();
         from = name.end().max(whole.start() + 1);
         if name.start() > 0 && is_name_byte(bytes[name.start() - 1]) {
             // The regex started inside a longer name (after a character it does not take).
@@ -1648,8 +2126,30 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
         if text[..name.start()].ends_with("::") || text[name.end()..].starts_with("::") {
             continue;
         }
+        let mut end = whole.end();
+        // `password: String::from("…")`, `api_key: k3y (rotated)`: what the pattern read as a
+        // type ends inside a path or before a parenthesis, so the colon after the name is the
+        // operator.
+        if (op == ":" && bytes.get(end) == Some(&b':')
+            || op == "("
+                && bytes[..end - 1].ends_with(b" ")
+                && !text[name.end()..end - 1].trim().ends_with(':'))
+            && let Some(colon) = text[name.end()..end - 1].find(':')
+        {
+            end = name.end() + colon + 1;
+            op = ":";
+        }
+        // `pub const PASSWORD_FLAG: some_long_type_name = 2i32`: a colon after a declared name
+        // starts its type.
+        if op == ":" {
+            let line_start = text[..name.start()].rfind('\n').map_or(0, |i| i + 1);
+            let last = text[line_start..name.start()].split_whitespace().next_back();
+            if matches!(last, Some("const" | "static" | "let" | "mut" | "var" | "val")) {
+                continue;
+            }
+        }
         // `host:port`, `user:password@`, `a::b`: a colon mapping has a space or a quote after it.
-        if op == ":" && !matches!(bytes.get(whole.end()), Some(b' ' | b'\t' | b'"' | b'\'' | b'`')) {
+        if op == ":" && !matches!(bytes.get(end), Some(b' ' | b'\t' | b'"' | b'\'' | b'`')) {
             continue;
         }
         let kind = if op == "(" {
@@ -1668,7 +2168,7 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             secret_name(name.as_str().rsplit('.').find(|s| !s.is_empty()).unwrap_or(name.as_str()))
         };
         let comparison = matches!(op, "==" | "!=" | "===" | "!==");
-        let mut at = whole.end();
+        let mut at = end;
         while at < bytes.len() && (bytes[at] == b' ' || bytes[at] == b'\t') {
             at += 1;
         }
@@ -1689,7 +2189,7 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
         let Some((value, quoted)) = value_at(text, at, op == "(") else { continue };
         let literal = &text[value.clone()];
         // `# comment` after `key: ` or `name = ` is a comment, not a value.
-        let comment = !quoted && at > whole.end() && (literal.starts_with('#') || literal.starts_with("//"));
+        let comment = !quoted && at > end && (literal.starts_with('#') || literal.starts_with("//"));
         let take = match kind {
             // A comparison with a literal checks a password against a hard-coded one
             // (`password == "logmein"`); a token compared is a tokenizer's (`token == "def"`)
@@ -1706,6 +2206,16 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             Some(_) if quoted && op == "(" && is_name_like(literal) => false,
             Some(_) if quoted && op == ":" && is_message(text, value.clone()) => false,
             Some(_) if quoted && is_dotted_name(literal, 3) => false,
+            // `Token::new("if")`: a token read through a conversion is a lexer's unless shaped
+            // like a secret or wrapped in a secret's type (`SecretString::from("…")`).
+            Some(Name::Token)
+                if quoted
+                    && text[at..value.start].contains('(')
+                    && !text[at..value.start].to_ascii_lowercase().contains("secret")
+                    && !is_secret_shaped(literal) =>
+            {
+                false
+            }
             Some(kind) if quoted => accepts(kind, literal),
             Some(_) if is_sentence(literal) => false,
             // `PW=∞` in prose: a secret has letters or digits.
@@ -1721,10 +2231,21 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                     // `stringify! {`, `vec![`: a macro call.
                     || literal.ends_with('!') && line_rest.starts_with(['{', '(', '['])
                     || literal.ends_with('!') && is_identifier_path(literal.trim_end_matches('!')) && text[value.end..].starts_with(['{', '(', '[']);
+                // `password=hunter2pw` in a comment, a commit subject or a tool's message: a
+                // word there is a value, not a variable.
+                let line_start = text[..name.start()].rfind('\n').map_or(0, |i| i + 1);
+                let prose = is_prose_prefix(&text[line_start..name.start()])
+                    && literal.chars().count() >= 4
+                    && literal.bytes().any(|b| b.is_ascii_digit())
+                    // `/// colon2_token: Colon2,`: a field of a code example.
+                    && !matches!(line_rest, "," | ";")
+                    && !is_secret_word(literal)
+                    && !literal.eq_ignore_ascii_case(name.as_str());
                 !is_code(literal)
                     && !expression
                     && accepts(kind, literal)
-                    && (!word || kind != Name::Key && (env_style || op == ":" && line_rest.is_empty()))
+                    && (!word
+                        || kind != Name::Key && (env_style || prose || op == ":" && line_rest.is_empty()))
             }
             None => false,
         };
@@ -1766,6 +2287,95 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             }
         }
     }
+}
+
+/// Whether the text before a name on its line makes the line prose rather than code: a
+/// comment (`# `, `// `, `/* `, `* `; not `#[…]` or `#include`), or words of a sentence with no
+/// code punctuation that do not start with a keyword (`Fix login, `, `error secret from scanner
+/// `, a commit line of the request's history; not `let `, `export `, `if x: `). Diff markers and the line numbers of
+/// the request's code come off first.
+fn is_prose_prefix(prefix: &str) -> bool {
+    const CODE_WORDS: &[&str] = &[
+        "let",
+        "var",
+        "const",
+        "val",
+        "export",
+        "local",
+        "my",
+        "our",
+        "set",
+        "private",
+        "public",
+        "protected",
+        "static",
+        "final",
+        "readonly",
+        "declare",
+        "def",
+        "fn",
+        "func",
+        "if",
+        "else",
+        "elif",
+        "return",
+        "and",
+        "or",
+        "not",
+        "in",
+        "with",
+        "async",
+        "await",
+        "yield",
+        "unset",
+        "ENV",
+        "ARG",
+        "RUN",
+        "echo",
+        "SET",
+        "for",
+        "while",
+        "do",
+        "then",
+        "pub",
+        "mut",
+        "type",
+        "typeset",
+        "global",
+        "string",
+        "String",
+        "int",
+    ];
+    static NUMBERED: OnceLock<Regex> = OnceLock::new();
+    let numbered =
+        NUMBERED.get_or_init(|| Regex::new(r"^[ \t]*(?:>>)?[ \t]*[0-9]+ \| ").expect("a valid pattern"));
+    let p = numbered.find(prefix).map_or(prefix, |m| &prefix[m.end()..]);
+    let p = p.trim_start().trim_start_matches(['+', '-']).trim_start();
+    if p.starts_with("#[") || p.starts_with("#!") || p.starts_with("#include") || p.starts_with("#define") {
+        return false;
+    }
+    if p.starts_with('#')
+        || p.starts_with("//")
+        || p.starts_with("/*")
+        || p.starts_with("* ")
+        || p.starts_with("<!--")
+    {
+        return true;
+    }
+    if p.contains(['(', ')', '{', '}', '[', ']', '=', ';', '$', '<', '>', '&', '|', '+', '`', '@']) {
+        return false;
+    }
+    let words: Vec<&str> = p.split_whitespace().collect();
+    let prose_words = words
+        .iter()
+        .filter(|w| {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+            w.len() >= 2 && w.chars().all(|c| c.is_alphabetic())
+        })
+        .count();
+    // A declaration or a statement starts with its keyword: `let `, `export `, `if x: `.
+    let first = words.first().map(|w| w.trim_end_matches(':'));
+    prose_words >= 2 && !first.is_some_and(|w| CODE_WORDS.contains(&w))
 }
 
 /// The other branch of a conditional value whose first branch was taken: `password = "dev"
@@ -1882,7 +2492,8 @@ fn item_value(text: &str, item: &Range<usize>) -> Range<usize> {
     from + (value.len() - value.trim_start().len())..item.end
 }
 
-/// Where a string literal that starts `item` ends (after its closing quote).
+/// Where a string literal that starts `item` ends (after its closing quote, or after the
+/// closing parenthesis of a conversion wrapping it: `String::from("…")`).
 fn literal_item_prefix(text: &str, item: &Range<usize>) -> Option<usize> {
     let (content, true) = value_at(text, item.start, true)? else { return None };
     let quote = if content.start >= item.start + 3
@@ -1892,7 +2503,14 @@ fn literal_item_prefix(text: &str, item: &Range<usize>) -> Option<usize> {
     } else {
         1
     };
-    Some(content.end + quote).filter(|end| *end <= item.end)
+    let end = content.end + quote;
+    if end < item.end && text[item.start..content.start].contains('(') {
+        let rest = text[end..item.end].trim();
+        if rest.starts_with([')', ',']) && rest.ends_with(')') {
+            return Some(item.end);
+        }
+    }
+    Some(end).filter(|end| *end <= item.end)
 }
 
 /// Secrets in a collection given to a secret-like name: every string item of a list, set or
@@ -2034,16 +2652,72 @@ fn tuple_assignments(rules: &Rules, text: &str, hits: &mut Vec<Hit>) -> Vec<Rang
         let names = c.get(1).expect("the names always take part");
         sides.push(names.range());
         let Some((items, _)) = list_items(text, whole.end()) else { continue };
-        for (name, item) in names.as_str().split(',').zip(&items) {
-            let Some(kind) = secret_name(name.trim()) else { continue };
-            if let Some(value) = literal_item(text, item)
-                && accepts(kind, &text[value.clone()])
-            {
-                hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+        pair_by_position(text, &tuple_side(names.as_str()), &items, hits);
+    }
+    sides
+}
+
+/// One place of the left-hand side of a tuple assignment: a name, or a nested tuple.
+enum Place<'a> {
+    Name(&'a str),
+    Tuple(Vec<Place<'a>>),
+}
+
+/// The places of a left-hand side (`user, (password, host)`, `a, [b, c]`); brackets left open
+/// or closed once too often are ignored.
+fn tuple_side(side: &str) -> Vec<Place<'_>> {
+    let mut stack: Vec<Vec<Place<'_>>> = vec![Vec::new()];
+    let bytes = side.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' | b'[' => stack.push(Vec::new()),
+            b')' | b']' if stack.len() > 1 => {
+                let inner = stack.pop().expect("more than one level");
+                stack.last_mut().expect("one level left").push(Place::Tuple(inner));
+            }
+            b if b.is_ascii_alphabetic() || b == b'_' || b == b'$' => {
+                let len = bytes[i..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'))
+                    .count();
+                stack.last_mut().expect("one level at least").push(Place::Name(&side[i..i + len]));
+                i += len;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    while stack.len() > 1 {
+        let inner = stack.pop().expect("more than one level");
+        stack.last_mut().expect("one level left").extend(inner);
+    }
+    stack.pop().unwrap_or_default()
+}
+
+/// Each secret-like name of `places` takes the string literal in its position among `items`;
+/// a nested tuple takes the items of the bracketed list in its position.
+fn pair_by_position(text: &str, places: &[Place<'_>], items: &[Range<usize>], hits: &mut Vec<Hit>) {
+    for (place, item) in places.iter().zip(items) {
+        match place {
+            Place::Name(name) => {
+                let Some(kind) = secret_name(name) else { continue };
+                if let Some(value) = literal_item(text, item)
+                    && accepts(kind, &text[value.clone()])
+                {
+                    hits.push(Hit { range: value, kind: kind.label(), priority: 2 });
+                }
+            }
+            Place::Tuple(inner) => {
+                if matches!(text.as_bytes().get(item.start), Some(b'(' | b'['))
+                    && let Some((nested, _)) = list_items(text, item.start)
+                {
+                    pair_by_position(text, inner, &nested, hits);
+                }
             }
         }
     }
-    sides
 }
 
 /// Credentials passed by position: the second argument of a call whose name says it
@@ -2336,9 +3010,10 @@ fn rust_raw_string(rest: &[u8]) -> Option<(usize, usize)> {
     (hashes > 0 && rest.get(r + 1 + hashes) == Some(&b'"')).then_some((r + 2 + hashes, hashes))
 }
 
-/// Length of a Python string prefix (`r"…"`, `b'…'`, `f"…"`, `rb"…"`) or of a wrapper around a
-/// literal (`SecretStr("…")`, `str("…")`, `String::from("…")`, `Field(default="…")`) that starts
-/// `rest`, when a quote follows it; 0 otherwise.
+/// Length of a Python string prefix (`r"…"`, `b'…'`, `f"…"`, `rb"…"`) or of a conversion that
+/// wraps a literal (`SecretStr("…")`, `String::from("…")`, `[]byte("…")`, `bytes.fromhex("…")`,
+/// `Buffer.from("…", "utf8")`, `new String("…")`, `Field(default="…")`) that starts `rest`, when
+/// a quote follows it; 0 otherwise.
 fn string_prefix(rest: &[u8]) -> usize {
     const WRAPPERS: &[&str] = &[
         "SecretStr(",
@@ -2362,8 +3037,73 @@ fn string_prefix(rest: &[u8]) -> usize {
             }
         }
     }
+    if let Some(after) = conversion(rest) {
+        return after;
+    }
     let n = python_prefix(rest);
     if quote_at(n) { n } else { 0 }
+}
+
+/// Where the literal starts when `rest` starts with a conversion of one literal argument
+/// (`[]byte("…")`, `bytes.fromhex("…")`, `String::from("…")`, `Buffer.from("…", "hex")`,
+/// `Secret::new("…")`, `new String("…")`, `Some("…")`): a value read through it is the literal's.
+/// A call that fetches a value (`getenv("X")`, `input("…")`, `_("…")`) is not a conversion.
+fn conversion(rest: &[u8]) -> Option<usize> {
+    static CALL: OnceLock<regex::bytes::Regex> = OnceLock::new();
+    let call = CALL.get_or_init(|| {
+        regex::bytes::Regex::new(
+            r"^(new[ \t]+)?(\[[0-9]*\](?:byte|rune)|[A-Za-z_][A-Za-z0-9_]*(?:(?:\.|::)[A-Za-z_][A-Za-z0-9_]*)*)[ \t]*\([ \t]*",
+        )
+        .expect("a valid pattern")
+    });
+    let c = call.captures(rest.get(..rest.len().min(120))?)?;
+    let callee = std::str::from_utf8(c.get(2)?.as_bytes()).ok()?;
+    let new = c.get(1).is_some();
+    let segments: Vec<&str> = callee.split(['.', ':']).filter(|s| !s.is_empty()).collect();
+    let (first, last) = (*segments.first()?, *segments.last()?);
+    let type_like = first.starts_with(|c: char| c.is_ascii_uppercase())
+        || matches!(first, "bytes" | "bytearray" | "binascii" | "base64" | "hex" | "str" | "std" | "codecs");
+    let converts = callee.starts_with('[')
+        || matches!(callee, "bytes" | "bytearray" | "str" | "string" | "String" | "Some" | "Ok" | "unhexlify" | "atob")
+        || new && type_like
+        || type_like
+            && matches!(
+                last,
+                "from" | "new" | "of" | "valueOf" | "fromhex" | "from_hex" | "unhexlify" | "b64decode"
+                    | "urlsafe_b64decode" | "decode" | "from_str" | "from_utf8" | "copyFrom" | "from_static"
+            )
+        // A type named for what it holds: `SecretBox("…")`, `Password("…")`, `ApiKey("…")`.
+        || segments.len() == 1 && is_type_name(callee) && secret_name(callee).is_some();
+    if !converts {
+        return None;
+    }
+    let open = c.get(0)?.end();
+    let at = open + python_prefix(&rest[open..]);
+    let quote = *rest.get(at)?;
+    if !matches!(quote, b'"' | b'\'' | b'`') {
+        return None;
+    }
+    // One argument, perhaps with an encoding after it: `Buffer.from("…", "base64")`.
+    let mut i = at + 1;
+    while i < rest.len() && rest[i] != quote && rest[i] != b'\n' {
+        i += if rest[i] == b'\\' { 2 } else { 1 };
+    }
+    if i >= rest.len() || rest[i] == b'\n' {
+        // A call left open on the line being edited.
+        return Some(at);
+    }
+    let after = &rest[i + 1..];
+    let after = &after[after.iter().take_while(|b| matches!(b, b' ' | b'\t')).count()..];
+    let single = after.starts_with(b")") || after.starts_with(b".") || {
+        static ENCODING: OnceLock<regex::bytes::Regex> = OnceLock::new();
+        ENCODING
+            .get_or_init(|| {
+                regex::bytes::Regex::new(r#"^,[ \t]*["'][A-Za-z0-9_-]{1,12}["'][ \t]*\)"#)
+                    .expect("a valid pattern")
+            })
+            .is_match(after)
+    };
+    single.then_some(at)
 }
 
 /// Length of the letters of a Python string prefix starting `rest` (0 to 2 letters).

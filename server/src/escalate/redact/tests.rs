@@ -775,6 +775,25 @@ fn private_keys_go_armoured_or_not() {
 #[test]
 fn real_code_that_was_redacted_by_mistake_stays() {
     let lines = [
+        // parameters, documentation cookies, dictionaries and prose read by the cookie, prose
+        // and colon rules
+        "def seek(self, cookie, whence=0):",
+        "def output(self, attrs=None, header=\"Set-Cookie:\", sep=\"\\015\\012\"):",
+        "Set-Cookie: oreo=doublestuff; Path=/",
+        "'Set-Cookie: number=7\\r\\nSet-Cookie: string=seven'",
+        "Set-Cookie: keebler=\"E=everybody; L=\\\"Loves\\\"; fudge=\\012;\"",
+        "'password': config.get(server, 'password'),",
+        "'pass': ('pass', ''),",
+        "// One case per set of branches that pass: those ran, and the rest fail outright.",
+        // Rust constants with suffixed numbers, long types and generic bindings
+        "pub const ALLJOYN_CRED_NEW_PASSWORD: u16 = 4097u16;",
+        "pub const PASSWORD_GENERATED_BY_APPLICATION: alljoyn_claimcapabilityadditionalinfo_masks = 2i32;",
+        "    Input: Stream<Token = u8>,",
+        // fields of code examples and grammar in comments
+        "///                         colon2_token: Colon2,",
+        "///             brace_token: empty_brace_token,",
+        "//   PrivateKeyInfo ::= SEQUENCE {",
+        "// First pass: count segments and calculate string capacity",
         // comparisons of tokenizer tokens and signatures
         "if token == \"@\":",
         "if token == 'def':",
@@ -1048,4 +1067,239 @@ fn the_other_branch_and_an_optional_password_go_too() {
     assert_eq!(clean, "password = \"[REDACTED:password]\" if DEBUG else \"[REDACTED:password]\"\n");
     let (clean, _) = redact_text("fn f() { c.get(u).basic_auth(\"user\", Some(\"hunter2pw\")); }\n", false);
     assert_eq!(clean, "fn f() { c.get(u).basic_auth(\"user\", Some(\"[REDACTED:password]\")); }\n");
+}
+
+/// Redacts `text` and checks that it came through unchanged.
+#[track_caller]
+fn keep(text: &str) {
+    let (redacted, found) = redact_text(text, false);
+    assert_eq!(redacted, text, "{found:?}");
+}
+
+#[test]
+fn literals_wrapped_in_a_conversion_go() {
+    for line in [
+        "key := []byte(\"Zq8rT2mLw9vBn4KsXy7\")\n",
+        "password := []byte(\"Zq8rT2mLw9vBn4Ks\")\n",
+        "secret_key = bytes.fromhex(\"9f86d081884c7d659a2feaa0c55ad015a3\")\n",
+        "password = b\"Zq8rT2mLw9vBn4Ks\"\n",
+        "let password = b\"Zq8rT2mLw9vBn4Ks\";\n",
+        "Config { password: String::from(\"Zq8rT2mLw9vBn4Ks\"), user }\n",
+        "Config {\n    password: \"Zq8rT2mLw9vBn4Ks\".to_string(),\n    user,\n}\n",
+        "let password: String = \"Zq8rT2mLw9vBn4Ks\".into();\n",
+        "let api_token = \"Zq8rT2mLw9vBn4Ks\".to_owned();\n",
+        "const secret = Buffer.from(\"Zq8rT2mLw9vBn4Ks\");\n",
+        "const secret = Buffer.from(\"Zq8rT2mLw9vBn4Ks\", \"utf8\");\n",
+        "let password = Secret::new(\"Zq8rT2mLw9vBn4Ks\");\n",
+        "let api_key = SecretString::from(\"Zq8rT2mLw9vBn4Ks\");\n",
+        "String password = new String(\"Zq8rT2mLw9vBn4Ks\");\n",
+        "client.login(\"me\", String::from(\"Zq8rT2mLw9vBn4Ks\"))\n",
+        "cfg = Config(password=SecretStr(\"Zq8rT2mLw9vBn4Ks\"))\n",
+    ] {
+        let (clean, found) = redact_text(line, false);
+        assert!(!clean.contains("Zq8rT2mLw9vBn4Ks") && !clean.contains("9f86d0818"), "survived in `{clean}`");
+        assert!(found.total() >= 1, "{clean}");
+    }
+    // A call that reads the secret from somewhere else is code, and stays.
+    for line in [
+        "password = input(\"Password: \")\n",
+        "password = getpass.getpass(\"Enter the password\")\n",
+        "token = os.getenv(\"TOKEN\")\n",
+        "password = _(\"Password\")\n",
+        "secret = read_secret(\"db/password\")\n",
+        "let token = Token::new(\"if\");\n",
+    ] {
+        keep(line);
+    }
+}
+
+#[test]
+fn secrets_returned_by_a_function_with_a_secret_name_go() {
+    for text in [
+        "def get_password():\n    return \"Zq8rT2mLw9vBn4Ks\"\n",
+        "def get_password(self) -> str:\n    \"\"\"The password.\"\"\"\n    return 'Zq8rT2mLw9vBn4Ks'\n",
+        "fn api_key() -> &'static str {\n    \"Zq8rT2mLw9vBn4Ks\"\n}\n",
+        "fn api_key() -> String { \"Zq8rT2mLw9vBn4Ks\".to_string() }\n",
+        "func Token() string { return \"Zq8rT2mLw9vBn4Ks\" }\n",
+        "func (c *Config) Password() string {\n\treturn \"Zq8rT2mLw9vBn4Ks\"\n}\n",
+        "class C {\n  get password() { return \"Zq8rT2mLw9vBn4Ks\"; }\n}\n",
+        "public String getPassword() {\n    return \"Zq8rT2mLw9vBn4Ks\";\n}\n",
+        "fun apiToken() = \"Zq8rT2mLw9vBn4Ks\"\n",
+        "const getSecret = () => \"Zq8rT2mLw9vBn4Ks\";\n",
+    ] {
+        let (clean, found) = redact_text(text, false);
+        assert!(!clean.contains("Zq8rT2mLw9vBn4Ks"), "survived in `{clean}`");
+        assert!(found.total() >= 1, "{clean}");
+    }
+    for text in [
+        "def get_password_hash(password):\n    return hashlib.sha256(password).hexdigest()\n",
+        "def get_password(self):\n    return self._password\n",
+        "def password_help():\n    return \"Enter the password you chose when you signed up.\"\n",
+        "def token(self):\n    return \"if\"\n",
+        "fn password_field() -> &'static str {\n    \"password\"\n}\n",
+        "let password = get_password();\n",
+        "if token(\"x\") { return \"Zq\" }\n",
+    ] {
+        keep(text);
+    }
+}
+
+#[test]
+fn nested_tuples_and_keys_given_as_byte_arrays_go() {
+    let (clean, _) = redact_text("user, (password, host) = \"a\", (\"Zq8rT2mLw9vBn4Ks\", \"h\")\n", false);
+    assert_eq!(clean, "user, (password, host) = \"a\", (\"[REDACTED:password]\", \"h\")\n");
+    let (clean, _) = redact_text("(user, [pw, port]) = (\"a\", [\"Zq8rT2mLw9vBn4Ks\", 5432])\n", false);
+    assert!(!clean.contains("Zq8rT2mLw9vBn4Ks"), "{clean}");
+    let bytes =
+        "0x4f, 0x1a, 0x9c, 0x22, 0xe0, 0x7b, 0x35, 0xd1, 0x88, 0x03, 0xfa, 0x6e, 0x12, 0xc4, 0x5d, 0x97";
+    for text in [
+        format!("let key: [u8; 16] = [{bytes}];\n"),
+        format!("key = bytes([{bytes}])\n"),
+        format!("static const uint8_t key[16] = {{{bytes}}};\n"),
+        format!("var secretKey = []byte{{\n\t{}\n}}\n", bytes.replace(", 0x5d", ",\n\t0x5d")),
+        format!(
+            "SIGNING_KEY = bytearray([{}])\n",
+            "79, 26, 156, 34, 224, 123, 53, 209, 136, 3, 250, 110, 18, 196, 93, 151"
+        ),
+    ] {
+        let (clean, found) = redact_text(&text, false);
+        assert!(!clean.contains("0xfa") && !clean.contains("250"), "survived in `{clean}`");
+        assert!(found.total() >= 1, "{clean}");
+    }
+    // Tables of small numbers given to other names stay, and so do short arrays.
+    for text in [
+        format!("static CRC_TABLE: [u8; 16] = [{bytes}];\n"),
+        format!("table = bytes([{bytes}])\n"),
+        "let key: [u8; 4] = [1, 2, 3, 4];\n".to_owned(),
+        "KEYS = [\"a\", \"b\"]\n".to_owned(),
+    ] {
+        keep(&text);
+    }
+}
+
+#[test]
+fn cookies_session_values_and_registry_tokens_go() {
+    for (text, secret) in [
+        ("headers = {\"Cookie\": \"sid=Zq8rT2mLw9vBn4Ks; csrftoken=Hq7pw9Zx2Lm4\"}\n", "Zq8rT2mLw9vBn4Ks"),
+        ("headers = {\"Cookie\": \"sid=Zq8rT2mLw9vBn4Ks; csrftoken=Hq7pw9Zx2Lm4\"}\n", "Hq7pw9Zx2Lm4"),
+        ("Set-Cookie: sessionid=Zq8rT2mLw9vBn4Ks; Path=/; HttpOnly\n", "Zq8rT2mLw9vBn4Ks"),
+        ("curl -H 'Cookie: sessionid=Zq8rT2mLw9vBn4Ks' https://x.example.com\n", "Zq8rT2mLw9vBn4Ks"),
+        ("document.cookie = \"token=Zq8rT2mLw9vBn4Ks; path=/\";\n", "Zq8rT2mLw9vBn4Ks"),
+        ("session_id = \"8f3a9c1e7b2d4f60\"\n", "8f3a9c1e7b2d4f60"),
+        ("cookies = {\"sessionid\": \"w7x9k2m4p6q8r1s3\"}\n", "w7x9k2m4p6q8r1s3"),
+        ("//registry.example.com/:_authToken=abcdefghijklmnop\n", "abcdefghijklmnop"),
+        ("//registry.example.com/:_authToken=\"Zq8rT2mLw9vBn4Ks\"\n", "Zq8rT2mLw9vBn4Ks"),
+        (
+            "npmRegistries:\n  \"https://npm.example.com\":\n    npmAuthToken: abcdefghijklmnop\n",
+            "abcdefghijklmnop",
+        ),
+        ("npmAuthToken: abcdefghijklmnop\nnpmAlwaysAuth: true\n", "abcdefghijklmnop"),
+    ] {
+        let (clean, found) = redact_text(text, false);
+        assert!(!clean.contains(secret), "`{secret}` survived in `{clean}`");
+        assert!(found.total() >= 1, "{clean}");
+    }
+    // Cookie names, attributes and the code that handles them stay.
+    for text in [
+        "SESSION_COOKIE_NAME = \"sessionid\"\n",
+        "cookie = request.cookies.get(\"sid\")\n",
+        "res.cookie(\"sid\", value, { httpOnly: true });\n",
+        "CSRF_COOKIE_NAME = \"csrftoken\"\n",
+        "session_id = request.session_id\n",
+        "headers = {\"Cookie\": \"sid\"}\n",
+        "cookie = \"sid\"\n",
+    ] {
+        keep(text);
+    }
+}
+
+#[test]
+fn key_value_pairs_in_comments_and_messages_and_slashed_logins_go() {
+    for (text, secret) in [
+        ("# password=hunter2pw\nx = 1\n", "hunter2pw"),
+        ("// token: hunter2pw (rotated monthly)\n", "hunter2pw"),
+        ("line 12: 3f2a9c1e Ada Lovelace 2025-10-09 \"Fix login, password=hunter2pw\"\n", "hunter2pw"),
+        ("- 3f2a9c1e Ada Lovelace 2025-10-09 \"temp api_key=abcdefghij123 for CI\"\n", "abcdefghij123"),
+        ("app.py:10:5: error secret from scanner password=hunter2pw: hard-coded\n", "hunter2pw"),
+        ("# login admin/Zq8rT2mLw9\n", "Zq8rT2mLw9"),
+        ("Log in with admin/Zq8rT2mLw9 on staging.\n", "Zq8rT2mLw9"),
+        ("# credentials: root/hunter2pw\n", "hunter2pw"),
+    ] {
+        let (clean, found) = redact_text(text, false);
+        assert!(!clean.contains(secret), "`{secret}` survived in `{clean}`");
+        assert!(found.total() >= 1, "{clean}");
+    }
+    // The user name stays.
+    assert_eq!(redact_text("# login admin/Zq8rT2mLw9\n", false).0, "# login admin/[REDACTED:password]\n");
+    for text in [
+        "# password/passphrase prompts are handled by the agent\n",
+        "# login with username/password\n",
+        "    conn = connect(host=h,\n        password=pw)\n",
+        "let password=pw;\n",
+        "# see src/auth/login.py for the login flow\n",
+        "# key=value pairs are parsed below\n",
+    ] {
+        keep(text);
+    }
+}
+
+#[test]
+fn full_width_secret_names_are_secret_names() {
+    for text in [
+        "ｐａｓｓｗｏｒｄ = \"Zq8rT2mLw9vBn4Ks\"\n",
+        "ＤＢ＿ＰＡＳＳＷＯＲＤ=Zq8rT2mLw9vBn4Ks\n",
+        "{\"ａｐｉ＿ｋｅｙ\": \"Zq8rT2mLw9vBn4Ks\"}\n",
+        "ｐａｓｓｗｏｒｄ ＝ \"Zq8rT2mLw9vBn4Ks\"\n",
+        "𝐩𝐚𝐬𝐬𝐰𝐨𝐫𝐝 = \"Zq8rT2mLw9vBn4Ks\"\n",
+    ] {
+        let (clean, found) = redact_text(text, false);
+        assert!(!clean.contains("Zq8rT2mLw9vBn4Ks"), "survived in `{clean}`");
+        assert!(found.total() >= 1, "{clean}");
+    }
+    // The rest of the text keeps its letters.
+    let (clean, _) = redact_text("ｐａｓｓｗｏｒｄ = \"Zq8rT2mLw9vBn4Ks\" # ｎｏｔｅ\n", false);
+    assert_eq!(clean, "ｐａｓｓｗｏｒｄ = \"[REDACTED:password]\" # ｎｏｔｅ\n");
+    // A full-width value goes whole.
+    let (clean, _) = redact_text("password = \"ｈｕｎｔｅｒ２ｐｗ\"\n", false);
+    assert_eq!(clean, "password = \"[REDACTED:password]\"\n");
+    keep("ｎａｍｅ = \"ｖａｌｕｅ\"\n");
+}
+
+#[test]
+fn changed_copies_of_a_removed_value_go_from_the_whole_request() {
+    let secret = "Zq8rT2mLw9vBn4KsXy7";
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let base64 = "WnE4clQybUx3OXZCbjRLc1h5Nw==";
+    let request = CompletionRequest {
+        system: "You fix code.".into(),
+        prompt: format!(
+            "db_password = \"{secret}\"\nlog: AUTH FAILED FOR {upper}\nmypy: Literal['{cut}...']\n\
+             dump: {hex}\nDUMP: {hex_upper}\nheader: {base64}\nurlsafe: WnE4clQybUx3OXZCbjRLc1h5Nw\n",
+            upper = secret.to_uppercase(),
+            cut = &secret[..13],
+            hex_upper = hex.to_uppercase(),
+        ),
+        max_tokens: 10,
+        temperature: None,
+        json_schema: None,
+    };
+    let (clean, found) = redact_request(&request);
+    for copy in [
+        secret.to_owned(),
+        secret.to_uppercase(),
+        secret[..12].to_owned(),
+        hex.clone(),
+        hex.to_uppercase(),
+        base64.trim_end_matches('=').to_owned(),
+    ] {
+        assert!(!clean.prompt.contains(&copy), "`{copy}` survived in `{}`", clean.prompt);
+    }
+    assert!(found.total() >= 7, "{found:?}");
+    // The words around the copies stay, and short prefixes are not chased.
+    assert!(clean.prompt.contains("log: AUTH FAILED FOR [REDACTED:password]"), "{}", clean.prompt);
+    let (clean, _) = redact_parts(
+        &["password = \"Zq8rT2mLw9vBn4KsXy7\"\nZq8rT2mLw9 is a prefix\n"],
+        &mut Secrets::default(),
+    );
+    assert!(clean[0].contains("Zq8rT2mLw9 is a prefix"), "{}", clean[0]);
 }
