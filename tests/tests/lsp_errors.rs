@@ -132,6 +132,8 @@ fn requests_out_of_order_carry_their_kind() {
     let again =
         client.request("initialize", json!({ "processId": null, "rootUri": null, "capabilities": {} }));
     assert_eq!((kind(&again), &again["error"]["code"]), ("invalidRequest", &json!(-32600)), "{again}");
+    let odd = client.request("acas/status", json!({ "a": 1 }));
+    assert_eq!((kind(&odd), &odd["error"]["code"]), ("invalidParams", &json!(-32602)), "{odd}");
     assert!(client.request("shutdown", Value::Null).get("result").is_some());
     let after = client.request("acas/status", Value::Null);
     assert_eq!((kind(&after), &after["error"]["code"]), ("invalidRequest", &json!(-32600)), "{after}");

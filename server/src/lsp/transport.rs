@@ -332,10 +332,11 @@ async fn write_output(
 }
 
 /// The LSP library's own error answers (a request before `initialize`, a request after
-/// `shutdown`, a second `initialize`) with the `data.kind` every ACAS error carries.
+/// `shutdown`, a second `initialize`, params it could not read) with the `data.kind` every ACAS
+/// error carries.
 fn with_error_kind(body: Vec<u8>) -> Vec<u8> {
     let own = |code: &[u8]| body.windows(code.len()).any(|w| w == code);
-    if !own(b"\"code\":-32002") && !own(b"\"code\":-32600") {
+    if !own(b"\"code\":-32002") && !own(b"\"code\":-32600") && !own(b"\"code\":-32602") {
         return body;
     }
     let Ok(mut message) = serde_json::from_slice::<Value>(&body) else { return body };
@@ -346,6 +347,8 @@ fn with_error_kind(body: Vec<u8>) -> Vec<u8> {
     let kind = match error.get("code").and_then(Value::as_i64) {
         Some(-32002) => "notInitialized",
         Some(-32600) => "invalidRequest",
+        // Params the library could not read into the method's type.
+        Some(-32602) => "invalidParams",
         _ => return body,
     };
     error.insert("data".into(), json!({ "kind": kind }));
