@@ -97,31 +97,43 @@ fn edit_latency() {
     println!("| document | edit | n | p50 ms | p95 ms | p99 ms | max ms | mean ms |");
     println!("|---|---|---|---|---|---|---|---|");
     for language in &LANGUAGES {
-        let dir = tempfile::tempdir().expect("temporary workspace");
         let text = language.document();
-        let path = dir.path().join(format!("main.{}", language.extension));
-        std::fs::write(&path, &text).expect("writing the document");
-        let mut client = start_serve(dir.path());
-        let mut session = EditSession::open(&mut client, &path, language, &text);
-        for i in 0..WARMUP_EDITS {
-            session.edit(&mut client, i);
-        }
-        let mut all = Vec::with_capacity(EDITS);
-        let mut by_kind: [Vec<Duration>; 4] = Default::default();
-        for i in 0..EDITS {
-            let (kind, elapsed) = session.edit(&mut client, WARMUP_EDITS + i);
-            all.push(elapsed);
-            by_kind[kind as usize].push(elapsed);
-        }
         let lines = text.lines().count();
         let kb = text.len() as f64 / 1e3;
-        println!("| {} ({lines} lines, {kb:.0} KB) | all | {} |", language.name, row(&all));
-        for kind in EditKind::ALL {
-            println!("| | {} | {} |", kind.label(), row(&by_kind[kind as usize]));
-        }
-        client.shutdown();
+        let label = format!("{} ({lines} lines, {kb:.0} KB)", language.name);
+        measure_edits(&label, language, &text, EditSession::open);
     }
     println!();
+}
+
+/// Opens `text` as a document of `language` in a fresh workspace, makes the warm-up and the
+/// measured edits at the sites `open` finds, and prints a row for all and one per kind of edit.
+fn measure_edits(
+    label: &str,
+    language: &Language,
+    text: &str,
+    open: fn(&mut LspClient, &Path, &Language, &str) -> EditSession,
+) {
+    let dir = tempfile::tempdir().expect("temporary workspace");
+    let path = dir.path().join(format!("main.{}", language.extension));
+    std::fs::write(&path, text).expect("writing the document");
+    let mut client = start_serve(dir.path());
+    let mut session = open(&mut client, &path, language, text);
+    for i in 0..WARMUP_EDITS {
+        session.edit(&mut client, i);
+    }
+    let mut all = Vec::with_capacity(EDITS);
+    let mut by_kind: [Vec<Duration>; 4] = Default::default();
+    for i in 0..EDITS {
+        let (kind, elapsed) = session.edit(&mut client, WARMUP_EDITS + i);
+        all.push(elapsed);
+        by_kind[kind as usize].push(elapsed);
+    }
+    println!("| {label} | all | {} |", row(&all));
+    for kind in EditKind::ALL {
+        println!("| | {} | {} |", kind.label(), row(&by_kind[kind as usize]));
+    }
+    client.shutdown();
 }
 
 /// The edits of [`edit_latency`] on real files.
@@ -130,33 +142,10 @@ fn real_edit_latency() {
     println!("| document | edit | n | p50 ms | p95 ms | p99 ms | max ms | mean ms |");
     println!("|---|---|---|---|---|---|---|---|");
     for real in real_files() {
-        let dir = tempfile::tempdir().expect("temporary workspace");
-        let path = dir.path().join(format!("main.{}", real.language.extension));
-        std::fs::write(&path, &real.text).expect("writing the document");
-        let mut client = start_serve(dir.path());
-        let mut session = EditSession::open_real(&mut client, &path, real.language, &real.text);
-        for i in 0..WARMUP_EDITS {
-            session.edit(&mut client, i);
-        }
-        let mut all = Vec::with_capacity(EDITS);
-        let mut by_kind: [Vec<Duration>; 4] = Default::default();
-        for i in 0..EDITS {
-            let (kind, elapsed) = session.edit(&mut client, WARMUP_EDITS + i);
-            all.push(elapsed);
-            by_kind[kind as usize].push(elapsed);
-        }
         let lines = real.text.lines().count();
         let kb = real.text.len() as f64 / 1e3;
-        println!(
-            "| {} `{}` ({lines} lines, {kb:.0} KB) | all | {} |",
-            real.language.name,
-            real.origin,
-            row(&all)
-        );
-        for kind in EditKind::ALL {
-            println!("| | {} | {} |", kind.label(), row(&by_kind[kind as usize]));
-        }
-        client.shutdown();
+        let label = format!("{} `{}` ({lines} lines, {kb:.0} KB)", real.language.name, real.origin);
+        measure_edits(&label, real.language, &real.text, EditSession::open_real);
     }
     println!();
 }
@@ -293,15 +282,7 @@ struct EditSession {
 
 impl EditSession {
     fn open(client: &mut LspClient, path: &Path, language: &Language, text: &str) -> EditSession {
-        let uri = file_uri(path);
-        client.notify(
-            "textDocument/didOpen",
-            json!({ "textDocument": {
-                "uri": uri, "languageId": language.id, "version": 1, "text": text,
-            } }),
-        );
-        let opened = client.expect_diagnostics(&uri, |p| p["version"] == 1);
-        let baseline = opened["diagnostics"].as_array().map_or(0, Vec::len);
+        let (uri, baseline) = open_document(client, path, language, text);
         let middle = text.lines().count() / 2;
         let find = |needle: &str| {
             text.lines()
@@ -328,15 +309,7 @@ impl EditSession {
     /// balanced parentheses and no quotes; characters go at the end of a comment line and
     /// after the opening quote of a line with one plain string.
     fn open_real(client: &mut LspClient, path: &Path, language: &Language, text: &str) -> EditSession {
-        let uri = file_uri(path);
-        client.notify(
-            "textDocument/didOpen",
-            json!({ "textDocument": {
-                "uri": uri, "languageId": language.id, "version": 1, "text": text,
-            } }),
-        );
-        let opened = client.expect_diagnostics(&uri, |p| p["version"] == 1);
-        let baseline = opened["diagnostics"].as_array().map_or(0, Vec::len);
+        let (uri, baseline) = open_document(client, path, language, text);
         let marker = if language.id == "python" { "#" } else { "//" };
         let lines: Vec<&str> = text.lines().collect();
         let middle = lines.len() / 2;
@@ -400,6 +373,19 @@ impl EditSession {
         }
         (kind, elapsed)
     }
+}
+
+/// Opens `text` and waits for its first diagnostics; returns its URI and how many it has.
+fn open_document(client: &mut LspClient, path: &Path, language: &Language, text: &str) -> (String, usize) {
+    let uri = file_uri(path);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": {
+            "uri": uri, "languageId": language.id, "version": 1, "text": text,
+        } }),
+    );
+    let opened = client.expect_diagnostics(&uri, |p| p["version"] == 1);
+    (uri, opened["diagnostics"].as_array().map_or(0, Vec::len))
 }
 
 /// An LSP range of `len` characters from `(line, column)`.
