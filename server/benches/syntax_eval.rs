@@ -18,13 +18,14 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
+mod judges;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use acas::classify::{Diagnostic, Document, Language};
+use judges::{Helper, JS_HELPER, PY_HELPER, TS_HELPER};
 use tree_sitter::{Node, Tree};
 
 const WINDOW: i64 = 5;
@@ -106,98 +107,6 @@ enum Oracle {
     Gofmt,
 }
 
-struct Helper {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-const PY_HELPER: &str = r#"
-import sys, json, warnings
-warnings.simplefilter("ignore")
-inp = sys.stdin.buffer
-mode = sys.argv[1]
-while True:
-    header = inp.readline()
-    if not header:
-        break
-    src = inp.read(int(header))
-    try:
-        if mode == "python":
-            compile(src, "f.py", "exec", dont_inherit=True)
-        else:
-            json.loads(src.decode("utf-8"))
-        out = "ok"
-    except SyntaxError as e:
-        out = "err %d %s" % (e.lineno or 0, e.msg)
-    except ValueError as e:
-        out = "err %d %s" % (getattr(e, "lineno", 0), getattr(e, "msg", str(e)))
-    except Exception as e:
-        out = "err 0"
-    sys.stdout.write(out + "\n")
-    sys.stdout.flush()
-"#;
-
-const JS_HELPER: &str = r#"
-const vm = require("vm");
-let buf = Buffer.alloc(0);
-function check(src) {
-  const line = (e) => {
-    const m = /^f\.js:(\d+)/.exec(String(e.stack || ""));
-    return m ? Number(m[1]) : 0;
-  };
-  try { new vm.Script(src, { filename: "f.js" }); return "ok"; } catch (e) {
-    if (!(e instanceof SyntaxError)) return "ok";
-    try { new vm.SourceTextModule(src, { identifier: "f.js" }); return "ok"; } catch (e2) {
-      try { new Function(src); } catch (e3) {}
-      const l1 = line(e), l2 = line(e2);
-      return "err " + (l2 || l1) + " " + String((l2 ? e2 : e).message).split("\n")[0];
-    }
-  }
-}
-process.stdin.on("data", (chunk) => {
-  buf = Buffer.concat([buf, chunk]);
-  for (;;) {
-    const nl = buf.indexOf(10);
-    if (nl < 0) return;
-    const len = Number(buf.subarray(0, nl).toString());
-    if (buf.length < nl + 1 + len) return;
-    const src = buf.subarray(nl + 1, nl + 1 + len).toString("utf8");
-    buf = buf.subarray(nl + 1 + len);
-    process.stdout.write(check(src) + "\n");
-  }
-});
-"#;
-
-/// TypeScript's own parser (syntax only, no type check), from the `typescript` package named by
-/// `ACAS_EVAL_TYPESCRIPT` (for example a temp dir where `npm install typescript` ran): there is
-/// no `tsc` on this machine. argv[2] is `ts` or `tsx`.
-const TS_HELPER: &str = r#"
-const ts = require(process.env.ACAS_EVAL_TYPESCRIPT);
-const tsx = process.argv[2] === "tsx";
-let buf = Buffer.alloc(0);
-function check(src) {
-  const sf = ts.createSourceFile(tsx ? "f.tsx" : "f.ts", src, ts.ScriptTarget.Latest, true,
-    tsx ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
-  const d = sf.parseDiagnostics || [];
-  if (d.length === 0) return "ok";
-  return "err " + (sf.getLineAndCharacterOfPosition(d[0].start).line + 1) + " " +
-    ts.flattenDiagnosticMessageText(d[0].messageText, " ");
-}
-process.stdin.on("data", (chunk) => {
-  buf = Buffer.concat([buf, chunk]);
-  for (;;) {
-    const nl = buf.indexOf(10);
-    if (nl < 0) return;
-    const len = Number(buf.subarray(0, nl).toString());
-    if (buf.length < nl + 1 + len) return;
-    const src = buf.subarray(nl + 1, nl + 1 + len).toString("utf8");
-    buf = buf.subarray(nl + 1 + len);
-    process.stdout.write(check(src) + "\n");
-  }
-});
-"#;
-
 impl Oracle {
     fn start(language: Language) -> Option<Oracle> {
         match language {
@@ -206,7 +115,7 @@ impl Oracle {
                 let found = Command::new("gofmt").arg("-l").stdin(Stdio::null()).output().is_ok();
                 found.then_some(Oracle::Gofmt)
             }
-            _ => Helper::start(language).map(Oracle::Helper),
+            _ => helper(language).map(Oracle::Helper),
         }
     }
 
@@ -218,7 +127,7 @@ impl Oracle {
     /// As [`Oracle::check`], with the parser's message.
     fn check_with_message(&mut self, text: &str) -> Option<Option<(i64, String)>> {
         match self {
-            Oracle::Helper(helper) => helper.check_with_message(text),
+            Oracle::Helper(helper) => helper.check(text),
             Oracle::Syn => {
                 let text = text.to_string();
                 // syn's parser recurses; a deeply nested text must not take the bench down.
@@ -249,61 +158,25 @@ impl Oracle {
     }
 }
 
-impl Helper {
-    fn start(language: Language) -> Option<Helper> {
-        let dir = std::env::temp_dir();
-        let mut cmd = match language {
-            Language::Python | Language::Json => {
-                let path = dir.join("acas_eval_helper.py");
-                std::fs::write(&path, PY_HELPER).ok()?;
-                let mut c = Command::new("python3");
-                c.arg(path).arg(if language == Language::Python { "python" } else { "json" });
-                c
-            }
-            Language::JavaScript => {
-                let path = dir.join("acas_eval_helper.js");
-                std::fs::write(&path, JS_HELPER).ok()?;
-                let mut c = Command::new("node");
-                c.arg("--experimental-vm-modules").arg("--no-warnings").arg(path);
-                c
-            }
-            Language::TypeScript | Language::Tsx => {
-                std::env::var_os("ACAS_EVAL_TYPESCRIPT")?;
-                let path = dir.join("acas_eval_helper_ts.js");
-                std::fs::write(&path, TS_HELPER).ok()?;
-                let mut c = Command::new("node");
-                c.arg(path).arg(if language == Language::Tsx { "tsx" } else { "ts" });
-                c
-            }
-            _ => return None,
-        };
-        let mut child =
-            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
-        let stdin = child.stdin.take()?;
-        let stdout = BufReader::new(child.stdout.take()?);
-        Some(Helper { child, stdin, stdout })
-    }
-
-    fn check_with_message(&mut self, text: &str) -> Option<Option<(i64, String)>> {
-        writeln!(self.stdin, "{}", text.len()).ok()?;
-        self.stdin.write_all(text.as_bytes()).ok()?;
-        self.stdin.flush().ok()?;
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).ok()?;
-        let line = line.trim();
-        if line == "ok" {
-            return Some(None);
+/// The judge process of `language`, if it has one here.
+fn helper(language: Language) -> Option<Helper> {
+    match language {
+        Language::Python => {
+            Helper::start(Path::new("python3"), "acas_eval_helper.py", PY_HELPER, &["python"])
         }
-        let rest = line.strip_prefix("err ").unwrap_or("");
-        let (number, message) = rest.split_once(' ').unwrap_or((rest, ""));
-        Some(Some((number.parse().unwrap_or(0), message.to_string())))
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Language::Json => Helper::start(Path::new("python3"), "acas_eval_helper.py", PY_HELPER, &["json"]),
+        Language::JavaScript => Helper::start(
+            Path::new("node"),
+            "acas_eval_helper.js",
+            JS_HELPER,
+            &["--experimental-vm-modules", "--no-warnings"],
+        ),
+        Language::TypeScript | Language::Tsx => {
+            std::env::var_os("ACAS_EVAL_TYPESCRIPT")?;
+            let kind = if language == Language::Tsx { "tsx" } else { "ts" };
+            Helper::start(Path::new("node"), "acas_eval_helper_ts.js", TS_HELPER, &[kind])
+        }
+        _ => None,
     }
 }
 

@@ -14,14 +14,16 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod common;
+mod judges;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use acas::classify::{Language, check};
+use judges::{Helper, JS_HELPER, PY_HELPER, TS_HELPER};
 
 struct Options {
     langs: Vec<Language>,
@@ -109,118 +111,6 @@ fn corpora(language: Language, extra: &[PathBuf]) -> Vec<(PathBuf, Option<PathBu
 }
 
 /// A judge that runs in a helper process: sends a text, reads `ok` or `err`.
-struct Helper {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-const PY_HELPER: &str = r#"
-import sys, warnings
-warnings.simplefilter("ignore")
-inp = sys.stdin.buffer
-while True:
-    header = inp.readline()
-    if not header:
-        break
-    src = inp.read(int(header))
-    try:
-        compile(src, "f.py", "exec", dont_inherit=True)
-        out = "ok"
-    except Exception:
-        out = "err"
-    sys.stdout.write(out + "\n")
-    sys.stdout.flush()
-"#;
-
-const JS_HELPER: &str = r#"
-const vm = require("vm");
-let buf = Buffer.alloc(0);
-function check(src) {
-  try { new vm.Script(src, { filename: "f.js" }); return "ok"; } catch (e) {
-    if (!(e instanceof SyntaxError)) return "ok";
-    try { new vm.SourceTextModule(src, { identifier: "f.js" }); return "ok"; } catch (e2) {
-      return "err";
-    }
-  }
-}
-process.stdin.on("data", (chunk) => {
-  buf = Buffer.concat([buf, chunk]);
-  for (;;) {
-    const nl = buf.indexOf(10);
-    if (nl < 0) return;
-    const len = Number(buf.subarray(0, nl).toString());
-    if (buf.length < nl + 1 + len) return;
-    const src = buf.subarray(nl + 1, nl + 1 + len).toString("utf8");
-    buf = buf.subarray(nl + 1 + len);
-    process.stdout.write(check(src) + "\n");
-  }
-});
-"#;
-
-const TS_HELPER: &str = r#"
-const ts = require(process.env.ACAS_EVAL_TYPESCRIPT);
-const tsx = process.argv[2] === "tsx";
-let buf = Buffer.alloc(0);
-function check(src) {
-  const sf = ts.createSourceFile(tsx ? "f.tsx" : "f.ts", src, ts.ScriptTarget.Latest, true,
-    tsx ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
-  return (sf.parseDiagnostics || []).length === 0 ? "ok" : "err";
-}
-process.stdin.on("data", (chunk) => {
-  buf = Buffer.concat([buf, chunk]);
-  for (;;) {
-    const nl = buf.indexOf(10);
-    if (nl < 0) return;
-    const len = Number(buf.subarray(0, nl).toString());
-    if (buf.length < nl + 1 + len) return;
-    const src = buf.subarray(nl + 1, nl + 1 + len).toString("utf8");
-    buf = buf.subarray(nl + 1 + len);
-    process.stdout.write(check(src) + "\n");
-  }
-});
-"#;
-
-impl Helper {
-    fn start(program: &Path, script_name: &str, script: &str, args: &[&str]) -> Option<Helper> {
-        let path = std::env::temp_dir().join(script_name);
-        std::fs::write(&path, script).ok()?;
-        let mut child = Command::new(program)
-            .args(args.iter().take_while(|a| a.starts_with("--")))
-            .arg(&path)
-            .args(args.iter().skip_while(|a| a.starts_with("--")))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let stdin = child.stdin.take()?;
-        let stdout = BufReader::new(child.stdout.take()?);
-        Some(Helper { child, stdin, stdout })
-    }
-
-    /// `Some(true)`: valid; `None`: the helper failed.
-    fn valid(&mut self, text: &str) -> Option<bool> {
-        writeln!(self.stdin, "{}", text.len()).ok()?;
-        self.stdin.write_all(text.as_bytes()).ok()?;
-        self.stdin.flush().ok()?;
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).ok()?;
-        match line.trim() {
-            "ok" => Some(true),
-            "err" => Some(false),
-            _ => None,
-        }
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The judge of one corpus.
 enum Judge {
     Syn,
@@ -235,7 +125,9 @@ impl Judge {
             Language::Rust => Judge::Syn,
             Language::Json => Judge::SerdeJson,
             Language::Go => Judge::Gofmt,
-            Language::Python => Judge::Process(Helper::start(python?, "acas_fp_helper.py", PY_HELPER, &[])?),
+            Language::Python => {
+                Judge::Process(Helper::start(python?, "acas_fp_helper.py", PY_HELPER, &["python"])?)
+            }
             Language::JavaScript => Judge::Process(Helper::start(
                 Path::new("node"),
                 "acas_fp_helper.js",
@@ -285,7 +177,7 @@ impl Judge {
                     .ok()?;
                 Some(status.success())
             }
-            Judge::Process(helper) => helper.valid(text),
+            Judge::Process(helper) => helper.check(text).map(|rejected| rejected.is_none()),
         }
     }
 }
