@@ -72,6 +72,18 @@ fn quiet(m: &Value) -> bool {
 
 const BROKEN_RUST: &str = "fn add(a: i32, b: i32 -> i32 {\n    a + b\n}\n";
 
+/// Opens [`BROKEN_RUST`] as `add.rs`, waits for its diagnostic and asks to escalate it; returns
+/// the document's URI and the escalation's handle, which the command answers with at once.
+fn escalate_broken_rust(client: &mut LspClient, root: &Path) -> (String, u64) {
+    let uri = open(client, root, "add.rs", "rust", BROKEN_RUST);
+    client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
+    let response =
+        command(client, "acas.escalate", json!({ "uri": uri, "position": { "line": 0, "character": 22 } }));
+    let id =
+        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    (uri, id)
+}
+
 #[test]
 fn an_escalation_answers_at_once_and_acas_cancel_ends_it() {
     let fake = FakeProvider::start(Format::Anthropic);
@@ -79,16 +91,7 @@ fn an_escalation_answers_at_once_and_acas_cancel_ends_it() {
     // The provider never answers: a command that waited for it would never be answered.
     fake.push(Reply::Hang);
     let mut client = start(dir.path(), Some(&fake), json!({ "window": { "workDoneProgress": true } }));
-    let uri = open(&mut client, dir.path(), "add.rs", "rust", BROKEN_RUST);
-    client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
-
-    let response = command(
-        &mut client,
-        "acas.escalate",
-        json!({ "uri": uri, "position": { "line": 0, "character": 22 } }),
-    );
-    let id =
-        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    let (uri, id) = escalate_broken_rust(&mut client, dir.path());
     client.expect("the progress of that escalation", |m| {
         m["method"] == "$/progress"
             && m["params"]["token"] == format!("acas/escalate/{id}")
@@ -128,16 +131,7 @@ fn a_client_without_progress_hears_of_an_escalation_through_messages() {
     fake.push(Reply::text(&answer.to_string()));
     // eglot 1.9 announces no `window.workDoneProgress`.
     let mut client = start(dir.path(), Some(&fake), json!({}));
-    let uri = open(&mut client, dir.path(), "add.rs", "rust", BROKEN_RUST);
-    client.expect_diagnostics(&uri, |p| p["diagnostics"] != json!([]));
-
-    let response = command(
-        &mut client,
-        "acas.escalate",
-        json!({ "uri": uri, "position": { "line": 0, "character": 22 } }),
-    );
-    let id =
-        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    let (_, id) = escalate_broken_rust(&mut client, dir.path());
     let started = client.expect("the start, shown", |m| {
         m["method"] == "window/showMessage"
             && m["params"]["message"]
