@@ -11,6 +11,15 @@ fn workspace() -> tempfile::TempDir {
     dir
 }
 
+/// [`workspace`] with the fake provider configured as `claude`.
+fn workspace_with_provider(fake: &acas_e2e::fake_provider::FakeProvider) -> tempfile::TempDir {
+    let dir = workspace();
+    std::fs::create_dir(dir.path().join(".acas")).unwrap();
+    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("claude", "claude-haiku-4-5"))
+        .unwrap();
+    dir
+}
+
 fn start(root: &Path) -> LspClient {
     let mut client = LspClient::start(&[]);
     let init = client.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
@@ -400,10 +409,7 @@ fn external_diagnostics_are_classified_recorded_and_not_republished() {
 fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_outcome() {
     use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
     let fake = FakeProvider::start(Format::Anthropic);
-    let dir = workspace();
-    std::fs::create_dir(dir.path().join(".acas")).unwrap();
-    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("claude", "claude-haiku-4-5"))
-        .unwrap();
+    let dir = workspace_with_provider(&fake);
     let reply = json!({
         "explanation": "The parameter list of `add` is never closed. Add `)` after `b: i32`.",
         "fix": { "description": "Close the parameter list", "edits": [{ "old": "b: i32 ->", "new": "b: i32) ->" }] }
@@ -601,10 +607,7 @@ fn rules_escalate_a_persisting_type_error_without_being_asked() {
 fn closing_the_progress_cancels_an_escalation() {
     use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
     let fake = FakeProvider::start(Format::Anthropic);
-    let dir = workspace();
-    std::fs::create_dir(dir.path().join(".acas")).unwrap();
-    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("claude", "claude-haiku-4-5"))
-        .unwrap();
+    let dir = workspace_with_provider(&fake);
     fake.push(Reply::StallAfterText);
     let key = fake.api_key();
     let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
@@ -710,10 +713,7 @@ fn the_symbol_index_follows_changed_files_between_escalations() {
 fn escalating_with_a_provider_that_is_not_configured_is_refused_before_anything_is_sent() {
     use acas_e2e::fake_provider::{FakeProvider, Format};
     let fake = FakeProvider::start(Format::Anthropic);
-    let dir = workspace();
-    std::fs::create_dir(dir.path().join(".acas")).unwrap();
-    std::fs::write(dir.path().join(".acas/config.toml"), fake.provider_toml("claude", "claude-haiku-4-5"))
-        .unwrap();
+    let dir = workspace_with_provider(&fake);
     let key = fake.api_key();
     let mut client = LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
     client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
