@@ -37,6 +37,8 @@ pub struct Config {
     /// `[workflows] template_fuel`, `template_max_bytes` and `template_max_memory`: what one
     /// template render may do.
     pub templates: crate::workflow::template::TemplateLimits,
+    /// `[[checkers]]`: the project's tools that report problems.
+    pub checkers: crate::checkers::settings::CheckerSettings,
 }
 
 /// `[webhooks]`: the local server that starts workflows with `on.webhook`.
@@ -106,6 +108,7 @@ impl Default for Config {
             workflows: WorkflowHistory::default(),
             lease: LeaseTimes::default(),
             templates: crate::workflow::template::TemplateLimits::default(),
+            checkers: crate::checkers::settings::CheckerSettings::default(),
         }
     }
 }
@@ -159,6 +162,8 @@ struct File {
     workflows: WorkflowsSection,
     #[serde(default)]
     lease: LeaseSection,
+    #[serde(default)]
+    checkers: Vec<crate::checkers::settings::EntryConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -423,6 +428,20 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         let at = text.find("expiry_ms").or_else(|| text.find("heartbeat_ms"));
         return Err((at, "`lease.expiry_ms` must be at least 3 times `lease.heartbeat_ms`".to_owned()));
     }
+    // The user's entries apply first, the workspace's over them.
+    let mut checkers = defaults.checkers.clone();
+    let mut named = std::collections::HashSet::new();
+    for (i, entry) in file.checkers.iter().enumerate() {
+        let at = || text.match_indices("[[checkers]]").nth(i).map(|(o, _)| o);
+        let entry = entry.check().map_err(|message| (at(), message))?;
+        if !named.insert(entry.name.clone()) {
+            return Err((
+                at(),
+                format!("checker `{}` is configured twice; merge the two entries", entry.name),
+            ));
+        }
+        checkers.entries.push(entry);
+    }
     Ok(Config {
         max_file_size,
         ignore: if file.files.ignore.is_empty() { defaults.ignore } else { file.files.ignore },
@@ -437,6 +456,7 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         workflows,
         lease,
         templates,
+        checkers,
     })
 }
 
@@ -538,6 +558,25 @@ no_egress = ["secrets/**"]
 
         let (_, error) = load_text("[[providers]]\nname = \"x\"\nkind = \"mystery\"\n");
         assert!(error.unwrap().message.contains("mystery"));
+    }
+
+    #[test]
+    fn checker_entries_are_kept_and_their_mistakes_located() {
+        let (config, error) = load_text(
+            "[[checkers]]\nname = \"clippy\"\nenabled = false\n\n[[checkers]]\nname = \"lint\"\ncommand = \"make lint\"\nformat = \"go\"\n",
+        );
+        assert!(error.is_none(), "{error:?}");
+        let names: Vec<&str> = config.checkers.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["clippy", "lint"]);
+
+        let (_, error) =
+            load_text("[[checkers]]\nname = \"a\"\n\n[[checkers]]\nname = \"b\"\nformat = \"nope\"\n");
+        let error = error.unwrap();
+        assert_eq!((error.line, error.column), (4, 1));
+        assert!(error.message.contains("unknown format `nope`"), "{}", error.message);
+
+        let (_, error) = load_text("[[checkers]]\nname = \"a\"\n[[checkers]]\nname = \"a\"\n");
+        assert!(error.unwrap().message.contains("configured twice"));
     }
 
     #[test]

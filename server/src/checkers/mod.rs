@@ -8,8 +8,10 @@
 //! in a file's text (columns in bytes, characters or UTF-16 units), classifying them and
 //! fingerprinting them happen where the file's text is known.
 
+pub mod detect;
 pub mod parse;
 pub mod run;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -11,7 +11,7 @@ mod matcher;
 
 use super::{Format, Problem};
 
-pub use matcher::MatcherParser;
+pub use matcher::{MatcherParser, severity_named};
 
 /// Which of a process's output streams a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
