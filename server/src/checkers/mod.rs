@@ -76,6 +76,10 @@ pub enum Format {
     Jest,
     /// Any other tool: a regular expression applied to each line.
     Matcher(Matcher),
+    /// Any command's output (`acas run`, workflow `run` steps): compiler messages of the
+    /// languages above, Python tracebacks, Rust panics, Node stack traces and Go panics, each
+    /// placed on its innermost frame under `root` with the other frames as related places.
+    Crash { root: PathBuf },
 }
 
 /// A problem-matcher-style pattern: a regular expression with named groups `file`, `line` and

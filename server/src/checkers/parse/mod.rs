@@ -44,7 +44,8 @@ pub fn parser(format: &Format) -> Box<dyn Parser> {
         | Format::Go
         | Format::GoTest
         | Format::Pytest { .. }
-        | Format::Jest => Box::new(Nothing),
+        | Format::Jest
+        | Format::Crash { .. } => Box::new(Nothing),
     }
 }
 
