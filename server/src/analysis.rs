@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::checkers;
 use crate::classify::{self, Category, Language, Severity};
 use crate::files::{self, Skip};
 use crate::text::{LineIndex, PositionEncoding, TextRange};
@@ -52,6 +53,115 @@ pub fn locate(
                 .map(|r| (index.range(text, r.range.clone(), encoding), r.message.clone()))
                 .collect(),
             fix_id: None,
+        })
+        .collect()
+}
+
+/// The byte offset in `text` of a tool's 1-based `point`, whose column counts `unit`s. A column
+/// past the end of its line clamps to the line's end; a line past the end, to the end of the text.
+pub fn tool_offset(
+    text: &str,
+    index: &LineIndex,
+    point: checkers::Point,
+    unit: checkers::ColumnUnit,
+) -> usize {
+    let Some(range) = index.line_range(point.line.saturating_sub(1)) else {
+        return text.len();
+    };
+    let line = text[range.clone()].trim_end_matches(['\n', '\r']);
+    let wanted = point.column.saturating_sub(1) as usize;
+    let column = match unit {
+        checkers::ColumnUnit::Bytes => {
+            let mut at = wanted.min(line.len());
+            while !line.is_char_boundary(at) {
+                at -= 1;
+            }
+            at
+        }
+        checkers::ColumnUnit::Chars => line.char_indices().nth(wanted).map_or(line.len(), |(i, _)| i),
+        checkers::ColumnUnit::Utf16 => {
+            let mut units = 0;
+            line.char_indices()
+                .find(|(_, ch)| {
+                    let here = units >= wanted;
+                    units += ch.len_utf16();
+                    here
+                })
+                .map_or(line.len(), |(i, _)| i)
+        }
+    };
+    range.start + column
+}
+
+/// The byte range of a tool's span in `text`. A span with no end, or an empty one, covers the
+/// rest of the word at its start (at least one character), so that it can be seen.
+pub fn tool_range(text: &str, index: &LineIndex, span: &checkers::Span) -> std::ops::Range<usize> {
+    let start = tool_offset(text, index, span.start, span.columns);
+    let end = span.end.map(|end| tool_offset(text, index, end, span.columns)).unwrap_or(start).max(start);
+    if end > start {
+        return start..end;
+    }
+    let rest = &text[start..];
+    let word = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    let word =
+        if word == 0 { rest.chars().next().filter(|c| *c != '\n').map_or(0, char::len_utf8) } else { word };
+    start..start + word
+}
+
+/// A checker's problems in one file, placed in the file's `text`, classified and fingerprinted
+/// with their enclosing symbols like every other diagnostic. Related places in the same file
+/// become related ranges; those in other files are named at the end of the message.
+pub fn place_problems(
+    text: &str,
+    language: Option<Language>,
+    problems: &[checkers::Problem],
+    encoding: PositionEncoding,
+) -> Vec<FileDiagnostic> {
+    let index = LineIndex::new(text);
+    let doc = language.map(|language| classify::Document::new(language, text.to_owned()));
+    problems
+        .iter()
+        .map(|p| {
+            let range = tool_range(text, &index, &p.span);
+            let category = p
+                .category
+                .unwrap_or_else(|| classify::external::category(&p.source, p.code.as_deref(), &p.message));
+            let symbol =
+                doc.as_ref().and_then(|d| classify::symbol_at(d.language(), d.tree(), d.text(), range.start));
+            let fingerprint = classify::fingerprint(
+                &classify::external::fingerprint_message(&p.message),
+                category,
+                symbol.as_deref(),
+            );
+            let mut message = p.message.clone();
+            let mut related = Vec::new();
+            for r in &p.related {
+                if r.span.path == p.span.path {
+                    related.push((
+                        index.range(text, tool_range(text, &index, &r.span), encoding),
+                        r.message.clone(),
+                    ));
+                } else {
+                    message.push_str(&format!(
+                        "\n{}:{}:{}: {}",
+                        r.span.path.display(),
+                        r.span.start.line,
+                        r.span.start.column,
+                        r.message
+                    ));
+                }
+            }
+            FileDiagnostic {
+                range: index.range(text, range, encoding),
+                severity: p.severity,
+                category,
+                message,
+                source: p.source.clone(),
+                fingerprint,
+                symbol,
+                related,
+                fix_id: None,
+            }
         })
         .collect()
 }
@@ -151,5 +261,113 @@ impl DiskQueue {
     /// Paths waiting to be analysed.
     pub fn pending(&self) -> usize {
         self.queued.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::checkers::{ColumnUnit, Point, Problem, Related, Span};
+    use crate::text::Position;
+
+    fn problem(
+        line: u32,
+        column: u32,
+        columns: ColumnUnit,
+        source: &str,
+        code: &str,
+        message: &str,
+    ) -> Problem {
+        Problem {
+            span: Span {
+                path: PathBuf::from("/ws/src/lib.rs"),
+                start: Point { line, column },
+                end: None,
+                columns,
+            },
+            severity: Severity::Error,
+            code: Some(code.to_owned()),
+            message: message.to_owned(),
+            source: source.to_owned(),
+            category: None,
+            related: Vec::new(),
+            fixes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_tools_column_is_counted_in_its_own_unit() {
+        // "é" is 2 bytes, 1 char, 1 UTF-16 unit; "𝒳" is 4 bytes, 1 char, 2 UTF-16 units.
+        let text = "a\nlet é𝒳 = value;\n";
+        let index = LineIndex::new(text);
+        let at = |column, unit| &text[tool_offset(text, &index, Point { line: 2, column }, unit)..];
+        assert!(at(14, ColumnUnit::Bytes).starts_with("value"));
+        assert!(at(10, ColumnUnit::Chars).starts_with("value"));
+        assert!(at(11, ColumnUnit::Utf16).starts_with("value"));
+        // A byte column inside a character falls back to its start; past the line, the line's end.
+        assert!(at(6, ColumnUnit::Bytes).starts_with("é"));
+        assert_eq!(
+            tool_offset(text, &index, Point { line: 2, column: 99 }, ColumnUnit::Chars),
+            text.len() - 1
+        );
+        assert_eq!(tool_offset(text, &index, Point { line: 9, column: 1 }, ColumnUnit::Chars), text.len());
+    }
+
+    #[test]
+    fn a_problem_is_classified_and_fingerprinted_with_its_symbol_and_survives_unrelated_edits() {
+        let text = "fn helper() {}\n\nfn main() {\n    let x: u32 = \"no\";\n}\n";
+        let found = place_problems(
+            text,
+            Some(Language::Rust),
+            &[problem(4, 18, ColumnUnit::Chars, "rustc", "E0308", "mismatched types")],
+            PositionEncoding::Utf16,
+        );
+        let d = &found[0];
+        assert_eq!(d.category, Category::Type);
+        assert_eq!(d.symbol.as_deref(), Some("main"));
+        assert_eq!(d.range.start, Position { line: 3, character: 17 });
+        // With no end, the span covers the token at the start.
+        assert_eq!(d.range.end, Position { line: 3, character: 18 });
+        let moved = format!("// a comment\nuse std::fmt;\n{text}");
+        let again = place_problems(
+            &moved,
+            Some(Language::Rust),
+            &[problem(6, 18, ColumnUnit::Chars, "rustc", "E0308", "mismatched types")],
+            PositionEncoding::Utf16,
+        );
+        assert_eq!(again[0].fingerprint, d.fingerprint);
+    }
+
+    #[test]
+    fn related_places_in_other_files_are_named_in_the_message() {
+        let text = "def f():\n    raise ValueError('x')\n";
+        let mut p = problem(2, 5, ColumnUnit::Chars, "python", "", "ValueError: x");
+        p.span.path = PathBuf::from("/ws/a.py");
+        p.related = vec![
+            Related {
+                span: Span {
+                    path: PathBuf::from("/ws/a.py"),
+                    start: Point { line: 1, column: 1 },
+                    end: None,
+                    columns: ColumnUnit::Chars,
+                },
+                message: "in f".to_owned(),
+            },
+            Related {
+                span: Span {
+                    path: PathBuf::from("/ws/main.py"),
+                    start: Point { line: 7, column: 1 },
+                    end: None,
+                    columns: ColumnUnit::Chars,
+                },
+                message: "called from here".to_owned(),
+            },
+        ];
+        let d = &place_problems(text, Some(Language::Python), &[p], PositionEncoding::Utf16)[0];
+        assert_eq!(d.related.len(), 1);
+        assert_eq!(d.related[0].1, "in f");
+        assert!(d.message.ends_with("\n/ws/main.py:7:1: called from here"), "{}", d.message);
     }
 }
