@@ -46,7 +46,14 @@ impl CargoTestParser {
 
 impl Parser for CargoTestParser {
     fn line(&mut self, _: Stream, line: &str, out: &mut Vec<Problem>) {
-        if let Some(c) = LIBTEST_HEADER.captures(line).or_else(|| NEXTEST_HEADER.captures(line)) {
+        let header = if line.starts_with("---- ") {
+            LIBTEST_HEADER.captures(line)
+        } else if line.contains(" [") && line.contains(']') {
+            NEXTEST_HEADER.captures(line)
+        } else {
+            None
+        };
+        if let Some(c) = header {
             self.reader.finish(&mut self.traces);
             self.emit(out);
             self.test = Some(c["name"].to_owned());

@@ -54,7 +54,10 @@ impl CrashParser {
     }
 
     fn compiler(&mut self, line: &str, out: &mut Vec<Problem>) {
-        if let Some(c) = RUSTC_HEADER.captures(line) {
+        let header = (line.starts_with("error") || line.starts_with("warning"))
+            .then(|| RUSTC_HEADER.captures(line))
+            .flatten();
+        if let Some(c) = header {
             let message = &c["message"];
             let summary = message.starts_with("aborting due to")
                 || message.starts_with("could not compile")

@@ -345,12 +345,16 @@ pub fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
 /// `    at …` frames.
 #[derive(Debug, Default)]
 pub struct NodeReader {
-    /// The last line that was not a frame: the message when frames follow.
-    last: Option<String>,
+    /// The last line that was not a frame (cut at [`LAST_LINE_BYTES`]): the message when
+    /// frames follow. One buffer, since most lines are not followed by a stack.
+    last: String,
     message: Option<String>,
     frames: Vec<Frame>,
     in_stack: bool,
 }
+
+/// The longest error line kept as a Node stack's message.
+const LAST_LINE_BYTES: usize = 64 * 1024;
 
 impl NodeReader {
     pub fn line(&mut self, line: &str, out: &mut Vec<Trace>) {
@@ -359,7 +363,8 @@ impl NodeReader {
             if !self.in_stack {
                 self.in_stack = true;
                 // A Rust backtrace's `at` lines follow a numbered function line: not Node's.
-                self.message = self.last.take().filter(|m| !RUST_BACKTRACE_FUNCTION.is_match(m));
+                let last = std::mem::take(&mut self.last);
+                self.message = (!last.is_empty() && !RUST_BACKTRACE_FUNCTION.is_match(&last)).then_some(last);
                 self.frames.clear();
             }
             if let Some(frame) = node_frame(line) {
@@ -372,14 +377,22 @@ impl NodeReader {
         if self.in_stack {
             self.complete(out);
         }
-        self.last = (!line.trim().is_empty()).then(|| line.trim_end().to_owned());
+        self.last.clear();
+        let line = line.trim_end();
+        if !line.trim_start().is_empty() {
+            let mut cut = line.len().min(LAST_LINE_BYTES);
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.last.push_str(&line[..cut]);
+        }
     }
 
     pub fn finish(&mut self, out: &mut Vec<Trace>) {
         if self.in_stack {
             self.complete(out);
         }
-        self.last = None;
+        self.last.clear();
     }
 
     fn complete(&mut self, out: &mut Vec<Trace>) {
@@ -566,8 +579,8 @@ impl RustReader {
                     self.state = RustState::Backtrace;
                 } else if trimmed.is_empty()
                     || trimmed.starts_with("note: ")
-                    || RUST_PANIC.is_match(line)
                     || trimmed.starts_with("---- ")
+                    || line.contains(" panicked at ") && RUST_PANIC.is_match(line)
                 {
                     self.complete(out);
                     self.line(line, out);
@@ -594,6 +607,9 @@ impl RustReader {
     }
 
     fn start(&mut self, line: &str) {
+        if !line.contains(" panicked at ") {
+            return;
+        }
         let Some(c) = RUST_PANIC.captures(line) else { return };
         self.thread = c["thread"].to_owned();
         self.indent = line.len() - line.trim_start().len();

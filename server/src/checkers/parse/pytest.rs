@@ -128,7 +128,7 @@ fn read_traceback_line(line: &str, locations: &mut Vec<Located>, errors: &mut Ve
         if errors.len() < 200 {
             errors.push(error.trim_end().to_owned());
         }
-    } else if let Some(c) = LOCATION.captures(line) {
+    } else if let Some(c) = line.contains(".py:").then(|| LOCATION.captures(line)).flatten() {
         let Some(n) = c["line"].parse::<u32>().ok().filter(|n| *n > 0) else { return };
         let frame = Frame {
             path: c["file"].to_owned(),
@@ -147,7 +147,7 @@ fn read_traceback_line(line: &str, locations: &mut Vec<Located>, errors: &mut Ve
 
 impl Parser for PytestParser {
     fn line(&mut self, _: Stream, line: &str, out: &mut Vec<Problem>) {
-        if let Some(c) = HEADER.captures(line) {
+        if let Some(c) = line.starts_with("___").then(|| HEADER.captures(line)).flatten() {
             self.close_section(out);
             self.section = Some(Section { name: c["name"].to_owned(), ..Section::default() });
             return;
