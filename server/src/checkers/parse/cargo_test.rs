@@ -3,13 +3,13 @@
 //! `panicked at 'message', src/lib.rs:12:5`), with the panic's message (an assertion's `left`
 //! and `right`) and the test's name as its message; with `RUST_BACKTRACE` set, the backtrace's
 //! frames inside the workspace are related places. Compiler errors that stop the tests from
-//! building are not read here (run `cargo test --message-format=json` through the `cargo`
-//! format for those).
+//! building are read from rustc's human format (`error[E0308]: …` then ` --> src/x.rs:1:2`).
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::crash::RustcReader;
 use super::frames::{self, RustReader, Trace, Workspace};
 use super::{Parser, Stream};
 use crate::checkers::Problem;
@@ -24,6 +24,7 @@ static NEXTEST_HEADER: LazyLock<Regex> = LazyLock::new(|| {
 #[derive(Default)]
 pub struct CargoTestParser {
     reader: RustReader,
+    rustc: RustcReader,
     test: Option<String>,
     traces: Vec<Trace>,
 }
@@ -61,6 +62,7 @@ impl Parser for CargoTestParser {
         }
         self.reader.line(line, &mut self.traces);
         self.emit(out);
+        self.rustc.line(line, out);
     }
 
     fn finish(&mut self, out: &mut Vec<Problem>) {

@@ -29,8 +29,7 @@ pub struct CrashParser {
     node: NodeReader,
     go: GoReader,
     rust: RustReader,
-    /// The last rustc header, waiting for its ` --> ` line.
-    rustc: Option<(Severity, Option<String>, String)>,
+    rustc: RustcReader,
     traces: Vec<Trace>,
 }
 
@@ -42,7 +41,7 @@ impl CrashParser {
             node: NodeReader::default(),
             go: GoReader::default(),
             rust: RustReader::default(),
-            rustc: None,
+            rustc: RustcReader::default(),
             traces: Vec::new(),
         }
     }
@@ -54,6 +53,27 @@ impl CrashParser {
     }
 
     fn compiler(&mut self, line: &str, out: &mut Vec<Problem>) {
+        if self.rustc.line(line, out) {
+            return;
+        }
+        if let Some(problem) = tsc_line(line).or_else(|| go_line(line)) {
+            out.push(problem);
+        }
+    }
+}
+
+/// Reads rustc's human format: a header (`error[E0308]: mismatched types`), then its place
+/// (` --> src/lib.rs:18:21`). Summaries (`aborting due to …`, `could not compile …`) are not
+/// problems.
+#[derive(Default)]
+pub struct RustcReader {
+    /// The last header, waiting for its ` --> ` line.
+    header: Option<(Severity, Option<String>, String)>,
+}
+
+impl RustcReader {
+    /// Reads a line; whether it was a header or a place.
+    pub fn line(&mut self, line: &str, out: &mut Vec<Problem>) -> bool {
         let header = (line.starts_with("error") || line.starts_with("warning"))
             .then(|| RUSTC_HEADER.captures(line))
             .flatten();
@@ -62,43 +82,34 @@ impl CrashParser {
             let summary = message.starts_with("aborting due to")
                 || message.starts_with("could not compile")
                 || message.contains("generated ") && message.contains(" warning");
-            self.rustc = (!summary).then(|| {
+            self.header = (!summary).then(|| {
                 let severity = if &c["level"] == "error" { Severity::Error } else { Severity::Warning };
                 (severity, c.name("code").map(|m| m.as_str().to_owned()), message.to_owned())
             });
-            return;
+            return true;
         }
-        if let Some((severity, code, message)) = self.rustc.take() {
-            if let Some(c) = RUSTC_ARROW.captures(line) {
-                if let Some(line_number) = c["line"].parse::<u32>().ok().filter(|n| *n > 0) {
-                    let column = c["col"].parse::<u32>().ok().filter(|n| *n > 0).unwrap_or(1);
-                    let source = if code.as_deref().is_some_and(|c| c.starts_with("clippy::")) {
-                        "clippy"
-                    } else {
-                        "rustc"
-                    };
-                    out.push(Problem {
-                        span: Span {
-                            path: PathBuf::from(&c["file"]),
-                            start: Point { line: line_number, column },
-                            end: None,
-                            columns: ColumnUnit::Chars,
-                        },
-                        severity,
-                        code,
-                        message,
-                        source: source.to_owned(),
-                        category: None,
-                        related: Vec::new(),
-                        fixes: Vec::new(),
-                    });
-                }
-                return;
-            }
-        }
-        if let Some(problem) = tsc_line(line).or_else(|| go_line(line)) {
-            out.push(problem);
-        }
+        let Some((severity, code, message)) = self.header.take() else { return false };
+        let Some(c) = RUSTC_ARROW.captures(line) else { return false };
+        let Some(line_number) = c["line"].parse::<u32>().ok().filter(|n| *n > 0) else { return true };
+        let column = c["col"].parse::<u32>().ok().filter(|n| *n > 0).unwrap_or(1);
+        let source =
+            if code.as_deref().is_some_and(|c| c.starts_with("clippy::")) { "clippy" } else { "rustc" };
+        out.push(Problem {
+            span: Span {
+                path: PathBuf::from(&c["file"]),
+                start: Point { line: line_number, column },
+                end: None,
+                columns: ColumnUnit::Chars,
+            },
+            severity,
+            code,
+            message,
+            source: source.to_owned(),
+            category: None,
+            related: Vec::new(),
+            fixes: Vec::new(),
+        });
+        true
     }
 }
 

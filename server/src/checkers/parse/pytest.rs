@@ -3,7 +3,8 @@
 //! `short`: `path.py:12: in f` or `path.py:12: AssertionError` location lines, `E   ` lines
 //! with the exception) or a Python traceback (`--tb=native`). The problem is on the innermost
 //! location outside installed libraries, with the exception as its message and the other
-//! locations as related places.
+//! locations as related places. A test module that could not be collected (`ERROR collecting
+//! …`) is an import, syntax or build error rather than a test failure.
 //!
 //! When pytest ends, the JUnit XML report (`--junitxml=PATH`) adds the failures the output did
 //! not show (`--tb=no`, `-q`): a `<failure>` or `<error>`'s text is the same traceback. A report
@@ -80,8 +81,9 @@ impl PytestParser {
 
     fn emit_traces(&mut self, name: &str, traces: Vec<Trace>, out: &mut Vec<Problem>) {
         for trace in traces {
+            let category = category(name, &trace.message);
             let Some(problem) =
-                frames::problem(&trace, &Workspace::default(), "pytest", Category::Test, Some(name))
+                frames::problem(&trace, &Workspace::default(), "pytest", category, Some(name))
             else {
                 continue;
             };
@@ -89,6 +91,20 @@ impl PytestParser {
                 out.push(problem);
             }
         }
+    }
+}
+
+/// A failed test is a test failure; a test module that could not be collected failed to import
+/// or to parse.
+fn category(section: &str, message: &str) -> Category {
+    if !section.starts_with("ERROR collecting") {
+        return Category::Test;
+    }
+    let exception = message.split(':').next().unwrap_or("");
+    match exception.rsplit('.').next().unwrap_or("") {
+        "ModuleNotFoundError" | "ImportError" => Category::Import,
+        "SyntaxError" | "IndentationError" | "TabError" => Category::Syntax,
+        _ => Category::Build,
     }
 }
 

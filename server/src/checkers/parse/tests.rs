@@ -157,6 +157,16 @@ fn cargo_nextest() {
 }
 
 #[test]
+fn cargo_test_that_does_not_build() {
+    check(
+        run(parser(&Format::CargoTest), &[(ERR, "cargo-test/test-build-error.out")]),
+        expect![[r#"
+        src/lib.rs:26:23 Chars error rustc E0308 [Type] "mismatched types"
+    "#]],
+    );
+}
+
+#[test]
 fn tsc() {
     check(
         run(parser(&Format::Tsc), &[(OUT, "tsc/tsc.out")]),
@@ -335,6 +345,17 @@ fn pytest_native_tracebacks() {
             related /tmp/acas-fixtures/pytest/tests/test_cart.py:13:1 "called from `test_zero_parts`"
         /tmp/acas-fixtures/pytest/shop/cart.py:8:1 Chars error pytest - [Test] "TestPrice.test_missing_price: KeyError: 'price'"
             related /tmp/acas-fixtures/pytest/tests/test_cart.py:18:1 "called from `test_missing_price`"
+    "#]],
+    );
+}
+
+#[test]
+fn pytest_collection_error() {
+    let format = Format::Pytest { junit_xml: PathBuf::from("/nonexistent/report.xml") };
+    check(
+        run(parser(&format), &[(OUT, "pytest/pytest-collection.out")]),
+        expect![[r#"
+        tests/test_cart.py:1:1 Chars error pytest - [Import] "ERROR collecting tests/test_cart.py: ModuleNotFoundError: No module named 'shop'"
     "#]],
     );
 }
