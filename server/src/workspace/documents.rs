@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::{MessageLevel, Workspace, now_ms, relative};
 use crate::classify::{Document, Language};
 use crate::store::{self, Record};
-use crate::text::{LineIndex, TextRange};
+use crate::text::{Edit, LineIndex, TextRange};
 
 /// One edit of an open document: `range` is `None` for a full replacement.
 #[derive(Debug, Clone)]
@@ -28,6 +28,57 @@ pub(super) struct OpenDocument {
     pub(super) version: i32,
     /// The fingerprints of its diagnostics as last published.
     pub(super) fingerprints: Vec<String>,
+    /// Its edits, to move what was placed on an older version of its text.
+    pub(super) journal: Journal,
+}
+
+/// Where an open document's text stood: which opening of it, and how many edits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    opening: u64,
+    edits: u64,
+}
+
+/// The edits of an open document, to move what was placed on an older version of its text (an
+/// escalation's answer, asked about the text as it was) to where that text is now. Keeps the
+/// last [`JOURNAL_EDITS`] edits; what is older is placed by comparing the texts.
+pub(super) struct Journal {
+    opening: u64,
+    /// The number of edits dropped from the front.
+    first: u64,
+    edits: Vec<Edit>,
+}
+
+/// How many edits of an open document its journal keeps.
+const JOURNAL_EDITS: usize = 4096;
+
+impl Journal {
+    fn new() -> Journal {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static OPENINGS: AtomicU64 = AtomicU64::new(1);
+        Journal { opening: OPENINGS.fetch_add(1, Ordering::Relaxed), first: 0, edits: Vec::new() }
+    }
+
+    pub(super) fn mark(&self) -> Mark {
+        Mark { opening: self.opening, edits: self.first + self.edits.len() as u64 }
+    }
+
+    fn record(&mut self, edits: &[Edit]) {
+        self.edits.extend_from_slice(edits);
+        if self.edits.len() > 2 * JOURNAL_EDITS {
+            let dropped = self.edits.len() - JOURNAL_EDITS;
+            self.edits.drain(..dropped);
+            self.first += dropped as u64;
+        }
+    }
+
+    /// The edits made since `mark`, or `None` when it is of another opening or too old.
+    pub(super) fn since(&self, mark: Mark) -> Option<&[Edit]> {
+        if mark.opening != self.opening || mark.edits < self.first {
+            return None;
+        }
+        self.edits.get((mark.edits - self.first) as usize..)
+    }
 }
 
 impl Workspace {
@@ -54,7 +105,9 @@ impl Workspace {
         }
         let doc = Document::new(language, text);
         let index = LineIndex::new(doc.text());
-        self.open.insert(path.clone(), OpenDocument { doc, index, version, fingerprints: Vec::new() });
+        let journal = Journal::new();
+        self.open
+            .insert(path.clone(), OpenDocument { doc, index, version, fingerprints: Vec::new(), journal });
         self.publish_open(&path);
     }
 
@@ -81,9 +134,13 @@ impl Workspace {
             tracing::debug!("change for a document that is not open: {}", path.display());
             return;
         };
+        // AI notes placed on the text before these changes move with it.
+        let before = self.notes.has(&path).then(|| (open.doc.text().to_owned(), open.index.clone()));
+        let mut edits = Vec::with_capacity(changes.len());
         for change in changes {
             match change.range {
                 None => {
+                    edits.push(Edit::between(open.doc.text(), &change.text));
                     open.doc.replace(change.text);
                     open.index = LineIndex::new(open.doc.text());
                 }
@@ -91,13 +148,18 @@ impl Workspace {
                     let text = open.doc.text();
                     let start = open.index.offset(text, range.start, encoding);
                     let end = open.index.offset(text, range.end, encoding).max(start);
+                    edits.push(Edit { start, end, len: change.text.len() });
                     open.doc.edit(start..end, &change.text);
                     open.index.edit(start..end, &change.text);
                 }
             }
         }
+        open.journal.record(&edits);
         open.doc.reparse();
         open.version = version;
+        if let Some((old, old_index)) = before {
+            self.notes_follow(&path, &old, &old_index, &edits);
+        }
         self.publish_open(&path);
     }
 
@@ -105,8 +167,13 @@ impl Workspace {
         self.record_editor(&path, store::EditorEventKind::Close, None);
         self.workflow_closed(&path);
         if self.open.remove(&path).is_some() {
-            // Back to what is on disk.
-            self.publish(&path, None, Arc::from(Vec::new()));
+            // Back to what is on disk, as far as it is known until it is read again: the
+            // buffer's problems are no longer open, and AI notes about errors only the buffer
+            // had go.
+            let on_disk = self.disk_published.get(&path).cloned().unwrap_or_else(|| Arc::from(Vec::new()));
+            self.record_diagnostics(&path, &on_disk);
+            self.retire_notes(&path);
+            self.publish(&path, None, on_disk);
             self.analyse(path);
         }
     }
