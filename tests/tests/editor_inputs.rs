@@ -40,3 +40,51 @@ fn a_megabyte_uri_does_not_make_megabyte_log_lines() {
         assert!(size <= cap, "{name} has {size} bytes, over its cap of {cap}");
     }
 }
+
+#[test]
+fn files_that_are_not_source_are_not_parsed_whatever_language_the_editor_says() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".acas")).unwrap();
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(dir.path()), json!({}));
+    client.request("acas/status", Value::Null);
+    // Kakoune sends `python` for every file.
+    let files = [
+        ("Makefile", "all:\n\techo ok\n"),
+        ("LICENSE", "MIT License\n\nCopyright (c) 2026\n"),
+        (".gitignore", "/target\n*.log\n"),
+        ("Dockerfile", "FROM debian:stable\nRUN apt-get update\n"),
+        (".env", "KEY='unterminated\n"),
+        ("CODEOWNERS", "* @someone\n"),
+        ("notes", "a note, not a script: def (\n"),
+    ];
+    let mut uris = Vec::new();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let uri = file_uri(&path);
+        client.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": text } }),
+        );
+        uris.push(uri);
+    }
+    // A script whose first line says Python is.
+    let script = dir.path().join("tool");
+    let text = "#!/usr/bin/env python3\ndef f(:\n    pass\n";
+    std::fs::write(&script, text).unwrap();
+    let script = file_uri(&script);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": script, "languageId": "python", "version": 1, "text": text } }),
+    );
+    client.expect_diagnostics(&script, |p| p["diagnostics"] != json!([]));
+    client.request("acas/status", Value::Null);
+    let published = client.take_all(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && uris.iter().any(|u| m["params"]["uri"] == u.as_str())
+            && m["params"]["diagnostics"] != json!([])
+    });
+    assert!(published.is_empty(), "{published:#?}");
+    assert_eq!(client.shutdown(), 0);
+}

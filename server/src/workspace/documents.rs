@@ -84,7 +84,7 @@ impl Journal {
 impl Workspace {
     pub(super) fn opened(&mut self, path: PathBuf, version: i32, language_id: &str, text: String) {
         self.record_editor(&path, store::EditorEventKind::Open, Some(version));
-        let Some(language) = language_of(&self.root, &path, language_id) else {
+        let Some(language) = language_of(&self.root, &path, language_id, &text) else {
             self.workflow_opened(&path, version, text);
             return;
         };
@@ -279,25 +279,89 @@ const OTHER_EXTENSIONS: &[&str] = &[
     "patch",
 ];
 
+/// Names of files that are not source code of a language ACAS parses, whatever their
+/// extension (`Dockerfile.dev`) and whatever the editor says.
+const OTHER_NAMES: &[&str] = &[
+    "makefile",
+    "gnumakefile",
+    "license",
+    "licence",
+    "copying",
+    "notice",
+    "authors",
+    "contributors",
+    "codeowners",
+    "owners",
+    "readme",
+    "changelog",
+    "changes",
+    "dockerfile",
+    "containerfile",
+    "jenkinsfile",
+    "procfile",
+    "gemfile",
+    "rakefile",
+    "vagrantfile",
+    "brewfile",
+    "justfile",
+    "caddyfile",
+    "pipfile",
+    ".env",
+    ".envrc",
+    ".gitignore",
+    ".gitattributes",
+    ".gitmodules",
+    ".dockerignore",
+    ".npmignore",
+    ".npmrc",
+    ".editorconfig",
+    ".prettierrc",
+    ".eslintrc",
+    ".babelrc",
+];
+
 /// The language of an opened document, by its path first: a workflow file is a workflow
-/// (`None`, whatever the editor says), an extension ACAS parses decides, an extension of another
-/// kind of text is not parsed; only a path with neither (no extension, or one nobody knows)
-/// goes by the editor's `languageId`.
-fn language_of(root: &Path, path: &Path, language_id: &str) -> Option<Language> {
+/// (`None`, whatever the editor says), an extension ACAS parses decides, a name or an extension
+/// of another kind of text is not parsed. A path with no extension goes by the editor's
+/// `languageId` only when the text agrees (its `#!` line names that language: a script); a
+/// path with an extension nobody knows goes by the `languageId`.
+fn language_of(root: &Path, path: &Path, language_id: &str, text: &str) -> Option<Language> {
     if crate::workflow::validate::is_workflow_file(root, path) {
         return None;
     }
     if let Some(language) = Language::from_path(path) {
         return Some(language);
     }
-    let known_other = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| OTHER_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-    if known_other {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    // `Dockerfile.dev`, `.env.local`: the name up to its first dot after the first character.
+    let stem =
+        name.char_indices().skip(1).find(|&(_, c)| c == '.').map_or(name.as_str(), |(i, _)| &name[..i]);
+    if OTHER_NAMES.contains(&stem) {
         return None;
     }
-    language_from_id(language_id)
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(extension) if OTHER_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()) => None,
+        Some(_) => language_from_id(language_id),
+        None => language_from_id(language_id).filter(|&language| shebang_names(text, language)),
+    }
+}
+
+/// Whether `text` starts with a `#!` line that runs a program of `language`.
+fn shebang_names(text: &str, language: Language) -> bool {
+    let Some(line) = text.lines().next().and_then(|l| l.strip_prefix("#!")) else { return false };
+    let programs: &[&str] = match language {
+        Language::Python => &["python", "python2", "python3", "pypy", "pypy3", "uv"],
+        Language::JavaScript => &["node", "nodejs", "bun", "deno", "zx"],
+        Language::TypeScript | Language::Tsx => &["ts-node", "tsx", "bun", "deno"],
+        Language::Rust => &["rust-script", "cargo"],
+        Language::Go => &["gorun", "go", "yaegi"],
+        Language::Json => &[],
+    };
+    line.split(|c: char| c.is_whitespace() || c == '/').any(|word| {
+        // `python3.12`
+        let word = word.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+        programs.contains(&word) || programs.contains(&word.trim_end_matches('-'))
+    })
 }
 
 fn language_from_id(id: &str) -> Option<Language> {
@@ -313,14 +377,38 @@ mod tests {
     #[test]
     fn the_path_decides_before_the_editor_language_id() {
         let root = Path::new("/ws");
-        let of = |path: &str, id: &str| language_of(root, Path::new(path), id);
+        let of = |path: &str, id: &str| language_of(root, Path::new(path), id, "");
         assert_eq!(of("/ws/.acas/workflows/ci.yaml", "python"), None);
         assert_eq!(of("/ws/.acas/workflows/ci.yml", "yaml"), None);
         assert_eq!(of("/ws/src/lib.rs", "python"), Some(Language::Rust));
         assert_eq!(of("/ws/README.md", "python"), None);
         assert_eq!(of("/ws/notes.TXT", "python"), None);
-        assert_eq!(of("/ws/bin/tool", "python"), Some(Language::Python));
         assert_eq!(of("/ws/app.weird", "javascriptreact"), Some(Language::JavaScript));
         assert_eq!(of("/ws/bin/tool", "plaintext"), None);
+        // Kakoune sends `python` for every file.
+        for name in [
+            "Makefile",
+            "LICENSE",
+            ".gitignore",
+            "Dockerfile",
+            "Dockerfile.dev",
+            ".env",
+            ".env.local",
+            "CODEOWNERS",
+        ] {
+            assert_eq!(language_of(root, &Path::new("/ws").join(name), "python", "FROM x\n"), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_an_extension_goes_by_the_editor_only_when_its_first_line_agrees() {
+        let of = |id: &str, text: &str| language_of(Path::new("/ws"), Path::new("/ws/bin/tool"), id, text);
+        assert_eq!(of("python", "#!/usr/bin/env python3\nimport os\n"), Some(Language::Python));
+        assert_eq!(of("python", "#!/usr/bin/python3.12 -u\n"), Some(Language::Python));
+        assert_eq!(of("javascript", "#!/usr/bin/env node\n"), Some(Language::JavaScript));
+        assert_eq!(of("typescript", "#!/usr/bin/env -S deno run\n"), Some(Language::TypeScript));
+        assert_eq!(of("python", "#!/bin/sh\necho hi\n"), None);
+        assert_eq!(of("python", "import os\n"), None);
+        assert_eq!(of("python", ""), None);
     }
 }
