@@ -88,3 +88,28 @@ fn files_that_are_not_source_are_not_parsed_whatever_language_the_editor_says() 
     assert!(published.is_empty(), "{published:#?}");
     assert_eq!(client.shutdown(), 0);
 }
+
+#[test]
+fn null_inputs_of_a_workflow_run_are_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".acas/workflows")).unwrap();
+    std::fs::write(
+        dir.path().join(".acas/workflows/hello.yaml"),
+        "name: hello\non:\n  manual: {}\nsteps:\n  - id: greet\n    run: [\"true\"]\n",
+    )
+    .unwrap();
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(dir.path()), json!({}));
+    // Lua's `vim.NIL`, Emacs's `nil`.
+    let started = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "hello", "inputs": null }] }),
+    );
+    let run = started["result"]["runId"].as_i64().unwrap_or_else(|| panic!("a run id in {started:#}"));
+    client.expect("the run's success", |m| {
+        m["method"] == "acas/workflowRun"
+            && m["params"]["runId"] == run
+            && m["params"]["status"] == "succeeded"
+    });
+    assert_eq!(client.shutdown(), 0);
+}
