@@ -304,3 +304,33 @@ fn an_escalation_does_not_wait_for_a_client_that_never_creates_its_progress() {
     assert_eq!(client.shutdown(), 0);
     client.finish(|m| quiet(m) || m["method"] == "window/showMessage");
 }
+
+#[test]
+fn the_progress_of_an_answer_counts_characters_not_bytes() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let reply = json!({ "explanation": "😀".repeat(300), "fix": null }).to_string();
+    let sent = reply.chars().count();
+    fake.push(Reply::text(&reply));
+    let (_dir, mut client, uri) = start(&fake, BROKEN);
+    open(&mut client, &uri, BROKEN);
+    let id = escalate(&mut client, &uri);
+    done(&mut client, id);
+    let token = format!("acas/escalate/{id}");
+    let counts: Vec<usize> = client
+        .take_all(|m| m["method"] == "$/progress" && m["params"]["token"] == token.as_str())
+        .iter()
+        .filter_map(|m| {
+            m["params"]["value"]["message"]
+                .as_str()?
+                .strip_suffix(" characters received")?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(!counts.is_empty(), "the characters received are reported");
+    assert!(counts.iter().all(|&n| n <= sent), "{counts:?} of a reply of {sent} characters");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(quiet);
+}

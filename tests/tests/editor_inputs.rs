@@ -113,3 +113,48 @@ fn null_inputs_of_a_workflow_run_are_none() {
     });
     assert_eq!(client.shutdown(), 0);
 }
+
+#[test]
+fn a_run_with_skipped_steps_and_allowed_failures_reports_all_its_steps_done_before_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".acas/workflows")).unwrap();
+    std::fs::write(
+        dir.path().join(".acas/workflows/mixed.yaml"),
+        "name: mixed\non:\n  manual: {}\nsteps:\n  - id: a\n    run: [\"true\"]\n  - id: b\n    needs: [a]\n    run: [\"false\"]\n    continue_on_error: true\n  - id: c\n    needs: [a]\n    run: [\"true\"]\n  - id: d\n    needs: [b, c]\n    if: \"{{ failure() }}\"\n    run: [\"true\"]\n  - id: e\n    needs: [d]\n    run: [\"true\"]\n",
+    )
+    .unwrap();
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    for round in 0..3 {
+        let started = client.request(
+            "workspace/executeCommand",
+            json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "mixed" }] }),
+        );
+        let run = started["result"]["runId"].as_i64().unwrap_or_else(|| panic!("a run id in {started:#}"));
+        let token = format!("acas/workflow/{run}");
+        client.expect("the run's end", |m| {
+            m["method"] == "acas/workflowRun"
+                && m["params"]["runId"] == run
+                && m["params"]["status"] != "running"
+                && m["params"]["status"] != "pending"
+        });
+        client.expect("its progress ends", |m| {
+            m["method"] == "$/progress"
+                && m["params"]["token"] == token
+                && m["params"]["value"]["kind"] == "end"
+        });
+        let values: Vec<Value> = client
+            .take_all(|m| m["method"] == "$/progress" && m["params"]["token"] == token)
+            .into_iter()
+            .map(|m| m["params"]["value"].clone())
+            .collect();
+        let last =
+            values.iter().rev().find(|v| v["kind"] == "report").unwrap_or_else(|| panic!("{values:#?}"));
+        assert_eq!(
+            (last["message"].as_str(), last["percentage"].as_u64()),
+            (Some("5/5 steps done"), Some(100)),
+            "round {round}: {values:#?}"
+        );
+    }
+    assert_eq!(client.shutdown(), 0);
+}

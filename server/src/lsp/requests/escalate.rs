@@ -69,7 +69,7 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
                     let _ = events.send(format!("asking {provider}"));
                 }
                 StreamEvent::Text(text) => {
-                    chars += text.len();
+                    chars += text.chars().count();
                     if reported_at == 0 || chars - reported_at >= REPORT_EVERY {
                         reported_at = chars.max(1);
                         let _ = events.send(format!("{provider}: {chars} characters received"));
