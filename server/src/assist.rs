@@ -198,6 +198,39 @@ impl Notes {
         gone
     }
 
+    /// Keeps a note that is not shown (its error went before it could be) for feedback.
+    pub fn retire(&mut self, note: Note) {
+        let now = std::time::Instant::now();
+        self.retired.retain(|(at, _)| now.duration_since(*at) < RETIRED_FOR);
+        self.retired.push((now, note));
+    }
+
+    /// Moves the notes of `path`, and their fixes' edits of it, to where `to` says the text
+    /// they were placed on is now. A note `to` finds no place for goes (its text was edited
+    /// away).
+    pub fn relocate(&mut self, path: &Path, to: &dyn Fn(TextRange) -> Option<TextRange>) {
+        let Some(notes) = self.by_path.get_mut(path) else { return };
+        let mut gone = Vec::new();
+        notes.retain_mut(|note| {
+            let Some(range) = to(note.range) else {
+                gone.push(note.clone());
+                return false;
+            };
+            note.range = range;
+            // An edit whose text was replaced stays where it was: it is offered again only if
+            // its old text is found there (applying the fix is such an edit).
+            for edit in note.fix.iter_mut().flat_map(|f| &mut f.edits).filter(|e| e.path == path) {
+                if let Some(range) = to(edit.range) {
+                    edit.range = range;
+                }
+            }
+            true
+        });
+        for note in gone {
+            self.retire(note);
+        }
+    }
+
     /// Remembers an applied fix that resolved its error on `path`.
     pub fn resolved(&mut self, path: &Path, note: Note) {
         let now = std::time::Instant::now();

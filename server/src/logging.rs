@@ -11,9 +11,11 @@
 //! The level comes from `--log-level`, then `ACAS_LOG`, then `RUST_LOG`, then the command's
 //! default, and an editor can change it later through the `logLevel` setting. What is logged
 //! before the server knows where its file goes is kept in memory (up to [`EARLY_BYTES`]) and
-//! written first. This module does not know LSP: the editor's messages are handed to a channel
-//! that the front end drains.
+//! written first. Every line, wherever it goes, is cut to [`LINE_BYTES`] (what it logs can come
+//! from a client: a URI of megabytes), and a line never makes the file pass its cap. This module
+//! does not know LSP: the editor's messages are handed to a channel that the front end drains.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +49,9 @@ pub const EARLY_BYTES: usize = 256 * 1024;
 /// this. `ACAS_LOG_MAX_BYTES` changes it.
 pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
+/// The longest log line, in bytes: a longer one is cut there, and says how much was cut.
+pub const LINE_BYTES: usize = 8 * 1024;
+
 /// Lines queued for the editor; when it does not keep up, further lines are dropped.
 const CLIENT_QUEUE: usize = 1024;
 
@@ -67,8 +72,10 @@ fn filter(level: Option<&str>, default_level: &str) -> EnvFilter {
 /// level goes to stderr. Only the first call has an effect.
 pub fn init(level: Option<&str>, default_level: &str) {
     let (filter, handle) = reload::Layer::new(filter(level, default_level));
-    let fmt =
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_target(false);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(Clipped(std::io::stderr))
+        .with_ansi(false)
+        .with_target(false);
     if tracing_subscriber::registry().with(filter).with(fmt).try_init().is_ok() {
         let _ = RELOAD.set(handle);
     }
@@ -87,11 +94,12 @@ pub fn init_serve(level: Option<&str>, stderr_level: Option<&str>) {
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::WARN);
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(Clipped(std::io::stderr))
         .with_ansi(false)
         .with_target(false)
         .with_filter(stderr_level);
-    let file = tracing_subscriber::fmt::layer().with_writer(FileWriter).with_ansi(false).with_target(false);
+    let file =
+        tracing_subscriber::fmt::layer().with_writer(Clipped(FileWriter)).with_ansi(false).with_target(false);
     let installed =
         tracing_subscriber::registry().with(filter).with(stderr).with(file).with(ClientLayer).try_init();
     if installed.is_ok() {
@@ -220,6 +228,9 @@ impl Opened {
     }
 
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        // A line longer than the whole file would make it pass its cap.
+        let bytes = clip(bytes, self.max_bytes.try_into().unwrap_or(usize::MAX));
+        let bytes = bytes.as_ref();
         if self.written > 0 && self.written + bytes.len() as u64 > self.max_bytes {
             self.dir.rename(FILE_NAME, &self.dir, ROTATED_NAME)?;
             self.file = open_log(&self.dir)?;
@@ -242,6 +253,48 @@ fn open_log(dir: &cap_std::fs::Dir) -> std::io::Result<cap_std::fs::File> {
         ));
     }
     dir.open_with(FILE_NAME, cap_std::fs::OpenOptions::new().append(true).create(true))
+}
+
+/// `line` cut to `max` bytes (at a character's start), ending with how much was cut and its
+/// newline; a line that fits is left alone.
+fn clip(line: &[u8], max: usize) -> Cow<'_, [u8]> {
+    if line.len() <= max {
+        return Cow::Borrowed(line);
+    }
+    let note = |cut: usize| format!(" [{cut} bytes cut]\n");
+    let mut keep = max.saturating_sub(note(line.len()).len());
+    // Not inside a character: continuation bytes are 0b10xxxxxx.
+    while keep > 0 && line[keep] & 0xC0 == 0x80 {
+        keep -= 1;
+    }
+    let mut out = line[..keep].to_vec();
+    out.extend_from_slice(note(line.len() - keep).as_bytes());
+    out.truncate(max);
+    Cow::Owned(out)
+}
+
+/// A writer whose every write (one formatted event) is cut to [`LINE_BYTES`].
+struct Clipped<M>(M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Clipped<M> {
+    type Writer = ClippedWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ClippedWriter(self.0.make_writer())
+    }
+}
+
+struct ClippedWriter<W>(W);
+
+impl<W: Write> Write for ClippedWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(&clip(bytes, LINE_BYTES))?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Writes formatted events to [`FILE`].
@@ -303,6 +356,9 @@ impl<S: Subscriber> Layer<S> for ClientLayer {
         }
         let mut text = String::new();
         event.record(&mut Message(&mut text));
+        if text.len() > LINE_BYTES {
+            text = String::from_utf8_lossy(&clip(text.as_bytes(), LINE_BYTES)).trim_end().to_owned();
+        }
         let client = CLIENT.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = client.as_ref() {
             let _ = sender.try_send((*event.metadata().level(), text));
@@ -342,6 +398,28 @@ mod tests {
         assert!(current.ends_with("line 29\n"), "{current}");
         assert!(older.ends_with(&format!("line {:02}\n", 29 - current.lines().count())), "{older}");
         assert_eq!(std::fs::read_to_string(logs.join(".gitignore")).unwrap().lines().last(), Some("*"));
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_cut_and_the_cap_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opened = Opened::open(dir.path(), ".acas/logs", 100).unwrap();
+        for line in ["short\n".to_owned(), format!("WARN {}é\n", "Z".repeat(10_000)), "after\n".to_owned()] {
+            opened.write(line.as_bytes()).unwrap();
+        }
+        let logs = dir.path().join(".acas/logs");
+        for name in [FILE_NAME, ROTATED_NAME] {
+            let text = std::fs::read_to_string(logs.join(name)).unwrap();
+            assert!(text.len() <= 100, "{name}: {} bytes", text.len());
+        }
+        let cut = clip(
+            format!("{}é{}\n", "a".repeat(LINE_BYTES - 30), "b".repeat(LINE_BYTES)).as_bytes(),
+            LINE_BYTES,
+        )
+        .into_owned();
+        let cut = String::from_utf8(cut).expect("cut at a character");
+        assert!(cut.len() <= LINE_BYTES && cut.ends_with(" bytes cut]\n"), "{}", &cut[cut.len() - 40..]);
+        assert_eq!(clip(b"fits\n", 5), Cow::Borrowed(b"fits\n"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The analysis works in byte offsets; editors speak in lines and columns counted in UTF-16 code
 //! units (LSP's default) or in UTF-8 bytes. [`LineIndex`] converts between the two for one
-//! version of a text. It knows nothing of LSP itself.
+//! version of a text. [`Edit`] moves a byte range of a text through a change of it. It knows
+//! nothing of LSP itself.
 
 use std::ops::Range;
 
@@ -123,6 +124,49 @@ impl LineIndex {
     }
 }
 
+/// One replacement in a text: the bytes `start..end` became `len` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub len: usize,
+}
+
+impl Edit {
+    /// The edit that turns `old` into `new`: what lies between their common prefix and their
+    /// common suffix (one edit, exact when the texts differ in one place).
+    pub fn between(old: &str, new: &str) -> Edit {
+        let (a, b) = (old.as_bytes(), new.as_bytes());
+        let prefix = floor_char_boundary(old, a.iter().zip(b).take_while(|(x, y)| x == y).count());
+        let most = a.len().min(b.len()) - prefix;
+        let mut suffix = a.iter().rev().zip(b.iter().rev()).take(most).take_while(|(x, y)| x == y).count();
+        while !old.is_char_boundary(a.len() - suffix) || !new.is_char_boundary(b.len() - suffix) {
+            suffix -= 1;
+        }
+        Edit { start: prefix, end: a.len() - suffix, len: b.len() - prefix - suffix }
+    }
+
+    /// Where the bytes `range` of the old text are in the new one; `None` when the edit replaced
+    /// all of them. An insertion where the range starts goes before it; text inserted where the
+    /// range loses its start or its end is left out of it.
+    pub fn map(&self, range: Range<usize>) -> Option<Range<usize>> {
+        let (s, e) = (range.start, range.end);
+        let moved = |offset: usize| offset + self.len - (self.end - self.start);
+        if self.end <= s {
+            return Some(moved(s)..moved(e));
+        }
+        if self.start >= e {
+            return Some(range);
+        }
+        if self.start <= s && self.end >= e {
+            return None;
+        }
+        let start = if self.start <= s { self.start + self.len } else { s };
+        let end = if self.end >= e { self.start } else { moved(e) };
+        (start < end).then_some(start..end)
+    }
+}
+
 fn memchr_newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
     bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i)
 }
@@ -169,6 +213,50 @@ mod tests {
                 (index.line_starts, index.len),
                 (fresh.line_starts, fresh.len),
                 "{text:?} {range:?} {new_text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ranges_move_with_edits_before_them_and_go_when_replaced() {
+        let edit = |start, end, len| Edit { start, end, len };
+        // Three lines inserted above.
+        assert_eq!(edit(0, 0, 15).map(10..12), Some(25..27));
+        // After the range: nothing moves.
+        assert_eq!(edit(12, 14, 0).map(10..12), Some(10..12));
+        // Replaced whole: gone.
+        assert_eq!(edit(9, 13, 1).map(10..12), None);
+        // Its start deleted: what is left of it.
+        assert_eq!(edit(8, 11, 2).map(10..12), Some(10..11));
+        // Typed inside: it grows.
+        assert_eq!(edit(11, 11, 3).map(10..12), Some(10..15));
+        assert_eq!(Edit::between("abc", "aXbc"), edit(1, 1, 1));
+        assert_eq!(Edit::between("aé", "aè"), edit(1, 3, 2));
+        assert_eq!(Edit::between("same", "same"), edit(4, 4, 0));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Text the edit did not touch is found again where its range was moved to.
+        #[test]
+        fn a_moved_range_holds_the_same_text(
+            old in "[ab\\né]{0,24}",
+            new in "[ab\\né]{0,24}",
+            from in 0usize..30,
+            to in 0usize..30,
+        ) {
+            let edit = Edit::between(&old, &new);
+            let (s, e) = (floor_char_boundary(&old, from.min(old.len())), floor_char_boundary(&old, to.min(old.len())));
+            let range = s.min(e)..s.max(e);
+            if let Some(moved) = edit.map(range.clone())
+                && (range.end <= edit.start || range.start >= edit.end)
+            {
+                proptest::prop_assert_eq!(&new[moved], &old[range]);
+            }
+            proptest::prop_assert_eq!(
+                format!("{}{}{}", &old[..edit.start], &new[edit.start..edit.start + edit.len], &old[edit.end..]),
+                new.clone()
             );
         }
     }

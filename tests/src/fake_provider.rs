@@ -57,6 +57,8 @@ pub enum Reply {
     RateLimited { retry_after: Option<String> },
     /// Reads the request and never answers.
     Hang,
+    /// A successful streamed reply of this text, sent once [`FakeProvider::open_gate`] is called.
+    Held(String),
     /// Starts a text reply, sends this many events, then closes the connection.
     CutStream { after_chunks: usize },
     /// Starts a text reply, sends this many events, then stays silent with the connection open.
@@ -107,6 +109,11 @@ struct Shared {
     stop: Condvar,
     connections: Mutex<Vec<JoinHandle<()>>>,
     first_text_sent: Mutex<Option<Instant>>,
+    /// Signalled at each request received.
+    received: Condvar,
+    /// Whether held replies may go, and a signal when they may.
+    gate: Mutex<bool>,
+    opened: Condvar,
 }
 
 impl Shared {
@@ -144,6 +151,9 @@ impl FakeProvider {
             stop: Condvar::new(),
             connections: Mutex::new(Vec::new()),
             first_text_sent: Mutex::new(None),
+            received: Condvar::new(),
+            gate: Mutex::new(false),
+            opened: Condvar::new(),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -203,6 +213,24 @@ impl FakeProvider {
         *self.shared.first_text_sent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits (at most 30 s) until `n` requests were received, and returns them.
+    pub fn wait_for_requests(&self, n: usize) -> Vec<Request> {
+        let requests = self.shared.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let (requests, _) = self
+            .shared
+            .received
+            .wait_timeout_while(requests, Duration::from_secs(30), |r| r.len() < n)
+            .unwrap_or_else(|e| e.into_inner());
+        assert!(requests.len() >= n, "the fake provider received {} requests, not {n}", requests.len());
+        requests.clone()
+    }
+
+    /// Lets [`Reply::Held`] replies go.
+    pub fn open_gate(&self) {
+        *self.shared.gate.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.shared.opened.notify_all();
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.shared.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -212,6 +240,7 @@ impl Drop for FakeProvider {
     fn drop(&mut self) {
         *self.shared.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.shared.stop.notify_all();
+        self.open_gate();
         // Wake the acceptor so it sees the flag and drops the listener.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(acceptor) = self.acceptor.take() {
@@ -263,6 +292,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     let problem = check(shared, &request);
     let model = model_of(shared.format, &request);
     shared.requests.lock().unwrap_or_else(|e| e.into_inner()).push(request);
+    shared.received.notify_all();
     if let Some((status, kind, message)) = problem {
         let body = shared.format.error_body(status, &kind, &message);
         let _ = respond(&mut stream, status, &[], &body);
@@ -301,6 +331,12 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
             let headers: Vec<(String, String)> =
                 retry_after.into_iter().map(|value| ("retry-after".to_owned(), value)).collect();
             respond(&mut stream, 429, &headers, &body)
+        }
+        Some(Reply::Held(text)) => {
+            let gate = shared.gate.lock().unwrap_or_else(|e| e.into_inner());
+            drop(shared.opened.wait_while(gate, |open| !*open).unwrap_or_else(|e| e.into_inner()));
+            let events = events(format, &text, FakeUsage::default(), &model);
+            stream_events(&mut stream, &events, true)
         }
         Some(Reply::Hang) => {
             shared.wait_for_stop();

@@ -75,6 +75,8 @@ pub struct LspClient {
     stderr: std::sync::Arc<(std::sync::Mutex<String>, std::sync::Condvar)>,
     /// Answers to server requests by method; the others get an empty success.
     answers: std::collections::HashMap<String, Value>,
+    /// Methods of server requests never answered.
+    unanswered: std::collections::HashSet<String>,
 }
 
 impl LspClient {
@@ -128,6 +130,7 @@ impl LspClient {
             next_id: 1,
             stderr: log,
             answers: std::collections::HashMap::new(),
+            unanswered: std::collections::HashSet::new(),
         }
     }
 
@@ -247,6 +250,12 @@ impl LspClient {
         self.answers.insert(method.to_owned(), result);
     }
 
+    /// From now on, leaves server requests of `method` unanswered, as a client that announced a
+    /// capability and never honours it.
+    pub fn never_answer(&mut self, method: &str) {
+        self.unanswered.insert(method.to_owned());
+    }
+
     /// Server-to-client requests get the answer set with [`LspClient::answer`], else an empty
     /// success (as a client acknowledges progress tokens).
     /// A server that has exited is not answered: the request stays among the messages received.
@@ -254,6 +263,7 @@ impl LspClient {
         if self.child.is_some()
             && message.get("id").is_some()
             && let Some(method) = message.get("method").and_then(Value::as_str)
+            && !self.unanswered.contains(method)
         {
             let id = message["id"].clone();
             let result = self.answers.get(method).cloned().unwrap_or(Value::Null);

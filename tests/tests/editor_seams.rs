@@ -376,7 +376,8 @@ fn the_path_decides_the_language_before_the_editor_language_id() {
     );
     open(&mut client, dir.path(), "README.md", "python", "# Title\n\nSome *text* (with a paren.\n");
     let rust = open(&mut client, dir.path(), "lib.rs", "python", "fn main() {}\n");
-    let script = open(&mut client, dir.path(), "bin/tool", "python", "def f(:\n    pass\n");
+    let script =
+        open(&mut client, dir.path(), "bin/tool", "python", "#!/usr/bin/env python3\ndef f(:\n    pass\n");
     let published = client.expect_diagnostics(&script, |p| p["diagnostics"] != json!([]));
     assert_eq!(published["diagnostics"][0]["source"], "acas");
     client.expect_diagnostics(&rust, |p| p["diagnostics"] == json!([]));

@@ -481,7 +481,8 @@ impl Escalator {
                     latency,
                     Some(error.error.to_string()),
                 );
-                if cancelled { Err(Skip::Cancelled) } else { Err(Skip::Because(error.error.to_string())) }
+                // The chain's error says how many attempts it made (each under the timeout).
+                if cancelled { Err(Skip::Cancelled) } else { Err(Skip::Because(error.to_string())) }
             }
         }
     }

@@ -89,8 +89,8 @@ struct RunProgress {
     percentage: u32,
 }
 
-/// `$/progress` for a workflow run: begins with its first state, reports each change, ends with
-/// its final status. Its total and its percentage only move forward: a step that appears late
+/// `$/progress` for a workflow run: begins with its first state, reports each change, and
+/// reports its final count of steps done before it ends with its final status. Its total and its percentage only move forward: a step that appears late
 /// raises the total, and the percentage stays where it was rather than going down.
 async fn workflow_progress(
     client: &Client,
@@ -117,6 +117,15 @@ async fn workflow_progress(
         Some(progress) if state.status.is_final() => {
             let token = progress.token.clone();
             tokens.remove(&state.run);
+            // The states in between may have been merged: the last report counts every step the
+            // run settled (skipped steps and allowed failures are done) before the end.
+            let report = WorkDoneProgressReport { message: Some(message), percentage, ..Default::default() };
+            client
+                .send_notification::<notification::Progress>(ProgressParams {
+                    token: token.clone(),
+                    value: ProgressParamsValue::WorkDone(WorkDoneProgress::Report(report)),
+                })
+                .await;
             let message = format!("run {} {}", state.run, state.status.as_str());
             (token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) }))
         }

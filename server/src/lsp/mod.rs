@@ -233,8 +233,9 @@ fn argument<T: DeserializeOwned>(command: &str, arguments: Vec<LSPAny>) -> Resul
 
 /// Reads `value` as a `T`, forgiving what clients commonly send for "nothing": `null` where an
 /// object is expected is an empty object, and so is an empty array anywhere in it (Lua, and so
-/// Neovim, cannot tell `{}` from `[]` and sends `[]`). The error is the one of the value as
-/// sent.
+/// Neovim, cannot tell `{}` from `[]` and sends `[]`); a member that is `null` (Lua's `vim.NIL`,
+/// Emacs's `nil`) is read as absent, so an optional map or list is empty and a required one is
+/// still missing. The error is the one of the value as sent.
 fn liberal<T: DeserializeOwned>(value: LSPAny) -> serde_json::Result<T> {
     fn objects(value: &mut LSPAny) -> bool {
         match value {
@@ -243,7 +244,12 @@ fn liberal<T: DeserializeOwned>(value: LSPAny) -> serde_json::Result<T> {
                 true
             }
             LSPAny::Array(items) => items.iter_mut().fold(false, |changed, v| objects(v) | changed),
-            LSPAny::Object(map) => map.values_mut().fold(false, |changed, v| objects(v) | changed),
+            LSPAny::Object(map) => {
+                let before = map.len();
+                map.retain(|_, v| !v.is_null());
+                let dropped = map.len() != before;
+                map.values_mut().fold(dropped, |changed, v| objects(v) | changed)
+            }
             _ => false,
         }
     }
@@ -294,4 +300,36 @@ fn started(run_id: crate::workflow::state::RunId) -> LSPAny {
 
 fn test_commands_enabled() -> bool {
     std::env::var_os("ACAS_ENABLE_TEST_COMMANDS").is_some_and(|v| v == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use acas_protocol::ext;
+    use serde_json::json;
+
+    use super::liberal;
+
+    #[test]
+    fn null_is_absent_for_every_optional_map_and_list() {
+        let run: ext::WorkflowRunArgs = liberal(json!({ "workflow": "hello", "inputs": null })).unwrap();
+        assert!(run.inputs.is_empty());
+        let at = json!({ "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 1 } });
+        let sent: ext::ExternalDiagnosticsParams = liberal(json!({
+            "uri": "file:///a.rs", "source": "ra",
+            "diagnostics": [{ "range": at, "message": "m", "relatedInformation": null, "code": null }],
+        }))
+        .unwrap();
+        assert!(sent.diagnostics[0].related_information.is_empty());
+        let escalate: ext::EscalateArgs = liberal(
+            json!({ "uri": "file:///a.rs", "range": null, "position": { "line": 0, "character": 0 } }),
+        )
+        .unwrap();
+        assert!(escalate.range.is_none());
+        // What the protocol requires is still required, and the error is the one as sent.
+        let error = liberal::<ext::ExternalDiagnosticsParams>(
+            json!({ "uri": "u", "source": "s", "diagnostics": null }),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("null"), "{error}");
+    }
 }

@@ -1,16 +1,23 @@
 //! Work that outlives the command that started it (an escalation, a planning): the command
 //! answers at once with a handle, and the work reports to the editor on its own.
 //!
-//! [`Work::begin`] numbers it, registers its cancellation (under its progress token, for
-//! `window/workDoneProgress/cancel`, and so under its handle, for `acas.cancel`) and tells the
-//! editor it started: a cancellable `$/progress` when the client announced
-//! `window.workDoneProgress`, else a `window/showMessage`. [`Work::report`] and [`Work::end`]
-//! follow the same way; the result itself is the caller's notification. Nothing here knows what
+//! [`register`] numbers it and registers its cancellation (under its progress token, for
+//! `window/workDoneProgress/cancel`, and so under its handle, for `acas.cancel`);
+//! [`Work::begin`] tells the editor it started: a cancellable `$/progress` when the client
+//! announced `window.workDoneProgress` and answers the token's creation within
+//! [`CREATE_WAIT`], else a `window/showMessage`. [`Work::report`] and [`Work::end`] follow the
+//! same way; the result itself is the caller's notification. The work does not wait for any of
+//! this: it starts at once, and what it reports meanwhile is held until the editor was told.
+//!
+//! A cancel is exact: it succeeds (`cancel` returns true) only while the work has not claimed
+//! its result ([`Claim::claim`]); work cancelled that way shows no result and ends as
+//! cancelled, and once the result is claimed a cancel answers false. Nothing here knows what
 //! the work is.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tower_lsp_server::Client;
@@ -20,7 +27,36 @@ use tower_lsp_server::ls_types::{
 };
 
 /// Work the client can cancel, by progress token.
-pub(super) type Cancellable = Arc<Mutex<HashMap<String, CancellationToken>>>;
+pub(super) type Cancellable = Arc<Mutex<HashMap<String, Entry>>>;
+
+/// How long the editor has to answer `window/workDoneProgress/create` before the work is
+/// reported through messages instead.
+pub(super) const CREATE_WAIT: Duration = Duration::from_secs(5);
+
+/// A piece of work as the registry holds it: how to cancel it and whether it still may be.
+#[derive(Clone)]
+pub(super) struct Entry {
+    cancel: CancellationToken,
+    state: Arc<AtomicU8>,
+}
+
+const RUNNING: u8 = 0;
+const CANCELLED: u8 = 1;
+const CLAIMED: u8 = 2;
+
+/// The right of work to show its result, which a cancel takes away first.
+#[derive(Clone)]
+pub(super) struct Claim(Arc<AtomicU8>);
+
+impl Claim {
+    /// Takes the result for showing: false when the work was cancelled first.
+    pub(super) fn claim(&self) -> bool {
+        match self.0.compare_exchange(RUNNING, CLAIMED, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => true,
+            Err(state) => state == CLAIMED,
+        }
+    }
+}
 
 /// Numbers every piece of work of this process: escalation and plan handles never repeat.
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -54,14 +90,17 @@ pub(super) struct Work {
 /// until the [`Work`] it becomes ends (or it is dropped).
 pub(super) struct Ticket {
     pub(super) id: u64,
+    pub(super) claim: Claim,
     registered: Registered,
 }
 
 pub(super) fn register(kind: Kind, cancellable: &Cancellable, cancel: &CancellationToken) -> Ticket {
     let id = NEXT.fetch_add(1, Ordering::SeqCst);
     let token = kind.token(id);
-    cancellable.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), cancel.clone());
-    Ticket { id, registered: Registered { map: cancellable.clone(), token } }
+    let state = Arc::new(AtomicU8::new(RUNNING));
+    let entry = Entry { cancel: cancel.clone(), state: state.clone() };
+    cancellable.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), entry);
+    Ticket { id, claim: Claim(state), registered: Registered { map: cancellable.clone(), token } }
 }
 
 impl Work {
@@ -76,7 +115,20 @@ impl Work {
         let Ticket { registered, .. } = ticket;
         let token = NumberOrString::String(registered.token.clone());
         let progress = match progress {
-            true => client.create_work_done_progress(token.clone()).await.is_ok().then_some(token),
+            true => match tokio::time::timeout(CREATE_WAIT, client.create_work_done_progress(token.clone()))
+                .await
+            {
+                Ok(created) => created.is_ok().then_some(token),
+                Err(_) => {
+                    let message = format!(
+                        "the editor did not answer window/workDoneProgress/create within {}s: {title} is reported through messages",
+                        CREATE_WAIT.as_secs()
+                    );
+                    tracing::warn!("{message}");
+                    client.log_message(MessageType::WARNING, format!("ACAS: {message}")).await;
+                    None
+                }
+            },
             false => None,
         };
         let work = Work { client, title: title.to_owned(), progress, registered };
@@ -145,8 +197,18 @@ impl Drop for Registered {
     }
 }
 
-/// Cancels the work registered under `token`; false when none is running.
+/// Cancels the work registered under `token`; false when none is running or its result is
+/// already claimed.
 pub(super) fn cancel(cancellable: &Cancellable, token: &str) -> bool {
-    let cancel = cancellable.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
-    cancel.map(|c| c.cancel()).is_some()
+    let entry = cancellable.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
+    let Some(entry) = entry else { return false };
+    let cancelled = match entry.state.compare_exchange(RUNNING, CANCELLED, Ordering::SeqCst, Ordering::SeqCst)
+    {
+        Ok(_) => true,
+        Err(state) => state == CANCELLED,
+    };
+    if cancelled {
+        entry.cancel.cancel();
+    }
+    cancelled
 }

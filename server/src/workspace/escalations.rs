@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tree_sitter::Tree;
 
+use super::documents::Mark;
 use super::{
     Done, Event, ExternalDiagnostic, Handle, MessageLevel, Refused, RefusedKind, Request, Workspace, now_ms,
     relative,
@@ -29,7 +30,7 @@ use crate::escalate::engine::{EscalateError, Escalator, Explained};
 use crate::escalate::symbols::SymbolIndex;
 use crate::files;
 use crate::store::{self, Record, Store};
-use crate::text::{LineIndex, Position, TextRange};
+use crate::text::{Edit, LineIndex, Position, TextRange};
 use crate::watch;
 
 /// What the editor asks to escalate: the diagnostic at `range` of `path`, the one it sent or
@@ -73,12 +74,14 @@ pub struct Snapshot {
     text: String,
     tree: Tree,
     diagnostics: Vec<classify::Diagnostic>,
+    /// Where the open document stood, when it was one.
+    mark: Option<Mark>,
 }
 
 /// What follows the snapshot of a file to escalate.
 pub enum Then {
     /// The editor waits for the job, to run it itself.
-    Reply(oneshot::Sender<Result<Job, Refused>>),
+    Reply(oneshot::Sender<Result<(Job, Option<Mark>), Refused>>),
     /// A rule asked: run it in the background.
     Rule,
 }
@@ -87,8 +90,15 @@ pub enum Then {
 pub enum Asker {
     /// A rule: the answer appears on the file, a failure is a warning.
     Rule,
-    /// The editor, waiting for the id of the note's quick fix.
-    Editor(oneshot::Sender<String>),
+    /// The editor, waiting for what was shown.
+    Editor(oneshot::Sender<Shown>),
+}
+
+/// What an answer became on its file: the id of its quick fix, or why none is offered.
+#[derive(Debug, Default)]
+pub struct Shown {
+    pub fix_id: Option<String>,
+    pub fix_rejected: Option<String>,
 }
 
 /// A finished escalation, back on the loop.
@@ -96,6 +106,8 @@ pub struct Escalated {
     pub path: PathBuf,
     pub text: String,
     pub range: Range<usize>,
+    /// Where the open document stood when `text` was taken from it.
+    pub mark: Option<Mark>,
     pub problem: Problem,
     /// The answer and its fix as edits of each file, or why there is none.
     pub result: Result<(Explained, Option<NoteFix>), String>,
@@ -117,6 +129,7 @@ pub(super) fn build_escalator(
 /// problem and the providers are settled, so nothing local can refuse it any more.
 pub struct Prepared {
     job: Job,
+    mark: Option<Mark>,
     /// Where the problem is, in lines and columns, for what the editor shows meanwhile.
     pub range: TextRange,
 }
@@ -128,7 +141,8 @@ impl Handle {
     pub async fn prepare_escalation(&self, request: EscalateRequest) -> Result<Prepared, EscalationError> {
         let (tx, rx) = oneshot::channel();
         self.send(Event::Request(Request::Escalation { request: Box::new(request), reply: tx }));
-        let mut job = rx.await.map_err(|_| EscalationError::Stopped)?.map_err(EscalationError::Refused)?;
+        let (mut job, mark) =
+            rx.await.map_err(|_| EscalationError::Stopped)?.map_err(EscalationError::Refused)?;
         if let Providers::Build { .. } = job.providers {
             // Only the provider the editor named: one it cannot build is a bad request.
             let (providers, dry_run) = (
@@ -149,18 +163,21 @@ impl Handle {
             job.providers = Providers::Ready(escalator);
         }
         let range = LineIndex::new(&job.text).range(&job.text, job.range.clone(), job.encoding);
-        Ok(Prepared { job, range })
+        Ok(Prepared { job, mark, range })
     }
 
     /// Asks the providers about a prepared escalation and shows the answer on the file.
     /// `on_event` hears the providers' progress; cancelling `cancel` stops the escalation.
+    /// Its end is shown only if `claim` says it was not cancelled first: a cancelled escalation
+    /// shows nothing and ends `Cancelled`, whatever the providers said.
     pub async fn run_escalation(
         &self,
         prepared: Prepared,
         on_event: &mut (dyn FnMut(&str, StreamEvent) + Send),
         cancel: &CancellationToken,
+        claim: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Answer, EscalationError> {
-        let job = prepared.job;
+        let (job, mark) = (prepared.job, prepared.mark);
         let (root, path, text, range, problem, max_size, encoding) = (
             job.root.clone(),
             job.path.clone(),
@@ -170,7 +187,11 @@ impl Handle {
             job.max_size,
             job.encoding,
         );
-        let result = match assist::escalate(job, on_event, cancel).await {
+        let result = assist::escalate(job, on_event, cancel).await;
+        if !claim() {
+            return Err(EscalationError::Escalate(EscalateError::Cancelled));
+        }
+        let result = match result {
             Ok(Outcome::Explained(explained)) => Ok(explained),
             Ok(Outcome::DryRun { .. }) => unreachable!("the editor's escalations send"),
             Err(EscalateError::Cancelled) => return Err(EscalationError::Escalate(EscalateError::Cancelled)),
@@ -185,12 +206,14 @@ impl Handle {
                     path,
                     text,
                     range,
+                    mark,
                     problem,
                     result: Ok((shown, fix)),
                     by: Asker::Editor(tx),
                 })));
-                let fix_id = rx.await.map_err(|_| EscalationError::Stopped)?;
-                Ok(Answer { fix_id: explained.fix.is_some().then_some(fix_id), explained })
+                let shown = rx.await.map_err(|_| EscalationError::Stopped)?;
+                let explained = Explained { fix_rejected: shown.fix_rejected, ..explained };
+                Ok(Answer { fix_id: shown.fix_id, explained })
             }
             Err(error) => {
                 let (tx, _) = oneshot::channel();
@@ -198,6 +221,7 @@ impl Handle {
                     path,
                     text,
                     range,
+                    mark,
                     problem,
                     result: Err(error.to_string()),
                     by: Asker::Editor(tx),
@@ -229,7 +253,7 @@ impl Workspace {
     /// an open file, else once the file was read and parsed off the loop.
     pub(super) fn escalation_request(&mut self, request: EscalateRequest, then: Then) {
         if let Some(open) = self.open.get(&request.path) {
-            let snapshot = snapshot(&open.doc);
+            let snapshot = snapshot(&open.doc, Some(open.journal.mark()));
             self.snapshot_taken(request, Ok(snapshot), then);
             return;
         }
@@ -244,7 +268,7 @@ impl Workspace {
                 })?;
                 let text = files::read_source(&path, max_size)
                     .map_err(|skip| unsupported(format!("{}: {skip}", path.display())))?;
-                Ok(snapshot(&Document::new(language, text)))
+                Ok(snapshot(&Document::new(language, text), None))
             },
             move |snapshot| Done::Snapshot { request: Box::new(request), snapshot, then },
         );
@@ -258,13 +282,14 @@ impl Workspace {
         then: Then,
     ) {
         let path = request.path.clone();
+        let mark = snapshot.as_ref().ok().and_then(|s| s.mark);
         let job = snapshot.and_then(|snapshot| self.escalation_job(request, snapshot));
         match then {
             Then::Reply(reply) => {
-                let _ = reply.send(job);
+                let _ = reply.send(job.map(|job| (job, mark)));
             }
             Then::Rule => match job {
-                Ok(job) => self.run_by_rule(job),
+                Ok(job) => self.run_by_rule(job, mark),
                 Err(error) => tracing::info!("not escalating {}: {error}", path.display()),
             },
         }
@@ -287,7 +312,7 @@ impl Workspace {
             },
             None => Providers::Ready(self.escalator.clone()?),
         };
-        let Snapshot { language, text, tree, diagnostics } = snapshot;
+        let Snapshot { language, text, tree, diagnostics, .. } = snapshot;
         let index = LineIndex::new(&text);
         let start = index.offset(&text, range.start, self.encoding);
         let end = index.offset(&text, range.end, self.encoding).max(start);
@@ -497,7 +522,7 @@ impl Workspace {
         self.escalation_request(request, Then::Rule);
     }
 
-    fn run_by_rule(&mut self, job: Job) {
+    fn run_by_rule(&mut self, job: Job, mark: Option<Mark>) {
         tracing::info!("escalating {} by rule: {}", job.rel, job.problem.message);
         let handle = self.handle.clone();
         tokio::spawn(async move {
@@ -522,6 +547,7 @@ impl Workspace {
                 path,
                 text,
                 range,
+                mark,
                 problem,
                 result,
                 by: Asker::Rule,
@@ -531,12 +557,12 @@ impl Workspace {
 
     /// Shows a finished escalation on its file, or tells why it failed.
     pub(super) fn escalated(&mut self, escalated: Escalated) {
-        let Escalated { path, text, range, problem, result, by } = escalated;
+        let Escalated { path, text, range, mark, problem, result, by } = escalated;
         match result {
             Ok((explained, fix)) => {
-                let fix_id = self.escalation_done(&path, &text, range, &problem, &explained, fix);
+                let shown = self.escalation_done(&path, &text, range, mark, &problem, &explained, fix);
                 if let Asker::Editor(reply) = by {
-                    let _ = reply.send(fix_id);
+                    let _ = reply.send(shown);
                 }
             }
             Err(error) => {
@@ -562,16 +588,20 @@ impl Workspace {
         });
     }
 
-    /// Shows an escalation's answer on the file; returns the id of its note.
+    /// Shows an escalation's answer on the file as it is now: placed on `text` (at `mark` of
+    /// the open document, when it was one), it moves with the edits made since; an answer whose
+    /// error is gone from the file (edited away, or only in a buffer closed since) is not shown.
+    #[allow(clippy::too_many_arguments)]
     fn escalation_done(
         &mut self,
         path: &Path,
         text: &str,
         range: Range<usize>,
+        mark: Option<Mark>,
         problem: &Problem,
         explained: &Explained,
         fix: Option<NoteFix>,
-    ) -> String {
+    ) -> Shown {
         use crate::workflow::definition::EscalationOutcome;
         self.workflow_triggers_escalation(crate::workflow::triggers::escalation::EscalationEvent {
             outcome: if explained.fix.is_some() {
@@ -584,12 +614,13 @@ impl Workspace {
             provider: Some(explained.provider.clone()),
             message: problem.message.clone(),
         });
-        let line_index = LineIndex::new(text);
         let fix_id = format!("fix-{:x}-{}", now_ms(), notes_counter());
-        let note = Note {
+        let (range, fix) =
+            self.placed_now(path, text, range, mark, &problem.fingerprint, explained.fix.as_ref().and(fix));
+        let mut note = Note {
             fix_id: fix_id.clone(),
             about: format!("{}: {}", problem.source, problem.message),
-            range: line_index.range(text, range, self.encoding),
+            range: range.unwrap_or_default(),
             explanation: explained.explanation.clone(),
             fingerprint: problem.fingerprint.clone(),
             category: problem.category.clone(),
@@ -597,24 +628,100 @@ impl Workspace {
             model: explained.model.clone(),
             cost_micros: explained.cost_micros,
             cached: explained.cached,
-            fix: explained.fix.as_ref().and(fix),
+            fix: None,
             fix_rejected: explained.fix_rejected.clone(),
             applied: false,
         };
+        match fix {
+            Ok(fix) => note.fix = fix,
+            Err(why) => note.fix_rejected = Some(why),
+        }
+        let shown = Shown {
+            fix_id: note.fix.as_ref().map(|_| fix_id.clone()),
+            fix_rejected: note.fix_rejected.clone(),
+        };
+        if range.is_none() || !self.present_fingerprints(path).contains(&note.fingerprint) {
+            tracing::info!(
+                "not showing the answer about {}: its error is no longer in the file",
+                relative(&self.root, path)
+            );
+            self.notes.retire(note);
+            return Shown {
+                fix_id: None,
+                fix_rejected: Some("its error is no longer in the file".to_owned()),
+            };
+        }
         if note.fix.is_some() {
             self.record_fix(&note, store::Outcome::Offered);
         }
         self.notes.add(path, note);
         self.republish(path);
-        fix_id
+        shown
     }
 
-    /// Retires the AI notes of `path` whose error is gone (an applied fix whose error is gone
-    /// resolved it), and notices resolved fixes that were undone (reverted).
-    pub(super) fn retire_notes(&mut self, path: &Path) {
-        if !self.notes.has(path) && !self.notes.watching_reverts(path) {
-            return;
-        }
+    /// Where the bytes `range` of `text` (the file's text as an escalation saw it, at `mark`
+    /// of the open document when it was one) are now, and where the same file's edits of
+    /// `fix` are: `None` when that text was edited away, `Err` with why the fix is withdrawn.
+    fn placed_now(
+        &self,
+        path: &Path,
+        text: &str,
+        range: Range<usize>,
+        mark: Option<Mark>,
+        fingerprint: &str,
+        fix: Option<NoteFix>,
+    ) -> (Option<TextRange>, Result<Option<NoteFix>, String>) {
+        let encoding = self.encoding;
+        let then = LineIndex::new(text);
+        let Some(open) = self.open.get(path) else {
+            if mark.is_some() {
+                // The buffer it was asked about is closed: the error as the file on disk has it.
+                let on_disk = self
+                    .disk_published
+                    .get(path)
+                    .and_then(|d| d.iter().find(|d| d.fingerprint == fingerprint).map(|d| d.range));
+                return (on_disk.or(Some(then.range(text, range, encoding))), Ok(fix));
+            }
+            return (Some(then.range(text, range, encoding)), Ok(fix));
+        };
+        let between;
+        let edits: &[Edit] = match mark.and_then(|m| open.journal.since(m)) {
+            Some(edits) => edits,
+            None => {
+                between = [Edit::between(text, open.doc.text())];
+                &between
+            }
+        };
+        let now = |r: Range<usize>| {
+            let moved = edits.iter().try_fold(r, |r, e| e.map(r))?;
+            Some(open.index.range(open.doc.text(), moved, encoding))
+        };
+        let bytes = |r: TextRange| {
+            let start = then.offset(text, r.start, encoding);
+            start..then.offset(text, r.end, encoding).max(start)
+        };
+        let fix = match fix {
+            Some(mut fix) => {
+                let mut lost = false;
+                for edit in fix.edits.iter_mut().filter(|e| e.path == path) {
+                    match now(bytes(edit.range)) {
+                        Some(range) => edit.range = range,
+                        None => lost = true,
+                    }
+                }
+                match lost {
+                    true => Err("the text it changes was edited while the AI answered".to_owned()),
+                    false => Ok(Some(fix)),
+                }
+            }
+            None => Ok(None),
+        };
+        (now(range), fix)
+    }
+
+    /// The fingerprints of the errors `path` has now: of the open document, else of the file
+    /// on disk, and those other tools reported.
+    fn present_fingerprints(&self, path: &Path) -> HashSet<String> {
         let mut present: HashSet<String> = match self.open.get(path) {
             Some(open) => open.fingerprints.iter().cloned().collect(),
             None => self
@@ -626,6 +733,31 @@ impl Workspace {
         if let Some(sources) = self.external_fingerprints.get(path) {
             present.extend(sources.values().flatten().cloned());
         }
+        present
+    }
+
+    /// Moves the AI notes of the open document `path` through `edits`, which turned `old`
+    /// (indexed by `old_index`) into its text; a note whose text was edited away goes.
+    pub(super) fn notes_follow(&mut self, path: &Path, old: &str, old_index: &LineIndex, edits: &[Edit]) {
+        let Some(open) = self.open.get(path) else { return };
+        let encoding = self.encoding;
+        let (text, index) = (open.doc.text(), &open.index);
+        let to = |r: TextRange| {
+            let start = old_index.offset(old, r.start, encoding);
+            let end = old_index.offset(old, r.end, encoding).max(start);
+            let moved = edits.iter().try_fold(start..end, |r, e| e.map(r))?;
+            Some(index.range(text, moved, encoding))
+        };
+        self.notes.relocate(path, &to);
+    }
+
+    /// Retires the AI notes of `path` whose error is gone (an applied fix whose error is gone
+    /// resolved it), and notices resolved fixes that were undone (reverted).
+    pub(super) fn retire_notes(&mut self, path: &Path) {
+        if !self.notes.has(path) && !self.notes.watching_reverts(path) {
+            return;
+        }
+        let present = self.present_fingerprints(path);
         if self.notes.watching_reverts(path) {
             match self.open.get(path) {
                 Some(open) => {
@@ -773,8 +905,9 @@ pub struct QuickFix {
 }
 
 /// A parsed document as an escalation sees it.
-fn snapshot(doc: &Document) -> Snapshot {
+fn snapshot(doc: &Document, mark: Option<Mark>) -> Snapshot {
     Snapshot {
+        mark,
         language: doc.language(),
         text: doc.text().to_owned(),
         tree: doc.tree().clone(),

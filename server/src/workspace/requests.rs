@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
+use super::documents::Mark;
 use super::escalations::{EscalateRequest, QuickFix, Then};
 use super::runs::RunState;
 use super::status::Status;
@@ -55,7 +56,7 @@ pub enum Request {
     /// A snapshot of what to escalate, ready to run.
     Escalation {
         request: Box<EscalateRequest>,
-        reply: Reply<Result<Job, Refused>>,
+        reply: Reply<Result<(Job, Option<Mark>), Refused>>,
     },
     QuickFixes {
         path: PathBuf,

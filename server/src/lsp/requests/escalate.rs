@@ -49,13 +49,17 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
         None => path.display().to_string(),
     };
     let about = format!("{shown}:{}", prepared.range.start.line + 1);
+    let claim = ticket.claim.clone();
     tokio::spawn(async move {
-        let work = Work::begin(client, progress, ticket, "ACAS: asking AI", format!("about {about}")).await;
+        // The escalation starts at once; its reports wait until the editor was told it began.
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let reporter = async {
+        let started = format!("about {about}");
+        let reporter = async move {
+            let work = Work::begin(client, progress, ticket, "ACAS: asking AI", started).await;
             while let Some(message) = received.recv().await {
                 work.report(message).await;
             }
+            work
         };
         let escalation = async {
             let mut chars = 0usize;
@@ -65,7 +69,7 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
                     let _ = events.send(format!("asking {provider}"));
                 }
                 StreamEvent::Text(text) => {
-                    chars += text.len();
+                    chars += text.chars().count();
                     if reported_at == 0 || chars - reported_at >= REPORT_EVERY {
                         reported_at = chars.max(1);
                         let _ = events.send(format!("{provider}: {chars} characters received"));
@@ -73,11 +77,11 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
                 }
                 StreamEvent::Usage(_) => {}
             };
-            let result = handle.run_escalation(prepared, &mut on_event, &cancel).await;
+            let result = handle.run_escalation(prepared, &mut on_event, &cancel, &|| claim.claim()).await;
             drop(events);
             result
         };
-        let (result, ()) = tokio::join!(escalation, reporter);
+        let (result, work) = tokio::join!(escalation, reporter);
         let (params, level, message) = match result {
             Ok(answer) => {
                 let result = result_of(answer);
