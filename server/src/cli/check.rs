@@ -131,7 +131,7 @@ fn merge(report: &mut Report, root: &Path, problems: Vec<Problem>, max_size: u64
                 diagnostics.push(d);
             }
         }
-        diagnostics.sort_by(|a, b| a.range.start.cmp(&b.range.start));
+        diagnostics.sort_by_key(|d| d.range.start);
     }
 }
 

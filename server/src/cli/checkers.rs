@@ -143,13 +143,16 @@ fn list_text(root: &Path, found: &[Detected], errors: &[String]) -> String {
         ));
     }
     let width = found.iter().map(|d| d.checker.name.len()).max().unwrap_or(0);
-    let groups: [(&str, Box<dyn Fn(&Detected) -> bool>); 3] = [
-        ("Will run", Box::new(|d: &Detected| d.enabled && d.missing.is_none())),
-        ("Missing (configured, not installed)", Box::new(|d: &Detected| d.enabled && d.missing.is_some())),
-        ("Off", Box::new(|d: &Detected| !d.enabled)),
-    ];
-    for (title, belongs) in &groups {
-        let members: Vec<&Detected> = found.iter().filter(|d| belongs(d)).collect();
+    fn group(d: &Detected) -> usize {
+        match (d.enabled, d.missing.is_some()) {
+            (true, false) => 0,
+            (true, true) => 1,
+            (false, _) => 2,
+        }
+    }
+    let titles = ["Will run", "Missing (configured, not installed)", "Off"];
+    for (i, title) in titles.iter().enumerate() {
+        let members: Vec<&Detected> = found.iter().filter(|d| group(d) == i).collect();
         if members.is_empty() {
             continue;
         }
