@@ -328,3 +328,41 @@ fn acas_run_exits_128_plus_the_signal_that_ended_the_command() {
     assert_eq!(code, 127);
     assert!(String::from_utf8_lossy(&stderr).contains("`acas-no-such-command` was not found"));
 }
+
+/// Runs `acas ARGS` on a pseudo-terminal (util-linux's `script`), as a person at a terminal
+/// would; returns what the terminal showed.
+fn on_a_terminal(dir: &Path, args: &str, no_color: bool) -> String {
+    let script = need("script");
+    let mut command = Command::new(script);
+    command
+        .args(["-qec", &format!("'{}' {args}", acas_bin().display()), "/dev/null"])
+        .current_dir(dir)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null());
+    if no_color {
+        command.env("NO_COLOR", "1");
+    }
+    let output = command.output().expect("running script");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn text_is_coloured_on_a_terminal_with_progress_and_plain_with_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &[
+        ("broken.py", "def f(:\n    pass\n"),
+        (
+            ".acas/config.toml",
+            "[[checkers]]\nname = \"todo\"\ncommand = [\"sh\", \"-c\", \"echo broken.py:2:5: a TODO\"]\npattern = '^(?P<file>[^:]+):(?P<line>\\d+):(?P<column>\\d+): (?P<message>.+)$'\n",
+        ),
+    ]);
+    let shown = on_a_terminal(dir.path(), "check --checkers", false);
+    assert!(shown.contains("\x1b["), "coloured on a terminal: {shown:?}");
+    assert!(shown.contains("todo: running sh -c"), "progress on stderr: {shown:?}");
+    assert!(shown.contains("todo: 1 problem in "), "{shown:?}");
+    let plain = on_a_terminal(dir.path(), "check --checkers", true);
+    assert!(!plain.contains("\x1b["), "NO_COLOR: {plain:?}");
+    assert!(plain.contains("error[other]: a TODO"), "{plain:?}");
+}
