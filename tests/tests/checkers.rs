@@ -351,13 +351,16 @@ fn on_a_terminal(dir: &Path, args: &str, no_color: bool) -> String {
 #[test]
 fn text_is_coloured_on_a_terminal_with_progress_and_plain_with_no_color() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &[
-        ("broken.py", "def f(:\n    pass\n"),
-        (
-            ".acas/config.toml",
-            "[[checkers]]\nname = \"todo\"\ncommand = [\"sh\", \"-c\", \"echo broken.py:2:5: a TODO\"]\npattern = '^(?P<file>[^:]+):(?P<line>\\d+):(?P<column>\\d+): (?P<message>.+)$'\n",
-        ),
-    ]);
+    write(
+        dir.path(),
+        &[
+            ("broken.py", "def f(:\n    pass\n"),
+            (
+                ".acas/config.toml",
+                "[[checkers]]\nname = \"todo\"\ncommand = [\"sh\", \"-c\", \"echo broken.py:2:5: a TODO\"]\npattern = '^(?P<file>[^:]+):(?P<line>\\d+):(?P<column>\\d+): (?P<message>.+)$'\n",
+            ),
+        ],
+    );
     let shown = on_a_terminal(dir.path(), "check --checkers", false);
     assert!(shown.contains("\x1b["), "coloured on a terminal: {shown:?}");
     assert!(shown.contains("todo: running sh -c"), "progress on stderr: {shown:?}");
