@@ -55,7 +55,12 @@ fn check_reports_the_sample_workspace_in_every_format() {
 
     let (code, text, _) = run_acas(&["check", "src/lib.rs"], &sample);
     assert_eq!(code, 1);
-    assert!(text.starts_with("lib.rs:10:"), "{text}");
+    // rustc's layout: the title, the place, the line with a caret, the related span.
+    assert!(text.starts_with("error[syntax]: missing `)`"), "{text}");
+    assert!(text.contains("--> lib.rs:10:56\n"), "{text}");
+    assert!(text.contains("- `(` opened here"), "{text}");
+    assert!(text.contains("by category: 1 syntax\n"), "{text}");
+    assert!(!text.contains('\x1b'), "no colour when piped: {text}");
     assert!(text.contains("1 file checked"), "{text}");
 
     let (code, text, _) = run_acas(&["check", "src/main.rs"], &sample);

@@ -69,8 +69,31 @@ fn test_rust(extra: &[String]) -> Result<()> {
     if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
         nextest.env("PROPTEST_RNG_SEED", PROPTEST_SEED);
     }
+    nextest.env("PATH", path_with_checker_tools()?);
     run(&mut nextest)?;
     Ok(())
+}
+
+/// Where `scripts/install-checker-tools.sh` puts the real tools the checker tests drive.
+fn checker_tools_dir() -> PathBuf {
+    match std::env::var_os("ACAS_TOOLS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+            home.join(".cache").join("acas-tools")
+        }
+    }
+}
+
+/// PATH with the checker tools' directories first (Ruff, mypy, pytest in the venv; tsc and
+/// ESLint in the npm prefix). The tests fail, saying how to install them, when they are absent.
+fn path_with_checker_tools() -> Result<std::ffi::OsString> {
+    let tools = checker_tools_dir();
+    let mut dirs = vec![tools.join("venv").join("bin"), tools.join("node").join("node_modules").join(".bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(dirs).context("a directory of PATH or ACAS_TOOLS_DIR contains `:`")
 }
 
 /// Installs what the extension's tests need (idempotent), then runs them against the debug

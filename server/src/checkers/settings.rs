@@ -226,6 +226,26 @@ pub fn builtin_format(name: &str) -> Option<Format> {
     })
 }
 
+/// The name `format` takes for `format` (`matcher` for a pattern, `crash` for any command's
+/// output), as `acas checkers` shows it.
+pub fn format_name(format: &Format) -> &'static str {
+    match format {
+        Format::Cargo => "cargo",
+        Format::CargoTest => "cargo-test",
+        Format::Tsc => "tsc",
+        Format::Eslint => "eslint",
+        Format::Ruff => "ruff",
+        Format::Mypy => "mypy",
+        Format::Pyright => "pyright",
+        Format::Go => "go",
+        Format::GoTest => "go-test",
+        Format::Pytest { .. } => "pytest",
+        Format::Jest => "jest",
+        Format::Matcher(_) => "matcher",
+        Format::Crash { .. } => "crash",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,7 +294,8 @@ mod tests {
     #[test]
     fn every_format_name_but_the_matcher_is_a_builtin() {
         for name in FORMATS.iter().filter(|n| **n != "matcher") {
-            assert!(builtin_format(name).is_some(), "{name}");
+            let format = builtin_format(name).unwrap_or_else(|| panic!("{name} is a builtin"));
+            assert_eq!(format_name(&format), *name);
         }
     }
 }

@@ -1,4 +1,10 @@
-//! `acas check`: parse once, print classified diagnostics.
+//! `acas check`: parse once, print classified diagnostics; with `--checkers`, also run the
+//! project's checkers and merge their problems into the same report, placed, classified and
+//! fingerprinted like the syntax diagnostics, with the tool as their source.
+//!
+//! Exit codes: 0 nothing wrong, 1 errors found, 2 the command itself failed (bad path, bad
+//! configuration, unknown checker), 3 a checker asked for could not give a result (missing,
+//! failed without a readable problem, timed out); the report is printed in every case but 2.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -6,9 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
-use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, Format, output};
+use super::checkers::{Ran, Status};
+use super::{EXIT_CHECKER, EXIT_FAILED, EXIT_FOUND, EXIT_OK, Format, output, snippets};
 use crate::analysis::{self, FileDiagnostic, Outcome};
-use crate::classify::Severity;
+use crate::checkers::Problem;
+use crate::classify::{Language, Severity};
 use crate::config;
 use crate::text::PositionEncoding;
 use crate::watch::{self, IgnoreRules};
@@ -18,9 +26,12 @@ struct Report {
     files_checked: usize,
     /// Workspace-relative path and its diagnostics, sorted by path.
     files: Vec<(String, Vec<FileDiagnostic>)>,
+    /// The checkers run, when they were asked for.
+    checkers: Option<Vec<Ran>>,
 }
 
-pub(super) fn run(path: &Path, format: Format) -> i32 {
+/// `names`: `None` runs no checker, an empty list every enabled one that checks code.
+pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i32 {
     let (target, is_dir) = match super::resolve(path) {
         Ok(resolved) => resolved,
         Err(error) => {
@@ -46,17 +57,82 @@ pub(super) fn run(path: &Path, format: Format) -> i32 {
     } else {
         vec![target]
     };
-    let report = check_files(&root, files, config.max_file_size);
+    let selected = match names {
+        None => None,
+        Some(names) => {
+            let names: Vec<String> = names.into_iter().filter(|n| !n.trim().is_empty()).collect();
+            let (_, found, errors) = super::checkers::detect(&root);
+            if let Some(error) = errors.first() {
+                output::note(&format!("acas check: {error}"));
+                return EXIT_FAILED;
+            }
+            match super::checkers::select(found, &names) {
+                Ok(selected) => Some(selected),
+                Err(error) => {
+                    output::note(&format!("acas check: {error}"));
+                    return EXIT_FAILED;
+                }
+            }
+        }
+    };
+    let mut report = check_files(&root, files, config.max_file_size);
+    if let Some(selected) = selected {
+        let (problems, ran) = super::checkers::run_all(selected);
+        merge(&mut report, &root, problems, config.max_file_size);
+        report.checkers = Some(ran);
+    }
     let errors = report.files.iter().flat_map(|(_, d)| d).filter(|d| d.severity == Severity::Error).count();
     let text = match format {
-        Format::Text => render_text(&report, errors),
+        Format::Text => render_text(&report, &root, config.max_file_size, errors, snippets::colour_stdout()),
         Format::Json => serde_json::to_string_pretty(&render_json(&report)).expect("JSON values serialise"),
         Format::Sarif => {
             serde_json::to_string_pretty(&render_sarif(&report, &root)).expect("JSON values serialise")
         }
     };
     output::line(&text);
-    if errors > 0 { EXIT_FOUND } else { EXIT_OK }
+    let checker_failed = report.checkers.iter().flatten().any(|r| r.status != Status::Ok);
+    if checker_failed {
+        EXIT_CHECKER
+    } else if errors > 0 {
+        EXIT_FOUND
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Places the checkers' problems in their files and adds them to the report, without the
+/// duplicates a tool prints when it checks one file for several targets.
+fn merge(report: &mut Report, root: &Path, problems: Vec<Problem>, max_size: u64) {
+    let mut by_path: std::collections::BTreeMap<PathBuf, Vec<Problem>> = std::collections::BTreeMap::new();
+    for problem in problems {
+        by_path.entry(problem.span.path.clone()).or_default().push(problem);
+    }
+    for (path, problems) in by_path {
+        let text = crate::files::read_source(&path, max_size).unwrap_or_default();
+        let placed =
+            analysis::place_problems(&text, Language::from_path(&path), &problems, PositionEncoding::Utf16);
+        let shown = if path.starts_with(root) { relative(root, &path) } else { path.display().to_string() };
+        let at = match report.files.binary_search_by(|(p, _)| p.as_str().cmp(&shown)) {
+            Ok(at) => at,
+            Err(at) => {
+                report.files.insert(at, (shown, Vec::new()));
+                at
+            }
+        };
+        let diagnostics = &mut report.files[at].1;
+        for d in placed {
+            let same = |o: &FileDiagnostic| {
+                o.range == d.range
+                    && o.message == d.message
+                    && o.source == d.source
+                    && o.severity == d.severity
+            };
+            if !diagnostics.iter().any(same) {
+                diagnostics.push(d);
+            }
+        }
+        diagnostics.sort_by_key(|d| d.range.start);
+    }
 }
 
 fn check_files(root: &Path, files: Vec<PathBuf>, max_size: u64) -> Report {
@@ -88,23 +164,47 @@ fn check_files(root: &Path, files: Vec<PathBuf>, max_size: u64) -> Report {
     });
     let mut files = found.into_inner().unwrap();
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    Report { files_checked: checked.into_inner(), files }
+    Report { files_checked: checked.into_inner(), files, checkers: None }
 }
 
-fn render_text(report: &Report, errors: usize) -> String {
+fn render_text(report: &Report, root: &Path, max_size: u64, errors: usize, colour: bool) -> String {
     let mut out = String::new();
     for (path, diagnostics) in &report.files {
+        let full = if Path::new(path).is_absolute() { PathBuf::from(path) } else { root.join(path) };
+        let text = crate::files::read_source(&full, max_size).ok();
         for d in diagnostics {
-            let symbol = d.symbol.as_deref().map(|s| format!(" (in {s})")).unwrap_or_default();
-            out.push_str(&format!(
-                "{path}:{}:{}: {}[{}]: {}{symbol}\n",
-                d.range.start.line + 1,
-                d.range.start.character + 1,
-                d.severity.as_str(),
-                d.category.as_str(),
-                d.message,
-            ));
+            out.push_str(&snippets::render(path, text.as_deref(), d, colour));
+            out.push_str("\n\n");
         }
+    }
+    for ran in report.checkers.iter().flatten().filter(|r| r.status != Status::Ok) {
+        let message = ran.message.as_deref().unwrap_or("no result");
+        out.push_str(&snippets::checker_failure(message, colour));
+        out.push_str("\n\n");
+    }
+    let mut categories: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for d in report.files.iter().flat_map(|(_, d)| d) {
+        *categories.entry(d.category.as_str()).or_default() += 1;
+    }
+    if !categories.is_empty() {
+        let by: Vec<String> = categories.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        out.push_str(&format!("by category: {}\n", by.join(", ")));
+    }
+    if let Some(ran) = &report.checkers {
+        let each: Vec<String> = ran
+            .iter()
+            .map(|r| match r.status {
+                Status::Ok => format!(
+                    "{} ({}, {:.1}s)",
+                    r.name,
+                    plural(r.problems, "problem", "problems"),
+                    r.elapsed.as_secs_f64()
+                ),
+                _ => format!("{} {}", r.name, r.status.as_str().replace('_', " ")),
+            })
+            .collect();
+        let each = if each.is_empty() { "none enabled".to_owned() } else { each.join(", ") };
+        out.push_str(&format!("checkers: {each}\n"));
     }
     let total: usize = report.files.iter().map(|(_, d)| d.len()).sum();
     out.push_str(&format!(
@@ -145,7 +245,22 @@ fn render_json(report: &Report) -> Value {
             })
         })
         .collect();
-    json!({ "diagnostics": diagnostics, "files_checked": report.files_checked })
+    let mut value = json!({ "diagnostics": diagnostics, "files_checked": report.files_checked });
+    if let Some(ran) = &report.checkers {
+        value["checkers"] = ran.iter().map(ran_json).collect();
+    }
+    value
+}
+
+fn ran_json(r: &Ran) -> Value {
+    json!({
+        "name": r.name,
+        "status": r.status.as_str(),
+        "problems": r.problems,
+        "exit_code": r.exit_code,
+        "seconds": r.elapsed.as_secs_f64(),
+        "message": r.message,
+    })
 }
 
 fn render_sarif(report: &Report, root: &Path) -> Value {
@@ -202,10 +317,30 @@ fn render_sarif(report: &Report, root: &Path) -> Value {
                 "rules": rules,
             }},
             "columnKind": "utf16CodeUnits",
+            "invocations": invocations(report),
             "originalUriBaseIds": { "SRCROOT": { "uri": root_uri } },
             "results": results,
         }]
     })
+}
+
+/// One invocation, with a notification for each checker that gave no result.
+fn invocations(report: &Report) -> Value {
+    let failed: Vec<Value> = report
+        .checkers
+        .iter()
+        .flatten()
+        .filter(|r| r.status != Status::Ok)
+        .map(|r| {
+            json!({
+                "level": "error",
+                "message": { "text": r.message.as_deref().unwrap_or("no result") },
+                "descriptor": { "id": format!("checker-{}", r.status.as_str()) },
+                "properties": { "checker": r.name },
+            })
+        })
+        .collect();
+    json!([{ "executionSuccessful": failed.is_empty(), "toolExecutionNotifications": failed }])
 }
 
 /// Percent-encodes a path for a `file:` URI, keeping `/` and RFC 3986's unreserved characters.

@@ -2,15 +2,19 @@
 //!
 //! Each subcommand is a thin front end over the same domain modules the server uses. Exit codes
 //! are shared: 0 when all is well, 1 when the command found errors, 2 when the command itself
-//! failed.
+//! failed, 3 when `acas check --checkers` asked for a checker that gave no result (missing,
+//! failed, timed out). `acas run` exits with its command's code instead (128+N for signal N).
 
 mod activity;
 mod check;
 mod check_state;
+mod checkers;
 mod cost;
 mod explain;
 mod output;
 mod plan;
+mod run_command;
+mod snippets;
 mod stats;
 mod watch;
 mod workflow;
@@ -24,6 +28,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FOUND: i32 = 1;
 pub const EXIT_FAILED: i32 = 2;
+pub const EXIT_CHECKER: i32 = 3;
 
 #[derive(Parser)]
 #[command(name = "acas", version, about = "Finds, classifies and explains errors in a workspace")]
@@ -49,6 +54,35 @@ enum Command {
         path: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Also run the project's checkers: every enabled one that checks code, or only those
+        /// named (comma-separated, as `acas checkers` lists them; tests run only when named)
+        #[arg(
+            long,
+            value_name = "NAMES",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "",
+            value_delimiter = ','
+        )]
+        checkers: Option<Vec<String>>,
+    },
+    /// List the project's checkers: what was detected and why, what runs on save and at start,
+    /// what is off or missing
+    Checkers {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Run a command, pass its input, output and exit code through, and record the errors,
+    /// tracebacks, panics and stack traces it printed
+    Run {
+        /// The workspace the problems are recorded in (default: the current directory)
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        /// The command and its arguments, after `--`
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
     },
     /// Watch a workspace headless and print each classified change
     Watch {
@@ -186,7 +220,9 @@ pub fn main() -> i32 {
             runtime.shutdown_background();
             code
         }
-        Command::Check { path, format } => check::run(&path, format),
+        Command::Check { path, format, checkers } => check::run(&path, format, checkers),
+        Command::Checkers { path, format } => checkers::list(&path, format),
+        Command::Run { workspace, command } => run_command::run(&workspace, command),
         Command::Watch { path, format } => watch::run(&path, format),
         Command::Activity { path, since, limit, format } => activity::run(&path, since, limit, format),
         Command::Explain { target, provider, dry_run, format } => {

@@ -31,3 +31,16 @@ pub fn ask(question: &str) -> Option<String> {
         Ok(_) => Some(answer.trim().to_owned()),
     }
 }
+
+/// Writes bytes to stdout as they are, for a command's output passed through. Returns false
+/// once stdout is closed.
+pub fn raw_stdout(bytes: &[u8]) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes).and_then(|_| stdout.flush()).is_ok()
+}
+
+/// Writes bytes to stderr as they are, for a command's output passed through.
+pub fn raw_stderr(bytes: &[u8]) -> bool {
+    let mut stderr = std::io::stderr().lock();
+    stderr.write_all(bytes).and_then(|_| stderr.flush()).is_ok()
+}

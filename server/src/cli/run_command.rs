@@ -1,0 +1,290 @@
+//! `acas run -- CMD ARGS...`: runs a command in the terminal and passes it through, then says
+//! what it recognised in the output and records it for a running editor.
+//!
+//! The command's stdin is the terminal's (inherited). Its stdout and stderr are pipes that ACAS
+//! copies byte for byte, as they arrive, to its own stdout and stderr, so that it can read them
+//! (the crash parser, [`Format::Crash`]): the command therefore sees pipes, not a terminal
+//! (`isatty` is false; tools that colour or line-buffer only on a terminal behave as when piped,
+//! and the relative order of stdout and stderr is kept per stream only). ACAS exits with the
+//! command's exit code, 128+N when it was ended by signal N. Ctrl-C reaches the command from the
+//! terminal as usual; SIGTERM and SIGHUP sent to ACAS are passed on to it.
+//!
+//! Problems recognised in files inside the workspace are recorded in `.acas/state.db` as the
+//! diagnostics of their tool (`store::Record::Diagnostics`), which a running editor shows.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::{EXIT_FAILED, output};
+use crate::analysis;
+use crate::checkers::parse::{self, Parser, Stream};
+use crate::checkers::run::LINE_LIMIT;
+use crate::checkers::{Format, Problem};
+use crate::classify::Language;
+use crate::store::{self, Record};
+use crate::text::PositionEncoding;
+
+/// The exit code when the command could not be found (as shells say it).
+const EXIT_NOT_FOUND: i32 = 127;
+/// The exit code when the command could not be started (as shells say it).
+const EXIT_CANNOT_RUN: i32 = 126;
+/// At most this many problems are listed in the summary.
+const SUMMARY_LINES: usize = 10;
+
+/// The running command's pid, for the signal handler.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn pass_on(signal: libc::c_int) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; the pid is the child's until ACAS has waited for it.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+/// Installs the handlers: the terminal's Ctrl-C and Ctrl-\ reach the command by themselves (it is
+/// in the same process group), so ACAS only outlives them; SIGTERM and SIGHUP are passed on.
+/// Handlers, unlike ignored signals, are reset for the command when it starts.
+fn handle_signals() {
+    // SAFETY: the handlers only read an atomic and call kill, both async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, ignore as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGQUIT, ignore as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, pass_on as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, pass_on as *const () as libc::sighandler_t);
+    }
+}
+
+pub(super) fn run(workspace: &Path, command: Vec<OsString>) -> i32 {
+    let root = match super::resolve(workspace) {
+        Ok((root, true)) => root,
+        Ok((_, false)) => {
+            output::note(&format!(
+                "acas run: {} is not a directory; give the workspace",
+                workspace.display()
+            ));
+            return EXIT_FAILED;
+        }
+        Err(error) => {
+            output::note(&format!("acas run: {error}"));
+            return EXIT_FAILED;
+        }
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(error) => {
+            output::note(&format!("acas run: cannot tell the current directory: {error}"));
+            return EXIT_FAILED;
+        }
+    };
+    let Some((program, args)) = command.split_first() else {
+        output::note("acas run: give the command after `--`, as in `acas run -- cargo test`");
+        return EXIT_FAILED;
+    };
+    handle_signals();
+    let mut child = match Command::new(program)
+        .args(args)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) => {
+            let name = program.to_string_lossy();
+            return if error.kind() == std::io::ErrorKind::NotFound {
+                output::note(&format!("acas run: `{name}` was not found; check its name and PATH"));
+                EXIT_NOT_FOUND
+            } else {
+                output::note(&format!("acas run: cannot start `{name}`: {error}"));
+                EXIT_CANNOT_RUN
+            };
+        }
+    };
+    CHILD.store(child.id() as i32, Ordering::SeqCst);
+    let parser: Arc<Mutex<Box<dyn Parser>>> =
+        Arc::new(Mutex::new(parse::parser(&Format::Crash { root: root.clone() })));
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        let (parser, found) = (parser.clone(), found.clone());
+        readers.push(std::thread::spawn(move || tee(stdout, Stream::Stdout, &parser, &found)));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        let (parser, found) = (parser.clone(), found.clone());
+        readers.push(std::thread::spawn(move || tee(stderr, Stream::Stderr, &parser, &found)));
+    }
+    let status = child.wait();
+    CHILD.store(0, Ordering::SeqCst);
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let code = match status {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(EXIT_FAILED)
+        }
+        Err(error) => {
+            output::note(&format!("acas run: waiting for the command failed: {error}"));
+            EXIT_FAILED
+        }
+    };
+    let mut problems = std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()));
+    parser.lock().unwrap_or_else(|e| e.into_inner()).finish(&mut problems);
+    for problem in &mut problems {
+        absolute(problem, &cwd);
+    }
+    if !problems.is_empty() {
+        summarise(&root, &problems);
+        record(&root, &problems);
+    }
+    code
+}
+
+/// Copies `reader` to the same stream of ACAS as it arrives and gives its lines to the parser.
+fn tee(mut reader: impl Read, stream: Stream, parser: &Mutex<Box<dyn Parser>>, found: &Mutex<Vec<Problem>>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    let mut open = true;
+    let take = |line: &mut Vec<u8>| {
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let text = String::from_utf8_lossy(line).into_owned();
+        line.clear();
+        let mut out = Vec::new();
+        parser.lock().unwrap_or_else(|e| e.into_inner()).line(stream, &text, &mut out);
+        found.lock().unwrap_or_else(|e| e.into_inner()).extend(out);
+    };
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let chunk = &buf[..n];
+        if open {
+            open = match stream {
+                Stream::Stdout => output::raw_stdout(chunk),
+                Stream::Stderr => output::raw_stderr(chunk),
+            };
+        }
+        let mut rest = chunk;
+        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
+            if line.len() < LINE_LIMIT {
+                let room = LINE_LIMIT - line.len();
+                line.extend_from_slice(&rest[..at.min(room)]);
+            }
+            take(&mut line);
+            rest = &rest[at + 1..];
+        }
+        let room = LINE_LIMIT.saturating_sub(line.len());
+        line.extend_from_slice(&rest[..rest.len().min(room)]);
+    }
+    if !line.is_empty() {
+        take(&mut line);
+    }
+}
+
+fn absolute(problem: &mut Problem, cwd: &Path) {
+    let fix = |path: &mut PathBuf| {
+        if path.is_relative() {
+            *path = cwd.join(&*path);
+        }
+    };
+    fix(&mut problem.span.path);
+    problem.related.iter_mut().for_each(|r| fix(&mut r.span.path));
+    problem.fixes.iter_mut().flat_map(|f| f.edits.iter_mut()).for_each(|e| fix(&mut e.span.path));
+}
+
+fn shown(root: &Path, path: &Path) -> String {
+    if path.starts_with(root) { crate::files::relative(root, path) } else { path.display().to_string() }
+}
+
+/// A few lines on stderr: what was recognised, where.
+fn summarise(root: &Path, problems: &[Problem]) {
+    let mut text = format!(
+        "acas run: recognised {} {}:",
+        problems.len(),
+        if problems.len() == 1 { "problem" } else { "problems" }
+    );
+    for p in problems.iter().take(SUMMARY_LINES) {
+        let first = p.message.lines().next().unwrap_or("");
+        text.push_str(&format!(
+            "\n  {}:{}:{}: {} ({})",
+            shown(root, &p.span.path),
+            p.span.start.line,
+            p.span.start.column,
+            first,
+            p.source
+        ));
+    }
+    if problems.len() > SUMMARY_LINES {
+        text.push_str(&format!("\n  and {} more", problems.len() - SUMMARY_LINES));
+    }
+    output::note(&text);
+}
+
+/// Records the problems in files inside the workspace, one set per file and tool.
+fn record(root: &Path, problems: &[Problem]) {
+    let mut sets: BTreeMap<(PathBuf, String), Vec<Problem>> = BTreeMap::new();
+    for p in problems.iter().filter(|p| p.span.path.starts_with(root)) {
+        sets.entry((p.span.path.clone(), p.source.clone())).or_default().push(p.clone());
+    }
+    if sets.is_empty() {
+        return;
+    }
+    if let Some(why) = store::read_only(root) {
+        output::note(&format!(
+            "acas run: not recorded: the state of {} is read-only ({why})",
+            root.display()
+        ));
+        return;
+    }
+    let store = match store::Store::open_workspace(root, store::StoreOptions::default()) {
+        Ok(store) => store,
+        Err(error) => {
+            output::note(&format!("acas run: not recorded: {error}"));
+            return;
+        }
+    };
+    let (config, _) = crate::config::load(root);
+    let at_ms = crate::time::now_ms();
+    let mut records = Vec::new();
+    for ((path, source), problems) in sets {
+        let text = crate::files::read_source(&path, config.max_file_size).unwrap_or_default();
+        let placed =
+            analysis::place_problems(&text, Language::from_path(&path), &problems, PositionEncoding::Utf16);
+        let diagnostics = placed
+            .into_iter()
+            .map(|d| store::DiagnosticRecord {
+                fingerprint: d.fingerprint,
+                category: d.category.as_str().to_owned(),
+                severity: d.severity.as_str().to_owned(),
+                message: d.message,
+                source: d.source,
+                symbol: d.symbol,
+                line: d.range.start.line,
+                character: d.range.start.character,
+            })
+            .collect();
+        records.push(Record::Diagnostics(store::FileDiagnostics {
+            at_ms,
+            path: crate::files::relative(root, &path),
+            source,
+            diagnostics,
+        }));
+    }
+    store.record(records);
+    if let Err(error) = store.close() {
+        output::note(&format!("acas run: recording the problems failed: {error}"));
+    }
+}

@@ -1,0 +1,371 @@
+//! The project's own tools as checkers, from the command line: detection of each language with
+//! the real tools (`acas checkers`), running them (`acas check --checkers`), and `acas run`.
+//!
+//! The tools are the real ones, installed by `scripts/install-checker-tools.sh` (which `.ci/run`
+//! runs) and put on PATH by `cargo xtask test`. A test that needs one fails when it is absent.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use acas_e2e::acas_bin;
+use serde_json::Value;
+
+/// Fails, saying how to install it, when `tool` is not on PATH.
+fn need(tool: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "`{tool}` is not on PATH: run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin and $ACAS_TOOLS_DIR/node/node_modules/.bin on PATH"
+        )
+    })
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// Runs `acas ARGS` in `cwd` with `path` as PATH (`None`: the tests' own PATH).
+fn acas(args: &[&str], cwd: &Path, path: Option<&str>) -> (i32, String, String) {
+    let mut command = Command::new(acas_bin());
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("ACAS_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", cwd.join(".no-user-config"));
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let output = command.output().expect("running acas");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn json(args: &[&str], cwd: &Path) -> (i32, Value) {
+    let (code, stdout, stderr) = acas(args, cwd, None);
+    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    (code, value)
+}
+
+fn argv(checker: &Value) -> Vec<&str> {
+    checker["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect()
+}
+
+fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no checker `{name}` in {list:#}"))
+}
+
+/// A workspace with a project of each language in a directory of its own.
+fn monorepo(dir: &Path) {
+    write(
+        dir,
+        &[
+            ("rust/Cargo.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+            ("rust/src/lib.rs", "pub fn f() -> u32 {\n    1\n}\n"),
+            ("web/tsconfig.json", "{ \"compilerOptions\": { \"strict\": true } }\n"),
+            ("web/eslint.config.js", "module.exports = [{ rules: { \"no-unused-vars\": \"error\" } }];\n"),
+            ("web/package.json", "{ \"name\": \"web\", \"devDependencies\": { \"jest\": \"^29\" } }\n"),
+            ("web/src/a.ts", "export const a: number = 1;\n"),
+            (
+                "py/pyproject.toml",
+                "[project]\nname = \"py\"\n\n[tool.ruff]\n\n[tool.mypy]\n\n[tool.pyright]\n",
+            ),
+            ("py/pkg/__init__.py", ""),
+            ("py/tests/test_pkg.py", "def test_one():\n    assert True\n"),
+            ("go/go.mod", "module example.com/demo\n\ngo 1.19\n"),
+            ("go/main.go", "package main\n\nfunc main() {}\n"),
+            // Ignored directories are not looked into.
+            (".gitignore", "ignored/\n"),
+            ("ignored/go.mod", "module example.com/ignored\n"),
+        ],
+    );
+}
+
+#[test]
+fn each_language_is_detected_with_the_installed_tools() {
+    for tool in ["cargo", "tsc", "eslint", "ruff", "mypy", "pytest", "go"] {
+        need(tool);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    monorepo(dir.path());
+    // A program in the project's node_modules/.bin is preferred to the one on PATH.
+    let local = dir.path().join("web/node_modules/.bin");
+    std::fs::create_dir_all(&local).unwrap();
+    std::os::unix::fs::symlink(need("tsc"), local.join("tsc")).unwrap();
+
+    let (code, list) = json(&["checkers", ".", "--format", "json"], dir.path());
+    assert_eq!(code, 0, "{list:#}");
+    let names: Vec<&str> =
+        list["checkers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let rust_check = if names.contains(&"clippy@rust") { "clippy@rust" } else { "cargo-check@rust" };
+    for name in [
+        rust_check,
+        "cargo-test@rust",
+        "tsc@web",
+        "eslint@web",
+        "jest@web",
+        "ruff@py",
+        "mypy@py",
+        "pyright@py",
+        "pytest@py",
+        "go-build@go",
+        "go-vet@go",
+        "go-test@go",
+    ] {
+        assert!(names.contains(&name), "{name} is not in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("ignored")), "{names:?}");
+
+    let rust = by_name(&list, rust_check);
+    assert_eq!(rust["cwd"], "rust");
+    assert_eq!(rust["format"], "cargo");
+    assert_eq!((rust["on_save"].as_bool(), rust["kind"].as_str()), (Some(true), Some("check")));
+    let command: Vec<&str> =
+        rust["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(command.ends_with(&["--workspace", "--all-targets", "--message-format=json"]), "{command:?}");
+
+    let test = by_name(&list, "cargo-test@rust");
+    assert_eq!((test["kind"].as_str(), test["on_save"].as_bool()), (Some("test"), Some(false)));
+    assert!(test["timeout_seconds"].as_f64().unwrap() > 0.0);
+
+    let tsc = by_name(&list, "tsc@web");
+    let argv0 = tsc["command"][0].as_str().unwrap();
+    assert_eq!(Path::new(argv0), local.join("tsc"), "{tsc:#}");
+    assert!(tsc["why"].as_str().unwrap().contains("web/tsconfig.json"), "{tsc:#}");
+    assert_eq!(argv(tsc)[1..], ["--noEmit", "--pretty", "false", "-p", "."]);
+    assert_eq!(argv(by_name(&list, "eslint@web"))[1..4], ["--format", "json", "."]);
+
+    // jest is a dependency but not installed; pyright is configured but not installed.
+    for (name, install) in [("jest@web", "npm install"), ("pyright@py", "pyright")] {
+        let c = by_name(&list, name);
+        assert_eq!(c["missing"], true, "{c:#}");
+        assert!(c["install"].as_str().unwrap().contains(install), "{c:#}");
+        assert_eq!(c["runs"], "missing");
+    }
+    let mypy = by_name(&list, "mypy@py");
+    assert_eq!(mypy["format"], "mypy", "mypy >= 1.11 gives JSON: {mypy:#}");
+    assert_eq!(argv(mypy)[1..3], ["--output", "json"]);
+    assert_eq!(by_name(&list, "ruff@py")["missing"], false);
+    let pytest = by_name(&list, "pytest@py");
+    assert_eq!((pytest["kind"].as_str(), pytest["format"].as_str()), (Some("test"), Some("pytest")));
+    assert!(pytest["why"].as_str().unwrap().contains("test files"), "{pytest:#}");
+    let junit = pytest["command"][1].as_str().unwrap();
+    assert!(junit.starts_with("--junitxml=") && junit.contains("/.acas/checkers/"), "{junit}");
+    for name in ["go-build@go", "go-vet@go"] {
+        assert_eq!(by_name(&list, name)["format"], "go");
+    }
+    assert_eq!(argv(by_name(&list, "go-test@go"))[1..], ["test", "-json", "./..."]);
+}
+
+#[test]
+fn acas_checkers_says_what_runs_what_is_off_what_is_missing_and_where_the_configuration_is_wrong() {
+    need("cargo");
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("Cargo.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+            ("src/lib.rs", "pub fn f() {}\n"),
+            ("pyproject.toml", "[tool.mypy]\nstrict = true\n"),
+            (
+                ".acas/config.toml",
+                "[[checkers]]\nname = \"cargo-test\"\nenabled = false\n\n[[checkers]]\nname = \"mystery\"\nenabled = true\n",
+            ),
+        ],
+    );
+    // mypy is configured; with only the system's directories on PATH it is not installed.
+    let path = format!("{}:/usr/bin:/bin", Path::new(&need("cargo")).parent().unwrap().display());
+    let (code, stdout, stderr) = acas(&["checkers"], dir.path(), Some(&path));
+    assert_eq!(code, 2, "a configuration error: {stdout}\n{stderr}");
+    // A section is a title line and the indented lines under it.
+    let section = |title: &str| {
+        let mut lines = stdout.lines().skip_while(|l| *l != title);
+        assert!(lines.next().is_some(), "no {title:?} in\n{stdout}");
+        lines.take_while(|l| l.starts_with(' ')).collect::<Vec<_>>().join("\n")
+    };
+    let will_run = section("Will run:");
+    assert!(will_run.contains("on save, at start: cargo "), "{stdout}");
+    let missing = section("Missing (configured, not installed):");
+    assert!(missing.contains("mypy") && missing.contains("install: pip install mypy"), "{stdout}");
+    let off = section("Off:");
+    assert!(off.contains("cargo-test") && off.contains("turned off in .acas/config.toml"), "{stdout}");
+    let errors = &stdout[stdout.find("Configuration errors:").expect(&stdout)..];
+    assert!(errors.contains(".acas/config.toml:6:8: checker `mystery`"), "{stdout}");
+}
+
+#[test]
+fn an_unknown_checker_name_is_refused_with_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &[("go.mod", "module example.com/demo\n"), ("main.go", "package main\n")]);
+    let (code, _, stderr) = acas(&["check", "--checkers=go-vet,nope"], dir.path(), None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no checker named `nope`") && stderr.contains("go-build, go-vet"), "{stderr}");
+}
+
+#[test]
+fn a_missing_tool_is_reported_once_and_the_exit_code_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("pyproject.toml", "[tool.mypy]\n"),
+            ("pkg/a.py", "x = 1\n"),
+            (
+                ".acas/config.toml",
+                "[[checkers]]\nname = \"lint\"\ncommand = [\"acas-no-such-lint\", \".\"]\nformat = \"go\"\n",
+            ),
+        ],
+    );
+    for format in ["text", "json"] {
+        let (code, stdout, stderr) =
+            acas(&["check", "--checkers", "--format", format], dir.path(), Some("/usr/bin:/bin"));
+        assert_eq!(code, 3, "{stdout}\n{stderr}");
+        let all = format!("{stdout}{stderr}");
+        assert_eq!(all.matches("`mypy` is not installed").count(), 1, "{format}: {all}");
+        assert_eq!(all.matches("`acas-no-such-lint` was not found").count(), 1, "{format}: {all}");
+        if format == "json" {
+            let report: Value = serde_json::from_str(&stdout).unwrap();
+            let statuses: Vec<(&str, &str)> = report["checkers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| (c["name"].as_str().unwrap(), c["status"].as_str().unwrap()))
+                .collect();
+            assert_eq!(statuses, [("mypy", "missing"), ("lint", "missing")]);
+            assert!(report["diagnostics"].is_array() && report["files_checked"] == 1, "{report:#}");
+        } else {
+            assert!(stdout.contains("checkers: mypy missing, lint missing"), "{stdout}");
+            assert!(stdout.contains("pip install mypy"), "{stdout}");
+        }
+    }
+}
+
+#[test]
+fn a_configured_checker_with_a_pattern_is_run_and_its_problems_shown_on_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("notes/todo.txt", "first line\nsecond TODO here\n"),
+            (
+                ".acas/config.toml",
+                "[[checkers]]\nname = \"todo\"\ncommand = [\"sh\", \"-c\", \"echo notes/todo.txt:2:8: a TODO is left\"]\npattern = '^(?P<file>[^:]+):(?P<line>\\d+):(?P<column>\\d+): (?P<message>.+)$'\nseverity = \"warning\"\n",
+            ),
+        ],
+    );
+    let (code, stdout, stderr) = acas(&["check", "--checkers=todo"], dir.path(), None);
+    assert_eq!(code, 0, "a warning is not an error: {stdout}\n{stderr}");
+    let expected = "warning[other]: a TODO is left\n --> notes/todo.txt:2:8\n  |\n2 | second TODO here\n  |        ^^^^\n  |\n  = source: todo";
+    assert!(stdout.contains(expected), "{stdout}");
+    assert!(stdout.contains("checkers: todo (1 problem,"), "{stdout}");
+    let (_, report) = json(&["check", "--checkers=todo", "--format", "json"], dir.path());
+    let d = &report["diagnostics"][0];
+    assert_eq!((d["path"].as_str(), d["source"].as_str()), (Some("notes/todo.txt"), Some("todo")));
+    assert_eq!(d["range"]["start"], serde_json::json!({ "line": 1, "character": 7 }));
+    let (_, sarif) = json(&["check", "--checkers=todo", "--format", "sarif"], dir.path());
+    let run = &sarif["runs"][0];
+    assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+    assert_eq!(run["results"][0]["properties"]["source"], "todo");
+}
+
+/// Runs `acas run -- ARGS` with `stdin` as its input; returns (code, stdout, stderr) as bytes.
+fn acas_run(dir: &Path, args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, Vec<u8>) {
+    let mut child = Command::new(acas_bin())
+        .args(["run", "--"])
+        .args(args)
+        .current_dir(dir)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    let output = child.wait_with_output().unwrap();
+    (output.status.code().unwrap_or(-1), output.stdout, output.stderr)
+}
+
+#[test]
+fn acas_run_passes_input_output_and_exit_code_through_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every byte value, no trailing newline, on both streams, and the input echoed back.
+    let all: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+    std::fs::write(dir.path().join("bytes"), &all).unwrap();
+    let script = "cat bytes; printf 'half a line' >&2; cat; exit 42";
+    let (code, stdout, stderr) = acas_run(dir.path(), &["sh", "-c", script], b"typed\r\ninput\x00");
+    assert_eq!(code, 42);
+    let mut expected = all.clone();
+    expected.extend_from_slice(b"typed\r\ninput\x00");
+    assert!(stdout == expected, "stdout differs: {} bytes, {} expected", stdout.len(), expected.len());
+    assert_eq!(String::from_utf8_lossy(&stderr), "half a line");
+}
+
+#[test]
+fn acas_run_exits_128_plus_the_signal_that_ended_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for (signal, number) in [("TERM", 15), ("KILL", 9), ("SEGV", 11)] {
+        let (code, stdout, _) =
+            acas_run(dir.path(), &["sh", "-c", &format!("printf before; kill -{signal} $$")], b"");
+        assert_eq!((code, stdout.as_slice()), (128 + number, &b"before"[..]), "SIG{signal}");
+    }
+    let (code, _, stderr) = acas_run(dir.path(), &["acas-no-such-command"], b"");
+    assert_eq!(code, 127);
+    assert!(String::from_utf8_lossy(&stderr).contains("`acas-no-such-command` was not found"));
+}
+
+/// Runs `acas ARGS` on a pseudo-terminal (util-linux's `script`), as a person at a terminal
+/// would; returns what the terminal showed.
+fn on_a_terminal(dir: &Path, args: &str, no_color: bool) -> String {
+    let script = need("script");
+    let mut command = Command::new(script);
+    command
+        .args(["-qec", &format!("'{}' {args}", acas_bin().display()), "/dev/null"])
+        .current_dir(dir)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null());
+    if no_color {
+        command.env("NO_COLOR", "1");
+    }
+    let output = command.output().expect("running script");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn text_is_coloured_on_a_terminal_with_progress_and_plain_with_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("broken.py", "def f(:\n    pass\n"),
+            (
+                ".acas/config.toml",
+                "[[checkers]]\nname = \"todo\"\ncommand = [\"sh\", \"-c\", \"echo broken.py:2:5: a TODO\"]\npattern = '^(?P<file>[^:]+):(?P<line>\\d+):(?P<column>\\d+): (?P<message>.+)$'\n",
+            ),
+        ],
+    );
+    let shown = on_a_terminal(dir.path(), "check --checkers", false);
+    assert!(shown.contains("\x1b["), "coloured on a terminal: {shown:?}");
+    assert!(shown.contains("todo: running sh -c"), "progress on stderr: {shown:?}");
+    assert!(shown.contains("todo: 1 problem in "), "{shown:?}");
+    let plain = on_a_terminal(dir.path(), "check --checkers", true);
+    assert!(!plain.contains("\x1b["), "NO_COLOR: {plain:?}");
+    assert!(plain.contains("error[other]: a TODO"), "{plain:?}");
+}
