@@ -55,7 +55,15 @@ impl Workspace {
         let doc = Document::new(language, text);
         let index = LineIndex::new(doc.text());
         self.open.insert(path.clone(), OpenDocument { doc, index, version, fingerprints: Vec::new() });
+        self.checker_doc_saved(&path);
         self.publish_open(&path);
+    }
+
+    /// The editor saved a document: the checkers the file calls for run (debounced).
+    pub(super) fn saved(&mut self, path: PathBuf) {
+        self.record_editor(&path, store::EditorEventKind::Save, None);
+        self.checker_doc_saved(&path);
+        self.checker_saved(&path, true);
     }
 
     pub(super) fn changed(&mut self, path: PathBuf, version: i32, changes: Vec<super::ContentChange>) {
@@ -77,11 +85,26 @@ impl Workspace {
             return;
         }
         let encoding = self.encoding;
-        let Some(open) = self.open.get_mut(&path) else {
+        if !self.open.contains_key(&path) {
             tracing::debug!("change for a document that is not open: {}", path.display());
             return;
-        };
+        }
         for change in changes {
+            let open = self.open.get_mut(&path).expect("checked above");
+            // The checkers' diagnostics move with the edit, in the text before it.
+            let (edited, inserted) = match change.range {
+                None => {
+                    let (range, inserted) =
+                        super::checkers::difference(open.doc.text(), &open.index, &change.text, encoding);
+                    (range, inserted.to_owned())
+                }
+                Some(range) => {
+                    let text = open.doc.text();
+                    let start = open.index.offset(text, range.start, encoding);
+                    let end = open.index.offset(text, range.end, encoding).max(start);
+                    (open.index.range(text, start..end, encoding), change.text.clone())
+                }
+            };
             match change.range {
                 None => {
                     open.doc.replace(change.text);
@@ -95,7 +118,9 @@ impl Workspace {
                     open.index.edit(start..end, &change.text);
                 }
             }
+            self.shift_checker_diagnostics(&path, edited, &inserted);
         }
+        let open = self.open.get_mut(&path).expect("checked above");
         open.doc.reparse();
         open.version = version;
         self.publish_open(&path);
@@ -104,6 +129,7 @@ impl Workspace {
     pub(super) fn closed(&mut self, path: PathBuf) {
         self.record_editor(&path, store::EditorEventKind::Close, None);
         self.workflow_closed(&path);
+        self.checker_doc_closed(&path);
         if self.open.remove(&path).is_some() {
             // Back to what is on disk.
             self.publish(&path, None, Arc::from(Vec::new()));
