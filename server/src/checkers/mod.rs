@@ -12,6 +12,7 @@ pub mod detect;
 pub mod parse;
 pub mod run;
 pub mod settings;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
