@@ -77,7 +77,10 @@ fn a_checker_runs_on_save_with_its_source_code_and_utf16_range_and_on_demand() {
     client.notify("textDocument/didSave", json!({ "textDocument": { "uri": uri } }));
     let published = client.expect_diagnostics(&uri, |p| !lint_diagnostics(p).is_empty());
     let d = &lint_diagnostics(&published)[0];
-    assert_eq!(d["range"], json!({ "start": { "line": 0, "character": 9 }, "end": { "line": 0, "character": 12 } }));
+    assert_eq!(
+        d["range"],
+        json!({ "start": { "line": 0, "character": 9 }, "end": { "line": 0, "character": 12 } })
+    );
     assert_eq!(d["code"], "W42");
     assert_eq!(d["message"], "name `bad` is bad");
     assert_eq!(published["version"], 1);
@@ -131,7 +134,9 @@ fn a_missing_tool_is_told_once() {
     let uri = file_uri(&root.join("x.ghost"));
     let is_told = |m: &Value| {
         m["method"] == "window/showMessage"
-            && m["params"]["message"].as_str().is_some_and(|t| t.contains("`acas-no-such-tool` was not found"))
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|t| t.contains("`acas-no-such-tool` was not found"))
     };
     client.notify("textDocument/didSave", json!({ "textDocument": { "uri": uri } }));
     let told = client.expect("the missing tool told", is_told);
@@ -139,7 +144,8 @@ fn a_missing_tool_is_told_once() {
     client.notify("textDocument/didSave", json!({ "textDocument": { "uri": uri } }));
     client.expect_log("checker `ghost`: `acas-no-such-tool` was not found");
     let status = client.request("acas/status", Value::Null)["result"].clone();
-    let checkers = status["subsystems"].as_array().unwrap().iter().find(|s| s["name"] == "checkers").unwrap().clone();
+    let checkers =
+        status["subsystems"].as_array().unwrap().iter().find(|s| s["name"] == "checkers").unwrap().clone();
     assert_eq!(checkers["state"], "degraded", "{status}");
     // Wait for the second failure to be logged, then check nothing more was told.
     wait_until("the second run failed", || {

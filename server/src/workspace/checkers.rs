@@ -29,7 +29,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::external::ExternalEntry;
-use super::{Done, Event, ExternalDiagnostic, MessageLevel, Refused, RefusedKind, Workspace, now_ms, relative};
+use super::{
+    Done, Event, ExternalDiagnostic, MessageLevel, Refused, RefusedKind, Workspace, now_ms, relative,
+};
 use crate::analysis::{self, FileDiagnostic};
 use crate::assist::NoteEdit;
 use crate::checkers::detect::{self, Detected};
@@ -160,7 +162,12 @@ impl Workspace {
 
     /// Detection came back: puts it in force, reports the configuration's problems, and runs
     /// the start checkers the first time.
-    pub(super) fn checkers_detected(&mut self, generation: u64, detected: Vec<Detected>, problems: Vec<String>) {
+    pub(super) fn checkers_detected(
+        &mut self,
+        generation: u64,
+        detected: Vec<Detected>,
+        problems: Vec<String>,
+    ) {
         if generation != self.checkers.generation {
             return;
         }
@@ -259,7 +266,11 @@ impl Workspace {
                 return;
             }
             let watched = Language::from_path(path).is_some()
-                || self.checkers.detected.iter().any(|d| !d.checker.files.is_empty() && matches(&d.checker.files, &rel));
+                || self
+                    .checkers
+                    .detected
+                    .iter()
+                    .any(|d| !d.checker.files.is_empty() && matches(&d.checker.files, &rel));
             if !watched {
                 return;
             }
@@ -289,14 +300,18 @@ impl Workspace {
                     .detected
                     .iter()
                     .filter(|d| d.enabled && d.checker.on_save && !self.skipped(&d.checker.name))
-                    .filter(|d| d.checker.files.is_empty() || saved.iter().any(|p| matches(&d.checker.files, p)))
+                    .filter(|d| {
+                        d.checker.files.is_empty() || saved.iter().any(|p| matches(&d.checker.files, p))
+                    })
                     .map(|d| d.checker.name.clone())
                     .collect();
                 for name in names {
                     self.start_checker(&name);
                 }
             }
-            CheckerEvent::Problems { checker, run, problems } => self.checker_problems(checker, run, problems),
+            CheckerEvent::Problems { checker, run, problems } => {
+                self.checker_problems(checker, run, problems)
+            }
             CheckerEvent::Ended { checker, run, result } => self.checker_ended(checker, run, result),
         }
     }
@@ -308,12 +323,7 @@ impl Workspace {
             return Err(Refused::new(RefusedKind::NoWorkspace, "checkers need a workspace folder"));
         }
         let names = if names.is_empty() {
-            self.checkers
-                .detected
-                .iter()
-                .filter(|d| d.enabled)
-                .map(|d| d.checker.name.clone())
-                .collect()
+            self.checkers.detected.iter().filter(|d| d.enabled).map(|d| d.checker.name.clone()).collect()
         } else {
             for name in &names {
                 if !self.checkers.detected.iter().any(|d| &d.checker.name == name) {
@@ -372,7 +382,11 @@ impl Workspace {
                 {
                     problems.push(p);
                 }
-                handle.send(Event::Checker(CheckerEvent::Problems { checker: name.clone(), run: id, problems }));
+                handle.send(Event::Checker(CheckerEvent::Problems {
+                    checker: name.clone(),
+                    run: id,
+                    problems,
+                }));
             }
             let result = runner.await.unwrap_or_else(|_| {
                 Err(RunError::Spawn {
@@ -426,9 +440,15 @@ impl Workspace {
                 self.checkers.dropped.entry(checker.to_owned()).or_default().insert(path);
                 return;
             }
-            let diagnostics =
-                analysis::place_problems_in(open.doc.text(), &open.index, Some(&open.doc), &problems, self.encoding);
-            let placed = with_fixes(open.doc.text(), &open.index, &path, &problems, diagnostics, self.encoding);
+            let diagnostics = analysis::place_problems_in(
+                open.doc.text(),
+                &open.index,
+                Some(&open.doc),
+                &problems,
+                self.encoding,
+            );
+            let placed =
+                with_fixes(open.doc.text(), &open.index, &path, &problems, diagnostics, self.encoding);
             self.set_checker_file(checker, &path, placed);
             return;
         }
@@ -447,7 +467,8 @@ impl Workspace {
                 Ok(text) => {
                     let index = LineIndex::new(&text);
                     let doc = Language::from_path(&file).map(|l| Document::new(l, text.clone()));
-                    let diagnostics = analysis::place_problems_in(&text, &index, doc.as_ref(), &problems, encoding);
+                    let diagnostics =
+                        analysis::place_problems_in(&text, &index, doc.as_ref(), &problems, encoding);
                     Some(with_fixes(&text, &index, &file, &problems, diagnostics, encoding))
                 }
                 Err(skip) => {
@@ -461,7 +482,13 @@ impl Workspace {
 
     /// A file on disk was placed: shows it unless a newer run took over, and places it again
     /// when more problems arrived meanwhile.
-    pub(super) fn checker_placed(&mut self, checker: String, run: u64, path: PathBuf, placed: Option<Vec<Placed>>) {
+    pub(super) fn checker_placed(
+        &mut self,
+        checker: String,
+        run: u64,
+        path: PathBuf,
+        placed: Option<Vec<Placed>>,
+    ) {
         let again = self.checkers.placing.remove(&(checker.clone(), path.clone())).unwrap_or(false);
         if self.checkers.accepted.get(&checker) != Some(&run) {
             return;
@@ -523,14 +550,18 @@ impl Workspace {
             .get(path)
             .and_then(|by| by.get(checker))
             .is_some_and(|before| same(before, &placed))
-            || (placed.is_empty() && self.checkers.current.get(path).is_none_or(|by| !by.contains_key(checker)));
+            || (placed.is_empty()
+                && self.checkers.current.get(path).is_none_or(|by| !by.contains_key(checker)));
         if unchanged {
             return;
         }
         // What the store knows, by tool.
         let mut by_source: BTreeMap<String, Vec<store::DiagnosticRecord>> = BTreeMap::new();
         for p in &placed {
-            by_source.entry(p.diagnostic.source.clone()).or_default().push(super::publish::diagnostic_record(&p.diagnostic));
+            by_source
+                .entry(p.diagnostic.source.clone())
+                .or_default()
+                .push(super::publish::diagnostic_record(&p.diagnostic));
         }
         let key = (path.to_path_buf(), checker.to_owned());
         let before = self.checkers.recorded.remove(&key).unwrap_or_default();
@@ -630,7 +661,9 @@ impl Workspace {
             .flatten()
             .filter(|p| p.diagnostic.range.start <= range.end && range.start <= p.diagnostic.range.end)
             .flat_map(|p| {
-                p.fixes.iter().map(|(title, edits)| (format!("Fix: {title} ({})", p.diagnostic.source), edits.clone()))
+                p.fixes
+                    .iter()
+                    .map(|(title, edits)| (format!("Fix: {title} ({})", p.diagnostic.source), edits.clone()))
             })
             .collect()
     }
@@ -672,8 +705,13 @@ impl Workspace {
 
     /// The checkers' part of the status: detection's problems and failed runs.
     pub(super) fn checker_status(&self) -> (&'static str, &'static str, Option<String>) {
-        let problems: Vec<String> =
-            self.checkers.config_problems.iter().cloned().chain(self.checkers.failures.values().cloned()).collect();
+        let problems: Vec<String> = self
+            .checkers
+            .config_problems
+            .iter()
+            .cloned()
+            .chain(self.checkers.failures.values().cloned())
+            .collect();
         if !problems.is_empty() {
             return ("checkers", "degraded", Some(problems.join("; ")));
         }
@@ -718,7 +756,8 @@ fn matches(globs: &[String], path: &str) -> bool {
 
 /// Whether two lists of placed diagnostics show the same.
 fn same(a: &[Placed], b: &[Placed]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.diagnostic == b.diagnostic && a.fixes.len() == b.fixes.len())
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(a, b)| a.diagnostic == b.diagnostic && a.fixes.len() == b.fixes.len())
 }
 
 /// The placed diagnostics with the tools' fixes whose edits are all in this file, each edit
@@ -812,7 +851,8 @@ pub(super) fn difference<'a>(
         prefix -= 1;
     }
     let max_suffix = old.len().min(new.len()) - prefix;
-    let mut suffix = old.bytes().rev().zip(new.bytes().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
+    let mut suffix =
+        old.bytes().rev().zip(new.bytes().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
     while !old.is_char_boundary(old.len() - suffix) || !new.is_char_boundary(new.len() - suffix) {
         suffix -= 1;
     }
@@ -820,10 +860,12 @@ pub(super) fn difference<'a>(
     (range, &new[prefix..new.len() - suffix])
 }
 
-/// A check that the shapes above agree with editing a text for real.
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkers::{ColumnUnit, Edit, Fix, Point, Span};
+    use crate::classify::Severity;
+    use crate::workspace::{Handle, Options, QuickFix};
 
     fn at(line: u32, character: u32) -> Position {
         Position { line, character }
@@ -857,5 +899,104 @@ mod tests {
         let start = index.offset(old, range.start, PositionEncoding::Utf16);
         let end = index.offset(old, range.end, PositionEncoding::Utf16);
         assert_eq!(format!("{}{text}{}", &old[..start], &old[end..]), new);
+    }
+
+    fn span(path: &Path, line: u32, column: u32, end: u32) -> Span {
+        Span {
+            path: path.to_path_buf(),
+            start: Point { line, column },
+            end: Some(Point { line, column: end }),
+            columns: ColumnUnit::Chars,
+        }
+    }
+
+    /// A tool's fix is a quick fix with no AI, offered while the text it edits is unchanged and
+    /// moved with the edits before it.
+    #[test]
+    fn a_tools_fix_is_offered_while_its_text_is_unchanged() {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().canonicalize().unwrap();
+            let file = root.join("src/main.rs");
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let (output, _outputs) = mpsc::unbounded_channel();
+            let mut options = Options::detached(PositionEncoding::Utf16, Default::default());
+            options.root = root.clone();
+            let mut workspace = Workspace::new(options, Handle { tx }, output);
+            let text = "fn main() {\n    let é = 1; let unused = 2;\n}\n";
+            workspace.handle(Event::Opened {
+                path: file.clone(),
+                version: 1,
+                language_id: "rust".into(),
+                text: text.into(),
+            });
+            workspace.handle(Event::Saved { path: file.clone() });
+            // A run of clippy is the one whose problems are taken.
+            workspace.checkers.accepted.insert("clippy".into(), 7);
+            let problem = Problem {
+                span: span(&file, 2, 20, 26),
+                severity: Severity::Warning,
+                code: Some("unused_variables".into()),
+                message: "unused variable: `unused`".into(),
+                source: "rustc".into(),
+                category: None,
+                related: Vec::new(),
+                fixes: vec![Fix {
+                    title: "prefix it with an underscore".into(),
+                    edits: vec![Edit { span: span(&file, 2, 20, 26), replacement: "_unused".into() }],
+                }],
+            };
+            workspace.handle(Event::Checker(CheckerEvent::Problems {
+                checker: "clippy".into(),
+                run: 7,
+                problems: vec![problem],
+            }));
+            let line = |l: u32| TextRange {
+                start: Position { line: l, character: 0 },
+                end: Position { line: l, character: u32::MAX },
+            };
+            let fixes = workspace.quick_fixes(&file, line(1));
+            let [QuickFix { fix_id, title, edits, on_disk }] = fixes.as_slice() else {
+                panic!("one fix: {fixes:?}")
+            };
+            assert_eq!((fix_id, title.as_str()), (&None, "Fix: prefix it with an underscore (rustc)"));
+            assert!(on_disk.is_empty());
+            assert_eq!(edits[0].old, "unused");
+            // "é" is one UTF-16 unit: the tool's character 20 is the editor's 19.
+            assert_eq!(edits[0].range.start, Position { line: 1, character: 19 });
+
+            // A line added above moves it; it is still offered, on its new line.
+            workspace.handle(Event::Changed {
+                path: file.clone(),
+                version: 2,
+                changes: vec![super::super::ContentChange {
+                    range: Some(TextRange {
+                        start: Position { line: 0, character: 0 },
+                        end: Position { line: 0, character: 0 },
+                    }),
+                    text: "// top\n".into(),
+                }],
+            });
+            assert!(workspace.quick_fixes(&file, line(1)).is_empty());
+            let moved = workspace.quick_fixes(&file, line(2));
+            assert_eq!(moved.len(), 1);
+            assert_eq!(moved[0].edits[0].range.start, Position { line: 2, character: 19 });
+
+            // Editing the text it replaces withdraws it.
+            workspace.handle(Event::Changed {
+                path: file.clone(),
+                version: 3,
+                changes: vec![super::super::ContentChange {
+                    range: Some(TextRange {
+                        start: Position { line: 2, character: 19 },
+                        end: Position { line: 2, character: 20 },
+                    }),
+                    text: "U".into(),
+                }],
+            });
+            assert!(workspace.quick_fixes(&file, line(2)).is_empty());
+        });
     }
 }

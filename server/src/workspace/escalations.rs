@@ -690,21 +690,17 @@ impl Workspace {
             let on_disk = self.unchanged(&edits)?;
             Some(QuickFix { fix_id: None, title, edits, on_disk })
         });
-        let from_ai = self
-            .notes
-            .at(path, range)
-            .into_iter()
-            .filter_map(|note| {
-                let fix = note.fix.as_ref()?;
-                let on_disk = self.unchanged(&fix.edits)?;
-                Some(QuickFix {
-                    fix_id: Some(note.fix_id.clone()),
-                    // How the fix was verified, where the editor lists it.
-                    title: format!("Apply AI fix: {} (reparsed clean)", fix.description),
-                    edits: fix.edits.clone(),
-                    on_disk,
-                })
-            });
+        let from_ai = self.notes.at(path, range).into_iter().filter_map(|note| {
+            let fix = note.fix.as_ref()?;
+            let on_disk = self.unchanged(&fix.edits)?;
+            Some(QuickFix {
+                fix_id: Some(note.fix_id.clone()),
+                // How the fix was verified, where the editor lists it.
+                title: format!("Apply AI fix: {} (reparsed clean)", fix.description),
+                edits: fix.edits.clone(),
+                on_disk,
+            })
+        });
         from_tools.chain(from_ai).collect()
     }
 

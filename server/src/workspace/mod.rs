@@ -572,7 +572,9 @@ impl Workspace {
             Done::Checkers { generation, detected, problems } => {
                 self.checkers_detected(generation, detected, problems)
             }
-            Done::CheckerPlaced { checker, run, path, placed } => self.checker_placed(checker, run, path, placed),
+            Done::CheckerPlaced { checker, run, path, placed } => {
+                self.checker_placed(checker, run, path, placed)
+            }
             Done::Nothing => {}
             Done::Lost(what) => tracing::error!("{what} failed inside ACAS; see the log above"),
         }
