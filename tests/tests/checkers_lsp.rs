@@ -155,3 +155,73 @@ fn a_missing_tool_is_told_once() {
     // Anything but a second telling.
     client.finish(|m| !is_told(m));
 }
+
+/// `acas watch --format json`, its lines as they come.
+struct Watch {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Watch {
+    fn start(root: &Path) -> Watch {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(acas_e2e::acas_bin())
+            .args(["watch", ".", "--format", "json"])
+            .current_dir(root)
+            .env("ACAS_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value: Value = serde_json::from_str(&line).expect("watch prints JSON lines");
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch { child, lines }
+    }
+
+    fn expect(&mut self, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if predicate(&line) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("acas watch did not print {what}"),
+            }
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn acas_watch_runs_the_checkers_at_start_and_when_a_file_changes_and_prints_their_problems() {
+    let dir = workspace();
+    let root = dir.path().canonicalize().unwrap();
+    let config = CONFIG.replacen("on_start = false", "on_start = true", 1);
+    std::fs::write(root.join(".acas/config.toml"), config).unwrap();
+    let mut watch = Watch::start(&root);
+    let lint = |l: &Value, message: &str| {
+        l["event"] == "diagnostics"
+            && l["path"] == "app.py"
+            && l["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["source"] == "lint" && d["message"] == message)
+    };
+    watch.expect("the start run's problem", |l| lint(l, "name `bad` is bad"));
+    // Another program changes a source file: the checker runs again.
+    std::fs::write(root.join("report.txt"), "app.py:1:1:2: W1 changed\n").unwrap();
+    std::fs::write(root.join("app.py"), "s = 1\n").unwrap();
+    watch.expect("the problem after the change", |l| lint(l, "changed"));
+}
