@@ -14,6 +14,7 @@
 //!   (so a rescan reports a file it did not know as created);
 //! - `external PATH SOURCE [L:C-L:C SEVERITY CODE MESSAGE]`: a tool's complete report (none
 //!   clears it);
+//! - `copy FROM TO`: copies a file on disk, telling no one;
 //! - `save PATH`: the editor saved a document; `run-checkers [NAME...]`: the command, answer
 //!   printed (a step settles once the checkers' runs are over);
 //! - `status`, `problems`: the requests, answers printed.
@@ -101,6 +102,9 @@ async fn step(root: &Path, handle: &Handle, line: &str, out: &mut String) {
         }),
         "close" => handle.send(Event::Closed { path: path(1) }),
         "save" => handle.send(Event::Saved { path: path(1) }),
+        "copy" => {
+            std::fs::copy(path(1), path(2)).unwrap();
+        }
         "run-checkers" => match handle.run_checkers(words[1..].to_vec()).await.unwrap() {
             Ok(started) => out.push_str(&format!("  started: {}\n", started.join(", "))),
             Err(refused) => out.push_str(&format!("  refused: {refused}\n")),
@@ -602,6 +606,51 @@ fn a_missing_checker_is_told_once_and_shown_in_the_status() {
                 config: ok
                 scan: ok
                 checkers: degraded (checker `lint`: `acas-no-such-tool` was not found (looked on PATH from $ROOT/); install it, or turn the checker off in .acas/config.toml with `[[checkers]] name = "lint"` and `enabled = false`)
+        "#]],
+    );
+}
+
+/// A checker whose program is not installed.
+const GHOST: &str = r#"
+[[checkers]]
+name = "ghost"
+command = ["acas-no-such-tool"]
+pattern = '^(?P<file>[^:]+):(?P<line>\d+): (?P<message>.+)$'
+on_start = false
+"#;
+
+#[test]
+fn a_changed_configuration_detects_the_checkers_again_and_tells_a_failure_again() {
+    let next = format!("{}timeout = \"10s\"\n{LINT}", GHOST);
+    check_with(
+        &[
+            (".acas/config.toml", GHOST),
+            (".acas/next.toml", &next),
+            ("a.py", "x = 1\n"),
+            ("report.txt", "a.py:1:1: E1 one\n"),
+        ],
+        r#"
+        save a.py
+        save a.py
+        run-checkers lint
+        copy .acas/next.toml .acas/config.toml
+        modified .acas/config.toml
+        run-checkers
+        "#,
+        expect![[r#"
+            > save a.py
+              message Warning: checker `ghost`: `acas-no-such-tool` was not found (looked on PATH from $ROOT/); install it, or turn the checker off in .acas/config.toml with `[[checkers]] name = "ghost"` and `enabled = false`
+            > save a.py
+            > run-checkers lint
+              refused: the workspace has no checker `lint`; it has ghost; define it under [[checkers]] in .acas/config.toml
+            > copy .acas/next.toml .acas/config.toml
+            > modified .acas/config.toml
+              changes: Modified("$ROOT/.acas/config.toml")
+            > run-checkers
+              started: ghost, lint
+              message Warning: checker `ghost`: `acas-no-such-tool` was not found (looked on PATH from $ROOT/); install it, or turn the checker off in .acas/config.toml with `[[checkers]] name = "ghost"` and `enabled = false`
+              diagnostics a.py:
+                1:1-1:2 error other lint: one
         "#]],
     );
 }
