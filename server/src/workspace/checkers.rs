@@ -644,6 +644,28 @@ impl Workspace {
         }
     }
 
+    /// `diagnostics` another tool reported for `path` (as `source`) but those a checker
+    /// reported already: the tool's name, line and message are the same.
+    pub(super) fn without_checker_echoes(
+        &self,
+        path: &Path,
+        source: &str,
+        diagnostics: Vec<ExternalDiagnostic>,
+    ) -> Vec<ExternalDiagnostic> {
+        let Some(by) = self.checkers.current.get(path) else { return diagnostics };
+        diagnostics
+            .into_iter()
+            .filter(|d| {
+                let tool = d.tool.as_deref().unwrap_or(source);
+                !by.values().flatten().any(|p| {
+                    p.diagnostic.source == tool
+                        && p.diagnostic.message == d.message
+                        && p.diagnostic.range.start.line == d.range.start.line
+                })
+            })
+            .collect()
+    }
+
     /// The checkers' diagnostics of `path`, as shown.
     pub(super) fn checker_diagnostics(&self, path: &Path) -> Vec<FileDiagnostic> {
         self.checkers
@@ -983,6 +1005,22 @@ mod tests {
             let moved = workspace.quick_fixes(&file, line(2));
             assert_eq!(moved.len(), 1);
             assert_eq!(moved[0].edits[0].range.start, Position { line: 2, character: 19 });
+
+            // The editor forwarding it back as another tool's is not a second diagnostic.
+            let echo = workspace.checker_diagnostics(&file)[0].clone();
+            workspace.handle(Event::External {
+                path: file.clone(),
+                source: "rustc".into(),
+                diagnostics: vec![ExternalDiagnostic {
+                    range: echo.range,
+                    severity: echo.severity,
+                    code: echo.code.clone(),
+                    tool: None,
+                    message: echo.message.clone(),
+                }],
+            });
+            assert!(workspace.external_current[&file]["rustc"].is_empty());
+            assert_eq!(workspace.external_current[&file]["checker:clippy"].len(), 1);
 
             // Editing the text it replaces withdraws it.
             workspace.handle(Event::Changed {
