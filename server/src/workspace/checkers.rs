@@ -420,6 +420,7 @@ impl Workspace {
         for path in paths {
             self.place_checker_file(&checker, run, path);
         }
+        self.apply_rules();
     }
 
     /// Places the accepted run's problems of `path` so far: in the open document, or in the file
@@ -499,6 +500,7 @@ impl Workspace {
         if again {
             self.place_checker_file(&checker, run, path);
         }
+        self.apply_rules();
     }
 
     fn checker_ended(&mut self, checker: String, run: u64, result: Result<run::Outcome, RunError>) {
@@ -531,6 +533,7 @@ impl Workspace {
                 for path in stale {
                     self.set_checker_file(&checker, &path, Vec::new());
                 }
+                self.apply_rules();
             }
             Err(RunError::Cancelled { .. }) => {}
             Err(error) => {
@@ -541,8 +544,8 @@ impl Workspace {
         }
     }
 
-    /// Shows `placed` as the checker's diagnostics of `path`, records them, and lets the rules,
-    /// triggers and AI notes see them.
+    /// Shows `placed` as the checker's diagnostics of `path`, records them, and lets the
+    /// triggers and AI notes see them (the caller applies the rules once for all its files).
     fn set_checker_file(&mut self, checker: &str, path: &Path, placed: Vec<Placed>) {
         let unchanged = self
             .checkers
@@ -603,7 +606,6 @@ impl Workspace {
         self.mirror_checker_file(checker, path);
         self.republish(path);
         self.retire_notes(path);
-        self.apply_rules();
     }
 
     /// Keeps the checker's diagnostics of `path` among the other tools' ones, where the rules,
