@@ -32,7 +32,7 @@ fn workspace() -> tempfile::TempDir {
     std::fs::write(dir.path().join(".acas/config.toml"), CONFIG).unwrap();
     // "😀" is two UTF-16 units, four bytes: the tool's column 8 is `bad` in UTF-16.
     std::fs::write(dir.path().join("app.py"), "s = '😀'; bad = 1\n").unwrap();
-    std::fs::write(dir.path().join("report.txt"), "app.py:1:10:13: W42 name `bad` is bad\n").unwrap();
+    std::fs::write(dir.path().join("report.txt"), "./app.py:1:10:13: W42 name `bad` is bad\n").unwrap();
     dir
 }
 

@@ -406,7 +406,15 @@ impl Workspace {
         }
         let mut paths = Vec::new();
         let by_file = self.checkers.problems.entry(checker.clone()).or_default();
-        for problem in problems {
+        for mut problem in problems {
+            // `./src/a.rs` and `src/../src/a.rs` are the document the editor has open as `src/a.rs`.
+            problem.span.path = lexical(&problem.span.path);
+            for edit in problem.fixes.iter_mut().flat_map(|f| f.edits.iter_mut()) {
+                edit.span.path = lexical(&edit.span.path);
+            }
+            for related in problem.related.iter_mut() {
+                related.span.path = lexical(&related.span.path);
+            }
             let path = problem.span.path.clone();
             if !path.starts_with(&self.root) {
                 tracing::debug!("checker `{checker}` reported {} outside the workspace", path.display());
@@ -762,6 +770,24 @@ impl Workspace {
     }
 }
 
+/// `path` without `.` components, and with each `..` taking away the component before it.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn sorted(mut names: Vec<&str>) -> Vec<&str> {
     names.sort_unstable();
     names
@@ -909,6 +935,12 @@ mod tests {
         assert_eq!(shift(at(1, 6), edit, "é𝒳", PositionEncoding::Utf8), at(1, 10));
         assert!(touches(TextRange { start: at(1, 0), end: at(1, 3) }, edit));
         assert!(!touches(TextRange { start: at(2, 0), end: at(2, 3) }, edit));
+    }
+
+    #[test]
+    fn tools_paths_are_the_editors() {
+        assert_eq!(lexical(Path::new("/ws/./src/../src/a.rs")), Path::new("/ws/src/a.rs"));
+        assert_eq!(lexical(Path::new("/ws/a.rs")), Path::new("/ws/a.rs"));
     }
 
     #[test]
