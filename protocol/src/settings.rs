@@ -28,7 +28,7 @@ pub struct Settings {
     pub max_file_size: Option<u64>,
     /// Checkers not to run on start or on save, because the editor shows their diagnostics
     /// already (rust-analyzer runs `cargo check`, tsserver `tsc`, Pylance `pyright`, the ESLint
-    /// extension `eslint`). `acas.runCheckers` with their names still runs them.
+    /// extension `eslint`). `acas.runCheckers` still runs them.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub skip_checkers: Option<Vec<String>>,

@@ -6,12 +6,32 @@
 //! Ruff's JSON arrays, a JUnit XML file) hand theirs over in [`Parser::finish`]. A parser never
 //! fails: what it cannot read is skipped, and the runner reports a tool that failed without a
 //! problem that could be read.
+//!
+//! [`crash`] reads any command's output for crashes and compiler messages; it needs the
+//! workspace's root to tell the project's frames from its libraries'.
 
+mod cargo;
+mod cargo_test;
+mod crash;
+mod eslint;
+pub mod frames;
+mod go;
+mod go_test;
+mod jest;
 mod matcher;
+mod mypy;
+mod pyright;
+mod pytest;
+mod ruff;
+mod tsc;
+
+use std::path::Path;
 
 use super::{Format, Problem};
 
+pub use eslint::utf16_point;
 pub use matcher::{MatcherParser, severity_named};
+pub use pytest::{JUNIT_LIMIT, JunitFailure, junit_failures};
 
 /// Which of a process's output streams a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,25 +54,57 @@ pub trait Parser: Send {
 pub fn parser(format: &Format) -> Box<dyn Parser> {
     match format {
         Format::Matcher(matcher) => Box::new(MatcherParser::new(matcher.clone())),
-        Format::Cargo
-        | Format::CargoTest
-        | Format::Tsc
-        | Format::Eslint
-        | Format::Ruff
-        | Format::Mypy
-        | Format::Pyright
-        | Format::Go
-        | Format::GoTest
-        | Format::Pytest { .. }
-        | Format::Jest
-        | Format::Crash { .. } => Box::new(Nothing),
+        Format::Cargo => Box::<cargo::CargoParser>::default(),
+        Format::CargoTest => Box::<cargo_test::CargoTestParser>::default(),
+        Format::Tsc => Box::<tsc::TscParser>::default(),
+        Format::Eslint => Box::<eslint::EslintParser>::default(),
+        Format::Ruff => Box::<ruff::RuffParser>::default(),
+        Format::Mypy => Box::<mypy::MypyParser>::default(),
+        Format::Pyright => Box::<pyright::PyrightParser>::default(),
+        Format::Go => Box::<go::GoParser>::default(),
+        Format::GoTest => Box::<go_test::GoTestParser>::default(),
+        Format::Pytest { junit_xml } => Box::new(pytest::PytestParser::new(junit_xml.clone())),
+        Format::Jest => Box::<jest::JestParser>::default(),
+        Format::Crash { root } => crash(root),
     }
 }
 
-/// Reads nothing.
-struct Nothing;
-
-impl Parser for Nothing {
-    fn line(&mut self, _: Stream, _: &str, _: &mut Vec<Problem>) {}
-    fn finish(&mut self, _: &mut Vec<Problem>) {}
+/// The parser that recognises crashes (Python tracebacks, Rust panics, Node stack traces, Go
+/// panics) and compiler messages (rustc, tsc, Go) in any command's output, placing each crash on
+/// its innermost frame under `root` (the workspace) outside installed libraries. Relative paths
+/// in the output count as inside.
+pub fn crash(root: &Path) -> Box<dyn Parser> {
+    Box::new(crash::CrashParser::new(root))
 }
+
+/// The largest JSON document (ESLint's, Ruff's, Pyright's, Jest's) read; the output past it is
+/// dropped, and a document cut there cannot be read.
+pub const DOCUMENT_LIMIT: usize = 256 * 1024 * 1024;
+
+/// The lines of a document printed whole, kept until the tool ends.
+#[derive(Default)]
+struct Document {
+    text: String,
+}
+
+impl Document {
+    fn push(&mut self, line: &str) {
+        if self.text.len() + line.len() < DOCUMENT_LIMIT {
+            self.text.push_str(line);
+            self.text.push('\n');
+        }
+    }
+
+    /// The document from its first line that starts with `open` (`[` or `{`): what a tool or
+    /// a script around it printed before (`> eslint .`) is skipped.
+    fn json_start(&self, open: char) -> Option<&str> {
+        if self.text.starts_with(open) {
+            return Some(&self.text);
+        }
+        let at = self.text.find(&format!("\n{open}"))?;
+        Some(&self.text[at + 1..])
+    }
+}
+
+#[cfg(test)]
+mod tests;
