@@ -257,7 +257,7 @@ maxFileSize?: number,
 /**
  * Checkers not to run on start or on save, because the editor shows their diagnostics
  * already (rust-analyzer runs `cargo check`, tsserver `tsc`, Pylance `pyright`, the ESLint
- * extension `eslint`). `acas.runCheckers` with their names still runs them.
+ * extension `eslint`). `acas.runCheckers` still runs them.
  */
 skipCheckers?: Array<string>, };
 
