@@ -225,3 +225,58 @@ fn acas_watch_runs_the_checkers_at_start_and_when_a_file_changes_and_prints_thei
     std::fs::write(root.join("app.py"), "s = 1\n").unwrap();
     watch.expect("the problem after the change", |l| lint(l, "changed"));
 }
+
+/// A real `cargo check` on a crate made here: its warning is published with rustc as source, and
+/// rustc's machine-applicable suggestion is a quick fix without AI that applies.
+#[test]
+fn cargo_check_warnings_are_published_and_rustcs_suggestion_is_a_quick_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    let text = "pub fn f() -> u32 {\n    let unused = 1;\n    2\n}\n";
+    std::fs::write(root.join("src/lib.rs"), text).unwrap();
+    std::fs::write(
+        root.join(".acas/config.toml"),
+        "[[checkers]]\nname = \"check\"\ncommand = [\"cargo\", \"check\", \"--message-format=json\"]\nformat = \"cargo\"\non_start = false\n",
+    )
+    .unwrap();
+    let mut client = start(&root);
+    let uri = file_uri(&root.join("src/lib.rs"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "rust", "version": 1, "text": text } }),
+    );
+    client.notify("textDocument/didSave", json!({ "textDocument": { "uri": uri } }));
+    let published = client.expect_diagnostics(&uri, |p| {
+        p["diagnostics"].as_array().unwrap().iter().any(|d| d["source"] == "rustc")
+    });
+    let d =
+        published["diagnostics"].as_array().unwrap().iter().find(|d| d["source"] == "rustc").unwrap().clone();
+    assert_eq!(d["range"]["start"], json!({ "line": 1, "character": 8 }), "{d:#}");
+    assert!(d["message"].as_str().unwrap().contains("unused variable"), "{d:#}");
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": d["range"], "context": { "diagnostics": [d] } }),
+    );
+    let fix = actions["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().is_some_and(|t| t.starts_with("Fix: ") && t.ends_with("(rustc)")))
+        .unwrap_or_else(|| panic!("a tool's fix among {actions:#}"))
+        .clone();
+    assert!(fix.get("command").is_none() || fix["command"].is_null(), "{fix:#}");
+    let edits = fix["edit"]["changes"][&uri].as_array().unwrap();
+    assert_eq!(edits.len(), 1, "{fix:#}");
+    // Applied, the edit names the variable as intentionally unused.
+    let edit = &edits[0];
+    assert_eq!(edit["range"]["start"], json!({ "line": 1, "character": 8 }));
+    assert_eq!(edit["newText"], "_unused");
+    assert_eq!(client.shutdown(), 0);
+}
