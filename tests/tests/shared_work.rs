@@ -42,9 +42,15 @@ struct Watch {
 
 impl Watch {
     fn start(root: &Path) -> Watch {
+        Watch::start_with(root, &[])
+    }
+
+    /// [`Watch::start`] with more environment variables.
+    fn start_with(root: &Path, env: &[(&str, &str)]) -> Watch {
         let mut child = Command::new(acas_bin())
             .args(["watch", "--format", "json"])
             .arg(root)
+            .envs(env.iter().copied())
             .env("ACAS_LOG", "info")
             .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
             .stdin(Stdio::null())
@@ -371,4 +377,138 @@ fn a_holder_paused_past_the_expiry_neither_starts_runs_nor_records_events_when_i
         std::fs::read_to_string(root.join("seen.log")).unwrap(),
         "src/one.txt\nsrc/three.txt\nsrc/four.txt\n"
     );
+}
+
+const HOOKED: &str = r#"name: hooked
+on:
+  webhook: { path: /hooks/github, secret_env: TAKEOVER_SECRET, scheme: github }
+steps:
+  - id: mark
+    run: ["sh", "-c", "echo \"$1\" >> hooked.log", "sh", "{{ trigger.body.n }}"]
+"#;
+
+const HOOK_SECRET: &str = "takeover-secret";
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+}
+
+/// Sends delivery `n` as GitHub does, on a connection already open, and returns the status line
+/// of the answer, or why there was none.
+fn deliver(mut stream: std::net::TcpStream, n: usize) -> Result<String, String> {
+    use std::io::Write;
+    let body = format!(r#"{{"n":{n}}}"#);
+    let signature = acas::workflow::signature::sign_body(HOOK_SECRET.as_bytes(), body.as_bytes());
+    let request = format!(
+        "POST /hooks/github HTTP/1.1\r\nhost: 127.0.0.1\r\nuser-agent: GitHub-Hookshot/test\r\n\
+         content-type: application/json\r\nx-github-event: push\r\nx-github-delivery: delivery-{n}\r\n\
+         x-hub-signature-256: {signature}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| format!("cannot send: {e}"))?;
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status).map_err(|e| format!("no answer: {e}"))?;
+    if status.is_empty() {
+        return Err("the connection was closed without an answer".into());
+    }
+    Ok(status.trim_end().to_owned())
+}
+
+/// The owner pid of each finished run of `hooked`, by the delivery's number.
+fn hooked_runs(root: &Path) -> Vec<(i64, u32)> {
+    read(root, |c| {
+        let mut statement = c.prepare(
+            "SELECT json_extract(trigger, '$.body.n'), owner_pid FROM workflow_run WHERE workflow = 'hooked' \
+             AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY 1",
+        )?;
+        statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    })
+}
+
+/// What the process that took the lease logs while the old holder still has the webhook port.
+const PORT_IN_USE: &str = "the port is in use; trying again until it is free";
+
+#[test]
+fn webhooks_queued_on_a_paused_holder_are_answered_and_run_once_when_it_resumes() {
+    let dir = workspace();
+    let root = dir.path();
+    let port = free_port();
+    std::fs::write(root.join(".acas/workflows/hooked.yaml"), HOOKED).unwrap();
+    std::fs::write(
+        root.join(".acas/config.toml"),
+        format!("[lease]\nheartbeat_ms = 100\nexpiry_ms = 1000\n\n[webhooks]\nport = {port}\n"),
+    )
+    .unwrap();
+    let env = [("TAKEOVER_SECRET", HOOK_SECRET)];
+    let paused = Watch::start_with(root, &env);
+    wait_or(
+        "the first process to serve webhooks",
+        || paused.log().contains("webhooks listen on").then_some(()),
+        || paused.log(),
+    );
+    let next = Watch::start_with(root, &env);
+
+    // The holder is stopped; senders connect (the kernel completes the handshakes on its
+    // listening socket) and send their deliveries, which wait in its queue.
+    signal(paused.pid(), "STOP");
+    const SENT: usize = 5;
+    let senders: Vec<_> = (0..SENT)
+        .map(|n| {
+            let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+            std::thread::spawn(move || deliver(stream, n))
+        })
+        .collect();
+
+    // The other process takes the lease over, and waits for the port.
+    wait_or(
+        "the other process to take the lease",
+        || holder_pid(root).filter(|pid| *pid == next.pid()),
+        || next.log(),
+    );
+    wait_or(
+        "the other process to wait for the port",
+        || next.log().contains(PORT_IN_USE).then_some(()),
+        || next.log(),
+    );
+
+    // Resumed, the old holder finds it lost the lease and stops its webhook server: every
+    // delivery that waited in its queue is answered, and runs once, started by the new holder.
+    signal(paused.pid(), "CONT");
+    let answers: Vec<Result<String, String>> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    for answer in &answers {
+        assert_eq!(
+            answer.as_deref(),
+            Ok("HTTP/1.1 202 Accepted"),
+            "{answers:?}\npaused:\n{}\nnext:\n{}",
+            paused.log(),
+            next.log()
+        );
+    }
+    let runs = wait_or(
+        "a run for each delivery",
+        || {
+            let runs = hooked_runs(root);
+            (runs.len() >= SENT).then_some(runs)
+        },
+        || format!("runs {:?}\npaused:\n{}\nnext:\n{}", hooked_runs(root), paused.log(), next.log()),
+    );
+    let expected: Vec<(i64, u32)> = (0..SENT as i64).map(|n| (n, next.pid())).collect();
+    assert_eq!(runs, expected);
+
+    // The new holder serves the port from now on.
+    wait_or(
+        "the new holder to serve webhooks",
+        || next.log().contains("webhooks listen on").then_some(()),
+        || next.log(),
+    );
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert_eq!(deliver(stream, SENT).as_deref(), Ok("HTTP/1.1 202 Accepted"));
+    wait_for("the run of the delivery sent to the new holder", || {
+        (hooked_runs(root).len() > SENT).then_some(())
+    });
+    let left: i64 = read(root, |c| c.query_row("SELECT count(*) FROM webhook_inbox", [], |r| r.get(0)));
+    assert_eq!(left, 0);
+    assert_eq!(std::fs::read_to_string(root.join("hooked.log")).unwrap().lines().count(), SENT + 1);
 }

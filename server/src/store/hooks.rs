@@ -98,6 +98,14 @@ pub struct InboxEntry {
     pub inputs: String,
 }
 
+/// Takes the inbox entry `id` inside the caller's transaction, which creates the run it asks
+/// for: false when it is gone (its run was started already, by this process or another), and
+/// the run is then not to be created. So an accepted request starts one run whichever process
+/// gets to it, however many try.
+pub fn take_inbox_entry(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    Ok(conn.prepare_cached("DELETE FROM webhook_inbox WHERE id = ?1")?.execute([id])? == 1)
+}
+
 impl Store {
     /// Records an accepted webhook signature at `now_ms` and forgets those recorded before
     /// `now_ms - keep_ms`. Returns `false`, recording nothing, when the signature is already
@@ -167,7 +175,7 @@ impl Store {
         })
     }
 
-    /// Removes an inbox entry once its run was started (or could not be); false when it was
+    /// Removes an inbox entry once its run could not be started; false when it was
     /// gone already.
     pub fn webhook_inbox_done(&self, id: i64) -> Result<bool, StoreError> {
         self.call("update the webhook inbox", move |conn| {

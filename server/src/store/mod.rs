@@ -68,7 +68,7 @@ use rusqlite::Connection;
 
 pub use budget::SpendTotals;
 pub use error::{StoreError, StoreErrorKind};
-pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay};
+pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay, take_inbox_entry};
 pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
 pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, read_only};
 pub use types::{

@@ -152,6 +152,8 @@ pub struct StepSnapshot {
 struct Origin<'a> {
     rerun_of: Option<RunId>,
     fence: Option<&'a Fence>,
+    /// The accepted webhook request it is for: its inbox entry is taken when the run is created.
+    inbox: Option<i64>,
 }
 
 pub struct EngineOptions {
@@ -271,18 +273,22 @@ impl Engine {
         trigger: &Trigger,
         inputs: &Map<String, Value>,
     ) -> Result<RunHandle, WorkflowError> {
-        self.start_fenced(workflow, trigger, inputs, None)
+        self.start_fenced(workflow, trigger, inputs, None, None)
     }
 
     /// [`Engine::start`] for a run that only the holder of the workspace lease may start: with
     /// `fence`, the run is committed only if the lease is still held under that token (checked
     /// in the same transaction); otherwise the error's kind is [`WorkflowErrorKind::Fenced`].
+    /// With `inbox`, the run is for that accepted webhook request, whose inbox entry is taken in
+    /// the same transaction; when it is gone (the run was started already) the error's kind is
+    /// [`WorkflowErrorKind::Claimed`].
     pub fn start_fenced(
         &self,
         workflow: &Workflow,
         trigger: &Trigger,
         inputs: &Map<String, Value>,
         fence: Option<&Fence>,
+        inbox: Option<i64>,
     ) -> Result<RunHandle, WorkflowError> {
         let trigger = trigger.to_value();
         let inputs = Value::Object(super::inputs::check(&workflow.inputs, inputs)?);
@@ -301,7 +307,14 @@ impl Engine {
             None => None,
         };
         let steps = workflow.steps.iter().enumerate().map(|(i, s)| StepRecord::pending(&s.id, i)).collect();
-        self.create_and_spawn(workflow, &trigger, &inputs, group, Origin { rerun_of: None, fence }, steps)
+        self.create_and_spawn(
+            workflow,
+            &trigger,
+            &inputs,
+            group,
+            Origin { rerun_of: None, fence, inbox },
+            steps,
+        )
     }
 
     fn create_and_spawn(
@@ -313,7 +326,7 @@ impl Engine {
         origin: Origin<'_>,
         steps: Vec<StepRecord>,
     ) -> Result<RunHandle, WorkflowError> {
-        let Origin { rerun_of, fence } = origin;
+        let Origin { rerun_of, fence, inbox } = origin;
         let inner = &self.inner;
         let snapshot = steps
             .iter()
@@ -337,6 +350,7 @@ impl Engine {
             owner_pid: inner.pid,
             steps,
             fence,
+            inbox,
         };
         let id = {
             // Registered as driven here under the same lock that `alive` takes: a cancel that
@@ -533,7 +547,7 @@ impl Engine {
             &record.trigger,
             &record.inputs,
             record.concurrency_group,
-            Origin { rerun_of: Some(id), fence: None },
+            Origin { rerun_of: Some(id), fence: None, inbox: None },
             steps,
         )
     }

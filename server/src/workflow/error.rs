@@ -19,6 +19,8 @@ pub enum WorkflowErrorKind {
     /// A run only the workspace lease's holder may start, asked for by a process that no longer
     /// holds the lease.
     Fenced,
+    /// The run of an accepted webhook request that was started already.
+    Claimed,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

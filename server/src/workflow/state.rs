@@ -165,6 +165,9 @@ pub struct NewRun<'a> {
     /// For a run only the workspace lease's holder may start (a trigger fired): the holder's
     /// token. The run is created only if the lease is still held under it.
     pub fence: Option<&'a Fence>,
+    /// For the run of an accepted webhook request: its inbox entry, taken in the same
+    /// transaction. The run is not created when the entry is gone (its run was started).
+    pub inbox: Option<i64>,
 }
 
 /// One state change, committed with others of the same moment in one transaction.
@@ -245,6 +248,17 @@ impl StateDb {
                 format!(
                     "workflow `{}` was not started: another ACAS process took over this workspace's \
                      triggers (this one lost the workspace lease), and runs them now",
+                    new.workflow
+                ),
+            ));
+        }
+        if let Some(entry) = new.inbox
+            && !crate::store::take_inbox_entry(&tx, entry).map_err(&err)?
+        {
+            return Err(WorkflowError::new(
+                WorkflowErrorKind::Claimed,
+                format!(
+                    "workflow `{}` was not started for webhook request {entry}: its run was started already",
                     new.workflow
                 ),
             ));
@@ -693,6 +707,7 @@ mod tests {
             owner_pid: 1,
             steps: steps.iter().enumerate().map(|(i, s)| StepRecord::pending(s, i)).collect(),
             fence: None,
+            inbox: None,
         }
     }
 
@@ -827,5 +842,43 @@ mod tests {
         new.fence = Some(&current);
         let id = db.create_run(&new, 20).unwrap();
         assert_eq!(db.history(None, 10).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+    }
+
+    /// The run of an accepted webhook request takes its inbox entry as it is created: tried again
+    /// (by the same process or another), it is not created a second time, and a try refused for
+    /// a lost lease leaves the entry for the holder.
+    #[test]
+    fn a_webhook_request_starts_one_run_however_many_try() {
+        use crate::store::{Holder, InboxEntry, Lease, Replay, Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open_workspace(dir.path(), Duration::from_secs(5)).unwrap();
+        let store = Store::open(db.path(), StoreOptions::default()).unwrap();
+        let entry = InboxEntry { workflow: "a".into(), trigger: "{}".into(), inputs: "{}".into() };
+        let id =
+            store.webhook_accept(Replay::Signature("sig".into()), 1_000, 60_000, entry).unwrap().unwrap();
+        let holder =
+            |id: &str| Holder { id: id.to_owned(), pid: std::process::id(), host: "here".to_owned() };
+        let expiry = Duration::from_millis(1000);
+        let mut paused = Lease::open(db.path(), holder("paused"), expiry).unwrap();
+        let mut other = Lease::open(db.path(), holder("other"), expiry).unwrap();
+        let t0 = std::time::Instant::now();
+        assert!(paused.try_take_at(1_000, t0).unwrap());
+        let stale = paused.fence().unwrap();
+        assert!(!other.try_take_at(1_100, t0).unwrap());
+        assert!(other.try_take_at(2_200, t0 + Duration::from_millis(1_100)).unwrap());
+        let current = other.fence().unwrap();
+
+        let trigger = json!({"kind": "webhook"});
+        let mut new = new_run("a", &trigger, &["x"]);
+        new.inbox = Some(id);
+        new.fence = Some(&stale);
+        assert_eq!(db.create_run(&new, 10).unwrap_err().kind, WorkflowErrorKind::Fenced);
+        assert_eq!(store.webhook_inbox().unwrap().len(), 1, "a refused try took the entry");
+        new.fence = Some(&current);
+        db.create_run(&new, 20).unwrap();
+        assert!(store.webhook_inbox().unwrap().is_empty());
+        let again = db.create_run(&new, 30).unwrap_err();
+        assert_eq!(again.kind, WorkflowErrorKind::Claimed, "{again}");
+        assert_eq!(db.history(None, 10).unwrap().len(), 1);
     }
 }

@@ -73,7 +73,7 @@ impl From<WorkflowError> for Refused {
             WorkflowErrorKind::NotFound => RefusedKind::RunNotFound,
             WorkflowErrorKind::Input => RefusedKind::InvalidInputs,
             WorkflowErrorKind::Definition => RefusedKind::InvalidWorkflow,
-            WorkflowErrorKind::State => RefusedKind::RunState,
+            WorkflowErrorKind::State | WorkflowErrorKind::Claimed => RefusedKind::RunState,
         };
         Refused::new(kind, e.message)
     }

@@ -281,7 +281,7 @@ impl Handle {
             Ok(start) => start,
             Err(error) => return Some(Err(error)),
         };
-        off_loop(move || start.commit(&trigger, None).map_err(|(_, error)| error)).await
+        off_loop(move || start.commit(&trigger, None, None).map_err(|(_, error)| error)).await
     }
 
     pub async fn cancel_run(&self, run: RunId) -> Option<Result<(), Refused>> {

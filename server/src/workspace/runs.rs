@@ -8,6 +8,11 @@
 //! order with everything else. The editor gets the whole state of a run after every change
 //! ([`RunState`]), and `editor.notify` / `editor.diagnostic` steps reach it as messages and
 //! diagnostics.
+//!
+//! Accepted webhook requests wait in the store's inbox until their run starts. While this process
+//! holds the workspace lease it reads the inbox when it takes the lease and at every heartbeat
+//! (a process that lost the lease may still record requests it had queued), and starts each
+//! entry's run in the transaction that takes the entry, so each request runs once.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -116,16 +121,18 @@ pub struct RunStart {
 }
 
 impl RunStart {
-    /// Commits the run (only while the workspace lease is held under `fence`, when given) and
+    /// Commits the run (only while the workspace lease is held under `fence`, when given, and,
+    /// for an accepted webhook request, only if its `inbox` entry is still there, taking it) and
     /// starts it; returns its id. Writes the store: call it off the loop.
     pub fn commit(
         &self,
         trigger: &Trigger,
         fence: Option<&crate::store::Fence>,
+        inbox: Option<i64>,
     ) -> Result<RunId, (WorkflowErrorKind, Refused)> {
         let handle = self
             .engine
-            .start_fenced(&self.workflow, trigger, &self.inputs, fence)
+            .start_fenced(&self.workflow, trigger, &self.inputs, fence, inbox)
             .map_err(|e| (e.kind, e.into()))?;
         Ok(handle.id)
     }
@@ -147,16 +154,22 @@ pub(super) fn start_plan(
     engine.start(&workflow, &trigger, &Map::new()).map(|h| h.id).map_err(Refused::from)
 }
 
-/// Sends the webhook requests accepted but not yet started (the process that accepted them
-/// stopped first) to the loop as triggers. Reads the store: call it off the loop.
-fn start_inbox(store: &crate::store::Store, fired: &triggers::FiredSender, handle: &Handle) {
+/// Sends the webhook requests accepted but not yet started to the loop as triggers: those this
+/// process's server accepted and is starting (the loop starts each once), and those of a process
+/// that stopped first or lost the lease before it could start them. Reads the store: call it off
+/// the loop. A store that cannot be read is told of (`tell`) or logged.
+fn start_inbox(store: &crate::store::Store, fired: &triggers::FiredSender, handle: &Handle, tell: bool) {
     let entries = match store.webhook_inbox() {
         Ok(entries) => entries,
-        Err(error) => {
+        Err(error) if tell => {
             handle.send(Event::Message {
                 level: MessageLevel::Warning,
                 text: format!("ACAS could not read accepted webhooks: {error}"),
             });
+            return;
+        }
+        Err(error) => {
+            tracing::debug!("{error}");
             return;
         }
     };
@@ -247,8 +260,10 @@ pub(super) struct Runs {
     /// Stops the triggers, the outbox and the webhook server: set while this process holds the
     /// workspace lease.
     shared: Option<CancellationToken>,
-    /// Webhook inbox entries this process started a run for (an entry can reach it twice: from
-    /// the webhook server, and from the inbox when this process takes the lease again).
+    /// Webhook inbox entries this process tried to start a run for while it holds the lease (an
+    /// entry reaches it from the webhook server and from the inbox, read every heartbeat);
+    /// cleared when the lease changes hands, since a try refused for a lease lost meanwhile
+    /// leaves the entry for whoever holds it next. The store makes sure an entry starts one run.
     inbox_started: std::collections::HashSet<i64>,
     /// The latest run of each workflow the loop heard of: what a failed run said about files is
     /// shown only while no later run of its workflow started.
@@ -340,11 +355,15 @@ impl Workspace {
                 handle.send(Event::Workflow(WorkflowEvent::Fired(fired)));
             }
         });
-        // Resuming the runs an earlier process left and reading the webhooks it accepted but did
-        // not start read the store: off the loop. The accepted webhooks come back as triggers.
+        // Resuming the runs an earlier process left and reading the webhooks accepted but not
+        // started read the store: off the loop. The accepted webhooks come back as triggers:
+        // those left by an earlier process at once, and every heartbeat those a process that
+        // lost the lease recorded after this one took it over (it answers what was queued on its
+        // port before freeing it).
         let (resuming, inbox, fired_inbox) = (engine.clone(), store.clone(), fired.clone());
         let handle = self.handle.clone();
-        tokio::task::spawn_blocking(move || {
+        let (every, polling) = (self.config.lease.heartbeat, stop.child_token());
+        let resumed = tokio::task::spawn_blocking(move || {
             match resuming.resume_interrupted() {
                 Ok(resumed) if !resumed.is_empty() => {
                     let ids: Vec<String> = resumed.iter().map(|r| r.id.to_string()).collect();
@@ -356,7 +375,20 @@ impl Workspace {
                     text: format!("ACAS could not resume workflow runs: {error}"),
                 }),
             }
-            start_inbox(&inbox, &fired_inbox, &handle);
+            start_inbox(&inbox, &fired_inbox, &handle, true);
+            (inbox, fired_inbox, handle)
+        });
+        tokio::spawn(async move {
+            let Ok((inbox, fired, handle)) = resumed.await else { return };
+            loop {
+                tokio::select! {
+                    () = polling.cancelled() => break,
+                    () = tokio::time::sleep(every) => {}
+                }
+                let (inbox, fired, handle) = (inbox.clone(), fired.clone(), handle.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || start_inbox(&inbox, &fired, &handle, false)).await;
+            }
         });
         let (trigger_handle, _) =
             runner::spawn(self.runs.definitions.clone(), Clock::System, fired.clone(), stop.child_token());
@@ -408,7 +440,8 @@ impl Workspace {
         let start = self.run_start(&name, &Map::new());
         let handle = self.handle.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(error) = start.and_then(|start| start.commit(&trigger, None).map_err(|(_, e)| e)) {
+            if let Err(error) = start.and_then(|start| start.commit(&trigger, None, None).map_err(|(_, e)| e))
+            {
                 handle.send(Event::Message {
                     level: MessageLevel::Warning,
                     text: format!("ACAS could not start workflow `{name}` by rule: {error}"),
@@ -443,22 +476,32 @@ impl Workspace {
                         ),
                     ),
                 )),
-                (Ok(start), Some(fence)) => start.commit(&fired.trigger, Some(&fence)),
+                (Ok(start), Some(fence)) => start.commit(&fired.trigger, Some(&fence), fired.inbox),
             };
             match result {
                 Ok(_) => {}
+                // An accepted webhook's entry stays for the process that holds the lease now.
                 Err((WorkflowErrorKind::Fenced, error)) => tracing::warn!("{error}"),
-                Err((_, error)) => handle.send(Event::Message {
-                    level: MessageLevel::Warning,
-                    text: format!("ACAS could not start workflow `{name}`: {error}"),
-                }),
-            }
-            if let (Some(id), Some(store)) = (fired.inbox, store)
-                && let Err(error) = store.webhook_inbox_done(id)
-            {
-                tracing::warn!("{error}");
+                Err((WorkflowErrorKind::Claimed, error)) => tracing::debug!("{error}"),
+                Err((_, error)) => {
+                    handle.send(Event::Message {
+                        level: MessageLevel::Warning,
+                        text: format!("ACAS could not start workflow `{name}`: {error}"),
+                    });
+                    // It cannot start (its workflow is gone or broken): not to be tried again.
+                    if let (Some(id), Some(store)) = (fired.inbox, store)
+                        && let Err(error) = store.webhook_inbox_done(id)
+                    {
+                        tracing::warn!("{error}");
+                    }
+                }
             }
         });
+    }
+
+    /// The lease changed hands: accepted webhooks this process tried to start may be tried again.
+    pub(super) fn runs_lease_changed(&mut self) {
+        self.runs.inbox_started.clear();
     }
 
     /// Stops the triggers, the outbox and the webhook server (another process took the lease,

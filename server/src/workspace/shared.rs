@@ -176,6 +176,7 @@ impl Workspace {
 
     /// This process took the lease (`held`) or lost it: start or stop the shared work.
     pub(super) fn lease_changed(&mut self, held: bool) {
+        self.runs_lease_changed();
         if held {
             tracing::info!("this process runs the workspace's triggers, webhooks and outbox");
             self.start_shared_runs();

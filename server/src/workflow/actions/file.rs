@@ -4,9 +4,13 @@
 //! workspace by then. ACAS's own files in `.acas/` cannot be changed.
 //!
 //! Only regular files are read or written: a FIFO, socket or device is refused (it is opened
-//! without blocking and checked on the opened handle), so a step never hangs on one. A file with
-//! more than one hard link is not written, appended to or copied over, since another name,
-//! possibly outside the workspace, would change with it. A copy never keeps setuid or setgid.
+//! without blocking and checked on the opened handle), so a step never hangs on one. No action
+//! writes into a file that exists: `file.write`, `file.copy` and `file.append` fill a file they
+//! create beside the target and rename it over the name (an append copies the old content
+//! first, under an exclusive `flock` on the old file so that appends at once all keep their
+//! text), so a hard link to a file outside, made or swapped in at any moment, is never written
+//! through. A file with more than one hard link is refused all the same, with a message saying
+//! why. A copy or an append never keeps setuid or setgid.
 //!
 //! Writes and appends are flushed to disk before the action returns, so a step recorded as
 //! completed has its effect on disk even if the machine stops right after.
@@ -186,56 +190,201 @@ fn open(workspace: &Path, path: &str, follow: Follow) -> Result<(Root, Resolved)
     Ok((root, resolved))
 }
 
-/// Opens `path` for appending through the workspace handle: one of ACAS's own files, a special
-/// file and a file with other hard links are refused before anything is written to it, and so is
-/// a file whose name no longer leads to what was opened. (Appending writes into the existing
-/// file, so a process that can make and remove hard links in the workspace while the action runs,
-/// and so could write the file itself, can still race these checks; writes and copies make a new
-/// file instead, see [`write_new`].)
-fn open_for_appending(root: &Root, path: &Resolved, what: &str) -> Result<std::fs::File, ActionError> {
-    confine::refuse_internal(path)?;
-    let shown = &path.relative;
-    let entry = root.entry(path, false)?;
-    // A clear message rather than the error opening a FIFO without a reader gives.
-    if let Ok(meta) = entry.parent.metadata(&entry.name)
-        && let Some(kind) = special_kind!(meta.file_type(), cap_std::fs::FileTypeExt)
-    {
-        return Err(ActionError::new(format!(
-            "cannot {what} `{shown}`: it is {kind}; file actions work on regular files only"
-        )));
-    }
-    let mut options = nonblocking();
-    options.create(true).append(true);
+/// How long `file.append` waits for another append to the same file (by ACAS or by a program
+/// that takes the same lock, `flock`) to finish.
+const APPEND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Times `file.append` opens the file again because it was replaced before it could be locked
+/// (by another append, or by a process racing it) before it gives up.
+const APPEND_TRIES: usize = 100;
+
+/// Numbers the temporary files of this process.
+static NEXT_TEMPORARY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Creates a new file beside `entry`, for [`write_new`] and [`append_new`] to fill and rename
+/// over the name. `create_new` makes sure the file did not exist: it is a file made here, which
+/// no other name leads to, inside or outside the workspace.
+fn create_temporary(
+    entry: &confine::Entry,
+    what: &str,
+    shown: &str,
+) -> Result<(String, std::fs::File), ActionError> {
+    let temporary = format!(
+        ".{}.acas-{}-{}.tmp",
+        entry.name.to_string_lossy(),
+        std::process::id(),
+        NEXT_TEMPORARY.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut options = cap_std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     let file =
-        entry.parent.open_with(&entry.name, &options).map_err(|e| io_error(what, shown, &e))?.into_std();
-    root.refuse_opened_internal(&file, shown)?;
-    let meta = refuse_special(&file, what, shown)?;
+        entry.parent.open_with(&temporary, &options).map_err(|e| io_error(what, shown, &e))?.into_std();
+    Ok((temporary, file))
+}
+
+/// The refusal of a file with `links` hard links.
+fn linked(what: &str, shown: &str, links: u64) -> ActionError {
+    ActionError::new(format!(
+        "cannot {what} `{shown}`: it has {links} hard links, and writing through one would change the others too, possibly outside the workspace; delete it first or write to a new file"
+    ))
+}
+
+/// Refuses a regular file with other hard links, which writing through would change too.
+fn refuse_linked(meta: &std::fs::Metadata, what: &str, shown: &str) -> Result<(), ActionError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        if meta.nlink() > 1 {
-            return Err(ActionError::new(format!(
-                "cannot {what} `{shown}`: it has {} hard links, and writing through one would change the others too, possibly outside the workspace; delete it first or write to a new file",
-                meta.nlink()
-            )));
+        if meta.is_file() && meta.nlink() > 1 {
+            return Err(linked(what, shown, meta.nlink()));
         }
     }
-    // The name must still lead to the opened file: a hard link to a file outside, opened and
-    // then unlinked from the workspace so that the count above was 1, does not.
+    #[cfg(not(unix))]
+    let _ = (meta, what, shown);
+    Ok(())
+}
+
+/// Takes `file`'s exclusive `flock`, waiting up to [`APPEND_LOCK_WAIT`] while another append
+/// holds it.
+#[cfg(unix)]
+fn lock(file: &std::fs::File, shown: &str) -> Result<(), ActionError> {
+    use std::os::fd::AsRawFd;
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        // SAFETY: `file` is an open descriptor for the whole call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) && error.kind() != std::io::ErrorKind::Interrupted
+        {
+            return Err(io_error("lock", shown, &error));
+        }
+        if started.elapsed() >= APPEND_LOCK_WAIT {
+            return Err(ActionError::new(format!(
+                "cannot append to `{shown}`: another process kept it locked (flock) for {} s; run the step again once it is done",
+                APPEND_LOCK_WAIT.as_secs()
+            )));
+        }
+        // Waiting for another append to end: no event tells when.
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}
+#[cfg(not(unix))]
+fn lock(_file: &std::fs::File, _shown: &str) -> Result<(), ActionError> {
+    Ok(())
+}
+
+/// Whether `a` and `b` are the same file (device and inode).
+fn same_file(a: &std::fs::Metadata, b: &cap_std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
         use cap_std::fs::MetadataExt as _;
         use std::os::unix::fs::MetadataExt;
-        let named = entry.parent.symlink_metadata(&entry.name).map_err(|e| io_error(what, shown, &e))?;
-        if (named.dev(), named.ino()) != (meta.dev(), meta.ino()) {
-            return Err(ActionError::new(format!(
-                "cannot {what} `{shown}`: it was replaced while it was being opened; run the step again"
-            )));
-        }
+        (a.dev(), a.ino()) == (b.dev(), b.ino())
     }
     #[cfg(not(unix))]
-    let _ = meta;
-    Ok(file)
+    {
+        let _ = (a, b);
+        true
+    }
+}
+
+/// Opens the file at `entry` to append to it, creating it empty when missing, and locks it
+/// against other appends. The name is not followed (a symlink swapped in is refused), the opened
+/// file must be a regular file with one link and not one of ACAS's own, and once locked the name
+/// must still lead to it (another append replaces the file it locked: that one is opened again).
+fn open_to_append(
+    root: &Root,
+    entry: &confine::Entry,
+    shown: &str,
+) -> Result<(std::fs::File, std::fs::Metadata), ActionError> {
+    let what = "append to";
+    for _ in 0..APPEND_TRIES {
+        let mut options = nonblocking();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use cap_std::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+        }
+        let file = match entry.parent.open_with(&entry.name, &options) {
+            Ok(file) => file.into_std(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut create = cap_std::fs::OpenOptions::new();
+                create.write(true).create_new(true);
+                match entry.parent.open_with(&entry.name, &create) {
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(io_error(what, shown, &e)),
+                }
+            }
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(ActionError::new(format!(
+                    "cannot append to `{shown}`: it was replaced by a symbolic link while the step ran; run the step again"
+                )));
+            }
+            Err(e) => return Err(io_error(what, shown, &e)),
+        };
+        refuse_special(&file, what, shown)?;
+        root.refuse_opened_internal(&file, shown)?;
+        refuse_linked(&file.metadata().map_err(|e| io_error(what, shown, &e))?, what, shown)?;
+        lock(&file, shown)?;
+        // Locked: what it holds and its permissions now are what the new file starts from.
+        let meta = file.metadata().map_err(|e| io_error(what, shown, &e))?;
+        refuse_linked(&meta, what, shown)?;
+        match entry.parent.symlink_metadata(&entry.name) {
+            Ok(named) if same_file(&meta, &named) => return Ok((file, meta)),
+            // Replaced meanwhile (by another append): start again from the file there now.
+            _ => continue,
+        }
+    }
+    Err(ActionError::new(format!(
+        "cannot append to `{shown}`: it was replaced {APPEND_TRIES} times while the step ran; run the step again"
+    )))
+}
+
+/// Appends `content` to `path` without writing into the file that is there: a new file beside
+/// it gets the old file's bytes, then `content`, then is renamed over the name. Bytes therefore
+/// go only into a file made here, never into a file that exists, which a hard link made while the
+/// action runs could share with a file outside the workspace: nothing outside changes, whatever
+/// links are made, removed or swapped meanwhile. The new file keeps the old one's permissions
+/// (without setuid and setgid) and, where this process may set them, its owner and group. Appends
+/// to one file are serialised with `flock` on it, so concurrent ones are all kept. Returns the
+/// file's new size.
+fn append_new(root: &Root, path: &Resolved, content: &[u8]) -> Result<u64, ActionError> {
+    let what = "append to";
+    confine::refuse_internal(path)?;
+    let shown = &path.relative;
+    let entry = root.entry(path, false)?;
+    // Held until the new file has replaced it: the lock goes with the old file's last descriptor.
+    let (mut old, meta) = open_to_append(root, &entry, shown)?;
+    let (temporary, mut file) = create_temporary(&entry, what, shown)?;
+    let written = (|| {
+        std::io::copy(&mut old, &mut file)?;
+        file.write_all(content)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            // Another user's file stays theirs where this process may say so (as root); else it
+            // becomes this user's, with the same permissions.
+            if std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid())).is_err() {
+                let _ = std::os::unix::fs::fchown(&file, None, Some(meta.gid()));
+            }
+            file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o1777))?;
+        }
+        file.sync_data()?;
+        let size = file.metadata()?.len();
+        entry.parent.rename(&temporary, &entry.parent, &entry.name)?;
+        Ok(size)
+    })();
+    drop(old);
+    written.map_err(|e: std::io::Error| {
+        let _ = entry.parent.remove_file(&temporary);
+        io_error(what, shown, &e)
+    })
 }
 
 /// Writes `path` as a new file: `fill` writes into a file created new beside it, which is then
@@ -243,7 +392,7 @@ fn open_for_appending(root: &Root, path: &Resolved, what: &str) -> Result<std::f
 /// already exists, which a hard link made during the action could share with a file outside the
 /// workspace. The new file takes `permissions`, else those of the file it replaces, else the
 /// defaults. One of ACAS's own files, a special file and a file with other hard links are refused
-/// as [`open_for_appending`] refuses them.
+/// (for a clear message: writing into a new file is what keeps the others unchanged).
 fn write_new(
     root: &Root,
     path: &Resolved,
@@ -251,7 +400,6 @@ fn write_new(
     permissions: Option<std::fs::Permissions>,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), ActionError> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     confine::refuse_internal(path)?;
     let shown = &path.relative;
     let entry = root.entry(path, false)?;
@@ -269,10 +417,7 @@ fn write_new(
         {
             use cap_std::fs::MetadataExt;
             if meta.is_file() && meta.nlink() > 1 {
-                return Err(ActionError::new(format!(
-                    "cannot {what} `{shown}`: it has {} hard links, and writing through one would change the others too, possibly outside the workspace; delete it first or write to a new file",
-                    meta.nlink()
-                )));
+                return Err(linked(what, shown, meta.nlink()));
             }
         }
         #[cfg(unix)]
@@ -282,16 +427,7 @@ fn write_new(
             keep = Some(std::fs::Permissions::from_mode(meta.mode() & 0o7777));
         }
     }
-    let temporary = format!(
-        ".{}.acas-{}-{}.tmp",
-        entry.name.to_string_lossy(),
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let mut options = cap_std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    let mut file =
-        entry.parent.open_with(&temporary, &options).map_err(|e| io_error(what, shown, &e))?.into_std();
+    let (temporary, mut file) = create_temporary(&entry, what, shown)?;
     let written = fill(&mut file)
         .and_then(|()| keep.map_or(Ok(()), |p| file.set_permissions(p)))
         .and_then(|()| file.sync_data())
@@ -348,10 +484,7 @@ pub fn append(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     let (root, path) = open(workspace, args.need_str("path")?, Follow::All)?;
     let content = args.need_text("content")?;
     let shown = &path.relative;
-    let mut file = open_for_appending(&root, &path, "append to")?;
-    file.write_all(content.as_bytes()).map_err(|e| io_error("append to", shown, &e))?;
-    file.sync_data().map_err(|e| io_error("append to", shown, &e))?;
-    let size = file.metadata().map_err(|e| io_error("append to", shown, &e))?.len();
+    let size = append_new(&root, &path, content.as_bytes())?;
     Ok(json!({"path": shown, "bytes": content.len(), "size": size}))
 }
 
@@ -864,6 +997,131 @@ mod hostile_tests {
             .filter(|n| n.ends_with(".tmp"))
             .collect();
         assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    /// Other processes keep making and removing a hard link to a file outside at the name a
+    /// workflow appends to, and keep swapping that name with another file of the workspace, while
+    /// the workflow appends to it many times: whatever the timing, not one byte reaches the file
+    /// outside.
+    #[test]
+    fn hard_links_and_name_swaps_racing_appends_never_let_a_byte_out() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "outside").unwrap();
+        let outside_ino = std::fs::metadata(&outside).unwrap().ino();
+        std::fs::write(ws.join("b.txt"), "b").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let linker = {
+            let (stop, outside, a, b) = (stop.clone(), outside.clone(), ws.join("a.txt"), ws.join("b.txt"));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::fs::hard_link(&outside, &a);
+                    let _ = std::fs::remove_file(&a);
+                    let _ = std::fs::hard_link(&outside, &a);
+                    // A link a swap moved to the other name goes too, so that the file outside
+                    // has no second name for long.
+                    if std::fs::symlink_metadata(&b).is_ok_and(|m| m.ino() == outside_ino) {
+                        let _ = std::fs::remove_file(&b);
+                    }
+                }
+            })
+        };
+        let swapper = {
+            let (stop, a, b) = (stop.clone(), ws.join("a.txt"), ws.join("b.txt"));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    exchange(&a, &b);
+                    exchange(&a, &b);
+                }
+            })
+        };
+        let mut appended = 0;
+        for _ in 0..4000 {
+            if let Outcome::Ok(_) = run_in(&ws, "file.append", json!({"path": "a.txt", "content": "X"})) {
+                appended += 1;
+            }
+            if std::fs::read(&outside).unwrap() != b"outside" {
+                break;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        linker.join().unwrap();
+        swapper.join().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&outside).unwrap(),
+            "outside",
+            "an append wrote into the file outside the workspace ({appended} appends succeeded)"
+        );
+        assert!(appended > 0, "no append succeeded");
+        let left: Vec<_> = std::fs::read_dir(&ws)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    /// Appends running at once on one file, from several steps, all end up in it.
+    #[test]
+    fn concurrent_appends_to_one_file_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().to_path_buf();
+        let appenders: Vec<_> = (0..6)
+            .map(|n| {
+                let ws = ws.clone();
+                std::thread::spawn(move || {
+                    for i in 0..40 {
+                        let line = format!("{n}-{i}\n");
+                        let got = run_in(&ws, "file.append", json!({"path": "log.txt", "content": line}));
+                        assert!(matches!(got, Outcome::Ok(_)), "{got:?}");
+                    }
+                })
+            })
+            .collect();
+        for appender in appenders {
+            appender.join().unwrap();
+        }
+        let text = std::fs::read_to_string(ws.join("log.txt")).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        let mut expected: Vec<String> =
+            (0..6).flat_map(|n| (0..40).map(move |i| format!("{n}-{i}"))).collect();
+        expected.sort_unstable();
+        assert_eq!(lines, expected);
+    }
+
+    /// The file an append leaves has the permissions of the one it replaced, without setuid and
+    /// setgid, and the same owner and group where ACAS may set them (as root here).
+    #[test]
+    fn an_append_keeps_the_permissions_and_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        let file = ws.join("log.txt");
+        std::fs::write(&file, "one\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o6640)).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            std::os::unix::fs::chown(&file, Some(4321), Some(4322)).unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o6640)).unwrap();
+        }
+        let before = std::fs::metadata(&file).unwrap();
+        assert_eq!(
+            run_in(ws, "file.append", json!({"path": "log.txt", "content": "two\n"})),
+            Outcome::Ok(json!({"path": "log.txt", "bytes": 4, "size": 8}))
+        );
+        let after = std::fs::metadata(&file).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "one\ntwo\n");
+        assert_eq!(after.mode() & 0o7777, 0o640);
+        assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+        if root {
+            assert_eq!((after.uid(), after.gid()), (4321, 4322));
+        }
     }
 
     /// A FIFO is refused at once by every action that would open it, instead of blocking.

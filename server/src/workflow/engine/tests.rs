@@ -415,6 +415,7 @@ fn orphan(db: &StateDb, wf: &Workflow, done: &[&str], interrupted: &str) -> RunI
         owner_pid: std::process::id() + 1,
         steps,
         fence: None,
+        inbox: None,
     };
     db.create_run(&new, 1).unwrap()
 }
@@ -595,6 +596,7 @@ async fn a_planned_run_resumes_after_its_process_is_gone() {
         owner_pid: std::process::id() + 1,
         steps: vec![done, StepRecord::pending("two", 1)],
         fence: None,
+        inbox: None,
     };
     let id = engine.db().create_run(&new, 1).unwrap();
     let handles = engine.resume_interrupted().unwrap();

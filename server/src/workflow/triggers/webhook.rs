@@ -41,7 +41,15 @@
 //! `X-GitHub-Event`, for `scheme: github`): the body as JSON when it parses, else as a string,
 //! and the request's `Content-Type`, `User-Agent` and `X-*` headers (the signatures and
 //! timestamp left out). Nothing here knows about runs or LSP; the server stops when its
-//! [`CancellationToken`] is cancelled.
+//! [`CancellationToken`] is cancelled (this process lost the workspace lease, or exits).
+//!
+//! Stopping loses no request a sender delivered: closing the listening socket would reset the
+//! connections the kernel queued on it (while the process was stopped, say), so the server first
+//! makes the kernel drop new connection attempts (senders retry them, and reach the process that
+//! takes the port over), then accepts and answers every queued connection as usual (a valid
+//! request is recorded in the store's inbox and gets 202; the process holding the lease runs
+//! it), within the header and body timeouts, and only then closes the socket. Answering is
+//! better than `503` for GitHub, which does not redeliver failed deliveries.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -156,6 +164,7 @@ impl WebhookServer {
         let limits = Limits {
             max_connections: options.max_connections.max(1),
             header_timeout: options.header_timeout,
+            body_timeout: options.body_timeout,
             min_body_rate: options.min_body_rate.max(1),
         };
         let task = tokio::spawn(serve(listener, shared.clone(), limits, cancel));
@@ -226,6 +235,7 @@ fn routes(workflows: &[Workflow]) -> HashMap<String, Route> {
 struct Limits {
     max_connections: usize,
     header_timeout: Duration,
+    body_timeout: Duration,
     min_body_rate: u64,
 }
 
@@ -409,6 +419,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cance
     let mut connections = tokio::task::JoinSet::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let slots = Arc::new(Slots::default());
+    let never = CancellationToken::new();
     loop {
         let stream = tokio::select! {
             () = cancel.cancelled() => break,
@@ -432,52 +443,158 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits, cance
                 None => break,
             },
         };
-        let shared = shared.clone();
-        let cancel = cancel.clone();
-        let slots = slots.clone();
-        let (id, progress, close) = slots.add();
-        connections.spawn(async move {
-            let _permit = permit;
-            let watched = Watched { inner: stream, progress: progress.clone() };
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                let progress = progress.clone();
-                async move {
-                    let mut response = handle(&shared, request, &progress).await;
-                    // A refused request ends its connection: a client without the secret cannot
-                    // keep a place by sending request after request on it, and comes back through
-                    // the accept queue, behind whoever came meanwhile.
-                    if response.status() != StatusCode::ACCEPTED {
-                        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
-                    }
-                    progress.answered();
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let mut builder = http1::Builder::new();
-            // A client may shut its sending side once its request is out and still wait for the
-            // answer.
-            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).half_close(true);
-            let connection = builder.serve_connection(TokioIo::new(watched), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                // Dropping the connection closes its socket.
-                () = close.cancelled() => {}
-                () = cancel.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
-                }
-            }
-            slots.remove(id);
-        });
+        connections.spawn(connection(stream, permit, shared.clone(), slots.clone(), limits, cancel.clone()));
         while connections.try_join_next().is_some() {}
     }
-    // The port is free at once for the process that takes over; open connections finish.
-    drop(listener);
+    // Connections the kernel has accepted for us but we have not taken yet would be reset with
+    // the listening socket: their requests are read and answered first, then the port is freed
+    // for the process that takes over.
+    match listener.into_std() {
+        Ok(listener) => {
+            refuse_new_connections(&listener);
+            let deadline = tokio::time::Instant::now() + limits.header_timeout + limits.body_timeout;
+            let mut drained = 0usize;
+            loop {
+                let permit = match permits.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        match tokio::time::timeout_at(deadline, make_room(&permits, &slots, limits, &never))
+                            .await
+                        {
+                            Ok(Some(permit)) => permit,
+                            _ => {
+                                tracing::warn!(
+                                    "webhook server: connections still queued when stopping could not all be answered within the header and body timeouts; the rest are closed"
+                                );
+                                break;
+                            }
+                        }
+                    }
+                };
+                let stream = match listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(error) => {
+                        tracing::warn!(%error, "webhook server: accept failed while stopping");
+                        break;
+                    }
+                };
+                let stream =
+                    match stream.set_nonblocking(true).and_then(|()| tokio::net::TcpStream::from_std(stream))
+                    {
+                        Ok(stream) => stream,
+                        Err(error) => {
+                            tracing::warn!(%error, "webhook server: a queued connection could not be served");
+                            continue;
+                        }
+                    };
+                drained += 1;
+                connections.spawn(connection(
+                    stream,
+                    permit,
+                    shared.clone(),
+                    slots.clone(),
+                    limits,
+                    cancel.clone(),
+                ));
+            }
+            if drained > 0 {
+                tracing::info!(drained, "webhook server: answering the connections queued when it stopped");
+            }
+            drop(listener);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "webhook server: could not take the connections queued when it stopped")
+        }
+    }
     while connections.join_next().await.is_some() {}
     tracing::info!("webhook server stopped");
 }
+
+/// Serves one connection until it ends, is closed for a newcomer, or, once the server stops,
+/// has answered the request it is on (a connection taken while stopping answers one request).
+async fn connection(
+    stream: tokio::net::TcpStream,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    shared: Arc<Shared>,
+    slots: Arc<Slots>,
+    limits: Limits,
+    cancel: CancellationToken,
+) {
+    let _permit = permit;
+    let (id, progress, close) = slots.add();
+    let watched = Watched { inner: stream, progress: progress.clone() };
+    let (served, stopping) = (progress.clone(), cancel.clone());
+    let service = service_fn(move |request| {
+        let shared = shared.clone();
+        let progress = served.clone();
+        let stopping = stopping.clone();
+        async move {
+            let mut response = handle(&shared, request, &progress).await;
+            // A refused request ends its connection: a client without the secret cannot keep a
+            // place by sending request after request on it, and comes back through the accept
+            // queue, behind whoever came meanwhile. So does every answer once the server stops.
+            if response.status() != StatusCode::ACCEPTED || stopping.is_cancelled() {
+                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            progress.answered();
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut builder = http1::Builder::new();
+    // A client may shut its sending side once its request is out and still wait for the answer.
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).half_close(true);
+    let connection = builder.serve_connection(TokioIo::new(watched), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        // Dropping the connection closes its socket.
+        () = close.cancelled() => {}
+        () = cancel.cancelled() => {
+            // The request being read or answered is answered, then the connection closes. A
+            // connection that has not been read yet may hold a whole request: hyper's graceful
+            // shutdown would close it unread, so it is served on, and its answer closes it (or the
+            // header timeout does, when nothing comes).
+            if progress.read.load(Ordering::SeqCst) > 0 {
+                connection.as_mut().graceful_shutdown();
+            }
+            let _ = tokio::time::timeout(limits.header_timeout + limits.body_timeout, connection).await;
+        }
+    }
+    slots.remove(id);
+}
+
+/// Makes the kernel drop, from now on, the connection attempts (`SYN`s) that reach `listener`,
+/// so that what is queued on it can be drained to the end: a sender's TCP stack sends its
+/// attempt again a second later, and again, by which time the port is free for the process that
+/// takes over. (A one-instruction classic BPF socket filter, `ret #0`.) Elsewhere than Linux,
+/// attempts keep joining the queue until it is closed.
+#[cfg(target_os = "linux")]
+fn refuse_new_connections(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let mut drop_all = [libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: 0 }];
+    let program = libc::sock_fprog { len: 1, filter: drop_all.as_mut_ptr() };
+    // SAFETY: `program` points to one valid instruction that lives across the call, and the
+    // option's length is the size of `program`; the kernel copies the filter.
+    let set = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const program).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "webhook server: could not stop new connections before draining the queue"
+        );
+    }
+}
+#[cfg(not(target_os = "linux"))]
+fn refuse_new_connections(_listener: &std::net::TcpListener) {}
 
 /// How often a server at its connection limit looks again for a connection to close: one that
 /// was not to be closed a moment ago (not read yet, or still keeping up the minimum rate) may be
@@ -1207,6 +1324,70 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 202"), "the valid request was dropped: {answer:?}");
         drop((valid, newcomer));
         h.stop().await;
+    }
+
+    /// Requests that arrived on connections the server had not taken yet when it is told to
+    /// stop (the process lost the workspace lease) are answered and recorded, not reset with the
+    /// listening socket; then the port is closed.
+    #[tokio::test]
+    async fn connections_queued_when_the_server_stops_are_answered() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let db = store.path().to_path_buf();
+        let h = start(store).await;
+        let addr = h.server.local_addr();
+        // Connected and sent without letting the server run: they wait in the kernel's queue.
+        let queued: Vec<std::net::TcpStream> = (0..3)
+            .map(|n| {
+                let body = format!(r#"{{"n":{n}}}"#);
+                let signature = signature::sign_body(SECRET.as_bytes(), body.as_bytes());
+                let request = format!(
+                    "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Delivery: queued-{n}\r\n\
+                     X-Hub-Signature-256: {signature}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+                stream
+            })
+            .collect();
+        h.cancel.cancel();
+        for stream in queued {
+            stream.set_nonblocking(true).unwrap();
+            let mut stream = tokio::net::TcpStream::from_std(stream).unwrap();
+            let mut answer = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+            assert!(read.is_ok(), "no answer to a queued request");
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with("HTTP/1.1 202"), "a queued request was dropped: {answer:?}");
+        }
+        h.server.stopped().await;
+        assert!(std::net::TcpStream::connect(addr).is_err(), "the port is still open");
+        // Recorded for the process that takes over.
+        let inbox = Store::open(&db, StoreOptions::default()).unwrap().webhook_inbox().unwrap();
+        assert_eq!(inbox.len(), 3, "{inbox:?}");
+    }
+
+    /// Once a stopping server has closed its listening socket's door, a new connection attempt
+    /// joins no queue (it would be reset with the socket): the sender's stack keeps trying, and
+    /// reaches the process that takes the port over.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stopping_listener_queues_no_new_connection() {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let before = std::net::TcpStream::connect(addr).unwrap();
+        refuse_new_connections(&listener);
+        // Its attempts are dropped: it is not connected within a second (a loopback handshake
+        // takes microseconds), and nothing joined the queue.
+        let refused = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        assert!(refused.is_err(), "a connection joined the queue of a stopping listener");
+        // What was queued before is still there to be answered.
+        assert!(listener.accept().is_ok(), "the connection queued before was lost");
+        assert_eq!(listener.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+        drop(before);
     }
 
     fn seen(bytes: u64, age_ms: u64) -> Seen {
