@@ -140,6 +140,9 @@ pub enum Subsystem {
     Watcher,
     Config,
     Scan,
+    /// The project's checkers: `degraded` names a checker that is missing, misconfigured or
+    /// failed; `busy` those running; `off` when the workspace has none.
+    Checkers,
 }
 
 /// How a [`Subsystem`] is.
@@ -355,6 +358,26 @@ pub struct CancelArgs {
 #[serde(rename_all = "camelCase")]
 pub struct CancelResult {
     pub cancelled: bool,
+}
+
+/// Runs the project's checkers now.
+pub const RUN_CHECKERS_COMMAND: &str = "acas.runCheckers";
+
+/// Argument of `acas.runCheckers` (optional): the checkers to run; none or empty runs every
+/// enabled one, those in `skipCheckers` too (asked for, they run).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCheckersArgs {
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+/// Result of `acas.runCheckers`: the checkers that started. Their problems arrive as
+/// `textDocument/publishDiagnostics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCheckersResult {
+    pub started: Vec<String>,
 }
 
 /// Runs a workflow by hand.
@@ -644,6 +667,8 @@ pub enum ErrorKind {
     InvalidPlan,
     /// The store (`.acas/state.db`) refused: locked, corrupt, disk full.
     StoreFailed,
+    /// The workspace has no checker of that name.
+    CheckerNotFound,
 }
 
 /// The `data` of every error ACAS answers with.

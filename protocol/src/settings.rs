@@ -26,6 +26,12 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub max_file_size: Option<u64>,
+    /// Checkers not to run on start or on save, because the editor shows their diagnostics
+    /// already (rust-analyzer runs `cargo check`, tsserver `tsc`, Pylance `pyright`, the ESLint
+    /// extension `eslint`). `acas.runCheckers` still runs them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub skip_checkers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -92,6 +98,12 @@ pub fn specs() -> Vec<SettingSpec> {
             description: "Files larger than this many bytes are not parsed.",
             values: Vec::new(),
         },
+        SettingSpec {
+            key: "skipCheckers",
+            json_type: "array",
+            description: "Checkers ACAS does not run on start or save because VS Code shows their diagnostics already. Left unset, the extension fills it from the installed extensions (rust-analyzer: cargo-check, cargo-clippy; TypeScript: tsc; Pylance: pyright; ESLint: eslint).",
+            values: Vec::new(),
+        },
     ]
 }
 
@@ -106,6 +118,7 @@ mod tests {
             log_to_client: Some(true),
             ignore: Some(vec![]),
             max_file_size: Some(1),
+            skip_checkers: Some(vec![]),
         };
         let value = serde_json::to_value(all).unwrap();
         let mut fields: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();

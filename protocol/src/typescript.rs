@@ -42,6 +42,8 @@ pub fn generate() -> String {
         Failure::decl(&cfg),
         EscalationDoneParams::decl(&cfg),
         CancelArgs::decl(&cfg),
+        RunCheckersArgs::decl(&cfg),
+        RunCheckersResult::decl(&cfg),
         CancelResult::decl(&cfg),
         WorkflowRunArgs::decl(&cfg),
         WorkflowRunRef::decl(&cfg),
@@ -91,6 +93,7 @@ pub fn generate() -> String {
         ("workflowRerun", WORKFLOW_RERUN_COMMAND),
         ("plan", PLAN_COMMAND),
         ("cancel", CANCEL_COMMAND),
+        ("runCheckers", RUN_CHECKERS_COMMAND),
     ] {
         out.push_str(&format!("  {name}: \"{command}\",\n"));
     }

@@ -23,6 +23,8 @@ pub struct FileDiagnostic {
     pub category: Category,
     pub message: String,
     pub source: String,
+    /// The tool's own code for it (`E0308`, `F401`), when a checker reported it.
+    pub code: Option<String>,
     pub fingerprint: String,
     pub symbol: Option<String>,
     pub related: Vec<(TextRange, String)>,
@@ -45,6 +47,7 @@ pub fn locate(
             category: d.category,
             message: d.message.clone(),
             source: d.source.clone(),
+            code: None,
             fingerprint: d.fingerprint.clone(),
             symbol: d.symbol.clone(),
             related: d
@@ -119,15 +122,26 @@ pub fn place_problems(
 ) -> Vec<FileDiagnostic> {
     let index = LineIndex::new(text);
     let doc = language.map(|language| classify::Document::new(language, text.to_owned()));
+    place_problems_in(text, &index, doc.as_ref(), problems, encoding)
+}
+
+/// [`place_problems`] in a text already indexed, and parsed when `doc` is given (an open
+/// document), one diagnostic per problem in their order.
+pub fn place_problems_in(
+    text: &str,
+    index: &LineIndex,
+    doc: Option<&classify::Document>,
+    problems: &[checkers::Problem],
+    encoding: PositionEncoding,
+) -> Vec<FileDiagnostic> {
     problems
         .iter()
         .map(|p| {
-            let range = tool_range(text, &index, &p.span);
+            let range = tool_range(text, index, &p.span);
             let category = p
                 .category
                 .unwrap_or_else(|| classify::external::category(&p.source, p.code.as_deref(), &p.message));
-            let symbol =
-                doc.as_ref().and_then(|d| classify::symbol_at(d.language(), d.tree(), d.text(), range.start));
+            let symbol = doc.and_then(|d| classify::symbol_at(d.language(), d.tree(), d.text(), range.start));
             let fingerprint = classify::fingerprint(
                 &classify::external::fingerprint_message(&p.message),
                 category,
@@ -138,7 +152,7 @@ pub fn place_problems(
             for r in &p.related {
                 if r.span.path == p.span.path {
                     related.push((
-                        index.range(text, tool_range(text, &index, &r.span), encoding),
+                        index.range(text, tool_range(text, index, &r.span), encoding),
                         r.message.clone(),
                     ));
                 } else {
@@ -157,6 +171,7 @@ pub fn place_problems(
                 category,
                 message,
                 source: p.source.clone(),
+                code: p.code.clone(),
                 fingerprint,
                 symbol,
                 related,

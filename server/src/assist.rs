@@ -99,6 +99,7 @@ impl Note {
             category: category(&self.category),
             message: self.summary(),
             source: "acas-ai".to_owned(),
+            code: None,
             fingerprint: self.fingerprint.clone(),
             symbol: None,
             related: vec![(self.range, format!("explains {}", self.about))],

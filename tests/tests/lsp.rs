@@ -37,7 +37,8 @@ fn start(root: &Path) -> LspClient {
             "acas.workflow.cancel",
             "acas.workflow.rerun",
             "acas.plan",
-            "acas.cancel"
+            "acas.cancel",
+            "acas.runCheckers"
         ])
     );
     assert_eq!(init["result"]["serverInfo"]["name"], "acas");
@@ -398,7 +399,10 @@ fn external_diagnostics_are_classified_recorded_and_not_republished() {
         .iter()
         .map(|s| (s["name"].as_str().unwrap(), s["state"].as_str().unwrap()))
         .collect();
-    assert_eq!(states, [("store", "ok"), ("watcher", "ok"), ("config", "ok"), ("scan", "ok")]);
+    assert_eq!(
+        states,
+        [("store", "ok"), ("watcher", "ok"), ("config", "ok"), ("scan", "ok"), ("checkers", "off")]
+    );
 
     assert_eq!(client.shutdown(), 0);
     // Nothing was published for the forwarded diagnostics.

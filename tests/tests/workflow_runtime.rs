@@ -387,6 +387,35 @@ steps:
 }
 
 #[test]
+fn a_failed_step_that_prints_a_traceback_shows_on_its_innermost_frame_in_the_workspace() {
+    let crash = "name: crash\non:\n  manual: {}\nsteps:\n  - id: test\n    run: [\"sh\", \"crash.sh\"]\n";
+    let dir = workspace(&[("crash.yaml", crash)]);
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    // A Python traceback whose innermost frame is src/lib.py, line 2.
+    let traceback = "Traceback (most recent call last):\n  File \"src/main.py\", line 3, in <module>\n    run()\n  File \"src/lib.py\", line 2, in run\n    raise ValueError(\"bad input\")\nValueError: bad input\n";
+    std::fs::write(dir.path().join("crash.sh"), format!("cat >&2 <<'END'\n{traceback}END\nexit 1\n"))
+        .unwrap();
+    let lib = dir.path().join("src/lib.py");
+    std::fs::write(&lib, "def run():\n    raise ValueError(\"bad input\")\n").unwrap();
+    std::fs::write(dir.path().join("src/main.py"), "from lib import run\n\nrun()\n").unwrap();
+    let mut client = start(dir.path());
+    let started = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.workflow.run", "arguments": [{ "workflow": "crash" }] }),
+    );
+    assert!(started["result"]["runId"].is_i64(), "{started:#}");
+    assert_eq!(finished(&mut client, "crash")["status"], "failed");
+    let published = client.expect_diagnostics(&file_uri(&lib), |p| p["diagnostics"] != json!([]));
+    let d = &published["diagnostics"][0];
+    assert_eq!(d["source"], "acas-workflow-run");
+    assert_eq!(d["range"]["start"]["line"], 1, "{d:#}");
+    assert_eq!(d["data"]["category"], "runtime", "{d:#}");
+    assert!(d["message"].as_str().unwrap().contains("bad input"), "{d:#}");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(allowed);
+}
+
+#[test]
 fn the_editor_shows_a_plan_for_approval_and_runs_it() {
     use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
     let fake = FakeProvider::start(Format::OpenAi);

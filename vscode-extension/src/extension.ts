@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as vscode from 'vscode';
-import { DidChangeConfigurationNotification, State, type LanguageClient } from 'vscode-languageclient/node';
+import { DidChangeConfigurationNotification, ExecuteCommandRequest, State, type LanguageClient } from 'vscode-languageclient/node';
 import { AiCommands } from './ai';
 import { readKeys, serverEnv } from './apiKeys';
 import { createClient } from './client';
@@ -16,7 +16,7 @@ import * as messages from './messages';
 import { Pending } from './pending';
 import { ProblemsModel } from './problems';
 import { ProblemsView } from './problemsView';
-import type { EscalationDoneParams, PlanReadyParams, Settings } from './protocol';
+import { Commands, type EscalationDoneParams, type PlanReadyParams, type RunCheckersResult, type Settings } from './protocol';
 import { resolveServerPath } from './serverPath';
 import { readSettings } from './settings';
 import { SpendModel } from './spend';
@@ -68,6 +68,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('acas.showOutput', () => log.show(true)),
     vscode.commands.registerCommand('acas.showProblems', () => view.reveal()),
     vscode.commands.registerCommand('acas.refreshProblems', () => problems.refresh()),
+    vscode.commands.registerCommand('acas.runCheckers', () => runCheckers(current.currentClient, log)),
     vscode.workspace.onDidChangeConfiguration((event) => current.configurationChanged(event)),
   );
   void current.start('activate() began', activatedAt);
@@ -211,12 +212,33 @@ class Session {
   }
 }
 
+/** `ACAS: Run Checkers`: every checker of the workspace, now; their problems arrive as diagnostics. */
+async function runCheckers(client: LanguageClient | undefined, log: vscode.OutputChannel): Promise<void> {
+  if (!client) {
+    void vscode.window.showWarningMessage('ACAS is not running; run "ACAS: Restart Server" first.');
+    return;
+  }
+  try {
+    const result = (await client.sendRequest(ExecuteCommandRequest.type, { command: Commands.runCheckers, arguments: [] })) as RunCheckersResult;
+    const started = result?.started ?? [];
+    log.appendLine(`[acas] ${Commands.runCheckers}: started ${started.join(', ') || 'nothing'}`);
+    if (started.length === 0) void vscode.window.showInformationMessage('ACAS found no checker to run in this workspace.');
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.appendLine(`[acas] ${Commands.runCheckers} failed: ${message}`);
+    void vscode.window.showErrorMessage(`ACAS could not run the checkers: ${message}`);
+  }
+}
+
 function currentSettings(): Settings {
   const config = vscode.workspace.getConfiguration('acas');
-  return readSettings((key) => {
-    const v = config.inspect(key);
-    return v?.workspaceFolderValue ?? v?.workspaceValue ?? v?.globalValue;
-  });
+  return readSettings(
+    (key) => {
+      const v = config.inspect(key);
+      return v?.workspaceFolderValue ?? v?.workspaceValue ?? v?.globalValue;
+    },
+    (extension) => vscode.extensions.getExtension(extension) !== undefined,
+  );
 }
 
 function isExecutable(file: string): boolean {

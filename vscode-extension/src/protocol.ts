@@ -59,7 +59,7 @@ firstSeen: number,
  */
 lastSeen: number, locations: Array<Location>, };
 
-export type Subsystem = "store" | "watcher" | "config" | "scan";
+export type Subsystem = "store" | "watcher" | "config" | "scan" | "checkers";
 
 export type SubsystemState = "ok" | "busy" | "degraded" | "failed" | "off";
 
@@ -125,6 +125,10 @@ export type EscalationDoneParams = { escalationId: number,
 uri: string, result?: EscalateResult, error?: Failure, };
 
 export type CancelArgs = { escalationId?: number, planId?: number, };
+
+export type RunCheckersArgs = { names: Array<string>, };
+
+export type RunCheckersResult = { started: Array<string>, };
 
 export type CancelResult = { cancelled: boolean, };
 
@@ -219,7 +223,7 @@ export type PlanStarted = { planId: number, };
 
 export type PlanReadyParams = { planId: number, result?: PlanResult, error?: Failure, };
 
-export type ErrorKind = "notInitialized" | "invalidRequest" | "invalidParams" | "internal" | "cancelled" | "noProvider" | "invalidConfig" | "noEgress" | "budgetExceeded" | "providerFailed" | "unsupportedFile" | "noDiagnostic" | "fixNotFound" | "noWorkspace" | "workflowNotFound" | "invalidInputs" | "runNotFound" | "runState" | "invalidWorkflow" | "invalidPlan" | "storeFailed";
+export type ErrorKind = "notInitialized" | "invalidRequest" | "invalidParams" | "internal" | "cancelled" | "noProvider" | "invalidConfig" | "noEgress" | "budgetExceeded" | "providerFailed" | "unsupportedFile" | "noDiagnostic" | "fixNotFound" | "noWorkspace" | "workflowNotFound" | "invalidInputs" | "runNotFound" | "runState" | "invalidWorkflow" | "invalidPlan" | "storeFailed" | "checkerNotFound";
 
 export type ErrorData = { kind: ErrorKind, 
 /**
@@ -249,7 +253,13 @@ ignore?: Array<string>,
 /**
  * Files larger than this many bytes are not parsed.
  */
-maxFileSize?: number, };
+maxFileSize?: number, 
+/**
+ * Checkers not to run on start or on save, because the editor shows their diagnostics
+ * already (rust-analyzer runs `cargo check`, tsserver `tsc`, Pylance `pyright`, the ESLint
+ * extension `eslint`). `acas.runCheckers` still runs them.
+ */
+skipCheckers?: Array<string>, };
 
 /** Method names of ACAS's LSP extensions. */
 export const Methods = {
@@ -272,4 +282,5 @@ export const Commands = {
   workflowRerun: "acas.workflow.rerun",
   plan: "acas.plan",
   cancel: "acas.cancel",
+  runCheckers: "acas.runCheckers",
 } as const;

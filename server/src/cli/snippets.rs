@@ -105,6 +105,7 @@ mod tests {
             category: Category::Type,
             message: "mismatched types\nexpected `u32`".to_owned(),
             source: "rustc".to_owned(),
+            code: Some("E0308".to_owned()),
             fingerprint: String::new(),
             symbol: Some("main".to_owned()),
             related: vec![(

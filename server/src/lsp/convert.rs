@@ -41,7 +41,10 @@ pub fn diagnostic(uri: &Uri, d: &FileDiagnostic) -> lsp::Diagnostic {
             Severity::Information => lsp::DiagnosticSeverity::INFORMATION,
             Severity::Hint => lsp::DiagnosticSeverity::HINT,
         }),
-        code: Some(lsp::NumberOrString::String(d.category.as_str().to_owned())),
+        // A tool's own code (`E0308`), else the category.
+        code: Some(lsp::NumberOrString::String(
+            d.code.clone().unwrap_or_else(|| d.category.as_str().to_owned()),
+        )),
         source: Some(d.source.clone()),
         message: d.message.clone(),
         related_information: (!related.is_empty()).then_some(related),
@@ -265,6 +268,7 @@ pub fn error_kind(kind: crate::workspace::RefusedKind) -> ext::ErrorKind {
         K::InvalidWorkflow => E::InvalidWorkflow,
         K::InvalidPlan => E::InvalidPlan,
         K::StoreFailed => E::StoreFailed,
+        K::CheckerNotFound => E::CheckerNotFound,
     }
 }
 

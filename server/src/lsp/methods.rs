@@ -104,6 +104,7 @@ table! {
         ext::WORKFLOW_RERUN_COMMAND => requests::workflow_rerun::handle, public: true, test_only: false;
         ext::PLAN_COMMAND => requests::plan::handle, public: true, test_only: false;
         ext::CANCEL_COMMAND => requests::cancel::handle, public: true, test_only: false;
+        ext::RUN_CHECKERS_COMMAND => requests::run_checkers::handle, public: true, test_only: false;
         TEST_PANIC_COMMAND => requests::test_panic::handle, public: false, test_only: true;
     ],
 }

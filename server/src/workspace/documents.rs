@@ -108,7 +108,15 @@ impl Workspace {
         let journal = Journal::new();
         self.open
             .insert(path.clone(), OpenDocument { doc, index, version, fingerprints: Vec::new(), journal });
+        self.checker_doc_saved(&path);
         self.publish_open(&path);
+    }
+
+    /// The editor saved a document: the checkers the file calls for run (debounced).
+    pub(super) fn saved(&mut self, path: PathBuf) {
+        self.record_editor(&path, store::EditorEventKind::Save, None);
+        self.checker_doc_saved(&path);
+        self.checker_saved(&path, true);
     }
 
     pub(super) fn changed(&mut self, path: PathBuf, version: i32, changes: Vec<super::ContentChange>) {
@@ -130,14 +138,32 @@ impl Workspace {
             return;
         }
         let encoding = self.encoding;
-        let Some(open) = self.open.get_mut(&path) else {
+        if !self.open.contains_key(&path) {
             tracing::debug!("change for a document that is not open: {}", path.display());
             return;
-        };
+        }
         // AI notes placed on the text before these changes move with it.
-        let before = self.notes.has(&path).then(|| (open.doc.text().to_owned(), open.index.clone()));
+        let before = {
+            let open = &self.open[&path];
+            self.notes.has(&path).then(|| (open.doc.text().to_owned(), open.index.clone()))
+        };
         let mut edits = Vec::with_capacity(changes.len());
         for change in changes {
+            let open = self.open.get_mut(&path).expect("checked above");
+            // The checkers' diagnostics move with the edit, in the text before it.
+            let (edited, inserted) = match change.range {
+                None => {
+                    let (range, inserted) =
+                        super::checkers::difference(open.doc.text(), &open.index, &change.text, encoding);
+                    (range, inserted.to_owned())
+                }
+                Some(range) => {
+                    let text = open.doc.text();
+                    let start = open.index.offset(text, range.start, encoding);
+                    let end = open.index.offset(text, range.end, encoding).max(start);
+                    (open.index.range(text, start..end, encoding), change.text.clone())
+                }
+            };
             match change.range {
                 None => {
                     edits.push(Edit::between(open.doc.text(), &change.text));
@@ -153,7 +179,9 @@ impl Workspace {
                     open.index.edit(start..end, &change.text);
                 }
             }
+            self.shift_checker_diagnostics(&path, edited, &inserted);
         }
+        let open = self.open.get_mut(&path).expect("checked above");
         open.journal.record(&edits);
         open.doc.reparse();
         open.version = version;
@@ -166,6 +194,7 @@ impl Workspace {
     pub(super) fn closed(&mut self, path: PathBuf) {
         self.record_editor(&path, store::EditorEventKind::Close, None);
         self.workflow_closed(&path);
+        self.checker_doc_closed(&path);
         if self.open.remove(&path).is_some() {
             // Back to what is on disk, as far as it is known until it is read again: the
             // buffer's problems are no longer open, and AI notes about errors only the buffer

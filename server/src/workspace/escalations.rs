@@ -814,36 +814,45 @@ impl Workspace {
         })]);
     }
 
-    /// Verified AI fixes overlapping `range`, with their edits of open documents checked
-    /// against the current text; edits of other files are left to check on disk.
+    /// The tools' own fixes and the verified AI fixes overlapping `range`, with their edits of
+    /// open documents checked against the current text; edits of other files are left to check
+    /// on disk.
     pub(super) fn quick_fixes(&self, path: &Path, range: TextRange) -> Vec<QuickFix> {
-        self.notes
-            .at(path, range)
-            .into_iter()
-            .filter_map(|note| {
-                let fix = note.fix.as_ref()?;
-                let mut on_disk = Vec::new();
-                for edit in &fix.edits {
-                    match self.open.get(&edit.path) {
-                        Some(open) => {
-                            let start = open.index.offset(open.doc.text(), edit.range.start, self.encoding);
-                            let end = open.index.offset(open.doc.text(), edit.range.end, self.encoding);
-                            if open.doc.text().get(start..end) != Some(edit.old.as_str()) {
-                                return None;
-                            }
-                        }
-                        None => on_disk.push(edit.clone()),
+        let from_tools = self.checker_fixes(path, range).into_iter().filter_map(|(title, edits)| {
+            let on_disk = self.unchanged(&edits)?;
+            Some(QuickFix { fix_id: None, title, edits, on_disk })
+        });
+        let from_ai = self.notes.at(path, range).into_iter().filter_map(|note| {
+            let fix = note.fix.as_ref()?;
+            let on_disk = self.unchanged(&fix.edits)?;
+            Some(QuickFix {
+                fix_id: Some(note.fix_id.clone()),
+                // How the fix was verified, where the editor lists it.
+                title: format!("Apply AI fix: {} (reparsed clean)", fix.description),
+                edits: fix.edits.clone(),
+                on_disk,
+            })
+        });
+        from_tools.chain(from_ai).collect()
+    }
+
+    /// `None` when an edit of an open document no longer finds the text it replaces; else the
+    /// edits of files that are not open, to check on disk.
+    fn unchanged(&self, edits: &[NoteEdit]) -> Option<Vec<NoteEdit>> {
+        let mut on_disk = Vec::new();
+        for edit in edits {
+            match self.open.get(&edit.path) {
+                Some(open) => {
+                    let start = open.index.offset(open.doc.text(), edit.range.start, self.encoding);
+                    let end = open.index.offset(open.doc.text(), edit.range.end, self.encoding);
+                    if open.doc.text().get(start..end) != Some(edit.old.as_str()) {
+                        return None;
                     }
                 }
-                Some(QuickFix {
-                    fix_id: note.fix_id.clone(),
-                    // How the fix was verified, where the editor lists it.
-                    title: format!("Apply AI fix: {} (reparsed clean)", fix.description),
-                    edits: fix.edits.clone(),
-                    on_disk,
-                })
-            })
-            .collect()
+                None => on_disk.push(edit.clone()),
+            }
+        }
+        Some(on_disk)
     }
 
     /// The hover text at `position`: the next runs of a workflow's `cron:`, or an AI note.
@@ -894,11 +903,12 @@ impl Workspace {
     }
 }
 
-/// A verified AI fix offered as a quick fix; the edits in `on_disk` are of files that are not
-/// open, and must still find their old text on disk.
+/// A tool's fix or a verified AI fix offered as a quick fix; the edits in `on_disk` are of files
+/// that are not open, and must still find their old text on disk.
 #[derive(Debug, Clone)]
 pub struct QuickFix {
-    pub fix_id: String,
+    /// The AI fix's id, to record what became of it; `None` for a tool's own fix.
+    pub fix_id: Option<String>,
     pub title: String,
     pub edits: Vec<NoteEdit>,
     pub on_disk: Vec<NoteEdit>,

@@ -42,6 +42,8 @@ impl Workspace {
     /// Takes a tool's complete report for a file: at once when the file is open (or cannot be
     /// parsed), else once the file was read and parsed off the loop.
     pub(super) fn external(&mut self, path: PathBuf, source: String, diagnostics: Vec<ExternalDiagnostic>) {
+        // An editor that forwards every diagnostic it shows sends ACAS's checkers' back.
+        let diagnostics = self.without_checker_echoes(&path, &source, diagnostics);
         let key = key_of(&path, &source);
         let seq = self.external_seq.get(&key).map_or(1, |s| s + 1);
         self.external_seq.insert(key, seq);

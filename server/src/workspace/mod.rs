@@ -22,6 +22,7 @@
 //! and spend), [`requests`] (the typed requests and their answers), [`workflows`] (workflow
 //! files), [`runs`] (workflow runs) and [`shared`] (the workspace lease).
 
+mod checkers;
 mod documents;
 mod escalations;
 mod external;
@@ -56,6 +57,7 @@ use crate::escalate::symbols::SymbolIndex;
 use crate::store::{self, Store};
 use crate::text::PositionEncoding;
 use crate::watch::{self, Change, IgnoreRules, Watcher};
+pub use checkers::CheckerEvent;
 pub use documents::ContentChange;
 use documents::OpenDocument;
 pub use escalations::{Answer, EscalateRequest, EscalationError, Prepared, QuickFix};
@@ -131,6 +133,8 @@ pub enum Event {
     },
     /// An escalation ended, by rule or by the editor's request.
     Escalated(Box<escalations::Escalated>),
+    /// A checker's run handed over problems or ended, or saves went quiet.
+    Checker(CheckerEvent),
     /// A front end asks something; the answer goes back on the request's own channel.
     Request(Request),
     Shutdown(oneshot::Sender<()>),
@@ -171,6 +175,10 @@ pub enum Done {
         workflow: String,
         by_file: HashMap<PathBuf, Vec<FileDiagnostic>>,
     },
+    /// The workspace's checkers were detected again.
+    Checkers { generation: u64, detected: Vec<crate::checkers::detect::Detected>, problems: Vec<String> },
+    /// A checker's problems in a file on disk were placed in its text (`None`: it cannot be read).
+    CheckerPlaced { checker: String, run: u64, path: PathBuf, placed: Option<Vec<checkers::Placed>> },
     /// The background work found nothing to apply.
     Nothing,
     /// The background work panicked or was dropped.
@@ -355,6 +363,8 @@ pub struct Workspace {
     deferred: std::collections::VecDeque<(u64, Request)>,
     /// Waiting for nothing to be left in flight or in analysis ([`Request::Settled`]).
     settle_waiters: Vec<oneshot::Sender<()>>,
+    /// The project's checkers, their runs and what they report.
+    checkers: checkers::Checkers,
 }
 
 /// Starts the loop for a workspace; outputs go to the returned receiver.
@@ -460,6 +470,7 @@ impl Workspace {
             next_work: 0,
             deferred: Default::default(),
             settle_waiters: Vec::new(),
+            checkers: Default::default(),
         };
         if options.watch {
             workspace.start_watcher();
@@ -469,6 +480,7 @@ impl Workspace {
             workspace.start_shared();
         }
         if options.scan {
+            workspace.detect_checkers();
             workspace.check_workflow_files();
             workspace.start_walk(false);
         }
@@ -507,7 +519,7 @@ impl Workspace {
                 self.opened(path, version, &language_id, text)
             }
             Event::Changed { path, version, changes } => self.changed(path, version, changes),
-            Event::Saved { path } => self.record_editor(&path, store::EditorEventKind::Save, None),
+            Event::Saved { path } => self.saved(path),
             Event::Closed { path } => self.closed(path),
             Event::Settings(settings) => self.settings_changed(settings),
             Event::External { path, source, diagnostics } => self.external(path, source, diagnostics),
@@ -529,6 +541,7 @@ impl Workspace {
             Event::Lease { held } => self.lease_changed(held),
             Event::Message { level, text } => self.message(level, text),
             Event::Escalated(escalated) => self.escalated(*escalated),
+            Event::Checker(event) => self.checker_event(event),
             Event::Request(request) => {
                 if let Request::Settled(reply) = request {
                     self.settle_waiters.push(reply);
@@ -555,6 +568,12 @@ impl Workspace {
             Done::Reverts { path, present, text } => self.notice_reverts(&path, &present, &text),
             Done::RunDiagnostics { run, workflow, by_file } => {
                 self.failed_run_diagnostics(run, workflow, by_file)
+            }
+            Done::Checkers { generation, detected, problems } => {
+                self.checkers_detected(generation, detected, problems)
+            }
+            Done::CheckerPlaced { checker, run, path, placed } => {
+                self.checker_placed(checker, run, path, placed)
             }
             Done::Nothing => {}
             Done::Lost(what) => tracing::error!("{what} failed inside ACAS; see the log above"),
@@ -584,6 +603,7 @@ impl Workspace {
             && self.analysing.is_empty()
             && self.walking == 0
             && self.scan.is_none()
+            && !self.checkers.busy()
         {
             for waiter in self.settle_waiters.drain(..) {
                 let _ = waiter.send(());
@@ -638,6 +658,7 @@ impl Workspace {
 
     fn shutdown(&mut self) {
         self.watcher = None;
+        self.stop_checkers();
         if let Some(store) = &self.store
             && let Err(error) = store.flush()
         {
@@ -675,6 +696,7 @@ impl Event {
             Event::Lease { .. } => "lease",
             Event::Message { .. } => "message",
             Event::Escalated(_) => "escalation result",
+            Event::Checker(_) => "checker event",
             Event::Request(request) => request.name(),
             Event::Shutdown(_) => "shutdown",
         }

@@ -1,5 +1,6 @@
 //! What the editor is shown for a file: ACAS's own diagnostics (of the open document, else of
-//! the file on disk), its AI notes and what workflow runs said about it, as one complete list
+//! the file on disk), what the project's checkers report, its AI notes and what workflow runs
+//! said about it, as one complete list
 //! ([`Output::Diagnostics`]). Recording diagnostics in the store (a queued write, never a query)
 //! happens here too.
 
@@ -37,10 +38,12 @@ impl Workspace {
     pub(super) fn publish(&self, path: &Path, version: Option<i32>, diagnostics: Arc<[FileDiagnostic]>) {
         self.workflow_triggers_diagnostics(path, Some(&diagnostics));
         let from_runs = self.run_diagnostics(path);
-        let diagnostics = if self.notes.has(path) || !from_runs.is_empty() {
+        let from_checkers = self.checker_diagnostics(path);
+        let diagnostics = if self.notes.has(path) || !from_runs.is_empty() || !from_checkers.is_empty() {
             diagnostics
                 .iter()
                 .cloned()
+                .chain(from_checkers)
                 .chain(self.notes.diagnostics(path))
                 .chain(from_runs.iter().cloned())
                 .collect()
@@ -99,7 +102,7 @@ impl Workspace {
     }
 }
 
-fn diagnostic_record(d: &FileDiagnostic) -> store::DiagnosticRecord {
+pub(super) fn diagnostic_record(d: &FileDiagnostic) -> store::DiagnosticRecord {
     store::DiagnosticRecord {
         fingerprint: d.fingerprint.clone(),
         category: d.category.as_str().to_owned(),

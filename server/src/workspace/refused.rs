@@ -28,6 +28,8 @@ pub enum RefusedKind {
     InvalidWorkflow,
     InvalidPlan,
     StoreFailed,
+    /// The workspace has no checker of that name.
+    CheckerNotFound,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -85,6 +85,11 @@ pub enum Request {
     /// Answered once no background work is in flight and every analysis the loop queued is
     /// back: a point where the state is stable, for tests and tools.
     Settled(Reply<()>),
+    /// Runs the checkers named (every enabled one when empty); answers the names started.
+    RunCheckers {
+        names: Vec<String>,
+        reply: Reply<Result<Vec<String>, Refused>>,
+    },
     /// Panics on the loop, to prove that a panic costs only its request (test builds of the
     /// editor protocol enable it).
     Panic(Reply<()>),
@@ -118,6 +123,7 @@ impl Request {
             Request::WorkflowAi(_) => "plan request",
             Request::Workflows(_) => "workflows request",
             Request::Settled(_) => "settle request",
+            Request::RunCheckers { .. } => "run checkers request",
             Request::Panic(_) => "test panic",
         }
     }
@@ -158,6 +164,9 @@ impl Workspace {
             }
             Request::Workflows(reply) => {
                 let _ = reply.send(self.workflows());
+            }
+            Request::RunCheckers { names, reply } => {
+                let _ = reply.send(self.run_checkers(names));
             }
             Request::Settled(reply) => self.settle_waiters.push(reply),
             Request::Panic(_reply) => panic!("test panic requested"),
@@ -219,6 +228,11 @@ impl Handle {
         })
         .await
         .unwrap_or_default()
+    }
+
+    /// Runs the checkers `names` (every enabled one when empty) now; the names started.
+    pub async fn run_checkers(&self, names: Vec<String>) -> Option<Result<Vec<String>, Refused>> {
+        self.request(|reply| Request::RunCheckers { names, reply }).await
     }
 
     /// The valid workflows, the `limit` most recent runs with their steps, and the `seq` of the

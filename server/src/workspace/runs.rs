@@ -654,6 +654,7 @@ impl Workspace {
                     category: Category::Build,
                     message,
                     source: RUN_SOURCE.to_owned(),
+                    code: None,
                     fingerprint: String::new(),
                     symbol: None,
                     related: Vec::new(),
@@ -790,10 +791,12 @@ impl Workspace {
                 // Reading the step's output from the store happens off the loop.
                 let (engine, root) = (self.runs.engine.clone(), self.root.clone());
                 let (workflow, step) = (state.workflow.clone(), failed.id.clone());
+                let (max_size, encoding) = (self.config.max_file_size, self.encoding);
                 self.off_loop(
                     "reading a failed step's output",
                     move || {
-                        let by_file = failure_diagnostics(engine.as_ref(), &root, run, &workflow, &step);
+                        let step = StepRef { run, workflow: &workflow, step: &step };
+                        let by_file = failure_diagnostics(engine.as_ref(), &root, step, max_size, encoding);
                         (workflow, by_file)
                     },
                     move |(workflow, by_file)| super::Done::RunDiagnostics { run, workflow, by_file },
@@ -810,14 +813,23 @@ impl Workspace {
     }
 }
 
-/// The `file:line[:column]: message` lines of a failed step's error and output that name a
-/// file of the workspace, as diagnostics on those files.
+/// The failed step of a run.
+struct StepRef<'a> {
+    run: RunId,
+    workflow: &'a str,
+    step: &'a str,
+}
+
+/// What a failed step's error and output say about files of the workspace, as diagnostics on
+/// those files: compiler messages, tracebacks, panics and stack traces as `acas run` reads them
+/// ([`crate::checkers::Format::Crash`]), placed in the files' text and classified; when none is
+/// recognised, the `file:line[:column]: message` lines.
 fn failure_diagnostics(
     engine: Option<&Engine>,
     root: &Path,
-    run: RunId,
-    workflow: &str,
-    step: &str,
+    StepRef { run, workflow, step }: StepRef<'_>,
+    max_size: u64,
+    encoding: crate::text::PositionEncoding,
 ) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
     static LOCATED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let located = LOCATED.get_or_init(|| {
@@ -835,6 +847,20 @@ fn failure_diagnostics(
         }
     }
     let mut by_file: HashMap<PathBuf, Vec<FileDiagnostic>> = HashMap::new();
+    let recognised = recognised_failures(root, &text, max_size, encoding);
+    if !recognised.is_empty() {
+        for (file, diagnostics) in recognised {
+            let diagnostics = diagnostics
+                .into_iter()
+                .map(|d| FileDiagnostic {
+                    message: format!("{} (workflow `{workflow}`, step `{step}`, run {run})", d.message),
+                    ..d
+                })
+                .collect();
+            by_file.insert(file, diagnostics);
+        }
+        return by_file;
+    }
     for line in text.lines().take(10_000) {
         let Some(c) = located.captures(line) else { continue };
         let file = root.join(&c[1]);
@@ -850,6 +876,7 @@ fn failure_diagnostics(
             category: Category::Build,
             message: format!("{} (workflow `{workflow}`, step `{step}`, run {run})", &c[4]),
             source: RUN_SOURCE.to_owned(),
+            code: None,
             fingerprint: String::new(),
             symbol: None,
             related: Vec::new(),
@@ -857,4 +884,42 @@ fn failure_diagnostics(
         });
     }
     by_file
+}
+
+/// The problems the crash reader recognises in `text` (at most its first 10,000 lines), placed
+/// in the workspace's files they name.
+fn recognised_failures(
+    root: &Path,
+    text: &str,
+    max_size: u64,
+    encoding: crate::text::PositionEncoding,
+) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
+    use crate::checkers::parse::{self, Stream};
+    let mut parser = parse::parser(&crate::checkers::Format::Crash { root: root.to_path_buf() });
+    let mut problems = Vec::new();
+    for line in text.lines().take(10_000) {
+        parser.line(Stream::Stderr, line, &mut problems);
+    }
+    parser.finish(&mut problems);
+    let mut by_path: HashMap<PathBuf, Vec<crate::checkers::Problem>> = HashMap::new();
+    for mut problem in problems {
+        if problem.span.path.is_relative() {
+            problem.span.path = root.join(&problem.span.path);
+        }
+        if problem.span.path.starts_with(root) {
+            by_path.entry(problem.span.path.clone()).or_default().push(problem);
+        }
+    }
+    by_path
+        .into_iter()
+        .filter_map(|(path, problems)| {
+            let text = crate::files::read_source(&path, max_size).ok()?;
+            let language = crate::classify::Language::from_path(&path);
+            let mut diagnostics = crate::analysis::place_problems(&text, language, &problems, encoding);
+            for d in &mut diagnostics {
+                d.source = RUN_SOURCE.to_owned();
+            }
+            Some((path, diagnostics))
+        })
+        .collect()
 }

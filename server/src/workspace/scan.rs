@@ -155,6 +155,10 @@ impl Workspace {
                 self.reload_config();
             }
             self.symbols_changed(change);
+            if let Change::Renamed { from, .. } = change {
+                self.checker_saved(from, false);
+            }
+            self.checker_saved(change.path(), false);
         }
         self.workflow_files_changed(&batch.changes);
         if !batch.changes.is_empty() {

@@ -4,7 +4,8 @@
 //! read happens off the loop and only the latest one is applied. A file that cannot be used
 //! keeps the previous configuration in force and shows its error on the file; fixing it clears
 //! that. A changed escalation section rebuilds the escalation engine (off the loop too); a
-//! changed ignore list or size limit rescans the workspace.
+//! changed ignore list or size limit rescans the workspace; changed `[[checkers]]` detect the
+//! checkers again.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,7 +78,11 @@ impl Workspace {
         if config != self.config {
             let rescan =
                 config.ignore != self.config.ignore || config.max_file_size != self.config.max_file_size;
+            let checkers_changed = config.checkers != self.config.checkers;
             self.config = config;
+            if checkers_changed {
+                self.checker_config_changed();
+            }
             if rescan && self.on_disk {
                 self.restart_queue();
                 self.rules = Arc::new(IgnoreRules::new(&self.root, &self.config.ignore));
@@ -116,6 +121,7 @@ pub(super) fn config_diagnostics(path: PathBuf, error: Option<&config::ConfigErr
                 category: classify::Category::Build,
                 message: e.message.clone(),
                 source: "acas".to_owned(),
+                code: None,
                 fingerprint: classify::fingerprint(&e.message, classify::Category::Build, None),
                 symbol: None,
                 related: Vec::new(),

@@ -91,6 +91,7 @@ impl Workspace {
                     Some(scan) => ("scan", "busy", Some(format!("{} files analysed", scan.analyzed))),
                     None => ("scan", "ok", None),
                 },
+                self.checker_status(),
             ],
         };
         (status, self.store.clone())

@@ -14,6 +14,9 @@
 //!   (so a rescan reports a file it did not know as created);
 //! - `external PATH SOURCE [L:C-L:C SEVERITY CODE MESSAGE]`: a tool's complete report (none
 //!   clears it);
+//! - `copy FROM TO`: copies a file on disk, telling no one;
+//! - `save PATH`: the editor saved a document; `run-checkers [NAME...]`: the command, answer
+//!   printed (a step settles once the checkers' runs are over);
 //! - `status`, `problems`: the requests, answers printed.
 
 use std::path::{Path, PathBuf};
@@ -29,14 +32,24 @@ use crate::text::{Position, TextRange};
 const SETTLE: Duration = Duration::from_secs(30);
 
 fn check(script: &str, expected: Expect) {
+    check_with(&[], script, expected);
+}
+
+/// [`check`] in a workspace that has `files` (path, text) before the loop starts.
+fn check_with(files: &[(&str, &str)], script: &str, expected: Expect) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let actual = runtime.block_on(run_script(script));
+    let actual = runtime.block_on(run_script(files, script));
     expected.assert_eq(&actual);
 }
 
-async fn run_script(script: &str) -> String {
+async fn run_script(files: &[(&str, &str)], script: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
+    for (path, text) in files {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
     let options = Options {
         root: root.clone(),
         encoding: PositionEncoding::Utf16,
@@ -88,6 +101,14 @@ async fn step(root: &Path, handle: &Handle, line: &str, out: &mut String) {
             }],
         }),
         "close" => handle.send(Event::Closed { path: path(1) }),
+        "save" => handle.send(Event::Saved { path: path(1) }),
+        "copy" => {
+            std::fs::copy(path(1), path(2)).unwrap();
+        }
+        "run-checkers" => match handle.run_checkers(words[1..].to_vec()).await.unwrap() {
+            Ok(started) => out.push_str(&format!("  started: {}\n", started.join(", "))),
+            Err(refused) => out.push_str(&format!("  refused: {refused}\n")),
+        },
         "write" => {
             let file = path(1);
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -288,6 +309,7 @@ change a.rs 6 1:12-1:12 "("
                 watcher: off
                 config: ok
                 scan: ok
+                checkers: off
             > change a.rs 6 1:12-1:12 "("
               diagnostics a.rs v6:
                 1:13-1:14 error syntax acas: missing `)` to close `(` at 1:12
@@ -345,6 +367,7 @@ status
                 watcher: off
                 config: ok
                 scan: ok
+                checkers: off
             > write c.rs "fn fixed() {}\n"
             > modified c.rs
               changes: Modified("$ROOT/c.rs")
@@ -355,6 +378,7 @@ status
                 watcher: off
                 config: ok
                 scan: ok
+                checkers: off
         "#]],
     );
 }
@@ -383,6 +407,7 @@ status
                 watcher: off
                 config: degraded ($ROOT/.acas/config.toml:1:7: unclosed table, expected `]`)
                 scan: ok
+                checkers: off
             > write .acas/config.toml "[files]\nmax_size = 100000\n"
             > modified .acas/config.toml
               changes: Modified("$ROOT/.acas/config.toml")
@@ -394,6 +419,7 @@ status
                 watcher: off
                 config: ok
                 scan: ok
+                checkers: off
         "#]],
     );
 }
@@ -483,4 +509,148 @@ fn locating_other_tools_reports_holds_only_the_requests_that_read_them() {
         assert_eq!(workspace.locating.len(), 1, "the newest waiting report is being located");
         assert!(workspace.external_current.is_empty(), "the stale report was not applied");
     });
+}
+
+/// A checker configured for `*.py` files that prints `report.txt` in the matcher's format.
+const LINT: &str = r#"
+[[checkers]]
+name = "lint"
+command = "cat report.txt"
+pattern = '^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<code>\w+) (?P<message>.+)$'
+columns = "chars"
+on_start = false
+files = ["**/*.py"]
+"#;
+
+#[test]
+fn a_checker_runs_on_save_replaces_its_diagnostics_clears_what_it_no_longer_reports_and_moves_with_edits() {
+    check_with(
+        &[
+            (".acas/config.toml", LINT),
+            ("a.py", "x = 'é'; y = z\n"),
+            ("b.py", "w = 1\n"),
+            ("report.txt", "a.py:1:14: E1 undefined name `z`\nb.py:1:1: E2 unused w\n"),
+        ],
+        r#"
+        open a.py 1 "x = 'é'; y = z\n"
+        save a.py
+        write report.txt "a.py:1:14: E1 undefined name `z`\n"
+        run-checkers
+        change a.py 2 1:1-1:1 "import os\n"
+        write report.txt "a.py:2:14: E1 undefined name `z`\n"
+        save a.py
+        change a.py 3 2:14-2:15 "zz"
+        save notes.txt
+        status
+        problems
+        run-checkers nothing
+        "#,
+        expect![[r#"
+            > open a.py 1 "x = 'é'; y = z\n"
+              diagnostics a.py v1: none
+            > save a.py
+              diagnostics a.py v1:
+                1:14-1:15 error other lint: undefined name `z`
+              diagnostics b.py:
+                1:1-1:2 error other lint: unused w
+            > write report.txt "a.py:1:14: E1 undefined name `z`\n"
+            > run-checkers
+              started: lint
+              diagnostics b.py: none
+            > change a.py 2 1:1-1:1 "import os\n"
+              diagnostics a.py v2:
+                2:14-2:15 error other lint: undefined name `z`
+            > write report.txt "a.py:2:14: E1 undefined name `z`\n"
+            > save a.py
+            > change a.py 3 2:14-2:15 "zz"
+              diagnostics a.py v3: none
+            > save notes.txt
+            > status
+              status: 2 files, 1 open, 0 with errors, store written
+                store: ok
+                watcher: off
+                config: ok
+                scan: ok
+                checkers: ok (lint)
+            > problems
+              problem: lint error other "undefined name `z`" in - at a.py:1:14
+            > run-checkers nothing
+              refused: the workspace has no checker `nothing`; it has lint; define it under [[checkers]] in .acas/config.toml
+        "#]],
+    );
+}
+
+#[test]
+fn a_missing_checker_is_told_once_and_shown_in_the_status() {
+    check_with(
+        &[
+            (
+                ".acas/config.toml",
+                "[[checkers]]\nname = \"lint\"\ncommand = [\"acas-no-such-tool\"]\npattern = '^(?P<file>[^:]+):(?P<line>\\d+): (?P<message>.+)$'\non_start = false\n",
+            ),
+            ("a.py", "x = 1\n"),
+        ],
+        r#"
+        save a.py
+        save a.py
+        status
+        "#,
+        expect![[r#"
+            > save a.py
+              message Warning: checker `lint`: `acas-no-such-tool` was not found (looked on PATH from $ROOT/); install it, or turn the checker off in .acas/config.toml with `[[checkers]] name = "lint"` and `enabled = false`
+            > save a.py
+            > status
+              status: 1 files, 0 open, 0 with errors, store written
+                store: ok
+                watcher: off
+                config: ok
+                scan: ok
+                checkers: degraded (checker `lint`: `acas-no-such-tool` was not found (looked on PATH from $ROOT/); install it, or turn the checker off in .acas/config.toml with `[[checkers]] name = "lint"` and `enabled = false`)
+        "#]],
+    );
+}
+
+/// A checker whose program is not installed.
+const GHOST: &str = r#"
+[[checkers]]
+name = "ghost"
+command = ["acas-no-such-tool"]
+pattern = '^(?P<file>[^:]+):(?P<line>\d+): (?P<message>.+)$'
+on_start = false
+"#;
+
+#[test]
+fn a_changed_configuration_detects_the_checkers_again_and_tells_a_failure_again() {
+    let next = format!("{}timeout = \"10s\"\n{LINT}", GHOST);
+    check_with(
+        &[
+            (".acas/config.toml", GHOST),
+            (".acas/next.toml", &next),
+            ("a.py", "x = 1\n"),
+            ("report.txt", "a.py:1:1: E1 one\n"),
+        ],
+        r#"
+        save a.py
+        save a.py
+        run-checkers lint
+        copy .acas/next.toml .acas/config.toml
+        modified .acas/config.toml
+        run-checkers
+        "#,
+        expect![[r#"
+            > save a.py
+              message Warning: checker `ghost`: `acas-no-such-tool` was not found (looked on PATH from $ROOT/); install it, or turn the checker off in .acas/config.toml with `[[checkers]] name = "ghost"` and `enabled = false`
+            > save a.py
+            > run-checkers lint
+              refused: the workspace has no checker `lint`; it has ghost; define it under [[checkers]] in .acas/config.toml
+            > copy .acas/next.toml .acas/config.toml
+            > modified .acas/config.toml
+              changes: Modified("$ROOT/.acas/config.toml")
+            > run-checkers
+              started: ghost, lint
+              message Warning: checker `ghost`: `acas-no-such-tool` was not found (looked on PATH from $ROOT/); install it, or turn the checker off in .acas/config.toml with `[[checkers]] name = "ghost"` and `enabled = false`
+              diagnostics a.py:
+                1:1-1:2 error other lint: one
+        "#]],
+    );
 }

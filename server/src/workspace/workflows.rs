@@ -197,6 +197,7 @@ fn diagnostics(text: &str, problems: &[Problem], encoding: PositionEncoding) -> 
                 category: Category::Build,
                 message: p.message.clone(),
                 source: SOURCE.to_owned(),
+                code: None,
                 fingerprint: classify::fingerprint(&p.message, Category::Build, None),
                 symbol: None,
                 related: Vec::new(),

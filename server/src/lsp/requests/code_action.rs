@@ -1,5 +1,5 @@
-//! `textDocument/codeAction`: the verified AI fixes at the range, and "Explain and fix with AI"
-//! on every diagnostic there, from any tool (other servers' own quick fixes are theirs to offer
+//! `textDocument/codeAction`: the checkers' own machine-applicable fixes and the verified AI
+//! fixes at the range, and "Explain and fix with AI" on every diagnostic there, from any tool (other servers' own quick fixes are theirs to offer
 //! and are never hidden).
 
 use std::collections::HashMap;
@@ -43,7 +43,8 @@ pub(crate) async fn handle(
             diagnostics: Some(params.context.diagnostics.clone()),
             is_preferred: Some(true),
             edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
-            command: Some(Command {
+            // Only an AI fix's outcome is recorded; a tool's fix needs no AI and teaches nothing.
+            command: fix_id.map(|fix_id| Command {
                 title: "Record that the AI fix was applied".to_owned(),
                 command: FIX_APPLIED_COMMAND.to_owned(),
                 arguments: Some(vec![serde_json::json!(fix_id)]),

@@ -10,6 +10,7 @@ pub(super) mod hover;
 pub(super) mod initialize;
 pub(super) mod plan;
 pub(super) mod problems;
+pub(super) mod run_checkers;
 pub(super) mod shutdown;
 pub(super) mod spend;
 pub(super) mod status;
