@@ -182,15 +182,15 @@ impl PythonReader {
             }
             PyState::Frames => {
                 if let Some(c) = line.starts_with(' ').then(|| PY_FRAME.captures(line)).flatten() {
-                    if let Some(line) = number(&c["line"]) {
-                        if self.frames.len() < TRACE_LINES {
-                            self.frames.push(Frame {
-                                path: c["file"].to_owned(),
-                                line,
-                                column: None,
-                                function: c.name("function").map(|f| f.as_str().to_owned()),
-                            });
-                        }
+                    if let Some(line) = number(&c["line"])
+                        && self.frames.len() < TRACE_LINES
+                    {
+                        self.frames.push(Frame {
+                            path: c["file"].to_owned(),
+                            line,
+                            column: None,
+                            function: c.name("function").map(|f| f.as_str().to_owned()),
+                        });
                     }
                 } else if line.starts_with(' ') || line.is_empty() {
                     // Source lines, carets, `...`: part of the frame above.
@@ -281,12 +281,13 @@ pub fn file_url_path(location: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -367,10 +368,10 @@ impl NodeReader {
                 self.message = (!last.is_empty() && !RUST_BACKTRACE_FUNCTION.is_match(&last)).then_some(last);
                 self.frames.clear();
             }
-            if let Some(frame) = node_frame(line) {
-                if self.frames.len() < TRACE_LINES {
-                    self.frames.push(frame);
-                }
+            if let Some(frame) = node_frame(line)
+                && self.frames.len() < TRACE_LINES
+            {
+                self.frames.push(frame);
             }
             return;
         }
@@ -455,15 +456,15 @@ impl GoReader {
             }
             GoState::Frames => {
                 if let Some(c) = GO_FRAME_LOCATION.captures(line) {
-                    if let Some(n) = number(&c["line"]) {
-                        if self.frames.len() < TRACE_LINES {
-                            self.frames.push(Frame {
-                                path: c["file"].to_owned(),
-                                line: n,
-                                column: None,
-                                function: self.function.take(),
-                            });
-                        }
+                    if let Some(n) = number(&c["line"])
+                        && self.frames.len() < TRACE_LINES
+                    {
+                        self.frames.push(Frame {
+                            path: c["file"].to_owned(),
+                            line: n,
+                            column: None,
+                            function: self.function.take(),
+                        });
                     }
                 } else if !line.is_empty() && !line.starts_with('\t') && !line.starts_with("exit status") {
                     self.function = Some(go_function(line));
@@ -591,10 +592,10 @@ impl RustReader {
             }
             RustState::Backtrace => {
                 if let Some(c) = RUST_BACKTRACE_AT.captures(line) {
-                    if let Some(frame) = location(&c["file"], &c["line"], &c["col"]) {
-                        if self.frames.len() < TRACE_LINES {
-                            self.frames.push(Frame { function: self.function.take(), ..frame });
-                        }
+                    if let Some(frame) = location(&c["file"], &c["line"], &c["col"])
+                        && self.frames.len() < TRACE_LINES
+                    {
+                        self.frames.push(Frame { function: self.function.take(), ..frame });
                     }
                 } else if let Some(c) = RUST_BACKTRACE_FUNCTION.captures(line) {
                     self.function = Some(c["function"].to_owned());

@@ -107,10 +107,11 @@ impl GoTestParser {
         reader.finish(&mut traces);
         for trace in &traces {
             for frame in &trace.frames {
-                if frame.path.starts_with('/') && !frames::is_library(&frame.path) {
-                    if let Some((dir, _)) = frame.path.rsplit_once('/') {
-                        self.dirs.entry(package.to_owned()).or_insert_with(|| dir.to_owned());
-                    }
+                if frame.path.starts_with('/')
+                    && !frames::is_library(&frame.path)
+                    && let Some((dir, _)) = frame.path.rsplit_once('/')
+                {
+                    self.dirs.entry(package.to_owned()).or_insert_with(|| dir.to_owned());
                 }
             }
         }

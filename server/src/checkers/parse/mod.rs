@@ -14,7 +14,7 @@ mod cargo;
 mod cargo_test;
 mod crash;
 mod eslint;
-pub mod frames;
+mod frames;
 mod go;
 mod go_test;
 mod jest;

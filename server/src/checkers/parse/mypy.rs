@@ -51,18 +51,17 @@ impl MypyParser {
     /// Takes a problem or a note: a note joins the pending problem when it follows one in the
     /// same file.
     fn take(&mut self, problem: Problem, is_note: bool, out: &mut Vec<Problem>) {
-        if is_note {
-            if let Some(pending) = &mut self.pending {
-                if pending.span.path == problem.span.path {
-                    if pending.span.start.line == problem.span.start.line {
-                        pending.message.push('\n');
-                        pending.message.push_str(&problem.message);
-                    } else {
-                        pending.related.push(Related { span: problem.span, message: problem.message });
-                    }
-                    return;
-                }
+        if is_note
+            && let Some(pending) = &mut self.pending
+            && pending.span.path == problem.span.path
+        {
+            if pending.span.start.line == problem.span.start.line {
+                pending.message.push('\n');
+                pending.message.push_str(&problem.message);
+            } else {
+                pending.related.push(Related { span: problem.span, message: problem.message });
             }
+            return;
         }
         out.extend(self.pending.take());
         self.pending = Some(problem);

@@ -227,12 +227,11 @@ impl Parser for PytestParser {
             }
             python.finish(&mut traces);
             let mut trace = traces.pop().or_else(|| section_trace(locations, errors));
-            if let Some(trace) = &mut trace {
-                if let Some(message) = failure.message.filter(|m| !m.trim().is_empty()) {
-                    if trace.message.is_empty() || trace.message == "failed" {
-                        trace.message = message;
-                    }
-                }
+            if let Some(trace) = &mut trace
+                && let Some(message) = failure.message.filter(|m| !m.trim().is_empty())
+                && (trace.message.is_empty() || trace.message == "failed")
+            {
+                trace.message = message;
             }
             if let Some(trace) = trace {
                 self.emit_traces(&failure.name, vec![trace], out);

@@ -59,12 +59,14 @@ impl Parser for RuffParser {
             return;
         }
         let trimmed = line.trim();
-        if trimmed.starts_with('{') && trimmed.ends_with('}') && trimmed.contains("\"filename\"") {
-            if let Ok(entry) = serde_json::from_str::<Entry>(trimmed) {
-                self.streamed = true;
-                out.extend(problem(entry));
-                return;
-            }
+        if trimmed.starts_with('{')
+            && trimmed.ends_with('}')
+            && trimmed.contains("\"filename\"")
+            && let Ok(entry) = serde_json::from_str::<Entry>(trimmed)
+        {
+            self.streamed = true;
+            out.extend(problem(entry));
+            return;
         }
         if !self.streamed {
             self.document.push(line);

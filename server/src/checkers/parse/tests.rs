@@ -436,6 +436,24 @@ fn problems_are_handed_over_before_the_output_ends() {
     assert_eq!(out.len(), 1, "the first problem is handed over when the second arrives");
 }
 
+#[test]
+fn numbers_at_the_edge_of_their_types_are_read_without_overflow() {
+    let mut problems = Vec::new();
+    let mut mypy = parser(&Format::Mypy);
+    let huge = i64::MAX;
+    let line = format!(
+        r#"{{"file": "a.py", "line": 1, "column": {huge}, "end_line": 1, "end_column": {huge}, "message": "m", "hint": null, "code": "x", "severity": "error"}}"#
+    );
+    mypy.line(OUT, &line, &mut problems);
+    mypy.line(OUT, "a.py:1:4294967295:1:4294967295: error: m  [x]", &mut problems);
+    mypy.finish(&mut problems);
+    let mut jest = parser(&Format::Jest);
+    let document = r#"{"testResults": [{"name": "/w/a.test.js", "status": "failed", "assertionResults": [{"fullName": "t", "status": "failed", "failureMessages": [], "location": {"line": 1, "column": 4294967295}}]}]}"#;
+    jest.line(OUT, document, &mut problems);
+    jest.finish(&mut problems);
+    assert_eq!(problems.len(), 3, "{problems:?}");
+}
+
 fn crash_root() -> Box<dyn Parser> {
     crash(Path::new("/tmp/acas-fixtures/crash"))
 }
