@@ -380,3 +380,72 @@ fn unclosed_paren_is_underlined_where_the_construct_ends() {
         29: let width = width.max(1); => 29:28-29:29 missing `)` to close `(` at 29:26 [area] (`(` opened here at 29:26)
     "#]].assert_eq(&out);
 }
+
+/// The diagnostics of `text`, rendered one a line.
+fn diagnose(language: Language, text: &str) -> String {
+    render(text, &super::check(language, text))
+}
+
+/// A bound with no traits is valid Rust (`combine`'s `Decoder`); the same shape where rustc
+/// wants a type or a value is still a mistake.
+#[test]
+fn empty_trait_bounds_are_valid_rust() {
+    let valid = "impl<S, P, C> Decoder<S, P, C>\nwhere\n    C: ,\n{\n    fn f() {}\n}\n\
+                 impl<C:> D for C where C: Clone, {}\nfn g<T: = u8>() where T:, Vec<T>: {}\n";
+    assert_eq!(diagnose(Language::Rust, valid), "");
+    let broken =
+        "fn f() {\n    let x: = 5;\n}\n\nfn g() {\n    let s = S {\n        a: ,\n        b: 1,\n    };\n}\n";
+    expect![[r#"
+        2:10-2:11 unexpected `:` [f]
+        7:10-7:11 unexpected `:` [g]
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, broken));
+}
+
+/// A generic foreign type in an `extern` block, as `wasm-bindgen`'s `sys.rs` declares it.
+#[test]
+fn generic_foreign_types_are_valid_rust() {
+    let text = "extern \"C\" {\n    #[derive(Clone, PartialEq)]\n    pub type JsOption<T>;\n    pub type Map<K, V: Into<u8>>;\n}\n";
+    assert_eq!(diagnose(Language::Rust, text), "");
+}
+
+/// `abstract` as the name of a member, as `@babel/types` and `@oxc-project/types` declare
+/// their class nodes; `abstract` as a modifier stays one.
+#[test]
+fn abstract_as_a_member_name_is_valid_typescript() {
+    let text = "interface ClassDeclaration {\n  body: ClassBody;\n  abstract: boolean | null;\n  declare?: boolean;\n}\n\
+                interface Class {\n  abstract?: boolean;\n  abstract(): void;\n}\ntype T = { abstract: boolean };\n\
+                class C {\n  abstract!: boolean;\n}\nabstract class D {\n  abstract m(): void;\n}\n";
+    assert_eq!(diagnose(Language::TypeScript, text), "");
+    assert_eq!(diagnose(Language::Tsx, text), "");
+}
+
+/// `export type * from` (TypeScript 5.0), as `vite`'s `terserOptions.d.ts` writes it.
+#[test]
+fn export_type_star_is_valid_typescript() {
+    let text = "// @ts-ignore `terser` may not be installed\nexport type * as Terser from 'terser'\nexport type * from './types'\n";
+    assert_eq!(diagnose(Language::TypeScript, text), "");
+}
+
+/// Overloaded generic call signatures with only line breaks between them, as `vite`'s
+/// `importGlob.d.ts` declares `ImportGlobFunction`.
+#[test]
+fn generic_call_signatures_on_their_own_lines_are_valid_typescript() {
+    let text = "export interface ImportGlobFunction {\n  /**\n   * Overload 1\n   */\n  <\n    Eager extends boolean,\n    T = unknown,\n  >(\n    glob: string | string[],\n  ): (Eager extends true ? true : false) extends true\n    ? Record<string, T>\n    : Record<string, () => Promise<T>>\n  /**\n   * Overload 2\n   */\n  <M>(glob: string): Record<string, M>\n  // the last one\n  <N>(glob: string[]): N\n}\n";
+    assert_eq!(diagnose(Language::TypeScript, text), "");
+}
+
+/// What `gofmt` accepts and only Go's type checker rejects, as the type checker's own tests
+/// write it (`go/types/testdata`); a call left open inside is still reported.
+#[test]
+fn type_checker_test_cases_are_valid_go() {
+    let text = "package p\n\nfunc _() {\n\t_ = make(1 /* ERROR not a type */)\n\t_ = make([]int, t... /* ERROR invalid use */ )\n\
+                \t_ = make(f0 /* ERROR not a type */ ())\n\t_ = new(1, 2)\n\t_ = new(\"foo\")\n\t_ = new(int... /* ERROR */ )\n\
+                \t_ = make([]int, 3)\n}\n\nvar _ = new(- /* ERROR not a type */ 1)\n\ntype (\n\tiA0 [... /* ERROR \"invalid use of '...'\" */ ]byte\n)\n\n\
+                var (\n\t_ = ~ /* ERROR cannot use ~ outside of interface or type constraint */ 0\n)\n\n\
+                func _() {\n\t{\n\t\tgoto L\n\t}\nL: L1:\n}\n\ntype C interface{ ~int | ~string }\n";
+    assert_eq!(diagnose(Language::Go, text), "");
+    let broken = "package p\n\nfunc _() {\n\t_ = make(1\n}\n";
+    assert_ne!(diagnose(Language::Go, broken), "");
+}
+
