@@ -449,3 +449,18 @@ fn type_checker_test_cases_are_valid_go() {
     assert_ne!(diagnose(Language::Go, broken), "");
 }
 
+/// Two Python statements on one line with nothing between them, which tree-sitter-python
+/// parses without error (`return x[0]` then a string): reported at the second, as Python does.
+#[test]
+fn statements_on_one_line_need_a_separator_in_python() {
+    let text = "class A:\n    def area(self):\n        return self.size[0]' * self.size[1]'\n\n\n\n    def b(self):\n        return f(x)'s'\n\n\n\n\
+                def c():\n    return c\"s\"\n";
+    expect![[r#"
+        3:28-3:45 expected a line break or `;` before string ' * self.size[1]' [A.area]
+        8:16-8:17 unexpected `f` [A.b]
+        13:12-13:13 unexpected `c` [c]
+    "#]]
+    .assert_eq(&diagnose(Language::Python, text));
+    let valid = "a = 1; b = 2\nif a: b = 3\nwhile b: pass\nclass K: x = 1; y = 2\ndef f(): return 1\n";
+    assert_eq!(diagnose(Language::Python, valid), "");
+}
