@@ -464,3 +464,46 @@ fn statements_on_one_line_need_a_separator_in_python() {
     let valid = "a = 1; b = 2\nif a: b = 3\nwhile b: pass\nclass K: x = 1; y = 2\ndef f(): return 1\n";
     assert_eq!(diagnose(Language::Python, valid), "");
 }
+
+/// A deleted closer is reported where the indentation says its block ends, as rustc's
+/// unclosed-delimiter hints point: the `}` of a top-level item before the next item (not at
+/// the opener, though closing it at the end of the text balances as well), the `)` of a
+/// signature left as `     -> T {`, and a `(` opened within a line that the `)` of an
+/// enclosing call, on a shallower line, would otherwise close.
+#[test]
+fn deleted_closers_are_placed_where_the_indentation_returns() {
+    let text = "fn insert(b: &mut Bencher) {\n    b.iter(|| {\n        let mut map = IndexMap::new();\n        map\n    });\n\n\n#[bench]\nfn lookup(b: &mut Bencher) {\n    b.iter(|| 1);\n}\n";
+    expect![[r#"
+        5:7-5:8 missing `}` to close `{` at 1:28 [] (`{` opened here at 1:28)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, text));
+    let text = "impl Platform {\n    pub fn selected(\n        self,\n        mut filter: impl FnMut(&oid) -> bool,\n     -> Result<Walk, Error> {\n        let walk = Walk::new(filter);\n        Ok(walk)\n    }\n}\n";
+    expect![[r#"
+        4:45-4:46 missing `)` to close `(` at 2:20 [Platform::selected] (`(` opened here at 2:20)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, text));
+    let text = "impl_subtag!(\n    Key,\n    2..=2,\n    s,\n    s.all_bytes()[0].is_ascii_alphabetic( && s.all_bytes()[1].is_ascii_digit(),\n    s.to_ascii_lowercase(),\n    InvalidExtension,\n    [\"k0\"],\n);\n";
+    expect![[r#"
+        5:57-5:58 missing `)` to close `(` at 5:41 [] (`(` opened here at 5:41)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, text));
+}
+
+/// As [`diagnose`], with each diagnostic's related locations.
+fn diagnose_with_related(language: Language, text: &str) -> String {
+    let diagnostics = super::check(language, text);
+    let index = LineIndex::new(text);
+    let mut out = String::new();
+    for (line, d) in render(text, &diagnostics).lines().zip(&diagnostics) {
+        let related: Vec<String> = d
+            .related
+            .iter()
+            .map(|r| {
+                let p = index.position(text, r.range.start, PositionEncoding::Utf16);
+                format!("{} at {}:{}", r.message, p.line + 1, p.character + 1)
+            })
+            .collect();
+        out.push_str(&format!("{line} ({})\n", related.join(", ")));
+    }
+    out
+}
