@@ -254,7 +254,9 @@ fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
 fn statements_on_one_line(text: &str, tree: &Tree) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut stack = vec![tree.root_node()];
-    while let Some(node) = stack.pop() {
+    while let Some(node) = stack.pop()
+        && out.len() < MAX_FINDINGS
+    {
         let holds_statements = matches!(node.kind(), "module" | "block");
         let mut previous: Option<Node<'_>> = None;
         let mut cursor = node.walk();
@@ -274,7 +276,7 @@ fn statements_on_one_line(text: &str, tree: &Tree) -> Vec<Finding> {
                 continue;
             }
             if !child.is_named() {
-                // A `;` separates; a `:` or a keyword belongs to the statement.
+                // The only unnamed child between statements: a `;`.
                 previous = None;
                 continue;
             }
@@ -299,9 +301,6 @@ fn statements_on_one_line(text: &str, tree: &Tree) -> Vec<Finding> {
                     message: format!("expected a line break or `;` before {what}"),
                     related: Vec::new(),
                 });
-                if out.len() == MAX_FINDINGS {
-                    return out;
-                }
             }
             previous = Some(child);
         }
