@@ -53,6 +53,9 @@ struct Candidate {
     edit: Edit,
     report: usize,
     kind: Kind,
+    /// Closes a block at the end of the text though its indentation says where it ends: taken
+    /// only when no candidate that the indentation supports explains the brackets as well.
+    against_indentation: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -81,10 +84,15 @@ impl Ctx<'_> {
         self.scan.lines[d.line as usize].last == Some(d.offset)
     }
 
-    /// Does this pair break the indentation a formatter would give it?
+    /// Does this pair break the indentation a formatter would give it? A block opened at the
+    /// end of a line closes at the start of a line as deep, or (a `(` or `[`) within a line; a
+    /// bracket opened within a line never closes at the start of a shallower line.
     fn anomalous(&self, o: Delim, c: Delim) -> bool {
-        if o.line == c.line || !self.is_last(o) {
+        if o.line == c.line {
             return false;
+        }
+        if !self.is_last(o) {
+            return self.is_first(c) && self.indent(c) < self.indent(o);
         }
         if self.is_first(c) { self.indent(c) != self.indent(o) } else { o.ch == b'{' }
     }
@@ -96,14 +104,23 @@ impl Ctx<'_> {
 
     /// Where the block opened by `o` ends by indentation: the first token of the first later
     /// line indented no deeper than the opener's line, or a line left with only the indentation
-    /// of a deleted closer.
+    /// of a deleted closer, or with the blank that followed it (`    ) -> T {` without its `)`
+    /// starts one column deeper than the opener's line, after deeper lines).
     fn block_end(&self, o: Delim) -> Option<usize> {
         let indent = self.indent(o);
         let lines = &self.scan.lines[o.line as usize + 1..];
+        let mut deeper = false;
         for (k, l) in lines.iter().enumerate() {
             if !l.is_blank() && l.indent <= indent {
                 return l.first;
             }
+            if deeper
+                && l.indent == indent + 1
+                && l.first.is_some_and(|f| self.text.as_bytes()[f - 1] == b' ')
+            {
+                return l.first;
+            }
+            deeper |= !l.is_blank() && l.indent > indent + 1;
             // Only blanks, as deep as the opener's line: where its closer was.
             let end = lines.get(k + 1).map_or(self.text.len(), |n| n.start);
             let blanks = &self.text.as_bytes()[l.start..end];
@@ -204,6 +221,7 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
                     edit: Edit::Insert(idx, closer(od.ch)),
                     report: at,
                     kind: Kind::Close(o),
+                    against_indentation: false,
                 });
             }
         } else {
@@ -214,18 +232,29 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
                     edit: Edit::Insert(j, closer(od.ch)),
                     report: delims[j].offset,
                     kind: Kind::Close(o),
+                    against_indentation: false,
                 });
                 j += 1;
             }
             if j <= until {
                 let report = scan.lines[od.line as usize].last.unwrap_or(od.offset);
-                cands.push(Candidate { edit: Edit::Insert(j, closer(od.ch)), report, kind: Kind::Close(o) });
+                cands.push(Candidate {
+                    edit: Edit::Insert(j, closer(od.ch)),
+                    report,
+                    kind: Kind::Close(o),
+                    against_indentation: false,
+                });
             }
         }
     };
     let open_candidates = |c: usize, cands: &mut Vec<Candidate>| {
         let cd = delims[c];
-        cands.push(Candidate { edit: Edit::Remove(c), report: cd.offset, kind: Kind::Remove(c) });
+        cands.push(Candidate {
+            edit: Edit::Remove(c),
+            report: cd.offset,
+            kind: Kind::Remove(c),
+            against_indentation: false,
+        });
         if cx.is_first(cd) {
             // Only where the block's first line does not already end with an opener.
             if let Some(at) =
@@ -237,6 +266,7 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
                         edit: Edit::Insert(idx, opener(cd.ch)),
                         report: at,
                         kind: Kind::Open(c),
+                        against_indentation: false,
                     });
                 }
             }
@@ -288,14 +318,19 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
         // A block that no later line ends by indentation runs to the end of the text, where its
         // closer is missing (a deleted last `}`); otherwise report the opener.
         let od = delims[o];
-        let report = match cx.block_end(od) {
+        let end = cx.block_end(od);
+        let report = match end {
             None if cx.is_last(od) => scan.lines.iter().rev().find_map(|l| l.last).unwrap_or(od.offset),
             _ => od.offset,
         };
+        // A top-level block whose `}` was deleted balances as well closed at the end of the
+        // text as where the next item starts (every item after it balances on its own), and
+        // the opener comes first; rustc points where the indentation returns instead.
         cands.push(Candidate {
             edit: Edit::Insert(delims.len(), closer(od.ch)),
             report,
             kind: Kind::Close(o),
+            against_indentation: end.is_some() && cx.is_last(od),
         });
     }
     // The same edit is often proposed twice (by an anomaly and by the stack); try it once.
@@ -309,16 +344,16 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
     });
     cands.truncate(MAX_CANDIDATES);
 
-    let mut best: Option<((u32, u32, usize), Candidate)> = None;
+    let mut best: Option<((u32, u32, bool, usize), Candidate)> = None;
     for c in cands {
         let (errors, anomalies) = cx.replay(Some(c.edit), &mut stack);
-        let key = (errors, anomalies, c.report);
+        let key = (errors, anomalies, c.against_indentation, c.report);
         if best.as_ref().is_none_or(|(k, _)| key < *k) {
             best = Some((key, c));
         }
     }
     match best {
-        Some(((0, _, _), c)) => Some(match c.kind {
+        Some(((0, ..), c)) => Some(match c.kind {
             Kind::Close(o) => Fix::Close { open: delims[o], at: c.report },
             Kind::Remove(i) => Fix::Remove { close: delims[i] },
             Kind::Open(i) => Fix::Open { close: delims[i], at: c.report },

@@ -63,17 +63,21 @@ fn parses_cleanly(language: Language, text: &str) -> bool {
 ///   outer attributes where the grammar
 ///   takes none (see [`attribute_gap`]), a `where` clause on a unit struct
 ///   (`struct S where T: Send;`), negative const generic arguments, `()` bounded in a `where`
-///   clause, the weak keyword `raw` as a name and `..=end` in a closure (see [`rewrites`]), and a file that holds one
-///   expression, meant for `include!` (see [`lone_expression`]).
+///   clause, a bound with no traits (`C: ,`), the weak keyword `raw` as a name and `..=end` in
+///   a closure (see [`rewrites`]), and a file that holds one expression, meant for `include!`
+///   (see [`lone_expression`]).
 /// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
 ///   parameters (also after a comment, and with a default: `<in T = never>`). TSX: function
 ///   types whose parameter has no type annotation (`i: (string) => string`, a parameter named
-///   `string`).
+///   `string`). Both: `abstract` as a member's name, `export type *` and overloaded generic call
+///   signatures with no `;` between them (see [`rewrites`]).
 /// - JavaScript family: a statement that starts with `[` after an arrow function with a block
 ///   body (see [`arrow_asi_gap`]), and reserved words as imported or exported names (see
 ///   [`rewrites`]).
 /// - Python: a statement whose bracketed continuation lines are indented less than its first
 ///   line (see [`dedented_continuation`]).
+/// - Go: what `gofmt` accepts and only the type checker rejects (`make(1)`, `[...]T` in a type,
+///   `~x` in an expression, a label on a label; see [`go_rewrite`]).
 /// - JSON: a number with a `+` exponent (`0.5e+1`, `2E+1`), which the grammar splits into a
 ///   number, an ERROR `e+` and another number.
 pub(crate) fn grammar_gap(
@@ -147,7 +151,7 @@ pub(crate) fn grammar_gap(
         }
         Language::Python => dedented_continuation(text, scan, error, checked),
         Language::Json => plus_exponent(text, error, checked),
-        Language::Go => false,
+        Language::Go => rewritten_gap(language, text, error, checked),
     }
 }
 
@@ -225,8 +229,15 @@ fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut 
 ///   `raw` used as a name (`Option<raw>`, as in `syn` 1.0): it becomes another three-letter name;
 ///   a range with no start up to an inclusive end (`|end| ..=end`, as in `quickcheck`): the `=`
 ///   becomes a blank.
+///   A bound with no traits (`C: ,` in a `where` clause, as in `combine`; `<T:>`): the
+///   predicate is blanked (see [`empty_bound`]).
 /// - JavaScript family: a reserved word as an imported or exported name (`import { in as o }`,
 ///   `export { x as in }`, as Vite's chunks write them): its first letter becomes `_`.
+/// - TypeScript and TSX: `abstract` as the name of a member (`abstract?: boolean;`, as in
+///   `@babel/types`): its first letter becomes `_`; `export type *` (TypeScript 5.0): `type`
+///   becomes blanks; an overloaded generic call signature on a line of its own after a member
+///   with no `;`: the blank before its `<` becomes `;` (see [`member_on_new_line`]).
+/// - Go: what `gofmt` accepts and the type checker rejects (see [`go_rewrite`]).
 fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
     let mut bytes = text.as_bytes().to_vec();
     let mut sites = Vec::new();
@@ -270,6 +281,16 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                         bytes[i + 1] = b'_';
                         sites.push(i..i + 3);
                     }
+                    b':' => {
+                        if let Some(blank) = empty_bound(b, i) {
+                            for k in blank.clone() {
+                                if b[k] != b'\n' {
+                                    bytes[k] = b' ';
+                                }
+                            }
+                            sites.push(blank);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -291,19 +312,253 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                     let alias = prev_code(i)
                         .is_some_and(|p| p >= 1 && &b[p - 1..=p] == b"as" && (p == 1 || !word(b[p - 2])))
                         && after.is_some_and(|a| a.starts_with([',', '}']));
-                    if RESERVED.contains(&name) && (imported || alias) {
+                    let typescript = language != Language::JavaScript;
+                    // `abstract: boolean` in an interface or class: a name, not a modifier.
+                    let abstract_name = typescript
+                        && name == "abstract"
+                        && after
+                            .is_some_and(|a| a.starts_with([':', '?', '(', '<', ';', ',', '=', '!', '}']));
+                    if (RESERVED.contains(&name) && (imported || alias)) || abstract_name {
                         bytes[i] = b'_';
+                        sites.push(i..i + len);
+                    }
+                    // `export type * from 'm'` (TypeScript 5.0): `export * from 'm'` for the grammar.
+                    if typescript
+                        && name == "type"
+                        && after.is_some_and(|a| a.starts_with('*'))
+                        && prev_code(i).is_some_and(|p| p >= 5 && &b[p - 5..=p] == b"export")
+                    {
+                        bytes[i..i + len].fill(b' ');
                         sites.push(i..i + len);
                     }
                     i += len.max(1);
                     continue;
                 }
+                if b[i] == b'<'
+                    && language != Language::JavaScript
+                    && let Some((blank, prev_end)) = member_on_new_line(b, i)
+                {
+                    bytes[blank] = b';';
+                    sites.push(prev_end..i + 1);
+                }
                 i += 1;
+            }
+        }
+        Language::Go => {
+            for i in 0..b.len() {
+                if let Some((site, at, with)) = go_rewrite(b, i) {
+                    bytes[at..at + with.len()].copy_from_slice(with);
+                    sites.push(site);
+                }
             }
         }
         _ => {}
     }
     (bytes, sites)
+}
+
+/// TypeScript: a member of an interface or object type that starts with `<` on a line of its
+/// own after a member with no `;` (an overloaded generic call signature):
+///
+/// ```ts
+/// interface F {
+///   <T>(glob: string): T
+///   <U>(x: number): U
+/// }
+/// ```
+///
+/// TypeScript ends a member at a line break, the grammar reads `T <U> (x...` on. When the `<` at
+/// `at` starts its line after a blank and the code before it (comments skipped) ends like a
+/// type, returns the blank to become `;` and where that code ends.
+fn member_on_new_line(b: &[u8], at: usize) -> Option<(usize, usize)> {
+    let line_start = b[..at].iter().rposition(|&c| c == b'\n')? + 1;
+    if at == line_start || !b[line_start..at].iter().all(|&c| c == b' ' || c == b'\t') {
+        return None;
+    }
+    let prev = prev_code_skipping_comments(b, line_start)?;
+    let ends_like_type =
+        b[prev].is_ascii_alphanumeric() || matches!(b[prev], b'_' | b'$' | b')' | b']' | b'>' | b'}');
+    ends_like_type.then_some((at - 1, prev + 1))
+}
+
+/// The last byte of code before `at` in a C-like language, skipping blanks, block comments and
+/// lines that hold only a line comment.
+fn prev_code_skipping_comments(b: &[u8], mut at: usize) -> Option<usize> {
+    for _ in 0..64 {
+        let p = b[..at].iter().rposition(|c| !c.is_ascii_whitespace())?;
+        if p >= 1 && &b[p - 1..=p] == b"*/" {
+            at = b[..p - 1].windows(2).rposition(|w| w == b"/*")?;
+            continue;
+        }
+        let line_start = b[..p].iter().rposition(|&c| c == b'\n').map_or(0, |n| n + 1);
+        let first = line_start + b[line_start..=p].iter().position(|c| !c.is_ascii_whitespace())?;
+        if b[first..].starts_with(b"//") {
+            at = line_start;
+            continue;
+        }
+        return Some(p);
+    }
+    None
+}
+
+/// Go constructs that `gofmt` accepts (the type checker rejects them later) and the grammar
+/// does not, as Go's own type-checker tests write them, each rewritten into one it parses:
+/// `new`/`make` with a first argument that is not a type (`make(1)`, `new(- 1)`,
+/// `make(f0 ())`) become an ordinary call; `[...]T` outside a composite literal becomes `[1  ]T`;
+/// a spread last argument (`new(int...)`) loses its `...`; `~x` in an expression becomes `-x`;
+/// a label on a label (`L: L1:` before `}`) becomes an expression statement (`L; L1:`).
+/// Returns the site, and where to write what.
+fn go_rewrite(b: &[u8], i: usize) -> Option<(Range<usize>, usize, &'static [u8])> {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let next = |from: usize| next_code_skipping_comments(b, from);
+    match b[i] {
+        b'n' | b'm' if (i == 0 || !(word(b[i - 1]) || b[i - 1] == b'.')) => {
+            let len = if b[i..].starts_with(b"new") {
+                3
+            } else if b[i..].starts_with(b"make") {
+                4
+            } else {
+                0
+            };
+            if len == 0 || b.get(i + len).copied().is_some_and(word) {
+                return None;
+            }
+            let open = next(i + len).filter(|&o| b[o] == b'(')?;
+            let arg = next(open + 1)?;
+            let not_type = match b[arg] {
+                b'0'..=b'9' | b'-' | b'+' | b'"' | b'\'' | b'`' | b'!' | b'&' | b'^' | b'~' | b'.' => true,
+                c if word(c) => {
+                    let end = arg + b[arg..].iter().take_while(|&&c| word(c)).count();
+                    next(end).is_some_and(|n| b[n] == b'(' || b[n..].starts_with(b"..."))
+                }
+                _ => false,
+            };
+            if !not_type {
+                return None;
+            }
+            // The whole call is the site.
+            let mut depth = 0;
+            let close = (open..b.len().min(open + 512)).find(|&k| {
+                match b[k] {
+                    b'(' => depth += 1,
+                    b')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })?;
+            let with: &'static [u8] = if len == 3 { b"ne_" } else { b"mak_" };
+            Some((i..close + 1, i, with))
+        }
+        b'.' if b[i..].starts_with(b"...") && i > 0 => {
+            let after = next(i + 3)?;
+            let before = b[..i].iter().rposition(|c| !c.is_ascii_whitespace())?;
+            if b[after] == b']' && prev_code_skipping_comments(b, i).is_some_and(|p| b[p] == b'[') {
+                Some((i..i + 3, i, b"1  "))
+            } else if b[after] == b')'
+                && before == i - 1
+                && (word(b[before]) || matches!(b[before], b')' | b']'))
+            {
+                Some((i..i + 3, i, b"   "))
+            } else {
+                None
+            }
+        }
+        b'~' => {
+            let p = prev_code_skipping_comments(b, i)?;
+            matches!(b[p], b'=' | b'(' | b',').then_some((i..i + 1, i, b"-"))
+        }
+        b':' if b.get(i + 1) != Some(&b'=') && i > 0 && word(b[i - 1]) => {
+            // The label is the first token of its line.
+            let line_start = b[..i].iter().rposition(|&c| c == b'\n').map_or(0, |n| n + 1);
+            let first = line_start + b[line_start..i].iter().position(|c| !c.is_ascii_whitespace())?;
+            if !b[first..i].iter().all(|&c| word(c)) || &b[first..i] == b"default" {
+                return None;
+            }
+            let label = next(i + 1).filter(|&n| word(b[n]))?;
+            let end = label + b[label..].iter().take_while(|&&c| word(c)).count();
+            let colon = next(end).filter(|&c| b[c] == b':' && b.get(c + 1) != Some(&b'='))?;
+            Some((i..colon + 1, i, b";"))
+        }
+        _ => None,
+    }
+}
+
+/// The first byte of code at or after `at`, skipping blanks and block comments.
+fn next_code_skipping_comments(b: &[u8], mut at: usize) -> Option<usize> {
+    for _ in 0..64 {
+        let n = at + b.get(at..)?.iter().position(|c| !c.is_ascii_whitespace())?;
+        if b[n..].starts_with(b"/*") {
+            at = n + 2 + b[n + 2..].windows(2).position(|w| w == b"*/")? + 2;
+            continue;
+        }
+        return Some(n);
+    }
+    None
+}
+
+/// Rust: a bound with no traits (`C: ,` in a `where` clause, `<T:>`), which rustc accepts and
+/// the grammar does not; `colon` is the offset of its `:`. Returns what to blank so that the
+/// rest parses the same: the colon alone before `>` or `=` (`<T >`, `<T = u8>`), else the whole
+/// predicate with its `,` (`where    {`). Only in a list of generic parameters or a `where`
+/// clause: walking back over the bounded type and the predicates before it must reach a `<` or
+/// `where` (a struct field `S { a: , b }` is a mistake).
+fn empty_bound(b: &[u8], colon: usize) -> Option<Range<usize>> {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    if b.get(colon + 1) == Some(&b':') || (colon > 0 && b[colon - 1] == b':') {
+        return None;
+    }
+    let next = colon + 1 + b[colon + 1..].iter().position(|c| !c.is_ascii_whitespace())?;
+    if !matches!(b[next], b'>' | b'=' | b',' | b'{' | b';') {
+        return None;
+    }
+    let before = b[..colon].iter().rposition(|c| !c.is_ascii_whitespace())?;
+    // A bounded type ends with a name or a closing bracket; a lifetime is left alone (`'a: {`
+    // is also a labelled block).
+    if !(word(b[before]) || matches!(b[before], b'>' | b')' | b']')) {
+        return None;
+    }
+    let name_start = (0..=before).rev().take_while(|&k| word(b[k])).last().unwrap_or(before);
+    if name_start > 0 && b[name_start - 1] == b'\'' {
+        return None;
+    }
+    // Back over the bounded type to what precedes the predicate (`start`), then on over the
+    // predicates before it to the `<` or `where` that opens the list.
+    let mut depth = 0i32;
+    let mut start = None;
+    let mut k = before + 1;
+    let stop = before.saturating_sub(1024);
+    loop {
+        if k == stop {
+            return None;
+        }
+        k -= 1;
+        match b[k] {
+            b'>' if k > 0 && b[k - 1] == b'-' => k -= 1,
+            b'>' | b')' | b']' => depth += 1,
+            b'<' | b'(' | b'[' if depth > 0 => depth -= 1,
+            b',' if depth == 0 => {
+                start.get_or_insert(k + 1);
+            }
+            b'<' if depth == 0 => break,
+            b'e' if depth == 0
+                && k >= 4
+                && &b[k - 4..=k] == b"where"
+                && (k == 4 || !word(b[k - 5]))
+                && !b.get(k + 1).copied().is_some_and(word) =>
+            {
+                break;
+            }
+            b'(' | b'[' | b'{' | b'}' | b';' if depth == 0 => return None,
+            _ => {}
+        }
+    }
+    let from = start.unwrap_or(k + 1);
+    let first = from + b[from..].iter().position(|c| !c.is_ascii_whitespace())?;
+    match b[next] {
+        b'>' | b'=' => Some(colon..colon + 1),
+        b',' => Some(first..next + 1),
+        _ => Some(first..colon + 1),
+    }
 }
 
 /// Words that cannot name a binding in JavaScript but can name an export.
@@ -513,9 +768,9 @@ fn outer_attributes(text: &str, node: Node<'_>) -> Vec<std::ops::Range<usize>> {
 }
 
 /// `type Name;` in an `extern` block (a foreign type, as `web-sys` declares thousands for
-/// `#[wasm_bindgen]`): the grammar takes no `type` item there. The error is a gap when it lies
-/// in such a block and the block parses cleanly with each `type Name;` written as the foreign
-/// function `fn Name();`.
+/// `#[wasm_bindgen]`; also generic, `type JsOption<T>;`, as in `wasm-bindgen`): the grammar
+/// takes no `type` item there. The error is a gap when it lies in such a block and the block
+/// parses cleanly with each `type Name;` written as the foreign function `fn Name();`.
 fn foreign_type(text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
     let Some(block) = error.parent().filter(|p| p.kind() == "declaration_list") else { return false };
     let Some(item) = block.parent().filter(|p| p.kind() == "foreign_mod_item") else { return false };
@@ -536,15 +791,31 @@ fn foreign_type(text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
             let rest = &source[at + 4..];
             let name_len = rest.trim_start().bytes().take_while(|&c| word(c)).count();
             let name_start = at + 4 + (rest.len() - rest.trim_start().len());
-            let after = source[name_start + name_len..].trim_start();
+            // Generic parameters (`type JsOption<T>;`) stay, on the function.
+            let mut name_end = name_start + name_len;
+            if b.get(name_end) == Some(&b'<') {
+                let mut depth = 0;
+                let Some(close) = (name_end..b.len()).find(|&k| {
+                    match b[k] {
+                        b'<' => depth += 1,
+                        b'>' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                }) else {
+                    continue;
+                };
+                name_end = close + 1;
+            }
+            let after = source[name_end..].trim_start();
             if name_len == 0 || !after.starts_with(';') {
                 continue;
             }
             rewritten.push_str(&source[from..at]);
             rewritten.push_str("fn ");
-            rewritten.push_str(&source[name_start..name_start + name_len]);
+            rewritten.push_str(&source[name_start..name_end]);
             rewritten.push_str("()");
-            from = name_start + name_len;
+            from = name_end;
             found = true;
         }
         rewritten.push_str(&source[from..]);

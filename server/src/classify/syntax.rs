@@ -43,6 +43,7 @@ pub(crate) fn findings(language: Language, text: &str, tree: &Tree) -> Vec<Findi
         _ if gave_up => Vec::new(),
         Language::Rust => accepted_rust_mistakes(text, tree),
         Language::Tsx | Language::JavaScript => accepted_jsx_mistakes(text, tree),
+        Language::Python => statements_on_one_line(text, tree),
         _ => Vec::new(),
     };
     if !root.has_error() && !gave_up {
@@ -242,6 +243,69 @@ fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
     }
     out.sort_by_key(|f| f.range.start);
     out.truncate(MAX_FINDINGS);
+    out
+}
+
+/// Python statements that tree-sitter-python takes for a block or module's children, though
+/// they need a `;` or a line break between them: each statement that starts on the line where
+/// the one before it ended with no `;` between. Python rejects them ("invalid syntax"), but the
+/// grammar parses `return x[0]' * y'` as `return x[0]` followed by a string, without error. Only
+/// the statements are walked (blocks, compound statements and their clauses), not expressions.
+fn statements_on_one_line(text: &str, tree: &Tree) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop()
+        && out.len() < MAX_FINDINGS
+    {
+        let holds_statements = matches!(node.kind(), "module" | "block");
+        let mut previous: Option<Node<'_>> = None;
+        let mut cursor = node.walk();
+        for child in node.children(&mut cursor) {
+            if child.is_extra() {
+                continue;
+            }
+            let kind = child.kind();
+            if kind == "block"
+                || kind.ends_with("_statement")
+                || kind.ends_with("_definition")
+                || kind.ends_with("_clause")
+            {
+                stack.push(child);
+            }
+            if !holds_statements {
+                continue;
+            }
+            if !child.is_named() {
+                // The only unnamed child between statements: a `;`.
+                previous = None;
+                continue;
+            }
+            if let Some(before) = previous
+                && before.end_position().row == child.start_position().row
+                && !before.has_error()
+                && !child.has_error()
+            {
+                let leaf = first_leaf(child);
+                let token = if leaf.parent().is_some_and(|p| p.kind() == "string") {
+                    leaf.parent().unwrap_or(leaf)
+                } else {
+                    leaf
+                };
+                let what = match token_text(text, token) {
+                    Some(t) if token.kind() == "string" => format!("string {t}"),
+                    Some(t) => format!("`{t}`"),
+                    None => describe_kind(token),
+                };
+                out.push(Finding {
+                    range: token.start_byte()..token.end_byte(),
+                    message: format!("expected a line break or `;` before {what}"),
+                    related: Vec::new(),
+                });
+            }
+            previous = Some(child);
+        }
+    }
+    out.sort_by_key(|f| f.range.start);
     out
 }
 

@@ -380,3 +380,130 @@ fn unclosed_paren_is_underlined_where_the_construct_ends() {
         29: let width = width.max(1); => 29:28-29:29 missing `)` to close `(` at 29:26 [area] (`(` opened here at 29:26)
     "#]].assert_eq(&out);
 }
+
+/// The diagnostics of `text`, rendered one a line.
+fn diagnose(language: Language, text: &str) -> String {
+    render(text, &super::check(language, text))
+}
+
+/// A bound with no traits is valid Rust (`combine`'s `Decoder`); the same shape where rustc
+/// wants a type or a value is still a mistake.
+#[test]
+fn empty_trait_bounds_are_valid_rust() {
+    let valid = "impl<S, P, C> Decoder<S, P, C>\nwhere\n    C: ,\n{\n    fn f() {}\n}\n\
+                 impl<C:> D for C where C: Clone, {}\nfn g<T: = u8>() where T:, Vec<T>: {}\n";
+    assert_eq!(diagnose(Language::Rust, valid), "");
+    let broken =
+        "fn f() {\n    let x: = 5;\n}\n\nfn g() {\n    let s = S {\n        a: ,\n        b: 1,\n    };\n}\n";
+    expect![[r#"
+        2:10-2:11 unexpected `:` [f]
+        7:10-7:11 unexpected `:` [g]
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, broken));
+}
+
+/// A generic foreign type in an `extern` block, as `wasm-bindgen`'s `sys.rs` declares it.
+#[test]
+fn generic_foreign_types_are_valid_rust() {
+    let text = "extern \"C\" {\n    #[derive(Clone, PartialEq)]\n    pub type JsOption<T>;\n    pub type Map<K, V: Into<u8>>;\n}\n";
+    assert_eq!(diagnose(Language::Rust, text), "");
+}
+
+/// `abstract` as the name of a member, as `@babel/types` and `@oxc-project/types` declare
+/// their class nodes; `abstract` as a modifier stays one.
+#[test]
+fn abstract_as_a_member_name_is_valid_typescript() {
+    let text = "interface ClassDeclaration {\n  body: ClassBody;\n  abstract: boolean | null;\n  declare?: boolean;\n}\n\
+                interface Class {\n  abstract?: boolean;\n  abstract(): void;\n}\ntype T = { abstract: boolean };\n\
+                class C {\n  abstract!: boolean;\n}\nabstract class D {\n  abstract m(): void;\n}\n";
+    assert_eq!(diagnose(Language::TypeScript, text), "");
+    assert_eq!(diagnose(Language::Tsx, text), "");
+}
+
+/// `export type * from` (TypeScript 5.0), as `vite`'s `terserOptions.d.ts` writes it.
+#[test]
+fn export_type_star_is_valid_typescript() {
+    let text = "// @ts-ignore `terser` may not be installed\nexport type * as Terser from 'terser'\nexport type * from './types'\n";
+    assert_eq!(diagnose(Language::TypeScript, text), "");
+}
+
+/// Overloaded generic call signatures with only line breaks between them, as `vite`'s
+/// `importGlob.d.ts` declares `ImportGlobFunction`.
+#[test]
+fn generic_call_signatures_on_their_own_lines_are_valid_typescript() {
+    let text = "export interface ImportGlobFunction {\n  /**\n   * Overload 1\n   */\n  <\n    Eager extends boolean,\n    T = unknown,\n  >(\n    glob: string | string[],\n  ): (Eager extends true ? true : false) extends true\n    ? Record<string, T>\n    : Record<string, () => Promise<T>>\n  /**\n   * Overload 2\n   */\n  <M>(glob: string): Record<string, M>\n  // the last one\n  <N>(glob: string[]): N\n}\n";
+    assert_eq!(diagnose(Language::TypeScript, text), "");
+}
+
+/// What `gofmt` accepts and only Go's type checker rejects, as the type checker's own tests
+/// write it (`go/types/testdata`); a call left open inside is still reported.
+#[test]
+fn type_checker_test_cases_are_valid_go() {
+    let text = "package p\n\nfunc _() {\n\t_ = make(1 /* ERROR not a type */)\n\t_ = make([]int, t... /* ERROR invalid use */ )\n\
+                \t_ = make(f0 /* ERROR not a type */ ())\n\t_ = new(1, 2)\n\t_ = new(\"foo\")\n\t_ = new(int... /* ERROR */ )\n\
+                \t_ = make([]int, 3)\n}\n\nvar _ = new(- /* ERROR not a type */ 1)\n\ntype (\n\tiA0 [... /* ERROR \"invalid use of '...'\" */ ]byte\n)\n\n\
+                var (\n\t_ = ~ /* ERROR cannot use ~ outside of interface or type constraint */ 0\n)\n\n\
+                func _() {\n\t{\n\t\tgoto L\n\t}\nL: L1:\n}\n\ntype C interface{ ~int | ~string }\n";
+    assert_eq!(diagnose(Language::Go, text), "");
+    let broken = "package p\n\nfunc _() {\n\t_ = make(1\n}\n";
+    assert_ne!(diagnose(Language::Go, broken), "");
+}
+
+/// Two Python statements on one line with nothing between them, which tree-sitter-python
+/// parses without error (`return x[0]` then a string): reported at the second, as Python does.
+#[test]
+fn statements_on_one_line_need_a_separator_in_python() {
+    let text = "class A:\n    def area(self):\n        return self.size[0]' * self.size[1]'\n\n\n\n    def b(self):\n        return f(x)'s'\n\n\n\n\
+                def c():\n    return c\"s\"\n";
+    expect![[r#"
+        3:28-3:45 expected a line break or `;` before string ' * self.size[1]' [A.area]
+        8:16-8:17 unexpected `f` [A.b]
+        13:12-13:13 unexpected `c` [c]
+    "#]]
+    .assert_eq(&diagnose(Language::Python, text));
+    let valid = "a = 1; b = 2\nif a: b = 3\nwhile b: pass\nclass K: x = 1; y = 2\ndef f(): return 1\n";
+    assert_eq!(diagnose(Language::Python, valid), "");
+}
+
+/// A deleted closer is reported where the indentation says its block ends, as rustc's
+/// unclosed-delimiter hints point: the `}` of a top-level item before the next item (not at
+/// the opener, though closing it at the end of the text balances as well), the `)` of a
+/// signature left as `     -> T {`, and a `(` opened within a line that the `)` of an
+/// enclosing call, on a shallower line, would otherwise close.
+#[test]
+fn deleted_closers_are_placed_where_the_indentation_returns() {
+    let text = "fn insert(b: &mut Bencher) {\n    b.iter(|| {\n        let mut map = IndexMap::new();\n        map\n    });\n\n\n#[bench]\nfn lookup(b: &mut Bencher) {\n    b.iter(|| 1);\n}\n";
+    expect![[r#"
+        5:7-5:8 missing `}` to close `{` at 1:28 [] (`{` opened here at 1:28)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, text));
+    let text = "impl Platform {\n    pub fn selected(\n        self,\n        mut filter: impl FnMut(&oid) -> bool,\n     -> Result<Walk, Error> {\n        let walk = Walk::new(filter);\n        Ok(walk)\n    }\n}\n";
+    expect![[r#"
+        4:45-4:46 missing `)` to close `(` at 2:20 [Platform::selected] (`(` opened here at 2:20)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, text));
+    let text = "impl_subtag!(\n    Key,\n    2..=2,\n    s,\n    s.all_bytes()[0].is_ascii_alphabetic( && s.all_bytes()[1].is_ascii_digit(),\n    s.to_ascii_lowercase(),\n    InvalidExtension,\n    [\"k0\"],\n);\n";
+    expect![[r#"
+        5:57-5:58 missing `)` to close `(` at 5:41 [] (`(` opened here at 5:41)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, text));
+}
+
+/// As [`diagnose`], with each diagnostic's related locations.
+fn diagnose_with_related(language: Language, text: &str) -> String {
+    let diagnostics = super::check(language, text);
+    let index = LineIndex::new(text);
+    let mut out = String::new();
+    for (line, d) in render(text, &diagnostics).lines().zip(&diagnostics) {
+        let related: Vec<String> = d
+            .related
+            .iter()
+            .map(|r| {
+                let p = index.position(text, r.range.start, PositionEncoding::Utf16);
+                format!("{} at {}:{}", r.message, p.line + 1, p.character + 1)
+            })
+            .collect();
+        out.push_str(&format!("{line} ({})\n", related.join(", ")));
+    }
+    out
+}
