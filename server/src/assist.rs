@@ -44,6 +44,52 @@ pub struct NoteFix {
     pub edits: Vec<NoteEdit>,
 }
 
+/// How far a fix was verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// It applied in memory, and every file it edits reparsed without a new syntax error.
+    Parses,
+    /// It parses, and `checker`, which reported the error, is running on a scratch copy with it.
+    Checking { checker: String },
+    /// `checker` no longer reports the error with the fix, and reports no new error.
+    Checked { checker: String },
+    /// It parses, but `checker` still reports the error or new ones (`why`), or could not run.
+    CheckFailed { checker: String, why: String },
+}
+
+impl Verification {
+    /// How the quick fix's title says it was verified.
+    pub fn title(&self) -> String {
+        match self {
+            Verification::Parses => "(reparsed clean)".to_owned(),
+            Verification::Checking { checker } => format!("(reparsed clean; {checker} running)"),
+            Verification::Checked { checker } => format!("(verified by {checker})"),
+            Verification::CheckFailed { checker, .. } => format!("(reparsed clean; not verified by {checker})"),
+        }
+    }
+
+    /// The sentence hover shows.
+    pub fn sentence(&self) -> String {
+        match self {
+            Verification::Parses => "verified: applies and parses".to_owned(),
+            Verification::Checking { checker } => format!("applies and parses; `{checker}` is checking it"),
+            Verification::Checked { checker } => {
+                format!("verified: `{checker}` no longer reports the error with it, and reports nothing new")
+            }
+            Verification::CheckFailed { checker, why } => format!("applies and parses, but `{checker}`: {why}"),
+        }
+    }
+
+    /// The level recorded with the fix's outcomes.
+    pub fn level(&self) -> String {
+        match self {
+            Verification::Parses | Verification::Checking { .. } => "parses".to_owned(),
+            Verification::Checked { checker } => format!("checker:{checker}"),
+            Verification::CheckFailed { checker, .. } => format!("checker-failed:{checker}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Note {
     pub fix_id: String,
@@ -59,6 +105,8 @@ pub struct Note {
     pub cached: bool,
     pub fix: Option<NoteFix>,
     pub fix_rejected: Option<String>,
+    /// How far `fix` was verified.
+    pub verification: Verification,
     pub applied: bool,
 }
 
@@ -79,7 +127,7 @@ impl Note {
             format!("**ACAS AI** ({}, {})\n\n{}\n", self.provider, self.model, self.explanation.trim());
         match (&self.fix, &self.fix_rejected) {
             (Some(fix), _) => out
-                .push_str(&format!("\n**Quick fix:** {} (verified: applies and parses)\n", fix.description)),
+                .push_str(&format!("\n**Quick fix:** {} ({})\n", fix.description, self.verification.sentence())),
             (None, Some(why)) => out.push_str(&format!("\n*No fix offered:* {why}\n")),
             (None, None) => {}
         }
@@ -492,6 +540,7 @@ mod tests {
             cached: false,
             fix: None,
             fix_rejected: Some("it did not parse".into()),
+            verification: Verification::Parses,
             applied: false,
         }
     }

@@ -789,6 +789,7 @@ mod tests {
                 description: None,
                 old: None,
                 new: None,
+                verified: None,
             })
         };
         let mut records = Vec::new();

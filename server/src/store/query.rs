@@ -201,7 +201,7 @@ pub(super) fn past_fixes(
     // reverted after it.
     let mut stmt = conn.prepare_cached(
         "SELECT fix_id, at_ms, fingerprint, category, provider, model, outcome, description,
-                old, new
+                old, new, verified
          FROM fix_outcome f
          WHERE fingerprint = ?1
            AND id = (SELECT max(id) FROM fix_outcome g
@@ -233,6 +233,7 @@ pub(super) fn past_fixes(
             description: row.get(7)?,
             old: row.get(8)?,
             new: row.get(9)?,
+            verified: row.get(10)?,
         })
     })?;
     rows.collect()

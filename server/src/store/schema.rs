@@ -235,6 +235,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         at_ms    INTEGER NOT NULL
     );
     ",
+    // 7: how each fix was verified when the event happened: `parses` (applied in memory, every
+    // file reparsed), `checker:NAME` (the checker that reported the error ran on a scratch copy
+    // with the fix and no longer reported it), `checker-failed:NAME` (it still did, or reported
+    // new errors).
+    "
+    ALTER TABLE fix_outcome ADD COLUMN verified TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

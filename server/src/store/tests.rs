@@ -793,6 +793,7 @@ fn fix(fix_id: &str, at_ms: i64, outcome: Outcome) -> FixOutcome {
         description: Some(format!("fix {fix_id}")),
         old: Some(format!("old {fix_id}")),
         new: Some(format!("new {fix_id}")),
+        verified: Some("parses".to_owned()),
     }
 }
 

@@ -276,11 +276,16 @@ pub struct FixOutcome {
     /// The text the fix replaced, and its replacement: what later prompts show as an example.
     pub old: Option<String>,
     pub new: Option<String>,
+    /// How the fix was verified when this happened (`parses`, `checker:NAME`,
+    /// `checker-failed:NAME`), so that learning can compare the levels.
+    pub verified: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Offered,
+    /// The checker that reported the error no longer did with the fix applied to a scratch copy.
+    Verified,
     Applied,
     /// The fingerprint was gone soon after the fix was applied.
     Resolved,
@@ -292,6 +297,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Offered => "offered",
+            Outcome::Verified => "verified",
             Outcome::Applied => "applied",
             Outcome::Resolved => "resolved",
             Outcome::Reverted => "reverted",
@@ -302,6 +308,7 @@ impl Outcome {
     pub(super) fn from_db(s: &str) -> Option<Outcome> {
         match s {
             "offered" => Some(Outcome::Offered),
+            "verified" => Some(Outcome::Verified),
             "applied" => Some(Outcome::Applied),
             "resolved" => Some(Outcome::Resolved),
             "reverted" => Some(Outcome::Reverted),

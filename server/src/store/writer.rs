@@ -586,8 +586,8 @@ fn put_cache_entry(tx: &Transaction, entry: &CacheEntry) -> rusqlite::Result<()>
 fn insert_fix_outcome(tx: &Transaction, outcome: &FixOutcome) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO fix_outcome (fix_id, at_ms, fingerprint, category, provider, model, outcome,
-             description, old, new)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             description, old, new, verified)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         outcome.fix_id,
@@ -600,6 +600,7 @@ fn insert_fix_outcome(tx: &Transaction, outcome: &FixOutcome) -> rusqlite::Resul
         outcome.description,
         outcome.old,
         outcome.new,
+        outcome.verified,
     ])?;
     Ok(())
 }

@@ -36,6 +36,7 @@ use crate::analysis::{self, FileDiagnostic};
 use crate::assist::NoteEdit;
 use crate::checkers::detect::{self, Detected};
 use crate::checkers::run::{self, RunError};
+use crate::checkers::verify::{Mirror, Verdict};
 use crate::checkers::{Problem, settings::CheckerSettings};
 use crate::classify::{Document, Language};
 use crate::files;
@@ -78,6 +79,8 @@ pub enum CheckerEvent {
     Ended { checker: String, run: u64, result: Result<run::Outcome, RunError> },
     /// Saves have been quiet for [`SAVE_DEBOUNCE`] since the one numbered `generation`.
     SavesQuiet { generation: u64 },
+    /// Running `checker` on a scratch copy with the AI fix `fix_id` applied showed this.
+    Verified { fix_id: String, checker: String, result: Result<Verdict, String> },
 }
 
 /// A checker's diagnostic as the workspace keeps it: placed, with its quick fixes.
@@ -131,6 +134,8 @@ pub(super) struct Checkers {
     save_pending: bool,
     /// The version of each open document when it was last opened or saved.
     saved_versions: HashMap<PathBuf, i32>,
+    /// Verifications of AI fixes in progress, by fix.
+    verifying: HashMap<String, CancellationToken>,
 }
 
 impl Checkers {
@@ -313,6 +318,117 @@ impl Workspace {
                 self.checker_problems(checker, run, problems)
             }
             CheckerEvent::Ended { checker, run, result } => self.checker_ended(checker, run, result),
+            CheckerEvent::Verified { fix_id, checker, result } => self.fix_verified(fix_id, checker, result),
+        }
+    }
+
+    /// Verifies the AI fix `fix_id` with the checker that reported its error (`fingerprint`
+    /// of `path`), if a checker did: off the loop, on a scratch mirror of the workspace with the
+    /// fix applied. Meanwhile the fix is offered as one that parses.
+    pub(super) fn verify_fix_with_checker(&mut self, path: &Path, fix_id: &str, fingerprint: &str) {
+        let reported = self.checkers.current.get(path).and_then(|by| {
+            by.iter().find_map(|(name, placed)| {
+                placed
+                    .iter()
+                    .find(|p| p.diagnostic.fingerprint == fingerprint)
+                    .map(|p| (name.clone(), p.diagnostic.clone()))
+            })
+        });
+        let Some((name, diagnostic)) = reported else { return };
+        let Some(checker) =
+            self.checkers.detected.iter().find(|d| d.checker.name == name).map(|d| d.checker.clone())
+        else {
+            return;
+        };
+        let before: Vec<Problem> = self
+            .checkers
+            .problems
+            .get(&name)
+            .map(|by| by.values().flatten().cloned().collect())
+            .unwrap_or_default();
+        let Some(target) = before
+            .iter()
+            .find(|p| p.span.path == path && p.code == diagnostic.code && diagnostic.message.starts_with(&p.message))
+            .cloned()
+        else {
+            return;
+        };
+        let Some(note) = self.notes.find_mut(fix_id) else { return };
+        let Some(fix) = note.fix.clone() else { return };
+        note.verification = crate::assist::Verification::Checking { checker: name.clone() };
+        // The texts the fix edits: an open document's as the editor has it, a file's on disk.
+        let mut texts: Vec<(PathBuf, Option<String>)> = Vec::new();
+        for edit in &fix.edits {
+            if !texts.iter().any(|(p, _)| *p == edit.path) {
+                texts.push((edit.path.clone(), self.open.get(&edit.path).map(|o| o.doc.text().to_owned())));
+            }
+        }
+        let mirror = Mirror::for_workspace(&self.root, &self.config.ignore);
+        let (encoding, max_size) = (self.encoding, self.config.max_file_size);
+        let cancel = CancellationToken::new();
+        self.checkers.verifying.insert(fix_id.to_owned(), cancel.clone());
+        tracing::info!("checker `{name}`: verifying the AI fix {fix_id} on a scratch copy");
+        let handle = self.handle.clone();
+        let fix_id = fix_id.to_owned();
+        tokio::spawn(async move {
+            let result = async {
+                let mut edited = Vec::new();
+                for (path, text) in texts {
+                    let text = match text {
+                        Some(text) => text,
+                        None => {
+                            let file = path.clone();
+                            tokio::task::spawn_blocking(move || files::read_source(&file, max_size))
+                                .await
+                                .map_err(|e| e.to_string())?
+                                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                        }
+                    };
+                    let new = with_edits(&text, fix.edits.iter().filter(|e| e.path == path), encoding)
+                        .ok_or_else(|| format!("the fix no longer applies to {}", path.display()))?;
+                    edited.push((path, new));
+                }
+                mirror.verify(&checker, &edited, &target, &before, &cancel).await.map_err(|e| e.to_string())
+            }
+            .await;
+            handle.send(Event::Checker(CheckerEvent::Verified { fix_id, checker: name, result }));
+        });
+    }
+
+    /// A fix's verification by its checker came back: the quick fix says how it went, and a
+    /// fix the checker verified is recorded as such.
+    fn fix_verified(&mut self, fix_id: String, checker: String, result: Result<Verdict, String>) {
+        use crate::assist::Verification;
+        self.checkers.verifying.remove(&fix_id);
+        let first_line = |p: &Problem| p.message.lines().next().unwrap_or("").to_owned();
+        let verification = match result {
+            Ok(Verdict::Verified { elapsed, .. }) => {
+                tracing::info!("checker `{checker}` verified the AI fix {fix_id} in {:.1}s", elapsed.as_secs_f64());
+                Verification::Checked { checker }
+            }
+            Ok(Verdict::StillReported { problem, .. }) => Verification::CheckFailed {
+                why: format!("it still reports `{}`", first_line(&problem)),
+                checker,
+            },
+            Ok(Verdict::NewErrors { problems, .. }) => Verification::CheckFailed {
+                why: format!(
+                    "it reports new errors with the fix, first `{}` at {}:{}",
+                    problems.first().map(first_line).unwrap_or_default(),
+                    problems.first().map_or_else(String::new, |p| relative(&self.root, &p.span.path)),
+                    problems.first().map_or(0, |p| p.span.start.line),
+                ),
+                checker,
+            },
+            Err(why) => {
+                tracing::warn!("checker `{checker}` could not verify the AI fix {fix_id}: {why}");
+                Verification::CheckFailed { why: format!("it could not check the fix: {why}"), checker }
+            }
+        };
+        let Some(note) = self.notes.find_mut(&fix_id) else { return };
+        note.verification = verification;
+        let note = note.clone();
+        if matches!(note.verification, Verification::Checked { .. }) {
+            self.record_fix(&note, store::Outcome::Verified);
         }
     }
 
@@ -767,7 +883,40 @@ impl Workspace {
         for (_, run) in self.checkers.running.drain() {
             run.cancel.cancel();
         }
+        for (_, cancel) in self.checkers.verifying.drain() {
+            cancel.cancel();
+        }
     }
+}
+
+/// `text` with `edits` (ranges in `encoding`) applied, or `None` when one no longer finds the
+/// text it replaces.
+fn with_edits<'a>(
+    text: &str,
+    edits: impl Iterator<Item = &'a NoteEdit>,
+    encoding: PositionEncoding,
+) -> Option<String> {
+    let index = LineIndex::new(text);
+    let mut spans: Vec<(std::ops::Range<usize>, &str)> = Vec::new();
+    for edit in edits {
+        let start = index.offset(text, edit.range.start, encoding);
+        let end = index.offset(text, edit.range.end, encoding).max(start);
+        if text.get(start..end) != Some(edit.old.as_str()) {
+            return None;
+        }
+        spans.push((start..end, edit.new.as_str()));
+    }
+    spans.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = text.to_owned();
+    let mut floor = usize::MAX;
+    for (range, new) in spans {
+        if range.end > floor {
+            return None;
+        }
+        out.replace_range(range.clone(), new);
+        floor = range.start;
+    }
+    Some(out)
 }
 
 /// `path` without `.` components, and with each `..` taking away the component before it.

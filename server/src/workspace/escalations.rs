@@ -21,7 +21,7 @@ use super::{
     Done, Event, ExternalDiagnostic, Handle, MessageLevel, Refused, RefusedKind, Request, Workspace, now_ms,
     relative,
 };
-use crate::assist::{self, Index, IndexRefresh, Job, Note, NoteEdit, NoteFix, Outcome, Providers};
+use crate::assist::{self, Index, IndexRefresh, Job, Note, NoteEdit, NoteFix, Outcome, Providers, Verification};
 use crate::classify::{self, Document, Language, Severity};
 use crate::config::Config;
 use crate::escalate::StreamEvent;
@@ -630,6 +630,7 @@ impl Workspace {
             cached: explained.cached,
             fix: None,
             fix_rejected: explained.fix_rejected.clone(),
+            verification: Verification::Parses,
             applied: false,
         };
         match fix {
@@ -654,7 +655,11 @@ impl Workspace {
         if note.fix.is_some() {
             self.record_fix(&note, store::Outcome::Offered);
         }
+        let to_check = note.fix.is_some().then(|| (note.fix_id.clone(), note.fingerprint.clone()));
         self.notes.add(path, note);
+        if let Some((fix_id, fingerprint)) = to_check {
+            self.verify_fix_with_checker(path, &fix_id, &fingerprint);
+        }
         self.republish(path);
         shown
     }
@@ -797,7 +802,7 @@ impl Workspace {
         }
     }
 
-    fn record_fix(&self, note: &Note, outcome: store::Outcome) {
+    pub(super) fn record_fix(&self, note: &Note, outcome: store::Outcome) {
         let Some(store) = &self.store else { return };
         let edit = note.fix.as_ref().and_then(|f| f.edits.first());
         store.record(vec![Record::FixOutcome(store::FixOutcome {
@@ -811,6 +816,7 @@ impl Workspace {
             description: note.fix.as_ref().map(|f| f.description.clone()),
             old: edit.map(|e| e.old.clone()),
             new: edit.map(|e| e.new.clone()),
+            verified: note.fix.as_ref().map(|_| note.verification.level()),
         })]);
     }
 
@@ -828,7 +834,7 @@ impl Workspace {
             Some(QuickFix {
                 fix_id: Some(note.fix_id.clone()),
                 // How the fix was verified, where the editor lists it.
-                title: format!("Apply AI fix: {} (reparsed clean)", fix.description),
+                title: format!("Apply AI fix: {} {}", fix.description, note.verification.title()),
                 edits: fix.edits.clone(),
                 on_disk,
             })
