@@ -176,8 +176,41 @@ fn replace(text: &str, hits: &[Hit], keep_lines: bool) -> (String, Redactions) {
     (out, found)
 }
 
+/// Longest text redacted: a longer one (a part of a request, a file the context draws on) is
+/// withheld whole, replaced by one `[REDACTED:withheld]` marker, never sent unread.
+pub const MAX_REDACTED_LEN: usize = 4 * 1024 * 1024;
+
+/// The whole of a text too long to redact ([`MAX_REDACTED_LEN`]), as one hit.
+fn withheld(text: &str) -> Option<Vec<Hit>> {
+    (text.len() > MAX_REDACTED_LEN).then(|| vec![Hit { range: 0..text.len(), kind: "withheld", priority: 0 }])
+}
+
+/// Work done reading lines around candidates, in bytes, counted in tests to check that the
+/// redactor's work grows linearly with its input.
+#[cfg(test)]
+thread_local! {
+    static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn step(bytes: usize) {
+    STEPS.with(|s| s.set(s.get() + bytes as u64));
+}
+
+#[cfg(not(test))]
+fn step(_: usize) {}
+
+/// The steps counted since the thread started.
+#[cfg(test)]
+fn steps() -> u64 {
+    STEPS.with(std::cell::Cell::get)
+}
+
 /// The secrets of a text, in order and not overlapping.
 fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
+    if let Some(all) = withheld(text) {
+        return all;
+    }
     let mut hits = Vec::new();
     find_all(text, env_like, &mut hits);
     settle(text, hits)
@@ -286,6 +319,9 @@ fn is_name_char(c: char) -> bool {
 /// The secrets of a text, those its rules find and every occurrence of a value in `known`,
 /// changed or not (see [`copies`]); the values found are added to `known`.
 fn secrets_known(text: &str, env_like: bool, known: &mut Secrets) -> Vec<Hit> {
+    if let Some(all) = withheld(text) {
+        return all;
+    }
     let mut found = Vec::new();
     find_all(text, env_like, &mut found);
     let settled = settle(text, found.iter().map(Hit::clone).collect());
@@ -654,6 +690,7 @@ impl Rules {
             });
         }
         let mut kinds: Vec<&'static str> = own.iter().map(|(k, _)| *k).collect();
+        kinds.push("withheld");
         kinds.extend(leaks.iter().map(|l| l.id));
         kinds.extend([
             "cookie",
@@ -1220,6 +1257,7 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         for word in text[end..line_end].split_inclusive(char::is_whitespace).take(PROSE_REACH + 1) {
             let start = at;
             at += word.len();
+            step(word.len());
             // `&ConnectionSecrets`, `*Token`: a reference to a type, not a token.
             let trimmed = word.trim_end().trim_matches(|c: char| "\"'`.,;:()[]{}<>&*".contains(c));
             if start == end {
@@ -3150,12 +3188,14 @@ const LINE_REACH: usize = 1024;
 /// Where the line holding `at` starts, at most [`LINE_REACH`] bytes back.
 fn line_start(text: &str, at: usize) -> usize {
     let from = floor_char(text, at.saturating_sub(LINE_REACH));
+    step(at - from);
     text[from..at].rfind('\n').map_or(from, |i| from + i + 1)
 }
 
 /// Where the line holding `at` ends, at most [`LINE_REACH`] bytes on.
 fn line_end(text: &str, at: usize) -> usize {
     let to = floor_char(text, at.saturating_add(LINE_REACH).min(text.len())).max(at);
+    step(to - at);
     text[at..to].find('\n').map_or(to, |i| at + i)
 }
 
