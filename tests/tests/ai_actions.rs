@@ -199,7 +199,10 @@ async fn text_read_from_a_no_egress_file_is_not_sent_whatever_way_it_came() {
         ("ai.ask", json!({"prompt": "Is this seed fine: Qm7vT3kLp9Xz"})),
     ] {
         let error = run(&ctx, action, with).await.unwrap_err();
-        assert!(error.contains("holds text of `.env`, which matches the no_egress globs"), "{action}: {error}");
+        assert!(
+            error.contains("holds text of `.env`, which matches the no_egress globs"),
+            "{action}: {error}"
+        );
     }
     assert!(fake.requests().is_empty(), "nothing reached the provider");
     // Text that is not the file's still goes.

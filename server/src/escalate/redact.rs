@@ -185,8 +185,8 @@ fn withheld(text: &str) -> Option<Vec<Hit>> {
     (text.len() > MAX_REDACTED_LEN).then(|| vec![Hit { range: 0..text.len(), kind: "withheld", priority: 0 }])
 }
 
-/// Work done reading lines around candidates, in bytes, counted in tests to check that the
-/// redactor's work grows linearly with its input.
+// Work done reading lines around candidates, in bytes, counted in tests to check that the
+// redactor's work grows linearly with its input.
 #[cfg(test)]
 thread_local! {
     static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };

@@ -109,7 +109,9 @@ fn withheld_in(workspace: &Path, ai: &dyn Ai, text: &str) -> Option<String> {
     let walk = ignore::WalkBuilder::new(workspace)
         .standard_filters(false)
         .hidden(false)
-        .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".acas" | "target" | "node_modules")))
+        .filter_entry(|e| {
+            !matches!(e.file_name().to_str(), Some(".git" | ".acas" | "target" | "node_modules"))
+        })
         .build();
     for entry in walk.take(MAX_WITHHELD_FILES).flatten() {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
