@@ -419,7 +419,12 @@ fn settle(text: &str, mut hits: Vec<Hit>) -> Vec<Hit> {
     // A marker left by an earlier pass stays as it is; a hit reaching beyond it is a secret next
     // to text that merely looks like a marker, and goes with it.
     let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
-    hits.retain(|h| !h.range.is_empty() && !markers.iter().any(|m| contains(m, &h.range)));
+    // Markers are in order and apart: only the last one starting at or before a hit can hold it.
+    let inside_marker = |r: &Range<usize>| {
+        let i = markers.partition_point(|m| m.start <= r.start);
+        i > 0 && contains(&markers[i - 1], r)
+    };
+    hits.retain(|h| !h.range.is_empty() && !inside_marker(&h.range));
     // Merge overlapping hits: the earliest start wins the kind, ties to the more specific rule.
     hits.sort_by_key(|h| (h.range.start, h.priority, std::cmp::Reverse(h.range.end)));
     let mut merged: Vec<Hit> = Vec::new();
