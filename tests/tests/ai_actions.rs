@@ -182,3 +182,30 @@ fn write(root: &Path, path: &str, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
 }
+
+#[tokio::test]
+async fn text_read_from_a_no_egress_file_is_not_sent_whatever_way_it_came() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    fake.push(Reply::text("never sent"));
+    let (dir, _store, ctx) = setup(&fake, None);
+    write(dir.path(), ".env", "DB_PASSWORD=hunter2hunter2\nAPP_SEED=Qm7vT3kLp9Xz\nSIGNING=Hy4nB8cVq2Wm5Rt\n");
+    // What `file.read` of `.env` gives a later step's template.
+    let read = run(&ctx, "file.read", json!({"path": ".env"})).await.unwrap();
+    let content = read["content"].as_str().unwrap().to_owned();
+    let prompt = format!("Review:\n{content}");
+    for (action, with) in [
+        ("ai.ask", json!({"prompt": prompt})),
+        ("ai.review", json!({"content": content})),
+        ("ai.ask", json!({"prompt": "Is this seed fine: Qm7vT3kLp9Xz"})),
+    ] {
+        let error = run(&ctx, action, with).await.unwrap_err();
+        assert!(
+            error.contains("holds text of `.env`, which matches the no_egress globs"),
+            "{action}: {error}"
+        );
+    }
+    assert!(fake.requests().is_empty(), "nothing reached the provider");
+    // Text that is not the file's still goes.
+    fake.push(Reply::text("fine"));
+    run(&ctx, "ai.ask", json!({"prompt": "Why is the build slow?"})).await.unwrap();
+}

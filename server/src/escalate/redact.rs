@@ -176,8 +176,41 @@ fn replace(text: &str, hits: &[Hit], keep_lines: bool) -> (String, Redactions) {
     (out, found)
 }
 
+/// Longest text redacted: a longer one (a part of a request, a file the context draws on) is
+/// withheld whole, replaced by one `[REDACTED:withheld]` marker, never sent unread.
+pub const MAX_REDACTED_LEN: usize = 4 * 1024 * 1024;
+
+/// The whole of a text too long to redact ([`MAX_REDACTED_LEN`]), as one hit.
+fn withheld(text: &str) -> Option<Vec<Hit>> {
+    (text.len() > MAX_REDACTED_LEN).then(|| vec![Hit { range: 0..text.len(), kind: "withheld", priority: 0 }])
+}
+
+// Work done reading lines around candidates, in bytes, counted in tests to check that the
+// redactor's work grows linearly with its input.
+#[cfg(test)]
+thread_local! {
+    static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn step(bytes: usize) {
+    STEPS.with(|s| s.set(s.get() + bytes as u64));
+}
+
+#[cfg(not(test))]
+fn step(_: usize) {}
+
+/// The steps counted since the thread started.
+#[cfg(test)]
+fn steps() -> u64 {
+    STEPS.with(std::cell::Cell::get)
+}
+
 /// The secrets of a text, in order and not overlapping.
 fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
+    if let Some(all) = withheld(text) {
+        return all;
+    }
     let mut hits = Vec::new();
     find_all(text, env_like, &mut hits);
     settle(text, hits)
@@ -286,6 +319,9 @@ fn is_name_char(c: char) -> bool {
 /// The secrets of a text, those its rules find and every occurrence of a value in `known`,
 /// changed or not (see [`copies`]); the values found are added to `known`.
 fn secrets_known(text: &str, env_like: bool, known: &mut Secrets) -> Vec<Hit> {
+    if let Some(all) = withheld(text) {
+        return all;
+    }
     let mut found = Vec::new();
     find_all(text, env_like, &mut found);
     let settled = settle(text, found.iter().map(Hit::clone).collect());
@@ -383,7 +419,12 @@ fn settle(text: &str, mut hits: Vec<Hit>) -> Vec<Hit> {
     // A marker left by an earlier pass stays as it is; a hit reaching beyond it is a secret next
     // to text that merely looks like a marker, and goes with it.
     let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
-    hits.retain(|h| !h.range.is_empty() && !markers.iter().any(|m| contains(m, &h.range)));
+    // Markers are in order and apart: only the last one starting at or before a hit can hold it.
+    let inside_marker = |r: &Range<usize>| {
+        let i = markers.partition_point(|m| m.start <= r.start);
+        i > 0 && contains(&markers[i - 1], r)
+    };
+    hits.retain(|h| !h.range.is_empty() && !inside_marker(&h.range));
     // Merge overlapping hits: the earliest start wins the kind, ties to the more specific rule.
     hits.sort_by_key(|h| (h.range.start, h.priority, std::cmp::Reverse(h.range.end)));
     let mut merged: Vec<Hit> = Vec::new();
@@ -654,6 +695,7 @@ impl Rules {
             });
         }
         let mut kinds: Vec<&'static str> = own.iter().map(|(k, _)| *k).collect();
+        kinds.push("withheld");
         kinds.extend(leaks.iter().map(|l| l.id));
         kinds.extend([
             "cookie",
@@ -867,7 +909,7 @@ fn byte_arrays(text: &str, hits: &mut Vec<Hit>) {
         if !open.ends_with(['[', '{', '(']) {
             continue;
         }
-        let line_start = open.rfind('\n').map_or(0, |i| i + 1);
+        let line_start = line_start(text, open.len());
         let before = &open[line_start..open.len() - 1];
         let Some(op) = before.rfind(['=', ':']) else { continue };
         let (left, right) = (&before[..op], &before[op + 1..]);
@@ -909,13 +951,13 @@ fn returned_secrets(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             continue;
         }
         let Some(kind) = secret_name(name) else { continue };
-        let line_start = text[..callee.start()].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = line_start(text, callee.start());
         if !is_definition_prefix(&text[line_start..callee.start()]) {
             continue;
         }
         let open = c.get(0).expect("group 0 is the match").end() - 1;
         let Some((_, close)) = list_items(text, open) else { continue };
-        let line_end = text[close..].find('\n').map_or(text.len(), |i| close + i);
+        let line_end = line_end(text, close);
         let after = &text[close..line_end];
         // A return type (`-> &'static str`, `: string`, Go's `string`) before the body.
         let typed = |t: &str| {
@@ -981,7 +1023,7 @@ fn body_end(text: &str, at: usize) -> usize {
     if text[at..].starts_with('{') {
         return block_end(text, at + 1);
     }
-    text[at..].find('\n').map_or(text.len(), |i| at + i)
+    line_end(text, at)
 }
 
 /// Where the block whose contents start at `from` (just past its `{`) ends, strings skipped;
@@ -1188,8 +1230,15 @@ const PROSE_REACH: usize = 4;
 /// word, then within a few words on the same line a token no word looks like (mixed character
 /// classes, a digit or a symbol, eight characters or more).
 fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
+    // Where the first word judged after the last secret-like word ends: a secret-like word
+    // inside it (`password=password=…`) would have the words judged again, each time, which
+    // makes a long line of them quadratic; its words were judged already.
+    let mut judged_to = 0;
     for m in rules.prose.captures_iter(text) {
         let found = m.get(1).expect("the word always takes part");
+        if found.start() < judged_to {
+            continue;
+        }
         // Part of a path or an identifier (`…:secret:prod/db`, `api.token`), not prose.
         let before = text[..found.start()].bytes().next_back();
         let after = text.as_bytes().get(found.end()..found.end() + 2).unwrap_or(&[]);
@@ -1208,13 +1257,17 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             _ => Name::Key,
         };
         let end = m.get(0).expect("group 0 is the match").end();
-        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        let line_end = line_end(text, end);
         let mut at = end;
         for word in text[end..line_end].split_inclusive(char::is_whitespace).take(PROSE_REACH + 1) {
             let start = at;
             at += word.len();
+            step(word.len());
             // `&ConnectionSecrets`, `*Token`: a reference to a type, not a token.
             let trimmed = word.trim_end().trim_matches(|c: char| "\"'`.,;:()[]{}<>&*".contains(c));
+            if start == end {
+                judged_to = start + word.len();
+            }
             let Some(offset) = word.find(trimmed).filter(|_| !trimmed.is_empty()) else { continue };
             // `login admin/Zq8rT2mLw9`: a user and a password separated by a slash; the user stays.
             if let Some((user, password)) = trimmed.split_once('/')
@@ -2142,7 +2195,7 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
         // `pub const PASSWORD_FLAG: some_long_type_name = 2i32`: a colon after a declared name
         // starts its type.
         if op == ":" {
-            let line_start = text[..name.start()].rfind('\n').map_or(0, |i| i + 1);
+            let line_start = line_start(text, name.start());
             let last = text[line_start..name.start()].split_whitespace().next_back();
             if matches!(last, Some("const" | "static" | "let" | "mut" | "var" | "val")) {
                 continue;
@@ -2233,7 +2286,7 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                     || literal.ends_with('!') && is_identifier_path(literal.trim_end_matches('!')) && text[value.end..].starts_with(['{', '(', '[']);
                 // `password=hunter2pw` in a comment, a commit subject or a tool's message: a
                 // word there is a value, not a variable.
-                let line_start = text[..name.start()].rfind('\n').map_or(0, |i| i + 1);
+                let line_start = line_start(text, name.start());
                 let prose = is_prose_prefix(&text[line_start..name.start()])
                     && literal.chars().count() >= 4
                     && literal.bytes().any(|b| b.is_ascii_digit())
@@ -2381,7 +2434,7 @@ fn is_prose_prefix(prefix: &str) -> bool {
 /// The other branch of a conditional value whose first branch was taken: `password = "dev"
 /// if DEBUG else "…"`.
 fn other_branch(text: &str, after_value: usize, kind: Name, hits: &mut Vec<Hit>) {
-    let line_end = text[after_value..].find('\n').map_or(text.len(), |i| after_value + i);
+    let line_end = line_end(text, after_value);
     let rest = &text[after_value..line_end];
     let Some(i) = rest.find(" else ") else { return };
     if !rest[..i].trim_start_matches(['"', '\'']).trim_start().starts_with("if ") {
@@ -2570,7 +2623,7 @@ fn is_code_item(kind: Name, literal: &str) -> bool {
 /// `os.environ.get("PW") or "…"`, `process.env.PW || "…"`, `?? "…"`, `unwrap_or("…")`, and the
 /// default argument of `getenv("PW", "…")`, `environ.get("PW", "…")`.
 fn fallbacks(rules: &Rules, text: &str, at: usize, kind: Name, hits: &mut Vec<Hit>) {
-    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let end = line_end(text, at);
     for m in rules.fallback.find_iter(&text[at..end]) {
         // Only a fallback of the whole value: `getpass("… %s" % (host or "localhost"))` is not.
         if depth(text, at, at + m.start()) != Some(0) {
@@ -2644,7 +2697,7 @@ fn tuple_assignments(rules: &Rules, text: &str, hits: &mut Vec<Hit>) -> Vec<Rang
         }
         // A statement after `if x:` or `{` starts a tuple; a parameter list (`f(a: int, b=…`)
         // does not.
-        let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = line_start(text, whole.start());
         let before = &text[line_start..whole.start()];
         if before.matches('(').count() > before.matches(')').count() {
             continue;
@@ -2821,7 +2874,7 @@ fn name_value_pairs(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             }
             None => {
                 // Only as an argument of a setter: `{"password", "x"}` is a set of two strings.
-                let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+                let line_start = line_start(text, whole.start());
                 let before = &text[line_start..whole.start()];
                 let Some(open) = before.rfind('(') else { continue };
                 let callee = before[..open].trim_end();
@@ -2885,7 +2938,7 @@ fn shell_defaults(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
         let whole = c.get(0).expect("group 0 is the match");
         let variable = c.get(1).expect("the variable always takes part").as_str();
         let value = c.get(2).expect("the default always takes part");
-        let line_start = text[..whole.start()].rfind('\n').map_or(0, |i| i + 1);
+        let line_start = line_start(text, whole.start());
         let before = text[line_start..whole.start()].trim_end_matches([' ', '\t', '"', '\'']);
         let before = before.strip_suffix([':', '=']).unwrap_or(before).trim_end_matches(['"', '\'']);
         // After the last character that is not part of a name (of whatever width).
@@ -2966,7 +3019,7 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
     if only_quoted {
         return None;
     }
-    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line_end = line_end(text, at);
     let rest = &text[at..line_end];
     // A value that is the whole rest of the line (env files, YAML) may hold spaces.
     let end = rest.find(|c: char| c.is_whitespace() || ",;)]}\"'`<&".contains(c)).unwrap_or(rest.len());
@@ -2986,7 +3039,7 @@ fn value_at(text: &str, at: usize, only_quoted: bool) -> Option<(Range<usize>, b
 /// A string left open on its line (the line being edited): its value runs to the end of the
 /// line, so that a half-typed secret goes whole.
 fn unterminated(text: &str, from: usize) -> Option<(Range<usize>, bool)> {
-    let line_end = text[from..].find('\n').map_or(text.len(), |i| from + i);
+    let line_end = line_end(text, from);
     let end = from + text[from..line_end].trim_end().len();
     (end > from).then_some((from..end, true))
 }
@@ -2994,7 +3047,7 @@ fn unterminated(text: &str, from: usize) -> Option<(Range<usize>, bool)> {
 /// Whether the quote at `at` can open a string: an even number of the same quotes before it on
 /// its line (`getpass('Password: ', stream)`: the quote after `Password: ` closes one).
 fn opens(text: &str, at: usize) -> bool {
-    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_start = line_start(text, at);
     let quote = text.as_bytes()[at];
     text.as_bytes()[line_start..at].iter().filter(|b| **b == quote).count() % 2 == 0
 }
@@ -3129,9 +3182,34 @@ fn char_range(text: &str, range: Range<usize>) -> Range<usize> {
 
 /// The line holding `range`.
 fn line_around(text: &str, range: Range<usize>) -> &str {
-    let start = text[..range.start].rfind('\n').map_or(0, |i| i + 1);
-    let end = text[range.end..].find('\n').map_or(text.len(), |i| range.end + i);
-    &text[start..end]
+    &text[line_start(text, range.start)..line_end(text, range.end)]
+}
+
+/// How far the line around a place is read, either side: a longer line (minified code, a
+/// generated one-line file) is read as lines of this length around each place, so that the
+/// work done for each candidate is bounded and the whole text is read in linear time.
+const LINE_REACH: usize = 1024;
+
+/// Where the line holding `at` starts, at most [`LINE_REACH`] bytes back.
+fn line_start(text: &str, at: usize) -> usize {
+    let from = floor_char(text, at.saturating_sub(LINE_REACH));
+    step(at - from);
+    text[from..at].rfind('\n').map_or(from, |i| from + i + 1)
+}
+
+/// Where the line holding `at` ends, at most [`LINE_REACH`] bytes on.
+fn line_end(text: &str, at: usize) -> usize {
+    let to = floor_char(text, at.saturating_add(LINE_REACH).min(text.len())).max(at);
+    step(to - at);
+    text[at..to].find('\n').map_or(to, |i| at + i)
+}
+
+/// `at`, or the start of the character holding it.
+fn floor_char(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Shannon entropy in bits per character.

@@ -1303,3 +1303,47 @@ fn changed_copies_of_a_removed_value_go_from_the_whole_request() {
     );
     assert!(clean[0].contains("Zq8rT2mLw9 is a prefix"), "{}", clean[0]);
 }
+
+/// Hostile lines dense with candidates, repeated `n` times on one line: the redactor's work on
+/// them grows linearly (it grew with the square of the line's length).
+fn hostile(pattern: usize, n: usize) -> String {
+    match pattern {
+        0 => format!("\"Server=x;{}\"\n", "Password=a;".repeat(n)),
+        1 => format!("# {}\n", "password=".repeat(n)),
+        2 => format!("s='{}'\n", "token=&".repeat(n)),
+        3 => format!("x = {}\n", "login(".repeat(n)),
+        4 => format!("{}\n", "getenv(\"PASSWORD\", ".repeat(n)),
+        5 => format!("{}\n", "setattr(c, \"password\", ".repeat(n)),
+        6 => format!("{}\n", "password = ".repeat(n)),
+        _ => format!("s='{}'\n", (0..n).map(|i| format!("Password=v{i};")).collect::<String>()),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 8, ..Default::default() })]
+
+    #[test]
+    fn work_grows_linearly_with_hostile_input(pattern in 0usize..8, n in 200usize..600) {
+        let work = |text: &str| {
+            let before = super::steps();
+            redact_text(text, false);
+            super::steps() - before
+        };
+        let once = work(&hostile(pattern, n));
+        let four_times = work(&hostile(pattern, 4 * n));
+        // Linear work quadruples (give or take the ends of the line); quadratic work grows
+        // sixteen times.
+        proptest::prop_assert!(four_times <= 5 * once + 100_000, "pattern {pattern}: {once} then {four_times}");
+    }
+}
+
+#[test]
+fn a_text_too_long_to_redact_is_withheld_whole() {
+    let text = format!("password = \"Zq8rT2mLw9vBn4Ks\"\n{}", "x".repeat(super::MAX_REDACTED_LEN));
+    let (redacted, found) = redact_text(&text, false);
+    assert_eq!(redacted, "[REDACTED:withheld]");
+    assert_eq!(found.kinds, vec![("withheld", 1)]);
+    let mut known = super::Secrets::default();
+    let (parts, _) = super::redact_parts(&[&text, "fine"], &mut known);
+    assert_eq!(parts, vec!["[REDACTED:withheld]".to_owned(), "fine".to_owned()]);
+}

@@ -80,7 +80,60 @@ async fn ask(
     schema: Option<Value>,
 ) -> Result<AiAnswer, ActionError> {
     let ai = provider(ctx)?;
+    refuse_withheld(ctx, ai, &[system, prompt])?;
     ai.ask(system, prompt, schema, &ctx.cancel).await.map_err(|e| ActionError::new(e.message))
+}
+
+/// Fails when any of `texts` holds text of a file that must not leave ([`withheld_in`]).
+fn refuse_withheld(ctx: &ActionContext, ai: &dyn Ai, texts: &[&str]) -> Result<(), ActionError> {
+    for text in texts {
+        if let Some(path) = withheld_in(&ctx.workspace, ai, text) {
+            return Err(ActionError::new(format!(
+                "the request holds text of `{path}`, which matches the no_egress globs, so nothing from it is sent; leave that text out of the prompt"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Most files of the workspace looked at for text that must not leave.
+const MAX_WITHHELD_FILES: usize = 20_000;
+/// Shortest value of a withheld file looked for in a request.
+const MIN_WITHHELD_VALUE: usize = 8;
+
+/// A workspace file matching `no_egress` whose content `text` holds (a value of one of its
+/// lines, `NAME=value` or `name: value`, of eight characters or more), whatever way it came
+/// into the text: `file.read` then a template, a command's output, a step's result. Text read
+/// from such a file is never sent, however it reached a request.
+fn withheld_in(workspace: &Path, ai: &dyn Ai, text: &str) -> Option<String> {
+    let walk = ignore::WalkBuilder::new(workspace)
+        .standard_filters(false)
+        .hidden(false)
+        .filter_entry(|e| {
+            !matches!(e.file_name().to_str(), Some(".git" | ".acas" | "target" | "node_modules"))
+        })
+        .build();
+    for entry in walk.take(MAX_WITHHELD_FILES).flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(relative) = entry.path().strip_prefix(workspace) else { continue };
+        let relative = relative.to_string_lossy().replace('\\', "/");
+        if ai.may_send(&relative) {
+            continue;
+        }
+        let Ok(content) = std::fs::read(entry.path()) else { continue };
+        let content = String::from_utf8_lossy(&content[..content.len().min(MAX_REVIEW_BYTES as usize)]);
+        let holds = content.lines().any(|line| {
+            let line = line.trim();
+            let value = line.split_once(['=', ':']).map_or(line, |(_, v)| v).trim().trim_matches(['"', '\'']);
+            value.chars().count() >= MIN_WITHHELD_VALUE && text.contains(value)
+        });
+        if holds {
+            return Some(relative);
+        }
+    }
+    None
 }
 
 fn output(answer: AiAnswer) -> Value {
@@ -119,6 +172,7 @@ pub async fn run_ask(ctx: &ActionContext, args: &Args<'_>) -> Result<Value, Acti
 pub async fn run_plan(ctx: &ActionContext, args: &Args<'_>) -> Result<Value, ActionError> {
     let ai = provider(ctx)?;
     let prompt = args.need_text("prompt")?;
+    refuse_withheld(ctx, ai, &[&prompt])?;
     let name = format!("plan-{}-{}", ctx.run_id, ctx.step_id);
     ctx.planner.plan(ai, &prompt, &name, &ctx.cancel).await
 }
