@@ -101,7 +101,7 @@ pub fn specs() -> Vec<SettingSpec> {
         SettingSpec {
             key: "skipCheckers",
             json_type: "array",
-            description: "Checkers ACAS does not run on start or save because VS Code shows their diagnostics already. Left unset, the extension fills it from the installed extensions (rust-analyzer: cargo-check, cargo-clippy; TypeScript: tsc; Pylance: pyright; ESLint: eslint).",
+            description: "Checkers ACAS does not run on start or save because VS Code shows their diagnostics already. Left unset, the extension fills it from the installed extensions (rust-analyzer: cargo-check, clippy; TypeScript: tsc; Pylance: pyright; ESLint: eslint).",
             values: Vec::new(),
         },
     ]

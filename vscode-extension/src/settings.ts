@@ -12,7 +12,7 @@ const LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug', 'trace'];
 /** `userValue(key)` returns what the user set for `acas.<key>` in any scope, or undefined. */
 /** Extensions that run a checker themselves, and the ACAS checkers they stand for. */
 export const FORWARDED_CHECKERS: readonly { extension: string; checkers: readonly string[] }[] = [
-  { extension: 'rust-lang.rust-analyzer', checkers: ['cargo-check', 'cargo-clippy'] },
+  { extension: 'rust-lang.rust-analyzer', checkers: ['cargo-check', 'clippy'] },
   { extension: 'vscode.typescript-language-features', checkers: ['tsc'] },
   { extension: 'ms-python.vscode-pylance', checkers: ['pyright'] },
   { extension: 'dbaeumer.vscode-eslint', checkers: ['eslint'] },

@@ -218,8 +218,11 @@ impl Workspace {
     }
 
     /// Whether the editor already shows what the checker `name` reports.
+    /// Whether the editor shows this checker's diagnostics already: `tsc` in the settings also
+    /// names the `tsc@web` of a project below the root.
     fn skipped(&self, name: &str) -> bool {
-        self.settings.skip_checkers.as_ref().is_some_and(|skip| skip.iter().any(|s| s == name))
+        let base = name.split_once('@').map_or(name, |(base, _)| base);
+        self.settings.skip_checkers.as_ref().is_some_and(|skip| skip.iter().any(|s| s == name || s == base))
     }
 
     /// The configuration changed: what was told may be told again, and detection runs again.

@@ -17,7 +17,7 @@ test('sends nothing for unset values and drops ill-typed ones', () => {
 
 test('skips the checkers of installed extensions unless the user says which', () => {
   const installed = (id: string) => id === 'rust-lang.rust-analyzer' || id === 'dbaeumer.vscode-eslint';
-  assert.deepEqual(readSettings(() => undefined, installed), { skipCheckers: ['cargo-check', 'cargo-clippy', 'eslint'] });
+  assert.deepEqual(readSettings(() => undefined, installed), { skipCheckers: ['cargo-check', 'clippy', 'eslint'] });
   assert.deepEqual(readSettings((k) => (k === 'skipCheckers' ? [] : undefined), installed), { skipCheckers: [] });
   assert.deepEqual(readSettings(() => undefined, () => false), {});
 });

@@ -1,0 +1,122 @@
+//! AI fixes for a checker's errors, verified by that checker on a scratch copy, over real stdio:
+//! the quick fix says "verified by <checker>" when the checker no longer reports the error, and
+//! says it was not verified when it still does; the user's files are never written.
+
+use std::time::{Duration, Instant};
+
+use acas_e2e::fake_provider::{FakeProvider, Format, Reply};
+use acas_e2e::{LspClient, file_uri};
+use serde_json::{Value, json};
+
+/// A checker that reports each line of the workspace's Python files holding `BAD`.
+const CHECKER: &str = r#"
+[[checkers]]
+name = "badwords"
+command = "grep -rHn --include='*.py' BAD . | sed -E 's/^\\.\\/([^:]+):([0-9]+):.*/\\1:\\2:1: the word BAD/'; true"
+pattern = '^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$'
+"#;
+
+const TEXT: &str = "greeting = \"BAD\"\nfarewell = \"BAD too\"\n";
+
+fn escalation_done(client: &mut LspClient, response: &Value) -> Value {
+    let id = response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    client.expect("the end of the escalation", |m| {
+        m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
+    })["params"]
+        .clone()
+}
+
+/// Asks for the code actions on `diagnostic` until the AI fix's title ends as `wanted` says
+/// (the verification runs in the background), for at most 60 seconds.
+fn ai_fix_title(client: &mut LspClient, uri: &str, diagnostic: &Value, wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let actions = client.request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": uri }, "range": diagnostic["range"], "context": { "diagnostics": [diagnostic] } }),
+        )["result"]
+            .clone();
+        let title = actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["title"].as_str())
+            .find(|t| t.starts_with("Apply AI fix"))
+            .unwrap_or_else(|| panic!("an AI fix among {actions:#}"))
+            .to_owned();
+        if title.ends_with(wanted) || Instant::now() > deadline {
+            return title;
+        }
+    }
+}
+
+#[test]
+fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is_not() {
+    let fake = FakeProvider::start(Format::Anthropic);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), format!("{}\n{CHECKER}", fake.provider_toml("claude", "m")))
+        .unwrap();
+    std::fs::write(root.join("app.py"), TEXT).unwrap();
+    let root = root.canonicalize().unwrap();
+    let cache = dir.path().join("cache");
+    let key = fake.api_key();
+    let mut client = LspClient::start(&[
+        ("ACAS_FAKE_KEY", key.as_str()),
+        ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+    ]);
+    client.initialize(Some(&root), json!({ "window": { "workDoneProgress": true } }));
+    let uri = file_uri(&root.join("app.py"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": TEXT } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| {
+        p["diagnostics"].as_array().unwrap().iter().filter(|d| d["source"] == "badwords").count() == 2
+    });
+    let on_line = |line: u64| {
+        published["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["source"] == "badwords" && d["range"]["start"]["line"] == line)
+            .unwrap()
+            .clone()
+    };
+    let (first, second) = (on_line(0), on_line(1));
+
+    // A fix that removes the word: the checker, run on a scratch copy, no longer reports it.
+    let fix = json!({
+        "explanation": "The greeting is rude. Say something kind.",
+        "fix": { "description": "Greet kindly", "edits": [{ "old": "\"BAD\"", "new": "\"GOOD\"" }] }
+    });
+    fake.push(Reply::text(&fix.to_string()));
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": first["range"], "diagnostic": first }] }),
+    );
+    let done = escalation_done(&mut client, &response);
+    assert!(done["result"]["fixId"].is_string(), "{done:#}");
+    let title = ai_fix_title(&mut client, &uri, &first, "(verified by badwords)");
+    assert_eq!(title, "Apply AI fix: Greet kindly (verified by badwords)");
+
+    // A fix that leaves the word in: it parses, but the checker still reports the error.
+    let miss = json!({
+        "explanation": "The farewell is rude.",
+        "fix": { "description": "Shout it", "edits": [{ "old": "\"BAD too\"", "new": "\"BAD TOO\"" }] }
+    });
+    fake.push(Reply::text(&miss.to_string()));
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": second["range"], "diagnostic": second }] }),
+    );
+    escalation_done(&mut client, &response);
+    let title = ai_fix_title(&mut client, &uri, &second, "(reparsed clean; not verified by badwords)");
+    assert_eq!(title, "Apply AI fix: Shout it (reparsed clean; not verified by badwords)");
+
+    // The user's file was never written; the mirror is in the cache directory.
+    assert_eq!(std::fs::read_to_string(root.join("app.py")).unwrap(), TEXT);
+    assert!(std::fs::read_dir(cache.join("acas/scratch")).unwrap().next().is_some());
+    client.shutdown();
+}
