@@ -459,13 +459,14 @@ fn error_children<'t>(
 }
 
 /// Indentation (a tab counts as four) of the line of `offset` if only blanks precede `offset`
-/// on it.
+/// on it. Reads back from `offset` only over blanks, so that asking about every node of one long
+/// line stays linear.
 fn indent_at(text: &str, offset: usize) -> Option<u32> {
     let before = &text.as_bytes()[..offset.min(text.len())];
-    let line_start = before.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
     let mut indent = 0;
-    for &c in &before[line_start..] {
+    for &c in before.iter().rev() {
         match c {
+            b'\n' => return Some(indent),
             b' ' => indent += 1,
             b'\t' => indent += 4,
             _ => return None,
@@ -923,4 +924,19 @@ fn tree_finding(language: Language, text: &str, node: Node<'_>) -> Finding {
         leaf.start_byte()..leaf.end_byte()
     };
     Finding { range, message, related: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::indent_at;
+
+    #[test]
+    fn indentation_counts_blanks_before_the_offset_on_its_line_only() {
+        let text = "fn a() {\n\t  x(1)\n}";
+        assert_eq!(indent_at(text, 0), Some(0));
+        assert_eq!(indent_at(text, text.find('x').unwrap()), Some(6));
+        assert_eq!(indent_at(text, text.find('1').unwrap()), None);
+        assert_eq!(indent_at(text, text.len() - 1), Some(0));
+        assert_eq!(indent_at("   ", 99), Some(3));
+    }
 }
