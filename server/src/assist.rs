@@ -64,7 +64,9 @@ impl Verification {
             Verification::Parses => "(reparsed clean)".to_owned(),
             Verification::Checking { checker } => format!("(reparsed clean; {checker} running)"),
             Verification::Checked { checker } => format!("(verified by {checker})"),
-            Verification::CheckFailed { checker, .. } => format!("(reparsed clean; not verified by {checker})"),
+            Verification::CheckFailed { checker, .. } => {
+                format!("(reparsed clean; not verified by {checker})")
+            }
         }
     }
 
@@ -76,7 +78,9 @@ impl Verification {
             Verification::Checked { checker } => {
                 format!("verified: `{checker}` no longer reports the error with it, and reports nothing new")
             }
-            Verification::CheckFailed { checker, why } => format!("applies and parses, but `{checker}`: {why}"),
+            Verification::CheckFailed { checker, why } => {
+                format!("applies and parses, but `{checker}`: {why}")
+            }
         }
     }
 
@@ -126,8 +130,11 @@ impl Note {
         let mut out =
             format!("**ACAS AI** ({}, {})\n\n{}\n", self.provider, self.model, self.explanation.trim());
         match (&self.fix, &self.fix_rejected) {
-            (Some(fix), _) => out
-                .push_str(&format!("\n**Quick fix:** {} ({})\n", fix.description, self.verification.sentence())),
+            (Some(fix), _) => out.push_str(&format!(
+                "\n**Quick fix:** {} ({})\n",
+                fix.description,
+                self.verification.sentence()
+            )),
             (None, Some(why)) => out.push_str(&format!("\n*No fix offered:* {why}\n")),
             (None, None) => {}
         }

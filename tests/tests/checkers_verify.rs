@@ -19,7 +19,8 @@ pattern = '^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$'
 const TEXT: &str = "greeting = \"BAD\"\nfarewell = \"BAD too\"\n";
 
 fn escalation_done(client: &mut LspClient, response: &Value) -> Value {
-    let id = response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+    let id =
+        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
     client.expect("the end of the escalation", |m| {
         m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
     })["params"]
@@ -56,16 +57,17 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("ws");
     std::fs::create_dir_all(root.join(".acas")).unwrap();
-    std::fs::write(root.join(".acas/config.toml"), format!("{}\n{CHECKER}", fake.provider_toml("claude", "m")))
-        .unwrap();
+    std::fs::write(
+        root.join(".acas/config.toml"),
+        format!("{}\n{CHECKER}", fake.provider_toml("claude", "m")),
+    )
+    .unwrap();
     std::fs::write(root.join("app.py"), TEXT).unwrap();
     let root = root.canonicalize().unwrap();
     let cache = dir.path().join("cache");
     let key = fake.api_key();
-    let mut client = LspClient::start(&[
-        ("ACAS_FAKE_KEY", key.as_str()),
-        ("XDG_CACHE_HOME", cache.to_str().unwrap()),
-    ]);
+    let mut client =
+        LspClient::start(&[("ACAS_FAKE_KEY", key.as_str()), ("XDG_CACHE_HOME", cache.to_str().unwrap())]);
     client.initialize(Some(&root), json!({ "window": { "workDoneProgress": true } }));
     let uri = file_uri(&root.join("app.py"));
     client.notify(

@@ -351,7 +351,9 @@ impl Workspace {
             .unwrap_or_default();
         let Some(target) = before
             .iter()
-            .find(|p| p.span.path == path && p.code == diagnostic.code && diagnostic.message.starts_with(&p.message))
+            .find(|p| {
+                p.span.path == path && p.code == diagnostic.code && diagnostic.message.starts_with(&p.message)
+            })
             .cloned()
         else {
             return;
@@ -406,7 +408,10 @@ impl Workspace {
         let first_line = |p: &Problem| p.message.lines().next().unwrap_or("").to_owned();
         let verification = match result {
             Ok(Verdict::Verified { elapsed, .. }) => {
-                tracing::info!("checker `{checker}` verified the AI fix {fix_id} in {:.1}s", elapsed.as_secs_f64());
+                tracing::info!(
+                    "checker `{checker}` verified the AI fix {fix_id} in {:.1}s",
+                    elapsed.as_secs_f64()
+                );
                 Verification::Checked { checker }
             }
             Ok(Verdict::StillReported { problem, .. }) => Verification::CheckFailed {

@@ -21,7 +21,9 @@ use super::{
     Done, Event, ExternalDiagnostic, Handle, MessageLevel, Refused, RefusedKind, Request, Workspace, now_ms,
     relative,
 };
-use crate::assist::{self, Index, IndexRefresh, Job, Note, NoteEdit, NoteFix, Outcome, Providers, Verification};
+use crate::assist::{
+    self, Index, IndexRefresh, Job, Note, NoteEdit, NoteFix, Outcome, Providers, Verification,
+};
 use crate::classify::{self, Document, Language, Severity};
 use crate::config::Config;
 use crate::escalate::StreamEvent;
