@@ -724,6 +724,74 @@ mod tests {
         assert_eq!(context.definitions[0].path, "other.rs");
     }
 
+    /// Every case of `fixtures/context/cases.json` (real multi-file code): the context holds
+    /// the definition the error needs, and no lines twice.
+    #[test]
+    fn the_context_holds_the_definition_each_real_error_needs() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/context");
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join("cases.json")).unwrap()).unwrap();
+        let mut misses = Vec::new();
+        for case in &cases {
+            let field = |k: &str| case[k].as_str().unwrap().to_owned();
+            let root = fixtures.join(field("root"));
+            let file = field("file");
+            let language = Language::from_path(&root.join(&file)).unwrap();
+            let mut index = SymbolIndex::default();
+            for entry in std::fs::read_dir(&root).unwrap() {
+                let path = entry.unwrap().path();
+                if Language::from_path(&path) == Some(language) {
+                    index.refresh(&root, &path, 1 << 20);
+                }
+            }
+            let text = std::fs::read_to_string(root.join(&file)).unwrap();
+            let doc = Document::new(language, text.clone());
+            let error = field("error");
+            let at = text.find(&error).unwrap_or_else(|| panic!("{error} is not in {file}"));
+            let site = Site {
+                root: &root,
+                path: &file,
+                language,
+                text: &text,
+                tree: doc.tree(),
+                range: at..at + error.len(),
+            };
+            let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
+            let redactor = Redactor::new(&[]).unwrap();
+            let context =
+                build(&site, Problem::default(), &index, &redactor, &read, vec![], Budget::default());
+            let (path, name) =
+                field("needs").split_once(' ').map(|(p, n)| (p.to_owned(), n.to_owned())).unwrap();
+            let found = context
+                .definitions
+                .iter()
+                .any(|d| d.path == path && d.label.rsplit(' ').next() == Some(name.as_str()));
+            if !found {
+                misses.push(format!("{file}: `{error}` needs {path} {name}; sent {:?}", labels(&context)));
+            }
+            // No line twice: the definitions overlap neither one another nor the code around the error.
+            let mut shown: Vec<(String, Range<u32>)> = vec![(
+                context.enclosing.path.clone(),
+                context.enclosing.start_line
+                    ..context.enclosing.start_line + context.enclosing.text.lines().count() as u32,
+            )];
+            for d in &context.definitions {
+                let lines = d.start_line..d.start_line + d.text.lines().count() as u32;
+                let twice =
+                    shown.iter().any(|(p, r)| *p == d.path && r.start < lines.end && lines.start < r.end);
+                assert!(
+                    !twice,
+                    "{file}: `{error}`: {} {} is sent twice: {:?}",
+                    d.path,
+                    d.label,
+                    labels(&context)
+                );
+                shown.push((d.path.clone(), lines));
+            }
+        }
+        assert!(misses.is_empty(), "{} of {} cases miss:\n{}", misses.len(), cases.len(), misses.join("\n"));
+    }
+
     #[test]
     fn the_context_tells_the_whole_story() {
         let dir = tempfile::tempdir().unwrap();
