@@ -146,20 +146,24 @@ pub fn build(
         .iter()
         .filter(|d| d.range.start <= start && start <= d.range.end)
         .min_by_key(|d| d.range.end - d.range.start);
-    let enclosing_range = match enclosing_def {
+    let mut enclosing_range = match enclosing_def {
         Some(d) => d.range.clone(),
         None => line_window(site.text, line.saturating_sub(WINDOW), line + WINDOW),
     };
+    let mut enclosing_label = enclosing_def.map(|d| format!("{} {}", d.kind, d.name));
+    // A broken text can lose the definition around the error, or make it swallow what follows:
+    // the last commit's parse knows where it ends.
+    if site.tree.root_node().has_error()
+        && let Some((range, label)) = committed_enclosing(site, line)
+        && (enclosing_def.is_none() || range.len() < enclosing_range.len())
+    {
+        enclosing_range = range;
+        enclosing_label = Some(label);
+    }
     let mut secrets = Secrets::default();
     let clean = redactor.redact_learning(site.text, is_env_like(site.path), &mut secrets);
-    let enclosing = trim_around(
-        site,
-        &clean,
-        enclosing_range.clone(),
-        line,
-        budget.enclosing,
-        enclosing_def.map(|d| format!("{} {}", d.kind, d.name)),
-    );
+    let enclosing =
+        trim_around(site, &clean, enclosing_range.clone(), line, budget.enclosing, enclosing_label);
 
     // Identifiers near the error first: on its lines, then by distance, callees and types
     // before other names, names the message quotes before all.
@@ -264,6 +268,52 @@ pub fn build(
         past,
         secrets,
     }
+}
+
+/// The definition holding the error's `line` in the file as last committed, as bytes of the
+/// current text and its label: lines the edit left alone above and below it map one to one,
+/// changed lines map to the changed region.
+fn committed_enclosing(site: &Site<'_>, line: u32) -> Option<(Range<usize>, String)> {
+    let old = git::committed(site.root, site.path).ok()??;
+    if old == site.text {
+        return None;
+    }
+    let current: Vec<&str> = site.text.lines().collect();
+    let before: Vec<&str> = old.lines().collect();
+    let prefix = current.iter().zip(&before).take_while(|(a, b)| a == b).count();
+    let room = current.len().min(before.len()) - prefix;
+    let suffix = current.iter().rev().zip(before.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
+    let line = line as usize;
+    let to_old = if line < prefix {
+        line
+    } else if line >= current.len().saturating_sub(suffix) {
+        line + before.len() - current.len()
+    } else {
+        prefix
+    };
+    let to_current = |l: usize, end: bool| {
+        if l < prefix {
+            l
+        } else if l >= before.len() - suffix {
+            l + current.len() - before.len()
+        } else if end {
+            (current.len() - suffix).saturating_sub(1)
+        } else {
+            prefix
+        }
+    };
+    let tree = crate::classify::parse_tree(site.language, &old, None);
+    let (definitions, _) = symbols::tags(site.language, &tree, &old, site.path);
+    let line_of = |byte: usize| old[..byte.min(old.len())].matches('\n').count();
+    let holder = definitions
+        .iter()
+        .filter(|d| !d.declaration && d.line as usize <= to_old && line_of(d.range.end) >= to_old)
+        .min_by_key(|d| d.range.len())?;
+    let first = to_current(holder.line as usize, false);
+    let last = to_current(line_of(holder.range.end), true);
+    (first <= line && line <= last).then(|| {
+        (line_window(site.text, first as u32, last as u32), format!("{} {}", holder.kind, holder.name))
+    })
 }
 
 fn line_window(text: &str, first: u32, last: u32) -> Range<usize> {
@@ -790,6 +840,47 @@ mod tests {
             }
         }
         assert!(misses.is_empty(), "{} of {} cases miss:\n{}", misses.len(), cases.len(), misses.join("\n"));
+    }
+
+    #[test]
+    fn a_broken_definition_is_taken_from_the_last_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let repo = git2::Repository::init(root).unwrap();
+        let committed = "fn before() -> u32 {\n    1\n}\n\nfn target(x: u32) -> u32 {\n    if x > 1 {\n        return x;\n    }\n    x + 1\n}\n\nfn after() -> u32 {\n    2\n}\n";
+        std::fs::write(root.join("lib.rs"), committed).unwrap();
+        commit_all(&repo, "Ada", "Add target");
+        // The `if` lost its closing brace: the function swallows what follows it.
+        let current = committed.replace("        return x;\n    }\n", "        return x;\n");
+        let doc = Document::new(Language::Rust, current.clone());
+        let at = current.find("return x").unwrap();
+        let site = Site {
+            root,
+            path: "lib.rs",
+            language: Language::Rust,
+            text: &current,
+            tree: doc.tree(),
+            range: at..at + 6,
+        };
+        let redactor = Redactor::new(&[]).unwrap();
+        let context = build(
+            &site,
+            Problem::default(),
+            &SymbolIndex::default(),
+            &redactor,
+            &|_| None,
+            vec![],
+            Budget::default(),
+        );
+        assert_eq!(context.enclosing.label, "function target", "{:?}", context.enclosing);
+        assert_eq!(context.enclosing.start_line, 4, "{:?}", context.enclosing);
+        assert!(
+            context.enclosing.text.ends_with("    x + 1\n}")
+                || context.enclosing.text.ends_with("    x + 1\n}\n"),
+            "{:?}",
+            context.enclosing
+        );
+        assert!(!context.enclosing.text.contains("fn after"), "{:?}", context.enclosing);
     }
 
     #[test]
