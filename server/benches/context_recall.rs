@@ -63,8 +63,12 @@ fn projects(language: Language) -> Vec<PathBuf> {
             Ok(roots) => roots.split(':').map(PathBuf::from).collect(),
             Err(_) => vec![
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("../vscode-extension/src"),
-                PathBuf::from(format!("{home}/.cache/acas-tools/node/node_modules/@isaacs/nonrecursive-glob-match/src")),
-                PathBuf::from(format!("{home}/.npm/_npx/c463d28440264a05/node_modules/exponential-backoff/src")),
+                PathBuf::from(format!(
+                    "{home}/.cache/acas-tools/node/node_modules/@isaacs/nonrecursive-glob-match/src"
+                )),
+                PathBuf::from(format!(
+                    "{home}/.npm/_npx/c463d28440264a05/node_modules/exponential-backoff/src"
+                )),
             ],
         },
     }
@@ -93,17 +97,22 @@ fn run(language: Language, want: usize, step: usize) -> Figures {
             let (here, references) = symbols::tags(language, doc.tree(), doc.text(), &rel);
             let defined_here: HashSet<&str> = here.iter().map(|d| d.name.as_str()).collect();
             for reference in &references {
-                let elsewhere: HashSet<&str> =
-                    index.lookup(&reference.name).iter().map(|d| d.path.as_str()).filter(|p| *p != rel).collect();
+                let elsewhere: HashSet<&str> = index
+                    .lookup(&reference.name)
+                    .iter()
+                    .map(|d| d.path.as_str())
+                    .filter(|p| *p != rel)
+                    .collect();
                 if elsewhere.is_empty() || defined_here.contains(reference.name.as_str()) {
                     continue;
                 }
                 seen += 1;
-                if seen % step != 0 || figures.cases >= want {
+                if !seen.is_multiple_of(step) || figures.cases >= want {
                     continue;
                 }
                 // Break the line: drop its last character.
-                let line_end = text[reference.range.end..].find('\n').map_or(text.len(), |i| reference.range.end + i);
+                let line_end =
+                    text[reference.range.end..].find('\n').map_or(text.len(), |i| reference.range.end + i);
                 if line_end <= reference.range.end {
                     continue;
                 }
@@ -119,13 +128,22 @@ fn run(language: Language, want: usize, step: usize) -> Figures {
                     range: reference.range.clone(),
                 };
                 let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
-                let built = context::build(&site, Problem::default(), &index, &redactor, &read, vec![], Budget::default());
+                let built = context::build(
+                    &site,
+                    Problem::default(),
+                    &index,
+                    &redactor,
+                    &read,
+                    vec![],
+                    Budget::default(),
+                );
                 figures.micros.push(started.elapsed().as_micros());
                 let (prompt, _) = context::render(&built, &redactor);
                 figures.tokens.push(estimate_tokens(&prompt));
                 figures.cases += 1;
                 if built.definitions.iter().any(|d| {
-                    elsewhere.contains(d.path.as_str()) && d.label.rsplit(' ').next() == Some(reference.name.as_str())
+                    elsewhere.contains(d.path.as_str())
+                        && d.label.rsplit(' ').next() == Some(reference.name.as_str())
                 }) {
                     figures.recalled += 1;
                 }
@@ -143,7 +161,11 @@ fn median<T: Copy + Ord>(mut v: Vec<T>) -> Option<T> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str, default: usize| {
-        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     let want = value("--cases", 60);
     let step = value("--step", 7);
