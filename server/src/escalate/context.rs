@@ -458,7 +458,10 @@ fn role(node: tree_sitter::Node<'_>) -> i64 {
     let is_callee = |callee: tree_sitter::Node<'_>| {
         callee.parent().is_some_and(|call| {
             matches!(call.kind(), "call_expression" | "call" | "new_expression" | "macro_invocation")
-                && call.child(0).is_some_and(|f| f.id() == callee.id())
+                && ["function", "constructor", "macro"]
+                    .iter()
+                    .find_map(|field| call.child_by_field_name(field))
+                    .is_some_and(|f| f.id() == callee.id())
         })
     };
     if is_callee(node)
