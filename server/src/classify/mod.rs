@@ -26,6 +26,7 @@ mod syntax;
 mod tests;
 
 pub use fingerprint::fingerprint;
+pub(crate) use parse::parse as parse_tree;
 pub use symbol::symbol_at;
 
 /// A language ACAS can parse.

@@ -121,6 +121,13 @@ pub struct Context {
 const MAX_DEFINITION_LINES: usize = 40;
 /// Lines around the error kept when the enclosing definition is too long.
 const WINDOW: u32 = 20;
+/// Lines before and after the error whose names rank first, even outside the enclosing code.
+const NEAR: u32 = 3;
+/// Lines of a shortened definition: its signature, the first of its doc, and those that name
+/// what the error's line uses.
+const SHORT_SIGNATURE_LINES: usize = 6;
+const SHORT_DOC_LINES: usize = 3;
+const SHORT_RELEVANT_LINES: usize = 6;
 
 pub fn build(
     site: &Site<'_>,
@@ -139,42 +146,75 @@ pub fn build(
         .iter()
         .filter(|d| d.range.start <= start && start <= d.range.end)
         .min_by_key(|d| d.range.end - d.range.start);
-    let enclosing_range = match enclosing_def {
+    let mut enclosing_range = match enclosing_def {
         Some(d) => d.range.clone(),
         None => line_window(site.text, line.saturating_sub(WINDOW), line + WINDOW),
     };
+    let mut enclosing_label = enclosing_def.map(|d| format!("{} {}", d.kind, d.name));
+    // A broken text can lose the definition around the error, or make it swallow what follows:
+    // the last commit's parse knows where it ends.
+    if site.tree.root_node().has_error()
+        && let Some((range, label)) = committed_enclosing(site, line)
+        && (enclosing_def.is_none() || range.len() < enclosing_range.len())
+    {
+        enclosing_range = range;
+        enclosing_label = Some(label);
+    }
     let mut secrets = Secrets::default();
     let clean = redactor.redact_learning(site.text, is_env_like(site.path), &mut secrets);
-    let enclosing = trim_around(
-        site,
-        &clean,
-        enclosing_range.clone(),
-        line,
-        budget.enclosing,
-        enclosing_def.map(|d| format!("{} {}", d.kind, d.name)),
-    );
+    let enclosing =
+        trim_around(site, &clean, enclosing_range.clone(), line, budget.enclosing, enclosing_label);
 
-    // Identifiers used in the enclosing code, most used first.
-    let used = identifiers(site.tree, site.text, enclosing_range.clone());
-    let mut ranked: Vec<(&str, usize)> = used.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    // Identifiers near the error first: on its lines, then by distance, callees and types
+    // before other names, names the message quotes before all.
+    let error_lines = line..line + 1 + site.text[site.range.clone()].matches('\n').count() as u32;
+    let around = line_window(site.text, line.saturating_sub(NEAR), error_lines.end - 1 + NEAR);
+    let scan = enclosing_range.start.min(around.start)..enclosing_range.end.max(around.end);
+    let quoted = quoted_names(&problem.message);
+    let ranked = rank_identifiers(site.tree, site.text, scan, error_lines.clone(), &quoted);
+    // Names on the error's own lines: the lines of a shortened definition that mention them
+    // are kept.
+    let on_error_line: Vec<&str> =
+        ranked.iter().filter(|r| r.distance == 0).map(|r| r.name.as_str()).collect();
     let mut definitions = Vec::new();
     let mut spent = 0;
+    // What is already in the prompt, by file and bytes: nothing is sent twice.
+    let mut sent: Vec<(String, Range<usize>)> = Vec::new();
+    let shown = enclosing.start_line..enclosing.start_line + enclosing.text.lines().count().max(1) as u32;
     // Each file read, as it is and redacted.
     let mut files: HashMap<String, Option<(String, String)>> = HashMap::new();
-    'names: for (name, _) in ranked {
+    for candidate in &ranked {
+        if spent >= budget.definitions {
+            break;
+        }
         let mut candidates: Vec<&symbols::Definition> = index
-            .lookup(name)
+            .lookup(&candidate.name)
             .iter()
             .filter(|d| {
                 !(d.path == site.path
                     && d.range.start <= enclosing_range.start
                     && d.range.end >= enclosing_range.end)
             })
+            // Already on screen in the code around the error.
+            .filter(|d| {
+                !(d.path == site.path && shown.contains(&d.line) && d.range.end <= enclosing_range.end)
+            })
             .collect();
-        candidates.sort_by_key(|d| (d.path != site.path, d.range.end - d.range.start));
+        candidates.sort_by_key(|d| (d.declaration, d.path != site.path, d.range.end - d.range.start));
+        // A declaration only when no definition of the name is known.
+        if candidates.first().is_some_and(|d| !d.declaration) {
+            candidates.retain(|d| !d.declaration);
+        }
         for definition in candidates.into_iter().take(2) {
             if !redactor.may_send(&definition.path) {
+                continue;
+            }
+            let overlaps = |(path, range): &(String, Range<usize>)| {
+                *path == definition.path
+                    && range.start < definition.range.end
+                    && definition.range.start < range.end
+            };
+            if sent.iter().any(overlaps) {
                 continue;
             }
             let text = files.entry(definition.path.clone()).or_insert_with(|| {
@@ -187,13 +227,19 @@ pub fn build(
                 }
             });
             let Some((text, clean)) = text else { continue };
-            let Some((_, lines)) = cut(text, clean, definition.range.clone()) else { continue };
-            let body: String = lines.into_iter().take(MAX_DEFINITION_LINES).collect::<Vec<_>>().join("\n");
+            let Some((first, lines)) = cut(text, clean, definition.range.clone()) else { continue };
+            let left = budget.definitions - spent;
+            let mut body = lines.join("\n");
+            if lines.len() > MAX_DEFINITION_LINES || estimate_tokens(&body) > left {
+                body = shorten(clean, first, &lines, &on_error_line);
+            }
             let cost = estimate_tokens(&body);
-            if spent + cost > budget.definitions {
-                break 'names;
+            // Too big even shortened: a smaller one after it may still fit.
+            if cost > left {
+                continue;
             }
             spent += cost;
+            sent.push((definition.path.clone(), definition.range.clone()));
             definitions.push(Snippet {
                 path: definition.path.clone(),
                 start_line: definition.line,
@@ -203,8 +249,7 @@ pub fn build(
         }
     }
 
-    let lines = line..line + 1 + site.text[site.range.clone()].matches('\n').count() as u32;
-    let history = match git::history(site.root, site.path, site.text, lines, 5) {
+    let history = match git::history(site.root, site.path, site.text, error_lines, 5) {
         Ok(history) => history,
         Err(error) => {
             tracing::info!("no git history for {}: {error}", site.path);
@@ -223,6 +268,52 @@ pub fn build(
         past,
         secrets,
     }
+}
+
+/// The definition holding the error's `line` in the file as last committed, as bytes of the
+/// current text and its label: lines the edit left alone above and below it map one to one,
+/// changed lines map to the changed region.
+fn committed_enclosing(site: &Site<'_>, line: u32) -> Option<(Range<usize>, String)> {
+    let old = git::committed(site.root, site.path).ok()??;
+    if old == site.text {
+        return None;
+    }
+    let current: Vec<&str> = site.text.lines().collect();
+    let before: Vec<&str> = old.lines().collect();
+    let prefix = current.iter().zip(&before).take_while(|(a, b)| a == b).count();
+    let room = current.len().min(before.len()) - prefix;
+    let suffix = current.iter().rev().zip(before.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
+    let line = line as usize;
+    let to_old = if line < prefix {
+        line
+    } else if line >= current.len().saturating_sub(suffix) {
+        line + before.len() - current.len()
+    } else {
+        prefix
+    };
+    let to_current = |l: usize, end: bool| {
+        if l < prefix {
+            l
+        } else if l >= before.len() - suffix {
+            l + current.len() - before.len()
+        } else if end {
+            (current.len() - suffix).saturating_sub(1)
+        } else {
+            prefix
+        }
+    };
+    let tree = crate::classify::parse_tree(site.language, &old, None);
+    let (definitions, _) = symbols::tags(site.language, &tree, &old, site.path);
+    let line_of = |byte: usize| old[..byte.min(old.len())].matches('\n').count();
+    let holder = definitions
+        .iter()
+        .filter(|d| !d.declaration && d.line as usize <= to_old && line_of(d.range.end) >= to_old)
+        .min_by_key(|d| d.range.len())?;
+    let first = to_current(holder.line as usize, false);
+    let last = to_current(line_of(holder.range.end), true);
+    (first <= line && line <= last).then(|| {
+        (line_window(site.text, first as u32, last as u32), format!("{} {}", holder.kind, holder.name))
+    })
 }
 
 fn line_window(text: &str, first: u32, last: u32) -> Range<usize> {
@@ -283,9 +374,28 @@ fn trim_around(
     }
 }
 
-/// Identifier leaves inside `range`, with how often each occurs.
-fn identifiers(tree: &Tree, text: &str, range: Range<usize>) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
+/// A name used near the error, and how close to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ranked {
+    name: String,
+    /// Lines between its nearest use and the error's lines; 0 on them.
+    distance: u32,
+    /// Lower first: the smallest of distance × 4 + role (callee 0, type or import 1, other 2),
+    /// minus 4 when the message names it.
+    score: i64,
+    count: usize,
+}
+
+/// Identifier leaves inside `range`, nearest the error's lines first (see [`Ranked::score`]),
+/// then most used, then by name.
+fn rank_identifiers(
+    tree: &Tree,
+    text: &str,
+    range: Range<usize>,
+    error_lines: Range<u32>,
+    quoted: &[String],
+) -> Vec<Ranked> {
+    let mut by_name: HashMap<String, Ranked> = HashMap::new();
     let mut cursor = tree.walk();
     let mut descended = true;
     loop {
@@ -293,9 +403,29 @@ fn identifiers(tree: &Tree, text: &str, range: Range<usize>) -> HashMap<String, 
         if descended && node.end_byte() >= range.start && node.start_byte() <= range.end {
             if node.child_count() == 0
                 && node.kind().ends_with("identifier")
+                && node.start_byte() >= range.start
+                && node.end_byte() <= range.end
                 && let Ok(name) = node.utf8_text(text.as_bytes())
             {
-                *counts.entry(name.to_owned()).or_insert(0) += 1;
+                let row = node.start_position().row as u32;
+                let distance = if error_lines.contains(&row) {
+                    0
+                } else if row < error_lines.start {
+                    error_lines.start - row
+                } else {
+                    row + 1 - error_lines.end
+                };
+                let named = quoted.iter().any(|q| q == name);
+                let score = i64::from(distance) * 4 + role(node) - if named { 4 } else { 0 };
+                let entry = by_name.entry(name.to_owned()).or_insert(Ranked {
+                    name: name.to_owned(),
+                    distance,
+                    score,
+                    count: 0,
+                });
+                entry.count += 1;
+                entry.distance = entry.distance.min(distance);
+                entry.score = entry.score.min(score);
             }
             if cursor.goto_first_child() {
                 continue;
@@ -307,7 +437,11 @@ fn identifiers(tree: &Tree, text: &str, range: Range<usize>) -> HashMap<String, 
         }
         loop {
             if !cursor.goto_parent() {
-                return counts;
+                let mut ranked: Vec<Ranked> = by_name.into_values().collect();
+                ranked.sort_by(|a, b| {
+                    a.score.cmp(&b.score).then(b.count.cmp(&a.count)).then(a.name.cmp(&b.name))
+                });
+                return ranked;
             }
             if cursor.goto_next_sibling() {
                 descended = true;
@@ -315,6 +449,140 @@ fn identifiers(tree: &Tree, text: &str, range: Range<usize>) -> HashMap<String, 
             }
         }
     }
+}
+
+/// How much an identifier's place says it needs a definition: 0 for what is called, 1 for a
+/// type or what an import brings in, 2 for anything else.
+fn role(node: tree_sitter::Node<'_>) -> i64 {
+    let Some(parent) = node.parent() else { return 2 };
+    let is_callee = |callee: tree_sitter::Node<'_>| {
+        callee.parent().is_some_and(|call| {
+            matches!(call.kind(), "call_expression" | "call" | "new_expression" | "macro_invocation")
+                && ["function", "constructor", "macro"]
+                    .iter()
+                    .find_map(|field| call.child_by_field_name(field))
+                    .is_some_and(|f| f.id() == callee.id())
+        })
+    };
+    if is_callee(node)
+        || (matches!(
+            parent.kind(),
+            "field_expression"
+                | "member_expression"
+                | "attribute"
+                | "scoped_identifier"
+                | "selector_expression"
+        ) && parent
+            .child(parent.child_count().saturating_sub(1))
+            .is_some_and(|last| last.id() == node.id())
+            && is_callee(parent))
+    {
+        return 0;
+    }
+    if node.kind().contains("type") || parent.kind().contains("type") {
+        return 1;
+    }
+    let mut up = Some(parent);
+    while let Some(n) = up {
+        if matches!(
+            n.kind(),
+            "use_declaration" | "import_statement" | "import_from_statement" | "import_declaration"
+        ) {
+            return 1;
+        }
+        up = n.parent();
+    }
+    2
+}
+
+/// Names the diagnostic's message quotes: `` `name` ``, `'name'`, `"name"`.
+fn quoted_names(message: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for quote in ['`', '\'', '"'] {
+        let parts: Vec<&str> = message.split(quote).collect();
+        for inside in parts.iter().skip(1).step_by(2) {
+            // `crate::util::parse` and `Foo<T>` name each plain identifier in them.
+            for word in inside.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if !word.is_empty() && !word.starts_with(|c: char| c.is_ascii_digit()) {
+                    names.push(word.to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// A long definition cut to what a reader needs: the lines of its signature, the first lines of
+/// its doc (the comment above it, or a docstring under the signature), the lines that use a name
+/// from the error's line, and its last line; `…` stands for what was left out. `first` is the
+/// zero-based line of `lines[0]` in `clean`.
+fn shorten(clean: &str, first: u32, lines: &[&str], names: &[&str]) -> String {
+    let is_comment = |l: &str| {
+        let t = l.trim_start();
+        ["///", "//!", "//", "/**", "/*", "* ", "*/", "#"].iter().any(|p| t.starts_with(p)) || t == "*"
+    };
+    // The doc comment above the definition.
+    let above: Vec<&str> = clean.lines().take(first as usize).collect();
+    let mut doc_start = above.len();
+    while doc_start > 0 && is_comment(above[doc_start - 1]) {
+        doc_start -= 1;
+    }
+    let mut keep = vec![false; lines.len()];
+    let mut signature_end = 0;
+    for (i, line) in lines.iter().enumerate().take(SHORT_SIGNATURE_LINES) {
+        keep[i] = true;
+        signature_end = i + 1;
+        let t = line.trim_end();
+        if t.ends_with('{') || t.ends_with(':') || t.ends_with("=>") || t.ends_with(';') {
+            break;
+        }
+    }
+    // A docstring right under the signature.
+    let docstring = lines.get(signature_end).is_some_and(|l| {
+        let t = l.trim_start();
+        t.starts_with("\"\"\"") || t.starts_with("'''") || t.starts_with("r\"\"\"")
+    });
+    if docstring {
+        for kept in keep.iter_mut().skip(signature_end).take(SHORT_DOC_LINES) {
+            *kept = true;
+        }
+    }
+    let mut relevant = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if relevant < SHORT_RELEVANT_LINES
+            && !keep[i]
+            && names.iter().any(|n| n.len() > 1 && contains_word(line, n))
+        {
+            keep[i] = true;
+            relevant += 1;
+        }
+    }
+    if let Some(last) = keep.last_mut() {
+        *last = true;
+    }
+    let mut out: Vec<&str> = above[doc_start..].iter().take(SHORT_DOC_LINES).copied().collect();
+    let mut skipped = false;
+    for (line, kept) in lines.iter().zip(&keep) {
+        if *kept {
+            if skipped {
+                out.push("    …");
+                skipped = false;
+            }
+            out.push(line);
+        } else {
+            skipped = true;
+        }
+    }
+    out.join("\n")
+}
+
+fn contains_word(line: &str, word: &str) -> bool {
+    line.match_indices(word).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + word.len()..].chars().next();
+        let plain = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        plain(before) && plain(after)
+    })
 }
 
 /// The prompt text for a context, secrets redacted.
@@ -419,6 +687,203 @@ mod tests {
         let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         repo.commit(Some("HEAD"), &signature, &signature, summary, &tree, &parents).unwrap();
+    }
+
+    /// The context of the error at the first `marker` in `files[0]`, over an index of `files`.
+    fn context_of(language: Language, files: &[(&str, &str)], marker: &str, budget: Budget) -> Context {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut index = SymbolIndex::default();
+        for (path, text) in files {
+            std::fs::write(root.join(path), text).unwrap();
+            let d = Document::new(language, (*text).to_owned());
+            index.update(path, symbols::tags(language, d.tree(), d.text(), path).0);
+        }
+        let (path, text) = files[0];
+        let doc = Document::new(language, text.to_owned());
+        let at = text.find(marker).unwrap();
+        let site = Site { root, path, language, text, tree: doc.tree(), range: at..at + marker.len() };
+        let redactor = Redactor::new(&[]).unwrap();
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
+        build(&site, Problem::default(), &index, &redactor, &read, vec![], budget)
+    }
+
+    fn labels(context: &Context) -> Vec<&str> {
+        context.definitions.iter().map(|d| d.label.as_str()).collect()
+    }
+
+    #[test]
+    fn the_callee_on_the_error_line_comes_before_names_used_more_often() {
+        let body: String = (0..30).map(|i| format!("    let step{i} = {i};\n")).collect();
+        let util = format!(
+            "pub fn common(x: u32) -> u32 {{\n{body}    x\n}}\n\npub fn needed(x: u32) -> u32 {{ x }}\n"
+        );
+        let main = "fn run(x: u32) -> u32 {\n    let a = common(x);\n    let b = common(a);\n    let c = common(b);\n    needed(c, 1)\n}\n";
+        let budget = Budget { definitions: 120, ..Budget::default() };
+        let context =
+            context_of(Language::Rust, &[("main.rs", main), ("util.rs", &util)], "needed(c, 1)", budget);
+        assert_eq!(labels(&context).first(), Some(&"function needed"), "{:?}", context.definitions);
+    }
+
+    #[test]
+    fn a_definition_that_does_not_fit_is_shortened_and_the_next_still_comes() {
+        let body: String = (0..100).map(|i| format!("    let step{i} = x + {i};\n")).collect();
+        let util = format!(
+            "/// Adds up everything.\n/// Slowly.\npub fn big(x: u32) -> u32 {{\n{body}    x\n}}\n\npub fn small(y: u32) -> u32 {{ y }}\n"
+        );
+        let main = "fn run(x: u32, y: u32) -> u32 {\n    big(x) + small(y)\n}\n";
+        let budget = Budget { definitions: 60, ..Budget::default() };
+        let context = context_of(Language::Rust, &[("main.rs", main), ("util.rs", &util)], "big(x)", budget);
+        let big =
+            context.definitions.iter().find(|d| d.label == "function big").expect("big is sent shortened");
+        assert!(
+            big.text.starts_with("/// Adds up everything.\n/// Slowly.\npub fn big(x: u32) -> u32 {"),
+            "{}",
+            big.text
+        );
+        assert!(big.text.contains('…') && big.text.lines().count() < 10, "{}", big.text);
+        assert!(labels(&context).contains(&"function small"), "{:?}", context.definitions);
+        let spent: u64 = context.definitions.iter().map(|d| estimate_tokens(&d.text)).sum();
+        assert!(spent <= 60, "{spent}");
+    }
+
+    #[test]
+    fn a_method_is_sent_once() {
+        let cart = "pub struct Cart;\n\nimpl Cart {\n    pub fn total(&self) -> u64 {\n        0\n    }\n}\n";
+        let main = "fn pay(cart: &Cart) -> u64 {\n    cart.total() + 1\n}\n";
+        let context = context_of(
+            Language::Rust,
+            &[("main.rs", main), ("cart.rs", cart)],
+            "cart.total()",
+            Budget::default(),
+        );
+        let total: Vec<&Snippet> =
+            context.definitions.iter().filter(|d| d.label.ends_with(" total")).collect();
+        assert_eq!(total.len(), 1, "{:?}", context.definitions);
+        assert_eq!(total[0].label, "method total");
+    }
+
+    #[test]
+    fn a_definition_comes_before_a_declaration_of_the_same_name() {
+        let lib = "mod parse;\n\nfn run(s: &str) -> u32 {\n    parse(s)\n}\n";
+        let other = "pub fn parse(s: &str) -> u32 {\n    s.len() as u32\n}\n";
+        let context = context_of(
+            Language::Rust,
+            &[("lib.rs", lib), ("other.rs", other)],
+            "parse(s)",
+            Budget::default(),
+        );
+        assert_eq!(labels(&context), ["function parse"], "{:?}", context.definitions);
+        assert_eq!(context.definitions[0].path, "other.rs");
+    }
+
+    /// Every case of `fixtures/context/cases.json` (real multi-file code): the context holds
+    /// the definition the error needs, and no lines twice.
+    #[test]
+    fn the_context_holds_the_definition_each_real_error_needs() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/context");
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join("cases.json")).unwrap()).unwrap();
+        let mut misses = Vec::new();
+        for case in &cases {
+            let field = |k: &str| case[k].as_str().unwrap().to_owned();
+            let root = fixtures.join(field("root"));
+            let file = field("file");
+            let language = Language::from_path(&root.join(&file)).unwrap();
+            let mut index = SymbolIndex::default();
+            for entry in std::fs::read_dir(&root).unwrap() {
+                let path = entry.unwrap().path();
+                if Language::from_path(&path) == Some(language) {
+                    index.refresh(&root, &path, 1 << 20);
+                }
+            }
+            let text = std::fs::read_to_string(root.join(&file)).unwrap();
+            let doc = Document::new(language, text.clone());
+            let error = field("error");
+            let at = text.find(&error).unwrap_or_else(|| panic!("{error} is not in {file}"));
+            let site = Site {
+                root: &root,
+                path: &file,
+                language,
+                text: &text,
+                tree: doc.tree(),
+                range: at..at + error.len(),
+            };
+            let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
+            let redactor = Redactor::new(&[]).unwrap();
+            let context =
+                build(&site, Problem::default(), &index, &redactor, &read, vec![], Budget::default());
+            let (path, name) =
+                field("needs").split_once(' ').map(|(p, n)| (p.to_owned(), n.to_owned())).unwrap();
+            let found = context
+                .definitions
+                .iter()
+                .any(|d| d.path == path && d.label.rsplit(' ').next() == Some(name.as_str()));
+            if !found {
+                misses.push(format!("{file}: `{error}` needs {path} {name}; sent {:?}", labels(&context)));
+            }
+            // No line twice: the definitions overlap neither one another nor the code around the error.
+            let mut shown: Vec<(String, Range<u32>)> = vec![(
+                context.enclosing.path.clone(),
+                context.enclosing.start_line
+                    ..context.enclosing.start_line + context.enclosing.text.lines().count() as u32,
+            )];
+            for d in &context.definitions {
+                let lines = d.start_line..d.start_line + d.text.lines().count() as u32;
+                let twice =
+                    shown.iter().any(|(p, r)| *p == d.path && r.start < lines.end && lines.start < r.end);
+                assert!(
+                    !twice,
+                    "{file}: `{error}`: {} {} is sent twice: {:?}",
+                    d.path,
+                    d.label,
+                    labels(&context)
+                );
+                shown.push((d.path.clone(), lines));
+            }
+        }
+        assert!(misses.is_empty(), "{} of {} cases miss:\n{}", misses.len(), cases.len(), misses.join("\n"));
+    }
+
+    #[test]
+    fn a_broken_definition_is_taken_from_the_last_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let repo = git2::Repository::init(root).unwrap();
+        let committed = "fn before() -> u32 {\n    1\n}\n\nfn target(x: u32) -> u32 {\n    if x > 1 {\n        return x;\n    }\n    x + 1\n}\n\nfn after() -> u32 {\n    2\n}\n";
+        std::fs::write(root.join("lib.rs"), committed).unwrap();
+        commit_all(&repo, "Ada", "Add target");
+        // The `if` lost its closing brace: the function swallows what follows it.
+        let current = committed.replace("        return x;\n    }\n", "        return x;\n");
+        let doc = Document::new(Language::Rust, current.clone());
+        let at = current.find("return x").unwrap();
+        let site = Site {
+            root,
+            path: "lib.rs",
+            language: Language::Rust,
+            text: &current,
+            tree: doc.tree(),
+            range: at..at + 6,
+        };
+        let redactor = Redactor::new(&[]).unwrap();
+        let context = build(
+            &site,
+            Problem::default(),
+            &SymbolIndex::default(),
+            &redactor,
+            &|_| None,
+            vec![],
+            Budget::default(),
+        );
+        assert_eq!(context.enclosing.label, "function target", "{:?}", context.enclosing);
+        assert_eq!(context.enclosing.start_line, 4, "{:?}", context.enclosing);
+        assert!(
+            context.enclosing.text.ends_with("    x + 1\n}")
+                || context.enclosing.text.ends_with("    x + 1\n}\n"),
+            "{:?}",
+            context.enclosing
+        );
+        assert!(!context.enclosing.text.contains("fn after"), "{:?}", context.enclosing);
     }
 
     #[test]

@@ -74,6 +74,25 @@ pub fn history(
     }))
 }
 
+/// The text of the file at `relative` as last committed (at `HEAD`) in the repository that
+/// contains `root`; `Ok(None)` when there is no repository, no commit, or the file is not in it
+/// or is not UTF-8.
+pub fn committed(root: &Path, relative: &str) -> Result<Option<String>, git2::Error> {
+    let repo = match Repository::discover(root) {
+        Ok(repo) => repo,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(workdir) = repo.workdir() else { return Ok(None) };
+    let absolute = root.join(relative);
+    let in_repo = absolute.strip_prefix(workdir).unwrap_or(Path::new(relative)).to_path_buf();
+    let Ok(head) = repo.head() else { return Ok(None) };
+    let tree = head.peel_to_tree()?;
+    let Ok(entry) = tree.get_path(&in_repo) else { return Ok(None) };
+    let Ok(blob) = repo.find_blob(entry.id()) else { return Ok(None) };
+    Ok(std::str::from_utf8(blob.content()).ok().map(str::to_owned))
+}
+
 fn blame(
     repo: &Repository,
     path: &Path,

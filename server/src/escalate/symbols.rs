@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use tree_sitter::{Query, QueryCursor, StreamingIterator, Tree};
+use tree_sitter::{Node, Query, QueryCursor, StreamingIterator, Tree};
 
 use crate::classify::Language;
 
@@ -27,6 +27,8 @@ pub struct Definition {
     pub range: Range<usize>,
     /// Zero-based line where it starts.
     pub line: u32,
+    /// A declaration without a body (`mod name;`, a signature, a `.d.ts` file's content).
+    pub declaration: bool,
 }
 
 /// A name used somewhere (a call, a type), from the same queries.
@@ -36,44 +38,69 @@ pub struct Reference {
     pub range: Range<usize>,
 }
 
+/// The tag query of one language, compiled the first time that language is tagged: compiling
+/// every grammar's query up front costs a short-lived process (`acas explain`) over 100 ms.
 fn query(language: Language) -> Option<&'static Query> {
-    static QUERIES: OnceLock<HashMap<Language, Option<Query>>> = OnceLock::new();
-    QUERIES
+    static QUERIES: [OnceLock<Option<Query>>; Language::ALL.len()] =
+        [const { OnceLock::new() }; Language::ALL.len()];
+    let slot = Language::ALL.iter().position(|&l| l == language)?;
+    QUERIES[slot]
         .get_or_init(|| {
-            Language::ALL
-                .into_iter()
-                .map(|l| {
-                    let source = match l {
-                        Language::Rust => tree_sitter_rust::TAGS_QUERY.to_owned(),
-                        Language::Python => tree_sitter_python::TAGS_QUERY.to_owned(),
-                        Language::Go => tree_sitter_go::TAGS_QUERY.to_owned(),
-                        Language::JavaScript => tree_sitter_javascript::TAGS_QUERY.to_owned(),
-                        Language::TypeScript | Language::Tsx => {
-                            format!(
-                                "{}\n{}",
-                                tree_sitter_javascript::TAGS_QUERY,
-                                tree_sitter_typescript::TAGS_QUERY
-                            )
-                        }
-                        Language::Json => return (l, None),
-                    };
-                    let compiled = Query::new(&l.grammar(), &source)
-                        .map_err(|e| tracing::error!("the {} tag query does not compile: {e}", l.id()))
-                        .ok();
-                    (l, compiled)
-                })
-                .collect()
+            let source = match language {
+                Language::Rust => tree_sitter_rust::TAGS_QUERY.to_owned(),
+                Language::Python => tree_sitter_python::TAGS_QUERY.to_owned(),
+                Language::Go => tree_sitter_go::TAGS_QUERY.to_owned(),
+                Language::JavaScript => tree_sitter_javascript::TAGS_QUERY.to_owned(),
+                Language::TypeScript | Language::Tsx => {
+                    format!("{}\n{}", tree_sitter_javascript::TAGS_QUERY, tree_sitter_typescript::TAGS_QUERY)
+                }
+                Language::Json => return None,
+            };
+            Query::new(&language.grammar(), &source)
+                .map_err(|e| tracing::error!("the {} tag query does not compile: {e}", language.id()))
+                .ok()
         })
-        .get(&language)
-        .and_then(Option::as_ref)
+        .as_ref()
 }
 
 /// Definitions and references of one parsed file.
+///
+/// Beyond what the grammar's tag query finds: a Rust function inside an `impl` or trait is one
+/// `method` (the query also tags it as a `function`); items inside a Rust macro invocation at
+/// item level (`cfg_not_rt! { pub fn spawn() {} }`) are tagged when its body parses as items;
+/// a JavaScript or TypeScript name bound to an arrow function or function expression behind
+/// parentheses, `as`, `satisfies` or `!`, or held by a class field, is a `function`. Declarations
+/// without a body (`mod name;`, signatures, anything in a `.d.ts` file) are marked as such so
+/// that the context prefers the definition.
 pub fn tags(language: Language, tree: &Tree, text: &str, path: &str) -> (Vec<Definition>, Vec<Reference>) {
-    let Some(query) = query(language) else { return (Vec::new(), Vec::new()) };
-    let names = query.capture_names();
     let mut definitions = Vec::new();
     let mut references = Vec::new();
+    tag_into(language, tree, text, path, 0, 0, 0, &mut definitions, &mut references);
+    // One definition per node: the first pattern that tagged it (methods come before functions).
+    let mut seen = std::collections::HashSet::new();
+    definitions.retain(|d| seen.insert((d.range.start, d.range.end, d.name.clone())));
+    definitions.sort_by_key(|d| (d.range.start, std::cmp::Reverse(d.range.end)));
+    (definitions, references)
+}
+
+/// How deep macro bodies are tagged inside one another.
+const MAX_MACRO_DEPTH: u32 = 4;
+
+#[allow(clippy::too_many_arguments)]
+fn tag_into(
+    language: Language,
+    tree: &Tree,
+    text: &str,
+    path: &str,
+    offset: usize,
+    line_offset: u32,
+    depth: u32,
+    definitions: &mut Vec<Definition>,
+    references: &mut Vec<Reference>,
+) {
+    let Some(query) = query(language) else { return };
+    let names = query.capture_names();
+    let declarations_only = path.ends_with(".d.ts") || path.ends_with(".d.mts") || path.ends_with(".d.cts");
     let mut cursor = QueryCursor::new();
     let mut matches = cursor.matches(query, tree.root_node(), text.as_bytes());
     while let Some(m) = matches.next() {
@@ -90,18 +117,155 @@ pub fn tags(language: Language, tree: &Tree, text: &str, path: &str) -> (Vec<Def
         let (Some(name_node), Some((role, node))) = (name, role) else { continue };
         let Ok(name) = name_node.utf8_text(text.as_bytes()) else { continue };
         if let Some(kind) = role.strip_prefix("definition.") {
+            // Rust's query calls every function in braces a method, those of `mod m { … }` too.
+            let in_module = node.parent().and_then(|p| p.parent()).is_some_and(|g| g.kind() == "mod_item");
+            let kind = if kind == "method" && in_module { "function" } else { kind };
             definitions.push(Definition {
                 name: name.to_owned(),
                 kind: kind.to_owned(),
                 path: path.to_owned(),
-                range: node.byte_range(),
-                line: node.start_position().row as u32,
+                range: node.start_byte() + offset..node.end_byte() + offset,
+                line: node.start_position().row as u32 + line_offset,
+                declaration: declarations_only || is_declaration(node),
             });
         } else {
-            references.push(Reference { name: name.to_owned(), range: name_node.byte_range() });
+            references.push(Reference {
+                name: name.to_owned(),
+                range: name_node.start_byte() + offset..name_node.end_byte() + offset,
+            });
         }
     }
-    (definitions, references)
+    let mut extra = Vec::new();
+    walk(tree.root_node(), &mut |node| match language {
+        Language::Rust if depth < MAX_MACRO_DEPTH => {
+            if let Some(body) = item_macro_body(node) {
+                extra.push(body);
+            }
+        }
+        Language::JavaScript | Language::TypeScript | Language::Tsx => {
+            if let Some((name, whole)) = wrapped_function(node, text) {
+                definitions.push(Definition {
+                    name,
+                    kind: "function".to_owned(),
+                    path: path.to_owned(),
+                    range: whole.start_byte() + offset..whole.end_byte() + offset,
+                    line: whole.start_position().row as u32 + line_offset,
+                    declaration: declarations_only,
+                });
+            }
+        }
+        _ => {}
+    });
+    for body in extra {
+        // The tokens between the braces, parsed on their own as a file of items.
+        let inner = body.start_byte() + 1..body.end_byte().saturating_sub(1);
+        let Some(inner_text) = text.get(inner.clone()) else { continue };
+        let inner_tree = crate::classify::parse_tree(language, inner_text, None);
+        let root = inner_tree.root_node();
+        let mut found = Vec::new();
+        let mut ignored = Vec::new();
+        tag_into(
+            language,
+            &inner_tree,
+            inner_text,
+            path,
+            offset + inner.start,
+            line_offset + body.start_position().row as u32,
+            depth + 1,
+            &mut found,
+            &mut ignored,
+        );
+        // Only what parsed cleanly: a half-recovered item would send the wrong code.
+        definitions.extend(found.into_iter().filter(|d| {
+            let start = d.range.start - offset - inner.start;
+            let end = d.range.end - offset - inner.start;
+            root.descendant_for_byte_range(start, end).is_some_and(|n| !n.has_error())
+        }));
+        references.extend(ignored);
+    }
+}
+
+/// Whether a tagged node declares without defining: `mod name;`, a signature.
+fn is_declaration(node: Node<'_>) -> bool {
+    match node.kind() {
+        "mod_item" => node.child_by_field_name("body").is_none(),
+        "function_signature"
+        | "method_signature"
+        | "abstract_method_signature"
+        | "function_signature_item" => true,
+        _ => node.parent().is_some_and(|p| p.kind() == "ambient_declaration"),
+    }
+}
+
+/// The `{ … }` body of a Rust macro invocation that stands where items do.
+fn item_macro_body(node: Node<'_>) -> Option<Node<'_>> {
+    if node.kind() != "macro_invocation" {
+        return None;
+    }
+    // Only at item level: a macro called inside a function body (`vec![…]`, `format!(…)`)
+    // holds expressions, not items.
+    if !matches!(node.parent()?.kind(), "source_file" | "declaration_list") {
+        return None;
+    }
+    let body = node.named_child(node.named_child_count().checked_sub(1)?)?;
+    (body.kind() == "token_tree").then_some(body)
+}
+
+/// A name bound to a function the tag query misses: `const f = (<T>(x) => …)`,
+/// `const f = (() => 1) as F`, `const f = function () {} satisfies F`, `handle = () => {}` in a class.
+fn wrapped_function<'t>(node: Node<'t>, text: &str) -> Option<(String, Node<'t>)> {
+    let (name, value) = match node.kind() {
+        "variable_declarator" => (node.child_by_field_name("name")?, node.child_by_field_name("value")?),
+        "public_field_definition" | "field_definition" => (
+            node.child_by_field_name("name").or_else(|| node.child_by_field_name("property"))?,
+            node.child_by_field_name("value")?,
+        ),
+        _ => return None,
+    };
+    if !matches!(name.kind(), "identifier" | "property_identifier" | "private_property_identifier") {
+        return None;
+    }
+    let direct = matches!(value.kind(), "arrow_function" | "function_expression" | "function");
+    if direct && node.kind() == "variable_declarator" {
+        // The grammar's own query tags these.
+        return None;
+    }
+    let mut inner = value;
+    while matches!(
+        inner.kind(),
+        "parenthesized_expression"
+            | "as_expression"
+            | "satisfies_expression"
+            | "non_null_expression"
+            | "type_assertion"
+    ) {
+        inner = (0..inner.named_child_count())
+            .filter_map(|i| inner.named_child(i))
+            .find(|c| !c.kind().ends_with("type") && c.kind() != "type_arguments")?;
+    }
+    if !matches!(inner.kind(), "arrow_function" | "function_expression" | "function") {
+        return None;
+    }
+    Some((name.utf8_text(text.as_bytes()).ok()?.to_owned(), node))
+}
+
+/// Calls `f` on every node of the tree, parents first.
+fn walk<'t>(root: Node<'t>, f: &mut dyn FnMut(Node<'t>)) {
+    let mut cursor = root.walk();
+    loop {
+        f(cursor.node());
+        if cursor.goto_first_child() || cursor.goto_next_sibling() {
+            continue;
+        }
+        loop {
+            if !cursor.goto_parent() {
+                return;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+        }
+    }
 }
 
 /// Definitions of the whole workspace, by name.
@@ -213,6 +377,61 @@ mod tests {
         assert!(defs(Language::Json, "{\"a\": 1}").is_empty());
     }
 
+    fn all(language: Language, path: &str, text: &str) -> Vec<Definition> {
+        let doc = Document::new(language, text.to_owned());
+        tags(language, doc.tree(), doc.text(), path).0
+    }
+
+    #[test]
+    fn a_rust_method_is_tagged_once() {
+        let text =
+            "struct P;\nimpl P {\n    fn norm(&self) -> i32 { 1 }\n}\ntrait T {\n    fn go(&self) {}\n}\n";
+        let found = all(Language::Rust, "p.rs", text);
+        let norm: Vec<&str> = found.iter().filter(|d| d.name == "norm").map(|d| d.kind.as_str()).collect();
+        assert_eq!(norm, ["method"], "{found:?}");
+        assert_eq!(found.iter().filter(|d| d.name == "go").count(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn items_inside_a_macro_invocation_are_tagged_where_they_are() {
+        let text = "cfg_not_rt! {\n    /// Spawns.\n    pub fn spawn_blocking() {}\n    impl Handle {\n        pub fn enter(&self) {}\n    }\n}\nfn main() { vec![fn_like()]; }\n";
+        let found = all(Language::Rust, "rt.rs", text);
+        let spawn = found.iter().find(|d| d.name == "spawn_blocking").expect("spawn_blocking is tagged");
+        assert_eq!(spawn.line, 2);
+        assert_eq!(&text[spawn.range.clone()], "pub fn spawn_blocking() {}");
+        let enter = found.iter().find(|d| d.name == "enter").expect("enter is tagged");
+        assert_eq!((enter.kind.as_str(), enter.line), ("method", 4));
+        assert!(!found.iter().any(|d| d.name == "fn_like"), "{found:?}");
+    }
+
+    #[test]
+    fn arrow_functions_are_tagged_in_every_form() {
+        let text = "export const wrapped = (<T,>(x: T) => x);\nconst cast = ((x: number) => x) as F;\nconst checked = ((x: number) => x) satisfies F;\nconst plain = async (x: number) => x;\nconst expr = function () {};\nclass C {\n  handle = (e: E) => e;\n}\nconst notFn = (1 + 2);\n";
+        let found = all(Language::TypeScript, "f.ts", text);
+        for name in ["wrapped", "cast", "checked", "plain", "expr", "handle"] {
+            let hits: Vec<&Definition> = found.iter().filter(|d| d.name == name).collect();
+            assert_eq!(hits.len(), 1, "{name}: {found:?}");
+            assert_eq!(hits[0].kind, "function", "{name}");
+        }
+        assert!(!found.iter().any(|d| d.name == "notFn"), "{found:?}");
+        let js = all(Language::JavaScript, "f.js", "export const g = ((a) => a);\nclass K { h = () => 1 }\n");
+        assert!(js.iter().any(|d| d.name == "g") && js.iter().any(|d| d.name == "h"), "{js:?}");
+    }
+
+    #[test]
+    fn declarations_are_told_from_definitions() {
+        let rust = all(Language::Rust, "lib.rs", "mod parse;\nmod inline { fn parse() {} }\n");
+        let module: Vec<bool> = rust.iter().filter(|d| d.kind == "module").map(|d| d.declaration).collect();
+        assert_eq!(module, [true, false], "{rust:?}");
+        assert!(rust.iter().any(|d| d.name == "parse" && d.kind == "function" && !d.declaration));
+        let dts =
+            all(Language::TypeScript, "index.d.ts", "export declare function greet(u: string): void;\n");
+        assert!(dts.iter().all(|d| d.declaration) && !dts.is_empty(), "{dts:?}");
+        let ts = all(Language::TypeScript, "a.ts", "interface I { m(): void }\nfunction greet() {}\n");
+        assert!(ts.iter().any(|d| d.name == "m" && d.declaration), "{ts:?}");
+        assert!(ts.iter().any(|d| d.name == "greet" && !d.declaration), "{ts:?}");
+    }
+
     #[test]
     fn the_index_replaces_and_forgets_files() {
         let mut index = SymbolIndex::default();
@@ -222,6 +441,7 @@ mod tests {
             path: path.into(),
             range: 0..1,
             line: 0,
+            declaration: false,
         };
         index.update("a.rs", vec![def("parse", "a.rs"), def("run", "a.rs")]);
         index.update("b.rs", vec![def("parse", "b.rs")]);
