@@ -23,7 +23,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -42,9 +41,6 @@ use crate::classify::{Document, Language};
 use crate::files;
 use crate::store::{self, Record};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
-
-/// How long saves must be quiet before the checkers they call for run.
-pub(super) const SAVE_DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// The most problems handed to the loop in one batch.
 const BATCH: usize = 1000;
@@ -77,7 +73,8 @@ pub enum CheckerEvent {
     Problems { checker: String, run: u64, problems: Vec<Problem> },
     /// The run ended: how, or why it gave no complete result.
     Ended { checker: String, run: u64, result: Result<run::Outcome, RunError> },
-    /// Saves have been quiet for [`SAVE_DEBOUNCE`] since the one numbered `generation`.
+    /// Saves have been quiet for the configuration's debounce (`[watch] debounce_ms`) since the
+    /// one numbered `generation`.
     SavesQuiet { generation: u64 },
     /// Running `checker` on a scratch copy with the AI fix `fix_id` applied showed this.
     Verified { fix_id: String, checker: String, result: Result<Verdict, String> },
@@ -287,9 +284,9 @@ impl Workspace {
         self.checkers.save_generation += 1;
         self.checkers.save_pending = true;
         let generation = self.checkers.save_generation;
-        let handle = self.handle.clone();
+        let (handle, quiet) = (self.handle.clone(), self.config.debounce);
         tokio::spawn(async move {
-            tokio::time::sleep(SAVE_DEBOUNCE).await;
+            tokio::time::sleep(quiet).await;
             handle.send(Event::Checker(CheckerEvent::SavesQuiet { generation }));
         });
     }
