@@ -72,9 +72,33 @@ pub fn parser(format: &Format) -> Box<dyn Parser> {
 /// The parser that recognises crashes (Python tracebacks, Rust panics, Node stack traces, Go
 /// panics) and compiler messages (rustc, tsc, Go) in any command's output, placing each crash on
 /// its innermost frame under `root` (the workspace) outside installed libraries. Relative paths
-/// in the output count as inside.
+/// in the output count as inside. Each stream is read on its own: a program's stdout and stderr
+/// are read by separate threads, so their lines interleave however the program flushed them.
 pub fn crash(root: &Path) -> Box<dyn Parser> {
-    Box::new(crash::CrashParser::new(root))
+    Box::new(PerStream {
+        stdout: Box::new(crash::CrashParser::new(root)),
+        stderr: Box::new(crash::CrashParser::new(root)),
+    })
+}
+
+/// One parser per stream, so that a trace on one stream never takes lines of the other.
+struct PerStream {
+    stdout: Box<dyn Parser>,
+    stderr: Box<dyn Parser>,
+}
+
+impl Parser for PerStream {
+    fn line(&mut self, stream: Stream, line: &str, out: &mut Vec<Problem>) {
+        match stream {
+            Stream::Stdout => self.stdout.line(stream, line, out),
+            Stream::Stderr => self.stderr.line(stream, line, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Problem>) {
+        self.stdout.finish(out);
+        self.stderr.finish(out);
+    }
 }
 
 /// The largest JSON document (ESLint's, Ruff's, Pyright's, Jest's) read; the output past it is

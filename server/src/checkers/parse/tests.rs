@@ -470,6 +470,28 @@ fn crash_python() {
 }
 
 #[test]
+fn a_line_of_the_other_stream_inside_a_trace_does_not_break_it() {
+    // stdout and stderr are read on their own threads: a line a program printed before its
+    // traceback (and flushed at exit) can arrive in the middle of it.
+    let mut parser = crash_root();
+    let mut out = Vec::new();
+    for (i, line) in fixture("crash/python.out").lines().enumerate() {
+        parser.line(ERR, line, &mut out);
+        if i == 1 {
+            parser.line(OUT, "start", &mut out);
+        }
+    }
+    parser.finish(&mut out);
+    check(
+        out,
+        expect![[r#"
+        /tmp/acas-fixtures/crash/py/app/orders.py:10:1 Chars error python - [Runtime] "KeyError: 'total'"
+            related /tmp/acas-fixtures/crash/py/main.py:4:1 "called from `<module>`"
+    "#]],
+    );
+}
+
+#[test]
 fn crash_python_in_a_library() {
     check(
         run(crash_root(), &[(ERR, "crash/python-library.out")]),
