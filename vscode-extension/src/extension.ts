@@ -68,7 +68,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('acas.showOutput', () => log.show(true)),
     vscode.commands.registerCommand('acas.showProblems', () => view.reveal()),
     vscode.commands.registerCommand('acas.refreshProblems', () => problems.refresh()),
-    vscode.commands.registerCommand('acas.runCheckers', () => runCheckers(current.currentClient, log)),
+    // Not `acas.runCheckers`: the language client registers the server's own commands by name.
+    vscode.commands.registerCommand('acas.runAllCheckers', () => runCheckers(current.currentClient, log)),
     vscode.workspace.onDidChangeConfiguration((event) => current.configurationChanged(event)),
   );
   void current.start('activate() began', activatedAt);
