@@ -138,7 +138,7 @@ fn list_text(root: &Path, found: &[Detected], errors: &[String]) -> String {
     let mut out = String::new();
     if found.is_empty() {
         out.push_str(&format!(
-            "No checkers in {}: no Cargo.toml, tsconfig.json, package.json, Python project file or go.mod was found, and .acas/config.toml defines none\n",
+            "No checkers in {}: no Cargo.toml, tsconfig.json, go.mod or Python project file was found, nothing sets up ESLint, Jest or Vitest, and .acas/config.toml defines none\n",
             root.display()
         ));
     }
