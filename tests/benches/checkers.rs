@@ -86,24 +86,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn make_crate(root: &Path) {
-    std::fs::create_dir_all(root.join("src")).unwrap();
-    std::fs::write(
-        root.join("Cargo.toml"),
-        "[package]\nname = \"bench\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-    )
-    .unwrap();
-    let mut lib = String::new();
-    for m in 0..MODULES {
-        lib.push_str(&format!("pub mod m{m};\n"));
-        let mut module = String::new();
-        for f in 0..60 {
-            module.push_str(&format!(
-                "pub fn f{f}(values: &[u64]) -> u64 {{\n    values.iter().map(|v| v.wrapping_mul({f}) ^ {m}).fold(0, |a, b| a.wrapping_add(b))\n}}\n\n"
-            ));
-        }
-        std::fs::write(root.join(format!("src/m{m}.rs")), module).unwrap();
-    }
-    std::fs::write(root.join("src/lib.rs"), lib).unwrap();
+    acas_e2e::generated_crate(root, MODULES);
     // The same command as by hand: ACAS would run clippy where it is installed.
     std::fs::create_dir_all(root.join(".acas")).unwrap();
     std::fs::write(

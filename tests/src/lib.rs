@@ -233,6 +233,17 @@ impl LspClient {
         found["params"].clone()
     }
 
+    /// The end of the escalation whose handle `response` (the answer of `acas.escalate`) holds:
+    /// the params of its `acas/escalationDone`.
+    pub fn escalation_done(&mut self, response: &Value) -> Value {
+        let id =
+            response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+        self.expect("the end of the escalation", |m| {
+            m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
+        })["params"]
+            .clone()
+    }
+
     /// Takes every message matching `predicate` received so far.
     pub fn take_all(&mut self, predicate: impl Fn(&Value) -> bool) -> Vec<Value> {
         while let Ok(message) = self.incoming.try_recv() {
@@ -348,4 +359,27 @@ fn read_messages(stdout: impl Read, tx: mpsc::Sender<Value>) {
             return;
         }
     }
+}
+
+/// Writes a Cargo crate at `root` for the benches: `modules` modules (`src/m0.rs` …) of 60 small
+/// functions each, no dependencies.
+pub fn generated_crate(root: &Path, modules: usize) {
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"bench\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    let mut lib = String::new();
+    for m in 0..modules {
+        lib.push_str(&format!("pub mod m{m};\n"));
+        let mut module = String::new();
+        for f in 0..60 {
+            module.push_str(&format!(
+                "pub fn f{f}(values: &[u64]) -> u64 {{\n    values.iter().map(|v| v.wrapping_mul({f}) ^ {m}).fold(0, |a, b| a.wrapping_add(b))\n}}\n\n"
+            ));
+        }
+        std::fs::write(root.join(format!("src/m{m}.rs")), module).unwrap();
+    }
+    std::fs::write(root.join("src/lib.rs"), lib).unwrap();
 }

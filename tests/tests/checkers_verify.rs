@@ -18,15 +18,6 @@ pattern = '^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$'
 
 const TEXT: &str = "greeting = \"BAD\"\nfarewell = \"BAD too\"\n";
 
-fn escalation_done(client: &mut LspClient, response: &Value) -> Value {
-    let id =
-        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
-    client.expect("the end of the escalation", |m| {
-        m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
-    })["params"]
-        .clone()
-}
-
 /// Asks for the code actions on `diagnostic` until the AI fix's title ends as `wanted` says
 /// (the verification runs in the background), for at most 60 seconds.
 fn ai_fix_title(client: &mut LspClient, uri: &str, diagnostic: &Value, wanted: &str) -> String {
@@ -98,7 +89,7 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
         "workspace/executeCommand",
         json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": first["range"], "diagnostic": first }] }),
     );
-    let done = escalation_done(&mut client, &response);
+    let done = client.escalation_done(&response);
     assert!(done["result"]["fixId"].is_string(), "{done:#}");
     let title = ai_fix_title(&mut client, &uri, &first, "(verified by badwords)");
     assert_eq!(title, "Apply AI fix: Greet kindly (verified by badwords)");
@@ -113,7 +104,7 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
         "workspace/executeCommand",
         json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": second["range"], "diagnostic": second }] }),
     );
-    escalation_done(&mut client, &response);
+    client.escalation_done(&response);
     let title = ai_fix_title(&mut client, &uri, &second, "(reparsed clean; not verified by badwords)");
     assert_eq!(title, "Apply AI fix: Shout it (reparsed clean; not verified by badwords)");
 

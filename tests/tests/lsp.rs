@@ -46,18 +46,6 @@ fn start(root: &Path) -> LspClient {
     client
 }
 
-/// The initial scan reports its end through `$/progress`.
-/// The end of the escalation that `response` (the answer of `acas.escalate`) started: the
-/// params of its `acas/escalationDone`.
-fn escalation_done(client: &mut LspClient, response: &Value) -> Value {
-    let id =
-        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
-    client.expect("the end of the escalation", |m| {
-        m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
-    })["params"]
-        .clone()
-}
-
 fn wait_for_scan(client: &mut LspClient) {
     client.expect("end of the initial scan", |m| {
         m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
@@ -448,7 +436,7 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
         "workspace/executeCommand",
         json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": syntax["range"] }] }),
     );
-    let done = escalation_done(&mut client, &response);
+    let done = client.escalation_done(&response);
     assert_eq!(done["uri"], uri.as_str());
     let result = &done["result"];
     assert!(result["explanation"].as_str().unwrap().starts_with("The parameter list"), "{done:#}");
@@ -692,7 +680,7 @@ fn the_symbol_index_follows_changed_files_between_escalations() {
             "workspace/executeCommand",
             json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": range }] }),
         );
-        let done = escalation_done(client, &response);
+        let done = client.escalation_done(&response);
         assert!(done["result"]["explanation"].is_string(), "{done:#}");
     };
     fake.push(Reply::text(&answer));

@@ -56,16 +56,6 @@ fn kind(response: &Value) -> &str {
     response["error"]["data"]["kind"].as_str().unwrap_or_else(|| panic!("no data.kind in {response:#}"))
 }
 
-/// The end of the escalation whose handle `response` (the answer of `acas.escalate`) holds.
-fn escalation_done(client: &mut LspClient, response: &Value) -> Value {
-    let id =
-        response["result"]["escalationId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
-    client.expect("the end of the escalation", |m| {
-        m["method"] == "acas/escalationDone" && m["params"]["escalationId"] == id
-    })["params"]
-        .clone()
-}
-
 /// The `kind` of the error an escalation ended with, after checking that it has a message and
 /// no result.
 fn failure_kind(done: &Value) -> &str {
@@ -221,7 +211,7 @@ fn a_budget_that_refuses_every_provider_is_budget_exceeded() {
         "acas.escalate",
         json!({ "uri": uri, "position": { "line": 0, "character": 14 } }),
     );
-    let ended = escalation_done(&mut client, &response);
+    let ended = client.escalation_done(&response);
     assert_eq!(failure_kind(&ended), "budgetExceeded", "{ended:#}");
     assert!(fake.requests().is_empty(), "a refused request is never sent");
     done(client);
@@ -244,7 +234,7 @@ fn a_provider_that_fails_is_provider_failed() {
         "acas.escalate",
         json!({ "uri": uri, "position": { "line": 0, "character": 14 } }),
     );
-    let ended = escalation_done(&mut client, &response);
+    let ended = client.escalation_done(&response);
     assert_eq!(failure_kind(&ended), "providerFailed", "{ended:#}");
     done(client);
 }
@@ -322,7 +312,7 @@ fn with_a_position_only_the_server_chooses_the_diagnostic_to_explain() {
         "acas.escalate",
         json!({ "uri": uri, "position": { "line": 1, "character": 18 } }),
     );
-    let ended = escalation_done(&mut client, &response);
+    let ended = client.escalation_done(&response);
     assert!(ended["result"]["explanation"].as_str().is_some(), "{ended:#}");
     let sent = fake.requests()[0].body.to_string();
     assert!(sent.contains("mismatched types: expected `i32`"), "the error, not the warning: {sent}");
@@ -361,7 +351,7 @@ fn a_file_that_must_not_leave_the_machine_is_no_egress() {
         "acas.escalate",
         json!({ "uri": uri, "position": { "line": 0, "character": 14 } }),
     );
-    let ended = escalation_done(&mut client, &response);
+    let ended = client.escalation_done(&response);
     assert_eq!(failure_kind(&ended), "noEgress", "{ended:#}");
     assert!(fake.requests().is_empty(), "nothing was sent");
     done(client);

@@ -4,7 +4,7 @@
 //! directory built) and then again with the mirror warm, against `cargo check` of the crate
 //! itself for scale.
 //!
-//! `cargo bench -p acas --bench verify`
+//! `cargo bench -p acas-e2e --bench verify`
 
 #![allow(clippy::print_stdout)]
 
@@ -76,27 +76,11 @@ async fn problems(checker: &Checker) -> Vec<Problem> {
 }
 
 fn make_crate(root: &Path) {
-    std::fs::create_dir_all(root.join("src")).unwrap();
-    std::fs::write(
-        root.join("Cargo.toml"),
-        "[package]\nname = \"bench\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-    )
-    .unwrap();
-    let mut lib = String::new();
-    for m in 0..MODULES {
-        lib.push_str(&format!("pub mod m{m};\n"));
-        let mut module = String::new();
-        for f in 0..60 {
-            module.push_str(&format!(
-                "pub fn f{f}(values: &[u64]) -> u64 {{\n    values.iter().map(|v| v.wrapping_mul({f}) ^ {m}).fold(0, |a, b| a.wrapping_add(b))\n}}\n\n"
-            ));
-        }
-        if m == 0 {
-            module.push_str("pub fn broken() -> u32 {\n    \"not a number\"\n}\n");
-        }
-        std::fs::write(root.join(format!("src/m{m}.rs")), module).unwrap();
-    }
-    std::fs::write(root.join("src/lib.rs"), lib).unwrap();
+    acas_e2e::generated_crate(root, MODULES);
+    let broken = root.join("src/m0.rs");
+    let mut module = std::fs::read_to_string(&broken).unwrap();
+    module.push_str("pub fn broken() -> u32 {\n    \"not a number\"\n}\n");
+    std::fs::write(broken, module).unwrap();
     // A warm build of the crate itself, as a project being worked on has.
     let _ = std::process::Command::new("cargo").arg("check").current_dir(root).output();
 }
