@@ -64,7 +64,7 @@ fn parses_cleanly(language: Language, text: &str) -> bool {
 ///   takes none (see [`attribute_gap`]), a `where` clause on a unit struct
 ///   (`struct S where T: Send;`), negative const generic arguments, `()` bounded in a `where`
 ///   clause, a bound with no traits (`C: ,`), the weak keyword `raw` as a name and `..=end` in
-///   a closure (see [`rewrites`]), and a file that holds one expression, meant for `include!`
+///   a closure, underscores in a Unicode escape (`\u{1_F6_02}`; see [`rewrites`]), and a file that holds one expression, meant for `include!`
 ///   (see [`lone_expression`]).
 /// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
 ///   parameters (also after a comment, and with a default: `<in T = never>`). TSX: function
@@ -205,7 +205,8 @@ impl Rewritten {
 }
 
 /// Whether the tree error `error` lies in a construct that [`rewrites`] rewrites: a site of it
-/// overlaps or touches the error, and the rewritten text has no error there. A rewrite keeps
+/// overlaps or touches the error and the rewritten text has no error there, or the rewritten
+/// text has no error anywhere. A rewrite keeps
 /// every byte offset, so the two trees line up, and it only ever turns valid code into valid
 /// code, so a real mistake beside the construct still fails the reparse.
 fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut Checked) -> bool {
@@ -213,11 +214,15 @@ fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut 
     let end = error.end_byte().max(start + 1);
     let old = checked.tree.clone();
     let fixed = checked.rewritten.get_or_insert_with(|| Rewritten::new(language, text));
-    if !fixed.sites.iter().any(|s| s.start <= end && start <= s.end) {
+    if fixed.sites.is_empty() {
         return false;
     }
+    let near = fixed.sites.iter().any(|s| s.start <= end && start <= s.end);
     let Some(tree) = fixed.tree(language, text, old.as_ref()) else { return false };
-    !has_error_in(tree.root_node(), start..end)
+    // A construct the grammar misreads can throw its parse off until far past it (a string
+    // whose escape it does not know ends somewhere else). When the rewritten text has no error
+    // at all, the original has none either but in the rewritten constructs.
+    if near { !has_error_in(tree.root_node(), start..end) } else { !tree.root_node().has_error() }
 }
 
 /// The text with each valid construct that the grammar cannot parse rewritten, byte for byte,
@@ -229,6 +234,7 @@ fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut 
 ///   `raw` used as a name (`Option<raw>`, as in `syn` 1.0): it becomes another three-letter name;
 ///   a range with no start up to an inclusive end (`|end| ..=end`, as in `quickcheck`): the `=`
 ///   becomes a blank.
+///   A Unicode escape with underscores (`\u{1_F6_02}`): each `_` becomes `0`.
 ///   A bound with no traits (`C: ,` in a `where` clause, as in `combine`; `<T:>`): the
 ///   predicate is blanked (see [`empty_bound`]).
 /// - JavaScript family: a reserved word as an imported or exported name (`import { in as o }`,
@@ -280,6 +286,28 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                     {
                         bytes[i + 1] = b'_';
                         sites.push(i..i + 3);
+                    }
+                    // `\u{1_F6_02}`: the grammar's Unicode escape takes no underscores.
+                    b'\\' if b[i..].starts_with(b"\\u{") => {
+                        let digits = b[i + 3..]
+                            .iter()
+                            .take(64)
+                            .take_while(|c| c.is_ascii_hexdigit() || **c == b'_')
+                            .count();
+                        let body = i + 3..i + 3 + digits;
+                        if b.get(body.end) == Some(&b'}') && b[body.clone()].contains(&b'_') {
+                            for k in body.clone() {
+                                if b[k] == b'_' {
+                                    bytes[k] = b'0';
+                                }
+                            }
+                            // The grammar trips at the literal's closing quote.
+                            let line_end = b[body.end..]
+                                .iter()
+                                .position(|&c| c == b'\n')
+                                .map_or(b.len(), |n| body.end + n);
+                            sites.push(i..line_end);
+                        }
                     }
                     b':' => {
                         if let Some(blank) = empty_bound(b, i) {

@@ -645,6 +645,20 @@ impl Lexer<'_, '_> {
         let start = self.i;
         let next = self.at(start + 1);
         if next == b'\\' {
+            // `'\u{1_F6_02}'`: a Unicode escape takes any number of underscores.
+            if self.at(start + 2) == b'u' && self.at(start + 3) == b'{' {
+                let digits = self.b[start + 4..]
+                    .iter()
+                    .take(64)
+                    .take_while(|c| c.is_ascii_hexdigit() || **c == b'_')
+                    .count();
+                let close = start + 4 + digits;
+                if self.at(close) == b'}' && self.at(close + 1) == b'\'' {
+                    self.i = close + 2;
+                    self.prev = b'"';
+                    return;
+                }
+            }
             // An escaped character: find the closing quote on this line.
             let mut j = start + 2;
             while j < self.b.len() && j - start < 14 && self.b[j] != b'\n' {
