@@ -13,9 +13,11 @@
 //! such as `ai.ask`): redacted, cached, budgeted and recorded the same way, with no fix to
 //! verify.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
+use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{self, Reply, VerifiedFix};
@@ -268,6 +270,7 @@ impl Escalator {
                 continue;
             }
             let key = hash_hex(&[&prepared.fingerprint, &prepared.context_hash, &member.model]);
+            let _turn = wait_turn(&key, cancel).await?;
             if let Some(hit) = self.cached(&key)
                 && let Ok(reply) = answer::parse_reply(&hit.reply)
             {
@@ -376,6 +379,7 @@ impl Escalator {
                 continue;
             }
             let key = hash_hex(&[&prepared.context_hash, &member.model]);
+            let _turn = wait_turn(&key, cancel).await?;
             if let Some(hit) = self.cached(&key) {
                 self.record_call(member, &prepared, CallStatus::Cached, 0, Usage::default(), 0, None, None);
                 return Ok(Asked {
@@ -661,6 +665,32 @@ enum Skip {
 
 /// The error when no provider answered: [`EscalateError::OverBudget`] when budgets refused
 /// every one of them.
+/// Waits until no identical request (same cache key) is in flight in this process, and holds
+/// the key until the guard drops. A request asked again while the first is on its way (an
+/// editor, the CLI and a workflow on one error, or one error escalated twice) is then answered
+/// from the cache the first fills, instead of paying for a second call; when the first fails
+/// or is cancelled, the next asks itself.
+async fn wait_turn(key: &str, cancel: &CancellationToken) -> Result<OwnedMutexGuard<()>, EscalateError> {
+    type InFlight = std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>;
+    static IN_FLIGHT: OnceLock<InFlight> = OnceLock::new();
+    let gate = {
+        let mut map = IN_FLIGHT.get_or_init(InFlight::default).lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, gate| gate.strong_count() > 0);
+        match map.get(key).and_then(Weak::upgrade) {
+            Some(gate) => gate,
+            None => {
+                let gate = Arc::new(tokio::sync::Mutex::new(()));
+                map.insert(key.to_owned(), Arc::downgrade(&gate));
+                gate
+            }
+        }
+    };
+    tokio::select! {
+        turn = gate.lock_owned() => Ok(turn),
+        () = cancel.cancelled() => Err(EscalateError::Cancelled),
+    }
+}
+
 fn exhausted(skipped: Vec<(String, String)>, over_budget: usize) -> EscalateError {
     if over_budget > 0 && over_budget == skipped.len() {
         EscalateError::OverBudget(skipped)
@@ -771,6 +801,36 @@ mod tests {
         let answered: Vec<Asked> = handles.into_iter().filter_map(|h| h.join().unwrap().ok()).collect();
         assert!(answered.iter().all(|a| a.cost_micros >= 1_000_000), "a call cost less than reserved");
         assert_eq!(answered.len(), 3, "calls allowed by a $3 budget at $1 each");
+    }
+
+    #[test]
+    fn identical_requests_in_flight_make_one_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_workspace(dir.path(), store::StoreOptions::default()).unwrap();
+        let provider: ProviderConfig = toml::from_str(
+            "kind = \"command\"\nname = \"p\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; echo answer\"]\n",
+        )
+        .unwrap();
+        let config = Escalation { providers: vec![provider], ..Default::default() };
+        let escalator = Escalator::new(&config, &|_| None, Some(store), None).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let cancel = CancellationToken::new();
+        // One thread polls every request to its first wait before any provider can answer, so
+        // all eight are in flight together.
+        let asked = runtime.block_on(futures_util::future::join_all(
+            (0..8).map(|_| escalator.ask("Answer.", "the same question", None, "test", &cancel)),
+        ));
+        let asked: Vec<Asked> = asked.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            asked.iter().filter(|a| !a.cached).count(),
+            1,
+            "provider calls for eight identical requests"
+        );
+        assert!(asked.iter().all(|a| a.text.trim() == "answer"), "every request has the one answer");
+        // A different question is not held back by the first.
+        let other =
+            runtime.block_on(escalator.ask("Answer.", "another question", None, "test", &cancel)).unwrap();
+        assert!(!other.cached);
     }
 
     #[test]
