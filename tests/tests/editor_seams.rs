@@ -178,6 +178,54 @@ fn a_plan_answers_at_once_and_acas_cancel_ends_it() {
 }
 
 #[test]
+fn a_cancel_that_crosses_a_plans_approval_either_stops_it_or_says_it_was_too_late() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace(Some(&fake.provider_toml("primary", "gpt-4o-mini")));
+    let plan = json!({ "tasks": [{ "id": "a", "name": "Write", "description": "Writes a word", "action": "run",
+        "with": { "argv": ["sh", "-c", "echo word >> out.txt"] }, "needs": [], "priority": 1 }] });
+    let mut client = start(dir.path(), Some(&fake), json!({ "window": { "workDoneProgress": true } }));
+    client.never_answer("window/showMessageRequest");
+    for round in 0..12 {
+        fake.push(Reply::text(&plan.to_string()));
+        let response =
+            command(&mut client, "acas.plan", json!({ "prompt": format!("write a word, round {round}") }));
+        let id = response["result"]["planId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
+        let asked = client.expect("the approval request", |m| m["method"] == "window/showMessageRequest");
+        // The approval and the cancel leave together, so the server sees them cross.
+        let approve = json!({ "jsonrpc": "2.0", "id": asked["id"], "result": { "title": "Run plan" } });
+        let cancel = json!({ "jsonrpc": "2.0", "id": 9000 + round, "method": "workspace/executeCommand",
+            "params": { "command": "acas.cancel", "arguments": [{ "planId": id }] } });
+        let mut bytes = Vec::new();
+        for message in [approve, cancel] {
+            let body = serde_json::to_vec(&message).unwrap();
+            bytes.extend(format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes());
+            bytes.extend(body);
+        }
+        client.send_raw(&bytes);
+        let answered =
+            client.expect("the cancel's answer", |m| m["id"] == 9000 + round && m.get("method").is_none());
+        let cancelled = answered["result"]["cancelled"].as_bool().unwrap_or_else(|| panic!("{answered:#}"));
+        let ready = client
+            .expect("the plan's end", |m| m["method"] == "acas/planReady" && m["params"]["planId"] == id);
+        let run = ready["params"]["result"]["runId"].as_i64();
+        if cancelled {
+            assert_eq!(ready["params"]["error"]["kind"], "cancelled", "a cancel that said true: {ready:#}");
+            assert_eq!(run, None, "a cancelled plan started a run: {ready:#}");
+        } else {
+            let run =
+                run.unwrap_or_else(|| panic!("a cancel that said false leaves the plan running: {ready:#}"));
+            client.expect("the run's end", |m| {
+                m["method"] == "acas/workflowRun"
+                    && m["params"]["runId"] == run
+                    && m["params"]["status"] == "succeeded"
+            });
+        }
+    }
+    assert_eq!(client.shutdown(), 0);
+    client.finish(|m| quiet(m) || m["method"] == "acas/workflowRun" || m["method"] == "window/showMessage");
+}
+
+#[test]
 fn a_plan_without_a_provider_is_refused_at_once() {
     let dir = workspace(None);
     let mut client = start(dir.path(), None, json!({ "window": { "workDoneProgress": true } }));

@@ -27,10 +27,11 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
     let cancel = CancellationToken::new();
     let ticket = work::register(Kind::Plan, &backend.cancellable, &cancel);
     let plan_id = ticket.id;
+    let claim = ticket.claim.clone();
     let (client, progress) = (backend.client.clone(), backend.progress.load(Ordering::SeqCst));
     tokio::spawn(async move {
         let work = Work::begin(client.clone(), progress, ticket, "ACAS: planning", args.prompt.clone()).await;
-        let outcome = plan(&handle, &client, &work, &args.prompt, &cancel).await;
+        let outcome = plan(&handle, &client, &work, &args.prompt, &cancel, &claim).await;
         let (params, level, message) = match outcome {
             Ok(result) => {
                 let message = match result.run_id {
@@ -66,6 +67,7 @@ async fn plan(
     work: &Work,
     prompt: &str,
     cancel: &CancellationToken,
+    claim: &work::Claim,
 ) -> Result<ext::PlanResult> {
     let plan = handle.plan(prompt, cancel).await.ok_or_else(stopped)?.map_err(|e| match e {
         PlanError::NoProvider(refused) => errors::refused(refused),
@@ -86,6 +88,11 @@ async fn plan(
             return Err(errors::error(ext::ErrorKind::Cancelled, "the planning was cancelled"));
         }
     };
+    // The person's answer decides the plan's fate: from here a cancel is too late (and says
+    // so), and a cancel that came first wins over an approval that crossed it.
+    if !claim.claim() {
+        return Err(errors::error(ext::ErrorKind::Cancelled, "the planning was cancelled"));
+    }
     let approved = choice.is_some_and(|c| c.title == run.title);
     let mut result = ext::PlanResult {
         plan: rendered,
