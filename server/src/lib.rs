@@ -1,5 +1,6 @@
 pub mod analysis;
 pub mod assist;
+pub mod check;
 pub mod checkers;
 pub mod classify;
 pub mod cli;
