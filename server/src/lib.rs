@@ -11,6 +11,7 @@ pub mod files;
 pub mod http;
 pub mod logging;
 pub mod lsp;
+pub mod mcp;
 pub mod process_tree;
 pub mod store;
 pub mod text;
