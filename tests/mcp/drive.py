@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 
 import anyio
 import httpx2
@@ -22,6 +23,9 @@ import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+
+# The server speaks the handshake protocol versions, where resources/subscribe is the way.
+warnings.filterwarnings("ignore", message="resources/subscribe is removed")
 
 TOOLS = {"check", "problems", "context", "explain", "workflows", "run_workflow", "run_status", "activity"}
 INVALID_PARAMS = -32602
@@ -74,6 +78,9 @@ async def scenario(client, workspace, seen, updates):
     expect(whole["files_checked"] >= 2, f"the whole workspace is checked: {whole}")
     clean = (await client.call_tool("check", {"paths": ["good.py"]})).structured_content
     expect(clean["errors"] == 0 and clean["diagnostics"] == [], f"good.py is clean: {clean}")
+    # With the project's checkers (as `acas check --checkers`): the report says which ran.
+    with_checkers = (await client.call_tool("check", {"paths": ["good.py"], "checkers": True})).structured_content
+    expect(isinstance(with_checkers.get("checkers"), list), f"the checkers' runs are reported: {with_checkers}")
 
     # problems: what the workspace recorded, once its scan has.
     async def recorded():
@@ -151,6 +158,7 @@ async def scenario(client, workspace, seen, updates):
         "budget too small": ("context", {"path": "broken.py", "line": 1, "max_tokens": 5}),
         "unknown workflow": ("run_workflow", {"workflow": "nope"}),
         "unknown run": ("run_status", {"run": 987654}),
+        "unknown checker": ("check", {"paths": ["good.py"], "checker_names": ["nope"]}),
         "bad duration": ("activity", {"since": "soon"}),
     }
     messages = {}
@@ -161,6 +169,7 @@ async def scenario(client, workspace, seen, updates):
     expect("outside the workspace" in messages["outside the workspace"], messages["outside the workspace"])
     expect("`workflows` lists" in messages["unknown workflow"], messages["unknown workflow"])
     expect("between 200 and" in messages["budget too small"], messages["budget too small"])
+    expect("no checker named `nope`" in messages["unknown checker"], messages["unknown checker"])
     seen["bad_arguments"] = len(messages)
 
 

@@ -101,7 +101,7 @@ fn check_report(report: &Value) {
     assert_eq!(report["run"], "succeeded");
     assert_eq!(report["subscription"], "fired");
     assert!(report["agent_rows"].as_u64().unwrap() >= 5, "{report}");
-    assert_eq!(report["bad_arguments"], 12);
+    assert_eq!(report["bad_arguments"], 13);
 }
 
 #[test]
