@@ -85,48 +85,54 @@ pub(crate) fn internal(message: impl Into<String>) -> ErrorData {
 }
 
 impl Shared {
-    /// `path` (workspace-relative or absolute) as an absolute path inside the workspace, refused
-    /// when it leaves it (`..`, a link pointing out) or does not exist.
+    /// `path` (workspace-relative or absolute) as an absolute path inside the workspace; see
+    /// [`confine`].
     pub fn inside(&self, path: &str) -> Result<PathBuf, ErrorData> {
-        if path.trim().is_empty() {
-            return Err(invalid("an empty path: give a file or directory relative to the workspace root"));
-        }
-        let joined = if Path::new(path).is_absolute() { PathBuf::from(path) } else { self.root.join(path) };
-        // `..` is judged on the path as written, then links on the path as it resolves.
-        let mut lexical = PathBuf::new();
-        for part in joined.components() {
-            match part {
-                std::path::Component::ParentDir => {
-                    lexical.pop();
-                }
-                std::path::Component::CurDir => {}
-                other => lexical.push(other),
-            }
-        }
-        let outside = || {
-            invalid(format!(
-                "`{path}` is outside the workspace {}; only its files can be checked or explained",
-                self.root.display()
-            ))
-        };
-        if !lexical.starts_with(&self.root) {
-            return Err(outside());
-        }
-        let resolved = std::fs::canonicalize(&lexical).map_err(|e| {
-            invalid(format!(
-                "cannot open `{path}`: {e}; give a path relative to the workspace root {}",
-                self.root.display()
-            ))
-        })?;
-        if !resolved.starts_with(&self.root) {
-            return Err(outside());
-        }
-        Ok(resolved)
+        confine(&self.root, path)
     }
 
     pub fn relative(&self, path: &Path) -> String {
         crate::files::relative(&self.root, path)
     }
+}
+
+/// `path` (relative to `root`, the canonical workspace root, or absolute) as an absolute path
+/// inside the workspace, refused when it leaves it (`..`, a link pointing out) or does not exist.
+pub(crate) fn confine(root: &Path, path: &str) -> Result<PathBuf, ErrorData> {
+    if path.trim().is_empty() {
+        return Err(invalid("an empty path: give a file or directory relative to the workspace root"));
+    }
+    let joined = if Path::new(path).is_absolute() { PathBuf::from(path) } else { root.join(path) };
+    // `..` is judged on the path as written, then links on the path as it resolves.
+    let mut lexical = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let outside = || {
+        invalid(format!(
+            "`{path}` is outside the workspace {}; only its files can be checked or explained",
+            root.display()
+        ))
+    };
+    if !lexical.starts_with(root) {
+        return Err(outside());
+    }
+    let resolved = std::fs::canonicalize(&lexical).map_err(|e| {
+        invalid(format!(
+            "cannot open `{path}`: {e}; give a path relative to the workspace root {}",
+            root.display()
+        ))
+    })?;
+    if !resolved.starts_with(root) {
+        return Err(outside());
+    }
+    Ok(resolved)
 }
 
 impl Server {
@@ -302,4 +308,33 @@ pub async fn serve(
     pump.abort();
     handle.shutdown().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confine;
+
+    #[test]
+    fn paths_stay_inside_the_workspace() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("src")).unwrap();
+        std::fs::write(root.join("src/a.py"), "x = 1\n").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.join("src/leak.txt")).unwrap();
+
+        assert_eq!(confine(&root, "src/a.py").unwrap(), root.join("src/a.py"));
+        assert_eq!(confine(&root, "./src/../src/a.py").unwrap(), root.join("src/a.py"));
+        assert_eq!(confine(&root, &root.join("src/a.py").to_string_lossy()).unwrap(), root.join("src/a.py"));
+        assert_eq!(confine(&root, ".").unwrap(), root);
+        for escape in ["../x", "src/../../x", "/etc/passwd", "out/secret.txt", "src/leak.txt", "out"] {
+            let error = confine(&root, escape).unwrap_err();
+            assert!(error.message.contains("is outside the workspace"), "{escape}: {}", error.message);
+        }
+        let missing = confine(&root, "src/nope.py").unwrap_err();
+        assert!(missing.message.contains("cannot open `src/nope.py`"), "{}", missing.message);
+        assert!(confine(&root, " ").unwrap_err().message.contains("an empty path"));
+    }
 }

@@ -24,10 +24,13 @@ const RUNS_PREFIX: &str = "acas://runs/";
 /// Problems a read of `acas://problems` lists.
 const PROBLEMS_LISTED: usize = 500;
 
+/// A connection's peer and the URIs it subscribed to.
+type Subscriber = (Peer<RoleServer>, HashSet<String>);
+
 /// Who subscribed to what, by connection.
 #[derive(Default)]
 pub(crate) struct Subscriptions {
-    by_connection: Mutex<HashMap<u64, (Peer<RoleServer>, HashSet<String>)>>,
+    by_connection: Mutex<HashMap<u64, Subscriber>>,
 }
 
 impl Subscriptions {

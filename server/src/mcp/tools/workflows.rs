@@ -67,7 +67,7 @@ pub(super) async fn workflows(shared: &Arc<Shared>, _: WorkflowsArgs) -> Result<
         .workflows(RECENT_RUNS)
         .await
         .ok_or_else(|| internal("listing workflows failed inside ACAS; see its log"))?;
-    let mut text = format!("{}", plural(definitions.len(), "workflow", "workflows"));
+    let mut text = plural(definitions.len(), "workflow", "workflows");
     if definitions.is_empty() {
         text.push_str(" (add YAML files to .acas/workflows; `acas workflow check` validates them)");
     }
