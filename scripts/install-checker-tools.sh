@@ -2,6 +2,7 @@
 # Installs the real tools the checker tests drive, from their registries, into one directory
 # (ACAS_TOOLS_DIR, default ~/.cache/acas-tools) that `cargo xtask test` puts on PATH:
 #   Ruff, mypy, pytest  PyPI, into a venv:        $ACAS_TOOLS_DIR/venv/bin
+#   mcp (the MCP Python SDK that drives `acas mcp` in its tests): the same venv
 #   TypeScript, ESLint  npm, into a prefix:       $ACAS_TOOLS_DIR/node/node_modules/.bin
 #   Go                  Debian `golang-go`, when `go` is not on PATH (/usr/bin/go)
 # Idempotent and quick when everything is there (pinned versions are compared, not reinstalled);
@@ -20,7 +21,7 @@ quietly() {
     fi
 }
 
-python_packages=(ruff==0.17.6 mypy==2.4.1 pytest==9.2.0)
+python_packages=(ruff==0.17.6 mypy==2.4.1 pytest==9.2.0 mcp==2.3.0)
 node_packages=(typescript@6.0.3 eslint@10.16.0)
 
 venv=$tools/venv

@@ -347,6 +347,8 @@ pub struct Job {
     pub dry_run: bool,
     /// How the editor counts columns, for the fix's edits.
     pub encoding: PositionEncoding,
+    /// How much context to gather, in estimated tokens.
+    pub budget: Budget,
 }
 
 /// Where an escalation's providers come from.
@@ -427,15 +429,7 @@ pub async fn escalate(
             }
         };
         let build_context = |index: &SymbolIndex| {
-            context::build(
-                &site,
-                job.problem.clone(),
-                index,
-                escalator.redactor(),
-                &read,
-                past,
-                Budget::default(),
-            )
+            context::build(&site, job.problem.clone(), index, escalator.redactor(), &read, past, job.budget)
         };
         let context = match &job.index {
             Index::Shared { index, refresh } => {
@@ -473,6 +467,63 @@ pub async fn escalate(
         if p == rel { Some(text.clone()) } else { crate::files::read_source(&root.join(p), max_size).ok() }
     };
     escalator.run(&prepared, &default_path, &read, on_event, cancel).await.map(Outcome::Explained)
+}
+
+/// The nearest directory above `path` with `.acas` or `.git`, else its own directory.
+pub fn workspace_root(path: &Path) -> PathBuf {
+    let start = path.parent().unwrap_or(path);
+    start
+        .ancestors()
+        .find(|d| d.join(".acas").is_dir() || d.join(".git").exists())
+        .unwrap_or(start)
+        .to_path_buf()
+}
+
+/// The diagnostic on `line` (zero-based): a syntax error ACAS finds now, else one another tool
+/// reported and the store recorded.
+pub fn problem_on_line(
+    doc: &crate::classify::Document,
+    rel: &str,
+    line: u32,
+    store: Option<&Store>,
+) -> Option<(std::ops::Range<usize>, Problem)> {
+    let text = doc.text();
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() as u32;
+    if let Some(d) = doc.diagnostics().iter().find(|d| line_of(d.range.start) == line) {
+        return Some((
+            d.range.clone(),
+            Problem::of(
+                d,
+                d.related
+                    .iter()
+                    .map(|r| format!("line {}: {}", line_of(r.range.start) + 1, r.message))
+                    .collect(),
+            ),
+        ));
+    }
+    let store = store?;
+    let rows = store
+        .problems(&crate::store::ProblemQuery { path: Some(rel.to_owned()), ..Default::default() })
+        .ok()?;
+    let row = rows.into_iter().find(|r| r.locations.iter().any(|(p, l, _)| p == rel && *l == line))?;
+    let (_, _, character) = row.locations.iter().find(|(p, l, _)| p == rel && *l == line)?.clone();
+    let start = text.lines().take(line as usize).map(|l| l.len() + 1).sum::<usize>() + character as usize;
+    let start = start.min(text.len());
+    let symbol = crate::classify::symbol_at(doc.language(), doc.tree(), text, start);
+    Some((
+        start..start,
+        Problem {
+            message: row.message,
+            category: row.category,
+            severity: row.severity,
+            source: row.source,
+            code: None,
+            fingerprint: row.fingerprint,
+            symbol: row.symbol.or(symbol),
+            related: Vec::new(),
+            others: Vec::new(),
+        },
+    ))
 }
 
 /// Definitions of the workspace's files of `language`, for the context.

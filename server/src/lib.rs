@@ -1,5 +1,6 @@
 pub mod analysis;
 pub mod assist;
+pub mod check;
 pub mod checkers;
 pub mod classify;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod files;
 pub mod http;
 pub mod logging;
 pub mod lsp;
+pub mod mcp;
 pub mod process_tree;
 pub mod store;
 pub mod text;

@@ -4,9 +4,10 @@
 //! `self::` paths are resolved to module paths (`use crate::{a, b::{c}}` groups included), and the
 //! rules of `ARCHITECTURE.md` are checked on the result:
 //!
-//! - domain modules (every top-level module but the edges `cli`, `lsp` and `workspace`) never
-//!   name an edge;
-//! - only `lsp` names `tower_lsp_server` or `ls_types`;
+//! - domain modules (every top-level module but the edges `cli`, `lsp`, `mcp` and `workspace`)
+//!   never name an edge;
+//! - the two protocol front ends, `lsp` and `mcp`, never name each other nor `cli`;
+//! - only `lsp` names `tower_lsp_server` or `ls_types`, only `mcp` names `rmcp`;
 //! - only `cli/output.rs` uses the print macros (test code aside);
 //! - no cycle between top-level modules, nor between the direct submodules of `workflow` and of
 //!   `escalate`.
@@ -19,7 +20,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The modules at the edge: they may depend on the domain, never the other way round.
-const EDGES: &[&str] = &["cli", "lsp", "workspace"];
+const EDGES: &[&str] = &["cli", "lsp", "mcp", "workspace"];
+/// The protocol front ends: each stands beside the other on the loop and the domain.
+const FRONT_ENDS: &[&str] = &["lsp", "mcp"];
 /// The only modules that may name the LSP library.
 const LSP_CRATES: &[&str] = &["tower_lsp_server", "ls_types"];
 /// Modules whose direct submodules must not form a cycle either.
@@ -67,6 +70,45 @@ fn only_lsp_names_the_lsp_library() {
         }
     }
     assert!(errors.is_empty(), "only server/src/lsp may use the LSP library:\n{errors}");
+}
+
+#[test]
+fn front_ends_never_reach_into_each_other() {
+    let crate_ = Crate::read();
+    let mut errors = String::new();
+    for file in &crate_.files {
+        let Some(top) = file.module.first() else { continue };
+        if !FRONT_ENDS.contains(&top.as_str()) {
+            continue;
+        }
+        for r in &file.refs {
+            if let Some(target) = r.path.first()
+                && target != top
+                && (FRONT_ENDS.contains(&target.as_str()) || target == "cli")
+            {
+                writeln!(errors, "{}:{}: `{top}` imports `{}`", file.display, r.line, r.path.join("::"))
+                    .unwrap();
+            }
+        }
+    }
+    assert!(errors.is_empty(), "`lsp` and `mcp` stand beside each other:\n{errors}");
+}
+
+#[test]
+fn only_mcp_names_the_mcp_library() {
+    let crate_ = Crate::read();
+    let mut errors = String::new();
+    for file in &crate_.files {
+        if file.module.first().map(String::as_str) == Some("mcp") {
+            continue;
+        }
+        for (ident, line) in &file.idents {
+            if ident == "rmcp" {
+                writeln!(errors, "{}:{line}: `rmcp` outside `mcp`", file.display).unwrap();
+            }
+        }
+    }
+    assert!(errors.is_empty(), "only server/src/mcp may use the MCP library:\n{errors}");
 }
 
 #[test]

@@ -45,6 +45,7 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
         ActivityKind::File => "file",
         ActivityKind::Editor => "editor",
         ActivityKind::Diagnostic => "diagnostic",
+        ActivityKind::Agent => "agent",
     };
     match format {
         ListFormat::Text => {

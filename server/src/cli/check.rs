@@ -8,27 +8,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
-use super::checkers::{Ran, Status};
 use super::{EXIT_CHECKER, EXIT_FAILED, EXIT_FOUND, EXIT_OK, Format, output, snippets};
-use crate::analysis::{self, FileDiagnostic, Outcome};
-use crate::checkers::Problem;
-use crate::classify::{Language, Severity};
+use crate::check::{Ran, Report, Status, check_files, merge};
+use crate::classify::Severity;
 use crate::config;
-use crate::text::PositionEncoding;
 use crate::watch::{self, IgnoreRules};
-use crate::workspace::relative;
-
-struct Report {
-    files_checked: usize,
-    /// Workspace-relative path and its diagnostics, sorted by path.
-    files: Vec<(String, Vec<FileDiagnostic>)>,
-    /// The checkers run, when they were asked for.
-    checkers: Option<Vec<Ran>>,
-}
 
 /// `names`: `None` runs no checker, an empty list every enabled one that checks code.
 pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i32 {
@@ -61,12 +48,12 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
         None => None,
         Some(names) => {
             let names: Vec<String> = names.into_iter().filter(|n| !n.trim().is_empty()).collect();
-            let (_, found, errors) = super::checkers::detect(&root);
+            let (_, found, errors) = crate::check::detect(&root);
             if let Some(error) = errors.first() {
                 output::note(&format!("acas check: {error}"));
                 return EXIT_FAILED;
             }
-            match super::checkers::select(found, &names) {
+            match crate::check::select(found, &names) {
                 Ok(selected) => Some(selected),
                 Err(error) => {
                     output::note(&format!("acas check: {error}"));
@@ -98,73 +85,6 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
     } else {
         EXIT_OK
     }
-}
-
-/// Places the checkers' problems in their files and adds them to the report, without the
-/// duplicates a tool prints when it checks one file for several targets.
-fn merge(report: &mut Report, root: &Path, problems: Vec<Problem>, max_size: u64) {
-    let mut by_path: std::collections::BTreeMap<PathBuf, Vec<Problem>> = std::collections::BTreeMap::new();
-    for problem in problems {
-        by_path.entry(problem.span.path.clone()).or_default().push(problem);
-    }
-    for (path, problems) in by_path {
-        let text = crate::files::read_source(&path, max_size).unwrap_or_default();
-        let placed =
-            analysis::place_problems(&text, Language::from_path(&path), &problems, PositionEncoding::Utf16);
-        let shown = if path.starts_with(root) { relative(root, &path) } else { path.display().to_string() };
-        let at = match report.files.binary_search_by(|(p, _)| p.as_str().cmp(&shown)) {
-            Ok(at) => at,
-            Err(at) => {
-                report.files.insert(at, (shown, Vec::new()));
-                at
-            }
-        };
-        let diagnostics = &mut report.files[at].1;
-        for d in placed {
-            let same = |o: &FileDiagnostic| {
-                o.range == d.range
-                    && o.message == d.message
-                    && o.source == d.source
-                    && o.severity == d.severity
-            };
-            if !diagnostics.iter().any(same) {
-                diagnostics.push(d);
-            }
-        }
-        diagnostics.sort_by_key(|d| d.range.start);
-    }
-}
-
-fn check_files(root: &Path, files: Vec<PathBuf>, max_size: u64) -> Report {
-    let next = AtomicUsize::new(0);
-    let checked = AtomicUsize::new(0);
-    let found = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    match analysis::analyze_file(path, max_size, PositionEncoding::Utf16) {
-                        Outcome::Parsed { diagnostics, .. } => {
-                            checked.fetch_add(1, Ordering::Relaxed);
-                            if !diagnostics.is_empty() {
-                                found.lock().unwrap().push((relative(root, path), diagnostics));
-                            }
-                        }
-                        Outcome::NotSource => {}
-                        Outcome::Skipped(skip) => {
-                            tracing::info!("skipped {}: {skip}", path.display())
-                        }
-                    }
-                }
-            });
-        }
-    });
-    let mut files = found.into_inner().unwrap();
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Report { files_checked: checked.into_inner(), files, checkers: None }
 }
 
 fn render_text(report: &Report, root: &Path, max_size: u64, errors: usize, colour: bool) -> String {

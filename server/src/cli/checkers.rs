@@ -1,7 +1,7 @@
 //! `acas checkers`: what was detected, what runs on save and at start, what is off and why,
 //! what is missing and how to install it, and the configuration errors with their location.
-//! Also runs checkers for `acas check --checkers`: concurrently, at most [`PARALLEL_CHECKERS`]
-//! at a time, with progress on stderr when it is a terminal.
+//! Also runs checkers for `acas check --checkers` (through [`crate::check`]), with progress on
+//! stderr when it is a terminal.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -11,46 +11,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{EXIT_FAILED, EXIT_OK, ListFormat, output};
-use crate::checkers::detect::{self, Detected};
-use crate::checkers::run::{self, RunError};
+use crate::check::{self, Progress, Ran, Status};
+use crate::checkers::detect::Detected;
 use crate::checkers::settings::format_name;
 use crate::checkers::{Kind, Problem};
-use crate::config::{self, Config};
-
-/// How many checkers `acas check --checkers` runs at once.
-pub const PARALLEL_CHECKERS: usize = 2;
-
-/// The checkers of the workspace at `root` and every configuration error, each with its
-/// location (`path:line:column: message`).
-pub(super) fn detect(root: &Path) -> (Config, Vec<Detected>, Vec<String>) {
-    let (config, error) = config::load(root);
-    let mut errors: Vec<String> = error.iter().map(ToString::to_string).collect();
-    let (found, problems) = detect::checkers_ignoring(root, &config.checkers, &config.ignore);
-    let config_path = config::path(root);
-    let text = std::fs::read_to_string(&config_path).unwrap_or_default();
-    for problem in problems {
-        errors.push(located(&config_path, &text, &problem));
-    }
-    (config, found, errors)
-}
-
-/// `problem` about checker `` `name` ``, prefixed with where that entry's name is in the file.
-fn located(path: &Path, text: &str, problem: &str) -> String {
-    let name = problem.split('`').nth(1).unwrap_or("");
-    let at = ["\"", "'"].iter().find_map(|q| {
-        let quoted = format!("{q}{name}{q}");
-        text.match_indices(&quoted).map(|(i, _)| i).find(|&i| text[..i].trim_end().ends_with('='))
-    });
-    match at {
-        Some(offset) => {
-            let before = &text[..offset];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("{}:{line}:{column}: {problem}", path.display())
-        }
-        None => format!("{}: {problem}", path.display()),
-    }
-}
 
 /// When a checker runs, for a person.
 fn when(d: &Detected) -> String {
@@ -96,7 +60,7 @@ pub(super) fn list(path: &Path, format: ListFormat) -> i32 {
             return EXIT_FAILED;
         }
     };
-    let (_, found, errors) = detect(&root);
+    let (_, found, errors) = check::detect(&root);
     let text = match format {
         ListFormat::Json => {
             let checkers: Vec<Value> = found.iter().map(|d| checker_json(&root, d)).collect();
@@ -182,152 +146,36 @@ fn list_text(root: &Path, found: &[Detected], errors: &[String]) -> String {
     out.trim_end().to_owned()
 }
 
-/// How one checker's run went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Status {
-    Ok,
-    Missing,
-    Failed,
-    TimedOut,
-}
-
-impl Status {
-    pub(super) fn as_str(&self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Missing => "missing",
-            Status::Failed => "failed",
-            Status::TimedOut => "timed_out",
-        }
-    }
-}
-
-/// One checker's run, for the report.
-#[derive(Debug, Clone)]
-pub(super) struct Ran {
-    pub name: String,
-    pub status: Status,
-    pub problems: usize,
-    pub exit_code: Option<i32>,
-    pub elapsed: Duration,
-    /// What went wrong and what to do, for a status other than `Ok`.
-    pub message: Option<String>,
-}
-
-/// The checkers `names` asks for: every enabled one that checks code when `names` is empty,
-/// else those named (enabled or not). An unknown name is an error that lists the known ones.
-pub(super) fn select(found: Vec<Detected>, names: &[String]) -> Result<Vec<Detected>, String> {
-    if names.is_empty() {
-        return Ok(found.into_iter().filter(|d| d.enabled && d.checker.kind == Kind::Check).collect());
-    }
-    let unknown: Vec<&String> =
-        names.iter().filter(|n| !found.iter().any(|d| &d.checker.name == *n)).collect();
-    if !unknown.is_empty() {
-        let known: Vec<&str> = found.iter().map(|d| d.checker.name.as_str()).collect();
-        return Err(format!(
-            "no checker named {}; this workspace has {} (`acas checkers` says why)",
-            unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
-            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-        ));
-    }
-    Ok(found.into_iter().filter(|d| names.contains(&d.checker.name)).collect())
-}
-
-/// Runs `selected`, at most [`PARALLEL_CHECKERS`] at a time, and returns every problem and
-/// how each run went. Progress goes to stderr when it is a terminal.
+/// Runs `selected` (see [`check::run_all`]), with progress on stderr when it is a terminal.
 pub(super) fn run_all(selected: Vec<Detected>) -> (Vec<Problem>, Vec<Ran>) {
     if selected.is_empty() {
         return (Vec::new(), Vec::new());
     }
     super::end_orphans();
-    let progress = std::io::stderr().is_terminal();
-    let runtime = super::runtime();
-    let results = runtime.block_on(async move {
-        let permits = Arc::new(tokio::sync::Semaphore::new(PARALLEL_CHECKERS));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, detected) in selected.into_iter().enumerate() {
-            let permits = permits.clone();
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-                (i, run_one(detected, progress).await)
-            });
+    let show = std::io::stderr().is_terminal();
+    let progress = Arc::new(move |p: Progress<'_>| {
+        if !show {
+            return;
         }
-        let mut results = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(result) => results.push(result),
-                Err(error) => tracing::error!("a checker's task failed: {error}"),
+        match p {
+            Progress::Started { name, command } => output::note(&format!("{name}: running {command}")),
+            Progress::Ended(ran) => {
+                let how = match ran.status {
+                    Status::Ok => format!(
+                        "{} in {:.1}s",
+                        plural(ran.problems, "problem", "problems"),
+                        ran.elapsed.as_secs_f64()
+                    ),
+                    _ => format!("{} (reported below)", ran.status.as_str().replace('_', " ")),
+                };
+                output::note(&format!("{}: {how}", ran.name));
             }
         }
-        results.sort_by_key(|(i, _)| *i);
-        results
     });
+    let runtime = super::runtime();
+    let results = runtime.block_on(check::run_all(selected, progress));
     runtime.shutdown_timeout(Duration::from_secs(1));
-    let mut problems = Vec::new();
-    let mut ran = Vec::new();
-    for (_, (found, run)) in results {
-        problems.extend(found);
-        ran.push(run);
-    }
-    (problems, ran)
-}
-
-async fn run_one(detected: Detected, progress: bool) -> (Vec<Problem>, Ran) {
-    let checker = &detected.checker;
-    let mut ran = Ran {
-        name: checker.name.clone(),
-        status: Status::Ok,
-        problems: 0,
-        exit_code: None,
-        elapsed: Duration::ZERO,
-        message: None,
-    };
-    if let Some(install) = &detected.missing {
-        let program = checker.command.first().map(String::as_str).unwrap_or("");
-        ran.status = Status::Missing;
-        ran.message = Some(format!(
-            "checker `{}`: `{program}` is not installed; install it: {install}; or turn the checker off in .acas/config.toml (`enabled = false`)",
-            checker.name
-        ));
-        return (Vec::new(), ran);
-    }
-    if progress {
-        output::note(&format!("{}: running {}", checker.name, checker.command.join(" ")));
-    }
-    let started = std::time::Instant::now();
-    let mut problems = Vec::new();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let result = run::run(checker, &cancel, &mut |p| problems.push(p)).await;
-    ran.elapsed = started.elapsed();
-    match result {
-        Ok(outcome) => {
-            ran.problems = outcome.problems;
-            ran.exit_code = outcome.exit_code;
-        }
-        Err(error) => {
-            ran.status = match error {
-                RunError::NotFound { .. } => Status::Missing,
-                RunError::TimedOut { .. } => Status::TimedOut,
-                RunError::Spawn { .. } | RunError::Failed { .. } | RunError::Cancelled { .. } => {
-                    Status::Failed
-                }
-            };
-            ran.problems = problems.len();
-            ran.message = Some(error.to_string());
-        }
-    }
-    if progress {
-        let how = match ran.status {
-            Status::Ok => format!(
-                "{} in {:.1}s",
-                plural(ran.problems, "problem", "problems"),
-                ran.elapsed.as_secs_f64()
-            ),
-            _ => format!("{} (reported below)", ran.status.as_str().replace('_', " ")),
-        };
-        output::note(&format!("{}: {how}", checker.name));
-    }
-    (problems, ran)
+    results
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

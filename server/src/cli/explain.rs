@@ -1,19 +1,16 @@
 //! `acas explain FILE:LINE`: escalate one error from the terminal.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{EXIT_FAILED, EXIT_OK, ListFormat, output};
 use crate::assist::{self, Index, Job, Outcome, Providers};
-use crate::classify::{self, Document, Language};
+use crate::classify::{Document, Language};
 use crate::config;
-use crate::escalate::context::Problem;
 use crate::escalate::cost::usd;
 use crate::escalate::engine::{EscalateError, Explained, Prepared};
 use crate::files;
-use crate::store::{ProblemQuery, Store, StoreOptions};
+use crate::store::{Store, StoreOptions};
 use crate::text::PositionEncoding;
 use crate::watch::IgnoreRules;
 use crate::workspace::relative;
@@ -42,7 +39,7 @@ fn explain(args: &Args) -> Result<i32, String> {
         .and_then(|(f, l)| Some((f, l.parse::<u32>().ok().filter(|l| *l > 0)?)))
         .ok_or_else(|| format!("`{}` is not FILE:LINE (lines count from 1)", args.target))?;
     let path = std::fs::canonicalize(file).map_err(|e| format!("cannot open {file}: {e}"))?;
-    let root = workspace_root(&path);
+    let root = assist::workspace_root(&path);
     // A real request is counted against the budgets in the store: without it, nothing is sent.
     let recorded = Store::recorded(&root).map_err(|e| e.to_string())?;
     // A state this process cannot write is never written: a dry run leaves out what the store
@@ -75,7 +72,7 @@ fn explain(args: &Args) -> Result<i32, String> {
     } else {
         None
     };
-    let (range, problem) = find_problem(&doc, &rel, line - 1, store.as_ref())
+    let (range, problem) = assist::problem_on_line(&doc, &rel, line - 1, store.as_ref())
         .ok_or_else(|| format!("no diagnostic on {rel}:{line}; `acas check {file}` lists them"))?;
 
     let job = Job {
@@ -97,6 +94,7 @@ fn explain(args: &Args) -> Result<i32, String> {
         max_size: config.max_file_size,
         dry_run: args.dry_run,
         encoding: PositionEncoding::Utf16,
+        budget: crate::escalate::context::Budget::default(),
     };
     let runtime = super::runtime();
     let cancel = CancellationToken::new();
@@ -125,61 +123,6 @@ fn explain(args: &Args) -> Result<i32, String> {
         Err(EscalateError::Cancelled) => Err("cancelled".to_owned()),
         Err(error) => Err(error.to_string()),
     }
-}
-
-/// The nearest directory above `path` with `.acas` or `.git`, else its own directory.
-fn workspace_root(path: &Path) -> PathBuf {
-    let start = path.parent().unwrap_or(path);
-    start
-        .ancestors()
-        .find(|d| d.join(".acas").is_dir() || d.join(".git").exists())
-        .unwrap_or(start)
-        .to_path_buf()
-}
-
-/// The diagnostic on `line` (zero-based): a syntax error ACAS finds now, else one another tool
-/// reported and the store recorded.
-fn find_problem(
-    doc: &Document,
-    rel: &str,
-    line: u32,
-    store: Option<&Store>,
-) -> Option<(std::ops::Range<usize>, Problem)> {
-    let text = doc.text();
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() as u32;
-    if let Some(d) = doc.diagnostics().iter().find(|d| line_of(d.range.start) == line) {
-        return Some((
-            d.range.clone(),
-            Problem::of(
-                d,
-                d.related
-                    .iter()
-                    .map(|r| format!("line {}: {}", line_of(r.range.start) + 1, r.message))
-                    .collect(),
-            ),
-        ));
-    }
-    let store = store?;
-    let rows = store.problems(&ProblemQuery { path: Some(rel.to_owned()), ..Default::default() }).ok()?;
-    let row = rows.into_iter().find(|r| r.locations.iter().any(|(p, l, _)| p == rel && *l == line))?;
-    let (_, _, character) = row.locations.iter().find(|(p, l, _)| p == rel && *l == line)?.clone();
-    let start = text.lines().take(line as usize).map(|l| l.len() + 1).sum::<usize>() + character as usize;
-    let start = start.min(text.len());
-    let symbol = classify::symbol_at(doc.language(), doc.tree(), text, start);
-    Some((
-        start..start,
-        Problem {
-            message: row.message,
-            category: row.category,
-            severity: row.severity,
-            source: row.source,
-            code: None,
-            fingerprint: row.fingerprint,
-            symbol: row.symbol.or(symbol),
-            related: Vec::new(),
-            others: Vec::new(),
-        },
-    ))
 }
 
 fn print_dry_run(prepared: &Prepared, unavailable: &[(String, String)], format: ListFormat) {

@@ -11,6 +11,7 @@ mod check_state;
 mod checkers;
 mod cost;
 mod explain;
+mod mcp;
 mod output;
 mod plan;
 mod run_command;
@@ -158,6 +159,21 @@ enum Command {
         #[arg(default_value = ".")]
         path: PathBuf,
     },
+    /// Serve the workspace to AI agents over the Model Context Protocol (stdio by default)
+    Mcp {
+        /// The workspace
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Serve streamable HTTP on 127.0.0.1 (behind the bearer token) instead of stdio
+        #[arg(long)]
+        http: bool,
+        /// The HTTP port (0: any free port, printed on stderr)
+        #[arg(long, default_value_t = 8790, requires = "http")]
+        port: u16,
+        /// Print the bearer token HTTP clients must send (made on first use) and exit
+        #[arg(long, conflicts_with = "http")]
+        print_token: bool,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -229,6 +245,9 @@ pub fn main() -> i32 {
             explain::run(explain::Args { target, provider, dry_run, format })
         }
         Command::Cost { path, since, format } => cost::run(&path, since, format),
+        Command::Mcp { path, http, port, print_token } => {
+            mcp::run(mcp::Args { path: &path, http, port, print_token })
+        }
         Command::Stats { path, format } => stats::run(&path, format),
         Command::CheckState { path } => check_state::run(&path),
         Command::Workflow { command } => workflow::run(command),

@@ -91,6 +91,17 @@ impl Default for Budget {
     }
 }
 
+impl Budget {
+    /// The default budget's shares of `tokens` in all: what a caller that has room for only so
+    /// much context asks for (the problem, the instructions and the past fixes come on top).
+    pub fn within(tokens: u64) -> Budget {
+        let Budget { enclosing, definitions, history } = Budget::default();
+        let total = enclosing + definitions + history;
+        let share = |part: u64| tokens.saturating_mul(part) / total;
+        Budget { enclosing: share(enclosing), definitions: share(definitions), history: share(history) }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
     pub path: String,

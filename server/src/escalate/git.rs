@@ -2,7 +2,8 @@
 //!
 //! For the context sent with an escalation: who last changed each line and why (`git blame`,
 //! including lines not committed yet), the recent commits that touched the file, and the file's
-//! uncommitted diff. Reads the repository with libgit2; never writes to it. A workspace that is
+//! uncommitted diff; and the workspace's recent commits and uncommitted files ([`recent`]), for
+//! what changed lately and by whom. Reads the repository with libgit2; never writes to it. A workspace that is
 //! not a git repository simply has no history.
 
 use std::fmt::Write as _;
@@ -72,6 +73,79 @@ pub fn history(
         recent: recent_commits(&repo, &in_repo, recent)?,
         diff: diff(&repo, &in_repo)?,
     }))
+}
+
+/// A commit and the files it changed (repository-relative, at most [`FILES_PER_COMMIT`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub commit: CommitInfo,
+    pub files: Vec<String>,
+    /// Files it changed beyond those listed.
+    pub more_files: usize,
+}
+
+/// Recent commits and what is not committed yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recent {
+    pub commits: Vec<Change>,
+    /// Files changed, added or deleted in the work tree or the index, not committed yet.
+    pub uncommitted: Vec<String>,
+}
+
+/// Files listed per commit by [`recent`].
+pub const FILES_PER_COMMIT: usize = 20;
+
+/// The `limit` most recent commits of `HEAD` (by time) with the files each changed, and the
+/// uncommitted files, of the repository that contains `root`; `Ok(None)` when there is none.
+pub fn recent(root: &Path, limit: usize) -> Result<Option<Recent>, git2::Error> {
+    let repo = match Repository::discover(root) {
+        Ok(repo) => repo,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut recent = Recent::default();
+    let mut options = git2::StatusOptions::new();
+    options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+    for entry in repo.statuses(Some(&mut options))?.iter() {
+        if let Ok(path) = entry.path() {
+            recent.uncommitted.push(path.to_owned());
+        }
+    }
+    if repo.head().is_err() {
+        return Ok(Some(recent));
+    }
+    let mut walk = repo.revwalk()?;
+    walk.push_head()?;
+    walk.set_sorting(git2::Sort::TIME)?;
+    for id in walk.take(limit) {
+        let commit = repo.find_commit(id?)?;
+        let tree = commit.tree()?;
+        let parent = commit.parents().next().map(|p| p.tree()).transpose()?;
+        let diff = repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), None)?;
+        let mut files = Vec::new();
+        let mut more_files = 0;
+        for delta in diff.deltas() {
+            let path = delta.new_file().path().or_else(|| delta.old_file().path());
+            if let Some(path) = path {
+                if files.len() < FILES_PER_COMMIT {
+                    files.push(path.to_string_lossy().into_owned());
+                } else {
+                    more_files += 1;
+                }
+            }
+        }
+        recent.commits.push(Change {
+            commit: CommitInfo {
+                id: short(&commit.id()),
+                author: commit.author().name().ok().unwrap_or("unknown").to_owned(),
+                date: date(commit.time().seconds()),
+                summary: commit.summary().ok().flatten().unwrap_or("").to_owned(),
+            },
+            files,
+            more_files,
+        });
+    }
+    Ok(Some(recent))
 }
 
 /// The text of the file at `relative` as last committed (at `HEAD`) in the repository that

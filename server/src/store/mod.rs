@@ -72,9 +72,9 @@ pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay, take_inbox_entry};
 pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
 pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, read_only};
 pub use types::{
-    ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CallStatus, CostRow, DiagnosticRecord, EditorEvent,
-    EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow, Outcome,
-    ProblemQuery, ProblemRow, ProviderCall, Record,
+    ActivityKind, ActivityQuery, ActivityRow, AgentEvent, CacheEntry, CallStatus, CostRow, DiagnosticRecord,
+    EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow,
+    Outcome, ProblemQuery, ProblemRow, ProviderCall, Record,
 };
 
 use writer::{Command, Writer};

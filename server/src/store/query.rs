@@ -38,7 +38,7 @@ pub(super) fn activity(conn: &Connection, query: &ActivityQuery) -> rusqlite::Re
                 row.get::<_, Option<i64>>(8)?.filter(|&n| n > 1).map(|n| format!("{n} changes")),
                 row.get::<_, Option<String>>(7)?,
             ]),
-            ActivityKind::Diagnostic => row.get(9)?,
+            ActivityKind::Diagnostic | ActivityKind::Agent => row.get(9)?,
         };
         Ok(ActivityRow { at_ms: row.get(0)?, kind, action: row.get(2)?, path: row.get(3)?, detail })
     })?;

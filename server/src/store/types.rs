@@ -22,6 +22,22 @@ pub enum Record {
     CacheEntry(CacheEntry),
     /// Appends one event of a fix.
     FixOutcome(FixOutcome),
+    /// A tool an AI agent called through the MCP server.
+    Agent(AgentEvent),
+}
+
+/// One tool call of an AI agent (an MCP client), for the activity log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentEvent {
+    pub at_ms: i64,
+    /// The client's name, as it gave it when it connected.
+    pub agent: String,
+    /// The tool called.
+    pub tool: String,
+    /// The workspace-relative path it was about, or empty.
+    pub path: String,
+    /// What it asked and what came of it, in a few words.
+    pub summary: String,
 }
 
 /// A change on disk, as the watcher saw it.
@@ -127,6 +143,8 @@ pub enum ActivityKind {
     File,
     Editor,
     Diagnostic,
+    /// A tool call of an AI agent through the MCP server.
+    Agent,
 }
 
 impl ActivityKind {
@@ -135,6 +153,7 @@ impl ActivityKind {
             ActivityKind::File => "file",
             ActivityKind::Editor => "editor",
             ActivityKind::Diagnostic => "diagnostic",
+            ActivityKind::Agent => "agent",
         }
     }
 
@@ -143,6 +162,7 @@ impl ActivityKind {
             "file" => Some(ActivityKind::File),
             "editor" => Some(ActivityKind::Editor),
             "diagnostic" => Some(ActivityKind::Diagnostic),
+            "agent" => Some(ActivityKind::Agent),
             _ => None,
         }
     }
@@ -154,12 +174,12 @@ pub struct ActivityRow {
     pub at_ms: i64,
     pub kind: ActivityKind,
     /// `created`, `modified`, `deleted`, `renamed` (file); `open`, `change`, `save`, `close`
-    /// (editor); `appeared`, `resolved` (diagnostic, in this file).
+    /// (editor); `appeared`, `resolved` (diagnostic, in this file); the tool's name (agent).
     pub action: String,
     pub path: String,
     /// A short human-readable detail: the rename target, size and language of a file; the
     /// version (and number of coalesced changes) of an editor event; `category: message` of a
-    /// diagnostic.
+    /// diagnostic; `NAME: summary` of an agent's tool call.
     pub detail: Option<String>,
 }
 

@@ -19,8 +19,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::error::{StoreError, StoreErrorKind};
 use super::types::{
-    CacheEntry, DiagnosticRecord, EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind,
-    FixOutcome, ProviderCall, Record,
+    AgentEvent, CacheEntry, DiagnosticRecord, EditorEvent, EditorEventKind, FileDiagnostics, FileEvent,
+    FileEventKind, FixOutcome, ProviderCall, Record,
 };
 
 /// A transaction stops taking queued batches once it holds this many records, so that one
@@ -228,6 +228,7 @@ impl Writer {
                 Record::ProviderCall(call) => upsert_provider_call(&tx, call)?,
                 Record::CacheEntry(entry) => put_cache_entry(&tx, entry)?,
                 Record::FixOutcome(outcome) => insert_fix_outcome(&tx, outcome)?,
+                Record::Agent(event) => insert_agent_event(&tx, event)?,
             }
         }
         if fenced_off > 0 {
@@ -349,6 +350,19 @@ fn insert_editor_event(tx: &Transaction, event: &EditorEvent, changes: Option<i6
         changes,
     ])?;
     Ok(tx.last_insert_rowid())
+}
+
+fn insert_agent_event(tx: &Transaction, event: &AgentEvent) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO activity (at_ms, kind, action, path, detail) VALUES (?1, 'agent', ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        event.at_ms,
+        event.tool,
+        event.path,
+        format!("{}: {}", event.agent, event.summary)
+    ])?;
+    Ok(())
 }
 
 fn coalesce_change(tx: &Transaction, id: i64, event: &EditorEvent) -> rusqlite::Result<()> {

@@ -412,6 +412,7 @@ impl Workspace {
             max_size: self.config.max_file_size,
             dry_run: false,
             encoding: self.encoding,
+            budget: crate::escalate::context::Budget::default(),
         })
     }
 

@@ -249,6 +249,29 @@ impl Handle {
         Some((definitions, runs, seq))
     }
 
+    /// The state of run `run` (`None` inside when no such run is known): as the store has it,
+    /// or as the editor was last told while it has not ended.
+    pub async fn run_state(&self, run: RunId) -> Option<Option<RunState>> {
+        let snapshot = self.request(Request::Workflows).await?;
+        tokio::task::spawn_blocking(move || {
+            let live = snapshot.live.iter().find(|r| r.run == run).cloned();
+            let recorded = snapshot.engine.as_ref().and_then(|engine| {
+                let record = engine.db().run(run).map_err(|e| tracing::warn!("{e}")).ok().flatten()?;
+                let steps = engine.db().steps(run).unwrap_or_default();
+                Some(RunState::recorded(&record, &steps, snapshot.seq))
+            });
+            match (recorded, live) {
+                (Some(recorded), Some(live)) if !recorded.status.is_final() => {
+                    Some(RunState { created_ms: recorded.created_ms, ..live })
+                }
+                (Some(recorded), _) => Some(recorded),
+                (None, live) => live,
+            }
+        })
+        .await
+        .ok()
+    }
+
     /// What the developer did with an AI fix.
     pub async fn fix_feedback(&self, fix_id: String, outcome: store::Outcome) -> Option<Result<(), Refused>> {
         self.request(|reply| Request::FixFeedback { fix_id, outcome, reply }).await

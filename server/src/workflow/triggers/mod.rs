@@ -104,6 +104,8 @@ pub enum Trigger {
 pub enum ManualSource {
     Cli,
     Editor,
+    /// An AI agent, through the MCP server.
+    Agent,
 }
 
 impl Trigger {

@@ -1,0 +1,340 @@
+//! `acas mcp`: the Model Context Protocol server, for AI coding agents.
+//!
+//! A front end beside `lsp`: it runs the same workspace loop as `acas serve` on the same
+//! `.acas/state.db` (the workspace lease decides which process runs the shared work; this one
+//! answers reads and tool calls either way) and turns tool calls, resource reads and
+//! subscriptions into the workspace's requests and the domain modules' plain APIs. It knows
+//! nothing of LSP, and no domain module knows it.
+//!
+//! `tools/` holds one file per group of tools and the one table that lists them
+//! (`tools/mod.rs`); `resources.rs` the resources and their subscriptions; `http.rs` the
+//! streamable HTTP transport behind a bearer token. Every tool call is recorded in the
+//! activity log under the client's name.
+
+mod http;
+mod resources;
+mod tools;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, ErrorData,
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, ServiceExt};
+use serde_json::Value;
+
+use crate::store::{AgentEvent, Record, Store};
+use crate::workspace::{self, Handle};
+
+pub use http::{ENDPOINT, MAX_CONNECTIONS, TOKEN_FILE, token, token_path};
+
+/// How an agent reaches the server.
+pub enum Transport {
+    Stdio,
+    /// Streamable HTTP on 127.0.0.1:`port` (0: any free port).
+    Http {
+        port: u16,
+    },
+}
+
+/// What every connection shares: the workspace, its store, the subscriptions.
+pub(crate) struct Shared {
+    pub root: PathBuf,
+    pub handle: Handle,
+    /// `None` when nothing can be recorded (the workspace gave no store).
+    pub store: Option<Store>,
+    pub subscriptions: resources::Subscriptions,
+    next_connection: AtomicU64,
+}
+
+/// One client's connection.
+#[derive(Clone)]
+pub(crate) struct Server {
+    shared: Arc<Shared>,
+    connection: u64,
+}
+
+/// What a tool answers: a few lines for the model and the same as structured content.
+pub(crate) struct Answer {
+    pub text: String,
+    pub data: Value,
+    /// The workspace-relative path the call was about, for the activity log.
+    pub path: Option<String>,
+}
+
+/// An MCP error for arguments a model can fix: what is wrong and what to send instead.
+pub(crate) fn invalid(message: impl Into<String>) -> ErrorData {
+    ErrorData::invalid_params(message.into(), None)
+}
+
+/// An MCP error for a request that cannot be served as asked (not the arguments' shape).
+pub(crate) fn refused(kind: &str, message: impl Into<String>) -> ErrorData {
+    ErrorData::new(ErrorCode::INVALID_REQUEST, message.into(), Some(serde_json::json!({ "kind": kind })))
+}
+
+/// An MCP error for a failure inside ACAS.
+pub(crate) fn internal(message: impl Into<String>) -> ErrorData {
+    ErrorData::internal_error(message.into(), None)
+}
+
+impl Shared {
+    /// `path` (workspace-relative or absolute) as an absolute path inside the workspace; see
+    /// [`confine`].
+    pub fn inside(&self, path: &str) -> Result<PathBuf, ErrorData> {
+        confine(&self.root, path)
+    }
+
+    pub fn relative(&self, path: &Path) -> String {
+        crate::files::relative(&self.root, path)
+    }
+}
+
+/// `path` (relative to `root`, the canonical workspace root, or absolute) as an absolute path
+/// inside the workspace, refused when it leaves it (`..`, a link pointing out) or does not exist.
+pub(crate) fn confine(root: &Path, path: &str) -> Result<PathBuf, ErrorData> {
+    if path.trim().is_empty() {
+        return Err(invalid("an empty path: give a file or directory relative to the workspace root"));
+    }
+    let joined = if Path::new(path).is_absolute() { PathBuf::from(path) } else { root.join(path) };
+    // `..` is judged on the path as written, then links on the path as it resolves.
+    let mut lexical = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let outside = || {
+        invalid(format!(
+            "`{path}` is outside the workspace {}; only its files can be checked or explained",
+            root.display()
+        ))
+    };
+    if !lexical.starts_with(root) {
+        return Err(outside());
+    }
+    let resolved = std::fs::canonicalize(&lexical).map_err(|e| {
+        invalid(format!(
+            "cannot open `{path}`: {e}; give a path relative to the workspace root {}",
+            root.display()
+        ))
+    })?;
+    if !resolved.starts_with(root) {
+        return Err(outside());
+    }
+    Ok(resolved)
+}
+
+impl Server {
+    /// The client's name as it gave it in `initialize`.
+    fn agent(context: &RequestContext<RoleServer>) -> String {
+        context
+            .peer
+            .peer_info()
+            .map_or_else(|| "unknown agent".to_owned(), |info| info.client_info.name.clone())
+    }
+
+    fn record(&self, agent: String, tool: &str, path: Option<String>, summary: String) {
+        if let Some(store) = &self.shared.store {
+            store.record(vec![Record::Agent(AgentEvent {
+                at_ms: workspace::now_ms(),
+                agent,
+                tool: tool.to_owned(),
+                path: path.unwrap_or_default(),
+                summary,
+            })]);
+        }
+    }
+}
+
+#[allow(deprecated)] // resources/subscribe: what clients before 2026-07-28 use, and all this server speaks
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("acas", env!("CARGO_PKG_VERSION")))
+            .with_protocol_version(ProtocolVersion::V_2025_11_25)
+            .with_instructions(
+                "ACAS watches this workspace. Call `check` after an edit to validate it in milliseconds, \
+                 `problems` for what is open and how it was fixed before, `context` or `explain` for an error, \
+                 `workflows`/`run_workflow`/`run_status` for the project's workflows, `activity` for recent changes.",
+            )
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        // The handshake versions: what agents speak today, and where the client's name and
+        // resources/subscribe come from.
+        Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools::list()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        tools::list().into_iter().find(|t| t.name == name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let agent = Self::agent(&context);
+        let name = request.name.to_string();
+        let arguments = request.arguments.unwrap_or_default();
+        let result = tools::call(&self.shared, &agent, &name, arguments, &context.ct).await;
+        match result {
+            Ok(answer) => {
+                let summary = answer.text.lines().next().unwrap_or("").to_owned();
+                self.record(agent, &name, answer.path.clone(), summary);
+                let mut result = CallToolResult::success(vec![ContentBlock::text(answer.text)]);
+                result.structured_content = Some(answer.data);
+                Ok(result.into())
+            }
+            Err(error) => {
+                self.record(agent, &name, None, format!("error: {}", error.message));
+                Err(error)
+            }
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list(&self.shared).await))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(resources::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(&self.shared, &request.uri).await.map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        resources::check_uri(&request.uri)?;
+        self.shared.subscriptions.add(self.connection, context.peer.clone(), request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared.subscriptions.remove(self.connection, &request.uri);
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn connect(self: &Arc<Shared>) -> Server {
+        Server { shared: self.clone(), connection: self.next_connection.fetch_add(1, Ordering::Relaxed) }
+    }
+}
+
+/// Serves the workspace at `root` (absolute, a directory whose state this process can write)
+/// until the client goes away (stdio) or the process is interrupted (HTTP).
+/// `listening` hears the HTTP server's address and the token's path once it is bound.
+pub async fn serve(
+    root: PathBuf,
+    transport: Transport,
+    listening: impl FnOnce(std::net::SocketAddr, &Path),
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let options = workspace::Options {
+        root: root.clone(),
+        encoding: crate::text::PositionEncoding::Utf16,
+        settings: Default::default(),
+        scan: true,
+        watch: true,
+        record: true,
+        analysis_threads: 2,
+    };
+    let (handle, outputs) = workspace::start(options);
+    let store = handle.request(workspace::Request::Problems).await.and_then(|(store, _)| store);
+    let shared = Arc::new(Shared {
+        root,
+        handle: handle.clone(),
+        store,
+        subscriptions: resources::Subscriptions::default(),
+        next_connection: AtomicU64::new(0),
+    });
+    let pump = tokio::spawn(resources::pump(shared.clone(), outputs));
+    let result = match transport {
+        Transport::Stdio => {
+            let server = shared.connect();
+            match server.serve(rmcp::transport::stdio()).await {
+                Ok(running) => running.waiting().await.map(|_| ()).context("serving MCP over stdio"),
+                Err(error) => Err(anyhow::anyhow!("the MCP client's initialize failed: {error}")),
+            }
+        }
+        Transport::Http { port } => http::serve(shared.clone(), port, listening).await,
+    };
+    pump.abort();
+    handle.shutdown().await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confine;
+
+    #[test]
+    fn paths_stay_inside_the_workspace() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("src")).unwrap();
+        std::fs::write(root.join("src/a.py"), "x = 1\n").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.join("src/leak.txt")).unwrap();
+
+        assert_eq!(confine(&root, "src/a.py").unwrap(), root.join("src/a.py"));
+        assert_eq!(confine(&root, "./src/../src/a.py").unwrap(), root.join("src/a.py"));
+        assert_eq!(confine(&root, &root.join("src/a.py").to_string_lossy()).unwrap(), root.join("src/a.py"));
+        assert_eq!(confine(&root, ".").unwrap(), root);
+        for escape in ["../x", "src/../../x", "/etc/passwd", "out/secret.txt", "src/leak.txt", "out"] {
+            let error = confine(&root, escape).unwrap_err();
+            assert!(error.message.contains("is outside the workspace"), "{escape}: {}", error.message);
+        }
+        let missing = confine(&root, "src/nope.py").unwrap_err();
+        assert!(missing.message.contains("cannot open `src/nope.py`"), "{}", missing.message);
+        assert!(confine(&root, " ").unwrap_err().message.contains("an empty path"));
+    }
+}

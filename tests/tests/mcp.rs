@@ -1,0 +1,118 @@
+//! `acas mcp` driven by a real MCP client: the official Python SDK (`mcp` from PyPI), over
+//! stdio and over streamable HTTP, against a real workspace (a git repository with a syntax
+//! error, a workflow, a secret to redact). `tests/mcp/drive.py` is the agent; it asserts what a
+//! client must see and reports it, and these tests check the report.
+//!
+//! The SDK is installed by `scripts/install-checker-tools.sh` (which `.ci/run` runs) into the
+//! tools' venv that `cargo xtask test` puts first on PATH. A test fails when it is absent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use acas_e2e::acas_bin;
+use serde_json::Value;
+
+/// The first `python3` on PATH that has the MCP SDK, or a failure that says how to install it.
+fn python_with_mcp() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("python3"))
+        .filter(|p| p.is_file())
+        .find(|p| Command::new(p).args(["-c", "import mcp, httpx2"]).output().is_ok_and(|o| o.status.success()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no python3 on PATH has the MCP SDK (`mcp`): run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin on PATH"
+            )
+        })
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .status()
+        .expect("running git");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+/// A git repository with a committed clean file, an uncommitted broken one (holding a secret)
+/// and a workflow with an input.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("good.py"), "def f():\n    return 1\n").unwrap();
+    git(root, &["init", "-q"]);
+    git(root, &["add", "good.py"]);
+    git(root, &["commit", "-q", "-m", "Add f"]);
+    std::fs::write(
+        root.join("broken.py"),
+        "def g(:\n    key = \"sk-ant-api03-PtYgjmUhBel31iEl2hpChYgCfrL1spNxnyVmihA_2O76UMFxFkM\"\n    return key\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(
+        root.join(".acas/workflows/hello.yaml"),
+        "name: hello\non:\n  manual: { inputs: { who: { type: string, default: \"world\" } } }\nsteps:\n  - id: greet\n    run: [\"echo\", \"hello {{ inputs.who }}\"]\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// Runs the agent's scenario and returns its report.
+fn drive(scenario: &str) -> Value {
+    let python = python_with_mcp();
+    let workspace = workspace();
+    let config = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("drive.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .arg(scenario)
+        .arg(acas_bin())
+        .arg(workspace.path().canonicalize().unwrap())
+        .env("XDG_CONFIG_HOME", config.path())
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .output()
+        .expect("running the MCP client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the MCP client failed ({}):\n{stderr}\n{stdout}", output.status);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("the client's report is not JSON ({e}): {stdout}"))
+}
+
+fn check_report(report: &Value) {
+    let tools: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(
+        tools,
+        ["activity", "check", "context", "explain", "problems", "run_status", "run_workflow", "workflows"]
+    );
+    assert!(report["check_errors"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["problems"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["context_tokens"].as_u64().unwrap() <= 400, "{report}");
+    assert!(report["explain_error"].as_str().unwrap().contains("no AI provider is configured"), "{report}");
+    assert_eq!(report["run"], "succeeded");
+    assert_eq!(report["subscription"], "fired");
+    assert!(report["agent_rows"].as_u64().unwrap() >= 5, "{report}");
+    assert_eq!(report["bad_arguments"], 13);
+}
+
+#[test]
+fn an_agent_uses_every_tool_over_stdio() {
+    let report = drive("stdio");
+    check_report(&report);
+}
+
+#[test]
+fn an_agent_uses_every_tool_over_http_with_the_token_only() {
+    let report = drive("http");
+    check_report(&report);
+    assert_eq!(report["unauthorized"], 401);
+}
