@@ -406,7 +406,10 @@ mod tests {
             ("src/*.rs", "src/lib.rs", true),
             ("src/*.rs", "src/a/lib.rs", false),
             ("src/**/*.rs", "src/a/b/lib.rs", true),
-            ("src/**/*.rs", "src/lib.ts", false),
+            ("src/**/*.rs", "docs/lib.rs", false),
+            // Everything beneath a match is covered: a file has nothing beneath it, but the
+            // globs alone cannot tell a file from a directory.
+            ("src/**/*.rs", "src/lib.ts", true),
             ("src", "src/lib.rs", true),
             ("src/", "src/deep/file", true),
             ("docs/**", "src/**", false),
@@ -425,11 +428,13 @@ mod tests {
             ("**", "anything/at/all", true),
             ("x/**/y", "x/y", true),
             ("x/**/y", "x/a/b/y", true),
-            ("x/**/y", "x/a/b/z", false),
+            ("x/**/y", "z/a/b/y", false),
+            ("x/**/y", "x/a/b/z.txt", true),
         ];
         for (a, b, expected) in cases {
-            assert_eq!(overlap(a, b), expected, "{a} vs {b}");
-            assert_eq!(overlap(b, a), expected, "{b} vs {a}");
+            let (a, b) = (normalize(a).unwrap(), normalize(b).unwrap());
+            assert_eq!(overlap(&a, &b), expected, "{a} vs {b}");
+            assert_eq!(overlap(&b, &a), expected, "{b} vs {a}");
         }
     }
 

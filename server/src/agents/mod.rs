@@ -14,6 +14,9 @@
 pub mod globs;
 pub mod tasks;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -538,3 +538,103 @@ impl AuditLog {
         read().map_err(self.error("read the audit log's pruned segments"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, AuditLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), std::time::Duration::from_secs(5)).unwrap();
+        (dir, log)
+    }
+
+    fn event(at_ms: i64, n: usize) -> AuditEvent<'static> {
+        AuditEvent {
+            at_ms,
+            kind: AuditKind::Task,
+            actor: "agent",
+            subject: "task 1",
+            detail: serde_json::json!({ "n": n }),
+        }
+    }
+
+    fn fill(log: &mut AuditLog, count: usize, at_ms: i64) {
+        let tx = log.conn.transaction().unwrap();
+        for n in 0..count {
+            append(&tx, &event(at_ms, n)).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    fn first_break(log: &mut AuditLog) -> Option<(i64, BreakKind)> {
+        log.verify().unwrap().first_break.map(|b| (b.seq, b.kind))
+    }
+
+    #[test]
+    fn tampering_is_found_and_the_first_bad_record_named() {
+        let cases: [(&str, Option<(i64, BreakKind)>); 6] = [
+            ("", None),
+            ("UPDATE audit_log SET detail = '{\"n\":99}' WHERE seq = 4", Some((4, BreakKind::Changed))),
+            ("UPDATE audit_log SET at_ms = at_ms + 1 WHERE seq = 7", Some((7, BreakKind::Changed))),
+            ("DELETE FROM audit_log WHERE seq = 5", Some((5, BreakKind::Removed))),
+            (
+                // Rows 3 and 6 exchange everything but their numbers.
+                "CREATE TEMP TABLE t AS SELECT * FROM audit_log WHERE seq IN (3, 6);
+                 UPDATE audit_log SET (at_ms, kind, actor, subject, detail, prev_hash, hash) =
+                   (SELECT at_ms, kind, actor, subject, detail, prev_hash, hash FROM t
+                    WHERE t.seq = 9 - audit_log.seq) WHERE seq IN (3, 6);",
+                Some((3, BreakKind::OutOfOrder)),
+            ),
+            ("DELETE FROM audit_log WHERE seq >= 9", Some((9, BreakKind::Truncated))),
+        ];
+        for (sql, expected) in cases {
+            let (_dir, mut log) = open();
+            fill(&mut log, 10, 1_000);
+            if !sql.is_empty() {
+                log.conn.execute_batch(sql).unwrap();
+            }
+            assert_eq!(first_break(&mut log), expected, "after {sql}");
+        }
+    }
+
+    #[test]
+    fn pruning_keeps_whole_segments_hashes_and_verification() {
+        let (_dir, mut log) = open();
+        let total = 2 * SEGMENT_RECORDS + SEGMENT_RECORDS / 2;
+        fill(&mut log, total as usize, 1_000);
+        assert_eq!(log.prune(500, 2_000).unwrap(), 0, "nothing is old enough");
+        assert_eq!(log.prune(1_001, 2_000).unwrap(), 2, "the segment of the head stays");
+        let segments = log.pruned_segments().unwrap();
+        assert_eq!(segments.iter().map(|s| s.last_seq).collect::<Vec<_>>(), [SEGMENT_RECORDS, 2 * SEGMENT_RECORDS]);
+        let result = log.verify().unwrap();
+        assert_eq!((result.first_break, result.records, result.head_seq), (None, (total - 2 * SEGMENT_RECORDS) as u64, total));
+        // Appending goes on after the kept hash, and the first record left is still checked.
+        log.append(&event(3_000, 0)).unwrap();
+        assert_eq!(first_break(&mut log), None);
+        log.conn.execute("UPDATE audit_log SET prev_hash = ?1 WHERE seq = ?2", params![GENESIS_HASH, 2 * SEGMENT_RECORDS + 1]).unwrap();
+        assert_eq!(first_break(&mut log), Some((2 * SEGMENT_RECORDS + 1, BreakKind::Changed)));
+    }
+
+    #[test]
+    fn a_damaged_segment_is_not_pruned() {
+        let (_dir, mut log) = open();
+        fill(&mut log, (2 * SEGMENT_RECORDS) as usize + 1, 1_000);
+        log.conn.execute("UPDATE audit_log SET detail = '{}' WHERE seq = 10", []).unwrap();
+        assert_eq!(log.prune(2_000, 2_000).unwrap(), 0);
+        assert_eq!(first_break(&mut log), Some((10, BreakKind::Changed)));
+    }
+
+    #[test]
+    fn appending_after_tampering_still_records() {
+        let (_dir, mut log) = open();
+        fill(&mut log, 3, 1_000);
+        // The head is set back to the first record, as a restored older copy would have it.
+        log.conn
+            .execute("UPDATE audit_head SET seq = 1, hash = (SELECT hash FROM audit_log WHERE seq = 1)", [])
+            .unwrap();
+        let record = log.append(&event(2_000, 0)).unwrap();
+        assert_eq!(record.seq, 4);
+        assert_eq!(first_break(&mut log), Some((4, BreakKind::OutOfOrder)));
+    }
+}
