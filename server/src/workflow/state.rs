@@ -783,6 +783,19 @@ mod tests {
                 "50 - cancelled"
             ]
         );
+
+        // The same changes, in order, are records of the hash-chained audit log.
+        let mut log = crate::store::AuditLog::open(dir.path(), Duration::from_secs(1)).unwrap();
+        let chained: Vec<String> = log
+            .records(&crate::store::audit::AuditQuery::default())
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {}", r.at_ms, r.kind, r.subject))
+            .collect();
+        assert_eq!(chained.len(), trail.len());
+        assert_eq!(chained[2], format!("10 workflow_step run {id} step y"));
+        assert_eq!(chained[7], format!("50 workflow_run run {id}"));
+        assert_eq!(log.verify().unwrap().first_break, None);
     }
 
     #[test]
