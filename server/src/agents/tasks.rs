@@ -1009,18 +1009,23 @@ fn load(tx: &Transaction<'_>, id: TaskId) -> Result<Task, Fail> {
         .prepare_cached("SELECT needs FROM task_need WHERE task = ?1 ORDER BY needs")?
         .query_map([id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    task.locks = live_locks(tx)?.into_iter().filter(|l| l.task == id).collect();
+    task.locks = locks_where(tx, Some(id))?;
     Ok(task)
 }
 
 /// Every lock, by glob then task. Run after [`reap`], so each belongs to a held task.
 fn live_locks(tx: &Transaction<'_>) -> rusqlite::Result<Vec<Lock>> {
+    locks_where(tx, None)
+}
+
+/// The locks of one task, or of all.
+fn locks_where(tx: &Transaction<'_>, task: Option<TaskId>) -> rusqlite::Result<Vec<Lock>> {
     tx.prepare_cached(
         "SELECT l.glob, l.agent, l.task, t.title, l.acquired_ms, COALESCE(t.lease_until_ms, 0) \
          FROM task_lock l JOIN task t ON t.id = l.task \
-         WHERE t.state IN ('claimed', 'running') ORDER BY l.glob, l.task",
+         WHERE t.state IN ('claimed', 'running') AND (?1 IS NULL OR l.task = ?1) ORDER BY l.glob, l.task",
     )?
-    .query_map([], |r| {
+    .query_map([task], |r| {
         Ok(Lock {
             glob: r.get(0)?,
             agent: r.get(1)?,
