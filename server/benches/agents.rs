@@ -97,8 +97,12 @@ fn claims(root: &Path, rows: &mut Vec<[String; 2]>) {
             std::thread::spawn(move || {
                 let mut queue = TaskQueue::open(&root, Arc::new(SystemClock)).expect("open the task queue");
                 let agent = format!("agent-{a}");
-                let request =
-                    ClaimRequest { agent: agent.clone(), labels: Vec::new(), ttl: Duration::from_secs(300), task: None };
+                let request = ClaimRequest {
+                    agent: agent.clone(),
+                    labels: Vec::new(),
+                    ttl: Duration::from_secs(300),
+                    task: None,
+                };
                 let (mut claims, mut beats, mut claim_time) = (0usize, 0usize, Duration::ZERO);
                 loop {
                     let t = Instant::now();

@@ -234,7 +234,9 @@ impl Automaton {
                                 for end in [lo, hi] {
                                     let code = end as u32;
                                     alphabet.extend(
-                                        [code.wrapping_sub(1), code, code + 1].into_iter().filter_map(char::from_u32),
+                                        [code.wrapping_sub(1), code, code + 1]
+                                            .into_iter()
+                                            .filter_map(char::from_u32),
                                     );
                                 }
                             }

@@ -292,7 +292,7 @@ pub struct Unavailable {
 /// The answer to a claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    Claimed(Task),
+    Claimed(Box<Task>),
     /// Nothing could be given; why, for the first tasks in priority order.
     Nothing(Vec<Unavailable>),
 }
@@ -387,7 +387,11 @@ impl TaskQueue {
 
     /// Runs `f` in one `IMMEDIATE` transaction, after returning expired leases to the queue;
     /// the time is read once the write lock is held.
-    fn write<T>(&mut self, what: &str, f: impl FnOnce(&Transaction<'_>, i64) -> Result<T, Fail>) -> Result<T, TaskError> {
+    fn write<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&Transaction<'_>, i64) -> Result<T, Fail>,
+    ) -> Result<T, TaskError> {
         let result = (|| {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = self.clock.now_ms();
@@ -405,7 +409,7 @@ impl TaskQueue {
     /// Creates a task: `blocked` when it needs a task that is not done, else `queued`.
     pub fn create(&mut self, new: &NewTask) -> Result<Task, TaskError> {
         let new = check_new(new)?;
-        self.write("create a task", |tx, now| Ok(insert_task(tx, &new, now)?))
+        self.write("create a task", |tx, now| insert_task(tx, &new, now))
     }
 
     /// Makes `task` need each of `needs`. Refuses a need that would close a cycle, naming it.
@@ -438,7 +442,7 @@ impl TaskQueue {
                 set_state(tx, task, TaskState::Blocked, now)?;
             }
             record(tx, now, actor, task, "needs", json!({ "needs": needs }))?;
-            Ok(load(tx, task)?)
+            load(tx, task)
         })
     }
 
@@ -500,7 +504,7 @@ impl TaskQueue {
 
     /// One task, with its needs and locks.
     pub fn get(&mut self, id: TaskId) -> Result<Task, TaskError> {
-        self.write("read a task", |tx, _| Ok(load(tx, id)?))
+        self.write("read a task", |tx, _| load(tx, id))
     }
 
     /// Tasks matching `filter`: those not finished first, by priority then id.
@@ -551,7 +555,7 @@ impl TaskQueue {
                 match why_not(tx, &task, &request.agent, &labels, &locks, now)? {
                     None => {
                         take(tx, &task, &request.agent, ttl, now)?;
-                        return Ok(Claim::Claimed(load(tx, id)?));
+                        return Ok(Claim::Claimed(Box::new(load(tx, id)?)));
                     }
                     Some(reason) if request.task.is_some() => {
                         let kind = if task.state.is_held() || reason.contains("locked by") {
@@ -586,7 +590,7 @@ impl TaskQueue {
             if task.state == TaskState::Claimed {
                 record(tx, now, agent, id, "running", json!({ "lease_until_ms": now.saturating_add(ttl) }))?;
             }
-            Ok(load(tx, id)?)
+            load(tx, id)
         })
     }
 
@@ -625,7 +629,8 @@ impl TaskQueue {
             let attempts = task.attempts + 1;
             if attempts >= task.max_attempts {
                 finish(tx, id, TaskState::Failed, Some(&error), now)?;
-                tx.prepare_cached("UPDATE task SET attempts = ?2 WHERE id = ?1")?.execute(params![id, attempts])?;
+                tx.prepare_cached("UPDATE task SET attempts = ?2 WHERE id = ?1")?
+                    .execute(params![id, attempts])?;
                 record(tx, now, agent, id, "failed", json!({ "attempts": attempts, "error": error }))?;
             } else {
                 let retry_at = now.saturating_add(backoff_ms(attempts));
@@ -643,7 +648,7 @@ impl TaskQueue {
                     json!({ "attempts": attempts, "retry_at_ms": retry_at, "error": error }),
                 )?;
             }
-            Ok(load(tx, id)?)
+            load(tx, id)
         })
     }
 
@@ -653,7 +658,7 @@ impl TaskQueue {
             held_by(tx, id, agent)?;
             unhold(tx, id, now)?;
             record(tx, now, agent, id, "released", json!({}))?;
-            Ok(load(tx, id)?)
+            load(tx, id)
         })
     }
 
@@ -666,7 +671,9 @@ impl TaskQueue {
             let locks = live_locks(tx)?;
             for glob in &globs {
                 if let Some(message) = conflict(glob, agent, &locks) {
-                    return Err(TaskError::new(TaskErrorKind::Conflict, format!("cannot lock {message}")).into());
+                    return Err(
+                        TaskError::new(TaskErrorKind::Conflict, format!("cannot lock {message}")).into()
+                    );
                 }
             }
             if task.locks.len() + globs.len() > MAX_PATHS {
@@ -690,7 +697,7 @@ impl TaskQueue {
                     detail: json!({ "event": "locked", "globs": globs }),
                 },
             )?;
-            Ok(load(tx, id)?)
+            load(tx, id)
         })
     }
 
@@ -743,7 +750,8 @@ fn why_not(
     }
     let unmet = unmet_needs(tx, task.id)?;
     if !unmet.is_empty() {
-        let list: Vec<String> = unmet.iter().map(|(id, state)| format!("#{id} ({})", state.as_str())).collect();
+        let list: Vec<String> =
+            unmet.iter().map(|(id, state)| format!("#{id} ({})", state.as_str())).collect();
         return Ok(Some(format!("it waits for {}", list.join(", "))));
     }
     if let Some(retry_at) = task.retry_at_ms.filter(|&r| r > now) {
@@ -796,7 +804,13 @@ fn take(tx: &Transaction<'_>, task: &Task, agent: &str, ttl: i64, now: i64) -> r
     record(tx, now, agent, task.id, "claimed", json!({ "lease_until_ms": lease_until, "paths": task.paths }))
 }
 
-fn insert_lock(tx: &Transaction<'_>, task: TaskId, agent: &str, glob: &str, now: i64) -> rusqlite::Result<()> {
+fn insert_lock(
+    tx: &Transaction<'_>,
+    task: TaskId,
+    agent: &str,
+    glob: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT INTO task_lock (task, agent, glob, acquired_ms) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![task, agent, glob, now])
         .map(drop)
@@ -829,7 +843,13 @@ fn unhold(tx: &Transaction<'_>, id: TaskId, now: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn finish(tx: &Transaction<'_>, id: TaskId, state: TaskState, error: Option<&str>, now: i64) -> rusqlite::Result<()> {
+fn finish(
+    tx: &Transaction<'_>,
+    id: TaskId,
+    state: TaskState,
+    error: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE task SET state = ?2, finished_ms = ?3, updated_ms = ?3, lease_until_ms = NULL, \
          last_error = COALESCE(?4, last_error) WHERE id = ?1",
@@ -881,8 +901,7 @@ fn add_need(tx: &Transaction<'_>, task: TaskId, need: TaskId) -> Result<(), Fail
     }
     load(tx, need)?;
     if let Some(path) = need_path(tx, need, task)? {
-        let cycle: Vec<String> =
-            std::iter::once(task).chain(path).map(|id| format!("#{id}")).collect();
+        let cycle: Vec<String> = std::iter::once(task).chain(path).map(|id| format!("#{id}")).collect();
         return Err(TaskError::new(
             TaskErrorKind::Cycle,
             format!(
@@ -892,7 +911,8 @@ fn add_need(tx: &Transaction<'_>, task: TaskId, need: TaskId) -> Result<(), Fail
         )
         .into());
     }
-    tx.prepare_cached("INSERT OR IGNORE INTO task_need (task, needs) VALUES (?1, ?2)")?.execute(params![task, need])?;
+    tx.prepare_cached("INSERT OR IGNORE INTO task_need (task, needs) VALUES (?1, ?2)")?
+        .execute(params![task, need])?;
     Ok(())
 }
 
@@ -956,7 +976,7 @@ fn insert_task(tx: &Transaction<'_>, new: &NewTask, now: i64) -> Result<Task, Fa
             "paths": new.paths, "needs": new.needs, "source": new.source.as_str(), "fingerprint": new.fingerprint,
         }),
     )?;
-    Ok(load(tx, id)?)
+    load(tx, id)
 }
 
 const TASK_COLUMNS: &str = "id, title, description, type, priority, labels, paths, state, source, fingerprint, \
@@ -1092,7 +1112,9 @@ fn relative_path(root: &Path, path: &str) -> Option<String> {
     let text = relative.to_str()?;
     let escaped: String = text
         .chars()
-        .flat_map(|c| if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') { vec!['\\', c] } else { vec![c] })
+        .flat_map(
+            |c| if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') { vec!['\\', c] } else { vec![c] },
+        )
         .collect();
     globs::normalize(&escaped).ok()
 }
@@ -1152,7 +1174,10 @@ fn check_name(what: &str, name: &str) -> Result<(), TaskError> {
 fn check_labels(labels: &[String]) -> Result<Vec<String>, TaskError> {
     let set: BTreeSet<String> = labels.iter().map(|l| l.trim().to_owned()).collect();
     if set.len() > MAX_LABELS {
-        return Err(TaskError::invalid(format!("{} labels is over the limit of {MAX_LABELS}; use fewer", set.len())));
+        return Err(TaskError::invalid(format!(
+            "{} labels is over the limit of {MAX_LABELS}; use fewer",
+            set.len()
+        )));
     }
     for label in &set {
         let ok = !label.is_empty()

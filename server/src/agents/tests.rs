@@ -34,7 +34,7 @@ fn claim(q: &mut TaskQueue, agent: &str, ttl: Duration) -> Claim {
 
 fn claimed(claim: Claim) -> Task {
     match claim {
-        Claim::Claimed(task) => task,
+        Claim::Claimed(task) => *task,
         Claim::Nothing(why) => panic!("nothing claimed: {why:?}"),
     }
 }
@@ -93,7 +93,10 @@ fn a_dependency_done_unblocks_the_next_task() {
     let a = claimed(claim(&mut q, "a", MINUTE));
     assert_eq!(a.id, first.id, "the higher priority of a blocked task does not count");
     let why = nothing(claim(&mut q, "b", MINUTE));
-    assert!(why.iter().any(|u| u.task == second.id && u.reason.contains(&format!("#{}", first.id))), "{why:?}");
+    assert!(
+        why.iter().any(|u| u.task == second.id && u.reason.contains(&format!("#{}", first.id))),
+        "{why:?}"
+    );
 
     let (done, unblocked) = q.done(first.id, "a").unwrap();
     assert_eq!((done.state, unblocked), (TaskState::Done, vec![second.id]));
@@ -138,7 +141,8 @@ fn claims_follow_priority_labels_and_locks() {
     let (_dir, _clock, mut q) = setup();
     let low = q.create(&task("low", &["docs/**"])).unwrap();
     let high = q.create(&NewTask { priority: 5, ..task("high", &["src/**"]) }).unwrap();
-    let rust = q.create(&NewTask { priority: 9, labels: vec!["rust".to_owned()], ..task("rust", &[]) }).unwrap();
+    let rust =
+        q.create(&NewTask { priority: 9, labels: vec!["rust".to_owned()], ..task("rust", &[]) }).unwrap();
     let inside = q.create(&NewTask { priority: 4, ..task("inside", &["src/lib.rs"]) }).unwrap();
 
     assert_eq!(claimed(claim(&mut q, "a", MINUTE)).id, high.id, "a has no rust label");
@@ -151,7 +155,12 @@ fn claims_follow_priority_labels_and_locks() {
     // a may: the lock is its own.
     assert_eq!(claimed(claim(&mut q, "a", MINUTE)).id, inside.id);
     let with_label = q
-        .claim(&ClaimRequest { agent: "c".to_owned(), labels: vec!["rust".to_owned()], ttl: MINUTE, task: None })
+        .claim(&ClaimRequest {
+            agent: "c".to_owned(),
+            labels: vec!["rust".to_owned()],
+            ttl: MINUTE,
+            task: None,
+        })
         .unwrap();
     assert_eq!(claimed(with_label).id, rust.id);
 
@@ -200,17 +209,34 @@ fn a_problem_becomes_a_fix_task_once() {
     .unwrap();
     let (t, created) = q.from_problem("abcdef01", dir.path(), &NewTask::titled("x")).unwrap();
     assert!(created);
-    assert_eq!((t.kind, t.source, t.paths.clone()), (TaskType::Fix, TaskSource::Problem, vec!["src/main.rs".to_owned()]));
+    assert_eq!(
+        (t.kind, t.source, t.paths.clone()),
+        (TaskType::Fix, TaskSource::Problem, vec!["src/main.rs".to_owned()])
+    );
     assert_eq!(t.title, "Fix syntax: expected `;`");
     let (again, created) = q.from_problem("abcdef0123456789", dir.path(), &NewTask::titled("x")).unwrap();
     assert_eq!((again.id, created), (t.id, false));
-    assert_eq!(q.from_problem("ffffff", dir.path(), &NewTask::titled("x")).unwrap_err().kind, TaskErrorKind::NotFound);
+    assert_eq!(
+        q.from_problem("ffffff", dir.path(), &NewTask::titled("x")).unwrap_err().kind,
+        TaskErrorKind::NotFound
+    );
 }
 
 /// Concrete files the property test's globs are checked against.
-const FILES: &[&str] = &["src/a.rs", "src/b.rs", "src/x/c.rs", "docs/a.md", "docs/b.md", "README.md", "tests/t.rs"];
-const GLOBS: &[&str] =
-    &["src/**", "src/*.rs", "src/a.rs", "src/x/**", "docs/**", "docs/*.md", "*.md", "README.md", "tests/**", "**/*.rs"];
+const FILES: &[&str] =
+    &["src/a.rs", "src/b.rs", "src/x/c.rs", "docs/a.md", "docs/b.md", "README.md", "tests/t.rs"];
+const GLOBS: &[&str] = &[
+    "src/**",
+    "src/*.rs",
+    "src/a.rs",
+    "src/x/**",
+    "docs/**",
+    "docs/*.md",
+    "*.md",
+    "README.md",
+    "tests/**",
+    "**/*.rs",
+];
 
 fn touches(glob: &str, file: &str) -> bool {
     globset::GlobBuilder::new(glob).literal_separator(true).build().unwrap().compile_matcher().is_match(file)
@@ -242,7 +268,7 @@ proptest! {
                     let agent = format!("agent-{n}");
                     let mut held = Vec::new();
                     while let Claim::Claimed(task) = claim(&mut q, &agent, MINUTE) {
-                        held.push((agent.clone(), task));
+                        held.push((agent.clone(), *task));
                     }
                     held
                 })

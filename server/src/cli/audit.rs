@@ -105,7 +105,9 @@ pub(super) fn run(command: Option<AuditCommand>, args: &AuditArgs) -> i32 {
 
 fn list(log: &AuditLog, args: &AuditArgs) -> i32 {
     let query = AuditQuery {
-        since_ms: args.since.map(|s| crate::time::now_ms() - i64::try_from(s.as_millis()).unwrap_or(i64::MAX)),
+        since_ms: args
+            .since
+            .map(|s| crate::time::now_ms() - i64::try_from(s.as_millis()).unwrap_or(i64::MAX)),
         limit: Some(args.limit),
     };
     let records = match log.records(&query) {
@@ -168,15 +170,17 @@ fn verify(log: &mut AuditLog, format: ListFormat) -> i32 {
                 broken.seq, broken.message, result.records
             )),
         },
-        ListFormat::Json => output::line(&json!({
-            "intact": result.first_break.is_none(),
-            "records": result.records,
-            "pruned_segments": result.pruned_segments,
-            "head_seq": result.head_seq,
-            "head_hash": result.head_hash,
-            "first_break": result.first_break,
-        })
-        .to_string()),
+        ListFormat::Json => output::line(
+            &json!({
+                "intact": result.first_break.is_none(),
+                "records": result.records,
+                "pruned_segments": result.pruned_segments,
+                "head_seq": result.head_seq,
+                "head_hash": result.head_hash,
+                "first_break": result.first_break,
+            })
+            .to_string(),
+        ),
     };
     if result.first_break.is_some() { EXIT_FOUND } else { EXIT_OK }
 }

@@ -186,13 +186,25 @@ fn parse_type(text: &str) -> Result<TaskType, String> {
 }
 
 fn parse_state(text: &str) -> Result<TaskState, String> {
-    TaskState::parse(text)
-        .ok_or_else(|| format!("unknown state {text:?}; use queued, claimed, running, blocked, done or failed"))
+    TaskState::parse(text).ok_or_else(|| {
+        format!("unknown state {text:?}; use queued, claimed, running, blocked, done or failed")
+    })
 }
 
 pub(super) fn run(command: TaskCommand) -> i32 {
     match command {
-        TaskCommand::Create { title, description, kind, priority, labels, paths, needs, max_attempts, by, common } => {
+        TaskCommand::Create {
+            title,
+            description,
+            kind,
+            priority,
+            labels,
+            paths,
+            needs,
+            max_attempts,
+            by,
+            common,
+        } => {
             let (source, created_by) = match by {
                 Some(agent) => (TaskSource::Agent, agent),
                 None => (TaskSource::Cli, "user".to_owned()),
@@ -362,7 +374,11 @@ fn root(command: &str, workspace: &Path) -> Result<PathBuf, i32> {
 }
 
 /// Opens the queue of the workspace and runs `f`; an error is said on stderr with its exit code.
-fn with_queue(command: &str, common: &Common, f: impl FnOnce(&mut TaskQueue) -> Result<i32, TaskError>) -> i32 {
+fn with_queue(
+    command: &str,
+    common: &Common,
+    f: impl FnOnce(&mut TaskQueue) -> Result<i32, TaskError>,
+) -> i32 {
     let root = match root(command, &common.workspace) {
         Ok(root) => root,
         Err(code) => return code,
@@ -377,7 +393,9 @@ fn with_queue(command: &str, common: &Common, f: impl FnOnce(&mut TaskQueue) -> 
             match common.format {
                 ListFormat::Text => output::note(&format!("acas {command}: {error}")),
                 ListFormat::Json => {
-                    output::line(&json!({ "error": { "kind": error.kind, "message": error.message } }).to_string());
+                    output::line(
+                        &json!({ "error": { "kind": error.kind, "message": error.message } }).to_string(),
+                    );
                 }
             }
             match error.kind {
@@ -438,7 +456,12 @@ fn show_task(task: &Task, format: ListFormat) -> i32 {
         }
         text.push('\n');
     }
-    text.push_str(&format!("  from {} by {}, {}", task.source.as_str(), task.created_by, at(task.created_ms)));
+    text.push_str(&format!(
+        "  from {} by {}, {}",
+        task.source.as_str(),
+        task.created_by,
+        at(task.created_ms)
+    ));
     if let Some(fingerprint) = &task.fingerprint {
         text.push_str(&format!(", problem {fingerprint}"));
     }
@@ -452,7 +475,8 @@ fn show_task(task: &Task, format: ListFormat) -> i32 {
 fn show_locks(locks: &[Lock], format: ListFormat) {
     match format {
         ListFormat::Text => {
-            let mut text = String::from("glob                           agent            task   lease until\n");
+            let mut text =
+                String::from("glob                           agent            task   lease until\n");
             for l in locks {
                 text.push_str(&format!(
                     "{:<30} {:<16} {:<6} {}\n",

@@ -151,7 +151,14 @@ pub struct AuditQuery {
 /// byte length (8 bytes, big-endian) and its UTF-8 bytes. Lengths make the encoding
 /// unambiguous: no two different records encode to the same bytes. The record's number is not
 /// in it: where a record stands is given by the hash it follows.
-pub fn record_hash(prev_hash: &str, at_ms: i64, kind: &str, actor: &str, subject: &str, detail: &str) -> String {
+pub fn record_hash(
+    prev_hash: &str,
+    at_ms: i64,
+    kind: &str,
+    actor: &str,
+    subject: &str,
+    detail: &str,
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(b"acas-audit-1");
@@ -327,14 +334,21 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
         result.first_break = if r.seq < expected_seq {
             broken(
                 BreakKind::Removed,
-                format!("record {} is in the log after its pruned segment: it was put back or renumbered", r.seq),
+                format!(
+                    "record {} is in the log after its pruned segment: it was put back or renumbered",
+                    r.seq
+                ),
             )
         } else if r.seq > expected_seq {
             Some(AuditBreak {
                 seq: expected_seq,
                 kind: BreakKind::Removed,
                 message: if r.seq == expected_seq + 1 {
-                    format!("record {expected_seq} was removed (the log goes from {} to {})", expected_seq - 1, r.seq)
+                    format!(
+                        "record {expected_seq} was removed (the log goes from {} to {})",
+                        expected_seq - 1,
+                        r.seq
+                    )
                 } else {
                     format!(
                         "records {expected_seq} to {} were removed (the log goes from {} to {})",
@@ -458,7 +472,8 @@ pub fn prune(conn: &Connection, before_ms: i64, now_ms: i64) -> rusqlite::Result
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![next_segment, first, last, records[0].at_ms, end.at_ms, end.hash, now_ms])?;
-        conn.prepare_cached("DELETE FROM audit_log WHERE seq BETWEEN ?1 AND ?2")?.execute(params![first, last])?;
+        conn.prepare_cached("DELETE FROM audit_log WHERE seq BETWEEN ?1 AND ?2")?
+            .execute(params![first, last])?;
         prev_hash.clone_from(&end.hash);
         next_segment += 1;
         pruned += 1;
@@ -482,7 +497,10 @@ impl AuditLog {
     }
 
     /// Opens the database at `db_path`.
-    pub fn open_db(db_path: &std::path::Path, busy_timeout: std::time::Duration) -> Result<AuditLog, StoreError> {
+    pub fn open_db(
+        db_path: &std::path::Path,
+        busy_timeout: std::time::Duration,
+    ) -> Result<AuditLog, StoreError> {
         let conn = super::schema::open_writer(db_path, busy_timeout)?;
         Ok(AuditLog { conn, db_path: db_path.to_owned(), busy_timeout })
     }
@@ -495,7 +513,8 @@ impl AuditLog {
     /// Appends one event in a transaction of its own.
     pub fn append(&mut self, event: &AuditEvent<'_>) -> Result<AuditRecord, StoreError> {
         let err = |e| StoreError::sqlite("append to the audit log", &self.db_path, self.busy_timeout, &e);
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let tx =
+            self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let record = append(&tx, event).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(record)
@@ -518,7 +537,8 @@ impl AuditLog {
     /// See [`prune`].
     pub fn prune(&mut self, before_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
         let err = |e| StoreError::sqlite("prune the audit log", &self.db_path, self.busy_timeout, &e);
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let tx =
+            self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let pruned = prune(&tx, before_ms, now_ms).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(pruned)
@@ -606,13 +626,24 @@ mod tests {
         assert_eq!(log.prune(500, 2_000).unwrap(), 0, "nothing is old enough");
         assert_eq!(log.prune(1_001, 2_000).unwrap(), 2, "the segment of the head stays");
         let segments = log.pruned_segments().unwrap();
-        assert_eq!(segments.iter().map(|s| s.last_seq).collect::<Vec<_>>(), [SEGMENT_RECORDS, 2 * SEGMENT_RECORDS]);
+        assert_eq!(
+            segments.iter().map(|s| s.last_seq).collect::<Vec<_>>(),
+            [SEGMENT_RECORDS, 2 * SEGMENT_RECORDS]
+        );
         let result = log.verify().unwrap();
-        assert_eq!((result.first_break, result.records, result.head_seq), (None, (total - 2 * SEGMENT_RECORDS) as u64, total));
+        assert_eq!(
+            (result.first_break, result.records, result.head_seq),
+            (None, (total - 2 * SEGMENT_RECORDS) as u64, total)
+        );
         // Appending goes on after the kept hash, and the first record left is still checked.
         log.append(&event(3_000, 0)).unwrap();
         assert_eq!(first_break(&mut log), None);
-        log.conn.execute("UPDATE audit_log SET prev_hash = ?1 WHERE seq = ?2", params![GENESIS_HASH, 2 * SEGMENT_RECORDS + 1]).unwrap();
+        log.conn
+            .execute(
+                "UPDATE audit_log SET prev_hash = ?1 WHERE seq = ?2",
+                params![GENESIS_HASH, 2 * SEGMENT_RECORDS + 1],
+            )
+            .unwrap();
         assert_eq!(first_break(&mut log), Some((2 * SEGMENT_RECORDS + 1, BreakKind::Changed)));
     }
 

@@ -284,7 +284,8 @@ impl Store {
     /// the number of activity rows deleted.
     pub fn prune(&self, now_ms: i64) -> Result<u64, StoreError> {
         let retention = i64::try_from(self.inner.options.retention.as_millis()).unwrap_or(i64::MAX);
-        let audit_retention = i64::try_from(self.inner.options.audit_retention.as_millis()).unwrap_or(i64::MAX);
+        let audit_retention =
+            i64::try_from(self.inner.options.audit_retention.as_millis()).unwrap_or(i64::MAX);
         let (reply, answer) = crossbeam_channel::bounded(1);
         self.inner
             .commands

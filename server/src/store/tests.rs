@@ -978,7 +978,8 @@ fn escalations_and_fix_outcomes_are_audit_records() {
     store.flush().unwrap();
     let mut log = AuditLog::open(dir.path(), Duration::from_secs(5)).unwrap();
     let records = log.records(&audit::AuditQuery::default()).unwrap();
-    let summary: Vec<(String, String)> = records.iter().map(|r| (r.kind.clone(), r.subject.clone())).collect();
+    let summary: Vec<(String, String)> =
+        records.iter().map(|r| (r.kind.clone(), r.subject.clone())).collect();
     assert_eq!(
         summary,
         [

@@ -545,8 +545,9 @@ fn clear_file_diagnostics(tx: &Transaction, path: &str, at_ms: i64) -> rusqlite:
 }
 
 pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rusqlite::Result<()> {
-    let changed = tx.prepare_cached(
-        "INSERT INTO provider_call (id, at_ms, provider, model, fingerprint, category, status,
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO provider_call (id, at_ms, provider, model, fingerprint, category, status,
              reserved_micros, input_tokens, output_tokens, cached_input_tokens, cost_micros,
              latency_ms, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -559,23 +560,23 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
              cost_micros = excluded.cost_micros, latency_ms = excluded.latency_ms,
              error = excluded.error
          WHERE provider_call.status = 'reserved' OR excluded.status <> 'reserved'",
-    )?
-    .execute(params![
-        call.id,
-        call.at_ms,
-        call.provider,
-        call.model,
-        call.fingerprint,
-        call.category,
-        call.status.as_str(),
-        to_i64(call.reserved_micros),
-        to_i64(call.input_tokens),
-        to_i64(call.output_tokens),
-        to_i64(call.cached_input_tokens),
-        to_i64(call.cost_micros),
-        call.latency_ms.map(to_i64),
-        call.error,
-    ])?;
+        )?
+        .execute(params![
+            call.id,
+            call.at_ms,
+            call.provider,
+            call.model,
+            call.fingerprint,
+            call.category,
+            call.status.as_str(),
+            to_i64(call.reserved_micros),
+            to_i64(call.input_tokens),
+            to_i64(call.output_tokens),
+            to_i64(call.cached_input_tokens),
+            to_i64(call.cost_micros),
+            call.latency_ms.map(to_i64),
+            call.error,
+        ])?;
     if changed == 0 {
         // A late `reserved` after the call ended: nothing happened.
         return Ok(());
