@@ -14,7 +14,8 @@
 //! names, `/`, and one character neither names. The pair of automata can reach a state where
 //! both accept exactly when a common path exists (for that over-approximation), so the answer is
 //! exact for plain globs and errs towards "overlaps" for the unusual ones. A glob with more than
-//! [`MAX_ALTERNATIVES`] brace alternatives is taken to overlap everything.
+//! [`MAX_ALTERNATIVES`] brace alternatives is taken to overlap everything, and so is a pair
+//! that would take more than [`MAX_OVERLAP_WORK`] steps to decide.
 //!
 //! It does not look at the file system: globs are compared as text.
 
@@ -22,6 +23,11 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 
 /// Brace alternatives a glob may expand to before it is taken to overlap everything.
 pub const MAX_ALTERNATIVES: usize = 64;
+
+/// The work [`overlap`] may do on one pair of globs (automaton states stepped) before it stops
+/// and takes them to overlap: globs such as `*a???...?` need a state for each subset of their
+/// last positions, and deciding two of them exactly could take longer than the universe has.
+pub const MAX_OVERLAP_WORK: usize = 100_000;
 
 /// The longest glob accepted, in bytes.
 pub const MAX_GLOB_BYTES: usize = 1024;
@@ -379,8 +385,13 @@ fn intersects(a: &Automaton, b: &Automaton) -> bool {
     let mut seen: HashSet<(BTreeSet<usize>, BTreeSet<usize>)> = HashSet::new();
     let mut queue = VecDeque::from([start.clone()]);
     seen.insert(start);
+    let mut work = 0usize;
     while let Some((x, y)) = queue.pop_front() {
         if x.iter().any(|&s| a.accepting(s)) && y.iter().any(|&s| b.accepting(s)) {
+            return true;
+        }
+        work += (x.len() + y.len() + 1) * alphabet.len();
+        if work > MAX_OVERLAP_WORK {
             return true;
         }
         for &c in &alphabet {
@@ -448,6 +459,14 @@ mod tests {
             assert!(normalize(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(normalize(&"a".repeat(MAX_GLOB_BYTES + 1)).is_err());
+    }
+
+    /// `*a???...` needs an automaton state per subset of the last positions: deciding two such
+    /// globs exactly would take 2^40 steps. A claim must not hang on a hostile task's paths.
+    #[test]
+    fn globs_too_costly_to_decide_are_taken_to_overlap() {
+        let (a, b) = (format!("*a{}", "?".repeat(40)), format!("*b{}", "?".repeat(40)));
+        assert!(overlap(&normalize(&a).unwrap(), &normalize(&b).unwrap()));
     }
 
     #[test]
