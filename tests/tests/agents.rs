@@ -62,12 +62,21 @@ fn two_agents_in_two_processes_get_different_tasks_and_keep_off_each_others_path
 
     // The docs agent may not lock a file under the parser agent's lock: refused (exit 4),
     // naming the holder, its task and when its lease ends.
-    let (code, _, stderr) = acas(root, &["lock", "add", &docs.to_string(), "--agent", docs_holder, "src/parser/lex.rs"]);
+    let (code, _, stderr) =
+        acas(root, &["lock", "add", &docs.to_string(), "--agent", docs_holder, "src/parser/lex.rs"]);
     assert_eq!(code, 4, "{stderr}");
-    for part in [format!("locked by {parser_holder}"), format!("#{parser}"), "Fix the parser".to_owned(), "until 20".to_owned()] {
+    for part in [
+        format!("locked by {parser_holder}"),
+        format!("#{parser}"),
+        "Fix the parser".to_owned(),
+        "until 20".to_owned(),
+    ] {
         assert!(stderr.contains(&part), "{part} missing from {stderr}");
     }
-    let (code, json, stderr) = acas(root, &["lock", "add", &docs.to_string(), "--agent", docs_holder, "README.md", "--format", "json"]);
+    let (code, json, stderr) = acas(
+        root,
+        &["lock", "add", &docs.to_string(), "--agent", docs_holder, "README.md", "--format", "json"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["locks"].as_array().unwrap().len(), 2);
 
@@ -122,19 +131,31 @@ fn a_finished_dependency_unblocks_the_next_task() {
     assert_eq!(code, 5);
     assert!(stderr.contains(&format!("waits for #{schema}")), "{stderr}");
 
-    let (code, json, _) = acas(root, &["task", "heartbeat", &schema.to_string(), "--agent", "a", "--format", "json"]);
+    let (code, json, _) =
+        acas(root, &["task", "heartbeat", &schema.to_string(), "--agent", "a", "--format", "json"]);
     assert_eq!((code, json["task"]["state"].as_str()), (0, Some("running")));
-    let (code, json, _) = acas(root, &["task", "done", &schema.to_string(), "--agent", "a", "--format", "json"]);
+    let (code, json, _) =
+        acas(root, &["task", "done", &schema.to_string(), "--agent", "a", "--format", "json"]);
     assert_eq!((code, json["unblocked"].clone()), (0, serde_json::json!([api])));
     let (code, json, _) = acas(root, &["task", "claim", "--agent", "b", "--format", "json"]);
     assert_eq!((code, json["task"]["id"].as_i64()), (0, Some(api)));
-    let (code, json, _) = acas(root, &["task", "fail", &api.to_string(), "--agent", "b", "--error", "port taken", "--format", "json"]);
-    assert_eq!((code, json["task"]["state"].as_str(), json["task"]["attempts"].as_i64()), (0, Some("queued"), Some(1)));
+    let (code, json, _) = acas(
+        root,
+        &["task", "fail", &api.to_string(), "--agent", "b", "--error", "port taken", "--format", "json"],
+    );
+    assert_eq!(
+        (code, json["task"]["state"].as_str(), json["task"]["attempts"].as_i64()),
+        (0, Some("queued"), Some(1))
+    );
 
     let (code, json, _) = acas(root, &["audit", "--format", "json"]);
     assert_eq!(code, 0);
-    let events: Vec<&str> =
-        json["records"].as_array().unwrap().iter().map(|r| r["detail"]["event"].as_str().unwrap_or("")).collect();
+    let events: Vec<&str> = json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["detail"]["event"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(events, ["created", "created", "claimed", "running", "done", "unblocked", "claimed", "retry"]);
 }
 
@@ -148,8 +169,10 @@ fn claims_from_many_processes_never_share_a_task_or_a_path() {
         create(root, &format!("first in {area}"), &["--path", area]);
         create(root, &format!("second in {area}"), &["--path", area]);
     }
-    let children: Vec<(String, Child)> =
-        (0..8).map(|n| format!("agent-{n}")).map(|agent| (agent.clone(), spawn_claim(root, &agent))).collect();
+    let children: Vec<(String, Child)> = (0..8)
+        .map(|n| format!("agent-{n}"))
+        .map(|agent| (agent.clone(), spawn_claim(root, &agent)))
+        .collect();
     let mut held: Vec<(String, i64, String)> = Vec::new();
     for (agent, child) in children {
         let (code, task) = finish(child);
@@ -213,9 +236,15 @@ fn audit_verify_names_the_first_record_edited_deleted_or_reordered() {
         tamper(dir.path(), sql);
         let (code, stdout, _) = run_acas(&["audit", "verify"], dir.path());
         assert_eq!(code, 1, "{sql}: {stdout}");
-        assert!(stdout.contains(&format!("broken at record {seq}")) && stdout.contains(text), "{sql}: {stdout}");
+        assert!(
+            stdout.contains(&format!("broken at record {seq}")) && stdout.contains(text),
+            "{sql}: {stdout}"
+        );
         let (code, json, _) = acas(dir.path(), &["audit", "verify", "--format", "json"]);
         assert_eq!(code, 1);
-        assert_eq!((json["first_break"]["seq"].as_i64(), json["first_break"]["kind"].as_str()), (Some(seq), Some(kind)));
+        assert_eq!(
+            (json["first_break"]["seq"].as_i64(), json["first_break"]["kind"].as_str()),
+            (Some(seq), Some(kind))
+        );
     }
 }
