@@ -3,9 +3,13 @@
 //! Each subcommand is a thin front end over the same domain modules the server uses. Exit codes
 //! are shared: 0 when all is well, 1 when the command found errors, 2 when the command itself
 //! failed, 3 when `acas check --checkers` asked for a checker that gave no result (missing,
-//! failed, timed out). `acas run` exits with its command's code instead (128+N for signal N).
+//! failed, timed out), 4 when `acas task` or `acas lock` was refused because another agent holds
+//! the task or an overlapping path (or the agent's lease ended), 5 when `acas task claim` found
+//! no task to give. `acas audit verify` exits 1 when it finds a broken record. `acas run` exits
+//! with its command's code instead (128+N for signal N).
 
 mod activity;
+mod audit;
 mod check;
 mod check_state;
 mod checkers;
@@ -17,6 +21,7 @@ mod plan;
 mod run_command;
 mod snippets;
 mod stats;
+mod task;
 mod watch;
 mod workflow;
 mod workflow_run;
@@ -30,6 +35,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FOUND: i32 = 1;
 pub const EXIT_FAILED: i32 = 2;
 pub const EXIT_CHECKER: i32 = 3;
+pub const EXIT_REFUSED: i32 = 4;
+pub const EXIT_EMPTY: i32 = 5;
 
 #[derive(Parser)]
 #[command(name = "acas", version, about = "Finds, classifies and explains errors in a workspace")]
@@ -174,6 +181,24 @@ enum Command {
         #[arg(long, conflicts_with = "http")]
         print_token: bool,
     },
+    /// The agents' task queue: create, list, claim, heartbeat, finish and release tasks
+    Task {
+        #[command(subcommand)]
+        command: task::TaskCommand,
+    },
+    /// The path locks agents' claims hold
+    Lock {
+        #[command(subcommand)]
+        command: task::LockCommand,
+    },
+    /// Print the tamper-evident audit log of every system event, verify or prune it
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        command: Option<audit::AuditCommand>,
+        #[command(flatten)]
+        args: audit::AuditArgs,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -250,6 +275,9 @@ pub fn main() -> i32 {
         }
         Command::Stats { path, format } => stats::run(&path, format),
         Command::CheckState { path } => check_state::run(&path),
+        Command::Task { command } => task::run(command),
+        Command::Lock { command } => task::run_lock(command),
+        Command::Audit { command, args } => audit::run(command, &args),
         Command::Workflow { command } => workflow::run(command),
         Command::Plan { prompt, yes, dry_run, provider, workspace, format, webhook, webhook_secret_env } => {
             plan::run(plan::Args {

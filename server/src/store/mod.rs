@@ -35,13 +35,18 @@
 //! (`outbox_*`); these calls answer once their change is committed. [`Lease`] decides which one
 //! process of a workspace runs the work that must happen once (see `lease.rs`).
 //!
-//! Retention ([`Store::prune`]) deletes old activity and old cache entries only: provider calls
+//! Every escalation request and fix outcome is also a record of the hash-chained audit log
+//! (`audit`), appended in the transaction that writes it.
+//!
+//! Retention ([`Store::prune`]) deletes old activity, old cache entries and whole old segments
+//! of the audit log (keeping their final hash); provider calls
 //! and fix outcomes are kept, since monthly budgets, `acas cost` and success rates read them.
 //! Diagnostics history is one row per fingerprint and is not pruned either.
 //!
 //! This module knows nothing of LSP or of the other ACAS modules. Its calls block (on the queue,
 //! or on a transaction in [`Store::flush`]), so async callers run them on a blocking thread.
 
+pub mod audit;
 mod budget;
 mod error;
 mod hooks;
@@ -66,6 +71,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use rusqlite::Connection;
 
+pub use audit::AuditLog;
 pub use budget::SpendTotals;
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay, take_inbox_entry};
@@ -91,6 +97,9 @@ pub struct StoreOptions {
     /// How long to wait for a lock held by another connection before failing with
     /// [`StoreErrorKind::Locked`]. Default: 5 seconds.
     pub busy_timeout: Duration,
+    /// Whole segments of the audit log whose last record is older than this are removed by
+    /// [`Store::prune`], keeping their final hash. Default: 365 days.
+    pub audit_retention: Duration,
 }
 
 impl Default for StoreOptions {
@@ -99,6 +108,7 @@ impl Default for StoreOptions {
             retention: Duration::from_secs(30 * 24 * 60 * 60),
             queue_batches: 64,
             busy_timeout: Duration::from_secs(5),
+            audit_retention: Duration::from_secs(365 * 24 * 60 * 60),
         }
     }
 }
@@ -274,10 +284,17 @@ impl Store {
     /// the number of activity rows deleted.
     pub fn prune(&self, now_ms: i64) -> Result<u64, StoreError> {
         let retention = i64::try_from(self.inner.options.retention.as_millis()).unwrap_or(i64::MAX);
+        let audit_retention =
+            i64::try_from(self.inner.options.audit_retention.as_millis()).unwrap_or(i64::MAX);
         let (reply, answer) = crossbeam_channel::bounded(1);
         self.inner
             .commands
-            .send(Command::Prune { before_ms: now_ms.saturating_sub(retention), reply })
+            .send(Command::Prune {
+                before_ms: now_ms.saturating_sub(retention),
+                audit_before_ms: now_ms.saturating_sub(audit_retention),
+                now_ms,
+                reply,
+            })
             .map_err(|_| StoreError::writer_gone(&self.inner.db_path))?;
         answer.recv().map_err(|_| StoreError::writer_gone(&self.inner.db_path))?
     }

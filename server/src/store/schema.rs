@@ -242,6 +242,87 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE fix_outcome ADD COLUMN verified TEXT;
     ",
+    // The hash-chained audit log of every system event, and the agents' claimable tasks with
+    // their dependencies and path locks.
+    "
+    -- Append-only, hash-chained (see store/audit.rs): each record's hash covers the previous
+    -- record's hash and its own content. Numbered from 1 without gaps.
+    CREATE TABLE audit_log (
+        seq       INTEGER PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        kind      TEXT    NOT NULL,             -- escalation | fix_outcome | workflow_run | ...
+        actor     TEXT    NOT NULL,             -- acas | an agent's name | user
+        subject   TEXT    NOT NULL,
+        detail    TEXT    NOT NULL,             -- JSON
+        prev_hash TEXT    NOT NULL,             -- hex SHA-256
+        hash      TEXT    NOT NULL
+    );
+    CREATE INDEX audit_log_at ON audit_log (at_ms);
+
+    -- One row: the number and hash of the last record appended.
+    CREATE TABLE audit_head (
+        id   INTEGER PRIMARY KEY CHECK (id = 1),
+        seq  INTEGER NOT NULL,
+        hash TEXT    NOT NULL
+    );
+
+    -- Segments of the log removed by retention: their bounds and final hash, from which the
+    -- remaining records verify.
+    CREATE TABLE audit_segment (
+        segment     INTEGER PRIMARY KEY,
+        first_seq   INTEGER NOT NULL,
+        last_seq    INTEGER NOT NULL,
+        first_at_ms INTEGER NOT NULL,
+        last_at_ms  INTEGER NOT NULL,
+        last_hash   TEXT    NOT NULL,
+        pruned_ms   INTEGER NOT NULL
+    );
+
+    CREATE TABLE task (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        title          TEXT    NOT NULL,
+        description    TEXT    NOT NULL,
+        type           TEXT    NOT NULL,        -- fix | feature | refactor | test | docs | chore | other
+        priority       INTEGER NOT NULL,        -- higher first
+        labels         TEXT    NOT NULL,        -- JSON array: what a claiming agent must offer
+        paths          TEXT    NOT NULL,        -- JSON array of globs, locked while claimed
+        state          TEXT    NOT NULL,        -- queued | claimed | running | blocked | done | failed
+        source         TEXT    NOT NULL,        -- cli | problem | agent | plan
+        fingerprint    TEXT,                    -- from a problem
+        created_by     TEXT    NOT NULL,
+        created_ms     INTEGER NOT NULL,
+        updated_ms     INTEGER NOT NULL,
+        agent          TEXT,                    -- claimed | running: the holder
+        claimed_ms     INTEGER,
+        heartbeat_ms   INTEGER,
+        lease_until_ms INTEGER,
+        attempts       INTEGER NOT NULL,        -- failures so far
+        max_attempts   INTEGER NOT NULL,
+        retry_at_ms    INTEGER,                 -- queued after a failure: not before
+        last_error     TEXT,
+        finished_ms    INTEGER
+    );
+    CREATE INDEX task_state ON task (state, priority);
+    CREATE INDEX task_fingerprint ON task (fingerprint);
+
+    -- Dependencies: `task` waits for `needs` to be done.
+    CREATE TABLE task_need (
+        task  INTEGER NOT NULL,
+        needs INTEGER NOT NULL,
+        PRIMARY KEY (task, needs)
+    ) WITHOUT ROWID;
+    CREATE INDEX task_need_needs ON task_need (needs);
+
+    -- Path locks: globs held by a claimed task's agent until the task's lease ends.
+    CREATE TABLE task_lock (
+        id          INTEGER PRIMARY KEY,
+        task        INTEGER NOT NULL,
+        agent       TEXT    NOT NULL,
+        glob        TEXT    NOT NULL,
+        acquired_ms INTEGER NOT NULL
+    );
+    CREATE INDEX task_lock_task ON task_lock (task);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -909,7 +909,6 @@ fn a_version_1_database_is_migrated_with_its_rows_intact() {
     assert_eq!(store.spend_since(0, None).unwrap(), 1234);
     store.close().unwrap();
     assert_eq!(count(&db_path, "PRAGMA user_version"), schema::LATEST_VERSION);
-    assert_eq!(schema::LATEST_VERSION, 7);
 }
 
 #[test]
@@ -951,4 +950,44 @@ fn file_events_of_a_holder_that_lost_the_lease_are_not_recorded() {
     store.record(vec![Record::FencedFile { fence: stale, event: event("src/stale-again.txt") }]);
     store.flush().unwrap();
     assert_eq!(all_activity(&store).len(), 1);
+}
+
+#[test]
+fn escalations_and_fix_outcomes_are_audit_records() {
+    let (dir, store) = open_temp();
+    store.record(vec![reserved("c1", 10, "anthropic", 500)]);
+    store.record(vec![Record::ProviderCall(ProviderCall {
+        cost_micros: 400,
+        ..call("c1", 10, "anthropic", CallStatus::Succeeded)
+    })]);
+    // A late `reserved` after the call ended changes nothing, so it records nothing.
+    store.record(vec![reserved("c1", 10, "anthropic", 500)]);
+    store.record(vec![Record::FixOutcome(FixOutcome {
+        fix_id: "f1".to_owned(),
+        at_ms: 20,
+        fingerprint: "fp".to_owned(),
+        category: "syntax".to_owned(),
+        provider: "anthropic".to_owned(),
+        model: "m".to_owned(),
+        outcome: Outcome::Applied,
+        description: None,
+        old: None,
+        new: None,
+        verified: Some("parses".to_owned()),
+    })]);
+    store.flush().unwrap();
+    let mut log = AuditLog::open(dir.path(), Duration::from_secs(5)).unwrap();
+    let records = log.records(&audit::AuditQuery::default()).unwrap();
+    let summary: Vec<(String, String)> =
+        records.iter().map(|r| (r.kind.clone(), r.subject.clone())).collect();
+    assert_eq!(
+        summary,
+        [
+            ("escalation".to_owned(), "call c1".to_owned()),
+            ("escalation".to_owned(), "call c1".to_owned()),
+            ("fix_outcome".to_owned(), "fix f1".to_owned()),
+        ]
+    );
+    assert!(records[1].detail.contains("\"status\":\"succeeded\""), "{}", records[1].detail);
+    assert_eq!(log.verify().unwrap().first_break, None);
 }

@@ -7,7 +7,8 @@
 //! thread goes on with the next batch.
 //!
 //! Besides the activity log and diagnostics history it writes the AI escalation's records:
-//! provider calls (upserted by id), cache entries (replaced by key) and fix outcomes (appended).
+//! provider calls (upserted by id), cache entries (replaced by key) and fix outcomes (appended),
+//! each with its record in the audit log, in the same transaction.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::audit::{self, AuditEvent, AuditKind};
 use super::error::{StoreError, StoreErrorKind};
 use super::types::{
     AgentEvent, CacheEntry, DiagnosticRecord, EditorEvent, EditorEventKind, FileDiagnostics, FileEvent,
@@ -42,6 +44,9 @@ pub(super) enum Command {
     /// incrementally. Answers with the number of activity rows deleted.
     Prune {
         before_ms: i64,
+        /// Whole audit log segments whose last record is older than this go too.
+        audit_before_ms: i64,
+        now_ms: i64,
         reply: Sender<Result<u64, StoreError>>,
     },
     /// Commits what is queued, answers with the last writer error and stops the thread.
@@ -120,8 +125,8 @@ impl Writer {
             }
 
             match after_commit {
-                Some(Command::Prune { before_ms, reply }) => {
-                    let _ = reply.send(self.prune(before_ms));
+                Some(Command::Prune { before_ms, audit_before_ms, now_ms, reply }) => {
+                    let _ = reply.send(self.prune(before_ms, audit_before_ms, now_ms));
                 }
                 Some(Command::Call(call)) => call(&self.conn),
                 Some(Command::Shutdown(reply)) => {
@@ -241,10 +246,16 @@ impl Writer {
     }
 
     /// Deletes old activity in chunks, then returns the freed pages to the file system.
-    fn prune(&mut self, before_ms: i64) -> Result<u64, StoreError> {
+    fn prune(&mut self, before_ms: i64, audit_before_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
         let err = |e: rusqlite::Error| {
             StoreError::sqlite("prune old activity", &self.db_path, self.busy_timeout, &e)
         };
+        let audit_segments = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .and_then(|tx| {
+                let pruned = audit::prune(&tx, audit_before_ms, now_ms)?;
+                tx.commit().map(|()| pruned)
+            })
+            .map_err(err)?;
         let mut deleted = 0u64;
         loop {
             let n = self
@@ -295,6 +306,7 @@ impl Writer {
             path = %self.db_path.display(),
             deleted,
             cache_deleted,
+            audit_segments,
             free_pages,
             "pruned old activity and cache entries"
         );
@@ -547,8 +559,9 @@ fn clear_file_diagnostics(tx: &Transaction, path: &str, at_ms: i64) -> rusqlite:
 }
 
 pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO provider_call (id, at_ms, provider, model, fingerprint, category, status,
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO provider_call (id, at_ms, provider, model, fingerprint, category, status,
              reserved_micros, input_tokens, output_tokens, cached_input_tokens, cost_micros,
              latency_ms, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -561,23 +574,46 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
              cost_micros = excluded.cost_micros, latency_ms = excluded.latency_ms,
              error = excluded.error
          WHERE provider_call.status = 'reserved' OR excluded.status <> 'reserved'",
-    )?
-    .execute(params![
-        call.id,
-        call.at_ms,
-        call.provider,
-        call.model,
-        call.fingerprint,
-        call.category,
-        call.status.as_str(),
-        to_i64(call.reserved_micros),
-        to_i64(call.input_tokens),
-        to_i64(call.output_tokens),
-        to_i64(call.cached_input_tokens),
-        to_i64(call.cost_micros),
-        call.latency_ms.map(to_i64),
-        call.error,
-    ])?;
+        )?
+        .execute(params![
+            call.id,
+            call.at_ms,
+            call.provider,
+            call.model,
+            call.fingerprint,
+            call.category,
+            call.status.as_str(),
+            to_i64(call.reserved_micros),
+            to_i64(call.input_tokens),
+            to_i64(call.output_tokens),
+            to_i64(call.cached_input_tokens),
+            to_i64(call.cost_micros),
+            call.latency_ms.map(to_i64),
+            call.error,
+        ])?;
+    if changed == 0 {
+        // A late `reserved` after the call ended: nothing happened.
+        return Ok(());
+    }
+    audit::append(
+        tx,
+        &AuditEvent {
+            at_ms: crate::time::now_ms(),
+            kind: AuditKind::Escalation,
+            actor: "acas",
+            subject: &format!("call {}", call.id),
+            detail: serde_json::json!({
+                "status": call.status.as_str(),
+                "provider": call.provider,
+                "model": call.model,
+                "fingerprint": call.fingerprint,
+                "category": call.category,
+                "reserved_micros": call.reserved_micros,
+                "cost_micros": call.cost_micros,
+                "error": call.error,
+            }),
+        },
+    )?;
     Ok(())
 }
 
@@ -616,5 +652,22 @@ fn insert_fix_outcome(tx: &Transaction, outcome: &FixOutcome) -> rusqlite::Resul
         outcome.new,
         outcome.verified,
     ])?;
+    audit::append(
+        tx,
+        &AuditEvent {
+            at_ms: outcome.at_ms,
+            kind: AuditKind::FixOutcome,
+            actor: "acas",
+            subject: &format!("fix {}", outcome.fix_id),
+            detail: serde_json::json!({
+                "outcome": outcome.outcome.as_str(),
+                "fingerprint": outcome.fingerprint,
+                "category": outcome.category,
+                "provider": outcome.provider,
+                "model": outcome.model,
+                "verified": outcome.verified,
+            }),
+        },
+    )?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! timeout, the same migrations as [`crate::store`]) rather than the store's batching writer,
 //! which does not say when a record is committed. Several changes that happen together (steps
 //! that start at once, steps that end at once) go into one transaction; each change also
-//! appends a row to `audit`.
+//! appends a row to `audit` and a record to the hash-chained audit log (`store::audit`).
 //!
 //! With WAL and `synchronous=NORMAL` a committed transaction survives the process being killed
 //! at any moment; only a power loss or an operating-system crash may lose the last commits.
@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use super::definition::{RunStatus, StepStatus};
 use super::error::{WorkflowError, WorkflowErrorKind};
+use crate::store::audit::{AuditEvent, AuditKind};
 use crate::store::{Fence, StoreError, connect_workspace};
 
 /// A run's id, unique within a workspace's database.
@@ -622,7 +623,21 @@ fn audit(
         "INSERT INTO audit (at_ms, kind, run_id, step_id, status, attempt, detail) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![now_ms, kind, run, step, status, attempt, detail])
+    .execute(params![now_ms, kind, run, step, status, attempt, detail])?;
+    let (chained, subject) = match step {
+        Some(step) => (AuditKind::WorkflowStep, format!("run {run} step {step}")),
+        None => (AuditKind::WorkflowRun, format!("run {run}")),
+    };
+    crate::store::audit::append(
+        tx,
+        &AuditEvent {
+            at_ms: now_ms,
+            kind: chained,
+            actor: "acas",
+            subject: &subject,
+            detail: serde_json::json!({ "status": status, "attempt": attempt, "detail": detail }),
+        },
+    )
     .map(drop)
 }
 
@@ -768,6 +783,19 @@ mod tests {
                 "50 - cancelled"
             ]
         );
+
+        // The same changes, in order, are records of the hash-chained audit log.
+        let mut log = crate::store::AuditLog::open(dir.path(), Duration::from_secs(1)).unwrap();
+        let chained: Vec<String> = log
+            .records(&crate::store::audit::AuditQuery::default())
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {}", r.at_ms, r.kind, r.subject))
+            .collect();
+        assert_eq!(chained.len(), trail.len());
+        assert_eq!(chained[2], format!("10 workflow_step run {id} step y"));
+        assert_eq!(chained[7], format!("50 workflow_run run {id}"));
+        assert_eq!(log.verify().unwrap().first_break, None);
     }
 
     #[test]

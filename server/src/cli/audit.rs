@@ -1,0 +1,186 @@
+//! `acas audit`: read, verify and prune the hash-chained audit log of a workspace.
+//!
+//! Exit codes: 0 done (and, for `verify`, the chain is intact); 1 `verify` found a changed,
+//! removed, moved or cut-off record (named on the output); 2 the command failed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output};
+use crate::store::audit::{AuditLog, AuditQuery};
+
+#[derive(Args)]
+pub(super) struct AuditArgs {
+    /// The workspace (default: the current directory)
+    #[arg(long, default_value = ".", global = true)]
+    workspace: PathBuf,
+    #[arg(long, value_enum, default_value_t = ListFormat::Text, global = true)]
+    format: ListFormat,
+    /// Only records newer than this (for example 30m, 2h, 7d)
+    #[arg(long, value_parser = super::parse_duration)]
+    since: Option<Duration>,
+    /// At most this many records, the newest
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+}
+
+#[derive(Subcommand)]
+pub(super) enum AuditCommand {
+    /// Check the hash chain and name the first record that was changed, removed or moved
+    Verify,
+    /// Remove whole segments of records older than a duration, keeping their final hash
+    Prune {
+        /// For example 90d
+        #[arg(long, value_parser = super::parse_duration)]
+        older_than: Duration,
+    },
+}
+
+/// How long a command waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) fn run(command: Option<AuditCommand>, args: &AuditArgs) -> i32 {
+    let root = match super::resolve(&args.workspace) {
+        Ok((root, true)) => root,
+        Ok((_, false)) => {
+            output::note(&format!("acas audit: {} is not a directory", args.workspace.display()));
+            return EXIT_FAILED;
+        }
+        Err(error) => {
+            output::note(&format!("acas audit: {error}"));
+            return EXIT_FAILED;
+        }
+    };
+    match super::recorded("audit", &root) {
+        Ok(true) => {}
+        Ok(false) => {
+            output::note(&format!("acas audit: nothing recorded in {} yet", root.display()));
+            return match command {
+                Some(AuditCommand::Verify) | None => {
+                    if let ListFormat::Json = args.format {
+                        output::line(&json!({ "records": [] }).to_string());
+                    }
+                    EXIT_OK
+                }
+                Some(AuditCommand::Prune { .. }) => EXIT_OK,
+            };
+        }
+        Err(code) => return code,
+    }
+    if let Err(code) = super::refuse_read_only("audit", &root) {
+        return code;
+    }
+    let mut log = match AuditLog::open(&root, BUSY_TIMEOUT) {
+        Ok(log) => log,
+        Err(error) => {
+            output::note(&format!("acas audit: {error}"));
+            return EXIT_FAILED;
+        }
+    };
+    match command {
+        None => list(&log, args),
+        Some(AuditCommand::Verify) => verify(&mut log, args.format),
+        Some(AuditCommand::Prune { older_than }) => {
+            let now = crate::time::now_ms();
+            let before = now.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+            match log.prune(before, now) {
+                Ok(segments) => {
+                    match args.format {
+                        ListFormat::Text => output::line(&format!("pruned {segments} segments")),
+                        ListFormat::Json => output::line(&json!({ "pruned_segments": segments }).to_string()),
+                    };
+                    EXIT_OK
+                }
+                Err(error) => {
+                    output::note(&format!("acas audit prune: {error}"));
+                    EXIT_FAILED
+                }
+            }
+        }
+    }
+}
+
+fn list(log: &AuditLog, args: &AuditArgs) -> i32 {
+    let query = AuditQuery {
+        since_ms: args
+            .since
+            .map(|s| crate::time::now_ms() - i64::try_from(s.as_millis()).unwrap_or(i64::MAX)),
+        limit: Some(args.limit),
+    };
+    let records = match log.records(&query) {
+        Ok(records) => records,
+        Err(error) => {
+            output::note(&format!("acas audit: {error}"));
+            return EXIT_FAILED;
+        }
+    };
+    match args.format {
+        ListFormat::Text => {
+            let mut text = String::new();
+            for r in &records {
+                text.push_str(&format!(
+                    "{:>6} {} {:<14} {:<16} {:<24} {}\n",
+                    r.seq,
+                    crate::time::date_time(r.at_ms),
+                    r.kind,
+                    r.actor,
+                    r.subject,
+                    r.detail
+                ));
+            }
+            text.push_str(&format!("{} records", records.len()));
+            output::line(&text);
+        }
+        ListFormat::Json => {
+            let records: Vec<_> = records
+                .iter()
+                .map(|r| {
+                    json!({
+                        "seq": r.seq, "at_ms": r.at_ms, "kind": r.kind, "actor": r.actor, "subject": r.subject,
+                        "detail": serde_json::from_str::<serde_json::Value>(&r.detail).unwrap_or(json!(r.detail)),
+                        "prev_hash": r.prev_hash, "hash": r.hash,
+                    })
+                })
+                .collect();
+            output::line(&json!({ "records": records }).to_string());
+        }
+    }
+    EXIT_OK
+}
+
+fn verify(log: &mut AuditLog, format: ListFormat) -> i32 {
+    let result = match log.verify() {
+        Ok(result) => result,
+        Err(error) => {
+            output::note(&format!("acas audit verify: {error}"));
+            return EXIT_FAILED;
+        }
+    };
+    match format {
+        ListFormat::Text => match &result.first_break {
+            None => output::line(&format!(
+                "the audit log is intact: {} records checked after {} pruned segments; head {} {}",
+                result.records, result.pruned_segments, result.head_seq, result.head_hash
+            )),
+            Some(broken) => output::line(&format!(
+                "the audit log is broken at record {}: {} ({} records before it are intact)",
+                broken.seq, broken.message, result.records
+            )),
+        },
+        ListFormat::Json => output::line(
+            &json!({
+                "intact": result.first_break.is_none(),
+                "records": result.records,
+                "pruned_segments": result.pruned_segments,
+                "head_seq": result.head_seq,
+                "head_hash": result.head_hash,
+                "first_break": result.first_break,
+            })
+            .to_string(),
+        ),
+    };
+    if result.first_break.is_some() { EXIT_FOUND } else { EXIT_OK }
+}
