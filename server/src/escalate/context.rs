@@ -790,13 +790,12 @@ mod tests {
             let root = fixtures.join(field("root"));
             let file = field("file");
             let language = Language::from_path(&root.join(&file)).unwrap();
-            let mut index = SymbolIndex::default();
-            for entry in std::fs::read_dir(&root).unwrap() {
-                let path = entry.unwrap().path();
-                if Language::from_path(&path) == Some(language) {
-                    index.refresh(&root, &path, 1 << 20);
-                }
-            }
+            let files: Vec<_> = std::fs::read_dir(&root)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| Language::from_path(path) == Some(language))
+                .collect();
+            let index = SymbolIndex::build(&root, &files, 1 << 20);
             let text = std::fs::read_to_string(root.join(&file)).unwrap();
             let doc = Document::new(language, text.clone());
             let error = field("error");

@@ -22,6 +22,28 @@ pub enum Record {
     CacheEntry(CacheEntry),
     /// Appends one event of a fix.
     FixOutcome(FixOutcome),
+    /// Inserts the symbols of one file, or replaces those of the same path.
+    SymbolFile(SymbolFile),
+    /// Forgets the symbols of one file (deleted, or no longer indexed).
+    SymbolFileGone { path: String },
+}
+
+/// The symbols of one source file as the context builder indexed them. The store keeps the row
+/// as given; checking that it is sound and still describes the file is the reader's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolFile {
+    /// Workspace-relative path.
+    pub path: String,
+    pub language: String,
+    /// SHA-256 hex of the text that was indexed.
+    pub hash: String,
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub indexed_ms: i64,
+    /// Version of the encoding of `entries`.
+    pub format: i64,
+    /// The definitions, encoded by the index.
+    pub entries: String,
 }
 
 /// A change on disk, as the watcher saw it.
