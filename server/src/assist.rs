@@ -446,11 +446,14 @@ pub async fn escalate(
                 let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
                 let synced = match refresh {
                     IndexRefresh::Build(files) => {
-                        let (loaded, synced) = SymbolIndex::load(store.as_ref(), &job.root, files, job.max_size);
+                        let (loaded, synced) =
+                            SymbolIndex::load(store.as_ref(), &job.root, files, job.max_size);
                         *index = loaded;
                         synced
                     }
-                    IndexRefresh::Changed(files) => index.refresh(store.as_ref(), &job.root, files, job.max_size),
+                    IndexRefresh::Changed(files) => {
+                        index.refresh(store.as_ref(), &job.root, files, job.max_size)
+                    }
                 };
                 tracing::debug!(?synced, "symbol index brought up to date");
                 build_context(&index)

@@ -203,7 +203,10 @@ fn explain_fails_clearly_without_a_provider_or_a_diagnostic() {
 fn symbol_rows(root: &Path) -> Vec<(String, i64, String)> {
     let conn = rusqlite::Connection::open(root.join(".acas/state.db")).unwrap();
     let mut stmt = conn.prepare("SELECT path, format, entries FROM symbol_file ORDER BY path").unwrap();
-    stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).unwrap().map(Result::unwrap).collect()
+    stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]
@@ -242,7 +245,7 @@ fn explain_keeps_the_symbol_index_in_the_store_and_trusts_no_stale_row() {
     // A damaged row and one of an older encoding are indexed again, not used.
     let conn = rusqlite::Connection::open(root.join(".acas/state.db")).unwrap();
     conn.execute_batch(
-        "UPDATE symbol_file SET entries = '[{\"name\":\"square\",\"kind\":\"function\",\"start\":0,\"end\":9000,\"line\":0}]' WHERE path = 'src/square.rs';
+        "UPDATE symbol_file SET entries = '{\"definitions\":[{\"name\":\"square\",\"kind\":\"function\",\"start\":0,\"end\":9000,\"line\":0}],\"uses\":[]}' WHERE path = 'src/square.rs';
          UPDATE symbol_file SET format = 0 WHERE path = 'src/shapes.rs';",
     )
     .unwrap();

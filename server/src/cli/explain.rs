@@ -94,7 +94,10 @@ fn explain(args: &Args) -> Result<i32, String> {
             only: args.provider.clone(),
         },
         // The symbol index kept in the store: only files changed since are indexed again.
-        index: Index::Walk { rules: std::sync::Arc::new(IgnoreRules::new(&root, &config.ignore)), store: store.clone() },
+        index: Index::Walk {
+            rules: std::sync::Arc::new(IgnoreRules::new(&root, &config.ignore)),
+            store: store.clone(),
+        },
         max_size: config.max_file_size,
         dry_run: args.dry_run,
         encoding: PositionEncoding::Utf16,

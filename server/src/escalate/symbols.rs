@@ -286,6 +286,8 @@ fn walk<'t>(root: Node<'t>, f: &mut dyn FnMut(Node<'t>)) {
 pub struct SymbolIndex {
     by_name: HashMap<String, Vec<Definition>>,
     by_path: HashMap<String, Vec<String>>,
+    /// The names each file uses (calls, types), for the reference graph.
+    uses: HashMap<String, Vec<String>>,
     /// What each file was when it was indexed.
     stamps: HashMap<String, Stamp>,
 }
@@ -317,6 +319,14 @@ const ENTRIES_FORMAT: i64 = 1;
 
 /// Stored rows are written in batches of this many records.
 const RECORD_BATCH: usize = 1_000;
+
+/// What is stored of one file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Entries {
+    definitions: Vec<Entry>,
+    /// The names it uses, each once.
+    uses: Vec<String>,
+}
 
 /// One definition as stored (its path is the row's).
 #[derive(Debug, Serialize, Deserialize)]
@@ -356,8 +366,21 @@ impl SymbolIndex {
         self.by_path.insert(path.to_owned(), names);
     }
 
+    /// Replaces the names one file uses.
+    pub fn set_uses(&mut self, path: &str, mut names: Vec<String>) {
+        names.sort();
+        names.dedup();
+        self.uses.insert(path.to_owned(), names);
+    }
+
+    /// The names `path` uses, each once, sorted.
+    pub fn uses(&self, path: &str) -> &[String] {
+        self.uses.get(path).map_or(&[], Vec::as_slice)
+    }
+
     pub fn remove(&mut self, path: &str) {
         self.stamps.remove(path);
+        self.uses.remove(path);
         for name in self.by_path.remove(path).unwrap_or_default() {
             if let Some(list) = self.by_name.get_mut(&name) {
                 list.retain(|d| d.path != path);
@@ -388,7 +411,12 @@ impl SymbolIndex {
     /// The index of `files` (all of one language): what `store` holds of them, checked, with
     /// the files that changed since indexed again and the rows of those no longer given
     /// dropped; the changes are recorded in `store`. Without a store, every file is indexed.
-    pub fn load(store: Option<&Store>, root: &Path, files: &[PathBuf], max_size: u64) -> (SymbolIndex, Synced) {
+    pub fn load(
+        store: Option<&Store>,
+        root: &Path,
+        files: &[PathBuf],
+        max_size: u64,
+    ) -> (SymbolIndex, Synced) {
         let mut index = SymbolIndex::default();
         let mut synced = Synced::default();
         let mut records = Vec::new();
@@ -428,7 +456,13 @@ impl SymbolIndex {
     /// Reads `paths` again from disk where they changed: their definitions replace what the
     /// index had of them, or leave the index when they are gone or no longer readable source;
     /// the changes are recorded in `store`.
-    pub fn refresh(&mut self, store: Option<&Store>, root: &Path, paths: &[PathBuf], max_size: u64) -> Synced {
+    pub fn refresh(
+        &mut self,
+        store: Option<&Store>,
+        root: &Path,
+        paths: &[PathBuf],
+        max_size: u64,
+    ) -> Synced {
         let mut synced = Synced::default();
         let mut records = Vec::new();
         for path in paths {
@@ -459,7 +493,9 @@ impl SymbolIndex {
                     synced.reused += 1;
                     return;
                 }
-                crate::files::read_source(path, max_size).ok().map(|text| (language, meta.len(), mtime_ns, text))
+                crate::files::read_source(path, max_size)
+                    .ok()
+                    .map(|text| (language, meta.len(), mtime_ns, text))
             }
             _ => None,
         };
@@ -471,13 +507,15 @@ impl SymbolIndex {
             }
             return;
         };
-        let stamp = Stamp { hash: sha256_hex(text.as_bytes()), size, mtime_ns, indexed_ms: crate::time::now_ms() };
+        let stamp =
+            Stamp { hash: sha256_hex(text.as_bytes()), size, mtime_ns, indexed_ms: crate::time::now_ms() };
         if self.stamps.get(&relative).is_some_and(|s| s.hash == stamp.hash) {
             synced.reused += 1;
         } else {
             let doc = crate::classify::Document::new(language, text);
-            let (definitions, _) = tags(language, doc.tree(), doc.text(), &relative);
+            let (definitions, references) = tags(language, doc.tree(), doc.text(), &relative);
             self.update(&relative, definitions);
+            self.set_uses(&relative, references.into_iter().map(|r| r.name).collect());
             synced.tagged += 1;
         }
         records.push(Record::SymbolFile(self.row(language, &relative, &stamp)));
@@ -486,7 +524,7 @@ impl SymbolIndex {
 
     /// The stored form of one file's definitions.
     fn row(&self, language: Language, path: &str, stamp: &Stamp) -> SymbolFile {
-        let mut entries: Vec<Entry> = self
+        let mut definitions: Vec<Entry> = self
             .by_path
             .get(path)
             .into_iter()
@@ -502,7 +540,8 @@ impl SymbolIndex {
                 declaration: d.declaration,
             })
             .collect();
-        entries.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
+        definitions.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
+        let entries = Entries { definitions, uses: self.uses(path).to_vec() };
         SymbolFile {
             path: path.to_owned(),
             language: language.id().to_owned(),
@@ -511,16 +550,17 @@ impl SymbolIndex {
             mtime_ns: stamp.mtime_ns,
             indexed_ms: stamp.indexed_ms,
             format: ENTRIES_FORMAT,
-            entries: serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_owned()),
+            entries: serde_json::to_string(&entries).unwrap_or_else(|_| "{}".to_owned()),
         }
     }
 
     /// Takes a stored row into the index when it reads back whole; `false` leaves the index as
     /// it was.
     fn restore(&mut self, language: Language, row: SymbolFile) -> bool {
-        let Some(definitions) = decode(language, &row) else { return false };
+        let Some((definitions, uses)) = decode(language, &row) else { return false };
         let Ok(size) = u64::try_from(row.size) else { return false };
         self.update(&row.path, definitions);
+        self.set_uses(&row.path, uses);
         let stamp = Stamp { hash: row.hash, size, mtime_ns: row.mtime_ns, indexed_ms: row.indexed_ms };
         self.stamps.insert(row.path, stamp);
         true
@@ -529,8 +569,8 @@ impl SymbolIndex {
 
 /// The definitions of a stored row, if every part of it is what this build writes: its encoding
 /// version, a language that is the path's, a plain relative path, a SHA-256 hex hash, and
-/// definitions with a name and a kind whose bytes lie inside the file.
-fn decode(language: Language, row: &SymbolFile) -> Option<Vec<Definition>> {
+/// definitions with a name and a kind whose bytes lie inside the file, names used that are names.
+fn decode(language: Language, row: &SymbolFile) -> Option<(Vec<Definition>, Vec<String>)> {
     let plain = !row.path.is_empty()
         && !row.path.starts_with('/')
         && row.path.split('/').all(|c| !matches!(c, "" | "." | ".."));
@@ -545,8 +585,12 @@ fn decode(language: Language, row: &SymbolFile) -> Option<Vec<Definition>> {
         return None;
     }
     let size = usize::try_from(row.size).ok()?;
-    let entries: Vec<Entry> = serde_json::from_str(&row.entries).ok()?;
-    entries
+    let entries: Entries = serde_json::from_str(&row.entries).ok()?;
+    if entries.uses.iter().any(|n| n.is_empty() || n.len() > 1_024) {
+        return None;
+    }
+    let definitions = entries
+        .definitions
         .into_iter()
         .map(|e| {
             let sound = !e.name.is_empty()
@@ -564,7 +608,8 @@ fn decode(language: Language, row: &SymbolFile) -> Option<Vec<Definition>> {
                 declaration: e.declaration,
             })
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    Some((definitions, entries.uses))
 }
 
 fn save(store: Option<&Store>, records: Vec<Record>) {
@@ -787,12 +832,12 @@ mod tests {
         let conn = rusqlite::Connection::open(&db).unwrap();
         let hash = stored(dir.path())[1].hash.clone();
         conn.execute_batch(&format!(
-            "UPDATE symbol_file SET entries = '[{{\"name\": \"parse\"' WHERE path = 'a.rs';
+            "UPDATE symbol_file SET entries = '{{\"definitions\": [{{\"name\": \"parse\"' WHERE path = 'a.rs';
              UPDATE symbol_file SET format = 0 WHERE path = 'b.rs';
-             INSERT INTO symbol_file VALUES ('../outside.rs', 'rust', '{hash}', 10, 0, 0, 1, '[]');
+             INSERT INTO symbol_file VALUES ('../outside.rs', 'rust', '{hash}', 10, 0, 0, 1, '{{\"definitions\": [], \"uses\": []}}');
              INSERT INTO symbol_file VALUES ('c.rs', 'rust', '{hash}', 10, 0, 0, 1,
-                 '[{{\"name\":\"run\",\"kind\":\"function\",\"start\":0,\"end\":99,\"line\":0}}]');
-             INSERT INTO symbol_file VALUES ('d.rs', 'rust', '{hash}', 'big', 0, 0, 1, '[]');"
+                 '{{\"definitions\": [{{\"name\":\"run\",\"kind\":\"function\",\"start\":0,\"end\":99,\"line\":0}}], \"uses\": []}}');
+             INSERT INTO symbol_file VALUES ('d.rs', 'rust', '{hash}', 'big', 0, 0, 1, '{{}}');"
         ))
         .unwrap();
         drop(conn);
@@ -811,7 +856,10 @@ mod tests {
         assert_eq!(index.lookup("ok").len(), 2);
         store.close().unwrap();
         let rows = stored(dir.path());
-        assert_eq!(rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["a.rs", "b.rs", "c.rs", "d.rs"]);
+        assert_eq!(
+            rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            ["a.rs", "b.rs", "c.rs", "d.rs"]
+        );
         let store = open(dir.path());
         let (_, synced) = SymbolIndex::load(Some(&store), dir.path(), &all, 1 << 20);
         assert_eq!((synced.tagged, synced.rejected), (0, 0), "{synced:?}");

@@ -25,7 +25,9 @@ pub enum Record {
     /// Inserts the symbols of one file, or replaces those of the same path.
     SymbolFile(SymbolFile),
     /// Forgets the symbols of one file (deleted, or no longer indexed).
-    SymbolFileGone { path: String },
+    SymbolFileGone {
+        path: String,
+    },
 }
 
 /// The symbols of one source file as the context builder indexed them. The store keeps the row
