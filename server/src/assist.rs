@@ -380,15 +380,17 @@ impl Providers {
 pub enum Index {
     /// The workspace's index of the error's language, shared by escalations, and what to bring
     /// it up to date with before reading it.
-    Shared { index: Arc<Mutex<SymbolIndex>>, refresh: IndexRefresh },
-    /// Built for this escalation from a walk of the workspace with these rules.
-    Walk(Arc<IgnoreRules>),
+    Shared { index: Arc<Mutex<SymbolIndex>>, refresh: IndexRefresh, store: Option<Store> },
+    /// Built for this escalation from a walk of the workspace with these rules, from what the
+    /// store holds when there is one (and kept there).
+    Walk { rules: Arc<IgnoreRules>, store: Option<Store> },
 }
 
 /// How an escalation brings the symbol index up to date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexRefresh {
-    /// The index is new: index all of these files.
+    /// The index is new: load it from the store, brought up to date with these files (all
+    /// of them, when nothing is stored).
     Build(Vec<PathBuf>),
     /// These files changed (or vanished) since the index was last brought up to date.
     Changed(Vec<PathBuf>),
@@ -432,22 +434,29 @@ pub async fn escalate(
             context::build(&site, job.problem.clone(), index, escalator.redactor(), &read, past, job.budget)
         };
         let context = match &job.index {
-            Index::Shared { index, refresh } => {
+            Index::Shared { index, refresh, store } => {
                 // A concurrent escalation of the same language waits here until the index is
                 // current.
                 let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
-                match refresh {
-                    IndexRefresh::Build(files) => *index = SymbolIndex::build(&job.root, files, job.max_size),
-                    IndexRefresh::Changed(files) => {
-                        for path in files {
-                            index.refresh(&job.root, path, job.max_size);
-                        }
+                let synced = match refresh {
+                    IndexRefresh::Build(files) => {
+                        let (loaded, synced) =
+                            SymbolIndex::load(store.as_ref(), &job.root, files, job.max_size);
+                        *index = loaded;
+                        synced
                     }
-                }
+                    IndexRefresh::Changed(files) => {
+                        index.refresh(store.as_ref(), &job.root, files, job.max_size)
+                    }
+                };
+                tracing::debug!(?synced, "symbol index brought up to date");
                 build_context(&index)
             }
-            Index::Walk(rules) => {
-                build_context(&index_workspace(&job.root, rules, job.language, job.max_size))
+            Index::Walk { rules, store } => {
+                let files = workspace_files(&job.root, rules, job.language);
+                let (index, synced) = SymbolIndex::load(store.as_ref(), &job.root, &files, job.max_size);
+                tracing::debug!(?synced, "symbol index loaded");
+                build_context(&index)
             }
         };
         let prepared = escalator.prepare(&context)?;
@@ -526,8 +535,8 @@ pub fn problem_on_line(
     ))
 }
 
-/// Definitions of the workspace's files of `language`, for the context.
-fn index_workspace(root: &Path, rules: &Arc<IgnoreRules>, language: Language, max_size: u64) -> SymbolIndex {
+/// The workspace's files of `language`, for the symbol index.
+fn workspace_files(root: &Path, rules: &Arc<IgnoreRules>, language: Language) -> Vec<PathBuf> {
     let found = Mutex::new(Vec::new());
     crate::watch::walk(
         rules,
@@ -539,7 +548,7 @@ fn index_workspace(root: &Path, rules: &Arc<IgnoreRules>, language: Language, ma
         },
         &|_| {},
     );
-    SymbolIndex::build(root, &found.into_inner().unwrap_or_else(PoisonError::into_inner), max_size)
+    found.into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A verified fix as edits in lines and columns of each file: `text` is the error's file

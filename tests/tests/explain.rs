@@ -198,3 +198,60 @@ fn explain_fails_clearly_without_a_provider_or_a_diagnostic() {
     assert_eq!(code, 2);
     assert!(log.contains("is not FILE:LINE"), "{log}");
 }
+
+/// The stored rows of the symbol index: path, format and entries, by path.
+fn symbol_rows(root: &Path) -> Vec<(String, i64, String)> {
+    let conn = rusqlite::Connection::open(root.join(".acas/state.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT path, format, entries FROM symbol_file ORDER BY path").unwrap();
+    stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn explain_keeps_the_symbol_index_in_the_store_and_trusts_no_stale_row() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = repository(&config(&fake, ""));
+    let root = dir.path();
+    std::fs::write(root.join("src/old.rs"), "pub fn retired() {}\n").unwrap();
+    fake.push(Reply::text(&reply("(square(r))\n")));
+    let (code, _, log) = acas(root, &fake, &["explain", "src/shapes.rs:6", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    let paths: Vec<String> = symbol_rows(root).into_iter().map(|r| r.0).collect();
+    assert_eq!(paths, ["src/old.rs", "src/shapes.rs", "src/square.rs"]);
+
+    // The helper changes shape, a file goes away: the next explain sends the new definition
+    // and forgets the file.
+    std::fs::write(
+        root.join("src/square.rs"),
+        "/// Helpers first.\npub fn cube(x: f32) -> f32 {\n    x * x * x\n}\n\n/// The square, in single precision.\npub fn square(x: f32) -> f32 {\n    x * x\n}\n",
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("src/old.rs")).unwrap();
+    let dry_run = |root: &Path| {
+        let (code, out, log) =
+            acas(root, &fake, &["explain", "src/shapes.rs:6", "--dry-run", "--format", "json"]);
+        assert_eq!(code, 0, "{log}");
+        out["prompt"].as_str().unwrap().to_owned()
+    };
+    let prompt = dry_run(root);
+    assert!(prompt.contains("pub fn square(x: f32) -> f32 {\n"), "{prompt}");
+    assert!(!prompt.contains("x * x * x"), "{prompt}");
+    let rows = symbol_rows(root);
+    assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["src/shapes.rs", "src/square.rs"]);
+    assert!(rows[1].2.contains("\"cube\""), "{rows:?}");
+
+    // A damaged row and one of an older encoding are indexed again, not used.
+    let conn = rusqlite::Connection::open(root.join(".acas/state.db")).unwrap();
+    conn.execute_batch(
+        "UPDATE symbol_file SET entries = '{\"definitions\":[{\"name\":\"square\",\"kind\":\"function\",\"start\":0,\"end\":9000,\"line\":0}],\"uses\":[]}' WHERE path = 'src/square.rs';
+         UPDATE symbol_file SET format = 0 WHERE path = 'src/shapes.rs';",
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(dry_run(root), prompt);
+    let rows = symbol_rows(root);
+    assert!(rows.iter().all(|r| r.1 > 0 && r.2.contains("\"end\"")), "{rows:?}");
+    assert!(rows[1].2.contains("\"cube\""), "{rows:?}");
+}

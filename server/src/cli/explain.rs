@@ -90,7 +90,11 @@ fn explain(args: &Args) -> Result<i32, String> {
             store: store.clone(),
             only: args.provider.clone(),
         },
-        index: Index::Walk(std::sync::Arc::new(IgnoreRules::new(&root, &config.ignore))),
+        // The symbol index kept in the store: only files changed since are indexed again.
+        index: Index::Walk {
+            rules: std::sync::Arc::new(IgnoreRules::new(&root, &config.ignore)),
+            store: store.clone(),
+        },
         max_size: config.max_file_size,
         dry_run: args.dry_run,
         encoding: PositionEncoding::Utf16,

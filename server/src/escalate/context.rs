@@ -2,15 +2,15 @@
 //!
 //! [`build`] gathers, within a token budget: the code of the definition that encloses the error
 //! (trimmed around the error when it is long), the definitions of the identifiers that code
-//! uses (from the workspace [`SymbolIndex`], ranked by how often they are used there, nearest
-//! file first), the git history of the error's lines, the diagnostic's code, related information
+//! uses (from the workspace [`SymbolIndex`], nearest the error first, ties broken by a
+//! personalised rank of the workspace's reference graph), the git history of the error's lines, the diagnostic's code, related information
 //! and other tools' messages on the same lines, and how the same fingerprint was fixed before.
 //! [`render`] turns it into the prompt text, with secrets redacted; files matching `no_egress`
 //! contribute nothing. Each file is redacted whole before windows and definitions are cut out of
 //! it, so that a cut cannot hide a secret from the redactor (a window starting inside a private
 //! key); the prompt is redacted once more as a whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
@@ -18,6 +18,7 @@ use std::path::Path;
 use tree_sitter::Tree;
 
 use super::git::{self, History};
+use super::graph;
 use super::redact::{Redactions, Redactor, Secrets, count_markers, is_env_like};
 use super::symbols::{self, SymbolIndex};
 use crate::classify::Language;
@@ -182,7 +183,22 @@ pub fn build(
     let around = line_window(site.text, line.saturating_sub(NEAR), error_lines.end - 1 + NEAR);
     let scan = enclosing_range.start.min(around.start)..enclosing_range.end.max(around.end);
     let quoted = quoted_names(&problem.message);
-    let ranked = rank_identifiers(site.tree, site.text, scan, error_lines.clone(), &quoted);
+    let mut ranked = rank_identifiers(site.tree, site.text, scan, error_lines.clone(), &quoted);
+    // Ties broken by where the error's file leads in the workspace's reference graph.
+    let near: HashSet<&str> = ranked.iter().filter(|r| r.distance <= NEAR).map(|r| r.name.as_str()).collect();
+    let file_rank = graph::rank_files(index, site.path, &near);
+    let rank_of = |path: &str| file_rank.get(path).copied().unwrap_or(0.0);
+    let name_rank: HashMap<String, f64> = ranked
+        .iter()
+        .map(|r| (r.name.clone(), index.lookup(&r.name).iter().map(|d| rank_of(&d.path)).fold(0.0, f64::max)))
+        .collect();
+    ranked.sort_by(|a, b| {
+        a.score
+            .cmp(&b.score)
+            .then(name_rank[&b.name].total_cmp(&name_rank[&a.name]))
+            .then(b.count.cmp(&a.count))
+            .then(a.name.cmp(&b.name))
+    });
     // Names on the error's own lines: the lines of a shortened definition that mention them
     // are kept.
     let on_error_line: Vec<&str> =
@@ -216,7 +232,8 @@ pub fn build(
         if candidates.first().is_some_and(|d| !d.declaration) {
             candidates.retain(|d| !d.declaration);
         }
-        for definition in candidates.into_iter().take(2) {
+        candidates.truncate(2);
+        for definition in candidates {
             if !redactor.may_send(&definition.path) {
                 continue;
             }
@@ -708,7 +725,9 @@ mod tests {
         for (path, text) in files {
             std::fs::write(root.join(path), text).unwrap();
             let d = Document::new(language, (*text).to_owned());
-            index.update(path, symbols::tags(language, d.tree(), d.text(), path).0);
+            let (definitions, references) = symbols::tags(language, d.tree(), d.text(), path);
+            index.update(path, definitions);
+            index.set_uses(path, references.into_iter().map(|r| r.name).collect());
         }
         let (path, text) = files[0];
         let doc = Document::new(language, text.to_owned());
@@ -734,6 +753,27 @@ mod tests {
         let context =
             context_of(Language::Rust, &[("main.rs", main), ("util.rs", &util)], "needed(c, 1)", budget);
         assert_eq!(labels(&context).first(), Some(&"function needed"), "{:?}", context.definitions);
+    }
+
+    #[test]
+    fn of_names_the_error_ranks_alike_the_one_its_file_leads_to_comes_first() {
+        // `apple` and `zebra` are both called on the error's line, once each; the error's file
+        // also uses `zebra_size`, so the graph leads it to zebra.rs, and `zebra` goes first
+        // (the name alone would put `apple` first).
+        let main = "fn run(x: u32) -> u32 {\n    let n = zebra_size(x);\n    apple(n) + zebra(n)\n}\n";
+        let body: String = (0..12).map(|i| format!("    let v{i} = x + {i};\n")).collect();
+        let apple = format!("pub fn apple(x: u32) -> u32 {{\n{body}    x\n}}\n");
+        let zebra = format!(
+            "pub fn zebra(x: u32) -> u32 {{\n{body}    x\n}}\n\npub fn zebra_size(x: u32) -> u32 {{ x }}\n"
+        );
+        let budget = Budget { definitions: 110, ..Budget::default() };
+        let context = context_of(
+            Language::Rust,
+            &[("main.rs", main), ("apple.rs", &apple), ("zebra.rs", &zebra)],
+            "apple(n) + zebra(n)",
+            budget,
+        );
+        assert_eq!(labels(&context).first(), Some(&"function zebra"), "{:?}", context.definitions);
     }
 
     #[test]
@@ -801,13 +841,12 @@ mod tests {
             let root = fixtures.join(field("root"));
             let file = field("file");
             let language = Language::from_path(&root.join(&file)).unwrap();
-            let mut index = SymbolIndex::default();
-            for entry in std::fs::read_dir(&root).unwrap() {
-                let path = entry.unwrap().path();
-                if Language::from_path(&path) == Some(language) {
-                    index.refresh(&root, &path, 1 << 20);
-                }
-            }
+            let files: Vec<_> = std::fs::read_dir(&root)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| Language::from_path(path) == Some(language))
+                .collect();
+            let index = SymbolIndex::build(&root, &files, 1 << 20);
             let text = std::fs::read_to_string(root.join(&file)).unwrap();
             let doc = Document::new(language, text.clone());
             let error = field("error");

@@ -2,7 +2,8 @@
 //!
 //! - [`rules`] decides which diagnostics matter and when.
 //! - [`context`] gathers the story of an error (enclosing code, [`symbols`] it uses, [`git`]
-//!   history, past fixes) and renders it with secrets [`redact`]ed.
+//!   history, past fixes), ranks what ties by a [`graph`] of the workspace's references, and
+//!   renders it with secrets [`redact`]ed.
 //! - [`cost`] prices requests and keeps spend inside the budgets.
 //! - [`provider`] is the trait implemented once per wire format: Anthropic Messages
 //!   ([`anthropic`]), OpenAI-compatible chat completions ([`openai`]), Gemini ([`gemini`]) and a
@@ -22,6 +23,7 @@ pub mod cost;
 pub mod engine;
 pub mod gemini;
 pub mod git;
+pub mod graph;
 pub mod http;
 pub mod openai;
 pub mod provider;

@@ -5,15 +5,28 @@
 //! file; [`SymbolIndex`] keeps the definitions of every file by name, so that the context builder
 //! can find what the identifiers near an error refer to. TypeScript and TSX use the JavaScript
 //! query plus their own, as tree-sitter's tagging does. JSON has no symbols.
+//!
+//! The index can be kept in the store ([`SymbolIndex::load`], [`SymbolIndex::refresh`]): each
+//! file's definitions with the size, modification time and SHA-256 of the text they came from.
+//! Loading checks every stored row before using it (its encoding, language, path and the bounds
+//! of every definition; a row that fails is indexed again from the file) and then every file
+//! against its row: a file whose size and modification time are those recorded, and that was not
+//! modified within [`RACY_MS`] of being indexed, is taken as it was; any other file is read
+//! again, and tagged again only when its hash changed. Files no longer given are dropped. It does
+//! not watch the disk: the caller says which files changed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::UNIX_EPOCH;
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tree_sitter::{Node, Query, QueryCursor, StreamingIterator, Tree};
 
 use crate::classify::Language;
+use crate::store::{Record, Store, SymbolFile};
 
 /// One definition found by a tag query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,20 +286,101 @@ fn walk<'t>(root: Node<'t>, f: &mut dyn FnMut(Node<'t>)) {
 pub struct SymbolIndex {
     by_name: HashMap<String, Vec<Definition>>,
     by_path: HashMap<String, Vec<String>>,
+    /// The names each file uses (calls, types), for the reference graph.
+    uses: HashMap<String, Vec<String>>,
+    /// What each file was when it was indexed.
+    stamps: HashMap<String, Stamp>,
+}
+
+/// A file as it was when indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    hash: String,
+    size: u64,
+    mtime_ns: i64,
+    indexed_ms: i64,
+}
+
+impl Stamp {
+    /// Whether the file was modified so close to being indexed that a later change could keep
+    /// its modification time (coarse file-system clocks): then its size and time prove nothing.
+    fn racy(&self) -> bool {
+        self.mtime_ns / 1_000_000 + RACY_MS >= self.indexed_ms
+    }
+}
+
+/// A file modified less than this long before it was indexed is read again on the next check
+/// even when its size and modification time are unchanged.
+pub const RACY_MS: i64 = 2_000;
+
+/// The version of the stored encoding of a file's definitions; a row of another version is
+/// indexed again.
+const ENTRIES_FORMAT: i64 = 1;
+
+/// Stored rows are written in batches of this many records.
+const RECORD_BATCH: usize = 1_000;
+
+/// What is stored of one file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Entries {
+    definitions: Vec<Entry>,
+    /// The names it uses, each once.
+    uses: Vec<String>,
+}
+
+/// One definition as stored (its path is the row's).
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    name: String,
+    kind: String,
+    start: usize,
+    end: usize,
+    line: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    declaration: bool,
+}
+
+/// What bringing the index up to date did, in files.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    /// Taken as they were: unchanged size and time, or read again with an unchanged hash.
+    pub reused: usize,
+    /// Parsed and tagged.
+    pub tagged: usize,
+    /// Gone, unreadable, or no longer among the files given.
+    pub dropped: usize,
+    /// Stored rows that did not read back whole and were ignored.
+    pub rejected: usize,
 }
 
 impl SymbolIndex {
     /// Replaces what the index knows of one file.
     pub fn update(&mut self, path: &str, definitions: Vec<Definition>) {
         self.remove(path);
-        let names: Vec<String> = definitions.iter().map(|d| d.name.clone()).collect();
+        let mut names: Vec<String> = definitions.iter().map(|d| d.name.clone()).collect();
+        names.sort();
+        names.dedup();
         for definition in definitions {
             self.by_name.entry(definition.name.clone()).or_default().push(definition);
         }
         self.by_path.insert(path.to_owned(), names);
     }
 
+    /// Replaces the names one file uses.
+    pub fn set_uses(&mut self, path: &str, mut names: Vec<String>) {
+        names.sort();
+        names.dedup();
+        self.uses.insert(path.to_owned(), names);
+    }
+
+    /// The names `path` uses, each once, sorted.
+    pub fn uses(&self, path: &str) -> &[String] {
+        self.uses.get(path).map_or(&[], Vec::as_slice)
+    }
+
     pub fn remove(&mut self, path: &str) {
+        self.stamps.remove(path);
+        self.uses.remove(path);
         for name in self.by_path.remove(path).unwrap_or_default() {
             if let Some(list) = self.by_name.get_mut(&name) {
                 list.retain(|d| d.path != path);
@@ -311,27 +405,234 @@ impl SymbolIndex {
 
     /// Indexes every file under `root` that the walk yields, reading each from disk.
     pub fn build(root: &Path, files: &[PathBuf], max_size: u64) -> SymbolIndex {
-        let mut index = SymbolIndex::default();
-        for path in files {
-            index.refresh(root, path, max_size);
-        }
-        index
+        SymbolIndex::load(None, root, files, max_size).0
     }
 
-    /// Reads one file again from disk: its definitions replace what the index had of it, or
-    /// leave the index when it is gone or no longer readable source.
-    pub fn refresh(&mut self, root: &Path, path: &Path, max_size: u64) {
-        let relative = crate::files::relative(root, path);
-        let language = Language::from_path(path);
-        match (language, crate::files::read_source(path, max_size)) {
-            (Some(language), Ok(text)) => {
-                let doc = crate::classify::Document::new(language, text);
-                let (definitions, _) = tags(language, doc.tree(), doc.text(), &relative);
-                self.update(&relative, definitions);
+    /// The index of `files` (all of one language): what `store` holds of them, checked, with
+    /// the files that changed since indexed again and the rows of those no longer given
+    /// dropped; the changes are recorded in `store`. Without a store, every file is indexed.
+    pub fn load(
+        store: Option<&Store>,
+        root: &Path,
+        files: &[PathBuf],
+        max_size: u64,
+    ) -> (SymbolIndex, Synced) {
+        let mut index = SymbolIndex::default();
+        let mut synced = Synced::default();
+        let mut records = Vec::new();
+        let languages: HashSet<Language> = files.iter().filter_map(|f| Language::from_path(f)).collect();
+        for language in store.map(|_| languages).unwrap_or_default() {
+            let rows = match store.map(|s| s.symbol_files(language.id())) {
+                Some(Ok(rows)) => rows,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "the stored symbol index is not used; every file is indexed again");
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
+            for row in rows {
+                let path = row.path.clone();
+                if !index.restore(language, row) {
+                    synced.rejected += 1;
+                    records.push(Record::SymbolFileGone { path });
+                }
             }
-            _ => self.remove(&relative),
+        }
+        let given: HashSet<String> = files.iter().map(|f| crate::files::relative(root, f)).collect();
+        let known: HashSet<&String> = index.by_path.keys().chain(index.stamps.keys()).collect();
+        let stale: Vec<String> = known.into_iter().filter(|p| !given.contains(*p)).cloned().collect();
+        for path in stale {
+            index.remove(&path);
+            synced.dropped += 1;
+            records.push(Record::SymbolFileGone { path });
+        }
+        for file in files {
+            index.refresh_file(root, file, max_size, &mut synced, &mut records);
+        }
+        save(store, records);
+        (index, synced)
+    }
+
+    /// Reads `paths` again from disk where they changed: their definitions replace what the
+    /// index had of them, or leave the index when they are gone or no longer readable source;
+    /// the changes are recorded in `store`.
+    pub fn refresh(
+        &mut self,
+        store: Option<&Store>,
+        root: &Path,
+        paths: &[PathBuf],
+        max_size: u64,
+    ) -> Synced {
+        let mut synced = Synced::default();
+        let mut records = Vec::new();
+        for path in paths {
+            self.refresh_file(root, path, max_size, &mut synced, &mut records);
+        }
+        save(store, records);
+        synced
+    }
+
+    fn refresh_file(
+        &mut self,
+        root: &Path,
+        path: &Path,
+        max_size: u64,
+        synced: &mut Synced,
+        records: &mut Vec<Record>,
+    ) {
+        let relative = crate::files::relative(root, path);
+        let meta = std::fs::metadata(path).ok().filter(std::fs::Metadata::is_file);
+        let read = match (Language::from_path(path), meta) {
+            (Some(language), Some(meta)) => {
+                let mtime_ns = mtime_ns(&meta);
+                if self
+                    .stamps
+                    .get(&relative)
+                    .is_some_and(|s| s.size == meta.len() && s.mtime_ns == mtime_ns && !s.racy())
+                {
+                    synced.reused += 1;
+                    return;
+                }
+                crate::files::read_source(path, max_size)
+                    .ok()
+                    .map(|text| (language, meta.len(), mtime_ns, text))
+            }
+            _ => None,
+        };
+        let Some((language, size, mtime_ns, text)) = read else {
+            if self.by_path.contains_key(&relative) || self.stamps.contains_key(&relative) {
+                self.remove(&relative);
+                synced.dropped += 1;
+                records.push(Record::SymbolFileGone { path: relative });
+            }
+            return;
+        };
+        let stamp =
+            Stamp { hash: sha256_hex(text.as_bytes()), size, mtime_ns, indexed_ms: crate::time::now_ms() };
+        if self.stamps.get(&relative).is_some_and(|s| s.hash == stamp.hash) {
+            synced.reused += 1;
+        } else {
+            let doc = crate::classify::Document::new(language, text);
+            let (definitions, references) = tags(language, doc.tree(), doc.text(), &relative);
+            self.update(&relative, definitions);
+            self.set_uses(&relative, references.into_iter().map(|r| r.name).collect());
+            synced.tagged += 1;
+        }
+        records.push(Record::SymbolFile(self.row(language, &relative, &stamp)));
+        self.stamps.insert(relative, stamp);
+    }
+
+    /// The stored form of one file's definitions.
+    fn row(&self, language: Language, path: &str, stamp: &Stamp) -> SymbolFile {
+        let mut definitions: Vec<Entry> = self
+            .by_path
+            .get(path)
+            .into_iter()
+            .flatten()
+            .flat_map(|name| self.lookup(name))
+            .filter(|d| d.path == path)
+            .map(|d| Entry {
+                name: d.name.clone(),
+                kind: d.kind.clone(),
+                start: d.range.start,
+                end: d.range.end,
+                line: d.line,
+                declaration: d.declaration,
+            })
+            .collect();
+        definitions.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
+        let entries = Entries { definitions, uses: self.uses(path).to_vec() };
+        SymbolFile {
+            path: path.to_owned(),
+            language: language.id().to_owned(),
+            hash: stamp.hash.clone(),
+            size: i64::try_from(stamp.size).unwrap_or(i64::MAX),
+            mtime_ns: stamp.mtime_ns,
+            indexed_ms: stamp.indexed_ms,
+            format: ENTRIES_FORMAT,
+            entries: serde_json::to_string(&entries).unwrap_or_else(|_| "{}".to_owned()),
         }
     }
+
+    /// Takes a stored row into the index when it reads back whole; `false` leaves the index as
+    /// it was.
+    fn restore(&mut self, language: Language, row: SymbolFile) -> bool {
+        let Some((definitions, uses)) = decode(language, &row) else { return false };
+        let Ok(size) = u64::try_from(row.size) else { return false };
+        self.update(&row.path, definitions);
+        self.set_uses(&row.path, uses);
+        let stamp = Stamp { hash: row.hash, size, mtime_ns: row.mtime_ns, indexed_ms: row.indexed_ms };
+        self.stamps.insert(row.path, stamp);
+        true
+    }
+}
+
+/// The definitions of a stored row, if every part of it is what this build writes: its encoding
+/// version, a language that is the path's, a plain relative path, a SHA-256 hex hash, and
+/// definitions with a name and a kind whose bytes lie inside the file, names used that are names.
+fn decode(language: Language, row: &SymbolFile) -> Option<(Vec<Definition>, Vec<String>)> {
+    let plain = !row.path.is_empty()
+        && !row.path.starts_with('/')
+        && row.path.split('/').all(|c| !matches!(c, "" | "." | ".."));
+    let hex = row.hash.len() == 64 && row.hash.bytes().all(|b| b.is_ascii_hexdigit());
+    if row.format != ENTRIES_FORMAT
+        || row.language != language.id()
+        || !plain
+        || Language::from_path(Path::new(&row.path)) != Some(language)
+        || !hex
+        || row.size < 0
+    {
+        return None;
+    }
+    let size = usize::try_from(row.size).ok()?;
+    let entries: Entries = serde_json::from_str(&row.entries).ok()?;
+    if entries.uses.iter().any(|n| n.is_empty() || n.len() > 1_024) {
+        return None;
+    }
+    let definitions = entries
+        .definitions
+        .into_iter()
+        .map(|e| {
+            let sound = !e.name.is_empty()
+                && e.name.len() <= 1_024
+                && !e.kind.is_empty()
+                && e.kind.len() <= 64
+                && e.start <= e.end
+                && e.end <= size;
+            sound.then(|| Definition {
+                name: e.name,
+                kind: e.kind,
+                path: row.path.clone(),
+                range: e.start..e.end,
+                line: e.line,
+                declaration: e.declaration,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((definitions, entries.uses))
+}
+
+fn save(store: Option<&Store>, records: Vec<Record>) {
+    let Some(store) = store else { return };
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        store.record(records.by_ref().take(RECORD_BATCH).collect());
+    }
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut out, b| {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 #[cfg(test)]
@@ -451,5 +752,116 @@ mod tests {
         index.remove("b.rs");
         assert!(index.lookup("parse").is_empty());
         assert_eq!((index.files(), index.definitions()), (1, 1));
+    }
+
+    /// A workspace of two Rust files whose modification times lie an hour back, so that an
+    /// unchanged file is recognised by its size and time alone.
+    fn workspace() -> (tempfile::TempDir, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![dir.path().join("a.rs"), dir.path().join("b.rs")];
+        std::fs::write(&files[0], "pub fn parse() {}\n").unwrap();
+        std::fs::write(&files[1], "pub fn run() { parse() }\n").unwrap();
+        for file in &files {
+            let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3_600);
+            std::fs::File::options().write(true).open(file).unwrap().set_modified(past).unwrap();
+        }
+        (dir, files)
+    }
+
+    fn open(root: &Path) -> Store {
+        Store::open_workspace(root, crate::store::StoreOptions::default()).unwrap()
+    }
+
+    fn stored(root: &Path) -> Vec<SymbolFile> {
+        let store = open(root);
+        let mut rows = store.symbol_files("rust").unwrap();
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+        rows
+    }
+
+    #[test]
+    fn the_stored_index_survives_a_restart() {
+        let (dir, files) = workspace();
+        let store = open(dir.path());
+        let (first, synced) = SymbolIndex::load(Some(&store), dir.path(), &files, 1 << 20);
+        assert_eq!((synced.tagged, synced.reused), (2, 0), "{synced:?}");
+        store.close().unwrap();
+
+        let store = open(dir.path());
+        let (index, synced) = SymbolIndex::load(Some(&store), dir.path(), &files, 1 << 20);
+        assert_eq!(synced, Synced { reused: 2, ..Synced::default() });
+        assert_eq!(index.lookup("parse"), first.lookup("parse"));
+        assert_eq!(index.lookup("run"), first.lookup("run"));
+        assert_eq!(index.lookup("parse")[0].range, 0..17);
+        assert_eq!((index.files(), index.definitions()), (2, 2));
+    }
+
+    #[test]
+    fn a_changed_file_is_indexed_again_and_a_deleted_one_dropped() {
+        let (dir, files) = workspace();
+        let store = open(dir.path());
+        let (mut index, _) = SymbolIndex::load(Some(&store), dir.path(), &files, 1 << 20);
+        // The same size: its time or its hash tells.
+        std::fs::write(&files[0], "pub fn parsf() {}\n").unwrap();
+        std::fs::remove_file(&files[1]).unwrap();
+        let synced = index.refresh(Some(&store), dir.path(), &files, 1 << 20);
+        assert_eq!(synced, Synced { tagged: 1, dropped: 1, ..Synced::default() });
+        assert!(index.lookup("parse").is_empty() && index.lookup("run").is_empty());
+        assert_eq!(index.lookup("parsf").len(), 1);
+        store.close().unwrap();
+        let rows = stored(dir.path());
+        assert_eq!(rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["a.rs"]);
+        assert!(rows[0].entries.contains("parsf"), "{rows:?}");
+
+        // After a restart, files the walk no longer yields are dropped too.
+        std::fs::write(dir.path().join("c.rs"), "fn later() {}\n").unwrap();
+        let store = open(dir.path());
+        let (_, synced) = SymbolIndex::load(Some(&store), dir.path(), &[dir.path().join("c.rs")], 1 << 20);
+        assert_eq!(synced, Synced { tagged: 1, dropped: 1, ..Synced::default() });
+        store.close().unwrap();
+        assert_eq!(stored(dir.path()).iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["c.rs"]);
+    }
+
+    #[test]
+    fn a_corrupt_or_old_stored_row_is_indexed_again() {
+        let (dir, files) = workspace();
+        let store = open(dir.path());
+        let (good, _) = SymbolIndex::load(Some(&store), dir.path(), &files, 1 << 20);
+        store.close().unwrap();
+        let db = dir.path().join(".acas/state.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let hash = stored(dir.path())[1].hash.clone();
+        conn.execute_batch(&format!(
+            "UPDATE symbol_file SET entries = '{{\"definitions\": [{{\"name\": \"parse\"' WHERE path = 'a.rs';
+             UPDATE symbol_file SET format = 0 WHERE path = 'b.rs';
+             INSERT INTO symbol_file VALUES ('../outside.rs', 'rust', '{hash}', 10, 0, 0, 1, '{{\"definitions\": [], \"uses\": []}}');
+             INSERT INTO symbol_file VALUES ('c.rs', 'rust', '{hash}', 10, 0, 0, 1,
+                 '{{\"definitions\": [{{\"name\":\"run\",\"kind\":\"function\",\"start\":0,\"end\":99,\"line\":0}}], \"uses\": []}}');
+             INSERT INTO symbol_file VALUES ('d.rs', 'rust', '{hash}', 'big', 0, 0, 1, '{{}}');"
+        ))
+        .unwrap();
+        drop(conn);
+        for name in ["c.rs", "d.rs"] {
+            std::fs::write(dir.path().join(name), "fn ok() {}\n").unwrap();
+        }
+        let mut all = files.clone();
+        all.extend([dir.path().join("c.rs"), dir.path().join("d.rs")]);
+
+        let store = open(dir.path());
+        let (index, synced) = SymbolIndex::load(Some(&store), dir.path(), &all, 1 << 20);
+        // The row of d.rs does not even read back as a row: it is not loaded, nor counted.
+        assert_eq!(synced, Synced { tagged: 4, rejected: 4, ..Synced::default() });
+        assert_eq!(index.lookup("parse"), good.lookup("parse"));
+        assert_eq!(index.lookup("run"), good.lookup("run"));
+        assert_eq!(index.lookup("ok").len(), 2);
+        store.close().unwrap();
+        let rows = stored(dir.path());
+        assert_eq!(
+            rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            ["a.rs", "b.rs", "c.rs", "d.rs"]
+        );
+        let store = open(dir.path());
+        let (_, synced) = SymbolIndex::load(Some(&store), dir.path(), &all, 1 << 20);
+        assert_eq!((synced.tagged, synced.rejected), (0, 0), "{synced:?}");
     }
 }

@@ -30,6 +30,9 @@
 //! and category; [`Store::fix_stats`] counts what became of each provider's fixes, and
 //! [`Store::past_fixes`] returns accepted fixes of a fingerprint to show in later prompts.
 //!
+//! For the context builder it keeps the symbol index per file ([`SymbolFile`]), a cache the
+//! reader checks against the file before use.
+//!
 //! For workflows it keeps the signatures of accepted incoming webhooks, so that a replay is
 //! refused across restarts ([`Store::webhook_first_seen`]), and the queue of outgoing webhooks
 //! (`outbox_*`); these calls answer once their change is committed. [`Lease`] decides which one
@@ -80,7 +83,7 @@ pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, rea
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, AgentEvent, CacheEntry, CallStatus, CostRow, DiagnosticRecord,
     EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow,
-    Outcome, ProblemQuery, ProblemRow, ProviderCall, Record,
+    Outcome, ProblemQuery, ProblemRow, ProviderCall, Record, SymbolFile,
 };
 
 use writer::{Command, Writer};
@@ -276,6 +279,13 @@ impl Store {
     pub fn past_fixes(&self, fingerprint: &str, limit: usize) -> Result<Vec<FixOutcome>, StoreError> {
         let conn = self.inner.reader();
         query::past_fixes(&conn, fingerprint, limit).map_err(|e| self.inner.read_error("read past fixes", &e))
+    }
+
+    /// The stored symbols of `language`'s files ([`Record::SymbolFile`]). Sees what is
+    /// committed.
+    pub fn symbol_files(&self, language: &str) -> Result<Vec<SymbolFile>, StoreError> {
+        let conn = self.inner.reader();
+        query::symbol_files(&conn, language).map_err(|e| self.inner.read_error("read the symbol index", &e))
     }
 
     /// Deletes activity rows and cache entries older than `now_ms` minus the retention, after

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::types::{
     ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CostRow, FixOutcome, FixStatsRow, Outcome,
-    ProblemQuery, ProblemRow,
+    ProblemQuery, ProblemRow, SymbolFile,
 };
 
 pub(super) fn activity(conn: &Connection, query: &ActivityQuery) -> rusqlite::Result<Vec<ActivityRow>> {
@@ -237,4 +237,26 @@ pub(super) fn past_fixes(
         })
     })?;
     rows.collect()
+}
+
+/// The stored symbols of `language`'s files. A row whose columns do not have their types is left
+/// out, as if the file had never been indexed.
+pub(super) fn symbol_files(conn: &Connection, language: &str) -> rusqlite::Result<Vec<SymbolFile>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT path, language, hash, size, mtime_ns, indexed_ms, format, entries
+         FROM symbol_file WHERE language = ?1",
+    )?;
+    let rows = stmt.query_map([language], |row| {
+        Ok(SymbolFile {
+            path: row.get(0)?,
+            language: row.get(1)?,
+            hash: row.get(2)?,
+            size: row.get(3)?,
+            mtime_ns: row.get(4)?,
+            indexed_ms: row.get(5)?,
+            format: row.get(6)?,
+            entries: row.get(7)?,
+        })
+    })?;
+    Ok(rows.filter_map(Result::ok).collect())
 }

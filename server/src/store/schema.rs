@@ -323,6 +323,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX task_lock_task ON task_lock (task);
     ",
+    // The symbol index of the context builder, per file, so that a restart or `acas explain`
+    // re-indexes only what changed. Rows are a cache: a row that does not read back whole is
+    // indexed again from the file, never used.
+    "
+    CREATE TABLE IF NOT EXISTS symbol_file (
+        path       TEXT    PRIMARY KEY,         -- workspace-relative
+        language   TEXT    NOT NULL,            -- rust | python | typescript | ...
+        hash       TEXT    NOT NULL,            -- SHA-256 hex of the text that was indexed
+        size       INTEGER NOT NULL,            -- bytes of the file when it was indexed
+        mtime_ns   INTEGER NOT NULL,            -- its modification time, in nanoseconds
+        indexed_ms INTEGER NOT NULL,
+        format     INTEGER NOT NULL,            -- version of the encoding of `entries`
+        entries    TEXT    NOT NULL             -- JSON: the file's definitions
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS symbol_file_language ON symbol_file (language);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -909,6 +909,8 @@ fn a_version_1_database_is_migrated_with_its_rows_intact() {
     assert_eq!(store.spend_since(0, None).unwrap(), 1234);
     store.close().unwrap();
     assert_eq!(count(&db_path, "PRAGMA user_version"), schema::LATEST_VERSION);
+    // Every later migration ran, the symbol index's table among them.
+    assert_eq!(count(&db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'symbol_file'"), 1);
 }
 
 #[test]

@@ -24,6 +24,12 @@ pub enum Record {
     FixOutcome(FixOutcome),
     /// A tool an AI agent called through the MCP server.
     Agent(AgentEvent),
+    /// Inserts the symbols of one file, or replaces those of the same path.
+    SymbolFile(SymbolFile),
+    /// Forgets the symbols of one file (deleted, or no longer indexed).
+    SymbolFileGone {
+        path: String,
+    },
 }
 
 /// One tool call of an AI agent (an MCP client), for the activity log.
@@ -38,6 +44,24 @@ pub struct AgentEvent {
     pub path: String,
     /// What it asked and what came of it, in a few words.
     pub summary: String,
+}
+
+/// The symbols of one source file as the context builder indexed them. The store keeps the row
+/// as given; checking that it is sound and still describes the file is the reader's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolFile {
+    /// Workspace-relative path.
+    pub path: String,
+    pub language: String,
+    /// SHA-256 hex of the text that was indexed.
+    pub hash: String,
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub indexed_ms: i64,
+    /// Version of the encoding of `entries`.
+    pub format: i64,
+    /// The definitions, encoded by the index.
+    pub entries: String,
 }
 
 /// A change on disk, as the watcher saw it.

@@ -22,7 +22,7 @@ use super::audit::{self, AuditEvent, AuditKind};
 use super::error::{StoreError, StoreErrorKind};
 use super::types::{
     AgentEvent, CacheEntry, DiagnosticRecord, EditorEvent, EditorEventKind, FileDiagnostics, FileEvent,
-    FileEventKind, FixOutcome, ProviderCall, Record,
+    FileEventKind, FixOutcome, ProviderCall, Record, SymbolFile,
 };
 
 /// A transaction stops taking queued batches once it holds this many records, so that one
@@ -234,6 +234,10 @@ impl Writer {
                 Record::CacheEntry(entry) => put_cache_entry(&tx, entry)?,
                 Record::FixOutcome(outcome) => insert_fix_outcome(&tx, outcome)?,
                 Record::Agent(event) => insert_agent_event(&tx, event)?,
+                Record::SymbolFile(file) => put_symbol_file(&tx, file)?,
+                Record::SymbolFileGone { path } => {
+                    tx.prepare_cached("DELETE FROM symbol_file WHERE path = ?1")?.execute([path])?;
+                }
             }
         }
         if fenced_off > 0 {
@@ -629,6 +633,24 @@ fn put_cache_entry(tx: &Transaction, entry: &CacheEntry) -> rusqlite::Result<()>
         entry.model,
         entry.provider,
         entry.reply
+    ])?;
+    Ok(())
+}
+
+fn put_symbol_file(tx: &Transaction, file: &SymbolFile) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO symbol_file (path, language, hash, size, mtime_ns, indexed_ms, format, entries)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        file.path,
+        file.language,
+        file.hash,
+        file.size,
+        file.mtime_ns,
+        file.indexed_ms,
+        file.format,
+        file.entries
     ])?;
     Ok(())
 }

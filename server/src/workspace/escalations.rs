@@ -479,6 +479,7 @@ impl Workspace {
                 Index::Shared {
                     index: index.clone(),
                     refresh: IndexRefresh::Changed(changed.into_iter().collect()),
+                    store: self.store.clone(),
                 }
             }
             None => {
@@ -488,7 +489,7 @@ impl Workspace {
                 drop(known);
                 let index = Arc::new(Mutex::new(SymbolIndex::default()));
                 self.symbols.insert(language, index.clone());
-                Index::Shared { index, refresh: IndexRefresh::Build(files) }
+                Index::Shared { index, refresh: IndexRefresh::Build(files), store: self.store.clone() }
             }
         }
     }

@@ -268,7 +268,10 @@ fn job(
             store: shared.store.clone(),
             only,
         },
-        index: Index::Walk(Arc::new(IgnoreRules::new(&root, &config.ignore))),
+        index: Index::Walk {
+            rules: Arc::new(IgnoreRules::new(&root, &config.ignore)),
+            store: shared.store.clone(),
+        },
         max_size: config.max_file_size,
         dry_run,
         encoding: PositionEncoding::Utf16,
