@@ -3,10 +3,12 @@
 //!
 //! Detection ([`checkers::detect`]) runs off the loop at start, when the configuration changes
 //! and when a file it reads (Cargo.toml, package.json...) changes. A checker runs at start (when
-//! it says `on_start`), after saves (the editor's, and files changed on disk by others,
-//! debounced; only checkers whose `files` globs match a saved path) and on demand. At most one
-//! run per checker: a newer trigger cancels the stale run, whose whole process tree the runner
-//! ends. Runs are tasks of their own and never hold up requests.
+//! it says `on_start`), after saves (the editor's, and files changed on disk by others; only
+//! checkers whose `files` globs match a saved path) and on demand. The first save starts its
+//! checkers at once; saves within the debounce window after it cancel those runs and start one
+//! run for the latest state when saves are quiet. At most one run per checker: a newer trigger
+//! cancels the stale run, whose whole process tree the runner ends. Runs are tasks of their own
+//! and never hold up requests.
 //!
 //! Problems reach the loop in batches as the runner hands them over. Each file a run reports
 //! replaces that checker's diagnostics of the file as soon as its problems arrive; at the end
@@ -128,7 +130,10 @@ pub(super) struct Checkers {
     /// Paths saved since the checkers last ran, and the number of the latest save.
     saved: HashSet<PathBuf>,
     save_generation: u64,
+    /// Within the debounce window of a save: later saves wait for it to be quiet.
     save_pending: bool,
+    /// Saves arrived within the window: one more run when it is quiet.
+    save_trailing: bool,
     /// The version of each open document when it was last opened or saved.
     saved_versions: HashMap<PathBuf, i32>,
     /// Verifications of AI fixes in progress, by fix.
@@ -138,7 +143,7 @@ pub(super) struct Checkers {
 impl Checkers {
     /// Whether runs, or saves waiting to start them, are in progress.
     pub(super) fn busy(&self) -> bool {
-        !self.running.is_empty() || self.save_pending
+        !self.running.is_empty() || self.save_trailing
     }
 }
 
@@ -201,13 +206,24 @@ impl Workspace {
         }
         if !self.checkers.detected_once {
             self.checkers.detected_once = true;
-            let names: Vec<String> = self
+            let mut names: Vec<String> = self
                 .checkers
                 .detected
                 .iter()
                 .filter(|d| d.enabled && d.checker.on_start && !self.skipped(&d.checker.name))
                 .map(|d| d.checker.name.clone())
                 .collect();
+            // Saves that came before detection was done: the first of a burst.
+            let saved: Vec<String> =
+                self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
+            if !saved.is_empty() {
+                self.save_window();
+            }
+            for name in self.saved_checkers(&saved) {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
             for name in names {
                 self.start_checker(&name);
             }
@@ -281,6 +297,27 @@ impl Workspace {
             }
         }
         self.checkers.saved.insert(path.to_path_buf());
+        if !self.checkers.detected_once {
+            // The checkers are not known yet: they run for these saves once they are.
+            return;
+        }
+        if self.checkers.save_pending {
+            // Within the window of an earlier save: the runs for the older state are stale now;
+            // one run for the latest state starts once saves are quiet.
+            self.checkers.save_trailing = true;
+            for name in self.saved_checkers(&[relative(&self.root, path)]) {
+                self.cancel_checker(&name);
+            }
+        } else {
+            // The first save of a burst starts its checkers at once.
+            self.checkers.save_trailing = false;
+            self.run_saved_checkers();
+        }
+        self.save_window();
+    }
+
+    /// Opens, or extends, the window after a save within which later saves wait for quiet.
+    fn save_window(&mut self) {
         self.checkers.save_generation += 1;
         self.checkers.save_pending = true;
         let generation = self.checkers.save_generation;
@@ -291,6 +328,39 @@ impl Workspace {
         });
     }
 
+    /// The enabled checkers that run on save and cover one of `saved` (relative paths).
+    fn saved_checkers(&self, saved: &[String]) -> Vec<String> {
+        if saved.is_empty() {
+            return Vec::new();
+        }
+        self.checkers
+            .detected
+            .iter()
+            .filter(|d| d.enabled && d.checker.on_save && !self.skipped(&d.checker.name))
+            .filter(|d| d.checker.files.is_empty() || saved.iter().any(|p| matches(&d.checker.files, p)))
+            .map(|d| d.checker.name.clone())
+            .collect()
+    }
+
+    /// Starts the checkers that the paths saved since they last ran call for.
+    fn run_saved_checkers(&mut self) {
+        let saved: Vec<String> = self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
+        for name in self.saved_checkers(&saved) {
+            self.start_checker(&name);
+        }
+    }
+
+    /// Ends the run of `name` in progress, whose problems are no longer taken.
+    fn cancel_checker(&mut self, name: &str) {
+        if let Some(stale) = self.checkers.running.remove(name) {
+            tracing::info!("checker `{name}`: a newer save cancels the run in progress");
+            stale.cancel.cancel();
+            if self.checkers.accepted.get(name) == Some(&stale.id) {
+                self.checkers.accepted.remove(name);
+            }
+        }
+    }
+
     pub(super) fn checker_event(&mut self, event: CheckerEvent) {
         match event {
             CheckerEvent::SavesQuiet { generation } => {
@@ -298,20 +368,10 @@ impl Workspace {
                     return;
                 }
                 self.checkers.save_pending = false;
-                let saved: Vec<String> =
-                    self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
-                let names: Vec<String> = self
-                    .checkers
-                    .detected
-                    .iter()
-                    .filter(|d| d.enabled && d.checker.on_save && !self.skipped(&d.checker.name))
-                    .filter(|d| {
-                        d.checker.files.is_empty() || saved.iter().any(|p| matches(&d.checker.files, p))
-                    })
-                    .map(|d| d.checker.name.clone())
-                    .collect();
-                for name in names {
-                    self.start_checker(&name);
+                if std::mem::take(&mut self.checkers.save_trailing) {
+                    self.run_saved_checkers();
+                } else {
+                    self.checkers.saved.clear();
                 }
             }
             CheckerEvent::Problems { checker, run, problems } => {
@@ -474,7 +534,7 @@ impl Workspace {
         };
         let checker = detected.checker.clone();
         if let Some(stale) = self.checkers.running.remove(name) {
-            tracing::info!("checker `{name}`: a newer run cancels the one in progress");
+            tracing::info!("checker `{name}`: a newer run cancels the run in progress");
             stale.cancel.cancel();
         }
         self.checkers.next_run += 1;
