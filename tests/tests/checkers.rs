@@ -29,15 +29,17 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// Runs `acas ARGS` in `cwd` with `path` as PATH (`None`: the tests' own PATH).
+/// Runs `acas ARGS` in `cwd` with `path` as PATH (`None`: the tests' own PATH), in a workspace
+/// the user trusts to run its checkers.
 fn acas(args: &[&str], cwd: &Path, path: Option<&str>) -> (i32, String, String) {
+    acas_e2e::trust(cwd, &acas_e2e::trusting_config_home());
     let mut command = Command::new(acas_bin());
     command
         .args(args)
         .current_dir(cwd)
         .env("ACAS_LOG", "warn")
         .env("NO_COLOR", "1")
-        .env("XDG_CONFIG_HOME", cwd.join(".no-user-config"));
+        .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home());
     if let Some(path) = path {
         command.env("PATH", path);
     }
@@ -332,13 +334,14 @@ fn acas_run_exits_128_plus_the_signal_that_ended_the_command() {
 /// Runs `acas ARGS` on a pseudo-terminal (util-linux's `script`), as a person at a terminal
 /// would; returns what the terminal showed.
 fn on_a_terminal(dir: &Path, args: &str, no_color: bool) -> String {
+    acas_e2e::trust(dir, &acas_e2e::trusting_config_home());
     let script = need("script");
     let mut command = Command::new(script);
     command
         .args(["-qec", &format!("'{}' {args}", acas_bin().display()), "/dev/null"])
         .current_dir(dir)
         .env("ACAS_LOG", "warn")
-        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"))
+        .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home())
         .env_remove("NO_COLOR")
         .stdin(Stdio::null());
     if no_color {

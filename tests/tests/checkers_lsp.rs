@@ -38,7 +38,12 @@ fn workspace() -> tempfile::TempDir {
 
 fn start(root: &Path) -> LspClient {
     let mut client = LspClient::start(&[]);
+    client.trust_checkers();
     client.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
+    // Answered as it is taken: "Trust and run".
+    client.expect("the question whether to trust the workspace", |m| {
+        m["method"] == "window/showMessageRequest"
+    });
     client.expect("end of the initial scan", |m| {
         m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
     });
@@ -228,10 +233,13 @@ struct Watch {
 impl Watch {
     fn start(root: &Path) -> Watch {
         use std::io::BufRead;
+        let config_home = acas_e2e::trusting_config_home();
+        acas_e2e::trust(root, &config_home);
         let mut child = std::process::Command::new(acas_e2e::acas_bin())
             .args(["watch", ".", "--format", "json"])
             .current_dir(root)
             .env("ACAS_LOG", "warn")
+            .env("XDG_CONFIG_HOME", &config_home)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();

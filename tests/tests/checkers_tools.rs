@@ -27,13 +27,15 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
+/// Runs `acas ARGS` in `cwd`, a workspace the user trusts to run its checkers.
 fn acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    acas_e2e::trust(cwd, &acas_e2e::trusting_config_home());
     let output = Command::new(acas_bin())
         .args(args)
         .current_dir(cwd)
         .env("ACAS_LOG", "warn")
         .env("NO_COLOR", "1")
-        .env("XDG_CONFIG_HOME", cwd.join(".no-user-config"))
+        .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home())
         .output()
         .expect("running acas");
     (

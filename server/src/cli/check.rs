@@ -61,6 +61,19 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
         None => None,
         Some(names) => {
             let names: Vec<String> = names.into_iter().filter(|n| !n.trim().is_empty()).collect();
+            let trust = crate::trust::state(&root);
+            if !trust.is_trusted() {
+                let why = match trust {
+                    crate::trust::State::Changed => "its [[checkers]] changed since you trusted it",
+                    _ => "you have not trusted it",
+                };
+                output::note(&format!(
+                    "acas check: the checkers of {} do not run: {why}; read its .acas/config.toml, then run `acas trust {}`",
+                    root.display(),
+                    root.display()
+                ));
+                return EXIT_FAILED;
+            }
             let (_, found, errors) = super::checkers::detect(&root);
             if let Some(error) = errors.first() {
                 output::note(&format!("acas check: {error}"));

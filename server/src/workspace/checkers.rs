@@ -43,6 +43,7 @@ use crate::classify::{Document, Language};
 use crate::files;
 use crate::store::{self, Record};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
+use crate::trust;
 
 /// The most problems handed to the loop in one batch.
 const BATCH: usize = 1000;
@@ -80,6 +81,8 @@ pub enum CheckerEvent {
     SavesQuiet { generation: u64 },
     /// Running `checker` on a scratch copy with the AI fix `fix_id` applied showed this.
     Verified { fix_id: String, checker: String, result: Result<Verdict, String> },
+    /// The user answered whether they trust the workspace to run its checkers.
+    TrustAnswered { yes: bool },
 }
 
 /// A checker's diagnostic as the workspace keeps it: placed, with its quick fixes.
@@ -138,6 +141,14 @@ pub(super) struct Checkers {
     saved_versions: HashMap<PathBuf, i32>,
     /// Verifications of AI fixes in progress, by fix.
     verifying: HashMap<String, CancellationToken>,
+    /// Whether the user trusts the workspace to run its checkers, as of the last detection.
+    trust: Option<trust::State>,
+    /// Whether the user was asked to trust the workspace since the configuration last changed.
+    asked_trust: bool,
+    /// Whether the question is open, or its "yes" not yet written.
+    trust_pending: bool,
+    /// Whether the start runs were made (once detection was done in a trusted workspace).
+    started: bool,
 }
 
 impl Checkers {
@@ -152,7 +163,7 @@ fn mirror_key(checker: &str) -> String {
 }
 
 impl Workspace {
-    /// Detects the workspace's checkers again, off the loop.
+    /// Detects the workspace's checkers again, and whether the user trusts it, off the loop.
     pub(super) fn detect_checkers(&mut self) {
         if !self.on_disk {
             return;
@@ -162,9 +173,41 @@ impl Workspace {
         let (root, settings): (PathBuf, CheckerSettings) = (self.root.clone(), self.config.checkers.clone());
         self.off_loop(
             "detecting checkers",
-            move || detect::checkers(&root, &settings),
-            move |(detected, problems)| Done::Checkers { generation, detected, problems },
+            move || {
+                let trust = trust::state(&root);
+                let (detected, problems) = detect::checkers_probing(&root, &settings, &[], trust.is_trusted());
+                (detected, problems, trust)
+            },
+            move |(detected, problems, trust)| Done::Checkers { generation, detected, problems, trust },
         );
+    }
+
+    /// Asks the user, once since the configuration last changed, to trust the workspace.
+    fn ask_trust(&mut self) {
+        if self.checkers.asked_trust {
+            return;
+        }
+        self.checkers.asked_trust = true;
+        self.checkers.trust_pending = true;
+        let names: Vec<&str> =
+            self.checkers.detected.iter().filter(|d| d.enabled).map(|d| d.checker.name.as_str()).collect();
+        let changed = self.checkers.trust == Some(trust::State::Changed);
+        let text = format!(
+            "ACAS: {} wants to run {}: {}. {}Trust it only if you trust its code and .acas/config.toml; `acas trust {}` does the same from a terminal",
+            self.root.display(),
+            if names.len() == 1 { "a checker" } else { "checkers" },
+            names.join(", "),
+            if changed { "Its [[checkers]] changed since you trusted it. " } else { "" },
+            self.root.display(),
+        );
+        tracing::warn!("{text}");
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let _ = self.output.send(super::Output::AskTrust { text, answer });
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let yes = answered.await.unwrap_or(false);
+            handle.send(Event::Checker(CheckerEvent::TrustAnswered { yes }));
+        });
     }
 
     /// Detection came back: puts it in force, reports the configuration's problems, and runs
@@ -174,10 +217,12 @@ impl Workspace {
         generation: u64,
         detected: Vec<Detected>,
         problems: Vec<String>,
+        trust: trust::State,
     ) {
         if generation != self.checkers.generation {
             return;
         }
+        self.checkers.trust = Some(trust);
         for d in &detected {
             tracing::info!(
                 "checker `{}` ({}): {}",
@@ -186,12 +231,14 @@ impl Workspace {
                 d.why
             );
         }
-        // Runs of checkers that are gone or turned off end.
+        // Runs of checkers that are gone or turned off, or of a workspace no longer trusted, end.
         let gone: Vec<String> = self
             .checkers
             .running
             .keys()
-            .filter(|name| !detected.iter().any(|d| d.enabled && &d.checker.name == *name))
+            .filter(|name| {
+                !trust.is_trusted() || !detected.iter().any(|d| d.enabled && &d.checker.name == *name)
+            })
             .cloned()
             .collect();
         for name in gone {
@@ -204,8 +251,19 @@ impl Workspace {
         for problem in problems {
             self.tell_once(MessageLevel::Error, problem);
         }
-        if !self.checkers.detected_once {
-            self.checkers.detected_once = true;
+        self.checkers.detected_once = true;
+        if !trust.is_trusted() {
+            // Saves wait for the user's trust; once given, the start runs are made again.
+            self.checkers.started = false;
+            if self.checkers.detected.iter().any(|d| d.enabled) {
+                self.ask_trust();
+            }
+            return;
+        }
+        if !self.checkers.started {
+            // The first detection in a trusted workspace, or the user trusted it since: the
+            // start runs, and the runs of the saves that waited.
+            self.checkers.started = true;
             let mut names: Vec<String> = self
                 .checkers
                 .detected
@@ -238,9 +296,11 @@ impl Workspace {
         self.settings.skip_checkers.as_ref().is_some_and(|skip| skip.iter().any(|s| s == name || s == base))
     }
 
-    /// The configuration changed: what was told may be told again, and detection runs again.
+    /// The configuration changed: what was told (and asked) may be told again, and detection
+    /// runs again.
     pub(super) fn checker_config_changed(&mut self) {
         self.checkers.told.clear();
+        self.checkers.asked_trust = false;
         self.detect_checkers();
     }
 
@@ -299,6 +359,14 @@ impl Workspace {
         self.checkers.saved.insert(path.to_path_buf());
         if !self.checkers.detected_once {
             // The checkers are not known yet: they run for these saves once they are.
+            return;
+        }
+        if !self.checkers.trust.is_some_and(trust::State::is_trusted) {
+            // They run for these saves once the user trusts the workspace; unless the question
+            // is open, the list may say so by now (`acas trust` in a terminal).
+            if !self.checkers.trust_pending {
+                self.detect_checkers();
+            }
             return;
         }
         if self.checkers.save_pending {
@@ -379,6 +447,22 @@ impl Workspace {
             }
             CheckerEvent::Ended { checker, run, result } => self.checker_ended(checker, run, result),
             CheckerEvent::Verified { fix_id, checker, result } => self.fix_verified(fix_id, checker, result),
+            CheckerEvent::TrustAnswered { yes: true } => {
+                // Written first, so that every detection from now on finds it; then detected.
+                let root = self.root.clone();
+                self.off_loop(
+                    "trusting the workspace",
+                    move || match trust::trust(&root) {
+                        Ok(root) => tracing::info!("{} is trusted to run its checkers", root.display()),
+                        Err(error) => tracing::error!("trusting the workspace failed: {error}"),
+                    },
+                    |()| Done::Trusted,
+                );
+            }
+            CheckerEvent::TrustAnswered { yes: false } => {
+                self.checkers.trust_pending = false;
+                tracing::info!("the workspace is not trusted: its checkers do not run");
+            }
         }
     }
 
@@ -503,6 +587,18 @@ impl Workspace {
         if !self.on_disk {
             return Err(Refused::new(RefusedKind::NoWorkspace, "checkers need a workspace folder"));
         }
+        if self.checkers.trust.is_some_and(|t| !t.is_trusted()) {
+            // Asked for: ask again.
+            self.checkers.asked_trust = false;
+            self.ask_trust();
+            return Err(Refused::new(
+                RefusedKind::Untrusted,
+                format!(
+                    "the workspace is not trusted to run its checkers; choose \"Trust and run\", or run `acas trust {}`",
+                    self.root.display()
+                ),
+            ));
+        }
         let names = if names.is_empty() {
             self.checkers.detected.iter().filter(|d| d.enabled).map(|d| d.checker.name.clone()).collect()
         } else {
@@ -529,6 +625,9 @@ impl Workspace {
 
     /// Starts a run of the checker `name`, cancelling the one in progress.
     fn start_checker(&mut self, name: &str) {
+        if !self.checkers.trust.is_some_and(trust::State::is_trusted) {
+            return;
+        }
         let Some(detected) = self.checkers.detected.iter().find(|d| d.checker.name == name) else {
             return;
         };
@@ -935,12 +1034,25 @@ impl Workspace {
             .filter(|d| d.enabled && !self.skipped(&d.checker.name))
             .map(|d| d.checker.name.as_str())
             .collect();
+        if let Some(state) = self.checkers.trust.filter(|t| !t.is_trusted() && !on.is_empty()) {
+            let why = match state {
+                trust::State::Changed => "its [[checkers]] changed since it was trusted",
+                _ => "the workspace is not trusted",
+            };
+            return ("checkers", "off", Some(format!("{why}: run `acas trust {}`", self.root.display())));
+        }
         let running: Vec<&str> = self.checkers.running.keys().map(String::as_str).collect();
         match (on.is_empty(), running.is_empty()) {
             (true, _) => ("checkers", "off", None),
             (false, true) => ("checkers", "ok", Some(on.join(", "))),
             (false, false) => ("checkers", "busy", Some(format!("running {}", sorted(running).join(", ")))),
         }
+    }
+
+    /// The user's trust is written: the checkers are detected again, and run.
+    pub(super) fn workspace_trusted(&mut self) {
+        self.checkers.trust_pending = false;
+        self.detect_checkers();
     }
 
     /// Ends every run (the server is stopping).
