@@ -372,3 +372,32 @@ fn text_is_coloured_on_a_terminal_with_progress_and_plain_with_no_color() {
     assert!(!plain.contains("\x1b["), "NO_COLOR: {plain:?}");
     assert!(plain.contains("error[other]: a TODO"), "{plain:?}");
 }
+
+/// What a run of a command recorded is cleared by its next run that no longer reports it.
+#[test]
+fn a_later_run_of_the_same_command_clears_what_the_earlier_run_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let traceback = "Traceback (most recent call last):\n  File \"crash.py\", line 2, in <module>\n    1 / 0\nZeroDivisionError: division by zero\n";
+    write(dir.path(), &[("crash.py", "x = 1\n1 / 0\n"), ("out.txt", traceback)]);
+    let open = || -> Vec<(String, String, i64)> {
+        let db = rusqlite::Connection::open(dir.path().join(".acas/state.db")).unwrap();
+        db.prepare("SELECT path, source, line FROM open_diagnostic")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let command = ["sh", "-c", "cat out.txt >&2"];
+    let (_, _, stderr) = acas_run(dir.path(), &command, b"");
+    assert!(String::from_utf8_lossy(&stderr).contains("recognised 1 problem"));
+    assert_eq!(open(), [("crash.py".to_owned(), "python".to_owned(), 1)]);
+    // Another command reporting nothing clears nothing.
+    acas_run(dir.path(), &["sh", "-c", "true"], b"");
+    assert_eq!(open().len(), 1);
+    // The same command, now successful and silent, clears it.
+    std::fs::write(dir.path().join("out.txt"), "").unwrap();
+    let (code, _, stderr) = acas_run(dir.path(), &command, b"");
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&stderr));
+    assert_eq!(open(), Vec::<(String, String, i64)>::new());
+}

@@ -143,8 +143,8 @@ pub(super) fn run(workspace: &Path, command: Vec<OsString>) -> i32 {
     }
     if !problems.is_empty() {
         summarise(&root, &problems);
-        record(&root, &problems);
     }
+    record(&root, &cwd, &command, &problems);
     code
 }
 
@@ -233,11 +233,36 @@ fn summarise(root: &Path, problems: &[Problem]) {
     output::note(&text);
 }
 
-/// Records the problems in files inside the workspace, one set per file and tool.
-fn record(root: &Path, problems: &[Problem]) {
+/// Where the sets that a command (run in `cwd`) recorded last are listed: a file under
+/// `.acas/runs/`, named by a hash of the directory and the command.
+fn recorded_list(root: &Path, cwd: &Path, command: &[OsString]) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(cwd.as_os_str().as_encoded_bytes());
+    for arg in command {
+        hash.update([0u8]);
+        hash.update(arg.as_encoded_bytes());
+    }
+    let name: String = hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    root.join(".acas").join("runs").join(format!("{name}.json"))
+}
+
+/// Records the problems in files inside the workspace, one set per file and tool, and clears
+/// the sets the same command (in the same directory) recorded the last time that it no longer
+/// reports.
+fn record(root: &Path, cwd: &Path, command: &[OsString], problems: &[Problem]) {
     let mut sets: BTreeMap<(PathBuf, String), Vec<Problem>> = BTreeMap::new();
     for p in problems.iter().filter(|p| p.span.path.starts_with(root)) {
         sets.entry((p.span.path.clone(), p.source.clone())).or_default().push(p.clone());
+    }
+    let list = recorded_list(root, cwd, command);
+    let before: Vec<(PathBuf, String)> = std::fs::read(&list)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let now: Vec<(PathBuf, String)> = sets.keys().cloned().collect();
+    for key in before {
+        sets.entry(key).or_default();
     }
     if sets.is_empty() {
         return;
@@ -286,5 +311,17 @@ fn record(root: &Path, problems: &[Problem]) {
     store.record(records);
     if let Err(error) = store.close() {
         output::note(&format!("acas run: recording the problems failed: {error}"));
+        return;
+    }
+    let written = std::fs::create_dir_all(list.parent().unwrap_or(root)).and_then(|()| {
+        let temp = list.with_extension(format!("json.{}", std::process::id()));
+        std::fs::write(&temp, serde_json::to_vec(&now).expect("paths serialise"))?;
+        std::fs::rename(&temp, &list)
+    });
+    if let Err(error) = written {
+        output::note(&format!(
+            "acas run: cannot note what was recorded in {} ({error}); the next run of this command will not clear it",
+            list.display()
+        ));
     }
 }
