@@ -401,3 +401,23 @@ fn a_later_run_of_the_same_command_clears_what_the_earlier_run_recorded() {
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&stderr));
     assert_eq!(open(), Vec::<(String, String, i64)>::new());
 }
+
+/// Output far faster than the parser reads it still comes through whole and unchanged, with the
+/// problems in it looked for as far as the parser keeps up.
+#[test]
+fn acas_run_passes_a_flood_of_output_through_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::with_capacity(48 << 20);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    while bytes.len() < 48 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    std::fs::write(dir.path().join("big.bin"), &bytes).unwrap();
+    let (code, stdout, stderr) = acas_run(dir.path(), &["sh", "-c", "cat big.bin; cat big.bin >&2; exit 3"], b"");
+    assert_eq!(code, 3);
+    assert!(stdout == bytes, "stdout differs from the command's ({} bytes against {})", stdout.len(), bytes.len());
+    assert!(stderr.len() >= bytes.len() && stderr[..bytes.len()] == bytes[..], "stderr differs from the command's");
+}
