@@ -667,7 +667,10 @@ impl Builder<'_> {
             let why = format!("{because}: {what}");
             self.add(project, Tool { name, program: "go", args, format, kind, because: why, install });
         }
-        if let Some(program) = find_program("staticcheck", &project.dir, self.root) {
+        // Debian and Ubuntu install it as `go-staticcheck`.
+        let staticcheck = find_program("staticcheck", &project.dir, self.root)
+            .or_else(|| find_program("go-staticcheck", &project.dir, self.root));
+        if let Some(program) = staticcheck {
             let why = format!("{because}; {}", program.found);
             self.push(project, "staticcheck", program.argv0, &["./..."], Format::Go, Kind::Check, why, None);
         }
