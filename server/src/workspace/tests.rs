@@ -206,6 +206,7 @@ fn transcript(root: &Path, outputs: &mut mpsc::UnboundedReceiver<Output>, out: &
             Output::Message { level, text } => format!("  message {level:?}: {text}"),
             Output::Progress(progress) => format!("  progress: {progress:?}"),
             Output::WorkflowRun(state) => format!("  run: {state:?}"),
+            Output::AskTrust { text, .. } => format!("  ask trust: {text}"),
         };
         out.push_str(&seconds(&line));
         out.push('\n');
