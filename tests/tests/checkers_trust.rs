@@ -24,8 +24,11 @@ fn hostile_workspace() -> (tempfile::TempDir, PathBuf) {
     std::fs::write(root.join("app.py"), "x = 1\n").unwrap();
     std::fs::write(root.join("pyproject.toml"), "[tool.mypy]\n").unwrap();
     let mypy = root.join(".venv/bin/mypy");
-    std::fs::write(&mypy, format!("#!/bin/sh\ntouch '{}'\necho 'mypy 1.19.0'\n", root.join("probed").display()))
-        .unwrap();
+    std::fs::write(
+        &mypy,
+        format!("#!/bin/sh\ntouch '{}'\necho 'mypy 1.19.0'\n", root.join("probed").display()),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&mypy, std::fs::Permissions::from_mode(0o755)).unwrap();
     let root = root.canonicalize().unwrap();
@@ -136,7 +139,8 @@ fn the_editor_asks_once_runs_nothing_until_trusted_and_trust_and_run_runs_the_ch
     // The save has the trust list read again by a new detection; it is still untrusted.
     wait_until("the save's detection", || client.stderr().matches("checker `lint` (on)").count() >= 2);
     let status = client.request("acas/status", Value::Null)["result"].clone();
-    let checkers = status["subsystems"].as_array().unwrap().iter().find(|s| s["name"] == "checkers").unwrap().clone();
+    let checkers =
+        status["subsystems"].as_array().unwrap().iter().find(|s| s["name"] == "checkers").unwrap().clone();
     assert_eq!(checkers["state"], "off", "{status}");
     assert!(checkers["detail"].as_str().unwrap_or("").contains("not trusted"), "{checkers}");
     let refused = client.request(

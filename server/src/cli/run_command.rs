@@ -211,14 +211,15 @@ fn read_chunks(root: &Path, chunks: &crossbeam_channel::Receiver<Chunk>) -> Vec<
     // Per stream: the line so far, and whether the rest of a cut line is being skipped.
     let mut lines: [(Vec<u8>, bool); 2] = [(Vec::new(), false), (Vec::new(), false)];
     let index = |stream: Stream| if stream == Stream::Stdout { 0 } else { 1 };
-    let take = |parser: &mut Box<dyn Parser>, stream: Stream, line: &mut Vec<u8>, found: &mut Vec<Problem>| {
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        let text = String::from_utf8_lossy(line).into_owned();
-        line.clear();
-        parser.line(stream, &text, found);
-    };
+    let take =
+        |parser: &mut Box<dyn Parser>, stream: Stream, line: &mut Vec<u8>, found: &mut Vec<Problem>| {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let text = String::from_utf8_lossy(line).into_owned();
+            line.clear();
+            parser.line(stream, &text, found);
+        };
     for chunk in chunks.iter() {
         let (line, skipping) = &mut lines[index(chunk.stream)];
         if chunk.after_gap {
@@ -313,10 +314,8 @@ fn record(root: &Path, cwd: &Path, command: &[OsString], problems: &[Problem]) {
         sets.entry((p.span.path.clone(), p.source.clone())).or_default().push(p.clone());
     }
     let list = recorded_list(root, cwd, command);
-    let before: Vec<(PathBuf, String)> = std::fs::read(&list)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let before: Vec<(PathBuf, String)> =
+        std::fs::read(&list).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
     let now: Vec<(PathBuf, String)> = sets.keys().cloned().collect();
     for key in before {
         sets.entry(key).or_default();

@@ -175,7 +175,8 @@ impl Workspace {
             "detecting checkers",
             move || {
                 let trust = trust::state(&root);
-                let (detected, problems) = detect::checkers_probing(&root, &settings, &[], trust.is_trusted());
+                let (detected, problems) =
+                    detect::checkers_probing(&root, &settings, &[], trust.is_trusted());
                 (detected, problems, trust)
             },
             move |(detected, problems, trust)| Done::Checkers { generation, detected, problems, trust },
@@ -272,8 +273,7 @@ impl Workspace {
                 .map(|d| d.checker.name.clone())
                 .collect();
             // Saves that came before detection was done: the first of a burst.
-            let saved: Vec<String> =
-                self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
+            let saved: Vec<String> = self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
             if !saved.is_empty() {
                 self.save_window();
             }
