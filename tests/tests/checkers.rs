@@ -150,13 +150,14 @@ fn each_language_is_detected_with_the_installed_tools() {
     assert_eq!(argv(tsc)[1..], ["--noEmit", "--pretty", "false", "-p", "."]);
     assert_eq!(argv(by_name(&list, "eslint@web"))[1..4], ["--format", "json", "."]);
 
-    // jest is a dependency but not installed; pyright is configured but not installed.
-    for (name, install) in [("jest@web", "npm install"), ("pyright@py", "pyright")] {
-        let c = by_name(&list, name);
-        assert_eq!(c["missing"], true, "{c:#}");
-        assert!(c["install"].as_str().unwrap().contains(install), "{c:#}");
-        assert_eq!(c["runs"], "missing");
-    }
+    // jest is a dependency, installed with the tools; pyright is configured but not installed.
+    need("jest");
+    let jest = by_name(&list, "jest@web");
+    assert_eq!((jest["missing"].as_bool(), jest["kind"].as_str()), (Some(false), Some("test")), "{jest:#}");
+    let pyright = by_name(&list, "pyright@py");
+    assert_eq!(pyright["missing"], true, "{pyright:#}");
+    assert!(pyright["install"].as_str().unwrap().contains("pyright"), "{pyright:#}");
+    assert_eq!(pyright["runs"], "missing");
     let mypy = by_name(&list, "mypy@py");
     assert_eq!(mypy["format"], "mypy", "mypy >= 1.11 gives JSON: {mypy:#}");
     assert_eq!(argv(mypy)[1..3], ["--output", "json"]);
