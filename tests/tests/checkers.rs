@@ -389,18 +389,31 @@ fn a_later_run_of_the_same_command_clears_what_the_earlier_run_recorded() {
             .collect::<Result<_, _>>()
             .unwrap()
     };
+    // An editor is running on the workspace; it lists the open problems from the store.
+    let root = dir.path().canonicalize().unwrap();
+    let mut editor = acas_e2e::LspClient::start(&[]);
+    editor.initialize(Some(&root), serde_json::json!({}));
+    let problems = |editor: &mut acas_e2e::LspClient| -> Vec<String> {
+        let response = editor.request("acas/problems", Value::Null);
+        let rows = response["result"].as_array().cloned().unwrap_or_else(|| panic!("{response:#}"));
+        rows.iter().map(|p| p["message"].as_str().unwrap_or_default().to_owned()).collect()
+    };
     let command = ["sh", "-c", "cat out.txt >&2"];
     let (_, _, stderr) = acas_run(dir.path(), &command, b"");
     assert!(String::from_utf8_lossy(&stderr).contains("recognised 1 problem"));
     assert_eq!(open(), [("crash.py".to_owned(), "python".to_owned(), 1)]);
+    let shown = problems(&mut editor);
+    assert!(shown.len() == 1 && shown[0].contains("ZeroDivisionError"), "{shown:?}");
     // Another command reporting nothing clears nothing.
     acas_run(dir.path(), &["sh", "-c", "true"], b"");
     assert_eq!(open().len(), 1);
-    // The same command, now successful and silent, clears it.
+    // The same command, now successful and silent, clears it, in the store and in the editor.
     std::fs::write(dir.path().join("out.txt"), "").unwrap();
     let (code, _, stderr) = acas_run(dir.path(), &command, b"");
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&stderr));
     assert_eq!(open(), Vec::<(String, String, i64)>::new());
+    assert_eq!(problems(&mut editor), Vec::<String>::new());
+    assert_eq!(editor.shutdown(), 0);
 }
 
 /// Output far faster than the parser reads it still comes through whole and unchanged, with the
