@@ -669,6 +669,8 @@ pub enum ErrorKind {
     StoreFailed,
     /// The workspace has no checker of that name.
     CheckerNotFound,
+    /// The user has not trusted the workspace to run its checkers (`acas trust`).
+    WorkspaceUntrusted,
 }
 
 /// The `data` of every error ACAS answers with.

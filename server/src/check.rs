@@ -106,12 +106,28 @@ pub fn merge(report: &mut Report, root: &Path, problems: Vec<Problem>, max_size:
 /// How many checkers one check runs at once.
 pub const PARALLEL_CHECKERS: usize = 2;
 
+/// Why the checkers of the workspace at `root` may not run: the user has not trusted it, or its
+/// `[[checkers]]` changed since (see [`crate::trust`]). Says how to trust it.
+pub fn untrusted(root: &Path) -> Option<String> {
+    let why = match crate::trust::state(root) {
+        state if state.is_trusted() => return None,
+        crate::trust::State::Changed => "its [[checkers]] changed since you trusted it",
+        _ => "you have not trusted it",
+    };
+    Some(format!(
+        "the checkers of {} do not run: {why}; read its .acas/config.toml, then run `acas trust {}`",
+        root.display(),
+        root.display()
+    ))
+}
+
 /// The checkers of the workspace at `root` and every configuration error, each with its
 /// location (`path:line:column: message`).
 pub fn detect(root: &Path) -> (Config, Vec<Detected>, Vec<String>) {
     let (config, error) = config::load(root);
     let mut errors: Vec<String> = error.iter().map(ToString::to_string).collect();
-    let (found, problems) = detect::checkers_ignoring(root, &config.checkers, &config.ignore);
+    let trusted = crate::trust::state(root).is_trusted();
+    let (found, problems) = detect::checkers_probing(root, &config.checkers, &config.ignore, trusted);
     let config_path = config::path(root);
     let text = std::fs::read_to_string(&config_path).unwrap_or_default();
     for problem in problems {

@@ -17,6 +17,7 @@ pub mod process_tree;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod trust;
 pub mod watch;
 pub mod workflow;
 pub mod workspace;

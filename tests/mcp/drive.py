@@ -57,7 +57,7 @@ async def until(what, probe):
         await anyio.sleep(0.05)
 
 
-async def scenario(client, workspace, seen, updates):
+async def scenario(client, acas, workspace, seen, updates):
     tools = await client.list_tools()
     names = {t.name for t in tools.tools}
     expect(TOOLS <= names, f"tools listed: {sorted(names)}")
@@ -78,6 +78,10 @@ async def scenario(client, workspace, seen, updates):
     expect(whole["files_checked"] >= 2, f"the whole workspace is checked: {whole}")
     clean = (await client.call_tool("check", {"paths": ["good.py"]})).structured_content
     expect(clean["errors"] == 0 and clean["diagnostics"] == [], f"good.py is clean: {clean}")
+    # The project's checkers run its own code: not before the user trusted the workspace.
+    untrusted = await error_of(client, "check", {"paths": ["good.py"], "checkers": True})
+    expect("acas trust" in untrusted.message, f"an untrusted workspace says how to trust it: {untrusted.message}")
+    subprocess.run([acas, "trust", workspace], check=True, capture_output=True)
     # With the project's checkers (as `acas check --checkers`): the report says which ran.
     with_checkers = (await client.call_tool("check", {"paths": ["good.py"], "checkers": True})).structured_content
     expect(isinstance(with_checkers.get("checkers"), list), f"the checkers' runs are reported: {with_checkers}")
@@ -197,7 +201,7 @@ async def stdio(acas, workspace):
         client_info=types.Implementation(name="drive-test", version="1"),
         message_handler=collector(updates),
     ) as client:
-        await scenario(client, workspace, seen, updates)
+        await scenario(client, acas, workspace, seen, updates)
     return seen
 
 
@@ -243,7 +247,7 @@ async def http(acas, workspace):
                 client_info=types.Implementation(name="drive-test", version="1"),
                 message_handler=collector(updates),
             ) as client:
-                await scenario(client, workspace, seen, updates)
+                await scenario(client, acas, workspace, seen, updates)
     finally:
         server.terminate()
         try:

@@ -51,6 +51,24 @@ pub fn run_acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
     )
 }
 
+/// Trusts the workspace at `root` to run its checkers (`acas trust`), for commands run with
+/// `XDG_CONFIG_HOME` set to `config_home`.
+pub fn trust(root: &Path, config_home: &Path) {
+    let output = Command::new(acas_bin())
+        .args(["trust", &root.to_string_lossy()])
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", config_home)
+        .output()
+        .expect("running acas trust");
+    assert!(output.status.success(), "acas trust: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A user configuration directory shared by tests, holding only the trust list that
+/// [`trust`] writes (outside every test's workspace, whose files it would add to).
+pub fn trusting_config_home() -> PathBuf {
+    std::env::temp_dir().join("acas-tests-trusting")
+}
+
 /// A `file://` URI for an absolute path.
 pub fn file_uri(path: &Path) -> String {
     let mut uri = String::from("file://");
@@ -259,6 +277,12 @@ impl LspClient {
     /// `result`.
     pub fn answer(&mut self, method: &str, result: Value) {
         self.answers.insert(method.to_owned(), result);
+    }
+
+    /// From now on, answers the server's question whether the workspace may run its checkers
+    /// with "Trust and run", as a user who trusts it.
+    pub fn trust_checkers(&mut self) {
+        self.answer("window/showMessageRequest", json!({ "title": "Trust and run" }));
     }
 
     /// From now on, leaves server requests of `method` unanswered, as a client that announced a

@@ -29,15 +29,17 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// Runs `acas ARGS` in `cwd` with `path` as PATH (`None`: the tests' own PATH).
+/// Runs `acas ARGS` in `cwd` with `path` as PATH (`None`: the tests' own PATH), in a workspace
+/// the user trusts to run its checkers.
 fn acas(args: &[&str], cwd: &Path, path: Option<&str>) -> (i32, String, String) {
+    acas_e2e::trust(cwd, &acas_e2e::trusting_config_home());
     let mut command = Command::new(acas_bin());
     command
         .args(args)
         .current_dir(cwd)
         .env("ACAS_LOG", "warn")
         .env("NO_COLOR", "1")
-        .env("XDG_CONFIG_HOME", cwd.join(".no-user-config"));
+        .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home());
     if let Some(path) = path {
         command.env("PATH", path);
     }
@@ -148,13 +150,14 @@ fn each_language_is_detected_with_the_installed_tools() {
     assert_eq!(argv(tsc)[1..], ["--noEmit", "--pretty", "false", "-p", "."]);
     assert_eq!(argv(by_name(&list, "eslint@web"))[1..4], ["--format", "json", "."]);
 
-    // jest is a dependency but not installed; pyright is configured but not installed.
-    for (name, install) in [("jest@web", "npm install"), ("pyright@py", "pyright")] {
-        let c = by_name(&list, name);
-        assert_eq!(c["missing"], true, "{c:#}");
-        assert!(c["install"].as_str().unwrap().contains(install), "{c:#}");
-        assert_eq!(c["runs"], "missing");
-    }
+    // jest is a dependency, installed with the tools; pyright is configured but not installed.
+    need("jest");
+    let jest = by_name(&list, "jest@web");
+    assert_eq!((jest["missing"].as_bool(), jest["kind"].as_str()), (Some(false), Some("test")), "{jest:#}");
+    let pyright = by_name(&list, "pyright@py");
+    assert_eq!(pyright["missing"], true, "{pyright:#}");
+    assert!(pyright["install"].as_str().unwrap().contains("pyright"), "{pyright:#}");
+    assert_eq!(pyright["runs"], "missing");
     let mypy = by_name(&list, "mypy@py");
     assert_eq!(mypy["format"], "mypy", "mypy >= 1.11 gives JSON: {mypy:#}");
     assert_eq!(argv(mypy)[1..3], ["--output", "json"]);
@@ -332,13 +335,14 @@ fn acas_run_exits_128_plus_the_signal_that_ended_the_command() {
 /// Runs `acas ARGS` on a pseudo-terminal (util-linux's `script`), as a person at a terminal
 /// would; returns what the terminal showed.
 fn on_a_terminal(dir: &Path, args: &str, no_color: bool) -> String {
+    acas_e2e::trust(dir, &acas_e2e::trusting_config_home());
     let script = need("script");
     let mut command = Command::new(script);
     command
         .args(["-qec", &format!("'{}' {args}", acas_bin().display()), "/dev/null"])
         .current_dir(dir)
         .env("ACAS_LOG", "warn")
-        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"))
+        .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home())
         .env_remove("NO_COLOR")
         .stdin(Stdio::null());
     if no_color {
@@ -368,4 +372,75 @@ fn text_is_coloured_on_a_terminal_with_progress_and_plain_with_no_color() {
     let plain = on_a_terminal(dir.path(), "check --checkers", true);
     assert!(!plain.contains("\x1b["), "NO_COLOR: {plain:?}");
     assert!(plain.contains("error[other]: a TODO"), "{plain:?}");
+}
+
+/// What a run of a command recorded is cleared by its next run that no longer reports it.
+#[test]
+fn a_later_run_of_the_same_command_clears_what_the_earlier_run_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let traceback = "Traceback (most recent call last):\n  File \"crash.py\", line 2, in <module>\n    1 / 0\nZeroDivisionError: division by zero\n";
+    write(dir.path(), &[("crash.py", "x = 1\n1 / 0\n"), ("out.txt", traceback)]);
+    let open = || -> Vec<(String, String, i64)> {
+        let db = rusqlite::Connection::open(dir.path().join(".acas/state.db")).unwrap();
+        db.prepare("SELECT path, source, line FROM open_diagnostic")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    // An editor is running on the workspace; it lists the open problems from the store.
+    let root = dir.path().canonicalize().unwrap();
+    let mut editor = acas_e2e::LspClient::start(&[]);
+    editor.initialize(Some(&root), serde_json::json!({}));
+    let problems = |editor: &mut acas_e2e::LspClient| -> Vec<String> {
+        let response = editor.request("acas/problems", Value::Null);
+        let rows = response["result"].as_array().cloned().unwrap_or_else(|| panic!("{response:#}"));
+        rows.iter().map(|p| p["message"].as_str().unwrap_or_default().to_owned()).collect()
+    };
+    let command = ["sh", "-c", "cat out.txt >&2"];
+    let (_, _, stderr) = acas_run(dir.path(), &command, b"");
+    assert!(String::from_utf8_lossy(&stderr).contains("recognised 1 problem"));
+    assert_eq!(open(), [("crash.py".to_owned(), "python".to_owned(), 1)]);
+    let shown = problems(&mut editor);
+    assert!(shown.len() == 1 && shown[0].contains("ZeroDivisionError"), "{shown:?}");
+    // Another command reporting nothing clears nothing.
+    acas_run(dir.path(), &["sh", "-c", "true"], b"");
+    assert_eq!(open().len(), 1);
+    // The same command, now successful and silent, clears it, in the store and in the editor.
+    std::fs::write(dir.path().join("out.txt"), "").unwrap();
+    let (code, _, stderr) = acas_run(dir.path(), &command, b"");
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&stderr));
+    assert_eq!(open(), Vec::<(String, String, i64)>::new());
+    assert_eq!(problems(&mut editor), Vec::<String>::new());
+    assert_eq!(editor.shutdown(), 0);
+}
+
+/// Output far faster than the parser reads it still comes through whole and unchanged, with the
+/// problems in it looked for as far as the parser keeps up.
+#[test]
+fn acas_run_passes_a_flood_of_output_through_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::with_capacity(48 << 20);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    while bytes.len() < 48 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    std::fs::write(dir.path().join("big.bin"), &bytes).unwrap();
+    let (code, stdout, stderr) =
+        acas_run(dir.path(), &["sh", "-c", "cat big.bin; cat big.bin >&2; exit 3"], b"");
+    assert_eq!(code, 3);
+    assert!(
+        stdout == bytes,
+        "stdout differs from the command's ({} bytes against {})",
+        stdout.len(),
+        bytes.len()
+    );
+    assert!(
+        stderr.len() >= bytes.len() && stderr[..bytes.len()] == bytes[..],
+        "stderr differs from the command's"
+    );
 }

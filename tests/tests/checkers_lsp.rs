@@ -38,7 +38,12 @@ fn workspace() -> tempfile::TempDir {
 
 fn start(root: &Path) -> LspClient {
     let mut client = LspClient::start(&[]);
+    client.trust_checkers();
     client.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
+    // Answered as it is taken: "Trust and run".
+    client.expect("the question whether to trust the workspace", |m| {
+        m["method"] == "window/showMessageRequest"
+    });
     client.expect("end of the initial scan", |m| {
         m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
     });
@@ -121,7 +126,70 @@ fn a_newer_save_cancels_a_stale_run_and_its_process_tree() {
     let published = client.expect_diagnostics(&uri, |p| !lint_diagnostics(p).is_empty());
     assert_eq!(lint_diagnostics(&published).len(), 1);
     wait_until("the stale run's grandchild ended", || !alive(pid));
-    client.expect_log("a newer run cancels the one in progress");
+    client.expect_log("cancels the run in progress");
+    assert_eq!(client.shutdown(), 0);
+}
+
+/// A storm of saves: the first starts a run at once, the others cancel it with its process tree
+/// (one stale-cancel) and give one more run, for the last content.
+#[test]
+fn a_storm_of_saves_cancels_the_stale_run_once_and_runs_once_more_for_the_last_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join(".acas")).unwrap();
+    // The checker reports what the file says; its first run starts a grandchild and never ends by
+    // itself. The window is long enough for the whole storm to fall in it.
+    std::fs::write(
+        root.join(".acas/config.toml"),
+        r#"
+[watch]
+debounce_ms = 5000
+
+[[checkers]]
+name = "lint"
+command = "if [ -e hold ]; then rm hold; sleep 600 & echo $! > sleeper; wait; fi; sed -n 's/^# report: //p' app.py"
+pattern = '^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$'
+on_start = false
+"#,
+    )
+    .unwrap();
+    std::fs::write(root.join("hold"), "").unwrap();
+    let content = |n: usize| format!("# report: app.py:1:1: content {n}\n");
+    std::fs::write(root.join("app.py"), content(0)).unwrap();
+    let mut client = start(&root);
+    let uri = file_uri(&root.join("app.py"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 0, "text": content(0) } }),
+    );
+    let mut save = |client: &mut LspClient, n: usize| {
+        let text = content(n);
+        std::fs::write(root.join("app.py"), &text).unwrap();
+        client.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": n }, "contentChanges": [{ "text": text }] }),
+        );
+        client.notify("textDocument/didSave", json!({ "textDocument": { "uri": uri } }));
+    };
+    // The first save runs the checker at once: it holds.
+    save(&mut client, 1);
+    let sleeper = root.join("sleeper");
+    wait_until("the first run started its grandchild", || {
+        std::fs::read_to_string(&sleeper).is_ok_and(|s| s.trim().parse::<i32>().is_ok())
+    });
+    let pid: i32 = std::fs::read_to_string(&sleeper).unwrap().trim().parse().unwrap();
+    const SAVES: usize = 20;
+    for n in 2..=SAVES {
+        save(&mut client, n);
+    }
+    let published = client.expect_diagnostics(&uri, |p| !lint_diagnostics(p).is_empty());
+    let shown: Vec<Value> = lint_diagnostics(&published).iter().map(|d| d["message"].clone()).collect();
+    assert_eq!(shown, vec![json!(format!("content {SAVES}"))]);
+    wait_until("the stale run's grandchild ended", || !alive(pid));
+    wait_until("the last run ended", || client.stderr().contains("checker `lint`: 1 problems"));
+    let log = client.stderr();
+    assert_eq!(log.matches("checker `lint`: running").count(), 2, "{log}");
+    assert_eq!(log.matches("cancels the run in progress").count(), 1, "{log}");
     assert_eq!(client.shutdown(), 0);
 }
 
@@ -165,10 +233,13 @@ struct Watch {
 impl Watch {
     fn start(root: &Path) -> Watch {
         use std::io::BufRead;
+        let config_home = acas_e2e::trusting_config_home();
+        acas_e2e::trust(root, &config_home);
         let mut child = std::process::Command::new(acas_e2e::acas_bin())
             .args(["watch", ".", "--format", "json"])
             .current_dir(root)
             .env("ACAS_LOG", "warn")
+            .env("XDG_CONFIG_HOME", &config_home)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();

@@ -27,13 +27,15 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
+/// Runs `acas ARGS` in `cwd`, a workspace the user trusts to run its checkers.
 fn acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    acas_e2e::trust(cwd, &acas_e2e::trusting_config_home());
     let output = Command::new(acas_bin())
         .args(args)
         .current_dir(cwd)
         .env("ACAS_LOG", "warn")
         .env("NO_COLOR", "1")
-        .env("XDG_CONFIG_HOME", cwd.join(".no-user-config"))
+        .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home())
         .output()
         .expect("running acas");
     (
@@ -209,4 +211,100 @@ fn acas_run_passes_a_traceback_through_and_records_it_on_the_innermost_frame() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows, [("crash.py".to_owned(), "python".to_owned(), 1)]);
+}
+
+/// A project with `node_modules` of its own: the tools' installation, linked in.
+fn node_project(dir: &Path, tool: &str, files: &[(&str, &str)]) {
+    let bin = need(tool);
+    let modules = bin.parent().and_then(Path::parent).expect("node_modules/.bin/TOOL");
+    std::os::unix::fs::symlink(modules, dir.join("node_modules")).unwrap();
+    write(dir, files);
+}
+
+/// The diagnostics of `source` in `path`, as (line, code, message) with the line from 0.
+fn found_messages(report: &Value, path: &str, source: &str) -> Vec<(u64, String, String)> {
+    report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["path"] == path && d["source"] == source)
+        .map(|d| {
+            (
+                d["range"]["start"]["line"].as_u64().unwrap(),
+                d["category"].as_str().unwrap().to_owned(),
+                d["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+const FAILING_TEST: &str = "function add(a, b) {\n  return a + b;\n}\n\ntest('adds', () => {\n  const total = add(1, 1);\n  expect(total).toBe(3);\n});\n";
+
+#[test]
+fn a_failing_jest_test_is_placed_on_its_assertion_line() {
+    let dir = tempfile::tempdir().unwrap();
+    node_project(
+        dir.path(),
+        "jest",
+        &[
+            (
+                "package.json",
+                "{ \"name\": \"demo\", \"private\": true, \"devDependencies\": { \"jest\": \"30\" } }\n",
+            ),
+            ("sum.test.js", FAILING_TEST),
+        ],
+    );
+    let (code, report) = check(dir.path(), "jest");
+    assert_eq!(code, 1, "{report:#}");
+    let failures = found_messages(&report, "sum.test.js", "jest");
+    assert_eq!(failures.len(), 1, "{report:#}");
+    assert_eq!((failures[0].0, failures[0].1.as_str()), (6, "test"), "{report:#}");
+    assert!(failures[0].2.contains("adds"), "{report:#}");
+}
+
+#[test]
+fn a_failing_vitest_test_is_placed_on_its_assertion_line() {
+    let dir = tempfile::tempdir().unwrap();
+    node_project(
+        dir.path(),
+        "vitest",
+        &[
+            (
+                "package.json",
+                "{ \"name\": \"demo\", \"private\": true, \"type\": \"module\", \"devDependencies\": { \"vitest\": \"3\" } }\n",
+            ),
+            ("sum.test.js", &format!("import {{ test, expect }} from 'vitest';\n{FAILING_TEST}")),
+        ],
+    );
+    let (code, report) = check(dir.path(), "vitest");
+    assert_eq!(code, 1, "{report:#}");
+    let failures = found_messages(&report, "sum.test.js", "vitest");
+    assert_eq!(failures.len(), 1, "{report:#}");
+    assert_eq!((failures[0].0, failures[0].1.as_str()), (7, "test"), "{report:#}");
+    assert!(failures[0].2.contains("adds"), "{report:#}");
+}
+
+#[test]
+fn a_staticcheck_finding_is_reported_with_its_code() {
+    need("go");
+    need("go-staticcheck");
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("go.mod", "module example.com/demo\n\ngo 1.19\n"),
+            (
+                "main.go",
+                "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tok := len(\"x\") > 0\n\tif ok == true {\n\t\tfmt.Println(\"yes\")\n\t}\n}\n",
+            ),
+        ],
+    );
+    let (_, report) = check(dir.path(), "staticcheck");
+    let findings: Vec<&Value> =
+        report["diagnostics"].as_array().unwrap().iter().filter(|d| d["source"] == "staticcheck").collect();
+    assert_eq!(findings.len(), 1, "{report:#}");
+    let d = findings[0];
+    assert_eq!(d["path"], "main.go", "{d:#}");
+    assert!(d["message"].as_str().unwrap().contains("should omit comparison to bool constant"), "{d:#}");
+    assert_eq!(d["range"]["start"], serde_json::json!({ "line": 6, "character": 4 }), "{d:#}");
 }

@@ -59,6 +59,7 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
     let key = fake.api_key();
     let mut client =
         LspClient::start(&[("ACAS_FAKE_KEY", key.as_str()), ("XDG_CACHE_HOME", cache.to_str().unwrap())]);
+    client.trust_checkers();
     client.initialize(Some(&root), json!({ "window": { "workDoneProgress": true } }));
     let uri = file_uri(&root.join("app.py"));
     client.notify(

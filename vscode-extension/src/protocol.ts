@@ -223,7 +223,7 @@ export type PlanStarted = { planId: number, };
 
 export type PlanReadyParams = { planId: number, result?: PlanResult, error?: Failure, };
 
-export type ErrorKind = "notInitialized" | "invalidRequest" | "invalidParams" | "internal" | "cancelled" | "noProvider" | "invalidConfig" | "noEgress" | "budgetExceeded" | "providerFailed" | "unsupportedFile" | "noDiagnostic" | "fixNotFound" | "noWorkspace" | "workflowNotFound" | "invalidInputs" | "runNotFound" | "runState" | "invalidWorkflow" | "invalidPlan" | "storeFailed" | "checkerNotFound";
+export type ErrorKind = "notInitialized" | "invalidRequest" | "invalidParams" | "internal" | "cancelled" | "noProvider" | "invalidConfig" | "noEgress" | "budgetExceeded" | "providerFailed" | "unsupportedFile" | "noDiagnostic" | "fixNotFound" | "noWorkspace" | "workflowNotFound" | "invalidInputs" | "runNotFound" | "runState" | "invalidWorkflow" | "invalidPlan" | "storeFailed" | "checkerNotFound" | "workspaceUntrusted";
 
 export type ErrorData = { kind: ErrorKind, 
 /**

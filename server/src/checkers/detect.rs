@@ -104,7 +104,20 @@ pub fn checkers_ignoring(
     settings: &CheckerSettings,
     ignore_globs: &[String],
 ) -> (Vec<Detected>, Vec<String>) {
-    let mut found = builtins(root, &IgnoreRules::new(root, ignore_globs));
+    checkers_probing(root, settings, ignore_globs, true)
+}
+
+/// [`checkers_ignoring`]; `probe: false` runs no program (`--version`) to see what works: in a
+/// workspace the user has not trusted, the programs found in the project (`node_modules/.bin`,
+/// `.venv/bin`) and the toolchains it selects (`rust-toolchain.toml`) are its own code. Each
+/// tool is then taken as not answering.
+pub fn checkers_probing(
+    root: &Path,
+    settings: &CheckerSettings,
+    ignore_globs: &[String],
+    probe: bool,
+) -> (Vec<Detected>, Vec<String>) {
+    let mut found = builtins(root, &IgnoreRules::new(root, ignore_globs), probe);
     let mut problems = Vec::new();
     for entry in &settings.entries {
         match found.iter_mut().find(|d| d.checker.name == entry.name) {
@@ -257,10 +270,15 @@ fn is_executable(path: &Path) -> bool {
 /// [`PROBE_TIMEOUT`]; remembers answers for the rest of one detection.
 struct Probes {
     answers: HashMap<(String, Vec<String>, PathBuf), Option<String>>,
+    /// Whether programs may be run at all.
+    allowed: bool,
 }
 
 impl Probes {
     fn ask(&mut self, program: &str, args: &[&str], dir: &Path) -> Option<String> {
+        if !self.allowed {
+            return None;
+        }
         let key = (program.to_owned(), args.iter().map(|a| (*a).to_owned()).collect(), dir.to_path_buf());
         self.answers.entry(key).or_insert_with(|| probe(program, args, dir)).clone()
     }
@@ -649,7 +667,10 @@ impl Builder<'_> {
             let why = format!("{because}: {what}");
             self.add(project, Tool { name, program: "go", args, format, kind, because: why, install });
         }
-        if let Some(program) = find_program("staticcheck", &project.dir, self.root) {
+        // Debian and Ubuntu install it as `go-staticcheck`.
+        let staticcheck = find_program("staticcheck", &project.dir, self.root)
+            .or_else(|| find_program("go-staticcheck", &project.dir, self.root));
+        if let Some(program) = staticcheck {
             let why = format!("{because}; {}", program.found);
             self.push(project, "staticcheck", program.argv0, &["./..."], Format::Go, Kind::Check, why, None);
         }
@@ -687,9 +708,10 @@ fn mypy_text_format() -> Format {
 }
 
 /// The built-in checkers that the workspace's files and the installed tools call for.
-fn builtins(root: &Path, rules: &IgnoreRules) -> Vec<Detected> {
+fn builtins(root: &Path, rules: &IgnoreRules, probe: bool) -> Vec<Detected> {
     let tree = walk(root, rules);
-    let mut builder = Builder { root, probes: Probes { answers: HashMap::new() }, found: Vec::new() };
+    let mut builder =
+        Builder { root, probes: Probes { answers: HashMap::new(), allowed: probe }, found: Vec::new() };
     // A Cargo workspace's members are checked by the workspace's own checkers.
     let mut cargo_workspaces: Vec<PathBuf> = Vec::new();
     for project in &tree.projects {

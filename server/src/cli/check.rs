@@ -48,6 +48,10 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
         None => None,
         Some(names) => {
             let names: Vec<String> = names.into_iter().filter(|n| !n.trim().is_empty()).collect();
+            if let Some(why) = crate::check::untrusted(&root) {
+                output::note(&format!("acas check: {why}"));
+                return EXIT_FAILED;
+            }
             let (_, found, errors) = crate::check::detect(&root);
             if let Some(error) = errors.first() {
                 output::note(&format!("acas check: {error}"));

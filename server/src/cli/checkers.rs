@@ -61,16 +61,58 @@ pub(super) fn list(path: &Path, format: ListFormat) -> i32 {
         }
     };
     let (_, found, errors) = check::detect(&root);
+    let trust = crate::trust::state(&root);
     let text = match format {
         ListFormat::Json => {
             let checkers: Vec<Value> = found.iter().map(|d| checker_json(&root, d)).collect();
-            let value = json!({ "root": root, "checkers": checkers, "errors": errors });
+            let value =
+                json!({ "root": root, "trust": trust.as_str(), "checkers": checkers, "errors": errors });
             serde_json::to_string_pretty(&value).expect("JSON values serialise")
         }
-        ListFormat::Text => list_text(&root, &found, &errors),
+        ListFormat::Text => format!("{}\n{}", trust_line(&root, trust), list_text(&root, &found, &errors)),
     };
     output::line(&text);
     if errors.is_empty() { EXIT_OK } else { EXIT_FAILED }
+}
+
+/// `acas trust [--revoke] PATH`: adds the workspace to the user's trust list with its
+/// `[[checkers]]` as they are now, or takes it off.
+pub(super) fn trust(path: &Path, revoke: bool) -> i32 {
+    let result = if revoke { crate::trust::revoke(path) } else { crate::trust::trust(path) };
+    match result {
+        Ok(root) if revoke => {
+            output::line(&format!("{} is no longer trusted: its checkers do not run", root.display()));
+            EXIT_OK
+        }
+        Ok(root) => {
+            output::line(&format!(
+                "{} is trusted: its checkers run (until its [[checkers]] change; `acas trust --revoke` undoes it)",
+                root.display()
+            ));
+            EXIT_OK
+        }
+        Err(error) => {
+            output::note(&format!("acas trust: {error}"));
+            EXIT_FAILED
+        }
+    }
+}
+
+/// What the trust state means for the checkers, and how to change it.
+pub(super) fn trust_line(root: &Path, trust: crate::trust::State) -> String {
+    match trust {
+        crate::trust::State::Trusted => {
+            format!("Trust: trusted (`acas trust --revoke {}` to stop its checkers)", root.display())
+        }
+        crate::trust::State::Untrusted => format!(
+            "Trust: not trusted; its checkers do not run (and their versions were not asked) until you run `acas trust {}`",
+            root.display()
+        ),
+        crate::trust::State::Changed => format!(
+            "Trust: its [[checkers]] changed since it was trusted; they do not run until you run `acas trust {}` again",
+            root.display()
+        ),
+    }
 }
 
 fn checker_json(root: &Path, d: &Detected) -> Value {

@@ -82,6 +82,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Trust a workspace to run its checkers (the commands its .acas/config.toml defines and
+    /// the tools detected in it), or stop trusting it
+    Trust {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Stop trusting it
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Run a command, pass its input, output and exit code through, and record the errors,
     /// tracebacks, panics and stack traces it printed
     Run {
@@ -263,6 +272,7 @@ pub fn main() -> i32 {
         }
         Command::Check { path, format, checkers } => check::run(&path, format, checkers),
         Command::Checkers { path, format } => checkers::list(&path, format),
+        Command::Trust { path, revoke } => checkers::trust(&path, revoke),
         Command::Run { workspace, command } => run_command::run(&workspace, command),
         Command::Watch { path, format } => watch::run(&path, format),
         Command::Activity { path, since, limit, format } => activity::run(&path, since, limit, format),

@@ -9,6 +9,11 @@
 //! command's exit code, 128+N when it was ended by signal N. Ctrl-C reaches the command from the
 //! terminal as usual; SIGTERM and SIGHUP sent to ACAS are passed on to it.
 //!
+//! Copying and reading are apart: each stream is copied on a thread of its own, which hands
+//! each chunk to the parser's thread through a bounded channel and never waits for it. A chunk
+//! that finds the channel full ([`PARSE_BACKLOG`]) is passed through unread (the parser skips
+//! the rest of the line it cut) and ACAS says so at the end.
+//!
 //! Problems recognised in files inside the workspace are recorded in `.acas/state.db` as the
 //! diagnostics of their tool (`store::Record::Diagnostics`), which a running editor shows.
 
@@ -18,7 +23,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::{EXIT_FAILED, output};
 use crate::analysis;
@@ -109,23 +113,27 @@ pub(super) fn run(workspace: &Path, command: Vec<OsString>) -> i32 {
         }
     };
     CHILD.store(child.id() as i32, Ordering::SeqCst);
-    let parser: Arc<Mutex<Box<dyn Parser>>> =
-        Arc::new(Mutex::new(parse::parser(&Format::Crash { root: root.clone() })));
-    let found = Arc::new(Mutex::new(Vec::new()));
-    let mut readers = Vec::new();
+    // Copying never waits for reading: the chunks go to the parser through a bounded channel,
+    // and those that find it full are left unread.
+    let (chunks, received) = crossbeam_channel::bounded::<Chunk>(PARSE_BACKLOG);
+    let reading = {
+        let root = root.clone();
+        std::thread::spawn(move || read_chunks(&root, &received))
+    };
+    let mut copiers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        let (parser, found) = (parser.clone(), found.clone());
-        readers.push(std::thread::spawn(move || tee(stdout, Stream::Stdout, &parser, &found)));
+        let chunks = chunks.clone();
+        copiers.push(std::thread::spawn(move || tee(stdout, Stream::Stdout, &chunks)));
     }
     if let Some(stderr) = child.stderr.take() {
-        let (parser, found) = (parser.clone(), found.clone());
-        readers.push(std::thread::spawn(move || tee(stderr, Stream::Stderr, &parser, &found)));
+        let chunks = chunks.clone();
+        copiers.push(std::thread::spawn(move || tee(stderr, Stream::Stderr, &chunks)));
     }
+    drop(chunks);
     let status = child.wait();
     CHILD.store(0, Ordering::SeqCst);
-    for reader in readers {
-        let _ = reader.join();
-    }
+    let unread: u64 = copiers.into_iter().map(|c| c.join().unwrap_or(0)).sum();
+    let mut problems = reading.join().unwrap_or_default();
     let code = match status {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt;
@@ -136,33 +144,40 @@ pub(super) fn run(workspace: &Path, command: Vec<OsString>) -> i32 {
             EXIT_FAILED
         }
     };
-    let mut problems = std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()));
-    parser.lock().unwrap_or_else(|e| e.into_inner()).finish(&mut problems);
+    if unread > 0 {
+        output::note(&format!(
+            "acas run: the command printed faster than ACAS could read it: {} MiB of its output were passed through but not looked at for problems",
+            unread.div_ceil(1024 * 1024)
+        ));
+    }
     for problem in &mut problems {
         absolute(problem, &cwd);
     }
     if !problems.is_empty() {
         summarise(&root, &problems);
-        record(&root, &problems);
     }
+    record(&root, &cwd, &command, &problems);
     code
 }
 
-/// Copies `reader` to the same stream of ACAS as it arrives and gives its lines to the parser.
-fn tee(mut reader: impl Read, stream: Stream, parser: &Mutex<Box<dyn Parser>>, found: &Mutex<Vec<Problem>>) {
+/// How many chunks of output may wait for the parser; beyond, chunks are passed through unread.
+const PARSE_BACKLOG: usize = 256;
+
+/// Output on its way to the parser: a chunk of a stream, and whether chunks of that stream
+/// before it were left unread.
+struct Chunk {
+    stream: Stream,
+    bytes: Vec<u8>,
+    after_gap: bool,
+}
+
+/// Copies `reader` to the same stream of ACAS as it arrives, and hands each chunk to the parser
+/// unless it is behind; answers how many bytes it left unread.
+fn tee(mut reader: impl Read, stream: Stream, chunks: &crossbeam_channel::Sender<Chunk>) -> u64 {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut line: Vec<u8> = Vec::new();
     let mut open = true;
-    let take = |line: &mut Vec<u8>| {
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        let text = String::from_utf8_lossy(line).into_owned();
-        line.clear();
-        let mut out = Vec::new();
-        parser.lock().unwrap_or_else(|e| e.into_inner()).line(stream, &text, &mut out);
-        found.lock().unwrap_or_else(|e| e.into_inner()).extend(out);
-    };
+    let mut unread = 0u64;
+    let mut gap = false;
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -177,21 +192,64 @@ fn tee(mut reader: impl Read, stream: Stream, parser: &Mutex<Box<dyn Parser>>, f
                 Stream::Stderr => output::raw_stderr(chunk),
             };
         }
-        let mut rest = chunk;
-        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
-            if line.len() < LINE_LIMIT {
-                let room = LINE_LIMIT - line.len();
-                line.extend_from_slice(&rest[..at.min(room)]);
+        match chunks.try_send(Chunk { stream, bytes: chunk.to_vec(), after_gap: gap }) {
+            Ok(()) => gap = false,
+            Err(_) => {
+                unread += n as u64;
+                gap = true;
             }
-            take(&mut line);
+        }
+    }
+    unread
+}
+
+/// Reads the chunks' lines, per stream, with the crash parser; answers the problems found.
+/// After a gap, the rest of the line it cut is skipped.
+fn read_chunks(root: &Path, chunks: &crossbeam_channel::Receiver<Chunk>) -> Vec<Problem> {
+    let mut parser: Box<dyn Parser> = parse::parser(&Format::Crash { root: root.to_path_buf() });
+    let mut found = Vec::new();
+    // Per stream: the line so far, and whether the rest of a cut line is being skipped.
+    let mut lines: [(Vec<u8>, bool); 2] = [(Vec::new(), false), (Vec::new(), false)];
+    let index = |stream: Stream| if stream == Stream::Stdout { 0 } else { 1 };
+    let take =
+        |parser: &mut Box<dyn Parser>, stream: Stream, line: &mut Vec<u8>, found: &mut Vec<Problem>| {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let text = String::from_utf8_lossy(line).into_owned();
+            line.clear();
+            parser.line(stream, &text, found);
+        };
+    for chunk in chunks.iter() {
+        let (line, skipping) = &mut lines[index(chunk.stream)];
+        if chunk.after_gap {
+            line.clear();
+            *skipping = true;
+        }
+        let mut rest = chunk.bytes.as_slice();
+        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
+            if std::mem::take(skipping) {
+                line.clear();
+            } else {
+                let room = LINE_LIMIT.saturating_sub(line.len());
+                line.extend_from_slice(&rest[..at.min(room)]);
+                take(&mut parser, chunk.stream, line, &mut found);
+            }
             rest = &rest[at + 1..];
         }
-        let room = LINE_LIMIT.saturating_sub(line.len());
-        line.extend_from_slice(&rest[..rest.len().min(room)]);
+        if !*skipping {
+            let room = LINE_LIMIT.saturating_sub(line.len());
+            line.extend_from_slice(&rest[..rest.len().min(room)]);
+        }
     }
-    if !line.is_empty() {
-        take(&mut line);
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let (line, skipping) = &mut lines[index(stream)];
+        if !line.is_empty() && !*skipping {
+            take(&mut parser, stream, line, &mut found);
+        }
     }
+    parser.finish(&mut found);
+    found
 }
 
 fn absolute(problem: &mut Problem, cwd: &Path) {
@@ -233,11 +291,34 @@ fn summarise(root: &Path, problems: &[Problem]) {
     output::note(&text);
 }
 
-/// Records the problems in files inside the workspace, one set per file and tool.
-fn record(root: &Path, problems: &[Problem]) {
+/// Where the sets that a command (run in `cwd`) recorded last are listed: a file under
+/// `.acas/runs/`, named by a hash of the directory and the command.
+fn recorded_list(root: &Path, cwd: &Path, command: &[OsString]) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(cwd.as_os_str().as_encoded_bytes());
+    for arg in command {
+        hash.update([0u8]);
+        hash.update(arg.as_encoded_bytes());
+    }
+    let name: String = hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    root.join(".acas").join("runs").join(format!("{name}.json"))
+}
+
+/// Records the problems in files inside the workspace, one set per file and tool, and clears
+/// the sets the same command (in the same directory) recorded the last time that it no longer
+/// reports.
+fn record(root: &Path, cwd: &Path, command: &[OsString], problems: &[Problem]) {
     let mut sets: BTreeMap<(PathBuf, String), Vec<Problem>> = BTreeMap::new();
     for p in problems.iter().filter(|p| p.span.path.starts_with(root)) {
         sets.entry((p.span.path.clone(), p.source.clone())).or_default().push(p.clone());
+    }
+    let list = recorded_list(root, cwd, command);
+    let before: Vec<(PathBuf, String)> =
+        std::fs::read(&list).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    let now: Vec<(PathBuf, String)> = sets.keys().cloned().collect();
+    for key in before {
+        sets.entry(key).or_default();
     }
     if sets.is_empty() {
         return;
@@ -286,5 +367,17 @@ fn record(root: &Path, problems: &[Problem]) {
     store.record(records);
     if let Err(error) = store.close() {
         output::note(&format!("acas run: recording the problems failed: {error}"));
+        return;
+    }
+    let written = std::fs::create_dir_all(list.parent().unwrap_or(root)).and_then(|()| {
+        let temp = list.with_extension(format!("json.{}", std::process::id()));
+        std::fs::write(&temp, serde_json::to_vec(&now).expect("paths serialise"))?;
+        std::fs::rename(&temp, &list)
+    });
+    if let Err(error) = written {
+        output::note(&format!(
+            "acas run: cannot note what was recorded in {} ({error}); the next run of this command will not clear it",
+            list.display()
+        ));
     }
 }

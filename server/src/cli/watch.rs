@@ -122,6 +122,11 @@ fn print(root: &Path, format: ListFormat, out: Output) -> bool {
             output::note(&text);
             true
         }
+        // A terminal cannot be asked here: the text says how to trust it; the answer is no.
+        (_, Output::AskTrust { text, .. }) => {
+            output::note(&text);
+            true
+        }
         (ListFormat::Text, Output::Progress(Progress::End { message })) => {
             output::line(&format!("scan: {message}; watching for changes (Ctrl-C to stop)"))
         }

@@ -269,6 +269,7 @@ pub fn error_kind(kind: crate::workspace::RefusedKind) -> ext::ErrorKind {
         K::InvalidPlan => E::InvalidPlan,
         K::StoreFailed => E::StoreFailed,
         K::CheckerNotFound => E::CheckerNotFound,
+        K::Untrusted => E::WorkspaceUntrusted,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Turns the workspace's outputs into LSP messages, in order: diagnostics, messages, the
-//! scan's progress and workflow runs (as `acas/workflowRun` and a `$/progress` of their own).
+//! scan's progress and workflow runs (as `acas/workflowRun` and a `$/progress` of their own),
+//! and asks the user to trust the workspace (`window/showMessageRequest`).
 
 use std::collections::HashMap;
 
@@ -9,6 +10,9 @@ use tower_lsp_server::ls_types::*;
 
 use super::convert;
 use crate::workspace::{self, MessageLevel, Output, Progress};
+
+/// The action that trusts the workspace to run its checkers.
+const TRUST_AND_RUN: &str = "Trust and run";
 
 pub(super) async fn forward(
     client: Client,
@@ -40,6 +44,25 @@ pub(super) async fn forward(
                     MessageLevel::Info => MessageType::INFO,
                 };
                 client.show_message(typ, text).await;
+            }
+            Output::AskTrust { text, answer } => {
+                // The user may take their time: the outputs after it go on meanwhile.
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let item = |title: &str| MessageActionItem {
+                        title: title.to_owned(),
+                        properties: Default::default(),
+                    };
+                    let chosen = client
+                        .show_message_request(
+                            MessageType::WARNING,
+                            text,
+                            Some(vec![item(TRUST_AND_RUN), item("Not now")]),
+                        )
+                        .await;
+                    let yes = matches!(chosen, Ok(Some(item)) if item.title == TRUST_AND_RUN);
+                    let _ = answer.send(yes);
+                });
             }
             Output::Changes(_) => {}
             Output::Progress(p) if progress => {

@@ -3,10 +3,12 @@
 //!
 //! Detection ([`checkers::detect`]) runs off the loop at start, when the configuration changes
 //! and when a file it reads (Cargo.toml, package.json...) changes. A checker runs at start (when
-//! it says `on_start`), after saves (the editor's, and files changed on disk by others,
-//! debounced; only checkers whose `files` globs match a saved path) and on demand. At most one
-//! run per checker: a newer trigger cancels the stale run, whose whole process tree the runner
-//! ends. Runs are tasks of their own and never hold up requests.
+//! it says `on_start`), after saves (the editor's, and files changed on disk by others; only
+//! checkers whose `files` globs match a saved path) and on demand. The first save starts its
+//! checkers at once; saves within the debounce window after it cancel those runs and start one
+//! run for the latest state when saves are quiet. At most one run per checker: a newer trigger
+//! cancels the stale run, whose whole process tree the runner ends. Runs are tasks of their own
+//! and never hold up requests.
 //!
 //! Problems reach the loop in batches as the runner hands them over. Each file a run reports
 //! replaces that checker's diagnostics of the file as soon as its problems arrive; at the end
@@ -41,6 +43,7 @@ use crate::classify::{Document, Language};
 use crate::files;
 use crate::store::{self, Record};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
+use crate::trust;
 
 /// The most problems handed to the loop in one batch.
 const BATCH: usize = 1000;
@@ -78,6 +81,8 @@ pub enum CheckerEvent {
     SavesQuiet { generation: u64 },
     /// Running `checker` on a scratch copy with the AI fix `fix_id` applied showed this.
     Verified { fix_id: String, checker: String, result: Result<Verdict, String> },
+    /// The user answered whether they trust the workspace to run its checkers.
+    TrustAnswered { yes: bool },
 }
 
 /// A checker's diagnostic as the workspace keeps it: placed, with its quick fixes.
@@ -128,17 +133,28 @@ pub(super) struct Checkers {
     /// Paths saved since the checkers last ran, and the number of the latest save.
     saved: HashSet<PathBuf>,
     save_generation: u64,
+    /// Within the debounce window of a save: later saves wait for it to be quiet.
     save_pending: bool,
+    /// Saves arrived within the window: one more run when it is quiet.
+    save_trailing: bool,
     /// The version of each open document when it was last opened or saved.
     saved_versions: HashMap<PathBuf, i32>,
     /// Verifications of AI fixes in progress, by fix.
     verifying: HashMap<String, CancellationToken>,
+    /// Whether the user trusts the workspace to run its checkers, as of the last detection.
+    trust: Option<trust::State>,
+    /// Whether the user was asked to trust the workspace since the configuration last changed.
+    asked_trust: bool,
+    /// Whether the question is open, or its "yes" not yet written.
+    trust_pending: bool,
+    /// Whether the start runs were made (once detection was done in a trusted workspace).
+    started: bool,
 }
 
 impl Checkers {
     /// Whether runs, or saves waiting to start them, are in progress.
     pub(super) fn busy(&self) -> bool {
-        !self.running.is_empty() || self.save_pending
+        !self.running.is_empty() || self.save_trailing
     }
 }
 
@@ -147,7 +163,7 @@ fn mirror_key(checker: &str) -> String {
 }
 
 impl Workspace {
-    /// Detects the workspace's checkers again, off the loop.
+    /// Detects the workspace's checkers again, and whether the user trusts it, off the loop.
     pub(super) fn detect_checkers(&mut self) {
         if !self.on_disk {
             return;
@@ -157,9 +173,42 @@ impl Workspace {
         let (root, settings): (PathBuf, CheckerSettings) = (self.root.clone(), self.config.checkers.clone());
         self.off_loop(
             "detecting checkers",
-            move || detect::checkers(&root, &settings),
-            move |(detected, problems)| Done::Checkers { generation, detected, problems },
+            move || {
+                let trust = trust::state(&root);
+                let (detected, problems) =
+                    detect::checkers_probing(&root, &settings, &[], trust.is_trusted());
+                (detected, problems, trust)
+            },
+            move |(detected, problems, trust)| Done::Checkers { generation, detected, problems, trust },
         );
+    }
+
+    /// Asks the user, once since the configuration last changed, to trust the workspace.
+    fn ask_trust(&mut self) {
+        if self.checkers.asked_trust {
+            return;
+        }
+        self.checkers.asked_trust = true;
+        self.checkers.trust_pending = true;
+        let names: Vec<&str> =
+            self.checkers.detected.iter().filter(|d| d.enabled).map(|d| d.checker.name.as_str()).collect();
+        let changed = self.checkers.trust == Some(trust::State::Changed);
+        let text = format!(
+            "ACAS: {} wants to run {}: {}. {}Trust it only if you trust its code and .acas/config.toml; `acas trust {}` does the same from a terminal",
+            self.root.display(),
+            if names.len() == 1 { "a checker" } else { "checkers" },
+            names.join(", "),
+            if changed { "Its [[checkers]] changed since you trusted it. " } else { "" },
+            self.root.display(),
+        );
+        tracing::warn!("{text}");
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let _ = self.output.send(super::Output::AskTrust { text, answer });
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let yes = answered.await.unwrap_or(false);
+            handle.send(Event::Checker(CheckerEvent::TrustAnswered { yes }));
+        });
     }
 
     /// Detection came back: puts it in force, reports the configuration's problems, and runs
@@ -169,10 +218,12 @@ impl Workspace {
         generation: u64,
         detected: Vec<Detected>,
         problems: Vec<String>,
+        trust: trust::State,
     ) {
         if generation != self.checkers.generation {
             return;
         }
+        self.checkers.trust = Some(trust);
         for d in &detected {
             tracing::info!(
                 "checker `{}` ({}): {}",
@@ -181,12 +232,14 @@ impl Workspace {
                 d.why
             );
         }
-        // Runs of checkers that are gone or turned off end.
+        // Runs of checkers that are gone or turned off, or of a workspace no longer trusted, end.
         let gone: Vec<String> = self
             .checkers
             .running
             .keys()
-            .filter(|name| !detected.iter().any(|d| d.enabled && &d.checker.name == *name))
+            .filter(|name| {
+                !trust.is_trusted() || !detected.iter().any(|d| d.enabled && &d.checker.name == *name)
+            })
             .cloned()
             .collect();
         for name in gone {
@@ -199,15 +252,36 @@ impl Workspace {
         for problem in problems {
             self.tell_once(MessageLevel::Error, problem);
         }
-        if !self.checkers.detected_once {
-            self.checkers.detected_once = true;
-            let names: Vec<String> = self
+        self.checkers.detected_once = true;
+        if !trust.is_trusted() {
+            // Saves wait for the user's trust; once given, the start runs are made again.
+            self.checkers.started = false;
+            if self.checkers.detected.iter().any(|d| d.enabled) {
+                self.ask_trust();
+            }
+            return;
+        }
+        if !self.checkers.started {
+            // The first detection in a trusted workspace, or the user trusted it since: the
+            // start runs, and the runs of the saves that waited.
+            self.checkers.started = true;
+            let mut names: Vec<String> = self
                 .checkers
                 .detected
                 .iter()
                 .filter(|d| d.enabled && d.checker.on_start && !self.skipped(&d.checker.name))
                 .map(|d| d.checker.name.clone())
                 .collect();
+            // Saves that came before detection was done: the first of a burst.
+            let saved: Vec<String> = self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
+            if !saved.is_empty() {
+                self.save_window();
+            }
+            for name in self.saved_checkers(&saved) {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
             for name in names {
                 self.start_checker(&name);
             }
@@ -222,9 +296,11 @@ impl Workspace {
         self.settings.skip_checkers.as_ref().is_some_and(|skip| skip.iter().any(|s| s == name || s == base))
     }
 
-    /// The configuration changed: what was told may be told again, and detection runs again.
+    /// The configuration changed: what was told (and asked) may be told again, and detection
+    /// runs again.
     pub(super) fn checker_config_changed(&mut self) {
         self.checkers.told.clear();
+        self.checkers.asked_trust = false;
         self.detect_checkers();
     }
 
@@ -281,6 +357,35 @@ impl Workspace {
             }
         }
         self.checkers.saved.insert(path.to_path_buf());
+        if !self.checkers.detected_once {
+            // The checkers are not known yet: they run for these saves once they are.
+            return;
+        }
+        if !self.checkers.trust.is_some_and(trust::State::is_trusted) {
+            // They run for these saves once the user trusts the workspace; unless the question
+            // is open, the list may say so by now (`acas trust` in a terminal).
+            if !self.checkers.trust_pending {
+                self.detect_checkers();
+            }
+            return;
+        }
+        if self.checkers.save_pending {
+            // Within the window of an earlier save: the runs for the older state are stale now;
+            // one run for the latest state starts once saves are quiet.
+            self.checkers.save_trailing = true;
+            for name in self.saved_checkers(&[relative(&self.root, path)]) {
+                self.cancel_checker(&name);
+            }
+        } else {
+            // The first save of a burst starts its checkers at once.
+            self.checkers.save_trailing = false;
+            self.run_saved_checkers();
+        }
+        self.save_window();
+    }
+
+    /// Opens, or extends, the window after a save within which later saves wait for quiet.
+    fn save_window(&mut self) {
         self.checkers.save_generation += 1;
         self.checkers.save_pending = true;
         let generation = self.checkers.save_generation;
@@ -291,6 +396,39 @@ impl Workspace {
         });
     }
 
+    /// The enabled checkers that run on save and cover one of `saved` (relative paths).
+    fn saved_checkers(&self, saved: &[String]) -> Vec<String> {
+        if saved.is_empty() {
+            return Vec::new();
+        }
+        self.checkers
+            .detected
+            .iter()
+            .filter(|d| d.enabled && d.checker.on_save && !self.skipped(&d.checker.name))
+            .filter(|d| d.checker.files.is_empty() || saved.iter().any(|p| matches(&d.checker.files, p)))
+            .map(|d| d.checker.name.clone())
+            .collect()
+    }
+
+    /// Starts the checkers that the paths saved since they last ran call for.
+    fn run_saved_checkers(&mut self) {
+        let saved: Vec<String> = self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
+        for name in self.saved_checkers(&saved) {
+            self.start_checker(&name);
+        }
+    }
+
+    /// Ends the run of `name` in progress, whose problems are no longer taken.
+    fn cancel_checker(&mut self, name: &str) {
+        if let Some(stale) = self.checkers.running.remove(name) {
+            tracing::info!("checker `{name}`: a newer save cancels the run in progress");
+            stale.cancel.cancel();
+            if self.checkers.accepted.get(name) == Some(&stale.id) {
+                self.checkers.accepted.remove(name);
+            }
+        }
+    }
+
     pub(super) fn checker_event(&mut self, event: CheckerEvent) {
         match event {
             CheckerEvent::SavesQuiet { generation } => {
@@ -298,20 +436,10 @@ impl Workspace {
                     return;
                 }
                 self.checkers.save_pending = false;
-                let saved: Vec<String> =
-                    self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
-                let names: Vec<String> = self
-                    .checkers
-                    .detected
-                    .iter()
-                    .filter(|d| d.enabled && d.checker.on_save && !self.skipped(&d.checker.name))
-                    .filter(|d| {
-                        d.checker.files.is_empty() || saved.iter().any(|p| matches(&d.checker.files, p))
-                    })
-                    .map(|d| d.checker.name.clone())
-                    .collect();
-                for name in names {
-                    self.start_checker(&name);
+                if std::mem::take(&mut self.checkers.save_trailing) {
+                    self.run_saved_checkers();
+                } else {
+                    self.checkers.saved.clear();
                 }
             }
             CheckerEvent::Problems { checker, run, problems } => {
@@ -319,6 +447,22 @@ impl Workspace {
             }
             CheckerEvent::Ended { checker, run, result } => self.checker_ended(checker, run, result),
             CheckerEvent::Verified { fix_id, checker, result } => self.fix_verified(fix_id, checker, result),
+            CheckerEvent::TrustAnswered { yes: true } => {
+                // Written first, so that every detection from now on finds it; then detected.
+                let root = self.root.clone();
+                self.off_loop(
+                    "trusting the workspace",
+                    move || match trust::trust(&root) {
+                        Ok(root) => tracing::info!("{} is trusted to run its checkers", root.display()),
+                        Err(error) => tracing::error!("trusting the workspace failed: {error}"),
+                    },
+                    |()| Done::Trusted,
+                );
+            }
+            CheckerEvent::TrustAnswered { yes: false } => {
+                self.checkers.trust_pending = false;
+                tracing::info!("the workspace is not trusted: its checkers do not run");
+            }
         }
     }
 
@@ -443,6 +587,18 @@ impl Workspace {
         if !self.on_disk {
             return Err(Refused::new(RefusedKind::NoWorkspace, "checkers need a workspace folder"));
         }
+        if self.checkers.trust.is_some_and(|t| !t.is_trusted()) {
+            // Asked for: ask again.
+            self.checkers.asked_trust = false;
+            self.ask_trust();
+            return Err(Refused::new(
+                RefusedKind::Untrusted,
+                format!(
+                    "the workspace is not trusted to run its checkers; choose \"Trust and run\", or run `acas trust {}`",
+                    self.root.display()
+                ),
+            ));
+        }
         let names = if names.is_empty() {
             self.checkers.detected.iter().filter(|d| d.enabled).map(|d| d.checker.name.clone()).collect()
         } else {
@@ -469,12 +625,15 @@ impl Workspace {
 
     /// Starts a run of the checker `name`, cancelling the one in progress.
     fn start_checker(&mut self, name: &str) {
+        if !self.checkers.trust.is_some_and(trust::State::is_trusted) {
+            return;
+        }
         let Some(detected) = self.checkers.detected.iter().find(|d| d.checker.name == name) else {
             return;
         };
         let checker = detected.checker.clone();
         if let Some(stale) = self.checkers.running.remove(name) {
-            tracing::info!("checker `{name}`: a newer run cancels the one in progress");
+            tracing::info!("checker `{name}`: a newer run cancels the run in progress");
             stale.cancel.cancel();
         }
         self.checkers.next_run += 1;
@@ -875,12 +1034,25 @@ impl Workspace {
             .filter(|d| d.enabled && !self.skipped(&d.checker.name))
             .map(|d| d.checker.name.as_str())
             .collect();
+        if let Some(state) = self.checkers.trust.filter(|t| !t.is_trusted() && !on.is_empty()) {
+            let why = match state {
+                trust::State::Changed => "its [[checkers]] changed since it was trusted",
+                _ => "the workspace is not trusted",
+            };
+            return ("checkers", "off", Some(format!("{why}: run `acas trust {}`", self.root.display())));
+        }
         let running: Vec<&str> = self.checkers.running.keys().map(String::as_str).collect();
         match (on.is_empty(), running.is_empty()) {
             (true, _) => ("checkers", "off", None),
             (false, true) => ("checkers", "ok", Some(on.join(", "))),
             (false, false) => ("checkers", "busy", Some(format!("running {}", sorted(running).join(", ")))),
         }
+    }
+
+    /// The user's trust is written: the checkers are detected again, and run.
+    pub(super) fn workspace_trusted(&mut self) {
+        self.checkers.trust_pending = false;
+        self.detect_checkers();
     }
 
     /// Ends every run (the server is stopping).

@@ -176,9 +176,16 @@ pub enum Done {
         by_file: HashMap<PathBuf, Vec<FileDiagnostic>>,
     },
     /// The workspace's checkers were detected again.
-    Checkers { generation: u64, detected: Vec<crate::checkers::detect::Detected>, problems: Vec<String> },
+    Checkers {
+        generation: u64,
+        detected: Vec<crate::checkers::detect::Detected>,
+        problems: Vec<String>,
+        trust: crate::trust::State,
+    },
     /// A checker's problems in a file on disk were placed in its text (`None`: it cannot be read).
     CheckerPlaced { checker: String, run: u64, path: PathBuf, placed: Option<Vec<checkers::Placed>> },
+    /// The user's trust in the workspace was written to the trust list.
+    Trusted,
     /// The background work found nothing to apply.
     Nothing,
     /// The background work panicked or was dropped.
@@ -198,6 +205,10 @@ pub enum Output {
     Progress(Progress),
     /// A workflow run changed: its whole state.
     WorkflowRun(RunState),
+    /// The workspace's checkers wait for the user to trust it: ask, with `text`, and answer
+    /// whether they trust it now ("Trust and run"). A front end that cannot ask drops `answer`
+    /// after showing `text`.
+    AskTrust { text: String, answer: tokio::sync::oneshot::Sender<bool> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -569,9 +580,10 @@ impl Workspace {
             Done::RunDiagnostics { run, workflow, by_file } => {
                 self.failed_run_diagnostics(run, workflow, by_file)
             }
-            Done::Checkers { generation, detected, problems } => {
-                self.checkers_detected(generation, detected, problems)
+            Done::Checkers { generation, detected, problems, trust } => {
+                self.checkers_detected(generation, detected, problems, trust)
             }
+            Done::Trusted => self.workspace_trusted(),
             Done::CheckerPlaced { checker, run, path, placed } => {
                 self.checker_placed(checker, run, path, placed)
             }

@@ -30,6 +30,8 @@ pub enum RefusedKind {
     StoreFailed,
     /// The workspace has no checker of that name.
     CheckerNotFound,
+    /// The workspace is not trusted to run its checkers.
+    Untrusted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

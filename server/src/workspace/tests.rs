@@ -36,7 +36,20 @@ fn check(script: &str, expected: Expect) {
 }
 
 /// [`check`] in a workspace that has `files` (path, text) before the loop starts.
+/// A user configuration directory of the tests' own, where they trust their workspaces, set
+/// once for the process before any thread of the test starts.
+fn test_config_home() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        let home = std::env::temp_dir().join("acas-unit-tests-config");
+        // SAFETY: the tests run with nextest, one process per test, and this runs before the
+        // test starts any thread that reads the environment.
+        unsafe { std::env::set_var("XDG_CONFIG_HOME", home) };
+    });
+}
+
 fn check_with(files: &[(&str, &str)], script: &str, expected: Expect) {
+    test_config_home();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let actual = runtime.block_on(run_script(files, script));
     expected.assert_eq(&actual);
@@ -50,6 +63,8 @@ async fn run_script(files: &[(&str, &str)], script: &str) -> String {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, text).unwrap();
     }
+    // The user trusts the workspace to run its checkers.
+    crate::trust::trust(&root).unwrap();
     let options = Options {
         root: root.clone(),
         encoding: PositionEncoding::Utf16,
@@ -104,6 +119,10 @@ async fn step(root: &Path, handle: &Handle, line: &str, out: &mut String) {
         "save" => handle.send(Event::Saved { path: path(1) }),
         "copy" => {
             std::fs::copy(path(1), path(2)).unwrap();
+        }
+        // The user trusts the workspace's checkers as they are now (`acas trust`).
+        "trust" => {
+            crate::trust::trust(root).unwrap();
         }
         "run-checkers" => match handle.run_checkers(words[1..].to_vec()).await.unwrap() {
             Ok(started) => out.push_str(&format!("  started: {}\n", started.join(", "))),
@@ -206,6 +225,7 @@ fn transcript(root: &Path, outputs: &mut mpsc::UnboundedReceiver<Output>, out: &
             Output::Message { level, text } => format!("  message {level:?}: {text}"),
             Output::Progress(progress) => format!("  progress: {progress:?}"),
             Output::WorkflowRun(state) => format!("  run: {state:?}"),
+            Output::AskTrust { text, .. } => format!("  ask trust: {text}"),
         };
         out.push_str(&seconds(&line));
         out.push('\n');
@@ -634,6 +654,7 @@ fn a_changed_configuration_detects_the_checkers_again_and_tells_a_failure_again(
         save a.py
         run-checkers lint
         copy .acas/next.toml .acas/config.toml
+        trust
         modified .acas/config.toml
         run-checkers
         "#,
@@ -644,6 +665,7 @@ fn a_changed_configuration_detects_the_checkers_again_and_tells_a_failure_again(
             > run-checkers lint
               refused: the workspace has no checker `lint`; it has ghost; define it under [[checkers]] in .acas/config.toml
             > copy .acas/next.toml .acas/config.toml
+            > trust
             > modified .acas/config.toml
               changes: Modified("$ROOT/.acas/config.toml")
             > run-checkers

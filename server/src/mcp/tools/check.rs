@@ -58,6 +58,10 @@ pub(super) async fn check(shared: &Arc<Shared>, args: CheckArgs) -> Result<Answe
     }
     let run_checkers = args.checkers || !args.checker_names.is_empty();
     let selected = if run_checkers {
+        // A repository's checkers run its own code: an agent cannot trust it for the user.
+        if let Some(why) = check::untrusted(&root) {
+            return Err(refused("workspace_untrusted", format!("{why}; or call without checkers")));
+        }
         let detect_root = root.clone();
         let (_, found, errors) = tokio::task::spawn_blocking(move || check::detect(&detect_root))
             .await
