@@ -441,15 +441,26 @@ impl Builder<'_> {
 
     fn javascript(&mut self, project: &Project) {
         if project.has("tsconfig.json") {
+            // A solution-style tsconfig.json (`references` to other projects, often with
+            // `"files": []`) checks nothing itself: build mode checks each referenced project.
+            let references = has_references(&project.read("tsconfig.json"));
+            let (args, because): (&[&str], String) = if references {
+                (
+                    &["-b", "--noEmit", "--pretty", "false"],
+                    format!("{} (with `references`: its projects, in build mode)", project.file("tsconfig.json")),
+                )
+            } else {
+                (&["--noEmit", "--pretty", "false", "-p", "."], project.file("tsconfig.json"))
+            };
             self.add(
                 project,
                 Tool {
                     name: "tsc",
                     program: "tsc",
-                    args: &["--noEmit", "--pretty", "false", "-p", "."],
+                    args,
                     format: Format::Tsc,
                     kind: Kind::Check,
-                    because: project.file("tsconfig.json"),
+                    because,
                     install: "npm install --save-dev typescript",
                 },
             );
@@ -660,6 +671,14 @@ const CLIPPY: &[&str] = &["clippy", "--workspace", "--all-targets", "--message-f
 const CARGO_CHECK: &[&str] = &["check", "--workspace", "--all-targets", "--message-format=json"];
 const CARGO_TEST: &[&str] = &["test", "--workspace", "--no-fail-fast"];
 const NEXTEST: &[&str] = &["nextest", "run", "--workspace", "--no-fail-fast"];
+
+/// Whether a tsconfig.json's text (JSON with comments) lists project `references`.
+fn has_references(text: &str) -> bool {
+    static REFERENCES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#""references"\s*:\s*\[\s*(//[^\n]*\n\s*|/\*.*?\*/\s*)*\{"#).expect("the pattern compiles")
+    });
+    REFERENCES.is_match(text)
+}
 
 fn ruff_tool(because: String) -> Tool<'static> {
     Tool {

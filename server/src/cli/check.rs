@@ -120,14 +120,19 @@ fn merge(report: &mut Report, root: &Path, problems: Vec<Problem>, max_size: u64
             }
         };
         let diagnostics = &mut report.files[at].1;
+        // The same problem from two checkers (clippy and cargo check both speak for rustc) is
+        // shown once; a set keeps this linear in the number of problems.
+        let key = |d: &FileDiagnostic| {
+            (
+                (d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character),
+                d.message.clone(),
+                d.source.clone(),
+                d.severity.as_str(),
+            )
+        };
+        let mut seen: std::collections::HashSet<_> = diagnostics.iter().map(key).collect();
         for d in placed {
-            let same = |o: &FileDiagnostic| {
-                o.range == d.range
-                    && o.message == d.message
-                    && o.source == d.source
-                    && o.severity == d.severity
-            };
-            if !diagnostics.iter().any(same) {
+            if seen.insert(key(&d)) {
                 diagnostics.push(d);
             }
         }
@@ -172,14 +177,19 @@ fn render_text(report: &Report, root: &Path, max_size: u64, errors: usize, colou
     for (path, diagnostics) in &report.files {
         let full = if Path::new(path).is_absolute() { PathBuf::from(path) } else { root.join(path) };
         let text = crate::files::read_source(&full, max_size).ok();
+        let index = text.as_deref().map(crate::text::LineIndex::new);
         for d in diagnostics {
-            out.push_str(&snippets::render(path, text.as_deref(), d, colour));
+            out.push_str(&snippets::render_in(path, text.as_deref().zip(index.as_ref()), d, colour));
             out.push_str("\n\n");
         }
     }
     for ran in report.checkers.iter().flatten().filter(|r| r.status != Status::Ok) {
         let message = ran.message.as_deref().unwrap_or("no result");
         out.push_str(&snippets::checker_failure(message, colour));
+        out.push_str("\n\n");
+    }
+    for note in report.checkers.iter().flatten().filter_map(|r| r.note.as_deref()) {
+        out.push_str(&snippets::checker_note(note, colour));
         out.push_str("\n\n");
     }
     let mut categories: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -260,6 +270,7 @@ fn ran_json(r: &Ran) -> Value {
         "exit_code": r.exit_code,
         "seconds": r.elapsed.as_secs_f64(),
         "message": r.message,
+        "note": r.note,
     })
 }
 
@@ -340,7 +351,18 @@ fn invocations(report: &Report) -> Value {
             })
         })
         .collect();
-    json!([{ "executionSuccessful": failed.is_empty(), "toolExecutionNotifications": failed }])
+    let notes = report.checkers.iter().flatten().filter_map(|r| {
+        r.note.as_ref().map(|note| {
+            json!({
+                "level": "warning",
+                "message": { "text": note },
+                "descriptor": { "id": "checker-limit" },
+                "properties": { "checker": r.name },
+            })
+        })
+    });
+    let notifications: Vec<Value> = failed.iter().cloned().chain(notes).collect();
+    json!([{ "executionSuccessful": failed.is_empty(), "toolExecutionNotifications": notifications }])
 }
 
 /// Percent-encodes a path for a `file:` URI, keeping `/` and RFC 3986's unreserved characters.

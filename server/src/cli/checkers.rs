@@ -212,6 +212,8 @@ pub(super) struct Ran {
     pub elapsed: Duration,
     /// What went wrong and what to do, for a status other than `Ok`.
     pub message: Option<String>,
+    /// A limit the run hit (problems dropped, lines cut), for a run that gave a result.
+    pub note: Option<String>,
 }
 
 /// The checkers `names` asks for: every enabled one that checks code when `names` is empty,
@@ -242,6 +244,7 @@ pub(super) fn run_all(selected: Vec<Detected>) -> (Vec<Problem>, Vec<Ran>) {
     super::end_orphans();
     let progress = std::io::stderr().is_terminal();
     let runtime = super::runtime();
+    let names: Vec<String> = selected.iter().map(|d| d.checker.name.clone()).collect();
     let results = runtime.block_on(async move {
         let permits = Arc::new(tokio::sync::Semaphore::new(PARALLEL_CHECKERS));
         let mut tasks = tokio::task::JoinSet::new();
@@ -265,9 +268,26 @@ pub(super) fn run_all(selected: Vec<Detected>) -> (Vec<Problem>, Vec<Ran>) {
     runtime.shutdown_timeout(Duration::from_secs(1));
     let mut problems = Vec::new();
     let mut ran = Vec::new();
-    for (_, (found, run)) in results {
-        problems.extend(found);
-        ran.push(run);
+    let mut results = results.into_iter().peekable();
+    for (i, name) in names.into_iter().enumerate() {
+        match results.next_if(|(at, _)| *at == i) {
+            Some((_, (found, run))) => {
+                problems.extend(found);
+                ran.push(run);
+            }
+            // A run that ended inside ACAS is reported, never left out.
+            None => ran.push(Ran {
+                message: Some(format!(
+                    "checker `{name}`: the run failed inside ACAS; run `acas check --checkers={name}` again, and report it with the log (RUST_LOG=acas=debug) if it fails again"
+                )),
+                name,
+                status: Status::Failed,
+                problems: 0,
+                exit_code: None,
+                elapsed: Duration::ZERO,
+                note: None,
+            }),
+        }
     }
     (problems, ran)
 }
@@ -281,6 +301,7 @@ async fn run_one(detected: Detected, progress: bool) -> (Vec<Problem>, Ran) {
         exit_code: None,
         elapsed: Duration::ZERO,
         message: None,
+        note: None,
     };
     if let Some(install) = &detected.missing {
         let program = checker.command.first().map(String::as_str).unwrap_or("");
@@ -303,14 +324,17 @@ async fn run_one(detected: Detected, progress: bool) -> (Vec<Problem>, Ran) {
         Ok(outcome) => {
             ran.problems = outcome.problems;
             ran.exit_code = outcome.exit_code;
+            ran.note = outcome.note(&checker.name);
         }
         Err(error) => {
             ran.status = match error {
                 RunError::NotFound { .. } => Status::Missing,
                 RunError::TimedOut { .. } => Status::TimedOut,
-                RunError::Spawn { .. } | RunError::Failed { .. } | RunError::Cancelled { .. } => {
-                    Status::Failed
-                }
+                RunError::Spawn { .. }
+                | RunError::Failed { .. }
+                | RunError::TooLong { .. }
+                | RunError::Internal { .. }
+                | RunError::Cancelled { .. } => Status::Failed,
             };
             ran.problems = problems.len();
             ran.message = Some(error.to_string());

@@ -45,6 +45,10 @@ use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
 /// The most problems handed to the loop in one batch.
 const BATCH: usize = 1000;
 
+/// The most diagnostics of one checker shown for one file; the rest of a run's problems of the
+/// file are dropped, and the user told once.
+pub const FILE_PROBLEM_LIMIT: usize = 1000;
+
 /// The files whose change can change which checkers a workspace has.
 const DETECTION_FILES: &[&str] = &[
     "Cargo.toml",
@@ -509,13 +513,9 @@ impl Workspace {
                     problems,
                 }));
             }
-            let result = runner.await.unwrap_or_else(|_| {
-                Err(RunError::Spawn {
-                    checker: name.clone(),
-                    program: String::new(),
-                    cwd: PathBuf::new(),
-                    message: "the run failed inside ACAS; see the log".to_owned(),
-                })
+            let result = runner.await.unwrap_or_else(|error| {
+                tracing::error!("checker `{name}`: its run failed: {error}");
+                Err(RunError::Internal { checker: name.clone() })
             });
             handle.send(Event::Checker(CheckerEvent::Ended { checker: name, run: id, result }));
         });
@@ -526,6 +526,7 @@ impl Workspace {
             return;
         }
         let mut paths = Vec::new();
+        let mut over_limit = None;
         let by_file = self.checkers.problems.entry(checker.clone()).or_default();
         for mut problem in problems {
             // `./src/a.rs` and `src/../src/a.rs` are the document the editor has open as `src/a.rs`.
@@ -541,10 +542,26 @@ impl Workspace {
                 tracing::debug!("checker `{checker}` reported {} outside the workspace", path.display());
                 continue;
             }
-            if !paths.contains(&path) {
-                paths.push(path.clone());
+            let kept = by_file.entry(path.clone()).or_default();
+            if kept.len() >= FILE_PROBLEM_LIMIT {
+                if over_limit.is_none() {
+                    over_limit = Some(path);
+                }
+                continue;
             }
-            by_file.entry(path).or_default().push(problem);
+            kept.push(problem);
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        if let Some(path) = over_limit {
+            self.tell_once(
+                MessageLevel::Warning,
+                format!(
+                    "checker `{checker}` reported more than {FILE_PROBLEM_LIMIT} problems in {}; only the first {FILE_PROBLEM_LIMIT} of a file are shown (fix them, or narrow the checker's command in .acas/config.toml)",
+                    relative(&self.root, &path)
+                ),
+            );
         }
         for path in paths {
             self.place_checker_file(&checker, run, path);
@@ -648,6 +665,9 @@ impl Workspace {
                     outcome.elapsed.as_secs_f64()
                 );
                 self.checkers.failures.remove(&checker);
+                if let Some(note) = outcome.note(&checker) {
+                    self.tell_once(MessageLevel::Warning, note);
+                }
                 let reported = self.checkers.problems.get(&checker).cloned().unwrap_or_default();
                 let dropped = self.checkers.dropped.get(&checker).cloned().unwrap_or_default();
                 let stale: Vec<PathBuf> = self
