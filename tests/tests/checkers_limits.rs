@@ -180,3 +180,59 @@ fn a_timeout_shorter_than_the_start_up_is_a_timeout_every_time() {
         assert_eq!(code, 3);
     }
 }
+
+const LINE_PATTERN: &str = "pattern = '^(?P<file>[^:]+):(?P<line>\\d+): (?P<message>.*)$'\n";
+
+#[test]
+fn a_file_or_a_subdirectory_is_checked_by_the_checkers_of_its_project() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("top.py", "x = 1\n"),
+            ("pkg/a.py", "y = 2\n"),
+            (
+                ".acas/config.toml",
+                &format!(
+                    "[[checkers]]\nname = \"lint\"\ncommand = \"echo 'pkg/a.py:1: in the package'; echo 'top.py:1: at the top'\"\n{LINE_PATTERN}"
+                ),
+            ),
+        ],
+    );
+    for path in ["pkg", "pkg/a.py"] {
+        let (code, report, stderr) = check(dir.path(), path, "");
+        assert_eq!(code, 1, "{path}: {report:#}\n{stderr}");
+        assert_eq!(report["checkers"][0]["name"], "lint", "{path}: {report:#}");
+        let found = diagnostics(&report, "lint");
+        assert_eq!(found.len(), 1, "{path}: {report:#}");
+        assert_eq!(found[0]["message"], "in the package");
+    }
+}
+
+#[test]
+fn files_outside_the_workspace_are_never_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    write(
+        dir.path(),
+        &[
+            ("outside/secret.txt", "the secret line\n"),
+            ("ws/a.py", "x = 1\n"),
+            (
+                "ws/.acas/config.toml",
+                &format!(
+                    "[[checkers]]\nname = \"m\"\ncommand = \"echo 'link.txt:1: through a link'; echo '../outside/secret.txt:1: up'; echo '{}:1: absolute'\"\n{LINE_PATTERN}",
+                    dir.path().join("outside/secret.txt").display()
+                ),
+            ),
+        ],
+    );
+    std::os::unix::fs::symlink(dir.path().join("outside/secret.txt"), ws.join("link.txt")).unwrap();
+    let (_, report, stderr) = check(&ws, ".", "m");
+    assert_eq!(report["checkers"][0]["status"], "ok", "{report:#}\n{stderr}");
+    assert!(diagnostics(&report, "m").is_empty(), "{report:#}");
+    for format in ["text", "sarif"] {
+        let (_, out, _) = acas(&["check", "--checkers=m", "--format", format], &ws);
+        assert!(!out.contains("the secret line") && !out.contains("secret.txt"), "{out}");
+    }
+}

@@ -55,13 +55,13 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
         watch::walk(&rules, &root, &|f| files.lock().unwrap().push(f), &|_| {});
         files.into_inner().unwrap()
     } else {
-        vec![target]
+        vec![target.clone()]
     };
     let selected = match names {
         None => None,
         Some(names) => {
             let names: Vec<String> = names.into_iter().filter(|n| !n.trim().is_empty()).collect();
-            let (_, found, errors) = super::checkers::detect(&root);
+            let (_, found, errors) = checkers_of(&root);
             if let Some(error) = errors.first() {
                 output::note(&format!("acas check: {error}"));
                 return EXIT_FAILED;
@@ -78,7 +78,8 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
     let mut report = check_files(&root, files, config.max_file_size);
     if let Some(selected) = selected {
         let (problems, ran) = super::checkers::run_all(selected);
-        merge(&mut report, &root, problems, config.max_file_size);
+        // Only the problems of what was asked for, never of files outside it (a link, `../x`).
+        merge(&mut report, &root, &target, problems, config.max_file_size);
         report.checkers = Some(ran);
     }
     let errors = report.files.iter().flat_map(|(_, d)| d).filter(|d| d.severity == Severity::Error).count();
@@ -100,14 +101,59 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
     }
 }
 
-/// Places the checkers' problems in their files and adds them to the report, without the
-/// duplicates a tool prints when it checks one file for several targets.
-fn merge(report: &mut Report, root: &Path, problems: Vec<Problem>, max_size: u64) {
+/// The checkers for `dir` and the configuration errors: those of `dir` when it has some, else
+/// those of the nearest directory above it that has some, up to the repository's root (`.git`)
+/// or the workspace's (`.acas`), so that a subdirectory of a project is checked by the
+/// project's checkers.
+fn checkers_of(dir: &Path) -> (crate::config::Config, Vec<crate::checkers::detect::Detected>, Vec<String>) {
+    let here = super::checkers::detect(dir);
+    if !here.1.is_empty() || !here.2.is_empty() {
+        return here;
+    }
+    let boundary = |d: &Path| d.join(".git").exists() || d.join(".acas").is_dir();
+    if boundary(dir) {
+        return here;
+    }
+    for above in dir.ancestors().skip(1) {
+        let found = super::checkers::detect(above);
+        if !found.1.is_empty() || !found.2.is_empty() || boundary(above) {
+            return found;
+        }
+    }
+    here
+}
+
+/// `path` with `.` and `..` resolved, through links when it exists.
+fn resolved(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| {
+        let mut out = PathBuf::new();
+        for component in path.components() {
+            match component {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    })
+}
+
+/// Places the checkers' problems of files under `scope` (the file or directory checked) in their
+/// files and adds them to the report, without the duplicates a tool prints when it checks one
+/// file for several targets.
+fn merge(report: &mut Report, root: &Path, scope: &Path, problems: Vec<Problem>, max_size: u64) {
     let mut by_path: std::collections::BTreeMap<PathBuf, Vec<Problem>> = std::collections::BTreeMap::new();
     for problem in problems {
         by_path.entry(problem.span.path.clone()).or_default().push(problem);
     }
     for (path, problems) in by_path {
+        let path = resolved(&path);
+        if !path.starts_with(scope) {
+            tracing::debug!("a checker's problems in {} are outside {}", path.display(), scope.display());
+            continue;
+        }
         let text = crate::files::read_source(&path, max_size).unwrap_or_default();
         let placed =
             analysis::place_problems(&text, Language::from_path(&path), &problems, PositionEncoding::Utf16);
