@@ -45,6 +45,10 @@ use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
 /// The most problems handed to the loop in one batch.
 const BATCH: usize = 1000;
 
+/// How long after a checker's run ended a change on disk may still be its own output (the
+/// watcher reports changes late).
+const ECHO_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The most diagnostics of one checker shown for one file; the rest of a run's problems of the
 /// file are dropped, and the user told once.
 pub const FILE_PROBLEM_LIMIT: usize = 1000;
@@ -129,8 +133,14 @@ pub(super) struct Checkers {
     failures: BTreeMap<String, String>,
     /// What was told to the user since the configuration last changed.
     told: HashSet<String>,
-    /// Paths saved since the checkers last ran, and the number of the latest save.
-    saved: HashSet<PathBuf>,
+    /// Paths saved since the checkers last ran, each with the checkers that may have written
+    /// it (every change of it on disk came while they ran; empty: a person's save), and the
+    /// number of the latest save.
+    saved: HashMap<PathBuf, HashSet<String>>,
+    /// When each checker's last run ended.
+    ended_at: HashMap<String, std::time::Instant>,
+    /// The files whose changes, made while the checker ran, started its current or last run.
+    echo_started: HashMap<String, HashSet<PathBuf>>,
     save_generation: u64,
     save_pending: bool,
     /// The version of each open document when it was last opened or saved.
@@ -284,7 +294,31 @@ impl Workspace {
                 return;
             }
         }
-        self.checkers.saved.insert(path.to_path_buf());
+        // A change on disk made while checkers ran (or right after) may be their own output.
+        let writers: HashSet<String> = if by_editor {
+            HashSet::new()
+        } else {
+            let now = std::time::Instant::now();
+            self.checkers
+                .running
+                .keys()
+                .cloned()
+                .chain(
+                    self.checkers
+                        .ended_at
+                        .iter()
+                        .filter(|(_, at)| now.duration_since(**at) < ECHO_WINDOW)
+                        .map(|(name, _)| name.clone()),
+                )
+                .collect()
+        };
+        match self.checkers.saved.get_mut(path) {
+            // Each change must be a checker's for the path to be that checker's output.
+            Some(before) => before.retain(|name| writers.contains(name)),
+            None => {
+                self.checkers.saved.insert(path.to_path_buf(), writers);
+            }
+        }
         self.checkers.save_generation += 1;
         self.checkers.save_pending = true;
         let generation = self.checkers.save_generation;
@@ -302,19 +336,55 @@ impl Workspace {
                     return;
                 }
                 self.checkers.save_pending = false;
-                let saved: Vec<String> =
-                    self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
-                let names: Vec<String> = self
+                let saved: Vec<(PathBuf, String, HashSet<String>)> = self
                     .checkers
-                    .detected
-                    .iter()
-                    .filter(|d| d.enabled && d.checker.on_save && !self.skipped(&d.checker.name))
-                    .filter(|d| {
-                        d.checker.files.is_empty() || saved.iter().any(|p| matches(&d.checker.files, p))
+                    .saved
+                    .drain()
+                    .map(|(p, writers)| {
+                        let rel = relative(&self.root, &p);
+                        (p, rel, writers)
                     })
-                    .map(|d| d.checker.name.clone())
                     .collect();
-                for name in names {
+                let mut starts = Vec::new();
+                for d in &self.checkers.detected {
+                    let name = &d.checker.name;
+                    if !d.enabled || !d.checker.on_save || self.skipped(name) {
+                        continue;
+                    }
+                    let calling: Vec<&(PathBuf, String, HashSet<String>)> = saved
+                        .iter()
+                        .filter(|(_, rel, _)| d.checker.files.is_empty() || matches(&d.checker.files, rel))
+                        .collect();
+                    if calling.is_empty() {
+                        continue;
+                    }
+                    // Only files it changed itself call for it: its own output. It runs again
+                    // once for them (they may be inputs, as generated code is), not in a loop.
+                    let own = calling.iter().all(|(_, _, writers)| writers.contains(name));
+                    let echo: Option<HashSet<PathBuf>> =
+                        own.then(|| calling.iter().map(|(p, _, _)| p.clone()).collect());
+                    starts.push((name.clone(), echo));
+                }
+                for (name, echo) in starts {
+                    match echo {
+                        Some(paths) => {
+                            let again = self
+                                .checkers
+                                .echo_started
+                                .get(&name)
+                                .is_some_and(|before| paths.is_subset(before));
+                            if again {
+                                tracing::info!(
+                                    "checker `{name}`: not run again; only files it writes itself changed"
+                                );
+                                continue;
+                            }
+                            self.checkers.echo_started.insert(name.clone(), paths);
+                        }
+                        None => {
+                            self.checkers.echo_started.remove(&name);
+                        }
+                    }
                     self.start_checker(&name);
                 }
             }
@@ -466,6 +536,7 @@ impl Workspace {
             names
         };
         for name in &names {
+            self.checkers.echo_started.remove(name);
             self.start_checker(name);
         }
         Ok(names)
@@ -652,6 +723,7 @@ impl Workspace {
     fn checker_ended(&mut self, checker: String, run: u64, result: Result<run::Outcome, RunError>) {
         if self.checkers.running.get(&checker).is_some_and(|r| r.id == run) {
             self.checkers.running.remove(&checker);
+            self.checkers.ended_at.insert(checker.clone(), std::time::Instant::now());
         }
         if self.checkers.accepted.get(&checker) != Some(&run) {
             return;
