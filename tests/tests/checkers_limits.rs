@@ -236,3 +236,26 @@ fn files_outside_the_workspace_are_never_quoted() {
         assert!(!out.contains("the secret line") && !out.contains("secret.txt"), "{out}");
     }
 }
+
+#[test]
+fn mypy_checks_the_files_its_configuration_names() {
+    need("mypy");
+    let dir = tempfile::tempdir().unwrap();
+    // Two scripts of the same module name outside `files`: `mypy .` dies on them.
+    write(
+        dir.path(),
+        &[
+            ("pyproject.toml", "[tool.mypy]\nfiles = [\"src\"]\n"),
+            ("src/pkg/__init__.py", ""),
+            ("src/pkg/core.py", "x: int = \"no\"\n"),
+            ("scripts/utils.py", "a = 1\n"),
+            ("tools/utils.py", "b = 2\n"),
+        ],
+    );
+    let (code, report, stderr) = check(dir.path(), ".", "mypy");
+    assert_eq!(report["checkers"][0]["status"], "ok", "{report:#}\n{stderr}");
+    assert_eq!(code, 1);
+    let found = diagnostics(&report, "mypy");
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(found[0]["path"], "src/pkg/core.py");
+}

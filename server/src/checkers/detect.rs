@@ -604,13 +604,23 @@ impl Builder<'_> {
     }
 
     fn mypy(&mut self, project: &Project, because: String) {
+        // mypy checks what its configuration's `files`, `packages` or `modules` name when it is
+        // given no target; `.` would override them.
+        let own_targets = mypy_targets_configured(project);
+        let json_args: &[&str] = if own_targets { &["--output", "json"] } else { &["--output", "json", "."] };
+        let text_args: &[&str] = if own_targets {
+            &["--show-column-numbers", "--no-error-summary", "--no-pretty"]
+        } else {
+            &["--show-column-numbers", "--no-error-summary", "--no-pretty", "."]
+        };
+        let because = if own_targets { format!("{because}; the files it configures") } else { because };
         let Some(program) = find_program("mypy", &project.dir, self.root) else {
             self.add(
                 project,
                 Tool {
                     name: "mypy",
                     program: "mypy",
-                    args: &["--output", "json", "."],
+                    args: json_args,
                     format: Format::Mypy,
                     kind: Kind::Check,
                     because,
@@ -627,7 +637,7 @@ impl Builder<'_> {
                     project,
                     "mypy",
                     program.argv0,
-                    &["--output", "json", "."],
+                    json_args,
                     Format::Mypy,
                     Kind::Check,
                     why,
@@ -640,8 +650,7 @@ impl Builder<'_> {
                     "{because}; {} (mypy {version}: older than 1.11, read as text; upgrade for JSON output)",
                     program.found
                 );
-                let args = ["--show-column-numbers", "--no-error-summary", "--no-pretty", "."];
-                self.push(project, "mypy", program.argv0, &args, mypy_text_format(), Kind::Check, why, None);
+                self.push(project, "mypy", program.argv0, text_args, mypy_text_format(), Kind::Check, why, None);
             }
         }
     }
@@ -671,6 +680,33 @@ const CLIPPY: &[&str] = &["clippy", "--workspace", "--all-targets", "--message-f
 const CARGO_CHECK: &[&str] = &["check", "--workspace", "--all-targets", "--message-format=json"];
 const CARGO_TEST: &[&str] = &["test", "--workspace", "--no-fail-fast"];
 const NEXTEST: &[&str] = &["nextest", "run", "--workspace", "--no-fail-fast"];
+
+/// Whether the project's mypy configuration names what to check (`files`, `packages` or
+/// `modules`), in mypy.ini, .mypy.ini, setup.cfg's `[mypy]` or pyproject.toml's `[tool.mypy]`.
+fn mypy_targets_configured(project: &Project) -> bool {
+    const KEYS: [&str; 3] = ["files", "packages", "modules"];
+    let pyproject: toml::Table = toml::from_str(&project.read("pyproject.toml")).unwrap_or_default();
+    let in_pyproject = pyproject
+        .get("tool")
+        .and_then(|t| t.get("mypy"))
+        .and_then(|m| m.as_table())
+        .is_some_and(|m| KEYS.iter().any(|k| m.contains_key(*k)));
+    let in_ini = |text: &str| {
+        let mut in_mypy = false;
+        text.lines().map(str::trim).any(|line| {
+            if line.starts_with('[') {
+                in_mypy = line == "[mypy]";
+                return false;
+            }
+            in_mypy
+                && line.split_once('=').is_some_and(|(key, value)| {
+                    KEYS.contains(&key.trim()) && !value.trim().is_empty()
+                })
+        })
+    };
+    in_pyproject
+        || ["mypy.ini", ".mypy.ini", "setup.cfg"].iter().any(|f| project.has(f) && in_ini(&project.read(f)))
+}
 
 /// Whether a tsconfig.json's text (JSON with comments) lists project `references`.
 fn has_references(text: &str) -> bool {

@@ -177,6 +177,7 @@ pub async fn run(
 
     let mut parser = parse::parser(&checker.format);
     let mut stderr: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut stdout_tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut found = Vec::new();
     let mut problems = 0usize;
     let mut dropped = 0usize;
@@ -197,12 +198,13 @@ pub async fn run(
     };
     let mut take_line = |stream: Stream, line: String, found: &mut Vec<Problem>| {
         parser.line(stream, &line, found);
-        if stream == Stream::Stderr {
-            if stderr.len() == STDERR_TAIL_LINES {
-                stderr.pop_front();
-            }
-            stderr.push_back(line);
+        // Some tools (mypy) print why they failed on stdout: its tail explains a failure when
+        // stderr says nothing.
+        let tail = if stream == Stream::Stderr { &mut stderr } else { &mut stdout_tail };
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
         }
+        tail.push_back(line.chars().take(1000).collect());
     };
 
     let deadline = async {
@@ -306,7 +308,9 @@ pub async fn run(
             command: checker.command.join(" "),
             cwd: checker.cwd.clone(),
             how,
-            stderr: stderr.into_iter().collect(),
+            stderr: if stderr.iter().any(|l| !l.trim().is_empty()) { stderr } else { stdout_tail }
+                .into_iter()
+                .collect(),
         }),
         _ => Ok(Outcome { exit_code, problems, elapsed: started_at.elapsed(), dropped, cut_lines }),
     }
@@ -495,6 +499,24 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("exited with code 3 and printed no problem ACAS could read"), "{message}");
         assert!(message.contains("no such rule \"X1\""), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_failure_explained_on_stdout_only_shows_stdouts_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let checker = checker(dir.path(), "echo 'utils.py: error: Duplicate module named \"utils\"'; exit 2");
+        let error = run(&checker, &CancellationToken::new(), &mut |_| {}).await.unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("Duplicate module named \"utils\""), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_problem_printed_twice_is_handed_over_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let checker = checker(dir.path(), "echo 'a.rs:1:2: bad'; echo 'a.rs:1:2: bad'; echo 'a.rs:1:3: bad'");
+        let mut seen = Vec::new();
+        let outcome = run(&checker, &CancellationToken::new(), &mut |p| seen.push(p)).await.unwrap();
+        assert_eq!((outcome.problems, seen.len()), (2, 2));
     }
 
     #[tokio::test]
