@@ -95,7 +95,10 @@ fn eslint_json_on_one_line_longer_than_the_line_limit_is_read_whole() {
         dir.path(),
         &[
             ("package.json", "{\"name\":\"big\"}\n"),
-            ("eslint.config.mjs", "export default [{ files: [\"**/*.js\"], rules: { \"no-var\": \"warn\" } }];\n"),
+            (
+                "eslint.config.mjs",
+                "export default [{ files: [\"**/*.js\"], rules: { \"no-var\": \"warn\" } }];\n",
+            ),
         ],
     );
     // ESLint prints each file with a problem with its source: 12 files of 1 MiB make one line of
@@ -140,7 +143,11 @@ fn a_checker_that_prints_without_end_keeps_a_bounded_number_of_problems_and_says
     assert!(note.contains("5000 more were dropped"), "{note}");
     // The text report says it too.
     let (_, text, _) = acas(&["check", ".", "--checkers=spew"], dir.path());
-    assert!(text.contains(&format!("more than {limit} problems")), "{}", &text[text.len().saturating_sub(2000)..]);
+    assert!(
+        text.contains(&format!("more than {limit} problems")),
+        "{}",
+        &text[text.len().saturating_sub(2000)..]
+    );
 }
 
 #[test]
@@ -258,4 +265,43 @@ fn mypy_checks_the_files_its_configuration_names() {
     let found = diagnostics(&report, "mypy");
     assert_eq!(found.len(), 1, "{report:#}");
     assert_eq!(found[0]["path"], "src/pkg/core.py");
+}
+
+#[test]
+fn pytests_report_is_never_written_through_a_link_the_repository_carries() {
+    need("pytest");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    write(
+        dir.path(),
+        &[
+            ("victim.txt", "IMPORTANT USER FILE\n"),
+            ("ws/pyproject.toml", "[tool.pytest.ini_options]\n"),
+            ("ws/test_a.py", "def test_a():\n    assert 1 == 2\n"),
+        ],
+    );
+    std::fs::create_dir_all(ws.join(".acas/checkers")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("victim.txt"), ws.join(".acas/checkers/pytest.xml")).unwrap();
+    let (_, report, stderr) = check(&ws, ".", "pytest");
+    assert_eq!(std::fs::read_to_string(dir.path().join("victim.txt")).unwrap(), "IMPORTANT USER FILE\n");
+    assert_eq!(report["checkers"][0]["status"], "ok", "{report:#}\n{stderr}");
+    assert_eq!(diagnostics(&report, "pytest").len(), 1, "{report:#}");
+
+    // `.acas` itself a link: nothing is made in its target, and the checker says why.
+    let ws2 = dir.path().join("ws2");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    write(
+        dir.path(),
+        &[
+            ("ws2/pyproject.toml", "[tool.pytest.ini_options]\n"),
+            ("ws2/test_a.py", "def test_a():\n    assert 1 == 2\n"),
+        ],
+    );
+    std::os::unix::fs::symlink(&elsewhere, ws2.join(".acas")).unwrap();
+    let (code, report, _) = check(&ws2, ".", "pytest");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "something was made through the link");
+    assert_eq!(code, 3, "{report:#}");
+    let message = report["checkers"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("writes nothing through links"), "{report:#}");
 }

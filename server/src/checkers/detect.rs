@@ -447,7 +447,10 @@ impl Builder<'_> {
             let (args, because): (&[&str], String) = if references {
                 (
                     &["-b", "--noEmit", "--pretty", "false"],
-                    format!("{} (with `references`: its projects, in build mode)", project.file("tsconfig.json")),
+                    format!(
+                        "{} (with `references`: its projects, in build mode)",
+                        project.file("tsconfig.json")
+                    ),
                 )
             } else {
                 (&["--noEmit", "--pretty", "false", "-p", "."], project.file("tsconfig.json"))
@@ -633,16 +636,7 @@ impl Builder<'_> {
         match answer.as_deref().and_then(version) {
             Some(v) if v >= (1, 11) => {
                 let why = format!("{because}; {} (mypy {}.{}, JSON output)", program.found, v.0, v.1);
-                self.push(
-                    project,
-                    "mypy",
-                    program.argv0,
-                    json_args,
-                    Format::Mypy,
-                    Kind::Check,
-                    why,
-                    None,
-                );
+                self.push(project, "mypy", program.argv0, json_args, Format::Mypy, Kind::Check, why, None);
             }
             v => {
                 let version = v.map_or("of unknown version".to_owned(), |v| format!("{}.{}", v.0, v.1));
@@ -650,7 +644,16 @@ impl Builder<'_> {
                     "{because}; {} (mypy {version}: older than 1.11, read as text; upgrade for JSON output)",
                     program.found
                 );
-                self.push(project, "mypy", program.argv0, text_args, mypy_text_format(), Kind::Check, why, None);
+                self.push(
+                    project,
+                    "mypy",
+                    program.argv0,
+                    text_args,
+                    mypy_text_format(),
+                    Kind::Check,
+                    why,
+                    None,
+                );
             }
         }
     }
@@ -699,9 +702,9 @@ fn mypy_targets_configured(project: &Project) -> bool {
                 return false;
             }
             in_mypy
-                && line.split_once('=').is_some_and(|(key, value)| {
-                    KEYS.contains(&key.trim()) && !value.trim().is_empty()
-                })
+                && line
+                    .split_once('=')
+                    .is_some_and(|(key, value)| KEYS.contains(&key.trim()) && !value.trim().is_empty())
         })
     };
     in_pyproject
@@ -711,7 +714,8 @@ fn mypy_targets_configured(project: &Project) -> bool {
 /// Whether a tsconfig.json's text (JSON with comments) lists project `references`.
 fn has_references(text: &str) -> bool {
     static REFERENCES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#""references"\s*:\s*\[\s*(//[^\n]*\n\s*|/\*.*?\*/\s*)*\{"#).expect("the pattern compiles")
+        regex::Regex::new(r#""references"\s*:\s*\[\s*(//[^\n]*\n\s*|/\*.*?\*/\s*)*\{"#)
+            .expect("the pattern compiles")
     });
     REFERENCES.is_match(text)
 }

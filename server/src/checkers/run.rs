@@ -94,7 +94,9 @@ pub enum RunError {
     TooLong { checker: String, command: String, cwd: PathBuf, limit: usize },
     #[error("checker `{checker}` ran longer than its timeout of {}s and was stopped; raise `timeout` for it in .acas/config.toml", after.as_secs_f64())]
     TimedOut { checker: String, after: Duration },
-    #[error("checker `{checker}`: the run failed inside ACAS; run the checker again, and report it with the log if it fails again")]
+    #[error(
+        "checker `{checker}`: the run failed inside ACAS; run the checker again, and report it with the log if it fails again"
+    )]
     Internal { checker: String },
     #[error("checker `{checker}` was cancelled")]
     Cancelled { checker: String },
@@ -133,6 +135,16 @@ pub async fn run(
             message: "the command is empty".to_owned(),
         });
     };
+    if let super::Format::Pytest { junit_xml } = &checker.format
+        && let Err(message) = prepare_report(junit_xml)
+    {
+        return Err(RunError::Spawn {
+            checker: checker.name.clone(),
+            program: program.clone(),
+            cwd,
+            message,
+        });
+    }
     let spawn_error = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::NotFound && cwd.is_dir() {
             RunError::NotFound { checker: checker.name.clone(), program: program.clone(), cwd: cwd.clone() }
@@ -230,23 +242,27 @@ pub async fn run(
         _ = cancel.cancelled() => Some(End::Cancelled),
     };
     let mut open = true;
-    let end = if let Some(end) = early { end } else { loop {
-        tokio::select! {
-            line = lines.recv(), if open => match line {
-                Some((stream, line)) => {
-                    take_line(stream, line, &mut found);
-                    hand_over(&mut found);
-                }
-                None => open = false,
-            },
-            status = child.wait() => match status {
-                Ok(status) => break End::Exited(status),
-                Err(e) => break End::Exited(wait_failed(e)),
-            },
-            _ = &mut deadline => break End::TimedOut,
-            _ = cancel.cancelled() => break End::Cancelled,
+    let end = if let Some(end) = early {
+        end
+    } else {
+        loop {
+            tokio::select! {
+                line = lines.recv(), if open => match line {
+                    Some((stream, line)) => {
+                        take_line(stream, line, &mut found);
+                        hand_over(&mut found);
+                    }
+                    None => open = false,
+                },
+                status = child.wait() => match status {
+                    Ok(status) => break End::Exited(status),
+                    Err(e) => break End::Exited(wait_failed(e)),
+                },
+                _ = &mut deadline => break End::TimedOut,
+                _ = cancel.cancelled() => break End::Cancelled,
+            }
         }
-    } };
+    };
     let ended = match end {
         End::Exited(_) => tree.exited().await,
         End::TimedOut | End::Cancelled => {
@@ -320,6 +336,38 @@ pub async fn run(
 fn wait_failed(_: std::io::Error) -> std::process::ExitStatus {
     use std::os::unix::process::ExitStatusExt;
     std::process::ExitStatus::from_raw(libc::SIGKILL)
+}
+
+/// Makes the place of a report the tool writes (`.acas/checkers/pytest.xml`) safe to write: its
+/// directory and the one above it are real directories, created when missing, never links
+/// (a repository may carry links there), and a link or anything but a file at the report's path
+/// is removed, so that the tool writes nothing through a link.
+fn prepare_report(report: &Path) -> Result<(), String> {
+    let Some(dir) = report.parent() else { return Ok(()) };
+    for dir in [dir.parent(), Some(dir)].into_iter().flatten() {
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "{} is a link or not a directory, and ACAS writes nothing through links; replace it with a directory",
+                    dir.display()
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(dir)
+                    .map_err(|e| format!("cannot create {}: {e}; check its permissions", dir.display()))?;
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+        }
+    }
+    match std::fs::symlink_metadata(report) {
+        Ok(meta) if !meta.file_type().is_file() || meta.file_type().is_symlink() => {
+            std::fs::remove_file(report).map_err(|e| {
+                format!("cannot remove the link or entry at {}: {e}; remove it", report.display())
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The longest line `format`'s parser is given: a whole JSON document for the formats that read
