@@ -68,14 +68,38 @@ pub fn check_files(root: &Path, files: Vec<PathBuf>, max_size: u64) -> Report {
     Report { files_checked: checked.into_inner(), files, checkers: None }
 }
 
-/// Places the checkers' problems in their files and adds them to the report, without the
-/// duplicates a tool prints when it checks one file for several targets.
-pub fn merge(report: &mut Report, root: &Path, problems: Vec<Problem>, max_size: u64) {
+/// `path` with `.` and `..` resolved, through links when it exists.
+fn resolved(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| {
+        let mut out = PathBuf::new();
+        for component in path.components() {
+            match component {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    })
+}
+
+/// Places the checkers' problems of files under `scope` (the file or directory checked) in their
+/// files and adds them to the report, without the duplicates a tool prints when it checks one
+/// file for several targets. Problems in files outside `scope` (a link, `../x`) are left out.
+pub fn merge(report: &mut Report, root: &Path, scope: &Path, problems: Vec<Problem>, max_size: u64) {
+    let scope = resolved(scope);
     let mut by_path: std::collections::BTreeMap<PathBuf, Vec<Problem>> = std::collections::BTreeMap::new();
     for problem in problems {
         by_path.entry(problem.span.path.clone()).or_default().push(problem);
     }
     for (path, problems) in by_path {
+        let path = resolved(&path);
+        if !path.starts_with(&scope) {
+            tracing::debug!("a checker's problems in {} are outside {}", path.display(), scope.display());
+            continue;
+        }
         let text = crate::files::read_source(&path, max_size).unwrap_or_default();
         let placed =
             analysis::place_problems(&text, Language::from_path(&path), &problems, PositionEncoding::Utf16);
@@ -88,14 +112,19 @@ pub fn merge(report: &mut Report, root: &Path, problems: Vec<Problem>, max_size:
             }
         };
         let diagnostics = &mut report.files[at].1;
+        // The same problem from two checkers (clippy and cargo check both speak for rustc) is
+        // shown once; a set keeps this linear in the number of problems.
+        let key = |d: &FileDiagnostic| {
+            (
+                (d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character),
+                d.message.clone(),
+                d.source.clone(),
+                d.severity.as_str(),
+            )
+        };
+        let mut seen: std::collections::HashSet<_> = diagnostics.iter().map(key).collect();
         for d in placed {
-            let same = |o: &FileDiagnostic| {
-                o.range == d.range
-                    && o.message == d.message
-                    && o.source == d.source
-                    && o.severity == d.severity
-            };
-            if !diagnostics.iter().any(same) {
+            if seen.insert(key(&d)) {
                 diagnostics.push(d);
             }
         }
@@ -119,6 +148,28 @@ pub fn untrusted(root: &Path) -> Option<String> {
         root.display(),
         root.display()
     ))
+}
+
+/// The checkers for `dir` and the configuration errors: those of `dir` when it has some, else
+/// those of the nearest directory above it that has some, up to the repository's root (`.git`)
+/// or the workspace's (`.acas`), so that a subdirectory of a project is checked by the
+/// project's checkers.
+pub fn detect_for(dir: &Path) -> (Config, Vec<Detected>, Vec<String>) {
+    let here = detect(dir);
+    if !here.1.is_empty() || !here.2.is_empty() {
+        return here;
+    }
+    let boundary = |d: &Path| d.join(".git").exists() || d.join(".acas").is_dir();
+    if boundary(dir) {
+        return here;
+    }
+    for above in dir.ancestors().skip(1) {
+        let found = detect(above);
+        if !found.1.is_empty() || !found.2.is_empty() || boundary(above) {
+            return found;
+        }
+    }
+    here
 }
 
 /// The checkers of the workspace at `root` and every configuration error, each with its
@@ -184,6 +235,8 @@ pub struct Ran {
     pub elapsed: Duration,
     /// What went wrong and what to do, for a status other than `Ok`.
     pub message: Option<String>,
+    /// A limit the run hit (problems dropped, lines cut), for a run that gave a result.
+    pub note: Option<String>,
 }
 
 /// The checkers `names` asks for: every enabled one that checks code when `names` is empty,
@@ -218,6 +271,7 @@ pub async fn run_all(
     selected: Vec<Detected>,
     progress: Arc<dyn Fn(Progress<'_>) + Send + Sync>,
 ) -> (Vec<Problem>, Vec<Ran>) {
+    let names: Vec<String> = selected.iter().map(|d| d.checker.name.clone()).collect();
     let permits = Arc::new(tokio::sync::Semaphore::new(PARALLEL_CHECKERS));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, detected) in selected.into_iter().enumerate() {
@@ -238,9 +292,26 @@ pub async fn run_all(
     results.sort_by_key(|(i, _)| *i);
     let mut problems = Vec::new();
     let mut ran = Vec::new();
-    for (_, (found, run)) in results {
-        problems.extend(found);
-        ran.push(run);
+    let mut results = results.into_iter().peekable();
+    for (i, name) in names.into_iter().enumerate() {
+        match results.next_if(|(at, _)| *at == i) {
+            Some((_, (found, run))) => {
+                problems.extend(found);
+                ran.push(run);
+            }
+            // A run that ended inside ACAS is reported, never left out.
+            None => ran.push(Ran {
+                message: Some(format!(
+                    "checker `{name}`: the run failed inside ACAS; run `acas check --checkers={name}` again, and report it with the log (RUST_LOG=acas=debug) if it fails again"
+                )),
+                name,
+                status: Status::Failed,
+                problems: 0,
+                exit_code: None,
+                elapsed: Duration::ZERO,
+                note: None,
+            }),
+        }
     }
     (problems, ran)
 }
@@ -254,6 +325,7 @@ async fn run_one(detected: Detected, progress: &(dyn Fn(Progress<'_>) + Send + S
         exit_code: None,
         elapsed: Duration::ZERO,
         message: None,
+        note: None,
     };
     if let Some(install) = &detected.missing {
         let program = checker.command.first().map(String::as_str).unwrap_or("");
@@ -274,14 +346,17 @@ async fn run_one(detected: Detected, progress: &(dyn Fn(Progress<'_>) + Send + S
         Ok(outcome) => {
             ran.problems = outcome.problems;
             ran.exit_code = outcome.exit_code;
+            ran.note = outcome.note(&checker.name);
         }
         Err(error) => {
             ran.status = match error {
                 RunError::NotFound { .. } => Status::Missing,
                 RunError::TimedOut { .. } => Status::TimedOut,
-                RunError::Spawn { .. } | RunError::Failed { .. } | RunError::Cancelled { .. } => {
-                    Status::Failed
-                }
+                RunError::Spawn { .. }
+                | RunError::Failed { .. }
+                | RunError::TooLong { .. }
+                | RunError::Internal { .. }
+                | RunError::Cancelled { .. } => Status::Failed,
             };
             ran.problems = problems.len();
             ran.message = Some(error.to_string());

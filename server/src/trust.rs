@@ -83,14 +83,26 @@ pub fn state(root: &Path) -> State {
 }
 
 /// [`state`] with the list at `list`.
+///
+/// A directory inside a trusted workspace is trusted with it when it defines no `[[checkers]]`
+/// of its own (a project in a subdirectory of a repository the user trusted); one that defines
+/// some needs its own trust, since nobody read them.
 pub fn state_in(list: &Path, root: &Path) -> State {
     let Ok(root) = root.canonicalize() else { return State::Untrusted };
+    let workspaces = read(list).workspaces;
     let hash = checkers_hash(&root);
-    match read(list).workspaces.iter().find(|e| e.root == root) {
-        Some(entry) if entry.checkers == hash => State::Trusted,
-        Some(_) => State::Changed,
-        None => State::Untrusted,
+    if let Some(entry) = workspaces.iter().find(|e| e.root == root) {
+        return if entry.checkers == hash { State::Trusted } else { State::Changed };
     }
+    if hash != checkers_hash_of("") {
+        return State::Untrusted;
+    }
+    let Some((above, entry)) =
+        root.ancestors().skip(1).find_map(|a| workspaces.iter().find(|e| e.root == a).map(|e| (a, e)))
+    else {
+        return State::Untrusted;
+    };
+    if entry.checkers == checkers_hash(above) { State::Trusted } else { State::Changed }
 }
 
 /// Trusts the workspace at `root` with its `[[checkers]]` as they are now; answers its
@@ -162,6 +174,10 @@ pub fn checkers_hash(root: &Path) -> String {
         },
         Err(_) => format!("unparsed:{text}"),
     };
+    checkers_hash_of(&section)
+}
+
+fn checkers_hash_of(section: &str) -> String {
     let digest = Sha256::digest(section.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -169,6 +185,26 @@ pub fn checkers_hash(root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subdirectory_shares_its_workspaces_trust_unless_it_adds_checkers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ws, list) = (dir.path().join("ws"), dir.path().join("config/trusted.json"));
+        let (plain, own) = (ws.join("pkg"), ws.join("tool"));
+        std::fs::create_dir_all(plain.join("src")).unwrap();
+        std::fs::create_dir_all(own.join(".acas")).unwrap();
+        std::fs::write(own.join(".acas/config.toml"), "[[checkers]]\nname = \"b\"\ncommand = \"true\"\n")
+            .unwrap();
+        assert_eq!(state_in(&list, &plain), State::Untrusted);
+        change(&list, &ws, true).unwrap();
+        assert_eq!(state_in(&list, &plain), State::Trusted);
+        assert_eq!(state_in(&list, &plain.join("src")), State::Trusted);
+        assert_eq!(state_in(&list, &own), State::Untrusted, "checkers nobody read are not trusted");
+        std::fs::create_dir_all(ws.join(".acas")).unwrap();
+        std::fs::write(ws.join(".acas/config.toml"), "[[checkers]]\nname = \"c\"\ncommand = \"true\"\n")
+            .unwrap();
+        assert_eq!(state_in(&list, &plain), State::Changed, "the workspace's checkers changed since");
+    }
 
     #[test]
     fn a_changed_checkers_section_is_not_trusted_until_trusted_again() {

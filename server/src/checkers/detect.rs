@@ -459,15 +459,29 @@ impl Builder<'_> {
 
     fn javascript(&mut self, project: &Project) {
         if project.has("tsconfig.json") {
+            // A solution-style tsconfig.json (`references` to other projects, often with
+            // `"files": []`) checks nothing itself: build mode checks each referenced project.
+            let references = has_references(&project.read("tsconfig.json"));
+            let (args, because): (&[&str], String) = if references {
+                (
+                    &["-b", "--noEmit", "--pretty", "false"],
+                    format!(
+                        "{} (with `references`: its projects, in build mode)",
+                        project.file("tsconfig.json")
+                    ),
+                )
+            } else {
+                (&["--noEmit", "--pretty", "false", "-p", "."], project.file("tsconfig.json"))
+            };
             self.add(
                 project,
                 Tool {
                     name: "tsc",
                     program: "tsc",
-                    args: &["--noEmit", "--pretty", "false", "-p", "."],
+                    args,
                     format: Format::Tsc,
                     kind: Kind::Check,
-                    because: project.file("tsconfig.json"),
+                    because,
                     install: "npm install --save-dev typescript",
                 },
             );
@@ -611,13 +625,23 @@ impl Builder<'_> {
     }
 
     fn mypy(&mut self, project: &Project, because: String) {
+        // mypy checks what its configuration's `files`, `packages` or `modules` name when it is
+        // given no target; `.` would override them.
+        let own_targets = mypy_targets_configured(project);
+        let json_args: &[&str] = if own_targets { &["--output", "json"] } else { &["--output", "json", "."] };
+        let text_args: &[&str] = if own_targets {
+            &["--show-column-numbers", "--no-error-summary", "--no-pretty"]
+        } else {
+            &["--show-column-numbers", "--no-error-summary", "--no-pretty", "."]
+        };
+        let because = if own_targets { format!("{because}; the files it configures") } else { because };
         let Some(program) = find_program("mypy", &project.dir, self.root) else {
             self.add(
                 project,
                 Tool {
                     name: "mypy",
                     program: "mypy",
-                    args: &["--output", "json", "."],
+                    args: json_args,
                     format: Format::Mypy,
                     kind: Kind::Check,
                     because,
@@ -630,16 +654,7 @@ impl Builder<'_> {
         match answer.as_deref().and_then(version) {
             Some(v) if v >= (1, 11) => {
                 let why = format!("{because}; {} (mypy {}.{}, JSON output)", program.found, v.0, v.1);
-                self.push(
-                    project,
-                    "mypy",
-                    program.argv0,
-                    &["--output", "json", "."],
-                    Format::Mypy,
-                    Kind::Check,
-                    why,
-                    None,
-                );
+                self.push(project, "mypy", program.argv0, json_args, Format::Mypy, Kind::Check, why, None);
             }
             v => {
                 let version = v.map_or("of unknown version".to_owned(), |v| format!("{}.{}", v.0, v.1));
@@ -647,8 +662,16 @@ impl Builder<'_> {
                     "{because}; {} (mypy {version}: older than 1.11, read as text; upgrade for JSON output)",
                     program.found
                 );
-                let args = ["--show-column-numbers", "--no-error-summary", "--no-pretty", "."];
-                self.push(project, "mypy", program.argv0, &args, mypy_text_format(), Kind::Check, why, None);
+                self.push(
+                    project,
+                    "mypy",
+                    program.argv0,
+                    text_args,
+                    mypy_text_format(),
+                    Kind::Check,
+                    why,
+                    None,
+                );
             }
         }
     }
@@ -681,6 +704,42 @@ const CLIPPY: &[&str] = &["clippy", "--workspace", "--all-targets", "--message-f
 const CARGO_CHECK: &[&str] = &["check", "--workspace", "--all-targets", "--message-format=json"];
 const CARGO_TEST: &[&str] = &["test", "--workspace", "--no-fail-fast"];
 const NEXTEST: &[&str] = &["nextest", "run", "--workspace", "--no-fail-fast"];
+
+/// Whether the project's mypy configuration names what to check (`files`, `packages` or
+/// `modules`), in mypy.ini, .mypy.ini, setup.cfg's `[mypy]` or pyproject.toml's `[tool.mypy]`.
+fn mypy_targets_configured(project: &Project) -> bool {
+    const KEYS: [&str; 3] = ["files", "packages", "modules"];
+    let pyproject: toml::Table = toml::from_str(&project.read("pyproject.toml")).unwrap_or_default();
+    let in_pyproject = pyproject
+        .get("tool")
+        .and_then(|t| t.get("mypy"))
+        .and_then(|m| m.as_table())
+        .is_some_and(|m| KEYS.iter().any(|k| m.contains_key(*k)));
+    let in_ini = |text: &str| {
+        let mut in_mypy = false;
+        text.lines().map(str::trim).any(|line| {
+            if line.starts_with('[') {
+                in_mypy = line == "[mypy]";
+                return false;
+            }
+            in_mypy
+                && line
+                    .split_once('=')
+                    .is_some_and(|(key, value)| KEYS.contains(&key.trim()) && !value.trim().is_empty())
+        })
+    };
+    in_pyproject
+        || ["mypy.ini", ".mypy.ini", "setup.cfg"].iter().any(|f| project.has(f) && in_ini(&project.read(f)))
+}
+
+/// Whether a tsconfig.json's text (JSON with comments) lists project `references`.
+fn has_references(text: &str) -> bool {
+    static REFERENCES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#""references"\s*:\s*\[\s*(//[^\n]*\n\s*|/\*.*?\*/\s*)*\{"#)
+            .expect("the pattern compiles")
+    });
+    REFERENCES.is_match(text)
+}
 
 fn ruff_tool(because: String) -> Tool<'static> {
     Tool {

@@ -18,8 +18,14 @@ use super::parse::{self, Stream};
 use super::{Checker, Problem, Span};
 use crate::process_tree::{self, Ended, Timing};
 
-/// The longest line a parser is given; the rest of a longer line is read and dropped.
+/// The longest line a parser is given; the rest of a longer line is read and dropped, and the
+/// run says so. Formats that read one JSON document (which tools print on one line) are given
+/// lines up to [`parse::DOCUMENT_LIMIT`] instead.
 pub const LINE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The most problems one run hands over; further ones are counted and dropped, and the run says
+/// so ([`Outcome::dropped`]), so that a tool printing without end cannot take the memory.
+pub const PROBLEM_LIMIT: usize = 100_000;
 
 /// How a checker's tree is ended: what it leaves running may go on for a second after it
 /// exited; on a timeout or a cancel the tree has two seconds between SIGTERM and SIGKILL.
@@ -33,9 +39,35 @@ const STDERR_TAIL_LINES: usize = 20;
 pub struct Outcome {
     /// The tool's exit code (`None`: killed by a signal).
     pub exit_code: Option<i32>,
-    /// How many problems were handed over.
+    /// How many problems were handed over (a problem printed twice, as cargo does for a file
+    /// checked once per target, is handed over once).
     pub problems: usize,
     pub elapsed: Duration,
+    /// Problems past [`PROBLEM_LIMIT`], counted and not handed over.
+    pub dropped: usize,
+    /// Lines of output longer than the line limit, cut there (what was cut may have held problems).
+    pub cut_lines: usize,
+}
+
+impl Outcome {
+    /// What a person should know of the limits the run hit, if any.
+    pub fn note(&self, checker: &str) -> Option<String> {
+        let mut notes = Vec::new();
+        if self.dropped > 0 {
+            notes.push(format!(
+                "it reported more than {PROBLEM_LIMIT} problems; {} more were dropped (fix the first ones, or narrow the checker's command in .acas/config.toml)",
+                self.dropped
+            ));
+        }
+        if self.cut_lines > 0 {
+            notes.push(format!(
+                "{} line(s) of its output were longer than the limit of {} MiB and were cut there, so problems in them may be missing",
+                self.cut_lines,
+                LINE_LIMIT / (1024 * 1024)
+            ));
+        }
+        (!notes.is_empty()).then(|| format!("checker `{checker}`: {}", notes.join("; ")))
+    }
 }
 
 /// Why a run gave no complete result.
@@ -54,8 +86,18 @@ pub enum RunError {
         tail = stderr_tail(.stderr)
     )]
     Failed { checker: String, command: String, cwd: PathBuf, how: String, stderr: Vec<String> },
+    #[error(
+        "checker `{checker}`: `{command}` printed a line longer than {} MiB, which was cut there, and no problem ACAS could read; its output is too large to read (run it in {} with fewer files, or narrow its command in .acas/config.toml)",
+        limit / (1024 * 1024),
+        cwd.display()
+    )]
+    TooLong { checker: String, command: String, cwd: PathBuf, limit: usize },
     #[error("checker `{checker}` ran longer than its timeout of {}s and was stopped; raise `timeout` for it in .acas/config.toml", after.as_secs_f64())]
     TimedOut { checker: String, after: Duration },
+    #[error(
+        "checker `{checker}`: the run failed inside ACAS; run the checker again, and report it with the log if it fails again"
+    )]
+    Internal { checker: String },
     #[error("checker `{checker}` was cancelled")]
     Cancelled { checker: String },
 }
@@ -93,6 +135,16 @@ pub async fn run(
             message: "the command is empty".to_owned(),
         });
     };
+    if let super::Format::Pytest { junit_xml } = &checker.format
+        && let Err(message) = prepare_report(junit_xml)
+    {
+        return Err(RunError::Spawn {
+            checker: checker.name.clone(),
+            program: program.clone(),
+            cwd,
+            message,
+        });
+    }
     let spawn_error = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::NotFound && cwd.is_dir() {
             RunError::NotFound { checker: checker.name.clone(), program: program.clone(), cwd: cwd.clone() }
@@ -121,31 +173,50 @@ pub async fn run(
     .map_err(spawn_error)?;
 
     let (lines_tx, mut lines) = mpsc::channel::<(Stream, String)>(256);
+    let limit = line_limit(&checker.format);
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let readers = [
-        child.stdout.take().map(|s| tokio::spawn(read_lines(s, Stream::Stdout, lines_tx.clone()))),
-        child.stderr.take().map(|s| tokio::spawn(read_lines(s, Stream::Stderr, lines_tx.clone()))),
+        child
+            .stdout
+            .take()
+            .map(|s| tokio::spawn(read_lines(s, Stream::Stdout, lines_tx.clone(), limit, cut.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|s| tokio::spawn(read_lines(s, Stream::Stderr, lines_tx.clone(), limit, cut.clone()))),
     ];
     drop(lines_tx);
 
     let mut parser = parse::parser(&checker.format);
     let mut stderr: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut stdout_tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut found = Vec::new();
     let mut problems = 0usize;
+    let mut dropped = 0usize;
+    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut hand_over = |found: &mut Vec<Problem>| {
         for mut problem in found.drain(..) {
+            if problems >= PROBLEM_LIMIT {
+                dropped += 1;
+                continue;
+            }
             absolute(&mut problem, &checker.cwd);
+            if !seen.insert(identity(&problem)) {
+                continue;
+            }
             problems += 1;
             on_problem(problem);
         }
     };
     let mut take_line = |stream: Stream, line: String, found: &mut Vec<Problem>| {
         parser.line(stream, &line, found);
-        if stream == Stream::Stderr {
-            if stderr.len() == STDERR_TAIL_LINES {
-                stderr.pop_front();
-            }
-            stderr.push_back(line);
+        // Some tools (mypy) print why they failed on stdout: its tail explains a failure when
+        // stderr says nothing.
+        let tail = if stream == Stream::Stderr { &mut stderr } else { &mut stdout_tail };
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
         }
+        tail.push_back(line.chars().take(1000).collect());
     };
 
     let deadline = async {
@@ -160,28 +231,36 @@ pub async fn run(
         TimedOut,
         Cancelled,
     }
-    let started = tokio::select! {
-        started = tree.started() => started.map_err(spawn_error),
-        _ = &mut deadline => Ok(()),
-        _ = cancel.cancelled() => Ok(()),
+    // The deadline or the cancel may come before the tree has started; the deadline, once it
+    // has fired, must not be polled again.
+    let early = tokio::select! {
+        started = tree.started() => {
+            started.map_err(spawn_error)?;
+            None
+        }
+        _ = &mut deadline => Some(End::TimedOut),
+        _ = cancel.cancelled() => Some(End::Cancelled),
     };
-    started?;
     let mut open = true;
-    let end = loop {
-        tokio::select! {
-            line = lines.recv(), if open => match line {
-                Some((stream, line)) => {
-                    take_line(stream, line, &mut found);
-                    hand_over(&mut found);
-                }
-                None => open = false,
-            },
-            status = child.wait() => match status {
-                Ok(status) => break End::Exited(status),
-                Err(e) => break End::Exited(wait_failed(e)),
-            },
-            _ = &mut deadline => break End::TimedOut,
-            _ = cancel.cancelled() => break End::Cancelled,
+    let end = if let Some(end) = early {
+        end
+    } else {
+        loop {
+            tokio::select! {
+                line = lines.recv(), if open => match line {
+                    Some((stream, line)) => {
+                        take_line(stream, line, &mut found);
+                        hand_over(&mut found);
+                    }
+                    None => open = false,
+                },
+                status = child.wait() => match status {
+                    Ok(status) => break End::Exited(status),
+                    Err(e) => break End::Exited(wait_failed(e)),
+                },
+                _ = &mut deadline => break End::TimedOut,
+                _ = cancel.cancelled() => break End::Cancelled,
+            }
         }
     };
     let ended = match end {
@@ -224,6 +303,15 @@ pub async fn run(
 
     let End::Exited(status) = end else { unreachable!("timeouts and cancels returned above") };
     let exit_code = status.code();
+    let cut_lines = cut.load(std::sync::atomic::Ordering::Relaxed);
+    if problems == 0 && cut_lines > 0 {
+        return Err(RunError::TooLong {
+            checker: checker.name.clone(),
+            command: checker.command.join(" "),
+            cwd: checker.cwd.clone(),
+            limit,
+        });
+    }
     let how = match (exit_code, ended) {
         (_, Ended::SupervisorKilled) => Some("was killed before it ended".to_owned()),
         (Some(0), _) => None,
@@ -236,9 +324,11 @@ pub async fn run(
             command: checker.command.join(" "),
             cwd: checker.cwd.clone(),
             how,
-            stderr: stderr.into_iter().collect(),
+            stderr: if stderr.iter().any(|l| !l.trim().is_empty()) { stderr } else { stdout_tail }
+                .into_iter()
+                .collect(),
         }),
-        _ => Ok(Outcome { exit_code, problems, elapsed: started_at.elapsed() }),
+        _ => Ok(Outcome { exit_code, problems, elapsed: started_at.elapsed(), dropped, cut_lines }),
     }
 }
 
@@ -246,6 +336,63 @@ pub async fn run(
 fn wait_failed(_: std::io::Error) -> std::process::ExitStatus {
     use std::os::unix::process::ExitStatusExt;
     std::process::ExitStatus::from_raw(libc::SIGKILL)
+}
+
+/// Makes the place of a report the tool writes (`.acas/checkers/pytest.xml`) safe to write: its
+/// directory and the one above it are real directories, created when missing, never links
+/// (a repository may carry links there), and a link or anything but a file at the report's path
+/// is removed, so that the tool writes nothing through a link.
+fn prepare_report(report: &Path) -> Result<(), String> {
+    let Some(dir) = report.parent() else { return Ok(()) };
+    for dir in [dir.parent(), Some(dir)].into_iter().flatten() {
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "{} is a link or not a directory, and ACAS writes nothing through links; replace it with a directory",
+                    dir.display()
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(dir)
+                    .map_err(|e| format!("cannot create {}: {e}; check its permissions", dir.display()))?;
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+        }
+    }
+    match std::fs::symlink_metadata(report) {
+        Ok(meta) if !meta.file_type().is_file() || meta.file_type().is_symlink() => {
+            std::fs::remove_file(report).map_err(|e| {
+                format!("cannot remove the link or entry at {}: {e}; remove it", report.display())
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The longest line `format`'s parser is given: a whole JSON document for the formats that read
+/// one, else [`LINE_LIMIT`].
+fn line_limit(format: &super::Format) -> usize {
+    use super::Format;
+    match format {
+        Format::Eslint | Format::Ruff | Format::Pyright | Format::Jest => parse::DOCUMENT_LIMIT,
+        _ => LINE_LIMIT,
+    }
+}
+
+/// What makes two problems the same for a person: place, tool, code, severity and message.
+fn identity(problem: &Problem) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let span = &problem.span;
+    span.path.hash(&mut hasher);
+    (span.start.line, span.start.column).hash(&mut hasher);
+    span.end.map(|e| (e.line, e.column)).hash(&mut hasher);
+    problem.source.hash(&mut hasher);
+    problem.code.hash(&mut hasher);
+    problem.severity.as_str().hash(&mut hasher);
+    problem.message.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Makes the problem's paths absolute against `cwd`.
@@ -261,11 +408,13 @@ fn absolute(problem: &mut Problem, cwd: &Path) {
 }
 
 /// Sends each line of `reader` (without its ending; invalid UTF-8 replaced) until it closes or
-/// the receiver is gone. A line longer than [`LINE_LIMIT`] is cut there.
+/// the receiver is gone. A line longer than `limit` is cut there, and counted in `cut`.
 async fn read_lines(
     mut reader: impl AsyncRead + Unpin,
     stream: Stream,
     lines: mpsc::Sender<(Stream, String)>,
+    limit: usize,
+    cut: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut line: Vec<u8> = Vec::new();
@@ -296,10 +445,11 @@ async fn read_lines(
             rest = &rest[at + 1..];
         }
         if !overlong {
-            let room = LINE_LIMIT.saturating_sub(line.len());
+            let room = limit.saturating_sub(line.len());
             line.extend_from_slice(&rest[..rest.len().min(room)]);
             if rest.len() > room {
                 overlong = true;
+                cut.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let text = send(&mut line);
                 if lines.send((stream, text)).await.is_err() {
                     return;
@@ -397,6 +547,24 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("exited with code 3 and printed no problem ACAS could read"), "{message}");
         assert!(message.contains("no such rule \"X1\""), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_failure_explained_on_stdout_only_shows_stdouts_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let checker = checker(dir.path(), "echo 'utils.py: error: Duplicate module named \"utils\"'; exit 2");
+        let error = run(&checker, &CancellationToken::new(), &mut |_| {}).await.unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("Duplicate module named \"utils\""), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_problem_printed_twice_is_handed_over_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let checker = checker(dir.path(), "echo 'a.rs:1:2: bad'; echo 'a.rs:1:2: bad'; echo 'a.rs:1:3: bad'");
+        let mut seen = Vec::new();
+        let outcome = run(&checker, &CancellationToken::new(), &mut |p| seen.push(p)).await.unwrap();
+        assert_eq!((outcome.problems, seen.len()), (2, 2));
     }
 
     #[tokio::test]

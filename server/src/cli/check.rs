@@ -42,7 +42,7 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
         watch::walk(&rules, &root, &|f| files.lock().unwrap().push(f), &|_| {});
         files.into_inner().unwrap()
     } else {
-        vec![target]
+        vec![target.clone()]
     };
     let selected = match names {
         None => None,
@@ -52,7 +52,7 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
                 output::note(&format!("acas check: {why}"));
                 return EXIT_FAILED;
             }
-            let (_, found, errors) = crate::check::detect(&root);
+            let (_, found, errors) = crate::check::detect_for(&root);
             if let Some(error) = errors.first() {
                 output::note(&format!("acas check: {error}"));
                 return EXIT_FAILED;
@@ -69,7 +69,8 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
     let mut report = check_files(&root, files, config.max_file_size);
     if let Some(selected) = selected {
         let (problems, ran) = super::checkers::run_all(selected);
-        merge(&mut report, &root, problems, config.max_file_size);
+        // Only the problems of what was asked for, never of files outside it (a link, `../x`).
+        merge(&mut report, &root, &target, problems, config.max_file_size);
         report.checkers = Some(ran);
     }
     let errors = report.files.iter().flat_map(|(_, d)| d).filter(|d| d.severity == Severity::Error).count();
@@ -96,14 +97,19 @@ fn render_text(report: &Report, root: &Path, max_size: u64, errors: usize, colou
     for (path, diagnostics) in &report.files {
         let full = if Path::new(path).is_absolute() { PathBuf::from(path) } else { root.join(path) };
         let text = crate::files::read_source(&full, max_size).ok();
+        let index = text.as_deref().map(crate::text::LineIndex::new);
         for d in diagnostics {
-            out.push_str(&snippets::render(path, text.as_deref(), d, colour));
+            out.push_str(&snippets::render_in(path, text.as_deref().zip(index.as_ref()), d, colour));
             out.push_str("\n\n");
         }
     }
     for ran in report.checkers.iter().flatten().filter(|r| r.status != Status::Ok) {
         let message = ran.message.as_deref().unwrap_or("no result");
         out.push_str(&snippets::checker_failure(message, colour));
+        out.push_str("\n\n");
+    }
+    for note in report.checkers.iter().flatten().filter_map(|r| r.note.as_deref()) {
+        out.push_str(&snippets::checker_note(note, colour));
         out.push_str("\n\n");
     }
     let mut categories: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -184,6 +190,7 @@ fn ran_json(r: &Ran) -> Value {
         "exit_code": r.exit_code,
         "seconds": r.elapsed.as_secs_f64(),
         "message": r.message,
+        "note": r.note,
     })
 }
 
@@ -264,7 +271,18 @@ fn invocations(report: &Report) -> Value {
             })
         })
         .collect();
-    json!([{ "executionSuccessful": failed.is_empty(), "toolExecutionNotifications": failed }])
+    let notes = report.checkers.iter().flatten().filter_map(|r| {
+        r.note.as_ref().map(|note| {
+            json!({
+                "level": "warning",
+                "message": { "text": note },
+                "descriptor": { "id": "checker-limit" },
+                "properties": { "checker": r.name },
+            })
+        })
+    });
+    let notifications: Vec<Value> = failed.iter().cloned().chain(notes).collect();
+    json!([{ "executionSuccessful": failed.is_empty(), "toolExecutionNotifications": notifications }])
 }
 
 /// Percent-encodes a path for a `file:` URI, keeping `/` and RFC 3986's unreserved characters.

@@ -31,7 +31,15 @@ fn level(severity: Severity) -> Level<'static> {
 
 /// One diagnostic of the file shown as `path`, whose text is `text` (`None`: unreadable, the
 /// place is named without its lines). Columns of `d` are UTF-16, as in the report.
+#[cfg(test)]
 pub fn render(path: &str, text: Option<&str>, d: &FileDiagnostic, colour: bool) -> String {
+    let index = text.map(LineIndex::new);
+    render_in(path, text.zip(index.as_ref()), d, colour)
+}
+
+/// [`render`] with the file's text already indexed, so that the diagnostics of one file cost
+/// one indexing of its text, not one each.
+pub fn render_in(path: &str, text: Option<(&str, &LineIndex)>, d: &FileDiagnostic, colour: bool) -> String {
     let mut lines = d.message.lines();
     let title = lines.next().unwrap_or("");
     let rest: Vec<&str> = lines.collect();
@@ -42,8 +50,7 @@ pub fn render(path: &str, text: Option<&str>, d: &FileDiagnostic, colour: bool) 
     let level = level(d.severity);
     let title = level.primary_title(title).id(d.category.as_str());
     let mut group = match text {
-        Some(text) => {
-            let index = LineIndex::new(text);
+        Some((text, index)) => {
             let offset = |p| index.offset(text, p, PositionEncoding::Utf16);
             let first =
                 d.related.iter().map(|(r, _)| r.start.line).chain([d.range.start.line]).min().unwrap_or(0);
@@ -84,6 +91,11 @@ pub fn render(path: &str, text: Option<&str>, d: &FileDiagnostic, colour: bool) 
 /// A checker that gave no result, as an error of its own: `message` says which and what to do.
 pub fn checker_failure(message: &str, colour: bool) -> String {
     renderer(colour).render(&[Group::with_title(Level::ERROR.primary_title(message))])
+}
+
+/// A limit a checker's run hit, as a warning.
+pub fn checker_note(message: &str, colour: bool) -> String {
+    renderer(colour).render(&[Group::with_title(Level::WARNING.primary_title(message))])
 }
 
 #[cfg(test)]

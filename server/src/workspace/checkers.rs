@@ -48,6 +48,14 @@ use crate::trust;
 /// The most problems handed to the loop in one batch.
 const BATCH: usize = 1000;
 
+/// How long after a checker's run ended a change on disk may still be its own output (the
+/// watcher reports changes late).
+const ECHO_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The most diagnostics of one checker shown for one file; the rest of a run's problems of the
+/// file are dropped, and the user told once.
+pub const FILE_PROBLEM_LIMIT: usize = 1000;
+
 /// The files whose change can change which checkers a workspace has.
 const DETECTION_FILES: &[&str] = &[
     "Cargo.toml",
@@ -130,8 +138,14 @@ pub(super) struct Checkers {
     failures: BTreeMap<String, String>,
     /// What was told to the user since the configuration last changed.
     told: HashSet<String>,
-    /// Paths saved since the checkers last ran, and the number of the latest save.
-    saved: HashSet<PathBuf>,
+    /// Paths saved since the checkers last ran, each with the checkers that may have written
+    /// it (every change of it on disk came while they ran; empty: a person's save), and the
+    /// number of the latest save.
+    saved: HashMap<PathBuf, HashSet<String>>,
+    /// When each checker's last run ended.
+    ended_at: HashMap<String, std::time::Instant>,
+    /// The files whose changes, made while the checker ran, started its current or last run.
+    echo_started: HashMap<String, HashSet<PathBuf>>,
     save_generation: u64,
     /// Within the debounce window of a save: later saves wait for it to be quiet.
     save_pending: bool,
@@ -273,11 +287,11 @@ impl Workspace {
                 .map(|d| d.checker.name.clone())
                 .collect();
             // Saves that came before detection was done: the first of a burst.
-            let saved: Vec<String> = self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
+            let saved = self.take_saved();
             if !saved.is_empty() {
                 self.save_window();
             }
-            for name in self.saved_checkers(&saved) {
+            for name in self.saved_checkers_for(&saved) {
                 if !names.contains(&name) {
                     names.push(name);
                 }
@@ -356,7 +370,31 @@ impl Workspace {
                 return;
             }
         }
-        self.checkers.saved.insert(path.to_path_buf());
+        // A change on disk made while checkers ran (or right after) may be their own output.
+        let writers: HashSet<String> = if by_editor {
+            HashSet::new()
+        } else {
+            let now = std::time::Instant::now();
+            self.checkers
+                .running
+                .keys()
+                .cloned()
+                .chain(
+                    self.checkers
+                        .ended_at
+                        .iter()
+                        .filter(|(_, at)| now.duration_since(**at) < ECHO_WINDOW)
+                        .map(|(name, _)| name.clone()),
+                )
+                .collect()
+        };
+        match self.checkers.saved.get_mut(path) {
+            // Each change must be a checker's for the path to be that checker's output.
+            Some(before) => before.retain(|name| writers.contains(name)),
+            None => {
+                self.checkers.saved.insert(path.to_path_buf(), writers);
+            }
+        }
         if !self.checkers.detected_once {
             // The checkers are not known yet: they run for these saves once they are.
             return;
@@ -412,10 +450,54 @@ impl Workspace {
 
     /// Starts the checkers that the paths saved since they last ran call for.
     fn run_saved_checkers(&mut self) {
-        let saved: Vec<String> = self.checkers.saved.drain().map(|p| relative(&self.root, &p)).collect();
-        for name in self.saved_checkers(&saved) {
+        let saved = self.take_saved();
+        for name in self.saved_checkers_for(&saved) {
             self.start_checker(&name);
         }
+    }
+
+    /// The paths saved since the checkers last ran, relative too, with the checkers that may
+    /// have written each (see [`Workspace::checker_saved`]).
+    fn take_saved(&mut self) -> Vec<(PathBuf, String, HashSet<String>)> {
+        let root = self.root.clone();
+        self.checkers
+            .saved
+            .drain()
+            .map(|(p, writers)| {
+                let rel = relative(&root, &p);
+                (p, rel, writers)
+            })
+            .collect()
+    }
+
+    /// The checkers that `saved` calls for, but for one whose only calls are files it wrote
+    /// itself for the second time running: its own output runs it again once (it may be an
+    /// input, as generated code is), never in a loop.
+    fn saved_checkers_for(&mut self, saved: &[(PathBuf, String, HashSet<String>)]) -> Vec<String> {
+        let rels: Vec<String> = saved.iter().map(|(_, rel, _)| rel.clone()).collect();
+        let mut starts = Vec::new();
+        for name in self.saved_checkers(&rels) {
+            let Some(d) = self.checkers.detected.iter().find(|d| d.checker.name == name) else { continue };
+            let calling: Vec<&(PathBuf, String, HashSet<String>)> = saved
+                .iter()
+                .filter(|(_, rel, _)| d.checker.files.is_empty() || matches(&d.checker.files, rel))
+                .collect();
+            let own = calling.iter().all(|(_, _, writers)| writers.contains(&name));
+            if own {
+                let paths: HashSet<PathBuf> = calling.iter().map(|(p, _, _)| p.clone()).collect();
+                let again =
+                    self.checkers.echo_started.get(&name).is_some_and(|before| paths.is_subset(before));
+                if again {
+                    tracing::info!("checker `{name}`: not run again; only files it writes itself changed");
+                    continue;
+                }
+                self.checkers.echo_started.insert(name.clone(), paths);
+            } else {
+                self.checkers.echo_started.remove(&name);
+            }
+            starts.push(name);
+        }
+        starts
     }
 
     /// Ends the run of `name` in progress, whose problems are no longer taken.
@@ -618,6 +700,7 @@ impl Workspace {
             names
         };
         for name in &names {
+            self.checkers.echo_started.remove(name);
             self.start_checker(name);
         }
         Ok(names)
@@ -668,13 +751,9 @@ impl Workspace {
                     problems,
                 }));
             }
-            let result = runner.await.unwrap_or_else(|_| {
-                Err(RunError::Spawn {
-                    checker: name.clone(),
-                    program: String::new(),
-                    cwd: PathBuf::new(),
-                    message: "the run failed inside ACAS; see the log".to_owned(),
-                })
+            let result = runner.await.unwrap_or_else(|error| {
+                tracing::error!("checker `{name}`: its run failed: {error}");
+                Err(RunError::Internal { checker: name.clone() })
             });
             handle.send(Event::Checker(CheckerEvent::Ended { checker: name, run: id, result }));
         });
@@ -685,6 +764,7 @@ impl Workspace {
             return;
         }
         let mut paths = Vec::new();
+        let mut over_limit = None;
         let by_file = self.checkers.problems.entry(checker.clone()).or_default();
         for mut problem in problems {
             // `./src/a.rs` and `src/../src/a.rs` are the document the editor has open as `src/a.rs`.
@@ -700,10 +780,26 @@ impl Workspace {
                 tracing::debug!("checker `{checker}` reported {} outside the workspace", path.display());
                 continue;
             }
-            if !paths.contains(&path) {
-                paths.push(path.clone());
+            let kept = by_file.entry(path.clone()).or_default();
+            if kept.len() >= FILE_PROBLEM_LIMIT {
+                if over_limit.is_none() {
+                    over_limit = Some(path);
+                }
+                continue;
             }
-            by_file.entry(path).or_default().push(problem);
+            kept.push(problem);
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        if let Some(path) = over_limit {
+            self.tell_once(
+                MessageLevel::Warning,
+                format!(
+                    "checker `{checker}` reported more than {FILE_PROBLEM_LIMIT} problems in {}; only the first {FILE_PROBLEM_LIMIT} of a file are shown (fix them, or narrow the checker's command in .acas/config.toml)",
+                    relative(&self.root, &path)
+                ),
+            );
         }
         for path in paths {
             self.place_checker_file(&checker, run, path);
@@ -794,6 +890,7 @@ impl Workspace {
     fn checker_ended(&mut self, checker: String, run: u64, result: Result<run::Outcome, RunError>) {
         if self.checkers.running.get(&checker).is_some_and(|r| r.id == run) {
             self.checkers.running.remove(&checker);
+            self.checkers.ended_at.insert(checker.clone(), std::time::Instant::now());
         }
         if self.checkers.accepted.get(&checker) != Some(&run) {
             return;
@@ -807,6 +904,9 @@ impl Workspace {
                     outcome.elapsed.as_secs_f64()
                 );
                 self.checkers.failures.remove(&checker);
+                if let Some(note) = outcome.note(&checker) {
+                    self.tell_once(MessageLevel::Warning, note);
+                }
                 let reported = self.checkers.problems.get(&checker).cloned().unwrap_or_default();
                 let dropped = self.checkers.dropped.get(&checker).cloned().unwrap_or_default();
                 let stale: Vec<PathBuf> = self

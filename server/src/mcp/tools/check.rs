@@ -85,7 +85,7 @@ pub(super) async fn check(shared: &Arc<Shared>, args: CheckArgs) -> Result<Answe
     .map_err(|_| internal("checking the files failed inside ACAS; see its log"))?;
     if let Some(selected) = selected {
         let (problems, ran) = check::run_all(selected, Arc::new(|_| {})).await;
-        check::merge(&mut report, &root, problems, max_size);
+        check::merge(&mut report, &root, &root, problems, max_size);
         if !scope.is_empty() {
             report.files.retain(|(path, _)| in_scope(&scope, path));
         }
