@@ -1298,10 +1298,10 @@ fn changed_copies_of_a_removed_value_go_from_the_whole_request() {
     // The words around the copies stay, and short prefixes are not chased.
     assert!(clean.prompt.contains("log: AUTH FAILED FOR [REDACTED:password]"), "{}", clean.prompt);
     let (clean, _) = redact_parts(
-        &["password = \"Zq8rT2mLw9vBn4KsXy7\"\nZq8rT2mLw9 is a prefix\n"],
+        &["password = \"Zq8rT2mLw9vBn4KsXy7\"\nZq8rT2mLw is a prefix\n"],
         &mut Secrets::default(),
     );
-    assert!(clean[0].contains("Zq8rT2mLw9 is a prefix"), "{}", clean[0]);
+    assert!(clean[0].contains("Zq8rT2mLw is a prefix"), "{}", clean[0]);
 }
 
 /// Hostile lines dense with candidates, repeated `n` times on one line: the redactor's work on
