@@ -365,6 +365,20 @@ fn copies(text: &str, lower: &str, value: &str, kind: &'static str, hits: &mut V
         }
         hits.push(Hit { range: at..end, kind, priority: 0 });
     }
+    // Letters beyond ASCII in another case (`ПАРОЛЬ2024СЕКРЕТ`), where folding keeps the text's
+    // length so that places in the folded text are places in the text.
+    if !value.is_ascii() {
+        let folded = text.to_lowercase();
+        let value_folded = value.to_lowercase();
+        if folded.len() == text.len() && value_folded.len() == value.len() {
+            for (at, _) in folded.match_indices(value_folded.as_str()) {
+                let end = at + value.len();
+                if text.is_char_boundary(at) && text.is_char_boundary(end) && free(at) && free_after(end) {
+                    hits.push(Hit { range: at..end, kind, priority: 0 });
+                }
+            }
+        }
+    }
     let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
     for (at, _) in lower.match_indices(hex.as_str()) {
         if free(at) && free_after(at + hex.len()) {
@@ -1933,6 +1947,8 @@ const META_WORDS: &[&str] = &[
     "char",
     "chars",
     "at",
+    "help",
+    "word",
     "version",
 ];
 
@@ -1969,7 +1985,12 @@ fn words(name: &str) -> Vec<String> {
 fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
     Some(match word {
         "password" | "passwords" | "passwd" | "pwd" | "pass" | "passphrase" | "passphrases" | "passcode"
-        | "pw" | "psw" => Name::Password,
+        | "pw" | "psw" | "pswd" | "pword" | "kennwort" | "passwort" | "contrasena" | "motdepasse" => {
+            Name::Password
+        }
+        "seed" if matches!(previous, Some("otp" | "totp" | "mfa" | "hotp")) => Name::Secret,
+        "code" | "codes" if matches!(previous, Some("recovery" | "backup" | "pin")) => Name::Password,
+        "tok" if matches!(previous, Some("refresh" | "access" | "auth" | "id")) => Name::Token,
         "phrase" if previous == Some("pass") => Name::Password,
         "bearer" => Name::Token,
         "token" | "tokens" | "authtoken" | "accesstoken" => Name::Token,
@@ -1987,7 +2008,8 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
         "id" | "key" if previous == Some("session") => Name::Session,
         "apikey" | "apikeys" | "apitoken" => Name::ApiKey,
         "credential" | "credentials" | "creds" | "cred" | "auth" => Name::Credential,
-        "key" | "keys" if matches!(previous, Some("api")) => Name::ApiKey,
+        // `AAPI_KEYS`, `XAPI_KEY`: a name glued to the word before it still ends in `api`.
+        "key" | "keys" if previous.is_some_and(|p| p.ends_with("api")) => Name::ApiKey,
         "key" | "keys"
             if matches!(
                 previous,
@@ -2049,6 +2071,11 @@ fn is_sentence(value: &str) -> bool {
 /// does and the last is not about the secret (`token_type`, `password_hash`).
 fn secret_name(name: &str) -> Option<Name> {
     let mut words = words(name);
+    // `pass_word`, `PASS_WORD`: one word written as two.
+    if let Some(i) = words.windows(2).position(|w| w[0] == "pass" && w[1] == "word") {
+        words[i] = "password".to_owned();
+        words.remove(i + 1);
+    }
     // A number at the end names one of several: `DB_PASSWORD_1`, `password2`, `apiKey2`.
     while words.len() > 1 && words.last().is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit())) {
         words.pop();
@@ -2077,10 +2104,58 @@ fn secret_name(name: &str) -> Option<Name> {
         .find(|k| !matches!(k, Name::Key | Name::Session))
 }
 
+/// A tokenizer's kind of token, not a credential: a word in one case, perhaps with `_` or `-`
+/// and a width (`NEWLINE`, `IDENT`, `float64`, `test-token`).
+fn is_token_kind(value: &str) -> bool {
+    let word = value.trim_end_matches(|c: char| c.is_ascii_digit());
+    value.len() - word.len() <= 3
+        && !word.is_empty()
+        && word.bytes().all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-'))
+        && if word.bytes().any(|b| b.is_ascii_lowercase()) {
+            // Lower case: a short word, not a run of letters (`abcdefghijklmnop`).
+            word.len() <= 12 && !word.bytes().any(|b| b.is_ascii_uppercase()) && !has_alphabet_run(word)
+        } else {
+            word.len() <= 24
+        }
+}
+
+/// A label of a user interface, in any language: a capitalised phrase of a few words with no
+/// digit that names the secret itself (`Password`, `Mot de passe oublié ?`, `Jeton d'accès`,
+/// `Clé API`, `API key`).
+fn is_label(value: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "api",
+        "jeton",
+        "clé",
+        "kennwort",
+        "contraseña",
+        "senha",
+        "пароль",
+        "ключ",
+        "密码",
+        "パスワード",
+        "credential",
+        "login",
+        "pin",
+        "code",
+    ];
+    let lower = value.to_lowercase();
+    value.starts_with(|c: char| c.is_uppercase())
+        && !value.chars().any(|c| c.is_ascii_digit())
+        && value.split_whitespace().count() <= 5
+        && value.chars().all(|c| c.is_alphabetic() || c.is_whitespace() || "'’?.:!-".contains(c))
+        && NAMES.iter().any(|n| lower.contains(n))
+}
+
 /// Whether `value`, given to a name of `kind`, is to be removed.
 fn accepts(kind: Name, value: &str) -> bool {
     let value = value.trim();
-    if value.is_empty() || is_placeholder(value) || is_arn(value) || is_auth_scheme(value) {
+    if value.is_empty() || is_placeholder(value) || is_arn(value) || is_auth_scheme(value) || is_label(value)
+    {
         return false;
     }
     // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`.
@@ -2090,7 +2165,16 @@ fn accepts(kind: Name, value: &str) -> bool {
         return false;
     }
     match kind {
-        Name::Key => looks_like_token(value, 16) || is_hex(value) && value.len() >= 16,
+        // Cache and storage keys are names and paths: `app/settings/theme-v2`, `customer_line2`.
+        Name::Key => {
+            (looks_like_token(value, 16) || is_hex(value) && value.len() >= 16)
+                && !value.split('/').all(|p| {
+                    p.is_empty()
+                        || is_identifier_shaped(p)
+                        || is_code_name(p)
+                        || p.bytes().all(|b| b.is_ascii_digit())
+                })
+        }
         // A cookie string (`sid=…`) or a session id: eight characters or more with a digit, no
         // name or sentence (`cookie = "sid"`, `SESSION_COOKIE_NAME = "sessionid"` stay).
         Name::Session => match value.split_once('=') {
@@ -2106,8 +2190,10 @@ fn accepts(kind: Name, value: &str) -> bool {
                     && !value.contains('\\')
             }
         },
-        // A token has letters or digits: `token = "'"` is a tokenizer's.
-        Name::Token | Name::ApiKey => value.bytes().any(|b| b.is_ascii_alphanumeric()),
+        // A token has letters or digits: `token = "'"` is a tokenizer's; so are a word in one
+        // case and a type name (`token = "NEWLINE"`, `token := "float64"`, `"test-token"`).
+        Name::Token => value.bytes().any(|b| b.is_ascii_alphanumeric()) && !is_token_kind(value),
+        Name::ApiKey => value.bytes().any(|b| b.is_ascii_alphanumeric()),
         _ => true,
     }
 }
@@ -2188,7 +2274,7 @@ fn looks_like_token(value: &str, min: usize) -> bool {
     let upper = value.chars().any(|c| c.is_ascii_uppercase());
     let digit = value.chars().any(|c| c.is_ascii_digit());
     let classes = usize::from(lower) + usize::from(upper) + usize::from(digit);
-    classes >= 2 && digit && entropy(value) >= 3.0 && !is_sequence(value)
+    classes >= 2 && digit && entropy(value) >= 3.0 && !is_sequence(value) && !has_alphabet_run(value)
 }
 
 /// Whether most neighbouring characters follow each other in the character set: an alphabet
@@ -2219,6 +2305,10 @@ fn is_public_shape(v: &str) -> bool {
         || is_arn(v)
         || v.contains("://")
         || v.starts_with("data:")
+        // Images in base64: PNG, GIF, JPEG.
+        || v.starts_with("iVBORw0KGgo")
+        || v.starts_with("R0lGOD")
+        || v.starts_with("/9j/")
         || v.starts_with("sha1-")
         || v.starts_with("sha256-")
         || v.starts_with("sha384-")
@@ -2292,6 +2382,15 @@ fn is_code(value: &str) -> bool {
         "double",
         "long",
     ];
+    // `lambda: next(it)`, `function* (src)`, `yield call(…)`: a keyword starts code.
+    let first = value.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or("");
+    const KEYWORDS: &[&str] = &[
+        "lambda", "function", "yield", "await", "typeof", "void", "new", "async", "def", "fn", "delete",
+        "not",
+    ];
+    if KEYWORDS.contains(&first) {
+        return true;
+    }
     value.contains('(')
         || value.contains('[')
         || value.contains("::")
