@@ -1280,12 +1280,24 @@ fn password_tokens(text: &str, hits: &mut Vec<Hit>) {
             let token = &text[start + trimmed.start..start + trimmed.end];
             let lead = token.len() - token.trim_start_matches(['-', '.', '_']).len();
             let token = token.trim_start_matches(['-', '.', '_']).trim_end_matches(['.', '-', '_']);
-            if is_password_token(token) && !in_base64() {
+            if is_password_token(token) && !in_base64() && !in_url_path(text, start) {
                 let from = start + trimmed.start + lead;
                 hits.push(Hit { range: from..from + token.len(), kind: "password", priority: 3 });
             }
         }
     }
+}
+
+/// Whether the token at `start` is a piece of the path or fragment of a URL without credentials
+/// or a query (`…/wasi/os.rs#L57-L67`); a URL's secrets are in its user info and query, and the
+/// webhooks that hold one in their path have rules of their own.
+fn in_url_path(text: &str, start: usize) -> bool {
+    let from = floor_char(text, start.saturating_sub(LINE_REACH));
+    step(start - from);
+    let before = &text[from..start];
+    let word =
+        &before[before.rfind(|c: char| c.is_whitespace() || "\"'`(<".contains(c)).map_or(0, |i| i + 1)..];
+    word.contains("://") && !word.contains(['@', '?', '=', '&'])
 }
 
 /// A digest written in base64 with its padding, as lockfiles and checksums write them: the

@@ -1471,12 +1471,18 @@ fn webhooks_vendor_prefixes_and_key_material_by_position_go() {
             "U = \"https://discord.com/api/webhooks/1234567890123456789/7VIrxaR7kQfWv52uvEgoqiXnLAC1lIAYJRfza0hW-rdE2oapzzQbkrck_z1iYylswfgI\"",
             "7VIrxaR7kQfWv52uvEgoqiXnLAC1lIAYJRfza0hW",
         ),
-        ("U = \"https://mattermost.example.com/hooks/efxgb37mxfpaq7ma2qbg70dq4u\"", "efxgb37mxfpaq7ma2qbg70dq4u"),
+        (
+            "U = \"https://mattermost.example.com/hooks/efxgb37mxfpaq7ma2qbg70dq4u\"",
+            "efxgb37mxfpaq7ma2qbg70dq4u",
+        ),
         (
             "T = \"https://outlook.office.com/webhook/tIepZEuf/IncomingWebhook/UlSoU5AZzcWQa3oBC4IPlNKnhdW2_SFi/2DmZVVrLvHdgwHvpsbgh5AXLbTKs9JrlLpi1\"",
             "UlSoU5AZzcWQa3oBC4IPlNKnhdW2_SFi",
         ),
-        ("use(\"sk_f9c70bfc88dd5c0f93406ae7d6623e426a98d5f289f8b6c0\")", "f9c70bfc88dd5c0f93406ae7d6623e426a98d5f289f8b6c0"),
+        (
+            "use(\"sk_f9c70bfc88dd5c0f93406ae7d6623e426a98d5f289f8b6c0\")",
+            "f9c70bfc88dd5c0f93406ae7d6623e426a98d5f289f8b6c0",
+        ),
         (
             "use(\"FlyV1 fm2_jgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2mZp0zVZomHFwUbbYrEqmSM9wCZ7Uw9\")",
             "jgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIX",
@@ -1498,16 +1504,25 @@ fn webhooks_vendor_prefixes_and_key_material_by_position_go() {
         gone(text, secret);
     }
     let array: Vec<String> = (0..64).map(|i| ((i * 37 + 11) % 256).to_string()).collect();
-    gone(&format!("const kp = Keypair.fromSecretKey(Uint8Array.from([{}]));", array.join(",")), &array[..8].join(","));
+    gone(
+        &format!("const kp = Keypair.fromSecretKey(Uint8Array.from([{}]));", array.join(",")),
+        &array[..8].join(","),
+    );
     // Transaction hashes and addresses given to other calls stay.
-    kept("const tx = await provider.getTransaction(\"0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318\");");
+    kept(
+        "const tx = await provider.getTransaction(\"0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318\");",
+    );
 }
 
 #[test]
 fn known_values_are_chased_in_any_case_and_short_base64() {
     let mut known = Secrets::default();
     let (parts, _) = redact_parts(
-        &["DB_PASSWORD = \"Пароль2024Секрет\"\npassword = \"Kq7vR2\"\n", "login fails: пароль2024секрет", "hdr cm9vdDpLcTd2UjI="],
+        &[
+            "DB_PASSWORD = \"Пароль2024Секрет\"\npassword = \"Kq7vR2\"\n",
+            "login fails: пароль2024секрет",
+            "hdr cm9vdDpLcTd2UjI=",
+        ],
         &mut known,
     );
     assert!(!parts[1].to_lowercase().contains("пароль2024секрет"), "{}", parts[1]);
