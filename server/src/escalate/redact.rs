@@ -1423,6 +1423,8 @@ fn is_code_name(token: &str) -> bool {
 fn is_random_shaped(token: &str) -> bool {
     let b = token.as_bytes();
     let (mut pieces, mut short, mut letters) = (0, 0, 0);
+    // Letters in all, and in pieces of five or more, which are words (`L1PmSsControl2`).
+    let (mut all, mut in_words) = (0, 0);
     for i in 0..=b.len() {
         let boundary = i == b.len()
             || !b[i].is_ascii_alphabetic()
@@ -1434,13 +1436,15 @@ fn is_random_shaped(token: &str) -> bool {
         if boundary && letters > 0 {
             pieces += 1;
             short += usize::from(letters < 3);
+            all += letters;
+            in_words += if letters >= 5 { letters } else { 0 };
             letters = 0;
         }
         if i < b.len() && b[i].is_ascii_alphabetic() {
             letters += 1;
         }
     }
-    short >= 3 && short * 3 >= pieces * 2
+    short >= 3 && short * 3 >= pieces * 2 && in_words * 3 < all
 }
 
 /// Whether a value holds eight or more characters in a row that follow each other in the
