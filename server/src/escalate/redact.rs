@@ -1392,7 +1392,12 @@ fn is_password_token(token: &str) -> bool {
         && (lower || upper)
         && (digit || symbol)
         && !email
-        && !token.trim_matches(['{', '}']).split(['-', '.', '_']).all(is_hex)
+        // Hashes and hex numbers (`0xEDEE43C9`, `commit#ea76fa1b…`).
+        && !token
+            .trim_matches(['{', '}'])
+            .split(['-', '.', '_', '#'])
+            .map(|p| p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")).unwrap_or(p))
+            .all(|p| p.is_empty() || is_hex(p))
         // A character class of a regular expression: `[a-zA-Z0-9._~-]`.
         && !["a-z", "A-Z", "0-9"].iter().any(|range| token.contains(range))
         && !is_code_name(token)

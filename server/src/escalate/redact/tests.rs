@@ -1557,6 +1557,7 @@ fn what_looked_like_a_secret_in_real_code_stays() {
         "address_equal = IPv4Address.__eq__(self, other)",
         "self.options &= ~Options.OP_NO_SSLv3",
         "pub L1PmSsControl2: PCI_EXPRESS_L1_PM_SS_CONTROL_2_REGISTER,",
+        "0xEDEE43C9, 0xC1260FA4, 0xEFF2769B, 0xF7FAFBDE,",
         "github.com/acme/lib v1.14.0 h1:+KZ9iCY+rJvp/WZQNXTbPuWYwCAH4TjyZaxxImctFoX=",
         ">>> x = uuid.UUID('{00010203-0405-0607-0809-0a0b0c0d0e0f}')",
     ] {
