@@ -162,7 +162,7 @@ on_start = false
         "textDocument/didOpen",
         json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 0, "text": content(0) } }),
     );
-    let mut save = |client: &mut LspClient, n: usize| {
+    let save = |client: &mut LspClient, n: usize| {
         let text = content(n);
         std::fs::write(root.join("app.py"), &text).unwrap();
         client.notify(

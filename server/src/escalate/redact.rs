@@ -365,6 +365,20 @@ fn copies(text: &str, lower: &str, value: &str, kind: &'static str, hits: &mut V
         }
         hits.push(Hit { range: at..end, kind, priority: 0 });
     }
+    // Letters beyond ASCII in another case (`ПАРОЛЬ2024СЕКРЕТ`), where folding keeps the text's
+    // length so that places in the folded text are places in the text.
+    if !value.is_ascii() {
+        let folded = text.to_lowercase();
+        let value_folded = value.to_lowercase();
+        if folded.len() == text.len() && value_folded.len() == value.len() {
+            for (at, _) in folded.match_indices(value_folded.as_str()) {
+                let end = at + value.len();
+                if text.is_char_boundary(at) && text.is_char_boundary(end) && free(at) && free_after(end) {
+                    hits.push(Hit { range: at..end, kind, priority: 0 });
+                }
+            }
+        }
+    }
     let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
     for (at, _) in lower.match_indices(hex.as_str()) {
         if free(at) && free_after(at + hex.len()) {
@@ -418,7 +432,7 @@ fn settle(text: &str, mut hits: Vec<Hit>) -> Vec<Hit> {
     let rules = rules();
     // A marker left by an earlier pass stays as it is; a hit reaching beyond it is a secret next
     // to text that merely looks like a marker, and goes with it.
-    let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
+    let markers: Vec<Range<usize>> = rules.markers(text);
     // Markers are in order and apart: only the last one starting at or before a hit can hold it.
     let inside_marker = |r: &Range<usize>| {
         let i = markers.partition_point(|m| m.start <= r.start);
@@ -655,11 +669,31 @@ impl Rules {
             (
                 "http-auth",
                 re(
-                    r#"(?i)\bauthorization["']?[ \t]*[:=,][ \t]*["']?token[ \t]+([0-9a-f]{32,}|[A-Za-z0-9_]{36,})"#,
+                    r#"(?i)\bauthorization(?:[ \t]+header)?["']?[ \t]*[:=,][ \t]*["']?token[ \t]+([0-9a-f]{32,}|[A-Za-z0-9_]{36,})"#,
                 ),
             ),
             ("url-key", re(r"(?i)[?&](?:key|api_?key|access_token|token|auth|sig)=([^&\s\x22'#<>]{16,})")),
             ("totp-seed", re(r"(?i)otpauth://[^\s\x22'<>]*?[?&]secret=([A-Z2-7=]{16,})")),
+            // Incoming webhooks: whoever holds the URL can post (Discord, Mattermost, Teams).
+            (
+                "webhook",
+                re(
+                    r"(?i)\bhttps://(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/([A-Za-z0-9_-]{20,})|\bhttps?://[^\s/'\x22\x60<>]+/hooks/([a-z0-9]{26})\b|\bhttps://[a-z0-9.-]*(?:outlook\.office|webhook\.office|office)\.com/webhook(?:b2)?/([^\s'\x22\x60<>]{16,})",
+                ),
+            ),
+            ("elevenlabs", re(r"\bsk_[0-9a-f]{48}\b")),
+            ("flyio", re(r"\b(?:FlyV1[ \t]+)?(fm[12][ar]?_[A-Za-z0-9+/]{40,}={0,3})")),
+            ("langsmith", re(r"\blsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{10}\b")),
+            ("mailchimp", re(r"\b[0-9a-f]{32}-us[0-9]{1,2}\b")),
+            ("supabase", re(r"\bsbp_[0-9a-f]{40}\b")),
+            // A private key of 32 bytes in hex passed to a call that takes one (a wallet, a
+            // signer, an account): `new ethers.Wallet("0x…")`, `Account.from_key("0x…")`.
+            (
+                "private-key",
+                re(
+                    r#"(?i)(?:wallet|key|account|signer)[\w$]*[ \t]*\([ \t]*["'\x60](?:0x)?([0-9a-f]{64})["'\x60]"#,
+                ),
+            ),
         ];
         let file: LeakFile = toml::from_str(include_str!("../../data/gitleaks.toml"))
             .expect("the vendored gitleaks rules parse");
@@ -733,7 +767,7 @@ impl Rules {
             ),
             docker_env: re(r"(?m)^[ \t]*(?:ENV|ARG)[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]+"),
             command_password: re(
-                r#"(?i)\bwith[ \t]+(?:encrypted[ \t]+)?password[ \t]+'([^'\n]+)'|\bidentified[ \t]+by[ \t]+'([^'\n]+)'|\bmysql(?:dump|admin)?\b[^\n]*?[ \t"',](?-i:-p)([^\s'",\]]+)|\bsshpass[ \t]+(?-i:-p)[ \t]*([^\s'"]+)"#,
+                r#"(?i)\bwith[ \t]+(?:encrypted[ \t]+)?password[ \t]+'([^'\n]+)'|\bidentified[ \t]+by[ \t]+'([^'\n]+)'|\bmysql(?:dump|admin)?\b[^\n]*?[ \t"',](?-i:-p)([^\s'",\]]+)|\bsshpass[ \t]+(?-i:-p)[ \t]*(?:'([^'\n]+)'|"([^"\n]+)"|([^\s'"]+))"#,
             ),
             block_scalar: re(r"(?m)^([ \t]*)([A-Za-z0-9_.-]{1,80})[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*\r?\n"),
             tuple: re(
@@ -755,10 +789,25 @@ impl Rules {
     }
 }
 
+impl Rules {
+    /// The markers an earlier pass wrote in `text`: `[REDACTED:<kind>]` with a kind this
+    /// redactor writes (`[REDACTED:k7x9-q2m4]` is a value that merely looks like one).
+    fn markers(&self, text: &str) -> Vec<Range<usize>> {
+        self.marker.find_iter(text).filter(|m| self.is_kind(m.as_str())).map(|m| m.range()).collect()
+    }
+
+    fn is_kind(&self, marker: &str) -> bool {
+        let kind = marker.trim_start_matches("[REDACTED:").trim_end_matches(']');
+        self.kinds.contains(&kind)
+    }
+}
+
 fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     for (kind, re) in &rules.own {
         for c in re.captures_iter(text) {
-            let m = c.get(1).unwrap_or_else(|| c.get(0).expect("group 0 is the match"));
+            let m = (1..c.len())
+                .find_map(|i| c.get(i))
+                .unwrap_or_else(|| c.get(0).expect("group 0 is the match"));
             hits.push(Hit { range: m.range(), kind, priority: 0 });
         }
     }
@@ -871,6 +920,7 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     returned_secrets(rules, text, hits);
     cookies(text, hits);
     registry_tokens(text, hits);
+    password_tokens(text, hits);
 }
 
 /// Fewest numbers of a byte array that can be a key (a 128-bit key has 16).
@@ -893,6 +943,10 @@ fn byte_arrays(text: &str, hits: &mut Vec<Hit>) {
         Regex::new(r#"([A-Za-z_$][\w$]*)["'`]?[ \t]*(?:\[[^\]\n]*\])?[ \t]*(?::[^=\n]*)?$"#)
             .expect("a valid pattern")
     });
+    static KEY_CALL: OnceLock<Regex> = OnceLock::new();
+    let key_call = KEY_CALL.get_or_init(|| {
+        Regex::new(r"(?i)(?:secret|private|seed|keypair|signer|wallet)\w*[ \t]*\(").expect("a valid pattern")
+    });
     let wrapper = WRAPPER
         .get_or_init(|| Regex::new(r"^[ \t]*(?:new[ \t]+)?[\w.:<>\[\]; &!*(]*$").expect("a valid pattern"));
     for m in run.find_iter(text) {
@@ -901,7 +955,8 @@ fn byte_arrays(text: &str, hits: &mut Vec<Hit>) {
             Some(hex) => u8::from_str_radix(hex, 16).is_ok(),
             None => n.parse::<u8>().is_ok(),
         });
-        if !bytes || numbers.count() < MIN_KEY_BYTES {
+        let count = numbers.count();
+        if !bytes || count < MIN_KEY_BYTES {
             continue;
         }
         // The bracket that opens the array, and the name the array is given to.
@@ -911,6 +966,12 @@ fn byte_arrays(text: &str, hits: &mut Vec<Hit>) {
         }
         let line_start = line_start(text, open.len());
         let before = &open[line_start..open.len() - 1];
+        // A key passed by position to a call that takes one: `Keypair.fromSecretKey(
+        // Uint8Array.from([…]))`, `Wallet.fromSeed(new Uint8Array([…]))`.
+        if count >= 32 && key_call.is_match(before) {
+            hits.push(Hit { range: m.range(), kind: "private-key", priority: 2 });
+            continue;
+        }
         let Some(op) = before.rfind(['=', ':']) else { continue };
         let (left, right) = (&before[..op], &before[op + 1..]);
         if right.starts_with('=') || left.ends_with(['=', '!', '<', '>']) || !wrapper.is_match(right) {
@@ -1179,6 +1240,230 @@ fn literals(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             hits.push(Hit { range: value.range(), kind: "high-entropy", priority: 3 });
         }
     }
+}
+
+/// Shortest token that counts as a password wherever it stands.
+const PASSWORD_MIN_LEN: usize = 10;
+
+/// Password-shaped tokens wherever they stand: in a string literal of any form (an argument by
+/// position, a header value, a default, a command line, escaped JSON, an f-string's text), a
+/// comment, a commit message or another tool's message. A token runs between spaces, quotes,
+/// escapes, brackets and the separators `,;:=/|`, so `admin:…`, `-p…` and `{\"token\":\"…\"}`
+/// give up their passwords; it is one when it has ten characters or more of three classes
+/// (lower case, upper case, digits, symbols), breaks into short pieces where a name breaks into
+/// words (see [`is_random_shaped`]), and is no hash, UUID, path, address or part of a longer
+/// base64 run. Placeholders inside it (`{user}`, `%s`, `${X}`) are not part of the password.
+fn password_tokens(text: &str, hits: &mut Vec<Hit>) {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&*+?@^_{}~.-".contains(c);
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if !token_char(char::from(bytes[at])) || !bytes[at].is_ascii() {
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < bytes.len() && bytes[at].is_ascii() && token_char(char::from(bytes[at])) {
+            at += 1;
+        }
+        // Not a piece of a longer run of base64 (a key body, an image): other rules judge that.
+        let base64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+        let run_start = bytes[..start].iter().rposition(|b| !base64(*b)).map_or(0, |i| i + 1);
+        let run_end = at + bytes[at..].iter().position(|b| !base64(*b)).unwrap_or(bytes.len() - at);
+        let in_base64 = || {
+            run_end - run_start >= 60
+                || is_base64_digest(&text[run_start..run_end])
+                || in_base64_block(text, run_start)
+        };
+        for piece in outside_placeholders(&text[start..at]) {
+            let trimmed = piece.clone();
+            let token = &text[start + trimmed.start..start + trimmed.end];
+            let lead = token.len() - token.trim_start_matches(['-', '.', '_']).len();
+            let token = token.trim_start_matches(['-', '.', '_']).trim_end_matches(['.', '-', '_']);
+            if is_password_token(token) && !in_base64() && !in_url_path(text, start) {
+                let from = start + trimmed.start + lead;
+                hits.push(Hit { range: from..from + token.len(), kind: "password", priority: 3 });
+            }
+        }
+    }
+}
+
+/// Whether the token at `start` is a piece of the path or fragment of a URL without credentials
+/// or a query (`…/wasi/os.rs#L57-L67`); a URL's secrets are in its user info and query, and the
+/// webhooks that hold one in their path have rules of their own.
+fn in_url_path(text: &str, start: usize) -> bool {
+    let from = floor_char(text, start.saturating_sub(LINE_REACH));
+    step(start - from);
+    let before = &text[from..start];
+    let word =
+        &before[before.rfind(|c: char| c.is_whitespace() || "\"'`(<".contains(c)).map_or(0, |i| i + 1)..];
+    word.contains("://") && !word.contains(['@', '?', '=', '&'])
+}
+
+/// A digest written in base64 with its padding, as lockfiles and checksums write them: the
+/// lengths of MD5, SHA-1, SHA-256 and SHA-512 (`h1:+KZ9iCY…=` in `go.sum`).
+fn is_base64_digest(run: &str) -> bool {
+    matches!((run.len(), run.ends_with("==")), (24, true) | (88, true))
+        || matches!(run.len(), 28 | 44) && run.ends_with('=')
+}
+
+/// Whether the base64 run starting at `start` continues a block of long base64 lines (the last
+/// line of a key or a certificate body).
+fn in_base64_block(text: &str, start: usize) -> bool {
+    let from = line_start(text, start);
+    if from == 0 || !text[from..start].trim_start_matches([' ', '\t', '"', '\'']).is_empty() {
+        return false;
+    }
+    let previous = &text[line_start(text, from - 1)..from - 1];
+    let previous = previous.trim().trim_matches(['"', '\'', ',', '\\', '+']).trim_end_matches("\\n");
+    previous.len() >= 60
+        && previous.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}
+
+/// The parts of `token` (as ranges of it) outside placeholders filled in at run time: `{name}`,
+/// `{}`, `{0}`, `${…}`, `%s`, `%(name)s`, `$NAME`.
+fn outside_placeholders(token: &str) -> Vec<Range<usize>> {
+    let b = token.as_bytes();
+    let mut parts = Vec::new();
+    let (mut from, mut i) = (0, 0);
+    while i < b.len() {
+        let end = match b[i] {
+            b'{' => b[i..].iter().position(|&c| c == b'}').map(|n| i + n + 1).filter(|&e| {
+                let inner = token[i + 1..e - 1].trim_start_matches('{').trim_end_matches('}').trim();
+                is_placeholder_name(inner.split([':', '!', '[']).next().unwrap_or(""))
+            }),
+            b'$' if b.get(i + 1) == Some(&b'{') => b[i..].iter().position(|&c| c == b'}').map(|n| i + n + 1),
+            b'$' => {
+                let n = b[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                let name = &token[i + 1..i + 1 + n];
+                (n > 0 && is_placeholder_name(name)).then_some(i + 1 + n)
+            }
+            b'%' if b.get(i + 1).is_some_and(|c| b"sdrxifgqv".contains(c)) => Some(i + 2),
+            b'%' if b.get(i + 1) == Some(&b'(') => {
+                b[i..].iter().position(|&c| c == b')').map(|n| (i + n + 2).min(b.len()))
+            }
+            _ => None,
+        };
+        match end {
+            Some(end) => {
+                if i > from {
+                    parts.push(from..i);
+                }
+                from = end;
+                i = end;
+            }
+            None => i += 1,
+        }
+    }
+    if from < b.len() {
+        parts.push(from..b.len());
+    }
+    parts
+}
+
+/// A name a template fills in: empty, a number, or an identifier as people write them
+/// (`user`, `user.id`, `DB_PASSWORD`, `orderId`), not a random piece (`mP2qL`).
+fn is_placeholder_name(name: &str) -> bool {
+    name.is_empty()
+        || name.bytes().all(|b| b.is_ascii_digit())
+        || name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.'))
+            && (is_identifier_shaped(name)
+                || !name.bytes().any(|b| b.is_ascii_uppercase())
+                || !name.bytes().any(|b| b.is_ascii_lowercase()))
+}
+
+/// A token that can only be a password: see [`password_tokens`].
+fn is_password_token(token: &str) -> bool {
+    let len = token.len();
+    if !(PASSWORD_MIN_LEN..=MAX_VALUE_LEN).contains(&len) {
+        return false;
+    }
+    let lower = token.bytes().any(|b| b.is_ascii_lowercase());
+    let upper = token.bytes().any(|b| b.is_ascii_uppercase());
+    let digit = token.bytes().any(|b| b.is_ascii_digit());
+    let symbol = token.bytes().any(|b| b"!#$%&*+?@^{}~".contains(&b));
+    let classes = usize::from(lower) + usize::from(upper) + usize::from(digit) + usize::from(symbol);
+    // An address: `ops2@Example.com`.
+    let email = token.split_once('@').is_some_and(|(_, host)| {
+        host.contains('.') && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+    });
+    classes >= 3
+        && (lower || upper)
+        && (digit || symbol)
+        && !email
+        // Hashes and hex numbers (`0xEDEE43C9`, `commit#ea76fa1b…`).
+        && !token
+            .trim_matches(['{', '}'])
+            .split(['-', '.', '_', '#'])
+            .map(|p| p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")).unwrap_or(p))
+            .all(|p| p.is_empty() || is_hex(p))
+        // A character class of a regular expression: `[a-zA-Z0-9._~-]`.
+        && !["a-z", "A-Z", "0-9"].iter().any(|range| token.contains(range))
+        && !is_code_name(token)
+        && !is_known_public(token)
+        && !is_sequence(token)
+        && !has_alphabet_run(token)
+        && entropy(token) >= 3.0
+        && is_random_shaped(token)
+}
+
+/// A name made of codes joined by `.`, `_`, `-` or `@`, at most one of them in mixed case: a
+/// locale (`bg_BG.CP1251`, `sr_yu.cp1251@cyrillic`), a charset (`ISO8859-5`), a constant
+/// (`PROTOCOL_SSLv2`), a method (`IPv4Address.__eq__`).
+fn is_code_name(token: &str) -> bool {
+    let token = token.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    let parts: Vec<&str> = token.split(['.', '_', '-', '@']).filter(|p| !p.is_empty()).collect();
+    let mixed =
+        |p: &str| p.bytes().any(|b| b.is_ascii_lowercase()) && p.bytes().any(|b| b.is_ascii_uppercase());
+    parts.len() >= 2
+        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && parts.iter().filter(|p| mixed(p) && !is_identifier_shaped(p)).count() <= 1
+}
+
+/// Whether a token breaks into short pieces as a random one does, not into words as a name does:
+/// split at symbols, digits and changes of case, three pieces or more of fewer than three
+/// letters that make up at least two thirds of the pieces (`Zq8rT2mLw9vBn4Ks`, `hG7%fKq2!mZw9Lp`;
+/// not `getI18nKey`, `Utf8JsonWriter2`).
+fn is_random_shaped(token: &str) -> bool {
+    let b = token.as_bytes();
+    let (mut pieces, mut short, mut letters) = (0, 0, 0);
+    // Letters in all, and in pieces of five or more, which are words (`L1PmSsControl2`).
+    let (mut all, mut in_words) = (0, 0);
+    for i in 0..=b.len() {
+        let boundary = i == b.len()
+            || !b[i].is_ascii_alphabetic()
+            || i > 0
+                && (b[i].is_ascii_uppercase() && b[i - 1].is_ascii_lowercase()
+                    || b[i].is_ascii_uppercase()
+                        && b[i - 1].is_ascii_uppercase()
+                        && b.get(i + 1).is_some_and(u8::is_ascii_lowercase));
+        if boundary && letters > 0 {
+            pieces += 1;
+            short += usize::from(letters < 3);
+            all += letters;
+            in_words += if letters >= 5 { letters } else { 0 };
+            letters = 0;
+        }
+        if i < b.len() && b[i].is_ascii_alphabetic() {
+            letters += 1;
+        }
+    }
+    short >= 3 && short * 3 >= pieces * 2 && in_words * 3 < all
+}
+
+/// Whether a value holds eight or more characters in a row that follow each other in the
+/// character set: an alphabet (`…0123456789ABCDEFGH…`), not a random token.
+fn has_alphabet_run(value: &str) -> bool {
+    let b = value.as_bytes();
+    let mut run = 1;
+    for w in b.windows(2) {
+        run = if w[1] == w[0].wrapping_add(1) { run + 1 } else { 1 };
+        if run >= 8 {
+            return true;
+        }
+    }
+    false
 }
 
 /// Secrets whose name is not on the left of an operator: name/value pairs (`- name:
@@ -1683,6 +1968,8 @@ const META_WORDS: &[&str] = &[
     "char",
     "chars",
     "at",
+    "help",
+    "word",
     "version",
 ];
 
@@ -1719,7 +2006,12 @@ fn words(name: &str) -> Vec<String> {
 fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
     Some(match word {
         "password" | "passwords" | "passwd" | "pwd" | "pass" | "passphrase" | "passphrases" | "passcode"
-        | "pw" | "psw" => Name::Password,
+        | "pw" | "psw" | "pswd" | "pword" | "kennwort" | "passwort" | "contrasena" | "motdepasse" => {
+            Name::Password
+        }
+        "seed" if matches!(previous, Some("otp" | "totp" | "mfa" | "hotp")) => Name::Secret,
+        "code" | "codes" if matches!(previous, Some("recovery" | "backup" | "pin")) => Name::Password,
+        "tok" if matches!(previous, Some("refresh" | "access" | "auth" | "id")) => Name::Token,
         "phrase" if previous == Some("pass") => Name::Password,
         "bearer" => Name::Token,
         "token" | "tokens" | "authtoken" | "accesstoken" => Name::Token,
@@ -1737,7 +2029,8 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
         "id" | "key" if previous == Some("session") => Name::Session,
         "apikey" | "apikeys" | "apitoken" => Name::ApiKey,
         "credential" | "credentials" | "creds" | "cred" | "auth" => Name::Credential,
-        "key" | "keys" if matches!(previous, Some("api")) => Name::ApiKey,
+        // `AAPI_KEYS`, `XAPI_KEY`: a name glued to the word before it still ends in `api`.
+        "key" | "keys" if previous.is_some_and(|p| p.ends_with("api")) => Name::ApiKey,
         "key" | "keys"
             if matches!(
                 previous,
@@ -1799,6 +2092,11 @@ fn is_sentence(value: &str) -> bool {
 /// does and the last is not about the secret (`token_type`, `password_hash`).
 fn secret_name(name: &str) -> Option<Name> {
     let mut words = words(name);
+    // `pass_word`, `PASS_WORD`: one word written as two.
+    if let Some(i) = words.windows(2).position(|w| w[0] == "pass" && w[1] == "word") {
+        words[i] = "password".to_owned();
+        words.remove(i + 1);
+    }
     // A number at the end names one of several: `DB_PASSWORD_1`, `password2`, `apiKey2`.
     while words.len() > 1 && words.last().is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit())) {
         words.pop();
@@ -1827,10 +2125,58 @@ fn secret_name(name: &str) -> Option<Name> {
         .find(|k| !matches!(k, Name::Key | Name::Session))
 }
 
+/// A tokenizer's kind of token, not a credential: a word in one case, perhaps with `_` or `-`
+/// and a width (`NEWLINE`, `IDENT`, `float64`, `test-token`).
+fn is_token_kind(value: &str) -> bool {
+    let word = value.trim_end_matches(|c: char| c.is_ascii_digit());
+    value.len() - word.len() <= 3
+        && !word.is_empty()
+        && word.bytes().all(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-'))
+        && if word.bytes().any(|b| b.is_ascii_lowercase()) {
+            // Lower case: a short word, not a run of letters (`abcdefghijklmnop`).
+            word.len() <= 12 && !word.bytes().any(|b| b.is_ascii_uppercase()) && !has_alphabet_run(word)
+        } else {
+            word.len() <= 24
+        }
+}
+
+/// A label of a user interface, in any language: a capitalised phrase of a few words with no
+/// digit that names the secret itself (`Password`, `Mot de passe oublié ?`, `Jeton d'accès`,
+/// `Clé API`, `API key`).
+fn is_label(value: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "api",
+        "jeton",
+        "clé",
+        "kennwort",
+        "contraseña",
+        "senha",
+        "пароль",
+        "ключ",
+        "密码",
+        "パスワード",
+        "credential",
+        "login",
+        "pin",
+        "code",
+    ];
+    let lower = value.to_lowercase();
+    value.starts_with(|c: char| c.is_uppercase())
+        && !value.chars().any(|c| c.is_ascii_digit())
+        && value.split_whitespace().count() <= 5
+        && value.chars().all(|c| c.is_alphabetic() || c.is_whitespace() || "'’?.:!-".contains(c))
+        && NAMES.iter().any(|n| lower.contains(n))
+}
+
 /// Whether `value`, given to a name of `kind`, is to be removed.
 fn accepts(kind: Name, value: &str) -> bool {
     let value = value.trim();
-    if value.is_empty() || is_placeholder(value) || is_arn(value) || is_auth_scheme(value) {
+    if value.is_empty() || is_placeholder(value) || is_arn(value) || is_auth_scheme(value) || is_label(value)
+    {
         return false;
     }
     // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`.
@@ -1840,7 +2186,16 @@ fn accepts(kind: Name, value: &str) -> bool {
         return false;
     }
     match kind {
-        Name::Key => looks_like_token(value, 16) || is_hex(value) && value.len() >= 16,
+        // Cache and storage keys are names and paths: `app/settings/theme-v2`, `customer_line2`.
+        Name::Key => {
+            (looks_like_token(value, 16) || is_hex(value) && value.len() >= 16)
+                && !value.split('/').all(|p| {
+                    p.is_empty()
+                        || is_identifier_shaped(p)
+                        || is_code_name(p)
+                        || p.bytes().all(|b| b.is_ascii_digit())
+                })
+        }
         // A cookie string (`sid=…`) or a session id: eight characters or more with a digit, no
         // name or sentence (`cookie = "sid"`, `SESSION_COOKIE_NAME = "sessionid"` stay).
         Name::Session => match value.split_once('=') {
@@ -1856,31 +2211,53 @@ fn accepts(kind: Name, value: &str) -> bool {
                     && !value.contains('\\')
             }
         },
-        // A token has letters or digits: `token = "'"` is a tokenizer's.
-        Name::Token | Name::ApiKey => value.bytes().any(|b| b.is_ascii_alphanumeric()),
+        // A token has letters or digits: `token = "'"` is a tokenizer's; so are a word in one
+        // case and a type name (`token = "NEWLINE"`, `token := "float64"`, `"test-token"`).
+        Name::Token => value.bytes().any(|b| b.is_ascii_alphanumeric()) && !is_token_kind(value),
+        Name::ApiKey => value.bytes().any(|b| b.is_ascii_alphanumeric()),
         _ => true,
     }
 }
 
 /// Values that stand for a secret without being one: `${DB_PASSWORD}`, `{{ secrets.x }}`,
-/// `<your-token>`, `****`, `%(password)s`.
+/// `<your-token>`, `****`, `%(password)s`, `user:{user_id}:profile`. Only a value that is wholly
+/// a placeholder stays: one that merely holds a placeholder shape (`Xk9{mP2qL}vR7w`, a leading
+/// `$`, a printf verb, `%…%`) keeps whatever else it holds secret.
 fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
-    is_marker(v)
-        || v.starts_with("${")
-        || v.starts_with('$') && v[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        || v.starts_with("{{")
+    if is_marker(v)
         || v.starts_with('<') && v.ends_with('>')
-        || v.starts_with("%(") && v.ends_with(")s")
-        || v.starts_with('%') && v.ends_with('%') && v.len() > 2
         || v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '•' | '-' | '_' | '?'))
         // A path in code: `$serde_json::private::Number`.
         || v.contains("::")
             && v.split("::").all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))
-        // A template filled in at run time: `f"user:{user_id}:profile"`.
-        || v.contains('{') && v.contains('}')
-        // printf-style formats filled in at run time: `'%s:%s'`, `'AUTH=%s'`.
-        || is_printf_format(v)
+    {
+        return true;
+    }
+    // `%APPDATA%`, a Windows variable.
+    if let Some(name) = v.strip_prefix('%').and_then(|n| n.strip_suffix('%'))
+        && !name.is_empty()
+        && is_placeholder_name(name)
+    {
+        return true;
+    }
+    let pieces = outside_placeholders(v);
+    if pieces.len() == 1 && pieces[0] == (0..v.len()) {
+        return false;
+    }
+    // What the template holds besides its placeholders: separators and words, or a secret.
+    !pieces.iter().any(|piece| {
+        v[piece.clone()]
+            .split(|c: char| c.is_whitespace() || ":=/,;@|&?#()[]'\"".contains(c))
+            .map(|chunk| chunk.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+            .any(|chunk| {
+                let mixed = chunk.bytes().any(|b| b.is_ascii_digit())
+                    || chunk.bytes().any(|b| !b.is_ascii_alphanumeric())
+                    || chunk.bytes().any(|b| b.is_ascii_uppercase())
+                        && chunk.bytes().any(|b| b.is_ascii_lowercase());
+                chunk.len() >= 3 && mixed && !is_identifier_shaped(chunk) && !is_code_name(chunk)
+            })
+    })
 }
 
 /// Whether a value is the name of the secret standing for it, as documentation writes it:
@@ -1900,20 +2277,12 @@ fn is_secret_word(value: &str) -> bool {
     )
 }
 
-/// Whether `value` holds a printf conversion (`%s`, `%d`, `%r`, `%x`) and nothing a secret needs
-/// beyond separators and words around it.
-fn is_printf_format(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    bytes.windows(2).any(|w| w[0] == b'%' && matches!(w[1], b's' | b'd' | b'r' | b'x' | b'i' | b'f'))
-        && value.len() <= 40
-}
-
 /// Whether `value` is one marker this redactor writes, whole or cut before its closing bracket
 /// (an unquoted value ends at `]`), and nothing else.
 fn is_marker(value: &str) -> bool {
     let Some(kind) = value.strip_prefix("[REDACTED:") else { return false };
     let kind = kind.strip_suffix(']').unwrap_or(kind);
-    !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    rules().kinds.contains(&kind)
 }
 
 /// Token-like: no spaces, at least `min` long, mixed character classes and high entropy.
@@ -1926,7 +2295,7 @@ fn looks_like_token(value: &str, min: usize) -> bool {
     let upper = value.chars().any(|c| c.is_ascii_uppercase());
     let digit = value.chars().any(|c| c.is_ascii_digit());
     let classes = usize::from(lower) + usize::from(upper) + usize::from(digit);
-    classes >= 2 && digit && entropy(value) >= 3.0 && !is_sequence(value)
+    classes >= 2 && digit && entropy(value) >= 3.0 && !is_sequence(value) && !has_alphabet_run(value)
 }
 
 /// Whether most neighbouring characters follow each other in the character set: an alphabet
@@ -1957,6 +2326,10 @@ fn is_public_shape(v: &str) -> bool {
         || is_arn(v)
         || v.contains("://")
         || v.starts_with("data:")
+        // Images in base64: PNG, GIF, JPEG.
+        || v.starts_with("iVBORw0KGgo")
+        || v.starts_with("R0lGOD")
+        || v.starts_with("/9j/")
         || v.starts_with("sha1-")
         || v.starts_with("sha256-")
         || v.starts_with("sha384-")
@@ -2030,6 +2403,15 @@ fn is_code(value: &str) -> bool {
         "double",
         "long",
     ];
+    // `lambda: next(it)`, `function* (src)`, `yield call(…)`: a keyword starts code.
+    let first = value.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or("");
+    const KEYWORDS: &[&str] = &[
+        "lambda", "function", "yield", "await", "typeof", "void", "new", "async", "def", "fn", "delete",
+        "not",
+    ];
+    if KEYWORDS.contains(&first) {
+        return true;
+    }
     value.contains('(')
         || value.contains('[')
         || value.contains("::")
@@ -2129,7 +2511,8 @@ fn is_identifier_shaped(value: &str) -> bool {
 /// Amazon resource names: `arn:aws:secretsmanager:…:secret:prod/db-AbCdEf` says where a secret
 /// is, not what it is.
 fn is_arn(value: &str) -> bool {
-    value.starts_with("arn:aws") || value.starts_with("arn:")
+    // `arn:partition:service:region:account:resource`; `arn:Zq8r…` is a value, not a name.
+    value.starts_with("arn:") && value.split(':').count() >= 6
 }
 
 /// Authentication scheme names, given to `auth` and the like: `auth = "Basic"`.
@@ -2158,7 +2541,7 @@ fn is_type_name(value: &str) -> bool {
 /// pairs with their values.
 fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>], hits: &mut Vec<Hit>) {
     let bytes = text.as_bytes();
-    let markers: Vec<Range<usize>> = rules.marker.find_iter(text).map(|m| m.range()).collect();
+    let markers: Vec<Range<usize>> = rules.markers(text);
     let mut from = 0;
     while let Some(c) = rules.name.captures_at(text, from) {
         let whole = c.get(0).expect("group 0 is the match");
@@ -2704,6 +3087,11 @@ fn tuple_assignments(rules: &Rules, text: &str, hits: &mut Vec<Hit>) -> Vec<Rang
         }
         let names = c.get(1).expect("the names always take part");
         sides.push(names.range());
+        // A marker an earlier pass wrote stands first: its kind is not a name, and the places
+        // are no longer known.
+        if text[..names.start()].ends_with("[REDACTED:") {
+            continue;
+        }
         let Some((items, _)) = list_items(text, whole.end()) else { continue };
         pair_by_position(text, &tuple_side(names.as_str()), &items, hits);
     }

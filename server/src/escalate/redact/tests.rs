@@ -1298,10 +1298,10 @@ fn changed_copies_of_a_removed_value_go_from_the_whole_request() {
     // The words around the copies stay, and short prefixes are not chased.
     assert!(clean.prompt.contains("log: AUTH FAILED FOR [REDACTED:password]"), "{}", clean.prompt);
     let (clean, _) = redact_parts(
-        &["password = \"Zq8rT2mLw9vBn4KsXy7\"\nZq8rT2mLw9 is a prefix\n"],
+        &["password = \"Zq8rT2mLw9vBn4KsXy7\"\nZq8rT2mLw is a prefix\n"],
         &mut Secrets::default(),
     );
-    assert!(clean[0].contains("Zq8rT2mLw9 is a prefix"), "{}", clean[0]);
+    assert!(clean[0].contains("Zq8rT2mLw is a prefix"), "{}", clean[0]);
 }
 
 /// Hostile lines dense with candidates, repeated `n` times on one line: the redactor's work on
@@ -1346,4 +1346,230 @@ fn a_text_too_long_to_redact_is_withheld_whole() {
     let mut known = super::Secrets::default();
     let (parts, _) = super::redact_parts(&[&text, "fine"], &mut known);
     assert_eq!(parts, vec!["[REDACTED:withheld]".to_owned(), "fine".to_owned()]);
+}
+
+/// Redacts `text` and checks that `secret` is gone, whatever the kind.
+#[track_caller]
+fn gone(text: &str, secret: &str) {
+    let (redacted, found) = redact_text(text, false);
+    assert!(!redacted.contains(secret), "`{secret}` survived in `{redacted}`");
+    assert!(found.total() >= 1, "{redacted}");
+}
+
+/// Redacts `text` and checks that nothing changed.
+#[track_caller]
+fn kept(text: &str) {
+    let (redacted, found) = redact_text(text, false);
+    assert_eq!(redacted, text, "{found:?}");
+}
+
+const S: &str = "Zq8rT2mLw9vBn4Ks";
+
+#[test]
+fn password_shaped_tokens_go_wherever_they_stand() {
+    for text in [
+        // Arguments by position, raw Authorization values, a Basic built from a literal.
+        "var auth = smtp.PlainAuth(\"\", \"me@example.com\", \"§\", \"smtp.gmail.com\")",
+        "var u = url.UserPassword(\"admin\", \"§\")",
+        "let r = client.get(url).bearer_auth(\"§\").send();",
+        "axios.defaults.headers.common[\"Authorization\"] = \"§\";",
+        "HEADERS = {\"Authorization\": \"§\"}",
+        "let r = client.get(u).header(AUTHORIZATION, \"§\");",
+        "const h = \"Basic \" + btoa(\"admin:§\");",
+        "h = \"Basic \" + base64.b64encode(b\"admin:§\").decode()",
+        // Defaults of parsers and lookups.
+        "parser.add_argument(\"--password\", default=\"§\")",
+        "@click.option(\"--api-token\", default=\"§\")",
+        "var pw = cmp.Or(os.Getenv(\"DB_PASSWORD\"), \"§\")",
+        "config.password ??= \"§\";",
+        "keyring.set_password(\"svc\", \"me\", \"§\")",
+        "std::env::var(\"DB_PASSWORD\").unwrap_or_else(|_| \"§\".to_string())",
+        // Command lines in strings.
+        "os.system(\"7z a -p§ out.7z secret.txt\")",
+        "os.system(\"htpasswd -b .htpasswd admin §\")",
+        "os.system(\"openssl enc -aes-256-cbc -k § -in f -out f.enc\")",
+        "os.system(\"redis-cli -h cache -a § ping\")",
+        "subprocess.run([\"zip\", \"-P\", \"§\", \"out.zip\", \"f\"])",
+        "SCRIPT = \"\"\"\ncat > ~/.pgpass <<EOF\ndb:5432:app:admin:§\nEOF\n\"\"\"",
+        // Escaped JSON, literal forms, templated literals, name/value parameters.
+        "const body = \"{\\\"token\\\":\\\"§\\\"}\"",
+        "const PASSWORD: &CStr = c\"§\";",
+        "const PASSWORD: &CStr = cr#\"§\"#;",
+        "const password = String.raw`§`;",
+        "const password = <string>\"§\";",
+        "password = f\"{user}§\"",
+        "password = \"%s§\" % x",
+        "password = \"{}§\".format(x)",
+        "[{\"ParameterKey\": \"DBPassword\", \"ParameterValue\": \"§\"}]",
+        "ssm.put_parameter(Name=\"/prod/db/password\", Value=\"§\", Type=\"SecureString\")",
+        // Values on the line after their name.
+        "password = \\\n    \"§\"",
+        "const cfg = {\n  password:\n    \"§\",\n};",
+        "fn f() { let password =\n    \"§\"; }",
+        // Prose: comments, commit messages, other tools' messages, other languages.
+        "# our openai key is §",
+        "# creds -> admin:§",
+        "# DB_PASS §",
+        "# TODO remove: admin / §",
+        "# Kennwort: §",
+        "# パスワード: §",
+        "# 密码：§",
+        "hardcode db pw § until vault works",
+        "Password→§",
+        "test_login failed: expected status 200 for admin:§, got 401",
+        "Got 403 from https://api.example.com/v2/items (x-api-key: §)",
+        // Names the redactor did not know.
+        "pass_word = \"§\"",
+        "PASS_WORD = \"§\"",
+        "pswd = \"§\"",
+        "otp_seed = \"§\"",
+        "refreshTok = \"§\"",
+    ] {
+        gone(&text.replace('§', S), S);
+    }
+}
+
+#[test]
+fn a_value_that_merely_holds_a_placeholder_shape_is_a_secret() {
+    for (text, secret) in [
+        ("password = \"Xk9{mP2#qL}vR7w\"", "mP2#qL"),
+        ("conn = connect(user=\"app\", password=\"Xk9{mP2qL}vR7w\")", "mP2qL"),
+        ("const dbPassword = \"Kq7}vR2{xN9pLm4W\"", "xN9pLm4W"),
+        ("const config = { password: \"p@ss{w0rd}Zq8!Lw9\" };", "Zq8!Lw9"),
+        ("DB = \"postgres://admin:Xk9{mP2qL}vR7w@db.example.com/app\"", "mP2qL"),
+        ("DB_PASSWORD = \"$Tr0ngP4ssw0rd2024\"", "Tr0ngP4ssw0rd2024"),
+        ("DB = \"redis://default:$Zq8rT2mLw9vBn4@cache:6379\"", "Zq8rT2mLw9vBn4"),
+        ("password = \"%Zq8rT2mLw9vBn4Ks%\"", S),
+        ("password = \"arn:Zq8rT2mLw9vBn4Ks\"", S),
+        ("password = \"[REDACTED:k7x9-q2m4-z8p1-w3r5]\"", "k7x9-q2m4-z8p1-w3r5"),
+        ("password = \"hG7%fKq2!mZw9Lp\"", "Kq2!mZw9Lp"),
+        ("api_secret = \"Qw3%xRt5Yu7Io9Pa\"", "xRt5Yu7Io9Pa"),
+        ("DB = \"mysql://admin:Zq8%dT2mLw9@db.example.com/app\"", "T2mLw9"),
+    ] {
+        gone(text, secret);
+    }
+    // Wholly placeholders stay.
+    for text in [
+        "password = \"${DB_PASSWORD}\"",
+        "password = \"{{ secrets.db }}\"",
+        "cache_key = \"user:{}:profile\"",
+        "idempotency_key = \"order-{order_id}-{attempt}\"",
+        "auth = \"Bearer {token}\"",
+        "password = \"%(password)s\"",
+        "password = \"$PASSWORD\"",
+        "password = \"%APPDATA%\"",
+        "role = \"arn:aws:iam::123456789012:role/deploy\"",
+    ] {
+        kept(text);
+    }
+}
+
+#[test]
+fn webhooks_vendor_prefixes_and_key_material_by_position_go() {
+    for (text, secret) in [
+        (
+            "U = \"https://discord.com/api/webhooks/1234567890123456789/7VIrxaR7kQfWv52uvEgoqiXnLAC1lIAYJRfza0hW-rdE2oapzzQbkrck_z1iYylswfgI\"",
+            "7VIrxaR7kQfWv52uvEgoqiXnLAC1lIAYJRfza0hW",
+        ),
+        (
+            "U = \"https://mattermost.example.com/hooks/efxgb37mxfpaq7ma2qbg70dq4u\"",
+            "efxgb37mxfpaq7ma2qbg70dq4u",
+        ),
+        (
+            "T = \"https://outlook.office.com/webhook/tIepZEuf/IncomingWebhook/UlSoU5AZzcWQa3oBC4IPlNKnhdW2_SFi/2DmZVVrLvHdgwHvpsbgh5AXLbTKs9JrlLpi1\"",
+            "UlSoU5AZzcWQa3oBC4IPlNKnhdW2_SFi",
+        ),
+        (
+            "use(\"sk_f9c70bfc88dd5c0f93406ae7d6623e426a98d5f289f8b6c0\")",
+            "f9c70bfc88dd5c0f93406ae7d6623e426a98d5f289f8b6c0",
+        ),
+        (
+            "use(\"FlyV1 fm2_jgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2mZp0zVZomHFwUbbYrEqmSM9wCZ7Uw9\")",
+            "jgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIX",
+        ),
+        ("use(\"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\")", "a51c80c34ea289d5313d168b99881b81"),
+        ("use(\"31a321c5dd0e3327950d8463a0c17138-us12\")", "31a321c5dd0e3327950d8463a0c17138"),
+        ("use(\"sbp_a50501c88197d79eec0a3e0031cfb31d8751c387\")", "a50501c88197d79eec0a3e0031cfb31d8751c387"),
+        (
+            "const wallet = new ethers.Wallet(\"0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318\");",
+            "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
+        ),
+        (
+            "acct = Account.from_key(\"0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318\")",
+            "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
+        ),
+        ("warning: Authorization header: Token 8f7e6d5c4b3a29181716151413121110ffeeddcc", "8f7e6d5c4b3a2918"),
+        ("os.system(\"sshpass -p 'Zq8 rT2 mLw9' ssh host\")", "Zq8 rT2 mLw9"),
+    ] {
+        gone(text, secret);
+    }
+    let array: Vec<String> = (0..64).map(|i| ((i * 37 + 11) % 256).to_string()).collect();
+    gone(
+        &format!("const kp = Keypair.fromSecretKey(Uint8Array.from([{}]));", array.join(",")),
+        &array[..8].join(","),
+    );
+    // Transaction hashes and addresses given to other calls stay.
+    kept(
+        "const tx = await provider.getTransaction(\"0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318\");",
+    );
+}
+
+#[test]
+fn known_values_are_chased_in_any_case_and_short_base64() {
+    let mut known = Secrets::default();
+    let (parts, _) = redact_parts(
+        &[
+            "DB_PASSWORD = \"Пароль2024Секрет\"\npassword = \"Kq7vR2\"\n",
+            "login fails: пароль2024секрет",
+            "hdr cm9vdDpLcTd2UjI=",
+        ],
+        &mut known,
+    );
+    assert!(!parts[1].to_lowercase().contains("пароль2024секрет"), "{}", parts[1]);
+}
+
+#[test]
+fn what_looked_like_a_secret_in_real_code_stays() {
+    for text in [
+        // Locale files, UI labels.
+        "{\"password\": \"Mot de passe\", \"token\": \"Jeton d'accès\", \"apiKey\": \"Clé API\", \"secret\": \"Secret partagé\"}",
+        "const messages = { password: \"Password\", token: \"Access token\", apiKey: \"API key\" };",
+        "\"forgotPassword\": \"Mot de passe oublié ?\"",
+        // Tokenizers, storage keys, alphabets, images, regexes, code.
+        "const tokenizer = new Tokenizer({ token: \"WORD\" });",
+        "const tokenKindIdent = \"IDENT\"",
+        "token = \"NEWLINE\"",
+        "test_token = \"test-token\"",
+        "const storageKey = \"theme-preference-v2\";",
+        "storage_key = \"app/settings/theme-v2\"",
+        "lookup_key = \"customer_address_line2\"",
+        "s3_key = \"uploads/2024/01/report.pdf\"",
+        "ALPHABET = \"ModuleSymbhasOwnPr-0123456789ABCDEFGHNRVfgctiUvz_KqYTJkLxpZXIjQW\"",
+        "password_pattern = \"^[A-Za-z0-9!@#]{12,64}$\"",
+        "password_help = \"Your password must contain at least 8 characters\"",
+        "secret_word = \"apple\"",
+        "icon = \"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\"",
+        "next_token = lambda: next(it)\nkey_fn = lambda: 0\n",
+        "export const nextToken = function* (src) { yield* src; };",
+        "token := \"float64\"\nvar x float64 = 1.5\n",
+        // Locales, charsets, constants and methods in real code.
+        "'bg_bg': 'bg_BG.CP1251',",
+        "address_equal = IPv4Address.__eq__(self, other)",
+        "self.options &= ~Options.OP_NO_SSLv3",
+        "pub L1PmSsControl2: PCI_EXPRESS_L1_PM_SS_CONTROL_2_REGISTER,",
+        "0xEDEE43C9, 0xC1260FA4, 0xEFF2769B, 0xF7FAFBDE,",
+        "github.com/acme/lib v1.14.0 h1:+KZ9iCY+rJvp/WZQNXTbPuWYwCAH4TjyZaxxImctFoX=",
+        ">>> x = uuid.UUID('{00010203-0405-0607-0809-0a0b0c0d0e0f}')",
+    ] {
+        kept(text);
+    }
+    // Copies of code given to a secret-like name are not chased through the request.
+    let mut known = Secrets::default();
+    let (parts, _) = redact_parts(&["token := \"float64\"\n", "var x float64 = 1.5"], &mut known);
+    assert_eq!(parts[1], "var x float64 = 1.5");
+}
+
+#[test]
+fn a_name_glued_to_the_word_before_it_is_still_read() {
+    gone("AAPI_KEYS = {\"ci\": \"correct horse battery staple\"}", "correct horse");
 }
