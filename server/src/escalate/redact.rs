@@ -2432,6 +2432,23 @@ fn is_code(value: &str) -> bool {
         || is_type_name(value.trim_end_matches(['<', '>']))
         || value.contains('.') && is_identifier_path(value)
         || value.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+        // `100_000`: a number with digit separators.
+        || value.starts_with(|c: char| c.is_ascii_digit())
+            && value.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '_'))
+}
+
+/// A command line as prose quotes it: a program's name, then words, one of them an option
+/// (`acas mcp --print-token`, `npm install -g tool`).
+fn is_command_line(value: &str) -> bool {
+    let mut words = value.split_whitespace();
+    let program = words.next().unwrap_or("");
+    let program_like = !program.is_empty()
+        && program.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_./".contains(&b));
+    program_like
+        && words.any(|w| {
+            let option = w.strip_prefix("--").or_else(|| w.strip_prefix('-')).unwrap_or("");
+            option.len() < w.len() && option.starts_with(|c: char| c.is_ascii_alphabetic())
+        })
 }
 
 /// A number with a Rust type suffix: `4097u16`, `2i32`, `0x10_u8`, `1.5f64`.
@@ -2638,6 +2655,8 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             Some(_) if comment => false,
             // Markdown code in documentation: `` `SECRET`: `secret` encrypts … ``.
             Some(_) if quoted && bytes[value.start - 1] == b'`' && is_secret_word(literal) => false,
+            // Markdown code that is a command line: `` token: `acas mcp --print-token` prints it ``.
+            Some(_) if quoted && bytes[value.start - 1] == b'`' && is_command_line(literal) => false,
             // `token("scheme")`, `"www-authenticate"`: a name passed to a call is not a secret.
             Some(_) if quoted && op == "(" && is_name_like(literal) => false,
             Some(_) if quoted && op == ":" && is_message(text, value.clone()) => false,

@@ -1552,6 +1552,10 @@ fn what_looked_like_a_secret_in_real_code_stays() {
         "next_token = lambda: next(it)\nkey_fn = lambda: 0\n",
         "export const nextToken = function* (src) { yield* src; };",
         "token := \"float64\"\nvar x float64 = 1.5\n",
+        // Numbers with digit separators, and a command line quoted in a message.
+        "pub const MAX_CONTEXT_TOKENS: u64 = 100_000;",
+        "let max_tokens = 3_600;",
+        "Some(\"wrong bearer token: `acas mcp --print-token` prints the one this server takes\")",
         // Locales, charsets, constants and methods in real code.
         "'bg_bg': 'bg_BG.CP1251',",
         "address_equal = IPv4Address.__eq__(self, other)",
