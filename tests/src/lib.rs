@@ -69,6 +69,25 @@ pub fn trusting_config_home() -> PathBuf {
     std::env::temp_dir().join("acas-tests-trusting")
 }
 
+/// The program `tool` on PATH, or a failure that says how to install the checker tools.
+pub fn need_tool(tool: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "`{tool}` is not on PATH: run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin and $ACAS_TOOLS_DIR/node/node_modules/.bin on PATH"
+        )
+    })
+}
+
+/// Writes `files` (relative path, text) under `dir`, making their directories.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 /// A `file://` URI for an absolute path.
 pub fn file_uri(path: &Path) -> String {
     let mut uri = String::from("file://");

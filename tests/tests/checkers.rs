@@ -5,29 +5,11 @@
 //! runs) and put on PATH by `cargo xtask test`. A test that needs one fails when it is absent.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use acas_e2e::acas_bin;
+use acas_e2e::{acas_bin, need_tool, write_files};
 use serde_json::Value;
-
-/// Fails, saying how to install it, when `tool` is not on PATH.
-fn need(tool: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "`{tool}` is not on PATH: run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin and $ACAS_TOOLS_DIR/node/node_modules/.bin on PATH"
-        )
-    })
-}
-
-fn write(dir: &Path, files: &[(&str, &str)]) {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-}
 
 /// Runs `acas ARGS` in `cwd` with `path` as PATH (`None`: the tests' own PATH), in a workspace
 /// the user trusts to run its checkers.
@@ -72,7 +54,7 @@ fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
 
 /// A workspace with a project of each language in a directory of its own.
 fn monorepo(dir: &Path) {
-    write(
+    write_files(
         dir,
         &[
             ("rust/Cargo.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
@@ -99,14 +81,14 @@ fn monorepo(dir: &Path) {
 #[test]
 fn each_language_is_detected_with_the_installed_tools() {
     for tool in ["cargo", "tsc", "eslint", "ruff", "mypy", "pytest", "go"] {
-        need(tool);
+        need_tool(tool);
     }
     let dir = tempfile::tempdir().unwrap();
     monorepo(dir.path());
     // A program in the project's node_modules/.bin is preferred to the one on PATH.
     let local = dir.path().join("web/node_modules/.bin");
     std::fs::create_dir_all(&local).unwrap();
-    std::os::unix::fs::symlink(need("tsc"), local.join("tsc")).unwrap();
+    std::os::unix::fs::symlink(need_tool("tsc"), local.join("tsc")).unwrap();
 
     let (code, list) = json(&["checkers", ".", "--format", "json"], dir.path());
     assert_eq!(code, 0, "{list:#}");
@@ -151,7 +133,7 @@ fn each_language_is_detected_with_the_installed_tools() {
     assert_eq!(argv(by_name(&list, "eslint@web"))[1..4], ["--format", "json", "."]);
 
     // jest is a dependency, installed with the tools; pyright is configured but not installed.
-    need("jest");
+    need_tool("jest");
     let jest = by_name(&list, "jest@web");
     assert_eq!((jest["missing"].as_bool(), jest["kind"].as_str()), (Some(false), Some("test")), "{jest:#}");
     let pyright = by_name(&list, "pyright@py");
@@ -175,9 +157,9 @@ fn each_language_is_detected_with_the_installed_tools() {
 
 #[test]
 fn acas_checkers_says_what_runs_what_is_off_what_is_missing_and_where_the_configuration_is_wrong() {
-    need("cargo");
+    need_tool("cargo");
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("Cargo.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
@@ -190,7 +172,7 @@ fn acas_checkers_says_what_runs_what_is_off_what_is_missing_and_where_the_config
         ],
     );
     // mypy is configured; with only the system's directories on PATH it is not installed.
-    let path = format!("{}:/usr/bin:/bin", Path::new(&need("cargo")).parent().unwrap().display());
+    let path = format!("{}:/usr/bin:/bin", Path::new(&need_tool("cargo")).parent().unwrap().display());
     let (code, stdout, stderr) = acas(&["checkers"], dir.path(), Some(&path));
     assert_eq!(code, 2, "a configuration error: {stdout}\n{stderr}");
     // A section is a title line and the indented lines under it.
@@ -212,7 +194,7 @@ fn acas_checkers_says_what_runs_what_is_off_what_is_missing_and_where_the_config
 #[test]
 fn an_unknown_checker_name_is_refused_with_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &[("go.mod", "module example.com/demo\n"), ("main.go", "package main\n")]);
+    write_files(dir.path(), &[("go.mod", "module example.com/demo\n"), ("main.go", "package main\n")]);
     let (code, _, stderr) = acas(&["check", "--checkers=go-vet,nope"], dir.path(), None);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no checker named `nope`") && stderr.contains("go-build, go-vet"), "{stderr}");
@@ -221,7 +203,7 @@ fn an_unknown_checker_name_is_refused_with_the_known_ones() {
 #[test]
 fn a_missing_tool_is_reported_once_and_the_exit_code_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("pyproject.toml", "[tool.mypy]\n"),
@@ -259,7 +241,7 @@ fn a_missing_tool_is_reported_once_and_the_exit_code_says_so() {
 #[test]
 fn a_configured_checker_with_a_pattern_is_run_and_its_problems_shown_on_their_line() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("notes/todo.txt", "first line\nsecond TODO here\n"),
@@ -336,7 +318,7 @@ fn acas_run_exits_128_plus_the_signal_that_ended_the_command() {
 /// would; returns what the terminal showed.
 fn on_a_terminal(dir: &Path, args: &str, no_color: bool) -> String {
     acas_e2e::trust(dir, &acas_e2e::trusting_config_home());
-    let script = need("script");
+    let script = need_tool("script");
     let mut command = Command::new(script);
     command
         .args(["-qec", &format!("'{}' {args}", acas_bin().display()), "/dev/null"])
@@ -355,7 +337,7 @@ fn on_a_terminal(dir: &Path, args: &str, no_color: bool) -> String {
 #[test]
 fn text_is_coloured_on_a_terminal_with_progress_and_plain_with_no_color() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("broken.py", "def f(:\n    pass\n"),
@@ -379,7 +361,7 @@ fn text_is_coloured_on_a_terminal_with_progress_and_plain_with_no_color() {
 fn a_later_run_of_the_same_command_clears_what_the_earlier_run_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let traceback = "Traceback (most recent call last):\n  File \"crash.py\", line 2, in <module>\n    1 / 0\nZeroDivisionError: division by zero\n";
-    write(dir.path(), &[("crash.py", "x = 1\n1 / 0\n"), ("out.txt", traceback)]);
+    write_files(dir.path(), &[("crash.py", "x = 1\n1 / 0\n"), ("out.txt", traceback)]);
     let open = || -> Vec<(String, String, i64)> {
         let db = rusqlite::Connection::open(dir.path().join(".acas/state.db")).unwrap();
         db.prepare("SELECT path, source, line FROM open_diagnostic")

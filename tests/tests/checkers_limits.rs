@@ -2,28 +2,11 @@
 //! solution-style tsconfig.json, one-line JSON larger than the line limit, a checker that prints
 //! without end, a timeout shorter than the process start-up. Real tools where the case needs them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use acas_e2e::acas_bin;
+use acas_e2e::{acas_bin, need_tool, write_files};
 use serde_json::Value;
-
-fn need(tool: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "`{tool}` is not on PATH: run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin and $ACAS_TOOLS_DIR/node/node_modules/.bin on PATH"
-        )
-    })
-}
-
-fn write(dir: &Path, files: &[(&str, &str)]) {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-}
 
 /// `acas ARGS` in `cwd`, a workspace the user trusts to run its checkers.
 fn acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
@@ -57,10 +40,10 @@ fn diagnostics<'a>(report: &'a Value, source: &str) -> Vec<&'a Value> {
 
 #[test]
 fn a_solution_style_tsconfig_is_checked_through_its_references() {
-    need("tsc");
+    need_tool("tsc");
     let dir = tempfile::tempdir().unwrap();
     // The layout `npm create vite` makes: the root project lists no file of its own.
-    write(
+    write_files(
         dir.path(),
         &[
             ("package.json", "{\"name\":\"app\",\"private\":true}\n"),
@@ -91,9 +74,9 @@ fn a_solution_style_tsconfig_is_checked_through_its_references() {
 
 #[test]
 fn eslint_json_on_one_line_longer_than_the_line_limit_is_read_whole() {
-    need("eslint");
+    need_tool("eslint");
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("package.json", "{\"name\":\"big\"}\n"),
@@ -108,7 +91,7 @@ fn eslint_json_on_one_line_longer_than_the_line_limit_is_read_whole() {
     let filler = format!("// {}\n", "x".repeat(1020)).repeat(1024);
     let files = 12;
     for i in 0..files {
-        write(dir.path(), &[(&format!("src/f{i}.js"), &format!("var a{i} = 1;\n{filler}"))]);
+        write_files(dir.path(), &[(&format!("src/f{i}.js"), &format!("var a{i} = 1;\n{filler}"))]);
     }
     let (code, report, stderr) = check(dir.path(), ".", "eslint");
     assert_eq!(code, 0, "{stderr}");
@@ -122,7 +105,7 @@ fn eslint_json_on_one_line_longer_than_the_line_limit_is_read_whole() {
 fn a_checker_that_prints_without_end_keeps_a_bounded_number_of_problems_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let limit = 100_000;
-    write(
+    write_files(
         dir.path(),
         &[
             ("a.py", "x = 1\n"),
@@ -155,7 +138,7 @@ fn a_checker_that_prints_without_end_keeps_a_bounded_number_of_problems_and_says
 #[test]
 fn a_problem_printed_twice_is_reported_once() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("a.py", "x = 1\ny = 2\n"),
@@ -172,7 +155,7 @@ fn a_problem_printed_twice_is_reported_once() {
 #[test]
 fn a_timeout_shorter_than_the_start_up_is_a_timeout_every_time() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("a.py", "x = 1\n"),
@@ -195,7 +178,7 @@ const LINE_PATTERN: &str = "pattern = '^(?P<file>[^:]+):(?P<line>\\d+): (?P<mess
 #[test]
 fn a_file_or_a_subdirectory_is_checked_by_the_checkers_of_its_project() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("top.py", "x = 1\n"),
@@ -222,7 +205,7 @@ fn a_file_or_a_subdirectory_is_checked_by_the_checkers_of_its_project() {
 fn files_outside_the_workspace_are_never_quoted() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
-    write(
+    write_files(
         dir.path(),
         &[
             ("outside/secret.txt", "the secret line\n"),
@@ -248,10 +231,10 @@ fn files_outside_the_workspace_are_never_quoted() {
 
 #[test]
 fn mypy_checks_the_files_its_configuration_names() {
-    need("mypy");
+    need_tool("mypy");
     let dir = tempfile::tempdir().unwrap();
     // Two scripts of the same module name outside `files`: `mypy .` dies on them.
-    write(
+    write_files(
         dir.path(),
         &[
             ("pyproject.toml", "[tool.mypy]\nfiles = [\"src\"]\n"),
@@ -271,10 +254,10 @@ fn mypy_checks_the_files_its_configuration_names() {
 
 #[test]
 fn pytests_report_is_never_written_through_a_link_the_repository_carries() {
-    need("pytest");
+    need_tool("pytest");
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
-    write(
+    write_files(
         dir.path(),
         &[
             ("victim.txt", "IMPORTANT USER FILE\n"),
@@ -293,7 +276,7 @@ fn pytests_report_is_never_written_through_a_link_the_repository_carries() {
     let ws2 = dir.path().join("ws2");
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("ws2/pyproject.toml", "[tool.pytest.ini_options]\n"),

@@ -4,28 +4,11 @@
 //! The tools are installed by `scripts/install-checker-tools.sh` (from `.ci/run`) and put on
 //! PATH by `cargo xtask test`; a test whose tool is absent fails, saying so.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use acas_e2e::acas_bin;
+use acas_e2e::{acas_bin, need_tool, write_files};
 use serde_json::Value;
-
-fn need(tool: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "`{tool}` is not on PATH: run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin and $ACAS_TOOLS_DIR/node/node_modules/.bin on PATH"
-        )
-    })
-}
-
-fn write(dir: &Path, files: &[(&str, &str)]) {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-}
 
 /// Runs `acas ARGS` in `cwd`, a workspace the user trusts to run its checkers.
 fn acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
@@ -77,9 +60,9 @@ const CRATE: &str = "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = 
 
 #[test]
 fn a_cargo_type_error_is_reported_at_rustcs_place_with_a_fingerprint_that_survives_unrelated_edits() {
-    need("cargo");
+    need_tool("cargo");
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &[("Cargo.toml", CRATE), ("src/lib.rs", "pub fn f() -> u32 {\n    \"x\"\n}\n")]);
+    write_files(dir.path(), &[("Cargo.toml", CRATE), ("src/lib.rs", "pub fn f() -> u32 {\n    \"x\"\n}\n")]);
     let check_names = "cargo-check,clippy";
     let (_, list, _) = acas(&["checkers", "--format", "json"], dir.path());
     let list: Value = serde_json::from_str(&list).unwrap();
@@ -106,7 +89,10 @@ fn a_cargo_type_error_is_reported_at_rustcs_place_with_a_fingerprint_that_surviv
     assert!(text.contains("by category: 1 type\n"), "{text}");
 
     // An unrelated edit above it moves the error, not its fingerprint.
-    write(dir.path(), &[("src/lib.rs", "/// Other.\npub fn g() {}\n\npub fn f() -> u32 {\n    \"x\"\n}\n")]);
+    write_files(
+        dir.path(),
+        &[("src/lib.rs", "/// Other.\npub fn g() {}\n\npub fn f() -> u32 {\n    \"x\"\n}\n")],
+    );
     let (_, report) = check(dir.path(), &name);
     assert_eq!(found(&report, "src/lib.rs", "rustc"), [(4, 4, "type".to_owned())]);
     assert_eq!(report["diagnostics"][0]["fingerprint"], fingerprint);
@@ -115,10 +101,10 @@ fn a_cargo_type_error_is_reported_at_rustcs_place_with_a_fingerprint_that_surviv
 #[test]
 fn python_ruff_mypy_and_a_failing_pytest_test_are_reported() {
     for tool in ["ruff", "mypy", "pytest"] {
-        need(tool);
+        need_tool(tool);
     }
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("pyproject.toml", "[project]\nname = \"pkg\"\n\n[tool.ruff]\n\n[tool.mypy]\n"),
@@ -138,10 +124,10 @@ fn python_ruff_mypy_and_a_failing_pytest_test_are_reported() {
 
 #[test]
 fn typescript_tsc_and_eslint_problems_are_reported() {
-    need("tsc");
-    need("eslint");
+    need_tool("tsc");
+    need_tool("eslint");
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             (
@@ -165,9 +151,9 @@ fn typescript_tsc_and_eslint_problems_are_reported() {
 
 #[test]
 fn a_go_vet_error_is_reported() {
-    need("go");
+    need_tool("go");
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("go.mod", "module example.com/demo\n\ngo 1.19\n"),
@@ -187,9 +173,9 @@ fn a_go_vet_error_is_reported() {
 
 #[test]
 fn acas_run_passes_a_traceback_through_and_records_it_on_the_innermost_frame() {
-    let python = need("python3");
+    let python = need_tool("python3");
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[("crash.py", "def divide(a, b):\n    return a / b\n\n\nprint(\"start\")\ndivide(1, 0)\n")],
     );
@@ -215,10 +201,10 @@ fn acas_run_passes_a_traceback_through_and_records_it_on_the_innermost_frame() {
 
 /// A project with `node_modules` of its own: the tools' installation, linked in.
 fn node_project(dir: &Path, tool: &str, files: &[(&str, &str)]) {
-    let bin = need(tool);
+    let bin = need_tool(tool);
     let modules = bin.parent().and_then(Path::parent).expect("node_modules/.bin/TOOL");
     std::os::unix::fs::symlink(modules, dir.join("node_modules")).unwrap();
-    write(dir, files);
+    write_files(dir, files);
 }
 
 /// The diagnostics of `source` in `path`, as (line, code, message) with the line from 0.
@@ -286,10 +272,10 @@ fn a_failing_vitest_test_is_placed_on_its_assertion_line() {
 
 #[test]
 fn a_staticcheck_finding_is_reported_with_its_code() {
-    need("go");
-    need("go-staticcheck");
+    need_tool("go");
+    need_tool("go-staticcheck");
     let dir = tempfile::tempdir().unwrap();
-    write(
+    write_files(
         dir.path(),
         &[
             ("go.mod", "module example.com/demo\n\ngo 1.19\n"),
