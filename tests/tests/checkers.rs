@@ -4,7 +4,7 @@
 //! The tools are the real ones, installed by `scripts/install-checker-tools.sh` (which `.ci/run`
 //! runs) and put on PATH by `cargo xtask test`. A test that needs one fails when it is absent.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -312,6 +312,33 @@ fn acas_run_exits_128_plus_the_signal_that_ended_the_command() {
     let (code, _, stderr) = acas_run(dir.path(), &["acas-no-such-command"], b"");
     assert_eq!(code, 127);
     assert!(String::from_utf8_lossy(&stderr).contains("`acas-no-such-command` was not found"));
+}
+
+#[test]
+fn acas_run_ends_when_nobody_reads_its_output_any_more() {
+    // `acas run -- yes | head -1`: the command ends by SIGPIPE, as it would without ACAS.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(acas_bin())
+        .args(["run", "--", "yes"])
+        .current_dir(dir.path())
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 2];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"y\n");
+    // The reading end is closed (dropped above); acas must end by itself.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait()));
+    let status = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("acas run went on after its reader closed (the command still writes)"))
+        .unwrap();
+    assert_eq!(status.code(), Some(128 + 13), "the command's own end by SIGPIPE: {status:?}");
 }
 
 /// Runs `acas ARGS` on a pseudo-terminal (util-linux's `script`), as a person at a terminal

@@ -175,7 +175,6 @@ struct Chunk {
 /// unless it is behind; answers how many bytes it left unread.
 fn tee(mut reader: impl Read, stream: Stream, chunks: &crossbeam_channel::Sender<Chunk>) -> u64 {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut open = true;
     let mut unread = 0u64;
     let mut gap = false;
     loop {
@@ -186,11 +185,15 @@ fn tee(mut reader: impl Read, stream: Stream, chunks: &crossbeam_channel::Sender
             Err(_) => break,
         };
         let chunk = &buf[..n];
-        if open {
-            open = match stream {
-                Stream::Stdout => output::raw_stdout(chunk),
-                Stream::Stderr => output::raw_stderr(chunk),
-            };
+        let passed = match stream {
+            Stream::Stdout => output::raw_stdout(chunk),
+            Stream::Stderr => output::raw_stderr(chunk),
+        };
+        if !passed {
+            // Nobody reads this stream any more (`acas run -- yes | head -1`): stop reading it
+            // too, so that the command's next write fails as it would without ACAS in between
+            // (SIGPIPE), instead of running on with its output thrown away.
+            break;
         }
         match chunks.try_send(Chunk { stream, bytes: chunk.to_vec(), after_gap: gap }) {
             Ok(()) => gap = false,
