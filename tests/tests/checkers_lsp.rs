@@ -98,6 +98,12 @@ fn a_checker_runs_on_save_with_its_source_code_and_utf16_range_and_on_demand() {
     );
     assert_eq!(answer["result"], json!({ "started": ["lint"] }), "{answer}");
     client.expect_diagnostics(&uri, |p| lint_diagnostics(p).is_empty());
+    // A name repeated (a buggy client) starts one run, not one per repetition.
+    let repeated = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.runCheckers", "arguments": [{ "names": vec!["lint"; 2000] }] }),
+    );
+    assert_eq!(repeated["result"], json!({ "started": ["lint"] }), "one run for a name asked 2,000 times");
     let unknown = client.request(
         "workspace/executeCommand",
         json!({ "command": "acas.runCheckers", "arguments": [{ "names": ["nope"] }] }),

@@ -665,7 +665,11 @@ impl Workspace {
 
     /// Runs the checkers `names` (every enabled one when empty, those the editor shows
     /// already too: asked for, they run) now; answers the names started.
-    pub(super) fn run_checkers(&mut self, names: Vec<String>) -> Result<Vec<String>, Refused> {
+    pub(super) fn run_checkers(&mut self, mut names: Vec<String>) -> Result<Vec<String>, Refused> {
+        // A name asked twice runs once (a client that repeats names must not start, and cancel,
+        // one run per repetition).
+        let mut seen = HashSet::new();
+        names.retain(|name| seen.insert(name.clone()));
         if !self.on_disk {
             return Err(Refused::new(RefusedKind::NoWorkspace, "checkers need a workspace folder"));
         }
