@@ -69,6 +69,25 @@ pub fn trusting_config_home() -> PathBuf {
     std::env::temp_dir().join("acas-tests-trusting")
 }
 
+/// Runs `acas ARGS` in `cwd`, a workspace the user trusts to run its checkers, with colour off;
+/// answers (exit code, stdout, stderr).
+pub fn acas_trusted(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    trust(cwd, &trusting_config_home());
+    let output = Command::new(acas_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("ACAS_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", trusting_config_home())
+        .output()
+        .expect("running acas");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// The program `tool` on PATH, or a failure that says how to install the checker tools.
 pub fn need_tool(tool: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();

@@ -3,28 +3,9 @@
 //! without end, a timeout shorter than the process start-up. Real tools where the case needs them.
 
 use std::path::Path;
-use std::process::Command;
 
-use acas_e2e::{acas_bin, need_tool, write_files};
+use acas_e2e::{acas_trusted as acas, need_tool, write_files};
 use serde_json::Value;
-
-/// `acas ARGS` in `cwd`, a workspace the user trusts to run its checkers.
-fn acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    acas_e2e::trust(cwd, &acas_e2e::trusting_config_home());
-    let output = Command::new(acas_bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("ACAS_LOG", "warn")
-        .env("NO_COLOR", "1")
-        .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home())
-        .output()
-        .expect("running acas");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// `acas check [PATH] --checkers=NAMES --format json` in `dir`: the exit code and the report.
 fn check(dir: &Path, path: &str, names: &str) -> (i32, Value, String) {
