@@ -194,12 +194,13 @@ pub enum Outcome {
     Skipped(Skip),
 }
 
-/// Reads, parses and classifies one file.
-pub fn analyze_file(path: &Path, max_size: u64, encoding: PositionEncoding) -> Outcome {
+/// Reads, parses and classifies one file of the workspace at `root` (read beneath it: see
+/// [`files::read_beneath`]).
+pub fn analyze_file(root: &Path, path: &Path, max_size: u64, encoding: PositionEncoding) -> Outcome {
     let Some(language) = Language::from_path(path) else {
         return Outcome::NotSource;
     };
-    let text = match files::read_source(path, max_size) {
+    let text = match files::read_beneath(root, path, max_size) {
         Ok(text) => text,
         Err(skip) => return Outcome::Skipped(skip),
     };
@@ -229,8 +230,10 @@ pub struct DiskQueue {
 }
 
 impl DiskQueue {
-    /// Starts `threads` workers; each result goes to `done`.
+    /// Starts `threads` workers for the files of the workspace at `root`; each result goes to
+    /// `done`.
     pub fn start(
+        root: PathBuf,
         threads: usize,
         max_size: u64,
         encoding: PositionEncoding,
@@ -245,6 +248,7 @@ impl DiskQueue {
             let queued = queued.clone();
             let seq = seq.clone();
             let done = done.clone();
+            let root = root.clone();
             std::thread::Builder::new()
                 .name(format!("acas-analyze-{i}"))
                 .spawn(move || {
@@ -252,11 +256,14 @@ impl DiskQueue {
                         // Unmark before reading: a change from now on queues the path again.
                         queued.lock().unwrap_or_else(|e| e.into_inner()).remove(&path);
                         let seq = seq.fetch_add(1, Ordering::SeqCst);
-                        let outcome = std::panic::catch_unwind(|| analyze_file(&path, max_size, encoding))
-                            .unwrap_or_else(|_| {
-                                tracing::error!("analysis of {} panicked", path.display());
-                                Outcome::Skipped(Skip::Unreadable(std::io::Error::other("analysis failed")))
-                            });
+                        let outcome =
+                            std::panic::catch_unwind(|| analyze_file(&root, &path, max_size, encoding))
+                                .unwrap_or_else(|_| {
+                                    tracing::error!("analysis of {} panicked", path.display());
+                                    Outcome::Skipped(Skip::Unreadable(std::io::Error::other(
+                                        "analysis failed",
+                                    )))
+                                });
                         done(Analyzed { path, seq, outcome });
                     }
                 })

@@ -427,7 +427,7 @@ pub async fn escalate(
             if p == job.rel {
                 Some(job.text.clone())
             } else {
-                crate::files::read_source(&job.root.join(p), job.max_size).ok()
+                crate::files::read_beneath(&job.root, &job.root.join(p), job.max_size).ok()
             }
         };
         let build_context = |index: &SymbolIndex| {
@@ -473,7 +473,11 @@ pub async fn escalate(
     let Job { text, rel, root, max_size, .. } = job;
     let default_path = rel.clone();
     let read = move |p: &str| {
-        if p == rel { Some(text.clone()) } else { crate::files::read_source(&root.join(p), max_size).ok() }
+        if p == rel {
+            Some(text.clone())
+        } else {
+            crate::files::read_beneath(&root, &root.join(p), max_size).ok()
+        }
     };
     escalator.run(&prepared, &default_path, &read, on_event, cancel).await.map(Outcome::Explained)
 }
@@ -571,7 +575,7 @@ pub fn note_fix(
                 let content = if file == path {
                     Some(text.to_owned())
                 } else {
-                    crate::files::read_source(&file, max_size).ok()
+                    crate::files::read_beneath(&root, &file, max_size).ok()
                 };
                 let content = content.unwrap_or_default();
                 let index = LineIndex::new(&content);

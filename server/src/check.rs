@@ -39,7 +39,7 @@ pub fn check_files(root: &Path, files: Vec<PathBuf>, max_size: u64) -> Report {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(path) = files.get(i) else { break };
-            match analysis::analyze_file(path, max_size, PositionEncoding::Utf16) {
+            match analysis::analyze_file(root, path, max_size, PositionEncoding::Utf16) {
                 Outcome::Parsed { diagnostics, .. } => {
                     checked.fetch_add(1, Ordering::Relaxed);
                     if !diagnostics.is_empty() {
@@ -90,6 +90,7 @@ fn resolved(path: &Path) -> PathBuf {
 /// file for several targets. Problems in files outside `scope` (a link, `../x`) are left out.
 pub fn merge(report: &mut Report, root: &Path, scope: &Path, problems: Vec<Problem>, max_size: u64) {
     let scope = resolved(scope);
+    let real_root = resolved(root);
     let mut by_path: std::collections::BTreeMap<PathBuf, Vec<Problem>> = std::collections::BTreeMap::new();
     for problem in problems {
         by_path.entry(problem.span.path.clone()).or_default().push(problem);
@@ -100,7 +101,7 @@ pub fn merge(report: &mut Report, root: &Path, scope: &Path, problems: Vec<Probl
             tracing::debug!("a checker's problems in {} are outside {}", path.display(), scope.display());
             continue;
         }
-        let text = crate::files::read_source(&path, max_size).unwrap_or_default();
+        let text = crate::files::read_beneath(&real_root, &path, max_size).unwrap_or_default();
         let placed =
             analysis::place_problems(&text, Language::from_path(&path), &problems, PositionEncoding::Utf16);
         let shown = if path.starts_with(root) { relative(root, &path) } else { path.display().to_string() };

@@ -62,6 +62,8 @@ pub enum Skip {
         valid_up_to: usize,
     },
     NotAFile,
+    /// The path leads out of the workspace (a symbolic link, at any component, to elsewhere).
+    Outside,
     /// The file disappeared before it could be read.
     Vanished,
     Unreadable(std::io::Error),
@@ -76,20 +78,49 @@ impl fmt::Display for Skip {
             Skip::Binary => f.write_str("binary file"),
             Skip::NotUtf8 { valid_up_to } => write!(f, "not valid UTF-8 after byte {valid_up_to}"),
             Skip::NotAFile => f.write_str("not a regular file"),
+            Skip::Outside => f.write_str(
+                "it leads out of the workspace (a symbolic link); ACAS reads only files inside it",
+            ),
             Skip::Vanished => f.write_str("the file disappeared"),
             Skip::Unreadable(err) => write!(f, "cannot read it: {err}"),
         }
     }
 }
 
-/// Reads a source file if it is a parseable text under `max_size` bytes.
+/// Reads a source file if it is a parseable text under `max_size` bytes. For a path the user
+/// named; what ACAS reads of a workspace by itself goes through [`read_beneath`].
 pub fn read_source(path: &Path, max_size: u64) -> Result<String, Skip> {
     // Look before opening: opening a FIFO would block until someone writes to it.
     if !std::fs::metadata(path).map_err(io_skip)?.is_file() {
         return Err(Skip::NotAFile);
     }
-    let mut file = std::fs::File::open(path).map_err(io_skip)?;
+    read_open(std::fs::File::open(path).map_err(io_skip)?, max_size)
+}
+
+/// Reads a file of the workspace at `root` as [`read_source`] does, confined to it by the
+/// operating system: the path is opened beneath a handle on `root` (`cap-std`, `openat2` with
+/// `RESOLVE_BENEATH` where the kernel has it), so a symbolic link at any component that leads
+/// out of the workspace, planted before or swapped in during the read, is refused rather than
+/// followed. Links that stay inside are followed. A path that is not under `root` is refused.
+pub fn read_beneath(root: &Path, path: &Path, max_size: u64) -> Result<String, Skip> {
+    let rel = path.strip_prefix(root).map_err(|_| Skip::Outside)?;
+    if rel.as_os_str().is_empty() {
+        return Err(Skip::NotAFile);
+    }
+    let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(io_skip)?;
+    // Look before opening: opening a FIFO would block until someone writes to it.
+    if !dir.metadata(rel).map_err(beneath_skip)?.is_file() {
+        return Err(Skip::NotAFile);
+    }
+    let file = dir.open(rel).map_err(beneath_skip)?.into_std();
+    read_open(file, max_size)
+}
+
+fn read_open(mut file: std::fs::File, max_size: u64) -> Result<String, Skip> {
     let metadata = file.metadata().map_err(io_skip)?;
+    if !metadata.is_file() {
+        return Err(Skip::NotAFile);
+    }
     if metadata.len() > max_size {
         return Err(Skip::TooLarge { size: metadata.len(), limit: max_size });
     }
@@ -100,6 +131,17 @@ pub fn read_source(path: &Path, max_size: u64) -> Result<String, Skip> {
         return Err(Skip::TooLarge { size: bytes.len() as u64, limit: max_size });
     }
     source_from_bytes(bytes)
+}
+
+/// cap-std says that a path escaped its directory with a `PermissionDenied` error of its own.
+fn beneath_skip(err: std::io::Error) -> Skip {
+    if err.kind() == std::io::ErrorKind::PermissionDenied
+        && err.to_string().contains("outside of the filesystem")
+    {
+        Skip::Outside
+    } else {
+        io_skip(err)
+    }
 }
 
 /// Checks that bytes are text: no NUL in the first 8 KiB, valid UTF-8.
@@ -148,6 +190,31 @@ mod tests {
         ));
         assert!(matches!(read_source(&dir.path().join("gone.rs"), 100), Err(Skip::Vanished)));
         assert!(matches!(read_source(dir.path(), 100), Err(Skip::NotAFile)));
+    }
+
+    #[test]
+    fn read_beneath_follows_links_inside_and_refuses_links_out() {
+        let ws = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let (ws, out) = (ws.path(), outside.path());
+        std::fs::write(out.join("creds.rs"), "SECRET=1").unwrap();
+        std::fs::create_dir(out.join("dir")).unwrap();
+        std::fs::write(out.join("dir/leak.rs"), "fn leak() {}").unwrap();
+        std::fs::create_dir(ws.join("src")).unwrap();
+        std::fs::write(ws.join("src/real.rs"), "fn real() {}").unwrap();
+        std::os::unix::fs::symlink("real.rs", ws.join("src/inside.rs")).unwrap();
+        std::os::unix::fs::symlink(out.join("creds.rs"), ws.join("src/creds.rs")).unwrap();
+        std::os::unix::fs::symlink(out.join("dir"), ws.join("src/dir")).unwrap();
+        std::os::unix::fs::symlink("../..", ws.join("src/up")).unwrap();
+        assert_eq!(read_beneath(ws, &ws.join("src/real.rs"), 100).unwrap(), "fn real() {}");
+        assert_eq!(read_beneath(ws, &ws.join("src/inside.rs"), 100).unwrap(), "fn real() {}");
+        for escaping in ["src/creds.rs", "src/dir/leak.rs"] {
+            let read = read_beneath(ws, &ws.join(escaping), 100);
+            assert!(matches!(read, Err(Skip::Outside)), "{escaping}: {read:?}");
+        }
+        let through_up = ws.join("src/up").join(out.strip_prefix("/").unwrap()).join("creds.rs");
+        assert!(read_beneath(ws, &through_up, 100).is_err());
+        assert!(matches!(read_beneath(ws, &out.join("creds.rs"), 100), Err(Skip::Outside)));
     }
 
     #[test]

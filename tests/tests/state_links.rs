@@ -115,3 +115,53 @@ fn the_editor_is_served_without_state_when_the_state_is_linked() {
         assert_eq!(snapshot(outside.path()), before, "{name}: the server wrote outside the workspace");
     }
 }
+
+/// Links planted while the server runs, to a file and to a directory outside the workspace, as
+/// a script or an agent can make them: nothing they lead to is read, placed or recorded as a file
+/// of the workspace, while a real file created beside them is.
+#[test]
+fn links_planted_while_serving_bring_nothing_from_outside() {
+    let workspace = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let (ws, out) = (workspace.path(), outside.path());
+    std::fs::create_dir(ws.join("src")).unwrap();
+    std::fs::write(ws.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(out.join("creds.rs"), "SECRET=topsecret\n").unwrap();
+    std::fs::create_dir(out.join("vendor")).unwrap();
+    std::fs::write(out.join("vendor/leak.rs"), "fn leak( {}\n").unwrap();
+
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(ws), json!({}));
+    // The watcher is live once a file created now is placed.
+    std::fs::write(ws.join("src/first.rs"), "fn first( {}\n").unwrap();
+    client.expect_diagnostics(&acas_e2e::file_uri(&ws.join("src/first.rs")), |d| {
+        d["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+    });
+
+    std::os::unix::fs::symlink(out.join("vendor"), ws.join("src/vendor")).unwrap();
+    std::os::unix::fs::symlink(out.join("creds.rs"), ws.join("src/creds.rs")).unwrap();
+    client.expect_log("creds.rs: it leads out of the workspace");
+    std::fs::write(ws.join("src/second.rs"), "fn second( {}\n").unwrap();
+    client.expect_diagnostics(&acas_e2e::file_uri(&ws.join("src/second.rs")), |d| {
+        d["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+    });
+    assert_eq!(client.shutdown(), 0);
+    let published: Vec<String> = client
+        .take_all(|m| m["method"] == "textDocument/publishDiagnostics")
+        .iter()
+        .filter(|m| m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty()))
+        .map(|m| m["params"]["uri"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        published.iter().all(|uri| !uri.contains("creds.rs") && !uri.contains("vendor")),
+        "diagnostics of files outside the workspace: {published:?}"
+    );
+
+    let (code, stdout, stderr) = run_acas(&["activity", "--format", "json", "--limit", "100"], ws);
+    assert_eq!(code, 0, "{stderr}");
+    let activity: Value = serde_json::from_str(&stdout).unwrap();
+    let paths: Vec<&str> =
+        activity["activity"].as_array().unwrap().iter().filter_map(|a| a["path"].as_str()).collect();
+    assert!(paths.contains(&"src/second.rs"), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.starts_with("src/vendor/")), "files outside recorded: {paths:?}");
+}

@@ -493,7 +493,7 @@ impl SymbolIndex {
                     synced.reused += 1;
                     return;
                 }
-                crate::files::read_source(path, max_size)
+                crate::files::read_beneath(root, path, max_size)
                     .ok()
                     .map(|text| (language, meta.len(), mtime_ns, text))
             }

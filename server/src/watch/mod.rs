@@ -151,6 +151,13 @@ impl Drop for Watcher {
     }
 }
 
+/// Whether `path` is a directory itself, not a symbolic link to one: a link to a directory is
+/// never walked or watched, so that a link planted while ACAS runs cannot bring files from
+/// outside the workspace into it (the initial walk does not follow links either).
+fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
 fn watch_dir(
     debouncer: &Mutex<Debouncer<notify::RecommendedWatcher, NoCache>>,
     dir: &Path,
@@ -209,7 +216,7 @@ impl<F: FnMut(Batch)> Pump<F> {
                 let (from, to) = (paths[0].clone(), paths[1].clone());
                 let rules = self.rules();
                 let from_ignored = rules.is_ignored(&from, false);
-                if to.is_dir() {
+                if is_real_dir(&to) {
                     if !from_ignored {
                         batch.changes.push(Change::Deleted(from));
                     }
@@ -230,7 +237,7 @@ impl<F: FnMut(Batch)> Pump<F> {
             }
             EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)) => {
                 for path in paths {
-                    if path.is_dir() {
+                    if is_real_dir(path) {
                         self.new_dir(path, batch);
                     } else {
                         self.push(Change::Created(path.clone()), batch);
@@ -239,7 +246,7 @@ impl<F: FnMut(Batch)> Pump<F> {
             }
             EventKind::Modify(_) | EventKind::Any => {
                 for path in paths {
-                    if !path.is_dir() {
+                    if !is_real_dir(path) {
                         self.push(Change::Modified(path.clone()), batch);
                     }
                 }

@@ -592,7 +592,7 @@ impl Workspace {
             }
         }
         let mirror = Mirror::for_workspace(&self.root, &self.config.ignore);
-        let (encoding, max_size) = (self.encoding, self.config.max_file_size);
+        let (encoding, max_size, root) = (self.encoding, self.config.max_file_size, self.root.clone());
         let cancel = CancellationToken::new();
         self.checkers.verifying.insert(fix_id.to_owned(), cancel.clone());
         tracing::info!("checker `{name}`: verifying the AI fix {fix_id} on a scratch copy");
@@ -605,8 +605,8 @@ impl Workspace {
                     let text = match text {
                         Some(text) => text,
                         None => {
-                            let file = path.clone();
-                            tokio::task::spawn_blocking(move || files::read_source(&file, max_size))
+                            let (file, root) = (path.clone(), root.clone());
+                            tokio::task::spawn_blocking(move || files::read_beneath(&root, &file, max_size))
                                 .await
                                 .map_err(|e| e.to_string())?
                                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?
@@ -849,10 +849,10 @@ impl Workspace {
         self.checkers.placing.insert(key, false);
         let (max_size, encoding) = (self.config.max_file_size, self.encoding);
         let checker = checker.to_owned();
-        let file = path.clone();
+        let (file, root) = (path.clone(), self.root.clone());
         self.off_loop(
             "placing a checker's problems",
-            move || match files::read_source(&file, max_size) {
+            move || match files::read_beneath(&root, &file, max_size) {
                 Ok(text) => {
                     let index = LineIndex::new(&text);
                     let doc = Language::from_path(&file).map(|l| Document::new(l, text.clone()));

@@ -774,11 +774,13 @@ impl Workspace {
                     self.notice_reverts(path, &present, &text);
                 }
                 None => {
-                    let (file, max_size, present) =
-                        (path.to_path_buf(), self.config.max_file_size, present.clone());
+                    let (file, root, max_size, present) =
+                        (path.to_path_buf(), self.root.clone(), self.config.max_file_size, present.clone());
                     self.off_loop(
                         "reading a file to notice undone fixes",
-                        move || files::read_source(&file, max_size).ok().map(|text| (file, present, text)),
+                        move || {
+                            files::read_beneath(&root, &file, max_size).ok().map(|text| (file, present, text))
+                        },
                         |read| match read {
                             Some((path, present, text)) => Done::Reverts { path, present, text },
                             None => Done::Nothing,

@@ -80,11 +80,11 @@ impl Workspace {
     ) {
         self.external_waiting.insert(key_of(&path, &source), None);
         let (max_size, encoding) = (self.config.max_file_size, self.encoding);
-        let file = path.clone();
+        let (file, root) = (path.clone(), self.root.clone());
         let work = self.off_loop(
             "locating another tool's diagnostics",
             move || {
-                let symbols = match files::read_source(&file, max_size) {
+                let symbols = match files::read_beneath(&root, &file, max_size) {
                     Ok(text) => {
                         let doc = Document::new(language, text);
                         let index = LineIndex::new(doc.text());

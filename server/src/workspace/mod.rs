@@ -421,8 +421,13 @@ impl Workspace {
                 None
             }
         };
-        let queue =
-            scan::start_queue(&handle, options.analysis_threads, config.max_file_size, options.encoding);
+        let queue = scan::start_queue(
+            &handle,
+            &root,
+            options.analysis_threads,
+            config.max_file_size,
+            options.encoding,
+        );
         let rules = Arc::new(IgnoreRules::new(&root, &config.ignore));
         let escalator = escalations::build_escalator(&config, store.clone(), None);
         let mut workspace = Workspace {

@@ -61,7 +61,7 @@ pub enum Request {
     QuickFixes {
         path: PathBuf,
         range: TextRange,
-        reply: Reply<(Vec<QuickFix>, u64, PositionEncoding)>,
+        reply: Reply<(Vec<QuickFix>, PathBuf, u64, PositionEncoding)>,
     },
     /// The hover at a position, or the path of a closed workflow file to read it from (with
     /// the encoding of positions).
@@ -146,8 +146,12 @@ impl Workspace {
             }
             Request::Escalation { request, reply } => self.escalation_request(*request, Then::Reply(reply)),
             Request::QuickFixes { path, range, reply } => {
-                let _ =
-                    reply.send((self.quick_fixes(&path, range), self.config.max_file_size, self.encoding));
+                let _ = reply.send((
+                    self.quick_fixes(&path, range),
+                    self.root.clone(),
+                    self.config.max_file_size,
+                    self.encoding,
+                ));
             }
             Request::Hover { path, position, reply } => {
                 let _ = reply.send((self.hover(&path, position), self.encoding));
@@ -208,7 +212,7 @@ impl Handle {
 
     /// Verified AI fixes at `range` of `path` whose edits still find the text they replace.
     pub async fn quick_fixes(&self, path: PathBuf, range: TextRange) -> Vec<QuickFix> {
-        let Some((fixes, max_size, encoding)) =
+        let Some((fixes, root, max_size, encoding)) =
             self.request(|reply| Request::QuickFixes { path, range, reply }).await
         else {
             return Vec::new();
@@ -221,7 +225,7 @@ impl Handle {
                 .into_iter()
                 .filter(|fix| {
                     fix.on_disk.iter().all(|e| {
-                        text_on_disk(&e.path, e.range, max_size, encoding).is_some_and(|t| t == e.old)
+                        text_on_disk(&root, &e.path, e.range, max_size, encoding).is_some_and(|t| t == e.old)
                     })
                 })
                 .collect()
@@ -361,12 +365,13 @@ async fn off_loop<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 
 /// The text at `range` of a file on disk.
 fn text_on_disk(
+    root: &std::path::Path,
     path: &std::path::Path,
     range: TextRange,
     max_size: u64,
     encoding: PositionEncoding,
 ) -> Option<String> {
-    let text = crate::files::read_source(path, max_size).ok()?;
+    let text = crate::files::read_beneath(root, path, max_size).ok()?;
     let index = LineIndex::new(&text);
     let start = index.offset(&text, range.start, encoding);
     let end = index.offset(&text, range.end, encoding);

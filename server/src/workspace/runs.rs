@@ -913,7 +913,7 @@ fn recognised_failures(
     by_path
         .into_iter()
         .filter_map(|(path, problems)| {
-            let text = crate::files::read_source(&path, max_size).ok()?;
+            let text = crate::files::read_beneath(root, &path, max_size).ok()?;
             let language = crate::classify::Language::from_path(&path);
             let mut diagnostics = crate::analysis::place_problems(&text, language, &problems, encoding);
             for d in &mut diagnostics {

@@ -312,19 +312,27 @@ impl Workspace {
 
     /// A new analysis pool, for a changed size limit.
     pub(super) fn restart_queue(&mut self) {
-        self.queue =
-            start_queue(&self.handle, self.analysis_threads, self.config.max_file_size, self.encoding);
+        self.queue = start_queue(
+            &self.handle,
+            &self.root,
+            self.analysis_threads,
+            self.config.max_file_size,
+            self.encoding,
+        );
     }
 }
 
 pub(super) fn start_queue(
     handle: &Handle,
+    root: &Path,
     threads: usize,
     max_size: u64,
     encoding: PositionEncoding,
 ) -> DiskQueue {
     let handle = handle.clone();
-    DiskQueue::start(threads, max_size, encoding, move |done| handle.send(Event::Analyzed(done)))
+    DiskQueue::start(root.to_path_buf(), threads, max_size, encoding, move |done| {
+        handle.send(Event::Analyzed(done))
+    })
 }
 
 /// What a rescan needs to find and record the changes that events missed.
