@@ -29,6 +29,8 @@ warnings.filterwarnings("ignore", message="resources/subscribe is removed")
 
 TOOLS = {"check", "problems", "context", "explain", "workflows", "run_workflow", "run_status", "activity"}
 INVALID_PARAMS = -32602
+# Written by tests/tests/mcp.rs into leak.py and a commit subject.
+SECRETS = ["AKIAIOSFODNN7EXAMPLE", "Zq8rT2mLw9vBn4Ks"]
 WAIT = 30.0  # seconds: the bound of every wait on the server
 
 
@@ -148,6 +150,18 @@ async def scenario(client, acas, workspace, seen, updates):
     agent_rows = [r for r in activity["activity"] if r["kind"] == "agent"]
     expect(any(r["action"] == "check" and r["detail"].startswith("drive-test:") for r in agent_rows), f"the agent's calls are recorded: {agent_rows}")
     seen["agent_rows"] = len(agent_rows)
+
+    # Secrets that diagnostics and commit subjects quote are redacted in everything the agent's
+    # model is handed, not only in `context`.
+    handed = []
+    for tool, arguments in [("check", {"paths": ["leak.py"]}), ("problems", {}), ("activity", {"limit": 200})]:
+        result = await client.call_tool(tool, arguments)
+        handed.append(result.content[0].text + json.dumps(result.structured_content))
+    handed.append((await client.read_resource("acas://problems")).contents[0].text)
+    leaked = [s for s in SECRETS for text in handed if s in text]
+    expect(not leaked, f"secrets handed to the agent: {leaked}")
+    expect(any("[REDACTED" in text for text in handed), f"the secrets are marked as removed: {handed}")
+    seen["secrets_handed"] = len(leaked)
 
     # Bad arguments: MCP errors (invalid params) a model can act on.
     bad = {

@@ -50,6 +50,9 @@ fn workspace() -> tempfile::TempDir {
     git(root, &["init", "-q"]);
     git(root, &["add", "good.py"]);
     git(root, &["commit", "-q", "-m", "Add f"]);
+    std::fs::write(root.join("good.py"), "def f():\n    return 1\n# rotated\n").unwrap();
+    git(root, &["commit", "-q", "-am", "rotate db password to Zq8rT2mLw9vBn4Ks"]);
+    std::fs::write(root.join("leak.py"), "key = 1 AKIAIOSFODNN7EXAMPLE\n").unwrap();
     std::fs::write(
         root.join("broken.py"),
         "def g(:\n    key = \"sk-ant-api03-PtYgjmUhBel31iEl2hpChYgCfrL1spNxnyVmihA_2O76UMFxFkM\"\n    return key\n",
@@ -102,6 +105,7 @@ fn check_report(report: &Value) {
     assert_eq!(report["subscription"], "fired");
     assert!(report["agent_rows"].as_u64().unwrap() >= 5, "{report}");
     assert_eq!(report["bad_arguments"], 13);
+    assert_eq!(report["secrets_handed"], 0);
 }
 
 #[test]

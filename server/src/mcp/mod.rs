@@ -69,6 +69,41 @@ pub(crate) struct Answer {
     pub path: Option<String>,
 }
 
+/// The answer with every secret removed from its text and from every string of its data. What
+/// the server hands to an agent reaches the agent's model, and so its provider: diagnostics
+/// quote source tokens, commit subjects name passwords. A value removed from one string is
+/// removed from every other (the same rule as an escalation's request); `context` is redacted
+/// already, and its markers stay as they are.
+pub(crate) fn redacted(mut answer: Answer) -> Answer {
+    redact_all(&mut answer.text, &mut answer.data);
+    answer
+}
+
+/// Redacts `text` and every string inside `data` as parts of one request.
+pub(crate) fn redact_all(text: &mut String, data: &mut Value) {
+    fn strings<'v>(value: &'v mut Value, out: &mut Vec<&'v mut String>) {
+        match value {
+            Value::String(s) => out.push(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values_mut().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut parts: Vec<&mut String> = vec![text];
+    strings(data, &mut parts);
+    let views: Vec<&str> = parts.iter().map(|s| s.as_str()).collect();
+    let (clean, found) =
+        crate::escalate::redact::redact_parts(&views, &mut crate::escalate::redact::Secrets::default());
+    if found.total() == 0 {
+        return;
+    }
+    for (part, clean) in parts.into_iter().zip(clean) {
+        if *part != clean {
+            *part = clean;
+        }
+    }
+}
+
 /// An MCP error for arguments a model can fix: what is wrong and what to send instead.
 pub(crate) fn invalid(message: impl Into<String>) -> ErrorData {
     ErrorData::invalid_params(message.into(), None)
@@ -201,7 +236,7 @@ impl ServerHandler for Server {
         let agent = Self::agent(&context);
         let name = request.name.to_string();
         let arguments = request.arguments.unwrap_or_default();
-        let result = tools::call(&self.shared, &agent, &name, arguments, &context.ct).await;
+        let result = tools::call(&self.shared, &agent, &name, arguments, &context.ct).await.map(redacted);
         match result {
             Ok(answer) => {
                 let summary = answer.text.lines().next().unwrap_or("").to_owned();
@@ -210,7 +245,8 @@ impl ServerHandler for Server {
                 result.structured_content = Some(answer.data);
                 Ok(result.into())
             }
-            Err(error) => {
+            Err(mut error) => {
+                error.message = crate::escalate::redact::redact_text(&error.message, false).0.into();
                 self.record(agent, &name, None, format!("error: {}", error.message));
                 Err(error)
             }

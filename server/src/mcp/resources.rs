@@ -153,6 +153,8 @@ pub(crate) async fn read(shared: &Shared, uri: &str) -> Result<ReadResourceResul
     } else {
         return Err(unknown(uri));
     };
+    let mut value = value;
+    super::redact_all(&mut String::new(), &mut value);
     let text = serde_json::to_string_pretty(&value).expect("JSON values serialise");
     Ok(ReadResourceResult::new(vec![ResourceContents::text(text, uri).with_mime_type("application/json")]))
 }
