@@ -68,6 +68,21 @@ struct Entry {
     checkers: String,
 }
 
+/// Why a workspace's workflows may not start by themselves (file changes, schedules,
+/// diagnostics, escalations, webhooks) or for an agent: the user never trusted it. A workspace
+/// trusted once whose `[[checkers]]` changed since is still trusted for its workflows, which
+/// its user edits as part of their work. What a person starts (`acas workflow run`, the
+/// editor's command) runs without it. Says how to trust it.
+pub fn workflows_untrusted(root: &Path) -> Option<String> {
+    (state(root) == State::Untrusted).then(|| {
+        format!(
+            "ACAS starts the workflows of {} by themselves (file changes, schedules, diagnostics, webhooks) and for agents only once you trust it: read its .acas/workflows, then run `acas trust {}`; `acas workflow run NAME` runs one when you ask",
+            root.display(),
+            root.display()
+        )
+    })
+}
+
 /// The trust list's path.
 pub fn list_path() -> Option<PathBuf> {
     crate::config::user_path().and_then(|p| p.parent().map(|d| d.join("trusted.json")))

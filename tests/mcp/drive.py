@@ -80,6 +80,11 @@ async def scenario(client, acas, workspace, seen, updates):
     expect(whole["files_checked"] >= 2, f"the whole workspace is checked: {whole}")
     clean = (await client.call_tool("check", {"paths": ["good.py"]})).structured_content
     expect(clean["errors"] == 0 and clean["diagnostics"] == [], f"good.py is clean: {clean}")
+    # A workspace the user never trusted runs no workflow for an agent (once trusted, below, it
+    # does), and no checker.
+    untrusted = await error_of(client, "run_workflow", {"workflow": "hello", "inputs": {"who": "agent"}})
+    expect((untrusted.data or {}).get("kind") == "workspace_untrusted" and "acas trust" in untrusted.message,
+           f"an untrusted workspace runs no workflow for an agent: {untrusted}")
     # The project's checkers run its own code: not before the user trusted the workspace.
     untrusted = await error_of(client, "check", {"paths": ["good.py"], "checkers": True})
     expect("acas trust" in untrusted.message, f"an untrusted workspace says how to trust it: {untrusted.message}")

@@ -141,6 +141,17 @@ impl LspClient {
         LspClient::spawn(Command::new(acas_bin()), env)
     }
 
+    /// Starts `acas serve` as a user who trusts the workspace at `root` (see [`trust`]), with
+    /// extra environment variables: its workflows start by themselves and its checkers run.
+    pub fn start_trusting(root: &Path, env: &[(&str, &str)]) -> LspClient {
+        let home = trusting_config_home();
+        trust(root, &home);
+        let home = home.to_string_lossy().into_owned();
+        let mut env = env.to_vec();
+        env.push(("XDG_CONFIG_HOME", &home));
+        LspClient::start(&env)
+    }
+
     /// Starts `acas serve` in the working directory `cwd`, with extra environment variables.
     pub fn start_in(cwd: &Path, env: &[(&str, &str)]) -> LspClient {
         let mut command = Command::new(acas_bin());

@@ -46,13 +46,15 @@ impl Watch {
     }
 
     /// [`Watch::start`] with more environment variables.
+    /// The user trusts the workspace, so that its workflows start by themselves.
     fn start_with(root: &Path, env: &[(&str, &str)]) -> Watch {
+        acas_e2e::trust(root, &acas_e2e::trusting_config_home());
         let mut child = Command::new(acas_bin())
             .args(["watch", "--format", "json"])
             .arg(root)
             .envs(env.iter().copied())
             .env("ACAS_LOG", "info")
-            .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+            .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -185,7 +187,7 @@ fn one_process_runs_the_shared_work_and_another_takes_over() {
     let dir = workspace();
     let root = dir.path();
     let mut first = Watch::start(root);
-    let mut editor = LspClient::start(&[]);
+    let mut editor = LspClient::start_trusting(root, &[]);
     editor.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
     editor.expect("end of the initial scan", |m| {
         m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"

@@ -57,6 +57,8 @@ fn start(root: &Path) -> Server {
 
 /// `acas watch` on `root`, allowed `fds` file descriptors.
 fn start_with_fds(root: &Path, fds: usize) -> Server {
+    // The user trusts the workspace, so that its webhooks start runs.
+    acas_e2e::trust(root, &acas_e2e::trusting_config_home());
     let script = format!("ulimit -n {fds} && exec \"$0\" watch \"$1\"");
     let mut child = Command::new("sh")
         .args(["-c", &script])
@@ -64,7 +66,7 @@ fn start_with_fds(root: &Path, fds: usize) -> Server {
         .arg(root)
         .env("ACAS_LOG", "info")
         .env("FLOOD_SECRET", SECRET)
-        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .env("XDG_CONFIG_HOME", acas_e2e::trusting_config_home())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -41,8 +41,9 @@ fn workspace(workflows: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// `acas serve` on `root`, trusted to start its workflows by themselves.
 fn start(root: &Path) -> LspClient {
-    let mut client = LspClient::start(&[]);
+    let mut client = LspClient::start_trusting(root, &[]);
     client.initialize(Some(root), json!({ "window": { "workDoneProgress": true } }));
     client.expect("end of the initial scan", |m| {
         m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
@@ -548,4 +549,36 @@ fn plan_ready(client: &mut LspClient, prompt: &str) -> Value {
     let id = response["result"]["planId"].as_u64().unwrap_or_else(|| panic!("a handle in {response:#}"));
     client.expect("the plan's end", |m| m["method"] == "acas/planReady" && m["params"]["planId"] == id)["params"]
         .clone()
+}
+
+/// A cloned repository's workflow does not start by itself until the user trusts the
+/// workspace: a file change starts nothing and the editor is told how to trust it; once
+/// trusted, the next change runs it.
+#[test]
+fn an_untrusted_workspace_starts_no_workflow_by_itself() {
+    let dir = workspace(&[("on-save.yaml", ON_SAVE)]);
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let mut client = LspClient::start(&[("XDG_CONFIG_HOME", config.path().to_str().unwrap())]);
+    client.initialize(Some(dir.path()), json!({ "window": { "workDoneProgress": true } }));
+    client.expect("end of the initial scan", |m| {
+        m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
+    });
+
+    std::fs::write(dir.path().join("src/notes.txt"), "one\n").unwrap();
+    let said = client.expect("the editor told why nothing started", |m| {
+        m["method"].as_str().is_some_and(|m| m.starts_with("window/"))
+            && m["params"]["message"].as_str().is_some_and(|t| t.contains("only once you trust it"))
+    });
+    assert!(said["params"]["message"].as_str().unwrap().contains("acas trust"), "{said}");
+    client.expect_log("workflow `on-save` did not start by itself");
+    assert!(!dir.path().join("seen.log").exists(), "the workflow ran in an untrusted workspace");
+
+    acas_e2e::trust(dir.path(), config.path());
+    std::fs::write(dir.path().join("src/more.txt"), "two\n").unwrap();
+    let done = finished(&mut client, "on-save");
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("seen.log")).unwrap(), "src/more.txt\n");
+    assert_eq!(client.shutdown(), 0);
+    client.finish(|m| allowed(m) || m["method"].as_str().is_some_and(|m| m.starts_with("window/")));
 }

@@ -268,6 +268,20 @@ pub(super) struct Runs {
     /// The latest run of each workflow the loop heard of: what a failed run said about files is
     /// shown only while no later run of its workflow started.
     latest: HashMap<String, RunId>,
+    /// Whether the user was told that the workspace's workflows do not start by themselves
+    /// until it is trusted (once per process).
+    untrusted_said: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Whether the workflows of the workspace at `root` may start by themselves; when not, says so
+/// once (`said`) and logs each refusal. Reads the trust list: off the loop.
+fn trusted_to_start(root: &Path, name: &str, said: &std::sync::atomic::AtomicBool, handle: &Handle) -> bool {
+    let Some(why) = crate::trust::workflows_untrusted(root) else { return true };
+    tracing::info!("workflow `{name}` did not start by itself: the workspace is not trusted");
+    if !said.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        handle.send(Event::Message { level: MessageLevel::Warning, text: why });
+    }
+    false
 }
 
 impl Drop for Runs {
@@ -439,7 +453,11 @@ impl Workspace {
     pub(super) fn start_by_rule(&self, name: String, trigger: Trigger) {
         let start = self.run_start(&name, &Map::new());
         let handle = self.handle.clone();
+        let (root, said) = (self.root.clone(), self.runs.untrusted_said.clone());
         tokio::task::spawn_blocking(move || {
+            if !trusted_to_start(&root, &name, &said, &handle) {
+                return;
+            }
             if let Err(error) = start.and_then(|start| start.commit(&trigger, None, None).map_err(|(_, e)| e))
             {
                 handle.send(Event::Message {
@@ -462,7 +480,18 @@ impl Workspace {
         let start = self.run_start(&name, &fired.inputs);
         let fence = super::shared::current(&self.fence);
         let (store, handle) = (self.store.clone(), self.handle.clone());
+        let (root, said) = (self.root.clone(), self.runs.untrusted_said.clone());
         tokio::task::spawn_blocking(move || {
+            if !trusted_to_start(&root, &name, &said, &handle) {
+                // An accepted webhook for an untrusted workspace is dropped, not kept to start
+                // a surprise run once the workspace is trusted.
+                if let (Some(id), Some(store)) = (fired.inbox, &store)
+                    && let Err(error) = store.webhook_inbox_done(id)
+                {
+                    tracing::warn!("{error}");
+                }
+                return;
+            }
             // Only the holder of the workspace lease starts runs for triggers; the store checks
             // that it still is when it commits the run.
             let result = match (start, fence) {

@@ -102,6 +102,12 @@ pub(super) async fn run_workflow(
     if args.workflow.trim().is_empty() {
         return Err(invalid("`workflow` is empty; `workflows` lists the names"));
     }
+    if let Some(why) = crate::trust::workflows_untrusted(&shared.root) {
+        return Err(refused(
+            "workspace_untrusted",
+            format!("{why}; an agent cannot trust a workspace for its user: ask them"),
+        ));
+    }
     tracing::info!(agent, workflow = %args.workflow, "an agent starts a workflow run");
     let trigger = Trigger::Manual { source: ManualSource::Agent };
     let run = shared
