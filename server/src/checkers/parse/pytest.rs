@@ -6,13 +6,19 @@
 //! locations as related places. A test module that could not be collected (`ERROR collecting
 //! …`) is an import, syntax or build error rather than a test failure.
 //!
+//! A module that does not parse is placed where Python says (the `File "…", line N` of the
+//! `SyntaxError` in the `E` lines), not in the import machinery that raised it; a collection
+//! error with no location in the project is placed on the module's first line.
+//!
 //! When pytest ends, the JUnit XML report (`--junitxml=PATH`) adds the failures the output did
-//! not show (`--tb=no`, `-q`): a `<failure>` or `<error>`'s text is the same traceback. A report
-//! older than the run (left by an earlier one) is not read. A failure already read from the
-//! output (same file name and line) is not reported twice.
+//! not show (`--tb=no`, `-q`): a `<failure>` or `<error>`'s text is the same traceback. With
+//! `--tb=no` that text has no location: the failure is placed on the test's `def` line, found by
+//! its name in its module (the report's `classname`, relative to the directory pytest runs in),
+//! or on the module's first line. A report older than the run (left by an earlier one) is not
+//! read. A failure already read from the output (same file name and line) is not reported twice.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::SystemTime;
 
@@ -27,6 +33,9 @@ use crate::classify::Category;
 pub const JUNIT_LIMIT: u64 = 64 * 1024 * 1024;
 
 static HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^_{3,} (?P<name>.+?) _{3,}$").unwrap());
+/// Where Python says a module does not parse, in the `E` lines of a `SyntaxError`.
+static SYNTAX_AT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)"#).unwrap());
 static LOCATION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"^(?P<file>[^\s:][^:]*\.py):(?P<line>\d+):(?: (?:in (?P<function>\S+)|(?P<exception>\S.*))?)?\s*$",
@@ -36,6 +45,8 @@ static LOCATION: LazyLock<Regex> = LazyLock::new(|| {
 
 pub struct PytestParser {
     junit_xml: PathBuf,
+    /// Where pytest runs: the JUnit report's module names are relative to it.
+    cwd: PathBuf,
     started: SystemTime,
     section: Option<Section>,
     python: PythonReader,
@@ -56,9 +67,10 @@ struct Section {
 }
 
 impl PytestParser {
-    pub fn new(junit_xml: PathBuf) -> Self {
+    pub fn new(junit_xml: PathBuf, cwd: &Path) -> Self {
         Self {
             junit_xml,
+            cwd: cwd.to_path_buf(),
             started: SystemTime::now(),
             section: None,
             python: PythonReader::default(),
@@ -80,8 +92,17 @@ impl PytestParser {
     }
 
     fn emit_traces(&mut self, name: &str, traces: Vec<Trace>, out: &mut Vec<Problem>) {
-        for trace in traces {
+        for mut trace in traces {
             let category = category(name, &trace.message);
+            // A module that could not be imported, with no frame in the project: on the module.
+            if let Some(module) = name.strip_prefix("ERROR collecting ")
+                && !trace.frames.iter().any(|f| Workspace::default().contains(&f.path))
+                && module.ends_with(".py")
+            {
+                trace
+                    .frames
+                    .insert(0, Frame { path: module.to_owned(), line: 1, column: None, function: None });
+            }
             let Some(problem) =
                 frames::problem(&trace, &Workspace::default(), "pytest", category, Some(name))
             else {
@@ -100,12 +121,18 @@ fn category(section: &str, message: &str) -> Category {
     if !section.starts_with("ERROR collecting") {
         return Category::Test;
     }
-    let exception = message.split(':').next().unwrap_or("");
-    match exception.rsplit('.').next().unwrap_or("") {
-        "ModuleNotFoundError" | "ImportError" => Category::Import,
-        "SyntaxError" | "IndentationError" | "TabError" => Category::Syntax,
-        _ => Category::Build,
-    }
+    // The exception opens the message, or ends it when Python's own report of a module that
+    // does not parse (`File "…", line N`, the line, a caret) comes first.
+    let last = message.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let named = |line: &str| {
+        let exception = line.split(':').next().unwrap_or("");
+        match exception.rsplit('.').next().unwrap_or("") {
+            "ModuleNotFoundError" | "ImportError" => Some(Category::Import),
+            "SyntaxError" | "IndentationError" | "TabError" => Some(Category::Syntax),
+            _ => None,
+        }
+    };
+    named(message).or_else(|| named(last)).unwrap_or(Category::Build)
 }
 
 fn key(problem: &Problem) -> (String, u32) {
@@ -119,11 +146,75 @@ fn section_trace(mut locations: Vec<Located>, trailing: Vec<String>) -> Option<T
     let (_, errors, exception) = locations.last()?.clone();
     // `E` lines after the last location (a collection error's short traceback) are its message.
     let errors = dedent(if errors.is_empty() { trailing } else { errors });
+    let syntax = syntax_location(&errors);
     let message =
         if errors.is_empty() { exception.unwrap_or_else(|| "failed".to_owned()) } else { errors.join("\n") };
     locations.reverse();
-    let frames = locations.into_iter().map(|(frame, _, _)| frame).collect();
+    let frames = syntax.into_iter().chain(locations.into_iter().map(|(frame, _, _)| frame)).collect();
     Some(Trace { message, frames, columns: ColumnUnit::Chars, language: "python", thread: None })
+}
+
+/// Where a `SyntaxError` (or `IndentationError`, `TabError`) shown in `E` lines says the code
+/// does not parse.
+fn syntax_location(errors: &[String]) -> Option<Frame> {
+    let exception = errors.iter().rev().find(|l| !l.trim().is_empty())?;
+    if !["SyntaxError", "IndentationError", "TabError"].iter().any(|e| exception.starts_with(e)) {
+        return None;
+    }
+    errors.iter().rev().find_map(|line| {
+        let c = SYNTAX_AT.captures(line)?;
+        let line = c["line"].parse::<u32>().ok().filter(|n| *n > 0)?;
+        Some(Frame { path: c["file"].to_owned(), line, column: None, function: None })
+    })
+}
+
+/// The largest test module read to find a test's `def` line.
+const MODULE_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// Where the test `name` (`test_x`, `test_x[param]`) of JUnit `classname`
+/// (`tests.test_a` or `tests.test_a.TestGroup`) is defined, under `cwd`: its module's path
+/// (relative as pytest names it) and the line of its `def`, or 1 when the module is found but
+/// not the `def`.
+fn test_place(cwd: &Path, classname: &str, name: &str) -> Option<Frame> {
+    let parts: Vec<&str> = classname.split('.').filter(|p| !p.is_empty()).collect();
+    let (module, classes) = (1..=parts.len()).rev().find_map(|k| {
+        let relative = format!("{}.py", parts[..k].join("/"));
+        cwd.join(&relative).is_file().then(|| (relative, &parts[k..]))
+    })?;
+    let function = name.split('[').next().unwrap_or(name);
+    let text = crate::files::read_source(&cwd.join(&module), MODULE_LIMIT).unwrap_or_default();
+    let line = def_line(&text, classes, function).unwrap_or(1);
+    Some(Frame { path: module, line, column: None, function: Some(function.to_owned()) })
+}
+
+/// The 1-based line of `def function` (or `async def`) in `text`, inside the classes named, in
+/// order; `None` when it is not there.
+fn def_line(text: &str, classes: &[&str], function: &str) -> Option<u32> {
+    let starts = |line: &str, keyword: &str, name: &str| {
+        line.trim_start()
+            .strip_prefix(keyword)
+            .and_then(|rest| rest.trim_start().strip_prefix(name))
+            .is_some_and(|rest| rest.starts_with(['(', ':', ' ']))
+    };
+    let mut wanted = classes.iter();
+    let mut class = wanted.next();
+    for (i, line) in text.lines().enumerate() {
+        match class {
+            Some(name) => {
+                if starts(line, "class", name) {
+                    class = wanted.next();
+                }
+            }
+            None => {
+                let line = line.trim_start();
+                let line = line.strip_prefix("async").map_or(line, str::trim_start);
+                if starts(line, "def", function) {
+                    return u32::try_from(i + 1).ok();
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The lines without the indentation they all share.
@@ -226,14 +317,38 @@ impl Parser for PytestParser {
                 read_traceback_line(line, &mut locations, &mut errors);
             }
             python.finish(&mut traces);
-            let mut trace = traces.pop().or_else(|| section_trace(locations, errors));
+            let collecting =
+                failure.element == "error" && failure.message.as_deref() == Some("collection failure");
+            let errors_shown = dedent(errors.clone());
+            let mut trace = traces.pop().or_else(|| section_trace(locations, errors)).or_else(|| {
+                // No location at all (`--tb=no`): the test's `def` line.
+                let frame = test_place(&self.cwd, &failure.classname, &failure.test)?;
+                let message = failure
+                    .message
+                    .clone()
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| errors_shown.join("\n"));
+                let message = if message.trim().is_empty() { "failed".to_owned() } else { message };
+                Some(Trace {
+                    message,
+                    frames: vec![frame],
+                    columns: ColumnUnit::Chars,
+                    language: "python",
+                    thread: None,
+                })
+            });
             if let Some(trace) = &mut trace
                 && let Some(message) = failure.message.filter(|m| !m.trim().is_empty())
                 && (trace.message.is_empty() || trace.message == "failed")
             {
                 trace.message = message;
             }
-            if let Some(trace) = trace {
+            let Some(trace) = trace else { continue };
+            if collecting {
+                // pytest names the module it could not collect as a dotted name.
+                let module = format!("ERROR collecting {}.py", failure.test.replace('.', "/"));
+                self.emit_traces(&module, vec![trace], out);
+            } else {
                 self.emit_traces(&failure.name, vec![trace], out);
             }
         }
@@ -245,6 +360,12 @@ impl Parser for PytestParser {
 pub struct JunitFailure {
     /// `Class.test` or `test`, as pytest names it in its own report.
     pub name: String,
+    /// The test case's `classname`: its module as a dotted name, then its classes.
+    pub classname: String,
+    /// The test case's `name`: the test function, with its parameters (`test_x[1]`).
+    pub test: String,
+    /// `failure` or `error`.
+    pub element: &'static str,
     pub message: Option<String>,
     pub text: String,
 }
@@ -267,7 +388,7 @@ pub fn junit_failures(xml: &str) -> Vec<JunitFailure> {
             class.rsplit('.').next().filter(|c| c.chars().next().is_some_and(char::is_uppercase));
         let test = match class_name {
             Some(class) => format!("{class}.{name}"),
-            None => name,
+            None => name.clone(),
         };
         for element in ["<failure", "<error"] {
             let Some(start) = body.find(element) else { continue };
@@ -281,7 +402,14 @@ pub fn junit_failures(xml: &str) -> Vec<JunitFailure> {
                 let inner = &element_body[open_end + 1..];
                 unescape(&inner[..inner.find(close).unwrap_or(inner.len())])
             };
-            failures.push(JunitFailure { name: test.clone(), message: attribute(open, "message"), text });
+            failures.push(JunitFailure {
+                name: test.clone(),
+                classname: class.clone(),
+                test: name.clone(),
+                element: if element == "<failure" { "failure" } else { "error" },
+                message: attribute(open, "message"),
+                text,
+            });
             break;
         }
         rest = &rest[body_end.max(1)..];
