@@ -115,7 +115,11 @@ pub fn render_in(
     group = group.element(Level::NOTE.no_name().message(foot));
     let shown = renderer(colour).render(&[group]);
     match relocated {
-        Some((chars, own)) if chars != own => shown.replacen(&chars, &own, 1),
+        // The place is named after the title line, which is the tool's message.
+        Some((chars, own)) if chars != own => match shown.split_once('\n') {
+            Some((title, rest)) => format!("{title}\n{}", rest.replacen(&chars, &own, 1)),
+            None => shown,
+        },
         _ => shown,
     }
 }
@@ -191,6 +195,10 @@ mod tests {
         };
         let index = LineIndex::new(text);
         let shown = |unit| render_in("a.ts", Some((text, &index)), &d, Some(unit), false);
+        // A message that names the same place in characters is left as the tool wrote it.
+        let named = FileDiagnostic { message: "see a.ts:1:23".to_owned(), ..d.clone() };
+        let in_dir = render_in("dé 😀/a.ts", Some((text, &index)), &named, Some(ColumnUnit::Utf16), false);
+        assert!(in_dir.starts_with("error[type]: see a.ts:1:23\n --> dé 😀/a.ts:1:24\n"), "{in_dir}");
         for (unit, place) in [
             (ColumnUnit::Utf16, "a.ts:1:24"),
             (ColumnUnit::Bytes, "a.ts:1:27"),
@@ -207,6 +215,7 @@ mod tests {
             1 | const s = "😀é"; const n: number = "x";
               |                        ^
               |
-              = source: tsc"#]].assert_eq(&shown(ColumnUnit::Utf16));
+              = source: tsc"#]]
+        .assert_eq(&shown(ColumnUnit::Utf16));
     }
 }

@@ -56,6 +56,10 @@ impl GoTestParser {
             return Some(dir.clone());
         }
         let below = package.strip_prefix(module.as_str())?.strip_prefix('/')?;
+        // An import path never climbs; one that seems to is not placed by it.
+        if below.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+            return None;
+        }
         Some(dir.join(below))
     }
 }

@@ -17,7 +17,7 @@
 //! or on the module's first line. A report older than the run (left by an earlier one) is not
 //! read. A failure already read from the output (same file name and line) is not reported twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::SystemTime;
@@ -52,6 +52,8 @@ pub struct PytestParser {
     python: PythonReader,
     /// Where reported failures were: (file name, line).
     seen: HashSet<(String, u32)>,
+    /// The `def` lines of the test modules read, by path relative to `cwd`.
+    modules: HashMap<String, HashMap<String, u32>>,
 }
 
 /// A location line of pytest's traceback, the `E` lines before it and the exception it names.
@@ -75,6 +77,7 @@ impl PytestParser {
             section: None,
             python: PythonReader::default(),
             seen: HashSet::new(),
+            modules: HashMap::new(),
         }
     }
 
@@ -175,46 +178,69 @@ const MODULE_LIMIT: u64 = 8 * 1024 * 1024;
 /// (`tests.test_a` or `tests.test_a.TestGroup`) is defined, under `cwd`: its module's path
 /// (relative as pytest names it) and the line of its `def`, or 1 when the module is found but
 /// not the `def`.
-fn test_place(cwd: &Path, classname: &str, name: &str) -> Option<Frame> {
+fn test_place(
+    cwd: &Path,
+    modules: &mut HashMap<String, HashMap<String, u32>>,
+    classname: &str,
+    name: &str,
+) -> Option<Frame> {
     let parts: Vec<&str> = classname.split('.').filter(|p| !p.is_empty()).collect();
+    // A dotted name never leaves the directory; one that seems to is not looked up.
+    if parts.iter().any(|p| p.contains(['/', '\\'])) {
+        return None;
+    }
     let (module, classes) = (1..=parts.len()).rev().find_map(|k| {
         let relative = format!("{}.py", parts[..k].join("/"));
         cwd.join(&relative).is_file().then(|| (relative, &parts[k..]))
     })?;
     let function = name.split('[').next().unwrap_or(name);
-    let text = crate::files::read_source(&cwd.join(&module), MODULE_LIMIT).unwrap_or_default();
-    let line = def_line(&text, classes, function).unwrap_or(1);
+    // A module is read once for all its failures.
+    let defs = modules.entry(module.clone()).or_insert_with(|| {
+        def_lines(&crate::files::read_source(&cwd.join(&module), MODULE_LIMIT).unwrap_or_default())
+    });
+    let dotted = classes.iter().copied().chain([function]).collect::<Vec<_>>().join(".");
+    let line = defs.get(&dotted).copied().unwrap_or(1);
     Some(Frame { path: module, line, column: None, function: Some(function.to_owned()) })
 }
 
-/// The 1-based line of `def function` (or `async def`) in `text`, inside the classes named, in
-/// order; `None` when it is not there.
-fn def_line(text: &str, classes: &[&str], function: &str) -> Option<u32> {
-    let starts = |line: &str, keyword: &str, name: &str| {
-        line.trim_start()
-            .strip_prefix(keyword)
-            .and_then(|rest| rest.trim_start().strip_prefix(name))
-            .is_some_and(|rest| rest.starts_with(['(', ':', ' ']))
-    };
-    let mut wanted = classes.iter();
-    let mut class = wanted.next();
+/// The 1-based line of each `def` (or `async def`) of `text`, by its dotted name inside its
+/// classes (`test_x`, `TestGroup.test_x`), the first of each name; read in one pass, so that
+/// the failures of a large module cost one reading of it.
+fn def_lines(text: &str) -> HashMap<String, u32> {
+    let mut lines = HashMap::new();
+    let mut classes: Vec<(usize, &str)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        match class {
-            Some(name) => {
-                if starts(line, "class", name) {
-                    class = wanted.next();
-                }
-            }
-            None => {
-                let line = line.trim_start();
-                let line = line.strip_prefix("async").map_or(line, str::trim_start);
-                if starts(line, "def", function) {
-                    return u32::try_from(i + 1).ok();
-                }
-            }
+        let code = line.trim_start();
+        if code.is_empty() || code.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - code.len();
+        while classes.last().is_some_and(|(at, _)| *at >= indent) {
+            classes.pop();
+        }
+        if let Some(class) = name_after(code, "class") {
+            classes.push((indent, class));
+            continue;
+        }
+        let code = code.strip_prefix("async").map_or(code, str::trim_start);
+        let Some(function) = name_after(code, "def") else { continue };
+        let name: Vec<&str> = classes.iter().map(|(_, c)| *c).chain([function]).collect();
+        if let Ok(n) = u32::try_from(i + 1) {
+            lines.entry(name.join(".")).or_insert(n);
         }
     }
-    None
+    lines
+}
+
+/// The name `keyword` (`class`, `def`) opening `code` defines.
+fn name_after<'a>(code: &'a str, keyword: &str) -> Option<&'a str> {
+    let rest = code.strip_prefix(keyword)?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
 }
 
 /// The lines without the indentation they all share.
@@ -322,7 +348,7 @@ impl Parser for PytestParser {
             let errors_shown = dedent(errors.clone());
             let mut trace = traces.pop().or_else(|| section_trace(locations, errors)).or_else(|| {
                 // No location at all (`--tb=no`): the test's `def` line.
-                let frame = test_place(&self.cwd, &failure.classname, &failure.test)?;
+                let frame = test_place(&self.cwd, &mut self.modules, &failure.classname, &failure.test)?;
                 let message = failure
                     .message
                     .clone()
@@ -478,6 +504,30 @@ fn unescape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_test_is_found_by_its_name_inside_its_classes() {
+        let text = "def test_xy():\n    pass\n\nclass TestA:\n    def test_x(self):\n        pass\n\nclass TestB:\n    class Inner:\n        async  def test_x (self):\n            pass\n\ndef test_x():\n    pass\n";
+        let lines = def_lines(text);
+        assert_eq!(lines.get("test_xy"), Some(&1));
+        assert_eq!(lines.get("TestA.test_x"), Some(&5));
+        assert_eq!(lines.get("TestB.Inner.test_x"), Some(&10));
+        assert_eq!(lines.get("test_x"), Some(&13), "the module's own, not a method");
+        assert_eq!(lines.get("TestC.test_x"), None);
+    }
+
+    #[test]
+    fn a_dotted_name_that_climbs_is_not_looked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.py"), "def test_x():\n    pass\n").unwrap();
+        let inner = dir.path().join("ws");
+        std::fs::create_dir(&inner).unwrap();
+        let mut modules = HashMap::new();
+        assert_eq!(test_place(&inner, &mut modules, "../secret", "test_x"), None);
+        assert_eq!(test_place(&inner, &mut modules, "..secret", "test_x"), None);
+        let place = test_place(dir.path(), &mut modules, "secret", "test_x[1-2]").unwrap();
+        assert_eq!((place.path.as_str(), place.line), ("secret.py", 1));
+    }
 
     #[test]
     fn xml_text_is_unescaped() {

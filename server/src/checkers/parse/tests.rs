@@ -318,6 +318,46 @@ fn go_test() {
     );
 }
 
+/// `t.Error` of a package below the module's root, as `go test -json` (Go 1.19) prints it.
+#[test]
+fn go_test_places_a_sub_packages_failure_in_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("go.mod"), "module \"example.com/g1\" // the module\n\ngo 1.19\n")
+        .unwrap();
+    let events = [
+        r#"{"Action":"output","Package":"example.com/g1/pkg","Test":"TestHello","Output":"    p_test.go:7: got \"1\"\n"}"#,
+        r#"{"Action":"fail","Package":"example.com/g1/pkg","Test":"TestHello","Elapsed":0}"#,
+        r#"{"Action":"output","Package":"example.com/g1","Test":"TestRoot","Output":"    root_test.go:6: root\n"}"#,
+        r#"{"Action":"fail","Package":"example.com/g1","Test":"TestRoot","Elapsed":0}"#,
+        r#"{"Action":"output","Package":"example.com/g1/../x","Test":"TestUp","Output":"    up_test.go:3: up\n"}"#,
+        r#"{"Action":"fail","Package":"example.com/g1/../x","Test":"TestUp","Elapsed":0}"#,
+        r#"{"Action":"output","Package":"other.org/y","Test":"TestOther","Output":"    y_test.go:4: other\n"}"#,
+        r#"{"Action":"fail","Package":"other.org/y","Test":"TestOther","Elapsed":0}"#,
+    ];
+    // From a directory below the module's root, too.
+    let below = dir.path().join("pkg");
+    std::fs::create_dir(&below).unwrap();
+    for cwd in [dir.path(), below.as_path()] {
+        let mut parser = parser(&Format::GoTest, cwd);
+        let mut out = Vec::new();
+        for event in events {
+            parser.line(OUT, event, &mut out);
+        }
+        parser.finish(&mut out);
+        let places: Vec<(PathBuf, u32)> =
+            out.iter().map(|p| (p.span.path.clone(), p.span.start.line)).collect();
+        assert_eq!(
+            places,
+            [
+                (dir.path().join("pkg/p_test.go"), 7),
+                (dir.path().join("root_test.go"), 6),
+                (PathBuf::from("up_test.go"), 3),
+                (PathBuf::from("y_test.go"), 4),
+            ]
+        );
+    }
+}
+
 #[test]
 fn pytest_output_and_report() {
     let dir = tempfile::tempdir().unwrap();
