@@ -78,7 +78,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(32);
     let bytes = mb * 1_000_000;
-    let format = |f: Format| move || parse::parser(&f);
+    // The fixtures' projects were captured in /tmp/acas-fixtures; go test reads go.mod there.
+    let cwd = PathBuf::from("/tmp/acas-fixtures/go-test");
+    let format = |f: Format| {
+        let cwd = cwd.clone();
+        move || parse::parser(&f, &cwd)
+    };
     let root = PathBuf::from("/tmp/acas-fixtures/crash");
     let crash = move || parse::crash(&root);
     let out = Stream::Stdout;
@@ -121,8 +126,10 @@ fn main() {
         &repeated_lines(&["go/build.out", "go/vet.out"], bytes),
     );
     measure("go test -json", &format(Format::GoTest), out, &repeated_lines(&["go-test/test.jsonl"], bytes));
-    let pytest =
-        move || parse::parser(&Format::Pytest { junit_xml: PathBuf::from("/nonexistent/report.xml") });
+    let pytest_cwd = cwd.clone();
+    let pytest = move || {
+        parse::parser(&Format::Pytest { junit_xml: PathBuf::from("/nonexistent/report.xml") }, &pytest_cwd)
+    };
     measure(
         "pytest (long and native tracebacks)",
         &pytest,

@@ -176,8 +176,10 @@ pub fn detect_for(dir: &Path) -> (Config, Vec<Detected>, Vec<String>) {
 /// The checkers of the workspace at `root` and every configuration error, each with its
 /// location (`path:line:column: message`).
 pub fn detect(root: &Path) -> (Config, Vec<Detected>, Vec<String>) {
-    let (config, error) = config::load(root);
-    let mut errors: Vec<String> = error.iter().map(ToString::to_string).collect();
+    // Every mistake of the `[[checkers]]` entries, and the entries that are right, so that one
+    // pass over the file fixes them all.
+    let (config, errors) = config::load_all(root);
+    let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let trusted = crate::trust::state(root).is_trusted();
     let (found, problems) = detect::checkers_probing(root, &config.checkers, &config.ignore, trusted);
     let config_path = config::path(root);

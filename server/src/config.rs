@@ -136,6 +136,8 @@ pub struct ConfigError {
     /// One-based column, zero when unknown.
     pub column: usize,
     pub message: String,
+    /// The mistake is in a `[[checkers]]` entry, which is left out; the rest of the file holds.
+    pub checker: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,8 +164,10 @@ struct File {
     workflows: WorkflowsSection,
     #[serde(default)]
     lease: LeaseSection,
+    /// Each entry is read on its own, so that one entry's mistake (an unknown field) does not
+    /// hide the others'.
     #[serde(default)]
-    checkers: Vec<crate::checkers::settings::EntryConfig>,
+    checkers: Vec<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -253,23 +257,42 @@ pub fn user_path() -> Option<PathBuf> {
 }
 
 /// Loads the configuration of the workspace at `root` over the user's. Never fails: on error
-/// the defaults come back together with the error.
+/// the defaults come back together with the first error.
 pub fn load(root: &Path) -> (Config, Option<ConfigError>) {
-    let user = user_path().map(|p| load_file(&p, Config::default())).unwrap_or((Config::default(), None));
-    let base = match user {
-        // A user file that cannot be read at all (another user's home, for one) is not this
-        // workspace's problem: say so and go on without it.
-        (_, Some(error)) if error.line == 0 && error.message.starts_with("cannot read it") => {
-            tracing::warn!("{error}; going on without the user configuration");
-            Config::default()
-        }
-        (_, Some(error)) => return (Config::default(), Some(error)),
-        (config, None) => config,
-    };
-    load_file(&path(root), base)
+    let (config, errors) = load_all(root);
+    match errors.into_iter().next() {
+        Some(error) => (Config::default(), Some(error)),
+        None => (config, None),
+    }
 }
 
-fn load_file(path: &Path, base: Config) -> (Config, Option<ConfigError>) {
+/// [`load`], with every mistake in the `[[checkers]]` entries rather than the first: the
+/// configuration comes back with the entries that are right, and an error for each one that is
+/// not. Any other mistake is the only error, with the defaults.
+pub fn load_all(root: &Path) -> (Config, Vec<ConfigError>) {
+    let user =
+        user_path().map(|p| load_file(&p, Config::default())).unwrap_or((Config::default(), Vec::new()));
+    let (base, mut errors) = match user {
+        // A user file that cannot be read at all (another user's home, for one) is not this
+        // workspace's problem: say so and go on without it.
+        (_, errors)
+            if errors.first().is_some_and(|e| e.line == 0 && e.message.starts_with("cannot read it")) =>
+        {
+            tracing::warn!("{}; going on without the user configuration", errors[0]);
+            (Config::default(), Vec::new())
+        }
+        (config, errors) if errors.iter().all(|e| e.checker) => (config, errors),
+        (_, errors) => return (Config::default(), errors),
+    };
+    let (config, more) = load_file(&path(root), base);
+    if more.iter().any(|e| !e.checker) {
+        return (config, more);
+    }
+    errors.extend(more);
+    (config, errors)
+}
+
+fn load_file(path: &Path, base: Config) -> (Config, Vec<ConfigError>) {
     let path = path.to_path_buf();
     let text = match std::fs::read(&path) {
         Ok(bytes) => match String::from_utf8(bytes) {
@@ -280,26 +303,40 @@ fn load_file(path: &Path, base: Config) -> (Config, Option<ConfigError>) {
                     line: 0,
                     column: 0,
                     message: "the file is not valid UTF-8; save it as UTF-8".to_owned(),
+                    checker: false,
                 };
-                return (Config::default(), Some(error));
+                return (Config::default(), vec![error]);
             }
         },
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return (base, None),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return (base, Vec::new()),
         Err(err) => {
-            let error = ConfigError { path, line: 0, column: 0, message: format!("cannot read it: {err}") };
-            return (Config::default(), Some(error));
+            let error = ConfigError {
+                path,
+                line: 0,
+                column: 0,
+                message: format!("cannot read it: {err}"),
+                checker: false,
+            };
+            return (Config::default(), vec![error]);
         }
     };
+    let error = |offset: Option<usize>, message: String, checker: bool| {
+        let (line, column) = offset.map(|o| line_column(&text, o)).unwrap_or((0, 0));
+        ConfigError { path: path.clone(), line, column, message, checker }
+    };
     match parse(&text, base) {
-        Ok(config) => (config, None),
-        Err((offset, message)) => {
-            let (line, column) = offset.map(|o| line_column(&text, o)).unwrap_or((0, 0));
-            (Config::default(), Some(ConfigError { path, line, column, message }))
+        Ok((config, mistakes)) => {
+            (config, mistakes.into_iter().map(|(offset, message)| error(offset, message, true)).collect())
         }
+        Err((offset, message)) => (Config::default(), vec![error(offset, message, false)]),
     }
 }
 
-fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
+/// The configuration, with the mistakes of the `[[checkers]]` entries left out of it; or the
+/// first other mistake.
+type Parsed = Result<(Config, Vec<(Option<usize>, String)>), (Option<usize>, String)>;
+
+fn parse(text: &str, base: Config) -> Parsed {
     let file: File =
         toml::from_str(text).map_err(|e| (e.span().map(|s| s.start), e.message().trim().to_owned()))?;
     let defaults = base;
@@ -431,18 +468,36 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
     // The user's entries apply first, the workspace's over them.
     let mut checkers = defaults.checkers.clone();
     let mut named = std::collections::HashSet::new();
-    for (i, entry) in file.checkers.iter().enumerate() {
+    let mut mistakes = Vec::new();
+    for (i, raw) in file.checkers.into_iter().enumerate() {
         let at = || text.match_indices("[[checkers]]").nth(i).map(|(o, _)| o);
-        let entry = entry.check().map_err(|message| (at(), message))?;
+        let name = raw.get("name").and_then(toml::Value::as_str).map(str::to_owned);
+        let entry = match raw.try_into::<crate::checkers::settings::EntryConfig>() {
+            Ok(entry) => entry,
+            Err(e) => {
+                let what = match &name {
+                    Some(name) => format!("checker `{name}`"),
+                    None => format!("`[[checkers]]` entry {}", i + 1),
+                };
+                mistakes.push((at(), format!("{what}: {}", e.message().trim())));
+                continue;
+            }
+        };
+        let entry = match entry.check() {
+            Ok(entry) => entry,
+            Err(message) => {
+                mistakes.push((at(), message));
+                continue;
+            }
+        };
         if !named.insert(entry.name.clone()) {
-            return Err((
-                at(),
-                format!("checker `{}` is configured twice; merge the two entries", entry.name),
-            ));
+            mistakes
+                .push((at(), format!("checker `{}` is configured twice; merge the two entries", entry.name)));
+            continue;
         }
         checkers.entries.push(entry);
     }
-    Ok(Config {
+    let config = Config {
         max_file_size,
         ignore: if file.files.ignore.is_empty() { defaults.ignore } else { file.files.ignore },
         retention: file
@@ -457,7 +512,8 @@ fn parse(text: &str, base: Config) -> Result<Config, (Option<usize>, String)> {
         lease,
         templates,
         checkers,
-    })
+    };
+    Ok((config, mistakes))
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {

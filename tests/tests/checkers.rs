@@ -220,7 +220,7 @@ fn a_missing_tool_is_reported_once_and_the_exit_code_says_so() {
         assert_eq!(code, 3, "{stdout}\n{stderr}");
         let all = format!("{stdout}{stderr}");
         assert_eq!(all.matches("`mypy` is not installed").count(), 1, "{format}: {all}");
-        assert_eq!(all.matches("`acas-no-such-lint` was not found").count(), 1, "{format}: {all}");
+        assert_eq!(all.matches("`acas-no-such-lint` is not installed").count(), 1, "{format}: {all}");
         if format == "json" {
             let report: Value = serde_json::from_str(&stdout).unwrap();
             let statuses: Vec<(&str, &str)> = report["checkers"]

@@ -65,6 +65,18 @@ const ESLINT_CONFIGS: &[&str] = &[
     ".eslintrc.yaml",
 ];
 
+/// ESLint's flat configurations: each is a project of its own, with or without a package.json
+/// (ESLint finds one from the directory it runs in). The older `.eslintrc` files cascade into
+/// the directories below a project, so they are read only next to a package.json or tsconfig.json.
+const ESLINT_FLAT_CONFIGS: &[&str] = &[
+    "eslint.config.js",
+    "eslint.config.mjs",
+    "eslint.config.cjs",
+    "eslint.config.ts",
+    "eslint.config.mts",
+    "eslint.config.cts",
+];
+
 const PYTHON_FILES: &[&str] = &[
     "pyproject.toml",
     "setup.cfg",
@@ -219,6 +231,7 @@ fn walk(root: &Path, rules: &IgnoreRules) -> Tree {
         let project = ["Cargo.toml", "tsconfig.json", "package.json", "go.mod"]
             .iter()
             .chain(PYTHON_FILES)
+            .chain(ESLINT_FLAT_CONFIGS)
             .any(|f| files.contains(*f));
         if project {
             let relative = crate::files::relative(root, &dir);
@@ -780,7 +793,10 @@ fn builtins(root: &Path, rules: &IgnoreRules, probe: bool) -> Vec<Detected> {
             }
             builder.rust(project);
         }
-        if project.has("tsconfig.json") || project.has("package.json") {
+        if project.has("tsconfig.json")
+            || project.has("package.json")
+            || ESLINT_FLAT_CONFIGS.iter().any(|f| project.has(f))
+        {
             builder.javascript(project);
         }
         if PYTHON_FILES.iter().any(|f| project.has(f)) {
@@ -797,12 +813,15 @@ fn builtins(root: &Path, rules: &IgnoreRules, probe: bool) -> Vec<Detected> {
 /// Applies an entry over a detected checker.
 fn apply(root: &Path, detected: &mut Detected, entry: &Entry) {
     let checker = &mut detected.checker;
-    if let Some(command) = &entry.command {
-        checker.command = command.clone();
-        detected.missing = None;
-    }
     if let Some(cwd) = &entry.cwd {
         checker.cwd = root.join(cwd);
+    }
+    if let Some(command) = &entry.command {
+        checker.command = command.clone();
+        detected.missing = program_missing(&checker.command, &checker.cwd);
+        if detected.missing.is_some() {
+            detected.why = format!("{}; its configured program was not found", detected.why);
+        }
     }
     if let Some(format) = &entry.format {
         checker.format = format.clone();
@@ -856,9 +875,35 @@ fn defined(root: &Path, entry: &Entry) -> Result<Detected, String> {
         timeout: entry.timeout.or(Some(default_timeout(kind))),
     };
     let enabled = entry.enabled.unwrap_or(true);
-    let why =
-        if enabled { "defined in .acas/config.toml" } else { "defined and turned off in .acas/config.toml" };
-    Ok(Detected { checker, enabled, why: why.to_owned(), missing: None })
+    let missing = program_missing(&checker.command, &checker.cwd);
+    let why = match (enabled, &missing) {
+        (false, _) => "defined and turned off in .acas/config.toml".to_owned(),
+        (true, None) => "defined in .acas/config.toml".to_owned(),
+        (true, Some(_)) => format!(
+            "defined in .acas/config.toml; `{}` was not found",
+            checker.command.first().map_or("", String::as_str)
+        ),
+    };
+    Ok(Detected { checker, enabled, why, missing })
+}
+
+/// How to make the program of `command` (run in `cwd`) found, when it is found nowhere: a bare
+/// name not on PATH, or a path (relative to `cwd`) that is not an executable file. Nothing is
+/// run to find out.
+fn program_missing(command: &[String], cwd: &Path) -> Option<String> {
+    let program = command.first()?;
+    if program.contains('/') {
+        let path = cwd.join(program);
+        return (!is_executable(&path)).then(|| {
+            format!(
+                "make `{program}` an executable file in {}, or fix `command` in .acas/config.toml",
+                cwd.display()
+            )
+        });
+    }
+    on_path(program)
+        .is_none()
+        .then(|| format!("put `{program}` on PATH, or give its path in `command` in .acas/config.toml"))
 }
 
 #[cfg(test)]

@@ -187,7 +187,7 @@ pub async fn run(
     ];
     drop(lines_tx);
 
-    let mut parser = parse::parser(&checker.format);
+    let mut parser = parse::parser(&checker.format, &checker.cwd);
     let mut stderr: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut stdout_tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut found = Vec::new();

@@ -6,6 +6,7 @@
 //! configuration, unknown checker), 3 a checker asked for could not give a result (missing,
 //! failed without a readable problem, timed out); the report is printed in every case but 2.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::{EXIT_CHECKER, EXIT_FAILED, EXIT_FOUND, EXIT_OK, Format, output, snippets};
 use crate::check::{Ran, Report, Status, check_files, merge};
+use crate::checkers::ColumnUnit;
 use crate::classify::Severity;
 use crate::config;
 use crate::watch::{self, IgnoreRules};
@@ -31,9 +33,11 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
     } else {
         target.parent().map_or_else(|| target.clone(), Path::to_path_buf)
     };
-    let (config, error) = config::load(&root);
-    if let Some(error) = error {
-        output::note(&format!("acas check: {error}"));
+    let (config, errors) = config::load_all(&root);
+    if !errors.is_empty() {
+        for error in errors {
+            output::note(&format!("acas check: {error}"));
+        }
         return EXIT_FAILED;
     }
     let files = if is_dir {
@@ -53,8 +57,10 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
                 return EXIT_FAILED;
             }
             let (_, found, errors) = crate::check::detect_for(&root);
-            if let Some(error) = errors.first() {
-                output::note(&format!("acas check: {error}"));
+            if !errors.is_empty() {
+                for error in errors {
+                    output::note(&format!("acas check: {error}"));
+                }
                 return EXIT_FAILED;
             }
             match crate::check::select(found, &names) {
@@ -67,15 +73,20 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
         }
     };
     let mut report = check_files(&root, files, config.max_file_size);
+    // How each tool counts columns, to name its places as it does in the text report.
+    let mut columns: HashMap<String, ColumnUnit> = HashMap::new();
     if let Some(selected) = selected {
         let (problems, ran) = super::checkers::run_all(selected);
+        columns.extend(problems.iter().map(|p| (p.source.clone(), p.span.columns)));
         // Only the problems of what was asked for, never of files outside it (a link, `../x`).
         merge(&mut report, &root, &target, problems, config.max_file_size);
         report.checkers = Some(ran);
     }
     let errors = report.files.iter().flat_map(|(_, d)| d).filter(|d| d.severity == Severity::Error).count();
     let text = match format {
-        Format::Text => render_text(&report, &root, config.max_file_size, errors, snippets::colour_stdout()),
+        Format::Text => {
+            render_text(&report, &root, config.max_file_size, errors, &columns, snippets::colour_stdout())
+        }
         Format::Json => serde_json::to_string_pretty(&render_json(&report)).expect("JSON values serialise"),
         Format::Sarif => {
             serde_json::to_string_pretty(&render_sarif(&report, &root)).expect("JSON values serialise")
@@ -92,14 +103,22 @@ pub(super) fn run(path: &Path, format: Format, names: Option<Vec<String>>) -> i3
     }
 }
 
-fn render_text(report: &Report, root: &Path, max_size: u64, errors: usize, colour: bool) -> String {
+fn render_text(
+    report: &Report,
+    root: &Path,
+    max_size: u64,
+    errors: usize,
+    columns: &HashMap<String, ColumnUnit>,
+    colour: bool,
+) -> String {
     let mut out = String::new();
     for (path, diagnostics) in &report.files {
         let full = if Path::new(path).is_absolute() { PathBuf::from(path) } else { root.join(path) };
         let text = crate::files::read_source(&full, max_size).ok();
         let index = text.as_deref().map(crate::text::LineIndex::new);
         for d in diagnostics {
-            out.push_str(&snippets::render_in(path, text.as_deref().zip(index.as_ref()), d, colour));
+            let unit = columns.get(&d.source).copied();
+            out.push_str(&snippets::render_in(path, text.as_deref().zip(index.as_ref()), d, unit, colour));
             out.push_str("\n\n");
         }
     }

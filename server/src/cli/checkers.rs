@@ -143,8 +143,13 @@ fn display_dir(root: &Path, dir: &Path) -> String {
 fn list_text(root: &Path, found: &[Detected], errors: &[String]) -> String {
     let mut out = String::new();
     if found.is_empty() {
+        let configured = if errors.is_empty() {
+            ".acas/config.toml defines none"
+        } else {
+            "no entry of .acas/config.toml could be used (see below)"
+        };
         out.push_str(&format!(
-            "No checkers in {}: no Cargo.toml, tsconfig.json, go.mod or Python project file was found, nothing sets up ESLint, Jest or Vitest, and .acas/config.toml defines none\n",
+            "No checkers in {}: no Cargo.toml, tsconfig.json, go.mod or Python project file was found, nothing sets up ESLint, Jest or Vitest, and {configured}\n",
             root.display()
         ));
     }

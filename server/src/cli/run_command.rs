@@ -3,7 +3,7 @@
 //!
 //! The command's stdin is the terminal's (inherited). Its stdout and stderr are pipes that ACAS
 //! copies byte for byte, as they arrive, to its own stdout and stderr, so that it can read them
-//! (the crash parser, [`Format::Crash`]): the command therefore sees pipes, not a terminal
+//! (the crash parser, [`crate::checkers::Format::Crash`]): the command therefore sees pipes, not a terminal
 //! (`isatty` is false; tools that colour or line-buffer only on a terminal behave as when piped,
 //! and the relative order of stdout and stderr is kept per stream only). ACAS exits with the
 //! command's exit code, 128+N when it was ended by signal N. Ctrl-C reaches the command from the
@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::{EXIT_FAILED, output};
 use crate::analysis;
+use crate::checkers::Problem;
 use crate::checkers::parse::{self, Parser, Stream};
 use crate::checkers::run::LINE_LIMIT;
-use crate::checkers::{Format, Problem};
 use crate::classify::Language;
 use crate::store::{self, Record};
 use crate::text::PositionEncoding;
@@ -209,7 +209,7 @@ fn tee(mut reader: impl Read, stream: Stream, chunks: &crossbeam_channel::Sender
 /// Reads the chunks' lines, per stream, with the crash parser; answers the problems found.
 /// After a gap, the rest of the line it cut is skipped.
 fn read_chunks(root: &Path, chunks: &crossbeam_channel::Receiver<Chunk>) -> Vec<Problem> {
-    let mut parser: Box<dyn Parser> = parse::parser(&Format::Crash { root: root.to_path_buf() });
+    let mut parser: Box<dyn Parser> = parse::crash(root);
     let mut found = Vec::new();
     // Per stream: the line so far, and whether the rest of a cut line is being skipped.
     let mut lines: [(Vec<u8>, bool); 2] = [(Vec::new(), false), (Vec::new(), false)];

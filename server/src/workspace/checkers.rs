@@ -1071,15 +1071,25 @@ impl Workspace {
 
     /// The tools' fixes of the checker diagnostics overlapping `range` of `path`, with their
     /// edits and the text each replaces (checked against the file when asked).
-    pub(super) fn checker_fixes(&self, path: &Path, range: TextRange) -> Vec<(String, Vec<NoteEdit>)> {
+    /// Each comes with the diagnostic it fixes.
+    pub(super) fn checker_fixes(
+        &self,
+        path: &Path,
+        range: TextRange,
+    ) -> Vec<(String, Vec<NoteEdit>, super::escalations::Fixed)> {
         let Some(by) = self.checkers.current.get(path) else { return Vec::new() };
         by.values()
             .flatten()
             .filter(|p| p.diagnostic.range.start <= range.end && range.start <= p.diagnostic.range.end)
             .flat_map(|p| {
-                p.fixes
-                    .iter()
-                    .map(|(title, edits)| (format!("Fix: {title} ({})", p.diagnostic.source), edits.clone()))
+                let fixed = super::escalations::Fixed {
+                    range: p.diagnostic.range,
+                    source: p.diagnostic.source.clone(),
+                    message: p.diagnostic.message.clone(),
+                };
+                p.fixes.iter().map(move |(title, edits)| {
+                    (format!("Fix: {title} ({})", p.diagnostic.source), edits.clone(), fixed.clone())
+                })
             })
             .collect()
     }
@@ -1444,7 +1454,7 @@ mod tests {
                 end: Position { line: l, character: u32::MAX },
             };
             let fixes = workspace.quick_fixes(&file, line(1));
-            let [QuickFix { fix_id, title, edits, on_disk }] = fixes.as_slice() else {
+            let [QuickFix { fix_id, title, edits, on_disk, .. }] = fixes.as_slice() else {
                 panic!("one fix: {fixes:?}")
             };
             assert_eq!((fix_id, title.as_str()), (&None, "Fix: prefix it with an underscore (rustc)"));

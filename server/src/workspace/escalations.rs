@@ -830,9 +830,9 @@ impl Workspace {
     /// open documents checked against the current text; edits of other files are left to check
     /// on disk.
     pub(super) fn quick_fixes(&self, path: &Path, range: TextRange) -> Vec<QuickFix> {
-        let from_tools = self.checker_fixes(path, range).into_iter().filter_map(|(title, edits)| {
+        let from_tools = self.checker_fixes(path, range).into_iter().filter_map(|(title, edits, fixed)| {
             let on_disk = self.unchanged(&edits)?;
-            Some(QuickFix { fix_id: None, title, edits, on_disk })
+            Some(QuickFix { fix_id: None, title, edits, on_disk, fixes: Some(fixed) })
         });
         let from_ai = self.notes.at(path, range).into_iter().filter_map(|note| {
             let fix = note.fix.as_ref()?;
@@ -843,6 +843,7 @@ impl Workspace {
                 title: format!("Apply AI fix: {} {}", fix.description, note.verification.title()),
                 edits: fix.edits.clone(),
                 on_disk,
+                fixes: None,
             })
         });
         from_tools.chain(from_ai).collect()
@@ -924,6 +925,17 @@ pub struct QuickFix {
     pub title: String,
     pub edits: Vec<NoteEdit>,
     pub on_disk: Vec<NoteEdit>,
+    /// For a tool's own fix: the one diagnostic it fixes (a tool's fix of another problem on
+    /// the same line is not a fix of this one).
+    pub fixes: Option<Fixed>,
+}
+
+/// The diagnostic a tool's fix is for, as the editor was given it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fixed {
+    pub range: TextRange,
+    pub source: String,
+    pub message: String,
 }
 
 /// A parsed document as an escalation sees it.

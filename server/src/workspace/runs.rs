@@ -924,7 +924,7 @@ fn recognised_failures(
     encoding: crate::text::PositionEncoding,
 ) -> HashMap<PathBuf, Vec<FileDiagnostic>> {
     use crate::checkers::parse::{self, Stream};
-    let mut parser = parse::parser(&crate::checkers::Format::Crash { root: root.to_path_buf() });
+    let mut parser = parse::crash(root);
     let mut problems = Vec::new();
     for line in text.lines().take(10_000) {
         parser.line(Stream::Stderr, line, &mut problems);

@@ -79,7 +79,12 @@ fn problem(path: &std::path::Path, source: Option<&str>, m: Message) -> Problem 
         (Some(fix), Some(source)) => {
             match (utf16_point(source, fix.range[0]), utf16_point(source, fix.range[1])) {
                 (Some(from), Some(to)) if from <= to => vec![Fix {
-                    title: format!("Fix this {} problem", m.rule_id.as_deref().unwrap_or("ESLint")),
+                    // Two problems of one rule on a line have fixes that the title tells apart.
+                    title: format!(
+                        "{}: {}",
+                        m.rule_id.as_deref().unwrap_or("ESLint"),
+                        m.message.lines().next().unwrap_or("")
+                    ),
                     edits: vec![Edit { span: span(from, Some(to)), replacement: fix.text.clone() }],
                 }],
                 _ => Vec::new(),

@@ -4,13 +4,15 @@
 //! problem on its innermost frame outside the Go toolchain and the module cache. Build errors
 //! (`build-output` events, or plain lines on stderr before Go 1.24) are read as `go build`'s.
 //!
-//! `t.Error` names its file without a directory. Such a file is placed in the directory of the
-//! package's files named absolutely elsewhere in its output (a panic's frames), else it is left
-//! relative, which is right for the package at the checker's directory. `go test -fullpath`
-//! (Go 1.21 and later) names every file absolutely.
+//! `t.Error` names its file without a directory. Such a file is placed in its package's
+//! directory: the event's package (`example.com/m/pkg`) below the module path of the `go.mod`
+//! found at the checker's directory or above it gives `pkg/`. A package outside that module is
+//! placed by the absolute paths of its files elsewhere in its output (a panic's frames), else
+//! left relative to the checker's directory. `go test -fullpath` (Go 1.21 and later) names every
+//! file absolutely.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -29,12 +31,55 @@ static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?P<indent>\s+)(?P<file>[^\s:]+\.go):(?P<line>\d+): (?P<message>.*)$").unwrap()
 });
 
-#[derive(Default)]
 pub struct GoTestParser {
     /// Output of running tests (and of packages, under the empty test name).
     output: HashMap<(String, String), Output>,
     /// A package's directory, learned from absolute paths of its files.
     dirs: HashMap<String, String>,
+    /// Where `go test` runs.
+    cwd: PathBuf,
+    /// The module path and directory of the `go.mod` at or above `cwd`, read when first needed.
+    module: Option<Option<(String, PathBuf)>>,
+}
+
+impl GoTestParser {
+    /// A parser for `go test -json` run in `cwd`.
+    pub fn new(cwd: &Path) -> Self {
+        Self { output: HashMap::new(), dirs: HashMap::new(), cwd: cwd.to_path_buf(), module: None }
+    }
+
+    /// The directory of `package` inside the module, when it is in it.
+    fn package_dir(&mut self, package: &str) -> Option<PathBuf> {
+        let cwd = &self.cwd;
+        let (module, dir) = self.module.get_or_insert_with(|| module_at(cwd)).as_ref()?;
+        if package == module {
+            return Some(dir.clone());
+        }
+        let below = package.strip_prefix(module.as_str())?.strip_prefix('/')?;
+        // An import path never climbs; one that seems to is not placed by it.
+        if below.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+            return None;
+        }
+        Some(dir.join(below))
+    }
+}
+
+/// The largest `go.mod` read.
+const GO_MOD_LIMIT: u64 = 1 << 20;
+
+/// The module path and directory of the `go.mod` in `dir` or the nearest directory above it.
+fn module_at(dir: &Path) -> Option<(String, PathBuf)> {
+    if !dir.is_absolute() {
+        return None;
+    }
+    let found = dir.ancestors().find(|d| d.join("go.mod").is_file())?;
+    let text = crate::files::read_source(&found.join("go.mod"), GO_MOD_LIMIT).ok()?;
+    let module = text.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("module")?;
+        let path = rest.split("//").next()?.trim().trim_matches(|c| c == '"' || c == '`');
+        (rest.starts_with([' ', '\t']) && !path.is_empty()).then(|| path.to_owned())
+    })?;
+    Some((module, found.to_path_buf()))
 }
 
 #[derive(Default)]
@@ -133,9 +178,14 @@ impl GoTestParser {
             let Some(c) = LOG_LINE.captures(line) else { continue };
             let Some(line_number) = c["line"].parse::<u32>().ok().filter(|n| *n > 0) else { continue };
             let file = &c["file"];
-            let path = match self.dirs.get(package) {
-                Some(dir) if !file.contains('/') => format!("{dir}/{file}"),
-                _ => file.to_owned(),
+            let path = if file.contains('/') {
+                PathBuf::from(file)
+            } else if let Some(dir) = self.package_dir(package) {
+                dir.join(file)
+            } else if let Some(dir) = self.dirs.get(package) {
+                Path::new(dir).join(file)
+            } else {
+                PathBuf::from(file)
             };
             let message = match prefix {
                 Some(test) => format!("{test}: {}", &c["message"]),
@@ -145,7 +195,7 @@ impl GoTestParser {
                 c["indent"].len(),
                 Problem {
                     span: Span {
-                        path: PathBuf::from(path),
+                        path,
                         start: Point { line: line_number, column: 1 },
                         end: None,
                         columns: ColumnUnit::Bytes,

@@ -50,8 +50,9 @@ pub trait Parser: Send {
     fn finish(&mut self, out: &mut Vec<Problem>);
 }
 
-/// The parser of `format`.
-pub fn parser(format: &Format) -> Box<dyn Parser> {
+/// The parser of `format`, for a tool run in `cwd` (absolute; some formats name files relative
+/// to what they find there, such as a Go package's directory below its `go.mod`).
+pub fn parser(format: &Format, cwd: &Path) -> Box<dyn Parser> {
     match format {
         Format::Matcher(matcher) => Box::new(MatcherParser::new(matcher.clone())),
         Format::Cargo => Box::<cargo::CargoParser>::default(),
@@ -62,8 +63,8 @@ pub fn parser(format: &Format) -> Box<dyn Parser> {
         Format::Mypy => Box::<mypy::MypyParser>::default(),
         Format::Pyright => Box::<pyright::PyrightParser>::default(),
         Format::Go => Box::<go::GoParser>::default(),
-        Format::GoTest => Box::<go_test::GoTestParser>::default(),
-        Format::Pytest { junit_xml } => Box::new(pytest::PytestParser::new(junit_xml.clone())),
+        Format::GoTest => Box::new(go_test::GoTestParser::new(cwd)),
+        Format::Pytest { junit_xml } => Box::new(pytest::PytestParser::new(junit_xml.clone(), cwd)),
         Format::Jest => Box::<jest::JestParser>::default(),
         Format::Crash { root } => crash(root),
     }

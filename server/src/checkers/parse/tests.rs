@@ -12,6 +12,9 @@ use super::{Parser, Stream, crash, parser};
 use crate::checkers::{Format, Problem, Span};
 use crate::classify::external;
 
+/// Where the parsers run, when no file there matters.
+const NO_DIR: &str = "/nonexistent";
+
 fn fixture(path: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/checkers").join(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
@@ -77,7 +80,7 @@ const ERR: Stream = Stream::Stderr;
 #[test]
 fn cargo_check() {
     check(
-        run(parser(&Format::Cargo), &[(OUT, "cargo/check.jsonl")]),
+        run(parser(&Format::Cargo, Path::new(NO_DIR)), &[(OUT, "cargo/check.jsonl")]),
         expect![[r#"
         src/lib.rs:1:5-1:30 Chars warning rustc unused_imports [Lint] "unused import: `std::collections::HashMap`"
             fix "remove the whole `use` item"
@@ -101,7 +104,7 @@ fn cargo_check() {
 #[test]
 fn cargo_clippy() {
     check(
-        run(parser(&Format::Cargo), &[(OUT, "cargo/clippy.jsonl")]),
+        run(parser(&Format::Cargo, Path::new(NO_DIR)), &[(OUT, "cargo/clippy.jsonl")]),
         expect![[r#"
         src/lib.rs:10:9-10:15 Chars warning rustc unused_variables [Lint] "unused variable: `unused`"
             fix "if this is intentional, prefix it with an underscore"
@@ -119,7 +122,7 @@ fn cargo_clippy() {
 #[test]
 fn cargo_test() {
     check(
-        run(parser(&Format::CargoTest), &[(OUT, "cargo-test/test.out")]),
+        run(parser(&Format::CargoTest, Path::new(NO_DIR)), &[(OUT, "cargo-test/test.out")]),
         expect![[r#"
         src/lib.rs:15:9 Chars error cargo test - [Test] "tests::adds: assertion `left == right` failed\n  left: 0\n right: 4"
         src/lib.rs:31:9 Chars error cargo test - [Test] "tests::checks_sign: sum of 1 and 3 is negative"
@@ -131,7 +134,7 @@ fn cargo_test() {
 #[test]
 fn cargo_test_with_a_backtrace() {
     check(
-        run(parser(&Format::CargoTest), &[(OUT, "cargo-test/test-backtrace.out")]),
+        run(parser(&Format::CargoTest, Path::new(NO_DIR)), &[(OUT, "cargo-test/test-backtrace.out")]),
         expect![[r#"
         src/lib.rs:31:9 Chars error cargo test - [Test] "tests::checks_sign: sum of 1 and 3 is negative"
             related src/lib.rs:30:21 "called from `ledger::tests::checks_sign::{{closure}}`"
@@ -147,7 +150,7 @@ fn cargo_test_with_a_backtrace() {
 #[test]
 fn cargo_nextest() {
     check(
-        run(parser(&Format::CargoTest), &[(OUT, "cargo-test/nextest.out")]),
+        run(parser(&Format::CargoTest, Path::new(NO_DIR)), &[(OUT, "cargo-test/nextest.out")]),
         expect![[r#"
         src/lib.rs:15:9 Chars error cargo test - [Test] "tests::adds: assertion `left == right` failed\n  left: 0\n right: 4"
         src/lib.rs:31:9 Chars error cargo test - [Test] "tests::checks_sign: sum of 1 and 3 is negative"
@@ -159,7 +162,7 @@ fn cargo_nextest() {
 #[test]
 fn cargo_test_that_does_not_build() {
     check(
-        run(parser(&Format::CargoTest), &[(ERR, "cargo-test/test-build-error.out")]),
+        run(parser(&Format::CargoTest, Path::new(NO_DIR)), &[(ERR, "cargo-test/test-build-error.out")]),
         expect![[r#"
         src/lib.rs:26:23 Chars error rustc E0308 [Type] "mismatched types"
     "#]],
@@ -169,7 +172,7 @@ fn cargo_test_that_does_not_build() {
 #[test]
 fn tsc() {
     check(
-        run(parser(&Format::Tsc), &[(OUT, "tsc/tsc.out")]),
+        run(parser(&Format::Tsc, Path::new(NO_DIR)), &[(OUT, "tsc/tsc.out")]),
         expect![[r#"
         src/cart.ts:7:41 Utf16 error tsc TS2322 [Type] "Type 'string' is not assignable to type 'number'."
         src/cart.ts:11:7 Utf16 error tsc TS2741 [Type] "Property 'price' is missing in type '{ name: string; }' but required in type 'Item'."
@@ -184,28 +187,28 @@ fn tsc() {
 #[test]
 fn eslint() {
     check(
-        run(parser(&Format::Eslint), &[(OUT, "eslint/eslint.json")]),
+        run(parser(&Format::Eslint, Path::new(NO_DIR)), &[(OUT, "eslint/eslint.json")]),
         expect![[r#"
-        /tmp/acas-fixtures/eslint/src/broken.js:2:3 Utf16 error eslint - [Syntax] "Parsing error: Unexpected keyword 'return'"
-        /tmp/acas-fixtures/eslint/src/widget.js:1:34-1:39 Utf16 error eslint prefer-const [Lint] "'count' is never reassigned. Use 'const' instead."
-            fix "Fix this prefer-const problem"
-                /tmp/acas-fixtures/eslint/src/widget.js:1:30-1:44 => "const count = 1;"
-        /tmp/acas-fixtures/eslint/src/widget.js:2:1-2:14 Utf16 error eslint no-var [Lint] "Unexpected var, use let or const instead."
-            fix "Fix this no-var problem"
-                /tmp/acas-fixtures/eslint/src/widget.js:2:1-2:14 => "let size = 2;"
-        /tmp/acas-fixtures/eslint/src/widget.js:5:13-5:57 Utf16 error eslint curly [Lint] "Expected { after 'if' condition."
-            fix "Fix this curly problem"
-                /tmp/acas-fixtures/eslint/src/widget.js:5:13-5:57 => "{console.log(greeting, count, size, missing);}"
-        /tmp/acas-fixtures/eslint/src/widget.js:5:48-5:55 Utf16 error eslint no-undef [Name] "'missing' is not defined."
-        /tmp/acas-fixtures/eslint/src/widget.js:6:9-6:15 Utf16 warning eslint no-unused-vars [Lint] "'unused' is assigned a value but never used."
-    "#]],
+            /tmp/acas-fixtures/eslint/src/broken.js:2:3 Utf16 error eslint - [Syntax] "Parsing error: Unexpected keyword 'return'"
+            /tmp/acas-fixtures/eslint/src/widget.js:1:34-1:39 Utf16 error eslint prefer-const [Lint] "'count' is never reassigned. Use 'const' instead."
+                fix "prefer-const: 'count' is never reassigned. Use 'const' instead."
+                    /tmp/acas-fixtures/eslint/src/widget.js:1:30-1:44 => "const count = 1;"
+            /tmp/acas-fixtures/eslint/src/widget.js:2:1-2:14 Utf16 error eslint no-var [Lint] "Unexpected var, use let or const instead."
+                fix "no-var: Unexpected var, use let or const instead."
+                    /tmp/acas-fixtures/eslint/src/widget.js:2:1-2:14 => "let size = 2;"
+            /tmp/acas-fixtures/eslint/src/widget.js:5:13-5:57 Utf16 error eslint curly [Lint] "Expected { after 'if' condition."
+                fix "curly: Expected { after 'if' condition."
+                    /tmp/acas-fixtures/eslint/src/widget.js:5:13-5:57 => "{console.log(greeting, count, size, missing);}"
+            /tmp/acas-fixtures/eslint/src/widget.js:5:48-5:55 Utf16 error eslint no-undef [Name] "'missing' is not defined."
+            /tmp/acas-fixtures/eslint/src/widget.js:6:9-6:15 Utf16 warning eslint no-unused-vars [Lint] "'unused' is assigned a value but never used."
+        "#]],
     );
 }
 
 #[test]
 fn ruff() {
     check(
-        run(parser(&Format::Ruff), &[(OUT, "ruff/ruff.json")]),
+        run(parser(&Format::Ruff, Path::new(NO_DIR)), &[(OUT, "ruff/ruff.json")]),
         expect![[r#"
         /tmp/acas-fixtures/ruff/inventory/broken.py:1:12-1:13 Chars error ruff invalid-syntax [Syntax] "Expected a parameter or the end of the parameter list"
         /tmp/acas-fixtures/ruff/inventory/broken.py:1:13-2:1 Chars error ruff invalid-syntax [Syntax] "Expected `)`, found newline"
@@ -227,7 +230,7 @@ fn ruff() {
 #[test]
 fn mypy_json() {
     check(
-        run(parser(&Format::Mypy), &[(OUT, "mypy/mypy.jsonl")]),
+        run(parser(&Format::Mypy, Path::new(NO_DIR)), &[(OUT, "mypy/mypy.jsonl")]),
         expect![[r#"
         billing/invoice.py:1:1-1:2 Chars error mypy import-not-found [Import] "Cannot find implementation or library stub for module named \"billing.missing\"\nSee https://mypy.readthedocs.io/en/stable/running_mypy.html#missing-imports"
         billing/invoice.py:5:40-5:45 Chars error mypy assignment [Type] "Incompatible types in assignment (expression has type \"str\", variable has type \"int\")"
@@ -241,7 +244,7 @@ fn mypy_json() {
 #[test]
 fn mypy_plain() {
     check(
-        run(parser(&Format::Mypy), &[(OUT, "mypy/mypy.out")]),
+        run(parser(&Format::Mypy, Path::new(NO_DIR)), &[(OUT, "mypy/mypy.out")]),
         expect![[r#"
         billing/invoice.py:1:1 Chars error mypy import-not-found [Import] "Cannot find implementation or library stub for module named \"billing.missing\"\nSee https://mypy.readthedocs.io/en/stable/running_mypy.html#missing-imports"
         billing/invoice.py:5:1 Chars error mypy assignment [Type] "Incompatible types in assignment (expression has type \"str\", variable has type \"int\")"
@@ -255,7 +258,7 @@ fn mypy_plain() {
 #[test]
 fn mypy_plain_with_columns() {
     check(
-        run(parser(&Format::Mypy), &[(OUT, "mypy/mypy-columns.out")]),
+        run(parser(&Format::Mypy, Path::new(NO_DIR)), &[(OUT, "mypy/mypy-columns.out")]),
         expect![[r#"
         billing/invoice.py:1:1-1:2 Chars error mypy import-not-found [Import] "Cannot find implementation or library stub for module named \"billing.missing\"\nSee https://mypy.readthedocs.io/en/stable/running_mypy.html#missing-imports"
         billing/invoice.py:5:40-5:45 Chars error mypy assignment [Type] "Incompatible types in assignment (expression has type \"str\", variable has type \"int\")"
@@ -269,7 +272,7 @@ fn mypy_plain_with_columns() {
 #[test]
 fn pyright() {
     check(
-        run(parser(&Format::Pyright), &[(OUT, "pyright/pyright.json")]),
+        run(parser(&Format::Pyright, Path::new(NO_DIR)), &[(OUT, "pyright/pyright.json")]),
         expect![[r#"
         /tmp/acas-fixtures/pyright/billing/invoice.py:1:6-1:21 Utf16 error pyright reportMissingImports [Import] "Import \"billing.missing\" could not be resolved"
         /tmp/acas-fixtures/pyright/billing/invoice.py:5:38-5:43 Utf16 error pyright reportAssignmentType [Type] "Type \"Literal['🛒']\" is not assignable to declared type \"int\"\n\u{a0}\u{a0}\"Literal['🛒']\" is not assignable to \"int\""
@@ -282,7 +285,7 @@ fn pyright() {
 #[test]
 fn go_build() {
     check(
-        run(parser(&Format::Go), &[(ERR, "go/build.out")]),
+        run(parser(&Format::Go, Path::new(NO_DIR)), &[(ERR, "go/build.out")]),
         expect![[r#"
         store/store.go:6:37 Bytes error go - [Type] "cannot use label (variable of type string) as type int in variable declaration"
         store/store.go:7:26 Bytes error go - [Name] "undefined: missing"
@@ -293,7 +296,7 @@ fn go_build() {
 #[test]
 fn go_vet() {
     check(
-        run(parser(&Format::Go), &[(ERR, "go/vet.out")]),
+        run(parser(&Format::Go, Path::new(NO_DIR)), &[(ERR, "go/vet.out")]),
         expect![[r#"
         store/store.go:6:37 Bytes error go - [Type] "cannot use label (variable of type string) as int value in variable declaration"
         vetme/vet.go:6:2 Bytes error go - [Other] "fmt.Printf format %s has arg n of wrong type int"
@@ -305,7 +308,7 @@ fn go_vet() {
 #[test]
 fn go_test() {
     check(
-        run(parser(&Format::GoTest), &[(OUT, "go-test/test.jsonl")]),
+        run(parser(&Format::GoTest, Path::new(NO_DIR)), &[(OUT, "go-test/test.jsonl")]),
         expect![[r#"
         calc_test.go:7:1 Bytes error go test - [Test] "TestAdd: Add(2, 2) = 0, want 4"
         calc_test.go:15:1 Bytes error go test - [Test] "TestAddTable/case: Add(1, 1) = 0,\nwant 2"
@@ -315,12 +318,52 @@ fn go_test() {
     );
 }
 
+/// `t.Error` of a package below the module's root, as `go test -json` (Go 1.19) prints it.
+#[test]
+fn go_test_places_a_sub_packages_failure_in_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("go.mod"), "module \"example.com/g1\" // the module\n\ngo 1.19\n")
+        .unwrap();
+    let events = [
+        r#"{"Action":"output","Package":"example.com/g1/pkg","Test":"TestHello","Output":"    p_test.go:7: got \"1\"\n"}"#,
+        r#"{"Action":"fail","Package":"example.com/g1/pkg","Test":"TestHello","Elapsed":0}"#,
+        r#"{"Action":"output","Package":"example.com/g1","Test":"TestRoot","Output":"    root_test.go:6: root\n"}"#,
+        r#"{"Action":"fail","Package":"example.com/g1","Test":"TestRoot","Elapsed":0}"#,
+        r#"{"Action":"output","Package":"example.com/g1/../x","Test":"TestUp","Output":"    up_test.go:3: up\n"}"#,
+        r#"{"Action":"fail","Package":"example.com/g1/../x","Test":"TestUp","Elapsed":0}"#,
+        r#"{"Action":"output","Package":"other.org/y","Test":"TestOther","Output":"    y_test.go:4: other\n"}"#,
+        r#"{"Action":"fail","Package":"other.org/y","Test":"TestOther","Elapsed":0}"#,
+    ];
+    // From a directory below the module's root, too.
+    let below = dir.path().join("pkg");
+    std::fs::create_dir(&below).unwrap();
+    for cwd in [dir.path(), below.as_path()] {
+        let mut parser = parser(&Format::GoTest, cwd);
+        let mut out = Vec::new();
+        for event in events {
+            parser.line(OUT, event, &mut out);
+        }
+        parser.finish(&mut out);
+        let places: Vec<(PathBuf, u32)> =
+            out.iter().map(|p| (p.span.path.clone(), p.span.start.line)).collect();
+        assert_eq!(
+            places,
+            [
+                (dir.path().join("pkg/p_test.go"), 7),
+                (dir.path().join("root_test.go"), 6),
+                (PathBuf::from("up_test.go"), 3),
+                (PathBuf::from("y_test.go"), 4),
+            ]
+        );
+    }
+}
+
 #[test]
 fn pytest_output_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("report.xml");
     let format = Format::Pytest { junit_xml: junit.clone() };
-    let parser = parser(&format);
+    let parser = parser(&format, Path::new(NO_DIR));
     std::fs::write(&junit, fixture("pytest/report.xml")).unwrap();
     check(
         run(parser, &[(OUT, "pytest/pytest.out")]),
@@ -338,7 +381,7 @@ fn pytest_output_and_report() {
 fn pytest_native_tracebacks() {
     let format = Format::Pytest { junit_xml: PathBuf::from("/nonexistent/report.xml") };
     check(
-        run(parser(&format), &[(OUT, "pytest/pytest-native.out")]),
+        run(parser(&format, Path::new(NO_DIR)), &[(OUT, "pytest/pytest-native.out")]),
         expect![[r#"
         /tmp/acas-fixtures/pytest/tests/test_cart.py:9:1 Chars error pytest - [Test] "test_splits_with_remainder: AssertionError: assert 3 == 4\n +  where 3 = split(10, 3)"
         /tmp/acas-fixtures/pytest/shop/cart.py:3:1 Chars error pytest - [Test] "test_zero_parts: ZeroDivisionError: cannot split into zero parts"
@@ -353,7 +396,7 @@ fn pytest_native_tracebacks() {
 fn pytest_collection_error() {
     let format = Format::Pytest { junit_xml: PathBuf::from("/nonexistent/report.xml") };
     check(
-        run(parser(&format), &[(OUT, "pytest/pytest-collection.out")]),
+        run(parser(&format, Path::new(NO_DIR)), &[(OUT, "pytest/pytest-collection.out")]),
         expect![[r#"
         tests/test_cart.py:1:1 Chars error pytest - [Import] "ERROR collecting tests/test_cart.py: ModuleNotFoundError: No module named 'shop'"
     "#]],
@@ -364,7 +407,7 @@ fn pytest_collection_error() {
 fn pytest_report_alone() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("report.xml");
-    let parser = parser(&Format::Pytest { junit_xml: junit.clone() });
+    let parser = parser(&Format::Pytest { junit_xml: junit.clone() }, Path::new(NO_DIR));
     std::fs::write(&junit, fixture("pytest/report.xml")).unwrap();
     check(
         run(parser, &[]),
@@ -381,7 +424,7 @@ fn pytest_report_alone() {
 #[test]
 fn jest() {
     check(
-        run(parser(&Format::Jest), &[(OUT, "jest/jest.json")]),
+        run(parser(&Format::Jest, Path::new(NO_DIR)), &[(OUT, "jest/jest.json")]),
         expect![[r#"
         /tmp/acas-fixtures/jest-project/src/money.test.js:8:24 Utf16 error jest - [Test] "splits with remainder: Error: expect(received).toEqual(expected) // deep equality\n\nExpected: 4\nReceived: 3"
         /tmp/acas-fixtures/jest-project/src/money.js:3:11 Utf16 error jest - [Test] "edge cases zero parts: RangeError: cannot split into zero parts"
@@ -393,7 +436,7 @@ fn jest() {
 #[test]
 fn vitest() {
     check(
-        run(parser(&Format::Jest), &[(OUT, "jest/vitest.json")]),
+        run(parser(&Format::Jest, Path::new(NO_DIR)), &[(OUT, "jest/vitest.json")]),
         expect![[r#"
         /tmp/acas-fixtures/jest-vitest-project/src/money.test.ts:9:24 Utf16 error vitest - [Test] "splits with remainder: AssertionError: expected 3 to deeply equal 4"
         /tmp/acas-fixtures/jest-vitest-project/src/money.ts:3:11 Utf16 error vitest - [Test] "edge cases zero parts: RangeError: cannot split into zero parts"
@@ -406,7 +449,7 @@ fn vitest() {
 fn staticcheck_codes() {
     // staticcheck's documented text format (it could not be installed where the fixtures were
     // captured).
-    let mut parser = parser(&Format::Go);
+    let mut parser = parser(&Format::Go, Path::new(NO_DIR));
     let mut out = Vec::new();
     parser.line(OUT, "lint/lint.go:9:30: error parsing regexp: missing closing ]: `[a-` (SA1000)", &mut out);
     parser.line(OUT, "lint/lint.go:10:5: should use strings.Contains(s, \"x\") instead (S1003)", &mut out);
@@ -422,13 +465,13 @@ fn staticcheck_codes() {
 
 #[test]
 fn problems_are_handed_over_before_the_output_ends() {
-    let mut cargo = parser(&Format::Cargo);
+    let mut cargo = parser(&Format::Cargo, Path::new(NO_DIR));
     let mut out = Vec::new();
     let first =
         fixture("cargo/check.jsonl").lines().find(|l| l.contains("compiler-message")).unwrap().to_owned();
     cargo.line(OUT, &first, &mut out);
     assert_eq!(out.len(), 1);
-    let mut mypy = parser(&Format::Mypy);
+    let mut mypy = parser(&Format::Mypy, Path::new(NO_DIR));
     let mut out = Vec::new();
     for line in fixture("mypy/mypy.jsonl").lines().take(2) {
         mypy.line(OUT, line, &mut out);
@@ -439,7 +482,7 @@ fn problems_are_handed_over_before_the_output_ends() {
 #[test]
 fn numbers_at_the_edge_of_their_types_are_read_without_overflow() {
     let mut problems = Vec::new();
-    let mut mypy = parser(&Format::Mypy);
+    let mut mypy = parser(&Format::Mypy, Path::new(NO_DIR));
     let huge = i64::MAX;
     let line = format!(
         r#"{{"file": "a.py", "line": 1, "column": {huge}, "end_line": 1, "end_column": {huge}, "message": "m", "hint": null, "code": "x", "severity": "error"}}"#
@@ -447,7 +490,7 @@ fn numbers_at_the_edge_of_their_types_are_read_without_overflow() {
     mypy.line(OUT, &line, &mut problems);
     mypy.line(OUT, "a.py:1:4294967295:1:4294967295: error: m  [x]", &mut problems);
     mypy.finish(&mut problems);
-    let mut jest = parser(&Format::Jest);
+    let mut jest = parser(&Format::Jest, Path::new(NO_DIR));
     let document = r#"{"testResults": [{"name": "/w/a.test.js", "status": "failed", "assertionResults": [{"fullName": "t", "status": "failed", "failureMessages": [], "location": {"line": 1, "column": 4294967295}}]}]}"#;
     jest.line(OUT, document, &mut problems);
     jest.finish(&mut problems);
@@ -594,7 +637,7 @@ fn every_parser() -> Vec<Box<dyn Parser>> {
         Format::Pytest { junit_xml: PathBuf::from("/nonexistent/report.xml") },
         Format::Jest,
     ];
-    let mut parsers: Vec<Box<dyn Parser>> = formats.iter().map(parser).collect();
+    let mut parsers: Vec<Box<dyn Parser>> = formats.iter().map(|f| parser(f, Path::new(NO_DIR))).collect();
     parsers.push(crash_root());
     parsers
 }

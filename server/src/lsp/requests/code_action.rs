@@ -27,7 +27,23 @@ pub(crate) async fn handle(
     range.end.character = u32::MAX;
     let fixes = backend.handle()?.quick_fixes(path, range).await;
     let mut actions = Vec::new();
-    for QuickFix { fix_id, title, edits, .. } in fixes {
+    for QuickFix { fix_id, title, edits, fixes, .. } in fixes {
+        // A tool's fix is for one diagnostic: offered when that one is asked about, or when the
+        // editor names none (a menu on the line), and tied to it alone.
+        let diagnostics = match &fixes {
+            None => Some(params.context.diagnostics.clone()),
+            Some(_) if params.context.diagnostics.is_empty() => None,
+            Some(fixed) => {
+                let Some(asked) = params.context.diagnostics.iter().find(|d| {
+                    d.range.start.line == fixed.range.start.line
+                        && d.message == fixed.message
+                        && d.source.as_deref() == Some(fixed.source.as_str())
+                }) else {
+                    continue;
+                };
+                Some(vec![asked.clone()])
+            }
+        };
         let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
         for edit in edits {
             let Some(uri) = Uri::from_file_path(&edit.path) else { continue };
@@ -40,7 +56,7 @@ pub(crate) async fn handle(
             title,
             kind: Some(CodeActionKind::QUICKFIX),
             // Tied to the diagnostics here, so that editors list the verified fix first.
-            diagnostics: Some(params.context.diagnostics.clone()),
+            diagnostics,
             is_preferred: Some(true),
             edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
             // Only an AI fix's outcome is recorded; a tool's fix needs no AI and teaches nothing.
