@@ -114,3 +114,74 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
     assert!(std::fs::read_dir(cache.join("acas/scratch")).unwrap().next().is_some());
     client.shutdown();
 }
+
+/// A failing pytest test is a diagnostic like any other: "Explain and fix with AI" on it shows
+/// the answer's fix, verified by running the test again on a scratch copy.
+#[test]
+fn a_fix_for_a_failing_test_is_offered_and_verified_by_running_the_test() {
+    acas_e2e::need_tool("pytest");
+    let fake = FakeProvider::start(Format::Anthropic);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let test = "def add(a, b):\n    return a + b\n\n\ndef test_add():\n    assert add(1, 2) == 4\n";
+    acas_e2e::write_files(
+        &root,
+        &[
+            ("pyproject.toml", "[tool.pytest.ini_options]\n"),
+            ("test_a.py", test),
+            (
+                ".acas/config.toml",
+                &format!(
+                    "{}\n[[checkers]]\nname = \"pytest\"\non_start = true\non_save = true\n",
+                    fake.provider_toml("claude", "m")
+                ),
+            ),
+        ],
+    );
+    let root = root.canonicalize().unwrap();
+    let cache = dir.path().join("cache");
+    let key = fake.api_key();
+    let mut client =
+        LspClient::start(&[("ACAS_FAKE_KEY", key.as_str()), ("XDG_CACHE_HOME", cache.to_str().unwrap())]);
+    client.trust_checkers();
+    client.initialize(Some(&root), json!({ "window": { "workDoneProgress": true } }));
+    let uri = file_uri(&root.join("test_a.py"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": test } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| {
+        p["diagnostics"].as_array().unwrap().iter().any(|d| d["source"] == "pytest")
+    });
+    let failure =
+        published["diagnostics"].as_array().unwrap().iter().find(|d| d["source"] == "pytest").unwrap().clone();
+    assert_eq!(failure["range"]["start"]["line"], 5, "on the failing assertion: {failure:#}");
+    // The editor's "Explain and fix with AI" action on the failure, run as the editor runs it.
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": uri }, "range": failure["range"], "context": { "diagnostics": [failure] } }),
+    )["result"]
+        .clone();
+    let explain = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "Explain and fix with AI")
+        .unwrap_or_else(|| panic!("an AI action among {actions:#}"))
+        .clone();
+    let fix = json!({
+        "explanation": "1 + 2 is 3.",
+        "fix": { "description": "Expect 3", "edits": [{ "old": "add(1, 2) == 4", "new": "add(1, 2) == 3" }] }
+    });
+    fake.push(Reply::text(&fix.to_string()));
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": explain["command"]["command"], "arguments": explain["command"]["arguments"] }),
+    );
+    let done = client.escalation_done(&response);
+    assert!(done["result"]["fixId"].is_string(), "the fix is offered: {done:#}");
+    let title = ai_fix_title(&mut client, &uri, &failure, "(verified by pytest)");
+    assert_eq!(title, "Apply AI fix: Expect 3 (verified by pytest)");
+    assert_eq!(std::fs::read_to_string(root.join("test_a.py")).unwrap(), test);
+    client.shutdown();
+}
