@@ -938,7 +938,7 @@ impl Workspace {
 
     /// Shows `placed` as the checker's diagnostics of `path`, records them, and lets the
     /// triggers and AI notes see them (the caller applies the rules once for all its files).
-    fn set_checker_file(&mut self, checker: &str, path: &Path, placed: Vec<Placed>) {
+    pub(super) fn set_checker_file(&mut self, checker: &str, path: &Path, placed: Vec<Placed>) {
         let unchanged = self
             .checkers
             .current

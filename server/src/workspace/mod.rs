@@ -30,6 +30,7 @@ mod publish;
 mod refused;
 mod requests;
 mod rules;
+mod run_records;
 mod runs;
 mod scan;
 mod settings;
@@ -186,6 +187,8 @@ pub enum Done {
     CheckerPlaced { checker: String, run: u64, path: PathBuf, placed: Option<Vec<checkers::Placed>> },
     /// The user's trust in the workspace was written to the trust list.
     Trusted,
+    /// What `acas run` recorded, read back from the store: per file and tool, placed.
+    RunRecords { sets: Vec<(PathBuf, String, Vec<checkers::Placed>)> },
     /// The background work found nothing to apply.
     Nothing,
     /// The background work panicked or was dropped.
@@ -376,6 +379,8 @@ pub struct Workspace {
     settle_waiters: Vec<oneshot::Sender<()>>,
     /// The project's checkers, their runs and what they report.
     checkers: checkers::Checkers,
+    /// What `acas run`'s lists named when read last.
+    run_lists: run_records::RunLists,
 }
 
 /// Starts the loop for a workspace; outputs go to the returned receiver.
@@ -482,6 +487,7 @@ impl Workspace {
             deferred: Default::default(),
             settle_waiters: Vec::new(),
             checkers: Default::default(),
+            run_lists: Default::default(),
         };
         if options.watch {
             workspace.start_watcher();
@@ -491,6 +497,7 @@ impl Workspace {
             workspace.start_shared();
         }
         if options.scan {
+            workspace.read_run_lists();
             workspace.detect_checkers();
             workspace.check_workflow_files();
             workspace.start_walk(false);
@@ -587,6 +594,7 @@ impl Workspace {
             Done::CheckerPlaced { checker, run, path, placed } => {
                 self.checker_placed(checker, run, path, placed)
             }
+            Done::RunRecords { sets } => self.run_records_read(sets),
             Done::Nothing => {}
             Done::Lost(what) => tracing::error!("{what} failed inside ACAS; see the log above"),
         }
