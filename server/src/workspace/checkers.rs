@@ -652,6 +652,7 @@ impl Workspace {
             },
             Err(why) => {
                 tracing::warn!("checker `{checker}` could not verify the AI fix {fix_id}: {why}");
+                self.tell_once(MessageLevel::Warning, format!("checker `{checker}` could not verify an AI fix: {why}"));
                 Verification::CheckFailed { why: format!("it could not check the fix: {why}"), checker }
             }
         };

@@ -195,6 +195,20 @@ pub enum Done {
     Lost(&'static str),
 }
 
+/// Removes the scratch copies used to verify fixes that are stale (their workspace is gone, or
+/// they were not used for a long time), on a thread of its own.
+fn remove_stale_mirrors() {
+    use crate::checkers::verify;
+    let spawned = std::thread::Builder::new().name("acas-scratch-clean".to_owned()).spawn(|| {
+        for dir in verify::remove_stale(&verify::scratch_dir(), verify::STALE_AFTER) {
+            tracing::info!("removed the stale scratch copy {}", dir.display());
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!("cannot look for stale scratch copies: {error}");
+    }
+}
+
 /// What the loop tells its front end.
 #[derive(Debug)]
 pub enum Output {
@@ -497,6 +511,7 @@ impl Workspace {
             workspace.start_shared();
         }
         if options.scan {
+            remove_stale_mirrors();
             workspace.read_run_lists();
             workspace.detect_checkers();
             workspace.check_workflow_files();
