@@ -285,3 +285,54 @@ fn stale_scratch_copies_are_removed_at_start_and_recent_ones_kept() {
     assert!(recent.join("tree/src/a.py").is_file(), "a copy used yesterday is kept");
     client.shutdown();
 }
+
+/// A rule that escalates test failures escalates the failing pytest test by itself, and the
+/// answer's fix is offered and verified by running the test.
+#[test]
+fn a_rule_escalates_a_failing_test_and_its_fix_is_verified_by_the_test() {
+    acas_e2e::need_tool("pytest");
+    let fake = FakeProvider::start(Format::Anthropic);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    let test = "def add(a, b):\n    return a + b\n\n\ndef test_add():\n    assert add(1, 2) == 4\n";
+    acas_e2e::write_files(
+        &root,
+        &[
+            ("pyproject.toml", "[tool.pytest.ini_options]\n"),
+            ("test_a.py", test),
+            (
+                ".acas/config.toml",
+                &format!(
+                    "{}\n[[rules]]\ncategory = \"test\"\npersists = \"0s\"\nidle = \"0s\"\naction = \"escalate\"\n\n[[checkers]]\nname = \"pytest\"\non_start = true\n",
+                    fake.provider_toml("claude", "m")
+                ),
+            ),
+        ],
+    );
+    let root = root.canonicalize().unwrap();
+    let cache = dir.path().join("cache");
+    let key = fake.api_key();
+    let fix = json!({
+        "explanation": "1 + 2 is 3.",
+        "fix": { "description": "Expect 3", "edits": [{ "old": "add(1, 2) == 4", "new": "add(1, 2) == 3" }] }
+    });
+    fake.push(Reply::text(&fix.to_string()));
+    let mut client =
+        LspClient::start(&[("ACAS_FAKE_KEY", key.as_str()), ("XDG_CACHE_HOME", cache.to_str().unwrap())]);
+    client.trust_checkers();
+    client.initialize(Some(&root), json!({}));
+    let uri = file_uri(&root.join("test_a.py"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": test } }),
+    );
+    let published = client.expect_diagnostics(&uri, |p| {
+        let diagnostics = p["diagnostics"].as_array().unwrap();
+        diagnostics.iter().any(|d| d["source"] == "pytest") && diagnostics.iter().any(|d| d["source"] == "acas-ai")
+    });
+    let failure =
+        published["diagnostics"].as_array().unwrap().iter().find(|d| d["source"] == "pytest").unwrap().clone();
+    let title = ai_fix_title(&mut client, &uri, &failure, "(verified by pytest)");
+    assert_eq!(title, "Apply AI fix: Expect 3 (verified by pytest)");
+    client.shutdown();
+}
