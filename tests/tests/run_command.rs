@@ -85,6 +85,34 @@ fn acas_run_ends_with_the_command_although_a_background_process_keeps_its_output
     assert!(stdout == bytes, "stdout: {} bytes of {}", stdout.len(), bytes.len());
 }
 
+#[test]
+fn acas_run_passes_all_the_commands_output_to_a_reader_slower_than_the_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small enough to sit in the pipes while nobody reads: the command exits before its output
+    // is taken, as with `acas run -- cmd | less` and a person who pages slowly.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(150_000).collect();
+    std::fs::write(dir.path().join("out.bin"), &bytes).unwrap();
+    let script = "sleep 300 & echo \"pid $!\" >&2; cat out.bin; : > exited";
+    let mut child = start_run(dir.path(), &["sh", "-c", script]);
+    let exited = dir.path().join("exited");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !exited.exists() {
+        assert!(std::time::Instant::now() < deadline, "the command never exited");
+        std::thread::yield_now();
+    }
+    // The reader takes its time, longer than the drain after the command's exit.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut stdout = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child.wait().unwrap();
+    if let Some(pid) = printed_pid(&stderr) {
+        kill(pid);
+    }
+    assert!(stdout == bytes, "stdout: {} bytes of {}", stdout.len(), bytes.len());
+}
+
 /// The rows of `.acas/state.db`'s open diagnostics: (path, source, message of the problem).
 fn open_rows(root: &Path) -> Vec<(String, String, String)> {
     let db = rusqlite::Connection::open(root.join(".acas/state.db")).unwrap();

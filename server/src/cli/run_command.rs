@@ -51,7 +51,8 @@ const SUMMARY_LINES: usize = 10;
 /// Once the command has exited, its output is read on until its pipes have been quiet this
 /// long...
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
-/// ...or this long has passed since it exited, whichever comes first; what processes it left
+/// ...or this long has passed since it exited and more than a pipe's capacity was read since
+/// (what the command itself wrote is never cut), whichever comes first; what processes it left
 /// behind write later is not read (their writes then fail, as with a closed pipe).
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// How often a copier looks whether the command has exited while its output is quiet.
@@ -203,14 +204,20 @@ fn tee(
     let mut buf = vec![0u8; 64 * 1024];
     let mut unread = 0u64;
     let mut gap = false;
+    // What the command wrote before it exited is at most a pipe's capacity: that much is always
+    // read after its exit, however slowly ACAS's own output is taken (`| less`).
+    // SAFETY: F_GETPIPE_SZ reads a property of a descriptor `reader` keeps open.
+    let capacity = match unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_GETPIPE_SZ) } {
+        n if n > 0 => n as u64,
+        _ => 1 << 20,
+    };
+    let mut after_exit = 0u64;
     loop {
         let draining = exited.get().copied();
         let wait = match draining {
             None => EXIT_TICK,
-            Some(at) => match DRAIN_LIMIT.checked_sub(at.elapsed()) {
-                Some(left) if !left.is_zero() => left.min(DRAIN_QUIET),
-                _ => break,
-            },
+            Some(at) if at.elapsed() >= DRAIN_LIMIT && after_exit >= capacity => break,
+            Some(_) => DRAIN_QUIET,
         };
         let mut poll = libc::pollfd { fd: reader.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one pollfd this function owns, for a descriptor `reader` keeps open.
@@ -228,6 +235,9 @@ fn tee(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        if draining.is_some() {
+            after_exit += n as u64;
+        }
         let chunk = &buf[..n];
         let passed = match stream {
             Stream::Stdout => output::raw_stdout(chunk),

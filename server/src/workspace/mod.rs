@@ -188,7 +188,7 @@ pub enum Done {
     /// The user's trust in the workspace was written to the trust list.
     Trusted,
     /// What `acas run` recorded, read back from the store: per file and tool, placed.
-    RunRecords { sets: Vec<(PathBuf, String, Vec<checkers::Placed>)> },
+    RunRecords { read: u64, sets: Vec<(PathBuf, String, Vec<checkers::Placed>)> },
     /// The background work found nothing to apply.
     Nothing,
     /// The background work panicked or was dropped.
@@ -609,7 +609,7 @@ impl Workspace {
             Done::CheckerPlaced { checker, run, path, placed } => {
                 self.checker_placed(checker, run, path, placed)
             }
-            Done::RunRecords { sets } => self.run_records_read(sets),
+            Done::RunRecords { read, sets } => self.run_records_read(read, sets),
             Done::Nothing => {}
             Done::Lost(what) => tracing::error!("{what} failed inside ACAS; see the log above"),
         }

@@ -32,6 +32,10 @@ pub(super) fn run_checker(source: &str) -> String {
 #[derive(Debug, Default)]
 pub(super) struct RunLists {
     named: HashMap<PathBuf, Vec<(PathBuf, String)>>,
+    /// Reads of the store are numbered; per set, the number of the read shown, so that a read
+    /// that comes back after a newer one is dropped.
+    reads: u64,
+    shown: HashMap<(PathBuf, String), u64>,
 }
 
 impl Workspace {
@@ -75,6 +79,8 @@ impl Workspace {
             return;
         }
         let (encoding, max_size) = (self.encoding, self.config.max_file_size);
+        self.run_lists.reads += 1;
+        let read = self.run_lists.reads;
         self.off_loop(
             "reading what `acas run` recorded",
             move || {
@@ -94,14 +100,19 @@ impl Workspace {
                     })
                     .collect()
             },
-            |sets| Done::RunRecords { sets },
+            move |sets| Done::RunRecords { read, sets },
         );
     }
 
     /// The sets read back: each replaces what was shown of its file and tool.
-    pub(super) fn run_records_read(&mut self, sets: Vec<(PathBuf, String, Vec<Placed>)>) {
+    pub(super) fn run_records_read(&mut self, read: u64, sets: Vec<(PathBuf, String, Vec<Placed>)>) {
         for (path, source, placed) in sets {
-            self.set_checker_file(&run_checker(&source), &path, placed);
+            let shown = self.run_lists.shown.entry((path.clone(), source.clone())).or_default();
+            if *shown > read {
+                continue;
+            }
+            *shown = read;
+            self.show_checker_file(&run_checker(&source), &path, placed, false);
         }
         self.apply_rules();
     }
