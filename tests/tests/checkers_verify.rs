@@ -154,8 +154,13 @@ fn a_fix_for_a_failing_test_is_offered_and_verified_by_running_the_test() {
     let published = client.expect_diagnostics(&uri, |p| {
         p["diagnostics"].as_array().unwrap().iter().any(|d| d["source"] == "pytest")
     });
-    let failure =
-        published["diagnostics"].as_array().unwrap().iter().find(|d| d["source"] == "pytest").unwrap().clone();
+    let failure = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source"] == "pytest")
+        .unwrap()
+        .clone();
     assert_eq!(failure["range"]["start"]["line"], 5, "on the failing assertion: {failure:#}");
     // The editor's "Explain and fix with AI" action on the failure, run as the editor runs it.
     let actions = client.request(
@@ -328,10 +333,16 @@ fn a_rule_escalates_a_failing_test_and_its_fix_is_verified_by_the_test() {
     );
     let published = client.expect_diagnostics(&uri, |p| {
         let diagnostics = p["diagnostics"].as_array().unwrap();
-        diagnostics.iter().any(|d| d["source"] == "pytest") && diagnostics.iter().any(|d| d["source"] == "acas-ai")
+        diagnostics.iter().any(|d| d["source"] == "pytest")
+            && diagnostics.iter().any(|d| d["source"] == "acas-ai")
     });
-    let failure =
-        published["diagnostics"].as_array().unwrap().iter().find(|d| d["source"] == "pytest").unwrap().clone();
+    let failure = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source"] == "pytest")
+        .unwrap()
+        .clone();
     let title = ai_fix_title(&mut client, &uri, &failure, "(verified by pytest)");
     assert_eq!(title, "Apply AI fix: Expect 3 (verified by pytest)");
     client.shutdown();

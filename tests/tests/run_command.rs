@@ -75,7 +75,9 @@ fn acas_run_ends_with_the_command_although_a_background_process_keeps_its_output
     let child = start_run(dir.path(), &["sh", "-c", script]);
     let ended = wait_run(child, Duration::from_secs(60));
     let Some((code, stdout, stderr)) = ended else {
-        panic!("acas run was still running 60 s after its command exited (a background process holds its output)")
+        panic!(
+            "acas run was still running 60 s after its command exited (a background process holds its output)"
+        )
     };
     let stderr = String::from_utf8_lossy(&stderr);
     if let Some(pid) = printed_pid(&stderr) {
@@ -134,11 +136,7 @@ fn acas_run_records_no_file_outside_the_workspace_whatever_the_trace_names() {
     let ws = top.join("ws");
     write_files(
         &top,
-        &[
-            ("outside/secret.py", "x = 1\n"),
-            ("ws2/evil.py", "x = 1\n"),
-            ("ws/app.py", "x = 1\n"),
-        ],
+        &[("outside/secret.py", "x = 1\n"), ("ws2/evil.py", "x = 1\n"), ("ws/app.py", "x = 1\n")],
     );
     std::os::unix::fs::symlink("../outside", ws.join("linkout")).unwrap();
     let w = ws.display();

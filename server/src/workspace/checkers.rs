@@ -652,7 +652,10 @@ impl Workspace {
             },
             Err(why) => {
                 tracing::warn!("checker `{checker}` could not verify the AI fix {fix_id}: {why}");
-                self.tell_once(MessageLevel::Warning, format!("checker `{checker}` could not verify an AI fix: {why}"));
+                self.tell_once(
+                    MessageLevel::Warning,
+                    format!("checker `{checker}` could not verify an AI fix: {why}"),
+                );
                 Verification::CheckFailed { why: format!("it could not check the fix: {why}"), checker }
             }
         };
@@ -945,7 +948,13 @@ impl Workspace {
 
     /// [`Self::set_checker_file`], recording in the store only when `record` (what was read
     /// from the store is not recorded again: a newer set may have replaced it meanwhile).
-    pub(super) fn show_checker_file(&mut self, checker: &str, path: &Path, placed: Vec<Placed>, record: bool) {
+    pub(super) fn show_checker_file(
+        &mut self,
+        checker: &str,
+        path: &Path,
+        placed: Vec<Placed>,
+        record: bool,
+    ) {
         let unchanged = self
             .checkers
             .current

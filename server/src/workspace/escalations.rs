@@ -340,7 +340,8 @@ impl Workspace {
         let (chosen, diagnostic) = match choose {
             true => {
                 let (chosen, diagnostic) = self.choose_at(&path, &text, &index, range.start, &diagnostics);
-                known_as = diagnostic.as_ref().and_then(|d| self.known_external(&path, d)).map(|k| (k.1, k.2));
+                known_as =
+                    diagnostic.as_ref().and_then(|d| self.known_external(&path, d)).map(|k| (k.1, k.2));
                 (chosen, diagnostic)
             }
             false => (None, diagnostic),

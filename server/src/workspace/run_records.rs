@@ -86,10 +86,11 @@ impl Workspace {
             move || {
                 sets.into_iter()
                     .map(|(path, source)| {
-                        let records = store.open_diagnostics(&relative(&root, &path), &source).unwrap_or_else(|e| {
-                            tracing::warn!("cannot show what `acas run` recorded: {e}");
-                            Vec::new()
-                        });
+                        let records =
+                            store.open_diagnostics(&relative(&root, &path), &source).unwrap_or_else(|e| {
+                                tracing::warn!("cannot show what `acas run` recorded: {e}");
+                                Vec::new()
+                            });
                         let text = if records.is_empty() {
                             String::new()
                         } else {
@@ -141,7 +142,11 @@ fn place(text: &str, records: &[DiagnosticRecord], encoding: PositionEncoding) -
     records
         .iter()
         .map(|r| {
-            let start = index.offset(text, Position { line: r.line, character: r.character }, PositionEncoding::Utf16);
+            let start = index.offset(
+                text,
+                Position { line: r.line, character: r.character },
+                PositionEncoding::Utf16,
+            );
             let line_end = text[start..].find('\n').map_or(text.len(), |n| start + n);
             let end = start + text[start..line_end].trim_end().len();
             let range: TextRange = index.range(text, start..end.max(start), encoding);
