@@ -19,6 +19,10 @@ use std::time::Duration;
 
 use crate::classify::{Category, Severity};
 
+/// Where `acas run` lists, per command, the files and tools it recorded problems for (relative
+/// to the workspace root); a running editor reads what they name back from the store.
+pub const RUN_LISTS: &str = ".acas/runs";
+
 /// A command that reports problems, and how to read what it prints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checker {

@@ -8,6 +8,11 @@
 //! out but the tools need (`node_modules`, virtual environments) are linked, not copied; Cargo
 //! builds into a target directory of the mirror's own. One verification runs at a time per
 //! workspace (a lock file), across processes.
+//!
+//! A mirror has a size limit ([`max_bytes`]): the workspace's files are not copied past it (the
+//! verification fails and says so), and Cargo's builds in it are thrown away when they take the
+//! mirror past it. Mirrors of workspaces that no longer exist, or unused for [`STALE_AFTER`], are
+//! removed by [`remove_stale`].
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -25,6 +30,73 @@ use crate::watch::{self, IgnoreRules};
 /// the mirror next to the file that needs them.
 const LINKED: &[&str] = &["node_modules", ".venv", "venv", ".tox"];
 
+/// The default of [`max_bytes`]: 4 GiB.
+pub const DEFAULT_MAX_BYTES: u64 = 4 << 30;
+
+/// The environment variable that sets [`max_bytes`], in bytes.
+pub const MAX_BYTES_ENV: &str = "ACAS_SCRATCH_MAX_BYTES";
+
+/// A mirror unused this long is removed at the next start.
+pub const STALE_AFTER: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The most bytes one workspace's mirror may hold: `ACAS_SCRATCH_MAX_BYTES`, else
+/// [`DEFAULT_MAX_BYTES`].
+pub fn max_bytes() -> u64 {
+    std::env::var(MAX_BYTES_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_BYTES)
+}
+
+/// Where the mirrors are: `$XDG_CACHE_HOME/acas/scratch`, else `~/.cache/acas/scratch`, else
+/// under the system's temporary directory.
+pub fn scratch_dir() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("acas").join("scratch")
+}
+
+/// The file in a mirror's base that names its workspace; its modification time is the
+/// mirror's last use.
+const OWNER_FILE: &str = "workspace";
+
+/// Removes the mirrors in `scratch` of workspaces that no longer exist, and those unused for
+/// `stale_after` (by the time of their last verification), but those a verification holds now.
+/// Answers the directories removed.
+pub fn remove_stale(scratch: &Path, stale_after: Duration) -> Vec<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let Ok(entries) = std::fs::read_dir(scratch) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let base = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let owner = std::fs::read_to_string(base.join(OWNER_FILE)).ok();
+        let gone = owner.as_deref().is_some_and(|root| !Path::new(root.trim_end_matches('\n')).is_dir());
+        let used = [base.join(OWNER_FILE), base.join("lock"), base.clone()]
+            .iter()
+            .find_map(|p| std::fs::symlink_metadata(p).and_then(|m| m.modified()).ok());
+        let stale = used.is_some_and(|t| t.elapsed().is_ok_and(|age| age > stale_after));
+        if !gone && !stale {
+            continue;
+        }
+        // A mirror a verification holds is left alone.
+        let lock = std::fs::OpenOptions::new().write(true).open(base.join("lock"));
+        if let Ok(lock) = &lock
+            // SAFETY: flock on a descriptor this function owns; released when it is closed.
+            && unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == -1
+        {
+            continue;
+        }
+        if std::fs::remove_dir_all(&base).is_ok() {
+            removed.push(base);
+        }
+        drop(lock);
+    }
+    removed
+}
+
 /// What verifying a fix showed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -41,6 +113,12 @@ pub enum Verdict {
 pub enum VerifyError {
     #[error("cannot prepare the scratch copy of the workspace in {}: {message}", dir.display())]
     Mirror { dir: PathBuf, message: String },
+    #[error(
+        "the workspace's files come to {}, more than the scratch copy's limit of {}: set {MAX_BYTES_ENV} (bytes) to verify fixes by their checker here",
+        human(*size),
+        human(*limit)
+    )]
+    TooLarge { size: u64, limit: u64 },
     #[error("the fix edits {}, which is not a file of the workspace", path.display())]
     Outside { path: PathBuf },
     #[error(transparent)]
@@ -54,6 +132,7 @@ pub struct Mirror {
     /// The mirror's base directory: the copy is in `tree/`, Cargo's builds in `cargo-target/`.
     base: PathBuf,
     ignore: Vec<String>,
+    max_bytes: u64,
 }
 
 impl Mirror {
@@ -62,18 +141,25 @@ impl Mirror {
     /// system's temporary directory), with the extra ignore globs of the configuration.
     pub fn for_workspace(root: &Path, ignore: &[String]) -> Mirror {
         use sha2::Digest;
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
         let hash = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
         let name: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        Mirror::at(root, &cache.join("acas").join("scratch").join(name), ignore)
+        Mirror::at(root, &scratch_dir().join(name), ignore)
     }
 
-    /// The mirror of `root` in `base`.
+    /// The mirror of `root` in `base`, limited to [`max_bytes`].
     pub fn at(root: &Path, base: &Path, ignore: &[String]) -> Mirror {
-        Mirror { root: root.to_path_buf(), base: base.to_path_buf(), ignore: ignore.to_vec() }
+        Mirror {
+            root: root.to_path_buf(),
+            base: base.to_path_buf(),
+            ignore: ignore.to_vec(),
+            max_bytes: max_bytes(),
+        }
+    }
+
+    /// The same mirror, limited to `max_bytes`.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Mirror {
+        self.max_bytes = max_bytes;
+        self
     }
 
     fn tree(&self) -> PathBuf {
@@ -101,6 +187,7 @@ impl Mirror {
         let edits_owned = edits.to_vec();
         let lock = tokio::task::spawn_blocking(move || -> Result<std::fs::File, VerifyError> {
             let lock = mirror.lock()?;
+            mirror.mark_used();
             mirror.sync()?;
             mirror.write_edits(&edits_owned)?;
             Ok(lock)
@@ -121,6 +208,7 @@ impl Mirror {
         let edited: Vec<PathBuf> = edits.iter().map(|(p, _)| p.clone()).collect();
         let _ = tokio::task::spawn_blocking(move || {
             mirror.restore(&edited);
+            mirror.trim_builds();
             drop(lock);
         })
         .await;
@@ -157,6 +245,30 @@ impl Mirror {
         Ok(file)
     }
 
+    /// Notes which workspace the mirror is of, and that it is used now.
+    fn mark_used(&self) {
+        let _ = std::fs::write(self.base.join(OWNER_FILE), self.root.as_os_str().as_encoded_bytes());
+    }
+
+    /// Throws Cargo's builds in the mirror away when they take it past its limit (the next
+    /// verification builds again).
+    fn trim_builds(&self) {
+        let builds = self.base.join("cargo-target");
+        if !builds.is_dir() {
+            return;
+        }
+        let total = size_of(&self.tree()).saturating_add(size_of(&builds));
+        if total > self.max_bytes {
+            tracing::info!(
+                "the scratch copy in {} holds {}, over its limit of {} ({MAX_BYTES_ENV}): removing its Cargo builds",
+                self.base.display(),
+                human(total),
+                human(self.max_bytes)
+            );
+            let _ = std::fs::remove_dir_all(&builds);
+        }
+    }
+
     /// Brings the mirror up to date with the workspace.
     fn sync(&self) -> Result<(), VerifyError> {
         let error =
@@ -171,6 +283,10 @@ impl Mirror {
         });
         let files = files.into_inner().unwrap_or_else(|e| e.into_inner());
         let dirs = dirs.into_inner().unwrap_or_else(|e| e.into_inner());
+        let size = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum::<u64>();
+        if size > self.max_bytes {
+            return Err(VerifyError::TooLarge { size, limit: self.max_bytes });
+        }
         let mut wanted: HashSet<PathBuf> = HashSet::new();
         for file in &files {
             let Ok(relative) = file.strip_prefix(&self.root) else { continue };
@@ -261,6 +377,34 @@ impl Mirror {
         problem.fixes.iter_mut().flat_map(|f| f.edits.iter_mut()).for_each(|e| fix(&mut e.span.path));
         problem
     }
+}
+
+/// `bytes` as a person reads it: `3 GiB`, `12 MiB`, `16 KiB`, `100 bytes`.
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// The bytes of the files under `dir`, links not followed.
+fn size_of(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                total = total.saturating_add(meta.len());
+            }
+        }
+    }
+    total
 }
 
 /// Copies `from` to `to` unless `to` has its size and modification time, and gives the copy the

@@ -111,6 +111,24 @@ impl Category {
             Category::Other => "other",
         }
     }
+
+    /// The category `as_str` names.
+    pub fn parse(name: &str) -> Option<Category> {
+        [
+            Category::Syntax,
+            Category::Type,
+            Category::Name,
+            Category::Import,
+            Category::Ownership,
+            Category::Lint,
+            Category::Test,
+            Category::Runtime,
+            Category::Build,
+            Category::Other,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -129,6 +147,13 @@ impl Severity {
             Severity::Information => "information",
             Severity::Hint => "hint",
         }
+    }
+
+    /// The severity `as_str` names.
+    pub fn parse(name: &str) -> Option<Severity> {
+        [Severity::Error, Severity::Warning, Severity::Information, Severity::Hint]
+            .into_iter()
+            .find(|s| s.as_str() == name)
     }
 }
 

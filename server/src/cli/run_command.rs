@@ -14,21 +14,29 @@
 //! that finds the channel full ([`PARSE_BACKLOG`]) is passed through unread (the parser skips
 //! the rest of the line it cut) and ACAS says so at the end.
 //!
-//! Problems recognised in files inside the workspace are recorded in `.acas/state.db` as the
-//! diagnostics of their tool (`store::Record::Diagnostics`), which a running editor shows.
+//! The command has ended when its own process has: output that a process it left running in
+//! the background (`sh -c 'server & echo started'`) still holds open is read for a short drain
+//! only ([`DRAIN_QUIET`], [`DRAIN_LIMIT`]), then ACAS stops reading and exits, as a shell would.
+//!
+//! Problems recognised in files inside the workspace (resolved through `..` and links; never
+//! under `.acas`) are recorded in `.acas/state.db` as the diagnostics of their tool
+//! (`store::Record::Diagnostics`), and the files and tools recorded are listed under
+//! [`RUN_LISTS`], where a running editor notices them and shows them.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{EXIT_FAILED, output};
 use crate::analysis;
-use crate::checkers::Problem;
 use crate::checkers::parse::{self, Parser, Stream};
 use crate::checkers::run::LINE_LIMIT;
+use crate::checkers::{Problem, RUN_LISTS};
 use crate::classify::Language;
 use crate::store::{self, Record};
 use crate::text::PositionEncoding;
@@ -39,6 +47,16 @@ const EXIT_NOT_FOUND: i32 = 127;
 const EXIT_CANNOT_RUN: i32 = 126;
 /// At most this many problems are listed in the summary.
 const SUMMARY_LINES: usize = 10;
+
+/// Once the command has exited, its output is read on until its pipes have been quiet this
+/// long...
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
+/// ...or this long has passed since it exited and more than a pipe's capacity was read since
+/// (what the command itself wrote is never cut), whichever comes first; what processes it left
+/// behind write later is not read (their writes then fail, as with a closed pipe).
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// How often a copier looks whether the command has exited while its output is quiet.
+const EXIT_TICK: Duration = Duration::from_millis(50);
 
 /// The running command's pid, for the signal handler.
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -120,17 +138,19 @@ pub(super) fn run(workspace: &Path, command: Vec<OsString>) -> i32 {
         let root = root.clone();
         std::thread::spawn(move || read_chunks(&root, &received))
     };
+    let exited: std::sync::Arc<OnceLock<Instant>> = std::sync::Arc::default();
     let mut copiers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        let chunks = chunks.clone();
-        copiers.push(std::thread::spawn(move || tee(stdout, Stream::Stdout, &chunks)));
+        let (chunks, exited) = (chunks.clone(), exited.clone());
+        copiers.push(std::thread::spawn(move || tee(stdout, Stream::Stdout, &chunks, &exited)));
     }
     if let Some(stderr) = child.stderr.take() {
-        let chunks = chunks.clone();
-        copiers.push(std::thread::spawn(move || tee(stderr, Stream::Stderr, &chunks)));
+        let (chunks, exited) = (chunks.clone(), exited.clone());
+        copiers.push(std::thread::spawn(move || tee(stderr, Stream::Stderr, &chunks, &exited)));
     }
     drop(chunks);
     let status = child.wait();
+    let _ = exited.set(Instant::now());
     CHILD.store(0, Ordering::SeqCst);
     let unread: u64 = copiers.into_iter().map(|c| c.join().unwrap_or(0)).sum();
     let mut problems = reading.join().unwrap_or_default();
@@ -153,6 +173,7 @@ pub(super) fn run(workspace: &Path, command: Vec<OsString>) -> i32 {
     for problem in &mut problems {
         absolute(problem, &cwd);
     }
+    let problems = problems;
     if !problems.is_empty() {
         summarise(&root, &problems);
     }
@@ -172,18 +193,51 @@ struct Chunk {
 }
 
 /// Copies `reader` to the same stream of ACAS as it arrives, and hands each chunk to the parser
-/// unless it is behind; answers how many bytes it left unread.
-fn tee(mut reader: impl Read, stream: Stream, chunks: &crossbeam_channel::Sender<Chunk>) -> u64 {
+/// unless it is behind; answers how many bytes it left unread. Stops at the end of the stream,
+/// or once the command has `exited` and the drain is over (quiet, or too long).
+fn tee(
+    mut reader: impl Read + std::os::fd::AsRawFd,
+    stream: Stream,
+    chunks: &crossbeam_channel::Sender<Chunk>,
+    exited: &OnceLock<Instant>,
+) -> u64 {
     let mut buf = vec![0u8; 64 * 1024];
     let mut unread = 0u64;
     let mut gap = false;
+    // What the command wrote before it exited is at most a pipe's capacity: that much is always
+    // read after its exit, however slowly ACAS's own output is taken (`| less`).
+    // SAFETY: F_GETPIPE_SZ reads a property of a descriptor `reader` keeps open.
+    let capacity = match unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_GETPIPE_SZ) } {
+        n if n > 0 => n as u64,
+        _ => 1 << 20,
+    };
+    let mut after_exit = 0u64;
     loop {
+        let draining = exited.get().copied();
+        let wait = match draining {
+            None => EXIT_TICK,
+            Some(at) if at.elapsed() >= DRAIN_LIMIT && after_exit >= capacity => break,
+            Some(_) => DRAIN_QUIET,
+        };
+        let mut poll = libc::pollfd { fd: reader.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd this function owns, for a descriptor `reader` keeps open.
+        let ready = unsafe { libc::poll(&mut poll, 1, wait.as_millis() as libc::c_int) };
+        match ready {
+            0 if draining.is_some() => break,
+            0 => continue,
+            -1 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => continue,
+            -1 => break,
+            _ => {}
+        }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        if draining.is_some() {
+            after_exit += n as u64;
+        }
         let chunk = &buf[..n];
         let passed = match stream {
             Stream::Stdout => output::raw_stdout(chunk),
@@ -266,6 +320,13 @@ fn absolute(problem: &mut Problem, cwd: &Path) {
     problem.fixes.iter_mut().flat_map(|f| f.edits.iter_mut()).for_each(|e| fix(&mut e.span.path));
 }
 
+/// `path` resolved (its `..` and its links), when that is a file inside the workspace and not
+/// ACAS's own under `.acas`.
+fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let real = std::fs::canonicalize(path).ok()?;
+    (real.starts_with(root) && !real.starts_with(root.join(".acas")) && real.is_file()).then_some(real)
+}
+
 fn shown(root: &Path, path: &Path) -> String {
     if path.starts_with(root) { crate::files::relative(root, path) } else { path.display().to_string() }
 }
@@ -294,9 +355,9 @@ fn summarise(root: &Path, problems: &[Problem]) {
     output::note(&text);
 }
 
-/// Where the sets that a command (run in `cwd`) recorded last are listed: a file under
-/// `.acas/runs/`, named by a hash of the directory and the command.
-fn recorded_list(root: &Path, cwd: &Path, command: &[OsString]) -> PathBuf {
+/// The name of the file under [`RUN_LISTS`] that lists the sets a command (run in `cwd`)
+/// recorded last: a hash of the directory and the command.
+fn recorded_list(cwd: &Path, command: &[OsString]) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(cwd.as_os_str().as_encoded_bytes());
@@ -305,7 +366,7 @@ fn recorded_list(root: &Path, cwd: &Path, command: &[OsString]) -> PathBuf {
         hash.update(arg.as_encoded_bytes());
     }
     let name: String = hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
-    root.join(".acas").join("runs").join(format!("{name}.json"))
+    format!("{name}.json")
 }
 
 /// Records the problems in files inside the workspace, one set per file and tool, and clears
@@ -313,12 +374,23 @@ fn recorded_list(root: &Path, cwd: &Path, command: &[OsString]) -> PathBuf {
 /// reports.
 fn record(root: &Path, cwd: &Path, command: &[OsString], problems: &[Problem]) {
     let mut sets: BTreeMap<(PathBuf, String), Vec<Problem>> = BTreeMap::new();
-    for p in problems.iter().filter(|p| p.span.path.starts_with(root)) {
-        sets.entry((p.span.path.clone(), p.source.clone())).or_default().push(p.clone());
+    for p in problems {
+        let Some(real) = inside(root, &p.span.path) else { continue };
+        let mut p = p.clone();
+        p.span.path = real.clone();
+        sets.entry((real, p.source.clone())).or_default().push(p);
     }
-    let list = recorded_list(root, cwd, command);
-    let before: Vec<(PathBuf, String)> =
-        std::fs::read(&list).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    let name = recorded_list(cwd, command);
+    let list = root.join(RUN_LISTS).join(&name);
+    let acas = root.join(".acas");
+    let before: Vec<(PathBuf, String)> = std::fs::read(&list)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Vec<(PathBuf, String)>>(&bytes).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(path, _)| path.starts_with(root) && !path.starts_with(&acas))
+        .filter(|(path, _)| path.components().all(|c| c != std::path::Component::ParentDir))
+        .collect();
     let now: Vec<(PathBuf, String)> = sets.keys().cloned().collect();
     for key in before {
         sets.entry(key).or_default();
@@ -372,11 +444,16 @@ fn record(root: &Path, cwd: &Path, command: &[OsString], problems: &[Problem]) {
         output::note(&format!("acas run: recording the problems failed: {error}"));
         return;
     }
-    let written = std::fs::create_dir_all(list.parent().unwrap_or(root)).and_then(|()| {
-        let temp = list.with_extension(format!("json.{}", std::process::id()));
-        std::fs::write(&temp, serde_json::to_vec(&now).expect("paths serialise"))?;
+    // Written whole under a new name, then renamed over the list: a running editor reads
+    // either list, never half of one. No link under `.acas` is followed.
+    let written = (|| {
+        let temp_name = format!("{name}.{}", std::process::id());
+        let temp = root.join(RUN_LISTS).join(&temp_name);
+        let _ = std::fs::remove_file(&temp);
+        let bytes = serde_json::to_vec(&now).expect("paths serialise");
+        crate::files::create_beneath(root, RUN_LISTS, &temp_name, &bytes)?;
         std::fs::rename(&temp, &list)
-    });
+    })();
     if let Err(error) = written {
         output::note(&format!(
             "acas run: cannot note what was recorded in {} ({error}); the next run of this command will not clear it",

@@ -239,6 +239,14 @@ impl Store {
         query::problems(&conn, query).map_err(|e| self.inner.read_error("read the diagnostics history", &e))
     }
 
+    /// The diagnostics open now in `path` (relative to the workspace) as `source` recorded them
+    /// last, by line and column; what the problem history says of each.
+    pub fn open_diagnostics(&self, path: &str, source: &str) -> Result<Vec<DiagnosticRecord>, StoreError> {
+        let conn = self.inner.reader();
+        query::open_diagnostics(&conn, path, source)
+            .map_err(|e| self.inner.read_error("read the open diagnostics", &e))
+    }
+
     /// The spend since `since_ms` (inclusive), in micros, for one provider or for all: the actual
     /// cost of calls that ended (succeeded, failed or cancelled) plus the reserved estimate of
     /// calls still `Reserved`. Refused and cached calls count nothing.

@@ -93,6 +93,32 @@ pub(super) fn problems(conn: &Connection, query: &ProblemQuery) -> rusqlite::Res
     Ok(problems)
 }
 
+pub(super) fn open_diagnostics(
+    conn: &Connection,
+    path: &str,
+    source: &str,
+) -> rusqlite::Result<Vec<super::DiagnosticRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.fingerprint, p.category, p.severity, p.message, o.source, p.symbol, o.line, o.character
+         FROM open_diagnostic o JOIN problem p ON p.fingerprint = o.fingerprint
+         WHERE o.path = ?1 AND o.source = ?2
+         ORDER BY o.line, o.character, o.fingerprint",
+    )?;
+    stmt.query_map(params![path, source], |row| {
+        Ok(super::DiagnosticRecord {
+            fingerprint: row.get(0)?,
+            category: row.get(1)?,
+            severity: row.get(2)?,
+            message: row.get(3)?,
+            source: row.get(4)?,
+            symbol: row.get(5)?,
+            line: row.get::<_, i64>(6)?.clamp(0, i64::from(u32::MAX)) as u32,
+            character: row.get::<_, i64>(7)?.clamp(0, i64::from(u32::MAX)) as u32,
+        })
+    })?
+    .collect()
+}
+
 /// A count or sum read from SQLite, where it is an `INTEGER`, as `u64`.
 fn get_u64(row: &rusqlite::Row, index: usize) -> rusqlite::Result<u64> {
     Ok(row.get::<_, i64>(index)?.max(0) as u64)

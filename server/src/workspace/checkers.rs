@@ -652,6 +652,10 @@ impl Workspace {
             },
             Err(why) => {
                 tracing::warn!("checker `{checker}` could not verify the AI fix {fix_id}: {why}");
+                self.tell_once(
+                    MessageLevel::Warning,
+                    format!("checker `{checker}` could not verify an AI fix: {why}"),
+                );
                 Verification::CheckFailed { why: format!("it could not check the fix: {why}"), checker }
             }
         };
@@ -938,7 +942,19 @@ impl Workspace {
 
     /// Shows `placed` as the checker's diagnostics of `path`, records them, and lets the
     /// triggers and AI notes see them (the caller applies the rules once for all its files).
-    fn set_checker_file(&mut self, checker: &str, path: &Path, placed: Vec<Placed>) {
+    pub(super) fn set_checker_file(&mut self, checker: &str, path: &Path, placed: Vec<Placed>) {
+        self.show_checker_file(checker, path, placed, true);
+    }
+
+    /// [`Self::set_checker_file`], recording in the store only when `record` (what was read
+    /// from the store is not recorded again: a newer set may have replaced it meanwhile).
+    pub(super) fn show_checker_file(
+        &mut self,
+        checker: &str,
+        path: &Path,
+        placed: Vec<Placed>,
+        record: bool,
+    ) {
         let unchanged = self
             .checkers
             .current
@@ -950,9 +966,29 @@ impl Workspace {
         if unchanged {
             return;
         }
-        // What the store knows, by tool.
+        if record {
+            self.record_checker_file(checker, path, &placed);
+        }
+        if placed.is_empty() {
+            if let Some(by) = self.checkers.current.get_mut(path) {
+                by.remove(checker);
+                if by.is_empty() {
+                    self.checkers.current.remove(path);
+                }
+            }
+        } else {
+            self.checkers.current.entry(path.to_path_buf()).or_default().insert(checker.to_owned(), placed);
+        }
+        self.mirror_checker_file(checker, path);
+        self.republish(path);
+        self.retire_notes(path);
+    }
+
+    /// Records the checker's diagnostics of `path` in the store, by tool, clearing the tools
+    /// it recorded there before and no longer reports.
+    fn record_checker_file(&mut self, checker: &str, path: &Path, placed: &[Placed]) {
         let mut by_source: BTreeMap<String, Vec<store::DiagnosticRecord>> = BTreeMap::new();
-        for p in &placed {
+        for p in placed {
             by_source
                 .entry(p.diagnostic.source.clone())
                 .or_default()
@@ -985,19 +1021,6 @@ impl Workspace {
         if !sources.is_empty() {
             self.checkers.recorded.insert(key, sources);
         }
-        if placed.is_empty() {
-            if let Some(by) = self.checkers.current.get_mut(path) {
-                by.remove(checker);
-                if by.is_empty() {
-                    self.checkers.current.remove(path);
-                }
-            }
-        } else {
-            self.checkers.current.entry(path.to_path_buf()).or_default().insert(checker.to_owned(), placed);
-        }
-        self.mirror_checker_file(checker, path);
-        self.republish(path);
-        self.retire_notes(path);
     }
 
     /// Keeps the checker's diagnostics of `path` among the other tools' ones, where the rules,

@@ -322,16 +322,28 @@ impl Workspace {
         // Clients echo diagnostics back with columns in their own encoding (Neovim 0.7 sends
         // bytes whatever was negotiated): a diagnostic is found by its line and what it says,
         // not by its exact range. One of ACAS's own sent whole is looked up among them.
+        // A tool's diagnostic this workspace knows keeps the fingerprint and category it was
+        // recorded with (a checker's test failure is a test failure, whatever its tool's name
+        // says), so that the answer is shown on it.
+        let mut known_as = None;
         let (diagnostic, message) = match diagnostic {
             Some(d) if d.tool.as_deref() == Some("acas") => (None, Some(d.message)),
-            Some(d) => {
-                let known = self.known_external(&path, &d);
-                (Some(known.unwrap_or(d)), None)
-            }
+            Some(d) => match self.known_external(&path, &d) {
+                Some((known, fingerprint, category)) => {
+                    known_as = Some((fingerprint, category));
+                    (Some(known), None)
+                }
+                None => (Some(d), None),
+            },
             None => (None, None),
         };
         let (chosen, diagnostic) = match choose {
-            true => self.choose_at(&path, &text, &index, range.start, &diagnostics),
+            true => {
+                let (chosen, diagnostic) = self.choose_at(&path, &text, &index, range.start, &diagnostics);
+                known_as =
+                    diagnostic.as_ref().and_then(|d| self.known_external(&path, d)).map(|k| (k.1, k.2));
+                (chosen, diagnostic)
+            }
             false => (None, diagnostic),
         };
         let (start, end) = match &diagnostic {
@@ -346,14 +358,20 @@ impl Workspace {
                 let at = index.offset(&text, d.range.start, self.encoding);
                 let symbol = classify::symbol_at(language, &tree, &text, at);
                 let tool = d.tool.clone().unwrap_or_else(|| "editor".to_owned());
-                let category = classify::external::category(&tool, d.code.as_deref(), &d.message);
-                let message = classify::external::fingerprint_message(&d.message);
+                let (fingerprint, category) = known_as.unwrap_or_else(|| {
+                    let category = classify::external::category(&tool, d.code.as_deref(), &d.message);
+                    let message = classify::external::fingerprint_message(&d.message);
+                    (
+                        classify::fingerprint(&message, category, symbol.as_deref()),
+                        category.as_str().to_owned(),
+                    )
+                });
                 (
                     start..end,
                     Problem {
-                        fingerprint: classify::fingerprint(&message, category, symbol.as_deref()),
+                        fingerprint,
                         message: d.message,
-                        category: category.as_str().to_owned(),
+                        category,
                         severity: d.severity.as_str().to_owned(),
                         source: tool,
                         code: d.code,
@@ -417,8 +435,13 @@ impl Workspace {
     }
 
     /// The diagnostic another tool reported on `path` that the client sent back: the one on
-    /// the same line with the same message, with the range it was reported with.
-    fn known_external(&self, path: &Path, sent: &ExternalDiagnostic) -> Option<ExternalDiagnostic> {
+    /// the same line with the same message, with the range it was reported with, its
+    /// fingerprint and its category.
+    fn known_external(
+        &self,
+        path: &Path,
+        sent: &ExternalDiagnostic,
+    ) -> Option<(ExternalDiagnostic, String, String)> {
         let sources = self.external_current.get(path)?;
         sources.iter().find_map(|(source, list)| {
             list.iter()
@@ -430,9 +453,12 @@ impl Workspace {
                             .as_deref()
                             .is_none_or(|t| t == source || e.diagnostic.tool.as_deref() == Some(t))
                 })
-                .map(|e| ExternalDiagnostic {
-                    tool: Some(e.diagnostic.tool.clone().unwrap_or_else(|| source.clone())),
-                    ..e.diagnostic.clone()
+                .map(|e| {
+                    let diagnostic = ExternalDiagnostic {
+                        tool: Some(e.diagnostic.tool.clone().unwrap_or_else(|| source.clone())),
+                        ..e.diagnostic.clone()
+                    };
+                    (diagnostic, e.fingerprint.clone(), e.category.clone())
                 })
         })
     }

@@ -30,6 +30,7 @@ mod publish;
 mod refused;
 mod requests;
 mod rules;
+mod run_records;
 mod runs;
 mod scan;
 mod settings;
@@ -186,10 +187,26 @@ pub enum Done {
     CheckerPlaced { checker: String, run: u64, path: PathBuf, placed: Option<Vec<checkers::Placed>> },
     /// The user's trust in the workspace was written to the trust list.
     Trusted,
+    /// What `acas run` recorded, read back from the store: per file and tool, placed.
+    RunRecords { read: u64, sets: Vec<(PathBuf, String, Vec<checkers::Placed>)> },
     /// The background work found nothing to apply.
     Nothing,
     /// The background work panicked or was dropped.
     Lost(&'static str),
+}
+
+/// Removes the scratch copies used to verify fixes that are stale (their workspace is gone, or
+/// they were not used for a long time), on a thread of its own.
+fn remove_stale_mirrors() {
+    use crate::checkers::verify;
+    let spawned = std::thread::Builder::new().name("acas-scratch-clean".to_owned()).spawn(|| {
+        for dir in verify::remove_stale(&verify::scratch_dir(), verify::STALE_AFTER) {
+            tracing::info!("removed the stale scratch copy {}", dir.display());
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!("cannot look for stale scratch copies: {error}");
+    }
 }
 
 /// What the loop tells its front end.
@@ -376,6 +393,8 @@ pub struct Workspace {
     settle_waiters: Vec<oneshot::Sender<()>>,
     /// The project's checkers, their runs and what they report.
     checkers: checkers::Checkers,
+    /// What `acas run`'s lists named when read last.
+    run_lists: run_records::RunLists,
 }
 
 /// Starts the loop for a workspace; outputs go to the returned receiver.
@@ -487,6 +506,7 @@ impl Workspace {
             deferred: Default::default(),
             settle_waiters: Vec::new(),
             checkers: Default::default(),
+            run_lists: Default::default(),
         };
         if options.watch {
             workspace.start_watcher();
@@ -496,6 +516,8 @@ impl Workspace {
             workspace.start_shared();
         }
         if options.scan {
+            remove_stale_mirrors();
+            workspace.read_run_lists();
             workspace.detect_checkers();
             workspace.check_workflow_files();
             workspace.start_walk(false);
@@ -592,6 +614,7 @@ impl Workspace {
             Done::CheckerPlaced { checker, run, path, placed } => {
                 self.checker_placed(checker, run, path, placed)
             }
+            Done::RunRecords { read, sets } => self.run_records_read(read, sets),
             Done::Nothing => {}
             Done::Lost(what) => tracing::error!("{what} failed inside ACAS; see the log above"),
         }

@@ -154,6 +154,9 @@ impl Workspace {
             if change.path() == config::path(&self.root) {
                 self.reload_config();
             }
+            if self.is_run_list(change.path()) {
+                self.run_list_changed(change.path());
+            }
             self.symbols_changed(change);
             if let Change::Renamed { from, .. } = change {
                 self.checker_saved(from, false);

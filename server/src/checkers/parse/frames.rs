@@ -38,8 +38,9 @@ pub struct Trace {
     pub thread: Option<String>,
 }
 
-/// Which files count as the project's own: not a library, and under the root when there is one
-/// (a relative path is taken to be inside).
+/// Which files count as the project's own: not a library, and under the root when there is one,
+/// once `..` is taken into account (a relative path is taken to be inside unless it climbs out of
+/// the directory it is relative to). Links are the caller's to resolve: this reads no disk.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
     pub root: Option<PathBuf>,
@@ -50,11 +51,31 @@ impl Workspace {
         if is_library(path) || !is_file(path) {
             return false;
         }
+        let Some(normal) = normalised(Path::new(path)) else { return false };
         match &self.root {
-            Some(root) if Path::new(path).is_absolute() => Path::new(path).starts_with(root),
+            Some(root) if normal.is_absolute() => normal.starts_with(root),
             _ => true,
         }
     }
+}
+
+/// `path` with its `.` and `..` taken away; `None` when a `..` climbs above its start.
+fn normalised(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    return None;
+                }
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
 }
 
 /// Whether `path` is a library's, a toolchain's or the runtime's rather than the project's.
@@ -734,5 +755,16 @@ mod tests {
         assert!(!ws.contains("node:internal/modules/cjs/loader"));
         assert!(!ws.contains("<frozen importlib._bootstrap>"));
         assert!(!ws.contains("/rustc/59807616e1fa/library/core/src/result.rs"));
+    }
+
+    #[test]
+    fn a_path_that_climbs_out_of_the_workspace_is_outside() {
+        let ws = Workspace { root: Some(PathBuf::from("/w")) };
+        assert!(!ws.contains("/w/../outside/a.py"));
+        assert!(!ws.contains("/w/src/../../outside/a.py"));
+        assert!(!ws.contains("../outside/a.py"));
+        assert!(!ws.contains("src/../../a.py"));
+        assert!(ws.contains("/w/src/../lib/a.py"));
+        assert!(ws.contains("./src/../a.py"));
     }
 }
