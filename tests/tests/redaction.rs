@@ -337,3 +337,189 @@ fn the_request_inspector_shows_no_hostile_secret_and_keeps_real_code() {
         }
     }
 }
+
+fn git_in(root: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// A block of passwords, one a line, none shaped like a password on its own line, committed
+/// and then changed on one of its lines; and a file git does not track yet, whose diff is cut
+/// inside such a block. No line of either reaches the request inspector, through the diff's
+/// lines or the context git prints after a hunk's `@@`.
+#[test]
+fn a_secret_spanning_lines_stays_out_of_the_uncommitted_diff() {
+    const BLOCK: &[&str] =
+        &["Hy7pQ2wE9rT4", "Wq2eR4tY6uI8", "Pk3mN8bV5cX1", "Tq4mW8xZ2pLr", "Rv6tY1uI3oP5", "OldCode7xQ2m"];
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let committed = format!(
+        "import os\n\nBACKUP_PASSWORDS = \"\"\"\n{}\n\"\"\"\n\ndef main():\n    return 1\n",
+        BLOCK.join("\n")
+    );
+    std::fs::write(root.join("app.py"), &committed).unwrap();
+    git_in(root, &["init", "-q"]);
+    git_in(root, &["add", "app.py"]);
+    git_in(root, &["commit", "-q", "-m", "init"]);
+    let changed = committed.replace("OldCode7xQ2m", "NewCode9kW4p").replace("return 1", "return (");
+    std::fs::write(root.join("app.py"), &changed).unwrap();
+    // Not tracked: its diff is the whole file, cut to its limit inside the block.
+    let padding: String = (0..300).map(|i| format!("# padding line {i:04} {}\n", ".".repeat(40))).collect();
+    let untracked =
+        format!("{padding}KEYS = \"\"\"\n{}\n\"\"\"\n{}zz = (\n", BLOCK.join("\n"), "# tail\n".repeat(40));
+    std::fs::write(root.join("cut.py"), &untracked).unwrap();
+
+    for (file, text) in [("app.py", &changed), ("cut.py", &untracked)] {
+        let at = format!("{file}:{}", text.lines().count());
+        let (code, out, log) = acas(root, &[], &["explain", &at, "--dry-run", "--format", "json"]);
+        assert_eq!(code, 0, "{log}");
+        let prompt = out["prompt"].as_str().unwrap();
+        for secret in BLOCK.iter().chain(&["NewCode9kW4p"]) {
+            assert!(!prompt.contains(secret), "`{secret}` in {prompt}");
+        }
+        assert!(prompt.contains("Uncommitted changes"), "{prompt}");
+    }
+    // The change itself is still shown.
+    let (_, out, _) = acas(root, &[], &["explain", "app.py:13", "--dry-run", "--format", "json"]);
+    let prompt = out["prompt"].as_str().unwrap();
+    assert!(prompt.contains("-    return 1\n+    return ("), "{prompt}");
+}
+
+/// Secrets quoted by other tools' messages, each one only there (not in the code): a real
+/// `acas serve` gets them over `acas/externalDiagnostics`, escalates one of them, and the
+/// request the provider receives holds none.
+const TOOL_MESSAGES: &[(&str, &str)] = &[
+    ("Possible hardcoded password: 'supersecretpassword123'", "supersecretpassword123"),
+    ("test_login failed: expected status 200 for admin:Tq4mW8xZ2pLr9vKs, got 401", "Tq4mW8xZ2pLr9vKs"),
+    ("Hardcoded secret found:\n    Hy7pQ2wE9rT4yU6iO1", "Hy7pQ2wE9rT4yU6iO1"),
+    ("db pw Pk3mN8bV5cX1zL7q rejected by server", "Pk3mN8bV5cX1zL7q"),
+    ("AssertionError: assert 'Ab3dE5gH7jK9mN1pQ3' == os.environ['API_TOKEN']", "Ab3dE5gH7jK9mN1pQ3"),
+    ("Got 403 from https://api.example.com/v2/items (x-api-key: Rv6tY1uI3oP5aS7dF9)", "Rv6tY1uI3oP5aS7dF9"),
+    (
+        "redis.exceptions.AuthenticationError: invalid password 'Wq2eR4tY6uI8oP0aS1' for user default",
+        "Wq2eR4tY6uI8oP0aS1",
+    ),
+    ("warning: Authorization header: Token 8f7e6d5c4b3a29181716151413121110ffeeddcc", "8f7e6d5c4b3a2918"),
+];
+
+#[test]
+fn secrets_in_other_tools_messages_sent_by_the_editor_never_reach_the_provider() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), config(&fake)).unwrap();
+    let text = "import os\n\ndef f():\n    return os.environ[\"X\"] + 1\n";
+    let path = root.join("a.py");
+    std::fs::write(&path, text).unwrap();
+    fake.push(Reply::text(&json!({ "explanation": "A string plus a number.", "fix": null }).to_string()));
+
+    let key = fake.api_key();
+    let mut client = acas_e2e::LspClient::start_in(root, &[("ACAS_FAKE_KEY", key.as_str())]);
+    client.initialize(Some(root), json!({}));
+    let uri = acas_e2e::file_uri(&path);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": text } }),
+    );
+    let range = json!({ "start": { "line": 3, "character": 4 }, "end": { "line": 3, "character": 10 } });
+    let diagnostics: Vec<Value> = TOOL_MESSAGES
+        .iter()
+        .map(|(message, _)| json!({ "range": range, "severity": 1, "source": "pytest", "message": message }))
+        .collect();
+    client.notify(
+        "acas/externalDiagnostics",
+        json!({ "uri": uri, "source": "pytest", "diagnostics": diagnostics }),
+    );
+    let problems = client.request("acas/problems", json!({}))["result"].clone();
+    assert_eq!(problems.as_array().map(Vec::len), Some(TOOL_MESSAGES.len()), "{problems:#}");
+    // The editor sends back the diagnostic it shows, as VS Code does from a quick fix.
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": range, "diagnostic": diagnostics[1] }] }),
+    );
+    let done = client.escalation_done(&response);
+    assert!(done["result"]["explanation"].is_string(), "{done:#}");
+    assert_eq!(client.shutdown(), 0);
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    for (_, secret) in TOOL_MESSAGES {
+        assert!(!sent.contains(secret), "`{secret}` reached the provider: {sent}");
+    }
+    // The messages are there, without their secrets.
+    for part in
+        ["test_login failed: expected status 200 for admin:", "rejected by server", "for user default"]
+    {
+        assert!(sent.contains(part), "`{part}` is missing from {sent}");
+    }
+}
+
+/// The same through a checker the workspace configures: its output quotes secrets that are in
+/// no file, the language server runs it on save and publishes its problems, and escalating one
+/// of them sends it without any secret.
+#[test]
+fn secrets_in_a_checkers_messages_never_reach_the_provider() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    let checker = format!(
+        "{}\n[[checkers]]\nname = \"lint\"\ncommand = \"cat report.txt\"\npattern = '^(?P<file>[^:]+):(?P<line>\\d+):(?P<column>\\d+): (?P<message>.+)$'\non_start = false\n",
+        config(&fake)
+    );
+    std::fs::write(root.join(".acas/config.toml"), checker).unwrap();
+    let report: String = TOOL_MESSAGES
+        .iter()
+        .map(|(message, _)| format!("a.py:4:5: {}\n", message.replace('\n', " ")))
+        .collect();
+    std::fs::write(root.join("report.txt"), report).unwrap();
+    let text = "import os\n\ndef f():\n    return os.environ[\"X\"] + 1\n";
+    let path = root.join("a.py");
+    std::fs::write(&path, text).unwrap();
+    fake.push(Reply::text(&json!({ "explanation": "A string plus a number.", "fix": null }).to_string()));
+
+    let key = fake.api_key();
+    let mut client = acas_e2e::LspClient::start(&[("ACAS_FAKE_KEY", key.as_str())]);
+    client.trust_checkers();
+    client.initialize(Some(&root), json!({}));
+    let uri = acas_e2e::file_uri(&path);
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": text } }),
+    );
+    client.notify("textDocument/didSave", json!({ "textDocument": { "uri": uri } }));
+    let lint = |p: &Value| -> Vec<Value> {
+        p["diagnostics"].as_array().unwrap().iter().filter(|d| d["source"] == "lint").cloned().collect()
+    };
+    let published = client.expect_diagnostics(&uri, |p| lint(p).len() == TOOL_MESSAGES.len());
+    let chosen =
+        lint(&published).into_iter().find(|d| d["message"].as_str().unwrap().contains("db pw")).unwrap();
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": chosen["range"], "diagnostic": chosen }] }),
+    );
+    let done = client.escalation_done(&response);
+    assert!(done["result"]["explanation"].is_string(), "{done:#}");
+    assert_eq!(client.shutdown(), 0);
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    assert!(
+        sent.contains("from lint") && sent.contains("rejected by server"),
+        "not the checker's problem: {sent}"
+    );
+    for (_, secret) in TOOL_MESSAGES {
+        assert!(!sent.contains(secret), "`{secret}` reached the provider: {sent}");
+    }
+}

@@ -8,7 +8,8 @@
 //! [`render`] turns it into the prompt text, with secrets redacted; files matching `no_egress`
 //! contribute nothing. Each file is redacted whole before windows and definitions are cut out of
 //! it, so that a cut cannot hide a secret from the redactor (a window starting inside a private
-//! key); the prompt is redacted once more as a whole.
+//! key), and the uncommitted diff is made of the file's versions each redacted whole; the prompt
+//! is redacted once more as a whole.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -277,7 +278,17 @@ pub fn build(
         }
     }
 
-    let history = match git::history(site.root, site.path, site.text, error_lines, 5) {
+    // The uncommitted diff is made of the file's versions each redacted whole, so that a secret
+    // spanning lines cannot come back as diff lines the redactor would see one by one.
+    let env_like = is_env_like(site.path);
+    let mut clean_version = |version: &str| {
+        if version == site.text {
+            clean.clone()
+        } else {
+            redactor.redact_learning(version, env_like, &mut secrets)
+        }
+    };
+    let history = match git::history(site.root, site.path, site.text, error_lines, 5, &mut clean_version) {
         Ok(history) => history,
         Err(error) => {
             tracing::info!("no git history for {}: {error}", site.path);

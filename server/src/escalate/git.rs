@@ -5,12 +5,16 @@
 //! uncommitted diff; and the workspace's recent commits and uncommitted files ([`recent`]), for
 //! what changed lately and by whom. Reads the repository with libgit2; never writes to it. A workspace that is
 //! not a git repository simply has no history.
+//!
+//! The diff is not git's own: it is made from the two versions of the file (as committed, as the
+//! editor has it) after each went through the caller's `clean` as a whole text, so that what
+//! the caller removes from a whole file (a secret spanning lines) cannot come back in pieces
+//! as diff lines or as the context git prints after a hunk's `@@`.
 
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
-use git2::{BlameOptions, DiffFormat, DiffOptions, Repository};
+use git2::{BlameOptions, Repository};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlameLine {
@@ -36,7 +40,8 @@ pub struct CommitInfo {
 pub struct History {
     pub blame: Vec<BlameLine>,
     pub recent: Vec<CommitInfo>,
-    /// Unified diff of the file against HEAD, when it has uncommitted changes.
+    /// Unified diff of the file's cleaned text at HEAD against its cleaned current text, when
+    /// it has uncommitted changes.
     pub diff: Option<String>,
 }
 
@@ -47,13 +52,15 @@ const MAX_DIFF: usize = 16 * 1024;
 
 /// History of `lines` (zero-based, half-open) of the file at `relative` in the repository that
 /// contains `root`. `current` is the file's text as the editor has it, so blame covers unsaved
-/// and uncommitted lines. `Ok(None)` when there is no repository.
+/// and uncommitted lines. The diff compares `clean` of the committed text with `clean` of
+/// `current`, each cleaned whole. `Ok(None)` when there is no repository.
 pub fn history(
     root: &Path,
     relative: &str,
     current: &str,
     lines: Range<u32>,
     recent: usize,
+    clean: &mut dyn FnMut(&str) -> String,
 ) -> Result<Option<History>, git2::Error> {
     let repo = match Repository::discover(root) {
         Ok(repo) => repo,
@@ -71,7 +78,7 @@ pub fn history(
     Ok(Some(History {
         blame: blame(&repo, &in_repo, current, lines)?,
         recent: recent_commits(&repo, &in_repo, recent)?,
-        diff: diff(&repo, &in_repo)?,
+        diff: diff(&repo, &in_repo, current, clean)?,
     }))
 }
 
@@ -242,22 +249,44 @@ fn recent_commits(repo: &Repository, path: &Path, limit: usize) -> Result<Vec<Co
     Ok(out)
 }
 
-fn diff(repo: &Repository, path: &Path) -> Result<Option<String>, git2::Error> {
+/// The unified diff of `clean` of the file's text at `HEAD` (empty for a file git does not
+/// track yet) against `clean` of `current`; `None` when the two are the same or git ignores the
+/// file. Cut at a line end to [`MAX_DIFF`] bytes.
+fn diff(
+    repo: &Repository,
+    path: &Path,
+    current: &str,
+    clean: &mut dyn FnMut(&str) -> String,
+) -> Result<Option<String>, git2::Error> {
     let head = repo.head()?.peel_to_tree()?;
-    let mut options = DiffOptions::new();
-    options.pathspec(path).include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
-    let diff = repo.diff_tree_to_workdir_with_index(Some(&head), Some(&mut options))?;
-    let mut text = String::new();
-    diff.print(DiffFormat::Patch, |_, _, line| {
-        if text.len() < MAX_DIFF {
-            let prefix = match line.origin() {
-                c @ ('+' | '-' | ' ') => c.to_string(),
-                _ => String::new(),
-            };
-            let _ = write!(text, "{prefix}{}", String::from_utf8_lossy(line.content()));
+    let committed = match head.get_path(path) {
+        Ok(entry) => match repo.find_blob(entry.id()) {
+            Ok(blob) => String::from_utf8_lossy(blob.content()).into_owned(),
+            // A submodule or a directory: not a file to compare.
+            Err(_) => return Ok(None),
+        },
+        Err(e) if e.code() == git2::ErrorCode::NotFound => {
+            if repo.is_path_ignored(path)? {
+                return Ok(None);
+            }
+            String::new()
         }
-        true
-    })?;
+        Err(e) => return Err(e),
+    };
+    if committed == current {
+        return Ok(None);
+    }
+    let (old, new) = (clean(&committed), clean(current));
+    let mut patch = git2::Patch::from_buffers(old.as_bytes(), Some(path), new.as_bytes(), Some(path), None)?;
+    let buf = patch.to_buf()?;
+    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    if text.len() > MAX_DIFF {
+        let mut end = MAX_DIFF;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(text[..end].rfind('\n').map_or(0, |i| i + 1));
+    }
     Ok((!text.is_empty()).then_some(text))
 }
 
@@ -303,7 +332,7 @@ mod tests {
         let current = "fn a() {}\nfn b() { 1 }\nfn c() {\n";
         std::fs::write(dir.path().join("lib.rs"), current).unwrap();
 
-        let history = history(dir.path(), "lib.rs", current, 0..3, 5).unwrap().unwrap();
+        let history = history(dir.path(), "lib.rs", current, 0..3, 5, &mut str::to_owned).unwrap().unwrap();
         let who: Vec<(u32, &str, &str)> =
             history.blame.iter().map(|b| (b.line, b.author.as_str(), b.summary.as_str())).collect();
         assert_eq!(
@@ -321,8 +350,51 @@ mod tests {
     #[test]
     fn no_repository_or_no_commit_means_no_history() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(history(dir.path(), "x.rs", "", 0..1, 5).unwrap(), None);
+        assert_eq!(history(dir.path(), "x.rs", "", 0..1, 5, &mut str::to_owned).unwrap(), None);
         Repository::init(dir.path()).unwrap();
-        assert_eq!(history(dir.path(), "x.rs", "", 0..1, 5).unwrap(), Some(History::default()));
+        assert_eq!(
+            history(dir.path(), "x.rs", "", 0..1, 5, &mut str::to_owned).unwrap(),
+            Some(History::default())
+        );
+    }
+
+    /// The diff is made of the cleaned versions: what `clean` takes from a whole file (here a
+    /// block of lines) shows in no diff line and in no hunk header, even where the change sits
+    /// right after it.
+    #[test]
+    fn the_diff_compares_cleaned_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let block = "KEYS = \"\"\"\nkept line\nold line\n\"\"\"\n";
+        commit(
+            &repo,
+            "app.py",
+            &format!("{block}\ndef main():\n    return 1\n"),
+            "Ada",
+            1_700_000_000,
+            "init",
+        );
+        let current = format!("{}\ndef main():\n    return (\n", block.replace("old line", "new line"));
+        // Takes the block whole, keeping its lines.
+        let mut clean = |text: &str| {
+            let end = text.find("\"\"\"\n\n").unwrap();
+            let inner = &text["KEYS = \"\"\"".len()..end];
+            format!("KEYS = \"\"\"{}{}", inner.lines().map(|_| "gone\n").collect::<String>(), &text[end..])
+        };
+        let diff =
+            history(dir.path(), "app.py", &current, 5..6, 5, &mut clean).unwrap().unwrap().diff.unwrap();
+        for secret in ["kept line", "old line", "new line"] {
+            assert!(!diff.contains(secret), "{diff}");
+        }
+        assert!(diff.contains("-    return 1\n+    return (\n"), "{diff}");
+        // A file git does not track is all new; one it ignores has no diff.
+        std::fs::write(dir.path().join("new.py"), "x = 1\n").unwrap();
+        let diff =
+            history(dir.path(), "new.py", "x = 1\n", 0..1, 5, &mut str::to_owned).unwrap().unwrap().diff;
+        assert!(diff.is_some_and(|d| d.contains("+x = 1")));
+        std::fs::write(dir.path().join(".gitignore"), "ignored.py\n").unwrap();
+        let diff =
+            history(dir.path(), "ignored.py", "x = 1\n", 0..1, 5, &mut str::to_owned).unwrap().unwrap().diff;
+        assert_eq!(diff, None);
     }
 }

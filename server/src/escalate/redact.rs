@@ -560,6 +560,7 @@ struct Rules {
     own: Vec<(&'static str, Regex)>,
     url: Regex,
     auth: Regex,
+    header_auth: Regex,
     netrc: Regex,
     name: Regex,
     flag: Regex,
@@ -752,6 +753,9 @@ impl Rules {
                 r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#'\x22\x60<>]*))?@",
             ),
             auth: re(r"(?i)\b(?:bearer|basic|ssws)[ \t]+([A-Za-z0-9._~+/-]+=*)"),
+            header_auth: re(
+                r#"(?i)\b(?:proxy-)?authorization["'\x60]?[ \t]*\]?[ \t]*(?::|=>|=|,)[ \t]*["'\x60]?(?:bearer|basic|token|ssws|apikey)[ \t]+([^\s"'\x60,;]+)"#,
+            ),
             netrc: re(r"(?m)\bmachine[ \t]+\S+(?:[ \t]+login[ \t]+\S+)?[ \t]+password[ \t]+(\S+)"),
             name: re(
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]{0,2}[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
@@ -871,6 +875,10 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         let token = c.get(1).expect("the credential group always takes part");
         let start = c.get(0).expect("group 0 is the match").start();
         let scheme = text.as_bytes()[start..].get(..5).map(<[u8]>::to_ascii_lowercase).unwrap_or_default();
+        // `Bearer resource_metadata="…"`: a parameter of a challenge, not a credential.
+        if token.as_str().ends_with('=') && text[token.end()..].starts_with('"') {
+            continue;
+        }
         // Trailing sentence punctuation is not part of a credential (`Basic customization.`).
         let value = token.as_str().trim_end_matches(['.', '-']);
         let token = token.start()..token.start() + value.len();
@@ -888,8 +896,23 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             && (value.chars().any(|c| c.is_ascii_digit() || "+/=_.~-".contains(c))
                 || value.chars().any(|c| c.is_ascii_uppercase())
                     && value.chars().any(|c| c.is_ascii_lowercase()));
-        if shaped && !is_placeholder(value) {
+        // `Bearer YOUR_ACCESS_TOKEN` names the credential it stands for.
+        let named = value.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+        if shaped && !named && !is_placeholder(value) {
             hits.push(Hit { range: token, kind: "http-auth", priority: 2 });
+        }
+    }
+    // A credential given to an `Authorization` header, however short (`"Bearer abc"`): the
+    // header's name says what it is. A name for it (`Bearer TOKEN`, `Bearer <token>`) stays.
+    for c in rules.header_auth.captures_iter(text) {
+        let token = c.get(1).expect("the credential group always takes part");
+        let value = token.as_str();
+        // One or two characters are examples in tests (`Bearer t`).
+        let named = value.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            || is_secret_word(value)
+            || value.chars().count() < 3;
+        if !named && !is_placeholder(value) {
+            hits.push(Hit { range: token.range(), kind: "http-auth", priority: 2 });
         }
     }
     for c in rules.netrc.captures_iter(text) {
@@ -1234,6 +1257,9 @@ fn literals(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             && looks_like_token(v, TOKEN_MIN_LEN)
             && entropy(v) >= LITERAL_ENTROPY
             && !is_identifier_shaped(v)
+            && !is_constant_name(v)
+            && !is_language_tag(v)
+            && !is_percent_encoded_text(v)
             && !is_dotted_name(v, 2)
             && !is_known_public(v)
         {
@@ -1275,7 +1301,7 @@ fn password_tokens(text: &str, hits: &mut Vec<Hit>) {
                 || is_base64_digest(&text[run_start..run_end])
                 || in_base64_block(text, run_start)
         };
-        for piece in outside_placeholders(&text[start..at]) {
+        for piece in outside_placeholders(&text[start..at], true) {
             let trimmed = piece.clone();
             let token = &text[start + trimmed.start..start + trimmed.end];
             let lead = token.len() - token.trim_start_matches(['-', '.', '_']).len();
@@ -1321,8 +1347,9 @@ fn in_base64_block(text: &str, start: usize) -> bool {
 }
 
 /// The parts of `token` (as ranges of it) outside placeholders filled in at run time: `{name}`,
-/// `{}`, `{0}`, `${…}`, `%s`, `%(name)s`, `$NAME`.
-fn outside_placeholders(token: &str) -> Vec<Range<usize>> {
+/// `{}`, `{0}`, `${…}`, `%s`, `%(name)s`, `$NAME` at the start or after a separator, and
+/// `$NAME` glued to a word before it (`pa$word`) only when `glued_dollar`.
+fn outside_placeholders(token: &str, glued_dollar: bool) -> Vec<Range<usize>> {
     let b = token.as_bytes();
     let mut parts = Vec::new();
     let (mut from, mut i) = (0, 0);
@@ -1333,7 +1360,7 @@ fn outside_placeholders(token: &str) -> Vec<Range<usize>> {
                 is_placeholder_name(inner.split([':', '!', '[']).next().unwrap_or(""))
             }),
             b'$' if b.get(i + 1) == Some(&b'{') => b[i..].iter().position(|&c| c == b'}').map(|n| i + n + 1),
-            b'$' => {
+            b'$' if glued_dollar || i == 0 || b" \t/:@=(,;\"'".contains(&b[i - 1]) => {
                 let n = b[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
                 let name = &token[i + 1..i + 1 + n];
                 (n > 0 && is_placeholder_name(name)).then_some(i + 1 + n)
@@ -1392,12 +1419,20 @@ fn is_password_token(token: &str) -> bool {
         && (lower || upper)
         && (digit || symbol)
         && !email
-        // Hashes and hex numbers (`0xEDEE43C9`, `commit#ea76fa1b…`).
+        // Hashes, hex numbers and code points (`0xEDEE43C9`, `U+AC00..U+D7AF`).
         && !token
             .trim_matches(['{', '}'])
             .split(['-', '.', '_', '#'])
-            .map(|p| p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")).unwrap_or(p))
+            .map(|p| {
+                p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")).or_else(|| p.strip_prefix("U+")).unwrap_or(p)
+            })
             .all(|p| p.is_empty() || is_hex(p))
+        && !is_digest_reference(token)
+        // A `\u{1F602}` escape.
+        && !token.contains("u{")
+        && !is_language_tag(token)
+        && !is_percent_encoded_text(token)
+        && !encodes_plain_text(token)
         // A character class of a regular expression: `[a-zA-Z0-9._~-]`.
         && !["a-z", "A-Z", "0-9"].iter().any(|range| token.contains(range))
         && !is_code_name(token)
@@ -1406,6 +1441,109 @@ fn is_password_token(token: &str) -> bool {
         && !has_alphabet_run(token)
         && entropy(token) >= 3.0
         && is_random_shaped(token)
+}
+
+/// A date or a date and time as ISO 8601 and TOML write them: `1979-05-27`,
+/// `1979-05-27T07:32:00Z`, `1979-05-27T00:32:00.999999-07:00`.
+fn is_datetime(value: &str) -> bool {
+    let b = value.as_bytes();
+    let digits = |r: Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    if !date {
+        return false;
+    }
+    let time = &value[10..];
+    time.is_empty()
+        || time.starts_with(['T', 't', ' '])
+            && time[1..]
+                .bytes()
+                .all(|c| c.is_ascii_digit() || matches!(c, b':' | b'.' | b'Z' | b'z' | b'+' | b'-'))
+}
+
+/// A reference to a commit or a digest: a hex run of 16 or more with punctuation around it
+/// (`936da01f9abd4d9d80c702af85c822a8!!!!`), or with lower-case words
+/// (`commit#ea76fa1b1b273e65e3b0b1046643715b49bec51f`).
+fn is_digest_reference(token: &str) -> bool {
+    let core = token.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if core.len() >= 16 && is_hex(core) {
+        return true;
+    }
+    let digest = |p: &str| p.len() >= 16 && is_hex(p);
+    let parts: Vec<&str> = core.split(['#', '@', ':', '-', '_']).filter(|p| !p.is_empty()).collect();
+    parts.iter().any(|p| digest(p))
+        && parts.iter().all(|p| digest(p) || p.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// A BCP 47 language tag with an extension: parts of one to eight letters or digits joined by
+/// `-`, the first of two or three letters, the second of letters (a script, a region or the
+/// extension's singleton), and a singleton among them (`en-US-u-ca-buddhist`, `UnD-t-m0-TrUe`,
+/// `eN-latn-Us-Valencia-u-hC-H12`).
+fn is_language_tag(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let letters = |p: &str| p.bytes().all(|b| b.is_ascii_alphabetic());
+    parts.len() >= 3
+        && parts.iter().all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && (2..=3).contains(&parts[0].len())
+        && letters(parts[0])
+        && letters(parts[1])
+        && matches!(parts[1].len(), 1 | 2 | 4)
+        && parts[1..].iter().any(|p| p.len() == 1 && letters(p))
+}
+
+/// A name joined by underscores from words of code: three parts or more, two in three of them a
+/// word in capitals or an identifier (`ROUTER_IKEv2_IF_CUSTOM_CONFIG0`,
+/// `Win32_NetworkManagement_P2P`, `IO_STOP_ON_SYMLINK_FILTER_ECP_v0_0`).
+fn is_constant_name(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('_').filter(|p| !p.is_empty()).collect();
+    if parts.len() < 3
+        || !value.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        || !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return false;
+    }
+    let wordy = parts
+        .iter()
+        .filter(|p| {
+            let letters = p.trim_end_matches(|c: char| c.is_ascii_digit());
+            letters.len() >= 2 && (letters.bytes().all(|b| b.is_ascii_uppercase()) || is_identifier_shaped(p))
+        })
+        .count();
+    wordy * 3 >= parts.len() * 2
+}
+
+/// Text written with two or more percent escapes, each of a byte beyond ASCII or of
+/// punctuation (`%E4%BD%A0%E5%A5%BD.txt`, `Index%3CI%3E`): encoded text, not a token, whose
+/// escapes of `+`, `/` and `=` (`%2B`, `%2F`, `%3D`) do not count.
+fn is_percent_encoded_text(value: &str) -> bool {
+    let mut escapes = 0;
+    for (i, _) in value.match_indices('%') {
+        let Some(hex) = value.get(i + 1..i + 3).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) else {
+            return false;
+        };
+        let byte = u8::from_str_radix(hex, 16).expect("two hex digits");
+        if byte.is_ascii_alphanumeric() || byte.is_ascii_control() || matches!(byte, b'+' | b'/' | b'=') {
+            return false;
+        }
+        escapes += 1;
+    }
+    escapes >= 2
+}
+
+/// Base64 of plain text, as test vectors are: the letters and digits of `token` decode to
+/// digits only, letters of one case only, or a run (`MDEyMzQ1Njc4` is `012345678`, `Zm9vYmFy`
+/// is `foobar`).
+fn encodes_plain_text(token: &str) -> bool {
+    let core = token.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if core.len() < 8 || core.len() % 4 == 1 || !core.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let Some(decoded) = decode_base64(core) else { return false };
+    let Ok(text) = std::str::from_utf8(&decoded) else { return false };
+    !text.is_empty()
+        && (text.bytes().all(|b| b.is_ascii_digit())
+            || text.bytes().all(|b| b.is_ascii_lowercase())
+            || text.bytes().all(|b| b.is_ascii_uppercase())
+            || text.bytes().all(|b| b.is_ascii_alphanumeric()) && is_sequence(text))
 }
 
 /// A name made of codes joined by `.`, `_`, `-` or `@`, at most one of them in mixed case: a
@@ -2182,7 +2320,7 @@ fn accepts(kind: Name, value: &str) -> bool {
     // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`.
     let dotted_number = value.contains('.')
         && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if dotted_number {
+    if dotted_number || is_datetime(value) {
         return false;
     }
     match kind {
@@ -2241,7 +2379,10 @@ fn is_placeholder(value: &str) -> bool {
     {
         return true;
     }
-    let pieces = outside_placeholders(v);
+    // `$NAME` glued to what comes before it is not a template: `geheim$parole`, `pa$$word` are
+    // passwords with a `$` in them; `$HOME/.config`, `user:$PASS@host` and `${NAME}` anywhere
+    // are templates.
+    let pieces = outside_placeholders(v, false);
     if pieces.len() == 1 && pieces[0] == (0..v.len()) {
         return false;
     }
@@ -2456,6 +2597,7 @@ fn is_suffixed_number(value: &str) -> bool {
     const SUFFIXES: &[&str] = &[
         "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
     ];
+    let value = value.strip_prefix('-').unwrap_or(value);
     SUFFIXES.iter().any(|suffix| {
         value.strip_suffix(suffix).is_some_and(|n| {
             let n = n.trim_end_matches('_');
@@ -2731,6 +2873,9 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             && !number
             && (quoted || !is_code(literal))
             && !is_identifier_shaped(literal)
+            && !is_constant_name(literal)
+            && !is_language_tag(literal)
+            && !is_percent_encoded_text(literal)
             && !is_dotted_name(literal, 2)
             && looks_like_token(literal, min)
             && entropy(literal) >= TOKEN_ENTROPY
@@ -3213,7 +3358,10 @@ fn calls(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
             if key.is_none_or(|k| secret_name(&text[k]).is_none()) {
                 continue;
             }
-        } else if last == "connect" && positional.len() < 3 {
+        } else if last == "connect"
+            && (positional.len() < 3 || positional.iter().any(|i| text[(*i).clone()].contains("::")))
+        {
+            // `connect(Service::UploadPack, Protocol::V1, b"…")`: a protocol, not a login.
             continue;
         }
         // A port among the arguments (`connect("host", 22, "root", "…")`) is a position too:

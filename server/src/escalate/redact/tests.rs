@@ -1323,7 +1323,9 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 8, ..Default::default() })]
 
     #[test]
-    fn work_grows_linearly_with_hostile_input(pattern in 0usize..8, n in 200usize..600) {
+    // Lines long enough that the reach of each candidate (up to 1 KiB each side) is mostly
+    // whole: on shorter ones it grows with the line until it is, which is not the square.
+    fn work_grows_linearly_with_hostile_input(pattern in 0usize..8, n in 600usize..1200) {
         let work = |text: &str| {
             let before = super::steps();
             redact_text(text, false);
@@ -1564,8 +1566,38 @@ fn what_looked_like_a_secret_in_real_code_stays() {
         "0xEDEE43C9, 0xC1260FA4, 0xEFF2769B, 0xF7FAFBDE,",
         "github.com/acme/lib v1.14.0 h1:+KZ9iCY+rJvp/WZQNXTbPuWYwCAH4TjyZaxxImctFoX=",
         ">>> x = uuid.UUID('{00010203-0405-0607-0809-0a0b0c0d0e0f}')",
+        // Test vectors and names of a 3,000-file sample of registry crates.
+        "(b\"0123456789\", b\"MDEyMzQ1Njc4OQ==\"),",
+        "let tests: &[&[u8]] = &[&b\"MDEyMzQ1Njc4*!@#$%^&\"[..], b\"MDEyMzQ1Njc4OQ== \"][..];",
+        "\"~$Zm9vYmFy#*\",",
+        "git::message::connect(Service::UploadPack, Protocol::V1, b\"hello/world\", None, &[]),",
+        "// commit#ea76fa1b1b273e65e3b0b1046643715b49bec51f which is licensed under the",
+        "///         b\"936da01f9abd4d9d80c702af85c822a8!!!!\" as &[_]",
+        "// Safety: `s` MUST be a valid Hangul Syllable character, between U+AC00..U+D7AF",
+        "check!(c\"cd\\u{1F602}ab\", true, None);",
+        "pub const FLTRDMN_E_CANNOT_DECRYPT_PASSWORD: i32 = -2147212282i32;",
+        "pub const MD_ERROR_NO_SESSION_KEY: i32 = -2146645987i32;",
+        "// Parse offset datetime `key = 1979-05-27T07:32:00Z` and local datetime `key = 1979-05-27T07:32:00`.",
+        "#[cfg(feature = \"Win32_NetworkManagement_P2P\")]",
+        "pub customIkev2Config: ROUTER_IKEv2_IF_CUSTOM_CONFIG0,",
+        "pub Out: IO_STOP_ON_SYMLINK_FILTER_ECP_v0_0,",
+        "//! let loc: Locale = \"en-US-u-ca-buddhist-t-en-us-h0-hybrid-x-foo\"",
+        "///     \"UnD-t-m0-TrUe\",",
+        "let cjk_filename_encoded = \"%E4%BD%A0%E5%A5%BD%E4%B8%96%E7%95%8C.txt\";",
+        "/// [square-bracket indexing operator]: Value#impl-Index%3CI%3E-for-Value",
+        "r#\"Bearer resource_metadata=\"/.well-known/oauth-protected-resource\"\"#,",
     ] {
         kept(text);
+    }
+    // The shapes let through above still go when they hold a secret.
+    for (text, secret) in [
+        ("password = \"aHVudGVyMnB3ZA==\"", "aHVudGVyMnB3ZA"),
+        ("ssh.connect(\"host\", 22, \"root\", \"hunter2pw\")", "hunter2pw"),
+        ("x = \"Tq-Mw-8xZ2pLr9\"", "8xZ2pLr9"),
+        ("token = \"Zq8rT2mLw9vBn4Ks%2B%2F%3D\"", "Zq8rT2mLw9vBn4Ks"),
+        ("API_TOKEN = \"Xk9_mP2qL_vR7wZq8rT2_Lw9vBn4Ks\"", "mP2qL"),
+    ] {
+        gone(text, secret);
     }
     // Copies of code given to a secret-like name are not chased through the request.
     let mut known = Secrets::default();
@@ -1576,4 +1608,46 @@ fn what_looked_like_a_secret_in_real_code_stays() {
 #[test]
 fn a_name_glued_to_the_word_before_it_is_still_read() {
     gone("AAPI_KEYS = {\"ci\": \"correct horse battery staple\"}", "correct horse");
+}
+
+#[test]
+fn a_secret_name_given_as_a_string_takes_a_short_word_beside_it() {
+    for (text, secret) in [
+        ("cfg.set(\"password\", \"hunter2\")", "hunter2"),
+        ("os.environ[\"DB_PASSWORD\"] = \"tiger\"", "tiger"),
+        ("params = [{\"name\": \"password\", \"value\": \"letmein\"}]", "letmein"),
+        ("headers[\"Authorization\"] = \"Bearer abc\"", "abc"),
+        ("headers['Authorization'] = 'Token qwerty'", "qwerty"),
+        ("xhr.setRequestHeader(\"Authorization\", \"Bearer s3cr\");", "s3cr"),
+        ("curl -H \"Authorization: Bearer abc\" https://api.example.com", "abc"),
+        ("h = {\"Proxy-Authorization\": \"Basic Zm9v\"}", "Zm9v"),
+    ] {
+        gone(text, secret);
+    }
+    // A name for the credential, or code building it, stays.
+    for text in [
+        "curl -H \"Authorization: Bearer TOKEN\" https://api.example.com",
+        "curl -H \"Authorization: Bearer $TOKEN\" https://api.example.com",
+        "headers[\"Authorization\"] = \"Bearer \" + token",
+        "headers = {\"Authorization\": f\"Bearer {token}\"}",
+        "headers[\"Authorization\"] = \"Bearer <token>\"",
+        "# Authorization: Bearer YOUR_ACCESS_TOKEN",
+        "const header = `Authorization: Bearer ${token}`;",
+    ] {
+        kept(text);
+    }
+}
+
+#[test]
+fn a_dollar_inside_a_value_is_not_a_template() {
+    for (text, secret) in [
+        ("passwd='geheim$parole'", "geheim"),
+        ("password = \"pa$$word\"", "pa$$word"),
+        ("DB_PASSWORD = \"tiger$lily\"", "tiger"),
+    ] {
+        gone(text, secret);
+    }
+    for text in ["password = \"$DB_PASS\"", "password = \"${DB_PASS}\"", "PASSWORD=\"$1\"\n"] {
+        kept(text);
+    }
 }
