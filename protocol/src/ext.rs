@@ -143,6 +143,11 @@ pub enum Subsystem {
     /// The project's checkers: `degraded` names a checker that is missing, misconfigured or
     /// failed; `busy` those running; `off` when the workspace has none.
     Checkers,
+    /// The symbol indexes an escalation's context takes definitions from, one per language,
+    /// loaded when the initial scan is done: `busy` while one is loaded or refreshed; `detail`
+    /// says per language how many files came from the store and were parsed at start, and by the
+    /// last escalation.
+    Symbols,
 }
 
 /// How a [`Subsystem`] is.

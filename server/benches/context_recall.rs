@@ -9,9 +9,14 @@
 //! the callee, and the context built with the default budgets over the project's index (built
 //! once, warm). A case is recalled when a definition of the callee from one of the B files is in
 //! the context. Reported per language: cases, recall, median tokens of the rendered prompt,
-//! median time to build one context.
+//! median time to build one context with the index built (warm), and cold: the time to index
+//! the case's project from nothing plus the context's.
 //!
-//! `cargo bench -p acas --bench context_recall -- [--cases 60]`
+//! `--export FILE` writes every case as JSON (the project, the file, the one-based line, the
+//! callee, where it is defined, and what ACAS's context gave), for comparing other context
+//! builders on the same cases (`scripts/aider-repomap-bench.py`).
+//!
+//! `cargo bench -p acas --bench context_recall -- [--cases 60] [--step 7] [--export cases.json]`
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -79,17 +84,30 @@ struct Figures {
     recalled: usize,
     tokens: Vec<u64>,
     micros: Vec<u128>,
+    /// Per case, the time to index its project from nothing and build the context: what a
+    /// context costs cold.
+    cold_micros: Vec<u128>,
+    exported: Vec<serde_json::Value>,
 }
 
 fn run(language: Language, want: usize, step: usize) -> Figures {
     let redactor = Redactor::new(&[]).unwrap();
-    let mut figures = Figures { cases: 0, recalled: 0, tokens: Vec::new(), micros: Vec::new() };
+    let mut figures = Figures {
+        cases: 0,
+        recalled: 0,
+        tokens: Vec::new(),
+        micros: Vec::new(),
+        cold_micros: Vec::new(),
+        exported: Vec::new(),
+    };
     let mut seen = 0usize;
     for root in projects(language) {
         let mut files = Vec::new();
         files_under(&root, language, &mut files);
         files.sort();
+        let indexing = Instant::now();
         let index = SymbolIndex::build(&root, &files, 1 << 20);
+        let index_micros = indexing.elapsed().as_micros();
         for file in &files {
             let Ok(text) = std::fs::read_to_string(file) else { continue };
             let rel = acas::files::relative(&root, file);
@@ -137,16 +155,35 @@ fn run(language: Language, want: usize, step: usize) -> Figures {
                     vec![],
                     Budget::default(),
                 );
-                figures.micros.push(started.elapsed().as_micros());
+                let micros = started.elapsed().as_micros();
+                figures.micros.push(micros);
+                figures.cold_micros.push(index_micros + micros);
                 let (prompt, _) = context::render(&built, &redactor);
-                figures.tokens.push(estimate_tokens(&prompt));
+                let tokens = estimate_tokens(&prompt);
+                figures.tokens.push(tokens);
                 figures.cases += 1;
-                if built.definitions.iter().any(|d| {
+                let recalled = built.definitions.iter().any(|d| {
                     elsewhere.contains(d.path.as_str())
                         && d.label.rsplit(' ').next() == Some(reference.name.as_str())
-                }) {
+                });
+                if recalled {
                     figures.recalled += 1;
                 }
+                let definitions: Vec<serde_json::Value> = index
+                    .lookup(&reference.name)
+                    .iter()
+                    .filter(|d| d.path != rel)
+                    .map(|d| serde_json::json!({ "path": d.path, "line": d.line + 1 }))
+                    .collect();
+                figures.exported.push(serde_json::json!({
+                    "root": root,
+                    "file": rel,
+                    "line": text[..reference.range.start].matches('\n').count() + 1,
+                    "callee": reference.name,
+                    "definitions": definitions,
+                    "acas_recalled": recalled,
+                    "acas_tokens": tokens,
+                }));
             }
         }
     }
@@ -169,18 +206,32 @@ fn main() {
     };
     let want = value("--cases", 60);
     let step = value("--step", 7);
-    println!("| language | cases | recall | median prompt tokens | median time per context |");
-    println!("| --- | --- | --- | --- | --- |");
+    let export = args.iter().position(|a| a == "--export").and_then(|i| args.get(i + 1)).cloned();
+    let mut exported = serde_json::Map::new();
+    println!("| language | cases | recall | median prompt tokens | median time per context, warm | cold |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for language in [Language::Rust, Language::Python, Language::TypeScript] {
         let f = run(language, want, step);
         let recall = if f.cases == 0 { 0.0 } else { f.recalled as f64 / f.cases as f64 };
+        let median_tokens = median(f.tokens).unwrap_or(0);
         println!(
-            "| {} | {} | {:.2} | {} | {:.1} ms |",
+            "| {} | {} | {:.2} | {} | {:.1} ms | {:.1} ms |",
             language.id(),
             f.cases,
             recall,
-            median(f.tokens).unwrap_or(0),
-            median(f.micros).unwrap_or(0) as f64 / 1000.0
+            median_tokens,
+            median(f.micros).unwrap_or(0) as f64 / 1000.0,
+            median(f.cold_micros).unwrap_or(0) as f64 / 1000.0
         );
+        let language_cases = serde_json::json!({
+            "median_tokens": median_tokens,
+            "cases": f.exported,
+        });
+        exported.insert(language.id().to_owned(), language_cases);
+    }
+    if let Some(path) = export {
+        let json = serde_json::to_string_pretty(&exported).expect("cases serialise");
+        std::fs::write(&path, json).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        println!("cases written to {path}");
     }
 }

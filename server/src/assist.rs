@@ -25,7 +25,7 @@ use crate::escalate::StreamEvent;
 use crate::escalate::answer::VerifiedFix;
 use crate::escalate::context::{self, Budget, Problem, Site};
 use crate::escalate::engine::{EscalateError, Escalator, Explained, Prepared};
-use crate::escalate::symbols::SymbolIndex;
+use crate::escalate::symbols::{SymbolIndex, Synced};
 use crate::store::Store;
 use crate::text::{LineIndex, PositionEncoding, TextRange};
 use crate::watch::IgnoreRules;
@@ -376,11 +376,40 @@ impl Providers {
     }
 }
 
+/// A workspace's symbol index of one language, shared by its escalations, and what bringing it
+/// up to date did: when it was loaded at start, and for the last escalation that read it.
+#[derive(Debug, Default)]
+pub struct SharedIndex {
+    pub index: SymbolIndex,
+    pub at_start: Option<Synced>,
+    pub last_escalation: Option<Synced>,
+}
+
+/// A [`SharedIndex`] behind the lock that escalations wait on while it is loaded or refreshed
+/// (an asynchronous lock, so that its loading can hold it from the moment it is queued).
+pub type SharedIndexLock = Arc<tokio::sync::Mutex<SharedIndex>>;
+
+/// Loads the index of `files` from the store, indexing again only the files that changed since
+/// they were stored, into the index `guard` holds (call it off the loop: it reads the store and
+/// the disk). Escalations of its language wait until it is done.
+pub fn load_at_start(
+    mut guard: tokio::sync::OwnedMutexGuard<SharedIndex>,
+    store: Option<&Store>,
+    root: &Path,
+    files: &[PathBuf],
+    max_size: u64,
+) -> Synced {
+    let (index, synced) = SymbolIndex::load(store, root, files, max_size);
+    guard.index = index;
+    guard.at_start = Some(synced);
+    synced
+}
+
 /// Where an escalation's symbol index comes from.
 pub enum Index {
     /// The workspace's index of the error's language, shared by escalations, and what to bring
     /// it up to date with before reading it.
-    Shared { index: Arc<Mutex<SymbolIndex>>, refresh: IndexRefresh, store: Option<Store> },
+    Shared { index: SharedIndexLock, refresh: IndexRefresh, store: Option<Store> },
     /// Built for this escalation from a walk of the workspace with these rules, from what the
     /// store holds when there is one (and kept there).
     Walk { rules: Arc<IgnoreRules>, store: Option<Store> },
@@ -435,22 +464,23 @@ pub async fn escalate(
         };
         let context = match &job.index {
             Index::Shared { index, refresh, store } => {
-                // A concurrent escalation of the same language waits here until the index is
-                // current.
-                let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+                // The index's loading at start, or a concurrent escalation of the same
+                // language, holds it until it is current.
+                let mut shared = index.blocking_lock();
                 let synced = match refresh {
                     IndexRefresh::Build(files) => {
                         let (loaded, synced) =
                             SymbolIndex::load(store.as_ref(), &job.root, files, job.max_size);
-                        *index = loaded;
+                        shared.index = loaded;
                         synced
                     }
                     IndexRefresh::Changed(files) => {
-                        index.refresh(store.as_ref(), &job.root, files, job.max_size)
+                        shared.index.refresh(store.as_ref(), &job.root, files, job.max_size)
                     }
                 };
+                shared.last_escalation = Some(synced);
                 tracing::debug!(?synced, "symbol index brought up to date");
-                build_context(&index)
+                build_context(&shared.index)
             }
             Index::Walk { rules, store } => {
                 let files = workspace_files(&job.root, rules, job.language);

@@ -387,10 +387,13 @@ fn external_diagnostics_are_classified_recorded_and_not_republished() {
         .iter()
         .map(|s| (s["name"].as_str().unwrap(), s["state"].as_str().unwrap()))
         .collect();
+    // The symbol indexes load once the scan is done: they may still be loading.
+    let (before, symbols) = states.split_at(5);
     assert_eq!(
-        states,
+        before,
         [("store", "ok"), ("watcher", "ok"), ("config", "ok"), ("scan", "ok"), ("checkers", "off")]
     );
+    assert!(matches!(symbols, [("symbols", "ok" | "busy")]), "{states:?}");
 
     assert_eq!(client.shutdown(), 0);
     // Nothing was published for the forwarded diagnostics.

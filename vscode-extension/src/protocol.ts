@@ -59,7 +59,7 @@ firstSeen: number,
  */
 lastSeen: number, locations: Array<Location>, };
 
-export type Subsystem = "store" | "watcher" | "config" | "scan" | "checkers";
+export type Subsystem = "store" | "watcher" | "config" | "scan" | "checkers" | "symbols";
 
 export type SubsystemState = "ok" | "busy" | "degraded" | "failed" | "off";
 

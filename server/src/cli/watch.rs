@@ -37,6 +37,7 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
             scan: true,
             watch: true,
             record: true,
+            symbols: false,
             analysis_threads: 2,
         };
         let (handle, mut outputs) = workspace::start(options);

@@ -319,6 +319,7 @@ pub async fn serve(
         scan: true,
         watch: true,
         record: true,
+        symbols: true,
         analysis_threads: 2,
     };
     let (handle, outputs) = workspace::start(options);

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -22,14 +22,14 @@ use super::{
     relative,
 };
 use crate::assist::{
-    self, Index, IndexRefresh, Job, Note, NoteEdit, NoteFix, Outcome, Providers, Verification,
+    self, Index, IndexRefresh, Job, Note, NoteEdit, NoteFix, Outcome, Providers, SharedIndexLock,
+    Verification,
 };
 use crate::classify::{self, Document, Language, Severity};
 use crate::config::Config;
 use crate::escalate::StreamEvent;
 use crate::escalate::context::Problem;
 use crate::escalate::engine::{EscalateError, Escalator, Explained};
-use crate::escalate::symbols::SymbolIndex;
 use crate::files;
 use crate::store::{self, Record, Store};
 use crate::text::{Edit, LineIndex, Position, TextRange};
@@ -509,15 +509,90 @@ impl Workspace {
                 }
             }
             None => {
-                let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-                let files =
-                    known.iter().filter(|p| Language::from_path(p) == Some(language)).cloned().collect();
-                drop(known);
-                let index = Arc::new(Mutex::new(SymbolIndex::default()));
+                let files = self.known_files_of(language);
+                let index = SharedIndexLock::default();
                 self.symbols.insert(language, index.clone());
                 Index::Shared { index, refresh: IndexRefresh::Build(files), store: self.store.clone() }
             }
         }
+    }
+
+    fn known_files_of(&self, language: Language) -> Vec<PathBuf> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.iter().filter(|p| Language::from_path(p) == Some(language)).cloned().collect()
+    }
+
+    /// Once the initial walk is done: loads the symbol index of each language it found from the
+    /// store, on a thread of its own, indexing again only the files that changed since they were
+    /// stored. Each index is locked from now until it is loaded, so that an escalation asked
+    /// meanwhile waits for it rather than building its own.
+    pub(super) fn load_symbol_indexes(&mut self) {
+        if !self.symbols_at_start {
+            return;
+        }
+        let mut languages: Vec<Language> = {
+            let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            known.iter().filter_map(|p| Language::from_path(p)).collect::<HashSet<_>>().into_iter().collect()
+        };
+        languages.retain(|l| *l != Language::Json && !self.symbols.contains_key(l));
+        languages.sort_by_key(|l| l.id());
+        let mut loads = Vec::new();
+        for language in languages {
+            let index = SharedIndexLock::default();
+            let Ok(guard) = index.clone().try_lock_owned() else { continue };
+            self.symbols.insert(language, index);
+            loads.push((language, guard, self.known_files_of(language)));
+        }
+        if loads.is_empty() {
+            return;
+        }
+        let (store, root, max_size) = (self.store.clone(), self.root.clone(), self.config.max_file_size);
+        tokio::task::spawn_blocking(move || {
+            for (language, guard, files) in loads {
+                let started = std::time::Instant::now();
+                let synced = assist::load_at_start(guard, store.as_ref(), &root, &files, max_size);
+                tracing::info!(
+                    "symbol index of {} loaded in {:.0?}: {} files from the store, {} parsed, {} dropped",
+                    language.id(),
+                    started.elapsed(),
+                    synced.reused,
+                    synced.tagged,
+                    synced.dropped,
+                );
+            }
+        });
+    }
+
+    /// The symbol indexes for status displays: `busy` while one is loaded or refreshed, else
+    /// what loading each at start and its last escalation parsed.
+    pub(super) fn symbols_status(&self) -> Option<(&'static str, &'static str, Option<String>)> {
+        if !self.symbols_at_start && self.symbols.is_empty() {
+            return None;
+        }
+        let mut languages: Vec<(&Language, &SharedIndexLock)> = self.symbols.iter().collect();
+        languages.sort_by_key(|(l, _)| l.id());
+        let mut busy = false;
+        let mut parts = Vec::new();
+        for (language, index) in languages {
+            let Ok(shared) = index.try_lock() else {
+                busy = true;
+                parts.push(format!("{}: loading", language.id()));
+                continue;
+            };
+            let mut part = format!("{}: {} files", language.id(), shared.index.files());
+            if let Some(start) = shared.at_start {
+                part.push_str(&format!(
+                    ", {} from the store and {} parsed at start",
+                    start.reused, start.tagged
+                ));
+            }
+            if let Some(last) = shared.last_escalation {
+                part.push_str(&format!(", {} parsed by the last escalation", last.tagged));
+            }
+            parts.push(part);
+        }
+        let detail = (!parts.is_empty()).then(|| parts.join("; "));
+        Some(("symbols", if busy { "busy" } else { "ok" }, detail))
     }
 
     /// Notes a changed file for its language's symbol index, which the next escalation of that

@@ -54,7 +54,6 @@ use crate::assist::Notes;
 use crate::classify::Language;
 use crate::config::{self, Config};
 use crate::escalate::engine::Escalator;
-use crate::escalate::symbols::SymbolIndex;
 use crate::store::{self, Store};
 use crate::text::PositionEncoding;
 use crate::watch::{self, Change, IgnoreRules, Watcher};
@@ -253,6 +252,9 @@ pub struct Options {
     pub watch: bool,
     /// Whether to record activity in `.acas/state.db`.
     pub record: bool,
+    /// Whether to load each language's symbol index when the initial walk is done (from the
+    /// store, indexing again only what changed), so that the first escalation finds it ready.
+    pub symbols: bool,
     pub analysis_threads: usize,
 }
 
@@ -266,6 +268,7 @@ impl Options {
             scan: false,
             watch: false,
             record: false,
+            symbols: false,
             analysis_threads: 1,
         }
     }
@@ -356,8 +359,11 @@ pub struct Workspace {
     /// The file, line and time of the last edit.
     last_edit: Option<(PathBuf, u32, std::time::Instant)>,
     rules_tick_scheduled: bool,
-    /// Symbol indexes by language, built by the first escalation of that language.
-    symbols: HashMap<Language, Arc<Mutex<SymbolIndex>>>,
+    /// Symbol indexes by language, loaded when the initial walk is done (with
+    /// [`Options::symbols`]) or by the first escalation of that language.
+    symbols: HashMap<Language, crate::assist::SharedIndexLock>,
+    /// Whether to load the symbol indexes when the initial walk is done.
+    symbols_at_start: bool,
     /// Files changed since their language's index was last brought up to date.
     symbols_stale: HashMap<Language, HashSet<PathBuf>>,
     /// The language of every file on disk parsed last time it was read, and how many files of
@@ -486,6 +492,7 @@ impl Workspace {
             last_edit: None,
             rules_tick_scheduled: false,
             symbols: HashMap::new(),
+            symbols_at_start: options.symbols,
             symbols_stale: HashMap::new(),
             reconcile_scheduled: false,
             changes_since_walk: 0,

@@ -275,6 +275,7 @@ impl Workspace {
             }
             // Keep what events added while the walk ran.
             self.known.lock().unwrap_or_else(|e| e.into_inner()).extend(files);
+            self.load_symbol_indexes();
         }
         self.report_scan();
     }

@@ -69,7 +69,7 @@ impl Workspace {
         let mut languages: Vec<(String, usize)> =
             self.languages.iter().map(|(l, n)| (l.id().to_owned(), *n)).collect();
         languages.sort();
-        let status = Status {
+        let mut status = Status {
             root: self.root.clone(),
             files: self.parsed.len(),
             languages,
@@ -94,6 +94,7 @@ impl Workspace {
                 self.checker_status(),
             ],
         };
+        status.subsystems.extend(self.symbols_status());
         (status, self.store.clone())
     }
 

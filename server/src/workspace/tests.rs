@@ -72,6 +72,7 @@ async fn run_script(files: &[(&str, &str)], script: &str) -> String {
         scan: true,
         watch: false,
         record: true,
+        symbols: false,
         analysis_threads: 1,
     };
     let (handle, mut outputs) = start(options);

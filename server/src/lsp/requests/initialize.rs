@@ -37,6 +37,7 @@ pub(crate) async fn handle(backend: &Backend, params: InitializeParams) -> Resul
                 scan: true,
                 watch: true,
                 record: true,
+                symbols: true,
                 analysis_threads: 2,
             });
         }
