@@ -278,6 +278,10 @@ pub async fn enforce(
     cancel: &CancellationToken,
 ) -> Result<Decision, String> {
     let decision = policy.decide(agent, action);
+    if policy.is_absent() {
+        // No policy file: today's behaviour, and nothing to record.
+        return Ok(decision);
+    }
     let owned_root = root.to_path_buf();
     let timeout = policy.approval_timeout();
     match decision.outcome {

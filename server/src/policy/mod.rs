@@ -370,6 +370,18 @@ pub fn normalize_agent(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
+/// The name an MCP client is judged by: its `clientInfo.name`, except that it cannot pass for
+/// ACAS's own starts (`editor`, `cli`, `workflow`) or for every agent (`*`): those, and an
+/// empty name, become `unknown agent`.
+pub fn agent_from_client(name: &str) -> String {
+    let normal = normalize_agent(name);
+    if normal.is_empty() || normal == "*" || parse::RESERVED_AGENTS.contains(&normal.as_str()) {
+        "unknown agent".to_owned()
+    } else {
+        normal
+    }
+}
+
 /// The policy of a workspace: its file over the user's, or why it could not be read.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -448,6 +460,11 @@ impl Policy {
     /// A policy from files already parsed (most important first), for tests.
     pub fn from_sections(root: &Path, files: Vec<Sections>) -> Policy {
         Policy { root: root.to_path_buf(), files, error: None }
+    }
+
+    /// Whether there is no policy file at all (everything is allowed, nothing recorded).
+    pub fn is_absent(&self) -> bool {
+        self.files.is_empty() && self.error.is_none()
     }
 
     /// Why the policy denies everything, when a file could not be used.
