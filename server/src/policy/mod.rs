@@ -307,9 +307,14 @@ impl Rule {
                 if words.len() < pattern.len() {
                     return false;
                 }
-                pattern.iter().zip(words.iter()).enumerate().all(|(i, (p, w))| {
-                    p == w || (i == 0 && Path::new(w).file_name().is_some_and(|base| base == p.as_str()))
-                })
+                let at = |start: usize| {
+                    pattern.iter().zip(&words[start..]).enumerate().all(|(i, (p, w))| {
+                        p == w || (i == 0 && Path::new(w).file_name().is_some_and(|base| base == p.as_str()))
+                    })
+                };
+                // Deny and approve patterns match at any word (`sudo rm`, `xargs rm`), allow
+                // patterns only at the start.
+                if folded { (0..=words.len() - pattern.len()).any(at) } else { at(0) }
             }
             (Matcher::Words(_), Subject::Text(_)) => false,
         }
@@ -428,8 +433,12 @@ pub fn read_file(path: &Path) -> Result<Option<Sections>, PolicyError> {
             ),
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| unreadable(format!("cannot read it: {e}; save it as UTF-8 text")))?;
+    // Read at most one byte past the limit: a file that grows meanwhile is still bounded.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, parse::MAX_FILE_BYTES as u64 + 1), &mut bytes))
+        .map_err(|e| unreadable(format!("cannot read it: {e}; fix its permissions or remove it")))?;
+    let text = String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text; save it as UTF-8".to_owned()))?;
     parse::parse(path, &text).map(Some)
 }
 
@@ -527,7 +536,7 @@ impl Policy {
         let chain = self.chain(&agent);
         let (outcome, rule, reason) = match action {
             Action::Write { path } => self.decide_path(&chain, path),
-            Action::Command { argv } => decide_in(&chain, Category::Commands, &Subject::Words(argv)),
+            Action::Command { argv } => decide_command(&chain, argv),
             Action::Shell { script } => decide_script(&chain, script),
             Action::WorkflowAction { kind } => decide_in(&chain, Category::Actions, &Subject::Text(kind)),
             Action::Http { host } => {
@@ -701,10 +710,47 @@ pub fn script_commands(script: &str) -> Vec<Vec<String>> {
     out
 }
 
+/// Shells whose `-c` argument is a script.
+const SHELLS: [&str; 7] = ["sh", "bash", "dash", "zsh", "ksh", "ash", "fish"];
+
+fn base_name(word: &str) -> &str {
+    Path::new(word).file_name().and_then(|n| n.to_str()).unwrap_or(word)
+}
+
+/// Whether a command answers policy approvals (`acas approve`): no run may.
+fn answers_approvals(words: &[String]) -> bool {
+    words.iter().position(|w| base_name(w) == "acas").is_some_and(|i| words[i + 1..].iter().any(|w| w == "approve"))
+}
+
+fn decide_command(chain: &[&Section], argv: &[String]) -> (Outcome, Option<Location>, String) {
+    // `bash -c SCRIPT`, `sh -ec SCRIPT`: the script is judged too.
+    if let Some(shell) = argv.first()
+        && SHELLS.contains(&base_name(shell))
+        && let Some(flag) = argv.iter().position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
+        && let Some(script) = argv.get(flag + 1)
+    {
+        let mut all = argv[..=flag].join(" ");
+        all.push_str(" ; ");
+        all.push_str(script);
+        return decide_script(chain, &all);
+    }
+    if answers_approvals(argv) {
+        return (Outcome::Deny, None, "a run cannot answer policy approvals; a person answers them".to_owned());
+    }
+    decide_in(chain, Category::Commands, &Subject::Words(argv))
+}
+
 fn decide_script(chain: &[&Section], script: &str) -> (Outcome, Option<Location>, String) {
     let commands = script_commands(script);
     if commands.is_empty() {
         return decide_in(chain, Category::Commands, &Subject::Words(&[]));
+    }
+    if let Some(words) = commands.iter().find(|w| answers_approvals(w)) {
+        return (
+            Outcome::Deny,
+            None,
+            format!("a run cannot answer policy approvals; a person answers them (command `{}`)", words.join(" ")),
+        );
     }
     let mut worst: Option<(Outcome, Option<Location>, String)> = None;
     for words in &commands {

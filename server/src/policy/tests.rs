@@ -163,3 +163,46 @@ fn approvals_are_shared_answered_once_and_recorded() {
     assert_eq!(kinds, [("policy_decision", "aider"), ("policy_decision", "cli")]);
     assert!(records[1].detail.contains("\"answer\":\"approved\""), "{}", records[1].detail);
 }
+
+#[test]
+fn denied_commands_cannot_hide_behind_another_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), "defaults:\n  commands:\n    allow: [\"sudo\", \"bash\", \"xargs\", \"acas\"]\n    deny: [\"rm\"]\n");
+    let argv = |a: &[&str]| Action::Command { argv: a.iter().map(|s| s.to_string()).collect() };
+    let sh = |s: &str| Action::Shell { script: s.to_owned() };
+    assert_eq!(outcome(&p, "x", sh("sudo rm -rf /")).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "x", sh("bash -c 'rm -rf /'")).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "x", sh("xargs rm < list")).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "x", argv(&["bash", "-c", "rm -rf /"])).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "x", argv(&["/usr/bin/sudo", "/bin/rm", "x"])).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "x", sh("bash -c 'echo hi'")).0, Outcome::Allow);
+}
+
+#[test]
+fn a_run_cannot_answer_approvals() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), "defaults:\n  commands:\n    allow: [\"acas\", \"sh\"]\n");
+    let argv = |a: &[&str]| Action::Command { argv: a.iter().map(|s| s.to_string()).collect() };
+    assert_eq!(outcome(&p, "workflow", Action::Shell { script: "acas approve 1".into() }).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "workflow", argv(&["/usr/local/bin/acas", "approve", "1"])).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "workflow", argv(&["acas", "check", "."])).0, Outcome::Allow);
+}
+
+#[test]
+fn agents_cannot_pass_for_acas_or_everyone() {
+    for name in ["editor", " CLI ", "Workflow", "*", ""] {
+        assert_eq!(agent_from_client(name), "unknown agent", "{name:?}");
+    }
+    assert_eq!(agent_from_client("Claude-Code"), "claude-code");
+}
+
+#[test]
+fn a_policy_file_that_is_a_device_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(WORKSPACE_FILE);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
+    let p = Policy::load_from(dir.path(), None);
+    assert!(p.error().unwrap().to_string().contains("not a file"), "{:?}", p.error());
+    assert_eq!(p.decide("x", &write("a")).outcome, Outcome::Deny);
+}
