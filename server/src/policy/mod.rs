@@ -587,7 +587,20 @@ impl Policy {
             if rel.is_empty() {
                 return (Outcome::Deny, None, "the workspace root itself cannot be changed".to_owned());
             }
-            let (outcome, rule, reason) = decide_in(chain, Category::Paths, &Subject::Text(&rel));
+            let (mut outcome, mut rule, mut reason) = decide_in(chain, Category::Paths, &Subject::Text(&rel));
+            // What ACAS runs by itself is a person's to change: the policy never by a run, the
+            // rest of `.acas` (workflows, configuration) with a person's approval.
+            let folded = rel.to_lowercase();
+            if folded == WORKSPACE_FILE {
+                (outcome, rule, reason) =
+                    (Outcome::Deny, None, "the policy file is changed by a person, never by a run".to_owned());
+            } else if folded.starts_with(".acas/") && outcome == Outcome::Allow {
+                (outcome, rule, reason) = (
+                    Outcome::NeedsApproval,
+                    None,
+                    "files under .acas change what ACAS runs by itself: a person must allow it".to_owned(),
+                );
+            }
             if outcome > worst.0 || worst.2.is_empty() {
                 worst = (outcome, rule, format!("{reason} (as `{rel}`)"));
             }

@@ -206,3 +206,15 @@ fn a_policy_file_that_is_a_device_is_refused() {
     assert!(p.error().unwrap().to_string().contains("not a file"), "{:?}", p.error());
     assert_eq!(p.decide("x", &write("a")).outcome, Outcome::Deny);
 }
+
+#[test]
+fn runs_cannot_rewrite_the_policy_or_what_acas_runs_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), "defaults:\n  paths:\n    allow: [\"**\"]\n");
+    assert_eq!(outcome(&p, "bot", write(".acas/policy.yaml")).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "bot", write("./.ACAS/Policy.yaml")).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "bot", write("src/../.acas/policy.yaml")).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "bot", write(".acas/workflows/new.yaml")).0, Outcome::NeedsApproval);
+    assert_eq!(outcome(&p, "bot", write(".acas/config.toml")).0, Outcome::NeedsApproval);
+    assert_eq!(outcome(&p, "bot", write("src/main.rs")).0, Outcome::Allow);
+}
