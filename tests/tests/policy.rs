@@ -47,9 +47,11 @@ fn workspace(port: u16) -> tempfile::TempDir {
     std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
     std::fs::create_dir_all(root.join("src")).unwrap();
     std::fs::write(root.join(".acas/policy.yaml"), POLICY).unwrap();
-    let file = |path: &str| format!("    uses: file.write\n    with: {{ path: \"{path}\", content: \"x\" }}\n");
+    let file =
+        |path: &str| format!("    uses: file.write\n    with: {{ path: \"{path}\", content: \"x\" }}\n");
     let shell = |script: &str| format!("    run: {{ shell: \"{script}\" }}\n");
-    let http = |host: &str| format!("    uses: http.request\n    with: {{ url: \"http://{host}:{port}/\" }}\n");
+    let http =
+        |host: &str| format!("    uses: http.request\n    with: {{ url: \"http://{host}:{port}/\" }}\n");
     let workflows = [
         workflow("write-ok", &file("src/ok.txt")),
         workflow("write-denied", &file("README.md")),
@@ -102,7 +104,8 @@ fn python_with_mcp() -> PathBuf {
 fn decisions(root: &Path) -> Vec<Value> {
     let (code, stdout, stderr) = run_acas(&["audit", "verify", "--workspace", "."], root);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let (code, stdout, stderr) = run_acas(&["audit", "--workspace", ".", "--format", "json", "--limit", "1000"], root);
+    let (code, stdout, stderr) =
+        run_acas(&["audit", "--workspace", ".", "--format", "json", "--limit", "1000"], root);
     assert_eq!(code, 0, "{stderr}");
     let all: Value = serde_json::from_str(&stdout).unwrap();
     all["records"].as_array().unwrap().iter().filter(|r| r["kind"] == "policy_decision").cloned().collect()
@@ -144,7 +147,10 @@ fn an_agent_is_allowed_denied_and_asked_through_the_mcp_server_and_its_runs() {
     assert_eq!(std::fs::read_to_string(root.join("src/ok.txt")).unwrap(), "x");
     let denied = seen["write_denied"][1].as_str().unwrap();
     assert_eq!(seen["write_denied"][0], "failed");
-    assert!(denied.contains("policy denies write README.md") && denied.contains("policy.yaml:17"), "{denied}");
+    assert!(
+        denied.contains("policy denies write README.md") && denied.contains("policy.yaml:17"),
+        "{denied}"
+    );
     assert!(!root.join("README.md").exists());
     assert_eq!(seen["write_approve"][0], "write src/approve.txt");
     assert_eq!(seen["write_approve"][1], "failed");
@@ -159,7 +165,10 @@ fn an_agent_is_allowed_denied_and_asked_through_the_mcp_server_and_its_runs() {
 
     assert_eq!(seen["host_ok"], "succeeded", "{seen:#}");
     let denied = seen["host_denied"][1].as_str().unwrap();
-    assert!(denied.contains("policy denies http evil.example") && denied.contains("policy.yaml:22"), "{denied}");
+    assert!(
+        denied.contains("policy denies http evil.example") && denied.contains("policy.yaml:22"),
+        "{denied}"
+    );
     assert_eq!(seen["host_approve"][0], "http localhost");
     assert!(seen["host_approve"][2].as_str().unwrap().contains("was denied by cli"), "{seen:#}");
     assert_eq!(seen["ship"], json!(["workflow ship", "succeeded"]));
@@ -180,9 +189,13 @@ fn an_agent_is_allowed_denied_and_asked_through_the_mcp_server_and_its_runs() {
         ("http localhost", "needs_approval"),
         ("workflow ship", "needs_approval"),
     ] {
-        assert!(has(&records, agent, subject, outcome, None), "no {outcome} record of {subject}: {records:#?}");
+        assert!(
+            has(&records, agent, subject, outcome, None),
+            "no {outcome} record of {subject}: {records:#?}"
+        );
     }
-    let cli = std::env::var("USER").map_or("cli".to_owned(), |u| if u.is_empty() { "cli".to_owned() } else { format!("cli:{u}") });
+    let cli = std::env::var("USER")
+        .map_or("cli".to_owned(), |u| if u.is_empty() { "cli".to_owned() } else { format!("cli:{u}") });
     assert!(has(&records, &cli, "write src/approve.txt", "deny", Some("denied")), "{records:#?}");
     assert!(has(&records, &cli, "run `touch src/touched`", "allow", Some("approved")), "{records:#?}");
     assert!(has(&records, &cli, "workflow ship", "allow", Some("approved")), "{records:#?}");
@@ -199,7 +212,10 @@ fn runs_started_from_the_command_line_are_judged_as_cli() {
     let dir = workspace(1);
     let (code, stdout, stderr) = run_acas(&["workflow", "run", "write-env", "--workspace", "."], dir.path());
     assert_ne!(code, 0, "{stdout}{stderr}");
-    assert!(format!("{stdout}{stderr}").contains("policy denies write config/.env to cli"), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("policy denies write config/.env to cli"),
+        "{stdout}{stderr}"
+    );
     assert!(!dir.path().join("config/.env").exists());
     let records = decisions(dir.path());
     assert!(has(&records, "cli", "write config/.env", "deny", None), "{records:#?}");
@@ -219,7 +235,10 @@ fn policy_explain_names_the_rule_and_check_names_the_line() {
     assert!(stdout.contains("policy.yaml:17: allow: [\"src/**\"]"), "{stdout}");
     let (code, stdout, _) = explain(&["--agent", "Policy-Agent", "run", "cargo test"]);
     assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains("policy.yaml:19") && stdout.contains("no rule of the commands allow list"), "{stdout}");
+    assert!(
+        stdout.contains("policy.yaml:19") && stdout.contains("no rule of the commands allow list"),
+        "{stdout}"
+    );
     let (code, stdout, _) = explain(&["--agent", "policy-agent", "http", "localhost"]);
     assert_eq!(code, 1);
     assert!(stdout.starts_with("needs_approval") && stdout.contains("policy.yaml:15"), "{stdout}");
@@ -230,7 +249,8 @@ fn policy_explain_names_the_rule_and_check_names_the_line() {
 
     let (code, stdout, _) = run_acas(&["policy", "check", "--workspace", "."], dir.path());
     assert_eq!(code, 0, "{stdout}");
-    std::fs::write(dir.path().join(".acas/policy.yaml"), "defaults:\n  paths:\n    deny: [\"../outside\"]\n").unwrap();
+    std::fs::write(dir.path().join(".acas/policy.yaml"), "defaults:\n  paths:\n    deny: [\"../outside\"]\n")
+        .unwrap();
     let (code, stdout, _) = run_acas(&["policy", "check", "--workspace", "."], dir.path());
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("policy.yaml:3:12: error: deny: `../outside` has `..`"), "{stdout}");
@@ -259,10 +279,18 @@ fn the_editor_asks_about_an_approval_another_process_waits_for() {
         .expect("starting acas workflow run");
     let asked = client.expect("the approval asked", |m| m["method"] == "window/showMessageRequest");
     let message = asked["params"]["message"].as_str().unwrap();
-    assert!(message.contains("cli asks to write src/approve.txt") && message.contains("policy.yaml:6"), "{message}");
+    assert!(
+        message.contains("cli asks to write src/approve.txt") && message.contains("policy.yaml:6"),
+        "{message}"
+    );
     assert_eq!(asked["params"]["actions"], json!([{ "title": "Allow" }, { "title": "Deny" }]));
     let run = run.wait_with_output().expect("running acas workflow run");
-    assert!(run.status.success(), "{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert_eq!(std::fs::read_to_string(root.join("src/approve.txt")).unwrap(), "x");
     let records = decisions(&root);
     assert!(has(&records, "cli", "write src/approve.txt", "needs_approval", None), "{records:#?}");
@@ -277,7 +305,10 @@ fn the_editor_asks_about_an_approval_another_process_waits_for() {
     );
     let shown = client.expect_diagnostics(&uri, |p| !p["diagnostics"].as_array().unwrap().is_empty());
     let first = &shown["diagnostics"][0];
-    assert_eq!((first["source"].as_str(), first["range"]["start"]["line"].as_u64()), (Some("acas-policy"), Some(1)));
+    assert_eq!(
+        (first["source"].as_str(), first["range"]["start"]["line"].as_u64()),
+        (Some("acas-policy"), Some(1))
+    );
     assert!(first["message"].as_str().unwrap().contains("pahts"), "{first}");
     assert_eq!(client.shutdown(), 0);
 }

@@ -62,7 +62,9 @@ pub(super) enum ExplainKind {
 
 pub(super) fn run(command: PolicyCommand) -> i32 {
     match command {
-        PolicyCommand::Explain { agent, kind, what, common } => explain(&agent, kind, &what.join(" "), &common),
+        PolicyCommand::Explain { agent, kind, what, common } => {
+            explain(&agent, kind, &what.join(" "), &common)
+        }
         PolicyCommand::Check { common } => check(&common),
     }
 }
@@ -95,7 +97,9 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
         ExplainKind::Spend => match what.trim_start_matches('$').parse::<f64>() {
             Ok(usd) if usd.is_finite() && usd >= 0.0 => Action::Spend { today_usd: 0.0, request_usd: usd },
             _ => {
-                output::note(&format!("acas policy explain: `{what}` is not an amount in USD; write one like 1.50"));
+                output::note(&format!(
+                    "acas policy explain: `{what}` is not an amount in USD; write one like 1.50"
+                ));
                 return EXIT_FAILED;
             }
         },
@@ -104,7 +108,8 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
     let decision = policy.decide(agent, &action);
     match common.format {
         ListFormat::Text => {
-            let mut text = format!("{}: {} for {}", decision.outcome.as_str(), decision.action, decision.agent);
+            let mut text =
+                format!("{}: {} for {}", decision.outcome.as_str(), decision.action, decision.agent);
             match &decision.rule {
                 Some(rule) => text.push_str(&format!("\nrule: {rule}")),
                 None => text.push_str("\nrule: none"),
@@ -113,17 +118,19 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
             output::line(&text);
         }
         ListFormat::Json => {
-            output::line(&json!({
-                "outcome": decision.outcome,
-                "agent": decision.agent,
-                "action": decision.action,
-                "rule": decision.rule.as_ref().map(|r| json!({
-                    "file": r.file, "line": r.line, "column": r.column, "text": r.text,
-                })),
-                "reason": decision.reason,
-                "files": policy.files(),
-            })
-            .to_string());
+            output::line(
+                &json!({
+                    "outcome": decision.outcome,
+                    "agent": decision.agent,
+                    "action": decision.action,
+                    "rule": decision.rule.as_ref().map(|r| json!({
+                        "file": r.file, "line": r.line, "column": r.column, "text": r.text,
+                    })),
+                    "reason": decision.reason,
+                    "files": policy.files(),
+                })
+                .to_string(),
+            );
         }
     }
     if decision.outcome == Outcome::Allow { EXIT_OK } else { EXIT_FOUND }
@@ -165,7 +172,9 @@ fn check(common: &Common) -> i32 {
                 ));
             }
             if checked.is_empty() {
-                text.push_str("no policy file (.acas/policy.yaml or ~/.config/acas/policy.yaml): everything is allowed");
+                text.push_str(
+                    "no policy file (.acas/policy.yaml or ~/.config/acas/policy.yaml): everything is allowed",
+                );
             } else if problems.is_empty() {
                 let names: Vec<String> = checked.iter().map(|f| f.display().to_string()).collect();
                 text.push_str(&format!("valid: {}", names.join(", ")));
@@ -178,7 +187,9 @@ fn check(common: &Common) -> i32 {
             output::line(&text);
         }
         ListFormat::Json => {
-            output::line(&json!({ "valid": problems.is_empty(), "files": checked, "problems": problems }).to_string());
+            output::line(
+                &json!({ "valid": problems.is_empty(), "files": checked, "problems": problems }).to_string(),
+            );
         }
     }
     if problems.is_empty() { EXIT_OK } else { EXIT_FOUND }

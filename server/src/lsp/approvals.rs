@@ -35,7 +35,11 @@ pub(crate) async fn ask(client: Client, root: PathBuf) {
         tick.tick().await;
         let dir = root.clone();
         let pending = tokio::task::spawn_blocking(move || {
-            if has_policy(&dir) && dir.join(".acas/state.db").is_file() { approvals::pending(&dir).ok() } else { None }
+            if has_policy(&dir) && dir.join(".acas/state.db").is_file() {
+                approvals::pending(&dir).ok()
+            } else {
+                None
+            }
         })
         .await
         .ok()
@@ -48,9 +52,13 @@ pub(crate) async fn ask(client: Client, root: PathBuf) {
             let client = client.clone();
             let root = root.clone();
             tokio::spawn(async move {
-                let item = |title: &str| MessageActionItem { title: title.to_owned(), properties: Default::default() };
+                let item = |title: &str| MessageActionItem {
+                    title: title.to_owned(),
+                    properties: Default::default(),
+                };
                 let rule = p.rule.as_deref().map(|r| format!(" Rule: {r}.")).unwrap_or_default();
-                let text = format!("ACAS policy: {} asks to {} (approval {}).{rule}", p.agent, p.action, p.id);
+                let text =
+                    format!("ACAS policy: {} asks to {} (approval {}).{rule}", p.agent, p.action, p.id);
                 let chosen = client
                     .show_message_request(MessageType::WARNING, text, Some(vec![item(ALLOW), item(DENY)]))
                     .await;
@@ -59,7 +67,9 @@ pub(crate) async fn ask(client: Client, root: PathBuf) {
                     Ok(Some(item)) if item.title == DENY => false,
                     _ => return,
                 };
-                let answered = tokio::task::spawn_blocking(move || approvals::answer(&root, p.id, allow, "editor")).await;
+                let answered =
+                    tokio::task::spawn_blocking(move || approvals::answer(&root, p.id, allow, "editor"))
+                        .await;
                 if let Ok(Err(e)) = answered {
                     tracing::info!("answering approval {}: {e}", p.id);
                 }

@@ -40,8 +40,12 @@ pub struct Pending {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
-    Approved { by: String },
-    Denied { by: String },
+    Approved {
+        by: String,
+    },
+    Denied {
+        by: String,
+    },
     /// Nobody answered in time.
     Expired,
     /// The one waiting gave up (its run or call was cancelled).
@@ -77,8 +81,11 @@ fn detail(decision: &Decision, extra: serde_json::Value) -> serde_json::Value {
 }
 
 fn append(conn: &Connection, actor: &str, subject: &str, detail: serde_json::Value) -> rusqlite::Result<()> {
-    audit::append(conn, &AuditEvent { at_ms: now_ms(), kind: AuditKind::PolicyDecision, actor, subject, detail })
-        .map(|_| ())
+    audit::append(
+        conn,
+        &AuditEvent { at_ms: now_ms(), kind: AuditKind::PolicyDecision, actor, subject, detail },
+    )
+    .map(|_| ())
 }
 
 /// Appends `decision` to the audit log as a Policy Decision Record.
@@ -171,7 +178,11 @@ fn end(root: &Path, id: i64, state: &str, by: &str) -> Result<Pending, PolicyErr
         let Some(pending) = row else { return Ok(None) };
         let now = now_ms();
         // An answer after the wait ran out comes too late: the approval expires instead.
-        let state = if matches!(state, "approved" | "denied") && pending.expires_ms <= now { "expired" } else { state };
+        let state = if matches!(state, "approved" | "denied") && pending.expires_ms <= now {
+            "expired"
+        } else {
+            state
+        };
         tx.execute(
             "UPDATE policy_approval SET state = ?2, answered_by = ?3, answered_ms = ?4 WHERE id = ?1",
             params![id, state, by, now],
@@ -200,7 +211,9 @@ fn end(root: &Path, id: i64, state: &str, by: &str) -> Result<Pending, PolicyErr
         None => Err(PolicyError::other(
             PolicyErrorKind::NotPending,
             &root.join(".acas/state.db"),
-            format!("approval {id} is not pending (answered, expired or unknown); `acas approve` lists those that are"),
+            format!(
+                "approval {id} is not pending (answered, expired or unknown); `acas approve` lists those that are"
+            ),
         )),
     }
 }
@@ -220,7 +233,12 @@ fn state_of(root: &Path, id: i64) -> Result<Option<(String, Option<String>)>, Po
 }
 
 /// Waits for the answer to approval `id` until it expires or `cancel` fires.
-pub async fn wait(root: &Path, id: i64, timeout: Duration, cancel: &CancellationToken) -> Result<Answer, PolicyError> {
+pub async fn wait(
+    root: &Path,
+    id: i64,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<Answer, PolicyError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -325,9 +343,9 @@ pub async fn enforce(
 
 fn human(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs >= 3600 && secs % 3600 == 0 {
+    if secs >= 3600 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{:.1}s", d.as_secs_f64())

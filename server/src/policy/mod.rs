@@ -196,7 +196,11 @@ pub struct PolicyError {
 
 impl PolicyError {
     fn other(kind: PolicyErrorKind, file: &Path, message: String) -> PolicyError {
-        PolicyError { kind, file: file.to_path_buf(), problems: vec![Problem { line: 0, column: 0, message }] }
+        PolicyError {
+            kind,
+            file: file.to_path_buf(),
+            problems: vec![Problem { line: 0, column: 0, message }],
+        }
     }
 }
 
@@ -282,7 +286,9 @@ impl Rule {
                 let host = pattern.to_ascii_lowercase();
                 let host = host.trim_end_matches('.');
                 if host.contains(['/', ':']) {
-                    return Err(format!("`{pattern}` is not a host name; write it without scheme, port or path"));
+                    return Err(format!(
+                        "`{pattern}` is not a host name; write it without scheme, port or path"
+                    ));
                 }
                 Matcher::Glob { exact: glob(host, false, true)?, folded: glob(host, false, true)? }
             }
@@ -295,7 +301,11 @@ impl Rule {
     fn matches(&self, subject: &Subject<'_>, folded: bool) -> bool {
         match (&self.matcher, subject) {
             (Matcher::Glob { exact, folded: f }, Subject::Text(text)) => {
-                if folded { f.is_match(text) } else { exact.is_match(text) }
+                if folded {
+                    f.is_match(text)
+                } else {
+                    exact.is_match(text)
+                }
             }
             (Matcher::Glob { exact, folded: f }, Subject::Words(words)) => {
                 let line = words.join(" ");
@@ -436,9 +446,15 @@ pub fn read_file(path: &Path) -> Result<Option<Sections>, PolicyError> {
     // Read at most one byte past the limit: a file that grows meanwhile is still bounded.
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, parse::MAX_FILE_BYTES as u64 + 1), &mut bytes))
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, parse::MAX_FILE_BYTES as u64 + 1),
+                &mut bytes,
+            )
+        })
         .map_err(|e| unreadable(format!("cannot read it: {e}; fix its permissions or remove it")))?;
-    let text = String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text; save it as UTF-8".to_owned()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| unreadable("it is not UTF-8 text; save it as UTF-8".to_owned()))?;
     parse::parse(path, &text).map(Some)
 }
 
@@ -523,14 +539,17 @@ impl Policy {
             return decision(
                 Outcome::Deny,
                 None,
-                format!("the policy file cannot be used, so everything is denied until it is fixed ({error})"),
+                format!(
+                    "the policy file cannot be used, so everything is denied until it is fixed ({error})"
+                ),
             );
         }
         if self.files.is_empty() {
             return decision(
                 Outcome::Allow,
                 None,
-                "no policy file (.acas/policy.yaml or ~/.config/acas/policy.yaml): everything is allowed".to_owned(),
+                "no policy file (.acas/policy.yaml or ~/.config/acas/policy.yaml): everything is allowed"
+                    .to_owned(),
             );
         }
         let chain = self.chain(&agent);
@@ -572,7 +591,10 @@ impl Policy {
             (
                 Outcome::Deny,
                 None,
-                format!("`{path}` is outside the workspace {}; only its files may be changed", self.root.display()),
+                format!(
+                    "`{path}` is outside the workspace {}; only its files may be changed",
+                    self.root.display()
+                ),
             )
         };
         let Some(lexical) = lexical(&self.root, path) else { return outside() };
@@ -592,8 +614,11 @@ impl Policy {
             // rest of `.acas` (workflows, configuration) with a person's approval.
             let folded = rel.to_lowercase();
             if folded == WORKSPACE_FILE {
-                (outcome, rule, reason) =
-                    (Outcome::Deny, None, "the policy file is changed by a person, never by a run".to_owned());
+                (outcome, rule, reason) = (
+                    Outcome::Deny,
+                    None,
+                    "the policy file is changed by a person, never by a run".to_owned(),
+                );
             } else if folded.starts_with(".acas/") && outcome == Outcome::Allow {
                 (outcome, rule, reason) = (
                     Outcome::NeedsApproval,
@@ -665,13 +690,21 @@ fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
     }
 }
 
-fn decide_in(chain: &[&Section], category: Category, subject: &Subject<'_>) -> (Outcome, Option<Location>, String) {
+fn decide_in(
+    chain: &[&Section],
+    category: Category,
+    subject: &Subject<'_>,
+) -> (Outcome, Option<Location>, String) {
     let what = category.as_str();
     for section in chain {
         if let Some(list) = section.lists.get(&category)
             && let Some(rule) = list.deny.iter().find(|r| r.matches(subject, true))
         {
-            return (Outcome::Deny, Some(rule.at.clone()), format!("{what} deny rule `{}` matches", rule.pattern));
+            return (
+                Outcome::Deny,
+                Some(rule.at.clone()),
+                format!("{what} deny rule `{}` matches", rule.pattern),
+            );
         }
     }
     for section in chain {
@@ -684,7 +717,11 @@ fn decide_in(chain: &[&Section], category: Category, subject: &Subject<'_>) -> (
             );
         }
         if let Some(rule) = list.allow.iter().flatten().find(|r| r.matches(subject, false)) {
-            return (Outcome::Allow, Some(rule.at.clone()), format!("{what} allow rule `{}` matches", rule.pattern));
+            return (
+                Outcome::Allow,
+                Some(rule.at.clone()),
+                format!("{what} allow rule `{}` matches", rule.pattern),
+            );
         }
     }
     for section in chain {
@@ -732,14 +769,18 @@ fn base_name(word: &str) -> &str {
 
 /// Whether a command answers policy approvals (`acas approve`): no run may.
 fn answers_approvals(words: &[String]) -> bool {
-    words.iter().position(|w| base_name(w) == "acas").is_some_and(|i| words[i + 1..].iter().any(|w| w == "approve"))
+    words
+        .iter()
+        .position(|w| base_name(w) == "acas")
+        .is_some_and(|i| words[i + 1..].iter().any(|w| w == "approve"))
 }
 
 fn decide_command(chain: &[&Section], argv: &[String]) -> (Outcome, Option<Location>, String) {
     // `bash -c SCRIPT`, `sh -ec SCRIPT`: the script is judged too.
     if let Some(shell) = argv.first()
         && SHELLS.contains(&base_name(shell))
-        && let Some(flag) = argv.iter().position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
+        && let Some(flag) =
+            argv.iter().position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
         && let Some(script) = argv.get(flag + 1)
     {
         let mut all = argv[..=flag].join(" ");
@@ -748,7 +789,11 @@ fn decide_command(chain: &[&Section], argv: &[String]) -> (Outcome, Option<Locat
         return decide_script(chain, &all);
     }
     if answers_approvals(argv) {
-        return (Outcome::Deny, None, "a run cannot answer policy approvals; a person answers them".to_owned());
+        return (
+            Outcome::Deny,
+            None,
+            "a run cannot answer policy approvals; a person answers them".to_owned(),
+        );
     }
     decide_in(chain, Category::Commands, &Subject::Words(argv))
 }
@@ -762,7 +807,10 @@ fn decide_script(chain: &[&Section], script: &str) -> (Outcome, Option<Location>
         return (
             Outcome::Deny,
             None,
-            format!("a run cannot answer policy approvals; a person answers them (command `{}`)", words.join(" ")),
+            format!(
+                "a run cannot answer policy approvals; a person answers them (command `{}`)",
+                words.join(" ")
+            ),
         );
     }
     let mut worst: Option<(Outcome, Option<Location>, String)> = None;

@@ -80,18 +80,29 @@ fn load(source: &str) -> Result<Option<Node>, Problem> {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(problem(line, column, "a policy file holds one YAML document; remove what follows `---`"));
+                    return Err(problem(
+                        line,
+                        column,
+                        "a policy file holds one YAML document; remove what follows `---`",
+                    ));
                 }
                 continue;
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => continue,
             Event::Alias(_) => {
-                return Err(problem(line, column, "aliases (`*name`) are not allowed in a policy file; write the values out"));
+                return Err(problem(
+                    line,
+                    column,
+                    "aliases (`*name`) are not allowed in a policy file; write the values out",
+                ));
             }
             Event::Scalar(text, style, _, tag) => {
                 let forced = tag.as_ref().is_some_and(|t| t.suffix == "str");
-                let value =
-                    if style == ScalarStyle::Plain && !forced { resolve_plain(&text) } else { Value::Str(text.to_string()) };
+                let value = if style == ScalarStyle::Plain && !forced {
+                    resolve_plain(&text)
+                } else {
+                    Value::Str(text.to_string())
+                };
                 Node { value, line, column }
             }
             Event::SequenceStart(..) => {
@@ -104,7 +115,9 @@ fn load(source: &str) -> Result<Option<Node>, Problem> {
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
                 Some(Frame::Seq { line, column, items }) => Node { value: Value::Seq(items), line, column },
-                Some(Frame::Map { line, column, entries, .. }) => Node { value: Value::Map(entries), line, column },
+                Some(Frame::Map { line, column, entries, .. }) => {
+                    Node { value: Value::Map(entries), line, column }
+                }
                 None => continue,
             },
         };
@@ -131,11 +144,19 @@ fn load(source: &str) -> Result<Option<Node>, Problem> {
                         Value::Null => String::new(),
                         Value::Float(f) => f.to_string(),
                         Value::Seq(_) | Value::Map(_) => {
-                            return Err(problem(k.line, k.column, "mapping keys must be plain names, not lists or mappings"));
+                            return Err(problem(
+                                k.line,
+                                k.column,
+                                "mapping keys must be plain names, not lists or mappings",
+                            ));
                         }
                     };
                     if entries.iter().any(|(n, _)| *n == name) {
-                        return Err(problem(k.line, k.column, format!("duplicate key `{name}`; remove one of them")));
+                        return Err(problem(
+                            k.line,
+                            k.column,
+                            format!("duplicate key `{name}`; remove one of them"),
+                        ));
                     }
                     entries.push((name, node));
                 }
@@ -261,7 +282,11 @@ pub fn parse(file: &Path, source: &str) -> Result<Sections, PolicyError> {
             let pointer = e.instance_path().to_string();
             let node = at(&root, &pointer);
             let place = if pointer.is_empty() { "the file".to_owned() } else { format!("`{pointer}`") };
-            problem(node.line, node.column, format!("{place}: {e}; see docs/policy.md for the keys a policy takes"))
+            problem(
+                node.line,
+                node.column,
+                format!("{place}: {e}; see docs/policy.md for the keys a policy takes"),
+            )
         })
         .collect();
     if !problems.is_empty() {
@@ -269,7 +294,9 @@ pub fn parse(file: &Path, source: &str) -> Result<Sections, PolicyError> {
         return Err(invalid(problems));
     }
     let mut sections = Sections { file: file.to_path_buf(), ..Sections::default() };
-    let Value::Map(entries) = &root.value else { return Err(invalid(vec![problem(1, 1, "a policy file is a mapping")])) };
+    let Value::Map(entries) = &root.value else {
+        return Err(invalid(vec![problem(1, 1, "a policy file is a mapping")]));
+    };
     for (key, node) in entries {
         match key.as_str() {
             "approval_timeout" => {
@@ -300,7 +327,11 @@ pub fn parse(file: &Path, source: &str) -> Result<Sections, PolicyError> {
                             }
                             sections.agents.push((normal, s));
                         } else {
-                            problems.push(problem(agent.line, agent.column, "an agent's name cannot be empty"));
+                            problems.push(problem(
+                                agent.line,
+                                agent.column,
+                                "an agent's name cannot be empty",
+                            ));
                         }
                     }
                 }
@@ -348,7 +379,8 @@ fn section(file: &Path, source: &str, node: &Node, problems: &mut Vec<Problem>) 
                         Value::Float(f) => f,
                         _ => continue,
                     };
-                    out.spend = Some(Spend { daily_usd: usd, rule: located(file, source, limit.line, limit.column) });
+                    out.spend =
+                        Some(Spend { daily_usd: usd, rule: located(file, source, limit.line, limit.column) });
                 }
             }
         }

@@ -155,7 +155,10 @@ fn approvals_are_shared_answered_once_and_recorded() {
     let pending = approvals::pending(dir.path()).unwrap();
     assert_eq!(pending.iter().map(|p| p.id).collect::<Vec<_>>(), [id]);
     approvals::answer(dir.path(), id, true, "cli").unwrap();
-    assert_eq!(approvals::answer(dir.path(), id, false, "cli").unwrap_err().kind, PolicyErrorKind::NotPending);
+    assert_eq!(
+        approvals::answer(dir.path(), id, false, "cli").unwrap_err().kind,
+        PolicyErrorKind::NotPending
+    );
     assert!(approvals::pending(dir.path()).unwrap().is_empty());
     let log = crate::store::AuditLog::open(dir.path(), std::time::Duration::from_secs(5)).unwrap();
     let records = log.records(&crate::store::audit::AuditQuery::default()).unwrap();
@@ -167,7 +170,10 @@ fn approvals_are_shared_answered_once_and_recorded() {
 #[test]
 fn denied_commands_cannot_hide_behind_another_program() {
     let dir = tempfile::tempdir().unwrap();
-    let p = policy(dir.path(), "defaults:\n  commands:\n    allow: [\"sudo\", \"bash\", \"xargs\", \"acas\"]\n    deny: [\"rm\"]\n");
+    let p = policy(
+        dir.path(),
+        "defaults:\n  commands:\n    allow: [\"sudo\", \"bash\", \"xargs\", \"acas\"]\n    deny: [\"rm\"]\n",
+    );
     let argv = |a: &[&str]| Action::Command { argv: a.iter().map(|s| s.to_string()).collect() };
     let sh = |s: &str| Action::Shell { script: s.to_owned() };
     assert_eq!(outcome(&p, "x", sh("sudo rm -rf /")).0, Outcome::Deny);

@@ -1635,8 +1635,12 @@ fn policy_actions(prepared: &Prepared) -> Vec<crate::policy::Action> {
                 && let Some(url) = param("url")
             {
                 // A URL that does not parse is refused by the action itself.
-                if let Some(host) = reqwest::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned)) {
-                    asks.push(Action::Http { host: host.trim_start_matches('[').trim_end_matches(']').to_owned() });
+                if let Some(host) =
+                    reqwest::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned))
+                {
+                    asks.push(Action::Http {
+                        host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                    });
                 }
             }
             asks

@@ -143,7 +143,8 @@ pub(super) async fn explain(
     cancel: &CancellationToken,
 ) -> Result<Answer, ErrorData> {
     let (path, line) = locate(shared, args.path, args.line, args.fingerprint).await?;
-    let spend = crate::policy::Action::Spend { today_usd: crate::mcp::policy::spent_today(shared), request_usd: 0.0 };
+    let spend =
+        crate::policy::Action::Spend { today_usd: crate::mcp::policy::spent_today(shared), request_usd: 0.0 };
     crate::mcp::policy::ask(shared, agent, spend, cancel).await?;
     let job = job(shared, &path, line, args.provider, false, Budget::default())?;
     let rel = job.rel.clone();
