@@ -80,8 +80,9 @@ fn engine(dir: &Path) -> Engine {
 fn run(runtime: &tokio::runtime::Runtime, engine: &Engine, wf: &Workflow) -> Duration {
     runtime.block_on(async {
         let started = Instant::now();
-        let handle =
-            engine.start(wf, &Trigger::Manual { source: ManualSource::Cli }, &Map::new()).expect("start");
+        let handle = engine
+            .start(wf, &Trigger::Manual { source: ManualSource::Cli, agent: None }, &Map::new())
+            .expect("start");
         assert_eq!(handle.wait().await, RunStatus::Succeeded);
         started.elapsed()
     })

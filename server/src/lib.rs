@@ -13,6 +13,7 @@ pub mod http;
 pub mod logging;
 pub mod lsp;
 pub mod mcp;
+pub mod policy;
 pub mod process_tree;
 pub mod store;
 pub mod text;

@@ -18,6 +18,7 @@ mod explain;
 mod mcp;
 mod output;
 mod plan;
+mod policy;
 mod run_command;
 mod snippets;
 mod stats;
@@ -200,6 +201,21 @@ enum Command {
         #[command(subcommand)]
         command: task::LockCommand,
     },
+    /// What the workspace's policy says of an action, and whether its files are valid
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
+    /// List the approvals a policy waits for, or answer one
+    Approve {
+        /// The approval to answer; without it, the pending ones are listed
+        id: Option<i64>,
+        /// Deny instead of approving
+        #[arg(long)]
+        deny: bool,
+        #[command(flatten)]
+        common: policy::Common,
+    },
     /// Print the tamper-evident audit log of every system event, verify or prune it
     #[command(args_conflicts_with_subcommands = true)]
     Audit {
@@ -288,6 +304,8 @@ pub fn main() -> i32 {
         Command::Task { command } => task::run(command),
         Command::Lock { command } => task::run_lock(command),
         Command::Audit { command, args } => audit::run(command, &args),
+        Command::Policy { command } => policy::run(command),
+        Command::Approve { id, deny, common } => policy::approve(id, deny, &common),
         Command::Workflow { command } => workflow::run(command),
         Command::Plan { prompt, yes, dry_run, provider, workspace, format, webhook, webhook_secret_env } => {
             plan::run(plan::Args {

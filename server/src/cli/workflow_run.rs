@@ -317,7 +317,7 @@ fn run_workflow(
     }
     super::runtime().block_on(async {
         let (engine, mut events) = open(root, true)?;
-        let trigger = Trigger::Manual { source: ManualSource::Cli };
+        let trigger = Trigger::Manual { source: ManualSource::Cli, agent: None };
         let handle = engine.start(&workflow, &trigger, &given)?;
         follow(&engine, handle, &mut events, format).await
     })

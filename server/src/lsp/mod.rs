@@ -7,6 +7,7 @@
 //! from which the dispatch and the capabilities are built. [`forward`] turns the loop's outputs
 //! back into LSP messages. URIs become absolute paths here and nowhere else.
 
+mod approvals;
 mod coalesce;
 mod convert;
 mod errors;

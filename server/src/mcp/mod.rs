@@ -12,6 +12,7 @@
 //! activity log under the client's name.
 
 mod http;
+mod policy;
 mod resources;
 mod tools;
 

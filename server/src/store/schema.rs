@@ -339,6 +339,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS symbol_file_language ON symbol_file (language);
     ",
+    // Approvals a policy asked for: pending until a person answers (the editor, `acas approve`),
+    // the wait runs out or the one waiting gives up.
+    "
+    CREATE TABLE policy_approval (
+        id          INTEGER PRIMARY KEY,
+        created_ms  INTEGER NOT NULL,
+        agent       TEXT    NOT NULL,
+        action      TEXT    NOT NULL,            -- what is asked for, in a few words
+        rule        TEXT,                        -- file:line: text of the rule that asked
+        reason      TEXT    NOT NULL,
+        expires_ms  INTEGER NOT NULL,
+        state       TEXT    NOT NULL,            -- pending | approved | denied | expired | cancelled
+        answered_by TEXT,
+        answered_ms INTEGER
+    );
+    CREATE INDEX policy_approval_state ON policy_approval (state);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -1300,6 +1300,7 @@ impl Driver {
             templates: options.templates,
         };
         let actions = options.actions.clone();
+        let agent = policy_agent(self.base.get("trigger").unwrap_or(&Value::Null));
         self.running += 1;
         self.tasks.spawn(async move {
             let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
@@ -1333,6 +1334,26 @@ impl Driver {
                     Err(message) => return (i, Err(AttemptFailure::final_(message))),
                 }
             };
+            // The policy is asked about what the step is about to do, as rendered.
+            let asks = policy_actions(&prepared);
+            if !asks.is_empty() {
+                let policy_root = workspace.clone();
+                let policy = tokio::task::spawn_blocking(move || crate::policy::Policy::load(&policy_root))
+                    .await
+                    .map_err(|e| AttemptFailure::final_(format!("reading the policy failed: {e}")));
+                let policy = match policy {
+                    Ok(policy) => policy,
+                    Err(failure) => return (i, Err(failure)),
+                };
+                for ask in &asks {
+                    if let Err(refusal) = crate::policy::approvals::enforce(&workspace, &policy, &agent, ask, &cancel).await {
+                        if cancel.is_cancelled() {
+                            return (i, Err(AttemptFailure::cancelled()));
+                        }
+                        return (i, Err(AttemptFailure::final_(refusal)));
+                    }
+                }
+            }
             // What is left of the step's timeout once its templates are rendered.
             let timeout = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
             let result = match prepared {
@@ -1567,6 +1588,62 @@ fn prepare_run(job: &RenderJob, templates: &Templates) -> Result<Prepared, Strin
             let Value::Object(mut with) = rendered else { return Err("with: not a map".to_owned()) };
             with.extend(late);
             Ok(Prepared::Action { action: action.clone(), with })
+        }
+    }
+}
+
+/// Who a run acts for, as policies name agents: the agent that started it by hand through the
+/// MCP server, `cli` or `editor` for the other manual starts, `workflow` for triggers.
+fn policy_agent(trigger: &Value) -> String {
+    if trigger.get("kind").and_then(Value::as_str) != Some("manual") {
+        return "workflow".to_owned();
+    }
+    match trigger.get("source").and_then(Value::as_str) {
+        Some("agent") => match trigger.get("agent").and_then(Value::as_str) {
+            Some(agent) => crate::policy::agent_from_client(agent),
+            None => "unknown agent".to_owned(),
+        },
+        Some("editor") => "editor".to_owned(),
+        _ => "cli".to_owned(),
+    }
+}
+
+/// What the policy is asked about before a step acts: its command, or its action with the
+/// paths it changes and the host it reaches.
+fn policy_actions(prepared: &Prepared) -> Vec<crate::policy::Action> {
+    use crate::policy::Action;
+    match prepared {
+        Prepared::Command { argv, .. } => match argv.as_slice() {
+            [sh, c, script] if sh == "sh" && c == "-c" => vec![Action::Shell { script: script.clone() }],
+            _ => vec![Action::Command { argv: argv.clone() }],
+        },
+        Prepared::Action { action, with } => {
+            let mut asks = vec![Action::WorkflowAction { kind: action.clone() }];
+            let param = |name: &str| with.get(name).and_then(Value::as_str).map(str::to_owned);
+            let writes: &[&str] = match action.as_str() {
+                "file.write" | "file.append" | "file.delete" => &["path"],
+                "file.copy" => &["to"],
+                "file.move" => &["from", "to"],
+                _ => &[],
+            };
+            for name in writes {
+                if let Some(path) = param(name) {
+                    asks.push(Action::Write { path });
+                }
+            }
+            if matches!(action.as_str(), "http.request" | "notify.webhook")
+                && let Some(url) = param("url")
+            {
+                // A URL that does not parse is refused by the action itself.
+                if let Some(host) =
+                    reqwest::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned))
+                {
+                    asks.push(Action::Http {
+                        host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                    });
+                }
+            }
+            asks
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Workflow files in the workspace loop: live diagnostics for `.acas/workflows/*.yaml` and the
-//! hover of a `cron:` value.
+//! workspace's policy file `.acas/policy.yaml` (source `acas-policy`), and the hover of a
+//! `cron:` value.
 //!
 //! An open workflow file is checked on every edit; a closed one when it changes on disk and at
 //! the start, read and checked off the loop. Every problem [`crate::workflow::validate::check`] finds becomes a diagnostic with
@@ -20,6 +21,33 @@ use crate::workflow::validate;
 
 /// The source of every workflow diagnostic.
 pub const SOURCE: &str = "acas-workflow";
+/// The source of the policy file's diagnostics.
+pub const POLICY_SOURCE: &str = "acas-policy";
+
+/// Whether `path` is checked here: a workflow file or the policy file.
+fn is_checked(root: &Path, path: &Path) -> bool {
+    validate::is_workflow_file(root, path) || crate::policy::is_policy_file(root, path)
+}
+
+/// The problems of a checked file's `text`, and the source to show them under.
+fn check_text(root: &Path, path: &Path, text: &str) -> (Vec<Problem>, &'static str) {
+    if !crate::policy::is_policy_file(root, path) {
+        return (validate::check(path, text).1, SOURCE);
+    }
+    let problems = match crate::policy::parse::parse(path, text) {
+        Ok(_) => Vec::new(),
+        Err(error) => error
+            .problems
+            .iter()
+            .map(|p| {
+                let start = Pos { line: p.line.max(1), column: p.column.max(1) };
+                let end = Pos { line: start.line, column: start.column + 1 };
+                Problem::new(path, parse::Span { start, end }, parse::Severity::Error, p.message.clone())
+            })
+            .collect(),
+    };
+    (problems, POLICY_SOURCE)
+}
 
 /// Workflow files open in the editor, and those on disk whose problems are shown.
 #[derive(Default)]
@@ -39,11 +67,15 @@ impl Workspace {
         for path in validate::workflow_files(&self.root) {
             self.check_workflow_on_disk(&path);
         }
+        let policy = self.root.join(crate::policy::WORKSPACE_FILE);
+        if policy.is_file() {
+            self.check_workflow_on_disk(&policy);
+        }
     }
 
     /// Takes an opened document if it is a workflow file.
     pub(super) fn workflow_opened(&mut self, path: &Path, version: i32, text: String) -> bool {
-        if !validate::is_workflow_file(&self.root, path) {
+        if !is_checked(&self.root, path) {
             return false;
         }
         self.workflows.open.insert(path.to_path_buf(), (version, text));
@@ -89,7 +121,7 @@ impl Workspace {
             paths.push(change.path().to_path_buf());
         }
         for path in paths {
-            if validate::is_workflow_file(&self.root, &path) && !self.workflows.open.contains_key(&path) {
+            if is_checked(&self.root, &path) && !self.workflows.open.contains_key(&path) {
                 self.check_workflow_on_disk(&path);
             }
         }
@@ -98,10 +130,18 @@ impl Workspace {
     /// Reads and checks a workflow file on disk, off the loop.
     fn check_workflow_on_disk(&mut self, path: &Path) {
         let file = path.to_path_buf();
+        let root = self.root.clone();
         self.off_loop(
             "checking a workflow file",
             move || {
-                let problems = if file.is_file() { validate::check_file(&file).1 } else { Vec::new() };
+                let problems = if !file.is_file() {
+                    Vec::new()
+                } else if crate::policy::is_policy_file(&root, &file) {
+                    let text = std::fs::read_to_string(&file).unwrap_or_default();
+                    check_text(&root, &file, &text).0
+                } else {
+                    validate::check_file(&file).1
+                };
                 let text = if problems.is_empty() {
                     String::new()
                 } else {
@@ -124,15 +164,16 @@ impl Workspace {
         if !problems.is_empty() {
             self.workflows.published.insert(path.to_path_buf());
         }
-        let diagnostics = diagnostics(&text, &problems, self.encoding);
+        let source = if crate::policy::is_policy_file(&self.root, &path) { POLICY_SOURCE } else { SOURCE };
+        let diagnostics = diagnostics(&text, &problems, self.encoding, source);
         let _ =
             self.output.send(Output::Diagnostics { path: path.to_path_buf(), version: None, diagnostics });
     }
 
     fn publish_workflow(&self, path: &Path) {
         let Some((version, text)) = self.workflows.open.get(path) else { return };
-        let (_, problems) = validate::check(path, text);
-        let diagnostics = diagnostics(text, &problems, self.encoding);
+        let (problems, source) = check_text(&self.root, path, text);
+        let diagnostics = diagnostics(text, &problems, self.encoding, source);
         let _ = self.output.send(Output::Diagnostics {
             path: path.to_path_buf(),
             version: Some(*version),
@@ -176,7 +217,12 @@ pub(super) fn cron_hover(
     Some((range, markdown))
 }
 
-fn diagnostics(text: &str, problems: &[Problem], encoding: PositionEncoding) -> Arc<[FileDiagnostic]> {
+fn diagnostics(
+    text: &str,
+    problems: &[Problem],
+    encoding: PositionEncoding,
+    source: &str,
+) -> Arc<[FileDiagnostic]> {
     let index = LineIndex::new(text);
     problems
         .iter()
@@ -196,7 +242,7 @@ fn diagnostics(text: &str, problems: &[Problem], encoding: PositionEncoding) -> 
                 },
                 category: Category::Build,
                 message: p.message.clone(),
-                source: SOURCE.to_owned(),
+                source: source.to_owned(),
                 code: None,
                 fingerprint: classify::fingerprint(&p.message, Category::Build, None),
                 symbol: None,

@@ -1,11 +1,12 @@
-//! `initialized`: starts the workspace loop and the task that forwards its outputs, and tells
+//! `initialized`: starts the workspace loop, the task that forwards its outputs and the one that
+//! asks about pending policy approvals, and tells
 //! the user once why there is no workspace folder, when there is none.
 
 use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::{InitializedParams, MessageType};
 
-use crate::lsp::{Backend, coalesce, forward};
+use crate::lsp::{Backend, approvals, coalesce, forward};
 use crate::workspace;
 
 pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
@@ -16,6 +17,9 @@ pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
     let (handle, outputs) = workspace::start(options);
     let _ = backend.shared.handle.set(handle);
     tokio::spawn(forward::forward(backend.client.clone(), coalesce::coalesce(outputs), progress));
+    if let Some(root) = backend.root() {
+        tokio::spawn(approvals::ask(backend.client.clone(), root));
+    }
     let detached = backend.detached.lock().unwrap().take();
     match detached {
         Some((MessageType::WARNING, text)) => backend.client.show_message(MessageType::WARNING, text).await,

@@ -98,6 +98,7 @@ pub(super) async fn run_workflow(
     shared: &Arc<Shared>,
     agent: &str,
     args: RunWorkflowArgs,
+    cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Answer, ErrorData> {
     if args.workflow.trim().is_empty() {
         return Err(invalid("`workflow` is empty; `workflows` lists the names"));
@@ -108,8 +109,11 @@ pub(super) async fn run_workflow(
             format!("{why}; an agent cannot trust a workspace for its user: ask them"),
         ));
     }
+    let workflow = crate::policy::Action::Workflow { name: args.workflow.clone() };
+    crate::mcp::policy::ask(shared, agent, workflow, cancel).await?;
     tracing::info!(agent, workflow = %args.workflow, "an agent starts a workflow run");
-    let trigger = Trigger::Manual { source: ManualSource::Agent };
+    let agent = Some(crate::policy::agent_from_client(agent));
+    let trigger = Trigger::Manual { source: ManualSource::Agent, agent };
     let run = shared
         .handle
         .start_run(args.workflow.clone(), trigger, args.inputs)

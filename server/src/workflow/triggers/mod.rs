@@ -39,7 +39,12 @@ use tokio::sync::mpsc;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
     /// By hand: `acas workflow run` or the editor's command.
-    Manual { source: ManualSource },
+    Manual {
+        source: ManualSource,
+        /// The agent that asked, for a run started through the MCP server (its client's name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+    },
     /// A file matching `on.file_change` changed.
     FileChange {
         /// Workspace-relative, `/`-separated.

@@ -1,0 +1,35 @@
+//! The policy hook of the tools that act: before `run_workflow` starts a run or `explain`
+//! spends, the workspace's policy is asked for the calling agent, the decision recorded, and a
+//! denial (or an approval refused, or not given in time) answered as an MCP error naming the
+//! rule and what to change. Tools that only read ask nothing.
+
+use rmcp::model::ErrorData;
+use tokio_util::sync::CancellationToken;
+
+use super::{Shared, refused};
+use crate::policy::{Action, Policy, approvals};
+
+/// Asks the policy whether `agent` may do `action`, waiting for a person when it says so.
+pub(crate) async fn ask(
+    shared: &Shared,
+    agent: &str,
+    action: Action,
+    cancel: &CancellationToken,
+) -> Result<(), ErrorData> {
+    let root = shared.root.clone();
+    let policy = tokio::task::spawn_blocking(move || Policy::load(&root))
+        .await
+        .map_err(|e| super::internal(format!("reading the policy failed: {e}")))?;
+    let agent = crate::policy::agent_from_client(agent);
+    approvals::enforce(&shared.root, &policy, &agent, &action, cancel)
+        .await
+        .map(|_| ())
+        .map_err(|refusal| refused("policy_denied", refusal))
+}
+
+/// Today's AI spend in the workspace, in USD, for the spend limits.
+pub(crate) fn spent_today(shared: &Shared) -> f64 {
+    let (day, _) = crate::time::period_starts(crate::time::now_ms());
+    let micros = shared.store.as_ref().and_then(|s| s.spend_since(day, None).ok()).unwrap_or(0);
+    crate::escalate::cost::usd(micros)
+}

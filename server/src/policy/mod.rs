@@ -1,0 +1,825 @@
+//! What agents and ACAS's own runs may do in a workspace: `.acas/policy.yaml` over the user's
+//! `$XDG_CONFIG_HOME/acas/policy.yaml`, with a `defaults` section and per-agent sections.
+//!
+//! [`Policy::decide`] says of one [`Action`] (a path to change, a command to run, a workflow
+//! action, a host to reach, a workflow to start, a spend) whether it is allowed, denied or needs
+//! a person's approval, naming the rule (`file:line: text`) that decided. A deny rule in any
+//! section that applies wins; otherwise the most specific section with a matching rule decides
+//! (an agent's own section, then `"*"`, then `defaults`; the workspace's file before the
+//! user's); an `allow` list that matches nothing denies. Without a policy file everything is
+//! allowed, as before policies existed; a policy file that does not parse denies everything
+//! until it is fixed.
+//!
+//! `approvals` keeps the approvals a decision asks for in the store and records every decision
+//! in the audit log. It does not know who asks a person (the editor and the command line do),
+//! and it does not run anything: callers ask before they act.
+
+pub mod approvals;
+pub mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use globset::{GlobBuilder, GlobMatcher};
+use serde::Serialize;
+
+pub use approvals::{Answer, Pending};
+
+/// The workspace's policy file, relative to its root.
+pub const WORKSPACE_FILE: &str = ".acas/policy.yaml";
+
+/// How long an approval waits for a person when the policy names no `approval_timeout`.
+pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What a policy rule is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Paths,
+    Commands,
+    Actions,
+    Hosts,
+    Workflows,
+}
+
+impl Category {
+    fn from_key(key: &str) -> Option<Category> {
+        Some(match key {
+            "paths" => Category::Paths,
+            "commands" => Category::Commands,
+            "actions" => Category::Actions,
+            "hosts" => Category::Hosts,
+            "workflows" => Category::Workflows,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Paths => "paths",
+            Category::Commands => "commands",
+            Category::Actions => "actions",
+            Category::Hosts => "hosts",
+            Category::Workflows => "workflows",
+        }
+    }
+}
+
+/// What is about to happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A file is created, changed or removed: workspace-relative or absolute.
+    Write { path: String },
+    /// A program runs with these arguments.
+    Command { argv: Vec<String> },
+    /// A shell script runs (`sh -c`): each of its commands is judged.
+    Shell { script: String },
+    /// A workflow action (`file.write`, `http.request`...) runs.
+    WorkflowAction { kind: String },
+    /// An HTTP request goes to this host.
+    Http { host: String },
+    /// A workflow is started by name.
+    Workflow { name: String },
+    /// AI spend: what the agent's request may cost, on top of what was spent today, in USD.
+    Spend { today_usd: f64, request_usd: f64 },
+}
+
+impl Action {
+    /// The action in a few words, as decision records and messages show it.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Write { path } => format!("write {path}"),
+            Action::Command { argv } => format!("run `{}`", argv.join(" ")),
+            Action::Shell { script } => format!("run `{}`", script.trim()),
+            Action::WorkflowAction { kind } => format!("action {kind}"),
+            Action::Http { host } => format!("http {host}"),
+            Action::Workflow { name } => format!("workflow {name}"),
+            Action::Spend { today_usd, request_usd } => {
+                format!("spend up to ${request_usd:.4} (${today_usd:.4} spent today)")
+            }
+        }
+    }
+}
+
+/// What a decision says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Allow,
+    NeedsApproval,
+    Deny,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::NeedsApproval => "needs_approval",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
+/// Where a rule is written: the file, its 1-based line and column, and the line's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+    pub text: String,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.text)
+    }
+}
+
+/// The answer of [`Policy::decide`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The agent as the policy saw it (lower case).
+    pub agent: String,
+    /// [`Action::describe`].
+    pub action: String,
+    /// The rule that decided; `None` when none did (no policy file, nothing matched).
+    pub rule: Option<Location>,
+    pub reason: String,
+}
+
+impl Decision {
+    /// The refusal an agent or a run is shown: what was denied, by which rule, what to change.
+    pub fn refusal(&self) -> String {
+        let rule = match &self.rule {
+            Some(rule) => format!(" by {rule}"),
+            None => String::new(),
+        };
+        format!(
+            "policy denies {} to {}{rule}: {}; change the policy file (acas policy explain shows the rule) or ask \
+             for another action",
+            self.action, self.agent, self.reason
+        )
+    }
+}
+
+/// A problem in a policy file, at a 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyErrorKind {
+    /// The file does not parse or does not follow the schema.
+    Invalid,
+    /// The file cannot be read.
+    Unreadable,
+    /// The store (approvals, the audit log) failed.
+    Store,
+    /// An approval is not pending (answered, expired, unknown).
+    NotPending,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyError {
+    pub kind: PolicyErrorKind,
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl PolicyError {
+    fn other(kind: PolicyErrorKind, file: &Path, message: String) -> PolicyError {
+        PolicyError {
+            kind,
+            file: file.to_path_buf(),
+            problems: vec![Problem { line: 0, column: 0, message }],
+        }
+    }
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let each: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| {
+                if p.line == 0 {
+                    format!("{}: {}", self.file.display(), p.message)
+                } else {
+                    format!("{}:{}:{}: {}", self.file.display(), p.line, p.column, p.message)
+                }
+            })
+            .collect();
+        f.write_str(&each.join("; "))
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// One pattern of a rule list, and where it is written.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub pattern: String,
+    pub at: Location,
+    matcher: Matcher,
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// A glob, compiled as written and folded to lower case (deny and approve match either).
+    Glob { exact: GlobMatcher, folded: GlobMatcher },
+    /// A command's leading words.
+    Words(Vec<String>),
+}
+
+fn glob(pattern: &str, literal_separator: bool, fold: bool) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(pattern)
+        .literal_separator(literal_separator)
+        .case_insensitive(fold)
+        .backslash_escape(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("`{pattern}` is not a glob: {}; fix the pattern", e.kind()))
+}
+
+fn has_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[', '{'])
+}
+
+impl Rule {
+    fn new(category: Category, pattern: &str, at: Location) -> Result<Rule, String> {
+        let pattern = pattern.trim();
+        let matcher = match category {
+            Category::Paths => {
+                let normal = pattern.trim_start_matches("./");
+                if normal.starts_with('/') {
+                    return Err(format!(
+                        "`{pattern}` is absolute; path patterns are relative to the workspace root"
+                    ));
+                }
+                if normal.split('/').any(|part| part == "..") {
+                    return Err(format!(
+                        "`{pattern}` has `..`; path patterns match paths inside the workspace, written from its root"
+                    ));
+                }
+                let mut full = if normal.contains('/') { normal.to_owned() } else { format!("**/{normal}") };
+                if full.ends_with('/') {
+                    full.push_str("**");
+                }
+                Matcher::Glob { exact: glob(&full, true, false)?, folded: glob(&full, true, true)? }
+            }
+            Category::Commands if !has_glob(pattern) => {
+                let words: Vec<String> = pattern.split_whitespace().map(str::to_owned).collect();
+                if words.is_empty() {
+                    return Err("an empty command pattern".to_owned());
+                }
+                Matcher::Words(words)
+            }
+            Category::Hosts => {
+                let host = pattern.to_ascii_lowercase();
+                let host = host.trim_end_matches('.');
+                if host.contains(['/', ':']) {
+                    return Err(format!(
+                        "`{pattern}` is not a host name; write it without scheme, port or path"
+                    ));
+                }
+                Matcher::Glob { exact: glob(host, false, true)?, folded: glob(host, false, true)? }
+            }
+            _ => Matcher::Glob { exact: glob(pattern, false, false)?, folded: glob(pattern, false, true)? },
+        };
+        Ok(Rule { pattern: pattern.to_owned(), at, matcher })
+    }
+
+    /// Whether the rule matches `subject`; `folded` matches regardless of case.
+    fn matches(&self, subject: &Subject<'_>, folded: bool) -> bool {
+        match (&self.matcher, subject) {
+            (Matcher::Glob { exact, folded: f }, Subject::Text(text)) => {
+                if folded {
+                    f.is_match(text)
+                } else {
+                    exact.is_match(text)
+                }
+            }
+            (Matcher::Glob { exact, folded: f }, Subject::Words(words)) => {
+                let line = words.join(" ");
+                let line_base = base_line(words);
+                let m = if folded { f } else { exact };
+                m.is_match(&line) || m.is_match(&line_base)
+            }
+            (Matcher::Words(pattern), Subject::Words(words)) => {
+                if words.len() < pattern.len() {
+                    return false;
+                }
+                let at = |start: usize| {
+                    pattern.iter().zip(&words[start..]).enumerate().all(|(i, (p, w))| {
+                        p == w || (i == 0 && Path::new(w).file_name().is_some_and(|base| base == p.as_str()))
+                    })
+                };
+                // Deny and approve patterns match at any word (`sudo rm`, `xargs rm`), allow
+                // patterns only at the start.
+                if folded { (0..=words.len() - pattern.len()).any(at) } else { at(0) }
+            }
+            (Matcher::Words(_), Subject::Text(_)) => false,
+        }
+    }
+}
+
+/// A command line with its program's directory left out (`/bin/rm -rf x` as `rm -rf x`).
+fn base_line(words: &[String]) -> String {
+    let mut words = words.to_vec();
+    if let Some(first) = words.first_mut()
+        && let Some(base) = Path::new(first.as_str()).file_name()
+    {
+        *first = base.to_string_lossy().into_owned();
+    }
+    words.join(" ")
+}
+
+enum Subject<'a> {
+    Text(&'a str),
+    Words(&'a [String]),
+}
+
+/// A category's rules in one section.
+#[derive(Debug, Clone, Default)]
+pub struct RuleList {
+    /// `None`: the section does not restrict this category to a list.
+    pub allow: Option<Vec<Rule>>,
+    pub deny: Vec<Rule>,
+    pub approve: Vec<Rule>,
+}
+
+/// A spend limit.
+#[derive(Debug, Clone)]
+pub struct Spend {
+    pub daily_usd: f64,
+    pub rule: Location,
+}
+
+/// `defaults` or one agent's section.
+#[derive(Debug, Clone, Default)]
+pub struct Section {
+    pub lists: BTreeMap<Category, RuleList>,
+    pub spend: Option<Spend>,
+}
+
+/// One policy file, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Sections {
+    pub file: PathBuf,
+    pub defaults: Option<Section>,
+    /// Agents by normalised name (`*` included), in file order.
+    pub agents: Vec<(String, Section)>,
+    pub approval_timeout: Option<Duration>,
+}
+
+/// An agent's name as policies compare it: trimmed, lower case.
+pub fn normalize_agent(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// The name an MCP client is judged by: its `clientInfo.name`, except that it cannot pass for
+/// ACAS's own starts (`editor`, `cli`, `workflow`) or for every agent (`*`): those, and an
+/// empty name, become `unknown agent`.
+pub fn agent_from_client(name: &str) -> String {
+    let normal = normalize_agent(name);
+    if normal.is_empty() || normal == "*" || parse::RESERVED_AGENTS.contains(&normal.as_str()) {
+        "unknown agent".to_owned()
+    } else {
+        normal
+    }
+}
+
+/// The policy of a workspace: its file over the user's, or why it could not be read.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The canonical workspace root.
+    root: PathBuf,
+    /// Most important first: the workspace's file, then the user's.
+    files: Vec<Sections>,
+    error: Option<PolicyError>,
+}
+
+/// The user's policy file: `$XDG_CONFIG_HOME/acas/policy.yaml`, else `~/.config/acas/policy.yaml`.
+pub fn user_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("acas").join("policy.yaml"))
+}
+
+/// Whether `path` is the workspace's policy file.
+pub fn is_policy_file(root: &Path, path: &Path) -> bool {
+    path == root.join(WORKSPACE_FILE)
+}
+
+/// Reads and parses one policy file; `Ok(None)` when there is none.
+pub fn read_file(path: &Path) -> Result<Option<Sections>, PolicyError> {
+    let unreadable = |message: String| PolicyError::other(PolicyErrorKind::Unreadable, path, message);
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unreadable(format!("cannot read it: {e}; fix its permissions or remove it"))),
+    };
+    if !meta.is_file() {
+        return Err(unreadable("it is not a file; make it a YAML file or remove it".to_owned()));
+    }
+    if meta.len() > parse::MAX_FILE_BYTES as u64 {
+        return Err(PolicyError::other(
+            PolicyErrorKind::Invalid,
+            path,
+            format!(
+                "it has {} bytes, more than the {} bytes a policy file may have; use globs instead of long lists",
+                meta.len(),
+                parse::MAX_FILE_BYTES
+            ),
+        ));
+    }
+    // Read at most one byte past the limit: a file that grows meanwhile is still bounded.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, parse::MAX_FILE_BYTES as u64 + 1),
+                &mut bytes,
+            )
+        })
+        .map_err(|e| unreadable(format!("cannot read it: {e}; fix its permissions or remove it")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| unreadable("it is not UTF-8 text; save it as UTF-8".to_owned()))?;
+    parse::parse(path, &text).map(Some)
+}
+
+impl Policy {
+    /// The workspace's policy over the user's. Never fails: an unreadable or invalid file makes a
+    /// policy that denies everything and says why.
+    pub fn load(root: &Path) -> Policy {
+        Policy::load_from(root, user_path().as_deref())
+    }
+
+    /// [`Policy::load`] with the user's file given.
+    pub fn load_from(root: &Path, user: Option<&Path>) -> Policy {
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let mut files = Vec::new();
+        let mut error = None;
+        for path in std::iter::once(root.join(WORKSPACE_FILE)).chain(user.map(Path::to_path_buf)) {
+            match read_file(&path) {
+                Ok(Some(sections)) => files.push(sections),
+                Ok(None) => {}
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        Policy { root, files, error }
+    }
+
+    /// A policy from files already parsed (most important first), for tests.
+    pub fn from_sections(root: &Path, files: Vec<Sections>) -> Policy {
+        Policy { root: root.to_path_buf(), files, error: None }
+    }
+
+    /// Whether there is no policy file at all (everything is allowed, nothing recorded).
+    pub fn is_absent(&self) -> bool {
+        self.files.is_empty() && self.error.is_none()
+    }
+
+    /// Why the policy denies everything, when a file could not be used.
+    pub fn error(&self) -> Option<&PolicyError> {
+        self.error.as_ref()
+    }
+
+    /// The files in force, most important first.
+    pub fn files(&self) -> Vec<&Path> {
+        self.files.iter().map(|s| s.file.as_path()).collect()
+    }
+
+    /// How long an approval waits for a person.
+    pub fn approval_timeout(&self) -> Duration {
+        self.files.iter().find_map(|s| s.approval_timeout).unwrap_or(DEFAULT_APPROVAL_TIMEOUT)
+    }
+
+    /// The sections that apply to `agent`, most specific first.
+    fn chain(&self, agent: &str) -> Vec<&Section> {
+        let mut chain = Vec::new();
+        for name in [agent, "*"] {
+            for file in &self.files {
+                if let Some((_, section)) = file.agents.iter().find(|(n, _)| n == name) {
+                    chain.push(section);
+                }
+            }
+        }
+        for file in &self.files {
+            if let Some(section) = &file.defaults {
+                chain.push(section);
+            }
+        }
+        chain
+    }
+
+    /// What the policy says of `agent` doing `action`.
+    pub fn decide(&self, agent: &str, action: &Action) -> Decision {
+        let agent = normalize_agent(agent);
+        let decision = |outcome, rule, reason: String| Decision {
+            outcome,
+            agent: agent.clone(),
+            action: action.describe(),
+            rule,
+            reason,
+        };
+        if let Some(error) = &self.error {
+            return decision(
+                Outcome::Deny,
+                None,
+                format!(
+                    "the policy file cannot be used, so everything is denied until it is fixed ({error})"
+                ),
+            );
+        }
+        if self.files.is_empty() {
+            return decision(
+                Outcome::Allow,
+                None,
+                "no policy file (.acas/policy.yaml or ~/.config/acas/policy.yaml): everything is allowed"
+                    .to_owned(),
+            );
+        }
+        let chain = self.chain(&agent);
+        let (outcome, rule, reason) = match action {
+            Action::Write { path } => self.decide_path(&chain, path),
+            Action::Command { argv } => decide_command(&chain, argv),
+            Action::Shell { script } => decide_script(&chain, script),
+            Action::WorkflowAction { kind } => decide_in(&chain, Category::Actions, &Subject::Text(kind)),
+            Action::Http { host } => {
+                let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+                decide_in(&chain, Category::Hosts, &Subject::Text(&host))
+            }
+            Action::Workflow { name } => decide_in(&chain, Category::Workflows, &Subject::Text(name)),
+            Action::Spend { today_usd, request_usd } => match chain.iter().find_map(|s| s.spend.as_ref()) {
+                Some(limit) if today_usd + request_usd > limit.daily_usd => (
+                    Outcome::Deny,
+                    Some(limit.rule.clone()),
+                    format!(
+                        "${:.4} spent today plus up to ${request_usd:.4} for this request is over the ${} a day \
+                         allowed",
+                        today_usd, limit.daily_usd
+                    ),
+                ),
+                Some(limit) => (
+                    Outcome::Allow,
+                    Some(limit.rule.clone()),
+                    format!("within the ${} a day allowed", limit.daily_usd),
+                ),
+                None => (Outcome::Allow, None, "no spend limit applies".to_owned()),
+            },
+        };
+        decision(outcome, rule, reason)
+    }
+
+    /// A path is judged as written (`..` resolved) and as it resolves through links: both must
+    /// pass, and one outside the workspace is denied.
+    fn decide_path(&self, chain: &[&Section], path: &str) -> (Outcome, Option<Location>, String) {
+        let outside = || {
+            (
+                Outcome::Deny,
+                None,
+                format!(
+                    "`{path}` is outside the workspace {}; only its files may be changed",
+                    self.root.display()
+                ),
+            )
+        };
+        let Some(lexical) = lexical(&self.root, path) else { return outside() };
+        let Some(resolved) = resolve(&self.root, &lexical) else { return outside() };
+        let mut worst = (Outcome::Allow, None, String::new());
+        let mut candidates = vec![lexical];
+        if !candidates.contains(&resolved) {
+            candidates.push(resolved);
+        }
+        for candidate in candidates {
+            let rel = crate::files::relative(&self.root, &candidate);
+            if rel.is_empty() {
+                return (Outcome::Deny, None, "the workspace root itself cannot be changed".to_owned());
+            }
+            let (mut outcome, mut rule, mut reason) = decide_in(chain, Category::Paths, &Subject::Text(&rel));
+            // What ACAS runs by itself is a person's to change: the policy never by a run, the
+            // rest of `.acas` (workflows, configuration) with a person's approval.
+            let folded = rel.to_lowercase();
+            if folded == WORKSPACE_FILE {
+                (outcome, rule, reason) = (
+                    Outcome::Deny,
+                    None,
+                    "the policy file is changed by a person, never by a run".to_owned(),
+                );
+            } else if folded.starts_with(".acas/") && outcome == Outcome::Allow {
+                (outcome, rule, reason) = (
+                    Outcome::NeedsApproval,
+                    None,
+                    "files under .acas change what ACAS runs by itself: a person must allow it".to_owned(),
+                );
+            }
+            if outcome > worst.0 || worst.2.is_empty() {
+                worst = (outcome, rule, format!("{reason} (as `{rel}`)"));
+            }
+        }
+        worst
+    }
+}
+
+/// `path` under `root` with `.` and `..` resolved as written; `None` when it leaves the root.
+fn lexical(root: &Path, path: &str) -> Option<PathBuf> {
+    let joined = if Path::new(path).is_absolute() { PathBuf::from(path) } else { root.join(path) };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out.starts_with(root).then_some(out)
+}
+
+/// `path` with its deepest existing ancestor resolved through links; `None` when that leads out
+/// of the root.
+fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        // A link at the end that points nowhere is still a link: resolve what it names.
+        if let Ok(target) = std::fs::read_link(&existing) {
+            let target = if target.is_absolute() { target } else { existing.parent()?.join(target) };
+            let parent_ok = existing.parent().and_then(|p| p.canonicalize().ok()).is_some();
+            if parent_ok {
+                let target_str = target.to_string_lossy().into_owned();
+                let again = lexical(root, &target_str)?;
+                if again == existing {
+                    return None;
+                }
+                let mut out = resolve(root, &again)?;
+                for part in rest.iter().rev() {
+                    out.push(part);
+                }
+                return Some(out);
+            }
+        }
+        if let Ok(real) = existing.canonicalize() {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out.starts_with(root).then_some(out);
+        }
+        let name = existing.file_name()?.to_os_string();
+        rest.push(name);
+        if !existing.pop() {
+            return None;
+        }
+    }
+}
+
+fn decide_in(
+    chain: &[&Section],
+    category: Category,
+    subject: &Subject<'_>,
+) -> (Outcome, Option<Location>, String) {
+    let what = category.as_str();
+    for section in chain {
+        if let Some(list) = section.lists.get(&category)
+            && let Some(rule) = list.deny.iter().find(|r| r.matches(subject, true))
+        {
+            return (
+                Outcome::Deny,
+                Some(rule.at.clone()),
+                format!("{what} deny rule `{}` matches", rule.pattern),
+            );
+        }
+    }
+    for section in chain {
+        let Some(list) = section.lists.get(&category) else { continue };
+        if let Some(rule) = list.approve.iter().find(|r| r.matches(subject, true)) {
+            return (
+                Outcome::NeedsApproval,
+                Some(rule.at.clone()),
+                format!("{what} approve rule `{}` matches: a person must allow it", rule.pattern),
+            );
+        }
+        if let Some(rule) = list.allow.iter().flatten().find(|r| r.matches(subject, false)) {
+            return (
+                Outcome::Allow,
+                Some(rule.at.clone()),
+                format!("{what} allow rule `{}` matches", rule.pattern),
+            );
+        }
+    }
+    for section in chain {
+        if let Some(allow) = section.lists.get(&category).and_then(|l| l.allow.as_ref()) {
+            let at = allow.first().map(|r| r.at.clone());
+            return (
+                Outcome::Deny,
+                at,
+                format!("no rule of the {what} allow list matches; add one to allow it"),
+            );
+        }
+    }
+    (Outcome::Allow, None, format!("no {what} rule applies"))
+}
+
+/// A shell script's simple commands: split at `;`, `&`, `|`, new lines, parentheses, backquotes
+/// and `$(`; leading `NAME=value` words and quotes left out.
+pub fn script_commands(script: &str) -> Vec<Vec<String>> {
+    let spaced = script.replace("$(", " ; ");
+    let mut out = Vec::new();
+    for segment in spaced.split([';', '&', '|', '\n', '(', ')', '`', '{', '}']) {
+        let words: Vec<String> = segment
+            .split_whitespace()
+            .map(|w| w.replace(['"', '\'', '\\'], ""))
+            .skip_while(|w| {
+                w.split_once('=').is_some_and(|(name, _)| {
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+            })
+            .filter(|w| !w.is_empty())
+            .collect();
+        if !words.is_empty() {
+            out.push(words);
+        }
+    }
+    out
+}
+
+/// Shells whose `-c` argument is a script.
+const SHELLS: [&str; 7] = ["sh", "bash", "dash", "zsh", "ksh", "ash", "fish"];
+
+fn base_name(word: &str) -> &str {
+    Path::new(word).file_name().and_then(|n| n.to_str()).unwrap_or(word)
+}
+
+/// Whether a command answers policy approvals (`acas approve`): no run may.
+fn answers_approvals(words: &[String]) -> bool {
+    words
+        .iter()
+        .position(|w| base_name(w) == "acas")
+        .is_some_and(|i| words[i + 1..].iter().any(|w| w == "approve"))
+}
+
+fn decide_command(chain: &[&Section], argv: &[String]) -> (Outcome, Option<Location>, String) {
+    // `bash -c SCRIPT`, `sh -ec SCRIPT`: the script is judged too.
+    if let Some(shell) = argv.first()
+        && SHELLS.contains(&base_name(shell))
+        && let Some(flag) =
+            argv.iter().position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
+        && let Some(script) = argv.get(flag + 1)
+    {
+        let mut all = argv[..=flag].join(" ");
+        all.push_str(" ; ");
+        all.push_str(script);
+        return decide_script(chain, &all);
+    }
+    if answers_approvals(argv) {
+        return (
+            Outcome::Deny,
+            None,
+            "a run cannot answer policy approvals; a person answers them".to_owned(),
+        );
+    }
+    decide_in(chain, Category::Commands, &Subject::Words(argv))
+}
+
+fn decide_script(chain: &[&Section], script: &str) -> (Outcome, Option<Location>, String) {
+    let commands = script_commands(script);
+    if commands.is_empty() {
+        return decide_in(chain, Category::Commands, &Subject::Words(&[]));
+    }
+    if let Some(words) = commands.iter().find(|w| answers_approvals(w)) {
+        return (
+            Outcome::Deny,
+            None,
+            format!(
+                "a run cannot answer policy approvals; a person answers them (command `{}`)",
+                words.join(" ")
+            ),
+        );
+    }
+    let mut worst: Option<(Outcome, Option<Location>, String)> = None;
+    for words in &commands {
+        let (outcome, rule, reason) = decide_in(chain, Category::Commands, &Subject::Words(words));
+        let reason = format!("{reason} (command `{}`)", words.join(" "));
+        if worst.as_ref().is_none_or(|w| outcome > w.0) {
+            worst = Some((outcome, rule, reason));
+        }
+    }
+    worst.unwrap_or((Outcome::Allow, None, String::new()))
+}
