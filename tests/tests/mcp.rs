@@ -66,10 +66,14 @@ fn workspace() -> tempfile::TempDir {
 
 /// Runs the agent's scenario and returns its report.
 fn drive(scenario: &str) -> Value {
+    run_script("drive.py", scenario, &workspace())
+}
+
+/// Runs `tests/mcp/SCRIPT SCENARIO ACAS WORKSPACE` and returns the report it printed last.
+fn run_script(script: &str, scenario: &str, workspace: &tempfile::TempDir) -> Value {
     let python = python_with_mcp();
-    let workspace = workspace();
     let config = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("drive.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join(script);
     let output = Command::new(python)
         .arg(&script)
         .arg(scenario)
@@ -92,7 +96,26 @@ fn check_report(report: &Value) {
     let tools: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert_eq!(
         tools,
-        ["activity", "check", "context", "explain", "problems", "run_status", "run_workflow", "workflows"]
+        [
+            "activity",
+            "check",
+            "context",
+            "explain",
+            "lock_add",
+            "lock_list",
+            "problems",
+            "run_status",
+            "run_workflow",
+            "task_claim",
+            "task_create",
+            "task_done",
+            "task_fail",
+            "task_heartbeat",
+            "task_list",
+            "task_release",
+            "task_show",
+            "workflows"
+        ]
     );
     assert!(report["check_errors"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["problems"].as_u64().unwrap() >= 1, "{report}");
@@ -115,4 +138,26 @@ fn an_agent_uses_every_tool_over_http_with_the_token_only() {
     let report = drive("http");
     check_report(&report);
     assert_eq!(report["unauthorized"], 401);
+}
+
+/// Two agents, each its own `acas mcp` process, on one repository: different tasks, a lock
+/// refused naming its holder, a silent agent's task back in the queue, a dependency unblocking the
+/// next task, every call in the audit log's hash chain.
+#[test]
+fn two_agents_share_one_queue() {
+    let report = run_script("agents.py", "two_agents", &workspace());
+    assert_eq!(report["claimed"].as_array().unwrap().len(), 2, "{report}");
+    assert_ne!(report["claimed"][0], report["claimed"][1], "{report}");
+    assert!(report["lock_refused"].as_str().unwrap().contains("agent-a/"), "{report}");
+    assert_eq!(report["returned"], "queued");
+    assert!(report["tool_call_records"].as_u64().unwrap() >= 15, "{report}");
+}
+
+/// Four agents claiming at once from their own processes: no task given twice, no path locked
+/// by two agents; two clients of one name are two holders.
+#[test]
+fn agents_racing_for_claims_never_share_a_task_or_a_path() {
+    let report = run_script("agents.py", "race", &workspace());
+    assert!(report["claimed"].as_u64().unwrap() >= 4, "{report}");
+    assert_ne!(report["twins"][0], report["twins"][1], "{report}");
 }
