@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use tasks::{
-    Claim, ClaimRequest, Lock, NewTask, Task, TaskError, TaskErrorKind, TaskFilter, TaskQueue, TaskSource,
+    Claim, ClaimRequest, Lock, NewTask, QueueVersion, Task, TaskError, TaskErrorKind, TaskFilter, TaskQueue, TaskSource,
     TaskState, TaskType, Unavailable,
 };
 

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::{InitializedParams, MessageType};
 
-use crate::lsp::{Backend, coalesce, forward};
+use crate::lsp::{Backend, coalesce, forward, tasks_changed};
 use crate::workspace;
 
 pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
@@ -16,6 +16,10 @@ pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
     let (handle, outputs) = workspace::start(options);
     let _ = backend.shared.handle.set(handle);
     tokio::spawn(forward::forward(backend.client.clone(), coalesce::coalesce(outputs), progress));
+    if let Some(root) = backend.root() {
+        let shared = backend.shared.clone();
+        tokio::spawn(tasks_changed::watch(backend.client.clone(), root, move || shared.shutdown_requested()));
+    }
     let detached = backend.detached.lock().unwrap().take();
     match detached {
         Some((MessageType::WARNING, text)) => backend.client.show_message(MessageType::WARNING, text).await,
