@@ -208,9 +208,29 @@ async def race(acas, workspace):
     return seen
 
 
+async def editor(acas, workspace):
+    """The agent's half of one truth with an editor: the problem the editor's `acas serve` saw in an
+    open buffer (the file is not on disk) is in `problems`; a task is made from it."""
+    async with AsyncExitStack() as stack:
+        agent = await connect(stack, acas, workspace, "editor-agent")
+
+        async def seen_by_the_editor():
+            problems = await call(agent, "problems", {})
+            for group in problems["by_category"].values():
+                for problem in group:
+                    if any(l["path"] == "editor.py" for l in problem["locations"]):
+                        return problem
+            return None
+
+        problem = await until("the editor's problem in `problems`", seen_by_the_editor)
+        made = await call(agent, "task_create", {"from_problem": problem["fingerprint"], "priority": 4})
+        expect(made["created"] and made["task"]["fingerprint"] == problem["fingerprint"], f"{made}")
+        return {"fingerprint": problem["fingerprint"], "task": made["task"]["id"], "agent": made["task"]["created_by"]}
+
+
 def main():
     which, acas, workspace = sys.argv[1:4]
-    seen = asyncio.run({"two_agents": two_agents, "race": race}[which](acas, workspace))
+    seen = asyncio.run({"two_agents": two_agents, "race": race, "editor": editor}[which](acas, workspace))
     print(json.dumps(seen))
 
 

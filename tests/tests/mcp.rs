@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use acas_e2e::acas_bin;
-use serde_json::Value;
+use acas_e2e::{LspClient, acas_bin, file_uri};
+use serde_json::{Value, json};
 
 /// The first `python3` on PATH that has the MCP SDK, or a failure that says how to install it.
 fn python_with_mcp() -> PathBuf {
@@ -160,4 +160,37 @@ fn agents_racing_for_claims_never_share_a_task_or_a_path() {
     let report = run_script("agents.py", "race", &workspace());
     assert!(report["claimed"].as_u64().unwrap() >= 4, "{report}");
     assert_ne!(report["twins"][0], report["twins"][1], "{report}");
+}
+
+/// `acas serve` (an editor over stdio) and `acas mcp` (an agent, through the Python SDK) on one
+/// workspace see one truth: the problem of a buffer open in the editor (not on disk) is in the
+/// agent's `problems`; the task the agent makes of it is in the editor's `acas/tasks`, and the
+/// editor is told with `acas/tasksChanged`.
+#[test]
+fn the_editor_and_an_agent_see_one_truth() {
+    let workspace = workspace();
+    let root = workspace.path().canonicalize().unwrap();
+    let mut editor = LspClient::start_in(&root, &[]);
+    editor.initialize(Some(&root), json!({}));
+    let before = editor.request("acas/tasks", json!({}));
+    assert_eq!(before["result"]["tasks"], json!([]), "{before}");
+    let uri = file_uri(&root.join("editor.py"));
+    editor.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": "def e(:\n    pass\n" } }),
+    );
+    editor.expect_diagnostics(&uri, |p| !p["diagnostics"].as_array().unwrap().is_empty());
+
+    let report = run_script("agents.py", "editor", &workspace);
+
+    editor.expect("acas/tasksChanged", |m| m["method"] == "acas/tasksChanged");
+    let after = editor.request("acas/tasks", json!({}));
+    let tasks = after["result"]["tasks"].as_array().unwrap();
+    let task = tasks.iter().find(|t| t["id"] == report["task"]).unwrap_or_else(|| panic!("{after}"));
+    assert_eq!(task["state"], "queued");
+    assert_eq!(task["source"], "problem");
+    assert_eq!(task["createdBy"], report["agent"]);
+    assert!(task["createdBy"].as_str().unwrap().starts_with("editor-agent/"), "{task}");
+    assert_eq!(task["paths"], json!(["editor.py"]));
+    assert_eq!(editor.shutdown(), 0);
 }
