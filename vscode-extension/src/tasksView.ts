@@ -71,7 +71,7 @@ export class TasksView implements vscode.TreeDataProvider<TaskTreeNode>, vscode.
         item.description = node.description;
         item.iconPath = new vscode.ThemeIcon('lock');
         const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-        if (folder && !/[*?[{]/.test(node.glob)) {
+        if (folder && !/[*?[{\\]/.test(node.glob)) {
           const uri = vscode.Uri.joinPath(folder, node.glob);
           item.resourceUri = uri;
           item.command = { command: 'vscode.open', title: 'Open locked file', arguments: [uri] };
