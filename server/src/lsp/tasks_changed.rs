@@ -26,6 +26,8 @@ pub(super) async fn watch(client: Client, root: PathBuf, stop: impl Fn() -> bool
         let read = tokio::task::spawn_blocking(move || {
             let mut queue = match open {
                 Some(queue) => queue,
+                // Never the one to create the workspace's state.
+                None if !root.join(".acas").join("state.db").is_file() => return Ok(None),
                 None => TaskQueue::open(&root, Arc::new(SystemClock))?,
             };
             let mut version = queue.version()?;
@@ -33,11 +35,12 @@ pub(super) async fn watch(client: Client, root: PathBuf, stop: impl Fn() -> bool
                 queue.reap()?;
                 version = queue.version()?;
             }
-            Ok::<_, crate::agents::TaskError>((queue, version))
+            Ok::<_, crate::agents::TaskError>(Some((queue, version)))
         })
         .await;
         match read {
-            Ok(Ok((open, version))) => {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some((open, version)))) => {
                 queue = Some(open);
                 if last.is_some_and(|last| last != version) {
                     client.send_notification::<ext::TasksChanged>(()).await;
@@ -46,7 +49,7 @@ pub(super) async fn watch(client: Client, root: PathBuf, stop: impl Fn() -> bool
                 warned = false;
             }
             Ok(Err(error)) if !warned => {
-                tracing::warn!(%error, "cannot read the task queue to tell the editor of its changes");
+                tracing::info!(%error, "cannot read the task queue to tell the editor of its changes");
                 warned = true;
             }
             _ => {}

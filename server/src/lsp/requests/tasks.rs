@@ -17,6 +17,10 @@ pub(crate) async fn handle(backend: &Backend, Params(params): Params<ext::TasksP
     };
     let filter = TaskFilter { include_finished: params.include_finished.unwrap_or(false), ..TaskFilter::default() };
     let read = tokio::task::spawn_blocking(move || {
+        // A workspace without state has no tasks; asking does not create its state.
+        if !root.join(".acas").join("state.db").is_file() {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let mut queue = TaskQueue::open(&root, Arc::new(SystemClock))?;
         Ok::<_, crate::agents::TaskError>((queue.list(&filter)?, queue.locks()?))
     })
