@@ -305,7 +305,8 @@ fn an_approved_plan_becomes_tasks_for_agents() {
     .to_string();
     fake.push(Reply::text(&plan));
 
-    let (code, out, log) = acas(root, &fake, &["plan", "Build a parser", "--tasks", "--yes", "--format", "json"]);
+    let (code, out, log) =
+        acas(root, &fake, &["plan", "Build a parser", "--tasks", "--yes", "--format", "json"]);
     assert_eq!(code, 0, "{log}");
     let tasks = out["tasks"].as_array().unwrap_or_else(|| panic!("{out}"));
     let by_plan: std::collections::HashMap<&str, &Value> =

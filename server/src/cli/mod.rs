@@ -292,19 +292,27 @@ pub fn main() -> i32 {
         Command::Lock { command } => task::run_lock(command),
         Command::Audit { command, args } => audit::run(command, &args),
         Command::Workflow { command } => workflow::run(command),
-        Command::Plan { prompt, yes, tasks, dry_run, provider, workspace, format, webhook, webhook_secret_env } => {
-            plan::run(plan::Args {
-                prompt,
-                yes,
-                tasks,
-                dry_run,
-                provider,
-                workspace,
-                format,
-                webhook,
-                webhook_secret_env,
-            })
-        }
+        Command::Plan {
+            prompt,
+            yes,
+            tasks,
+            dry_run,
+            provider,
+            workspace,
+            format,
+            webhook,
+            webhook_secret_env,
+        } => plan::run(plan::Args {
+            prompt,
+            yes,
+            tasks,
+            dry_run,
+            provider,
+            workspace,
+            format,
+            webhook,
+            webhook_secret_env,
+        }),
     }
 }
 

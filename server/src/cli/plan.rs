@@ -196,8 +196,13 @@ async fn plan_and_run(
         if matches!(args.format, ListFormat::Text) {
             let mut text = format!("queued {} tasks for agents (`acas task list`):", queued.len());
             for (_, task) in &queued {
-                text.push_str(&format!("
-  #{} {} ({})", task.id, task.title, task.state.as_str()));
+                text.push_str(&format!(
+                    "
+  #{} {} ({})",
+                    task.id,
+                    task.title,
+                    task.state.as_str()
+                ));
                 if !task.needs.is_empty() {
                     let needs: Vec<String> = task.needs.iter().map(|n| format!("#{n}")).collect();
                     text.push_str(&format!(", needs {}", needs.join(", ")));

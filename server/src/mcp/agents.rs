@@ -180,7 +180,9 @@ impl AgentState {
         .await;
         match appended {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, tool, "could not record an MCP tool call in the audit log"),
+            Ok(Err(error)) => {
+                tracing::error!(%error, tool, "could not record an MCP tool call in the audit log")
+            }
             Err(error) => tracing::error!(%error, tool, "recording an MCP tool call stopped"),
         }
     }

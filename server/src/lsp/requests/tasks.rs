@@ -10,12 +10,19 @@ use tower_lsp_server::jsonrpc::Result;
 use crate::agents::{SystemClock, TaskFilter, TaskQueue};
 use crate::lsp::{Backend, Params, convert, errors};
 
-pub(crate) async fn handle(backend: &Backend, Params(params): Params<ext::TasksParams>) -> Result<ext::TasksResult> {
+pub(crate) async fn handle(
+    backend: &Backend,
+    Params(params): Params<ext::TasksParams>,
+) -> Result<ext::TasksResult> {
     backend.handle()?;
     let Some(root) = backend.root() else {
-        return Err(errors::error(ErrorKind::NoWorkspace, "the task queue needs a workspace folder; open one"));
+        return Err(errors::error(
+            ErrorKind::NoWorkspace,
+            "the task queue needs a workspace folder; open one",
+        ));
     };
-    let filter = TaskFilter { include_finished: params.include_finished.unwrap_or(false), ..TaskFilter::default() };
+    let filter =
+        TaskFilter { include_finished: params.include_finished.unwrap_or(false), ..TaskFilter::default() };
     let read = tokio::task::spawn_blocking(move || {
         // A workspace without state has no tasks; asking does not create its state.
         if !root.join(".acas").join("state.db").is_file() {

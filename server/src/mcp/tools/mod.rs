@@ -22,7 +22,15 @@ use super::{Answer, Shared, invalid};
 
 /// Every tool, in the order clients list them.
 pub(super) fn list() -> Vec<Tool> {
-    [check::tools(), problems::tools(), explain::tools(), workflows::tools(), activity::tools(), tasks::tools()].concat()
+    [
+        check::tools(),
+        problems::tools(),
+        explain::tools(),
+        workflows::tools(),
+        activity::tools(),
+        tasks::tools(),
+    ]
+    .concat()
 }
 
 /// Calls tool `name` for `agent` (the client's name) with `arguments`; `holder` is the name

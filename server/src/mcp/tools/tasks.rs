@@ -291,7 +291,8 @@ pub(super) async fn call(
         TASK_FAIL => {
             let FailArgs { id, error } = parse(name, arguments)?;
             let task = queue(shared, move |q| q.fail(id, &holder, &error)).await?;
-            let prefix = if task.state == TaskState::Failed { "failed for good: " } else { "failure recorded: " };
+            let prefix =
+                if task.state == TaskState::Failed { "failed for good: " } else { "failure recorded: " };
             Ok(one(prefix, &task))
         }
         TASK_RELEASE => {
@@ -334,7 +335,8 @@ async fn create(shared: &Arc<Shared>, holder: String, args: CreateArgs) -> Resul
             }
             let root = shared.root.clone();
             let (task, created) = queue(shared, move |q| q.from_problem(&fingerprint, &root, &new)).await?;
-            let mut answer = one(if created { "created: " } else { "the problem already has the open task " }, &task);
+            let mut answer =
+                one(if created { "created: " } else { "the problem already has the open task " }, &task);
             answer.data["created"] = json!(created);
             Ok(answer)
         }
@@ -371,7 +373,8 @@ async fn list(shared: &Arc<Shared>, holder: String, args: ListArgs) -> Result<An
         text.push('\n');
         text.push_str(&line(task));
     }
-    let data = json!({ "agent": holder, "total": total, "tasks": tasks.iter().map(task_json).collect::<Vec<_>>() });
+    let data =
+        json!({ "agent": holder, "total": total, "tasks": tasks.iter().map(task_json).collect::<Vec<_>>() });
     Ok(Answer { text, data, path: None })
 }
 
