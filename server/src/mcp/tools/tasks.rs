@@ -385,9 +385,9 @@ async fn claim(shared: &Arc<Shared>, holder: String, args: ClaimArgs) -> Result<
         Claim::Claimed(task) => {
             let mut answer = one("claimed: ", &task);
             answer.text.push_str(&format!(
-                "\nyou are {holder}; call task_heartbeat with id {} within {} to keep it",
+                "\nyou are {holder}; call task_heartbeat with id {} within {}s to keep it",
                 task.id,
-                format!("{}s", ttl.as_secs())
+                ttl.as_secs()
             ));
             answer.data["claimed"] = json!(true);
             answer.data["agent"] = json!(holder);
