@@ -563,6 +563,105 @@ impl Request for Workflows {
     const METHOD: &'static str = "acas/workflows";
 }
 
+/// Where an agents' task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum TaskState {
+    Queued,
+    Claimed,
+    Running,
+    /// Waits for tasks it needs.
+    Blocked,
+    Done,
+    Failed,
+}
+
+/// A path lock held now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLock {
+    /// A glob relative to the workspace root.
+    pub glob: String,
+    pub agent: String,
+    pub task: i64,
+    pub lease_until_ms: i64,
+}
+
+/// A task of the agents' queue, as the Tasks view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSummary {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    /// `fix`, `feature`, `refactor`, `test`, `docs`, `chore` or `other`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub priority: i64,
+    pub state: TaskState,
+    pub labels: Vec<String>,
+    /// The globs it will touch.
+    pub paths: Vec<String>,
+    /// The tasks it needs first.
+    pub needs: Vec<i64>,
+    /// The agent holding it (claimed, running) or that last held it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub agent: Option<String>,
+    /// When its lease ends, while it is held; milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub lease_until_ms: Option<i64>,
+    /// The globs it holds locked now.
+    pub locks: Vec<String>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub last_error: Option<String>,
+    /// `cli`, `problem`, `agent` or `plan`.
+    pub source: String,
+    pub created_by: String,
+}
+
+/// Params of [`Tasks`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TasksParams {
+    /// Done and failed tasks too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub include_finished: Option<bool>,
+}
+
+/// Result of [`Tasks`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TasksResult {
+    /// Those not finished first, by priority.
+    pub tasks: Vec<TaskSummary>,
+    /// Every path lock held now.
+    pub locks: Vec<TaskLock>,
+}
+
+/// `acas/tasks` (client → server): the agents' task queue and the path locks held now.
+pub enum Tasks {}
+
+impl Request for Tasks {
+    type Params = TasksParams;
+    type Result = TasksResult;
+    const METHOD: &'static str = "acas/tasks";
+}
+
+/// `acas/tasksChanged` (server → client): a task or a lock changed, in this process or another
+/// (an agent over MCP, the command line); ask `acas/tasks` again.
+pub enum TasksChanged {}
+
+impl Notification for TasksChanged {
+    type Params = ();
+    const METHOD: &'static str = "acas/tasksChanged";
+}
+
 /// Asks a model for a plan of tasks, shows it for approval, and runs it when approved.
 pub const PLAN_COMMAND: &str = "acas.plan";
 

@@ -57,6 +57,11 @@ pub fn generate() -> String {
         WorkflowInput::decl(&cfg),
         WorkflowSummary::decl(&cfg),
         WorkflowsResult::decl(&cfg),
+        TaskState::decl(&cfg),
+        TaskLock::decl(&cfg),
+        TaskSummary::decl(&cfg),
+        TasksParams::decl(&cfg),
+        TasksResult::decl(&cfg),
         PlanArgs::decl(&cfg),
         PlanResult::decl(&cfg),
         PlanStarted::decl(&cfg),
@@ -82,6 +87,8 @@ pub fn generate() -> String {
         ("workflows", Workflows::METHOD),
         ("escalationDone", EscalationDone::METHOD),
         ("planReady", PlanReady::METHOD),
+        ("tasks", Tasks::METHOD),
+        ("tasksChanged", TasksChanged::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use acas_e2e::acas_bin;
-use serde_json::Value;
+use acas_e2e::{LspClient, acas_bin, file_uri};
+use serde_json::{Value, json};
 
 /// The first `python3` on PATH that has the MCP SDK, or a failure that says how to install it.
 fn python_with_mcp() -> PathBuf {
@@ -69,10 +69,14 @@ fn workspace() -> tempfile::TempDir {
 
 /// Runs the agent's scenario and returns its report.
 fn drive(scenario: &str) -> Value {
+    run_script("drive.py", scenario, &workspace())
+}
+
+/// Runs `tests/mcp/SCRIPT SCENARIO ACAS WORKSPACE` and returns the report it printed last.
+fn run_script(script: &str, scenario: &str, workspace: &tempfile::TempDir) -> Value {
     let python = python_with_mcp();
-    let workspace = workspace();
     let config = tempfile::tempdir().unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("drive.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join(script);
     let output = Command::new(python)
         .arg(&script)
         .arg(scenario)
@@ -95,7 +99,26 @@ fn check_report(report: &Value) {
     let tools: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert_eq!(
         tools,
-        ["activity", "check", "context", "explain", "problems", "run_status", "run_workflow", "workflows"]
+        [
+            "activity",
+            "check",
+            "context",
+            "explain",
+            "lock_add",
+            "lock_list",
+            "problems",
+            "run_status",
+            "run_workflow",
+            "task_claim",
+            "task_create",
+            "task_done",
+            "task_fail",
+            "task_heartbeat",
+            "task_list",
+            "task_release",
+            "task_show",
+            "workflows"
+        ]
     );
     assert!(report["check_errors"].as_u64().unwrap() >= 1, "{report}");
     assert!(report["problems"].as_u64().unwrap() >= 1, "{report}");
@@ -119,4 +142,59 @@ fn an_agent_uses_every_tool_over_http_with_the_token_only() {
     let report = drive("http");
     check_report(&report);
     assert_eq!(report["unauthorized"], 401);
+}
+
+/// Two agents, each its own `acas mcp` process, on one repository: different tasks, a lock
+/// refused naming its holder, a silent agent's task back in the queue, a dependency unblocking the
+/// next task, every call in the audit log's hash chain.
+#[test]
+fn two_agents_share_one_queue() {
+    let report = run_script("agents.py", "two_agents", &workspace());
+    assert_eq!(report["claimed"].as_array().unwrap().len(), 2, "{report}");
+    assert_ne!(report["claimed"][0], report["claimed"][1], "{report}");
+    assert!(report["lock_refused"].as_str().unwrap().contains("agent-a/"), "{report}");
+    assert_eq!(report["returned"], "queued");
+    assert!(report["tool_call_records"].as_u64().unwrap() >= 15, "{report}");
+}
+
+/// Four agents claiming at once from their own processes: no task given twice, no path locked
+/// by two agents; two clients of one name are two holders.
+#[test]
+fn agents_racing_for_claims_never_share_a_task_or_a_path() {
+    let report = run_script("agents.py", "race", &workspace());
+    assert!(report["claimed"].as_u64().unwrap() >= 4, "{report}");
+    assert_ne!(report["twins"][0], report["twins"][1], "{report}");
+}
+
+/// `acas serve` (an editor over stdio) and `acas mcp` (an agent, through the Python SDK) on one
+/// workspace see one truth: the problem of a buffer open in the editor (not on disk) is in the
+/// agent's `problems`; the task the agent makes of it is in the editor's `acas/tasks`, and the
+/// editor is told with `acas/tasksChanged`.
+#[test]
+fn the_editor_and_an_agent_see_one_truth() {
+    let workspace = workspace();
+    let root = workspace.path().canonicalize().unwrap();
+    let mut editor = LspClient::start_in(&root, &[]);
+    editor.initialize(Some(&root), json!({}));
+    let before = editor.request("acas/tasks", json!({}));
+    assert_eq!(before["result"]["tasks"], json!([]), "{before}");
+    let uri = file_uri(&root.join("editor.py"));
+    editor.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": "def e(:\n    pass\n" } }),
+    );
+    editor.expect_diagnostics(&uri, |p| !p["diagnostics"].as_array().unwrap().is_empty());
+
+    let report = run_script("agents.py", "editor", &workspace);
+
+    editor.expect("acas/tasksChanged", |m| m["method"] == "acas/tasksChanged");
+    let after = editor.request("acas/tasks", json!({}));
+    let tasks = after["result"]["tasks"].as_array().unwrap();
+    let task = tasks.iter().find(|t| t["id"] == report["task"]).unwrap_or_else(|| panic!("{after}"));
+    assert_eq!(task["state"], "queued");
+    assert_eq!(task["source"], "problem");
+    assert_eq!(task["createdBy"], report["agent"]);
+    assert!(task["createdBy"].as_str().unwrap().starts_with("editor-agent/"), "{task}");
+    assert_eq!(task["paths"], json!(["editor.py"]));
+    assert_eq!(editor.shutdown(), 0);
 }

@@ -289,3 +289,45 @@ fn a_plan_is_never_written_through_a_link_planted_under_acas() {
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "a plan was written outside: {log}");
     assert!(!root.join("out.txt").exists(), "the plan ran: {log}");
 }
+
+/// `--tasks`: an approved plan is not run; its tasks go to the agents' queue with their
+/// dependencies, the first queued and the others blocked on what they need.
+#[test]
+fn an_approved_plan_becomes_tasks_for_agents() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = workspace(&fake);
+    let root = dir.path();
+    let plan = json!({"tasks": [
+        append("lexer", "lexer", &[], 3),
+        append("parser", "parser", &["lexer"], 2),
+        append("docs", "docs", &["lexer", "parser"], 1),
+    ]})
+    .to_string();
+    fake.push(Reply::text(&plan));
+
+    let (code, out, log) =
+        acas(root, &fake, &["plan", "Build a parser", "--tasks", "--yes", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    let tasks = out["tasks"].as_array().unwrap_or_else(|| panic!("{out}"));
+    let by_plan: std::collections::HashMap<&str, &Value> =
+        tasks.iter().map(|t| (t["plan_task"].as_str().unwrap(), &t["task"])).collect();
+    assert_eq!(by_plan.len(), 3, "{out}");
+    let (lexer, parser, docs) = (by_plan["lexer"], by_plan["parser"], by_plan["docs"]);
+    assert_eq!(lexer["state"], "queued");
+    assert_eq!(lexer["title"], "Write lexer");
+    assert_eq!(lexer["priority"], 3);
+    assert_eq!(lexer["source"], "plan");
+    assert!(lexer["description"].as_str().unwrap().starts_with("Appends lexer"), "{lexer}");
+    assert_eq!(parser["state"], "blocked");
+    assert_eq!(parser["needs"], json!([lexer["id"]]));
+    assert_eq!(docs["needs"], json!([lexer["id"], parser["id"]]));
+    assert_eq!(out["run"], Value::Null);
+    assert!(!root.join("out.txt").exists(), "nothing ran");
+
+    // The queue holds them: an agent is given the lexer, and only the lexer, first.
+    let (code, claimed, log) = acas(root, &fake, &["task", "claim", "--agent", "a-1", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(claimed["task"]["id"], lexer["id"]);
+    let (code, _, log) = acas(root, &fake, &["task", "claim", "--agent", "a-2", "--format", "json"]);
+    assert_eq!(code, 5, "the others wait for the lexer: {log}");
+}

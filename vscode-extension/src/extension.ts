@@ -21,6 +21,8 @@ import { resolveServerPath } from './serverPath';
 import { readSettings } from './settings';
 import { SpendModel } from './spend';
 import { StatusBar } from './statusBar';
+import { TasksModel } from './tasks';
+import { TasksView } from './tasksView';
 import { WorkflowCommands } from './workflowCommands';
 import { WorkflowsModel } from './workflows';
 import { WorkflowsView } from './workflowsView';
@@ -36,9 +38,11 @@ export function activate(context: vscode.ExtensionContext): void {
   const status = new StatusBar(problems, spend, workflows);
   const view = new ProblemsView(problems);
   const workflowsView = new WorkflowsView(workflows);
+  const tasks = new TasksModel(log);
+  const tasksView = new TasksView(tasks);
   const forwarder = new DiagnosticsForwarder(log);
   const ends: Ends = { escalations: new Pending<EscalationDoneParams>(), plans: new Pending<PlanReadyParams>() };
-  session = new Session(context, log, status, problems, spend, workflows, forwarder, ends);
+  session = new Session(context, log, status, problems, spend, workflows, tasks, forwarder, ends);
   const current = session;
   const ai = new AiCommands(
     {
@@ -61,6 +65,8 @@ export function activate(context: vscode.ExtensionContext): void {
     status,
     view,
     workflowsView,
+    tasks,
+    tasksView,
     forwarder,
     ai,
     workflowCommands,
@@ -68,6 +74,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('acas.showOutput', () => log.show(true)),
     vscode.commands.registerCommand('acas.showProblems', () => view.reveal()),
     vscode.commands.registerCommand('acas.refreshProblems', () => problems.refresh()),
+    vscode.commands.registerCommand('acas.showTasks', () => tasksView.show()),
+    vscode.commands.registerCommand('acas.refreshTasks', () => tasks.refresh()),
     // Not `acas.runCheckers`: the language client registers the server's own commands by name.
     vscode.commands.registerCommand('acas.runAllCheckers', () => runCheckers(current.currentClient, log)),
     vscode.workspace.onDidChangeConfiguration((event) => current.configurationChanged(event)),
@@ -102,6 +110,7 @@ class Session {
     private readonly problems: ProblemsModel,
     private readonly spend: SpendModel,
     private readonly workflows: WorkflowsModel,
+    private readonly tasks: TasksModel,
     private readonly forwarder: DiagnosticsForwarder,
     private readonly ends: Ends,
   ) {}
@@ -156,6 +165,7 @@ class Session {
       this.problems.setClient(running ? client : undefined);
       this.spend.setClient(running ? client : undefined);
       this.workflows.setClient(running ? client : undefined);
+      this.tasks.setClient(running ? client : undefined);
       this.forwarder.setClient(running ? client : undefined);
       this.status.setState(running ? 'running' : newState === State.Starting ? 'starting' : 'stopped');
     });

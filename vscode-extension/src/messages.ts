@@ -3,7 +3,7 @@
  * `protocol.ts`, so that a call with the wrong params or result type fails to compile. Shared by
  * the extension and the integration test (no VS Code import).
  */
-import { NotificationType, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
+import { NotificationType, NotificationType0, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
 import {
   Methods,
   type EscalationDoneParams,
@@ -14,6 +14,8 @@ import {
   type ProblemsParams,
   type SpendResult,
   type StatusResult,
+  type TasksParams,
+  type TasksResult,
   type WorkflowRunParams,
   type WorkflowsResult,
 } from './protocol';
@@ -27,3 +29,5 @@ export const workflowRun = new NotificationType<WorkflowRunParams>(Methods.workf
 export const workflows = new RequestType0<WorkflowsResult, void>(Methods.workflows);
 export const escalationDone = new NotificationType<EscalationDoneParams>(Methods.escalationDone);
 export const planReady = new NotificationType<PlanReadyParams>(Methods.planReady);
+export const tasks = new RequestType<TasksParams, TasksResult, void>(Methods.tasks);
+export const tasksChanged = new NotificationType0(Methods.tasksChanged);

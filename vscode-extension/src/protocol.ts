@@ -195,6 +195,60 @@ runs: Array<WorkflowRunParams>,
  */
 seq: number, };
 
+export type TaskState = "queued" | "claimed" | "running" | "blocked" | "done" | "failed";
+
+export type TaskLock = { 
+/**
+ * A glob relative to the workspace root.
+ */
+glob: string, agent: string, task: number, leaseUntilMs: number, };
+
+export type TaskSummary = { id: number, title: string, description: string, 
+/**
+ * `fix`, `feature`, `refactor`, `test`, `docs`, `chore` or `other`.
+ */
+type: string, priority: number, state: TaskState, labels: Array<string>, 
+/**
+ * The globs it will touch.
+ */
+paths: Array<string>, 
+/**
+ * The tasks it needs first.
+ */
+needs: Array<number>, 
+/**
+ * The agent holding it (claimed, running) or that last held it.
+ */
+agent?: string, 
+/**
+ * When its lease ends, while it is held; milliseconds since the Unix epoch.
+ */
+leaseUntilMs?: number, 
+/**
+ * The globs it holds locked now.
+ */
+locks: Array<string>, attempts: number, maxAttempts: number, lastError?: string, 
+/**
+ * `cli`, `problem`, `agent` or `plan`.
+ */
+source: string, createdBy: string, };
+
+export type TasksParams = { 
+/**
+ * Done and failed tasks too.
+ */
+includeFinished?: boolean, };
+
+export type TasksResult = { 
+/**
+ * Those not finished first, by priority.
+ */
+tasks: Array<TaskSummary>, 
+/**
+ * Every path lock held now.
+ */
+locks: Array<TaskLock>, };
+
 export type PlanArgs = { 
 /**
  * What to do, in words.
@@ -272,6 +326,8 @@ export const Methods = {
   workflows: "acas/workflows",
   escalationDone: "acas/escalationDone",
   planReady: "acas/planReady",
+  tasks: "acas/tasks",
+  tasksChanged: "acas/tasksChanged",
 } as const;
 
 /** Commands ACAS serves through `workspace/executeCommand`. */

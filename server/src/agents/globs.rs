@@ -33,7 +33,8 @@ pub const MAX_OVERLAP_WORK: usize = 100_000;
 pub const MAX_GLOB_BYTES: usize = 1024;
 
 /// Checks a glob and puts it in canonical form: no leading `./`, no doubled or trailing `/`.
-/// Refuses an empty glob, an absolute one, one with a `..` component, one with a NUL or control
+/// Refuses an empty glob, an absolute one, one with a `..` component (however it is spelled:
+/// through braces, escapes or a class of the dot alone), one with a NUL or control
 /// character, one longer than [`MAX_GLOB_BYTES`], and unbalanced `[` or `{`.
 pub fn normalize(glob: &str) -> Result<String, String> {
     let trimmed = glob.trim();
@@ -78,7 +79,42 @@ pub fn normalize(glob: &str) -> Result<String, String> {
     if brackets != 0 || braces != 0 {
         return Err(format!("the path glob {normal} has an unclosed [ or {{; close it or escape it"));
     }
+    // `..` and a leading `/` spelled another way (`{..,a}`, `\.\.`, `[.][.]`, `{/etc,a}`).
+    for alternative in expand(&normal).unwrap_or_default() {
+        if alternative.starts_with('/') {
+            return Err(format!(
+                "the path glob {normal} is absolute in its alternative {alternative}; give it relative to the workspace root"
+            ));
+        }
+        if alternative.split('/').any(is_parent) {
+            return Err(format!(
+                "the path glob {normal} leaves the workspace (.. in its alternative {alternative}); give a path inside it"
+            ));
+        }
+    }
     Ok(normal)
+}
+
+/// Whether a component of a glob (braces expanded) matches only `..`: two dots, each literal,
+/// escaped or a class of the dot alone.
+fn is_parent(component: &str) -> bool {
+    let mut dots = 0;
+    let mut chars = component.chars();
+    while let Some(c) = chars.next() {
+        let literal = match c {
+            '\\' => chars.next(),
+            '[' => {
+                let class: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                (class == ".").then_some('.')
+            }
+            c => Some(c),
+        };
+        if literal != Some('.') {
+            return false;
+        }
+        dots += 1;
+    }
+    dots == 2
 }
 
 /// Whether some path may be matched by both globs (both as [`normalize`] gives them). Sound:
@@ -459,6 +495,31 @@ mod tests {
             assert!(normalize(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(normalize(&"a".repeat(MAX_GLOB_BYTES + 1)).is_err());
+    }
+
+    /// `..` and a leading `/` spelled through braces, escapes or one-character classes are
+    /// still `..` and `/`: refused as the plain spelling is.
+    #[test]
+    fn disguised_parents_and_roots_are_refused() {
+        for bad in [
+            r"\.\./x",
+            "src/{..,b}/x",
+            "src/[.][.]/x",
+            "{..}",
+            r"a/\..",
+            "{/etc,a}/x",
+            "{a,{/b,c}}",
+            "[.].",
+            "x/{a,..}",
+        ] {
+            let error = normalize(bad).expect_err(bad);
+            assert!(error.contains("leaves the workspace") || error.contains("absolute"), "{bad}: {error}");
+        }
+        for good in
+            ["src/{a,b}/x", "src/.hidden/**", "src/[.]env", "{a,b}/..x", "..a/b", r"\.x", "src/.{a,b}"]
+        {
+            assert!(normalize(good).is_ok(), "{good} should be accepted");
+        }
     }
 
     /// `*a???...` needs an automaton state per subset of the last positions: deciding two such

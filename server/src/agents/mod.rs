@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use tasks::{
-    Claim, ClaimRequest, Lock, NewTask, Task, TaskError, TaskErrorKind, TaskFilter, TaskQueue, TaskSource,
-    TaskState, TaskType, Unavailable,
+    Claim, ClaimRequest, Lock, NewTask, QueueVersion, Task, TaskError, TaskErrorKind, TaskFilter, TaskQueue,
+    TaskSource, TaskState, TaskType, Unavailable,
 };
 
 /// Where the task queue reads the time, in Unix milliseconds.

@@ -297,6 +297,20 @@ pub enum Claim {
     Nothing(Vec<Unavailable>),
 }
 
+/// What [`TaskQueue::version`] reads: sums of the tasks' update times and lease ends and the
+/// lock table's size and last id, so that two reads are equal when nothing changed between
+/// them and differ, but for a coincidence of those sums, when something did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueVersion {
+    tasks: i64,
+    updated: i64,
+    leases: i64,
+    locks: i64,
+    last_lock: i64,
+    /// When the first lease of a held task ends.
+    pub next_lease_end_ms: Option<i64>,
+}
+
 /// Which tasks to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskFilter {
@@ -704,6 +718,33 @@ impl TaskQueue {
     /// Every lock held now, by glob.
     pub fn locks(&mut self) -> Result<Vec<Lock>, TaskError> {
         self.write("list path locks", |tx, _| Ok(live_locks(tx)?))
+    }
+
+    /// Returns the tasks whose lease ended to the queue now (every other call does it first).
+    pub fn reap(&mut self) -> Result<(), TaskError> {
+        self.write("return ended leases to the queue", |_, _| Ok(()))
+    }
+
+    /// A cheap read that changes whenever a task or a lock changes, with the next lease end
+    /// (after which [`TaskQueue::reap`] changes it): for front ends that tell of changes made
+    /// by other processes. Takes no write lock.
+    pub fn version(&mut self) -> Result<QueueVersion, TaskError> {
+        let read = |conn: &Connection| -> rusqlite::Result<QueueVersion> {
+            let (tasks, updated, leases, next_lease_end_ms) = conn
+                .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(updated_ms % 1000000007), 0), \
+                     COALESCE(SUM(lease_until_ms % 1000000007), 0), \
+                     MIN(CASE WHEN state IN ('claimed', 'running') THEN lease_until_ms END) FROM task",
+                )?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let (locks, last_lock) = conn
+                .prepare_cached("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM task_lock")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(QueueVersion { tasks, updated, leases, locks, last_lock, next_lease_end_ms })
+        };
+        read(&self.conn).map_err(|e| {
+            StoreError::sqlite("read the task queue's version", &self.db_path, self.busy_timeout, &e).into()
+        })
     }
 }
 

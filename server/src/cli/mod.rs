@@ -147,13 +147,16 @@ enum Command {
         #[command(subcommand)]
         command: workflow::WorkflowCommand,
     },
-    /// Ask an AI provider for a plan of tasks, show it, and run it as a workflow once approved
+    /// Ask an AI provider for a plan of tasks, show it, and run it as a workflow (or queue its tasks for agents) once approved
     Plan {
         /// What the plan should achieve
         prompt: String,
         /// Run the plan without asking
         #[arg(long)]
         yes: bool,
+        /// Put the approved plan's tasks on the agents' task queue (with their dependencies) instead of running it
+        #[arg(long, conflicts_with = "webhook")]
+        tasks: bool,
         /// Print the plan and run nothing
         #[arg(long)]
         dry_run: bool,
@@ -307,18 +310,27 @@ pub fn main() -> i32 {
         Command::Policy { command } => policy::run(command),
         Command::Approve { id, deny, common } => policy::approve(id, deny, &common),
         Command::Workflow { command } => workflow::run(command),
-        Command::Plan { prompt, yes, dry_run, provider, workspace, format, webhook, webhook_secret_env } => {
-            plan::run(plan::Args {
-                prompt,
-                yes,
-                dry_run,
-                provider,
-                workspace,
-                format,
-                webhook,
-                webhook_secret_env,
-            })
-        }
+        Command::Plan {
+            prompt,
+            yes,
+            tasks,
+            dry_run,
+            provider,
+            workspace,
+            format,
+            webhook,
+            webhook_secret_env,
+        } => plan::run(plan::Args {
+            prompt,
+            yes,
+            tasks,
+            dry_run,
+            provider,
+            workspace,
+            format,
+            webhook,
+            webhook_secret_env,
+        }),
     }
 }
 

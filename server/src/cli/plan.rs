@@ -8,12 +8,18 @@
 //! like `acas workflow run` (so `acas workflow resume` finishes it after a crash). `--dry-run`
 //! stops after printing the plan.
 //!
+//! With `--tasks`, an approved plan is not run: each of its tasks becomes a task of the agents'
+//! queue (`agents::TaskQueue`, source `plan`), with its name as title, its description and action
+//! as description, its priority, and its dependencies as the queue's (tasks are created after
+//! those they need, so a task waits `blocked` until they are done).
+//!
 //! With `--webhook URL`, progress events (`plan_generated`, `task_started`, `task_completed`,
 //! `task_failed`, `run_completed`) are queued in the store's outbox, signed with the secret in
 //! `--webhook-secret-env`, and delivered with retries; the command waits up to
 //! [`WEBHOOK_WAIT`] at its end for them to be delivered, and leaves the rest queued for the next
 //! delivery task.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output, workflow_run};
+use crate::agents::{self, NewTask, SystemClock, Task, TaskQueue, TaskSource};
 use crate::escalate::engine::Escalator;
 use crate::store::{OutboxStatus, Store, StoreOptions};
 use crate::workflow::actions::{Ai, EscalatorAi};
@@ -39,6 +46,8 @@ const WEBHOOK_WAIT: Duration = Duration::from_secs(15);
 pub(super) struct Args {
     pub prompt: String,
     pub yes: bool,
+    /// Queue the tasks instead of running the plan.
+    pub tasks: bool,
     pub dry_run: bool,
     pub provider: Option<String>,
     pub workspace: PathBuf,
@@ -178,10 +187,75 @@ async fn plan_and_run(
             return Ok((EXIT_OK, report));
         }
     }
+    if args.tasks {
+        let root = root.to_owned();
+        let (plan, name) = (plan.clone(), name.clone());
+        let queued = tokio::task::spawn_blocking(move || queue_tasks(&root, &plan, &name))
+            .await
+            .map_err(|e| format!("queueing the plan's tasks stopped: {e}"))??;
+        if matches!(args.format, ListFormat::Text) {
+            let mut text = format!("queued {} tasks for agents (`acas task list`):", queued.len());
+            for (_, task) in &queued {
+                text.push_str(&format!(
+                    "
+  #{} {} ({})",
+                    task.id,
+                    task.title,
+                    task.state.as_str()
+                ));
+                if !task.needs.is_empty() {
+                    let needs: Vec<String> = task.needs.iter().map(|n| format!("#{n}")).collect();
+                    text.push_str(&format!(", needs {}", needs.join(", ")));
+                }
+            }
+            output::line(&text);
+        }
+        report["workflow"] = Value::Null;
+        report["tasks"] = queued.iter().map(|(id, task)| json!({ "plan_task": id, "task": task })).collect();
+        return Ok((EXIT_OK, report));
+    }
     let (code, run) =
         execute(root, &plan, &name, args.format, ai, progress).await.map_err(|e| e.to_string())?;
     report["run"] = run;
     Ok((code, report))
+}
+
+/// Creates a task of the agents' queue for each task of `plan`, each after the tasks it needs;
+/// returns the plan's task ids with the tasks made.
+fn queue_tasks(root: &Path, plan: &Plan, name: &str) -> Result<Vec<(String, Task)>, String> {
+    let mut queue = TaskQueue::open(root, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
+    let mut made: HashMap<&str, Task> = HashMap::new();
+    let mut order: Vec<(String, Task)> = Vec::new();
+    while made.len() < plan.tasks.len() {
+        let ready: Vec<&planner::Task> = plan
+            .tasks
+            .iter()
+            .filter(|t| !made.contains_key(t.id.as_str()))
+            .filter(|t| t.needs.iter().all(|n| made.contains_key(n.as_str())))
+            .collect();
+        if ready.is_empty() {
+            return Err("the plan's dependencies do not form a DAG; plan again".to_owned());
+        }
+        for task in ready {
+            let mut new = NewTask::titled(&clip(&task.name, agents::tasks::MAX_TITLE_CHARS));
+            let action = serde_json::to_string(&task.with).unwrap_or_default();
+            new.description = clip(
+                &format!("{}\n\nplan {name}, task `{}`: {} {action}", task.description, task.id, task.action),
+                agents::tasks::MAX_DESCRIPTION_BYTES / 4,
+            );
+            new.priority = task.priority;
+            new.needs = task.needs.iter().map(|n| made[n.as_str()].id).collect();
+            new.source = TaskSource::Plan;
+            let created = queue.create(&new).map_err(|e| format!("cannot queue task `{}`: {e}", task.id))?;
+            order.push((task.id.clone(), created.clone()));
+            made.insert(task.id.as_str(), created);
+        }
+    }
+    Ok(order)
+}
+
+fn clip(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
 }
 
 /// Writes the plan's workflow to `.acas/plans/NAME.json` and runs it in the foreground.

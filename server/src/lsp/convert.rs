@@ -321,3 +321,43 @@ pub fn escalate_range(args: &ext::EscalateArgs) -> Option<TextRange> {
         (None, None) => None,
     }
 }
+
+pub(super) fn task(task: &crate::agents::Task) -> ext::TaskSummary {
+    use crate::agents::TaskState as S;
+    let state = match task.state {
+        S::Queued => ext::TaskState::Queued,
+        S::Claimed => ext::TaskState::Claimed,
+        S::Running => ext::TaskState::Running,
+        S::Blocked => ext::TaskState::Blocked,
+        S::Done => ext::TaskState::Done,
+        S::Failed => ext::TaskState::Failed,
+    };
+    ext::TaskSummary {
+        id: task.id,
+        title: task.title.clone(),
+        description: task.description.clone(),
+        kind: task.kind.as_str().to_owned(),
+        priority: task.priority,
+        state,
+        labels: task.labels.clone(),
+        paths: task.paths.clone(),
+        needs: task.needs.clone(),
+        agent: task.agent.clone(),
+        lease_until_ms: task.lease_until_ms.filter(|_| task.state.is_held()),
+        locks: task.locks.iter().map(|l| l.glob.clone()).collect(),
+        attempts: task.attempts,
+        max_attempts: task.max_attempts,
+        last_error: task.last_error.clone(),
+        source: task.source.as_str().to_owned(),
+        created_by: task.created_by.clone(),
+    }
+}
+
+pub(super) fn task_lock(lock: &crate::agents::Lock) -> ext::TaskLock {
+    ext::TaskLock {
+        glob: lock.glob.clone(),
+        agent: lock.agent.clone(),
+        task: lock.task,
+        lease_until_ms: lock.lease_until_ms,
+    }
+}

@@ -91,11 +91,17 @@ table! {
         ext::Spend::METHOD => requests::spend::handle, Kind::Request;
         ext::FixFeedback::METHOD => notifications::fix_feedback::handle, Kind::Notification;
         ext::Workflows::METHOD => requests::workflows::handle, Kind::Request;
+        ext::Tasks::METHOD => requests::tasks::handle, Kind::Request;
     ],
     standard: [
         WORK_DONE_PROGRESS_CANCEL => notifications::progress_cancel::handle,
     ],
-    server_notifications: [ext::WorkflowRun::METHOD, ext::EscalationDone::METHOD, ext::PlanReady::METHOD],
+    server_notifications: [
+        ext::WorkflowRun::METHOD,
+        ext::EscalationDone::METHOD,
+        ext::PlanReady::METHOD,
+        ext::TasksChanged::METHOD,
+    ],
     commands: [
         ext::ESCALATE_COMMAND => requests::escalate::handle, public: true, test_only: false;
         FIX_APPLIED_COMMAND => requests::fix_applied::handle, public: false, test_only: false;

@@ -11,6 +11,7 @@
 //! streamable HTTP transport behind a bearer token. Every tool call is recorded in the
 //! activity log under the client's name.
 
+mod agents;
 mod http;
 mod policy;
 mod resources;
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     /// `None` when nothing can be recorded (the workspace gave no store).
     pub store: Option<Store>,
     pub subscriptions: resources::Subscriptions,
+    /// The task queue's connections and the audit log of tool calls.
+    pub agents: Arc<agents::AgentState>,
     next_connection: AtomicU64,
 }
 
@@ -60,6 +63,8 @@ pub(crate) struct Shared {
 pub(crate) struct Server {
     shared: Arc<Shared>,
     connection: u64,
+    /// Keeps two clients of one name apart as task holders (see `agents`).
+    session: String,
 }
 
 /// What a tool answers: a few lines for the model and the same as structured content.
@@ -235,9 +240,13 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let agent = Self::agent(&context);
+        let holder = agents::agent_name(&agent, &self.session);
         let name = request.name.to_string();
         let arguments = request.arguments.unwrap_or_default();
-        let result = tools::call(&self.shared, &agent, &name, arguments, &context.ct).await.map(redacted);
+        let (summary, started) = (agents::summarise(&arguments), agents::started());
+        let result = tools::call(&self.shared, &agent, &holder, &name, arguments, &context.ct).await.map(redacted);
+        let outcome = result.as_ref().map(|_| ());
+        self.shared.agents.record_call(&holder, &name, summary, outcome, started.elapsed()).await;
         match result {
             Ok(answer) => {
                 let summary = answer.text.lines().next().unwrap_or("").to_owned();
@@ -300,7 +309,11 @@ impl ServerHandler for Server {
 
 impl Shared {
     fn connect(self: &Arc<Shared>) -> Server {
-        Server { shared: self.clone(), connection: self.next_connection.fetch_add(1, Ordering::Relaxed) }
+        Server {
+            shared: self.clone(),
+            connection: self.next_connection.fetch_add(1, Ordering::Relaxed),
+            session: agents::session_id(),
+        }
     }
 }
 
@@ -325,11 +338,13 @@ pub async fn serve(
     };
     let (handle, outputs) = workspace::start(options);
     let store = handle.request(workspace::Request::Problems).await.and_then(|(store, _)| store);
+    let agent_state = Arc::new(agents::AgentState::new(&root));
     let shared = Arc::new(Shared {
         root,
         handle: handle.clone(),
         store,
         subscriptions: resources::Subscriptions::default(),
+        agents: agent_state,
         next_connection: AtomicU64::new(0),
     });
     let pump = tokio::spawn(resources::pump(shared.clone(), outputs));

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::{InitializedParams, MessageType};
 
-use crate::lsp::{Backend, approvals, coalesce, forward};
+use crate::lsp::{Backend, approvals, coalesce, forward, tasks_changed};
 use crate::workspace;
 
 pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
@@ -19,6 +19,8 @@ pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
     tokio::spawn(forward::forward(backend.client.clone(), coalesce::coalesce(outputs), progress));
     if let Some(root) = backend.root() {
         tokio::spawn(approvals::ask(backend.client.clone(), root));
+        let shared = backend.shared.clone();
+        tokio::spawn(tasks_changed::watch(backend.client.clone(), root, move || shared.shutdown_requested()));
     }
     let detached = backend.detached.lock().unwrap().take();
     match detached {

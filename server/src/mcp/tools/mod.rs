@@ -6,6 +6,7 @@ mod activity;
 mod check;
 mod explain;
 mod problems;
+mod tasks;
 mod workflows;
 
 use std::sync::Arc;
@@ -21,13 +22,23 @@ use super::{Answer, Shared, invalid};
 
 /// Every tool, in the order clients list them.
 pub(super) fn list() -> Vec<Tool> {
-    [check::tools(), problems::tools(), explain::tools(), workflows::tools(), activity::tools()].concat()
+    [
+        check::tools(),
+        problems::tools(),
+        explain::tools(),
+        workflows::tools(),
+        activity::tools(),
+        tasks::tools(),
+    ]
+    .concat()
 }
 
-/// Calls tool `name` for `agent` with `arguments`.
+/// Calls tool `name` for `agent` (the client's name) with `arguments`; `holder` is the name
+/// the task queue knows this session by.
 pub(super) async fn call(
     shared: &Arc<Shared>,
     agent: &str,
+    holder: &str,
     name: &str,
     arguments: JsonObject,
     cancel: &CancellationToken,
@@ -43,6 +54,7 @@ pub(super) async fn call(
         }
         workflows::RUN_STATUS => workflows::run_status(shared, parse(name, arguments)?).await,
         activity::ACTIVITY => activity::activity(shared, parse(name, arguments)?).await,
+        other if tasks::NAMES.contains(&other) => tasks::call(shared, holder, other, arguments).await,
         _ => {
             let known: Vec<String> = list().into_iter().map(|t| t.name.into_owned()).collect();
             Err(invalid(format!("no tool named `{name}`; the tools are {}", known.join(", "))))
