@@ -489,6 +489,34 @@ fn deleted_closers_are_placed_where_the_indentation_returns() {
     .assert_eq(&diagnose_with_related(Language::Rust, text));
 }
 
+/// A closer deleted right after a block that ends its bracket's line (`})` written as `}` after
+/// a closure or callback, `}};` as `};`) is reported after that block, where the indentation
+/// ends it, not before the block on the bracket's line; a `)` missing before a block that is not
+/// the bracket's argument (`if check(x {`) still is.
+#[test]
+fn closers_deleted_after_a_block_argument_are_placed_after_the_block() {
+    let rust = std::fs::read_to_string(fixtures().join("rust/deleted_closer_after_closure.rs")).unwrap();
+    expect![[r#"
+        10:14-11:1 missing `)` to close `(` at 7:17 [format] (`(` opened here at 7:17)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, &rust));
+    let rust = std::fs::read_to_string(fixtures().join("rust/deleted_closer_in_nested_block.rs")).unwrap();
+    expect![[r#"
+        8:10-8:11 missing `}` to close `{` at 5:15 [decode] (`{` opened here at 5:15)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, &rust));
+    let js = std::fs::read_to_string(fixtures().join("javascript/deleted_closer_after_callback.js")).unwrap();
+    expect![[r#"
+        5:4-6:1 missing `)` to close `(` at 3:5 [] (`(` opened here at 3:5)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::JavaScript, &js));
+    let text = "fn f(x: u8) {\n    if check(x {\n        run();\n    }\n}\n";
+    expect![[r#"
+        2:16-2:17 missing `)` to close `(` at 2:13 [] (`(` opened here at 2:13)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, text));
+}
+
 /// As [`diagnose`], with each diagnostic's related locations.
 fn diagnose_with_related(language: Language, text: &str) -> String {
     let diagnostics = super::check(language, text);
