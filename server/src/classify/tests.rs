@@ -517,6 +517,21 @@ fn closers_deleted_after_a_block_argument_are_placed_after_the_block() {
     .assert_eq(&diagnose_with_related(Language::Rust, text));
 }
 
+/// A macro call in `(…)` or `[…]` followed by another statement or item with no `;` between is
+/// reported where the `;` belongs (tree-sitter-rust parses it without error); calls in braces,
+/// the last expression of a block and calls that start a longer expression are valid.
+#[test]
+fn macro_calls_as_statements_need_a_semicolon() {
+    let text = std::fs::read_to_string(fixtures().join("rust/missing_semicolon_after_macro.rs")).unwrap();
+    expect![[r#"
+        3:38-3:38 expected `;` after the macro call [report]
+        8:37-8:37 expected `;` after the macro call []
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, &text));
+    let valid = std::fs::read_to_string(fixtures().join("rust/valid_macro_statements.rs")).unwrap();
+    assert_eq!(diagnose(Language::Rust, &valid), "");
+}
+
 /// As [`diagnose`], with each diagnostic's related locations.
 fn diagnose_with_related(language: Language, text: &str) -> String {
     let diagnostics = super::check(language, text);
