@@ -136,7 +136,7 @@ impl Ctx<'_> {
         };
         between.trim_start().is_empty()
             || between.ends_with('|')
-            || between.ends_with("=>")
+            || between.strip_suffix("=>").is_some_and(complete_arrow_parameters)
             || word("move")
             || word("async")
             || (between.ends_with(')')
@@ -243,6 +243,18 @@ impl Ctx<'_> {
         errors += stack.len() as u32;
         (errors, anomalies)
     }
+}
+
+/// Whether `before`, the text before an arrow's `=>`, ends with the arrow's whole parameter list:
+/// `(…)`, or one name after a `,` (`it("a", () =>`, `f(a, x =>`). Not a name right after the
+/// bracket or after a type (`(x =>`, `(value: T =>`): that bracket may be the parameters' own.
+fn complete_arrow_parameters(before: &str) -> bool {
+    let before = before.trim_end();
+    if before.ends_with(')') {
+        return true;
+    }
+    let name = before.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '$');
+    name.len() < before.len() && name.trim_end().ends_with(',')
 }
 
 /// Explains unbalanced brackets, or returns `None` when they balance.

@@ -510,6 +510,11 @@ fn closers_deleted_after_a_block_argument_are_placed_after_the_block() {
         5:4-6:1 missing `)` to close `(` at 3:5 [] (`(` opened here at 3:5)
     "#]]
     .assert_eq(&diagnose_with_related(Language::JavaScript, &js));
+    let text = "source.subscribe(\n  wrap(subscriber, ( => {\n    done = true;\n    next();\n    more();\n    end();\n  })\n);\n";
+    expect![[r#"
+        2:20-2:21 missing `)` to close `(` at 2:7 [] (`(` opened here at 2:7)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::TypeScript, text));
     let text = "fn f(x: u8) {\n    if check(x {\n        run();\n    }\n}\n";
     expect![[r#"
         2:16-2:17 missing `)` to close `(` at 2:13 [] (`(` opened here at 2:13)
