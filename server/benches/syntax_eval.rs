@@ -583,13 +583,9 @@ fn run(language: Language, o: &Options) -> LangResult {
                 targets.get(1).map(|t| t + 1)
             );
             let t = doc.text();
-            let from = t.lines().skip((injected as usize).saturating_sub(2)).take(4);
-            for (n, l) in from.enumerate() {
-                println!(
-                    "    {:>5} | {}",
-                    injected as usize - 1 + n,
-                    l.chars().take(120).collect::<String>()
-                );
+            let first = (injected as usize).saturating_sub(2);
+            for (n, l) in t.lines().skip(first).take(4).enumerate() {
+                println!("    {:>5} | {}", first + n + 1, l.chars().take(120).collect::<String>());
             }
             for d in doc.diagnostics() {
                 println!("    -> {}", render(t, d));

@@ -53,9 +53,11 @@ struct Candidate {
     edit: Edit,
     report: usize,
     kind: Kind,
-    /// Closes a block at the end of the text though its indentation says where it ends: taken
-    /// only when no candidate that the indentation supports explains the brackets as well.
-    against_indentation: bool,
+    /// Goes against the layout: closes a block at the end of the text though its indentation
+    /// says where it ends, or closes a bracket before the block that ends its line though the
+    /// block is the bracket's last argument (`map(|x| {`, `=> {{`). Taken only when no
+    /// candidate that the layout supports explains the brackets as well.
+    against_layout: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -95,6 +97,50 @@ impl Ctx<'_> {
             return self.is_first(c) && self.indent(c) < self.indent(o);
         }
         if self.is_first(c) { self.indent(c) != self.indent(o) } else { o.ch == b'{' }
+    }
+
+    /// Index of the closer that pairs with the opener at `index`, by depth alone, if it comes
+    /// no later than `until`.
+    fn partner(&self, index: usize, until: usize) -> Option<usize> {
+        let mut depth = 0u32;
+        for (k, d) in self
+            .delims
+            .iter()
+            .enumerate()
+            .take(until.min(self.delims.len().saturating_sub(1)) + 1)
+            .skip(index)
+        {
+            if d.is_open() {
+                depth += 1;
+            } else {
+                depth -= 1;
+                if depth == 0 {
+                    return (closer(self.delims[index].ch) == d.ch).then_some(k);
+                }
+            }
+        }
+        None
+    }
+
+    /// Does the block opened by `block` at the end of the line belong inside the bracket `o`
+    /// opened earlier on that line? It does when only a closure's or function's header stands
+    /// between them (`map(|x| {`, `spawn(move || {`, `it("a", () => {`, `f(function () {`) or
+    /// nothing does (`=> {{`, `[{`): closing `o` before the block leaves a bracket with a
+    /// dangling header, or an empty one.
+    fn wraps(&self, o: Delim, block: Delim) -> bool {
+        let between = self.text[o.offset + 1..block.offset].trim_end();
+        let word = |w: &str| {
+            between
+                .strip_suffix(w)
+                .is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+        };
+        between.trim_start().is_empty()
+            || between.ends_with('|')
+            || between.strip_suffix("=>").is_some_and(complete_arrow_parameters)
+            || word("move")
+            || word("async")
+            || (between.ends_with(')')
+                && (between.contains("function") || between.contains("func(") || between.contains("func (")))
     }
 
     /// Index of the first delimiter at or after `offset`.
@@ -199,6 +245,18 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether `before`, the text before an arrow's `=>`, ends with the arrow's whole parameter list:
+/// `(…)`, or one name after a `,` (`it("a", () =>`, `f(a, x =>`). Not a name right after the
+/// bracket or after a type (`(x =>`, `(value: T =>`): that bracket may be the parameters' own.
+fn complete_arrow_parameters(before: &str) -> bool {
+    let before = before.trim_end();
+    if before.ends_with(')') {
+        return true;
+    }
+    let name = before.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '$');
+    name.len() < before.len() && name.trim_end().ends_with(',')
+}
+
 /// Explains unbalanced brackets, or returns `None` when they balance.
 pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
     let delims = &scan.delims[..];
@@ -221,10 +279,15 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
                     edit: Edit::Insert(idx, closer(od.ch)),
                     report: at,
                     kind: Kind::Close(o),
-                    against_indentation: false,
+                    against_layout: false,
                 });
             }
         } else {
+            // The block that ends the opener's line, if it may be the bracket's last argument:
+            // then closing the bracket anywhere on its line goes against the layout.
+            let last = (o + 1..delims.len()).take_while(|&j| delims[j].line == od.line).last();
+            let block = last.filter(|&b| delims[b].is_open() && cx.is_last(delims[b]));
+            let wraps = block.is_some_and(|b| cx.wraps(od, delims[b]));
             // Before each later delimiter on the opener's line, then after the line.
             let mut j = o + 1;
             while j < delims.len() && delims[j].line == od.line && j <= until {
@@ -232,9 +295,21 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
                     edit: Edit::Insert(j, closer(od.ch)),
                     report: delims[j].offset,
                     kind: Kind::Close(o),
-                    against_indentation: false,
+                    against_layout: wraps,
                 });
                 j += 1;
+            }
+            // Right after that block's closer: `})` written as `}`, `}};` as `};`.
+            if let Some(b) = block
+                && let Some(c) = cx.partner(b, until)
+                && c < until
+            {
+                cands.push(Candidate {
+                    edit: Edit::Insert(c + 1, closer(od.ch)),
+                    report: delims[c].offset + 1,
+                    kind: Kind::Close(o),
+                    against_layout: false,
+                });
             }
             if j <= until {
                 let report = scan.lines[od.line as usize].last.unwrap_or(od.offset);
@@ -242,7 +317,7 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
                     edit: Edit::Insert(j, closer(od.ch)),
                     report,
                     kind: Kind::Close(o),
-                    against_indentation: false,
+                    against_layout: wraps,
                 });
             }
         }
@@ -253,7 +328,7 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
             edit: Edit::Remove(c),
             report: cd.offset,
             kind: Kind::Remove(c),
-            against_indentation: false,
+            against_layout: false,
         });
         if cx.is_first(cd) {
             // Only where the block's first line does not already end with an opener.
@@ -266,7 +341,7 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
                         edit: Edit::Insert(idx, opener(cd.ch)),
                         report: at,
                         kind: Kind::Open(c),
-                        against_indentation: false,
+                        against_layout: false,
                     });
                 }
             }
@@ -330,7 +405,7 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
             edit: Edit::Insert(delims.len(), closer(od.ch)),
             report,
             kind: Kind::Close(o),
-            against_indentation: end.is_some() && cx.is_last(od),
+            against_layout: end.is_some() && cx.is_last(od),
         });
     }
     // The same edit is often proposed twice (by an anomaly and by the stack); try it once.
@@ -347,7 +422,7 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
     let mut best: Option<((u32, u32, bool, usize), Candidate)> = None;
     for c in cands {
         let (errors, anomalies) = cx.replay(Some(c.edit), &mut stack);
-        let key = (errors, anomalies, c.against_indentation, c.report);
+        let key = (errors, anomalies, c.against_layout, c.report);
         if best.as_ref().is_none_or(|(k, _)| key < *k) {
             best = Some((key, c));
         }

@@ -167,11 +167,12 @@ const NEVER_TWICE: [&str; 8] = ["async", "mut", "unsafe", "const", "pub", "fn", 
 /// Rust mistakes that tree-sitter-rust parses without error: a keyword repeated (`async async
 /// fn`: the grammar takes any number of function modifiers; `let mut mut x`), and `#!` after the
 /// first line (`#!allow(dead_code)]` with its `[` missing), which the grammar takes for a shebang
-/// anywhere in the text. Found by one pass over the bytes, confirmed against the tree so that
-/// strings and comments do not count.
+/// anywhere in the text; and a macro call in `(…)` or `[…]` used as a statement or an item with
+/// no `;` before the next one (see [`macro_statements_without_semicolon`]). Found by passes over
+/// the bytes, confirmed against the tree so that strings and comments do not count.
 fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
     let root = tree.root_node();
-    let mut out = Vec::new();
+    let mut out = macro_statements_without_semicolon(text, tree);
     let word_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let bytes = text.as_bytes();
     // One pass over the bytes (this runs on every valid text): a space between two equal words,
@@ -243,6 +244,56 @@ fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
     }
     out.sort_by_key(|f| f.range.start);
     out.truncate(MAX_FINDINGS);
+    out
+}
+
+/// Macro calls delimited by `(…)` or `[…]` that stand as a statement of a block or an item of a
+/// file, `impl` or `mod`, followed by another statement with no `;` between (`a!(x) b!(y)`, a
+/// `;` deleted between two calls). rustc and `syn` want the `;` ("expected `;`"): only a call in
+/// braces, or the last expression of a block, may go without. The grammar takes any macro call
+/// for a whole statement and parses these without error. Candidates are the `!` of a call, found
+/// by one search of the bytes and confirmed against the tree; the `;` is reported where it
+/// belongs, at the end of the call.
+fn macro_statements_without_semicolon(text: &str, tree: &Tree) -> Vec<Finding> {
+    let root = tree.root_node();
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices('!') {
+        let called = i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        let delimiter = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+        if !called || !matches!(delimiter, Some(b'(' | b'[')) {
+            continue;
+        }
+        let Some(call) = root
+            .descendant_for_byte_range(i, i + 1)
+            .filter(|n| n.kind() == "!")
+            .and_then(|n| n.parent())
+            .filter(|p| p.kind() == "macro_invocation")
+        else {
+            continue;
+        };
+        if !call.parent().is_some_and(|p| matches!(p.kind(), "block" | "source_file" | "declaration_list")) {
+            continue;
+        }
+        let mut next = call.next_sibling();
+        while let Some(n) = next.filter(|n| n.is_extra()) {
+            next = n.next_sibling();
+        }
+        // A statement follows: not the block's `}`, a `;` or the end of the text.
+        let Some(next) = next.filter(|n| n.is_named() && n.kind() != "empty_statement") else { continue };
+        if next.has_error() || call.has_error() || next.start_byte() < call.end_byte() {
+            continue;
+        }
+        let end = call.end_byte();
+        out.push(Finding {
+            range: end..end,
+            message: "expected `;` after the macro call".to_string(),
+            related: Vec::new(),
+        });
+        if out.len() == MAX_FINDINGS {
+            break;
+        }
+    }
     out
 }
 

@@ -489,6 +489,54 @@ fn deleted_closers_are_placed_where_the_indentation_returns() {
     .assert_eq(&diagnose_with_related(Language::Rust, text));
 }
 
+/// A closer deleted right after a block that ends its bracket's line (`})` written as `}` after
+/// a closure or callback, `}};` as `};`) is reported after that block, where the indentation
+/// ends it, not before the block on the bracket's line; a `)` missing before a block that is not
+/// the bracket's argument (`if check(x {`) still is.
+#[test]
+fn closers_deleted_after_a_block_argument_are_placed_after_the_block() {
+    let rust = std::fs::read_to_string(fixtures().join("rust/deleted_closer_after_closure.rs")).unwrap();
+    expect![[r#"
+        10:14-11:1 missing `)` to close `(` at 7:17 [format] (`(` opened here at 7:17)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, &rust));
+    let rust = std::fs::read_to_string(fixtures().join("rust/deleted_closer_in_nested_block.rs")).unwrap();
+    expect![[r#"
+        8:10-8:11 missing `}` to close `{` at 5:15 [decode] (`{` opened here at 5:15)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, &rust));
+    let js = std::fs::read_to_string(fixtures().join("javascript/deleted_closer_after_callback.js")).unwrap();
+    expect![[r#"
+        5:4-6:1 missing `)` to close `(` at 3:5 [] (`(` opened here at 3:5)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::JavaScript, &js));
+    let text = "source.subscribe(\n  wrap(subscriber, ( => {\n    done = true;\n    next();\n    more();\n    end();\n  })\n);\n";
+    expect![[r#"
+        2:20-2:21 missing `)` to close `(` at 2:7 [] (`(` opened here at 2:7)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::TypeScript, text));
+    let text = "fn f(x: u8) {\n    if check(x {\n        run();\n    }\n}\n";
+    expect![[r#"
+        2:16-2:17 missing `)` to close `(` at 2:13 [] (`(` opened here at 2:13)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, text));
+}
+
+/// A macro call in `(…)` or `[…]` followed by another statement or item with no `;` between is
+/// reported where the `;` belongs (tree-sitter-rust parses it without error); calls in braces,
+/// the last expression of a block and calls that start a longer expression are valid.
+#[test]
+fn macro_calls_as_statements_need_a_semicolon() {
+    let text = std::fs::read_to_string(fixtures().join("rust/missing_semicolon_after_macro.rs")).unwrap();
+    expect![[r#"
+        3:38-3:38 expected `;` after the macro call [report]
+        8:37-8:37 expected `;` after the macro call []
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, &text));
+    let valid = std::fs::read_to_string(fixtures().join("rust/valid_macro_statements.rs")).unwrap();
+    assert_eq!(diagnose(Language::Rust, &valid), "");
+}
+
 /// As [`diagnose`], with each diagnostic's related locations.
 fn diagnose_with_related(language: Language, text: &str) -> String {
     let diagnostics = super::check(language, text);

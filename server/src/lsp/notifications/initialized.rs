@@ -18,7 +18,7 @@ pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
     let _ = backend.shared.handle.set(handle);
     tokio::spawn(forward::forward(backend.client.clone(), coalesce::coalesce(outputs), progress));
     if let Some(root) = backend.root() {
-        tokio::spawn(approvals::ask(backend.client.clone(), root));
+        tokio::spawn(approvals::ask(backend.client.clone(), root.clone()));
         let shared = backend.shared.clone();
         tokio::spawn(tasks_changed::watch(backend.client.clone(), root, move || shared.shutdown_requested()));
     }
