@@ -58,10 +58,14 @@ pub fn normalize(glob: &str) -> Result<String, String> {
     while i < chars.len() {
         match chars[i] {
             '\\' if i + 1 == chars.len() => {
-                return Err(format!("the path glob {trimmed} ends in a lone \\; escape a character or drop it"));
+                return Err(format!(
+                    "the path glob {trimmed} ends in a lone \\; escape a character or drop it"
+                ));
             }
             '[' if class(&chars, i).is_none() => {
-                return Err(format!("the path glob {trimmed} has an unclosed [; close it or escape it as \\["));
+                return Err(format!(
+                    "the path glob {trimmed} has an unclosed [; close it or escape it as \\["
+                ));
             }
             '{' => braces += 1,
             '}' => braces -= 1,
@@ -73,7 +77,9 @@ pub fn normalize(glob: &str) -> Result<String, String> {
         i = atom_end(&chars, i);
     }
     if braces != 0 {
-        return Err(format!("the path glob {trimmed} has an unbalanced {{ or }}; close it or escape it as \\{{"));
+        return Err(format!(
+            "the path glob {trimmed} has an unbalanced {{ or }}; close it or escape it as \\{{"
+        ));
     }
     let Some(alternatives) = expand_raw(trimmed) else {
         return Err(format!(
@@ -81,7 +87,8 @@ pub fn normalize(glob: &str) -> Result<String, String> {
         ));
     };
     for alternative in &alternatives {
-        canonical(alternative).map_err(|why| format!("the path glob {trimmed} {why}; give a path inside the workspace"))?;
+        canonical(alternative)
+            .map_err(|why| format!("the path glob {trimmed} {why}; give a path inside the workspace"))?;
     }
     if alternatives.len() == 1 && alternatives[0] == trimmed {
         // No braces: the canonical spelling is the glob itself, cleaned.
@@ -575,7 +582,13 @@ mod tests {
     /// braces from expansion.
     #[test]
     fn braces_are_normalized_like_the_rest() {
-        for same in ["src/{.}/lib/a.rs", "src/{/lib}/a.rs", "{.}/src/lib/a.rs", "src/lib/{a.rs,b.rs}", "src/[l]ib/a.rs"] {
+        for same in [
+            "src/{.}/lib/a.rs",
+            "src/{/lib}/a.rs",
+            "{.}/src/lib/a.rs",
+            "src/lib/{a.rs,b.rs}",
+            "src/[l]ib/a.rs",
+        ] {
             let glob = normalize(same).unwrap();
             assert!(overlap(&glob, "src/lib/a.rs"), "{same} is src/lib/a.rs");
             assert!(matches(&glob, "src/lib/a.rs"), "{same} matches src/lib/a.rs");
@@ -587,7 +600,17 @@ mod tests {
                 Err(_) => assert!(root.contains("..")),
             }
         }
-        for bad in ["{..}/etc/passwd", "{/etc/passwd}", "src/{a,/etc}", "a/{b,..}/../..", "[.][.]/x", "\\.\\./x", "[]src/lib/a.rs", "src/a\\", "src/{a,b"] {
+        for bad in [
+            "{..}/etc/passwd",
+            "{/etc/passwd}",
+            "src/{a,/etc}",
+            "a/{b,..}/../..",
+            "[.][.]/x",
+            "\\.\\./x",
+            "[]src/lib/a.rs",
+            "src/a\\",
+            "src/{a,b",
+        ] {
             assert!(normalize(bad).is_err(), "{bad:?} should be refused");
         }
         let literal = normalize("src/\\{a,b\\}.rs").unwrap();
@@ -650,7 +673,9 @@ mod tests {
             out = out
                 .iter()
                 .flat_map(|prefix| {
-                    ways.iter().map(move |w| if w.is_empty() { format!("{prefix}{c}") } else { format!("{prefix}{w}") })
+                    ways.iter().map(move |w| {
+                        if w.is_empty() { format!("{prefix}{c}") } else { format!("{prefix}{w}") }
+                    })
                 })
                 .collect();
         }

@@ -194,7 +194,8 @@ fn admit(open: &std::sync::Mutex<Vec<Arc<Connection>>>) -> Option<Arc<Connection
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
-                (*c.waiting_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).map(|since| (since, i))
+                (*c.waiting_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+                    .map(|since| (since, i))
             })
             .min()?;
         open.swap_remove(oldest.1).evicted.cancel();
@@ -208,7 +209,8 @@ fn admit(open: &std::sync::Mutex<Vec<Arc<Connection>>>) -> Option<Arc<Connection
 }
 
 fn failure(status: StatusCode, message: &str) -> Response<BoxBody<Bytes, Infallible>> {
-    let body = serde_json::json!({ "error": status.canonical_reason().unwrap_or("error"), "message": message });
+    let body =
+        serde_json::json!({ "error": status.canonical_reason().unwrap_or("error"), "message": message });
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -252,7 +254,8 @@ pub(super) async fn serve(
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(SESSION_IDLE);
     let sessions = Arc::new(sessions);
-    let service = Arc::new(StreamableHttpService::new(move || Ok(connect.connect()), sessions.clone(), config));
+    let service =
+        Arc::new(StreamableHttpService::new(move || Ok(connect.connect()), sessions.clone(), config));
     let open = Arc::new(std::sync::Mutex::new(Vec::<Arc<Connection>>::new()));
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
@@ -308,11 +311,16 @@ pub(super) async fn serve(
                         Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
                             return Ok(failure(
                                 StatusCode::PAYLOAD_TOO_LARGE,
-                                &format!("the request body is over {MAX_BODY_BYTES} bytes; send smaller messages"),
+                                &format!(
+                                    "the request body is over {MAX_BODY_BYTES} bytes; send smaller messages"
+                                ),
                             ));
                         }
                         Ok(Err(error)) => {
-                            return Ok(failure(StatusCode::BAD_REQUEST, &format!("reading the request body: {error}")));
+                            return Ok(failure(
+                                StatusCode::BAD_REQUEST,
+                                &format!("reading the request body: {error}"),
+                            ));
                         }
                         Err(_) => {
                             return Ok(failure(
