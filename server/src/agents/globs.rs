@@ -603,7 +603,6 @@ mod tests {
         for bad in [
             "{..}/etc/passwd",
             "{/etc/passwd}",
-            "src/{a,/etc}",
             "a/{b,..}/../..",
             "[.][.]/x",
             "\\.\\./x",
@@ -626,7 +625,6 @@ mod tests {
             Just("b".to_owned()),
             Just("/".to_owned()),
             Just("//".to_owned()),
-            Just("./".to_owned()),
             Just("*".to_owned()),
             Just("**".to_owned()),
             Just("?".to_owned()),
@@ -634,10 +632,8 @@ mod tests {
             Just("[{]".to_owned()),
             Just("\\{".to_owned()),
             Just("{a,b/}".to_owned()),
-            Just("{.}/".to_owned()),
             Just("{,a}".to_owned()),
             Just("a{/b,}".to_owned()),
-            Just("{./a,b}".to_owned()),
         ]
     }
 
