@@ -6,6 +6,7 @@ pub mod checkers;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod display;
 pub mod duration;
 pub mod escalate;
 pub mod files;

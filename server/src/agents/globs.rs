@@ -33,9 +33,11 @@ pub const MAX_OVERLAP_WORK: usize = 100_000;
 pub const MAX_GLOB_BYTES: usize = 1024;
 
 /// Checks a glob and puts it in canonical form: no leading `./`, no doubled or trailing `/`.
-/// Refuses an empty glob, an absolute one, one with a `..` component (however it is spelled:
-/// through braces, escapes or a class of the dot alone), one with a NUL or control
-/// character, one longer than [`MAX_GLOB_BYTES`], and unbalanced `[` or `{`.
+/// Refuses an empty glob, an absolute one, one with a `..` component, one with a NUL or control
+/// character, one longer than [`MAX_GLOB_BYTES`], one with more than [`MAX_ALTERNATIVES`] brace
+/// alternatives, a dangling `\`, and unclosed `[` or `{`. The same rules hold inside braces:
+/// each alternative the braces spell is checked as a glob of its own (`{..}/x` and `{/etc}` are
+/// refused), and an alternative that is `.` or empty stands for the directory it is in.
 pub fn normalize(glob: &str) -> Result<String, String> {
     let trimmed = glob.trim();
     if trimmed.is_empty() {
@@ -50,24 +52,21 @@ pub fn normalize(glob: &str) -> Result<String, String> {
     if trimmed.chars().any(char::is_control) {
         return Err(format!("the path glob {trimmed:?} holds a control character; remove it"));
     }
-    if trimmed.starts_with('/') {
-        return Err(format!(
-            "the path glob {trimmed} is absolute; give it relative to the workspace root (without the leading /)"
-        ));
-    }
-    let components: Vec<&str> = trimmed.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    if components.contains(&"..") {
-        return Err(format!("the path glob {trimmed} leaves the workspace (..); give a path inside it"));
-    }
-    if components.is_empty() {
-        return Ok("**".to_owned());
-    }
-    let normal = components.join("/");
-    let (mut brackets, mut braces) = (0i32, 0i32);
-    for c in normal.chars() {
-        match c {
-            '[' => brackets += 1,
-            ']' if brackets > 0 => brackets -= 1,
+    let chars: Vec<char> = trimmed.chars().collect();
+    let mut braces = 0i32;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if i + 1 == chars.len() => {
+                return Err(format!(
+                    "the path glob {trimmed} ends in a lone \\; escape a character or drop it"
+                ));
+            }
+            '[' if class(&chars, i).is_none() => {
+                return Err(format!(
+                    "the path glob {trimmed} has an unclosed [; close it or escape it as \\["
+                ));
+            }
             '{' => braces += 1,
             '}' => braces -= 1,
             _ => {}
@@ -75,46 +74,102 @@ pub fn normalize(glob: &str) -> Result<String, String> {
         if braces < 0 {
             break;
         }
+        i = atom_end(&chars, i);
     }
-    if brackets != 0 || braces != 0 {
-        return Err(format!("the path glob {normal} has an unclosed [ or {{; close it or escape it"));
+    if braces != 0 {
+        return Err(format!(
+            "the path glob {trimmed} has an unbalanced {{ or }}; close it or escape it as \\{{"
+        ));
     }
-    // `..` and a leading `/` spelled another way (`{..,a}`, `\.\.`, `[.][.]`, `{/etc,a}`).
-    for alternative in expand(&normal).unwrap_or_default() {
-        if alternative.starts_with('/') {
-            return Err(format!(
-                "the path glob {normal} is absolute in its alternative {alternative}; give it relative to the workspace root"
-            ));
-        }
-        if alternative.split('/').any(is_parent) {
-            return Err(format!(
-                "the path glob {normal} leaves the workspace (.. in its alternative {alternative}); give a path inside it"
-            ));
-        }
+    let Some(alternatives) = expand_raw(trimmed) else {
+        return Err(format!(
+            "the path glob {trimmed} spells more than {MAX_ALTERNATIVES} brace alternatives; use fewer or several globs"
+        ));
+    };
+    for alternative in &alternatives {
+        canonical(alternative)
+            .map_err(|why| format!("the path glob {trimmed} {why}; give a path inside the workspace"))?;
     }
-    Ok(normal)
+    if alternatives.len() == 1 && alternatives[0] == trimmed {
+        // No braces: the canonical spelling is the glob itself, cleaned.
+        return canonical(trimmed).map_err(|why| format!("the path glob {trimmed} {why}"));
+    }
+    Ok(trimmed.to_owned())
 }
 
-/// Whether a component of a glob (braces expanded) matches only `..`: two dots, each literal,
-/// escaped or a class of the dot alone.
-fn is_parent(component: &str) -> bool {
-    let mut dots = 0;
-    let mut chars = component.chars();
-    while let Some(c) = chars.next() {
-        let literal = match c {
-            '\\' => chars.next(),
-            '[' => {
-                let class: String = chars.by_ref().take_while(|&c| c != ']').collect();
-                (class == ".").then_some('.')
-            }
-            c => Some(c),
-        };
-        if literal != Some('.') {
-            return false;
-        }
-        dots += 1;
+/// The index just past the glob atom that starts at `i`: an escaped character, a closed
+/// `[...]` class, or one character.
+fn atom_end(chars: &[char], i: usize) -> usize {
+    match chars[i] {
+        '\\' if i + 1 < chars.len() => i + 2,
+        '[' => class(chars, i).map_or(i + 1, |(_, end)| end + 1),
+        _ => i + 1,
     }
-    dots == 2
+}
+
+/// One brace-free glob in canonical form: its components (split at `/` outside classes and
+/// escapes) without empty ones or `.`, or the reason it is refused: absolute, or leaving the
+/// workspace through `..`. A component counts as `.` or `..` however it is spelled (`\.`,
+/// `[.]`). Nothing left means the workspace root, `**`.
+fn canonical(glob: &str) -> Result<String, &'static str> {
+    let chars: Vec<char> = glob.chars().collect();
+    if chars.first() == Some(&'/') {
+        return Err("is absolute (it or one of its brace alternatives starts with /)");
+    }
+    let mut components: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '/' {
+            components.push(std::mem::take(&mut current));
+            i += 1;
+            continue;
+        }
+        let end = atom_end(&chars, i);
+        current.extend(&chars[i..end]);
+        i = end;
+    }
+    components.push(current);
+    let mut kept = Vec::new();
+    for component in components {
+        match literal(&component).as_deref() {
+            Some("") | Some(".") => {}
+            Some("..") => return Err("leaves the workspace (.. in it or in one of its brace alternatives)"),
+            _ => kept.push(component),
+        }
+    }
+    if kept.is_empty() {
+        return Ok("**".to_owned());
+    }
+    Ok(kept.join("/"))
+}
+
+/// The one string a brace-free component matches when it matches only one (escapes and
+/// one-character classes read as that character), `None` when it has wildcards.
+fn literal(component: &str) -> Option<String> {
+    let chars: Vec<char> = component.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if i + 1 < chars.len() => out.push(chars[i + 1]),
+            '[' => match class(&chars, i) {
+                Some((Token::Class { chars: ranges, negated: false }, end))
+                    if ranges.len() == 1 && ranges[0].0 == ranges[0].1 =>
+                {
+                    out.push(ranges[0].0);
+                    i = end + 1;
+                    continue;
+                }
+                Some(_) => return None,
+                None => out.push('['),
+            },
+            '*' | '?' => return None,
+            c => out.push(c),
+        }
+        i = atom_end(&chars, i);
+    }
+    Some(out)
 }
 
 /// Whether some path may be matched by both globs (both as [`normalize`] gives them). Sound:
@@ -146,21 +201,31 @@ pub fn matches(glob: &str, path: &str) -> bool {
     })
 }
 
-/// The brace alternatives of a glob, or `None` when there are more than [`MAX_ALTERNATIVES`].
+/// The brace alternatives of a glob, each in canonical form; `None` when there are more than
+/// [`MAX_ALTERNATIVES`] or one would be refused by [`normalize`] (such a glob is taken to match
+/// everything).
 fn expand(glob: &str) -> Option<Vec<String>> {
+    expand_raw(glob)?.iter().map(|g| canonical(g).ok()).collect()
+}
+
+/// The brace alternatives of a glob as spelled, or `None` when there are more than
+/// [`MAX_ALTERNATIVES`].
+fn expand_raw(glob: &str) -> Option<Vec<String>> {
     let mut done = Vec::new();
     let mut pending = vec![glob.to_owned()];
     while let Some(g) = pending.pop() {
-        let Some((open, close)) = first_braces(&g) else {
+        let chars: Vec<char> = g.chars().collect();
+        let Some((open, close)) = first_braces(&chars) else {
             done.push(g);
             if done.len() > MAX_ALTERNATIVES {
                 return None;
             }
             continue;
         };
-        let inner = &g[open + 1..close];
-        for alternative in split_top(inner) {
-            pending.push(format!("{}{}{}", &g[..open], alternative, &g[close + 1..]));
+        let head: String = chars[..open].iter().collect();
+        let tail: String = chars[close + 1..].iter().collect();
+        for alternative in split_top(&chars[open + 1..close]) {
+            pending.push(format!("{head}{alternative}{tail}"));
         }
         if pending.len() + done.len() > MAX_ALTERNATIVES {
             return None;
@@ -169,22 +234,20 @@ fn expand(glob: &str) -> Option<Vec<String>> {
     Some(done)
 }
 
-/// The byte offsets of the first `{` and its matching `}`, outside `[...]`.
-fn first_braces(glob: &str) -> Option<(usize, usize)> {
+/// The char indices of the first `{` and its matching `}`, outside classes and escapes.
+fn first_braces(chars: &[char]) -> Option<(usize, usize)> {
     let mut depth = 0;
     let mut open = None;
-    let mut in_class = false;
-    for (i, c) in glob.char_indices() {
-        match c {
-            '[' if !in_class => in_class = true,
-            ']' if in_class => in_class = false,
-            '{' if !in_class => {
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '{' => {
                 if depth == 0 {
                     open = Some(i);
                 }
                 depth += 1;
             }
-            '}' if !in_class && depth > 0 => {
+            '}' if depth > 0 => {
                 depth -= 1;
                 if depth == 0 {
                     return open.map(|o| (o, i));
@@ -192,26 +255,29 @@ fn first_braces(glob: &str) -> Option<(usize, usize)> {
             }
             _ => {}
         }
+        i = atom_end(chars, i);
     }
     None
 }
 
-/// Splits the inside of braces at its top-level commas.
-fn split_top(inner: &str) -> Vec<&str> {
+/// Splits the inside of braces at its top-level commas (outside classes and escapes).
+fn split_top(inner: &[char]) -> Vec<String> {
     let mut parts = Vec::new();
     let (mut depth, mut start) = (0, 0);
-    for (i, c) in inner.char_indices() {
-        match c {
+    let mut i = 0;
+    while i < inner.len() {
+        match inner[i] {
             '{' => depth += 1,
             '}' => depth -= 1,
             ',' if depth == 0 => {
-                parts.push(&inner[start..i]);
+                parts.push(inner[start..i].iter().collect());
                 start = i + 1;
             }
             _ => {}
         }
+        i = atom_end(inner, i);
     }
-    parts.push(&inner[start..]);
+    parts.push(inner[start..].iter().collect());
     parts
 }
 
@@ -497,8 +563,149 @@ mod tests {
         assert!(normalize(&"a".repeat(MAX_GLOB_BYTES + 1)).is_err());
     }
 
-    /// `..` and a leading `/` spelled through braces, escapes or one-character classes are
-    /// still `..` and `/`: refused as the plain spelling is.
+    /// `*a???...` needs an automaton state per subset of the last positions: deciding two such
+    /// globs exactly would take 2^40 steps. A claim must not hang on a hostile task's paths.
+    #[test]
+    fn globs_too_costly_to_decide_are_taken_to_overlap() {
+        let (a, b) = (format!("*a{}", "?".repeat(40)), format!("*b{}", "?".repeat(40)));
+        assert!(overlap(&normalize(&a).unwrap(), &normalize(&b).unwrap()));
+    }
+
+    #[test]
+    fn too_many_alternatives_overlap_everything() {
+        let glob = "{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b,c,d}";
+        assert!(overlap(glob, "zzz"));
+    }
+
+    /// Braces spell paths the same way the glob outside them does: `.`, empty components and
+    /// `//` inside them are dropped, `..` and a leading `/` refused; escapes and classes hide
+    /// braces from expansion.
+    #[test]
+    fn braces_are_normalized_like_the_rest() {
+        for same in [
+            "src/{.}/lib/a.rs",
+            "src/{/lib}/a.rs",
+            "{.}/src/lib/a.rs",
+            "src/lib/{a.rs,b.rs}",
+            "src/[l]ib/a.rs",
+        ] {
+            let glob = normalize(same).unwrap();
+            assert!(overlap(&glob, "src/lib/a.rs"), "{same} is src/lib/a.rs");
+            assert!(matches(&glob, "src/lib/a.rs"), "{same} matches src/lib/a.rs");
+        }
+        assert!(overlap(&normalize("{.}/src/**").unwrap(), "src/lib/a.rs"));
+        for root in ["{,}", "{}", "{.}", "x/{..,.}/.."] {
+            match normalize(root) {
+                Ok(glob) => assert!(overlap(&glob, "src/lib/a.rs"), "{root} is the workspace root"),
+                Err(_) => assert!(root.contains("..")),
+            }
+        }
+        for bad in [
+            "{..}/etc/passwd",
+            "{/etc/passwd}",
+            "a/{b,..}/../..",
+            "[.][.]/x",
+            "\\.\\./x",
+            "[]src/lib/a.rs",
+            "src/a\\",
+            "src/{a,b",
+        ] {
+            assert!(normalize(bad).is_err(), "{bad:?} should be refused");
+        }
+        let literal = normalize("src/\\{a,b\\}.rs").unwrap();
+        assert!(overlap(&literal, &normalize("src/[{]a,b[}].rs").unwrap()));
+        assert!(!overlap(&literal, "src/a.rs"));
+        assert!(!overlap(&literal, "src/b.rs"));
+        assert!(overlap(&normalize("src/{a,b}.rs").unwrap(), "src/a.rs"));
+    }
+
+    fn glob_part() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("/".to_owned()),
+            Just("//".to_owned()),
+            Just("*".to_owned()),
+            Just("**".to_owned()),
+            Just("?".to_owned()),
+            Just("[ab]".to_owned()),
+            Just("[{]".to_owned()),
+            Just("\\{".to_owned()),
+            Just("{a,b/}".to_owned()),
+            Just("{,a}".to_owned()),
+            Just("a{/b,}".to_owned()),
+        ]
+    }
+
+    fn glob() -> impl Strategy<Value = String> {
+        prop::collection::vec(glob_part(), 1..5).prop_map(|parts| parts.concat())
+    }
+
+    /// Every path over {a, b, `{`, /} of at most `max` characters, in canonical form.
+    fn paths(max: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..max {
+            let mut next = Vec::new();
+            for p in &frontier {
+                for c in ['a', 'b', '{', '/'] {
+                    next.push(format!("{p}{c}"));
+                }
+            }
+            all.extend(next.iter().cloned());
+            frontier = next;
+        }
+        all.into_iter()
+            .filter(|p| !p.is_empty() && !p.starts_with('/') && !p.ends_with('/') && !p.contains("//"))
+            .collect()
+    }
+
+    /// The ways of writing a canonical path the reference matcher is asked about: the path
+    /// itself (a wildcard may spell `.`, which a real path never holds as a component).
+    fn spellings(path: &str) -> Vec<String> {
+        let mut out = vec![String::new()];
+        for c in path.chars() {
+            let ways: &[&str] = if c == '/' { &["/"] } else { &[""] };
+            out = out
+                .iter()
+                .flat_map(|prefix| {
+                    ways.iter().map(move |w| {
+                        if w.is_empty() { format!("{prefix}{c}") } else { format!("{prefix}{w}") }
+                    })
+                })
+                .collect();
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Sound against an independent matcher: globset (`*` not crossing `/`, braces, escapes
+        /// and classes its own way), where a glob matches a path when it matches some spelling
+        /// of it (`./`, `//`). Whenever some path is matched by both globs, `overlap` says so
+        /// and `matches` agrees; when `overlap` says no, no path is matched by both.
+        #[test]
+        fn overlap_is_sound(a in glob(), b in glob()) {
+            let (Ok(a), Ok(b)) = (normalize(&a), normalize(&b)) else { return Ok(()) };
+            let build = |g: &str| globset::GlobBuilder::new(g).literal_separator(true).empty_alternates(true).build().map(|g| g.compile_matcher());
+            let (Ok(ga), Ok(gb)) = (build(&a), build(&b)) else { return Ok(()) };
+            let all = paths(4);
+            let common = all.iter().find(|p| {
+                let ways = spellings(p);
+                ways.iter().any(|w| ga.is_match(w)) && ways.iter().any(|w| gb.is_match(w))
+            });
+            if let Some(path) = common {
+                prop_assert!(overlap(&a, &b), "{a} and {b} both match {path}");
+                prop_assert!(matches(&a, path) && matches(&b, path), "{path} under {a} and {b}");
+            }
+            let mine = all.iter().find(|p| matches(&a, p) && matches(&b, p));
+            if let Some(path) = mine {
+                prop_assert!(overlap(&a, &b), "{a} and {b} both cover {path}");
+            }
+        }
+    }
+
     #[test]
     fn disguised_parents_and_roots_are_refused() {
         for bad in [
@@ -519,77 +726,6 @@ mod tests {
             ["src/{a,b}/x", "src/.hidden/**", "src/[.]env", "{a,b}/..x", "..a/b", r"\.x", "src/.{a,b}"]
         {
             assert!(normalize(good).is_ok(), "{good} should be accepted");
-        }
-    }
-
-    /// `*a???...` needs an automaton state per subset of the last positions: deciding two such
-    /// globs exactly would take 2^40 steps. A claim must not hang on a hostile task's paths.
-    #[test]
-    fn globs_too_costly_to_decide_are_taken_to_overlap() {
-        let (a, b) = (format!("*a{}", "?".repeat(40)), format!("*b{}", "?".repeat(40)));
-        assert!(overlap(&normalize(&a).unwrap(), &normalize(&b).unwrap()));
-    }
-
-    #[test]
-    fn too_many_alternatives_overlap_everything() {
-        let glob = "{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b,c,d}";
-        assert!(overlap(glob, "zzz"));
-    }
-
-    fn glob_part() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("a".to_owned()),
-            Just("b".to_owned()),
-            Just("/".to_owned()),
-            Just("*".to_owned()),
-            Just("**".to_owned()),
-            Just("?".to_owned()),
-            Just("[ab]".to_owned()),
-            Just("{a,b/}".to_owned()),
-        ]
-    }
-
-    fn glob() -> impl Strategy<Value = String> {
-        prop::collection::vec(glob_part(), 1..5).prop_map(|parts| parts.concat())
-    }
-
-    /// Every path over {a, b, c, /} of at most `max` characters.
-    fn paths(max: usize) -> Vec<String> {
-        let mut all = vec![String::new()];
-        let mut frontier = vec![String::new()];
-        for _ in 0..max {
-            let mut next = Vec::new();
-            for p in &frontier {
-                for c in ['a', 'b', 'c', '/'] {
-                    next.push(format!("{p}{c}"));
-                }
-            }
-            all.extend(next.iter().cloned());
-            frontier = next;
-        }
-        all.into_iter().filter(|p| !p.is_empty() && !p.starts_with('/') && !p.contains("//")).collect()
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-        /// Sound against the reference matcher: whenever some path is matched by both globs
-        /// (as globset reads them, `*` not crossing `/`), `overlap` says so; and `overlap`
-        /// agrees with `matches` on the same paths.
-        #[test]
-        fn overlap_is_sound(a in glob(), b in glob()) {
-            let (Ok(a), Ok(b)) = (normalize(&a), normalize(&b)) else { return Ok(()) };
-            let build = |g: &str| globset::GlobBuilder::new(g).literal_separator(true).build().map(|g| g.compile_matcher());
-            let (Ok(ga), Ok(gb)) = (build(&a), build(&b)) else { return Ok(()) };
-            let common = paths(6).into_iter().find(|p| ga.is_match(p) && gb.is_match(p));
-            if let Some(path) = common {
-                prop_assert!(overlap(&a, &b), "{a} and {b} both match {path}");
-                prop_assert!(matches(&a, &path) && matches(&b, &path), "{path} under {a} and {b}");
-            }
-            let mine = paths(6).into_iter().find(|p| matches(&a, p) && matches(&b, p));
-            if let Some(path) = mine {
-                prop_assert!(overlap(&a, &b), "{a} and {b} both cover {path}");
-            }
         }
     }
 }

@@ -412,6 +412,7 @@ impl TaskQueue {
             reap(&tx, now)?;
             let value = f(&tx, now)?;
             tx.commit()?;
+            crate::store::anchor::update(&self.conn, &self.db_path);
             Ok(value)
         })();
         result.map_err(|fail| match fail {
@@ -664,6 +665,72 @@ impl TaskQueue {
             }
             load(tx, id)
         })
+    }
+
+    /// Puts a failed task back in the queue with its attempts counted afresh (its last error is
+    /// kept), for a person who has dealt with why it failed; `blocked` again when it needs a task
+    /// that is not done.
+    pub fn retry(&mut self, id: TaskId, actor: &str) -> Result<Task, TaskError> {
+        check_name("actor", actor)?;
+        self.write("retry a task", |tx, now| {
+            let task = load(tx, id)?;
+            if task.state != TaskState::Failed {
+                return Err(TaskError::new(
+                    TaskErrorKind::WrongState,
+                    format!("task #{id} is {}: only a failed task can be retried", task.state.as_str()),
+                )
+                .into());
+            }
+            tx.prepare_cached(
+                "UPDATE task SET attempts = 0, retry_at_ms = NULL, finished_ms = NULL, agent = NULL, \
+                 claimed_ms = NULL, heartbeat_ms = NULL, lease_until_ms = NULL WHERE id = ?1",
+            )?
+            .execute([id])?;
+            let state = if unmet_needs(tx, id)?.is_empty() { TaskState::Queued } else { TaskState::Blocked };
+            set_state(tx, id, state, now)?;
+            record(tx, now, actor, id, "retried", json!({ "after_attempts": task.attempts }))?;
+            load(tx, id)
+        })
+    }
+
+    /// Makes a queued or blocked task no longer need `dep`, and queues it when nothing else it
+    /// needs is unfinished: for a dependency that failed for good or will not be done.
+    pub fn drop_need(&mut self, id: TaskId, dep: TaskId, actor: &str) -> Result<Task, TaskError> {
+        check_name("actor", actor)?;
+        self.write("drop a dependency", |tx, now| {
+            let task = load(tx, id)?;
+            if !matches!(task.state, TaskState::Queued | TaskState::Blocked) {
+                return Err(TaskError::new(
+                    TaskErrorKind::WrongState,
+                    format!(
+                        "task #{id} is {}: only a queued or blocked task has dependencies to drop",
+                        task.state.as_str()
+                    ),
+                )
+                .into());
+            }
+            let dropped = tx
+                .prepare_cached("DELETE FROM task_need WHERE task = ?1 AND needs = ?2")?
+                .execute(params![id, dep])?;
+            if dropped == 0 {
+                let needs: Vec<String> = task.needs.iter().map(|n| format!("#{n}")).collect();
+                return Err(TaskError::invalid(format!(
+                    "task #{id} does not need #{dep}; it needs {}",
+                    if needs.is_empty() { "nothing".to_owned() } else { needs.join(", ") }
+                ))
+                .into());
+            }
+            if task.state == TaskState::Blocked && unmet_needs(tx, id)?.is_empty() {
+                set_state(tx, id, TaskState::Queued, now)?;
+            }
+            record(tx, now, actor, id, "dependency dropped", json!({ "needs": dep }))?;
+            load(tx, id)
+        })
+    }
+
+    /// The tasks `id` needs that are not done, with their state: why a blocked task waits.
+    pub fn waiting_on(&mut self, id: TaskId) -> Result<Vec<(TaskId, TaskState)>, TaskError> {
+        self.write("read a task's dependencies", |tx, _| Ok(unmet_needs(tx, id)?))
     }
 
     /// Gives a task `agent` holds back to the queue, freeing its locks; no attempt is counted.
@@ -1203,10 +1270,11 @@ fn check_name(what: &str, name: &str) -> Result<(), TaskError> {
             "the {what} name {name:?} is empty or has spaces around it; give a name such as claude-1"
         )));
     }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(crate::display::is_hidden_char) {
         return Err(TaskError::invalid(format!(
-            "the {what} name {name:?} is longer than {MAX_NAME_CHARS} characters or holds a control character; \
-             give a shorter plain name"
+            "the {what} name {} is longer than {MAX_NAME_CHARS} characters or holds a control, bidi or \
+             invisible character; give a shorter plain name",
+            crate::display::shown(name)
         )));
     }
     Ok(())
@@ -1254,9 +1322,13 @@ fn check_paths(paths: &[String]) -> Result<Vec<String>, TaskError> {
 /// canonical form.
 fn check_new(new: &NewTask) -> Result<NewTask, TaskError> {
     let title = new.title.trim();
-    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS || title.chars().any(char::is_control) {
+    if title.is_empty()
+        || title.chars().count() > MAX_TITLE_CHARS
+        || title.chars().any(crate::display::is_hidden_char)
+    {
         return Err(TaskError::invalid(format!(
-            "a task title must be 1 to {MAX_TITLE_CHARS} characters on one line; put details in the description"
+            "a task title must be 1 to {MAX_TITLE_CHARS} characters on one line, without control, bidi or \
+             invisible characters; put details in the description"
         )));
     }
     if new.description.len() > MAX_DESCRIPTION_BYTES {

@@ -47,7 +47,7 @@ fn nothing(claim: Claim) -> Vec<Unavailable> {
 }
 
 fn verify_audit(root: &Path) {
-    let result = AuditLog::open(root, Duration::from_secs(5)).unwrap().verify().unwrap();
+    let result = AuditLog::open(root, Duration::from_secs(5)).unwrap().verify(None).unwrap().0;
     assert_eq!(result.first_break, None);
     assert!(result.records > 0);
 }

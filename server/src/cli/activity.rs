@@ -50,13 +50,14 @@ pub(super) fn run(path: &Path, since: Option<Duration>, limit: usize, format: Li
     match format {
         ListFormat::Text => {
             for row in &rows {
-                let detail = row.detail.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
+                let detail =
+                    row.detail.as_deref().map(|d| format!("  {}", output::shown(d))).unwrap_or_default();
                 let line = format!(
                     "{}  {:<10} {:<9} {}{detail}",
                     crate::time::date_time(row.at_ms),
                     kind(row.kind),
-                    row.action,
-                    row.path
+                    output::shown(&row.action),
+                    output::shown(&row.path)
                 );
                 if !output::line(&line) {
                     break;

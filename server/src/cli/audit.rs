@@ -29,8 +29,16 @@ pub(super) struct AuditArgs {
 
 #[derive(Subcommand)]
 pub(super) enum AuditCommand {
-    /// Check the hash chain and name the first record that was changed, removed or moved
-    Verify,
+    /// Check the hash chain and name the first record that was changed, removed or moved, then
+    /// compare the log with its anchor (records cut off the end, a wiped log, forged segments)
+    Verify {
+        /// Check against this head (as `acas audit head` printed it) rather than the anchor file
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Print the log's head (last record, its hash, pruned segments and their hash), to keep
+    /// elsewhere and check later with `acas audit verify --head`
+    Head,
     /// Remove whole segments of records older than a duration, keeping their final hash
     Prune {
         /// For example 90d
@@ -59,7 +67,7 @@ pub(super) fn run(command: Option<AuditCommand>, args: &AuditArgs) -> i32 {
         Ok(false) => {
             output::note(&format!("acas audit: nothing recorded in {} yet", root.display()));
             return match command {
-                Some(AuditCommand::Verify) | None => {
+                Some(AuditCommand::Verify { .. } | AuditCommand::Head) | None => {
                     if let ListFormat::Json = args.format {
                         output::line(&json!({ "records": [] }).to_string());
                     }
@@ -82,7 +90,37 @@ pub(super) fn run(command: Option<AuditCommand>, args: &AuditArgs) -> i32 {
     };
     match command {
         None => list(&log, args),
-        Some(AuditCommand::Verify) => verify(&mut log, args.format),
+        Some(AuditCommand::Verify { head }) => {
+            let head = match head.as_deref().map(|h| (h, crate::store::anchor::Anchor::parse(h))) {
+                None => None,
+                Some((_, Some(anchor))) => Some(anchor),
+                Some((given, None)) => {
+                    output::note(&format!(
+                        "acas audit verify: {} is not a head; give what `acas audit head` prints (SEQ:HASH:SEGMENTS:HASH)",
+                        output::shown(given)
+                    ));
+                    return EXIT_FAILED;
+                }
+            };
+            verify(&mut log, head.as_ref(), args.format)
+        }
+        Some(AuditCommand::Head) => match log.head() {
+            Ok(head) => {
+                match args.format {
+                    ListFormat::Text => output::line(&head.text()),
+                    ListFormat::Json => output::line(
+                        &json!({ "head": head.text(), "seq": head.seq, "hash": head.hash,
+                            "pruned_segments": head.segments, "segments_hash": head.segments_hash })
+                        .to_string(),
+                    ),
+                };
+                EXIT_OK
+            }
+            Err(error) => {
+                output::note(&format!("acas audit head: {error}"));
+                EXIT_FAILED
+            }
+        },
         Some(AuditCommand::Prune { older_than }) => {
             let now = crate::time::now_ms();
             let before = now.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
@@ -125,10 +163,10 @@ fn list(log: &AuditLog, args: &AuditArgs) -> i32 {
                     "{:>6} {} {:<14} {:<16} {:<24} {}\n",
                     r.seq,
                     crate::time::date_time(r.at_ms),
-                    r.kind,
-                    r.actor,
-                    r.subject,
-                    r.detail
+                    output::shown(&r.kind),
+                    output::shown(&r.actor),
+                    output::shown(&r.subject),
+                    output::shown(&r.detail)
                 ));
             }
             text.push_str(&format!("{} records", records.len()));
@@ -151,8 +189,8 @@ fn list(log: &AuditLog, args: &AuditArgs) -> i32 {
     EXIT_OK
 }
 
-fn verify(log: &mut AuditLog, format: ListFormat) -> i32 {
-    let result = match log.verify() {
+fn verify(log: &mut AuditLog, head: Option<&crate::store::anchor::Anchor>, format: ListFormat) -> i32 {
+    let (result, anchor) = match log.verify(head) {
         Ok(result) => result,
         Err(error) => {
             output::note(&format!("acas audit verify: {error}"));
@@ -162,8 +200,15 @@ fn verify(log: &mut AuditLog, format: ListFormat) -> i32 {
     match format {
         ListFormat::Text => match &result.first_break {
             None => output::line(&format!(
-                "the audit log is intact: {} records checked after {} pruned segments; head {} {}",
-                result.records, result.pruned_segments, result.head_seq, result.head_hash
+                "the audit log is intact: {} records checked after {} pruned segments; head {} {}; {}",
+                result.records,
+                result.pruned_segments,
+                result.head_seq,
+                result.head_hash,
+                match &anchor {
+                    Some(anchor) => format!("matches the anchor ({anchor})"),
+                    None => "no anchor to compare with (records cut off the end would not show)".to_owned(),
+                }
             )),
             Some(broken) => output::line(&format!(
                 "the audit log is broken at record {}: {} ({} records before it are intact)",
@@ -178,6 +223,7 @@ fn verify(log: &mut AuditLog, format: ListFormat) -> i32 {
                 "head_seq": result.head_seq,
                 "head_hash": result.head_hash,
                 "first_break": result.first_break,
+                "anchor": anchor,
             })
             .to_string(),
         ),

@@ -44,3 +44,6 @@ pub fn raw_stderr(bytes: &[u8]) -> bool {
     let mut stderr = std::io::stderr().lock();
     stderr.write_all(bytes).and_then(|_| stderr.flush()).is_ok()
 }
+
+/// Text from agents or files, escaped for the terminal: every printer shows such text through these.
+pub use crate::display::{shown, shown_lines};

@@ -155,6 +155,21 @@ pub(super) enum TaskCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Put a task that failed for good back in the queue, its attempts counted afresh
+    Retry {
+        id: i64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Let a blocked task go without a task it needs (one that failed for good or will not be done)
+    Unblock {
+        id: i64,
+        /// The dependency to drop
+        #[arg(long = "drop-dep", required = true)]
+        drop_dep: Vec<i64>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -270,8 +285,12 @@ pub(super) fn run(command: TaskCommand) -> i32 {
                                     t.state.as_str(),
                                     t.priority,
                                     t.kind.as_str(),
-                                    if t.state.is_held() { t.agent.as_deref().unwrap_or("-") } else { "-" },
-                                    t.title
+                                    output::shown(if t.state.is_held() {
+                                        t.agent.as_deref().unwrap_or("-")
+                                    } else {
+                                        "-"
+                                    }),
+                                    output::shown(&t.title)
                                 ));
                             }
                             text.push_str(&format!("{} tasks", tasks.len()));
@@ -285,9 +304,10 @@ pub(super) fn run(command: TaskCommand) -> i32 {
                 })
             })
         }
-        TaskCommand::Show { id, common } => {
-            with_queue("task show", &common, |q| q.get(id).map(|task| show_task(&task, common.format)))
-        }
+        TaskCommand::Show { id, common } => with_queue("task show", &common, |q| {
+            let task = q.get(id)?;
+            show_task_in(q, &task, common.format)
+        }),
         TaskCommand::Claim { agent, labels, ttl, task, common } => {
             let request = ClaimRequest { agent, labels, ttl, task };
             with_queue("task claim", &common, |q| {
@@ -301,7 +321,12 @@ pub(super) fn run(command: TaskCommand) -> i32 {
                                     text.push_str(": the queue is empty");
                                 }
                                 for r in &reasons {
-                                    text.push_str(&format!("\n  #{} {}: {}", r.task, r.title, r.reason));
+                                    text.push_str(&format!(
+                                        "\n  #{} {}: {}",
+                                        r.task,
+                                        output::shown(&r.title),
+                                        output::shown_lines(&r.reason)
+                                    ));
                                 }
                                 output::note(&text);
                             }
@@ -338,6 +363,17 @@ pub(super) fn run(command: TaskCommand) -> i32 {
         }),
         TaskCommand::Release { id, agent, common } => with_queue("task release", &common, |q| {
             q.release(id, &agent).map(|task| show_task(&task, common.format))
+        }),
+        TaskCommand::Retry { id, common } => with_queue("task retry", &common, |q| {
+            let task = q.retry(id, "user")?;
+            show_task_in(q, &task, common.format)
+        }),
+        TaskCommand::Unblock { id, drop_dep, common } => with_queue("task unblock", &common, |q| {
+            let mut task = q.get(id)?;
+            for dep in &drop_dep {
+                task = q.drop_need(id, *dep, "user")?;
+            }
+            show_task_in(q, &task, common.format)
         }),
     }
 }
@@ -391,7 +427,9 @@ fn with_queue(
         Ok(code) => code,
         Err(error) => {
             match common.format {
-                ListFormat::Text => output::note(&format!("acas {command}: {error}")),
+                ListFormat::Text => {
+                    output::note(&format!("acas {command}: {}", output::shown_lines(&error.to_string())))
+                }
                 ListFormat::Json => {
                     output::line(
                         &json!({ "error": { "kind": error.kind, "message": error.message } }).to_string(),
@@ -410,6 +448,30 @@ fn at(ms: i64) -> String {
     format!("{} UTC", crate::time::date_time(ms))
 }
 
+/// Shows a task, and for a blocked one what it waits for and how to let it go when a
+/// dependency failed for good.
+fn show_task_in(q: &mut TaskQueue, task: &Task, format: ListFormat) -> Result<i32, TaskError> {
+    let code = show_task(task, format);
+    if task.state == TaskState::Blocked && matches!(format, ListFormat::Text) {
+        let waiting = q.waiting_on(task.id)?;
+        let mut text = String::from("  blocked: waiting for");
+        for (need, state) in &waiting {
+            text.push_str(&format!(" #{need} ({})", state.as_str()));
+        }
+        let failed: Vec<&i64> =
+            waiting.iter().filter(|(_, s)| *s == TaskState::Failed).map(|(n, _)| n).collect();
+        for need in failed {
+            text.push_str(&format!(
+                "\n  #{need} failed for good: `acas task retry {need}` queues it again, \
+                 `acas task unblock {} --drop-dep {need}` lets this task go without it",
+                task.id
+            ));
+        }
+        output::line(&text);
+    }
+    Ok(code)
+}
+
 fn show_task(task: &Task, format: ListFormat) -> i32 {
     if let ListFormat::Json = format {
         output::line(&json!({ "task": task }).to_string());
@@ -418,7 +480,7 @@ fn show_task(task: &Task, format: ListFormat) -> i32 {
     let mut text = format!(
         "#{} {} [{}, priority {}] {}\n",
         task.id,
-        task.title,
+        output::shown(&task.title),
         task.kind.as_str(),
         task.priority,
         task.state.as_str()
@@ -426,17 +488,17 @@ fn show_task(task: &Task, format: ListFormat) -> i32 {
     if task.state.is_held() {
         text.push_str(&format!(
             "  held by {}, lease until {}\n",
-            task.agent.as_deref().unwrap_or("-"),
+            output::shown(task.agent.as_deref().unwrap_or("-")),
             at(task.lease_until_ms.unwrap_or(0))
         ));
     } else if let (Some(agent), Some(finished)) = (&task.agent, task.finished_ms) {
-        text.push_str(&format!("  by {agent}, {}\n", at(finished)));
+        text.push_str(&format!("  by {}, {}\n", output::shown(agent), at(finished)));
     }
     if !task.labels.is_empty() {
-        text.push_str(&format!("  labels: {}\n", task.labels.join(", ")));
+        text.push_str(&format!("  labels: {}\n", output::shown(&task.labels.join(", "))));
     }
     if !task.paths.is_empty() {
-        text.push_str(&format!("  paths: {}\n", task.paths.join(", ")));
+        text.push_str(&format!("  paths: {}\n", output::shown(&task.paths.join(", "))));
     }
     if !task.needs.is_empty() {
         let needs: Vec<String> = task.needs.iter().map(|n| format!("#{n}")).collect();
@@ -444,12 +506,12 @@ fn show_task(task: &Task, format: ListFormat) -> i32 {
     }
     if !task.locks.is_empty() {
         let locks: Vec<&str> = task.locks.iter().map(|l| l.glob.as_str()).collect();
-        text.push_str(&format!("  locks: {}\n", locks.join(", ")));
+        text.push_str(&format!("  locks: {}\n", output::shown(&locks.join(", "))));
     }
     if task.attempts > 0 {
         text.push_str(&format!("  failures: {} of {}", task.attempts, task.max_attempts));
         if let Some(error) = &task.last_error {
-            text.push_str(&format!(", last: {error}"));
+            text.push_str(&format!(", last: {}", output::shown(error)));
         }
         if let Some(retry) = task.retry_at_ms.filter(|_| task.state == TaskState::Queued) {
             text.push_str(&format!(", retry after {}", at(retry)));
@@ -459,14 +521,14 @@ fn show_task(task: &Task, format: ListFormat) -> i32 {
     text.push_str(&format!(
         "  from {} by {}, {}",
         task.source.as_str(),
-        task.created_by,
+        output::shown(&task.created_by),
         at(task.created_ms)
     ));
     if let Some(fingerprint) = &task.fingerprint {
         text.push_str(&format!(", problem {fingerprint}"));
     }
     if !task.description.is_empty() {
-        text.push_str(&format!("\n\n{}", task.description));
+        text.push_str(&format!("\n\n{}", output::shown_lines(&task.description)));
     }
     output::line(&text);
     EXIT_OK
@@ -480,8 +542,8 @@ fn show_locks(locks: &[Lock], format: ListFormat) {
             for l in locks {
                 text.push_str(&format!(
                     "{:<30} {:<16} {:<6} {}\n",
-                    l.glob,
-                    l.agent,
+                    output::shown(&l.glob),
+                    output::shown(&l.agent),
                     format!("#{}", l.task),
                     at(l.lease_until_ms)
                 ));

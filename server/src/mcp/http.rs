@@ -4,8 +4,11 @@
 //! directory (`$XDG_CONFIG_HOME/acas/mcp-token`, else `~/.config/acas/mcp-token`), mode 0600;
 //! `acas mcp --print-token` prints it for an agent's configuration. A request without it, or
 //! with another, is answered 401 with a message saying how to get it; tokens are compared in
-//! constant time. Connections are bounded ([`MAX_CONNECTIONS`]); the transport itself bounds
-//! request bodies and checks the `Host` header (DNS rebinding).
+//! constant time. Connections are bounded ([`MAX_CONNECTIONS`], the one waiting longest for its
+//! request making room for a new one), request headers and bodies must arrive in time
+//! ([`BODY_TIMEOUT`]) and bodies are bounded ([`MAX_BODY_BYTES`]); live sessions are bounded
+//! ([`MAX_SESSIONS`]) and end when idle ([`SESSION_IDLE`]). The transport checks the `Host`
+//! header (DNS rebinding).
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -33,10 +36,20 @@ use super::Shared;
 
 /// The token's file name in `$XDG_CONFIG_HOME/acas/`.
 pub const TOKEN_FILE: &str = "mcp-token";
-/// Connections served at once; more wait in the accept queue.
+/// Connections open at once. At the limit a new connection closes the open one that has waited
+/// longest for a request to arrive (its headers or its body); when every open connection is
+/// being answered, the new one is closed.
 pub const MAX_CONNECTIONS: usize = 64;
 /// How long a connection may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request's body may take to arrive once its headers have; answered 408 when over.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request body read; answered 413 when over.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// MCP sessions live at once; a new one beyond it is refused with 503.
+pub const MAX_SESSIONS: usize = 64;
+/// A session without a request for this long ends; its client must initialize again.
+pub const SESSION_IDLE: Duration = Duration::from_secs(60);
 /// The path the MCP endpoint answers on.
 pub const ENDPOINT: &str = "/mcp";
 
@@ -123,6 +136,100 @@ fn unauthorized(message: &str) -> Response<BoxBody<Bytes, Infallible>> {
     response
 }
 
+/// One open connection, as the accept loop sees it.
+struct Connection {
+    /// Since when it has waited for a request's headers or body; `None` while it is answered.
+    waiting_since: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Cancelled to close it for a new connection.
+    evicted: CancellationToken,
+}
+
+impl Connection {
+    fn reading(&self, reading: bool) {
+        *self.waiting_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            reading.then(std::time::Instant::now);
+    }
+}
+
+/// A response body that marks its connection as waiting for a request once it is dropped: sent
+/// whole, or abandoned.
+struct WaitingAfter {
+    body: BoxBody<Bytes, Infallible>,
+    connection: Arc<Connection>,
+}
+
+impl hyper::body::Body for WaitingAfter {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for WaitingAfter {
+    fn drop(&mut self) {
+        self.connection.reading(true);
+    }
+}
+
+/// Makes room for a new connection: below [`MAX_CONNECTIONS`] it is simply added; at the limit
+/// the connection that has waited longest for its request is closed to make room, and when
+/// every connection is being answered there is none (the new connection is closed).
+fn admit(open: &std::sync::Mutex<Vec<Arc<Connection>>>) -> Option<Arc<Connection>> {
+    let mut open = open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if open.len() >= MAX_CONNECTIONS {
+        let oldest = open
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                (*c.waiting_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+                    .map(|since| (since, i))
+            })
+            .min()?;
+        open.swap_remove(oldest.1).evicted.cancel();
+    }
+    let connection = Arc::new(Connection {
+        waiting_since: std::sync::Mutex::new(Some(std::time::Instant::now())),
+        evicted: CancellationToken::new(),
+    });
+    open.push(connection.clone());
+    Some(connection)
+}
+
+fn failure(status: StatusCode, message: &str) -> Response<BoxBody<Bytes, Infallible>> {
+    let body =
+        serde_json::json!({ "error": status.canonical_reason().unwrap_or("error"), "message": message });
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// 503 with a JSON-RPC error naming the session limit.
+fn too_many_sessions(live: usize) -> Response<BoxBody<Bytes, Infallible>> {
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32000, "message": format!(
+        "too many MCP sessions: {live} are live, the limit is {MAX_SESSIONS}; reuse your session \
+         (Mcp-Session-Id), end unused ones (DELETE), or wait {} s for idle ones to expire",
+        SESSION_IDLE.as_secs()
+    ) } });
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
 /// Serves until interrupted; `listening` hears the address once it is bound.
 pub(super) async fn serve(
     shared: Arc<Shared>,
@@ -144,20 +251,16 @@ pub(super) async fn serve(
             format!("localhost:{}", address.port()),
         ]);
     let connect = shared.clone();
-    let service = Arc::new(StreamableHttpService::new(
-        move || Ok(connect.connect()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    ));
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(SESSION_IDLE);
+    let sessions = Arc::new(sessions);
+    let service =
+        Arc::new(StreamableHttpService::new(move || Ok(connect.connect()), sessions.clone(), config));
+    let open = Arc::new(std::sync::Mutex::new(Vec::<Arc<Connection>>::new()));
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            _ = &mut interrupted => break,
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
         let (stream, _) = tokio::select! {
             _ = &mut interrupted => break,
             accepted = listener.accept() => match accepted {
@@ -168,14 +271,22 @@ pub(super) async fn serve(
                 }
             },
         };
+        let Some(this) = admit(&open) else {
+            tracing::warn!("mcp: {MAX_CONNECTIONS} connections are being answered; closing a new one");
+            continue;
+        };
         let service = service.clone();
         let token = token.clone();
         let stop = cancel.clone();
+        let sessions = sessions.clone();
+        let open = open.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            let state = this.clone();
             let handler = service_fn(move |request: Request<hyper::body::Incoming>| {
                 let service = service.clone();
                 let token = token.clone();
+                let sessions = sessions.clone();
+                let state = state.clone();
                 async move {
                     if request.uri().path() != ENDPOINT {
                         let mut response = Response::new(
@@ -187,7 +298,50 @@ pub(super) async fn serve(
                     if let Some(why) = refusal(&request, &token) {
                         return Ok(unauthorized(why));
                     }
-                    Ok(service.handle(request).await)
+                    state.reading(true);
+                    let (parts, body) = request.into_parts();
+                    let body = tokio::time::timeout(
+                        BODY_TIMEOUT,
+                        http_body_util::Limited::new(body, MAX_BODY_BYTES).collect(),
+                    )
+                    .await;
+                    state.reading(false);
+                    let body = match body {
+                        Ok(Ok(body)) => body.to_bytes(),
+                        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+                            return Ok(failure(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                &format!(
+                                    "the request body is over {MAX_BODY_BYTES} bytes; send smaller messages"
+                                ),
+                            ));
+                        }
+                        Ok(Err(error)) => {
+                            return Ok(failure(
+                                StatusCode::BAD_REQUEST,
+                                &format!("reading the request body: {error}"),
+                            ));
+                        }
+                        Err(_) => {
+                            return Ok(failure(
+                                StatusCode::REQUEST_TIMEOUT,
+                                &format!(
+                                    "the request body did not arrive within {} s; send it whole at once",
+                                    BODY_TIMEOUT.as_secs()
+                                ),
+                            ));
+                        }
+                    };
+                    let new_session = !parts.headers.contains_key("mcp-session-id");
+                    if new_session && parts.method == hyper::Method::POST {
+                        let live = sessions.sessions.read().await.len();
+                        if live >= MAX_SESSIONS {
+                            return Ok(too_many_sessions(live));
+                        }
+                    }
+                    let response = service.handle(Request::from_parts(parts, Full::new(body))).await;
+                    // Waiting again once the answer has been sent whole (its stream dropped).
+                    Ok(response.map(|body| WaitingAfter { body, connection: state }.boxed()))
                 }
             });
             let mut builder = http1::Builder::new();
@@ -196,8 +350,10 @@ pub(super) async fn serve(
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
+                () = this.evicted.cancelled() => {}
                 () = stop.cancelled() => connection.as_mut().graceful_shutdown(),
             }
+            open.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|c| !Arc::ptr_eq(c, &this));
         });
         while connections.try_join_next().is_some() {}
     }

@@ -15,6 +15,7 @@ mod agents;
 mod http;
 mod policy;
 mod resources;
+mod stdio;
 mod tools;
 
 use std::borrow::Cow;
@@ -32,6 +33,7 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
 
+use crate::agents::tasks::MAX_NAME_CHARS;
 use crate::store::{AgentEvent, Record, Store};
 use crate::workspace::{self, Handle};
 
@@ -176,13 +178,25 @@ pub(crate) fn confine(root: &Path, path: &str) -> Result<PathBuf, ErrorData> {
     Ok(resolved)
 }
 
+/// A client's name as ACAS records it; see [`Server::agent`].
+pub fn client_name(given: &str) -> String {
+    let shown = crate::display::shown(given.trim());
+    if shown.is_empty() {
+        return "unknown agent".to_owned();
+    }
+    shown.chars().take(MAX_NAME_CHARS).collect()
+}
+
 impl Server {
-    /// The client's name as it gave it in `initialize`.
+    /// The client's name as it gave it in `initialize`, normalised: control, bidi and invisible
+    /// characters written as escapes (`\u{1b}`), at most [`MAX_NAME_CHARS`] characters, and
+    /// `unknown agent` when empty. It is recorded and shown, so it must not drive a terminal or
+    /// pass for another agent's name.
     fn agent(context: &RequestContext<RoleServer>) -> String {
         context
             .peer
             .peer_info()
-            .map_or_else(|| "unknown agent".to_owned(), |info| info.client_info.name.clone())
+            .map_or_else(|| "unknown agent".to_owned(), |info| client_name(&info.client_info.name))
     }
 
     fn record(&self, agent: String, tool: &str, path: Option<String>, summary: String) {
@@ -351,7 +365,7 @@ pub async fn serve(
     let result = match transport {
         Transport::Stdio => {
             let server = shared.connect();
-            match server.serve(rmcp::transport::stdio()).await {
+            match server.serve(stdio::LineTransport::new(tokio::io::stdin(), tokio::io::stdout())).await {
                 Ok(running) => running.waiting().await.map(|_| ()).context("serving MCP over stdio"),
                 Err(error) => Err(anyhow::anyhow!("the MCP client's initialize failed: {error}")),
             }

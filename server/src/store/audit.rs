@@ -265,6 +265,15 @@ pub struct PrunedSegment {
     pub pruned_ms: i64,
 }
 
+/// Every pruned segment, oldest first.
+pub(super) fn all_segments(conn: &Connection) -> rusqlite::Result<Vec<PrunedSegment>> {
+    conn.prepare_cached(
+        "SELECT segment, first_seq, last_seq, last_at_ms, last_hash, pruned_ms FROM audit_segment ORDER BY segment",
+    )?
+    .query_map([], segment_row)?
+    .collect()
+}
+
 fn last_pruned(conn: &Connection) -> rusqlite::Result<Option<PrunedSegment>> {
     conn.prepare_cached(
         "SELECT segment, first_seq, last_seq, last_at_ms, last_hash, pruned_ms FROM audit_segment \
@@ -517,6 +526,7 @@ impl AuditLog {
             self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let record = append(&tx, event).map_err(err)?;
         tx.commit().map_err(err)?;
+        super::anchor::update(&self.conn, &self.db_path);
         Ok(record)
     }
 
@@ -525,13 +535,43 @@ impl AuditLog {
         records(&self.conn, query).map_err(self.error("read the audit log"))
     }
 
-    /// See [`verify`]; reads the log and its head at one moment.
-    pub fn verify(&mut self) -> Result<Verification, StoreError> {
+    /// See [`verify`]; reads the log and its head at one moment, then compares them with an
+    /// anchor: `head` when given (as `acas audit head` printed it), else the anchor ACAS keeps in
+    /// the state directory (see [`super::anchor`]). The anchor checked, if any, is returned.
+    pub fn verify(
+        &mut self,
+        head: Option<&super::anchor::Anchor>,
+    ) -> Result<(Verification, Option<String>), StoreError> {
         let err = |e| StoreError::sqlite("verify the audit log", &self.db_path, self.busy_timeout, &e);
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(err)?;
-        let result = verify(&tx).map_err(err)?;
+        let mut result = verify(&tx).map_err(err)?;
+        let (anchor, exact, from) = match head {
+            Some(head) => (Some(head.clone()), false, Some("the head given".to_owned())),
+            None => match super::anchor::read(&self.db_path) {
+                Ok(Some((path, Some(anchor)))) => (Some(anchor), true, Some(path.display().to_string())),
+                Ok(Some((path, None))) => {
+                    result.first_break.get_or_insert(AuditBreak {
+                        seq: 0,
+                        kind: BreakKind::Truncated,
+                        message: format!("the anchor {} is damaged: it does not hold a head", path.display()),
+                    });
+                    (None, true, Some(path.display().to_string()))
+                }
+                Ok(None) | Err(_) => (None, true, None),
+            },
+        };
+        if result.first_break.is_none()
+            && let Some(anchor) = &anchor
+        {
+            result.first_break = super::anchor::check(&tx, &result, anchor, exact).map_err(err)?;
+        }
         tx.commit().map_err(err)?;
-        Ok(result)
+        Ok((result, from))
+    }
+
+    /// The head of the log now, as `acas audit head` prints it.
+    pub fn head(&self) -> Result<super::anchor::Anchor, StoreError> {
+        super::anchor::current(&self.conn).map_err(self.error("read the audit log's head"))
     }
 
     /// See [`prune`].
@@ -541,6 +581,7 @@ impl AuditLog {
             self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let pruned = prune(&tx, before_ms, now_ms).map_err(err)?;
         tx.commit().map_err(err)?;
+        super::anchor::update(&self.conn, &self.db_path);
         Ok(pruned)
     }
 
@@ -588,7 +629,7 @@ mod tests {
     }
 
     fn first_break(log: &mut AuditLog) -> Option<(i64, BreakKind)> {
-        log.verify().unwrap().first_break.map(|b| (b.seq, b.kind))
+        log.verify(None).unwrap().0.first_break.map(|b| (b.seq, b.kind))
     }
 
     #[test]
@@ -630,7 +671,7 @@ mod tests {
             segments.iter().map(|s| s.last_seq).collect::<Vec<_>>(),
             [SEGMENT_RECORDS, 2 * SEGMENT_RECORDS]
         );
-        let result = log.verify().unwrap();
+        let result = log.verify(None).unwrap().0;
         assert_eq!(
             (result.first_break, result.records, result.head_seq),
             (None, (total - 2 * SEGMENT_RECORDS) as u64, total)

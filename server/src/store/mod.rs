@@ -49,6 +49,7 @@
 //! This module knows nothing of LSP or of the other ACAS modules. Its calls block (on the queue,
 //! or on a transaction in [`Store::flush`]), so async callers run them on a blocking thread.
 
+pub mod anchor;
 pub mod audit;
 mod budget;
 mod error;

@@ -991,5 +991,5 @@ fn escalations_and_fix_outcomes_are_audit_records() {
         ]
     );
     assert!(records[1].detail.contains("\"status\":\"succeeded\""), "{}", records[1].detail);
-    assert_eq!(log.verify().unwrap().first_break, None);
+    assert_eq!(log.verify(None).unwrap().0.first_break, None);
 }

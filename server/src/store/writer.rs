@@ -152,6 +152,7 @@ impl Writer {
             return;
         }
         let Err(first) = self.apply_guarded(batches) else {
+            super::anchor::update(&self.conn, &self.db_path);
             return;
         };
         tracing::warn!(
@@ -260,6 +261,9 @@ impl Writer {
                 tx.commit().map(|()| pruned)
             })
             .map_err(err)?;
+        if audit_segments > 0 {
+            super::anchor::update(&self.conn, &self.db_path);
+        }
         let mut deleted = 0u64;
         loop {
             let n = self

@@ -795,7 +795,7 @@ mod tests {
         assert_eq!(chained.len(), trail.len());
         assert_eq!(chained[2], format!("10 workflow_step run {id} step y"));
         assert_eq!(chained[7], format!("50 workflow_run run {id}"));
-        assert_eq!(log.verify().unwrap().first_break, None);
+        assert_eq!(log.verify(None).unwrap().0.first_break, None);
     }
 
     #[test]
