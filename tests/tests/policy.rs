@@ -127,6 +127,8 @@ fn an_agent_is_allowed_denied_and_asked_through_the_mcp_server_and_its_runs() {
     let dir = workspace(port);
     let root = dir.path().canonicalize().unwrap();
     let config = tempfile::tempdir().unwrap();
+    // The user trusts the workspace: an agent may start its workflows, under the policy.
+    acas_e2e::trust(&root, config.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("policy.py");
     let output = Command::new(python_with_mcp())
         .arg(&script)
