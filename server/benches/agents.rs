@@ -51,7 +51,7 @@ fn main() {
     ]);
 
     let started = Instant::now();
-    let result = log.verify().expect("verify");
+    let (result, _) = log.verify(None).expect("verify");
     let elapsed = started.elapsed();
     assert!(result.first_break.is_none());
     rows.push([

@@ -605,7 +605,7 @@ pub fn note_fix(
                 let content = if file == path {
                     Some(text.to_owned())
                 } else {
-                    crate::files::read_beneath(&root, &file, max_size).ok()
+                    crate::files::read_beneath(root, &file, max_size).ok()
                 };
                 let content = content.unwrap_or_default();
                 let index = LineIndex::new(&content);

@@ -258,7 +258,8 @@ impl ServerHandler for Server {
         let name = request.name.to_string();
         let arguments = request.arguments.unwrap_or_default();
         let (summary, started) = (agents::summarise(&arguments), agents::started());
-        let result = tools::call(&self.shared, &agent, &holder, &name, arguments, &context.ct).await.map(redacted);
+        let result =
+            tools::call(&self.shared, &agent, &holder, &name, arguments, &context.ct).await.map(redacted);
         let outcome = result.as_ref().map(|_| ());
         self.shared.agents.record_call(&holder, &name, summary, outcome, started.elapsed()).await;
         match result {
