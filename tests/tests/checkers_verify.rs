@@ -56,7 +56,7 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
     .unwrap();
     std::fs::write(root.join("app.py"), TEXT).unwrap();
     let root = root.canonicalize().unwrap();
-    let cache = dir.path().join("cache");
+    let (cache, test) = (dir.path().join("cache"), FAILING_TEST);
     let key = fake.api_key();
     let mut client =
         LspClient::start(&[("ACAS_FAKE_KEY", key.as_str()), ("XDG_CACHE_HOME", cache.to_str().unwrap())]);
@@ -116,31 +116,38 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
     client.shutdown();
 }
 
-/// A failing pytest test is a diagnostic like any other: "Explain and fix with AI" on it shows
-/// the answer's fix, verified by running the test again on a scratch copy.
-#[test]
-fn a_fix_for_a_failing_test_is_offered_and_verified_by_running_the_test() {
+/// A pytest module whose one test fails.
+const FAILING_TEST: &str =
+    "def add(a, b):\n    return a + b\n\n\ndef test_add():\n    assert add(1, 2) == 4\n";
+
+/// A pytest project (`ws` in a temporary directory) whose one test fails (`add(1, 2) == 4`),
+/// with the fake provider and `config` in its `.acas/config.toml`; answers the directory and the
+/// project's canonical root.
+fn failing_pytest(fake: &FakeProvider, config: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     acas_e2e::need_tool("pytest");
-    let fake = FakeProvider::start(Format::Anthropic);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("ws");
-    let test = "def add(a, b):\n    return a + b\n\n\ndef test_add():\n    assert add(1, 2) == 4\n";
+    let config = format!("{}\n{config}", fake.provider_toml("claude", "m"));
     acas_e2e::write_files(
         &root,
         &[
             ("pyproject.toml", "[tool.pytest.ini_options]\n"),
-            ("test_a.py", test),
-            (
-                ".acas/config.toml",
-                &format!(
-                    "{}\n[[checkers]]\nname = \"pytest\"\non_start = true\non_save = true\n",
-                    fake.provider_toml("claude", "m")
-                ),
-            ),
+            ("test_a.py", FAILING_TEST),
+            (".acas/config.toml", &config),
         ],
     );
     let root = root.canonicalize().unwrap();
-    let cache = dir.path().join("cache");
+    (dir, root)
+}
+
+/// A failing pytest test is a diagnostic like any other: "Explain and fix with AI" on it shows
+/// the answer's fix, verified by running the test again on a scratch copy.
+#[test]
+fn a_fix_for_a_failing_test_is_offered_and_verified_by_running_the_test() {
+    let fake = FakeProvider::start(Format::Anthropic);
+    let (dir, root) =
+        failing_pytest(&fake, "[[checkers]]\nname = \"pytest\"\non_start = true\non_save = true\n");
+    let (cache, test) = (dir.path().join("cache"), FAILING_TEST);
     let key = fake.api_key();
     let mut client =
         LspClient::start(&[("ACAS_FAKE_KEY", key.as_str()), ("XDG_CACHE_HOME", cache.to_str().unwrap())]);
@@ -209,7 +216,7 @@ fn a_workspace_over_the_scratch_copys_limit_is_not_copied_and_the_user_is_told()
     // Data the ignore rules keep, far over the limit below.
     std::fs::write(root.join("data.txt"), vec![b'x'; 64 * 1024]).unwrap();
     let root = root.canonicalize().unwrap();
-    let cache = dir.path().join("cache");
+    let (cache, test) = (dir.path().join("cache"), FAILING_TEST);
     let key = fake.api_key();
     let mut client = LspClient::start(&[
         ("ACAS_FAKE_KEY", key.as_str()),
@@ -265,7 +272,7 @@ fn stale_scratch_copies_are_removed_at_start_and_recent_ones_kept() {
     let root = dir.path().join("ws");
     std::fs::create_dir_all(&root).unwrap();
     let root = root.canonicalize().unwrap();
-    let cache = dir.path().join("cache");
+    let (cache, test) = (dir.path().join("cache"), FAILING_TEST);
     let scratch = cache.join("acas/scratch");
     let copy = |name: &str, workspace: &Path, age_days: u64| {
         let base = scratch.join(name);
@@ -295,27 +302,12 @@ fn stale_scratch_copies_are_removed_at_start_and_recent_ones_kept() {
 /// answer's fix is offered and verified by running the test.
 #[test]
 fn a_rule_escalates_a_failing_test_and_its_fix_is_verified_by_the_test() {
-    acas_e2e::need_tool("pytest");
     let fake = FakeProvider::start(Format::Anthropic);
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("ws");
-    let test = "def add(a, b):\n    return a + b\n\n\ndef test_add():\n    assert add(1, 2) == 4\n";
-    acas_e2e::write_files(
-        &root,
-        &[
-            ("pyproject.toml", "[tool.pytest.ini_options]\n"),
-            ("test_a.py", test),
-            (
-                ".acas/config.toml",
-                &format!(
-                    "{}\n[[rules]]\ncategory = \"test\"\npersists = \"0s\"\nidle = \"0s\"\naction = \"escalate\"\n\n[[checkers]]\nname = \"pytest\"\non_start = true\n",
-                    fake.provider_toml("claude", "m")
-                ),
-            ),
-        ],
+    let (dir, root) = failing_pytest(
+        &fake,
+        "[[rules]]\ncategory = \"test\"\npersists = \"0s\"\nidle = \"0s\"\naction = \"escalate\"\n\n[[checkers]]\nname = \"pytest\"\non_start = true\n",
     );
-    let root = root.canonicalize().unwrap();
-    let cache = dir.path().join("cache");
+    let (cache, test) = (dir.path().join("cache"), FAILING_TEST);
     let key = fake.api_key();
     let fix = json!({
         "explanation": "1 + 2 is 3.",
