@@ -100,8 +100,9 @@ pub fn state(root: &Path) -> State {
 /// [`state`] with the list at `list`.
 ///
 /// A directory inside a trusted workspace is trusted with it when it defines no `[[checkers]]`
-/// of its own (a project in a subdirectory of a repository the user trusted); one that defines
-/// some needs its own trust, since nobody read them.
+/// of its own (a project in a subdirectory of a repository the user trusted) and is not a git
+/// repository of its own (a clone made inside it); one that is either needs its own trust,
+/// since nobody read what it brings.
 pub fn state_in(list: &Path, root: &Path) -> State {
     let Ok(root) = root.canonicalize() else { return State::Untrusted };
     let workspaces = read(list).workspaces;
@@ -109,7 +110,8 @@ pub fn state_in(list: &Path, root: &Path) -> State {
     if let Some(entry) = workspaces.iter().find(|e| e.root == root) {
         return if entry.checkers == hash { State::Trusted } else { State::Changed };
     }
-    if hash != checkers_hash_of("") {
+    // A repository of its own (a clone inside a trusted directory) brings code nobody read.
+    if hash != checkers_hash_of("") || root.join(".git").exists() {
         return State::Untrusted;
     }
     let Some((above, entry)) =
@@ -215,6 +217,9 @@ mod tests {
         assert_eq!(state_in(&list, &plain), State::Trusted);
         assert_eq!(state_in(&list, &plain.join("src")), State::Trusted);
         assert_eq!(state_in(&list, &own), State::Untrusted, "checkers nobody read are not trusted");
+        let clone = ws.join("vendor/clone");
+        std::fs::create_dir_all(clone.join(".git")).unwrap();
+        assert_eq!(state_in(&list, &clone), State::Untrusted, "a repository cloned inside is not trusted");
         std::fs::create_dir_all(ws.join(".acas")).unwrap();
         std::fs::write(ws.join(".acas/config.toml"), "[[checkers]]\nname = \"c\"\ncommand = \"true\"\n")
             .unwrap();

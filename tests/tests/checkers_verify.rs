@@ -56,7 +56,7 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
     .unwrap();
     std::fs::write(root.join("app.py"), TEXT).unwrap();
     let root = root.canonicalize().unwrap();
-    let (cache, test) = (dir.path().join("cache"), FAILING_TEST);
+    let cache = dir.path().join("cache");
     let key = fake.api_key();
     let mut client =
         LspClient::start(&[("ACAS_FAKE_KEY", key.as_str()), ("XDG_CACHE_HOME", cache.to_str().unwrap())]);
@@ -216,7 +216,7 @@ fn a_workspace_over_the_scratch_copys_limit_is_not_copied_and_the_user_is_told()
     // Data the ignore rules keep, far over the limit below.
     std::fs::write(root.join("data.txt"), vec![b'x'; 64 * 1024]).unwrap();
     let root = root.canonicalize().unwrap();
-    let (cache, test) = (dir.path().join("cache"), FAILING_TEST);
+    let cache = dir.path().join("cache");
     let key = fake.api_key();
     let mut client = LspClient::start(&[
         ("ACAS_FAKE_KEY", key.as_str()),
@@ -272,7 +272,7 @@ fn stale_scratch_copies_are_removed_at_start_and_recent_ones_kept() {
     let root = dir.path().join("ws");
     std::fs::create_dir_all(&root).unwrap();
     let root = root.canonicalize().unwrap();
-    let (cache, test) = (dir.path().join("cache"), FAILING_TEST);
+    let cache = dir.path().join("cache");
     let scratch = cache.join("acas/scratch");
     let copy = |name: &str, workspace: &Path, age_days: u64| {
         let base = scratch.join(name);

@@ -162,14 +162,14 @@ steps:
     run: ["sh", "-c", "echo third >> lines"]
 "#;
 
-#[test]
-fn serve_resumes_a_run_whose_process_was_killed() {
-    let dir = workspace(&[("gated.yaml", GATED)]);
-    let lines = || std::fs::read_to_string(dir.path().join("lines")).unwrap_or_default();
+/// Starts `gated` from the command line in `root` and kills it with SIGKILL while its second
+/// step waits, then opens the gate: the run is left interrupted.
+fn interrupt_gated(root: &Path) {
+    let lines = || std::fs::read_to_string(root.join("lines")).unwrap_or_default();
     let mut child = Command::new(acas_bin())
         .args(["workflow", "run", "gated"])
-        .current_dir(dir.path())
-        .env("XDG_CONFIG_HOME", dir.path().join(".no-user-config"))
+        .current_dir(root)
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -181,7 +181,33 @@ fn serve_resumes_a_run_whose_process_was_killed() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    std::fs::write(dir.path().join("gate"), "").unwrap();
+    std::fs::write(root.join("gate"), "").unwrap();
+}
+
+/// A cloned repository can carry a state with an interrupted run: in a workspace the user never
+/// trusted, the editor's server does not resume it by itself, and says so.
+#[test]
+fn serve_does_not_resume_a_run_in_an_untrusted_workspace() {
+    let dir = workspace(&[("gated.yaml", GATED)]);
+    interrupt_gated(dir.path());
+    let config = tempfile::tempdir().unwrap();
+    let mut client = LspClient::start(&[("XDG_CONFIG_HOME", config.path().to_str().unwrap())]);
+    client.initialize(Some(dir.path()), json!({}));
+    let said = client.expect("the editor told that runs wait", |m| {
+        m["method"].as_str().is_some_and(|m| m.starts_with("window/"))
+            && m["params"]["message"].as_str().is_some_and(|t| t.contains("interrupted workflow runs wait"))
+    });
+    assert!(said["params"]["message"].as_str().unwrap().contains("acas trust"), "{said}");
+    assert_eq!(client.shutdown(), 0);
+    let lines = std::fs::read_to_string(dir.path().join("lines")).unwrap();
+    assert_eq!(lines, "first\nsecond\n", "the run was resumed in an untrusted workspace");
+}
+
+#[test]
+fn serve_resumes_a_run_whose_process_was_killed() {
+    let dir = workspace(&[("gated.yaml", GATED)]);
+    let lines = || std::fs::read_to_string(dir.path().join("lines")).unwrap_or_default();
+    interrupt_gated(dir.path());
 
     // The editor's server takes the run over at start and finishes it.
     let mut client = start(dir.path());

@@ -438,6 +438,14 @@ impl Engine {
         Ok(handles)
     }
 
+    /// How many runs [`Engine::resume_interrupted`] would take over now: unfinished, not paused,
+    /// their process gone.
+    pub fn interrupted_runs(&self) -> Result<usize, WorkflowError> {
+        let now = now_ms();
+        let unfinished = self.inner.db.unfinished()?;
+        Ok(unfinished.iter().filter(|r| r.status != RunStatus::Paused && !self.inner.alive(r, now)).count())
+    }
+
     /// Resumes run `id`: takes it over when its process is gone (clearing a pause), or tells
     /// the live process that runs it to go on after a pause.
     pub fn resume(&self, id: RunId) -> Result<Resumed, WorkflowError> {

@@ -377,8 +377,23 @@ impl Workspace {
         let (resuming, inbox, fired_inbox) = (engine.clone(), store.clone(), fired.clone());
         let handle = self.handle.clone();
         let (every, polling) = (self.config.lease.heartbeat, stop.child_token());
+        let root = self.root.clone();
         let resumed = tokio::task::spawn_blocking(move || {
-            match resuming.resume_interrupted() {
+            // A cloned repository can carry a state with an interrupted run: it resumes by
+            // itself only in a workspace the user trusted, as triggers start runs.
+            let untrusted = crate::trust::workflows_untrusted(&root);
+            if let Some(why) = &untrusted {
+                tracing::info!("interrupted workflow runs are not resumed: the workspace is not trusted");
+                if resuming.interrupted_runs().is_ok_and(|n| n > 0) {
+                    handle.send(Event::Message {
+                        level: MessageLevel::Warning,
+                        text: format!(
+                            "interrupted workflow runs wait, not resumed: {why}; `acas workflow resume RUN` resumes one"
+                        ),
+                    });
+                }
+            }
+            match if untrusted.is_some() { Ok(Vec::new()) } else { resuming.resume_interrupted() } {
                 Ok(resumed) if !resumed.is_empty() => {
                     let ids: Vec<String> = resumed.iter().map(|r| r.id.to_string()).collect();
                     tracing::info!("resumed interrupted workflow runs {}", ids.join(", "));
