@@ -314,3 +314,49 @@ fn the_editor_asks_about_an_approval_another_process_waits_for() {
     assert!(first["message"].as_str().unwrap().contains("pahts"), "{first}");
     assert_eq!(client.shutdown(), 0);
 }
+
+/// A command waiting for approval is listed with the escape codes it carries shown, not obeyed:
+/// a run cannot rewrite the terminal line to make `git push --force` look like `git status`.
+#[test]
+fn acas_approve_shows_what_waits_with_its_escape_codes_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(
+        root.join(".acas/policy.yaml"),
+        "approval_timeout: 60s\ndefaults:\n  approve:\n    commands: [\"git push\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join(".acas/workflows/spoof.yaml"),
+        "name: spoof\nsteps:\n  - id: s\n    run: [\"git\", \"push\", \"--force\", \"main\\u001b[1A\\u001b[2K\\rrun `git status`\"]\n    continue_on_error: true\n",
+    )
+    .unwrap();
+    let run = Command::new(acas_bin())
+        .args(["workflow", "run", "spoof", "--workspace", "."])
+        .current_dir(&root)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting acas workflow run");
+    let deadline = std::time::Instant::now() + acas_e2e::TIMEOUT;
+    let listed = loop {
+        let (code, stdout, stderr) = run_acas(&["approve", "--workspace", "."], &root);
+        assert_eq!(code, 0, "{stderr}");
+        if stdout.contains("git push") {
+            break stdout;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing waits for approval: {stdout}");
+        std::thread::yield_now();
+    };
+    assert!(!listed.contains('\u{1b}') && !listed.contains('\r'), "raw control characters: {listed:?}");
+    assert!(listed.contains("\\u{1b}[1A"), "{listed}");
+    let id = listed.split_whitespace().next().unwrap().to_owned();
+    let (code, stdout, stderr) = run_acas(&["approve", &id, "--deny", "--workspace", "."], &root);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    let mut run = run;
+    run.wait().unwrap();
+}

@@ -12,6 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output};
+use crate::display::shown;
 use crate::policy::{self, Action, Outcome, Policy, PolicyErrorKind, approvals};
 
 #[derive(Args)]
@@ -217,10 +218,10 @@ pub(super) fn approve(id: Option<i64>, deny: bool, common: &Common) -> i32 {
                         "{:>4} {} {}: {}\n     {}{}\n",
                         p.id,
                         crate::time::date_time(p.created_ms),
-                        p.agent,
-                        p.action,
-                        p.reason,
-                        p.rule.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                        shown(&p.agent),
+                        shown(&p.action.to_string()),
+                        shown(&p.reason),
+                        p.rule.as_deref().map(|r| format!(" ({})", shown(r))).unwrap_or_default()
                     ));
                 }
                 text.push_str(&format!(
@@ -243,7 +244,12 @@ pub(super) fn approve(id: Option<i64>, deny: bool, common: &Common) -> i32 {
         Ok(p) => {
             let verb = if deny { "denied" } else { "approved" };
             match common.format {
-                ListFormat::Text => output::line(&format!("{verb} {}: {} for {}", p.id, p.action, p.agent)),
+                ListFormat::Text => output::line(&format!(
+                    "{verb} {}: {} for {}",
+                    p.id,
+                    shown(&p.action.to_string()),
+                    shown(&p.agent)
+                )),
                 ListFormat::Json => {
                     output::line(&json!({ "id": p.id, "answer": verb, "by": by }).to_string())
                 }

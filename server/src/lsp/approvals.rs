@@ -56,9 +56,16 @@ pub(crate) async fn ask(client: Client, root: PathBuf) {
                     title: title.to_owned(),
                     properties: Default::default(),
                 };
-                let rule = p.rule.as_deref().map(|r| format!(" Rule: {r}.")).unwrap_or_default();
-                let text =
-                    format!("ACAS policy: {} asks to {} (approval {}).{rule}", p.agent, p.action, p.id);
+                // What an agent or a workflow wrote is shown with control, bidi and zero-width
+                // characters escaped, so that it cannot hide what the person approves.
+                let shown = crate::display::shown;
+                let rule = p.rule.as_deref().map(|r| format!(" Rule: {}.", shown(r))).unwrap_or_default();
+                let text = format!(
+                    "ACAS policy: {} asks to {} (approval {}).{rule}",
+                    shown(&p.agent),
+                    shown(&p.action.to_string()),
+                    p.id
+                );
                 let chosen = client
                     .show_message_request(MessageType::WARNING, text, Some(vec![item(ALLOW), item(DENY)]))
                     .await;
