@@ -215,6 +215,33 @@ fn every_checker_configuration_error_is_listed_and_the_good_entries_still_are() 
     assert_eq!(list["errors"].as_array().unwrap().len(), 3, "{list:#}");
 }
 
+/// The editor shows every `[[checkers]]` mistake in the configuration file, each on its line.
+#[test]
+fn the_editor_shows_every_checker_configuration_error_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    write_files(
+        &root,
+        &[(
+            ".acas/config.toml",
+            "[[checkers]]\nname = \"a\"\ncommand = \"echo\"\npattern = '('\n\n[[checkers]]\nname = \"b\"\ncommand = \"echo\"\nformat = \"nope\"\n\n[[checkers]]\nname = \"ok\"\ncommand = \"echo\"\nformat = \"ruff\"\n",
+        )],
+    );
+    let mut client = LspClient::start(&[]);
+    client.initialize(Some(&root), json!({}));
+    let published = client.expect_diagnostics(&file_uri(&root.join(".acas/config.toml")), |d| {
+        d["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+    });
+    let lines: Vec<u64> = published["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["range"]["start"]["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [0, 5], "{published:#}");
+    assert_eq!(client.shutdown(), 0);
+}
+
 #[test]
 fn the_text_report_gives_each_tools_own_column() {
     need_tool("tsc");

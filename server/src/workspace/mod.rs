@@ -144,7 +144,7 @@ pub enum Event {
 /// [`Workspace::in_flight`] until it is back.
 pub enum Done {
     /// The configuration was read again.
-    Config { generation: u64, config: Box<Config>, error: Option<config::ConfigError> },
+    Config { generation: u64, config: Box<Config>, errors: Vec<config::ConfigError> },
     /// The escalation engine was built again for a changed configuration.
     Escalator { generation: u64, escalator: Result<Arc<Escalator>, Refused> },
     /// A file another tool reported on was read and parsed: the symbols enclosing its
@@ -418,16 +418,22 @@ impl Workspace {
     /// the escalation engine, the watcher and the workflow engine.
     fn new(options: Options, handle: Handle, output: mpsc::UnboundedSender<Output>) -> Workspace {
         let root = options.root;
-        let (config, config_error) =
-            if options.scan { config::load(&root) } else { (Config::default(), None) };
+        let (config, errors) =
+            if options.scan { config::load_all(&root) } else { (Config::default(), Vec::new()) };
+        // A mistake in a `[[checkers]]` entry leaves that entry out; any other, the defaults.
+        let config = if errors.iter().any(|e| !e.checker) { Config::default() } else { config };
         let config = config.with_settings(&options.settings);
-        let config_problem = config_error.as_ref().map(|e| e.to_string());
-        if let Some(error) = &config_error {
-            let _ = output.send(Output::Message {
-                level: MessageLevel::Error,
-                text: format!("{error}; using the defaults until it is fixed"),
-            });
-            let _ = output.send(settings::config_diagnostics(error.path.clone(), Some(error)));
+        let config_problem = errors.first().map(|e| e.to_string());
+        if let Some(error) = errors.first() {
+            let text = if error.checker {
+                format!("{}; the other entries are in force", settings::listed(&errors))
+            } else {
+                format!("{error}; using the defaults until it is fixed")
+            };
+            let _ = output.send(Output::Message { level: MessageLevel::Error, text });
+        }
+        for output_ in settings::config_diagnostics_all(&root, &errors, false) {
+            let _ = output.send(output_);
         }
         let store_options = store::StoreOptions { retention: config.retention, ..Default::default() };
         let opened = options.record.then(|| Store::open_workspace(&root, store_options));
@@ -602,7 +608,7 @@ impl Workspace {
 
     fn done(&mut self, done: Done) {
         match done {
-            Done::Config { generation, config, error } => self.config_loaded(generation, *config, error),
+            Done::Config { generation, config, errors } => self.config_loaded(generation, *config, errors),
             Done::Escalator { generation, escalator } => self.escalator_built(generation, escalator),
             Done::Located { path, source, seq, diagnostics, symbols } => {
                 self.external_back(path, source, seq, diagnostics, symbols)

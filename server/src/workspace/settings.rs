@@ -32,36 +32,42 @@ impl Workspace {
         self.config_generation += 1;
         let generation = self.config_generation;
         if !self.on_disk {
-            self.config_loaded(generation, Config::default(), None);
+            self.config_loaded(generation, Config::default(), Vec::new());
             return;
         }
         let root = self.root.clone();
         self.off_loop(
             "reading the configuration",
-            move || config::load(&root),
-            move |(config, error)| Done::Config { generation, config: Box::new(config), error },
+            move || config::load_all(&root),
+            move |(config, errors)| Done::Config { generation, config: Box::new(config), errors },
         );
     }
 
-    /// Applies a configuration read, unless a later read was started meanwhile.
+    /// Applies a configuration read, unless a later read was started meanwhile. Every mistake
+    /// is a diagnostic in its file; a mistake in a `[[checkers]]` entry leaves that entry out and
+    /// the rest in force, any other keeps the previous settings.
     pub(super) fn config_loaded(
         &mut self,
         generation: u64,
         config: Config,
-        error: Option<config::ConfigError>,
+        errors: Vec<config::ConfigError>,
     ) {
         if generation != self.config_generation {
             return;
         }
-        if let Some(error) = error {
+        for output in config_diagnostics_all(&self.root, &errors, self.config_error.is_some()) {
+            let _ = self.output.send(output);
+        }
+        if let Some(error) = errors.iter().find(|e| !e.checker) {
             self.config_error = Some(error.to_string());
             self.message(MessageLevel::Error, format!("{error}; the previous settings stay in force"));
-            let _ = self.output.send(config_diagnostics(error.path.clone(), Some(&error)));
             return;
         }
-        if self.config_error.take().is_some() {
-            // Fixed: clear the diagnostic in the configuration file.
-            let _ = self.output.send(config_diagnostics(config::path(&self.root), None));
+        if errors.is_empty() {
+            self.config_error = None;
+        } else {
+            self.config_error = Some(errors[0].to_string());
+            self.message(MessageLevel::Error, format!("{}; the other entries are in force", listed(&errors)));
         }
         let config = config.with_settings(&self.settings);
         if config.escalation != self.config.escalation {
@@ -108,8 +114,44 @@ impl Workspace {
 }
 
 /// The diagnostics of a configuration file: its error, located, or none.
-pub(super) fn config_diagnostics(path: PathBuf, error: Option<&config::ConfigError>) -> Output {
-    let diagnostics: Vec<FileDiagnostic> = error
+/// The diagnostics of the configuration files with mistakes, and, when `clear` (an earlier read
+/// published some), of the workspace's and the user's files without any, which clears them.
+pub(super) fn config_diagnostics_all(
+    root: &std::path::Path,
+    errors: &[config::ConfigError],
+    clear: bool,
+) -> Vec<Output> {
+    let mut paths = Vec::new();
+    if clear {
+        paths.push(config::path(root));
+        paths.extend(config::user_path());
+    }
+    for e in errors {
+        if !paths.contains(&e.path) {
+            paths.push(e.path.clone());
+        }
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let mine: Vec<&config::ConfigError> = errors.iter().filter(|e| e.path == path).collect();
+            config_diagnostics(path, &mine)
+        })
+        .collect()
+}
+
+/// How many `[[checkers]]` entries are wrong, and the first.
+pub(super) fn listed(errors: &[config::ConfigError]) -> String {
+    match errors {
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} (and {} more mistakes, each shown in its file)", rest.len()),
+        [] => String::new(),
+    }
+}
+
+pub(super) fn config_diagnostics(path: PathBuf, errors: &[&config::ConfigError]) -> Output {
+    let diagnostics: Vec<FileDiagnostic> = errors
+        .iter()
         .map(|e| {
             let at = Position {
                 line: e.line.saturating_sub(1) as u32,
@@ -128,7 +170,6 @@ pub(super) fn config_diagnostics(path: PathBuf, error: Option<&config::ConfigErr
                 fix_id: None,
             }
         })
-        .into_iter()
         .collect();
     Output::Diagnostics { path, version: None, diagnostics: diagnostics.into() }
 }
