@@ -55,12 +55,13 @@ impl Workspace {
         if generation != self.config_generation {
             return;
         }
-        for output in config_diagnostics_all(&self.root, &errors, self.config_error.is_some()) {
-            let _ = self.output.send(output);
-        }
+        let clear = self.config_error.is_some();
         if let Some(error) = errors.iter().find(|e| !e.checker) {
             self.config_error = Some(error.to_string());
             self.message(MessageLevel::Error, format!("{error}; the previous settings stay in force"));
+            for output in config_diagnostics_all(&self.root, &errors, clear) {
+                let _ = self.output.send(output);
+            }
             return;
         }
         if errors.is_empty() {
@@ -68,6 +69,9 @@ impl Workspace {
         } else {
             self.config_error = Some(errors[0].to_string());
             self.message(MessageLevel::Error, format!("{}; the other entries are in force", listed(&errors)));
+        }
+        for output in config_diagnostics_all(&self.root, &errors, clear) {
+            let _ = self.output.send(output);
         }
         let config = config.with_settings(&self.settings);
         if config.escalation != self.config.escalation {
@@ -115,7 +119,7 @@ impl Workspace {
 
 /// The diagnostics of a configuration file: its error, located, or none.
 /// The diagnostics of the configuration files with mistakes, and, when `clear` (an earlier read
-/// published some), of the workspace's and the user's files without any, which clears them.
+/// published some), of the workspace's file without any, which clears it.
 pub(super) fn config_diagnostics_all(
     root: &std::path::Path,
     errors: &[config::ConfigError],
@@ -124,7 +128,6 @@ pub(super) fn config_diagnostics_all(
     let mut paths = Vec::new();
     if clear {
         paths.push(config::path(root));
-        paths.extend(config::user_path());
     }
     for e in errors {
         if !paths.contains(&e.path) {
