@@ -14,43 +14,18 @@ import json
 import os
 import subprocess
 import sys
-import time
 from contextlib import AsyncExitStack
 
-import anyio
 import mcp_types as types
 from mcp import Client, StdioServerParameters
-from mcp.shared.exceptions import MCPError
+
+from common import error_of, expect, until
 
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
-WAIT = 30.0  # seconds: the bound of every wait on the server
 SECRET = "sk-ant-api03-PtYgjmUhBel31iEl2hpChYgCfrL1spNxnyVmihA_2O76UMFxFkM"
 
 
-def expect(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
-
-async def error_of(client, tool, arguments):
-    """The MCP error a call must give."""
-    try:
-        result = await client.call_tool(tool, arguments)
-    except MCPError as error:
-        return error.error
-    raise AssertionError(f"{tool}({arguments}) succeeded but must fail: {result}")
-
-
-async def until(what, probe):
-    """Polls `probe` until it returns something truthy, for at most WAIT seconds."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        found = await probe()
-        if found:
-            return found
-        expect(time.monotonic() < deadline, f"timed out after {WAIT}s waiting for {what}")
-        await anyio.sleep(0.05)
 
 
 async def call(client, tool, arguments):

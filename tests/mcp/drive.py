@@ -12,17 +12,16 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import warnings
 
-import anyio
 import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+
+from common import WAIT, error_of, expect, until
 
 # The server speaks the handshake protocol versions, where resources/subscribe is the way.
 warnings.filterwarnings("ignore", message="resources/subscribe is removed")
@@ -31,32 +30,8 @@ TOOLS = {"check", "problems", "context", "explain", "workflows", "run_workflow",
 INVALID_PARAMS = -32602
 # Written by tests/tests/mcp.rs into leak.py and a commit subject.
 SECRETS = ["AKIAIOSFODNN7EXAMPLE", "Zq8rT2mLw9vBn4Ks"]
-WAIT = 30.0  # seconds: the bound of every wait on the server
 
 
-def expect(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
-
-async def error_of(client, tool, arguments):
-    """The MCP error a call must give."""
-    try:
-        result = await client.call_tool(tool, arguments)
-    except MCPError as error:
-        return error.error
-    raise AssertionError(f"{tool}({arguments}) succeeded but must fail: {result}")
-
-
-async def until(what, probe):
-    """Polls `probe` until it returns something truthy, for at most WAIT seconds."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        found = await probe()
-        if found:
-            return found
-        expect(time.monotonic() < deadline, f"timed out after {WAIT}s waiting for {what}")
-        await anyio.sleep(0.05)
 
 
 async def scenario(client, acas, workspace, seen, updates):

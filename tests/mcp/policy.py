@@ -18,12 +18,7 @@ import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
-WAIT = 30.0  # seconds: the bound of every wait
-
-
-def expect(condition, message):
-    if not condition:
-        raise AssertionError(message)
+from common import WAIT, expect
 
 
 def acas_cli(acas, workspace, *args):
