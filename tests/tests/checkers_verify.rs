@@ -86,12 +86,7 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
         "explanation": "The greeting is rude. Say something kind.",
         "fix": { "description": "Greet kindly", "edits": [{ "old": "\"BAD\"", "new": "\"GOOD\"" }] }
     });
-    fake.push(Reply::text(&fix.to_string()));
-    let response = client.request(
-        "workspace/executeCommand",
-        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": first["range"], "diagnostic": first }] }),
-    );
-    let done = client.escalation_done(&response);
+    let done = escalate_answered(&mut client, &fake, &uri, &first, &fix);
     assert!(done["result"]["fixId"].is_string(), "{done:#}");
     let title = ai_fix_title(&mut client, &uri, &first, "(verified by badwords)");
     assert_eq!(title, "Apply AI fix: Greet kindly (verified by badwords)");
@@ -101,12 +96,7 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
         "explanation": "The farewell is rude.",
         "fix": { "description": "Shout it", "edits": [{ "old": "\"BAD too\"", "new": "\"BAD TOO\"" }] }
     });
-    fake.push(Reply::text(&miss.to_string()));
-    let response = client.request(
-        "workspace/executeCommand",
-        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": second["range"], "diagnostic": second }] }),
-    );
-    client.escalation_done(&response);
+    escalate_answered(&mut client, &fake, &uri, &second, &miss);
     let title = ai_fix_title(&mut client, &uri, &second, "(reparsed clean; not verified by badwords)");
     assert_eq!(title, "Apply AI fix: Shout it (reparsed clean; not verified by badwords)");
 
@@ -114,6 +104,23 @@ fn a_fix_for_a_checkers_error_is_verified_by_that_checker_and_one_that_misses_is
     assert_eq!(std::fs::read_to_string(root.join("app.py")).unwrap(), TEXT);
     assert!(std::fs::read_dir(cache.join("acas/scratch")).unwrap().next().is_some());
     client.shutdown();
+}
+
+/// Queues `answer` at the fake provider, escalates `diagnostic` of `uri` through
+/// `acas.escalate`, and answers the escalation's end.
+fn escalate_answered(
+    client: &mut LspClient,
+    fake: &FakeProvider,
+    uri: &str,
+    diagnostic: &Value,
+    answer: &Value,
+) -> Value {
+    fake.push(Reply::text(&answer.to_string()));
+    let response = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": diagnostic["range"], "diagnostic": diagnostic }] }),
+    );
+    client.escalation_done(&response)
 }
 
 /// A pytest module whose one test fails.
@@ -244,12 +251,7 @@ fn a_workspace_over_the_scratch_copys_limit_is_not_copied_and_the_user_is_told()
         "explanation": "The greeting is rude.",
         "fix": { "description": "Greet kindly", "edits": [{ "old": "\"BAD\"", "new": "\"GOOD\"" }] }
     });
-    fake.push(Reply::text(&fix.to_string()));
-    let response = client.request(
-        "workspace/executeCommand",
-        json!({ "command": "acas.escalate", "arguments": [{ "uri": uri, "range": first["range"], "diagnostic": first }] }),
-    );
-    let done = client.escalation_done(&response);
+    let done = escalate_answered(&mut client, &fake, &uri, &first, &fix);
     assert!(done["result"]["fixId"].is_string(), "{done:#}");
     let title = ai_fix_title(&mut client, &uri, &first, "(reparsed clean; not verified by badwords)");
     assert_eq!(title, "Apply AI fix: Greet kindly (reparsed clean; not verified by badwords)");
