@@ -1087,4 +1087,38 @@ mod tests {
             Outcome::Deny
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// However `rm -rf` is spelled, ordered or wrapped, `deny: ["rm -rf"]` denies it; without
+        /// the recursive flag it does not.
+        #[test]
+        fn any_spelling_of_rm_rf_is_denied(
+            recursive in proptest::sample::select(vec!["-r", "-R", "--recursive"]),
+            force in proptest::sample::select(vec!["-f", "--force"]),
+            cluster in proptest::bool::ANY,
+            force_first in proptest::bool::ANY,
+            wrapper in proptest::sample::select(vec!["", "sudo ", "env A=1 ", "nice -n 5 ", "sh -c -- ", "timeout 5 "]),
+            extra in proptest::sample::select(vec!["", "-v ", "--one-file-system "]),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = policy(dir.path(), DENY);
+            let flags = if cluster && recursive.len() == 2 {
+                if force_first { format!("-f{}", &recursive[1..]) } else { format!("{recursive}f") }
+            } else if force_first {
+                format!("{force} {extra}{recursive}")
+            } else {
+                format!("{recursive} {extra}{force}")
+            };
+            let command = format!("rm {flags} target");
+            let script = if wrapper.starts_with("sh") { format!("{wrapper}'{command}'") } else { format!("{wrapper}{command}") };
+            let d = p.decide("x", &sh(&script));
+            proptest::prop_assert_eq!(d.outcome, Outcome::Deny, "{}: {:?}", script, d);
+            let safe = format!("{wrapper}rm {extra}{force} target");
+            let safe = if wrapper.starts_with("sh") { format!("{wrapper}'rm {extra}{force} target'") } else { safe };
+            let d = p.decide("x", &sh(&safe));
+            proptest::prop_assert_eq!(d.outcome, Outcome::Allow, "{}: {:?}", safe, d);
+        }
+    }
 }
