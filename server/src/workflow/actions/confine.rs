@@ -23,6 +23,13 @@
 //! handle, compares that handle's identity (device and inode) with `.acas`'s and the
 //! workspace's, and the caller then acts on the name relative to that same handle, so a
 //! directory swapped for a symlink in between changes nothing. Reading them is allowed.
+//!
+//! [`Root::entry`] also asks the kernel where the opened directory really is (Linux:
+//! `/proc/self/fd`): an entry that lands in `.acas` although the path as given does not name
+//! `.acas` (a link, made or swapped in at any moment, leads there) is refused, and so is
+//! `.acas/policy.yaml` whatever path names it, so that no policy rule about the given path can
+//! let a run change the policy, the workflows or the state. Elsewhere only the identity checks
+//! above apply.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
