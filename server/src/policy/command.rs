@@ -147,8 +147,9 @@ pub fn risky_env(name: &str) -> bool {
 enum Item {
     /// A program with known words.
     Run(Run),
-    /// Something whose words cannot be known before it runs.
-    Unknown { text: String, why: String },
+    /// Something whose words cannot be known before it runs; `shell` is the `sh -c` whose
+    /// script it is in, which an allow rule naming `sh -c` allows unjudged.
+    Unknown { text: String, why: String, shell: Option<Run> },
     /// A variable set for what runs.
     Env { name: String, value: String },
 }
@@ -179,7 +180,7 @@ fn items_of_simple(simple: &Simple, depth: usize, out: &mut Vec<Item>) {
         out.push(Item::Env { name: name.clone(), value: value.clone() });
     }
     if let Some(why) = &simple.unknown {
-        out.push(Item::Unknown { text: simple.text.clone(), why: why.clone() });
+        out.push(Item::Unknown { text: simple.text.clone(), why: why.clone(), shell: None });
         return;
     }
     if simple.words.is_empty() {
@@ -252,13 +253,14 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
         out.push(Item::Unknown {
             text,
             why: format!("wrappers and shells nested more than {MAX_DEPTH} deep"),
+            shell: None,
         });
         return;
     }
     let name = base(program);
     let run = |needs_allow: bool| Run { words: words.to_vec(), open, needs_allow, inline: None };
     if EVALUATORS.contains(&name) {
-        out.push(Item::Unknown { text, why: format!("`{name}` runs text as a script") });
+        out.push(Item::Unknown { text, why: format!("`{name}` runs text as a script"), shell: None });
         return;
     }
     if SHELLS.contains(&name) {
@@ -293,13 +295,28 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
         if script_flag {
             out.push(Item::Run(run(false)));
             match words.get(i) {
-                Some(script) => items_of_script(script, depth + 1, out),
-                None => out.push(Item::Unknown { text, why: "a shell `-c` without its script".to_owned() }),
+                Some(script) => {
+                    let mut inner = Vec::new();
+                    items_of_script(script, depth + 1, &mut inner);
+                    let this = Run { inline: Some("-c".to_owned()), ..run(true) };
+                    for item in &mut inner {
+                        if let Item::Unknown { shell: shell @ None, .. } = item {
+                            *shell = Some(this.clone());
+                        }
+                    }
+                    out.extend(inner);
+                }
+                None => out.push(Item::Unknown {
+                    text,
+                    why: "a shell `-c` without its script".to_owned(),
+                    shell: None,
+                }),
             }
         } else if i >= words.len() || fed {
             out.push(Item::Unknown {
                 text,
                 why: "a shell reading its script from standard input".to_owned(),
+                shell: None,
             });
         } else {
             out.push(Item::Run(run(true)));
@@ -338,6 +355,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                         out.push(Item::Unknown {
                             text,
                             why: "`env -P` changes where programs are found".to_owned(),
+                            shell: None,
                         });
                         return;
                     }
@@ -707,7 +725,7 @@ fn has_rules(chain: &[&Section]) -> bool {
 const WRITE_INSTEAD: &str = "write it as an argv step with every word spelled out (`run: [\"program\", \"arg\"]`), \
                              without `$`, substitutions, escapes or `eval`";
 
-fn judge_unknown(chain: &[&Section], text: &str, why: &str) -> Verdict {
+fn judge_unknown(chain: &[&Section], text: &str, why: &str, shell: Option<&Run>, root: &Path) -> Verdict {
     if text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "approve") {
         return (
             Outcome::Deny,
@@ -735,6 +753,19 @@ fn judge_unknown(chain: &[&Section], text: &str, why: &str) -> Verdict {
             Some(rule.at.clone()),
             format!(
                 "{said}, and commands approve rules such as `{}` could match it: a person must allow it",
+                rule.pattern
+            ),
+        );
+    }
+    if let Some(run) = shell
+        && let Some(rule) =
+            lists(chain).flat_map(|l| l.allow.iter().flatten()).find(|r| matches_allow(r, run, root))
+    {
+        return (
+            Outcome::Allow,
+            Some(rule.at.clone()),
+            format!(
+                "{said}, and commands allow rule `{}` allows this shell's scripts unjudged",
                 rule.pattern
             ),
         );
@@ -860,7 +891,7 @@ fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
                 let (o, r, reason) = judge_run(chain, run, root);
                 (o, r, format!("{reason} (command `{}`)", run.words.join(" ")))
             }
-            Item::Unknown { text, why } => judge_unknown(chain, text, why),
+            Item::Unknown { text, why, shell } => judge_unknown(chain, text, why, shell.as_ref(), root),
             Item::Env { name, value } => {
                 let (o, r, reason) = judge_env(chain, name, value);
                 (o, r, format!("{reason} (environment `{name}`)"))
@@ -894,6 +925,18 @@ pub fn decide_argv(root: &Path, chain: &[&Section], argv: &[String]) -> Verdict 
 pub fn decide_script(root: &Path, chain: &[&Section], script: &str) -> Verdict {
     let mut items = Vec::new();
     items_of_script(script, 0, &mut items);
+    // A `shell:` script runs as `sh -c SCRIPT`: a rule allowing `sh -c` allows it unjudged.
+    let this = Run {
+        words: vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()],
+        open: false,
+        needs_allow: true,
+        inline: Some("-c".to_owned()),
+    };
+    for item in &mut items {
+        if let Item::Unknown { shell: shell @ None, .. } = item {
+            *shell = Some(this.clone());
+        }
+    }
     worst(root, chain, &items)
 }
 
@@ -1055,6 +1098,11 @@ mod tests {
         // A shell whose script cannot be judged is refused; one whose script is allowed is not.
         assert_eq!(p.decide("x", &argv(&["sh", "-c", "true"])).outcome, Outcome::Allow);
         assert_eq!(p.decide("x", &argv(&["sh", "-c", "$X"])).outcome, Outcome::Deny);
+        let named = policy(dir.path(), "defaults:\n  commands:\n    allow: [\"sh -c\"]\n");
+        assert_eq!(named.decide("x", &argv(&["sh", "-c", "$X"])).outcome, Outcome::Allow);
+        assert_eq!(named.decide("x", &argv(&["sh", "-c", "eval x"])).outcome, Outcome::Allow);
+        assert_eq!(named.decide("x", &sh("echo $HOME")).outcome, Outcome::Allow);
+        assert_eq!(p.decide("x", &sh("echo $HOME")).outcome, Outcome::Deny);
     }
 
     #[test]
