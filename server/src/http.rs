@@ -28,6 +28,17 @@ pub fn client() -> Result<reqwest::Client, ClientError> {
         .clone()
 }
 
+/// A client of its own whose redirects follow `policy`, with the same settings as [`client`].
+pub fn client_with_redirects(policy: reqwest::redirect::Policy) -> Result<reqwest::Client, ClientError> {
+    // The shared client installs the crypto provider.
+    client()?;
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(policy)
+        .build()
+        .map_err(|error| ClientError { detail: error.to_string() })
+}
+
 /// An error with its causes, `outer: inner: innermost`.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

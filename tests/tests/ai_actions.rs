@@ -57,6 +57,7 @@ fn setup(fake: &FakeProvider, daily: Option<u64>) -> (tempfile::TempDir, Store, 
         ai: Some(Arc::new(EscalatorAi(Arc::new(escalator)))),
         planner: Arc::new(acas::workflow::planner::PlanAction),
         templates: acas::workflow::template::TemplateLimits::default(),
+        hosts: None,
     };
     (dir, store, ctx)
 }

@@ -15,7 +15,10 @@
 //! and it does not run anything: callers ask before they act.
 
 pub mod approvals;
+mod command;
 pub mod parse;
+mod paths;
+mod shell;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +31,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde::Serialize;
 
 pub use approvals::{Answer, Pending};
+pub use command::risky_env;
 
 /// The workspace's policy file, relative to its root.
 pub const WORKSPACE_FILE: &str = ".acas/policy.yaml";
@@ -78,6 +82,9 @@ pub enum Action {
     Command { argv: Vec<String> },
     /// A shell script runs (`sh -c`): each of its commands is judged.
     Shell { script: String },
+    /// A command runs with these environment variables set: those that change what a program
+    /// executes are judged by the commands rules.
+    Environment { vars: Vec<(String, String)> },
     /// A workflow action (`file.write`, `http.request`...) runs.
     WorkflowAction { kind: String },
     /// An HTTP request goes to this host.
@@ -95,6 +102,10 @@ impl Action {
             Action::Write { path } => format!("write {path}"),
             Action::Command { argv } => format!("run `{}`", argv.join(" ")),
             Action::Shell { script } => format!("run `{}`", script.trim()),
+            Action::Environment { vars } => {
+                let names: Vec<&str> = vars.iter().map(|(name, _)| name.as_str()).collect();
+                format!("run with environment {}", names.join(", "))
+            }
             Action::WorkflowAction { kind } => format!("action {kind}"),
             Action::Http { host } => format!("http {host}"),
             Action::Workflow { name } => format!("workflow {name}"),
@@ -307,44 +318,14 @@ impl Rule {
                     exact.is_match(text)
                 }
             }
-            (Matcher::Glob { exact, folded: f }, Subject::Words(words)) => {
-                let line = words.join(" ");
-                let line_base = base_line(words);
-                let m = if folded { f } else { exact };
-                m.is_match(&line) || m.is_match(&line_base)
-            }
-            (Matcher::Words(pattern), Subject::Words(words)) => {
-                if words.len() < pattern.len() {
-                    return false;
-                }
-                let at = |start: usize| {
-                    pattern.iter().zip(&words[start..]).enumerate().all(|(i, (p, w))| {
-                        p == w || (i == 0 && Path::new(w).file_name().is_some_and(|base| base == p.as_str()))
-                    })
-                };
-                // Deny and approve patterns match at any word (`sudo rm`, `xargs rm`), allow
-                // patterns only at the start.
-                if folded { (0..=words.len() - pattern.len()).any(at) } else { at(0) }
-            }
+            // Command patterns are matched by `command`, by what would run.
             (Matcher::Words(_), Subject::Text(_)) => false,
         }
     }
 }
 
-/// A command line with its program's directory left out (`/bin/rm -rf x` as `rm -rf x`).
-fn base_line(words: &[String]) -> String {
-    let mut words = words.to_vec();
-    if let Some(first) = words.first_mut()
-        && let Some(base) = Path::new(first.as_str()).file_name()
-    {
-        *first = base.to_string_lossy().into_owned();
-    }
-    words.join(" ")
-}
-
 enum Subject<'a> {
     Text(&'a str),
-    Words(&'a [String]),
 }
 
 /// A category's rules in one section.
@@ -555,8 +536,9 @@ impl Policy {
         let chain = self.chain(&agent);
         let (outcome, rule, reason) = match action {
             Action::Write { path } => self.decide_path(&chain, path),
-            Action::Command { argv } => decide_command(&chain, argv),
-            Action::Shell { script } => decide_script(&chain, script),
+            Action::Command { argv } => command::decide_argv(&self.root, &chain, argv),
+            Action::Shell { script } => command::decide_script(&self.root, &chain, script),
+            Action::Environment { vars } => command::decide_env(&self.root, &chain, vars),
             Action::WorkflowAction { kind } => decide_in(&chain, Category::Actions, &Subject::Text(kind)),
             Action::Http { host } => {
                 let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -609,25 +591,45 @@ impl Policy {
             if rel.is_empty() {
                 return (Outcome::Deny, None, "the workspace root itself cannot be changed".to_owned());
             }
-            let (mut outcome, mut rule, mut reason) = decide_in(chain, Category::Paths, &Subject::Text(&rel));
-            // What ACAS runs by itself is a person's to change: the policy never by a run, the
-            // rest of `.acas` (workflows, configuration) with a person's approval.
-            let folded = rel.to_lowercase();
-            if folded == WORKSPACE_FILE {
-                (outcome, rule, reason) = (
-                    Outcome::Deny,
-                    None,
-                    "the policy file is changed by a person, never by a run".to_owned(),
-                );
-            } else if folded.starts_with(".acas/") && outcome == Outcome::Allow {
-                (outcome, rule, reason) = (
-                    Outcome::NeedsApproval,
-                    None,
-                    "files under .acas change what ACAS runs by itself: a person must allow it".to_owned(),
-                );
+            // A directory is judged as everything beneath it.
+            let mut all = vec![rel];
+            match paths::beneath(&candidate, &all[0]) {
+                Ok(more) => all.extend(more),
+                Err(count) => {
+                    return (
+                        Outcome::Deny,
+                        None,
+                        format!(
+                            "`{}` holds more than {} entries ({count} seen), too many to judge; act on smaller directories",
+                            all[0],
+                            paths::MAX_BENEATH
+                        ),
+                    );
+                }
             }
-            if outcome > worst.0 || worst.2.is_empty() {
-                worst = (outcome, rule, format!("{reason} (as `{rel}`)"));
+            for rel in all {
+                let (mut outcome, mut rule, mut reason) =
+                    decide_in(chain, Category::Paths, &Subject::Text(&rel));
+                // What ACAS runs by itself is a person's to change: the policy never by a run, the
+                // rest of `.acas` (workflows, configuration) with a person's approval.
+                let folded = rel.to_lowercase();
+                if folded == WORKSPACE_FILE {
+                    (outcome, rule, reason) = (
+                        Outcome::Deny,
+                        None,
+                        "the policy file is changed by a person, never by a run".to_owned(),
+                    );
+                } else if folded.starts_with(".acas/") && outcome == Outcome::Allow {
+                    (outcome, rule, reason) = (
+                        Outcome::NeedsApproval,
+                        None,
+                        "files under .acas change what ACAS runs by itself: a person must allow it"
+                            .to_owned(),
+                    );
+                }
+                if outcome > worst.0 || worst.2.is_empty() {
+                    worst = (outcome, rule, format!("{reason} (as `{rel}`)"));
+                }
             }
         }
         worst
@@ -735,91 +737,4 @@ fn decide_in(
         }
     }
     (Outcome::Allow, None, format!("no {what} rule applies"))
-}
-
-/// A shell script's simple commands: split at `;`, `&`, `|`, new lines, parentheses, backquotes
-/// and `$(`; leading `NAME=value` words and quotes left out.
-pub fn script_commands(script: &str) -> Vec<Vec<String>> {
-    let spaced = script.replace("$(", " ; ");
-    let mut out = Vec::new();
-    for segment in spaced.split([';', '&', '|', '\n', '(', ')', '`', '{', '}']) {
-        let words: Vec<String> = segment
-            .split_whitespace()
-            .map(|w| w.replace(['"', '\'', '\\'], ""))
-            .skip_while(|w| {
-                w.split_once('=').is_some_and(|(name, _)| {
-                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                })
-            })
-            .filter(|w| !w.is_empty())
-            .collect();
-        if !words.is_empty() {
-            out.push(words);
-        }
-    }
-    out
-}
-
-/// Shells whose `-c` argument is a script.
-const SHELLS: [&str; 7] = ["sh", "bash", "dash", "zsh", "ksh", "ash", "fish"];
-
-fn base_name(word: &str) -> &str {
-    Path::new(word).file_name().and_then(|n| n.to_str()).unwrap_or(word)
-}
-
-/// Whether a command answers policy approvals (`acas approve`): no run may.
-fn answers_approvals(words: &[String]) -> bool {
-    words
-        .iter()
-        .position(|w| base_name(w) == "acas")
-        .is_some_and(|i| words[i + 1..].iter().any(|w| w == "approve"))
-}
-
-fn decide_command(chain: &[&Section], argv: &[String]) -> (Outcome, Option<Location>, String) {
-    // `bash -c SCRIPT`, `sh -ec SCRIPT`: the script is judged too.
-    if let Some(shell) = argv.first()
-        && SHELLS.contains(&base_name(shell))
-        && let Some(flag) =
-            argv.iter().position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
-        && let Some(script) = argv.get(flag + 1)
-    {
-        let mut all = argv[..=flag].join(" ");
-        all.push_str(" ; ");
-        all.push_str(script);
-        return decide_script(chain, &all);
-    }
-    if answers_approvals(argv) {
-        return (
-            Outcome::Deny,
-            None,
-            "a run cannot answer policy approvals; a person answers them".to_owned(),
-        );
-    }
-    decide_in(chain, Category::Commands, &Subject::Words(argv))
-}
-
-fn decide_script(chain: &[&Section], script: &str) -> (Outcome, Option<Location>, String) {
-    let commands = script_commands(script);
-    if commands.is_empty() {
-        return decide_in(chain, Category::Commands, &Subject::Words(&[]));
-    }
-    if let Some(words) = commands.iter().find(|w| answers_approvals(w)) {
-        return (
-            Outcome::Deny,
-            None,
-            format!(
-                "a run cannot answer policy approvals; a person answers them (command `{}`)",
-                words.join(" ")
-            ),
-        );
-    }
-    let mut worst: Option<(Outcome, Option<Location>, String)> = None;
-    for words in &commands {
-        let (outcome, rule, reason) = decide_in(chain, Category::Commands, &Subject::Words(words));
-        let reason = format!("{reason} (command `{}`)", words.join(" "));
-        if worst.as_ref().is_none_or(|w| outcome > w.0) {
-            worst = Some((outcome, rule, reason));
-        }
-    }
-    worst.unwrap_or((Outcome::Allow, None, String::new()))
 }

@@ -1297,7 +1297,7 @@ impl Driver {
         let cancel = self.cancel.child_token();
         let options = &self.inner.options;
         let workspace = options.workspace.clone();
-        let action_ctx = ActionContext {
+        let mut action_ctx = ActionContext {
             workspace: workspace.clone(),
             run_id: self.run.to_string(),
             step_id: step.id.clone(),
@@ -1306,6 +1306,7 @@ impl Driver {
             ai: options.ai.clone(),
             planner: Arc::new(super::planner::PlanAction),
             templates: options.templates,
+            hosts: None,
         };
         let actions = options.actions.clone();
         let agent = policy_agent(self.base.get("trigger").unwrap_or(&Value::Null));
@@ -1343,24 +1344,14 @@ impl Driver {
                 }
             };
             // The policy is asked about what the step is about to do, as rendered.
-            let asks = policy_actions(&prepared);
-            if !asks.is_empty() {
-                let policy_root = workspace.clone();
-                let policy = tokio::task::spawn_blocking(move || crate::policy::Policy::load(&policy_root))
-                    .await
-                    .map_err(|e| AttemptFailure::final_(format!("reading the policy failed: {e}")));
-                let policy = match policy {
-                    Ok(policy) => policy,
-                    Err(failure) => return (i, Err(failure)),
-                };
-                for ask in &asks {
-                    if let Err(refusal) = crate::policy::approvals::enforce(&workspace, &policy, &agent, ask, &cancel).await {
-                        if cancel.is_cancelled() {
-                            return (i, Err(AttemptFailure::cancelled()));
-                        }
-                        return (i, Err(AttemptFailure::final_(refusal)));
-                    }
-                }
+            let step = match &prepared {
+                Prepared::Command { argv, env, .. } => super::gate::Step::Command { argv, env },
+                Prepared::Action { action, with } => super::gate::Step::Action { action, with },
+            };
+            match super::gate::judge(&workspace, &agent, step, &cancel).await {
+                Ok(hosts) => action_ctx.hosts = hosts,
+                Err(_) if cancel.is_cancelled() => return (i, Err(AttemptFailure::cancelled())),
+                Err(refusal) => return (i, Err(AttemptFailure::final_(refusal))),
             }
             // What is left of the step's timeout once its templates are rendered.
             let timeout = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
@@ -1613,46 +1604,6 @@ fn policy_agent(trigger: &Value) -> String {
         },
         Some("editor") => "editor".to_owned(),
         _ => "cli".to_owned(),
-    }
-}
-
-/// What the policy is asked about before a step acts: its command, or its action with the
-/// paths it changes and the host it reaches.
-fn policy_actions(prepared: &Prepared) -> Vec<crate::policy::Action> {
-    use crate::policy::Action;
-    match prepared {
-        Prepared::Command { argv, .. } => match argv.as_slice() {
-            [sh, c, script] if sh == "sh" && c == "-c" => vec![Action::Shell { script: script.clone() }],
-            _ => vec![Action::Command { argv: argv.clone() }],
-        },
-        Prepared::Action { action, with } => {
-            let mut asks = vec![Action::WorkflowAction { kind: action.clone() }];
-            let param = |name: &str| with.get(name).and_then(Value::as_str).map(str::to_owned);
-            let writes: &[&str] = match action.as_str() {
-                "file.write" | "file.append" | "file.delete" => &["path"],
-                "file.copy" => &["to"],
-                "file.move" => &["from", "to"],
-                _ => &[],
-            };
-            for name in writes {
-                if let Some(path) = param(name) {
-                    asks.push(Action::Write { path });
-                }
-            }
-            if matches!(action.as_str(), "http.request" | "notify.webhook")
-                && let Some(url) = param("url")
-            {
-                // A URL that does not parse is refused by the action itself.
-                if let Some(host) =
-                    reqwest::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_owned))
-                {
-                    asks.push(Action::Http {
-                        host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
-                    });
-                }
-            }
-            asks
-        }
     }
 }
 

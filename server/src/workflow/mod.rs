@@ -14,6 +14,7 @@
 //!   workflows.
 //! - [`engine`] runs workflows as DAGs, durably; [`state`] is the runs' store, [`process`] runs
 //!   the commands of `run:` steps, [`inputs`] types inputs, [`plan`] is the dry run.
+//! - [`gate`] asks the policy before a step acts, and again after an approval.
 //! - [`planner`] asks the AI providers for a plan of tasks (`ai.plan`, `acas plan`), checks,
 //!   deduplicates and unties it, and turns it into a workflow.
 //!
@@ -24,6 +25,7 @@ pub mod dag;
 pub mod definition;
 pub mod engine;
 pub mod error;
+pub mod gate;
 pub mod inputs;
 pub mod outbox;
 pub mod parse;

@@ -23,6 +23,13 @@
 //! handle, compares that handle's identity (device and inode) with `.acas`'s and the
 //! workspace's, and the caller then acts on the name relative to that same handle, so a
 //! directory swapped for a symlink in between changes nothing. Reading them is allowed.
+//!
+//! [`Root::entry`] also asks the kernel where the opened directory really is (Linux:
+//! `/proc/self/fd`): an entry that lands in `.acas` although the path as given does not name
+//! `.acas` (a link, made or swapped in at any moment, leads there) is refused, and so is
+//! `.acas/policy.yaml` whatever path names it, so that no policy rule about the given path can
+//! let a run change the policy, the workflows or the state. Elsewhere only the identity checks
+//! above apply.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
@@ -34,6 +41,8 @@ use super::ActionError;
 
 /// The directory of ACAS's own files, at the workspace root.
 const INTERNAL_DIR: &str = ".acas";
+/// The policy file in [`INTERNAL_DIR`].
+const POLICY_FILE: &str = "policy.yaml";
 /// ACAS's own files in [`INTERNAL_DIR`]: its database and the files SQLite keeps beside it.
 const INTERNAL_FILES: [&str; 4] = ["state.db", "state.db-wal", "state.db-shm", "state.db-journal"];
 
@@ -101,6 +110,7 @@ impl Root {
             None => self.dir.try_clone(),
         }
         .map_err(cannot)?;
+        refuse_through_link(&parent, &self.real, &name, path)?;
         let parent_id = id_of(&parent.dir_metadata().map_err(cannot)?);
         if parent_id == self.id && name == INTERNAL_DIR {
             return Err(internal_error(shown, INTERNAL_DIR));
@@ -183,6 +193,47 @@ impl Root {
         let _ = (file, shown);
         Ok(())
     }
+}
+
+/// Where an opened directory really is, from the kernel; `None` where it cannot say.
+#[cfg(target_os = "linux")]
+fn real_location(dir: &Dir) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()
+}
+#[cfg(not(target_os = "linux"))]
+fn real_location(_dir: &Dir) -> Option<PathBuf> {
+    None
+}
+
+/// Refuses acting on `name` in `parent` when the directory, as opened now, is `.acas` or beneath
+/// it but the path as given is not: a link (made or swapped in at any moment before) leads
+/// there, into the policy, the workflows or the state, which no rule about the given path
+/// covers. The policy file itself is refused whatever path names it.
+fn refuse_through_link(
+    parent: &Dir,
+    root: &Path,
+    name: &OsString,
+    path: &Resolved,
+) -> Result<(), ActionError> {
+    let Some(real) = real_location(parent) else { return Ok(()) };
+    let Ok(below) = real.strip_prefix(root) else { return Ok(()) };
+    let location = below.join(name);
+    let internal = Path::new(INTERNAL_DIR);
+    if location == internal.join(POLICY_FILE) {
+        return Err(ActionError::new(format!(
+            "`{}` is refused: it is `{INTERNAL_DIR}/{POLICY_FILE}`, the policy, which a person changes and a run never does",
+            path.relative
+        )));
+    }
+    if location.starts_with(internal) && !Path::new(&path.relative).starts_with(internal) {
+        return Err(ActionError::new(format!(
+            "`{}` is refused: it leads through a link to `{}`, inside `{INTERNAL_DIR}` where ACAS keeps its policy, workflows and state; name `{INTERNAL_DIR}` paths as they are, never through a link",
+            path.relative,
+            location.display()
+        )));
+    }
+    Ok(())
 }
 
 fn internal_error(shown: &str, internal: &str) -> ActionError {
@@ -398,5 +449,30 @@ mod tests {
             (".", All, Err("is the workspace itself")),
             ("src/up", All, Err("is the workspace itself")),
         ]);
+    }
+
+    /// A directory swapped for a link into `.acas` after the path was checked: the entry, opened
+    /// at the moment of use, is refused.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_link_into_acas_swapped_in_after_the_check_is_refused_at_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(ws.join(".acas/workflows")).unwrap();
+        std::fs::create_dir_all(ws.join("src/gated")).unwrap();
+        std::fs::write(ws.join(".acas/policy.yaml"), "defaults: {}\n").unwrap();
+        let root = Root::open(&ws).unwrap();
+        let checked = resolve(&ws, "src/gated/policy.yaml", Follow::All).unwrap();
+        assert!(root.entry(&checked, false).is_ok());
+        std::fs::remove_dir(ws.join("src/gated")).unwrap();
+        symlink("../.acas", ws.join("src/gated")).unwrap();
+        let error = root.entry(&checked, false).unwrap_err();
+        assert!(error.message.contains("policy"), "{}", error.message);
+        let into_workflows = resolve(&ws, "src/gated/workflows/x.yaml", Follow::All).unwrap();
+        let error = root.entry(&into_workflows, false).unwrap_err();
+        assert!(error.message.contains("through a link"), "{}", error.message);
+        // Named as it is, `.acas/workflows` is the policy's to judge, not refused here.
+        let named = resolve(&ws, ".acas/workflows/x.yaml", Follow::All).unwrap();
+        assert!(root.entry(&named, false).is_ok());
     }
 }

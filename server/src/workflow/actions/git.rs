@@ -440,6 +440,36 @@ pub fn branch(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     Ok(json!({"name": name, "id": id}))
 }
 
+/// The workspace-relative paths switching to the local branch `name` would write or delete:
+/// the diff of `HEAD`'s tree and the branch's, for the policy to judge before the switch.
+pub fn checkout_changes(workspace: &Path, name: &str) -> Result<Vec<String>, ActionError> {
+    let repo = open(workspace)?;
+    let r = &repo.repo;
+    let branch = r
+        .find_branch(name, BranchType::Local)
+        .map_err(|_| ActionError::new(format!("there is no local branch `{name}`")))?;
+    let commit =
+        branch.get().peel_to_commit().map_err(|e| git_error(&format!("cannot read `{name}`"), &e))?;
+    let from = r.head().ok().and_then(|head| head.peel_to_tree().ok());
+    let to = commit.tree().map_err(|e| git_error(&format!("cannot read `{name}`"), &e))?;
+    let changes = r
+        .diff_tree_to_tree(from.as_ref(), Some(&to), None)
+        .map_err(|e| git_error(&format!("cannot compare `{name}` with HEAD"), &e))?;
+    let mut paths = Vec::new();
+    for delta in changes.deltas() {
+        for path in [delta.old_file().path(), delta.new_file().path()].into_iter().flatten() {
+            let path = path.to_string_lossy().replace('\\', "/");
+            // Paths outside the workspace are refused by the switch itself.
+            if let Some(shown) = path.strip_prefix(&repo.prefix)
+                && !paths.iter().any(|p| p == shown)
+            {
+                paths.push(shown.to_owned());
+            }
+        }
+    }
+    Ok(paths)
+}
+
 pub fn checkout(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
     let repo = open(workspace)?;
     let r = &repo.repo;

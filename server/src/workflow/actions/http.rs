@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::schema::{Exclusive, Kind, Param, Spec};
-use super::{ActionError, Args};
+use super::{ActionError, Args, HostCheck};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read.
@@ -59,8 +59,36 @@ pub const WEBHOOK: Spec = Spec {
     output: "`{status}`. A status outside 200–299 fails the step, with the reply's body in the message.",
 };
 
-fn client() -> Result<reqwest::Client, ActionError> {
-    crate::http::client().map_err(|e| ActionError::new(e.to_string()))
+/// Redirects followed at most, as reqwest's default policy.
+const MAX_REDIRECTS: usize = 10;
+
+/// The shared client, or with `hosts`, one that judges the host of every redirect hop and
+/// refuses the hop (naming it) that is not allowed.
+fn client(hosts: Option<&HostCheck>) -> Result<reqwest::Client, ActionError> {
+    let Some(check) = hosts.cloned() else {
+        return crate::http::client().map_err(|e| ActionError::new(e.to_string()));
+    };
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        let hop = attempt.previous().len();
+        if hop > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let host = attempt
+            .url()
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        match check(&host) {
+            Ok(()) => attempt.follow(),
+            Err(why) => {
+                let url = attempt.url().to_string();
+                attempt.error(format!("redirect {hop} to {url} is refused: {why}"))
+            }
+        }
+    });
+    crate::http::client_with_redirects(policy).map_err(|e| ActionError::new(e.to_string()))
 }
 
 fn parse_url(url: &str) -> Result<reqwest::Url, ActionError> {
@@ -116,14 +144,18 @@ async fn send(
     }
 }
 
-pub async fn request(args: &Args<'_>, cancel: &CancellationToken) -> Result<Value, ActionError> {
+pub async fn request(
+    args: &Args<'_>,
+    cancel: &CancellationToken,
+    hosts: Option<&HostCheck>,
+) -> Result<Value, ActionError> {
     let url = args.need_str("url")?;
     let parsed = parse_url(url)?;
     let method = args.str("method").unwrap_or("GET");
     let method = reqwest::Method::from_bytes(method.as_bytes())
         .map_err(|_| ActionError::new(format!("`{method}` is not an HTTP method")))?;
     let timeout = args.duration("timeout").unwrap_or(DEFAULT_TIMEOUT);
-    let mut request = client()?.request(method, parsed);
+    let mut request = client(hosts)?.request(method, parsed);
     let headers = args.string_map("headers").unwrap_or_default();
     let mut has_content_type = false;
     for (name, value) in &headers {
@@ -165,7 +197,11 @@ pub async fn request(args: &Args<'_>, cancel: &CancellationToken) -> Result<Valu
     Ok(json!({"status": status, "headers": headers, "body": body, "json": json}))
 }
 
-pub async fn webhook(args: &Args<'_>, cancel: &CancellationToken) -> Result<Value, ActionError> {
+pub async fn webhook(
+    args: &Args<'_>,
+    cancel: &CancellationToken,
+    hosts: Option<&HostCheck>,
+) -> Result<Value, ActionError> {
     let url = args.need_str("url")?;
     let parsed = parse_url(url)?;
     let mut payload = json!({"text": args.need_text("text")?});
@@ -175,7 +211,8 @@ pub async fn webhook(args: &Args<'_>, cancel: &CancellationToken) -> Result<Valu
     if let Some(username) = args.str("username") {
         payload["username"] = json!(username);
     }
-    let request = client()?.post(parsed).header("content-type", "application/json").body(payload.to_string());
+    let request =
+        client(hosts)?.post(parsed).header("content-type", "application/json").body(payload.to_string());
     let timeout = args.duration("timeout").unwrap_or(DEFAULT_TIMEOUT);
     let (status, _, body) = send(request, url, timeout, cancel).await?;
     if !(200..300).contains(&status) {

@@ -110,6 +110,10 @@ pub trait Ai: Send + Sync {
 }
 
 pub use ai::EscalatorAi;
+pub use git::checkout_changes;
+
+/// Judges the host of each redirect an HTTP action would follow: `Err` says why it is refused.
+pub type HostCheck = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// Everything an action may use.
 #[derive(Clone)]
@@ -126,6 +130,9 @@ pub struct ActionContext {
     pub planner: Arc<dyn Planner>,
     /// The limits of every template an action renders (`[workflows] template_*`).
     pub templates: crate::workflow::template::TemplateLimits,
+    /// Judges every redirect hop of `http.request` and `notify.webhook`; `None` follows them
+    /// unjudged (no policy).
+    pub hosts: Option<HostCheck>,
 }
 
 /// Why an action failed.
@@ -208,8 +215,8 @@ pub async fn run(action: &str, with: &Map<String, Value>, ctx: &ActionContext) -
     let args = Args { with };
     let workspace = ctx.workspace.as_path();
     match action {
-        "http.request" => http::request(&args, &ctx.cancel).await,
-        "notify.webhook" => http::webhook(&args, &ctx.cancel).await,
+        "http.request" => http::request(&args, &ctx.cancel, ctx.hosts.as_ref()).await,
+        "notify.webhook" => http::webhook(&args, &ctx.cancel, ctx.hosts.as_ref()).await,
         "ai.ask" => ai::run_ask(ctx, &args).await,
         "ai.review" => ai::run_review(ctx, &args).await,
         "ai.plan" => ai::run_plan(ctx, &args).await,
@@ -444,6 +451,7 @@ pub(crate) mod tests {
             ai: None,
             planner: Arc::new(NoPlanner),
             templates: crate::workflow::template::TemplateLimits::default(),
+            hosts: None,
         }
     }
 

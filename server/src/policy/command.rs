@@ -1,0 +1,1172 @@
+//! Judging a command by what would run, not by how it is spelled.
+//!
+//! A command (an argv, or a shell script cut by [`shell`](super::shell)) becomes the list of
+//! every program that would run: wrappers are unwrapped (`env`, `sudo`, `doas`, `nice`,
+//! `nohup`, `timeout`, `xargs`, `busybox`, `command`, `exec`, `stdbuf`, `time`, `setsid`,
+//! `su -c`) and so are shells given a script (`sh|bash|dash|zsh|ksh -c [--] SCRIPT`), to any
+//! depth up to [`MAX_DEPTH`]. What cannot be known before it runs (a `$` expansion, a command
+//! substitution, `eval`, `source`, a shell reading its script from standard input...) is
+//! "cannot be judged": under any command rule it is not allowed, and the message says to write
+//! an argv step instead.
+//!
+//! `deny` and `approve` patterns match flag-aware at any word: the program, then its flags in any
+//! order and spelling (clusters split, long options mapped to short ones by [`LONG_TO_SHORT`]),
+//! then its other words in order among the arguments. `allow` patterns match the leading words
+//! exactly, the program by the executable that would run: a bare name matches only a program
+//! found on `PATH` outside the workspace, and an interpreter given inline code (`python -c`,
+//! `node -e`...) only when the pattern names that flag. Environment variables that change what a
+//! program executes ([`RISKY_ENV`], [`RISKY_ENV_PREFIXES`]) are not allowed under a command rule
+//! unless a pattern `NAME=…` allows them.
+//!
+//! It does not judge what an allowed program does with its arguments, nor files it reads
+//! (`sh script.sh` runs what `script.sh` says).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::shell::{self, Simple};
+use super::{Category, Location, Matcher, Outcome, Rule, Section};
+
+/// How deeply wrappers and `sh -c` scripts are followed.
+pub const MAX_DEPTH: usize = 8;
+
+/// The answer for one command: outcome, deciding rule, reason.
+pub type Verdict = (Outcome, Option<Location>, String);
+
+/// Shells whose `-c` argument is a script.
+const SHELLS: [&str; 10] = ["sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "posh", "yash", "fish"];
+
+/// Programs whose arguments are a script the shell would run again.
+const EVALUATORS: [&str; 5] = ["eval", "source", ".", "alias", "trap"];
+
+/// Long options and the short ones they mean, per program (`*` for every program without an
+/// entry of its own).
+pub const LONG_TO_SHORT: &[(&str, &str, &str)] = &[
+    ("rm", "--recursive", "-r"),
+    ("rm", "-R", "-r"),
+    ("rm", "--force", "-f"),
+    ("rm", "--dir", "-d"),
+    ("cp", "--recursive", "-r"),
+    ("cp", "-R", "-r"),
+    ("cp", "--force", "-f"),
+    ("mv", "--force", "-f"),
+    ("chmod", "--recursive", "-R"),
+    ("chown", "--recursive", "-R"),
+    ("chgrp", "--recursive", "-R"),
+    ("git", "--force", "-f"),
+    ("git", "--force-with-lease", "-f"),
+    ("git", "--delete", "-d"),
+    ("git", "--all", "-a"),
+    ("curl", "--output", "-o"),
+    ("curl", "--insecure", "-k"),
+    ("curl", "--location", "-L"),
+    ("curl", "--data", "-d"),
+    ("curl", "--upload-file", "-T"),
+    ("curl", "--request", "-X"),
+    ("*", "--force", "-f"),
+    ("*", "--recursive", "-r"),
+];
+
+/// Environment variables that change what a program executes.
+pub const RISKY_ENV: &[&str] = &[
+    "PATH",
+    "BASH_ENV",
+    "ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "IFS",
+    "SHELL",
+    "ZDOTDIR",
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "PERL5DB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "RUSTC",
+    "RUSTDOC",
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "MANPAGER",
+    "LESSOPEN",
+    "LESSCLOSE",
+    "BROWSER",
+    "SSH_ASKPASS",
+    "SUDO_ASKPASS",
+    "LUA_INIT",
+    "GCONV_PATH",
+    "MAKEFLAGS",
+];
+
+/// Prefixes of environment variables that change what a program executes.
+pub const RISKY_ENV_PREFIXES: &[&str] =
+    &["GIT_", "LD_", "DYLD_", "PYTHON", "BASH_FUNC_", "CARGO_", "RUSTC_", "NPM_CONFIG_", "LUA_PATH"];
+
+/// Variables under a risky prefix that only say who, how loud or how to encode.
+const HARMLESS_ENV: &[&str] = &[
+    "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL",
+    "GIT_AUTHOR_DATE",
+    "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL",
+    "GIT_COMMITTER_DATE",
+    "GIT_TERMINAL_PROMPT",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONIOENCODING",
+    "PYTHONHASHSEED",
+    "CARGO_TERM_COLOR",
+    "CARGO_INCREMENTAL",
+    "CARGO_TERM_VERBOSE",
+];
+
+/// Whether setting `name` can change what a program executes.
+pub fn risky_env(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    if HARMLESS_ENV.contains(&upper.as_str()) {
+        return false;
+    }
+    RISKY_ENV.contains(&upper.as_str()) || RISKY_ENV_PREFIXES.iter().any(|p| upper.starts_with(p))
+}
+
+/// What would run.
+#[derive(Debug, Clone, PartialEq)]
+enum Item {
+    /// A program with known words.
+    Run(Run),
+    /// Something whose words cannot be known before it runs; `shell` is the `sh -c` whose
+    /// script it is in, which an allow rule naming `sh -c` allows unjudged.
+    Unknown { text: String, why: String, shell: Option<Run> },
+    /// A variable set for what runs.
+    Env { name: String, value: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Run {
+    words: Vec<String>,
+    /// More arguments come from elsewhere (`xargs`' input, a glob).
+    open: bool,
+    /// Whether an `allow` pattern must match it: not for a shell whose script is judged instead.
+    needs_allow: bool,
+    /// The flag with which an interpreter is given inline code.
+    inline: Option<String>,
+}
+
+fn base(word: &str) -> &str {
+    Path::new(word).file_name().and_then(|n| n.to_str()).unwrap_or(word)
+}
+
+fn items_of_script(script: &str, depth: usize, out: &mut Vec<Item>) {
+    for simple in shell::split(script) {
+        items_of_simple(&simple, depth, out);
+    }
+}
+
+fn items_of_simple(simple: &Simple, depth: usize, out: &mut Vec<Item>) {
+    for (name, value) in &simple.assigns {
+        out.push(Item::Env { name: name.clone(), value: value.clone() });
+    }
+    if let Some(why) = &simple.unknown {
+        out.push(Item::Unknown { text: simple.text.clone(), why: why.clone(), shell: None });
+        return;
+    }
+    if simple.words.is_empty() {
+        return;
+    }
+    items_of_argv(&simple.words, simple.open, simple.fed, depth, out);
+}
+
+/// Skips the options of a wrapper: `values` take the next word (or a glued value), `--` ends
+/// them. The index of the first word that is not an option.
+fn skip_options(args: &[String], from: usize, values: &[&str]) -> usize {
+    let mut i = from;
+    while let Some(arg) = args.get(i) {
+        if arg == "--" {
+            return i + 1;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            return i;
+        }
+        // `--user root` and `-u root` take the next word; `--user=root` and `-uroot` do not.
+        let separate = if arg.starts_with("--") {
+            !arg.contains('=') && values.contains(&arg.as_str())
+        } else {
+            values.contains(&arg.as_str())
+        };
+        i += if separate { 2 } else { 1 };
+    }
+    i
+}
+
+/// The inline-code flag an interpreter is given, when it is.
+fn inline_flag(program: &str, args: &[String]) -> Option<String> {
+    let name = base(program);
+    let python = name.starts_with("python") || name.starts_with("pypy");
+    let flags: &[&str] = if python {
+        &["-c"]
+    } else {
+        match name {
+            "node" | "nodejs" | "bun" => &["-e", "--eval", "-p", "--print"],
+            "perl" | "ruby" => &["-e", "-E"],
+            "php" => &["-r"],
+            "lua" | "luajit" | "Rscript" | "osascript" => &["-e"],
+            "deno" => &["eval"],
+            _ => return None,
+        }
+    };
+    for arg in args {
+        if flags.contains(&arg.as_str()) {
+            return Some(arg.clone());
+        }
+        // A cluster ending in the flag's letter: `-Sc`, `-ne`, `-pe`.
+        if arg.starts_with('-') && !arg.starts_with("--") {
+            for flag in flags.iter().filter(|f| f.len() == 2 && f.starts_with('-')) {
+                if arg.len() > 2 && arg.ends_with(&flag[1..]) {
+                    return Some((*flag).to_owned());
+                }
+            }
+        }
+        if !arg.starts_with('-') {
+            break;
+        }
+    }
+    None
+}
+
+fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mut Vec<Item>) {
+    let Some(program) = words.first() else { return };
+    let text = words.join(" ");
+    if depth > MAX_DEPTH {
+        out.push(Item::Unknown {
+            text,
+            why: format!("wrappers and shells nested more than {MAX_DEPTH} deep"),
+            shell: None,
+        });
+        return;
+    }
+    let name = base(program);
+    let run = |needs_allow: bool| Run { words: words.to_vec(), open, needs_allow, inline: None };
+    if EVALUATORS.contains(&name) {
+        out.push(Item::Unknown { text, why: format!("`{name}` runs text as a script"), shell: None });
+        return;
+    }
+    if SHELLS.contains(&name) {
+        let mut i = 1;
+        let mut script_flag = false;
+        while let Some(arg) = words.get(i) {
+            if arg == "--" || arg == "-" {
+                i += 1;
+                break;
+            }
+            if arg == "--command" {
+                script_flag = true;
+                i += 1;
+                continue;
+            }
+            if matches!(arg.as_str(), "--rcfile" | "--init-file") {
+                i += 2;
+                continue;
+            }
+            if arg.starts_with("--") {
+                i += 1;
+                continue;
+            }
+            if arg.starts_with('-') || arg.starts_with('+') {
+                script_flag |= arg.contains('c');
+                // `-o NAME` and `-O NAME` take the next word.
+                i += if arg.contains(['o', 'O']) { 2 } else { 1 };
+                continue;
+            }
+            break;
+        }
+        if script_flag {
+            out.push(Item::Run(run(false)));
+            match words.get(i) {
+                Some(script) => {
+                    let mut inner = Vec::new();
+                    items_of_script(script, depth + 1, &mut inner);
+                    let this = Run { inline: Some("-c".to_owned()), ..run(true) };
+                    for item in &mut inner {
+                        if let Item::Unknown { shell: shell @ None, .. } = item {
+                            *shell = Some(this.clone());
+                        }
+                    }
+                    out.extend(inner);
+                }
+                None => out.push(Item::Unknown {
+                    text,
+                    why: "a shell `-c` without its script".to_owned(),
+                    shell: None,
+                }),
+            }
+        } else if i >= words.len() || fed {
+            out.push(Item::Unknown {
+                text,
+                why: "a shell reading its script from standard input".to_owned(),
+                shell: None,
+            });
+        } else {
+            out.push(Item::Run(run(true)));
+        }
+        return;
+    }
+    if let Some(flag) = inline_flag(program, &words[1..]) {
+        out.push(Item::Run(Run { inline: Some(flag), ..run(true) }));
+        return;
+    }
+    let mut inner_open = open;
+    let inner: Option<usize> = match name {
+        "env" => {
+            let mut i = 1;
+            while let Some(arg) = words.get(i) {
+                match arg.as_str() {
+                    "--" => {
+                        i += 1;
+                        break;
+                    }
+                    "-u" | "--unset" | "-C" | "--chdir" => i += 2,
+                    "-S" | "--split-string" => {
+                        // The rest of the line is this string, split into words.
+                        let rest: Vec<String> = words[i + 2..].to_vec();
+                        out.push(Item::Run(run(true)));
+                        let split = words.get(i + 1).cloned().unwrap_or_default();
+                        let mut line = split;
+                        for word in rest {
+                            line.push(' ');
+                            line.push_str(&shell_quote(&word));
+                        }
+                        items_of_script(&line, depth + 1, out);
+                        return;
+                    }
+                    "-P" => {
+                        out.push(Item::Unknown {
+                            text,
+                            why: "`env -P` changes where programs are found".to_owned(),
+                            shell: None,
+                        });
+                        return;
+                    }
+                    a if a.starts_with("-S") || a.starts_with("--split-string=") => {
+                        let split = a.trim_start_matches("--split-string=").trim_start_matches("-S");
+                        out.push(Item::Run(run(true)));
+                        let mut line = split.to_owned();
+                        for word in &words[i + 1..] {
+                            line.push(' ');
+                            line.push_str(&shell_quote(word));
+                        }
+                        items_of_script(&line, depth + 1, out);
+                        return;
+                    }
+                    a if a.starts_with('-') && a != "-" => i += 1,
+                    a if a.split_once('=').is_some_and(|(n, _)| !n.is_empty()) => {
+                        let (n, v) = a.split_once('=').unwrap_or_default();
+                        out.push(Item::Env { name: n.to_owned(), value: v.to_owned() });
+                        i += 1;
+                    }
+                    _ => break,
+                }
+            }
+            Some(i)
+        }
+        "sudo" => {
+            let i = skip_options(
+                words,
+                1,
+                &[
+                    "-u",
+                    "-g",
+                    "-C",
+                    "-D",
+                    "-h",
+                    "-p",
+                    "-r",
+                    "-t",
+                    "-T",
+                    "-U",
+                    "--user",
+                    "--group",
+                    "--close-from",
+                    "--chdir",
+                    "--host",
+                    "--prompt",
+                    "--role",
+                    "--type",
+                    "--command-timeout",
+                    "--other-user",
+                ],
+            );
+            let mut i = i;
+            while let Some((n, v)) = words.get(i).and_then(|a| a.split_once('=')) {
+                if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    break;
+                }
+                out.push(Item::Env { name: n.to_owned(), value: v.to_owned() });
+                i += 1;
+            }
+            Some(i)
+        }
+        "doas" => Some(skip_options(words, 1, &["-u", "-C"])),
+        "nice" => Some(skip_options(words, 1, &["-n", "--adjustment"])),
+        "nohup" | "setsid" | "builtin" => Some(skip_options(words, 1, &[])),
+        "command" => Some(skip_options(words, 1, &[])),
+        "exec" => Some(skip_options(words, 1, &["-a"])),
+        "stdbuf" => Some(skip_options(words, 1, &["-i", "-o", "-e", "--input", "--output", "--error"])),
+        "time" => Some(skip_options(words, 1, &["-f", "-o", "--format", "--output"])),
+        "ionice" => Some(skip_options(words, 1, &["-c", "-n", "-p", "-P", "-u", "--class", "--classdata"])),
+        "timeout" => {
+            let i = skip_options(words, 1, &["-s", "-k", "--signal", "--kill-after"]);
+            // The duration, then the command.
+            Some(i + 1)
+        }
+        "xargs" => {
+            inner_open = true;
+            let i = skip_options(
+                words,
+                1,
+                &[
+                    "-a",
+                    "-d",
+                    "-E",
+                    "-I",
+                    "-L",
+                    "-n",
+                    "-P",
+                    "-s",
+                    "--arg-file",
+                    "--delimiter",
+                    "--eof",
+                    "--max-lines",
+                    "--max-args",
+                    "--max-procs",
+                    "--max-chars",
+                    "--replace",
+                    "--process-slot-var",
+                ],
+            );
+            if i >= words.len() {
+                // `xargs` alone runs `echo` with its input.
+                None
+            } else {
+                Some(i)
+            }
+        }
+        "busybox" => words.get(1).filter(|a| !a.starts_with('-')).map(|_| 1),
+        "su" => {
+            // `su [-] [USER] -c SCRIPT`: the script runs in the user's shell.
+            let flag = words.iter().position(|w| w == "-c" || w == "--command");
+            let glued = words.iter().find_map(|w| w.strip_prefix("--command="));
+            out.push(Item::Run(run(true)));
+            match (flag.and_then(|f| words.get(f + 1)), glued) {
+                (Some(script), _) => items_of_script(script, depth + 1, out),
+                (None, Some(script)) => items_of_script(script, depth + 1, out),
+                (None, None) => {}
+            }
+            return;
+        }
+        _ => None,
+    };
+    out.push(Item::Run(run(true)));
+    if let Some(i) = inner
+        && i < words.len()
+    {
+        items_of_argv(&words[i..], inner_open, fed, depth + 1, out);
+    }
+}
+
+/// `word` quoted for a shell, when it needs it.
+fn shell_quote(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// A command's arguments as flags (normalised) and other words (in order).
+fn normalise(program: &str, args: &[String]) -> (BTreeSet<String>, Vec<String>) {
+    let program = base(program);
+    let canon = |flag: &str| -> String {
+        LONG_TO_SHORT
+            .iter()
+            .find(|(p, long, _)| *p == program && *long == flag)
+            .or_else(|| {
+                if LONG_TO_SHORT.iter().any(|(p, long, _)| *p == program && *long == flag) {
+                    None
+                } else {
+                    LONG_TO_SHORT.iter().find(|(p, long, _)| *p == "*" && *long == flag)
+                }
+            })
+            .map_or_else(|| flag.to_owned(), |(_, _, short)| (*short).to_owned())
+    };
+    let mut flags = BTreeSet::new();
+    let mut plain = Vec::new();
+    let mut positional = false;
+    for arg in args {
+        if positional || arg == "-" || !arg.starts_with('-') {
+            plain.push(arg.clone());
+        } else if arg == "--" {
+            positional = true;
+        } else if let Some(long) = arg.strip_prefix("--") {
+            let name = long.split_once('=').map_or(long, |(n, _)| n);
+            flags.insert(canon(&format!("--{name}")));
+        } else if arg.len() > 2 && arg[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
+            for c in arg[1..].chars() {
+                flags.insert(canon(&format!("-{c}")));
+            }
+        } else {
+            flags.insert(canon(arg));
+        }
+    }
+    // `git push origin +main` forces like `--force`.
+    if program == "git"
+        && let Some(push) = plain.iter().position(|w| w == "push")
+        && plain[push + 1..].iter().any(|w| w.starts_with('+'))
+    {
+        flags.insert("-f".to_owned());
+    }
+    (flags, plain)
+}
+
+/// Whether `needle` appears in order within `hay`.
+fn subsequence(needle: &[String], hay: &[String]) -> bool {
+    let mut hay = hay.iter();
+    needle.iter().all(|n| hay.any(|h| h == n))
+}
+
+/// Where a program would be found.
+#[derive(Debug, PartialEq)]
+enum Found {
+    /// Outside the workspace, at this real path.
+    Outside(PathBuf),
+    /// Inside the workspace, or relative to the step's directory.
+    Inside,
+    /// Nowhere on `PATH`, and no `PATH` directory is in the workspace.
+    Nowhere,
+}
+
+fn executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    path.is_file()
+}
+
+/// Resolves `program` as the step will: a path as written (relative to the workspace), a bare
+/// name through `PATH`.
+fn locate(root: &Path, program: &str) -> Found {
+    let inside = |real: PathBuf| if real.starts_with(root) { Found::Inside } else { Found::Outside(real) };
+    if program.contains('/') {
+        if !Path::new(program).is_absolute() {
+            return Found::Inside;
+        }
+        return match Path::new(program).canonicalize() {
+            Ok(real) => inside(real),
+            Err(_) => Found::Nowhere,
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut workspace_on_path = false;
+    for dir in std::env::split_paths(&path) {
+        let relative = dir.as_os_str().is_empty() || dir.is_relative();
+        let in_workspace = relative || dir.canonicalize().is_ok_and(|d| d.starts_with(root));
+        workspace_on_path |= in_workspace;
+        let candidate = dir.join(program);
+        if executable(&candidate) {
+            if in_workspace {
+                return Found::Inside;
+            }
+            return match candidate.canonicalize() {
+                Ok(real) => inside(real),
+                Err(_) => Found::Inside,
+            };
+        }
+    }
+    if workspace_on_path { Found::Inside } else { Found::Nowhere }
+}
+
+/// Whether a `deny` or `approve` pattern matches `run` at any of its words.
+fn matches_loosely(rule: &Rule, run: &Run, root: &Path) -> bool {
+    let words = &run.words;
+    match &rule.matcher {
+        Matcher::Glob { folded, .. } => (0..words.len()).any(|i| {
+            let line = words[i..].join(" ");
+            let mut based = words[i..].to_vec();
+            based[0] = base(&based[0]).to_owned();
+            if folded.is_match(&line) || folded.is_match(based.join(" ")) {
+                return true;
+            }
+            // Arguments still to come could complete the pattern: the program is enough.
+            run.open
+                && rule
+                    .pattern
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|p| p == base(&words[i]) || p == words[i])
+        }),
+        Matcher::Words(pattern) => {
+            let Some((program, rest)) = pattern.split_first() else { return false };
+            if program.contains('=') {
+                return false;
+            }
+            (0..words.len()).any(|i| {
+                let word = &words[i];
+                let same = word == program
+                    || base(word) == program
+                    || (i == 0
+                        && matches!(locate(root, word), Found::Outside(real) if base(&real.to_string_lossy()) == program
+                            || real == Path::new(program)));
+                if !same {
+                    return false;
+                }
+                let (rule_flags, rule_plain) = normalise(program, rest);
+                let (flags, plain) = normalise(program, &words[i + 1..]);
+                run.open || (rule_flags.is_subset(&flags) && subsequence(&rule_plain, &plain))
+            })
+        }
+    }
+}
+
+/// Whether an `allow` pattern matches `run` from its first word, its program being the one the
+/// pattern names.
+fn matches_allow(rule: &Rule, run: &Run, root: &Path) -> bool {
+    let words = &run.words;
+    let Some(program) = words.first() else { return false };
+    if let Some(flag) = &run.inline {
+        let named = match &rule.matcher {
+            Matcher::Words(pattern) => pattern.iter().any(|w| w == flag),
+            Matcher::Glob { .. } => rule.pattern.split_whitespace().any(|w| w == flag),
+        };
+        if !named {
+            return false;
+        }
+    }
+    let found = locate(root, program);
+    // The program as the pattern may name it: the word as written when it resolves outside the
+    // workspace (or nowhere), its file name likewise.
+    let mut names: Vec<String> = Vec::new();
+    match &found {
+        Found::Outside(real) => {
+            names.push(program.clone());
+            names.push(base(program).to_owned());
+            names.push(real.to_string_lossy().into_owned());
+        }
+        Found::Nowhere => {
+            names.push(program.clone());
+            names.push(base(program).to_owned());
+        }
+        Found::Inside => {}
+    }
+    match &rule.matcher {
+        Matcher::Glob { exact, .. } => names.iter().any(|name| {
+            let mut line = vec![name.clone()];
+            line.extend_from_slice(&words[1..]);
+            exact.is_match(line.join(" "))
+        }),
+        Matcher::Words(pattern) => {
+            let Some((first, rest)) = pattern.split_first() else { return false };
+            if first.contains('=') || words.len() < pattern.len() {
+                return false;
+            }
+            let program_ok = if first.contains('/') {
+                let named = Path::new(first).canonicalize().ok();
+                matches!(&found, Found::Outside(real) if Some(real) == named.as_ref())
+                    || (found == Found::Nowhere && program == first)
+            } else {
+                names.iter().any(|n| n == first)
+            };
+            program_ok && rest.iter().zip(&words[1..]).all(|(p, w)| p == w)
+        }
+    }
+}
+
+/// Whether a pattern names environment variables (`NAME=…`) and matches `NAME=value`.
+fn matches_env(rule: &Rule, assignment: &str) -> bool {
+    match &rule.matcher {
+        Matcher::Glob { exact, .. } => rule.pattern.contains('=') && exact.is_match(assignment),
+        Matcher::Words(pattern) => pattern.len() == 1 && pattern[0].contains('=') && pattern[0] == assignment,
+    }
+}
+
+fn lists<'a>(chain: &'a [&'a Section]) -> impl Iterator<Item = &'a super::RuleList> + 'a {
+    chain.iter().filter_map(|s| s.lists.get(&Category::Commands))
+}
+
+fn any_rule(chain: &[&Section]) -> Option<Location> {
+    lists(chain).find_map(|l| {
+        l.deny
+            .first()
+            .or(l.approve.first())
+            .or(l.allow.as_ref().and_then(|a| a.first()))
+            .map(|r| r.at.clone())
+    })
+}
+
+fn has_rules(chain: &[&Section]) -> bool {
+    lists(chain).any(|l| !l.deny.is_empty() || !l.approve.is_empty() || l.allow.is_some())
+}
+
+/// What to write instead of something that cannot be judged.
+const WRITE_INSTEAD: &str = "write it as an argv step with every word spelled out (`run: [\"program\", \"arg\"]`), \
+                             without `$`, substitutions, escapes or `eval`";
+
+fn judge_unknown(chain: &[&Section], text: &str, why: &str, shell: Option<&Run>, root: &Path) -> Verdict {
+    if text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "approve") {
+        return (
+            Outcome::Deny,
+            None,
+            format!("a run cannot answer policy approvals, and `{text}` cannot be judged ({why})"),
+        );
+    }
+    if !has_rules(chain) {
+        return (Outcome::Allow, None, "no commands rule applies".to_owned());
+    }
+    let said = format!("`{text}` cannot be judged before it runs: it has {why}");
+    if let Some(rule) = lists(chain).find_map(|l| l.deny.first()) {
+        return (
+            Outcome::Deny,
+            Some(rule.at.clone()),
+            format!(
+                "{said}, and commands deny rules such as `{}` could match it; {WRITE_INSTEAD}",
+                rule.pattern
+            ),
+        );
+    }
+    if let Some(rule) = lists(chain).find_map(|l| l.approve.first()) {
+        return (
+            Outcome::NeedsApproval,
+            Some(rule.at.clone()),
+            format!(
+                "{said}, and commands approve rules such as `{}` could match it: a person must allow it",
+                rule.pattern
+            ),
+        );
+    }
+    if let Some(run) = shell
+        && let Some(rule) =
+            lists(chain).flat_map(|l| l.allow.iter().flatten()).find(|r| matches_allow(r, run, root))
+    {
+        return (
+            Outcome::Allow,
+            Some(rule.at.clone()),
+            format!(
+                "{said}, and commands allow rule `{}` allows this shell's scripts unjudged",
+                rule.pattern
+            ),
+        );
+    }
+    (
+        Outcome::Deny,
+        any_rule(chain),
+        format!("{said}, so no rule of the commands allow list can allow it; {WRITE_INSTEAD}"),
+    )
+}
+
+fn judge_env(chain: &[&Section], name: &str, value: &str) -> Verdict {
+    if !risky_env(name) {
+        return (Outcome::Allow, None, "it does not change what a program executes".to_owned());
+    }
+    if !has_rules(chain) {
+        return (Outcome::Allow, None, "no commands rule applies".to_owned());
+    }
+    let assignment = format!("{name}={value}");
+    for list in lists(chain) {
+        if let Some(rule) = list.deny.iter().find(|r| matches_env(r, &assignment)) {
+            return (
+                Outcome::Deny,
+                Some(rule.at.clone()),
+                format!("commands deny rule `{}` matches", rule.pattern),
+            );
+        }
+    }
+    for list in lists(chain) {
+        if let Some(rule) = list.approve.iter().find(|r| matches_env(r, &assignment)) {
+            return (
+                Outcome::NeedsApproval,
+                Some(rule.at.clone()),
+                format!("commands approve rule `{}` matches: a person must allow it", rule.pattern),
+            );
+        }
+        if let Some(rule) = list.allow.iter().flatten().find(|r| matches_env(r, &assignment)) {
+            return (
+                Outcome::Allow,
+                Some(rule.at.clone()),
+                format!("commands allow rule `{}` matches", rule.pattern),
+            );
+        }
+    }
+    (
+        Outcome::Deny,
+        any_rule(chain),
+        format!(
+            "the environment variable `{name}` changes what a program executes, and no commands rule allows it; \
+             remove it, or allow it with a commands allow rule `{name}=*`"
+        ),
+    )
+}
+
+fn judge_run(chain: &[&Section], run: &Run, root: &Path) -> Verdict {
+    let words = &run.words;
+    if let Some(i) = words.iter().position(|w| base(w) == "acas")
+        && (run.open || words[i + 1..].iter().any(|w| w == "approve"))
+    {
+        return (
+            Outcome::Deny,
+            None,
+            "a run cannot answer policy approvals; a person answers them".to_owned(),
+        );
+    }
+    for list in lists(chain) {
+        if let Some(rule) = list.deny.iter().find(|r| matches_loosely(r, run, root)) {
+            return (
+                Outcome::Deny,
+                Some(rule.at.clone()),
+                format!("commands deny rule `{}` matches", rule.pattern),
+            );
+        }
+    }
+    for list in lists(chain) {
+        if let Some(rule) = list.approve.iter().find(|r| matches_loosely(r, run, root)) {
+            return (
+                Outcome::NeedsApproval,
+                Some(rule.at.clone()),
+                format!("commands approve rule `{}` matches: a person must allow it", rule.pattern),
+            );
+        }
+        if !run.needs_allow {
+            if list.allow.is_some() {
+                return (Outcome::Allow, None, "the shell's script is judged command by command".to_owned());
+            }
+            continue;
+        }
+        if let Some(rule) = list.allow.iter().flatten().find(|r| matches_allow(r, run, root)) {
+            return (
+                Outcome::Allow,
+                Some(rule.at.clone()),
+                format!("commands allow rule `{}` matches", rule.pattern),
+            );
+        }
+    }
+    if run.needs_allow
+        && let Some(allow) = lists(chain).find_map(|l| l.allow.as_ref())
+    {
+        let program = &words[0];
+        let why = if let Some(flag) = &run.inline {
+            format!(
+                "`{} {flag}` runs inline code, which only a commands allow rule naming `{flag}` allows",
+                base(program)
+            )
+        } else if locate(root, program) == Found::Inside {
+            format!(
+                "`{program}` is a program inside the workspace (or found through a `PATH` directory in it), not the one an allow rule names; name its path in a rule to allow it"
+            )
+        } else {
+            "no rule of the commands allow list matches; add one to allow it".to_owned()
+        };
+        return (Outcome::Deny, allow.first().map(|r| r.at.clone()), why);
+    }
+    (Outcome::Allow, None, "no commands rule applies".to_owned())
+}
+
+fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
+    let mut worst: Option<Verdict> = None;
+    for item in items {
+        let (outcome, rule, reason) = match item {
+            Item::Run(run) => {
+                let (o, r, reason) = judge_run(chain, run, root);
+                (o, r, format!("{reason} (command `{}`)", run.words.join(" ")))
+            }
+            Item::Unknown { text, why, shell } => judge_unknown(chain, text, why, shell.as_ref(), root),
+            Item::Env { name, value } => {
+                let (o, r, reason) = judge_env(chain, name, value);
+                (o, r, format!("{reason} (environment `{name}`)"))
+            }
+        };
+        if worst.as_ref().is_none_or(|w| outcome > w.0) {
+            worst = Some((outcome, rule, reason));
+        }
+    }
+    worst.unwrap_or_else(|| {
+        if lists(chain).any(|l| l.allow.is_some()) {
+            (
+                Outcome::Deny,
+                any_rule(chain),
+                "an empty command; no rule of the commands allow list matches".to_owned(),
+            )
+        } else {
+            (Outcome::Allow, None, "no commands rule applies".to_owned())
+        }
+    })
+}
+
+/// Judges a program run with `argv`.
+pub fn decide_argv(root: &Path, chain: &[&Section], argv: &[String]) -> Verdict {
+    let mut items = Vec::new();
+    items_of_argv(argv, false, false, 0, &mut items);
+    worst(root, chain, &items)
+}
+
+/// Judges a shell script, every command of it.
+pub fn decide_script(root: &Path, chain: &[&Section], script: &str) -> Verdict {
+    let mut items = Vec::new();
+    items_of_script(script, 0, &mut items);
+    // A `shell:` script runs as `sh -c SCRIPT`: a rule allowing `sh -c` allows it unjudged.
+    let this = Run {
+        words: vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()],
+        open: false,
+        needs_allow: true,
+        inline: Some("-c".to_owned()),
+    };
+    for item in &mut items {
+        if let Item::Unknown { shell: shell @ None, .. } = item {
+            *shell = Some(this.clone());
+        }
+    }
+    worst(root, chain, &items)
+}
+
+/// Judges the environment a command runs with.
+pub fn decide_env(root: &Path, chain: &[&Section], vars: &[(String, String)]) -> Verdict {
+    let items: Vec<Item> =
+        vars.iter().map(|(name, value)| Item::Env { name: name.clone(), value: value.clone() }).collect();
+    if items.is_empty() {
+        return (Outcome::Allow, None, "no environment variable is set".to_owned());
+    }
+    worst(root, chain, &items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Action, Outcome, Policy, WORKSPACE_FILE};
+    use std::path::Path;
+
+    fn policy(root: &Path, yaml: &str) -> Policy {
+        let file = root.join(WORKSPACE_FILE);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, yaml).unwrap();
+        Policy::load_from(root, None)
+    }
+
+    fn argv(words: &[&str]) -> Action {
+        Action::Command { argv: words.iter().map(|s| s.to_string()).collect() }
+    }
+
+    fn sh(script: &str) -> Action {
+        Action::Shell { script: script.to_owned() }
+    }
+
+    const DENY: &str = "defaults:\n  commands:\n    deny: [\"rm -rf\", \"curl\", \"git push --force\"]\n";
+
+    #[test]
+    fn wrappers_and_shells_are_unwrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), DENY);
+        for action in [
+            argv(&["env", "sh", "-c", "curl --version"]),
+            argv(&["env", "-i", "FOO=1", "curl", "x"]),
+            argv(&["sudo", "-u", "root", "sh", "-c", "curl x"]),
+            argv(&["nice", "-n", "5", "curl", "x"]),
+            argv(&["busybox", "sh", "-c", "curl x"]),
+            argv(&["timeout", "-s", "KILL", "5", "curl", "x"]),
+            argv(&["bash", "-c", "--", "curl --version"]),
+            argv(&["bash", "-ec", "curl --version"]),
+            argv(&["stdbuf", "-o", "L", "nohup", "command", "exec", "curl", "x"]),
+            argv(&["env", "-S", "curl x"]),
+            argv(&["su", "-", "root", "-c", "curl x"]),
+            sh("time nice curl x"),
+            sh("echo curl x | xargs sh -c 'curl x'"),
+        ] {
+            let d = p.decide("x", &action);
+            assert_eq!(d.outcome, Outcome::Deny, "{action:?}: {d:?}");
+        }
+        assert_eq!(p.decide("x", &argv(&["env", "sh", "-c", "echo hi"])).outcome, Outcome::Allow);
+    }
+
+    #[test]
+    fn what_the_shell_would_change_cannot_be_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), DENY);
+        for script in [
+            "X=cur; ${X}l --version",
+            "$'\\x63url' x",
+            "curl${IFS}--version",
+            "${X:-curl} --version",
+            "cu\\\nrl x",
+            "/usr/bin/cur? x",
+            "RM=rm; $RM -rf dir",
+            "eval curl x",
+            ". ./script",
+            "echo curl x | sh",
+            "sh <<EOF\ncurl x\nEOF\n",
+        ] {
+            let d = p.decide("x", &sh(script));
+            assert_eq!(d.outcome, Outcome::Deny, "{script}: {d:?}");
+        }
+        let d = p.decide("x", &sh("X=cur; ${X}l --version"));
+        assert!(d.reason.contains("cannot be judged") && d.reason.contains("argv step"), "{}", d.reason);
+        // Without a commands rule nothing is judged; with approve rules only, a person decides.
+        let open = policy(dir.path(), "defaults:\n  paths:\n    deny: [\"x\"]\n");
+        assert_eq!(open.decide("x", &sh("echo $HOME")).outcome, Outcome::Allow);
+        let ask = policy(dir.path(), "defaults:\n  approve:\n    commands: [\"git push\"]\n");
+        assert_eq!(ask.decide("x", &sh("echo $HOME")).outcome, Outcome::NeedsApproval);
+        // A run cannot answer approvals, however it spells `acas`.
+        assert_eq!(open.decide("x", &sh("a=acas; $a approve 1")).outcome, Outcome::Deny);
+        assert_eq!(open.decide("x", &sh("echo approve 1 | xargs acas")).outcome, Outcome::Deny);
+    }
+
+    #[test]
+    fn flags_match_in_any_order_and_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), DENY);
+        for words in [
+            &["rm", "-fr", "x"][..],
+            &["rm", "-r", "-f", "x"],
+            &["rm", "-R", "--force", "x"],
+            &["rm", "--recursive", "--force", "x"],
+            &["/bin/rm", "-f", "-R", "x"],
+            &["git", "push", "origin", "main", "--force"],
+            &["git", "-C", ".", "push", "--force"],
+            &["git", "push", "-f"],
+            &["git", "push", "origin", "+main"],
+            &["git", "push", "--force-with-lease"],
+        ] {
+            assert_eq!(p.decide("x", &argv(words)).outcome, Outcome::Deny, "{words:?}");
+        }
+        for words in
+            [&["rm", "-f", "x"][..], &["rm", "x"], &["git", "push", "origin", "main"], &["git", "status"]]
+        {
+            assert_eq!(p.decide("x", &argv(words)).outcome, Outcome::Allow, "{words:?}");
+        }
+        // Arguments that come from elsewhere could complete the pattern.
+        assert_eq!(p.decide("x", &sh("rm *")).outcome, Outcome::Deny);
+        assert_eq!(p.decide("x", &sh("find . | xargs rm")).outcome, Outcome::Deny);
+    }
+
+    #[test]
+    fn glob_patterns_match_every_command_that_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), "defaults:\n  commands:\n    deny: [\"rm -rf *\", \"curl*\"]\n");
+        for script in
+            ["sudo rm -rf /x", "xargs rm -rf /x", "env curl x", "nice curl x", "true && /usr/bin/curl x"]
+        {
+            assert_eq!(p.decide("x", &sh(script)).outcome, Outcome::Deny, "{script}");
+        }
+        assert_eq!(p.decide("x", &sh("ls -la")).outcome, Outcome::Allow);
+    }
+
+    #[test]
+    fn allow_rules_name_the_program_that_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(
+            dir.path(),
+            "defaults:\n  commands:\n    allow: [\"sh\", \"python3\", \"node -e\", \"GIT_AUTHOR_NAME=*\", \"true\"]\n",
+        );
+        let fake = dir.path().join("sh");
+        std::fs::write(&fake, "#!/bin/sh\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        assert_eq!(p.decide("x", &argv(&["sh", "script.sh"])).outcome, Outcome::Allow);
+        let d = p.decide("x", &argv(&["./sh", "script.sh"]));
+        assert_eq!(d.outcome, Outcome::Deny, "{d:?}");
+        assert!(d.reason.contains("inside the workspace"), "{}", d.reason);
+        let inside = fake.display().to_string();
+        assert_eq!(p.decide("x", &argv(&[&inside, "script.sh"])).outcome, Outcome::Deny);
+        // Inline code needs a rule that names the flag.
+        assert_eq!(p.decide("x", &argv(&["python3", "script.py"])).outcome, Outcome::Allow);
+        let d = p.decide("x", &argv(&["python3", "-c", "import os"]));
+        assert_eq!(d.outcome, Outcome::Deny, "{d:?}");
+        assert!(d.reason.contains("inline code"), "{}", d.reason);
+        assert_eq!(p.decide("x", &argv(&["node", "-e", "1"])).outcome, Outcome::Allow);
+        // A shell whose script cannot be judged is refused; one whose script is allowed is not.
+        assert_eq!(p.decide("x", &argv(&["sh", "-c", "true"])).outcome, Outcome::Allow);
+        assert_eq!(p.decide("x", &argv(&["sh", "-c", "$X"])).outcome, Outcome::Deny);
+        let named = policy(dir.path(), "defaults:\n  commands:\n    allow: [\"sh -c\"]\n");
+        assert_eq!(named.decide("x", &argv(&["sh", "-c", "$X"])).outcome, Outcome::Allow);
+        assert_eq!(named.decide("x", &argv(&["sh", "-c", "eval x"])).outcome, Outcome::Allow);
+        assert_eq!(named.decide("x", &sh("echo $HOME")).outcome, Outcome::Allow);
+        assert_eq!(p.decide("x", &sh("echo $HOME")).outcome, Outcome::Deny);
+    }
+
+    #[test]
+    fn variables_that_change_what_runs_are_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(
+            dir.path(),
+            "defaults:\n  commands:\n    allow: [\"git status\", \"GIT_AUTHOR_*=*\", \"PYTHONPATH=src\"]\n    deny: [\"touch\"]\n",
+        );
+        let env = |vars: &[(&str, &str)]| Action::Environment {
+            vars: vars.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        };
+        let d = p.decide("x", &env(&[("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0", "core.fsmonitor")]));
+        assert_eq!(d.outcome, Outcome::Deny, "{d:?}");
+        assert!(d.reason.contains("GIT_CONFIG_COUNT") && !d.action.contains("core.fsmonitor"), "{d:?}");
+        for vars in [
+            &[("LD_PRELOAD", "/x.so")][..],
+            &[("PATH", "/tmp")],
+            &[("BASH_ENV", "x")],
+            &[("PYTHONPATH", "/tmp")],
+        ] {
+            assert_eq!(p.decide("x", &env(vars)).outcome, Outcome::Deny, "{vars:?}");
+        }
+        assert_eq!(p.decide("x", &env(&[("PYTHONPATH", "src")])).outcome, Outcome::Allow);
+        assert_eq!(p.decide("x", &env(&[("RUST_LOG", "debug")])).outcome, Outcome::Allow);
+        assert_eq!(p.decide("x", &sh("GIT_DIR=/tmp/x git status")).outcome, Outcome::Deny);
+        assert_eq!(p.decide("x", &sh("export PATH=/tmp; git status")).outcome, Outcome::Deny);
+        assert_eq!(
+            p.decide("x", &argv(&["env", "LD_PRELOAD=/x.so", "git", "status"])).outcome,
+            Outcome::Deny
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// However `rm -rf` is spelled, ordered or wrapped, `deny: ["rm -rf"]` denies it; without
+        /// the recursive flag it does not.
+        #[test]
+        fn any_spelling_of_rm_rf_is_denied(
+            recursive in proptest::sample::select(vec!["-r", "-R", "--recursive"]),
+            force in proptest::sample::select(vec!["-f", "--force"]),
+            cluster in proptest::bool::ANY,
+            force_first in proptest::bool::ANY,
+            wrapper in proptest::sample::select(vec!["", "sudo ", "env A=1 ", "nice -n 5 ", "sh -c -- ", "timeout 5 "]),
+            extra in proptest::sample::select(vec!["", "-v ", "--one-file-system "]),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = policy(dir.path(), DENY);
+            let flags = if cluster && recursive.len() == 2 {
+                if force_first { format!("-f{}", &recursive[1..]) } else { format!("{recursive}f") }
+            } else if force_first {
+                format!("{force} {extra}{recursive}")
+            } else {
+                format!("{recursive} {extra}{force}")
+            };
+            let command = format!("rm {flags} target");
+            let script = if wrapper.starts_with("sh") { format!("{wrapper}'{command}'") } else { format!("{wrapper}{command}") };
+            let d = p.decide("x", &sh(&script));
+            proptest::prop_assert_eq!(d.outcome, Outcome::Deny, "{}: {:?}", script, d);
+            let safe = format!("{wrapper}rm {extra}{force} target");
+            let safe = if wrapper.starts_with("sh") { format!("{wrapper}'rm {extra}{force} target'") } else { safe };
+            let d = p.decide("x", &sh(&safe));
+            proptest::prop_assert_eq!(d.outcome, Outcome::Allow, "{}: {:?}", safe, d);
+        }
+    }
+}
