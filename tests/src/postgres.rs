@@ -183,7 +183,11 @@ fn template(bin: &Path, run_as: Option<&str>) -> PathBuf {
     );
     // Someone else's rename may have won; theirs is as good as ours.
     if std::fs::rename(&target, &data).is_err() {
-        assert!(data.join("PG_VERSION").is_file(), "could not put the cluster template in {}", data.display());
+        assert!(
+            data.join("PG_VERSION").is_file(),
+            "could not put the cluster template in {}",
+            data.display()
+        );
     }
     data
 }
