@@ -82,7 +82,7 @@ pub use budget::SpendTotals;
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay, take_inbox_entry};
 pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
-pub use postgres::{DatabaseUrl, Identity, PgOptions, PgStore};
+pub use postgres::{DatabaseUrl, Identity, PgOptions, PgStore, SharedStore};
 pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, read_only};
 pub use shared::{Allow, Ledger};
 pub use types::{

@@ -13,11 +13,13 @@
 //! An unreachable server is [`StoreErrorKind::Unreachable`], so that callers can tell it from a
 //! refusal. This module does not decide limits, run tasks or keep anything local.
 
+pub mod identity;
 mod ledger;
 mod schema;
 pub mod url;
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +29,39 @@ use rustls_platform_verifier::BuilderVerifierExt;
 use super::error::{StoreError, StoreErrorKind};
 pub use schema::SCHEMA_VERSION;
 pub use url::DatabaseUrl;
+
+/// The environment variable that points ACAS at a shared store; it wins over `[store] url`.
+pub const URL_ENV: &str = "ACAS_DATABASE_URL";
+
+/// Where the shared store is and who this workspace writes as, from `[store] url` (or
+/// [`URL_ENV`]) and `[store] user`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedStore {
+    pub url: DatabaseUrl,
+    pub identity: Identity,
+}
+
+impl SharedStore {
+    /// The shared store of the workspace at `root`: `env_url` (the value of [`URL_ENV`]) or
+    /// else `file_url`; `None` when neither is set. The user is `user`, else git's
+    /// `user.email`.
+    pub fn resolve(
+        root: &Path,
+        env_url: Option<&str>,
+        file_url: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<Option<SharedStore>, StoreError> {
+        let Some(text) = env_url.filter(|u| !u.trim().is_empty()).or(file_url) else { return Ok(None) };
+        let url = DatabaseUrl::parse(text)?;
+        let identity = Identity { repository: identity::repository(root), user: identity::user(user, root) };
+        Ok(Some(SharedStore { url, identity }))
+    }
+
+    /// Connects with the default pool settings ([`PgStore::connect`]).
+    pub fn connect(&self) -> Result<PgStore, StoreError> {
+        PgStore::connect(&self.url, self.identity.clone(), &PgOptions::default())
+    }
+}
 
 /// Who writes: the repository (its normalised remote URL) and the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
