@@ -142,3 +142,75 @@ fn racing_acas_processes_on_clones_never_pass_the_team_budget() {
     let cached = cluster.psql(db, "SELECT count(*) FROM provider_call WHERE status = 'cached'");
     assert_eq!(cached, "1");
 }
+
+/// `acas ARGS` in `root` against the shared store at `url`: (exit code, JSON on stdout, stderr).
+fn acas_shared(root: &std::path::Path, url: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = Command::new(acas_bin())
+        .args(args)
+        .current_dir(root)
+        .env("ACAS_DATABASE_URL", url)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn task_commands_in_two_clones_share_one_queue_and_racing_claims_take_each_task_once() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("", "https://github.com/acme/shapes.git", 0);
+    let desktop = clone("", "git@github.com:Acme/shapes.git", 0);
+    let elsewhere = clone("", "https://github.com/acme/other.git", 0);
+
+    let tasks = 8;
+    let mut created = Vec::new();
+    for i in 0..tasks {
+        let (code, json, stderr) =
+            acas_shared(laptop.path(), &url, &["task", "create", &format!("t{i}"), "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        created.push(json["task"]["id"].as_i64().unwrap());
+    }
+    let (code, json, stderr) = acas_shared(desktop.path(), &url, &["task", "list", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["tasks"].as_array().unwrap().len(), tasks, "the other clone sees the team's queue");
+    let (_, json, _) = acas_shared(elsewhere.path(), &url, &["task", "list", "--format", "json"]);
+    assert_eq!(json["tasks"].as_array().unwrap().len(), 0, "another repository's queue is its own");
+    // Nothing was put in the workspaces' own stores.
+    assert!(!laptop.path().join(".acas/state.db").exists());
+
+    // Agents in both clones claim at once, each until the queue is empty.
+    let claimers: Vec<_> = (0..4)
+        .map(|a| {
+            let root = if a % 2 == 0 { laptop.path().to_owned() } else { desktop.path().to_owned() };
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let agent = format!("agent-{a}");
+                let mut mine = Vec::new();
+                loop {
+                    let (code, json, stderr) =
+                        acas_shared(&root, &url, &["task", "claim", "--agent", &agent, "--format", "json"]);
+                    if code != 0 {
+                        assert!(json["claimed"].is_null(), "{code}: {json} {stderr}");
+                        return mine;
+                    }
+                    let id = json["task"]["id"].as_i64().unwrap();
+                    let (code, _, stderr) =
+                        acas_shared(&root, &url, &["task", "done", &id.to_string(), "--agent", &agent]);
+                    assert_eq!(code, 0, "{stderr}");
+                    mine.push(id);
+                }
+            })
+        })
+        .collect();
+    let mut claimed: Vec<i64> = claimers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    claimed.sort();
+    assert_eq!(claimed, created, "every task was claimed exactly once");
+
+    // What the shared queue does not have yet is refused, not done on a queue nobody sees.
+    let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "retry", &created[0].to_string()]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("shares the team's queue"), "{stderr}");
+}

@@ -48,6 +48,8 @@ pub trait Tasks: Send {
     fn release(&mut self, id: tasks::TaskId, agent: &str) -> Result<Task, TaskError>;
     /// Every lock held now, by glob.
     fn locks(&mut self) -> Result<Vec<Lock>, TaskError>;
+    /// Tasks matching `filter`: those not finished first, by priority then id.
+    fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError>;
 }
 
 impl Tasks for TaskQueue {
@@ -74,6 +76,9 @@ impl Tasks for TaskQueue {
     }
     fn locks(&mut self) -> Result<Vec<Lock>, TaskError> {
         TaskQueue::locks(self)
+    }
+    fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError> {
+        TaskQueue::list(self, filter)
     }
 }
 

@@ -9,8 +9,8 @@
 //! transaction-level advisory lock, so that two claims never lock overlapping paths. Every call
 //! is one transaction that first returns the repository's ended leases to the queue.
 //!
-//! Not here yet: `add_needs`, `drop_need`, `retry`, `lock`, tasks from problems, and the audit
-//! log (the SQLite queue records each change there).
+//! Not here yet: `add_needs`, `drop_need`, `retry`, `lock`, `waiting_on`, tasks from problems,
+//! and the audit log (the SQLite queue records each change there).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +19,9 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::tasks::{
-    Claim, ClaimRequest, DEFAULT_MAX_ATTEMPTS, Lock, NewTask, Task, TaskError, TaskErrorKind, TaskId,
-    TaskSource, TaskState, TaskType, Unavailable, at, backoff_ms, check_labels, check_name, check_new,
-    check_ttl, conflict, truncate_chars,
+    Claim, ClaimRequest, DEFAULT_MAX_ATTEMPTS, Lock, NewTask, Task, TaskError, TaskErrorKind, TaskFilter,
+    TaskId, TaskSource, TaskState, TaskType, Unavailable, at, backoff_ms, check_labels, check_name,
+    check_new, check_ttl, conflict, truncate_chars,
 };
 use super::{Clock, Tasks};
 use crate::store::PgStore;
@@ -314,6 +314,35 @@ impl Tasks for PgTaskQueue {
                 }
                 unhold(tx, id, now).await?;
                 load(tx, &repository, id).await
+            })
+        })
+    }
+
+    fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError> {
+        let filter = filter.clone();
+        self.write("list tasks", move |tx, repository, _| {
+            Box::pin(async move {
+                let state = filter.state.map(TaskState::as_str);
+                let ids: Vec<TaskId> = tx
+                    .query(
+                        "SELECT id FROM task WHERE repository = $1
+                           AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR agent = $3)
+                           AND ($4 OR $2::text IS NOT NULL OR state NOT IN ('done', 'failed'))
+                         ORDER BY state IN ('done', 'failed'), priority DESC, id",
+                        &[&repository, &state, &filter.agent, &filter.include_finished],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let mut tasks = Vec::with_capacity(ids.len());
+                for id in ids {
+                    match load(tx, &repository, id).await? {
+                        Ok(task) => tasks.push(task),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                Ok(Ok(tasks))
             })
         })
     }
