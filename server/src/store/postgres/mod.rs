@@ -116,14 +116,6 @@ impl PgStore {
         identity: Identity,
         options: &PgOptions,
     ) -> Result<PgStore, StoreError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("acas-shared-store")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                StoreError::new(StoreErrorKind::Io, format!("could not start the shared store's runtime: {e}; free some memory or threads and try again"))
-            })?;
         let mut config = url.config();
         config.connect_timeout(options.connect_timeout);
         config.application_name("acas");
@@ -132,7 +124,15 @@ impl PgStore {
             tls_connector(url)?,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
-        let pool = {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("acas-shared-store")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StoreError::new(StoreErrorKind::Io, format!("could not start the shared store's runtime: {e}; free some memory or threads and try again"))
+            })?;
+        let built = {
             let _entered = runtime.enter();
             Pool::builder(manager)
                 .max_size(options.max_connections.max(1))
@@ -145,7 +145,15 @@ impl PgStore {
                         StoreErrorKind::Config,
                         format!("could not set up connections to the shared store {url}: {e}"),
                     )
-                })?
+                })
+        };
+        // A runtime dropped in an async context would panic: shut it down without waiting.
+        let pool = match built {
+            Ok(pool) => pool,
+            Err(error) => {
+                runtime.shutdown_background();
+                return Err(error);
+            }
         };
         let store =
             PgStore { inner: Arc::new(Inner { pool, url: url.clone(), identity, runtime: Some(runtime) }) };
