@@ -57,7 +57,7 @@ impl PgTaskQueue {
     {
         let repository = self.store.identity().repository.clone();
         let now = self.clock.now_ms();
-        let answer = self.store.run(what, move |pool| async move {
+        self.store.run(what, move |pool| async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
             reap(&tx, &repository, now).await?;
@@ -66,8 +66,7 @@ impl PgTaskQueue {
                 tx.commit().await?;
             }
             Ok(answer)
-        })?;
-        answer
+        })?
     }
 }
 

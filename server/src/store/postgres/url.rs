@@ -74,10 +74,10 @@ impl DatabaseUrl {
         let password = tokio_postgres::Config::from_str(&self.raw)
             .ok()
             .and_then(|c| c.get_password().map(<[u8]>::to_vec));
-        if let Some(password) = password.filter(|p| !p.is_empty()) {
-            if let Ok(password) = std::str::from_utf8(&password) {
-                shown = shown.replace(password, MASK);
-            }
+        if let Some(password) = password.filter(|p| !p.is_empty())
+            && let Ok(password) = std::str::from_utf8(&password)
+        {
+            shown = shown.replace(password, MASK);
         }
         shown
     }
