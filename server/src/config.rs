@@ -39,6 +39,13 @@ pub struct Config {
     pub templates: crate::workflow::template::TemplateLimits,
     /// `[[checkers]]`: the project's tools that report problems.
     pub checkers: crate::checkers::settings::CheckerSettings,
+    /// `[store] url` and `user`: where the state a team shares lives (PostgreSQL), resolved by
+    /// [`load_all`] with `ACAS_DATABASE_URL` and the repository's identity. `None`: everything
+    /// stays in the workspace's SQLite.
+    pub shared_store: Option<crate::store::SharedStore>,
+    /// The `[store]` entries [`load_all`] resolves into [`Config::shared_store`].
+    shared_url: Option<String>,
+    shared_user: Option<String>,
 }
 
 /// `[webhooks]`: the local server that starts workflows with `on.webhook`.
@@ -109,6 +116,9 @@ impl Default for Config {
             lease: LeaseTimes::default(),
             templates: crate::workflow::template::TemplateLimits::default(),
             checkers: crate::checkers::settings::CheckerSettings::default(),
+            shared_store: None,
+            shared_url: None,
+            shared_user: None,
         }
     }
 }
@@ -234,6 +244,10 @@ struct FilesSection {
 #[serde(deny_unknown_fields)]
 struct StoreSection {
     retention_days: Option<u64>,
+    /// The shared store, `postgres://…`; `ACAS_DATABASE_URL` wins over it.
+    url: Option<String>,
+    /// Who this workspace writes to the shared store as; default: git's `user.email`.
+    user: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -284,11 +298,34 @@ pub fn load_all(root: &Path) -> (Config, Vec<ConfigError>) {
         (config, errors) if errors.iter().all(|e| e.checker) => (config, errors),
         (_, errors) => return (Config::default(), errors),
     };
-    let (config, more) = load_file(&path(root), base);
+    let (mut config, more) = load_file(&path(root), base);
     if more.iter().any(|e| !e.checker) {
         return (config, more);
     }
     errors.extend(more);
+    let env_url = std::env::var(crate::store::postgres::URL_ENV).ok();
+    match crate::store::SharedStore::resolve(
+        root,
+        env_url.as_deref(),
+        config.shared_url.as_deref(),
+        config.shared_user.as_deref(),
+    ) {
+        Ok(shared) => {
+            config.escalation.shared_store = shared.clone();
+            config.shared_store = shared;
+        }
+        Err(e) => {
+            let from_env = env_url.is_some_and(|u| !u.trim().is_empty());
+            let error = ConfigError {
+                path: if from_env { PathBuf::from(crate::store::postgres::URL_ENV) } else { path(root) },
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+                checker: false,
+            };
+            return (Config::default(), vec![error]);
+        }
+    }
     (config, errors)
 }
 
@@ -512,6 +549,9 @@ fn parse(text: &str, base: Config) -> Parsed {
         lease,
         templates,
         checkers,
+        shared_store: None,
+        shared_url: file.store.url.or(defaults.shared_url),
+        shared_user: file.store.user.or(defaults.shared_user),
     };
     Ok((config, mistakes))
 }

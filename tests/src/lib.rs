@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub mod fake_provider;
+pub mod postgres;
 
 /// How long a test waits for any one expected message.
 pub const TIMEOUT: Duration = Duration::from_secs(30);

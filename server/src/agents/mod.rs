@@ -12,6 +12,7 @@
 //! so that tests drive leases without waiting.
 
 pub mod globs;
+pub mod postgres;
 pub mod tasks;
 
 #[cfg(test)]
@@ -19,11 +20,67 @@ mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 pub use tasks::{
     Claim, ClaimRequest, Lock, NewTask, QueueVersion, Task, TaskError, TaskErrorKind, TaskFilter, TaskQueue,
     TaskSource, TaskState, TaskType, Unavailable,
 };
+
+/// The task queue's shared operations, on either engine: the workspace's SQLite
+/// ([`TaskQueue`]) or the team's PostgreSQL ([`postgres::PgTaskQueue`]). They mean the same on
+/// both; see `tasks.rs` for the rules.
+pub trait Tasks: Send {
+    /// Creates a task: `blocked` when it needs a task that is not done, else `queued`.
+    fn create(&mut self, new: &NewTask) -> Result<Task, TaskError>;
+    /// One task, with its needs and locks.
+    fn get(&mut self, id: tasks::TaskId) -> Result<Task, TaskError>;
+    /// Gives `request.agent` the best task it may take (or the one it names), locks the task's
+    /// paths and starts its lease.
+    fn claim(&mut self, request: &ClaimRequest) -> Result<Claim, TaskError>;
+    /// Extends the lease of a task `agent` holds; the first heartbeat makes it `running`.
+    fn heartbeat(&mut self, id: tasks::TaskId, agent: &str, ttl: Duration) -> Result<Task, TaskError>;
+    /// Marks a held task done; returns it and the tasks it unblocked.
+    fn done(&mut self, id: tasks::TaskId, agent: &str) -> Result<(Task, Vec<tasks::TaskId>), TaskError>;
+    /// Records a failure of a held task: queued again after a backoff, or `failed`.
+    fn fail(&mut self, id: tasks::TaskId, agent: &str, error: &str) -> Result<Task, TaskError>;
+    /// Gives a held task back to the queue; no attempt is counted.
+    fn release(&mut self, id: tasks::TaskId, agent: &str) -> Result<Task, TaskError>;
+    /// Every lock held now, by glob.
+    fn locks(&mut self) -> Result<Vec<Lock>, TaskError>;
+    /// Tasks matching `filter`: those not finished first, by priority then id.
+    fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError>;
+}
+
+impl Tasks for TaskQueue {
+    fn create(&mut self, new: &NewTask) -> Result<Task, TaskError> {
+        TaskQueue::create(self, new)
+    }
+    fn get(&mut self, id: tasks::TaskId) -> Result<Task, TaskError> {
+        TaskQueue::get(self, id)
+    }
+    fn claim(&mut self, request: &ClaimRequest) -> Result<Claim, TaskError> {
+        TaskQueue::claim(self, request)
+    }
+    fn heartbeat(&mut self, id: tasks::TaskId, agent: &str, ttl: Duration) -> Result<Task, TaskError> {
+        TaskQueue::heartbeat(self, id, agent, ttl)
+    }
+    fn done(&mut self, id: tasks::TaskId, agent: &str) -> Result<(Task, Vec<tasks::TaskId>), TaskError> {
+        TaskQueue::done(self, id, agent)
+    }
+    fn fail(&mut self, id: tasks::TaskId, agent: &str, error: &str) -> Result<Task, TaskError> {
+        TaskQueue::fail(self, id, agent, error)
+    }
+    fn release(&mut self, id: tasks::TaskId, agent: &str) -> Result<Task, TaskError> {
+        TaskQueue::release(self, id, agent)
+    }
+    fn locks(&mut self) -> Result<Vec<Lock>, TaskError> {
+        TaskQueue::locks(self)
+    }
+    fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError> {
+        TaskQueue::list(self, filter)
+    }
+}
 
 /// Where the task queue reads the time, in Unix milliseconds.
 pub trait Clock: Send + Sync {

@@ -177,7 +177,7 @@ impl TaskSource {
         }
     }
 
-    fn parse(text: &str) -> TaskSource {
+    pub(super) fn parse(text: &str) -> TaskSource {
         match text {
             "problem" => TaskSource::Problem,
             "agent" => TaskSource::Agent,
@@ -349,11 +349,11 @@ pub struct TaskError {
 }
 
 impl TaskError {
-    fn new(kind: TaskErrorKind, message: String) -> TaskError {
+    pub(super) fn new(kind: TaskErrorKind, message: String) -> TaskError {
         TaskError { kind, message }
     }
 
-    fn invalid(message: String) -> TaskError {
+    pub(super) fn invalid(message: String) -> TaskError {
         TaskError::new(TaskErrorKind::Invalid, message)
     }
 }
@@ -884,7 +884,7 @@ fn why_not(
 }
 
 /// The first lock of another agent that `glob` overlaps, as a message naming it.
-fn conflict(glob: &str, agent: &str, locks: &[Lock]) -> Option<String> {
+pub(super) fn conflict(glob: &str, agent: &str, locks: &[Lock]) -> Option<String> {
     locks.iter().find(|l| l.agent != agent && globs::overlap(glob, &l.glob)).map(|l| {
         format!(
             "{glob}: it overlaps {}, locked by {} for task #{} \"{}\" until {}; wait for that task to end or \
@@ -1231,7 +1231,7 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("").trim()
 }
 
-fn truncate_chars(text: &str, max: usize) -> String {
+pub(super) fn truncate_chars(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }
@@ -1241,17 +1241,17 @@ fn truncate_chars(text: &str, max: usize) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.
-fn at(ms: i64) -> String {
+pub(super) fn at(ms: i64) -> String {
     format!("{} UTC", crate::time::date_time(ms))
 }
 
-fn backoff_ms(attempts: u32) -> i64 {
+pub(super) fn backoff_ms(attempts: u32) -> i64 {
     let base = BASE_BACKOFF.as_millis() as i64;
     let factor = 1i64.checked_shl(attempts.saturating_sub(1).min(20)).unwrap_or(i64::MAX);
     base.saturating_mul(factor).min(MAX_BACKOFF.as_millis() as i64)
 }
 
-fn check_ttl(ttl: Duration) -> Result<i64, TaskError> {
+pub(super) fn check_ttl(ttl: Duration) -> Result<i64, TaskError> {
     if ttl < MIN_TTL || ttl > MAX_TTL {
         return Err(TaskError::invalid(format!(
             "a lease of {} s is outside the allowed {} s to {} s; ask for a TTL within it and heartbeat before it ends",
@@ -1263,7 +1263,7 @@ fn check_ttl(ttl: Duration) -> Result<i64, TaskError> {
     Ok(ttl.as_millis() as i64)
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), TaskError> {
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), TaskError> {
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed != name {
         return Err(TaskError::invalid(format!(
@@ -1280,7 +1280,7 @@ fn check_name(what: &str, name: &str) -> Result<(), TaskError> {
     Ok(())
 }
 
-fn check_labels(labels: &[String]) -> Result<Vec<String>, TaskError> {
+pub(super) fn check_labels(labels: &[String]) -> Result<Vec<String>, TaskError> {
     let set: BTreeSet<String> = labels.iter().map(|l| l.trim().to_owned()).collect();
     if set.len() > MAX_LABELS {
         return Err(TaskError::invalid(format!(
@@ -1320,7 +1320,7 @@ fn check_paths(paths: &[String]) -> Result<Vec<String>, TaskError> {
 
 /// Checks every field of a new task against the limits; returns it with labels and paths in
 /// canonical form.
-fn check_new(new: &NewTask) -> Result<NewTask, TaskError> {
+pub(super) fn check_new(new: &NewTask) -> Result<NewTask, TaskError> {
     let title = new.title.trim();
     if title.is_empty()
         || title.chars().count() > MAX_TITLE_CHARS

@@ -13,9 +13,10 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{EXIT_EMPTY, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, ListFormat, output};
+use crate::agents::postgres::PgTaskQueue;
 use crate::agents::{
     Claim, ClaimRequest, Lock, NewTask, SystemClock, Task, TaskError, TaskErrorKind, TaskFilter, TaskQueue,
-    TaskSource, TaskState, TaskType,
+    TaskSource, TaskState, TaskType, Tasks,
 };
 
 /// Where and how: shared by every task and lock command.
@@ -237,7 +238,7 @@ pub(super) fn run(command: TaskCommand) -> i32 {
                 fingerprint: None,
                 created_by,
             };
-            with_queue("task create", &common, |q| q.create(&new).map(|task| show_task(&task, common.format)))
+            with_tasks("task create", &common, |q| q.create(&new).map(|task| show_task(&task, common.format)))
         }
         TaskCommand::Needs { id, needs, common } => with_queue("task needs", &common, |q| {
             q.add_needs(id, &needs, "user").map(|task| show_task(&task, common.format))
@@ -272,7 +273,7 @@ pub(super) fn run(command: TaskCommand) -> i32 {
         }
         TaskCommand::List { state, agent, all, common } => {
             let filter = TaskFilter { state, agent, include_finished: all };
-            with_queue("task list", &common, |q| {
+            with_tasks("task list", &common, |q| {
                 q.list(&filter).map(|tasks| {
                     match common.format {
                         ListFormat::Text => {
@@ -304,13 +305,21 @@ pub(super) fn run(command: TaskCommand) -> i32 {
                 })
             })
         }
-        TaskCommand::Show { id, common } => with_queue("task show", &common, |q| {
-            let task = q.get(id)?;
-            show_task_in(q, &task, common.format)
-        }),
+        TaskCommand::Show { id, common } => {
+            // The shared queue does not say yet what a blocked task waits for.
+            if shared_store("task show", &common).is_ok_and(|s| s.is_some()) {
+                return with_tasks("task show", &common, |q| {
+                    q.get(id).map(|task| show_task(&task, common.format))
+                });
+            }
+            with_queue("task show", &common, |q| {
+                let task = q.get(id)?;
+                show_task_in(q, &task, common.format)
+            })
+        }
         TaskCommand::Claim { agent, labels, ttl, task, common } => {
             let request = ClaimRequest { agent, labels, ttl, task };
-            with_queue("task claim", &common, |q| {
+            with_tasks("task claim", &common, |q| {
                 q.claim(&request).map(|claim| match claim {
                     Claim::Claimed(task) => show_task(&task, common.format),
                     Claim::Nothing(reasons) => {
@@ -339,10 +348,10 @@ pub(super) fn run(command: TaskCommand) -> i32 {
                 })
             })
         }
-        TaskCommand::Heartbeat { id, agent, ttl, common } => with_queue("task heartbeat", &common, |q| {
+        TaskCommand::Heartbeat { id, agent, ttl, common } => with_tasks("task heartbeat", &common, |q| {
             q.heartbeat(id, &agent, ttl).map(|task| show_task(&task, common.format))
         }),
-        TaskCommand::Done { id, agent, common } => with_queue("task done", &common, |q| {
+        TaskCommand::Done { id, agent, common } => with_tasks("task done", &common, |q| {
             q.done(id, &agent).map(|(task, unblocked)| match common.format {
                 ListFormat::Text => {
                     let code = show_task(&task, common.format);
@@ -358,10 +367,10 @@ pub(super) fn run(command: TaskCommand) -> i32 {
                 }
             })
         }),
-        TaskCommand::Fail { id, agent, error, common } => with_queue("task fail", &common, |q| {
+        TaskCommand::Fail { id, agent, error, common } => with_tasks("task fail", &common, |q| {
             q.fail(id, &agent, &error).map(|task| show_task(&task, common.format))
         }),
-        TaskCommand::Release { id, agent, common } => with_queue("task release", &common, |q| {
+        TaskCommand::Release { id, agent, common } => with_tasks("task release", &common, |q| {
             q.release(id, &agent).map(|task| show_task(&task, common.format))
         }),
         TaskCommand::Retry { id, common } => with_queue("task retry", &common, |q| {
@@ -380,7 +389,7 @@ pub(super) fn run(command: TaskCommand) -> i32 {
 
 pub(super) fn run_lock(command: LockCommand) -> i32 {
     match command {
-        LockCommand::List { common } => with_queue("lock list", &common, |q| {
+        LockCommand::List { common } => with_tasks("lock list", &common, |q| {
             q.locks().map(|locks| {
                 show_locks(&locks, common.format);
                 EXIT_OK
@@ -409,8 +418,61 @@ fn root(command: &str, workspace: &Path) -> Result<PathBuf, i32> {
     }
 }
 
-/// Opens the queue of the workspace and runs `f`; an error is said on stderr with its exit code.
+/// The workspace's shared store, when `[store] url` or `ACAS_DATABASE_URL` names one; a
+/// configuration that cannot be read is said on stderr, since it may name one.
+fn shared_store(command: &str, common: &Common) -> Result<Option<crate::store::SharedStore>, i32> {
+    let root = root(command, &common.workspace)?;
+    let (config, error) = crate::config::load(&root);
+    if let Some(error) = error {
+        output::note(&format!("acas {command}: {}", output::shown_lines(&error.to_string())));
+        return Err(EXIT_FAILED);
+    }
+    Ok(config.shared_store)
+}
+
+/// Runs `f` on the team's queue on the shared store when one is configured (the queue of the
+/// repository, shared by its clones), else on the workspace's.
+fn with_tasks(
+    command: &str,
+    common: &Common,
+    f: impl FnOnce(&mut dyn Tasks) -> Result<i32, TaskError>,
+) -> i32 {
+    let shared = match shared_store(command, common) {
+        Ok(shared) => shared,
+        Err(code) => return code,
+    };
+    let Some(shared) = shared else { return local_queue(command, common, |q| f(q)) };
+    let result = shared
+        .connect()
+        .map_err(TaskError::from)
+        .and_then(|store| f(&mut PgTaskQueue::new(store, Arc::new(SystemClock))));
+    report(command, common, result)
+}
+
+/// [`local_queue`] for the commands the shared queue does not have yet: with a shared store
+/// configured, they are refused rather than run on a queue the team does not see.
 fn with_queue(
+    command: &str,
+    common: &Common,
+    f: impl FnOnce(&mut TaskQueue) -> Result<i32, TaskError>,
+) -> i32 {
+    match shared_store(command, common) {
+        Ok(None) => local_queue(command, common, f),
+        Ok(Some(shared)) => {
+            let message = format!(
+                "acas {command} works on the workspace's own queue, and this workspace shares the \
+                 team's queue in {}; use create, list, show, claim, heartbeat, done, fail and \
+                 release, or unset `[store] url` and ACAS_DATABASE_URL",
+                shared.url
+            );
+            report(command, common, Err(TaskError { kind: TaskErrorKind::Invalid, message }))
+        }
+        Err(code) => code,
+    }
+}
+
+/// Opens the queue of the workspace and runs `f`; an error is said on stderr with its exit code.
+fn local_queue(
     command: &str,
     common: &Common,
     f: impl FnOnce(&mut TaskQueue) -> Result<i32, TaskError>,
@@ -423,6 +485,11 @@ fn with_queue(
         return code;
     }
     let result = TaskQueue::open(&root, Arc::new(SystemClock)).and_then(|mut queue| f(&mut queue));
+    report(command, common, result)
+}
+
+/// Says an error on stderr (or as JSON) and answers the exit code.
+fn report(command: &str, common: &Common, result: Result<i32, TaskError>) -> i32 {
     match result {
         Ok(code) => code,
         Err(error) => {

@@ -28,7 +28,7 @@ use super::settings::Escalation;
 use super::{
     Chain, ChainOptions, CompletionRequest, Provider, ProviderConfig, StreamEvent, TokioClock, Usage,
 };
-use crate::store::{self, CallStatus, Record, Store};
+use crate::store::{self, CallStatus, Ledger, Record, Store};
 
 /// A provider ready to be asked, with its own retry and cooldown state.
 struct Member {
@@ -45,6 +45,10 @@ pub struct Escalator {
     budget: cost::Budget,
     max_output_tokens: u32,
     store: Option<Store>,
+    /// The team's ledger and answer cache (PostgreSQL), when a shared store is configured: it
+    /// holds the budget reservations and replies, and the workspace's store keeps its own
+    /// history of the calls.
+    shared: Option<Arc<dyn Ledger>>,
     unavailable: Vec<(String, String)>,
 }
 
@@ -204,6 +208,15 @@ impl Escalator {
         }
         let redactor = Redactor::new(&config.no_egress)
             .map_err(|e| EscalateError::Config(format!("`no_egress` has an invalid glob: {e}")))?;
+        // The team's budgets are kept in the shared store: without it, nothing is sent.
+        let shared = match &config.shared_store {
+            Some(shared) => Some(Arc::new(shared.connect().map_err(|e| {
+                EscalateError::Config(format!(
+                    "{e}; the team's budgets are kept there, so no request is sent"
+                ))
+            })?) as Arc<dyn Ledger>),
+            None => None,
+        };
         Ok(Escalator {
             members,
             prices: PriceTable::shipped().with_overrides(&config.pricing),
@@ -211,6 +224,7 @@ impl Escalator {
             budget: config.budget.clone(),
             max_output_tokens: config.max_output_tokens,
             store,
+            shared,
             unavailable,
         })
     }
@@ -492,16 +506,22 @@ impl Escalator {
     }
 
     /// Reserves `estimate` for a call to `member` against every budget, or says why not. With a
-    /// store, the check and the reservation are one SQLite transaction ([`Store::reserve`]), so
-    /// every escalator on the workspace, in this process or another, shares one reservation
-    /// path and concurrent requests cannot pass a limit together. Returns the call's id.
+    /// store, the check and the reservation are one transaction ([`Ledger::reserve`]): on the
+    /// team's shared store when one is configured, else on the workspace's SQLite. So every
+    /// escalator sharing that store, in this process or another (on another machine, for the
+    /// shared store), shares one reservation path and concurrent requests cannot pass a limit
+    /// together. Returns the call's id.
     fn reserve(&self, member: &Member, prepared: &Prepared, estimate: Micros) -> Result<String, Skip> {
         let id = new_id();
-        let Some(store) = &self.store else {
-            // Without a store there is no record of spend: only budgets of zero can refuse.
-            cost::check(&self.budget, &Spend::default(), &member.name, &Spend::default(), estimate)
-                .map_err(|r| Skip::OverBudget(r.to_string()))?;
-            return Ok(id);
+        let store: &dyn Ledger = match (&self.shared, &self.store) {
+            (Some(shared), _) => shared.as_ref(),
+            (None, Some(store)) => store,
+            (None, None) => {
+                // Without a store there is no record of spend: only budgets of zero can refuse.
+                cost::check(&self.budget, &Spend::default(), &member.name, &Spend::default(), estimate)
+                    .map_err(|r| Skip::OverBudget(r.to_string()))?;
+                return Ok(id);
+            }
         };
         let (day, month) = period_starts(crate::time::now_ms());
         let call = self.call_row(
@@ -517,11 +537,11 @@ impl Escalator {
         );
         let budget = self.budget.clone();
         let provider = member.name.clone();
-        let allow = move |spent: store::SpendTotals| {
+        let allow: store::Allow = Box::new(move |spent: store::SpendTotals| {
             let workspace = Spend { day: spent.workspace_day, month: spent.workspace_month };
             let own = Spend { day: spent.provider_day, month: spent.provider_month };
-            cost::check(&budget, &workspace, &provider, &own, estimate)
-        };
+            cost::check(&budget, &workspace, &provider, &own, estimate).map_err(|r| r.to_string())
+        });
         match store.reserve(call, day, month, allow) {
             Ok(Ok(())) => Ok(id),
             Ok(Err(refusal)) => Err(Skip::OverBudget(refusal.to_string())),
@@ -561,8 +581,13 @@ impl Escalator {
         latency_ms: Option<u64>,
         error: Option<String>,
     ) {
-        let Some(store) = &self.store else { return };
         let call = self.call_row(id, member, prepared, status, reserved, usage, cost, latency_ms, error);
+        if let Some(shared) = &self.shared
+            && let Err(error) = shared.finish(call.clone())
+        {
+            tracing::error!(%error, call = %id, "the call's end was not recorded in the shared store");
+        }
+        let Some(store) = &self.store else { return };
         store.record(vec![Record::ProviderCall(call)]);
     }
 
@@ -599,18 +624,32 @@ impl Escalator {
 
     /// Keeps a reply in the cache under `key`.
     fn remember(&self, key: String, member: &Member, prepared: &Prepared, reply: String) {
-        let Some(store) = &self.store else { return };
-        store.record(vec![Record::CacheEntry(store::CacheEntry {
+        let entry = store::CacheEntry {
             key,
             at_ms: crate::time::now_ms(),
             fingerprint: prepared.fingerprint.clone(),
             model: member.model.clone(),
             provider: member.name.clone(),
             reply,
-        })]);
+        };
+        if let Some(shared) = &self.shared {
+            if let Err(error) = shared.cache_put(entry) {
+                tracing::warn!(%error, "the reply was not kept in the shared cache");
+            }
+            return;
+        }
+        let Some(store) = &self.store else { return };
+        store.record(vec![Record::CacheEntry(entry)]);
     }
 
     fn cached(&self, key: &str) -> Option<store::CacheEntry> {
+        if let Some(shared) = &self.shared {
+            return shared
+                .cache_get(key)
+                .inspect_err(|error| tracing::warn!(%error, "reading the shared cache"))
+                .ok()
+                .flatten();
+        }
         let store = self.store.as_ref()?;
         store.flush().ok()?;
         store.cache_get(key).ok().flatten()

@@ -20,6 +20,9 @@ pub struct Escalation {
     pub no_egress: Vec<String>,
     /// Output allowance per request, in tokens.
     pub max_output_tokens: u32,
+    /// The team's shared store, where spend is reserved against the budgets and replies are
+    /// cached, when `[store] url` or `ACAS_DATABASE_URL` names one.
+    pub shared_store: Option<crate::store::SharedStore>,
 }
 
 impl Default for Escalation {
@@ -31,6 +34,7 @@ impl Default for Escalation {
             rules: Vec::new(),
             no_egress: super::redact::DEFAULT_NO_EGRESS.iter().map(|s| s.to_string()).collect(),
             max_output_tokens: 1024,
+            shared_store: None,
         }
     }
 }

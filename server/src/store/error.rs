@@ -19,6 +19,13 @@ pub enum StoreErrorKind {
     Io,
     /// Any other SQLite failure.
     Sqlite,
+    /// The shared store's URL or settings cannot be used.
+    Config,
+    /// The shared store (PostgreSQL) cannot be reached: the server is down, the network is
+    /// out, or it refused the connection.
+    Unreachable,
+    /// The shared store answered with an error.
+    Database,
 }
 
 /// A failure of the store. `Display` says what failed and what to do about it.

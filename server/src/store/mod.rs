@@ -55,9 +55,11 @@ mod budget;
 mod error;
 mod hooks;
 mod lease;
+pub mod postgres;
 mod query;
 mod read_only;
 mod schema;
+pub mod shared;
 mod types;
 mod writer;
 
@@ -80,7 +82,9 @@ pub use budget::SpendTotals;
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay, take_inbox_entry};
 pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
+pub use postgres::{DatabaseUrl, Identity, PgOptions, PgStore, SharedStore};
 pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, read_only};
+pub use shared::{Allow, Ledger};
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, AgentEvent, CacheEntry, CallStatus, CostRow, DiagnosticRecord,
     EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow,

@@ -423,6 +423,8 @@ const HOLDS_TEST_SECRETS: &[&str] = &[
     "workflow/triggers/webhook.rs",
     "workflow/outbox.rs",
     "mcp/agents.rs",
+    "store/postgres/url.rs",
+    "store/postgres/identity.rs",
 ];
 
 #[test]

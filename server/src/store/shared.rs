@@ -1,0 +1,79 @@
+//! The state a team can share, behind one API with two engines: the workspace's SQLite
+//! ([`Store`]) and PostgreSQL ([`PgStore`](super::PgStore)).
+//!
+//! [`Ledger`] is the cost ledger with its budget reservations and the answer cache. Each call
+//! answers once its change is committed, so what one handle wrote, any other handle on the same
+//! database (in this process or another, on this machine or another) reads next. A reservation
+//! is atomic on both engines: the spend so far is read and the new reservation written in one
+//! transaction that no other reservation interleaves with (SQLite's single writer, PostgreSQL's
+//! row lock on the budget).
+//!
+//! The limits are the caller's: a ledger only adds up and records what the caller decided.
+
+use super::Store;
+use super::budget::SpendTotals;
+use super::error::StoreError;
+use super::types::{CacheEntry, ProviderCall, Record};
+
+/// What decides whether a reservation may go ahead, given the spend so far: `Err` holds the
+/// refusal, recorded as the call's error.
+pub type Allow = Box<dyn FnOnce(SpendTotals) -> Result<(), String> + Send>;
+
+/// The cost ledger, its reservations and the answer cache.
+pub trait Ledger: Send + Sync {
+    /// Records `call` as `Reserved` when `allow` accepts the spend so far (the day from
+    /// `day_start_ms`, the month from `month_start_ms`), or as `Refused` with the refusal as its
+    /// error; both in one transaction that no other reservation can interleave with. Returns
+    /// what `allow` said.
+    fn reserve(
+        &self,
+        call: ProviderCall,
+        day_start_ms: i64,
+        month_start_ms: i64,
+        allow: Allow,
+    ) -> Result<Result<(), String>, StoreError>;
+
+    /// Records how a call ended (same id as its reservation, which it replaces). A `Reserved`
+    /// that arrives after the call ended changes nothing.
+    fn finish(&self, call: ProviderCall) -> Result<(), StoreError>;
+
+    /// Spend since `since_ms`, in micros: actual cost of ended calls plus the reservations of
+    /// calls in flight; for one provider or all.
+    fn spend_since(&self, since_ms: i64, provider: Option<&str>) -> Result<u64, StoreError>;
+
+    /// The cached reply under `key`, if any.
+    fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, StoreError>;
+
+    /// Keeps a reply under its key, replacing what was there.
+    fn cache_put(&self, entry: CacheEntry) -> Result<(), StoreError>;
+}
+
+impl Ledger for Store {
+    fn reserve(
+        &self,
+        call: ProviderCall,
+        day_start_ms: i64,
+        month_start_ms: i64,
+        allow: Allow,
+    ) -> Result<Result<(), String>, StoreError> {
+        Store::reserve(self, call, day_start_ms, month_start_ms, allow)
+    }
+
+    fn finish(&self, call: ProviderCall) -> Result<(), StoreError> {
+        self.record(vec![Record::ProviderCall(call)]);
+        self.flush()
+    }
+
+    fn spend_since(&self, since_ms: i64, provider: Option<&str>) -> Result<u64, StoreError> {
+        Store::spend_since(self, since_ms, provider)
+    }
+
+    fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        Store::cache_get(self, key)
+    }
+
+    fn cache_put(&self, entry: CacheEntry) -> Result<(), StoreError> {
+        self.record(vec![Record::CacheEntry(entry)]);
+        self.flush()
+    }
+}

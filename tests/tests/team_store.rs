@@ -1,0 +1,216 @@
+//! Real `acas` processes sharing one PostgreSQL store (`ACAS_DATABASE_URL`), each in its own
+//! clone of one repository: the team's budget holds across them.
+
+use std::process::{Command, Stdio};
+
+use acas_e2e::acas_bin;
+use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
+use acas_e2e::postgres::PgCluster;
+use serde_json::json;
+
+/// A clone of the team's repository: `src/shapes.rs` misses a `)` on line 6, the remote is
+/// `remote` (one repository, written in different ways on different machines).
+fn clone(config: &str, remote: &str, mark: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::create_dir_all(root.join(".acas")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), config).unwrap();
+    std::fs::write(root.join("src/square.rs"), "pub fn square(x: f64) -> f64 {\n    x * x\n}\n").unwrap();
+    std::fs::write(
+        root.join("src/shapes.rs"),
+        format!(
+            "use crate::square::square;\n\npub fn circle_area(r: f64) -> f64 {{\n    let _unused = {mark};\n\n    std::f64::consts::PI * (square(r)\n}}\n"
+        ),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            // Clones hold the same commits.
+            .env("GIT_AUTHOR_DATE", "2026-01-05T10:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-05T10:00:00Z")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["config", "user.email", "ada@example.com"]);
+    git(&["remote", "add", "origin", remote]);
+    git(&["add", "src"]);
+    git(&["commit", "-q", "-m", "Compute circle areas"]);
+    dir
+}
+
+fn reply() -> String {
+    json!({
+        "explanation": "The call to `square` opens a parenthesis that is never closed.",
+        "fix": { "description": "Close the parenthesis", "edits": [{ "old": "(square(r)\n", "new": "(square(r))\n" }] }
+    })
+    .to_string()
+}
+
+fn database_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap().split('?').next().unwrap()
+}
+
+#[test]
+fn racing_acas_processes_on_clones_never_pass_the_team_budget() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let fake = FakeProvider::start(Format::OpenAi);
+    let processes = 6;
+    for _ in 0..processes {
+        // Billed at most what was reserved: few input tokens, the whole output allowance.
+        let usage = FakeUsage { input_tokens: 10, output_tokens: 1024, cached_input_tokens: 0 };
+        fake.push(Reply::Text { text: reply(), usage });
+    }
+    // About two worst-case requests fit in the team's day.
+    let config = format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n\n[budget]\ndaily_usd = 0.0018\n",
+        fake.base_url()
+    );
+    let remotes = ["https://github.com/acme/shapes.git", "git@github.com:acme/shapes.git"];
+    // Each clone asks a question of its own, so that no answer comes from the shared cache.
+    let clones: Vec<_> = (0..processes).map(|i| clone(&config, remotes[i % 2], i)).collect();
+    let explain = |root: &std::path::Path| {
+        Command::new(acas_bin())
+            .args(["explain", "src/shapes.rs:6", "--format", "json"])
+            .current_dir(root)
+            .env("ACAS_DATABASE_URL", &url)
+            .env("ACAS_FAKE_KEY", fake.api_key())
+            .env("ACAS_LOG", "warn")
+            .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("GEMINI_API_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = clones.iter().map(|dir| explain(dir.path())).collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let codes: Vec<i32> = outputs.iter().map(|o| o.status.code().unwrap_or(-1)).collect();
+    let logs: Vec<String> = outputs
+        .iter()
+        .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        .collect();
+    assert!(codes.iter().all(|&c| c == 0 || c == 2), "{codes:?}\n{}", logs.join("\n---\n"));
+
+    let db = database_name(&url);
+    let limit_micros = 1_800;
+    let rows = cluster.psql(
+        db,
+        "SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'refused'), \
+         count(*) FILTER (WHERE status = 'cached'), \
+         coalesce(sum(cost_micros) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), 0) \
+         + coalesce(sum(reserved_micros) FILTER (WHERE status = 'reserved'), 0), \
+         count(DISTINCT repository), min(repository), min(user_name) FROM provider_call",
+    );
+    let fields: Vec<&str> = rows.split('|').collect();
+    let (succeeded, refused, cached, spent): (usize, usize, usize, u64) = (
+        fields[0].parse().unwrap(),
+        fields[1].parse().unwrap(),
+        fields[2].parse().unwrap(),
+        fields[3].parse().unwrap(),
+    );
+    assert!(spent <= limit_micros, "spent {spent} micros against a limit of {limit_micros}: {rows}");
+    assert!(succeeded >= 1, "{rows}\n{}", logs.join("\n---\n"));
+    assert_eq!((succeeded + refused, cached), (processes, 0), "{rows}");
+    assert!(refused >= 1, "the limit was never reached: {rows}");
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), succeeded + cached, "{codes:?}");
+    assert_eq!(fake.requests().len(), succeeded, "a refused or cached request was sent");
+    assert_eq!(&fields[4..], &["1", "github.com/acme/shapes", "ada@example.com"], "{rows}");
+    for log in &logs {
+        assert!(!log.contains("postgres://"), "the URL is not shown when all is well: {log}");
+    }
+
+    // A reply one clone paid for answers the same question on another machine's clone, at no
+    // cost, though the budget is spent.
+    let paid = codes.iter().position(|&c| c == 0).unwrap();
+    let another = clone(&config, remotes[(paid + 1) % 2], paid);
+    let output = explain(another.path()).wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(fake.requests().len(), succeeded, "the cached answer was asked again");
+    let cached = cluster.psql(db, "SELECT count(*) FROM provider_call WHERE status = 'cached'");
+    assert_eq!(cached, "1");
+}
+
+/// `acas ARGS` in `root` against the shared store at `url`: (exit code, JSON on stdout, stderr).
+fn acas_shared(root: &std::path::Path, url: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = Command::new(acas_bin())
+        .args(args)
+        .current_dir(root)
+        .env("ACAS_DATABASE_URL", url)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn task_commands_in_two_clones_share_one_queue_and_racing_claims_take_each_task_once() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("", "https://github.com/acme/shapes.git", 0);
+    let desktop = clone("", "git@github.com:Acme/shapes.git", 0);
+    let elsewhere = clone("", "https://github.com/acme/other.git", 0);
+
+    let tasks = 8;
+    let mut created = Vec::new();
+    for i in 0..tasks {
+        let (code, json, stderr) =
+            acas_shared(laptop.path(), &url, &["task", "create", &format!("t{i}"), "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        created.push(json["task"]["id"].as_i64().unwrap());
+    }
+    let (code, json, stderr) = acas_shared(desktop.path(), &url, &["task", "list", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["tasks"].as_array().unwrap().len(), tasks, "the other clone sees the team's queue");
+    let (_, json, _) = acas_shared(elsewhere.path(), &url, &["task", "list", "--format", "json"]);
+    assert_eq!(json["tasks"].as_array().unwrap().len(), 0, "another repository's queue is its own");
+    // Nothing was put in the workspaces' own stores.
+    assert!(!laptop.path().join(".acas/state.db").exists());
+
+    // Agents in both clones claim at once, each until the queue is empty.
+    let claimers: Vec<_> = (0..4)
+        .map(|a| {
+            let root = if a % 2 == 0 { laptop.path().to_owned() } else { desktop.path().to_owned() };
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let agent = format!("agent-{a}");
+                let mut mine = Vec::new();
+                loop {
+                    let (code, json, stderr) =
+                        acas_shared(&root, &url, &["task", "claim", "--agent", &agent, "--format", "json"]);
+                    if code != 0 {
+                        assert!(json["claimed"].is_null(), "{code}: {json} {stderr}");
+                        return mine;
+                    }
+                    let id = json["task"]["id"].as_i64().unwrap();
+                    let (code, _, stderr) =
+                        acas_shared(&root, &url, &["task", "done", &id.to_string(), "--agent", &agent]);
+                    assert_eq!(code, 0, "{stderr}");
+                    mine.push(id);
+                }
+            })
+        })
+        .collect();
+    let mut claimed: Vec<i64> = claimers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    claimed.sort();
+    assert_eq!(claimed, created, "every task was claimed exactly once");
+
+    // What the shared queue does not have yet is refused, not done on a queue nobody sees.
+    let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "retry", &created[0].to_string()]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("shares the team's queue"), "{stderr}");
+}
