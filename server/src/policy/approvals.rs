@@ -157,7 +157,7 @@ fn approval_proven(root: &Path, id: i64) -> Result<bool, PolicyError> {
     let (verification, _) = log.verify(None).map_err(|e| store_error(root, "verify the audit log", e))?;
     // The chain up to the record and its comparison with the anchor (a break there has the
     // number of the first record it concerns).
-    Ok(!verification.first_break.as_ref().is_some_and(|b| b.seq <= seq))
+    Ok(verification.first_break.as_ref().is_none_or(|b| b.seq > seq))
 }
 
 fn detail(decision: &Decision, extra: serde_json::Value) -> serde_json::Value {

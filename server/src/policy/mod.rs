@@ -241,7 +241,7 @@ pub struct Rule {
 #[derive(Debug, Clone)]
 enum Matcher {
     /// A glob, compiled as written and folded to lower case (deny and approve match either).
-    Glob { exact: LazyGlob, folded: LazyGlob },
+    Glob { exact: Box<LazyGlob>, folded: Box<LazyGlob> },
     /// A command's leading words.
     Words(Vec<String>),
 }
@@ -261,13 +261,13 @@ impl LazyGlob {
     }
 }
 
-fn glob(pattern: &str, literal_separator: bool, fold: bool) -> Result<LazyGlob, String> {
+fn glob(pattern: &str, literal_separator: bool, fold: bool) -> Result<Box<LazyGlob>, String> {
     GlobBuilder::new(pattern)
         .literal_separator(literal_separator)
         .case_insensitive(fold)
         .backslash_escape(true)
         .build()
-        .map(|glob| LazyGlob { glob, compiled: std::sync::OnceLock::new() })
+        .map(|glob| Box::new(LazyGlob { glob, compiled: std::sync::OnceLock::new() }))
         .map_err(|e| format!("`{pattern}` is not a glob: {}; fix the pattern", e.kind()))
 }
 
