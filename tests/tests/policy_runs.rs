@@ -234,3 +234,32 @@ fn a_half_written_policy_denies_and_says_which_file() {
         assert_eq!(code, 1, "{text:?}: {stdout}");
     }
 }
+
+#[test]
+fn a_policy_of_thousands_of_globs_does_not_hold_up_the_editor() {
+    let globs: Vec<String> = (0..8_260).map(|i| format!("\"src/**/[a-z]*{{a,b,c}}{i}*.rs\"")).collect();
+    let text = format!("defaults:\n  paths:\n    deny: [{}]\n", globs.join(","));
+    let (_dir, root) = workspace(&[(".acas/policy.yaml", &text)]);
+    let mut client = acas_e2e::LspClient::start(&[]);
+    client.initialize(Some(&root), serde_json::json!({}));
+    let uri = acas_e2e::file_uri(&root.join(".acas/policy.yaml"));
+    client.notify(
+        "textDocument/didOpen",
+        serde_json::json!({ "textDocument": { "uri": uri, "languageId": "yaml", "version": 1, "text": text } }),
+    );
+    // Typing: each version is the whole file again, the last with a mistake at its end.
+    for version in 2..=7 {
+        let typed =
+            if version == 7 { format!("{text}  pahts: {{}}\n") } else { format!("{text}# {version}\n") };
+        client.notify(
+            "textDocument/didChange",
+            serde_json::json!({ "textDocument": { "uri": uri, "version": version },
+                "contentChanges": [{ "text": typed }] }),
+        );
+    }
+    let shown = client.expect_diagnostics(&uri, |p| {
+        p["version"] == 7 && p["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+    });
+    assert!(shown["diagnostics"][0]["message"].as_str().unwrap().contains("pahts"), "{shown}");
+    assert_eq!(client.shutdown(), 0);
+}
