@@ -231,7 +231,7 @@ pub fn pending(root: &Path) -> Result<Vec<Pending>, PolicyError> {
     let run = || -> rusqlite::Result<Vec<Pending>> {
         conn.prepare(&format!(
             "SELECT id, created_ms, expires_ms, agent, action, rule, reason FROM policy_approval p \
-             WHERE (state = 'pending' OR ({UNPROVEN})) AND expires_ms > ?1 ORDER BY id"
+             WHERE expires_ms > ?1 AND (state = 'pending' OR ({UNPROVEN})) ORDER BY id"
         ))?
         .query_map([now_ms()], |row| {
             Ok(Pending {
