@@ -81,7 +81,11 @@ fn run(runtime: &tokio::runtime::Runtime, engine: &Engine, wf: &Workflow) -> Dur
     runtime.block_on(async {
         let started = Instant::now();
         let handle = engine
-            .start(wf, &Trigger::Manual { source: ManualSource::Cli, agent: None }, &Map::new())
+            .start(
+                wf,
+                &Trigger::Manual { source: ManualSource::Cli, agent: None, session: None },
+                &Map::new(),
+            )
             .expect("start");
         assert_eq!(handle.wait().await, RunStatus::Succeeded);
         started.elapsed()

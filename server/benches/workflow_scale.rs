@@ -82,7 +82,11 @@ fn one(steps: usize) {
         let engine = engine(dir.path());
         let started = Instant::now();
         let handle = engine
-            .start(&workflow, &Trigger::Manual { source: ManualSource::Cli, agent: None }, &Map::new())
+            .start(
+                &workflow,
+                &Trigger::Manual { source: ManualSource::Cli, agent: None, session: None },
+                &Map::new(),
+            )
             .expect("start");
         assert_eq!(handle.wait().await, RunStatus::Succeeded);
         started.elapsed()

@@ -40,6 +40,12 @@
 //! which no process of the tree can leave: ending the tree kills the group, and the next start
 //! finds a group left by a killed ACAS by its name, however its processes hid.
 //!
+//! A supervisor also carries what its command runs for (a workflow run's number, its workspace,
+//! the agent it acts for and that agent's session: a [`Label`]) in its own arguments, where
+//! nothing the command starts can change them. [`enclosing`] walks a process's parent chain in
+//! `/proc` to the first supervisor above it: an `acas` started by a step finds the run it is
+//! part of there, even after a double fork (the supervisor is the subreaper its orphans go to).
+//!
 //! What this does not do: limit resources (no controller is enabled); without a control group,
 //! stop a process that leaves the process group, kills or stops its supervisor and removes the
 //! mark from its environment; reap anything but the direct child in ACAS itself.
@@ -100,6 +106,79 @@ pub struct Timing {
     pub grace: Duration,
 }
 
+/// What a guarded command runs for: the workflow run it is a step of and the agent that run
+/// acts for. Carried in the supervisor's arguments as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Label {
+    pub run: i64,
+    pub workspace: PathBuf,
+    /// The agent as policies name it (`claude-code`, `cli`, `workflow`...).
+    pub agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}
+
+/// The guarded tree a process runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enclosing {
+    /// The supervisor's pid; `None` when only the tree's mark in the environment says so.
+    pub supervisor: Option<u32>,
+    /// What the tree runs for; `None` for commands that are not workflow steps (checkers, AI
+    /// command providers) and when only the mark says so.
+    pub label: Option<Label>,
+}
+
+impl Enclosing {
+    /// The tree in a few words: `workflow run 7 (acting for claude-code/1a2b3c4d)`.
+    pub fn describe(&self) -> String {
+        match &self.label {
+            Some(label) => {
+                let agent = match &label.session {
+                    Some(session) => format!("{}/{session}", label.agent),
+                    None => label.agent.clone(),
+                };
+                format!("workflow run {} (acting for {agent})", label.run)
+            }
+            None => "a command ACAS runs (a workflow step, a checker or an AI command)".to_owned(),
+        }
+    }
+}
+
+/// The supervisor's argument that stands for "no label".
+const NO_LABEL: &str = "-";
+
+/// The guarded tree this process is part of, if any: the first supervisor on its parent chain
+/// (Linux, through `/proc`), else the tree's mark in its environment ([`TREE_VAR`]).
+pub fn enclosing() -> Option<Enclosing> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut pid = std::os::unix::process::parent_id();
+        // A chain is short; the bound only guards against a cycle read while processes exit.
+        for _ in 0..4096 {
+            if pid <= 1 {
+                break;
+            }
+            if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+                let argv: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                if argv.get(1).is_some_and(|a| *a == SUPERVISE_ARG.as_bytes()) {
+                    let label = argv
+                        .get(6)
+                        .filter(|a| **a != NO_LABEL.as_bytes())
+                        .and_then(|a| serde_json::from_slice::<Label>(a).ok());
+                    return Some(Enclosing { supervisor: Some(pid), label });
+                }
+            }
+            let Some(parent) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|stat| {
+                stat.rfind(')').and_then(|at| stat[at + 1..].split_whitespace().nth(1)?.parse().ok())
+            }) else {
+                break;
+            };
+            pid = parent;
+        }
+    }
+    std::env::var_os(TREE_VAR).filter(|v| !v.is_empty()).map(|_| Enclosing { supervisor: None, label: None })
+}
+
 /// Starts `program` with `args` as a guarded tree, in a process group of its own, after
 /// `configure` has set its stdio, environment and directory. Under a supervisor, whether the
 /// program itself could start (found, executable) is known from [`Tree::started`], which the
@@ -109,6 +188,18 @@ pub async fn spawn(
     program: &str,
     args: &[String],
     timing: Timing,
+    configure: impl FnOnce(&mut Command),
+) -> std::io::Result<(Child, Tree)> {
+    spawn_labelled(program, args, timing, None, configure).await
+}
+
+/// [`spawn`] for a command that runs for `label`, which its supervisor carries (see
+/// [`enclosing`]).
+pub async fn spawn_labelled(
+    program: &str,
+    args: &[String],
+    timing: Timing,
+    label: Option<&Label>,
     configure: impl FnOnce(&mut Command),
 ) -> std::io::Result<(Child, Tree)> {
     let supervisor = supervisor();
@@ -127,6 +218,7 @@ pub async fn spawn(
                 .arg(timing.linger.as_millis().to_string())
                 .arg(timing.grace.as_millis().to_string())
                 .arg(write.as_raw_fd().to_string())
+                .arg(label.and_then(|l| serde_json::to_string(l).ok()).unwrap_or_else(|| NO_LABEL.to_owned()))
                 .arg("--")
                 .arg(program)
                 .args(args);
@@ -566,17 +658,18 @@ mod supervisor {
     /// The signals that ask the supervisor to end its tree.
     const STOP_SIGNALS: [c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
 
-    /// `PARENT_PID LINGER_MS GRACE_MS REPORT_FD -- PROGRAM ARGS...`
+    /// `PARENT_PID LINGER_MS GRACE_MS REPORT_FD LABEL -- PROGRAM ARGS...`; the label (JSON, or
+    /// `-`) is only read by [`super::enclosing`], from this process's command line.
     pub(super) fn main(args: &[OsString]) -> i32 {
         let number = |i: usize| args.get(i).and_then(|a| a.to_str()).and_then(|a| a.parse::<u64>().ok());
         let (Some(parent), Some(linger), Some(grace), Some(report)) =
             (number(0), number(1), number(2), number(3))
         else {
             return fail(
-                "the supervisor's arguments are PARENT_PID LINGER_MS GRACE_MS REPORT_FD -- PROGRAM ARGS",
+                "the supervisor's arguments are PARENT_PID LINGER_MS GRACE_MS REPORT_FD LABEL -- PROGRAM ARGS",
             );
         };
-        let Some(argv) = args.get(5..).filter(|a| !a.is_empty() && args[4] == "--") else {
+        let Some(argv) = args.get(6..).filter(|a| !a.is_empty() && args[5] == "--") else {
             return fail("the supervisor was given no command after `--`");
         };
         let Ok(report) = c_int::try_from(report) else {

@@ -28,6 +28,11 @@ pub enum TrustError {
     Root { path: PathBuf, source: std::io::Error },
     #[error("cannot {what} the trust list {}: {source}; check its permissions", path.display())]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    /// Asked from inside a command ACAS runs (a workflow step and what it started).
+    #[error(
+        "a workflow run cannot trust a workspace: this was started by {0}; a person runs `acas trust` in their own terminal"
+    )]
+    InsideRun(String),
 }
 
 /// Whether a workspace is trusted.
@@ -125,6 +130,10 @@ pub fn state_in(list: &Path, root: &Path) -> State {
 /// Trusts the workspace at `root` with its `[[checkers]]` as they are now; answers its
 /// canonical root.
 pub fn trust(root: &Path) -> Result<PathBuf, TrustError> {
+    // What a workspace's run may do is the user's to widen, never the run's.
+    if let Some(enclosing) = crate::process_tree::enclosing() {
+        return Err(TrustError::InsideRun(enclosing.describe()));
+    }
     let list = list_path().ok_or(TrustError::NoConfigDir)?;
     change(&list, root, true)
 }

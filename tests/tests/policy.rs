@@ -111,10 +111,12 @@ fn decisions(root: &Path) -> Vec<Value> {
     all["records"].as_array().unwrap().iter().filter(|r| r["kind"] == "policy_decision").cloned().collect()
 }
 
-/// Whether a record of `actor` about `subject` said `outcome` (and answered `answer`, when given).
+/// Whether a record of `actor` (an agent in any session when it ends with `/`) about `subject`
+/// said `outcome` (and answered `answer`, when given).
 fn has(records: &[Value], actor: &str, subject: &str, outcome: &str, answer: Option<&str>) -> bool {
     records.iter().any(|r| {
-        r["actor"] == actor
+        (r["actor"] == actor
+            || actor.ends_with('/') && r["actor"].as_str().is_some_and(|a| a.starts_with(actor)))
             && r["subject"].as_str().is_some_and(|s| s.contains(subject))
             && r["detail"]["outcome"] == outcome
             && answer.is_none_or(|a| r["detail"]["answer"] == a)
@@ -176,7 +178,8 @@ fn an_agent_is_allowed_denied_and_asked_through_the_mcp_server_and_its_runs() {
     assert_eq!(seen["ship"], json!(["workflow ship", "succeeded"]));
 
     let records = decisions(&root);
-    let agent = "policy-agent";
+    // Every record names the agent with its session, as its MCP call records do.
+    let agent = "policy-agent/";
     for (subject, outcome) in [
         ("workflow nuke", "deny"),
         ("workflow write-ok", "allow"),

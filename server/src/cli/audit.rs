@@ -102,7 +102,7 @@ pub(super) fn run(command: Option<AuditCommand>, args: &AuditArgs) -> i32 {
                     return EXIT_FAILED;
                 }
             };
-            verify(&mut log, head.as_ref(), args.format)
+            verify(&root, &mut log, head.as_ref(), args.format)
         }
         Some(AuditCommand::Head) => match log.head() {
             Ok(head) => {
@@ -189,7 +189,12 @@ fn list(log: &AuditLog, args: &AuditArgs) -> i32 {
     EXIT_OK
 }
 
-fn verify(log: &mut AuditLog, head: Option<&crate::store::anchor::Anchor>, format: ListFormat) -> i32 {
+fn verify(
+    root: &std::path::Path,
+    log: &mut AuditLog,
+    head: Option<&crate::store::anchor::Anchor>,
+    format: ListFormat,
+) -> i32 {
     let (result, anchor) = match log.verify(head) {
         Ok(result) => result,
         Err(error) => {
@@ -197,6 +202,26 @@ fn verify(log: &mut AuditLog, head: Option<&crate::store::anchor::Anchor>, forma
             return EXIT_FAILED;
         }
     };
+    // Approvals marked answered that the log never recorded: written into the database.
+    let unproven = match crate::policy::approvals::unproven(root) {
+        Ok(unproven) => unproven,
+        Err(error) => {
+            output::note(&format!("acas audit verify: {error}"));
+            return EXIT_FAILED;
+        }
+    };
+    if let ListFormat::Text = format {
+        for u in &unproven {
+            output::line(&format!(
+                "approval {} was marked {} by {} in the database, but the audit log holds no such answer: the \
+                 row was written into the database directly, and it counted as pending ({})",
+                u.id,
+                u.state,
+                crate::display::shown(u.answered_by.as_deref().unwrap_or("nobody")),
+                crate::display::shown(&u.action)
+            ));
+        }
+    }
     match format {
         ListFormat::Text => match &result.first_break {
             None => output::line(&format!(
@@ -224,9 +249,10 @@ fn verify(log: &mut AuditLog, head: Option<&crate::store::anchor::Anchor>, forma
                 "head_hash": result.head_hash,
                 "first_break": result.first_break,
                 "anchor": anchor,
+                "unproven_approvals": unproven,
             })
             .to_string(),
         ),
     };
-    if result.first_break.is_some() { EXIT_FOUND } else { EXIT_OK }
+    if result.first_break.is_some() || !unproven.is_empty() { EXIT_FOUND } else { EXIT_OK }
 }

@@ -107,6 +107,10 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
     };
     let policy = Policy::load(&root);
     let decision = policy.decide(agent, &action);
+    let verdicts = policy.verdicts(agent, &action);
+    let rule_json = |rule: &Option<policy::Location>| {
+        rule.as_ref().map(|r| json!({ "file": r.file, "line": r.line, "column": r.column, "text": r.text }))
+    };
     match common.format {
         ListFormat::Text => {
             let mut text =
@@ -116,6 +120,21 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
                 None => text.push_str("\nrule: none"),
             }
             text.push_str(&format!("\nwhy: {}", decision.reason));
+            if verdicts.len() > 1 {
+                text.push_str("\neach file (the strictest wins):");
+                for v in &verdicts {
+                    text.push_str(&format!(
+                        "\n  {}: {}{}",
+                        v.file.display(),
+                        v.decision.outcome.as_str(),
+                        v.decision
+                            .rule
+                            .as_ref()
+                            .map(|r| format!(" by line {}: {}", r.line, r.text))
+                            .unwrap_or_else(|| format!(" ({})", v.decision.reason))
+                    ));
+                }
+            }
             output::line(&text);
         }
         ListFormat::Json => {
@@ -129,6 +148,12 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
                     })),
                     "reason": decision.reason,
                     "files": policy.files(),
+                    "verdicts": verdicts.iter().map(|v| json!({
+                        "file": v.file,
+                        "outcome": v.decision.outcome,
+                        "rule": rule_json(&v.decision.rule),
+                        "reason": v.decision.reason,
+                    })).collect::<Vec<_>>(),
                 })
                 .to_string(),
             );

@@ -20,9 +20,9 @@ use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output};
 use crate::workflow::actions::{Ai, Editor};
 use crate::workflow::definition::{RunStatus, StepStatus, Workflow};
 use crate::workflow::engine::{
-    Engine, EngineOptions, Resumed, RunEvent, RunHandle, definition_parser, human,
+    Actor, Engine, EngineOptions, Resumed, RunEvent, RunHandle, definition_parser, human,
 };
-use crate::workflow::error::WorkflowError;
+use crate::workflow::error::{WorkflowError, WorkflowErrorKind};
 use crate::workflow::state::{RunId, RunRecord, StepRecord};
 use crate::workflow::triggers::{ManualSource, Trigger};
 use crate::workflow::{inputs, plan, validate};
@@ -126,6 +126,7 @@ pub(super) fn run(command: RunCommand) -> i32 {
         RunCommand::Resume { run, workspace, format } => with_root(&workspace, "resume", |root| {
             super::runtime().block_on(async {
                 let (engine, mut events) = open(root, true)?;
+                judge_start(root, &engine.db().existing_run(run)?.workflow).await?;
                 match engine.resume(run)? {
                     Resumed::Here(handle) => follow(&engine, handle, &mut events, format).await,
                     Resumed::Continued { owner_pid } => {
@@ -146,6 +147,7 @@ pub(super) fn run(command: RunCommand) -> i32 {
         RunCommand::Rerun { run, workspace, format } => with_root(&workspace, "rerun", |root| {
             super::runtime().block_on(async {
                 let (engine, mut events) = open(root, true)?;
+                judge_start(root, &engine.db().existing_run(run)?.workflow).await?;
                 let handle = engine.rerun(run)?;
                 follow(&engine, handle, &mut events, format).await
             })
@@ -242,6 +244,8 @@ pub(super) fn open_with_ai(
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let mut options = EngineOptions::new(root.to_owned(), definition_parser());
+    // Started by a step of another run: every run here acts for that run's agent.
+    options.acting_for = enclosing_actor();
     options.history = config.workflows;
     options.templates = config.templates;
     options.editor = Arc::new(Terminal);
@@ -258,6 +262,33 @@ pub(super) fn open_with_ai(
         options.events = Some(tx);
     }
     Ok((Engine::open(options)?, rx))
+}
+
+/// Who this process acts for when a command ACAS runs started it: the enclosing run's agent
+/// (`unknown agent` under a checker or an AI command), so that a step cannot start a run, resume
+/// or re-run one as `cli`.
+fn enclosing_actor() -> Option<Actor> {
+    crate::process_tree::enclosing().map(|enclosing| match enclosing.label {
+        Some(label) => Actor { agent: label.agent, session: label.session },
+        None => Actor { agent: "unknown agent".to_owned(), session: None },
+    })
+}
+
+/// Inside a run, starting `workflow` is judged for the enclosing run's agent, as an agent's
+/// `run_workflow` is, and the decision recorded; outside one, a person starts it.
+async fn judge_start(root: &Path, workflow: &str) -> Result<(), WorkflowError> {
+    let Some(actor) = enclosing_actor() else { return Ok(()) };
+    let owned = root.to_owned();
+    let policy =
+        tokio::task::spawn_blocking(move || crate::policy::Policy::load(&owned)).await.map_err(|e| {
+            WorkflowError::new(WorkflowErrorKind::State, format!("reading the policy failed: {e}"))
+        })?;
+    let action = crate::policy::Action::Workflow { name: workflow.to_owned() };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    crate::policy::approvals::enforce(root, &policy, &actor.agent, actor.session.as_deref(), &action, &cancel)
+        .await
+        .map(|_| ())
+        .map_err(|refusal| WorkflowError::new(WorkflowErrorKind::State, refusal))
 }
 
 /// Finds a valid workflow by name, or says why there is none.
@@ -294,7 +325,7 @@ fn find(root: &Path, name: &str) -> Result<Workflow, WorkflowError> {
             root.join(validate::WORKFLOWS_DIR).display()
         )
     };
-    Err(WorkflowError::new(crate::workflow::error::WorkflowErrorKind::NotFound, message))
+    Err(WorkflowError::new(WorkflowErrorKind::NotFound, message))
 }
 
 fn run_workflow(
@@ -316,8 +347,9 @@ fn run_workflow(
         return Ok(EXIT_OK);
     }
     super::runtime().block_on(async {
+        judge_start(root, name).await?;
         let (engine, mut events) = open(root, true)?;
-        let trigger = Trigger::Manual { source: ManualSource::Cli, agent: None };
+        let trigger = Trigger::Manual { source: ManualSource::Cli, agent: None, session: None };
         let handle = engine.start(&workflow, &trigger, &given)?;
         follow(&engine, handle, &mut events, format).await
     })

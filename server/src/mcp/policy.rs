@@ -9,10 +9,12 @@ use tokio_util::sync::CancellationToken;
 use super::{Shared, refused};
 use crate::policy::{Action, Policy, approvals};
 
-/// Asks the policy whether `agent` may do `action`, waiting for a person when it says so.
+/// Asks the policy whether `agent` may do `action`, waiting for a person when it says so; the
+/// records name the agent with its session (`holder`, `name/session`).
 pub(crate) async fn ask(
     shared: &Shared,
     agent: &str,
+    holder: &str,
     action: Action,
     cancel: &CancellationToken,
 ) -> Result<(), ErrorData> {
@@ -21,7 +23,8 @@ pub(crate) async fn ask(
         .await
         .map_err(|e| super::internal(format!("reading the policy failed: {e}")))?;
     let agent = crate::policy::agent_from_client(agent);
-    approvals::enforce(&shared.root, &policy, &agent, &action, cancel)
+    let session = crate::policy::approvals::session_of(holder);
+    approvals::enforce(&shared.root, &policy, &agent, session, &action, cancel)
         .await
         .map(|_| ())
         .map_err(|refusal| refused("policy_denied", refusal))

@@ -6,6 +6,14 @@
 //! and cancellable, marking the approval expired or cancelled when the wait ends without one.
 //! Any process on the workspace sees the same approvals: an agent's server waits while the
 //! editor or `acas approve` answers. Who asks a person is the front ends' business.
+//!
+//! An approval counts only when the audit log holds its answer: a record of the approval's
+//! number answered `approved`, on a chain that verifies up to it (compared with the anchor
+//! outside the database). A row set to `approved` by a write into the database is still pending to every
+//! waiter, `acas approve` lists it as pending, and [`unproven`] (which `acas audit verify`
+//! reports) names it. Someone who writes the database and also appends a record with the
+//! chain's hashes recomputed (and the anchor rewritten) is not caught here: the audit log's own
+//! limits apply.
 
 use std::path::Path;
 use std::time::Duration;
@@ -61,9 +69,95 @@ fn store_error(root: &Path, what: &str, e: impl std::fmt::Display) -> PolicyErro
 }
 
 fn connect(root: &Path) -> Result<Connection, PolicyError> {
+    connect_db(root).map(|(conn, _)| conn)
+}
+
+fn connect_db(root: &Path) -> Result<(Connection, std::path::PathBuf), PolicyError> {
     crate::store::connect_workspace(root, BUSY_TIMEOUT)
-        .map(|(conn, _)| conn)
         .map_err(|e| store_error(root, "open the workspace database", e))
+}
+
+/// The session of a holder's name: `claude-code/1a2b3c4d` gives `1a2b3c4d`.
+pub fn session_of(holder: &str) -> Option<&str> {
+    holder.rsplit_once('/').map(|(_, session)| session).filter(|s| !s.is_empty())
+}
+
+/// How records name an agent: with its session when it has one (`claude-code/1a2b3c4d`), as
+/// MCP call records do.
+pub fn named(agent: &str, session: Option<&str>) -> String {
+    match session {
+        Some(session) => format!("{agent}/{session}"),
+        None => agent.to_owned(),
+    }
+}
+
+/// The condition on `policy_approval` (aliased `p`) of a row marked answered with no answer
+/// record for it in the audit log.
+const UNPROVEN: &str = "p.state IN ('approved', 'denied') AND NOT EXISTS (SELECT 1 FROM audit_log a \
+     WHERE a.kind = 'policy_decision' AND json_extract(a.detail, '$.approval') = p.id \
+     AND json_extract(a.detail, '$.answer') = p.state)";
+
+/// An approval marked answered in the database whose answer the audit log does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unproven {
+    pub id: i64,
+    pub state: String,
+    pub answered_by: Option<String>,
+    pub action: String,
+}
+
+/// The approvals marked answered with no answer record in the audit log: rows written into the
+/// database by something other than ACAS, as they are now, and those that were ended since (the
+/// record that ended one keeps what the row claimed). They count as pending.
+pub fn unproven(root: &Path) -> Result<Vec<Unproven>, PolicyError> {
+    let conn = connect(root)?;
+    let run = || -> rusqlite::Result<Vec<Unproven>> {
+        let mut found: Vec<Unproven> = conn
+            .prepare(&format!(
+                "SELECT p.id, p.state, p.answered_by, p.action FROM policy_approval p WHERE {UNPROVEN} ORDER BY p.id"
+            ))?
+            .query_map([], |row| {
+                Ok(Unproven { id: row.get(0)?, state: row.get(1)?, answered_by: row.get(2)?, action: row.get(3)? })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let ended = conn
+            .prepare(
+                "SELECT json_extract(detail, '$.approval'), json_extract(detail, '$.unproven_row.state'), \
+                 json_extract(detail, '$.unproven_row.answered_by'), subject FROM audit_log \
+                 WHERE kind = 'policy_decision' AND json_extract(detail, '$.unproven_row') IS NOT NULL ORDER BY seq",
+            )?
+            .query_map([], |row| {
+                Ok(Unproven { id: row.get(0)?, state: row.get(1)?, answered_by: row.get(2)?, action: row.get(3)? })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        found.extend(ended);
+        found.sort_by_key(|u| u.id);
+        Ok(found)
+    };
+    run().map_err(|e| store_error(root, "read the answered approvals", e))
+}
+
+/// Whether the audit log proves that approval `id` was approved: its answer record is there and
+/// the chain, compared with the anchor outside the database, verifies up to it.
+fn approval_proven(root: &Path, id: i64) -> Result<bool, PolicyError> {
+    let (conn, db_path) = connect_db(root)?;
+    let seq: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM audit_log WHERE kind = 'policy_decision' AND json_extract(detail, '$.approval') = ?1 \
+             AND json_extract(detail, '$.answer') = 'approved' ORDER BY seq DESC LIMIT 1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|e| store_error(root, "read the audit log", e))?;
+    let Some(seq) = seq else { return Ok(false) };
+    drop(conn);
+    let mut log = crate::store::audit::AuditLog::open_db(&db_path, BUSY_TIMEOUT)
+        .map_err(|e| store_error(root, "open the audit log", e))?;
+    let (verification, _) = log.verify(None).map_err(|e| store_error(root, "verify the audit log", e))?;
+    // The chain up to the record and its comparison with the anchor (a break there has the
+    // number of the first record it concerns).
+    Ok(verification.first_break.as_ref().is_none_or(|b| b.seq > seq))
 }
 
 fn detail(decision: &Decision, extra: serde_json::Value) -> serde_json::Value {
@@ -90,19 +184,21 @@ fn append(conn: &Connection, actor: &str, subject: &str, detail: serde_json::Val
 
 /// Appends `decision` to the audit log as a Policy Decision Record.
 pub fn record(root: &Path, decision: &Decision) -> Result<(), PolicyError> {
-    let mut conn = connect(root)?;
+    let (mut conn, db_path) = connect_db(root)?;
     let mut run = || -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         append(&tx, &decision.agent, &decision.action, detail(decision, json!({})))?;
         tx.commit()
     };
-    run().map_err(|e| store_error(root, "append a policy decision to the audit log", e))
+    run().map_err(|e| store_error(root, "append a policy decision to the audit log", e))?;
+    crate::store::anchor::update(&conn, &db_path);
+    Ok(())
 }
 
 /// Creates a pending approval for `decision` (which needs one), expiring after `timeout`, and
 /// records the decision; returns its id.
 pub fn request(root: &Path, decision: &Decision, timeout: Duration) -> Result<i64, PolicyError> {
-    let mut conn = connect(root)?;
+    let (mut conn, db_path) = connect_db(root)?;
     let now = now_ms();
     let expires = now.saturating_add(timeout.as_millis().min(i64::MAX as u128) as i64);
     let mut run = || -> rusqlite::Result<i64> {
@@ -124,17 +220,19 @@ pub fn request(root: &Path, decision: &Decision, timeout: Duration) -> Result<i6
         tx.commit()?;
         Ok(id)
     };
-    run().map_err(|e| store_error(root, "create a pending approval", e))
+    let id = run().map_err(|e| store_error(root, "create a pending approval", e))?;
+    crate::store::anchor::update(&conn, &db_path);
+    Ok(id)
 }
 
 /// The approvals waiting for a person, oldest first (expired ones left out).
 pub fn pending(root: &Path) -> Result<Vec<Pending>, PolicyError> {
     let conn = connect(root)?;
     let run = || -> rusqlite::Result<Vec<Pending>> {
-        conn.prepare(
-            "SELECT id, created_ms, expires_ms, agent, action, rule, reason FROM policy_approval \
-             WHERE state = 'pending' AND expires_ms > ?1 ORDER BY id",
-        )?
+        conn.prepare(&format!(
+            "SELECT id, created_ms, expires_ms, agent, action, rule, reason FROM policy_approval p \
+             WHERE expires_ms > ?1 AND (state = 'pending' OR ({UNPROVEN})) ORDER BY id"
+        ))?
         .query_map([now_ms()], |row| {
             Ok(Pending {
                 id: row.get(0)?,
@@ -154,16 +252,18 @@ pub fn pending(root: &Path) -> Result<Vec<Pending>, PolicyError> {
 /// Ends approval `id`: `state` is `approved`, `denied`, `expired` or `cancelled`. Only a pending
 /// one changes; its record says who ended it.
 fn end(root: &Path, id: i64, state: &str, by: &str) -> Result<Pending, PolicyError> {
-    let mut conn = connect(root)?;
+    let (mut conn, db_path) = connect_db(root)?;
     let mut run = || -> rusqlite::Result<Option<Pending>> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row = tx
             .query_row(
-                "SELECT id, created_ms, expires_ms, agent, action, rule, reason FROM policy_approval \
-                 WHERE id = ?1 AND state = 'pending'",
+                &format!(
+                    "SELECT id, created_ms, expires_ms, agent, action, rule, reason, state, answered_by \
+                     FROM policy_approval p WHERE id = ?1 AND (state = 'pending' OR ({UNPROVEN}))"
+                ),
                 [id],
                 |row| {
-                    Ok(Pending {
+                    let pending = Pending {
                         id: row.get(0)?,
                         created_ms: row.get(1)?,
                         expires_ms: row.get(2)?,
@@ -171,11 +271,15 @@ fn end(root: &Path, id: i64, state: &str, by: &str) -> Result<Pending, PolicyErr
                         action: row.get(4)?,
                         rule: row.get(5)?,
                         reason: row.get(6)?,
-                    })
+                    };
+                    let (was, claimed_by): (String, Option<String>) = (row.get(7)?, row.get(8)?);
+                    Ok((pending, was, claimed_by))
                 },
             )
             .optional()?;
-        let Some(pending) = row else { return Ok(None) };
+        let Some((pending, was, claimed_by)) = row else { return Ok(None) };
+        // A row that claimed an answer the log never recorded: the record that ends it says so.
+        let unproven_row = (was != "pending").then(|| json!({ "state": was, "answered_by": claimed_by }));
         let now = now_ms();
         // An answer after the wait ran out comes too late: the approval expires instead.
         let state = if matches!(state, "approved" | "denied") && pending.expires_ms <= now {
@@ -201,12 +305,15 @@ fn end(root: &Path, id: i64, state: &str, by: &str) -> Result<Pending, PolicyErr
                 "approval": id,
                 "answer": state,
                 "answered_by": by,
+                "unproven_row": unproven_row,
             }),
         )?;
         tx.commit()?;
         Ok(Some(pending))
     };
-    match run().map_err(|e| store_error(root, "answer the approval", e))? {
+    let ended = run().map_err(|e| store_error(root, "answer the approval", e))?;
+    crate::store::anchor::update(&conn, &db_path);
+    match ended {
         Some(pending) => Ok(pending),
         None => Err(PolicyError::other(
             PolicyErrorKind::NotPending,
@@ -220,6 +327,19 @@ fn end(root: &Path, id: i64, state: &str, by: &str) -> Result<Pending, PolicyErr
 
 /// A person's answer to approval `id`; `by` says who (`editor`, `cli`, a user name).
 pub fn answer(root: &Path, id: i64, approve: bool, by: &str) -> Result<Pending, PolicyError> {
+    // A person answers: never a run, nor anything a run started (its steps' processes, however
+    // they forked, stay below the step's supervisor).
+    if let Some(enclosing) = crate::process_tree::enclosing() {
+        return Err(PolicyError::other(
+            PolicyErrorKind::InsideRun,
+            &root.join(".acas/state.db"),
+            format!(
+                "a workflow run cannot answer approvals: this was started by {}; a person answers with `acas \
+                 approve {id}` in their own terminal or in the editor",
+                enclosing.describe()
+            ),
+        ));
+    }
     end(root, id, if approve { "approved" } else { "denied" }, by)
 }
 
@@ -242,6 +362,7 @@ pub async fn wait(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -259,7 +380,23 @@ pub async fn wait(
         match state {
             Some((state, by)) => match state.as_str() {
                 "pending" => {}
-                "approved" => return Ok(Answer::Approved { by: by.unwrap_or_default() }),
+                "approved" => {
+                    let root_owned = root.to_path_buf();
+                    let proven = tokio::task::spawn_blocking(move || approval_proven(&root_owned, id))
+                        .await
+                        .map_err(|e| store_error(root, "read an approval", e))??;
+                    if proven {
+                        return Ok(Answer::Approved { by: by.unwrap_or_default() });
+                    }
+                    if !warned {
+                        warned = true;
+                        tracing::warn!(
+                            id,
+                            "approval {id} is marked approved in the database but the audit log holds no answer \
+                             for it: it stays pending (`acas audit verify` names it)"
+                        );
+                    }
+                }
                 "denied" => return Ok(Answer::Denied { by: by.unwrap_or_default() }),
                 "cancelled" => return Ok(Answer::Cancelled),
                 _ => return Ok(Answer::Expired),
@@ -275,7 +412,9 @@ async fn finish(root: &Path, id: i64, state: &'static str, by: &'static str) -> 
     tokio::task::spawn_blocking(move || match end(&root, id, state, by) {
         Ok(_) => Ok(if state == "expired" { Answer::Expired } else { Answer::Cancelled }),
         Err(e) if e.kind == PolicyErrorKind::NotPending => match state_of(&root, id)? {
-            Some((s, by)) if s == "approved" => Ok(Answer::Approved { by: by.unwrap_or_default() }),
+            Some((s, by)) if s == "approved" && approval_proven(&root, id)? => {
+                Ok(Answer::Approved { by: by.unwrap_or_default() })
+            }
             Some((s, by)) if s == "denied" => Ok(Answer::Denied { by: by.unwrap_or_default() }),
             _ => Ok(Answer::Expired),
         },
@@ -292,10 +431,13 @@ pub async fn enforce(
     root: &Path,
     policy: &super::Policy,
     agent: &str,
+    session: Option<&str>,
     action: &super::Action,
     cancel: &CancellationToken,
 ) -> Result<Decision, String> {
-    let decision = policy.decide(agent, action);
+    let mut decision = policy.decide(agent, action);
+    // Judged as the agent, recorded as the agent in its session.
+    decision.agent = named(&decision.agent, session);
     if policy.is_absent() {
         // No policy file: today's behaviour, and nothing to record.
         return Ok(decision);

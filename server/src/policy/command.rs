@@ -608,7 +608,7 @@ fn matches_loosely(rule: &Rule, run: &Run, root: &Path) -> bool {
             let line = words[i..].join(" ");
             let mut based = words[i..].to_vec();
             based[0] = base(&based[0]).to_owned();
-            if folded.is_match(&line) || folded.is_match(based.join(" ")) {
+            if folded.is_match(&line) || folded.is_match(&based.join(" ")) {
                 return true;
             }
             // Arguments still to come could complete the pattern: the program is enough.
@@ -676,7 +676,7 @@ fn matches_allow(rule: &Rule, run: &Run, root: &Path) -> bool {
         Matcher::Glob { exact, .. } => names.iter().any(|name| {
             let mut line = vec![name.clone()];
             line.extend_from_slice(&words[1..]);
-            exact.is_match(line.join(" "))
+            exact.is_match(&line.join(" "))
         }),
         Matcher::Words(pattern) => {
             let Some((first, rest)) = pattern.split_first() else { return false };

@@ -3,12 +3,14 @@
 //!
 //! [`Policy::decide`] says of one [`Action`] (a path to change, a command to run, a workflow
 //! action, a host to reach, a workflow to start, a spend) whether it is allowed, denied or needs
-//! a person's approval, naming the rule (`file:line: text`) that decided. A deny rule in any
+//! a person's approval, naming the rule (`file:line: text`) that decided. Each file is judged
+//! on its own and the strictest verdict wins (deny, then needs approval, then allow), so a
+//! workspace's file can narrow the user's but never waive it. Within a file a deny rule in any
 //! section that applies wins; otherwise the most specific section with a matching rule decides
-//! (an agent's own section, then `"*"`, then `defaults`; the workspace's file before the
-//! user's); an `allow` list that matches nothing denies. Without a policy file everything is
-//! allowed, as before policies existed; a policy file that does not parse denies everything
-//! until it is fixed.
+//! (an agent's own section, then `"*"`, then `defaults`); an `allow` list that matches nothing
+//! denies. Without a policy file everything is allowed, as before policies existed; a policy
+//! file that is empty, holds no mapping or does not parse denies everything until it is fixed,
+//! unless this process read a good version of it before (`cache`).
 //!
 //! `approvals` keeps the approvals a decision asks for in the store and records every decision
 //! in the audit log. It does not know who asks a person (the editor and the command line do),
@@ -16,6 +18,7 @@
 
 pub mod approvals;
 mod command;
+pub mod cache;
 pub mod parse;
 mod paths;
 mod shell;
@@ -25,13 +28,15 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::Serialize;
 
 pub use approvals::{Answer, Pending};
 pub use command::risky_env;
+use cache::Loaded;
 
 /// The workspace's policy file, relative to its root.
 pub const WORKSPACE_FILE: &str = ".acas/policy.yaml";
@@ -196,6 +201,8 @@ pub enum PolicyErrorKind {
     Store,
     /// An approval is not pending (answered, expired, unknown).
     NotPending,
+    /// Asked from inside a workflow run, which cannot answer approvals.
+    InsideRun,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -245,18 +252,33 @@ pub struct Rule {
 #[derive(Debug, Clone)]
 enum Matcher {
     /// A glob, compiled as written and folded to lower case (deny and approve match either).
-    Glob { exact: GlobMatcher, folded: GlobMatcher },
+    Glob { exact: Box<LazyGlob>, folded: Box<LazyGlob> },
     /// A command's leading words.
     Words(Vec<String>),
 }
 
-fn glob(pattern: &str, literal_separator: bool, fold: bool) -> Result<GlobMatcher, String> {
+/// A glob checked when the file is read and compiled the first time something is matched
+/// against it on its own: a list's globs are usually matched through their [`RuleSets`], so a
+/// file of thousands of globs is not compiled twice over when it is read.
+#[derive(Debug, Clone)]
+pub struct LazyGlob {
+    glob: Glob,
+    compiled: std::sync::OnceLock<GlobMatcher>,
+}
+
+impl LazyGlob {
+    fn is_match(&self, text: &str) -> bool {
+        self.compiled.get_or_init(|| self.glob.compile_matcher()).is_match(text)
+    }
+}
+
+fn glob(pattern: &str, literal_separator: bool, fold: bool) -> Result<Box<LazyGlob>, String> {
     GlobBuilder::new(pattern)
         .literal_separator(literal_separator)
         .case_insensitive(fold)
         .backslash_escape(true)
         .build()
-        .map(|g| g.compile_matcher())
+        .map(|glob| Box::new(LazyGlob { glob, compiled: std::sync::OnceLock::new() }))
         .map_err(|e| format!("`{pattern}` is not a glob: {}; fix the pattern", e.kind()))
 }
 
@@ -335,6 +357,59 @@ pub struct RuleList {
     pub allow: Option<Vec<Rule>>,
     pub deny: Vec<Rule>,
     pub approve: Vec<Rule>,
+    /// Each list's globs as one set, built on first use.
+    sets: RuleSets,
+}
+
+/// The globs of a rule list compiled together (`globset::GlobSet`): one pass over a subject
+/// finds every rule of the list that matches it, however many there are. Built the first time
+/// the list judges a subject that is a single text (a path, a host, an action or workflow name),
+/// then kept with the parsed file.
+#[derive(Debug, Clone, Default)]
+struct RuleSets {
+    allow: std::sync::OnceLock<Option<globset::GlobSet>>,
+    deny: std::sync::OnceLock<Option<globset::GlobSet>>,
+    approve: std::sync::OnceLock<Option<globset::GlobSet>>,
+}
+
+/// The first rule of `rules` that matches `text`, through `set` (built from the rules' globs on
+/// first use); rule by rule when a rule is not a glob or the set cannot be built.
+fn first_match<'r>(
+    rules: &'r [Rule],
+    set: &std::sync::OnceLock<Option<globset::GlobSet>>,
+    text: &str,
+    folded: bool,
+) -> Option<&'r Rule> {
+    let set = set.get_or_init(|| {
+        let mut builder = globset::GlobSetBuilder::new();
+        for rule in rules {
+            let Matcher::Glob { exact, folded: f } = &rule.matcher else { return None };
+            builder.add(if folded { f.glob.clone() } else { exact.glob.clone() });
+        }
+        builder.build().ok()
+    });
+    match set {
+        Some(set) => set.matches(text).first().map(|&i| &rules[i]),
+        None => rules.iter().find(|r| r.matches(&Subject::Text(text), folded)),
+    }
+}
+
+impl RuleList {
+    fn first_deny(&self, subject: &Subject<'_>) -> Option<&Rule> {
+        let Subject::Text(text) = subject;
+        first_match(&self.deny, &self.sets.deny, text, true)
+    }
+
+    fn first_approve(&self, subject: &Subject<'_>) -> Option<&Rule> {
+        let Subject::Text(text) = subject;
+        first_match(&self.approve, &self.sets.approve, text, true)
+    }
+
+    fn first_allow(&self, subject: &Subject<'_>) -> Option<&Rule> {
+        let allow = self.allow.as_deref()?;
+        let Subject::Text(text) = subject;
+        first_match(allow, &self.sets.allow, text, false)
+    }
 }
 
 /// A spend limit.
@@ -378,14 +453,17 @@ pub fn agent_from_client(name: &str) -> String {
     }
 }
 
-/// The policy of a workspace: its file over the user's, or why it could not be read.
+/// The policy of a workspace: its file and the user's, or why one could not be read.
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// The canonical workspace root.
     root: PathBuf,
-    /// Most important first: the workspace's file, then the user's.
-    files: Vec<Sections>,
+    /// In force, the workspace's file first, then the user's; each is judged on its own and the
+    /// strictest verdict wins.
+    files: Vec<Arc<Sections>>,
     error: Option<PolicyError>,
+    /// Files that are broken now and judged by the version this process read before they broke.
+    stale: Vec<PolicyError>,
 }
 
 /// The user's policy file: `$XDG_CONFIG_HOME/acas/policy.yaml`, else `~/.config/acas/policy.yaml`.
@@ -402,46 +480,27 @@ pub fn is_policy_file(root: &Path, path: &Path) -> bool {
     path == root.join(WORKSPACE_FILE)
 }
 
-/// Reads and parses one policy file; `Ok(None)` when there is none.
-pub fn read_file(path: &Path) -> Result<Option<Sections>, PolicyError> {
-    let unreadable = |message: String| PolicyError::other(PolicyErrorKind::Unreadable, path, message);
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(unreadable(format!("cannot read it: {e}; fix its permissions or remove it"))),
-    };
-    if !meta.is_file() {
-        return Err(unreadable("it is not a file; make it a YAML file or remove it".to_owned()));
+/// Reads and parses one policy file (through the cache: an unchanged file is not read or
+/// compiled again); `Ok(None)` when there is none.
+pub fn read_file(path: &Path) -> Result<Option<Arc<Sections>>, PolicyError> {
+    match cache::load(path) {
+        Loaded::Absent => Ok(None),
+        Loaded::Good(sections) => Ok(Some(sections)),
+        Loaded::Broken { error, .. } => Err(error),
     }
-    if meta.len() > parse::MAX_FILE_BYTES as u64 {
-        return Err(PolicyError::other(
-            PolicyErrorKind::Invalid,
-            path,
-            format!(
-                "it has {} bytes, more than the {} bytes a policy file may have; use globs instead of long lists",
-                meta.len(),
-                parse::MAX_FILE_BYTES
-            ),
-        ));
-    }
-    // Read at most one byte past the limit: a file that grows meanwhile is still bounded.
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| {
-            std::io::Read::read_to_end(
-                &mut std::io::Read::take(f, parse::MAX_FILE_BYTES as u64 + 1),
-                &mut bytes,
-            )
-        })
-        .map_err(|e| unreadable(format!("cannot read it: {e}; fix its permissions or remove it")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| unreadable("it is not UTF-8 text; save it as UTF-8".to_owned()))?;
-    parse::parse(path, &text).map(Some)
+}
+
+/// What one file said of an action, for `acas policy explain`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub file: PathBuf,
+    pub decision: Decision,
 }
 
 impl Policy {
-    /// The workspace's policy over the user's. Never fails: an unreadable or invalid file makes a
-    /// policy that denies everything and says why.
+    /// The workspace's policy and the user's. Never fails: a file that cannot be used makes a
+    /// policy that denies everything and says why, unless this process read a good version of
+    /// it before (that version stays in force, and decisions say so).
     pub fn load(root: &Path) -> Policy {
         Policy::load_from(root, user_path().as_deref())
     }
@@ -451,21 +510,31 @@ impl Policy {
         let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
         let mut files = Vec::new();
         let mut error = None;
+        let mut stale = Vec::new();
         for path in std::iter::once(root.join(WORKSPACE_FILE)).chain(user.map(Path::to_path_buf)) {
-            match read_file(&path) {
-                Ok(Some(sections)) => files.push(sections),
-                Ok(None) => {}
-                Err(e) => {
+            match cache::load(&path) {
+                Loaded::Good(sections) => files.push(sections),
+                Loaded::Absent => {}
+                Loaded::Broken { error: e, last_good: Some((sections, _)) } => {
+                    files.push(sections);
+                    stale.push(e);
+                }
+                Loaded::Broken { error: e, last_good: None } => {
                     error.get_or_insert(e);
                 }
             }
         }
-        Policy { root, files, error }
+        Policy { root, files, error, stale }
     }
 
-    /// A policy from files already parsed (most important first), for tests.
+    /// A policy from files already parsed (the workspace's first), for tests.
     pub fn from_sections(root: &Path, files: Vec<Sections>) -> Policy {
-        Policy { root: root.to_path_buf(), files, error: None }
+        Policy {
+            root: root.to_path_buf(),
+            files: files.into_iter().map(Arc::new).collect(),
+            error: None,
+            stale: Vec::new(),
+        }
     }
 
     /// Whether there is no policy file at all (everything is allowed, nothing recorded).
@@ -478,7 +547,12 @@ impl Policy {
         self.error.as_ref()
     }
 
-    /// The files in force, most important first.
+    /// The files that are broken now and judged by their last good version.
+    pub fn stale(&self) -> &[PolicyError] {
+        &self.stale
+    }
+
+    /// The files in force, the workspace's first.
     pub fn files(&self) -> Vec<&Path> {
         self.files.iter().map(|s| s.file.as_path()).collect()
     }
@@ -488,53 +562,95 @@ impl Policy {
         self.files.iter().find_map(|s| s.approval_timeout).unwrap_or(DEFAULT_APPROVAL_TIMEOUT)
     }
 
-    /// The sections that apply to `agent`, most specific first.
-    fn chain(&self, agent: &str) -> Vec<&Section> {
+    /// The sections of one file that apply to `agent`, most specific first: its own, `"*"`,
+    /// then `defaults`.
+    fn chain<'s>(file: &'s Sections, agent: &str) -> Vec<&'s Section> {
         let mut chain = Vec::new();
         for name in [agent, "*"] {
-            for file in &self.files {
-                if let Some((_, section)) = file.agents.iter().find(|(n, _)| n == name) {
-                    chain.push(section);
-                }
-            }
-        }
-        for file in &self.files {
-            if let Some(section) = &file.defaults {
+            if let Some((_, section)) = file.agents.iter().find(|(n, _)| n == name) {
                 chain.push(section);
             }
         }
+        chain.extend(file.defaults.as_ref());
         chain
     }
 
-    /// What the policy says of `agent` doing `action`.
+    /// What the policy says of `agent` doing `action`: each file is judged on its own and the
+    /// strictest verdict wins (deny, then needs approval, then allow), so the workspace's file
+    /// can narrow what the user's allows but never waive its allow lists, approvals or denies.
     pub fn decide(&self, agent: &str, action: &Action) -> Decision {
+        let mut verdicts = self.verdicts(agent, action).into_iter();
+        let Some(first) = verdicts.next() else { return self.decide_without_files(agent, action) };
+        let mut decision = verdicts.fold(first.decision, |worst, v| {
+            if v.decision.outcome > worst.outcome { v.decision } else { worst }
+        });
+        for broken in &self.stale {
+            decision.reason.push_str(&format!(
+                "; note: {} is broken now ({}), so the version read before it broke is in force until it is fixed",
+                broken.file.display(),
+                broken
+            ));
+        }
+        decision
+    }
+
+    /// Each file's verdict on `agent` doing `action`, the workspace's first; none when there is
+    /// no file or one cannot be used.
+    pub fn verdicts(&self, agent: &str, action: &Action) -> Vec<Verdict> {
+        if self.error.is_some() {
+            return Vec::new();
+        }
         let agent = normalize_agent(agent);
-        let decision = |outcome, rule, reason: String| Decision {
+        self.files
+            .iter()
+            .map(|file| {
+                let (outcome, rule, reason) = self.decide_file(file, &agent, action);
+                Verdict {
+                    file: file.file.clone(),
+                    decision: Decision {
+                        outcome,
+                        agent: agent.clone(),
+                        action: action.describe(),
+                        rule,
+                        reason,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    fn decide_without_files(&self, agent: &str, action: &Action) -> Decision {
+        let decision = |outcome, reason: String| Decision {
             outcome,
-            agent: agent.clone(),
+            agent: normalize_agent(agent),
             action: action.describe(),
-            rule,
+            rule: None,
             reason,
         };
-        if let Some(error) = &self.error {
-            return decision(
+        match &self.error {
+            Some(error) => decision(
                 Outcome::Deny,
-                None,
                 format!(
                     "the policy file cannot be used, so everything is denied until it is fixed ({error})"
                 ),
-            );
-        }
-        if self.files.is_empty() {
-            return decision(
+            ),
+            None => decision(
                 Outcome::Allow,
-                None,
                 "no policy file (.acas/policy.yaml or ~/.config/acas/policy.yaml): everything is allowed"
                     .to_owned(),
-            );
+            ),
         }
-        let chain = self.chain(&agent);
-        let (outcome, rule, reason) = match action {
+    }
+
+    /// What one file says of `agent` (normalised) doing `action`.
+    fn decide_file(
+        &self,
+        file: &Sections,
+        agent: &str,
+        action: &Action,
+    ) -> (Outcome, Option<Location>, String) {
+        let chain = Self::chain(file, agent);
+        match action {
             Action::Write { path } => self.decide_path(&chain, path),
             Action::Command { argv } => command::decide_argv(&self.root, &chain, argv),
             Action::Shell { script } => command::decide_script(&self.root, &chain, script),
@@ -562,8 +678,7 @@ impl Policy {
                 ),
                 None => (Outcome::Allow, None, "no spend limit applies".to_owned()),
             },
-        };
-        decision(outcome, rule, reason)
+        }
     }
 
     /// A path is judged as written (`..` resolved) and as it resolves through links: both must
@@ -700,7 +815,7 @@ fn decide_in(
     let what = category.as_str();
     for section in chain {
         if let Some(list) = section.lists.get(&category)
-            && let Some(rule) = list.deny.iter().find(|r| r.matches(subject, true))
+            && let Some(rule) = list.first_deny(subject)
         {
             return (
                 Outcome::Deny,
@@ -711,14 +826,14 @@ fn decide_in(
     }
     for section in chain {
         let Some(list) = section.lists.get(&category) else { continue };
-        if let Some(rule) = list.approve.iter().find(|r| r.matches(subject, true)) {
+        if let Some(rule) = list.first_approve(subject) {
             return (
                 Outcome::NeedsApproval,
                 Some(rule.at.clone()),
                 format!("{what} approve rule `{}` matches: a person must allow it", rule.pattern),
             );
         }
-        if let Some(rule) = list.allow.iter().flatten().find(|r| r.matches(subject, false)) {
+        if let Some(rule) = list.first_allow(subject) {
             return (
                 Outcome::Allow,
                 Some(rule.at.clone()),

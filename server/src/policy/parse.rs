@@ -19,6 +19,9 @@ pub const MAX_FILE_BYTES: usize = 256 * 1024;
 /// The most YAML nodes (values, lists, mappings) a policy file may hold.
 pub const MAX_NODES: usize = 20_000;
 
+/// The most rules (patterns of every list, in every section) one policy file may hold.
+pub const MAX_RULES: usize = 10_000;
+
 /// Names an MCP client cannot take: ACAS's own starts.
 pub const RESERVED_AGENTS: [&str; 3] = ["editor", "cli", "workflow"];
 
@@ -166,6 +169,22 @@ fn load(source: &str) -> Result<Option<Node>, Problem> {
     Ok(root)
 }
 
+/// The pattern after the first `n` of the file's lists (every list of a valid file is a list of
+/// patterns), if it has more than `n`.
+fn nth_pattern(root: &Node, n: usize) -> Option<&Node> {
+    fn walk<'n>(node: &'n Node, seen: &mut usize, n: usize) -> Option<&'n Node> {
+        match &node.value {
+            Value::Seq(items) => items.iter().find(|_| {
+                *seen += 1;
+                *seen > n
+            }),
+            Value::Map(entries) => entries.iter().find_map(|(_, v)| walk(v, seen, n)),
+            _ => None,
+        }
+    }
+    walk(root, &mut 0, n)
+}
+
 fn resolve_plain(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => Value::Null,
@@ -267,13 +286,41 @@ pub fn parse(file: &Path, source: &str) -> Result<Sections, PolicyError> {
         file: file.to_path_buf(),
         problems,
     };
+    let not_a_policy = |what: &str| {
+        invalid(vec![problem(
+            1,
+            1,
+            format!(
+                "{what}, not a policy: a policy file is a mapping of `defaults` and `agents` (a file saved half-way \
+                 looks like this, so it denies everything); write the policy, save it in one step, or remove the \
+                 file to have none"
+            ),
+        )])
+    };
     let root = match load(source) {
         Ok(Some(root)) => root,
-        Ok(None) => return Ok(Sections { file: file.to_path_buf(), ..Sections::default() }),
+        Ok(None) => return Err(not_a_policy("the file is empty")),
         Err(p) => return Err(invalid(vec![p])),
     };
     if matches!(root.value, Value::Null) {
-        return Ok(Sections { file: file.to_path_buf(), ..Sections::default() });
+        return Err(not_a_policy("the file holds nothing"));
+    }
+    if !matches!(root.value, Value::Map(_)) {
+        return Err(invalid(vec![problem(
+            root.line,
+            root.column,
+            "the file is not a mapping: a policy file is a mapping of `defaults` and `agents`; see docs/policy.md",
+        )]));
+    }
+    if let Some(beyond) = nth_pattern(&root, MAX_RULES) {
+        return Err(invalid(vec![problem(
+            beyond.line,
+            beyond.column,
+            format!(
+                "this file has more than {MAX_RULES} rules (the policy's rule limit); use globs that cover more \
+                 paths each, or split what this file says between the workspace's and the user's file"
+            ),
+        )]));
     }
     let value = to_json(&root);
     let mut problems: Vec<Problem> = VALIDATOR

@@ -224,3 +224,99 @@ fn runs_cannot_rewrite_the_policy_or_what_acas_runs_by_itself() {
     assert_eq!(outcome(&p, "bot", write(".acas/config.toml")).0, Outcome::NeedsApproval);
     assert_eq!(outcome(&p, "bot", write("src/main.rs")).0, Outcome::Allow);
 }
+
+#[test]
+fn each_file_is_judged_and_the_strictest_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = dir.path().join("user-policy.yaml");
+    std::fs::write(
+        &user,
+        "defaults:\n  commands:\n    allow: [\"cargo test\"]\n  approve:\n    commands: [\"git push\"]\n  hosts:\n    allow: [\"api.github.com\"]\n",
+    )
+    .unwrap();
+    let file = dir.path().join(WORKSPACE_FILE);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        "agents:\n  \"*\":\n    commands:\n      allow: [\"*\"]\n    hosts:\n      allow: [\"*\"]\n",
+    )
+    .unwrap();
+    let p = Policy::load_from(dir.path(), Some(&user));
+    let sh = |s: &str| Action::Shell { script: s.to_owned() };
+    assert_eq!(outcome(&p, "bot", sh("git push --force")), (Outcome::NeedsApproval, Some(5)));
+    assert_eq!(outcome(&p, "bot", sh("python3 x.py")), (Outcome::Deny, Some(3)));
+    assert_eq!(outcome(&p, "bot", Action::Http { host: "evil.com".into() }).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "bot", sh("cargo test")).0, Outcome::Allow);
+    let verdicts = p.verdicts("bot", &sh("git push"));
+    let outcomes: Vec<Outcome> = verdicts.iter().map(|v| v.decision.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Allow, Outcome::NeedsApproval]);
+    // The workspace's file still narrows the user's.
+    std::fs::write(&file, "defaults:\n  commands:\n    deny: [\"cargo\"]\n").unwrap();
+    let p = Policy::load_from(dir.path(), Some(&user));
+    assert_eq!(outcome(&p, "bot", sh("cargo test")), (Outcome::Deny, Some(3)));
+}
+
+#[test]
+fn a_file_that_holds_no_mapping_denies_and_names_itself() {
+    for text in ["", "   \n", "# nothing yet\n", "~\n", "just a string\n", "- a\n- b\n"] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), text);
+        let error = p.error().unwrap_or_else(|| panic!("{text:?} was taken for a policy"));
+        assert!(error.to_string().contains(".acas/policy.yaml"), "{error}");
+        let d = p.decide("x", &Action::Shell { script: "curl x".into() });
+        assert_eq!(d.outcome, Outcome::Deny, "{text:?}");
+        assert!(d.reason.contains(".acas/policy.yaml"), "{}", d.reason);
+    }
+}
+
+#[test]
+fn a_broken_file_keeps_its_last_good_version_in_a_running_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), "defaults:\n  commands:\n    deny: [\"curl\"]\n");
+    let curl = Action::Shell { script: "curl x".into() };
+    assert_eq!(outcome(&p, "x", curl.clone()), (Outcome::Deny, Some(3)));
+    // Cut short by a save in place: this process keeps judging by what it read before.
+    let p = policy(dir.path(), "");
+    assert!(p.error().is_none());
+    assert_eq!(p.stale().len(), 1);
+    let d = p.decide("x", &curl);
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert!(d.reason.contains("is broken now"), "{}", d.reason);
+    // Fixed: the new version is in force.
+    let p = policy(dir.path(), "defaults:\n  commands:\n    deny: [\"wget\"]\n");
+    assert!(p.stale().is_empty());
+    assert_eq!(outcome(&p, "x", curl).0, Outcome::Allow);
+    // Removed: nothing is kept.
+    std::fs::remove_file(dir.path().join(WORKSPACE_FILE)).unwrap();
+    assert!(Policy::load_from(dir.path(), None).is_absent());
+}
+
+#[test]
+fn an_unchanged_file_is_parsed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    policy(dir.path(), POLICY);
+    let file = dir.path().join(WORKSPACE_FILE);
+    let first = read_file(&file).unwrap().unwrap();
+    let again = read_file(&file).unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    // The same text written again (a new time) is not parsed again either.
+    std::fs::write(&file, POLICY).unwrap();
+    assert!(Arc::ptr_eq(&first, &read_file(&file).unwrap().unwrap()));
+    std::fs::write(&file, format!("{POLICY}\n")).unwrap();
+    assert!(!Arc::ptr_eq(&first, &read_file(&file).unwrap().unwrap()));
+}
+
+#[test]
+fn the_rule_limit_names_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let many: Vec<String> = (0..=parse::MAX_RULES).map(|i| format!("\"d{i}/\"")).collect();
+    let p = policy(dir.path(), &format!("defaults:\n  paths:\n    deny: [{}]\n", many.join(",")));
+    let error = p.error().expect("over the limit");
+    assert!(error.to_string().contains("more than 10000 rules (the policy's rule limit)"), "{error}");
+    assert_eq!(p.decide("x", &write("a")).outcome, Outcome::Deny);
+    // At the limit, every rule is in force, through the list's glob set.
+    let p = policy(dir.path(), &format!("defaults:\n  paths:\n    deny: [{}]\n", many[1..].join(",")));
+    assert!(p.error().is_none(), "{:?}", p.error());
+    assert_eq!(outcome(&p, "x", write("d10000/x")).0, Outcome::Deny);
+    assert_eq!(outcome(&p, "x", write("d0/x")).0, Outcome::Allow);
+}

@@ -172,6 +172,17 @@ pub struct EngineOptions {
     pub busy_timeout: Duration,
     /// What one template render may do (`[workflows] template_fuel`, `template_max_bytes`).
     pub templates: TemplateLimits,
+    /// Who every run of this engine acts for, whatever started it: set when the engine runs
+    /// inside a step of another run (`acas workflow run` started by a step), which it cannot
+    /// leave by starting a run of its own.
+    pub acting_for: Option<Actor>,
+}
+
+/// An agent as policies judge it, and its session (which decision records name with it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub agent: String,
+    pub session: Option<String>,
 }
 
 impl EngineOptions {
@@ -188,6 +199,7 @@ impl EngineOptions {
             heartbeat_interval: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             templates: TemplateLimits::default(),
+            acting_for: None,
         }
     }
 }
@@ -1309,7 +1321,16 @@ impl Driver {
             hosts: None,
         };
         let actions = options.actions.clone();
-        let agent = policy_agent(self.base.get("trigger").unwrap_or(&Value::Null));
+        let actor = match &options.acting_for {
+            Some(actor) => actor.clone(),
+            None => policy_agent(self.base.get("trigger").unwrap_or(&Value::Null)),
+        };
+        let label = crate::process_tree::Label {
+            run: self.run,
+            workspace: workspace.clone(),
+            agent: actor.agent.clone(),
+            session: actor.session.clone(),
+        };
         self.running += 1;
         self.tasks.spawn(async move {
             let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
@@ -1348,7 +1369,7 @@ impl Driver {
                 Prepared::Command { argv, env, .. } => super::gate::Step::Command { argv, env },
                 Prepared::Action { action, with } => super::gate::Step::Action { action, with },
             };
-            match super::gate::judge(&workspace, &agent, step, &cancel).await {
+            match super::gate::judge(&workspace, &actor.agent, actor.session.as_deref(), step, &cancel).await {
                 Ok(hosts) => action_ctx.hosts = hosts,
                 Err(_) if cancel.is_cancelled() => return (i, Err(AttemptFailure::cancelled())),
                 Err(refusal) => return (i, Err(AttemptFailure::final_(refusal))),
@@ -1357,7 +1378,7 @@ impl Driver {
             let timeout = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
             let result = match prepared {
                 Prepared::Command { argv, env, cwd } => {
-                    process::run(&argv, &env, &cwd, timeout, &cancel).await.map_err(|f| match f {
+                    process::run(&argv, &env, &cwd, timeout, Some(&label), &cancel).await.map_err(|f| match f {
                         CommandFailure::Spawn(message) => AttemptFailure::new(message, None),
                         CommandFailure::Exit { output, message } => AttemptFailure::new(message, Some(output)),
                         CommandFailure::TimedOut { output, after } => {
@@ -1593,17 +1614,21 @@ fn prepare_run(job: &RenderJob, templates: &Templates) -> Result<Prepared, Strin
 
 /// Who a run acts for, as policies name agents: the agent that started it by hand through the
 /// MCP server, `cli` or `editor` for the other manual starts, `workflow` for triggers.
-fn policy_agent(trigger: &Value) -> String {
+fn policy_agent(trigger: &Value) -> Actor {
+    let actor = |agent: &str| Actor { agent: agent.to_owned(), session: None };
     if trigger.get("kind").and_then(Value::as_str) != Some("manual") {
-        return "workflow".to_owned();
+        return actor("workflow");
     }
     match trigger.get("source").and_then(Value::as_str) {
         Some("agent") => match trigger.get("agent").and_then(Value::as_str) {
-            Some(agent) => crate::policy::agent_from_client(agent),
-            None => "unknown agent".to_owned(),
+            Some(agent) => Actor {
+                agent: crate::policy::agent_from_client(agent),
+                session: trigger.get("session").and_then(Value::as_str).map(str::to_owned),
+            },
+            None => actor("unknown agent"),
         },
-        Some("editor") => "editor".to_owned(),
-        _ => "cli".to_owned(),
+        Some("editor") => actor("editor"),
+        _ => actor("cli"),
     }
 }
 

@@ -104,6 +104,7 @@ async fn load(workspace: &Path, branch: Option<String>) -> Result<(Policy, Vec<S
 pub async fn judge(
     workspace: &Path,
     agent: &str,
+    session: Option<&str>,
     step: Step<'_>,
     cancel: &CancellationToken,
 ) -> Result<Option<HostCheck>, String> {
@@ -113,7 +114,7 @@ pub async fn judge(
     let mut waited = Vec::new();
     for ask in &asks {
         let before = policy.decide(agent, ask);
-        approvals::enforce(workspace, &policy, agent, ask, cancel).await?;
+        approvals::enforce(workspace, &policy, agent, session, ask, cancel).await?;
         if before.outcome == Outcome::NeedsApproval {
             waited.push(before);
         }
@@ -124,7 +125,7 @@ pub async fn judge(
         for ask in &asks {
             let decision = now.decide(agent, ask);
             if decision.outcome == Outcome::Deny {
-                return approvals::enforce(workspace, &now, agent, ask, cancel).await.map(|_| None);
+                return approvals::enforce(workspace, &now, agent, session, ask, cancel).await.map(|_| None);
             }
             if let Some(asked) = waited.iter().find(|d| d.action == decision.action)
                 && (asked.reason != decision.reason || asked.rule != decision.rule)
@@ -139,13 +140,14 @@ pub async fn judge(
     if policy.is_absent() || !matches!(step, Step::Action { action: "http.request" | "notify.webhook", .. }) {
         return Ok(None);
     }
-    Ok(Some(host_check(workspace.to_path_buf(), policy, agent.to_owned())))
+    Ok(Some(host_check(workspace.to_path_buf(), policy, agent.to_owned(), session.map(str::to_owned))))
 }
 
 /// Judges each redirect hop's host: recorded like every decision, refused unless allowed.
-fn host_check(root: PathBuf, policy: Policy, agent: String) -> HostCheck {
+fn host_check(root: PathBuf, policy: Policy, agent: String, session: Option<String>) -> HostCheck {
     Arc::new(move |host: &str| {
-        let decision = policy.decide(&agent, &Action::Http { host: host.to_owned() });
+        let mut decision = policy.decide(&agent, &Action::Http { host: host.to_owned() });
+        decision.agent = approvals::named(&decision.agent, session.as_deref());
         // The redirect policy is synchronous: the record is appended here, as for every decision.
         if let Err(e) = approvals::record(&root, &decision) {
             return Err(format!("recording the policy decision failed: {e}"));

@@ -67,7 +67,7 @@ pub fn sample_trigger(workflow: &Workflow) -> Trigger {
     if let Some(w) = &on.webhook {
         return Trigger::Webhook { path: w.path.clone(), body: json!({}), headers: json!({}), event: None };
     }
-    Trigger::Manual { source: ManualSource::Cli, agent: None }
+    Trigger::Manual { source: ManualSource::Cli, agent: None, session: None }
 }
 
 /// Each step's wave (1 for a step that needs nothing, one more than its latest need otherwise),

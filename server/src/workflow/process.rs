@@ -44,19 +44,21 @@ pub enum CommandFailure {
     Cancelled,
 }
 
-/// Runs `argv` in `cwd` with `env` added to the inherited environment. Returns
+/// Runs `argv` in `cwd` with `env` added to the inherited environment, its supervisor carrying
+/// `label` (the run and the agent it acts for, see [`process_tree::enclosing`]). Returns
 /// `{stdout, stderr, exit_code}` when it exits with 0.
 pub async fn run(
     argv: &[String],
     env: &BTreeMap<String, String>,
     cwd: &Path,
     timeout: Option<Duration>,
+    label: Option<&process_tree::Label>,
     cancel: &CancellationToken,
 ) -> Result<Value, CommandFailure> {
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandFailure::Spawn("the command is empty".to_owned()));
     };
-    let (mut child, mut tree) = process_tree::spawn(program, args, TIMING, |command| {
+    let (mut child, mut tree) = process_tree::spawn_labelled(program, args, TIMING, label, |command| {
         command.envs(env).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     })
     .await
@@ -200,7 +202,7 @@ mod tests {
 
     async fn run_here(items: &[&str], timeout: Option<Duration>) -> Result<Value, CommandFailure> {
         let env = BTreeMap::from([("ACAS_TEST_VAR".to_owned(), "from env".to_owned())]);
-        run(&argv(items), &env, Path::new("/"), timeout, &CancellationToken::new()).await
+        run(&argv(items), &env, Path::new("/"), timeout, None, &CancellationToken::new()).await
     }
 
     #[tokio::test]

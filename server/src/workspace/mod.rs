@@ -164,6 +164,13 @@ pub enum Done {
     },
     /// A workflow file on disk was read and checked: its text when it has problems.
     WorkflowFile { path: PathBuf, text: String, problems: Vec<crate::workflow::parse::Problem> },
+    /// The policy file was checked: an open document's `version`, or the file on disk (`None`).
+    PolicyFile {
+        path: PathBuf,
+        version: Option<i32>,
+        text: String,
+        problems: Vec<crate::workflow::parse::Problem>,
+    },
     /// The workflows of `.acas/workflows` were loaded again after one of their files changed.
     Workflows(Vec<crate::workflow::definition::Workflow>),
     /// A file with resolved AI fixes was read, to notice fixes that were undone; `present` are
@@ -615,6 +622,9 @@ impl Workspace {
             }
             Done::Snapshot { request, snapshot, then } => self.snapshot_taken(*request, snapshot, then),
             Done::WorkflowFile { path, text, problems } => self.workflow_checked(path, text, problems),
+            Done::PolicyFile { path, version, text, problems } => {
+                self.policy_checked(path, version, text, problems)
+            }
             Done::Workflows(workflows) => self.workflows_loaded(workflows),
             Done::Reverts { path, present, text } => self.notice_reverts(&path, &present, &text),
             Done::RunDiagnostics { run, workflow, by_file } => {

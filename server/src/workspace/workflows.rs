@@ -29,13 +29,15 @@ fn is_checked(root: &Path, path: &Path) -> bool {
     validate::is_workflow_file(root, path) || crate::policy::is_policy_file(root, path)
 }
 
-/// The problems of a checked file's `text`, and the source to show them under.
-fn check_text(root: &Path, path: &Path, text: &str) -> (Vec<Problem>, &'static str) {
-    if !crate::policy::is_policy_file(root, path) {
-        return (validate::check(path, text).1, SOURCE);
-    }
-    let problems = match crate::policy::parse::parse(path, text) {
-        Ok(_) => Vec::new(),
+/// The problems of a workflow file's `text`.
+fn check_text(path: &Path, text: &str) -> Vec<Problem> {
+    validate::check(path, text).1
+}
+
+/// A policy file's problems as diagnostics problems.
+fn policy_problems(path: &Path, result: Result<(), crate::policy::PolicyError>) -> Vec<Problem> {
+    match result {
+        Ok(()) => Vec::new(),
         Err(error) => error
             .problems
             .iter()
@@ -45,8 +47,13 @@ fn check_text(root: &Path, path: &Path, text: &str) -> (Vec<Problem>, &'static s
                 Problem::new(path, parse::Span { start, end }, parse::Severity::Error, p.message.clone())
             })
             .collect(),
-    };
-    (problems, POLICY_SOURCE)
+    }
+}
+
+/// A check of the policy file: an open document's text at a version, or the file on disk.
+pub(super) struct PolicyCheck {
+    path: PathBuf,
+    open: Option<(i32, String)>,
 }
 
 /// Workflow files open in the editor, and those on disk whose problems are shown.
@@ -54,6 +61,9 @@ fn check_text(root: &Path, path: &Path, text: &str) -> (Vec<Problem>, &'static s
 pub(super) struct WorkflowFiles {
     open: HashMap<PathBuf, (i32, String)>,
     published: HashSet<PathBuf>,
+    /// Whether a check of the policy file is running, and the latest one asked for meanwhile.
+    policy_checking: bool,
+    policy_next: Option<PolicyCheck>,
 }
 
 impl Workspace {
@@ -127,21 +137,82 @@ impl Workspace {
         }
     }
 
+    /// Checks the policy file off the loop, one check at a time, the latest asked for next.
+    /// Parsing a policy compiles every glob in it, which takes seconds for thousands of them:
+    /// neither the loop nor the requests after it wait for that (it is not work they see).
+    fn check_policy(&mut self, check: PolicyCheck) {
+        if self.workflows.policy_checking {
+            self.workflows.policy_next = Some(check);
+            return;
+        }
+        self.workflows.policy_checking = true;
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let PolicyCheck { path, open } = check;
+            let work_path = path.clone();
+            let work = move || match open {
+                Some((version, text)) => {
+                    let result = crate::policy::parse::parse(&work_path, &text).map(|_| ());
+                    (Some(version), text, policy_problems(&work_path, result))
+                }
+                None => {
+                    // Through the policy cache: the decisions of runs and agents reuse what this
+                    // compiled.
+                    let result = crate::policy::read_file(&work_path).map(|_| ());
+                    let problems = policy_problems(&work_path, result);
+                    let text = if problems.is_empty() {
+                        String::new()
+                    } else {
+                        std::fs::read_to_string(&work_path).unwrap_or_default()
+                    };
+                    (None, text, problems)
+                }
+            };
+            let event = match tokio::task::spawn_blocking(work).await {
+                Ok((version, text, problems)) => Done::PolicyFile { path, version, text, problems },
+                Err(_) => Done::PolicyFile { path, version: None, text: String::new(), problems: Vec::new() },
+            };
+            // Not numbered work: requests do not wait for it.
+            handle.send(super::Event::Done(u64::MAX, event));
+        });
+    }
+
+    /// Shows what a check of the policy file found, unless the document changed meanwhile, and
+    /// starts the check asked for meanwhile.
+    pub(super) fn policy_checked(
+        &mut self,
+        path: PathBuf,
+        version: Option<i32>,
+        text: String,
+        problems: Vec<Problem>,
+    ) {
+        self.workflows.policy_checking = false;
+        match version {
+            Some(version) => {
+                if self.workflows.open.get(&path).is_some_and(|(v, _)| *v == version) {
+                    let diagnostics = diagnostics(&text, &problems, self.encoding, POLICY_SOURCE);
+                    let _ =
+                        self.output.send(Output::Diagnostics { path, version: Some(version), diagnostics });
+                }
+            }
+            None => self.workflow_checked(path, text, problems),
+        }
+        if let Some(next) = self.workflows.policy_next.take() {
+            self.check_policy(next);
+        }
+    }
+
     /// Reads and checks a workflow file on disk, off the loop.
     fn check_workflow_on_disk(&mut self, path: &Path) {
+        if crate::policy::is_policy_file(&self.root, path) {
+            self.check_policy(PolicyCheck { path: path.to_path_buf(), open: None });
+            return;
+        }
         let file = path.to_path_buf();
-        let root = self.root.clone();
         self.off_loop(
             "checking a workflow file",
             move || {
-                let problems = if !file.is_file() {
-                    Vec::new()
-                } else if crate::policy::is_policy_file(&root, &file) {
-                    let text = std::fs::read_to_string(&file).unwrap_or_default();
-                    check_text(&root, &file, &text).0
-                } else {
-                    validate::check_file(&file).1
-                };
+                let problems = if !file.is_file() { Vec::new() } else { validate::check_file(&file).1 };
                 let text = if problems.is_empty() {
                     String::new()
                 } else {
@@ -170,10 +241,15 @@ impl Workspace {
             self.output.send(Output::Diagnostics { path: path.to_path_buf(), version: None, diagnostics });
     }
 
-    fn publish_workflow(&self, path: &Path) {
+    fn publish_workflow(&mut self, path: &Path) {
         let Some((version, text)) = self.workflows.open.get(path) else { return };
-        let (problems, source) = check_text(&self.root, path, text);
-        let diagnostics = diagnostics(text, &problems, self.encoding, source);
+        if crate::policy::is_policy_file(&self.root, path) {
+            let open = Some((*version, text.clone()));
+            self.check_policy(PolicyCheck { path: path.to_path_buf(), open });
+            return;
+        }
+        let problems = check_text(path, text);
+        let diagnostics = diagnostics(text, &problems, self.encoding, SOURCE);
         let _ = self.output.send(Output::Diagnostics {
             path: path.to_path_buf(),
             version: Some(*version),

@@ -9,7 +9,7 @@ use crate::workflow::triggers::{ManualSource, Trigger};
 
 pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<Option<LSPAny>> {
     let args: ext::WorkflowRunArgs = argument(ext::WORKFLOW_RUN_COMMAND, arguments)?;
-    let trigger = Trigger::Manual { source: ManualSource::Editor, agent: None };
+    let trigger = Trigger::Manual { source: ManualSource::Editor, agent: None, session: None };
     let run = backend.handle()?.start_run(args.workflow, trigger, args.inputs).await.ok_or_else(stopped)?;
     Ok(Some(started(run.map_err(errors::refused)?)))
 }

@@ -139,13 +139,14 @@ pub(super) async fn context(shared: &Arc<Shared>, args: ContextArgs) -> Result<A
 pub(super) async fn explain(
     shared: &Arc<Shared>,
     agent: &str,
+    holder: &str,
     args: ExplainArgs,
     cancel: &CancellationToken,
 ) -> Result<Answer, ErrorData> {
     let (path, line) = locate(shared, args.path, args.line, args.fingerprint).await?;
     let spend =
         crate::policy::Action::Spend { today_usd: crate::mcp::policy::spent_today(shared), request_usd: 0.0 };
-    crate::mcp::policy::ask(shared, agent, spend, cancel).await?;
+    crate::mcp::policy::ask(shared, agent, holder, spend, cancel).await?;
     let job = job(shared, &path, line, args.provider, false, Budget::default())?;
     let rel = job.rel.clone();
     let explained = match assist::escalate(job, &mut |_, _| {}, cancel).await {

@@ -47,10 +47,10 @@ pub(super) async fn call(
         check::CHECK => check::check(shared, parse(name, arguments)?).await,
         problems::PROBLEMS => problems::problems(shared, parse(name, arguments)?).await,
         explain::CONTEXT => explain::context(shared, parse(name, arguments)?).await,
-        explain::EXPLAIN => explain::explain(shared, agent, parse(name, arguments)?, cancel).await,
+        explain::EXPLAIN => explain::explain(shared, agent, holder, parse(name, arguments)?, cancel).await,
         workflows::WORKFLOWS => workflows::workflows(shared, parse(name, arguments)?).await,
         workflows::RUN_WORKFLOW => {
-            workflows::run_workflow(shared, agent, parse(name, arguments)?, cancel).await
+            workflows::run_workflow(shared, agent, holder, parse(name, arguments)?, cancel).await
         }
         workflows::RUN_STATUS => workflows::run_status(shared, parse(name, arguments)?).await,
         activity::ACTIVITY => activity::activity(shared, parse(name, arguments)?).await,

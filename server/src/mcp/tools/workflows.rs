@@ -97,6 +97,7 @@ pub(super) async fn workflows(shared: &Arc<Shared>, _: WorkflowsArgs) -> Result<
 pub(super) async fn run_workflow(
     shared: &Arc<Shared>,
     agent: &str,
+    holder: &str,
     args: RunWorkflowArgs,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Answer, ErrorData> {
@@ -110,10 +111,11 @@ pub(super) async fn run_workflow(
         ));
     }
     let workflow = crate::policy::Action::Workflow { name: args.workflow.clone() };
-    crate::mcp::policy::ask(shared, agent, workflow, cancel).await?;
+    crate::mcp::policy::ask(shared, agent, holder, workflow, cancel).await?;
     tracing::info!(agent, workflow = %args.workflow, "an agent starts a workflow run");
     let agent = Some(crate::policy::agent_from_client(agent));
-    let trigger = Trigger::Manual { source: ManualSource::Agent, agent };
+    let session = crate::policy::approvals::session_of(holder).map(str::to_owned);
+    let trigger = Trigger::Manual { source: ManualSource::Agent, agent, session };
     let run = shared
         .handle
         .start_run(args.workflow.clone(), trigger, args.inputs)

@@ -43,7 +43,7 @@ fn harness_with(registry: Arc<Mutex<HashMap<String, Workflow>>>, history: Workfl
 }
 
 fn manual() -> Trigger {
-    Trigger::Manual { source: crate::workflow::triggers::ManualSource::Cli, agent: None }
+    Trigger::Manual { source: crate::workflow::triggers::ManualSource::Cli, agent: None, session: None }
 }
 
 fn harness() -> Harness {

@@ -44,6 +44,9 @@ pub enum Trigger {
         /// The agent that asked, for a run started through the MCP server (its client's name).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent: Option<String>,
+        /// The agent's session (`1a2b3c4d`), which its decision records name with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
     },
     /// A file matching `on.file_change` changed.
     FileChange {
