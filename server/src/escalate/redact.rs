@@ -756,7 +756,7 @@ impl Rules {
             header_auth: re(
                 r#"(?i)\b(?:proxy-)?authorization["'\x60]?[ \t]*\]?[ \t]*(?::|=>|=|,)[ \t]*["'\x60]?(?:bearer|basic|token|ssws|apikey)[ \t]+([^\s"'\x60,;]+)"#,
             ),
-            netrc: re(r"(?m)\bmachine[ \t]+\S+(?:[ \t]+login[ \t]+\S+)?[ \t]+password[ \t]+(\S+)"),
+            netrc: re(r"(?m)(?:\bmachine[ \t]+\S+|^[ \t]*default)(?:\s+(?:login|account|port)[ \t]+\S+)*\s+password[ \t]+(\S+)"),
             name: re(
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]{0,2}[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
@@ -944,6 +944,10 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     cookies(text, hits);
     registry_tokens(text, hits);
     password_tokens(text, hits);
+    encoded::escaped_keys(text, hits);
+    encoded::character_codes(text, hits);
+    positional::key_arguments(text, hits);
+    prose_hex(text, hits);
 }
 
 /// Fewest numbers of a byte array that can be a key (a 128-bit key has 16).
@@ -1430,6 +1434,8 @@ fn is_password_token(token: &str) -> bool {
         && !is_digest_reference(token)
         // A `\u{1F602}` escape.
         && !token.contains("u{")
+        // A MIME encoded word: `=?iso-8859-1?b?bmloISBuaWgh?=`.
+        && !["?b?", "?q?"].iter().any(|m| token.to_ascii_lowercase().contains(m))
         && !is_language_tag(token)
         && !is_percent_encoded_text(token)
         && !encodes_plain_text(token)
@@ -1559,15 +1565,20 @@ fn is_code_name(token: &str) -> bool {
         && parts.iter().filter(|p| mixed(p) && !is_identifier_shaped(p)).count() <= 1
 }
 
-/// Whether a token breaks into short pieces as a random one does, not into words as a name does:
-/// split at symbols, digits and changes of case, three pieces or more of fewer than three
-/// letters that make up at least two thirds of the pieces (`Zq8rT2mLw9vBn4Ks`, `hG7%fKq2!mZw9Lp`;
-/// not `getI18nKey`, `Utf8JsonWriter2`).
+/// Whether a token breaks into pieces as a random one does, not into words as a name does. It is
+/// split at symbols, digits and changes of case, and each piece of three letters or more is
+/// judged a word or not by how likely its letter pairs are in words ([`wordlike::is_wordlike`]).
+/// A random token has three pieces or more and less than half of its letters in pieces that
+/// read as words, and either breaks mostly into pieces of one or two letters
+/// (`Zq8rT2mLw9vBn4Ks`, `hG7%fKq2!mZw9Lp`) or holds a piece of three letters or more that reads
+/// as no word (`Gmzhk6meyLnhr1`, `TFG6N3FDgR7PCR`). A name's pieces are words (`getI18nKey`, `Utf8JsonWriter2`,
+/// `L1PmSsControl2`).
 fn is_random_shaped(token: &str) -> bool {
     let b = token.as_bytes();
     let (mut pieces, mut short, mut letters) = (0, 0, 0);
-    // Letters in all, and in pieces of five or more, which are words (`L1PmSsControl2`).
-    let (mut all, mut in_words) = (0, 0);
+    // Letters in all, in pieces that read as words, and pieces of three letters or more that do
+    // not.
+    let (mut all, mut in_words, mut gibberish) = (0, 0, 0);
     for i in 0..=b.len() {
         let boundary = i == b.len()
             || !b[i].is_ascii_alphabetic()
@@ -1580,14 +1591,20 @@ fn is_random_shaped(token: &str) -> bool {
             pieces += 1;
             short += usize::from(letters < 3);
             all += letters;
-            in_words += if letters >= 5 { letters } else { 0 };
+            if letters >= 3 {
+                if wordlike::is_wordlike(&token[i - letters..i]) {
+                    in_words += letters;
+                } else {
+                    gibberish += 1;
+                }
+            }
             letters = 0;
         }
         if i < b.len() && b[i].is_ascii_alphabetic() {
             letters += 1;
         }
     }
-    short >= 3 && short * 3 >= pieces * 2 && in_words * 3 < all
+    pieces >= 3 && in_words * 2 < all && (short >= 3 && short * 3 >= pieces * 2 || gibberish >= 1)
 }
 
 /// Whether a value holds eight or more characters in a row that follow each other in the
@@ -1709,6 +1726,23 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
                 break;
             }
         }
+    }
+}
+
+/// A token in hex of 32 digits or more right after a secret-like word in prose (a comment, a
+/// commit message, another tool's message): `token 3f9a…`, `rotated key: 3f9a…`, `secret is
+/// 3f9a…`. A digest further from the word (`sha256 of the token file: …`) stays.
+fn prose_hex(text: &str, hits: &mut Vec<Hit>) {
+    static HEX: OnceLock<Regex> = OnceLock::new();
+    let hex = HEX.get_or_init(|| {
+        Regex::new(
+            r"(?i)(^|[^\w./:-])(?:tokens?|keys?|secrets?|passwords?|passwd|pwd|credentials?|api[ _-]?keys?|signature|sig)[ \t]*(?:[:=]|\bis\b|\bto\b)?[ \t]*[\x22'`]?([0-9a-f]{32,})\b",
+        )
+        .expect("a valid pattern")
+    });
+    for c in hex.captures_iter(text) {
+        let value = c.get(2).expect("the hex group always takes part");
+        hits.push(Hit { range: value.range(), kind: "token", priority: 3 });
     }
 }
 
@@ -2000,6 +2034,9 @@ enum Name {
     Key,
     /// `session_id`, `sessionid`, `cookie`: a session's value, secret when it is not a word.
     Session,
+    /// `pin`: a personal identification number, secret when it is four digits or more (a pin
+    /// of a board, `led_pin = 13`, is not one).
+    Pin,
 }
 
 impl Name {
@@ -2012,6 +2049,7 @@ impl Name {
             Name::Credential => "credential",
             Name::Key => "key",
             Name::Session => "session",
+            Name::Pin => "password",
         }
     }
 }
@@ -2141,12 +2179,52 @@ fn words(name: &str) -> Vec<String> {
     out
 }
 
+/// Services whose keys and tokens have no prefix that says whose they are (a UUID, 32 or 40 hex
+/// digits), so that only the name given to them does: `heroku_key`, `DATADOG_KEY`.
+const VENDORS: &[&str] = &[
+    "heroku",
+    "twilio",
+    "mailgun",
+    "datadog",
+    "dd",
+    "sendgrid",
+    "mailchimp",
+    "pagerduty",
+    "newrelic",
+    "algolia",
+    "pusher",
+    "cloudflare",
+    "linode",
+    "netlify",
+    "vercel",
+    "sentry",
+    "segment",
+    "mixpanel",
+    "amplitude",
+    "intercom",
+    "zendesk",
+    "bugsnag",
+    "rollbar",
+    "honeycomb",
+    "postmark",
+    "sparkpost",
+    "nexmo",
+    "vonage",
+    "plaid",
+    "braintree",
+    "contentful",
+    "airtable",
+    "okta",
+    "auth0",
+];
+
 fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
     Some(match word {
         "password" | "passwords" | "passwd" | "pwd" | "pass" | "passphrase" | "passphrases" | "passcode"
         | "pw" | "psw" | "pswd" | "pword" | "kennwort" | "passwort" | "contrasena" | "motdepasse" => {
             Name::Password
         }
+        "pin" | "pincode" => Name::Pin,
         "seed" if matches!(previous, Some("otp" | "totp" | "mfa" | "hotp")) => Name::Secret,
         "code" | "codes" if matches!(previous, Some("recovery" | "backup" | "pin")) => Name::Password,
         "tok" if matches!(previous, Some("refresh" | "access" | "auth" | "id")) => Name::Token,
@@ -2169,6 +2247,8 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
         "credential" | "credentials" | "creds" | "cred" | "auth" => Name::Credential,
         // `AAPI_KEYS`, `XAPI_KEY`: a name glued to the word before it still ends in `api`.
         "key" | "keys" if previous.is_some_and(|p| p.ends_with("api")) => Name::ApiKey,
+        // A vendor's key whose tokens have no prefix of their own: `HEROKU_KEY`, `mailgun_key`.
+        "key" | "keys" if previous.is_some_and(|p| VENDORS.contains(&p)) => Name::ApiKey,
         "key" | "keys"
             if matches!(
                 previous,
@@ -2317,13 +2397,15 @@ fn accepts(kind: Name, value: &str) -> bool {
     {
         return false;
     }
-    // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`.
+    // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`; a password may have their
+    // shape (`password = "1.2.3.4"`): the name wins.
     let dotted_number = value.contains('.')
         && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if dotted_number || is_datetime(value) {
+    if dotted_number && kind != Name::Password || is_datetime(value) {
         return false;
     }
     match kind {
+        Name::Pin => is_numeric_secret(value),
         // Cache and storage keys are names and paths: `app/settings/theme-v2`, `customer_line2`.
         Name::Key => {
             (looks_like_token(value, 16) || is_hex(value) && value.len() >= 16)
@@ -2357,6 +2439,16 @@ fn accepts(kind: Name, value: &str) -> bool {
     }
 }
 
+/// A secret of digits (a PIN, a numeric password): four digits or more, perhaps grouped by `.`
+/// or `-` (`4821`, `20240917`, `2024.01.15`), at most 64 characters.
+fn is_numeric_secret(value: &str) -> bool {
+    value.len() <= 64
+        && value.bytes().filter(u8::is_ascii_digit).count() >= 4
+        && value.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-'))
+        && value.starts_with(|c: char| c.is_ascii_digit())
+        && !is_datetime(value)
+}
+
 /// Values that stand for a secret without being one: `${DB_PASSWORD}`, `{{ secrets.x }}`,
 /// `<your-token>`, `****`, `%(password)s`, `user:{user_id}:profile`. Only a value that is wholly
 /// a placeholder stays: one that merely holds a placeholder shape (`Xk9{mP2qL}vR7w`, a leading
@@ -2365,7 +2457,10 @@ fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     if is_marker(v)
         || v.starts_with('<') && v.ends_with('>')
+        // A mask, one character repeated perhaps with separators (`****`, `xxxx-xxxx`,
+        // `XXXXXXXX`): `x-X_x.X-x` mixes two, so it is a value.
         || v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '•' | '-' | '_' | '?'))
+            && v.chars().filter(|c| !matches!(c, '.' | '-' | '_')).collect::<std::collections::BTreeSet<char>>().len() <= 1
         // A path in code: `$serde_json::private::Number`.
         || v.contains("::")
             && v.split("::").all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))
@@ -2802,7 +2897,16 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             // `token("scheme")`, `"www-authenticate"`: a name passed to a call is not a secret.
             Some(_) if quoted && op == "(" && is_name_like(literal) => false,
             Some(_) if quoted && op == ":" && is_message(text, value.clone()) => false,
-            Some(_) if quoted && is_dotted_name(literal, 3) => false,
+            // `correct.horse.battery`: words joined by dots are a passphrase when given to a
+            // password's name; a module path has a name in it (`auth.hashers.PBKDF2Hasher`).
+            Some(kind)
+                if quoted
+                    && is_dotted_name(literal, 3)
+                    && !(kind == Name::Password
+                        && literal.split('.').all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))) =>
+            {
+                false
+            }
             // `Token::new("if")`: a token read through a conversion is a lexer's unless shaped
             // like a secret or wrapped in a secret's type (`SecretString::from("…")`).
             Some(Name::Token)
@@ -2814,6 +2918,8 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                 false
             }
             Some(kind) if quoted => accepts(kind, literal),
+            // `PIN: 4821`, `password: 20240917`: the name wins over the number's shape.
+            Some(kind @ (Name::Password | Name::Pin)) if is_numeric_secret(literal) => accepts(kind, literal),
             Some(_) if is_sentence(literal) => false,
             // `PW=∞` in prose: a secret has letters or digits.
             Some(_) if !literal.bytes().any(|b| b.is_ascii_alphanumeric()) => false,
@@ -3793,6 +3899,11 @@ pub fn skipped_rules() -> &'static [(String, String)] {
 pub fn vendored_rules() -> usize {
     rules().leaks.len()
 }
+
+mod encoded;
+mod positional;
+mod wordlike;
+
 
 #[cfg(test)]
 mod corpus;
