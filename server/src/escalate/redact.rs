@@ -133,6 +133,12 @@ impl Redactor {
     }
 }
 
+/// [`redact_text`] keeping the text's lines: a secret spanning lines leaves a marker on each of
+/// them (see [`Redactor::redact_keeping_lines`]).
+pub fn redact_text_keeping_lines(text: &str, env_like: bool) -> (String, Redactions) {
+    replace(text, &secrets(text, env_like), true)
+}
+
 /// The text with every secret replaced, and what was replaced.
 pub fn redact_text(text: &str, env_like: bool) -> (String, Redactions) {
     replace(text, &secrets(text, env_like), false)
@@ -749,14 +755,14 @@ impl Rules {
             kinds,
             marker: re(r"\[REDACTED:[a-z0-9-]+\]"),
             own,
-            url: re(
-                r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#'\x22\x60<>]*))?@",
-            ),
+            url: re(r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?'\x22\x60<>]*))?@"),
             auth: re(r"(?i)\b(?:bearer|basic|ssws)[ \t]+([A-Za-z0-9._~+/-]+=*)"),
             header_auth: re(
                 r#"(?i)\b(?:proxy-)?authorization["'\x60]?[ \t]*\]?[ \t]*(?::|=>|=|,)[ \t]*["'\x60]?(?:bearer|basic|token|ssws|apikey)[ \t]+([^\s"'\x60,;]+)"#,
             ),
-            netrc: re(r"(?m)(?:\bmachine[ \t]+\S+|^[ \t]*default)(?:\s+(?:login|account|port)[ \t]+\S+)*\s+password[ \t]+(\S+)"),
+            netrc: re(
+                r"(?m)(?:\bmachine[ \t]+\S+|^[ \t]*default)(?:\s+(?:login|account|port)[ \t]+\S+)*\s+password[ \t]+(\S+)",
+            ),
             name: re(
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]{0,2}[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
@@ -1310,12 +1316,60 @@ fn password_tokens(text: &str, hits: &mut Vec<Hit>) {
             let token = &text[start + trimmed.start..start + trimmed.end];
             let lead = token.len() - token.trim_start_matches(['-', '.', '_']).len();
             let token = token.trim_start_matches(['-', '.', '_']).trim_end_matches(['.', '-', '_']);
-            if is_password_token(token) && !in_base64() && !in_url_path(text, start) {
+            if is_password_token(token)
+                && !in_base64()
+                && !in_url_path(text, start)
+                && !is_code_identifier(text, start..at, token)
+            {
                 let from = start + trimmed.start + lead;
                 hits.push(Hit { range: from..from + token.len(), kind: "password", priority: 3 });
             }
         }
     }
+}
+
+/// Whether `token`, standing at `range` of `text`, is an identifier where code names one: a
+/// function called or declared (`DhcpHlprFreeV4PolicyEx(`), a path's member
+/// (`sockopt::Ipv6RecvHopLimit`, `.VarR4CmpR8`), or a name after a declaring keyword (`pub
+/// pwszU2fAppId:`, `const Dhcpv6IpRanges`). A secret is never written there.
+fn is_code_identifier(text: &str, range: Range<usize>, token: &str) -> bool {
+    if token.len() != range.end - range.start
+        || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || !token.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+    {
+        return false;
+    }
+    let from = floor_char(text, range.start.saturating_sub(64)).max(line_start(text, range.start));
+    let before = &text[from..range.start];
+    let after = &text[range.end..];
+    const DECLARING: &[&str] = &[
+        "fn",
+        "pub",
+        "const",
+        "static",
+        "let",
+        "mut",
+        "struct",
+        "enum",
+        "type",
+        "trait",
+        "impl",
+        "def",
+        "class",
+        "func",
+        "var",
+        "val",
+        "interface",
+        "union",
+        "typedef",
+        "#define",
+    ];
+    after.starts_with('(')
+        || after.starts_with("::")
+        || before.ends_with("::")
+        || before.ends_with('.')
+        || before.ends_with(' ')
+            && before.split_whitespace().next_back().is_some_and(|w| DECLARING.contains(&w))
 }
 
 /// Whether the token at `start` is a piece of the path or fragment of a URL without credentials
@@ -1434,6 +1488,9 @@ fn is_password_token(token: &str) -> bool {
         && !is_digest_reference(token)
         // A `\u{1F602}` escape.
         && !token.contains("u{")
+        // `0xFFEEDDCCBBAA9988u64`, an ISO 8601 duration (`P1y2m3w4dT5h6m7s`).
+        && !is_suffixed_number(token)
+        && !is_duration(token)
         // A MIME encoded word: `=?iso-8859-1?b?bmloISBuaWgh?=`.
         && !["?b?", "?q?"].iter().any(|m| token.to_ascii_lowercase().contains(m))
         && !is_language_tag(token)
@@ -1447,6 +1504,28 @@ fn is_password_token(token: &str) -> bool {
         && !has_alphabet_run(token)
         && entropy(token) >= 3.0
         && is_random_shaped(token)
+}
+
+/// An ISO 8601 duration: `P` then numbers with `Y`, `M`, `W`, `D`, and after `T` with `H`, `M`,
+/// `S`, in any case (`P2m10dT2h30m`).
+fn is_duration(value: &str) -> bool {
+    let Some(rest) = value.strip_prefix(['P', 'p']) else { return false };
+    let (date, time) = rest.split_once(['T', 't']).unwrap_or((rest, ""));
+    let units = |part: &str, allowed: &[u8]| {
+        let b = part.as_bytes();
+        let mut digits = 0;
+        for &c in b {
+            if c.is_ascii_digit() || c == b'.' {
+                digits += 1;
+            } else if digits > 0 && allowed.contains(&c.to_ascii_uppercase()) {
+                digits = 0;
+            } else {
+                return false;
+            }
+        }
+        digits == 0
+    };
+    !rest.is_empty() && units(date, b"YMWD") && units(time, b"HMS")
 }
 
 /// A date or a date and time as ISO 8601 and TOML write them: `1979-05-27`,
@@ -1570,15 +1649,18 @@ fn is_code_name(token: &str) -> bool {
 /// judged a word or not by how likely its letter pairs are in words ([`wordlike::is_wordlike`]).
 /// A random token has three pieces or more and less than half of its letters in pieces that
 /// read as words, and either breaks mostly into pieces of one or two letters
-/// (`Zq8rT2mLw9vBn4Ks`, `hG7%fKq2!mZw9Lp`) or holds a piece of three letters or more that reads
-/// as no word (`Gmzhk6meyLnhr1`, `TFG6N3FDgR7PCR`). A name's pieces are words (`getI18nKey`, `Utf8JsonWriter2`,
+/// (`Zq8rT2mLw9vBn4Ks`, `hG7%fKq2!mZw9Lp`, `TFG6N3FDgR7PCR`), or holds a piece that reads as no
+/// word at all (five letters or more that read as no word, `Gmzhk6meyLnhr1`, or four that are
+/// far from any, `Jfqc1jEfNdvenN`), or four pieces or more, two of them of three letters or
+/// more that read as no word, and two thirds of its letters outside words (`EkDdzBznT4Oh90`,
+/// `15ucgsLhMJPJly`; not `VarR4CmpR8`, `IntoRawFd`, `Ipv4RecvTtl`). A name's pieces are words (`getI18nKey`, `Utf8JsonWriter2`,
 /// `L1PmSsControl2`).
 fn is_random_shaped(token: &str) -> bool {
     let b = token.as_bytes();
     let (mut pieces, mut short, mut letters) = (0, 0, 0);
-    // Letters in all, in pieces that read as words, and pieces of three letters or more that do
-    // not.
-    let (mut all, mut in_words, mut gibberish) = (0, 0, 0);
+    // Letters in all, in pieces that read as words, and pieces of three letters or more (and of
+    // five or more) that do not.
+    let (mut all, mut in_words, mut gibberish, mut strong, mut unworded) = (0, 0, 0, 0, 0);
     for i in 0..=b.len() {
         let boundary = i == b.len()
             || !b[i].is_ascii_alphabetic()
@@ -1591,12 +1673,15 @@ fn is_random_shaped(token: &str) -> bool {
             pieces += 1;
             short += usize::from(letters < 3);
             all += letters;
-            if letters >= 3 {
-                if wordlike::is_wordlike(&token[i - letters..i]) {
-                    in_words += letters;
-                } else {
-                    gibberish += 1;
-                }
+            let piece = &token[i - letters..i];
+            if letters < 3 {
+                unworded += letters;
+            } else if wordlike::is_wordlike(piece) {
+                in_words += letters;
+            } else {
+                gibberish += 1;
+                unworded += letters;
+                strong += usize::from(letters >= 5 || wordlike::is_gibberish(piece));
             }
             letters = 0;
         }
@@ -1604,7 +1689,11 @@ fn is_random_shaped(token: &str) -> bool {
             letters += 1;
         }
     }
-    pieces >= 3 && in_words * 2 < all && (short >= 3 && short * 3 >= pieces * 2 || gibberish >= 1)
+    pieces >= 3
+        && in_words * 2 < all
+        && (short >= 3 && short * 3 >= pieces * 2
+            || strong >= 1
+            || gibberish >= 2 && pieces >= 4 && unworded * 3 >= all * 2)
 }
 
 /// Whether a value holds eight or more characters in a row that follow each other in the
@@ -1731,7 +1820,8 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
 
 /// A token in hex of 32 digits or more right after a secret-like word in prose (a comment, a
 /// commit message, another tool's message): `token 3f9a…`, `rotated key: 3f9a…`, `secret is
-/// 3f9a…`. A digest further from the word (`sha256 of the token file: …`) stays.
+/// 3f9a…`. A digest further from the word (`sha256 of the token file: …`) stays. And a PIN of
+/// four to eight digits after `PIN` or `passcode` (`# PIN 4821 for the safe`).
 fn prose_hex(text: &str, hits: &mut Vec<Hit>) {
     static HEX: OnceLock<Regex> = OnceLock::new();
     let hex = HEX.get_or_init(|| {
@@ -1743,6 +1833,16 @@ fn prose_hex(text: &str, hits: &mut Vec<Hit>) {
     for c in hex.captures_iter(text) {
         let value = c.get(2).expect("the hex group always takes part");
         hits.push(Hit { range: value.range(), kind: "token", priority: 3 });
+    }
+    // `# PIN 4821 for the safe`, `pin: 4821`.
+    static PIN: OnceLock<Regex> = OnceLock::new();
+    let pin = PIN.get_or_init(|| {
+        Regex::new(r"(?i)(?:^|[^\w./:-])(?:pin|pin code|passcode)[ \t]*(?:[:=]|\bis\b)?[ \t]*([0-9]{4,8})\b")
+            .expect("a valid pattern")
+    });
+    for c in pin.captures_iter(text) {
+        let value = c.get(1).expect("the number always takes part");
+        hits.push(Hit { range: value.range(), kind: "password", priority: 3 });
     }
 }
 
@@ -2338,7 +2438,7 @@ fn secret_name(name: &str) -> Option<Name> {
     words[..words.len() - 1]
         .iter()
         .enumerate()
-        .filter(|(_, w)| !matches!(w.as_str(), "pass" | "pw" | "pwd" | "pat" | "auth"))
+        .filter(|(_, w)| !matches!(w.as_str(), "pass" | "pw" | "pwd" | "pat" | "auth" | "pin"))
         .filter_map(|(i, w)| word_kind(w, i.checked_sub(1).map(|j| words[j].as_str())))
         .find(|k| !matches!(k, Name::Key | Name::Session))
 }
@@ -2436,6 +2536,21 @@ fn accepts(kind: Name, value: &str) -> bool {
         Name::Token => value.bytes().any(|b| b.is_ascii_alphanumeric()) && !is_token_kind(value),
         Name::ApiKey => value.bytes().any(|b| b.is_ascii_alphanumeric()),
         _ => true,
+    }
+}
+
+/// Whether a name takes a number as its secret: its last word is `pin`, `pincode`, `passcode`,
+/// `password` or `passwd` (`PIN`, `db_password`); abbreviations (`IOC_OPAL_SET_PW`) and typed
+/// declarations of constants are ioctl numbers and flags.
+fn numeric_secret_name(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let w = words(last);
+    match w.as_slice() {
+        [.., pin, code] if pin == "pin" && code == "code" => true,
+        [.., last] => {
+            matches!(last.as_str(), "pin" | "pincode" | "passcode" | "password" | "passwd" | "passphrase")
+        }
+        [] => false,
     }
 }
 
@@ -2919,7 +3034,13 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             }
             Some(kind) if quoted => accepts(kind, literal),
             // `PIN: 4821`, `password: 20240917`: the name wins over the number's shape.
-            Some(kind @ (Name::Password | Name::Pin)) if is_numeric_secret(literal) => accepts(kind, literal),
+            Some(kind @ (Name::Password | Name::Pin))
+                if is_numeric_secret(literal)
+                    && numeric_secret_name(name.as_str())
+                    && !text[name.end()..end].trim_end_matches(op).contains(':') =>
+            {
+                accepts(kind, literal)
+            }
             Some(_) if is_sentence(literal) => false,
             // `PW=∞` in prose: a secret has letters or digits.
             Some(_) if !literal.bytes().any(|b| b.is_ascii_alphanumeric()) => false,
@@ -3903,7 +4024,6 @@ pub fn vendored_rules() -> usize {
 mod encoded;
 mod positional;
 mod wordlike;
-
 
 #[cfg(test)]
 mod corpus;

@@ -18,8 +18,10 @@ use super::{Hit, MAX_QUOTED_LEN, Name, accepts, line_end, secret_name};
 pub(super) fn escaped_keys(text: &str, hits: &mut Vec<Hit>) {
     static KEY: OnceLock<Regex> = OnceLock::new();
     let key = KEY.get_or_init(|| {
-        Regex::new(r#"(\\+"|&quot;|&#34;|&#x22;)([A-Za-z0-9_.$@-]{1,80})(\\+"|&quot;|&#34;|&#x22;)[ \t]*:[ \t]*"#)
-            .expect("a valid pattern")
+        Regex::new(
+            r#"(\\+"|&quot;|&#34;|&#x22;)([A-Za-z0-9_.$@-]{1,80})(\\+"|&quot;|&#34;|&#x22;)[ \t]*:[ \t]*"#,
+        )
+        .expect("a valid pattern")
     });
     for c in key.captures_iter(text) {
         let (open, name, close) = (&c[1], &c[2], &c[3]);

@@ -50,7 +50,8 @@ fn arguments_end(text: &str, open: usize) -> usize {
 /// Quoted literals in `text[from..to]`, as ranges of their contents.
 fn literals(text: &str, from: usize, to: usize) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     static LITERAL: OnceLock<Regex> = OnceLock::new();
-    let literal = LITERAL.get_or_init(|| Regex::new(r#""([^"\\\n]*)"|'([^'\\\n]*)'|`([^`\\\n]*)`"#).expect("a valid pattern"));
+    let literal = LITERAL
+        .get_or_init(|| Regex::new(r#""([^"\\\n]*)"|'([^'\\\n]*)'|`([^`\\\n]*)`"#).expect("a valid pattern"));
     literal.captures_iter(&text[from..to]).filter_map(move |c| {
         let m = c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3))?;
         Some(from + m.start()..from + m.end())
@@ -67,7 +68,8 @@ pub(super) fn key_arguments(text: &str, hits: &mut Vec<Hit>) {
         )
         .expect("a valid pattern")
     });
-    let client = CLIENT.get_or_init(|| Regex::new(r"\b(?:[A-Za-z_][\w.]*)?Client[ \t]*\(").expect("a valid pattern"));
+    let client =
+        CLIENT.get_or_init(|| Regex::new(r"\b(?:[A-Za-z_][\w.]*)?Client[ \t]*\(").expect("a valid pattern"));
     for m in crypto.find_iter(text) {
         let open = m.end() - 1;
         let end = arguments_end(text, open);
@@ -86,7 +88,8 @@ pub(super) fn key_arguments(text: &str, hits: &mut Vec<Hit>) {
         let Some(after) = first_comma else { continue };
         for value in literals(text, after, end) {
             let v = &text[value.clone()];
-            if v.len() >= MIN_HEX_KEY && is_hex(v) || looks_like_token(v, 24) && !v.contains(['/', '.', ':']) {
+            if v.len() >= MIN_HEX_KEY && is_hex(v) || looks_like_token(v, 24) && !v.contains(['/', '.', ':'])
+            {
                 hits.push(Hit { range: value, kind: "token", priority: 2 });
             }
         }
