@@ -523,3 +523,55 @@ fn secrets_in_a_checkers_messages_never_reach_the_provider() {
         assert!(!sent.contains(secret), "`{secret}` reached the provider: {sent}");
     }
 }
+
+/// A block of passphrases in a committed file, one of its lines then changed: `git.diff` in a
+/// workflow gives its patch to an `ai.ask` step, and the request the provider receives holds no
+/// line of the block, while the change itself is still there.
+#[test]
+fn a_secret_spanning_lines_stays_out_of_the_git_diff_action_sent_to_a_provider() {
+    // The change is far enough into the block that the hunk does not show the block's name.
+    const BLOCK: &[&str] = &[
+        "violet marble thunder",
+        "copper lantern meadow",
+        "silent falcon garden",
+        "pepper window horse",
+        "marble river staple",
+        "orange garden falcon",
+        "thunder copper battery",
+        "meadow lantern violet",
+    ];
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let committed = format!(
+        "import os\n\nBACKUP_PASSPHRASES = \"\"\"\n{}\n\"\"\"\n\ndef main():\n    return 1\n",
+        BLOCK.join("\n")
+    );
+    std::fs::write(root.join("app.py"), &committed).unwrap();
+    git_in(root, &["init", "-q"]);
+    git_in(root, &["add", "app.py"]);
+    git_in(root, &["commit", "-q", "-m", "init"]);
+    let changed =
+        committed.replace("thunder copper battery", "orange river window").replace("return 1", "return 2");
+    std::fs::write(root.join("app.py"), &changed).unwrap();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(root.join(".acas/config.toml"), fake.provider_toml("primary", "gpt-4o-mini")).unwrap();
+    std::fs::write(
+        root.join(".acas/workflows/review.yaml"),
+        "name: review\nsteps:\n  - id: d\n    uses: git.diff\n  - id: r\n    needs: [d]\n    uses: ai.ask\n    with: { prompt: \"Review:\\n{{ steps.d.output.diff }}\" }\n",
+    )
+    .unwrap();
+    fake.push(Reply::text("Fine."));
+    let key = fake.api_key();
+    let (code, run, log) =
+        acas(root, &[("ACAS_FAKE_KEY", &key)], &["workflow", "run", "review", "--format", "json"]);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(run["steps"][1]["status"], "succeeded", "{run:#}");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    for secret in BLOCK.iter().chain(&["orange river window"]) {
+        assert!(!sent.contains(secret), "`{secret}` reached the provider: {sent}");
+    }
+    assert!(sent.contains("-    return 1\\n+    return 2"), "{sent}");
+}

@@ -133,6 +133,12 @@ impl Redactor {
     }
 }
 
+/// [`redact_text`] keeping the text's lines: a secret spanning lines leaves a marker on each of
+/// them (see [`Redactor::redact_keeping_lines`]).
+pub fn redact_text_keeping_lines(text: &str, env_like: bool) -> (String, Redactions) {
+    replace(text, &secrets(text, env_like), true)
+}
+
 /// The text with every secret replaced, and what was replaced.
 pub fn redact_text(text: &str, env_like: bool) -> (String, Redactions) {
     replace(text, &secrets(text, env_like), false)
@@ -749,14 +755,14 @@ impl Rules {
             kinds,
             marker: re(r"\[REDACTED:[a-z0-9-]+\]"),
             own,
-            url: re(
-                r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?#'\x22\x60<>]*))?@",
-            ),
+            url: re(r"(?i)[a-z][a-z0-9+.-]{1,20}://([^\s:/?#@'\x22\x60<>\[\]]*)(?::([^\s/?'\x22\x60<>]*))?@"),
             auth: re(r"(?i)\b(?:bearer|basic|ssws)[ \t]+([A-Za-z0-9._~+/-]+=*)"),
             header_auth: re(
                 r#"(?i)\b(?:proxy-)?authorization["'\x60]?[ \t]*\]?[ \t]*(?::|=>|=|,)[ \t]*["'\x60]?(?:bearer|basic|token|ssws|apikey)[ \t]+([^\s"'\x60,;]+)"#,
             ),
-            netrc: re(r"(?m)\bmachine[ \t]+\S+(?:[ \t]+login[ \t]+\S+)?[ \t]+password[ \t]+(\S+)"),
+            netrc: re(
+                r"(?m)(?:\bmachine[ \t]+\S+|^[ \t]*default)(?:\s+(?:login|account|port)[ \t]+\S+)*\s+password[ \t]+(\S+)",
+            ),
             name: re(
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]{0,2}[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
@@ -944,6 +950,10 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     cookies(text, hits);
     registry_tokens(text, hits);
     password_tokens(text, hits);
+    encoded::escaped_keys(text, hits);
+    encoded::character_codes(text, hits);
+    positional::key_arguments(text, hits);
+    prose_hex(text, hits);
 }
 
 /// Fewest numbers of a byte array that can be a key (a 128-bit key has 16).
@@ -1306,12 +1316,60 @@ fn password_tokens(text: &str, hits: &mut Vec<Hit>) {
             let token = &text[start + trimmed.start..start + trimmed.end];
             let lead = token.len() - token.trim_start_matches(['-', '.', '_']).len();
             let token = token.trim_start_matches(['-', '.', '_']).trim_end_matches(['.', '-', '_']);
-            if is_password_token(token) && !in_base64() && !in_url_path(text, start) {
+            if is_password_token(token)
+                && !in_base64()
+                && !in_url_path(text, start)
+                && !is_code_identifier(text, start..at, token)
+            {
                 let from = start + trimmed.start + lead;
                 hits.push(Hit { range: from..from + token.len(), kind: "password", priority: 3 });
             }
         }
     }
+}
+
+/// Whether `token`, standing at `range` of `text`, is an identifier where code names one: a
+/// function called or declared (`DhcpHlprFreeV4PolicyEx(`), a path's member
+/// (`sockopt::Ipv6RecvHopLimit`, `.VarR4CmpR8`), or a name after a declaring keyword (`pub
+/// pwszU2fAppId:`, `const Dhcpv6IpRanges`). A secret is never written there.
+fn is_code_identifier(text: &str, range: Range<usize>, token: &str) -> bool {
+    if token.len() != range.end - range.start
+        || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || !token.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+    {
+        return false;
+    }
+    let from = floor_char(text, range.start.saturating_sub(64)).max(line_start(text, range.start));
+    let before = &text[from..range.start];
+    let after = &text[range.end..];
+    const DECLARING: &[&str] = &[
+        "fn",
+        "pub",
+        "const",
+        "static",
+        "let",
+        "mut",
+        "struct",
+        "enum",
+        "type",
+        "trait",
+        "impl",
+        "def",
+        "class",
+        "func",
+        "var",
+        "val",
+        "interface",
+        "union",
+        "typedef",
+        "#define",
+    ];
+    after.starts_with('(')
+        || after.starts_with("::")
+        || before.ends_with("::")
+        || before.ends_with('.')
+        || before.ends_with(' ')
+            && before.split_whitespace().next_back().is_some_and(|w| DECLARING.contains(&w))
 }
 
 /// Whether the token at `start` is a piece of the path or fragment of a URL without credentials
@@ -1430,6 +1488,11 @@ fn is_password_token(token: &str) -> bool {
         && !is_digest_reference(token)
         // A `\u{1F602}` escape.
         && !token.contains("u{")
+        // `0xFFEEDDCCBBAA9988u64`, an ISO 8601 duration (`P1y2m3w4dT5h6m7s`).
+        && !is_suffixed_number(token)
+        && !is_duration(token)
+        // A MIME encoded word: `=?iso-8859-1?b?bmloISBuaWgh?=`.
+        && !["?b?", "?q?"].iter().any(|m| token.to_ascii_lowercase().contains(m))
         && !is_language_tag(token)
         && !is_percent_encoded_text(token)
         && !encodes_plain_text(token)
@@ -1441,6 +1504,28 @@ fn is_password_token(token: &str) -> bool {
         && !has_alphabet_run(token)
         && entropy(token) >= 3.0
         && is_random_shaped(token)
+}
+
+/// An ISO 8601 duration: `P` then numbers with `Y`, `M`, `W`, `D`, and after `T` with `H`, `M`,
+/// `S`, in any case (`P2m10dT2h30m`).
+fn is_duration(value: &str) -> bool {
+    let Some(rest) = value.strip_prefix(['P', 'p']) else { return false };
+    let (date, time) = rest.split_once(['T', 't']).unwrap_or((rest, ""));
+    let units = |part: &str, allowed: &[u8]| {
+        let b = part.as_bytes();
+        let mut digits = 0;
+        for &c in b {
+            if c.is_ascii_digit() || c == b'.' {
+                digits += 1;
+            } else if digits > 0 && allowed.contains(&c.to_ascii_uppercase()) {
+                digits = 0;
+            } else {
+                return false;
+            }
+        }
+        digits == 0
+    };
+    !rest.is_empty() && units(date, b"YMWD") && units(time, b"HMS")
 }
 
 /// A date or a date and time as ISO 8601 and TOML write them: `1979-05-27`,
@@ -1559,15 +1644,23 @@ fn is_code_name(token: &str) -> bool {
         && parts.iter().filter(|p| mixed(p) && !is_identifier_shaped(p)).count() <= 1
 }
 
-/// Whether a token breaks into short pieces as a random one does, not into words as a name does:
-/// split at symbols, digits and changes of case, three pieces or more of fewer than three
-/// letters that make up at least two thirds of the pieces (`Zq8rT2mLw9vBn4Ks`, `hG7%fKq2!mZw9Lp`;
-/// not `getI18nKey`, `Utf8JsonWriter2`).
+/// Whether a token breaks into pieces as a random one does, not into words as a name does. It is
+/// split at symbols, digits and changes of case, and each piece of three letters or more is
+/// judged a word or not by how likely its letter pairs are in words ([`wordlike::is_wordlike`]).
+/// A random token has three pieces or more and less than half of its letters in pieces that
+/// read as words, and either breaks mostly into pieces of one or two letters
+/// (`Zq8rT2mLw9vBn4Ks`, `hG7%fKq2!mZw9Lp`, `TFG6N3FDgR7PCR`), or holds a piece that reads as no
+/// word at all (five letters or more that read as no word, `Gmzhk6meyLnhr1`, or four that are
+/// far from any, `Jfqc1jEfNdvenN`), or four pieces or more, two of them of three letters or
+/// more that read as no word, and two thirds of its letters outside words (`EkDdzBznT4Oh90`,
+/// `15ucgsLhMJPJly`; not `VarR4CmpR8`, `IntoRawFd`, `Ipv4RecvTtl`). A name's pieces are words (`getI18nKey`, `Utf8JsonWriter2`,
+/// `L1PmSsControl2`).
 fn is_random_shaped(token: &str) -> bool {
     let b = token.as_bytes();
     let (mut pieces, mut short, mut letters) = (0, 0, 0);
-    // Letters in all, and in pieces of five or more, which are words (`L1PmSsControl2`).
-    let (mut all, mut in_words) = (0, 0);
+    // Letters in all, in pieces that read as words, and pieces of three letters or more (and of
+    // five or more) that do not.
+    let (mut all, mut in_words, mut gibberish, mut strong, mut unworded) = (0, 0, 0, 0, 0);
     for i in 0..=b.len() {
         let boundary = i == b.len()
             || !b[i].is_ascii_alphabetic()
@@ -1580,14 +1673,27 @@ fn is_random_shaped(token: &str) -> bool {
             pieces += 1;
             short += usize::from(letters < 3);
             all += letters;
-            in_words += if letters >= 5 { letters } else { 0 };
+            let piece = &token[i - letters..i];
+            if letters < 3 {
+                unworded += letters;
+            } else if wordlike::is_wordlike(piece) {
+                in_words += letters;
+            } else {
+                gibberish += 1;
+                unworded += letters;
+                strong += usize::from(letters >= 5 || wordlike::is_gibberish(piece));
+            }
             letters = 0;
         }
         if i < b.len() && b[i].is_ascii_alphabetic() {
             letters += 1;
         }
     }
-    short >= 3 && short * 3 >= pieces * 2 && in_words * 3 < all
+    pieces >= 3
+        && in_words * 2 < all
+        && (short >= 3 && short * 3 >= pieces * 2
+            || strong >= 1
+            || gibberish >= 2 && pieces >= 4 && unworded * 3 >= all * 2)
 }
 
 /// Whether a value holds eight or more characters in a row that follow each other in the
@@ -1709,6 +1815,34 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
                 break;
             }
         }
+    }
+}
+
+/// A token in hex of 32 digits or more right after a secret-like word in prose (a comment, a
+/// commit message, another tool's message): `token 3f9a…`, `rotated key: 3f9a…`, `secret is
+/// 3f9a…`. A digest further from the word (`sha256 of the token file: …`) stays. And a PIN of
+/// four to eight digits after `PIN` or `passcode` (`# PIN 4821 for the safe`).
+fn prose_hex(text: &str, hits: &mut Vec<Hit>) {
+    static HEX: OnceLock<Regex> = OnceLock::new();
+    let hex = HEX.get_or_init(|| {
+        Regex::new(
+            r"(?i)(^|[^\w./:-])(?:tokens?|keys?|secrets?|passwords?|passwd|pwd|credentials?|api[ _-]?keys?|signature|sig)[ \t]*(?:[:=]|\bis\b|\bto\b)?[ \t]*[\x22'`]?([0-9a-f]{32,})\b",
+        )
+        .expect("a valid pattern")
+    });
+    for c in hex.captures_iter(text) {
+        let value = c.get(2).expect("the hex group always takes part");
+        hits.push(Hit { range: value.range(), kind: "token", priority: 3 });
+    }
+    // `# PIN 4821 for the safe`, `pin: 4821`.
+    static PIN: OnceLock<Regex> = OnceLock::new();
+    let pin = PIN.get_or_init(|| {
+        Regex::new(r"(?i)(?:^|[^\w./:-])(?:pin|pin code|passcode)[ \t]*(?:[:=]|\bis\b)?[ \t]*([0-9]{4,8})\b")
+            .expect("a valid pattern")
+    });
+    for c in pin.captures_iter(text) {
+        let value = c.get(1).expect("the number always takes part");
+        hits.push(Hit { range: value.range(), kind: "password", priority: 3 });
     }
 }
 
@@ -2000,6 +2134,9 @@ enum Name {
     Key,
     /// `session_id`, `sessionid`, `cookie`: a session's value, secret when it is not a word.
     Session,
+    /// `pin`: a personal identification number, secret when it is four digits or more (a pin
+    /// of a board, `led_pin = 13`, is not one).
+    Pin,
 }
 
 impl Name {
@@ -2012,6 +2149,7 @@ impl Name {
             Name::Credential => "credential",
             Name::Key => "key",
             Name::Session => "session",
+            Name::Pin => "password",
         }
     }
 }
@@ -2141,12 +2279,52 @@ fn words(name: &str) -> Vec<String> {
     out
 }
 
+/// Services whose keys and tokens have no prefix that says whose they are (a UUID, 32 or 40 hex
+/// digits), so that only the name given to them does: `heroku_key`, `DATADOG_KEY`.
+const VENDORS: &[&str] = &[
+    "heroku",
+    "twilio",
+    "mailgun",
+    "datadog",
+    "dd",
+    "sendgrid",
+    "mailchimp",
+    "pagerduty",
+    "newrelic",
+    "algolia",
+    "pusher",
+    "cloudflare",
+    "linode",
+    "netlify",
+    "vercel",
+    "sentry",
+    "segment",
+    "mixpanel",
+    "amplitude",
+    "intercom",
+    "zendesk",
+    "bugsnag",
+    "rollbar",
+    "honeycomb",
+    "postmark",
+    "sparkpost",
+    "nexmo",
+    "vonage",
+    "plaid",
+    "braintree",
+    "contentful",
+    "airtable",
+    "okta",
+    "auth0",
+];
+
 fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
     Some(match word {
         "password" | "passwords" | "passwd" | "pwd" | "pass" | "passphrase" | "passphrases" | "passcode"
         | "pw" | "psw" | "pswd" | "pword" | "kennwort" | "passwort" | "contrasena" | "motdepasse" => {
             Name::Password
         }
+        "pin" | "pincode" => Name::Pin,
         "seed" if matches!(previous, Some("otp" | "totp" | "mfa" | "hotp")) => Name::Secret,
         "code" | "codes" if matches!(previous, Some("recovery" | "backup" | "pin")) => Name::Password,
         "tok" if matches!(previous, Some("refresh" | "access" | "auth" | "id")) => Name::Token,
@@ -2169,6 +2347,8 @@ fn word_kind(word: &str, previous: Option<&str>) -> Option<Name> {
         "credential" | "credentials" | "creds" | "cred" | "auth" => Name::Credential,
         // `AAPI_KEYS`, `XAPI_KEY`: a name glued to the word before it still ends in `api`.
         "key" | "keys" if previous.is_some_and(|p| p.ends_with("api")) => Name::ApiKey,
+        // A vendor's key whose tokens have no prefix of their own: `HEROKU_KEY`, `mailgun_key`.
+        "key" | "keys" if previous.is_some_and(|p| VENDORS.contains(&p)) => Name::ApiKey,
         "key" | "keys"
             if matches!(
                 previous,
@@ -2258,7 +2438,7 @@ fn secret_name(name: &str) -> Option<Name> {
     words[..words.len() - 1]
         .iter()
         .enumerate()
-        .filter(|(_, w)| !matches!(w.as_str(), "pass" | "pw" | "pwd" | "pat" | "auth"))
+        .filter(|(_, w)| !matches!(w.as_str(), "pass" | "pw" | "pwd" | "pat" | "auth" | "pin"))
         .filter_map(|(i, w)| word_kind(w, i.checked_sub(1).map(|j| words[j].as_str())))
         .find(|k| !matches!(k, Name::Key | Name::Session))
 }
@@ -2317,13 +2497,15 @@ fn accepts(kind: Name, value: &str) -> bool {
     {
         return false;
     }
-    // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`.
+    // Version numbers, OIDs and addresses: `'1.3.6.1.5.5.7.3.1'`; a password may have their
+    // shape (`password = "1.2.3.4"`): the name wins.
     let dotted_number = value.contains('.')
         && value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    if dotted_number || is_datetime(value) {
+    if dotted_number && kind != Name::Password || is_datetime(value) {
         return false;
     }
     match kind {
+        Name::Pin => is_numeric_secret(value),
         // Cache and storage keys are names and paths: `app/settings/theme-v2`, `customer_line2`.
         Name::Key => {
             (looks_like_token(value, 16) || is_hex(value) && value.len() >= 16)
@@ -2357,6 +2539,31 @@ fn accepts(kind: Name, value: &str) -> bool {
     }
 }
 
+/// Whether a name takes a number as its secret: its last word is `pin`, `pincode`, `passcode`,
+/// `password` or `passwd` (`PIN`, `db_password`); abbreviations (`IOC_OPAL_SET_PW`) and typed
+/// declarations of constants are ioctl numbers and flags.
+fn numeric_secret_name(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let w = words(last);
+    match w.as_slice() {
+        [.., pin, code] if pin == "pin" && code == "code" => true,
+        [.., last] => {
+            matches!(last.as_str(), "pin" | "pincode" | "passcode" | "password" | "passwd" | "passphrase")
+        }
+        [] => false,
+    }
+}
+
+/// A secret of digits (a PIN, a numeric password): four digits or more, perhaps grouped by `.`
+/// or `-` (`4821`, `20240917`, `2024.01.15`), at most 64 characters.
+fn is_numeric_secret(value: &str) -> bool {
+    value.len() <= 64
+        && value.bytes().filter(u8::is_ascii_digit).count() >= 4
+        && value.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-'))
+        && value.starts_with(|c: char| c.is_ascii_digit())
+        && !is_datetime(value)
+}
+
 /// Values that stand for a secret without being one: `${DB_PASSWORD}`, `{{ secrets.x }}`,
 /// `<your-token>`, `****`, `%(password)s`, `user:{user_id}:profile`. Only a value that is wholly
 /// a placeholder stays: one that merely holds a placeholder shape (`Xk9{mP2qL}vR7w`, a leading
@@ -2365,7 +2572,10 @@ fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     if is_marker(v)
         || v.starts_with('<') && v.ends_with('>')
+        // A mask, one character repeated perhaps with separators (`****`, `xxxx-xxxx`,
+        // `XXXXXXXX`): `x-X_x.X-x` mixes two, so it is a value.
         || v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '.' | '•' | '-' | '_' | '?'))
+            && v.chars().filter(|c| !matches!(c, '.' | '-' | '_')).collect::<std::collections::BTreeSet<char>>().len() <= 1
         // A path in code: `$serde_json::private::Number`.
         || v.contains("::")
             && v.split("::").all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$'))
@@ -2802,7 +3012,16 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
             // `token("scheme")`, `"www-authenticate"`: a name passed to a call is not a secret.
             Some(_) if quoted && op == "(" && is_name_like(literal) => false,
             Some(_) if quoted && op == ":" && is_message(text, value.clone()) => false,
-            Some(_) if quoted && is_dotted_name(literal, 3) => false,
+            // `correct.horse.battery`: words joined by dots are a passphrase when given to a
+            // password's name; a module path has a name in it (`auth.hashers.PBKDF2Hasher`).
+            Some(kind)
+                if quoted
+                    && is_dotted_name(literal, 3)
+                    && !(kind == Name::Password
+                        && literal.split('.').all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))) =>
+            {
+                false
+            }
             // `Token::new("if")`: a token read through a conversion is a lexer's unless shaped
             // like a secret or wrapped in a secret's type (`SecretString::from("…")`).
             Some(Name::Token)
@@ -2814,6 +3033,14 @@ fn assignments(rules: &Rules, text: &str, env_like: bool, tuples: &[Range<usize>
                 false
             }
             Some(kind) if quoted => accepts(kind, literal),
+            // `PIN: 4821`, `password: 20240917`: the name wins over the number's shape.
+            Some(kind @ (Name::Password | Name::Pin))
+                if is_numeric_secret(literal)
+                    && numeric_secret_name(name.as_str())
+                    && !text[name.end()..end].trim_end_matches(op).contains(':') =>
+            {
+                accepts(kind, literal)
+            }
             Some(_) if is_sentence(literal) => false,
             // `PW=∞` in prose: a secret has letters or digits.
             Some(_) if !literal.bytes().any(|b| b.is_ascii_alphanumeric()) => false,
@@ -3793,6 +4020,10 @@ pub fn skipped_rules() -> &'static [(String, String)] {
 pub fn vendored_rules() -> usize {
     rules().leaks.len()
 }
+
+mod encoded;
+mod positional;
+mod wordlike;
 
 #[cfg(test)]
 mod corpus;

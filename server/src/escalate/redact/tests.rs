@@ -1659,3 +1659,279 @@ fn a_dollar_inside_a_value_is_not_a_template() {
         kept(text);
     }
 }
+
+/// Every `(text, secret)` whose secret survives, for an assertion that lists them all.
+fn survivors<'a>(cases: &[(&'a str, &'a str)]) -> Vec<String> {
+    cases
+        .iter()
+        .filter_map(|(text, secret)| {
+            let (redacted, _) = redact_text(text, false);
+            redacted.contains(secret).then(|| format!("`{secret}` survived in `{redacted}`"))
+        })
+        .collect()
+}
+
+#[test]
+fn random_tokens_standing_alone_go_even_with_five_letters_in_one_case() {
+    // Tokens the corpus generator made that hold a run of five letters in one case, which no
+    // word has the letter pairs of.
+    let cases = [
+        ("# staging login: Gmzhk6meyLnhr1\nconnect()\n", "Gmzhk6meyLnhr1"),
+        ("// temporary, rotate after the demo: 4qxvbtZ9mKw2Rp\n", "4qxvbtZ9mKw2Rp"),
+        ("RUN redis-cli -h cache -a P7zkwpfQ2nLr8d ping\n", "P7zkwpfQ2nLr8d"),
+        (
+            "- 1a2b3c4d Ada Lovelace 2026-02-11 \"Rotate the staging secret to HJKRTq8m2Vn4Lz\"\n",
+            "HJKRTq8m2Vn4Lz",
+        ),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    // Names whose long pieces are words stay.
+    for text in [
+        "use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd};\n",
+        "setsockopt(&fd, sockopt::Ipv4RecvTtl, &true)\n",
+        "setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true).expect(\"set\");\n",
+        "pub const Dhcpv6IpRanges: DHCP_SUBNET_ELEMENT_TYPE_V6 = 0i32;\n",
+        "link!(\"dhcpsapi.dll\" \"system\" fn DhcpHlprFreeV4PolicyEx(policyex : *mut DHCP_POLICY_EX));\n",
+        "    pub pwszU2fAppId: PCWSTR,\n",
+        "fn VarR4CmpR8(fltleft : f32, dblright : f64) -> VARCMP;\n",
+        "assert_eq!(masksel(129u64, 0xFFEEDDCCBBAA9988u64, 0u64), 129u64);\n",
+        "let span: Span = \"P2m10dT2h30m\".parse()?;\n",
+        "// see L1PmSsControl2 and Utf8JsonWriter2\n",
+        "RUN make -C build HttpHandler2xRequest\n",
+        "# getI18nKey(v8Buffer3)\n",
+    ] {
+        kept(text);
+    }
+}
+
+#[test]
+fn compact_escaped_json_gives_up_the_values_of_its_secret_keys() {
+    let cases = [
+        ("const body = \"{\\\"password\\\":\\\"hunter2pw\\\"}\";\n", "hunter2pw"),
+        ("body := \"{\\\"passwd\\\": \\\"opensesame\\\", \\\"ttl\\\": 60}\"\n", "opensesame"),
+        ("s = \"{\\\\\\\"apiKey\\\\\\\":\\\\\\\"Tr0ub4dor&3\\\\\\\"}\"\n", "Tr0ub4dor&3"),
+        (
+            "<div data-config=\"{&quot;client_secret&quot;:&quot;correct horse&quot;}\"></div>\n",
+            "correct horse",
+        ),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    kept("const body = \"{\\\"user\\\":\\\"app\\\",\\\"ttl\\\":60,\\\"password_hint\\\":\\\"pet\\\"}\";\n");
+}
+
+#[test]
+fn a_short_number_given_to_a_secret_name_is_a_secret() {
+    let cases = [
+        ("pin = \"4821\"\n", "4821"),
+        ("PIN: 4821\n", "4821"),
+        ("passcode = \"839201\"\n", "839201"),
+        ("db:\n  password: 20240917\n", "20240917"),
+        ("PIN_CODE=90210\n", "90210"),
+        ("# PIN 4821 for the safe\n", "4821"),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    for text in [
+        "port = 5432\n",
+        "max_connections: 1024\n",
+        "version = \"1.2.3\"\n",
+        "retries = 3\n",
+        "led_pin = 13\n",
+        "pub const PTP_PIN_GETFUNC: u32 = 3227532550;\n",
+        "pub const IOC_OPAL_SET_PW: u32 = 2183164128;\n",
+    ] {
+        kept(text);
+    }
+}
+
+#[test]
+fn a_secret_written_as_character_codes_goes() {
+    let cases = [
+        ("const password = String.fromCharCode(104,117,110,116,101,114,50);\n", "104,117,110,116,101,114,50"),
+        ("API_SECRET = bytes([104, 117, 110, 116, 101, 114]).decode()\n", "104, 117, 110, 116"),
+        ("password = \"\\x68\\x75\\x6e\\x74\\x65\\x72\\x32\"\n", "\\x68\\x75\\x6e\\x74"),
+        ("const apiKey = \"\\u0068\\u0075\\u006e\\u0074\\u0065\\u0072\";\n", "\\u0068\\u0075\\u006e"),
+        ("db_password = \"\".join(map(chr, [104, 117, 110, 116, 101, 114]))\n", "104, 117, 110, 116"),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    for text in
+        ["key = [13, 27, 32, 127]\n", "tokens = [101, 102, 103, 104]\n", "sizes = [104, 117, 110, 116]\n"]
+    {
+        kept(text);
+    }
+}
+
+#[test]
+fn vendor_tokens_without_a_prefix_go_by_their_name_and_by_the_call_they_are_passed_to() {
+    let cases = [
+        ("TWILIO_AUTH_TOKEN = \"3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c\"\n", "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"),
+        (
+            "client = Client(\"AC3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c\", \"9e8f7a6b5c3f9a8b7c6d5e4f3a2b1c0d\")\n",
+            "9e8f7a6b5c3f9a8b7c6d5e4f3a2b1c0d",
+        ),
+        (
+            "client = Client(account_sid, \"9e8f7a6b5c3f9a8b7c6d5e4f3a2b1c0d\")\n",
+            "9e8f7a6b5c3f9a8b7c6d5e4f3a2b1c0d",
+        ),
+        (
+            "MAILGUN_API_KEY = \"3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c-1a2b3c4d-5e6f7a8b\"\n",
+            "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
+        ),
+        ("DD_API_KEY=3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c\n", "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"),
+        (
+            "DD_APP_KEY = \"3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d\"\n",
+            "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d",
+        ),
+        (
+            "dd.initialize(api_key=\"3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c\", app_key=\"3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d\")\n",
+            "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d",
+        ),
+        (
+            "options = {\"api_key\": \"3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c\"}\ninitialize(**options)\n",
+            "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
+        ),
+        (
+            "HEROKU_API_KEY = \"01234567-89ab-4cde-8f01-23456789abcd\"\n",
+            "01234567-89ab-4cde-8f01-23456789abcd",
+        ),
+        ("heroku_key: 01234567-89ab-4cde-8f01-23456789abcd\n", "01234567-89ab-4cde-8f01-23456789abcd"),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    for text in [
+        "request_id = \"01234567-89ab-4cde-8f01-23456789abcd\"\n",
+        "commit = \"3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d\"\n",
+    ] {
+        kept(text);
+    }
+}
+
+#[test]
+fn a_placeholder_is_the_whole_value_or_nothing() {
+    let cases = [
+        ("password = \"{{changeme}}x9!Qz\"\n", "x9!Qz"),
+        ("password = \"<secret>Zq8rT2\"\n", "Zq8rT2"),
+        ("password = \"x-X_x.X-x\"\n", "x-X_x.X-x"),
+        ("password = \"xXx-*.*-XxX\"\n", "xXx-*.*-XxX"),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    for text in [
+        "password = \"{{ changeme }}\"\n",
+        "password = \"<secret>\"\n",
+        "password = \"xxxx-xxxx\"\n",
+        "password = \"********\"\n",
+    ] {
+        kept(text);
+    }
+}
+
+#[test]
+fn a_hex_key_passed_to_a_crypto_call_goes() {
+    let hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let cases = [
+        format!("mac = hmac.new(b\"{hex}\", msg, hashlib.sha256)\n"),
+        format!("cipher = AES.new(bytes.fromhex(\"{hex}\"), AES.MODE_GCM)\n"),
+        format!("const sig = crypto.createHmac('sha256', '{hex}').update(body).digest('hex');\n"),
+        format!("let mac = HmacSha256::new_from_slice(&hex::decode(\"{hex}\")?)?;\n"),
+    ];
+    let cases: Vec<(&str, &str)> = cases.iter().map(|t| (t.as_str(), hex)).collect();
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    // A digest compared or printed is not a key.
+    kept(&format!("assert hashlib.sha256(b\"abc\").hexdigest() == \"{hex}\"\n"));
+    kept(&format!("digest = \"{hex}\"\n"));
+}
+
+#[test]
+fn version_shaped_and_dotted_passwords_given_to_a_secret_name_go() {
+    let cases = [
+        ("password = \"1.2.3.4\"\n", "1.2.3.4"),
+        ("password = \"v2.0.1\"\n", "v2.0.1"),
+        ("DB_PASSWORD = \"correct.horse.battery\"\n", "correct.horse.battery"),
+        ("password: 2024.01.15\n", "2024.01.15"),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    for text in [
+        "version = \"1.2.3.4\"\n",
+        "PASSWORD_HASHERS = [\"django.contrib.auth.hashers.PBKDF2PasswordHasher\"]\n",
+        "password_hasher = \"django.contrib.auth.hashers.PBKDF2PasswordHasher\"\n",
+    ] {
+        kept(text);
+    }
+}
+
+#[test]
+fn a_hex_token_beside_a_secret_word_in_prose_goes() {
+    let cases = [
+        ("deploy token 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c\n", "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"),
+        (
+            "# rotated key: 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d\n",
+            "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d",
+        ),
+        (
+            "- abc12345 Ada 2026-02-11 \"Use secret 9e8f7a6b5c3f9a8b7c6d5e4f3a2b1c0d for now\"\n",
+            "9e8f7a6b5c3f9a8b7c6d5e4f3a2b1c0d",
+        ),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    for text in [
+        "// taken from commit#3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d which is MIT licensed\n",
+        "# Merge 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c1a2b3c4d into main\n",
+    ] {
+        kept(text);
+    }
+}
+
+#[test]
+fn credentials_in_tool_configuration_files_and_encoded_urls_go() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    let cases = [
+        ("postgres://app:p%40ss%2Fw0rd%21@db.internal:5432/app\n", "p%40ss%2Fw0rd%21"),
+        ("url = \"https://deploy%40corp:Zq8r%24T2mLw9@git.example.com/repo.git\"\n", "Zq8r%24T2mLw9"),
+        (
+            "//registry.npmjs.org/:_authToken=npm_4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e\n",
+            "npm_4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e",
+        ),
+        (
+            "_auth = YWRtaW46WnE4clQybUx3OXZCbjRLcw==\nalways-auth = true\n",
+            "YWRtaW46WnE4clQybUx3OXZCbjRLcw==",
+        ),
+        (
+            "[pypi]\nusername = __token__\npassword = pypi-AgEIcHlwaS5vcmcCJGFiY2RlZmdoLWlqa2wtbW5vcC1xcnN0\n",
+            "pypi-AgEIcHlwaS5vcmcCJGFiY2RlZmdo",
+        ),
+        (
+            "machine api.heroku.com\n  login me@example.com\n  password 01234567-89ab-4cde-8f01-23456789abcd\n",
+            "01234567-89ab-4cde-8f01-23456789abcd",
+        ),
+        (
+            "https://ada:ghp_BYOvfZ8UzDzV8fUkkibjL5DZPjN0MEQ7wjJJ@github.com\n",
+            "ghp_BYOvfZ8UzDzV8fUkkibjL5DZPjN0MEQ7wjJJ",
+        ),
+        ("https://ada:opensesame42@gitlab.example.com\n", "opensesame42"),
+        ("DB = \"postgres://admin:Xk9{mP2#qL}vR7w@db.example.com/app\"\n", "mP2#qL"),
+        (
+            "{\"auths\": {\"registry.example.com\": {\"auth\": \"YWRtaW46b3BlbnNlc2FtZTQy\"}}}\n",
+            "YWRtaW46b3BlbnNlc2FtZTQy",
+        ),
+        (
+            "users:\n- name: admin\n  user:\n    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFBS0NBUUVB\n",
+            "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFBS0NBUUVB",
+        ),
+        (
+            "    token: eyJhbGciOiJSUzI1NiIsImtpZCI6IiJ9.eyJpc3MiOiJrdWJlcm5ldGVzIn0.c2lnbmF0dXJlX29mX3RoZV90b2tlbg\n",
+            "eyJhbGciOiJSUzI1NiIsImtpZCI6IiJ9",
+        ),
+    ];
+    let left = survivors(&cases);
+    assert!(left.is_empty(), "{}", left.join("\n"));
+    let cookie = format!("Cookie: theme=dark; access_token={jwt}\n");
+    gone(&cookie, jwt);
+    gone(&format!("document.cookie = \"jwt={jwt}; path=/\";\n"), jwt);
+}

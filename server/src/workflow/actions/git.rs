@@ -6,11 +6,13 @@
 //! that names a file is resolved like a file action's (no symlink on the way may lead out), and
 //! `git.checkout` refuses a branch that would write or delete a file outside the workspace,
 //! through such a symlink, or over `.acas/state.db*`. Outputs are
-//! structured JSON. Nothing here runs the `git` program, so hooks do not run.
+//! structured JSON. Nothing here runs the `git` program, so hooks do not run. `git.diff` makes
+//! its patch from the redacted versions of each file (`escalate::redact`), since its output is
+//! meant for AI steps and templates that reach a provider.
 
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, DiffFormat, DiffOptions, IndexAddOption, Repository, Status, StatusOptions};
+use git2::{BranchType, DiffOptions, IndexAddOption, Repository, Status, StatusOptions};
 use serde_json::{Value, json};
 
 use super::confine;
@@ -33,7 +35,7 @@ pub const DIFF: Spec = Spec {
         Param::optional("paths", Kind::StringList, None, "Limit the diff to these paths or pathspecs."),
     ],
     exclusive: &[],
-    output: "`{diff, files: [{path, status, additions, deletions}], additions, deletions}`: `diff` is the patch text.",
+    output: "`{diff, files: [{path, status, additions, deletions}], additions, deletions}`: `diff` is the patch text, made from the two versions of each file with their secrets redacted (`[REDACTED:<kind>]`), so it can go to an AI step; it is for reading, not for `git apply` (run `git diff` in a `shell` step for that).",
 };
 
 pub const LOG: Spec = Spec {
@@ -275,15 +277,11 @@ pub fn diff(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
         r.diff_index_to_workdir(None, Some(&mut options))
     }
     .map_err(|e| git_error("cannot compute the diff", &e))?;
+    let staged = args.bool("staged").unwrap_or(false);
     let mut text = String::new();
-    diff.print(DiffFormat::Patch, |_, _, line| {
-        if matches!(line.origin(), '+' | '-' | ' ') {
-            text.push(line.origin());
-        }
-        text.push_str(&String::from_utf8_lossy(line.content()));
-        true
-    })
-    .map_err(|e| git_error("cannot print the diff", &e))?;
+    for delta in diff.deltas() {
+        text.push_str(&redacted_patch(r, &delta, staged)?);
+    }
     let mut files = Vec::new();
     let (mut all_added, mut all_deleted) = (0, 0);
     for (i, delta) in diff.deltas().enumerate() {
@@ -304,6 +302,49 @@ pub fn diff(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
         }));
     }
     Ok(json!({"diff": text, "files": files, "additions": all_added, "deletions": all_deleted}))
+}
+
+/// The patch of one changed file, made from its two versions each redacted whole first (as the
+/// context's uncommitted diff is), so that a secret spanning lines (a block of passwords in a
+/// triple-quoted string) cannot come back as lines of the patch where nothing names it. The
+/// patch is what the workflow may send to a provider; a workflow that needs git's own patch runs
+/// `git diff` in a `shell` step.
+fn redacted_patch(
+    repo: &Repository,
+    delta: &git2::DiffDelta<'_>,
+    staged: bool,
+) -> Result<String, ActionError> {
+    let version = |file: git2::DiffFile<'_>, in_workdir: bool| -> Result<String, ActionError> {
+        let Some(path) = file.path() else { return Ok(String::new()) };
+        let bytes = if in_workdir {
+            let full = repo.workdir().map(|w| w.join(path)).unwrap_or_else(|| path.to_path_buf());
+            match std::fs::symlink_metadata(&full) {
+                // A link's version is its target, as git shows it; the link is not followed.
+                Ok(meta) if meta.file_type().is_symlink() => std::fs::read_link(&full)
+                    .map(|t| t.to_string_lossy().into_owned().into_bytes())
+                    .unwrap_or_default(),
+                Ok(meta) if meta.is_file() => std::fs::read(&full).unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        } else if file.id().is_zero() {
+            Vec::new()
+        } else {
+            repo.find_blob(file.id())
+                .map_err(|e| git_error("cannot read a file's committed version", &e))?
+                .content()
+                .to_vec()
+        };
+        let shown = path.to_string_lossy();
+        let env_like = crate::escalate::redact::is_env_like(&shown);
+        Ok(crate::escalate::redact::redact_text_keeping_lines(&String::from_utf8_lossy(&bytes), env_like).0)
+    };
+    let old = version(delta.old_file(), false)?;
+    let new = version(delta.new_file(), !staged)?;
+    let (old_path, new_path) = (delta.old_file().path(), delta.new_file().path());
+    let mut patch = git2::Patch::from_buffers(old.as_bytes(), old_path, new.as_bytes(), new_path, None)
+        .map_err(|e| git_error("cannot compute the diff", &e))?;
+    let buf = patch.to_buf().map_err(|e| git_error("cannot print the diff", &e))?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 pub fn log(workspace: &Path, args: &Args<'_>) -> Result<Value, ActionError> {
