@@ -29,7 +29,8 @@ fn main() {
     }
 
     let args: Vec<String> = std::env::args().collect();
-    let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
+    let keep =
+        args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
     let temporary = tempfile::tempdir().expect("temporary directory");
     let dir = keep.unwrap_or_else(|| temporary.path().to_owned());
     std::fs::create_dir_all(&dir).expect("the audit log's directory");

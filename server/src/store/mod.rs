@@ -429,10 +429,10 @@ impl Drop for Inner {
 /// else under `~/.cache`; `None` when neither variable is set.
 pub fn index_cache_path(root: &Path) -> Option<PathBuf> {
     use sha2::Digest;
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+    let cache =
+        std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache"))
+        })?;
     let hash = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
     let name: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
     Some(cache.join("acas").join("index").join(format!("{name}.db")))
