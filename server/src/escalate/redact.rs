@@ -778,7 +778,10 @@ impl Rules {
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]{0,2}[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
             flag: re(r"(?:(?:^|[\s\x22'\x60])--|[ \t]-)([A-Za-z][A-Za-z0-9_-]{1,60})(?:=|[ \t]+)"),
-            xml: re(r"<([A-Za-z_][\w.:-]{0,60})>([^<\n]{1,512})</[A-Za-z_][\w.:-]{0,60}>"),
+            // Unbounded here and bounded where its matches are read (`find_hits`): the bounded
+            // repetitions of Unicode classes compiled to an automaton that took half of a
+            // short-lived process's time to build.
+            xml: re(r"<([A-Za-z_][\w.:-]*)>([^<\n]+)</([A-Za-z_][\w.:-]*)>"),
             prose: re(
                 r"(?i)\b(passwords?|passwd|passphrase|pwd|secrets?|tokens?|api[ _-]?keys?|credentials?|creds|log(?:in|on|[ \t]+in)|(?:private|access|secret|signing) keys?)\b",
             ),
@@ -940,7 +943,14 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         }
     }
     for c in rules.xml.captures_iter(text) {
-        let (name, value) = (c.get(1).expect("name"), c.get(2).expect("value"));
+        let (name, value, close) =
+            (c.get(1).expect("name"), c.get(2).expect("value"), c.get(3).expect("close"));
+        // An element name of at most 61 characters, a value of at most 512. Neither holds a `<`,
+        // so leaving out a longer match hides no other.
+        let fits = |m: regex::Match<'_>, most: usize| m.as_str().chars().nth(most).is_none();
+        if !(fits(name, 61) && fits(close, 61) && fits(value, 512)) {
+            continue;
+        }
         if let Some(kind) = secret_name(name.as_str())
             && accepts(kind, value.as_str())
         {
