@@ -12,13 +12,15 @@ the store (the symbol index) and gives the request body ACAS sends. Then RUNS ro
 `curl` POSTing that same body with the same headers to the same server; the answer cache is
 emptied before each `acas explain`, so every run asks the provider. Prints the median, p90 and
 mean of each and the difference of the medians: what the `acas explain` process adds to the
-provider's own time.
+provider's own time. Also prints the CPU time (user + system) of each process, which the load
+of a shared machine changes much less than the wall clock.
 """
 
 import glob
 import http.server
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -114,21 +116,32 @@ def main():
             "--data-binary", f"@{body_file}",
         ]
         times = {"acas explain": [], "curl": []}
+        cpu = {"acas explain": [], "curl": []}
+
+        def children_cpu():
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return (usage.ru_utime + usage.ru_stime) * 1000
+
         for _ in range(runs):
             empty_cache()
+            before = children_cpu()
             start = time.perf_counter()
             explain()
             times["acas explain"].append((time.perf_counter() - start) * 1000)
+            cpu["acas explain"].append(children_cpu() - before)
+            before = children_cpu()
             start = time.perf_counter()
             subprocess.run(curl, check=True)
             times["curl"].append((time.perf_counter() - start) * 1000)
+            cpu["curl"].append(children_cpu() - before)
         asked = len(Provider.bodies) - 1
         assert asked == 2 * runs, f"the provider was asked {asked} times, not {2 * runs}"
         print(f"first `acas explain` (empty store: indexes and stores the symbol index): {first:.1f} ms")
         print(f"request body: {len(Provider.bodies[0])} bytes; {runs} rounds")
         for name, t in times.items():
             median, p90, mean = summary(t)
-            print(f"{name}: median {median:.1f} ms, p90 {p90:.1f} ms, mean {mean:.1f} ms")
+            print(f"{name}: median {median:.1f} ms, p90 {p90:.1f} ms, mean {mean:.1f} ms; "
+                  f"CPU (user + system) median {statistics.median(cpu[name]):.1f} ms")
         overhead = statistics.median(times["acas explain"]) - statistics.median(times["curl"])
         print(f"`acas explain` adds {overhead:.1f} ms to curl at the median")
     finally:

@@ -1,9 +1,10 @@
-//! The agents' control plane: claim and heartbeat throughput with 8 agents at once (threads,
-//! each with its own connection, as separate processes would have), the audit log's append rate
-//! (one transaction per event, and many events per transaction) and its verification speed. On
-//! a real SQLite file in a temporary directory. Prints a markdown table.
+//! The agents' control plane: claim and heartbeat throughput with 1, 4 and 8 agents at once
+//! (threads, each with its own connection, as separate processes would have), the audit log's
+//! append rate (one transaction per event, and many events per transaction) and its verification
+//! speed. On a real SQLite file in a temporary directory. Prints a markdown table.
 //!
-//! Run with `cargo bench -p acas --bench agents`.
+//! Run with `cargo bench -p acas --bench agents [-- --keep DIR]`; `--keep DIR` writes the audit
+//! log into `DIR/.acas/state.db` and leaves it there (for timing `acas audit verify` on it).
 
 #![allow(clippy::print_stdout)]
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use acas::agents::{Claim, ClaimRequest, NewTask, SystemClock, TaskQueue};
 use acas::store::audit::{self, AuditEvent, AuditKind, AuditLog};
 
-const AGENTS: usize = 8;
+const AGENTS: [usize; 3] = [1, 4, 8];
 const TASKS: usize = 2_000;
 const HEARTBEATS_PER_TASK: usize = 3;
 const AUDIT_EVENTS: usize = 20_000;
@@ -22,11 +23,18 @@ const AUDIT_BATCHED: usize = 200_000;
 
 fn main() {
     let mut rows: Vec<[String; 2]> = Vec::new();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    claims(dir.path(), &mut rows);
+    for agents in AGENTS {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        claims(dir.path(), agents, &mut rows);
+    }
 
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let mut log = AuditLog::open(dir.path(), Duration::from_secs(10)).expect("open the audit log");
+    let args: Vec<String> = std::env::args().collect();
+    let keep =
+        args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
+    let temporary = tempfile::tempdir().expect("temporary directory");
+    let dir = keep.unwrap_or_else(|| temporary.path().to_owned());
+    std::fs::create_dir_all(&dir).expect("the audit log's directory");
+    let mut log = AuditLog::open(&dir, Duration::from_secs(10)).expect("open the audit log");
     let started = Instant::now();
     for n in 0..AUDIT_EVENTS {
         log.append(&event(n)).expect("append");
@@ -37,7 +45,7 @@ fn main() {
         format!("{:.0} events/s", AUDIT_EVENTS as f64 / elapsed.as_secs_f64()),
     ]);
 
-    let mut conn = rusqlite::Connection::open(dir.path().join(".acas/state.db")).expect("open");
+    let mut conn = rusqlite::Connection::open(dir.join(".acas/state.db")).expect("open");
     let started = Instant::now();
     let tx = conn.transaction().expect("transaction");
     for n in 0..AUDIT_BATCHED {
@@ -79,8 +87,9 @@ fn event(n: usize) -> AuditEvent<'static> {
     }
 }
 
-/// 8 agents take every task: claim, heartbeat a few times, done; each call its own transaction.
-fn claims(root: &Path, rows: &mut Vec<[String; 2]>) {
+/// `agents` agents take every task: claim, heartbeat a few times, done; each call its own
+/// transaction.
+fn claims(root: &Path, agents: usize, rows: &mut Vec<[String; 2]>) {
     let mut queue = TaskQueue::open(root, Arc::new(SystemClock)).expect("open the task queue");
     for n in 0..TASKS {
         let task = NewTask {
@@ -91,7 +100,7 @@ fn claims(root: &Path, rows: &mut Vec<[String; 2]>) {
         queue.create(&task).expect("create");
     }
     let started = Instant::now();
-    let threads: Vec<_> = (0..AGENTS)
+    let threads: Vec<_> = (0..agents)
         .map(|a| {
             let root = root.to_owned();
             std::thread::spawn(move || {
@@ -131,7 +140,7 @@ fn claims(root: &Path, rows: &mut Vec<[String; 2]>) {
     assert_eq!(claims, TASKS);
     let operations = claims * 2 + beats;
     rows.push([
-        format!("{AGENTS} agents: claim, {HEARTBEATS_PER_TASK} heartbeats, done ({TASKS} tasks with a path lock each)"),
+        format!("{agents} agent(s): claim, {HEARTBEATS_PER_TASK} heartbeats, done ({TASKS} tasks with a path lock each)"),
         format!(
             "{:.0} operations/s: {:.0} claims/s, {:.0} heartbeats/s ({:.2} s)",
             operations as f64 / elapsed.as_secs_f64(),
@@ -141,7 +150,7 @@ fn claims(root: &Path, rows: &mut Vec<[String; 2]>) {
         ),
     ]);
     rows.push([
-        "mean claim latency under that load (waiting for the write lock included)".to_owned(),
+        format!("{agents} agent(s): mean claim latency (waiting for the write lock included)"),
         format!("{:.2} ms", claim_time.as_secs_f64() * 1000.0 / claims as f64),
     ]);
 }

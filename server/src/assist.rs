@@ -485,7 +485,12 @@ pub async fn escalate(
             Index::Walk { rules, store } => {
                 let files = workspace_files(&job.root, rules, job.language);
                 let (index, synced) = SymbolIndex::load(store.as_ref(), &job.root, &files, job.max_size);
-                tracing::debug!(?synced, "symbol index loaded");
+                tracing::info!(
+                    "symbol index, files: {} from the store, {} parsed, {} dropped",
+                    synced.reused,
+                    synced.tagged,
+                    synced.dropped
+                );
                 build_context(&index)
             }
         };

@@ -36,6 +36,12 @@ pub fn acas_bin() -> PathBuf {
     bin
 }
 
+/// The user cache directory of the commands tests run (a dry run keeps its symbol index there),
+/// outside every test's workspace and the user's own cache.
+pub fn tests_cache_home() -> PathBuf {
+    std::env::temp_dir().join("acas-tests-cache")
+}
+
 /// Runs `acas ARGS` to completion and returns (exit code, stdout, stderr).
 pub fn run_acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
     let output = Command::new(acas_bin())
@@ -43,6 +49,7 @@ pub fn run_acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
         .current_dir(cwd)
         .env("ACAS_LOG", "warn")
         .env("XDG_CONFIG_HOME", cwd.join(".no-user-config"))
+        .env("XDG_CACHE_HOME", tests_cache_home())
         .output()
         .expect("running acas");
     (
@@ -80,6 +87,7 @@ pub fn acas_trusted(args: &[&str], cwd: &Path) -> (i32, String, String) {
         .env("ACAS_LOG", "warn")
         .env("NO_COLOR", "1")
         .env("XDG_CONFIG_HOME", trusting_config_home())
+        .env("XDG_CACHE_HOME", tests_cache_home())
         .output()
         .expect("running acas");
     (

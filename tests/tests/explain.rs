@@ -60,6 +60,7 @@ fn acas(root: &Path, fake: &FakeProvider, args: &[&str]) -> (i32, Value, String)
         .current_dir(root)
         .env("ACAS_FAKE_KEY", fake.api_key())
         .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .env("XDG_CACHE_HOME", acas_e2e::tests_cache_home())
         .env_remove("OPENAI_API_KEY")
         .env_remove("ANTHROPIC_API_KEY")
         .env_remove("GEMINI_API_KEY")
@@ -254,4 +255,61 @@ fn explain_keeps_the_symbol_index_in_the_store_and_trusts_no_stale_row() {
     let rows = symbol_rows(root);
     assert!(rows.iter().all(|r| r.1 > 0 && r.2.contains("\"end\"")), "{rows:?}");
     assert!(rows[1].2.contains("\"cube\""), "{rows:?}");
+}
+
+/// `acas explain --dry-run` in `root` with the user's cache in `cache`, logging at `info`.
+fn dry_run_with_cache(root: &Path, cache: &Path) -> (i32, Value, String) {
+    let output = Command::new(acas_bin())
+        .args(["--log-level", "info", "explain", "src/shapes.rs:6", "--dry-run", "--format", "json"])
+        .current_dir(root)
+        .env("XDG_CONFIG_HOME", cache.join("no-user-config"))
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (output.status.code().unwrap_or(-1), json, stderr)
+}
+
+#[test]
+fn a_dry_run_without_state_keeps_the_symbol_index_in_the_users_cache() {
+    let dir = repository("");
+    let root = dir.path();
+    std::fs::remove_dir_all(root.join(".acas")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+
+    let (code, first, log) = dry_run_with_cache(root, cache.path());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("symbol index, files: 0 from the store, 2 parsed"), "{log}");
+    let prompt = first["prompt"].as_str().unwrap().to_owned();
+    assert!(prompt.contains("pub fn square(x: f64)"), "{prompt}");
+    // Nothing is written into the workspace; the index is in one database of the cache.
+    assert!(!root.join(".acas").exists());
+    let kept: Vec<_> = std::fs::read_dir(cache.path().join("acas/index"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".db"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+
+    // The next dry run parses nothing and sends the same request.
+    let (code, second, log) = dry_run_with_cache(root, cache.path());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("symbol index, files: 2 from the store, 0 parsed"), "{log}");
+    assert_eq!(second["prompt"], first["prompt"]);
+
+    // A changed file is parsed again, and what it defines now is what is sent.
+    std::fs::write(
+        root.join("src/square.rs"),
+        "/// The square, in single precision.\npub fn square(x: f32) -> f32 {\n    x * x\n}\n",
+    )
+    .unwrap();
+    let (code, third, log) = dry_run_with_cache(root, cache.path());
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("symbol index, files: 1 from the store, 1 parsed"), "{log}");
+    assert!(third["prompt"].as_str().unwrap().contains("pub fn square(x: f32)"), "{third:#}");
 }

@@ -63,6 +63,7 @@ fn acas(root: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, Value, String
         .args(args)
         .current_dir(root)
         .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .env("XDG_CACHE_HOME", acas_e2e::tests_cache_home())
         .env_remove("OPENAI_API_KEY")
         .env_remove("ANTHROPIC_API_KEY")
         .env_remove("GEMINI_API_KEY")

@@ -68,7 +68,7 @@ fn explain(args: &Args) -> Result<i32, String> {
     let rel = relative(&root, &path);
     let doc = Document::new(language, text);
     let store = if !read_only && (recorded || !args.dry_run) {
-        Some(Store::open_workspace(&root, StoreOptions::default()).map_err(|e| e.to_string())?)
+        Some(Store::open_workspace(&root, short_lived()).map_err(|e| e.to_string())?)
     } else {
         None
     };
@@ -90,10 +90,11 @@ fn explain(args: &Args) -> Result<i32, String> {
             store: store.clone(),
             only: args.provider.clone(),
         },
-        // The symbol index kept in the store: only files changed since are indexed again.
+        // The symbol index kept in the store: only files changed since are indexed again. A dry
+        // run without a state it may write keeps it in the user's cache instead.
         index: Index::Walk {
             rules: std::sync::Arc::new(IgnoreRules::new(&root, &config.ignore)),
-            store: store.clone(),
+            store: store.clone().or_else(|| args.dry_run.then(|| index_cache(&root)).flatten()),
         },
         max_size: config.max_file_size,
         dry_run: args.dry_run,
@@ -126,6 +127,30 @@ fn explain(args: &Args) -> Result<i32, String> {
         }
         Err(EscalateError::Cancelled) => Err("cancelled".to_owned()),
         Err(error) => Err(error.to_string()),
+    }
+}
+
+/// How this one-shot command opens a store: without the integrity check's read of the whole
+/// file, which it would not wait for.
+fn short_lived() -> StoreOptions {
+    StoreOptions { integrity_check: false, ..StoreOptions::default() }
+}
+
+/// The symbol index of a workspace whose own state a dry run does not write (there is none yet,
+/// or it is read-only), kept in the user's cache directory so that the next dry run parses only
+/// what changed: `$XDG_CACHE_HOME/acas/index/<hash of the root>.db`, else `~/.cache/acas/…`.
+/// `None`, and every file indexed, when that cannot be opened.
+fn index_cache(root: &std::path::Path) -> Option<Store> {
+    let path = crate::store::index_cache_path(root)?;
+    match Store::open_cache(&path, short_lived()) {
+        Ok(store) => {
+            tracing::info!("the symbol index is kept in {}", path.display());
+            Some(store)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the symbol index cannot be kept in the cache; every file is indexed");
+            None
+        }
     }
 }
 

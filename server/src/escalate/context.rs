@@ -154,7 +154,9 @@ pub fn build(
     let start = site.range.start.min(site.text.len());
     let line = site.text[..start].matches('\n').count() as u32;
     let column = (start - site.text[..start].rfind('\n').map_or(0, |i| i + 1)) as u32;
-    let (definitions_here, _) = symbols::tags(site.language, site.tree, site.text, site.path);
+    let definitions_here = index
+        .definitions_of(site.path, site.text)
+        .unwrap_or_else(|| symbols::tags(site.language, site.tree, site.text, site.path).0);
     let enclosing_def = definitions_here
         .iter()
         .filter(|d| d.range.start <= start && start <= d.range.end)

@@ -538,14 +538,50 @@ fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end
 }
 
-/// A rule of the vendored gitleaks set, compiled.
+/// A rule of the vendored gitleaks set. Its patterns are compiled the first time a text holds
+/// one of its keywords (most texts hold none of most rules' keywords, and compiling all of them
+/// costs a short-lived process such as `acas explain` tens of milliseconds).
 struct LeakRule {
     id: &'static str,
-    regex: regex::bytes::Regex,
+    source: String,
+    allow_sources: Vec<AllowFile>,
+    compiled: OnceLock<Result<Compiled, String>>,
     secret_group: usize,
     entropy: Option<f64>,
     keywords: Vec<String>,
+}
+
+/// A rule's patterns, compiled.
+struct Compiled {
+    regex: regex::bytes::Regex,
     allow: Vec<Allow>,
+}
+
+impl LeakRule {
+    /// The rule's patterns, compiled on first use; the error when its own pattern does not
+    /// compile (an allowlist pattern that does not compile is left out).
+    fn compiled(&self) -> Result<&Compiled, &str> {
+        self.compiled
+            .get_or_init(|| {
+                let regex = compile(&self.source).map_err(|e| e.to_string())?;
+                let allow = self
+                    .allow_sources
+                    .iter()
+                    .map(|a| Allow {
+                        target: match a.regex_target.as_deref() {
+                            Some("match") => AllowTarget::Match,
+                            Some("line") => AllowTarget::Line,
+                            _ => AllowTarget::Secret,
+                        },
+                        regexes: a.regexes.iter().filter_map(|r| compile(r).ok()).collect(),
+                        stopwords: a.stopwords.clone(),
+                    })
+                    .collect();
+                Ok(Compiled { regex, allow })
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
 }
 
 struct Allow {
@@ -589,8 +625,6 @@ struct Rules {
     leaks: Vec<LeakRule>,
     /// Every kind a marker can name.
     kinds: Vec<&'static str>,
-    /// Rules of the vendored set that did not compile, with why.
-    skipped: Vec<(String, String)>,
 }
 
 fn rules() -> &'static Rules {
@@ -705,34 +739,17 @@ impl Rules {
         let file: LeakFile = toml::from_str(include_str!("../../data/gitleaks.toml"))
             .expect("the vendored gitleaks rules parse");
         let mut leaks = Vec::new();
-        let mut skipped = Vec::new();
         for rule in file.rules {
             // Rules tied to file paths need the path, which a prompt no longer has.
-            let (Some(regex), None) = (&rule.regex, &rule.path) else { continue };
-            let regex = match compile(regex) {
-                Ok(regex) => regex,
-                Err(error) => {
-                    skipped.push((rule.id, error.to_string()));
-                    continue;
-                }
-            };
-            let mut allow = Vec::new();
-            for a in rule.allowlists {
-                let target = match a.regex_target.as_deref() {
-                    Some("match") => AllowTarget::Match,
-                    Some("line") => AllowTarget::Line,
-                    _ => AllowTarget::Secret,
-                };
-                let regexes = a.regexes.iter().filter_map(|r| compile(r).ok()).collect();
-                allow.push(Allow { target, regexes, stopwords: a.stopwords });
-            }
+            let (Some(regex), None) = (rule.regex, &rule.path) else { continue };
             leaks.push(LeakRule {
                 id: Box::leak(rule.id.into_boxed_str()),
-                regex,
+                source: regex,
+                allow_sources: rule.allowlists,
+                compiled: OnceLock::new(),
                 secret_group: rule.secret_group,
                 entropy: rule.entropy,
                 keywords: rule.keywords.iter().map(|k| k.to_lowercase()).collect(),
-                allow,
             });
         }
         let mut kinds: Vec<&'static str> = own.iter().map(|(k, _)| *k).collect();
@@ -767,7 +784,10 @@ impl Rules {
                 r#"([A-Za-z0-9_$@][A-Za-z0-9_.$@-]{0,80})["'\x60\]]{0,2}[ \t]*(?::[ \t]*[^=\n;,(){}"'\x60]{1,40}?[ \t]*)?(:=|=>|===|!==|==|!=|\?=|\|\|=|=|:|\()"#,
             ),
             flag: re(r"(?:(?:^|[\s\x22'\x60])--|[ \t]-)([A-Za-z][A-Za-z0-9_-]{1,60})(?:=|[ \t]+)"),
-            xml: re(r"<([A-Za-z_][\w.:-]{0,60})>([^<\n]{1,512})</[A-Za-z_][\w.:-]{0,60}>"),
+            // Unbounded here and bounded where its matches are read (`find_hits`): the bounded
+            // repetitions of Unicode classes compiled to an automaton that took half of a
+            // short-lived process's time to build.
+            xml: re(r"<([A-Za-z_][\w.:-]*)>([^<\n]+)</([A-Za-z_][\w.:-]*)>"),
             prose: re(
                 r"(?i)\b(passwords?|passwd|passphrase|pwd|secrets?|tokens?|api[ _-]?keys?|credentials?|creds|log(?:in|on|[ \t]+in)|(?:private|access|secret|signing) keys?)\b",
             ),
@@ -794,7 +814,6 @@ impl Rules {
             go_dsn: re(r#"(?:^|["'\x60\s])[A-Za-z0-9_.-]+:([^\s@"'\x60/:]+)@(?:tcp|udp|unix)\("#),
             pass_argument: re(r#"(?:^|[\s"'\x60=])pass:([^\s"'\x60]+)"#),
             leaks,
-            skipped,
         }
     }
 }
@@ -826,7 +845,9 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         if !rule.keywords.is_empty() && !rule.keywords.iter().any(|k| lower.contains(k.as_str())) {
             continue;
         }
-        for c in rule.regex.captures_iter(text.as_bytes()) {
+        // A rule whose pattern does not compile is reported by `skipped_rules`.
+        let Ok(compiled) = rule.compiled() else { continue };
+        for c in compiled.regex.captures_iter(text.as_bytes()) {
             let whole = c.get(0).expect("group 0 is the match");
             let secret = if rule.secret_group > 0 {
                 c.get(rule.secret_group)
@@ -841,7 +862,7 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
             }
             let line = line_around(text, whole.clone());
             let lowered = text[secret.clone()].to_lowercase();
-            let allowed = rule.allow.iter().any(|a| {
+            let allowed = compiled.allow.iter().any(|a| {
                 let target = match a.target {
                     AllowTarget::Secret => &text[secret.clone()],
                     AllowTarget::Match => &text[whole.clone()],
@@ -928,7 +949,14 @@ fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
         }
     }
     for c in rules.xml.captures_iter(text) {
-        let (name, value) = (c.get(1).expect("name"), c.get(2).expect("value"));
+        let (name, value, close) =
+            (c.get(1).expect("name"), c.get(2).expect("value"), c.get(3).expect("close"));
+        // An element name of at most 61 characters, a value of at most 512. Neither holds a `<`,
+        // so leaving out a longer match hides no other.
+        let fits = |m: regex::Match<'_>, most: usize| m.as_str().chars().nth(most).is_none();
+        if !(fits(name, 61) && fits(close, 61) && fits(value, 512)) {
+            continue;
+        }
         if let Some(kind) = secret_name(name.as_str())
             && accepts(kind, value.as_str())
         {
@@ -4011,14 +4039,19 @@ fn entropy(text: &str) -> f64 {
         .sum()
 }
 
-/// Ids of vendored rules that could not be compiled, with why (for tests and diagnostics).
-pub fn skipped_rules() -> &'static [(String, String)] {
-    &rules().skipped
+/// Ids of vendored rules that could not be compiled, with why (for tests and diagnostics;
+/// compiles every rule).
+pub fn skipped_rules() -> Vec<(String, String)> {
+    rules()
+        .leaks
+        .iter()
+        .filter_map(|rule| rule.compiled().err().map(|e| (rule.id.to_owned(), e.to_owned())))
+        .collect()
 }
 
-/// How many vendored rules are in use.
+/// How many vendored rules are in use (compiles every rule).
 pub fn vendored_rules() -> usize {
-    rules().leaks.len()
+    rules().leaks.iter().filter(|rule| rule.compiled().is_ok()).count()
 }
 
 mod encoded;

@@ -395,6 +395,26 @@ impl SymbolIndex {
         self.by_name.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// The definitions of `path` as the index has them, in the order [`tags`] gives, when `text`
+    /// is the text they were indexed from (same SHA-256): what the context builder would
+    /// otherwise tag again, compiling the language's tag query in a short-lived process.
+    pub fn definitions_of(&self, path: &str, text: &str) -> Option<Vec<Definition>> {
+        let stamp = self.stamps.get(path)?;
+        if stamp.hash != sha256_hex(text.as_bytes()) {
+            return None;
+        }
+        let mut definitions: Vec<Definition> = self
+            .by_path
+            .get(path)?
+            .iter()
+            .flat_map(|name| self.lookup(name))
+            .filter(|d| d.path == path)
+            .cloned()
+            .collect();
+        definitions.sort_by_key(|d| (d.range.start, std::cmp::Reverse(d.range.end)));
+        Some(definitions)
+    }
+
     pub fn files(&self) -> usize {
         self.by_path.len()
     }
@@ -863,5 +883,27 @@ mod tests {
         let store = open(dir.path());
         let (_, synced) = SymbolIndex::load(Some(&store), dir.path(), &all, 1 << 20);
         assert_eq!((synced.tagged, synced.rejected), (0, 0), "{synced:?}");
+    }
+
+    #[test]
+    fn the_index_gives_a_files_definitions_only_for_the_text_it_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "mod inner {\n    pub fn a() {}\n}\n\nstruct S;\n\nimpl S {\n    fn b(&self) {}\n    fn c() {}\n}\n";
+        let path = dir.path().join("lib.rs");
+        std::fs::write(&path, text).unwrap();
+        let store = open(dir.path());
+        let (_, _) = SymbolIndex::load(Some(&store), dir.path(), std::slice::from_ref(&path), 1 << 20);
+        store.close().unwrap();
+        // Read back from the store, as a new process does.
+        let store = open(dir.path());
+        let (index, synced) = SymbolIndex::load(Some(&store), dir.path(), &[path], 1 << 20);
+        assert_eq!(synced, Synced { reused: 1, ..Synced::default() });
+        let doc = Document::new(Language::Rust, text.to_owned());
+        let (tagged, _) = tags(Language::Rust, doc.tree(), doc.text(), "lib.rs");
+        let names: Vec<&str> = tagged.iter().map(|d| d.name.as_str()).collect();
+        assert!(["inner", "a", "S", "b", "c"].iter().all(|n| names.contains(n)), "{tagged:?}");
+        assert_eq!(index.definitions_of("lib.rs", text), Some(tagged));
+        assert_eq!(index.definitions_of("lib.rs", &text.replace("fn c", "fn d")), None);
+        assert_eq!(index.definitions_of("other.rs", text), None);
     }
 }

@@ -31,7 +31,9 @@
 //! [`Store::past_fixes`] returns accepted fixes of a fingerprint to show in later prompts.
 //!
 //! For the context builder it keeps the symbol index per file ([`SymbolFile`]), a cache the
-//! reader checks against the file before use.
+//! reader checks against the file before use. A dry run that does not write the workspace's
+//! state keeps that index in a database of the same schema in the user's cache instead
+//! ([`Store::open_cache`] at [`index_cache_path`]).
 //!
 //! For workflows it keeps the signatures of accepted incoming webhooks, so that a replay is
 //! refused across restarts ([`Store::webhook_first_seen`]), and the queue of outgoing webhooks
@@ -68,7 +70,7 @@ mod tests;
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -108,6 +110,10 @@ pub struct StoreOptions {
     /// Whole segments of the audit log whose last record is older than this are removed by
     /// [`Store::prune`], keeping their final hash. Default: 365 days.
     pub audit_retention: Duration,
+    /// Whether opening starts the integrity check (a read of the whole file on a thread of its
+    /// own). Default: yes; a short-lived command that reads a few rows (`acas explain`) leaves it
+    /// to the operations that meet a damaged page, which fail with the same message.
+    pub integrity_check: bool,
 }
 
 impl Default for StoreOptions {
@@ -117,6 +123,7 @@ impl Default for StoreOptions {
             queue_batches: 64,
             busy_timeout: Duration::from_secs(5),
             audit_retention: Duration::from_secs(365 * 24 * 60 * 60),
+            integrity_check: true,
         }
     }
 }
@@ -149,6 +156,20 @@ impl Store {
         Store::open(&dir.join(DB_FILE), options)
     }
 
+    /// Opens (creating it and its directory if needed, the directory readable by its owner
+    /// only) a database of the user's cache at `db_path`, from [`index_cache_path`]: where a dry
+    /// run keeps the symbol index of a workspace whose own state it does not write.
+    pub fn open_cache(db_path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        if let Some(dir) = db_path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| StoreError::io("create", dir, &e))?;
+        }
+        Store::open(db_path, options)
+    }
+
     /// Whether anything was recorded in `<root>`: `<root>/.acas/state.db` exists. Creates
     /// nothing. Fails when the state cannot be used: `.acas` or `state.db` is something else
     /// than a directory and a file, or cannot be looked at.
@@ -178,7 +199,9 @@ impl Store {
                     format!("could not start the store's writer thread: {e}; free some memory or threads and restart ACAS"),
                 )
             })?;
-        spawn_integrity_check(db_path, busy_timeout);
+        if options.integrity_check {
+            spawn_integrity_check(db_path, busy_timeout);
+        }
         Ok(Store {
             inner: Arc::new(Inner {
                 db_path: db_path.to_owned(),
@@ -405,6 +428,20 @@ impl Drop for Inner {
 /// nor the database in it is something else than a directory and a file. Links are refused, not
 /// followed: a cloned repository can carry a `.acas` (or a file in it) that points elsewhere,
 /// and ACAS must not write outside the workspace.
+/// Where the user's cache keeps the symbol index of the workspace at `root`:
+/// `$XDG_CACHE_HOME/acas/index/<first 16 hex digits of the SHA-256 of the root's path>.db`,
+/// else under `~/.cache`; `None` when neither variable is set.
+pub fn index_cache_path(root: &Path) -> Option<PathBuf> {
+    use sha2::Digest;
+    let cache =
+        std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    let hash = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    let name: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Some(cache.join("acas").join("index").join(format!("{name}.db")))
+}
+
 fn prepare_dir(root: &Path) -> Result<PathBuf, StoreError> {
     let dir = root.join(".acas");
     if exists(&dir)? {
