@@ -63,7 +63,8 @@ fn parses_cleanly(language: Language, text: &str) -> bool {
 ///   outer attributes where the grammar
 ///   takes none (see [`attribute_gap`]), a `where` clause on a unit struct
 ///   (`struct S where T: Send;`), negative const generic arguments, `()` bounded in a `where`
-///   clause, a macro call bounded in a `where` clause (`mac!(Self): Send`), a bound with no
+///   clause, a macro call bounded in a `where` clause (`mac!(Self): Send`), a field named by its
+///   index in a struct pattern (`Tuple { 1: x, .. }`), a bound with no
 ///   traits (`C: ,`), the weak keyword `raw` as a name and `..=end` in
 ///   a closure, underscores in a Unicode escape (`\u{1_F6_02}`; see [`rewrites`]), and a file that holds one expression, meant for `include!`
 ///   (see [`lone_expression`]).
@@ -264,7 +265,8 @@ fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut 
 ///   becomes a blank.
 ///   A Unicode escape with underscores (`\u{1_F6_02}`): each `_` becomes `0`.
 ///   A macro call as the bounded type of a `where` predicate (`mac!(Self): Send`): it becomes
-///   a name (see [`bounded_macro_type`]).
+///   a name (see [`bounded_macro_type`]). A field named by its index in a struct pattern
+///   (`Tuple { 1: x, .. }`, as in `async-trait`'s tests): its digits become letters.
 ///   A bound with no traits (`C: ,` in a `where` clause, as in `combine`; `<T:>`): the
 ///   predicate is blanked (see [`empty_bound`]).
 /// - JavaScript family: a reserved word as an imported or exported name (`import { in as o }`,
@@ -338,6 +340,20 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                                 .map_or(b.len(), |n| body.end + n);
                             sites.push(i..line_end);
                         }
+                    }
+                    // `Tuple { 1: x, .. }`: a field named by its index in a struct pattern.
+                    b'0'..=b'9'
+                        if (i == 0 || !word(b[i - 1]))
+                            && prev_code(i).is_some_and(|p| matches!(b[p], b'{' | b','))
+                            && {
+                                let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                                next_code(end).is_some_and(|n| b[n] == b':' && b.get(n + 1) != Some(&b':'))
+                                    && !b.get(end).copied().is_some_and(word)
+                            } =>
+                    {
+                        let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                        bytes[i..end].fill(b'f');
+                        sites.push(i..end);
                     }
                     b'!' => {
                         if let Some(call) = bounded_macro_type(b, i) {
