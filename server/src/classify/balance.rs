@@ -88,7 +88,9 @@ impl Ctx<'_> {
 
     /// Does this pair break the indentation a formatter would give it? A block opened at the
     /// end of a line closes at the start of a line as deep, or (a `(` or `[`) within a line; a
-    /// bracket opened within a line never closes at the start of a shallower line.
+    /// bracket opened within a line never closes at the start of a shallower line. A line that
+    /// a deleted closer left one column deeper (see [`Ctx::remnant`]) counts at the depth the
+    /// closer had.
     fn anomalous(&self, o: Delim, c: Delim) -> bool {
         if o.line == c.line {
             return false;
@@ -96,7 +98,28 @@ impl Ctx<'_> {
         if !self.is_last(o) {
             return self.is_first(c) && self.indent(c) < self.indent(o);
         }
-        if self.is_first(c) { self.indent(c) != self.indent(o) } else { o.ch == b'{' }
+        if self.is_first(c) {
+            self.indent(c) != self.indent(o) - u32::from(self.remnant(o.line))
+        } else {
+            o.ch == b'{'
+        }
+    }
+
+    /// Is `line` what is left of a line that started with a closer once the closer is deleted
+    /// (`    } else {` as `     else {`)? Its code starts after a space at an odd column, and
+    /// the code line before it is deeper: formatters indent by an even number of columns, so
+    /// the block the closer ended is one column shallower.
+    fn remnant(&self, line: u32) -> bool {
+        let l = &self.scan.lines[line as usize];
+        let Some(first) = l.first else { return false };
+        l.indent % 2 == 1
+            && first > 0
+            && self.text.as_bytes()[first - 1] == b' '
+            && self.scan.lines[..line as usize]
+                .iter()
+                .rev()
+                .find(|p| !p.is_blank())
+                .is_some_and(|p| p.indent > l.indent)
     }
 
     /// Index of the closer that pairs with the opener at `index`, by depth alone, if it comes
@@ -352,6 +375,17 @@ pub(crate) fn explain(scan: &Scan, text: &str) -> Option<Fix> {
             break;
         }
         if d.is_open() {
+            // A block opened on a line a deleted closer left one column deeper (`     else {`
+            // after the block of `if x {`): the block still open is the one that closer ended,
+            // and its closer belongs at the start of this line.
+            if cx.is_last(*d)
+                && cx.remnant(d.line)
+                && let Some(&o) = open.last()
+                && cx.is_last(delims[o])
+                && cx.indent(delims[o]) + 1 == cx.indent(*d)
+            {
+                close_candidates(o, delims.len(), &mut cands);
+            }
             open.push(i);
             continue;
         }

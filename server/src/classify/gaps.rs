@@ -63,7 +63,9 @@ fn parses_cleanly(language: Language, text: &str) -> bool {
 ///   outer attributes where the grammar
 ///   takes none (see [`attribute_gap`]), a `where` clause on a unit struct
 ///   (`struct S where T: Send;`), negative const generic arguments, `()` bounded in a `where`
-///   clause, a bound with no traits (`C: ,`), the weak keyword `raw` as a name and `..=end` in
+///   clause, a macro call bounded in a `where` clause (`mac!(Self): Send`), a field named by its
+///   index in a struct pattern (`Tuple { 1: x, .. }`), a bound with no
+///   traits (`C: ,`), the weak keyword `raw` as a name and `..=end` in
 ///   a closure, underscores in a Unicode escape (`\u{1_F6_02}`; see [`rewrites`]), and a file that holds one expression, meant for `include!`
 ///   (see [`lone_expression`]).
 /// - TypeScript and TSX: `import("module")` types and `in`/`out` variance annotations on type
@@ -98,7 +100,8 @@ pub(crate) fn grammar_gap(
             // `,` before the `!` (`(a, str![].raw())` in a tuple).
             let after_name = before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
             let bang_opens = after.strip_prefix('!').is_some_and(|a| a.starts_with(['[', '(', '{']));
-            let macro_bang = after_name && (word == "!" || (node.is_missing() && bang_opens));
+            let macro_bang =
+                after_name && (word == "!" || (node.is_missing() && bang_opens)) && !juxtaposed_path(before);
             if (word == "try" && after.starts_with('!')) || word == "safe" || macro_bang {
                 return true;
             }
@@ -153,6 +156,32 @@ pub(crate) fn grammar_gap(
         Language::Json => plus_exponent(text, error, checked),
         Language::Go => rewritten_gap(language, text, error, checked),
     }
+}
+
+/// Words after which a macro call may start an expression, a pattern or a type.
+const BEFORE_MACRO_CALL: [&str; 14] = [
+    "return", "break", "in", "as", "match", "if", "while", "let", "mut", "ref", "for", "where", "yield",
+    "else",
+];
+
+/// Whether the macro path that `before` ends with (`name`, `a::name`) follows another word
+/// that cannot precede a call (`fn name!(…)`, `tracing tracing::warn!(…)`, `impl name!(…);`):
+/// then the grammar's error at the `!` is a real mistake, not an invocation it failed to open.
+fn juxtaposed_path(before: &str) -> bool {
+    let path = before.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == ':');
+    let word_before = path.trim_end();
+    // Glued to what precedes it (`(name!`), or first on its line (after a comment, maybe).
+    if word_before.len() == path.len() || path[word_before.len()..].contains('\n') {
+        return false;
+    }
+    let word =
+        &word_before[word_before.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1)..];
+    let name = &before[path.len()..];
+    !word.is_empty()
+        && !word.starts_with(|c: char| c.is_ascii_digit())
+        && !BEFORE_MACRO_CALL.contains(&word)
+        && !word_before[..word_before.len() - word.len()].ends_with(['\'', '$', '#'])
+        && !name.is_empty()
 }
 
 /// Same-length rewrites of valid constructs that the grammar cannot parse into equivalent ones
@@ -235,6 +264,9 @@ fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut 
 ///   a range with no start up to an inclusive end (`|end| ..=end`, as in `quickcheck`): the `=`
 ///   becomes a blank.
 ///   A Unicode escape with underscores (`\u{1_F6_02}`): each `_` becomes `0`.
+///   A macro call as the bounded type of a `where` predicate (`mac!(Self): Send`): it becomes
+///   a name (see [`bounded_macro_type`]). A field named by its index in a struct pattern
+///   (`Tuple { 1: x, .. }`, as in `async-trait`'s tests): its digits become letters.
 ///   A bound with no traits (`C: ,` in a `where` clause, as in `combine`; `<T:>`): the
 ///   predicate is blanked (see [`empty_bound`]).
 /// - JavaScript family: a reserved word as an imported or exported name (`import { in as o }`,
@@ -307,6 +339,27 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                                 .position(|&c| c == b'\n')
                                 .map_or(b.len(), |n| body.end + n);
                             sites.push(i..line_end);
+                        }
+                    }
+                    // `Tuple { 1: x, .. }`: a field named by its index in a struct pattern.
+                    b'0'..=b'9'
+                        if (i == 0 || !word(b[i - 1]))
+                            && prev_code(i).is_some_and(|p| matches!(b[p], b'{' | b','))
+                            && {
+                                let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                                next_code(end).is_some_and(|n| b[n] == b':' && b.get(n + 1) != Some(&b':'))
+                                    && !b.get(end).copied().is_some_and(word)
+                            } =>
+                    {
+                        let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                        bytes[i..end].fill(b'f');
+                        sites.push(i..end);
+                    }
+                    b'!' => {
+                        if let Some(call) = bounded_macro_type(b, i) {
+                            bytes[call.start] = b'M';
+                            bytes[call.start + 1..call.end].fill(b'_');
+                            sites.push(call);
                         }
                     }
                     b':' => {
@@ -522,6 +575,43 @@ fn next_code_skipping_comments(b: &[u8], mut at: usize) -> Option<usize> {
         return Some(n);
     }
     None
+}
+
+/// Rust: a macro call as the bounded type of a `where` predicate (`mac!(Self): Send`, as in
+/// `async-trait`'s tests), which rustc accepts (a macro may stand for a type) and the grammar
+/// does not; `bang` is the offset of its `!`. Returns the call, path included, when it is on
+/// one line, follows `where` or a `,` and is followed by a `:` (not `::`): it becomes a name of
+/// the same length.
+fn bounded_macro_type(b: &[u8], bang: usize) -> Option<Range<usize>> {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    if bang == 0 || !word(b[bang - 1]) || !matches!(b.get(bang + 1), Some(b'(' | b'[' | b'{')) {
+        return None;
+    }
+    let start = (0..bang).rev().take_while(|&k| word(b[k]) || b[k] == b':').last()?;
+    if !b[start].is_ascii_alphabetic() && b[start] != b'_' {
+        return None;
+    }
+    let open = b[bang + 1];
+    let mut depth = 0;
+    let close = (bang + 1..b.len().min(bang + 257)).find(|&k| {
+        if b[k] == open {
+            depth += 1;
+        } else if b[k] == super::balance::closer(open) {
+            depth -= 1;
+        }
+        depth == 0 || b[k] == b'\n'
+    })?;
+    if b[close] == b'\n' {
+        return None;
+    }
+    let after = close + 1 + b[close + 1..].iter().position(|c| !c.is_ascii_whitespace())?;
+    if b[after] != b':' || b.get(after + 1) == Some(&b':') {
+        return None;
+    }
+    let before = b[..start].iter().rposition(|c| !c.is_ascii_whitespace())?;
+    let after_where =
+        before >= 4 && &b[before - 4..=before] == b"where" && (before == 4 || !word(b[before - 5]));
+    (b[before] == b',' || after_where).then_some(start..close + 1)
 }
 
 /// Rust: a bound with no traits (`C: ,` in a `where` clause, `<T:>`), which rustc accepts and

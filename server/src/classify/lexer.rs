@@ -519,8 +519,8 @@ impl Lexer<'_, '_> {
     /// file inside out. Whether the string that opened at `start` and closed before `self.i`
     /// looks like one left open at the end of its first line: it spans lines, its first line
     /// ends like code (`,` `;` `(` `)` `{` `}` `[` `]` `?`) rather than prose or a `\`
-    /// continuation, and the next non-blank line is indented like the code around it and also
-    /// ends like code:
+    /// continuation, and the next line of code (blank lines and line comments skipped) is
+    /// indented like the code around it and also ends like code:
     ///
     /// ```text
     ///     "Structure needs cleaning,
@@ -551,13 +551,17 @@ impl Lexer<'_, '_> {
         while from < self.b.len() {
             let end = self.b[from..].iter().position(|&c| c == b'\n').map_or(self.b.len(), |n| from + n);
             let line = &self.b[from..end];
-            if line.trim_ascii().is_empty() {
+            // Blank lines and line comments (`// then this`) say nothing.
+            if line.trim_ascii().is_empty() || line.trim_ascii_start().starts_with(b"//") {
                 from = end + 1;
                 continue;
             }
             let next_indent = indent_of(from);
             let closer = matches!(line.trim_ascii_start().first(), Some(b'}' | b')' | b']'));
-            if (next_indent == 0 && !closer) || next_indent.abs_diff(indent) > 8 || !ends_like_code(line) {
+            // Prose continued at the margin, unless the string's own line is at the margin (an
+            // item: `const F: &str = ".gitmodules;` then `mod errors;`).
+            let margin = next_indent == 0 && indent > 0 && !closer;
+            if margin || next_indent.abs_diff(indent) > 8 || !ends_like_code(line) {
                 return false;
             }
             break;

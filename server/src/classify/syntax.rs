@@ -173,6 +173,7 @@ const NEVER_TWICE: [&str; 8] = ["async", "mut", "unsafe", "const", "pub", "fn", 
 fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
     let root = tree.root_node();
     let mut out = macro_statements_without_semicolon(text, tree);
+    out.extend(keywords_taken_for_names(text, tree));
     let word_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let bytes = text.as_bytes();
     // One pass over the bytes (this runs on every valid text): a space between two equal words,
@@ -244,6 +245,79 @@ fn accepted_rust_mistakes(text: &str, tree: &Tree) -> Vec<Finding> {
     }
     out.sort_by_key(|f| f.range.start);
     out.truncate(MAX_FINDINGS);
+    out
+}
+
+/// Keywords that never stand before these characters: after one, the grammar's lexer (which
+/// takes a keyword for a name where no keyword fits) has read it as a name.
+const KEYWORDS_NOT_NAMES: [&str; 16] = [
+    "fn", "impl", "struct", "enum", "trait", "mod", "let", "loop", "while", "match", "static", "const",
+    "type", "use", "unsafe", "extern",
+];
+
+/// Whether `node` lies in a macro's tokens, where any word may stand.
+fn in_macro_tokens(node: Node<'_>) -> bool {
+    std::iter::successors(Some(node), |n| n.parent())
+        .any(|a| matches!(a.kind(), "token_tree" | "macro_definition"))
+}
+
+/// Rust mistakes around keywords that tree-sitter-rust parses without error: a keyword left
+/// where a name or the end of an expression belongs (`unwrap(fn )`, `fn }`, `into(impl )`),
+/// which its lexer reads as a name; and an `impl` with no body (`impl m!(T);`), which the
+/// grammar takes. rustc rejects both ("expected identifier, found keyword", "expected `{`").
+/// Candidates are keywords followed by `)` `]` `}` `,` `;` `.` `=` (the `;` of an `impl`),
+/// confirmed against the tree.
+fn keywords_taken_for_names(text: &str, tree: &Tree) -> Vec<Finding> {
+    let root = tree.root_node();
+    let b = text.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = Vec::new();
+    for keyword in KEYWORDS_NOT_NAMES {
+        for (i, _) in text.match_indices(keyword) {
+            let end = i + keyword.len();
+            if (i > 0 && (word(b[i - 1]) || matches!(b[i - 1], b'\'' | b'#' | b'$')))
+                || b.get(end).copied().is_some_and(word)
+            {
+                continue;
+            }
+            let next = b[end..].iter().position(|c| !c.is_ascii_whitespace()).map(|k| end + k);
+            if !next.is_some_and(|n| b")]},;.=".contains(&b[n])) {
+                // `impl T;`: the `;` ends the `impl` item.
+                if keyword == "impl"
+                    && let Some(item) = root
+                        .descendant_for_byte_range(i, end)
+                        .filter(|n| n.kind() == "impl")
+                        .and_then(|n| n.parent())
+                        .filter(|p| p.kind() == "impl_item" && !p.has_error())
+                    && let Some(last) = item.child(item.child_count().saturating_sub(1))
+                    && last.kind() == ";"
+                    && !in_macro_tokens(item)
+                {
+                    out.push(Finding {
+                        range: last.start_byte()..last.end_byte(),
+                        message: "expected `{` after the `impl`'s type".to_string(),
+                        related: Vec::new(),
+                    });
+                }
+                continue;
+            }
+            let Some(node) = root.descendant_for_byte_range(i, end) else { continue };
+            if node.start_byte() == i
+                && node.end_byte() == end
+                && matches!(node.kind(), "identifier" | "type_identifier" | "field_identifier")
+                && !in_macro_tokens(node)
+            {
+                out.push(Finding {
+                    range: i..end,
+                    message: format!("unexpected keyword `{keyword}`"),
+                    related: Vec::new(),
+                });
+            }
+            if out.len() >= MAX_FINDINGS {
+                return out;
+            }
+        }
+    }
     out
 }
 
@@ -937,6 +1011,22 @@ fn missing_colon(text: &str, keyword: Range<usize>) -> Option<usize> {
     }
 }
 
+/// Where the MISSING token `node` belongs: right after the code before it. The grammar puts it
+/// before the next token, which may be past comments, lines further down (`use a::b` without
+/// its `;` before a doc comment: rustc, Python and gofmt all point after `b`).
+fn missing_at(text: &str, node: Node<'_>) -> usize {
+    let start = node.start_byte();
+    let mut prev = node.prev_sibling();
+    while let Some(p) = prev.filter(|p| p.is_extra()) {
+        prev = p.prev_sibling();
+    }
+    match prev {
+        // Only past comments: across blank lines alone it already sits after the code.
+        Some(p) if p.end_byte() < start && !text[p.end_byte()..start].trim().is_empty() => p.end_byte(),
+        _ => start,
+    }
+}
+
 fn tree_finding(language: Language, text: &str, node: Node<'_>) -> Finding {
     let _ = language;
     if node.is_missing() {
@@ -947,7 +1037,7 @@ fn tree_finding(language: Language, text: &str, node: Node<'_>) -> Finding {
         } else {
             format!("expected {what}")
         };
-        let start = node.start_byte();
+        let start = missing_at(text, node);
         return Finding { range: start..start, message, related: Vec::new() };
     }
     let start = node.start_byte();

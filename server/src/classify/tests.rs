@@ -522,6 +522,124 @@ fn closers_deleted_after_a_block_argument_are_placed_after_the_block() {
     .assert_eq(&diagnose_with_related(Language::Rust, text));
 }
 
+/// A `}` deleted from the start of `} else {` leaves the `else` one column deeper than the
+/// block it closed: the closer is reported on that line, not after the `else` block, where
+/// closing the block balances as well.
+#[test]
+fn a_closer_deleted_before_else_is_placed_at_the_else() {
+    let rust = std::fs::read_to_string(fixtures().join("rust/deleted_closer_before_else.rs")).unwrap();
+    expect![[r#"
+        5:18-5:19 missing `}` to close `{` at 3:22 [classify] (`{` opened here at 3:22)
+    "#]]
+    .assert_eq(&diagnose_with_related(Language::Rust, &rust));
+}
+
+/// A keyword left where a name or the end of an expression belongs (`unwrap(fn )`, `fn }`),
+/// which tree-sitter-rust's lexer reads as a name, and an `impl` with no body, which the grammar
+/// takes: reported where they are, as rustc does; keywords in lifetimes, raw identifiers and
+/// macro tokens are not.
+#[test]
+fn keywords_taken_for_names_are_reported() {
+    let text = std::fs::read_to_string(fixtures().join("rust/keyword_as_name.rs")).unwrap();
+    expect![[r#"
+        4:53-4:55 unexpected keyword `fn` [manifest_dir]
+        13:9-13:11 unexpected keyword `fn` [Modulus::clone]
+        18:42-18:43 expected `{` after the `impl`'s type [assert_impl_all!(Raw]
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, &text));
+    let valid = std::fs::read_to_string(fixtures().join("rust/valid_keywords.rs")).unwrap();
+    assert_eq!(diagnose(Language::Rust, &valid), "");
+}
+
+/// A `;` missing before comments is reported after the code it ends, where rustc points, not
+/// before the next item, which tree-sitter places it before.
+#[test]
+fn a_missing_semicolon_is_placed_before_the_comments_that_follow() {
+    let text = "use crate::sys::jmethodID
+
+/// Wrapper around [`jmethodID`].
+///
+/// More text.
+/// More text.
+/// More text.
+#[derive(Debug)]
+pub struct JMethodID {
+    internal: jmethodID,
+}
+";
+    expect![[r#"
+        1:26-1:26 expected `;` []
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, text));
+}
+
+/// A word before a macro call where none may stand (`fn name!(…)`, a path typed twice) is
+/// reported: the grammar's error at the `!` is not an invocation it failed to open.
+#[test]
+fn a_word_before_a_macro_call_is_reported() {
+    let text = "mod t {
+    #[cfg(x)]
+    fn test_simd_arch_mod!(wasm32, v128);
+}
+
+fn f() {
+    tracing tracing::warn!(name: \"mog\", qux = 3);
+    x();
+}
+";
+    expect![[r#"
+        3:26-3:27 unexpected `!` [t::test_simd_arch_mod]
+        7:5-7:12 unexpected `tracing` [f]
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, text));
+    let valid = "fn f() -> u8 {
+    // the count
+    m!(1);
+    let x = if m!(2) { 1 } else { 2 };
+    for _ in m![3] {}
+    return m!(x);
+}
+";
+    assert_eq!(diagnose(Language::Rust, valid), "");
+}
+
+/// A Rust string left open runs to the next quote: it is named where it opens when a comment
+/// or an item at the margin follows its line.
+#[test]
+fn strings_left_open_before_a_comment_or_an_item_are_named() {
+    let text = "fn dll_search() {
+    let path = \"A.B.TypeName;
+
+    // Test library successfully found
+    let mut results = Vec::new();
+    let found = search_path(path, |library| {
+        results.push(library);
+        library == \"A.dll\"
+    });
+}
+";
+    expect![[r#"
+        2:16-2:17 unterminated string [dll_search]
+        8:21-8:22 unexpected `A` [dll_search]
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, text));
+    let text = "/// The name of the file.
+pub(crate) const MODULES_FILE: &str = \".gitmodules;
+
+mod errors;
+pub use errors::*;
+
+fn f() {
+    x.expect(\"just initialized\");
+}
+";
+    expect![[r#"
+        2:39-2:40 unterminated string []
+        8:15-8:19 unexpected `just` []
+    "#]]
+    .assert_eq(&diagnose(Language::Rust, text));
+}
+
 /// A macro call in `(…)` or `[…]` followed by another statement or item with no `;` between is
 /// reported where the `;` belongs (tree-sitter-rust parses it without error); calls in braces,
 /// the last expression of a block and calls that start a longer expression are valid.
