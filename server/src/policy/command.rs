@@ -35,8 +35,8 @@ pub type Verdict = (Outcome, Option<Location>, String);
 
 /// Shells whose `-c` argument is a script.
 const SHELLS: &[&str] = &[
-    "sh", "bash", "rbash", "dash", "zsh", "ksh", "ksh93", "pdksh", "oksh", "ash", "mksh", "posh", "yash", "fish",
-    "csh", "tcsh",
+    "sh", "bash", "rbash", "dash", "zsh", "ksh", "ksh93", "pdksh", "oksh", "ash", "mksh", "posh", "yash",
+    "fish", "csh", "tcsh",
 ];
 
 /// Programs whose arguments are a script the shell would run again.
@@ -135,11 +135,22 @@ pub const RISKY_ENV: &[&str] = &[
 ];
 
 /// Prefixes of environment variables that change what a program executes.
-pub const RISKY_ENV_PREFIXES: &[&str] =
-    &[
-        "GIT_", "LD_", "DYLD_", "PYTHON", "BASH_FUNC_", "CARGO_", "RUSTC_", "NPM_CONFIG_", "LUA_PATH", "LUA_CPATH",
-        "LUA_INIT", "CGO_", "PIP_", "SSH_ASKPASS",
-    ];
+pub const RISKY_ENV_PREFIXES: &[&str] = &[
+    "GIT_",
+    "LD_",
+    "DYLD_",
+    "PYTHON",
+    "BASH_FUNC_",
+    "CARGO_",
+    "RUSTC_",
+    "NPM_CONFIG_",
+    "LUA_PATH",
+    "LUA_CPATH",
+    "LUA_INIT",
+    "CGO_",
+    "PIP_",
+    "SSH_ASKPASS",
+];
 
 /// Variables under a risky prefix that only say who, how loud or how to encode.
 const HARMLESS_ENV: &[&str] = &[
@@ -253,7 +264,8 @@ struct Inline {
 
 fn inline_spec(name: &str) -> Option<Inline> {
     let python = name.starts_with("python") || name.starts_with("pypy");
-    let spec = |code, value, long_code, long_value| Inline { code, value, long_code, long_value, first_word: false };
+    let spec =
+        |code, value, long_code, long_value| Inline { code, value, long_code, long_value, first_word: false };
     Some(if python {
         spec("c", "WXmQ", &[], &["--check-hash-based-pycs"])
     } else {
@@ -268,7 +280,9 @@ fn inline_spec(name: &str) -> Option<Inline> {
             "Rscript" | "osascript" | "julia" | "tclsh" | "wish" => spec("e", "", &["--eval"], &[]),
             "pwsh" | "powershell" => spec("cC", "", &["-command", "-Command", "-encodedcommand"], &[]),
             "vim" | "nvim" | "vi" | "ex" | "view" => spec("cS", "", &["--cmd"], &[]),
-            "gdb" => spec("", "", &["-ex", "--ex", "-eval-command", "--eval-command", "-x", "--command"], &[]),
+            "gdb" => {
+                spec("", "", &["-ex", "--ex", "-eval-command", "--eval-command", "-x", "--command"], &[])
+            }
             "deno" => spec("", "", &["eval"], &[]),
             "awk" | "gawk" | "mawk" | "nawk" | "busybox-awk" => Inline {
                 code: "e",
@@ -300,7 +314,9 @@ fn inline_flag(program: &str, args: &[String], fed: bool) -> Option<String> {
         if arg == "--" {
             break;
         }
-        if arg.starts_with("--") || (arg.starts_with('-') && spec.long_code.iter().any(|l| !l.starts_with("--") && l == arg)) {
+        if arg.starts_with("--")
+            || (arg.starts_with('-') && spec.long_code.iter().any(|l| !l.starts_with("--") && l == arg))
+        {
             let flag = arg.split_once('=').map_or(arg.as_str(), |(n, _)| n);
             if spec.long_code.contains(&flag) {
                 return Some(flag.to_owned());
@@ -521,7 +537,11 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                         items_of_script(&line, depth + 1, out);
                         return;
                     }
-                    a if a.starts_with('-') && !a.starts_with("--") && a.len() > 2 && a.contains(['S', 'P', 'u', 'C']) => {
+                    a if a.starts_with('-')
+                        && !a.starts_with("--")
+                        && a.len() > 2
+                        && a.contains(['S', 'P', 'u', 'C']) =>
+                    {
                         // A cluster: `-iS…` splits the rest of the word (or the next word),
                         // `-iu NAME` and `-iC DIR` take the next word.
                         let at = a.find(['S', 'P', 'u', 'C']).unwrap_or(1);
@@ -679,7 +699,9 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
             // `script -c CMD` runs CMD in a shell.
             let mut script = None;
             for (at, word) in words.iter().enumerate().skip(1) {
-                if word == "--command" || (word.starts_with('-') && !word.starts_with("--") && word.ends_with('c')) {
+                if word == "--command"
+                    || (word.starts_with('-') && !word.starts_with("--") && word.ends_with('c'))
+                {
                     script = words.get(at + 1).cloned();
                 } else if let Some(s) = word.strip_prefix("--command=") {
                     script = Some(s.to_owned());
@@ -697,7 +719,10 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
             let mut at = 1;
             while at < words.len() {
                 if matches!(words[at].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
-                    let end = words[at + 1..].iter().position(|w| w == ";" || w == "+").map_or(words.len(), |e| at + 1 + e);
+                    let end = words[at + 1..]
+                        .iter()
+                        .position(|w| w == ";" || w == "+")
+                        .map_or(words.len(), |e| at + 1 + e);
                     items_of_argv(&words[at + 1..end], true, fed, depth + 1, out);
                     at = end;
                 }
@@ -892,8 +917,9 @@ fn matches_loosely(rule: &Rule, run: &Run, root: &Path) -> bool {
                 let same = word == program
                     || base(word) == program
                     || (i == 0
-                        && resolve(root, word).is_some_and(|real| base(&real.to_string_lossy()) == program
-                            || real == Path::new(program)));
+                        && resolve(root, word).is_some_and(|real| {
+                            base(&real.to_string_lossy()) == program || real == Path::new(program)
+                        }));
                 if !same {
                     return false;
                 }
@@ -903,7 +929,9 @@ fn matches_loosely(rule: &Rule, run: &Run, root: &Path) -> bool {
                 let has = |flag: &String| {
                     flags.contains(flag)
                         || (flag.starts_with("--")
-                            && flags.iter().any(|f| f.starts_with("--") && f.len() >= 4 && flag.starts_with(f.as_str())))
+                            && flags
+                                .iter()
+                                .any(|f| f.starts_with("--") && f.len() >= 4 && flag.starts_with(f.as_str())))
                 };
                 run.open || (rule_flags.iter().all(has) && subsequence(&rule_plain, &plain))
             })
@@ -1493,9 +1521,23 @@ mod tests {
     #[test]
     fn variables_that_select_a_program_or_load_code_are_judged() {
         let dir = tempfile::tempdir().unwrap();
-        let p = policy(dir.path(), "defaults:\n  commands:\n    allow: [\"go test\", \"make test\", \"env\", \"bash\"]\n");
+        let p = policy(
+            dir.path(),
+            "defaults:\n  commands:\n    allow: [\"go test\", \"make test\", \"env\", \"bash\"]\n",
+        );
         let env = |n: &str, v: &str| Action::Environment { vars: vec![(n.to_owned(), v.to_owned())] };
-        for name in ["GOFLAGS", "MAKEFILES", "CC", "CXX", "LUA_CPATH", "LUA_INIT_5_4", "GEM_PATH", "CGO_LDFLAGS", "PHPRC", "PIP_INDEX_URL"] {
+        for name in [
+            "GOFLAGS",
+            "MAKEFILES",
+            "CC",
+            "CXX",
+            "LUA_CPATH",
+            "LUA_INIT_5_4",
+            "GEM_PATH",
+            "CGO_LDFLAGS",
+            "PHPRC",
+            "PIP_INDEX_URL",
+        ] {
             assert_eq!(p.decide("x", &env(name, "x")).outcome, Outcome::Deny, "{name}");
         }
         let deny = policy(dir.path(), DENY);

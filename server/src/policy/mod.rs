@@ -17,8 +17,8 @@
 //! and it does not run anything: callers ask before they act.
 
 pub mod approvals;
-mod command;
 pub mod cache;
+mod command;
 pub mod parse;
 mod paths;
 mod shell;
@@ -35,8 +35,8 @@ use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::Serialize;
 
 pub use approvals::{Answer, Pending};
-pub use command::risky_env;
 use cache::Loaded;
+pub use command::risky_env;
 
 /// The workspace's policy file, relative to its root.
 pub const WORKSPACE_FILE: &str = ".acas/policy.yaml";
