@@ -34,7 +34,10 @@ pub const MAX_DEPTH: usize = 8;
 pub type Verdict = (Outcome, Option<Location>, String);
 
 /// Shells whose `-c` argument is a script.
-const SHELLS: [&str; 10] = ["sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "posh", "yash", "fish"];
+const SHELLS: &[&str] = &[
+    "sh", "bash", "rbash", "dash", "zsh", "ksh", "ksh93", "pdksh", "oksh", "ash", "mksh", "posh", "yash",
+    "fish", "csh", "tcsh",
+];
 
 /// Programs whose arguments are a script the shell would run again.
 const EVALUATORS: [&str; 5] = ["eval", "source", ".", "alias", "trap"];
@@ -106,14 +109,48 @@ pub const RISKY_ENV: &[&str] = &[
     "BROWSER",
     "SSH_ASKPASS",
     "SUDO_ASKPASS",
-    "LUA_INIT",
     "GCONV_PATH",
     "MAKEFLAGS",
+    "MFLAGS",
+    "MAKEFILES",
+    "GOFLAGS",
+    "GOENV",
+    "GOTOOLCHAIN",
+    "GOROOT",
+    "CC",
+    "CXX",
+    "CPP",
+    "LD",
+    "AR",
+    "GEM_PATH",
+    "GEM_HOME",
+    "BUNDLE_GEMFILE",
+    "PHPRC",
+    "PHP_INI_SCAN_DIR",
+    "MAVEN_OPTS",
+    "GRADLE_OPTS",
+    "TCLLIBPATH",
+    "R_PROFILE",
+    "R_PROFILE_USER",
 ];
 
 /// Prefixes of environment variables that change what a program executes.
-pub const RISKY_ENV_PREFIXES: &[&str] =
-    &["GIT_", "LD_", "DYLD_", "PYTHON", "BASH_FUNC_", "CARGO_", "RUSTC_", "NPM_CONFIG_", "LUA_PATH"];
+pub const RISKY_ENV_PREFIXES: &[&str] = &[
+    "GIT_",
+    "LD_",
+    "DYLD_",
+    "PYTHON",
+    "BASH_FUNC_",
+    "CARGO_",
+    "RUSTC_",
+    "NPM_CONFIG_",
+    "LUA_PATH",
+    "LUA_CPATH",
+    "LUA_INIT",
+    "CGO_",
+    "PIP_",
+    "SSH_ASKPASS",
+];
 
 /// Variables under a risky prefix that only say who, how loud or how to encode.
 const HARMLESS_ENV: &[&str] = &[
@@ -211,39 +248,165 @@ fn skip_options(args: &[String], from: usize, values: &[&str]) -> usize {
     i
 }
 
-/// The inline-code flag an interpreter is given, when it is.
-fn inline_flag(program: &str, args: &[String]) -> Option<String> {
-    let name = base(program);
+/// How an interpreter is given code on its command line.
+struct Inline {
+    /// Short options that take code: `-c CODE`, `-cCODE`, `-xc CODE`.
+    code: &'static str,
+    /// Short options that take a value (the rest of the word or the next word).
+    value: &'static str,
+    /// Long options that take code: `--eval CODE`, `--eval=CODE`.
+    long_code: &'static [&'static str],
+    /// Long options that take the next word as a value.
+    long_value: &'static [&'static str],
+    /// Whether a first word that is not an option is the code (awk's program).
+    first_word: bool,
+}
+
+fn inline_spec(name: &str) -> Option<Inline> {
     let python = name.starts_with("python") || name.starts_with("pypy");
-    let flags: &[&str] = if python {
-        &["-c"]
+    let spec =
+        |code, value, long_code, long_value| Inline { code, value, long_code, long_value, first_word: false };
+    Some(if python {
+        spec("c", "WXmQ", &[], &["--check-hash-based-pycs"])
     } else {
         match name {
-            "node" | "nodejs" | "bun" => &["-e", "--eval", "-p", "--print"],
-            "perl" | "ruby" => &["-e", "-E"],
-            "php" => &["-r"],
-            "lua" | "luajit" | "Rscript" | "osascript" => &["-e"],
-            "deno" => &["eval"],
+            "node" | "nodejs" | "bun" => {
+                spec("epr", "", &["--eval", "--print", "--require", "--import", "--loader"], &["--title"])
+            }
+            "perl" => spec("eE", "MmIxCdDi", &[], &[]),
+            "ruby" => spec("erE", "IKCFx", &["--require"], &[]),
+            "php" => spec("rRBEF", "cdz", &[], &[]),
+            "lua" | "luajit" => spec("el", "", &[], &[]),
+            "Rscript" | "osascript" | "julia" | "tclsh" | "wish" => spec("e", "", &["--eval"], &[]),
+            "pwsh" | "powershell" => spec("cC", "", &["-command", "-Command", "-encodedcommand"], &[]),
+            "vim" | "nvim" | "vi" | "ex" | "view" => spec("cS", "", &["--cmd"], &[]),
+            "gdb" => {
+                spec("", "", &["-ex", "--ex", "-eval-command", "--eval-command", "-x", "--command"], &[])
+            }
+            "deno" => spec("", "", &["eval"], &[]),
+            "awk" | "gawk" | "mawk" | "nawk" | "busybox-awk" => Inline {
+                code: "e",
+                value: "fvFWE",
+                long_code: &["--source"],
+                long_value: &["--file", "--assign", "--field-separator"],
+                first_word: true,
+            },
             _ => return None,
         }
-    };
-    for arg in args {
-        if flags.contains(&arg.as_str()) {
-            return Some(arg.clone());
+    })
+}
+
+/// The inline-code flag an interpreter is given, when it is: `-` when it reads its code from
+/// standard input (`fed`, or nothing after the options).
+fn inline_flag(program: &str, args: &[String], fed: bool) -> Option<String> {
+    let name = base(program);
+    if matches!(name, "sed" | "gsed") {
+        return sed_runs_commands(args).then(|| "e".to_owned());
+    }
+    let spec = inline_spec(name)?;
+    let mut i = 0;
+    let mut from_file = false;
+    while let Some(arg) = args.get(i) {
+        i += 1;
+        if arg == "-" {
+            return Some("-".to_owned());
         }
-        // A cluster ending in the flag's letter: `-Sc`, `-ne`, `-pe`.
-        if arg.starts_with('-') && !arg.starts_with("--") {
-            for flag in flags.iter().filter(|f| f.len() == 2 && f.starts_with('-')) {
-                if arg.len() > 2 && arg.ends_with(&flag[1..]) {
-                    return Some((*flag).to_owned());
+        if arg == "--" {
+            break;
+        }
+        if arg.starts_with("--")
+            || (arg.starts_with('-') && spec.long_code.iter().any(|l| !l.starts_with("--") && l == arg))
+        {
+            let flag = arg.split_once('=').map_or(arg.as_str(), |(n, _)| n);
+            if spec.long_code.contains(&flag) {
+                return Some(flag.to_owned());
+            }
+            from_file |= flag == "--file";
+            if spec.long_value.contains(&flag) && !arg.contains('=') {
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(cluster) = arg.strip_prefix('-') {
+            for (at, c) in cluster.char_indices() {
+                if spec.code.contains(c) {
+                    return Some(format!("-{c}"));
+                }
+                if spec.value.contains(c) {
+                    from_file |= c == 'f';
+                    if at + c.len_utf8() == cluster.len() {
+                        i += 1;
+                    }
+                    break;
                 }
             }
+            continue;
         }
-        if !arg.starts_with('-') {
+        // The script or program.
+        return (spec.first_word && !from_file).then(|| "--source".to_owned());
+    }
+    if spec.first_word {
+        return (!from_file && i < args.len()).then(|| "--source".to_owned());
+    }
+    if i < args.len() {
+        // The script follows `--`.
+        return None;
+    }
+    (fed || args.is_empty() || args.last().is_some_and(|a| a == "--")).then(|| "-".to_owned())
+}
+
+/// Whether a `sed` script runs commands: the `e` command or the `e` flag of `s`.
+fn sed_runs_commands(args: &[String]) -> bool {
+    let mut scripts: Vec<&str> = Vec::new();
+    let mut i = 0;
+    let mut explicit = false;
+    while let Some(arg) = args.get(i) {
+        i += 1;
+        if arg == "-e" || arg == "--expression" {
+            explicit = true;
+            scripts.extend(args.get(i).map(String::as_str));
+            i += 1;
+        } else if let Some(script) = arg.strip_prefix("--expression=") {
+            explicit = true;
+            scripts.push(script);
+        } else if arg.starts_with('-') && !arg.starts_with("--") && arg.len() > 1 {
+            if let Some(at) = arg.find('e') {
+                explicit = true;
+                let rest = &arg[at + 1..];
+                if rest.is_empty() {
+                    scripts.extend(args.get(i).map(String::as_str));
+                    i += 1;
+                } else {
+                    scripts.push(rest);
+                }
+            }
+        } else if !arg.starts_with('-') && !explicit {
+            scripts.push(arg);
             break;
         }
     }
-    None
+    scripts.iter().any(|script| {
+        script.split([';', '\n', '{', '}']).any(|command| {
+            // Past the address: line numbers, `$`, `,`, `!`, `~`, and `/regex/`.
+            let mut rest = command.trim_start();
+            loop {
+                let trimmed = rest.trim_start_matches(|c: char| c.is_ascii_digit() || "$,!~+ \t".contains(c));
+                if let Some(regex) = trimmed.strip_prefix('/') {
+                    rest = regex.split_once('/').map_or("", |(_, r)| r);
+                } else {
+                    rest = trimmed;
+                    break;
+                }
+            }
+            if rest.starts_with('e') {
+                return true;
+            }
+            let Some(body) = rest.strip_prefix('s') else { return false };
+            let Some(delimiter) = body.chars().next() else { return false };
+            let parts: Vec<&str> = body[delimiter.len_utf8()..].split(delimiter).collect();
+            parts.len() >= 3 && parts[2].contains('e')
+        })
+    })
 }
 
 fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mut Vec<Item>) {
@@ -323,7 +486,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
         }
         return;
     }
-    if let Some(flag) = inline_flag(program, &words[1..]) {
+    if let Some(flag) = inline_flag(program, &words[1..], fed) {
         out.push(Item::Run(Run { inline: Some(flag), ..run(true) }));
         return;
     }
@@ -331,12 +494,16 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
     let inner: Option<usize> = match name {
         "env" => {
             let mut i = 1;
+            let mut options = true;
             while let Some(arg) = words.get(i) {
                 match arg.as_str() {
-                    "--" => {
+                    // `env -` is `env -i`; after `--` come assignments, then the command.
+                    "-" if options => i += 1,
+                    "--" if options => {
+                        options = false;
                         i += 1;
-                        break;
                     }
+                    _ if !options && !arg.contains('=') => break,
                     "-u" | "--unset" | "-C" | "--chdir" => i += 2,
                     "-S" | "--split-string" => {
                         // The rest of the line is this string, split into words.
@@ -370,7 +537,43 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                         items_of_script(&line, depth + 1, out);
                         return;
                     }
-                    a if a.starts_with('-') && a != "-" => i += 1,
+                    a if a.starts_with('-')
+                        && !a.starts_with("--")
+                        && a.len() > 2
+                        && a.contains(['S', 'P', 'u', 'C']) =>
+                    {
+                        // A cluster: `-iS…` splits the rest of the word (or the next word),
+                        // `-iu NAME` and `-iC DIR` take the next word.
+                        let at = a.find(['S', 'P', 'u', 'C']).unwrap_or(1);
+                        let rest = &a[at + 1..];
+                        match &a[at..=at] {
+                            "S" => {
+                                out.push(Item::Run(run(true)));
+                                let mut line = if rest.is_empty() {
+                                    i += 1;
+                                    words.get(i).cloned().unwrap_or_default()
+                                } else {
+                                    rest.to_owned()
+                                };
+                                for word in &words[(i + 1).min(words.len())..] {
+                                    line.push(' ');
+                                    line.push_str(&shell_quote(word));
+                                }
+                                items_of_script(&line, depth + 1, out);
+                                return;
+                            }
+                            "P" => {
+                                out.push(Item::Unknown {
+                                    text,
+                                    why: "`env -P` changes where programs are found".to_owned(),
+                                    shell: None,
+                                });
+                                return;
+                            }
+                            _ => i += if rest.is_empty() { 2 } else { 1 },
+                        }
+                    }
+                    a if a.starts_with('-') && a != "-" && options => i += 1,
                     a if a.split_once('=').is_some_and(|(n, _)| !n.is_empty()) => {
                         let (n, v) = a.split_once('=').unwrap_or_default();
                         out.push(Item::Env { name: n.to_owned(), value: v.to_owned() });
@@ -463,6 +666,70 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                 Some(i)
             }
         }
+        "git" => {
+            let mut i = 1;
+            let mut inline = None;
+            while let Some(arg) = words.get(i) {
+                let config = if arg == "-c" || arg == "--config-env" {
+                    i += 1;
+                    words.get(i).map(String::as_str)
+                } else {
+                    arg.strip_prefix("-c").or_else(|| arg.strip_prefix("--config-env="))
+                };
+                if !arg.starts_with('-') {
+                    break;
+                }
+                i += 1;
+                let Some((key, value)) = config.and_then(|c| c.split_once('=')) else { continue };
+                let key = key.to_ascii_lowercase();
+                // An alias starting with `!` is a shell script; `core.*` names programs git runs.
+                if key.starts_with("alias.") || key.starts_with("core.") || arg.starts_with("--config-env") {
+                    inline = Some("-c".to_owned());
+                }
+                if key.starts_with("alias.")
+                    && let Some(script) = value.strip_prefix('!')
+                {
+                    items_of_script(script, depth + 1, out);
+                }
+            }
+            out.push(Item::Run(Run { inline, ..run(true) }));
+            return;
+        }
+        "script" => {
+            // `script -c CMD` runs CMD in a shell.
+            let mut script = None;
+            for (at, word) in words.iter().enumerate().skip(1) {
+                if word == "--command"
+                    || (word.starts_with('-') && !word.starts_with("--") && word.ends_with('c'))
+                {
+                    script = words.get(at + 1).cloned();
+                } else if let Some(s) = word.strip_prefix("--command=") {
+                    script = Some(s.to_owned());
+                }
+            }
+            out.push(Item::Run(Run { inline: script.as_ref().map(|_| "-c".to_owned()), ..run(true) }));
+            if let Some(script) = script {
+                items_of_script(&script, depth + 1, out);
+            }
+            return;
+        }
+        "find" => {
+            // Each `-exec`, `-execdir`, `-ok` and `-okdir` runs the words up to `;` or `+`.
+            out.push(Item::Run(run(true)));
+            let mut at = 1;
+            while at < words.len() {
+                if matches!(words[at].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
+                    let end = words[at + 1..]
+                        .iter()
+                        .position(|w| w == ";" || w == "+")
+                        .map_or(words.len(), |e| at + 1 + e);
+                    items_of_argv(&words[at + 1..end], true, fed, depth + 1, out);
+                    at = end;
+                }
+                at += 1;
+            }
+            return;
+        }
         "busybox" => words.get(1).filter(|a| !a.starts_with('-')).map(|_| 1),
         "su" => {
             // `su [-] [USER] -c SCRIPT`: the script runs in the user's shell.
@@ -498,17 +765,21 @@ fn shell_quote(word: &str) -> String {
 /// A command's arguments as flags (normalised) and other words (in order).
 fn normalise(program: &str, args: &[String]) -> (BTreeSet<String>, Vec<String>) {
     let program = base(program);
+    // GNU tools take any unambiguous prefix of at least two letters: `--fo` is `--force`.
+    let abbreviates = |flag: &str, long: &str| flag == long || (flag.len() >= 4 && long.starts_with(flag));
     let canon = |flag: &str| -> String {
-        LONG_TO_SHORT
-            .iter()
-            .find(|(p, long, _)| *p == program && *long == flag)
-            .or_else(|| {
-                if LONG_TO_SHORT.iter().any(|(p, long, _)| *p == program && *long == flag) {
-                    None
-                } else {
-                    LONG_TO_SHORT.iter().find(|(p, long, _)| *p == "*" && *long == flag)
-                }
-            })
+        let exact = |p: &str| LONG_TO_SHORT.iter().find(|(q, long, _)| *q == p && *long == flag);
+        let prefix = |p: &str| {
+            let mut found = LONG_TO_SHORT.iter().filter(|(q, long, _)| *q == p && abbreviates(flag, long));
+            match (found.next(), found.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        };
+        exact(program)
+            .or_else(|| exact("*"))
+            .or_else(|| prefix(program))
+            .or_else(|| prefix("*"))
             .map_or_else(|| flag.to_owned(), |(_, _, short)| (*short).to_owned())
     };
     let mut flags = BTreeSet::new();
@@ -572,10 +843,14 @@ fn executable(path: &Path) -> bool {
 fn locate(root: &Path, program: &str) -> Found {
     let inside = |real: PathBuf| if real.starts_with(root) { Found::Inside } else { Found::Outside(real) };
     if program.contains('/') {
-        if !Path::new(program).is_absolute() {
+        // A path is the step's (relative to the workspace); a link living in the workspace is
+        // the workspace's whatever it points to.
+        let written = root.join(program);
+        let parent = written.parent().and_then(|p| p.canonicalize().ok());
+        if !Path::new(program).is_absolute() || parent.is_some_and(|p| p.starts_with(root)) {
             return Found::Inside;
         }
-        return match Path::new(program).canonicalize() {
+        return match written.canonicalize() {
             Ok(real) => inside(real),
             Err(_) => Found::Nowhere,
         };
@@ -598,6 +873,19 @@ fn locate(root: &Path, program: &str) -> Found {
         }
     }
     if workspace_on_path { Found::Inside } else { Found::Nowhere }
+}
+
+/// The real file `program` runs, every link followed: a path as written (relative to the
+/// workspace), a bare name through `PATH`.
+fn resolve(root: &Path, program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return root.join(program).canonicalize().ok();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| root.join(dir).join(program))
+        .find(|candidate| executable(candidate))
+        .and_then(|candidate| candidate.canonicalize().ok())
 }
 
 /// Whether a `deny` or `approve` pattern matches `run` at any of its words.
@@ -629,14 +917,23 @@ fn matches_loosely(rule: &Rule, run: &Run, root: &Path) -> bool {
                 let same = word == program
                     || base(word) == program
                     || (i == 0
-                        && matches!(locate(root, word), Found::Outside(real) if base(&real.to_string_lossy()) == program
-                            || real == Path::new(program)));
+                        && resolve(root, word).is_some_and(|real| {
+                            base(&real.to_string_lossy()) == program || real == Path::new(program)
+                        }));
                 if !same {
                     return false;
                 }
                 let (rule_flags, rule_plain) = normalise(program, rest);
                 let (flags, plain) = normalise(program, &words[i + 1..]);
-                run.open || (rule_flags.is_subset(&flags) && subsequence(&rule_plain, &plain))
+                // A long rule flag is matched by its abbreviations too.
+                let has = |flag: &String| {
+                    flags.contains(flag)
+                        || (flag.starts_with("--")
+                            && flags
+                                .iter()
+                                .any(|f| f.starts_with("--") && f.len() >= 4 && flag.starts_with(f.as_str())))
+                };
+                run.open || (rule_flags.iter().all(has) && subsequence(&rule_plain, &plain))
             })
         }
     }
@@ -661,15 +958,16 @@ fn matches_allow(rule: &Rule, run: &Run, root: &Path) -> bool {
     // workspace (or nowhere), its file name likewise.
     let mut names: Vec<String> = Vec::new();
     match &found {
+        // A path outside the workspace is named by what it resolves to, never by the name of a
+        // link; a bare name found on `PATH` also by itself.
         Found::Outside(real) => {
-            names.push(program.clone());
-            names.push(base(program).to_owned());
+            if !program.contains('/') {
+                names.push(program.clone());
+            }
             names.push(real.to_string_lossy().into_owned());
+            names.push(base(&real.to_string_lossy()).to_owned());
         }
-        Found::Nowhere => {
-            names.push(program.clone());
-            names.push(base(program).to_owned());
-        }
+        Found::Nowhere => names.push(program.clone()),
         Found::Inside => {}
     }
     match &rule.matcher {
@@ -953,6 +1251,7 @@ pub fn decide_env(root: &Path, chain: &[&Section], vars: &[(String, String)]) ->
 #[cfg(test)]
 mod tests {
     use super::super::{Action, Outcome, Policy, WORKSPACE_FILE};
+    use super::{base, resolve};
     use std::path::Path;
 
     fn policy(root: &Path, yaml: &str) -> Policy {
@@ -1134,6 +1433,138 @@ mod tests {
             p.decide("x", &argv(&["env", "LD_PRELOAD=/x.so", "git", "status"])).outcome,
             Outcome::Deny
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_judged_by_the_program_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let perl = resolve(&root, "perl").expect("perl on PATH");
+        let curl = resolve(&root, "curl").or_else(|| resolve(&root, "sh")).unwrap();
+        std::fs::create_dir(root.join("tools")).unwrap();
+        std::os::unix::fs::symlink(&perl, root.join("tools/git")).unwrap();
+        std::os::unix::fs::symlink(&curl, root.join("tools/fetch")).unwrap();
+        let p = policy(&root, "defaults:\n  commands:\n    allow: [\"git status\", \"echo\"]\n");
+        let link = root.join("tools/git").display().to_string();
+        assert_eq!(p.decide("x", &argv(&[&link, "status"])).outcome, Outcome::Deny);
+        assert_eq!(p.decide("x", &argv(&["tools/git", "status"])).outcome, Outcome::Deny);
+        // Outside the workspace, a link is named by what it runs.
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&perl, outside.path().join("git")).unwrap();
+        let outside_link = outside.path().join("git").display().to_string();
+        assert_eq!(p.decide("x", &argv(&[&outside_link, "status"])).outcome, Outcome::Deny);
+        let denied = format!("defaults:\n  commands:\n    deny: [\"{}\"]\n", base(&curl.to_string_lossy()));
+        let p = policy(&root, &denied);
+        assert_eq!(p.decide("x", &argv(&["tools/fetch", "--version"])).outcome, Outcome::Deny);
+        assert_eq!(p.decide("x", &sh("./tools/fetch --version")).outcome, Outcome::Deny);
+    }
+
+    #[test]
+    fn inline_code_in_every_spelling_needs_a_rule_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(
+            dir.path(),
+            "defaults:\n  commands:\n    allow: [\"cat\", \"echo\", \"python3\", \"node\", \"perl\", \"env\", \"awk\", \"sed -n\", \"git status\"]\n",
+        );
+        for words in [
+            &["python3", "-W", "ignore", "-c", "import os"][..],
+            &["python3", "-cimport os"],
+            &["python3", "-"],
+            &["python3"],
+            &["perl", "-eprint 1"],
+            &["perl", "-wle", "print 1"],
+            &["node", "--eval=1"],
+            &["node", "-r", "fs", "x.js"],
+            &["env", "-iStouch PWNED"],
+            &["env", "-i", "-S", "touch PWNED"],
+            &["awk", "BEGIN{system(\"touch PWNED\")}"],
+            &["sed", "-n", "1e touch PWNED", "x"],
+            &["sed", "-n", "s/x/touch PWNED/ep", "x"],
+            &["git", "-c", "alias.x=!touch PWNED", "x"],
+            &["git", "-c", "core.pager=touch PWNED", "status"],
+        ] {
+            let d = p.decide("x", &argv(words));
+            assert_eq!(d.outcome, Outcome::Deny, "{words:?}: {d:?}");
+        }
+        assert_eq!(p.decide("x", &sh("python3 - <<EOF\nimport os\nEOF")).outcome, Outcome::Deny);
+        for words in [
+            &["python3", "-W", "ignore", "script.py"][..],
+            &["python3", "-m", "pytest"],
+            &["perl", "-w", "script.pl"],
+            &["awk", "-f", "prog.awk", "x"],
+            &["sed", "-n", "s/e/f/p", "x"],
+            &["git", "status"],
+        ] {
+            let d = p.decide("x", &argv(words));
+            assert_eq!(d.outcome, Outcome::Allow, "{words:?}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn programs_run_by_other_programs_are_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), DENY);
+        for words in [
+            &["rbash", "-c", "curl x"][..],
+            &["script", "-qc", "curl x", "/dev/null"],
+            &["git", "-c", "alias.x=!curl x", "x"],
+            &["find", ".", "-exec", "curl", "{}", ";"],
+            &["busybox", "sh", "-c", "curl x"],
+            &["env", "-iS", "curl x"],
+        ] {
+            let d = p.decide("x", &argv(words));
+            assert_eq!(d.outcome, Outcome::Deny, "{words:?}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn variables_that_select_a_program_or_load_code_are_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(
+            dir.path(),
+            "defaults:\n  commands:\n    allow: [\"go test\", \"make test\", \"env\", \"bash\"]\n",
+        );
+        let env = |n: &str, v: &str| Action::Environment { vars: vec![(n.to_owned(), v.to_owned())] };
+        for name in [
+            "GOFLAGS",
+            "MAKEFILES",
+            "CC",
+            "CXX",
+            "LUA_CPATH",
+            "LUA_INIT_5_4",
+            "GEM_PATH",
+            "CGO_LDFLAGS",
+            "PHPRC",
+            "PIP_INDEX_URL",
+        ] {
+            assert_eq!(p.decide("x", &env(name, "x")).outcome, Outcome::Deny, "{name}");
+        }
+        let deny = policy(dir.path(), DENY);
+        for words in [
+            &["env", "-", "BASH_ENV=./evil.sh", "bash", "-c", "true"][..],
+            &["env", "-u", "X", "--", "BASH_ENV=x", "bash", "-c", "true"],
+        ] {
+            let d = deny.decide("x", &argv(words));
+            assert_eq!(d.outcome, Outcome::Deny, "{words:?}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn long_options_match_by_their_abbreviations() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path(), DENY);
+        for words in [
+            &["rm", "--rec", "--for", "victim"][..],
+            &["rm", "-r", "--forc", "x"],
+            &["git", "push", "--forc"],
+            &["git", "push", "--for", "origin", "main"],
+        ] {
+            let d = p.decide("x", &argv(words));
+            assert_eq!(d.outcome, Outcome::Deny, "{words:?}: {d:?}");
+        }
+        assert_eq!(p.decide("x", &argv(&["rm", "--rec", "x"])).outcome, Outcome::Allow);
+        assert_eq!(p.decide("x", &argv(&["git", "push", "--fo"])).outcome, Outcome::Deny);
     }
 
     proptest::proptest! {

@@ -657,7 +657,7 @@ impl Policy {
             Action::Environment { vars } => command::decide_env(&self.root, &chain, vars),
             Action::WorkflowAction { kind } => decide_in(&chain, Category::Actions, &Subject::Text(kind)),
             Action::Http { host } => {
-                let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+                let host = canonical_host(host);
                 decide_in(&chain, Category::Hosts, &Subject::Text(&host))
             }
             Action::Workflow { name } => decide_in(&chain, Category::Workflows, &Subject::Text(name)),
@@ -852,4 +852,50 @@ fn decide_in(
         }
     }
     (Outcome::Allow, None, format!("no {what} rule applies"))
+}
+
+/// A host as rules name it: lower case without a trailing dot, an IP address in one spelling
+/// (`[::ffff:127.0.0.1]`, `127.1`, `2130706433` and `0x7f.1` are all `127.0.0.1`).
+pub fn canonical_host(host: &str) -> String {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(&host);
+    if let Ok(v6) = bare.parse::<std::net::Ipv6Addr>() {
+        return match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        };
+    }
+    short_ipv4(bare).map_or(host.clone(), |v4| v4.to_string())
+}
+
+/// An IPv4 address in any spelling the C resolver accepts: one to four parts, each decimal,
+/// octal (`0` first) or hexadecimal (`0x` first), the last filling the remaining bytes.
+fn short_ipv4(host: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let value = if let Some(hex) = part.strip_prefix("0x") {
+            u64::from_str_radix(hex, 16).ok()?
+        } else if part.len() > 1 && part.starts_with('0') {
+            u64::from_str_radix(&part[1..], 8).ok()?
+        } else {
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            part.parse::<u64>().ok()?
+        };
+        values.push(value);
+    }
+    let (last, head) = values.split_last()?;
+    if head.iter().any(|v| *v > 255) || *last >= 1u64 << (8 * (5 - values.len())) {
+        return None;
+    }
+    let mut address: u64 = 0;
+    for (i, v) in head.iter().enumerate() {
+        address |= v << (24 - 8 * i);
+    }
+    Some(std::net::Ipv4Addr::from((address | last) as u32))
 }

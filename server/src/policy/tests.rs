@@ -320,3 +320,28 @@ fn the_rule_limit_names_itself() {
     assert_eq!(outcome(&p, "x", write("d10000/x")).0, Outcome::Deny);
     assert_eq!(outcome(&p, "x", write("d0/x")).0, Outcome::Allow);
 }
+
+#[test]
+fn every_spelling_of_an_ip_address_meets_the_same_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let p =
+        policy(dir.path(), "defaults:\n  hosts:\n    deny: [\"localhost\", \"127.0.0.1\", \"10.0.0.*\"]\n");
+    let host = |h: &str| Action::Http { host: h.to_owned() };
+    for spelling in [
+        "[::ffff:127.0.0.1]",
+        "::ffff:7f00:1",
+        "127.1",
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "0x7f.1",
+        "10.0.0.7.",
+        "10.7",
+    ] {
+        // `10.7` is 10.0.0.7.
+        assert_eq!(outcome(&p, "x", host(spelling)).0, Outcome::Deny, "{spelling}");
+    }
+    assert_eq!(outcome(&p, "x", host("127.0.0.2")).0, Outcome::Allow);
+    assert_eq!(super::canonical_host("[::1]"), "::1");
+    assert_eq!(super::canonical_host("Example.COM."), "example.com");
+}
