@@ -704,15 +704,15 @@ pub(super) fn decide_path_in(
             format!("`{path}` is outside the workspace {}; only its files may be changed", root.display()),
         )
     };
-    let Some(lexical) = lexical(&root, path) else { return outside() };
-    let Some(resolved) = resolve(&root, &lexical) else { return outside() };
+    let Some(lexical) = lexical(root, path) else { return outside() };
+    let Some(resolved) = resolve(root, &lexical) else { return outside() };
     let mut worst = (Outcome::Allow, None, String::new());
     let mut candidates = vec![lexical];
     if !candidates.contains(&resolved) {
         candidates.push(resolved);
     }
     for candidate in candidates {
-        let rel = crate::files::relative(&root, &candidate);
+        let rel = crate::files::relative(root, &candidate);
         if rel.is_empty() {
             return (Outcome::Deny, None, "the workspace root itself cannot be changed".to_owned());
         }
