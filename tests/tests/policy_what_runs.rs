@@ -290,3 +290,46 @@ fn a_checkout_that_would_rewrite_the_policy_is_refused_with_the_paths_named() {
         "{records:#?}"
     );
 }
+
+#[test]
+fn a_shell_redirection_is_judged_as_a_write_and_cannot_rewrite_the_policy() {
+    let policy = "defaults:\n  commands:\n    allow: [\"echo\", \"git status\"]\n";
+    let workflows = [
+        (
+            "echopol",
+            "name: echopol\nsteps:\n  - id: m\n    run: { shell: \"echo 'defaults: {}' > .acas/policy.yaml\" }\n",
+        ),
+        ("echoout", "name: echoout\nsteps:\n  - id: m\n    run: { shell: \"echo hi > ../outside-file\" }\n"),
+        (
+            "forpath",
+            "name: forpath\nsteps:\n  - id: m\n    run: { shell: \"for PATH in bin; do git status; done\" }\n",
+        ),
+    ];
+    let dir = workspace(policy, &workflows);
+    let root = dir.path();
+    for (name, _) in &workflows {
+        let (code, output) = run_workflow(root, name);
+        assert_ne!(code, 0, "{name}: {output}");
+        assert!(output.contains("policy denies"), "{name}: {output}");
+    }
+    assert_eq!(std::fs::read_to_string(root.join(".acas/policy.yaml")).unwrap(), policy);
+    assert!(!root.parent().unwrap().join("outside-file").exists());
+    let (code, stdout, _) =
+        run_acas(&["policy", "explain", "run", "echo ok > /dev/null 2>&1", "--workspace", "."], root);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn a_huge_script_or_command_is_decided_without_blowing_up() {
+    let dir = workspace("defaults:\n  commands:\n    deny: [\"rm -rf *\", \"curl*\"]\n", &[]);
+    let wordy = format!("echo {}", "a ".repeat(20_000));
+    let (code, stdout, _) = run_acas(&["policy", "explain", "run", &wordy, "--workspace", "."], dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    let (code, stdout, _) =
+        run_acas(&["policy", "explain", "run", "echo a; x curl y", "--workspace", "."], dir.path());
+    assert_eq!(code, 1, "{stdout}");
+    let long = "$x;".repeat(40_000);
+    let (code, stdout, _) = run_acas(&["policy", "explain", "run", &long, "--workspace", "."], dir.path());
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("64 KiB"), "{stdout}");
+}

@@ -23,6 +23,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::shell::{self, Simple};
 use super::{Category, Location, Matcher, Outcome, Rule, Section};
@@ -186,9 +187,11 @@ enum Item {
     Run(Run),
     /// Something whose words cannot be known before it runs; `shell` is the `sh -c` whose
     /// script it is in, which an allow rule naming `sh -c` allows unjudged.
-    Unknown { text: String, why: String, shell: Option<Run> },
+    Unknown { text: String, why: String, shell: Option<Rc<Run>> },
     /// A variable set for what runs.
     Env { name: String, value: String },
+    /// A file a shell redirection writes.
+    Write { path: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -215,6 +218,9 @@ fn items_of_script(script: &str, depth: usize, out: &mut Vec<Item>) {
 fn items_of_simple(simple: &Simple, depth: usize, out: &mut Vec<Item>) {
     for (name, value) in &simple.assigns {
         out.push(Item::Env { name: name.clone(), value: value.clone() });
+    }
+    for path in &simple.writes {
+        out.push(Item::Write { path: path.clone() });
     }
     if let Some(why) = &simple.unknown {
         out.push(Item::Unknown { text: simple.text.clone(), why: why.clone(), shell: None });
@@ -461,10 +467,10 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                 Some(script) => {
                     let mut inner = Vec::new();
                     items_of_script(script, depth + 1, &mut inner);
-                    let this = Run { inline: Some("-c".to_owned()), ..run(true) };
+                    let this = Rc::new(Run { inline: Some("-c".to_owned()), ..run(true) });
                     for item in &mut inner {
                         if let Item::Unknown { shell: shell @ None, .. } = item {
-                            *shell = Some(this.clone());
+                            *shell = Some(Rc::clone(&this));
                         }
                     }
                     out.extend(inner);
@@ -888,53 +894,64 @@ fn resolve(root: &Path, program: &str) -> Option<PathBuf> {
         .and_then(|candidate| candidate.canonicalize().ok())
 }
 
+/// How many later words a glob pattern is tried at, besides the program.
+const GLOB_STARTS: usize = 8;
+
 /// Whether a `deny` or `approve` pattern matches `run` at any of its words.
+///
+/// The work stays linear in the words: a glob is tried at the program and at the first
+/// [`GLOB_STARTS`] words that begin as the pattern does; a word pattern only at the first word
+/// naming its program (a match at a later one is a match there too).
 fn matches_loosely(rule: &Rule, run: &Run, root: &Path) -> bool {
     let words = &run.words;
     match &rule.matcher {
-        Matcher::Glob { folded, .. } => (0..words.len()).any(|i| {
-            let line = words[i..].join(" ");
-            let mut based = words[i..].to_vec();
-            based[0] = base(&based[0]).to_owned();
-            if folded.is_match(&line) || folded.is_match(&based.join(" ")) {
-                return true;
-            }
-            // Arguments still to come could complete the pattern: the program is enough.
-            run.open
-                && rule
-                    .pattern
-                    .split_whitespace()
-                    .next()
-                    .is_some_and(|p| p == base(&words[i]) || p == words[i])
-        }),
+        Matcher::Glob { folded, .. } => {
+            let first = rule.pattern.split_whitespace().next().unwrap_or("");
+            let literal = &first[..first.find(['*', '?', '[', '{']).unwrap_or(first.len())];
+            let starts = (1..words.len())
+                .filter(|&i| {
+                    !literal.is_empty()
+                        && (base(&words[i]).starts_with(literal) || words[i].starts_with(literal))
+                })
+                .take(GLOB_STARTS);
+            std::iter::once(0).chain(starts).filter(|&i| i < words.len()).any(|i| {
+                let line = words[i..].join(" ");
+                let mut based = words[i..].to_vec();
+                based[0] = base(&based[0]).to_owned();
+                if folded.is_match(&line) || folded.is_match(&based.join(" ")) {
+                    return true;
+                }
+                // Arguments still to come could complete the pattern: the program is enough.
+                run.open && (first == base(&words[i]) || first == words[i])
+            })
+        }
         Matcher::Words(pattern) => {
             let Some((program, rest)) = pattern.split_first() else { return false };
             if program.contains('=') {
                 return false;
             }
-            (0..words.len()).any(|i| {
+            let Some(i) = (0..words.len()).find(|&i| {
                 let word = &words[i];
-                let same = word == program
+                word == program
                     || base(word) == program
                     || (i == 0
                         && resolve(root, word).is_some_and(|real| {
                             base(&real.to_string_lossy()) == program || real == Path::new(program)
-                        }));
-                if !same {
-                    return false;
-                }
-                let (rule_flags, rule_plain) = normalise(program, rest);
-                let (flags, plain) = normalise(program, &words[i + 1..]);
-                // A long rule flag is matched by its abbreviations too.
-                let has = |flag: &String| {
-                    flags.contains(flag)
-                        || (flag.starts_with("--")
-                            && flags
-                                .iter()
-                                .any(|f| f.starts_with("--") && f.len() >= 4 && flag.starts_with(f.as_str())))
-                };
-                run.open || (rule_flags.iter().all(has) && subsequence(&rule_plain, &plain))
-            })
+                        }))
+            }) else {
+                return false;
+            };
+            let (rule_flags, rule_plain) = normalise(program, rest);
+            let (flags, plain) = normalise(program, &words[i + 1..]);
+            // A long rule flag is matched by its abbreviations too.
+            let has = |flag: &String| {
+                flags.contains(flag)
+                    || (flag.starts_with("--")
+                        && flags
+                            .iter()
+                            .any(|f| f.starts_with("--") && f.len() >= 4 && flag.starts_with(f.as_str())))
+            };
+            run.open || (rule_flags.iter().all(has) && subsequence(&rule_plain, &plain))
         }
     }
 }
@@ -1189,7 +1206,11 @@ fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
                 let (o, r, reason) = judge_run(chain, run, root);
                 (o, r, format!("{reason} (command `{}`)", run.words.join(" ")))
             }
-            Item::Unknown { text, why, shell } => judge_unknown(chain, text, why, shell.as_ref(), root),
+            Item::Unknown { text, why, shell } => judge_unknown(chain, text, why, shell.as_deref(), root),
+            Item::Write { path } => {
+                let (o, r, reason) = super::decide_path_in(root, chain, path, true);
+                (o, r, format!("{reason} (a shell redirection writes `{path}`)"))
+            }
             Item::Env { name, value } => {
                 let (o, r, reason) = judge_env(chain, name, value);
                 (o, r, format!("{reason} (environment `{name}`)"))
@@ -1224,15 +1245,15 @@ pub fn decide_script(root: &Path, chain: &[&Section], script: &str) -> Verdict {
     let mut items = Vec::new();
     items_of_script(script, 0, &mut items);
     // A `shell:` script runs as `sh -c SCRIPT`: a rule allowing `sh -c` allows it unjudged.
-    let this = Run {
+    let this = Rc::new(Run {
         words: vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()],
         open: false,
         needs_allow: true,
         inline: Some("-c".to_owned()),
-    };
+    });
     for item in &mut items {
         if let Item::Unknown { shell: shell @ None, .. } = item {
-            *shell = Some(this.clone());
+            *shell = Some(Rc::clone(&this));
         }
     }
     worst(root, chain, &items)

@@ -684,71 +684,85 @@ impl Policy {
     /// A path is judged as written (`..` resolved) and as it resolves through links: both must
     /// pass, and one outside the workspace is denied.
     fn decide_path(&self, chain: &[&Section], path: &str) -> (Outcome, Option<Location>, String) {
-        let outside = || {
-            (
-                Outcome::Deny,
-                None,
-                format!(
-                    "`{path}` is outside the workspace {}; only its files may be changed",
-                    self.root.display()
-                ),
-            )
-        };
-        let Some(lexical) = lexical(&self.root, path) else { return outside() };
-        let Some(resolved) = resolve(&self.root, &lexical) else { return outside() };
-        let mut worst = (Outcome::Allow, None, String::new());
-        let mut candidates = vec![lexical];
-        if !candidates.contains(&resolved) {
-            candidates.push(resolved);
-        }
-        for candidate in candidates {
-            let rel = crate::files::relative(&self.root, &candidate);
-            if rel.is_empty() {
-                return (Outcome::Deny, None, "the workspace root itself cannot be changed".to_owned());
-            }
-            // A directory is judged as everything beneath it.
-            let mut all = vec![rel];
-            match paths::beneath(&candidate, &all[0]) {
-                Ok(more) => all.extend(more),
-                Err(count) => {
-                    return (
-                        Outcome::Deny,
-                        None,
-                        format!(
-                            "`{}` holds more than {} entries ({count} seen), too many to judge; act on smaller directories",
-                            all[0],
-                            paths::MAX_BENEATH
-                        ),
-                    );
-                }
-            }
-            for rel in all {
-                let (mut outcome, mut rule, mut reason) =
-                    decide_in(chain, Category::Paths, &Subject::Text(&rel));
-                // What ACAS runs by itself is a person's to change: the policy never by a run, the
-                // rest of `.acas` (workflows, configuration) with a person's approval.
-                let folded = rel.to_lowercase();
-                if folded == WORKSPACE_FILE {
-                    (outcome, rule, reason) = (
-                        Outcome::Deny,
-                        None,
-                        "the policy file is changed by a person, never by a run".to_owned(),
-                    );
-                } else if folded.starts_with(".acas/") && outcome == Outcome::Allow {
-                    (outcome, rule, reason) = (
-                        Outcome::NeedsApproval,
-                        None,
-                        "files under .acas change what ACAS runs by itself: a person must allow it"
-                            .to_owned(),
-                    );
-                }
-                if outcome > worst.0 || worst.2.is_empty() {
-                    worst = (outcome, rule, format!("{reason} (as `{rel}`)"));
-                }
-            }
-        }
-        worst
+        decide_path_in(&self.root, chain, path, false)
     }
+}
+
+/// `path` judged as written (`..` resolved) and as it resolves through links: both must pass, and
+/// one outside the workspace is denied. With `refuse_acas`, a file under `.acas/` is denied rather
+/// than left to a person (a shell redirection writes it unasked).
+pub(super) fn decide_path_in(
+    root: &Path,
+    chain: &[&Section],
+    path: &str,
+    refuse_acas: bool,
+) -> (Outcome, Option<Location>, String) {
+    let outside = || {
+        (
+            Outcome::Deny,
+            None,
+            format!("`{path}` is outside the workspace {}; only its files may be changed", root.display()),
+        )
+    };
+    let Some(lexical) = lexical(root, path) else { return outside() };
+    let Some(resolved) = resolve(root, &lexical) else { return outside() };
+    let mut worst = (Outcome::Allow, None, String::new());
+    let mut candidates = vec![lexical];
+    if !candidates.contains(&resolved) {
+        candidates.push(resolved);
+    }
+    for candidate in candidates {
+        let rel = crate::files::relative(root, &candidate);
+        if rel.is_empty() {
+            return (Outcome::Deny, None, "the workspace root itself cannot be changed".to_owned());
+        }
+        // A directory is judged as everything beneath it.
+        let mut all = vec![rel];
+        match paths::beneath(&candidate, &all[0]) {
+            Ok(more) => all.extend(more),
+            Err(count) => {
+                return (
+                    Outcome::Deny,
+                    None,
+                    format!(
+                        "`{}` holds more than {} entries ({count} seen), too many to judge; act on smaller directories",
+                        all[0],
+                        paths::MAX_BENEATH
+                    ),
+                );
+            }
+        }
+        for rel in all {
+            let (mut outcome, mut rule, mut reason) = decide_in(chain, Category::Paths, &Subject::Text(&rel));
+            // What ACAS runs by itself is a person's to change: the policy never by a run, the
+            // rest of `.acas` (workflows, configuration) with a person's approval.
+            let folded = rel.to_lowercase();
+            if folded == WORKSPACE_FILE {
+                (outcome, rule, reason) = (
+                    Outcome::Deny,
+                    None,
+                    "the policy file is changed by a person, never by a run".to_owned(),
+                );
+            } else if folded.starts_with(".acas/") && refuse_acas {
+                (outcome, rule, reason) = (
+                    Outcome::Deny,
+                    None,
+                    "files under .acas change what ACAS runs by itself: a shell redirection may not write them"
+                        .to_owned(),
+                );
+            } else if folded.starts_with(".acas/") && outcome == Outcome::Allow {
+                (outcome, rule, reason) = (
+                    Outcome::NeedsApproval,
+                    None,
+                    "files under .acas change what ACAS runs by itself: a person must allow it".to_owned(),
+                );
+            }
+            if outcome > worst.0 || worst.2.is_empty() {
+                worst = (outcome, rule, format!("{reason} (as `{rel}`)"));
+            }
+        }
+    }
+    worst
 }
 
 /// `path` under `root` with `.` and `..` resolved as written; `None` when it leaves the root.

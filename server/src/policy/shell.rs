@@ -1,15 +1,29 @@
 //! A conservative lexer for the shell scripts policies judge: it cuts a script into its simple
 //! commands and says, for each, whether its words are known before it runs.
 //!
-//! It knows quotes, comments, operators (`;`, `&`, `|`, `&&`, `||`, new lines, parentheses),
-//! redirections, here-documents, leading `NAME=value` assignments and the compound-command
-//! keywords (`if`, `while`, `for`, `{`...). It does not expand anything: a word that the shell
-//! would change before running it (parameter expansion `$X` and `${…}`, command substitution
-//! `$(…)` and backquotes, `$'…'` and `$"…"` quoting, backslash escapes and line continuations
-//! inside a word, process substitution, an unquoted here-document body with `$`) makes its
-//! command unknown, with the reason. Globs and braces in an argument leave the command known
-//! but with arguments only the file system decides (`open`); in the program word they make it
-//! unknown. `case`, `function`, `select`, `coproc`, `alias` and `trap` are unknown too.
+//! It knows quotes, comments, the operators between simple commands (`;`, `&`, `|`, `&&`, `||`,
+//! new lines), redirections and leading `NAME=value` assignments. Anything it does not fully
+//! model makes its command unknown, with the reason: a word the shell would change before running
+//! it (parameter expansion `$X` and `${…}`, command substitution `$(…)` and backquotes, `$'…'` and
+//! `$"…"` quoting, backslash escapes and line continuations inside a word, process substitution),
+//! every compound command and its header (`if`, `for`, `while`, `until`, `case`, `select`,
+//! `function`, `coproc`, `{ …; }`, subshells `( … )`, `((…))`, `[[…]]`, function definitions),
+//! `let`, any here-document or here-string, a carriage return or other control character outside
+//! quotes, an assignment with `+=`, and a variable that changes what runs ([`risky_env`]) set by
+//! a builtin (`export PATH`, `read IFS`...). Globs and braces in an argument leave the command
+//! known but with arguments only the file system decides (`open`); in the program word they make
+//! it unknown. An output redirection to a file is kept as a write of that file
+//! ([`Simple::writes`]); to `/dev/null` or a file descriptor it is nothing.
+//!
+//! The work is bounded: a script longer than [`MAX_SCRIPT_BYTES`] or with more than
+//! [`MAX_COMMANDS`] simple commands is one unknown command naming the limit.
+
+use super::command::risky_env;
+
+/// The longest script judged, in bytes.
+pub const MAX_SCRIPT_BYTES: usize = 64 * 1024;
+/// The most simple commands of one script judged.
+pub const MAX_COMMANDS: usize = 2_000;
 
 /// One simple command of a script.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -24,16 +38,33 @@ pub struct Simple {
     pub open: bool,
     /// A here-document or here-string feeds the command's standard input.
     pub fed: bool,
+    /// Files an output redirection writes, as written.
+    pub writes: Vec<String>,
     /// The command as written, for messages.
     pub text: String,
 }
 
-/// Keywords that start a compound command: left out of the command that follows.
-const PREFIX_KEYWORDS: [&str; 10] = ["if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"];
-/// Keywords that end one.
-const END_KEYWORDS: [&str; 4] = ["fi", "done", "}", "esac"];
-/// Constructs whose commands this lexer does not follow.
-const UNKNOWN_KEYWORDS: [&str; 4] = ["case", "function", "select", "coproc"];
+/// Words that start or end a compound command, or evaluate arithmetic: none is followed.
+const COMPOUND: [&str; 20] = [
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "case", "esac", "select",
+    "in", "function", "coproc", "{", "}", "[[", "let",
+];
+/// Prefix keywords that leave the command that follows a simple command.
+const PREFIX_KEYWORDS: [&str; 2] = ["!", "time"];
+/// Builtins whose arguments name variables they set.
+const SETTERS: [&str; 11] = [
+    "export",
+    "readonly",
+    "declare",
+    "typeset",
+    "local",
+    "read",
+    "unset",
+    "getopts",
+    "mapfile",
+    "readarray",
+    "printf",
+];
 
 #[derive(Default)]
 struct Word {
@@ -54,13 +85,16 @@ impl Word {
 #[derive(PartialEq, Eq)]
 enum Target {
     None,
-    Redirect,
-    HereDoc { strip: bool },
+    /// The word after a redirection operator: a file read, a file written, or (after `>&`, `<&`)
+    /// a file descriptor.
+    Redirect {
+        write: bool,
+        dup: bool,
+    },
 }
 
 struct Lexer<'a> {
     chars: Vec<char>,
-    script: &'a str,
     at: usize,
     done: Vec<Simple>,
     current: Simple,
@@ -68,28 +102,46 @@ struct Lexer<'a> {
     start: Option<usize>,
     word: Word,
     target: Target,
-    /// The current command is a `for` header: its words are not a command.
-    header: bool,
-    /// Here-documents to read at the next new line: (delimiter, strip tabs, quoted, command).
-    heredocs: Vec<(String, bool, bool, usize)>,
+    /// The script has more simple commands than judged: stop.
+    full: bool,
+    script: &'a str,
 }
 
 /// The simple commands of `script`, in order.
 pub fn split(script: &str) -> Vec<Simple> {
+    if script.len() > MAX_SCRIPT_BYTES {
+        return vec![Simple {
+            unknown: Some(format!(
+                "{} bytes, over the {} KiB limit of a script judged command by command",
+                script.len(),
+                MAX_SCRIPT_BYTES / 1024
+            )),
+            text: excerpt(script),
+            ..Simple::default()
+        }];
+    }
     let mut lexer = Lexer {
         chars: script.chars().collect(),
-        script,
         at: 0,
         done: Vec::new(),
         current: Simple::default(),
         start: None,
         word: Word::default(),
         target: Target::None,
-        header: false,
-        heredocs: Vec::new(),
+        full: false,
+        script,
     };
     lexer.run();
     lexer.done
+}
+
+/// The start of `script`, short enough for a message.
+fn excerpt(script: &str) -> String {
+    let trimmed = script.trim();
+    match trimmed.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &trimmed[..at]),
+        None => trimmed.to_owned(),
+    }
 }
 
 fn is_name(name: &str) -> bool {
@@ -110,13 +162,17 @@ impl Lexer<'_> {
     }
 
     fn unknown(&mut self, why: &str) {
+        self.mark_start();
         self.current.unknown.get_or_insert_with(|| why.to_owned());
     }
 
     fn run(&mut self) {
         while let Some(c) = self.peek(0) {
+            if self.full {
+                return;
+            }
             match c {
-                ' ' | '\t' | '\r' => {
+                ' ' | '\t' => {
                     self.finish_word();
                     self.at += 1;
                 }
@@ -124,7 +180,6 @@ impl Lexer<'_> {
                     self.finish_word();
                     self.end_command();
                     self.at += 1;
-                    self.read_heredocs();
                 }
                 '#' if !self.word.started => {
                     while self.peek(0).is_some_and(|c| c != '\n') {
@@ -142,33 +197,21 @@ impl Lexer<'_> {
                         // `&>` and `&>>`: both outputs to a file.
                         self.mark_start();
                         self.at += if self.peek(2) == Some('>') { 3 } else { 2 };
-                        self.target = Target::Redirect;
+                        self.target = Target::Redirect { write: true, dup: false };
                     } else {
                         self.end_command();
                         self.at += 1;
                     }
                 }
-                '(' => {
+                '(' | ')' => {
                     self.finish_word();
-                    // `name() { ...; }` defines a function: its body is judged where it is written.
-                    let mut next = self.at + 1;
-                    while self.chars.get(next).is_some_and(|c| *c == ' ' || *c == '\t') {
-                        next += 1;
-                    }
-                    if self.chars.get(next) == Some(&')')
-                        && self.current.words.len() == 1
-                        && self.current.assigns.is_empty()
-                    {
-                        self.current = Simple::default();
-                        self.start = None;
-                        self.at = next + 1;
+                    if c == '(' && self.peek(1) == Some('(') {
+                        self.unknown("arithmetic `((…))`, which this judge does not follow");
+                    } else if c == '(' && !self.current.words.is_empty() {
+                        self.unknown("a function definition, which this judge does not follow");
                     } else {
-                        self.end_command();
-                        self.at += 1;
+                        self.unknown("a subshell `( … )`, which this judge does not follow");
                     }
-                }
-                ')' => {
-                    self.finish_word();
                     self.end_command();
                     self.at += 1;
                 }
@@ -256,6 +299,13 @@ impl Lexer<'_> {
                     self.word.text.push('`');
                     self.at += 1;
                 }
+                c if c.is_control() => {
+                    // The shell reads a carriage return as part of a word (a here-document's
+                    // delimiter, a program's name): no reading of it here would be the shell's.
+                    self.finish_word();
+                    self.unknown(&format!("a control character (U+{:04X}) outside quotes", c as u32));
+                    self.at += 1;
+                }
                 _ => {
                     self.mark_start();
                     if matches!(c, '*' | '?' | '[') || (matches!(c, '{' | '}') && self.word.started) {
@@ -272,13 +322,6 @@ impl Lexer<'_> {
         }
         self.finish_word();
         self.end_command();
-        if !self.heredocs.is_empty() {
-            for (_, _, _, command) in std::mem::take(&mut self.heredocs) {
-                if let Some(simple) = self.done.get_mut(command) {
-                    simple.unknown.get_or_insert_with(|| "an unterminated here-document".to_owned());
-                }
-            }
-        }
     }
 
     fn redirect(&mut self, c: char) {
@@ -295,22 +338,26 @@ impl Lexer<'_> {
             return;
         }
         if c == '<' && self.peek(1) == Some('<') {
+            self.current.fed = true;
             if self.peek(2) == Some('<') {
+                self.unknown("a here-string, which this judge does not follow");
                 self.at += 3;
-                self.current.fed = true;
-                self.target = Target::Redirect;
             } else {
-                let strip = self.peek(2) == Some('-');
-                self.at += if strip { 3 } else { 2 };
-                self.target = Target::HereDoc { strip };
+                self.unknown("a here-document, which this judge does not follow");
+                self.at += if self.peek(2) == Some('-') { 3 } else { 2 };
             }
+            self.target = Target::Redirect { write: false, dup: false };
             return;
         }
         self.at += 1;
-        if matches!(self.peek(0), Some('>' | '&' | '|')) {
+        let next = self.peek(0);
+        // `<>` opens for reading and writing; `>`, `>>`, `>|` write; `>&`, `<&` duplicate.
+        let write = c == '>' || next == Some('>');
+        let dup = next == Some('&');
+        if matches!(next, Some('>' | '&' | '|')) {
             self.at += 1;
         }
-        self.target = Target::Redirect;
+        self.target = Target::Redirect { write, dup };
     }
 
     fn finish_word(&mut self) {
@@ -318,54 +365,44 @@ impl Lexer<'_> {
             return;
         }
         let word = std::mem::take(&mut self.word);
-        match std::mem::replace(&mut self.target, Target::None) {
-            Target::Redirect => {
-                if let Some(why) = word.unknown {
-                    self.unknown(why);
+        if let Target::Redirect { write, dup } = std::mem::replace(&mut self.target, Target::None) {
+            if let Some(why) = word.unknown {
+                self.unknown(why);
+            } else if write && !word.quoted && (word.glob || word.text.starts_with('~')) {
+                self.unknown("a redirection to a file the shell would expand");
+            } else if write {
+                let fd = dup && (word.text == "-" || word.text.chars().all(|d| d.is_ascii_digit()));
+                if !fd && word.text != "/dev/null" {
+                    self.current.writes.push(word.text);
                 }
-                return;
             }
-            Target::HereDoc { strip } => {
-                let quoted = word.quoted || word.unknown.is_some();
-                self.current.fed = true;
-                self.heredocs.push((word.text, strip, quoted, self.done.len()));
-                return;
-            }
-            Target::None => {}
+            return;
         }
-        let first = self.current.words.is_empty() && self.current.assigns.is_empty() && !self.header;
+        let first = self.current.words.is_empty() && self.current.assigns.is_empty();
         if first && !word.quoted && word.unknown.is_none() {
             let text = word.text.as_str();
             if PREFIX_KEYWORDS.contains(&text) {
                 return;
             }
-            if END_KEYWORDS.contains(&text) {
-                self.end_command();
-                return;
-            }
-            if UNKNOWN_KEYWORDS.contains(&text) {
+            if COMPOUND.contains(&text) || text.starts_with("[[") {
                 self.unknown(&format!("`{text}`, which this judge does not follow"));
             }
-            if text == "for" {
-                self.header = true;
-                return;
-            }
-        }
-        if self.header && !word.quoted && word.text == "do" {
-            // `for x in ...; do` on one line without `;` cannot happen; `do` after `;` is handled
-            // as a keyword of the next command.
-            return;
         }
         if let Some(why) = word.unknown {
             self.unknown(why);
         }
-        if self.current.words.is_empty()
-            && !word.quoted
-            && let Some((name, value)) = word.text.split_once('=')
-            && is_name(name)
-        {
-            self.current.assigns.push((name.to_owned(), value.to_owned()));
-            return;
+        if self.current.words.is_empty() && !word.quoted {
+            if let Some((name, _)) = word.text.split_once("+=")
+                && is_name(name)
+            {
+                self.unknown(&format!("`{name}+=…`, an assignment this judge does not follow"));
+            }
+            if let Some((name, value)) = word.text.split_once('=')
+                && is_name(name)
+            {
+                self.current.assigns.push((name.to_owned(), value.to_owned()));
+                return;
+            }
         }
         if self.current.words.is_empty() {
             if word.glob {
@@ -382,30 +419,53 @@ impl Lexer<'_> {
 
     fn end_command(&mut self) {
         self.finish_word();
-        let header = std::mem::take(&mut self.header);
+        if !matches!(self.target, Target::None) {
+            self.target = Target::None;
+            self.unknown("a redirection without its file");
+        }
         let mut simple = std::mem::take(&mut self.current);
         let start = self.start.take();
-        if header {
-            // A `for` header runs nothing itself, but what it expands still runs.
-            if simple.unknown.is_none() {
-                return;
-            }
-            simple.words.clear();
-        }
         if let [first, rest @ ..] = simple.words.as_slice()
-            && matches!(first.as_str(), "export" | "readonly" | "declare" | "typeset" | "local")
+            && SETTERS.contains(&first.as_str())
         {
             let mut assigns = Vec::new();
             for word in rest {
-                if let Some((name, value)) = word.split_once('=')
+                let name = word.split_once('=').map_or(word.as_str(), |(name, _)| name);
+                if let Some(name) = name.strip_suffix('+')
+                    && is_name(name)
+                {
+                    simple.unknown.get_or_insert_with(|| {
+                        format!("`{name}+=…`, an assignment this judge does not follow")
+                    });
+                } else if let Some((name, value)) = word.split_once('=')
                     && is_name(name)
                 {
                     assigns.push((name.to_owned(), value.to_owned()));
+                } else if is_name(name) && risky_env(name) {
+                    simple.unknown.get_or_insert_with(|| {
+                        format!("`{first} {name}`, which sets `{name}` in a way this judge does not follow")
+                    });
                 }
             }
             simple.assigns.extend(assigns);
         }
-        if simple.words.is_empty() && simple.assigns.is_empty() && simple.unknown.is_none() {
+        if simple.words.is_empty()
+            && simple.assigns.is_empty()
+            && simple.unknown.is_none()
+            && simple.writes.is_empty()
+        {
+            return;
+        }
+        if self.done.len() >= MAX_COMMANDS {
+            self.full = true;
+            let over = Simple {
+                unknown: Some(format!(
+                    "more than {MAX_COMMANDS} simple commands, the limit of a script judged command by command"
+                )),
+                text: excerpt(self.script),
+                ..Simple::default()
+            };
+            self.done.push(over);
             return;
         }
         let end = self.at.min(self.chars.len());
@@ -413,38 +473,9 @@ impl Lexer<'_> {
             simple.text = self.chars[start..end].iter().collect::<String>().trim().to_owned();
         }
         if simple.text.is_empty() {
-            simple.text = self.script.trim().to_owned();
+            simple.text = simple.words.join(" ");
         }
         self.done.push(simple);
-    }
-
-    /// Reads the bodies of the here-documents opened on the line just ended.
-    fn read_heredocs(&mut self) {
-        for (delimiter, strip, quoted, command) in std::mem::take(&mut self.heredocs) {
-            let mut closed = false;
-            let mut expands = false;
-            while self.at < self.chars.len() {
-                let end = self.chars[self.at..]
-                    .iter()
-                    .position(|c| *c == '\n')
-                    .map_or(self.chars.len(), |n| self.at + n);
-                let line: String = self.chars[self.at..end].iter().collect();
-                self.at = (end + 1).min(self.chars.len());
-                let compared = if strip { line.trim_start_matches('\t') } else { line.as_str() };
-                if compared == delimiter {
-                    closed = true;
-                    break;
-                }
-                expands |= line.contains(['$', '`', '\\']);
-            }
-            if let Some(simple) = self.done.get_mut(command) {
-                if !closed {
-                    simple.unknown.get_or_insert_with(|| "an unterminated here-document".to_owned());
-                } else if expands && !quoted {
-                    simple.unknown.get_or_insert_with(|| "a here-document whose body is expanded".to_owned());
-                }
-            }
-        }
     }
 }
 
@@ -459,21 +490,9 @@ mod tests {
     #[test]
     fn commands_are_cut_at_operators_and_keywords() {
         assert_eq!(
-            words("a 1; b 'x y' && c|d || e & f\n(g) { h; }"),
-            [
-                vec!["a", "1"],
-                vec!["b", "x y"],
-                vec!["c"],
-                vec!["d"],
-                vec!["e"],
-                vec!["f"],
-                vec!["g"],
-                vec!["h"]
-            ]
+            words("a 1; b 'x y' && c|d || e & f"),
+            [vec!["a", "1"], vec!["b", "x y"], vec!["c"], vec!["d"], vec!["e"], vec!["f"],]
         );
-        assert_eq!(words("if true; then rm -rf x; fi"), [vec!["true"], vec!["rm", "-rf", "x"]]);
-        assert_eq!(words("for f in a b; do rm $f; done").len(), 1);
-        assert_eq!(words("f() { curl x; }; f"), [vec!["curl", "x"], vec!["f"]]);
         assert_eq!(words("echo hi > out 2>&1 <in # rm -rf /"), [vec!["echo", "hi"]]);
         assert_eq!(words("curl>out URL"), [vec!["curl", "URL"]]);
         assert_eq!(words("cargo test \\\n  --all"), [vec!["cargo", "test", "--all"]]);
@@ -500,7 +519,6 @@ mod tests {
             assert!(all.iter().any(|s| s.unknown.is_some()), "{script}: {all:?}");
         }
         assert!(split("echo 'a $b'").iter().all(|s| s.unknown.is_none()));
-        assert!(split("cat <<'EOF'\n$(x)\nEOF\necho ok").iter().all(|s| s.unknown.is_none()));
         assert!(split("rm *").iter().all(|s| s.open && s.unknown.is_none()));
     }
 
@@ -510,5 +528,66 @@ mod tests {
         assert_eq!(all[0].assigns, [("PATH".into(), "/tmp".into()), ("GIT_DIR".into(), "x".into())]);
         assert_eq!(all[0].words, ["git", "status"]);
         assert_eq!(all[1].assigns, [("LD_PRELOAD".into(), "/x.so".into())]);
+    }
+
+    #[test]
+    fn what_this_lexer_does_not_model_cannot_be_judged() {
+        for script in [
+            // A loop header sets a variable, for any name.
+            "for PATH in bin; do git status; done",
+            "for x do touch p; done",
+            "for BASH_ENV in ./evil.sh; do export BASH_ENV; bash -c true; done",
+            "while true; do echo; done",
+            "until false; do echo; done",
+            "if true; then echo; fi",
+            "select x in a; do echo; done",
+            // Arithmetic evaluates variables as code.
+            "for echo in 'a[$(touch p)]'; do ((echo)); echo ok; done",
+            "((x))",
+            "let x",
+            "[[ -v x ]]",
+            "f() { echo; }",
+            "{ echo ok; } > out",
+            "(echo ok)",
+            // Here-documents: a delimiter with `$`, one with no command, a carriage return.
+            "cat <<$X\n$(touch p)\n$X\n",
+            "echo ok\n<<EOF\n$(touch p)\nEOF\n",
+            "cat <<'EOF'\nplain\nEOF\n",
+            "cat <<<word",
+            "cat x\r\ntouch p\n",
+            "echo \u{1b}x",
+            // Assignments the judge does not follow.
+            "BASH_ENV+=./evil.sh bash -c true",
+            "export PATH+=:bin",
+            "export BASH_ENV",
+            "read IFS",
+        ] {
+            let all = split(script);
+            assert!(all.iter().any(|s| s.unknown.is_some()), "{script}: {all:?}");
+        }
+    }
+
+    #[test]
+    fn output_redirections_are_writes() {
+        let all =
+            split("echo 'defaults: {}' > .acas/policy.yaml; a 2>>log >|x &>y 2>&1 >/dev/null <in >&- <>rw");
+        assert_eq!(all[0].writes, [".acas/policy.yaml"]);
+        assert_eq!(all[1].writes, ["log", "x", "y", "rw"]);
+        assert!(all.iter().all(|s| s.unknown.is_none()), "{all:?}");
+        assert!(split("echo x > ~/.bashrc")[0].unknown.is_some());
+        assert!(split("echo x > *.txt")[0].unknown.is_some());
+    }
+
+    #[test]
+    fn scripts_over_the_limits_are_one_command_naming_the_limit() {
+        let long = "x;".repeat(40_000);
+        let all = split(&long);
+        assert_eq!(all.len(), 1);
+        assert!(all[0].unknown.as_deref().is_some_and(|w| w.contains("64 KiB")), "{all:?}");
+        assert!(all[0].text.len() < 200);
+        let many = "x;".repeat(MAX_COMMANDS + 5);
+        let all = split(&many);
+        assert_eq!(all.len(), MAX_COMMANDS + 1);
+        assert!(all[MAX_COMMANDS].unknown.as_deref().is_some_and(|w| w.contains("2000 simple commands")));
     }
 }
