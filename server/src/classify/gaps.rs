@@ -273,7 +273,7 @@ fn rewritten_gap(language: Language, text: &str, error: Node<'_>, checked: &mut 
 ///   `export { x as in }`, as Vite's chunks write them): its first letter becomes `_`.
 /// - TypeScript and TSX: `abstract` as the name of a member (`abstract?: boolean;`, as in
 ///   `@babel/types`): its first letter becomes `_`; `export type *` (TypeScript 5.0): `type`
-///   becomes blanks; an overloaded generic call signature on a line of its own after a member
+///   becomes blanks; `keyof readonly T[]`: `readonly` becomes blanks; an overloaded generic call signature on a line of its own after a member
 ///   with no `;`: the blank before its `<` becomes `;` (see [`member_on_new_line`]).
 /// - Go: what `gofmt` accepts and the type checker rejects (see [`go_rewrite`]).
 fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
@@ -401,6 +401,17 @@ fn rewrites(language: Language, text: &str) -> (Vec<u8>, Vec<Range<usize>>) {
                             .is_some_and(|a| a.starts_with([':', '?', '(', '<', ';', ',', '=', '!', '}']));
                     if (RESERVED.contains(&name) && (imported || alias)) || abstract_name {
                         bytes[i] = b'_';
+                        sites.push(i..i + len);
+                    }
+                    // `keyof readonly T[]` (as in TypeScript's own `lib.es2015.symbol.wellknown.d.ts`):
+                    // `readonly` after `keyof` is a type operator the grammar does not take there.
+                    if typescript
+                        && name == "readonly"
+                        && prev_code(i).is_some_and(|p| {
+                            p >= 4 && &b[p - 4..=p] == b"keyof" && (p == 4 || !word(b[p - 5]))
+                        })
+                    {
+                        bytes[i..i + len].fill(b' ');
                         sites.push(i..i + len);
                     }
                     // `export type * from 'm'` (TypeScript 5.0): `export * from 'm'` for the grammar.
