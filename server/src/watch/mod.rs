@@ -120,16 +120,10 @@ impl Watcher {
         Ok(Watcher { debouncer: Some(debouncer), rules, pump: Some(pump) })
     }
 
-    /// Adds a watch on each of these directories (found by a walk).
-    pub fn watch_dirs(&self, dirs: impl IntoIterator<Item = PathBuf>) {
-        let Some(debouncer) = &self.debouncer else {
-            return;
-        };
-        for dir in dirs {
-            if let Err(error) = watch_dir(debouncer, &dir) {
-                tracing::info!("cannot watch {}: {error}", dir.display());
-            }
-        }
+    /// A handle that adds watches from another thread (a walk's), for as long as the watcher
+    /// lives.
+    pub fn handle(&self) -> WatchHandle {
+        WatchHandle(self.debouncer.as_ref().map_or_else(std::sync::Weak::new, Arc::downgrade))
     }
 
     /// The rules in force (they change when an ignore file changes).
@@ -147,6 +141,22 @@ impl Drop for Watcher {
         }
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
+        }
+    }
+}
+
+/// Adds watches to a live [`Watcher`] from any thread; does nothing once it is dropped.
+#[derive(Clone)]
+pub struct WatchHandle(std::sync::Weak<Mutex<Debouncer<notify::RecommendedWatcher, NoCache>>>);
+
+impl WatchHandle {
+    /// Watches `dir` (not what is below it). A walk calls this as it reaches each directory,
+    /// before the directory is listed, so that a file created in it meanwhile is seen by the
+    /// listing, an event, or both; never by neither.
+    pub fn watch(&self, dir: &Path) {
+        let Some(debouncer) = self.0.upgrade() else { return };
+        if let Err(error) = watch_dir(&debouncer, dir) {
+            tracing::info!("cannot watch {}: {error}", dir.display());
         }
     }
 }

@@ -104,11 +104,10 @@ pub enum Event {
     },
     Files(watch::Batch),
     Analyzed(Analyzed),
-    /// A walk ended: the files it found, the directories to watch, and for a rescan, the
-    /// changes no event reported (already recorded).
+    /// A walk ended: the files it found (its directories are watched already), and for a
+    /// rescan, the changes no event reported (already recorded).
     WalkDone {
         files: HashSet<PathBuf>,
-        dirs: Vec<PathBuf>,
         rescan: bool,
         missed: Vec<Change>,
     },
@@ -583,7 +582,7 @@ impl Workspace {
             Event::External { path, source, diagnostics } => self.external(path, source, diagnostics),
             Event::Files(batch) => self.files_changed(batch),
             Event::Analyzed(analyzed) => self.analyzed(analyzed),
-            Event::WalkDone { files, dirs, rescan, missed } => self.walk_done(files, dirs, rescan, missed),
+            Event::WalkDone { files, rescan, missed } => self.walk_done(files, rescan, missed),
             Event::Reconcile => self.reconcile(),
             Event::RulesTick => {
                 self.rules_tick_scheduled = false;

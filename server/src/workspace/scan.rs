@@ -86,8 +86,9 @@ impl Workspace {
         self.walking += 1;
         let queue = self.queue.clone();
         let handle = self.handle.clone();
-        let dirs = Arc::new(Mutex::new(Vec::new()));
-        let watching = self.watcher.is_some();
+        // Each directory is watched as the walk reaches it, before it is listed: a file created
+        // while the walk runs is found by the listing, an event, or both.
+        let watch = self.watcher.as_ref().map(|w| w.handle());
         // A rescan finds what events missed and records it, on the walk's thread: that takes a
         // look at the file system for every file that differs.
         let recorder = Recorder {
@@ -110,15 +111,14 @@ impl Workspace {
                         files.lock().unwrap().insert(file);
                     },
                     &|dir| {
-                        if watching {
-                            dirs.lock().unwrap().push(dir);
+                        if let Some(watch) = &watch {
+                            watch.watch(&dir);
                         }
                     },
                 );
-                let dirs = std::mem::take(&mut *dirs.lock().unwrap());
                 let files = files.into_inner().unwrap();
                 let missed = if rescan { recorder.missed(&files) } else { Vec::new() };
-                handle.send(Event::WalkDone { files, dirs, rescan, missed });
+                handle.send(Event::WalkDone { files, rescan, missed });
             })
             .expect("spawning the workspace walk");
     }
@@ -241,17 +241,8 @@ impl Workspace {
         }
     }
 
-    pub(super) fn walk_done(
-        &mut self,
-        files: HashSet<PathBuf>,
-        dirs: Vec<PathBuf>,
-        rescan: bool,
-        missed: Vec<Change>,
-    ) {
+    pub(super) fn walk_done(&mut self, files: HashSet<PathBuf>, rescan: bool, missed: Vec<Change>) {
         self.walking = self.walking.saturating_sub(1);
-        if let Some(watcher) = &self.watcher {
-            watcher.watch_dirs(dirs);
-        }
         if rescan {
             // Events were lost: what appeared or vanished meanwhile was found (and recorded) by
             // the walk.
