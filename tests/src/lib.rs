@@ -42,6 +42,41 @@ pub fn tests_cache_home() -> PathBuf {
     std::env::temp_dir().join("acas-tests-cache")
 }
 
+/// The first `python3` on PATH that can `import` the given modules (the MCP SDK and what a
+/// driver needs beside it), or a failure that says how to install them.
+pub fn python_with(modules: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("python3"))
+        .filter(|p| p.is_file())
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", &format!("import {modules}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no python3 on PATH has `{modules}` (the MCP SDK): run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin on PATH"
+            )
+        })
+}
+
+/// What `acas approve` lists in the workspace at `root` once a pending approval whose listing
+/// holds `needle` is there (a run started meanwhile waits for it); fails after [`TIMEOUT`].
+pub fn wait_for_approval(root: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (code, stdout, stderr) = run_acas(&["approve", "--workspace", "."], root);
+        assert_eq!(code, 0, "{stderr}");
+        if stdout.contains(needle) {
+            return stdout;
+        }
+        assert!(Instant::now() < deadline, "nothing waits for approval: {stdout}");
+        std::thread::yield_now();
+    }
+}
+
 /// Runs `acas ARGS` to completion and returns (exit code, stdout, stderr).
 pub fn run_acas(args: &[&str], cwd: &Path) -> (i32, String, String) {
     let output = Command::new(acas_bin())

@@ -6,25 +6,11 @@
 //! The SDK is installed by `scripts/install-checker-tools.sh` (which `.ci/run` runs) into the
 //! tools' venv that `cargo xtask test` puts first on PATH. A test fails when it is absent.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use acas_e2e::{LspClient, acas_bin, file_uri};
 use serde_json::{Value, json};
-
-/// The first `python3` on PATH that has the MCP SDK, or a failure that says how to install it.
-fn python_with_mcp() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join("python3"))
-        .filter(|p| p.is_file())
-        .find(|p| Command::new(p).args(["-c", "import mcp, httpx2"]).output().is_ok_and(|o| o.status.success()))
-        .unwrap_or_else(|| {
-            panic!(
-                "no python3 on PATH has the MCP SDK (`mcp`): run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin on PATH"
-            )
-        })
-}
 
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
@@ -74,7 +60,7 @@ fn drive(scenario: &str) -> Value {
 
 /// Runs `tests/mcp/SCRIPT SCENARIO ACAS WORKSPACE` and returns the report it printed last.
 fn run_script(script: &str, scenario: &str, workspace: &tempfile::TempDir) -> Value {
-    let python = python_with_mcp();
+    let python = acas_e2e::python_with("mcp, httpx2");
     let config = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join(script);
     let output = Command::new(python)

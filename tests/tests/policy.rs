@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use acas_e2e::{LspClient, acas_bin, file_uri, run_acas};
@@ -87,19 +87,6 @@ fn http_server(count: usize) -> u16 {
     port
 }
 
-fn python_with_mcp() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join("python3"))
-        .filter(|p| p.is_file())
-        .find(|p| Command::new(p).args(["-c", "import mcp"]).output().is_ok_and(|o| o.status.success()))
-        .unwrap_or_else(|| {
-            panic!(
-                "no python3 on PATH has the MCP SDK (`mcp`): run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin on PATH"
-            )
-        })
-}
-
 /// The policy decision records of the workspace's audit log, after `acas audit verify` passed.
 fn decisions(root: &Path) -> Vec<Value> {
     let (code, stdout, stderr) = run_acas(&["audit", "verify", "--workspace", "."], root);
@@ -132,7 +119,7 @@ fn an_agent_is_allowed_denied_and_asked_through_the_mcp_server_and_its_runs() {
     // The user trusts the workspace: an agent may start its workflows, under the policy.
     acas_e2e::trust(&root, config.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("policy.py");
-    let output = Command::new(python_with_mcp())
+    let output = Command::new(acas_e2e::python_with("mcp"))
         .arg(&script)
         .arg(acas_bin())
         .arg(&root)
@@ -344,16 +331,7 @@ fn acas_approve_shows_what_waits_with_its_escape_codes_escaped() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starting acas workflow run");
-    let deadline = std::time::Instant::now() + acas_e2e::TIMEOUT;
-    let listed = loop {
-        let (code, stdout, stderr) = run_acas(&["approve", "--workspace", "."], &root);
-        assert_eq!(code, 0, "{stderr}");
-        if stdout.contains("git push") {
-            break stdout;
-        }
-        assert!(std::time::Instant::now() < deadline, "nothing waits for approval: {stdout}");
-        std::thread::yield_now();
-    };
+    let listed = acas_e2e::wait_for_approval(&root, "git push");
     assert!(!listed.contains('\u{1b}') && !listed.contains('\r'), "raw control characters: {listed:?}");
     assert!(listed.contains("\\u{1b}[1A"), "{listed}");
     let id = listed.split_whitespace().next().unwrap().to_owned();

@@ -124,19 +124,6 @@ fn a_step_cannot_trust_its_own_workspace() {
     assert!(stdout.contains("Trust: not trusted"), "{stdout}");
 }
 
-fn python_with_mcp() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join("python3"))
-        .filter(|p| p.is_file())
-        .find(|p| Command::new(p).args(["-c", "import mcp"]).output().is_ok_and(|o| o.status.success()))
-        .unwrap_or_else(|| {
-            panic!(
-                "no python3 on PATH has the MCP SDK (`mcp`): run scripts/install-checker-tools.sh (from .ci/run) and the tests with `cargo xtask test`, which puts $ACAS_TOOLS_DIR/venv/bin on PATH"
-            )
-        })
-}
-
 #[test]
 fn a_run_started_by_a_step_acts_for_the_agent_of_the_enclosing_run() {
     let acas = acas_bin();
@@ -160,7 +147,7 @@ fn a_run_started_by_a_step_acts_for_the_agent_of_the_enclosing_run() {
     let config = tempfile::tempdir().unwrap();
     acas_e2e::trust(&root, config.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("nested.py");
-    let output = Command::new(python_with_mcp())
+    let output = Command::new(acas_e2e::python_with("mcp"))
         .arg(&script)
         .arg(&acas)
         .arg(&root)

@@ -226,16 +226,7 @@ fn a_path_swapped_for_a_link_while_it_waits_for_approval_is_refused() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("starting acas workflow run");
-    let deadline = std::time::Instant::now() + acas_e2e::TIMEOUT;
-    let listed = loop {
-        let (code, stdout, stderr) = run_acas(&["approve", "--workspace", "."], &root);
-        assert_eq!(code, 0, "{stderr}");
-        if stdout.contains("src/gated/policy.yaml") {
-            break stdout;
-        }
-        assert!(std::time::Instant::now() < deadline, "nothing waits for approval: {stdout}");
-        std::thread::yield_now();
-    };
+    let listed = acas_e2e::wait_for_approval(&root, "src/gated/policy.yaml");
     // While the person reads the question, the directory becomes a link into `.acas`.
     std::fs::remove_dir(root.join("src/gated")).unwrap();
     #[cfg(unix)]
