@@ -20,8 +20,8 @@ use tokio_postgres::Row;
 
 use super::tasks::{
     Claim, ClaimRequest, DEFAULT_MAX_ATTEMPTS, Lock, NewTask, Task, TaskError, TaskErrorKind, TaskFilter,
-    TaskId, TaskSource, TaskState, TaskType, Unavailable, at, backoff_ms, check_labels, check_name,
-    check_new, check_ttl, conflict, truncate_chars,
+    TaskId, TaskSource, TaskState, TaskType, Unavailable, backoff_ms, check_labels, check_name, check_new,
+    check_ttl, conflict, truncate_chars, why_not_by_state, why_not_with_needs,
 };
 use super::{Clock, Tasks};
 use crate::store::PgStore;
@@ -470,41 +470,11 @@ async fn why_not(
     locks: &[Lock],
     now: i64,
 ) -> Result<Option<String>, Fail> {
-    if task.state.is_held() {
-        return Ok(Some(format!(
-            "it is held by {} until {}",
-            task.agent.as_deref().unwrap_or("?"),
-            at(task.lease_until_ms.unwrap_or(0))
-        )));
-    }
-    if task.state != TaskState::Queued && task.state != TaskState::Blocked {
-        return Ok(Some(format!("it is {}", task.state.as_str())));
+    if let Some(reason) = why_not_by_state(task) {
+        return Ok(Some(reason));
     }
     let unmet = unmet_needs(tx, task.id).await?;
-    if !unmet.is_empty() {
-        let list: Vec<String> =
-            unmet.iter().map(|(id, state)| format!("#{id} ({})", state.as_str())).collect();
-        return Ok(Some(format!("it waits for {}", list.join(", "))));
-    }
-    if let Some(retry_at) = task.retry_at_ms.filter(|&r| r > now) {
-        return Ok(Some(format!(
-            "it retries after {} (failed {} of {} times: {})",
-            at(retry_at),
-            task.attempts,
-            task.max_attempts,
-            task.last_error.as_deref().unwrap_or("no message")
-        )));
-    }
-    let missing: Vec<&str> = task.labels.iter().filter(|l| !labels.contains(l)).map(String::as_str).collect();
-    if !missing.is_empty() {
-        return Ok(Some(format!("it needs an agent with the labels {}", missing.join(", "))));
-    }
-    for path in &task.paths {
-        if let Some(message) = conflict(path, agent, locks) {
-            return Ok(Some(format!("its path {message}")));
-        }
-    }
-    Ok(None)
+    Ok(why_not_with_needs(task, &unmet, agent, labels, locks, now))
 }
 
 async fn unmet_needs(

@@ -846,41 +846,60 @@ fn why_not(
     locks: &[Lock],
     now: i64,
 ) -> rusqlite::Result<Option<String>> {
+    if let Some(reason) = why_not_by_state(task) {
+        return Ok(Some(reason));
+    }
+    let unmet = unmet_needs(tx, task.id)?;
+    Ok(why_not_with_needs(task, &unmet, agent, labels, locks, now))
+}
+
+/// Why a task in its state cannot be taken by anyone (held, or no longer waiting), or `None`:
+/// the first half of [`why_not`], shared by both engines.
+pub(super) fn why_not_by_state(task: &Task) -> Option<String> {
     if task.state.is_held() {
-        return Ok(Some(format!(
+        return Some(format!(
             "it is held by {} until {}",
             task.agent.as_deref().unwrap_or("?"),
             at(task.lease_until_ms.unwrap_or(0))
-        )));
+        ));
     }
     if task.state != TaskState::Queued && task.state != TaskState::Blocked {
-        return Ok(Some(format!("it is {}", task.state.as_str())));
+        return Some(format!("it is {}", task.state.as_str()));
     }
-    let unmet = unmet_needs(tx, task.id)?;
+    None
+}
+
+/// Why `agent` may not take a waiting `task` whose unfinished dependencies are `unmet`, or
+/// `None` when it may: the second half of [`why_not`], shared by both engines.
+pub(super) fn why_not_with_needs(
+    task: &Task,
+    unmet: &[(TaskId, TaskState)],
+    agent: &str,
+    labels: &[String],
+    locks: &[Lock],
+    now: i64,
+) -> Option<String> {
     if !unmet.is_empty() {
         let list: Vec<String> =
             unmet.iter().map(|(id, state)| format!("#{id} ({})", state.as_str())).collect();
-        return Ok(Some(format!("it waits for {}", list.join(", "))));
+        return Some(format!("it waits for {}", list.join(", ")));
     }
     if let Some(retry_at) = task.retry_at_ms.filter(|&r| r > now) {
-        return Ok(Some(format!(
+        return Some(format!(
             "it retries after {} (failed {} of {} times: {})",
             at(retry_at),
             task.attempts,
             task.max_attempts,
             task.last_error.as_deref().unwrap_or("no message")
-        )));
+        ));
     }
     let missing: Vec<&str> = task.labels.iter().filter(|l| !labels.contains(l)).map(String::as_str).collect();
     if !missing.is_empty() {
-        return Ok(Some(format!("it needs an agent with the labels {}", missing.join(", "))));
+        return Some(format!("it needs an agent with the labels {}", missing.join(", ")));
     }
-    for path in &task.paths {
-        if let Some(message) = conflict(path, agent, locks) {
-            return Ok(Some(format!("its path {message}")));
-        }
-    }
-    Ok(None)
+    task.paths
+        .iter()
+        .find_map(|path| conflict(path, agent, locks).map(|message| format!("its path {message}")))
 }
 
 /// The first lock of another agent that `glob` overlaps, as a message naming it.
