@@ -42,6 +42,20 @@ pub fn tests_cache_home() -> PathBuf {
     std::env::temp_dir().join("acas-tests-cache")
 }
 
+/// Runs `git` in `dir` as a fixed author and committer; fails the test when git fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .status()
+        .expect("running git");
+    assert!(status.success(), "git {args:?}");
+}
+
 /// The first `python3` on PATH that can `import` the given modules (the MCP SDK and what a
 /// driver needs beside it), or a failure that says how to install them.
 pub fn python_with(modules: &str) -> PathBuf {

@@ -29,18 +29,7 @@ fn repository(config: &str) -> tempfile::TempDir {
         ),
     )
     .unwrap();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| acas_e2e::git(root, args);
     git(&["init", "-q"]);
     git(&["add", "src"]);
     git(&["commit", "-q", "-m", "Compute circle areas"]);

@@ -36,18 +36,7 @@ fn workspace(config: &str) -> tempfile::TempDir {
     .unwrap();
     let app = "from db import connect\n\nLEGACY_TOKEN = \"Rk3LmQ9vXw2ZpT7nB4yHcD8s\"\n\n\ndef total(items):\n    client = connect()\n    passphrase = \"correct horse battery staple\"\n    headers = {\"Authorization\": \"Bearer abcDEF123456ghiJKL789\"}\n    return sum(item[\"price\"] for item in items\n";
     std::fs::write(root.join("src/app.py"), app).unwrap();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| acas_e2e::git(root, args);
     git(&["init", "-q"]);
     git(&["add", "src"]);
     git(&["commit", "-q", "-m", "Use token ghp_BYOvfZ8UzDzV8fUkkibjL5DZPjN0MEQ7wjJJ for now"]);
@@ -220,18 +209,7 @@ fn a_value_removed_from_the_code_goes_from_every_other_part_of_the_request() {
     let root = dir.path();
     std::fs::create_dir_all(root.join(".acas")).unwrap();
     std::fs::write(root.join(".acas/config.toml"), config(&fake)).unwrap();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| acas_e2e::git(root, args);
     let app = "def port(n: int) -> int:\n    return n\n\n\npassword = \"hunter2pw\"\nport(password)\n";
     std::fs::write(root.join("app.py"), app).unwrap();
     git(&["init", "-q"]);
@@ -339,19 +317,6 @@ fn the_request_inspector_shows_no_hostile_secret_and_keeps_real_code() {
     }
 }
 
-fn git_in(root: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .env("GIT_AUTHOR_NAME", "Ada Lovelace")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Ada Lovelace")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 /// A block of passwords, one a line, none shaped like a password on its own line, committed
 /// and then changed on one of its lines; and a file git does not track yet, whose diff is cut
 /// inside such a block. No line of either reaches the request inspector, through the diff's
@@ -367,9 +332,9 @@ fn a_secret_spanning_lines_stays_out_of_the_uncommitted_diff() {
         BLOCK.join("\n")
     );
     std::fs::write(root.join("app.py"), &committed).unwrap();
-    git_in(root, &["init", "-q"]);
-    git_in(root, &["add", "app.py"]);
-    git_in(root, &["commit", "-q", "-m", "init"]);
+    acas_e2e::git(root, &["init", "-q"]);
+    acas_e2e::git(root, &["add", "app.py"]);
+    acas_e2e::git(root, &["commit", "-q", "-m", "init"]);
     let changed = committed.replace("OldCode7xQ2m", "NewCode9kW4p").replace("return 1", "return (");
     std::fs::write(root.join("app.py"), &changed).unwrap();
     // Not tracked: its diff is the whole file, cut to its limit inside the block.
@@ -549,9 +514,9 @@ fn a_secret_spanning_lines_stays_out_of_the_git_diff_action_sent_to_a_provider()
         BLOCK.join("\n")
     );
     std::fs::write(root.join("app.py"), &committed).unwrap();
-    git_in(root, &["init", "-q"]);
-    git_in(root, &["add", "app.py"]);
-    git_in(root, &["commit", "-q", "-m", "init"]);
+    acas_e2e::git(root, &["init", "-q"]);
+    acas_e2e::git(root, &["add", "app.py"]);
+    acas_e2e::git(root, &["commit", "-q", "-m", "init"]);
     let changed =
         committed.replace("thunder copper battery", "orange river window").replace("return 1", "return 2");
     std::fs::write(root.join("app.py"), &changed).unwrap();
