@@ -76,6 +76,33 @@ pub fn python_with(modules: &str) -> PathBuf {
         })
 }
 
+/// Starts `acas workflow run NAME` in the workspace at `root` with no user configuration, its
+/// output captured (`capture`) or dropped; the caller waits for it.
+pub fn start_workflow_run(root: &Path, name: &str, capture: bool) -> Child {
+    let output = || if capture { Stdio::piped() } else { Stdio::null() };
+    Command::new(acas_bin())
+        .args(["workflow", "run", name, "--workspace", "."])
+        .current_dir(root)
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .expect("starting acas workflow run")
+}
+
+/// The policy decision records of the workspace at `root`, once `acas audit verify` has found
+/// its log intact.
+pub fn policy_decisions(root: &Path) -> Vec<Value> {
+    let (code, stdout, stderr) = run_acas(&["audit", "verify", "--workspace", "."], root);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) =
+        run_acas(&["audit", "--workspace", ".", "--format", "json", "--limit", "1000"], root);
+    assert_eq!(code, 0, "{stderr}");
+    let all: Value = serde_json::from_str(&stdout).unwrap();
+    all["records"].as_array().unwrap().iter().filter(|r| r["kind"] == "policy_decision").cloned().collect()
+}
+
 /// What `acas approve` lists in the workspace at `root` once a pending approval whose listing
 /// holds `needle` is there (a run started meanwhile waits for it); fails after [`TIMEOUT`].
 pub fn wait_for_approval(root: &Path, needle: &str) -> String {

@@ -88,16 +88,6 @@ fn http_server(count: usize) -> u16 {
 }
 
 /// The policy decision records of the workspace's audit log, after `acas audit verify` passed.
-fn decisions(root: &Path) -> Vec<Value> {
-    let (code, stdout, stderr) = run_acas(&["audit", "verify", "--workspace", "."], root);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let (code, stdout, stderr) =
-        run_acas(&["audit", "--workspace", ".", "--format", "json", "--limit", "1000"], root);
-    assert_eq!(code, 0, "{stderr}");
-    let all: Value = serde_json::from_str(&stdout).unwrap();
-    all["records"].as_array().unwrap().iter().filter(|r| r["kind"] == "policy_decision").cloned().collect()
-}
-
 /// Whether a record of `actor` (an agent in any session when it ends with `/`) about `subject`
 /// said `outcome` (and answered `answer`, when given).
 fn has(records: &[Value], actor: &str, subject: &str, outcome: &str, answer: Option<&str>) -> bool {
@@ -164,7 +154,7 @@ fn an_agent_is_allowed_denied_and_asked_through_the_mcp_server_and_its_runs() {
     assert!(seen["host_approve"][2].as_str().unwrap().contains("was denied by cli"), "{seen:#}");
     assert_eq!(seen["ship"], json!(["workflow ship", "succeeded"]));
 
-    let records = decisions(&root);
+    let records = acas_e2e::policy_decisions(&root);
     // Every record names the agent with its session, as its MCP call records do.
     let agent = "policy-agent/";
     for (subject, outcome) in [
@@ -209,7 +199,7 @@ fn runs_started_from_the_command_line_are_judged_as_cli() {
         "{stdout}{stderr}"
     );
     assert!(!dir.path().join("config/.env").exists());
-    let records = decisions(dir.path());
+    let records = acas_e2e::policy_decisions(dir.path());
     assert!(has(&records, "cli", "write config/.env", "deny", None), "{records:#?}");
 }
 
@@ -260,15 +250,7 @@ fn the_editor_asks_about_an_approval_another_process_waits_for() {
     client.answer("window/showMessageRequest", json!({ "title": "Allow" }));
     client.initialize(Some(&root), json!({ "window": { "workDoneProgress": true } }));
     // A run from the command line waits for approval of `src/approve.txt` (a defaults rule).
-    let run = Command::new(acas_bin())
-        .args(["workflow", "run", "write-approve", "--workspace", "."])
-        .current_dir(&root)
-        .env("ACAS_LOG", "warn")
-        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("starting acas workflow run");
+    let run = acas_e2e::start_workflow_run(&root, "write-approve", true);
     let asked = client.expect("the approval asked", |m| m["method"] == "window/showMessageRequest");
     let message = asked["params"]["message"].as_str().unwrap();
     assert!(
@@ -284,7 +266,7 @@ fn the_editor_asks_about_an_approval_another_process_waits_for() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert_eq!(std::fs::read_to_string(root.join("src/approve.txt")).unwrap(), "x");
-    let records = decisions(&root);
+    let records = acas_e2e::policy_decisions(&root);
     assert!(has(&records, "cli", "write src/approve.txt", "needs_approval", None), "{records:#?}");
     assert!(has(&records, "editor", "write src/approve.txt", "allow", Some("approved")), "{records:#?}");
 
@@ -322,15 +304,7 @@ fn acas_approve_shows_what_waits_with_its_escape_codes_escaped() {
         "name: spoof\nsteps:\n  - id: s\n    run: [\"git\", \"push\", \"--force\", \"main\\u001b[1A\\u001b[2K\\rrun `git status`\"]\n    continue_on_error: true\n",
     )
     .unwrap();
-    let run = Command::new(acas_bin())
-        .args(["workflow", "run", "spoof", "--workspace", "."])
-        .current_dir(&root)
-        .env("ACAS_LOG", "warn")
-        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starting acas workflow run");
+    let run = acas_e2e::start_workflow_run(&root, "spoof", false);
     let listed = acas_e2e::wait_for_approval(&root, "git push");
     assert!(!listed.contains('\u{1b}') && !listed.contains('\r'), "raw control characters: {listed:?}");
     assert!(listed.contains("\\u{1b}[1A"), "{listed}");

@@ -72,15 +72,7 @@ fn an_approval_written_into_the_database_does_not_count() {
             "name: gated\nsteps:\n  - id: gated\n    run: [\"touch\", \"gated\"]\n",
         ),
     ]);
-    let mut run = Command::new(acas_bin())
-        .args(["workflow", "run", "gated", "--workspace", "."])
-        .current_dir(&root)
-        .env("ACAS_LOG", "warn")
-        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starting acas workflow run");
+    let mut run = acas_e2e::start_workflow_run(&root, "gated", false);
     // Another process flips the pending row, as a step with sqlite3 could.
     let db = rusqlite::Connection::open(root.join(".acas/state.db")).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-use acas_e2e::{acas_bin, run_acas};
+use acas_e2e::run_acas;
 use serde_json::Value;
 
 /// A workspace with `.acas/policy.yaml` and the given workflows.
@@ -31,16 +31,6 @@ fn run_workflow(root: &Path, name: &str) -> (i32, String) {
 }
 
 /// The policy decision records, after `acas audit verify` passed.
-fn decisions(root: &Path) -> Vec<Value> {
-    let (code, stdout, stderr) = run_acas(&["audit", "verify", "--workspace", "."], root);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let (code, stdout, stderr) =
-        run_acas(&["audit", "--workspace", ".", "--format", "json", "--limit", "1000"], root);
-    assert_eq!(code, 0, "{stderr}");
-    let all: Value = serde_json::from_str(&stdout).unwrap();
-    all["records"].as_array().unwrap().iter().filter(|r| r["kind"] == "policy_decision").cloned().collect()
-}
-
 fn denied(records: &[Value], subject: &str) -> bool {
     records.iter().any(|r| {
         r["subject"].as_str().is_some_and(|s| s.contains(subject)) && r["detail"]["outcome"] == "deny"
@@ -90,7 +80,7 @@ fn wrapped_shells_expansions_and_reordered_flags_do_not_pass_a_deny_list() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(left, ["victim"], "what the denied commands made or removed");
-    let records = decisions(root);
+    let records = acas_e2e::policy_decisions(root);
     for subject in ["run `env sh -c", "run `bash -c --", "run `X=tou;", "run `rm -fr", "run `git -C . push"] {
         assert!(denied(&records, subject), "no deny record of {subject}: {records:#?}");
     }
@@ -142,7 +132,7 @@ fn an_allowed_program_is_the_one_on_path_and_its_environment_is_judged() {
         "git ran the denied command from its environment: {output}"
     );
     assert!(!outside.path().join("fake-git").exists(), "the workspace's ./git ran: {output}");
-    let records = decisions(root);
+    let records = acas_e2e::policy_decisions(root);
     assert!(denied(&records, "run with environment GIT_CONFIG_COUNT"), "{records:#?}");
     assert!(denied(&records, "run `./git status`"), "{records:#?}");
     // The real git, without the environment, is what the rule allows.
@@ -181,7 +171,7 @@ fn every_redirect_hop_is_judged() {
     );
     denied_host.set_nonblocking(true).unwrap();
     assert!(denied_host.accept().is_err(), "the request reached the denied host: {output}");
-    assert!(denied(&decisions(dir.path()), "http localhost"));
+    assert!(denied(&acas_e2e::policy_decisions(dir.path()), "http localhost"));
 }
 
 #[test]
@@ -217,15 +207,7 @@ fn a_path_swapped_for_a_link_while_it_waits_for_approval_is_refused() {
     let dir = workspace(policy, &[("sw", workflow)]);
     let root = dir.path().canonicalize().unwrap();
     std::fs::create_dir_all(root.join("src/gated")).unwrap();
-    let run = Command::new(acas_bin())
-        .args(["workflow", "run", "sw", "--workspace", "."])
-        .current_dir(&root)
-        .env("ACAS_LOG", "warn")
-        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("starting acas workflow run");
+    let run = acas_e2e::start_workflow_run(&root, "sw", true);
     let listed = acas_e2e::wait_for_approval(&root, "src/gated/policy.yaml");
     // While the person reads the question, the directory becomes a link into `.acas`.
     std::fs::remove_dir(root.join("src/gated")).unwrap();
@@ -275,7 +257,7 @@ fn a_checkout_that_would_rewrite_the_policy_is_refused_with_the_paths_named() {
     assert!(output.contains(".acas/policy.yaml") || output.contains("secrets/key"), "{output}");
     assert_eq!(std::fs::read_to_string(root.join(".acas/policy.yaml")).unwrap(), strict);
     assert!(!root.join("secrets/key").exists());
-    let records = decisions(root);
+    let records = acas_e2e::policy_decisions(root);
     assert!(
         denied(&records, "write .acas/policy.yaml") || denied(&records, "write secrets/key"),
         "{records:#?}"
