@@ -597,9 +597,36 @@ enum AllowTarget {
     Line,
 }
 
+/// One of ACAS's own rules for a known format. Compiled the first time a text holds one of its
+/// needles (in ASCII lower case; a rule with none is always run): a match cannot lack them, and
+/// a short-lived process then compiles only the few rules its texts can match.
+struct OwnRule {
+    kind: &'static str,
+    needles: &'static [&'static str],
+    source: &'static str,
+    compiled: OnceLock<Regex>,
+}
+
+fn own(kind: &'static str, needles: &'static [&'static str], source: &'static str) -> OwnRule {
+    OwnRule { kind, needles, source, compiled: OnceLock::new() }
+}
+
+impl OwnRule {
+    /// The compiled pattern when `lower` (a text in ASCII lower case) may hold a match.
+    fn for_text(&self, lower: &str) -> Option<&Regex> {
+        if !self.needles.is_empty() && !self.needles.iter().any(|n| lower.contains(n)) {
+            return None;
+        }
+        Some(
+            self.compiled
+                .get_or_init(|| Regex::new(self.source).expect("the redactor's own patterns are valid")),
+        )
+    }
+}
+
 struct Rules {
     marker: Regex,
-    own: Vec<(&'static str, Regex)>,
+    own: Vec<OwnRule>,
     url: Regex,
     auth: Regex,
     header_auth: Regex,
@@ -671,78 +698,94 @@ impl Rules {
     fn load() -> Rules {
         let re = |s: &str| Regex::new(s).expect("the redactor's own patterns are valid");
         let own = vec![
-            (
+            // The body holds only what a key's body holds (base64, headers such as
+            // `Proc-Type: 4,ENCRYPTED`, and the quotes and escapes of a string literal
+            // it sits in): a line that merely names the marker is not a key.
+            own(
                 "private-key",
-                re(
-                    // The body holds only what a key's body holds (base64, headers such as
-                    // `Proc-Type: 4,ENCRYPTED`, and the quotes and escapes of a string literal
-                    // it sits in): a line that merely names the marker is not a key.
-                    r#"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s:,.\\"'_-]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)"#,
-                ),
+                &["private key"],
+                r#"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s:,.\\"'_-]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)"#,
             ),
-            ("anthropic", re(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
-            ("openai", re(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
-            ("google", re(r"\bAIza[0-9A-Za-z_-]{35}")),
-            ("github", re(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})")),
-            ("gitlab", re(r"\bgl(?:pat|dt|rt|ptt|cbt|imt|oas|ft)-[0-9A-Za-z_-]{20,}")),
-            ("aws", re(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b")),
-            ("slack", re(r"\bxox[abposre]-[A-Za-z0-9-]{10,}")),
-            ("stripe", re(r"\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{20,}")),
-            ("npm", re(r"\bnpm_[A-Za-z0-9]{36}\b")),
-            ("sendgrid", re(r"\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}")),
-            ("jwt", re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")),
+            own("anthropic", &["sk-ant-"], r"\bsk-ant-[A-Za-z0-9_-]{20,}"),
+            own("openai", &["sk-"], r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}"),
+            own("google", &["aiza"], r"\bAIza[0-9A-Za-z_-]{35}"),
+            own(
+                "github",
+                &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+                r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})",
+            ),
+            own(
+                "gitlab",
+                &["glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glimt-", "gloas-", "glft-"],
+                r"\bgl(?:pat|dt|rt|ptt|cbt|imt|oas|ft)-[0-9A-Za-z_-]{20,}",
+            ),
+            own("aws", &["akia", "asia", "abia", "acca"], r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+            own("slack", &["xox"], r"\bxox[abposre]-[A-Za-z0-9-]{10,}"),
+            own("stripe", &["_live_", "_test_"], r"\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{20,}"),
+            own("npm", &["npm_"], r"\bnpm_[A-Za-z0-9]{36}\b"),
+            own("sendgrid", &["sg."], r"\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"),
+            own("jwt", &["eyj"], r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
             // Vendor prefixes that identify a token with no name around it.
-            ("docker", re(r"\bdckr_pat_[A-Za-z0-9_-]{20,}")),
-            ("google-oauth", re(r"\b(?:GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[A-Za-z0-9_-]{30,})")),
-            ("doppler", re(r"\bdp\.(?:st|ct|pt|sa|scim|audit)\.[A-Za-z0-9_.-]{20,}")),
-            ("onepassword", re(r"\bops_[A-Za-z0-9]{40,}")),
-            ("atlassian", re(r"\bATATT3x[A-Za-z0-9_=-]{20,}")),
-            ("stripe", re(r"\bwhsec_[A-Za-z0-9]{20,}")),
-            ("notion", re(r"\bntn_[A-Za-z0-9]{40,}")),
-            ("newrelic", re(r"\bNRAK-[A-Z0-9]{20,}")),
-            ("groq", re(r"\bgsk_[A-Za-z0-9]{40,}")),
-            ("replicate", re(r"\br8_[A-Za-z0-9]{30,}")),
-            ("xai", re(r"\bxai-[A-Za-z0-9]{40,}")),
-            ("mailgun", re(r"\bkey-[0-9a-f]{32}\b")),
-            ("dependency-track", re(r"\bodt_[A-Za-z0-9]{32,}")),
-            ("sourcegraph", re(r"\bsgp_(?:[0-9a-f]{16}_)?[0-9a-f]{40}\b")),
-            ("square", re(r"\bsq0(?:atp|csp)-[A-Za-z0-9_-]{22,}")),
-            ("tavily", re(r"\btvly-[A-Za-z0-9]{30,}")),
-            ("nuget", re(r"\boy2[a-z0-9]{43}\b")),
-            ("vault", re(r"\b(?:hv[sbr]\.[A-Za-z0-9_-]{24,}|[sb]\.CAES[A-Za-z0-9_-]{20,})")),
-            ("azure-devops", re(r"\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b")),
+            own("docker", &["dckr_pat_"], r"\bdckr_pat_[A-Za-z0-9_-]{20,}"),
+            own(
+                "google-oauth",
+                &["gocspx-", "ya29."],
+                r"\b(?:GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[A-Za-z0-9_-]{30,})",
+            ),
+            own("doppler", &["dp."], r"\bdp\.(?:st|ct|pt|sa|scim|audit)\.[A-Za-z0-9_.-]{20,}"),
+            own("onepassword", &["ops_"], r"\bops_[A-Za-z0-9]{40,}"),
+            own("atlassian", &["atatt3x"], r"\bATATT3x[A-Za-z0-9_=-]{20,}"),
+            own("stripe", &["whsec_"], r"\bwhsec_[A-Za-z0-9]{20,}"),
+            own("notion", &["ntn_"], r"\bntn_[A-Za-z0-9]{40,}"),
+            own("newrelic", &["nrak-"], r"\bNRAK-[A-Z0-9]{20,}"),
+            own("groq", &["gsk_"], r"\bgsk_[A-Za-z0-9]{40,}"),
+            own("replicate", &["r8_"], r"\br8_[A-Za-z0-9]{30,}"),
+            own("xai", &["xai-"], r"\bxai-[A-Za-z0-9]{40,}"),
+            own("mailgun", &["key-"], r"\bkey-[0-9a-f]{32}\b"),
+            own("dependency-track", &["odt_"], r"\bodt_[A-Za-z0-9]{32,}"),
+            own("sourcegraph", &["sgp_"], r"\bsgp_(?:[0-9a-f]{16}_)?[0-9a-f]{40}\b"),
+            own("square", &["sq0"], r"\bsq0(?:atp|csp)-[A-Za-z0-9_-]{22,}"),
+            own("tavily", &["tvly-"], r"\btvly-[A-Za-z0-9]{30,}"),
+            own("nuget", &["oy2"], r"\boy2[a-z0-9]{43}\b"),
+            own(
+                "vault",
+                &["hvs.", "hvb.", "hvr.", ".caes"],
+                r"\b(?:hv[sbr]\.[A-Za-z0-9_-]{24,}|[sb]\.CAES[A-Za-z0-9_-]{20,})",
+            ),
+            own("azure-devops", &["azdo"], r"\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b"),
             // A password hash can be cracked offline: it goes as the password would.
-            ("password-hash", re(r"\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}")),
-            ("discord", re(r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}")),
-            ("telegram", re(r"\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}")),
-            ("sentry", re(r"(?i)\bhttps?://([0-9a-f]{32})(?::[0-9a-f]{32})?@[a-z0-9.-]*sentry")),
-            (
+            own("password-hash", &["$2"], r"\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}"),
+            own("discord", &[], r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}"),
+            own("telegram", &[":aa"], r"\b[0-9]{8,10}:AA[A-Za-z0-9_-]{33}"),
+            own("sentry", &["sentry"], r"(?i)\bhttps?://([0-9a-f]{32})(?::[0-9a-f]{32})?@[a-z0-9.-]*sentry"),
+            own(
                 "http-auth",
-                re(
-                    r#"(?i)\bauthorization(?:[ \t]+header)?["']?[ \t]*[:=,][ \t]*["']?token[ \t]+([0-9a-f]{32,}|[A-Za-z0-9_]{36,})"#,
-                ),
+                &["authorization"],
+                r#"(?i)\bauthorization(?:[ \t]+header)?["']?[ \t]*[:=,][ \t]*["']?token[ \t]+([0-9a-f]{32,}|[A-Za-z0-9_]{36,})"#,
             ),
-            ("url-key", re(r"(?i)[?&](?:key|api_?key|access_token|token|auth|sig)=([^&\s\x22'#<>]{16,})")),
-            ("totp-seed", re(r"(?i)otpauth://[^\s\x22'<>]*?[?&]secret=([A-Z2-7=]{16,})")),
+            own(
+                "url-key",
+                &["key=", "token=", "auth=", "sig="],
+                r"(?i)[?&](?:key|api_?key|access_token|token|auth|sig)=([^&\s\x22'#<>]{16,})",
+            ),
+            own("totp-seed", &["otpauth://"], r"(?i)otpauth://[^\s\x22'<>]*?[?&]secret=([A-Z2-7=]{16,})"),
             // Incoming webhooks: whoever holds the URL can post (Discord, Mattermost, Teams).
-            (
+            own(
                 "webhook",
-                re(
-                    r"(?i)\bhttps://(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/([A-Za-z0-9_-]{20,})|\bhttps?://[^\s/'\x22\x60<>]+/hooks/([a-z0-9]{26})\b|\bhttps://[a-z0-9.-]*(?:outlook\.office|webhook\.office|office)\.com/webhook(?:b2)?/([^\s'\x22\x60<>]{16,})",
-                ),
+                &["discord", "/hooks/", "webhook"],
+                r"(?i)\bhttps://(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/([A-Za-z0-9_-]{20,})|\bhttps?://[^\s/'\x22\x60<>]+/hooks/([a-z0-9]{26})\b|\bhttps://[a-z0-9.-]*(?:outlook\.office|webhook\.office|office)\.com/webhook(?:b2)?/([^\s'\x22\x60<>]{16,})",
             ),
-            ("elevenlabs", re(r"\bsk_[0-9a-f]{48}\b")),
-            ("flyio", re(r"\b(?:FlyV1[ \t]+)?(fm[12][ar]?_[A-Za-z0-9+/]{40,}={0,3})")),
-            ("langsmith", re(r"\blsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{10}\b")),
-            ("mailchimp", re(r"\b[0-9a-f]{32}-us[0-9]{1,2}\b")),
-            ("supabase", re(r"\bsbp_[0-9a-f]{40}\b")),
+            own("elevenlabs", &["sk_"], r"\bsk_[0-9a-f]{48}\b"),
+            own("flyio", &["fm1", "fm2"], r"\b(?:FlyV1[ \t]+)?(fm[12][ar]?_[A-Za-z0-9+/]{40,}={0,3})"),
+            own("langsmith", &["lsv2_"], r"\blsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{10}\b"),
+            own("mailchimp", &["-us"], r"\b[0-9a-f]{32}-us[0-9]{1,2}\b"),
+            own("supabase", &["sbp_"], r"\bsbp_[0-9a-f]{40}\b"),
             // A private key of 32 bytes in hex passed to a call that takes one (a wallet, a
             // signer, an account): `new ethers.Wallet("0x…")`, `Account.from_key("0x…")`.
-            (
+            own(
                 "private-key",
-                re(
-                    r#"(?i)(?:wallet|key|account|signer)[\w$]*[ \t]*\([ \t]*["'\x60](?:0x)?([0-9a-f]{64})["'\x60]"#,
-                ),
+                &["wallet", "key", "account", "signer"],
+                r#"(?i)(?:wallet|key|account|signer)[\w$]*[ \t]*\([ \t]*["'\x60](?:0x)?([0-9a-f]{64})["'\x60]"#,
             ),
         ];
         let file: LeakFile = toml::from_str(include_str!("../../data/gitleaks.toml"))
@@ -761,7 +804,7 @@ impl Rules {
                 keywords: rule.keywords.iter().map(|k| k.to_lowercase()).collect(),
             });
         }
-        let mut kinds: Vec<&'static str> = own.iter().map(|(k, _)| *k).collect();
+        let mut kinds: Vec<&'static str> = own.iter().map(|r| r.kind).collect();
         kinds.push("withheld");
         kinds.extend(leaks.iter().map(|l| l.id));
         kinds.extend([
@@ -841,15 +884,16 @@ impl Rules {
 }
 
 fn find_hits(rules: &Rules, text: &str, env_like: bool, hits: &mut Vec<Hit>) {
-    for (kind, re) in &rules.own {
+    let lower = text.to_ascii_lowercase();
+    for rule in &rules.own {
+        let Some(re) = rule.for_text(&lower) else { continue };
         for c in re.captures_iter(text) {
             let m = (1..c.len())
                 .find_map(|i| c.get(i))
                 .unwrap_or_else(|| c.get(0).expect("group 0 is the match"));
-            hits.push(Hit { range: m.range(), kind, priority: 0 });
+            hits.push(Hit { range: m.range(), kind: rule.kind, priority: 0 });
         }
     }
-    let lower = text.to_ascii_lowercase();
     for rule in &rules.leaks {
         if !rule.keywords.is_empty() && !rule.keywords.iter().any(|k| lower.contains(k.as_str())) {
             continue;

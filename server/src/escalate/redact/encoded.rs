@@ -72,7 +72,8 @@ pub(super) fn character_codes(text: &str, hits: &mut Vec<Hit>) {
         )
     });
     // The groups start and end next to ASCII bytes, so their ranges are boundaries of `text`.
-    let group = |c: &regex::bytes::Captures, i: usize| c.get(i).and_then(|m| Some((m.range(), text.get(m.range())?)));
+    let group =
+        |c: &regex::bytes::Captures, i: usize| c.get(i).and_then(|m| Some((m.range(), text.get(m.range())?)));
     let named = |name: &str| {
         let last = name.rsplit('.').find(|s| !s.is_empty()).unwrap_or(name);
         secret_name(last)

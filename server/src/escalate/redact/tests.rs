@@ -1942,3 +1942,20 @@ fn credentials_in_tool_configuration_files_and_encoded_urls_go() {
     gone(&cookie, jwt);
     gone(&format!("document.cookie = \"jwt={jwt}; path=/\";\n"), jwt);
 }
+
+#[test]
+fn every_own_rule_compiles_and_names_its_needles_in_lower_case() {
+    let rules = super::rules();
+    assert!(rules.own.len() > 40, "the own rules are all there");
+    for rule in &rules.own {
+        regex::Regex::new(rule.source).unwrap_or_else(|e| panic!("{}: {e}", rule.kind));
+        for needle in rule.needles {
+            assert_eq!(
+                *needle,
+                needle.to_ascii_lowercase(),
+                "{}: needles are matched in lower case",
+                rule.kind
+            );
+        }
+    }
+}
