@@ -65,8 +65,15 @@ pub struct StepResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptState {
     Queued,
-    Claimed { worker: String, lease_until_ms: i64, claims: i32 },
-    Done { result: StepResult, worker: String },
+    Claimed {
+        worker: String,
+        lease_until_ms: i64,
+        claims: i32,
+    },
+    Done {
+        result: StepResult,
+        worker: String,
+    },
     /// The driver gave up on it (cancel, timeout).
     Cancelled,
     /// There is no such attempt.
@@ -164,7 +171,13 @@ impl PgStore {
 
     /// Extends `worker`'s lease on attempt `id`; `false` when it no longer holds it (the lease
     /// ran out and another worker claimed it, or the driver cancelled it).
-    pub fn heartbeat_step(&self, id: i64, worker: &str, lease: Duration, now_ms: i64) -> Result<bool, StoreError> {
+    pub fn heartbeat_step(
+        &self,
+        id: i64,
+        worker: &str,
+        lease: Duration,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let worker = worker.to_owned();
         let until = now_ms.saturating_add(lease.as_millis() as i64);
         self.run("extend a workflow step's lease", move |pool| async move {
@@ -198,7 +211,15 @@ impl PgStore {
                     "UPDATE step_attempt SET state = 'done', succeeded = $3, exit_code = $4, output = $5,
                          error = $6, lease_until_ms = NULL, updated_ms = $7
                      WHERE id = $1 AND worker = $2 AND state = 'claimed'",
-                    &[&id, &worker, &result.succeeded, &result.exit_code, &result.output, &result.error, &now_ms],
+                    &[
+                        &id,
+                        &worker,
+                        &result.succeeded,
+                        &result.exit_code,
+                        &result.output,
+                        &result.error,
+                        &now_ms,
+                    ],
                 )
                 .await?;
             Ok(n == 1)
