@@ -29,6 +29,7 @@ fn job(run: &str, step: &str, labels: &[&str]) -> StepJob {
         timeout_ms: Some(5_000),
         labels: labels.iter().map(|s| s.to_string()).collect(),
         agent: "cli".to_owned(),
+        idempotent: true,
     }
 }
 
@@ -103,6 +104,24 @@ fn step_queue_routes_by_labels_and_repository_and_reclaims_ended_leases_once() {
     assert!(!worker.heartbeat_step(gpu, "w-gpu", LEASE, 2_002).unwrap());
     assert_eq!(driver.step_state(gpu).unwrap(), AttemptState::Cancelled);
     assert_eq!(driver.step_state(987_654).unwrap(), AttemptState::Missing);
+
+    // A step that must not run twice is failed, not claimed again, when its worker stops.
+    let once =
+        driver.enqueue_step(&StepJob { idempotent: false, ..job("run-2", "deploy", &[]) }, 3_000).unwrap();
+    assert_eq!(worker.claim_steps("w-1", &[], 10, LEASE, 3_000).unwrap().len(), 1);
+    driver.expire_step(once, 4_000).unwrap();
+    assert!(
+        matches!(driver.step_state(once).unwrap(), AttemptState::Claimed { .. }),
+        "its lease still holds"
+    );
+    assert!(worker.claim_steps("w-2", &[], 10, LEASE, 90_000).unwrap().is_empty());
+    match driver.step_state(once).unwrap() {
+        AttemptState::Done { result, .. } => {
+            assert!(!result.succeeded);
+            assert!(result.error.unwrap().contains("idempotent: false"));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

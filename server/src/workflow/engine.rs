@@ -667,6 +667,7 @@ struct RemoteJob {
     step: String,
     attempt: u32,
     labels: Vec<String>,
+    idempotent: bool,
     workflow: String,
     run: RunId,
     inner: Arc<Inner>,
@@ -721,6 +722,7 @@ impl RemoteJob {
             timeout_ms: timeout.map(|t| t.as_millis() as i64),
             labels: self.labels.clone(),
             agent: agent.to_owned(),
+            idempotent: self.idempotent,
         };
         let tell = |why: Option<String>| {
             self.inner.emit(RunEvent::Step {
@@ -1419,6 +1421,7 @@ impl Driver {
             step: step.id.clone(),
             attempt: self.steps[i].attempts,
             labels: self.wf.labels_of(step).to_vec(),
+            idempotent: step.idempotent,
             workflow: self.wf.name.clone(),
             run: self.run,
             inner: self.inner.clone(),

@@ -162,9 +162,16 @@ impl Workers {
                     });
                 }
                 AttemptState::Claimed { lease_until_ms, .. } if lease_until_ms > now => None,
-                AttemptState::Claimed { worker, .. } => Some(format!(
-                    "worker {worker} stopped answering; the step waits for another worker to take it"
-                )),
+                AttemptState::Claimed { worker, .. } => {
+                    // One that must not run twice fails instead (seen at the next poll).
+                    let store = store.clone();
+                    if let Err(e) = blocking(move || store.expire_step(id, now_ms())).await {
+                        tracing::warn!("{e}");
+                    }
+                    Some(format!(
+                        "worker {worker} stopped answering; the step waits for another worker to take it"
+                    ))
+                }
                 AttemptState::Queued => {
                     if checked.elapsed() < WAIT_CHECK {
                         continue;

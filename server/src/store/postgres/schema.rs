@@ -102,6 +102,7 @@ const MIGRATIONS: &[&str] = &[
          timeout_ms bigint,
          labels text[] NOT NULL,
          agent text NOT NULL,
+         idempotent boolean NOT NULL,
          state text NOT NULL,
          worker text,
          lease_until_ms bigint,

@@ -39,6 +39,9 @@ pub struct StepJob {
     pub labels: Vec<String>,
     /// Who the run acts for, as policies name agents.
     pub agent: String,
+    /// Whether it may run again when its worker dies (`idempotent`); when not, an ended lease
+    /// fails it instead.
+    pub idempotent: bool,
 }
 
 /// An attempt a worker claimed.
@@ -91,7 +94,11 @@ pub struct WorkerInfo {
 }
 
 const CLAIMED_COLUMNS: &str =
-    "id, run_key, step_id, attempt, argv, env, cwd, timeout_ms, labels, agent, claims";
+    "id, run_key, step_id, attempt, argv, env, cwd, timeout_ms, labels, agent, claims, idempotent";
+
+/// What an attempt that must not run twice says when its worker stopped answering.
+const INTERRUPTED: &str = "interrupted: the worker running this step stopped answering, and the step is not run \
+     again because it sets idempotent: false; check what it did, then acas workflow rerun RUN runs it again";
 
 impl PgStore {
     /// Queues `job` for the workers of this store's repository and returns its id. Queuing the
@@ -106,8 +113,8 @@ impl PgStore {
             let row = client
                 .query_one(
                     "INSERT INTO step_attempt (repository, run_key, step_id, attempt, argv, env, cwd, timeout_ms,
-                         labels, agent, state, created_ms, updated_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', $11, $11)
+                         labels, agent, idempotent, state, created_ms, updated_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, 'queued', $11, $11)
                      ON CONFLICT (run_key, step_id, attempt) DO UPDATE SET run_key = EXCLUDED.run_key
                      RETURNING id",
                     &[
@@ -122,6 +129,7 @@ impl PgStore {
                         &job.labels,
                         &job.agent,
                         &now_ms,
+                        &job.idempotent,
                     ],
                 )
                 .await?;
@@ -147,6 +155,14 @@ impl PgStore {
         let until = now_ms.saturating_add(lease.as_millis() as i64);
         self.run("claim workflow steps", move |pool| async move {
             let client = pool.get().await?;
+            client
+                .execute(
+                    "UPDATE step_attempt SET state = 'done', succeeded = false, error = $3, lease_until_ms = NULL,
+                         updated_ms = $2
+                     WHERE repository = $1 AND state = 'claimed' AND lease_until_ms <= $2 AND NOT idempotent",
+                    &[&repository, &now_ms, &INTERRUPTED],
+                )
+                .await?;
             let rows = client
                 .query(
                     &format!(
@@ -253,6 +269,23 @@ impl PgStore {
                     "UPDATE step_attempt SET state = 'cancelled', lease_until_ms = NULL, updated_ms = $2
                      WHERE id = $1 AND state IN ('queued', 'claimed')",
                     &[&id, &now_ms],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Fails attempt `id` when its lease ran out and it must not run twice (`idempotent:
+    /// false`); otherwise leaves it as it is.
+    pub fn expire_step(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.run("fail an interrupted workflow step", move |pool| async move {
+            let client = pool.get().await?;
+            client
+                .execute(
+                    "UPDATE step_attempt SET state = 'done', succeeded = false, error = $3, lease_until_ms = NULL,
+                         updated_ms = $2
+                     WHERE id = $1 AND state = 'claimed' AND lease_until_ms <= $2 AND NOT idempotent",
+                    &[&id, &now_ms, &INTERRUPTED],
                 )
                 .await?;
             Ok(())
@@ -374,6 +407,7 @@ fn claimed_from(r: &Row) -> ClaimedStep {
             timeout_ms: r.get(7),
             labels: r.get(8),
             agent: r.get(9),
+            idempotent: r.get(11),
         },
         claims: r.get(10),
     }
