@@ -94,7 +94,8 @@ fn steps_per_second(cluster: &PgCluster, workers: usize) {
     let out = acas(driver.path(), &url).args(["workflow", "run", "noop"]).output().unwrap();
     let elapsed = start.elapsed();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let remote: usize = cluster.psql(&db, "SELECT count(*) FROM step_attempt WHERE state = 'done'").parse().unwrap();
+    let remote: usize =
+        cluster.psql(&db, "SELECT count(*) FROM step_attempt WHERE state = 'done'").parse().unwrap();
     assert_eq!(remote, if workers == 0 { 0 } else { STEPS }, "steps ran where they should");
     for child in &mut children {
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
