@@ -495,3 +495,29 @@ fn a_step_whose_worker_is_killed_is_reclaimed_and_no_completed_step_runs_twice()
     );
     drop(rescuer.stop());
 }
+
+const GPU_ONLY: &str = r#"name: gpu-only
+steps:
+  - id: train
+    runs_on: gpu
+    timeout: 1s
+    run: { shell: "echo trained > ran-train.txt" }
+"#;
+
+#[test]
+fn a_step_no_connected_worker_can_take_fails_at_its_timeout_and_leaves_the_queue() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("https://github.com/acme/shapes.git", &[("gpu-only", GPU_ONLY)]);
+    let cpu = clone("https://github.com/acme/shapes.git", &[("gpu-only", GPU_ONLY)]);
+    let cpu_worker = worker(&cluster, &url, cpu.path(), "linux", &[]);
+    let out = acas(laptop.path(), Some(&url)).args(["workflow", "run", "gpu-only"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("waiting    train: waiting for a worker with labels gpu"), "{stderr}");
+    assert!(stdout.contains("failed     train (1 attempt): timed out after 1s"), "{stdout}");
+    assert!(!laptop.path().join("ran-train.txt").exists() && !cpu.path().join("ran-train.txt").exists());
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    assert_eq!(cluster.psql(db, "SELECT state FROM step_attempt"), "cancelled");
+    drop(cpu_worker.stop());
+}

@@ -668,6 +668,7 @@ struct RemoteJob {
     attempt: u32,
     labels: Vec<String>,
     idempotent: bool,
+    step_timeout: Option<Duration>,
     workflow: String,
     run: RunId,
     inner: Arc<Inner>,
@@ -702,7 +703,10 @@ impl RemoteJob {
                         CommandFailure::Spawn(message) => (message, None, false),
                         CommandFailure::Exit { output, message } => (message, Some(output), false),
                         CommandFailure::TimedOut { output, after } => (
-                            format!("timed out after {}", human(timeout.unwrap_or(after))),
+                            format!(
+                                "timed out after {}",
+                                human(self.step_timeout.or(timeout).unwrap_or(after))
+                            ),
                             Some(output),
                             false,
                         ),
@@ -736,7 +740,7 @@ impl RemoteJob {
                 retry_at_ms: None,
             });
         };
-        Workers::run(store, job, timeout, cancel, &tell).await
+        Workers::run(store, job, timeout, self.step_timeout, cancel, &tell).await
     }
 }
 
@@ -1422,6 +1426,7 @@ impl Driver {
             attempt: self.steps[i].attempts,
             labels: self.wf.labels_of(step).to_vec(),
             idempotent: step.idempotent,
+            step_timeout: step.timeout,
             workflow: self.wf.name.clone(),
             run: self.run,
             inner: self.inner.clone(),

@@ -96,12 +96,14 @@ impl Workers {
     }
 
     /// Queues `job` on `store` and waits for its result, until `timeout` (from now) or
-    /// `cancel`; then the attempt is taken off the queue (a worker running it stops). `waiting`
-    /// hears why the attempt waits, whenever that changes (`None`: it no longer waits).
+    /// `cancel`; then the attempt is taken off the queue (a worker running it stops), and a
+    /// timeout is told as the step's `step_timeout`. `waiting` hears why the attempt waits,
+    /// whenever that changes (`None`: it no longer waits).
     pub async fn run(
         store: PgStore,
         job: StepJob,
         timeout: Option<Duration>,
+        step_timeout: Option<Duration>,
         cancel: &CancellationToken,
         waiting: &(dyn Fn(Option<String>) + Send + Sync),
     ) -> Result<Value, RemoteFailure> {
@@ -128,7 +130,7 @@ impl Workers {
                 }
                 _ = sleep_until(deadline) => {
                     give_up(store).await;
-                    let after = human(timeout.unwrap_or_default());
+                    let after = human(step_timeout.or(timeout).unwrap_or_default());
                     return Err(RemoteFailure { message: format!("timed out after {after}"), output: None, cancelled: false });
                 }
                 _ = tokio::time::sleep(POLL) => {}
