@@ -521,3 +521,54 @@ fn a_step_no_connected_worker_can_take_fails_at_its_timeout_and_leaves_the_queue
     assert_eq!(cluster.psql(db, "SELECT state FROM step_attempt"), "cancelled");
     drop(cpu_worker.stop());
 }
+
+const ON_CHANGE: &str = r#"name: on-change
+on:
+  file_change: { paths: ["src/*.txt"], events: [created], debounce: 10ms }
+steps:
+  - id: record
+    run: ["sh", "-c", "printf '%s\n' \"$1\" >> seen.log", "sh", "{{ trigger.path }}"]
+"#;
+
+#[test]
+fn a_run_started_by_a_trigger_in_acas_watch_sends_its_step_to_a_worker() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("https://github.com/acme/shapes.git", &[("on-change", ON_CHANGE)]);
+    let server = clone("https://github.com/acme/shapes.git", &[("on-change", ON_CHANGE)]);
+    std::fs::create_dir_all(laptop.path().join("src")).unwrap();
+    let w = worker(&cluster, &url, server.path(), "", &[]);
+    let home = acas_e2e::trusting_config_home();
+    acas_e2e::trust(laptop.path(), &home);
+    let mut command = acas(laptop.path(), Some(&url));
+    command.args(["watch", "--format", "json", "."]).env("XDG_CONFIG_HOME", &home).env("ACAS_LOG", "info");
+    let mut watch = Running::start(command);
+    watch.expect("\"scan\"");
+    std::fs::write(laptop.path().join("src/new.txt"), "hi\n").unwrap();
+    let seen = server.path().join("seen.log");
+    let deadline = Instant::now() + TIMEOUT;
+    while lines_of(&seen).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never ran the triggered step; watch said:\n{}",
+            watch.seen.join("\n")
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(lines_of(&seen), vec!["src/new.txt"]);
+    assert!(!laptop.path().join("seen.log").exists(), "the step ran in the clone that watched");
+    // The run, in the watching clone's history, succeeded.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out =
+            acas(laptop.path(), None).args(["workflow", "history", "--format", "json"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("\"succeeded\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never succeeded: {text}");
+    }
+    let _ = watch.child.kill();
+    let _ = watch.child.wait();
+    drop(w.stop());
+}
