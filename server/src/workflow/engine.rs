@@ -64,6 +64,7 @@ use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, 
 use super::template::render_process::{RenderGuard, needs_process};
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
+pub use crate::duration::human;
 use crate::store::Fence;
 use crate::time::now_ms;
 
@@ -1856,20 +1857,6 @@ fn summary(output: &Value) -> String {
         short.push('…');
     }
     short
-}
-
-/// `1.5s`, `2m`, `300ms`.
-pub fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
 }
 
 async fn sleep_until_ms(at_ms: Option<i64>) {

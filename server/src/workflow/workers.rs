@@ -26,8 +26,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::engine::human;
 use super::process::{self, CommandFailure};
+use crate::duration::human;
 use crate::store::postgres::steps::{AttemptState, ClaimedStep, StepJob, StepResult};
 use crate::store::{PgStore, SharedStore, StoreError};
 use crate::time::now_ms;
