@@ -45,6 +45,7 @@ fn workflow(kind: impl Fn() -> StepKind, max_parallel: usize) -> Workflow {
             continue_on_error: false,
             skipped_needs: SkippedNeeds::Skip,
             idempotent: true,
+            runs_on: None,
             line: 1,
             column: 1,
         })
@@ -60,6 +61,7 @@ fn workflow(kind: impl Fn() -> StepKind, max_parallel: usize) -> Workflow {
         concurrency: None,
         timeout: None,
         max_parallel,
+        runs_on: Vec::new(),
         steps,
     }
 }

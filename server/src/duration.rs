@@ -109,6 +109,20 @@ fn too_long(text: &str) -> String {
     format!("`{text}` is longer than the longest duration ACAS accepts (36500d); use a shorter one")
 }
 
+/// `1.5s`, `2m`, `300ms`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

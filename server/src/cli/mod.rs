@@ -24,6 +24,7 @@ mod snippets;
 mod stats;
 mod task;
 mod watch;
+mod worker;
 mod workflow;
 mod workflow_run;
 
@@ -194,6 +195,25 @@ enum Command {
         #[arg(long, conflicts_with = "http")]
         print_token: bool,
     },
+    /// Run the team's workflow steps in this clone: claim `run:` steps from the shared store
+    /// (those whose `runs_on` labels this worker has) until SIGINT or SIGTERM
+    Worker {
+        /// The workspace: a clone of the repository, with a remote
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// The labels this worker has, comma-separated (for example linux,gpu)
+        #[arg(long, default_value = "")]
+        labels: String,
+        /// Steps run at once
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// How long a claimed step (and the worker's presence) holds without a heartbeat
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        lease: Duration,
+        /// The worker's name among the team's (default: HOST:PID)
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// The agents' task queue: create, list, claim, heartbeat, finish and release tasks
     Task {
         #[command(subcommand)]
@@ -305,6 +325,9 @@ pub fn main() -> i32 {
         Command::Stats { path, format } => stats::run(&path, format),
         Command::CheckState { path } => check_state::run(&path),
         Command::Task { command } => task::run(command),
+        Command::Worker { path, labels, concurrency, lease, name } => {
+            worker::run(worker::Args { path: &path, labels: &labels, concurrency, lease, name })
+        }
         Command::Lock { command } => task::run_lock(command),
         Command::Audit { command, args } => audit::run(command, &args),
         Command::Policy { command } => policy::run(command),

@@ -42,6 +42,9 @@ pub(super) enum RunCommand {
         /// Validate, render the steps with sample trigger data and print the plan; run nothing
         #[arg(long)]
         dry_run: bool,
+        /// Run every step in this process, even when the team's workers are connected
+        #[arg(long)]
+        local: bool,
         #[arg(long, default_value = ".")]
         workspace: PathBuf,
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
@@ -104,8 +107,8 @@ pub(super) fn run(command: RunCommand) -> i32 {
         super::end_orphans();
     }
     match command {
-        RunCommand::Run { name, inputs, dry_run, workspace, format } => {
-            with_root(&workspace, "run", |root| run_workflow(root, &name, &inputs, dry_run, format))
+        RunCommand::Run { name, inputs, dry_run, local, workspace, format } => {
+            with_root(&workspace, "run", |root| run_workflow(root, &name, &inputs, dry_run, local, format))
         }
         RunCommand::Status { run, workspace, format } => with_root(&workspace, "status", |root| {
             if let Some(db) = read_only_db(root, "status")? {
@@ -238,6 +241,17 @@ pub(super) fn open_with_ai(
     with_events: bool,
     ai: Option<Arc<dyn Ai>>,
 ) -> Result<(Engine, mpsc::UnboundedReceiver<RunEvent>), WorkflowError> {
+    open_with(root, with_events, ai, true)
+}
+
+/// [`open_with_ai`]; with `workers`, `run:` steps go to the team's workers while one is
+/// connected (with a shared store configured).
+fn open_with(
+    root: &Path,
+    with_events: bool,
+    ai: Option<Arc<dyn Ai>>,
+    workers: bool,
+) -> Result<(Engine, mpsc::UnboundedReceiver<RunEvent>), WorkflowError> {
     let (config, config_error) = crate::config::load(root);
     if let Some(error) = config_error {
         output::note(&format!("{error}; using the default workflow history settings"));
@@ -260,6 +274,10 @@ pub(super) fn open_with_ai(
     });
     if with_events {
         options.events = Some(tx);
+    }
+    if workers {
+        options.workers =
+            config.shared_store.clone().map(|s| Arc::new(crate::workflow::workers::Workers::new(s)));
     }
     Ok((Engine::open(options)?, rx))
 }
@@ -333,6 +351,7 @@ fn run_workflow(
     name: &str,
     pairs: &[String],
     dry_run: bool,
+    local: bool,
     format: ListFormat,
 ) -> Result<i32, WorkflowError> {
     let workflow = find(root, name)?;
@@ -348,7 +367,7 @@ fn run_workflow(
     }
     super::runtime().block_on(async {
         judge_start(root, name).await?;
-        let (engine, mut events) = open(root, true)?;
+        let (engine, mut events) = open_with(root, true, None, !local)?;
         let trigger = Trigger::Manual { source: ManualSource::Cli, agent: None, session: None };
         let handle = engine.start(&workflow, &trigger, &given)?;
         follow(&engine, handle, &mut events, format).await
@@ -483,6 +502,11 @@ fn print_event(event: &RunEvent) {
                 }
                 (StepStatus::Cancelled, _) => {
                     output::line(&format!("  cancelled  {step}"));
+                }
+                // A step queued for the team's workers that waits for one (on stderr: what a
+                // run prints on stdout does not depend on where its steps ran).
+                (StepStatus::Running, _) if error.is_some() => {
+                    output::note(&format!("  waiting    {step}: {}", error.as_deref().unwrap_or_default()));
                 }
                 _ => {}
             }

@@ -273,7 +273,8 @@ fn is_zombie(pid: libc::pid_t) -> bool {
         .unwrap_or(false)
 }
 
-fn host_name() -> String {
+/// This machine's host name (`localhost` when it cannot be read).
+pub(crate) fn host_name() -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
     let answer = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };

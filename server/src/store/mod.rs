@@ -83,6 +83,7 @@ pub use audit::AuditLog;
 pub use budget::SpendTotals;
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::{InboxEntry, OutboxRow, OutboxStatus, Replay, take_inbox_entry};
+pub(crate) use lease::host_name;
 pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
 pub use postgres::{DatabaseUrl, Identity, PgOptions, PgStore, SharedStore};
 pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, read_only};

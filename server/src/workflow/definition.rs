@@ -31,12 +31,20 @@ pub struct Workflow {
     pub timeout: Option<Duration>,
     /// How many steps may run at once. Default: 4.
     pub max_parallel: usize,
+    /// Labels a worker must have to run the workflow's `run:` steps (`runs_on`); a step's own
+    /// `runs_on` replaces them.
+    pub runs_on: Vec<String>,
     pub steps: Vec<Step>,
 }
 
 impl Workflow {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The labels a worker needs to run `step`: its own `runs_on`, else the workflow's.
+    pub fn labels_of<'a>(&'a self, step: &'a Step) -> &'a [String] {
+        step.runs_on.as_deref().unwrap_or(&self.runs_on)
     }
 }
 
@@ -243,6 +251,8 @@ pub struct Step {
     /// step that was running when its process died is run again on resume when it is, and
     /// failed with a message saying why when it is not.
     pub idempotent: bool,
+    /// Labels a worker must have to run this step (`runs_on`); `None` takes the workflow's.
+    pub runs_on: Option<Vec<String>>,
     /// 1-based line and column of the step's `id`, for diagnostics about a run.
     pub line: u32,
     pub column: u32,

@@ -64,6 +64,7 @@ use super::state::{Change, Control, NewRun, Outcome, RunId, RunRecord, StateDb, 
 use super::template::render_process::{RenderGuard, needs_process};
 use super::template::{Status, TemplateLimits, Templates};
 use super::triggers::Trigger;
+pub use crate::duration::human;
 use crate::store::Fence;
 use crate::time::now_ms;
 
@@ -176,6 +177,9 @@ pub struct EngineOptions {
     /// inside a step of another run (`acas workflow run` started by a step), which it cannot
     /// leave by starting a run of its own.
     pub acting_for: Option<Actor>,
+    /// The team's workers, with a shared store: `run:` steps go to them while one is connected
+    /// (see [`super::workers`]). `None` runs every step here.
+    pub workers: Option<Arc<super::workers::Workers>>,
 }
 
 /// An agent as policies judge it, and its session (which decision records name with it).
@@ -200,6 +204,7 @@ impl EngineOptions {
             busy_timeout: Duration::from_secs(5),
             templates: TemplateLimits::default(),
             acting_for: None,
+            workers: None,
         }
     }
 }
@@ -653,6 +658,90 @@ impl Inner {
             error: None,
         });
         Ok(())
+    }
+}
+
+/// An attempt that may run on the team's workers.
+struct RemoteJob {
+    workers: Arc<super::workers::Workers>,
+    run_key: String,
+    step: String,
+    attempt: u32,
+    labels: Vec<String>,
+    idempotent: bool,
+    step_timeout: Option<Duration>,
+    workflow: String,
+    run: RunId,
+    inner: Arc<Inner>,
+}
+
+impl RemoteJob {
+    /// Runs the command on a worker when one is connected, else here; a wait for a worker is
+    /// told as a `running` step event carrying why it waits.
+    async fn run(
+        self,
+        argv: Vec<String>,
+        env: BTreeMap<String, String>,
+        cwd: &Path,
+        agent: &str,
+        timeout: Option<Duration>,
+        cancel: &CancellationToken,
+    ) -> Result<Value, super::workers::RemoteFailure> {
+        use super::workers::{RemoteFailure, Route, Workers};
+        let workers = self.workers.clone();
+        let route = tokio::task::spawn_blocking(move || workers.route()).await;
+        let store = match route {
+            Ok(Route::Queue { store }) => store,
+            Ok(Route::Here) | Err(_) => {
+                let label = crate::process_tree::Label {
+                    run: self.run,
+                    workspace: self.inner.options.workspace.clone(),
+                    agent: agent.to_owned(),
+                    session: None,
+                };
+                return process::run(&argv, &env, cwd, timeout, Some(&label), cancel).await.map_err(|f| {
+                    let (message, output, cancelled) = match f {
+                        CommandFailure::Spawn(message) => (message, None, false),
+                        CommandFailure::Exit { output, message } => (message, Some(output), false),
+                        CommandFailure::TimedOut { output, after } => (
+                            format!(
+                                "timed out after {}",
+                                human(self.step_timeout.or(timeout).unwrap_or(after))
+                            ),
+                            Some(output),
+                            false,
+                        ),
+                        CommandFailure::Cancelled => ("cancelled".to_owned(), None, true),
+                    };
+                    RemoteFailure { message, output, cancelled }
+                });
+            }
+        };
+        let job = crate::store::postgres::steps::StepJob {
+            run_key: self.run_key.clone(),
+            step_id: self.step.clone(),
+            attempt: self.attempt as i32,
+            argv,
+            env,
+            cwd: super::workers::relative_cwd(&self.inner.options.workspace, cwd),
+            timeout_ms: timeout.map(|t| t.as_millis() as i64),
+            labels: self.labels.clone(),
+            agent: agent.to_owned(),
+            idempotent: self.idempotent,
+        };
+        let tell = |why: Option<String>| {
+            self.inner.emit(RunEvent::Step {
+                run: self.run,
+                workflow: self.workflow.clone(),
+                step: self.step.clone(),
+                status: StepStatus::Running,
+                attempt: self.attempt,
+                error: why,
+                output: None,
+                retry_at_ms: None,
+            });
+        };
+        Workers::run(store, job, timeout, self.step_timeout, cancel, &tell).await
     }
 }
 
@@ -1331,6 +1420,18 @@ impl Driver {
             agent: actor.agent.clone(),
             session: actor.session.clone(),
         };
+        let remote = options.workers.clone().map(|workers| RemoteJob {
+            workers,
+            run_key: super::workers::run_key(&workspace, self.run, self.started_ms),
+            step: step.id.clone(),
+            attempt: self.steps[i].attempts,
+            labels: self.wf.labels_of(step).to_vec(),
+            idempotent: step.idempotent,
+            step_timeout: step.timeout,
+            workflow: self.wf.name.clone(),
+            run: self.run,
+            inner: self.inner.clone(),
+        });
         self.running += 1;
         self.tasks.spawn(async move {
             let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
@@ -1377,6 +1478,16 @@ impl Driver {
             // What is left of the step's timeout once its templates are rendered.
             let timeout = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
             let result = match prepared {
+                Prepared::Command { argv, env, cwd } if remote.is_some() => {
+                    let remote = remote.expect("checked just above");
+                    remote.run(argv, env, &cwd, &actor.agent, timeout, &cancel).await.map_err(|f| {
+                        if f.cancelled {
+                            AttemptFailure::cancelled()
+                        } else {
+                            AttemptFailure::new(f.message, f.output)
+                        }
+                    })
+                }
                 Prepared::Command { argv, env, cwd } => {
                     process::run(&argv, &env, &cwd, timeout, Some(&label), &cancel).await.map_err(|f| match f {
                         CommandFailure::Spawn(message) => AttemptFailure::new(message, None),
@@ -1748,20 +1859,6 @@ fn summary(output: &Value) -> String {
     short
 }
 
-/// `1.5s`, `2m`, `300ms`.
-pub fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
 async fn sleep_until_ms(at_ms: Option<i64>) {
     let wait = at_ms.map_or(0, |at| (at - now_ms()).max(0));
     tokio::time::sleep(Duration::from_millis(wait as u64)).await;
@@ -1797,6 +1894,7 @@ pub(crate) mod tests_support {
             concurrency: None,
             timeout: None,
             max_parallel: 4,
+            runs_on: Vec::new(),
             steps,
         }
     }
@@ -1817,6 +1915,7 @@ pub(crate) mod tests_support {
             continue_on_error: false,
             skipped_needs: SkippedNeeds::Skip,
             idempotent: true,
+            runs_on: None,
             line: 1,
             column: 1,
         }

@@ -14,6 +14,8 @@
 //!   workflows.
 //! - [`engine`] runs workflows as DAGs, durably; [`state`] is the runs' store, [`process`] runs
 //!   the commands of `run:` steps, [`inputs`] types inputs, [`plan`] is the dry run.
+//! - [`workers`] hands `run:` steps to the team's workers through the shared store, and is the
+//!   loop of `acas worker`.
 //! - [`gate`] asks the policy before a step acts, and again after an approval.
 //! - [`planner`] asks the AI providers for a plan of tasks (`ai.plan`, `acas plan`), checks,
 //!   deduplicates and unties it, and turns it into a workflow.
@@ -39,6 +41,7 @@ pub mod template;
 mod template_constants;
 pub mod triggers;
 pub mod validate;
+pub mod workers;
 
 #[cfg(test)]
 mod proptests;

@@ -499,7 +499,8 @@ fn to_json(node: &Node) -> serde_json::Value {
 // ---------------------------------------------------------------------------------------------
 // The schema
 
-const TOP_KEYS: &[&str] = &["name", "on", "inputs", "env", "concurrency", "timeout", "max_parallel", "steps"];
+const TOP_KEYS: &[&str] =
+    &["name", "on", "inputs", "env", "concurrency", "timeout", "max_parallel", "runs_on", "steps"];
 const TRIGGER_KEYS: &[&str] = &["file_change", "schedule", "diagnostic", "escalation", "manual", "webhook"];
 const FILE_CHANGE_KEYS: &[&str] = &["paths", "ignore", "events", "debounce"];
 const SCHEDULE_KEYS: &[&str] = &["cron", "timezone"];
@@ -524,6 +525,7 @@ const STEP_KEYS: &[&str] = &[
     "continue_on_error",
     "skipped_needs",
     "idempotent",
+    "runs_on",
 ];
 const RUN_KEYS: &[&str] = &["shell", "argv", "env", "cwd"];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff", "delay", "max_delay"];
@@ -753,6 +755,28 @@ impl Reader<'_> {
         }
     }
 
+    /// `runs_on`: one label or a list of labels, each of letters, digits, `_`, `-` and `.`.
+    fn labels(&mut self, key: &Node, value: &Node) -> Vec<String> {
+        let mut labels = self.strings(key, value);
+        for label in &labels {
+            let fine = !label.is_empty()
+                && label.len() <= 64
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !fine {
+                self.error(
+                    value.span,
+                    format!(
+                        "`{}` label `{label}` cannot be used: a label is 1 to 64 letters, digits, `_`, `-` or `.`, as `acas worker --labels` takes them",
+                        key.text
+                    ),
+                );
+            }
+        }
+        labels.sort();
+        labels.dedup();
+        labels
+    }
+
     /// One string or a list of strings.
     fn strings(&mut self, key: &Node, value: &Node) -> Vec<String> {
         match &value.value {
@@ -864,6 +888,7 @@ impl Reader<'_> {
         let max_parallel = get(entries, "max_parallel")
             .and_then(|(k, v)| self.count(k, v, 1))
             .map_or(MAX_PARALLEL, |n| n as usize);
+        let runs_on = get(entries, "runs_on").map(|(k, v)| self.labels(k, v)).unwrap_or_default();
         let steps = match get(entries, "steps") {
             Some((k, v)) => self.steps(k, v, map),
             None => {
@@ -882,6 +907,7 @@ impl Reader<'_> {
             concurrency,
             timeout,
             max_parallel,
+            runs_on,
             steps,
         })
     }
@@ -1179,6 +1205,15 @@ impl Reader<'_> {
             .and_then(|(k, v)| self.choice(k, v, SKIPPED_NEEDS))
             .unwrap_or_default();
         let idempotent = get(entries, "idempotent").and_then(|(k, v)| self.bool(k, v)).unwrap_or(true);
+        let runs_on = get(entries, "runs_on").map(|(k, v)| {
+            if matches!(kind, StepKind::Uses { .. }) {
+                self.error(
+                    k.span,
+                    format!("{what} has `uses:`, which runs where its run runs; `runs_on` applies to `run:` steps only"),
+                );
+            }
+            self.labels(k, v)
+        });
         let id_at = id_node.map_or(item.span.start, |(_, v)| v.span.start);
         Some(Step {
             id: id?,
@@ -1191,6 +1226,7 @@ impl Reader<'_> {
             continue_on_error,
             skipped_needs,
             idempotent,
+            runs_on,
             line: id_at.line,
             column: id_at.column,
         })

@@ -337,6 +337,9 @@ impl Workspace {
         options.editor = Arc::new(LoopEditor { handle: self.handle.clone(), root: self.root.clone() });
         options.ai = self.escalator.clone().ok().map(|e| Arc::new(EscalatorAi(e)) as _);
         options.events = Some(events);
+        // With a shared store, `run:` steps go to the team's workers while one is connected.
+        options.workers =
+            self.config.shared_store.clone().map(|s| Arc::new(crate::workflow::workers::Workers::new(s)));
         let engine = match Engine::open(options) {
             Ok(engine) => engine,
             Err(error) => {

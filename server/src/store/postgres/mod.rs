@@ -16,6 +16,7 @@
 pub mod identity;
 mod ledger;
 mod schema;
+pub mod steps;
 pub mod url;
 
 use std::future::Future;

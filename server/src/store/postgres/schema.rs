@@ -89,6 +89,43 @@ const MIGRATIONS: &[&str] = &[
          acquired_ms bigint NOT NULL
      );
      CREATE INDEX task_lock_task ON task_lock (task);",
+    // Workflow step attempts queued for workers, and the workers.
+    "CREATE TABLE step_attempt (
+         id bigserial PRIMARY KEY,
+         repository text NOT NULL,
+         run_key text NOT NULL,
+         step_id text NOT NULL,
+         attempt integer NOT NULL,
+         argv text[] NOT NULL,
+         env text NOT NULL,
+         cwd text NOT NULL,
+         timeout_ms bigint,
+         labels text[] NOT NULL,
+         agent text NOT NULL,
+         idempotent boolean NOT NULL,
+         state text NOT NULL,
+         worker text,
+         lease_until_ms bigint,
+         claims integer NOT NULL DEFAULT 0,
+         succeeded boolean,
+         exit_code integer,
+         output text,
+         error text,
+         created_ms bigint NOT NULL,
+         updated_ms bigint NOT NULL,
+         UNIQUE (run_key, step_id, attempt)
+     );
+     CREATE INDEX step_attempt_open ON step_attempt (repository, id) WHERE state IN ('queued', 'claimed');
+     CREATE TABLE step_worker (
+         name text PRIMARY KEY,
+         repository text NOT NULL,
+         labels text[] NOT NULL,
+         host text NOT NULL,
+         started_ms bigint NOT NULL,
+         heartbeat_ms bigint NOT NULL,
+         lease_until_ms bigint NOT NULL
+     );
+     CREATE INDEX step_worker_repository ON step_worker (repository, lease_until_ms);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.

@@ -217,6 +217,7 @@ pub(crate) mod testing {
             concurrency: None,
             timeout: None,
             max_parallel: 4,
+            runs_on: Vec::new(),
             steps: Vec::new(),
         }
     }

@@ -252,3 +252,13 @@ fn every_prefix_of_every_fixture_is_checked_without_panic() {
         }
     }
 }
+
+/// `runs_on` on the workflow applies to every step without its own; labels are sorted once.
+#[test]
+fn runs_on_labels_parse_per_workflow_and_step() {
+    let w = load_file(&fixtures().join("valid/runs_on.yaml")).unwrap();
+    assert_eq!(w.runs_on, ["linux"]);
+    assert_eq!(w.labels_of(&w.steps[0]), ["linux"]);
+    assert_eq!(w.labels_of(&w.steps[1]), ["gpu", "linux"]);
+    assert_eq!(w.steps[0].runs_on, None);
+}
