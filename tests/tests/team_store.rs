@@ -11,6 +11,11 @@ use serde_json::json;
 /// A clone of the team's repository: `src/shapes.rs` misses a `)` on line 6, the remote is
 /// `remote` (one repository, written in different ways on different machines).
 fn clone(config: &str, remote: &str, mark: usize) -> tempfile::TempDir {
+    clone_as(config, remote, mark, "ada@example.com")
+}
+
+/// [`clone`], with `email` as git's `user.email`: the user ACAS writes as.
+fn clone_as(config: &str, remote: &str, mark: usize, email: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("src")).unwrap();
@@ -41,7 +46,7 @@ fn clone(config: &str, remote: &str, mark: usize) -> tempfile::TempDir {
         assert!(status.success(), "git {args:?}");
     };
     git(&["init", "-q"]);
-    git(&["config", "user.email", "ada@example.com"]);
+    git(&["config", "user.email", email]);
     git(&["remote", "add", "origin", remote]);
     git(&["add", "src"]);
     git(&["commit", "-q", "-m", "Compute circle areas"]);
@@ -141,6 +146,90 @@ fn racing_acas_processes_on_clones_never_pass_the_team_budget() {
     assert_eq!(fake.requests().len(), succeeded, "the cached answer was asked again");
     let cached = cluster.psql(db, "SELECT count(*) FROM provider_call WHERE status = 'cached'");
     assert_eq!(cached, "1");
+}
+
+/// `acas explain` on line 6 of `src/shapes.rs` in `root`, against the shared store at `url`.
+fn explain_in(root: &std::path::Path, url: &str, fake: &FakeProvider) -> std::process::Child {
+    Command::new(acas_bin())
+        .args(["explain", "src/shapes.rs:6", "--format", "json"])
+        .current_dir(root)
+        .env("ACAS_DATABASE_URL", url)
+        .env("ACAS_FAKE_KEY", fake.api_key())
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn two_users_racing_on_clones_each_stop_at_their_own_limit() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let fake = FakeProvider::start(Format::OpenAi);
+    let per_user = 4;
+    let users = ["ana@example.com", "bo@example.com"];
+    for _ in 0..per_user * users.len() {
+        let usage = FakeUsage { input_tokens: 10, output_tokens: 1024, cached_input_tokens: 0 };
+        fake.push(Reply::Text { text: reply(), usage });
+    }
+    // About two worst-case requests fit in each user's day; the team has no limit.
+    let config = format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n\n[budget.per_user]\ndaily_usd = 0.0018\n",
+        fake.base_url()
+    );
+    // Each clone asks a question of its own, so that no answer comes from the shared cache.
+    let clones: Vec<(&str, tempfile::TempDir)> = (0..per_user * users.len())
+        .map(|i| {
+            let user = users[i % users.len()];
+            (user, clone_as(&config, "https://github.com/acme/shapes.git", i, user))
+        })
+        .collect();
+    let children: Vec<_> = clones.iter().map(|(_, dir)| explain_in(dir.path(), &url, &fake)).collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let db = database_name(&url);
+    for (i, user) in users.iter().enumerate() {
+        let runs: Vec<_> = clones
+            .iter()
+            .zip(&outputs)
+            .filter(|((u, _), _)| u == user)
+            .map(|(_, o)| {
+                let log = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+                (o.status.code().unwrap_or(-1), log)
+            })
+            .collect();
+        let logs = runs.iter().map(|(_, log)| log.as_str()).collect::<Vec<_>>().join("\n---\n");
+        let rows = cluster.psql(
+            db,
+            &format!(
+                "SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'refused'), \
+                 coalesce(sum(cost_micros) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), 0) \
+                 + coalesce(sum(reserved_micros) FILTER (WHERE status = 'reserved'), 0) \
+                 FROM provider_call WHERE user_name = '{user}'"
+            ),
+        );
+        let fields: Vec<u64> = rows.split('|').map(|f| f.parse().unwrap()).collect();
+        let (succeeded, refused, spent) = (fields[0], fields[1], fields[2]);
+        assert!(spent <= 1_800, "user {i} spent {spent} micros against a limit of 1800: {rows}\n{logs}");
+        // Each user got their own share: the other's spend did not count against them.
+        assert!(succeeded >= 1, "{user}: {rows}\n{logs}");
+        assert!(refused >= 1, "{user}'s limit was never reached: {rows}");
+        assert_eq!((succeeded + refused) as usize, per_user, "{rows}");
+        assert_eq!(runs.iter().filter(|(code, _)| *code == 0).count() as u64, succeeded, "{logs}");
+        // A refusal names the user's limit, its value, the spend and how to change it.
+        let refusal = runs.iter().find(|(code, _)| *code != 0).map(|(_, log)| log.clone()).unwrap();
+        assert!(
+            refusal.contains(&format!("the user {user} daily budget of $0.0018 would be exceeded"))
+                && refusal.contains("spent or reserved")
+                && refusal.contains("raise `[budget.per_user] daily_usd`"),
+            "{refusal}"
+        );
+    }
+    assert_eq!(fake.requests().len(), outputs.iter().filter(|o| o.status.code() == Some(0)).count());
 }
 
 /// `acas ARGS` in `root` against the shared store at `url`: (exit code, JSON on stdout, stderr).

@@ -89,6 +89,9 @@ const MIGRATIONS: &[&str] = &[
          acquired_ms bigint NOT NULL
      );
      CREATE INDEX task_lock_task ON task_lock (task);",
+    // Per-user spend: each user's budget row is made on first use, and their calls are read
+    // by user and time.
+    "CREATE INDEX provider_call_user_at ON provider_call (user_name, at_ms);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.
