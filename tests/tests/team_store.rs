@@ -303,3 +303,131 @@ fn task_commands_in_two_clones_share_one_queue_and_racing_claims_take_each_task_
     assert_ne!(code, 0);
     assert!(stderr.contains("shares the team's queue"), "{stderr}");
 }
+
+/// `acas ARGS` in `root` on the workspace's own store (no shared store in the environment).
+fn acas_local(root: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = Command::new(acas_bin())
+        .args(args)
+        .current_dir(root)
+        .env_remove("ACAS_DATABASE_URL")
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Per table of `acas store migrate --format json`: (read, copied, already, skipped).
+fn copied(json: &serde_json::Value) -> std::collections::BTreeMap<String, [u64; 4]> {
+    json["copied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (c["table"].as_str().unwrap().to_owned(), [n("read"), n("copied"), n("already"), n("skipped")])
+        })
+        .collect()
+}
+
+#[test]
+fn store_migrate_copies_a_workspace_history_once_and_keeps_every_workspace() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let db = database_name(&url);
+    // The test cluster trusts local connections: the password is never checked, only carried.
+    let with_password = url.replacen("acas@", "acas:s3cr3t-pw@", 1);
+    let fake = FakeProvider::start(Format::OpenAi);
+    let usage = FakeUsage { input_tokens: 10, output_tokens: 20, cached_input_tokens: 0 };
+    fake.push(Reply::Text { text: reply(), usage });
+    let config = format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n",
+        fake.base_url()
+    );
+    let laptop = clone(&config, "https://github.com/acme/shapes.git", 0);
+    let desktop = clone(&config, "git@github.com:acme/shapes.git", 1);
+
+    // The laptop's own history: one AI call and its cached reply, three tasks (one needs
+    // another, one claimed with a path lock).
+    let output = Command::new(acas_bin())
+        .args(["explain", "src/shapes.rs:6", "--format", "json"])
+        .current_dir(laptop.path())
+        .env_remove("ACAS_DATABASE_URL")
+        .env("ACAS_FAKE_KEY", fake.api_key())
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", laptop.path().join(".no-user-config"))
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let create = |root: &std::path::Path, args: &[&str]| {
+        let mut all = vec!["task", "create"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let (code, json, stderr) = acas_local(root, &all);
+        assert_eq!(code, 0, "{stderr}");
+        json["task"]["id"].as_i64().unwrap().to_string()
+    };
+    let first = create(laptop.path(), &["Split the module"]);
+    create(laptop.path(), &["Document it", "--needs", &first]);
+    let locked = create(laptop.path(), &["Fix the parser", "--path", "src/**", "--priority", "5"]);
+    let (code, _, stderr) =
+        acas_local(laptop.path(), &["task", "claim", "--agent", "ana", "--task", &locked, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    create(desktop.path(), &["Desktop task one"]);
+    create(desktop.path(), &["Desktop task two"]);
+
+    let migrate = |root: &std::path::Path| {
+        let (code, json, stderr) =
+            acas_local(root, &["store", "migrate", "--to", &with_password, "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!stderr.contains("s3cr3t-pw") && !json.to_string().contains("s3cr3t-pw"), "{stderr}{json}");
+        assert!(stderr.contains("acas:***@127.0.0.1"), "the store is named, masked: {stderr}");
+        assert!(stderr.contains("task: 3/3 rows") || stderr.contains("task: 2/2 rows"), "progress: {stderr}");
+        json
+    };
+    let counts = || {
+        cluster.psql(
+            db,
+            "SELECT (SELECT count(*) FROM provider_call) || ',' || (SELECT count(*) FROM cache_entry) || ',' || \
+             (SELECT count(*) FROM task) || ',' || (SELECT count(*) FROM task_need) || ',' || \
+             (SELECT count(*) FROM task_lock)",
+        )
+    };
+
+    let json = migrate(laptop.path());
+    let tables = copied(&json);
+    assert_eq!(tables["provider_call"], [1, 1, 0, 0], "{json}");
+    assert_eq!(tables["cache_entry"], [1, 1, 0, 0], "{json}");
+    assert_eq!(tables["task"], [3, 3, 0, 0], "{json}");
+    assert_eq!(tables["task_need"], [1, 1, 0, 0], "{json}");
+    assert_eq!(tables["task_lock"], [1, 1, 0, 0], "{json}");
+    assert!(json["not_copied"].as_array().unwrap().iter().any(|n| n["table"] == "fix_outcome"), "{json}");
+    assert_eq!(counts(), "1,1,3,1,1");
+
+    // Again: nothing new, the same rows.
+    let json = migrate(laptop.path());
+    let tables = copied(&json);
+    assert_eq!(tables["provider_call"], [1, 0, 1, 0], "{json}");
+    assert_eq!(tables["task"], [3, 0, 3, 0], "{json}");
+    assert_eq!(tables["task_need"], [1, 0, 1, 0], "{json}");
+    assert_eq!(counts(), "1,1,3,1,1");
+
+    // Another clone of the repository, migrated into the same store: both are kept, in one queue.
+    let json = migrate(desktop.path());
+    assert_eq!(copied(&json)["task"], [2, 2, 0, 0], "{json}");
+    assert_eq!(counts(), "1,1,5,1,1");
+    let (code, json, stderr) = acas_shared(desktop.path(), &url, &["task", "list", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut titles: Vec<&str> = json["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+    titles.sort();
+    assert_eq!(titles, ["Desktop task one", "Desktop task two", "Document it", "Fix the parser", "Split the module"]);
+    // The copied dependency and lock hold in the shared queue.
+    let (_, json, _) = acas_shared(laptop.path(), &url, &["lock", "list", "--format", "json"]);
+    assert!(json.to_string().contains("src/**"), "{json}");
+    let held = cluster.psql(db, "SELECT state || ',' || agent FROM task WHERE title = 'Fix the parser'");
+    assert_eq!(held, "claimed,ana");
+    let blocked = cluster.psql(db, "SELECT state FROM task WHERE title = 'Document it'");
+    assert_eq!(blocked, "blocked");
+}

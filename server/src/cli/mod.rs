@@ -22,6 +22,7 @@ mod policy;
 mod run_command;
 mod snippets;
 mod stats;
+mod store;
 mod task;
 mod watch;
 mod workflow;
@@ -227,6 +228,11 @@ enum Command {
         #[command(flatten)]
         args: audit::AuditArgs,
     },
+    /// The team's shared store: copy a workspace's history into it
+    Store {
+        #[command(subcommand)]
+        command: store::StoreCommand,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -305,6 +311,7 @@ pub fn main() -> i32 {
         Command::Stats { path, format } => stats::run(&path, format),
         Command::CheckState { path } => check_state::run(&path),
         Command::Task { command } => task::run(command),
+        Command::Store { command } => store::run(command),
         Command::Lock { command } => task::run_lock(command),
         Command::Audit { command, args } => audit::run(command, &args),
         Command::Policy { command } => policy::run(command),

@@ -89,9 +89,12 @@ const MIGRATIONS: &[&str] = &[
          acquired_ms bigint NOT NULL
      );
      CREATE INDEX task_lock_task ON task_lock (task);",
-    // Per-user spend: each user's budget row is made on first use, and their calls are read
-    // by user and time.
-    "CREATE INDEX provider_call_user_at ON provider_call (user_name, at_ms);",
+    // Per-user spend (each user's budget row is made on first use, their calls read by user
+    // and time); where a task copied from a workspace's SQLite came from, so that copying again
+    // adds nothing.
+    "CREATE INDEX provider_call_user_at ON provider_call (user_name, at_ms);
+     ALTER TABLE task ADD COLUMN origin text;
+     CREATE UNIQUE INDEX task_origin ON task (repository, origin) WHERE origin IS NOT NULL;",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.
