@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use acas_e2e::acas_bin;
+use acas_e2e::{LspClient, acas_bin};
 use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
 use acas_e2e::postgres::PgCluster;
 use serde_json::json;
@@ -430,4 +430,53 @@ fn store_migrate_copies_a_workspace_history_once_and_keeps_every_workspace() {
     assert_eq!(held, "claimed,ana");
     let blocked = cluster.psql(db, "SELECT state FROM task WHERE title = 'Document it'");
     assert_eq!(blocked, "blocked");
+}
+
+#[test]
+fn a_task_made_in_one_clone_reaches_the_editor_of_another_clone() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("", "https://github.com/acme/shapes.git", 0);
+    let desktop = clone("", "git@github.com:acme/shapes.git", 0);
+    let env = [("ACAS_DATABASE_URL", url.as_str())];
+    let mut editors: Vec<LspClient> = [&laptop, &desktop]
+        .iter()
+        .map(|clone| {
+            let mut editor = LspClient::start_in(clone.path(), &env);
+            editor.initialize(Some(clone.path()), json!({}));
+            editor
+        })
+        .collect();
+    for editor in &editors {
+        editor.expect_log("hearing the shared store's changes");
+    }
+
+    // A task made by the CLI in the laptop's clone reaches the desktop's editor...
+    let (code, json, stderr) =
+        acas_shared(laptop.path(), &url, &["task", "create", "Review the parser", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = json["task"]["id"].as_i64().unwrap().to_string();
+    editors[1].expect("acas/tasksChanged from the laptop", |m| m["method"] == "acas/tasksChanged");
+    // ...and the desktop's claim of it, with a path lock, reaches the laptop's.
+    editors[0].expect("acas/tasksChanged of the creation", |m| m["method"] == "acas/tasksChanged");
+    let (code, _, stderr) =
+        acas_shared(desktop.path(), &url, &["task", "claim", "--agent", "bo", "--task", &id, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    editors[0].expect("acas/tasksChanged from the desktop", |m| m["method"] == "acas/tasksChanged");
+
+    // The database restarts: each editor says so once, listens again, and is told to read the
+    // tasks again, since changes made meanwhile were not heard; then hears the next change.
+    cluster.stop();
+    editors[1].expect_log("lost the connection that hears the shared store's changes");
+    cluster.start_again();
+    editors[1].expect_log("hearing the shared store's changes again");
+    editors[1].expect("acas/tasksChanged after listening again", |m| m["method"] == "acas/tasksChanged");
+    let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "create", "After the restart"]);
+    assert_eq!(code, 0, "{stderr}");
+    editors[1].expect("acas/tasksChanged after the restart", |m| m["method"] == "acas/tasksChanged");
+    let log = editors[1].stderr();
+    assert_eq!(log.matches("lost the connection that hears").count(), 1, "said once: {log}");
+    for editor in &mut editors {
+        assert_eq!(editor.shutdown(), 0);
+    }
 }

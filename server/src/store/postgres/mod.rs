@@ -16,6 +16,7 @@
 pub mod copy;
 pub mod identity;
 mod ledger;
+pub mod listen;
 mod schema;
 pub mod url;
 

@@ -91,10 +91,33 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX task_lock_task ON task_lock (task);",
     // Per-user spend (each user's budget row is made on first use, their calls read by user
     // and time); where a task copied from a workspace's SQLite came from, so that copying again
-    // adds nothing.
+    // adds nothing; `NOTIFY acas_changes` with the repository and the kind of change (tasks,
+    // locks, spend) when those rows are written (`listen.rs`).
     "CREATE INDEX provider_call_user_at ON provider_call (user_name, at_ms);
      ALTER TABLE task ADD COLUMN origin text;
-     CREATE UNIQUE INDEX task_origin ON task (repository, origin) WHERE origin IS NOT NULL;",
+     CREATE UNIQUE INDEX task_origin ON task (repository, origin) WHERE origin IS NOT NULL;
+     CREATE FUNCTION acas_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+     DECLARE repo text;
+     BEGIN
+         IF TG_TABLE_NAME = 'task_lock' THEN
+             SELECT repository INTO repo FROM task
+             WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.task ELSE NEW.task END;
+         ELSIF TG_OP = 'DELETE' THEN
+             repo := OLD.repository;
+         ELSE
+             repo := NEW.repository;
+         END IF;
+         IF repo IS NOT NULL THEN
+             PERFORM pg_notify('acas_changes', json_build_object('repository', repo, 'kind', TG_ARGV[0])::text);
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER task_changed AFTER INSERT OR UPDATE OR DELETE ON task
+         FOR EACH ROW EXECUTE FUNCTION acas_notify_change('tasks');
+     CREATE TRIGGER task_lock_changed AFTER INSERT OR UPDATE OR DELETE ON task_lock
+         FOR EACH ROW EXECUTE FUNCTION acas_notify_change('locks');
+     CREATE TRIGGER provider_call_changed AFTER INSERT OR UPDATE ON provider_call
+         FOR EACH ROW EXECUTE FUNCTION acas_notify_change('spend');",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.
