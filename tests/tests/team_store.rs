@@ -480,3 +480,50 @@ fn a_task_made_in_one_clone_reaches_the_editor_of_another_clone() {
         assert_eq!(editor.shutdown(), 0);
     }
 }
+
+#[test]
+fn acas_team_lists_who_is_connected_and_an_instance_that_stopped_expires() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let config = "[lease]\nheartbeat_ms = 100\nexpiry_ms = 300\n";
+    let laptop = clone(config, "https://github.com/acme/shapes.git", 0);
+    let desktop = clone(config, "git@github.com:acme/shapes.git", 0);
+    let branch = Command::new("git").args(["branch", "--show-current"]).current_dir(laptop.path()).output().unwrap();
+    let branch = String::from_utf8_lossy(&branch.stdout).trim().to_owned();
+
+    let (code, json, _) = acas_shared(desktop.path(), &url, &["team", "--format", "json"]);
+    assert_eq!((code, json["instances"].as_array().unwrap().len()), (0, 0), "{json}");
+
+    let mut editor = LspClient::start_in(laptop.path(), &[("ACAS_DATABASE_URL", url.as_str())]);
+    editor.initialize(Some(laptop.path()), json!({}));
+    editor.expect_log("announced this instance to the team");
+    let (code, json, stderr) = acas_shared(desktop.path(), &url, &["task", "create", "Fix the parser", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = json["task"]["id"].as_i64().unwrap().to_string();
+    let (code, _, stderr) = acas_shared(desktop.path(), &url, &["task", "claim", "--agent", "bo", "--task", &id]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, json, stderr) = acas_shared(desktop.path(), &url, &["team", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let instances = json["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 1, "{json}");
+    assert_eq!(instances[0]["user"], "ada@example.com", "{json}");
+    assert_eq!(instances[0]["repository"], "github.com/acme/shapes", "{json}");
+    assert_eq!(instances[0]["branch"], branch.as_str(), "{json}");
+    assert!(!instances[0]["host"].as_str().unwrap().is_empty(), "{json}");
+    assert_eq!(json["held"][0]["agent"], "bo", "{json}");
+    assert_eq!(json["held"][0]["title"], "Fix the parser", "{json}");
+    let (code, _, _) = acas_shared(desktop.path(), &url, &["team"]);
+    assert_eq!(code, 0);
+
+    // Killed, it says nothing: its row expires by itself.
+    editor.kill();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, json, _) = acas_shared(desktop.path(), &url, &["team", "--format", "json"]);
+        if json["instances"].as_array().is_some_and(|i| i.is_empty()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the killed instance never expired: {json}");
+    }
+}

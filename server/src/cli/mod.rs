@@ -233,6 +233,13 @@ enum Command {
         #[command(subcommand)]
         command: store::StoreCommand,
     },
+    /// Who is connected to the team's shared store, and the tasks held in this repository
+    Team {
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -312,6 +319,7 @@ pub fn main() -> i32 {
         Command::CheckState { path } => check_state::run(&path),
         Command::Task { command } => task::run(command),
         Command::Store { command } => store::run(command),
+        Command::Team { workspace, format } => store::team(&workspace, format),
         Command::Lock { command } => task::run_lock(command),
         Command::Audit { command, args } => audit::run(command, &args),
         Command::Policy { command } => policy::run(command),

@@ -1,4 +1,5 @@
-//! `acas store migrate`: copies a workspace's SQLite history into the team's shared store.
+//! `acas store migrate`: copies a workspace's SQLite history into the team's shared store;
+//! `acas team`: who is connected to it.
 //!
 //! The copy itself is `store::postgres::copy`; this prints its progress on stderr (at most once
 //! a second per table, and when a table is done) and its summary, naming the database by its
@@ -124,6 +125,74 @@ fn migrate(to: Option<&str>, workspace: &Path, format: ListFormat) -> i32 {
                 .collect();
             if !left.is_empty() {
                 text.push_str(&format!("not copied (they stay in this workspace): {}\n", left.join(", ")));
+            }
+            output::line(text.trim_end());
+        }
+    }
+    EXIT_OK
+}
+
+/// `acas team`: the instances connected to the workspace's shared store (any repository), and
+/// the tasks held in the workspace's repository.
+pub(super) fn team(workspace: &Path, format: ListFormat) -> i32 {
+    let fail = |message: &str| {
+        output::note(&format!("acas team: {}", output::shown_lines(message)));
+        EXIT_FAILED
+    };
+    let root = match super::resolve(workspace) {
+        Ok((root, true)) => root,
+        Ok((_, false)) => return fail(&format!("{} is not a directory", workspace.display())),
+        Err(error) => return fail(&error.to_string()),
+    };
+    let (config, error) = crate::config::load(&root);
+    if let Some(error) = error {
+        return fail(&error.to_string());
+    }
+    let Some(shared) = config.shared_store else {
+        return fail("this workspace has no shared store; set `[store] url` or ACAS_DATABASE_URL");
+    };
+    let store = match shared.connect() {
+        Ok(store) => store,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let now = crate::time::now_ms();
+    let (present, held) = match store.present(now).and_then(|p| Ok((p, store.held_tasks()?))) {
+        Ok(found) => found,
+        Err(error) => return fail(&error.to_string()),
+    };
+    match format {
+        ListFormat::Json => {
+            output::line(
+                &json!({
+                    "store": shared.url.to_string(),
+                    "repository": shared.identity.repository,
+                    "instances": present,
+                    "held": held,
+                })
+                .to_string(),
+            );
+        }
+        ListFormat::Text => {
+            let mut text = format!("connected to {}:\n", shared.url);
+            if present.is_empty() {
+                text.push_str("  nobody\n");
+            }
+            for p in &present {
+                text.push_str(&format!(
+                    "  {} on {}, {} ({}), seen {}s ago\n",
+                    output::shown(&p.user),
+                    output::shown(&p.host),
+                    output::shown(&p.repository),
+                    output::shown(p.branch.as_deref().unwrap_or("no branch")),
+                    (now - p.seen_ms).max(0) / 1000
+                ));
+            }
+            text.push_str(&format!("tasks held in {}:\n", output::shown(&shared.identity.repository)));
+            if held.is_empty() {
+                text.push_str("  none\n");
+            }
+            for h in &held {
+                text.push_str(&format!("  #{} {} (agent {})\n", h.task, output::shown(&h.title), output::shown(&h.agent)));
             }
             output::line(text.trim_end());
         }

@@ -127,17 +127,8 @@ impl CopyError {
 /// Where this workspace's tasks come from: this machine and the workspace's path, so that
 /// another clone's tasks are other tasks.
 fn origin_of(root: &Path) -> String {
-    let mut name = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
-    let ok = unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len()) } == 0;
-    let host = if ok {
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        String::from_utf8_lossy(&name[..end]).into_owned()
-    } else {
-        "unknown-host".to_owned()
-    };
     let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
-    format!("{host}:{}", root.display())
+    format!("{}:{}", super::identity::host(), root.display())
 }
 
 fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {

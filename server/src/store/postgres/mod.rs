@@ -17,6 +17,7 @@ pub mod copy;
 pub mod identity;
 mod ledger;
 pub mod listen;
+pub mod presence;
 mod schema;
 pub mod url;
 
