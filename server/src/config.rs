@@ -447,7 +447,8 @@ fn parse(text: &str, base: Config) -> Parsed {
             escalation.budget.workspace.monthly = usd(budget.monthly_usd);
         }
         if let Some(limits) = budget.per_user {
-            escalation.budget.per_user = Limits { daily: usd(limits.daily_usd), monthly: usd(limits.monthly_usd) };
+            escalation.budget.per_user =
+                Limits { daily: usd(limits.daily_usd), monthly: usd(limits.monthly_usd) };
         }
         for (name, limits) in budget.providers {
             escalation

@@ -112,7 +112,11 @@ impl PgCluster {
     /// Starts the server again after [`PgCluster::stop`], on the same port with the same data.
     pub fn start_again(&self) {
         let output = pg_start(&self.bin, self.dir.path(), self.port, self.run_as.as_deref());
-        assert!(output.status.success(), "PostgreSQL did not start again: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "PostgreSQL did not start again: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 

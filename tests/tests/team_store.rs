@@ -3,9 +3,9 @@
 
 use std::process::{Command, Stdio};
 
-use acas_e2e::{LspClient, acas_bin};
 use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
 use acas_e2e::postgres::PgCluster;
+use acas_e2e::{LspClient, acas_bin};
 use serde_json::json;
 
 /// A clone of the team's repository: `src/shapes.rs` misses a `)` on line 6, the remote is
@@ -198,7 +198,8 @@ fn two_users_racing_on_clones_each_stop_at_their_own_limit() {
             .zip(&outputs)
             .filter(|((u, _), _)| u == user)
             .map(|(_, o)| {
-                let log = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+                let log =
+                    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
                 (o.status.code().unwrap_or(-1), log)
             })
             .collect();
@@ -372,8 +373,10 @@ fn store_migrate_copies_a_workspace_history_once_and_keeps_every_workspace() {
     let first = create(laptop.path(), &["Split the module"]);
     create(laptop.path(), &["Document it", "--needs", &first]);
     let locked = create(laptop.path(), &["Fix the parser", "--path", "src/**", "--priority", "5"]);
-    let (code, _, stderr) =
-        acas_local(laptop.path(), &["task", "claim", "--agent", "ana", "--task", &locked, "--format", "json"]);
+    let (code, _, stderr) = acas_local(
+        laptop.path(),
+        &["task", "claim", "--agent", "ana", "--task", &locked, "--format", "json"],
+    );
     assert_eq!(code, 0, "{stderr}");
     create(desktop.path(), &["Desktop task one"]);
     create(desktop.path(), &["Desktop task two"]);
@@ -420,9 +423,13 @@ fn store_migrate_copies_a_workspace_history_once_and_keeps_every_workspace() {
     assert_eq!(counts(), "1,1,5,1,1");
     let (code, json, stderr) = acas_shared(desktop.path(), &url, &["task", "list", "--format", "json"]);
     assert_eq!(code, 0, "{stderr}");
-    let mut titles: Vec<&str> = json["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+    let mut titles: Vec<&str> =
+        json["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
     titles.sort();
-    assert_eq!(titles, ["Desktop task one", "Desktop task two", "Document it", "Fix the parser", "Split the module"]);
+    assert_eq!(
+        titles,
+        ["Desktop task one", "Desktop task two", "Document it", "Fix the parser", "Split the module"]
+    );
     // The copied dependency and lock hold in the shared queue.
     let (_, json, _) = acas_shared(laptop.path(), &url, &["lock", "list", "--format", "json"]);
     assert!(json.to_string().contains("src/**"), "{json}");
@@ -459,8 +466,11 @@ fn a_task_made_in_one_clone_reaches_the_editor_of_another_clone() {
     editors[1].expect("acas/tasksChanged from the laptop", |m| m["method"] == "acas/tasksChanged");
     // ...and the desktop's claim of it, with a path lock, reaches the laptop's.
     editors[0].expect("acas/tasksChanged of the creation", |m| m["method"] == "acas/tasksChanged");
-    let (code, _, stderr) =
-        acas_shared(desktop.path(), &url, &["task", "claim", "--agent", "bo", "--task", &id, "--format", "json"]);
+    let (code, _, stderr) = acas_shared(
+        desktop.path(),
+        &url,
+        &["task", "claim", "--agent", "bo", "--task", &id, "--format", "json"],
+    );
     assert_eq!(code, 0, "{stderr}");
     editors[0].expect("acas/tasksChanged from the desktop", |m| m["method"] == "acas/tasksChanged");
 
@@ -488,7 +498,8 @@ fn acas_team_lists_who_is_connected_and_an_instance_that_stopped_expires() {
     let config = "[lease]\nheartbeat_ms = 100\nexpiry_ms = 300\n";
     let laptop = clone(config, "https://github.com/acme/shapes.git", 0);
     let desktop = clone(config, "git@github.com:acme/shapes.git", 0);
-    let branch = Command::new("git").args(["branch", "--show-current"]).current_dir(laptop.path()).output().unwrap();
+    let branch =
+        Command::new("git").args(["branch", "--show-current"]).current_dir(laptop.path()).output().unwrap();
     let branch = String::from_utf8_lossy(&branch.stdout).trim().to_owned();
 
     let (code, json, _) = acas_shared(desktop.path(), &url, &["team", "--format", "json"]);
@@ -497,10 +508,12 @@ fn acas_team_lists_who_is_connected_and_an_instance_that_stopped_expires() {
     let mut editor = LspClient::start_in(laptop.path(), &[("ACAS_DATABASE_URL", url.as_str())]);
     editor.initialize(Some(laptop.path()), json!({}));
     editor.expect_log("announced this instance to the team");
-    let (code, json, stderr) = acas_shared(desktop.path(), &url, &["task", "create", "Fix the parser", "--format", "json"]);
+    let (code, json, stderr) =
+        acas_shared(desktop.path(), &url, &["task", "create", "Fix the parser", "--format", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let id = json["task"]["id"].as_i64().unwrap().to_string();
-    let (code, _, stderr) = acas_shared(desktop.path(), &url, &["task", "claim", "--agent", "bo", "--task", &id]);
+    let (code, _, stderr) =
+        acas_shared(desktop.path(), &url, &["task", "claim", "--agent", "bo", "--task", &id]);
     assert_eq!(code, 0, "{stderr}");
 
     let (code, json, stderr) = acas_shared(desktop.path(), &url, &["team", "--format", "json"]);

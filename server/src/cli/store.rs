@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::output;
 use super::{EXIT_FAILED, EXIT_OK, ListFormat};
-use crate::store::postgres::copy::{self, Progress};
 use crate::store::SharedStore;
+use crate::store::postgres::copy::{self, Progress};
 
 #[derive(Subcommand)]
 pub(super) enum StoreCommand {
@@ -192,7 +192,12 @@ pub(super) fn team(workspace: &Path, format: ListFormat) -> i32 {
                 text.push_str("  none\n");
             }
             for h in &held {
-                text.push_str(&format!("  #{} {} (agent {})\n", h.task, output::shown(&h.title), output::shown(&h.agent)));
+                text.push_str(&format!(
+                    "  #{} {} (agent {})\n",
+                    h.task,
+                    output::shown(&h.title),
+                    output::shown(&h.agent)
+                ));
             }
             output::line(text.trim_end());
         }

@@ -298,24 +298,28 @@ mod tests {
             provider: provider.into(),
             provider_spend,
         };
-        assert_eq!(check(&budget, &spent(spend(1.0, 10.0), "primary", spend(0.1, 1.0)), 100_000), Err(
-            Refusal {
+        assert_eq!(
+            check(&budget, &spent(spend(1.0, 10.0), "primary", spend(0.1, 1.0)), 100_000),
+            Err(Refusal {
                 scope: Scope::User("ana@example.com".into()),
                 period: "daily",
                 limit: 1_800,
                 spent: 0,
                 estimate: 100_000
-            }
-        ));
+            })
+        );
         budget.per_user = Limits::default();
         assert_eq!(check(&budget, &spent(spend(1.0, 10.0), "primary", spend(0.1, 1.0)), 100_000), Ok(()));
         // Exactly at the limit is allowed; one micro-dollar over is not.
         assert_eq!(check(&budget, &spent(spend(1.9, 10.0), "other", Spend::default()), 100_000), Ok(()));
-        let refusal = check(&budget, &spent(spend(1.9, 10.0), "other", Spend::default()), 100_001).unwrap_err();
+        let refusal =
+            check(&budget, &spent(spend(1.9, 10.0), "other", Spend::default()), 100_001).unwrap_err();
         assert_eq!((refusal.scope, refusal.period), (Scope::Workspace, "daily"));
-        let refusal = check(&budget, &spent(spend(0.0, 29.99), "other", Spend::default()), 20_000).unwrap_err();
+        let refusal =
+            check(&budget, &spent(spend(0.0, 29.99), "other", Spend::default()), 20_000).unwrap_err();
         assert_eq!(refusal.period, "monthly");
-        let refusal = check(&budget, &spent(Spend::default(), "primary", spend(0.45, 0.45)), 60_000).unwrap_err();
+        let refusal =
+            check(&budget, &spent(Spend::default(), "primary", spend(0.45, 0.45)), 60_000).unwrap_err();
         assert_eq!(refusal.scope, Scope::Provider("primary".into()));
         assert_eq!(
             refusal.to_string(),

@@ -138,7 +138,8 @@ fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
     if exists.is_none() {
         return Ok(0);
     }
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64)
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+        .map(|n| n.max(0) as u64)
 }
 
 /// One provider call as read from SQLite.
@@ -158,7 +159,11 @@ fn copy_calls(
 ) -> Result<Copied, CopyError> {
     let table = "provider_call";
     let total = count(conn, table)?;
-    let mut done = Copied { table, skipped_why: Some("still reserved: in flight, or left by a crash"), ..Default::default() };
+    let mut done = Copied {
+        table,
+        skipped_why: Some("still reserved: in flight, or left by a crash"),
+        ..Default::default()
+    };
     let mut after = String::new();
     loop {
         let mut statement = conn.prepare(
@@ -247,7 +252,9 @@ fn copy_cache(
              WHERE key > ?1 ORDER BY key LIMIT ?2",
         )?;
         let rows: Vec<Entry> = statement
-            .query_map(params![after, BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+            .query_map(params![after, BATCH], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?
             .collect::<Result<_, _>>()?;
         let Some(last) = rows.last() else { break };
         after = last.0.clone();
@@ -322,7 +329,8 @@ fn copy_tasks(
             .collect::<Result<_, _>>()?;
         let Some(last) = rows.last() else { break };
         after = last.id;
-        let mut read_locks = conn.prepare("SELECT agent, glob, acquired_ms FROM task_lock WHERE task = ?1 ORDER BY id")?;
+        let mut read_locks =
+            conn.prepare("SELECT agent, glob, acquired_ms FROM task_lock WHERE task = ?1 ORDER BY id")?;
         for row in &mut rows {
             row.locks = read_locks
                 .query_map([row.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

@@ -38,7 +38,8 @@ impl Ledger for PgStore {
             // Always the team's row first, then the user's: one order, no deadlock.
             tx.query_one("SELECT scope FROM budget WHERE scope = 'team' FOR UPDATE", &[]).await?;
             let user_scope = format!("user:{user}");
-            tx.execute("INSERT INTO budget (scope) VALUES ($1) ON CONFLICT DO NOTHING", &[&user_scope]).await?;
+            tx.execute("INSERT INTO budget (scope) VALUES ($1) ON CONFLICT DO NOTHING", &[&user_scope])
+                .await?;
             tx.query_one("SELECT scope FROM budget WHERE scope = $1 FOR UPDATE", &[&user_scope]).await?;
             let from = day_start_ms.min(month_start_ms);
             let row = tx

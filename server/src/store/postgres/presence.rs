@@ -118,7 +118,12 @@ impl PgStore {
                 .await?;
             Ok::<_, Fail>(
                 rows.iter()
-                    .map(|r| Held { task: r.get(0), title: r.get(1), agent: r.get(2), lease_until_ms: r.get(3) })
+                    .map(|r| Held {
+                        task: r.get(0),
+                        title: r.get(1),
+                        agent: r.get(2),
+                        lease_until_ms: r.get(3),
+                    })
                     .collect(),
             )
         })
