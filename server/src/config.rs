@@ -214,6 +214,9 @@ struct WorkflowsSection {
 struct BudgetSection {
     daily_usd: Option<f64>,
     monthly_usd: Option<f64>,
+    /// What each user may spend (`[budget.per_user]`), the user being `[store] user` or git's
+    /// `user.email`.
+    per_user: Option<ProviderBudget>,
     #[serde(default)]
     providers: std::collections::HashMap<String, ProviderBudget>,
 }
@@ -311,6 +314,10 @@ pub fn load_all(root: &Path) -> (Config, Vec<ConfigError>) {
         config.shared_user.as_deref(),
     ) {
         Ok(shared) => {
+            config.escalation.user = Some(match &shared {
+                Some(shared) => shared.identity.user.clone(),
+                None => crate::store::postgres::identity::user(config.shared_user.as_deref(), root),
+            });
             config.escalation.shared_store = shared.clone();
             config.shared_store = shared;
         }
@@ -438,6 +445,10 @@ fn parse(text: &str, base: Config) -> Parsed {
         }
         if budget.monthly_usd.is_some() {
             escalation.budget.workspace.monthly = usd(budget.monthly_usd);
+        }
+        if let Some(limits) = budget.per_user {
+            escalation.budget.per_user =
+                Limits { daily: usd(limits.daily_usd), monthly: usd(limits.monthly_usd) };
         }
         for (name, limits) in budget.providers {
             escalation
@@ -578,7 +589,11 @@ mod tests {
     #[test]
     fn missing_file_gives_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(load(dir.path()), (Config::default(), None));
+        let (mut config, error) = load(dir.path());
+        assert_eq!(error, None);
+        // The user who asks is always known (git's `user.email`, else `$USER`).
+        assert!(config.escalation.user.take().is_some());
+        assert_eq!(config, Config::default());
     }
 
     #[test]
@@ -622,6 +637,8 @@ api_key_env = "OPENAI_API_KEY"
 [budget]
 daily_usd = 2.0
 monthly_usd = 30.0
+[budget.per_user]
+monthly_usd = 5.0
 [budget.providers.primary]
 daily_usd = 0.5
 
@@ -643,6 +660,7 @@ no_egress = ["secrets/**"]
         assert_eq!(e.providers[0].name(), "primary");
         assert_eq!(e.budget.workspace.daily, Some(2_000_000));
         assert_eq!(e.budget.providers["primary"].daily, Some(500_000));
+        assert_eq!((e.budget.per_user.daily, e.budget.per_user.monthly), (None, Some(5_000_000)));
         assert_eq!(e.pricing["my-model"].output, 2.0);
         assert_eq!(e.rules().len(), 1);
         assert_eq!(e.no_egress, vec!["secrets/**".to_owned()]);

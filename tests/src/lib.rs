@@ -286,6 +286,14 @@ impl LspClient {
         }
     }
 
+    /// Kills the server (SIGKILL) and waits for it: it gets no chance to say goodbye.
+    pub fn kill(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// The server's log so far.
     pub fn stderr(&self) -> String {
         self.stderr.0.lock().unwrap().clone()

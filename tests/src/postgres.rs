@@ -52,18 +52,7 @@ impl PgCluster {
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port();
-            let options = format!(
-                "-k {} -h 127.0.0.1 -p {port} -F -c max_connections=200 -c shared_buffers=16MB",
-                dir.path().display()
-            );
-            let output = command(&bin, "pg_ctl", run_as.as_deref())
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(dir.path().join("server.log"))
-                .args(["-o", &options, "-w", "-t", &START_TIMEOUT_SECS.to_string(), "start"])
-                .output()
-                .expect("running pg_ctl start");
+            let output = pg_start(&bin, dir.path(), port, run_as.as_deref());
             if output.status.success() {
                 return PgCluster { bin, dir, port, run_as };
             }
@@ -117,6 +106,34 @@ impl PgCluster {
             .args(["-m", "fast", "-w", "-t", &START_TIMEOUT_SECS.to_string(), "stop"])
             .output();
     }
+}
+
+impl PgCluster {
+    /// Starts the server again after [`PgCluster::stop`], on the same port with the same data.
+    pub fn start_again(&self) {
+        let output = pg_start(&self.bin, self.dir.path(), self.port, self.run_as.as_deref());
+        assert!(
+            output.status.success(),
+            "PostgreSQL did not start again: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// `pg_ctl start` of the cluster in `dir` on `port`, waiting until it accepts connections.
+fn pg_start(bin: &Path, dir: &Path, port: u16, run_as: Option<&str>) -> Output {
+    let options = format!(
+        "-k {} -h 127.0.0.1 -p {port} -F -c max_connections=200 -c shared_buffers=16MB",
+        dir.display()
+    );
+    command(bin, "pg_ctl", run_as)
+        .arg("-D")
+        .arg(dir.join("data"))
+        .arg("-l")
+        .arg(dir.join("server.log"))
+        .args(["-o", &options, "-w", "-t", &START_TIMEOUT_SECS.to_string(), "start"])
+        .output()
+        .expect("running pg_ctl start")
 }
 
 impl Drop for PgCluster {

@@ -80,7 +80,7 @@ async fn the_budget_refuses_before_anything_is_sent() {
     let error = run(&ctx, "ai.ask", json!({"prompt": "Why is the build slow?"})).await.unwrap_err();
     assert!(
         error.starts_with(
-            "no provider could answer: primary: the workspace daily budget of $0.00 would be exceeded"
+            "no provider could answer: primary: the workspace daily budget of $0.000001 would be exceeded"
         ),
         "{error}"
     );

@@ -151,7 +151,7 @@ fn the_budget_refuses_before_anything_is_sent() {
     fake.push(Reply::text(&reply("(square(r))\n")));
     let (code, _, log) = acas(dir.path(), &fake, &["explain", "src/shapes.rs:6", "--format", "json"]);
     assert_eq!(code, 2, "{log}");
-    assert!(log.contains("the workspace daily budget of $0.00 would be exceeded"), "{log}");
+    assert!(log.contains("the workspace daily budget of $0.0001 would be exceeded"), "{log}");
     assert!(fake.requests().is_empty());
     let (_, cost, _) = acas(dir.path(), &fake, &["cost", "--format", "json"]);
     assert_eq!(cost["rows"][0]["refused"], 1, "{cost:#}");

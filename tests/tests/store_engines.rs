@@ -86,6 +86,7 @@ both_engines!(
     a_reservation_sees_the_spend_by_period_and_provider,
     the_answer_cache_keeps_and_replaces_replies,
     racing_reservations_from_separate_handles_never_pass_the_limit,
+    racing_users_each_stop_at_their_own_limit,
     tasks_are_claimed_by_priority_then_age_and_only_with_their_labels,
     a_task_waits_for_its_needs_and_is_queued_when_they_are_done,
     a_lease_that_ends_returns_the_task_and_its_holder_loses_it,
@@ -110,6 +111,7 @@ fn call(id: &str, provider: &str, at_ms: i64, reserved: u64) -> ProviderCall {
         cost_micros: 0,
         latency_ms: None,
         error: None,
+        user: Some("ana@example.com".to_owned()),
     }
 }
 
@@ -172,8 +174,59 @@ fn a_reservation_sees_the_spend_by_period_and_provider(engine: &Engine) {
         .unwrap();
     assert_eq!(
         answer.recv().unwrap(),
-        SpendTotals { workspace_day: 1_100, workspace_month: 1_110, provider_day: 100, provider_month: 110 }
+        SpendTotals {
+            workspace_day: 1_100,
+            workspace_month: 1_110,
+            user_day: 1_100,
+            user_month: 1_110,
+            provider_day: 100,
+            provider_month: 110
+        }
     );
+}
+
+/// Two users reserve at once from separate handles against a per-user limit: neither passes
+/// it, and one user's spend never counts against the other.
+fn racing_users_each_stop_at_their_own_limit(engine: &Engine) {
+    const LIMIT: u64 = 3_000;
+    const COST: u64 = 400;
+    let handles = 6;
+    let barrier = Arc::new(Barrier::new(handles));
+    let allowed: Vec<(String, usize)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..handles)
+            .map(|h| {
+                let barrier = barrier.clone();
+                let user = if h % 2 == 0 { "ana@example.com" } else { "bo@example.com" };
+                scope.spawn(move || {
+                    let ledger = engine.ledger();
+                    barrier.wait();
+                    let mut allowed = 0;
+                    for i in 0..10 {
+                        let mut call = call(&format!("{h}-{i}"), "claude", 1_000, COST);
+                        call.user = Some(user.to_owned());
+                        let verdict = ledger
+                            .reserve(
+                                call,
+                                0,
+                                0,
+                                Box::new(|spent| {
+                                    if spent.user_day + COST > LIMIT { Err("over".into()) } else { Ok(()) }
+                                }),
+                            )
+                            .unwrap();
+                        allowed += usize::from(verdict.is_ok());
+                    }
+                    (user.to_owned(), allowed)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for user in ["ana@example.com", "bo@example.com"] {
+        let count: usize = allowed.iter().filter(|(u, _)| u == user).map(|(_, n)| n).sum();
+        assert_eq!(count as u64, LIMIT / COST, "{user}: {allowed:?}");
+    }
+    assert_eq!(engine.ledger().spend_since(0, None).unwrap(), 2 * (LIMIT / COST) * COST);
 }
 
 fn the_answer_cache_keeps_and_replaces_replies(engine: &Engine) {

@@ -3,14 +3,19 @@
 
 use std::process::{Command, Stdio};
 
-use acas_e2e::acas_bin;
 use acas_e2e::fake_provider::{FakeProvider, FakeUsage, Format, Reply};
 use acas_e2e::postgres::PgCluster;
+use acas_e2e::{LspClient, acas_bin};
 use serde_json::json;
 
 /// A clone of the team's repository: `src/shapes.rs` misses a `)` on line 6, the remote is
 /// `remote` (one repository, written in different ways on different machines).
 fn clone(config: &str, remote: &str, mark: usize) -> tempfile::TempDir {
+    clone_as(config, remote, mark, "ada@example.com")
+}
+
+/// [`clone`], with `email` as git's `user.email`: the user ACAS writes as.
+fn clone_as(config: &str, remote: &str, mark: usize, email: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("src")).unwrap();
@@ -41,7 +46,7 @@ fn clone(config: &str, remote: &str, mark: usize) -> tempfile::TempDir {
         assert!(status.success(), "git {args:?}");
     };
     git(&["init", "-q"]);
-    git(&["config", "user.email", "ada@example.com"]);
+    git(&["config", "user.email", email]);
     git(&["remote", "add", "origin", remote]);
     git(&["add", "src"]);
     git(&["commit", "-q", "-m", "Compute circle areas"]);
@@ -143,6 +148,91 @@ fn racing_acas_processes_on_clones_never_pass_the_team_budget() {
     assert_eq!(cached, "1");
 }
 
+/// `acas explain` on line 6 of `src/shapes.rs` in `root`, against the shared store at `url`.
+fn explain_in(root: &std::path::Path, url: &str, fake: &FakeProvider) -> std::process::Child {
+    Command::new(acas_bin())
+        .args(["explain", "src/shapes.rs:6", "--format", "json"])
+        .current_dir(root)
+        .env("ACAS_DATABASE_URL", url)
+        .env("ACAS_FAKE_KEY", fake.api_key())
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn two_users_racing_on_clones_each_stop_at_their_own_limit() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let fake = FakeProvider::start(Format::OpenAi);
+    let per_user = 4;
+    let users = ["ana@example.com", "bo@example.com"];
+    for _ in 0..per_user * users.len() {
+        let usage = FakeUsage { input_tokens: 10, output_tokens: 1024, cached_input_tokens: 0 };
+        fake.push(Reply::Text { text: reply(), usage });
+    }
+    // About two worst-case requests fit in each user's day; the team has no limit.
+    let config = format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n\n[budget.per_user]\ndaily_usd = 0.0018\n",
+        fake.base_url()
+    );
+    // Each clone asks a question of its own, so that no answer comes from the shared cache.
+    let clones: Vec<(&str, tempfile::TempDir)> = (0..per_user * users.len())
+        .map(|i| {
+            let user = users[i % users.len()];
+            (user, clone_as(&config, "https://github.com/acme/shapes.git", i, user))
+        })
+        .collect();
+    let children: Vec<_> = clones.iter().map(|(_, dir)| explain_in(dir.path(), &url, &fake)).collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let db = database_name(&url);
+    for (i, user) in users.iter().enumerate() {
+        let runs: Vec<_> = clones
+            .iter()
+            .zip(&outputs)
+            .filter(|((u, _), _)| u == user)
+            .map(|(_, o)| {
+                let log =
+                    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+                (o.status.code().unwrap_or(-1), log)
+            })
+            .collect();
+        let logs = runs.iter().map(|(_, log)| log.as_str()).collect::<Vec<_>>().join("\n---\n");
+        let rows = cluster.psql(
+            db,
+            &format!(
+                "SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'refused'), \
+                 coalesce(sum(cost_micros) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), 0) \
+                 + coalesce(sum(reserved_micros) FILTER (WHERE status = 'reserved'), 0) \
+                 FROM provider_call WHERE user_name = '{user}'"
+            ),
+        );
+        let fields: Vec<u64> = rows.split('|').map(|f| f.parse().unwrap()).collect();
+        let (succeeded, refused, spent) = (fields[0], fields[1], fields[2]);
+        assert!(spent <= 1_800, "user {i} spent {spent} micros against a limit of 1800: {rows}\n{logs}");
+        // Each user got their own share: the other's spend did not count against them.
+        assert!(succeeded >= 1, "{user}: {rows}\n{logs}");
+        assert!(refused >= 1, "{user}'s limit was never reached: {rows}");
+        assert_eq!((succeeded + refused) as usize, per_user, "{rows}");
+        assert_eq!(runs.iter().filter(|(code, _)| *code == 0).count() as u64, succeeded, "{logs}");
+        // A refusal names the user's limit, its value, the spend and how to change it.
+        let refusal = runs.iter().find(|(code, _)| *code != 0).map(|(_, log)| log.clone()).unwrap();
+        assert!(
+            refusal.contains(&format!("the user {user} daily budget of $0.0018 would be exceeded"))
+                && refusal.contains("spent or reserved")
+                && refusal.contains("raise `[budget.per_user] daily_usd`"),
+            "{refusal}"
+        );
+    }
+    assert_eq!(fake.requests().len(), outputs.iter().filter(|o| o.status.code() == Some(0)).count());
+}
+
 /// `acas ARGS` in `root` against the shared store at `url`: (exit code, JSON on stdout, stderr).
 fn acas_shared(root: &std::path::Path, url: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
     let output = Command::new(acas_bin())
@@ -213,4 +303,246 @@ fn task_commands_in_two_clones_share_one_queue_and_racing_claims_take_each_task_
     let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "retry", &created[0].to_string()]);
     assert_ne!(code, 0);
     assert!(stderr.contains("shares the team's queue"), "{stderr}");
+}
+
+/// `acas ARGS` in `root` on the workspace's own store (no shared store in the environment).
+fn acas_local(root: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = Command::new(acas_bin())
+        .args(args)
+        .current_dir(root)
+        .env_remove("ACAS_DATABASE_URL")
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Per table of `acas store migrate --format json`: (read, copied, already, skipped).
+fn copied(json: &serde_json::Value) -> std::collections::BTreeMap<String, [u64; 4]> {
+    json["copied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (c["table"].as_str().unwrap().to_owned(), [n("read"), n("copied"), n("already"), n("skipped")])
+        })
+        .collect()
+}
+
+#[test]
+fn store_migrate_copies_a_workspace_history_once_and_keeps_every_workspace() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let db = database_name(&url);
+    // The test cluster trusts local connections: the password is never checked, only carried.
+    let with_password = url.replacen("acas@", "acas:s3cr3t-pw@", 1);
+    let fake = FakeProvider::start(Format::OpenAi);
+    let usage = FakeUsage { input_tokens: 10, output_tokens: 20, cached_input_tokens: 0 };
+    fake.push(Reply::Text { text: reply(), usage });
+    let config = format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n",
+        fake.base_url()
+    );
+    let laptop = clone(&config, "https://github.com/acme/shapes.git", 0);
+    let desktop = clone(&config, "git@github.com:acme/shapes.git", 1);
+
+    // The laptop's own history: one AI call and its cached reply, three tasks (one needs
+    // another, one claimed with a path lock).
+    let output = Command::new(acas_bin())
+        .args(["explain", "src/shapes.rs:6", "--format", "json"])
+        .current_dir(laptop.path())
+        .env_remove("ACAS_DATABASE_URL")
+        .env("ACAS_FAKE_KEY", fake.api_key())
+        .env("ACAS_LOG", "warn")
+        .env("XDG_CONFIG_HOME", laptop.path().join(".no-user-config"))
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let create = |root: &std::path::Path, args: &[&str]| {
+        let mut all = vec!["task", "create"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let (code, json, stderr) = acas_local(root, &all);
+        assert_eq!(code, 0, "{stderr}");
+        json["task"]["id"].as_i64().unwrap().to_string()
+    };
+    let first = create(laptop.path(), &["Split the module"]);
+    create(laptop.path(), &["Document it", "--needs", &first]);
+    let locked = create(laptop.path(), &["Fix the parser", "--path", "src/**", "--priority", "5"]);
+    let (code, _, stderr) = acas_local(
+        laptop.path(),
+        &["task", "claim", "--agent", "ana", "--task", &locked, "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    create(desktop.path(), &["Desktop task one"]);
+    create(desktop.path(), &["Desktop task two"]);
+
+    let migrate = |root: &std::path::Path| {
+        let (code, json, stderr) =
+            acas_local(root, &["store", "migrate", "--to", &with_password, "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!stderr.contains("s3cr3t-pw") && !json.to_string().contains("s3cr3t-pw"), "{stderr}{json}");
+        assert!(stderr.contains("acas:***@127.0.0.1"), "the store is named, masked: {stderr}");
+        assert!(stderr.contains("task: 3/3 rows") || stderr.contains("task: 2/2 rows"), "progress: {stderr}");
+        json
+    };
+    let counts = || {
+        cluster.psql(
+            db,
+            "SELECT (SELECT count(*) FROM provider_call) || ',' || (SELECT count(*) FROM cache_entry) || ',' || \
+             (SELECT count(*) FROM task) || ',' || (SELECT count(*) FROM task_need) || ',' || \
+             (SELECT count(*) FROM task_lock)",
+        )
+    };
+
+    let json = migrate(laptop.path());
+    let tables = copied(&json);
+    assert_eq!(tables["provider_call"], [1, 1, 0, 0], "{json}");
+    assert_eq!(tables["cache_entry"], [1, 1, 0, 0], "{json}");
+    assert_eq!(tables["task"], [3, 3, 0, 0], "{json}");
+    assert_eq!(tables["task_need"], [1, 1, 0, 0], "{json}");
+    assert_eq!(tables["task_lock"], [1, 1, 0, 0], "{json}");
+    assert!(json["not_copied"].as_array().unwrap().iter().any(|n| n["table"] == "fix_outcome"), "{json}");
+    assert_eq!(counts(), "1,1,3,1,1");
+
+    // Again: nothing new, the same rows.
+    let json = migrate(laptop.path());
+    let tables = copied(&json);
+    assert_eq!(tables["provider_call"], [1, 0, 1, 0], "{json}");
+    assert_eq!(tables["task"], [3, 0, 3, 0], "{json}");
+    assert_eq!(tables["task_need"], [1, 0, 1, 0], "{json}");
+    assert_eq!(counts(), "1,1,3,1,1");
+
+    // Another clone of the repository, migrated into the same store: both are kept, in one queue.
+    let json = migrate(desktop.path());
+    assert_eq!(copied(&json)["task"], [2, 2, 0, 0], "{json}");
+    assert_eq!(counts(), "1,1,5,1,1");
+    let (code, json, stderr) = acas_shared(desktop.path(), &url, &["task", "list", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut titles: Vec<&str> =
+        json["tasks"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        ["Desktop task one", "Desktop task two", "Document it", "Fix the parser", "Split the module"]
+    );
+    // The copied dependency and lock hold in the shared queue.
+    let (_, json, _) = acas_shared(laptop.path(), &url, &["lock", "list", "--format", "json"]);
+    assert!(json.to_string().contains("src/**"), "{json}");
+    let held = cluster.psql(db, "SELECT state || ',' || agent FROM task WHERE title = 'Fix the parser'");
+    assert_eq!(held, "claimed,ana");
+    let blocked = cluster.psql(db, "SELECT state FROM task WHERE title = 'Document it'");
+    assert_eq!(blocked, "blocked");
+}
+
+#[test]
+fn a_task_made_in_one_clone_reaches_the_editor_of_another_clone() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("", "https://github.com/acme/shapes.git", 0);
+    let desktop = clone("", "git@github.com:acme/shapes.git", 0);
+    let env = [("ACAS_DATABASE_URL", url.as_str())];
+    let mut editors: Vec<LspClient> = [&laptop, &desktop]
+        .iter()
+        .map(|clone| {
+            let mut editor = LspClient::start_in(clone.path(), &env);
+            editor.initialize(Some(clone.path()), json!({}));
+            editor
+        })
+        .collect();
+    for editor in &editors {
+        editor.expect_log("hearing the shared store's changes");
+    }
+
+    // A task made by the CLI in the laptop's clone reaches the desktop's editor...
+    let (code, json, stderr) =
+        acas_shared(laptop.path(), &url, &["task", "create", "Review the parser", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = json["task"]["id"].as_i64().unwrap().to_string();
+    editors[1].expect("acas/tasksChanged from the laptop", |m| m["method"] == "acas/tasksChanged");
+    // ...and the desktop's claim of it, with a path lock, reaches the laptop's.
+    editors[0].expect("acas/tasksChanged of the creation", |m| m["method"] == "acas/tasksChanged");
+    let (code, _, stderr) = acas_shared(
+        desktop.path(),
+        &url,
+        &["task", "claim", "--agent", "bo", "--task", &id, "--format", "json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    editors[0].expect("acas/tasksChanged from the desktop", |m| m["method"] == "acas/tasksChanged");
+
+    // The database restarts: an editor that has been told nothing yet (a third clone's) says so
+    // once, listens again, is told to read the tasks again, since changes made meanwhile were
+    // not heard, and then hears the next change.
+    let tablet = clone("", "https://github.com/Acme/shapes", 0);
+    let mut editor = LspClient::start_in(tablet.path(), &env);
+    editor.initialize(Some(tablet.path()), json!({}));
+    editor.expect_log("hearing the shared store's changes");
+    cluster.stop();
+    editor.expect_log("lost the connection that hears the shared store's changes");
+    cluster.start_again();
+    editor.expect_log("hearing the shared store's changes again");
+    editor.expect("acas/tasksChanged after listening again", |m| m["method"] == "acas/tasksChanged");
+    let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "create", "After the restart"]);
+    assert_eq!(code, 0, "{stderr}");
+    editor.expect("acas/tasksChanged after the restart", |m| m["method"] == "acas/tasksChanged");
+    let log = editor.stderr();
+    assert_eq!(log.matches("lost the connection that hears").count(), 1, "said once: {log}");
+    editors.push(editor);
+    for editor in &mut editors {
+        assert_eq!(editor.shutdown(), 0);
+    }
+}
+
+#[test]
+fn acas_team_lists_who_is_connected_and_an_instance_that_stopped_expires() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let config = "[lease]\nheartbeat_ms = 100\nexpiry_ms = 300\n";
+    let laptop = clone(config, "https://github.com/acme/shapes.git", 0);
+    let desktop = clone(config, "git@github.com:acme/shapes.git", 0);
+    let branch =
+        Command::new("git").args(["branch", "--show-current"]).current_dir(laptop.path()).output().unwrap();
+    let branch = String::from_utf8_lossy(&branch.stdout).trim().to_owned();
+
+    let (code, json, _) = acas_shared(desktop.path(), &url, &["team", "--format", "json"]);
+    assert_eq!((code, json["instances"].as_array().unwrap().len()), (0, 0), "{json}");
+
+    let mut editor = LspClient::start_in(laptop.path(), &[("ACAS_DATABASE_URL", url.as_str())]);
+    editor.initialize(Some(laptop.path()), json!({}));
+    editor.expect_log("announced this instance to the team");
+    let (code, json, stderr) =
+        acas_shared(desktop.path(), &url, &["task", "create", "Fix the parser", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = json["task"]["id"].as_i64().unwrap().to_string();
+    let (code, _, stderr) =
+        acas_shared(desktop.path(), &url, &["task", "claim", "--agent", "bo", "--task", &id]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, json, stderr) = acas_shared(desktop.path(), &url, &["team", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let instances = json["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 1, "{json}");
+    assert_eq!(instances[0]["user"], "ada@example.com", "{json}");
+    assert_eq!(instances[0]["repository"], "github.com/acme/shapes", "{json}");
+    assert_eq!(instances[0]["branch"], branch.as_str(), "{json}");
+    assert!(!instances[0]["host"].as_str().unwrap().is_empty(), "{json}");
+    assert_eq!(json["held"][0]["agent"], "bo", "{json}");
+    assert_eq!(json["held"][0]["title"], "Fix the parser", "{json}");
+    let (code, _, _) = acas_shared(desktop.path(), &url, &["team"]);
+    assert_eq!(code, 0);
+
+    // Killed, it says nothing: its row expires by itself.
+    editor.kill();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, json, _) = acas_shared(desktop.path(), &url, &["team", "--format", "json"]);
+        if json["instances"].as_array().is_some_and(|i| i.is_empty()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the killed instance never expired: {json}");
+    }
 }

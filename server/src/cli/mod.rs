@@ -22,6 +22,7 @@ mod policy;
 mod run_command;
 mod snippets;
 mod stats;
+mod store;
 mod task;
 mod watch;
 mod worker;
@@ -247,6 +248,18 @@ enum Command {
         #[command(flatten)]
         args: audit::AuditArgs,
     },
+    /// The team's shared store: copy a workspace's history into it
+    Store {
+        #[command(subcommand)]
+        command: store::StoreCommand,
+    },
+    /// Who is connected to the team's shared store, and the tasks held in this repository
+    Team {
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
     /// Report what AI providers cost, by day, provider, model and category
     Cost {
         #[arg(default_value = ".")]
@@ -328,6 +341,8 @@ pub fn main() -> i32 {
         Command::Worker { path, labels, concurrency, lease, name } => {
             worker::run(worker::Args { path: &path, labels: &labels, concurrency, lease, name })
         }
+        Command::Store { command } => store::run(command),
+        Command::Team { workspace, format } => store::team(&workspace, format),
         Command::Lock { command } => task::run_lock(command),
         Command::Audit { command, args } => audit::run(command, &args),
         Command::Policy { command } => policy::run(command),

@@ -137,10 +137,12 @@ pub struct Limits {
     pub monthly: Option<Micros>,
 }
 
-/// Budgets of a workspace and of each provider.
+/// Budgets of a workspace (the team's, on a shared store), of each user and of each provider.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Budget {
     pub workspace: Limits,
+    /// `[budget.per_user]`: what each user may spend, whichever machine or clone asks.
+    pub per_user: Limits,
     pub providers: HashMap<String, Limits>,
 }
 
@@ -151,17 +153,62 @@ pub struct Spend {
     pub month: Micros,
 }
 
+/// What a request is checked against: the spend of the workspace (or team), of the user asking
+/// and of the provider asked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Spent {
+    /// Whether the workspace's spend is the team's (a shared store).
+    pub team: bool,
+    pub workspace: Spend,
+    pub user: String,
+    pub user_spend: Spend,
+    pub provider: String,
+    pub provider_spend: Spend,
+}
+
+/// Whose limit refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Workspace,
+    /// The workspace's limits on a shared store: every call of the team counts.
+    Team,
+    User(String),
+    Provider(String),
+}
+
+impl Scope {
+    /// The configuration key that sets this scope's limit for `period`.
+    fn key(&self, period: &str) -> String {
+        match self {
+            Scope::Workspace | Scope::Team => format!("[budget] {period}_usd"),
+            Scope::User(_) => format!("[budget.per_user] {period}_usd"),
+            Scope::Provider(name) => format!("[budget.providers.{name}] {period}_usd"),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Workspace => f.write_str("workspace"),
+            Scope::Team => f.write_str("team"),
+            Scope::User(name) => write!(f, "user {name}"),
+            Scope::Provider(name) => write!(f, "provider {name}"),
+        }
+    }
+}
+
 /// A request the budget does not allow, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the {scope} {period} budget of ${:.2} would be exceeded: ${:.4} spent or reserved, this request may cost up to ${:.4}",
-    usd(*limit),
+    "the {scope} {period} budget of ${} would be exceeded: ${:.4} spent or reserved, this request may cost up to ${:.4}; raise `{}` in .acas/config.toml to allow more",
+    dollars(*limit),
     usd(*spent),
-    usd(*estimate)
+    usd(*estimate),
+    scope.key(period)
 )]
 pub struct Refusal {
-    /// `workspace` or `provider NAME`.
-    pub scope: String,
+    pub scope: Scope,
     /// `daily` or `monthly`.
     pub period: &'static str,
     pub limit: Micros,
@@ -169,25 +216,32 @@ pub struct Refusal {
     pub estimate: Micros,
 }
 
+/// `micros` in dollars with two decimals, or as many as it takes (up to six) to show it whole.
+fn dollars(micros: Micros) -> String {
+    let whole = format!("{:.6}", usd(micros));
+    let trimmed = whole.trim_end_matches('0');
+    let decimals = trimmed.split_once('.').map_or(0, |(_, d)| d.len());
+    if decimals <= 2 { format!("{:.2}", usd(micros)) } else { trimmed.to_owned() }
+}
+
 /// Allows a request of `estimate` against every limit that applies, or says which one refuses.
-pub fn check(
-    budget: &Budget,
-    workspace: &Spend,
-    provider: &str,
-    provider_spend: &Spend,
-    estimate: Micros,
-) -> Result<(), Refusal> {
-    let scopes = [("workspace".to_owned(), &budget.workspace, workspace)];
-    let provider_limits =
-        budget.providers.get(provider).map(|l| (format!("provider {provider}"), l, provider_spend));
-    for (scope, limits, spend) in scopes.into_iter().chain(provider_limits) {
+pub fn check(budget: &Budget, spent: &Spent, estimate: Micros) -> Result<(), Refusal> {
+    let workspace = if spent.team { Scope::Team } else { Scope::Workspace };
+    let mut scopes = vec![
+        (workspace, &budget.workspace, &spent.workspace),
+        (Scope::User(spent.user.clone()), &budget.per_user, &spent.user_spend),
+    ];
+    if let Some(limits) = budget.providers.get(&spent.provider) {
+        scopes.push((Scope::Provider(spent.provider.clone()), limits, &spent.provider_spend));
+    }
+    for (scope, limits, spend) in scopes {
         for (period, limit, spent) in
             [("daily", limits.daily, spend.day), ("monthly", limits.monthly, spend.month)]
         {
             if let Some(limit) = limit
                 && spent.saturating_add(estimate) > limit
             {
-                return Err(Refusal { scope: scope.clone(), period, limit, spent, estimate });
+                return Err(Refusal { scope, period, limit, spent, estimate });
             }
         }
     }
@@ -229,24 +283,63 @@ mod tests {
     fn budgets_refuse_before_spend_passes_a_limit() {
         let mut budget = Budget {
             workspace: Limits { daily: Some(micros_from_usd(2.0)), monthly: Some(micros_from_usd(30.0)) },
+            per_user: Limits { daily: Some(micros_from_usd(0.0018)), monthly: None },
             ..Default::default()
         };
         budget
             .providers
             .insert("primary".into(), Limits { daily: Some(micros_from_usd(0.5)), monthly: None });
-        let spent = |day: f64, month: f64| Spend { day: micros_from_usd(day), month: micros_from_usd(month) };
-        assert_eq!(check(&budget, &spent(1.0, 10.0), "primary", &spent(0.1, 1.0), 100_000), Ok(()));
+        let spend = |day: f64, month: f64| Spend { day: micros_from_usd(day), month: micros_from_usd(month) };
+        let spent = |workspace: Spend, provider: &str, provider_spend: Spend| Spent {
+            team: false,
+            workspace,
+            user: "ana@example.com".into(),
+            user_spend: Spend::default(),
+            provider: provider.into(),
+            provider_spend,
+        };
+        assert_eq!(
+            check(&budget, &spent(spend(1.0, 10.0), "primary", spend(0.1, 1.0)), 100_000),
+            Err(Refusal {
+                scope: Scope::User("ana@example.com".into()),
+                period: "daily",
+                limit: 1_800,
+                spent: 0,
+                estimate: 100_000
+            })
+        );
+        budget.per_user = Limits::default();
+        assert_eq!(check(&budget, &spent(spend(1.0, 10.0), "primary", spend(0.1, 1.0)), 100_000), Ok(()));
         // Exactly at the limit is allowed; one micro-dollar over is not.
-        assert_eq!(check(&budget, &spent(1.9, 10.0), "other", &spent(0.0, 0.0), 100_000), Ok(()));
-        let refusal = check(&budget, &spent(1.9, 10.0), "other", &spent(0.0, 0.0), 100_001).unwrap_err();
-        assert_eq!((refusal.scope.as_str(), refusal.period), ("workspace", "daily"));
-        let refusal = check(&budget, &spent(0.0, 29.99), "other", &spent(0.0, 0.0), 20_000).unwrap_err();
+        assert_eq!(check(&budget, &spent(spend(1.9, 10.0), "other", Spend::default()), 100_000), Ok(()));
+        let refusal =
+            check(&budget, &spent(spend(1.9, 10.0), "other", Spend::default()), 100_001).unwrap_err();
+        assert_eq!((refusal.scope, refusal.period), (Scope::Workspace, "daily"));
+        let refusal =
+            check(&budget, &spent(spend(0.0, 29.99), "other", Spend::default()), 20_000).unwrap_err();
         assert_eq!(refusal.period, "monthly");
-        let refusal = check(&budget, &spent(0.0, 0.0), "primary", &spent(0.45, 0.45), 60_000).unwrap_err();
-        assert_eq!(refusal.scope, "provider primary");
+        let refusal =
+            check(&budget, &spent(Spend::default(), "primary", spend(0.45, 0.45)), 60_000).unwrap_err();
+        assert_eq!(refusal.scope, Scope::Provider("primary".into()));
         assert_eq!(
             refusal.to_string(),
-            "the provider primary daily budget of $0.50 would be exceeded: $0.4500 spent or reserved, this request may cost up to $0.0600"
+            "the provider primary daily budget of $0.50 would be exceeded: $0.4500 spent or reserved, \
+             this request may cost up to $0.0600; raise `[budget.providers.primary] daily_usd` in \
+             .acas/config.toml to allow more"
         );
+        // A user's limit, on the team's store, says whose it is and how to change it.
+        budget.per_user = Limits { daily: None, monthly: Some(micros_from_usd(0.0018)) };
+        let mut team = spent(Spend::default(), "other", Spend::default());
+        team.team = true;
+        team.user_spend = spend(0.0012, 0.0012);
+        assert_eq!(
+            check(&budget, &team, 900).unwrap_err().to_string(),
+            "the user ana@example.com monthly budget of $0.0018 would be exceeded: $0.0012 spent or \
+             reserved, this request may cost up to $0.0009; raise `[budget.per_user] monthly_usd` in \
+             .acas/config.toml to allow more"
+        );
+        team.user_spend = Spend::default();
+        team.workspace = spend(2.0, 2.0);
+        assert_eq!(check(&budget, &team, 1).unwrap_err().scope, Scope::Team);
     }
 }

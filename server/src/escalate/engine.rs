@@ -49,6 +49,8 @@ pub struct Escalator {
     /// holds the budget reservations and replies, and the workspace's store keeps its own
     /// history of the calls.
     shared: Option<Arc<dyn Ledger>>,
+    /// Who asks: each call is recorded as theirs and checked against `[budget.per_user]`.
+    user: Option<String>,
     unavailable: Vec<(String, String)>,
 }
 
@@ -225,6 +227,7 @@ impl Escalator {
             max_output_tokens: config.max_output_tokens,
             store,
             shared,
+            user: config.user.clone(),
             unavailable,
         })
     }
@@ -518,8 +521,12 @@ impl Escalator {
             (None, Some(store)) => store,
             (None, None) => {
                 // Without a store there is no record of spend: only budgets of zero can refuse.
-                cost::check(&self.budget, &Spend::default(), &member.name, &Spend::default(), estimate)
-                    .map_err(|r| Skip::OverBudget(r.to_string()))?;
+                let spent = cost::Spent {
+                    user: self.user.clone().unwrap_or_default(),
+                    provider: member.name.clone(),
+                    ..Default::default()
+                };
+                cost::check(&self.budget, &spent, estimate).map_err(|r| Skip::OverBudget(r.to_string()))?;
                 return Ok(id);
             }
         };
@@ -537,10 +544,18 @@ impl Escalator {
         );
         let budget = self.budget.clone();
         let provider = member.name.clone();
+        let team = self.shared.is_some();
+        let user = call.user.clone().unwrap_or_default();
         let allow: store::Allow = Box::new(move |spent: store::SpendTotals| {
-            let workspace = Spend { day: spent.workspace_day, month: spent.workspace_month };
-            let own = Spend { day: spent.provider_day, month: spent.provider_month };
-            cost::check(&budget, &workspace, &provider, &own, estimate).map_err(|r| r.to_string())
+            let spent = cost::Spent {
+                team,
+                workspace: Spend { day: spent.workspace_day, month: spent.workspace_month },
+                user,
+                user_spend: Spend { day: spent.user_day, month: spent.user_month },
+                provider,
+                provider_spend: Spend { day: spent.provider_day, month: spent.provider_month },
+            };
+            cost::check(&budget, &spent, estimate).map_err(|r| r.to_string())
         });
         match store.reserve(call, day, month, allow) {
             Ok(Ok(())) => Ok(id),
@@ -619,6 +634,7 @@ impl Escalator {
             cost_micros: cost,
             latency_ms,
             error,
+            user: self.user.clone(),
         }
     }
 

@@ -23,6 +23,9 @@ pub struct Escalation {
     /// The team's shared store, where spend is reserved against the budgets and replies are
     /// cached, when `[store] url` or `ACAS_DATABASE_URL` names one.
     pub shared_store: Option<crate::store::SharedStore>,
+    /// Who asks (`[store] user`, else git's `user.email`, else `$USER`): calls are recorded as
+    /// theirs and `[budget.per_user]` limits their spend. `None` leaves calls without a user.
+    pub user: Option<String>,
 }
 
 impl Default for Escalation {
@@ -35,6 +38,7 @@ impl Default for Escalation {
             no_egress: super::redact::DEFAULT_NO_EGRESS.iter().map(|s| s.to_string()).collect(),
             max_output_tokens: 1024,
             shared_store: None,
+            user: None,
         }
     }
 }

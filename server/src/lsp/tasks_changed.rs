@@ -3,6 +3,11 @@
 //! version of the queue ([`crate::agents::TaskQueue::version`]) every [`POLL`] on a blocking
 //! thread and notifies when it differs. When a lease has ended it first returns the task to the
 //! queue, so that the view does not show a holder whose lease is over. It shows nothing itself.
+//!
+//! With a shared store, [`listen_shared`] also hears the team's changes to the repository's
+//! tasks and locks as PostgreSQL notifies them (`store::postgres::listen`), from every instance
+//! on every machine, and tells the client the same way, once per burst; and announces this
+//! instance's presence (user, host, repository, branch) every lease heartbeat.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +17,9 @@ use acas_protocol::ext;
 use tower_lsp_server::Client;
 
 use crate::agents::{QueueVersion, SystemClock, TaskQueue};
+use crate::store::postgres::listen::ChangeKind;
+use crate::store::postgres::presence::Presence;
+use crate::store::{PgStore, SharedStore};
 
 /// How often the queue's version is read.
 pub(super) const POLL: Duration = Duration::from_secs(1);
@@ -55,5 +63,128 @@ pub(super) async fn watch(client: Client, root: PathBuf, stop: impl Fn() -> bool
             _ => {}
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Runs until `stop` says so: with a shared store configured for the workspace at `root`,
+/// notifies the client of each burst of changes to the repository's tasks and locks made by
+/// any instance of the team. Connects again with a backoff when the database cannot be
+/// reached, saying so once in the log.
+pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn() -> bool) {
+    let config_root = root.clone();
+    let Ok((config, _)) = tokio::task::spawn_blocking(move || crate::config::load(&config_root)).await else {
+        return;
+    };
+    let Some(shared) = config.shared_store else { return };
+    let mut backoff = Duration::from_millis(250);
+    let mut warned = false;
+    let store = loop {
+        if stop() {
+            return;
+        }
+        let connecting = shared.clone();
+        match tokio::task::spawn_blocking(move || connecting.connect()).await {
+            Ok(Ok(store)) => break store,
+            Ok(Err(error)) if !warned => {
+                tracing::warn!(%error, "cannot hear the team's task changes yet; trying again");
+                warned = true;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    };
+    if warned {
+        tracing::info!(store = %shared.url, "reached the shared store; listening for the team's task changes");
+    }
+    let mut changes = store.listen();
+    let mut presence = Announcer::new(&shared, &root, config.lease.expiry);
+    let mut next_announce = tokio::time::Instant::now();
+    while !stop() {
+        if tokio::time::Instant::now() >= next_announce {
+            presence.announce(&store).await;
+            next_announce = tokio::time::Instant::now() + config.lease.heartbeat;
+        }
+        let wait = next_announce.min(tokio::time::Instant::now() + POLL);
+        let change = tokio::select! {
+            change = changes.recv() => change,
+            () = tokio::time::sleep_until(wait) => continue,
+        };
+        let Some(change) = change else { break };
+        let mut tasks = matches!(change, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
+        // One notification for what arrived together (a claim writes its task and its locks).
+        while let Ok(more) = changes.try_recv() {
+            tasks |= matches!(more, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
+        }
+        if tasks {
+            client.send_notification::<ext::TasksChanged>(()).await;
+        }
+    }
+    presence.leave(&store).await;
+}
+
+/// This instance's presence in the shared store: announced every lease heartbeat, expiring
+/// after the lease expiry, removed when the server stops.
+struct Announcer {
+    presence: Presence,
+    root: PathBuf,
+    expiry: Duration,
+    announced: bool,
+    warned: bool,
+}
+
+impl Announcer {
+    fn new(shared: &SharedStore, root: &std::path::Path, expiry: Duration) -> Announcer {
+        let host = crate::store::postgres::identity::host();
+        let now = crate::time::now_ms();
+        Announcer {
+            presence: Presence {
+                instance: format!("{host}:{}:{now}", std::process::id()),
+                user: shared.identity.user.clone(),
+                host,
+                repository: shared.identity.repository.clone(),
+                branch: None,
+                started_ms: now,
+                seen_ms: now,
+                expires_ms: now,
+            },
+            root: root.to_owned(),
+            expiry,
+            announced: false,
+            warned: false,
+        }
+    }
+
+    async fn announce(&mut self, store: &PgStore) {
+        let now = crate::time::now_ms();
+        let mut presence = self.presence.clone();
+        presence.seen_ms = now;
+        presence.expires_ms = now.saturating_add(self.expiry.as_millis() as i64);
+        let (store, root) = (store.clone(), self.root.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            presence.branch = crate::store::postgres::identity::branch(&root);
+            store.announce(presence)
+        })
+        .await;
+        match done {
+            Ok(Ok(())) if !self.announced => {
+                tracing::info!(instance = %self.presence.instance, "announced this instance to the team");
+                self.announced = true;
+                self.warned = false;
+            }
+            Ok(Ok(())) => self.warned = false,
+            Ok(Err(error)) if !self.warned => {
+                tracing::warn!(%error, "could not tell the team this instance is connected; trying again");
+                self.warned = true;
+            }
+            _ => {}
+        }
+    }
+
+    async fn leave(&self, store: &PgStore) {
+        let (store, instance) = (store.clone(), self.presence.instance.clone());
+        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || store.leave(&instance)).await {
+            tracing::info!(%error, "could not remove this instance from the team's presence");
+        }
     }
 }

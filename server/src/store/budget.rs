@@ -4,7 +4,9 @@
 //! refusal) in one `BEGIN IMMEDIATE` transaction on the writer's connection. SQLite lets one
 //! writer hold that lock at a time, across every connection and every process on the
 //! database, so two requests, from one process or two, can never both pass a limit that only
-//! one of them fits in. The limits themselves are the caller's: this module only adds up.
+//! one of them fits in: the workspace's, the user's or the provider's (the one lock covers the
+//! user's spend too, as the user's row lock does on PostgreSQL). The limits themselves are the
+//! caller's: this module only adds up.
 
 use rusqlite::{Transaction, TransactionBehavior};
 
@@ -14,11 +16,14 @@ use super::writer::upsert_provider_call;
 use super::{Store, query};
 
 /// Spend (actual cost of ended calls plus reservations of calls in flight), in micros, since
-/// the start of the current day and month, for the whole workspace and for one provider.
+/// the start of the current day and month, for the whole workspace (the team, on the shared
+/// store), for the call's user and for its provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SpendTotals {
     pub workspace_day: u64,
     pub workspace_month: u64,
+    pub user_day: u64,
+    pub user_month: u64,
     pub provider_day: u64,
     pub provider_month: u64,
 }
@@ -41,6 +46,14 @@ impl Store {
             let totals = SpendTotals {
                 workspace_day: query::spend_since(&tx, day_start_ms, None)?,
                 workspace_month: query::spend_since(&tx, month_start_ms, None)?,
+                user_day: match &call.user {
+                    Some(user) => query::user_spend_since(&tx, day_start_ms, user)?,
+                    None => 0,
+                },
+                user_month: match &call.user {
+                    Some(user) => query::user_spend_since(&tx, month_start_ms, user)?,
+                    None => 0,
+                },
                 provider_day: query::spend_since(&tx, day_start_ms, Some(&provider))?,
                 provider_month: query::spend_since(&tx, month_start_ms, Some(&provider))?,
             };
@@ -83,6 +96,7 @@ mod tests {
             cost_micros: 0,
             latency_ms: None,
             error: None,
+            user: None,
         }
     }
 

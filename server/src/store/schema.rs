@@ -356,6 +356,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX policy_approval_state ON policy_approval (state);
     ",
+    // Who asked for each AI call, so that per-user limits add up one user's spend. Calls
+    // recorded before have none and count for the workspace only.
+    "
+    ALTER TABLE provider_call ADD COLUMN user_name TEXT;
+    CREATE INDEX provider_call_user_at ON provider_call (user_name, at_ms);
+    ",
 ];
 
 /// The schema version this build writes.

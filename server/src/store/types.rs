@@ -264,6 +264,10 @@ pub struct ProviderCall {
     pub cost_micros: u64,
     pub latency_ms: Option<u64>,
     pub error: Option<String>,
+    /// Who asked (`[store] user`, else git's `user.email`): per-user limits add up the calls of
+    /// one user. `None` for calls recorded before users were. The shared store writes its own
+    /// identity's user when `None`.
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

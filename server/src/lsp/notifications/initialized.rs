@@ -20,7 +20,13 @@ pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
     if let Some(root) = backend.root() {
         tokio::spawn(approvals::ask(backend.client.clone(), root.clone()));
         let shared = backend.shared.clone();
-        tokio::spawn(tasks_changed::watch(backend.client.clone(), root, move || shared.shutdown_requested()));
+        tokio::spawn(tasks_changed::watch(backend.client.clone(), root.clone(), move || {
+            shared.shutdown_requested()
+        }));
+        let shared = backend.shared.clone();
+        tokio::spawn(tasks_changed::listen_shared(backend.client.clone(), root, move || {
+            shared.shutdown_requested()
+        }));
     }
     let detached = backend.detached.lock().unwrap().take();
     match detached {

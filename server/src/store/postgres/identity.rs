@@ -74,6 +74,25 @@ pub fn user(configured: Option<&str>, root: &Path) -> String {
     from_git.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// This machine's name (`gethostname`), or `unknown-host`.
+pub fn host() -> String {
+    let mut name = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+    let ok = unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len()) } == 0;
+    if !ok {
+        return "unknown-host".to_owned();
+    }
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    String::from_utf8_lossy(&name[..end]).into_owned()
+}
+
+/// The branch checked out in the repository at `root`; `None` when detached or not a repository.
+pub fn branch(root: &Path) -> Option<String> {
+    let repo = git2::Repository::discover(root).ok()?;
+    let head = repo.head().ok().filter(|h| h.is_branch())?;
+    head.shorthand().ok().map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

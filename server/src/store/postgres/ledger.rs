@@ -1,8 +1,9 @@
 //! The cost ledger, budget reservations and answer cache on PostgreSQL.
 //!
-//! A reservation locks the team's budget row (`SELECT … FOR UPDATE`), reads the spend and
-//! writes the call, in one transaction: every instance of the team, on every machine, queues on
-//! that row, and each one reads the spend with what the previous holder committed. The
+//! A reservation locks the team's budget row (`SELECT … FOR UPDATE`), then the user's (made
+//! on first use), reads the spend of the team, the user and the provider, and writes the call,
+//! in one transaction: every instance of the team, on every machine, queues on those rows, and
+//! each one reads the spend with what the previous holder committed. The
 //! transaction runs at `READ COMMITTED`, where each statement after the lock sees the commits
 //! made before it.
 
@@ -31,9 +32,15 @@ impl Ledger for PgStore {
     ) -> Result<Result<(), String>, StoreError> {
         let identity = self.identity().clone();
         self.run("reserve AI spend against the budgets", move |pool| async move {
+            let user = call.user.get_or_insert_with(|| identity.user.clone()).clone();
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
+            // Always the team's row first, then the user's: one order, no deadlock.
             tx.query_one("SELECT scope FROM budget WHERE scope = 'team' FOR UPDATE", &[]).await?;
+            let user_scope = format!("user:{user}");
+            tx.execute("INSERT INTO budget (scope) VALUES ($1) ON CONFLICT DO NOTHING", &[&user_scope])
+                .await?;
+            tx.query_one("SELECT scope FROM budget WHERE scope = $1 FOR UPDATE", &[&user_scope]).await?;
             let from = day_start_ms.min(month_start_ms);
             let row = tx
                 .query_one(
@@ -41,17 +48,21 @@ impl Ledger for PgStore {
                         "SELECT coalesce(sum(spend) FILTER (WHERE at_ms >= $1), 0)::bigint,
                                 coalesce(sum(spend) FILTER (WHERE at_ms >= $2), 0)::bigint,
                                 coalesce(sum(spend) FILTER (WHERE at_ms >= $1 AND provider = $4), 0)::bigint,
-                                coalesce(sum(spend) FILTER (WHERE at_ms >= $2 AND provider = $4), 0)::bigint
-                         FROM (SELECT at_ms, provider, {SPEND} AS spend
+                                coalesce(sum(spend) FILTER (WHERE at_ms >= $2 AND provider = $4), 0)::bigint,
+                                coalesce(sum(spend) FILTER (WHERE at_ms >= $1 AND user_name = $5), 0)::bigint,
+                                coalesce(sum(spend) FILTER (WHERE at_ms >= $2 AND user_name = $5), 0)::bigint
+                         FROM (SELECT at_ms, provider, user_name, {SPEND} AS spend
                                FROM provider_call WHERE at_ms >= $3) AS calls"
                     ),
-                    &[&day_start_ms, &month_start_ms, &from, &call.provider],
+                    &[&day_start_ms, &month_start_ms, &from, &call.provider, &user],
                 )
                 .await?;
             let micros = |i: usize| row.get::<_, i64>(i).max(0) as u64;
             let totals = SpendTotals {
                 workspace_day: micros(0),
                 workspace_month: micros(1),
+                user_day: micros(4),
+                user_month: micros(5),
                 provider_day: micros(2),
                 provider_month: micros(3),
             };
@@ -151,6 +162,7 @@ async fn upsert_call(
     user: &str,
 ) -> Result<(), Fail> {
     let big = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let user = call.user.as_deref().unwrap_or(user);
     client
         .execute(
             "INSERT INTO provider_call (id, repository, user_name, at_ms, provider, model, fingerprint,

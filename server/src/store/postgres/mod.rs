@@ -13,8 +13,11 @@
 //! An unreachable server is [`StoreErrorKind::Unreachable`], so that callers can tell it from a
 //! refusal. This module does not decide limits, run tasks or keep anything local.
 
+pub mod copy;
 pub mod identity;
 mod ledger;
+pub mod listen;
+pub mod presence;
 mod schema;
 pub mod steps;
 pub mod url;

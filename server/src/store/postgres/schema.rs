@@ -126,6 +126,46 @@ const MIGRATIONS: &[&str] = &[
          lease_until_ms bigint NOT NULL
      );
      CREATE INDEX step_worker_repository ON step_worker (repository, lease_until_ms);",
+    // Per-user spend (each user's budget row is made on first use, their calls read by user
+    // and time); where a task copied from a workspace's SQLite came from, so that copying again
+    // adds nothing; `NOTIFY acas_changes` with the repository and the kind of change (tasks,
+    // locks, spend) when those rows are written (`listen.rs`); presence (`presence.rs`).
+    "CREATE INDEX provider_call_user_at ON provider_call (user_name, at_ms);
+     ALTER TABLE task ADD COLUMN origin text;
+     CREATE UNIQUE INDEX task_origin ON task (repository, origin) WHERE origin IS NOT NULL;
+     CREATE FUNCTION acas_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+     DECLARE repo text;
+     BEGIN
+         IF TG_TABLE_NAME = 'task_lock' THEN
+             SELECT repository INTO repo FROM task
+             WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.task ELSE NEW.task END;
+         ELSIF TG_OP = 'DELETE' THEN
+             repo := OLD.repository;
+         ELSE
+             repo := NEW.repository;
+         END IF;
+         IF repo IS NOT NULL THEN
+             PERFORM pg_notify('acas_changes', json_build_object('repository', repo, 'kind', TG_ARGV[0])::text);
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER task_changed AFTER INSERT OR UPDATE OR DELETE ON task
+         FOR EACH ROW EXECUTE FUNCTION acas_notify_change('tasks');
+     CREATE TRIGGER task_lock_changed AFTER INSERT OR UPDATE OR DELETE ON task_lock
+         FOR EACH ROW EXECUTE FUNCTION acas_notify_change('locks');
+     CREATE TRIGGER provider_call_changed AFTER INSERT OR UPDATE ON provider_call
+         FOR EACH ROW EXECUTE FUNCTION acas_notify_change('spend');
+     CREATE TABLE presence (
+         instance text PRIMARY KEY,
+         user_name text NOT NULL,
+         host text NOT NULL,
+         repository text NOT NULL,
+         branch text,
+         started_ms bigint NOT NULL,
+         seen_ms bigint NOT NULL,
+         expires_ms bigint NOT NULL
+     );
+     CREATE INDEX presence_expires ON presence (expires_ms);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.
