@@ -832,16 +832,20 @@ mod tests {
             max_output_tokens: 1000,
             ..Default::default()
         };
+        // The schema is made once, before the threads race: opening it is not what is tested.
+        drop(Store::open_workspace(&root, store::StoreOptions::default()).unwrap());
         let threads = 8;
         let barrier = Arc::new(std::sync::Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (root, config, barrier) = (root.clone(), config.clone(), barrier.clone());
                 std::thread::spawn(move || {
-                    let store = Store::open_workspace(&root, store::StoreOptions::default()).unwrap();
-                    let escalator = Escalator::new(&config, &|_| None, Some(store), Some("p")).unwrap();
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    let opened = Store::open_workspace(&root, store::StoreOptions::default());
+                    // Every thread reaches the barrier, so one that failed cannot leave the others
+                    // waiting; its failure is reported once they are past it.
                     barrier.wait();
+                    let escalator = Escalator::new(&config, &|_| None, Some(opened.unwrap()), Some("p")).unwrap();
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     let cancel = CancellationToken::new();
                     runtime.block_on(escalator.ask(
                         "Answer.",
