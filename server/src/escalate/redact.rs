@@ -33,9 +33,10 @@
 //! or split across lines, is not seen.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
@@ -226,6 +227,67 @@ fn secrets(text: &str, env_like: bool) -> Vec<Hit> {
 /// ([`fold_compatible`]: `ｐａｓｓｗｏｒｄ`, `𝐩𝐚𝐬𝐬𝐰𝐨𝐫𝐝`), so that a name or a value written in them is
 /// read as the one it stands for; the hits are on `text`'s own bytes.
 fn find_all(text: &str, env_like: bool, hits: &mut Vec<Hit>) {
+    if text.len() < FOUND_CACHE_MIN_LEN {
+        return find_all_uncached(text, env_like, hits);
+    }
+    let key = found_key(text, env_like);
+    let cache = FOUND.get_or_init(Default::default);
+    if let Some(found) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        hits.extend(found.iter().cloned());
+        return;
+    }
+    let mut found = Vec::new();
+    find_all_uncached(text, env_like, &mut found);
+    hits.extend(found.iter().cloned());
+    cache.lock().unwrap_or_else(PoisonError::into_inner).insert(key, found);
+}
+
+/// Texts shorter than this are searched every time: messages and snippets are cheap to read
+/// and too many to keep.
+const FOUND_CACHE_MIN_LEN: usize = 512;
+
+/// How many texts' hits a process keeps ([`FoundCache`]).
+const FOUND_CACHE_ENTRIES: usize = 2048;
+
+/// The hits of the texts searched lately, by the SHA-256 of the text and whether it was read as
+/// an environment file: a long-lived process (the editor's server, the MCP server) redacts the
+/// same files for context after context, and the rules cannot change while it runs. Only where
+/// secrets are is kept, never their text.
+static FOUND: OnceLock<Mutex<FoundCache>> = OnceLock::new();
+
+#[derive(Default)]
+struct FoundCache {
+    hits: HashMap<[u8; 32], Vec<Hit>>,
+    /// Keys in the order they came, the oldest first.
+    order: VecDeque<[u8; 32]>,
+}
+
+impl FoundCache {
+    fn get(&self, key: &[u8; 32]) -> Option<&Vec<Hit>> {
+        self.hits.get(key)
+    }
+
+    fn insert(&mut self, key: [u8; 32], found: Vec<Hit>) {
+        if self.hits.insert(key, found).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > FOUND_CACHE_ENTRIES {
+            if let Some(oldest) = self.order.pop_front() {
+                self.hits.remove(&oldest);
+            }
+        }
+    }
+}
+
+fn found_key(text: &str, env_like: bool) -> [u8; 32] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update([u8::from(env_like)]);
+    hasher.update(text.as_bytes());
+    hasher.finalize().into()
+}
+
+fn find_all_uncached(text: &str, env_like: bool, hits: &mut Vec<Hit>) {
     let Some((folded, origin)) = fold_compatible(text) else {
         find_hits(rules(), text, env_like, hits);
         return;
