@@ -844,7 +844,8 @@ mod tests {
                     // Every thread reaches the barrier, so one that failed cannot leave the others
                     // waiting; its failure is reported once they are past it.
                     barrier.wait();
-                    let escalator = Escalator::new(&config, &|_| None, Some(opened.unwrap()), Some("p")).unwrap();
+                    let escalator =
+                        Escalator::new(&config, &|_| None, Some(opened.unwrap()), Some("p")).unwrap();
                     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     let cancel = CancellationToken::new();
                     runtime.block_on(escalator.ask(
