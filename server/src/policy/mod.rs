@@ -78,15 +78,35 @@ impl Category {
     }
 }
 
+/// Where a command starts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Start {
+    /// Its working directory, relative to the workspace root or absolute; the root when `None`.
+    pub dir: Option<String>,
+    /// Whether `CDPATH` is set in its environment: a `cd NAME` may then go anywhere.
+    pub cdpath: bool,
+}
+
+impl Start {
+    /// The directory in a few words, as [`Action::describe`] adds it: nothing for the root.
+    fn suffix(&self) -> String {
+        match self.dir.as_deref().map(|d| d.trim_end_matches('/')) {
+            None | Some("" | ".") => String::new(),
+            Some(dir) => format!(" in {dir}"),
+        }
+    }
+}
+
 /// What is about to happen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// A file is created, changed or removed: workspace-relative or absolute.
     Write { path: String },
-    /// A program runs with these arguments.
-    Command { argv: Vec<String> },
-    /// A shell script runs (`sh -c`): each of its commands is judged.
-    Shell { script: String },
+    /// A program runs with these arguments, from `start`.
+    Command { argv: Vec<String>, start: Start },
+    /// A shell script runs (`sh -c`) from `start`: each of its commands is judged, relative paths
+    /// from the directory the shell would be in by then.
+    Shell { script: String, start: Start },
     /// A command runs with these environment variables set: those that change what a program
     /// executes are judged by the commands rules.
     Environment { vars: Vec<(String, String)> },
@@ -105,8 +125,8 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::Write { path } => format!("write {path}"),
-            Action::Command { argv } => format!("run `{}`", argv.join(" ")),
-            Action::Shell { script } => format!("run `{}`", script.trim()),
+            Action::Command { argv, start } => format!("run `{}`{}", argv.join(" "), start.suffix()),
+            Action::Shell { script, start } => format!("run `{}`{}", script.trim(), start.suffix()),
             Action::Environment { vars } => {
                 let names: Vec<&str> = vars.iter().map(|(name, _)| name.as_str()).collect();
                 format!("run with environment {}", names.join(", "))
@@ -652,8 +672,8 @@ impl Policy {
         let chain = Self::chain(file, agent);
         match action {
             Action::Write { path } => self.decide_path(&chain, path),
-            Action::Command { argv } => command::decide_argv(&self.root, &chain, argv),
-            Action::Shell { script } => command::decide_script(&self.root, &chain, script),
+            Action::Command { argv, start } => command::decide_argv(&self.root, &chain, argv, start),
+            Action::Shell { script, start } => command::decide_script(&self.root, &chain, script, start),
             Action::Environment { vars } => command::decide_env(&self.root, &chain, vars),
             Action::WorkflowAction { kind } => decide_in(&chain, Category::Actions, &Subject::Text(kind)),
             Action::Http { host } => {
