@@ -22,7 +22,7 @@ pub(crate) async fn ask(
     let policy = tokio::task::spawn_blocking(move || Policy::load(&root))
         .await
         .map_err(|e| super::internal(format!("reading the policy failed: {e}")))?;
-    let agent = crate::policy::agent_from_client(agent);
+    let agent = shared.policy_agent(agent);
     let session = crate::policy::approvals::session_of(holder);
     approvals::enforce(&shared.root, &policy, &agent, session, &action, cancel)
         .await
