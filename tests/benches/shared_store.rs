@@ -108,6 +108,7 @@ fn reservations(engine: &Engine, handles: usize) {
                         cost_micros: 0,
                         latency_ms: None,
                         error: None,
+                        agent: None,
                     };
                     let allow: acas::store::Allow = Box::new(|spent: acas::store::SpendTotals| {
                         if spent.workspace_day + COST > LIMIT { Err("over".to_owned()) } else { Ok(()) }

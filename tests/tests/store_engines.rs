@@ -110,6 +110,7 @@ fn call(id: &str, provider: &str, at_ms: i64, reserved: u64) -> ProviderCall {
         cost_micros: 0,
         latency_ms: None,
         error: None,
+        agent: None,
     }
 }
 

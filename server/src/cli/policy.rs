@@ -99,7 +99,9 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
         ExplainKind::Workflow => Action::Workflow { name: what.to_owned() },
         ExplainKind::Action => Action::WorkflowAction { kind: what.to_owned() },
         ExplainKind::Spend => match what.trim_start_matches('$').parse::<f64>() {
-            Ok(usd) if usd.is_finite() && usd >= 0.0 => Action::Spend { today_usd: 0.0, request_usd: usd },
+            Ok(usd) if usd.is_finite() && usd >= 0.0 => {
+                Action::Spend { today_usd: 0.0, agent_today_usd: 0.0, request_usd: usd }
+            }
             _ => {
                 output::note(&format!(
                     "acas policy explain: `{what}` is not an amount in USD; write one like 1.50"

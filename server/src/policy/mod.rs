@@ -116,8 +116,9 @@ pub enum Action {
     Http { host: String },
     /// A workflow is started by name.
     Workflow { name: String },
-    /// AI spend: what the agent's request may cost, on top of what was spent today, in USD.
-    Spend { today_usd: f64, request_usd: f64 },
+    /// AI spend: what the agent's request may cost, on top of what was spent today in the
+    /// workspace (`today_usd`) and for this agent (`agent_today_usd`), in USD.
+    Spend { today_usd: f64, agent_today_usd: f64, request_usd: f64 },
 }
 
 impl Action {
@@ -134,9 +135,10 @@ impl Action {
             Action::WorkflowAction { kind } => format!("action {kind}"),
             Action::Http { host } => format!("http {host}"),
             Action::Workflow { name } => format!("workflow {name}"),
-            Action::Spend { today_usd, request_usd } => {
-                format!("spend up to ${request_usd:.4} (${today_usd:.4} spent today)")
-            }
+            Action::Spend { today_usd, agent_today_usd, request_usd } => format!(
+                "spend up to ${request_usd:.4} (${agent_today_usd:.4} spent today by the agent, ${today_usd:.4} in \
+                 the workspace)"
+            ),
         }
     }
 }
@@ -681,23 +683,9 @@ impl Policy {
                 decide_in(&chain, Category::Hosts, &Subject::Text(&host))
             }
             Action::Workflow { name } => decide_in(&chain, Category::Workflows, &Subject::Text(name)),
-            Action::Spend { today_usd, request_usd } => match chain.iter().find_map(|s| s.spend.as_ref()) {
-                Some(limit) if today_usd + request_usd > limit.daily_usd => (
-                    Outcome::Deny,
-                    Some(limit.rule.clone()),
-                    format!(
-                        "${:.4} spent today plus up to ${request_usd:.4} for this request is over the ${} a day \
-                         allowed",
-                        today_usd, limit.daily_usd
-                    ),
-                ),
-                Some(limit) => (
-                    Outcome::Allow,
-                    Some(limit.rule.clone()),
-                    format!("within the ${} a day allowed", limit.daily_usd),
-                ),
-                None => (Outcome::Allow, None, "no spend limit applies".to_owned()),
-            },
+            Action::Spend { today_usd, agent_today_usd, request_usd } => {
+                decide_spend(file, agent, *today_usd, *agent_today_usd, *request_usd)
+            }
         }
     }
 
@@ -705,6 +693,49 @@ impl Policy {
     /// pass, and one outside the workspace is denied.
     fn decide_path(&self, chain: &[&Section], path: &str) -> (Outcome, Option<Location>, String) {
         decide_path_in(&self.root, chain, path, false)
+    }
+}
+
+/// The spend limit of the most specific section that has one: under an agent's own section or
+/// `"*"` it counts that agent's spend only, under `defaults` the workspace's.
+fn decide_spend(
+    file: &Sections,
+    agent: &str,
+    workspace_usd: f64,
+    agent_usd: f64,
+    request_usd: f64,
+) -> (Outcome, Option<Location>, String) {
+    let in_agents = |name: &str| {
+        file.agents.iter().find(|(n, _)| n == name).and_then(|(_, section)| section.spend.as_ref())
+    };
+    let found = in_agents(agent)
+        .or_else(|| in_agents("*"))
+        .map(|limit| (limit, true))
+        .or_else(|| file.defaults.as_ref().and_then(|d| d.spend.as_ref()).map(|limit| (limit, false)));
+    let Some((limit, own)) = found else {
+        return (Outcome::Allow, None, "no spend limit applies".to_owned());
+    };
+    let (spent, whose, allowed) = if own {
+        (agent_usd, format!("{agent} spent"), format!("allowed to {agent}"))
+    } else {
+        (workspace_usd, "the workspace spent".to_owned(), "allowed to the workspace".to_owned())
+    };
+    if spent + request_usd > limit.daily_usd {
+        (
+            Outcome::Deny,
+            Some(limit.rule.clone()),
+            format!(
+                "{whose} ${spent:.4} today (UTC); with up to ${request_usd:.4} for this request that is over the \
+                 ${} a day {allowed}",
+                limit.daily_usd
+            ),
+        )
+    } else {
+        (
+            Outcome::Allow,
+            Some(limit.rule.clone()),
+            format!("{whose} ${spent:.4} today, within the ${} a day {allowed}", limit.daily_usd),
+        )
     }
 }
 

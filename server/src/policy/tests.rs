@@ -143,10 +143,32 @@ fn invalid_files_deny_everything_with_line_and_column() {
 fn spend_limits() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "agents:\n  bot:\n    spend: { daily_usd: 1 }\n");
-    let spend = |t, r| Action::Spend { today_usd: t, request_usd: r };
+    let spend = |t, r| Action::Spend { today_usd: 100.0, agent_today_usd: t, request_usd: r };
     assert_eq!(outcome(&p, "bot", spend(0.5, 0.4)), (Outcome::Allow, Some(3)));
     assert_eq!(outcome(&p, "bot", spend(0.9, 0.2)), (Outcome::Deny, Some(3)));
     assert_eq!(outcome(&p, "other", spend(100.0, 1.0)).0, Outcome::Allow);
+    // An agent's own section and `"*"` count the agent's spend; `defaults` the workspace's.
+    let p = policy(
+        dir.path(),
+        "defaults:\n  spend: { daily_usd: 10 }\nagents:\n  bot:\n    spend: { daily_usd: 1 }\n  \"*\":\n    spend: { daily_usd: 2 }\n",
+    );
+    let spend = |w, a| Action::Spend { today_usd: w, agent_today_usd: a, request_usd: 0.0 };
+    assert_eq!(outcome(&p, "bot", spend(50.0, 0.5)).0, Outcome::Allow);
+    let d = p.decide("bot", &spend(50.0, 1.5));
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert!(
+        d.reason.contains("bot spent $1.5000") && d.reason.contains("$1 a day allowed to bot"),
+        "{}",
+        d.reason
+    );
+    assert!(d.refusal().contains("to bot"), "{}", d.refusal());
+    assert_eq!(outcome(&p, "other", spend(50.0, 1.9)).0, Outcome::Allow);
+    assert_eq!(outcome(&p, "other", spend(0.0, 2.5)).0, Outcome::Deny);
+    let p = policy(dir.path(), "defaults:\n  spend: { daily_usd: 10 }\n");
+    assert_eq!(outcome(&p, "bot", spend(9.0, 9.0)).0, Outcome::Allow);
+    let d = p.decide("bot", &spend(11.0, 0.0));
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert!(d.reason.contains("the workspace spent $11.0000"), "{}", d.reason);
 }
 
 #[test]

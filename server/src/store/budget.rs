@@ -83,6 +83,7 @@ mod tests {
             cost_micros: 0,
             latency_ms: None,
             error: None,
+            agent: None,
         }
     }
 

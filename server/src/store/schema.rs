@@ -356,6 +356,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX policy_approval_state ON policy_approval (state);
     ",
+    // The agent a provider call was made for, so that an agent's spend limit counts its own.
+    "
+    ALTER TABLE provider_call ADD COLUMN agent TEXT;
+    CREATE INDEX provider_call_agent_at ON provider_call (agent, at_ms);
+    ",
 ];
 
 /// The schema version this build writes.

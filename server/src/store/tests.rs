@@ -591,6 +591,7 @@ fn call(id: &str, at_ms: i64, provider: &str, status: CallStatus) -> ProviderCal
         cost_micros: 0,
         latency_ms: None,
         error: None,
+        agent: None,
     }
 }
 

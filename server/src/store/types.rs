@@ -264,6 +264,9 @@ pub struct ProviderCall {
     pub cost_micros: u64,
     pub latency_ms: Option<u64>,
     pub error: Option<String>,
+    /// The agent the request was made for, as policies name it (`claude-code`), whose spend
+    /// limit counts it; `None` for a person's request (the editor, `acas explain`).
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -571,8 +571,8 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
         .prepare_cached(
             "INSERT INTO provider_call (id, at_ms, provider, model, fingerprint, category, status,
              reserved_micros, input_tokens, output_tokens, cached_input_tokens, cost_micros,
-             latency_ms, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             latency_ms, error, agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (id) DO UPDATE SET
              provider = excluded.provider, model = excluded.model,
              fingerprint = excluded.fingerprint, category = excluded.category,
@@ -580,7 +580,7 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
              input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
              cached_input_tokens = excluded.cached_input_tokens,
              cost_micros = excluded.cost_micros, latency_ms = excluded.latency_ms,
-             error = excluded.error
+             error = excluded.error, agent = excluded.agent
          WHERE provider_call.status = 'reserved' OR excluded.status <> 'reserved'",
         )?
         .execute(params![
@@ -598,6 +598,7 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
             to_i64(call.cost_micros),
             call.latency_ms.map(to_i64),
             call.error,
+            call.agent,
         ])?;
     if changed == 0 {
         // A late `reserved` after the call ended: nothing happened.

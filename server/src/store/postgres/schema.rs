@@ -89,6 +89,9 @@ const MIGRATIONS: &[&str] = &[
          acquired_ms bigint NOT NULL
      );
      CREATE INDEX task_lock_task ON task_lock (task);",
+    // The agent a provider call was made for, so that an agent's spend limit counts its own.
+    "ALTER TABLE provider_call ADD COLUMN agent text;
+     CREATE INDEX provider_call_agent_at ON provider_call (agent, at_ms);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.
