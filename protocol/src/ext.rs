@@ -418,6 +418,27 @@ pub struct WorkflowStarted {
     pub run_id: i64,
 }
 
+/// Creates a task for agents from a recorded problem, as `acas task from-problem` does.
+pub const TASK_FROM_PROBLEM_COMMAND: &str = "acas.task.fromProblem";
+
+/// Argument of `acas.task.fromProblem`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFromProblemArgs {
+    /// The problem's fingerprint (`data.fingerprint` of ACAS's diagnostics), or a unique prefix
+    /// of at least 6 characters.
+    pub fingerprint: String,
+}
+
+/// Result of `acas.task.fromProblem`: the task, new or the problem's open one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFromProblemResult {
+    pub task: TaskSummary,
+    /// False when the problem already had an open task, which is the one answered.
+    pub created: bool,
+}
+
 /// Where a workflow run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

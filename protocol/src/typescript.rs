@@ -62,6 +62,8 @@ pub fn generate() -> String {
         TaskSummary::decl(&cfg),
         TasksParams::decl(&cfg),
         TasksResult::decl(&cfg),
+        TaskFromProblemArgs::decl(&cfg),
+        TaskFromProblemResult::decl(&cfg),
         PlanArgs::decl(&cfg),
         PlanResult::decl(&cfg),
         PlanStarted::decl(&cfg),
@@ -101,6 +103,7 @@ pub fn generate() -> String {
         ("plan", PLAN_COMMAND),
         ("cancel", CANCEL_COMMAND),
         ("runCheckers", RUN_CHECKERS_COMMAND),
+        ("taskFromProblem", TASK_FROM_PROBLEM_COMMAND),
     ] {
         out.push_str(&format!("  {name}: \"{command}\",\n"));
     }

@@ -349,6 +349,8 @@ pub struct Job {
     pub encoding: PositionEncoding,
     /// How much context to gather, in estimated tokens.
     pub budget: Budget,
+    /// The agent the escalation is for, as policies name it; `None` for a person.
+    pub agent: Option<String>,
 }
 
 /// Where an escalation's providers come from.
@@ -494,7 +496,8 @@ pub async fn escalate(
                 build_context(&index)
             }
         };
-        let prepared = escalator.prepare(&context)?;
+        let mut prepared = escalator.prepare(&context)?;
+        prepared.agent = job.agent.clone();
         Ok((escalator, prepared, job))
     })
     .await;

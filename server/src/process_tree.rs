@@ -144,6 +144,24 @@ impl Enclosing {
     }
 }
 
+/// Who a process acts for: an agent as policies name it, and its session when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acting {
+    pub agent: String,
+    pub session: Option<String>,
+}
+
+/// Who this process acts for when a command ACAS runs started it: the enclosing run's agent
+/// and session, or `unknown agent` under a command that is not a step (a checker, an AI command);
+/// `None` outside every guarded tree. What a step starts (`acas workflow run`, `acas mcp`, `acas
+/// serve`) acts for that agent, never as whoever it says it is.
+pub fn acting_for() -> Option<Acting> {
+    enclosing().map(|enclosing| match enclosing.label {
+        Some(label) => Acting { agent: label.agent, session: label.session },
+        None => Acting { agent: "unknown agent".to_owned(), session: None },
+    })
+}
+
 /// The supervisor's argument that stands for "no label".
 const NO_LABEL: &str = "-";
 

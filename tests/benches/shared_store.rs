@@ -109,6 +109,7 @@ fn reservations(engine: &Engine, handles: usize) {
                         latency_ms: None,
                         error: None,
                         user: None,
+                        agent: None,
                     };
                     let allow: acas::store::Allow = Box::new(|spent: acas::store::SpendTotals| {
                         if spent.workspace_day + COST > LIMIT { Err("over".to_owned()) } else { Ok(()) }

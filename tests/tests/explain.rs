@@ -302,3 +302,64 @@ fn a_dry_run_without_state_keeps_the_symbol_index_in_the_users_cache() {
     assert!(log.contains("symbol index, files: 1 from the store, 1 parsed"), "{log}");
     assert!(third["prompt"].as_str().unwrap().contains("pub fn square(x: f32)"), "{third:#}");
 }
+
+#[test]
+fn an_agents_spend_limit_counts_its_own_spend_only() {
+    let fake = FakeProvider::start(Format::OpenAi);
+    let dir = repository(&config(&fake, ""));
+    let root = dir.path();
+    std::fs::write(
+        root.join(".acas/policy.yaml"),
+        "agents:\n  agent-a:\n    spend:\n      daily_usd: 0.0001\n  \"*\":\n    spend:\n      daily_usd: 0.0001\n",
+    )
+    .unwrap();
+    let usage = FakeUsage { input_tokens: 1234, output_tokens: 567, cached_input_tokens: 0 };
+    fake.push(Reply::Text { text: reply("(square(r))\n"), usage });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("spend.py");
+    let output = Command::new(acas_e2e::python_with("mcp"))
+        .arg(&script)
+        .arg(acas_bin())
+        .arg(root)
+        .env("ACAS_FAKE_KEY", fake.api_key())
+        .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+        .env("XDG_CACHE_HOME", acas_e2e::tests_cache_home())
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .output()
+        .expect("running the MCP client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the MCP client failed ({}):\n{stderr}\n{stdout}", output.status);
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    // agent-a spent over its limit with its first answer: its second call is refused, naming
+    // the agent, the limit and what it spent.
+    assert_eq!(seen["a"][0]["ok"], true, "{seen:#}");
+    let spent = seen["a"][0]["cost_usd"].as_f64().unwrap();
+    assert!(spent > 0.0001, "{seen:#}");
+    assert_eq!(seen["a"][1]["ok"], false, "{seen:#}");
+    let refusal = seen["a"][1]["message"].as_str().unwrap();
+    assert!(
+        refusal.contains("agent-a spent")
+            && refusal.contains(&format!("${spent:.4}"))
+            && refusal.contains("$0.0001 a day"),
+        "{refusal}"
+    );
+    // agent-b's limit counts its own spend, not agent-a's.
+    assert_eq!(seen["b"][0]["ok"], true, "{seen:#}");
+    assert_eq!(fake.requests().len(), 1);
+    // The ledger names the agent of each call.
+    let db = rusqlite::Connection::open(root.join(".acas/state.db")).unwrap();
+    let mut rows: Vec<(String, String)> = db
+        .prepare("SELECT coalesce(agent, ''), status FROM provider_call ORDER BY at_ms, id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [("agent-a".to_owned(), "succeeded".to_owned()), ("agent-b".to_owned(), "cached".to_owned())]
+    );
+}

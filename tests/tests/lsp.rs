@@ -38,7 +38,8 @@ fn start(root: &Path) -> LspClient {
             "acas.workflow.rerun",
             "acas.plan",
             "acas.cancel",
-            "acas.runCheckers"
+            "acas.runCheckers",
+            "acas.task.fromProblem"
         ])
     );
     assert_eq!(init["result"]["serverInfo"]["name"], "acas");
@@ -481,7 +482,29 @@ fn escalation_in_the_editor_explains_offers_a_verified_quick_fix_and_learns_the_
         actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
     assert_eq!(
         titles,
-        ["Apply AI fix: Close the parameter list (reparsed clean)", "Explain and fix with AI"]
+        [
+            "Apply AI fix: Close the parameter list (reparsed clean)",
+            "Explain and fix with AI",
+            "Create a task for agents from this problem"
+        ]
+    );
+    // A task for agents from the problem, as `acas task from-problem` makes it; asked again,
+    // the same open task.
+    let task_command = actions[2]["command"].clone();
+    assert_eq!(task_command["command"], "acas.task.fromProblem");
+    assert_eq!(task_command["arguments"][0]["fingerprint"], syntax["data"]["fingerprint"]);
+    let made = client.request("workspace/executeCommand", task_command.clone())["result"].clone();
+    assert_eq!(
+        (made["created"].as_bool(), made["task"]["type"].as_str()),
+        (Some(true), Some("fix")),
+        "{made:#}"
+    );
+    assert_eq!(made["task"]["state"], "queued", "{made:#}");
+    let again = client.request("workspace/executeCommand", task_command)["result"].clone();
+    assert_eq!(
+        (again["created"].as_bool(), &again["task"]["id"]),
+        (Some(false), &made["task"]["id"]),
+        "{again:#}"
     );
     let fix = &actions[0];
     let edit = &fix["edit"]["changes"][uri.as_str()][0];

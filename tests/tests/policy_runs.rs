@@ -242,3 +242,74 @@ fn a_policy_of_thousands_of_globs_does_not_hold_up_the_editor() {
     assert!(shown["diagnostics"][0]["message"].as_str().unwrap().contains("pahts"), "{shown}");
     assert_eq!(client.shutdown(), 0);
 }
+
+#[test]
+fn an_mcp_server_a_step_starts_acts_for_the_agent_of_the_enclosing_run() {
+    let acas = acas_bin();
+    let python = acas_e2e::python_with("mcp");
+    let inner_client = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("inner_client.py");
+    let (_dir, root) = workspace(&[
+        (
+            ".acas/policy.yaml",
+            "agents:\n  nested-agent:\n    workflows:\n      allow: [\"outer\"]\n  trusted-bot:\n    workflows:\n      allow: [\"*\"]\n",
+        ),
+        (
+            ".acas/workflows/outer.yaml",
+            &format!(
+                "name: outer\nsteps:\n  - id: agent\n    run: [\"{}\", \"{}\", \"{}\", \".\"]\n",
+                python.display(),
+                inner_client.display(),
+                acas.display()
+            ),
+        ),
+        (
+            ".acas/workflows/inner.yaml",
+            "name: inner\nsteps:\n  - id: t\n    run: [\"touch\", \"laundered\"]\n",
+        ),
+    ]);
+    let (code, stdout, stderr) = run_acas(&["task", "create", "a task", "--workspace", "."], &root);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let config = tempfile::tempdir().unwrap();
+    acas_e2e::trust(&root, config.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("nested.py");
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(&acas)
+        .arg(&root)
+        .arg("outer")
+        .env("XDG_CONFIG_HOME", config.path())
+        .output()
+        .expect("running the MCP client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the MCP client failed ({}):\n{stderr}\n{stdout}", output.status);
+    let state: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(state["status"], "succeeded", "{state:#}");
+    assert!(!root.join("laundered").exists(), "the step's MCP client started a run as another agent");
+
+    let all = records(&root);
+    let outer_session = all
+        .iter()
+        .find(|r| r["kind"] == "policy_decision" && r["subject"] == "workflow outer")
+        .and_then(|r| r["actor"].as_str()?.strip_prefix("nested-agent/").map(str::to_owned))
+        .unwrap_or_else(|| panic!("no decision on starting outer: {all:#?}"));
+    let inner = all
+        .iter()
+        .find(|r| r["kind"] == "policy_decision" && r["subject"] == "workflow inner")
+        .unwrap_or_else(|| panic!("no decision on starting inner: {all:#?}"));
+    assert_eq!(inner["detail"]["outcome"], "deny", "{inner:#}");
+    assert_eq!(inner["actor"], format!("nested-agent/{outer_session}"), "{inner:#}");
+    // Its tool calls and its claim are the run's agent's, in the run's session.
+    let claims: Vec<&Value> = all
+        .iter()
+        .filter(|r| (r["kind"] == "task" && r["actor"] != "user") || r["subject"] == "tool task_claim")
+        .collect();
+    assert_eq!(claims.len(), 2, "the claim and its tool call: {all:#?}");
+    for record in all.iter().filter(|r| r["kind"] != "policy_decision") {
+        let actor = record["actor"].as_str().unwrap_or_default();
+        assert!(!actor.contains("trusted-bot"), "recorded as the name the client gave: {record:#}");
+    }
+    for record in &claims {
+        assert_eq!(record["actor"], format!("nested-agent/{outer_session}"), "{record:#}");
+    }
+}

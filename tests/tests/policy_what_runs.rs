@@ -306,3 +306,84 @@ fn a_huge_script_or_command_is_decided_without_blowing_up() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("64 KiB"), "{stdout}");
 }
+
+/// The real file `name` on `PATH`.
+#[cfg(unix)]
+fn on_path(name: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{name} on PATH"))
+}
+
+#[cfg(unix)]
+#[test]
+fn a_relative_program_is_judged_from_the_directory_it_runs_in() {
+    let policy = "defaults:\n  commands:\n    deny: [\"touch\"]\n";
+    let step = |name: &str, run: &str| {
+        (name.to_owned(), format!("name: {name}\nsteps:\n  - id: s\n    run: {run}\n"))
+    };
+    let cases = [
+        step("cwdargv", "{ argv: [\"tools/mk\", \"cwd-argv\"], cwd: sub }"),
+        step("cwdshell", "{ shell: \"./tools/mk cwd-shell\", cwd: sub }"),
+        step("cdshell", "{ shell: \"cd sub && ./tools/mk cd-shell\" }"),
+        step("pushd", "[\"bash\", \"-c\", \"pushd sub >/dev/null; tools/mk pushd\"]"),
+    ];
+    let workflows: Vec<(&str, &str)> = cases.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let dir = workspace(policy, &workflows);
+    let root = dir.path();
+    // `sub/tools/mk` is `touch` under another name; nothing of that name is at the root.
+    std::fs::create_dir_all(root.join("sub/tools")).unwrap();
+    std::os::unix::fs::symlink(on_path("touch"), root.join("sub/tools/mk")).unwrap();
+    for (name, _) in &cases {
+        let (code, output) = run_workflow(root, name);
+        assert_ne!(code, 0, "{name}: {output}");
+        assert!(output.contains("policy denies"), "{name}: {output}");
+    }
+    let made: Vec<String> = std::fs::read_dir(root.join("sub"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(made, ["tools"], "what the denied program made");
+    let records = acas_e2e::policy_decisions(root);
+    for subject in ["run `tools/mk cwd-argv` in sub", "run `./tools/mk cwd-shell` in sub", "run `cd sub &&"] {
+        assert!(denied(&records, subject), "no deny record of {subject}: {records:#?}");
+    }
+}
+
+#[test]
+fn a_redirection_after_cd_is_judged_where_the_shell_writes_it() {
+    // No commands rule: only the paths the redirections write are judged.
+    let policy = "defaults:\n  paths:\n    deny: [\"secrets/\"]\n";
+    let step = |name: &str, run: &str| {
+        (name.to_owned(), format!("name: {name}\nsteps:\n  - id: s\n    run: {run}\n"))
+    };
+    let cases = [
+        step("cdacas", "{ shell: \"cd .acas && echo 'defaults: {}' > policy.yaml\" }"),
+        step("cdout", "{ shell: \"cd .. && echo hi > outside-by-cd\" }"),
+        step("cwdacas", "{ shell: \"echo 'defaults: {}' > policy.yaml\", cwd: .acas }"),
+        step("cdvar", "{ shell: \"cd \\\"$D\\\" && echo 'defaults: {}' > policy.yaml\", env: { D: .acas } }"),
+        step("cdsubst", "{ shell: \"cd $(printf .acas) && echo 'defaults: {}' > policy.yaml\" }"),
+    ];
+    let workflows: Vec<(&str, &str)> = cases.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let dir = workspace(policy, &workflows);
+    let root = dir.path();
+    for (name, _) in &cases {
+        let (code, output) = run_workflow(root, name);
+        assert_ne!(code, 0, "{name}: {output}");
+        assert!(output.contains("policy denies"), "{name}: {output}");
+    }
+    assert_eq!(std::fs::read_to_string(root.join(".acas/policy.yaml")).unwrap(), policy);
+    assert!(!root.parent().unwrap().join("outside-by-cd").exists());
+    assert!(!root.join("policy.yaml").exists() && !root.join("outside-by-cd").exists());
+    // A cd into a plain directory writes there, as the shell would.
+    std::fs::create_dir_all(root.join("build")).unwrap();
+    let (code, stdout, _) =
+        run_acas(&["policy", "explain", "run", "cd build && echo x > out.txt", "--workspace", "."], root);
+    assert_eq!(code, 0, "{stdout}");
+    let (code, stdout, _) =
+        run_acas(&["policy", "explain", "run", "cd secrets && echo x > key", "--workspace", "."], root);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("secrets/key"), "{stdout}");
+}

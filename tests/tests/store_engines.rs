@@ -112,6 +112,7 @@ fn call(id: &str, provider: &str, at_ms: i64, reserved: u64) -> ProviderCall {
         latency_ms: None,
         error: None,
         user: Some("ana@example.com".to_owned()),
+        agent: None,
     }
 }
 

@@ -16,11 +16,12 @@ import * as messages from './messages';
 import { Pending } from './pending';
 import { ProblemsModel } from './problems';
 import { ProblemsView } from './problemsView';
-import { Commands, type EscalationDoneParams, type PlanReadyParams, type RunCheckersResult, type Settings } from './protocol';
+import { Commands, type EscalationDoneParams, type PlanReadyParams, type RunCheckersResult, type Settings, type TaskFromProblemResult } from './protocol';
 import { resolveServerPath } from './serverPath';
 import { readSettings } from './settings';
 import { SpendModel } from './spend';
 import { StatusBar } from './statusBar';
+import { fingerprintOf, outcomeText, picks } from './taskFromProblem';
 import { TasksModel } from './tasks';
 import { TasksView } from './tasksView';
 import { WorkflowCommands } from './workflowCommands';
@@ -78,6 +79,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('acas.refreshTasks', () => tasks.refresh()),
     // Not `acas.runCheckers`: the language client registers the server's own commands by name.
     vscode.commands.registerCommand('acas.runAllCheckers', () => runCheckers(current.currentClient, log)),
+    // Not `acas.task.fromProblem`, the server's own command (its code action runs that one).
+    vscode.commands.registerCommand('acas.taskFromProblem', (target?: unknown) =>
+      taskFromProblem(current.currentClient, problems, tasks, log, target),
+    ),
     vscode.workspace.onDidChangeConfiguration((event) => current.configurationChanged(event)),
   );
   void current.start('activate() began', activatedAt);
@@ -238,6 +243,43 @@ async function runCheckers(client: LanguageClient | undefined, log: vscode.Outpu
     const message = error instanceof Error ? error.message : String(error);
     log.appendLine(`[acas] ${Commands.runCheckers} failed: ${message}`);
     void vscode.window.showErrorMessage(`ACAS could not run the checkers: ${message}`);
+  }
+}
+
+/** `ACAS: Create a Task for Agents from a Problem`: the view's problem, or one picked. */
+async function taskFromProblem(
+  client: LanguageClient | undefined,
+  problems: ProblemsModel,
+  tasks: TasksModel,
+  log: vscode.OutputChannel,
+  target: unknown,
+): Promise<void> {
+  if (!client) {
+    void vscode.window.showWarningMessage('ACAS is not running; run "ACAS: Restart Server" first.');
+    return;
+  }
+  let fingerprint = fingerprintOf(target);
+  if (!fingerprint) {
+    const open = picks(problems.problems ?? []);
+    if (open.length === 0) {
+      void vscode.window.showInformationMessage('ACAS knows of no open problem to make a task of.');
+      return;
+    }
+    fingerprint = (await vscode.window.showQuickPick(open, { placeHolder: 'The problem agents should fix' }))?.fingerprint;
+    if (!fingerprint) return;
+  }
+  try {
+    const result = (await client.sendRequest(ExecuteCommandRequest.type, {
+      command: Commands.taskFromProblem,
+      arguments: [{ fingerprint }],
+    })) as TaskFromProblemResult;
+    log.appendLine(`[acas] ${Commands.taskFromProblem}: task #${result.task.id}${result.created ? '' : ' (already open)'}`);
+    void vscode.window.showInformationMessage(outcomeText(result));
+    void tasks.refresh();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.appendLine(`[acas] ${Commands.taskFromProblem} failed: ${message}`);
+    void vscode.window.showErrorMessage(`ACAS could not make the task: ${message}`);
   }
 }
 

@@ -58,6 +58,7 @@ export class ProblemsView implements vscode.TreeDataProvider<TreeNode>, vscode.D
         item.tooltip = node.tooltip;
         item.accessibilityInformation = { label: node.ariaLabel };
         item.iconPath = SEVERITY_ICON[node.problem.severity];
+        item.contextValue = 'problem';
         return item;
       }
       case 'location': {

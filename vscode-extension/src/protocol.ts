@@ -249,6 +249,19 @@ tasks: Array<TaskSummary>,
  */
 locks: Array<TaskLock>, };
 
+export type TaskFromProblemArgs = { 
+/**
+ * The problem's fingerprint (`data.fingerprint` of ACAS's diagnostics), or a unique prefix
+ * of at least 6 characters.
+ */
+fingerprint: string, };
+
+export type TaskFromProblemResult = { task: TaskSummary, 
+/**
+ * False when the problem already had an open task, which is the one answered.
+ */
+created: boolean, };
+
 export type PlanArgs = { 
 /**
  * What to do, in words.
@@ -339,4 +352,5 @@ export const Commands = {
   plan: "acas.plan",
   cancel: "acas.cancel",
   runCheckers: "acas.runCheckers",
+  taskFromProblem: "acas.task.fromProblem",
 } as const;

@@ -100,6 +100,7 @@ fn explain(args: &Args) -> Result<i32, String> {
         dry_run: args.dry_run,
         encoding: PositionEncoding::Utf16,
         budget: crate::escalate::context::Budget::default(),
+        agent: None,
     };
     let runtime = super::runtime();
     let cancel = CancellationToken::new();

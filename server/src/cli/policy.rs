@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output};
 use crate::display::shown;
-use crate::policy::{self, Action, Outcome, Policy, PolicyErrorKind, approvals};
+use crate::policy::{self, Action, Outcome, Policy, PolicyErrorKind, Start, approvals};
 
 #[derive(Args)]
 pub(super) struct Common {
@@ -91,12 +91,17 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
     };
     let action = match kind {
         ExplainKind::Write => Action::Write { path: what.to_owned() },
-        ExplainKind::Run => Action::Shell { script: what.to_owned() },
+        ExplainKind::Run => Action::Shell {
+            script: what.to_owned(),
+            start: Start { dir: None, cdpath: std::env::var_os("CDPATH").is_some_and(|v| !v.is_empty()) },
+        },
         ExplainKind::Http => Action::Http { host: what.to_owned() },
         ExplainKind::Workflow => Action::Workflow { name: what.to_owned() },
         ExplainKind::Action => Action::WorkflowAction { kind: what.to_owned() },
         ExplainKind::Spend => match what.trim_start_matches('$').parse::<f64>() {
-            Ok(usd) if usd.is_finite() && usd >= 0.0 => Action::Spend { today_usd: 0.0, request_usd: usd },
+            Ok(usd) if usd.is_finite() && usd >= 0.0 => {
+                Action::Spend { today_usd: 0.0, agent_today_usd: 0.0, request_usd: usd }
+            }
             _ => {
                 output::note(&format!(
                     "acas policy explain: `{what}` is not an amount in USD; write one like 1.50"

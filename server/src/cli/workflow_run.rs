@@ -286,10 +286,7 @@ fn open_with(
 /// (`unknown agent` under a checker or an AI command), so that a step cannot start a run, resume
 /// or re-run one as `cli`.
 fn enclosing_actor() -> Option<Actor> {
-    crate::process_tree::enclosing().map(|enclosing| match enclosing.label {
-        Some(label) => Actor { agent: label.agent, session: label.session },
-        None => Actor { agent: "unknown agent".to_owned(), session: None },
-    })
+    crate::process_tree::acting_for().map(|acting| Actor { agent: acting.agent, session: acting.session })
 }
 
 /// Inside a run, starting `workflow` is judged for the enclosing run's agent, as an agent's

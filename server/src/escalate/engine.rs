@@ -66,6 +66,8 @@ pub struct Prepared {
     pub max_output_tokens: u32,
     /// (provider, model, worst-case cost) in chain order.
     pub estimates: Vec<(String, String, Micros)>,
+    /// The agent the request is made for, recorded with each call ([`store::ProviderCall::agent`]).
+    pub agent: Option<String>,
     context_hash: String,
 }
 
@@ -267,6 +269,7 @@ impl Escalator {
             category: context.problem.category.clone(),
             max_output_tokens: self.max_output_tokens,
             estimates,
+            agent: None,
         })
     }
 
@@ -388,6 +391,7 @@ impl Escalator {
             category: category.to_owned(),
             max_output_tokens: self.max_output_tokens,
             estimates: Vec::new(),
+            agent: None,
         };
         let mut skipped = Vec::new();
         let mut over_budget = 0;
@@ -635,6 +639,7 @@ impl Escalator {
             latency_ms,
             error,
             user: self.user.clone(),
+            agent: prepared.agent.clone(),
         }
     }
 

@@ -111,6 +111,7 @@ table! {
         ext::PLAN_COMMAND => requests::plan::handle, public: true, test_only: false;
         ext::CANCEL_COMMAND => requests::cancel::handle, public: true, test_only: false;
         ext::RUN_CHECKERS_COMMAND => requests::run_checkers::handle, public: true, test_only: false;
+        ext::TASK_FROM_PROBLEM_COMMAND => requests::task_from_problem::handle, public: true, test_only: false;
         TEST_PANIC_COMMAND => requests::test_panic::handle, public: false, test_only: true;
     ],
 }

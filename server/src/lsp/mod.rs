@@ -88,6 +88,8 @@ pub(crate) struct Backend {
     cancellable: work::Cancellable,
     /// The workspace folder, when there is one.
     root: Mutex<Option<PathBuf>>,
+    /// Set when a workflow step started this server: what it starts acts for that run's agent.
+    acting_for: Option<crate::process_tree::Acting>,
 }
 
 impl Backend {
@@ -95,6 +97,7 @@ impl Backend {
         Backend {
             client,
             shared: Arc::new(Shared { handle: OnceLock::new(), shutdown: Default::default() }),
+            acting_for: crate::process_tree::acting_for(),
             start: Mutex::new(None),
             detached: Mutex::new(None),
             progress: Default::default(),

@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     pub subscriptions: resources::Subscriptions,
     /// The task queue's connections and the audit log of tool calls.
     pub agents: Arc<agents::AgentState>,
+    /// Set when a workflow step started this server: every client is that run's agent, in the
+    /// run's session, whatever name it gives.
+    pub acting_for: Option<crate::process_tree::Acting>,
     next_connection: AtomicU64,
 }
 
@@ -134,6 +137,15 @@ impl Shared {
         confine(&self.root, path)
     }
 
+    /// The agent a client is judged as: the enclosing run's when a step started this server,
+    /// else its name as [`crate::policy::agent_from_client`] makes it.
+    pub fn policy_agent(&self, client: &str) -> String {
+        match &self.acting_for {
+            Some(acting) => acting.agent.clone(),
+            None => crate::policy::agent_from_client(client),
+        }
+    }
+
     pub fn relative(&self, path: &Path) -> String {
         crate::files::relative(&self.root, path)
     }
@@ -191,12 +203,24 @@ impl Server {
     /// The client's name as it gave it in `initialize`, normalised: control, bidi and invisible
     /// characters written as escapes (`\u{1b}`), at most [`MAX_NAME_CHARS`] characters, and
     /// `unknown agent` when empty. It is recorded and shown, so it must not drive a terminal or
-    /// pass for another agent's name.
-    fn agent(context: &RequestContext<RoleServer>) -> String {
+    /// pass for another agent's name. Under a workflow step, the run's agent instead.
+    fn agent(&self, context: &RequestContext<RoleServer>) -> String {
+        if let Some(acting) = &self.shared.acting_for {
+            return acting.agent.clone();
+        }
         context
             .peer
             .peer_info()
             .map_or_else(|| "unknown agent".to_owned(), |info| client_name(&info.client_info.name))
+    }
+
+    /// The client as the task queue and the audit log name it: `name/session`; under a
+    /// workflow step, the run's agent in the run's session when it has one.
+    fn holder(&self, agent: &str) -> String {
+        match self.shared.acting_for.as_ref().and_then(|a| a.session.as_deref()) {
+            Some(session) => format!("{agent}/{session}"),
+            None => agents::agent_name(agent, &self.session),
+        }
     }
 
     fn record(&self, agent: String, tool: &str, path: Option<String>, summary: String) {
@@ -253,8 +277,8 @@ impl ServerHandler for Server {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let agent = Self::agent(&context);
-        let holder = agents::agent_name(&agent, &self.session);
+        let agent = self.agent(&context);
+        let holder = self.holder(&agent);
         let name = request.name.to_string();
         let arguments = request.arguments.unwrap_or_default();
         let (summary, started) = (agents::summarise(&arguments), agents::started());
@@ -360,6 +384,7 @@ pub async fn serve(
         store,
         subscriptions: resources::Subscriptions::default(),
         agents: agent_state,
+        acting_for: crate::process_tree::acting_for(),
         next_connection: AtomicU64::new(0),
     });
     let pump = tokio::spawn(resources::pump(shared.clone(), outputs));

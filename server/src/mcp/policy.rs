@@ -22,7 +22,7 @@ pub(crate) async fn ask(
     let policy = tokio::task::spawn_blocking(move || Policy::load(&root))
         .await
         .map_err(|e| super::internal(format!("reading the policy failed: {e}")))?;
-    let agent = crate::policy::agent_from_client(agent);
+    let agent = shared.policy_agent(agent);
     let session = crate::policy::approvals::session_of(holder);
     approvals::enforce(&shared.root, &policy, &agent, session, &action, cancel)
         .await
@@ -30,9 +30,12 @@ pub(crate) async fn ask(
         .map_err(|refusal| refused("policy_denied", refusal))
 }
 
-/// Today's AI spend in the workspace, in USD, for the spend limits.
-pub(crate) fn spent_today(shared: &Shared) -> f64 {
+/// Today's AI spend in USD, for the spend limits: the workspace's, and `agent`'s own (the calls
+/// made for it, as policies name it).
+pub(crate) fn spent_today(shared: &Shared, agent: &str) -> (f64, f64) {
     let (day, _) = crate::time::period_starts(crate::time::now_ms());
-    let micros = shared.store.as_ref().and_then(|s| s.spend_since(day, None).ok()).unwrap_or(0);
-    crate::escalate::cost::usd(micros)
+    let store = shared.store.as_ref();
+    let workspace = store.and_then(|s| s.spend_since(day, None).ok()).unwrap_or(0);
+    let own = store.and_then(|s| s.agent_spend_since(day, agent).ok()).unwrap_or(0);
+    (crate::escalate::cost::usd(workspace), crate::escalate::cost::usd(own))
 }

@@ -18,18 +18,182 @@
 //! program executes ([`RISKY_ENV`], [`RISKY_ENV_PREFIXES`]) are not allowed under a command rule
 //! unless a pattern `NAME=…` allows them.
 //!
+//! Relative paths (a program written as a path, the file an output redirection writes) are
+//! judged from the directory the command runs in: the step's working directory, then wherever
+//! each `cd`, `pushd` or `chdir` of a script (and `env -C`) leads. A `cd` that may fail, or run
+//! in a pipeline's subshell, leaves both directories possible and each is judged (up to
+//! [`MAX_DIRS`]); a `cd` whose target is not known before the script runs (a `$` expansion, a
+//! substitution, `~`, `-`, no target, a name looked up through `CDPATH`), or a command that may
+//! change the directory in a way this judge does not follow (`eval`, `source`, a compound
+//! command or function), leaves the directory unknown: a relative program path after it cannot
+//! be judged, and a redirection to a relative path is denied.
+//!
 //! It does not judge what an allowed program does with its arguments, nor files it reads
 //! (`sh script.sh` runs what `script.sh` says).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use super::shell::{self, Simple};
-use super::{Category, Location, Matcher, Outcome, Rule, Section};
+use super::{Category, Location, Matcher, Outcome, Rule, Section, Start};
 
 /// How deeply wrappers and `sh -c` scripts are followed.
 pub const MAX_DEPTH: usize = 8;
+
+/// The most directories a script's later commands are judged from: each `cd` that may or may not
+/// take effect doubles them at most. Past it, the directory is unknown.
+pub const MAX_DIRS: usize = 16;
+
+/// The directory a command runs in.
+#[derive(Debug, Clone, PartialEq)]
+enum Dirs {
+    /// One of these absolute directories (`.` and `..` resolved as `cd` does); never empty.
+    Known(Vec<PathBuf>),
+    /// A directory that cannot be known before the script runs: why, as a phrase.
+    Unknown(String),
+}
+
+/// Where the commands of a script run, as the judge follows it.
+#[derive(Debug, Clone)]
+struct At {
+    dirs: Dirs,
+    /// `CDPATH` may be set: a `cd NAME` may go to a directory found through it.
+    cdpath: bool,
+    /// A `cd` was followed, so `cd -` returns to a directory already counted.
+    moved: bool,
+}
+
+impl At {
+    fn start(root: &Path, start: &Start) -> At {
+        let dir = match start.dir.as_deref() {
+            Some(dir) => normal(&root.join(dir)),
+            None => root.to_path_buf(),
+        };
+        At { dirs: Dirs::Known(vec![dir]), cdpath: start.cdpath, moved: false }
+    }
+
+    fn unknown(&mut self, why: String) {
+        self.dirs = Dirs::Unknown(why);
+    }
+
+    /// The directories after a change to `target` that may or may not happen (`also`), or that
+    /// happens when what follows runs at all (`env -C`).
+    fn change(&mut self, target: &str, physical: bool, also: bool, open: bool) {
+        if open || target.starts_with('~') || target.is_empty() {
+            return self.unknown(format!(
+                "`{target}` is a directory the shell would expand before it changes to it"
+            ));
+        }
+        let searched = !target.starts_with('/') && !matches!(target.split('/').next(), Some("." | ".."));
+        if searched && self.cdpath {
+            return self.unknown(format!(
+                "with `CDPATH` set, a change to `{target}` may go to any directory of that name"
+            ));
+        }
+        let Dirs::Known(dirs) = &self.dirs else { return };
+        let mut all = if also { dirs.clone() } else { Vec::new() };
+        for dir in dirs {
+            let joined = dir.join(target);
+            let next = match physical.then(|| joined.canonicalize().ok()).flatten() {
+                Some(real) => real,
+                None => normal(&joined),
+            };
+            if !all.contains(&next) {
+                all.push(next);
+            }
+        }
+        self.moved = true;
+        if all.len() > MAX_DIRS {
+            return self
+                .unknown(format!("more than {MAX_DIRS} directories its changes of directory may lead to"));
+        }
+        self.dirs = Dirs::Known(all);
+    }
+
+    /// Follows what `simple`, run by the shell itself, does to its directory.
+    fn after(&mut self, simple: &Simple) {
+        let mut words: &[String] = &simple.words;
+        // `builtin cd` and `command [-p] cd` are the shell's own `cd`.
+        loop {
+            match words.first().map(String::as_str) {
+                Some("builtin") => words = &words[1..],
+                Some("command") => {
+                    words = &words[1..];
+                    while words.first().is_some_and(|w| w == "-p" || w == "--") {
+                        words = &words[1..];
+                    }
+                }
+                _ => break,
+            }
+        }
+        let Some(first) = words.first() else { return };
+        let changer = matches!(first.as_str(), "cd" | "pushd" | "popd" | "chdir");
+        if simple.unknown.is_some() || EVALUATORS.contains(&first.as_str()) {
+            if changer || !plain_program(first) {
+                self.unknown(format!(
+                    "`{}` may change the directory in a way this judge does not follow",
+                    simple.text
+                ));
+            }
+            return;
+        }
+        if !changer {
+            return;
+        }
+        let mut physical = false;
+        let mut options = true;
+        let mut targets = Vec::new();
+        for arg in &words[1..] {
+            if options && arg == "--" {
+                options = false;
+            } else if options
+                && arg.len() > 1
+                && arg.starts_with('-')
+                && !arg[1..].starts_with(|c: char| c.is_ascii_digit())
+            {
+                physical |= arg.contains('P');
+            } else {
+                targets.push(arg.as_str());
+            }
+        }
+        let stack =
+            |t: &str| t.len() > 1 && t.starts_with(['+', '-']) && t[1..].bytes().all(|b| b.is_ascii_digit());
+        match (first.as_str(), targets.first().copied()) {
+            // Back to a directory on the stack, which was counted when it was left.
+            ("popd", _) | ("pushd", None) => {}
+            ("pushd", Some(t)) if stack(t) => {}
+            (_, Some("-")) if self.moved => {}
+            (_, Some("-")) => self
+                .unknown("`cd -` returns to `$OLDPWD`, which is not known before the script runs".to_owned()),
+            (_, None) => self.unknown("`cd` without a directory goes to `$HOME`".to_owned()),
+            (_, Some(target)) => self.change(target, physical, true, simple.open),
+        }
+    }
+}
+
+/// `path` (absolute) with `.` and `..` resolved as written, as the shell's logical `cd` does.
+fn normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Whether `word` names a program plainly: no expansion, no keyword, nothing that runs text.
+fn plain_program(word: &str) -> bool {
+    !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "_.+-/".contains(c))
+        && !EVALUATORS.contains(&word)
+        && !shell::COMPOUND.contains(&word)
+}
 
 /// The answer for one command: outcome, deciding rule, reason.
 pub type Verdict = (Outcome, Option<Location>, String);
@@ -190,8 +354,8 @@ enum Item {
     Unknown { text: String, why: String, shell: Option<Rc<Run>> },
     /// A variable set for what runs.
     Env { name: String, value: String },
-    /// A file a shell redirection writes.
-    Write { path: String },
+    /// A file a shell redirection writes, relative to where it runs.
+    Write { path: String, dirs: Dirs },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -203,24 +367,30 @@ struct Run {
     needs_allow: bool,
     /// The flag with which an interpreter is given inline code.
     inline: Option<String>,
+    /// Where it runs: a program written as a relative path is found from there.
+    dirs: Dirs,
 }
 
 fn base(word: &str) -> &str {
     Path::new(word).file_name().and_then(|n| n.to_str()).unwrap_or(word)
 }
 
-fn items_of_script(script: &str, depth: usize, out: &mut Vec<Item>) {
+fn items_of_script(script: &str, depth: usize, at: &At, out: &mut Vec<Item>) {
+    let mut at = at.clone();
+    // A script that names `CDPATH` may set it for its own `cd`s.
+    at.cdpath |= script.contains("CDPATH");
     for simple in shell::split(script) {
-        items_of_simple(&simple, depth, out);
+        items_of_simple(&simple, depth, &at, out);
+        at.after(&simple);
     }
 }
 
-fn items_of_simple(simple: &Simple, depth: usize, out: &mut Vec<Item>) {
+fn items_of_simple(simple: &Simple, depth: usize, at: &At, out: &mut Vec<Item>) {
     for (name, value) in &simple.assigns {
         out.push(Item::Env { name: name.clone(), value: value.clone() });
     }
     for path in &simple.writes {
-        out.push(Item::Write { path: path.clone() });
+        out.push(Item::Write { path: path.clone(), dirs: at.dirs.clone() });
     }
     if let Some(why) = &simple.unknown {
         out.push(Item::Unknown { text: simple.text.clone(), why: why.clone(), shell: None });
@@ -229,7 +399,7 @@ fn items_of_simple(simple: &Simple, depth: usize, out: &mut Vec<Item>) {
     if simple.words.is_empty() {
         return;
     }
-    items_of_argv(&simple.words, simple.open, simple.fed, depth, out);
+    items_of_argv(&simple.words, simple.open, simple.fed, depth, at, out);
 }
 
 /// Skips the options of a wrapper: `values` take the next word (or a glued value), `--` ends
@@ -415,7 +585,7 @@ fn sed_runs_commands(args: &[String]) -> bool {
     })
 }
 
-fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mut Vec<Item>) {
+fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, at: &At, out: &mut Vec<Item>) {
     let Some(program) = words.first() else { return };
     let text = words.join(" ");
     if depth > MAX_DEPTH {
@@ -427,7 +597,13 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
         return;
     }
     let name = base(program);
-    let run = |needs_allow: bool| Run { words: words.to_vec(), open, needs_allow, inline: None };
+    let run = |needs_allow: bool| Run {
+        words: words.to_vec(),
+        open,
+        needs_allow,
+        inline: None,
+        dirs: at.dirs.clone(),
+    };
     if EVALUATORS.contains(&name) {
         out.push(Item::Unknown { text, why: format!("`{name}` runs text as a script"), shell: None });
         return;
@@ -466,7 +642,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
             match words.get(i) {
                 Some(script) => {
                     let mut inner = Vec::new();
-                    items_of_script(script, depth + 1, &mut inner);
+                    items_of_script(script, depth + 1, at, &mut inner);
                     let this = Rc::new(Run { inline: Some("-c".to_owned()), ..run(true) });
                     for item in &mut inner {
                         if let Item::Unknown { shell: shell @ None, .. } = item {
@@ -497,12 +673,22 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
         return;
     }
     let mut inner_open = open;
+    let mut inner_at = at.clone();
     let inner: Option<usize> = match name {
         "env" => {
             let mut i = 1;
             let mut options = true;
             while let Some(arg) = words.get(i) {
                 match arg.as_str() {
+                    // `env -C DIR` runs the command in DIR, or not at all.
+                    "-C" | "--chdir" if options => {
+                        inner_at.change(words.get(i + 1).map_or("", String::as_str), false, false, open);
+                        i += 2;
+                    }
+                    a if options && a.starts_with("--chdir=") => {
+                        inner_at.change(&a["--chdir=".len()..], false, false, open);
+                        i += 1;
+                    }
                     // `env -` is `env -i`; after `--` come assignments, then the command.
                     "-" if options => i += 1,
                     "--" if options => {
@@ -510,7 +696,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                         i += 1;
                     }
                     _ if !options && !arg.contains('=') => break,
-                    "-u" | "--unset" | "-C" | "--chdir" => i += 2,
+                    "-u" | "--unset" => i += 2,
                     "-S" | "--split-string" => {
                         // The rest of the line is this string, split into words.
                         let rest: Vec<String> = words[i + 2..].to_vec();
@@ -521,7 +707,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                             line.push(' ');
                             line.push_str(&shell_quote(&word));
                         }
-                        items_of_script(&line, depth + 1, out);
+                        items_of_script(&line, depth + 1, &inner_at, out);
                         return;
                     }
                     "-P" => {
@@ -540,7 +726,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                             line.push(' ');
                             line.push_str(&shell_quote(word));
                         }
-                        items_of_script(&line, depth + 1, out);
+                        items_of_script(&line, depth + 1, &inner_at, out);
                         return;
                     }
                     a if a.starts_with('-')
@@ -565,7 +751,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                                     line.push(' ');
                                     line.push_str(&shell_quote(word));
                                 }
-                                items_of_script(&line, depth + 1, out);
+                                items_of_script(&line, depth + 1, &inner_at, out);
                                 return;
                             }
                             "P" => {
@@ -576,7 +762,17 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                                 });
                                 return;
                             }
-                            _ => i += if rest.is_empty() { 2 } else { 1 },
+                            letter => {
+                                if letter == "C" {
+                                    let dir = if rest.is_empty() {
+                                        words.get(i + 1).map_or("", String::as_str)
+                                    } else {
+                                        rest
+                                    };
+                                    inner_at.change(dir, false, false, open);
+                                }
+                                i += if rest.is_empty() { 2 } else { 1 }
+                            }
                         }
                     }
                     a if a.starts_with('-') && a != "-" && options => i += 1,
@@ -695,7 +891,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
                 if key.starts_with("alias.")
                     && let Some(script) = value.strip_prefix('!')
                 {
-                    items_of_script(script, depth + 1, out);
+                    items_of_script(script, depth + 1, at, out);
                 }
             }
             out.push(Item::Run(Run { inline, ..run(true) }));
@@ -715,24 +911,31 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
             }
             out.push(Item::Run(Run { inline: script.as_ref().map(|_| "-c".to_owned()), ..run(true) }));
             if let Some(script) = script {
-                items_of_script(&script, depth + 1, out);
+                items_of_script(&script, depth + 1, at, out);
             }
             return;
         }
         "find" => {
             // Each `-exec`, `-execdir`, `-ok` and `-okdir` runs the words up to `;` or `+`.
             out.push(Item::Run(run(true)));
-            let mut at = 1;
-            while at < words.len() {
-                if matches!(words[at].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
-                    let end = words[at + 1..]
+            let mut word = 1;
+            while word < words.len() {
+                if matches!(words[word].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
+                    let end = words[word + 1..]
                         .iter()
                         .position(|w| w == ";" || w == "+")
-                        .map_or(words.len(), |e| at + 1 + e);
-                    items_of_argv(&words[at + 1..end], true, fed, depth + 1, out);
-                    at = end;
+                        .map_or(words.len(), |e| word + 1 + e);
+                    // `-execdir` runs it in each found file's directory.
+                    let mut each = inner_at.clone();
+                    if words[word].ends_with("dir") {
+                        each.unknown(
+                            "`find -execdir` runs it in the directory of each file found".to_owned(),
+                        );
+                    }
+                    items_of_argv(&words[word + 1..end], true, fed, depth + 1, &each, out);
+                    word = end;
                 }
-                at += 1;
+                word += 1;
             }
             return;
         }
@@ -743,8 +946,8 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
             let glued = words.iter().find_map(|w| w.strip_prefix("--command="));
             out.push(Item::Run(run(true)));
             match (flag.and_then(|f| words.get(f + 1)), glued) {
-                (Some(script), _) => items_of_script(script, depth + 1, out),
-                (None, Some(script)) => items_of_script(script, depth + 1, out),
+                (Some(script), _) => items_of_script(script, depth + 1, at, out),
+                (None, Some(script)) => items_of_script(script, depth + 1, at, out),
                 (None, None) => {}
             }
             return;
@@ -755,7 +958,7 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, out: &mu
     if let Some(i) = inner
         && i < words.len()
     {
-        items_of_argv(&words[i..], inner_open, fed, depth + 1, out);
+        items_of_argv(&words[i..], inner_open, fed, depth + 1, &inner_at, out);
     }
 }
 
@@ -881,15 +1084,15 @@ fn locate(root: &Path, program: &str) -> Found {
     if workspace_on_path { Found::Inside } else { Found::Nowhere }
 }
 
-/// The real file `program` runs, every link followed: a path as written (relative to the
-/// workspace), a bare name through `PATH`.
-fn resolve(root: &Path, program: &str) -> Option<PathBuf> {
+/// The real file `program` runs from `dir`, every link followed: a path as written (relative to
+/// `dir`), a bare name through `PATH` (whose relative entries are relative to `dir` too).
+fn resolve(dir: &Path, program: &str) -> Option<PathBuf> {
     if program.contains('/') {
-        return root.join(program).canonicalize().ok();
+        return dir.join(program).canonicalize().ok();
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .map(|dir| root.join(dir).join(program))
+        .map(|entry| dir.join(entry).join(program))
         .find(|candidate| executable(candidate))
         .and_then(|candidate| candidate.canonicalize().ok())
 }
@@ -902,7 +1105,7 @@ const GLOB_STARTS: usize = 8;
 /// The work stays linear in the words: a glob is tried at the program and at the first
 /// [`GLOB_STARTS`] words that begin as the pattern does; a word pattern only at the first word
 /// naming its program (a match at a later one is a match there too).
-fn matches_loosely(rule: &Rule, run: &Run, root: &Path) -> bool {
+fn matches_loosely(rule: &Rule, run: &Run, dir: &Path) -> bool {
     let words = &run.words;
     match &rule.matcher {
         Matcher::Glob { folded, .. } => {
@@ -935,7 +1138,7 @@ fn matches_loosely(rule: &Rule, run: &Run, root: &Path) -> bool {
                 word == program
                     || base(word) == program
                     || (i == 0
-                        && resolve(root, word).is_some_and(|real| {
+                        && resolve(dir, word).is_some_and(|real| {
                             base(&real.to_string_lossy()) == program || real == Path::new(program)
                         }))
             }) else {
@@ -1135,7 +1338,35 @@ fn judge_env(chain: &[&Section], name: &str, value: &str) -> Verdict {
     )
 }
 
-fn judge_run(chain: &[&Section], run: &Run, root: &Path) -> Verdict {
+/// Judges `run` from each directory it may run in; a program written as a relative path that
+/// runs from a directory not known before the script runs cannot be judged.
+fn judge_run_at(chain: &[&Section], run: &Run, root: &Path) -> Verdict {
+    let program = &run.words[0];
+    let relative = program.contains('/') && !Path::new(program).is_absolute();
+    match &run.dirs {
+        Dirs::Unknown(why) if relative => judge_unknown(
+            chain,
+            &run.words.join(" "),
+            &format!("a program path relative to a directory not known before it runs ({why})"),
+            None,
+            root,
+        ),
+        Dirs::Unknown(_) => judge_run(chain, run, root, root),
+        Dirs::Known(dirs) => {
+            let mut worst: Option<Verdict> = None;
+            for dir in dirs {
+                let verdict = judge_run(chain, run, root, dir);
+                if worst.as_ref().is_none_or(|w| verdict.0 > w.0) {
+                    worst = Some(verdict);
+                }
+            }
+            worst.unwrap_or_else(|| judge_run(chain, run, root, root))
+        }
+    }
+}
+
+/// Judges `run` as it would run from `dir`.
+fn judge_run(chain: &[&Section], run: &Run, root: &Path, dir: &Path) -> Verdict {
     let words = &run.words;
     if let Some(i) = words.iter().position(|w| base(w) == "acas")
         && (run.open || words[i + 1..].iter().any(|w| w == "approve"))
@@ -1147,7 +1378,7 @@ fn judge_run(chain: &[&Section], run: &Run, root: &Path) -> Verdict {
         );
     }
     for list in lists(chain) {
-        if let Some(rule) = list.deny.iter().find(|r| matches_loosely(r, run, root)) {
+        if let Some(rule) = list.deny.iter().find(|r| matches_loosely(r, run, dir)) {
             return (
                 Outcome::Deny,
                 Some(rule.at.clone()),
@@ -1156,7 +1387,7 @@ fn judge_run(chain: &[&Section], run: &Run, root: &Path) -> Verdict {
         }
     }
     for list in lists(chain) {
-        if let Some(rule) = list.approve.iter().find(|r| matches_loosely(r, run, root)) {
+        if let Some(rule) = list.approve.iter().find(|r| matches_loosely(r, run, dir)) {
             return (
                 Outcome::NeedsApproval,
                 Some(rule.at.clone()),
@@ -1203,12 +1434,12 @@ fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
     for item in items {
         let (outcome, rule, reason) = match item {
             Item::Run(run) => {
-                let (o, r, reason) = judge_run(chain, run, root);
+                let (o, r, reason) = judge_run_at(chain, run, root);
                 (o, r, format!("{reason} (command `{}`)", run.words.join(" ")))
             }
             Item::Unknown { text, why, shell } => judge_unknown(chain, text, why, shell.as_deref(), root),
-            Item::Write { path } => {
-                let (o, r, reason) = super::decide_path_in(root, chain, path, true);
+            Item::Write { path, dirs } => {
+                let (o, r, reason) = judge_write(root, chain, path, dirs);
                 (o, r, format!("{reason} (a shell redirection writes `{path}`)"))
             }
             Item::Env { name, value } => {
@@ -1233,23 +1464,54 @@ fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
     })
 }
 
-/// Judges a program run with `argv`.
-pub fn decide_argv(root: &Path, chain: &[&Section], argv: &[String]) -> Verdict {
+/// A file a redirection writes, from each directory the command may run in: a relative path
+/// from a directory not known before it runs could be any file, and is denied.
+fn judge_write(root: &Path, chain: &[&Section], path: &str, dirs: &Dirs) -> Verdict {
+    if Path::new(path).is_absolute() {
+        return super::decide_path_in(root, chain, path, true);
+    }
+    match dirs {
+        Dirs::Unknown(why) => (
+            Outcome::Deny,
+            None,
+            format!(
+                "`{path}` is relative to a directory not known before the script runs ({why}), so it could be any \
+                 file; write to a path from the workspace root, or change directory to a path spelled out"
+            ),
+        ),
+        Dirs::Known(dirs) => {
+            let mut worst: Option<Verdict> = None;
+            for dir in dirs {
+                let full = dir.join(path).to_string_lossy().into_owned();
+                let verdict = super::decide_path_in(root, chain, &full, true);
+                if worst.as_ref().is_none_or(|w| verdict.0 > w.0) {
+                    worst = Some(verdict);
+                }
+            }
+            worst.unwrap_or_else(|| super::decide_path_in(root, chain, path, true))
+        }
+    }
+}
+
+/// Judges a program run with `argv` from `start`.
+pub fn decide_argv(root: &Path, chain: &[&Section], argv: &[String], start: &Start) -> Verdict {
     let mut items = Vec::new();
-    items_of_argv(argv, false, false, 0, &mut items);
+    items_of_argv(argv, false, false, 0, &At::start(root, start), &mut items);
     worst(root, chain, &items)
 }
 
-/// Judges a shell script, every command of it.
-pub fn decide_script(root: &Path, chain: &[&Section], script: &str) -> Verdict {
+/// Judges a shell script run from `start`, every command of it.
+pub fn decide_script(root: &Path, chain: &[&Section], script: &str, start: &Start) -> Verdict {
     let mut items = Vec::new();
-    items_of_script(script, 0, &mut items);
+    let at = At::start(root, start);
+    items_of_script(script, 0, &at, &mut items);
     // A `shell:` script runs as `sh -c SCRIPT`: a rule allowing `sh -c` allows it unjudged.
     let this = Rc::new(Run {
         words: vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()],
         open: false,
         needs_allow: true,
         inline: Some("-c".to_owned()),
+        dirs: at.dirs.clone(),
     });
     for item in &mut items {
         if let Item::Unknown { shell: shell @ None, .. } = item {
@@ -1271,7 +1533,7 @@ pub fn decide_env(root: &Path, chain: &[&Section], vars: &[(String, String)]) ->
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Action, Outcome, Policy, WORKSPACE_FILE};
+    use super::super::{Action, Outcome, Policy, Start, WORKSPACE_FILE};
     use super::{base, resolve};
     use std::path::Path;
 
@@ -1283,11 +1545,11 @@ mod tests {
     }
 
     fn argv(words: &[&str]) -> Action {
-        Action::Command { argv: words.iter().map(|s| s.to_string()).collect() }
+        Action::Command { argv: words.iter().map(|s| s.to_string()).collect(), start: Default::default() }
     }
 
     fn sh(script: &str) -> Action {
-        Action::Shell { script: script.to_owned() }
+        Action::Shell { script: script.to_owned(), start: Default::default() }
     }
 
     const DENY: &str = "defaults:\n  commands:\n    deny: [\"rm -rf\", \"curl\", \"git push --force\"]\n";
@@ -1586,6 +1848,102 @@ mod tests {
         }
         assert_eq!(p.decide("x", &argv(&["rm", "--rec", "x"])).outcome, Outcome::Allow);
         assert_eq!(p.decide("x", &argv(&["git", "push", "--fo"])).outcome, Outcome::Deny);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_relative_program_is_found_from_where_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let curl = resolve(&root, "curl").or_else(|| resolve(&root, "sh")).unwrap();
+        std::fs::create_dir_all(root.join("sub/tools")).unwrap();
+        std::os::unix::fs::symlink(&curl, root.join("sub/tools/fetch")).unwrap();
+        let denied = format!("defaults:\n  commands:\n    deny: [\"{}\"]\n", base(&curl.to_string_lossy()));
+        let p = policy(&root, &denied);
+        let from = |dir: &str| Start { dir: Some(dir.to_owned()), cdpath: false };
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let run_in = |w: &[&str], dir: &str| Action::Command { argv: words(w), start: from(dir) };
+        let sh_in = |script: &str, dir: &str| Action::Shell { script: script.to_owned(), start: from(dir) };
+        assert_eq!(p.decide("x", &run_in(&["tools/fetch", "x"], "sub")).outcome, Outcome::Deny);
+        assert_eq!(p.decide("x", &run_in(&["./tools/fetch", "x"], "sub/")).outcome, Outcome::Deny);
+        assert_eq!(p.decide("x", &argv(&["tools/fetch", "x"])).outcome, Outcome::Allow);
+        assert_eq!(p.decide("x", &sh_in("./tools/fetch x", "sub")).outcome, Outcome::Deny);
+        for script in [
+            "cd sub && ./tools/fetch x",
+            "cd sub; tools/fetch x",
+            "cd -P sub/tools/.. && tools/fetch x",
+            "pushd sub; popd; tools/fetch x",
+            "builtin cd sub; tools/fetch x",
+            "cd /; cd \"$OLDPWD\"/sub; tools/fetch x",
+            "env -C sub tools/fetch x",
+            "env --chdir=sub ./tools/fetch x",
+            "sh -c 'cd sub && tools/fetch x'",
+            "find . -execdir ./tools/fetch ';'",
+        ] {
+            let d = p.decide("x", &sh(script));
+            assert_eq!(d.outcome, Outcome::Deny, "{script}: {d:?}");
+        }
+        assert_eq!(p.decide("x", &sh("cd other && ./tools/fetch x")).outcome, Outcome::Allow);
+        assert_eq!(p.decide("x", &sh("./sub/tools/fetch x")).outcome, Outcome::Deny);
+        // Without a commands rule a program is not judged, wherever it runs.
+        let open = policy(&root, "defaults:\n  paths:\n    deny: [\"secrets/\"]\n");
+        assert_eq!(open.decide("x", &sh("cd $D && ./tools/fetch x")).outcome, Outcome::Allow);
+    }
+
+    #[test]
+    fn a_redirection_is_judged_where_the_shell_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("build")).unwrap();
+        let p = policy(&root, "defaults:\n  paths:\n    deny: [\"secrets/\"]\n");
+        for script in [
+            "cd secrets && echo x > key",
+            "cd .acas && echo x > policy.yaml",
+            "cd build/../.acas; echo x > workflows/w.yaml",
+            "cd .. && echo x > outside",
+            "cd $D && echo x > out",
+            "cd \"$(pwd)\" && echo x > out",
+            "cd ~ && echo x > out",
+            "cd - && echo x > out",
+            "cd && echo x > out",
+            "cd s* && echo x > out",
+            "eval cd x; echo x > out",
+            ". ./env.sh; echo x > out",
+            "f() { cd /; }; f; echo x > etc/passwd",
+            "if true; then cd /; fi; echo x > out",
+            "CDPATH=/ cd etc && echo x > passwd",
+            "cd a; cd b; cd c; cd d; cd e; echo x > out",
+        ] {
+            let d = p.decide("x", &sh(script));
+            assert_eq!(d.outcome, Outcome::Deny, "{script}: {d:?}");
+        }
+        let d = p.decide("x", &sh("cd secrets && echo x > key"));
+        assert!(d.reason.contains("secrets/key"), "{}", d.reason);
+        let d = p.decide("x", &sh("cd $D && echo x > out"));
+        assert!(d.reason.contains("not known before the script runs"), "{}", d.reason);
+        for script in [
+            "cd build && echo x > out",
+            "cd build | true; echo x > out",
+            "cd ./build && echo x > out",
+            "cd build; cd -; echo x > out",
+            "echo $HOME; echo x > out",
+            "echo x > /dev/null; cd build && echo x > out 2>&1",
+        ] {
+            let d = p.decide("x", &sh(script));
+            assert_eq!(d.outcome, Outcome::Allow, "{script}: {d:?}");
+        }
+        // The step's directory and `CDPATH` in its environment.
+        let start = |dir: Option<&str>, cdpath: bool| Start { dir: dir.map(str::to_owned), cdpath };
+        let at =
+            |script: &str, start: Start| p.decide("x", &Action::Shell { script: script.to_owned(), start });
+        assert_eq!(at("echo x > out", start(Some("build"), false)).outcome, Outcome::Allow);
+        assert_eq!(at("echo x > policy.yaml", start(Some(".acas"), false)).outcome, Outcome::Deny);
+        assert_eq!(at("echo x > key", start(Some("secrets"), false)).outcome, Outcome::Deny);
+        assert_eq!(at("cd etc && echo x > passwd", start(None, true)).outcome, Outcome::Deny);
+        assert_eq!(at("cd etc && echo x > passwd", start(None, false)).outcome, Outcome::Allow);
+        assert_eq!(at("cd ./build && echo x > out", start(None, true)).outcome, Outcome::Allow);
+        let d = at("echo x > out", start(Some("build"), false));
+        assert!(d.action.ends_with(" in build"), "{}", d.action);
     }
 
     proptest::proptest! {

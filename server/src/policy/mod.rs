@@ -78,15 +78,35 @@ impl Category {
     }
 }
 
+/// Where a command starts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Start {
+    /// Its working directory, relative to the workspace root or absolute; the root when `None`.
+    pub dir: Option<String>,
+    /// Whether `CDPATH` is set in its environment: a `cd NAME` may then go anywhere.
+    pub cdpath: bool,
+}
+
+impl Start {
+    /// The directory in a few words, as [`Action::describe`] adds it: nothing for the root.
+    fn suffix(&self) -> String {
+        match self.dir.as_deref().map(|d| d.trim_end_matches('/')) {
+            None | Some("" | ".") => String::new(),
+            Some(dir) => format!(" in {dir}"),
+        }
+    }
+}
+
 /// What is about to happen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// A file is created, changed or removed: workspace-relative or absolute.
     Write { path: String },
-    /// A program runs with these arguments.
-    Command { argv: Vec<String> },
-    /// A shell script runs (`sh -c`): each of its commands is judged.
-    Shell { script: String },
+    /// A program runs with these arguments, from `start`.
+    Command { argv: Vec<String>, start: Start },
+    /// A shell script runs (`sh -c`) from `start`: each of its commands is judged, relative paths
+    /// from the directory the shell would be in by then.
+    Shell { script: String, start: Start },
     /// A command runs with these environment variables set: those that change what a program
     /// executes are judged by the commands rules.
     Environment { vars: Vec<(String, String)> },
@@ -96,8 +116,9 @@ pub enum Action {
     Http { host: String },
     /// A workflow is started by name.
     Workflow { name: String },
-    /// AI spend: what the agent's request may cost, on top of what was spent today, in USD.
-    Spend { today_usd: f64, request_usd: f64 },
+    /// AI spend: what the agent's request may cost, on top of what was spent today in the
+    /// workspace (`today_usd`) and for this agent (`agent_today_usd`), in USD.
+    Spend { today_usd: f64, agent_today_usd: f64, request_usd: f64 },
 }
 
 impl Action {
@@ -105,8 +126,8 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::Write { path } => format!("write {path}"),
-            Action::Command { argv } => format!("run `{}`", argv.join(" ")),
-            Action::Shell { script } => format!("run `{}`", script.trim()),
+            Action::Command { argv, start } => format!("run `{}`{}", argv.join(" "), start.suffix()),
+            Action::Shell { script, start } => format!("run `{}`{}", script.trim(), start.suffix()),
             Action::Environment { vars } => {
                 let names: Vec<&str> = vars.iter().map(|(name, _)| name.as_str()).collect();
                 format!("run with environment {}", names.join(", "))
@@ -114,9 +135,10 @@ impl Action {
             Action::WorkflowAction { kind } => format!("action {kind}"),
             Action::Http { host } => format!("http {host}"),
             Action::Workflow { name } => format!("workflow {name}"),
-            Action::Spend { today_usd, request_usd } => {
-                format!("spend up to ${request_usd:.4} (${today_usd:.4} spent today)")
-            }
+            Action::Spend { today_usd, agent_today_usd, request_usd } => format!(
+                "spend up to ${request_usd:.4} (${agent_today_usd:.4} spent today by the agent, ${today_usd:.4} in \
+                 the workspace)"
+            ),
         }
     }
 }
@@ -652,8 +674,8 @@ impl Policy {
         let chain = Self::chain(file, agent);
         match action {
             Action::Write { path } => self.decide_path(&chain, path),
-            Action::Command { argv } => command::decide_argv(&self.root, &chain, argv),
-            Action::Shell { script } => command::decide_script(&self.root, &chain, script),
+            Action::Command { argv, start } => command::decide_argv(&self.root, &chain, argv, start),
+            Action::Shell { script, start } => command::decide_script(&self.root, &chain, script, start),
             Action::Environment { vars } => command::decide_env(&self.root, &chain, vars),
             Action::WorkflowAction { kind } => decide_in(&chain, Category::Actions, &Subject::Text(kind)),
             Action::Http { host } => {
@@ -661,23 +683,9 @@ impl Policy {
                 decide_in(&chain, Category::Hosts, &Subject::Text(&host))
             }
             Action::Workflow { name } => decide_in(&chain, Category::Workflows, &Subject::Text(name)),
-            Action::Spend { today_usd, request_usd } => match chain.iter().find_map(|s| s.spend.as_ref()) {
-                Some(limit) if today_usd + request_usd > limit.daily_usd => (
-                    Outcome::Deny,
-                    Some(limit.rule.clone()),
-                    format!(
-                        "${:.4} spent today plus up to ${request_usd:.4} for this request is over the ${} a day \
-                         allowed",
-                        today_usd, limit.daily_usd
-                    ),
-                ),
-                Some(limit) => (
-                    Outcome::Allow,
-                    Some(limit.rule.clone()),
-                    format!("within the ${} a day allowed", limit.daily_usd),
-                ),
-                None => (Outcome::Allow, None, "no spend limit applies".to_owned()),
-            },
+            Action::Spend { today_usd, agent_today_usd, request_usd } => {
+                decide_spend(file, agent, *today_usd, *agent_today_usd, *request_usd)
+            }
         }
     }
 
@@ -685,6 +693,49 @@ impl Policy {
     /// pass, and one outside the workspace is denied.
     fn decide_path(&self, chain: &[&Section], path: &str) -> (Outcome, Option<Location>, String) {
         decide_path_in(&self.root, chain, path, false)
+    }
+}
+
+/// The spend limit of the most specific section that has one: under an agent's own section or
+/// `"*"` it counts that agent's spend only, under `defaults` the workspace's.
+fn decide_spend(
+    file: &Sections,
+    agent: &str,
+    workspace_usd: f64,
+    agent_usd: f64,
+    request_usd: f64,
+) -> (Outcome, Option<Location>, String) {
+    let in_agents = |name: &str| {
+        file.agents.iter().find(|(n, _)| n == name).and_then(|(_, section)| section.spend.as_ref())
+    };
+    let found = in_agents(agent)
+        .or_else(|| in_agents("*"))
+        .map(|limit| (limit, true))
+        .or_else(|| file.defaults.as_ref().and_then(|d| d.spend.as_ref()).map(|limit| (limit, false)));
+    let Some((limit, own)) = found else {
+        return (Outcome::Allow, None, "no spend limit applies".to_owned());
+    };
+    let (spent, whose, allowed) = if own {
+        (agent_usd, format!("{agent} spent"), format!("allowed to {agent}"))
+    } else {
+        (workspace_usd, "the workspace spent".to_owned(), "allowed to the workspace".to_owned())
+    };
+    if spent + request_usd > limit.daily_usd {
+        (
+            Outcome::Deny,
+            Some(limit.rule.clone()),
+            format!(
+                "{whose} ${spent:.4} today (UTC); with up to ${request_usd:.4} for this request that is over the \
+                 ${} a day {allowed}",
+                limit.daily_usd
+            ),
+        )
+    } else {
+        (
+            Outcome::Allow,
+            Some(limit.rule.clone()),
+            format!("{whose} ${spent:.4} today, within the ${} a day {allowed}", limit.daily_usd),
+        )
     }
 }
 

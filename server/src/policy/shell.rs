@@ -45,7 +45,7 @@ pub struct Simple {
 }
 
 /// Words that start or end a compound command, or evaluate arithmetic: none is followed.
-const COMPOUND: [&str; 20] = [
+pub(super) const COMPOUND: [&str; 20] = [
     "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "case", "esac", "select",
     "in", "function", "coproc", "{", "}", "[[", "let",
 ];

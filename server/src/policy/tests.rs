@@ -89,8 +89,11 @@ fn paths_that_escape_or_change_case_are_caught() {
 fn commands_match_leading_words_and_every_command_of_a_script() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), POLICY);
-    let argv = |a: &[&str]| Action::Command { argv: a.iter().map(|s| s.to_string()).collect() };
-    let sh = |s: &str| Action::Shell { script: s.to_owned() };
+    let argv = |a: &[&str]| Action::Command {
+        argv: a.iter().map(|s| s.to_string()).collect(),
+        start: Default::default(),
+    };
+    let sh = |s: &str| Action::Shell { script: s.to_owned(), start: Default::default() };
     assert_eq!(outcome(&p, "x", argv(&["cargo", "test", "--all"])).0, Outcome::Allow);
     assert_eq!(outcome(&p, "x", argv(&["cargo", "publish"])).0, Outcome::Deny);
     assert_eq!(outcome(&p, "x", argv(&["/bin/rm", "-rf", "x"])).0, Outcome::Deny);
@@ -140,10 +143,32 @@ fn invalid_files_deny_everything_with_line_and_column() {
 fn spend_limits() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "agents:\n  bot:\n    spend: { daily_usd: 1 }\n");
-    let spend = |t, r| Action::Spend { today_usd: t, request_usd: r };
+    let spend = |t, r| Action::Spend { today_usd: 100.0, agent_today_usd: t, request_usd: r };
     assert_eq!(outcome(&p, "bot", spend(0.5, 0.4)), (Outcome::Allow, Some(3)));
     assert_eq!(outcome(&p, "bot", spend(0.9, 0.2)), (Outcome::Deny, Some(3)));
     assert_eq!(outcome(&p, "other", spend(100.0, 1.0)).0, Outcome::Allow);
+    // An agent's own section and `"*"` count the agent's spend; `defaults` the workspace's.
+    let p = policy(
+        dir.path(),
+        "defaults:\n  spend: { daily_usd: 10 }\nagents:\n  bot:\n    spend: { daily_usd: 1 }\n  \"*\":\n    spend: { daily_usd: 2 }\n",
+    );
+    let spend = |w, a| Action::Spend { today_usd: w, agent_today_usd: a, request_usd: 0.0 };
+    assert_eq!(outcome(&p, "bot", spend(50.0, 0.5)).0, Outcome::Allow);
+    let d = p.decide("bot", &spend(50.0, 1.5));
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert!(
+        d.reason.contains("bot spent $1.5000") && d.reason.contains("$1 a day allowed to bot"),
+        "{}",
+        d.reason
+    );
+    assert!(d.refusal().contains("to bot"), "{}", d.refusal());
+    assert_eq!(outcome(&p, "other", spend(50.0, 1.9)).0, Outcome::Allow);
+    assert_eq!(outcome(&p, "other", spend(0.0, 2.5)).0, Outcome::Deny);
+    let p = policy(dir.path(), "defaults:\n  spend: { daily_usd: 10 }\n");
+    assert_eq!(outcome(&p, "bot", spend(9.0, 9.0)).0, Outcome::Allow);
+    let d = p.decide("bot", &spend(11.0, 0.0));
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert!(d.reason.contains("the workspace spent $11.0000"), "{}", d.reason);
 }
 
 #[test]
@@ -174,8 +199,11 @@ fn denied_commands_cannot_hide_behind_another_program() {
         dir.path(),
         "defaults:\n  commands:\n    allow: [\"sudo\", \"bash\", \"xargs\", \"acas\"]\n    deny: [\"rm\"]\n",
     );
-    let argv = |a: &[&str]| Action::Command { argv: a.iter().map(|s| s.to_string()).collect() };
-    let sh = |s: &str| Action::Shell { script: s.to_owned() };
+    let argv = |a: &[&str]| Action::Command {
+        argv: a.iter().map(|s| s.to_string()).collect(),
+        start: Default::default(),
+    };
+    let sh = |s: &str| Action::Shell { script: s.to_owned(), start: Default::default() };
     assert_eq!(outcome(&p, "x", sh("sudo rm -rf /")).0, Outcome::Deny);
     assert_eq!(outcome(&p, "x", sh("bash -c 'rm -rf /'")).0, Outcome::Deny);
     assert_eq!(outcome(&p, "x", sh("xargs rm < list")).0, Outcome::Deny);
@@ -188,8 +216,15 @@ fn denied_commands_cannot_hide_behind_another_program() {
 fn a_run_cannot_answer_approvals() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "defaults:\n  commands:\n    allow: [\"acas\", \"sh\"]\n");
-    let argv = |a: &[&str]| Action::Command { argv: a.iter().map(|s| s.to_string()).collect() };
-    assert_eq!(outcome(&p, "workflow", Action::Shell { script: "acas approve 1".into() }).0, Outcome::Deny);
+    let argv = |a: &[&str]| Action::Command {
+        argv: a.iter().map(|s| s.to_string()).collect(),
+        start: Default::default(),
+    };
+    assert_eq!(
+        outcome(&p, "workflow", Action::Shell { script: "acas approve 1".into(), start: Default::default() })
+            .0,
+        Outcome::Deny
+    );
     assert_eq!(outcome(&p, "workflow", argv(&["/usr/local/bin/acas", "approve", "1"])).0, Outcome::Deny);
     assert_eq!(outcome(&p, "workflow", argv(&["acas", "check", "."])).0, Outcome::Allow);
 }
@@ -242,7 +277,7 @@ fn each_file_is_judged_and_the_strictest_wins() {
     )
     .unwrap();
     let p = Policy::load_from(dir.path(), Some(&user));
-    let sh = |s: &str| Action::Shell { script: s.to_owned() };
+    let sh = |s: &str| Action::Shell { script: s.to_owned(), start: Default::default() };
     assert_eq!(outcome(&p, "bot", sh("git push --force")), (Outcome::NeedsApproval, Some(5)));
     assert_eq!(outcome(&p, "bot", sh("python3 x.py")), (Outcome::Deny, Some(3)));
     assert_eq!(outcome(&p, "bot", Action::Http { host: "evil.com".into() }).0, Outcome::Deny);
@@ -263,7 +298,7 @@ fn a_file_that_holds_no_mapping_denies_and_names_itself() {
         let p = policy(dir.path(), text);
         let error = p.error().unwrap_or_else(|| panic!("{text:?} was taken for a policy"));
         assert!(error.to_string().contains(".acas/policy.yaml"), "{error}");
-        let d = p.decide("x", &Action::Shell { script: "curl x".into() });
+        let d = p.decide("x", &Action::Shell { script: "curl x".into(), start: Default::default() });
         assert_eq!(d.outcome, Outcome::Deny, "{text:?}");
         assert!(d.reason.contains(".acas/policy.yaml"), "{}", d.reason);
     }
@@ -273,7 +308,7 @@ fn a_file_that_holds_no_mapping_denies_and_names_itself() {
 fn a_broken_file_keeps_its_last_good_version_in_a_running_process() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "defaults:\n  commands:\n    deny: [\"curl\"]\n");
-    let curl = Action::Shell { script: "curl x".into() };
+    let curl = Action::Shell { script: "curl x".into(), start: Default::default() };
     assert_eq!(outcome(&p, "x", curl.clone()), (Outcome::Deny, Some(3)));
     // Cut short by a save in place: this process keeps judging by what it read before.
     let p = policy(dir.path(), "");

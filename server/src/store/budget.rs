@@ -97,6 +97,7 @@ mod tests {
             latency_ms: None,
             error: None,
             user: None,
+            agent: None,
         }
     }
 

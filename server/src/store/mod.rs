@@ -290,6 +290,14 @@ impl Store {
             .map_err(|e| self.inner.read_error("read the AI spend", &e))
     }
 
+    /// [`Store::spend_since`] of the calls made for `agent` (as policies name it).
+    pub fn agent_spend_since(&self, since_ms: i64, agent: &str) -> Result<u64, StoreError> {
+        self.sync()?;
+        let conn = self.inner.reader();
+        query::agent_spend_since(&conn, since_ms, agent)
+            .map_err(|e| self.inner.read_error("read the AI spend of an agent", &e))
+    }
+
     /// The cached reply stored under `key`, if any. Sees what is committed.
     pub fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
         let conn = self.inner.reader();

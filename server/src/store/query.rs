@@ -152,6 +152,18 @@ pub(super) fn user_spend_since(conn: &Connection, since_ms: i64, user: &str) -> 
     .query_row(params![since_ms, user], |row| get_u64(row, 0))
 }
 
+/// [`spend_since`] of the calls made for `agent`.
+pub(super) fn agent_spend_since(conn: &Connection, since_ms: i64, agent: &str) -> rusqlite::Result<u64> {
+    conn.prepare_cached(
+        "SELECT coalesce(sum(CASE
+                   WHEN status = 'reserved' THEN reserved_micros
+                   WHEN status IN ('succeeded', 'failed', 'cancelled') THEN cost_micros
+                   ELSE 0 END), 0)
+           FROM provider_call WHERE agent = ?2 AND at_ms >= ?1",
+    )?
+    .query_row(params![since_ms, agent], |row| get_u64(row, 0))
+}
+
 pub(super) fn cache_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<CacheEntry>> {
     conn.prepare_cached(
         "SELECT key, at_ms, fingerprint, model, provider, reply FROM cache_entry WHERE key = ?1",

@@ -362,6 +362,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE provider_call ADD COLUMN user_name TEXT;
     CREATE INDEX provider_call_user_at ON provider_call (user_name, at_ms);
     ",
+    // The agent a provider call was made for, so that an agent's spend limit counts its own.
+    "
+    ALTER TABLE provider_call ADD COLUMN agent TEXT;
+    CREATE INDEX provider_call_agent_at ON provider_call (agent, at_ms);
+    ",
 ];
 
 /// The schema version this build writes.

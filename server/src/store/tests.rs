@@ -592,6 +592,7 @@ fn call(id: &str, at_ms: i64, provider: &str, status: CallStatus) -> ProviderCal
         latency_ms: None,
         error: None,
         user: None,
+        agent: None,
     }
 }
 

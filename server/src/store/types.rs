@@ -268,6 +268,9 @@ pub struct ProviderCall {
     /// one user. `None` for calls recorded before users were. The shared store writes its own
     /// identity's user when `None`.
     pub user: Option<String>,
+    /// The agent the request was made for, as policies name it (`claude-code`), whose spend
+    /// limit counts it; `None` for a person's request (the editor, `acas explain`).
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

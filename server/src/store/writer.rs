@@ -571,8 +571,8 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
         .prepare_cached(
             "INSERT INTO provider_call (id, at_ms, provider, model, fingerprint, category, status,
              reserved_micros, input_tokens, output_tokens, cached_input_tokens, cost_micros,
-             latency_ms, error, user_name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             latency_ms, error, user_name, agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT (id) DO UPDATE SET
              provider = excluded.provider, model = excluded.model,
              fingerprint = excluded.fingerprint, category = excluded.category,
@@ -580,7 +580,8 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
              input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
              cached_input_tokens = excluded.cached_input_tokens,
              cost_micros = excluded.cost_micros, latency_ms = excluded.latency_ms,
-             error = excluded.error, user_name = coalesce(provider_call.user_name, excluded.user_name)
+             error = excluded.error, user_name = coalesce(provider_call.user_name, excluded.user_name),
+             agent = coalesce(excluded.agent, provider_call.agent)
          WHERE provider_call.status = 'reserved' OR excluded.status <> 'reserved'",
         )?
         .execute(params![
@@ -599,6 +600,7 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
             call.latency_ms.map(to_i64),
             call.error,
             call.user,
+            call.agent,
         ])?;
     if changed == 0 {
         // A late `reserved` after the call ended: nothing happened.

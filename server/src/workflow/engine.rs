@@ -1467,7 +1467,7 @@ impl Driver {
             };
             // The policy is asked about what the step is about to do, as rendered.
             let step = match &prepared {
-                Prepared::Command { argv, env, .. } => super::gate::Step::Command { argv, env },
+                Prepared::Command { argv, env, cwd } => super::gate::Step::Command { argv, env, cwd },
                 Prepared::Action { action, with } => super::gate::Step::Action { action, with },
             };
             match super::gate::judge(&workspace, &actor.agent, actor.session.as_deref(), step, &cancel).await {

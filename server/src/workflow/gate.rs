@@ -17,21 +17,31 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::actions::HostCheck;
-use crate::policy::{Action, Outcome, Policy, approvals};
+use crate::policy::{Action, Outcome, Policy, Start, approvals};
 
 /// A rendered step, as the policy sees it.
 pub enum Step<'a> {
-    Command { argv: &'a [String], env: &'a BTreeMap<String, String> },
+    Command { argv: &'a [String], env: &'a BTreeMap<String, String>, cwd: &'a Path },
     Action { action: &'a str, with: &'a Map<String, Value> },
 }
 
 /// The actions the policy is asked about for `step`, without those that need the repository.
-fn asks(step: &Step<'_>) -> Vec<Action> {
+fn asks(workspace: &Path, step: &Step<'_>) -> Vec<Action> {
     match step {
-        Step::Command { argv, env } => {
+        Step::Command { argv, env, cwd } => {
+            // Relative paths are judged from where the command starts, as it will see them.
+            let dir = match cwd.strip_prefix(workspace) {
+                Ok(rel) if rel.as_os_str().is_empty() => None,
+                Ok(rel) => Some(rel.to_string_lossy().into_owned()),
+                Err(_) => Some(cwd.to_string_lossy().into_owned()),
+            };
+            let inherited = std::env::var_os("CDPATH").is_some_and(|v| !v.is_empty());
+            let start = Start { dir, cdpath: inherited || env.get("CDPATH").is_some_and(|v| !v.is_empty()) };
             let mut asks = match *argv {
-                [sh, c, script] if sh == "sh" && c == "-c" => vec![Action::Shell { script: script.clone() }],
-                _ => vec![Action::Command { argv: argv.to_vec() }],
+                [sh, c, script] if sh == "sh" && c == "-c" => {
+                    vec![Action::Shell { script: script.clone(), start }]
+                }
+                _ => vec![Action::Command { argv: argv.to_vec(), start }],
             };
             let risky: Vec<(String, String)> = env
                 .iter()
@@ -108,7 +118,7 @@ pub async fn judge(
     step: Step<'_>,
     cancel: &CancellationToken,
 ) -> Result<Option<HostCheck>, String> {
-    let mut asks = asks(&step);
+    let mut asks = asks(workspace, &step);
     let (policy, changed) = load(workspace, checkout_branch(&step)).await?;
     asks.extend(changed.into_iter().map(|path| Action::Write { path }));
     let mut waited = Vec::new();

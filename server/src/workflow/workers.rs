@@ -446,7 +446,7 @@ async fn run_claimed(workspace: &Path, claim: ClaimedStep, cancel: &Cancellation
         Ok(cwd) => cwd,
         Err(message) => return Some(failed(message)),
     };
-    let step = super::gate::Step::Command { argv: &job.argv, env: &job.env };
+    let step = super::gate::Step::Command { argv: &job.argv, env: &job.env, cwd: &cwd };
     match super::gate::judge(workspace, &job.agent, None, step, cancel).await {
         Ok(_) => {}
         Err(_) if cancel.is_cancelled() => return None,

@@ -431,6 +431,7 @@ impl Workspace {
             dry_run: false,
             encoding: self.encoding,
             budget: crate::escalate::context::Budget::default(),
+            agent: None,
         })
     }
 

@@ -1,6 +1,7 @@
 //! `textDocument/codeAction`: the checkers' own machine-applicable fixes and the verified AI
 //! fixes at the range, and "Explain and fix with AI" on every diagnostic there, from any tool (other servers' own quick fixes are theirs to offer
-//! and are never hidden).
+//! and are never hidden); "Create a task for agents from this problem" on each of ACAS's own
+//! diagnostics (those whose `data` has the problem's fingerprint).
 
 use std::collections::HashMap;
 
@@ -14,6 +15,9 @@ use tower_lsp_server::ls_types::{
 use crate::lsp::methods::FIX_APPLIED_COMMAND;
 use crate::lsp::{Backend, convert, file_path};
 use crate::workspace::{QuickFix, WORKFLOW_SOURCE};
+
+/// The code action that makes a task for agents of a problem.
+const TASK_FROM_PROBLEM_TITLE: &str = "Create a task for agents from this problem";
 
 pub(crate) async fn handle(
     backend: &Backend,
@@ -84,6 +88,7 @@ pub(crate) async fn handle(
                 .then(|| diagnostic.data.as_ref()?.get("fingerprint")?.as_str().map(str::to_owned))
                 .flatten(),
         };
+        let fingerprint = args.fingerprint.clone();
         actions.push(CodeActionOrCommand::CodeAction(CodeAction {
             title: "Explain and fix with AI".to_owned(),
             kind: Some(CodeActionKind::QUICKFIX),
@@ -95,6 +100,20 @@ pub(crate) async fn handle(
             }),
             ..Default::default()
         }));
+        if let Some(fingerprint) = fingerprint {
+            let args = ext::TaskFromProblemArgs { fingerprint };
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: TASK_FROM_PROBLEM_TITLE.to_owned(),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![diagnostic.clone()]),
+                command: Some(Command {
+                    title: TASK_FROM_PROBLEM_TITLE.to_owned(),
+                    command: ext::TASK_FROM_PROBLEM_COMMAND.to_owned(),
+                    arguments: Some(vec![serde_json::to_value(args).expect("arguments serialise")]),
+                }),
+                ..Default::default()
+            }));
+        }
     }
     Ok(Some(actions))
 }

@@ -14,6 +14,7 @@ pub(super) mod run_checkers;
 pub(super) mod shutdown;
 pub(super) mod spend;
 pub(super) mod status;
+pub(super) mod task_from_problem;
 pub(super) mod tasks;
 pub(super) mod test_panic;
 pub(super) mod workflow_cancel;

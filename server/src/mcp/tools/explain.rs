@@ -144,10 +144,17 @@ pub(super) async fn explain(
     cancel: &CancellationToken,
 ) -> Result<Answer, ErrorData> {
     let (path, line) = locate(shared, args.path, args.line, args.fingerprint).await?;
-    let spend =
-        crate::policy::Action::Spend { today_usd: crate::mcp::policy::spent_today(shared), request_usd: 0.0 };
+    // The spend limit counts the agent's own spend, and this request is recorded as its.
+    let judged = shared.policy_agent(agent);
+    let (workspace_usd, agent_usd) = crate::mcp::policy::spent_today(shared, &judged);
+    let spend = crate::policy::Action::Spend {
+        today_usd: workspace_usd,
+        agent_today_usd: agent_usd,
+        request_usd: 0.0,
+    };
     crate::mcp::policy::ask(shared, agent, holder, spend, cancel).await?;
-    let job = job(shared, &path, line, args.provider, false, Budget::default())?;
+    let mut job = job(shared, &path, line, args.provider, false, Budget::default())?;
+    job.agent = Some(judged);
     let rel = job.rel.clone();
     let explained = match assist::escalate(job, &mut |_, _| {}, cancel).await {
         Ok(Outcome::Explained(explained)) => explained,
@@ -281,6 +288,7 @@ fn job(
         dry_run,
         encoding: PositionEncoding::Utf16,
         budget,
+        agent: None,
     })
 }
 

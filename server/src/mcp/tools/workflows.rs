@@ -113,7 +113,7 @@ pub(super) async fn run_workflow(
     let workflow = crate::policy::Action::Workflow { name: args.workflow.clone() };
     crate::mcp::policy::ask(shared, agent, holder, workflow, cancel).await?;
     tracing::info!(agent, workflow = %args.workflow, "an agent starts a workflow run");
-    let agent = Some(crate::policy::agent_from_client(agent));
+    let agent = Some(shared.policy_agent(agent));
     let session = crate::policy::approvals::session_of(holder).map(str::to_owned);
     let trigger = Trigger::Manual { source: ManualSource::Agent, agent, session };
     let run = shared

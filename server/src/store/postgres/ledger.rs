@@ -167,8 +167,8 @@ async fn upsert_call(
         .execute(
             "INSERT INTO provider_call (id, repository, user_name, at_ms, provider, model, fingerprint,
                  category, status, reserved_micros, input_tokens, output_tokens, cached_input_tokens,
-                 cost_micros, latency_ms, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 cost_micros, latency_ms, error, agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (id) DO UPDATE SET
                  provider = excluded.provider, model = excluded.model,
                  fingerprint = excluded.fingerprint, category = excluded.category,
@@ -176,7 +176,7 @@ async fn upsert_call(
                  input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
                  cached_input_tokens = excluded.cached_input_tokens,
                  cost_micros = excluded.cost_micros, latency_ms = excluded.latency_ms,
-                 error = excluded.error
+                 error = excluded.error, agent = excluded.agent
              WHERE provider_call.status = 'reserved' OR excluded.status <> 'reserved'",
             &[
                 &call.id,
@@ -195,6 +195,7 @@ async fn upsert_call(
                 &big(call.cost_micros),
                 &call.latency_ms.map(big),
                 &call.error,
+                &call.agent,
             ],
         )
         .await?;

@@ -166,6 +166,9 @@ const MIGRATIONS: &[&str] = &[
          expires_ms bigint NOT NULL
      );
      CREATE INDEX presence_expires ON presence (expires_ms);",
+    // The agent a provider call was made for, so that an agent's spend limit counts its own.
+    "ALTER TABLE provider_call ADD COLUMN agent text;
+     CREATE INDEX provider_call_agent_at ON provider_call (agent, at_ms);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.
