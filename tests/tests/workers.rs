@@ -183,6 +183,85 @@ fn racing_workers_claim_each_attempt_once() {
     assert_eq!(done, queued, "every attempt was claimed and finished exactly once");
 }
 
+/// The database name of a cluster URL.
+fn database_name(url: &str) -> &str {
+    let path = url.rsplit('/').next().unwrap();
+    path.split('?').next().unwrap()
+}
+
+#[test]
+fn an_unreadable_queue_row_fails_its_attempt_and_never_stops_a_worker_or_a_driver() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let db = database_name(&url);
+    let worker = store(&url, REPOSITORY);
+    // Rows that another program (or another version) wrote: a NULL inside argv, an
+    // environment that is not an object, and a worker whose labels hold a NULL.
+    cluster.psql(
+        db,
+        &format!(
+            "INSERT INTO step_attempt (repository, run_key, step_id, attempt, argv, env, cwd, timeout_ms, labels,
+                 agent, idempotent, state, created_ms, updated_ms)
+             VALUES ('{REPOSITORY}', 'evil', 'nullargv', 1, '{{NULL}}', '{{}}', '', 1000, '{{}}', 'cli', true, 'queued', 0, 0),
+                    ('{REPOSITORY}', 'evil', 'badenv', 1, '{{true}}', '[1,2]', '', 1000, '{{}}', 'cli', true, 'queued', 0, 0);
+             INSERT INTO step_worker (name, repository, labels, host, started_ms, heartbeat_ms, lease_until_ms)
+             VALUES ('badrow', '{REPOSITORY}', '{{NULL}}', 'h', 0, 0, 9999999999999)"
+        ),
+    );
+    let good = worker.enqueue_step(&job("run-1", "build", &[]), 1_000).unwrap();
+    let claimed = worker.claim_steps("w-1", &[], 10, LEASE, 1_000).unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![good],
+        "only the readable attempt runs"
+    );
+    for (step, column) in [("nullargv", "argv"), ("badenv", "env")] {
+        let id: i64 = cluster
+            .psql(db, &format!("SELECT id FROM step_attempt WHERE step_id = '{step}'"))
+            .parse()
+            .unwrap();
+        match worker.step_state(id).unwrap() {
+            AttemptState::Done { result, .. } => {
+                assert!(!result.succeeded);
+                let error = result.error.unwrap();
+                assert!(error.contains(&format!("column {column}")), "{error}");
+            }
+            other => panic!("{step}: {other:?}"),
+        }
+    }
+    assert!(worker.finish_step(good, "w-1", &ok(), 1_001).unwrap());
+    // Failed, they are never claimed again, whatever the lease.
+    assert!(worker.claim_steps("w-2", &[], 10, LEASE, 999_999).unwrap().is_empty());
+    // A driver asking which workers are connected skips the unreadable one.
+    worker.worker_heartbeat("good:1", &labels(&["linux"]), "good", LEASE, 1_000).unwrap();
+    let names: Vec<String> = worker.connected_workers(2_000).unwrap().into_iter().map(|w| w.name).collect();
+    assert_eq!(names, vec!["good:1"]);
+}
+
+#[test]
+fn a_result_holding_nul_bytes_is_recorded() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let worker = store(&url, REPOSITORY);
+    let id = worker.enqueue_step(&job("run-1", "binary", &[]), 1_000).unwrap();
+    assert_eq!(worker.claim_steps("w-1", &[], 10, LEASE, 1_000).unwrap().len(), 1);
+    let result = StepResult {
+        succeeded: false,
+        exit_code: Some(3),
+        output: Some("bad\0byte".to_owned()),
+        error: Some("exited with code 3: bad\0byte".to_owned()),
+    };
+    assert!(worker.finish_step(id, "w-1", &result, 2_000).unwrap());
+    match worker.step_state(id).unwrap() {
+        AttemptState::Done { result, .. } => {
+            assert_eq!(result.exit_code, Some(3));
+            assert_eq!(result.error.as_deref(), Some("exited with code 3: bad\u{FFFD}byte"));
+            assert_eq!(result.output.as_deref(), Some("bad\u{FFFD}byte"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Real processes: `acas worker` in clones, `acas workflow run` in another.
 
