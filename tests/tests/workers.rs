@@ -651,3 +651,38 @@ fn a_run_started_by_a_trigger_in_acas_watch_sends_its_step_to_a_worker() {
     let _ = watch.child.wait();
     drop(w.stop());
 }
+
+#[test]
+fn a_result_that_ends_while_the_store_is_down_is_recorded_once_it_is_back() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let control = tempfile::tempdir().unwrap();
+    let text = hold_workflow(control.path());
+    let laptop = clone("https://github.com/acme/shapes.git", &[("hold", &text)]);
+    let box_ = clone("https://github.com/acme/shapes.git", &[("hold", &text)]);
+    let mut w = worker(&cluster, &url, box_.path(), "linux", &["--lease", "10s"]);
+    let mut command = acas(laptop.path(), Some(&url));
+    command.args(["workflow", "run", "hold"]);
+    let run = Running::start(command);
+    w.expect("started    hold");
+    // The step ends while the database is down: its result cannot be recorded yet.
+    cluster.stop();
+    std::fs::write(control.path().join("release"), "").unwrap();
+    let finished = control.path().join("finished");
+    let deadline = Instant::now() + TIMEOUT;
+    while lines_of(&finished).is_empty() {
+        assert!(Instant::now() < deadline, "the step never ended");
+        std::thread::yield_now();
+    }
+    cluster.start_again();
+    let (code, lines) = run.finish();
+    assert_eq!(code, 0, "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("succeeded  hold (1 attempt)")), "{lines:?}");
+    assert_eq!(lines_of(&finished), vec!["done"], "the step ran again");
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    assert_eq!(
+        cluster.psql(db, "SELECT step_id, claims, state FROM step_attempt ORDER BY id"),
+        "before|1|done\nhold|1|done"
+    );
+    drop(w.stop());
+}
