@@ -686,3 +686,26 @@ fn a_result_that_ends_while_the_store_is_down_is_recorded_once_it_is_back() {
     );
     drop(w.stop());
 }
+
+const LEAK: &str = r#"name: leak
+steps:
+  - id: env
+    run: ["sh", "-c", "echo \"store=[$ACAS_DATABASE_URL]\""]
+"#;
+
+#[test]
+fn a_step_on_a_worker_does_not_get_the_workers_store_url() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("https://github.com/acme/shapes.git", &[("leak", LEAK)]);
+    let box_ = clone("https://github.com/acme/shapes.git", &[("leak", LEAK)]);
+    let w = worker(&cluster, &url, box_.path(), "", &[]);
+    let out = acas(laptop.path(), Some(&url)).args(["workflow", "run", "leak"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("store=[]"), "{stdout}");
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let stored = cluster.psql(db, "SELECT output FROM step_attempt");
+    assert!(stored.contains("store=[]") && !stored.contains("postgres://"), "{stored}");
+    drop(w.stop());
+}

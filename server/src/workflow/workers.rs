@@ -35,6 +35,11 @@ use crate::time::now_ms;
 /// Bytes of the end of stdout and of stderr a worker sends back for a step.
 pub const OUTPUT_TAIL: usize = 64 * 1024;
 
+/// Variables of a worker's own environment that the steps it runs never get: the shared
+/// store's URL (which holds its password) and libpq's credentials. A step's own `env` may
+/// still set them.
+const WORKER_SECRETS: &[&str] = &["ACAS_DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE"];
+
 /// How often a run's engine looks at an attempt it queued.
 const POLL: Duration = Duration::from_millis(25);
 /// How often it checks, while an attempt waits, whether a worker that can take it is connected.
@@ -520,7 +525,7 @@ async fn run_claimed(workspace: &Path, claim: ClaimedStep, cancel: &Cancellation
         Err(refusal) => return Some(failed(refusal)),
     }
     let timeout = job.timeout_ms.map(|ms| Duration::from_millis(ms.max(0) as u64));
-    let ended = process::run(&job.argv, &job.env, &cwd, timeout, None, cancel).await;
+    let ended = process::run_hiding(&job.argv, &job.env, WORKER_SECRETS, &cwd, timeout, None, cancel).await;
     Some(match ended {
         Ok(output) => StepResult {
             succeeded: true,
