@@ -709,3 +709,16 @@ fn a_step_on_a_worker_does_not_get_the_workers_store_url() {
     assert!(stored.contains("store=[]") && !stored.contains("postgres://"), "{stored}");
     drop(w.stop());
 }
+
+#[test]
+fn a_worker_refuses_a_concurrency_of_zero_or_past_its_limit() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let box_ = clone("https://github.com/acme/shapes.git", &[]);
+    for n in ["0", "10000"] {
+        let out = acas(box_.path(), Some(&url)).args(["worker", "--concurrency", n]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("`--concurrency` must be between 1 and 256"), "{stderr}");
+    }
+}
