@@ -183,6 +183,85 @@ fn racing_workers_claim_each_attempt_once() {
     assert_eq!(done, queued, "every attempt was claimed and finished exactly once");
 }
 
+/// The database name of a cluster URL.
+fn database_name(url: &str) -> &str {
+    let path = url.rsplit('/').next().unwrap();
+    path.split('?').next().unwrap()
+}
+
+#[test]
+fn an_unreadable_queue_row_fails_its_attempt_and_never_stops_a_worker_or_a_driver() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let db = database_name(&url);
+    let worker = store(&url, REPOSITORY);
+    // Rows that another program (or another version) wrote: a NULL inside argv, an
+    // environment that is not an object, and a worker whose labels hold a NULL.
+    cluster.psql(
+        db,
+        &format!(
+            "INSERT INTO step_attempt (repository, run_key, step_id, attempt, argv, env, cwd, timeout_ms, labels,
+                 agent, idempotent, state, created_ms, updated_ms)
+             VALUES ('{REPOSITORY}', 'evil', 'nullargv', 1, '{{NULL}}', '{{}}', '', 1000, '{{}}', 'cli', true, 'queued', 0, 0),
+                    ('{REPOSITORY}', 'evil', 'badenv', 1, '{{true}}', '[1,2]', '', 1000, '{{}}', 'cli', true, 'queued', 0, 0);
+             INSERT INTO step_worker (name, repository, labels, host, started_ms, heartbeat_ms, lease_until_ms)
+             VALUES ('badrow', '{REPOSITORY}', '{{NULL}}', 'h', 0, 0, 9999999999999)"
+        ),
+    );
+    let good = worker.enqueue_step(&job("run-1", "build", &[]), 1_000).unwrap();
+    let claimed = worker.claim_steps("w-1", &[], 10, LEASE, 1_000).unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![good],
+        "only the readable attempt runs"
+    );
+    for (step, column) in [("nullargv", "argv"), ("badenv", "env")] {
+        let id: i64 = cluster
+            .psql(db, &format!("SELECT id FROM step_attempt WHERE step_id = '{step}'"))
+            .parse()
+            .unwrap();
+        match worker.step_state(id).unwrap() {
+            AttemptState::Done { result, .. } => {
+                assert!(!result.succeeded);
+                let error = result.error.unwrap();
+                assert!(error.contains(&format!("column {column}")), "{error}");
+            }
+            other => panic!("{step}: {other:?}"),
+        }
+    }
+    assert!(worker.finish_step(good, "w-1", &ok(), 1_001).unwrap());
+    // Failed, they are never claimed again, whatever the lease.
+    assert!(worker.claim_steps("w-2", &[], 10, LEASE, 999_999).unwrap().is_empty());
+    // A driver asking which workers are connected skips the unreadable one.
+    worker.worker_heartbeat("good:1", &labels(&["linux"]), "good", LEASE, 1_000).unwrap();
+    let names: Vec<String> = worker.connected_workers(2_000).unwrap().into_iter().map(|w| w.name).collect();
+    assert_eq!(names, vec!["good:1"]);
+}
+
+#[test]
+fn a_result_holding_nul_bytes_is_recorded() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let worker = store(&url, REPOSITORY);
+    let id = worker.enqueue_step(&job("run-1", "binary", &[]), 1_000).unwrap();
+    assert_eq!(worker.claim_steps("w-1", &[], 10, LEASE, 1_000).unwrap().len(), 1);
+    let result = StepResult {
+        succeeded: false,
+        exit_code: Some(3),
+        output: Some("bad\0byte".to_owned()),
+        error: Some("exited with code 3: bad\0byte".to_owned()),
+    };
+    assert!(worker.finish_step(id, "w-1", &result, 2_000).unwrap());
+    match worker.step_state(id).unwrap() {
+        AttemptState::Done { result, .. } => {
+            assert_eq!(result.exit_code, Some(3));
+            assert_eq!(result.error.as_deref(), Some("exited with code 3: bad\u{FFFD}byte"));
+            assert_eq!(result.output.as_deref(), Some("bad\u{FFFD}byte"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Real processes: `acas worker` in clones, `acas workflow run` in another.
 
@@ -571,4 +650,75 @@ fn a_run_started_by_a_trigger_in_acas_watch_sends_its_step_to_a_worker() {
     let _ = watch.child.kill();
     let _ = watch.child.wait();
     drop(w.stop());
+}
+
+#[test]
+fn a_result_that_ends_while_the_store_is_down_is_recorded_once_it_is_back() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let control = tempfile::tempdir().unwrap();
+    let text = hold_workflow(control.path());
+    let laptop = clone("https://github.com/acme/shapes.git", &[("hold", &text)]);
+    let box_ = clone("https://github.com/acme/shapes.git", &[("hold", &text)]);
+    let mut w = worker(&cluster, &url, box_.path(), "linux", &["--lease", "10s"]);
+    let mut command = acas(laptop.path(), Some(&url));
+    command.args(["workflow", "run", "hold"]);
+    let run = Running::start(command);
+    w.expect("started    hold");
+    // The step ends while the database is down: its result cannot be recorded yet.
+    cluster.stop();
+    std::fs::write(control.path().join("release"), "").unwrap();
+    let finished = control.path().join("finished");
+    let deadline = Instant::now() + TIMEOUT;
+    while lines_of(&finished).is_empty() {
+        assert!(Instant::now() < deadline, "the step never ended");
+        std::thread::yield_now();
+    }
+    cluster.start_again();
+    let (code, lines) = run.finish();
+    assert_eq!(code, 0, "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("succeeded  hold (1 attempt)")), "{lines:?}");
+    assert_eq!(lines_of(&finished), vec!["done"], "the step ran again");
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    assert_eq!(
+        cluster.psql(db, "SELECT step_id, claims, state FROM step_attempt ORDER BY id"),
+        "before|1|done\nhold|1|done"
+    );
+    drop(w.stop());
+}
+
+const LEAK: &str = r#"name: leak
+steps:
+  - id: env
+    run: ["sh", "-c", "echo \"store=[$ACAS_DATABASE_URL]\""]
+"#;
+
+#[test]
+fn a_step_on_a_worker_does_not_get_the_workers_store_url() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("https://github.com/acme/shapes.git", &[("leak", LEAK)]);
+    let box_ = clone("https://github.com/acme/shapes.git", &[("leak", LEAK)]);
+    let w = worker(&cluster, &url, box_.path(), "", &[]);
+    let out = acas(laptop.path(), Some(&url)).args(["workflow", "run", "leak"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("store=[]"), "{stdout}");
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let stored = cluster.psql(db, "SELECT output FROM step_attempt");
+    assert!(stored.contains("store=[]") && !stored.contains("postgres://"), "{stored}");
+    drop(w.stop());
+}
+
+#[test]
+fn a_worker_refuses_a_concurrency_of_zero_or_past_its_limit() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let box_ = clone("https://github.com/acme/shapes.git", &[]);
+    for n in ["0", "10000"] {
+        let out = acas(box_.path(), Some(&url)).args(["worker", "--concurrency", n]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("`--concurrency` must be between 1 and 256"), "{stderr}");
+    }
 }

@@ -16,6 +16,10 @@ use tokio_util::sync::CancellationToken;
 use super::{EXIT_FAILED, EXIT_OK, output};
 use crate::workflow::workers::{WorkerEvent, WorkerOptions, parse_labels, serve};
 
+/// The most steps one worker runs at once: its heartbeat renews each lease, and a machine runs
+/// only so many commands well.
+const MAX_CONCURRENCY: usize = 256;
+
 pub(super) struct Args<'a> {
     pub path: &'a Path,
     pub labels: &'a str,
@@ -38,6 +42,11 @@ pub(super) fn run(args: Args<'_>) -> i32 {
         Ok(labels) => labels,
         Err(e) => return fail(e),
     };
+    if !(1..=MAX_CONCURRENCY).contains(&args.concurrency) {
+        return fail(format!(
+            "`--concurrency` must be between 1 and {MAX_CONCURRENCY}; run more workers for more steps at once"
+        ));
+    }
     if args.lease < Duration::from_secs(1) {
         return fail("`--lease` must be at least 1s".to_owned());
     }
@@ -64,7 +73,7 @@ pub(super) fn run(args: Args<'_>) -> i32 {
     let options = WorkerOptions {
         name: args.name.unwrap_or_else(|| format!("{host}:{}", std::process::id())),
         labels,
-        concurrency: args.concurrency.max(1),
+        concurrency: args.concurrency,
         lease: args.lease,
         poll: Duration::from_millis(50),
         workspace: root,

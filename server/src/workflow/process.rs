@@ -55,10 +55,27 @@ pub async fn run(
     label: Option<&process_tree::Label>,
     cancel: &CancellationToken,
 ) -> Result<Value, CommandFailure> {
+    run_hiding(argv, env, &[], cwd, timeout, label, cancel).await
+}
+
+/// [`run`], with the inherited variables named in `hidden` taken out of the command's
+/// environment (a worker's own credentials, which a step queued by anyone must not see).
+pub async fn run_hiding(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    hidden: &[&str],
+    cwd: &Path,
+    timeout: Option<Duration>,
+    label: Option<&process_tree::Label>,
+    cancel: &CancellationToken,
+) -> Result<Value, CommandFailure> {
     let Some((program, args)) = argv.split_first() else {
         return Err(CommandFailure::Spawn("the command is empty".to_owned()));
     };
     let (mut child, mut tree) = process_tree::spawn_labelled(program, args, TIMING, label, |command| {
+        for name in hidden {
+            command.env_remove(name);
+        }
         command.envs(env).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     })
     .await

@@ -35,6 +35,11 @@ use crate::time::now_ms;
 /// Bytes of the end of stdout and of stderr a worker sends back for a step.
 pub const OUTPUT_TAIL: usize = 64 * 1024;
 
+/// Variables of a worker's own environment that the steps it runs never get: the shared
+/// store's URL (which holds its password) and libpq's credentials. A step's own `env` may
+/// still set them.
+const WORKER_SECRETS: &[&str] = &["ACAS_DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE"];
+
 /// How often a run's engine looks at an attempt it queued.
 const POLL: Duration = Duration::from_millis(25);
 /// How often it checks, while an attempt waits, whether a worker that can take it is connected.
@@ -337,7 +342,8 @@ pub async fn serve(
                 let id = claim.id;
                 let (step, attempt) = (claim.job.step_id.clone(), claim.job.attempt);
                 let result = run_claimed(&options.workspace, claim, &cancel).await;
-                held.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+                // Held (its lease renewed by the heartbeats) until its result is recorded.
+                let _held = Unhold { held: held.clone(), id };
                 if lost.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
                 }
@@ -358,7 +364,7 @@ pub async fn serve(
                     error: Some("cancelled".into()),
                 });
                 let (succeeded, error) = (result.succeeded, result.error.clone());
-                match blocking(move || store.finish_step(id, &name, &result, now_ms())).await {
+                match record(&store, id, &name, result, &lost).await {
                     Ok(true) => {
                         let _ = events.send(WorkerEvent::Finished { step, attempt, succeeded, error });
                     }
@@ -388,6 +394,72 @@ pub async fn serve(
         tracing::warn!("{e}");
     }
     result
+}
+
+/// Takes an attempt out of those the heartbeats renew when dropped.
+struct Unhold {
+    held: Arc<Mutex<HashMap<i64, Held>>>,
+    id: i64,
+}
+
+impl Drop for Unhold {
+    fn drop(&mut self) {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+    }
+}
+
+/// How many times a worker tries to record a result before it records only that it could not.
+const RECORD_TRIES: u32 = 8;
+/// The longest wait between two tries.
+const RECORD_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Records `result` of attempt `id`, trying again with a growing wait while the store refuses
+/// it or cannot be reached, as long as the claim holds (`lost` unset). When the store answers
+/// but still refuses it after [`RECORD_TRIES`] tries, records the failure to record instead, so that the attempt
+/// ends rather than being run again when its lease runs out.
+async fn record(
+    store: &PgStore,
+    id: i64,
+    worker: &str,
+    result: StepResult,
+    lost: &std::sync::atomic::AtomicBool,
+) -> Result<bool, StoreError> {
+    let mut wait = Duration::from_millis(100);
+    let (mut tries, mut warned) = (0, false);
+    loop {
+        let (s, w, r) = (store.clone(), worker.to_owned(), result.clone());
+        let error = match blocking(move || s.finish_step(id, &w, &r, now_ms())).await {
+            Ok(recorded) => return Ok(recorded),
+            Err(e) => e,
+        };
+        // While the store cannot be reached, the result waits for it (the claim decides, once
+        // it is back); a store that refuses it is tried a bounded number of times.
+        if error.kind() != crate::store::StoreErrorKind::Unreachable {
+            tries += 1;
+        }
+        if lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
+        if tries >= RECORD_TRIES {
+            tracing::warn!("{error}");
+            let failed = StepResult {
+                succeeded: false,
+                exit_code: result.exit_code,
+                output: None,
+                error: Some(format!(
+                    "the step ended but the shared store refused its result ({error}); run the step again"
+                )),
+            };
+            let (s, w) = (store.clone(), worker.to_owned());
+            return blocking(move || s.finish_step(id, &w, &failed, now_ms())).await;
+        }
+        if !warned {
+            tracing::warn!("{error}; trying again");
+            warned = true;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RECORD_BACKOFF_MAX);
+    }
 }
 
 /// Renews the worker's presence and the lease of every attempt it holds, every third of the
@@ -453,7 +525,7 @@ async fn run_claimed(workspace: &Path, claim: ClaimedStep, cancel: &Cancellation
         Err(refusal) => return Some(failed(refusal)),
     }
     let timeout = job.timeout_ms.map(|ms| Duration::from_millis(ms.max(0) as u64));
-    let ended = process::run(&job.argv, &job.env, &cwd, timeout, None, cancel).await;
+    let ended = process::run_hiding(&job.argv, &job.env, WORKER_SECRETS, &cwd, timeout, None, cancel).await;
     Some(match ended {
         Ok(output) => StepResult {
             succeeded: true,

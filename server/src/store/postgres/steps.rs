@@ -179,7 +179,26 @@ impl PgStore {
                     &[&repository, &worker, &until, &now_ms, &labels, &limit],
                 )
                 .await?;
-            let mut claimed: Vec<ClaimedStep> = rows.iter().map(claimed_from).collect();
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in &rows {
+                match claimed_from(row) {
+                    Ok(step) => claimed.push(step),
+                    Err(bad) => {
+                        // A row this ACAS cannot read fails as a step: it is never run, and
+                        // never claimed again by anyone.
+                        let id: Option<i64> = row.try_get(0).ok();
+                        tracing::warn!("a queued workflow step cannot be run: {bad}");
+                        client
+                            .execute(
+                                "UPDATE step_attempt SET state = 'done', succeeded = false, error = $3,
+                                     lease_until_ms = NULL, updated_ms = $2
+                                 WHERE id = $1 AND state = 'claimed'",
+                                &[&id, &now_ms, &bad],
+                            )
+                            .await?;
+                    }
+                }
+            }
             claimed.sort_by_key(|c| c.id);
             Ok(claimed)
         })
@@ -219,7 +238,12 @@ impl PgStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let worker = worker.to_owned();
-        let result = result.clone();
+        // PostgreSQL's text holds no NUL: one in a message (binary on stderr) is replaced.
+        let result = StepResult {
+            output: result.output.as_deref().map(without_nul),
+            error: result.error.as_deref().map(without_nul),
+            ..result.clone()
+        };
         self.run("record a workflow step's result", move |pool| async move {
             let client = pool.get().await?;
             let n = client
@@ -306,26 +330,33 @@ impl PgStore {
             else {
                 return Ok(AttemptState::Missing);
             };
-            let state: String = row.get(0);
-            let worker: Option<String> = row.get(1);
-            Ok(match state.as_str() {
-                "queued" => AttemptState::Queued,
-                "claimed" => AttemptState::Claimed {
-                    worker: worker.unwrap_or_default(),
-                    lease_until_ms: row.get::<_, Option<i64>>(2).unwrap_or(0),
-                    claims: row.get(3),
-                },
-                "done" => AttemptState::Done {
-                    result: StepResult {
-                        succeeded: row.get::<_, Option<bool>>(4).unwrap_or(false),
-                        exit_code: row.get(5),
-                        output: row.get(6),
-                        error: row.get(7),
+            let read = || -> Result<AttemptState, String> {
+                let state: String = column(&row, 0, "state")?;
+                let worker: Option<String> = column(&row, 1, "worker")?;
+                Ok(match state.as_str() {
+                    "queued" => AttemptState::Queued,
+                    "claimed" => AttemptState::Claimed {
+                        worker: worker.unwrap_or_default(),
+                        lease_until_ms: column::<Option<i64>>(&row, 2, "lease_until_ms")?.unwrap_or(0),
+                        claims: column::<Option<i32>>(&row, 3, "claims")?.unwrap_or(0),
                     },
-                    worker: worker.unwrap_or_default(),
-                },
-                _ => AttemptState::Cancelled,
-            })
+                    "done" => AttemptState::Done {
+                        result: StepResult {
+                            succeeded: column::<Option<bool>>(&row, 4, "succeeded")?.unwrap_or(false),
+                            exit_code: column(&row, 5, "exit_code")?,
+                            output: column(&row, 6, "output")?,
+                            error: column(&row, 7, "error")?,
+                        },
+                        worker: worker.unwrap_or_default(),
+                    },
+                    _ => AttemptState::Cancelled,
+                })
+            };
+            // An unreadable row is a failed attempt, as the workers treat it.
+            Ok(read().unwrap_or_else(|bad| AttemptState::Done {
+                result: StepResult { succeeded: false, exit_code: None, output: None, error: Some(bad) },
+                worker: String::new(),
+            }))
         })
     }
 
@@ -379,36 +410,71 @@ impl PgStore {
                     &[&repository, &now_ms],
                 )
                 .await?;
-            Ok(rows
-                .iter()
-                .map(|r| WorkerInfo {
-                    name: r.get(0),
-                    labels: r.get(1),
-                    host: r.get(2),
-                    heartbeat_ms: r.get(3),
-                    lease_until_ms: r.get(4),
+            let read = |r: &Row| -> Result<WorkerInfo, String> {
+                Ok(WorkerInfo {
+                    name: column(r, 0, "name")?,
+                    labels: column(r, 1, "labels")?,
+                    host: column::<Option<String>>(r, 2, "host")?.unwrap_or_default(),
+                    heartbeat_ms: column::<Option<i64>>(r, 3, "heartbeat_ms")?.unwrap_or(0),
+                    lease_until_ms: column(r, 4, "lease_until_ms")?,
                 })
-                .collect())
+            };
+            let mut workers = Vec::with_capacity(rows.len());
+            for r in &rows {
+                match read(r) {
+                    Ok(worker) => workers.push(worker),
+                    // Not a worker this ACAS can hand steps to.
+                    Err(bad) => tracing::warn!("a registered workflow worker is ignored: {bad}"),
+                }
+            }
+            Ok(workers)
         })
     }
 }
 
-fn claimed_from(r: &Row) -> ClaimedStep {
-    let env: String = r.get(5);
-    ClaimedStep {
-        id: r.get(0),
+/// The claimed attempt in `r`, or why it cannot be run (naming the column this ACAS cannot
+/// read: a NULL, a NULL in an array, an environment that is not a JSON object of strings).
+fn claimed_from(r: &Row) -> Result<ClaimedStep, String> {
+    let env: String = column(r, 5, "env")?;
+    let env = serde_json::from_str(&env).map_err(|e| {
+        format!(
+            "column env of the step_attempt row is not a JSON object of strings ({e}); queue the step again with an ACAS that writes it"
+        )
+    })?;
+    Ok(ClaimedStep {
+        id: column(r, 0, "id")?,
         job: StepJob {
-            run_key: r.get(1),
-            step_id: r.get(2),
-            attempt: r.get(3),
-            argv: r.get(4),
-            env: serde_json::from_str(&env).unwrap_or_default(),
-            cwd: r.get(6),
-            timeout_ms: r.get(7),
-            labels: r.get(8),
-            agent: r.get(9),
-            idempotent: r.get(11),
+            run_key: column(r, 1, "run_key")?,
+            step_id: column(r, 2, "step_id")?,
+            attempt: column(r, 3, "attempt")?,
+            argv: column(r, 4, "argv")?,
+            env,
+            cwd: column(r, 6, "cwd")?,
+            timeout_ms: column(r, 7, "timeout_ms")?,
+            labels: column(r, 8, "labels")?,
+            agent: column(r, 9, "agent")?,
+            idempotent: column(r, 11, "idempotent")?,
         },
-        claims: r.get(10),
-    }
+        claims: column(r, 10, "claims")?,
+    })
+}
+
+/// Column `index` (called `name`) of `r`, or a message naming it when it holds what this ACAS
+/// cannot read (a NULL where a value belongs, a NULL inside an array, another type).
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    r: &'a Row,
+    index: usize,
+    name: &str,
+) -> Result<T, String> {
+    r.try_get(index).map_err(|e| {
+        let why = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+        format!(
+            "column {name} of the row holds a value this ACAS cannot read ({why}); fix or delete the row in the shared store"
+        )
+    })
+}
+
+/// `text` with each NUL replaced by U+FFFD, which PostgreSQL's text can hold.
+fn without_nul(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
 }
