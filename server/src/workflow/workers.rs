@@ -559,7 +559,21 @@ fn confined(workspace: &Path, relative: &str) -> Result<PathBuf, String> {
             "the step's working directory `{relative}` is outside the workspace; a worker runs steps inside its clone only"
         ));
     }
-    Ok(workspace.join(path))
+    // A link inside the clone may point out of it: the directory the step would really run in
+    // is the one judged.
+    let joined = workspace.join(path);
+    let real = joined
+        .canonicalize()
+        .map_err(|e| format!("the step's working directory `{relative}` cannot be used: {e}"))?;
+    let root = workspace.canonicalize().map_err(|e| format!("the clone cannot be read: {e}"))?;
+    match real.strip_prefix(&root) {
+        // Spelled under the workspace as the caller names it, for the policy's relative paths.
+        Ok(inside) => Ok(workspace.join(inside)),
+        Err(_) => Err(format!(
+            "the step's working directory `{relative}` leads outside the workspace (to {}); a worker runs steps inside its clone only",
+            real.display()
+        )),
+    }
 }
 
 /// The output with the last [`OUTPUT_TAIL`] bytes of stdout and stderr.
@@ -640,5 +654,20 @@ mod tests {
         assert_eq!(out["stdout"].as_str().unwrap().len(), OUTPUT_TAIL);
         assert_eq!(out["truncated_bytes"], 8);
         assert_eq!(out["stderr"], "e");
+    }
+
+    #[test]
+    fn a_working_directory_through_a_link_out_of_the_clone_is_refused() {
+        let clone = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(clone.path().join("inside")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), clone.path().join("out")).unwrap();
+        std::os::unix::fs::symlink(clone.path().join("inside"), clone.path().join("in")).unwrap();
+        let refused = confined(clone.path(), "out").unwrap_err();
+        assert!(refused.contains("leads outside the workspace"), "{refused}");
+        assert!(confined(clone.path(), "out/sub").is_err());
+        let real = confined(clone.path(), "in").unwrap();
+        assert_eq!(real, clone.path().join("inside"));
+        assert!(confined(clone.path(), "../x").is_err());
     }
 }
