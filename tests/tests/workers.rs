@@ -722,3 +722,41 @@ fn a_worker_refuses_a_concurrency_of_zero_or_past_its_limit() {
         assert!(stderr.contains("`--concurrency` must be between 1 and 256"), "{stderr}");
     }
 }
+
+#[test]
+fn a_run_whose_cli_is_terminated_cancels_its_step_on_the_worker() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let control = tempfile::tempdir().unwrap();
+    let text = hold_workflow(control.path());
+    let laptop = clone("https://github.com/acme/shapes.git", &[("hold", &text)]);
+    let builder = clone("https://github.com/acme/shapes.git", &[("hold", &text)]);
+    let mut remote = worker(&cluster, &url, builder.path(), "linux", &[]);
+    let mut command = acas(laptop.path(), Some(&url));
+    command.args(["workflow", "run", "hold"]);
+    let run = Running::start(command);
+    remote.expect("started    hold");
+    // As `timeout`, `kill` or a CI's cancel would: SIGTERM, not Ctrl-C.
+    let (code, lines) = run.stop();
+    assert_ne!(code, 0, "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("cancelling run")), "{lines:?}");
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    assert_eq!(
+        cluster.psql(db, "SELECT step_id, state FROM step_attempt ORDER BY id"),
+        "before|done\nhold|cancelled",
+        "the attempt is taken off the queue"
+    );
+    // The worker ends the command it ran for the cancelled attempt.
+    let pid = lines_of(&control.path().join("started")).first().cloned().expect("the step wrote its pid");
+    let deadline = Instant::now() + TIMEOUT;
+    while Path::new("/proc").join(&pid).exists() {
+        assert!(Instant::now() < deadline, "the step's shell {pid} still runs after its run was cancelled");
+        std::thread::yield_now();
+    }
+    std::fs::write(control.path().join("release"), "").unwrap();
+    drop(remote.stop());
+    assert!(
+        lines_of(&control.path().join("finished")).is_empty(),
+        "the step ran on after the run was cancelled"
+    );
+}

@@ -372,6 +372,26 @@ pub fn main() -> i32 {
     }
 }
 
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT), `kill` or `timeout` or a CI's
+/// cancel (SIGTERM), or its terminal closing (SIGHUP). Commands that started work elsewhere (a
+/// run's steps on workers, a provider's reservation) end it the same way whichever came.
+pub(crate) async fn stop_requested() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+        (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) => {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+                _ = hangup.recv() => {}
+            }
+        }
+        // Without the handlers, Ctrl-C at least.
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()

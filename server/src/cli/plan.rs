@@ -148,9 +148,8 @@ async fn plan_and_run(
     let cancel = CancellationToken::new();
     let interrupt = cancel.clone();
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.cancel();
-        }
+        super::stop_requested().await;
+        interrupt.cancel();
     });
     let generated = planner::generate(ai.as_ref(), &args.prompt, &cancel).await;
     ctrl_c.abort();

@@ -41,7 +41,7 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
             analysis_threads: 2,
         };
         let (handle, mut outputs) = workspace::start(options);
-        let interrupted = tokio::signal::ctrl_c();
+        let interrupted = super::stop_requested();
         tokio::pin!(interrupted);
         loop {
             tokio::select! {

@@ -418,7 +418,7 @@ pub(super) async fn drive(
     observe: &mut (dyn FnMut(&RunEvent) + Send),
 ) -> Result<RunStatus, WorkflowError> {
     let id = handle.id;
-    let interrupted = tokio::signal::ctrl_c();
+    let interrupted = super::stop_requested();
     tokio::pin!(interrupted);
     let mut cancelled = false;
     let done = handle.wait();
