@@ -47,11 +47,11 @@ impl Store {
                 workspace_day: query::spend_since(&tx, day_start_ms, None)?,
                 workspace_month: query::spend_since(&tx, month_start_ms, None)?,
                 user_day: match &call.user {
-                    Some(user) => query::user_spend_since(&tx, day_start_ms, user)?,
+                    Some(user) => query::spend_since_by(&tx, day_start_ms, query::SpentBy::User(user))?,
                     None => 0,
                 },
                 user_month: match &call.user {
-                    Some(user) => query::user_spend_since(&tx, month_start_ms, user)?,
+                    Some(user) => query::spend_since_by(&tx, month_start_ms, query::SpentBy::User(user))?,
                     None => 0,
                 },
                 provider_day: query::spend_since(&tx, day_start_ms, Some(&provider))?,

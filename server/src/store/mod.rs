@@ -294,7 +294,7 @@ impl Store {
     pub fn agent_spend_since(&self, since_ms: i64, agent: &str) -> Result<u64, StoreError> {
         self.sync()?;
         let conn = self.inner.reader();
-        query::agent_spend_since(&conn, since_ms, agent)
+        query::spend_since_by(&conn, since_ms, query::SpentBy::Agent(agent))
             .map_err(|e| self.inner.read_error("read the AI spend of an agent", &e))
     }
 

@@ -140,28 +140,29 @@ pub(super) fn spend_since(conn: &Connection, since_ms: i64, provider: Option<&st
     }
 }
 
-/// Spend of `user` since `since_ms`, counted as [`spend_since`] does.
-pub(super) fn user_spend_since(conn: &Connection, since_ms: i64, user: &str) -> rusqlite::Result<u64> {
-    conn.prepare_cached(
+/// Whose calls a spend sum counts.
+#[derive(Clone, Copy)]
+pub(super) enum SpentBy<'a> {
+    /// The person who asked (`[store] user`, else git's `user.email`).
+    User(&'a str),
+    /// The agent the call was made for, as policies name it.
+    Agent(&'a str),
+}
+
+/// [`spend_since`] of the calls of one user or one agent.
+pub(super) fn spend_since_by(conn: &Connection, since_ms: i64, by: SpentBy<'_>) -> rusqlite::Result<u64> {
+    let (column, name) = match by {
+        SpentBy::User(user) => ("user_name", user),
+        SpentBy::Agent(agent) => ("agent", agent),
+    };
+    conn.prepare_cached(&format!(
         "SELECT coalesce(sum(CASE
              WHEN status = 'reserved' THEN reserved_micros
              WHEN status IN ('succeeded', 'failed', 'cancelled') THEN cost_micros
              ELSE 0 END), 0)
-         FROM provider_call WHERE user_name = ?2 AND at_ms >= ?1",
-    )?
-    .query_row(params![since_ms, user], |row| get_u64(row, 0))
-}
-
-/// [`spend_since`] of the calls made for `agent`.
-pub(super) fn agent_spend_since(conn: &Connection, since_ms: i64, agent: &str) -> rusqlite::Result<u64> {
-    conn.prepare_cached(
-        "SELECT coalesce(sum(CASE
-                   WHEN status = 'reserved' THEN reserved_micros
-                   WHEN status IN ('succeeded', 'failed', 'cancelled') THEN cost_micros
-                   ELSE 0 END), 0)
-           FROM provider_call WHERE agent = ?2 AND at_ms >= ?1",
-    )?
-    .query_row(params![since_ms, agent], |row| get_u64(row, 0))
+         FROM provider_call WHERE {column} = ?2 AND at_ms >= ?1"
+    ))?
+    .query_row(params![since_ms, name], |row| get_u64(row, 0))
 }
 
 pub(super) fn cache_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<CacheEntry>> {
