@@ -317,13 +317,15 @@ fn on_path(name: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| panic!("{name} on PATH"))
 }
 
+/// A workflow `name` of one step `s` that runs `run` (YAML).
+fn step(name: &str, run: &str) -> (String, String) {
+    (name.to_owned(), format!("name: {name}\nsteps:\n  - id: s\n    run: {run}\n"))
+}
+
 #[cfg(unix)]
 #[test]
 fn a_relative_program_is_judged_from_the_directory_it_runs_in() {
     let policy = "defaults:\n  commands:\n    deny: [\"touch\"]\n";
-    let step = |name: &str, run: &str| {
-        (name.to_owned(), format!("name: {name}\nsteps:\n  - id: s\n    run: {run}\n"))
-    };
     let cases = [
         step("cwdargv", "{ argv: [\"tools/mk\", \"cwd-argv\"], cwd: sub }"),
         step("cwdshell", "{ shell: \"./tools/mk cwd-shell\", cwd: sub }"),
@@ -356,9 +358,6 @@ fn a_relative_program_is_judged_from_the_directory_it_runs_in() {
 fn a_redirection_after_cd_is_judged_where_the_shell_writes_it() {
     // No commands rule: only the paths the redirections write are judged.
     let policy = "defaults:\n  paths:\n    deny: [\"secrets/\"]\n";
-    let step = |name: &str, run: &str| {
-        (name.to_owned(), format!("name: {name}\nsteps:\n  - id: s\n    run: {run}\n"))
-    };
     let cases = [
         step("cdacas", "{ shell: \"cd .acas && echo 'defaults: {}' > policy.yaml\" }"),
         step("cdout", "{ shell: \"cd .. && echo hi > outside-by-cd\" }"),
