@@ -138,19 +138,7 @@ fn a_run_started_by_a_step_acts_for_the_agent_of_the_enclosing_run() {
     ]);
     let config = tempfile::tempdir().unwrap();
     acas_e2e::trust(&root, config.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("nested.py");
-    let output = Command::new(acas_e2e::python_with("mcp"))
-        .arg(&script)
-        .arg(&acas)
-        .arg(&root)
-        .arg("outer")
-        .env("XDG_CONFIG_HOME", config.path())
-        .output()
-        .expect("running the MCP client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the MCP client failed ({}):\n{stderr}\n{stdout}", output.status);
-    let state: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let state = nested_run(&acas, &root, config.path());
     assert_eq!(state["status"], "failed", "{state:#}");
     assert!(!root.join("laundered").exists(), "the nested run acted as someone else");
 
@@ -271,19 +259,7 @@ fn an_mcp_server_a_step_starts_acts_for_the_agent_of_the_enclosing_run() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     let config = tempfile::tempdir().unwrap();
     acas_e2e::trust(&root, config.path());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("nested.py");
-    let output = Command::new(&python)
-        .arg(&script)
-        .arg(&acas)
-        .arg(&root)
-        .arg("outer")
-        .env("XDG_CONFIG_HOME", config.path())
-        .output()
-        .expect("running the MCP client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the MCP client failed ({}):\n{stderr}\n{stdout}", output.status);
-    let state: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let state = nested_run(&acas, &root, config.path());
     assert_eq!(state["status"], "succeeded", "{state:#}");
     assert!(!root.join("laundered").exists(), "the step's MCP client started a run as another agent");
 
@@ -312,4 +288,22 @@ fn an_mcp_server_a_step_starts_acts_for_the_agent_of_the_enclosing_run() {
     for record in &claims {
         assert_eq!(record["actor"], format!("nested-agent/{outer_session}"), "{record:#}");
     }
+}
+
+/// Runs `tests/mcp/nested.py` (the official MCP SDK): a client of `acas mcp` whose workflow's
+/// step starts a run of its own as agent `outer`; the state of that run, as the client saw it.
+fn nested_run(acas: &Path, root: &Path, config: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("nested.py");
+    let output = Command::new(acas_e2e::python_with("mcp"))
+        .arg(&script)
+        .arg(acas)
+        .arg(root)
+        .arg("outer")
+        .env("XDG_CONFIG_HOME", config)
+        .output()
+        .expect("running the MCP client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the MCP client failed ({}):\n{stderr}\n{stdout}", output.status);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
 }
