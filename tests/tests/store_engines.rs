@@ -93,6 +93,7 @@ both_engines!(
     a_failure_retries_after_a_backoff_then_fails_for_good,
     overlapping_paths_are_never_held_by_two_agents,
     racing_claims_from_separate_handles_give_each_task_once,
+    a_negative_or_future_dated_row_never_moves_the_spend,
 );
 
 fn call(id: &str, provider: &str, at_ms: i64, reserved: u64) -> ProviderCall {
@@ -183,6 +184,59 @@ fn a_reservation_sees_the_spend_by_period_and_provider(engine: &Engine) {
             provider_day: 100,
             provider_month: 110
         }
+    );
+}
+
+/// Ledger rows written around the store (a crafted database, a copy of one): a negative cost
+/// would offset everyone's spend, a row dated in the future would count in every period.
+fn a_negative_or_future_dated_row_never_moves_the_spend(engine: &Engine) {
+    let ledger = engine.ledger();
+    let now = acas::time::now_ms();
+    let mut real = call("real", "claude", now, 500);
+    real.status = CallStatus::Succeeded;
+    real.cost_micros = 300;
+    ledger.finish(real).unwrap();
+    let far = now + 365 * 86_400_000;
+    let rows = [("negative", now, -50_000_000i64), ("future", far, 100_000_000)];
+    for (id, at_ms, cost) in rows {
+        let values = format!(
+            "'{id}', {at_ms}, 'claude', 'm', 'succeeded', 0, 0, 0, 0, {cost}, 'ana@example.com'"
+        );
+        let columns = "id, at_ms, provider, model, status, reserved_micros, input_tokens, output_tokens, \
+                       cached_input_tokens, cost_micros, user_name";
+        match engine {
+            Engine::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+                conn.execute(&format!("INSERT INTO provider_call ({columns}) VALUES ({values})"), []).unwrap();
+            }
+            Engine::Postgres { url } => {
+                acas_e2e::postgres::psql_url(
+                    url,
+                    &format!("INSERT INTO provider_call (repository, {columns}) VALUES ('{REPOSITORY}', {values})"),
+                );
+            }
+        }
+    }
+    assert_eq!(ledger.spend_since(0, None).unwrap(), 300);
+    assert_eq!(ledger.spend_since(0, Some("claude")).unwrap(), 300);
+    let (seen, answer) = std::sync::mpsc::channel();
+    ledger
+        .reserve(
+            call("next", "claude", now, 5),
+            0,
+            0,
+            Box::new(move |totals| {
+                seen.send(totals).unwrap();
+                Ok(())
+            }),
+        )
+        .unwrap()
+        .unwrap();
+    let totals = answer.recv().unwrap();
+    assert_eq!(
+        [totals.workspace_day, totals.workspace_month, totals.user_day, totals.provider_month],
+        [300, 300, 300, 300],
+        "{totals:?}"
     );
 }
 
