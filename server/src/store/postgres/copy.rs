@@ -3,7 +3,8 @@
 //! [`copy_workspace`] reads `.acas/state.db` in batches and writes each batch in one
 //! transaction, keyed so that copying again adds nothing: provider calls by their id (calls
 //! still `reserved` are left out: in flight, or left by a crash, they would hold spend that was
-//! never made), cached replies by their key (the shared store's reply wins when both have one),
+//! never made; so are calls with a negative amount, dated more than [`FUTURE_SKEW_MS`] ahead,
+//! or recorded for another user than the one migrating: they would move the team's budgets), cached replies by their key (the shared store's reply wins when both have one),
 //! tasks by their origin (this machine, the workspace's path and the task's local id), with
 //! their path locks when the task is new and their dependencies between copied tasks. Tasks get
 //! new ids in the shared queue. What the shared store has no table for is counted and named as
@@ -16,6 +17,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Fail, PgStore};
+use crate::store::budget::FUTURE_SKEW_MS;
 use crate::store::error::{StoreError, StoreErrorKind};
 
 /// Rows read and written per transaction.
@@ -50,9 +52,39 @@ pub struct Copied {
     pub copied: u64,
     /// Rows the shared store already had (copied before, or the same key from elsewhere).
     pub already: u64,
-    /// Rows left out, and why.
+    /// Rows left out, and why: each reason with its count, joined.
     pub skipped: u64,
-    pub skipped_why: Option<&'static str>,
+    pub skipped_why: Option<String>,
+}
+
+impl Copied {
+    /// Counts one row left out for `why`.
+    fn skip(&mut self, why: &'static str, reasons: &mut Vec<(&'static str, u64)>) {
+        self.skipped += 1;
+        match reasons.iter_mut().find(|(r, _)| *r == why) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((why, 1)),
+        }
+        let text: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        self.skipped_why = Some(text.join("; "));
+    }
+}
+
+/// Why a provider call read from SQLite is not fit for the shared ledger, if it is not.
+fn insane_call(row: &CallRow, user: &str, now_ms: i64) -> Option<&'static str> {
+    if row.values.5 == "reserved" {
+        return Some("still reserved: in flight, or left by a crash");
+    }
+    if row.numbers.iter().any(|n| *n < 0) || row.latency_ms.is_some_and(|n| n < 0) {
+        return Some("with a negative cost, reservation or token count");
+    }
+    if row.values.0 < 0 || row.values.0 > now_ms + FUTURE_SKEW_MS {
+        return Some("dated in the future or before 1970");
+    }
+    if row.user.as_deref().is_some_and(|u| u != user) {
+        return Some("recorded for another user (that user's own migrate copies them)");
+    }
+    None
 }
 
 /// A table the shared store does not hold, with its rows in this workspace.
@@ -159,11 +191,9 @@ fn copy_calls(
 ) -> Result<Copied, CopyError> {
     let table = "provider_call";
     let total = count(conn, table)?;
-    let mut done = Copied {
-        table,
-        skipped_why: Some("still reserved: in flight, or left by a crash"),
-        ..Default::default()
-    };
+    let mut done = Copied { table, ..Default::default() };
+    let mut reasons = Vec::new();
+    let now_ms = crate::time::now_ms();
     let mut after = String::new();
     loop {
         let mut statement = conn.prepare(
@@ -186,10 +216,17 @@ fn copy_calls(
         let Some(last) = rows.last() else { break };
         after = last.id.clone();
         done.read += rows.len() as u64;
-        let (rows, reserved): (Vec<CallRow>, Vec<CallRow>) =
-            rows.into_iter().partition(|row| row.values.5 != "reserved");
-        done.skipped += reserved.len() as u64;
         let identity = to.identity().clone();
+        let rows: Vec<CallRow> = rows
+            .into_iter()
+            .filter(|row| match insane_call(row, &identity.user, now_ms) {
+                Some(why) => {
+                    done.skip(why, &mut reasons);
+                    false
+                }
+                None => true,
+            })
+            .collect();
         let written = to.run("copy AI calls", move |pool| async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
