@@ -199,20 +199,22 @@ fn a_negative_or_future_dated_row_never_moves_the_spend(engine: &Engine) {
     let far = now + 365 * 86_400_000;
     let rows = [("negative", now, -50_000_000i64), ("future", far, 100_000_000)];
     for (id, at_ms, cost) in rows {
-        let values = format!(
-            "'{id}', {at_ms}, 'claude', 'm', 'succeeded', 0, 0, 0, 0, {cost}, 'ana@example.com'"
-        );
+        let values =
+            format!("'{id}', {at_ms}, 'claude', 'm', 'succeeded', 0, 0, 0, 0, {cost}, 'ana@example.com'");
         let columns = "id, at_ms, provider, model, status, reserved_micros, input_tokens, output_tokens, \
                        cached_input_tokens, cost_micros, user_name";
         match engine {
             Engine::Sqlite(dir) => {
                 let conn = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
-                conn.execute(&format!("INSERT INTO provider_call ({columns}) VALUES ({values})"), []).unwrap();
+                conn.execute(&format!("INSERT INTO provider_call ({columns}) VALUES ({values})"), [])
+                    .unwrap();
             }
             Engine::Postgres { url } => {
                 acas_e2e::postgres::psql_url(
                     url,
-                    &format!("INSERT INTO provider_call (repository, {columns}) VALUES ('{REPOSITORY}', {values})"),
+                    &format!(
+                        "INSERT INTO provider_call (repository, {columns}) VALUES ('{REPOSITORY}', {values})"
+                    ),
                 );
             }
         }

@@ -319,6 +319,51 @@ fn acas_local(root: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value,
     (output.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
+/// A crafted workspace database: a call with a negative cost (credit for the team), one dated
+/// in 2100 (it would count in every day's window), one recorded for a teammate (charging them).
+/// The migrate copies only the sane call and says why it left each other one out.
+#[test]
+fn store_migrate_skips_negative_future_dated_and_other_users_calls_and_says_why() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let workspace = clone("", "https://github.com/acme/shapes.git", 0);
+    let (code, _, stderr) =
+        acas_local(workspace.path(), &["task", "create", "Make the database", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let conn = rusqlite::Connection::open(workspace.path().join(".acas/state.db")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for (id, at_ms, cost, user) in [
+        ("sane", now, 1_000i64, "ada@example.com"),
+        ("negative", now, -50_000_000, "ada@example.com"),
+        ("future", 4_102_444_800_000, 100_000_000, "ada@example.com"),
+        ("spoofed", now, 5_000_000, "bo@example.com"),
+    ] {
+        conn.execute(
+            "INSERT INTO provider_call (id, at_ms, provider, model, status, reserved_micros, input_tokens,
+                 output_tokens, cached_input_tokens, cost_micros, user_name)
+             VALUES (?1, ?2, 'openai', 'gpt', 'succeeded', 0, 0, 0, 0, ?3, ?4)",
+            rusqlite::params![id, at_ms, cost, user],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    let (code, json, stderr) =
+        acas_local(workspace.path(), &["store", "migrate", "--to", &url, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(copied(&json)["provider_call"], [4, 1, 0, 3], "{json}");
+    let calls = json["copied"].as_array().unwrap().iter().find(|c| c["table"] == "provider_call").unwrap();
+    let why = calls["skipped_why"].as_str().unwrap_or_default();
+    for reason in ["negative", "future", "another user"] {
+        assert!(why.contains(reason), "{reason} in {why}");
+    }
+    let db = database_name(&url);
+    assert_eq!(
+        cluster.psql(db, "SELECT string_agg(id || ':' || cost_micros, ',') FROM provider_call"),
+        "sane:1000"
+    );
+}
+
 /// Per table of `acas store migrate --format json`: (read, copied, already, skipped).
 fn copied(json: &serde_json::Value) -> std::collections::BTreeMap<String, [u64; 4]> {
     json["copied"]
