@@ -94,6 +94,7 @@ both_engines!(
     overlapping_paths_are_never_held_by_two_agents,
     racing_claims_from_separate_handles_give_each_task_once,
     a_negative_or_future_dated_row_never_moves_the_spend,
+    two_reservations_never_share_one_call_row,
 );
 
 fn call(id: &str, provider: &str, at_ms: i64, reserved: u64) -> ProviderCall {
@@ -240,6 +241,24 @@ fn a_negative_or_future_dated_row_never_moves_the_spend(engine: &Engine) {
         [300, 300, 300, 300],
         "{totals:?}"
     );
+}
+
+/// Two calls given one id (by instances on other machines or containers): the second
+/// reservation fails instead of taking over the first one's row and its spend.
+fn two_reservations_never_share_one_call_row(engine: &Engine) {
+    let ledger = engine.ledger();
+    ledger.reserve(call("same", "claude", 1_000, 500), 0, 0, allow_all()).unwrap().unwrap();
+    let other = engine.ledger().reserve(call("same", "claude", 1_000, 70), 0, 0, allow_all());
+    let err = other.expect_err("a second reservation of one id is refused");
+    assert!(err.to_string().contains("already recorded"), "{err}");
+    assert_eq!(ledger.spend_since(0, None).unwrap(), 500);
+    // An ended call's id cannot be reserved again either.
+    let mut ended = call("same", "claude", 1_000, 500);
+    ended.status = CallStatus::Succeeded;
+    ended.cost_micros = 200;
+    ledger.finish(ended).unwrap();
+    assert!(ledger.reserve(call("same", "claude", 1_000, 70), 0, 0, allow_all()).is_err());
+    assert_eq!(ledger.spend_since(0, None).unwrap(), 200);
 }
 
 /// Two users reserve at once from separate handles against a per-user limit: neither passes

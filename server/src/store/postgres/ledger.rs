@@ -11,7 +11,7 @@ use deadpool_postgres::GenericClient;
 
 use super::{Fail, PgStore};
 use crate::store::budget::{SpendTotals, latest_counted_ms};
-use crate::store::error::StoreError;
+use crate::store::error::{StoreError, StoreErrorKind};
 use crate::store::shared::{Allow, Ledger};
 use crate::store::types::{CacheEntry, CallStatus, ProviderCall};
 
@@ -43,6 +43,18 @@ impl Ledger for PgStore {
             tx.execute("INSERT INTO budget (scope) VALUES ($1) ON CONFLICT DO NOTHING", &[&user_scope])
                 .await?;
             tx.query_one("SELECT scope FROM budget WHERE scope = $1 FOR UPDATE", &[&user_scope]).await?;
+            // A reservation is a new call: an id already recorded is another call's, and
+            // sharing its row would merge two calls' spend into one.
+            if tx.query_opt("SELECT 1 FROM provider_call WHERE id = $1", &[&call.id]).await?.is_some() {
+                return Err(Fail::Store(StoreError::new(
+                    StoreErrorKind::Database,
+                    format!(
+                        "could not reserve AI spend: a call with id {} is already recorded; \
+                         try the request again",
+                        call.id
+                    ),
+                )));
+            }
             let from = day_start_ms.min(month_start_ms);
             let row = tx
                 .query_one(
