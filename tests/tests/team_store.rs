@@ -364,6 +364,67 @@ fn store_migrate_skips_negative_future_dated_and_other_users_calls_and_says_why(
     );
 }
 
+/// Text PostgreSQL cannot hold (a NUL, bytes that are not UTF-8) in a workspace's tasks and
+/// calls: the migrate copies every row, with those characters replaced, and never stops half-way.
+#[test]
+fn store_migrate_copies_rows_with_nul_and_invalid_utf8_text() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let workspace = clone("", "https://github.com/acme/shapes.git", 0);
+    let (code, _, stderr) = acas_local(workspace.path(), &["task", "create", "Plain task", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let conn = rusqlite::Connection::open(workspace.path().join(".acas/state.db")).unwrap();
+    conn.execute(
+        "INSERT INTO task (title, description, type, priority, labels, paths, state, source, created_by,
+             attempts, max_attempts, created_ms, updated_ms)
+         SELECT ?1, CAST(?2 AS TEXT), type, priority, labels, paths, state, source,
+             created_by, attempts, max_attempts, created_ms, updated_ms FROM task WHERE title = 'Plain task'",
+        rusqlite::params!["nul\u{0}title", b"d\xffes".to_vec()],
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    conn.execute(
+        "INSERT INTO provider_call (id, at_ms, provider, model, status, reserved_micros, input_tokens,
+             output_tokens, cached_input_tokens, cost_micros, user_name, error)
+         VALUES ('call-1', ?1, 'openai', 'gpt', 'failed', 0, 0, 0, 0, 10, 'ada@example.com', ?2)",
+        rusqlite::params![now, "bad\u{0}reply"],
+    )
+    .unwrap();
+    // An id too long for PostgreSQL's index (and not compressible): that one row is refused.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let long_id: String = (0..12_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from(b'!' + (seed % 90) as u8)
+        })
+        .collect();
+    conn.execute(
+        "INSERT INTO provider_call (id, at_ms, provider, model, status, reserved_micros, input_tokens,
+             output_tokens, cached_input_tokens, cost_micros, user_name)
+         VALUES (?1, ?2, 'openai', 'gpt', 'failed', 0, 0, 0, 0, 10, 'ada@example.com')",
+        rusqlite::params![long_id, now],
+    )
+    .unwrap();
+    drop(conn);
+
+    let (code, json, stderr) =
+        acas_local(workspace.path(), &["store", "migrate", "--to", &url, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let tables = copied(&json);
+    assert_eq!(tables["task"], [2, 2, 0, 0], "{json}");
+    assert_eq!(tables["provider_call"], [2, 1, 0, 1], "{json}");
+    let calls = json["copied"].as_array().unwrap().iter().find(|c| c["table"] == "provider_call").unwrap();
+    let failed = calls["failed"][0].as_str().unwrap_or_default();
+    assert!(failed.starts_with("provider_call: ") && failed.contains(&long_id[..40]), "{json}");
+    let db = database_name(&url);
+    assert_eq!(
+        cluster.psql(db, "SELECT title || '|' || description FROM task WHERE title LIKE 'nul%'"),
+        "nul\u{FFFD}title|d\u{FFFD}es"
+    );
+}
+
 /// Per table of `acas store migrate --format json`: (read, copied, already, skipped).
 fn copied(json: &serde_json::Value) -> std::collections::BTreeMap<String, [u64; 4]> {
     json["copied"]

@@ -116,6 +116,9 @@ fn migrate(to: Option<&str>, workspace: &Path, format: ListFormat) -> i32 {
                     text.push_str(&format!(", {} skipped ({})", c.skipped, c.skipped_why.as_deref().unwrap_or("")));
                 }
                 text.push('\n');
+                for failed in &c.failed {
+                    text.push_str(&format!("  not copied: {failed}\n"));
+                }
             }
             let left: Vec<String> = summary
                 .not_copied
