@@ -76,6 +76,7 @@ macro_rules! both_engines {
             )*
             clones_of_one_repository_share_a_queue_and_other_repositories_do_not_see_it(&cluster);
             migrating_twice_changes_nothing_and_a_newer_schema_is_refused(&cluster);
+            a_presence_never_outlives_its_cap_whatever_expiry_it_asks(&cluster);
         }
     };
 }
@@ -534,6 +535,31 @@ fn clones_of_one_repository_share_a_queue_and_other_repositories_do_not_see_it(c
     assert_eq!(other.get(created.id).unwrap_err().kind, TaskErrorKind::NotFound);
     assert_eq!(claim(&mut desktop, "desk", &[]).unwrap().id, created.id);
     assert_eq!(laptop.get(created.id).unwrap().agent.as_deref(), Some("desk"));
+}
+
+/// An instance configured with a lease expiry of decades (or killed with such a row): its
+/// presence counts for at most 10 minutes after its last announcement.
+fn a_presence_never_outlives_its_cap_whatever_expiry_it_asks(cluster: &PgCluster) {
+    use acas::store::postgres::presence::Presence;
+    let store = Engine::postgres(cluster).pg(REPOSITORY);
+    let now = acas::time::now_ms();
+    let presence = |instance: &str, seen_ms: i64| Presence {
+        instance: instance.to_owned(),
+        user: "ana@example.com".to_owned(),
+        host: "vm".to_owned(),
+        repository: REPOSITORY.to_owned(),
+        branch: None,
+        started_ms: seen_ms,
+        seen_ms,
+        expires_ms: seen_ms + 999_999_999_999,
+    };
+    let minute = 60_000;
+    store.announce(presence("ghost", now - 11 * minute)).unwrap();
+    store.announce(presence("live", now)).unwrap();
+    let listed = |at: i64| -> Vec<String> { store.present(at).unwrap().into_iter().map(|p| p.instance).collect() };
+    assert_eq!(listed(now), ["live"]);
+    assert_eq!(listed(now + 9 * minute), ["live"]);
+    assert!(listed(now + 11 * minute).is_empty());
 }
 
 fn migrating_twice_changes_nothing_and_a_newer_schema_is_refused(cluster: &PgCluster) {
