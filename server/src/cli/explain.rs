@@ -106,8 +106,9 @@ fn explain(args: &Args) -> Result<i32, String> {
     let cancel = CancellationToken::new();
     let result = runtime.block_on(async {
         let interrupt = cancel.clone();
+        let signal = interrupted();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if signal.await {
                 interrupt.cancel();
             }
         });
@@ -128,6 +129,44 @@ fn explain(args: &Args) -> Result<i32, String> {
         }
         Err(EscalateError::Cancelled) => Err("cancelled".to_owned()),
         Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Listens, from now on, for Ctrl-C, or (on Unix) SIGTERM or SIGHUP, as sent by `timeout`, a
+/// service manager or a closed terminal; the future ends when one arrives: each ends the call
+/// in flight as cancelled, so that its reservation does not hold budget that was never spent.
+/// It returns false when no signal can be heard. Must be called in the runtime.
+fn interrupted() -> impl std::future::Future<Output = bool> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn heard(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        // Registered now, before the call starts, not when the future is first polled.
+        let int = signal(SignalKind::interrupt()).ok();
+        let term = signal(SignalKind::terminate()).ok();
+        let hup = signal(SignalKind::hangup()).ok();
+        let none = int.is_none() && term.is_none() && hup.is_none();
+        async move {
+            if none {
+                return false;
+            }
+            tokio::select! {
+                () = heard(int) => true,
+                () = heard(term) => true,
+                () = heard(hup) => true,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async { tokio::signal::ctrl_c().await.is_ok() }
     }
 }
 
