@@ -77,6 +77,7 @@ macro_rules! both_engines {
             clones_of_one_repository_share_a_queue_and_other_repositories_do_not_see_it(&cluster);
             migrating_twice_changes_nothing_and_a_newer_schema_is_refused(&cluster);
             a_presence_never_outlives_its_cap_whatever_expiry_it_asks(&cluster);
+            a_repository_too_long_for_a_notification_still_writes_and_is_heard(&cluster);
         }
     };
 }
@@ -535,6 +536,39 @@ fn clones_of_one_repository_share_a_queue_and_other_repositories_do_not_see_it(c
     assert_eq!(other.get(created.id).unwrap_err().kind, TaskErrorKind::NotFound);
     assert_eq!(claim(&mut desktop, "desk", &[]).unwrap().id, created.id);
     assert_eq!(laptop.get(created.id).unwrap().agent.as_deref(), Some("desk"));
+}
+
+/// A repository identity longer than a notification's payload can hold: its writes succeed,
+/// and its listeners still hear them (the payload carries the identity's hash).
+fn a_repository_too_long_for_a_notification_still_writes_and_is_heard(cluster: &PgCluster) {
+    use acas::store::postgres::listen::ChangeKind;
+    let engine = Engine::postgres(cluster);
+    let repository = format!("github.com/acme/{}", "a".repeat(9_000));
+    let store = engine.pg(&repository);
+    let other = engine.pg(&format!("github.com/acme/{}", "b".repeat(9_000)));
+    let mut changes = store.listen();
+    let mut others = other.listen();
+    let (heard, hearing) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Some(change) = changes.blocking_recv() {
+            if heard.send(change).is_err() {
+                break;
+            }
+        }
+    });
+    // The listener may not listen yet: write until a change is heard, a bounded number of times.
+    let mut got = None;
+    for attempt in 0..50 {
+        let verdict = store.reserve(call(&format!("long-{attempt}"), "claude", 1_000, 5), 0, 0, allow_all());
+        assert_eq!(verdict.unwrap(), Ok(()));
+        if let Ok(change) = hearing.recv_timeout(Duration::from_millis(200)) {
+            got = Some(change);
+            break;
+        }
+    }
+    assert_eq!(got, Some(ChangeKind::Spend));
+    // Another long repository's listener hears nothing of it.
+    assert!(others.try_recv().is_err());
 }
 
 /// An instance configured with a lease expiry of decades (or killed with such a row): its
