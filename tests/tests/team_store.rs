@@ -425,6 +425,35 @@ fn store_migrate_copies_rows_with_nul_and_invalid_utf8_text() {
     );
 }
 
+/// A burst of thousands of changes (a script writing the shared queue in a loop): the editor
+/// is told once per burst, not once per change.
+#[test]
+fn a_burst_of_team_changes_reaches_the_editor_as_one_notification() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("", "https://github.com/acme/shapes.git", 0);
+    let mut editor = LspClient::start_in(laptop.path(), &[("ACAS_DATABASE_URL", url.as_str())]);
+    editor.initialize(Some(laptop.path()), json!({}));
+    editor.expect_log("hearing the shared store's changes");
+    // Distinct payloads (PostgreSQL folds equal ones of a transaction), all sent at its commit.
+    cluster.psql(
+        database_name(&url),
+        "SELECT count(pg_notify('acas_changes', json_build_object('repository', 'github.com/acme/shapes', \
+         'kind', 'tasks', 'n', i)::text)) FROM generate_series(1, 5000) AS i",
+    );
+    editor.expect("acas/tasksChanged of the burst", |m| m["method"] == "acas/tasksChanged");
+    // Everything heard before the connection is lost is handed on before it: stopping and
+    // starting the database marks the end of the burst with one more notification.
+    cluster.stop();
+    editor.expect_log("lost the connection that hears the shared store's changes");
+    cluster.start_again();
+    editor.expect_log("hearing the shared store's changes again");
+    editor.expect("acas/tasksChanged after listening again", |m| m["method"] == "acas/tasksChanged");
+    let more = editor.take_all(|m| m["method"] == "acas/tasksChanged").len();
+    assert!(more <= 1, "{} notifications for one burst", more + 2);
+    assert_eq!(editor.shutdown(), 0);
+}
+
 /// Per table of `acas store migrate --format json`: (read, copied, already, skipped).
 fn copied(json: &serde_json::Value) -> std::collections::BTreeMap<String, [u64; 4]> {
     json["copied"]
