@@ -590,7 +590,8 @@ fn a_presence_never_outlives_its_cap_whatever_expiry_it_asks(cluster: &PgCluster
     let minute = 60_000;
     store.announce(presence("ghost", now - 11 * minute)).unwrap();
     store.announce(presence("live", now)).unwrap();
-    let listed = |at: i64| -> Vec<String> { store.present(at).unwrap().into_iter().map(|p| p.instance).collect() };
+    let listed =
+        |at: i64| -> Vec<String> { store.present(at).unwrap().into_iter().map(|p| p.instance).collect() };
     assert_eq!(listed(now), ["live"]);
     assert_eq!(listed(now + 9 * minute), ["live"]);
     assert!(listed(now + 11 * minute).is_empty());

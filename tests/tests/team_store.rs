@@ -371,7 +371,8 @@ fn store_migrate_copies_rows_with_nul_and_invalid_utf8_text() {
     let cluster = PgCluster::start();
     let url = cluster.database();
     let workspace = clone("", "https://github.com/acme/shapes.git", 0);
-    let (code, _, stderr) = acas_local(workspace.path(), &["task", "create", "Plain task", "--format", "json"]);
+    let (code, _, stderr) =
+        acas_local(workspace.path(), &["task", "create", "Plain task", "--format", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let conn = rusqlite::Connection::open(workspace.path().join(".acas/state.db")).unwrap();
     conn.execute(

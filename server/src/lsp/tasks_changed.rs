@@ -117,7 +117,8 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
             () = tokio::time::sleep_until(wait) => continue,
         };
         let Some(change) = change else { break };
-        let about_tasks = |kind: ChangeKind| matches!(kind, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
+        let about_tasks =
+            |kind: ChangeKind| matches!(kind, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
         if !about_tasks(change) {
             continue;
         }

@@ -79,9 +79,7 @@ impl Store {
             }
             // A reservation is a new call: an id already recorded is another call's, and
             // sharing its row would merge two calls' spend into one.
-            let taken = tx
-                .prepare_cached("SELECT 1 FROM provider_call WHERE id = ?1")?
-                .exists([&call.id])?;
+            let taken = tx.prepare_cached("SELECT 1 FROM provider_call WHERE id = ?1")?.exists([&call.id])?;
             if taken {
                 return Err(rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),

@@ -229,7 +229,8 @@ macro_rules! per_row {
             }
             Err(e) => {
                 $sp.rollback().await?;
-                $failures.push(($key, e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())));
+                $failures
+                    .push(($key, e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())));
                 None
             }
         }
@@ -270,7 +271,14 @@ fn copy_calls(
                     CallRow {
                         id: text(r, 0)?,
                         user: opt_text(r, 1)?,
-                        values: (r.get(2)?, text(r, 3)?, text(r, 4)?, opt_text(r, 5)?, opt_text(r, 6)?, text(r, 7)?),
+                        values: (
+                            r.get(2)?,
+                            text(r, 3)?,
+                            text(r, 4)?,
+                            opt_text(r, 5)?,
+                            opt_text(r, 6)?,
+                            text(r, 7)?,
+                        ),
                         numbers: [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
                         latency_ms: r.get(13)?,
                         error: opt_text(r, 14)?,
