@@ -146,6 +146,18 @@ impl Drop for PgCluster {
     }
 }
 
+/// Runs `sql` with `psql` on the database at `url` (one of a test cluster's), returning its
+/// unaligned output.
+pub fn psql_url(url: &str, sql: &str) -> String {
+    let bin = pg_bin().expect("PostgreSQL's binaries");
+    let output = command(&bin, "psql", None)
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .expect("running psql");
+    assert!(output.status.success(), "psql: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// The directory of the newest PostgreSQL's binaries.
 pub fn pg_bin() -> Option<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")

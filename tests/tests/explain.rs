@@ -363,3 +363,43 @@ fn an_agents_spend_limit_counts_its_own_spend_only() {
         [("agent-a".to_owned(), "succeeded".to_owned()), ("agent-b".to_owned(), "cached".to_owned())]
     );
 }
+
+/// `timeout`, a service manager or a closed terminal stop `acas explain` with SIGTERM or SIGHUP
+/// while its provider has not answered: the call ends as cancelled, as on Ctrl-C, and its
+/// reservation no longer holds the budget.
+#[test]
+fn explain_stopped_by_sigterm_or_sighup_ends_its_reservation() {
+    for (n, signal) in ["-TERM", "-HUP"].into_iter().enumerate() {
+        let fake = FakeProvider::start(Format::OpenAi);
+        fake.push(Reply::Hang);
+        let dir = repository(&config(&fake, "daily_usd = 5.0"));
+        let root = dir.path();
+        let mut child = Command::new(acas_bin())
+            .args(["explain", "src/shapes.rs:6", "--format", "json"])
+            .current_dir(root)
+            .env("ACAS_FAKE_KEY", fake.api_key())
+            .env("XDG_CONFIG_HOME", root.join(".no-user-config"))
+            .env("XDG_CACHE_HOME", acas_e2e::tests_cache_home())
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("GEMINI_API_KEY")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        fake.wait_for_requests(1);
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+        let status = child.wait().unwrap();
+        assert!(status.code().is_some(), "{signal}: exits on its own, not killed by the signal: {status}");
+        let conn = rusqlite::Connection::open(root.join(".acas/state.db")).unwrap();
+        let statuses: Vec<String> = conn
+            .prepare("SELECT status FROM provider_call")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(statuses, ["cancelled"], "case {n} ({signal})");
+    }
+}

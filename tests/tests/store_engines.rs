@@ -76,6 +76,8 @@ macro_rules! both_engines {
             )*
             clones_of_one_repository_share_a_queue_and_other_repositories_do_not_see_it(&cluster);
             migrating_twice_changes_nothing_and_a_newer_schema_is_refused(&cluster);
+            a_presence_never_outlives_its_cap_whatever_expiry_it_asks(&cluster);
+            a_repository_too_long_for_a_notification_still_writes_and_is_heard(&cluster);
         }
     };
 }
@@ -93,6 +95,8 @@ both_engines!(
     a_failure_retries_after_a_backoff_then_fails_for_good,
     overlapping_paths_are_never_held_by_two_agents,
     racing_claims_from_separate_handles_give_each_task_once,
+    a_negative_or_future_dated_row_never_moves_the_spend,
+    two_reservations_never_share_one_call_row,
 );
 
 fn call(id: &str, provider: &str, at_ms: i64, reserved: u64) -> ProviderCall {
@@ -184,6 +188,79 @@ fn a_reservation_sees_the_spend_by_period_and_provider(engine: &Engine) {
             provider_month: 110
         }
     );
+}
+
+/// Ledger rows written around the store (a crafted database, a copy of one): a negative cost
+/// would offset everyone's spend, a row dated in the future would count in every period.
+fn a_negative_or_future_dated_row_never_moves_the_spend(engine: &Engine) {
+    let ledger = engine.ledger();
+    let now = acas::time::now_ms();
+    let mut real = call("real", "claude", now, 500);
+    real.status = CallStatus::Succeeded;
+    real.cost_micros = 300;
+    ledger.finish(real).unwrap();
+    let far = now + 365 * 86_400_000;
+    let rows = [("negative", now, -50_000_000i64), ("future", far, 100_000_000)];
+    for (id, at_ms, cost) in rows {
+        let values =
+            format!("'{id}', {at_ms}, 'claude', 'm', 'succeeded', 0, 0, 0, 0, {cost}, 'ana@example.com'");
+        let columns = "id, at_ms, provider, model, status, reserved_micros, input_tokens, output_tokens, \
+                       cached_input_tokens, cost_micros, user_name";
+        match engine {
+            Engine::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+                conn.execute(&format!("INSERT INTO provider_call ({columns}) VALUES ({values})"), [])
+                    .unwrap();
+            }
+            Engine::Postgres { url } => {
+                acas_e2e::postgres::psql_url(
+                    url,
+                    &format!(
+                        "INSERT INTO provider_call (repository, {columns}) VALUES ('{REPOSITORY}', {values})"
+                    ),
+                );
+            }
+        }
+    }
+    assert_eq!(ledger.spend_since(0, None).unwrap(), 300);
+    assert_eq!(ledger.spend_since(0, Some("claude")).unwrap(), 300);
+    let (seen, answer) = std::sync::mpsc::channel();
+    ledger
+        .reserve(
+            call("next", "claude", now, 5),
+            0,
+            0,
+            Box::new(move |totals| {
+                seen.send(totals).unwrap();
+                Ok(())
+            }),
+        )
+        .unwrap()
+        .unwrap();
+    let totals = answer.recv().unwrap();
+    assert_eq!(
+        [totals.workspace_day, totals.workspace_month, totals.user_day, totals.provider_month],
+        [300, 300, 300, 300],
+        "{totals:?}"
+    );
+}
+
+/// Two calls given one id (by instances on other machines or containers): the second
+/// reservation fails instead of taking over the first one's row and its spend.
+fn two_reservations_never_share_one_call_row(engine: &Engine) {
+    let ledger = engine.ledger();
+    ledger.reserve(call("same", "claude", 1_000, 500), 0, 0, allow_all()).unwrap().unwrap();
+    let other = engine.ledger().reserve(call("same", "claude", 1_000, 70), 0, 0, allow_all());
+    let err = other.expect_err("a second reservation of one id is refused");
+    assert!(err.to_string().contains("already recorded"), "{err}");
+    assert_eq!(ledger.spend_since(0, None).unwrap(), 500);
+    // An ended call's id cannot be reserved again either.
+    let mut ended = call("same", "claude", 1_000, 500);
+    ended.status = CallStatus::Succeeded;
+    ended.cost_micros = 200;
+    ledger.finish(ended).unwrap();
+    assert!(ledger.reserve(call("same", "claude", 1_000, 70), 0, 0, allow_all()).is_err());
+    assert_eq!(ledger.spend_since(0, None).unwrap(), 200);
 }
 
 /// Two users reserve at once from separate handles against a per-user limit: neither passes
@@ -459,6 +536,65 @@ fn clones_of_one_repository_share_a_queue_and_other_repositories_do_not_see_it(c
     assert_eq!(other.get(created.id).unwrap_err().kind, TaskErrorKind::NotFound);
     assert_eq!(claim(&mut desktop, "desk", &[]).unwrap().id, created.id);
     assert_eq!(laptop.get(created.id).unwrap().agent.as_deref(), Some("desk"));
+}
+
+/// A repository identity longer than a notification's payload can hold: its writes succeed,
+/// and its listeners still hear them (the payload carries the identity's hash).
+fn a_repository_too_long_for_a_notification_still_writes_and_is_heard(cluster: &PgCluster) {
+    use acas::store::postgres::listen::ChangeKind;
+    let engine = Engine::postgres(cluster);
+    let repository = format!("github.com/acme/{}", "a".repeat(9_000));
+    let store = engine.pg(&repository);
+    let other = engine.pg(&format!("github.com/acme/{}", "b".repeat(9_000)));
+    let mut changes = store.listen();
+    let mut others = other.listen();
+    let (heard, hearing) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Some(change) = changes.blocking_recv() {
+            if heard.send(change).is_err() {
+                break;
+            }
+        }
+    });
+    // The listener may not listen yet: write until a change is heard, a bounded number of times.
+    let mut got = None;
+    for attempt in 0..50 {
+        let verdict = store.reserve(call(&format!("long-{attempt}"), "claude", 1_000, 5), 0, 0, allow_all());
+        assert_eq!(verdict.unwrap(), Ok(()));
+        if let Ok(change) = hearing.recv_timeout(Duration::from_millis(200)) {
+            got = Some(change);
+            break;
+        }
+    }
+    assert_eq!(got, Some(ChangeKind::Spend));
+    // Another long repository's listener hears nothing of it.
+    assert!(others.try_recv().is_err());
+}
+
+/// An instance configured with a lease expiry of decades (or killed with such a row): its
+/// presence counts for at most 10 minutes after its last announcement.
+fn a_presence_never_outlives_its_cap_whatever_expiry_it_asks(cluster: &PgCluster) {
+    use acas::store::postgres::presence::Presence;
+    let store = Engine::postgres(cluster).pg(REPOSITORY);
+    let now = acas::time::now_ms();
+    let presence = |instance: &str, seen_ms: i64| Presence {
+        instance: instance.to_owned(),
+        user: "ana@example.com".to_owned(),
+        host: "vm".to_owned(),
+        repository: REPOSITORY.to_owned(),
+        branch: None,
+        started_ms: seen_ms,
+        seen_ms,
+        expires_ms: seen_ms + 999_999_999_999,
+    };
+    let minute = 60_000;
+    store.announce(presence("ghost", now - 11 * minute)).unwrap();
+    store.announce(presence("live", now)).unwrap();
+    let listed =
+        |at: i64| -> Vec<String> { store.present(at).unwrap().into_iter().map(|p| p.instance).collect() };
+    assert_eq!(listed(now), ["live"]);
+    assert_eq!(listed(now + 9 * minute), ["live"]);
+    assert!(listed(now + 11 * minute).is_empty());
 }
 
 fn migrating_twice_changes_nothing_and_a_newer_schema_is_refused(cluster: &PgCluster) {

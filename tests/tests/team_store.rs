@@ -319,6 +319,142 @@ fn acas_local(root: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value,
     (output.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
+/// A crafted workspace database: a call with a negative cost (credit for the team), one dated
+/// in 2100 (it would count in every day's window), one recorded for a teammate (charging them).
+/// The migrate copies only the sane call and says why it left each other one out.
+#[test]
+fn store_migrate_skips_negative_future_dated_and_other_users_calls_and_says_why() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let workspace = clone("", "https://github.com/acme/shapes.git", 0);
+    let (code, _, stderr) =
+        acas_local(workspace.path(), &["task", "create", "Make the database", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let conn = rusqlite::Connection::open(workspace.path().join(".acas/state.db")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for (id, at_ms, cost, user) in [
+        ("sane", now, 1_000i64, "ada@example.com"),
+        ("negative", now, -50_000_000, "ada@example.com"),
+        ("future", 4_102_444_800_000, 100_000_000, "ada@example.com"),
+        ("spoofed", now, 5_000_000, "bo@example.com"),
+    ] {
+        conn.execute(
+            "INSERT INTO provider_call (id, at_ms, provider, model, status, reserved_micros, input_tokens,
+                 output_tokens, cached_input_tokens, cost_micros, user_name)
+             VALUES (?1, ?2, 'openai', 'gpt', 'succeeded', 0, 0, 0, 0, ?3, ?4)",
+            rusqlite::params![id, at_ms, cost, user],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    let (code, json, stderr) =
+        acas_local(workspace.path(), &["store", "migrate", "--to", &url, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(copied(&json)["provider_call"], [4, 1, 0, 3], "{json}");
+    let calls = json["copied"].as_array().unwrap().iter().find(|c| c["table"] == "provider_call").unwrap();
+    let why = calls["skipped_why"].as_str().unwrap_or_default();
+    for reason in ["negative", "future", "another user"] {
+        assert!(why.contains(reason), "{reason} in {why}");
+    }
+    let db = database_name(&url);
+    assert_eq!(
+        cluster.psql(db, "SELECT string_agg(id || ':' || cost_micros, ',') FROM provider_call"),
+        "sane:1000"
+    );
+}
+
+/// Text PostgreSQL cannot hold (a NUL, bytes that are not UTF-8) in a workspace's tasks and
+/// calls: the migrate copies every row, with those characters replaced, and never stops half-way.
+#[test]
+fn store_migrate_copies_rows_with_nul_and_invalid_utf8_text() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let workspace = clone("", "https://github.com/acme/shapes.git", 0);
+    let (code, _, stderr) =
+        acas_local(workspace.path(), &["task", "create", "Plain task", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let conn = rusqlite::Connection::open(workspace.path().join(".acas/state.db")).unwrap();
+    conn.execute(
+        "INSERT INTO task (title, description, type, priority, labels, paths, state, source, created_by,
+             attempts, max_attempts, created_ms, updated_ms)
+         SELECT ?1, CAST(?2 AS TEXT), type, priority, labels, paths, state, source,
+             created_by, attempts, max_attempts, created_ms, updated_ms FROM task WHERE title = 'Plain task'",
+        rusqlite::params!["nul\u{0}title", b"d\xffes".to_vec()],
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    conn.execute(
+        "INSERT INTO provider_call (id, at_ms, provider, model, status, reserved_micros, input_tokens,
+             output_tokens, cached_input_tokens, cost_micros, user_name, error)
+         VALUES ('call-1', ?1, 'openai', 'gpt', 'failed', 0, 0, 0, 0, 10, 'ada@example.com', ?2)",
+        rusqlite::params![now, "bad\u{0}reply"],
+    )
+    .unwrap();
+    // An id too long for PostgreSQL's index (and not compressible): that one row is refused.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let long_id: String = (0..12_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from(b'!' + (seed % 90) as u8)
+        })
+        .collect();
+    conn.execute(
+        "INSERT INTO provider_call (id, at_ms, provider, model, status, reserved_micros, input_tokens,
+             output_tokens, cached_input_tokens, cost_micros, user_name)
+         VALUES (?1, ?2, 'openai', 'gpt', 'failed', 0, 0, 0, 0, 10, 'ada@example.com')",
+        rusqlite::params![long_id, now],
+    )
+    .unwrap();
+    drop(conn);
+
+    let (code, json, stderr) =
+        acas_local(workspace.path(), &["store", "migrate", "--to", &url, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let tables = copied(&json);
+    assert_eq!(tables["task"], [2, 2, 0, 0], "{json}");
+    assert_eq!(tables["provider_call"], [2, 1, 0, 1], "{json}");
+    let calls = json["copied"].as_array().unwrap().iter().find(|c| c["table"] == "provider_call").unwrap();
+    let failed = calls["failed"][0].as_str().unwrap_or_default();
+    assert!(failed.starts_with("provider_call: ") && failed.contains(&long_id[..40]), "{json}");
+    let db = database_name(&url);
+    assert_eq!(
+        cluster.psql(db, "SELECT title || '|' || description FROM task WHERE title LIKE 'nul%'"),
+        "nul\u{FFFD}title|d\u{FFFD}es"
+    );
+}
+
+/// A burst of thousands of changes (a script writing the shared queue in a loop): the editor
+/// is told once per burst, not once per change.
+#[test]
+fn a_burst_of_team_changes_reaches_the_editor_as_one_notification() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("", "https://github.com/acme/shapes.git", 0);
+    let mut editor = LspClient::start_in(laptop.path(), &[("ACAS_DATABASE_URL", url.as_str())]);
+    editor.initialize(Some(laptop.path()), json!({}));
+    editor.expect_log("hearing the shared store's changes");
+    // Distinct payloads (PostgreSQL folds equal ones of a transaction), all sent at its commit.
+    cluster.psql(
+        database_name(&url),
+        "SELECT count(pg_notify('acas_changes', json_build_object('repository', 'github.com/acme/shapes', \
+         'kind', 'tasks', 'n', i)::text)) FROM generate_series(1, 5000) AS i",
+    );
+    editor.expect("acas/tasksChanged of the burst", |m| m["method"] == "acas/tasksChanged");
+    // Everything heard before the connection is lost is handed on before it: stopping and
+    // starting the database marks the end of the burst with one more notification.
+    cluster.stop();
+    editor.expect_log("lost the connection that hears the shared store's changes");
+    cluster.start_again();
+    editor.expect_log("hearing the shared store's changes again");
+    editor.expect("acas/tasksChanged after listening again", |m| m["method"] == "acas/tasksChanged");
+    let more = editor.take_all(|m| m["method"] == "acas/tasksChanged").len();
+    assert!(more <= 1, "{} notifications for one burst", more + 2);
+    assert_eq!(editor.shutdown(), 0);
+}
+
 /// Per table of `acas store migrate --format json`: (read, copied, already, skipped).
 fn copied(json: &serde_json::Value) -> std::collections::BTreeMap<String, [u64; 4]> {
     json["copied"]

@@ -736,6 +736,12 @@ fn a_run_whose_cli_is_terminated_cancels_its_step_on_the_worker() {
     command.args(["workflow", "run", "hold"]);
     let run = Running::start(command);
     remote.expect("started    hold");
+    let started = control.path().join("started");
+    let deadline = Instant::now() + TIMEOUT;
+    while lines_of(&started).is_empty() {
+        assert!(Instant::now() < deadline, "the step never wrote its pid");
+        std::thread::yield_now();
+    }
     // As `timeout`, `kill` or a CI's cancel would: SIGTERM, not Ctrl-C.
     let (code, lines) = run.stop();
     assert_ne!(code, 0, "{lines:?}");
@@ -747,7 +753,7 @@ fn a_run_whose_cli_is_terminated_cancels_its_step_on_the_worker() {
         "the attempt is taken off the queue"
     );
     // The worker ends the command it ran for the cancelled attempt.
-    let pid = lines_of(&control.path().join("started")).first().cloned().expect("the step wrote its pid");
+    let pid = lines_of(&started).first().cloned().expect("the step wrote its pid");
     let deadline = Instant::now() + TIMEOUT;
     while Path::new("/proc").join(&pid).exists() {
         assert!(Instant::now() < deadline, "the step's shell {pid} still runs after its run was cancelled");

@@ -106,10 +106,12 @@ fn explain(args: &Args) -> Result<i32, String> {
     let cancel = CancellationToken::new();
     let result = runtime.block_on(async {
         let interrupt = cancel.clone();
+        // Ctrl-C, SIGTERM or SIGHUP end the call as cancelled, so that its reservation does not
+        // hold budget that was never spent.
+        let signal = super::stop_requested();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupt.cancel();
-            }
+            signal.await;
+            interrupt.cancel();
         });
         assist::escalate(job, &mut |_, _| {}, &cancel).await
     });

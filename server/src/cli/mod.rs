@@ -374,20 +374,29 @@ pub fn main() -> i32 {
 
 /// Resolves when the process is asked to stop: Ctrl-C (SIGINT), `kill` or `timeout` or a CI's
 /// cancel (SIGTERM), or its terminal closing (SIGHUP). Commands that started work elsewhere (a
-/// run's steps on workers, a provider's reservation) end it the same way whichever came.
-pub(crate) async fn stop_requested() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
-        (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) => {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-                _ = hangup.recv() => {}
+/// run's steps on workers, a provider's reservation) end it the same way whichever came. The
+/// handlers are registered when this is called, not when the future is first polled; when no
+/// signal can be heard the future never resolves. Must be called in the runtime.
+pub(crate) fn stop_requested() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn heard(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
             }
+            None => std::future::pending().await,
         }
-        // Without the handlers, Ctrl-C at least.
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+    }
+    let (int, term, hup) = (
+        signal(SignalKind::interrupt()).ok(),
+        signal(SignalKind::terminate()).ok(),
+        signal(SignalKind::hangup()).ok(),
+    );
+    async move {
+        tokio::select! {
+            () = heard(int) => {}
+            () = heard(term) => {}
+            () = heard(hup) => {}
         }
     }
 }

@@ -113,9 +113,16 @@ fn migrate(to: Option<&str>, workspace: &Path, format: ListFormat) -> i32 {
                     c.table, c.read, c.copied, c.already
                 ));
                 if c.skipped > 0 {
-                    text.push_str(&format!(", {} skipped ({})", c.skipped, c.skipped_why.unwrap_or("")));
+                    text.push_str(&format!(
+                        ", {} skipped ({})",
+                        c.skipped,
+                        c.skipped_why.as_deref().unwrap_or("")
+                    ));
                 }
                 text.push('\n');
+                for failed in &c.failed {
+                    text.push_str(&format!("  not copied: {failed}\n"));
+                }
             }
             let left: Vec<String> = summary
                 .not_copied

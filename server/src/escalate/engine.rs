@@ -804,15 +804,33 @@ fn hash_hex(parts: &[&str]) -> String {
     format!("{:016x}{:016x}", hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4))
 }
 
-fn new_id() -> String {
+/// A provider call's id: the time, 64 random bits and a counter. Unique across machines and
+/// containers (where process ids repeat), so that no two calls of a team share a ledger row.
+pub(crate) fn new_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // Keyed from the operating system's randomness once per process.
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:x}-{}-{n}", crate::time::now_ms(), std::process::id())
+    let random = KEYS.get_or_init(RandomState::new).hash_one((n, std::process::id(), crate::time::now_ms()));
+    format!("{:x}-{random:016x}-{n}", crate::time::now_ms())
 }
 
 #[cfg(test)]
 mod tests {
+    /// Process ids repeat across containers and machines: ids carry 64 random bits.
+    #[test]
+    fn call_ids_carry_64_random_bits() {
+        let id = super::new_id();
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(parts.len(), 3, "{id}");
+        assert_eq!(parts[1].len(), 16, "{id}");
+        assert!(u64::from_str_radix(parts[1], 16).is_ok(), "{id}");
+        assert_ne!(parts[1], format!("{:016x}", std::process::id()), "{id}");
+    }
+
     use super::*;
 
     #[test]

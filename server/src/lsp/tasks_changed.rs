@@ -21,6 +21,12 @@ use crate::store::postgres::listen::ChangeKind;
 use crate::store::postgres::presence::Presence;
 use crate::store::{PgStore, SharedStore};
 
+/// A burst of the team's changes ends when none arrives for this long.
+const COALESCE: Duration = Duration::from_millis(200);
+
+/// A burst that does not end is told of this often.
+const MAX_COALESCE: Duration = Duration::from_secs(1);
+
 /// How often the queue's version is read.
 pub(super) const POLL: Duration = Duration::from_secs(1);
 
@@ -111,13 +117,32 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
             () = tokio::time::sleep_until(wait) => continue,
         };
         let Some(change) = change else { break };
-        let mut tasks = matches!(change, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
-        // One notification for what arrived together (a claim writes its task and its locks).
-        while let Ok(more) = changes.try_recv() {
-            tasks |= matches!(more, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
+        let about_tasks =
+            |kind: ChangeKind| matches!(kind, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
+        if !about_tasks(change) {
+            continue;
         }
-        if tasks {
-            client.send_notification::<ext::TasksChanged>(()).await;
+        // One notification per burst: what arrives until the changes pause for COALESCE (a
+        // claim writes its task and its locks; a script may write thousands), and at least one
+        // every MAX_COALESCE while they do not.
+        let until = tokio::time::Instant::now() + MAX_COALESCE;
+        let mut closed = false;
+        loop {
+            let quiet = (tokio::time::Instant::now() + COALESCE).min(until);
+            tokio::select! {
+                more = changes.recv() => match more {
+                    Some(_) => {}
+                    None => {
+                        closed = true;
+                        break;
+                    }
+                },
+                () = tokio::time::sleep_until(quiet) => break,
+            }
+        }
+        client.send_notification::<ext::TasksChanged>(()).await;
+        if closed {
+            break;
         }
     }
     presence.leave(&store).await;

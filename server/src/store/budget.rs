@@ -15,6 +15,17 @@ use super::types::{CallStatus, ProviderCall};
 use super::writer::upsert_provider_call;
 use super::{Store, query};
 
+/// How far ahead of this machine's clock a ledger row may be dated and still count as spend,
+/// or be copied into the shared store (clocks drift). A row dated further ahead, or with a
+/// negative amount, counts for nothing: it could otherwise hold a budget shut every day, or
+/// offset the spend of everyone else.
+pub const FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The latest `at_ms` a ledger row may have to count as spend now.
+pub fn latest_counted_ms() -> i64 {
+    crate::time::now_ms().saturating_add(FUTURE_SKEW_MS)
+}
+
 /// Spend (actual cost of ended calls plus reservations of calls in flight), in micros, since
 /// the start of the current day and month, for the whole workspace (the team, on the shared
 /// store), for the call's user and for its provider.
@@ -65,6 +76,15 @@ impl Store {
                     call.reserved_micros = 0;
                     call.error = Some(refusal.to_string());
                 }
+            }
+            // A reservation is a new call: an id already recorded is another call's, and
+            // sharing its row would merge two calls' spend into one.
+            let taken = tx.prepare_cached("SELECT 1 FROM provider_call WHERE id = ?1")?.exists([&call.id])?;
+            if taken {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                    Some(format!("a call with id {} is already recorded; try the request again", call.id)),
+                ));
             }
             upsert_provider_call(&tx, &call)?;
             tx.commit()?;

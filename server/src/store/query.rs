@@ -125,18 +125,20 @@ fn get_u64(row: &rusqlite::Row, index: usize) -> rusqlite::Result<u64> {
 }
 
 pub(super) fn spend_since(conn: &Connection, since_ms: i64, provider: Option<&str>) -> rusqlite::Result<u64> {
-    // Refused and cached calls cost nothing, whatever their row says. A cancelled call may have
+    // Refused and cached calls cost nothing, whatever their row says; so do rows with a negative
+    // amount or dated in the future (see `budget::FUTURE_SKEW_MS`). A cancelled call may have
     // been billed for what was streamed before the cancellation, so its actual cost counts.
-    let sql = "SELECT coalesce(sum(CASE
+    let sql = "SELECT coalesce(sum(max(0, CASE
                    WHEN status = 'reserved' THEN reserved_micros
                    WHEN status IN ('succeeded', 'failed', 'cancelled') THEN cost_micros
-                   ELSE 0 END), 0)
-               FROM provider_call WHERE at_ms >= ?1";
+                   ELSE 0 END)), 0)
+               FROM provider_call WHERE at_ms >= ?1 AND at_ms <= ?2";
+    let latest = super::budget::latest_counted_ms();
     match provider {
         Some(provider) => conn
-            .prepare_cached(&format!("{sql} AND provider = ?2"))?
-            .query_row(params![since_ms, provider], |row| get_u64(row, 0)),
-        None => conn.prepare_cached(sql)?.query_row(params![since_ms], |row| get_u64(row, 0)),
+            .prepare_cached(&format!("{sql} AND provider = ?3"))?
+            .query_row(params![since_ms, latest, provider], |row| get_u64(row, 0)),
+        None => conn.prepare_cached(sql)?.query_row(params![since_ms, latest], |row| get_u64(row, 0)),
     }
 }
 
@@ -156,13 +158,13 @@ pub(super) fn spend_since_by(conn: &Connection, since_ms: i64, by: SpentBy<'_>) 
         SpentBy::Agent(agent) => ("agent", agent),
     };
     conn.prepare_cached(&format!(
-        "SELECT coalesce(sum(CASE
+        "SELECT coalesce(sum(max(0, CASE
              WHEN status = 'reserved' THEN reserved_micros
              WHEN status IN ('succeeded', 'failed', 'cancelled') THEN cost_micros
-             ELSE 0 END), 0)
-         FROM provider_call WHERE {column} = ?2 AND at_ms >= ?1"
+             ELSE 0 END)), 0)
+         FROM provider_call WHERE {column} = ?2 AND at_ms >= ?1 AND at_ms <= ?3"
     ))?
-    .query_row(params![since_ms, name], |row| get_u64(row, 0))
+    .query_row(params![since_ms, name, super::budget::latest_counted_ms()], |row| get_u64(row, 0))
 }
 
 pub(super) fn cache_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<CacheEntry>> {

@@ -3,19 +3,24 @@
 //! [`copy_workspace`] reads `.acas/state.db` in batches and writes each batch in one
 //! transaction, keyed so that copying again adds nothing: provider calls by their id (calls
 //! still `reserved` are left out: in flight, or left by a crash, they would hold spend that was
-//! never made), cached replies by their key (the shared store's reply wins when both have one),
+//! never made; so are calls with a negative amount, dated more than [`FUTURE_SKEW_MS`] ahead,
+//! or recorded for another user than the one migrating: they would move the team's budgets), cached replies by their key (the shared store's reply wins when both have one),
 //! tasks by their origin (this machine, the workspace's path and the task's local id), with
 //! their path locks when the task is new and their dependencies between copied tasks. Tasks get
 //! new ids in the shared queue. What the shared store has no table for is counted and named as
-//! not copied ([`NOT_COPIED`]). It reports progress after each batch; it never prints, and the
+//! not copied ([`NOT_COPIED`]). Text PostgreSQL cannot hold (NULs, bytes that are not UTF-8)
+//! is copied with U+FFFD in their place; a row the shared store still refuses is rolled back
+//! alone (a savepoint per row), counted as skipped and named by its table and key. It reports progress after each batch; it never prints, and the
 //! database is named only by its masked URL.
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Fail, PgStore};
+use crate::store::budget::FUTURE_SKEW_MS;
 use crate::store::error::{StoreError, StoreErrorKind};
 
 /// Rows read and written per transaction.
@@ -50,9 +55,56 @@ pub struct Copied {
     pub copied: u64,
     /// Rows the shared store already had (copied before, or the same key from elsewhere).
     pub already: u64,
-    /// Rows left out, and why.
+    /// Rows left out, and why: each reason with its count, joined.
     pub skipped: u64,
-    pub skipped_why: Option<&'static str>,
+    pub skipped_why: Option<String>,
+    /// Rows the shared store refused, each as "key: why" (the first [`FAILED_SHOWN`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+}
+
+/// How many refused rows a summary names, per table.
+pub const FAILED_SHOWN: usize = 20;
+
+impl Copied {
+    /// Counts rows the shared store refused, naming the first ones.
+    fn refused(&mut self, failures: Vec<(String, String)>, reasons: &mut Vec<(&'static str, u64)>) {
+        for (key, why) in failures {
+            self.skip("refused by the shared store", reasons);
+            if self.failed.len() < FAILED_SHOWN {
+                let key: String = key.chars().take(120).collect();
+                self.failed.push(format!("{}: {key}: {why}", self.table));
+            }
+        }
+    }
+
+    /// Counts one row left out for `why`.
+    fn skip(&mut self, why: &'static str, reasons: &mut Vec<(&'static str, u64)>) {
+        self.skipped += 1;
+        match reasons.iter_mut().find(|(r, _)| *r == why) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((why, 1)),
+        }
+        let text: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        self.skipped_why = Some(text.join("; "));
+    }
+}
+
+/// Why a provider call read from SQLite is not fit for the shared ledger, if it is not.
+fn insane_call(row: &CallRow, user: &str, now_ms: i64) -> Option<&'static str> {
+    if row.values.5 == "reserved" {
+        return Some("still reserved: in flight, or left by a crash");
+    }
+    if row.numbers.iter().any(|n| *n < 0) || row.latency_ms.is_some_and(|n| n < 0) {
+        return Some("with a negative cost, reservation or token count");
+    }
+    if row.values.0 < 0 || row.values.0 > now_ms + FUTURE_SKEW_MS {
+        return Some("dated in the future or before 1970");
+    }
+    if row.user.as_deref().is_some_and(|u| u != user) {
+        return Some("recorded for another user (that user's own migrate copies them)");
+    }
+    None
 }
 
 /// A table the shared store does not hold, with its rows in this workspace.
@@ -142,6 +194,49 @@ fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
         .map(|n| n.max(0) as u64)
 }
 
+/// Text as the shared store takes it: invalid UTF-8 and NULs (PostgreSQL's text has none)
+/// become U+FFFD.
+fn clean(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
+}
+
+/// Column `i` as text, cleaned; any other type as `rusqlite` reads it (an error if it is not).
+fn text(r: &Row, i: usize) -> rusqlite::Result<String> {
+    match r.get_ref(i)? {
+        ValueRef::Text(bytes) => Ok(clean(bytes)),
+        _ => r.get(i),
+    }
+}
+
+/// [`text`] of a column that may be NULL.
+fn opt_text(r: &Row, i: usize) -> rusqlite::Result<Option<String>> {
+    match r.get_ref(i)? {
+        ValueRef::Text(bytes) => Ok(Some(clean(bytes))),
+        _ => r.get(i),
+    }
+}
+
+/// Runs one row's statements in a savepoint: a row the shared store refuses is rolled back and
+/// named in `failures`, and the rest of the batch goes on.
+macro_rules! per_row {
+    ($tx:expr, $failures:expr, $key:expr, |$sp:ident| $body:expr) => {{
+        let $sp = $tx.savepoint("copy_row").await?;
+        let result: Result<_, tokio_postgres::Error> = async { $body }.await;
+        match result {
+            Ok(value) => {
+                $sp.commit().await?;
+                Some(value)
+            }
+            Err(e) => {
+                $sp.rollback().await?;
+                $failures
+                    .push(($key, e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())));
+                None
+            }
+        }
+    }};
+}
+
 /// One provider call as read from SQLite.
 struct CallRow {
     id: String,
@@ -159,46 +254,63 @@ fn copy_calls(
 ) -> Result<Copied, CopyError> {
     let table = "provider_call";
     let total = count(conn, table)?;
-    let mut done = Copied {
-        table,
-        skipped_why: Some("still reserved: in flight, or left by a crash"),
-        ..Default::default()
-    };
-    let mut after = String::new();
+    let mut done = Copied { table, ..Default::default() };
+    let mut reasons = Vec::new();
+    let now_ms = crate::time::now_ms();
+    let mut after = 0i64;
     loop {
         let mut statement = conn.prepare(
             "SELECT id, user_name, at_ms, provider, model, fingerprint, category, status, reserved_micros,
-                    input_tokens, output_tokens, cached_input_tokens, cost_micros, latency_ms, error
-             FROM provider_call WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    input_tokens, output_tokens, cached_input_tokens, cost_micros, latency_ms, error, rowid
+             FROM provider_call WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
         )?;
-        let rows: Vec<CallRow> = statement
+        let rows: Vec<(i64, CallRow)> = statement
             .query_map(params![after, BATCH], |r| {
-                Ok(CallRow {
-                    id: r.get(0)?,
-                    user: r.get(1)?,
-                    values: (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
-                    numbers: [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
-                    latency_ms: r.get(13)?,
-                    error: r.get(14)?,
-                })
+                Ok((
+                    r.get(15)?,
+                    CallRow {
+                        id: text(r, 0)?,
+                        user: opt_text(r, 1)?,
+                        values: (
+                            r.get(2)?,
+                            text(r, 3)?,
+                            text(r, 4)?,
+                            opt_text(r, 5)?,
+                            opt_text(r, 6)?,
+                            text(r, 7)?,
+                        ),
+                        numbers: [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
+                        latency_ms: r.get(13)?,
+                        error: opt_text(r, 14)?,
+                    },
+                ))
             })?
             .collect::<Result<_, _>>()?;
         let Some(last) = rows.last() else { break };
-        after = last.id.clone();
+        after = last.0;
+        let rows: Vec<CallRow> = rows.into_iter().map(|(_, row)| row).collect();
         done.read += rows.len() as u64;
-        let (rows, reserved): (Vec<CallRow>, Vec<CallRow>) =
-            rows.into_iter().partition(|row| row.values.5 != "reserved");
-        done.skipped += reserved.len() as u64;
         let identity = to.identity().clone();
-        let written = to.run("copy AI calls", move |pool| async move {
+        let rows: Vec<CallRow> = rows
+            .into_iter()
+            .filter(|row| match insane_call(row, &identity.user, now_ms) {
+                Some(why) => {
+                    done.skip(why, &mut reasons);
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let (written, failures) = to.run("copy AI calls", move |pool| async move {
             let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
+            let mut tx = client.transaction().await?;
             let mut written = 0u64;
+            let mut failures = Vec::new();
             for row in &rows {
                 let (at_ms, provider, model, fingerprint, category, status) = &row.values;
                 let [reserved, input, output, cached, cost] = &row.numbers;
                 let user = row.user.as_deref().unwrap_or(&identity.user);
-                written += tx
+                written += per_row!(tx, failures, row.id.clone(), |sp| sp
                     .execute(
                         "INSERT INTO provider_call (id, repository, user_name, at_ms, provider, model,
                              fingerprint, category, status, reserved_micros, input_tokens, output_tokens,
@@ -224,12 +336,14 @@ fn copy_calls(
                             &row.error,
                         ],
                     )
-                    .await?;
+                    .await)
+                .unwrap_or(0);
             }
             tx.commit().await?;
-            Ok::<_, Fail>(written)
+            Ok::<_, Fail>((written, failures))
         })?;
         done.copied += written;
+        done.refused(failures, &mut reasons);
         done.already = done.read - done.skipped - done.copied;
         progress(&Progress { table, done: done.read, total });
     }
@@ -244,39 +358,44 @@ fn copy_cache(
     let table = "cache_entry";
     let total = count(conn, table)?;
     let mut done = Copied { table, ..Default::default() };
-    let mut after = String::new();
+    let mut reasons = Vec::new();
+    let mut after = 0i64;
     loop {
         type Entry = (String, i64, String, String, String, String);
         let mut statement = conn.prepare(
-            "SELECT key, at_ms, fingerprint, model, provider, reply FROM cache_entry
-             WHERE key > ?1 ORDER BY key LIMIT ?2",
+            "SELECT key, at_ms, fingerprint, model, provider, reply, rowid FROM cache_entry
+             WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
         )?;
-        let rows: Vec<Entry> = statement
+        let rows: Vec<(i64, Entry)> = statement
             .query_map(params![after, BATCH], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((r.get(6)?, (text(r, 0)?, r.get(1)?, text(r, 2)?, text(r, 3)?, text(r, 4)?, text(r, 5)?)))
             })?
             .collect::<Result<_, _>>()?;
         let Some(last) = rows.last() else { break };
-        after = last.0.clone();
+        after = last.0;
+        let rows: Vec<Entry> = rows.into_iter().map(|(_, row)| row).collect();
         done.read += rows.len() as u64;
-        let written = to.run("copy cached AI replies", move |pool| async move {
+        let (written, failures) = to.run("copy cached AI replies", move |pool| async move {
             let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
+            let mut tx = client.transaction().await?;
             let mut written = 0u64;
+            let mut failures = Vec::new();
             for (key, at_ms, fingerprint, model, provider, reply) in &rows {
-                written += tx
+                written += per_row!(tx, failures, key.clone(), |sp| sp
                     .execute(
                         "INSERT INTO cache_entry (key, at_ms, fingerprint, model, provider, reply)
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
                         &[key, at_ms, fingerprint, model, provider, reply],
                     )
-                    .await?;
+                    .await)
+                .unwrap_or(0);
             }
             tx.commit().await?;
-            Ok::<_, Fail>(written)
+            Ok::<_, Fail>((written, failures))
         })?;
         done.copied += written;
-        done.already = done.read - done.copied;
+        done.refused(failures, &mut reasons);
+        done.already = done.read - done.copied - done.skipped;
         progress(&Progress { table, done: done.read, total });
     }
     Ok(done)
@@ -305,6 +424,7 @@ fn copy_tasks(
     let mut tasks = Copied { table, ..Default::default() };
     let mut locks = Copied { table: "task_lock", ..Default::default() };
     let mut after = 0i64;
+    let mut reasons = Vec::new();
     let json = |text: String| serde_json::from_str::<Vec<String>>(&text).unwrap_or_default();
     loop {
         let mut statement = conn.prepare(
@@ -317,12 +437,12 @@ fn copy_tasks(
             .query_map(params![after, BATCH], |r| {
                 Ok(TaskRow {
                     id: r.get(0)?,
-                    texts: [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
-                    optional: [r.get(7)?, r.get(8)?, r.get(9)?],
+                    texts: [text(r, 1)?, text(r, 2)?, text(r, 3)?, text(r, 4)?, text(r, 5)?, text(r, 6)?],
+                    optional: [opt_text(r, 7)?, opt_text(r, 8)?, opt_text(r, 9)?],
                     numbers: [r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?],
                     times: [r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?, r.get(18)?, r.get(19)?],
-                    labels: json(r.get(20)?),
-                    paths: json(r.get(21)?),
+                    labels: json(text(r, 20)?),
+                    paths: json(text(r, 21)?),
                     locks: Vec::new(),
                 })
             })?
@@ -333,24 +453,26 @@ fn copy_tasks(
             conn.prepare("SELECT agent, glob, acquired_ms FROM task_lock WHERE task = ?1 ORDER BY id")?;
         for row in &mut rows {
             row.locks = read_locks
-                .query_map([row.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .query_map([row.id], |r| Ok((text(r, 0)?, text(r, 1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
         }
         tasks.read += rows.len() as u64;
         locks.read += rows.iter().map(|r| r.locks.len() as u64).sum::<u64>();
         let repository = to.identity().repository.clone();
         let origin = origin.to_owned();
-        let (new_tasks, new_locks) = to.run("copy tasks", move |pool| async move {
+        let (new_tasks, new_locks, failures) = to.run("copy tasks", move |pool| async move {
             let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
+            let mut tx = client.transaction().await?;
             let (mut new_tasks, mut new_locks) = (0u64, 0u64);
+            let mut failures = Vec::new();
             for row in &rows {
                 let [title, description, kind, state, source, created_by] = &row.texts;
                 let [fingerprint, agent, last_error] = &row.optional;
                 let [priority, attempts, max_attempts, created_ms] = &row.numbers;
                 let [updated_ms, claimed_ms, heartbeat_ms, lease_until_ms, retry_at_ms, finished_ms] = &row.times;
                 let task_origin = format!("{origin}#{}", row.id);
-                let inserted = tx
+                let copied = per_row!(tx, failures, format!("task {}", row.id), |sp| {
+                let inserted = sp
                     .query_opt(
                         "INSERT INTO task (repository, origin, title, description, kind, priority, labels, paths,
                              state, source, fingerprint, created_by, created_ms, updated_ms, agent, claimed_ms,
@@ -387,23 +509,30 @@ fn copy_tasks(
                         ],
                     )
                     .await?;
-                let Some(inserted) = inserted else { continue };
-                new_tasks += 1;
+                let Some(inserted) = inserted else { return Ok(None) };
                 let id: i64 = inserted.get(0);
+                let mut added = 0u64;
                 for (agent, glob, acquired_ms) in &row.locks {
-                    new_locks += tx
+                    added += sp
                         .execute(
                             "INSERT INTO task_lock (task, glob, agent, acquired_ms) VALUES ($1, $2, $3, $4)",
                             &[&id, glob, agent, acquired_ms],
                         )
                         .await?;
                 }
+                Ok(Some(added))
+                });
+                if let Some(Some(added)) = copied {
+                    new_tasks += 1;
+                    new_locks += added;
+                }
             }
             tx.commit().await?;
-            Ok::<_, Fail>((new_tasks, new_locks))
+            Ok::<_, Fail>((new_tasks, new_locks, failures))
         })?;
         tasks.copied += new_tasks;
-        tasks.already = tasks.read - tasks.copied;
+        tasks.refused(failures, &mut reasons);
+        tasks.already = tasks.read - tasks.copied - tasks.skipped;
         locks.copied += new_locks;
         locks.already = locks.read - locks.copied;
         progress(&Progress { table, done: tasks.read, total });

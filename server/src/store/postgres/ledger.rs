@@ -10,17 +10,19 @@
 use deadpool_postgres::GenericClient;
 
 use super::{Fail, PgStore};
-use crate::store::budget::SpendTotals;
-use crate::store::error::StoreError;
+use crate::store::budget::{SpendTotals, latest_counted_ms};
+use crate::store::error::{StoreError, StoreErrorKind};
 use crate::store::shared::{Allow, Ledger};
 use crate::store::types::{CacheEntry, CallStatus, ProviderCall};
 
 /// What counts as spend: reservations of calls in flight, the actual cost of ended calls (a
 /// cancelled call may have been billed for what streamed before it), nothing for refused or
 /// cached ones.
-const SPEND: &str = "CASE WHEN status = 'reserved' THEN reserved_micros
+/// A negative amount counts for nothing, as does a row dated past
+/// [`latest_counted_ms`](crate::store::budget::latest_counted_ms) (filtered where it is summed).
+const SPEND: &str = "GREATEST(0, CASE WHEN status = 'reserved' THEN reserved_micros
                           WHEN status IN ('succeeded', 'failed', 'cancelled') THEN cost_micros
-                          ELSE 0 END";
+                          ELSE 0 END)";
 
 impl Ledger for PgStore {
     fn reserve(
@@ -41,6 +43,18 @@ impl Ledger for PgStore {
             tx.execute("INSERT INTO budget (scope) VALUES ($1) ON CONFLICT DO NOTHING", &[&user_scope])
                 .await?;
             tx.query_one("SELECT scope FROM budget WHERE scope = $1 FOR UPDATE", &[&user_scope]).await?;
+            // A reservation is a new call: an id already recorded is another call's, and
+            // sharing its row would merge two calls' spend into one.
+            if tx.query_opt("SELECT 1 FROM provider_call WHERE id = $1", &[&call.id]).await?.is_some() {
+                return Err(Fail::Store(StoreError::new(
+                    StoreErrorKind::Database,
+                    format!(
+                        "could not reserve AI spend: a call with id {} is already recorded; \
+                         try the request again",
+                        call.id
+                    ),
+                )));
+            }
             let from = day_start_ms.min(month_start_ms);
             let row = tx
                 .query_one(
@@ -52,9 +66,9 @@ impl Ledger for PgStore {
                                 coalesce(sum(spend) FILTER (WHERE at_ms >= $1 AND user_name = $5), 0)::bigint,
                                 coalesce(sum(spend) FILTER (WHERE at_ms >= $2 AND user_name = $5), 0)::bigint
                          FROM (SELECT at_ms, provider, user_name, {SPEND} AS spend
-                               FROM provider_call WHERE at_ms >= $3) AS calls"
+                               FROM provider_call WHERE at_ms >= $3 AND at_ms <= $6) AS calls"
                     ),
-                    &[&day_start_ms, &month_start_ms, &from, &call.provider, &user],
+                    &[&day_start_ms, &month_start_ms, &from, &call.provider, &user, &latest_counted_ms()],
                 )
                 .await?;
             let micros = |i: usize| row.get::<_, i64>(i).max(0) as u64;
@@ -98,9 +112,9 @@ impl Ledger for PgStore {
                 .query_one(
                     &format!(
                         "SELECT coalesce(sum({SPEND}), 0)::bigint FROM provider_call
-                         WHERE at_ms >= $1 AND ($2::text IS NULL OR provider = $2)"
+                         WHERE at_ms >= $1 AND at_ms <= $3 AND ($2::text IS NULL OR provider = $2)"
                     ),
-                    &[&since_ms, &provider],
+                    &[&since_ms, &provider, &latest_counted_ms()],
                 )
                 .await?;
             Ok(row.get::<_, i64>(0).max(0) as u64)

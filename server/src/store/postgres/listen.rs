@@ -1,7 +1,9 @@
 //! Hearing what other instances change in the shared store, as it happens.
 //!
 //! Triggers on the shared tables (`schema.rs`) send `NOTIFY acas_changes` with a small JSON
-//! payload, `{"repository": "github.com/acme/app", "kind": "tasks"}`, when a row of `task`,
+//! payload, `{"repository": "github.com/acme/app", "kind": "tasks"}` (with
+//! `repository_sha256`, the identity's SHA-256 in hex, in place of an identity over 1000 bytes:
+//! a payload holds at most 8000), when a row of `task`,
 //! `task_lock` or `provider_call` is written; PostgreSQL delivers it once the writing
 //! transaction commits, to every connection listening. [`PgStore::listen`] keeps one connection
 //! of its own (outside the pool) listening, and hands on the changes of this store's
@@ -52,8 +54,26 @@ impl ChangeKind {
 
 #[derive(serde::Deserialize)]
 struct Payload {
-    repository: String,
+    /// The repository's identity, or its SHA-256 (hex) when the identity is over
+    /// [`LONG_REPOSITORY`] bytes, too long to send whole.
+    repository: Option<String>,
+    repository_sha256: Option<String>,
     kind: String,
+}
+
+/// The longest repository identity a notification carries whole (`schema.rs` sends longer
+/// ones as their SHA-256).
+const LONG_REPOSITORY: usize = 1000;
+
+impl Payload {
+    /// Whether it is about `repository`, whose SHA-256 is `sha256`.
+    fn is_about(&self, repository: &str, sha256: &str) -> bool {
+        match (&self.repository, &self.repository_sha256) {
+            (Some(sent), _) => sent == repository,
+            (None, Some(sent)) => repository.len() > LONG_REPOSITORY && sent == sha256,
+            (None, None) => false,
+        }
+    }
 }
 
 impl PgStore {
@@ -157,11 +177,15 @@ async fn listen_once(
             return ended(true, "nobody listens".into());
         }
     }
+    let sha256 = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(repository.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
     let error = loop {
         match messages.recv().await {
             Some(Ok(AsyncMessage::Notification(notification))) => {
                 let Ok(payload) = serde_json::from_str::<Payload>(notification.payload()) else { continue };
-                if payload.repository != repository {
+                if !payload.is_about(repository, &sha256) {
                     continue;
                 }
                 let Some(kind) = ChangeKind::parse(&payload.kind) else { continue };

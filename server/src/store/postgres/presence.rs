@@ -6,10 +6,16 @@
 //! ([`PgStore::leave`]), and removes the rows of any instance that expired meanwhile, so that an
 //! instance that was killed disappears on its own. Readers ([`PgStore::present`]) see the rows
 //! not yet expired. Times are the writers' clocks: keep them in sync (NTP), as for task leases.
-//! This module does not decide when to announce.
+//! A row counts for at most [`MAX_PRESENCE_MS`] after its last announcement, whatever expiry
+//! its writer asked for. This module does not decide when to announce.
 
 use super::{Fail, PgStore};
 use crate::store::error::StoreError;
+
+/// The longest a presence row counts after its last announcement (10 minutes), whatever
+/// expiry its writer asked for: a killed instance, or one configured with a huge lease expiry,
+/// is never listed for longer.
+pub const MAX_PRESENCE_MS: i64 = 10 * 60 * 1000;
 
 /// One instance connected to the shared store.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -37,11 +43,16 @@ pub struct Held {
 impl PgStore {
     /// Records `presence` (replacing this instance's previous row) and removes the rows that
     /// expired before `presence.seen_ms`.
-    pub fn announce(&self, presence: Presence) -> Result<(), StoreError> {
+    pub fn announce(&self, mut presence: Presence) -> Result<(), StoreError> {
+        presence.expires_ms = presence.expires_ms.min(presence.seen_ms.saturating_add(MAX_PRESENCE_MS));
         self.run("announce this instance to the team", move |pool| async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
-            tx.execute("DELETE FROM presence WHERE expires_ms < $1", &[&presence.seen_ms]).await?;
+            tx.execute(
+                "DELETE FROM presence WHERE expires_ms < $1 OR seen_ms < $1 - $2",
+                &[&presence.seen_ms, &MAX_PRESENCE_MS],
+            )
+            .await?;
             tx.execute(
                 "INSERT INTO presence (instance, user_name, host, repository, branch, started_ms, seen_ms, expires_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -82,8 +93,9 @@ impl PgStore {
             let rows = client
                 .query(
                     "SELECT instance, user_name, host, repository, branch, started_ms, seen_ms, expires_ms
-                     FROM presence WHERE expires_ms >= $1 ORDER BY repository, user_name, started_ms",
-                    &[&now_ms],
+                     FROM presence WHERE expires_ms >= $1 AND seen_ms >= $1 - $2
+                     ORDER BY repository, user_name, started_ms",
+                    &[&now_ms, &MAX_PRESENCE_MS],
                 )
                 .await?;
             Ok::<_, Fail>(

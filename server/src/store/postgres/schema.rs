@@ -169,6 +169,31 @@ const MIGRATIONS: &[&str] = &[
     // The agent a provider call was made for, so that an agent's spend limit counts its own.
     "ALTER TABLE provider_call ADD COLUMN agent text;
      CREATE INDEX provider_call_agent_at ON provider_call (agent, at_ms);",
+    // A repository identity too long for a notification's payload (8000 bytes) is sent as its
+    // SHA-256, so that its writes never fail for it (`listen.rs` matches either).
+    "CREATE OR REPLACE FUNCTION acas_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+     DECLARE repo text;
+     BEGIN
+         IF TG_TABLE_NAME = 'task_lock' THEN
+             SELECT repository INTO repo FROM task
+             WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.task ELSE NEW.task END;
+         ELSIF TG_OP = 'DELETE' THEN
+             repo := OLD.repository;
+         ELSE
+             repo := NEW.repository;
+         END IF;
+         IF repo IS NULL THEN
+             RETURN NULL;
+         END IF;
+         IF octet_length(repo) > 1000 THEN
+             PERFORM pg_notify('acas_changes', json_build_object(
+                 'repository_sha256', encode(sha256(convert_to(repo, 'UTF8')), 'hex'),
+                 'kind', TG_ARGV[0])::text);
+         ELSE
+             PERFORM pg_notify('acas_changes', json_build_object('repository', repo, 'kind', TG_ARGV[0])::text);
+         END IF;
+         RETURN NULL;
+     END $$;",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.
