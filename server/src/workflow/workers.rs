@@ -38,7 +38,7 @@ pub const OUTPUT_TAIL: usize = 64 * 1024;
 /// Variables of a worker's own environment that the steps it runs never get: the shared
 /// store's URL (which holds its password) and libpq's credentials. A step's own `env` may
 /// still set them.
-const WORKER_SECRETS: &[&str] = &["ACAS_DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE"];
+const STORE_VARIABLES: &[&str] = &["ACAS_DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE"];
 
 /// How often a run's engine looks at an attempt it queued.
 const POLL: Duration = Duration::from_millis(25);
@@ -525,7 +525,7 @@ async fn run_claimed(workspace: &Path, claim: ClaimedStep, cancel: &Cancellation
         Err(refusal) => return Some(failed(refusal)),
     }
     let timeout = job.timeout_ms.map(|ms| Duration::from_millis(ms.max(0) as u64));
-    let ended = process::run_hiding(&job.argv, &job.env, WORKER_SECRETS, &cwd, timeout, None, cancel).await;
+    let ended = process::run_hiding(&job.argv, &job.env, STORE_VARIABLES, &cwd, timeout, None, cancel).await;
     Some(match ended {
         Ok(output) => StepResult {
             succeeded: true,
@@ -638,12 +638,15 @@ mod tests {
         assert!(!covers(&l(&["linux"]), &l(&["gpu"])));
         assert_eq!(parse_labels(" linux, gpu,linux ").unwrap(), l(&["gpu", "linux"]));
         assert!(parse_labels("a b").is_err());
-        let ws = Path::new("/ws");
-        assert_eq!(confined(ws, "").unwrap(), PathBuf::from("/ws/"));
-        assert_eq!(confined(ws, "sub/dir").unwrap(), PathBuf::from("/ws/sub/dir"));
+        let clone = tempfile::tempdir().unwrap();
+        let ws = clone.path();
+        std::fs::create_dir_all(ws.join("sub/dir")).unwrap();
+        assert_eq!(confined(ws, "").unwrap(), ws.join(""));
+        assert_eq!(confined(ws, "sub/dir").unwrap(), ws.join("sub/dir"));
+        assert!(confined(ws, "missing").is_err(), "a directory that is not there");
         assert!(confined(ws, "../other").is_err());
         assert!(confined(ws, "/etc").is_err());
-        assert_eq!(relative_cwd(ws, Path::new("/ws/sub")), "sub");
+        assert_eq!(relative_cwd(Path::new("/ws"), Path::new("/ws/sub")), "sub");
     }
 
     #[test]
