@@ -100,6 +100,13 @@ const CLAIMED_COLUMNS: &str =
 const INTERRUPTED: &str = "interrupted: the worker running this step stopped answering, and the step is not run \
      again because it sets idempotent: false; check what it did, then acas workflow rerun RUN runs it again";
 
+/// Ends an attempt as failed with the message `$3` at time `$2`: its worker stopped answering.
+const FAIL_INTERRUPTED: &str = "UPDATE step_attempt SET state = 'done', succeeded = false, error = $3,
+     lease_until_ms = NULL, updated_ms = $2";
+
+/// A claimed attempt whose lease ran out by `$2` and which must not run twice.
+const LEASE_ENDED_ONCE_ONLY: &str = "state = 'claimed' AND lease_until_ms <= $2 AND NOT idempotent";
+
 impl PgStore {
     /// Queues `job` for the workers of this store's repository and returns its id. Queuing the
     /// same run, step and attempt again (a driver that restarted) returns the attempt already
@@ -157,9 +164,7 @@ impl PgStore {
             let client = pool.get().await?;
             client
                 .execute(
-                    "UPDATE step_attempt SET state = 'done', succeeded = false, error = $3, lease_until_ms = NULL,
-                         updated_ms = $2
-                     WHERE repository = $1 AND state = 'claimed' AND lease_until_ms <= $2 AND NOT idempotent",
+                    &format!("{FAIL_INTERRUPTED} WHERE repository = $1 AND {LEASE_ENDED_ONCE_ONLY}"),
                     &[&repository, &now_ms, &INTERRUPTED],
                 )
                 .await?;
@@ -306,9 +311,7 @@ impl PgStore {
             let client = pool.get().await?;
             client
                 .execute(
-                    "UPDATE step_attempt SET state = 'done', succeeded = false, error = $3, lease_until_ms = NULL,
-                         updated_ms = $2
-                     WHERE id = $1 AND state = 'claimed' AND lease_until_ms <= $2 AND NOT idempotent",
+                    &format!("{FAIL_INTERRUPTED} WHERE id = $1 AND {LEASE_ENDED_ONCE_ONLY}"),
                     &[&id, &now_ms, &INTERRUPTED],
                 )
                 .await?;
