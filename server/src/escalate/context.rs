@@ -169,7 +169,7 @@ pub fn build(
     // A broken text can lose the definition around the error, or make it swallow what follows:
     // the last commit's parse knows where it ends.
     if site.tree.root_node().has_error()
-        && let Some((range, label)) = committed_enclosing(site, line)
+        && let Some((range, label)) = committed_enclosing(site, index, line)
         && (enclosing_def.is_none() || range.len() < enclosing_range.len())
     {
         enclosing_range = range;
@@ -314,7 +314,7 @@ pub fn build(
 /// The definition holding the error's `line` in the file as last committed, as bytes of the
 /// current text and its label: lines the edit left alone above and below it map one to one,
 /// changed lines map to the changed region.
-fn committed_enclosing(site: &Site<'_>, line: u32) -> Option<(Range<usize>, String)> {
+fn committed_enclosing(site: &Site<'_>, index: &SymbolIndex, line: u32) -> Option<(Range<usize>, String)> {
     let old = git::committed(site.root, site.path).ok()??;
     if old == site.text {
         return None;
@@ -343,8 +343,7 @@ fn committed_enclosing(site: &Site<'_>, line: u32) -> Option<(Range<usize>, Stri
             prefix
         }
     };
-    let tree = crate::classify::parse_tree(site.language, &old, None);
-    let (definitions, _) = symbols::tags(site.language, &tree, &old, site.path);
+    let definitions = index.tags_of_text(site.language, &old, site.path);
     let line_of = |byte: usize| old[..byte.min(old.len())].matches('\n').count();
     let holder = definitions
         .iter()

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tree_sitter::{Node, Query, QueryCursor, StreamingIterator, Tree};
 
 use crate::classify::Language;
-use crate::store::{Record, Store, SymbolFile};
+use crate::store::{Record, Store, SymbolFile, SymbolText};
 
 /// One definition found by a tag query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,6 +290,18 @@ pub struct SymbolIndex {
     uses: HashMap<String, Vec<String>>,
     /// What each file was when it was indexed.
     stamps: HashMap<String, Stamp>,
+    /// Where the definitions of other texts than the files' current ones are kept.
+    texts: TextStore,
+}
+
+/// The store that keeps the definitions of texts by hash ([`SymbolIndex::tags_of_text`]), if any.
+#[derive(Default)]
+struct TextStore(Option<Store>);
+
+impl std::fmt::Debug for TextStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "TextStore(stored)" } else { "TextStore(none)" })
+    }
 }
 
 /// A file as it was when indexed.
@@ -338,6 +350,19 @@ struct Entry {
     line: u32,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     declaration: bool,
+}
+
+impl Entry {
+    fn of(d: &Definition) -> Entry {
+        Entry {
+            name: d.name.clone(),
+            kind: d.kind.clone(),
+            start: d.range.start,
+            end: d.range.end,
+            line: d.line,
+            declaration: d.declaration,
+        }
+    }
 }
 
 /// What bringing the index up to date did, in files.
@@ -415,6 +440,34 @@ impl SymbolIndex {
         Some(definitions)
     }
 
+    /// The definitions of `text`, a version of `path` that is not the one indexed (the file as
+    /// last committed): what the store keeps of that text by its SHA-256 when the index was
+    /// loaded from a store, else tagged now (and kept there). Parsing and tagging a text costs
+    /// a short-lived process the compilation of the language's tag query; a stored answer
+    /// does not.
+    pub fn tags_of_text(&self, language: Language, text: &str, path: &str) -> Vec<Definition> {
+        let hash = sha256_hex(text.as_bytes());
+        let Some(store) = &self.texts.0 else { return tag_text(language, text, path) };
+        let stored = store.symbol_text(&hash).unwrap_or_else(|error| {
+            tracing::warn!(%error, "the stored definitions of a committed version are not used");
+            None
+        });
+        if let Some(definitions) = stored.and_then(|row| decode_text(language, &row, text.len(), path)) {
+            return definitions;
+        }
+        let definitions = tag_text(language, text, path);
+        let entries = Entries { definitions: definitions.iter().map(Entry::of).collect(), uses: Vec::new() };
+        store.record(vec![Record::SymbolText(SymbolText {
+            hash,
+            language: language.id().to_owned(),
+            size: i64::try_from(text.len()).unwrap_or(i64::MAX),
+            format: ENTRIES_FORMAT,
+            entries: serde_json::to_string(&entries).unwrap_or_else(|_| "{}".to_owned()),
+            stored_ms: crate::time::now_ms(),
+        })]);
+        definitions
+    }
+
     pub fn files(&self) -> usize {
         self.by_path.len()
     }
@@ -437,7 +490,7 @@ impl SymbolIndex {
         files: &[PathBuf],
         max_size: u64,
     ) -> (SymbolIndex, Synced) {
-        let mut index = SymbolIndex::default();
+        let mut index = SymbolIndex { texts: TextStore(store.cloned()), ..SymbolIndex::default() };
         let mut synced = Synced::default();
         let mut records = Vec::new();
         let languages: HashSet<Language> = files.iter().filter_map(|f| Language::from_path(f)).collect();
@@ -551,14 +604,7 @@ impl SymbolIndex {
             .flatten()
             .flat_map(|name| self.lookup(name))
             .filter(|d| d.path == path)
-            .map(|d| Entry {
-                name: d.name.clone(),
-                kind: d.kind.clone(),
-                start: d.range.start,
-                end: d.range.end,
-                line: d.line,
-                declaration: d.declaration,
-            })
+            .map(Entry::of)
             .collect();
         definitions.sort_by_key(|e| (e.start, std::cmp::Reverse(e.end)));
         let entries = Entries { definitions, uses: self.uses(path).to_vec() };
@@ -609,8 +655,24 @@ fn decode(language: Language, row: &SymbolFile) -> Option<(Vec<Definition>, Vec<
     if entries.uses.iter().any(|n| n.is_empty() || n.len() > 1_024) {
         return None;
     }
-    let definitions = entries
-        .definitions
+    let definitions = sound_definitions(entries.definitions, size, &row.path)?;
+    Some((definitions, entries.uses))
+}
+
+/// The definitions of a stored text, if the row is what this build writes for `language` and
+/// a text of `size` bytes.
+fn decode_text(language: Language, row: &SymbolText, size: usize, path: &str) -> Option<Vec<Definition>> {
+    if row.format != ENTRIES_FORMAT || row.language != language.id() || usize::try_from(row.size).ok()? != size {
+        return None;
+    }
+    let entries: Entries = serde_json::from_str(&row.entries).ok()?;
+    sound_definitions(entries.definitions, size, path)
+}
+
+/// Stored entries as definitions of `path`, if each has a name and a kind and lies inside a
+/// text of `size` bytes.
+fn sound_definitions(entries: Vec<Entry>, size: usize, path: &str) -> Option<Vec<Definition>> {
+    entries
         .into_iter()
         .map(|e| {
             let sound = !e.name.is_empty()
@@ -622,14 +684,19 @@ fn decode(language: Language, row: &SymbolFile) -> Option<(Vec<Definition>, Vec<
             sound.then(|| Definition {
                 name: e.name,
                 kind: e.kind,
-                path: row.path.clone(),
+                path: path.to_owned(),
                 range: e.start..e.end,
                 line: e.line,
                 declaration: e.declaration,
             })
         })
-        .collect::<Option<Vec<_>>>()?;
-    Some((definitions, entries.uses))
+        .collect()
+}
+
+/// Parses and tags `text` as `path`'s.
+fn tag_text(language: Language, text: &str, path: &str) -> Vec<Definition> {
+    let tree = crate::classify::parse_tree(language, text, None);
+    tags(language, &tree, text, path).0
 }
 
 fn save(store: Option<&Store>, records: Vec<Record>) {
@@ -883,6 +950,44 @@ mod tests {
         let store = open(dir.path());
         let (_, synced) = SymbolIndex::load(Some(&store), dir.path(), &all, 1 << 20);
         assert_eq!((synced.tagged, synced.rejected), (0, 0), "{synced:?}");
+    }
+
+    #[test]
+    fn a_committed_versions_definitions_are_tagged_once_and_read_back_checked() {
+        let (dir, files) = workspace();
+        let committed = "pub fn parse() {}\n\nfn helper(x: u32) -> u32 {\n    x\n}\n";
+        let store = open(dir.path());
+        let (index, _) = SymbolIndex::load(Some(&store), dir.path(), &files, 1 << 20);
+        let tagged = index.tags_of_text(Language::Rust, committed, "a.rs");
+        assert_eq!(tagged.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["parse", "helper"]);
+        store.close().unwrap();
+        let db = dir.path().join(".acas/state.db");
+        let rows = |sql: &str| -> i64 {
+            rusqlite::Connection::open(&db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(rows("SELECT count(*) FROM symbol_text"), 1);
+
+        // Read back from the store: the same definitions, named for the path asked about.
+        let store = open(dir.path());
+        let (index, _) = SymbolIndex::load(Some(&store), dir.path(), &files, 1 << 20);
+        let read = index.tags_of_text(Language::Rust, committed, "b.rs");
+        assert_eq!(read.iter().map(|d| (&d.name, &d.range, d.path.as_str())).collect::<Vec<_>>(), {
+            tagged.iter().map(|d| (&d.name, &d.range, "b.rs")).collect::<Vec<_>>()
+        });
+        store.close().unwrap();
+
+        // A row that lies (a definition past the text's end) is not believed: tagged again.
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(
+                "UPDATE symbol_text SET entries = '{\"definitions\": [{\"name\":\"evil\",\"kind\":\"function\",\"start\":0,\"end\":9999,\"line\":0}], \"uses\": []}'",
+            )
+            .unwrap();
+        let store = open(dir.path());
+        let (index, _) = SymbolIndex::load(Some(&store), dir.path(), &files, 1 << 20);
+        assert_eq!(index.tags_of_text(Language::Rust, committed, "a.rs"), tagged);
+        store.close().unwrap();
+        assert_eq!(rows("SELECT count(*) FROM symbol_text WHERE entries LIKE '%evil%'"), 0);
     }
 
     #[test]

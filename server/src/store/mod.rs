@@ -91,7 +91,7 @@ pub use shared::{Allow, Ledger};
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, AgentEvent, CacheEntry, CallStatus, CostRow, DiagnosticRecord,
     EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow,
-    Outcome, ProblemQuery, ProblemRow, ProviderCall, Record, SymbolFile,
+    Outcome, ProblemQuery, ProblemRow, ProviderCall, Record, SymbolFile, SymbolText,
 };
 
 use writer::{Command, Writer};
@@ -331,6 +331,13 @@ impl Store {
     pub fn symbol_files(&self, language: &str) -> Result<Vec<SymbolFile>, StoreError> {
         let conn = self.inner.reader();
         query::symbol_files(&conn, language).map_err(|e| self.inner.read_error("read the symbol index", &e))
+    }
+
+    /// The stored symbols of the text whose SHA-256 hex is `hash` ([`Record::SymbolText`]).
+    /// Sees what is committed.
+    pub fn symbol_text(&self, hash: &str) -> Result<Option<SymbolText>, StoreError> {
+        let conn = self.inner.reader();
+        query::symbol_text(&conn, hash).map_err(|e| self.inner.read_error("read the symbol index", &e))
     }
 
     /// Deletes activity rows and cache entries older than `now_ms` minus the retention, after

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::types::{
     ActivityKind, ActivityQuery, ActivityRow, CacheEntry, CostRow, FixOutcome, FixStatsRow, Outcome,
-    ProblemQuery, ProblemRow, SymbolFile,
+    ProblemQuery, ProblemRow, SymbolFile, SymbolText,
 };
 
 pub(super) fn activity(conn: &Connection, query: &ActivityQuery) -> rusqlite::Result<Vec<ActivityRow>> {
@@ -290,6 +290,27 @@ pub(super) fn past_fixes(
         })
     })?;
     rows.collect()
+}
+
+/// The stored symbols of the text whose SHA-256 hex is `hash`, if any. A row whose columns do not
+/// have their types is left out.
+pub(super) fn symbol_text(conn: &Connection, hash: &str) -> rusqlite::Result<Option<SymbolText>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, language, size, format, entries, stored_ms FROM symbol_text WHERE hash = ?1",
+    )?;
+    let mut rows = stmt.query([hash])?;
+    let Some(row) = rows.next()? else { return Ok(None) };
+    let text = (|| {
+        Ok::<_, rusqlite::Error>(SymbolText {
+            hash: row.get(0)?,
+            language: row.get(1)?,
+            size: row.get(2)?,
+            format: row.get(3)?,
+            entries: row.get(4)?,
+            stored_ms: row.get(5)?,
+        })
+    })();
+    Ok(text.ok())
 }
 
 /// The stored symbols of `language`'s files. A row whose columns do not have their types is left

@@ -367,6 +367,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE provider_call ADD COLUMN agent TEXT;
     CREATE INDEX provider_call_agent_at ON provider_call (agent, at_ms);
     ",
+    // The definitions of texts that are not a workspace file as it is now (a file as last
+    // committed, which the context builder reads when the current text is broken), by the
+    // text's hash, so that each is parsed and tagged once. A cache: a row that does not read
+    // back whole is tagged again.
+    "
+    CREATE TABLE symbol_text (
+        hash      TEXT    PRIMARY KEY,          -- SHA-256 hex of the text
+        language  TEXT    NOT NULL,
+        size      INTEGER NOT NULL,             -- bytes of the text
+        format    INTEGER NOT NULL,             -- version of the encoding of `entries`
+        entries   TEXT    NOT NULL,             -- JSON: the text's definitions
+        stored_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX symbol_text_stored ON symbol_text (stored_ms);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -998,3 +998,27 @@ fn escalations_and_fix_outcomes_are_audit_records() {
     assert!(records[1].detail.contains("\"status\":\"succeeded\""), "{}", records[1].detail);
     assert_eq!(log.verify(None).unwrap().0.first_break, None);
 }
+
+#[test]
+fn the_symbols_of_texts_keep_the_newest_few() {
+    let (dir, store) = open_temp();
+    let text = |i: i64| SymbolText {
+        hash: format!("{i:064x}"),
+        language: "rust".to_owned(),
+        size: 10,
+        format: 1,
+        entries: r#"{"definitions": [], "uses": []}"#.to_owned(),
+        stored_ms: i,
+    };
+    for batch in (0..types::SYMBOL_TEXTS_KEPT + 10).collect::<Vec<_>>().chunks(7) {
+        store.record(batch.iter().map(|&i| Record::SymbolText(text(i))).collect());
+    }
+    store.flush().unwrap();
+    let newest = types::SYMBOL_TEXTS_KEPT + 9;
+    assert_eq!(store.symbol_text(&format!("{newest:064x}")).unwrap(), Some(text(newest)));
+    assert_eq!(store.symbol_text(&format!("{:064x}", 9)).unwrap(), None);
+    store.close().unwrap();
+    let db_path = dir.path().join(".acas/state.db");
+    assert_eq!(count(&db_path, "SELECT count(*) FROM symbol_text"), types::SYMBOL_TEXTS_KEPT);
+    assert_eq!(count(&db_path, "SELECT min(stored_ms) FROM symbol_text"), 10);
+}

@@ -30,6 +30,26 @@ pub enum Record {
     SymbolFileGone {
         path: String,
     },
+    /// Inserts the symbols of one text by its hash (keeping the newest [`SYMBOL_TEXTS_KEPT`]).
+    SymbolText(SymbolText),
+}
+
+/// How many texts' symbols ([`Record::SymbolText`]) the store keeps; the oldest go first.
+pub const SYMBOL_TEXTS_KEPT: i64 = 256;
+
+/// The symbols of a text that is not a workspace file as it is now (a file as last committed),
+/// by the text's hash. Kept as given; checking it is the reader's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolText {
+    /// SHA-256 hex of the text.
+    pub hash: String,
+    pub language: String,
+    pub size: i64,
+    /// Version of the encoding of `entries`.
+    pub format: i64,
+    /// The definitions, encoded by the index.
+    pub entries: String,
+    pub stored_ms: i64,
 }
 
 /// One tool call of an AI agent (an MCP client), for the activity log.

@@ -22,7 +22,7 @@ use super::audit::{self, AuditEvent, AuditKind};
 use super::error::{StoreError, StoreErrorKind};
 use super::types::{
     AgentEvent, CacheEntry, DiagnosticRecord, EditorEvent, EditorEventKind, FileDiagnostics, FileEvent,
-    FileEventKind, FixOutcome, ProviderCall, Record, SymbolFile,
+    FileEventKind, FixOutcome, ProviderCall, Record, SYMBOL_TEXTS_KEPT, SymbolFile, SymbolText,
 };
 
 /// A transaction stops taking queued batches once it holds this many records, so that one
@@ -239,6 +239,7 @@ impl Writer {
                 Record::SymbolFileGone { path } => {
                     tx.prepare_cached("DELETE FROM symbol_file WHERE path = ?1")?.execute([path])?;
                 }
+                Record::SymbolText(text) => put_symbol_text(&tx, text)?,
             }
         }
         if fenced_off > 0 {
@@ -659,6 +660,20 @@ fn put_symbol_file(tx: &Transaction, file: &SymbolFile) -> rusqlite::Result<()> 
         file.format,
         file.entries
     ])?;
+    Ok(())
+}
+
+fn put_symbol_text(tx: &Transaction, text: &SymbolText) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO symbol_text (hash, language, size, format, entries, stored_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![text.hash, text.language, text.size, text.format, text.entries, text.stored_ms])?;
+    tx.prepare_cached(
+        "DELETE FROM symbol_text WHERE hash IN
+         (SELECT hash FROM symbol_text ORDER BY stored_ms DESC, hash LIMIT -1 OFFSET ?1)",
+    )?
+    .execute([SYMBOL_TEXTS_KEPT])?;
     Ok(())
 }
 
