@@ -134,9 +134,10 @@ fn explain(args: &Args) -> Result<i32, String> {
 }
 
 /// How this one-shot command opens a store: without the integrity check's read of the whole
-/// file, which it would not wait for.
+/// file, which it would not wait for, and without moving the write-ahead log into the database
+/// when it ends (the next writer does).
 fn short_lived() -> StoreOptions {
-    StoreOptions { integrity_check: false, ..StoreOptions::default() }
+    StoreOptions { integrity_check: false, checkpoint_on_close: false, ..StoreOptions::default() }
 }
 
 /// The symbol index of a workspace whose own state a dry run does not write (there is none yet,

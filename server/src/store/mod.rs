@@ -115,6 +115,11 @@ pub struct StoreOptions {
     /// own). Default: yes; a short-lived command that reads a few rows (`acas explain`) leaves it
     /// to the operations that meet a damaged page, which fail with the same message.
     pub integrity_check: bool,
+    /// Whether closing the last connection moves the write-ahead log into the database and
+    /// removes it (with a sync of each). Default: yes; a short-lived command leaves that to the
+    /// next writer's automatic checkpoint, so that it neither waits for those syncs nor makes
+    /// the next process create the log again. What was committed is kept either way.
+    pub checkpoint_on_close: bool,
 }
 
 impl Default for StoreOptions {
@@ -125,6 +130,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             audit_retention: Duration::from_secs(365 * 24 * 60 * 60),
             integrity_check: true,
+            checkpoint_on_close: true,
         }
     }
 }
@@ -189,6 +195,12 @@ impl Store {
         let busy_timeout = options.busy_timeout;
         let conn = schema::open_writer(db_path, busy_timeout)?;
         let reader = schema::open_reader(db_path, busy_timeout)?;
+        if !options.checkpoint_on_close {
+            for conn in [&conn, &reader] {
+                // Refused only by an SQLite older than the bundled one: then it checkpoints.
+                let _ = conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            }
+        }
         let (commands, receiver) = crossbeam_channel::bounded(options.queue_batches.max(1));
         let writer = Writer::new(conn, db_path.to_owned(), busy_timeout);
         let handle = std::thread::Builder::new()

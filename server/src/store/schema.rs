@@ -427,6 +427,9 @@ fn read_header(db_path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
+const AUTO_VACUUM_INCREMENTAL: i64 = 2;
+
 /// Opens the write connection: checks the header, the schema and its version, sets the pragmas,
 /// migrates. Does not read the whole file: see [`check_integrity`].
 pub(super) fn open_writer(db_path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
@@ -453,9 +456,15 @@ pub(super) fn open_writer(db_path: &Path, busy_timeout: Duration) -> Result<Conn
 
     // `auto_vacuum` only takes effect before the first table exists, so it goes first, and
     // before `journal_mode`, which writes the database header.
+    // Setting `auto_vacuum` is a write transaction (of the header page, with its syncs) even when
+    // the value does not change: only a new database, or one made without it, is given it.
+    let auto_vacuum: i64 =
+        conn.query_row("PRAGMA auto_vacuum", [], |row| row.get(0)).map_err(err("read the database's settings"))?;
+    if auto_vacuum != AUTO_VACUUM_INCREMENTAL {
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(err("configure the database"))?;
+    }
     conn.execute_batch(
-        "PRAGMA auto_vacuum = INCREMENTAL;
-         PRAGMA synchronous = NORMAL;
+        "PRAGMA synchronous = NORMAL;
          PRAGMA journal_size_limit = 67108864;",
     )
     .map_err(err("configure the database"))?;
