@@ -28,6 +28,57 @@ pub fn client() -> Result<reqwest::Client, ClientError> {
         .clone()
 }
 
+/// The client for requests to `url`: the process's [`client`], or for a plain `http://` URL
+/// (a provider on this machine or the local network) a client that never loads the system's
+/// certificate store, reading and parsing which is most of what setting up TLS costs a
+/// short-lived process such as `acas explain`. That client refuses a redirect to `https://`
+/// (it could not verify the server) and is not used when a proxy for `http://` is itself
+/// reached over TLS.
+pub fn client_for(url: &str) -> Result<reqwest::Client, ClientError> {
+    if !is_plain_http(url) || proxied_over_tls() {
+        return client();
+    }
+    static PLAIN: OnceLock<Result<reqwest::Client, ClientError>> = OnceLock::new();
+    PLAIN
+        .get_or_init(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let redirects = reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.url().scheme() != "http" {
+                    let to = attempt.url().to_string();
+                    attempt.error(format!(
+                        "a plain http:// endpoint redirected to {to}: configure that URL instead"
+                    ))
+                } else if attempt.previous().len() >= MAX_REDIRECTS {
+                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+                } else {
+                    attempt.follow()
+                }
+            });
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(redirects)
+                .tls_certs_only([])
+                .build()
+                .map_err(|error| ClientError { detail: error.to_string() })
+        })
+        .clone()
+}
+
+/// As many redirects as reqwest's default policy follows.
+const MAX_REDIRECTS: usize = 10;
+
+fn is_plain_http(url: &str) -> bool {
+    url.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
+/// Whether the proxy the environment names for `http://` URLs is reached over TLS.
+fn proxied_over_tls() -> bool {
+    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .any(|proxy| proxy.to_string_lossy().trim_start().get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")))
+}
+
 /// A client of its own whose redirects follow `policy`, with the same settings as [`client`].
 pub fn client_with_redirects(policy: reqwest::redirect::Policy) -> Result<reqwest::Client, ClientError> {
     // The shared client installs the crypto provider.
@@ -49,4 +100,18 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_urls_skip_the_certificate_store() {
+        assert!(is_plain_http("http://127.0.0.1:11434/v1"));
+        assert!(is_plain_http("HTTP://localhost/v1"));
+        assert!(!is_plain_http("https://api.openai.com/v1"));
+        assert!(!is_plain_http("http:/x"));
+        assert!(!is_plain_http(""));
+    }
 }

@@ -47,9 +47,9 @@ impl fmt::Debug for HttpSettings {
     }
 }
 
-/// The process's HTTP client as a provider's error when it cannot be set up.
-pub(crate) fn client() -> Result<reqwest::Client, ProviderError> {
-    crate::http::client().map_err(|error| ProviderError::new(ProviderErrorKind::Server, error.to_string()))
+/// The HTTP client for `url` as a provider's error when it cannot be set up.
+pub(crate) fn client(url: &str) -> Result<reqwest::Client, ProviderError> {
+    crate::http::client_for(url).map_err(|error| ProviderError::new(ProviderErrorKind::Server, error.to_string()))
 }
 
 /// What a provider's event handler says about the stream.
@@ -99,7 +99,8 @@ pub struct HttpProvider<W> {
 
 impl<W: WireFormat> HttpProvider<W> {
     pub fn new(settings: HttpSettings) -> Result<Self, ProviderError> {
-        Ok(Self { settings, client: client()?, wire: W::default() })
+        let client = client(&settings.base_url)?;
+        Ok(Self { settings, client, wire: W::default() })
     }
 
     /// The JSON body sent for `request`.
