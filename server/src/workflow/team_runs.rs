@@ -36,6 +36,13 @@ use crate::time::now_ms;
 /// Bytes of the end of each output stream (and of a `uses:` step's output) that are shared.
 pub const OUTPUT_TAIL: usize = 4 * 1024;
 
+/// Bytes of a step's or run's error that are shared.
+pub const ERROR_TEXT: usize = 8 * 1024;
+
+/// Bytes read around what is shared, for the redactor to see secrets whole: a secret cut by
+/// the read window is in the part that is then left out, unless it is longer than this.
+const REDACT_MARGIN: usize = 16 * 1024;
+
 /// Recent runs offered again when the mirror starts.
 const CATCH_UP_RUNS: usize = 20;
 
@@ -325,7 +332,7 @@ fn shared_run(
         definition_hash: record.definition_hash.clone(),
         trigger: record.trigger.get("kind").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
         status: record.status.as_str().to_owned(),
-        error: record.error.as_deref().map(redacted),
+        error: record.error.as_deref().map(error_text),
         created_ms: record.created_ms,
         started_ms: record.started_ms,
         finished_ms: record.finished_ms,
@@ -345,7 +352,7 @@ fn shared_run(
                     .and_then(|o| o.get("exit_code"))
                     .and_then(Value::as_i64)
                     .and_then(|c| i32::try_from(c).ok()),
-                error: s.error.as_deref().map(redacted),
+                error: s.error.as_deref().map(error_text),
                 output_tail: s.output.as_ref().map(output_tail),
             })
             .collect(),
@@ -357,15 +364,47 @@ fn redacted(text: &str) -> String {
     redact_text(text, false).0
 }
 
+/// The start of an error, redacted: at most [`ERROR_TEXT`] bytes, redacted within a window
+/// [`REDACT_MARGIN`] longer, so that the cost does not grow with the error.
+fn error_text(text: &str) -> String {
+    let window = head(text, ERROR_TEXT + REDACT_MARGIN);
+    head(&redacted(window), ERROR_TEXT).to_owned()
+}
+
+/// The end of a stream, redacted: at most [`OUTPUT_TAIL`] bytes, redacted within a window
+/// [`REDACT_MARGIN`] longer (a step may keep a megabyte of each stream).
+fn stream_tail(text: &str) -> String {
+    let window = tail(text, OUTPUT_TAIL + REDACT_MARGIN);
+    tail(&redacted(window), OUTPUT_TAIL).to_owned()
+}
+
+/// The first `limit` bytes of `text` at most, at a character boundary.
+fn head(text: &str, limit: usize) -> &str {
+    let mut end = text.len().min(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The last `limit` bytes of `text` at most, at a character boundary.
+fn tail(text: &str, limit: usize) -> &str {
+    let mut start = text.len().saturating_sub(limit);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
 /// The end of a step's output, redacted: each of `stdout` and `stderr` of a `run:` step, or the
 /// JSON of a `uses:` step's output.
 fn output_tail(output: &Value) -> String {
     let stream = |name: &str| output.get(name).and_then(Value::as_str);
     match (stream("stdout"), stream("stderr")) {
-        (None, None) => tail(&redacted(&output.to_string())),
+        (None, None) => stream_tail(&output.to_string()),
         (out, err) => {
-            let mut text = tail(&redacted(out.unwrap_or_default()));
-            let err = tail(&redacted(err.unwrap_or_default()));
+            let mut text = stream_tail(out.unwrap_or_default());
+            let err = stream_tail(err.unwrap_or_default());
             if !err.is_empty() {
                 if !text.is_empty() && !text.ends_with('\n') {
                     text.push('\n');
@@ -376,15 +415,6 @@ fn output_tail(output: &Value) -> String {
             text
         }
     }
-}
-
-/// The last [`OUTPUT_TAIL`] bytes of `text`, at a character boundary.
-fn tail(text: &str) -> String {
-    let mut start = text.len().saturating_sub(OUTPUT_TAIL);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_owned()
 }
 
 #[cfg(test)]
@@ -400,6 +430,15 @@ mod tests {
         assert!(text.starts_with("token "), "{text}");
         assert!(text.contains("[stderr]\n"));
         assert!(text.len() <= 2 * OUTPUT_TAIL + 16);
+        // A secret anywhere in the window read is redacted, however long the stream; what is
+        // shared of an error is its start.
+        let long = format!("{}{secret}{}", "x".repeat(1 << 20), "y".repeat(OUTPUT_TAIL + 100));
+        assert!(!output_tail(&serde_json::json!({"stdout": long})).contains("ghp_"));
+        let near_end = format!("{}{secret} end", "x".repeat(1 << 20));
+        let shared = output_tail(&serde_json::json!({"stdout": near_end}));
+        assert!(!shared.contains("ghp_") && shared.ends_with(" end"), "{shared:.80}");
+        let error = error_text(&format!("failed: {secret} {}", "é".repeat(ERROR_TEXT)));
+        assert!(error.starts_with("failed: ") && !error.contains("ghp_") && error.len() <= ERROR_TEXT);
         assert_eq!(shared_id("h", Path::new("/w"), 1, 2), shared_id("h", Path::new("/w"), 1, 2));
         assert_ne!(shared_id("h", Path::new("/w"), 1, 2), shared_id("h", Path::new("/x"), 1, 2));
     }
