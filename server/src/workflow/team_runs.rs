@@ -297,7 +297,8 @@ impl Mirror {
         let definition = self.db.definition(run).ok().map(|(_, source)| SharedDefinition {
             name: record.workflow.clone(),
             hash: record.definition_hash.clone(),
-            source,
+            // A secret written into a workflow file stays on this machine, as a step's output does.
+            source: redacted(&source),
         });
         Ok(Some((
             shared_run(&record, &steps, version, &self.workspace, &self.host, &self.shared),
