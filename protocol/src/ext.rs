@@ -573,6 +573,58 @@ pub struct WorkflowsResult {
     /// server told of carry their own. A client drops what it holds of runs this list leaves
     /// out, unless a later notification told it of them.
     pub seq: u64,
+    /// With a shared store: the repository's recent runs from every clone on every machine
+    /// (this workspace's included), newest first. Absent without one, or when it cannot be
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub team_runs: Option<Vec<TeamRun>>,
+}
+
+/// One step of a [`TeamRun`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamStepState {
+    pub id: String,
+    /// Absent when the shared store holds a status this ACAS does not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub status: Option<StepStatus>,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<String>,
+}
+
+/// A run of the repository as the team's shared store has it, started in any clone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamRun {
+    /// Unique across machines (16 hex digits); `acas workflow status ID` shows it anywhere.
+    pub id: String,
+    /// The run's number in the clone that started it.
+    pub run_id: i64,
+    pub workflow: String,
+    /// Absent when the shared store holds a status this ACAS does not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub status: Option<RunStatus>,
+    /// Who started it, on which machine, in which clone (its path there).
+    pub user: String,
+    pub host: String,
+    pub clone: String,
+    pub steps: Vec<TeamStepState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub finished_ms: Option<i64>,
 }
 
 /// `acas/workflows` (client → server): the workspace's workflows and its recent runs.
@@ -681,6 +733,15 @@ pub enum TasksChanged {}
 impl Notification for TasksChanged {
     type Params = ();
     const METHOD: &'static str = "acas/tasksChanged";
+}
+
+/// `acas/runsChanged` (server → client): with a shared store, a workflow run of the repository
+/// changed in another process, clone or machine; ask `acas/workflows` again.
+pub enum RunsChanged {}
+
+impl Notification for RunsChanged {
+    type Params = ();
+    const METHOD: &'static str = "acas/runsChanged";
 }
 
 /// Asks a model for a plan of tasks, shows it for approval, and runs it when approved.

@@ -56,6 +56,8 @@ pub fn generate() -> String {
         TriggerKind::decl(&cfg),
         WorkflowInput::decl(&cfg),
         WorkflowSummary::decl(&cfg),
+        TeamStepState::decl(&cfg),
+        TeamRun::decl(&cfg),
         WorkflowsResult::decl(&cfg),
         TaskState::decl(&cfg),
         TaskLock::decl(&cfg),
@@ -91,6 +93,7 @@ pub fn generate() -> String {
         ("planReady", PlanReady::METHOD),
         ("tasks", Tasks::METHOD),
         ("tasksChanged", TasksChanged::METHOD),
+        ("runsChanged", RunsChanged::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }

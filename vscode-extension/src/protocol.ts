@@ -178,6 +178,34 @@ export type WorkflowSummary = { name: string, uri: string,
  */
 triggers: Array<TriggerKind>, inputs: Array<WorkflowInput>, steps: number, };
 
+export type TeamStepState = { id: string, 
+/**
+ * Absent when the shared store holds a status this ACAS does not know.
+ */
+status?: StepStatus, attempts: number, exitCode?: number, error?: string, };
+
+export type TeamRun = { 
+/**
+ * Unique across machines (16 hex digits); `acas workflow status ID` shows it anywhere.
+ */
+id: string, 
+/**
+ * The run's number in the clone that started it.
+ */
+runId: number, workflow: string, 
+/**
+ * Absent when the shared store holds a status this ACAS does not know.
+ */
+status?: RunStatus, 
+/**
+ * Who started it, on which machine, in which clone (its path there).
+ */
+user: string, host: string, clone: string, steps: Array<TeamStepState>, error?: string, 
+/**
+ * Milliseconds since the Unix epoch.
+ */
+createdMs: number, finishedMs?: number, };
+
 export type WorkflowsResult = { 
 /**
  * The valid workflows (invalid files are diagnostics in themselves).
@@ -193,7 +221,13 @@ runs: Array<WorkflowRunParams>,
  * server told of carry their own. A client drops what it holds of runs this list leaves
  * out, unless a later notification told it of them.
  */
-seq: number, };
+seq: number, 
+/**
+ * With a shared store: the repository's recent runs from every clone on every machine
+ * (this workspace's included), newest first. Absent without one, or when it cannot be
+ * read.
+ */
+teamRuns?: Array<TeamRun>, };
 
 export type TaskState = "queued" | "claimed" | "running" | "blocked" | "done" | "failed";
 
@@ -341,6 +375,7 @@ export const Methods = {
   planReady: "acas/planReady",
   tasks: "acas/tasks",
   tasksChanged: "acas/tasksChanged",
+  runsChanged: "acas/runsChanged",
 } as const;
 
 /** Commands ACAS serves through `workspace/executeCommand`. */

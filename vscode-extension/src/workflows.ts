@@ -1,7 +1,8 @@
 /**
  * Keeps the latest answer of `acas/workflows` and the `acas/workflowRun` notifications, and tells
  * the workflows view, the status bar and the workflow commands. The list is fetched when the
- * server starts, when a workflow file changes, after a run starts, and on demand; the
+ * server starts, when a workflow file changes, after a run starts, when the server says the
+ * team's runs changed (`acas/runsChanged`, with a shared store), and on demand; the
  * view is redrawn (debounced) after each notification. Which commands the server offers comes
  * from its initialize result, and sets the context keys the menus use. It does not interpret
  * workflows; that is the server's job.
@@ -10,7 +11,7 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { KeyedDebouncer } from './debounce';
 import * as messages from './messages';
-import type { WorkflowRunParams, WorkflowSummary } from './protocol';
+import type { TeamRun, WorkflowRunParams, WorkflowSummary } from './protocol';
 import { activeCount, RunStates, workflowCapabilities, type RunView, type WorkflowCapabilities } from './workflowRuns';
 
 const DELAY_MS = 250;
@@ -24,6 +25,7 @@ type Job = 'render' | 'refresh';
 export class WorkflowsModel implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private subscription: vscode.Disposable | undefined;
+  private teamSubscription: vscode.Disposable | undefined;
   private generation = 0;
   private failureLogged = false;
   private readonly states = new RunStates();
@@ -38,6 +40,8 @@ export class WorkflowsModel implements vscode.Disposable {
   workflows: WorkflowSummary[] | undefined;
   /** Recent runs, newest first, as the server last told each. */
   runs: RunView[] = [];
+  /** With a shared store: the repository's recent runs of every clone, as last listed. */
+  teamRuns: TeamRun[] = [];
   readonly onDidChange = this.changed.event;
   /** A run has just ended (first final notification). */
   readonly onDidFinish = this.finished.event;
@@ -68,16 +72,20 @@ export class WorkflowsModel implements vscode.Disposable {
   setClient(client: LanguageClient | undefined): void {
     this.subscription?.dispose();
     this.subscription = undefined;
+    this.teamSubscription?.dispose();
+    this.teamSubscription = undefined;
     this.client = client;
     this.generation += 1;
     this.failureLogged = false;
     this.states.clear();
     this.workflows = undefined;
     this.runs = [];
+    this.teamRuns = [];
     this.capabilities = client ? workflowCapabilities(client.initializeResult?.capabilities.executeCommandProvider?.commands) : NONE;
     void this.setContext(this.capabilities);
     if (client && this.capabilities.run) {
       this.subscription = client.onNotification(messages.workflowRun, (params) => this.notified(params));
+      this.teamSubscription = client.onNotification(messages.runsChanged, () => this.scheduleRefresh());
       void this.refresh();
     }
     this.changed.fire();
@@ -96,6 +104,7 @@ export class WorkflowsModel implements vscode.Disposable {
       if (generation !== this.generation) return;
       this.workflows = result.workflows;
       this.states.list(result.runs, result.seq);
+      this.teamRuns = result.teamRuns ?? [];
       this.failureLogged = false;
       this.render();
     } catch (error) {
@@ -123,6 +132,7 @@ export class WorkflowsModel implements vscode.Disposable {
 
   dispose(): void {
     this.subscription?.dispose();
+    this.teamSubscription?.dispose();
     this.debouncer.dispose();
     for (const d of this.disposables) d.dispose();
   }

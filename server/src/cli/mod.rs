@@ -28,6 +28,7 @@ mod watch;
 mod worker;
 mod workflow;
 mod workflow_run;
+mod workflow_team;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

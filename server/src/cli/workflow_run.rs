@@ -27,6 +27,10 @@ use crate::workflow::state::{RunId, RunRecord, StepRecord};
 use crate::workflow::triggers::{ManualSource, Trigger};
 use crate::workflow::{inputs, plan, validate};
 
+/// How long a run's command waits, once the run ended, for its last state to reach the shared
+/// store (it does not wait while the store cannot be reached).
+const SHARE_WAIT: Duration = Duration::from_secs(5);
+
 /// How long `acas workflow cancel` waits for the run to end.
 const CANCEL_WAIT: Duration = Duration::from_secs(30);
 
@@ -50,9 +54,13 @@ pub(super) enum RunCommand {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
-    /// Show a run and its steps
+    /// Show a run and its steps; without RUN, the recent runs with theirs (with a shared
+    /// store: of every clone of the repository)
     Status {
-        run: RunId,
+        /// A run of this workspace, or a run of the team by its shared id (16 hex digits)
+        run: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
         #[arg(long, default_value = ".")]
         workspace: PathBuf,
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
@@ -110,16 +118,9 @@ pub(super) fn run(command: RunCommand) -> i32 {
         RunCommand::Run { name, inputs, dry_run, local, workspace, format } => {
             with_root(&workspace, "run", |root| run_workflow(root, &name, &inputs, dry_run, local, format))
         }
-        RunCommand::Status { run, workspace, format } => with_root(&workspace, "status", |root| {
-            if let Some(db) = read_only_db(root, "status")? {
-                print_run(&db.existing_run(run)?, &db.steps(run)?, format);
-                return Ok(EXIT_OK);
-            }
-            let (engine, _) = open(root, false)?;
-            let record = engine.db().existing_run(run)?;
-            print_run(&record, &engine.db().steps(run)?, format);
-            Ok(EXIT_OK)
-        }),
+        RunCommand::Status { run, limit, workspace, format } => {
+            with_root(&workspace, "status", |root| status(root, run.as_deref(), limit, format))
+        }
         RunCommand::Cancel { run, workspace, format } => {
             with_root(&workspace, "cancel", |root| cancel(root, run, format))
         }
@@ -156,6 +157,10 @@ pub(super) fn run(command: RunCommand) -> i32 {
             })
         }),
         RunCommand::History { name, limit, workspace, format } => with_root(&workspace, "history", |root| {
+            if let Some(board) = super::workflow_team::board(root)? {
+                super::workflow_team::print_team_runs(&board, name.as_deref(), limit, false, format)?;
+                return Ok(EXIT_OK);
+            }
             // Reading history creates no state where there is none.
             if !crate::store::Store::recorded(root)? {
                 print_history(&[], format);
@@ -170,6 +175,99 @@ pub(super) fn run(command: RunCommand) -> i32 {
             Ok(EXIT_OK)
         }),
     }
+}
+
+/// `acas workflow status [RUN]`: one run, or the recent runs with their steps; with a shared
+/// store, a run of any clone by its shared id, and the runs of every clone.
+fn status(root: &Path, run: Option<&str>, limit: usize, format: ListFormat) -> Result<i32, WorkflowError> {
+    use super::workflow_team::{board, is_shared_id, print_team_run, print_team_runs};
+    let local: Option<RunId> = match run {
+        Some(text) => match text.parse::<RunId>() {
+            Ok(id) => Some(id),
+            Err(_) if is_shared_id(text) => None,
+            Err(_) => {
+                return Err(WorkflowError::new(
+                    WorkflowErrorKind::NotFound,
+                    format!(
+                        "`{}` names no run: give a run's number in this workspace, or a run's shared id (16 hex digits, from `acas workflow history`)",
+                        output::shown(text)
+                    ),
+                ));
+            }
+        },
+        None => None,
+    };
+    let board = board(root)?;
+    if let (Some(text), Some(board)) = (run, &board)
+        && is_shared_id(text)
+        && print_team_run(board, text, format)?
+    {
+        return Ok(EXIT_OK);
+    }
+    let Some(id) = local else {
+        if let Some(text) = run {
+            return Err(WorkflowError::new(
+                WorkflowErrorKind::NotFound,
+                format!(
+                    "there is no workflow run {text} in the team's store; `acas workflow history` lists the runs"
+                ),
+            ));
+        }
+        if let Some(board) = &board {
+            print_team_runs(board, None, limit, true, format)?;
+            return Ok(EXIT_OK);
+        }
+        return local_runs(root, limit, format);
+    };
+    if let Some(db) = read_only_db(root, "status")? {
+        print_run(&db.existing_run(id)?, &db.steps(id)?, format);
+        return Ok(EXIT_OK);
+    }
+    let (engine, _) = open(root, false)?;
+    let record = engine.db().existing_run(id)?;
+    print_run(&record, &engine.db().steps(id)?, format);
+    Ok(EXIT_OK)
+}
+
+/// The workspace's recent runs with their steps.
+fn local_runs(root: &Path, limit: usize, format: ListFormat) -> Result<i32, WorkflowError> {
+    let print = |db: &crate::workflow::state::StateDb| -> Result<(), WorkflowError> {
+        let mut runs = Vec::new();
+        for record in db.history(None, limit)? {
+            let steps = db.steps(record.id)?;
+            runs.push((record, steps));
+        }
+        match format {
+            ListFormat::Json => {
+                let runs: Vec<Value> = runs.iter().map(|(r, s)| summary(r, s)).collect();
+                output::line(&json!({ "runs": runs }).to_string());
+            }
+            ListFormat::Text if runs.is_empty() => {
+                output::line("no workflow runs in this workspace yet");
+            }
+            ListFormat::Text => {
+                for (record, steps) in &runs {
+                    print_run(record, steps, format);
+                }
+            }
+        }
+        Ok(())
+    };
+    // Reading runs creates no state where there is none.
+    if !crate::store::Store::recorded(root)? {
+        match format {
+            ListFormat::Json => output::line(&json!({ "runs": [] }).to_string()),
+            ListFormat::Text => output::line("no workflow runs in this workspace yet"),
+        };
+        return Ok(EXIT_OK);
+    }
+    if let Some(db) = read_only_db(root, "status")? {
+        print(&db)?;
+        return Ok(EXIT_OK);
+    }
+    let (engine, _) = open(root, false)?;
+    print(engine.db())?;
+    Ok(EXIT_OK)
 }
 
 /// The run history read-only, when the state of `root` cannot be written (saying so).
@@ -279,6 +377,8 @@ fn open_with(
         options.workers =
             config.shared_store.clone().map(|s| Arc::new(crate::workflow::workers::Workers::new(s)));
     }
+    // Runs are shared with the team whether or not their steps go to workers.
+    options.shared_runs = config.shared_store.clone();
     Ok((Engine::open(options)?, rx))
 }
 
@@ -381,6 +481,9 @@ async fn follow(
     let id = handle.id;
     let started = Instant::now();
     let status = drive(engine, handle, events, format, &mut |_| {}).await?;
+    // The run's last state reaches the team before this process ends, when the store answers.
+    let flushing = engine.clone();
+    let _ = tokio::task::spawn_blocking(move || flushing.flush_shared(SHARE_WAIT)).await;
     let record = engine.db().existing_run(id)?;
     let steps = engine.db().steps(id)?;
     match format {

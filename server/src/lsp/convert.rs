@@ -202,6 +202,7 @@ pub fn workflows(
     workflows: &[crate::workflow::definition::Workflow],
     runs: &[crate::workspace::RunState],
     seq: u64,
+    team: Option<&[crate::store::postgres::runs::SharedRun]>,
 ) -> ext::WorkflowsResult {
     use crate::workflow::definition::InputType;
     let summary = |w: &crate::workflow::definition::Workflow| {
@@ -242,6 +243,53 @@ pub fn workflows(
         workflows: workflows.iter().map(summary).collect(),
         runs: runs.iter().map(workflow_run).collect(),
         seq,
+        team_runs: team.map(|runs| runs.iter().map(team_run).collect()),
+    }
+}
+
+/// A run of the shared store as the editor sees it; a status this ACAS does not know (a row
+/// written by another program) is left out rather than guessed.
+fn team_run(r: &crate::store::postgres::runs::SharedRun) -> ext::TeamRun {
+    let run_status = |s: &str| match s {
+        "queued" => Some(ext::RunStatus::Queued),
+        "running" => Some(ext::RunStatus::Running),
+        "paused" => Some(ext::RunStatus::Paused),
+        "succeeded" => Some(ext::RunStatus::Succeeded),
+        "failed" => Some(ext::RunStatus::Failed),
+        "cancelled" => Some(ext::RunStatus::Cancelled),
+        _ => None,
+    };
+    let step_status = |s: &str| match s {
+        "pending" => Some(ext::StepStatus::Pending),
+        "running" => Some(ext::StepStatus::Running),
+        "succeeded" => Some(ext::StepStatus::Succeeded),
+        "failed" => Some(ext::StepStatus::Failed),
+        "skipped" => Some(ext::StepStatus::Skipped),
+        "cancelled" => Some(ext::StepStatus::Cancelled),
+        _ => None,
+    };
+    ext::TeamRun {
+        id: r.id.clone(),
+        run_id: r.local_id,
+        workflow: r.workflow.clone(),
+        status: run_status(&r.status),
+        user: r.user.clone(),
+        host: r.host.clone(),
+        clone: r.clone.clone(),
+        steps: r
+            .steps
+            .iter()
+            .map(|s| ext::TeamStepState {
+                id: s.step_id.clone(),
+                status: step_status(&s.status),
+                attempts: s.attempts.max(0) as u32,
+                exit_code: s.exit_code,
+                error: s.error.clone(),
+            })
+            .collect(),
+        error: r.error.clone(),
+        created_ms: r.created_ms,
+        finished_ms: r.finished_ms,
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! With a shared store, [`listen_shared`] also hears the team's changes to the repository's
 //! tasks and locks as PostgreSQL notifies them (`store::postgres::listen`), from every instance
-//! on every machine, and tells the client the same way, once per burst; and announces this
+//! on every machine, and tells the client the same way, once per burst; changes to the
+//! repository's workflow runs become `acas/runsChanged` the same way; and it announces this
 //! instance's presence (user, host, repository, branch) every lease heartbeat.
 
 use std::path::PathBuf;
@@ -117,9 +118,9 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
             () = tokio::time::sleep_until(wait) => continue,
         };
         let Some(change) = change else { break };
-        let about_tasks =
-            |kind: ChangeKind| matches!(kind, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
-        if !about_tasks(change) {
+        let mut heard = Heard::default();
+        heard.add(change);
+        if !heard.tasks && !heard.runs {
             continue;
         }
         // One notification per burst: what arrives until the changes pause for COALESCE (a
@@ -131,7 +132,7 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
             let quiet = (tokio::time::Instant::now() + COALESCE).min(until);
             tokio::select! {
                 more = changes.recv() => match more {
-                    Some(_) => {}
+                    Some(more) => heard.add(more),
                     None => {
                         closed = true;
                         break;
@@ -140,12 +141,39 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
                 () = tokio::time::sleep_until(quiet) => break,
             }
         }
-        client.send_notification::<ext::TasksChanged>(()).await;
+        if heard.tasks {
+            client.send_notification::<ext::TasksChanged>(()).await;
+        }
+        if heard.runs {
+            client.send_notification::<ext::RunsChanged>(()).await;
+        }
         if closed {
             break;
         }
     }
     presence.leave(&store).await;
+}
+
+/// What a burst of the team's changes is about.
+#[derive(Default)]
+struct Heard {
+    tasks: bool,
+    runs: bool,
+}
+
+impl Heard {
+    fn add(&mut self, change: ChangeKind) {
+        match change {
+            ChangeKind::Tasks | ChangeKind::Locks => self.tasks = true,
+            ChangeKind::Runs => self.runs = true,
+            // Anything may have changed while nobody listened.
+            ChangeKind::Resumed => {
+                self.tasks = true;
+                self.runs = true;
+            }
+            ChangeKind::Spend => {}
+        }
+    }
 }
 
 /// This instance's presence in the shared store: announced every lease heartbeat, expiring

@@ -87,7 +87,7 @@ pub(crate) use lease::host_name;
 pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
 pub use postgres::{DatabaseUrl, Identity, PgOptions, PgStore, SharedStore};
 pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, read_only};
-pub use shared::{Allow, Ledger};
+pub use shared::{Allow, Ledger, RunBoard};
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, AgentEvent, CacheEntry, CallStatus, CostRow, DiagnosticRecord,
     EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow,

@@ -13,6 +13,7 @@
 use super::Store;
 use super::budget::SpendTotals;
 use super::error::StoreError;
+use super::postgres::runs::{SharedDefinition, SharedRun};
 use super::types::{CacheEntry, ProviderCall, Record};
 
 /// What decides whether a reservation may go ahead, given the spend so far: `Err` holds the
@@ -75,5 +76,59 @@ impl Ledger for Store {
     fn cache_put(&self, entry: CacheEntry) -> Result<(), StoreError> {
         self.record(vec![Record::CacheEntry(entry)]);
         self.flush()
+    }
+}
+
+/// Where a process mirrors the workflow runs it owns, for the rest of the team to read.
+///
+/// On PostgreSQL it is the shared store's `workflow_run` tables ([`super::postgres::runs`]). On
+/// the workspace's SQLite it publishes nothing and lists nothing: the runs are already in that
+/// database (`workflow_run`, written by the engine itself), and nobody else reads it.
+pub trait RunBoard: Send + Sync {
+    /// Writes `run` when its version is above the stored one; returns whether it was written.
+    fn publish_run(
+        &self,
+        run: &SharedRun,
+        definition: Option<&SharedDefinition>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// The repository's most recent runs of every clone, newest first, with their steps.
+    fn team_runs(&self, limit: usize) -> Result<Vec<SharedRun>, StoreError>;
+
+    /// One run of the repository by its shared id.
+    fn team_run(&self, id: &str) -> Result<Option<SharedRun>, StoreError>;
+}
+
+impl RunBoard for Store {
+    fn publish_run(&self, _: &SharedRun, _: Option<&SharedDefinition>, _: i64) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    fn team_runs(&self, _: usize) -> Result<Vec<SharedRun>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn team_run(&self, _: &str) -> Result<Option<SharedRun>, StoreError> {
+        Ok(None)
+    }
+}
+
+impl RunBoard for super::PgStore {
+    fn publish_run(
+        &self,
+        run: &SharedRun,
+        definition: Option<&SharedDefinition>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        super::PgStore::publish_run(self, run, definition, now_ms)
+    }
+
+    fn team_runs(&self, limit: usize) -> Result<Vec<SharedRun>, StoreError> {
+        super::PgStore::team_runs(self, limit)
+    }
+
+    fn team_run(&self, id: &str) -> Result<Option<SharedRun>, StoreError> {
+        super::PgStore::team_run(self, id)
     }
 }

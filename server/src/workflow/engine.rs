@@ -180,6 +180,9 @@ pub struct EngineOptions {
     /// The team's workers, with a shared store: `run:` steps go to them while one is connected
     /// (see [`super::workers`]). `None` runs every step here.
     pub workers: Option<Arc<super::workers::Workers>>,
+    /// The shared store the runs of this engine are mirrored into, for the team to see (see
+    /// [`super::team_runs`]). `None` keeps them in the workspace only.
+    pub shared_runs: Option<crate::store::SharedStore>,
 }
 
 /// An agent as policies judge it, and its session (which decision records name with it).
@@ -205,6 +208,7 @@ impl EngineOptions {
             templates: TemplateLimits::default(),
             acting_for: None,
             workers: None,
+            shared_runs: None,
         }
     }
 }
@@ -246,6 +250,8 @@ struct Inner {
     /// Woken whenever a run of this process ends (concurrency groups wait on it).
     ended: Notify,
     pid: u32,
+    /// Where each change of a run is mirrored for the team, with a shared store.
+    team: Option<super::team_runs::TeamRuns>,
 }
 
 impl Engine {
@@ -253,6 +259,11 @@ impl Engine {
     pub fn open(options: EngineOptions) -> Result<Engine, WorkflowError> {
         let db = StateDb::open_workspace(&options.workspace, options.busy_timeout)?;
         let templates = Templates::new(options.templates);
+        let team = options.shared_runs.clone().and_then(|shared| {
+            super::team_runs::TeamRuns::spawn(&options.workspace, shared, options.busy_timeout)
+                .map_err(|e| tracing::warn!("workflow runs stay in this workspace: {e}"))
+                .ok()
+        });
         let engine = Engine {
             inner: Arc::new(Inner {
                 options,
@@ -261,10 +272,22 @@ impl Engine {
                 active: Mutex::new(HashMap::new()),
                 ended: Notify::new(),
                 pid: std::process::id(),
+                team,
             }),
         };
         engine.prune()?;
         Ok(engine)
+    }
+
+    /// Waits until every change of a run so far is in the shared store, at most `within`;
+    /// true when it is (or there is no shared store).
+    pub fn flush_shared(&self, within: Duration) -> bool {
+        self.inner.team.as_ref().is_none_or(|team| team.flush(within))
+    }
+
+    /// The mirror of this engine's runs in the shared store, when there is one.
+    pub fn team(&self) -> Option<&super::team_runs::TeamRuns> {
+        self.inner.team.as_ref()
     }
 
     /// The workflow state, for status and history queries.
@@ -583,7 +606,13 @@ impl Inner {
         self.active.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Tells of a change already committed: to the team's copy, then to the listener.
     fn emit(&self, event: RunEvent) {
+        if let Some(team) = &self.team {
+            let (RunEvent::Run { run, .. } | RunEvent::Steps { run, .. } | RunEvent::Step { run, .. }) =
+                &event;
+            team.changed(*run);
+        }
         if let Some(events) = &self.options.events {
             let _ = events.send(event);
         }

@@ -14,6 +14,7 @@
 //!   workflows.
 //! - [`engine`] runs workflows as DAGs, durably; [`state`] is the runs' store, [`process`] runs
 //!   the commands of `run:` steps, [`inputs`] types inputs, [`plan`] is the dry run.
+//! - [`team_runs`] mirrors the runs this process owns into the shared store, for the team.
 //! - [`workers`] hands `run:` steps to the team's workers through the shared store, and is the
 //!   loop of `acas worker`.
 //! - [`gate`] asks the policy before a step acts, and again after an approval.
@@ -37,6 +38,7 @@ pub mod process;
 pub mod settings;
 pub mod signature;
 pub mod state;
+pub mod team_runs;
 pub mod template;
 mod template_constants;
 pub mod triggers;

@@ -332,6 +332,15 @@ impl StateDb {
         })
     }
 
+    /// A number that grows with every change of the run or of one of its steps (the id of its
+    /// last audit row), for copies of the run elsewhere to tell a later state from an earlier.
+    pub fn version(&self, id: RunId) -> Result<i64, WorkflowError> {
+        let conn = self.conn();
+        conn.prepare_cached("SELECT coalesce(max(id), 0) FROM audit WHERE run_id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+            .map_err(self.err("read a workflow run's version"))
+    }
+
     /// The steps of a run, in definition order.
     pub fn steps(&self, id: RunId) -> Result<Vec<StepRecord>, WorkflowError> {
         let conn = self.conn();

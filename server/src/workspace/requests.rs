@@ -19,6 +19,7 @@ use super::status::Status;
 use super::{Event, Handle, Refused, RefusedKind, Workspace};
 use crate::assist::Job;
 use crate::escalate::cost::Budget;
+use crate::store::postgres::runs::SharedRun;
 use crate::store::{self, Store};
 use crate::text::{LineIndex, Position, PositionEncoding, TextRange};
 use crate::workflow::actions::Ai;
@@ -251,6 +252,27 @@ impl Handle {
         .await
         .ok()?;
         Some((definitions, runs, seq))
+    }
+
+    /// [`Self::workflows`], with the team's recent runs of every clone when the workspace has a
+    /// shared store (`None` without one, or when it cannot be read: said in the log).
+    pub async fn workflows_and_team_runs(
+        &self,
+        limit: usize,
+    ) -> Option<(Vec<Workflow>, Vec<RunState>, u64, Option<Vec<SharedRun>>)> {
+        let snapshot = self.request(Request::Workflows).await?;
+        let seq = snapshot.seq;
+        tokio::task::spawn_blocking(move || {
+            let runs = snapshot.recent_runs(limit);
+            let team = snapshot.engine.as_ref().and_then(|e| e.team()).and_then(|team| {
+                team.recent(limit)
+                    .map_err(|e| tracing::warn!("the editor lists this workspace's runs only: {e}"))
+                    .ok()
+            });
+            (snapshot.definitions, runs, seq, team)
+        })
+        .await
+        .ok()
     }
 
     /// The state of run `run` (`None` inside when no such run is known): as the store has it,

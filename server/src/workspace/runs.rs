@@ -340,6 +340,8 @@ impl Workspace {
         // With a shared store, `run:` steps go to the team's workers while one is connected.
         options.workers =
             self.config.shared_store.clone().map(|s| Arc::new(crate::workflow::workers::Workers::new(s)));
+        // With a shared store, every run is mirrored there for the team to see.
+        options.shared_runs = self.config.shared_store.clone();
         let engine = match Engine::open(options) {
             Ok(engine) => engine,
             Err(error) => {

@@ -4,7 +4,7 @@
 //! payload, `{"repository": "github.com/acme/app", "kind": "tasks"}` (with
 //! `repository_sha256`, the identity's SHA-256 in hex, in place of an identity over 1000 bytes:
 //! a payload holds at most 8000), when a row of `task`,
-//! `task_lock` or `provider_call` is written; PostgreSQL delivers it once the writing
+//! `task_lock`, `provider_call` or `workflow_run` is written; PostgreSQL delivers it once the writing
 //! transaction commits, to every connection listening. [`PgStore::listen`] keeps one connection
 //! of its own (outside the pool) listening, and hands on the changes of this store's
 //! repository. When the connection is lost (the database restarts, the network drops) it says
@@ -37,6 +37,8 @@ pub enum ChangeKind {
     Locks,
     /// AI spend (a reservation or the end of a call).
     Spend,
+    /// Workflow runs or their steps.
+    Runs,
     /// Listening again after the connection was lost: anything may have changed meanwhile.
     Resumed,
 }
@@ -47,6 +49,7 @@ impl ChangeKind {
             "tasks" => Some(ChangeKind::Tasks),
             "locks" => Some(ChangeKind::Locks),
             "spend" => Some(ChangeKind::Spend),
+            "runs" => Some(ChangeKind::Runs),
             _ => None,
         }
     }

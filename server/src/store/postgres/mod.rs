@@ -18,6 +18,7 @@ pub mod identity;
 mod ledger;
 pub mod listen;
 pub mod presence;
+pub mod runs;
 mod schema;
 pub mod steps;
 pub mod url;

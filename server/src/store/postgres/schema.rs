@@ -194,6 +194,53 @@ const MIGRATIONS: &[&str] = &[
          END IF;
          RETURN NULL;
      END $$;",
+    // Workflow definitions, runs and their steps, mirrored by each run's process (`runs.rs`):
+    // the run's own SQLite stays its owner; `version` only grows, so a late or repeated write
+    // never moves a run back. A run's row is written on every change of the run or of a step,
+    // so its trigger alone tells listeners (`runs`).
+    "CREATE TABLE workflow_definition (
+         repository text NOT NULL,
+         name text NOT NULL,
+         hash text NOT NULL,
+         source text NOT NULL,
+         first_seen_ms bigint NOT NULL,
+         PRIMARY KEY (repository, name, hash)
+     );
+     CREATE TABLE workflow_run (
+         id text PRIMARY KEY,
+         repository text NOT NULL,
+         local_id bigint NOT NULL,
+         user_name text NOT NULL,
+         host text NOT NULL,
+         clone text NOT NULL,
+         workflow text NOT NULL,
+         definition_hash text NOT NULL,
+         trigger text NOT NULL,
+         status text NOT NULL,
+         error text,
+         created_ms bigint NOT NULL,
+         started_ms bigint,
+         finished_ms bigint,
+         version bigint NOT NULL,
+         updated_ms bigint NOT NULL
+     );
+     CREATE INDEX workflow_run_recent ON workflow_run (repository, created_ms DESC);
+     CREATE TABLE workflow_run_step (
+         run_id text NOT NULL REFERENCES workflow_run (id) ON DELETE CASCADE,
+         step_id text NOT NULL,
+         position integer NOT NULL,
+         status text NOT NULL,
+         attempts integer NOT NULL,
+         started_ms bigint,
+         finished_ms bigint,
+         exit_code integer,
+         error text,
+         output_tail text,
+         version bigint NOT NULL,
+         PRIMARY KEY (run_id, step_id)
+     );
+     CREATE TRIGGER workflow_run_changed AFTER INSERT OR UPDATE OR DELETE ON workflow_run
+         FOR EACH ROW EXECUTE FUNCTION acas_notify_change('runs');",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.

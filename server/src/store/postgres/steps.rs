@@ -464,7 +464,7 @@ fn claimed_from(r: &Row) -> Result<ClaimedStep, String> {
 
 /// Column `index` (called `name`) of `r`, or a message naming it when it holds what this ACAS
 /// cannot read (a NULL where a value belongs, a NULL inside an array, another type).
-fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+pub(super) fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
     r: &'a Row,
     index: usize,
     name: &str,
@@ -478,6 +478,6 @@ fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
 }
 
 /// `text` with each NUL replaced by U+FFFD, which PostgreSQL's text can hold.
-fn without_nul(text: &str) -> String {
+pub(super) fn without_nul(text: &str) -> String {
     text.replace('\0', "\u{FFFD}")
 }
