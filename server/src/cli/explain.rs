@@ -19,7 +19,21 @@ pub(super) struct Args {
     pub target: String,
     pub provider: Option<String>,
     pub dry_run: bool,
+    /// `--agent`: who the request is for, unless a workflow step started this process.
+    pub agent: Option<String>,
     pub format: ListFormat,
+}
+
+/// Who a request is made for: the enclosing run's agent when a workflow step started this
+/// process (whatever `--agent` says), else `--agent`; with the session records name it in.
+/// `None` for a person at the terminal.
+fn requester(flag: Option<&str>) -> Option<crate::process_tree::Acting> {
+    crate::process_tree::acting_for().or_else(|| {
+        flag.map(|name| crate::process_tree::Acting {
+            agent: crate::policy::normalize_agent(name),
+            session: None,
+        })
+    })
 }
 
 pub(super) fn run(args: Args) -> i32 {
@@ -72,6 +86,7 @@ fn explain(args: &Args) -> Result<i32, String> {
     } else {
         None
     };
+    let requester = requester(args.agent.as_deref());
     let (range, problem) = assist::problem_on_line(&doc, &rel, line - 1, store.as_ref())
         .ok_or_else(|| format!("no diagnostic on {rel}:{line}; `acas check {file}` lists them"))?;
 
@@ -100,7 +115,9 @@ fn explain(args: &Args) -> Result<i32, String> {
         dry_run: args.dry_run,
         encoding: PositionEncoding::Utf16,
         budget: crate::escalate::context::Budget::default(),
-        agent: None,
+        // An agent's request passes its spend limit first, and counts as its spend.
+        agent: requester.as_ref().map(|r| r.agent.clone()),
+        session: requester.and_then(|r| r.session),
     };
     let runtime = super::runtime();
     let cancel = CancellationToken::new();
