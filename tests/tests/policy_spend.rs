@@ -111,6 +111,13 @@ fn an_agent_named_on_the_command_line_is_held_to_its_own_limit() {
     let (code, out) =
         acas(&root, &fake, &["policy", "explain", "--agent", "other", "spend", "0", "--format", "json"]);
     assert_eq!(code, 0, "{out}");
+    // A name that is no agent's is refused before anything is read or sent.
+    for bad in ["", " ", "*", "a\u{202e}b", &"x".repeat(129)] {
+        let (code, out) = acas(&root, &fake, &["explain", "src/shapes.rs:6", "--agent", bad]);
+        assert_ne!(code, 0, "{bad:?}: {out}");
+        assert!(out.contains("is not an agent's name"), "{bad:?}: {out}");
+    }
+    assert_eq!(fake.requests().len(), 1);
 }
 
 #[test]
