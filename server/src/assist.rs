@@ -349,8 +349,11 @@ pub struct Job {
     pub encoding: PositionEncoding,
     /// How much context to gather, in estimated tokens.
     pub budget: Budget,
-    /// The agent the escalation is for, as policies name it; `None` for a person.
+    /// The agent the escalation is for, as policies name it; `None` for a person. Its spend
+    /// limit is asked before anything is sent, and the call is recorded as its spend.
     pub agent: Option<String>,
+    /// The agent's session, as decision records name it (`claude-code/1a2b3c4d`).
+    pub session: Option<String>,
 }
 
 /// Where an escalation's providers come from.
@@ -436,6 +439,41 @@ pub enum Outcome {
     DryRun { prepared: Prepared, unavailable: Vec<(String, String)> },
 }
 
+/// Asks the policy whether `agent` may spend on a request now, counting today's spend on the
+/// ledger `escalator` reserves on (the shared store's when one is configured), and records the
+/// decision. Without a policy file nothing is read or recorded. Every front end's escalation for
+/// an agent passes here: the MCP server's, `acas explain --agent` or inside a step, and `acas
+/// serve` started by a step.
+async fn spend_gate(
+    escalator: &Arc<Escalator>,
+    root: &Path,
+    agent: &str,
+    session: Option<&str>,
+    cancel: &CancellationToken,
+) -> Result<(), EscalateError> {
+    let (owned, owned_root, owned_agent) = (escalator.clone(), root.to_path_buf(), agent.to_owned());
+    let read = tokio::task::spawn_blocking(move || {
+        let policy = crate::policy::Policy::load(&owned_root);
+        if policy.is_absent() {
+            return Ok((policy, (0.0, 0.0)));
+        }
+        owned.spent_today(&owned_agent).map(|spent| (policy, spent))
+    })
+    .await
+    .map_err(|e| EscalateError::Internal(format!("reading the policy failed: {e}")))?;
+    let (policy, (today_usd, agent_today_usd)) = read.map_err(|e| {
+        EscalateError::SpendDenied(format!(
+            "reading today's AI spend failed ({e}), so {agent}'s spend limit cannot be checked and nothing is sent; try again when the store answers"
+        ))
+    })?;
+    let spend = crate::policy::Action::Spend { today_usd, agent_today_usd, request_usd: 0.0 };
+    match crate::policy::approvals::enforce(root, &policy, agent, session, &spend, cancel).await {
+        Ok(_) => Ok(()),
+        Err(_) if cancel.is_cancelled() => Err(EscalateError::Cancelled),
+        Err(refusal) => Err(EscalateError::SpendDenied(refusal)),
+    }
+}
+
 /// Runs one escalation: builds the providers and the context on a blocking thread (reads of
 /// disk and the store happen there), then, unless it is a dry run, asks the providers.
 pub async fn escalate(
@@ -507,6 +545,9 @@ pub async fn escalate(
     let (escalator, prepared, job) = built?;
     if job.dry_run {
         return Ok(Outcome::DryRun { unavailable: escalator.unavailable().to_vec(), prepared });
+    }
+    if let Some(agent) = &job.agent {
+        spend_gate(&escalator, &job.root, agent, job.session.as_deref(), cancel).await?;
     }
     let Job { text, rel, root, max_size, .. } = job;
     let default_path = rel.clone();

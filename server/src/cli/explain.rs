@@ -19,7 +19,34 @@ pub(super) struct Args {
     pub target: String,
     pub provider: Option<String>,
     pub dry_run: bool,
+    /// `--agent`: who the request is for, unless a workflow step started this process.
+    pub agent: Option<String>,
     pub format: ListFormat,
+}
+
+/// The longest name `--agent` takes, as the task queue's agent names.
+const MAX_AGENT_CHARS: usize = 128;
+
+/// Who a request is made for: the enclosing run's agent when a workflow step started this
+/// process (whatever `--agent` says), else `--agent` as policies name it (trimmed, lower case),
+/// with the session decision records name it in. `None` for a person at the terminal.
+fn requester(flag: Option<&str>) -> Result<Option<crate::process_tree::Acting>, String> {
+    if let Some(acting) = crate::process_tree::acting_for() {
+        return Ok(Some(acting));
+    }
+    let Some(name) = flag else { return Ok(None) };
+    let agent = crate::policy::normalize_agent(name);
+    let fine = !agent.is_empty()
+        && agent != "*"
+        && agent.chars().count() <= MAX_AGENT_CHARS
+        && !agent.chars().any(|c| c.is_control() || crate::display::is_hidden_char(c));
+    if !fine {
+        return Err(format!(
+            "`--agent {}` is not an agent's name: give 1 to {MAX_AGENT_CHARS} characters, not `*`, without control or invisible characters",
+            name.escape_debug()
+        ));
+    }
+    Ok(Some(crate::process_tree::Acting { agent, session: None }))
 }
 
 pub(super) fn run(args: Args) -> i32 {
@@ -33,6 +60,7 @@ pub(super) fn run(args: Args) -> i32 {
 }
 
 fn explain(args: &Args) -> Result<i32, String> {
+    let requester = requester(args.agent.as_deref())?;
     let (file, line) = args
         .target
         .rsplit_once(':')
@@ -100,7 +128,9 @@ fn explain(args: &Args) -> Result<i32, String> {
         dry_run: args.dry_run,
         encoding: PositionEncoding::Utf16,
         budget: crate::escalate::context::Budget::default(),
-        agent: None,
+        // An agent's request passes its spend limit first, and counts as its spend.
+        agent: requester.as_ref().map(|r| r.agent.clone()),
+        session: requester.and_then(|r| r.session),
     };
     let runtime = super::runtime();
     let cancel = CancellationToken::new();

@@ -135,6 +135,10 @@ enum Command {
         /// Print the exact request, its estimated tokens and cost, and send nothing
         #[arg(long)]
         dry_run: bool,
+        /// Ask for this agent: its spend limit applies and the call counts as its spend (inside
+        /// a workflow step, the run's agent, whatever this says)
+        #[arg(long)]
+        agent: Option<String>,
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
@@ -329,8 +333,8 @@ pub fn main() -> i32 {
         Command::Run { workspace, command } => run_command::run(&workspace, command),
         Command::Watch { path, format } => watch::run(&path, format),
         Command::Activity { path, since, limit, format } => activity::run(&path, since, limit, format),
-        Command::Explain { target, provider, dry_run, format } => {
-            explain::run(explain::Args { target, provider, dry_run, format })
+        Command::Explain { target, provider, dry_run, agent, format } => {
+            explain::run(explain::Args { target, provider, dry_run, agent, format })
         }
         Command::Cost { path, since, format } => cost::run(&path, since, format),
         Command::Mcp { path, http, port, print_token } => {

@@ -28,9 +28,10 @@ pub(super) struct Common {
 pub(super) enum PolicyCommand {
     /// Say which rule decides an action and why, for example `explain --agent claude-code write src/main.rs`
     Explain {
-        /// The agent: an MCP client's name, or editor, cli, workflow
-        #[arg(long, default_value = "cli")]
-        agent: String,
+        /// The agent: an MCP client's name, or editor, cli, workflow (default: cli; inside a
+        /// workflow step, the run's agent, whatever this says)
+        #[arg(long)]
+        agent: Option<String>,
         kind: ExplainKind,
         /// The path, command, host, workflow or action name; for spend, the USD amount
         #[arg(required = true, num_args = 1..)]
@@ -64,6 +65,11 @@ pub(super) enum ExplainKind {
 pub(super) fn run(command: PolicyCommand) -> i32 {
     match command {
         PolicyCommand::Explain { agent, kind, what, common } => {
+            // A step asks about its run's agent, as everything it starts acts for it.
+            let agent = match crate::process_tree::acting_for() {
+                Some(acting) => acting.agent,
+                None => agent.unwrap_or_else(|| "cli".to_owned()),
+            };
             explain(&agent, kind, &what.join(" "), &common)
         }
         PolicyCommand::Check { common } => check(&common),
@@ -99,9 +105,15 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
         ExplainKind::Workflow => Action::Workflow { name: what.to_owned() },
         ExplainKind::Action => Action::WorkflowAction { kind: what.to_owned() },
         ExplainKind::Spend => match what.trim_start_matches('$').parse::<f64>() {
-            Ok(usd) if usd.is_finite() && usd >= 0.0 => {
-                Action::Spend { today_usd: 0.0, agent_today_usd: 0.0, request_usd: usd }
-            }
+            Ok(usd) if usd.is_finite() && usd >= 0.0 => match spent_today(&root, agent) {
+                Ok((today_usd, agent_today_usd)) => {
+                    Action::Spend { today_usd, agent_today_usd, request_usd: usd }
+                }
+                Err(message) => {
+                    output::note(&format!("acas policy explain: {message}"));
+                    return EXIT_FAILED;
+                }
+            },
             _ => {
                 output::note(&format!(
                     "acas policy explain: `{what}` is not an amount in USD; write one like 1.50"
@@ -165,6 +177,28 @@ fn explain(agent: &str, kind: ExplainKind, what: &str, common: &Common) -> i32 {
         }
     }
     if decision.outcome == Outcome::Allow { EXIT_OK } else { EXIT_FOUND }
+}
+
+/// Today's AI spend of the workspace (the team's, with a shared store) and of `agent`, read where
+/// the calls are recorded: the shared store of `[store] url` when one is configured, else the
+/// workspace's state; nothing when it has none yet.
+fn spent_today(root: &std::path::Path, agent: &str) -> Result<(f64, f64), String> {
+    use crate::escalate::cost;
+    let (config, error) = crate::config::load(root);
+    if let Some(error) = error {
+        return Err(format!("{error}; fix .acas/config.toml"));
+    }
+    let agent = policy::normalize_agent(agent);
+    let cannot = |e: crate::store::StoreError| format!("reading today's AI spend failed: {e}");
+    if let Some(shared) = &config.escalation.shared_store {
+        return cost::spent_today(&shared.connect().map_err(cannot)?, &agent).map_err(cannot);
+    }
+    if !crate::store::Store::recorded(root).map_err(cannot)? {
+        return Ok((0.0, 0.0));
+    }
+    let options = crate::store::StoreOptions { integrity_check: false, ..Default::default() };
+    let store = crate::store::Store::open_workspace(root, options).map_err(cannot)?;
+    cost::spent_today(&store, &agent).map_err(cannot)
 }
 
 fn check(common: &Common) -> i32 {

@@ -39,6 +39,7 @@ pub(super) fn run(path: &Path, format: ListFormat) -> i32 {
             record: true,
             symbols: false,
             analysis_threads: 2,
+            acting_for: crate::process_tree::acting_for(),
         };
         let (handle, mut outputs) = workspace::start(options);
         let interrupted = super::stop_requested();

@@ -248,6 +248,18 @@ pub fn check(budget: &Budget, spent: &Spent, estimate: Micros) -> Result<(), Ref
     Ok(())
 }
 
+/// Today's (UTC) AI spend as spend limits count it, in USD, from `ledger` (the shared store's
+/// when one is configured, since every call is recorded there, else the workspace's): every
+/// call's and `agent`'s own (the calls made for it, as policies name it). Blocks on the
+/// database: call it off an async runtime's workers.
+pub fn spent_today(
+    ledger: &dyn crate::store::Ledger,
+    agent: &str,
+) -> Result<(f64, f64), crate::store::StoreError> {
+    let (day, _) = crate::time::period_starts(crate::time::now_ms());
+    Ok((usd(ledger.spend_since(day, None)?), usd(ledger.agent_spend_since(day, agent)?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,12 +130,27 @@ pub enum EscalateError {
     OverBudget(Vec<(String, String)>),
     #[error("cancelled")]
     Cancelled,
+    /// The policy refused the spend of the agent the request is for (its spend limit), or the
+    /// spend could not be read to check it.
+    #[error("{0}")]
+    SpendDenied(String),
     /// ACAS failed inside while preparing the request; its log says more.
     #[error("{0}")]
     Internal(String),
 }
 
 impl Escalator {
+    /// Today's AI spend in USD as spend limits count it ([`cost::spent_today`]), from the ledger
+    /// this escalator reserves on: the shared store's when one is configured, else the
+    /// workspace's; nothing without either. Blocks on the database.
+    pub fn spent_today(&self, agent: &str) -> Result<(f64, f64), crate::store::StoreError> {
+        match (&self.shared, &self.store) {
+            (Some(shared), _) => cost::spent_today(shared.as_ref(), agent),
+            (None, Some(store)) => cost::spent_today(store, agent),
+            (None, None) => Ok((0.0, 0.0)),
+        }
+    }
+
     /// Builds the providers of `config` (or of the environment when it has none), keeping those
     /// named in `only` when given.
     pub fn new(

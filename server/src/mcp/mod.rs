@@ -374,6 +374,7 @@ pub async fn serve(
         record: true,
         symbols: true,
         analysis_threads: 2,
+        acting_for: crate::process_tree::acting_for(),
     };
     let (handle, outputs) = workspace::start(options);
     let store = handle.request(workspace::Request::Problems).await.and_then(|(store, _)| store);

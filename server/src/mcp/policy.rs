@@ -29,13 +29,3 @@ pub(crate) async fn ask(
         .map(|_| ())
         .map_err(|refusal| refused("policy_denied", refusal))
 }
-
-/// Today's AI spend in USD, for the spend limits: the workspace's, and `agent`'s own (the calls
-/// made for it, as policies name it).
-pub(crate) fn spent_today(shared: &Shared, agent: &str) -> (f64, f64) {
-    let (day, _) = crate::time::period_starts(crate::time::now_ms());
-    let store = shared.store.as_ref();
-    let workspace = store.and_then(|s| s.spend_since(day, None).ok()).unwrap_or(0);
-    let own = store.and_then(|s| s.agent_spend_since(day, agent).ok()).unwrap_or(0);
-    (crate::escalate::cost::usd(workspace), crate::escalate::cost::usd(own))
-}

@@ -1521,6 +1521,30 @@ pub fn decide_script(root: &Path, chain: &[&Section], script: &str, start: &Star
     worst(root, chain, &items)
 }
 
+/// Whether judging `items` went through paths that a change made while the command waits to run
+/// could redirect: a file an output redirection writes, or a program written as a path.
+fn judges_paths(items: &[Item]) -> bool {
+    items.iter().any(|item| match item {
+        Item::Write { .. } => true,
+        Item::Run(run) => run.words.first().is_some_and(|program| program.contains('/')),
+        _ => false,
+    })
+}
+
+/// [`judges_paths`] of an argv run from `start`.
+pub fn argv_judges_paths(root: &Path, argv: &[String], start: &Start) -> bool {
+    let mut items = Vec::new();
+    items_of_argv(argv, false, false, 0, &At::start(root, start), &mut items);
+    judges_paths(&items)
+}
+
+/// [`judges_paths`] of a shell script run from `start`.
+pub fn script_judges_paths(root: &Path, script: &str, start: &Start) -> bool {
+    let mut items = Vec::new();
+    items_of_script(script, 0, &At::start(root, start), &mut items);
+    judges_paths(&items)
+}
+
 /// Judges the environment a command runs with.
 pub fn decide_env(root: &Path, chain: &[&Section], vars: &[(String, String)]) -> Verdict {
     let items: Vec<Item> =

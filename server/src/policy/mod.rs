@@ -102,6 +102,13 @@ impl Start {
 pub enum Action {
     /// A file is created, changed or removed: workspace-relative or absolute.
     Write { path: String },
+    /// What `from` holds now arrives at `path` (a move or a copy): judged as `path` and, when
+    /// `from` is a directory, as each path beneath it re-rooted under `path`, so a move to a
+    /// directory that does not exist yet is judged as what it creates.
+    Arrive { path: String, from: String },
+    /// A command runs with this working directory (workspace-relative or absolute): judged as a
+    /// file the command may write there, so outside the workspace is denied.
+    Directory { path: String },
     /// A program runs with these arguments, from `start`.
     Command { argv: Vec<String>, start: Start },
     /// A shell script runs (`sh -c`) from `start`: each of its commands is judged, relative paths
@@ -126,6 +133,8 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::Write { path } => format!("write {path}"),
+            Action::Arrive { path, from } => format!("write {path} with what {from} holds"),
+            Action::Directory { path } => format!("run in {path}"),
             Action::Command { argv, start } => format!("run `{}`{}", argv.join(" "), start.suffix()),
             Action::Shell { script, start } => format!("run `{}`{}", script.trim(), start.suffix()),
             Action::Environment { vars } => {
@@ -139,6 +148,25 @@ impl Action {
                 "spend up to ${request_usd:.4} (${agent_today_usd:.4} spent today by the agent, ${today_usd:.4} in \
                  the workspace)"
             ),
+        }
+    }
+}
+
+impl Action {
+    /// Whether judging it goes through paths of the workspace (a file written, a working
+    /// directory, a redirection, a program written as a path): a directory swapped for a link
+    /// between the decision and the act would make it act elsewhere, so callers keep anything
+    /// else they run from changing the workspace in between.
+    pub fn judges_paths(&self, root: &Path) -> bool {
+        match self {
+            Action::Write { .. } | Action::Arrive { .. } | Action::Directory { .. } => true,
+            Action::Command { argv, start } => command::argv_judges_paths(root, argv, start),
+            Action::Shell { script, start } => command::script_judges_paths(root, script, start),
+            Action::Environment { .. }
+            | Action::WorkflowAction { .. }
+            | Action::Http { .. }
+            | Action::Workflow { .. }
+            | Action::Spend { .. } => false,
         }
     }
 }
@@ -674,6 +702,24 @@ impl Policy {
         let chain = Self::chain(file, agent);
         match action {
             Action::Write { path } => self.decide_path(&chain, path),
+            Action::Arrive { path, from } => match self.held(from) {
+                Ok(brought) => decide_path_brought(&self.root, &chain, path, false, &brought),
+                Err(verdict) => verdict,
+            },
+            Action::Directory { path }
+                if lexical(&self.root, path).as_deref() == Some(self.root.as_path()) =>
+            {
+                (
+                    Outcome::Allow,
+                    None,
+                    "the workspace root, where every step runs unless it names a cwd".to_owned(),
+                )
+            }
+            Action::Directory { path } => {
+                // Whatever the command writes by a relative path lands in that directory.
+                let file = format!("{}/{}", path.trim_end_matches('/'), paths::ANY_FILE);
+                decide_path_in(&self.root, &chain, &file, false)
+            }
             Action::Command { argv, start } => command::decide_argv(&self.root, &chain, argv, start),
             Action::Shell { script, start } => command::decide_script(&self.root, &chain, script, start),
             Action::Environment { vars } => command::decide_env(&self.root, &chain, vars),
@@ -693,6 +739,14 @@ impl Policy {
     /// pass, and one outside the workspace is denied.
     fn decide_path(&self, chain: &[&Section], path: &str) -> (Outcome, Option<Location>, String) {
         decide_path_in(&self.root, chain, path, false)
+    }
+
+    /// What `from` (a move's or a copy's source, not followed if it is a link) holds, relative to
+    /// it: nothing for a file, a link or a path outside the workspace (judged on its own as the
+    /// source); a verdict when it holds too much to judge.
+    fn held(&self, from: &str) -> Result<Vec<String>, (Outcome, Option<Location>, String)> {
+        let Some(source) = lexical(&self.root, from) else { return Ok(Vec::new()) };
+        paths::held(&source).map_err(|count| too_many(from, count))
     }
 }
 
@@ -748,6 +802,29 @@ pub(super) fn decide_path_in(
     path: &str,
     refuse_acas: bool,
 ) -> (Outcome, Option<Location>, String) {
+    decide_path_brought(root, chain, path, refuse_acas, &[])
+}
+
+/// The refusal of a directory too large to judge.
+fn too_many(path: &str, count: usize) -> (Outcome, Option<Location>, String) {
+    (
+        Outcome::Deny,
+        None,
+        format!(
+            "`{path}` holds more than {} entries ({count} seen), too many to judge; act on smaller directories",
+            paths::MAX_BENEATH
+        ),
+    )
+}
+
+/// [`decide_path_in`], with the paths (relative to `path`) that a move or a copy brings there.
+fn decide_path_brought(
+    root: &Path,
+    chain: &[&Section],
+    path: &str,
+    refuse_acas: bool,
+    brought: &[String],
+) -> (Outcome, Option<Location>, String) {
     let outside = || {
         (
             Outcome::Deny,
@@ -771,17 +848,18 @@ pub(super) fn decide_path_in(
         let mut all = vec![rel];
         match paths::beneath(&candidate, &all[0]) {
             Ok(more) => all.extend(more),
-            Err(count) => {
-                return (
-                    Outcome::Deny,
-                    None,
-                    format!(
-                        "`{}` holds more than {} entries ({count} seen), too many to judge; act on smaller directories",
-                        all[0],
-                        paths::MAX_BENEATH
-                    ),
-                );
+            Err(count) => return too_many(&all[0], count),
+        }
+        // What a move or a copy brings: the paths it will have once it arrived.
+        let here = all[0].clone();
+        for sub in brought {
+            let arrived = format!("{here}/{sub}");
+            if !all.contains(&arrived) {
+                all.push(arrived);
             }
+        }
+        if all.len() > paths::MAX_BENEATH {
+            return too_many(&here, all.len());
         }
         for rel in all {
             let (mut outcome, mut rule, mut reason) = decide_in(chain, Category::Paths, &Subject::Text(&rel));

@@ -3,7 +3,8 @@
 //!
 //! [`beneath`] lists, for a directory, a name standing for any new file in it ([`ANY_FILE`]) and
 //! the paths of what it holds now, without following symbolic links, up to [`MAX_BENEATH`]
-//! entries. It does not judge anything itself.
+//! entries; [`held`] the same relative to the directory, for what a move or a copy brings to
+//! where it goes. It does not judge anything itself.
 
 use std::path::Path;
 
@@ -17,17 +18,23 @@ pub const ANY_FILE: &str = "any-file";
 /// file, a link or a path that does not exist; for a directory, a file in it and everything it
 /// holds. `Err(count)` when it holds more than [`MAX_BENEATH`] entries.
 pub fn beneath(path: &Path, rel: &str) -> Result<Vec<String>, usize> {
+    Ok(held(path)?.into_iter().map(|sub| format!("{rel}/{sub}")).collect())
+}
+
+/// What [`beneath`] lists, relative to `path` itself (`any-file`, `deep/key.pem`): what a move
+/// or a copy of `path` brings to where it goes.
+pub fn held(path: &Path) -> Result<Vec<String>, usize> {
     let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
     if !is_dir {
         return Ok(Vec::new());
     }
-    let mut out = vec![format!("{rel}/{ANY_FILE}")];
-    let mut stack = vec![(path.to_path_buf(), rel.to_owned())];
+    let mut out = vec![ANY_FILE.to_owned()];
+    let mut stack = vec![(path.to_path_buf(), String::new())];
     while let Some((dir, shown)) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let child = format!("{shown}/{name}");
+            let child = if shown.is_empty() { name } else { format!("{shown}/{name}") };
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push((entry.path(), child.clone()));
             }

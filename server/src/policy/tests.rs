@@ -380,3 +380,65 @@ fn every_spelling_of_an_ip_address_meets_the_same_rule() {
     assert_eq!(super::canonical_host("[::1]"), "::1");
     assert_eq!(super::canonical_host("Example.COM."), "example.com");
 }
+
+#[test]
+fn a_move_is_judged_as_what_arrives_where_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let p = policy(&root, "defaults:\n  paths:\n    deny: [\"public/\", \"*.pem\"]\n");
+    std::fs::create_dir_all(root.join("drafts/deep")).unwrap();
+    std::fs::write(root.join("drafts/deep/post.md"), "x").unwrap();
+    let arrive = |to: &str, from: &str| Action::Arrive { path: to.to_owned(), from: from.to_owned() };
+    // `public` does not exist: the move creates it with what `drafts` holds.
+    let d = p.decide("x", &arrive("public/", "drafts"));
+    assert_eq!(d.outcome, Outcome::Deny, "{d:?}");
+    assert!(d.reason.contains("public/"), "{}", d.reason);
+    assert_eq!(d.action, "write public/ with what drafts holds");
+    // What it holds is judged under its new name, by every rule.
+    std::fs::write(root.join("drafts/deep/key.pem"), "k").unwrap();
+    let d = p.decide("x", &arrive("published", "drafts"));
+    assert_eq!(d.outcome, Outcome::Deny, "{d:?}");
+    assert!(d.reason.contains("published/deep/key.pem"), "{}", d.reason);
+    std::fs::remove_file(root.join("drafts/deep/key.pem")).unwrap();
+    assert_eq!(p.decide("x", &arrive("published", "drafts")).outcome, Outcome::Allow);
+    // A file brings nothing beneath it; a link is moved itself.
+    assert_eq!(p.decide("x", &arrive("notes.md", "drafts/deep/post.md")).outcome, Outcome::Allow);
+    std::fs::write(root.join("drafts/deep/key.pem"), "k").unwrap();
+    std::os::unix::fs::symlink(root.join("drafts"), root.join("link")).unwrap();
+    assert_eq!(p.decide("x", &arrive("elsewhere", "link")).outcome, Outcome::Allow);
+    assert_eq!(p.decide("x", &arrive("elsewhere", "drafts")).outcome, Outcome::Deny);
+}
+
+#[test]
+fn a_working_directory_is_judged_as_a_place_the_step_writes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let p = policy(
+        &root,
+        "agents:\n  bot:\n    paths:\n      allow: [\"src/**\"]\n      deny: [\"src/protected/\"]\n",
+    );
+    let at = |path: &str| p.decide("bot", &Action::Directory { path: path.to_owned() });
+    std::fs::create_dir_all(root.join("src/protected")).unwrap();
+    assert_eq!(at("src").outcome, Outcome::Allow);
+    assert_eq!(at(".").outcome, Outcome::Allow);
+    assert_eq!(at(root.to_str().unwrap()).outcome, Outcome::Allow);
+    assert_eq!(at("src/protected").outcome, Outcome::Deny);
+    assert_eq!(at("docs").outcome, Outcome::Deny);
+    // Outside the workspace, however it is spelled.
+    let outside = tempfile::tempdir().unwrap();
+    for path in ["..", "src/../..", "/tmp", outside.path().to_str().unwrap()] {
+        let d = at(path);
+        assert_eq!(d.outcome, Outcome::Deny, "{path}: {d:?}");
+        assert!(d.reason.contains("outside the workspace"), "{path}: {}", d.reason);
+        assert_eq!(d.action, format!("run in {path}"));
+    }
+    // Through a link, to a denied directory or out of the workspace.
+    std::os::unix::fs::symlink(root.join("src/protected"), root.join("src/open")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.join("src/out")).unwrap();
+    assert_eq!(at("src/open").outcome, Outcome::Deny);
+    assert_eq!(at("src/out").outcome, Outcome::Deny);
+    // Without a policy file, nothing is judged.
+    let free = tempfile::tempdir().unwrap();
+    let none = Policy::load_from(free.path(), None);
+    assert_eq!(none.decide("bot", &Action::Directory { path: "/tmp".to_owned() }).outcome, Outcome::Allow);
+}

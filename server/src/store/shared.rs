@@ -42,6 +42,10 @@ pub trait Ledger: Send + Sync {
     /// calls in flight; for one provider or all.
     fn spend_since(&self, since_ms: i64, provider: Option<&str>) -> Result<u64, StoreError>;
 
+    /// [`Ledger::spend_since`] of the calls made for `agent` (as policies name it), for its
+    /// spend limit.
+    fn agent_spend_since(&self, since_ms: i64, agent: &str) -> Result<u64, StoreError>;
+
     /// The cached reply under `key`, if any.
     fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, StoreError>;
 
@@ -67,6 +71,10 @@ impl Ledger for Store {
 
     fn spend_since(&self, since_ms: i64, provider: Option<&str>) -> Result<u64, StoreError> {
         Store::spend_since(self, since_ms, provider)
+    }
+
+    fn agent_spend_since(&self, since_ms: i64, agent: &str) -> Result<u64, StoreError> {
+        Store::agent_spend_since(self, since_ms, agent)
     }
 
     fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {

@@ -780,6 +780,22 @@ enum Prepared {
     Action { action: String, with: Map<String, Value> },
 }
 
+/// A step's hold on the run's [`Driver::turns`], until it ends.
+enum Turn {
+    Alone { _held: tokio::sync::OwnedRwLockWriteGuard<()> },
+    Shared { _held: tokio::sync::OwnedRwLockReadGuard<()> },
+}
+
+impl Turn {
+    async fn take(turns: Arc<tokio::sync::RwLock<()>>, alone: bool) -> Turn {
+        if alone {
+            Turn::Alone { _held: turns.write_owned().await }
+        } else {
+            Turn::Shared { _held: turns.read_owned().await }
+        }
+    }
+}
+
 /// Why an attempt failed.
 struct AttemptFailure {
     message: String,
@@ -875,6 +891,9 @@ struct Driver {
     delayed: Vec<usize>,
     running: usize,
     tasks: JoinSet<(usize, Result<Value, AttemptFailure>)>,
+    /// Steps whose paths the policy judged run alone ([`super::gate::runs_alone`]): they hold this
+    /// for writing from their decision to their end, every other step holds it for reading.
+    turns: Arc<tokio::sync::RwLock<()>>,
     cancel: CancellationToken,
     /// A step failed the run.
     failed: Option<String>,
@@ -961,6 +980,7 @@ impl Driver {
             delayed: Vec::new(),
             running: 0,
             tasks: JoinSet::new(),
+            turns: Arc::default(),
             cancel: CancellationToken::new(),
             failed: None,
             cancelling: record.control == Some(Control::Cancel),
@@ -1439,6 +1459,7 @@ impl Driver {
             hosts: None,
         };
         let actions = options.actions.clone();
+        let turns = self.turns.clone();
         let actor = match &options.acting_for {
             Some(actor) => actor.clone(),
             None => policy_agent(self.base.get("trigger").unwrap_or(&Value::Null)),
@@ -1499,6 +1520,15 @@ impl Driver {
                 Prepared::Command { argv, env, cwd } => super::gate::Step::Command { argv, env, cwd },
                 Prepared::Action { action, with } => super::gate::Step::Action { action, with },
             };
+            // A step whose paths are judged waits until no other step of the run runs, and none
+            // starts until it ended: nothing of the run changes those paths between the decision
+            // and the write. The wait does not count against its timeout.
+            let waiting = tokio::time::Instant::now();
+            let _turn = tokio::select! {
+                turn = Turn::take(turns, super::gate::runs_alone(&workspace, &step)) => turn,
+                _ = cancel.cancelled() => return (i, Err(AttemptFailure::cancelled())),
+            };
+            let deadline = deadline.map(|d| d + waiting.elapsed());
             match super::gate::judge(&workspace, &actor.agent, actor.session.as_deref(), step, &cancel).await {
                 Ok(hosts) => action_ctx.hosts = hosts,
                 Err(_) if cancel.is_cancelled() => return (i, Err(AttemptFailure::cancelled())),

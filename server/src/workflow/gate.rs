@@ -37,12 +37,14 @@ fn asks(workspace: &Path, step: &Step<'_>) -> Vec<Action> {
             };
             let inherited = std::env::var_os("CDPATH").is_some_and(|v| !v.is_empty());
             let start = Start { dir, cdpath: inherited || env.get("CDPATH").is_some_and(|v| !v.is_empty()) };
-            let mut asks = match *argv {
-                [sh, c, script] if sh == "sh" && c == "-c" => {
-                    vec![Action::Shell { script: script.clone(), start }]
-                }
-                _ => vec![Action::Command { argv: argv.to_vec(), start }],
-            };
+            // A working directory other than the root is judged (after the command) as a place
+            // the step writes in: outside the workspace, through a link out of it, or where
+            // path rules deny, it is refused.
+            let directory = start.dir.clone().map(|path| Action::Directory { path });
+            let mut asks = vec![match *argv {
+                [sh, c, script] if sh == "sh" && c == "-c" => Action::Shell { script: script.clone(), start },
+                _ => Action::Command { argv: argv.to_vec(), start },
+            }];
             let risky: Vec<(String, String)> = env
                 .iter()
                 .filter(|(name, _)| crate::policy::risky_env(name))
@@ -51,6 +53,7 @@ fn asks(workspace: &Path, step: &Step<'_>) -> Vec<Action> {
             if !risky.is_empty() {
                 asks.push(Action::Environment { vars: risky });
             }
+            asks.extend(directory);
             asks
         }
         Step::Action { action, with } => {
@@ -59,13 +62,20 @@ fn asks(workspace: &Path, step: &Step<'_>) -> Vec<Action> {
             let writes: &[&str] = match *action {
                 "file.write" | "file.append" | "file.delete" => &["path"],
                 "file.copy" => &["to"],
-                "file.move" => &["from", "to"],
+                "file.move" => &["from"],
                 _ => &[],
             };
             for name in writes {
                 if let Some(path) = param(name) {
                     asks.push(Action::Write { path });
                 }
+            }
+            // A move is a rename: what the source holds arrives under the new name, whether
+            // or not a directory of that name exists yet.
+            if *action == "file.move"
+                && let (Some(from), Some(path)) = (param("from"), param("to"))
+            {
+                asks.push(Action::Arrive { path, from });
             }
             if matches!(*action, "http.request" | "notify.webhook")
                 && let Some(url) = param("url")
@@ -82,6 +92,18 @@ fn asks(workspace: &Path, step: &Step<'_>) -> Vec<Action> {
             asks
         }
     }
+}
+
+/// Whether `step` must run alone among the steps of its run: the policy judges paths it writes
+/// (or the directory it runs in, or a program written as a path), and another step running
+/// meanwhile could swap a directory on that path for a link to one the policy denies between
+/// the decision and the write. Without a policy file nothing is judged, so nothing is held.
+pub fn runs_alone(workspace: &Path, step: &Step<'_>) -> bool {
+    if checkout_branch(step).is_some() {
+        return !Policy::load(workspace).is_absent();
+    }
+    let asks = asks(workspace, step);
+    asks.iter().any(|a| a.judges_paths(workspace)) && !Policy::load(workspace).is_absent()
 }
 
 /// The branch a `git.checkout` step switches to.

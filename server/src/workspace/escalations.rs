@@ -431,7 +431,9 @@ impl Workspace {
             dry_run: false,
             encoding: self.encoding,
             budget: crate::escalate::context::Budget::default(),
-            agent: None,
+            // `acas serve` started by a workflow step escalates for the run's agent.
+            agent: self.acting_for.as_ref().map(|a| a.agent.clone()),
+            session: self.acting_for.as_ref().and_then(|a| a.session.clone()),
         })
     }
 

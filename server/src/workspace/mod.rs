@@ -262,6 +262,9 @@ pub struct Options {
     /// store, indexing again only what changed), so that the first escalation finds it ready.
     pub symbols: bool,
     pub analysis_threads: usize,
+    /// Set when a workflow step started this process: its escalations are made for that run's
+    /// agent (its spend limit applies, and they count as its spend).
+    pub acting_for: Option<crate::process_tree::Acting>,
 }
 
 impl Options {
@@ -276,6 +279,7 @@ impl Options {
             record: false,
             symbols: false,
             analysis_threads: 1,
+            acting_for: None,
         }
     }
 }
@@ -309,6 +313,8 @@ pub struct Workspace {
     on_disk: bool,
     encoding: PositionEncoding,
     analysis_threads: usize,
+    /// Who this process's escalations are for ([`Options::acting_for`]).
+    acting_for: Option<crate::process_tree::Acting>,
     config: Config,
     settings: acas_protocol::Settings,
     store: Option<Store>,
@@ -472,6 +478,7 @@ impl Workspace {
             on_disk: options.scan,
             encoding: options.encoding,
             analysis_threads: options.analysis_threads,
+            acting_for: options.acting_for,
             config,
             settings: options.settings,
             store,

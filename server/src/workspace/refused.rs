@@ -59,7 +59,7 @@ impl From<&EscalateError> for Refused {
             EscalateError::NoProvider => RefusedKind::NoProvider,
             EscalateError::Config(_) => RefusedKind::InvalidConfig,
             EscalateError::NoEgress(_) => RefusedKind::NoEgress,
-            EscalateError::OverBudget(_) => RefusedKind::BudgetExceeded,
+            EscalateError::OverBudget(_) | EscalateError::SpendDenied(_) => RefusedKind::BudgetExceeded,
             EscalateError::Exhausted(_) => RefusedKind::ProviderFailed,
             EscalateError::Cancelled => RefusedKind::Cancelled,
             EscalateError::Internal(_) => RefusedKind::Internal,

@@ -74,6 +74,7 @@ async fn run_script(files: &[(&str, &str)], script: &str) -> String {
         record: true,
         symbols: false,
         analysis_threads: 1,
+        acting_for: None,
     };
     let (handle, mut outputs) = start(options);
     let mut out = String::new();

@@ -39,6 +39,7 @@ pub(crate) async fn handle(backend: &Backend, params: InitializeParams) -> Resul
                 record: true,
                 symbols: true,
                 analysis_threads: 2,
+                acting_for: backend.acting_for.clone(),
             });
         }
         Err(why) => {

@@ -144,17 +144,11 @@ pub(super) async fn explain(
     cancel: &CancellationToken,
 ) -> Result<Answer, ErrorData> {
     let (path, line) = locate(shared, args.path, args.line, args.fingerprint).await?;
-    // The spend limit counts the agent's own spend, and this request is recorded as its.
-    let judged = shared.policy_agent(agent);
-    let (workspace_usd, agent_usd) = crate::mcp::policy::spent_today(shared, &judged);
-    let spend = crate::policy::Action::Spend {
-        today_usd: workspace_usd,
-        agent_today_usd: agent_usd,
-        request_usd: 0.0,
-    };
-    crate::mcp::policy::ask(shared, agent, holder, spend, cancel).await?;
+    // The spend limit counts the agent's own spend (asked before anything is sent), and this
+    // request is recorded as its.
     let mut job = job(shared, &path, line, args.provider, false, Budget::default())?;
-    job.agent = Some(judged);
+    job.agent = Some(shared.policy_agent(agent));
+    job.session = crate::policy::approvals::session_of(holder).map(str::to_owned);
     let rel = job.rel.clone();
     let explained = match assist::escalate(job, &mut |_, _| {}, cancel).await {
         Ok(Outcome::Explained(explained)) => explained,
@@ -289,6 +283,7 @@ fn job(
         encoding: PositionEncoding::Utf16,
         budget,
         agent: None,
+        session: None,
     })
 }
 
@@ -304,6 +299,7 @@ fn escalate_error(error: EscalateError) -> ErrorData {
         EscalateError::Config(_) => refused("invalid_config", message),
         EscalateError::NoEgress(_) => refused("no_egress", message),
         EscalateError::OverBudget(_) => refused("budget_exceeded", message),
+        EscalateError::SpendDenied(_) => refused("policy_denied", message),
         EscalateError::Exhausted(_) => refused("provider_failed", message),
         EscalateError::Cancelled => refused("cancelled", message),
         EscalateError::Internal(_) => internal(message),

@@ -121,6 +121,23 @@ impl Ledger for PgStore {
         })
     }
 
+    fn agent_spend_since(&self, since_ms: i64, agent: &str) -> Result<u64, StoreError> {
+        let agent = agent.to_owned();
+        self.run("read the AI spend of an agent", move |pool| async move {
+            let client = pool.get().await?;
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT coalesce(sum({SPEND}), 0)::bigint FROM provider_call
+                         WHERE at_ms >= $1 AND at_ms <= $3 AND agent = $2"
+                    ),
+                    &[&since_ms, &agent, &latest_counted_ms()],
+                )
+                .await?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })
+    }
+
     fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
         let key = key.to_owned();
         self.run("read the AI reply cache", move |pool| async move {

@@ -251,6 +251,7 @@ impl Ai for EscalatorAi {
                     }
                     EscalateError::Exhausted(_)
                     | EscalateError::OverBudget(_)
+                    | EscalateError::SpendDenied(_)
                     | EscalateError::Internal(_) => AiErrorKind::Failed,
                     EscalateError::Cancelled => AiErrorKind::Cancelled,
                 };
