@@ -62,6 +62,7 @@ pub fn generate() -> String {
         TaskSummary::decl(&cfg),
         TasksParams::decl(&cfg),
         TasksResult::decl(&cfg),
+        StoreStatusParams::decl(&cfg),
         TaskFromProblemArgs::decl(&cfg),
         TaskFromProblemResult::decl(&cfg),
         PlanArgs::decl(&cfg),
@@ -91,6 +92,7 @@ pub fn generate() -> String {
         ("planReady", PlanReady::METHOD),
         ("tasks", Tasks::METHOD),
         ("tasksChanged", TasksChanged::METHOD),
+        ("storeStatus", StoreStatus::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }
