@@ -14,6 +14,7 @@ import {
   type ProblemsParams,
   type SpendResult,
   type StatusResult,
+  type StoreStatusParams,
   type TasksParams,
   type TasksResult,
   type WorkflowRunParams,
@@ -31,3 +32,4 @@ export const escalationDone = new NotificationType<EscalationDoneParams>(Methods
 export const planReady = new NotificationType<PlanReadyParams>(Methods.planReady);
 export const tasks = new RequestType<TasksParams, TasksResult, void>(Methods.tasks);
 export const tasksChanged = new NotificationType0(Methods.tasksChanged);
+export const storeStatus = new NotificationType<StoreStatusParams>(Methods.storeStatus);
