@@ -182,7 +182,7 @@ impl Store {
 
     /// The link's state and the outbox's length.
     pub fn link_state(&self) -> Result<LinkState, StoreError> {
-        self.call("read the state of the link to the shared store", |conn| link_state(conn))
+        self.call("read the state of the link to the shared store", link_state)
     }
 
     /// Up to `limit` outbox rows not yet sent, oldest first, each with the current local row
