@@ -742,6 +742,34 @@ pub enum RunsChanged {}
 impl Notification for RunsChanged {
     type Params = ();
     const METHOD: &'static str = "acas/runsChanged";
+/// Params of `acas/storeStatus`: the link to the team's shared store (PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStatusParams {
+    /// The shared store, its password masked.
+    pub url: String,
+    /// Whether it could be reached at the last try.
+    pub online: bool,
+    /// Since when it cannot be reached, while it cannot; milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub offline_since_ms: Option<i64>,
+    /// Changes made meanwhile (AI calls, cached replies) waiting to be sent to it.
+    pub waiting: u64,
+    /// When waiting changes were last sent; milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub last_sync_ms: Option<i64>,
+}
+
+/// `acas/storeStatus` (server → client): the workspace's shared store became reachable or not,
+/// or the number of changes waiting for it changed. Sent once when the server starts with a
+/// shared store configured, then on each change.
+pub enum StoreStatus {}
+
+impl Notification for StoreStatus {
+    type Params = StoreStatusParams;
+    const METHOD: &'static str = "acas/storeStatus";
 }
 
 /// Asks a model for a plan of tasks, shows it for approval, and runs it when approved.

@@ -64,6 +64,7 @@ pub fn generate() -> String {
         TaskSummary::decl(&cfg),
         TasksParams::decl(&cfg),
         TasksResult::decl(&cfg),
+        StoreStatusParams::decl(&cfg),
         TaskFromProblemArgs::decl(&cfg),
         TaskFromProblemResult::decl(&cfg),
         PlanArgs::decl(&cfg),
@@ -94,6 +95,7 @@ pub fn generate() -> String {
         ("tasks", Tasks::METHOD),
         ("tasksChanged", TasksChanged::METHOD),
         ("runsChanged", RunsChanged::METHOD),
+        ("storeStatus", StoreStatus::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }

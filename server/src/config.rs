@@ -251,6 +251,9 @@ struct StoreSection {
     url: Option<String>,
     /// Who this workspace writes to the shared store as; default: git's `user.email`.
     user: Option<String>,
+    /// The fraction of what each limit had left, when the shared store was last seen, that this
+    /// workspace may spend while it cannot be reached.
+    offline_share: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -466,6 +469,18 @@ fn parse(text: &str, base: Config) -> Parsed {
     }
     if let Some(tokens) = file.escalation.max_output_tokens {
         escalation.max_output_tokens = tokens;
+    }
+    if let Some(share) = file.store.offline_share {
+        if !(0.0..=1.0).contains(&share) {
+            let at = text.find("offline_share");
+            return Err((
+                at,
+                format!(
+                    "`[store] offline_share` must be between 0 and 1 (a fraction of what each budget has left), not {share}"
+                ),
+            ));
+        }
+        escalation.offline_share = share;
     }
     let mut webhooks = defaults.webhooks.clone();
     if file.webhooks.port.is_some() {

@@ -111,7 +111,10 @@ fn reservations(engine: &Engine, handles: usize) {
                         user: None,
                         agent: None,
                     };
-                    let allow: acas::store::Allow = Box::new(|spent: acas::store::SpendTotals| {
+                    let allow: acas::store::Allow = Box::new(|spending: acas::store::Spending| {
+                        let acas::store::Spending::Recorded(spent) = spending else {
+                            return Err("offline".into());
+                        };
                         if spent.workspace_day + COST > LIMIT { Err("over".to_owned()) } else { Ok(()) }
                     });
                     allowed += usize::from(ledger.reserve(call, 0, 0, allow).unwrap().is_ok());

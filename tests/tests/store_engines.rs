@@ -14,7 +14,7 @@ use acas::agents::postgres::PgTaskQueue;
 use acas::agents::{Claim, ClaimRequest, ManualClock, NewTask, TaskErrorKind, TaskQueue, TaskState, Tasks};
 use acas::store::{
     CacheEntry, CallStatus, DatabaseUrl, Identity, Ledger, PgOptions, PgStore, ProviderCall, SpendTotals,
-    Store, StoreOptions,
+    Spending, Store, StoreOptions,
 };
 use acas_e2e::postgres::PgCluster;
 
@@ -179,14 +179,14 @@ fn a_reservation_sees_the_spend_by_period_and_provider(engine: &Engine) {
         .unwrap();
     assert_eq!(
         answer.recv().unwrap(),
-        SpendTotals {
+        Spending::Recorded(SpendTotals {
             workspace_day: 1_100,
             workspace_month: 1_110,
             user_day: 1_100,
             user_month: 1_110,
             provider_day: 100,
             provider_month: 110
-        }
+        })
     );
 }
 
@@ -237,7 +237,7 @@ fn a_negative_or_future_dated_row_never_moves_the_spend(engine: &Engine) {
         )
         .unwrap()
         .unwrap();
-    let totals = answer.recv().unwrap();
+    let Spending::Recorded(totals) = answer.recv().unwrap() else { panic!("judged as offline") };
     assert_eq!(
         [totals.workspace_day, totals.workspace_month, totals.user_day, totals.provider_month],
         [300, 300, 300, 300],
@@ -287,7 +287,10 @@ fn racing_users_each_stop_at_their_own_limit(engine: &Engine) {
                                 call,
                                 0,
                                 0,
-                                Box::new(|spent| {
+                                Box::new(|spending| {
+                                    let Spending::Recorded(spent) = spending else {
+                                        return Err("offline".into());
+                                    };
                                     if spent.user_day + COST > LIMIT { Err("over".into()) } else { Ok(()) }
                                 }),
                             )
@@ -338,7 +341,10 @@ fn racing_reservations_from_separate_handles_never_pass_the_limit(engine: &Engin
                     barrier.wait();
                     (0..6)
                         .filter(|i| {
-                            let allow: acas::store::Allow = Box::new(|spent: SpendTotals| {
+                            let allow: acas::store::Allow = Box::new(|spending: Spending| {
+                                let Spending::Recorded(spent) = spending else {
+                                    return Err("offline".into());
+                                };
                                 if spent.workspace_day + COST > LIMIT {
                                     Err("over".to_owned())
                                 } else {

@@ -164,6 +164,7 @@ class Session {
     this.client = client;
     client.onNotification(messages.escalationDone, (params) => this.ends.escalations.settle(params.escalationId, params));
     client.onNotification(messages.planReady, (params) => this.ends.plans.settle(params.planId, params));
+    client.onNotification(messages.storeStatus, (params) => this.status.setStore(params));
     client.onDidChangeState(({ newState }) => {
       if (this.client !== client) return;
       const running = newState === State.Running;

@@ -14,6 +14,7 @@ import {
   type ProblemsParams,
   type SpendResult,
   type StatusResult,
+  type StoreStatusParams,
   type TasksParams,
   type TasksResult,
   type WorkflowRunParams,
@@ -32,3 +33,4 @@ export const planReady = new NotificationType<PlanReadyParams>(Methods.planReady
 export const tasks = new RequestType<TasksParams, TasksResult, void>(Methods.tasks);
 export const tasksChanged = new NotificationType0(Methods.tasksChanged);
 export const runsChanged = new NotificationType0(Methods.runsChanged);
+export const storeStatus = new NotificationType<StoreStatusParams>(Methods.storeStatus);

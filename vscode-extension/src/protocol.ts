@@ -283,6 +283,28 @@ tasks: Array<TaskSummary>,
  */
 locks: Array<TaskLock>, };
 
+export type StoreStatusParams = { 
+/**
+ * The shared store, its password masked.
+ */
+url: string, 
+/**
+ * Whether it could be reached at the last try.
+ */
+online: boolean, 
+/**
+ * Since when it cannot be reached, while it cannot; milliseconds since the Unix epoch.
+ */
+offlineSinceMs?: number, 
+/**
+ * Changes made meanwhile (AI calls, cached replies) waiting to be sent to it.
+ */
+waiting: number, 
+/**
+ * When waiting changes were last sent; milliseconds since the Unix epoch.
+ */
+lastSyncMs?: number, };
+
 export type TaskFromProblemArgs = { 
 /**
  * The problem's fingerprint (`data.fingerprint` of ACAS's diagnostics), or a unique prefix
@@ -376,6 +398,7 @@ export const Methods = {
   tasks: "acas/tasks",
   tasksChanged: "acas/tasksChanged",
   runsChanged: "acas/runsChanged",
+  storeStatus: "acas/storeStatus",
 } as const;
 
 /** Commands ACAS serves through `workspace/executeCommand`. */

@@ -6,7 +6,9 @@
 import * as vscode from 'vscode';
 import type { ProblemsModel } from './problems';
 import type { SpendModel } from './spend';
+import type { StoreStatusParams } from './protocol';
 import { countBySeverity, statusView, type ServerState } from './statusText';
+import { storeView } from './storeText';
 import type { WorkflowsModel } from './workflows';
 
 export const SHOW_COMMANDS = 'acas.showCommands';
@@ -28,6 +30,7 @@ export class StatusBar implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private state: ServerState = 'starting';
   private detail: string | undefined;
+  private store: StoreStatusParams | undefined;
 
   constructor(
     private readonly problems: ProblemsModel,
@@ -53,12 +56,19 @@ export class StatusBar implements vscode.Disposable {
     this.render();
   }
 
+  /** The team's shared store, as `acas/storeStatus` last said. */
+  setStore(store: StoreStatusParams): void {
+    this.store = store;
+    this.render();
+  }
+
   private render(): void {
     const counts = this.state === 'running' && this.problems.problems ? countBySeverity(this.problems.problems) : undefined;
     const running = this.state === 'running';
     const view = statusView(this.state, counts, this.detail, running ? this.spend.spend : undefined, running ? this.workflows.activeRuns : 0);
-    this.item.text = view.text;
-    this.item.tooltip = view.tooltip;
+    const store = running ? storeView(this.store) : undefined;
+    this.item.text = store ? `${view.text} ${store.text}` : view.text;
+    this.item.tooltip = store ? `${view.tooltip}\n${store.tooltip}` : view.tooltip;
     this.item.accessibilityInformation = { label: view.label };
     this.item.backgroundColor = view.alarming ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
   }

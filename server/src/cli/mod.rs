@@ -22,6 +22,7 @@ mod policy;
 mod run_command;
 mod snippets;
 mod stats;
+mod status;
 mod store;
 mod task;
 mod watch;
@@ -258,6 +259,14 @@ enum Command {
         #[command(subcommand)]
         command: store::StoreCommand,
     },
+    /// Where the state lives; with a shared store, whether it can be reached, since when it
+    /// cannot, and the changes waiting to be sent to it
+    Status {
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
     /// Who is connected to the team's shared store, and the tasks held in this repository
     Team {
         #[arg(long, default_value = ".")]
@@ -348,6 +357,7 @@ pub fn main() -> i32 {
         }
         Command::Store { command } => store::run(command),
         Command::Team { workspace, format } => store::team(&workspace, format),
+        Command::Status { workspace, format } => status::status(&workspace, format),
         Command::Lock { command } => task::run_lock(command),
         Command::Audit { command, args } => audit::run(command, &args),
         Command::Policy { command } => policy::run(command),

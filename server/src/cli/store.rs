@@ -30,11 +30,21 @@ pub(super) enum StoreCommand {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Send the changes made while the shared store could not be reached (AI calls, cached
+    /// replies) now; sending them twice adds nothing
+    Sync {
+        /// The workspace
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
 }
 
 pub(super) fn run(command: StoreCommand) -> i32 {
     match command {
         StoreCommand::Migrate { to, workspace, format } => migrate(to.as_deref(), &workspace, format),
+        StoreCommand::Sync { workspace, format } => super::status::sync(&workspace, format),
     }
 }
 

@@ -260,6 +260,108 @@ pub fn spent_today(
     Ok((usd(ledger.spend_since(day, None)?), usd(ledger.agent_spend_since(day, agent)?)))
 }
 
+/// A request the shared store's absence does not allow: this machine's share of a limit would
+/// be passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfflineRefusal {
+    pub scope: Scope,
+    /// `daily` or `monthly`.
+    pub period: &'static str,
+    /// The fraction of `left` this machine may spend, in percent.
+    pub percent: f64,
+    /// What the limit had left when the store was last seen in this period; the whole limit
+    /// when it was not.
+    pub left: Micros,
+    /// Whether `left` was seen (else it is the whole limit).
+    pub seen: bool,
+    pub share: Micros,
+    pub spent: Micros,
+    pub estimate: Micros,
+}
+
+impl std::fmt::Display for OfflineRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let basis = if self.seen {
+            format!(
+                "{}% of the ${:.4} it had left when the store was last seen",
+                self.percent,
+                usd(self.left)
+            )
+        } else {
+            format!("{}% of its ${} limit: not seen since the period began", self.percent, dollars(self.left))
+        };
+        write!(
+            f,
+            "the shared store is offline: this machine's share of the {} {} budget is ${:.4} ({basis}); \
+             ${:.4} of it is spent or reserved, this request may cost up to ${:.4}; wait until the store \
+             is back, or raise `[store] offline_share` in .acas/config.toml to allow more",
+            self.scope,
+            self.period,
+            usd(self.share),
+            usd(self.spent),
+            usd(self.estimate)
+        )
+    }
+}
+
+/// Allows a request of `estimate` made while the shared store cannot be reached: for every
+/// limit, what this machine spent offline plus the estimate must fit in `share` of what the limit
+/// had left when the store was last seen in the current period (of the whole limit when it was
+/// not). N machines offline together thus pass a limit by at most `N × share` of what it had
+/// left.
+pub fn check_offline(
+    budget: &Budget,
+    share: f64,
+    user: &str,
+    provider: &str,
+    totals: &crate::store::OfflineTotals,
+    estimate: Micros,
+) -> Result<(), OfflineRefusal> {
+    let (seen, offline) = (&totals.seen, &totals.offline);
+    let mut scopes = vec![
+        (
+            Scope::Team,
+            &budget.workspace,
+            [(seen.workspace_day, offline.workspace_day), (seen.workspace_month, offline.workspace_month)],
+        ),
+        (
+            Scope::User(user.to_owned()),
+            &budget.per_user,
+            [(seen.user_day, offline.user_day), (seen.user_month, offline.user_month)],
+        ),
+    ];
+    if let Some(limits) = budget.providers.get(provider) {
+        scopes.push((
+            Scope::Provider(provider.to_owned()),
+            limits,
+            [(seen.provider_day, offline.provider_day), (seen.provider_month, offline.provider_month)],
+        ));
+    }
+    let share = if share.is_finite() { share.clamp(0.0, 1.0) } else { 0.0 };
+    for (scope, limits, spend) in scopes {
+        for ((period, limit), (seen, spent)) in
+            [("daily", limits.daily), ("monthly", limits.monthly)].into_iter().zip(spend)
+        {
+            let Some(limit) = limit else { continue };
+            let left = seen.map_or(limit, |seen| limit.saturating_sub(seen));
+            let allowed = (left as f64 * share).floor() as Micros;
+            if spent.saturating_add(estimate) > allowed {
+                return Err(OfflineRefusal {
+                    scope,
+                    period,
+                    percent: (share * 1000.0).round() / 10.0,
+                    left,
+                    seen: seen.is_some(),
+                    share: allowed,
+                    spent,
+                    estimate,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +391,48 @@ mod tests {
         assert_eq!(price.cost(1234, 200, 567), 185 + 15 + 340);
         assert_eq!(estimate(price, &"x".repeat(4000), 1000), 150 + 600);
         assert_eq!(micros_from_usd(2.0), 2_000_000);
+    }
+
+    #[test]
+    fn offline_requests_fit_in_a_share_of_what_each_limit_had_left() {
+        use crate::store::{OfflineTotals, SeenTotals, SpendTotals};
+        let budget = Budget {
+            workspace: Limits { daily: Some(10_000), monthly: None },
+            per_user: Limits { daily: None, monthly: Some(100_000) },
+            ..Default::default()
+        };
+        let totals = |seen: Option<u64>, offline: u64| OfflineTotals {
+            seen: SeenTotals { workspace_day: seen, ..Default::default() },
+            seen_ms: seen.map(|_| 1),
+            offline: SpendTotals { workspace_day: offline, ..Default::default() },
+        };
+        // 4,000 left when seen, a quarter of it is 1,000: exactly at the share is allowed.
+        assert_eq!(check_offline(&budget, 0.25, "ada", "p", &totals(Some(6_000), 600), 400), Ok(()));
+        let refusal = check_offline(&budget, 0.25, "ada", "p", &totals(Some(6_000), 600), 401).unwrap_err();
+        assert_eq!((refusal.scope.clone(), refusal.share, refusal.spent), (Scope::Team, 1_000, 600));
+        assert_eq!(
+            refusal.to_string(),
+            "the shared store is offline: this machine's share of the team daily budget is $0.0010 (25% \
+             of the $0.0040 it had left when the store was last seen); $0.0006 of it is spent or reserved, \
+             this request may cost up to $0.0004; wait until the store is back, or raise \
+             `[store] offline_share` in .acas/config.toml to allow more"
+        );
+        // Not seen since the day began: a share of the whole limit.
+        assert_eq!(check_offline(&budget, 0.25, "ada", "p", &totals(None, 2_000), 500), Ok(()));
+        let refusal = check_offline(&budget, 0.25, "ada", "p", &totals(None, 2_000), 501).unwrap_err();
+        assert!(
+            refusal.to_string().contains("(25% of its $0.01 limit: not seen since the period began)"),
+            "{refusal}"
+        );
+        // The user's monthly limit, never seen: a quarter of 100,000.
+        let mut spent = totals(None, 0);
+        spent.offline.user_month = 25_000;
+        assert_eq!(
+            check_offline(&budget, 0.25, "ada", "p", &spent, 1).unwrap_err().scope,
+            Scope::User("ada".into())
+        );
+        // A share of nothing refuses everything.
+        assert!(check_offline(&budget, 0.0, "ada", "p", &totals(None, 0), 1).is_err());
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct Escalator {
     shared: Option<Arc<dyn Ledger>>,
     /// Who asks: each call is recorded as theirs and checked against `[budget.per_user]`.
     user: Option<String>,
+    /// `[store] offline_share`: what may be spent while the shared store cannot be reached.
+    offline_share: f64,
     unavailable: Vec<(String, String)>,
 }
 
@@ -227,14 +229,19 @@ impl Escalator {
         }
         let redactor = Redactor::new(&config.no_egress)
             .map_err(|e| EscalateError::Config(format!("`no_egress` has an invalid glob: {e}")))?;
-        // The team's budgets are kept in the shared store: without it, nothing is sent.
-        let shared = match &config.shared_store {
-            Some(shared) => Some(Arc::new(shared.connect().map_err(|e| {
+        // The team's budgets are kept in the shared store. With the workspace's store beside it,
+        // ACAS keeps working on a share of them while it cannot be reached; without, nothing is
+        // sent.
+        let shared = match (&config.shared_store, &store) {
+            (Some(shared), Some(store)) => {
+                Some(Arc::new(store::Fallback::new(shared.clone(), store.clone())) as Arc<dyn Ledger>)
+            }
+            (Some(shared), None) => Some(Arc::new(shared.connect().map_err(|e| {
                 EscalateError::Config(format!(
                     "{e}; the team's budgets are kept there, so no request is sent"
                 ))
             })?) as Arc<dyn Ledger>),
-            None => None,
+            (None, _) => None,
         };
         Ok(Escalator {
             members,
@@ -245,6 +252,7 @@ impl Escalator {
             store,
             shared,
             user: config.user.clone(),
+            offline_share: config.offline_share,
             unavailable,
         })
     }
@@ -565,7 +573,15 @@ impl Escalator {
         let provider = member.name.clone();
         let team = self.shared.is_some();
         let user = call.user.clone().unwrap_or_default();
-        let allow: store::Allow = Box::new(move |spent: store::SpendTotals| {
+        let share = self.offline_share;
+        let allow: store::Allow = Box::new(move |spending: store::Spending| {
+            let spent = match spending {
+                store::Spending::Recorded(spent) => spent,
+                store::Spending::Offline(offline) => {
+                    return cost::check_offline(&budget, share, &user, &provider, &offline, estimate)
+                        .map_err(|r| r.to_string());
+                }
+            };
             let spent = cost::Spent {
                 team,
                 workspace: Spend { day: spent.workspace_day, month: spent.workspace_month },
@@ -616,10 +632,14 @@ impl Escalator {
         error: Option<String>,
     ) {
         let call = self.call_row(id, member, prepared, status, reserved, usage, cost, latency_ms, error);
-        if let Some(shared) = &self.shared
-            && let Err(error) = shared.finish(call.clone())
-        {
-            tracing::error!(%error, call = %id, "the call's end was not recorded in the shared store");
+        if let Some(shared) = &self.shared {
+            match shared.finish(call.clone()) {
+                Ok(()) if shared.keeps_local_copy() => return,
+                Ok(()) => {}
+                Err(error) => {
+                    tracing::error!(%error, call = %id, "the call's end was not recorded in the shared store")
+                }
+            }
         }
         let Some(store) = &self.store else { return };
         store.record(vec![Record::ProviderCall(call)]);

@@ -26,7 +26,14 @@ pub struct Escalation {
     /// Who asks (`[store] user`, else git's `user.email`, else `$USER`): calls are recorded as
     /// theirs and `[budget.per_user]` limits their spend. `None` leaves calls without a user.
     pub user: Option<String>,
+    /// `[store] offline_share`: the fraction of what each limit had left when the shared store
+    /// was last seen that this workspace may spend while it cannot be reached (of the whole
+    /// limit when it was never seen in the current day or month). Default: [`OFFLINE_SHARE`].
+    pub offline_share: f64,
 }
+
+/// The default `[store] offline_share`: a tenth.
+pub const OFFLINE_SHARE: f64 = 0.1;
 
 impl Default for Escalation {
     fn default() -> Escalation {
@@ -39,6 +46,7 @@ impl Default for Escalation {
             max_output_tokens: 1024,
             shared_store: None,
             user: None,
+            offline_share: OFFLINE_SHARE,
         }
     }
 }

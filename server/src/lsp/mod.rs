@@ -16,6 +16,7 @@ mod framing;
 mod methods;
 mod notifications;
 mod requests;
+mod store_status;
 mod tasks_changed;
 mod transport;
 mod work;

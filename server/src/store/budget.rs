@@ -39,6 +39,40 @@ pub struct SpendTotals {
     pub provider_month: u64,
 }
 
+/// What a reservation is judged on: the spend recorded where the reservation is made (the
+/// workspace's SQLite, or the shared store), or, while the shared store cannot be reached, what
+/// was seen there last and what was spent offline since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spending {
+    Recorded(SpendTotals),
+    Offline(OfflineTotals),
+}
+
+/// The spend a reservation made offline is judged on: the caller holds a share of what each
+/// limit had left when the shared store was last seen, and spends it on this machine alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OfflineTotals {
+    /// Each limit's spend in the shared store when last seen there, in the current day or month;
+    /// `None` when not seen since the period began (or never).
+    pub seen: SeenTotals,
+    /// When the shared store was last seen, if ever.
+    pub seen_ms: Option<i64>,
+    /// What this workspace spent or reserved offline since it was last seen, in the current day
+    /// or month (calls waiting in the outbox, or sent since).
+    pub offline: SpendTotals,
+}
+
+/// [`SpendTotals`] as last seen in the shared store: `None` where not seen in the current period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeenTotals {
+    pub workspace_day: Option<u64>,
+    pub workspace_month: Option<u64>,
+    pub user_day: Option<u64>,
+    pub user_month: Option<u64>,
+    pub provider_day: Option<u64>,
+    pub provider_month: Option<u64>,
+}
+
 impl Store {
     /// Records `call` as `Reserved` when `allow` accepts the spend so far, or as `Refused` with
     /// the refusal as its error when it does not; both in one transaction that no other

@@ -381,6 +381,43 @@ pub(super) const MIGRATIONS: &[&str] = &[
         stored_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX symbol_text_stored ON symbol_text (stored_ms);
+    // Team mode offline: what must reach the shared store once it can be reached again, what
+    // each budget had spent there when it was last seen, and the state of the link.
+    "
+    -- Append-only: one row per change of an AI call or a cached reply made while the shared store
+    -- could not be reached. `key` (the call's id, the cache key) is the idempotency key: the sync
+    -- pushes the current local row under it, so pushing twice writes the same row twice.
+    CREATE TABLE shared_outbox (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind      TEXT    NOT NULL,             -- call | cache
+        key       TEXT    NOT NULL,
+        queued_ms INTEGER NOT NULL,
+        sent_ms   INTEGER,                      -- committed in the shared store, or refused
+        refused   TEXT                          -- why the shared store refused it, if it did
+    );
+    CREATE INDEX shared_outbox_pending ON shared_outbox (seq) WHERE sent_ms IS NULL;
+    CREATE INDEX shared_outbox_key ON shared_outbox (kind, key);
+
+    -- Each limit's spend in the shared store when it was last seen (team, user:NAME,
+    -- provider:NAME), in the day and month that began at the given times.
+    CREATE TABLE shared_seen (
+        scope          TEXT    PRIMARY KEY,
+        day_start_ms   INTEGER NOT NULL,
+        day_micros     INTEGER NOT NULL,
+        month_start_ms INTEGER NOT NULL,
+        month_micros   INTEGER NOT NULL,
+        seen_ms        INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- One row: since when the shared store cannot be reached (NULL: it could, last time),
+    -- when it was last reached and when the outbox was last pushed.
+    CREATE TABLE shared_link (
+        id               INTEGER PRIMARY KEY CHECK (id = 1),
+        offline_since_ms INTEGER,
+        last_seen_ms     INTEGER,
+        last_sync_ms     INTEGER,
+        last_error       TEXT
+    );
     ",
 ];
 

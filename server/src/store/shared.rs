@@ -11,14 +11,14 @@
 //! The limits are the caller's: a ledger only adds up and records what the caller decided.
 
 use super::Store;
-use super::budget::SpendTotals;
+use super::budget::Spending;
 use super::error::StoreError;
 use super::postgres::runs::{SharedDefinition, SharedRun};
 use super::types::{CacheEntry, ProviderCall, Record};
 
 /// What decides whether a reservation may go ahead, given the spend so far: `Err` holds the
 /// refusal, recorded as the call's error.
-pub type Allow = Box<dyn FnOnce(SpendTotals) -> Result<(), String> + Send>;
+pub type Allow = Box<dyn FnOnce(Spending) -> Result<(), String> + Send>;
 
 /// The cost ledger, its reservations and the answer cache.
 pub trait Ledger: Send + Sync {
@@ -51,6 +51,12 @@ pub trait Ledger: Send + Sync {
 
     /// Keeps a reply under its key, replacing what was there.
     fn cache_put(&self, entry: CacheEntry) -> Result<(), StoreError>;
+
+    /// Whether [`Ledger::finish`] also keeps the call in the workspace's store, so that its
+    /// caller need not.
+    fn keeps_local_copy(&self) -> bool {
+        false
+    }
 }
 
 impl Ledger for Store {
@@ -61,7 +67,9 @@ impl Ledger for Store {
         month_start_ms: i64,
         allow: Allow,
     ) -> Result<Result<(), String>, StoreError> {
-        Store::reserve(self, call, day_start_ms, month_start_ms, allow)
+        Store::reserve(self, call, day_start_ms, month_start_ms, move |totals| {
+            allow(Spending::Recorded(totals))
+        })
     }
 
     fn finish(&self, call: ProviderCall) -> Result<(), StoreError> {

@@ -317,6 +317,20 @@ impl CallStatus {
             CallStatus::Cached => "cached",
         }
     }
+
+    /// The status written as [`CallStatus::as_str`] writes it.
+    pub fn parse(text: &str) -> Option<CallStatus> {
+        [
+            CallStatus::Reserved,
+            CallStatus::Succeeded,
+            CallStatus::Failed,
+            CallStatus::Cancelled,
+            CallStatus::Refused,
+            CallStatus::Cached,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
 }
 
 /// A provider's reply, kept so that the same question about the same context costs nothing the

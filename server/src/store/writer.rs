@@ -629,7 +629,7 @@ pub(super) fn upsert_provider_call(tx: &Transaction, call: &ProviderCall) -> rus
     Ok(())
 }
 
-fn put_cache_entry(tx: &Transaction, entry: &CacheEntry) -> rusqlite::Result<()> {
+pub(super) fn put_cache_entry(tx: &Transaction, entry: &CacheEntry) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO cache_entry (key, at_ms, fingerprint, model, provider, reply)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

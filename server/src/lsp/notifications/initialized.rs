@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::{InitializedParams, MessageType};
 
-use crate::lsp::{Backend, approvals, coalesce, forward, tasks_changed};
+use crate::lsp::{Backend, approvals, coalesce, forward, store_status, tasks_changed};
 use crate::workspace;
 
 pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
@@ -21,6 +21,10 @@ pub(crate) async fn handle(backend: &Backend, _: InitializedParams) {
         tokio::spawn(approvals::ask(backend.client.clone(), root.clone()));
         let shared = backend.shared.clone();
         tokio::spawn(tasks_changed::watch(backend.client.clone(), root.clone(), move || {
+            shared.shutdown_requested()
+        }));
+        let shared = backend.shared.clone();
+        tokio::spawn(store_status::watch(backend.client.clone(), root.clone(), move || {
             shared.shutdown_requested()
         }));
         let shared = backend.shared.clone();

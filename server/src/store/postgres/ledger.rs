@@ -10,8 +10,9 @@
 use deadpool_postgres::GenericClient;
 
 use super::{Fail, PgStore};
-use crate::store::budget::{SpendTotals, latest_counted_ms};
+use crate::store::budget::{SpendTotals, Spending, latest_counted_ms};
 use crate::store::error::{StoreError, StoreErrorKind};
+use crate::store::outbox::Queued;
 use crate::store::shared::{Allow, Ledger};
 use crate::store::types::{CacheEntry, CallStatus, ProviderCall};
 
@@ -80,7 +81,7 @@ impl Ledger for PgStore {
                 provider_day: micros(2),
                 provider_month: micros(3),
             };
-            let verdict = allow(totals);
+            let verdict = allow(Spending::Recorded(totals));
             match &verdict {
                 Ok(()) => call.status = CallStatus::Reserved,
                 Err(refusal) => {
@@ -179,6 +180,70 @@ impl Ledger for PgStore {
                     ],
                 )
                 .await?;
+            Ok(())
+        })
+    }
+}
+
+impl PgStore {
+    /// Writes what was queued while the store could not be reached, in one transaction: each
+    /// call under its id (an ended call is never put back to `reserved`), each cached reply
+    /// under its key unless the store holds a newer one. Writing the same items again changes
+    /// nothing.
+    pub fn push_queued(&self, items: Vec<Queued>) -> Result<(), StoreError> {
+        let identity = self.identity().clone();
+        // PostgreSQL's text holds no NUL, which a provider's reply or error may.
+        let clean = |text: &mut String| {
+            if text.contains('\0') {
+                *text = text.replace('\0', "\u{FFFD}");
+            }
+        };
+        let items: Vec<Queued> = items
+            .into_iter()
+            .map(|mut item| {
+                match &mut item {
+                    Queued::Call(call) => {
+                        if let Some(error) = &mut call.error {
+                            clean(error);
+                        }
+                    }
+                    Queued::Cache(entry) => clean(&mut entry.reply),
+                    Queued::Gone => {}
+                }
+                item
+            })
+            .collect();
+        self.run("write the changes made offline", move |pool| async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            for item in &items {
+                match item {
+                    Queued::Call(call) => {
+                        upsert_call(&tx, call, &identity.repository, &identity.user).await?
+                    }
+                    Queued::Cache(entry) => {
+                        tx.execute(
+                            "INSERT INTO cache_entry (key, at_ms, fingerprint, model, provider, reply)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (key) DO UPDATE SET at_ms = excluded.at_ms,
+                                 fingerprint = excluded.fingerprint, model = excluded.model,
+                                 provider = excluded.provider, reply = excluded.reply
+                             WHERE cache_entry.at_ms < excluded.at_ms",
+                            &[
+                                &entry.key,
+                                &entry.at_ms,
+                                &entry.fingerprint,
+                                &entry.model,
+                                &entry.provider,
+                                &entry.reply,
+                            ],
+                        )
+                        .await?;
+                    }
+                    Queued::Gone => {}
+                }
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
