@@ -742,6 +742,8 @@ pub enum RunsChanged {}
 impl Notification for RunsChanged {
     type Params = ();
     const METHOD: &'static str = "acas/runsChanged";
+}
+
 /// Params of `acas/storeStatus`: the link to the team's shared store (PostgreSQL).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

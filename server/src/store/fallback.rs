@@ -310,6 +310,17 @@ impl Ledger for Fallback {
         self.local.spend_since(since_ms, provider)
     }
 
+    fn agent_spend_since(&self, since_ms: i64, agent: &str) -> Result<u64, StoreError> {
+        if let Some(pg) = self.online()? {
+            match pg.agent_spend_since(since_ms, agent) {
+                Ok(spent) => return Ok(spent),
+                Err(error) => self.fall_back(error)?,
+            }
+        }
+        self.local.flush()?;
+        self.local.agent_spend_since(since_ms, agent)
+    }
+
     fn cache_get(&self, key: &str) -> Result<Option<CacheEntry>, StoreError> {
         if let Some(pg) = self.online()? {
             match pg.cache_get(key) {

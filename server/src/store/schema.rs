@@ -381,6 +381,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         stored_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX symbol_text_stored ON symbol_text (stored_ms);
+    ",
     // Team mode offline: what must reach the shared store once it can be reached again, what
     // each budget had spent there when it was last seen, and the state of the link.
     "
