@@ -297,6 +297,52 @@ pub const RISKY_ENV: &[&str] = &[
     "TCLLIBPATH",
     "R_PROFILE",
     "R_PROFILE_USER",
+    "R_ENVIRON",
+    "R_ENVIRON_USER",
+    "R_LIBS",
+    "R_LIBS_USER",
+    "R_LIBS_SITE",
+    // Options and configuration files that name programs to run.
+    "TAR_OPTIONS",
+    "RSYNC_RSH",
+    "RSYNC_CONNECT_PROG",
+    "CVS_RSH",
+    "OPENSSL_CONF",
+    "OPENSSL_ENGINES",
+    "OPENSSL_MODULES",
+    "XDG_CONFIG_DIRS",
+    "GNUPGHOME",
+    "KUBECONFIG",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "DOCKER_CONFIG",
+    "HGRCPATH",
+    "HGEDITOR",
+    "SVN_EDITOR",
+    "SUDO_EDITOR",
+    "SYSTEMD_EDITOR",
+    "SYSTEMD_PAGER",
+    "FCEDIT",
+    "VIMINIT",
+    "EXINIT",
+    "MYVIMRC",
+    "VIMRUNTIME",
+    "FPATH",
+    "MAKE",
+    "MAKESHELL",
+    // Compilers and toolchains: which one runs, and what it loads.
+    "CFLAGS",
+    "CXXFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "GCC_EXEC_PREFIX",
+    "COMPILER_PATH",
+    "JAVA_HOME",
+    "MAVEN_ARGS",
+    "M2_HOME",
+    "SBT_OPTS",
+    "ANT_OPTS",
+    "ANT_HOME",
 ];
 
 /// Prefixes of environment variables that change what a program executes.
@@ -315,6 +361,44 @@ pub const RISKY_ENV_PREFIXES: &[&str] = &[
     "CGO_",
     "PIP_",
     "SSH_ASKPASS",
+    "PERL",
+    "RUBY",
+    "NODE_",
+    // Version managers and their shims: which toolchain a bare `cargo`, `python` or `node` is.
+    "RUSTUP_",
+    "PYENV_",
+    "RBENV_",
+    "NODENV_",
+    "GOENV_",
+    "JENV_",
+    "ASDF_",
+    "MISE_",
+    "RTX_",
+    "NVM_",
+    "FNM_",
+    "VOLTA_",
+    "SDKMAN_",
+    "COREPACK_",
+    // Package managers and build tools whose variables name programs, plugins or init scripts.
+    "UV_",
+    "POETRY_",
+    "PIPX_",
+    "CONDA",
+    "MAMBA_",
+    "YARN_",
+    "PNPM_",
+    "BUNDLE_",
+    "GEM_",
+    "GRADLE_",
+    "PYTEST_",
+    "CMAKE_",
+    "CCACHE_",
+    "TF_CLI_",
+    "ERL_",
+    "ELIXIR_ERL_OPTIONS",
+    "DOTNET_",
+    "CORECLR_",
+    "COMPLUS_",
 ];
 
 /// Variables under a risky prefix that only say who, how loud or how to encode.
@@ -333,6 +417,9 @@ const HARMLESS_ENV: &[&str] = &[
     "CARGO_TERM_COLOR",
     "CARGO_INCREMENTAL",
     "CARGO_TERM_VERBOSE",
+    "NODE_ENV",
+    "DOTNET_CLI_TELEMETRY_OPTOUT",
+    "DOTNET_NOLOGO",
 ];
 
 /// Whether setting `name` can change what a program executes.
@@ -696,7 +783,16 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, at: &At,
                         i += 1;
                     }
                     _ if !options && !arg.contains('=') => break,
-                    "-u" | "--unset" => i += 2,
+                    // Taking a variable away changes what runs as setting it does (`HOME`).
+                    "-u" | "--unset" if options => {
+                        let name = words.get(i + 1).cloned().unwrap_or_default();
+                        out.push(Item::Env { name, value: String::new() });
+                        i += 2;
+                    }
+                    a if options && a.starts_with("--unset=") => {
+                        out.push(Item::Env { name: a["--unset=".len()..].to_owned(), value: String::new() });
+                        i += 1;
+                    }
                     "-S" | "--split-string" => {
                         // The rest of the line is this string, split into words.
                         let rest: Vec<String> = words[i + 2..].to_vec();
@@ -763,6 +859,14 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, at: &At,
                                 return;
                             }
                             letter => {
+                                if letter == "u" {
+                                    let name = if rest.is_empty() {
+                                        words.get(i + 1).cloned().unwrap_or_default()
+                                    } else {
+                                        rest.to_owned()
+                                    };
+                                    out.push(Item::Env { name, value: String::new() });
+                                }
                                 if letter == "C" {
                                     let dir = if rest.is_empty() {
                                         words.get(i + 1).map_or("", String::as_str)
