@@ -85,7 +85,10 @@ fn git_checkout_as_a_command_cannot_swap_in_another_policy() {
     git(&root, &["commit", "-qam", "strict"]);
     for step in ["[git, checkout, -q, evil]", "[git, switch, -q, evil]"] {
         git(&root, &["checkout", "-q", "-f", "main"]);
-        write_files(&root, &[(".acas/workflows/a.yaml", &format!("name: a\nsteps:\n  - {{ id: s, run: {step} }}\n"))]);
+        write_files(
+            &root,
+            &[(".acas/workflows/a.yaml", &format!("name: a\nsteps:\n  - {{ id: s, run: {step} }}\n"))],
+        );
         let (code, out) = run(&root, "a");
         assert_eq!(code, 1, "{step}: {out}");
         assert!(out.contains("is put back as it was"), "{step}: {out}");
@@ -124,7 +127,10 @@ fn a_step_cannot_make_git_run_a_program_through_its_configuration_or_hooks() {
 #[test]
 fn variables_that_pick_the_toolchain_or_options_of_an_allowed_command_are_judged() {
     let (_dir, root) = workspace(&[
-        (".acas/policy.yaml", "defaults:\n  commands:\n    allow: [\"cargo test\", \"tar\", \"env\", \"true\"]\n"),
+        (
+            ".acas/policy.yaml",
+            "defaults:\n  commands:\n    allow: [\"cargo test\", \"tar\", \"env\", \"true\"]\n",
+        ),
         (
             ".acas/workflows/a.yaml",
             "name: a\nsteps:\n  - id: s\n    run: { argv: [cargo, test], env: { RUSTUP_TOOLCHAIN: evil } }\n",
@@ -144,7 +150,8 @@ fn variables_that_pick_the_toolchain_or_options_of_an_allowed_command_are_judged
         "env --unset=XDG_CONFIG_HOME true",
         "env -iuHOME true",
     ] {
-        let (code, stdout, stderr) = run_acas(&["policy", "explain", "--workspace", ".", "run", script], &root);
+        let (code, stdout, stderr) =
+            run_acas(&["policy", "explain", "--workspace", ".", "run", script], &root);
         assert_eq!(code, 1, "{script}: {stdout}{stderr}");
         assert!(stdout.starts_with("deny:"), "{script}: {stdout}");
     }
@@ -155,7 +162,10 @@ fn a_nested_run_is_judged_by_the_users_policy_whatever_its_environment() {
     let acas = acas_bin();
     let (_dir, root) = workspace(&[
         (".no-user-config/acas/policy.yaml", "defaults:\n  paths:\n    deny: [\"secrets/\"]\n"),
-        (".acas/workflows/inner.yaml", "name: inner\nsteps:\n  - { id: w, uses: file.write, with: { path: secrets/x, content: leaked } }\n"),
+        (
+            ".acas/workflows/inner.yaml",
+            "name: inner\nsteps:\n  - { id: w, uses: file.write, with: { path: secrets/x, content: leaked } }\n",
+        ),
         (
             ".acas/workflows/outer.yaml",
             &format!(
@@ -175,9 +185,15 @@ fn a_nested_run_is_judged_by_the_users_policy_whatever_its_environment() {
 fn a_nested_run_in_another_workspace_is_judged_by_the_enclosing_runs_policy() {
     let acas = acas_bin();
     let (_dir, root) = workspace(&[
-        (".acas/policy.yaml", "defaults:\n  commands:\n    deny: [\"touch\"]\n  paths:\n    deny: [\"sub/secrets/\"]\n"),
+        (
+            ".acas/policy.yaml",
+            "defaults:\n  commands:\n    deny: [\"touch\"]\n  paths:\n    deny: [\"sub/secrets/\"]\n",
+        ),
         ("sub/.acas/workflows/i.yaml", "name: i\nsteps:\n  - { id: t, run: [touch, ../nested-ran] }\n"),
-        ("sub/.acas/workflows/w.yaml", "name: w\nsteps:\n  - { id: w, uses: file.write, with: { path: secrets/x, content: leaked } }\n"),
+        (
+            "sub/.acas/workflows/w.yaml",
+            "name: w\nsteps:\n  - { id: w, uses: file.write, with: { path: secrets/x, content: leaked } }\n",
+        ),
         (
             ".acas/workflows/outer.yaml",
             &format!(
@@ -216,4 +232,36 @@ fn a_nested_run_started_after_its_step_changed_the_policy_denies_everything() {
     assert!(out.contains("changed since the workflow step that started this process began"), "{out}");
     assert!(!root.join("nested-ran").exists(), "{out}");
     assert_eq!(read(&root, ".acas/policy.yaml"), DENY_CURL);
+}
+
+#[test]
+fn every_step_running_while_the_policy_was_rewritten_fails_and_none_after_is_judged_by_it() {
+    // `a` opens the policy and waits (bounded) until it is put back; `c` runs meanwhile, waiting
+    // for `a`'s mark, and `b` would start after `c`.
+    let wait = "i=0\nwhile {cond} && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n";
+    let strict = "defaults:\n  commands:\n    deny: [\"mkdir\"]\n";
+    let (_dir, root) = workspace(&[
+        (".acas/policy.yaml", strict),
+        ("open.yaml", "agents: {}\n"),
+        (
+            "a.sh",
+            &format!(
+                "cp open.yaml .acas/policy.yaml\n: > marker\n{}",
+                wait.replace("{cond}", "! grep -q mkdir .acas/policy.yaml")
+            ),
+        ),
+        ("c.sh", &wait.replace("{cond}", "[ ! -e marker ]")),
+        (
+            ".acas/workflows/p.yaml",
+            "name: p\nsteps:\n  - { id: a, run: [sh, a.sh] }\n  - { id: c, run: [sh, c.sh] }\n  - { id: b, needs: [c], run: [mkdir, b-ran] }\n",
+        ),
+    ]);
+    let (code, out) = run(&root, "p");
+    assert_eq!(code, 1, "{out}");
+    for step in ["a", "c"] {
+        let line = out.lines().find(|l| l.contains(&format!("failed     {step} "))).unwrap_or_default();
+        assert!(line.contains("is put back as it was"), "{step}: {out}");
+    }
+    assert!(!root.join("b-ran").exists(), "{out}");
+    assert_eq!(read(&root, ".acas/policy.yaml"), strict);
 }

@@ -220,19 +220,17 @@ fn loaded(path: &Path, entry: &mut Entry) -> Loaded {
 /// file that changed since denies everything, with a message that says so; the text is hashed
 /// from the same bytes that are parsed, so a swap between the two is not possible.
 pub fn load_pinned(path: &Path, sha256: Option<&str>) -> Loaded {
-    let changed = |now: &str| {
-        Loaded::Broken {
-            error: PolicyError::other(
-                PolicyErrorKind::Unreadable,
-                path,
-                format!(
-                    "it {now} since the workflow step that started this process began, and a process a step \
+    let changed = |now: &str| Loaded::Broken {
+        error: PolicyError::other(
+            PolicyErrorKind::Unreadable,
+            path,
+            format!(
+                "it {now} since the workflow step that started this process began, and a process a step \
                      starts is judged by the policy its run was judged by: everything is denied; let the run end \
                      and start it again once the file is as it should be"
-                ),
             ),
-            last_good: None,
-        }
+        ),
+        last_good: None,
     };
     let read = match read_stable(path) {
         Ok(read) => read,

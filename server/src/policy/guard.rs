@@ -9,6 +9,11 @@
 //!   user's, and those inherited from an enclosing run) before the command starts, and
 //!   [`Guard::restore`] puts back any the command changed, removed, created or replaced with a
 //!   link, once its tree has ended: the step then fails, naming the files.
+//! - While a step runs, every policy this process loads first puts its files back as they were
+//!   kept ([`hold`], called by `Policy::load`), so a step that started meanwhile (a parallel
+//!   step, the next one of a chain) is never judged by what a running step wrote. Every step
+//!   that was running then fails. The first kept version holds: a new guard is taken only after
+//!   the running ones put their files back.
 //! - [`Guard::pins`] gives each file's hash for the step's supervisor label
 //!   ([`crate::process_tree::Label`]): an `acas` the step starts reads them from there
 //!   ([`inherited`]) and judges by these files, each only with the content it had when the step
@@ -18,8 +23,31 @@
 //! process reads during the step is checked against its pin instead.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::process_tree::PinnedFile;
+
+/// The guards of the steps running in this process.
+static ACTIVE: LazyLock<Mutex<Vec<Arc<Kept>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+/// Puts back every policy file a running step's guard kept and that changed since; each step
+/// running then is told when it ends. Nothing when no step runs.
+pub fn hold() {
+    let active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for kept in &active {
+        tell_running(&put_back_changed(&kept.files));
+    }
+}
+
+/// Tells every running step what was put back: any of them may have changed it.
+fn tell_running(told: &[String]) {
+    if told.is_empty() {
+        return;
+    }
+    for kept in ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        kept.told.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(told);
+    }
+}
 
 /// The pinned policy files of the run whose step started this process; empty outside a run.
 pub fn inherited() -> Vec<PinnedFile> {
@@ -72,22 +100,41 @@ fn read_capped(path: &Path) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// The policy files as they were before a step's command started.
-#[derive(Debug, Clone)]
+/// What a guard kept: each file with its root and state, and what was put back while it ran.
+#[derive(Debug)]
+struct Kept {
+    files: Vec<(PathBuf, PathBuf, State)>,
+    told: Mutex<Vec<String>>,
+}
+
+/// The policy files as they were before a step's command started, held while it runs.
+#[derive(Debug)]
 pub struct Guard {
-    kept: Vec<(PathBuf, PathBuf, State)>,
+    kept: Arc<Kept>,
 }
 
 impl Guard {
-    /// Keeps every policy file that applies in `root`.
+    /// Keeps every policy file that applies in `root`, once the guards of the steps already
+    /// running have put theirs back.
     pub fn take(root: &Path) -> Guard {
-        Guard { kept: files(root).into_iter().map(|(path, root)| { let state = State::read(&path); (path, root, state) }).collect() }
+        hold();
+        let files = files(root)
+            .into_iter()
+            .map(|(path, root)| {
+                let state = State::read(&path);
+                (path, root, state)
+            })
+            .collect();
+        let kept = Arc::new(Kept { files, told: Mutex::new(Vec::new()) });
+        ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).push(kept.clone());
+        Guard { kept }
     }
 
     /// Each file with the hash of its content as kept, for the step's supervisor label.
     pub fn pins(&self) -> Vec<PinnedFile> {
         use sha2::{Digest, Sha256};
         self.kept
+            .files
             .iter()
             .map(|(path, root, state)| PinnedFile {
                 path: path.clone(),
@@ -100,35 +147,56 @@ impl Guard {
             .collect()
     }
 
-    /// Puts back every kept file that is not as it was, and says what was put back (or could not
-    /// be): one sentence per file, none when nothing changed.
+    /// Puts back every kept file that is not as it was, and says what was put back while the
+    /// step ran or now (or could not be): one sentence per file, none when nothing changed.
     /// Without any policy file nothing is guarded, as before policies existed: a file a step
     /// creates then stays.
-    pub fn restore(&self) -> Vec<String> {
-        let mut told = Vec::new();
-        if self.kept.iter().all(|(_, _, state)| state.bytes.is_none() && state.link.is_none()) {
-            return told;
-        }
-        for (path, _, before) in &self.kept {
-            if State::read(path) == *before {
-                continue;
-            }
-            match put_back(path, before) {
-                Ok(()) => {
-                    tracing::warn!("a workflow step changed the policy file {}; it was put back", path.display());
-                    told.push(format!("{} was changed and is put back as it was", path.display()));
-                }
-                Err(e) => {
-                    tracing::error!("a workflow step changed the policy file {}; putting it back failed: {e}", path.display());
-                    told.push(format!(
-                        "{} was changed and putting it back failed ({e}): check it before the next run",
-                        path.display()
-                    ));
-                }
-            }
-        }
+    pub fn restore(self) -> Vec<String> {
+        ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|k| !Arc::ptr_eq(k, &self.kept));
+        let now = put_back_changed(&self.kept.files);
+        tell_running(&now);
+        let mut told = std::mem::take(&mut *self.kept.told.lock().unwrap_or_else(|e| e.into_inner()));
+        told.extend(now);
         told
     }
+}
+
+impl Drop for Guard {
+    /// A step given up midway (its task dropped) still puts the files back and stops holding them.
+    fn drop(&mut self) {
+        ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|k| !Arc::ptr_eq(k, &self.kept));
+        tell_running(&put_back_changed(&self.kept.files));
+    }
+}
+
+/// Puts back each of `files` that is not as kept; one sentence per file put back (or not).
+fn put_back_changed(files: &[(PathBuf, PathBuf, State)]) -> Vec<String> {
+    let mut told = Vec::new();
+    if files.iter().all(|(_, _, state)| state.bytes.is_none() && state.link.is_none()) {
+        return told;
+    }
+    for (path, _, before) in files {
+        if State::read(path) == *before {
+            continue;
+        }
+        match put_back(path, before) {
+            Ok(()) => {
+                tracing::warn!("a workflow step changed the policy file {}; it was put back", path.display());
+                told.push(format!("{} was changed and is put back as it was", path.display()));
+            }
+            Err(e) => {
+                tracing::error!(
+                    "a workflow step changed the policy file {}; putting it back failed: {e}",
+                    path.display()
+                );
+                told.push(format!(
+                    "{} was changed and putting it back failed ({e}): check it before the next run",
+                    path.display()
+                ));
+            }
+        }
+    }
+    told
 }
 
 fn put_back(path: &Path, before: &State) -> std::io::Result<()> {
@@ -189,5 +257,37 @@ fn put_back(path: &Path, before: &State) -> std::io::Result<()> {
             Ok(())
         }
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Action, Outcome, Policy};
+
+    #[test]
+    fn a_policy_loaded_while_a_step_runs_is_the_one_kept_and_the_step_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let file = root.join(crate::policy::WORKSPACE_FILE);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let strict = "defaults:\n  commands:\n    deny: [\"curl\"]\n";
+        std::fs::write(&file, strict).unwrap();
+        let guard = Guard::take(&root);
+        // What a running step does: the policy replaced by a link to an open one.
+        std::fs::write(root.join("open.yaml"), "agents: {}\n").unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(root.join("open.yaml"), &file).unwrap();
+        let run =
+            Action::Command { argv: vec!["curl".to_owned(), "x".to_owned()], start: Default::default() };
+        assert_eq!(Policy::load(&root).decide("cli", &run).outcome, Outcome::Deny);
+        assert!(std::fs::symlink_metadata(&file).unwrap().is_file());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), strict);
+        let told = guard.restore();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(told[0].contains("is put back as it was"), "{told:?}");
+        // Once the step ended, the file is a person's to change again.
+        std::fs::write(&file, "agents: {}\n").unwrap();
+        assert_eq!(Policy::load(&root).decide("cli", &run).outcome, Outcome::Allow);
     }
 }

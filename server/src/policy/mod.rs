@@ -534,6 +534,7 @@ impl Policy {
     /// shed the user's file by unsetting `HOME`, nor the workspace's by naming another
     /// `--workspace`. One of them that changed since the step started denies everything.
     pub fn load(root: &Path) -> Policy {
+        guard::hold();
         let mut policy = Policy::load_from(root, user_path().as_deref());
         policy.inherit(&guard::inherited());
         policy
@@ -752,7 +753,6 @@ impl Policy {
             }
         }
     }
-
 }
 
 /// The spend limit of the most specific section that has one: under an agent's own section or

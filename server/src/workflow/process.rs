@@ -60,9 +60,9 @@ pub async fn run(
     // The policy files as they are now: what the command starts is judged by them, and any of
     // them it changes is put back once its tree has ended.
     let workspace = label.workspace.clone();
-    let guard = tokio::task::spawn_blocking(move || Guard::take(&workspace))
-        .await
-        .map_err(|e| CommandFailure::Spawn(format!("reading the policy files before the step failed: {e}")))?;
+    let guard = tokio::task::spawn_blocking(move || Guard::take(&workspace)).await.map_err(|e| {
+        CommandFailure::Spawn(format!("reading the policy files before the step failed: {e}"))
+    })?;
     let mut label = label.clone();
     label.policy = guard.pins();
     let result = run_hiding(argv, env, &[], cwd, timeout, Some(&label), cancel).await;
@@ -78,7 +78,9 @@ pub async fn run(
         told.join("; ")
     );
     match result {
-        Ok(output) | Err(CommandFailure::TimedOut { output, .. }) => Err(CommandFailure::Exit { output, message }),
+        Ok(output) | Err(CommandFailure::TimedOut { output, .. }) => {
+            Err(CommandFailure::Exit { output, message })
+        }
         Err(CommandFailure::Exit { output, message: ended }) => {
             Err(CommandFailure::Exit { output, message: format!("{message}; and {ended}") })
         }
