@@ -1535,15 +1535,39 @@ fn judge_run(chain: &[&Section], run: &Run, root: &Path, dir: &Path) -> Verdict 
 
 fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
     let mut worst: Option<Verdict> = None;
+    // The links the script made so far: a later write through one is judged where it leads.
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     for item in items {
         let (outcome, rule, reason) = match item {
             Item::Run(run) => {
+                links.extend(links_made(run));
                 let (o, r, reason) = judge_run_at(chain, run, root);
                 (o, r, format!("{reason} (command `{}`)", run.words.join(" ")))
             }
             Item::Unknown { text, why, shell } => judge_unknown(chain, text, why, shell.as_deref(), root),
             Item::Write { path, dirs } => {
-                let (o, r, reason) = judge_write(root, chain, path, dirs);
+                let (mut o, mut r, mut reason) = judge_write(root, chain, path, dirs);
+                if let Dirs::Known(known) = dirs {
+                    for dir in known {
+                        let full = normal(&dir.join(path));
+                        for (link, target) in &links {
+                            let Ok(rest) = full.strip_prefix(link) else { continue };
+                            let through = target.join(rest).to_string_lossy().into_owned();
+                            let verdict = super::decide_path_in(root, chain, &through, true);
+                            if verdict.0 > o {
+                                (o, r, reason) = (
+                                    verdict.0,
+                                    verdict.1,
+                                    format!(
+                                        "{} (through the link `{}` the script makes)",
+                                        verdict.2,
+                                        link.display()
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
                 (o, r, format!("{reason} (a shell redirection writes `{path}`)"))
             }
             Item::Env { name, value } => {
@@ -1570,6 +1594,78 @@ fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
 
 /// A file a redirection writes, from each directory the command may run in: a relative path
 /// from a directory not known before it runs could be any file, and is denied.
+/// The links `run` makes, each as (link, what it leads to), absolute: `ln [-s] TARGET... [LINK]`,
+/// `link TARGET LINK`, `cp -s|-l`. Nothing when its directory is not known.
+fn links_made(run: &Run) -> Vec<(PathBuf, PathBuf)> {
+    let Some(program) = run.words.first().map(|w| base(w)) else { return Vec::new() };
+    let Dirs::Known(dirs) = &run.dirs else { return Vec::new() };
+    let args = &run.words[1..];
+    let linking_cp = program == "cp"
+        && args.iter().any(|a| {
+            matches!(a.as_str(), "--symbolic-link" | "--link")
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains(['s', 'l']))
+        });
+    if !matches!(program, "ln" | "link") && !linking_cp {
+        return Vec::new();
+    }
+    let symbolic = program != "link"
+        && args.iter().any(|a| {
+            a == "--symbolic"
+                || a == "--symbolic-link"
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains('s'))
+        });
+    // `ln -sr TARGET LINK` takes the target from where it runs, as a hard link does.
+    let relative = args
+        .iter()
+        .any(|a| a == "--relative" || (a.starts_with('-') && !a.starts_with("--") && a.contains('r')));
+    let mut operands = Vec::new();
+    let mut into: Option<&str> = None;
+    let mut options = true;
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        match a.as_str() {
+            "--" if options => options = false,
+            "-t" | "--target-directory" if options => {
+                into = args.get(i + 1).map(String::as_str);
+                i += 1;
+            }
+            "-S" | "--suffix" if options => i += 1,
+            a if options && a.starts_with("--target-directory=") => {
+                into = Some(&a["--target-directory=".len()..])
+            }
+            a if options && a.starts_with('-') && a.len() > 1 => {}
+            a => operands.push(a),
+        }
+        i += 1;
+    }
+    let mut made = Vec::new();
+    for dir in dirs {
+        // Where the links go, and whether that place may itself be the link (`ln T LINK`) or is
+        // only a directory the links are made in (`ln T`, `ln -t DIR T...`).
+        let (targets, place, itself) = match (into, operands.split_last()) {
+            (Some(into), _) => (&operands[..], dir.join(into), false),
+            (None, Some((last, rest))) if !rest.is_empty() => (rest, dir.join(last), true),
+            (None, _) => (&operands[..], dir.clone(), false),
+        };
+        for target in targets {
+            let Some(name) = Path::new(target).file_name() else { continue };
+            let mut links = vec![normal(&place.join(name))];
+            if itself {
+                links.push(normal(&place));
+            }
+            for link in links {
+                let from = if symbolic && !relative {
+                    link.parent().unwrap_or(dir).to_path_buf()
+                } else {
+                    dir.clone()
+                };
+                made.push((link, normal(&from.join(target))));
+            }
+        }
+    }
+    made
+}
+
 fn judge_write(root: &Path, chain: &[&Section], path: &str, dirs: &Dirs) -> Verdict {
     if Path::new(path).is_absolute() {
         return super::decide_path_in(root, chain, path, true);
@@ -1657,6 +1753,32 @@ mod tests {
     }
 
     const DENY: &str = "defaults:\n  commands:\n    deny: [\"rm -rf\", \"curl\", \"git push --force\"]\n";
+
+    #[test]
+    fn a_write_through_a_link_the_script_makes_is_judged_where_the_link_leads() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        let p = policy(&root, "defaults:\n  commands:\n    allow: [\"ln\", \"cp\", \"echo\", \"cd\"]\n");
+        for script in [
+            "ln -s .git g; echo 'fsmonitor = x' >> g/config",
+            "ln -sf .git ./g && echo x >> ./g/hooks/pre-commit",
+            "ln -s ../.git sub/g; echo x >> sub/g/config",
+            "ln -s -r .git sub/g; echo x >> sub/g/config",
+            "cd sub && ln -s ../.git && echo x >> .git/config",
+            "ln -t sub -s ../.git; echo x >> sub/.git/config",
+            "ln .git/config c; echo x >> c",
+            "cp -s .git/config c; echo x >> c",
+            "ln -s .acas q; echo 'agents: {}' > q/policy.yaml",
+        ] {
+            let decision = p.decide("cli", &sh(script));
+            assert_eq!(decision.outcome, Outcome::Deny, "{script}: {decision:?}");
+        }
+        // Writes that do not go through the link are judged as they are.
+        let decision = p.decide("cli", &sh("ln -s src s; echo x > s/out; echo y > gx"));
+        assert_eq!(decision.outcome, Outcome::Allow, "{decision:?}");
+    }
 
     #[test]
     fn wrappers_and_shells_are_unwrapped() {

@@ -130,9 +130,13 @@ impl Guard {
         Guard { kept }
     }
 
-    /// Each file with the hash of its content as kept, for the step's supervisor label.
+    /// Each file with the hash of its content as kept, for the step's supervisor label; none
+    /// when there was no policy file at all (nothing to hold to, as before policies existed).
     pub fn pins(&self) -> Vec<PinnedFile> {
         use sha2::{Digest, Sha256};
+        if self.kept.files.iter().all(|(_, _, state)| state.bytes.is_none() && state.link.is_none()) {
+            return Vec::new();
+        }
         self.kept
             .files
             .iter()
@@ -245,8 +249,11 @@ fn put_back(path: &Path, before: &State) -> std::io::Result<()> {
     match &before.bytes {
         Some(bytes) if before.link.is_none() => {
             // Written beside it and renamed over it: a reader never sees half a policy.
+            // A new file, never one that is there: a link planted under that name is not followed.
             let temp = path.with_extension(format!("restore-{}", std::process::id()));
-            std::fs::write(&temp, bytes)?;
+            let _ = std::fs::remove_file(&temp);
+            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+            std::io::Write::write_all(&mut file, bytes)?;
             std::fs::rename(&temp, path)
         }
         // A link is followed to the file it names, which is written in place.
