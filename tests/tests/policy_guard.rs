@@ -53,8 +53,12 @@ fn a_step_that_changes_the_policy_file_fails_and_the_file_is_put_back() {
         ]);
         let (code, out) = run(&root, "a");
         assert_eq!(code, 1, "{script}: {out}");
-        assert!(out.contains("the step changed a policy file, which a run never does"), "{script}: {out}");
-        assert!(out.contains("is put back as it was"), "{script}: {out}");
+        // Refused before it runs when the judge can see it (a link the script makes), else put
+        // back once it ran.
+        let refused = out.contains("the policy file is changed by a person, never by a run");
+        let put_back = out.contains("the step changed a policy file, which a run never does")
+            && out.contains("is put back as it was");
+        assert!(refused || put_back, "{script}: {out}");
         let meta = std::fs::symlink_metadata(root.join(".acas/policy.yaml")).unwrap();
         assert!(meta.is_file(), "{script}: the policy is not a file again");
         assert!(std::fs::symlink_metadata(root.join(".acas")).unwrap().is_dir(), "{script}");
