@@ -116,6 +116,21 @@ pub struct Label {
     pub agent: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// The policy files the run was judged by when the command started, each with the hash of
+    /// its content then: an `acas` the command starts judges by these too, whatever its
+    /// environment or `--workspace` say (see `policy::guard`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<PinnedFile>,
+}
+
+/// A file as it was when a command started: its path, the workspace root its patterns are
+/// written from, and the SHA-256 of its content (hex; `None` when there was no such file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PinnedFile {
+    pub path: PathBuf,
+    pub root: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The guarded tree a process runs in.
@@ -168,6 +183,13 @@ const NO_LABEL: &str = "-";
 /// The guarded tree this process is part of, if any: the first supervisor on its parent chain
 /// (Linux, through `/proc`), else the tree's mark in its environment ([`TREE_VAR`]).
 pub fn enclosing() -> Option<Enclosing> {
+    static ENCLOSING: OnceLock<Option<Enclosing>> = OnceLock::new();
+    ENCLOSING.get_or_init(find_enclosing).clone()
+}
+
+/// [`enclosing`], read from `/proc` once per process: the first answer holds, so a step that
+/// later kills the supervisor does not change who this process acts for.
+fn find_enclosing() -> Option<Enclosing> {
     #[cfg(target_os = "linux")]
     {
         let mut pid = std::os::unix::process::parent_id();

@@ -214,3 +214,65 @@ fn loaded(path: &Path, entry: &mut Entry) -> Loaded {
         }
     }
 }
+
+/// Loads the policy file at `path` only if its content is still what `sha256` (hex) says (`None`:
+/// there was no file): the file a run was judged by when it started the process that asks. A
+/// file that changed since denies everything, with a message that says so; the text is hashed
+/// from the same bytes that are parsed, so a swap between the two is not possible.
+pub fn load_pinned(path: &Path, sha256: Option<&str>) -> Loaded {
+    let changed = |now: &str| Loaded::Broken {
+        error: PolicyError::other(
+            PolicyErrorKind::Unreadable,
+            path,
+            format!(
+                "it {now} since the workflow step that started this process began, and a process a step \
+                     starts is judged by the policy its run was judged by: everything is denied; let the run end \
+                     and start it again once the file is as it should be"
+            ),
+        ),
+        last_good: None,
+    };
+    let read = match read_stable(path) {
+        Ok(read) => read,
+        Err(error) => return Loaded::Broken { error, last_good: None },
+    };
+    let (stamp, bytes) = match (read, sha256) {
+        (None, None) => return Loaded::Absent,
+        (None, Some(_)) => return changed("was removed"),
+        (Some(_), None) => return changed("was created"),
+        (Some(read), Some(_)) => read,
+    };
+    let hash: [u8; 32] = Sha256::digest(&bytes).into();
+    if sha256 != Some(hex(&hash).as_str()) {
+        return changed("changed");
+    }
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = cache.get_mut(path)
+        && entry.hash == hash
+    {
+        entry.stamp = stamp;
+        return match &entry.parsed {
+            Ok(sections) => Loaded::Good(sections.clone()),
+            Err(error) => Loaded::Broken { error: error.clone(), last_good: None },
+        };
+    }
+    drop(cache);
+    match parse_bytes(path, bytes) {
+        Ok(sections) => Loaded::Good(sections),
+        Err(error) => Loaded::Broken { error, last_good: None },
+    }
+}
+
+/// The SHA-256 of a file's content as [`load_pinned`] compares it; `None` when there is no file,
+/// and an error when it cannot be read.
+pub fn content_hash(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(hex(&Sha256::digest(&bytes)))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

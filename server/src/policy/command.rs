@@ -297,6 +297,52 @@ pub const RISKY_ENV: &[&str] = &[
     "TCLLIBPATH",
     "R_PROFILE",
     "R_PROFILE_USER",
+    "R_ENVIRON",
+    "R_ENVIRON_USER",
+    "R_LIBS",
+    "R_LIBS_USER",
+    "R_LIBS_SITE",
+    // Options and configuration files that name programs to run.
+    "TAR_OPTIONS",
+    "RSYNC_RSH",
+    "RSYNC_CONNECT_PROG",
+    "CVS_RSH",
+    "OPENSSL_CONF",
+    "OPENSSL_ENGINES",
+    "OPENSSL_MODULES",
+    "XDG_CONFIG_DIRS",
+    "GNUPGHOME",
+    "KUBECONFIG",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "DOCKER_CONFIG",
+    "HGRCPATH",
+    "HGEDITOR",
+    "SVN_EDITOR",
+    "SUDO_EDITOR",
+    "SYSTEMD_EDITOR",
+    "SYSTEMD_PAGER",
+    "FCEDIT",
+    "VIMINIT",
+    "EXINIT",
+    "MYVIMRC",
+    "VIMRUNTIME",
+    "FPATH",
+    "MAKE",
+    "MAKESHELL",
+    // Compilers and toolchains: which one runs, and what it loads.
+    "CFLAGS",
+    "CXXFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "GCC_EXEC_PREFIX",
+    "COMPILER_PATH",
+    "JAVA_HOME",
+    "MAVEN_ARGS",
+    "M2_HOME",
+    "SBT_OPTS",
+    "ANT_OPTS",
+    "ANT_HOME",
 ];
 
 /// Prefixes of environment variables that change what a program executes.
@@ -315,6 +361,44 @@ pub const RISKY_ENV_PREFIXES: &[&str] = &[
     "CGO_",
     "PIP_",
     "SSH_ASKPASS",
+    "PERL",
+    "RUBY",
+    "NODE_",
+    // Version managers and their shims: which toolchain a bare `cargo`, `python` or `node` is.
+    "RUSTUP_",
+    "PYENV_",
+    "RBENV_",
+    "NODENV_",
+    "GOENV_",
+    "JENV_",
+    "ASDF_",
+    "MISE_",
+    "RTX_",
+    "NVM_",
+    "FNM_",
+    "VOLTA_",
+    "SDKMAN_",
+    "COREPACK_",
+    // Package managers and build tools whose variables name programs, plugins or init scripts.
+    "UV_",
+    "POETRY_",
+    "PIPX_",
+    "CONDA",
+    "MAMBA_",
+    "YARN_",
+    "PNPM_",
+    "BUNDLE_",
+    "GEM_",
+    "GRADLE_",
+    "PYTEST_",
+    "CMAKE_",
+    "CCACHE_",
+    "TF_CLI_",
+    "ERL_",
+    "ELIXIR_ERL_OPTIONS",
+    "DOTNET_",
+    "CORECLR_",
+    "COMPLUS_",
 ];
 
 /// Variables under a risky prefix that only say who, how loud or how to encode.
@@ -333,6 +417,9 @@ const HARMLESS_ENV: &[&str] = &[
     "CARGO_TERM_COLOR",
     "CARGO_INCREMENTAL",
     "CARGO_TERM_VERBOSE",
+    "NODE_ENV",
+    "DOTNET_CLI_TELEMETRY_OPTOUT",
+    "DOTNET_NOLOGO",
 ];
 
 /// Whether setting `name` can change what a program executes.
@@ -696,7 +783,16 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, at: &At,
                         i += 1;
                     }
                     _ if !options && !arg.contains('=') => break,
-                    "-u" | "--unset" => i += 2,
+                    // Taking a variable away changes what runs as setting it does (`HOME`).
+                    "-u" | "--unset" if options => {
+                        let name = words.get(i + 1).cloned().unwrap_or_default();
+                        out.push(Item::Env { name, value: String::new() });
+                        i += 2;
+                    }
+                    a if options && a.starts_with("--unset=") => {
+                        out.push(Item::Env { name: a["--unset=".len()..].to_owned(), value: String::new() });
+                        i += 1;
+                    }
                     "-S" | "--split-string" => {
                         // The rest of the line is this string, split into words.
                         let rest: Vec<String> = words[i + 2..].to_vec();
@@ -763,6 +859,14 @@ fn items_of_argv(words: &[String], open: bool, fed: bool, depth: usize, at: &At,
                                 return;
                             }
                             letter => {
+                                if letter == "u" {
+                                    let name = if rest.is_empty() {
+                                        words.get(i + 1).cloned().unwrap_or_default()
+                                    } else {
+                                        rest.to_owned()
+                                    };
+                                    out.push(Item::Env { name, value: String::new() });
+                                }
                                 if letter == "C" {
                                     let dir = if rest.is_empty() {
                                         words.get(i + 1).map_or("", String::as_str)
@@ -1431,15 +1535,39 @@ fn judge_run(chain: &[&Section], run: &Run, root: &Path, dir: &Path) -> Verdict 
 
 fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
     let mut worst: Option<Verdict> = None;
+    // The links the script made so far: a later write through one is judged where it leads.
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     for item in items {
         let (outcome, rule, reason) = match item {
             Item::Run(run) => {
+                links.extend(links_made(run));
                 let (o, r, reason) = judge_run_at(chain, run, root);
                 (o, r, format!("{reason} (command `{}`)", run.words.join(" ")))
             }
             Item::Unknown { text, why, shell } => judge_unknown(chain, text, why, shell.as_deref(), root),
             Item::Write { path, dirs } => {
-                let (o, r, reason) = judge_write(root, chain, path, dirs);
+                let (mut o, mut r, mut reason) = judge_write(root, chain, path, dirs);
+                if let Dirs::Known(known) = dirs {
+                    for dir in known {
+                        let full = normal(&dir.join(path));
+                        for (link, target) in &links {
+                            let Ok(rest) = full.strip_prefix(link) else { continue };
+                            let through = target.join(rest).to_string_lossy().into_owned();
+                            let verdict = super::decide_path_in(root, chain, &through, true);
+                            if verdict.0 > o {
+                                (o, r, reason) = (
+                                    verdict.0,
+                                    verdict.1,
+                                    format!(
+                                        "{} (through the link `{}` the script makes)",
+                                        verdict.2,
+                                        link.display()
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
                 (o, r, format!("{reason} (a shell redirection writes `{path}`)"))
             }
             Item::Env { name, value } => {
@@ -1466,6 +1594,78 @@ fn worst(root: &Path, chain: &[&Section], items: &[Item]) -> Verdict {
 
 /// A file a redirection writes, from each directory the command may run in: a relative path
 /// from a directory not known before it runs could be any file, and is denied.
+/// The links `run` makes, each as (link, what it leads to), absolute: `ln [-s] TARGET... [LINK]`,
+/// `link TARGET LINK`, `cp -s|-l`. Nothing when its directory is not known.
+fn links_made(run: &Run) -> Vec<(PathBuf, PathBuf)> {
+    let Some(program) = run.words.first().map(|w| base(w)) else { return Vec::new() };
+    let Dirs::Known(dirs) = &run.dirs else { return Vec::new() };
+    let args = &run.words[1..];
+    let linking_cp = program == "cp"
+        && args.iter().any(|a| {
+            matches!(a.as_str(), "--symbolic-link" | "--link")
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains(['s', 'l']))
+        });
+    if !matches!(program, "ln" | "link") && !linking_cp {
+        return Vec::new();
+    }
+    let symbolic = program != "link"
+        && args.iter().any(|a| {
+            a == "--symbolic"
+                || a == "--symbolic-link"
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains('s'))
+        });
+    // `ln -sr TARGET LINK` takes the target from where it runs, as a hard link does.
+    let relative = args
+        .iter()
+        .any(|a| a == "--relative" || (a.starts_with('-') && !a.starts_with("--") && a.contains('r')));
+    let mut operands = Vec::new();
+    let mut into: Option<&str> = None;
+    let mut options = true;
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        match a.as_str() {
+            "--" if options => options = false,
+            "-t" | "--target-directory" if options => {
+                into = args.get(i + 1).map(String::as_str);
+                i += 1;
+            }
+            "-S" | "--suffix" if options => i += 1,
+            a if options && a.starts_with("--target-directory=") => {
+                into = Some(&a["--target-directory=".len()..])
+            }
+            a if options && a.starts_with('-') && a.len() > 1 => {}
+            a => operands.push(a),
+        }
+        i += 1;
+    }
+    let mut made = Vec::new();
+    for dir in dirs {
+        // Where the links go, and whether that place may itself be the link (`ln T LINK`) or is
+        // only a directory the links are made in (`ln T`, `ln -t DIR T...`).
+        let (targets, place, itself) = match (into, operands.split_last()) {
+            (Some(into), _) => (&operands[..], dir.join(into), false),
+            (None, Some((last, rest))) if !rest.is_empty() => (rest, dir.join(last), true),
+            (None, _) => (&operands[..], dir.clone(), false),
+        };
+        for target in targets {
+            let Some(name) = Path::new(target).file_name() else { continue };
+            let mut links = vec![normal(&place.join(name))];
+            if itself {
+                links.push(normal(&place));
+            }
+            for link in links {
+                let from = if symbolic && !relative {
+                    link.parent().unwrap_or(dir).to_path_buf()
+                } else {
+                    dir.clone()
+                };
+                made.push((link, normal(&from.join(target))));
+            }
+        }
+    }
+    made
+}
+
 fn judge_write(root: &Path, chain: &[&Section], path: &str, dirs: &Dirs) -> Verdict {
     if Path::new(path).is_absolute() {
         return super::decide_path_in(root, chain, path, true);
@@ -1577,6 +1777,32 @@ mod tests {
     }
 
     const DENY: &str = "defaults:\n  commands:\n    deny: [\"rm -rf\", \"curl\", \"git push --force\"]\n";
+
+    #[test]
+    fn a_write_through_a_link_the_script_makes_is_judged_where_the_link_leads() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        let p = policy(&root, "defaults:\n  commands:\n    allow: [\"ln\", \"cp\", \"echo\", \"cd\"]\n");
+        for script in [
+            "ln -s .git g; echo 'fsmonitor = x' >> g/config",
+            "ln -sf .git ./g && echo x >> ./g/hooks/pre-commit",
+            "ln -s ../.git sub/g; echo x >> sub/g/config",
+            "ln -s -r .git sub/g; echo x >> sub/g/config",
+            "cd sub && ln -s ../.git && echo x >> .git/config",
+            "ln -t sub -s ../.git; echo x >> sub/.git/config",
+            "ln .git/config c; echo x >> c",
+            "cp -s .git/config c; echo x >> c",
+            "ln -s .acas q; echo 'agents: {}' > q/policy.yaml",
+        ] {
+            let decision = p.decide("cli", &sh(script));
+            assert_eq!(decision.outcome, Outcome::Deny, "{script}: {decision:?}");
+        }
+        // Writes that do not go through the link are judged as they are.
+        let decision = p.decide("cli", &sh("ln -s src s; echo x > s/out; echo y > gx"));
+        assert_eq!(decision.outcome, Outcome::Allow, "{decision:?}");
+    }
 
     #[test]
     fn wrappers_and_shells_are_unwrapped() {

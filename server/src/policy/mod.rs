@@ -19,6 +19,7 @@
 pub mod approvals;
 pub mod cache;
 mod command;
+pub mod guard;
 pub mod parse;
 mod paths;
 mod shell;
@@ -511,6 +512,9 @@ pub struct Policy {
     /// In force, the workspace's file first, then the user's; each is judged on its own and the
     /// strictest verdict wins.
     files: Vec<Arc<Sections>>,
+    /// For each file, the root its patterns are written from when it is not this workspace's:
+    /// the files of the run whose step started this process (see [`guard`]).
+    roots: Vec<Option<PathBuf>>,
     error: Option<PolicyError>,
     /// Files that are broken now and judged by the version this process read before they broke.
     stale: Vec<PolicyError>,
@@ -551,8 +555,41 @@ impl Policy {
     /// The workspace's policy and the user's. Never fails: a file that cannot be used makes a
     /// policy that denies everything and says why, unless this process read a good version of
     /// it before (that version stays in force, and decisions say so).
+    ///
+    /// In a process a workflow step started (`acas workflow run` in a step, `acas mcp`...), the
+    /// files the run was judged by when the step started apply too, each from the run's
+    /// workspace root, whatever this process's environment or workspace: a nested run cannot
+    /// shed the user's file by unsetting `HOME`, nor the workspace's by naming another
+    /// `--workspace`. One of them that changed since the step started denies everything.
     pub fn load(root: &Path) -> Policy {
-        Policy::load_from(root, user_path().as_deref())
+        guard::hold();
+        let mut policy = Policy::load_from(root, user_path().as_deref());
+        policy.inherit(&guard::inherited());
+        policy
+    }
+
+    /// Adds the files `pins` name, judged from their own roots, each only as it was pinned.
+    fn inherit(&mut self, pins: &[crate::process_tree::PinnedFile]) {
+        for pin in pins {
+            // This process read the same file by itself: the pinned content replaces it.
+            if let Some(at) = self.files.iter().position(|f| f.file == pin.path)
+                && self.roots[at].as_deref().unwrap_or(&self.root) == pin.root
+            {
+                self.files.remove(at);
+                self.roots.remove(at);
+            }
+            match cache::load_pinned(&pin.path, pin.sha256.as_deref()) {
+                Loaded::Absent => {}
+                Loaded::Good(sections) => {
+                    let root = (pin.root != self.root).then(|| pin.root.clone());
+                    self.files.push(sections);
+                    self.roots.push(root);
+                }
+                Loaded::Broken { error, .. } => {
+                    self.error.get_or_insert(error);
+                }
+            }
+        }
     }
 
     /// [`Policy::load`] with the user's file given.
@@ -574,13 +611,15 @@ impl Policy {
                 }
             }
         }
-        Policy { root, files, error, stale }
+        let roots = vec![None; files.len()];
+        Policy { root, files, roots, error, stale }
     }
 
     /// A policy from files already parsed (the workspace's first), for tests.
     pub fn from_sections(root: &Path, files: Vec<Sections>) -> Policy {
         Policy {
             root: root.to_path_buf(),
+            roots: vec![None; files.len()],
             files: files.into_iter().map(Arc::new).collect(),
             error: None,
             stale: Vec::new(),
@@ -653,8 +692,12 @@ impl Policy {
         let agent = normalize_agent(agent);
         self.files
             .iter()
-            .map(|file| {
-                let (outcome, rule, reason) = self.decide_file(file, &agent, action);
+            .zip(&self.roots)
+            .map(|(file, root)| {
+                let (outcome, rule, reason) = match root {
+                    None => self.decide_file(&self.root, file, &agent, action),
+                    Some(root) => self.decide_file(root, file, &agent, &self.rebased(action)),
+                };
                 Verdict {
                     file: file.file.clone(),
                     decision: Decision {
@@ -693,36 +736,56 @@ impl Policy {
     }
 
     /// What one file says of `agent` (normalised) doing `action`.
+    /// `action` with its relative paths made absolute from this workspace's root, for a file whose
+    /// patterns are written from another root.
+    fn rebased(&self, action: &Action) -> Action {
+        let absolute = |path: &str| self.root.join(path).to_string_lossy().into_owned();
+        match action {
+            Action::Write { path } => Action::Write { path: absolute(path) },
+            Action::Arrive { path, from } => Action::Arrive { path: absolute(path), from: absolute(from) },
+            Action::Directory { path } => Action::Directory { path: absolute(path) },
+            Action::Command { argv, start } => {
+                Action::Command { argv: argv.clone(), start: self.rebased_start(start) }
+            }
+            Action::Shell { script, start } => {
+                Action::Shell { script: script.clone(), start: self.rebased_start(start) }
+            }
+            other => other.clone(),
+        }
+    }
+
+    fn rebased_start(&self, start: &Start) -> Start {
+        let dir = start.dir.as_deref().unwrap_or(".");
+        Start { dir: Some(self.root.join(dir).to_string_lossy().into_owned()), cdpath: start.cdpath }
+    }
+
     fn decide_file(
         &self,
+        root: &Path,
         file: &Sections,
         agent: &str,
         action: &Action,
     ) -> (Outcome, Option<Location>, String) {
         let chain = Self::chain(file, agent);
         match action {
-            Action::Write { path } => self.decide_path(&chain, path),
+            Action::Write { path } => decide_path_in(root, &chain, path, false),
             Action::Arrive { path, from } => match self.held(from) {
-                Ok(brought) => decide_path_brought(&self.root, &chain, path, false, &brought),
+                Ok(brought) => decide_path_brought(root, &chain, path, false, &brought),
                 Err(verdict) => verdict,
             },
-            Action::Directory { path }
-                if lexical(&self.root, path).as_deref() == Some(self.root.as_path()) =>
-            {
-                (
-                    Outcome::Allow,
-                    None,
-                    "the workspace root, where every step runs unless it names a cwd".to_owned(),
-                )
-            }
+            Action::Directory { path } if lexical(root, path).as_deref() == Some(root) => (
+                Outcome::Allow,
+                None,
+                "the workspace root, where every step runs unless it names a cwd".to_owned(),
+            ),
             Action::Directory { path } => {
                 // Whatever the command writes by a relative path lands in that directory.
                 let file = format!("{}/{}", path.trim_end_matches('/'), paths::ANY_FILE);
-                decide_path_in(&self.root, &chain, &file, false)
+                decide_path_in(root, &chain, &file, false)
             }
-            Action::Command { argv, start } => command::decide_argv(&self.root, &chain, argv, start),
-            Action::Shell { script, start } => command::decide_script(&self.root, &chain, script, start),
-            Action::Environment { vars } => command::decide_env(&self.root, &chain, vars),
+            Action::Command { argv, start } => command::decide_argv(root, &chain, argv, start),
+            Action::Shell { script, start } => command::decide_script(root, &chain, script, start),
+            Action::Environment { vars } => command::decide_env(root, &chain, vars),
             Action::WorkflowAction { kind } => decide_in(&chain, Category::Actions, &Subject::Text(kind)),
             Action::Http { host } => {
                 let host = canonical_host(host);
@@ -733,12 +796,6 @@ impl Policy {
                 decide_spend(file, agent, *today_usd, *agent_today_usd, *request_usd)
             }
         }
-    }
-
-    /// A path is judged as written (`..` resolved) and as it resolves through links: both must
-    /// pass, and one outside the workspace is denied.
-    fn decide_path(&self, chain: &[&Section], path: &str) -> (Outcome, Option<Location>, String) {
-        decide_path_in(&self.root, chain, path, false)
     }
 
     /// What `from` (a move's or a copy's source, not followed if it is a link) holds, relative to
@@ -871,6 +928,15 @@ fn decide_path_brought(
                     Outcome::Deny,
                     None,
                     "the policy file is changed by a person, never by a run".to_owned(),
+                );
+            } else if folded.split('/').any(|part| part == ".git") {
+                // Its configuration and hooks name programs git runs (`core.fsmonitor`, aliases,
+                // filters, hooks): what an allowed `git status` would run is not the run's to set.
+                (outcome, rule, reason) = (
+                    Outcome::Deny,
+                    None,
+                    "files in .git (configuration, hooks) name programs git runs: a run changes them only through git"
+                        .to_owned(),
                 );
             } else if folded.starts_with(".acas/") && refuse_acas {
                 (outcome, rule, reason) = (

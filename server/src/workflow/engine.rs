@@ -727,6 +727,7 @@ impl RemoteJob {
                     workspace: self.inner.options.workspace.clone(),
                     agent: agent.to_owned(),
                     session: None,
+                    policy: Vec::new(),
                 };
                 return process::run(&argv, &env, cwd, timeout, Some(&label), cancel).await.map_err(|f| {
                     let (message, output, cancelled) = match f {
@@ -1469,6 +1470,7 @@ impl Driver {
             workspace: workspace.clone(),
             agent: actor.agent.clone(),
             session: actor.session.clone(),
+            policy: Vec::new(),
         };
         let remote = options.workers.clone().map(|workers| RemoteJob {
             workers,

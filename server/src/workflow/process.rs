@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::policy::guard::Guard;
 use crate::process_tree::{self, Ended, Timing};
 
 /// Bytes of stdout and of stderr kept in a step's output.
@@ -55,7 +56,37 @@ pub async fn run(
     label: Option<&process_tree::Label>,
     cancel: &CancellationToken,
 ) -> Result<Value, CommandFailure> {
-    run_hiding(argv, env, &[], cwd, timeout, label, cancel).await
+    let Some(label) = label else { return run_hiding(argv, env, &[], cwd, timeout, None, cancel).await };
+    // The policy files as they are now: what the command starts is judged by them, and any of
+    // them it changes is put back once its tree has ended.
+    let workspace = label.workspace.clone();
+    let guard = tokio::task::spawn_blocking(move || Guard::take(&workspace)).await.map_err(|e| {
+        CommandFailure::Spawn(format!("reading the policy files before the step failed: {e}"))
+    })?;
+    let mut label = label.clone();
+    label.policy = guard.pins();
+    let result = run_hiding(argv, env, &[], cwd, timeout, Some(&label), cancel).await;
+    let told = tokio::task::spawn_blocking(move || guard.restore()).await.unwrap_or_else(|e| {
+        vec![format!("checking the policy files after the step failed ({e}): check them before the next run")]
+    });
+    if told.is_empty() {
+        return result;
+    }
+    let message = format!(
+        "the step changed a policy file, which a run never does: {}; the step fails (change policy files \
+         yourself, outside runs)",
+        told.join("; ")
+    );
+    match result {
+        Ok(output) | Err(CommandFailure::TimedOut { output, .. }) => {
+            Err(CommandFailure::Exit { output, message })
+        }
+        Err(CommandFailure::Exit { output, message: ended }) => {
+            Err(CommandFailure::Exit { output, message: format!("{message}; and {ended}") })
+        }
+        Err(CommandFailure::Spawn(ended)) => Err(CommandFailure::Spawn(format!("{message}; and {ended}"))),
+        Err(CommandFailure::Cancelled) => Err(CommandFailure::Cancelled),
+    }
 }
 
 /// [`run`], with the inherited variables named in `hidden` taken out of the command's
