@@ -1,10 +1,11 @@
 /**
  * Shapes workflows and their runs into the tree of the "Workflows" view: workflow, then its
- * recent runs (newest first), then the steps of each run. Pure;
+ * recent runs (newest first), then the steps of each run; with a shared store, a "Team runs"
+ * node last with the repository's runs of every clone (who, where), then their steps. Pure;
  * `workflowsView.ts` renders it, turning the icon and colour ids into theme icons.
  */
 import { displayPath, localTime } from './problemTree';
-import type { WorkflowStepState, WorkflowSummary } from './protocol';
+import type { TeamRun, TeamStepState, WorkflowStepState, WorkflowSummary } from './protocol';
 import type { RunView } from './workflowRuns';
 
 /** Runs shown under each workflow. */
@@ -53,7 +54,41 @@ export interface StepNode {
   icon: Icon;
 }
 
-export type WorkflowTreeNode = WorkflowNode | RunNode | StepNode;
+/** The team's runs (with a shared store): every clone's, newest first. */
+export interface TeamNode {
+  kind: 'team';
+  id: 'team';
+  label: string;
+  description: string;
+  tooltip: string;
+  runs: TeamRunNode[];
+}
+
+export interface TeamRunNode {
+  kind: 'teamRun';
+  id: string;
+  run: TeamRun;
+  label: string;
+  description: string;
+  tooltip: string;
+  ariaLabel: string;
+  icon: Icon;
+  steps: TeamStepNode[];
+}
+
+export interface TeamStepNode {
+  kind: 'teamStep';
+  id: string;
+  label: string;
+  description: string;
+  tooltip: string;
+  icon: Icon;
+}
+
+export type WorkflowTreeNode = WorkflowNode | RunNode | StepNode | TeamNode | TeamRunNode | TeamStepNode;
+
+/** Team runs shown under the "Team runs" node. */
+export const TEAM_RUNS_SHOWN = 20;
 
 export interface TreeOptions {
   /** Now, in Unix milliseconds, for relative times. */
@@ -158,6 +193,68 @@ function stepNode(runId: number, step: WorkflowStepState): StepNode {
     description: step.attempts > 0 ? `${step.status} · ${attempts}` : step.status,
     tooltip: [`step ${step.id}: ${step.status}`, attempts, ...(step.error ? [`error: ${step.error}`] : [])].join('\n'),
     icon: stepIcon(step.status),
+  };
+}
+
+/**
+ * The "Team runs" node for `runs` (the server's `teamRuns`, newest first), or none when there
+ * are none. A status this extension does not know (absent) shows as `unknown`.
+ */
+export function buildTeamNode(runs: readonly TeamRun[], options: TreeOptions): TeamNode | undefined {
+  if (runs.length === 0) return undefined;
+  const shown = runs.slice(0, TEAM_RUNS_SHOWN);
+  const clones = new Set(runs.map((r) => `${r.user}@${r.host}:${r.clone}`)).size;
+  return {
+    kind: 'team',
+    id: 'team',
+    label: 'Team runs',
+    description: `${runs.length} from ${clones === 1 ? '1 clone' : `${clones} clones`}`,
+    tooltip: 'Recent runs of this repository in every clone that shares its store, newest first',
+    runs: shown.map((run) => teamRunNode(run, options)),
+  };
+}
+
+function teamRunNode(run: TeamRun, options: TreeOptions): TeamRunNode {
+  const formatTime = options.formatTime ?? localTime;
+  const status = run.status ?? 'unknown';
+  const started = relativeTime(run.createdMs, options.nowMs);
+  const took = run.finishedMs !== undefined ? duration(run.finishedMs - run.createdMs) : undefined;
+  const tooltip = [
+    `${run.workflow}, run ${run.runId} of ${run.user} on ${run.host}: ${status}`,
+    `clone: ${run.clone}`,
+    `id: ${run.id} (acas workflow status ${run.id})`,
+    `started: ${formatTime(run.createdMs)}`,
+    ...(run.finishedMs !== undefined ? [`finished: ${formatTime(run.finishedMs)} (took ${took})`] : []),
+    ...(run.error ? [`error: ${run.error}`] : []),
+  ].join('\n');
+  return {
+    kind: 'teamRun',
+    id: `team:${run.id}`,
+    run,
+    label: `${run.workflow} #${run.runId} ${status}`,
+    description: `${run.user} · ${run.host} · ${started}`,
+    tooltip,
+    ariaLabel: `${run.workflow} run ${run.runId} of ${run.user} on ${run.host}, ${status}, started ${started}`,
+    icon: runIcon(status),
+    steps: run.steps.map((step) => teamStepNode(run.id, step)),
+  };
+}
+
+function teamStepNode(runId: string, step: TeamStepState): TeamStepNode {
+  const status = step.status ?? 'unknown';
+  const attempts = step.attempts === 1 ? '1 attempt' : `${step.attempts} attempts`;
+  return {
+    kind: 'teamStep',
+    id: `team:${runId}:${step.id}`,
+    label: step.id,
+    description: step.attempts > 0 ? `${status} · ${attempts}` : status,
+    tooltip: [
+      `step ${step.id}: ${status}`,
+      attempts,
+      ...(step.exitCode !== undefined ? [`exit code ${step.exitCode}`] : []),
+      ...(step.error ? [`error: ${step.error}`] : []),
+    ].join('\n'),
+    icon: stepIcon(status),
   };
 }
 

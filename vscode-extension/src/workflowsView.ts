@@ -1,11 +1,12 @@
 /**
  * The "Workflows" tree view (`acasWorkflows`): renders `workflowTree.ts`'s nodes from the
  * `WorkflowsModel` (and every 30 s while visible, for the relative times); clicking a workflow
- * opens its file. Run, cancel and re-run are inline actions
+ * opens its file; with a shared store, a "Team runs" node lists every clone's runs. Run, cancel
+ * and re-run (of this workspace's runs) are inline actions
  * contributed in `package.json` on the items' `contextValue`s.
  */
 import * as vscode from 'vscode';
-import { buildWorkflowTree, findRun, type Icon, type WorkflowNode, type WorkflowTreeNode } from './workflowTree';
+import { buildTeamNode, buildWorkflowTree, findRun, type Icon, type TeamNode, type WorkflowNode, type WorkflowTreeNode } from './workflowTree';
 import type { WorkflowsModel } from './workflows';
 
 export const VIEW_ID = 'acasWorkflows';
@@ -17,6 +18,7 @@ export class WorkflowsView implements vscode.TreeDataProvider<WorkflowTreeNode>,
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[];
   private tree: WorkflowNode[] = [];
+  private team: TeamNode | undefined;
   private readonly parents = new Map<string, WorkflowTreeNode>();
   readonly onDidChangeTreeData = this.changed.event;
   readonly view: vscode.TreeView<WorkflowTreeNode>;
@@ -36,7 +38,12 @@ export class WorkflowsView implements vscode.TreeDataProvider<WorkflowTreeNode>,
       nowMs: Date.now(),
       root: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
     });
+    this.team = buildTeamNode(model.teamRuns, { nowMs: Date.now() });
     this.parents.clear();
+    for (const run of this.team?.runs ?? []) {
+      this.parents.set(run.id, this.team as TeamNode);
+      for (const step of run.steps) this.parents.set(step.id, run);
+    }
     for (const workflow of this.tree) {
       for (const run of workflow.runs) {
         this.parents.set(run.id, workflow);
@@ -56,9 +63,9 @@ export class WorkflowsView implements vscode.TreeDataProvider<WorkflowTreeNode>,
   }
 
   getChildren(node?: WorkflowTreeNode): WorkflowTreeNode[] {
-    if (!node) return this.tree;
-    if (node.kind === 'workflow') return node.runs;
-    if (node.kind === 'run') return node.steps;
+    if (!node) return this.team ? [...this.tree, this.team] : this.tree;
+    if (node.kind === 'workflow' || node.kind === 'team') return node.runs;
+    if (node.kind === 'run' || node.kind === 'teamRun') return node.steps;
     return [];
   }
 
@@ -92,7 +99,25 @@ export class WorkflowsView implements vscode.TreeDataProvider<WorkflowTreeNode>,
         item.iconPath = themeIcon(node.icon);
         return item;
       }
-      case 'step': {
+      case 'team': {
+        const item = new vscode.TreeItem(node.label, Collapsed.Collapsed);
+        item.id = node.id;
+        item.description = node.description;
+        item.tooltip = node.tooltip;
+        item.iconPath = new vscode.ThemeIcon('organization');
+        return item;
+      }
+      case 'teamRun': {
+        const item = new vscode.TreeItem(node.label, node.steps.length > 0 ? Collapsed.Collapsed : Collapsed.None);
+        item.id = node.id;
+        item.description = node.description;
+        item.tooltip = node.tooltip;
+        item.accessibilityInformation = { label: node.ariaLabel };
+        item.iconPath = themeIcon(node.icon);
+        return item;
+      }
+      case 'step':
+      case 'teamStep': {
         const item = new vscode.TreeItem(node.label, Collapsed.None);
         item.id = node.id;
         item.description = node.description;

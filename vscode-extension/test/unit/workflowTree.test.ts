@@ -1,9 +1,9 @@
 /** Workflows view: workflows by name, their recent runs newest first, then a run's steps. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { WorkflowStepState, WorkflowSummary } from '../../src/protocol';
+import type { TeamRun, WorkflowStepState, WorkflowSummary } from '../../src/protocol';
 import type { RunView } from '../../src/workflowRuns';
-import { buildWorkflowTree, duration, findRun, relativeTime, runIcon, stepIcon } from '../../src/workflowTree';
+import { buildTeamNode, buildWorkflowTree, duration, findRun, relativeTime, runIcon, stepIcon, TEAM_RUNS_SHOWN } from '../../src/workflowTree';
 
 const NOW = 10_000_000;
 
@@ -94,4 +94,56 @@ test('relative times and durations', () => {
   assert.equal(relativeTime(NOW + 5000, NOW), 'just now', 'a clock slightly ahead');
   const durations: [number, string][] = [[-5, '0 ms'], [850, '850 ms'], [1000, '1.0 s'], [59_949, '59.9 s'], [60_000, '1 min 0 s'], [184_000, '3 min 4 s'], [7_500_000, '2 h 5 min']];
   for (const [ms, text] of durations) assert.equal(duration(ms), text, `${ms} ms`);
+});
+
+function teamRun(id: string, user: string, over: Partial<TeamRun> = {}): TeamRun {
+  return {
+    id,
+    runId: 3,
+    workflow: 'lint',
+    status: 'succeeded',
+    user,
+    host: 'box',
+    clone: '/src/app',
+    steps: [{ id: 'check', status: 'failed', attempts: 2, exitCode: 1, error: 'exit 1' }],
+    createdMs: 1_000_000,
+    finishedMs: 1_002_500,
+    ...over,
+  };
+}
+
+test('no team runs, no team node', () => {
+  assert.equal(buildTeamNode([], { nowMs: 0 }), undefined);
+});
+
+test('the team node lists every clone\'s runs with who and where, and their steps', () => {
+  const node = buildTeamNode([teamRun('00000000000000aa', 'ana@x'), teamRun('00000000000000bb', 'bo@y', { clone: '/other' })], {
+    nowMs: 1_060_000,
+    formatTime: () => 'T',
+  });
+  assert.ok(node);
+  assert.equal(node.description, '2 from 2 clones');
+  const [first] = node.runs;
+  assert.equal(first.label, 'lint #3 succeeded');
+  assert.equal(first.description, 'ana@x · box · 1 min ago');
+  assert.match(first.tooltip, /clone: \/src\/app/);
+  assert.match(first.tooltip, /acas workflow status 00000000000000aa/);
+  assert.deepEqual(first.icon, runIcon('succeeded'));
+  assert.equal(first.steps[0].description, 'failed · 2 attempts');
+  assert.match(first.steps[0].tooltip, /exit code 1/);
+  assert.equal(first.steps[0].id, 'team:00000000000000aa:check');
+});
+
+test('a status this extension does not know shows as unknown; the list is capped', () => {
+  const runs = Array.from({ length: TEAM_RUNS_SHOWN + 5 }, (_, i) =>
+    teamRun(i.toString(16).padStart(16, '0'), 'ana@x', { status: undefined, steps: [{ id: 's', attempts: 0 }] }),
+  );
+  const node = buildTeamNode(runs, { nowMs: 0 });
+  assert.ok(node);
+  assert.equal(node.runs.length, TEAM_RUNS_SHOWN);
+  assert.equal(node.description, `${TEAM_RUNS_SHOWN + 5} from 1 clone`);
+  assert.equal(node.runs[0].label, 'lint #3 unknown');
+  assert.deepEqual(node.runs[0].icon, runIcon('unknown'));
+  assert.equal(node.runs[0].steps[0].description, 'unknown');
+  assert.deepEqual(node.runs[0].steps[0].icon, stepIcon('unknown'));
 });
