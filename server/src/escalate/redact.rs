@@ -1115,16 +1115,25 @@ fn byte_arrays(text: &str, hits: &mut Vec<Hit>) {
         )
         .expect("a valid pattern")
     });
-    let name = NAME.get_or_init(|| {
-        Regex::new(r#"([A-Za-z_$][\w$]*)["'`]?[ \t]*(?:\[[^\]\n]*\])?[ \t]*(?::[^=\n]*)?$"#)
-            .expect("a valid pattern")
-    });
+    // Compiled the first time a run of numbers is found: most texts have none.
+    let name = || {
+        NAME.get_or_init(|| {
+            Regex::new(r#"([A-Za-z_$][\w$]*)["'`]?[ \t]*(?:\[[^\]\n]*\])?[ \t]*(?::[^=\n]*)?$"#)
+                .expect("a valid pattern")
+        })
+    };
     static KEY_CALL: OnceLock<Regex> = OnceLock::new();
-    let key_call = KEY_CALL.get_or_init(|| {
-        Regex::new(r"(?i)(?:secret|private|seed|keypair|signer|wallet)\w*[ \t]*\(").expect("a valid pattern")
-    });
-    let wrapper = WRAPPER
-        .get_or_init(|| Regex::new(r"^[ \t]*(?:new[ \t]+)?[\w.:<>\[\]; &!*(]*$").expect("a valid pattern"));
+    let key_call = || {
+        KEY_CALL.get_or_init(|| {
+            Regex::new(r"(?i)(?:secret|private|seed|keypair|signer|wallet)\w*[ \t]*\(")
+                .expect("a valid pattern")
+        })
+    };
+    let wrapper = || {
+        WRAPPER.get_or_init(|| {
+            Regex::new(r"^[ \t]*(?:new[ \t]+)?[\w.:<>\[\]; &!*(]*$").expect("a valid pattern")
+        })
+    };
     for m in run.find_iter(text) {
         let numbers = m.as_str().split(',').map(|n| n.trim().trim_end_matches("u8").trim_end_matches('_'));
         let bytes = numbers.clone().all(|n| match n.strip_prefix("0x").or_else(|| n.strip_prefix("0X")) {
@@ -1144,16 +1153,18 @@ fn byte_arrays(text: &str, hits: &mut Vec<Hit>) {
         let before = &open[line_start..open.len() - 1];
         // A key passed by position to a call that takes one: `Keypair.fromSecretKey(
         // Uint8Array.from([…]))`, `Wallet.fromSeed(new Uint8Array([…]))`.
-        if count >= 32 && key_call.is_match(before) {
+        if count >= 32 && key_call().is_match(before) {
             hits.push(Hit { range: m.range(), kind: "private-key", priority: 2 });
             continue;
         }
         let Some(op) = before.rfind(['=', ':']) else { continue };
         let (left, right) = (&before[..op], &before[op + 1..]);
-        if right.starts_with('=') || left.ends_with(['=', '!', '<', '>']) || !wrapper.is_match(right) {
+        if right.starts_with('=') || left.ends_with(['=', '!', '<', '>']) || !wrapper().is_match(right) {
             continue;
         }
-        let Some(owner) = name.captures(left.trim_end_matches(':')).and_then(|c| c.get(1)) else { continue };
+        let Some(owner) = name().captures(left.trim_end_matches(':')).and_then(|c| c.get(1)) else {
+            continue;
+        };
         if let Some(kind) = secret_name(owner.as_str()) {
             hits.push(Hit { range: m.range(), kind: kind.label(), priority: 2 });
         }
@@ -1966,6 +1977,30 @@ fn prose(rules: &Rules, text: &str, hits: &mut Vec<Hit>) {
 /// 3f9a…`. A digest further from the word (`sha256 of the token file: …`) stays. And a PIN of
 /// four to eight digits after `PIN` or `passcode` (`# PIN 4821 for the safe`).
 fn prose_hex(text: &str, hits: &mut Vec<Hit>) {
+    // Each pattern is compiled and run only on a text that can hold its match: 32 hex digits in
+    // a row; `pin` or `passcode`. A text with other characters than ASCII is always searched:
+    // case-insensitive matching folds some of them onto ASCII letters.
+    if !text.is_ascii() || has_hex_run(text, 32) {
+        prose_hex_tokens(text, hits);
+    }
+    if !text.is_ascii() || {
+        let lower = text.to_ascii_lowercase();
+        lower.contains("pin") || lower.contains("passcode")
+    } {
+        prose_pins(text, hits);
+    }
+}
+
+/// Whether `text` holds `len` ASCII hex digits in a row.
+fn has_hex_run(text: &str, len: usize) -> bool {
+    let mut run = 0;
+    text.bytes().any(|b| {
+        run = if b.is_ascii_hexdigit() { run + 1 } else { 0 };
+        run >= len
+    })
+}
+
+fn prose_hex_tokens(text: &str, hits: &mut Vec<Hit>) {
     static HEX: OnceLock<Regex> = OnceLock::new();
     let hex = HEX.get_or_init(|| {
         Regex::new(
@@ -1977,7 +2012,10 @@ fn prose_hex(text: &str, hits: &mut Vec<Hit>) {
         let value = c.get(2).expect("the hex group always takes part");
         hits.push(Hit { range: value.range(), kind: "token", priority: 3 });
     }
-    // `# PIN 4821 for the safe`, `pin: 4821`.
+}
+
+/// `# PIN 4821 for the safe`, `pin: 4821`.
+fn prose_pins(text: &str, hits: &mut Vec<Hit>) {
     static PIN: OnceLock<Regex> = OnceLock::new();
     let pin = PIN.get_or_init(|| {
         Regex::new(r"(?i)(?:^|[^\w./:-])(?:pin|pin code|passcode)[ \t]*(?:[:=]|\bis\b)?[ \t]*([0-9]{4,8})\b")

@@ -202,7 +202,8 @@ impl Store {
         if !options.checkpoint_on_close {
             for conn in [&conn, &reader] {
                 // Refused only by an SQLite older than the bundled one: then it checkpoints.
-                let _ = conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+                let _ =
+                    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
             }
         }
         let (commands, receiver) = crossbeam_channel::bounded(options.queue_batches.max(1));

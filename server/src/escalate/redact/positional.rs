@@ -60,16 +60,43 @@ fn literals(text: &str, from: usize, to: usize) -> impl Iterator<Item = std::ops
 
 /// Keys in hex passed to a MAC or a cipher, and tokens passed to a service's client.
 pub(super) fn key_arguments(text: &str, hits: &mut Vec<Hit>) {
+    // The names each pattern must find (it matches case by case): most texts hold none of them,
+    // and are not searched, nor the patterns compiled.
+    if CRYPTO_NAMES.iter().any(|n| text.contains(n)) {
+        crypto_keys(text, hits);
+    }
+    if text.contains("Client") {
+        client_tokens(text, hits);
+    }
+}
+
+/// A literal every match of [`crypto_keys`]' pattern holds.
+const CRYPTO_NAMES: [&str; 15] = [
+    "hmac",
+    "HMAC",
+    "Hmac",
+    "createDecipheriv",
+    "AES",
+    "Fernet",
+    "ChaCha20",
+    "Cipher",
+    "Blowfish",
+    "DES3",
+    "TripleDES",
+    "Poly1305",
+    "SecretKeySpec",
+    "new_from_slice",
+    "new_varkey",
+];
+
+fn crypto_keys(text: &str, hits: &mut Vec<Hit>) {
     static CRYPTO: OnceLock<Regex> = OnceLock::new();
-    static CLIENT: OnceLock<Regex> = OnceLock::new();
     let crypto = CRYPTO.get_or_init(|| {
         Regex::new(
             r"\b(?:hmac|HMAC|Hmac\w*|createHmac|createCipheriv|createDecipheriv|AES(?:GCM|SIV|CCM|_?256)?|Fernet|X?ChaCha20\w*|Cipher|Blowfish|DES3|TripleDES|Poly1305|SecretKeySpec|new_from_slice|new_varkey)(?:[ \t]*(?:\.|::)[ \t]*(?:new|create|init)\w*)?[ \t]*\(",
         )
         .expect("a valid pattern")
     });
-    let client =
-        CLIENT.get_or_init(|| Regex::new(r"\b(?:[A-Za-z_][\w.]*)?Client[ \t]*\(").expect("a valid pattern"));
     for m in crypto.find_iter(text) {
         let open = m.end() - 1;
         let end = arguments_end(text, open);
@@ -80,6 +107,12 @@ pub(super) fn key_arguments(text: &str, hits: &mut Vec<Hit>) {
             }
         }
     }
+}
+
+fn client_tokens(text: &str, hits: &mut Vec<Hit>) {
+    static CLIENT: OnceLock<Regex> = OnceLock::new();
+    let client =
+        CLIENT.get_or_init(|| Regex::new(r"\b(?:[A-Za-z_][\w.]*)?Client[ \t]*\(").expect("a valid pattern"));
     for m in client.find_iter(text) {
         let open = m.end() - 1;
         let end = arguments_end(text, open);

@@ -1959,3 +1959,20 @@ fn every_own_rule_compiles_and_names_its_needles_in_lower_case() {
         }
     }
 }
+
+#[test]
+fn patterns_skipped_on_texts_without_their_names_still_find_them_where_they_are() {
+    // Built at run time: the server's own source holds no secret.
+    let hex: String = (0..40).map(|i| char::from(b"0123456789abcdef"[i * 7 % 16])).collect();
+    assert!(
+        has_hex_run(&hex, 32) && !has_hex_run(&hex[..31], 32) && !has_hex_run("g".repeat(40).as_str(), 32)
+    );
+    check(&format!("# rotated token: {hex}\n"), &hex, "token");
+    // A non-ASCII text is always searched: case-insensitive matching folds some letters.
+    check(&format!("# café token: {hex}\n"), &hex, "token");
+    check("# PIN 4821 for the safe\n", "4821", "password");
+    check("# Passcode: 73914\n", "73914", "password");
+    check(&format!("let mac = Hmac::<Sha256>::new_from_slice(b\"{hex}\");\n"), &hex, "key");
+    let token = "Ab3dEf6hIj9kLm2nOp5qRs8tUv1w";
+    check(&format!("client = TwilioClient(\"AC{hex}\", \"{token}\")\n"), token, "token");
+}
