@@ -299,8 +299,41 @@ fn task_commands_in_two_clones_share_one_queue_and_racing_claims_take_each_task_
     claimed.sort();
     assert_eq!(claimed, created, "every task was claimed exactly once");
 
+    // Needs, retry, unblock and lock add act on the team's queue, whichever clone runs them.
+    let run = |root: &std::path::Path, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--format", "json"]);
+        acas_shared(root, &url, &all)
+    };
+    let ok = |root: &std::path::Path, args: &[&str]| {
+        let (code, json, stderr) = run(root, args);
+        assert_eq!(code, 0, "{args:?}: {json} {stderr}");
+        json
+    };
+    let flaky = ok(laptop.path(), &["task", "create", "flaky", "--max-attempts", "1", "--path", "src/**"]);
+    let flaky = flaky["task"]["id"].as_i64().unwrap().to_string();
+    let after = ok(desktop.path(), &["task", "create", "after"])["task"]["id"].as_i64().unwrap().to_string();
+    let needs = ok(desktop.path(), &["task", "needs", &after, "--on", &flaky]);
+    assert_eq!(needs["task"]["state"], "blocked", "{needs}");
+    let (code, json, _) = run(laptop.path(), &["task", "needs", &flaky, "--on", &after]);
+    assert_eq!((code, json["error"]["kind"].as_str()), (2, Some("cycle")), "{json}");
+    ok(desktop.path(), &["task", "claim", "--agent", "bo", "--task", &flaky]);
+    let locked = ok(desktop.path(), &["lock", "add", &flaky, "--agent", "bo", "docs/**"]);
+    assert_eq!(locked["locks"].as_array().unwrap().len(), 2, "{locked}");
+    let (code, json, _) = run(laptop.path(), &["lock", "add", &flaky, "--agent", "ana", "tests/**"]);
+    assert_eq!((code, json["error"]["kind"].as_str()), (4, Some("not_holder")), "{json}");
+    let (_, json, _) = run(laptop.path(), &["lock", "list"]);
+    assert_eq!(json["locks"].as_array().unwrap().len(), 2, "the other clone sees bo's locks: {json}");
+    ok(desktop.path(), &["task", "fail", &flaky, "--agent", "bo", "--error", "exit 1"]);
+    let retried = ok(laptop.path(), &["task", "retry", &flaky]);
+    assert_eq!(
+        (retried["task"]["state"].as_str(), retried["task"]["attempts"].as_i64()),
+        (Some("queued"), Some(0))
+    );
+    let unblocked = ok(laptop.path(), &["task", "unblock", &after, "--drop-dep", &flaky]);
+    assert_eq!(unblocked["task"]["state"], "queued", "{unblocked}");
     // What the shared queue does not have yet is refused, not done on a queue nobody sees.
-    let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "retry", &created[0].to_string()]);
+    let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "from-problem", "abcdef123"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("shares the team's queue"), "{stderr}");
 }
@@ -573,6 +606,14 @@ fn store_migrate_copies_a_workspace_history_once_and_keeps_every_workspace() {
     assert_eq!(held, "claimed,ana");
     let blocked = cluster.psql(db, "SELECT state FROM task WHERE title = 'Document it'");
     assert_eq!(blocked, "blocked");
+    // A dependency that would close a cycle through the copied rows is refused.
+    let id_of = |title: &str| cluster.psql(db, &format!("SELECT id FROM task WHERE title = '{title}'"));
+    let (split, document) = (id_of("Split the module"), id_of("Document it"));
+    let (code, json, stderr) =
+        acas_shared(laptop.path(), &url, &["task", "needs", &split, "--on", &document, "--format", "json"]);
+    assert_eq!((code, json["error"]["kind"].as_str()), (2, Some("cycle")), "{json} {stderr}");
+    let cycle = format!("#{split} -> #{document} -> #{split}");
+    assert!(json["error"]["message"].as_str().unwrap().contains(&cycle), "{json}");
 }
 
 #[test]

@@ -50,6 +50,23 @@ pub trait Tasks: Send {
     fn locks(&mut self) -> Result<Vec<Lock>, TaskError>;
     /// Tasks matching `filter`: those not finished first, by priority then id.
     fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError>;
+    /// Makes a queued or blocked task need each of `needs`; a need that would close a cycle is
+    /// refused, naming the cycle.
+    fn add_needs(
+        &mut self,
+        id: tasks::TaskId,
+        needs: &[tasks::TaskId],
+        actor: &str,
+    ) -> Result<Task, TaskError>;
+    /// Makes a queued or blocked task no longer need `need`; queued when nothing else it needs is
+    /// unfinished.
+    fn drop_need(&mut self, id: tasks::TaskId, need: tasks::TaskId, actor: &str) -> Result<Task, TaskError>;
+    /// Puts a failed task back in the queue with its attempts counted afresh.
+    fn retry(&mut self, id: tasks::TaskId, actor: &str) -> Result<Task, TaskError>;
+    /// Adds path locks to a task `agent` holds, all or none.
+    fn lock(&mut self, id: tasks::TaskId, agent: &str, globs: &[String]) -> Result<Task, TaskError>;
+    /// The tasks `id` needs that are not done, with their state: why a blocked task waits.
+    fn waiting_on(&mut self, id: tasks::TaskId) -> Result<Vec<(tasks::TaskId, TaskState)>, TaskError>;
 }
 
 impl Tasks for TaskQueue {
@@ -79,6 +96,26 @@ impl Tasks for TaskQueue {
     }
     fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError> {
         TaskQueue::list(self, filter)
+    }
+    fn add_needs(
+        &mut self,
+        id: tasks::TaskId,
+        needs: &[tasks::TaskId],
+        actor: &str,
+    ) -> Result<Task, TaskError> {
+        TaskQueue::add_needs(self, id, needs, actor)
+    }
+    fn drop_need(&mut self, id: tasks::TaskId, need: tasks::TaskId, actor: &str) -> Result<Task, TaskError> {
+        TaskQueue::drop_need(self, id, need, actor)
+    }
+    fn retry(&mut self, id: tasks::TaskId, actor: &str) -> Result<Task, TaskError> {
+        TaskQueue::retry(self, id, actor)
+    }
+    fn lock(&mut self, id: tasks::TaskId, agent: &str, globs: &[String]) -> Result<Task, TaskError> {
+        TaskQueue::lock(self, id, agent, globs)
+    }
+    fn waiting_on(&mut self, id: tasks::TaskId) -> Result<Vec<(tasks::TaskId, TaskState)>, TaskError> {
+        TaskQueue::waiting_on(self, id)
     }
 }
 

@@ -9,8 +9,12 @@
 //! transaction-level advisory lock, so that two claims never lock overlapping paths. Every call
 //! is one transaction that first returns the repository's ended leases to the queue.
 //!
-//! Not here yet: `add_needs`, `drop_need`, `retry`, `lock`, `waiting_on`, tasks from problems,
-//! and the audit log (the SQLite queue records each change there).
+//! New needs serialise on a second advisory lock of the repository, so that two of them added
+//! at once never close a cycle that neither saw; the cycle check walks every need of the
+//! repository's tasks, also those `acas store migrate` copied.
+//!
+//! Not here yet: tasks from problems (the problems are in the workspace's SQLite), and the audit
+//! log (the SQLite queue records each change there).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +23,10 @@ use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::tasks::{
-    Claim, ClaimRequest, DEFAULT_MAX_ATTEMPTS, Lock, NewTask, Task, TaskError, TaskErrorKind, TaskFilter,
-    TaskId, TaskSource, TaskState, TaskType, Unavailable, backoff_ms, check_labels, check_name, check_new,
-    check_ttl, conflict, truncate_chars, why_not_by_state, why_not_with_needs,
+    Claim, ClaimRequest, DEFAULT_MAX_ATTEMPTS, Lock, MAX_NEEDS, MAX_PATHS, NewTask, Task, TaskError,
+    TaskErrorKind, TaskFilter, TaskId, TaskSource, TaskState, TaskType, Unavailable, backoff_ms,
+    check_labels, check_name, check_new, check_paths, check_ttl, conflict, truncate_chars, why_not_by_state,
+    why_not_with_needs,
 };
 use super::{Clock, Tasks};
 use crate::store::PgStore;
@@ -351,6 +356,209 @@ impl Tasks for PgTaskQueue {
             Box::pin(async move { Ok(Ok(live_locks(tx, &repository).await?)) })
         })
     }
+
+    fn add_needs(&mut self, id: TaskId, needs: &[TaskId], actor: &str) -> Result<Task, TaskError> {
+        check_name("actor", actor)?;
+        let needs = needs.to_vec();
+        self.write("add dependencies to a task", move |tx, repository, now| {
+            Box::pin(async move {
+                // One change of the repository's needs at a time: a cycle is judged on them all.
+                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", &[&repository]).await?;
+                let current = match load_for_update(tx, &repository, id).await? {
+                    Ok(task) => task,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if !matches!(current.state, TaskState::Queued | TaskState::Blocked) {
+                    return Ok(Err(TaskError::new(
+                        TaskErrorKind::WrongState,
+                        format!(
+                            "task #{id} is {}: only a queued or blocked task takes new dependencies",
+                            current.state.as_str()
+                        ),
+                    )));
+                }
+                if current.needs.len() + needs.len() > MAX_NEEDS {
+                    return Ok(Err(TaskError::invalid(format!(
+                        "task #{id} would need more than {MAX_NEEDS} tasks; split it into smaller ones"
+                    ))));
+                }
+                for &need in &needs {
+                    if need == id {
+                        return Ok(Err(TaskError::new(
+                            TaskErrorKind::Cycle,
+                            format!("task #{id} cannot need itself"),
+                        )));
+                    }
+                    if let Err(e) = load(tx, &repository, need).await? {
+                        return Ok(Err(e));
+                    }
+                    if let Some(path) = need_path(tx, need, id).await? {
+                        let cycle: Vec<String> =
+                            std::iter::once(id).chain(path).map(|t| format!("#{t}")).collect();
+                        return Ok(Err(TaskError::new(
+                            TaskErrorKind::Cycle,
+                            format!(
+                                "task #{id} cannot need #{need}: that would make the cycle {}; drop one of these dependencies",
+                                cycle.join(" -> ")
+                            ),
+                        )));
+                    }
+                    tx.execute(
+                        "INSERT INTO task_need (task, need) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &[&id, &need],
+                    )
+                    .await?;
+                }
+                if current.state == TaskState::Queued && !unmet_needs(tx, id).await?.is_empty() {
+                    set_state(tx, id, TaskState::Blocked, now).await?;
+                }
+                load(tx, &repository, id).await
+            })
+        })
+    }
+
+    fn drop_need(&mut self, id: TaskId, need: TaskId, actor: &str) -> Result<Task, TaskError> {
+        check_name("actor", actor)?;
+        self.write("drop a dependency", move |tx, repository, now| {
+            Box::pin(async move {
+                let task = match load_for_update(tx, &repository, id).await? {
+                    Ok(task) => task,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if !matches!(task.state, TaskState::Queued | TaskState::Blocked) {
+                    return Ok(Err(TaskError::new(
+                        TaskErrorKind::WrongState,
+                        format!(
+                            "task #{id} is {}: only a queued or blocked task has dependencies to drop",
+                            task.state.as_str()
+                        ),
+                    )));
+                }
+                let dropped =
+                    tx.execute("DELETE FROM task_need WHERE task = $1 AND need = $2", &[&id, &need]).await?;
+                if dropped == 0 {
+                    let needs: Vec<String> = task.needs.iter().map(|n| format!("#{n}")).collect();
+                    return Ok(Err(TaskError::invalid(format!(
+                        "task #{id} does not need #{need}; it needs {}",
+                        if needs.is_empty() { "nothing".to_owned() } else { needs.join(", ") }
+                    ))));
+                }
+                if task.state == TaskState::Blocked && unmet_needs(tx, id).await?.is_empty() {
+                    set_state(tx, id, TaskState::Queued, now).await?;
+                }
+                load(tx, &repository, id).await
+            })
+        })
+    }
+
+    fn retry(&mut self, id: TaskId, actor: &str) -> Result<Task, TaskError> {
+        check_name("actor", actor)?;
+        self.write("retry a task", move |tx, repository, now| {
+            Box::pin(async move {
+                let task = match load_for_update(tx, &repository, id).await? {
+                    Ok(task) => task,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if task.state != TaskState::Failed {
+                    return Ok(Err(TaskError::new(
+                        TaskErrorKind::WrongState,
+                        format!("task #{id} is {}: only a failed task can be retried", task.state.as_str()),
+                    )));
+                }
+                tx.execute(
+                    "UPDATE task SET attempts = 0, retry_at_ms = NULL, finished_ms = NULL, agent = NULL,
+                     claimed_ms = NULL, heartbeat_ms = NULL, lease_until_ms = NULL WHERE id = $1",
+                    &[&id],
+                )
+                .await?;
+                let state = if unmet_needs(tx, id).await?.is_empty() {
+                    TaskState::Queued
+                } else {
+                    TaskState::Blocked
+                };
+                set_state(tx, id, state, now).await?;
+                load(tx, &repository, id).await
+            })
+        })
+    }
+
+    fn lock(&mut self, id: TaskId, agent: &str, globs: &[String]) -> Result<Task, TaskError> {
+        let globs = check_paths(globs)?;
+        let agent = agent.to_owned();
+        self.write("lock paths", move |tx, repository, now| {
+            Box::pin(async move {
+                let task = match held_by(tx, &repository, id, &agent).await? {
+                    Ok(task) => task,
+                    Err(e) => return Ok(Err(e)),
+                };
+                // Serialised with the claims that lock paths: no two agents ever overlap.
+                let locks = lock_paths(tx, &repository).await?;
+                for glob in &globs {
+                    if let Some(message) = conflict(glob, &agent, &locks) {
+                        return Ok(Err(TaskError::new(TaskErrorKind::Conflict, format!("cannot lock {message}"))));
+                    }
+                }
+                if task.locks.len() + globs.len() > MAX_PATHS {
+                    return Ok(Err(TaskError::invalid(format!(
+                        "task #{id} would hold more than {MAX_PATHS} locks; lock a directory instead of its files"
+                    ))));
+                }
+                for glob in &globs {
+                    if !task.locks.iter().any(|l| &l.glob == glob) {
+                        tx.execute(
+                            "INSERT INTO task_lock (task, agent, glob, acquired_ms) VALUES ($1, $2, $3, $4)",
+                            &[&id, &agent, glob, &now],
+                        )
+                        .await?;
+                    }
+                }
+                load(tx, &repository, id).await
+            })
+        })
+    }
+
+    fn waiting_on(&mut self, id: TaskId) -> Result<Vec<(TaskId, TaskState)>, TaskError> {
+        self.write("read a task's dependencies", move |tx, repository, _| {
+            Box::pin(async move {
+                if let Err(e) = load(tx, &repository, id).await? {
+                    return Ok(Err(e));
+                }
+                Ok(Ok(unmet_needs(tx, id).await?))
+            })
+        })
+    }
+}
+
+/// Locks the row of task `id` for the rest of the transaction, then reads it.
+async fn load_for_update(tx: &Transaction<'_>, repository: &str, id: TaskId) -> Answer<Task> {
+    tx.query("SELECT id FROM task WHERE id = $1 AND repository = $2 FOR UPDATE", &[&id, &repository]).await?;
+    load(tx, repository, id).await
+}
+
+/// A chain of needs from `from` to `to` (both included), if there is one.
+async fn need_path(tx: &Transaction<'_>, from: TaskId, to: TaskId) -> Result<Option<Vec<TaskId>>, Fail> {
+    let mut stack = vec![vec![from]];
+    let mut seen = std::collections::HashSet::from([from]);
+    while let Some(path) = stack.pop() {
+        let last = *path.last().unwrap_or(&from);
+        if last == to {
+            return Ok(Some(path));
+        }
+        let next: Vec<TaskId> = tx
+            .query("SELECT need FROM task_need WHERE task = $1 ORDER BY need", &[&last])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for n in next {
+            if seen.insert(n) || n == to {
+                let mut longer = path.clone();
+                longer.push(n);
+                stack.push(longer);
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Serialises the claims of a repository that lock paths (for the rest of the transaction),

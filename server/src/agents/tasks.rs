@@ -1320,7 +1320,7 @@ pub(super) fn check_labels(labels: &[String]) -> Result<Vec<String>, TaskError> 
     Ok(set.into_iter().collect())
 }
 
-fn check_paths(paths: &[String]) -> Result<Vec<String>, TaskError> {
+pub(super) fn check_paths(paths: &[String]) -> Result<Vec<String>, TaskError> {
     if paths.len() > MAX_PATHS {
         return Err(TaskError::invalid(format!(
             "{} paths is over the limit of {MAX_PATHS}; use globs that cover several files",
