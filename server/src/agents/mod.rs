@@ -18,6 +18,7 @@ pub mod tasks;
 #[cfg(test)]
 mod tests;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -67,6 +68,39 @@ pub trait Tasks: Send {
     fn lock(&mut self, id: tasks::TaskId, agent: &str, globs: &[String]) -> Result<Task, TaskError>;
     /// The tasks `id` needs that are not done, with their state: why a blocked task waits.
     fn waiting_on(&mut self, id: tasks::TaskId) -> Result<Vec<(tasks::TaskId, TaskState)>, TaskError>;
+    /// A fix task for a problem recorded in the workspace at `root`, by its fingerprint or a
+    /// unique prefix of it; the open task of that problem when there is one (the flag says
+    /// whether the task is new).
+    fn from_problem(
+        &mut self,
+        fingerprint: &str,
+        root: &Path,
+        template: &NewTask,
+    ) -> Result<(Task, bool), TaskError>;
+}
+
+/// The task queue of the workspace at `root`: the team's on the shared store when `[store] url`
+/// or `ACAS_DATABASE_URL` names one (the changes this process makes are appended to the
+/// workspace's audit log), else the workspace's own. A configuration that cannot be read is
+/// refused, since it may name a shared store: a change made to a queue the team does not see
+/// would be lost to it.
+pub fn open(root: &Path, clock: Arc<dyn Clock>) -> Result<Box<dyn Tasks>, TaskError> {
+    let (config, error) = crate::config::load(root);
+    if let Some(error) = error {
+        return Err(TaskError::invalid(format!("cannot tell which task queue to use: {error}")));
+    }
+    match config.shared_store {
+        Some(shared) => {
+            let store = shared.connect()?;
+            Ok(Box::new(postgres::PgTaskQueue::audited(store, clock, root)))
+        }
+        None => Ok(Box::new(TaskQueue::open(root, clock)?)),
+    }
+}
+
+/// Whether the workspace at `root` keeps its tasks on a shared store.
+pub fn shared(root: &Path) -> bool {
+    crate::config::load(root).0.shared_store.is_some()
 }
 
 impl Tasks for TaskQueue {
@@ -116,6 +150,14 @@ impl Tasks for TaskQueue {
     }
     fn waiting_on(&mut self, id: tasks::TaskId) -> Result<Vec<(tasks::TaskId, TaskState)>, TaskError> {
         TaskQueue::waiting_on(self, id)
+    }
+    fn from_problem(
+        &mut self,
+        fingerprint: &str,
+        root: &Path,
+        template: &NewTask,
+    ) -> Result<(Task, bool), TaskError> {
+        TaskQueue::from_problem(self, fingerprint, root, template)
     }
 }
 

@@ -13,11 +13,17 @@
 //! at once never close a cycle that neither saw; the cycle check walks every need of the
 //! repository's tasks, also those `acas store migrate` copied.
 //!
-//! Not here yet: tasks from problems (the problems are in the workspace's SQLite), and the audit
-//! log (the SQLite queue records each change there).
+//! A task from a problem reads the problem from the workspace's SQLite (where problems are
+//! recorded) and makes the task on the shared queue, or answers the repository's open task of
+//! that problem. A queue opened with [`PgTaskQueue::audited`] appends each change it makes to
+//! the workspace's hash-chained audit log once the change is committed, as the SQLite queue
+//! does in the same transaction; changes made by other instances are in their own logs.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::json;
 
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
@@ -30,6 +36,7 @@ use super::tasks::{
 };
 use super::{Clock, Tasks};
 use crate::store::PgStore;
+use crate::store::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::store::postgres::Fail;
 
 /// How many candidates one claim looks at, and how many reasons it gives when it finds none.
@@ -40,6 +47,8 @@ const MAX_REASONS: usize = 10;
 pub struct PgTaskQueue {
     store: PgStore,
     clock: Arc<dyn Clock>,
+    /// The workspace whose audit log records this queue's changes, and the log once opened.
+    audit: Option<(PathBuf, Option<AuditLog>)>,
 }
 
 /// A queue answer or refusal, inside a database call that may itself fail.
@@ -49,7 +58,49 @@ impl PgTaskQueue {
     /// The queue of `store`'s repository, reading the time from `clock` (the machines of a team
     /// keep their clocks in sync, as leases compare times written by each).
     pub fn new(store: PgStore, clock: Arc<dyn Clock>) -> PgTaskQueue {
-        PgTaskQueue { store, clock }
+        PgTaskQueue { store, clock, audit: None }
+    }
+
+    /// [`PgTaskQueue::new`], appending each change this queue makes to the audit log of the
+    /// workspace at `root`.
+    pub fn audited(store: PgStore, clock: Arc<dyn Clock>, root: &Path) -> PgTaskQueue {
+        PgTaskQueue { store, clock, audit: Some((root.to_owned(), None)) }
+    }
+
+    /// Appends a committed change to the workspace's audit log. The change is made already: a
+    /// log that cannot be written is said in the log, not to the caller.
+    fn record(
+        &mut self,
+        kind: AuditKind,
+        actor: &str,
+        id: TaskId,
+        event: &str,
+        mut detail: serde_json::Value,
+    ) {
+        let Some((root, log)) = &mut self.audit else { return };
+        if log.is_none() {
+            match AuditLog::open(root, Duration::from_secs(10)) {
+                Ok(opened) => *log = Some(opened),
+                Err(error) => {
+                    tracing::warn!(%error, task = id, event, "cannot record a change of the shared queue in the audit log");
+                    return;
+                }
+            }
+        }
+        detail["event"] = json!(event);
+        detail["store"] = json!("shared");
+        let appended = log.as_mut().map(|log| {
+            log.append(&AuditEvent {
+                at_ms: self.clock.now_ms(),
+                kind,
+                actor,
+                subject: &format!("task {id}"),
+                detail,
+            })
+        });
+        if let Some(Err(error)) = appended {
+            tracing::warn!(%error, task = id, event, "cannot record a change of the shared queue in the audit log");
+        }
     }
 
     /// Runs `f` in one transaction, after returning ended leases of the repository to the queue.
@@ -78,49 +129,20 @@ impl PgTaskQueue {
 impl Tasks for PgTaskQueue {
     fn create(&mut self, new: &NewTask) -> Result<Task, TaskError> {
         let new = check_new(new)?;
-        self.write("create a task", move |tx, repository, now| {
-            Box::pin(async move {
-                for &need in &new.needs {
-                    if let Err(e) = load(tx, &repository, need).await? {
-                        return Ok(Err(e));
-                    }
-                }
-                let row = tx
-                    .query_one(
-                        "INSERT INTO task (repository, title, description, kind, priority, labels, paths, state,
-                             source, fingerprint, created_by, created_ms, updated_ms, max_attempts)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11, $12)
-                         RETURNING id",
-                        &[
-                            &repository,
-                            &new.title,
-                            &new.description,
-                            &new.kind.as_str(),
-                            &new.priority,
-                            &new.labels,
-                            &new.paths,
-                            &new.source.as_str(),
-                            &new.fingerprint,
-                            &new.created_by,
-                            &now,
-                            &(new.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) as i32),
-                        ],
-                    )
-                    .await?;
-                let id: TaskId = row.get(0);
-                for &need in &new.needs {
-                    tx.execute(
-                        "INSERT INTO task_need (task, need) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                        &[&id, &need],
-                    )
-                    .await?;
-                }
-                if !unmet_needs(tx, id).await?.is_empty() {
-                    set_state(tx, id, TaskState::Blocked, now).await?;
-                }
-                load(tx, &repository, id).await
-            })
-        })
+        let actor = new.created_by.clone();
+        let result = self.write("create a task", move |tx, repository, now| {
+            Box::pin(async move { insert(tx, &repository, &new, now).await })
+        });
+        if let Ok(task) = &result {
+            self.record(
+                AuditKind::Task,
+                &actor,
+                task.id,
+                "created",
+                json!({ "title": task.title, "state": task.state.as_str() }),
+            );
+        }
+        result
     }
 
     fn get(&mut self, id: TaskId) -> Result<Task, TaskError> {
@@ -134,7 +156,8 @@ impl Tasks for PgTaskQueue {
         let labels = check_labels(&request.labels)?;
         let ttl = check_ttl(request.ttl)?;
         let request = request.clone();
-        self.write("claim a task", move |tx, repository, now| {
+        let agent = request.agent.clone();
+        let result = self.write("claim a task", move |tx, repository, now| {
             Box::pin(async move {
                 if let Some(id) = request.task {
                     // The named task: wait for whoever holds its row, then judge it.
@@ -229,13 +252,24 @@ impl Tasks for PgTaskQueue {
                 }
                 Ok(Ok(Claim::Nothing(reasons)))
             })
-        })
+        });
+        if let Ok(Claim::Claimed(task)) = &result {
+            self.record(
+                AuditKind::Task,
+                &agent,
+                task.id,
+                "claimed",
+                json!({ "lease_until_ms": task.lease_until_ms, "paths": task.paths }),
+            );
+        }
+        result
     }
 
     fn heartbeat(&mut self, id: TaskId, agent: &str, ttl: Duration) -> Result<Task, TaskError> {
         let ttl = check_ttl(ttl)?;
         let agent = agent.to_owned();
-        self.write("extend a task's lease", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("extend a task's lease", move |tx, repository, now| {
             Box::pin(async move {
                 if let Err(e) = held_by(tx, &repository, id, &agent).await? {
                     return Ok(Err(e));
@@ -248,12 +282,23 @@ impl Tasks for PgTaskQueue {
                 .await?;
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if let Ok(task) = &result {
+            self.record(
+                AuditKind::Task,
+                &actor,
+                id,
+                "running",
+                json!({ "lease_until_ms": task.lease_until_ms }),
+            );
+        }
+        result
     }
 
     fn done(&mut self, id: TaskId, agent: &str) -> Result<(Task, Vec<TaskId>), TaskError> {
         let agent = agent.to_owned();
-        self.write("finish a task", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("finish a task", move |tx, repository, now| {
             Box::pin(async move {
                 if let Err(e) = held_by(tx, &repository, id, &agent).await? {
                     return Ok(Err(e));
@@ -278,13 +323,21 @@ impl Tasks for PgTaskQueue {
                 }
                 Ok(load(tx, &repository, id).await?.map(|task| (task, unblocked)))
             })
-        })
+        });
+        if let Ok((_, unblocked)) = &result {
+            self.record(AuditKind::Task, &actor, id, "done", json!({}));
+            for &dependent in unblocked.clone().iter() {
+                self.record(AuditKind::Task, "acas", dependent, "unblocked", json!({ "by": id }));
+            }
+        }
+        result
     }
 
     fn fail(&mut self, id: TaskId, agent: &str, error: &str) -> Result<Task, TaskError> {
         let error = truncate_chars(error.trim(), 4096);
         let agent = agent.to_owned();
-        self.write("record a task's failure", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("record a task's failure", move |tx, repository, now| {
             Box::pin(async move {
                 let task = match held_by(tx, &repository, id, &agent).await? {
                     Ok(task) => task,
@@ -306,12 +359,17 @@ impl Tasks for PgTaskQueue {
                 }
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if let Ok(task) = &result {
+            self.record(AuditKind::Task, &actor, id, if task.state == TaskState::Failed { "failed" } else { "retry" }, json!({ "attempts": task.attempts, "retry_at_ms": task.retry_at_ms, "error": task.last_error }));
+        }
+        result
     }
 
     fn release(&mut self, id: TaskId, agent: &str) -> Result<Task, TaskError> {
         let agent = agent.to_owned();
-        self.write("release a task", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("release a task", move |tx, repository, now| {
             Box::pin(async move {
                 if let Err(e) = held_by(tx, &repository, id, &agent).await? {
                     return Ok(Err(e));
@@ -319,7 +377,11 @@ impl Tasks for PgTaskQueue {
                 unhold(tx, id, now).await?;
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Task, &actor, id, "released", json!({}));
+        }
+        result
     }
 
     fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError> {
@@ -360,7 +422,8 @@ impl Tasks for PgTaskQueue {
     fn add_needs(&mut self, id: TaskId, needs: &[TaskId], actor: &str) -> Result<Task, TaskError> {
         check_name("actor", actor)?;
         let needs = needs.to_vec();
-        self.write("add dependencies to a task", move |tx, repository, now| {
+        let (actor, asked) = (actor.to_owned(), needs.to_vec());
+        let result = self.write("add dependencies to a task", move |tx, repository, now| {
             Box::pin(async move {
                 // One change of the repository's needs at a time: a cycle is judged on them all.
                 tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", &[&repository]).await?;
@@ -414,12 +477,17 @@ impl Tasks for PgTaskQueue {
                 }
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Task, &actor, id, "needs", json!({ "needs": asked }));
+        }
+        result
     }
 
     fn drop_need(&mut self, id: TaskId, need: TaskId, actor: &str) -> Result<Task, TaskError> {
         check_name("actor", actor)?;
-        self.write("drop a dependency", move |tx, repository, now| {
+        let actor = actor.to_owned();
+        let result = self.write("drop a dependency", move |tx, repository, now| {
             Box::pin(async move {
                 let task = match load_for_update(tx, &repository, id).await? {
                     Ok(task) => task,
@@ -448,12 +516,17 @@ impl Tasks for PgTaskQueue {
                 }
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Task, &actor, id, "dependency dropped", json!({ "needs": need }));
+        }
+        result
     }
 
     fn retry(&mut self, id: TaskId, actor: &str) -> Result<Task, TaskError> {
         check_name("actor", actor)?;
-        self.write("retry a task", move |tx, repository, now| {
+        let actor = actor.to_owned();
+        let result = self.write("retry a task", move |tx, repository, now| {
             Box::pin(async move {
                 let task = match load_for_update(tx, &repository, id).await? {
                     Ok(task) => task,
@@ -479,13 +552,19 @@ impl Tasks for PgTaskQueue {
                 set_state(tx, id, state, now).await?;
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Task, &actor, id, "retried", json!({}));
+        }
+        result
     }
 
     fn lock(&mut self, id: TaskId, agent: &str, globs: &[String]) -> Result<Task, TaskError> {
         let globs = check_paths(globs)?;
+        let globs_asked = globs.clone();
         let agent = agent.to_owned();
-        self.write("lock paths", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("lock paths", move |tx, repository, now| {
             Box::pin(async move {
                 let task = match held_by(tx, &repository, id, &agent).await? {
                     Ok(task) => task,
@@ -514,7 +593,60 @@ impl Tasks for PgTaskQueue {
                 }
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Lock, &actor, id, "locked", json!({ "globs": globs_asked }));
+        }
+        result
+    }
+
+    fn from_problem(
+        &mut self,
+        fingerprint: &str,
+        root: &Path,
+        template: &NewTask,
+    ) -> Result<(Task, bool), TaskError> {
+        // Problems are recorded in the workspace's SQLite; a workspace without state has none.
+        if !root.join(".acas").join("state.db").is_file() {
+            return Err(TaskError::new(
+                TaskErrorKind::NotFound,
+                format!(
+                    "no recorded problem has the fingerprint {}; problems are recorded by the editor, \
+                     `acas watch` and `acas run`",
+                    fingerprint.trim()
+                ),
+            ));
+        }
+        let new =
+            super::TaskQueue::open(root, self.clock.clone())?.problem_task(fingerprint, root, template)?;
+        let actor = new.created_by.clone();
+        let result = self.write("create a task from a problem", move |tx, repository, now| {
+            Box::pin(async move {
+                // One task per open problem, also when two clones ask at once.
+                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 2))", &[&repository]).await?;
+                let open = tx
+                    .query_opt(
+                        "SELECT id FROM task WHERE repository = $1 AND fingerprint = $2
+                           AND state NOT IN ('done', 'failed') ORDER BY id LIMIT 1",
+                        &[&repository, &new.fingerprint],
+                    )
+                    .await?;
+                if let Some(row) = open {
+                    return Ok(load(tx, &repository, row.get(0)).await?.map(|task| (task, false)));
+                }
+                Ok(insert(tx, &repository, &new, now).await?.map(|task| (task, true)))
+            })
+        });
+        if let Ok((task, true)) = &result {
+            self.record(
+                AuditKind::Task,
+                &actor,
+                task.id,
+                "created",
+                json!({ "title": task.title, "state": task.state.as_str() }),
+            );
+        }
+        result
     }
 
     fn waiting_on(&mut self, id: TaskId) -> Result<Vec<(TaskId, TaskState)>, TaskError> {
@@ -527,6 +659,49 @@ impl Tasks for PgTaskQueue {
             })
         })
     }
+}
+
+/// Inserts a checked new task (blocked when it needs a task that is not done).
+async fn insert(tx: &Transaction<'_>, repository: &str, new: &NewTask, now: i64) -> Answer<Task> {
+    for &need in &new.needs {
+        if let Err(e) = load(tx, repository, need).await? {
+            return Ok(Err(e));
+        }
+    }
+    let row = tx
+        .query_one(
+            "INSERT INTO task (repository, title, description, kind, priority, labels, paths, state,
+                 source, fingerprint, created_by, created_ms, updated_ms, max_attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11, $12)
+             RETURNING id",
+            &[
+                &repository,
+                &new.title,
+                &new.description,
+                &new.kind.as_str(),
+                &new.priority,
+                &new.labels,
+                &new.paths,
+                &new.source.as_str(),
+                &new.fingerprint,
+                &new.created_by,
+                &now,
+                &(new.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) as i32),
+            ],
+        )
+        .await?;
+    let id: TaskId = row.get(0);
+    for &need in &new.needs {
+        tx.execute(
+            "INSERT INTO task_need (task, need) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&id, &need],
+        )
+        .await?;
+    }
+    if !unmet_needs(tx, id).await?.is_empty() {
+        set_state(tx, id, TaskState::Blocked, now).await?;
+    }
+    load(tx, repository, id).await
 }
 
 /// Locks the row of task `id` for the rest of the transaction, then reads it.

@@ -253,7 +253,7 @@ pub(super) fn run(command: TaskCommand) -> i32 {
             template.labels = labels;
             template.paths = paths;
             template.created_by = by.unwrap_or_else(|| "user".to_owned());
-            with_queue("task from-problem", &common, |q| {
+            with_tasks("task from-problem", &common, |q| {
                 q.from_problem(&fingerprint, &root, &template).map(|(task, created)| {
                     if !created && matches!(common.format, ListFormat::Text) {
                         output::note(&format!(
@@ -434,35 +434,16 @@ fn with_tasks(
         Err(code) => return code,
     };
     let Some(shared) = shared else { return local_queue(command, common, |q| f(q)) };
+    let root = match root(command, &common.workspace) {
+        Ok(root) => root,
+        Err(code) => return code,
+    };
+    // Changes this command makes are recorded in the workspace's audit log, as on its own queue.
     let result = shared
         .connect()
         .map_err(TaskError::from)
-        .and_then(|store| f(&mut PgTaskQueue::new(store, Arc::new(SystemClock))));
+        .and_then(|store| f(&mut PgTaskQueue::audited(store, Arc::new(SystemClock), &root)));
     report(command, common, result)
-}
-
-/// [`local_queue`] for the command the shared queue does not have yet (`from-problem`: the
-/// problems are in the workspace's SQLite): with a shared store
-/// configured, they are refused rather than run on a queue the team does not see.
-fn with_queue(
-    command: &str,
-    common: &Common,
-    f: impl FnOnce(&mut TaskQueue) -> Result<i32, TaskError>,
-) -> i32 {
-    match shared_store(command, common) {
-        Ok(None) => local_queue(command, common, f),
-        Ok(Some(shared)) => {
-            let message = format!(
-                "acas {command} works on the workspace's own queue, and this workspace shares the \
-                 team's queue in {}; create the task with `acas task create` (the problem's \
-                 fingerprint and message are in `acas activity`), or unset `[store] url` and \
-                 ACAS_DATABASE_URL",
-                shared.url
-            );
-            report(command, common, Err(TaskError { kind: TaskErrorKind::Invalid, message }))
-        }
-        Err(code) => code,
-    }
 }
 
 /// Opens the queue of the workspace and runs `f`; an error is said on stderr with its exit code.
