@@ -91,6 +91,7 @@ pub fn generate() -> String {
         ("planReady", PlanReady::METHOD),
         ("tasks", Tasks::METHOD),
         ("tasksChanged", TasksChanged::METHOD),
+        ("spendChanged", SpendChanged::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }

@@ -792,3 +792,34 @@ fn an_agent_in_one_clone_claims_a_task_the_other_clone_made_and_its_editor_shows
     let (code, _, stderr) = acas_local(laptop.path(), &["audit", "verify"]);
     assert_eq!(code, 0, "the chain holds: {stderr}");
 }
+
+/// An AI call made in one clone reaches the editor of another clone as `acas/spendChanged`, and
+/// that editor's `acas/spend` then counts it: the team's spend, which the budgets count.
+#[test]
+fn spend_made_in_one_clone_reaches_the_editor_of_another_clone() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let fake = FakeProvider::start(Format::OpenAi);
+    let usage = FakeUsage { input_tokens: 10, output_tokens: 20, cached_input_tokens: 0 };
+    fake.push(Reply::Text { text: reply(), usage });
+    let config = format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n",
+        fake.base_url()
+    );
+    let laptop = clone(&config, "https://github.com/acme/shapes.git", 0);
+    let desktop = clone(&config, "git@github.com:acme/shapes.git", 1);
+    let root = desktop.path().canonicalize().unwrap();
+    let mut editor = LspClient::start_in(&root, &[("ACAS_DATABASE_URL", url.as_str())]);
+    editor.initialize(Some(&root), json!({}));
+    editor.expect_log("hearing the shared store's changes");
+    let before = editor.request("acas/spend", json!(null));
+    assert_eq!(before["result"]["todayUsd"], 0.0, "{before}");
+
+    let output = explain_in(laptop.path(), &url, &fake).wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+
+    editor.expect("acas/spendChanged", |m| m["method"] == "acas/spendChanged");
+    let after = editor.request("acas/spend", json!(null));
+    assert!(after["result"]["todayUsd"].as_f64().unwrap() > 0.0, "the laptop's call is counted: {after}");
+    assert_eq!(editor.shutdown(), 0);
+}

@@ -31,3 +31,4 @@ export const escalationDone = new NotificationType<EscalationDoneParams>(Methods
 export const planReady = new NotificationType<PlanReadyParams>(Methods.planReady);
 export const tasks = new RequestType<TasksParams, TasksResult, void>(Methods.tasks);
 export const tasksChanged = new NotificationType0(Methods.tasksChanged);
+export const spendChanged = new NotificationType0(Methods.spendChanged);

@@ -341,6 +341,7 @@ export const Methods = {
   planReady: "acas/planReady",
   tasks: "acas/tasks",
   tasksChanged: "acas/tasksChanged",
+  spendChanged: "acas/spendChanged",
 } as const;
 
 /** Commands ACAS serves through `workspace/executeCommand`. */

@@ -5,8 +5,9 @@
 //! queue, so that the view does not show a holder whose lease is over. It shows nothing itself.
 //!
 //! With a shared store, [`listen_shared`] also hears the team's changes to the repository's
-//! tasks and locks as PostgreSQL notifies them (`store::postgres::listen`), from every instance
-//! on every machine, and tells the client the same way, once per burst; and announces this
+//! tasks, locks and AI spend as PostgreSQL notifies them (`store::postgres::listen`), from every
+//! instance on every machine, and tells the client the same way (`acas/spendChanged` for spend),
+//! once per burst of each; and announces this
 //! instance's presence (user, host, repository, branch) every lease heartbeat.
 
 use std::path::PathBuf;
@@ -119,19 +120,24 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
         let Some(change) = change else { break };
         let about_tasks =
             |kind: ChangeKind| matches!(kind, ChangeKind::Tasks | ChangeKind::Locks | ChangeKind::Resumed);
-        if !about_tasks(change) {
+        let about_spend = |kind: ChangeKind| matches!(kind, ChangeKind::Spend | ChangeKind::Resumed);
+        if !about_tasks(change) && !about_spend(change) {
             continue;
         }
-        // One notification per burst: what arrives until the changes pause for COALESCE (a
-        // claim writes its task and its locks; a script may write thousands), and at least one
-        // every MAX_COALESCE while they do not.
+        let (mut tasks, mut spend) = (about_tasks(change), about_spend(change));
+        // One notification of each kind per burst: what arrives until the changes pause for
+        // COALESCE (a claim writes its task and its locks; a script may write thousands), and at
+        // least one every MAX_COALESCE while they do not.
         let until = tokio::time::Instant::now() + MAX_COALESCE;
         let mut closed = false;
         loop {
             let quiet = (tokio::time::Instant::now() + COALESCE).min(until);
             tokio::select! {
                 more = changes.recv() => match more {
-                    Some(_) => {}
+                    Some(kind) => {
+                        tasks |= about_tasks(kind);
+                        spend |= about_spend(kind);
+                    }
                     None => {
                         closed = true;
                         break;
@@ -139,6 +145,15 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
                 },
                 () = tokio::time::sleep_until(quiet) => break,
             }
+        }
+        if spend {
+            client.send_notification::<ext::SpendChanged>(()).await;
+        }
+        if !tasks {
+            if closed {
+                break;
+            }
+            continue;
         }
         client.send_notification::<ext::TasksChanged>(()).await;
         if closed {

@@ -45,7 +45,7 @@ pub enum PlanError {
 /// What a front end can ask the loop.
 pub enum Request {
     Status(Reply<(Status, Option<Store>)>),
-    Spend(Reply<(Option<Store>, Budget, Vec<String>)>),
+    Spend(Reply<(Option<Store>, Budget, Vec<String>, Option<crate::store::SharedStore>)>),
     /// The store and the root, to list recorded problems.
     Problems(Reply<(Option<Store>, PathBuf)>),
     FixFeedback {
