@@ -71,7 +71,7 @@ pub trait Tasks: Send {
     /// A fix task for a problem recorded in the workspace at `root`, by its fingerprint or a
     /// unique prefix of it; the open task of that problem when there is one (the flag says
     /// whether the task is new).
-    fn from_problem(
+    fn task_for_problem(
         &mut self,
         fingerprint: &str,
         root: &Path,
@@ -151,7 +151,7 @@ impl Tasks for TaskQueue {
     fn waiting_on(&mut self, id: tasks::TaskId) -> Result<Vec<(tasks::TaskId, TaskState)>, TaskError> {
         TaskQueue::waiting_on(self, id)
     }
-    fn from_problem(
+    fn task_for_problem(
         &mut self,
         fingerprint: &str,
         root: &Path,

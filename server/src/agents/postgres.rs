@@ -600,7 +600,7 @@ impl Tasks for PgTaskQueue {
         result
     }
 
-    fn from_problem(
+    fn task_for_problem(
         &mut self,
         fingerprint: &str,
         root: &Path,

@@ -254,7 +254,7 @@ pub(super) fn run(command: TaskCommand) -> i32 {
             template.paths = paths;
             template.created_by = by.unwrap_or_else(|| "user".to_owned());
             with_tasks("task from-problem", &common, |q| {
-                q.from_problem(&fingerprint, &root, &template).map(|(task, created)| {
+                q.task_for_problem(&fingerprint, &root, &template).map(|(task, created)| {
                     if !created && matches!(common.format, ListFormat::Text) {
                         output::note(&format!(
                             "acas task from-problem: the problem already has the open task #{}",

@@ -101,6 +101,7 @@ table! {
         ext::EscalationDone::METHOD,
         ext::PlanReady::METHOD,
         ext::TasksChanged::METHOD,
+        ext::SpendChanged::METHOD,
     ],
     commands: [
         ext::ESCALATE_COMMAND => requests::escalate::handle, public: true, test_only: false;

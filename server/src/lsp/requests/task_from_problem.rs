@@ -27,7 +27,7 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
     }
     let made = tokio::task::spawn_blocking(move || {
         let mut queue = crate::agents::open(&root, Arc::new(SystemClock))?;
-        queue.from_problem(&args.fingerprint, &root, &template)
+        queue.task_for_problem(&args.fingerprint, &root, &template)
     })
     .await
     .map_err(|_| errors::internal("creating the task stopped; see ACAS's log"))?;

@@ -334,7 +334,8 @@ async fn create(shared: &Arc<Shared>, holder: String, args: CreateArgs) -> Resul
                 ));
             }
             let root = shared.root.clone();
-            let (task, created) = queue(shared, move |q| q.from_problem(&fingerprint, &root, &new)).await?;
+            let (task, created) =
+                queue(shared, move |q| q.task_for_problem(&fingerprint, &root, &new)).await?;
             let mut answer =
                 one(if created { "created: " } else { "the problem already has the open task " }, &task);
             answer.data["created"] = json!(created);
