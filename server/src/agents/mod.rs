@@ -91,11 +91,25 @@ pub fn open(root: &Path, clock: Arc<dyn Clock>) -> Result<Box<dyn Tasks>, TaskEr
     }
     match config.shared_store {
         Some(shared) => {
-            let store = shared.connect()?;
+            let store = connected(&shared)?;
             Ok(Box::new(postgres::PgTaskQueue::audited(store, clock, root)))
         }
         None => Ok(Box::new(TaskQueue::open(root, clock)?)),
     }
+}
+
+/// One handle (one pool, at most 4 connections) per shared store in this process, whoever opens
+/// its queue: an editor's views and an MCP server's tools open a queue per call.
+fn connected(shared: &crate::store::SharedStore) -> Result<crate::store::PgStore, TaskError> {
+    static STORES: std::sync::Mutex<Vec<(crate::store::SharedStore, crate::store::PgStore)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut stores = STORES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, store)) = stores.iter().find(|(s, _)| s == shared) {
+        return Ok(store.clone());
+    }
+    let store = shared.connect()?;
+    stores.push((shared.clone(), store.clone()));
+    Ok(store)
 }
 
 /// Whether the workspace at `root` keeps its tasks on a shared store.

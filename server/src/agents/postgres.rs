@@ -566,7 +566,12 @@ impl Tasks for PgTaskQueue {
         let actor = agent.to_owned();
         let result = self.write("lock paths", move |tx, repository, now| {
             Box::pin(async move {
-                let task = match held_by(tx, &repository, id, &agent).await? {
+                // The task's row, held until the locks are in: no release or reap in between.
+                let task = match load_for_update(tx, &repository, id).await? {
+                    Ok(_) => held_by(tx, &repository, id, &agent).await?,
+                    Err(e) => Err(e),
+                };
+                let task = match task {
                     Ok(task) => task,
                     Err(e) => return Ok(Err(e)),
                 };
