@@ -774,6 +774,15 @@ impl Notification for StoreStatus {
     const METHOD: &'static str = "acas/storeStatus";
 }
 
+/// `acas/spendChanged` (server → client): with a shared store, an AI call of the team (from any
+/// instance on any machine) was reserved or ended; ask `acas/spend` again.
+pub enum SpendChanged {}
+
+impl Notification for SpendChanged {
+    type Params = ();
+    const METHOD: &'static str = "acas/spendChanged";
+}
+
 /// Asks a model for a plan of tasks, shows it for approval, and runs it when approved.
 pub const PLAN_COMMAND: &str = "acas.plan";
 

@@ -96,6 +96,7 @@ pub fn generate() -> String {
         ("tasksChanged", TasksChanged::METHOD),
         ("runsChanged", RunsChanged::METHOD),
         ("storeStatus", StoreStatus::METHOD),
+        ("spendChanged", SpendChanged::METHOD),
     ] {
         out.push_str(&format!("  {name}: \"{method}\",\n"));
     }

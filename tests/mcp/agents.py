@@ -5,7 +5,8 @@ Run by tests/tests/mcp.rs: `python agents.py SCENARIO ACAS WORKSPACE`. SCENARIO 
 (both ask for work and get different tasks, one cannot lock the other's paths, one stops
 heartbeating and its task returns to the queue, a dependency finishing unblocks the next task,
 every call is in the audit log) or `race` (several clients claim at once; no task is given
-twice, no path locked twice; two clients of one name stay apart). Prints one JSON object of what
+twice, no path locked twice; two clients of one name stay apart), `editor` or `shared` (the
+team's queue on a shared store, from another clone). Prints one JSON object of what
 it saw on its last line of stdout; exits non-zero, saying what was wrong, when a check fails.
 """
 
@@ -203,9 +204,24 @@ async def editor(acas, workspace):
         return {"fingerprint": problem["fingerprint"], "task": made["task"]["id"], "agent": made["task"]["created_by"]}
 
 
+async def shared(acas, workspace):
+    """An agent in one clone of a repository whose queue is on the shared store (ACAS_DATABASE_URL
+    in the environment): it sees the task made in another clone, claims it and locks a path."""
+    async with AsyncExitStack() as stack:
+        agent = await connect(stack, acas, workspace, "shared-agent")
+        listed = await call(agent, "task_list", {})
+        expect(len(listed["tasks"]) == 1, f"the team's task is listed: {listed}")
+        got = await call(agent, "task_claim", {"ttl": "5m"})
+        expect(got["claimed"], f"the team's task is claimed: {got}")
+        locked = await call(agent, "lock_add", {"task": got["task"]["id"], "globs": ["docs/**"]})
+        expect(any(l["glob"] == "docs/**" for l in locked["task"]["locks"]), f"{locked}")
+        return {"task": got["task"]["id"], "agent": got["task"]["agent"]}
+
+
 def main():
     which, acas, workspace = sys.argv[1:4]
-    seen = asyncio.run({"two_agents": two_agents, "race": race, "editor": editor}[which](acas, workspace))
+    runs = {"two_agents": two_agents, "race": race, "editor": editor, "shared": shared}
+    seen = asyncio.run(runs[which](acas, workspace))
     print(json.dumps(seen))
 
 

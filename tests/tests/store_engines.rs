@@ -97,6 +97,9 @@ both_engines!(
     racing_claims_from_separate_handles_give_each_task_once,
     a_negative_or_future_dated_row_never_moves_the_spend,
     two_reservations_never_share_one_call_row,
+    a_need_that_closes_a_cycle_is_refused_naming_it,
+    a_dropped_need_unblocks_and_a_failed_task_is_retried_afresh,
+    added_locks_are_all_or_none_and_never_overlap_another_agents,
 );
 
 fn call(id: &str, provider: &str, at_ms: i64, reserved: u64) -> ProviderCall {
@@ -475,6 +478,78 @@ fn overlapping_paths_are_never_held_by_two_agents(engine: &Engine) {
     assert_eq!(locks, vec![("docs/*.md".to_owned(), "b".to_owned()), ("src/**".to_owned(), "a".to_owned())]);
     queue.done(wide.id, "a").unwrap();
     assert_eq!(claim(&mut *queue, "c", &[]).unwrap().title, "narrow");
+}
+
+fn a_need_that_closes_a_cycle_is_refused_naming_it(engine: &Engine) {
+    let clock = ManualClock::starting_at(1_000_000);
+    let mut queue = engine.tasks(&clock);
+    let a = queue.create(&task("a", 0, &[])).unwrap();
+    let b = queue.create(&task("b", 0, &[])).unwrap();
+    let c = queue.create(&task("c", 0, &[])).unwrap();
+    let b_needs_a = queue.add_needs(b.id, &[a.id], "user").unwrap();
+    assert_eq!((b_needs_a.state, b_needs_a.needs.clone()), (TaskState::Blocked, vec![a.id]));
+    queue.add_needs(c.id, &[b.id], "user").unwrap();
+    let refused = queue.add_needs(a.id, &[c.id], "user").unwrap_err();
+    assert_eq!(refused.kind, TaskErrorKind::Cycle);
+    let cycle = format!("#{} -> #{} -> #{} -> #{}", a.id, c.id, b.id, a.id);
+    assert!(refused.message.contains(&cycle), "{refused}");
+    assert_eq!(queue.add_needs(a.id, &[a.id], "user").unwrap_err().kind, TaskErrorKind::Cycle);
+    let a_now = queue.get(a.id).unwrap();
+    assert_eq!((a_now.state, a_now.needs), (TaskState::Queued, vec![]), "a refused need changes nothing");
+    assert_eq!(queue.add_needs(a.id, &[999_999], "user").unwrap_err().kind, TaskErrorKind::NotFound);
+    assert_eq!(queue.waiting_on(c.id).unwrap(), vec![(b.id, TaskState::Blocked)]);
+    claim(&mut *queue, "x", &[]).unwrap();
+    assert_eq!(queue.add_needs(a.id, &[c.id], "user").unwrap_err().kind, TaskErrorKind::WrongState);
+}
+
+fn a_dropped_need_unblocks_and_a_failed_task_is_retried_afresh(engine: &Engine) {
+    let clock = ManualClock::starting_at(1_000_000);
+    let mut queue = engine.tasks(&clock);
+    let mut flaky = task("flaky", 0, &[]);
+    flaky.max_attempts = Some(1);
+    let flaky = queue.create(&flaky).unwrap();
+    let mut after = task("after", 0, &[]);
+    after.needs = vec![flaky.id];
+    let after = queue.create(&after).unwrap();
+    assert_eq!(queue.retry(flaky.id, "user").unwrap_err().kind, TaskErrorKind::WrongState);
+    claim(&mut *queue, "a", &[]).unwrap();
+    assert_eq!(queue.fail(flaky.id, "a", "exit 1").unwrap().state, TaskState::Failed);
+    assert_eq!(queue.waiting_on(after.id).unwrap(), vec![(flaky.id, TaskState::Failed)]);
+    let retried = queue.retry(flaky.id, "user").unwrap();
+    assert_eq!(
+        (retried.state, retried.attempts, retried.agent, retried.last_error.as_deref()),
+        (TaskState::Queued, 0, None, Some("exit 1"))
+    );
+    assert_eq!(claim(&mut *queue, "b", &[]).unwrap().id, flaky.id, "claimable at once, no backoff");
+    assert_eq!(queue.drop_need(after.id, 12345, "user").unwrap_err().kind, TaskErrorKind::Invalid);
+    let freed = queue.drop_need(after.id, flaky.id, "user").unwrap();
+    assert_eq!((freed.state, freed.needs), (TaskState::Queued, vec![]));
+    assert_eq!(claim(&mut *queue, "c", &[]).unwrap().id, after.id);
+    assert_eq!(queue.drop_need(after.id, flaky.id, "user").unwrap_err().kind, TaskErrorKind::WrongState);
+}
+
+fn added_locks_are_all_or_none_and_never_overlap_another_agents(engine: &Engine) {
+    let clock = ManualClock::starting_at(1_000_000);
+    let mut queue = engine.tasks(&clock);
+    let mut first = task("first", 5, &[]);
+    first.paths = vec!["src/**".to_owned()];
+    let first = queue.create(&first).unwrap();
+    let second = queue.create(&task("second", 0, &[])).unwrap();
+    claim(&mut *queue, "a", &[]).unwrap();
+    claim(&mut *queue, "b", &[]).unwrap();
+    let globs = |l: &[&str]| l.iter().map(|g| (*g).to_owned()).collect::<Vec<_>>();
+    let refused = queue.lock(second.id, "b", &globs(&["docs/**", "src/lib.rs"])).unwrap_err();
+    assert_eq!(refused.kind, TaskErrorKind::Conflict);
+    assert!(refused.message.contains("src/lib.rs") && refused.message.contains('a'), "{refused}");
+    assert!(queue.get(second.id).unwrap().locks.is_empty(), "none of the globs was locked");
+    let locked = queue.lock(second.id, "b", &globs(&["docs/**"])).unwrap();
+    assert_eq!(locked.locks.iter().map(|l| l.glob.as_str()).collect::<Vec<_>>(), ["docs/**"]);
+    let more = queue.lock(first.id, "a", &globs(&["src/**", "tests/**"])).unwrap();
+    assert_eq!(more.locks.len(), 2, "a glob held already is not locked twice");
+    assert_eq!(queue.lock(first.id, "b", &globs(&["x/**"])).unwrap_err().kind, TaskErrorKind::NotHolder);
+    assert_eq!(queue.lock(first.id, "a", &globs(&[""])).unwrap_err().kind, TaskErrorKind::Invalid);
+    queue.done(first.id, "a").unwrap();
+    assert_eq!(queue.locks().unwrap().len(), 1, "a finished task's locks are gone");
 }
 
 fn racing_claims_from_separate_handles_give_each_task_once(engine: &Engine) {

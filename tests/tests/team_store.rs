@@ -268,8 +268,9 @@ fn task_commands_in_two_clones_share_one_queue_and_racing_claims_take_each_task_
     assert_eq!(json["tasks"].as_array().unwrap().len(), tasks, "the other clone sees the team's queue");
     let (_, json, _) = acas_shared(elsewhere.path(), &url, &["task", "list", "--format", "json"]);
     assert_eq!(json["tasks"].as_array().unwrap().len(), 0, "another repository's queue is its own");
-    // Nothing was put in the workspaces' own stores.
-    assert!(!laptop.path().join(".acas/state.db").exists());
+    // Nothing was put in the workspaces' own queues.
+    let (code, json, stderr) = acas_local(laptop.path(), &["task", "list", "--all", "--format", "json"]);
+    assert_eq!((code, json["tasks"].as_array().map(Vec::len)), (0, Some(0)), "{json} {stderr}");
 
     // Agents in both clones claim at once, each until the queue is empty.
     let claimers: Vec<_> = (0..4)
@@ -299,10 +300,43 @@ fn task_commands_in_two_clones_share_one_queue_and_racing_claims_take_each_task_
     claimed.sort();
     assert_eq!(claimed, created, "every task was claimed exactly once");
 
-    // What the shared queue does not have yet is refused, not done on a queue nobody sees.
-    let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "retry", &created[0].to_string()]);
-    assert_ne!(code, 0);
-    assert!(stderr.contains("shares the team's queue"), "{stderr}");
+    // Needs, retry, unblock and lock add act on the team's queue, whichever clone runs them.
+    let run = |root: &std::path::Path, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--format", "json"]);
+        acas_shared(root, &url, &all)
+    };
+    let ok = |root: &std::path::Path, args: &[&str]| {
+        let (code, json, stderr) = run(root, args);
+        assert_eq!(code, 0, "{args:?}: {json} {stderr}");
+        json
+    };
+    let flaky = ok(laptop.path(), &["task", "create", "flaky", "--max-attempts", "1", "--path", "src/**"]);
+    let flaky = flaky["task"]["id"].as_i64().unwrap().to_string();
+    let after = ok(desktop.path(), &["task", "create", "after"])["task"]["id"].as_i64().unwrap().to_string();
+    let needs = ok(desktop.path(), &["task", "needs", &after, "--on", &flaky]);
+    assert_eq!(needs["task"]["state"], "blocked", "{needs}");
+    let (code, json, _) = run(laptop.path(), &["task", "needs", &flaky, "--on", &after]);
+    assert_eq!((code, json["error"]["kind"].as_str()), (2, Some("cycle")), "{json}");
+    ok(desktop.path(), &["task", "claim", "--agent", "bo", "--task", &flaky]);
+    let locked = ok(desktop.path(), &["lock", "add", &flaky, "--agent", "bo", "docs/**"]);
+    assert_eq!(locked["locks"].as_array().unwrap().len(), 2, "{locked}");
+    let (code, json, _) = run(laptop.path(), &["lock", "add", &flaky, "--agent", "ana", "tests/**"]);
+    assert_eq!((code, json["error"]["kind"].as_str()), (4, Some("not_holder")), "{json}");
+    let (_, json, _) = run(laptop.path(), &["lock", "list"]);
+    assert_eq!(json["locks"].as_array().unwrap().len(), 2, "the other clone sees bo's locks: {json}");
+    ok(desktop.path(), &["task", "fail", &flaky, "--agent", "bo", "--error", "exit 1"]);
+    let retried = ok(laptop.path(), &["task", "retry", &flaky]);
+    assert_eq!(
+        (retried["task"]["state"].as_str(), retried["task"]["attempts"].as_i64()),
+        (Some("queued"), Some(0))
+    );
+    let unblocked = ok(laptop.path(), &["task", "unblock", &after, "--drop-dep", &flaky]);
+    assert_eq!(unblocked["task"]["state"], "queued", "{unblocked}");
+    // A task from a problem reads the problem where it is recorded: in the workspace.
+    let (code, _, stderr) = acas_shared(laptop.path(), &url, &["task", "from-problem", "abcdef123"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no recorded problem has the fingerprint abcdef123"), "{stderr}");
 }
 
 /// `acas ARGS` in `root` on the workspace's own store (no shared store in the environment).
@@ -573,6 +607,14 @@ fn store_migrate_copies_a_workspace_history_once_and_keeps_every_workspace() {
     assert_eq!(held, "claimed,ana");
     let blocked = cluster.psql(db, "SELECT state FROM task WHERE title = 'Document it'");
     assert_eq!(blocked, "blocked");
+    // A dependency that would close a cycle through the copied rows is refused.
+    let id_of = |title: &str| cluster.psql(db, &format!("SELECT id FROM task WHERE title = '{title}'"));
+    let (split, document) = (id_of("Split the module"), id_of("Document it"));
+    let (code, json, stderr) =
+        acas_shared(laptop.path(), &url, &["task", "needs", &split, "--on", &document, "--format", "json"]);
+    assert_eq!((code, json["error"]["kind"].as_str()), (2, Some("cycle")), "{json} {stderr}");
+    let cycle = format!("#{split} -> #{document} -> #{split}");
+    assert!(json["error"]["message"].as_str().unwrap().contains(&cycle), "{json}");
 }
 
 #[test]
@@ -681,4 +723,103 @@ fn acas_team_lists_who_is_connected_and_an_instance_that_stopped_expires() {
         }
         assert!(std::time::Instant::now() < deadline, "the killed instance never expired: {json}");
     }
+}
+
+/// An agent over MCP in one clone claims the task the CLI of another clone made; the editor of
+/// that other clone is told and shows it claimed; the agent's clone's audit log records the claim.
+#[test]
+fn an_agent_in_one_clone_claims_a_task_the_other_clone_made_and_its_editor_shows_it() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let laptop = clone("", "https://github.com/acme/shapes.git", 0);
+    let desktop = clone("", "git@github.com:acme/shapes.git", 0);
+    let (code, json, stderr) =
+        acas_shared(desktop.path(), &url, &["task", "create", "Review the parser", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = json["task"]["id"].clone();
+    let root = desktop.path().canonicalize().unwrap();
+    let mut editor = LspClient::start_in(&root, &[("ACAS_DATABASE_URL", url.as_str())]);
+    editor.initialize(Some(&root), json!({}));
+    editor.expect_log("hearing the shared store's changes");
+    let before = editor.request("acas/tasks", json!({}));
+    assert_eq!(before["result"]["tasks"][0]["id"], id, "the editor reads the team's queue: {before}");
+    assert_eq!(before["result"]["tasks"][0]["state"], "queued", "{before}");
+
+    let python = acas_e2e::python_with("mcp, httpx2");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp").join("agents.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .arg("shared")
+        .arg(acas_bin())
+        .arg(laptop.path().canonicalize().unwrap())
+        .env("ACAS_DATABASE_URL", &url)
+        .env("XDG_CONFIG_HOME", laptop.path().join(".no-user-config"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["task"], id, "{report}");
+    let agent = report["agent"].as_str().unwrap().to_owned();
+    assert!(agent.starts_with("shared-agent/"), "{report}");
+
+    editor.expect("acas/tasksChanged", |m| m["method"] == "acas/tasksChanged");
+    let after = editor.request("acas/tasks", json!({}));
+    let task = &after["result"]["tasks"][0];
+    assert_eq!(
+        (task["id"].clone(), task["state"].as_str(), task["agent"].as_str()),
+        (id.clone(), Some("claimed"), Some(agent.as_str())),
+        "{after}"
+    );
+    assert!(after["result"]["locks"].to_string().contains("docs/**"), "{after}");
+    assert_eq!(editor.shutdown(), 0);
+
+    // The agent's clone records its claim of the team's task, marked as made on the shared store.
+    let (code, json, stderr) = acas_local(laptop.path(), &["audit", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let records = json["records"].as_array().unwrap();
+    let claimed = records
+        .iter()
+        .find(|r| r["kind"] == "task" && r["detail"]["event"] == "claimed")
+        .unwrap_or_else(|| panic!("no claim in the audit log: {json}"));
+    assert_eq!(
+        (claimed["actor"].as_str(), claimed["detail"]["store"].as_str()),
+        (Some(agent.as_str()), Some("shared")),
+        "{claimed}"
+    );
+    assert_eq!(claimed["subject"], format!("task {id}"), "{claimed}");
+    assert!(records.iter().any(|r| r["kind"] == "lock" && r["detail"]["event"] == "locked"), "{json}");
+    let (code, _, stderr) = acas_local(laptop.path(), &["audit", "verify"]);
+    assert_eq!(code, 0, "the chain holds: {stderr}");
+}
+
+/// An AI call made in one clone reaches the editor of another clone as `acas/spendChanged`, and
+/// that editor's `acas/spend` then counts it: the team's spend, which the budgets count.
+#[test]
+fn spend_made_in_one_clone_reaches_the_editor_of_another_clone() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let fake = FakeProvider::start(Format::OpenAi);
+    let usage = FakeUsage { input_tokens: 10, output_tokens: 20, cached_input_tokens: 0 };
+    fake.push(Reply::Text { text: reply(), usage });
+    let config = format!(
+        "[[providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt-4o-mini\"\napi_key_env = \"ACAS_FAKE_KEY\"\ntimeout_secs = 30\n",
+        fake.base_url()
+    );
+    let laptop = clone(&config, "https://github.com/acme/shapes.git", 0);
+    let desktop = clone(&config, "git@github.com:acme/shapes.git", 1);
+    let root = desktop.path().canonicalize().unwrap();
+    let mut editor = LspClient::start_in(&root, &[("ACAS_DATABASE_URL", url.as_str())]);
+    editor.initialize(Some(&root), json!({}));
+    editor.expect_log("hearing the shared store's changes");
+    let before = editor.request("acas/spend", json!(null));
+    assert_eq!(before["result"]["todayUsd"], 0.0, "{before}");
+
+    let output = explain_in(laptop.path(), &url, &fake).wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+
+    editor.expect("acas/spendChanged", |m| m["method"] == "acas/spendChanged");
+    let after = editor.request("acas/spend", json!(null));
+    assert!(after["result"]["todayUsd"].as_f64().unwrap() > 0.0, "the laptop's call is counted: {after}");
+    assert_eq!(editor.shutdown(), 0);
 }

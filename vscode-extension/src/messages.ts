@@ -34,3 +34,4 @@ export const tasks = new RequestType<TasksParams, TasksResult, void>(Methods.tas
 export const tasksChanged = new NotificationType0(Methods.tasksChanged);
 export const runsChanged = new NotificationType0(Methods.runsChanged);
 export const storeStatus = new NotificationType<StoreStatusParams>(Methods.storeStatus);
+export const spendChanged = new NotificationType0(Methods.spendChanged);

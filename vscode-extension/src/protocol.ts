@@ -399,6 +399,7 @@ export const Methods = {
   tasksChanged: "acas/tasksChanged",
   runsChanged: "acas/runsChanged",
   storeStatus: "acas/storeStatus",
+  spendChanged: "acas/spendChanged",
 } as const;
 
 /** Commands ACAS serves through `workspace/executeCommand`. */

@@ -1,6 +1,7 @@
 /**
  * Keeps the latest answer of `acas/spend`: asked when the server starts, after each
- * `acas.escalate`, and every minute while the window has focus (and on regaining it). A server
+ * `acas.escalate`, when the server says the team's spend changed (`acas/spendChanged`), and
+ * every minute while the window has focus (and on regaining it). A server
  * without `acas/spend` just leaves it undefined.
  */
 import * as vscode from 'vscode';
@@ -12,6 +13,7 @@ const INTERVAL_MS = 60_000;
 
 export class SpendModel implements vscode.Disposable {
   private client: LanguageClient | undefined;
+  private listener: vscode.Disposable | undefined;
   private generation = 0;
   private failureLogged = false;
   private lastAsked = 0;
@@ -31,6 +33,8 @@ export class SpendModel implements vscode.Disposable {
   /** Follows a new (running) client, or none. */
   setClient(client: LanguageClient | undefined): void {
     this.client = client;
+    this.listener?.dispose();
+    this.listener = client?.onNotification(messages.spendChanged, () => void this.refresh());
     this.spend = undefined;
     this.generation += 1;
     this.failureLogged = false;
@@ -57,6 +61,7 @@ export class SpendModel implements vscode.Disposable {
 
   dispose(): void {
     clearInterval(this.timer);
+    this.listener?.dispose();
     this.subscription.dispose();
     this.changed.dispose();
   }

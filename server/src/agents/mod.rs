@@ -18,6 +18,7 @@ pub mod tasks;
 #[cfg(test)]
 mod tests;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -50,6 +51,70 @@ pub trait Tasks: Send {
     fn locks(&mut self) -> Result<Vec<Lock>, TaskError>;
     /// Tasks matching `filter`: those not finished first, by priority then id.
     fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError>;
+    /// Makes a queued or blocked task need each of `needs`; a need that would close a cycle is
+    /// refused, naming the cycle.
+    fn add_needs(
+        &mut self,
+        id: tasks::TaskId,
+        needs: &[tasks::TaskId],
+        actor: &str,
+    ) -> Result<Task, TaskError>;
+    /// Makes a queued or blocked task no longer need `need`; queued when nothing else it needs is
+    /// unfinished.
+    fn drop_need(&mut self, id: tasks::TaskId, need: tasks::TaskId, actor: &str) -> Result<Task, TaskError>;
+    /// Puts a failed task back in the queue with its attempts counted afresh.
+    fn retry(&mut self, id: tasks::TaskId, actor: &str) -> Result<Task, TaskError>;
+    /// Adds path locks to a task `agent` holds, all or none.
+    fn lock(&mut self, id: tasks::TaskId, agent: &str, globs: &[String]) -> Result<Task, TaskError>;
+    /// The tasks `id` needs that are not done, with their state: why a blocked task waits.
+    fn waiting_on(&mut self, id: tasks::TaskId) -> Result<Vec<(tasks::TaskId, TaskState)>, TaskError>;
+    /// A fix task for a problem recorded in the workspace at `root`, by its fingerprint or a
+    /// unique prefix of it; the open task of that problem when there is one (the flag says
+    /// whether the task is new).
+    fn task_for_problem(
+        &mut self,
+        fingerprint: &str,
+        root: &Path,
+        template: &NewTask,
+    ) -> Result<(Task, bool), TaskError>;
+}
+
+/// The task queue of the workspace at `root`: the team's on the shared store when `[store] url`
+/// or `ACAS_DATABASE_URL` names one (the changes this process makes are appended to the
+/// workspace's audit log), else the workspace's own. A configuration that cannot be read is
+/// refused, since it may name a shared store: a change made to a queue the team does not see
+/// would be lost to it.
+pub fn open(root: &Path, clock: Arc<dyn Clock>) -> Result<Box<dyn Tasks>, TaskError> {
+    let (config, error) = crate::config::load(root);
+    if let Some(error) = error {
+        return Err(TaskError::invalid(format!("cannot tell which task queue to use: {error}")));
+    }
+    match config.shared_store {
+        Some(shared) => {
+            let store = connected(&shared)?;
+            Ok(Box::new(postgres::PgTaskQueue::audited(store, clock, root)))
+        }
+        None => Ok(Box::new(TaskQueue::open(root, clock)?)),
+    }
+}
+
+/// One handle (one pool, at most 4 connections) per shared store in this process, whoever opens
+/// its queue: an editor's views and an MCP server's tools open a queue per call.
+fn connected(shared: &crate::store::SharedStore) -> Result<crate::store::PgStore, TaskError> {
+    static STORES: std::sync::Mutex<Vec<(crate::store::SharedStore, crate::store::PgStore)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut stores = STORES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, store)) = stores.iter().find(|(s, _)| s == shared) {
+        return Ok(store.clone());
+    }
+    let store = shared.connect()?;
+    stores.push((shared.clone(), store.clone()));
+    Ok(store)
+}
+
+/// Whether the workspace at `root` keeps its tasks on a shared store.
+pub fn shared(root: &Path) -> bool {
+    crate::config::load(root).0.shared_store.is_some()
 }
 
 impl Tasks for TaskQueue {
@@ -79,6 +144,34 @@ impl Tasks for TaskQueue {
     }
     fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError> {
         TaskQueue::list(self, filter)
+    }
+    fn add_needs(
+        &mut self,
+        id: tasks::TaskId,
+        needs: &[tasks::TaskId],
+        actor: &str,
+    ) -> Result<Task, TaskError> {
+        TaskQueue::add_needs(self, id, needs, actor)
+    }
+    fn drop_need(&mut self, id: tasks::TaskId, need: tasks::TaskId, actor: &str) -> Result<Task, TaskError> {
+        TaskQueue::drop_need(self, id, need, actor)
+    }
+    fn retry(&mut self, id: tasks::TaskId, actor: &str) -> Result<Task, TaskError> {
+        TaskQueue::retry(self, id, actor)
+    }
+    fn lock(&mut self, id: tasks::TaskId, agent: &str, globs: &[String]) -> Result<Task, TaskError> {
+        TaskQueue::lock(self, id, agent, globs)
+    }
+    fn waiting_on(&mut self, id: tasks::TaskId) -> Result<Vec<(tasks::TaskId, TaskState)>, TaskError> {
+        TaskQueue::waiting_on(self, id)
+    }
+    fn task_for_problem(
+        &mut self,
+        fingerprint: &str,
+        root: &Path,
+        template: &NewTask,
+    ) -> Result<(Task, bool), TaskError> {
+        TaskQueue::from_problem(self, fingerprint, root, template)
     }
 }
 

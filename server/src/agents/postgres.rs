@@ -9,22 +9,34 @@
 //! transaction-level advisory lock, so that two claims never lock overlapping paths. Every call
 //! is one transaction that first returns the repository's ended leases to the queue.
 //!
-//! Not here yet: `add_needs`, `drop_need`, `retry`, `lock`, `waiting_on`, tasks from problems,
-//! and the audit log (the SQLite queue records each change there).
+//! New needs serialise on a second advisory lock of the repository, so that two of them added
+//! at once never close a cycle that neither saw; the cycle check walks every need of the
+//! repository's tasks, also those `acas store migrate` copied.
+//!
+//! A task from a problem reads the problem from the workspace's SQLite (where problems are
+//! recorded) and makes the task on the shared queue, or answers the repository's open task of
+//! that problem. A queue opened with [`PgTaskQueue::audited`] appends each change it makes to
+//! the workspace's hash-chained audit log once the change is committed, as the SQLite queue
+//! does in the same transaction; changes made by other instances are in their own logs.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::json;
 
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Row;
 
 use super::tasks::{
-    Claim, ClaimRequest, DEFAULT_MAX_ATTEMPTS, Lock, NewTask, Task, TaskError, TaskErrorKind, TaskFilter,
-    TaskId, TaskSource, TaskState, TaskType, Unavailable, backoff_ms, check_labels, check_name, check_new,
-    check_ttl, conflict, truncate_chars, why_not_by_state, why_not_with_needs,
+    Claim, ClaimRequest, DEFAULT_MAX_ATTEMPTS, Lock, MAX_NEEDS, MAX_PATHS, NewTask, Task, TaskError,
+    TaskErrorKind, TaskFilter, TaskId, TaskSource, TaskState, TaskType, Unavailable, backoff_ms,
+    check_labels, check_name, check_new, check_paths, check_ttl, conflict, truncate_chars, why_not_by_state,
+    why_not_with_needs,
 };
 use super::{Clock, Tasks};
 use crate::store::PgStore;
+use crate::store::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::store::postgres::Fail;
 
 /// How many candidates one claim looks at, and how many reasons it gives when it finds none.
@@ -35,6 +47,8 @@ const MAX_REASONS: usize = 10;
 pub struct PgTaskQueue {
     store: PgStore,
     clock: Arc<dyn Clock>,
+    /// The workspace whose audit log records this queue's changes, and the log once opened.
+    audit: Option<(PathBuf, Option<AuditLog>)>,
 }
 
 /// A queue answer or refusal, inside a database call that may itself fail.
@@ -44,7 +58,49 @@ impl PgTaskQueue {
     /// The queue of `store`'s repository, reading the time from `clock` (the machines of a team
     /// keep their clocks in sync, as leases compare times written by each).
     pub fn new(store: PgStore, clock: Arc<dyn Clock>) -> PgTaskQueue {
-        PgTaskQueue { store, clock }
+        PgTaskQueue { store, clock, audit: None }
+    }
+
+    /// [`PgTaskQueue::new`], appending each change this queue makes to the audit log of the
+    /// workspace at `root`.
+    pub fn audited(store: PgStore, clock: Arc<dyn Clock>, root: &Path) -> PgTaskQueue {
+        PgTaskQueue { store, clock, audit: Some((root.to_owned(), None)) }
+    }
+
+    /// Appends a committed change to the workspace's audit log. The change is made already: a
+    /// log that cannot be written is said in the log, not to the caller.
+    fn record(
+        &mut self,
+        kind: AuditKind,
+        actor: &str,
+        id: TaskId,
+        event: &str,
+        mut detail: serde_json::Value,
+    ) {
+        let Some((root, log)) = &mut self.audit else { return };
+        if log.is_none() {
+            match AuditLog::open(root, Duration::from_secs(10)) {
+                Ok(opened) => *log = Some(opened),
+                Err(error) => {
+                    tracing::warn!(%error, task = id, event, "cannot record a change of the shared queue in the audit log");
+                    return;
+                }
+            }
+        }
+        detail["event"] = json!(event);
+        detail["store"] = json!("shared");
+        let appended = log.as_mut().map(|log| {
+            log.append(&AuditEvent {
+                at_ms: self.clock.now_ms(),
+                kind,
+                actor,
+                subject: &format!("task {id}"),
+                detail,
+            })
+        });
+        if let Some(Err(error)) = appended {
+            tracing::warn!(%error, task = id, event, "cannot record a change of the shared queue in the audit log");
+        }
     }
 
     /// Runs `f` in one transaction, after returning ended leases of the repository to the queue.
@@ -73,49 +129,20 @@ impl PgTaskQueue {
 impl Tasks for PgTaskQueue {
     fn create(&mut self, new: &NewTask) -> Result<Task, TaskError> {
         let new = check_new(new)?;
-        self.write("create a task", move |tx, repository, now| {
-            Box::pin(async move {
-                for &need in &new.needs {
-                    if let Err(e) = load(tx, &repository, need).await? {
-                        return Ok(Err(e));
-                    }
-                }
-                let row = tx
-                    .query_one(
-                        "INSERT INTO task (repository, title, description, kind, priority, labels, paths, state,
-                             source, fingerprint, created_by, created_ms, updated_ms, max_attempts)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11, $12)
-                         RETURNING id",
-                        &[
-                            &repository,
-                            &new.title,
-                            &new.description,
-                            &new.kind.as_str(),
-                            &new.priority,
-                            &new.labels,
-                            &new.paths,
-                            &new.source.as_str(),
-                            &new.fingerprint,
-                            &new.created_by,
-                            &now,
-                            &(new.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) as i32),
-                        ],
-                    )
-                    .await?;
-                let id: TaskId = row.get(0);
-                for &need in &new.needs {
-                    tx.execute(
-                        "INSERT INTO task_need (task, need) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                        &[&id, &need],
-                    )
-                    .await?;
-                }
-                if !unmet_needs(tx, id).await?.is_empty() {
-                    set_state(tx, id, TaskState::Blocked, now).await?;
-                }
-                load(tx, &repository, id).await
-            })
-        })
+        let actor = new.created_by.clone();
+        let result = self.write("create a task", move |tx, repository, now| {
+            Box::pin(async move { insert(tx, &repository, &new, now).await })
+        });
+        if let Ok(task) = &result {
+            self.record(
+                AuditKind::Task,
+                &actor,
+                task.id,
+                "created",
+                json!({ "title": task.title, "state": task.state.as_str() }),
+            );
+        }
+        result
     }
 
     fn get(&mut self, id: TaskId) -> Result<Task, TaskError> {
@@ -129,7 +156,8 @@ impl Tasks for PgTaskQueue {
         let labels = check_labels(&request.labels)?;
         let ttl = check_ttl(request.ttl)?;
         let request = request.clone();
-        self.write("claim a task", move |tx, repository, now| {
+        let agent = request.agent.clone();
+        let result = self.write("claim a task", move |tx, repository, now| {
             Box::pin(async move {
                 if let Some(id) = request.task {
                     // The named task: wait for whoever holds its row, then judge it.
@@ -224,13 +252,24 @@ impl Tasks for PgTaskQueue {
                 }
                 Ok(Ok(Claim::Nothing(reasons)))
             })
-        })
+        });
+        if let Ok(Claim::Claimed(task)) = &result {
+            self.record(
+                AuditKind::Task,
+                &agent,
+                task.id,
+                "claimed",
+                json!({ "lease_until_ms": task.lease_until_ms, "paths": task.paths }),
+            );
+        }
+        result
     }
 
     fn heartbeat(&mut self, id: TaskId, agent: &str, ttl: Duration) -> Result<Task, TaskError> {
         let ttl = check_ttl(ttl)?;
         let agent = agent.to_owned();
-        self.write("extend a task's lease", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("extend a task's lease", move |tx, repository, now| {
             Box::pin(async move {
                 if let Err(e) = held_by(tx, &repository, id, &agent).await? {
                     return Ok(Err(e));
@@ -243,12 +282,23 @@ impl Tasks for PgTaskQueue {
                 .await?;
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if let Ok(task) = &result {
+            self.record(
+                AuditKind::Task,
+                &actor,
+                id,
+                "running",
+                json!({ "lease_until_ms": task.lease_until_ms }),
+            );
+        }
+        result
     }
 
     fn done(&mut self, id: TaskId, agent: &str) -> Result<(Task, Vec<TaskId>), TaskError> {
         let agent = agent.to_owned();
-        self.write("finish a task", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("finish a task", move |tx, repository, now| {
             Box::pin(async move {
                 if let Err(e) = held_by(tx, &repository, id, &agent).await? {
                     return Ok(Err(e));
@@ -273,13 +323,21 @@ impl Tasks for PgTaskQueue {
                 }
                 Ok(load(tx, &repository, id).await?.map(|task| (task, unblocked)))
             })
-        })
+        });
+        if let Ok((_, unblocked)) = &result {
+            self.record(AuditKind::Task, &actor, id, "done", json!({}));
+            for &dependent in unblocked.clone().iter() {
+                self.record(AuditKind::Task, "acas", dependent, "unblocked", json!({ "by": id }));
+            }
+        }
+        result
     }
 
     fn fail(&mut self, id: TaskId, agent: &str, error: &str) -> Result<Task, TaskError> {
         let error = truncate_chars(error.trim(), 4096);
         let agent = agent.to_owned();
-        self.write("record a task's failure", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("record a task's failure", move |tx, repository, now| {
             Box::pin(async move {
                 let task = match held_by(tx, &repository, id, &agent).await? {
                     Ok(task) => task,
@@ -301,12 +359,17 @@ impl Tasks for PgTaskQueue {
                 }
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if let Ok(task) = &result {
+            self.record(AuditKind::Task, &actor, id, if task.state == TaskState::Failed { "failed" } else { "retry" }, json!({ "attempts": task.attempts, "retry_at_ms": task.retry_at_ms, "error": task.last_error }));
+        }
+        result
     }
 
     fn release(&mut self, id: TaskId, agent: &str) -> Result<Task, TaskError> {
         let agent = agent.to_owned();
-        self.write("release a task", move |tx, repository, now| {
+        let actor = agent.to_owned();
+        let result = self.write("release a task", move |tx, repository, now| {
             Box::pin(async move {
                 if let Err(e) = held_by(tx, &repository, id, &agent).await? {
                     return Ok(Err(e));
@@ -314,7 +377,11 @@ impl Tasks for PgTaskQueue {
                 unhold(tx, id, now).await?;
                 load(tx, &repository, id).await
             })
-        })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Task, &actor, id, "released", json!({}));
+        }
+        result
     }
 
     fn list(&mut self, filter: &TaskFilter) -> Result<Vec<Task>, TaskError> {
@@ -351,6 +418,327 @@ impl Tasks for PgTaskQueue {
             Box::pin(async move { Ok(Ok(live_locks(tx, &repository).await?)) })
         })
     }
+
+    fn add_needs(&mut self, id: TaskId, needs: &[TaskId], actor: &str) -> Result<Task, TaskError> {
+        check_name("actor", actor)?;
+        let needs = needs.to_vec();
+        let (actor, asked) = (actor.to_owned(), needs.to_vec());
+        let result = self.write("add dependencies to a task", move |tx, repository, now| {
+            Box::pin(async move {
+                // One change of the repository's needs at a time: a cycle is judged on them all.
+                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", &[&repository]).await?;
+                let current = match load_for_update(tx, &repository, id).await? {
+                    Ok(task) => task,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if !matches!(current.state, TaskState::Queued | TaskState::Blocked) {
+                    return Ok(Err(TaskError::new(
+                        TaskErrorKind::WrongState,
+                        format!(
+                            "task #{id} is {}: only a queued or blocked task takes new dependencies",
+                            current.state.as_str()
+                        ),
+                    )));
+                }
+                if current.needs.len() + needs.len() > MAX_NEEDS {
+                    return Ok(Err(TaskError::invalid(format!(
+                        "task #{id} would need more than {MAX_NEEDS} tasks; split it into smaller ones"
+                    ))));
+                }
+                for &need in &needs {
+                    if need == id {
+                        return Ok(Err(TaskError::new(
+                            TaskErrorKind::Cycle,
+                            format!("task #{id} cannot need itself"),
+                        )));
+                    }
+                    if let Err(e) = load(tx, &repository, need).await? {
+                        return Ok(Err(e));
+                    }
+                    if let Some(path) = need_path(tx, need, id).await? {
+                        let cycle: Vec<String> =
+                            std::iter::once(id).chain(path).map(|t| format!("#{t}")).collect();
+                        return Ok(Err(TaskError::new(
+                            TaskErrorKind::Cycle,
+                            format!(
+                                "task #{id} cannot need #{need}: that would make the cycle {}; drop one of these dependencies",
+                                cycle.join(" -> ")
+                            ),
+                        )));
+                    }
+                    tx.execute(
+                        "INSERT INTO task_need (task, need) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &[&id, &need],
+                    )
+                    .await?;
+                }
+                if current.state == TaskState::Queued && !unmet_needs(tx, id).await?.is_empty() {
+                    set_state(tx, id, TaskState::Blocked, now).await?;
+                }
+                load(tx, &repository, id).await
+            })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Task, &actor, id, "needs", json!({ "needs": asked }));
+        }
+        result
+    }
+
+    fn drop_need(&mut self, id: TaskId, need: TaskId, actor: &str) -> Result<Task, TaskError> {
+        check_name("actor", actor)?;
+        let actor = actor.to_owned();
+        let result = self.write("drop a dependency", move |tx, repository, now| {
+            Box::pin(async move {
+                let task = match load_for_update(tx, &repository, id).await? {
+                    Ok(task) => task,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if !matches!(task.state, TaskState::Queued | TaskState::Blocked) {
+                    return Ok(Err(TaskError::new(
+                        TaskErrorKind::WrongState,
+                        format!(
+                            "task #{id} is {}: only a queued or blocked task has dependencies to drop",
+                            task.state.as_str()
+                        ),
+                    )));
+                }
+                let dropped =
+                    tx.execute("DELETE FROM task_need WHERE task = $1 AND need = $2", &[&id, &need]).await?;
+                if dropped == 0 {
+                    let needs: Vec<String> = task.needs.iter().map(|n| format!("#{n}")).collect();
+                    return Ok(Err(TaskError::invalid(format!(
+                        "task #{id} does not need #{need}; it needs {}",
+                        if needs.is_empty() { "nothing".to_owned() } else { needs.join(", ") }
+                    ))));
+                }
+                if task.state == TaskState::Blocked && unmet_needs(tx, id).await?.is_empty() {
+                    set_state(tx, id, TaskState::Queued, now).await?;
+                }
+                load(tx, &repository, id).await
+            })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Task, &actor, id, "dependency dropped", json!({ "needs": need }));
+        }
+        result
+    }
+
+    fn retry(&mut self, id: TaskId, actor: &str) -> Result<Task, TaskError> {
+        check_name("actor", actor)?;
+        let actor = actor.to_owned();
+        let result = self.write("retry a task", move |tx, repository, now| {
+            Box::pin(async move {
+                let task = match load_for_update(tx, &repository, id).await? {
+                    Ok(task) => task,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if task.state != TaskState::Failed {
+                    return Ok(Err(TaskError::new(
+                        TaskErrorKind::WrongState,
+                        format!("task #{id} is {}: only a failed task can be retried", task.state.as_str()),
+                    )));
+                }
+                tx.execute(
+                    "UPDATE task SET attempts = 0, retry_at_ms = NULL, finished_ms = NULL, agent = NULL,
+                     claimed_ms = NULL, heartbeat_ms = NULL, lease_until_ms = NULL WHERE id = $1",
+                    &[&id],
+                )
+                .await?;
+                let state = if unmet_needs(tx, id).await?.is_empty() {
+                    TaskState::Queued
+                } else {
+                    TaskState::Blocked
+                };
+                set_state(tx, id, state, now).await?;
+                load(tx, &repository, id).await
+            })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Task, &actor, id, "retried", json!({}));
+        }
+        result
+    }
+
+    fn lock(&mut self, id: TaskId, agent: &str, globs: &[String]) -> Result<Task, TaskError> {
+        let globs = check_paths(globs)?;
+        let globs_asked = globs.clone();
+        let agent = agent.to_owned();
+        let actor = agent.to_owned();
+        let result = self.write("lock paths", move |tx, repository, now| {
+            Box::pin(async move {
+                // The task's row, held until the locks are in: no release or reap in between.
+                let task = match load_for_update(tx, &repository, id).await? {
+                    Ok(_) => held_by(tx, &repository, id, &agent).await?,
+                    Err(e) => Err(e),
+                };
+                let task = match task {
+                    Ok(task) => task,
+                    Err(e) => return Ok(Err(e)),
+                };
+                // Serialised with the claims that lock paths: no two agents ever overlap.
+                let locks = lock_paths(tx, &repository).await?;
+                for glob in &globs {
+                    if let Some(message) = conflict(glob, &agent, &locks) {
+                        return Ok(Err(TaskError::new(TaskErrorKind::Conflict, format!("cannot lock {message}"))));
+                    }
+                }
+                if task.locks.len() + globs.len() > MAX_PATHS {
+                    return Ok(Err(TaskError::invalid(format!(
+                        "task #{id} would hold more than {MAX_PATHS} locks; lock a directory instead of its files"
+                    ))));
+                }
+                for glob in &globs {
+                    if !task.locks.iter().any(|l| &l.glob == glob) {
+                        tx.execute(
+                            "INSERT INTO task_lock (task, agent, glob, acquired_ms) VALUES ($1, $2, $3, $4)",
+                            &[&id, &agent, glob, &now],
+                        )
+                        .await?;
+                    }
+                }
+                load(tx, &repository, id).await
+            })
+        });
+        if result.is_ok() {
+            self.record(AuditKind::Lock, &actor, id, "locked", json!({ "globs": globs_asked }));
+        }
+        result
+    }
+
+    fn task_for_problem(
+        &mut self,
+        fingerprint: &str,
+        root: &Path,
+        template: &NewTask,
+    ) -> Result<(Task, bool), TaskError> {
+        // Problems are recorded in the workspace's SQLite; a workspace without state has none.
+        if !root.join(".acas").join("state.db").is_file() {
+            return Err(TaskError::new(
+                TaskErrorKind::NotFound,
+                format!(
+                    "no recorded problem has the fingerprint {}; problems are recorded by the editor, \
+                     `acas watch` and `acas run`",
+                    fingerprint.trim()
+                ),
+            ));
+        }
+        let new =
+            super::TaskQueue::open(root, self.clock.clone())?.problem_task(fingerprint, root, template)?;
+        let actor = new.created_by.clone();
+        let result = self.write("create a task from a problem", move |tx, repository, now| {
+            Box::pin(async move {
+                // One task per open problem, also when two clones ask at once.
+                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 2))", &[&repository]).await?;
+                let open = tx
+                    .query_opt(
+                        "SELECT id FROM task WHERE repository = $1 AND fingerprint = $2
+                           AND state NOT IN ('done', 'failed') ORDER BY id LIMIT 1",
+                        &[&repository, &new.fingerprint],
+                    )
+                    .await?;
+                if let Some(row) = open {
+                    return Ok(load(tx, &repository, row.get(0)).await?.map(|task| (task, false)));
+                }
+                Ok(insert(tx, &repository, &new, now).await?.map(|task| (task, true)))
+            })
+        });
+        if let Ok((task, true)) = &result {
+            self.record(
+                AuditKind::Task,
+                &actor,
+                task.id,
+                "created",
+                json!({ "title": task.title, "state": task.state.as_str() }),
+            );
+        }
+        result
+    }
+
+    fn waiting_on(&mut self, id: TaskId) -> Result<Vec<(TaskId, TaskState)>, TaskError> {
+        self.write("read a task's dependencies", move |tx, repository, _| {
+            Box::pin(async move {
+                if let Err(e) = load(tx, &repository, id).await? {
+                    return Ok(Err(e));
+                }
+                Ok(Ok(unmet_needs(tx, id).await?))
+            })
+        })
+    }
+}
+
+/// Inserts a checked new task (blocked when it needs a task that is not done).
+async fn insert(tx: &Transaction<'_>, repository: &str, new: &NewTask, now: i64) -> Answer<Task> {
+    for &need in &new.needs {
+        if let Err(e) = load(tx, repository, need).await? {
+            return Ok(Err(e));
+        }
+    }
+    let row = tx
+        .query_one(
+            "INSERT INTO task (repository, title, description, kind, priority, labels, paths, state,
+                 source, fingerprint, created_by, created_ms, updated_ms, max_attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $11, $12)
+             RETURNING id",
+            &[
+                &repository,
+                &new.title,
+                &new.description,
+                &new.kind.as_str(),
+                &new.priority,
+                &new.labels,
+                &new.paths,
+                &new.source.as_str(),
+                &new.fingerprint,
+                &new.created_by,
+                &now,
+                &(new.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS) as i32),
+            ],
+        )
+        .await?;
+    let id: TaskId = row.get(0);
+    for &need in &new.needs {
+        tx.execute(
+            "INSERT INTO task_need (task, need) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&id, &need],
+        )
+        .await?;
+    }
+    if !unmet_needs(tx, id).await?.is_empty() {
+        set_state(tx, id, TaskState::Blocked, now).await?;
+    }
+    load(tx, repository, id).await
+}
+
+/// Locks the row of task `id` for the rest of the transaction, then reads it.
+async fn load_for_update(tx: &Transaction<'_>, repository: &str, id: TaskId) -> Answer<Task> {
+    tx.query("SELECT id FROM task WHERE id = $1 AND repository = $2 FOR UPDATE", &[&id, &repository]).await?;
+    load(tx, repository, id).await
+}
+
+/// A chain of needs from `from` to `to` (both included), if there is one.
+async fn need_path(tx: &Transaction<'_>, from: TaskId, to: TaskId) -> Result<Option<Vec<TaskId>>, Fail> {
+    let mut stack = vec![vec![from]];
+    let mut seen = std::collections::HashSet::from([from]);
+    while let Some(path) = stack.pop() {
+        let last = *path.last().unwrap_or(&from);
+        if last == to {
+            return Ok(Some(path));
+        }
+        let next: Vec<TaskId> = tx
+            .query("SELECT need FROM task_need WHERE task = $1 ORDER BY need", &[&last])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for n in next {
+            if seen.insert(n) || n == to {
+                let mut longer = path.clone();
+                longer.push(n);
+                stack.push(longer);
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Serialises the claims of a repository that lock paths (for the rest of the transaction),

@@ -470,12 +470,7 @@ impl TaskQueue {
         root: &Path,
         template: &NewTask,
     ) -> Result<(Task, bool), TaskError> {
-        let fingerprint = fingerprint.trim();
-        if fingerprint.len() < 6 {
-            return Err(TaskError::invalid(format!(
-                "the fingerprint {fingerprint:?} is too short; give at least 6 characters of it (see `acas activity` or the editor's problems)"
-            )));
-        }
+        let fingerprint = check_fingerprint(fingerprint)?;
         self.write("create a task from a problem", |tx, now| {
             let problem = find_problem(tx, fingerprint)?;
             if let Some(id) = tx
@@ -488,33 +483,21 @@ impl TaskQueue {
             {
                 return Ok((load(tx, id)?, false));
             }
-            let mut new = template.clone();
-            new.kind = TaskType::Fix;
-            new.source = TaskSource::Problem;
-            new.fingerprint = Some(problem.fingerprint.clone());
-            let summary = format!("Fix {}: {}", problem.category, first_line(&problem.message));
-            new.title = truncate_chars(&summary, MAX_TITLE_CHARS);
-            let relative = relative_path(root, &problem.path);
-            if new.paths.is_empty()
-                && let Some(path) = &relative
-            {
-                new.paths.push(path.clone());
-            }
-            if new.description.is_empty() {
-                new.description = format!(
-                    "{} {} from {}{}: {}\nfingerprint {}\nfile {}",
-                    problem.severity,
-                    problem.category,
-                    problem.source,
-                    problem.symbol.as_deref().map(|s| format!(" in {s}")).unwrap_or_default(),
-                    problem.message,
-                    problem.fingerprint,
-                    relative.as_deref().unwrap_or(&problem.path),
-                );
-            }
-            let new = check_new(&new)?;
+            let new = problem_task(&problem, root, template)?;
             Ok((insert_task(tx, &new, now)?, true))
         })
+    }
+
+    /// The new task `from_problem` would make for a recorded problem (checked), without making
+    /// it: for a queue elsewhere (the shared store) that makes it.
+    pub fn problem_task(
+        &mut self,
+        fingerprint: &str,
+        root: &Path,
+        template: &NewTask,
+    ) -> Result<NewTask, TaskError> {
+        let fingerprint = check_fingerprint(fingerprint)?;
+        self.write("read a problem", |tx, _| problem_task(&find_problem(tx, fingerprint)?, root, template))
     }
 
     /// One task, with its needs and locks.
@@ -1196,6 +1179,46 @@ struct Problem {
     path: String,
 }
 
+/// The fix task of `problem`, from `template`, checked.
+fn problem_task(problem: &Problem, root: &Path, template: &NewTask) -> Result<NewTask, Fail> {
+    let mut new = template.clone();
+    new.kind = TaskType::Fix;
+    new.source = TaskSource::Problem;
+    new.fingerprint = Some(problem.fingerprint.clone());
+    let summary = format!("Fix {}: {}", problem.category, first_line(&problem.message));
+    new.title = truncate_chars(&summary, MAX_TITLE_CHARS);
+    let relative = relative_path(root, &problem.path);
+    if new.paths.is_empty()
+        && let Some(path) = &relative
+    {
+        new.paths.push(path.clone());
+    }
+    if new.description.is_empty() {
+        new.description = format!(
+            "{} {} from {}{}: {}\nfingerprint {}\nfile {}",
+            problem.severity,
+            problem.category,
+            problem.source,
+            problem.symbol.as_deref().map(|s| format!(" in {s}")).unwrap_or_default(),
+            problem.message,
+            problem.fingerprint,
+            relative.as_deref().unwrap_or(&problem.path),
+        );
+    }
+    Ok(check_new(&new)?)
+}
+
+/// A fingerprint asked for, trimmed: at least 6 characters.
+fn check_fingerprint(fingerprint: &str) -> Result<&str, TaskError> {
+    let fingerprint = fingerprint.trim();
+    if fingerprint.len() < 6 {
+        return Err(TaskError::invalid(format!(
+            "the fingerprint {fingerprint:?} is too short; give at least 6 characters of it (see `acas activity` or the editor's problems)"
+        )));
+    }
+    Ok(fingerprint)
+}
+
 fn find_problem(tx: &Transaction<'_>, fingerprint: &str) -> Result<Problem, Fail> {
     let mut found: Vec<Problem> = tx
         .prepare_cached(
@@ -1320,7 +1343,7 @@ pub(super) fn check_labels(labels: &[String]) -> Result<Vec<String>, TaskError> 
     Ok(set.into_iter().collect())
 }
 
-fn check_paths(paths: &[String]) -> Result<Vec<String>, TaskError> {
+pub(super) fn check_paths(paths: &[String]) -> Result<Vec<String>, TaskError> {
     if paths.len() > MAX_PATHS {
         return Err(TaskError::invalid(format!(
             "{} paths is over the limit of {MAX_PATHS}; use globs that cover several files",

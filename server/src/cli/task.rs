@@ -240,7 +240,7 @@ pub(super) fn run(command: TaskCommand) -> i32 {
             };
             with_tasks("task create", &common, |q| q.create(&new).map(|task| show_task(&task, common.format)))
         }
-        TaskCommand::Needs { id, needs, common } => with_queue("task needs", &common, |q| {
+        TaskCommand::Needs { id, needs, common } => with_tasks("task needs", &common, |q| {
             q.add_needs(id, &needs, "user").map(|task| show_task(&task, common.format))
         }),
         TaskCommand::FromProblem { fingerprint, priority, labels, paths, by, common } => {
@@ -253,8 +253,8 @@ pub(super) fn run(command: TaskCommand) -> i32 {
             template.labels = labels;
             template.paths = paths;
             template.created_by = by.unwrap_or_else(|| "user".to_owned());
-            with_queue("task from-problem", &common, |q| {
-                q.from_problem(&fingerprint, &root, &template).map(|(task, created)| {
+            with_tasks("task from-problem", &common, |q| {
+                q.task_for_problem(&fingerprint, &root, &template).map(|(task, created)| {
                     if !created && matches!(common.format, ListFormat::Text) {
                         output::note(&format!(
                             "acas task from-problem: the problem already has the open task #{}",
@@ -305,18 +305,10 @@ pub(super) fn run(command: TaskCommand) -> i32 {
                 })
             })
         }
-        TaskCommand::Show { id, common } => {
-            // The shared queue does not say yet what a blocked task waits for.
-            if shared_store("task show", &common).is_ok_and(|s| s.is_some()) {
-                return with_tasks("task show", &common, |q| {
-                    q.get(id).map(|task| show_task(&task, common.format))
-                });
-            }
-            with_queue("task show", &common, |q| {
-                let task = q.get(id)?;
-                show_task_in(q, &task, common.format)
-            })
-        }
+        TaskCommand::Show { id, common } => with_tasks("task show", &common, |q| {
+            let task = q.get(id)?;
+            show_task_in(q, &task, common.format)
+        }),
         TaskCommand::Claim { agent, labels, ttl, task, common } => {
             let request = ClaimRequest { agent, labels, ttl, task };
             with_tasks("task claim", &common, |q| {
@@ -373,11 +365,11 @@ pub(super) fn run(command: TaskCommand) -> i32 {
         TaskCommand::Release { id, agent, common } => with_tasks("task release", &common, |q| {
             q.release(id, &agent).map(|task| show_task(&task, common.format))
         }),
-        TaskCommand::Retry { id, common } => with_queue("task retry", &common, |q| {
+        TaskCommand::Retry { id, common } => with_tasks("task retry", &common, |q| {
             let task = q.retry(id, "user")?;
             show_task_in(q, &task, common.format)
         }),
-        TaskCommand::Unblock { id, drop_dep, common } => with_queue("task unblock", &common, |q| {
+        TaskCommand::Unblock { id, drop_dep, common } => with_tasks("task unblock", &common, |q| {
             let mut task = q.get(id)?;
             for dep in &drop_dep {
                 task = q.drop_need(id, *dep, "user")?;
@@ -395,7 +387,7 @@ pub(super) fn run_lock(command: LockCommand) -> i32 {
                 EXIT_OK
             })
         }),
-        LockCommand::Add { task, agent, globs, common } => with_queue("lock add", &common, |q| {
+        LockCommand::Add { task, agent, globs, common } => with_tasks("lock add", &common, |q| {
             q.lock(task, &agent, &globs).map(|task| {
                 show_locks(&task.locks, common.format);
                 EXIT_OK
@@ -442,33 +434,16 @@ fn with_tasks(
         Err(code) => return code,
     };
     let Some(shared) = shared else { return local_queue(command, common, |q| f(q)) };
+    let root = match root(command, &common.workspace) {
+        Ok(root) => root,
+        Err(code) => return code,
+    };
+    // Changes this command makes are recorded in the workspace's audit log, as on its own queue.
     let result = shared
         .connect()
         .map_err(TaskError::from)
-        .and_then(|store| f(&mut PgTaskQueue::new(store, Arc::new(SystemClock))));
+        .and_then(|store| f(&mut PgTaskQueue::audited(store, Arc::new(SystemClock), &root)));
     report(command, common, result)
-}
-
-/// [`local_queue`] for the commands the shared queue does not have yet: with a shared store
-/// configured, they are refused rather than run on a queue the team does not see.
-fn with_queue(
-    command: &str,
-    common: &Common,
-    f: impl FnOnce(&mut TaskQueue) -> Result<i32, TaskError>,
-) -> i32 {
-    match shared_store(command, common) {
-        Ok(None) => local_queue(command, common, f),
-        Ok(Some(shared)) => {
-            let message = format!(
-                "acas {command} works on the workspace's own queue, and this workspace shares the \
-                 team's queue in {}; use create, list, show, claim, heartbeat, done, fail and \
-                 release, or unset `[store] url` and ACAS_DATABASE_URL",
-                shared.url
-            );
-            report(command, common, Err(TaskError { kind: TaskErrorKind::Invalid, message }))
-        }
-        Err(code) => code,
-    }
 }
 
 /// Opens the queue of the workspace and runs `f`; an error is said on stderr with its exit code.
@@ -517,7 +492,7 @@ fn at(ms: i64) -> String {
 
 /// Shows a task, and for a blocked one what it waits for and how to let it go when a
 /// dependency failed for good.
-fn show_task_in(q: &mut TaskQueue, task: &Task, format: ListFormat) -> Result<i32, TaskError> {
+fn show_task_in(q: &mut dyn Tasks, task: &Task, format: ListFormat) -> Result<i32, TaskError> {
     let code = show_task(task, format);
     if task.state == TaskState::Blocked && matches!(format, ListFormat::Text) {
         let waiting = q.waiting_on(task.id)?;

@@ -102,6 +102,7 @@ table! {
         ext::PlanReady::METHOD,
         ext::TasksChanged::METHOD,
         ext::StoreStatus::METHOD,
+        ext::SpendChanged::METHOD,
     ],
     commands: [
         ext::ESCALATE_COMMAND => requests::escalate::handle, public: true, test_only: false;

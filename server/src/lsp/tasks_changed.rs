@@ -7,7 +7,8 @@
 //! With a shared store, [`listen_shared`] also hears the team's changes to the repository's
 //! tasks and locks as PostgreSQL notifies them (`store::postgres::listen`), from every instance
 //! on every machine, and tells the client the same way, once per burst; changes to the
-//! repository's workflow runs become `acas/runsChanged` the same way; and it announces this
+//! repository's workflow runs become `acas/runsChanged` and changes to AI spend
+//! `acas/spendChanged` the same way; and it announces this
 //! instance's presence (user, host, repository, branch) every lease heartbeat.
 
 use std::path::PathBuf;
@@ -120,7 +121,7 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
         let Some(change) = change else { break };
         let mut heard = Heard::default();
         heard.add(change);
-        if !heard.tasks && !heard.runs {
+        if !heard.tasks && !heard.runs && !heard.spend {
             continue;
         }
         // One notification per burst: what arrives until the changes pause for COALESCE (a
@@ -147,6 +148,9 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
         if heard.runs {
             client.send_notification::<ext::RunsChanged>(()).await;
         }
+        if heard.spend {
+            client.send_notification::<ext::SpendChanged>(()).await;
+        }
         if closed {
             break;
         }
@@ -159,6 +163,7 @@ pub(super) async fn listen_shared(client: Client, root: PathBuf, stop: impl Fn()
 struct Heard {
     tasks: bool,
     runs: bool,
+    spend: bool,
 }
 
 impl Heard {
@@ -170,8 +175,9 @@ impl Heard {
             ChangeKind::Resumed => {
                 self.tasks = true;
                 self.runs = true;
+                self.spend = true;
             }
-            ChangeKind::Spend => {}
+            ChangeKind::Spend => self.spend = true,
         }
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rmcp::model::{ErrorData, JsonObject};
 use serde_json::{Map, Value, json};
 
-use crate::agents::{SystemClock, TaskError, TaskQueue};
+use crate::agents::{SystemClock, TaskError, Tasks};
 use crate::store::audit::{AuditEvent, AuditKind, AuditLog};
 
 /// The longest client name kept in an agent's name (the session id comes after it).
@@ -96,8 +96,9 @@ pub(crate) fn session_id() -> String {
 /// The task queue's connections and the audit log's, opened on first use and kept.
 pub(crate) struct AgentState {
     root: PathBuf,
-    /// Idle queue connections: a call takes one (or opens one) and puts it back.
-    queues: Mutex<Vec<TaskQueue>>,
+    /// Idle queue connections: a call takes one (or opens one) and puts it back. They are the
+    /// team's queue when the workspace uses a shared store (`agents::open`).
+    queues: Mutex<Vec<Box<dyn Tasks>>>,
     audit: Mutex<Option<AuditLog>>,
 }
 
@@ -109,19 +110,20 @@ impl AgentState {
         AgentState { root: root.to_owned(), queues: Mutex::new(Vec::new()), audit: Mutex::new(None) }
     }
 
-    /// Runs `f` on a queue connection of this workspace, on a blocking thread.
+    /// Runs `f` on a queue connection of this workspace (the team's with a shared store), on a
+    /// blocking thread.
     pub async fn with_queue<T: Send + 'static>(
         self: &std::sync::Arc<Self>,
-        f: impl FnOnce(&mut TaskQueue) -> Result<T, TaskError> + Send + 'static,
+        f: impl FnOnce(&mut dyn Tasks) -> Result<T, TaskError> + Send + 'static,
     ) -> Result<T, TaskError> {
         let state = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let idle = state.queues.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let mut queue = match idle {
                 Some(queue) => queue,
-                None => TaskQueue::open(&state.root, std::sync::Arc::new(SystemClock))?,
+                None => crate::agents::open(&state.root, std::sync::Arc::new(SystemClock))?,
             };
-            let result = f(&mut queue);
+            let result = f(&mut *queue);
             let mut idle = state.queues.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < MAX_IDLE_QUEUES {
                 idle.push(queue);

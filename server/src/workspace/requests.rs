@@ -46,7 +46,7 @@ pub enum PlanError {
 /// What a front end can ask the loop.
 pub enum Request {
     Status(Reply<(Status, Option<Store>)>),
-    Spend(Reply<(Option<Store>, Budget, Vec<String>)>),
+    Spend(Reply<SpendSetup>),
     /// The store and the root, to list recorded problems.
     Problems(Reply<(Option<Store>, PathBuf)>),
     FixFeedback {
@@ -399,3 +399,7 @@ fn text_on_disk(
     let end = index.offset(&text, range.end, encoding);
     text.get(start..end).map(str::to_owned)
 }
+
+/// What a spend report needs from the loop: the store, the budgets, the providers' names and
+/// the shared store.
+pub(super) type SpendSetup = (Option<Store>, Budget, Vec<String>, Option<crate::store::SharedStore>);

@@ -47,18 +47,34 @@ impl Handle {
     }
 
     /// Today's and this month's spend, the budgets and the providers; `None` once the loop has
-    /// stopped.
+    /// stopped. With a shared store, the spend is the team's (every call recorded there, which
+    /// the workspace budgets count); when it cannot be reached, this workspace's copy of its own
+    /// calls (said in the log).
     pub async fn spend(&self) -> Option<Spend> {
-        let (store, budget, providers) = self.request(Request::Spend).await?;
-        let (today_micros, month_micros) = match store {
-            Some(store) => tokio::task::spawn_blocking(move || {
-                let (day, month) = crate::escalate::engine::period_starts(super::now_ms());
-                (store.spend_since(day, None).unwrap_or(0), store.spend_since(month, None).unwrap_or(0))
-            })
-            .await
-            .ok()?,
-            None => (0, 0),
-        };
+        let (store, budget, providers, shared) = self.request(Request::Spend).await?;
+        let (today_micros, month_micros) = tokio::task::spawn_blocking(move || {
+            let (day, month) = crate::escalate::engine::period_starts(super::now_ms());
+            if let Some(shared) = shared {
+                use crate::store::Ledger;
+                let team = shared
+                    .connect()
+                    .and_then(|pg| Ok((pg.spend_since(day, None)?, pg.spend_since(month, None)?)));
+                match team {
+                    Ok(spend) => return spend,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read the team's spend; showing this workspace's")
+                    }
+                }
+            }
+            match store {
+                Some(store) => {
+                    (store.spend_since(day, None).unwrap_or(0), store.spend_since(month, None).unwrap_or(0))
+                }
+                None => (0, 0),
+            }
+        })
+        .await
+        .ok()?;
         Some(Spend { today_micros, month_micros, budget, providers })
     }
 }
@@ -98,13 +114,21 @@ impl Workspace {
         (status, self.store.clone())
     }
 
-    /// The store, the configured budgets and provider names, for spend reports.
-    pub(super) fn spend_setup(&self) -> (Option<Store>, Budget, Vec<String>) {
+    /// The store, the configured budgets and provider names, and the shared store, for spend
+    /// reports.
+    pub(super) fn spend_setup(
+        &self,
+    ) -> (Option<Store>, Budget, Vec<String>, Option<crate::store::SharedStore>) {
         let providers = match &self.escalator {
             Ok(e) => e.provider_names(),
             Err(_) => Vec::new(),
         };
-        (self.store.clone(), self.config.escalation.budget.clone(), providers)
+        (
+            self.store.clone(),
+            self.config.escalation.budget.clone(),
+            providers,
+            self.config.shared_store.clone(),
+        )
     }
 }
 

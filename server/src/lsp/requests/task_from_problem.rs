@@ -1,5 +1,5 @@
 //! Command `acas.task.fromProblem`: a task for agents from a recorded problem, as `acas task
-//! from-problem` makes it (or the problem's open task), through `agents::TaskQueue` on a
+//! from-problem` makes it (or the problem's open task), through `agents::open` (the team's queue on a shared store) on a
 //! blocking thread. It is created by the user, or by the enclosing run's agent when a workflow
 //! step started this server.
 
@@ -9,7 +9,7 @@ use acas_protocol::ext::{self, ErrorKind};
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::LSPAny;
 
-use crate::agents::{NewTask, SystemClock, TaskErrorKind, TaskQueue};
+use crate::agents::{NewTask, SystemClock, TaskErrorKind};
 use crate::lsp::{Backend, argument, convert, errors};
 
 pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<Option<LSPAny>> {
@@ -26,8 +26,8 @@ pub(crate) async fn handle(backend: &Backend, arguments: Vec<LSPAny>) -> Result<
         template.created_by = acting.agent.clone();
     }
     let made = tokio::task::spawn_blocking(move || {
-        let mut queue = TaskQueue::open(&root, Arc::new(SystemClock))?;
-        queue.from_problem(&args.fingerprint, &root, &template)
+        let mut queue = crate::agents::open(&root, Arc::new(SystemClock))?;
+        queue.task_for_problem(&args.fingerprint, &root, &template)
     })
     .await
     .map_err(|_| errors::internal("creating the task stopped; see ACAS's log"))?;

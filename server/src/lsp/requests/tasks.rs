@@ -1,13 +1,13 @@
-//! `acas/tasks`: the agents' task queue and the path locks held now, read from the workspace's
-//! store through `agents::TaskQueue` on a blocking thread (the queue is shared with other
-//! processes and is not state of the loop).
+//! `acas/tasks`: the agents' task queue and the path locks held now, read through `agents::open`
+//! (the workspace's store, or the team's queue of the repository on a shared store) on a
+//! blocking thread (the queue is shared with other processes and is not state of the loop).
 
 use std::sync::Arc;
 
 use acas_protocol::ext::{self, ErrorKind};
 use tower_lsp_server::jsonrpc::Result;
 
-use crate::agents::{SystemClock, TaskFilter, TaskQueue};
+use crate::agents::{SystemClock, TaskFilter};
 use crate::lsp::{Backend, Params, convert, errors};
 
 pub(crate) async fn handle(
@@ -24,11 +24,11 @@ pub(crate) async fn handle(
     let filter =
         TaskFilter { include_finished: params.include_finished.unwrap_or(false), ..TaskFilter::default() };
     let read = tokio::task::spawn_blocking(move || {
-        // A workspace without state has no tasks; asking does not create its state.
-        if !root.join(".acas").join("state.db").is_file() {
+        // A workspace without state has no tasks of its own; asking does not create its state.
+        if !crate::agents::shared(&root) && !root.join(".acas").join("state.db").is_file() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let mut queue = TaskQueue::open(&root, Arc::new(SystemClock))?;
+        let mut queue = crate::agents::open(&root, Arc::new(SystemClock))?;
         Ok::<_, crate::agents::TaskError>((queue.list(&filter)?, queue.locks()?))
     })
     .await

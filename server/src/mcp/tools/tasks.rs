@@ -1,6 +1,6 @@
 //! `task_create`, `task_list`, `task_show`, `task_claim`, `task_heartbeat`, `task_done`,
 //! `task_fail`, `task_release`, `lock_list`, `lock_add`: the agents' task queue and path locks
-//! (`agents::TaskQueue`) as tools, for the agent this session is (`mcp::agents`).
+//! (`agents::Tasks`: the workspace's queue, or the team's on a shared store) as tools, for the agent this session is (`mcp::agents`).
 //!
 //! The queue's rules are its own (claiming, leases, dependencies, locks); these tools parse the
 //! arguments, call it on a blocking thread, and turn its answers into a few lines for the model
@@ -334,7 +334,8 @@ async fn create(shared: &Arc<Shared>, holder: String, args: CreateArgs) -> Resul
                 ));
             }
             let root = shared.root.clone();
-            let (task, created) = queue(shared, move |q| q.from_problem(&fingerprint, &root, &new)).await?;
+            let (task, created) =
+                queue(shared, move |q| q.task_for_problem(&fingerprint, &root, &new)).await?;
             let mut answer =
                 one(if created { "created: " } else { "the problem already has the open task " }, &task);
             answer.data["created"] = json!(created);
@@ -407,10 +408,11 @@ async fn claim(shared: &Arc<Shared>, holder: String, args: ClaimArgs) -> Result<
     }
 }
 
-/// Runs `f` on the workspace's task queue, its error as an MCP error.
+/// Runs `f` on the workspace's task queue (the team's with a shared store), its error as an
+/// MCP error.
 async fn queue<T: Send + 'static>(
     shared: &Arc<Shared>,
-    f: impl FnOnce(&mut crate::agents::TaskQueue) -> Result<T, TaskError> + Send + 'static,
+    f: impl FnOnce(&mut dyn crate::agents::Tasks) -> Result<T, TaskError> + Send + 'static,
 ) -> Result<T, ErrorData> {
     shared.agents.with_queue(f).await.map_err(error)
 }
