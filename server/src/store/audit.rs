@@ -294,6 +294,42 @@ fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PrunedSegment> {
     })
 }
 
+/// Walks the records after record `seq` (whose hash is `hash`) to the head row: each must come
+/// next in number, follow the one before it and give its own hash, and the head row must be the
+/// last of them. `Ok(Err(why))` names the first that does not; `Ok(Ok(()))` means the head's
+/// chain contains that record unchanged. Run it in a read transaction.
+pub(super) fn extends(conn: &Connection, seq: i64, hash: &str) -> rusqlite::Result<Result<(), String>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq"))?;
+    let mut rows = stmt.query([seq])?;
+    let (mut last_seq, mut last_hash) = (seq, hash.to_owned());
+    while let Some(row) = rows.next()? {
+        let r = record_row(row)?;
+        if r.seq != last_seq + 1 {
+            return Ok(Err(format!("record {} is missing after record {last_seq}", last_seq + 1)));
+        }
+        if r.prev_hash != last_hash {
+            return Ok(Err(format!("record {} does not follow record {last_seq}", r.seq)));
+        }
+        if record_hash(&r.prev_hash, r.at_ms, &r.kind, &r.actor, &r.subject, &r.detail) != r.hash {
+            return Ok(Err(format!("record {}'s content no longer gives its hash", r.seq)));
+        }
+        (last_seq, last_hash) = (r.seq, r.hash);
+    }
+    let stored: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match stored {
+        Some((head_seq, head_hash)) if head_seq == last_seq && head_hash == last_hash => Ok(()),
+        Some((head_seq, _)) => {
+            Err(format!("the log's head (record {head_seq}) is not its last record ({last_seq})"))
+        }
+        None if last_seq == seq => Ok(()),
+        None => Err("the log's head row was removed".to_owned()),
+    })
+}
+
 /// Walks the chain from the genesis, or from the final hash of the last pruned segment, and
 /// stops at the first bad record. Reads the records in order one at a time: memory stays flat
 /// whatever the log holds. Run it in a read transaction so that the log and its head are read
@@ -581,7 +617,7 @@ impl AuditLog {
             self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let pruned = prune(&tx, before_ms, now_ms).map_err(err)?;
         tx.commit().map_err(err)?;
-        super::anchor::update(&self.conn, &self.db_path);
+        super::anchor::update_after_prune(&self.conn, &self.db_path, pruned);
         Ok(pruned)
     }
 

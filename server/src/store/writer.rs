@@ -262,7 +262,7 @@ impl Writer {
             })
             .map_err(err)?;
         if audit_segments > 0 {
-            super::anchor::update(&self.conn, &self.db_path);
+            super::anchor::update_after_prune(&self.conn, &self.db_path, audit_segments);
         }
         let mut deleted = 0u64;
         loop {
