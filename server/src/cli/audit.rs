@@ -134,11 +134,11 @@ pub(super) fn run(command: Option<AuditCommand>, args: &AuditArgs) -> i32 {
             }
             if older_than < MIN_PRUNE_AGE {
                 output::note(&format!(
-                    "acas audit prune: --older-than {} is below the minimum age of {}: records younger than \
+                    "acas audit prune: --older-than {} is below the minimum age of {}d: records younger than \
                      that are never pruned (MIN_PRUNE_AGE in server/src/store/audit.rs); give --older-than 1d \
                      or more",
                     crate::duration::human(older_than),
-                    format!("{}d", MIN_PRUNE_AGE.as_secs() / 86_400)
+                    MIN_PRUNE_AGE.as_secs() / 86_400
                 ));
                 return EXIT_FAILED;
             }
