@@ -61,6 +61,7 @@ use tokio::process::{Child, Command};
 
 #[cfg(target_os = "linux")]
 mod cgroup;
+pub mod namespaces;
 
 /// The first argument that makes `acas` a supervisor (see [`supervise`]). Not a command of the
 /// command line: nothing but ACAS itself starts it.

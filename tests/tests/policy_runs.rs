@@ -63,6 +63,42 @@ fn a_step_cannot_answer_the_approval_its_run_waits_for() {
     assert!(!answered_approved(&records(&root)));
 }
 
+/// A step that makes namespaces of its own (a new user, PID and mount namespace with its own
+/// `/proc`, and the tree's mark dropped) finds no supervisor above it in `/proc`, but still
+/// cannot answer the approval its run waits for: it is not in the namespaces of the ACAS that
+/// asked.
+#[test]
+fn a_step_in_namespaces_of_its_own_cannot_answer_the_approval_its_run_waits_for() {
+    let probe = Command::new("unshare").args(["-Urpf", "--mount-proc", "true"]).status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "this test needs `unshare -Urpf --mount-proc` (util-linux, user namespaces allowed)"
+    );
+    let acas = acas_bin();
+    // Tries until the approval is there and an answer (accepted or refused) came back.
+    let helper = format!(
+        "i=0\nwhile [ $i -lt 100 ]; do\n  unshare -Urpf --mount-proc env -u ACAS_TREE '{}' approve 1 >> approve.log 2>&1 && exit 0\n  grep -q 'namespaces' approve.log && exit 0\n  i=$((i+1))\n  sleep 0.1\ndone\n",
+        acas.display()
+    );
+    let (_dir, root) = workspace(&[
+        (".acas/policy.yaml", GATED_POLICY),
+        ("helper.sh", &helper),
+        (
+            ".acas/workflows/selfapprove.yaml",
+            "name: selfapprove\nsteps:\n  - id: gated\n    run: [\"touch\", \"gated\"]\n  - id: helper\n    run: [\"sh\", \"helper.sh\"]\n",
+        ),
+    ]);
+    let (code, stdout, stderr) = run_acas(&["workflow", "run", "selfapprove", "--workspace", "."], &root);
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(
+        !root.join("gated").exists(),
+        "a step in namespaces of its own approved its run: {stdout}{stderr}"
+    );
+    let log = std::fs::read_to_string(root.join("approve.log")).unwrap_or_default();
+    assert!(log.contains("approval 1 was asked by an ACAS in other namespaces"), "{log}");
+    assert!(!answered_approved(&records(&root)));
+}
+
 #[test]
 fn an_approval_written_into_the_database_does_not_count() {
     let (_dir, root) = workspace(&[

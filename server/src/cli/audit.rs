@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_FOUND, EXIT_OK, ListFormat, output};
-use crate::store::audit::{AuditLog, AuditQuery};
+use crate::store::audit::{AuditLog, AuditQuery, MIN_PRUNE_AGE};
 
 #[derive(Args)]
 pub(super) struct AuditArgs {
@@ -39,9 +39,10 @@ pub(super) enum AuditCommand {
     /// Print the log's head (last record, its hash, pruned segments and their hash), to keep
     /// elsewhere and check later with `acas audit verify --head`
     Head,
-    /// Remove whole segments of records older than a duration, keeping their final hash
+    /// Remove whole segments of records older than a duration (at least a day), keeping their
+    /// final hash; not from inside a workflow run
     Prune {
-        /// For example 90d
+        /// For example 90d; 1d at least
         #[arg(long, value_parser = super::parse_duration)]
         older_than: Duration,
     },
@@ -122,6 +123,25 @@ pub(super) fn run(command: Option<AuditCommand>, args: &AuditArgs) -> i32 {
             }
         },
         Some(AuditCommand::Prune { older_than }) => {
+            // Pruning is a person's act: a run must not erase what it did.
+            if let Some(enclosing) = crate::process_tree::enclosing() {
+                output::note(&format!(
+                    "acas audit prune: a workflow run cannot prune the audit log: this was started by {}; a \
+                     person prunes it from their own terminal",
+                    enclosing.describe()
+                ));
+                return EXIT_FAILED;
+            }
+            if older_than < MIN_PRUNE_AGE {
+                output::note(&format!(
+                    "acas audit prune: --older-than {} is below the minimum age of {}d: records younger than \
+                     that are never pruned (MIN_PRUNE_AGE in server/src/store/audit.rs); give --older-than 1d \
+                     or more",
+                    crate::duration::human(older_than),
+                    MIN_PRUNE_AGE.as_secs() / 86_400
+                ));
+                return EXIT_FAILED;
+            }
             let now = crate::time::now_ms();
             let before = now.saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
             match log.prune(before, now) {

@@ -24,6 +24,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Decision, Outcome, PolicyError, PolicyErrorKind};
+use crate::process_tree::namespaces::Namespaces;
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::time::now_ms;
 
@@ -216,7 +217,14 @@ pub fn request(root: &Path, decision: &Decision, timeout: Duration) -> Result<i6
             ],
         )?;
         let id = tx.last_insert_rowid();
-        append(&tx, &decision.agent, &decision.action, detail(decision, json!({ "approval": id })))?;
+        // Who may answer is compared with the namespaces of the ACAS that asks (see [`answer`]).
+        let namespaces = Namespaces::own();
+        append(
+            &tx,
+            &decision.agent,
+            &decision.action,
+            detail(decision, json!({ "approval": id, "namespaces": namespaces })),
+        )?;
         tx.commit()?;
         Ok(id)
     };
@@ -305,6 +313,7 @@ fn end(root: &Path, id: i64, state: &str, by: &str) -> Result<Pending, PolicyErr
                 "approval": id,
                 "answer": state,
                 "answered_by": by,
+                "namespaces": Namespaces::own(),
                 "unproven_row": unproven_row,
             }),
         )?;
@@ -340,7 +349,43 @@ pub fn answer(root: &Path, id: i64, approve: bool, by: &str) -> Result<Pending, 
             ),
         ));
     }
+    // Nor a process that made namespaces of its own, where the walk above finds nothing: it
+    // answers from the namespaces of the ACAS that asked, or from the machine's first ones (a
+    // person's editor outside the sandbox an agent runs in).
+    if let (Some(asked), Some(own)) = (asked_from(root, id)?, Namespaces::own())
+        && asked != own
+        && !own.are_initial()
+    {
+        return Err(PolicyError::other(
+            PolicyErrorKind::InsideRun,
+            &root.join(".acas/state.db"),
+            format!(
+                "approval {id} was asked by an ACAS in other namespaces ({}) than this process ({}): a \
+                 process in namespaces of its own (unshare, a container) is taken for something a run \
+                 started; a person answers with `acas approve {id}` in their own terminal or in the editor, \
+                 on the machine or in the container where ACAS runs",
+                asked.as_str(),
+                own.as_str()
+            ),
+        ));
+    }
     end(root, id, if approve { "approved" } else { "denied" }, by)
+}
+
+/// The namespaces of the ACAS that asked for approval `id`, as the audit record of the request
+/// holds them; `None` when the record does not say (an approval asked by an older ACAS).
+fn asked_from(root: &Path, id: i64) -> Result<Option<Namespaces>, PolicyError> {
+    let conn = connect(root)?;
+    conn.query_row(
+        "SELECT json_extract(detail, '$.namespaces') FROM audit_log WHERE kind = 'policy_decision' \
+         AND json_extract(detail, '$.approval') = ?1 AND json_extract(detail, '$.answer') IS NULL \
+         ORDER BY seq LIMIT 1",
+        [id],
+        |row| row.get::<_, Option<String>>(0),
+    )
+    .optional()
+    .map(|found| found.flatten().map(Namespaces::from))
+    .map_err(|e| store_error(root, "read the approval's request from the audit log", e))
 }
 
 fn state_of(root: &Path, id: i64) -> Result<Option<(String, Option<String>)>, PolicyError> {

@@ -12,8 +12,11 @@
 //! `acas audit verify --head`.
 //!
 //! The file only moves forward (a larger record number, or as many records and more pruned
-//! segments), under a lock, so two processes writing it in the wrong order cannot set it back.
-//! Writing it never fails the write it follows: a failure is logged.
+//! segments), under a lock, so two processes writing it in the wrong order cannot set it back;
+//! and only to a head whose chain contains the anchored record unchanged, with no pruned
+//! segments but the anchor's and those of the prune it follows ([`extends`]): an ordinary append
+//! after a rewrite, a wipe or a forged segment leaves the anchor where it was. Writing it never
+//! fails the write it follows: a failure is logged.
 
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
@@ -112,11 +115,18 @@ pub fn read(db_path: &Path) -> std::io::Result<Option<(PathBuf, Option<Anchor>)>
     }
 }
 
-/// Writes the anchor of the log as `conn` sees it now, when it is ahead of the one kept. Call it
-/// after a commit that appended to the log or pruned it. Never fails: a failure is logged.
+/// Writes the anchor of the log as `conn` sees it now, when it is ahead of the one kept and its
+/// chain contains the kept head unchanged (see [`extends`]). Call it after a commit that
+/// appended to the log. Never fails: a failure, or a log that does not extend the anchor, is
+/// logged and the anchor stays where it was, for `acas audit verify` to compare with.
 pub fn update(conn: &Connection, db_path: &Path) {
+    update_after_prune(conn, db_path, 0);
+}
+
+/// [`update`] after a prune that removed `pruned` segments: those may be added to the anchor's,
+/// no others.
+pub fn update_after_prune(conn: &Connection, db_path: &Path, pruned: u64) {
     let result = (|| -> anyhow::Result<()> {
-        let anchor = current(conn)?;
         let Some(path) = path(db_path) else { return Ok(()) };
         let dir = path.parent().expect("the anchor path has a directory");
         std::fs::create_dir_all(dir)?;
@@ -129,12 +139,25 @@ pub fn update(conn: &Connection, db_path: &Path) {
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(std::io::Error::last_os_error().into());
         }
+        // The log and its head at one moment, while the anchor cannot change.
+        let tx = conn.unchecked_transaction()?;
+        let anchor = current(&tx)?;
         let kept = std::fs::read_to_string(&path).ok().and_then(|t| Anchor::parse(&t));
-        if let Some(kept) = kept
-            && (kept.seq, kept.segments) >= (anchor.seq, anchor.segments)
-        {
-            return Ok(());
+        if let Some(kept) = &kept {
+            if (kept.seq, kept.segments) >= (anchor.seq, anchor.segments) {
+                return Ok(());
+            }
+            if let Err(why) = extends(&tx, kept, pruned)? {
+                tracing::warn!(
+                    "the audit log's anchor stays at record {} and is not moved to record {}: {why}; \
+                     `acas audit verify` names what was changed",
+                    kept.seq,
+                    anchor.seq
+                );
+                return Ok(());
+            }
         }
+        drop(tx);
         let tmp = path.with_extension("head.tmp");
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(anchor.text().as_bytes())?;
@@ -146,6 +169,41 @@ pub fn update(conn: &Connection, db_path: &Path) {
         tracing::warn!(
             "writing the audit log's anchor failed: {error:#}; `acas audit verify` cannot tell a cut-off log until it is written again"
         );
+    }
+}
+
+/// Whether the log as `conn` holds it now extends the anchor `kept`: the anchor's pruned
+/// segments unchanged and at most `pruned` more (those the prune just made), the anchor's record
+/// present (as a record or the end of a pruned segment) with the anchor's hash, and every record
+/// after it chained from it up to the head. Only such a head may replace the anchor: a log
+/// rewritten with recomputed hashes, wiped, or with records dressed up as pruned does not.
+fn extends(conn: &Connection, kept: &Anchor, pruned: u64) -> rusqlite::Result<Result<(), String>> {
+    let segments = super::audit::all_segments(conn)?;
+    let anchored = usize::try_from(kept.segments).unwrap_or(usize::MAX);
+    if segments.len() < anchored || segments_hash(&segments[..anchored]) != kept.segments_hash {
+        return Ok(Err("the pruned segments do not match the anchor's".to_owned()));
+    }
+    let added = (segments.len() - anchored) as u64;
+    if added > pruned {
+        return Ok(Err(format!("{added} pruned segments are not in the anchor")));
+    }
+    if segments.iter().any(|s| s.last_seq > kept.seq) {
+        return Ok(Err(format!("records after record {} were pruned", kept.seq)));
+    }
+    let hash: Option<String> = if kept.seq == 0 {
+        Some(GENESIS_HASH.to_owned())
+    } else {
+        conn.prepare_cached("SELECT hash FROM audit_log WHERE seq = ?1")?
+            .query_row([kept.seq], |r| r.get(0))
+            .optional()?
+            .or_else(|| segments.iter().find(|s| s.last_seq == kept.seq).map(|s| s.last_hash.clone()))
+    };
+    match hash {
+        None => Ok(Err(format!("record {} is no longer in the log", kept.seq))),
+        Some(hash) if hash != kept.hash => {
+            Ok(Err(format!("record {} does not match the anchor: the log was rewritten up to it", kept.seq)))
+        }
+        Some(_) => super::audit::extends(conn, kept.seq, &kept.hash),
     }
 }
 
@@ -220,15 +278,32 @@ pub fn check(
             .optional()?;
         kept.or_else(|| segments.iter().find(|s| s.last_seq == anchor.seq).map(|s| s.last_hash.clone()))
     };
-    if anchor.seq > 0
-        && let Some(hash) = hash_at
-        && hash != anchor.hash
-    {
-        return broken(
+    match hash_at {
+        _ if anchor.seq == 0 => Ok(None),
+        Some(hash) if hash == anchor.hash => Ok(None),
+        Some(_) => broken(
             anchor.seq,
             BreakKind::Changed,
             format!("record {} does not match the anchor: the log was rewritten up to it", anchor.seq),
-        );
+        ),
+        // Inside a pruned segment: nothing is left to compare, and a segment pruned since cannot
+        // be told from records deleted and dressed up as pruned.
+        None => {
+            let inside = segments.iter().find(|s| s.first_seq <= anchor.seq && anchor.seq <= s.last_seq);
+            broken(
+                anchor.seq,
+                BreakKind::Segments,
+                format!(
+                    "record {} of the anchor is not in the log{}: the log cannot be compared with it; \
+                     a head taken before a prune cannot vouch for the log after it, take the head again \
+                     after each prune (`acas audit head`)",
+                    anchor.seq,
+                    inside.map_or_else(String::new, |s| format!(
+                        " (it lies in pruned segment {}, records {} to {})",
+                        s.segment, s.first_seq, s.last_seq
+                    ))
+                ),
+            )
+        }
     }
-    Ok(None)
 }

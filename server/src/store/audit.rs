@@ -32,6 +32,10 @@ use super::error::StoreError;
 /// How many records make a segment, the unit retention removes.
 pub const SEGMENT_RECORDS: i64 = 1000;
 
+/// The youngest a record may be when it is pruned, whatever the caller asks: what a run or an
+/// agent just did stays in the log for a person to see, even if it manages to prune.
+pub const MIN_PRUNE_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// The hash the first record follows.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -291,6 +295,42 @@ fn segment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PrunedSegment> {
         last_at_ms: r.get(3)?,
         last_hash: r.get(4)?,
         pruned_ms: r.get(5)?,
+    })
+}
+
+/// Walks the records after record `seq` (whose hash is `hash`) to the head row: each must come
+/// next in number, follow the one before it and give its own hash, and the head row must be the
+/// last of them. `Ok(Err(why))` names the first that does not; `Ok(Ok(()))` means the head's
+/// chain contains that record unchanged. Run it in a read transaction.
+pub(super) fn extends(conn: &Connection, seq: i64, hash: &str) -> rusqlite::Result<Result<(), String>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq"))?;
+    let mut rows = stmt.query([seq])?;
+    let (mut last_seq, mut last_hash) = (seq, hash.to_owned());
+    while let Some(row) = rows.next()? {
+        let r = record_row(row)?;
+        if r.seq != last_seq + 1 {
+            return Ok(Err(format!("record {} is missing after record {last_seq}", last_seq + 1)));
+        }
+        if r.prev_hash != last_hash {
+            return Ok(Err(format!("record {} does not follow record {last_seq}", r.seq)));
+        }
+        if record_hash(&r.prev_hash, r.at_ms, &r.kind, &r.actor, &r.subject, &r.detail) != r.hash {
+            return Ok(Err(format!("record {}'s content no longer gives its hash", r.seq)));
+        }
+        (last_seq, last_hash) = (r.seq, r.hash);
+    }
+    let stored: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match stored {
+        Some((head_seq, head_hash)) if head_seq == last_seq && head_hash == last_hash => Ok(()),
+        Some((head_seq, _)) => {
+            Err(format!("the log's head (record {head_seq}) is not its last record ({last_seq})"))
+        }
+        None if last_seq == seq => Ok(()),
+        None => Err("the log's head row was removed".to_owned()),
     })
 }
 
@@ -574,14 +614,15 @@ impl AuditLog {
         super::anchor::current(&self.conn).map_err(self.error("read the audit log's head"))
     }
 
-    /// See [`prune`].
+    /// See [`prune`]; records younger than [`MIN_PRUNE_AGE`] are kept whatever `before_ms` says.
     pub fn prune(&mut self, before_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
+        let before_ms = before_ms.min(now_ms.saturating_sub(MIN_PRUNE_AGE.as_millis() as i64));
         let err = |e| StoreError::sqlite("prune the audit log", &self.db_path, self.busy_timeout, &e);
         let tx =
             self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let pruned = prune(&tx, before_ms, now_ms).map_err(err)?;
         tx.commit().map_err(err)?;
-        super::anchor::update(&self.conn, &self.db_path);
+        super::anchor::update_after_prune(&self.conn, &self.db_path, pruned);
         Ok(pruned)
     }
 
@@ -664,8 +705,10 @@ mod tests {
         let (_dir, mut log) = open();
         let total = 2 * SEGMENT_RECORDS + SEGMENT_RECORDS / 2;
         fill(&mut log, total as usize, 1_000);
-        assert_eq!(log.prune(500, 2_000).unwrap(), 0, "nothing is old enough");
-        assert_eq!(log.prune(1_001, 2_000).unwrap(), 2, "the segment of the head stays");
+        let now = 2_000 + MIN_PRUNE_AGE.as_millis() as i64;
+        assert_eq!(log.prune(500, now).unwrap(), 0, "nothing is old enough");
+        assert_eq!(log.prune(1_001, 1_001).unwrap(), 0, "nothing is older than the minimum age");
+        assert_eq!(log.prune(1_001, now).unwrap(), 2, "the segment of the head stays");
         let segments = log.pruned_segments().unwrap();
         assert_eq!(
             segments.iter().map(|s| s.last_seq).collect::<Vec<_>>(),
@@ -693,7 +736,7 @@ mod tests {
         let (_dir, mut log) = open();
         fill(&mut log, (2 * SEGMENT_RECORDS) as usize + 1, 1_000);
         log.conn.execute("UPDATE audit_log SET detail = '{}' WHERE seq = 10", []).unwrap();
-        assert_eq!(log.prune(2_000, 2_000).unwrap(), 0);
+        assert_eq!(log.prune(2_000, 2_000 + MIN_PRUNE_AGE.as_millis() as i64).unwrap(), 0);
         assert_eq!(first_break(&mut log), Some((10, BreakKind::Changed)));
     }
 

@@ -258,12 +258,13 @@ impl Writer {
         };
         let audit_segments = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .and_then(|tx| {
-                let pruned = audit::prune(&tx, audit_before_ms, now_ms)?;
+                let floor = now_ms.saturating_sub(audit::MIN_PRUNE_AGE.as_millis() as i64);
+                let pruned = audit::prune(&tx, audit_before_ms.min(floor), now_ms)?;
                 tx.commit().map(|()| pruned)
             })
             .map_err(err)?;
         if audit_segments > 0 {
-            super::anchor::update(&self.conn, &self.db_path);
+            super::anchor::update_after_prune(&self.conn, &self.db_path, audit_segments);
         }
         let mut deleted = 0u64;
         loop {
