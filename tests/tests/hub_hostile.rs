@@ -695,3 +695,54 @@ fn a_run_cannot_prune_its_own_audit_trail() {
     let (code, text) = verify(root, &[]);
     assert_eq!(code, 0, "{text}");
 }
+
+/// The `context` tool checks a path and then reads it: a directory exchanged (`renameat2`
+/// RENAME_EXCHANGE, by a process racing the agent) with a link to a directory outside the
+/// workspace between the two must never make it answer the outside file's lines.
+#[test]
+fn a_directory_swapped_for_a_link_out_never_lets_context_read_outside() {
+    let dir = workspace();
+    let root = dir.path();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x.py"), "def f(:\n  OUTSIDE_MARKER = 1\n").unwrap();
+    std::fs::create_dir(root.join("d2")).unwrap();
+    std::fs::write(root.join("d2/x.py"), "def f(:\n  INSIDE_ONLY = 1\n").unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.join("d2l")).unwrap();
+    // The racer exchanges the two names until its stdin closes (bounded by a count besides).
+    let swapper = r#"
+import ctypes, os, select, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for _ in range(2_000_000):
+    libc.renameat2(-100, b"d2", -100, b"d2l", 2)
+    if select.select([sys.stdin], [], [], 0)[0]:
+        break
+"#;
+    let mut racer = Command::new("python3")
+        .args(["-c", swapper])
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the racing process");
+    let mut mcp = Stdio::start(root);
+    mcp.initialize("racer");
+    let mut answered = 0;
+    for id in 2..402 {
+        let call = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "context", "arguments": {"path": "d2/x.py", "line": 1}}});
+        mcp.send(&call.to_string());
+        let answer = loop {
+            let message = mcp.next("a context answer");
+            if message["id"] == id {
+                break message;
+            }
+        };
+        let text = answer.to_string();
+        assert!(!text.contains("OUTSIDE_MARKER"), "call {id} read outside the workspace: {text}");
+        answered += usize::from(text.contains("INSIDE_ONLY"));
+    }
+    drop(racer.stdin.take());
+    let _ = racer.wait();
+    mcp.close();
+    // The race was run: some calls found the directory in place and answered from it.
+    assert!(answered > 0, "no call read the file inside the workspace");
+}

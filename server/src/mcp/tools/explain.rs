@@ -255,7 +255,9 @@ fn job(
     let rel = shared.relative(path);
     let language = Language::from_path(path)
         .ok_or_else(|| invalid(format!("{rel}: ACAS does not parse this kind of file")))?;
-    let text = crate::files::read_source(path, config.max_file_size)
+    // Opened beneath the workspace root: a directory swapped for a link out of the workspace
+    // after `path` was checked is refused, not followed.
+    let text = crate::files::read_beneath(&root, path, config.max_file_size)
         .map_err(|skip| invalid(format!("{rel}: {skip}")))?;
     let doc = Document::new(language, text);
     let (range, problem) = assist::problem_on_line(&doc, &rel, line, shared.store.as_ref())
