@@ -470,6 +470,25 @@ fn a_log_cut_off_or_wiped_with_its_head_is_caught_by_the_anchor() {
     assert!(text.contains("the log was wiped"), "{text}");
 }
 
+/// The whole database deleted or moved away with the log in it (as a step can, when the policy
+/// does not forbid it): `verify` says the log was wiped rather than that nothing was recorded.
+#[test]
+fn a_database_deleted_with_its_log_is_caught_by_the_anchor() {
+    let dir = workspace();
+    let root = dir.path();
+    for title in ["a", "b", "c"] {
+        create(root, title, &[]);
+    }
+    assert_eq!(verify(root, &[]).0, 0);
+    std::fs::rename(root.join(".acas"), root.join(".moved")).unwrap();
+    let (code, text) = verify(root, &[]);
+    assert_eq!(code, 1, "a deleted log passed: {text}");
+    assert!(text.contains("the log was wiped") && text.contains("holds records 1 to 3"), "{text}");
+    let (code, text) = verify(root, &["--format", "json"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("\"intact\":false"), "{text}");
+}
+
 /// Deleting recent records and adding a segment row for them (its final hash copied from the
 /// last deleted record) passes the chain, but the segment is not in the anchor.
 #[test]

@@ -66,6 +66,13 @@ pub(super) fn run(command: Option<AuditCommand>, args: &AuditArgs) -> i32 {
     match super::recorded("audit", &root) {
         Ok(true) => {}
         Ok(false) => {
+            // The database gone while the anchor outside the workspace holds records: the log
+            // was deleted or moved away with it, which `verify` must say.
+            if let Some(AuditCommand::Verify { .. }) = command
+                && let Some(code) = wiped(&root, args.format)
+            {
+                return code;
+            }
             output::note(&format!("acas audit: nothing recorded in {} yet", root.display()));
             return match command {
                 Some(AuditCommand::Verify { .. } | AuditCommand::Head) | None => {
@@ -207,6 +214,36 @@ fn list(log: &AuditLog, args: &AuditArgs) -> i32 {
         }
     }
     EXIT_OK
+}
+
+/// When the workspace holds no database but its anchor holds records: says the log was wiped
+/// and gives [`EXIT_FOUND`].
+fn wiped(root: &std::path::Path, format: ListFormat) -> Option<i32> {
+    let db_path = root.join(".acas").join("state.db");
+    let (path, anchor) = match crate::store::anchor::read(&db_path) {
+        Ok(Some((path, Some(anchor)))) if anchor.seq > 0 || anchor.segments > 0 => (path, anchor),
+        _ => return None,
+    };
+    let message = format!(
+        "the log was wiped: the anchor ({}) holds records 1 to {}, and {} has no database: it was \
+         deleted or moved away",
+        path.display(),
+        anchor.seq,
+        root.join(".acas").display()
+    );
+    match format {
+        ListFormat::Text => output::line(&format!("the audit log is broken: {message}")),
+        ListFormat::Json => output::line(
+            &json!({
+                "intact": false,
+                "records": 0,
+                "first_break": { "seq": 1, "message": message },
+                "anchor": anchor.text(),
+            })
+            .to_string(),
+        ),
+    };
+    Some(EXIT_FOUND)
 }
 
 fn verify(
