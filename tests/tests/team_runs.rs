@@ -369,6 +369,12 @@ fn hostile_rows_in_the_shared_store_do_not_stop_a_reader() {
              VALUES ('zz', '{REPOSITORY}', -5, E'\\x07', 'h', 'c', 'w', 'x', 't', 'running', 1, 1, 1)"
         ),
     );
+    // A run claiming more steps than any listing shows: a reader holds only what it lists.
+    cluster.psql(
+        db,
+        "INSERT INTO workflow_run_step (run_id, step_id, position, status, attempts, output_tail, version)
+         SELECT 'zz', 's' || n, n, 'succeeded', 1, repeat('x', 8192), 1 FROM generate_series(1, 5000) AS n",
+    );
     let (code, stdout, stderr) = run(laptop.path(), &url, &["workflow", "status"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("of evil\\u{1b}[2J: unknown (exploded), by ada@example.com"), "{stdout}");
@@ -382,6 +388,8 @@ fn hostile_rows_in_the_shared_store_do_not_stop_a_reader() {
     assert_eq!(code, 0, "{stderr}");
     let listed = json_of(&stdout);
     assert_eq!(listed["runs"].as_array().unwrap().len(), 2, "{stdout:.400}");
+    let many = listed["runs"].as_array().unwrap().iter().find(|r| r["run_id"] == -5).unwrap();
+    assert_eq!(many["steps"].as_array().unwrap().len(), acas::store::postgres::runs::MAX_LISTED_STEPS);
 
     let mut editor = LspClient::start_in(laptop.path(), &[("ACAS_DATABASE_URL", url.as_str())]);
     editor.initialize(Some(laptop.path()), json!({}));

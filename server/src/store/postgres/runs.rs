@@ -193,8 +193,12 @@ impl PgStore {
             let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
             let steps = client
                 .query(
-                    &format!("SELECT run_id, {STEP_COLUMNS} FROM workflow_run_step WHERE run_id = ANY($1) ORDER BY run_id, position, step_id"),
-                    &[&ids],
+                    &format!(
+                        "SELECT run_id, {STEP_COLUMNS} FROM (SELECT *, row_number() OVER \
+                         (PARTITION BY run_id ORDER BY position, step_id) AS n FROM workflow_run_step \
+                         WHERE run_id = ANY($1)) s WHERE n <= $2 ORDER BY run_id, position, step_id"
+                    ),
+                    &[&ids, &(MAX_LISTED_STEPS as i64)],
                 )
                 .await?;
             for row in &steps {
@@ -224,8 +228,11 @@ impl PgStore {
             let Some(mut run) = row.as_ref().and_then(readable_run) else { return Ok(None) };
             let steps = client
                 .query(
-                    &format!("SELECT run_id, {STEP_COLUMNS} FROM workflow_run_step WHERE run_id = $1 ORDER BY position, step_id"),
-                    &[&id],
+                    &format!(
+                        "SELECT run_id, {STEP_COLUMNS} FROM workflow_run_step WHERE run_id = $1 \
+                         ORDER BY position, step_id LIMIT $2"
+                    ),
+                    &[&id, &(MAX_SHOWN_STEPS as i64)],
                 )
                 .await?;
             run.steps = steps.iter().filter_map(readable_step).collect();
@@ -236,6 +243,15 @@ impl PgStore {
 
 const RUN_COLUMNS: &str = "id, local_id, user_name, host, clone, left(workflow, 256), definition_hash, \
      left(trigger, 64), left(status, 64), left(error, 8192), created_ms, started_ms, finished_ms, version";
+
+/// Steps read of each run of a listing: the rows are written by anyone of the team, and a
+/// listing is read by every editor of the team at each change, so a run claiming more steps than
+/// a listing shows cannot make a reader hold them all (a run shown whole, by its id, has them).
+pub const MAX_LISTED_STEPS: usize = 200;
+
+/// Steps read of one run shown whole: as many as a workflow may have (`MAX_STEPS` of the
+/// workflow parser).
+pub const MAX_SHOWN_STEPS: usize = 20_000;
 
 const STEP_COLUMNS: &str = "left(step_id, 256), position, left(status, 64), attempts, started_ms, finished_ms, \
      exit_code, left(error, 8192), right(output_tail, 8192)";
