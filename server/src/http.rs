@@ -73,10 +73,9 @@ fn is_plain_http(url: &str) -> bool {
 
 /// Whether the proxy the environment names for `http://` URLs is reached over TLS.
 fn proxied_over_tls() -> bool {
-    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
-        .iter()
-        .filter_map(std::env::var_os)
-        .any(|proxy| proxy.to_string_lossy().trim_start().get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")))
+    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"].iter().filter_map(std::env::var_os).any(|proxy| {
+        proxy.to_string_lossy().trim_start().get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    })
 }
 
 /// A client of its own whose redirects follow `policy`, with the same settings as [`client`].

@@ -49,7 +49,8 @@ impl fmt::Debug for HttpSettings {
 
 /// The HTTP client for `url` as a provider's error when it cannot be set up.
 pub(crate) fn client(url: &str) -> Result<reqwest::Client, ProviderError> {
-    crate::http::client_for(url).map_err(|error| ProviderError::new(ProviderErrorKind::Server, error.to_string()))
+    crate::http::client_for(url)
+        .map_err(|error| ProviderError::new(ProviderErrorKind::Server, error.to_string()))
 }
 
 /// What a provider's event handler says about the stream.

@@ -662,7 +662,10 @@ fn decode(language: Language, row: &SymbolFile) -> Option<(Vec<Definition>, Vec<
 /// The definitions of a stored text, if the row is what this build writes for `language` and
 /// a text of `size` bytes.
 fn decode_text(language: Language, row: &SymbolText, size: usize, path: &str) -> Option<Vec<Definition>> {
-    if row.format != ENTRIES_FORMAT || row.language != language.id() || usize::try_from(row.size).ok()? != size {
+    if row.format != ENTRIES_FORMAT
+        || row.language != language.id()
+        || usize::try_from(row.size).ok()? != size
+    {
         return None;
     }
     let entries: Entries = serde_json::from_str(&row.entries).ok()?;

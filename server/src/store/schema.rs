@@ -496,8 +496,9 @@ pub(super) fn open_writer(db_path: &Path, busy_timeout: Duration) -> Result<Conn
     // before `journal_mode`, which writes the database header.
     // Setting `auto_vacuum` is a write transaction (of the header page, with its syncs) even when
     // the value does not change: only a new database, or one made without it, is given it.
-    let auto_vacuum: i64 =
-        conn.query_row("PRAGMA auto_vacuum", [], |row| row.get(0)).map_err(err("read the database's settings"))?;
+    let auto_vacuum: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
+        .map_err(err("read the database's settings"))?;
     if auto_vacuum != AUTO_VACUUM_INCREMENTAL {
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(err("configure the database"))?;
     }
