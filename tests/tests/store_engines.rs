@@ -13,8 +13,8 @@ use std::time::Duration;
 use acas::agents::postgres::PgTaskQueue;
 use acas::agents::{Claim, ClaimRequest, ManualClock, NewTask, TaskErrorKind, TaskQueue, TaskState, Tasks};
 use acas::store::{
-    CacheEntry, CallStatus, DatabaseUrl, Identity, Ledger, PgOptions, PgStore, ProviderCall, SpendTotals,
-    Spending, Store, StoreOptions,
+    CacheEntry, CallStatus, DatabaseUrl, FixLog, FixOutcome, Identity, Ledger, Outcome, PgOptions, PgStore,
+    ProviderCall, SpendTotals, Spending, Store, StoreOptions,
 };
 use acas_e2e::postgres::PgCluster;
 
@@ -38,6 +38,15 @@ impl Engine {
     }
 
     fn ledger(&self) -> Box<dyn Ledger> {
+        match self {
+            Engine::Sqlite(dir) => {
+                Box::new(Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap())
+            }
+            Engine::Postgres { .. } => Box::new(self.pg(REPOSITORY)),
+        }
+    }
+
+    fn fixes(&self) -> Box<dyn FixLog> {
         match self {
             Engine::Sqlite(dir) => {
                 Box::new(Store::open(&dir.path().join("state.db"), StoreOptions::default()).unwrap())
@@ -78,6 +87,7 @@ macro_rules! both_engines {
             migrating_twice_changes_nothing_and_a_newer_schema_is_refused(&cluster);
             a_presence_never_outlives_its_cap_whatever_expiry_it_asks(&cluster);
             a_repository_too_long_for_a_notification_still_writes_and_is_heard(&cluster);
+            fix_outcomes_are_shared_by_clones_and_not_across_repositories(&cluster);
         }
     };
 }
@@ -100,6 +110,7 @@ both_engines!(
     a_need_that_closes_a_cycle_is_refused_naming_it,
     a_dropped_need_unblocks_and_a_failed_task_is_retried_afresh,
     added_locks_are_all_or_none_and_never_overlap_another_agents,
+    fix_outcomes_from_one_handle_teach_another,
 );
 
 fn call(id: &str, provider: &str, at_ms: i64, reserved: u64) -> ProviderCall {
@@ -714,4 +725,82 @@ fn a_stopped_server_is_told_as_unreachable_without_the_password() {
     let text = error.to_string();
     assert!(!text.contains("Battery-Staple"), "{text}");
     assert!(text.contains("acas:***@127.0.0.1"), "{text}");
+}
+
+fn fix(fix_id: &str, at_ms: i64, outcome: Outcome) -> FixOutcome {
+    FixOutcome {
+        fix_id: fix_id.to_owned(),
+        at_ms,
+        fingerprint: "fp1".to_owned(),
+        category: "type".to_owned(),
+        provider: "anthropic".to_owned(),
+        model: "sonnet".to_owned(),
+        outcome,
+        description: Some(format!("fix {fix_id}")),
+        old: Some(format!("old {fix_id}")),
+        new: Some(format!("new {fix_id}")),
+        verified: Some("parses".to_owned()),
+    }
+}
+
+/// What learning reads: fixes counted once per outcome, accepted edits newest first, a
+/// reverted fix never an example; written by one handle, read by another.
+fn fix_outcomes_from_one_handle_teach_another(engine: &Engine) {
+    let writer = engine.fixes();
+    let no_edit = |f: FixOutcome| FixOutcome { old: None, new: None, ..f };
+    let other_model = |f: FixOutcome| FixOutcome { model: "haiku".to_owned(), ..f };
+    for f in [
+        fix("a", 10, Outcome::Offered),
+        fix("a", 11, Outcome::Applied),
+        no_edit(fix("a", 12, Outcome::Resolved)),
+        fix("b", 20, Outcome::Applied),
+        fix("b", 21, Outcome::Reverted),
+        fix("c", 30, Outcome::Offered),
+        fix("c", 31, Outcome::Dismissed),
+        fix("c", 32, Outcome::Offered),
+        fix("d", 40, Outcome::Applied),
+        fix("d", 41, Outcome::Resolved),
+        other_model(fix("e", 50, Outcome::Offered)),
+    ] {
+        writer.record_fix(f).unwrap();
+    }
+    let reader = engine.fixes();
+    let stats: Vec<String> = reader
+        .fix_stats()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}: offered {} applied {} resolved {} reverted {} dismissed {}",
+                r.provider, r.model, r.category, r.offered, r.applied, r.resolved, r.reverted, r.dismissed
+            )
+        })
+        .collect();
+    assert_eq!(
+        stats,
+        [
+            "anthropic haiku type: offered 1 applied 0 resolved 0 reverted 0 dismissed 0",
+            "anthropic sonnet type: offered 2 applied 3 resolved 2 reverted 1 dismissed 1",
+        ]
+    );
+    let past: Vec<(String, i64, Outcome)> =
+        reader.past_fixes("fp1", 10).unwrap().into_iter().map(|f| (f.fix_id, f.at_ms, f.outcome)).collect();
+    assert_eq!(past, [("d".to_owned(), 41, Outcome::Resolved), ("a".to_owned(), 11, Outcome::Applied)]);
+    assert_eq!(reader.past_fixes("fp1", 1).unwrap(), vec![fix("d", 41, Outcome::Resolved)]);
+    assert!(reader.past_fixes("unknown", 10).unwrap().is_empty());
+}
+
+/// Two clones of one repository (two handles with its identity) learn from each other's fixes;
+/// another repository on the same database sees none of them.
+fn fix_outcomes_are_shared_by_clones_and_not_across_repositories(cluster: &PgCluster) {
+    let engine = Engine::postgres(cluster);
+    let clone_a = engine.pg(REPOSITORY);
+    let clone_b = engine.pg(REPOSITORY);
+    let other = engine.pg("github.com/acme/other");
+    clone_a.record_fix(fix("a", 1, Outcome::Applied)).unwrap();
+    clone_a.record_fix(fix("a", 2, Outcome::Resolved)).unwrap();
+    assert_eq!(clone_b.past_fixes("fp1", 5).unwrap(), vec![fix("a", 2, Outcome::Resolved)]);
+    assert_eq!(FixLog::fix_stats(&clone_b).unwrap().len(), 1);
+    assert!(other.past_fixes("fp1", 5).unwrap().is_empty());
+    assert!(FixLog::fix_stats(&other).unwrap().is_empty());
 }

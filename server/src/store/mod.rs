@@ -91,7 +91,7 @@ pub use lease::{Fence, Holder, Lease, LeaseRow, process_alive};
 pub use outbox::LinkState;
 pub use postgres::{DatabaseUrl, Identity, PgOptions, PgStore, SharedStore};
 pub use read_only::{FORCE_ENV as READ_ONLY_ENV, Snapshot, connect_read_only, read_only};
-pub use shared::{Allow, Ledger, RunBoard};
+pub use shared::{Allow, FixLog, Ledger, RunBoard};
 pub use types::{
     ActivityKind, ActivityQuery, ActivityRow, AgentEvent, CacheEntry, CallStatus, CostRow, DiagnosticRecord,
     EditorEvent, EditorEventKind, FileDiagnostics, FileEvent, FileEventKind, FixOutcome, FixStatsRow,

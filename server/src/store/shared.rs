@@ -14,7 +14,7 @@ use super::Store;
 use super::budget::Spending;
 use super::error::StoreError;
 use super::postgres::runs::{SharedDefinition, SharedRun};
-use super::types::{CacheEntry, ProviderCall, Record};
+use super::types::{CacheEntry, FixOutcome, FixStatsRow, ProviderCall, Record};
 
 /// What decides whether a reservation may go ahead, given the spend so far: `Err` holds the
 /// refusal, recorded as the call's error.
@@ -92,6 +92,39 @@ impl Ledger for Store {
     fn cache_put(&self, entry: CacheEntry) -> Result<(), StoreError> {
         self.record(vec![Record::CacheEntry(entry)]);
         self.flush()
+    }
+}
+
+/// Fix outcomes and what learning reads from them: success rates per provider, model and
+/// category (which order the provider chain) and accepted fixes of a fingerprint (the examples
+/// of later prompts).
+///
+/// On PostgreSQL the outcomes are the repository's, whatever clone recorded them, so that one
+/// clone's accepted fix teaches every clone; on SQLite they are the workspace's.
+pub trait FixLog: Send + Sync {
+    /// Records one event in the life of a fix; answers once it is committed.
+    fn record_fix(&self, outcome: FixOutcome) -> Result<(), StoreError>;
+
+    /// Distinct fixes per provider, model and category, by outcome.
+    fn fix_stats(&self) -> Result<Vec<FixStatsRow>, StoreError>;
+
+    /// Per fix of `fingerprint`, its latest applied or resolved event that carries the edit,
+    /// unless the fix was reverted after it; newest first, at most `limit`.
+    fn past_fixes(&self, fingerprint: &str, limit: usize) -> Result<Vec<FixOutcome>, StoreError>;
+}
+
+impl FixLog for Store {
+    fn record_fix(&self, outcome: FixOutcome) -> Result<(), StoreError> {
+        self.record(vec![Record::FixOutcome(outcome)]);
+        self.flush()
+    }
+
+    fn fix_stats(&self) -> Result<Vec<FixStatsRow>, StoreError> {
+        Store::fix_stats(self)
+    }
+
+    fn past_fixes(&self, fingerprint: &str, limit: usize) -> Result<Vec<FixOutcome>, StoreError> {
+        Store::past_fixes(self, fingerprint, limit)
     }
 }
 

@@ -14,6 +14,7 @@
 //! refusal. This module does not decide limits, run tasks or keep anything local.
 
 pub mod copy;
+mod fixes;
 pub mod identity;
 mod ledger;
 pub mod listen;

@@ -241,6 +241,24 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE TRIGGER workflow_run_changed AFTER INSERT OR UPDATE OR DELETE ON workflow_run
          FOR EACH ROW EXECUTE FUNCTION acas_notify_change('runs');",
+    // Fix outcomes of every clone of a repository, for learning (`fixes.rs`).
+    "CREATE TABLE fix_outcome (
+         id bigserial PRIMARY KEY,
+         repository text NOT NULL,
+         fix_id text NOT NULL,
+         at_ms bigint NOT NULL,
+         fingerprint text NOT NULL,
+         category text NOT NULL,
+         provider text NOT NULL,
+         model text NOT NULL,
+         outcome text NOT NULL,
+         description text,
+         old text,
+         new text,
+         verified text
+     );
+     CREATE INDEX fix_outcome_fingerprint ON fix_outcome (repository, fingerprint, at_ms);
+     CREATE INDEX fix_outcome_fix ON fix_outcome (repository, fix_id);",
 ];
 
 /// Brings the schema to [`SCHEMA_VERSION`]; see the module's doc.
