@@ -289,8 +289,10 @@ fn racing_users_each_stop_at_their_own_limit(engine: &Engine) {
             .map(|h| {
                 let barrier = barrier.clone();
                 let user = if h % 2 == 0 { "ana@example.com" } else { "bo@example.com" };
+                // Opened before the threads start: a thread whose open failed would never reach
+                // the barrier, and the others would wait at it for ever.
+                let ledger = engine.ledger();
                 scope.spawn(move || {
-                    let ledger = engine.ledger();
                     barrier.wait();
                     let mut allowed = 0;
                     for i in 0..10 {
