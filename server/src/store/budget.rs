@@ -103,28 +103,37 @@ impl Store {
                 provider_month: query::spend_since(&tx, month_start_ms, Some(&provider))?,
             };
             let verdict = allow(totals);
-            match &verdict {
-                Ok(()) => call.status = CallStatus::Reserved,
-                Err(refusal) => {
-                    call.status = CallStatus::Refused;
-                    call.reserved_micros = 0;
-                    call.error = Some(refusal.to_string());
-                }
-            }
-            // A reservation is a new call: an id already recorded is another call's, and
-            // sharing its row would merge two calls' spend into one.
-            let taken = tx.prepare_cached("SELECT 1 FROM provider_call WHERE id = ?1")?.exists([&call.id])?;
-            if taken {
-                return Err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
-                    Some(format!("a call with id {} is already recorded; try the request again", call.id)),
-                ));
-            }
-            upsert_provider_call(&tx, &call)?;
+            record_reservation(&tx, &mut call, verdict.as_ref().err().map(ToString::to_string))?;
             tx.commit()?;
             Ok(verdict)
         })
     }
+}
+
+/// Records `call` in `tx` as reserved, or as refused with `refusal` as its error (and nothing
+/// reserved). A reservation is a new call: an id already recorded is another call's, and
+/// sharing its row would merge two calls' spend into one, so it fails.
+pub(super) fn record_reservation(
+    tx: &Transaction,
+    call: &mut ProviderCall,
+    refusal: Option<String>,
+) -> rusqlite::Result<()> {
+    match refusal {
+        None => call.status = CallStatus::Reserved,
+        Some(refusal) => {
+            call.status = CallStatus::Refused;
+            call.reserved_micros = 0;
+            call.error = Some(refusal);
+        }
+    }
+    let taken = tx.prepare_cached("SELECT 1 FROM provider_call WHERE id = ?1")?.exists([&call.id])?;
+    if taken {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            Some(format!("a call with id {} is already recorded; try the request again", call.id)),
+        ));
+    }
+    upsert_provider_call(tx, call)
 }
 
 #[cfg(test)]

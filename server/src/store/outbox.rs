@@ -16,7 +16,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::budget::{OfflineTotals, SeenTotals, SpendTotals, Spending, latest_counted_ms};
+use super::budget::{
+    OfflineTotals, SeenTotals, SpendTotals, Spending, latest_counted_ms, record_reservation,
+};
 use super::error::StoreError;
 use super::shared::Allow;
 use super::types::{CacheEntry, CallStatus, ProviderCall};
@@ -79,22 +81,7 @@ impl Store {
             let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
             let totals = offline_totals(&tx, &call, day_start_ms, month_start_ms)?;
             let verdict = allow(Spending::Offline(totals));
-            match &verdict {
-                Ok(()) => call.status = CallStatus::Reserved,
-                Err(refusal) => {
-                    call.status = CallStatus::Refused;
-                    call.reserved_micros = 0;
-                    call.error = Some(refusal.clone());
-                }
-            }
-            let taken = tx.prepare_cached("SELECT 1 FROM provider_call WHERE id = ?1")?.exists([&call.id])?;
-            if taken {
-                return Err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
-                    Some(format!("a call with id {} is already recorded; try the request again", call.id)),
-                ));
-            }
-            upsert_provider_call(&tx, &call)?;
+            record_reservation(&tx, &mut call, verdict.as_ref().err().cloned())?;
             enqueue(&tx, "call", &call.id)?;
             tx.commit()?;
             Ok(verdict)
